@@ -1,0 +1,164 @@
+# kelp — top-level build. `make` builds everything into build/; `make test` runs every test.
+#
+# Each folder's sources are picked up by wildcard, so adding a .c file needs no edit here:
+#   core/*.c   -> build/lib/libkelpcore.a     (no threads, sockets or verbs)
+#   proto/*.c  -> build/lib/libkelpproto.a    (pure encode/parse)
+#   nic/*.c    -> build/lib/libkelpnic.a      (verbs behind an ops table)
+#   shm/*.c    -> build/lib/libkelp.{a,so}    (client library; also contains libkelpcore)
+#   lcore/*.c  -> build/lib/libkelplcore.a    (runtime; lcore/kelpd_main.c is kelpd's main)
+#   tools/<name>/*.c, bench/<name>/*.c -> build/bin/<name>
+#   test/unit/test_*.c -> build/test/test_*   (CMocka, one program per file)
+#   test/fuzz/fuzz_*.c -> build/fuzz/fuzz_*   (libFuzzer, clang)
+#
+# Variants: `make SAN=1` builds with AddressSanitizer + UBSan into build-asan/ (`make asan` runs the
+# unit tests that way).
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1
+else
+BUILD ?= build
+SANFLAGS :=
+OPT := -O2
+endif
+
+CC ?= gcc
+FUZZCC ?= clang
+# -march is deliberately not native: binaries also run inside the TCG VM of test/rdma (no AVX-512).
+CFLAGS_BASE := -std=gnu11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wno-unused-parameter \
+	-D_GNU_SOURCE -I. -Ishm -pthread
+CFLAGS ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS) -MMD -MP
+LDFLAGS ?=
+SYSLIBS := -luring -lnuma -lhwloc -libverbs -lrdmacm -linih -ljansson -ldeflate -lcrypto -lm -lpthread
+
+LIB := $(BUILD)/lib
+BIN := $(BUILD)/bin
+OBJ := $(BUILD)/obj
+
+CORE_SRCS  := $(wildcard core/*.c)
+PROTO_SRCS := $(wildcard proto/*.c)
+NIC_SRCS   := $(wildcard nic/*.c)
+SHM_SRCS   := $(wildcard shm/*.c)
+LCORE_SRCS := $(filter-out lcore/kelpd_main.c,$(wildcard lcore/*.c))
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+CORE_LIB  := $(LIB)/libkelpcore.a
+PROTO_LIB := $(LIB)/libkelpproto.a
+NIC_LIB   := $(LIB)/libkelpnic.a
+LCORE_LIB := $(LIB)/libkelplcore.a
+KELP_A    := $(LIB)/libkelp.a
+KELP_SO   := $(LIB)/libkelp.so
+# Link order: dependents first.
+ALL_LIBS  := $(LCORE_LIB) $(NIC_LIB) $(PROTO_LIB) $(KELP_A) $(CORE_LIB)
+
+TOOLS := $(notdir $(patsubst %/,%,$(wildcard tools/*/) $(wildcard bench/*/)))
+TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
+KELPD := $(BIN)/kelpd
+
+UNIT_SRCS := $(wildcard test/unit/test_*.c)
+UNIT_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all libs tools test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format
+all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc
+
+libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(KELP_A) $(KELP_SO) $(LCORE_LIB)
+tools: $(TOOL_BINS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+define static_lib
+$(1): $(2)
+	@mkdir -p $$(dir $$@)
+	rm -f $$@
+	$$(if $$^,ar rcs $$@ $$^,ar rcs $$@)
+endef
+$(eval $(call static_lib,$(CORE_LIB),$(call objs,$(CORE_SRCS))))
+$(eval $(call static_lib,$(PROTO_LIB),$(call objs,$(PROTO_SRCS))))
+$(eval $(call static_lib,$(NIC_LIB),$(call objs,$(NIC_SRCS))))
+$(eval $(call static_lib,$(LCORE_LIB),$(call objs,$(LCORE_SRCS))))
+# libkelp carries the core objects it uses (fid parsing, gunzip) so users link one library.
+$(eval $(call static_lib,$(KELP_A),$(call objs,$(SHM_SRCS))))
+
+$(KELP_SO): $(call objs,$(SHM_SRCS)) $(call objs,$(CORE_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(SANFLAGS) -Wl,-soname,libkelp.so.0 -o $@ $^ $(LDFLAGS) -ldeflate -lpthread
+
+$(LIB)/pkgconfig/kelp.pc: shm/kelp.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@INCLUDEDIR@|$(abspath shm)|' $< > $@
+
+# One binary per folder under tools/ and bench/.
+define tool_bin
+$(BIN)/$(1): $(call objs,$(wildcard tools/$(1)/*.c bench/$(1)/*.c)) $(ALL_LIBS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(SANFLAGS) -pthread -o $$@ $$(filter %.o,$$^) $$(ALL_LIBS) $$(LDFLAGS) $$(SYSLIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_bin,$(t))))
+
+$(KELPD): $(OBJ)/lcore/kelpd_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -pthread -o $@ $< $(ALL_LIBS) $(LDFLAGS) $(SYSLIBS)
+
+$(BUILD)/test/%: $(OBJ)/test/unit/%.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -pthread -o $@ $< $(ALL_LIBS) $(LDFLAGS) $(SYSLIBS) -lcmocka
+
+# Fuzz targets are built with clang's libFuzzer from the sources themselves (not the gcc objects).
+FUZZ_LIB_SRCS := $(CORE_SRCS) $(PROTO_SRCS)
+$(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(FUZZCC) -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Ishm -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(FUZZ_LIB_SRCS) -ldeflate -ljansson -lcrypto -lm
+
+# ---- tests ------------------------------------------------------------------------------------
+FUZZ_SECONDS ?= 10
+
+deps:
+	@mk/deps.sh
+
+unit: $(UNIT_BINS)
+	@mk/run-unit.sh $(UNIT_BINS)
+
+asan:
+	$(MAKE) SAN=1 unit
+
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	@mk/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+integ: all
+	@mk/run-integ.sh
+
+test-rdma: all
+	@test/rdma/run.sh test
+
+bench-rdma: all
+	@test/rdma/run.sh bench
+
+# `make test`: dependencies first, then unit (plain and ASan+UBSan), fuzz, integration, RDMA VM.
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) asan
+	$(MAKE) fuzz
+	$(MAKE) integ
+	@if [ -x test/rdma/run.sh ]; then test/rdma/run.sh test-if-possible; fi
+
+demo: deps all
+	@mk/demo.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

