@@ -61,11 +61,14 @@ KELPD := $(BIN)/kelpd
 
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
+# Helper programs that integration scripts drive (test/integ/<name>.c -> build/test/integ/<name>).
+INTEG_SRCS := $(wildcard test/integ/*.c)
+INTEG_BINS := $(patsubst test/integ/%.c,$(BUILD)/test/integ/%,$(INTEG_SRCS))
 FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all libs tools test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format
-all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc
+all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS)
 
 libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(KELP_A) $(KELP_SO) $(LCORE_LIB)
 tools: $(TOOL_BINS)
@@ -104,6 +107,10 @@ endef
 $(foreach t,$(TOOLS),$(eval $(call tool_bin,$(t))))
 
 $(KELPD): $(OBJ)/lcore/kelpd_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -pthread -o $@ $< $(ALL_LIBS) $(LDFLAGS) $(SYSLIBS)
+
+$(BUILD)/test/integ/%: $(OBJ)/test/integ/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -pthread -o $@ $< $(ALL_LIBS) $(LDFLAGS) $(SYSLIBS)
 
