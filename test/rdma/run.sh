@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# kelp's RDMA tests and benchmark on Soft-RoCE, in a throwaway QEMU VM (host kernels here lack RDMA).
+# Build on the host (`make all`), run in the VM. See ../shared/docs/rdma-testing.md for the recipe.
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+usage: test/rdma/run.sh COMMAND
+  test              run every RDMA test (test/rdma/tests.sh) in one VM run; exit 0 only if all pass
+  bench             perftest baseline (ib_read_lat, ib_read_bw, ib_write_lat at 4 KiB, rxe0<->rxe1) and
+                    kelp's RDMA reads, in the same VM run (test/rdma/bench.sh)
+  test-if-possible  `test` when QEMU can run here; otherwise say why it is skipped and exit 0
+  exec CMD [ARG...] run one command in the VM (cwd = repository, rxe0/rxe1 up), e.g. `exec ibv_devices`
+  help              this text
+The kernel (Debian linux-image-amd64's target) and the initramfs are cached in build/rdma-vm/
+(KELP_RDMA_VM_DIR overrides). The VM runs under TCG (~10-15x slower than the host) with no network card.
+USAGE
+}
+
+RDMA_DIR=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$RDMA_DIR/../.." && pwd)
+VM_DIR=${KELP_RDMA_VM_DIR:-$REPO/build/rdma-vm}
+# shellcheck source=test/rdma/vm.sh
+. "$RDMA_DIR/vm.sh"
+
+
+run_in_vm() {
+	local timeout_s=$1; shift
+	local why
+	if ! why=$(vm_why_not); then
+		echo "rdma: cannot run the VM: $why" >&2
+		return 2
+	fi
+	vm_prepare || { echo "rdma: could not prepare the VM kernel/initramfs (see above)" >&2; return 2; }
+	vm_run "$timeout_s" "$@"
+}
+
+cmd=${1:-help}
+[ $# -gt 0 ] && shift
+case $cmd in
+test)
+	rc=0; run_in_vm 900 test/rdma/tests.sh || rc=$?
+	[ $rc -eq 0 ] && echo "rdma: all VM tests passed" || echo "rdma: VM tests FAILED (exit $rc)"
+	exit $rc ;;
+bench)
+	exec_rc=0; run_in_vm 900 test/rdma/bench.sh || exec_rc=$?
+	exit $exec_rc ;;
+test-if-possible)
+	if ! why=$(vm_why_not); then
+		echo "rdma: SKIPPED the Soft-RoCE VM tests: $why"
+		exit 0
+	fi
+	exec "$0" test ;;
+exec)
+	[ $# -gt 0 ] || { usage >&2; exit 2; }
+	rc=0; run_in_vm 600 "$@" || rc=$?
+	exit $rc ;;
+help|-h|--help) usage ;;
+*) usage >&2; exit 2 ;;
+esac
