@@ -13,11 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* kelp.h (the public client header) carries the same definition under the same guard. */
+#ifndef KELP_FID_DEFINED
+#define KELP_FID_DEFINED
 struct kelp_fid {
 	uint32_t volume_id;
 	uint64_t key;
 	uint32_t cookie;
 };
+#endif
 
 /* Longest string kelp_fid_format() writes, with the NUL: 10 + 1 + 16 + 8 + 1. */
 #define KELP_FID_STR_MAX 40

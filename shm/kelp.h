@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelp.h - libkelp, the client library of kelpd (the one public header).
+ *
+ * A process reads SeaweedFS needles through kelpd without a syscall per read:
+ *
+ *     struct kelp_opts o;
+ *     kelp_opts_init(&o);
+ *     o.socket_path = "/run/kelp/kelpd.sock";          (or o.config_path = "/etc/kelp/kelp.conf")
+ *     struct kelp_session *s;
+ *     int rc = kelp_connect(&o, &s);                    (one session per thread)
+ *     void *buf = kelp_buf_alloc(s, 1 << 20);          (buffers live in the session's arena)
+ *     struct kelp_fid fid;
+ *     kelp_fid_parse("3,01637037d6", 12, &fid);
+ *     struct kelp_cqe c;
+ *     rc = kelp_read(s, &fid, 0, buf, 1 << 20, &c);    (c.result = bytes read, or -errno)
+ *     ...
+ *     kelp_close(s);
+ *
+ * Asynchronous use: kelp_queue_read() / kelp_queue_stat() / kelp_queue_nop() fill submission entries,
+ * kelp_submit() publishes all queued entries at once (one release store), kelp_poll() / kelp_wait()
+ * collect completions in any order, matched by the caller's user_data.
+ *
+ * Error convention (all calls): 0 or a count on success, a negative errno on failure. Completions
+ * carry -errno in kelp_cqe.result. kelp_strerror() explains every code in kelp's terms.
+ *
+ * Threads: a struct kelp_session belongs to the thread that uses it; no call on one session may run
+ * concurrently with another call on the same session. Different sessions are independent, so a
+ * multi-threaded process opens one session per thread.
+ *
+ * Errors a session reports once kelpd is gone: -ECONNRESET (kelpd stopped or crashed; every pending
+ * request is lost, reconnect with kelp_connect()), -EPROTO (kelpd closed the session because the
+ * client broke the ring protocol).
+ *
+ * Link with `pkg-config --libs kelp` (libkelp.so, or libkelp.a + -ldeflate -linih -lpthread).
+ */
+#ifndef KELP_H
+#define KELP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- file ids -------------------------------------------------------------------------------- */
+
+#ifndef KELP_FID_DEFINED
+#define KELP_FID_DEFINED
+/* A SeaweedFS file id "3,01637037d6": volume 3, key 0x01, cookie 0x637037d6. */
+struct kelp_fid {
+	uint32_t volume_id;
+	uint64_t key;
+	uint32_t cookie;
+};
+#endif
+
+/* Longest string kelp_fid_format() writes, with the NUL. */
+#define KELP_FID_STR_MAX 40
+
+/*
+ * kelp_fid_parse - parse a SeaweedFS file id.
+ * Accepts "3,01637037d6", "/3,01637037d6", "3,01637037d6.jpg", "3/01637037d6/name.jpg" and the
+ * "_N" suffix (adds decimal N to the key). @s need not be NUL-terminated; @len bytes are read.
+ * Any thread.
+ * Return: 0; -EINVAL when the text is not a file id (@out is then untouched).
+ */
+int kelp_fid_parse(const char *s, size_t len, struct kelp_fid *out);
+
+/*
+ * kelp_fid_format - write @fid the way SeaweedFS does (leading zero bytes of the key dropped).
+ * Any thread.
+ * Return: the length written without the NUL; -ENOSPC when @size is too small (KELP_FID_STR_MAX
+ * always suffices).
+ */
+int kelp_fid_format(const struct kelp_fid *fid, char *buf, size_t size);
+
+/* ---- sessions -------------------------------------------------------------------------------- */
+
+struct kelp_session; /* opaque: one connection to kelpd, its shared segment and rings */
+
+/* Default socket when neither socket_path nor config_path is given. */
+#define KELP_DEFAULT_SOCKET "/run/kelp/kelpd.sock"
+
+/*
+ * Options for kelp_connect(). Always start from kelp_opts_init(): it sets opts_size, which lets
+ * later versions of libkelp add fields without breaking callers built against this header.
+ */
+struct kelp_opts {
+	size_t opts_size;        /* sizeof(struct kelp_opts), set by kelp_opts_init() */
+	const char *socket_path; /* kelpd's Unix socket; wins over config_path */
+	const char *config_path; /* kelp.conf: its [engine] socket is used */
+	uint32_t queue_depth;    /* submission ring entries wanted (power of 2); 0 = kelpd's default */
+	int32_t wait_spin_us;    /* kelp_wait() busy-polls this long before it sleeps on a futex;
+				  * < 0 = never sleep (pure busy-poll). Default 50. */
+};
+
+/*
+ * kelp_opts_init - fill @o with the defaults (KELP_DEFAULT_SOCKET, kelpd's queue depth, 50 us spin).
+ * Any thread.
+ */
+void kelp_opts_init(struct kelp_opts *o);
+
+/*
+ * kelp_connect - open a session with kelpd: connect to its Unix socket, receive the session's
+ * shared-memory segment (SCM_RIGHTS) and map it. @opts may be NULL (defaults).
+ * The session is used by one thread at a time (see above). Any thread.
+ * Return: 0 and *@out set; on failure *@out is untouched and:
+ *   -ENOENT        no socket at the path (is kelpd running? see `kelpctl status`)
+ *   -ECONNREFUSED  a socket exists but nobody listens (kelpd stopped)
+ *   -EACCES        kelpd's [engine] allow_uids / allow_gids policy refuses this process
+ *   -EPROTONOSUPPORT kelpd speaks another ABI version than this libkelp
+ *   -EINVAL        bad @opts (opts_size, queue_depth not a power of 2, unreadable config)
+ *   -EUSERS        kelpd has reached its session limit
+ *   -ENOMEM, -EMFILE, other socket errnos as the kernel reports them.
+ */
+int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out);
+
+/*
+ * kelp_close - end the session: unmap the segment and close the socket. kelpd frees the session
+ * (it waits for requests still in flight on its side; their completions are discarded).
+ * @s may be NULL. Buffers from kelp_buf_alloc() become invalid. The owning thread only.
+ */
+void kelp_close(struct kelp_session *s);
+
+/* What kelpd granted this session (kelp_session_info). */
+struct kelp_session_info {
+	uint64_t session_id; /* as listed by `kelpctl sessions` */
+	uint32_t sq_entries; /* submission ring size = most requests in flight */
+	uint32_t cq_entries;
+	uint64_t arena_size; /* bytes of buffer space for kelp_buf_alloc() */
+	uint32_t max_io;     /* largest length one READ may ask for */
+	uint32_t lcore_id;   /* the worker lcore serving this session */
+	int hugepages;       /* 1 when the segment is backed by huge pages */
+};
+
+/*
+ * kelp_session_info - describe @s. The owning thread only.
+ * Return: 0.
+ */
+int kelp_session_info(const struct kelp_session *s, struct kelp_session_info *out);
+
+/* ---- buffers --------------------------------------------------------------------------------- */
+
+/*
+ * kelp_buf_alloc - allocate @size bytes (rounded up to 4 KiB, 4 KiB-aligned) in the session's arena,
+ * the shared memory kelpd writes read data into. READ buffers must come from here. Not meant for
+ * the per-read path: allocate buffers once and reuse them. The owning thread only.
+ * Return: the buffer, or NULL with errno ENOMEM (arena full) or EINVAL (@size 0).
+ */
+void *kelp_buf_alloc(struct kelp_session *s, size_t size);
+
+/*
+ * kelp_buf_free - give back a buffer from kelp_buf_alloc(). NULL is ignored. A buffer that is still
+ * the target of a request in flight must not be freed. The owning thread only.
+ */
+void kelp_buf_free(struct kelp_session *s, void *buf);
+
+/* ---- completions ----------------------------------------------------------------------------- */
+
+/* Which path served a request (kelp_cqe.flags & KELP_CQE_PATH_MASK). */
+#define KELP_CQE_PATH_MASK  0x3u
+#define KELP_CQE_PATH_NONE  0x0u /* NOP, or failed before any path was tried */
+#define KELP_CQE_PATH_LOCAL 0x1u /* local volume file on kelpd's host */
+#define KELP_CQE_PATH_RDMA  0x2u /* another kelpd over RDMA */
+#define KELP_CQE_PATH_HTTP  0x3u /* HTTP from a volume server */
+/* The data is gzip as stored by SeaweedFS (kelp_gunzip() decompresses it). */
+#define KELP_CQE_F_GZIP 0x4u
+/* The whole needle was read and its CRC32C checked. */
+#define KELP_CQE_F_CRC_CHECKED 0x8u
+/* The buffer was smaller than the rest of the needle: result < size - offset. */
+#define KELP_CQE_F_TRUNCATED 0x10u
+
+/*
+ * One completion, 32 bytes, exactly as kelpd writes it into the completion ring.
+ *   READ: result = bytes written into the buffer (0 when offset == size), size = the needle's whole
+ *         data size as stored, crc = its stored CRC32C, needle_flags = its SeaweedFS flags byte.
+ *   STAT: result = 0, size / crc / needle_flags as for READ; no data moves.
+ *   NOP:  result = 0.
+ * Errors in result (also kelp_strerror):
+ *   -ENOENT       needle not found, deleted, or cookie mismatch
+ *   -EIO          needle corrupt (CRC mismatch or bad record)
+ *   -ERANGE       offset beyond the end of the needle
+ *   -EHOSTUNREACH volume not local and no other path configured / reachable
+ *   -EFAULT       buffer not inside this session's arena
+ *   -E2BIG        length above the session's max_io
+ *   -EINVAL       bad request (unknown opcode, reserved fields not zero)
+ *   -ECANCELED    kelpd is stopping and dropped the request
+ */
+struct kelp_cqe {
+	uint64_t user_data;    /* copied from the request */
+	int32_t result;        /* >= 0 success (see above), < 0 -errno */
+	uint32_t flags;        /* KELP_CQE_PATH_* | KELP_CQE_F_* */
+	uint64_t size;         /* needle data size as stored (READ, STAT) */
+	uint32_t crc;          /* stored CRC32C of the data (READ, STAT; 0 for NOP) */
+	uint32_t needle_flags; /* SeaweedFS needle flags byte (0x01 gzip, 0x02 name, ...) */
+};
+
+/* ---- requests -------------------------------------------------------------------------------- */
+
+/*
+ * kelp_queue_read - queue a read of @fid's data: bytes [@offset, @offset + @len) of the needle as
+ * stored, into @buf (inside the arena, @len bytes available). Nothing is sent until kelp_submit().
+ * Fewer bytes arrive when the needle ends first. The owning thread only.
+ * Return: 0;
+ *   -EAGAIN  the submission ring is full or sq_entries requests are already in flight: collect
+ *            completions (kelp_poll / kelp_wait) and try again
+ *   -EFAULT  [@buf, @buf + @len) is not inside the arena
+ *   -E2BIG   @len > max_io
+ *   -ECONNRESET, -EPROTO  the session is over (see top of file)
+ */
+int kelp_queue_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset, void *buf,
+		    uint32_t len, uint64_t user_data);
+
+/*
+ * kelp_queue_stat - queue a STAT of @fid (size, CRC, flags; no data). As kelp_queue_read().
+ * Return: 0; -EAGAIN; -ECONNRESET; -EPROTO.
+ */
+int kelp_queue_stat(struct kelp_session *s, const struct kelp_fid *fid, uint64_t user_data);
+
+/*
+ * kelp_queue_nop - queue a request that kelpd completes with result 0 (measures the ring round
+ * trip). As kelp_queue_read().
+ * Return: 0; -EAGAIN; -ECONNRESET; -EPROTO.
+ */
+int kelp_queue_nop(struct kelp_session *s, uint64_t user_data);
+
+/*
+ * kelp_submit - publish every queued request to kelpd with one release store, and wake the
+ * session's lcore if it is parked (one write(2) on an eventfd, only then). The owning thread only.
+ * Return: the number of requests published (0 when none were queued); -ECONNRESET; -EPROTO.
+ */
+int kelp_submit(struct kelp_session *s);
+
+/*
+ * kelp_poll - copy up to @max available completions into @cqes without waiting or any syscall.
+ * The owning thread only.
+ * Return: the number copied (0 when none are ready); -ECONNRESET or -EPROTO when the session is
+ * over and no completion is left.
+ */
+int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max);
+
+/*
+ * kelp_wait - like kelp_poll(), but waits until at least one completion is ready: busy-polls for
+ * wait_spin_us, then sleeps on a futex (kelpd wakes it; the need-wakeup handshake is in ABI.md).
+ * @timeout_ms < 0 waits forever. Detects a stopped kelpd while waiting. The owning thread only.
+ * Return: the number copied (>= 1);
+ *   -ETIMEDOUT   nothing completed within @timeout_ms
+ *   -ENOENT      nothing is in flight (nothing to wait for)
+ *   -ECONNRESET  kelpd stopped or crashed; the pending requests are lost
+ *   -EPROTO      kelpd closed the session (protocol violation)
+ */
+int kelp_wait(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max, int timeout_ms);
+
+/*
+ * kelp_inflight - requests submitted or queued whose completion has not been collected yet.
+ * The owning thread only.
+ */
+unsigned kelp_inflight(const struct kelp_session *s);
+
+/*
+ * kelp_read - synchronous read: queue, submit and wait for one READ of @fid into @buf (inside the
+ * arena). Requires no other request in flight on @s (use the asynchronous calls to mix).
+ * @out (may be NULL) receives the completion. The owning thread only.
+ * Return: bytes read (>= 0), or -errno: any kelp_queue_read() error, any completion error (see
+ * struct kelp_cqe), -EBUSY when other requests are in flight, -ECONNRESET / -EPROTO.
+ */
+ssize_t kelp_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset, void *buf,
+		  uint32_t len, struct kelp_cqe *out);
+
+/*
+ * kelp_stat - synchronous STAT of @fid into @out (size, crc, needle_flags). As kelp_read().
+ * Return: 0, or -errno as kelp_read().
+ */
+int kelp_stat(struct kelp_session *s, const struct kelp_fid *fid, struct kelp_cqe *out);
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+/*
+ * kelp_gunzip - decompress the gzip data of a needle stored compressed (KELP_CQE_F_GZIP) from @src
+ * into @dst. Any thread.
+ * Return: the decompressed length; -EINVAL when @src is not valid gzip; -ENOSPC when @dst_cap is too
+ * small (the gzip trailer's ISIZE says how much is needed: kelp_gunzip_size()).
+ */
+ssize_t kelp_gunzip(const void *src, size_t src_len, void *dst, size_t dst_cap);
+
+/*
+ * kelp_gunzip_size - the decompressed size that a gzip member's trailer announces (modulo 2^32).
+ * Any thread.
+ * Return: the size; -EINVAL when @src_len < 18 (too short to be gzip).
+ */
+ssize_t kelp_gunzip_size(const void *src, size_t src_len);
+
+/*
+ * kelp_strerror - a one-line explanation of a kelp error (@err may be negative or positive errno),
+ * in kelp's terms ("needle not found, deleted, or cookie mismatch"); falls back to strerror's text.
+ * Any thread; the string is static.
+ */
+const char *kelp_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
