@@ -1,0 +1,280 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+#
+# A real SeaweedFS cluster on 127.0.0.1 for integration tests and benchmarks. Source this file, then:
+#
+#   weed_require                  exit 77 (skip) unless the pinned weed binary is installed
+#   weed_start [N]                master + N volume servers (default 1), free ports, temp dirs, waits
+#                                 until the master assigns fids; cleanup is registered on EXIT
+#   weed_start_master             the parts of weed_start, for tests that need a different shape
+#   weed_start_volume [ARGS...]   (extra ARGS go to `weed volume`, e.g. -dataCenter=dc2)
+#   weed_wait_ready [N]           wait until N volume servers have registered and /dir/assign works
+#   weed_upload FILE [KIND] [CURL_ARGS...]   assign + multipart POST; prints the fid; adds a manifest row
+#   weed_delete FID               DELETE on its volume server; marks the manifest row deleted
+#   weed_upload_standard_set      plain, gzip-compressible, empty, large (> 1 MiB), named/mime/pairs
+#                                 uploads, some deleted; manifest in $WEED_MANIFEST
+#   weed_url FID                  host:port of a volume server holding FID (master lookup)
+#   weed_kill_volume I            SIGKILL volume server I (fault tests)
+#   weed_stop                     stop everything (also run automatically at exit)
+#   at_exit CMD                   run CMD at exit too (before weed is stopped), e.g. stop kelpd
+#
+# Variables set: WEED (binary), WEED_DIR (temp root), WEED_MASTER (host:port), WEED_MASTER_ARG
+# (host:port.grpcport, what `weed volume -master` and `weed shell -master` take),
+# WEED_VOLUME_URLS[i] (host:port), WEED_VOLUME_DIRS[i] (each server's -dir: export these to kelpd),
+# WEED_MANIFEST (TSV written by weed_upload / weed_delete).
+#
+# Manifest rows (tab-separated, one per uploaded fid, '#' header line):
+#   fid  url  size  sha256  state  kind  stored_gzip  name  mime
+# size/sha256 are of the uploaded bytes (what a client gets back); state is live or deleted; kind is
+# the caller's label (plain, text, empty, large, named, ...); stored_gzip is 1 when the volume server
+# answers `Accept-Encoding: gzip` with `Content-Encoding: gzip` (it compresses compressible uploads on
+# its own), else 0; name is the multipart filename (the file's basename unless WEED_FORM names one),
+# mime the explicit type= of WEED_FORM ('-' when none).
+#
+# What weed 4.48 from PyPI (the "8000GB" large-disk build) writes, checked by test_weed_harness.sh:
+# superblock version 3; `.vif` says "bytesOffset": 5; `.idx` rows are 17 bytes (key u64, offset low
+# u32, offset high u8, size i32); a delete appends a size-0 record to `.dat` and an `.idx` row with the
+# tombstone's offset (not 0) and size -1; an empty upload is a size-0 record with a real offset.
+# The master pre-grows 7 volumes on the first assign.
+
+WEED=${WEED:-$(bash "$(dirname "${BASH_SOURCE[0]}")/../../../mk/weed-path.sh")}
+WEED_DIR=""
+WEED_MASTER=""
+WEED_MASTER_ARG=""
+WEED_MANIFEST=""
+WEED_VOLUME_URLS=()
+WEED_VOLUME_DIRS=()
+_WEED_PIDS=()
+_WEED_LOGS=()
+_AT_EXIT=()
+
+# Runs the at_exit commands in reverse order, then stops weed; prints log tails when the test failed.
+_weed_on_exit() {
+	local rc=$?
+	set +e # cleanup must run to the end whatever the test's shell options
+	local i
+	for ((i = ${#_AT_EXIT[@]} - 1; i >= 0; i--)); do
+		eval "${_AT_EXIT[i]}"
+	done
+	_AT_EXIT=()
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ ${#_WEED_LOGS[@]} -gt 0 ]; then
+		local log
+		for log in "${_WEED_LOGS[@]}"; do
+			[ -f "$log" ] && { echo "--- last lines of $log"; tail -n 15 "$log"; } >&2
+		done
+	fi
+	weed_stop
+	return "$rc"
+}
+trap _weed_on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+at_exit() { _AT_EXIT+=("$*"); }
+
+weed_require() {
+	if [ ! -x "$WEED" ]; then
+		echo "skip: SeaweedFS weed not found at $WEED (run 'make deps')" >&2
+		exit 77
+	fi
+	command -v curl >/dev/null || { echo "skip: curl missing (run 'make deps')" >&2; exit 77; }
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on right now.
+weed_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+_weed_mkdir() {
+	if [ -z "$WEED_DIR" ]; then
+		WEED_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kelp-weed.XXXXXX")
+		WEED_MANIFEST=$WEED_DIR/manifest.tsv
+		printf '#fid\turl\tsize\tsha256\tstate\tkind\tstored_gzip\tname\tmime\n' >"$WEED_MANIFEST"
+	fi
+}
+
+weed_start_master() {
+	_weed_mkdir
+	local port grpc
+	port=$(weed_free_port) grpc=$(weed_free_port)
+	mkdir -p "$WEED_DIR/master"
+	"$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" \
+		-mdir="$WEED_DIR/master" -peers=none -volumeSizeLimitMB=256 \
+		>"$WEED_DIR/master.log" 2>&1 &
+	_WEED_PIDS+=($!)
+	_WEED_LOGS+=("$WEED_DIR/master.log")
+	WEED_MASTER=127.0.0.1:$port
+	WEED_MASTER_ARG=127.0.0.1:$port.$grpc
+	local i
+	for ((i = 0; i < 200; i++)); do
+		curl -sf -m 1 "http://$WEED_MASTER/cluster/status" 2>/dev/null | grep -q '"IsLeader":true' && return 0
+		kill -0 "${_WEED_PIDS[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "weed master on $WEED_MASTER did not become leader; see $WEED_DIR/master.log" >&2
+	return 1
+}
+
+weed_start_volume() {
+	[ -n "$WEED_MASTER" ] || { echo "weed_start_volume: start the master first" >&2; return 1; }
+	local i=${#WEED_VOLUME_URLS[@]} port grpc
+	port=$(weed_free_port) grpc=$(weed_free_port)
+	local dir=$WEED_DIR/volume$i
+	mkdir -p "$dir"
+	"$WEED" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" -dir="$dir" \
+		-master="$WEED_MASTER_ARG" -max=8 -preStopSeconds=0 "$@" \
+		>"$WEED_DIR/volume$i.log" 2>&1 &
+	_WEED_PIDS+=($!)
+	_WEED_LOGS+=("$WEED_DIR/volume$i.log")
+	WEED_VOLUME_URLS+=("127.0.0.1:$port")
+	WEED_VOLUME_DIRS+=("$dir")
+	for ((i = 0; i < 200; i++)); do
+		curl -sf -m 1 "http://127.0.0.1:$port/status" >/dev/null 2>&1 && return 0
+		kill -0 "${_WEED_PIDS[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "weed volume on 127.0.0.1:$port did not answer /status; see $WEED_DIR/volume$i.log" >&2
+	return 1
+}
+
+# Waits until the master knows N volume servers (default: all started) and hands out fids.
+weed_wait_ready() {
+	local want=${1:-${#WEED_VOLUME_URLS[@]}} i n
+	for ((i = 0; i < 300; i++)); do
+		n=$(curl -sf -m 2 "http://$WEED_MASTER/dir/status" 2>/dev/null |
+			python3 -c 'import json,sys
+def walk(o):
+    if isinstance(o, dict):
+        if "Url" in o and "PublicUrl" in o: yield o["Url"]
+        for v in o.values(): yield from walk(v)
+    elif isinstance(o, list):
+        for v in o: yield from walk(v)
+try: print(len(set(walk(json.load(sys.stdin)))))
+except Exception: print(0)' 2>/dev/null)
+		if [ "${n:-0}" -ge "$want" ] && curl -sf -m 5 -X POST "http://$WEED_MASTER/dir/assign" 2>/dev/null | grep -q '"fid"'; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "weed: master $WEED_MASTER has ${n:-0} of $want volume servers or cannot assign; see $WEED_DIR/*.log" >&2
+	return 1
+}
+
+weed_start() {
+	local n=${1:-1} i
+	weed_require
+	weed_start_master || return 1
+	for ((i = 0; i < n; i++)); do
+		weed_start_volume || return 1
+	done
+	weed_wait_ready "$n"
+}
+
+# Prints a python one-liner's field from JSON on stdin (empty when missing).
+_weed_json() {
+	python3 -c 'import json,sys
+try: d=json.load(sys.stdin)
+except Exception: sys.exit(1)
+v=d.get(sys.argv[1], "")
+print(v if not isinstance(v, list) else " ".join(x.get("url","") for x in v))' "$1"
+}
+
+# weed_upload FILE [KIND] [CURL_ARGS...]: assign a fid and POST FILE (multipart, like SeaweedFS
+# clients). CURL_ARGS may set name/mime through the -F type=/filename= parameters via WEED_FORM, or
+# add -H "Seaweed-Key: value" pairs. Prints the fid.
+# Form field: "file=@FILE" unless WEED_FORM is set (e.g. WEED_FORM="file=@x;type=image/png;filename=a.png").
+weed_upload() {
+	local file=$1 kind=${2:-plain}
+	shift $(($# >= 2 ? 2 : 1))
+	local assign fid url resp name mime=-
+	name=$(basename "$file")
+	assign=$(curl -sf -m 10 -X POST "http://$WEED_MASTER/dir/assign") ||
+		{ echo "weed_upload: /dir/assign on $WEED_MASTER failed" >&2; return 1; }
+	fid=$(_weed_json fid <<<"$assign") url=$(_weed_json url <<<"$assign")
+	[ -n "$fid" ] && [ -n "$url" ] || { echo "weed_upload: bad assign answer: $assign" >&2; return 1; }
+	local form=${WEED_FORM:-file=@$file}
+	resp=$(curl -sf -m 60 -F "$form" "$@" "http://$url/$fid") ||
+		{ echo "weed_upload: POST $url/$fid failed" >&2; return 1; }
+	case $form in *filename=*) name=${form##*filename=}; name=${name%%;*} ;; esac
+	case $form in *type=*) mime=${form##*type=}; mime=${mime%%;*} ;; esac
+	local size sha gz=0
+	size=$(stat -c %s "$file")
+	sha=$(sha256sum <"$file" | cut -d' ' -f1)
+	if curl -sf -m 30 -o /dev/null -D - -H 'Accept-Encoding: gzip' "http://$url/$fid" | grep -qi '^content-encoding: *gzip'; then
+		gz=1
+	fi
+	printf '%s\t%s\t%s\t%s\tlive\t%s\t%s\t%s\t%s\n' "$fid" "$url" "$size" "$sha" "$kind" "$gz" "$name" "$mime" >>"$WEED_MANIFEST"
+	echo "$fid"
+}
+
+# Prints host:port of a volume server for FID, asking the master.
+weed_url() {
+	local vid=${1%%,*}
+	curl -sf -m 5 "http://$WEED_MASTER/dir/lookup?volumeId=$vid" | _weed_json locations | cut -d' ' -f1
+}
+
+weed_delete() {
+	local fid=$1 url
+	url=$(weed_url "$fid") || return 1
+	curl -sf -m 10 -X DELETE "http://$url/$fid" >/dev/null ||
+		{ echo "weed_delete: DELETE $url/$fid failed" >&2; return 1; }
+	local tmp=$WEED_MANIFEST.tmp
+	awk -F'\t' -v OFS='\t' -v f="$fid" '$1 == f { $5 = "deleted" } { print }' "$WEED_MANIFEST" >"$tmp" &&
+		mv "$tmp" "$WEED_MANIFEST"
+}
+
+# The upload mix every integration test can rely on. Files are kept in $WEED_DIR/upload/.
+weed_upload_standard_set() {
+	local d=$WEED_DIR/upload i fid
+	mkdir -p "$d"
+	for i in 1 2 3 4 5 6; do
+		head -c $((i * 1000 + 17)) /dev/urandom >"$d/plain$i.bin"
+		weed_upload "$d/plain$i.bin" plain >/dev/null || return 1
+	done
+	python3 -c 'import sys
+for i in range(3000): sys.stdout.write("kelp compressible line %06d of very repetitive text\n" % (i % 50))' >"$d/text.txt"
+	WEED_FORM="file=@$d/text.txt;type=text/plain;filename=text.txt" weed_upload "$d/text.txt" text >/dev/null || return 1
+	: >"$d/empty.bin"
+	weed_upload "$d/empty.bin" empty >/dev/null || return 1
+	head -c $((1536 * 1024 + 3)) /dev/urandom >"$d/large.bin"
+	weed_upload "$d/large.bin" large >/dev/null || return 1
+	head -c 4096 /dev/urandom >"$d/photo.bin"
+	WEED_FORM="file=@$d/photo.bin;type=image/png;filename=photo.png" \
+		weed_upload "$d/photo.bin" named -H 'Seaweed-Owner: kelp' -H 'Seaweed-Tag: blue' >/dev/null || return 1
+	for i in 1 2; do
+		head -c 3000 /dev/urandom >"$d/doomed$i.bin"
+		fid=$(weed_upload "$d/doomed$i.bin" plain) || return 1
+		weed_delete "$fid" || return 1
+	done
+}
+
+# Prints the manifest rows (without header) whose state is $1 (live|deleted).
+weed_manifest_rows() {
+	awk -F'\t' -v s="$1" '!/^#/ && $5 == s' "$WEED_MANIFEST"
+}
+
+weed_kill_volume() {
+	local i=$1 pid=${_WEED_PIDS[$(($1 + 1))]}
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	echo "weed: killed volume server $i (${WEED_VOLUME_URLS[i]})" >&2
+}
+
+# Stops every weed process started here (volume servers first), then removes the temp dir unless
+# KEEP_WEED=1. Safe to call twice.
+weed_stop() {
+	local i j pid
+	for ((i = ${#_WEED_PIDS[@]} - 1; i >= 0; i--)); do
+		pid=${_WEED_PIDS[i]}
+		kill -TERM "$pid" 2>/dev/null || continue
+		for ((j = 0; j < 50; j++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	_WEED_PIDS=()
+	if [ -n "$WEED_DIR" ] && [ -d "$WEED_DIR" ] && [ "${KEEP_WEED:-0}" != 1 ]; then
+		rm -rf "$WEED_DIR"
+	fi
+	WEED_DIR=""
+	return 0
+}
