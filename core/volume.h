@@ -69,4 +69,52 @@ size_t kelp_volume_set_count(const struct kelp_volume_set *set);
 /* The i-th volume (0 <= i < count), for listing. */
 struct kelp_volume *kelp_volume_set_at(const struct kelp_volume_set *set, size_t i);
 
+/* ---- Additions beyond the first contract (h1): inspection and tools ---------------------------- */
+struct kelp_superblock;
+
+/* The superblock read at open. Any thread. */
+const struct kelp_superblock *kelp_volume_superblock(const struct kelp_volume *v);
+/* The .idx row layout used: 4 or 5 offset bytes; 0 when there was no .idx and .dat was scanned. */
+int kelp_volume_offset_bytes(const struct kelp_volume *v);
+/* Bytes of .dat that reads may touch (the file length at open, or as tailed). */
+uint64_t kelp_volume_dat_size(const struct kelp_volume *v);
+/* The .dat path given to kelp_volume_open. */
+const char *kelp_volume_dat_path(const struct kelp_volume *v);
+/* Keys whose last row deletes them. */
+uint64_t kelp_volume_deleted_count(const struct kelp_volume *v);
+/* .idx rows ignored at open because their record does not lie inside .dat. */
+uint64_t kelp_volume_rows_outside(const struct kelp_volume *v);
+/* The whole mapping of .dat (kelp_volume_dat_size() bytes are readable), for scanning tools. */
+const uint8_t *kelp_volume_dat_map(const struct kelp_volume *v);
+
+/*
+ * kelp_volume_lookup - the index entry of live key @key: *@offset in bytes, *@size the body length
+ * (KELP_NEEDLE_INDEX_SIZE_LARGE = 16 MiB - 2 and above: see the record header). Any thread.
+ * @return 0, or -ENOENT (never indexed or deleted).
+ */
+int kelp_volume_lookup(const struct kelp_volume *v, uint64_t key, uint64_t *offset, uint32_t *size);
+
+/*
+ * kelp_volume_next - iterate the live needles (in index order, not file order): start with
+ * *cursor = 0. Single-threaded use (tools, control thread).
+ * @return 1 with *@key, *@offset (bytes), 0 at the end.
+ */
+int kelp_volume_next(const struct kelp_volume *v, uint64_t *cursor, uint64_t *key, uint64_t *offset);
+
+/*
+ * kelp_volume_id_from_path - the volume id in a file name "<dir>/[<collection>_]<N>.dat" (or .idx).
+ * @return 0 with *@vid, or -EINVAL when the name has no decimal id.
+ */
+int kelp_volume_id_from_path(const char *path, uint32_t *vid);
+
+/*
+ * kelp_volume_detect_offset_bytes - which .idx layout the @idx_len bytes at @idx use, given the
+ * volume's .dat (@dat, @dat_len bytes, version @version): the one whose rows point at records with
+ * the same key and size (checks up to 16 live rows); ties go to 4 unless only 17 divides the length.
+ * For files without a .vif (a .vif's bytesOffset wins: kelp_vif_offset_bytes()).
+ * @return 4 or 5.
+ */
+int kelp_volume_detect_offset_bytes(const uint8_t *idx, size_t idx_len, const uint8_t *dat,
+				    uint64_t dat_len, uint8_t version);
+
 #endif
