@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The kelp RDMA protocol between a reader kelpd and an export kelpd: byte layouts, encode, parse.
+ * Pure functions: no I/O, no allocation; any thread may call them.
+ *
+ * The exchange (version 1):
+ *  1. The reader opens TCP to the export's `[rdma] listen` address (out-of-band channel) and sends a
+ *     HELLO: protocol version, the credits it asks for, its RC QP number, first PSN, LID, MTU and GID.
+ *  2. The export checks the version, creates an RC QP for this reader, posts one receive per granted
+ *     credit, moves the QP to RTS and answers HELLO (kind ACK) with its own QP number, PSN, LID, MTU,
+ *     GID, the credits granted (<= asked) and a status (0, or VERSION when it cannot speak the
+ *     reader's version). The TCP connection is then closed; from here on everything is on the QP.
+ *  3. The reader moves its QP to RTS. It may now have at most `credits` requests in flight.
+ *  4. For each read the reader SENDs a REQUEST: opcode (READ or STAT), request id, file id (volume,
+ *     key, cookie), offset and length within the needle's data, and where to put the bytes: the
+ *     address and rkey of a buffer it registered for remote write (READ only).
+ *  5. The export re-posts the receive the request used, looks the needle up, RDMA-WRITEs
+ *     n = min(length, size - offset) bytes of needle data to (addr, rkey), then SENDs a REPLY:
+ *     request id, status, n, the needle's data size, its stored CRC and flags. On one RC QP the
+ *     reply cannot overtake the write, so when the reader sees the reply the bytes are in place.
+ *  6. The reply returns the request's credit. Replies may come in any order; the request id says
+ *     which request a reply answers.
+ *
+ * Byte order: every integer is big-endian (network order), converted only by this file.
+ *
+ * HELLO (64 bytes)                          REQUEST (64 bytes)
+ *   0  u32 magic "KLPH" 0x4b4c5048            0  u32 magic "KLPQ" 0x4b4c5051
+ *   4  u16 version (1)                        4  u8  opcode (1 READ, 2 STAT)
+ *   6  u8  kind (1 HELLO, 2 ACK)              5  u8  flags (0)
+ *   7  u8  status (ACK: kelp_rdma_status)     6  u16 reserved (0)
+ *   8  u16 credits                            8  u64 request id
+ *  10  u8  mtu (enum ibv_mtu)                16  u32 volume id
+ *  11  u8  reserved (0)                      20  u32 cookie
+ *  12  u32 qp number (24 bits used)          24  u64 needle key
+ *  16  u32 first PSN (24 bits used)          32  u64 offset in the needle's data
+ *  20  u16 lid                               40  u32 length (READ: bytes wanted, <= buffer size)
+ *  22  u16 reserved (0)                      44  u32 rkey of the reader's buffer
+ *  24  u8[16] gid                            48  u64 address of the reader's buffer
+ *  40  u8[24] reserved (0)                   56  u64 reserved (0)
+ *
+ * REPLY (32 bytes)
+ *   0  u32 magic "KLPR" 0x4b4c5052
+ *   4  u8  status (kelp_rdma_status)
+ *   5  u8  needle flags (KELP_NEEDLE_FLAG_*)
+ *   6  u16 reserved (0)
+ *   8  u64 request id
+ *  16  u32 bytes written (n)
+ *  20  u32 needle data size
+ *  24  u32 stored CRC of the needle data (as stored: raw or legacy transform)
+ *  28  u32 reserved (0)
+ */
+#ifndef KELP_PROTO_RDMA_MSG_H
+#define KELP_PROTO_RDMA_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KELP_RDMA_PROTO_VERSION 1
+
+#define KELP_RDMA_HELLO_SIZE   64
+#define KELP_RDMA_REQUEST_SIZE 64
+#define KELP_RDMA_REPLY_SIZE   32
+/* Largest message on the QP: the size of every receive buffer. */
+#define KELP_RDMA_MSG_MAX 64
+
+#define KELP_RDMA_HELLO_MAGIC   0x4b4c5048u
+#define KELP_RDMA_REQUEST_MAGIC 0x4b4c5051u
+#define KELP_RDMA_REPLY_MAGIC   0x4b4c5052u
+
+enum kelp_rdma_hello_kind {
+	KELP_RDMA_HELLO = 1, /* reader -> export */
+	KELP_RDMA_ACK = 2,   /* export -> reader */
+};
+
+enum kelp_rdma_opcode {
+	KELP_RDMA_OP_READ = 1,
+	KELP_RDMA_OP_STAT = 2,
+};
+
+/* Status on the wire. kelp_rdma_status_errno() maps them to the -errno kelp uses. */
+enum kelp_rdma_status {
+	KELP_RDMA_OK = 0,
+	KELP_RDMA_NOT_FOUND = 1,   /* -ENOENT: no such needle (missing, deleted, cookie mismatch) */
+	KELP_RDMA_NO_VOLUME = 2,   /* -EHOSTUNREACH: this export does not have the volume */
+	KELP_RDMA_CORRUPT = 3,     /* -EIO: the needle record is damaged */
+	KELP_RDMA_BAD_REQUEST = 4, /* -EINVAL: offset past the end, malformed request */
+	KELP_RDMA_ACCESS = 5,      /* -EFAULT: the RDMA WRITE into the reader's buffer failed */
+	KELP_RDMA_VERSION = 6,     /* -EPROTONOSUPPORT: version not spoken (ACK only) */
+	KELP_RDMA_BUSY = 7,        /* -EBUSY: export cannot take this connection now (ACK only) */
+	KELP_RDMA_STATUS_MAX = 7,
+};
+
+struct kelp_rdma_hello {
+	uint16_t version;
+	uint8_t kind;   /* enum kelp_rdma_hello_kind */
+	uint8_t status; /* enum kelp_rdma_status; 0 in a HELLO */
+	uint16_t credits;
+	uint8_t mtu;    /* enum ibv_mtu */
+	uint32_t qpn;
+	uint32_t psn;
+	uint16_t lid;
+	uint8_t gid[16];
+};
+
+struct kelp_rdma_request {
+	uint8_t opcode; /* enum kelp_rdma_opcode */
+	uint64_t req_id;
+	uint32_t volume_id;
+	uint32_t cookie;
+	uint64_t key;
+	uint64_t offset;
+	uint32_t length;
+	uint32_t rkey;
+	uint64_t addr;
+};
+
+struct kelp_rdma_reply {
+	uint8_t status; /* enum kelp_rdma_status */
+	uint8_t needle_flags;
+	uint64_t req_id;
+	uint32_t written;
+	uint32_t data_size;
+	uint32_t crc;
+};
+
+/*
+ * kelp_rdma_hello_encode / _request_encode / _reply_encode - write the message into @buf.
+ * @return the message size, or -ENOSPC when @size is too small, -EINVAL when a field is out of
+ * range (qpn/psn wider than 24 bits, unknown kind/opcode/status).
+ */
+int kelp_rdma_hello_encode(const struct kelp_rdma_hello *m, uint8_t *buf, size_t size);
+int kelp_rdma_request_encode(const struct kelp_rdma_request *m, uint8_t *buf, size_t size);
+int kelp_rdma_reply_encode(const struct kelp_rdma_reply *m, uint8_t *buf, size_t size);
+
+/*
+ * kelp_rdma_hello_parse / _request_parse / _reply_parse - check and decode @len bytes at @buf.
+ * The peer is not trusted: every field is checked, reserved bytes must be zero.
+ * @return 0; -EBADMSG wrong size, magic, kind, opcode, status or non-zero reserved bytes;
+ * -EINVAL a field out of range. (@out is only written on success.)
+ * A HELLO with another version parses (the version is the caller's decision).
+ */
+int kelp_rdma_hello_parse(const uint8_t *buf, size_t len, struct kelp_rdma_hello *out);
+int kelp_rdma_request_parse(const uint8_t *buf, size_t len, struct kelp_rdma_request *out);
+int kelp_rdma_reply_parse(const uint8_t *buf, size_t len, struct kelp_rdma_reply *out);
+
+/* kelp_rdma_status_errno - 0 or the -errno for @status (-EPROTO for an unknown one). */
+int kelp_rdma_status_errno(uint8_t status);
+/* kelp_rdma_errno_status - the wire status for a kelp -errno (unknown errors map to CORRUPT). */
+uint8_t kelp_rdma_errno_status(int neg_errno);
+/* kelp_rdma_status_name - "ok", "not-found", ... for logs and kelpctl. */
+const char *kelp_rdma_status_name(uint8_t status);
+
+#endif
