@@ -32,7 +32,7 @@ CFLAGS_BASE := -std=gnu11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wno-unused-para
 CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS) -MMD -MP
 LDFLAGS ?=
-SYSLIBS := -luring -lnuma -lhwloc -libverbs -lrdmacm -linih -ljansson -ldeflate -lcrypto -lm -lpthread
+SYSLIBS := -luring -lnuma -lhwloc -libverbs -lmlx5 -lrdmacm -linih -ljansson -ldeflate -lcrypto -lm -lpthread
 
 LIB := $(BUILD)/lib
 BIN := $(BUILD)/bin
