@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Table-driven configuration on top of inih. See config.h for how to add a key.
+ *
+ * Line numbers: Debian's inih calls the handler without them, so the file is read through
+ * ini_parse_stream() with our own line reader, which counts lines (the handler runs for the line
+ * just read) and also spots section headers, so an unknown empty section is reported too.
+ */
+#include "core/config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- validators --------------------------------------------------------------------------- */
+
+/* "host:port" with a non-empty host and a port 1..65535 ("[v6]:port" allowed). */
+static int check_host_port(const char *s, char *why, size_t n)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s) {
+		snprintf(why, n, "'%s' is not host:port", s);
+		return -EINVAL;
+	}
+	char *end;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535) {
+		snprintf(why, n, "'%s': port must be 1..65535", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_host_port_or_empty(const char *s, char *why, size_t n)
+{
+	return *s ? check_host_port(s, why, n) : 0;
+}
+
+/* "volume_server_host:port=rdma_host:port" */
+static int check_peer(const char *s, char *why, size_t n)
+{
+	const char *eq = strchr(s, '=');
+	if (!eq) {
+		snprintf(why, n, "'%s' is not volume_server=rdma_host:port", s);
+		return -EINVAL;
+	}
+	char left[256];
+	size_t l = (size_t)(eq - s);
+	if (l == 0 || l >= sizeof(left)) {
+		snprintf(why, n, "'%s': the volume server before '=' is missing or too long", s);
+		return -EINVAL;
+	}
+	memcpy(left, s, l);
+	left[l] = '\0';
+	int rc = check_host_port(left, why, n);
+	return rc ? rc : check_host_port(eq + 1, why, n);
+}
+
+static int check_socket_path(const char *s, char *why, size_t n)
+{
+	if (!*s || strlen(s) >= 108) { /* sizeof(sun_path) */
+		snprintf(why, n, "socket path must be 1..107 characters");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_dir(const char *s, char *why, size_t n)
+{
+	if (s[0] != '/') {
+		snprintf(why, n, "'%s': use an absolute path", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_power_of_two(const char *s, char *why, size_t n)
+{
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (v & (v - 1)) {
+		snprintf(why, n, "'%s' is not a power of two", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+_Static_assert(sizeof(enum kelp_hugepages) == sizeof(int), "ENUM fields are stored as int");
+
+static const char *const hugepages_names[] = {"auto", "on", "off", NULL};
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+#define F(field) offsetof(struct kelp_config, field)
+
+static const struct kelp_conf_key config_keys[] = {
+	{"engine", "lcores", KELP_CONF_CPU_LIST, F(engine.lcores), "1",
+	 "CPUs of the worker lcores, e.g. 1 or 1,3 or 2-3", 0, 0, NULL, NULL},
+	{"engine", "control_cpu", KELP_CONF_INT, F(engine.control_cpu), "0",
+	 "CPU of the control thread; -1 = not pinned", -1, KELP_CONF_MAX_CPUS - 1, NULL, NULL},
+	{"engine", "socket", KELP_CONF_STRING, F(engine.socket), "/run/kelp/kelpd.sock",
+	 "Unix socket where clients open sessions", 0, 0, NULL, check_socket_path},
+	{"engine", "allow_uids", KELP_CONF_ID_LIST, F(engine.allow_uids), "",
+	 "users (names or numbers) allowed besides kelpd's own uid", 0, 0, NULL, NULL},
+	{"engine", "allow_gids", KELP_CONF_ID_LIST, F(engine.allow_gids), "",
+	 "groups (names or numbers) whose members are allowed", 0, 0, NULL, NULL},
+	{"engine", "idle_park_us", KELP_CONF_UINT, F(engine.idle_park_us), "0",
+	 "park an idle lcore after this many microseconds; 0 = never", 0, UINT32_MAX, NULL, NULL},
+	{"engine", "arena_mb", KELP_CONF_UINT, F(engine.arena_mb), "64",
+	 "buffer arena per session, MiB", 1, 65536, NULL, NULL},
+	{"engine", "hugepages", KELP_CONF_ENUM, F(engine.hugepages), "auto",
+	 "back session memory with huge pages: auto, on, off", 0, 0, hugepages_names, NULL},
+	{"engine", "queue_depth", KELP_CONF_UINT, F(engine.queue_depth), "1024",
+	 "entries per session ring (a power of two)", 2, 65536, NULL, check_power_of_two},
+	{"export", "dirs", KELP_CONF_STR_LIST, F(export.dirs), "",
+	 "volume directories served locally (absolute paths)", 0, 0, NULL, check_dir},
+	{"seaweedfs", "master", KELP_CONF_STR_LIST, F(seaweedfs.master), "",
+	 "master host:port list, in failover order; empty = local volumes only", 0, 0, NULL,
+	 check_host_port},
+	{"seaweedfs", "data_center", KELP_CONF_STRING, F(seaweedfs.data_center), "",
+	 "this host's data center: replicas there are tried first", 0, 0, NULL, NULL},
+	{"seaweedfs", "jwt_read_key", KELP_CONF_STRING, F(seaweedfs.jwt_read_key), "",
+	 "jwt.signing.read.key of the cluster; empty = no read tokens", 0, 0, NULL, NULL},
+	{"seaweedfs", "lookup_ttl_s", KELP_CONF_UINT, F(seaweedfs.lookup_ttl_s), "600",
+	 "seconds a volume location is cached", 1, 86400 * 7, NULL, NULL},
+	{"seaweedfs", "http_timeout_ms", KELP_CONF_UINT, F(seaweedfs.http_timeout_ms), "5000",
+	 "timeout of one HTTP request to a master or volume server", 1, 600000, NULL, NULL},
+	{"seaweedfs", "force_http", KELP_CONF_BOOL, F(seaweedfs.force_http), "false",
+	 "serve every read over HTTP even when local or RDMA could (tests)", 0, 0, NULL, NULL},
+	{"rdma", "device", KELP_CONF_STRING, F(rdma.device), "auto",
+	 "RDMA device name, auto (first active port) or off", 0, 0, NULL, NULL},
+	{"rdma", "port", KELP_CONF_UINT, F(rdma.port), "1", "port number on the device", 1, 255,
+	 NULL, NULL},
+	{"rdma", "gid_index", KELP_CONF_INT, F(rdma.gid_index), "-1",
+	 "GID table index (RoCE); -1 = pick a RoCE v2 IPv4 GID", -1, 255, NULL, NULL},
+	{"rdma", "listen", KELP_CONF_STRING, F(rdma.listen), "",
+	 "host:port to accept RDMA reads from other kelpd; empty = off", 0, 0, NULL,
+	 check_host_port_or_empty},
+	{"rdma", "peer_port", KELP_CONF_UINT, F(rdma.peer_port), "18515",
+	 "port of the kelpd beside a volume server not listed in peers", 1, 65535, NULL, NULL},
+	{"rdma", "peers", KELP_CONF_STR_LIST, F(rdma.peers), "",
+	 "volume_server=rdma_host:port list of kelpd exporters", 0, 0, NULL, check_peer},
+};
+
+#undef F
+
+const struct kelp_conf_key *kelp_config_keys(size_t *n)
+{
+	*n = sizeof(config_keys) / sizeof(config_keys[0]);
+	return config_keys;
+}
+
+/* ---- value parsers ------------------------------------------------------------------------ */
+
+static void *field(struct kelp_config *c, const struct kelp_conf_key *k)
+{
+	return (char *)c + k->offset;
+}
+
+static const void *cfield(const struct kelp_config *c, const struct kelp_conf_key *k)
+{
+	return (const char *)c + k->offset;
+}
+
+/* Copy the comma-separated item starting at *@s into @buf (trimmed); advance *@s. */
+static int next_item(const char **s, char *buf, size_t size)
+{
+	const char *p = *s, *end = strchr(p, ',');
+	if (!end)
+		end = p + strlen(p);
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	const char *e = end;
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if ((size_t)(e - p) >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, p, (size_t)(e - p));
+	buf[e - p] = '\0';
+	*s = *end ? end + 1 : end;
+	return 0;
+}
+
+static int parse_long(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int kelp_cpu_list_parse(const char *s, struct kelp_cpu_list *out, char *why, size_t n)
+{
+	struct kelp_cpu_list l = {0};
+	char item[64];
+	while (*s) {
+		if (next_item(&s, item, sizeof(item)) || !*item) {
+			snprintf(why, n, "empty or too long CPU list item");
+			return -EINVAL;
+		}
+		long long a, b;
+		char *dash = strchr(item, '-');
+		if (dash) {
+			*dash = '\0';
+			if (parse_long(item, 0, KELP_CONF_MAX_CPUS - 1, &a) ||
+			    parse_long(dash + 1, 0, KELP_CONF_MAX_CPUS - 1, &b) || b < a) {
+				snprintf(why, n, "'%s-%s' is not a CPU range like 2-3 (CPUs 0..%d)", item,
+					 dash + 1, KELP_CONF_MAX_CPUS - 1);
+				return -EINVAL;
+			}
+		} else if (parse_long(item, 0, KELP_CONF_MAX_CPUS - 1, &a)) {
+			snprintf(why, n, "'%s' is not a CPU number (0..%d)", item, KELP_CONF_MAX_CPUS - 1);
+			return -EINVAL;
+		} else {
+			b = a;
+		}
+		for (long long cpu = a; cpu <= b; cpu++) {
+			for (size_t i = 0; i < l.n; i++)
+				if (l.cpus[i] == cpu) {
+					snprintf(why, n, "CPU %lld listed twice", cpu);
+					return -EINVAL;
+				}
+			l.cpus[l.n++] = (int)cpu;
+		}
+	}
+	if (!l.n) {
+		snprintf(why, n, "at least one CPU is needed");
+		return -EINVAL;
+	}
+	*out = l;
+	return 0;
+}
+
+static int parse_id(const char *item, bool group, uint32_t *id, char *why, size_t n)
+{
+	long long v;
+	if (parse_long(item, 0, UINT32_MAX - 1, &v) == 0) {
+		*id = (uint32_t)v;
+		return 0;
+	}
+	char buf[4096];
+	if (group) {
+		struct group gr, *res = NULL;
+		if (getgrnam_r(item, &gr, buf, sizeof(buf), &res) == 0 && res) {
+			*id = res->gr_gid;
+			return 0;
+		}
+	} else {
+		struct passwd pw, *res = NULL;
+		if (getpwnam_r(item, &pw, buf, sizeof(buf), &res) == 0 && res) {
+			*id = res->pw_uid;
+			return 0;
+		}
+	}
+	snprintf(why, n, "'%s' is not a %s name or number", item, group ? "group" : "user");
+	return -EINVAL;
+}
+
+static void str_list_free(struct kelp_str_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Parse @value for row @k into @c. Leaves @c unchanged on error. */
+static int set_field(struct kelp_config *c, const struct kelp_conf_key *k, const char *value,
+		     char *why, size_t n)
+{
+	void *f = field(c, k);
+	long long v;
+
+	/* list types validate each item below; the others their whole value here */
+	if (k->validate && k->type != KELP_CONF_STR_LIST && k->validate(value, why, n))
+		return -EINVAL;
+	switch (k->type) {
+	case KELP_CONF_STRING: {
+		char *s = strdup(value);
+		if (!s)
+			return -ENOMEM;
+		free(*(char **)f);
+		*(char **)f = s;
+		return 0;
+	}
+	case KELP_CONF_BOOL:
+		if (!parse_bool(value, (bool *)f)) {
+			snprintf(why, n, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", value);
+			return -EINVAL;
+		}
+		return 0;
+	case KELP_CONF_UINT:
+	case KELP_CONF_INT:
+		if (parse_long(value, k->min, k->max, &v)) {
+			snprintf(why, n, "'%s' is not an integer in %lld..%lld", value, k->min, k->max);
+			return -EINVAL;
+		}
+		if (k->type == KELP_CONF_UINT)
+			*(uint32_t *)f = (uint32_t)v;
+		else
+			*(int *)f = (int)v;
+		return 0;
+	case KELP_CONF_CPU_LIST:
+		return kelp_cpu_list_parse(value, (struct kelp_cpu_list *)f, why, n);
+	case KELP_CONF_ID_LIST: {
+		struct kelp_id_list l = {0};
+		char item[256];
+		const char *s = value;
+		while (*s) {
+			if (next_item(&s, item, sizeof(item)) || !*item) {
+				snprintf(why, n, "empty or too long list item in '%s'", value);
+				return -EINVAL;
+			}
+			if (l.n == KELP_CONF_MAX_IDS) {
+				snprintf(why, n, "more than %d ids", KELP_CONF_MAX_IDS);
+				return -EINVAL;
+			}
+			if (parse_id(item, strstr(k->key, "gid") != NULL, &l.ids[l.n], why, n))
+				return -EINVAL;
+			l.n++;
+		}
+		*(struct kelp_id_list *)f = l;
+		return 0;
+	}
+	case KELP_CONF_STR_LIST: {
+		struct kelp_str_list l = {0};
+		char item[PATH_MAX];
+		const char *s = value;
+		size_t cap = 0;
+		while (*s) {
+			int rc = -EINVAL;
+			if (next_item(&s, item, sizeof(item)) || !*item)
+				snprintf(why, n, "empty or too long list item in '%s'", value);
+			else if (!k->validate || !(rc = k->validate(item, why, n)))
+				rc = 0;
+			if (!rc && l.n == cap) {
+				cap = cap ? cap * 2 : 4;
+				char **items = realloc(l.items, cap * sizeof(*items));
+				if (!items)
+					rc = -ENOMEM;
+				else
+					l.items = items;
+			}
+			if (!rc && !(l.items[l.n] = strdup(item)))
+				rc = -ENOMEM;
+			if (rc) {
+				str_list_free(&l);
+				return rc;
+			}
+			l.n++;
+		}
+		str_list_free((struct kelp_str_list *)f);
+		*(struct kelp_str_list *)f = l;
+		return 0;
+	}
+	case KELP_CONF_ENUM:
+		for (int i = 0; k->enum_names[i]; i++)
+			if (strcmp(value, k->enum_names[i]) == 0) {
+				*(int *)f = i;
+				return 0;
+			}
+		snprintf(why, n, "'%s' is not one of:", value);
+		for (int i = 0; k->enum_names[i]; i++) {
+			size_t len = strlen(why);
+			snprintf(why + len, n > len ? n - len : 0, " %s", k->enum_names[i]);
+		}
+		return -EINVAL;
+	}
+	return -EINVAL;
+}
+
+static const struct kelp_conf_key *find_key(const char *section, const char *key, bool *section_ok)
+{
+	size_t n;
+	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	*section_ok = false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(keys[i].section, section))
+			continue;
+		*section_ok = true;
+		if (key && strcmp(keys[i].key, key) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+int kelp_config_set_value(struct kelp_config *c, const char *section, const char *key,
+			  const char *value, char *why, size_t why_size)
+{
+	bool section_ok;
+	const struct kelp_conf_key *k = find_key(section, key, &section_ok);
+	if (!k) {
+		if (!section_ok)
+			snprintf(why, why_size, "unknown section [%s]", section);
+		else
+			snprintf(why, why_size, "unknown key '%s' in [%s]", key, section);
+		return -ENOENT;
+	}
+	return set_field(c, k, value, why, why_size);
+}
+
+int kelp_config_init(struct kelp_config *c)
+{
+	size_t n;
+	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	char why[256];
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < n; i++) {
+		int rc = set_field(c, &keys[i], keys[i].def, why, sizeof(why));
+		if (rc) {
+			kelp_config_free(c);
+			return rc == -ENOMEM ? -ENOMEM : -EINVAL; /* -EINVAL: a bad default is a bug */
+		}
+	}
+	return 0;
+}
+
+void kelp_config_free(struct kelp_config *c)
+{
+	size_t n;
+	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	for (size_t i = 0; i < n; i++) {
+		void *f = field(c, &keys[i]);
+		if (keys[i].type == KELP_CONF_STRING) {
+			free(*(char **)f);
+			*(char **)f = NULL;
+		} else if (keys[i].type == KELP_CONF_STR_LIST) {
+			str_list_free(f);
+		}
+	}
+}
+
+/* ---- file loading ------------------------------------------------------------------------- */
+
+struct load_ctx {
+	struct kelp_config *c;
+	const char *path;
+	FILE *f;
+	int line;
+	char section[128];
+	char *err;
+	size_t err_size, err_len;
+	int errors;
+};
+
+static void add_error(struct load_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_error(struct load_ctx *x, const char *fmt, ...)
+{
+	x->errors++;
+	if (!x->err || x->err_len + 1 >= x->err_size)
+		return;
+	int n = snprintf(x->err + x->err_len, x->err_size - x->err_len, "%s%s:%d: ",
+			 x->err_len ? "\n" : "", x->path, x->line);
+	if (n > 0)
+		x->err_len = x->err_len + (size_t)n < x->err_size ? x->err_len + (size_t)n : x->err_size - 1;
+	va_list ap;
+	va_start(ap, fmt);
+	n = vsnprintf(x->err + x->err_len, x->err_size - x->err_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		x->err_len = x->err_len + (size_t)n < x->err_size ? x->err_len + (size_t)n : x->err_size - 1;
+}
+
+/* inih's line reader: count lines, and check section headers as they pass. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *x = stream;
+	if (!fgets(str, num, x->f))
+		return NULL;
+	x->line++;
+	const char *p = str;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '[') {
+		const char *end = strchr(p, ']');
+		if (end) {
+			size_t len = (size_t)(end - p - 1);
+			char name[128];
+			snprintf(name, sizeof(name), "%.*s", (int)len, p + 1);
+			bool section_ok;
+			find_key(name, NULL, &section_ok);
+			if (!section_ok)
+				add_error(x, "unknown section [%s] (known: engine, export, seaweedfs, rdma)", name);
+		}
+	}
+	return str;
+}
+
+static int on_value(void *user, const char *section, const char *key, const char *value)
+{
+	struct load_ctx *x = user;
+	char why[512];
+	bool section_ok;
+	if (!find_key(section, key, &section_ok) && !section_ok) {
+		if (!*section)
+			add_error(x, "'%s' is outside any section: put it under [engine], [export], "
+				     "[seaweedfs] or [rdma]",
+				  key);
+		return 1; /* unknown section: reported once, at its header */
+	}
+	int rc = kelp_config_set_value(x->c, section, key, value, why, sizeof(why));
+	if (rc == -ENOMEM)
+		add_error(x, "out of memory");
+	else if (rc == -ENOENT)
+		add_error(x, "%s", why);
+	else if (rc)
+		add_error(x, "%s.%s: %s", section, key, why);
+	return 1; /* keep going: report every error at once */
+}
+
+int kelp_config_load(struct kelp_config *c, const char *path, char *err, size_t err_size)
+{
+	struct load_ctx x = {.c = c, .path = path, .err = err, .err_size = err_size};
+	if (err_size)
+		err[0] = '\0';
+	struct stat st;
+	x.f = fopen(path, "re");
+	if (!x.f || fstat(fileno(x.f), &st) || S_ISDIR(st.st_mode)) {
+		int e = !x.f ? errno : S_ISDIR(st.st_mode) ? EISDIR : errno;
+		if (x.f)
+			fclose(x.f);
+		if (err_size)
+			snprintf(err, err_size, "%s: cannot read the configuration file: %s", path,
+				 strerror(e));
+		return -e;
+	}
+	int rc = ini_parse_stream(read_line, &x, on_value, &x);
+	fclose(x.f);
+	if (rc > 0 && x.errors == 0) {
+		/* a syntax error inih found (no '=' or an unclosed '['): it gives the line */
+		x.line = rc;
+		add_error(&x, "syntax error: expected [section] or key = value");
+	} else if (rc < 0) {
+		x.line = 0;
+		add_error(&x, "%s", rc == -2 ? "out of memory" : "cannot read");
+	}
+	return x.errors ? -EINVAL : 0;
+}
+
+int kelp_config_set(struct kelp_config *c, const char *assignment, char *err, size_t err_size)
+{
+	char why[512];
+	const char *dot = strchr(assignment, '.');
+	const char *eq = strchr(assignment, '=');
+	if (!dot || !eq || dot > eq) {
+		snprintf(err, err_size, "%s: expected section.key=value, e.g. engine.lcores=2-3",
+			 assignment);
+		return -EINVAL;
+	}
+	char section[128], key[128];
+	if ((size_t)(dot - assignment) >= sizeof(section) || (size_t)(eq - dot - 1) >= sizeof(key)) {
+		snprintf(err, err_size, "%s: section or key too long", assignment);
+		return -EINVAL;
+	}
+	snprintf(section, sizeof(section), "%.*s", (int)(dot - assignment), assignment);
+	snprintf(key, sizeof(key), "%.*s", (int)(eq - dot - 1), dot + 1);
+	int rc = kelp_config_set_value(c, section, key, eq + 1, why, sizeof(why));
+	if (rc) {
+		snprintf(err, err_size, "%s: %s", assignment, why);
+		return rc == -ENOMEM ? rc : -EINVAL;
+	}
+	return 0;
+}
+
+int kelp_config_format(const struct kelp_config *c, const struct kelp_conf_key *k, char *buf,
+		       size_t size)
+{
+	const void *f = cfield(c, k);
+	size_t len = 0;
+	int n;
+	if (size)
+		buf[0] = '\0';
+#define APPEND(...)                                                                                \
+	do {                                                                                       \
+		n = snprintf(buf + len, size > len ? size - len : 0, __VA_ARGS__);                 \
+		if (n > 0)                                                                         \
+			len += (size_t)n;                                                          \
+	} while (0)
+	switch (k->type) {
+	case KELP_CONF_STRING:
+		APPEND("%s", *(char *const *)f ? *(char *const *)f : "");
+		break;
+	case KELP_CONF_BOOL:
+		APPEND("%s", *(const bool *)f ? "true" : "false");
+		break;
+	case KELP_CONF_UINT:
+		APPEND("%u", *(const uint32_t *)f);
+		break;
+	case KELP_CONF_INT:
+		APPEND("%d", *(const int *)f);
+		break;
+	case KELP_CONF_CPU_LIST: {
+		const struct kelp_cpu_list *l = f;
+		for (size_t i = 0; i < l->n; i++)
+			APPEND("%s%d", i ? "," : "", l->cpus[i]);
+		break;
+	}
+	case KELP_CONF_ID_LIST: {
+		const struct kelp_id_list *l = f;
+		for (size_t i = 0; i < l->n; i++)
+			APPEND("%s%u", i ? "," : "", l->ids[i]);
+		break;
+	}
+	case KELP_CONF_STR_LIST: {
+		const struct kelp_str_list *l = f;
+		for (size_t i = 0; i < l->n; i++)
+			APPEND("%s%s", i ? "," : "", l->items[i]);
+		break;
+	}
+	case KELP_CONF_ENUM:
+		APPEND("%s", k->enum_names[*(const int *)f]);
+		break;
+	}
+#undef APPEND
+	return (int)len;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelp's configuration: one INI file (conf/kelp.conf documents every key), parsed with inih, plus
+ * "section.key=value" overrides from the command line.
+ *
+ * The keys are a table (config.c, `config_keys`): one row per key with its section, name, type,
+ * place in struct kelp_config, default (as text, parsed like a file value) and documentation. To add
+ * a key: add a field to struct kelp_config, a row to the table, and the key with its default and
+ * comment to conf/kelp.conf (a unit test parses conf/kelp.conf and fails when they differ).
+ *
+ * Errors name the place: "FILE:LINE: message" for the file, "--set section.key=value: message" for
+ * overrides. Unknown sections and keys are errors, so a typo never silently means a default.
+ * Threads: a struct kelp_config is built by one thread and then only read.
+ */
+#ifndef KELP_CORE_CONFIG_H
+#define KELP_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KELP_CONF_MAX_CPUS 256
+#define KELP_CONF_MAX_IDS 64
+
+struct kelp_cpu_list {
+	size_t n;
+	int cpus[KELP_CONF_MAX_CPUS]; /* in the order written, no duplicates */
+};
+
+struct kelp_id_list {
+	size_t n;
+	uint32_t ids[KELP_CONF_MAX_IDS]; /* uids or gids; names are resolved when parsed */
+};
+
+struct kelp_str_list {
+	size_t n;
+	char **items; /* owned; trimmed, never empty strings */
+};
+
+enum kelp_hugepages { KELP_HUGEPAGES_AUTO, KELP_HUGEPAGES_ON, KELP_HUGEPAGES_OFF };
+
+struct kelp_config {
+	struct {
+		struct kelp_cpu_list lcores;
+		int control_cpu; /* -1: not pinned */
+		char *socket;
+		struct kelp_id_list allow_uids;
+		struct kelp_id_list allow_gids;
+		uint32_t idle_park_us; /* 0: never park */
+		uint32_t arena_mb;
+		enum kelp_hugepages hugepages;
+		uint32_t queue_depth;
+	} engine;
+	struct {
+		struct kelp_str_list dirs;
+	} export;
+	struct {
+		struct kelp_str_list master; /* host:port, in failover order */
+		char *data_center;
+		char *jwt_read_key;
+		uint32_t lookup_ttl_s;
+		uint32_t http_timeout_ms;
+		bool force_http;
+	} seaweedfs;
+	struct {
+		char *device; /* a device name, "auto" or "off" */
+		uint32_t port;
+		int gid_index; /* -1: pick automatically */
+		char *listen;  /* host:port, "" = do not accept RDMA requests */
+		uint32_t peer_port;
+		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
+	} rdma;
+};
+
+/* Value types of the table. */
+enum kelp_conf_type {
+	KELP_CONF_STRING,   /* char *, any text */
+	KELP_CONF_BOOL,     /* bool: true/false, yes/no, on/off, 1/0 */
+	KELP_CONF_UINT,     /* uint32_t within [min, max] */
+	KELP_CONF_INT,      /* int within [min, max] */
+	KELP_CONF_CPU_LIST, /* struct kelp_cpu_list: "1", "1,3", "2-3" */
+	KELP_CONF_ID_LIST,  /* struct kelp_id_list: uids/gids as numbers or names, comma separated */
+	KELP_CONF_STR_LIST, /* struct kelp_str_list: comma separated */
+	KELP_CONF_ENUM,     /* int: index into enum_names */
+};
+
+/* One row of the key table (read-only; see kelp_config_keys()). */
+struct kelp_conf_key {
+	const char *section;
+	const char *key;
+	enum kelp_conf_type type;
+	size_t offset; /* of the field in struct kelp_config */
+	const char *def; /* default, as it would be written in the file */
+	const char *doc; /* one line */
+	long long min, max;        /* UINT / INT */
+	const char *const *enum_names; /* ENUM, NULL-terminated */
+	/* optional check of each value or list item: 0, or -EINVAL with a reason in @why */
+	int (*validate)(const char *item, char *why, size_t why_size);
+};
+
+/* kelp_config_keys - the key table and its length. Any thread. */
+const struct kelp_conf_key *kelp_config_keys(size_t *n);
+
+/*
+ * kelp_config_init - fill @c with every key's default. Call kelp_config_free() after.
+ * @return 0, or -ENOMEM.
+ */
+int kelp_config_init(struct kelp_config *c);
+
+/* kelp_config_free - free what @c owns (strings, lists). @c can be initialised again after. */
+void kelp_config_free(struct kelp_config *c);
+
+/*
+ * kelp_config_load - read the INI file @path over the values in @c (call kelp_config_init() first).
+ * All errors are collected, one per line "PATH:LINE: message", into @err (@err_size bytes, may be
+ * truncated; NUL-terminated when @err_size > 0).
+ * @return 0; -EINVAL when the file has errors (values of valid lines are still applied); -ENOENT,
+ * -EACCES, -EISDIR ... when it cannot be read (then @err says so too).
+ */
+int kelp_config_load(struct kelp_config *c, const char *path, char *err, size_t err_size);
+
+/*
+ * kelp_config_set - apply one command-line override "section.key=value" (e.g.
+ * "engine.lcores=2-3").
+ * @return 0, or -EINVAL with "ASSIGNMENT: message" in @err.
+ */
+int kelp_config_set(struct kelp_config *c, const char *assignment, char *err, size_t err_size);
+
+/*
+ * kelp_config_set_value - set @section / @key to @value, as if read from a file.
+ * @return 0; -ENOENT for an unknown section or key; -EINVAL for a bad value; -ENOMEM. A reason
+ * (without place) is written to @why.
+ */
+int kelp_config_set_value(struct kelp_config *c, const char *section, const char *key,
+			  const char *value, char *why, size_t why_size);
+
+/*
+ * kelp_config_format - write the current value of table row @k in @c as it would be written in the
+ * file (lists comma separated, ids as numbers) into @buf.
+ * @return the length (truncated output is NUL-terminated), like snprintf.
+ */
+int kelp_config_format(const struct kelp_config *c, const struct kelp_conf_key *k, char *buf,
+		       size_t size);
+
+/* kelp_cpu_list_parse - parse "1", "1,3", "2-3" (no spaces needed). @return 0 or -EINVAL. */
+int kelp_cpu_list_parse(const char *s, struct kelp_cpu_list *out, char *why, size_t why_size);
+
+#endif

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* core/config: conf/kelp.conf lists every key with its default; errors carry file:line. */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+
+static const char *conf_path(void)
+{
+	static char path[PATH_MAX];
+	const char *fx = getenv("KELP_FIXTURES");
+	snprintf(path, sizeof(path), "%s/../../conf/kelp.conf", fx ? fx : "test/fixtures");
+	return path;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	static char buf[1 << 16];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The shipped file parses, every table key appears in its section, and its values are the defaults. */
+static void test_shipped_file_matches_table(void **state)
+{
+	struct kelp_config file, def;
+	char err[4096];
+	assert_int_equal(kelp_config_init(&def), 0);
+	assert_int_equal(kelp_config_init(&file), 0);
+	int rc = kelp_config_load(&file, conf_path(), err, sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	const char *text = slurp(conf_path());
+	size_t n;
+	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	assert_true(n >= 22);
+	for (size_t i = 0; i < n; i++) {
+		char a[1024], b[1024], hdr[64], line[128];
+		kelp_config_format(&file, &keys[i], a, sizeof(a));
+		kelp_config_format(&def, &keys[i], b, sizeof(b));
+		if (strcmp(a, b))
+			fail_msg("%s.%s: conf/kelp.conf says '%s', the table's default is '%s'",
+				 keys[i].section, keys[i].key, a, b);
+		snprintf(hdr, sizeof(hdr), "\n[%s]\n", keys[i].section);
+		const char *sec = strstr(text, hdr);
+		if (!sec)
+			fail_msg("conf/kelp.conf has no [%s]", keys[i].section);
+		const char *next = strstr(sec + 1, "\n[");
+		snprintf(line, sizeof(line), "\n%s =", keys[i].key);
+		const char *at = strstr(sec, line);
+		if (!at || (next && at > next))
+			fail_msg("conf/kelp.conf does not document %s.%s", keys[i].section, keys[i].key);
+		assert_true(strlen(keys[i].doc) > 0);
+	}
+	kelp_config_free(&file);
+	kelp_config_free(&def);
+}
+
+static void test_defaults_and_types(void **state)
+{
+	struct kelp_config c;
+	char err[512];
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(c.engine.lcores.n, 1);
+	assert_int_equal(c.engine.lcores.cpus[0], 1);
+	assert_int_equal(c.seaweedfs.lookup_ttl_s, 600);
+	assert_int_equal(c.engine.hugepages, KELP_HUGEPAGES_AUTO);
+	assert_false(c.seaweedfs.force_http);
+	assert_int_equal(c.rdma.gid_index, -1);
+
+	assert_int_equal(kelp_config_set(&c, "engine.lcores=2-3,5", err, sizeof(err)), 0);
+	assert_int_equal(c.engine.lcores.n, 3);
+	assert_int_equal(c.engine.lcores.cpus[0], 2);
+	assert_int_equal(c.engine.lcores.cpus[2], 5);
+	assert_int_equal(kelp_config_set(&c, "seaweedfs.master=127.0.0.1:9333, 10.0.0.2:9333", err,
+					 sizeof(err)),
+			 0);
+	assert_int_equal(c.seaweedfs.master.n, 2);
+	assert_string_equal(c.seaweedfs.master.items[1], "10.0.0.2:9333");
+	assert_int_equal(kelp_config_set(&c, "seaweedfs.force_http=yes", err, sizeof(err)), 0);
+	assert_true(c.seaweedfs.force_http);
+	assert_int_equal(kelp_config_set(&c, "engine.allow_uids=0,root,1234", err, sizeof(err)), 0);
+	assert_int_equal(c.engine.allow_uids.n, 3);
+	assert_int_equal(c.engine.allow_uids.ids[1], 0);
+	assert_int_equal(c.engine.allow_uids.ids[2], 1234);
+	assert_int_equal(kelp_config_set(&c, "engine.hugepages=off", err, sizeof(err)), 0);
+	assert_int_equal(c.engine.hugepages, KELP_HUGEPAGES_OFF);
+	assert_int_equal(kelp_config_set(&c, "rdma.peers=10.0.0.1:8080=10.0.1.1:18515", err,
+					 sizeof(err)),
+			 0);
+	assert_string_equal(c.rdma.peers.items[0], "10.0.0.1:8080=10.0.1.1:18515");
+
+	/* bad values leave the old value and explain */
+	const char *bad[] = {"engine.lcores=3-2", "engine.lcores=1,1", "engine.lcores=",
+			     "engine.queue_depth=1000", "engine.arena_mb=0", "engine.hugepages=maybe",
+			     "seaweedfs.master=nohost", "seaweedfs.force_http=2", "rdma.port=256",
+			     "rdma.peers=a:1", "export.dirs=relative/dir", "engine.allow_gids=no-such-group-x",
+			     "engine.nokey=1", "nosection.key=1", "engine.lcores", "lcores=1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(kelp_config_set(&c, bad[i], err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, bad[i]));
+	}
+	assert_int_equal(c.engine.lcores.n, 3);
+	assert_int_equal(c.engine.queue_depth, 1024);
+	assert_int_equal(c.seaweedfs.master.n, 2);
+	char buf[256];
+	size_t n;
+	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(keys[i].key, "lcores"))
+			kelp_config_format(&c, &keys[i], buf, sizeof(buf));
+	assert_string_equal(buf, "2,3,5");
+	kelp_config_free(&c);
+}
+
+static void test_file_errors_have_lines(void **state)
+{
+	char path[] = "/tmp/kelp-test-conf-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "# comment\n"
+			   "[engine]\n"
+			   "lcores = 2\n"
+			   "colour = blue\n"
+			   "[nope]\n"
+			   "x = 1\n"
+			   "[seaweedfs]\n"
+			   "lookup_ttl_s = soon\n"
+			   "force_http = true\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	struct kelp_config c;
+	char err[2048], want[512];
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(kelp_config_load(&c, path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:4: unknown key 'colour' in [engine]", path);
+	assert_non_null(strstr(err, want));
+	snprintf(want, sizeof(want), "%s:5: unknown section [nope]", path);
+	assert_non_null(strstr(err, want));
+	snprintf(want, sizeof(want), "%s:8: seaweedfs.lookup_ttl_s: 'soon' is not an integer", path);
+	assert_non_null(strstr(err, want));
+	/* valid lines still applied */
+	assert_int_equal(c.engine.lcores.cpus[0], 2);
+	assert_true(c.seaweedfs.force_http);
+	kelp_config_free(&c);
+
+	/* a syntax error */
+	FILE *f = fopen(path, "w");
+	fputs("[engine]\nlcores 2\n", f);
+	fclose(f);
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(kelp_config_load(&c, path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: syntax error", path);
+	assert_non_null(strstr(err, want));
+	kelp_config_free(&c);
+	unlink(path);
+
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(kelp_config_load(&c, "/nonexistent/kelp.conf", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/kelp.conf: cannot read"));
+	assert_int_equal(kelp_config_load(&c, "/tmp", err, sizeof(err)), -EISDIR);
+	kelp_config_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shipped_file_matches_table),
+		cmocka_unit_test(test_defaults_and_types),
+		cmocka_unit_test(test_file_errors_have_lines),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
