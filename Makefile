@@ -87,12 +87,13 @@ $(eval $(call static_lib,$(CORE_LIB),$(call objs,$(CORE_SRCS))))
 $(eval $(call static_lib,$(PROTO_LIB),$(call objs,$(PROTO_SRCS))))
 $(eval $(call static_lib,$(NIC_LIB),$(call objs,$(NIC_SRCS))))
 $(eval $(call static_lib,$(LCORE_LIB),$(call objs,$(LCORE_SRCS))))
-# libkelp carries the core objects it uses (fid parsing, gunzip) so users link one library.
+# libkelp carries the core objects it uses (fid parsing, gunzip) so users link one library; the
+# .so also needs what other core objects reference (jansson for .vif, inih for the config).
 $(eval $(call static_lib,$(KELP_A),$(call objs,$(SHM_SRCS))))
 
 $(KELP_SO): $(call objs,$(SHM_SRCS)) $(call objs,$(CORE_SRCS))
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(SANFLAGS) -Wl,-soname,libkelp.so.0 -o $@ $^ $(LDFLAGS) -ldeflate -lpthread
+	$(CC) -shared $(SANFLAGS) -Wl,-soname,libkelp.so.0 -o $@ $^ $(LDFLAGS) -ldeflate -ljansson -linih -lpthread
 
 $(LIB)/pkgconfig/kelp.pc: shm/kelp.pc.in
 	@mkdir -p $(dir $@)
