@@ -87,9 +87,10 @@ $(eval $(call static_lib,$(CORE_LIB),$(call objs,$(CORE_SRCS))))
 $(eval $(call static_lib,$(PROTO_LIB),$(call objs,$(PROTO_SRCS))))
 $(eval $(call static_lib,$(NIC_LIB),$(call objs,$(NIC_SRCS))))
 $(eval $(call static_lib,$(LCORE_LIB),$(call objs,$(LCORE_SRCS))))
-# libkelp carries the core objects it uses (fid parsing, gunzip) so users link one library; the
-# .so also needs what other core objects reference (jansson for .vif, inih for the config).
-$(eval $(call static_lib,$(KELP_A),$(call objs,$(SHM_SRCS))))
+# libkelp carries the core objects (fid parsing, gunzip) so users link one library (the .a too, for
+# standalone static linking); the .so also needs what other core objects reference (jansson for
+# .vif, inih for the config).
+$(eval $(call static_lib,$(KELP_A),$(call objs,$(SHM_SRCS) $(CORE_SRCS))))
 
 $(KELP_SO): $(call objs,$(SHM_SRCS)) $(call objs,$(CORE_SRCS))
 	@mkdir -p $(dir $@)

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libkelp sessions: connect to kelpd, the handshake of shm/ABI.md section 1, mapping and checking
+ * the segment, closing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "session.h"
+
+void kelp_opts_init(struct kelp_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->opts_size = sizeof(*o);
+	o->wait_spin_us = 50;
+}
+
+struct socket_from_conf {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int found;
+};
+
+static int conf_handler(void *arg, const char *section, const char *name, const char *value)
+{
+	struct socket_from_conf *c = arg;
+	if (strcmp(section, "engine") == 0 && strcmp(name, "socket") == 0) {
+		if (strlen(value) >= sizeof(c->path))
+			return 0;
+		strcpy(c->path, value);
+		c->found = 1;
+	}
+	return 1;
+}
+
+/* The socket path from @o: socket_path, else [engine] socket of config_path, else the default.
+ * Only that one key is read here; kelpd validates the whole file. */
+static int resolve_socket(const struct kelp_opts *o, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	const char *path = KELP_DEFAULT_SOCKET;
+	struct socket_from_conf c = {.found = 0};
+	if (o->socket_path) {
+		path = o->socket_path;
+	} else if (o->config_path) {
+		int rc = ini_parse(o->config_path, conf_handler, &c);
+		if (rc != 0)
+			return rc < 0 ? -ENOENT : -EINVAL;
+		if (c.found)
+			path = c.path;
+	}
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int current_numa_node(void)
+{
+	unsigned cpu, node;
+	if (syscall(SYS_getcpu, &cpu, &node, NULL) != 0)
+		return -1;
+	return (int)node;
+}
+
+/* Receive the welcome and, with status 0, exactly two fds. */
+static int recv_welcome(int sock, struct kelp_welcome *w, int fds[2])
+{
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = w, .iov_len = sizeof(*w)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	int got = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got < 2)
+				fds[got++] = fd;
+			else
+				close(fd);
+		}
+	}
+	int rc = 0;
+	if (n == 0)
+		rc = -ECONNRESET;
+	else if ((size_t)n != sizeof(*w) || w->magic != KELP_HELLO_MAGIC)
+		rc = -EPROTO;
+	else if (w->status != 0)
+		rc = w->status < 0 ? w->status : -EPROTO;
+	else if (got != 2)
+		rc = -EPROTO;
+	if (rc != 0)
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+	return rc;
+}
+
+static int map_segment(struct kelp_session *s, int memfd)
+{
+	struct stat st;
+	if (fstat(memfd, &st) != 0)
+		return -errno;
+	if ((uint64_t)st.st_size < KELP_SEG_HDR_SIZE)
+		return -EPROTO;
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	s->seg = p;
+	s->seg_size = (uint64_t)st.st_size;
+	s->hdr = p;
+	int rc = kelp_seg_hdr_check(s->hdr, s->seg_size);
+	if (rc != 0)
+		return rc;
+	kelp_ring_attach(&s->sq, (struct kelp_ring_ctl *)(s->seg + s->hdr->sq_off), s->hdr->sq_entries,
+			 sizeof(struct kelp_sqe), 1);
+	kelp_ring_attach(&s->cq, (struct kelp_ring_ctl *)(s->seg + s->hdr->cq_off), s->hdr->cq_entries,
+			 sizeof(struct kelp_cqe), 0);
+	s->arena = s->seg + s->hdr->arena_off;
+	s->arena_size = s->hdr->arena_size;
+	s->max_io = s->hdr->max_io;
+	return 0;
+}
+
+int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
+{
+	struct kelp_opts o;
+	kelp_opts_init(&o);
+	if (opts) {
+		if (opts->opts_size == 0 || opts->opts_size > sizeof(o))
+			return -EINVAL;
+		memcpy(&o, opts, opts->opts_size);
+		o.opts_size = sizeof(o);
+	}
+	if (o.queue_depth != 0 && (o.queue_depth & (o.queue_depth - 1)) != 0)
+		return -EINVAL;
+	struct sockaddr_un sa;
+	int rc = resolve_socket(&o, &sa);
+	if (rc != 0)
+		return rc;
+
+	struct kelp_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->sock = s->wake_fd = -1;
+	s->wait_spin_us = o.wait_spin_us;
+	int fds[2] = {-1, -1};
+
+	s->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->sock < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (connect(s->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
+			       .kind = KELP_CONN_SESSION, .sq_entries = o.queue_depth,
+			       .numa_node = current_numa_node()};
+	if (send(s->sock, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
+		rc = errno ? -errno : -EPROTO;
+		goto fail;
+	}
+	struct kelp_welcome w;
+	rc = recv_welcome(s->sock, &w, fds);
+	if (rc != 0)
+		goto fail;
+	s->wake_fd = fds[1];
+	rc = map_segment(s, fds[0]);
+	close(fds[0]); /* the mapping keeps the memory */
+	if (rc != 0)
+		goto fail;
+	rc = kelp_arena_alloc_init(&s->alloc, s->arena_size);
+	if (rc != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	kelp_close(s);
+	return rc;
+}
+
+void kelp_close(struct kelp_session *s)
+{
+	if (!s)
+		return;
+	kelp_arena_alloc_fini(&s->alloc);
+	if (s->seg)
+		munmap(s->seg, s->seg_size);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	if (s->sock >= 0)
+		close(s->sock);
+	free(s);
+}
+
+int kelp_session_info(const struct kelp_session *s, struct kelp_session_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->session_id = s->hdr->session_id;
+	out->sq_entries = s->hdr->sq_entries;
+	out->cq_entries = s->hdr->cq_entries;
+	out->arena_size = s->arena_size;
+	out->max_io = s->max_io;
+	out->lcore_id = s->hdr->lcore_id;
+	out->hugepages = s->hdr->hugepages != 0;
+	return 0;
+}
+
+int kelp_session_check_alive(struct kelp_session *s, int check_socket)
+{
+	if (s->dead)
+		return s->dead;
+	/* acquire pairs with kelpd's release of state: completions published before it are visible */
+	uint32_t state = __atomic_load_n(&s->hdr->state, __ATOMIC_ACQUIRE);
+	if (state == KELP_SEG_BROKEN) {
+		int32_t err = s->hdr->seg_error;
+		s->dead = err < 0 ? err : -EPROTO;
+		return s->dead;
+	}
+	if (state != KELP_SEG_LIVE) {
+		s->dead = -ECONNRESET;
+		return s->dead;
+	}
+	if (check_socket) {
+		/* kelpd never writes after the welcome: readable means EOF, i.e. kelpd is gone */
+		struct pollfd p = {.fd = s->sock, .events = POLLIN | POLLRDHUP};
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) {
+			s->dead = -ECONNRESET;
+			return s->dead;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libkelp's private session state (struct kelp_session of kelp.h) and the helpers its files share.
+ * Not installed; applications see only the opaque type.
+ */
+#ifndef KELP_SHM_SESSION_H
+#define KELP_SHM_SESSION_H
+
+#include <stdint.h>
+
+#include "kelp.h"
+#include "kelp_abi.h"
+#include "kelp_ring.h"
+
+/* Page-granular first-fit allocator over the arena (buffers are set up once, not per read). */
+struct kelp_arena_alloc {
+	uint32_t npages;
+	uint32_t hint;     /* first page to look at */
+	uint32_t *run_len; /* per page: pages in the allocation starting here, 0 otherwise */
+	uint8_t *used;     /* per page: 1 when allocated */
+};
+
+struct kelp_session {
+	int sock;    /* the Unix socket; its close ends the session on kelpd's side */
+	int wake_fd; /* the lcore's eventfd, written when the SQ says KELP_SQ_NEED_WAKEUP */
+	uint8_t *seg;
+	uint64_t seg_size;
+	struct kelp_seg_hdr *hdr;
+	struct kelp_ring sq; /* we produce */
+	struct kelp_ring cq; /* we consume */
+	uint8_t *arena;
+	uint64_t arena_size;
+	uint32_t max_io;
+	uint32_t queued;   /* SQEs filled but not yet published */
+	uint32_t inflight; /* queued + published, completion not yet collected */
+	int32_t wait_spin_us;
+	uint32_t idle_polls; /* empty kelp_poll calls since the last liveness check */
+	int dead;            /* 0, or the -errno every call now returns (-ECONNRESET, -EPROTO) */
+	struct kelp_arena_alloc alloc;
+};
+
+/* Check whether kelpd still holds the session: segment state, then (when @check_socket) a
+ * zero-timeout poll of the socket. Sets s->dead. Return: 0 alive, or s->dead. Owning thread. */
+int kelp_session_check_alive(struct kelp_session *s, int check_socket);
+
+int kelp_arena_alloc_init(struct kelp_arena_alloc *a, uint64_t arena_size);
+void kelp_arena_alloc_fini(struct kelp_arena_alloc *a);
+
+#endif
