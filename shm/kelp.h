@@ -279,19 +279,19 @@ int kelp_stat(struct kelp_session *s, const struct kelp_fid *fid, struct kelp_cq
 /* ---- helpers --------------------------------------------------------------------------------- */
 
 /*
- * kelp_gunzip - decompress the gzip data of a needle stored compressed (KELP_CQE_F_GZIP) from @src
- * into @dst. Any thread.
- * Return: the decompressed length; -EINVAL when @src is not valid gzip; -ENOSPC when @dst_cap is too
- * small (the gzip trailer's ISIZE says how much is needed: kelp_gunzip_size()).
+ * kelp_gunzip - decompress the gzip data of a needle stored compressed (KELP_CQE_F_GZIP): @in_len
+ * bytes at @in into @out (@out_cap bytes). Any thread (implemented in core/gzip.c, libdeflate).
+ * Return: 0 with *@out_len set; -EINVAL when @in is not valid gzip; -ENOSPC when @out_cap is too
+ * small (kelp_gunzip_size() says how much is needed); -ENOMEM.
  */
-ssize_t kelp_gunzip(const void *src, size_t src_len, void *dst, size_t dst_cap);
+int kelp_gunzip(const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len);
 
 /*
- * kelp_gunzip_size - the decompressed size that a gzip member's trailer announces (modulo 2^32).
- * Any thread.
- * Return: the size; -EINVAL when @src_len < 18 (too short to be gzip).
+ * kelp_gunzip_size - the decompressed size that a gzip member's trailer (ISIZE) announces, modulo
+ * 2^32: a hint for sizing the output, not trusted. Any thread.
+ * Return: the size; 0 when @len is too short to be gzip.
  */
-ssize_t kelp_gunzip_size(const void *src, size_t src_len);
+uint32_t kelp_gunzip_size(const void *in, size_t len);
 
 /*
  * kelp_strerror - a one-line explanation of a kelp error (@err may be negative or positive errno),
