@@ -32,7 +32,7 @@
  * request is lost, reconnect with kelp_connect()), -EPROTO (kelpd closed the session because the
  * client broke the ring protocol).
  *
- * Link with `pkg-config --libs kelp` (libkelp.so, or libkelp.a + -ldeflate -linih -lpthread).
+ * Link with `pkg-config --libs kelp` (libkelp.so; or libkelp.a with `pkg-config --static --libs kelp`).
  */
 #ifndef KELP_H
 #define KELP_H
@@ -112,7 +112,8 @@ void kelp_opts_init(struct kelp_opts *o);
  *   -ECONNREFUSED  a socket exists but nobody listens (kelpd stopped)
  *   -EACCES        kelpd's [engine] allow_uids / allow_gids policy refuses this process
  *   -EPROTONOSUPPORT kelpd speaks another ABI version than this libkelp
- *   -EINVAL        bad @opts (opts_size, queue_depth not a power of 2, unreadable config)
+ *   -EINVAL        bad @opts (opts_size, queue_depth not a power of 2) or errors in the config
+ *   -ENOENT        (also) the config file does not exist
  *   -EUSERS        kelpd has reached its session limit
  *   -ENOMEM, -EMFILE, other socket errnos as the kernel reports them.
  */
@@ -188,6 +189,7 @@ void kelp_buf_free(struct kelp_session *s, void *buf);
  *   -E2BIG        length above the session's max_io
  *   -EINVAL       bad request (unknown opcode, reserved fields not zero)
  *   -ECANCELED    kelpd is stopping and dropped the request
+ *   -EAGAIN       kelpd's pool for non-local requests is exhausted: retry later
  */
 struct kelp_cqe {
 	uint64_t user_data;    /* copied from the request */

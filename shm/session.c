@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "session.h"
 
 void kelp_opts_init(struct kelp_opts *o)
@@ -25,44 +25,31 @@ void kelp_opts_init(struct kelp_opts *o)
 	o->wait_spin_us = 50;
 }
 
-struct socket_from_conf {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int found;
-};
-
-static int conf_handler(void *arg, const char *section, const char *name, const char *value)
-{
-	struct socket_from_conf *c = arg;
-	if (strcmp(section, "engine") == 0 && strcmp(name, "socket") == 0) {
-		if (strlen(value) >= sizeof(c->path))
-			return 0;
-		strcpy(c->path, value);
-		c->found = 1;
-	}
-	return 1;
-}
-
-/* The socket path from @o: socket_path, else [engine] socket of config_path, else the default.
- * Only that one key is read here; kelpd validates the whole file. */
+/* The socket path from @o: socket_path, else [engine] socket of config_path (the whole file is
+ * checked like kelpd does), else the default. */
 static int resolve_socket(const struct kelp_opts *o, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	const char *path = KELP_DEFAULT_SOCKET;
-	struct socket_from_conf c = {.found = 0};
-	if (o->socket_path) {
-		path = o->socket_path;
-	} else if (o->config_path) {
-		int rc = ini_parse(o->config_path, conf_handler, &c);
-		if (rc != 0)
-			return rc < 0 ? -ENOENT : -EINVAL;
-		if (c.found)
-			path = c.path;
+	const char *path = o->socket_path ? o->socket_path : KELP_DEFAULT_SOCKET;
+	struct kelp_config c;
+	int have_conf = 0, rc = 0;
+	if (!o->socket_path && o->config_path) {
+		char err[256];
+		if (kelp_config_init(&c) != 0)
+			return -ENOMEM;
+		have_conf = 1;
+		rc = kelp_config_load(&c, o->config_path, err, sizeof(err));
+		if (rc == 0 && c.engine.socket)
+			path = c.engine.socket;
 	}
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
+	if (rc == 0 && strlen(path) >= sizeof(sa->sun_path))
+		rc = -ENAMETOOLONG;
+	if (rc == 0)
+		strcpy(sa->sun_path, path);
+	if (have_conf)
+		kelp_config_free(&c);
+	return rc;
 }
 
 static int current_numa_node(void)
