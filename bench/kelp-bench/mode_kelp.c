@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * --mode local and --mode nop: through libkelp to kelpd, one session per thread.
+ *   local: READ of the whole needle (up to --size) into a per-slot arena buffer; kelpd picks the
+ *          path (local volume file, RDMA, HTTP) and the CQE says which one served it.
+ *   nop:   NOP requests: the bare shared-memory ring round trip, no volume touched.
+ * start() queues into the submission ring, flush() publishes the batch with kelp_submit(), reap()
+ * busy-polls the completion ring with kelp_poll() (or sleeps in kelp_wait() with --wait).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/kelp-bench/bench.h"
+#include "kelp.h"
+
+struct kelp_state {
+	struct kelp_session *s;
+	unsigned nbufs;
+	struct kelp_cqe *cqes;
+	void *bufs[];
+};
+
+static int kelp_global_init(struct bench_opts *o, struct bench_targets *tg)
+{
+	return 0;
+}
+
+static int kelp_thread_init(struct bench_thread *t)
+{
+	const struct bench_opts *o = t->opts;
+	bool nop = strcmp(o->mode_name, "nop") == 0;
+	struct kelp_state *st = calloc(1, sizeof(*st) + o->depth * sizeof(st->bufs[0]));
+	if (!st)
+		return -ENOMEM;
+	t->mode_state = st;
+	st->cqes = calloc(o->depth, sizeof(*st->cqes));
+	if (!st->cqes)
+		return -ENOMEM;
+	struct kelp_opts ko;
+	kelp_opts_init(&ko);
+	ko.socket_path = o->socket_path;
+	ko.config_path = o->config_path;
+	ko.wait_spin_us = o->wait ? 50 : -1;
+	uint32_t qd = 1;
+	while (qd < o->depth)
+		qd <<= 1;
+	ko.queue_depth = qd > 32 ? qd : 0; /* kelpd's default unless we need more */
+	int rc = kelp_connect(&ko, &st->s);
+	if (rc < 0) {
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "cannot connect to kelpd (%s): %s",
+			 o->socket_path ? o->socket_path : o->config_path ? o->config_path : KELP_DEFAULT_SOCKET,
+			 kelp_strerror(rc));
+		return rc;
+	}
+	struct kelp_session_info info;
+	kelp_session_info(st->s, &info);
+	if (info.sq_entries < o->depth) {
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg),
+			 "kelpd granted %u ring entries, fewer than --depth %u", info.sq_entries, o->depth);
+		return -EINVAL;
+	}
+	if (nop)
+		return 0;
+	if (t->buf_size > info.max_io) {
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg),
+			 "--size %u is above the session's max_io %u: pass a smaller --size", t->buf_size,
+			 info.max_io);
+		return -E2BIG;
+	}
+	for (unsigned i = 0; i < o->depth; i++) {
+		st->bufs[i] = kelp_buf_alloc(st->s, t->buf_size);
+		if (!st->bufs[i]) {
+			snprintf(t->fatal_msg, sizeof(t->fatal_msg),
+				 "the session's arena (%llu bytes) holds fewer than --depth %u buffers of "
+				 "%u bytes: lower --depth or --size",
+				 (unsigned long long)info.arena_size, o->depth, t->buf_size);
+			return -ENOMEM;
+		}
+		memset(st->bufs[i], 0, t->buf_size); /* fault the pages in before timing */
+		st->nbufs++;
+	}
+	return 0;
+}
+
+static int kelp_start_read(struct bench_thread *t, unsigned slot, const struct bench_target *tg,
+			   int64_t *result)
+{
+	struct kelp_state *st = t->mode_state;
+	int rc = kelp_queue_read(st->s, &tg->fid, 0, st->bufs[slot], t->buf_size, slot);
+	if (rc < 0)
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_read: %s", kelp_strerror(rc));
+	return rc;
+}
+
+static int kelp_start_nop(struct bench_thread *t, unsigned slot, const struct bench_target *tg,
+			  int64_t *result)
+{
+	struct kelp_state *st = t->mode_state;
+	int rc = kelp_queue_nop(st->s, slot);
+	if (rc < 0)
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_nop: %s", kelp_strerror(rc));
+	return rc;
+}
+
+static int kelp_flush(struct bench_thread *t)
+{
+	struct kelp_state *st = t->mode_state;
+	int rc = kelp_submit(st->s);
+	if (rc < 0) {
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_submit: %s", kelp_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int kelp_reap(struct bench_thread *t, struct bench_done *done, unsigned max)
+{
+	struct kelp_state *st = t->mode_state;
+	int n = t->opts->wait ? kelp_wait(st->s, st->cqes, max, 100) : kelp_poll(st->s, st->cqes, max);
+	if (n == -ETIMEDOUT)
+		return 0;
+	if (n < 0) {
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "waiting for completions: %s",
+			 kelp_strerror(n));
+		return n;
+	}
+	for (int i = 0; i < n; i++)
+		done[i] = (struct bench_done){
+			.slot = (unsigned)st->cqes[i].user_data,
+			.result = st->cqes[i].result,
+			.path = st->cqes[i].flags & KELP_CQE_PATH_MASK,
+		};
+	return n;
+}
+
+static void kelp_thread_fini(struct bench_thread *t)
+{
+	struct kelp_state *st = t->mode_state;
+	if (!st)
+		return;
+	for (unsigned i = 0; i < st->nbufs; i++)
+		kelp_buf_free(st->s, st->bufs[i]);
+	kelp_close(st->s);
+	free(st->cqes);
+	free(st);
+	t->mode_state = NULL;
+}
+
+const struct bench_mode bench_mode_local = {
+	.name = "local",
+	.about = "READ through libkelp and kelpd",
+	.global_init = kelp_global_init,
+	.thread_init = kelp_thread_init,
+	.start = kelp_start_read,
+	.flush = kelp_flush,
+	.reap = kelp_reap,
+	.thread_fini = kelp_thread_fini,
+};
+
+const struct bench_mode bench_mode_nop = {
+	.name = "nop",
+	.about = "NOP round trips through libkelp and kelpd",
+	.global_init = kelp_global_init,
+	.thread_init = kelp_thread_init,
+	.start = kelp_start_nop,
+	.flush = kelp_flush,
+	.reap = kelp_reap,
+	.thread_fini = kelp_thread_fini,
+};
