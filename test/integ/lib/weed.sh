@@ -35,7 +35,9 @@
 # superblock version 3; `.vif` says "bytesOffset": 5; `.idx` rows are 17 bytes (key u64, offset low
 # u32, offset high u8, size i32); a delete appends a size-0 record to `.dat` and an `.idx` row with the
 # tombstone's offset (not 0) and size -1; an empty upload is a size-0 record with a real offset.
-# The master pre-grows 7 volumes on the first assign.
+# The master pre-grows 7 volumes on the first assign, and until heartbeats correct it counts 1 MiB
+# per assigned fid against -volumeSizeLimitMB: so the default limit (30 GiB) is kept, else fast
+# small uploads find every volume "full".
 
 WEED=${WEED:-$(bash "$(dirname "${BASH_SOURCE[0]}")/../../../mk/weed-path.sh")}
 WEED_DIR=""
@@ -99,7 +101,7 @@ weed_start_master() {
 	port=$(weed_free_port) grpc=$(weed_free_port)
 	mkdir -p "$WEED_DIR/master"
 	"$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" \
-		-mdir="$WEED_DIR/master" -peers=none -volumeSizeLimitMB=256 \
+		-mdir="$WEED_DIR/master" -peers=none \
 		>"$WEED_DIR/master.log" 2>&1 &
 	_WEED_PIDS+=($!)
 	_WEED_LOGS+=("$WEED_DIR/master.log")

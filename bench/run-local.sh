@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Issue 3's benchmark: kelpd with one worker lcore (cpu 1), kelp-bench on cpu 0, page cache warm.
+#   - nop round trip at depth 1 (p50 / p99)
+#   - local reads through kelpd at depth 16 and 32 vs --mode pread (one thread, depth 1), same run,
+#     for 4 KiB, 64 KiB and 1 MiB needles
+# Writes the JSON lines to $OUT/local.json, a PNG (bench/plot.py) and a Markdown table to stdout.
+#
+# usage: bench/run-local.sh [-D SECONDS] [-o OUTDIR]     (build first: make)
+# Environment: BIN (default build/bin).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/bin}
+SECS=5
+OUT=
+while [ $# -gt 0 ]; do
+	case $1 in
+	-D) SECS=$2; shift 2 ;;
+	-o) OUT=$2; shift 2 ;;
+	-h|--help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run-local.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+done
+for tool in kelpd kelp-vol kelp-bench; do
+	[ -x "$BIN/$tool" ] || { echo "run-local.sh: $BIN/$tool missing: run 'make' first" >&2; exit 1; }
+done
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/kelp-bench-local.XXXXXX")
+OUT=${OUT:-$DIR/out}
+mkdir -p "$OUT"
+KELPD_PID=""
+cleanup() {
+	if [ -n "$KELPD_PID" ]; then
+		kill -TERM "$KELPD_PID" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$KELPD_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$KELPD_PID" 2>/dev/null || true
+		wait "$KELPD_PID" 2>/dev/null || true
+	fi
+	case $OUT in "$DIR"/*) echo "run-local.sh: results kept in $OUT" ;; esac
+	find "$DIR" -maxdepth 1 -name 'vol*' -exec rm -rf {} +
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Volumes: 4 KiB x 50000 (200 MB), 64 KiB x 4000 (256 MB), 1 MiB x 256 (256 MB): all fit in RAM.
+echo "== volumes" >&2
+for spec in "4k 11 50000 4096" "64k 12 4000 65536" "1m 13 256 1048576"; do
+	set -- $spec
+	mkdir -p "$DIR/vol$1"
+	"$BIN/kelp-vol" create "$DIR/vol$1" "$2" --synthetic "$3" --size "$4" >/dev/null
+done
+
+cat >"$DIR/kelp.conf" <<EOF
+[engine]
+lcores = 1
+control_cpu = 0
+socket = $DIR/kelpd.sock
+arena_mb = 256
+[export]
+dirs = $DIR/vol4k, $DIR/vol64k, $DIR/vol1m
+[rdma]
+device = off
+EOF
+"$BIN/kelpd" -c "$DIR/kelp.conf" >"$DIR/kelpd.log" 2>&1 &
+KELPD_PID=$!
+for _ in $(seq 100); do [ -S "$DIR/kelpd.sock" ] && break; sleep 0.1; done
+[ -S "$DIR/kelpd.sock" ] || { echo "run-local.sh: kelpd did not start:" >&2; cat "$DIR/kelpd.log" >&2; exit 1; }
+cat "$DIR"/vol*/*.dat >/dev/null # warm the page cache
+
+RUNS=$OUT/local.json
+: >"$RUNS"
+bench() { # label, args...
+	local label=$1
+	shift
+	echo "-- $label: kelp-bench $*" >&2
+	"$BIN/kelp-bench" --cpu 0 -D "$SECS" -q --json --label "$label" "$@" >>"$RUNS"
+}
+bench "nop d1" --mode nop -c "$DIR/kelp.conf" -d 1
+bench "nop d16" --mode nop -c "$DIR/kelp.conf" -d 16
+for sz in 4k 64k 1m; do
+	for d in 16 32; do
+		bench "local $sz d$d" --mode local -c "$DIR/kelp.conf" --volume-dir "$DIR/vol$sz" -d "$d"
+	done
+	bench "pread $sz d1" --mode pread --volume-dir "$DIR/vol$sz" -d 1
+done
+
+python3 bench/plot.py -o "$OUT/local.png" --title "kelp local reads vs pread ($(date -u +%F))" "$RUNS" >&2 || true
+python3 - "$RUNS" <<'EOF'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+pread = {r["label"].split()[1]: r for r in runs if r["mode"] == "pread"}
+print("| run | ops/s | GB/s | p50 us | p99 us | p99.9 us | errors | ops/s vs pread (same run) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for r in runs:
+    lat = r["latency_us"]
+    base = pread.get(r["label"].split()[1]) if r["mode"] == "local" else None
+    ratio = f'{r["ops_per_sec"] / base["ops_per_sec"]:.2f}x' if base else "-"
+    print(f'| {r["label"]} | {r["ops_per_sec"]:,.0f} | {r["gb_per_sec"]:.2f} | {lat["p50"]:.2f} | '
+          f'{lat["p99"]:.2f} | {lat["p999"]:.2f} | {r["errors"]} | {ratio} |')
+EOF
