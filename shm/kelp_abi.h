@@ -159,7 +159,7 @@ struct kelp_seg_layout {
 };
 
 /*
- * kelp_seg_layout - lay out a segment with @sq_entries submission slots (power of two, 8..65536),
+ * kelp_seg_layout - lay out a segment with @sq_entries submission slots (power of two, 2..65536),
  * twice as many completion slots, and at least @arena_size bytes of arena; @align (4096 or 2 MiB,
  * the page size of the memfd) aligns the arena and rounds the segment size. Any thread.
  * Return: 0; -EINVAL on a bad argument.

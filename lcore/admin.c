@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kelpctl's commands, answered on the control thread (protocol and fields: lcore/admin.h). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lcore/admin.h"
+#include "lcore/control_priv.h"
+#include "lcore/engine.h"
+#include "lcore/lcore.h"
+
+static const char *const err_names[KELP_ERR_KINDS] = {
+	[KELP_ERR_NOENT] = "noent",   [KELP_ERR_IO] = "io",
+	[KELP_ERR_RANGE] = "range",   [KELP_ERR_UNREACHABLE] = "unreachable",
+	[KELP_ERR_BAD_SQE] = "bad_sqe", [KELP_ERR_BUSY] = "busy",
+	[KELP_ERR_OTHER] = "other",
+};
+static const char *const path_names[KELP_PATHS] = {"none", "local", "rdma", "http"};
+
+/* Sum of @src's counters into @dst (both snapshots read with relaxed loads). */
+static void stats_snapshot(const struct kelp_lcore_stats *src, struct kelp_lcore_stats *dst)
+{
+	const uint64_t *s = (const uint64_t *)src;
+	uint64_t *d = (uint64_t *)dst;
+	for (size_t i = 0; i < sizeof(*src) / sizeof(uint64_t); i++)
+		d[i] += __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+}
+
+static json_t *stats_json(const struct kelp_lcore_stats *st)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "polls", json_integer((json_int_t)st->polls));
+	json_object_set_new(o, "busy_polls", json_integer((json_int_t)st->busy_polls));
+	json_object_set_new(o, "requests", json_integer((json_int_t)st->requests));
+	json_object_set_new(o, "nops", json_integer((json_int_t)st->nops));
+	json_object_set_new(o, "reads", json_integer((json_int_t)st->reads));
+	json_object_set_new(o, "stats", json_integer((json_int_t)st->stats));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));
+	json_object_set_new(o, "parks", json_integer((json_int_t)st->parks));
+	json_object_set_new(o, "sessions_broken", json_integer((json_int_t)st->sessions_broken));
+	json_t *e = json_object();
+	for (int i = 0; i < KELP_ERR_KINDS; i++)
+		json_object_set_new(e, err_names[i], json_integer((json_int_t)st->errors[i]));
+	json_object_set_new(o, "errors", e);
+	json_t *p = json_object();
+	for (int i = 0; i < KELP_PATHS; i++)
+		json_object_set_new(p, path_names[i], json_integer((json_int_t)st->by_path[i]));
+	json_object_set_new(o, "by_path", p);
+	return o;
+}
+
+static json_t *cmd_status(struct kelp_control *ctl)
+{
+	struct kelp_engine *eng = ctl->eng;
+	return json_pack("{s:i, s:i, s:f, s:s, s:i, s:i, s:i}", "pid", (int)getpid(), "abi_version",
+			 (int)KELP_ABI_VERSION, "uptime_s",
+			 (double)(kelp_now_ns() - eng->start_ns) / 1e9, "socket", eng->opts.socket_path,
+			 "lcores", (int)eng->n_lcores, "sessions", (int)ctl->n_sessions, "volumes",
+			 (int)kelp_volume_set_count(eng->volumes));
+}
+
+static json_t *cmd_stats(struct kelp_control *ctl)
+{
+	struct kelp_engine *eng = ctl->eng;
+	struct kelp_lcore_stats total = {0};
+	json_t *arr = json_array();
+	for (unsigned i = 0; i < eng->n_lcores; i++) {
+		struct kelp_lcore *lc = &eng->lcores[i];
+		struct kelp_lcore_stats st = {0};
+		stats_snapshot(&lc->stats, &st);
+		stats_snapshot(&st, &total);
+		json_t *o = stats_json(&st);
+		json_object_set_new(o, "id", json_integer(lc->id));
+		json_object_set_new(o, "cpu", json_integer(lc->cpu));
+		json_object_set_new(o, "numa_node", json_integer(lc->numa_node));
+		json_object_set_new(o, "sessions", json_integer(lc->ctl_sessions));
+		json_array_append_new(arr, o);
+	}
+	return json_pack("{s:o, s:o}", "lcores", arr, "total", stats_json(&total));
+}
+
+static json_t *cmd_sessions(struct kelp_control *ctl)
+{
+	json_t *arr = json_array();
+	uint64_t now = kelp_now_ns();
+	for (struct lcore_session *s = ctl->sessions; s; s = s->ctl_next) {
+		const char *state = "live";
+		uint32_t st = __atomic_load_n(&s->hdr->state, __ATOMIC_ACQUIRE);
+		if (st == KELP_SEG_BROKEN)
+			state = "broken";
+		else if (s->conn && ((struct ctl_conn *)s->conn)->state == CONN_SESSION_GONE)
+			state = "closing";
+		json_array_append_new(
+			arr, json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:b, s:I, s:I, s:I, s:f, s:s}",
+				       "id", (json_int_t)s->id, "pid", (int)s->pid, "uid", (int)s->uid,
+				       "gid", (int)s->gid, "lcore", (int)s->lcore_id, "sq_entries",
+				       (int)s->hdr->sq_entries, "arena_bytes", (json_int_t)s->arena_size,
+				       "hugepages", (int)s->hdr->hugepages,
+				       "requests", (json_int_t)KELP_STAT_READ(s->stats.requests),
+				       "bytes", (json_int_t)KELP_STAT_READ(s->stats.bytes),
+				       "errors", (json_int_t)KELP_STAT_READ(s->stats.errors),
+				       "age_s", (double)(now - s->created_ns) / 1e9, "state", state));
+	}
+	return json_pack("{s:o}", "sessions", arr);
+}
+
+static json_t *cmd_volumes(struct kelp_control *ctl)
+{
+	json_t *arr = json_array();
+	const struct kelp_volume_set *set = ctl->eng->volumes;
+	for (size_t i = 0; i < kelp_volume_set_count(set); i++) {
+		const struct kelp_volume *v = kelp_volume_set_at(set, i);
+		json_array_append_new(arr, json_pack("{s:I, s:I}", "id", (json_int_t)kelp_volume_id(v),
+						     "live_needles",
+						     (json_int_t)kelp_volume_live_count(v)));
+	}
+	return json_pack("{s:o}", "volumes", arr);
+}
+
+char *kelp_admin_reply(struct kelp_control *ctl, const char *line)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	json_t *reply;
+	if (strcmp(line, "status") == 0)
+		reply = cmd_status(ctl);
+	else if (strcmp(line, "stats") == 0)
+		reply = cmd_stats(ctl);
+	else if (strcmp(line, "sessions") == 0)
+		reply = cmd_sessions(ctl);
+	else if (strcmp(line, "volumes") == 0)
+		reply = cmd_volumes(ctl);
+	else
+		reply = json_pack("{s:s}", "error",
+				  "unknown command; commands: status, stats, sessions, volumes");
+	if (!reply)
+		return NULL;
+	char *text = json_dumps(reply, JSON_COMPACT);
+	json_decref(reply);
+	if (!text)
+		return NULL;
+	size_t n = strlen(text);
+	char *out = realloc(text, n + 2);
+	if (!out) {
+		free(text);
+		return NULL;
+	}
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	return out;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpd's admin protocol (what kelpctl speaks), on the same Unix socket as the client sessions:
+ *
+ *   1. The client connects and sends a struct kelp_hello (shm/kelp_abi.h) with kind
+ *      KELP_CONN_ADMIN; kelpd checks SO_PEERCRED against the same policy as for sessions.
+ *   2. kelpd answers a struct kelp_welcome (status 0, or -EACCES / -EPROTONOSUPPORT and closes).
+ *   3. Then any number of commands: one line of ASCII each ("stats\n", at most 1023 bytes); kelpd
+ *      answers each with exactly one line: a JSON object and "\n". Errors are {"error": "..."}.
+ *
+ * Commands and the reply's fields:
+ *   status    {"pid","abi_version","uptime_s","socket","lcores","sessions","volumes"}
+ *   stats     {"lcores":[{"id","cpu","numa_node","sessions","polls","busy_polls","requests","nops",
+ *              "reads","stats","bytes","parks","sessions_broken",
+ *              "errors":{"noent","io","range","unreachable","bad_sqe","busy","other"},
+ *              "by_path":{"none","local","rdma","http"}}], "total":{same counters summed}}
+ *   sessions  {"sessions":[{"id","pid","uid","gid","lcore","sq_entries","arena_bytes","hugepages",
+ *              "requests","bytes","errors","age_s","state"}]}
+ *   volumes   {"volumes":[{"id","live_needles"}]}
+ * Counters are read without stopping the lcores: each is exact, the set is not one instant.
+ */
+#ifndef KELP_LCORE_ADMIN_H
+#define KELP_LCORE_ADMIN_H
+
+#define KELP_ADMIN_LINE_MAX 1023
+
+#endif

@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpd's control thread: one io_uring loop (control.h).
+ *
+ * kelp_ctl_run() sets up, starts the lcores, and loops:
+ *   1. submit what the callbacks queued, wait for at least one completion;
+ *   2. call op->done() for every completion of the batch (accept, hello, session close, admin
+ *      command, signal, lcore wake-up, and whatever other modules submitted);
+ *   3. drain the lcores' message rings (remote reads to start, sessions to free);
+ *   4. free the connections marked dead during the batch.
+ * It never blocks anywhere else: sockets are read through io_uring, and the few direct calls
+ * (getsockopt, memfd setup, a 64-byte sendmsg on a fresh socket) cannot block.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lcore/control_priv.h"
+#include "lcore/engine.h"
+#include "lcore/lcore.h"
+#include "lcore/remote_read.h"
+
+#define RING_ENTRIES 256
+
+struct io_uring_sqe *kelp_ctl_get_sqe(struct kelp_control *ctl)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctl->ring);
+	if (!sqe) {
+		io_uring_submit(&ctl->ring);
+		sqe = io_uring_get_sqe(&ctl->ring);
+	}
+	return sqe;
+}
+
+struct kelp_engine *kelp_ctl_engine(struct kelp_control *ctl)
+{
+	return ctl->eng;
+}
+
+void *kelp_ctl_remote_priv(struct kelp_control *ctl)
+{
+	return ctl->remote_priv;
+}
+
+void kelp_ctl_set_remote_priv(struct kelp_control *ctl, void *priv)
+{
+	ctl->remote_priv = priv;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+static void conn_recv(struct kelp_control *ctl, struct ctl_conn *c);
+
+static void conn_kill(struct ctl_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->dead = 1;
+}
+
+/* Policy of shm/ABI.md 1: root, kelpd's own uid, [engine] allow_uids, allow_gids (primary gid). */
+static int peer_allowed(const struct kelp_engine *eng, const struct ucred *cr)
+{
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return 1;
+	for (unsigned i = 0; i < eng->opts.n_allow_uids; i++)
+		if (eng->opts.allow_uids[i] == cr->uid)
+			return 1;
+	for (unsigned i = 0; i < eng->opts.n_allow_gids; i++)
+		if (eng->opts.allow_gids[i] == cr->gid)
+			return 1;
+	return 0;
+}
+
+/* The least-loaded lcore on @node; the least-loaded of all when no lcore is on @node. */
+static struct kelp_lcore *pick_lcore(struct kelp_engine *eng, int node)
+{
+	struct kelp_lcore *best = NULL;
+	for (int pass = 0; pass < 2 && !best; pass++) {
+		for (unsigned i = 0; i < eng->n_lcores; i++) {
+			struct kelp_lcore *lc = &eng->lcores[i];
+			if (pass == 0 && (node < 0 || lc->numa_node != node))
+				continue;
+			if (lc->ctl_sessions >= KELP_LCORE_MAX_SESSIONS)
+				continue;
+			if (!best || lc->ctl_sessions < best->ctl_sessions)
+				best = lc;
+		}
+	}
+	return best;
+}
+
+/* Send the welcome; with @fds (two) for a session. Return 0 or -errno. */
+static int send_welcome(int fd, const struct kelp_welcome *w, const int *fds)
+{
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = (void *)w, .iov_len = sizeof(*w)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fds) {
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, 2 * sizeof(int));
+	}
+	/* 64 bytes on a socket that has carried nothing yet: the buffer has room, it cannot block */
+	ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(*w) ? 0 : -EPROTO;
+}
+
+static void refuse(struct ctl_conn *c, int status)
+{
+	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
+				 .status = status};
+	send_welcome(c->fd, &w, NULL);
+	conn_kill(c);
+}
+
+static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const struct kelp_hello *h)
+{
+	struct kelp_engine *eng = ctl->eng;
+	uint32_t sq = h->sq_entries ? h->sq_entries : eng->opts.queue_depth;
+	if (sq < 2 || sq > 65536 || (sq & (sq - 1)) != 0) {
+		refuse(c, -EINVAL);
+		return;
+	}
+	struct kelp_lcore *lc = pick_lcore(eng, h->numa_node);
+	if (!lc || ctl->n_sessions >= eng->opts.max_sessions) {
+		refuse(c, -EUSERS);
+		return;
+	}
+	struct lcore_session *s;
+	int rc = lcore_session_create(++ctl->next_session_id, sq, eng->opts.arena_mb,
+				      eng->opts.hugepages, lc->numa_node, lc->id, &s);
+	if (rc != 0) {
+		fprintf(stderr, "kelpd: session for pid %d: cannot create its segment: %s\n",
+			(int)c->cred.pid, strerror(-rc));
+		refuse(c, rc);
+		return;
+	}
+	s->pid = c->cred.pid;
+	s->uid = c->cred.uid;
+	s->gid = c->cred.gid;
+	s->conn = c;
+	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
+				 .status = 0, .session_id = s->id, .seg_size = s->seg_size};
+	int fds[2] = {s->memfd, lc->wake_fd};
+	if (send_welcome(c->fd, &w, fds) != 0) {
+		lcore_session_destroy(s);
+		conn_kill(c);
+		return;
+	}
+	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .lcore_id = lc->id, .session = s};
+	if (kelp_lcore_send(lc, &m) != 0) {
+		lcore_session_destroy(s);
+		conn_kill(c);
+		return;
+	}
+	lc->ctl_sessions++;
+	s->ctl_next = ctl->sessions;
+	ctl->sessions = s;
+	ctl->n_sessions++;
+	c->session = s;
+	c->state = CONN_SESSION;
+	conn_recv(ctl, c); /* completes when the client closes */
+}
+
+static void handle_hello(struct kelp_control *ctl, struct ctl_conn *c)
+{
+	struct kelp_hello h;
+	memcpy(&h, c->in, sizeof(h));
+	c->in_len = 0;
+	if (h.magic != KELP_HELLO_MAGIC) {
+		conn_kill(c);
+		return;
+	}
+	if (h.abi_version != KELP_ABI_VERSION) {
+		refuse(c, -EPROTONOSUPPORT);
+		return;
+	}
+	if (!peer_allowed(ctl->eng, &c->cred)) {
+		refuse(c, -EACCES);
+		return;
+	}
+	if (h.kind == KELP_CONN_SESSION) {
+		start_session(ctl, c, &h);
+	} else if (h.kind == KELP_CONN_ADMIN) {
+		struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION};
+		if (send_welcome(c->fd, &w, NULL) != 0) {
+			conn_kill(c);
+			return;
+		}
+		c->state = CONN_ADMIN_READ;
+		conn_recv(ctl, c);
+	} else {
+		refuse(c, -EINVAL);
+	}
+}
+
+/* The client of a session went away (or wrote to a socket that must stay silent). */
+static void session_client_gone(struct kelp_control *ctl, struct ctl_conn *c)
+{
+	struct lcore_session *s = c->session;
+	close(c->fd);
+	c->fd = -1;
+	c->state = CONN_SESSION_GONE;
+	struct kelp_msg m = {.type = KELP_MSG_SESSION_DEL, .lcore_id = s->lcore_id, .session = s};
+	while (kelp_lcore_send(&ctl->eng->lcores[s->lcore_id], &m) != 0)
+		; /* ring sized above every bound: cannot stay full */
+}
+
+static void admin_send(struct kelp_control *ctl, struct ctl_conn *c)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+	if (!sqe) {
+		conn_kill(c);
+		return;
+	}
+	io_uring_prep_send(sqe, c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, &c->op);
+	c->state = CONN_ADMIN_WRITE;
+}
+
+/* Answer the first complete line in c->in, if any. Return 1 when a reply is being sent. */
+static int admin_next_line(struct kelp_control *ctl, struct ctl_conn *c)
+{
+	uint8_t *nl = memchr(c->in, '\n', c->in_len);
+	if (!nl) {
+		if (c->in_len == sizeof(c->in)) {
+			static const char err[] = "{\"error\":\"command line too long\"}\n";
+			c->out = strdup(err);
+			c->in_len = 0;
+		} else {
+			return 0;
+		}
+	} else {
+		*nl = '\0';
+		if (nl > c->in && nl[-1] == '\r')
+			nl[-1] = '\0';
+		c->out = kelp_admin_reply(ctl, (const char *)c->in);
+		size_t used = (size_t)(nl + 1 - c->in);
+		memmove(c->in, nl + 1, c->in_len - used);
+		c->in_len -= used;
+	}
+	if (!c->out) {
+		conn_kill(c);
+		return 1;
+	}
+	c->out_len = strlen(c->out);
+	c->out_off = 0;
+	admin_send(ctl, c);
+	return 1;
+}
+
+static void conn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct ctl_conn *c = (struct ctl_conn *)op;
+	if (c->dead)
+		return;
+	switch (c->state) {
+	case CONN_HELLO:
+		if (res <= 0) {
+			conn_kill(c);
+			return;
+		}
+		c->in_len += (size_t)res;
+		if (c->in_len < sizeof(struct kelp_hello))
+			conn_recv(ctl, c);
+		else
+			handle_hello(ctl, c);
+		return;
+	case CONN_SESSION:
+		session_client_gone(ctl, c);
+		return;
+	case CONN_ADMIN_READ:
+		if (res <= 0) {
+			conn_kill(c);
+			return;
+		}
+		c->in_len += (size_t)res;
+		if (!admin_next_line(ctl, c))
+			conn_recv(ctl, c);
+		return;
+	case CONN_ADMIN_WRITE:
+		if (res < 0) {
+			conn_kill(c);
+			return;
+		}
+		c->out_off += (size_t)res;
+		if (c->out_off < c->out_len) {
+			admin_send(ctl, c);
+			return;
+		}
+		free(c->out);
+		c->out = NULL;
+		c->state = CONN_ADMIN_READ;
+		if (!admin_next_line(ctl, c))
+			conn_recv(ctl, c);
+		return;
+	case CONN_SESSION_GONE:
+		return;
+	}
+}
+
+/* Arm the connection's receive: the rest of the hello, admin input, or (sessions) the close. */
+static void conn_recv(struct kelp_control *ctl, struct ctl_conn *c)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+	if (!sqe) {
+		conn_kill(c);
+		return;
+	}
+	size_t want = c->state == CONN_HELLO ? sizeof(struct kelp_hello) - c->in_len
+					     : sizeof(c->in) - c->in_len;
+	if (c->state == CONN_SESSION)
+		want = sizeof(c->in); /* any byte or EOF ends the session */
+	uint8_t *buf = c->state == CONN_SESSION ? c->in : c->in + c->in_len;
+	io_uring_prep_recv(sqe, c->fd, buf, want, 0);
+	io_uring_sqe_set_data(sqe, &c->op);
+}
+
+static void arm_accept(struct kelp_control *ctl);
+
+static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	if (ctl->stopping)
+		return;
+	arm_accept(ctl);
+	if (res < 0) {
+		if (res != -EAGAIN && res != -ECONNABORTED && res != -EINTR)
+			fprintf(stderr, "kelpd: accept on %s: %s\n", ctl->eng->opts.socket_path,
+				strerror(-res));
+		return;
+	}
+	struct ctl_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(res);
+		return;
+	}
+	c->op.done = conn_done;
+	c->fd = res;
+	c->state = CONN_HELLO;
+	socklen_t len = sizeof(c->cred);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) != 0) {
+		close(c->fd);
+		free(c);
+		return;
+	}
+	c->next = ctl->conns;
+	ctl->conns = c;
+	conn_recv(ctl, c);
+}
+
+static void arm_accept(struct kelp_control *ctl)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+	if (!sqe)
+		return;
+	io_uring_prep_accept(sqe, ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, &ctl->accept_op);
+}
+
+static void arm_signal(struct kelp_control *ctl);
+
+static void signal_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	if (res == (int)sizeof(ctl->siginfo)) {
+		fprintf(stderr, "kelpd: %s, stopping\n", strsignal((int)ctl->siginfo.ssi_signo));
+		ctl->stopping = 1;
+		return;
+	}
+	arm_signal(ctl);
+}
+
+static void arm_signal(struct kelp_control *ctl)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+	if (!sqe)
+		return;
+	io_uring_prep_read(sqe, ctl->sig_fd, &ctl->siginfo, sizeof(ctl->siginfo), 0);
+	io_uring_sqe_set_data(sqe, &ctl->signal_op);
+}
+
+static void arm_wake(struct kelp_control *ctl);
+
+static void wake_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	arm_wake(ctl); /* the messages themselves are drained after every batch */
+}
+
+static void arm_wake(struct kelp_control *ctl)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+	if (!sqe)
+		return;
+	io_uring_prep_read(sqe, ctl->wake_fd, &ctl->wake_val, sizeof(ctl->wake_val), 0);
+	io_uring_sqe_set_data(sqe, &ctl->wake_op);
+}
+
+/* ---- lcore messages ---------------------------------------------------------------------- */
+
+void kelp_ctl_remote_done(struct kelp_control *ctl, struct kelp_remote_read *req)
+{
+	struct kelp_lcore *lc = &ctl->eng->lcores[req->lcore_id];
+	struct kelp_msg m = {.type = KELP_MSG_REMOTE_DONE, .lcore_id = lc->id, .remote = req};
+	while (kelp_lcore_send(lc, &m) != 0)
+		; /* ring sized above the pool: cannot stay full */
+}
+
+static void free_session(struct kelp_control *ctl, struct lcore_session *s)
+{
+	for (struct lcore_session **p = &ctl->sessions; *p; p = &(*p)->ctl_next) {
+		if (*p == s) {
+			*p = s->ctl_next;
+			break;
+		}
+	}
+	ctl->n_sessions--;
+	ctl->eng->lcores[s->lcore_id].ctl_sessions--;
+	struct ctl_conn *c = s->conn;
+	if (c) {
+		c->session = NULL;
+		conn_kill(c);
+	}
+	lcore_session_destroy(s);
+}
+
+static void drain_lcore_messages(struct kelp_control *ctl)
+{
+	for (unsigned i = 0; i < ctl->eng->n_lcores; i++) {
+		struct kelp_lcore *lc = &ctl->eng->lcores[i];
+		struct kelp_msg msgs[32];
+		int n;
+		while ((n = kelp_ring_dequeue_burst(&lc->to_ctl.cons, msgs, 32)) > 0) {
+			for (int k = 0; k < n; k++) {
+				if (msgs[k].type == KELP_MSG_SESSION_GONE) {
+					free_session(ctl, msgs[k].session);
+				} else if (msgs[k].type == KELP_MSG_REMOTE_READ) {
+					struct kelp_remote_read *r = msgs[k].remote;
+					int rc = kelp_ctl_remote_read(ctl, r);
+					if (rc != 0) {
+						r->result = rc < 0 ? rc : -EIO;
+						r->cqe_flags = 0;
+						kelp_ctl_remote_done(ctl, r);
+					}
+				}
+			}
+		}
+	}
+}
+
+static void free_dead_conns(struct kelp_control *ctl)
+{
+	for (struct ctl_conn **p = &ctl->conns; *p;) {
+		struct ctl_conn *c = *p;
+		if (c->dead && !c->session) {
+			*p = c->next;
+			free(c->out);
+			free(c);
+		} else {
+			p = &c->next;
+		}
+	}
+}
+
+/* ---- setup, loop, teardown ------------------------------------------------------------- */
+
+static int open_listen_socket(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "kelpd: socket path too long: %s\n", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A socket file left by a kelpd that died: remove it, unless someone still listens. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		fprintf(stderr, "kelpd: another kelpd already listens on %s\n", path);
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0) {
+		int rc = -errno;
+		fprintf(stderr, "kelpd: cannot listen on %s: %s (does its directory exist? set [engine] "
+				"socket or --socket)\n", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	/* anyone may connect; SO_PEERCRED and [engine] allow_* decide who gets a session */
+	chmod(path, 0666);
+	return fd;
+}
+
+/* Stop the lcores and tell every client; nothing is freed yet (io_uring may still own buffers). */
+static void stop_all(struct kelp_control *ctl)
+{
+	struct kelp_engine *eng = ctl->eng;
+	kelp_ctl_remote_fini(ctl);
+	for (unsigned i = 0; i < eng->n_lcores; i++) {
+		struct kelp_msg m = {.type = KELP_MSG_STOP, .lcore_id = i};
+		while (kelp_lcore_send(&eng->lcores[i], &m) != 0)
+			;
+	}
+	for (unsigned i = 0; i < eng->n_lcores; i++)
+		kelp_lcore_join(&eng->lcores[i]);
+	/* lcores are stopped: tell every client, waking those asleep in kelp_wait */
+	for (struct lcore_session *s = ctl->sessions; s; s = s->ctl_next)
+		lcore_session_set_state(s, KELP_SEG_STOPPING, 0);
+}
+
+/* After io_uring is gone (no receive can land in a connection buffer any more). */
+static void free_all(struct kelp_control *ctl)
+{
+	while (ctl->sessions)
+		free_session(ctl, ctl->sessions);
+	for (struct ctl_conn *c = ctl->conns; c; c = c->next)
+		conn_kill(c);
+	free_dead_conns(ctl);
+}
+
+int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
+{
+	struct kelp_control *ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return -ENOMEM;
+	ctl->eng = eng;
+	eng->ctl = ctl;
+	ctl->sig_fd = sig_fd;
+	ctl->accept_op.done = accept_done;
+	ctl->signal_op.done = signal_done;
+	ctl->wake_op.done = wake_done;
+	int rc = io_uring_queue_init(RING_ENTRIES, &ctl->ring, 0);
+	if (rc < 0) {
+		fprintf(stderr, "kelpd: io_uring_queue_init: %s\n", strerror(-rc));
+		free(ctl);
+		return rc;
+	}
+	ctl->wake_fd = eventfd(0, EFD_CLOEXEC);
+	ctl->listen_fd = open_listen_socket(eng->opts.socket_path);
+	if (ctl->wake_fd < 0 || ctl->listen_fd < 0) {
+		rc = ctl->listen_fd < 0 ? ctl->listen_fd : -errno;
+		goto out_ring;
+	}
+	rc = kelp_ctl_remote_init(ctl);
+	if (rc != 0) {
+		fprintf(stderr, "kelpd: remote read paths: %s\n", strerror(-rc));
+		goto out_listen;
+	}
+	for (unsigned i = 0; i < eng->n_lcores; i++) {
+		eng->lcores[i].ctl_wake_fd = ctl->wake_fd;
+		rc = kelp_lcore_start(&eng->lcores[i]);
+		if (rc != 0) {
+			fprintf(stderr, "kelpd: starting lcore %u: %s\n", i, strerror(-rc));
+			ctl->stopping = 1;
+			break;
+		}
+	}
+	arm_accept(ctl);
+	arm_signal(ctl);
+	arm_wake(ctl);
+	fprintf(stderr, "kelpd: serving on %s with %u lcore(s), %zu volume(s)\n",
+		eng->opts.socket_path, eng->n_lcores, kelp_volume_set_count(eng->volumes));
+
+	while (!ctl->stopping) {
+		rc = io_uring_submit_and_wait(&ctl->ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+			fprintf(stderr, "kelpd: io_uring_submit_and_wait: %s\n", strerror(-rc));
+			break;
+		}
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&ctl->ring, head, cqe)
+		{
+			struct kelp_ctl_op *op = io_uring_cqe_get_data(cqe);
+			seen++;
+			if (op)
+				op->done(ctl, op, cqe->res, cqe->flags);
+		}
+		io_uring_cq_advance(&ctl->ring, seen);
+		drain_lcore_messages(ctl);
+		free_dead_conns(ctl);
+	}
+	rc = 0;
+	stop_all(ctl);
+out_listen:
+	close(ctl->listen_fd);
+	unlink(eng->opts.socket_path);
+out_ring:
+	if (ctl->wake_fd >= 0)
+		close(ctl->wake_fd);
+	io_uring_queue_exit(&ctl->ring);
+	for (unsigned i = 0; i < eng->n_lcores; i++)
+		kelp_lcore_join(&eng->lcores[i]);
+	free_all(ctl);
+	eng->ctl = NULL;
+	free(ctl);
+	return rc;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The control thread's state, shared by control.c (the loop) and admin.c (kelpctl answers) only. */
+#ifndef KELP_LCORE_CONTROL_PRIV_H
+#define KELP_LCORE_CONTROL_PRIV_H
+
+#include <liburing.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include "lcore/control.h"
+#include "lcore/lsession.h"
+
+enum ctl_conn_state {
+	CONN_HELLO,        /* reading the 64-byte hello */
+	CONN_SESSION,      /* session live; a recv is armed to notice the close */
+	CONN_ADMIN_READ,   /* reading command lines */
+	CONN_ADMIN_WRITE,  /* sending a reply */
+	CONN_SESSION_GONE, /* client gone, waiting for the lcore to release the session */
+};
+
+#define CONN_IN_MAX 1024
+
+/* One client connection. At most one io_uring operation is in flight per connection (op). */
+struct ctl_conn {
+	struct kelp_ctl_op op;
+	int fd;
+	enum ctl_conn_state state;
+	int dead; /* marked in a callback, freed after the CQE batch (ae.c style) */
+	struct ucred cred;
+	uint8_t in[CONN_IN_MAX];
+	size_t in_len;
+	char *out; /* admin reply being sent */
+	size_t out_len, out_off;
+	struct lcore_session *session;
+	struct ctl_conn *next;
+};
+
+struct kelp_control {
+	struct kelp_engine *eng;
+	struct io_uring ring;
+	int listen_fd;
+	int sig_fd;
+	int wake_fd; /* eventfd the lcores write after sending us messages */
+	struct kelp_ctl_op accept_op, signal_op, wake_op;
+	struct signalfd_siginfo siginfo;
+	uint64_t wake_val;
+	struct ctl_conn *conns;
+	struct lcore_session *sessions; /* every live session, newest first */
+	unsigned n_sessions;
+	uint64_t next_session_id;
+	int stopping;
+	void *remote_priv;
+};
+
+/*
+ * kelp_admin_reply - answer one kelpctl command line (lcore/admin.h) with a malloc'd JSON object
+ * and a newline. Control thread only.
+ * Return: the reply (caller frees), or NULL when out of memory.
+ */
+char *kelp_admin_reply(struct kelp_control *ctl, const char *line);
+
+#endif

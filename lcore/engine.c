@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Bringing kelpd's engine up and down around the control loop (engine.h). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lcore/control.h"
+#include "lcore/engine.h"
+#include "lcore/lcore.h"
+#include "lcore/topology.h"
+
+uint64_t kelp_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void volume_warning(void *arg, const char *msg)
+{
+	fprintf(stderr, "kelpd: warning: %s\n", msg);
+}
+
+static int check_cpus(const struct kelp_engine_opts *o)
+{
+	if (o->n_lcores == 0) {
+		fprintf(stderr, "kelpd: [engine] lcores is empty: give at least one CPU\n");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < o->n_lcores; i++) {
+		if (!kelp_topo_cpu_ok(o->lcore_cpus[i])) {
+			fprintf(stderr, "kelpd: [engine] lcores: CPU %d does not exist or is not allowed "
+					"(this machine has %d usable CPUs)\n",
+				o->lcore_cpus[i], kelp_topo_ncpus());
+			return -EINVAL;
+		}
+	}
+	if (o->control_cpu >= 0 && !kelp_topo_cpu_ok(o->control_cpu)) {
+		fprintf(stderr, "kelpd: [engine] control_cpu: CPU %d does not exist or is not allowed\n",
+			o->control_cpu);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int kelp_engine_run(const struct kelp_engine_opts *opts)
+{
+	struct kelp_engine eng = {.opts = *opts, .start_ns = kelp_now_ns()};
+	int rc = kelp_topo_load();
+	if (rc != 0) {
+		fprintf(stderr, "kelpd: cannot read the CPU topology (hwloc): %s\n", strerror(-rc));
+		return rc;
+	}
+	rc = check_cpus(opts);
+	if (rc != 0)
+		goto out_topo;
+
+	/* Signals: blocked in every thread (the lcores inherit the mask) and read by the control
+	 * loop through a signalfd. SIGPIPE: a client that vanished must not kill kelpd. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sig_fd < 0) {
+		rc = -errno;
+		fprintf(stderr, "kelpd: signalfd: %s\n", strerror(errno));
+		goto out_topo;
+	}
+
+	rc = kelp_volume_set_open(opts->export_dirs, opts->n_export_dirs, volume_warning, NULL,
+				  &eng.volumes);
+	if (rc != 0) {
+		fprintf(stderr, "kelpd: [export] dirs: %s\n", strerror(-rc));
+		goto out_sig;
+	}
+
+	eng.lcores = calloc(opts->n_lcores, sizeof(*eng.lcores));
+	if (!eng.lcores) {
+		rc = -ENOMEM;
+		goto out_vol;
+	}
+	for (unsigned i = 0; i < opts->n_lcores; i++) {
+		rc = kelp_lcore_init(&eng.lcores[i], &eng, i, opts->lcore_cpus[i]);
+		eng.n_lcores = i + 1;
+		if (rc != 0) {
+			fprintf(stderr, "kelpd: lcore %u (CPU %d): %s\n", i, opts->lcore_cpus[i],
+				strerror(-rc));
+			goto out_lcores;
+		}
+	}
+	if (opts->control_cpu >= 0) {
+		int prc = kelp_topo_bind_thread(opts->control_cpu);
+		if (prc != 0)
+			fprintf(stderr, "kelpd: cannot pin the control thread to CPU %d: %s\n",
+				opts->control_cpu, strerror(-prc));
+	}
+	rc = kelp_ctl_run(&eng, sig_fd);
+out_lcores:
+	for (unsigned i = 0; i < eng.n_lcores; i++)
+		kelp_lcore_fini(&eng.lcores[i]);
+	free(eng.lcores);
+out_vol:
+	kelp_volume_set_close(eng.volumes);
+out_sig:
+	close(sig_fd);
+out_topo:
+	kelp_topo_unload();
+	return rc;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpd's engine: the worker lcores, the control thread, and what they share.
+ *
+ * Ownership (who may touch what; everything else is private to its thread):
+ *   - The control thread (lcore/control.c) owns the Unix socket, every client connection, the
+ *     volume set (it opens and changes it), and the life of every session: it creates a session's
+ *     segment, hands the session to one lcore, and frees it after that lcore said it let go.
+ *   - Each worker lcore (lcore/worker.c) owns the sessions it was handed: only it reads their SQ,
+ *     writes their CQ, and writes their counters. It owns its statistics (struct kelp_lcore_stats)
+ *     and its poller list.
+ *   - The two talk only through the SPSC message rings of struct kelp_lcore (lcore/msg.h): control
+ *     -> lcore (add/remove session, remote read done, stop) and lcore -> control (session released,
+ *     remote read to do). A message hands over ownership of the object it points to.
+ *   - Counters are written by their owner with relaxed atomic stores and read by the control thread
+ *     (kelpctl stats) with relaxed atomic loads: exact per counter, not a consistent snapshot.
+ *   - The volume set is read by every lcore without locks (kelp_volume_set_find/kelp_volume_find
+ *     are safe concurrently); changes to it must follow core/volume.h's rules.
+ */
+#ifndef KELP_LCORE_ENGINE_H
+#define KELP_LCORE_ENGINE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/volume.h"
+
+#define KELP_MAX_LCORES 64
+#define KELP_MAX_ALLOW  64
+
+/* Settings of one kelpd, from kelp.conf and flags (lcore/kelpd_main.c fills them). */
+struct kelp_engine_opts {
+	const char *socket_path;         /* [engine] socket */
+	int lcore_cpus[KELP_MAX_LCORES]; /* [engine] lcores: one worker per CPU */
+	unsigned n_lcores;
+	int control_cpu;                 /* [engine] control_cpu; -1 = not pinned */
+	uid_t allow_uids[KELP_MAX_ALLOW]; /* [engine] allow_uids (root and kelpd's uid always) */
+	unsigned n_allow_uids;
+	gid_t allow_gids[KELP_MAX_ALLOW]; /* [engine] allow_gids */
+	unsigned n_allow_gids;
+	uint32_t idle_park_us;           /* [engine] idle_park_us; 0 = never park */
+	uint32_t arena_mb;               /* [engine] arena_mb: arena per session */
+	int hugepages;                   /* [engine] hugepages: 1 required, 0 off, -1 when available */
+	uint32_t queue_depth;            /* [engine] queue_depth: default SQ entries per session */
+	uint32_t max_sessions;           /* [engine] max_sessions */
+	const char *const *export_dirs;  /* [export] dirs */
+	size_t n_export_dirs;
+};
+
+struct kelp_lcore;
+struct kelp_control;
+
+struct kelp_engine {
+	struct kelp_engine_opts opts;
+	struct kelp_volume_set *volumes; /* local volumes; see ownership above */
+	struct kelp_lcore *lcores;       /* n_lcores entries */
+	unsigned n_lcores;
+	struct kelp_control *ctl;
+	uint64_t start_ns;               /* CLOCK_MONOTONIC at start, for uptime */
+};
+
+/* Monotonic clock in nanoseconds (any thread). */
+uint64_t kelp_now_ns(void);
+
+/*
+ * kelp_engine_run - open the volumes, start the lcores and run the control loop in the calling
+ * thread until SIGINT/SIGTERM (blocked by the caller and read through a signalfd), then stop
+ * everything and free it. Main thread only.
+ * Return: 0 after a clean stop; -errno when start-up failed (a message was printed to stderr).
+ */
+int kelp_engine_run(const struct kelp_engine_opts *opts);
+
+#endif

@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The worker lcore loop and its built-in pollers (lcore.h). Everything here runs on the lcore's
+ * own thread except kelp_lcore_init/start/send/join/fini (control thread).
+ */
+#include <errno.h>
+#include <numa.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "lcore/engine.h"
+#include "lcore/lcore.h"
+#include "lcore/lsession.h"
+#include "lcore/serve_local.h"
+#include "lcore/sqe_check.h"
+#include "lcore/topology.h"
+
+/* ---- remote-read pool (lcore only after init) ---------------------------------------------- */
+
+static struct kelp_remote_read *remote_get(struct kelp_lcore *lc)
+{
+	struct kelp_remote_read *r = lc->remote_free;
+	if (r)
+		lc->remote_free = r->next;
+	return r;
+}
+
+static void remote_put(struct kelp_lcore *lc, struct kelp_remote_read *r)
+{
+	r->next = lc->remote_free;
+	lc->remote_free = r;
+}
+
+/* Send to the control thread; its eventfd is written once per poll round (kelp_lcore_poll_once).
+ * The ring holds KELP_MSG_RING_ENTRIES, more than the pool plus the session limit, so it cannot
+ * be full; -EAGAIN is still returned rather than trusting that. */
+static int send_to_ctl(struct kelp_lcore *lc, const struct kelp_msg *m)
+{
+	int n = kelp_ring_enqueue_burst(&lc->to_ctl.prod, m, 1);
+	if (n != 1)
+		return -EAGAIN;
+	lc->to_ctl_pending++;
+	return 0;
+}
+
+/* ---- counting ---------------------------------------------------------------------------- */
+
+static enum kelp_err_kind err_kind(int32_t result)
+{
+	switch (result) {
+	case -ENOENT:
+		return KELP_ERR_NOENT;
+	case -EIO:
+		return KELP_ERR_IO;
+	case -ERANGE:
+		return KELP_ERR_RANGE;
+	case -EHOSTUNREACH:
+		return KELP_ERR_UNREACHABLE;
+	case -EINVAL:
+	case -EFAULT:
+	case -E2BIG:
+		return KELP_ERR_BAD_SQE;
+	case -EAGAIN:
+		return KELP_ERR_BUSY;
+	default:
+		return KELP_ERR_OTHER;
+	}
+}
+
+static void count_completion(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_cqe *c)
+{
+	if (c->result < 0) {
+		KELP_STAT_ADD(lc->stats.errors[err_kind(c->result)], 1);
+		KELP_STAT_ADD(s->stats.errors, 1);
+		return;
+	}
+	KELP_STAT_ADD(lc->stats.by_path[c->flags & KELP_CQE_PATH_MASK], 1);
+	if (c->result > 0) {
+		KELP_STAT_ADD(lc->stats.bytes, (uint64_t)c->result);
+		KELP_STAT_ADD(s->stats.bytes, (uint64_t)c->result);
+	}
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+static void break_session(struct kelp_lcore *lc, struct lcore_session *s)
+{
+	s->broken = 1;
+	lcore_session_set_state(s, KELP_SEG_BROKEN, -EPROTO);
+	KELP_STAT_ADD(lc->stats.sessions_broken, 1);
+}
+
+/* Hand a non-local READ/STAT to the control thread. Return 1 when @c was completed here (no
+ * request object or ring room), 0 when the request left. */
+static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
+			struct kelp_cqe *c)
+{
+	struct kelp_remote_read *r = remote_get(lc);
+	if (!r) {
+		c->result = -EAGAIN;
+		return 1;
+	}
+	*r = (struct kelp_remote_read){
+		.opcode = e->opcode,
+		.fid = {.volume_id = e->volume_id, .key = e->key, .cookie = e->cookie},
+		.offset = e->offset,
+		.length = e->length,
+		.dst = e->opcode == KELP_OP_READ ? s->arena + e->buf_off : NULL,
+		.session = s,
+		.user_data = e->user_data,
+		.lcore_id = lc->id,
+	};
+	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
+	if (send_to_ctl(lc, &m) != 0) {
+		remote_put(lc, r);
+		c->result = -EAGAIN;
+		return 1;
+	}
+	s->remote_inflight++;
+	return 0;
+}
+
+/* Serve one validated-or-not SQE copy. Return 1 when @c (a CQ slot) was filled. */
+static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
+		     struct kelp_cqe *c)
+{
+	c->user_data = e->user_data;
+	c->flags = 0;
+	c->size = 0;
+	c->crc = 0;
+	c->needle_flags = 0;
+	c->result = kelp_sqe_check(e, s->arena_size, s->max_io);
+	if (c->result != 0)
+		return 1;
+	switch (e->opcode) {
+	case KELP_OP_NOP:
+		KELP_STAT_ADD(lc->stats.nops, 1);
+		return 1;
+	case KELP_OP_READ:
+		KELP_STAT_ADD(lc->stats.reads, 1);
+		break;
+	default:
+		KELP_STAT_ADD(lc->stats.stats, 1);
+		break;
+	}
+	const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, e->volume_id);
+	if (!v)
+		return route_remote(lc, s, e, c);
+	kelp_serve_local(v, e, s->arena, c);
+	return 1;
+}
+
+/* Write the CQEs of finished remote reads that waited for CQ room. Return how many. */
+static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
+{
+	int room = kelp_ring_prod_free(&s->cq, 1);
+	if (room < 0) {
+		break_session(lc, s);
+		return 0;
+	}
+	unsigned n = 0;
+	while (s->cq_waiting && n < (unsigned)room) {
+		struct kelp_remote_read *r = s->cq_waiting;
+		s->cq_waiting = r->next;
+		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, n++);
+		*c = (struct kelp_cqe){.user_data = r->user_data, .result = r->result,
+				       .flags = r->cqe_flags, .size = r->size, .crc = r->crc,
+				       .needle_flags = r->needle_flags};
+		count_completion(lc, s, c);
+		remote_put(lc, r);
+	}
+	if (!s->cq_waiting)
+		s->cq_waiting_tail = NULL;
+	if (n) {
+		kelp_ring_prod_publish(&s->cq, n);
+		lcore_session_wake_client(s);
+	}
+	return n;
+}
+
+int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
+{
+	if (s->broken)
+		return KELP_POLL_IDLE;
+	int busy = KELP_POLL_IDLE;
+	if (s->cq_waiting && flush_cq_waiting(lc, s) > 0)
+		busy = KELP_POLL_BUSY;
+	if (s->broken || s->cq_waiting)
+		return busy; /* CQ still full: leave the SQ alone until the client consumes */
+	int avail = kelp_ring_cons_avail(&s->sq);
+	if (avail <= 0) {
+		if (avail < 0)
+			break_session(lc, s);
+		return busy;
+	}
+	uint32_t want = (uint32_t)avail < KELP_SQE_BURST ? (uint32_t)avail : KELP_SQE_BURST;
+	int room = kelp_ring_prod_free(&s->cq, want);
+	if (room <= 0) {
+		if (room < 0)
+			break_session(lc, s);
+		return busy;
+	}
+	uint32_t n = (uint32_t)room < want ? (uint32_t)room : want;
+
+	/* Copy first: the client may rewrite a slot while we look at it (no TOCTOU on fields). */
+	struct kelp_sqe batch[KELP_SQE_BURST];
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(&batch[i], kelp_ring_cons_slot(&s->sq, i), sizeof(batch[i]));
+	kelp_ring_cons_release(&s->sq, n);
+
+	uint32_t produced = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, produced);
+		if (serve_one(lc, s, &batch[i], c)) {
+			count_completion(lc, s, c);
+			produced++;
+		}
+	}
+	if (produced) {
+		kelp_ring_prod_publish(&s->cq, produced);
+		lcore_session_wake_client(s);
+	}
+	KELP_STAT_ADD(lc->stats.requests, n);
+	KELP_STAT_ADD(s->stats.requests, n);
+	return KELP_POLL_BUSY;
+}
+
+static int poll_sessions(struct kelp_lcore *lc, void *arg)
+{
+	int busy = KELP_POLL_IDLE;
+	for (unsigned i = 0; i < lc->n_sessions; i++)
+		busy |= kelp_lcore_serve_session(lc, lc->sessions[i]);
+	return busy;
+}
+
+/* ---- control messages ---------------------------------------------------------------------- */
+
+static void session_gone(struct kelp_lcore *lc, struct lcore_session *s)
+{
+	struct kelp_msg m = {.type = KELP_MSG_SESSION_GONE, .lcore_id = lc->id, .session = s};
+	while (send_to_ctl(lc, &m) != 0)
+		sched_yield(); /* cannot happen (ring sized above every bound), but never lose it */
+}
+
+static void remove_from(struct lcore_session **list, unsigned *n, struct lcore_session *s)
+{
+	for (unsigned i = 0; i < *n; i++) {
+		if (list[i] == s) {
+			list[i] = list[--*n];
+			return;
+		}
+	}
+}
+
+static void remote_done(struct kelp_lcore *lc, struct kelp_remote_read *r)
+{
+	struct lcore_session *s = r->session;
+	s->remote_inflight--;
+	if (s->closing || s->broken) {
+		remote_put(lc, r); /* nobody to tell */
+		if (s->closing && s->remote_inflight == 0) {
+			remove_from(lc->draining, &lc->n_draining, s);
+			session_gone(lc, s);
+		}
+		return;
+	}
+	r->next = NULL;
+	if (s->cq_waiting_tail)
+		s->cq_waiting_tail->next = r;
+	else
+		s->cq_waiting = r;
+	s->cq_waiting_tail = r;
+	flush_cq_waiting(lc, s);
+}
+
+static void handle_msg(struct kelp_lcore *lc, const struct kelp_msg *m)
+{
+	switch (m->type) {
+	case KELP_MSG_SESSION_ADD:
+		if (lc->n_sessions < KELP_LCORE_MAX_SESSIONS)
+			lc->sessions[lc->n_sessions++] = m->session;
+		else
+			session_gone(lc, m->session); /* control checks the limit; never silently leak */
+		break;
+	case KELP_MSG_SESSION_DEL: {
+		struct lcore_session *s = m->session;
+		/* quiescent point: the session poller is not running, nothing of s is in use */
+		remove_from(lc->sessions, &lc->n_sessions, s);
+		s->closing = 1;
+		while (s->cq_waiting) {
+			struct kelp_remote_read *r = s->cq_waiting;
+			s->cq_waiting = r->next;
+			remote_put(lc, r);
+		}
+		s->cq_waiting_tail = NULL;
+		if (s->remote_inflight == 0)
+			session_gone(lc, s);
+		else
+			lc->draining[lc->n_draining++] = s;
+		break;
+	}
+	case KELP_MSG_REMOTE_DONE:
+		remote_done(lc, m->remote);
+		break;
+	case KELP_MSG_STOP:
+		lc->stop = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+static int poll_messages(struct kelp_lcore *lc, void *arg)
+{
+	struct kelp_msg msgs[KELP_SQE_BURST];
+	int n = kelp_ring_dequeue_burst(&lc->to_lcore.cons, msgs, KELP_SQE_BURST);
+	for (int i = 0; i < n; i++)
+		handle_msg(lc, &msgs[i]);
+	return n > 0 ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+
+int kelp_lcore_poll_once(struct kelp_lcore *lc)
+{
+	int busy = KELP_POLL_IDLE;
+	for (unsigned i = 0; i < lc->n_pollers; i++)
+		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
+	if (lc->to_ctl_pending) {
+		lc->to_ctl_pending = 0;
+		uint64_t one = 1;
+		/* slow path only (remote reads, session release): the local path never gets here */
+		if (lc->ctl_wake_fd >= 0 && write(lc->ctl_wake_fd, &one, sizeof(one)) < 0)
+			lc->to_ctl_pending = 1; /* retry next round */
+	}
+	KELP_STAT_ADD(lc->stats.polls, 1);
+	if (busy)
+		KELP_STAT_ADD(lc->stats.busy_polls, 1);
+	return busy;
+}
+
+static void set_need_wakeup(struct kelp_lcore *lc, int on)
+{
+	for (unsigned i = 0; i < lc->n_sessions; i++) {
+		uint32_t *flags = &lc->sessions[i]->sq.ctl->flags;
+		if (on)
+			__atomic_fetch_or(flags, KELP_SQ_NEED_WAKEUP, __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_and(flags, ~KELP_SQ_NEED_WAKEUP, __ATOMIC_RELAXED);
+	}
+}
+
+/* Anything to do? Used after raising NEED_WAKEUP (the re-check of the Dekker handshake). */
+static int work_pending(struct kelp_lcore *lc)
+{
+	if (kelp_ring_cons_avail(&lc->to_lcore.cons) != 0)
+		return 1;
+	for (unsigned i = 0; i < lc->n_sessions; i++) {
+		struct lcore_session *s = lc->sessions[i];
+		if (!s->broken && (s->cq_waiting || kelp_ring_cons_avail(&s->sq) != 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* Park until a client or control writes our eventfd (shm/ABI.md 5). */
+static void park(struct kelp_lcore *lc)
+{
+	set_need_wakeup(lc, 1);
+	/* Dekker with kelp_submit(): our flag stores before our ring re-check, its tail store
+	 * before its flag load. Either we see its entries now, or it sees the flag and writes. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!work_pending(lc)) {
+		KELP_STAT_ADD(lc->stats.parks, 1);
+		uint64_t v;
+		while (read(lc->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+			;
+	}
+	set_need_wakeup(lc, 0);
+}
+
+static void *lcore_thread(void *arg)
+{
+	struct kelp_lcore *lc = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "kelp-lcore%u", lc->id);
+	pthread_setname_np(pthread_self(), name);
+	uint64_t idle_since = 0;
+	while (!lc->stop) {
+		if (kelp_lcore_poll_once(lc)) {
+			idle_since = 0;
+			continue;
+		}
+		if (lc->idle_park_ns == 0)
+			continue;
+		uint64_t now = kelp_now_ns(); /* vDSO, no syscall; idle rounds only */
+		if (idle_since == 0) {
+			idle_since = now;
+		} else if (now - idle_since >= lc->idle_park_ns) {
+			park(lc);
+			idle_since = 0;
+		}
+	}
+	return NULL;
+}
+
+/* ---- setup (control thread) ---------------------------------------------------------------- */
+
+int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id, int cpu)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->id = id;
+	lc->cpu = cpu;
+	lc->eng = eng;
+	lc->ctl_wake_fd = -1;
+	lc->numa_node = kelp_topo_cpu_node(cpu);
+	lc->idle_park_ns = (uint64_t)eng->opts.idle_park_us * 1000;
+	lc->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (lc->wake_fd < 0)
+		return -errno;
+	int rc = kelp_msg_chan_init(&lc->to_lcore, lc->numa_node);
+	if (rc == 0)
+		rc = kelp_msg_chan_init(&lc->to_ctl, lc->numa_node);
+	if (rc != 0)
+		return rc;
+	lc->remote_pool = calloc(KELP_REMOTE_POOL, sizeof(*lc->remote_pool));
+	if (!lc->remote_pool)
+		return -ENOMEM;
+	for (unsigned i = 0; i < KELP_REMOTE_POOL; i++)
+		remote_put(lc, &lc->remote_pool[i]);
+	kelp_lcore_add_poller(lc, "messages", poll_messages, NULL);
+	kelp_lcore_add_poller(lc, "sessions", poll_sessions, NULL);
+	return 0;
+}
+
+int kelp_lcore_add_poller(struct kelp_lcore *lc, const char *name, kelp_poll_fn fn, void *arg)
+{
+	if (lc->n_pollers >= KELP_LCORE_MAX_POLLERS)
+		return -ENOSPC;
+	lc->pollers[lc->n_pollers++] = (struct kelp_poller){.name = name, .fn = fn, .arg = arg};
+	return 0;
+}
+
+static void *lcore_start_routine(void *arg)
+{
+	struct kelp_lcore *lc = arg;
+	int rc = kelp_topo_bind_thread(lc->cpu);
+	if (rc != 0)
+		fprintf(stderr, "kelpd: lcore %u: cannot pin to CPU %d: %s (running unpinned)\n", lc->id,
+			lc->cpu, strerror(-rc));
+	if (lc->numa_node >= 0 && numa_available() >= 0)
+		numa_set_preferred(lc->numa_node);
+	return lcore_thread(lc);
+}
+
+int kelp_lcore_start(struct kelp_lcore *lc)
+{
+	int rc = pthread_create(&lc->thread, NULL, lcore_start_routine, lc);
+	if (rc != 0)
+		return -rc;
+	lc->started = 1;
+	return 0;
+}
+
+int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m)
+{
+	if (kelp_ring_enqueue_burst(&lc->to_lcore.prod, m, 1) != 1)
+		return -EAGAIN;
+	/* control messages are rare: always wake, a running lcore just finds the counter later */
+	uint64_t one = 1;
+	if (write(lc->wake_fd, &one, sizeof(one)) < 0)
+		return 0; /* the message is queued; a busy-polling lcore finds it anyway */
+	return 0;
+}
+
+void kelp_lcore_join(struct kelp_lcore *lc)
+{
+	if (lc->started)
+		pthread_join(lc->thread, NULL);
+	lc->started = 0;
+}
+
+void kelp_lcore_fini(struct kelp_lcore *lc)
+{
+	kelp_msg_chan_fini(&lc->to_lcore);
+	kelp_msg_chan_fini(&lc->to_ctl);
+	free(lc->remote_pool);
+	lc->remote_pool = NULL;
+	if (lc->wake_fd >= 0)
+		close(lc->wake_fd);
+	lc->wake_fd = -1;
+}

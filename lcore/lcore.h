@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A worker lcore: one pinned thread that runs a list of pollers to completion, forever, without
+ * locks, allocation, logging or syscalls in the steady state (engine.h: ownership).
+ *
+ * Pollers, in order, each returning KELP_POLL_BUSY when it did work and KELP_POLL_IDLE otherwise:
+ *   1. control messages (lcore/msg.h): sessions added / removed, remote reads done, stop;
+ *   2. client sessions: drain up to KELP_SQE_BURST SQEs per session, serve, publish CQEs;
+ *   3. more registered with kelp_lcore_add_poller() before start (RDMA CQ, issue 5).
+ * When every poller was idle for [engine] idle_park_us (0 = never), the lcore parks: it raises
+ * KELP_SQ_NEED_WAKEUP in every session, re-checks, and blocks on its eventfd (shm/ABI.md 5).
+ */
+#ifndef KELP_LCORE_LCORE_H
+#define KELP_LCORE_LCORE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "lcore/msg.h"
+#include "lcore/remote_read.h"
+
+#define KELP_SQE_BURST          32u   /* SQEs drained per session per poll */
+#define KELP_LCORE_MAX_SESSIONS 1024u /* sessions one lcore serves */
+#define KELP_LCORE_MAX_POLLERS  8u
+#define KELP_REMOTE_POOL        1024u /* non-local requests in flight per lcore */
+
+enum kelp_poll_rc { KELP_POLL_IDLE = 0, KELP_POLL_BUSY = 1 };
+
+struct kelp_lcore;
+typedef int (*kelp_poll_fn)(struct kelp_lcore *lc, void *arg);
+
+struct kelp_poller {
+	const char *name;
+	kelp_poll_fn fn;
+	void *arg;
+};
+
+/* Error kinds counted per lcore (kelpctl stats). */
+enum kelp_err_kind {
+	KELP_ERR_NOENT,       /* -ENOENT: missing, deleted, cookie mismatch */
+	KELP_ERR_IO,          /* -EIO: CRC mismatch / corrupt */
+	KELP_ERR_RANGE,       /* -ERANGE */
+	KELP_ERR_UNREACHABLE, /* -EHOSTUNREACH: no path */
+	KELP_ERR_BAD_SQE,     /* -EINVAL / -EFAULT / -E2BIG: rejected by kelp_sqe_check */
+	KELP_ERR_BUSY,        /* -EAGAIN: remote pool exhausted */
+	KELP_ERR_OTHER,
+	KELP_ERR_KINDS
+};
+
+/* Paths counted per lcore (index = KELP_CQE_PATH_*). */
+#define KELP_PATHS 4
+
+/* Counters: written by the lcore only (relaxed atomic stores), read by control (relaxed loads). */
+struct kelp_lcore_stats {
+	uint64_t polls;      /* loop iterations */
+	uint64_t busy_polls; /* iterations where some poller did work */
+	uint64_t requests;   /* SQEs consumed */
+	uint64_t nops, reads, stats;
+	uint64_t bytes;      /* READ bytes delivered */
+	uint64_t errors[KELP_ERR_KINDS];
+	uint64_t by_path[KELP_PATHS]; /* successful completions per path (none/local/rdma/http) */
+	uint64_t parks;
+	uint64_t sessions_broken;     /* sessions stopped for ring protocol violations */
+};
+
+/* Add @n to a counter the caller owns, readable by other threads without tearing. */
+#define KELP_STAT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
+#define KELP_STAT_READ(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+struct kelp_engine;
+struct lcore_session;
+
+struct kelp_lcore {
+	/* set before start, read-only afterwards */
+	uint32_t id;
+	int cpu;       /* pinned CPU */
+	int numa_node; /* node of that CPU (-1 unknown) */
+	struct kelp_engine *eng;
+	int wake_fd;   /* eventfd: clients and control write 1 to wake a parked lcore */
+	int ctl_wake_fd; /* control's eventfd: written once per poll round that sent it messages */
+	uint64_t idle_park_ns;
+	pthread_t thread;
+	int started;
+
+	struct kelp_msg_chan to_lcore; /* control -> lcore */
+	struct kelp_msg_chan to_ctl;   /* lcore -> control */
+
+	/* lcore only */
+	struct kelp_poller pollers[KELP_LCORE_MAX_POLLERS];
+	unsigned n_pollers;
+	struct lcore_session *sessions[KELP_LCORE_MAX_SESSIONS]; /* served, dense */
+	unsigned n_sessions;
+	struct lcore_session *draining[KELP_LCORE_MAX_SESSIONS]; /* gone, remote reads out */
+	unsigned n_draining;
+	struct kelp_remote_read *remote_pool; /* KELP_REMOTE_POOL entries */
+	struct kelp_remote_read *remote_free;
+	unsigned to_ctl_pending;              /* messages sent since control was last woken */
+	int stop;
+	struct kelp_lcore_stats stats;
+
+	/* control thread only */
+	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
+};
+
+/*
+ * kelp_lcore_init - set up lcore @id for @cpu: eventfd, message rings, remote-read pool, the
+ * built-in pollers. Control thread, before kelp_lcore_start().
+ * Return: 0; -ENOMEM; -errno from eventfd.
+ */
+int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id, int cpu);
+
+/*
+ * kelp_lcore_add_poller - append a poller (called every loop iteration after the built-in ones).
+ * Control thread, before kelp_lcore_start().
+ * Return: 0; -ENOSPC when KELP_LCORE_MAX_POLLERS are registered.
+ */
+int kelp_lcore_add_poller(struct kelp_lcore *lc, const char *name, kelp_poll_fn fn, void *arg);
+
+/* kelp_lcore_start - start the pinned thread. Control thread. Return: 0 or -errno. */
+int kelp_lcore_start(struct kelp_lcore *lc);
+
+/*
+ * kelp_lcore_send - send @m to the lcore and wake it if parked. Control thread only.
+ * Return: 0; -EAGAIN when its ring is full (the caller retries later).
+ */
+int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m);
+
+/* kelp_lcore_join / kelp_lcore_fini - wait for a stopped lcore's thread; free what init made.
+ * Control thread, after a KELP_MSG_STOP was sent. */
+void kelp_lcore_join(struct kelp_lcore *lc);
+void kelp_lcore_fini(struct kelp_lcore *lc);
+
+/*
+ * kelp_lcore_serve_session - serve one burst of @s's SQ: the session poller's body, exposed so unit
+ * tests can drive an lcore deterministically in one thread. Owning lcore only.
+ * Return: KELP_POLL_BUSY or KELP_POLL_IDLE.
+ */
+int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s);
+
+/*
+ * kelp_lcore_poll_once - run every poller once. Owning lcore only (also unit tests).
+ * Return: KELP_POLL_BUSY when any poller was busy.
+ */
+int kelp_lcore_poll_once(struct kelp_lcore *lc);
+
+#endif

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpctl: look at a running kelpd (status, stats, sessions, volumes) through its admin protocol
+ * (lcore/admin.h), and read needles through a libkelp session (get).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "kelp.h"
+#include "kelp_abi.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kelpctl [-c FILE | --socket PATH] [--json] COMMAND [ARGS]\n"
+		"Inspect a running kelpd, or read needles through it.\n"
+		"\n"
+		"commands:\n"
+		"  status              pid, uptime, lcores, sessions, volumes\n"
+		"  stats               per lcore: polls, requests, bytes, errors by kind, completions by path\n"
+		"  sessions            client sessions: pid, uid, lcore, requests, bytes, errors\n"
+		"  volumes             local volumes served\n"
+		"  get FID... [-o FILE] [--gunzip]\n"
+		"                      read needles through a session; data to stdout (or FILE), as stored\n"
+		"                      unless --gunzip\n"
+		"\n"
+		"options:\n"
+		"  -c, --config FILE   kelp.conf of that kelpd ([engine] socket is used)\n"
+		"  -s, --socket PATH   kelpd's socket (default %s)\n"
+		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes)\n"
+		"  -o, --output FILE   get: write the data to FILE instead of stdout\n"
+		"  -z, --gunzip        get: decompress gzip-stored needles\n"
+		"  -h, --help          this text\n",
+		KELP_DEFAULT_SOCKET);
+}
+
+struct ctl_args {
+	const char *config;
+	const char *socket;
+	int json;
+	const char *output;
+	int gunzip;
+	char socket_buf[108];
+};
+
+/* The socket path: --socket, else [engine] socket of --config, else the default. */
+static int socket_path(struct ctl_args *a, const char **out)
+{
+	if (a->socket) {
+		*out = a->socket;
+		return 0;
+	}
+	if (!a->config) {
+		*out = KELP_DEFAULT_SOCKET;
+		return 0;
+	}
+	struct kelp_config c;
+	char err[1024];
+	if (kelp_config_init(&c) != 0)
+		return -ENOMEM;
+	if (kelp_config_load(&c, a->config, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		kelp_config_free(&c);
+		return -EINVAL;
+	}
+	snprintf(a->socket_buf, sizeof(a->socket_buf), "%s", c.engine.socket);
+	kelp_config_free(&c);
+	*out = a->socket_buf;
+	return 0;
+}
+
+static int full_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Connect as an admin client and return one command's JSON reply (NULL on error, printed). */
+static json_t *admin_query(struct ctl_args *a, const char *cmd)
+{
+	const char *path;
+	if (socket_path(a, &path) != 0)
+		return NULL;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "kelpctl: cannot connect to kelpd at %s: %s (is kelpd running? use -c "
+				"FILE or --socket PATH)\n",
+			path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
+			       .kind = KELP_CONN_ADMIN, .numa_node = -1};
+	struct kelp_welcome w;
+	json_t *reply = NULL;
+	char line[1100];
+	snprintf(line, sizeof(line), "%s\n", cmd);
+	if (full_write(fd, &h, sizeof(h)) != 0 || recv(fd, &w, sizeof(w), MSG_WAITALL) != sizeof(w)) {
+		fprintf(stderr, "kelpctl: %s: kelpd closed the connection\n", path);
+		goto out;
+	}
+	if (w.status != 0) {
+		fprintf(stderr, "kelpctl: kelpd refused: %s\n", kelp_strerror(w.status));
+		goto out;
+	}
+	if (full_write(fd, line, strlen(line)) != 0)
+		goto out;
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		if (len + 1 >= cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf + len - (size_t)n, '\n', (size_t)n))
+			break;
+	}
+	if (buf) {
+		buf[len] = '\0';
+		json_error_t jerr;
+		reply = json_loads(buf, 0, &jerr);
+		if (!reply)
+			fprintf(stderr, "kelpctl: bad answer from kelpd: %s\n", jerr.text);
+		free(buf);
+	}
+	if (reply && json_object_get(reply, "error")) {
+		fprintf(stderr, "kelpctl: kelpd: %s\n",
+			json_string_value(json_object_get(reply, "error")));
+		json_decref(reply);
+		reply = NULL;
+	}
+out:
+	close(fd);
+	return reply;
+}
+
+static long long geti(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void print_status(json_t *r)
+{
+	printf("kelpd pid %lld, up %.1f s, ABI %lld, socket %s\n", geti(r, "pid"),
+	       json_real_value(json_object_get(r, "uptime_s")), geti(r, "abi_version"),
+	       json_string_value(json_object_get(r, "socket")));
+	printf("%lld lcore(s), %lld session(s), %lld local volume(s)\n", geti(r, "lcores"),
+	       geti(r, "sessions"), geti(r, "volumes"));
+}
+
+static void print_stats_row(const char *name, json_t *o)
+{
+	json_t *e = json_object_get(o, "errors"), *p = json_object_get(o, "by_path");
+	long long polls = geti(o, "polls");
+	printf("%-6s %12lld %6.1f%% %12lld %10lld %10lld %10lld %14lld %6lld %6lld %6lld %6lld %6lld "
+	       "%6lld %6lld %10lld %8lld %8lld\n",
+	       name, polls, polls ? 100.0 * (double)geti(o, "busy_polls") / (double)polls : 0.0,
+	       geti(o, "requests"), geti(o, "reads"), geti(o, "stats"), geti(o, "nops"),
+	       geti(o, "bytes"), geti(e, "noent"), geti(e, "io"), geti(e, "range"),
+	       geti(e, "unreachable"), geti(e, "bad_sqe"), geti(e, "busy"), geti(e, "other"),
+	       geti(p, "local"), geti(p, "rdma"), geti(p, "http"));
+}
+
+static void print_stats(json_t *r)
+{
+	printf("%-6s %12s %7s %12s %10s %10s %10s %14s %6s %6s %6s %6s %6s %6s %6s %10s %8s %8s\n",
+	       "lcore", "polls", "busy", "requests", "reads", "stats", "nops", "bytes", "noent", "eio",
+	       "range", "unrch", "badsqe", "busy", "other", "local", "rdma", "http");
+	size_t i;
+	json_t *lc;
+	json_array_foreach(json_object_get(r, "lcores"), i, lc)
+	{
+		char name[16];
+		snprintf(name, sizeof(name), "%lld", geti(lc, "id"));
+		print_stats_row(name, lc);
+	}
+	print_stats_row("total", json_object_get(r, "total"));
+}
+
+static void print_sessions(json_t *r)
+{
+	printf("%-8s %-8s %-6s %-6s %-5s %-8s %-10s %-5s %12s %14s %8s %9s %s\n", "id", "pid", "uid",
+	       "gid", "lcore", "sq", "arena_MiB", "huge", "requests", "bytes", "errors", "age_s",
+	       "state");
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(r, "sessions"), i, s)
+	{
+		printf("%-8lld %-8lld %-6lld %-6lld %-5lld %-8lld %-10lld %-5s %12lld %14lld %8lld %9.1f "
+		       "%s\n",
+		       geti(s, "id"), geti(s, "pid"), geti(s, "uid"), geti(s, "gid"), geti(s, "lcore"),
+		       geti(s, "sq_entries"), geti(s, "arena_bytes") >> 20,
+		       json_is_true(json_object_get(s, "hugepages")) ? "yes" : "no",
+		       geti(s, "requests"), geti(s, "bytes"), geti(s, "errors"),
+		       json_real_value(json_object_get(s, "age_s")),
+		       json_string_value(json_object_get(s, "state")));
+	}
+}
+
+static void print_volumes(json_t *r)
+{
+	printf("%-10s %12s\n", "volume", "live_needles");
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(r, "volumes"), i, v)
+		printf("%-10lld %12lld\n", geti(v, "id"), geti(v, "live_needles"));
+}
+
+static int cmd_admin(struct ctl_args *a, const char *cmd)
+{
+	json_t *r = admin_query(a, cmd);
+	if (!r)
+		return 1;
+	if (a->json) {
+		char *s = json_dumps(r, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	} else if (strcmp(cmd, "status") == 0) {
+		print_status(r);
+	} else if (strcmp(cmd, "stats") == 0) {
+		print_stats(r);
+	} else if (strcmp(cmd, "sessions") == 0) {
+		print_sessions(r);
+	} else {
+		print_volumes(r);
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* Read one needle whole through @s and write it to @fd. Return 0 or -errno (printed). */
+static int get_one(struct kelp_session *s, const char *text, int fd, int gunzip)
+{
+	struct kelp_fid fid;
+	if (kelp_fid_parse(text, strlen(text), &fid) != 0) {
+		fprintf(stderr, "kelpctl: get: '%s' is not a file id (like 3,01637037d6)\n", text);
+		return -EINVAL;
+	}
+	struct kelp_cqe c;
+	int rc = kelp_stat(s, &fid, &c);
+	if (rc < 0) {
+		fprintf(stderr, "kelpctl: get %s: %s\n", text, kelp_strerror(rc));
+		return rc;
+	}
+	struct kelp_session_info info;
+	kelp_session_info(s, &info);
+	if (c.size > info.max_io) {
+		fprintf(stderr, "kelpctl: get %s: %llu bytes, more than one read may carry (%u)\n", text,
+			(unsigned long long)c.size, info.max_io);
+		return -E2BIG;
+	}
+	void *buf = kelp_buf_alloc(s, c.size ? c.size : 1);
+	if (!buf) {
+		fprintf(stderr, "kelpctl: get %s: arena too small for %llu bytes\n", text,
+			(unsigned long long)c.size);
+		return -ENOMEM;
+	}
+	ssize_t n = c.size ? kelp_read(s, &fid, 0, buf, (uint32_t)c.size, &c) : 0;
+	if (n < 0) {
+		fprintf(stderr, "kelpctl: get %s: %s\n", text, kelp_strerror((int)n));
+		kelp_buf_free(s, buf);
+		return (int)n;
+	}
+	const void *out = buf;
+	size_t out_len = (size_t)n;
+	void *plain = NULL;
+	if (gunzip && (c.flags & KELP_CQE_F_GZIP)) {
+		size_t cap = kelp_gunzip_size(buf, (size_t)n);
+		plain = malloc(cap ? cap : 1);
+		if (!plain || kelp_gunzip(buf, (size_t)n, plain, cap ? cap : 1, &out_len) != 0) {
+			fprintf(stderr, "kelpctl: get %s: stored gzip data does not decompress\n", text);
+			free(plain);
+			kelp_buf_free(s, buf);
+			return -EIO;
+		}
+		out = plain;
+	}
+	rc = full_write(fd, out, out_len);
+	if (rc != 0)
+		fprintf(stderr, "kelpctl: get %s: write: %s\n", text, strerror(-rc));
+	free(plain);
+	kelp_buf_free(s, buf);
+	return rc;
+}
+
+static int cmd_get(struct ctl_args *a, int n, char **fids)
+{
+	if (n == 0) {
+		fprintf(stderr, "kelpctl: get needs at least one file id\n");
+		return 2;
+	}
+	struct kelp_opts o;
+	kelp_opts_init(&o);
+	o.socket_path = a->socket;
+	o.config_path = a->config;
+	struct kelp_session *s;
+	int rc = kelp_connect(&o, &s);
+	if (rc != 0) {
+		fprintf(stderr, "kelpctl: cannot open a session: %s\n", kelp_strerror(rc));
+		return 1;
+	}
+	int fd = 1;
+	FILE *f = NULL;
+	if (a->output) {
+		f = fopen(a->output, "wb");
+		if (!f) {
+			fprintf(stderr, "kelpctl: %s: %s\n", a->output, strerror(errno));
+			kelp_close(s);
+			return 1;
+		}
+		fd = fileno(f);
+	}
+	int failed = 0;
+	for (int i = 0; i < n; i++)
+		if (get_one(s, fids[i], fd, a->gunzip) != 0)
+			failed = 1;
+	if (f && fclose(f) != 0) {
+		fprintf(stderr, "kelpctl: %s: %s\n", a->output, strerror(errno));
+		failed = 1;
+	}
+	kelp_close(s);
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},         {"output", required_argument, NULL, 'o'},
+		{"gunzip", no_argument, NULL, 'z'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct ctl_args a = {0};
+	int opt;
+	/* "+" would stop at the command; plain permutation lets options follow it (get FID -o F) */
+	while ((opt = getopt_long(argc, argv, "c:s:jo:zh", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			a.config = optarg;
+			break;
+		case 's':
+			a.socket = optarg;
+			break;
+		case 'j':
+			a.json = 1;
+			break;
+		case 'o':
+			a.output = optarg;
+			break;
+		case 'z':
+			a.gunzip = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0 ||
+	    strcmp(cmd, "sessions") == 0 || strcmp(cmd, "volumes") == 0)
+		return cmd_admin(&a, cmd);
+	if (strcmp(cmd, "get") == 0)
+		return cmd_get(&a, argc - optind - 1, argv + optind + 1);
+	fprintf(stderr, "kelpctl: unknown command '%s' (see kelpctl --help)\n", cmd);
+	return 2;
+}
