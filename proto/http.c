@@ -58,7 +58,7 @@ int kelp_http_write_request(const struct kelp_http_request *req, char *buf, size
 		return -EINVAL;
 
 	struct out o = {.buf = buf, .size = size};
-	put(&o, "GET %s HTTP/1.1\r\nHost: %s\r\n", req->path, req->host);
+	put(&o, "%s %s HTTP/1.1\r\nHost: %s\r\n", req->head ? "HEAD" : "GET", req->path, req->host);
 	if (req->has_range)
 		put(&o, "Range: bytes=%llu-%llu\r\n", (unsigned long long)req->range_first,
 		    (unsigned long long)req->range_last);

@@ -4,7 +4,7 @@
  * No I/O here: lcore/http_client.c moves the bytes.
  *
  * Request (kelp_http_write_request), exactly these lines, CRLF-terminated, in this order:
- *   GET <path> HTTP/1.1
+ *   GET <path> HTTP/1.1                  (HEAD when asked)
  *   Host: <host>
  *   Range: bytes=<first>-<last>          only when a range is asked for
  *   Accept-Encoding: gzip                only when the caller accepts gzip-stored bytes
@@ -53,6 +53,7 @@ struct kelp_http_request {
 	uint64_t range_last; /* inclusive, >= range_first */
 	bool accept_gzip;    /* ask for gzip-stored needles as stored */
 	const char *bearer;  /* JWT, or NULL */
+	bool head;           /* HEAD instead of GET */
 };
 
 /*

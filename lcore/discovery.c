@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Volume discovery (behaviour in discovery.h).
+ *
+ * A volume's cache entry (struct vol) lives until destroy. While a lookup for it is in flight, a
+ * struct lookup (HTTP call, body buffer, Retry-After timer) hangs off it and the requests that asked
+ * meanwhile wait in its wait list. One lookup round asks each master at most once, starting with
+ * the one that answered last.
+ */
+#include "lcore/discovery.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define VOL_BUCKETS 256
+/* While no master answers, stale locations are served for this long before asking again. */
+#define STALE_RETRY_NS (10ull * 1000000000u)
+
+struct lookup;
+
+struct vol {
+	struct vol *hnext;
+	uint32_t vid;
+	bool have;           /* locs hold the last good answer (maybe expired or invalidated) */
+	uint64_t expires_ns; /* fresh until */
+	struct kelp_vol_locations locs;
+	struct kelp_locate_wait *wait_head, *wait_tail;
+	struct lookup *lk; /* non-NULL while looking up */
+};
+
+struct lookup {
+	struct kelp_discovery *d;
+	struct vol *v;
+	unsigned master;   /* index being asked */
+	unsigned tried;    /* masters asked in this round */
+	unsigned busy_retries;
+	bool timer_armed;
+	struct kelp_uring_op timer_op;
+	struct __kernel_timespec ts;
+	struct kelp_http_call call;
+	uint8_t body[16384];
+};
+
+struct retired {
+	struct retired *next;
+	struct kelp_loc_table *t;
+	uint64_t epoch;
+};
+
+struct kelp_discovery {
+	struct kelp_http_client *http;
+	struct io_uring *ring;
+	char masters[KELP_DISCOVERY_MAX_MASTERS][KELP_LOOKUP_URL_MAX];
+	unsigned n_masters;
+	unsigned cur_master;
+	char dc[KELP_LOOKUP_DC_MAX];
+	uint64_t ttl_ns;
+	struct kelp_qsbr *qsbr;
+	struct vol *buckets[VOL_BUCKETS];
+	struct kelp_loc_table *table; /* published: atomic accesses */
+	uint64_t version;
+	struct retired *retired;
+	unsigned busy;
+	bool shut;
+	struct kelp_discovery_stats st;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* "name:port" -> numeric "ip:port" (blocking; start-up only). */
+static int resolve_master(const char *in, char *out, size_t size)
+{
+	struct sockaddr_storage sa;
+	unsigned salen;
+	int rc = kelp_parse_hostport(in, &sa, &salen);
+
+	if (rc == 0)
+		return snprintf(out, size, "%s", in) < (int)size ? 0 : -EINVAL;
+	if (rc != -EAFNOSUPPORT)
+		return rc;
+	const char *colon = strrchr(in, ':');
+	char host[KELP_LOOKUP_URL_MAX];
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (!colon || (size_t)(colon - in) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, in, (size_t)(colon - in));
+	host[colon - in] = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+		return -EINVAL;
+	char ip[64];
+	if (res->ai_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip, sizeof(ip));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
+	freeaddrinfo(res);
+	rc = snprintf(out, size, strchr(ip, ':') ? "[%s]:%s" : "%s:%s", ip, colon + 1);
+	return rc > 0 && rc < (int)size ? 0 : -EINVAL;
+}
+
+struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
+					     const struct kelp_discovery_opts *opts)
+{
+	struct kelp_discovery *d;
+
+	if (!opts->n_masters || opts->n_masters > KELP_DISCOVERY_MAX_MASTERS) {
+		fprintf(stderr, "kelp: [seaweedfs] master: give 1 to %d masters as host:port,host:port\n",
+			KELP_DISCOVERY_MAX_MASTERS);
+		errno = EINVAL;
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (unsigned i = 0; i < opts->n_masters; i++) {
+		if (resolve_master(opts->masters[i], d->masters[i], sizeof(d->masters[i]))) {
+			fprintf(stderr,
+				"kelp: [seaweedfs] master \"%s\" is not host:port or does not resolve\n",
+				opts->masters[i]);
+			free(d);
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	d->http = http;
+	d->ring = kelp_http_client_ring(http);
+	d->n_masters = opts->n_masters;
+	snprintf(d->dc, sizeof(d->dc), "%s", opts->data_center ? opts->data_center : "");
+	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : 600) * 1000000000u;
+	d->qsbr = opts->qsbr;
+	return d;
+}
+
+static struct vol *vol_get(struct kelp_discovery *d, uint32_t vid, bool create)
+{
+	struct vol **b = &d->buckets[vid % VOL_BUCKETS], *v;
+
+	for (v = *b; v; v = v->hnext)
+		if (v->vid == vid)
+			return v;
+	if (!create || !(v = calloc(1, sizeof(*v))))
+		return NULL;
+	v->vid = vid;
+	v->locs.vid = vid;
+	v->hnext = *b;
+	*b = v;
+	return v;
+}
+
+/* ---- the published snapshot ----------------------------------------------------------------- */
+
+static int cmp_vid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct kelp_vol_locations *)a)->vid;
+	uint32_t y = ((const struct kelp_vol_locations *)b)->vid;
+	return x < y ? -1 : x > y;
+}
+
+/* Build and publish a new snapshot of every volume with locations; retire the old one. */
+static void publish(struct kelp_discovery *d)
+{
+	size_t n = 0, i = 0;
+	struct vol *v;
+
+	for (unsigned b = 0; b < VOL_BUCKETS; b++)
+		for (v = d->buckets[b]; v; v = v->hnext)
+			n += v->have;
+	struct kelp_loc_table *t = malloc(sizeof(*t) + n * sizeof(t->vols[0]));
+	struct retired *r = malloc(sizeof(*r));
+	if (!t || !r) {
+		/* readers keep the previous snapshot: stale but consistent */
+		free(t);
+		free(r);
+		return;
+	}
+	for (unsigned b = 0; b < VOL_BUCKETS; b++)
+		for (v = d->buckets[b]; v; v = v->hnext)
+			if (v->have)
+				t->vols[i++] = v->locs;
+	qsort(t->vols, n, sizeof(t->vols[0]), cmp_vid);
+	t->count = (uint32_t)n;
+	t->version = ++d->version;
+
+	struct kelp_loc_table *old = d->table;
+	/* pairs with the acquire load in kelp_loc_table_current(): readers see a complete table */
+	__atomic_store_n(&d->table, t, __ATOMIC_RELEASE);
+	d->st.published++;
+	if (!old) {
+		free(r);
+		return;
+	}
+	r->t = old;
+	r->epoch = d->qsbr ? kelp_qsbr_retire(d->qsbr) : 0;
+	r->next = d->retired;
+	d->retired = r;
+	kelp_discovery_reclaim(d);
+}
+
+unsigned kelp_discovery_reclaim(struct kelp_discovery *d)
+{
+	struct retired **pp = &d->retired;
+	unsigned left = 0;
+
+	while (*pp) {
+		struct retired *r = *pp;
+		if (!d->qsbr || kelp_qsbr_passed(d->qsbr, r->epoch)) {
+			*pp = r->next;
+			free(r->t);
+			free(r);
+		} else {
+			pp = &r->next;
+			left++;
+		}
+	}
+	return left;
+}
+
+const struct kelp_loc_table *kelp_loc_table_current(const struct kelp_discovery *d)
+{
+	return __atomic_load_n(&d->table, __ATOMIC_ACQUIRE);
+}
+
+const struct kelp_vol_locations *kelp_loc_table_find(const struct kelp_loc_table *t, uint32_t vid)
+{
+	size_t lo = 0, hi = t ? t->count : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->vols[mid].vid == vid)
+			return &t->vols[mid];
+		if (t->vols[mid].vid < vid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- lookups -------------------------------------------------------------------------------- */
+
+static void lookup_done(struct kelp_http_call *call, int err);
+static void timer_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags);
+
+static int lookup_send(struct lookup *lk)
+{
+	struct kelp_discovery *d = lk->d;
+	struct kelp_http_call *call = &lk->call;
+
+	memset(call, 0, sizeof(*call));
+	snprintf(call->server, sizeof(call->server), "%s", d->masters[lk->master]);
+	snprintf(call->path, sizeof(call->path), "/dir/lookup?volumeId=%u", lk->v->vid);
+	call->dst = lk->body;
+	call->dst_cap = sizeof(lk->body);
+	call->done = lookup_done;
+	call->arg = lk;
+	d->st.lookups++;
+	return kelp_http_client_start(d->http, call);
+}
+
+/* Resume every request parked on @v; the lookup is over. */
+static void wake(struct kelp_discovery *d, struct vol *v, int err)
+{
+	struct kelp_locate_wait *w = v->wait_head;
+
+	if (v->lk) {
+		free(v->lk);
+		v->lk = NULL;
+		d->busy--;
+	}
+	v->wait_head = v->wait_tail = NULL;
+	while (w) {
+		struct kelp_locate_wait *next = w->next;
+		w->done(w, err, err ? NULL : &v->locs);
+		w = next;
+	}
+}
+
+/* Fill v->locs from @res: replicas in our data center first, the master's order otherwise. */
+static void take_locations(struct kelp_discovery *d, struct vol *v,
+			   const struct kelp_lookup_result *res)
+{
+	uint32_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < res->count; i++) {
+			bool local = d->dc[0] && strcmp(res->loc[i].data_center, d->dc) == 0;
+			if (local == (pass == 0))
+				snprintf(v->locs.url[n++], KELP_LOOKUP_URL_MAX, "%s", res->loc[i].url);
+		}
+	v->locs.count = n;
+	v->have = true;
+	v->expires_ns = now_ns() + d->ttl_ns;
+}
+
+/* Every master failed this round with @err. */
+static void round_failed(struct kelp_discovery *d, struct vol *v, int err)
+{
+	d->st.lookup_errors++;
+	if (v->have) {
+		/* keep serving what we knew; ask again a little later */
+		d->st.stale_served++;
+		v->expires_ns = now_ns() + STALE_RETRY_NS;
+		return wake(d, v, 0);
+	}
+	switch (err) {
+	case -EAGAIN:
+	case -EPROTO:
+	case -EBADMSG:
+	case -EMSGSIZE:
+	case -ECANCELED:
+		break;
+	default:
+		err = -EHOSTUNREACH; /* connection refused, reset, timed out, unreachable */
+	}
+	wake(d, v, err);
+}
+
+static int arm_retry_timer(struct lookup *lk, uint32_t seconds)
+{
+	struct io_uring_sqe *sqe;
+
+	if (seconds < 1)
+		seconds = 1;
+	if (seconds > KELP_DISCOVERY_MAX_RETRY_AFTER_S)
+		seconds = KELP_DISCOVERY_MAX_RETRY_AFTER_S;
+	if (!lk->d->ring || !(sqe = kelp_uring_sqe(lk->d->ring)))
+		return -EBUSY;
+	lk->ts.tv_sec = seconds;
+	lk->ts.tv_nsec = 0;
+	lk->timer_op.done = timer_done;
+	io_uring_prep_timeout(sqe, &lk->ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &lk->timer_op);
+	lk->timer_armed = true;
+	return 0;
+}
+
+static void lookup_done(struct kelp_http_call *call, int err)
+{
+	struct lookup *lk = call->arg;
+	struct kelp_discovery *d = lk->d;
+	struct vol *v = lk->v;
+	struct kelp_lookup_result *res = malloc(sizeof(*res));
+	int rc = err;
+
+	if (!res)
+		return round_failed(d, v, -ENOMEM);
+	if (err == 0)
+		rc = call->resp.truncated
+			     ? -EMSGSIZE
+			     : kelp_lookup_parse(call->resp.status, (const char *)lk->body,
+						 call->body_len, res);
+	if (rc == 0) {
+		d->cur_master = lk->master;
+		take_locations(d, v, res);
+		free(res);
+		publish(d);
+		return wake(d, v, 0);
+	}
+	free(res);
+	if (rc == -ENOENT) {
+		d->cur_master = lk->master;
+		if (v->have) { /* the volume is gone: forget it */
+			v->have = false;
+			publish(d);
+		}
+		return wake(d, v, -ENOENT);
+	}
+	if (d->shut)
+		return wake(d, v, -ECANCELED);
+	if (rc == -EAGAIN && lk->busy_retries < KELP_DISCOVERY_MAX_BUSY_RETRIES) {
+		/* the master is warming up: ask the same one again when it says */
+		lk->busy_retries++;
+		d->st.busy_retries++;
+		if (arm_retry_timer(lk, call->resp.has_retry_after ? call->resp.retry_after_s : 1) == 0)
+			return;
+	}
+	if (++lk->tried < d->n_masters) {
+		d->st.failovers++;
+		lk->master = (lk->master + 1) % d->n_masters;
+		d->cur_master = lk->master;
+		if ((rc = lookup_send(lk)) == 0)
+			return;
+	}
+	round_failed(d, v, rc);
+}
+
+static void timer_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags)
+{
+	struct lookup *lk = (struct lookup *)((char *)op - offsetof(struct lookup, timer_op));
+	int rc;
+
+	lk->timer_armed = false;
+	if (lk->d->shut)
+		return wake(lk->d, lk->v, -ECANCELED);
+	if ((rc = lookup_send(lk)))
+		round_failed(lk->d, lk->v, rc);
+}
+
+int kelp_discovery_locate(struct kelp_discovery *d, uint32_t vid, struct kelp_locate_wait *w,
+			  const struct kelp_vol_locations **out)
+{
+	struct vol *v;
+
+	if (d->shut)
+		return -ECANCELED;
+	if (!(v = vol_get(d, vid, true)))
+		return -ENOMEM;
+	if (v->have && now_ns() < v->expires_ns) {
+		d->st.hits++;
+		*out = &v->locs;
+		return 1;
+	}
+	d->st.misses++;
+	if (!v->lk) {
+		struct lookup *lk = calloc(1, sizeof(*lk));
+		if (!lk)
+			return -ENOMEM;
+		lk->d = d;
+		lk->v = v;
+		lk->master = d->cur_master;
+		int rc = lookup_send(lk);
+		if (rc) {
+			free(lk);
+			return rc;
+		}
+		v->lk = lk;
+		d->busy++;
+	}
+	w->next = NULL;
+	if (v->wait_tail)
+		v->wait_tail->next = w;
+	else
+		v->wait_head = w;
+	v->wait_tail = w;
+	d->st.parked++;
+	return 0;
+}
+
+void kelp_discovery_invalidate(struct kelp_discovery *d, uint32_t vid)
+{
+	struct vol *v = vol_get(d, vid, false);
+	if (v)
+		v->expires_ns = 0;
+}
+
+void kelp_discovery_shutdown(struct kelp_discovery *d)
+{
+	d->shut = true;
+	for (unsigned b = 0; b < VOL_BUCKETS; b++)
+		for (struct vol *v = d->buckets[b]; v; v = v->hnext) {
+			if (!v->lk || !v->lk->timer_armed)
+				continue;
+			/* the timer completes with -ECANCELED and wakes its waiters */
+			struct io_uring_sqe *sqe = d->ring ? kelp_uring_sqe(d->ring) : NULL;
+			if (sqe) {
+				io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&v->lk->timer_op, 0);
+				io_uring_sqe_set_data(sqe, NULL);
+			}
+		}
+}
+
+unsigned kelp_discovery_busy(const struct kelp_discovery *d)
+{
+	return d->busy;
+}
+
+void kelp_discovery_get_stats(const struct kelp_discovery *d, struct kelp_discovery_stats *s)
+{
+	*s = d->st;
+}
+
+void kelp_discovery_destroy(struct kelp_discovery *d)
+{
+	if (!d)
+		return;
+	for (unsigned b = 0; b < VOL_BUCKETS; b++)
+		while (d->buckets[b]) {
+			struct vol *v = d->buckets[b];
+			d->buckets[b] = v->hnext;
+			free(v->lk);
+			free(v);
+		}
+	while (d->retired) {
+		struct retired *r = d->retired;
+		d->retired = r->next;
+		free(r->t);
+		free(r);
+	}
+	free(d->table);
+	free(d);
+}

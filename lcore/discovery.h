@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Volume discovery: where each volume lives, asked from the SeaweedFS masters
+ * (`GET /dir/lookup?volumeId=N`, proto/lookup.h) and cached, the way SeaweedFS's Go client does.
+ *
+ * - Cache per volume id with a TTL ([seaweedfs] lookup_ttl_s, default 600 s). Replicas in the
+ *   configured data center ([seaweedfs] data_center) come first, the master's order otherwise.
+ * - Several masters ([seaweedfs] master, comma list): the one that answered last is asked first;
+ *   on connection errors, timeouts, 5xx and malformed answers the next one is tried; after all of
+ *   them failed, locations cached before (even expired or invalidated ones) keep being used, so a
+ *   master outage does not stop reads of volumes already known.
+ * - 503 (+ Retry-After): the lookup is retried after the given delay (at most
+ *   KELP_DISCOVERY_MAX_RETRY_AFTER_S, KELP_DISCOVERY_MAX_BUSY_RETRIES times).
+ * - Requests for a volume whose lookup is in flight are parked on it and resumed together.
+ * - kelp_discovery_invalidate() after a read failure forces the next request to ask again.
+ * - For lock-free readers (lcores), every change publishes an immutable snapshot
+ *   (struct kelp_loc_table) with a release store; old snapshots are freed once every reader has
+ *   passed a quiescent point (lcore/qsbr.h).
+ *
+ * Ownership: everything except kelp_loc_table_current()/kelp_loc_table_find() belongs to the
+ * thread of the io_uring the HTTP client runs on (kelpd's control thread).
+ */
+#ifndef KELP_LCORE_DISCOVERY_H
+#define KELP_LCORE_DISCOVERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lcore/http_client.h"
+#include "lcore/qsbr.h"
+#include "proto/lookup.h"
+
+#define KELP_DISCOVERY_MAX_MASTERS 8
+#define KELP_DISCOVERY_MAX_RETRY_AFTER_S 10
+#define KELP_DISCOVERY_MAX_BUSY_RETRIES 5
+
+struct kelp_discovery;
+
+struct kelp_discovery_opts {
+	const char *const *masters; /* "host:port" each; names are resolved once, at create */
+	unsigned n_masters;
+	const char *data_center;    /* NULL or "": no preference */
+	uint32_t ttl_s;             /* 0 -> 600 */
+	struct kelp_qsbr *qsbr;     /* readers of the published table; NULL: no lcore readers */
+};
+
+/* The locations of one volume, in the order to try them. */
+struct kelp_vol_locations {
+	uint32_t vid;
+	uint32_t count;
+	char url[KELP_LOOKUP_MAX_LOCATIONS][KELP_LOOKUP_URL_MAX];
+};
+
+/* An immutable snapshot for lock-free readers: volumes sorted by vid. */
+struct kelp_loc_table {
+	uint64_t version;
+	uint32_t count;
+	struct kelp_vol_locations vols[];
+};
+
+/*
+ * A parked request. done() runs on the ring's thread, never inside kelp_discovery_locate().
+ * @err: 0 with @locs valid during the call only; -ENOENT the volume does not exist; -EAGAIN the
+ * masters stayed busy (503); -EHOSTUNREACH no master reachable and nothing cached; -EPROTO /
+ * -EBADMSG malformed master answers; -ECANCELED discovery shut down.
+ */
+struct kelp_locate_wait {
+	void (*done)(struct kelp_locate_wait *w, int err, const struct kelp_vol_locations *locs);
+	struct kelp_locate_wait *next; /* private */
+};
+
+/*
+ * kelp_discovery_create - discovery through @http (not owned). Resolves master names (blocking
+ * getaddrinfo: call it at start-up, before serving).
+ * @return the discovery, or NULL with errno: EINVAL (no masters, a master that does not resolve:
+ * a message naming it goes to stderr), ENOMEM.
+ */
+struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
+					     const struct kelp_discovery_opts *opts);
+
+/*
+ * kelp_discovery_locate - the locations of volume @vid.
+ * @return 1: known, *@out points at them (valid until the next call into discovery);
+ *         0: parked, @w->done will be called; -ENOMEM; -ECANCELED (shut down).
+ */
+int kelp_discovery_locate(struct kelp_discovery *d, uint32_t vid, struct kelp_locate_wait *w,
+			  const struct kelp_vol_locations **out);
+
+/* kelp_discovery_invalidate - a read of @vid failed on every location: ask a master next time
+ * (the old locations stay as a last resort while no master answers). */
+void kelp_discovery_invalidate(struct kelp_discovery *d, uint32_t vid);
+
+/* kelp_discovery_reclaim - free retired snapshots every reader has let go of; call it from the
+ * loop now and then. @return how many remain retired. */
+unsigned kelp_discovery_reclaim(struct kelp_discovery *d);
+
+/* kelp_discovery_shutdown - fail parked requests with -ECANCELED; stop timers. The HTTP client must
+ * then be shut down and drained; then destroy. */
+void kelp_discovery_shutdown(struct kelp_discovery *d);
+
+/* @return the number of lookups and Retry-After timers in flight. */
+unsigned kelp_discovery_busy(const struct kelp_discovery *d);
+
+/* kelp_discovery_destroy - free everything (busy() must be 0, and no reader may use the table
+ * any more). NULL is ignored. */
+void kelp_discovery_destroy(struct kelp_discovery *d);
+
+struct kelp_discovery_stats {
+	uint64_t hits, misses, lookups, lookup_errors, failovers, busy_retries, stale_served;
+	uint64_t parked, published;
+};
+void kelp_discovery_get_stats(const struct kelp_discovery *d, struct kelp_discovery_stats *s);
+
+/*
+ * kelp_loc_table_current - the published snapshot (NULL before the first lookup). Any thread;
+ * a reader must have passed no quiescent point while it uses the result.
+ */
+const struct kelp_loc_table *kelp_loc_table_current(const struct kelp_discovery *d);
+
+/* kelp_loc_table_find - binary search of @t (may be NULL) for @vid. Any thread. */
+const struct kelp_vol_locations *kelp_loc_table_find(const struct kelp_loc_table *t, uint32_t vid);
+
+#endif

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP client on io_uring (model and ownership in http_client.h).
+ *
+ * A connection's life: new -> CONNECTING -> SENDING -> RECEIVING -> IDLE (kept) or closed; a kept
+ * connection goes SENDING -> RECEIVING again for the next call. Exactly one SQE (plus its linked
+ * timeout) is in flight per busy connection, so a connection is only ever closed or reused from its
+ * own completion.
+ */
+#include "lcore/http_client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+enum conn_state { CONN_CONNECTING, CONN_SENDING, CONN_RECEIVING, CONN_IDLE };
+
+struct server {
+	struct server *next;
+	char name[KELP_LOOKUP_URL_MAX];
+	struct sockaddr_storage addr;
+	unsigned alen;
+	struct kelp_http_conn *conns; /* every open connection (idle or busy) */
+	unsigned nconns;
+	struct kelp_http_call *wait_head, *wait_tail; /* calls waiting for a connection */
+};
+
+struct kelp_http_conn {
+	struct kelp_uring_op op;
+	struct kelp_http_client *c;
+	struct server *srv;
+	struct kelp_http_conn *next; /* in srv->conns */
+	int fd;
+	enum conn_state state;
+	bool reused;     /* served a call before the current one */
+	bool got_bytes;  /* received a response byte for the current call */
+	bool direct;     /* the recv in flight targets the call's dst */
+	bool must_close; /* the server sent bytes past the response: do not reuse */
+	struct kelp_http_call *call;
+	struct __kernel_timespec ts; /* of the linked timeout; read by the kernel at submit */
+	size_t req_len, req_sent;
+	char req[KELP_HTTP_REQUEST_MAX];
+	uint8_t scratch[16384];
+	struct kelp_http_parser parser;
+};
+
+struct kelp_http_client {
+	struct io_uring *ring;
+	uint64_t timeout_ns;
+	unsigned max_conns;
+	unsigned busy;
+	bool shutting_down;
+	struct server *servers;
+	struct kelp_http_client_stats st;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int kelp_parse_hostport(const char *s, struct sockaddr_storage *sa, unsigned *salen)
+{
+	char host[KELP_LOOKUP_URL_MAX];
+	const char *colon;
+	unsigned long port;
+	char *end;
+
+	memset(sa, 0, sizeof(*sa));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || port == 0 || port > 65535)
+		return -EINVAL;
+
+	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		*salen = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*salen = sizeof(*in6);
+	} else {
+		return s[0] == '[' ? -EINVAL : -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
+						 const struct kelp_http_client_opts *opts)
+{
+	struct kelp_http_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->ring = ring;
+	c->timeout_ns = (uint64_t)(opts && opts->timeout_ms ? opts->timeout_ms : 5000) * 1000000u;
+	c->max_conns = opts && opts->max_conns ? opts->max_conns : 8;
+	return c;
+}
+
+static struct server *server_get(struct kelp_http_client *c, const char *name, int *err)
+{
+	struct server *s;
+
+	for (s = c->servers; s; s = s->next)
+		if (strcmp(s->name, name) == 0)
+			return s;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if ((*err = kelp_parse_hostport(name, &s->addr, &s->alen))) {
+		free(s);
+		return NULL;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->next = c->servers;
+	c->servers = s;
+	return s;
+}
+
+/* ---- completion of calls ------------------------------------------------------------------- */
+
+static void server_pump(struct kelp_http_client *c, struct server *srv);
+
+static void finish_call(struct kelp_http_client *c, struct kelp_http_call *call, int err)
+{
+	c->busy--;
+	if (err) {
+		c->st.errors++;
+		if (err == -ETIMEDOUT)
+			c->st.timeouts++;
+	}
+	call->done(call, err);
+}
+
+static void conn_close(struct kelp_http_conn *conn)
+{
+	struct server *srv = conn->srv;
+	struct kelp_http_conn **pp;
+
+	for (pp = &srv->conns; *pp; pp = &(*pp)->next)
+		if (*pp == conn) {
+			*pp = conn->next;
+			break;
+		}
+	srv->nconns--;
+	close(conn->fd);
+	free(conn);
+}
+
+/* ---- SQEs ---------------------------------------------------------------------------------- */
+
+/* Queue the SQE that conn->state calls for, linked to a timeout at the call's deadline.
+ * @return 0 or -errno (-ETIMEDOUT when the deadline has passed, -EBUSY when the ring is full). */
+static int conn_queue(struct kelp_http_conn *conn)
+{
+	struct io_uring *ring = conn->c->ring;
+	struct kelp_http_call *call = conn->call;
+	struct io_uring_sqe *sqe;
+	uint64_t now = now_ns();
+
+	if (now >= call->deadline_ns)
+		return -ETIMEDOUT;
+	if (io_uring_sq_space_left(ring) < 2 && io_uring_submit(ring) < 0)
+		return -EBUSY;
+	if (io_uring_sq_space_left(ring) < 2)
+		return -EBUSY;
+	sqe = io_uring_get_sqe(ring);
+	switch (conn->state) {
+	case CONN_CONNECTING:
+		io_uring_prep_connect(sqe, conn->fd, (struct sockaddr *)&conn->srv->addr,
+				      conn->srv->alen);
+		break;
+	case CONN_SENDING:
+		io_uring_prep_send(sqe, conn->fd, conn->req + conn->req_sent,
+				   conn->req_len - conn->req_sent, MSG_NOSIGNAL);
+		break;
+	case CONN_RECEIVING: {
+		uint8_t *win;
+		size_t n = kelp_http_parser_body_window(&conn->parser, &win);
+		conn->direct = n > 0;
+		if (!conn->direct) {
+			win = conn->scratch;
+			n = sizeof(conn->scratch);
+		}
+		io_uring_prep_recv(sqe, conn->fd, win, n, 0);
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	io_uring_sqe_set_data(sqe, &conn->op);
+	sqe->flags |= IOSQE_IO_LINK;
+
+	uint64_t left = call->deadline_ns - now;
+	conn->ts.tv_sec = (long long)(left / 1000000000u);
+	conn->ts.tv_nsec = (long long)(left % 1000000000u);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_link_timeout(sqe, &conn->ts, 0);
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
+{
+	struct kelp_http_request req = {
+		.host = conn->srv->name,
+		.path = call->path,
+		.has_range = call->has_range,
+		.range_first = call->range_first,
+		.range_last = call->range_last,
+		.accept_gzip = call->accept_gzip,
+		.bearer = call->bearer,
+		.head = call->head,
+	};
+	int n = kelp_http_write_request(&req, conn->req, sizeof(conn->req));
+
+	if (n < 0)
+		return n;
+	conn->req_len = (size_t)n;
+	conn->req_sent = 0;
+	conn->call = call;
+	conn->got_bytes = false;
+	kelp_http_parser_init(&conn->parser, call->dst, call->dst_cap, call->head);
+	if (conn->state != CONN_CONNECTING)
+		conn->state = CONN_SENDING;
+	return conn_queue(conn);
+}
+
+static void conn_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags);
+
+/* A new connection to @srv for @call. @return 0 or -errno (nothing left open on error). */
+static int conn_open(struct kelp_http_client *c, struct server *srv, struct kelp_http_call *call)
+{
+	struct kelp_http_conn *conn = calloc(1, sizeof(*conn));
+	int one = 1, rc;
+
+	if (!conn)
+		return -ENOMEM;
+	/* a blocking socket: io_uring waits for readiness itself, no EAGAIN reaches us */
+	conn->fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (conn->fd < 0) {
+		rc = -errno;
+		free(conn);
+		return rc;
+	}
+	setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	conn->op.done = conn_done;
+	conn->c = c;
+	conn->srv = srv;
+	conn->state = CONN_CONNECTING;
+	conn->next = srv->conns;
+	srv->conns = conn;
+	srv->nconns++;
+	c->st.conns_opened++;
+	if ((rc = conn_begin(conn, call)))
+		conn_close(conn);
+	return rc;
+}
+
+/* Give @call a connection of @srv now, or queue it. @return 0 or -errno (call not taken). */
+static int server_assign(struct kelp_http_client *c, struct server *srv,
+			 struct kelp_http_call *call)
+{
+	for (struct kelp_http_conn *conn = srv->conns; conn; conn = conn->next) {
+		if (conn->state != CONN_IDLE)
+			continue;
+		conn->reused = true;
+		c->st.conns_reused++;
+		int rc = conn_begin(conn, call);
+		if (rc)
+			conn_close(conn);
+		return rc;
+	}
+	if (srv->nconns < c->max_conns)
+		return conn_open(c, srv, call);
+	call->next = NULL;
+	if (srv->wait_tail)
+		srv->wait_tail->next = call;
+	else
+		srv->wait_head = call;
+	srv->wait_tail = call;
+	return 0;
+}
+
+/* Start waiting calls of @srv while connections are free. */
+static void server_pump(struct kelp_http_client *c, struct server *srv)
+{
+	while (srv->wait_head) {
+		bool idle = false;
+		for (struct kelp_http_conn *conn = srv->conns; conn && !idle; conn = conn->next)
+			idle = conn->state == CONN_IDLE;
+		if (!idle && srv->nconns >= c->max_conns)
+			return;
+		struct kelp_http_call *call = srv->wait_head;
+		srv->wait_head = call->next;
+		if (!srv->wait_head)
+			srv->wait_tail = NULL;
+		int rc = server_assign(c, srv, call);
+		if (rc)
+			finish_call(c, call, rc);
+	}
+}
+
+/* The current call of @conn failed with @err; the connection is closed. */
+static void conn_fail(struct kelp_http_conn *conn, int err)
+{
+	struct kelp_http_client *c = conn->c;
+	struct server *srv = conn->srv;
+	struct kelp_http_call *call = conn->call;
+	bool stale = conn->reused && !conn->got_bytes && !call->retried && !c->shutting_down &&
+		     (err == -ECONNRESET || err == -EPIPE || err == 0);
+
+	if (err == -ECANCELED && !c->shutting_down)
+		err = -ETIMEDOUT; /* the linked timeout cancelled the op */
+	if (err == 0)
+		err = -ECONNRESET; /* closed before the response was complete */
+	conn_close(conn);
+	if (stale) {
+		/* an idle keep-alive connection the server had closed: one fresh try */
+		call->retried = true;
+		c->st.stale_retries++;
+		int rc = conn_open(c, srv, call);
+		if (rc == 0)
+			return;
+		err = rc;
+	}
+	finish_call(c, call, err);
+	server_pump(c, srv);
+}
+
+static void conn_complete(struct kelp_http_conn *conn)
+{
+	struct kelp_http_client *c = conn->c;
+	struct server *srv = conn->srv;
+	struct kelp_http_call *call = conn->call;
+
+	call->resp = conn->parser.resp;
+	call->body_len = kelp_http_parser_body_len(&conn->parser);
+	conn->call = NULL;
+	if (call->resp.close || conn->must_close || c->shutting_down) {
+		conn_close(conn);
+	} else {
+		conn->state = CONN_IDLE;
+	}
+	finish_call(c, call, 0);
+	server_pump(c, srv);
+}
+
+static void conn_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags)
+{
+	struct kelp_http_conn *conn = (struct kelp_http_conn *)((char *)op -
+								  offsetof(struct kelp_http_conn, op));
+	int rc;
+
+	if (res < 0)
+		return conn_fail(conn, res);
+	switch (conn->state) {
+	case CONN_CONNECTING:
+		conn->state = CONN_SENDING;
+		break;
+	case CONN_SENDING:
+		conn->req_sent += (size_t)res;
+		if (conn->req_sent == conn->req_len)
+			conn->state = CONN_RECEIVING;
+		break;
+	case CONN_RECEIVING:
+		if (res == 0) { /* peer closed */
+			if (kelp_http_parser_finish(&conn->parser) == 0) {
+				conn->must_close = true;
+				return conn_complete(conn);
+			}
+			return conn_fail(conn, 0); /* cut short: -ECONNRESET, or a stale retry */
+		}
+		conn->got_bytes = true;
+		if (conn->direct) {
+			kelp_http_parser_body_done(&conn->parser, (size_t)res);
+			conn->c->st.body_bytes_direct += (uint64_t)res;
+		} else {
+			uint64_t before = conn->parser.resp.body_total;
+			ssize_t n = kelp_http_parser_feed(&conn->parser, conn->scratch, (size_t)res);
+			if (n < 0)
+				return conn_fail(conn, (int)n);
+			if (n < res)
+				conn->must_close = true; /* bytes nobody asked for */
+			conn->c->st.body_bytes_copied += conn->parser.resp.body_total - before;
+		}
+		if (kelp_http_parser_done(&conn->parser))
+			return conn_complete(conn);
+		break;
+	default:
+		return conn_fail(conn, -EPROTO);
+	}
+	if ((rc = conn_queue(conn)))
+		conn_fail(conn, rc);
+}
+
+/* ---- public calls -------------------------------------------------------------------------- */
+
+int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *call)
+{
+	char probe[KELP_HTTP_REQUEST_MAX];
+	struct kelp_http_request req = {
+		.host = call->server,
+		.path = call->path,
+		.has_range = call->has_range,
+		.range_first = call->range_first,
+		.range_last = call->range_last,
+		.accept_gzip = call->accept_gzip,
+		.bearer = call->bearer,
+		.head = call->head,
+	};
+	int rc;
+
+	if (c->shutting_down)
+		return -ECANCELED;
+	/* format once here so a bad request fails now, not inside a completion */
+	if ((rc = kelp_http_write_request(&req, probe, sizeof(probe) - 1)) < 0)
+		return rc;
+	struct server *srv = server_get(c, call->server, &rc);
+	if (!srv)
+		return rc;
+	call->deadline_ns = now_ns() + c->timeout_ns;
+	call->retried = false;
+	call->body_len = 0;
+	memset(&call->resp, 0, sizeof(call->resp));
+	c->busy++;
+	c->st.calls++;
+	if ((rc = server_assign(c, srv, call)))
+		c->busy--;
+	return rc;
+}
+
+void kelp_http_client_shutdown(struct kelp_http_client *c)
+{
+	c->shutting_down = true;
+	for (struct server *s = c->servers; s; s = s->next) {
+		while (s->wait_head) {
+			struct kelp_http_call *call = s->wait_head;
+			s->wait_head = call->next;
+			finish_call(c, call, -ECANCELED);
+		}
+		s->wait_tail = NULL;
+		for (struct kelp_http_conn *conn = s->conns; conn; conn = conn->next) {
+			if (conn->state == CONN_IDLE)
+				continue;
+			struct io_uring_sqe *sqe = kelp_uring_sqe(c->ring);
+			if (!sqe)
+				break;
+			io_uring_prep_cancel(sqe, &conn->op, 0);
+			io_uring_sqe_set_data(sqe, NULL);
+		}
+	}
+}
+
+struct io_uring *kelp_http_client_ring(const struct kelp_http_client *c)
+{
+	return c->ring;
+}
+
+unsigned kelp_http_client_busy(const struct kelp_http_client *c)
+{
+	return c->busy;
+}
+
+void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_http_client_stats *s)
+{
+	*s = c->st;
+}
+
+int kelp_http_client_destroy(struct kelp_http_client *c)
+{
+	if (!c)
+		return 0;
+	if (c->busy)
+		return -EBUSY;
+	while (c->servers) {
+		struct server *s = c->servers;
+		c->servers = s->next;
+		while (s->conns)
+			conn_close(s->conns);
+		free(s);
+	}
+	free(c);
+	return 0;
+}

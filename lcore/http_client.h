@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP/1.1 GET/HEAD over io_uring sockets, for kelpd's control thread (volume discovery and the
+ * HTTP fallback). Bytes are formatted and parsed by proto/http.h; this file moves them.
+ *
+ * Model: one client per io_uring; servers are "ip:port" strings (numeric IPv4 or [IPv6]: names
+ * are resolved by the caller before, because resolving would block). Per server a keep-alive pool
+ * of at most max_conns connections; calls beyond that wait in a FIFO for the next free one. Each
+ * connection runs one call at a time: connect (new ones), send the request, receive the response.
+ * Every step is one SQE linked to an IORING_OP_LINK_TIMEOUT bounded by the call's deadline
+ * (timeout_ms after it was started). Body bytes of Content-Length responses are received
+ * straight into the call's destination buffer; the head and chunked bodies go through a 16 KiB
+ * scratch buffer per connection. A call on a reused connection that dies before the first response
+ * byte (the server closed an idle keep-alive connection) is retried once on a fresh connection;
+ * GETs are idempotent.
+ *
+ * Ownership: everything here belongs to the thread that owns the ring. The call struct and its
+ * dst buffer belong to the caller and must stay valid until call->done runs.
+ * The ring's CQEs must be dispatched with kelp_uring_dispatch() (lcore/uring_op.h).
+ */
+#ifndef KELP_LCORE_HTTP_CLIENT_H
+#define KELP_LCORE_HTTP_CLIENT_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lcore/uring_op.h"
+#include "proto/http.h"
+#include "proto/lookup.h"
+
+struct kelp_http_client;
+struct kelp_http_conn;
+
+struct kelp_http_client_opts {
+	uint32_t timeout_ms;  /* per call, from start to the last body byte; 0 -> 5000 */
+	uint32_t max_conns;   /* per server; 0 -> 8 */
+};
+
+struct kelp_http_call {
+	/* in: set by the caller */
+	char server[KELP_LOOKUP_URL_MAX]; /* "127.0.0.1:8080" or "[::1]:8080" */
+	char path[256];                   /* "/3,01637037d6" */
+	bool head;                        /* HEAD instead of GET */
+	bool has_range;
+	uint64_t range_first, range_last; /* inclusive */
+	bool accept_gzip;
+	const char *bearer;               /* JWT or NULL; must live until done */
+	uint8_t *dst;                     /* body destination, may be NULL with dst_cap 0 */
+	size_t dst_cap;
+	/*
+	 * Called once, on the ring's thread, never from inside kelp_http_client_start().
+	 * @err: 0 with resp/body_len valid (any HTTP status), or -errno: -ETIMEDOUT, -ECONNREFUSED,
+	 * -ECONNRESET (closed mid-response), -EHOSTUNREACH/-ENETUNREACH, -EPROTO/-EMSGSIZE (malformed
+	 * response), -ECANCELED (client shut down), other socket errnos.
+	 */
+	void (*done)(struct kelp_http_call *call, int err);
+	void *arg;                        /* for the caller */
+
+	/* out: valid in done() when err == 0 */
+	struct kelp_http_response resp;
+	size_t body_len; /* bytes stored in dst */
+
+	/* private to http_client.c */
+	struct kelp_http_call *next;
+	uint64_t deadline_ns;
+	bool retried;
+};
+
+/*
+ * kelp_http_client_create - a client issuing its I/O on @ring (not owned).
+ * Ring thread only. @return the client, or NULL (errno ENOMEM).
+ */
+struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
+						 const struct kelp_http_client_opts *opts);
+
+/*
+ * kelp_http_client_start - run @call (see struct kelp_http_call). SQEs are queued, not submitted:
+ * the ring's owner submits. Ring thread only.
+ * @return 0 (done will be called), -EINVAL bad server/path/range (done will not be called),
+ * -EAFNOSUPPORT server is not a numeric address, -ENOMEM.
+ */
+int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *call);
+
+/*
+ * kelp_http_client_shutdown - fail waiting calls with -ECANCELED and cut every connection with a
+ * call in flight (their calls complete with an error as the ring reports it). Keep dispatching
+ * until kelp_http_client_busy() is 0, then destroy. Ring thread only.
+ */
+void kelp_http_client_shutdown(struct kelp_http_client *c);
+
+/* @return the ring the client issues its I/O on. */
+struct io_uring *kelp_http_client_ring(const struct kelp_http_client *c);
+
+/* @return the number of calls started and not yet done. Ring thread only. */
+unsigned kelp_http_client_busy(const struct kelp_http_client *c);
+
+/* Counters for kelpctl stats. */
+struct kelp_http_client_stats {
+	uint64_t calls, errors, conns_opened, conns_reused, stale_retries, timeouts;
+	uint64_t body_bytes_direct, body_bytes_copied; /* received into dst vs through scratch */
+};
+void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_http_client_stats *s);
+
+/*
+ * kelp_http_client_destroy - close idle connections and free @c. Only when busy() is 0 (else
+ * -EBUSY and nothing is freed). NULL is ignored (returns 0). Ring thread only.
+ */
+int kelp_http_client_destroy(struct kelp_http_client *c);
+
+/*
+ * kelp_parse_hostport - numeric "ip:port" / "[ipv6]:port" into @sa. Any thread.
+ * @return 0, -EINVAL malformed, -EAFNOSUPPORT not a numeric address (a name).
+ */
+struct sockaddr_storage;
+int kelp_parse_hostport(const char *s, struct sockaddr_storage *sa, unsigned *salen);
+
+#endif

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP fallback: a READ or STAT of a needle that is not local, served by a SeaweedFS volume
+ * server over HTTP (DESIGN.md, path 3).
+ *
+ * 1. discovery (lcore/discovery.h) gives the volume's locations, same data center first;
+ * 2. `GET /<fid>` with `Range: bytes=<offset>-<offset+length-1>` (STAT: `HEAD /<fid>`) to the first
+ *    location; its body is received straight into the request's destination;
+ * 3. connection errors, timeouts, malformed responses and 5xx move on to the next location; when
+ *    all failed, the volume's cached locations are invalidated and the read fails with the last
+ *    error: -EHOSTUNREACH (nothing reachable), -EIO (5xx), -EPROTO (malformed HTTP);
+ * 4. 404 -> -ENOENT, 401/403 -> -EACCES, 400 -> -EINVAL, 416 -> 0 bytes at the end of the needle or
+ *    -ERANGE past it.
+ * gzip: by default the needle is asked for as stored (`Accept-Encoding: gzip`), and a gzip-stored
+ * one comes back compressed with KELP_CQE_F_GZIP, exactly as the local path returns it (ranges
+ * then apply to the compressed bytes, like the volume server does). With `decompressed` the
+ * volume server inflates it and ranges apply to the inflated bytes.
+ * JWT: with a read key, every request carries `Authorization: Bearer` with an HS256 token for the
+ * fid, valid for KELP_HTTP_FALLBACK_JWT_TTL_S seconds.
+ *
+ * Ownership: the ring's thread (kelpd's control thread) only. The request and its dst belong to the
+ * caller until done() runs.
+ */
+#ifndef KELP_LCORE_HTTP_FALLBACK_H
+#define KELP_LCORE_HTTP_FALLBACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/fid.h"
+#include "lcore/discovery.h"
+#include "lcore/http_client.h"
+#include "proto/jwt.h"
+
+#define KELP_HTTP_FALLBACK_JWT_TTL_S 30
+
+struct kelp_http_fallback;
+
+struct kelp_http_fallback_opts {
+	const char *jwt_read_key; /* NULL or "": no token */
+};
+
+struct kelp_http_read {
+	/* in */
+	bool stat;            /* HEAD: size, crc, flags only */
+	bool decompressed;    /* ask for gzip-stored needles inflated */
+	struct kelp_fid fid;
+	uint64_t offset;      /* READ: in the needle data */
+	uint32_t length;      /* READ: bytes wanted, >= 1 */
+	uint8_t *dst;         /* READ: @length bytes */
+	void (*done)(struct kelp_http_read *r); /* once, never inside kelp_http_fallback_read() */
+	void *arg;
+
+	/* out (valid in done) */
+	int32_t result;       /* READ: bytes in dst; STAT: 0; or -errno */
+	uint32_t cqe_flags;   /* KELP_CQE_PATH_HTTP | KELP_CQE_F_GZIP | KELP_CQE_F_TRUNCATED */
+	uint64_t size;        /* the needle's data size (as stored, or inflated with decompressed) */
+	uint32_t crc;         /* from the ETag (the stored CRC), 0 when absent */
+	uint32_t needle_flags;/* 0x01 when the data came gzip-compressed */
+	char server[KELP_LOOKUP_URL_MAX]; /* the volume server that answered last */
+
+	/* private */
+	struct kelp_http_fallback *fb;
+	struct kelp_locate_wait wait;
+	struct kelp_http_call call;
+	struct kelp_vol_locations locs;
+	unsigned next_loc;
+	int last_err;
+	bool in_start, sync_done;
+	char token[KELP_JWT_MAX];
+};
+
+/*
+ * kelp_http_fallback_create - the fallback over @http and @d (neither owned).
+ * @return it, or NULL with errno ENOMEM.
+ */
+struct kelp_http_fallback *kelp_http_fallback_create(struct kelp_http_client *http,
+						     struct kelp_discovery *d,
+						     const struct kelp_http_fallback_opts *opts);
+void kelp_http_fallback_destroy(struct kelp_http_fallback *fb);
+
+/*
+ * kelp_http_fallback_read - serve @r (see the top of this file).
+ * @return 0: started, r->done will be called; -errno: finished at once with that result (done is
+ * not called): -EINVAL bad request, -EHOSTUNREACH no location reachable, -ENOMEM, -ECANCELED.
+ */
+int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read *r);
+
+/*
+ * kelp_http_read_result - interpret a volume server's answer to @r's request (pure; exposed for
+ * unit tests). Fills r->result, size, crc, needle_flags, cqe_flags.
+ * @return true when the next location should be tried (5xx, malformed), false when r->result is
+ * final.
+ */
+bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_response *resp,
+			   size_t body_len);
+
+#endif
