@@ -62,7 +62,7 @@ static void report(struct job *j, const char *out_dir)
 {
 	struct kelp_http_read *r = &j->r;
 	printf("%d %s result=%d err=%s size=%llu crc=%08x gzip=%d truncated=%d server=%s\n", j->round,
-	       j->fid_text, r->result, r->result < 0 ? strerror(-r->result) : "-",
+	       j->fid_text, r->result, r->result < 0 ? strerrorname_np(-r->result) : "-",
 	       (unsigned long long)r->size, r->crc, !!(r->cqe_flags & 0x4u),
 	       !!(r->cqe_flags & 0x10u), r->server[0] ? r->server : "-");
 	if (out_dir && r->result >= 0 && !r->stat) {
