@@ -148,11 +148,9 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 	if (rc != 0)
 		return rc;
 
-	struct kelp_session *s = calloc(1, sizeof(*s));
+	struct kelp_session *s = kelp_session_alloc(-1, o.wait_spin_us);
 	if (!s)
 		return -ENOMEM;
-	s->sock = s->wake_fd = -1;
-	s->wait_spin_us = o.wait_spin_us;
 	int fds[2] = {-1, -1};
 
 	s->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -175,12 +173,7 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 	rc = recv_welcome(s->sock, &w, fds);
 	if (rc != 0)
 		goto fail;
-	s->wake_fd = fds[1];
-	rc = map_segment(s, fds[0]);
-	close(fds[0]); /* the mapping keeps the memory */
-	if (rc != 0)
-		goto fail;
-	rc = kelp_arena_alloc_init(&s->alloc, s->arena_size);
+	rc = kelp_session_attach(s, fds[0], fds[1]);
 	if (rc != 0)
 		goto fail;
 	*out = s;
@@ -188,6 +181,27 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 fail:
 	kelp_close(s);
 	return rc;
+}
+
+int kelp_session_attach(struct kelp_session *s, int memfd, int wake_fd)
+{
+	s->wake_fd = wake_fd;
+	int rc = map_segment(s, memfd);
+	close(memfd); /* the mapping keeps the memory */
+	if (rc != 0)
+		return rc;
+	return kelp_arena_alloc_init(&s->alloc, s->arena_size);
+}
+
+struct kelp_session *kelp_session_alloc(int sock, int32_t wait_spin_us)
+{
+	struct kelp_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->sock = sock;
+	s->wake_fd = -1;
+	s->wait_spin_us = wait_spin_us;
+	return s;
 }
 
 void kelp_close(struct kelp_session *s)

@@ -43,6 +43,18 @@ struct kelp_session {
  * zero-timeout poll of the socket. Sets s->dead. Return: 0 alive, or s->dead. Owning thread. */
 int kelp_session_check_alive(struct kelp_session *s, int check_socket);
 
+/* kelp_session_alloc - a session object around the connected socket @sock (-1 = none yet), not
+ * attached to a segment. Return: it, or NULL (ENOMEM). */
+struct kelp_session *kelp_session_alloc(int sock, int32_t wait_spin_us);
+
+/*
+ * kelp_session_attach - map the segment @memfd (closed in every case), check its header, set up the
+ * rings and the arena allocator; @wake_fd is the lcore's eventfd (owned by @s from now on). The
+ * second half of kelp_connect(), also used by unit tests that hand fds over directly.
+ * Return: 0; -EPROTONOSUPPORT / -EPROTO bad header; -ENOMEM; errnos of fstat/mmap.
+ */
+int kelp_session_attach(struct kelp_session *s, int memfd, int wake_fd);
+
 int kelp_arena_alloc_init(struct kelp_arena_alloc *a, uint64_t arena_size);
 void kelp_arena_alloc_fini(struct kelp_arena_alloc *a);
 
