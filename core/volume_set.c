@@ -104,7 +104,8 @@ int kelp_volume_set_open(const char *const *dirs, size_t ndirs,
 			return rc;
 		}
 	}
-	qsort(set->vols, set->count, sizeof(*set->vols), cmp_vol);
+	if (set->count > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(set->vols, set->count, sizeof(*set->vols), cmp_vol);
 	/* the same id twice (two dirs, or collections): keep the first, as a volume server would refuse */
 	size_t w = 0;
 	for (size_t i = 0; i < set->count; i++) {

@@ -498,19 +498,28 @@ static int open_listen_socket(const char *path)
 		return -EADDRINUSE;
 	}
 	close(fd);
-	unlink(path);
+	/* Bind and listen under a temporary name, then rename: the socket appears only when it
+	 * accepts, so `test -S` is a valid readiness check for scripts. */
+	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
+	    (int)sizeof(tmp.sun_path)) {
+		fprintf(stderr, "kelpd: socket path too long: %s\n", path);
+		return -ENAMETOOLONG;
+	}
+	unlink(tmp.sun_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0) {
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) != 0 || listen(fd, 128) != 0 ||
+	    chmod(tmp.sun_path, 0666) != 0 || rename(tmp.sun_path, path) != 0) {
 		int rc = -errno;
 		fprintf(stderr, "kelpd: cannot listen on %s: %s (does its directory exist? set [engine] "
 				"socket or --socket)\n", path, strerror(-rc));
+		unlink(tmp.sun_path);
 		close(fd);
 		return rc;
 	}
-	/* anyone may connect; SO_PEERCRED and [engine] allow_* decide who gets a session */
-	chmod(path, 0666);
+	/* (0666: anyone may connect; SO_PEERCRED and [engine] allow_* decide who gets a session) */
 	return fd;
 }
 
