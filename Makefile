@@ -125,7 +125,7 @@ FUZZ_LIB_SRCS := $(CORE_SRCS) $(PROTO_SRCS)
 $(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Ishm -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_LIB_SRCS) -ldeflate -ljansson -lcrypto -lm
+		-o $@ $< $(FUZZ_LIB_SRCS) -ldeflate -ljansson -linih -lcrypto -lm
 
 # ---- tests ------------------------------------------------------------------------------------
 FUZZ_SECONDS ?= 10

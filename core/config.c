@@ -537,22 +537,10 @@ static int on_value(void *user, const char *section, const char *key, const char
 	return 1; /* keep going: report every error at once */
 }
 
-int kelp_config_load(struct kelp_config *c, const char *path, char *err, size_t err_size)
+/* Parse the open stream @f; errors are named after @path. Closes @f. */
+static int load_stream(struct kelp_config *c, const char *path, FILE *f, char *err, size_t err_size)
 {
-	struct load_ctx x = {.c = c, .path = path, .err = err, .err_size = err_size};
-	if (err_size)
-		err[0] = '\0';
-	struct stat st;
-	x.f = fopen(path, "re");
-	if (!x.f || fstat(fileno(x.f), &st) || S_ISDIR(st.st_mode)) {
-		int e = !x.f ? errno : S_ISDIR(st.st_mode) ? EISDIR : errno;
-		if (x.f)
-			fclose(x.f);
-		if (err_size)
-			snprintf(err, err_size, "%s: cannot read the configuration file: %s", path,
-				 strerror(e));
-		return -e;
-	}
+	struct load_ctx x = {.c = c, .path = path, .f = f, .err = err, .err_size = err_size};
 	int rc = ini_parse_stream(read_line, &x, on_value, &x);
 	fclose(x.f);
 	if (rc > 0 && x.errors == 0) {
@@ -564,6 +552,35 @@ int kelp_config_load(struct kelp_config *c, const char *path, char *err, size_t 
 		add_error(&x, "%s", rc == -2 ? "out of memory" : "cannot read");
 	}
 	return x.errors ? -EINVAL : 0;
+}
+
+int kelp_config_load(struct kelp_config *c, const char *path, char *err, size_t err_size)
+{
+	if (err_size)
+		err[0] = '\0';
+	struct stat st;
+	FILE *f = fopen(path, "re");
+	if (!f || fstat(fileno(f), &st) || S_ISDIR(st.st_mode)) {
+		int e = !f ? errno : S_ISDIR(st.st_mode) ? EISDIR : errno;
+		if (f)
+			fclose(f);
+		if (err_size)
+			snprintf(err, err_size, "%s: cannot read the configuration file: %s", path,
+				 strerror(e));
+		return -e;
+	}
+	return load_stream(c, path, f, err, err_size);
+}
+
+int kelp_config_load_string(struct kelp_config *c, const char *name, const char *text, char *err,
+			    size_t err_size)
+{
+	if (err_size)
+		err[0] = '\0';
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	if (!f)
+		return -ENOMEM;
+	return load_stream(c, name, f, err, err_size);
 }
 
 int kelp_config_set(struct kelp_config *c, const char *assignment, char *err, size_t err_size)

@@ -120,6 +120,13 @@ void kelp_config_free(struct kelp_config *c);
 int kelp_config_load(struct kelp_config *c, const char *path, char *err, size_t err_size);
 
 /*
+ * kelp_config_load_string - like kelp_config_load() for the NUL-terminated text @text; @name is
+ * the file name used in messages. @return 0, -EINVAL, or -ENOMEM.
+ */
+int kelp_config_load_string(struct kelp_config *c, const char *name, const char *text, char *err,
+			    size_t err_size);
+
+/*
  * kelp_config_set - apply one command-line override "section.key=value" (e.g.
  * "engine.lcores=2-3").
  * @return 0, or -EINVAL with "ASSIGNMENT: message" in @err.

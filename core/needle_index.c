@@ -74,7 +74,7 @@ struct kelp_needle_index *kelp_needle_index_new(uint64_t capacity)
 		return NULL;
 	}
 	ni->nslots = nslots;
-	ni->max_keys = nslots / MAX_LOAD_DEN * MAX_LOAD_NUM;
+	ni->max_keys = nslots * MAX_LOAD_NUM / MAX_LOAD_DEN;
 	ni->map_bytes = nslots * sizeof(struct slot);
 	/* anonymous mmap: zeroed lazily by the kernel, and THP can back large tables */
 	void *m = mmap(NULL, ni->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
