@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Issue 4's benchmark against a real SeaweedFS on this host: the same fids, the same concurrency,
+# 4 KiB and 1 MiB needles, read
+#   http      kelp-bench --mode http: keep-alive GETs straight to the volume server (today's way)
+#   local     through kelpd exporting the volume server's own -dir (kelpd [export] dirs = -dir)
+#   fallback  through kelpd with [seaweedfs] force_http = true: kelpd's io_uring HTTP client
+# kelpd runs only during its own rows (its busy-polling lcore would otherwise take a core from
+# weed); weed is not pinned. Client on cpu 0, kelpd's lcore on cpu 1.
+# Writes $OUT/http.json, $OUT/http.png and prints a Markdown table.
+#
+# usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-o OUTDIR] [--no-fallback]
+# Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/bin}
+SECS=5
+DEPTH=16
+OUT=
+FALLBACK=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	-D) SECS=$2; shift 2 ;;
+	-d) DEPTH=$2; shift 2 ;;
+	-o) OUT=$2; shift 2 ;;
+	--no-fallback) FALLBACK=0; shift ;;
+	-h|--help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+done
+for tool in kelpd kelp-bench; do
+	[ -x "$BIN/$tool" ] || { echo "run-http.sh: $BIN/$tool missing: run 'make' first" >&2; exit 1; }
+done
+. test/integ/lib/weed.sh
+weed_require
+
+weed_start 1
+OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/kelp-bench-http.XXXXXX")}
+mkdir -p "$OUT"
+VDIR=${WEED_VOLUME_DIRS[0]}
+VURL=${WEED_VOLUME_URLS[0]}
+
+echo "== uploading ${N4K:-10000} x 4 KiB and ${N1M:-200} x 1 MiB through the volume server" >&2
+python3 bench/weed-fill.py --master "$WEED_MASTER" -n "${N4K:-10000}" --size 4096 >"$WEED_DIR/fids4k.txt"
+python3 bench/weed-fill.py --master "$WEED_MASTER" -n "${N1M:-200}" --size 1048576 >"$WEED_DIR/fids1m.txt"
+sleep 1 # let the volume server's .idx writes land before kelpd maps the files
+cat "$VDIR"/*.dat >/dev/null
+
+KELPD_PID=""
+stop_kelpd() {
+	[ -n "$KELPD_PID" ] || return 0
+	kill -TERM "$KELPD_PID" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$KELPD_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$KELPD_PID" 2>/dev/null || true
+	wait "$KELPD_PID" 2>/dev/null || true
+	KELPD_PID=""
+}
+at_exit stop_kelpd
+start_kelpd() { # force_http true|false
+	cat >"$WEED_DIR/kelp.conf" <<EOF
+[engine]
+lcores = 1
+control_cpu = 0
+socket = $WEED_DIR/kelpd.sock
+arena_mb = 256
+[export]
+dirs = $VDIR
+[seaweedfs]
+master = $WEED_MASTER
+force_http = $1
+[rdma]
+device = off
+EOF
+	rm -f "$WEED_DIR/kelpd.sock"
+	"$BIN/kelpd" -c "$WEED_DIR/kelp.conf" >>"$WEED_DIR/kelpd.log" 2>&1 &
+	KELPD_PID=$!
+	for _ in $(seq 100); do [ -S "$WEED_DIR/kelpd.sock" ] && return 0; sleep 0.1; done
+	echo "run-http.sh: kelpd did not start:" >&2
+	cat "$WEED_DIR/kelpd.log" >&2
+	return 1
+}
+
+RUNS=$OUT/http.json
+: >"$RUNS"
+bench() { # label, args...
+	local label=$1
+	shift
+	echo "-- $label: kelp-bench $*" >&2
+	"$BIN/kelp-bench" --cpu 0 -D "$SECS" -d "$DEPTH" -q --json --label "$label" "$@" >>"$RUNS"
+}
+for sz in 4k 1m; do
+	bench "http $sz" --mode http --http-server "$VURL" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
+done
+start_kelpd false
+for sz in 4k 1m; do
+	bench "local $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
+done
+stop_kelpd
+if [ "$FALLBACK" = 1 ]; then
+	start_kelpd true
+	for sz in 4k 1m; do
+		bench "fallback $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
+			--fids "$WEED_DIR/fids$sz.txt"
+	done
+	stop_kelpd
+fi
+
+python3 bench/plot.py -o "$OUT/http.png" --title "kelp vs HTTP to weed ($(date -u +%F))" "$RUNS" >&2 || true
+python3 - "$RUNS" <<'EOF'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+http = {r["label"].split()[1]: r for r in runs if r["label"].startswith("http")}
+print("| run | ops/s | GB/s | p50 us | p99 us | p99.9 us | errors | served by | ops/s vs http (same run) |")
+print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
+for r in runs:
+    lat = r["latency_us"]
+    base = http.get(r["label"].split()[1])
+    ratio = f'{r["ops_per_sec"] / base["ops_per_sec"]:.1f}x' if base and base is not r else "1.0x (baseline)"
+    served = ", ".join(f"{k} {v}" for k, v in r.get("served_by", {}).items()) or "-"
+    print(f'| {r["label"]} | {r["ops_per_sec"]:,.0f} | {r["gb_per_sec"]:.3f} | {lat["p50"]:.2f} | '
+          f'{lat["p99"]:.2f} | {lat["p999"]:.2f} | {r["errors"]} | {served} | {ratio} |')
+EOF
+echo "run-http.sh: results in $OUT" >&2
