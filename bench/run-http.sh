@@ -5,6 +5,7 @@
 #   http      kelp-bench --mode http: keep-alive GETs straight to the volume server (today's way)
 #   local     through kelpd exporting the volume server's own -dir (kelpd [export] dirs = -dir)
 #   fallback  through kelpd with [seaweedfs] force_http = true: kelpd's io_uring HTTP client
+#   wrk       (when installed) wrk -t1 -c DEPTH with bench/wrk-fids.lua: a second HTTP baseline
 # kelpd runs only during its own rows (its busy-polling lcore would otherwise take a core from
 # weed); weed is not pinned. Client on cpu 0, kelpd's lcore on cpu 1.
 # Writes $OUT/http.json, $OUT/http.png and prints a Markdown table.
@@ -90,6 +91,11 @@ bench() { # label, args...
 }
 for sz in 4k 1m; do
 	bench "http $sz" --mode http --http-server "$VURL" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
+	if command -v wrk >/dev/null; then # an independent keep-alive HTTP client, same connections
+		echo "-- wrk $sz: wrk -t1 -c$DEPTH -d${SECS}s" >&2
+		FIDS=$WEED_DIR/fids$sz.txt LABEL="wrk $sz" taskset -c 0 wrk -t1 -c"$DEPTH" -d"${SECS}s" \
+			-s bench/wrk-fids.lua "http://$VURL" | tail -n 1 >>"$RUNS"
+	fi
 done
 start_kelpd false
 for sz in 4k 1m; do
@@ -109,7 +115,7 @@ python3 bench/plot.py -o "$OUT/http.png" --title "kelp vs HTTP to weed ($(date -
 python3 - "$RUNS" <<'EOF'
 import json, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-http = {r["label"].split()[1]: r for r in runs if r["label"].startswith("http")}
+http = {r["label"].split()[1]: r for r in runs if r["label"].startswith("http ")}
 print("| run | ops/s | GB/s | p50 us | p99 us | p99.9 us | errors | served by | ops/s vs http (same run) |")
 print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
 for r in runs:
