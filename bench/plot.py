@@ -6,7 +6,7 @@ usage: bench/plot.py [-o OUT.png] [--title TEXT] RUN.json [RUN.json ...]
 
 Each input file holds one or more JSON objects, one per line, as `kelp-bench --json` prints them
 (append several runs to one file with >>). A run is named by its --label, else by its mode and
-depth. Needs matplotlib (`make deps` installs it).
+depth; when a name occurs several times (rounds), the run with the median ops/s is drawn. Needs matplotlib (`make deps` installs it).
 """
 import argparse
 import json
@@ -31,7 +31,15 @@ def load_runs(paths):
                 runs.append(run)
     if not runs:
         sys.exit("plot.py: no runs in the input files")
-    return runs
+    # Several rounds of one label: plot the run with the median ops/s, in first-seen order.
+    groups = {}
+    for r in runs:
+        groups.setdefault(run_name(r), []).append(r)
+    picked = []
+    for rs in groups.values():
+        rs = sorted(rs, key=lambda r: r["ops_per_sec"])
+        picked.append(rs[(len(rs) - 1) // 2])
+    return picked
 
 
 def run_name(run):

@@ -10,22 +10,25 @@
 # weed); weed is not pinned. Client on cpu 0, kelpd's lcore on cpu 1.
 # Writes $OUT/http.json, $OUT/http.png and prints a Markdown table.
 #
-# usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-o OUTDIR] [--no-fallback]
+# usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR] [--no-fallback]
+# All rows run ROUNDS times (default 3) and the table shows the medians (shared machine).
 # Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 SECS=5
 DEPTH=16
+ROUNDS=3
 OUT=
 FALLBACK=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	-D) SECS=$2; shift 2 ;;
 	-d) DEPTH=$2; shift 2 ;;
+	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	--no-fallback) FALLBACK=0; shift ;;
-	-h|--help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -89,41 +92,32 @@ bench() { # label, args...
 	echo "-- $label: kelp-bench $*" >&2
 	"$BIN/kelp-bench" --cpu 0 -D "$SECS" -d "$DEPTH" -q --json --label "$label" "$@" >>"$RUNS"
 }
-for sz in 4k 1m; do
-	bench "http $sz" --mode http --http-server "$VURL" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
-	if command -v wrk >/dev/null; then # an independent keep-alive HTTP client, same connections
-		echo "-- wrk $sz: wrk -t1 -c$DEPTH -d${SECS}s" >&2
-		FIDS=$WEED_DIR/fids$sz.txt LABEL="wrk $sz" taskset -c 0 wrk -t1 -c"$DEPTH" -d"${SECS}s" \
-			-s bench/wrk-fids.lua "http://$VURL" | tail -n 1 >>"$RUNS"
-	fi
-done
-start_kelpd false
-for sz in 4k 1m; do
-	bench "local $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
-done
-stop_kelpd
-if [ "$FALLBACK" = 1 ]; then
-	start_kelpd true
+{ date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version; } >"$OUT/machine.txt"
+for round in $(seq "$ROUNDS"); do
+	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 	for sz in 4k 1m; do
-		bench "fallback $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
-			--fids "$WEED_DIR/fids$sz.txt"
+		bench "http $sz" --mode http --http-server "$VURL" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
+		if command -v wrk >/dev/null; then # an independent keep-alive HTTP client, same connections
+			echo "-- wrk $sz: wrk -t1 -c$DEPTH -d${SECS}s" >&2
+			FIDS=$WEED_DIR/fids$sz.txt LABEL="wrk $sz" taskset -c 0 wrk -t1 -c"$DEPTH" -d"${SECS}s" \
+				-s bench/wrk-fids.lua "http://$VURL" | tail -n 1 >>"$RUNS"
+		fi
+	done
+	start_kelpd false
+	for sz in 4k 1m; do
+		bench "local $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
 	done
 	stop_kelpd
-fi
+	if [ "$FALLBACK" = 1 ]; then
+		start_kelpd true
+		for sz in 4k 1m; do
+			bench "fallback $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
+				--fids "$WEED_DIR/fids$sz.txt"
+		done
+		stop_kelpd
+	fi
+done
 
 python3 bench/plot.py -o "$OUT/http.png" --title "kelp vs HTTP to weed ($(date -u +%F))" "$RUNS" >&2 || true
-python3 - "$RUNS" <<'EOF'
-import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-http = {r["label"].split()[1]: r for r in runs if r["label"].startswith("http ")}
-print("| run | ops/s | GB/s | p50 us | p99 us | p99.9 us | errors | served by | ops/s vs http (same run) |")
-print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
-for r in runs:
-    lat = r["latency_us"]
-    base = http.get(r["label"].split()[1])
-    ratio = f'{r["ops_per_sec"] / base["ops_per_sec"]:.1f}x' if base and base is not r else "1.0x (baseline)"
-    served = ", ".join(f"{k} {v}" for k, v in r.get("served_by", {}).items()) or "-"
-    print(f'| {r["label"]} | {r["ops_per_sec"]:,.0f} | {r["gb_per_sec"]:.3f} | {lat["p50"]:.2f} | '
-          f'{lat["p99"]:.2f} | {lat["p999"]:.2f} | {r["errors"]} | {served} | {ratio} |')
-EOF
+python3 bench/table.py "$RUNS" --baseline http
 echo "run-http.sh: results in $OUT" >&2

@@ -6,18 +6,23 @@
 #     for 4 KiB, 64 KiB and 1 MiB needles
 # Writes the JSON lines to $OUT/local.json, a PNG (bench/plot.py) and a Markdown table to stdout.
 #
-# usage: bench/run-local.sh [-D SECONDS] [-o OUTDIR]     (build first: make)
+# usage: bench/run-local.sh [-D SECONDS] [-r ROUNDS] [-o OUTDIR]     (build first: make)
+# Every row runs ROUNDS times (default 3), interleaved, and the table shows the median: this machine
+# is shared, so single runs swing with other people's load (the load average is logged to
+# $OUT/machine.txt).
 # Environment: BIN (default build/bin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 SECS=5
+ROUNDS=3
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-D) SECS=$2; shift 2 ;;
+	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-local.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -76,26 +81,19 @@ bench() { # label, args...
 	echo "-- $label: kelp-bench $*" >&2
 	"$BIN/kelp-bench" --cpu 0 -D "$SECS" -q --json --label "$label" "$@" >>"$RUNS"
 }
-bench "nop d1" --mode nop -c "$DIR/kelp.conf" -d 1
-bench "nop d16" --mode nop -c "$DIR/kelp.conf" -d 16
-for sz in 4k 64k 1m; do
-	for d in 16 32; do
-		bench "local $sz d$d" --mode local -c "$DIR/kelp.conf" --volume-dir "$DIR/vol$sz" -d "$d"
+{ date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; } >"$OUT/machine.txt"
+for round in $(seq "$ROUNDS"); do
+	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
+	bench "nop d1" --mode nop -c "$DIR/kelp.conf" -d 1
+	bench "nop d16" --mode nop -c "$DIR/kelp.conf" -d 16
+	for sz in 4k 64k 1m; do
+		bench "pread $sz d1" --mode pread --volume-dir "$DIR/vol$sz" -d 1
+		for d in 16 32; do
+			bench "local $sz d$d" --mode local -c "$DIR/kelp.conf" --volume-dir "$DIR/vol$sz" -d "$d"
+		done
 	done
-	bench "pread $sz d1" --mode pread --volume-dir "$DIR/vol$sz" -d 1
 done
+echo "== done; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
 python3 bench/plot.py -o "$OUT/local.png" --title "kelp local reads vs pread ($(date -u +%F))" "$RUNS" >&2 || true
-python3 - "$RUNS" <<'EOF'
-import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-pread = {r["label"].split()[1]: r for r in runs if r["mode"] == "pread"}
-print("| run | ops/s | GB/s | p50 us | p99 us | p99.9 us | errors | ops/s vs pread (same run) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for r in runs:
-    lat = r["latency_us"]
-    base = pread.get(r["label"].split()[1]) if r["mode"] == "local" else None
-    ratio = f'{r["ops_per_sec"] / base["ops_per_sec"]:.2f}x' if base else "-"
-    print(f'| {r["label"]} | {r["ops_per_sec"]:,.0f} | {r["gb_per_sec"]:.2f} | {lat["p50"]:.2f} | '
-          f'{lat["p99"]:.2f} | {lat["p999"]:.2f} | {r["errors"]} | {ratio} |')
-EOF
+python3 bench/table.py "$RUNS" --baseline pread

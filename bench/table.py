@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Markdown table of kelp-bench --json runs, with ops/s ratios against a same-run baseline.
+
+usage: bench/table.py RUNS.json [--baseline KIND]
+
+Labels are "<kind> <size> [more]" (e.g. "local 4k d16", "pread 4k d1", "http 1m"). A run's ratio is
+its ops/s over the baseline run of the same size (label "<KIND> <size>..."). When a label occurs
+several times (several rounds), the run with the median ops/s stands for it and the table says
+how many rounds there were and their ops/s range.
+"""
+import argparse
+import json
+import statistics
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs")
+    ap.add_argument("--baseline", default="pread", help="kind of the baseline runs (default pread)")
+    args = ap.parse_args()
+    by_label = {}
+    with open(args.runs) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                by_label.setdefault(r.get("label") or r.get("mode", "?"), []).append(r)
+    if not by_label:
+        sys.exit("table.py: no runs")
+    median = {}
+    for label, runs in by_label.items():
+        runs.sort(key=lambda r: r["ops_per_sec"])
+        median[label] = runs[(len(runs) - 1) // 2]
+    base = {}
+    for label, r in median.items():
+        parts = label.split()
+        if parts[0] == args.baseline and len(parts) > 1:
+            base.setdefault(parts[1], r)
+    rounds = max(len(v) for v in by_label.values())
+    print(f"| run | ops/s{' (median of %d)' % rounds if rounds > 1 else ''} | GB/s | p50 us | p99 us | "
+          f"p99.9 us | errors | served by | ops/s vs {args.baseline} (same run) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
+    for label, r in median.items():
+        parts = label.split()
+        b = base.get(parts[1]) if len(parts) > 1 else None
+        if b is r:
+            ratio = "1.00x (baseline)"
+        elif b and b["ops_per_sec"] > 0 and not parts[0].startswith("nop"):
+            ratio = f'{r["ops_per_sec"] / b["ops_per_sec"]:.2f}x'
+        else:
+            ratio = "-"
+        lat = r["latency_us"]
+        runs = by_label[label]
+        spread = ""
+        if len(runs) > 1:
+            spread = f' ({runs[0]["ops_per_sec"]:,.0f}..{runs[-1]["ops_per_sec"]:,.0f})'
+        served = ", ".join(f"{k} {v}" for k, v in r.get("served_by", {}).items()) or "-"
+        errors = sum(x["errors"] for x in runs)
+        print(f'| {label} | {r["ops_per_sec"]:,.0f}{spread} | {r["gb_per_sec"]:.3f} | {lat["p50"]:.2f} | '
+              f'{lat["p99"]:.2f} | {lat["p999"]:.2f} | {errors} | {served} | {ratio} |')
+
+
+if __name__ == "__main__":
+    main()
