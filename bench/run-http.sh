@@ -50,16 +50,8 @@ python3 bench/weed-fill.py --master "$WEED_MASTER" -n "${N1M:-200}" --size 10485
 sleep 1 # let the volume server's .idx writes land before kelpd maps the files
 cat "$VDIR"/*.dat >/dev/null
 
-KELPD_PID=""
-stop_kelpd() {
-	[ -n "$KELPD_PID" ] || return 0
-	kill -TERM "$KELPD_PID" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$KELPD_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$KELPD_PID" 2>/dev/null || true
-	wait "$KELPD_PID" 2>/dev/null || true
-	KELPD_PID=""
-}
-at_exit stop_kelpd
+. test/integ/lib/kelpd.sh
+at_exit kelpd_stop
 start_kelpd() { # force_http true|false
 	cat >"$WEED_DIR/kelp.conf" <<EOF
 [engine]
@@ -75,13 +67,7 @@ force_http = $1
 [rdma]
 device = off
 EOF
-	rm -f "$WEED_DIR/kelpd.sock"
-	"$BIN/kelpd" -c "$WEED_DIR/kelp.conf" >>"$WEED_DIR/kelpd.log" 2>&1 &
-	KELPD_PID=$!
-	for _ in $(seq 100); do [ -S "$WEED_DIR/kelpd.sock" ] && return 0; sleep 0.1; done
-	echo "run-http.sh: kelpd did not start:" >&2
-	cat "$WEED_DIR/kelpd.log" >&2
-	return 1
+	kelpd_start "$WEED_DIR/kelp.conf" "$WEED_DIR/kelpd.log"
 }
 
 RUNS=$OUT/http.json
@@ -107,14 +93,14 @@ for round in $(seq "$ROUNDS"); do
 	for sz in 4k 1m; do
 		bench "local $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
 	done
-	stop_kelpd
+	kelpd_stop
 	if [ "$FALLBACK" = 1 ]; then
 		start_kelpd true
 		for sz in 4k 1m; do
 			bench "fallback $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
-		stop_kelpd
+		kelpd_stop
 	fi
 done
 

@@ -33,14 +33,9 @@ done
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/kelp-bench-local.XXXXXX")
 OUT=${OUT:-$DIR/out}
 mkdir -p "$OUT"
-KELPD_PID=""
+. test/integ/lib/kelpd.sh
 cleanup() {
-	if [ -n "$KELPD_PID" ]; then
-		kill -TERM "$KELPD_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$KELPD_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$KELPD_PID" 2>/dev/null || true
-		wait "$KELPD_PID" 2>/dev/null || true
-	fi
+	kelpd_stop
 	case $OUT in "$DIR"/*) echo "run-local.sh: results kept in $OUT" ;; esac
 	find "$DIR" -maxdepth 1 -name 'vol*' -exec rm -rf {} +
 }
@@ -67,10 +62,7 @@ dirs = $DIR/vol4k, $DIR/vol64k, $DIR/vol1m
 [rdma]
 device = off
 EOF
-"$BIN/kelpd" -c "$DIR/kelp.conf" >"$DIR/kelpd.log" 2>&1 &
-KELPD_PID=$!
-for _ in $(seq 100); do [ -S "$DIR/kelpd.sock" ] && break; sleep 0.1; done
-[ -S "$DIR/kelpd.sock" ] || { echo "run-local.sh: kelpd did not start:" >&2; cat "$DIR/kelpd.log" >&2; exit 1; }
+kelpd_start "$DIR/kelp.conf" "$DIR/kelpd.log"
 cat "$DIR"/vol*/*.dat >/dev/null # warm the page cache
 
 RUNS=$OUT/local.json

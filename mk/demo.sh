@@ -21,15 +21,10 @@ for tool in kelpd kelp-vol kelp-bench; do
 	fi
 done
 
+. test/integ/lib/kelpd.sh
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/kelp-demo.XXXXXX")
-KELPD_PID=""
 cleanup() {
-	if [ -n "$KELPD_PID" ] && kill -0 "$KELPD_PID" 2>/dev/null; then
-		kill -TERM "$KELPD_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$KELPD_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$KELPD_PID" 2>/dev/null || true
-		wait "$KELPD_PID" 2>/dev/null || true
-	fi
+	kelpd_stop
 	if [ "${KEEP_DEMO:-0}" = 1 ]; then echo "demo: kept $DIR"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
@@ -54,14 +49,7 @@ device = off
 EOF
 
 echo "== 2. kelpd -c $DIR/kelp.conf (worker lcore on cpu 1)"
-"$BIN/kelpd" -c "$DIR/kelp.conf" >"$DIR/kelpd.log" 2>&1 &
-KELPD_PID=$!
-for _ in $(seq 100); do
-	[ -S "$DIR/kelpd.sock" ] && break
-	kill -0 "$KELPD_PID" 2>/dev/null || { echo "demo: kelpd exited:" >&2; cat "$DIR/kelpd.log" >&2; exit 1; }
-	sleep 0.1
-done
-[ -S "$DIR/kelpd.sock" ] || { echo "demo: kelpd did not create its socket; log:" >&2; cat "$DIR/kelpd.log" >&2; exit 1; }
+kelpd_start "$DIR/kelp.conf" "$DIR/kelpd.log"
 
 cat "$DIR"/vol/*.dat >/dev/null # page cache warm, for every mode alike
 
