@@ -45,6 +45,14 @@ struct kelp_engine_opts {
 	uint32_t max_sessions;           /* [engine] max_sessions */
 	const char *const *export_dirs;  /* [export] dirs */
 	size_t n_export_dirs;
+	/* [seaweedfs]: volume discovery and the HTTP fallback (lcore/remote_read.c) */
+	const char *const *masters;      /* master host:port list; none = no HTTP fallback */
+	size_t n_masters;
+	const char *data_center;         /* replicas here first; "" = master's order */
+	const char *jwt_read_key;        /* "" = no read tokens */
+	uint32_t lookup_ttl_s;           /* location cache TTL */
+	uint32_t http_timeout_ms;        /* per HTTP request */
+	int force_http;                  /* route every read to the HTTP fallback */
 };
 
 struct kelp_lcore;

@@ -61,6 +61,13 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->max_sessions = DEFAULT_MAX_SESSIONS;
 	o->export_dirs = (const char *const *)c->export.dirs.items;
 	o->n_export_dirs = c->export.dirs.n;
+	o->masters = (const char *const *)c->seaweedfs.master.items;
+	o->n_masters = c->seaweedfs.master.n;
+	o->data_center = c->seaweedfs.data_center;
+	o->jwt_read_key = c->seaweedfs.jwt_read_key;
+	o->lookup_ttl_s = c->seaweedfs.lookup_ttl_s;
+	o->http_timeout_ms = c->seaweedfs.http_timeout_ms;
+	o->force_http = c->seaweedfs.force_http;
 	if (!o->socket_path || !*o->socket_path) {
 		fprintf(stderr, "kelpd: [engine] socket is empty\n");
 		return -EINVAL;

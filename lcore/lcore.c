@@ -149,7 +149,7 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 		break;
 	}
 	const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, e->volume_id);
-	if (!v)
+	if (!v || lc->eng->opts.force_http) /* [seaweedfs] force_http: every read over HTTP */
 		return route_remote(lc, s, e, c);
 	kelp_serve_local(v, e, s->arena, c);
 	return 1;
