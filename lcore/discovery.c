@@ -317,9 +317,9 @@ static void round_failed(struct kelp_discovery *d, struct vol *v, int err)
 	}
 	switch (err) {
 	case -EAGAIN:
-	case -EPROTO:
 	case -EBADMSG:
-	case -EMSGSIZE:
+	case -EIO:
+	case -ENOMEM:
 	case -ECANCELED:
 		break;
 	default:
@@ -357,11 +357,16 @@ static void lookup_done(struct kelp_http_call *call, int err)
 
 	if (!res)
 		return round_failed(d, v, -ENOMEM);
-	if (err == 0)
+	if (err == -EPROTO || err == -EMSGSIZE)
+		rc = -EBADMSG; /* malformed HTTP */
+	if (err == 0) {
 		rc = call->resp.truncated
-			     ? -EMSGSIZE
+			     ? -EBADMSG
 			     : kelp_lookup_parse(call->resp.status, (const char *)lk->body,
 						 call->body_len, res);
+		if (rc == -EPROTO)
+			rc = -EIO; /* an unexpected status: the master is in trouble */
+	}
 	if (rc == 0) {
 		d->cur_master = lk->master;
 		take_locations(d, v, res);

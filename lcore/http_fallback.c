@@ -104,7 +104,7 @@ bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_resp
 		return false;
 	case 401:
 	case 403:
-		r->result = -EACCES;
+		r->result = -EPERM; /* JWT missing or refused (not -EACCES: that is kelpd's own policy) */
 		return false;
 	case 400:
 		r->result = -EINVAL;
@@ -116,7 +116,7 @@ bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_resp
 		r->cqe_flags |= KELP_CQE_F_TRUNCATED;
 	return false;
 malformed:
-	r->result = -EPROTO;
+	r->result = -EBADMSG;
 	return true;
 }
 
@@ -178,7 +178,7 @@ static void call_done(struct kelp_http_call *call, int err)
 		switch (err) {
 		case -EPROTO:
 		case -EMSGSIZE:
-			r->last_err = -EPROTO; /* malformed response */
+			r->last_err = -EBADMSG; /* malformed response */
 			break;
 		case -ECANCELED:
 			return finish(r, -ECANCELED);

@@ -8,9 +8,10 @@
  *    location; its body is received straight into the request's destination;
  * 3. connection errors, timeouts, malformed responses and 5xx move on to the next location; when
  *    all failed, the volume's cached locations are invalidated and the read fails with the last
- *    error: -EHOSTUNREACH (nothing reachable), -EIO (5xx), -EPROTO (malformed HTTP);
- * 4. 404 -> -ENOENT, 401/403 -> -EACCES, 400 -> -EINVAL, 416 -> 0 bytes at the end of the needle or
- *    -ERANGE past it.
+ *    error: -EHOSTUNREACH (nothing reachable), -EIO (5xx), -EBADMSG (malformed HTTP);
+ * 4. 404 -> -ENOENT, 401/403 -> -EPERM (read token missing or refused), 400 -> -EINVAL, 416 -> 0
+ *    bytes at the end of the needle or -ERANGE past it.
+ * (-EPROTO is not used: to libkelp it means a broken session.)
  * gzip: by default the needle is asked for as stored (`Accept-Encoding: gzip`), and a gzip-stored
  * one comes back compressed with KELP_CQE_F_GZIP, exactly as the local path returns it (ranges
  * then apply to the compressed bytes, like the volume server does). With `decompressed` the

@@ -190,6 +190,9 @@ void kelp_buf_free(struct kelp_session *s, void *buf);
  *   -EINVAL       bad request (unknown opcode, reserved fields not zero)
  *   -ECANCELED    kelpd is stopping and dropped the request
  *   -EAGAIN       kelpd's pool for non-local requests is exhausted: retry later
+ *                 (HTTP fallback: also the masters stayed busy, 503)
+ *   HTTP fallback only: -EBADMSG malformed answer from a master or volume server; -EIO also when
+ *   every replica answered 5xx; -EPERM the volume server refused the read token (JWT)
  */
 struct kelp_cqe {
 	uint64_t user_data;    /* copied from the request */

@@ -44,6 +44,10 @@ const char *kelp_strerror(int err)
 		return "submission ring full: collect completions first";
 	case ETIMEDOUT:
 		return "timed out waiting for completions";
+	case EBADMSG:
+		return "malformed answer from a SeaweedFS master or volume server (HTTP fallback)";
+	case EPERM:
+		return "the volume server refused the read token (check [seaweedfs] jwt_read_key)";
 	case EBUSY:
 		return "other requests are in flight on this session";
 	default:

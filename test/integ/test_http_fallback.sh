@@ -143,9 +143,9 @@ bad() { # MODE -> the first result line of a read through a bad_http.py in that 
 	"$FETCH" -m "127.0.0.1:$(cat "$pf")" --timeout-ms 700 --length 100 1,0123456789 | sed -n 1p
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 }
-for spec in lookup-garbage:-74 lookup-bad-json:-74 lookup-500:-71 get-garbage:-71 \
-	get-bad-length:-71 get-truncated:-113 get-huge-header:-71 get-500:-5 \
-	get-no-content-range:-71 get-hang:-113; do
+for spec in lookup-garbage:-74 lookup-bad-json:-74 lookup-500:-5 get-garbage:-74 \
+	get-bad-length:-74 get-truncated:-113 get-huge-header:-74 get-500:-5 \
+	get-no-content-range:-74 get-hang:-113; do
 	mode=${spec%%:*} want=${spec#*:}
 	line=$(bad "$mode")
 	[ "$(field result "$line")" = "$want" ] || fail "$mode: want result=$want, got: $line"

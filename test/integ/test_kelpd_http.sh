@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# kelpd against a real SeaweedFS over the HTTP path (issue 4): with [seaweedfs] force_http = true
+# every uploaded fid read through kelpd (libkelp: kelpctl get, test/integ/kelp_read) equals curl of
+# the volume server byte for byte: whole (as stored, and --gunzip = the upload), ranges of plain and
+# gzip-stored needles, empty, large, deleted -> ENOENT; then mixed local + HTTP (one server's
+# directory exported); then faults: a volume server killed (its fids fail with EHOSTUNREACH, the
+# others keep working), the master stopped (cached locations keep working), a malformed server
+# (EBADMSG) -- and kelpd stays healthy throughout.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/integ/lib/weed.sh
+weed_require
+BIN=build/bin
+READ=build/test/integ/kelp_read
+for b in "$BIN/kelpd" "$BIN/kelpctl" "$READ"; do [ -x "$b" ] || { echo "FAIL: $b missing (make all)" >&2; exit 1; }; done
+
+fail() { echo "FAIL: $*" >&2; [ -n "${KLOG:-}" ] && tail -n 20 "$KLOG" >&2; exit 1; }
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+weed_start 2
+weed_upload_standard_set
+K=$WEED_DIR/kelp
+mkdir -p "$K"
+KPID=""
+stop_kelpd() {
+	[ -n "$KPID" ] || return 0
+	kill -TERM "$KPID" 2>/dev/null || true
+	wait "$KPID" 2>/dev/null || true
+	KPID=""
+}
+at_exit stop_kelpd
+# start_kelpd NAME EXTRA_CONF: kelpd with one lcore (parking when idle) and the given sections
+start_kelpd() {
+	stop_kelpd
+	CONF=$K/$1.conf KLOG=$K/$1.log
+	cat >"$CONF" <<EOF
+[engine]
+lcores = 1
+control_cpu = 0
+socket = $K/kelpd.sock
+arena_mb = 16
+idle_park_us = 200
+[rdma]
+device = off
+$2
+EOF
+	rm -f "$K/kelpd.sock"
+	"$BIN/kelpd" -c "$CONF" >"$KLOG" 2>&1 &
+	KPID=$!
+	for _ in $(seq 100); do
+		[ -S "$K/kelpd.sock" ] && "$BIN/kelpctl" -c "$CONF" status >/dev/null 2>&1 && return 0
+		kill -0 "$KPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "kelpd did not start"
+}
+# http_reads: the HTTP path counter of kelpctl stats
+path_count() {
+	"$BIN/kelpctl" -c "$CONF" --json stats |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["by_path"][sys.argv[1]])' "$1"
+}
+curl_stored() { curl -sf -H 'Accept-Encoding: gzip' "$@"; }
+
+# 1. force_http: the volume servers' directories are exported too, yet every read goes over HTTP.
+start_kelpd forced "[export]
+dirs = ${WEED_VOLUME_DIRS[0]}, ${WEED_VOLUME_DIRS[1]}
+[seaweedfs]
+master = $WEED_MASTER
+http_timeout_ms = 2000
+force_http = true"
+n=0
+while IFS=$'\t' read -r fid url size sha state kind gz name mime; do
+	"$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" || fail "$fid ($kind): kelpctl get failed"
+	curl_stored -o "$K/want" "http://$url/$fid"
+	cmp -s "$K/got" "$K/want" || fail "$fid ($kind): bytes differ from curl (as stored)"
+	"$BIN/kelpctl" -c "$CONF" get "$fid" --gunzip -o "$K/got"
+	[ "$(sha256sum <"$K/got" | cut -d' ' -f1)" = "$sha" ] || fail "$fid ($kind): --gunzip differs from upload"
+	n=$((n + 1))
+done < <(weed_manifest_rows live)
+while IFS=$'\t' read -r fid _; do
+	if "$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" 2>"$K/err"; then fail "deleted $fid read back"; fi
+	grep -q "not found" "$K/err" || fail "deleted $fid: $(cat "$K/err")"
+done < <(weed_manifest_rows deleted)
+[ "$(path_count local)" = 0 ] || fail "force_http, yet $(path_count local) reads went local"
+[ "$(path_count http)" -ge "$n" ] || fail "only $(path_count http) HTTP reads for $n fids"
+echo "ok: force_http: $n live fids equal curl (stored) and the uploads (gunzip); deleted -> ENOENT; all over HTTP"
+
+# 2. Ranges through kelpd (libkelp), plain large and gzip-stored text, against curl -r.
+large=$(weed_manifest_rows live | awk -F'\t' '$6 == "large" { print $1 }')
+text=$(weed_manifest_rows live | awk -F'\t' '$6 == "text" { print $1 }')
+empty=$(weed_manifest_rows live | awk -F'\t' '$6 == "empty" { print $1 }')
+for fid in "$large" "$text"; do
+	url=$(weed_url "$fid")
+	total=$(curl_stored "http://$url/$fid" | wc -c)
+	for spec in "0 1" "7 4096" "$((total / 2)) 65536" "$((total - 3)) 100"; do
+		set -- $spec
+		"$READ" -c "$CONF" --offset "$1" --length "$2" "$fid" >"$K/got" 2>"$K/meta"
+		curl_stored -r "$1-$(($1 + $2 - 1))" "http://$url/$fid" >"$K/want"
+		cmp -s "$K/got" "$K/want" || fail "$fid range $1+$2: differs from curl ($(cat "$K/meta"))"
+		[ "$(field path "$(cat "$K/meta")")" = http ] || fail "$fid: not served by http: $(cat "$K/meta")"
+	done
+	"$READ" -c "$CONF" --offset "$((total + 1))" --length 10 "$fid" 2>"$K/meta" >/dev/null
+	[ "$(field err "$(cat "$K/meta")")" = ERANGE ] || fail "$fid past the end: $(cat "$K/meta")"
+done
+"$READ" -c "$CONF" "$empty" 2>"$K/meta" >"$K/got"
+[ "$(field result "$(cat "$K/meta")")" = 0 ] && [ ! -s "$K/got" ] || fail "empty: $(cat "$K/meta")"
+echo "ok: ranges of a large and a gzip-stored needle equal curl -r; past the end -> ERANGE; empty -> 0 bytes"
+
+# 3. Mixed: volume server 0's directory exported (local), server 1's volumes over HTTP.
+start_kelpd mixed "[export]
+dirs = ${WEED_VOLUME_DIRS[0]}
+[seaweedfs]
+master = $WEED_MASTER
+http_timeout_ms = 1000"
+while IFS=$'\t' read -r fid url _; do
+	"$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" || fail "$fid: mixed get failed"
+	curl_stored -o "$K/want" "http://$url/$fid"
+	cmp -s "$K/got" "$K/want" || fail "$fid: mixed read differs from curl"
+done < <(weed_manifest_rows live)
+loc=$(path_count local) http=$(path_count http)
+[ "$loc" -gt 0 ] && [ "$http" -gt 0 ] || fail "mixed: expected both paths, local=$loc http=$http"
+echo "ok: mixed: every fid equals curl, $loc local + $http HTTP reads"
+
+# 4. Faults. The master stopped: locations cached in step 3 keep serving.
+on1=$(weed_manifest_rows live | awk -F'\t' -v u="${WEED_VOLUME_URLS[1]}" '$2 == u { print $1; exit }')
+on0=$(weed_manifest_rows live | awk -F'\t' -v u="${WEED_VOLUME_URLS[0]}" '$2 == u { print $1; exit }')
+[ -n "$on1" ] && [ -n "$on0" ] || fail "standard set did not land on both volume servers"
+mpid=${_WEED_PIDS[0]}
+kill -STOP "$mpid"
+at_exit "kill -CONT $mpid 2>/dev/null"
+"$BIN/kelpctl" -c "$CONF" get "$on1" -o "$K/got" || { kill -CONT "$mpid"; fail "master stopped: cached location failed"; }
+kill -CONT "$mpid"
+echo "ok: master stopped -> cached locations keep working"
+# volume server 1 killed: its fid fails clearly, local reads and kelpd go on
+weed_kill_volume 1
+if "$BIN/kelpctl" -c "$CONF" get "$on1" -o "$K/got" 2>"$K/err"; then fail "read from a killed server succeeded"; fi
+grep -q "not local" "$K/err" || fail "killed server: unclear error: $(cat "$K/err")"
+"$BIN/kelpctl" -c "$CONF" get "$on0" -o "$K/got" || fail "local read after the kill failed"
+"$BIN/kelpctl" -c "$CONF" status >/dev/null || fail "kelpd unhealthy after the kill"
+echo "ok: volume server killed -> EHOSTUNREACH ($(cat "$K/err")); local reads and kelpd unaffected"
+
+# 5. A malformed master: clear error, kelpd keeps serving.
+pf=$K/bad.port
+python3 test/integ/lib/bad_http.py "$pf" lookup-bad-json &
+bpid=$!
+at_exit "kill $bpid 2>/dev/null"
+for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
+start_kelpd bad "[seaweedfs]
+master = 127.0.0.1:$(cat "$pf")
+http_timeout_ms = 1000"
+if "$BIN/kelpctl" -c "$CONF" get 1,0123456789 -o "$K/got" 2>"$K/err"; then fail "malformed master: read succeeded"; fi
+grep -q "malformed" "$K/err" || fail "malformed master: unclear error: $(cat "$K/err")"
+"$BIN/kelpctl" -c "$CONF" status >/dev/null || fail "kelpd unhealthy after a malformed master"
+kill "$bpid"
+echo "ok: malformed master answer -> $(cat "$K/err")"
+stop_kelpd
+grep -qi "sanitizer\|runtime error" "$K"/*.log && fail "sanitizer report in kelpd logs"
+echo "ok: kelpd stopped cleanly"

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* lcore/http_fallback: how a volume server's answer becomes a completion (kelp_http_read_result),
+ * and lcore/qsbr: a retired version is reclaimable only after every online reader passed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "kelp.h"
+#include "lcore/http_fallback.h"
+#include "lcore/qsbr.h"
+
+static struct kelp_http_response resp(int status)
+{
+	struct kelp_http_response r;
+	memset(&r, 0, sizeof(r));
+	r.status = status;
+	r.content_length = -1;
+	r.range_total = -1;
+	return r;
+}
+
+static void read_at(struct kelp_http_read *r, uint64_t off, uint32_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->offset = off;
+	r->length = len;
+}
+
+static void test_partial_content(void **state)
+{
+	struct kelp_http_read r;
+	struct kelp_http_response h = resp(206);
+	h.has_content_range = true;
+	h.range_first = 100;
+	h.range_last = 149;
+	h.range_total = 20000;
+	h.body_total = 50;
+	h.gzip = true;
+	strcpy(h.etag, "\"5e90563f\"");
+	read_at(&r, 100, 50);
+	assert_false(kelp_http_read_result(&r, &h, 50));
+	assert_int_equal(r.result, 50);
+	assert_int_equal(r.size, 20000);
+	assert_int_equal(r.crc, 0x5e90563f);
+	assert_int_equal(r.needle_flags, 1);
+	assert_int_equal(r.cqe_flags, KELP_CQE_PATH_HTTP | KELP_CQE_F_GZIP | KELP_CQE_F_TRUNCATED);
+
+	/* the tail: not truncated */
+	h.gzip = false;
+	h.range_first = 19990;
+	h.range_last = 19999;
+	read_at(&r, 19990, 4096);
+	assert_false(kelp_http_read_result(&r, &h, 10));
+	assert_int_equal(r.result, 10);
+	assert_int_equal(r.cqe_flags, KELP_CQE_PATH_HTTP);
+
+	/* a range that is not the one asked for, or a body of the wrong length: malformed */
+	read_at(&r, 0, 10);
+	assert_true(kelp_http_read_result(&r, &h, 10));
+	assert_int_equal(r.result, -EBADMSG);
+	read_at(&r, 19990, 4096);
+	assert_true(kelp_http_read_result(&r, &h, 9));
+	h.has_content_range = false;
+	assert_true(kelp_http_read_result(&r, &h, 10));
+}
+
+static void test_end_and_past_end(void **state)
+{
+	struct kelp_http_read r;
+	struct kelp_http_response h = resp(416);
+	h.has_content_range = true;
+	h.range_total = 5000;
+	read_at(&r, 5000, 10);
+	assert_false(kelp_http_read_result(&r, &h, 0));
+	assert_int_equal(r.result, 0);
+	assert_int_equal(r.size, 5000);
+	read_at(&r, 5001, 10);
+	assert_false(kelp_http_read_result(&r, &h, 0));
+	assert_int_equal(r.result, -ERANGE);
+	h.range_total = 0; /* an empty needle answers every range with 416 bytes STAR/0 */
+	read_at(&r, 0, 4096);
+	assert_false(kelp_http_read_result(&r, &h, 0));
+	assert_int_equal(r.result, 0);
+	assert_int_equal(r.size, 0);
+}
+
+static void test_whole_body_and_stat(void **state)
+{
+	struct kelp_http_read r;
+	struct kelp_http_response h = resp(200);
+	h.content_length = 8;
+	h.body_total = 8;
+	read_at(&r, 0, 4);
+	assert_false(kelp_http_read_result(&r, &h, 4));
+	assert_int_equal(r.result, 4);
+	assert_int_equal(r.size, 8);
+	assert_true(r.cqe_flags & KELP_CQE_F_TRUNCATED);
+	read_at(&r, 2, 4); /* a 200 to a Range from offset 2: we kept the wrong bytes */
+	assert_true(kelp_http_read_result(&r, &h, 4));
+
+	memset(&r, 0, sizeof(r));
+	r.stat = true;
+	h.body_total = 0;
+	assert_false(kelp_http_read_result(&r, &h, 0));
+	assert_int_equal(r.result, 0);
+	assert_int_equal(r.size, 8);
+}
+
+static void test_statuses(void **state)
+{
+	struct kelp_http_read r;
+	const struct {
+		int status, result;
+		bool retry;
+	} v[] = {{404, -ENOENT, false}, {401, -EPERM, false}, {403, -EPERM, false},
+		 {400, -EINVAL, false}, {500, -EIO, true},     {503, -EIO, true},
+		 {302, -EBADMSG, true}};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct kelp_http_response h = resp(v[i].status);
+		read_at(&r, 0, 10);
+		assert_int_equal(kelp_http_read_result(&r, &h, 0), v[i].retry);
+		assert_int_equal(r.result, v[i].result);
+	}
+}
+
+static void test_qsbr(void **state)
+{
+	struct kelp_qsbr q;
+	assert_int_equal(kelp_qsbr_init(&q, 2), 0);
+	uint64_t e = kelp_qsbr_retire(&q);
+	assert_true(kelp_qsbr_passed(&q, e)); /* both offline */
+	kelp_qsbr_quiescent(&q, 0);            /* reader 0 online, has seen e */
+	e = kelp_qsbr_retire(&q);
+	assert_false(kelp_qsbr_passed(&q, e)); /* reader 0 may still hold the old version */
+	kelp_qsbr_quiescent(&q, 1);
+	assert_false(kelp_qsbr_passed(&q, e));
+	kelp_qsbr_quiescent(&q, 0);
+	assert_true(kelp_qsbr_passed(&q, e));
+	kelp_qsbr_offline(&q, 0);
+	kelp_qsbr_offline(&q, 1);
+	assert_true(kelp_qsbr_passed(&q, kelp_qsbr_retire(&q)));
+	kelp_qsbr_fini(&q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_partial_content),
+		cmocka_unit_test(test_end_and_past_end),
+		cmocka_unit_test(test_whole_body_and_stat),
+		cmocka_unit_test(test_statuses),
+		cmocka_unit_test(test_qsbr),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
