@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A libkelp client for the integration scripts (test/integ/test_kelpd_*.sh):
+ *   kelp_client SOCKET read [--out DIR] FID...   one line per fid: "FID RESULT SIZE FLAGS" (RESULT =
+ *                                              bytes or -errno); with --out, data to DIR/FID
+ *   kelp_client SOCKET hammer FID DEPTH          read FID forever at DEPTH in flight; prints "ready"
+ *                                              after the first completions; exits 3 with a message
+ *                                              when the session ends (kelpd stopped or died)
+ *   kelp_client SOCKET garbage FID COUNT         a hostile session writes COUNT bad SQEs straight into
+ *                                              its ring (random bytes, out-of-arena buffers, huge
+ *                                              lengths, bad opcodes) and must get an error CQE for
+ *                                              each, while a second session reads FID COUNT times and
+ *                                              must get the same bytes every time; then a third
+ *                                              session publishes an impossible ring index and must be
+ *                                              told -EPROTO. Exit 0 when all of it holds.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelp.h"
+#include "shm/session.h" /* the garbage client needs the raw ring; applications never do */
+
+static const char *sock_path;
+
+static struct kelp_session *open_session(void)
+{
+	struct kelp_opts o;
+	kelp_opts_init(&o);
+	o.socket_path = sock_path;
+	o.queue_depth = 64;
+	struct kelp_session *s;
+	int rc = kelp_connect(&o, &s);
+	if (rc != 0) {
+		fprintf(stderr, "kelp_client: connect %s: %s\n", sock_path, kelp_strerror(rc));
+		exit(2);
+	}
+	return s;
+}
+
+static struct kelp_fid parse_fid(const char *t)
+{
+	struct kelp_fid f;
+	if (kelp_fid_parse(t, strlen(t), &f) != 0) {
+		fprintf(stderr, "kelp_client: bad fid %s\n", t);
+		exit(2);
+	}
+	return f;
+}
+
+static int cmd_read(int argc, char **argv)
+{
+	const char *out_dir = NULL;
+	int i = 0;
+	if (argc >= 2 && strcmp(argv[0], "--out") == 0) {
+		out_dir = argv[1];
+		i = 2;
+	}
+	struct kelp_session *s = open_session();
+	struct kelp_session_info info;
+	kelp_session_info(s, &info);
+	uint32_t cap = info.max_io < (16u << 20) ? info.max_io : (16u << 20);
+	uint8_t *buf = kelp_buf_alloc(s, cap);
+	for (; i < argc; i++) {
+		struct kelp_fid f = parse_fid(argv[i]);
+		struct kelp_cqe c = {0};
+		ssize_t n = kelp_read(s, &f, 0, buf, cap, &c);
+		printf("%s %zd %llu 0x%x\n", argv[i], n, (unsigned long long)c.size, c.flags);
+		if (n >= 0 && out_dir) {
+			char p[4096];
+			snprintf(p, sizeof(p), "%s/%s", out_dir, argv[i]);
+			FILE *fp = fopen(p, "wb");
+			if (!fp || fwrite(buf, 1, (size_t)n, fp) != (size_t)n || fclose(fp) != 0) {
+				fprintf(stderr, "kelp_client: write %s failed\n", p);
+				return 1;
+			}
+		}
+	}
+	kelp_close(s);
+	return 0;
+}
+
+static int cmd_hammer(const char *fid_text, int depth)
+{
+	struct kelp_fid f = parse_fid(fid_text);
+	struct kelp_session *s = open_session();
+	uint8_t *buf = kelp_buf_alloc(s, 1 << 20);
+	for (int i = 0; i < depth; i++)
+		kelp_queue_read(s, &f, 0, buf, 1 << 20, (uint64_t)i);
+	uint64_t done = 0;
+	for (;;) {
+		struct kelp_cqe c[64];
+		int n = kelp_wait(s, c, 64, -1);
+		if (n < 0) {
+			printf("session ended: %s (%d)\n", kelp_strerror(n), n);
+			fflush(stdout);
+			return 3;
+		}
+		for (int i = 0; i < n; i++) {
+			if (c[i].result < 0) {
+				printf("read error: %s\n", kelp_strerror(c[i].result));
+				return 1;
+			}
+			kelp_queue_read(s, &f, 0, buf, 1 << 20, c[i].user_data);
+		}
+		if (done < 1000 && done + (uint64_t)n >= 1000) {
+			printf("ready\n");
+			fflush(stdout);
+		}
+		done += (uint64_t)n;
+	}
+}
+
+/* ---- garbage ------------------------------------------------------------------------------ */
+
+struct reader_arg {
+	struct kelp_fid fid;
+	int count;
+	int mismatches;
+	int errors;
+};
+
+static void *reader(void *arg)
+{
+	struct reader_arg *a = arg;
+	struct kelp_session *s = open_session();
+	uint8_t *buf = kelp_buf_alloc(s, 1 << 20);
+	uint8_t *first = NULL;
+	ssize_t first_len = -1;
+	for (int i = 0; i < a->count; i++) {
+		struct kelp_cqe c;
+		ssize_t n = kelp_read(s, &a->fid, 0, buf, 1 << 20, &c);
+		if (n < 0) {
+			a->errors++;
+			continue;
+		}
+		if (!first) {
+			first = malloc((size_t)n + 1);
+			memcpy(first, buf, (size_t)n);
+			first_len = n;
+		} else if (n != first_len || memcmp(first, buf, (size_t)n) != 0) {
+			a->mismatches++;
+		}
+	}
+	free(first);
+	kelp_close(s);
+	return NULL;
+}
+
+static void raw_publish(struct kelp_session *s, const struct kelp_sqe *e)
+{
+	while (kelp_ring_prod_free(&s->sq, 1) < 1)
+		;
+	memcpy(kelp_ring_prod_slot(&s->sq, 0), e, sizeof(*e));
+	kelp_ring_prod_publish(&s->sq, 1);
+	uint64_t one = 1;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->sq.ctl->flags, __ATOMIC_RELAXED) & KELP_SQ_NEED_WAKEUP)
+		(void)!write(s->wake_fd, &one, sizeof(one));
+}
+
+/* Wait for the one CQE of the last raw SQE, straight from the ring. Return its result. */
+static int raw_collect(struct kelp_session *s, uint64_t *user_data)
+{
+	for (;;) {
+		int avail = kelp_ring_cons_avail(&s->cq);
+		if (avail < 0)
+			return -EPROTO;
+		if (avail > 0) {
+			const struct kelp_cqe *c = kelp_ring_cons_slot(&s->cq, 0);
+			int r = c->result;
+			*user_data = c->user_data;
+			kelp_ring_cons_release(&s->cq, 1);
+			return r;
+		}
+		if (kelp_session_check_alive(s, 0) != 0)
+			return -ECONNRESET;
+	}
+}
+
+static int cmd_garbage(const char *fid_text, int count)
+{
+	struct reader_arg ra = {.fid = parse_fid(fid_text), .count = count};
+	pthread_t t;
+	pthread_create(&t, NULL, reader, &ra);
+
+	struct kelp_session *g = open_session();
+	uint64_t arena = g->arena_size;
+	int bad_ok = 0, bad_total = 0;
+	srand(1234);
+	for (int i = 0; i < count; i++) {
+		struct kelp_sqe e;
+		switch (i % 5) {
+		case 0: /* random bytes */
+			for (size_t b = 0; b < sizeof(e); b++)
+				((uint8_t *)&e)[b] = (uint8_t)rand();
+			if (e.opcode == KELP_OP_NOP)
+				e.opcode = 200; /* a random valid NOP would rightly succeed */
+			break;
+		case 1: /* buffer past the arena */
+			e = (struct kelp_sqe){.opcode = KELP_OP_READ, .volume_id = ra.fid.volume_id,
+					      .key = ra.fid.key, .cookie = ra.fid.cookie, .length = 8192,
+					      .buf_off = arena - 4096};
+			break;
+		case 2: /* huge length */
+			e = (struct kelp_sqe){.opcode = KELP_OP_READ, .volume_id = ra.fid.volume_id,
+					      .key = ra.fid.key, .cookie = ra.fid.cookie,
+					      .length = 0xfffffff0u};
+			break;
+		case 3: /* buffer offset that wraps */
+			e = (struct kelp_sqe){.opcode = KELP_OP_READ, .volume_id = ra.fid.volume_id,
+					      .key = ra.fid.key, .cookie = ra.fid.cookie, .length = 64,
+					      .buf_off = UINT64_MAX - 32};
+			break;
+		default: /* unknown opcode */
+			e = (struct kelp_sqe){.opcode = (uint8_t)(3 + rand() % 250)};
+			break;
+		}
+		e.user_data = 0xabc00000u + (uint64_t)i;
+		raw_publish(g, &e);
+		uint64_t ud = 0;
+		int r = raw_collect(g, &ud);
+		bad_total++;
+		if (r < 0 && r != -EPROTO && r != -ECONNRESET && ud == e.user_data)
+			bad_ok++;
+		else
+			fprintf(stderr, "kelp_client: bad SQE %d (kind %d) got result %d user_data %llx\n",
+				i, i % 5, r, (unsigned long long)ud);
+	}
+	pthread_join(t, NULL);
+
+	/* a session that publishes an impossible tail is stopped, and told so */
+	struct kelp_session *h = open_session();
+	__atomic_store_n(&h->sq.ctl->tail, h->sq.ctl->tail + 100000, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	(void)!write(h->wake_fd, &one, sizeof(one));
+	int proto = 0;
+	for (int i = 0; i < 10000000 && !proto; i++) {
+		struct kelp_cqe c;
+		if (kelp_poll(h, &c, 1) == -EPROTO)
+			proto = 1;
+	}
+	/* the garbage session itself still works for honest requests */
+	struct kelp_cqe c;
+	uint8_t *buf = kelp_buf_alloc(g, 1 << 20);
+	ssize_t n = kelp_read(g, &ra.fid, 0, buf, 1 << 20, &c);
+
+	printf("bad SQEs answered with an error: %d/%d\n", bad_ok, bad_total);
+	printf("honest reads alongside: %d, mismatches %d, errors %d\n", ra.count, ra.mismatches,
+	       ra.errors);
+	printf("impossible ring index -> -EPROTO: %s\n", proto ? "yes" : "no");
+	printf("garbage session still reads: %s\n", n >= 0 ? "yes" : kelp_strerror((int)n));
+	fflush(stdout);
+	int ok = bad_ok == bad_total && ra.mismatches == 0 && ra.errors == 0 && proto && n >= 0;
+	/* keep h open until the script looked at kelpctl sessions: it waits for our stdin to close */
+	if (ok) {
+		char tmp[16];
+		while (read(0, tmp, sizeof(tmp)) > 0)
+			;
+	}
+	kelp_close(h);
+	kelp_close(g);
+	return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: kelp_client SOCKET read [--out DIR] FID... | hammer FID DEPTH | "
+				"garbage FID COUNT\n");
+		return 2;
+	}
+	sock_path = argv[1];
+	if (strcmp(argv[2], "read") == 0)
+		return cmd_read(argc - 3, argv + 3);
+	if (strcmp(argv[2], "hammer") == 0 && argc == 5)
+		return cmd_hammer(argv[3], atoi(argv[4]));
+	if (strcmp(argv[2], "garbage") == 0 && argc == 5)
+		return cmd_garbage(argv[3], atoi(argv[4]));
+	fprintf(stderr, "kelp_client: bad arguments (see the comment at the top of kelp_client.c)\n");
+	return 2;
+}
