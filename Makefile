@@ -67,6 +67,9 @@ INTEG_BINS := $(patsubst test/integ/%.c,$(BUILD)/test/integ/%,$(INTEG_SRCS))
 FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
+# Keep object files of pattern-built programs (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all libs tools test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format
 all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS)
 
