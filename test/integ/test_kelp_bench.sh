@@ -6,10 +6,12 @@
 #     exactly the bytes the volume server stores for them, with no errors;
 #   - deleted fids give one -ENOENT per read; --json has the documented fields;
 #   - bad usage fails with a message, not a crash.
-# The local/nop modes need kelpd and are exercised by the kelpd integration tests and make demo.
+#   - --mode local through a real kelpd exporting the volume server's -dir moves the same bytes, all
+#     served by the local path; --mode nop completes every request.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
+. test/integ/lib/kelpd.sh
 weed_require
 BENCH=${BENCH:-build/bin/kelp-bench}
 [ -x "$BENCH" ] || { echo "skip: $BENCH not built (make)"; exit 77; }
@@ -58,13 +60,33 @@ EOF
 	echo "ok: --mode $mode read all $n_live needles once: $want bytes, 0 errors"
 done
 
-# 3. http through the master's lookup, deleted fids: every read is ENOENT.
+# 3. local (and nop) through kelpd exporting the weed volume directory: the same bytes again.
+if [ -x "$KELPD_BIN" ]; then
+	at_exit kelpd_stop
+	printf '[engine]\nlcores = 1\ncontrol_cpu = 0\nsocket = %s\n[export]\ndirs = %s\n[rdma]\ndevice = off\n' \
+		"$WEED_DIR/kelpd.sock" "$VDIR" >"$WEED_DIR/kelp.conf"
+	kelpd_start "$WEED_DIR/kelp.conf" "$WEED_DIR/kelpd.log"
+	out=$("$BENCH" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --seq --count "$n_live" -d 4 --json -q)
+	[ "$(field errors <<<"$out")" = 0 ] || fail "local: errors: $out"
+	[ "$(field bytes <<<"$out")" = "$want" ] || fail "local: moved $(field bytes <<<"$out") bytes, want $want"
+	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["served_by"] == {"local": int(sys.argv[2])}, d' \
+		"$out" "$n_live" || fail "local: not all served by the local path: $out"
+	echo "ok: --mode local through kelpd read all $n_live needles once: $want bytes, all local"
+	out=$("$BENCH" --mode nop -c "$WEED_DIR/kelp.conf" --count 5000 -d 8 --json -q)
+	[ "$(field ops <<<"$out")" = 5000 ] && [ "$(field errors <<<"$out")" = 0 ] || fail "nop: $out"
+	echo "ok: --mode nop: 5000 round trips, 0 errors"
+	kelpd_stop
+else
+	echo "note: $KELPD_BIN not built; local/nop modes not checked"
+fi
+
+# 4. http through the master's lookup, deleted fids: every read is ENOENT.
 out=$("$BENCH" --mode http --master "$WEED_MASTER" --fids "$WEED_DIR/dead.txt" --count 20 -d 2 --json -q)
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["errors"] == 20 and d["errors_by_code"] == {"ENOENT": 20}, d' "$out" ||
 	fail "deleted fids: $out"
 echo "ok: deleted fids give ENOENT (master lookup path)"
 
-# 4. Bad usage: clear messages, exit 2, no crash.
+# 5. Bad usage: clear messages, exit 2, no crash.
 for args in "--mode pread --fids $WEED_DIR/live.txt" "--mode bogus" "--depth 0" "--mode http --volume-dir $VDIR"; do
 	set +e
 	msg=$("$BENCH" $args -n 1 2>&1 >/dev/null)
