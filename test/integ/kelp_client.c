@@ -97,11 +97,13 @@ static int cmd_hammer(const char *fid_text, int depth)
 		if (n < 0) {
 			printf("session ended: %s (%d)\n", kelp_strerror(n), n);
 			fflush(stdout);
+			kelp_close(s);
 			return 3;
 		}
 		for (int i = 0; i < n; i++) {
 			if (c[i].result < 0) {
 				printf("read error: %s\n", kelp_strerror(c[i].result));
+				kelp_close(s);
 				return 1;
 			}
 			kelp_queue_read(s, &f, 0, buf, 1 << 20, c[i].user_data);

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
 kelpd_require
-CLIENT=build/test/integ/kelp_client
+CLIENT=${CLIENT:-${BUILD:-build}/test/integ/kelp_client}
 [ -x "$CLIENT" ] || { echo "skip: $CLIENT not built (make)"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
