@@ -17,7 +17,7 @@
 #define MAX_LOAD_NUM 9 /* ... and refuse inserts above 9/10 */
 #define MAX_LOAD_DEN 10
 #define MIN_SLOTS 64
-#define LOAD_BATCH 16
+#define LOAD_BATCH 32
 
 struct slot {
 	uint64_t key;
