@@ -139,10 +139,11 @@ static void round_trip(uint8_t version, const struct kelp_needle *in)
 static void test_all_fields_round_trip(void **state)
 {
 	const char *pairs = "{\"Owner\":\"kelp\"}";
+	static const char payload[32] = "hello needle, and some more";
 	struct kelp_needle n = {
 		.cookie = 0x12345678,
 		.key = 0x0102030405060708ull,
-		.data = (const uint8_t *)"hello needle",
+		.data = (const uint8_t *)payload,
 		.data_size = 12,
 		.name = (const uint8_t *)"a.txt",
 		.name_len = 5,
