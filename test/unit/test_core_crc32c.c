@@ -35,6 +35,24 @@ static void test_hw_matches_portable(void **state)
 	assert_int_equal(kelp_crc32c(a, buf + 100, 931), kelp_crc32c(0, buf, 1031));
 }
 
+/* Lengths around the three-chain block sizes (3 x 256 and 3 x 8192 bytes) and large needles. */
+static void test_hw_matches_portable_long(void **state)
+{
+	size_t cap = 200000;
+	uint8_t *buf = malloc(cap + 8);
+	for (size_t i = 0; i < cap + 8; i++)
+		buf[i] = (uint8_t)(i * 131 + (i >> 9));
+	const size_t lens[] = {767, 768, 769, 1535, 1536, 4096, 4097, 24575, 24576, 24577,
+			       49152 + 768 + 5, 65536, 131072 + 3, cap};
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+		for (size_t off = 0; off < 3; off++)
+			assert_int_equal(kelp_crc32c(0, buf + off, lens[k]),
+					 kelp_crc32c_portable(0, buf + off, lens[k]));
+	uint32_t a = kelp_crc32c(0, buf, 30000);
+	assert_int_equal(kelp_crc32c(a, buf + 30000, 70000), kelp_crc32c_portable(0, buf, 100000));
+	free(buf);
+}
+
 static void test_classify(void **state)
 {
 	uint32_t c = kelp_crc32c(0, "abc", 3);
@@ -51,6 +69,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_values),
 		cmocka_unit_test(test_hw_matches_portable),
+		cmocka_unit_test(test_hw_matches_portable_long),
 		cmocka_unit_test(test_classify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
