@@ -20,8 +20,8 @@
 #define HUGE_2M (2u << 20)
 
 /* Create, size, seal and map a memfd of the layout; *fd_out and *seg_out on success. */
-static int make_segment(int huge, uint32_t sq_entries, uint64_t arena, struct kelp_seg_layout *l,
-			int *fd_out, uint8_t **seg_out)
+static int make_segment(int huge, uint32_t sq_entries, uint64_t arena, int numa_node,
+			struct kelp_seg_layout *l, int *fd_out, uint8_t **seg_out)
 {
 	int rc = kelp_seg_layout(sq_entries, arena, huge ? HUGE_2M : 4096, l);
 	if (rc != 0)
@@ -36,11 +36,19 @@ static int make_segment(int huge, uint32_t sq_entries, uint64_t arena, struct ke
 	 * our mapping (which would SIGBUS kelpd) or grow it. */
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
 		goto fail;
-	/* MAP_POPULATE: page faults at setup, not on the lcore's first copies; for hugetlb it also
-	 * fails here, cleanly, when no huge pages are free */
-	void *p = mmap(NULL, l->seg_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	/* a shared hugetlb mapping reserves its pages here: no free huge pages fails cleanly now */
+	void *p = mmap(NULL, l->seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		goto fail;
+	/* memory policy first (it only applies to pages not yet allocated), then every page
+	 * allocated and mapped now: no page faults on the lcore's first copies */
+	if (numa_node >= 0 && numa_available() >= 0)
+		numa_tonode_memory(p, l->seg_size, numa_node);
+	if (madvise(p, l->seg_size, MADV_POPULATE_WRITE) != 0) {
+		long page = huge ? HUGE_2M : 4096;
+		for (uint64_t off = 0; off < l->seg_size; off += (uint64_t)page)
+			((volatile uint8_t *)p)[off] = 0; /* kernels before 5.14: touch each page */
+	}
 	*fd_out = fd;
 	*seg_out = p;
 	return 0;
@@ -60,18 +68,15 @@ int lcore_session_create(uint64_t id, uint32_t sq_entries, uint32_t arena_mb, in
 	struct kelp_seg_layout l;
 	int rc = -ENOMEM, huge = 0;
 	if (hugepages != 0) {
-		rc = make_segment(1, sq_entries, arena, &l, &s->memfd, &s->seg);
+		rc = make_segment(1, sq_entries, arena, numa_node, &l, &s->memfd, &s->seg);
 		huge = rc == 0;
 	}
 	if (rc != 0 && hugepages != 1)
-		rc = make_segment(0, sq_entries, arena, &l, &s->memfd, &s->seg);
+		rc = make_segment(0, sq_entries, arena, numa_node, &l, &s->memfd, &s->seg);
 	if (rc != 0) {
 		free(s);
 		return rc;
 	}
-	if (numa_node >= 0 && numa_available() >= 0)
-		numa_tonode_memory(s->seg, l.seg_size, numa_node);
-
 	struct kelp_seg_hdr *h = (struct kelp_seg_hdr *)s->seg;
 	h->magic = KELP_SEG_MAGIC;
 	h->abi_version = KELP_ABI_VERSION;
