@@ -132,11 +132,16 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max)
 	if (avail == 0) {
 		if (s->dead)
 			return s->dead;
+		/* empty polls are the busy-wait loop: the state word (a line kelpd writes only at
+		 * the end, so it stays in our cache) every time, the socket every
+		 * LIVENESS_EVERY_POLLS-th */
+		if (__atomic_load_n(&s->hdr->state, __ATOMIC_ACQUIRE) != KELP_SEG_LIVE)
+			return kelp_session_check_alive(s, 0);
 		if (++s->idle_polls >= LIVENESS_EVERY_POLLS) {
 			s->idle_polls = 0;
 			return kelp_session_check_alive(s, 1);
 		}
-		return kelp_session_check_alive(s, 0);
+		return 0;
 	}
 	s->idle_polls = 0;
 	uint32_t n = (uint32_t)avail < max ? (uint32_t)avail : max;
