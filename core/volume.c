@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/be.h"
 #include "core/crc32c.h"
 #include "core/dat_scan.h"
 #include "core/idx.h"
@@ -25,17 +27,37 @@
 #include "core/needle_index.h"
 #include "core/superblock.h"
 
+/*
+ * Readers use map, dat_size (atomic) and index (atomic pointer). Everything below "control thread"
+ * is touched only by the thread that opened the volume and refreshes it (kelp_volume_tail).
+ */
 struct kelp_volume {
 	char *dat_path;
+	char *idx_path;
 	uint32_t vid;
 	int offset_bytes; /* 0: no .idx, scanned */
 	struct kelp_superblock sb;
 	const uint8_t *map;
-	size_t map_len;
-	uint64_t dat_size; /* readable bytes of map */
+	size_t map_len;    /* the reservation: larger than .dat, so appends need no remap */
+	uint64_t dat_size; /* readable bytes of map; grows as .dat grows */
 	struct kelp_needle_index *index;
 	uint64_t rows_outside;
+
+	/* control thread */
+	int dat_fd, idx_fd;
+	ino_t dat_ino, idx_ino;
+	uint64_t idx_pos;          /* bytes of .idx applied */
+	bool offset_bytes_known;   /* from .vif, or detected from rows */
+	uint64_t stuck_pos;        /* a row whose record is not (yet) inside .dat */
+	unsigned stuck_rounds;
+	uint64_t half_replaced_ns; /* when only one of .dat/.idx had a new inode, else 0 */
 };
+
+/* Appends up to this much beyond the size at open are served without reopening the volume. */
+#define MAP_HEADROOM (1ull << 30)
+/* Tailing: rows per read, rounds a row may wait for its record before it is skipped. */
+#define TAIL_CHUNK_ROWS 4096
+#define STUCK_ROUNDS_MAX 50
 
 int kelp_volume_id_from_path(const char *path, uint32_t *vid)
 {
@@ -107,10 +129,35 @@ int kelp_volume_detect_offset_bytes(const uint8_t *idx, size_t idx_len, const ui
 	return (idx_len % KELP_IDX_ROW_SIZE_4 != 0 && idx_len % KELP_IDX_ROW_SIZE_5 == 0) ? 5 : 4;
 }
 
-/* Build the index from the .idx file at @idx_path; -ENOENT when it does not exist. */
-static int load_idx(struct kelp_volume *v, const char *idx_path)
+/* True when the live row @row names a record that .dat (@dat_size bytes) does not hold. */
+static bool row_outside(const struct kelp_volume *v, const struct kelp_idx_row *row,
+			uint64_t dat_size)
 {
-	int fd = open(idx_path, O_RDONLY | O_CLOEXEC);
+	return kelp_idx_row_is_live(row) &&
+	       (row->offset > dat_size / KELP_DAT_ALIGN ||
+		row->offset * KELP_DAT_ALIGN + kelp_needle_record_len(v->sb.version, row->size) >
+			dat_size);
+}
+
+/* The .idx layout: the .vif's bytesOffset, else detected from rows; *known says which. */
+static int idx_layout(const struct kelp_volume *v, const uint8_t *idx, size_t len, bool *known)
+{
+	char vif[PATH_MAX];
+	int ob = -ENOENT;
+	if (kelp_vif_path(v->idx_path, vif, sizeof(vif)) == 0)
+		ob = kelp_vif_offset_bytes(vif);
+	*known = ob == 4 || ob == 5;
+	if (*known)
+		return ob;
+	/* no .vif: rows tell, once there are any */
+	*known = len >= KELP_IDX_ROW_SIZE_5;
+	return kelp_volume_detect_offset_bytes(idx, len, v->map, v->dat_size, v->sb.version);
+}
+
+/* Build the index from .idx (kept open for tailing); -ENOENT when it does not exist. */
+static int load_idx(struct kelp_volume *v)
+{
+	int fd = open(v->idx_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -123,28 +170,20 @@ static int load_idx(struct kelp_volume *v, const char *idx_path)
 		close(fd);
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
+	v->idx_fd = fd;
+	v->idx_ino = st.st_ino;
 	size_t len = (size_t)st.st_size;
 	const uint8_t *idx = NULL;
 	if (len) {
 		idx = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-		if (idx == MAP_FAILED) {
-			int e = -errno;
-			close(fd);
-			return e;
-		}
+		if (idx == MAP_FAILED)
+			return -errno;
 		madvise((void *)idx, len, MADV_SEQUENTIAL);
 	}
-	close(fd);
-
-	char vif[PATH_MAX];
-	int ob = -ENOENT;
-	if (kelp_vif_path(idx_path, vif, sizeof(vif)) == 0)
-		ob = kelp_vif_offset_bytes(vif);
-	if (ob != 4 && ob != 5)
-		ob = kelp_volume_detect_offset_bytes(idx, len, v->map, v->dat_size, v->sb.version);
+	int ob = idx_layout(v, idx, len, &v->offset_bytes_known);
 	v->offset_bytes = ob;
 
-	size_t rs = kelp_idx_row_size(ob), nrows = len / rs; /* a torn last row is ignored */
+	size_t rs = kelp_idx_row_size(ob), nrows = len / rs; /* a torn last row waits for the rest */
 	int rc = 0;
 	v->index = kelp_needle_index_new(nrows);
 	if (!v->index) {
@@ -156,28 +195,22 @@ static int load_idx(struct kelp_volume *v, const char *idx_path)
 	for (size_t i = 0; i < nrows; i++) {
 		struct kelp_idx_row row;
 		kelp_idx_parse_row(idx + i * rs, ob, &row);
-		if (kelp_idx_row_is_live(&row) &&
-		    (row.offset > v->dat_size / KELP_DAT_ALIGN ||
-		     row.offset * KELP_DAT_ALIGN + kelp_needle_record_len(v->sb.version, row.size) >
-			     v->dat_size))
-			outside++;
+		outside += row_outside(v, &row, v->dat_size);
 	}
 	if (!outside) {
 		rc = kelp_needle_index_load(v->index, idx, nrows, ob);
-		goto out;
+	} else {
+		/* rows naming records .dat does not hold: corrupt (a volume server writes .dat
+		 * first), left out; the others are applied one by one */
+		for (size_t i = 0; i < nrows && !rc; i++) {
+			struct kelp_idx_row row;
+			kelp_idx_parse_row(idx + i * rs, ob, &row);
+			if (!row_outside(v, &row, v->dat_size))
+				rc = kelp_needle_index_apply(v->index, &row);
+		}
+		v->rows_outside = outside;
 	}
-	/* Some rows name records .dat does not hold (yet): apply the others one by one. */
-	for (size_t i = 0; i < nrows && !rc; i++) {
-		struct kelp_idx_row row;
-		kelp_idx_parse_row(idx + i * rs, ob, &row);
-		if (kelp_idx_row_is_live(&row) &&
-		    (row.offset > v->dat_size / KELP_DAT_ALIGN ||
-		     row.offset * KELP_DAT_ALIGN + kelp_needle_record_len(v->sb.version, row.size) >
-			     v->dat_size))
-			continue;
-		rc = kelp_needle_index_apply(v->index, &row);
-	}
-	v->rows_outside = outside;
+	v->idx_pos = (uint64_t)nrows * rs;
 out:
 	if (len)
 		munmap((void *)idx, len);
@@ -214,25 +247,33 @@ static int scan_dat(struct kelp_volume *v)
 int kelp_volume_open(const char *dat_path, struct kelp_volume **out)
 {
 	struct kelp_volume *v = calloc(1, sizeof(*v));
-	int rc, fd = -1;
+	int rc;
 
 	if (!v)
 		return -ENOMEM;
+	v->dat_fd = v->idx_fd = -1;
+	size_t n = strlen(dat_path);
 	v->dat_path = strdup(dat_path);
-	if (!v->dat_path) {
+	v->idx_path = malloc(n + 5);
+	if (!v->dat_path || !v->idx_path) {
 		rc = -ENOMEM;
 		goto fail;
 	}
+	memcpy(v->idx_path, dat_path, n + 1);
+	if (n >= 4 && strcmp(v->idx_path + n - 4, ".dat") == 0)
+		memcpy(v->idx_path + n - 4, ".idx", 5);
+	else
+		memcpy(v->idx_path + n, ".idx", 5);
 	rc = kelp_volume_id_from_path(dat_path, &v->vid);
 	if (rc)
 		goto fail;
-	fd = open(dat_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	v->dat_fd = open(dat_path, O_RDONLY | O_CLOEXEC);
+	if (v->dat_fd < 0) {
 		rc = -errno;
 		goto fail;
 	}
 	struct stat st;
-	if (fstat(fd, &st)) {
+	if (fstat(v->dat_fd, &st)) {
 		rc = -errno;
 		goto fail;
 	}
@@ -244,33 +285,24 @@ int kelp_volume_open(const char *dat_path, struct kelp_volume **out)
 		rc = -EINVAL;
 		goto fail;
 	}
+	v->dat_ino = st.st_ino;
 	v->dat_size = (uint64_t)st.st_size;
-	v->map_len = (size_t)st.st_size;
-	v->map = mmap(NULL, v->map_len, PROT_READ, MAP_SHARED, fd, 0);
+	/* Map more than the file: pages past its end are never touched (reads stay below dat_size),
+	 * and appends become readable in place as dat_size grows. */
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t reserve = v->dat_size + (v->dat_size < MAP_HEADROOM ? v->dat_size : MAP_HEADROOM) +
+			   MAP_HEADROOM / 1024;
+	v->map_len = (size_t)((reserve + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page);
+	v->map = mmap(NULL, v->map_len, PROT_READ, MAP_SHARED, v->dat_fd, 0);
 	if (v->map == MAP_FAILED) {
 		v->map = NULL;
 		rc = -errno;
 		goto fail;
 	}
-	close(fd);
-	fd = -1;
 	rc = kelp_superblock_parse(v->map, v->dat_size, &v->sb);
 	if (rc)
 		goto fail;
-
-	size_t n = strlen(dat_path);
-	char *idx_path = malloc(n + 5);
-	if (!idx_path) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	memcpy(idx_path, dat_path, n + 1);
-	if (n >= 4 && strcmp(idx_path + n - 4, ".dat") == 0)
-		memcpy(idx_path + n - 4, ".idx", 5);
-	else
-		memcpy(idx_path + n, ".idx", 5);
-	rc = load_idx(v, idx_path);
-	free(idx_path);
+	rc = load_idx(v);
 	if (rc == -ENOENT)
 		rc = scan_dat(v);
 	if (rc)
@@ -278,8 +310,6 @@ int kelp_volume_open(const char *dat_path, struct kelp_volume **out)
 	*out = v;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
 	kelp_volume_close(v);
 	return rc;
 }
@@ -290,9 +320,127 @@ void kelp_volume_close(struct kelp_volume *v)
 		return;
 	if (v->map)
 		munmap((void *)v->map, v->map_len);
+	if (v->dat_fd >= 0)
+		close(v->dat_fd);
+	if (v->idx_fd >= 0)
+		close(v->idx_fd);
 	kelp_needle_index_free(v->index);
 	free(v->dat_path);
+	free(v->idx_path);
 	free(v);
+}
+
+/* ---- live volumes (control thread) ------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int kelp_volume_check_replaced(struct kelp_volume *v)
+{
+	struct stat d, i;
+	if (stat(v->dat_path, &d))
+		return errno == ENOENT ? -ENOENT : -errno;
+	bool idx_exists = stat(v->idx_path, &i) == 0;
+	bool dat_new = d.st_ino != v->dat_ino;
+	bool idx_new = idx_exists && v->idx_fd >= 0 && i.st_ino != v->idx_ino;
+	/* in place rewrite (not what SeaweedFS does, but cheap to notice): superblock revision */
+	if (!dat_new && kelp_be16(v->map + 4) != v->sb.compact_revision)
+		return 1;
+	if (!dat_new && !idx_new) {
+		v->half_replaced_ns = 0;
+		return 0;
+	}
+	/* vacuum renames .cpd over .dat, then .cpx over .idx: switch once both are new (a volume
+	 * without .idx has only .dat), or when one stays new alone for a while (another tool) */
+	if (dat_new && (idx_new || v->idx_fd < 0))
+		return 1;
+	if (!v->half_replaced_ns)
+		v->half_replaced_ns = now_ns();
+	return now_ns() - v->half_replaced_ns > 5000000000ull ? 1 : 0;
+}
+
+int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)(void *), void *p),
+		     void *ctx)
+{
+	struct stat st;
+	if (fstat(v->dat_fd, &st))
+		return -errno;
+	uint64_t size = (uint64_t)st.st_size;
+	if (size > v->map_len || size < v->dat_size)
+		return -EAGAIN; /* outgrew the reservation, or shrank: open it again */
+
+	if (v->idx_fd < 0) {
+		if (v->offset_bytes == 0 && access(v->idx_path, F_OK) == 0)
+			return -EAGAIN; /* an .idx appeared for a scanned volume */
+		__atomic_store_n(&v->dat_size, size, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (fstat(v->idx_fd, &st))
+		return -errno;
+	uint64_t idx_len = (uint64_t)st.st_size;
+
+	/* .dat first: a reader that finds a new index entry must also find its record */
+	if (size > v->dat_size)
+		__atomic_store_n(&v->dat_size, size, __ATOMIC_RELEASE);
+	if (idx_len < v->idx_pos)
+		return -EAGAIN; /* .idx shrank: not an append */
+
+	int applied = 0;
+	uint8_t buf[TAIL_CHUNK_ROWS * KELP_IDX_ROW_SIZE_5];
+	while (v->idx_pos + KELP_IDX_ROW_SIZE_4 <= idx_len) {
+		ssize_t got = pread(v->idx_fd, buf, sizeof(buf), (off_t)v->idx_pos);
+		if (got < 0)
+			return errno == EINTR ? applied : -errno;
+		if (!v->offset_bytes_known) {
+			bool known;
+			int ob = idx_layout(v, buf, (size_t)got, &known);
+			if (!known)
+				return applied; /* not enough rows to tell yet */
+			v->offset_bytes = ob;
+			v->offset_bytes_known = true;
+		}
+		size_t rs = kelp_idx_row_size(v->offset_bytes), nrows = (size_t)got / rs;
+		if (!nrows)
+			break;
+		for (size_t r = 0; r < nrows; r++) {
+			struct kelp_idx_row row;
+			kelp_idx_parse_row(buf + r * rs, v->offset_bytes, &row);
+			if (row_outside(v, &row, size)) {
+				/* its record is not in .dat yet: wait, unless it never comes */
+				if (v->stuck_pos != v->idx_pos) {
+					v->stuck_pos = v->idx_pos;
+					v->stuck_rounds = 0;
+				}
+				if (++v->stuck_rounds < STUCK_ROUNDS_MAX)
+					return applied;
+				v->rows_outside++;
+				v->idx_pos += rs;
+				continue;
+			}
+			int rc = kelp_needle_index_apply(v->index, &row);
+			if (rc == -ENOSPC) {
+				/* grow: a copy with twice the room, published, the old one retired */
+				uint64_t keys = kelp_needle_index_keys(v->index);
+				struct kelp_needle_index *bigger =
+					kelp_needle_index_clone(v->index, keys * 2 + TAIL_CHUNK_ROWS);
+				if (!bigger)
+					return -ENOMEM;
+				struct kelp_needle_index *old = v->index;
+				__atomic_store_n(&v->index, bigger, __ATOMIC_RELEASE);
+				retire(ctx, (void (*)(void *))kelp_needle_index_free, old);
+				rc = kelp_needle_index_apply(v->index, &row);
+			}
+			if (rc)
+				return rc;
+			v->idx_pos += rs;
+			applied++;
+		}
+	}
+	return applied;
 }
 
 uint32_t kelp_volume_id(const struct kelp_volume *v)
@@ -302,12 +450,12 @@ uint32_t kelp_volume_id(const struct kelp_volume *v)
 
 uint64_t kelp_volume_live_count(const struct kelp_volume *v)
 {
-	return kelp_needle_index_live(v->index);
+	return kelp_needle_index_live(__atomic_load_n(&v->index, __ATOMIC_ACQUIRE));
 }
 
 uint64_t kelp_volume_deleted_count(const struct kelp_volume *v)
 {
-	return kelp_needle_index_deleted(v->index);
+	return kelp_needle_index_deleted(__atomic_load_n(&v->index, __ATOMIC_ACQUIRE));
 }
 
 const struct kelp_superblock *kelp_volume_superblock(const struct kelp_volume *v)
@@ -343,7 +491,7 @@ const uint8_t *kelp_volume_dat_map(const struct kelp_volume *v)
 int kelp_volume_lookup(const struct kelp_volume *v, uint64_t key, uint64_t *offset, uint32_t *size)
 {
 	uint64_t off;
-	int rc = kelp_needle_index_lookup(v->index, key, &off, size);
+	int rc = kelp_needle_index_lookup(__atomic_load_n(&v->index, __ATOMIC_ACQUIRE), key, &off, size);
 	if (rc)
 		return rc;
 	*offset = off * KELP_DAT_ALIGN;
@@ -369,7 +517,9 @@ int kelp_volume_find(const struct kelp_volume *v, const struct kelp_fid *fid,
 
 	if (fid->volume_id != v->vid)
 		return -ENOENT;
-	if (kelp_needle_index_lookup(v->index, fid->key, &off, &idx_size))
+	/* pairs with the release store in kelp_volume_tail when the index grows */
+	const struct kelp_needle_index *ni = __atomic_load_n(&v->index, __ATOMIC_ACQUIRE);
+	if (kelp_needle_index_lookup(ni, fid->key, &off, &idx_size))
 		return -ENOENT;
 	uint64_t len = kelp_volume_dat_size(v);
 	uint64_t pos = off * KELP_DAT_ALIGN;

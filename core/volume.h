@@ -3,9 +3,19 @@
  * Volume store: the SeaweedFS volumes of exported directories, mmap'd and indexed, for reads.
  *
  * Ownership: a kelp_volume_set is built and changed by one thread (kelpd's control thread);
- * lookups and reads (kelp_volume_set_find, kelp_volume_read) may run on any thread concurrently
- * with each other, never concurrently with open/close of the same set.
+ * lookups and reads (kelp_volume_set_find, kelp_volume_find, kelp_needle_ref_check_crc, the
+ * counters) may run on any thread concurrently with each other AND with
+ * kelp_volume_set_refresh(), never concurrently with open/close of the same set.
  * Every call returns 0 or a negative errno unless it says otherwise.
+ *
+ * Live volumes: kelp_volume_set_refresh(), called periodically by the control thread, follows the
+ * volume server writing the exported directories: new needles (.idx tailed; a row is used only once
+ * its record lies inside .dat), deletes, new volumes, removed volumes, and vacuum (new inodes of
+ * .dat/.idx or a new compaction revision: the new pair is opened and switched in atomically).
+ * Lifetime of what a reader got (a struct kelp_volume *, a kelp_needle_ref's data pointer): with an
+ * epoch attached (kelp_volume_set_use_epoch), until the reader's next kelp_epoch_quiescent(); the
+ * replaced versions are freed after every registered reader passed one. Without an epoch, replaced
+ * versions are kept until kelp_volume_set_close() (safe, but memory grows with every vacuum).
  */
 #ifndef KELP_CORE_VOLUME_H
 #define KELP_CORE_VOLUME_H
@@ -68,6 +78,43 @@ struct kelp_volume *kelp_volume_set_find(const struct kelp_volume_set *set, uint
 size_t kelp_volume_set_count(const struct kelp_volume_set *set);
 /* The i-th volume (0 <= i < count), for listing. */
 struct kelp_volume *kelp_volume_set_at(const struct kelp_volume_set *set, size_t i);
+
+/* ---- Additions beyond the first contract (h1): live volumes -------------------------------------- */
+struct kelp_epoch;
+
+/*
+ * kelp_volume_set_use_epoch - free replaced volumes, tables and indexes through @ep (see
+ * core/epoch.h) instead of keeping them until close. Control thread, before the first refresh; @ep
+ * must outlive the set. Readers of the set must be registered with @ep and call
+ * kelp_epoch_quiescent() between requests.
+ */
+void kelp_volume_set_use_epoch(struct kelp_volume_set *set, struct kelp_epoch *ep);
+
+/*
+ * kelp_volume_set_refresh - follow the exported directories (see "Live volumes" above): tail every
+ * .idx, switch vacuumed volumes, add new ones, drop removed ones, then reclaim through the epoch.
+ * Control thread only; cheap when nothing changed (an fstat per file, a stat per directory).
+ * Problems are reported through the set's warn callback once per file state.
+ * @return the number of changes (rows applied + volumes added, replaced or removed), or -ENOMEM.
+ */
+int kelp_volume_set_refresh(struct kelp_volume_set *set);
+
+/*
+ * kelp_volume_check_replaced - has the volume's file pair been replaced (vacuum) or removed?
+ * Control thread only. @return 0 no, 1 yes (open it again), -ENOENT .dat is gone.
+ */
+int kelp_volume_check_replaced(struct kelp_volume *v);
+
+/*
+ * kelp_volume_tail - apply what was appended to .idx since open or the last call (rows whose record
+ * lies inside .dat's current length; a row that points past .dat waits, and is skipped after 50
+ * calls) and make the appended .dat bytes readable. A grown index replaces the old one, which is
+ * handed to @retire(@ctx, free_fn, old) to be freed when readers are done. Control thread only.
+ * @return rows applied (>= 0); -EAGAIN when the volume must be opened again (.dat outgrew the
+ * mapping or shrank, .idx shrank or appeared); -ENOMEM; other -errno from fstat/pread.
+ */
+int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)(void *), void *p),
+		     void *ctx);
 
 /* ---- Additions beyond the first contract (h1): inspection and tools ---------------------------- */
 struct kelp_superblock;
