@@ -27,6 +27,7 @@
 #include "lcore/remote_read.h"
 
 #define RING_ENTRIES 256
+#define HELLO_TIMEOUT_S 5
 
 struct io_uring_sqe *kelp_ctl_get_sqe(struct kelp_control *ctl)
 {
@@ -320,6 +321,9 @@ static void conn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 /* Arm the connection's receive: the rest of the hello, admin input, or (sessions) the close. */
 static void conn_recv(struct kelp_control *ctl, struct ctl_conn *c)
 {
+	/* the hello's receive and its linked timeout must go into the same submission */
+	if (c->state == CONN_HELLO && io_uring_sq_space_left(&ctl->ring) < 2)
+		io_uring_submit(&ctl->ring);
 	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
 	if (!sqe) {
 		conn_kill(c);
@@ -332,14 +336,53 @@ static void conn_recv(struct kelp_control *ctl, struct ctl_conn *c)
 	uint8_t *buf = c->state == CONN_SESSION ? c->in : c->in + c->in_len;
 	io_uring_prep_recv(sqe, c->fd, buf, want, 0);
 	io_uring_sqe_set_data(sqe, &c->op);
+	if (c->state != CONN_HELLO)
+		return;
+	/* a peer that connects and says nothing must not hold an fd forever: the hello has
+	 * HELLO_TIMEOUT_S to arrive (the receive then ends with -ECANCELED and the connection is
+	 * closed; the timeout's own completion carries no op) */
+	struct io_uring_sqe *to = io_uring_get_sqe(&ctl->ring); /* room ensured above */
+	if (!to)
+		return;
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_prep_link_timeout(to, &ctl->hello_timeout, 0);
+	io_uring_sqe_set_data(to, NULL);
 }
 
 static void arm_accept(struct kelp_control *ctl);
+
+/* Out of fds or memory: accepting again at once would fail again at once (a busy loop on the
+ * control thread); wait a little, saying so once per episode. */
+static void accept_backoff(struct kelp_control *ctl, int res)
+{
+	if (!ctl->accept_backing_off)
+		fprintf(stderr, "kelpd: accept on %s: %s; retrying every 100 ms (raise ulimit -n?)\n",
+			ctl->eng->opts.socket_path, strerror(-res));
+	ctl->accept_backing_off = 1;
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+	if (!sqe)
+		return;
+	ctl->accept_delay = (struct __kernel_timespec){.tv_nsec = 100 * 1000 * 1000};
+	io_uring_prep_timeout(sqe, &ctl->accept_delay, 0, 0);
+	io_uring_sqe_set_data(sqe, &ctl->accept_retry_op);
+}
+
+static void accept_retry_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
+			      uint32_t flags)
+{
+	if (!ctl->stopping)
+		arm_accept(ctl);
+}
 
 static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
 	if (ctl->stopping)
 		return;
+	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+		accept_backoff(ctl, res);
+		return;
+	}
+	ctl->accept_backing_off = 0;
 	arm_accept(ctl);
 	if (res < 0) {
 		if (res != -EAGAIN && res != -ECONNABORTED && res != -EINTR)
@@ -559,6 +602,8 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	eng->ctl = ctl;
 	ctl->sig_fd = sig_fd;
 	ctl->accept_op.done = accept_done;
+	ctl->accept_retry_op.done = accept_retry_done;
+	ctl->hello_timeout = (struct __kernel_timespec){.tv_sec = HELLO_TIMEOUT_S};
 	ctl->signal_op.done = signal_done;
 	ctl->wake_op.done = wake_done;
 	int rc = io_uring_queue_init(RING_ENTRIES, &ctl->ring, 0);

@@ -43,6 +43,10 @@ struct kelp_control {
 	int sig_fd;
 	int wake_fd; /* eventfd the lcores write after sending us messages */
 	struct kelp_ctl_op accept_op, signal_op, wake_op;
+	struct kelp_ctl_op accept_retry_op;  /* timeout before accepting again (out of fds) */
+	struct __kernel_timespec accept_delay;
+	int accept_backing_off;
+	struct __kernel_timespec hello_timeout; /* read by the kernel when a hello recv is submitted */
 	struct signalfd_siginfo siginfo;
 	uint64_t wake_val;
 	struct ctl_conn *conns;

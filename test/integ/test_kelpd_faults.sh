@@ -6,7 +6,8 @@
 #   2. a client writing garbage SQEs (random bytes, out-of-arena buffers, huge lengths, bad
 #      opcodes) gets an error CQE for each while another session keeps reading the right bytes;
 #      a session publishing an impossible ring index is stopped (-EPROTO), listed as broken;
-#   3. kelpd stopped (SIGTERM) while clients wait: they end with a clear error, not a hang.
+#   3. kelpd stopped (SIGTERM) while clients wait: they end with a clear error, not a hang;
+#   4. silent connections are closed (hello timeout); running out of fds backs off, then recovers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -96,3 +97,33 @@ for i in 1 2; do
 done
 grep -q "session ended: kelpd stopped or crashed" "$D/h1.out" || fail "message: $(cat "$D/h1.out")"
 echo "ok: kelpd stopped under load: clients end with '$(grep 'session ended' "$D/h1.out")'"
+
+# 4. peers that hold connections: silent ones are closed after the hello timeout (5 s); running
+#    out of fds makes kelpd back off (no busy loop) and serve again once they are gone
+( ulimit -n 48; exec "$BIN/kelpd" -c "$KELPD_CONF" ) >>"$KELPD_LOG" 2>&1 &
+KELPD_PID=$!
+for _ in $(seq 100); do [ -S "$KELPD_SOCK" ] && break; sleep 0.05; done
+python3 - "$KELPD_SOCK" <<'PY' || fail "connection hogs"
+import socket, sys, time
+path = sys.argv[1]
+hogs = []
+for i in range(80):  # more than kelpd's 48 fds
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    hogs.append(s)
+# every hog is eventually closed by kelpd (hello timeout), none answered
+hogs[0].settimeout(30)
+assert hogs[0].recv(1) == b"", "silent connection was answered"
+for s in hogs:
+    s.close()
+PY
+kelpd_alive || fail "kelpd died while out of fds"
+grep -q "Too many open files; retrying every 100 ms" "$KELPD_LOG" || fail "no back-off message: $(cat "$KELPD_LOG")"
+got=""
+for _ in $(seq 100); do
+	if kelpctl get "$FID" -o "$D/got3" 2>/dev/null; then got=1; break; fi
+	sleep 0.1
+done
+[ -n "$got" ] && cmp -s "$D/got3" "$D/want" || fail "kelpd does not serve again after the fd exhaustion"
+kelpd_stop_checked || fail "kelpd did not stop cleanly"
+echo "ok: silent connections closed after the hello timeout; fd exhaustion backs off, then serves"
