@@ -98,6 +98,7 @@ $(eval $(call static_lib,$(KELP_A),$(call objs,$(SHM_SRCS) $(CORE_SRCS))))
 $(KELP_SO): $(call objs,$(SHM_SRCS)) $(call objs,$(CORE_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(SANFLAGS) -Wl,-soname,libkelp.so.0 -o $@ $^ $(LDFLAGS) -ldeflate -ljansson -linih -lpthread
+	ln -sf libkelp.so $(LIB)/libkelp.so.0
 
 $(LIB)/pkgconfig/kelp.pc: shm/kelp.pc.in
 	@mkdir -p $(dir $@)
