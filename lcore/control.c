@@ -44,6 +44,11 @@ struct kelp_engine *kelp_ctl_engine(struct kelp_control *ctl)
 	return ctl->eng;
 }
 
+struct io_uring *kelp_ctl_ring(struct kelp_control *ctl)
+{
+	return &ctl->ring;
+}
+
 void *kelp_ctl_remote_priv(struct kelp_control *ctl)
 {
 	return ctl->remote_priv;

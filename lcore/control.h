@@ -27,6 +27,11 @@ struct kelp_ctl_op {
  */
 struct io_uring_sqe *kelp_ctl_get_sqe(struct kelp_control *ctl);
 
+/* kelp_ctl_ring - the control ring itself, for modules that queue linked SQEs (a request and its
+ * IORING_OP_LINK_TIMEOUT must sit side by side). The loop submits and dispatches it; never wait on
+ * it elsewhere (except in kelp_ctl_remote_fini, after the loop). Control thread only. */
+struct io_uring *kelp_ctl_ring(struct kelp_control *ctl);
+
 /* kelp_ctl_engine - the engine (configuration, volumes, lcores). Control thread only. */
 struct kelp_engine *kelp_ctl_engine(struct kelp_control *ctl);
 

@@ -42,7 +42,7 @@ struct lookup {
 	unsigned tried;    /* masters asked in this round */
 	unsigned busy_retries;
 	bool timer_armed;
-	struct kelp_uring_op timer_op;
+	struct kelp_ctl_op timer_op;
 	struct __kernel_timespec ts;
 	struct kelp_http_call call;
 	uint8_t body[16384];
@@ -252,7 +252,7 @@ const struct kelp_vol_locations *kelp_loc_table_find(const struct kelp_loc_table
 /* ---- lookups -------------------------------------------------------------------------------- */
 
 static void lookup_done(struct kelp_http_call *call, int err);
-static void timer_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags);
+static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
 
 static int lookup_send(struct lookup *lk)
 {
@@ -402,7 +402,7 @@ static void lookup_done(struct kelp_http_call *call, int err)
 	round_failed(d, v, rc);
 }
 
-static void timer_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags)
+static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
 	struct lookup *lk = (struct lookup *)((char *)op - offsetof(struct lookup, timer_op));
 	int rc;
@@ -475,6 +475,11 @@ void kelp_discovery_shutdown(struct kelp_discovery *d)
 				io_uring_sqe_set_data(sqe, NULL);
 			}
 		}
+}
+
+bool kelp_discovery_owns_op(const struct kelp_ctl_op *op)
+{
+	return op->done == timer_done;
 }
 
 unsigned kelp_discovery_busy(const struct kelp_discovery *d)

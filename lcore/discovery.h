@@ -99,6 +99,9 @@ unsigned kelp_discovery_reclaim(struct kelp_discovery *d);
  * then be shut down and drained; then destroy. */
 void kelp_discovery_shutdown(struct kelp_discovery *d);
 
+/* @return whether @op (from a CQE of the ring) is one of discovery's timers. Any thread. */
+bool kelp_discovery_owns_op(const struct kelp_ctl_op *op);
+
 /* @return the number of lookups and Retry-After timers in flight. */
 unsigned kelp_discovery_busy(const struct kelp_discovery *d);
 

@@ -34,7 +34,7 @@ struct server {
 };
 
 struct kelp_http_conn {
-	struct kelp_uring_op op;
+	struct kelp_ctl_op op;
 	struct kelp_http_client *c;
 	struct server *srv;
 	struct kelp_http_conn *next; /* in srv->conns */
@@ -120,7 +120,7 @@ struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
 		return NULL;
 	c->ring = ring;
 	c->timeout_ns = (uint64_t)(opts && opts->timeout_ms ? opts->timeout_ms : 5000) * 1000000u;
-	c->max_conns = opts && opts->max_conns ? opts->max_conns : 8;
+	c->max_conns = opts && opts->max_conns ? opts->max_conns : 32;
 	return c;
 }
 
@@ -255,7 +255,7 @@ static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
 	return conn_queue(conn);
 }
 
-static void conn_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags);
+static void conn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
 
 /* A new connection to @srv for @call. @return 0 or -errno (nothing left open on error). */
 static int conn_open(struct kelp_http_client *c, struct server *srv, struct kelp_http_call *call)
@@ -375,7 +375,7 @@ static void conn_complete(struct kelp_http_conn *conn)
 	server_pump(c, srv);
 }
 
-static void conn_done(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags)
+static void conn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
 	struct kelp_http_conn *conn = (struct kelp_http_conn *)((char *)op -
 								  offsetof(struct kelp_http_conn, op));
@@ -479,6 +479,11 @@ void kelp_http_client_shutdown(struct kelp_http_client *c)
 			io_uring_sqe_set_data(sqe, NULL);
 		}
 	}
+}
+
+bool kelp_http_client_owns_op(const struct kelp_ctl_op *op)
+{
+	return op->done == conn_done;
 }
 
 struct io_uring *kelp_http_client_ring(const struct kelp_http_client *c)

@@ -34,7 +34,7 @@ struct kelp_http_conn;
 
 struct kelp_http_client_opts {
 	uint32_t timeout_ms;  /* per call, from start to the last body byte; 0 -> 5000 */
-	uint32_t max_conns;   /* per server; 0 -> 8 */
+	uint32_t max_conns;   /* per server; 0 -> 32 */
 };
 
 struct kelp_http_call {
@@ -88,6 +88,10 @@ int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *ca
  * until kelp_http_client_busy() is 0, then destroy. Ring thread only.
  */
 void kelp_http_client_shutdown(struct kelp_http_client *c);
+
+/* @return whether @op (from a CQE of the ring) belongs to this module; for draining a shared ring
+ * at stop (kelp_ctl_remote_fini). Any thread. */
+bool kelp_http_client_owns_op(const struct kelp_ctl_op *op);
 
 /* @return the ring the client issues its I/O on. */
 struct io_uring *kelp_http_client_ring(const struct kelp_http_client *c);

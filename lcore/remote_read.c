@@ -4,19 +4,19 @@
  * thread, configured by [seaweedfs] (no masters = no fallback: non-local reads fail at once with
  * -EHOSTUNREACH, "volume not local, no fallback configured").
  *
- * The HTTP client, discovery and fallback run on an io_uring of their own (so they own every CQE
- * they dispatch and can drain it at stop); the control loop learns that it has completions through
- * a poll of that ring's fd, armed on the control ring:
- *   1. kelp_ctl_remote_read() starts a fallback read and submits the HTTP ring;
- *   2. the HTTP ring's completions make its fd readable -> the control ring's poll completes ->
- *      http_ring_ready() dispatches them (which may finish reads: kelp_ctl_remote_done), submits
- *      what they queued and re-arms the poll;
- *   3. at stop, kelp_ctl_remote_fini() cancels everything, waits on the HTTP ring itself until
- *      every read is back with its lcore (-ECANCELED), and frees it all.
+ * The HTTP client and discovery queue their SQEs on the control ring itself (kelp_ctl_ring), so the
+ * loop's one io_uring_submit_and_wait per iteration sends the requests of a whole batch, and the
+ * loop dispatches their completions like any other (struct kelp_ctl_op):
+ *   1. kelp_ctl_remote_read() starts a fallback read (its SQEs go out with the loop's next submit);
+ *   2. completions run the HTTP client's state machine; a finished read goes back to its lcore
+ *      with kelp_ctl_remote_done();
+ *   3. at stop (after the loop), kelp_ctl_remote_fini() cancels everything and waits on the control
+ *      ring itself, dispatching only this module's completions, until every read is back with its
+ *      lcore (-ECANCELED); other modules' completions are dropped (nothing dispatches them after
+ *      the loop any more, and their owners are being torn down).
  * Control thread only, all of it.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +29,8 @@
 #include "lcore/http_fallback.h"
 #include "lcore/remote_read.h"
 
-#define HTTP_RING_ENTRIES 512
+/* Retired location tables are freed every this many reads (and at stop). */
+#define RECLAIM_EVERY 1024
 
 struct http_req {
 	struct kelp_http_read hr;
@@ -40,41 +41,14 @@ struct http_req {
 
 struct http_path {
 	struct kelp_control *ctl;
-	struct io_uring ring;
-	struct kelp_ctl_op poll_op;
 	bool stopping;
 	struct kelp_http_client *http;
 	struct kelp_discovery *disc;
 	struct kelp_http_fallback *fb;
 	struct http_req *free;
 	unsigned inflight;
+	unsigned reads_since_reclaim;
 };
-
-static void arm_poll(struct http_path *p)
-{
-	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(p->ctl);
-	if (!sqe)
-		return; /* the next remote read submits and dispatches the HTTP ring itself */
-	io_uring_prep_poll_add(sqe, p->ring.ring_fd, POLLIN);
-	io_uring_sqe_set_data(sqe, &p->poll_op);
-}
-
-/* Dispatch the HTTP ring's completions and push out what they queued. */
-static void pump(struct http_path *p)
-{
-	kelp_uring_dispatch(&p->ring);
-	io_uring_submit(&p->ring);
-	kelp_discovery_reclaim(p->disc);
-}
-
-static void http_ring_ready(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
-			    uint32_t cqe_flags)
-{
-	struct http_path *p = (struct http_path *)((char *)op - offsetof(struct http_path, poll_op));
-	pump(p);
-	if (!p->stopping && res != -ECANCELED)
-		arm_poll(p);
-}
 
 static void read_done(struct kelp_http_read *hr)
 {
@@ -104,11 +78,6 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 	if (!(p = calloc(1, sizeof(*p))))
 		return -ENOMEM;
 	p->ctl = ctl;
-	p->poll_op.done = http_ring_ready;
-	if ((rc = io_uring_queue_init(HTTP_RING_ENTRIES, &p->ring, 0)) < 0) {
-		free(p);
-		return rc;
-	}
 	struct kelp_http_client_opts ho = {.timeout_ms = o->http_timeout_ms};
 	struct kelp_discovery_opts dopts = {
 		.masters = o->masters,
@@ -117,19 +86,18 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 		.ttl_s = o->lookup_ttl_s,
 	};
 	struct kelp_http_fallback_opts fo = {.jwt_read_key = o->jwt_read_key};
-	p->http = kelp_http_client_create(&p->ring, &ho);
+	errno = 0;
+	p->http = kelp_http_client_create(kelp_ctl_ring(ctl), &ho);
 	p->disc = p->http ? kelp_discovery_create(p->http, &dopts) : NULL;
 	p->fb = p->disc ? kelp_http_fallback_create(p->http, p->disc, &fo) : NULL;
 	if (!p->fb) {
 		rc = errno ? -errno : -ENOMEM;
 		kelp_discovery_destroy(p->disc);
 		kelp_http_client_destroy(p->http);
-		io_uring_queue_exit(&p->ring);
 		free(p);
 		return rc;
 	}
 	kelp_ctl_set_remote_priv(ctl, p);
-	arm_poll(p);
 	fprintf(stderr, "kelpd: HTTP fallback via %zu master(s), first %s%s\n", o->n_masters,
 		o->masters[0], o->force_http ? "; force_http: every read goes over HTTP" : "");
 	return 0;
@@ -166,8 +134,34 @@ int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *rr)
 		return rc;
 	}
 	p->inflight++;
-	io_uring_submit(&p->ring);
-	return 0;
+	if (++p->reads_since_reclaim >= RECLAIM_EVERY) {
+		p->reads_since_reclaim = 0;
+		kelp_discovery_reclaim(p->disc);
+	}
+	return 0; /* the control loop submits the queued SQEs */
+}
+
+/* Wait on the control ring (the loop has ended) until this module has nothing in flight. */
+static void drain(struct http_path *p)
+{
+	struct io_uring *ring = kelp_ctl_ring(p->ctl);
+
+	while (p->inflight || kelp_http_client_busy(p->http) || kelp_discovery_busy(p->disc)) {
+		struct io_uring_cqe *cqe;
+		int rc = io_uring_submit_and_wait(ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+			fprintf(stderr, "kelpd: HTTP fallback stop: %s\n", strerror(-rc));
+			return;
+		}
+		while (io_uring_peek_cqe(ring, &cqe) == 0) {
+			struct kelp_ctl_op *op = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+			uint32_t flags = cqe->flags;
+			io_uring_cqe_seen(ring, cqe);
+			if (op && (kelp_http_client_owns_op(op) || kelp_discovery_owns_op(op)))
+				op->done(p->ctl, op, res, flags);
+		}
+	}
 }
 
 void kelp_ctl_remote_fini(struct kelp_control *ctl)
@@ -179,27 +173,16 @@ void kelp_ctl_remote_fini(struct kelp_control *ctl)
 	p->stopping = true;
 	kelp_discovery_shutdown(p->disc);
 	kelp_http_client_shutdown(p->http);
-	io_uring_submit(&p->ring);
 	/* every step has a linked timeout and the cancels are queued: this ends */
-	while (p->inflight || kelp_http_client_busy(p->http) || kelp_discovery_busy(p->disc)) {
-		int rc = io_uring_submit_and_wait(&p->ring, 1);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			fprintf(stderr, "kelpd: HTTP fallback stop: %s\n", strerror(-rc));
-			break;
-		}
-		kelp_uring_dispatch(&p->ring);
-	}
+	drain(p);
 	kelp_http_fallback_destroy(p->fb);
 	kelp_discovery_destroy(p->disc);
 	kelp_http_client_destroy(p->http);
-	io_uring_queue_exit(&p->ring);
 	while (p->free) {
 		struct http_req *q = p->free;
 		p->free = q->next;
 		free(q);
 	}
 	kelp_ctl_set_remote_priv(ctl, NULL);
-	/* the control ring's poll on our (now closed) ring fd is never dispatched again: the loop
-	 * has ended before fini runs */
 	free(p);
 }

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * How the control thread's io_uring completions find their owner.
+ * io_uring helpers for code that runs on kelpd's control ring (lcore/control.h) and also on a ring
+ * of its own outside kelpd (test/integ/http_fetch).
  *
- * Every SQE that wants its completion carries user_data = (uintptr_t)&op, where op is a
- * struct kelp_uring_op embedded in the object that issued it; the loop calls op->done(ctl, op, res,
- * flags) for each CQE (the same convention, and layout, as kelpd's struct kelp_ctl_op of
- * lcore/control.h; @ctl is NULL outside kelpd). SQEs whose completion nobody needs (linked timeouts) carry user_data 0 and
- * are skipped. The object must stay alive until its op's CQE has been dispatched.
+ * Completions find their owner the way the control loop does it: every SQE that wants its
+ * completion carries user_data = &op, a struct kelp_ctl_op embedded in the object that issued it,
+ * and op->done(ctl, op, res, flags) is called for its CQE (@ctl is NULL outside kelpd). SQEs whose
+ * completion nobody needs (linked timeouts, cancels) carry user_data 0. The object must stay alive
+ * until its op's CQE has been dispatched.
  *
- * Who may call: the thread that owns the ring (kelpd's control thread) only.
+ * Who may call: the thread that owns the ring only.
  */
 #ifndef KELP_LCORE_URING_OP_H
 #define KELP_LCORE_URING_OP_H
@@ -16,12 +17,7 @@
 #include <liburing.h>
 #include <stdint.h>
 
-struct kelp_control;
-
-struct kelp_uring_op {
-	/* @res: cqe->res (bytes or -errno); @flags: cqe->flags */
-	void (*done)(struct kelp_control *ctl, struct kelp_uring_op *op, int res, uint32_t flags);
-};
+#include "lcore/control.h"
 
 /*
  * kelp_uring_sqe - a free SQE of @ring, submitting what is queued first when the SQ is full.
@@ -37,6 +33,7 @@ static inline struct io_uring_sqe *kelp_uring_sqe(struct io_uring *ring)
 
 /*
  * kelp_uring_dispatch - hand every ready CQE of @ring to its op (see above) without waiting.
+ * Outside kelpd only: kelpd's control loop dispatches its own ring.
  * @return the number of CQEs consumed (0 when idle).
  */
 static inline unsigned kelp_uring_dispatch(struct io_uring *ring)
@@ -45,7 +42,7 @@ static inline unsigned kelp_uring_dispatch(struct io_uring *ring)
 	unsigned n = 0;
 
 	while (io_uring_peek_cqe(ring, &cqe) == 0) {
-		struct kelp_uring_op *op = (struct kelp_uring_op *)(uintptr_t)cqe->user_data;
+		struct kelp_ctl_op *op = (struct kelp_ctl_op *)(uintptr_t)cqe->user_data;
 		int res = cqe->res;
 		uint32_t flags = cqe->flags;
 		io_uring_cqe_seen(ring, cqe); /* before done(): it may queue and submit more */
