@@ -2,10 +2,16 @@
 /*
  * HTTP client on io_uring (model and ownership in http_client.h).
  *
- * A connection's life: new -> CONNECTING -> SENDING -> RECEIVING -> IDLE (kept) or closed; a kept
- * connection goes SENDING -> RECEIVING again for the next call. Exactly one SQE (plus its linked
- * timeout) is in flight per busy connection, so a connection is only ever closed or reused from its
- * own completion.
+ * A connection's life: new -> CONNECTING -> BUSY -> IDLE (kept) or closed; a kept connection goes
+ * BUSY again for its next call. While BUSY, the request's send and the response's recv are in
+ * flight at the same time (one SQE each, queued together, so a batch of calls costs one submit),
+ * each with its own op; the call ends when both are settled:
+ *   - success: the whole request was sent and the parser has the whole response;
+ *   - failure: the first error is kept, the other op is cancelled, and the connection is closed
+ *     once nothing of it is in flight any more (only then may its buffers go).
+ * Timeouts: one sweep timer per client (IORING_OP_TIMEOUT, every SWEEP_NS at most) cancels the ops
+ * of calls past their deadline, instead of a linked timeout per SQE (which would double the SQEs
+ * and CQEs of every call).
  */
 #include "lcore/http_client.h"
 
@@ -21,7 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-enum conn_state { CONN_CONNECTING, CONN_SENDING, CONN_RECEIVING, CONN_IDLE };
+/* Longest period of the timeout sweep; shorter when the timeout itself is short. */
+#define SWEEP_NS (100u * 1000000u)
+
+enum conn_state { CONN_CONNECTING, CONN_BUSY, CONN_IDLE };
 
 struct server {
 	struct server *next;
@@ -34,18 +43,23 @@ struct server {
 };
 
 struct kelp_http_conn {
-	struct kelp_ctl_op op;
+	struct kelp_ctl_op send_op; /* connect, then send */
+	struct kelp_ctl_op recv_op;
 	struct kelp_http_client *c;
 	struct server *srv;
 	struct kelp_http_conn *next; /* in srv->conns */
 	int fd;
 	enum conn_state state;
+	bool send_inflight, recv_inflight;
+	bool sent;       /* the whole request is out */
+	bool resp_done;  /* the parser has the whole response */
+	bool failed;     /* the current call failed with fail_err (0: closed by the peer) */
+	int fail_err;
 	bool reused;     /* served a call before the current one */
 	bool got_bytes;  /* received a response byte for the current call */
 	bool direct;     /* the recv in flight targets the call's dst */
 	bool must_close; /* the server sent bytes past the response: do not reuse */
 	struct kelp_http_call *call;
-	struct __kernel_timespec ts; /* of the linked timeout; read by the kernel at submit */
 	size_t req_len, req_sent;
 	char req[KELP_HTTP_REQUEST_MAX];
 	uint8_t scratch[16384];
@@ -54,13 +68,18 @@ struct kelp_http_conn {
 
 struct kelp_http_client {
 	struct io_uring *ring;
-	uint64_t timeout_ns;
+	uint64_t timeout_ns, sweep_ns;
 	unsigned max_conns;
 	unsigned busy;
 	bool shutting_down;
+	bool sweep_armed;
+	struct kelp_ctl_op sweep_op;
+	struct __kernel_timespec sweep_ts; /* read by the kernel at submit */
 	struct server *servers;
 	struct kelp_http_client_stats st;
 };
+
+static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
 
 static uint64_t now_ns(void)
 {
@@ -121,6 +140,10 @@ struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
 	c->ring = ring;
 	c->timeout_ns = (uint64_t)(opts && opts->timeout_ms ? opts->timeout_ms : 5000) * 1000000u;
 	c->max_conns = opts && opts->max_conns ? opts->max_conns : 32;
+	c->sweep_ns = c->timeout_ns / 4 < SWEEP_NS ? c->timeout_ns / 4 : SWEEP_NS;
+	if (c->sweep_ns < 1000000u)
+		c->sweep_ns = 1000000u;
+	c->sweep_op.done = sweep_done;
 	return c;
 }
 
@@ -149,6 +172,7 @@ static struct server *server_get(struct kelp_http_client *c, const char *name, i
 /* ---- completion of calls ------------------------------------------------------------------- */
 
 static void server_pump(struct kelp_http_client *c, struct server *srv);
+static void arm_sweep(struct kelp_http_client *c);
 
 static void finish_call(struct kelp_http_client *c, struct kelp_http_call *call, int err)
 {
@@ -161,6 +185,7 @@ static void finish_call(struct kelp_http_client *c, struct kelp_http_call *call,
 	call->done(call, err);
 }
 
+/* Close @conn; nothing of it may be in flight. */
 static void conn_close(struct kelp_http_conn *conn)
 {
 	struct server *srv = conn->srv;
@@ -178,54 +203,78 @@ static void conn_close(struct kelp_http_conn *conn)
 
 /* ---- SQEs ---------------------------------------------------------------------------------- */
 
-/* Queue the SQE that conn->state calls for, linked to a timeout at the call's deadline.
- * @return 0 or -errno (-ETIMEDOUT when the deadline has passed, -EBUSY when the ring is full). */
-static int conn_queue(struct kelp_http_conn *conn)
+static int queue_send(struct kelp_http_conn *conn)
 {
-	struct io_uring *ring = conn->c->ring;
-	struct kelp_http_call *call = conn->call;
-	struct io_uring_sqe *sqe;
-	uint64_t now = now_ns();
+	struct io_uring_sqe *sqe = kelp_uring_sqe(conn->c->ring);
 
-	if (now >= call->deadline_ns)
-		return -ETIMEDOUT;
-	if (io_uring_sq_space_left(ring) < 2 && io_uring_submit(ring) < 0)
+	if (!sqe)
 		return -EBUSY;
-	if (io_uring_sq_space_left(ring) < 2)
-		return -EBUSY;
-	sqe = io_uring_get_sqe(ring);
-	switch (conn->state) {
-	case CONN_CONNECTING:
+	if (conn->state == CONN_CONNECTING)
 		io_uring_prep_connect(sqe, conn->fd, (struct sockaddr *)&conn->srv->addr,
 				      conn->srv->alen);
-		break;
-	case CONN_SENDING:
+	else
 		io_uring_prep_send(sqe, conn->fd, conn->req + conn->req_sent,
 				   conn->req_len - conn->req_sent, MSG_NOSIGNAL);
-		break;
-	case CONN_RECEIVING: {
-		uint8_t *win;
-		size_t n = kelp_http_parser_body_window(&conn->parser, &win);
-		conn->direct = n > 0;
-		if (!conn->direct) {
-			win = conn->scratch;
-			n = sizeof(conn->scratch);
-		}
-		io_uring_prep_recv(sqe, conn->fd, win, n, 0);
-		break;
-	}
-	default:
-		return -EINVAL;
-	}
-	io_uring_sqe_set_data(sqe, &conn->op);
-	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data(sqe, &conn->send_op);
+	conn->send_inflight = true;
+	return 0;
+}
 
-	uint64_t left = call->deadline_ns - now;
-	conn->ts.tv_sec = (long long)(left / 1000000000u);
-	conn->ts.tv_nsec = (long long)(left % 1000000000u);
-	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_link_timeout(sqe, &conn->ts, 0);
-	io_uring_sqe_set_data(sqe, NULL);
+static int queue_recv(struct kelp_http_conn *conn)
+{
+	struct io_uring_sqe *sqe = kelp_uring_sqe(conn->c->ring);
+	uint8_t *win;
+	size_t n;
+
+	if (!sqe)
+		return -EBUSY;
+	n = kelp_http_parser_body_window(&conn->parser, &win);
+	conn->direct = n > 0; /* Content-Length body: straight into the caller's buffer */
+	if (!conn->direct) {
+		win = conn->scratch;
+		n = sizeof(conn->scratch);
+	}
+	io_uring_prep_recv(sqe, conn->fd, win, n, 0);
+	io_uring_sqe_set_data(sqe, &conn->recv_op);
+	conn->recv_inflight = true;
+	return 0;
+}
+
+static void cancel_op(struct kelp_http_conn *conn, struct kelp_ctl_op *op)
+{
+	struct io_uring_sqe *sqe = kelp_uring_sqe(conn->c->ring);
+
+	if (sqe) {
+		io_uring_prep_cancel(sqe, op, 0);
+		io_uring_sqe_set_data(sqe, NULL);
+	} else {
+		shutdown(conn->fd, SHUT_RDWR); /* the ring is full: make the op end by itself */
+	}
+}
+
+/* The current call of @conn fails with @err (the first error wins); stop what is in flight. */
+static void conn_error(struct kelp_http_conn *conn, int err)
+{
+	if (conn->failed)
+		return;
+	conn->failed = true;
+	conn->fail_err = err;
+	if (conn->send_inflight)
+		cancel_op(conn, &conn->send_op);
+	if (conn->recv_inflight)
+		cancel_op(conn, &conn->recv_op);
+}
+
+/* Queue send and recv of the current call. @return 0, or -errno with nothing in flight. */
+static int conn_start_io(struct kelp_http_conn *conn)
+{
+	int rc;
+
+	conn->state = CONN_BUSY;
+	if ((rc = queue_send(conn)))
+		return rc;
+	if ((rc = queue_recv(conn)))
+		conn_error(conn, rc); /* the send's completion ends the call */
 	return 0;
 }
 
@@ -248,14 +297,18 @@ static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
 	conn->req_len = (size_t)n;
 	conn->req_sent = 0;
 	conn->call = call;
+	conn->sent = conn->resp_done = conn->failed = false;
+	conn->fail_err = 0;
 	conn->got_bytes = false;
 	kelp_http_parser_init(&conn->parser, call->dst, call->dst_cap, call->head);
-	if (conn->state != CONN_CONNECTING)
-		conn->state = CONN_SENDING;
-	return conn_queue(conn);
+	arm_sweep(conn->c);
+	if (conn->state == CONN_CONNECTING)
+		return queue_send(conn); /* the connect; send and recv follow */
+	return conn_start_io(conn);
 }
 
-static void conn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
+static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
+static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
 
 /* A new connection to @srv for @call. @return 0 or -errno (nothing left open on error). */
 static int conn_open(struct kelp_http_client *c, struct server *srv, struct kelp_http_call *call)
@@ -273,7 +326,8 @@ static int conn_open(struct kelp_http_client *c, struct server *srv, struct kelp
 		return rc;
 	}
 	setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn->op.done = conn_done;
+	conn->send_op.done = send_done;
+	conn->recv_op.done = recv_done;
 	conn->c = c;
 	conn->srv = srv;
 	conn->state = CONN_CONNECTING;
@@ -296,7 +350,7 @@ static int server_assign(struct kelp_http_client *c, struct server *srv,
 		conn->reused = true;
 		c->st.conns_reused++;
 		int rc = conn_begin(conn, call);
-		if (rc)
+		if (rc) /* nothing in flight: the call was not taken */
 			conn_close(conn);
 		return rc;
 	}
@@ -324,13 +378,13 @@ static void server_pump(struct kelp_http_client *c, struct server *srv)
 		srv->wait_head = call->next;
 		if (!srv->wait_head)
 			srv->wait_tail = NULL;
-		int rc = server_assign(c, srv, call);
+		int rc = now_ns() >= call->deadline_ns ? -ETIMEDOUT : server_assign(c, srv, call);
 		if (rc)
 			finish_call(c, call, rc);
 	}
 }
 
-/* The current call of @conn failed with @err; the connection is closed. */
+/* The current call of @conn failed with @err; nothing is in flight; the connection is closed. */
 static void conn_fail(struct kelp_http_conn *conn, int err)
 {
 	struct kelp_http_client *c = conn->c;
@@ -339,8 +393,6 @@ static void conn_fail(struct kelp_http_conn *conn, int err)
 	bool stale = conn->reused && !conn->got_bytes && !call->retried && !c->shutting_down &&
 		     (err == -ECONNRESET || err == -EPIPE || err == 0);
 
-	if (err == -ECANCELED && !c->shutting_down)
-		err = -ETIMEDOUT; /* the linked timeout cancelled the op */
 	if (err == 0)
 		err = -ECONNRESET; /* closed before the response was complete */
 	conn_close(conn);
@@ -366,61 +418,144 @@ static void conn_complete(struct kelp_http_conn *conn)
 	call->resp = conn->parser.resp;
 	call->body_len = kelp_http_parser_body_len(&conn->parser);
 	conn->call = NULL;
-	if (call->resp.close || conn->must_close || c->shutting_down) {
+	if (call->resp.close || conn->must_close || c->shutting_down)
 		conn_close(conn);
-	} else {
+	else
 		conn->state = CONN_IDLE;
-	}
 	finish_call(c, call, 0);
 	server_pump(c, srv);
 }
 
-static void conn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+/* After each completion: end the call when both directions are settled. */
+static void conn_settle(struct kelp_http_conn *conn)
 {
-	struct kelp_http_conn *conn = (struct kelp_http_conn *)((char *)op -
-								  offsetof(struct kelp_http_conn, op));
+	if (conn->send_inflight || conn->recv_inflight)
+		return;
+	if (conn->failed)
+		conn_fail(conn, conn->fail_err);
+	else if (conn->sent && conn->resp_done)
+		conn_complete(conn);
+	else
+		conn_fail(conn, -EPROTO); /* cannot happen: nothing in flight, nothing finished */
+}
+
+static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct kelp_http_conn *conn =
+		(struct kelp_http_conn *)((char *)op - offsetof(struct kelp_http_conn, send_op));
 	int rc;
 
-	if (res < 0)
-		return conn_fail(conn, res);
-	switch (conn->state) {
-	case CONN_CONNECTING:
-		conn->state = CONN_SENDING;
-		break;
-	case CONN_SENDING:
+	conn->send_inflight = false;
+	if (conn->failed) {
+		/* cancelled after the other direction failed */
+	} else if (res < 0) {
+		conn_error(conn, res);
+	} else if (conn->state == CONN_CONNECTING) {
+		if ((rc = conn_start_io(conn)))
+			conn_error(conn, rc);
+	} else {
 		conn->req_sent += (size_t)res;
-		if (conn->req_sent == conn->req_len)
-			conn->state = CONN_RECEIVING;
-		break;
-	case CONN_RECEIVING:
-		if (res == 0) { /* peer closed */
-			if (kelp_http_parser_finish(&conn->parser) == 0) {
-				conn->must_close = true;
-				return conn_complete(conn);
-			}
-			return conn_fail(conn, 0); /* cut short: -ECONNRESET, or a stale retry */
+		if (conn->req_sent < conn->req_len) {
+			if ((rc = queue_send(conn)))
+				conn_error(conn, rc);
+		} else {
+			conn->sent = true;
 		}
+	}
+	conn_settle(conn);
+}
+
+static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct kelp_http_conn *conn =
+		(struct kelp_http_conn *)((char *)op - offsetof(struct kelp_http_conn, recv_op));
+	struct kelp_http_client *c = conn->c;
+	int rc;
+
+	conn->recv_inflight = false;
+	if (conn->failed)
+		return conn_settle(conn);
+	if (res < 0) {
+		conn_error(conn, res);
+	} else if (res == 0) { /* peer closed */
+		if (kelp_http_parser_finish(&conn->parser) == 0) {
+			conn->resp_done = conn->must_close = true;
+		} else {
+			conn_error(conn, 0); /* cut short: -ECONNRESET, or a stale retry */
+		}
+	} else {
 		conn->got_bytes = true;
 		if (conn->direct) {
 			kelp_http_parser_body_done(&conn->parser, (size_t)res);
-			conn->c->st.body_bytes_direct += (uint64_t)res;
+			c->st.body_bytes_direct += (uint64_t)res;
 		} else {
 			uint64_t before = conn->parser.resp.body_total;
 			ssize_t n = kelp_http_parser_feed(&conn->parser, conn->scratch, (size_t)res);
-			if (n < 0)
-				return conn_fail(conn, (int)n);
+			if (n < 0) {
+				conn_error(conn, (int)n);
+				return conn_settle(conn);
+			}
 			if (n < res)
 				conn->must_close = true; /* bytes nobody asked for */
-			conn->c->st.body_bytes_copied += conn->parser.resp.body_total - before;
+			c->st.body_bytes_copied += conn->parser.resp.body_total - before;
 		}
 		if (kelp_http_parser_done(&conn->parser))
-			return conn_complete(conn);
-		break;
-	default:
-		return conn_fail(conn, -EPROTO);
+			conn->resp_done = true;
+		else if ((rc = queue_recv(conn)))
+			conn_error(conn, rc);
 	}
-	if ((rc = conn_queue(conn)))
-		conn_fail(conn, rc);
+	conn_settle(conn);
+}
+
+/* ---- timeouts ------------------------------------------------------------------------------ */
+
+/* Arm the sweep timer when calls are running and it is not armed yet. */
+static void arm_sweep(struct kelp_http_client *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->sweep_armed || c->shutting_down || !(sqe = kelp_uring_sqe(c->ring)))
+		return;
+	c->sweep_ts.tv_sec = (long long)(c->sweep_ns / 1000000000u);
+	c->sweep_ts.tv_nsec = (long long)(c->sweep_ns % 1000000000u);
+	io_uring_prep_timeout(sqe, &c->sweep_ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &c->sweep_op);
+	c->sweep_armed = true;
+}
+
+/* Cancel the calls past their deadline; re-arm while calls are running. */
+static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct kelp_http_client *c =
+		(struct kelp_http_client *)((char *)op - offsetof(struct kelp_http_client, sweep_op));
+	uint64_t now = now_ns();
+
+	c->sweep_armed = false;
+	if (c->shutting_down)
+		return;
+	for (struct server *s = c->servers; s; s = s->next) {
+		for (struct kelp_http_conn *conn = s->conns; conn; conn = conn->next)
+			if (conn->state != CONN_IDLE && conn->call && !conn->failed &&
+			    now >= conn->call->deadline_ns)
+				conn_error(conn, -ETIMEDOUT);
+		/* calls waiting for a connection time out too */
+		for (struct kelp_http_call **pp = &s->wait_head; *pp;) {
+			struct kelp_http_call *call = *pp;
+			if (now < call->deadline_ns) {
+				pp = &call->next;
+				continue;
+			}
+			*pp = call->next;
+			if (s->wait_tail == call) {
+				s->wait_tail = NULL;
+				for (struct kelp_http_call *t = s->wait_head; t; t = t->next)
+					s->wait_tail = t;
+			}
+			finish_call(c, call, -ETIMEDOUT);
+		}
+	}
+	if (c->busy)
+		arm_sweep(c);
 }
 
 /* ---- public calls -------------------------------------------------------------------------- */
@@ -469,13 +604,14 @@ void kelp_http_client_shutdown(struct kelp_http_client *c)
 			finish_call(c, call, -ECANCELED);
 		}
 		s->wait_tail = NULL;
-		for (struct kelp_http_conn *conn = s->conns; conn; conn = conn->next) {
-			if (conn->state == CONN_IDLE)
-				continue;
-			struct io_uring_sqe *sqe = kelp_uring_sqe(c->ring);
-			if (!sqe)
-				break;
-			io_uring_prep_cancel(sqe, &conn->op, 0);
+		for (struct kelp_http_conn *conn = s->conns; conn; conn = conn->next)
+			if (conn->state != CONN_IDLE)
+				conn_error(conn, -ECANCELED);
+	}
+	if (c->sweep_armed) {
+		struct io_uring_sqe *sqe = kelp_uring_sqe(c->ring);
+		if (sqe) {
+			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&c->sweep_op, 0);
 			io_uring_sqe_set_data(sqe, NULL);
 		}
 	}
@@ -483,7 +619,7 @@ void kelp_http_client_shutdown(struct kelp_http_client *c)
 
 bool kelp_http_client_owns_op(const struct kelp_ctl_op *op)
 {
-	return op->done == conn_done;
+	return op->done == send_done || op->done == recv_done || op->done == sweep_done;
 }
 
 struct io_uring *kelp_http_client_ring(const struct kelp_http_client *c)
@@ -493,7 +629,7 @@ struct io_uring *kelp_http_client_ring(const struct kelp_http_client *c)
 
 unsigned kelp_http_client_busy(const struct kelp_http_client *c)
 {
-	return c->busy;
+	return c->busy + c->sweep_armed;
 }
 
 void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_http_client_stats *s)
@@ -505,7 +641,7 @@ int kelp_http_client_destroy(struct kelp_http_client *c)
 {
 	if (!c)
 		return 0;
-	if (c->busy)
+	if (kelp_http_client_busy(c))
 		return -EBUSY;
 	while (c->servers) {
 		struct server *s = c->servers;

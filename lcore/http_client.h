@@ -6,9 +6,10 @@
  * Model: one client per io_uring; servers are "ip:port" strings (numeric IPv4 or [IPv6]: names
  * are resolved by the caller before, because resolving would block). Per server a keep-alive pool
  * of at most max_conns connections; calls beyond that wait in a FIFO for the next free one. Each
- * connection runs one call at a time: connect (new ones), send the request, receive the response.
- * Every step is one SQE linked to an IORING_OP_LINK_TIMEOUT bounded by the call's deadline
- * (timeout_ms after it was started). Body bytes of Content-Length responses are received
+ * connection runs one call at a time: connect (new ones), then the request's send and the
+ * response's recv, both in flight at once. A call's deadline is timeout_ms after it was started;
+ * one sweep timer per client cancels what is past it (granularity: a quarter of the timeout, at
+ * most 100 ms). Body bytes of Content-Length responses are received
  * straight into the call's destination buffer; the head and chunked bodies go through a 16 KiB
  * scratch buffer per connection. A call on a reused connection that dies before the first response
  * byte (the server closed an idle keep-alive connection) is retried once on a fresh connection;

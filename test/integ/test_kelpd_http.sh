@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
 weed_require
-BIN=build/bin
-READ=build/test/integ/kelp_read
+BIN=${BIN:-build/bin} # BIN=build-asan/bin runs kelpd sanitized
+READ=${BIN%/bin}/test/integ/kelp_read
 for b in "$BIN/kelpd" "$BIN/kelpctl" "$READ"; do [ -x "$b" ] || { echo "FAIL: $b missing (make all)" >&2; exit 1; }; done
 
 fail() { echo "FAIL: $*" >&2; [ -n "${KLOG:-}" ] && tail -n 20 "$KLOG" >&2; exit 1; }
