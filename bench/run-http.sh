@@ -7,7 +7,9 @@
 #   fallback  through kelpd with [seaweedfs] force_http = true: kelpd's io_uring HTTP client
 #   wrk       (when installed) wrk -t1 -c DEPTH with bench/wrk-fids.lua: a second HTTP baseline
 # kelpd runs only during its own rows (its busy-polling lcore would otherwise take a core from
-# weed); weed is not pinned. Client on cpu 0, kelpd's lcore on cpu 1.
+# weed); weed is not pinned. Client on cpu 0, kelpd's lcore on cpu 1; for the fallback rows the lcore
+# parks when idle, the control thread is not pinned and the client waits with --wait (see
+# start_kelpd).
 # Writes $OUT/http.json, $OUT/http.png and prints a Markdown table.
 #
 # usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR] [--no-fallback]
@@ -53,10 +55,16 @@ cat "$VDIR"/*.dat >/dev/null
 . test/integ/lib/kelpd.sh
 at_exit kelpd_stop
 start_kelpd() { # force_http true|false
+	# The fallback path works on kelpd's control thread, not on the lcore: on this 2-core box the
+	# lcore parks when idle (idle_park_us) and the control thread is not pinned beside the client,
+	# else a busy-polling lcore and client leave the control thread (and weed) one shared core.
+	local engine_extra="control_cpu = 0"
+	[ "$1" = true ] && engine_extra="control_cpu = -1
+idle_park_us = 20"
 	cat >"$WEED_DIR/kelp.conf" <<EOF
 [engine]
 lcores = 1
-control_cpu = 0
+$engine_extra
 socket = $WEED_DIR/kelpd.sock
 arena_mb = 256
 [export]
@@ -97,7 +105,8 @@ for round in $(seq "$ROUNDS"); do
 	if [ "$FALLBACK" = 1 ]; then
 		start_kelpd true
 		for sz in 4k 1m; do
-			bench "fallback $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
+			# --wait: the client sleeps between completions, like an HTTP client blocked in recv
+			bench "fallback $sz" --mode local --wait -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
 		kelpd_stop
