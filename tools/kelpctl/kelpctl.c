@@ -176,13 +176,14 @@ static void print_status(json_t *r)
 	       geti(r, "sessions"), geti(r, "volumes"));
 }
 
-static void print_stats_row(const char *name, json_t *o)
+static void print_stats_row(const char *name, const char *sessions, json_t *o)
 {
 	json_t *e = json_object_get(o, "errors"), *p = json_object_get(o, "by_path");
 	long long polls = geti(o, "polls");
-	printf("%-6s %12lld %6.1f%% %12lld %10lld %10lld %10lld %14lld %6lld %6lld %6lld %6lld %6lld "
-	       "%6lld %6lld %10lld %8lld %8lld\n",
-	       name, polls, polls ? 100.0 * (double)geti(o, "busy_polls") / (double)polls : 0.0,
+	printf("%-6s %5s %12lld %6.1f%% %8lld %12lld %10lld %10lld %10lld %14lld %6lld %6lld %6lld %6lld "
+	       "%6lld %6lld %6lld %10lld %8lld %8lld\n",
+	       name, sessions, polls,
+	       polls ? 100.0 * (double)geti(o, "busy_polls") / (double)polls : 0.0, geti(o, "parks"),
 	       geti(o, "requests"), geti(o, "reads"), geti(o, "stats"), geti(o, "nops"),
 	       geti(o, "bytes"), geti(e, "noent"), geti(e, "io"), geti(e, "range"),
 	       geti(e, "unreachable"), geti(e, "bad_sqe"), geti(e, "busy"), geti(e, "other"),
@@ -191,18 +192,26 @@ static void print_stats_row(const char *name, json_t *o)
 
 static void print_stats(json_t *r)
 {
-	printf("%-6s %12s %7s %12s %10s %10s %10s %14s %6s %6s %6s %6s %6s %6s %6s %10s %8s %8s\n",
-	       "lcore", "polls", "busy", "requests", "reads", "stats", "nops", "bytes", "noent", "eio",
-	       "range", "unrch", "badsqe", "busy", "other", "local", "rdma", "http");
+	printf("%-6s %5s %12s %7s %8s %12s %10s %10s %10s %14s %6s %6s %6s %6s %6s %6s %6s %10s %8s "
+	       "%8s\n",
+	       "lcore", "sess", "polls", "busy", "parks", "requests", "reads", "stats", "nops", "bytes",
+	       "noent", "eio", "range", "unrch", "badsqe", "busy", "other", "local", "rdma", "http");
 	size_t i;
 	json_t *lc;
+	long long sessions = 0;
 	json_array_foreach(json_object_get(r, "lcores"), i, lc)
 	{
-		char name[16];
+		char name[16], sess[24];
 		snprintf(name, sizeof(name), "%lld", geti(lc, "id"));
-		print_stats_row(name, lc);
+		snprintf(sess, sizeof(sess), "%lld", geti(lc, "sessions"));
+		sessions += geti(lc, "sessions");
+		print_stats_row(name, sess, lc);
 	}
-	print_stats_row("total", json_object_get(r, "total"));
+	char sess[24];
+	snprintf(sess, sizeof(sess), "%lld", sessions);
+	print_stats_row("total", sess, json_object_get(r, "total"));
+	printf("(busy: share of polls that found work. errors: noent = missing, deleted or wrong cookie; "
+	       "eio = corrupt; unrch = no path; badsqe = invalid requests; busy = remote pool full)\n");
 }
 
 static void print_sessions(json_t *r)
