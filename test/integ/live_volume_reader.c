@@ -160,7 +160,7 @@ static void *reader(void *arg)
 		kelp_epoch_quiescent(g.ep, id);
 		/* leave CPU to weed and the uploads on this small machine; reads still overlap every
 		 * refresh, upload and vacuum */
-		if ((rc = (int)(g.reads & 63)) == 0)
+		if ((__atomic_load_n(&g.reads, __ATOMIC_RELAXED) & 63) == 0)
 			usleep(500);
 	}
 	kelp_epoch_unregister(g.ep, id);

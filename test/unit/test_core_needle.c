@@ -13,26 +13,12 @@
 
 #include <cmocka.h>
 
+#include "test/unit/fixture_file.h"
+
 #include "core/crc32c.h"
 #include "core/idx.h"
 #include "core/needle.h"
 #include "core/superblock.h"
-
-static uint8_t *load_fixture(const char *name, size_t *len)
-{
-	char path[PATH_MAX];
-	const char *dir = getenv("KELP_FIXTURES");
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "test/fixtures", name);
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *buf = malloc(*len + 1);
-	assert_int_equal(fread(buf, 1, *len, f), *len);
-	fclose(f);
-	return buf;
-}
 
 static void test_superblock(void **state)
 {

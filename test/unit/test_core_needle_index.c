@@ -12,24 +12,10 @@
 
 #include <cmocka.h>
 
+#include "test/unit/fixture_file.h"
+
 #include "core/idx.h"
 #include "core/needle_index.h"
-
-static uint8_t *load_fixture(const char *name, size_t *len)
-{
-	char path[PATH_MAX];
-	const char *dir = getenv("KELP_FIXTURES");
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "test/fixtures", name);
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *buf = malloc(*len + 1);
-	assert_int_equal(fread(buf, 1, *len, f), *len);
-	fclose(f);
-	return buf;
-}
 
 static void apply(struct kelp_needle_index *ni, uint64_t key, uint64_t off, uint32_t size)
 {
