@@ -45,12 +45,12 @@ upload_round() { # ROUND COUNT: upload COUNT files, delete every third
 	done
 }
 
-upload_round 1 20
+upload_round 1 12
 vacuum
 echo "ok: round 1 uploaded, deleted, vacuumed"
-upload_round 2 20
+upload_round 2 12
 vacuum
-upload_round 3 10
+upload_round 3 6
 echo "ok: rounds 2 and 3 (second vacuum between)"
 gen=$(awk -F'\t' '!/^#/' "$WEED_MANIFEST" | wc -l)
 sleep 1
