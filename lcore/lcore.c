@@ -211,22 +211,41 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	struct kelp_sqe batch[KELP_SQE_BURST];
 	for (uint32_t i = 0; i < n; i++)
 		memcpy(&batch[i], kelp_ring_cons_slot(&s->sq, i), sizeof(batch[i]));
-	kelp_ring_cons_release(&s->sq, n);
 
-	uint32_t produced = 0;
-	for (uint32_t i = 0; i < n; i++) {
+	/* Serve in order; stop early once this poll moved KELP_SESSION_POLL_BYTES, so one session's
+	 * large reads cannot hold up the other sessions of this lcore. Only what was served is
+	 * released from the SQ; the copies of the rest are dropped and read again next round. */
+	uint32_t served = 0, released = 0, produced = 0;
+	uint64_t bytes = 0, unpublished_bytes = 0;
+	while (served < n && bytes < KELP_SESSION_POLL_BYTES) {
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, produced);
-		if (serve_one(lc, s, &batch[i], c)) {
+		if (serve_one(lc, s, &batch[served], c)) {
 			count_completion(lc, s, c);
 			produced++;
+			if (c->result > 0) {
+				bytes += (uint64_t)c->result;
+				unpublished_bytes += (uint64_t)c->result;
+			}
+		}
+		served++;
+		/* large reads: hand back what is done instead of holding it for the whole burst,
+		 * so the client can reuse those buffers while we copy the rest */
+		if (unpublished_bytes >= KELP_PUBLISH_BYTES && produced) {
+			kelp_ring_cons_release(&s->sq, served - released);
+			released = served;
+			kelp_ring_prod_publish(&s->cq, produced);
+			lcore_session_wake_client(s);
+			produced = 0;
+			unpublished_bytes = 0;
 		}
 	}
 	if (produced) {
 		kelp_ring_prod_publish(&s->cq, produced);
 		lcore_session_wake_client(s);
 	}
-	KELP_STAT_ADD(lc->stats.requests, n);
-	KELP_STAT_ADD(s->stats.requests, n);
+	kelp_ring_cons_release(&s->sq, served - released);
+	KELP_STAT_ADD(lc->stats.requests, served);
+	KELP_STAT_ADD(s->stats.requests, served);
 	return KELP_POLL_BUSY;
 }
 
