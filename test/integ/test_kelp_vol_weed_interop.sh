@@ -95,6 +95,13 @@ while IFS=$'\t' read -r fid furl size sha state kind gz name mime; do
 		got=$("$KV" cat --gunzip "$dat" "$fid" | sha256sum | cut -d' ' -f1)
 		[ "$got" = "$sha" ] || fail "kelp-vol cat --gunzip $fid ($kind) differs from the upload"
 		"$KV" ls --json "$dat" | grep -q "\"fid\":\"$fid\"" || fail "kelp-vol ls does not list $fid"
+		if [ "$kind" = named ]; then
+			# name, mime and the Seaweed- headers (pairs) as the volume server stored them
+			"$KV" ls --json "$dat" | grep "\"fid\":\"$fid\"" | python3 -c 'import json,sys
+n=json.loads(sys.stdin.readline()); p=json.loads(n["pairs"])
+assert n["name"]=="photo.png" and n["mime"]=="image/png", n
+assert p.get("Owner")=="kelp" and p.get("Tag")=="blue", p' || fail "ls --json of the named upload $fid"
+		fi
 	else
 		! "$KV" cat "$dat" "$fid" >/dev/null 2>&1 || fail "kelp-vol cat returns deleted $fid"
 		! "$KV" ls --json "$dat" | grep -q "\"fid\":\"$fid\"" || fail "kelp-vol ls lists deleted $fid"

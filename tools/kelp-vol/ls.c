@@ -14,7 +14,8 @@ static const char ls_usage[] =
 	"  FID OFFSET SIZE DATA_SIZE FLAGS CRC NAME MIME\n"
 	"--json: one object per line: fid, key and cookie (hex strings), offset (bytes in .dat),\n"
 	"size (body), data_size (stored payload), flags (number), gzip (bool), name, mime,\n"
-	"last_modified (unix seconds, 0 = none), crc (\"raw\", \"legacy\" or \"bad\").\n";
+	"last_modified (unix seconds, 0 = none), ttl (\"\" or count+unit like \"3d\"), pairs (the\n"
+	"stored JSON text, \"\" = none), append_at_ns (v3), crc (\"raw\", \"legacy\" or \"bad\").\n";
 
 struct ls_ctx {
 	uint32_t vid;
@@ -35,8 +36,14 @@ static int print_needle(void *arg, uint64_t offset, const struct kelp_needle *n)
 		json_escape(stdout, n->name, n->name_len);
 		fputs("\",\"mime\":\"", stdout);
 		json_escape(stdout, n->mime, n->mime_len);
-		printf("\",\"last_modified\":%llu,\"crc\":\"%s\"}\n",
-		       (unsigned long long)n->last_modified, crc_kind_name(n));
+		static const char units[] = " mhdwMy";
+		printf("\",\"last_modified\":%llu,\"ttl\":\"", (unsigned long long)n->last_modified);
+		if (n->ttl_count && n->ttl_unit >= 1 && n->ttl_unit <= 6)
+			printf("%u%c", n->ttl_count, units[n->ttl_unit]);
+		fputs("\",\"pairs\":\"", stdout);
+		json_escape(stdout, n->pairs, n->pairs_len);
+		printf("\",\"append_at_ns\":%llu,\"crc\":\"%s\"}\n",
+		       (unsigned long long)n->append_at_ns, crc_kind_name(n));
 	} else {
 		printf("%-20s %12llu %10u %10u 0x%02x  %-6s ", fid, (unsigned long long)offset, n->size,
 		       n->data_size, n->flags, crc_kind_name(n));
