@@ -231,7 +231,8 @@ static int scan_dir(struct kelp_volume_set *set, size_t d, struct vol_list *have
 static struct vol_table *make_table(struct kelp_volume_set *set, struct vol_list *l,
 				    const struct vol_table *old)
 {
-	qsort(l->v, l->n, sizeof(*l->v), cmp_vol);
+	if (l->n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_vol);
 	size_t w = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		if (w && kelp_volume_id(l->v[w - 1]) == kelp_volume_id(l->v[i])) {
