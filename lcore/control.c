@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/epoch.h"
 #include "lcore/control_priv.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
@@ -444,6 +445,33 @@ static void arm_signal(struct kelp_control *ctl)
 	io_uring_sqe_set_data(sqe, &ctl->signal_op);
 }
 
+static void arm_refresh(struct kelp_control *ctl)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+	if (!sqe)
+		return;
+	ctl->refresh_delay = (struct __kernel_timespec){.tv_nsec = KELP_REFRESH_MS * 1000000L};
+	io_uring_prep_timeout(sqe, &ctl->refresh_delay, 0, 0);
+	io_uring_sqe_set_data(sqe, &ctl->refresh_op);
+}
+
+/* Follow the exported directories: new needles, deletes, vacuum, new and removed volumes
+ * (core/volume.h). It reads .idx tails and stats files on this thread: local-disk I/O of a few
+ * KiB, bounded, not socket I/O. Replaced versions are freed through the epoch once every lcore
+ * passed a quiescent point. */
+static void refresh_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	if (ctl->stopping)
+		return;
+	int rc = kelp_volume_set_refresh(ctl->eng->volumes);
+	if (rc < 0 && !ctl->refresh_failed)
+		fprintf(stderr, "kelpd: following [export] dirs: %s (will retry)\n", strerror(-rc));
+	ctl->refresh_failed = rc < 0;
+	if (ctl->eng->epoch)
+		kelp_epoch_reclaim(ctl->eng->epoch);
+	arm_refresh(ctl);
+}
+
 static void arm_wake(struct kelp_control *ctl);
 
 static void wake_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
@@ -608,6 +636,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	ctl->sig_fd = sig_fd;
 	ctl->accept_op.done = accept_done;
 	ctl->accept_retry_op.done = accept_retry_done;
+	ctl->refresh_op.done = refresh_done;
 	ctl->hello_timeout = (struct __kernel_timespec){.tv_sec = HELLO_TIMEOUT_S};
 	ctl->signal_op.done = signal_done;
 	ctl->wake_op.done = wake_done;
@@ -640,6 +669,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	arm_accept(ctl);
 	arm_signal(ctl);
 	arm_wake(ctl);
+	arm_refresh(ctl);
 	fprintf(stderr, "kelpd: serving on %s with %u lcore(s), %zu volume(s)\n",
 		eng->opts.socket_path, eng->n_lcores, kelp_volume_set_count(eng->volumes));
 

@@ -47,6 +47,9 @@ struct kelp_control {
 	struct __kernel_timespec accept_delay;
 	int accept_backing_off;
 	struct __kernel_timespec hello_timeout; /* read by the kernel when a hello recv is submitted */
+	struct kelp_ctl_op refresh_op;          /* KELP_REFRESH_MS timer: follow [export] dirs */
+	struct __kernel_timespec refresh_delay;
+	int refresh_failed;
 	struct signalfd_siginfo siginfo;
 	uint64_t wake_val;
 	struct ctl_conn *conns;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/epoch.h"
 #include "lcore/control.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
@@ -82,6 +83,14 @@ int kelp_engine_run(const struct kelp_engine_opts *opts)
 		goto out_sig;
 	}
 
+	/* every lcore reads the volumes without locks; replaced versions go through this epoch */
+	eng.epoch = kelp_epoch_new(opts->n_lcores);
+	if (!eng.epoch) {
+		rc = -ENOMEM;
+		goto out_vol;
+	}
+	kelp_volume_set_use_epoch(eng.volumes, eng.epoch);
+
 	eng.lcores = calloc(opts->n_lcores, sizeof(*eng.lcores));
 	if (!eng.lcores) {
 		rc = -ENOMEM;
@@ -108,7 +117,9 @@ out_lcores:
 		kelp_lcore_fini(&eng.lcores[i]);
 	free(eng.lcores);
 out_vol:
-	kelp_volume_set_close(eng.volumes);
+	kelp_volume_set_close(eng.volumes); /* the lcores are gone: nothing reads it any more */
+	if (eng.epoch)
+		kelp_epoch_free(eng.epoch);
 out_sig:
 	close(sig_fd);
 out_topo:

@@ -15,7 +15,11 @@
  *   - Counters are written by their owner with relaxed atomic stores and read by the control thread
  *     (kelpctl stats) with relaxed atomic loads: exact per counter, not a consistent snapshot.
  *   - The volume set is read by every lcore without locks (kelp_volume_set_find/kelp_volume_find
- *     are safe concurrently); changes to it must follow core/volume.h's rules.
+ *     are safe concurrently); the control thread follows the exported directories with
+ *     kelp_volume_set_refresh() every KELP_REFRESH_MS. What it replaces is freed through the
+ *     engine's epoch (core/epoch.h): every lcore is a registered reader and passes a quiescent
+ *     point after each poll round (no pointer into a volume survives a round), and goes offline
+ *     while parked.
  */
 #ifndef KELP_LCORE_ENGINE_H
 #define KELP_LCORE_ENGINE_H
@@ -57,10 +61,16 @@ struct kelp_engine_opts {
 
 struct kelp_lcore;
 struct kelp_control;
+struct kelp_epoch;
+
+/* How often the control thread follows the exported directories (new needles, vacuum, ...). */
+#define KELP_REFRESH_MS 250
 
 struct kelp_engine {
 	struct kelp_engine_opts opts;
 	struct kelp_volume_set *volumes; /* local volumes; see ownership above */
+	struct kelp_epoch *epoch;        /* reclamation of what lcores read without locks; NULL in
+					  * unit tests that drive an lcore by hand */
 	struct kelp_lcore *lcores;       /* n_lcores entries */
 	unsigned n_lcores;
 	struct kelp_control *ctl;

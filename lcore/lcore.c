@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/epoch.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
 #include "lcore/lsession.h"
@@ -360,6 +361,9 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 	KELP_STAT_ADD(lc->stats.polls, 1);
 	if (busy)
 		KELP_STAT_ADD(lc->stats.busy_polls, 1);
+	/* the round is over: no pointer into a volume is held any more (engine.h: ownership) */
+	if (lc->epoch)
+		kelp_epoch_quiescent(lc->epoch, lc->epoch_id);
 	return busy;
 }
 
@@ -396,9 +400,13 @@ static void park(struct kelp_lcore *lc)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!work_pending(lc)) {
 		KELP_STAT_ADD(lc->stats.parks, 1);
+		if (lc->epoch) /* a sleeping lcore must not hold up reclamation */
+			kelp_epoch_offline(lc->epoch, lc->epoch_id);
 		uint64_t v;
 		while (read(lc->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
 			;
+		if (lc->epoch)
+			kelp_epoch_online(lc->epoch, lc->epoch_id);
 	}
 	set_need_wakeup(lc, 0);
 }
@@ -447,6 +455,12 @@ int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id,
 		rc = kelp_msg_chan_init(&lc->to_ctl, lc->numa_node);
 	if (rc != 0)
 		return rc;
+	if (eng->epoch) {
+		lc->epoch_id = kelp_epoch_register(eng->epoch);
+		if (lc->epoch_id < 0)
+			return lc->epoch_id;
+		lc->epoch = eng->epoch;
+	}
 	lc->remote_pool = calloc(KELP_REMOTE_POOL, sizeof(*lc->remote_pool));
 	if (!lc->remote_pool)
 		return -ENOMEM;

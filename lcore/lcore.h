@@ -80,6 +80,8 @@ struct kelp_lcore {
 	struct kelp_engine *eng;
 	int wake_fd;   /* eventfd: clients and control write 1 to wake a parked lcore */
 	int ctl_wake_fd; /* control's eventfd: written once per poll round that sent it messages */
+	struct kelp_epoch *epoch; /* the engine's; NULL = none */
+	int epoch_id;             /* our reader id in it */
 	uint64_t idle_park_ns;
 	pthread_t thread;
 	int started;
