@@ -5,7 +5,8 @@
  * kelp_ctl_run() sets up, starts the lcores, and loops:
  *   1. submit what the callbacks queued, wait for at least one completion;
  *   2. call op->done() for every completion of the batch (accept, hello, session close, admin
- *      command, signal, lcore wake-up, and whatever other modules submitted);
+ *      command, signal, lcore wake-up, the volume refresh timer, and whatever other modules
+ *      submitted, e.g. the HTTP fallback);
  *   3. drain the lcores' message rings (remote reads to start, sessions to free);
  *   4. free the connections marked dead during the batch.
  * It never blocks anywhere else: sockets are read through io_uring, and the few direct calls

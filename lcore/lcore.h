@@ -6,7 +6,8 @@
  * Pollers, in order, each returning KELP_POLL_BUSY when it did work and KELP_POLL_IDLE otherwise:
  *   1. control messages (lcore/msg.h): sessions added / removed, remote reads done, stop;
  *   2. client sessions: drain up to KELP_SQE_BURST SQEs per session, serve, publish CQEs;
- *   3. more registered with kelp_lcore_add_poller() before start (RDMA CQ, issue 5).
+ *   3. more registered with kelp_lcore_add_poller() before start (RDMA CQ, issue 5): e.g. from
+ *      kelp_ctl_remote_init(), which runs on the control thread before the lcores start.
  * When every poller was idle for [engine] idle_park_us (0 = never), the lcore parks: it raises
  * KELP_SQ_NEED_WAKEUP in every session, re-checks, and blocks on its eventfd (shm/ABI.md 5).
  */
