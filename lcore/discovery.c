@@ -48,12 +48,6 @@ struct lookup {
 	uint8_t body[16384];
 };
 
-struct retired {
-	struct retired *next;
-	struct kelp_loc_table *t;
-	uint64_t epoch;
-};
-
 struct kelp_discovery {
 	struct kelp_http_client *http;
 	struct io_uring *ring;
@@ -62,11 +56,10 @@ struct kelp_discovery {
 	unsigned cur_master;
 	char dc[KELP_LOOKUP_DC_MAX];
 	uint64_t ttl_ns;
-	struct kelp_qsbr *qsbr;
+	struct kelp_epoch *epoch;
 	struct vol *buckets[VOL_BUCKETS];
 	struct kelp_loc_table *table; /* published: atomic accesses */
 	uint64_t version;
-	struct retired *retired;
 	unsigned busy;
 	bool shut;
 	struct kelp_discovery_stats st;
@@ -140,7 +133,7 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	d->n_masters = opts->n_masters;
 	snprintf(d->dc, sizeof(d->dc), "%s", opts->data_center ? opts->data_center : "");
 	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : 600) * 1000000000u;
-	d->qsbr = opts->qsbr;
+	d->epoch = opts->epoch;
 	return d;
 }
 
@@ -179,13 +172,8 @@ static void publish(struct kelp_discovery *d)
 		for (v = d->buckets[b]; v; v = v->hnext)
 			n += v->have;
 	struct kelp_loc_table *t = malloc(sizeof(*t) + n * sizeof(t->vols[0]));
-	struct retired *r = malloc(sizeof(*r));
-	if (!t || !r) {
-		/* readers keep the previous snapshot: stale but consistent */
-		free(t);
-		free(r);
-		return;
-	}
+	if (!t)
+		return; /* readers keep the previous snapshot: stale but consistent */
 	for (unsigned b = 0; b < VOL_BUCKETS; b++)
 		for (v = d->buckets[b]; v; v = v->hnext)
 			if (v->have)
@@ -198,34 +186,22 @@ static void publish(struct kelp_discovery *d)
 	/* pairs with the acquire load in kelp_loc_table_current(): readers see a complete table */
 	__atomic_store_n(&d->table, t, __ATOMIC_RELEASE);
 	d->st.published++;
-	if (!old) {
-		free(r);
+	if (!old)
 		return;
-	}
-	r->t = old;
-	r->epoch = d->qsbr ? kelp_qsbr_retire(d->qsbr) : 0;
-	r->next = d->retired;
-	d->retired = r;
-	kelp_discovery_reclaim(d);
+	/* without lcore readers nobody can hold the old one; with them, after their quiescent point.
+	 * If retiring fails (ENOMEM) the old table is leaked rather than freed under a reader. */
+	if (!d->epoch)
+		free(old);
+	else if (kelp_epoch_retire(d->epoch, free, old) == 0)
+		kelp_discovery_reclaim(d);
 }
 
 unsigned kelp_discovery_reclaim(struct kelp_discovery *d)
 {
-	struct retired **pp = &d->retired;
-	unsigned left = 0;
-
-	while (*pp) {
-		struct retired *r = *pp;
-		if (!d->qsbr || kelp_qsbr_passed(d->qsbr, r->epoch)) {
-			*pp = r->next;
-			free(r->t);
-			free(r);
-		} else {
-			pp = &r->next;
-			left++;
-		}
-	}
-	return left;
+	if (!d->epoch)
+		return 0;
+	kelp_epoch_reclaim(d->epoch);
+	return (unsigned)kelp_epoch_pending(d->epoch);
 }
 
 const struct kelp_loc_table *kelp_loc_table_current(const struct kelp_discovery *d)
@@ -503,12 +479,6 @@ void kelp_discovery_destroy(struct kelp_discovery *d)
 			free(v->lk);
 			free(v);
 		}
-	while (d->retired) {
-		struct retired *r = d->retired;
-		d->retired = r->next;
-		free(r->t);
-		free(r);
-	}
 	free(d->table);
 	free(d);
 }

@@ -15,7 +15,8 @@
  * - kelp_discovery_invalidate() after a read failure forces the next request to ask again.
  * - For lock-free readers (lcores), every change publishes an immutable snapshot
  *   (struct kelp_loc_table) with a release store; old snapshots are freed once every reader has
- *   passed a quiescent point (lcore/qsbr.h).
+ *   passed a quiescent point (core/epoch.h). Today no lcore reads it (non-local reads go to the
+ *   control thread, which parks them here); it is there for lcore-side routing (RDMA peers).
  *
  * Ownership: everything except kelp_loc_table_current()/kelp_loc_table_find() belongs to the
  * thread of the io_uring the HTTP client runs on (kelpd's control thread).
@@ -27,7 +28,7 @@
 #include <stdint.h>
 
 #include "lcore/http_client.h"
-#include "lcore/qsbr.h"
+#include "core/epoch.h"
 #include "proto/lookup.h"
 
 #define KELP_DISCOVERY_MAX_MASTERS 8
@@ -41,7 +42,7 @@ struct kelp_discovery_opts {
 	unsigned n_masters;
 	const char *data_center;    /* NULL or "": no preference */
 	uint32_t ttl_s;             /* 0 -> 600 */
-	struct kelp_qsbr *qsbr;     /* readers of the published table; NULL: no lcore readers */
+	struct kelp_epoch *epoch;   /* readers of the published table (core/epoch.h); NULL: none */
 };
 
 /* The locations of one volume, in the order to try them. */
@@ -92,7 +93,7 @@ int kelp_discovery_locate(struct kelp_discovery *d, uint32_t vid, struct kelp_lo
 void kelp_discovery_invalidate(struct kelp_discovery *d, uint32_t vid);
 
 /* kelp_discovery_reclaim - free retired snapshots every reader has let go of; call it from the
- * loop now and then. @return how many remain retired. */
+ * loop now and then. @return how many things the epoch domain still holds back. */
 unsigned kelp_discovery_reclaim(struct kelp_discovery *d);
 
 /* kelp_discovery_shutdown - fail parked requests with -ECANCELED; stop timers. The HTTP client must

@@ -278,10 +278,11 @@ static int conn_start_io(struct kelp_http_conn *conn)
 	return 0;
 }
 
-static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
+/* The request bytes of @call; the Host header is the server's name. */
+static int write_call_request(const struct kelp_http_call *call, char *buf, size_t size)
 {
 	struct kelp_http_request req = {
-		.host = conn->srv->name,
+		.host = call->server,
 		.path = call->path,
 		.has_range = call->has_range,
 		.range_first = call->range_first,
@@ -290,7 +291,12 @@ static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
 		.bearer = call->bearer,
 		.head = call->head,
 	};
-	int n = kelp_http_write_request(&req, conn->req, sizeof(conn->req));
+	return kelp_http_write_request(&req, buf, size);
+}
+
+static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
+{
+	int n = write_call_request(call, conn->req, sizeof(conn->req));
 
 	if (n < 0)
 		return n;
@@ -563,22 +569,12 @@ static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *call)
 {
 	char probe[KELP_HTTP_REQUEST_MAX];
-	struct kelp_http_request req = {
-		.host = call->server,
-		.path = call->path,
-		.has_range = call->has_range,
-		.range_first = call->range_first,
-		.range_last = call->range_last,
-		.accept_gzip = call->accept_gzip,
-		.bearer = call->bearer,
-		.head = call->head,
-	};
 	int rc;
 
 	if (c->shutting_down)
 		return -ECANCELED;
 	/* format once here so a bad request fails now, not inside a completion */
-	if ((rc = kelp_http_write_request(&req, probe, sizeof(probe) - 1)) < 0)
+	if ((rc = write_call_request(call, probe, sizeof(probe))) < 0)
 		return rc;
 	struct server *srv = server_get(c, call->server, &rc);
 	if (!srv)

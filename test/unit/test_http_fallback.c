@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* lcore/http_fallback: how a volume server's answer becomes a completion (kelp_http_read_result),
- * and lcore/qsbr: a retired version is reclaimable only after every online reader passed. */
+/* lcore/http_fallback: how a volume server's answer becomes a completion (kelp_http_read_result);
+ * lcore/discovery: finding a volume in a published location table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,11 +8,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kelp.h"
 #include "lcore/http_fallback.h"
-#include "lcore/qsbr.h"
 
 static struct kelp_http_response resp(int status)
 {
@@ -128,23 +128,25 @@ static void test_statuses(void **state)
 	}
 }
 
-static void test_qsbr(void **state)
+static void test_loc_table_find(void **state)
 {
-	struct kelp_qsbr q;
-	assert_int_equal(kelp_qsbr_init(&q, 2), 0);
-	uint64_t e = kelp_qsbr_retire(&q);
-	assert_true(kelp_qsbr_passed(&q, e)); /* both offline */
-	kelp_qsbr_quiescent(&q, 0);            /* reader 0 online, has seen e */
-	e = kelp_qsbr_retire(&q);
-	assert_false(kelp_qsbr_passed(&q, e)); /* reader 0 may still hold the old version */
-	kelp_qsbr_quiescent(&q, 1);
-	assert_false(kelp_qsbr_passed(&q, e));
-	kelp_qsbr_quiescent(&q, 0);
-	assert_true(kelp_qsbr_passed(&q, e));
-	kelp_qsbr_offline(&q, 0);
-	kelp_qsbr_offline(&q, 1);
-	assert_true(kelp_qsbr_passed(&q, kelp_qsbr_retire(&q)));
-	kelp_qsbr_fini(&q);
+	const uint32_t vids[] = {1, 2, 7, 100, 4000000000u};
+	size_t n = sizeof(vids) / sizeof(vids[0]);
+	struct kelp_loc_table *t = calloc(1, sizeof(*t) + n * sizeof(t->vols[0]));
+	t->count = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		t->vols[i].vid = vids[i];
+		t->vols[i].count = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		assert_ptr_equal(kelp_loc_table_find(t, vids[i]), &t->vols[i]);
+	assert_null(kelp_loc_table_find(t, 0));
+	assert_null(kelp_loc_table_find(t, 3));
+	assert_null(kelp_loc_table_find(t, 4000000001u));
+	assert_null(kelp_loc_table_find(NULL, 1)); /* nothing published yet */
+	t->count = 0;
+	assert_null(kelp_loc_table_find(t, 1));
+	free(t);
 }
 
 int main(void)
@@ -154,7 +156,7 @@ int main(void)
 		cmocka_unit_test(test_end_and_past_end),
 		cmocka_unit_test(test_whole_body_and_stat),
 		cmocka_unit_test(test_statuses),
-		cmocka_unit_test(test_qsbr),
+		cmocka_unit_test(test_loc_table_find),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
