@@ -7,6 +7,7 @@
 
 #include "lcore/admin.h"
 #include "lcore/control_priv.h"
+#include "lcore/remote_read.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
 
@@ -77,7 +78,11 @@ static json_t *cmd_stats(struct kelp_control *ctl)
 		json_object_set_new(o, "sessions", json_integer(lc->ctl_sessions));
 		json_array_append_new(arr, o);
 	}
-	return json_pack("{s:o, s:o}", "lcores", arr, "total", stats_json(&total));
+	json_t *r = json_pack("{s:o, s:o}", "lcores", arr, "total", stats_json(&total));
+	json_t *remote = kelp_ctl_remote_stats(ctl); /* HTTP fallback counters, when configured */
+	if (r && remote)
+		json_object_set_new(r, "http_fallback", remote);
+	return r;
 }
 
 static json_t *cmd_sessions(struct kelp_control *ctl)

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "kelp_abi.h"
 #include "lcore/control.h"
 #include "lcore/discovery.h"
@@ -185,4 +187,37 @@ void kelp_ctl_remote_fini(struct kelp_control *ctl)
 	}
 	kelp_ctl_set_remote_priv(ctl, NULL);
 	free(p);
+}
+
+json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
+{
+	struct http_path *p = kelp_ctl_remote_priv(ctl);
+	struct kelp_http_client_stats h;
+	struct kelp_discovery_stats d;
+
+	if (!p)
+		return NULL;
+	kelp_http_client_get_stats(p->http, &h);
+	kelp_discovery_get_stats(p->disc, &d);
+	json_t *o = json_object();
+#define PUT(name, v) json_object_set_new(o, name, json_integer((json_int_t)(v)))
+	PUT("inflight", p->inflight);
+	PUT("lookups", d.lookups);
+	PUT("lookup_errors", d.lookup_errors);
+	PUT("cache_hits", d.hits);
+	PUT("cache_misses", d.misses);
+	PUT("parked", d.parked);
+	PUT("master_failovers", d.failovers);
+	PUT("busy_retries", d.busy_retries);
+	PUT("stale_served", d.stale_served);
+	PUT("http_calls", h.calls);
+	PUT("http_errors", h.errors);
+	PUT("timeouts", h.timeouts);
+	PUT("conns_opened", h.conns_opened);
+	PUT("conns_reused", h.conns_reused);
+	PUT("stale_retries", h.stale_retries);
+	PUT("body_bytes_direct", h.body_bytes_direct);
+	PUT("body_bytes_copied", h.body_bytes_copied);
+#undef PUT
+	return o;
 }

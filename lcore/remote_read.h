@@ -73,4 +73,11 @@ void kelp_ctl_remote_done(struct kelp_control *ctl, struct kelp_remote_read *req
 int kelp_ctl_remote_init(struct kelp_control *ctl);
 void kelp_ctl_remote_fini(struct kelp_control *ctl);
 
+/*
+ * kelp_ctl_remote_stats - counters of the non-local path for `kelpctl stats` (a new JSON object,
+ * the caller owns the reference), or NULL when no path is configured. Control thread only.
+ */
+struct json_t;
+struct json_t *kelp_ctl_remote_stats(struct kelp_control *ctl);
+
 #endif

@@ -84,7 +84,18 @@ while IFS=$'\t' read -r fid _; do
 done < <(weed_manifest_rows deleted)
 [ "$(path_count local)" = 0 ] || fail "force_http, yet $(path_count local) reads went local"
 [ "$(path_count http)" -ge "$n" ] || fail "only $(path_count http) HTTP reads for $n fids"
+hstat() { # the HTTP fallback counter $1 of kelpctl stats
+	"$BIN/kelpctl" -c "$CONF" --json stats |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["http_fallback"][sys.argv[1]])' "$1"
+}
+nvol=$(weed_manifest_rows live | cut -f1 | cut -d, -f1 | sort -u | wc -l)
+[ "$(hstat lookups)" -le "$((nvol + $(weed_manifest_rows deleted | wc -l)))" ] ||
+	fail "more lookups ($(hstat lookups)) than volumes: the location cache does not work"
+[ "$(hstat cache_hits)" -gt 0 ] && [ "$(hstat conns_reused)" -gt 0 ] ||
+	fail "no cache hits or no keep-alive reuse: $("$BIN/kelpctl" -c "$CONF" --json stats)"
+"$BIN/kelpctl" -c "$CONF" stats | grep -q "^http fallback: " || fail "kelpctl stats shows no HTTP fallback line"
 echo "ok: force_http: $n live fids equal curl (stored) and the uploads (gunzip); deleted -> ENOENT; all over HTTP"
+echo "ok: $(hstat lookups) lookups for $nvol volumes, $(hstat cache_hits) cache hits, $(hstat conns_reused) reused connections"
 
 # 2. Ranges through kelpd (libkelp), plain large and gzip-stored text, against curl -r.
 large=$(weed_manifest_rows live | awk -F'\t' '$6 == "large" { print $1 }')

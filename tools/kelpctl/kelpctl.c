@@ -212,6 +212,15 @@ static void print_stats(json_t *r)
 	print_stats_row("total", sess, json_object_get(r, "total"));
 	printf("(busy: share of polls that found work. errors: noent = missing, deleted or wrong cookie; "
 	       "eio = corrupt; unrch = no path; badsqe = invalid requests; busy = remote pool full)\n");
+	json_t *h = json_object_get(r, "http_fallback");
+	if (h)
+		printf("http fallback: %lld lookups (%lld failed, %lld failovers, %lld stale served), "
+		       "cache %lld hits / %lld misses, %lld calls (%lld errors, %lld timeouts), "
+		       "connections %lld opened / %lld reused\n",
+		       geti(h, "lookups"), geti(h, "lookup_errors"), geti(h, "master_failovers"),
+		       geti(h, "stale_served"), geti(h, "cache_hits"), geti(h, "cache_misses"),
+		       geti(h, "http_calls"), geti(h, "http_errors"), geti(h, "timeouts"),
+		       geti(h, "conns_opened"), geti(h, "conns_reused"));
 }
 
 static void print_sessions(json_t *r)
