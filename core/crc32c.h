@@ -24,6 +24,12 @@ uint32_t kelp_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t kelp_crc32c_portable(uint32_t crc, const void *buf, size_t len);
 
 /*
+ * kelp_crc32c_copy - kelp_crc32c(@crc, @src, @len) while copying the @len bytes to @dst in the same
+ * pass (the source is read once). @dst and @src must not overlap. Any thread.
+ */
+uint32_t kelp_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
+
+/*
  * kelp_crc32c_legacy - the transform SeaweedFS before 3.09 stored instead of the raw CRC:
  * ((c >> 15 | c << 17) + 0xa282ead8) mod 2^32.
  */

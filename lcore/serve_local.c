@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/crc32c.h"
 #include "lcore/serve_local.h"
 
 void kelp_serve_local(const struct kelp_volume *v, const struct kelp_sqe *e, uint8_t *arena,
@@ -30,15 +31,20 @@ void kelp_serve_local(const struct kelp_volume *v, const struct kelp_sqe *e, uin
 	}
 	uint64_t remaining = ref.data_size - e->offset;
 	uint32_t n = remaining < e->length ? (uint32_t)remaining : e->length;
-	if (e->offset == 0 && n == ref.data_size) {
-		if (kelp_needle_ref_check_crc(&ref) != 0) {
+	uint8_t *dst = arena + e->buf_off;
+	if (e->offset == 0 && n == ref.data_size && n > 0) {
+		/* whole needle: CRC and copy in one pass over the source; on a mismatch the buffer
+		 * holds the (bad) bytes but the result says -EIO */
+		uint32_t crc = kelp_crc32c_copy(0, dst, ref.data, n);
+		if (ref.stored_crc != crc && ref.stored_crc != kelp_crc32c_legacy(crc)) {
 			c->result = -EIO;
 			return;
 		}
 		c->flags |= KELP_CQE_F_CRC_CHECKED;
+	} else {
+		memcpy(dst, ref.data + e->offset, n);
 	}
 	if (n < remaining)
 		c->flags |= KELP_CQE_F_TRUNCATED;
-	memcpy(arena + e->buf_off, ref.data + e->offset, n);
 	c->result = (int32_t)n;
 }

@@ -10,8 +10,9 @@
 
 /*
  * kelp_serve_local - serve @e (passed kelp_sqe_check; opcode READ or STAT) from volume @v: find the
- * needle, check its CRC when the whole needle is read, copy into @arena + e->buf_off, and fill
- * every field of @c but user_data. gzip-stored data is copied as stored (KELP_CQE_F_GZIP).
+ * needle, copy into @arena + e->buf_off (checking the CRC in the same pass when the whole needle is
+ * read; raw or legacy form, core/crc32c.h), and fill every field of @c but user_data. gzip-stored
+ * data is copied as stored (KELP_CQE_F_GZIP).
  * Owning lcore (any thread that may read @v). No allocation, no syscall.
  * Result in c->result: bytes copied / 0 (STAT); -ENOENT missing, deleted or cookie mismatch;
  * -EIO corrupt record or CRC mismatch; -ERANGE offset beyond the needle's data.

@@ -180,6 +180,7 @@ void kelp_buf_free(struct kelp_session *s, void *buf);
  *         data size as stored, crc = its stored CRC32C, needle_flags = its SeaweedFS flags byte.
  *   STAT: result = 0, size / crc / needle_flags as for READ; no data moves.
  *   NOP:  result = 0.
+ * After an error the buffer's contents are undefined (a corrupt needle's bytes may be there).
  * Errors in result (also kelp_strerror):
  *   -ENOENT       needle not found, deleted, or cookie mismatch
  *   -EIO          needle corrupt (CRC mismatch or bad record)

@@ -50,6 +50,18 @@ static void test_hw_matches_portable_long(void **state)
 					 kelp_crc32c_portable(0, buf + off, lens[k]));
 	uint32_t a = kelp_crc32c(0, buf, 30000);
 	assert_int_equal(kelp_crc32c(a, buf + 30000, 70000), kelp_crc32c_portable(0, buf, 100000));
+	/* the fused copy: same CRC, same bytes, nothing written past the end */
+	uint8_t *dst = malloc(cap + 16);
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		for (size_t off = 0; off < 3; off++) {
+			memset(dst, 0xa5, cap + 16);
+			assert_int_equal(kelp_crc32c_copy(7, dst + off, buf + off, lens[k]),
+					 kelp_crc32c_portable(7, buf + off, lens[k]));
+			assert_memory_equal(dst + off, buf + off, lens[k]);
+			assert_int_equal(dst[off + lens[k]], 0xa5);
+		}
+	}
+	free(dst);
 	free(buf);
 }
 
