@@ -119,6 +119,8 @@ static const struct kelp_conf_key config_keys[] = {
 	 "back session memory with huge pages: auto, on, off", 0, 0, hugepages_names, NULL},
 	{"engine", "queue_depth", KELP_CONF_UINT, F(engine.queue_depth), "1024",
 	 "entries per session ring (a power of two)", 2, 65536, NULL, check_power_of_two},
+	{"engine", "max_sessions", KELP_CONF_UINT, F(engine.max_sessions), "64",
+	 "client sessions at most (each holds arena_mb of memory)", 1, 65536, NULL, NULL},
 	{"export", "dirs", KELP_CONF_STR_LIST, F(export.dirs), "",
 	 "volume directories served locally (absolute paths)", 0, 0, NULL, check_dir},
 	{"seaweedfs", "master", KELP_CONF_STR_LIST, F(seaweedfs.master), "",

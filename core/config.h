@@ -50,6 +50,7 @@ struct kelp_config {
 		uint32_t arena_mb;
 		enum kelp_hugepages hugepages;
 		uint32_t queue_depth;
+		uint32_t max_sessions;
 	} engine;
 	struct {
 		struct kelp_str_list dirs;

@@ -12,8 +12,6 @@
 #include "core/config.h"
 #include "lcore/engine.h"
 
-#define DEFAULT_MAX_SESSIONS 256
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -58,7 +56,7 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 		       : c->engine.hugepages == KELP_HUGEPAGES_OFF ? 0
 								   : -1;
 	o->queue_depth = c->engine.queue_depth;
-	o->max_sessions = DEFAULT_MAX_SESSIONS;
+	o->max_sessions = c->engine.max_sessions;
 	o->export_dirs = (const char *const *)c->export.dirs.items;
 	o->n_export_dirs = c->export.dirs.n;
 	o->masters = (const char *const *)c->seaweedfs.master.items;
