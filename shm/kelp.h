@@ -249,8 +249,9 @@ int kelp_submit(struct kelp_session *s);
 int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max);
 
 /*
- * kelp_wait - like kelp_poll(), but waits until at least one completion is ready: busy-polls for
- * wait_spin_us, then sleeps on a futex (kelpd wakes it; the need-wakeup handshake is in ABI.md).
+ * kelp_wait - like kelp_poll(), but waits until at least one completion is ready: submits what is
+ * queued, busy-polls for wait_spin_us, then sleeps on a futex (kelpd wakes it; the need-wakeup
+ * handshake is in ABI.md).
  * @timeout_ms < 0 waits forever. Detects a stopped kelpd while waiting. The owning thread only.
  * Return: the number copied (>= 1);
  *   -ETIMEDOUT   nothing completed within @timeout_ms
