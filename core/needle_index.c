@@ -2,6 +2,7 @@
 #include "core/needle_index.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,6 +31,7 @@ struct kelp_needle_index {
 	uint64_t max_keys; /* nslots * 0.9 */
 	uint64_t keys;     /* occupied slots */
 	uint64_t live;
+	uint64_t deleted_dropped; /* deleted keys left out by kelp_needle_index_shrink */
 	size_t map_bytes;
 };
 
@@ -191,6 +193,47 @@ int kelp_needle_index_lookup(const struct kelp_needle_index *ni, uint64_t key, u
 	}
 }
 
+/* Put @s into the fresh table @n (no concurrent readers, key known absent) from home slot @j. */
+static inline void copy_slot(struct kelp_needle_index *n, uint64_t j, const struct slot *s)
+{
+	while (n->slots[j].packed != PACKED_EMPTY)
+		if (++j == n->nslots)
+			j = 0;
+	n->slots[j] = *s;
+	n->keys++;
+	n->live += packed_is_live(s->packed);
+}
+
+/* A copy with room for @capacity keys; deleted keys kept when @keep_deleted. The source is read
+ * in slot order, the destination slots prefetched a batch ahead (as in load_direct). */
+static struct kelp_needle_index *copy_index(const struct kelp_needle_index *ni, uint64_t capacity,
+					    bool keep_deleted)
+{
+	struct kelp_needle_index *n = kelp_needle_index_new(capacity);
+	if (!n)
+		return NULL;
+	n->deleted_dropped = ni->deleted_dropped + (keep_deleted ? 0 : ni->keys - ni->live);
+	const struct slot *batch[LOAD_BATCH];
+	uint64_t home[LOAD_BATCH];
+	size_t nb = 0;
+	for (uint64_t i = 0; i <= ni->nslots; i++) {
+		if (i < ni->nslots) {
+			const struct slot *s = &ni->slots[i];
+			if (s->packed == PACKED_EMPTY || (!keep_deleted && !packed_is_live(s->packed)))
+				continue;
+			batch[nb] = s;
+			home[nb] = home_slot(n, s->key);
+			__builtin_prefetch(&n->slots[home[nb]], 1);
+			if (++nb < LOAD_BATCH)
+				continue;
+		}
+		for (size_t b = 0; b < nb; b++)
+			copy_slot(n, home[b], batch[b]);
+		nb = 0;
+	}
+	return n;
+}
+
 struct kelp_needle_index *kelp_needle_index_clone(const struct kelp_needle_index *ni,
 						  uint64_t capacity)
 {
@@ -198,23 +241,17 @@ struct kelp_needle_index *kelp_needle_index_clone(const struct kelp_needle_index
 		errno = EINVAL;
 		return NULL;
 	}
-	struct kelp_needle_index *n = kelp_needle_index_new(capacity);
-	if (!n)
+	/* tombstones are kept too: counts stay exact */
+	return copy_index(ni, capacity, true);
+}
+
+struct kelp_needle_index *kelp_needle_index_shrink(const struct kelp_needle_index *ni)
+{
+	if ((ni->keys - ni->live) * 8 <= ni->keys) {
+		errno = 0;
 		return NULL;
-	for (uint64_t i = 0; i < ni->nslots; i++) {
-		const struct slot *s = &ni->slots[i];
-		if (s->packed == PACKED_EMPTY)
-			continue;
-		/* tombstones are kept too: counts stay exact */
-		uint64_t j = home_slot(n, s->key);
-		while (n->slots[j].packed != PACKED_EMPTY)
-			if (++j == n->nslots)
-				j = 0;
-		n->slots[j] = *s;
-		n->keys++;
-		n->live += packed_is_live(s->packed);
 	}
-	return n;
+	return copy_index(ni, ni->live, false);
 }
 
 uint64_t kelp_needle_index_live(const struct kelp_needle_index *ni)
@@ -224,7 +261,8 @@ uint64_t kelp_needle_index_live(const struct kelp_needle_index *ni)
 
 uint64_t kelp_needle_index_deleted(const struct kelp_needle_index *ni)
 {
-	return __atomic_load_n(&ni->keys, __ATOMIC_RELAXED) - kelp_needle_index_live(ni);
+	return __atomic_load_n(&ni->keys, __ATOMIC_RELAXED) - kelp_needle_index_live(ni) +
+	       ni->deleted_dropped;
 }
 
 uint64_t kelp_needle_index_slots(const struct kelp_needle_index *ni)

@@ -72,6 +72,16 @@ int kelp_needle_index_lookup(const struct kelp_needle_index *ni, uint64_t key, u
 struct kelp_needle_index *kelp_needle_index_clone(const struct kelp_needle_index *ni,
 						  uint64_t capacity);
 
+/*
+ * kelp_needle_index_shrink - if deleted keys hold more than 1/8 of the slots' keys, a new index of
+ * only the live entries, sized for them (so a freshly opened volume with many deletes still uses
+ * ~21 bytes per live needle); else NULL with errno 0. Deleted keys dropped this way still count in
+ * kelp_needle_index_deleted() (a later row reviving one of them is not subtracted: the count is then
+ * one too high). Writer only, no concurrent apply.
+ * @return the new index (free the old one), or NULL (errno 0: not worth it; ENOMEM).
+ */
+struct kelp_needle_index *kelp_needle_index_shrink(const struct kelp_needle_index *ni);
+
 /* Counts and sizes. Any thread (racy but never torn when a writer runs). */
 uint64_t kelp_needle_index_live(const struct kelp_needle_index *ni);
 uint64_t kelp_needle_index_deleted(const struct kelp_needle_index *ni); /* keys whose last row deletes */

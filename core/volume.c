@@ -211,6 +211,14 @@ static int load_idx(struct kelp_volume *v)
 		v->rows_outside = outside;
 	}
 	v->idx_pos = (uint64_t)nrows * rs;
+	if (!rc) {
+		/* many deletes: keep only the live keys (the table was sized for every row) */
+		struct kelp_needle_index *small = kelp_needle_index_shrink(v->index);
+		if (small) {
+			kelp_needle_index_free(v->index);
+			v->index = small;
+		}
+	}
 out:
 	if (len)
 		munmap((void *)idx, len);
