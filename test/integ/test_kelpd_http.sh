@@ -165,6 +165,26 @@ grep -q "malformed" "$K/err" || fail "malformed master: unclear error: $(cat "$K
 "$BIN/kelpctl" -c "$CONF" status >/dev/null || fail "kelpd unhealthy after a malformed master"
 kill "$bpid"
 echo "ok: malformed master answer -> $(cat "$K/err")"
+
+# 6. kelpd stopped while a read hangs on a volume server that never answers: the read ends with
+#    ECANCELED at once (not after the 60 s timeout) and kelpd exits cleanly.
+python3 test/integ/lib/bad_http.py "$pf.hang" get-hang &
+hpid=$!
+at_exit "kill $hpid 2>/dev/null"
+for _ in $(seq 50); do [ -s "$pf.hang" ] && break; sleep 0.1; done
+start_kelpd hang "[seaweedfs]
+master = 127.0.0.1:$(cat "$pf.hang")
+http_timeout_ms = 60000"
+"$READ" -c "$CONF" 1,0123456789 >/dev/null 2>"$K/hang.meta" &
+rpid=$!
+for _ in $(seq 50); do [ "$(hstat inflight)" = 1 ] && break; sleep 0.1; done
+[ "$(hstat inflight)" = 1 ] || fail "the hanging read is not in flight"
+start=$(date +%s)
 stop_kelpd
+wait "$rpid" || fail "kelp_read failed: $(cat "$K/hang.meta")"
+[ $(($(date +%s) - start)) -lt 10 ] || fail "stopping kelpd waited for the HTTP timeout"
+[ "$(field err "$(cat "$K/hang.meta")")" = ECANCELED ] || fail "hanging read: $(cat "$K/hang.meta")"
+kill "$hpid"
+echo "ok: kelpd stopped with a read hanging on a volume server -> ECANCELED at once, clean exit"
 grep -qi "sanitizer\|runtime error" "$K"/*.log && fail "sanitizer report in kelpd logs"
 echo "ok: kelpd stopped cleanly"
