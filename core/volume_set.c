@@ -266,7 +266,8 @@ static struct vol_table *make_table(struct kelp_volume_set *set, struct vol_list
 	if (!t)
 		return NULL;
 	t->count = w;
-	memcpy(t->vols, l->v, w * sizeof(t->vols[0]));
+	if (w) /* l->v is NULL when no volume was ever found (memcpy's arguments must not be) */
+		memcpy(t->vols, l->v, w * sizeof(t->vols[0]));
 	return t;
 }
 
