@@ -34,7 +34,7 @@ struct engine_proc {
 	pid_t pid;
 };
 
-static void engine_start(struct engine_proc *e)
+static void engine_start_n(struct engine_proc *e, unsigned n_lcores)
 {
 	snprintf(e->dir, sizeof(e->dir), "/tmp/kelp-ut-hs.XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
@@ -44,8 +44,8 @@ static void engine_start(struct engine_proc *e)
 	if (e->pid == 0) {
 		struct kelp_engine_opts o = {
 			.socket_path = e->sock,
-			.lcore_cpus = {0},
-			.n_lcores = 1,
+			.lcore_cpus = {0, 1},
+			.n_lcores = n_lcores,
 			.control_cpu = -1,
 			.idle_park_us = 50, /* park: the test machine's cores are shared */
 			.arena_mb = 4,
@@ -59,6 +59,11 @@ static void engine_start(struct engine_proc *e)
 	for (int i = 0; i < 5000 && stat(e->sock, &st) != 0; i++)
 		usleep(1000);
 	assert_int_equal(stat(e->sock, &st), 0);
+}
+
+static void engine_start(struct engine_proc *e)
+{
+	engine_start_n(e, 1);
 }
 
 /* Stop it with SIGTERM; return its exit status (0 = clean stop). */
@@ -261,6 +266,39 @@ static void test_kelpd_stopped(void **state)
 	engine_stop(&e);
 }
 
+
+/* Two lcores: sessions go to the least-loaded one (same NUMA node here), and a freed session's
+ * lcore gets the next one. */
+static void test_least_loaded_placement(void **state)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		skip(); /* two lcores need two CPUs */
+		return;
+	}
+	struct engine_proc e;
+	engine_start_n(&e, 2);
+	struct kelp_session *s[4];
+	unsigned per_lcore[2] = {0, 0};
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(connect_opts(&e, 8, 0, &s[i]), 0);
+		struct kelp_session_info info;
+		kelp_session_info(s[i], &info);
+		assert_true(info.lcore_id < 2);
+		per_lcore[info.lcore_id]++;
+		/* every session works, whichever lcore serves it */
+		assert_int_equal(kelp_queue_nop(s[i], 7), 0);
+		struct kelp_cqe c;
+		assert_int_equal(kelp_wait(s[i], &c, 1, -1), 1);
+		assert_int_equal(c.user_data, 7);
+	}
+	assert_int_equal(per_lcore[0], 2);
+	assert_int_equal(per_lcore[1], 2);
+	for (int i = 0; i < 4; i++)
+		kelp_close(s[i]);
+	int status = engine_stop(&e);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -268,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_connect_and_nop),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_session_limit_and_release),
+		cmocka_unit_test(test_least_loaded_placement),
 		cmocka_unit_test(test_kelpd_killed_while_waiting),
 		cmocka_unit_test(test_kelpd_stopped),
 	};
