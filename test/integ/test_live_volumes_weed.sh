@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
 weed_require
-READER=$PWD/build/test/integ/live_volume_reader
-KV=$PWD/build/bin/kelp-vol
+BUILD=${BUILD:-build}
+READER=$PWD/$BUILD/test/integ/live_volume_reader
+KV=$PWD/$BUILD/bin/kelp-vol
 [ -x "$READER" ] && [ -x "$KV" ] || { echo "FAIL: build first (make)" >&2; exit 1; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
