@@ -7,6 +7,7 @@
 
 #include "lcore/admin.h"
 #include "lcore/control_priv.h"
+#include "lcore/discovery.h"
 #include "lcore/remote_read.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
@@ -120,7 +121,17 @@ static json_t *cmd_volumes(struct kelp_control *ctl)
 						     "live_needles",
 						     (json_int_t)kelp_volume_live_count(v)));
 	}
-	return json_pack("{s:o}", "volumes", arr);
+	/* volumes known from the masters (HTTP fallback), read like an lcore would: lock-free */
+	json_t *remote = json_array();
+	const struct kelp_loc_table *t = kelp_loc_table_load(&ctl->eng->locations);
+	for (uint32_t i = 0; t && i < t->count; i++) {
+		json_t *urls = json_array();
+		for (uint32_t j = 0; j < t->vols[i].count; j++)
+			json_array_append_new(urls, json_string(t->vols[i].url[j]));
+		json_array_append_new(remote, json_pack("{s:I, s:o}", "id", (json_int_t)t->vols[i].vid,
+							"locations", urls));
+	}
+	return json_pack("{s:o, s:o}", "volumes", arr, "remote", remote);
 }
 
 char *kelp_admin_reply(struct kelp_control *ctl, const char *line)

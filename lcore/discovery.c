@@ -58,7 +58,8 @@ struct kelp_discovery {
 	uint64_t ttl_ns;
 	struct kelp_epoch *epoch;
 	struct vol *buckets[VOL_BUCKETS];
-	struct kelp_loc_table *table; /* published: atomic accesses */
+	struct kelp_loc_table *own_table; /* the slot when opts.publish_to is NULL */
+	struct kelp_loc_table **table;    /* the published slot: atomic accesses */
 	uint64_t version;
 	unsigned busy;
 	bool shut;
@@ -134,6 +135,7 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	snprintf(d->dc, sizeof(d->dc), "%s", opts->data_center ? opts->data_center : "");
 	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : 600) * 1000000000u;
 	d->epoch = opts->epoch;
+	d->table = opts->publish_to ? opts->publish_to : &d->own_table;
 	return d;
 }
 
@@ -182,9 +184,9 @@ static void publish(struct kelp_discovery *d)
 	t->count = (uint32_t)n;
 	t->version = ++d->version;
 
-	struct kelp_loc_table *old = d->table;
-	/* pairs with the acquire load in kelp_loc_table_current(): readers see a complete table */
-	__atomic_store_n(&d->table, t, __ATOMIC_RELEASE);
+	struct kelp_loc_table *old = *d->table;
+	/* pairs with the acquire load in kelp_loc_table_load(): readers see a complete table */
+	__atomic_store_n(d->table, t, __ATOMIC_RELEASE);
 	d->st.published++;
 	if (!old)
 		return;
@@ -206,7 +208,7 @@ unsigned kelp_discovery_reclaim(struct kelp_discovery *d)
 
 const struct kelp_loc_table *kelp_loc_table_current(const struct kelp_discovery *d)
 {
-	return __atomic_load_n(&d->table, __ATOMIC_ACQUIRE);
+	return kelp_loc_table_load(d->table);
 }
 
 const struct kelp_vol_locations *kelp_loc_table_find(const struct kelp_loc_table *t, uint32_t vid)
@@ -479,6 +481,12 @@ void kelp_discovery_destroy(struct kelp_discovery *d)
 			free(v->lk);
 			free(v);
 		}
-	free(d->table);
+	/* unpublish; readers may still hold the last table until their next quiescent point */
+	struct kelp_loc_table *last = *d->table;
+	__atomic_store_n(d->table, NULL, __ATOMIC_RELEASE);
+	if (last && !d->epoch)
+		free(last);
+	else if (last) /* out of memory (-ENOMEM): leaked rather than freed under a reader */
+		(void)kelp_epoch_retire(d->epoch, free, last);
 	free(d);
 }

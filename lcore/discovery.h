@@ -14,9 +14,10 @@
  * - Requests for a volume whose lookup is in flight are parked on it and resumed together.
  * - kelp_discovery_invalidate() after a read failure forces the next request to ask again.
  * - For lock-free readers (lcores), every change publishes an immutable snapshot
- *   (struct kelp_loc_table) with a release store; old snapshots are freed once every reader has
- *   passed a quiescent point (core/epoch.h). Today no lcore reads it (non-local reads go to the
- *   control thread, which parks them here); it is there for lcore-side routing (RDMA peers).
+ *   (struct kelp_loc_table) with a release store, in kelpd at engine->locations; old snapshots are
+ *   freed once every reader has passed a quiescent point (the engine's core/epoch.h domain). No
+ *   lcore consults it yet: non-local reads go to the control thread, which parks them here; it is
+ *   there for lcore-side routing (RDMA peers by volume server).
  *
  * Ownership: everything except kelp_loc_table_current()/kelp_loc_table_find() belongs to the
  * thread of the io_uring the HTTP client runs on (kelpd's control thread).
@@ -43,6 +44,9 @@ struct kelp_discovery_opts {
 	const char *data_center;    /* NULL or "": no preference */
 	uint32_t ttl_s;             /* 0 -> 600 */
 	struct kelp_epoch *epoch;   /* readers of the published table (core/epoch.h); NULL: none */
+	/* where to publish the table for lock-free readers (e.g. a field of kelpd's engine, which
+	 * outlives the discovery); NULL: inside the discovery. Left NULL again at destroy. */
+	struct kelp_loc_table **publish_to;
 };
 
 /* The locations of one volume, in the order to try them. */
@@ -117,9 +121,17 @@ struct kelp_discovery_stats {
 void kelp_discovery_get_stats(const struct kelp_discovery *d, struct kelp_discovery_stats *s);
 
 /*
- * kelp_loc_table_current - the published snapshot (NULL before the first lookup). Any thread;
- * a reader must have passed no quiescent point while it uses the result.
+ * kelp_loc_table_load - the snapshot published at @slot (opts.publish_to; NULL before the first
+ * lookup and after destroy). Any thread; a reader must pass no quiescent point (core/epoch.h)
+ * while it uses the result.
  */
+static inline const struct kelp_loc_table *kelp_loc_table_load(struct kelp_loc_table *const *slot)
+{
+	/* pairs with the release store of publish(): the reader sees a complete table */
+	return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+/* kelp_loc_table_current - kelp_loc_table_load() of @d's own slot (opts.publish_to NULL). */
 const struct kelp_loc_table *kelp_loc_table_current(const struct kelp_discovery *d);
 
 /* kelp_loc_table_find - binary search of @t (may be NULL) for @vid. Any thread. */

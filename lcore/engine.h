@@ -62,6 +62,7 @@ struct kelp_engine_opts {
 struct kelp_lcore;
 struct kelp_control;
 struct kelp_epoch;
+struct kelp_loc_table;
 
 /* How often the control thread follows the exported directories (new needles, vacuum, ...). */
 #define KELP_REFRESH_MS 250
@@ -71,6 +72,9 @@ struct kelp_engine {
 	struct kelp_volume_set *volumes; /* local volumes; see ownership above */
 	struct kelp_epoch *epoch;        /* reclamation of what lcores read without locks; NULL in
 					  * unit tests that drive an lcore by hand */
+	struct kelp_loc_table *locations; /* volume locations from the masters, published by the
+					   * HTTP fallback's discovery (lcore/discovery.h): lcores read
+					   * it with kelp_loc_table_load(); NULL without masters */
 	struct kelp_lcore *lcores;       /* n_lcores entries */
 	unsigned n_lcores;
 	struct kelp_control *ctl;

@@ -71,7 +71,8 @@ static void read_done(struct kelp_http_read *hr)
 
 int kelp_ctl_remote_init(struct kelp_control *ctl)
 {
-	const struct kelp_engine_opts *o = &kelp_ctl_engine(ctl)->opts;
+	struct kelp_engine *eng = kelp_ctl_engine(ctl);
+	const struct kelp_engine_opts *o = &eng->opts;
 	struct http_path *p;
 	int rc;
 
@@ -86,6 +87,9 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 		.n_masters = (unsigned)o->n_masters,
 		.data_center = o->data_center,
 		.ttl_s = o->lookup_ttl_s,
+		/* lcores may read the locations lock-free: the engine's epoch guards old tables */
+		.epoch = eng->epoch,
+		.publish_to = &eng->locations,
 	};
 	struct kelp_http_fallback_opts fo = {.jwt_read_key = o->jwt_read_key};
 	errno = 0;

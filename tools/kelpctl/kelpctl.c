@@ -250,6 +250,19 @@ static void print_volumes(json_t *r)
 	json_t *v;
 	json_array_foreach(json_object_get(r, "volumes"), i, v)
 		printf("%-10lld %12lld\n", geti(v, "id"), geti(v, "live_needles"));
+	json_t *remote = json_object_get(r, "remote");
+	if (json_array_size(remote) == 0)
+		return;
+	printf("\n%-10s %s\n", "remote", "locations (from the masters, in read order)");
+	json_array_foreach(remote, i, v)
+	{
+		size_t j;
+		json_t *u;
+		printf("%-10lld", geti(v, "id"));
+		json_array_foreach(json_object_get(v, "locations"), j, u)
+			printf(" %s", json_string_value(u));
+		printf("\n");
+	}
 }
 
 static int cmd_admin(struct ctl_args *a, const char *cmd)
