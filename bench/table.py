@@ -5,9 +5,10 @@
 usage: bench/table.py RUNS.json [--baseline KIND]
 
 Labels are "<kind> <size> [more]" (e.g. "local 4k d16", "pread 4k d1", "http 1m"). A run's ratio is
-its ops/s over the baseline run of the same size (label "<KIND> <size>..."). When a label occurs
-several times (several rounds), the run with the median ops/s stands for it and the table says
-how many rounds there were and their ops/s range.
+its ops/s over the baseline run of the same size (label "<KIND> <size>...") of the same round. When
+a label occurs several times (rounds: the n-th occurrence of every label is round n), the run with
+the median ops/s stands for it, the table gives the ops/s range, and the ratio column gives the
+median of the per-round ratios with their range.
 """
 import argparse
 import json
@@ -28,26 +29,36 @@ def main():
                 by_label.setdefault(r.get("label") or r.get("mode", "?"), []).append(r)
     if not by_label:
         sys.exit("table.py: no runs")
-    median = {}
+    base_rounds = {}  # size -> the baseline's runs in round order
     for label, runs in by_label.items():
-        runs.sort(key=lambda r: r["ops_per_sec"])
-        median[label] = runs[(len(runs) - 1) // 2]
-    base = {}
-    for label, r in median.items():
         parts = label.split()
         if parts[0] == args.baseline and len(parts) > 1:
-            base.setdefault(parts[1], r)
+            base_rounds.setdefault(parts[1], runs)
+    ratios = {}  # label -> per-round ratios against the same round's baseline
+    for label, runs in by_label.items():
+        parts = label.split()
+        b = base_rounds.get(parts[1]) if len(parts) > 1 else None
+        if b and b is not runs and not parts[0].startswith("nop"):
+            ratios[label] = sorted(r["ops_per_sec"] / x["ops_per_sec"]
+                                   for r, x in zip(runs, b) if x["ops_per_sec"] > 0)
+    median = {}
+    for label, runs in by_label.items():
+        runs = sorted(runs, key=lambda r: r["ops_per_sec"])
+        by_label[label] = runs
+        median[label] = runs[(len(runs) - 1) // 2]
     rounds = max(len(v) for v in by_label.values())
     print(f"| run | ops/s{' (median of %d)' % rounds if rounds > 1 else ''} | GB/s | p50 us | p99 us | "
           f"p99.9 us | errors | served by | ops/s vs {args.baseline} (same run) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for label, r in median.items():
         parts = label.split()
-        b = base.get(parts[1]) if len(parts) > 1 else None
-        if b is r:
+        rs = ratios.get(label)
+        if parts[0] == args.baseline and len(parts) > 1:
             ratio = "1.00x (baseline)"
-        elif b and b["ops_per_sec"] > 0 and not parts[0].startswith("nop"):
-            ratio = f'{r["ops_per_sec"] / b["ops_per_sec"]:.2f}x'
+        elif rs:
+            ratio = f"{statistics.median(rs):.2f}x"
+            if len(rs) > 1:
+                ratio += f" ({rs[0]:.2f}..{rs[-1]:.2f})"
         else:
             ratio = "-"
         lat = r["latency_us"]
