@@ -16,6 +16,7 @@
 # All rows run ROUNDS times (default 3) and the table shows the medians (shared machine).
 # Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles).
 set -euo pipefail
+. "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 SECS=5

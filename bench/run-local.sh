@@ -12,6 +12,7 @@
 # $OUT/machine.txt).
 # Environment: BIN (default build/bin).
 set -euo pipefail
+. "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 SECS=5

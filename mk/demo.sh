@@ -7,6 +7,7 @@
 # on cpu 0. Environment: DEMO_NEEDLES (default 20000), DEMO_SIZE (default 4096), DEMO_SECONDS
 # (default 3 per mode), DEMO_DEPTH (default 16), KEEP_DEMO=1 keeps the temp dir.
 set -euo pipefail
+. "$(dirname "$0")/../bench/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 NEEDLES=${DEMO_NEEDLES:-20000}
