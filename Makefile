@@ -55,7 +55,8 @@ KELP_SO   := $(LIB)/libkelp.so
 # Link order: dependents first.
 ALL_LIBS  := $(LCORE_LIB) $(NIC_LIB) $(PROTO_LIB) $(KELP_A) $(CORE_LIB)
 
-TOOLS := $(notdir $(patsubst %/,%,$(wildcard tools/*/) $(wildcard bench/*/)))
+# Only folders with C sources are tools (bench/results/ holds recorded figures, not code).
+TOOLS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c bench/*/*.c)))))
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 KELPD := $(BIN)/kelpd
 
