@@ -27,6 +27,8 @@ struct bench_target {
 	int dat_fd;         /* open .dat when the target came from a volume directory, else -1 */
 	uint64_t data_off;  /* byte offset of the needle's data in .dat (when dat_fd >= 0) */
 	uint32_t data_size; /* data size as stored (when dat_fd >= 0; else 0 = unknown) */
+	uint32_t stored_crc; /* the needle's CRC as stored (when has_crc), for --verify */
+	bool has_crc;
 	uint16_t server;    /* index into bench_opts.servers (http mode) */
 };
 
@@ -70,6 +72,7 @@ struct bench_opts {
 	bool quiet;
 	bool list_fids;
 	bool wait;               /* local/nop: kelp_wait (futex) instead of busy-polling */
+	bool verify;             /* check every whole-needle read against the needle's stored CRC */
 	struct bench_server servers[BENCH_MAX_SERVERS];
 	size_t nservers;
 };
@@ -98,6 +101,7 @@ struct bench_thread {
 	struct kelp_hist *hist;          /* nanoseconds */
 	uint64_t err_by_code[BENCH_ERRNO_MAX];
 	uint64_t by_path[4];
+	uint64_t verified, verify_failures; /* --verify */
 	uint64_t end_ns;
 };
 
@@ -112,6 +116,7 @@ struct bench_thread {
  *   reap         collect up to @max finished requests into @done without waiting long (it must
  *                come back within ~100 ms so the loop sees the stop flag). Return the count or a
  *                fatal -errno.
+ *   slot_buf     the buffer @slot's data landed in (for --verify); NULL op when there is none.
  *   thread_fini  release everything thread_init took; requests may still be in flight after a
  *                fatal error.
  * Fatal errors write a message into t->fatal_msg.
@@ -126,6 +131,7 @@ struct bench_mode {
 		     int64_t *result);
 	int (*flush)(struct bench_thread *t);
 	int (*reap)(struct bench_thread *t, struct bench_done *done, unsigned max);
+	const uint8_t *(*slot_buf)(struct bench_thread *t, unsigned slot);
 	void (*thread_fini)(struct bench_thread *t);
 };
 

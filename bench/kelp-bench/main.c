@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench/kelp-bench/bench.h"
+#include "core/crc32c.h"
 #include "kelp.h"
 
 static const struct bench_mode *const modes[] = {
@@ -91,6 +92,9 @@ static void usage(FILE *f)
 		"                       (default: the largest target needle, or 1 MiB when unknown)\n"
 		"      --cpu LIST       pin thread i to the i-th cpu of LIST (e.g. 0 or 0,1)\n"
 		"      --wait           local/nop: sleep in kelp_wait() instead of busy-polling\n"
+		"      --verify         check each whole-needle read against the needle's stored CRC\n"
+		"                       (targets from --volume-dir); any mismatch or short read is\n"
+		"                       counted in verify_failures and makes the exit status 1\n"
 		"Output:\n"
 		"      --json           print one JSON object (ops_per_sec, mb_per_sec, errors,\n"
 		"                       latency_us {p50,p90,p99,p999,max}, ...)\n"
@@ -146,7 +150,7 @@ static int parse_u64(const char *s, uint64_t *out)
 }
 
 enum { OPT_SOCKET = 1000, OPT_VOLDIR, OPT_FIDS, OPT_LIST, OPT_HTTP, OPT_MASTER, OPT_SEQ, OPT_CPU,
-       OPT_WAIT, OPT_JSON, OPT_LABEL };
+       OPT_WAIT, OPT_VERIFY, OPT_JSON, OPT_LABEL };
 
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
@@ -167,6 +171,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		{"size", required_argument, NULL, 's'},
 		{"cpu", required_argument, NULL, OPT_CPU},
 		{"wait", no_argument, NULL, OPT_WAIT},
+		{"verify", no_argument, NULL, OPT_VERIFY},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"quiet", no_argument, NULL, 'q'},
@@ -246,6 +251,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 			}
 			break;
 		case OPT_WAIT: o->wait = true; break;
+		case OPT_VERIFY: o->verify = true; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_LABEL: o->label = optarg; break;
 		case 'q': o->quiet = true; break;
@@ -269,6 +275,22 @@ static inline uint64_t next_random(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545F4914F6CDD1Dull;
+}
+
+/*
+ * --verify: a successful read of a whole needle (the buffer could hold it) must return exactly its
+ * stored size and bytes whose CRC-32C is the one stored with the needle (raw or legacy form): bytes
+ * of another needle, or torn ones, fail. Worker thread.
+ */
+static void verify_read(struct bench_thread *t, const struct bench_target *tg, const uint8_t *buf,
+			int64_t result)
+{
+	if (!tg->has_crc || !buf || tg->data_size > t->buf_size)
+		return; /* nothing known to compare with, or a partial read by design */
+	t->verified++;
+	if ((uint64_t)result != tg->data_size ||
+	    kelp_crc32c_classify(tg->stored_crc, buf, (size_t)result) == KELP_CRC_MISMATCH)
+		t->verify_failures++;
 }
 
 static void record_done(struct bench_thread *t, int64_t result, uint32_t path, uint64_t lat_ns)
@@ -301,8 +323,10 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 	unsigned depth = o->depth, nfree = depth, inflight = 0;
 	unsigned *free_slots = calloc(depth, sizeof(*free_slots));
 	uint64_t *start_ns = calloc(depth, sizeof(*start_ns));
+	const struct bench_target **slot_tg = calloc(depth, sizeof(*slot_tg));
 	struct bench_done *done = calloc(depth, sizeof(*done));
-	if (!free_slots || !start_ns || !done) {
+	bool verify = o->verify && mode->slot_buf;
+	if (!free_slots || !start_ns || !done || !slot_tg) {
 		t->fatal = -ENOMEM;
 		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "out of memory");
 		goto out;
@@ -327,6 +351,7 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 				i = (size_t)(((unsigned __int128)next_random(&rnd) * tg->n) >> 64);
 			}
 			int64_t result = 0;
+			slot_tg[slot] = &tg->v[i];
 			start_ns[slot] = bench_now_ns();
 			int rc = mode->start(t, slot, &tg->v[i], &result);
 			issued++;
@@ -336,6 +361,8 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 			}
 			if (rc == 1) {
 				record_done(t, result, 0, bench_now_ns() - start_ns[slot]);
+				if (verify && result >= 0)
+					verify_read(t, slot_tg[slot], mode->slot_buf(t, slot), result);
 				free_slots[nfree++] = slot;
 			} else {
 				inflight++;
@@ -366,6 +393,9 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 		uint64_t now = bench_now_ns();
 		for (int k = 0; k < n; k++) {
 			record_done(t, done[k].result, done[k].path, now - start_ns[done[k].slot]);
+			if (verify && done[k].result >= 0)
+				verify_read(t, slot_tg[done[k].slot], mode->slot_buf(t, done[k].slot),
+					    done[k].result);
 			free_slots[nfree++] = done[k].slot;
 		}
 		inflight -= (unsigned)n;
@@ -373,6 +403,7 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 out:
 	t->end_ns = bench_now_ns();
 	free(free_slots);
+	free(slot_tg);
 	free(start_ns);
 	free(done);
 }
@@ -425,33 +456,43 @@ static const char *path_name(unsigned p)
 	return names[p & 3];
 }
 
-static void print_text(const struct bench_opts *o, const struct kelp_hist *h, uint64_t ops,
-		       uint64_t bytes, uint64_t errors, double secs, const uint64_t *by_code,
-		       const uint64_t *by_path, size_t ntargets)
+/* What the workers did, summed after they are joined. Main thread. */
+struct bench_totals {
+	uint64_t ops, bytes, errors, verified, verify_failures;
+	uint64_t by_code[BENCH_ERRNO_MAX];
+	uint64_t by_path[4];
+	double secs;
+	size_t ntargets;
+};
+
+static void print_text(const struct bench_opts *o, const struct kelp_hist *h,
+		       const struct bench_totals *r)
 {
 	printf("kelp-bench %s%s%s: %u thread%s x depth %u, %zu target needles, %.2f s\n", o->mode_name,
 	       o->label ? " " : "", o->label ? o->label : "", o->threads, o->threads == 1 ? "" : "s",
-	       o->depth, ntargets, secs);
-	printf("  ops/s      %12.0f   (%" PRIu64 " reads)\n", ops / secs, ops);
-	printf("  MB/s       %12.1f   (%.3f GB/s, %.1f KiB/read)\n", bytes / secs / 1e6,
-	       bytes / secs / 1e9, ops ? bytes / 1024.0 / ops : 0.0);
+	       o->depth, r->ntargets, r->secs);
+	printf("  ops/s      %12.0f   (%" PRIu64 " reads)\n", r->ops / r->secs, r->ops);
+	printf("  MB/s       %12.1f   (%.3f GB/s, %.1f KiB/read)\n", r->bytes / r->secs / 1e6,
+	       r->bytes / r->secs / 1e9, r->ops ? r->bytes / 1024.0 / r->ops : 0.0);
 	printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n",
 	       kelp_hist_percentile(h, 50) / 1e3, kelp_hist_percentile(h, 90) / 1e3,
 	       kelp_hist_percentile(h, 99) / 1e3, kelp_hist_percentile(h, 99.9) / 1e3,
 	       kelp_hist_percentile(h, 100) / 1e3, kelp_hist_mean(h) / 1e3);
-	printf("  errors     %12" PRIu64 "\n", errors);
+	printf("  errors     %12" PRIu64 "\n", r->errors);
 	for (unsigned c = 0; c < BENCH_ERRNO_MAX; c++)
-		if (by_code[c])
-			printf("    %8" PRIu64 " x %s (%s)\n", by_code[c],
+		if (r->by_code[c])
+			printf("    %8" PRIu64 " x %s (%s)\n", r->by_code[c],
 			       c ? kelp_strerror(-(int)c) : "other error", c ? strerrorname_np((int)c) : "?");
-	if (by_path[1] + by_path[2] + by_path[3])
-		printf("  served by  local %" PRIu64 "  rdma %" PRIu64 "  http %" PRIu64 "\n", by_path[1],
-		       by_path[2], by_path[3]);
+	if (r->by_path[1] + r->by_path[2] + r->by_path[3])
+		printf("  served by  local %" PRIu64 "  rdma %" PRIu64 "  http %" PRIu64 "\n", r->by_path[1],
+		       r->by_path[2], r->by_path[3]);
+	if (o->verify)
+		printf("  verified   %12" PRIu64 "   (%" PRIu64 " failed: wrong size or CRC)\n", r->verified,
+		       r->verify_failures);
 }
 
-static void print_json(const struct bench_opts *o, const struct kelp_hist *h, uint64_t ops,
-		       uint64_t bytes, uint64_t errors, double secs, const uint64_t *by_code,
-		       const uint64_t *by_path, size_t ntargets)
+static void print_json(const struct bench_opts *o, const struct kelp_hist *h,
+		       const struct bench_totals *r)
 {
 	json_t *lat = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
 				"p50", kelp_hist_percentile(h, 50) / 1e3,
@@ -463,22 +504,27 @@ static void print_json(const struct bench_opts *o, const struct kelp_hist *h, ui
 				"mean", kelp_hist_mean(h) / 1e3);
 	json_t *codes = json_object();
 	for (unsigned c = 0; c < BENCH_ERRNO_MAX; c++)
-		if (by_code[c])
+		if (r->by_code[c])
 			json_object_set_new(codes, c ? strerrorname_np((int)c) : "other",
-					    json_integer((json_int_t)by_code[c]));
+					    json_integer((json_int_t)r->by_code[c]));
 	json_t *paths = json_object();
 	for (unsigned p = 1; p < 4; p++) /* 0 = no kelp path (pread, http, nop) */
-		if (by_path[p])
-			json_object_set_new(paths, path_name(p), json_integer((json_int_t)by_path[p]));
+		if (r->by_path[p])
+			json_object_set_new(paths, path_name(p), json_integer((json_int_t)r->by_path[p]));
+	double secs = r->secs;
 	json_t *root = json_pack("{s:s,s:s?,s:i,s:i,s:f,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:I,s:o,s:o,s:o}",
 				 "mode", o->mode_name, "label", o->label,
 				 "threads", (int)o->threads, "depth", (int)o->depth,
-				 "seconds", secs, "ops", (json_int_t)ops, "bytes", (json_int_t)bytes,
-				 "errors", (json_int_t)errors, "ops_per_sec", ops / secs,
-				 "mb_per_sec", bytes / secs / 1e6, "gb_per_sec", bytes / secs / 1e9,
-				 "avg_read_bytes", ops ? (double)bytes / ops : 0.0,
-				 "targets", (json_int_t)ntargets, "latency_us", lat,
+				 "seconds", secs, "ops", (json_int_t)r->ops, "bytes", (json_int_t)r->bytes,
+				 "errors", (json_int_t)r->errors, "ops_per_sec", r->ops / secs,
+				 "mb_per_sec", r->bytes / secs / 1e6, "gb_per_sec", r->bytes / secs / 1e9,
+				 "avg_read_bytes", r->ops ? (double)r->bytes / r->ops : 0.0,
+				 "targets", (json_int_t)r->ntargets, "latency_us", lat,
 				 "errors_by_code", codes, "served_by", paths);
+	if (root && o->verify) {
+		json_object_set_new(root, "verified", json_integer((json_int_t)r->verified));
+		json_object_set_new(root, "verify_failures", json_integer((json_int_t)r->verify_failures));
+	}
 	if (!root) {
 		fprintf(stderr, "kelp-bench: cannot build the JSON summary\n");
 		return;
@@ -520,6 +566,12 @@ int main(int argc, char **argv)
 			return 1;
 		tg.v[0].dat_fd = -1;
 		tg.n = 1;
+	}
+	if (o.verify && !o.nvolume_dirs) {
+		fprintf(stderr, "kelp-bench: --verify compares with the needles' stored CRCs: give "
+			"--volume-dir DIR\n");
+		bench_targets_free(&tg);
+		return 2;
 	}
 	if (mode->needs_dat && !o.nvolume_dirs) {
 		fprintf(stderr, "kelp-bench: --mode %s reads the .dat files: give --volume-dir DIR\n",
@@ -616,7 +668,8 @@ int main(int argc, char **argv)
 	}
 
 	int rc = init_failed ? 1 : 0;
-	uint64_t ops = 0, bytes = 0, errors = 0, end = t0, by_code[BENCH_ERRNO_MAX] = {0}, by_path[4] = {0};
+	struct bench_totals r = {.ntargets = tg.n};
+	uint64_t end = t0;
 	for (unsigned i = 0; i < o.threads; i++) {
 		pthread_join(tid[i], NULL);
 		if (th[i].fatal && !init_failed) {
@@ -626,21 +679,27 @@ int main(int argc, char **argv)
 		}
 		if (i > 0)
 			kelp_hist_merge(th[0].hist, th[i].hist);
-		ops += th[i].ops, bytes += th[i].bytes, errors += th[i].errors;
+		r.ops += th[i].ops, r.bytes += th[i].bytes, r.errors += th[i].errors;
+		r.verified += th[i].verified, r.verify_failures += th[i].verify_failures;
 		end = th[i].end_ns > end ? th[i].end_ns : end;
 		for (unsigned c = 0; c < BENCH_ERRNO_MAX; c++)
-			by_code[c] += th[i].err_by_code[c];
+			r.by_code[c] += th[i].err_by_code[c];
 		for (unsigned p = 0; p < 4; p++)
-			by_path[p] += th[i].by_path[p];
+			r.by_path[p] += th[i].by_path[p];
 	}
 	if (!init_failed) {
-		double secs = (end - t0) / 1e9;
-		if (secs <= 0)
-			secs = 1e-9;
+		r.secs = (end - t0) / 1e9;
+		if (r.secs <= 0)
+			r.secs = 1e-9;
 		if (o.json)
-			print_json(&o, th[0].hist, ops, bytes, errors, secs, by_code, by_path, tg.n);
+			print_json(&o, th[0].hist, &r);
 		else
-			print_text(&o, th[0].hist, ops, bytes, errors, secs, by_code, by_path, tg.n);
+			print_text(&o, th[0].hist, &r);
+		if (r.verify_failures) {
+			fprintf(stderr, "kelp-bench: --verify: %" PRIu64 " of %" PRIu64
+				" reads returned wrong bytes or a wrong size\n", r.verify_failures, r.verified);
+			rc = 1;
+		}
 	}
 	for (unsigned i = 0; i < o.threads; i++)
 		free(th[i].hist);

@@ -459,6 +459,12 @@ static int http_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 	return ndone;
 }
 
+static const uint8_t *http_slot_buf(struct bench_thread *t, unsigned slot)
+{
+	struct http_state *st = t->mode_state;
+	return st->slots[slot].buf;
+}
+
 static void http_thread_fini(struct bench_thread *t)
 {
 	struct http_state *st = t->mode_state;
@@ -484,5 +490,6 @@ const struct bench_mode bench_mode_http = {
 	.thread_init = http_thread_init,
 	.start = http_start,
 	.reap = http_reap,
+	.slot_buf = http_slot_buf,
 	.thread_fini = http_thread_fini,
 };

@@ -135,6 +135,12 @@ static int kelp_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 	return n;
 }
 
+static const uint8_t *kelp_slot_buf(struct bench_thread *t, unsigned slot)
+{
+	struct kelp_state *st = t->mode_state;
+	return (const uint8_t *)st->bufs[slot];
+}
+
 static void kelp_thread_fini(struct bench_thread *t)
 {
 	struct kelp_state *st = t->mode_state;
@@ -156,6 +162,7 @@ const struct bench_mode bench_mode_local = {
 	.start = kelp_start_read,
 	.flush = kelp_flush,
 	.reap = kelp_reap,
+	.slot_buf = kelp_slot_buf,
 	.thread_fini = kelp_thread_fini,
 };
 

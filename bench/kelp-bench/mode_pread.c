@@ -77,6 +77,12 @@ static int pread_reap(struct bench_thread *t, struct bench_done *done, unsigned 
 	return 0; /* every read finished inside start() */
 }
 
+static const uint8_t *pread_slot_buf(struct bench_thread *t, unsigned slot)
+{
+	struct pread_state *st = t->mode_state;
+	return st->bufs[slot];
+}
+
 static void pread_thread_fini(struct bench_thread *t)
 {
 	struct pread_state *st = t->mode_state;
@@ -96,5 +102,6 @@ const struct bench_mode bench_mode_pread = {
 	.thread_init = pread_thread_init,
 	.start = pread_start,
 	.reap = pread_reap,
+	.slot_buf = pread_slot_buf,
 	.thread_fini = pread_thread_fini,
 };

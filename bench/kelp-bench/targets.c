@@ -55,6 +55,8 @@ static int locate(const struct kelp_volume *v, int fd, const struct kelp_fid *fi
 	/* ref.data points into the .dat mapping, so its distance from the start is the file offset */
 	t->data_off = ref.data_size ? (uint64_t)(ref.data - kelp_volume_dat_map(v)) : ref.dat_offset;
 	t->data_size = ref.data_size;
+	t->stored_crc = ref.stored_crc;
+	t->has_crc = true;
 	t->server = 0;
 	return 0;
 }
