@@ -63,6 +63,13 @@ uint64_t kelp_volume_live_count(const struct kelp_volume *v);
 int kelp_volume_find(const struct kelp_volume *v, const struct kelp_fid *fid,
 		     struct kelp_needle_ref *out);
 
+/*
+ * kelp_volume_prefetch - start loading what kelp_volume_find(@v, key @key) will touch (index slot,
+ * record header, the line after the data) without waiting for it, so that the cache misses of a
+ * burst of finds overlap. Never faults, never fails; any thread that may call kelp_volume_find.
+ */
+void kelp_volume_prefetch(const struct kelp_volume *v, uint64_t key);
+
 /* @return 0 when @ref's data matches its stored CRC (raw or legacy; empty data always matches),
  * -EIO otherwise. */
 int kelp_needle_ref_check_crc(const struct kelp_needle_ref *ref);

@@ -213,6 +213,16 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	for (uint32_t i = 0; i < n; i++)
 		memcpy(&batch[i], kelp_ring_cons_slot(&s->sq, i), sizeof(batch[i]));
 
+	/* Reads are memory-bound (index slot, record header: cache and TLB misses): start loading
+	 * every local needle of the burst first, so those misses overlap instead of queueing. */
+	for (uint32_t i = 0; i < n; i++) {
+		if (batch[i].opcode != KELP_OP_READ && batch[i].opcode != KELP_OP_STAT)
+			continue;
+		const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, batch[i].volume_id);
+		if (v)
+			kelp_volume_prefetch(v, batch[i].key);
+	}
+
 	/* Serve in order; stop early once this poll moved KELP_SESSION_POLL_BYTES, so one session's
 	 * large reads cannot hold up the other sessions of this lcore. Only what was served is
 	 * released from the SQ; the copies of the rest are dropped and read again next round. */
