@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * RDMA connections between kelpd instances and the requests on them (protocol: proto/rdma_msg.h).
+ *
+ * Ownership model. A struct kelp_rdma_lcore belongs to one lcore: its completion queue, its
+ * connections (one RC QP each, per peer), its bounce pool and its counters. Only that lcore calls
+ * the functions below on it, so nothing here takes a lock. (Tests and tools that run everything on
+ * one thread are one "lcore".) The out-of-band handshake (nic/oob.h) produces and consumes the HELLO
+ * messages; it may run elsewhere, but the conn calls themselves stay on the owning thread.
+ *
+ * A connection has a role:
+ *   READER: sends READ/STAT requests; the export writes the bytes into the reader's registered
+ *           buffer, then replies. kelp_rdma_lcore_poll() hands back one kelp_rdma_done per request.
+ *   EXPORT: receives requests, looks needles up through the lcore's kelp_rdma_export_ops,
+ *           RDMA-WRITEs the bytes and replies, all inside kelp_rdma_lcore_poll().
+ *
+ * Reader states:   DOWN --begin--> CONNECTING --establish--> UP
+ *                    ^                 |                      |  any failed completion,
+ *                    +---- failed -----+                      |  stray reply, post error
+ *                    +-------------- (reset) <----------------+
+ * DOWN carries a retry time that doubles on each failure (backoff 100 ms .. 6.4 s) and resets on a
+ * successful establish. When a connection fails, every request in flight on it completes with
+ * -ECONNRESET exactly once (the caller retries over HTTP) and the QP is reset for the next attempt.
+ * While a peer is not UP, submit returns -ENOTCONN: its reads go to HTTP.
+ *
+ * Credits: the export posts one receive per credit; a reader never has more requests in flight
+ * than the credits granted, and each reply returns one.
+ *
+ * wr_id is a typed tag: kind (8 bits) | connection generation (8) | connection index (16) | slot (32).
+ * The generation changes on every reset, so completions left in the CQ by an earlier incarnation of
+ * a connection are recognised and dropped; unknown kinds and indexes are counted as errors.
+ *
+ * Every int function returns 0 or -errno unless it says otherwise.
+ */
+#ifndef KELP_NIC_CONN_H
+#define KELP_NIC_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/fid.h"
+#include "nic/device.h"
+#include "proto/rdma_msg.h"
+
+#define KELP_RDMA_MAX_CONNS    1024 /* per lcore */
+#define KELP_RDMA_MAX_CREDITS  256
+#define KELP_RDMA_POLL_BATCH   32
+#define KELP_RDMA_BACKOFF_MIN_NS 100000000ull  /* 100 ms */
+#define KELP_RDMA_BACKOFF_MAX_NS 6400000000ull /* 6.4 s */
+
+enum kelp_rdma_role { KELP_RDMA_READER = 1, KELP_RDMA_EXPORTER = 2 };
+
+enum kelp_rdma_state {
+	KELP_RDMA_DOWN = 0,
+	KELP_RDMA_CONNECTING = 1,
+	KELP_RDMA_UP = 2,
+};
+
+/* Where the export finds a needle's bytes. */
+struct kelp_rdma_source {
+	const uint8_t *data; /* needle data as stored */
+	uint32_t size;
+	uint32_t crc;        /* as stored */
+	uint8_t flags;       /* KELP_NEEDLE_FLAG_* */
+	/* lkey of an MR covering [data, data + size), or use_bounce = true to copy first. */
+	uint32_t lkey;
+	bool use_bounce;
+};
+
+/* The export side's needle lookup, called on the owning lcore from kelp_rdma_lcore_poll(). */
+struct kelp_rdma_export_ops {
+	/* @return 0 with *@src filled; -ENOENT no such needle; -EHOSTUNREACH volume not here;
+	 * -EIO corrupt record. */
+	int (*find)(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src);
+	void *arg;
+};
+
+/* A reader's request. */
+struct kelp_rdma_read {
+	uint8_t opcode;   /* KELP_RDMA_OP_READ or _STAT */
+	struct kelp_fid fid;
+	uint64_t offset;  /* in the needle's data */
+	uint32_t length;  /* READ: bytes wanted (the buffer's size) */
+	uint64_t addr;    /* READ: buffer in an MR registered with kelp_rdma_reg_arena() */
+	uint32_t rkey;
+	void *user;       /* handed back in kelp_rdma_done */
+};
+
+/* A finished reader request. */
+struct kelp_rdma_done {
+	void *user;
+	struct kelp_rdma_conn *conn;
+	int status;           /* 0, -ENOENT/-EIO/... from the export, -ECONNRESET on connection failure,
+			       * -EBADMSG when the reply broke the protocol */
+	uint32_t written;     /* bytes now in the buffer */
+	uint32_t data_size;   /* the needle's data size */
+	uint32_t crc;         /* stored CRC (check it when the whole needle was read) */
+	uint8_t needle_flags;
+};
+
+struct kelp_rdma_conn_stats {
+	uint64_t requests;   /* reader: sent; export: received */
+	uint64_t replies;    /* reader: received; export: sent */
+	uint64_t bytes;      /* RDMA-written (export) / received (reader) */
+	uint64_t errors;     /* failed completions and protocol errors */
+	uint64_t resets;     /* times the connection failed and was reset */
+	uint64_t bounced;    /* export: replies served through the bounce pool */
+};
+
+struct kelp_rdma_lcore_config {
+	int cq_entries;          /* 0: 4096 */
+	uint32_t bounce_slots;   /* export: bounce buffers (0: 64) */
+	uint32_t bounce_size;    /* bytes each (0: 1 MiB); larger bounce reads answer BUSY */
+	uint64_t (*clock_ns)(void); /* for backoff; NULL: CLOCK_MONOTONIC (tests pass their own) */
+};
+
+struct kelp_rdma_lcore_stats {
+	uint64_t polls_busy;     /* kelp_rdma_lcore_poll() calls that found completions */
+	uint64_t stale_cqes;     /* completions of an earlier incarnation of a connection */
+	uint64_t unknown_cqes;   /* completions with an id that names nothing: a bug */
+};
+
+struct kelp_rdma_lcore;
+struct kelp_rdma_conn;
+
+/*
+ * kelp_rdma_lcore_create - the owning lcore's RDMA state on @dev: one CQ, a bounce pool when
+ * @export is given (may be NULL on reader-only hosts), an empty connection table.
+ * @return NULL with errno on failure (message on stderr naming the object).
+ */
+struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
+					       const struct kelp_rdma_lcore_config *cfg,
+					       const struct kelp_rdma_export_ops *export);
+
+/* kelp_rdma_lcore_destroy - destroy every connection, then the pool and the CQ (reverse of
+ * create). @return 0 or the first -errno a destroy call reported. */
+int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc);
+
+/*
+ * kelp_rdma_lcore_poll - poll the CQ once (up to KELP_RDMA_POLL_BATCH completions): serve export
+ * requests, account sends, and write one entry to @done for each reader request that finished.
+ * @max must be >= KELP_RDMA_POLL_BATCH.
+ * @return the number of @done entries (0: idle), or -EIO when the CQ itself failed.
+ */
+int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max);
+
+const struct kelp_rdma_lcore_stats *kelp_rdma_lcore_stats(const struct kelp_rdma_lcore *lc);
+
+/*
+ * kelp_rdma_conn_create - a connection in state DOWN with its RC QP (in INIT), message buffers
+ * (one receive per credit posted) and @credits slots (1..KELP_RDMA_MAX_CREDITS; for an exporter
+ * the credits it grants at most). @return NULL with errno (ENOSPC: connection table full).
+ */
+struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role,
+					     uint16_t credits);
+
+/* kelp_rdma_conn_destroy - destroy the QP, deregister and free the buffers. Requests still in
+ * flight are dropped without a kelp_rdma_done: call it when none are, or at shutdown.
+ * @return 0 or the first -errno of a destroy call. */
+int kelp_rdma_conn_destroy(struct kelp_rdma_conn *conn);
+
+/*
+ * kelp_rdma_conn_hello - this side's half of the handshake (kind HELLO for a reader, ACK for an
+ * exporter, status OK, credits = the connection's). Reader: DOWN -> CONNECTING.
+ * @return 0; -EALREADY reader not in DOWN.
+ */
+int kelp_rdma_conn_hello(struct kelp_rdma_conn *conn, struct kelp_rdma_hello *out);
+
+/*
+ * kelp_rdma_conn_establish - take the peer's half and move the QP through RTR to RTS: state UP.
+ * An exporter calls it with the reader's HELLO before sending its ACK; it lowers its credits to
+ * what the reader asked for. A reader calls it with the ACK; a non-OK status fails it.
+ * @return 0; -EPROTONOSUPPORT version mismatch; -EPROTO wrong kind or the peer refused (status);
+ * -EINVAL credits; -errno from modify_qp. On failure a reader is DOWN with its backoff advanced.
+ */
+int kelp_rdma_conn_establish(struct kelp_rdma_conn *conn, const struct kelp_rdma_hello *peer,
+			     uint64_t now_ns);
+
+/* kelp_rdma_conn_failed - the handshake failed outside this module (TCP refused, timeout): back
+ * to DOWN with the next attempt pushed out by the backoff. */
+void kelp_rdma_conn_failed(struct kelp_rdma_conn *conn, uint64_t now_ns);
+
+/* kelp_rdma_conn_due - true when a reader in DOWN may try to connect again at @now_ns. */
+bool kelp_rdma_conn_due(const struct kelp_rdma_conn *conn, uint64_t now_ns);
+
+enum kelp_rdma_state kelp_rdma_conn_state(const struct kelp_rdma_conn *conn);
+/* Requests in flight (reader) and credits granted. */
+uint16_t kelp_rdma_conn_in_flight(const struct kelp_rdma_conn *conn);
+uint16_t kelp_rdma_conn_credits(const struct kelp_rdma_conn *conn);
+const struct kelp_rdma_conn_stats *kelp_rdma_conn_stats(const struct kelp_rdma_conn *conn);
+/* The time (ns) of the next allowed attempt when DOWN. */
+uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *conn);
+
+/*
+ * kelp_rdma_submit - post one request on a READER connection.
+ * @return 0 (the result comes from kelp_rdma_lcore_poll()); -ENOTCONN not UP (use HTTP);
+ * -EAGAIN no credit free (poll, then retry); -EINVAL bad opcode or a READ with no buffer;
+ * -errno from post_send (the connection is then failed and reset: -ECONNRESET for all).
+ */
+int kelp_rdma_submit(struct kelp_rdma_conn *conn, const struct kelp_rdma_read *rd);
+
+#endif
