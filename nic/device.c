@@ -38,6 +38,21 @@ static bool gid_is_zero(const union ibv_gid *gid)
 	return memcmp(gid, &zero, sizeof(zero)) == 0;
 }
 
+/* gid_index = -1: the first IPv4-mapped GID (::ffff:a.b.c.d, what RoCE v2 over IPv4 routes
+ * with), else index 0. */
+static int pick_gid(const struct kelp_verbs_ops *ops, struct ibv_context *ctx, uint8_t port,
+		    int tbl_len)
+{
+	static const uint8_t v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	union ibv_gid gid;
+
+	for (int i = 0; i < tbl_len && i < 256; i++)
+		if (ops->query_gid(ctx, port, i, &gid) == 0 &&
+		    memcmp(gid.raw, v4_prefix, sizeof(v4_prefix)) == 0)
+			return i;
+	return 0;
+}
+
 /* Port state of @dev's @port, or -errno. Opens and closes a context to look. */
 static int probe_port(const struct kelp_verbs_ops *ops, struct ibv_device *dev, uint8_t port)
 {
@@ -89,8 +104,8 @@ struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
 		errno = ECANCELED;
 		return NULL;
 	}
-	if (cfg->gid_index < 0 || cfg->gid_index > 255) {
-		set_err(err, errlen, "[rdma] gid_index %d out of range 0..255", cfg->gid_index);
+	if (cfg->gid_index < -1 || cfg->gid_index > 255) {
+		set_err(err, errlen, "[rdma] gid_index %d out of range -1..255", cfg->gid_index);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -161,11 +176,13 @@ struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
 	}
 	dev->lid = pattr.lid;
 	dev->active_mtu = pattr.active_mtu;
-	ret = ops->query_gid(dev->ctx, port, cfg->gid_index, &dev->gid);
+	if (cfg->gid_index < 0)
+		dev->gid_index = pick_gid(ops, dev->ctx, port, pattr.gid_tbl_len);
+	ret = ops->query_gid(dev->ctx, port, dev->gid_index, &dev->gid);
 	if (ret < 0 || (pattr.link_layer == IBV_LINK_LAYER_ETHERNET && gid_is_zero(&dev->gid))) {
 		why = ret < 0 ? -ret : EINVAL;
 		set_err(err, errlen, "%s port %u has no GID at index %d (see `ibv_devinfo -v`)",
-			dev->name, port, cfg->gid_index);
+			dev->name, port, dev->gid_index);
 		goto close_device;
 	}
 

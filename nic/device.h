@@ -17,7 +17,7 @@
 struct kelp_rdma_dev_config {
 	const char *device; /* "auto" (first device with an active port), "off", or a device name */
 	uint8_t port;       /* 1-based; 0 means 1 */
-	int gid_index;      /* RoCE: which GID names this host (0 = link-local IPv6) */
+	int gid_index;      /* RoCE: which GID names this host; -1 = first IPv4-mapped, else 0 */
 };
 
 struct kelp_rdma_dev {
@@ -26,7 +26,7 @@ struct kelp_rdma_dev {
 	struct ibv_pd *pd;
 	char name[IBV_SYSFS_NAME_MAX];
 	uint8_t port;
-	int gid_index;
+	int gid_index;          /* as resolved */
 	union ibv_gid gid;      /* this host's address as peers must name it */
 	uint16_t lid;           /* InfiniBand only; 0 on RoCE */
 	enum ibv_mtu active_mtu;
