@@ -27,7 +27,9 @@ static const char get_usage[] =
 	"Reads each needle over RDMA (in pieces of --slot-size when larger) into a shared-memory\n"
 	"buffer, checks its CRC and writes its data to DIR/<FID>. Exit 1 if any read fails.\n"
 	COMMON_OPTS_HELP
-	"  --slot-size N        bytes per request buffer (default 1048576)\n";
+	"  --slot-size N        bytes per request buffer (default 1048576)\n"
+	"  --repeat N           read the list N times (default 1)\n"
+	"Reads cut off by a connection failure are retried after reconnecting (backoff, 15 s at most).\n";
 
 static const char bench_usage[] =
 	"usage: kelp-rdma bench --peer ADDR:PORT [OPTIONS] FID\n"
@@ -222,14 +224,19 @@ int cmd_get(int argc, char **argv)
 {
 	struct reader r = {.o = {.dev = {.device = "auto", .gid_index = -1}, .credits = 32}};
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
-	size_t slot_size = 1 << 20, njobs = 0, next = 0, finished = 0, failed = 0;
+	size_t slot_size = 1 << 20, nfids = 0, njobs, next = 0, finished = 0, failed = 0;
 	uint32_t *free_slots, nfree = 0;
+	struct job **retry, *jobs;
+	size_t nretry = 0;
+	long repeat = 1;
 	const char *out = NULL;
-	struct job *jobs;
+	char **names;
+	struct kelp_fid *fids;
 	uint64_t bytes = 0;
 
-	jobs = calloc((size_t)argc, sizeof(*jobs));
-	if (!jobs)
+	names = calloc((size_t)argc, sizeof(*names));
+	fids = calloc((size_t)argc, sizeof(*fids));
+	if (!names || !fids)
 		tool_die("out of memory");
 	for (int i = 1; i < argc; i++) {
 		if (parse_common(&r, argc, argv, &i))
@@ -241,36 +248,52 @@ int cmd_get(int argc, char **argv)
 			out = argv[++i];
 		} else if (!strcmp(argv[i], "--slot-size") && i + 1 < argc) {
 			slot_size = (size_t)parse_count("--slot-size", argv[++i], 1l << 30);
+		} else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
+			repeat = parse_count("--repeat", argv[++i], 100000);
 		} else if (argv[i][0] == '-') {
 			tool_die("get: unknown option '%s'\n%s", argv[i], get_usage);
 		} else {
-			if (kelp_fid_parse(argv[i], strlen(argv[i]), &jobs[njobs].fid) < 0)
+			if (kelp_fid_parse(argv[i], strlen(argv[i]), &fids[nfids]) < 0)
 				tool_die("get: '%s' is not a file id (like 3,01637037d6)", argv[i]);
-			jobs[njobs++].name = argv[i];
+			names[nfids++] = argv[i];
 		}
 	}
-	if (!r.o.addr || !out || njobs == 0)
+	if (!r.o.addr || !out || nfids == 0)
 		tool_die("get: need --peer ADDR:PORT, --out DIR and at least one FID\n%s", get_usage);
+	njobs = nfids * (size_t)repeat;
+	jobs = calloc(njobs, sizeof(*jobs));
+	retry = calloc(njobs, sizeof(*retry));
+	free_slots = calloc(r.o.credits, sizeof(*free_slots));
+	if (!jobs || !retry || !free_slots)
+		tool_die("out of memory");
+	for (size_t k = 0; k < njobs; k++) {
+		jobs[k].fid = fids[k % nfids];
+		jobs[k].name = names[k % nfids];
+	}
 
 	reader_open(&r, slot_size);
 	reader_connect(&r);
-	free_slots = calloc(r.o.credits, sizeof(*free_slots));
-	if (!free_slots)
-		tool_die("out of memory");
 	for (uint32_t s = 0; s < r.o.credits; s++)
 		free_slots[nfree++] = s;
 
-	/* Keep every credit busy; replies come back in any order. */
+	/* Keep every credit busy; replies come back in any order. Reads cut off by a connection
+	 * failure are read again (from the start) once the reader has reconnected. */
 	while (finished < njobs) {
-		while (next < njobs && nfree > 0) {
-			int ret = job_submit(&r, &jobs[next], free_slots[nfree - 1]);
+		if (kelp_rdma_conn_state(r.conn) == KELP_RDMA_DOWN)
+			reader_connect(&r);
+		while ((nretry > 0 || next < njobs) && nfree > 0) {
+			struct job *j = nretry > 0 ? retry[nretry - 1] : &jobs[next];
+			int ret = job_submit(&r, j, free_slots[nfree - 1]);
 
-			if (ret == -EAGAIN)
+			if (ret == -EAGAIN || ret == -ENOTCONN)
 				break;
 			if (ret < 0)
-				tool_die("get: submitting %s: %s", jobs[next].name, strerror(-ret));
+				tool_die("get: submitting %s: %s", j->name, strerror(-ret));
 			nfree--;
-			next++;
+			if (nretry > 0)
+				nretry--;
+			else
+				next++;
 		}
 		int n = kelp_rdma_lcore_poll(r.lc, done, KELP_RDMA_POLL_BATCH);
 		if (n < 0)
@@ -279,12 +302,15 @@ int cmd_get(int argc, char **argv)
 			struct job *j = done[k].user;
 			int ret = job_reply(&r, j, &done[k]);
 
-			if (ret == 0) {
-				if (job_submit(&r, j, j->arena_slot) == 0)
-					continue; /* keeps its arena slot */
-				ret = -ECONNRESET;
-			}
+			if (ret == 0 && job_submit(&r, j, j->arena_slot) == 0)
+				continue; /* next piece; keeps its arena slot */
 			free_slots[nfree++] = j->arena_slot;
+			if (ret == 0 || ret == -ECONNRESET) {
+				free(j->data);
+				*j = (struct job){.fid = j->fid, .name = j->name};
+				retry[nretry++] = j;
+				continue;
+			}
 			finished++;
 			if (ret > 0)
 				ret = write_file(out, j->name, j->data, j->size);
@@ -301,11 +327,14 @@ int cmd_get(int argc, char **argv)
 			sched_yield();
 	}
 	const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(r.conn);
-	printf("kelp-rdma get: %zu needle(s), %zu failed, %lu bytes; over RDMA: %lu requests, "
-	       "%lu replies, %lu bytes, %lu errors\n",
-	       njobs, failed, bytes, st->requests, st->replies, st->bytes, st->errors);
+	printf("kelp-rdma get: %zu read(s), %zu failed, %lu bytes; over RDMA: %lu requests, "
+	       "%lu replies, %lu bytes, %lu errors, %lu resets\n",
+	       njobs, failed, bytes, st->requests, st->replies, st->bytes, st->errors, st->resets);
 	free(free_slots);
+	free(retry);
 	free(jobs);
+	free(fids);
+	free(names);
 	if (reader_close(&r) < 0)
 		return 1;
 	return failed ? 1 : 0;
