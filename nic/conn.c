@@ -62,12 +62,19 @@ struct kelp_rdma_conn {
 	uint32_t nfree;
 	uint64_t next_seq;
 
+	/* exporter: requests received while every reply slot was busy (their reply sends not yet
+	 * completed), served in order as slots free up. At most max_credits: more would mean the
+	 * reader overran its credits. */
+	struct kelp_rdma_request *pending;
+	uint16_t pend_head, pend_count;
+
 	/* recv buffers (max_credits * MSG_MAX), then send buffers (nslots * MSG_MAX) */
 	uint8_t *bufs;
 	struct ibv_mr *bufs_mr;
 
 	uint64_t retry_at;
 	uint64_t backoff;
+	uint64_t last_progress; /* reader: last reply, or the submit that made in_flight 1 */
 	struct kelp_rdma_conn_stats stats;
 };
 
@@ -77,6 +84,9 @@ struct kelp_rdma_lcore {
 	struct ibv_cq *cq;
 	int cq_entries;
 	uint64_t (*clock_ns)(void);
+	uint64_t request_timeout;
+	uint64_t next_timeout_check;
+	uint32_t polls;
 	bool has_export;
 	struct kelp_rdma_export_ops export;
 
@@ -89,6 +99,7 @@ struct kelp_rdma_lcore {
 	struct kelp_rdma_conn *conns[KELP_RDMA_MAX_CONNS];
 	uint8_t gen_of[KELP_RDMA_MAX_CONNS]; /* survives destroy so a reused index gets a new gen */
 	uint32_t failing; /* connections with failures still to report */
+	uint32_t pending; /* exporter requests waiting for a reply slot, all connections */
 	struct kelp_rdma_lcore_stats stats;
 };
 
@@ -125,6 +136,8 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 	lc->ops = dev->ops;
 	lc->cq_entries = cfg && cfg->cq_entries ? cfg->cq_entries : 4096;
 	lc->clock_ns = cfg && cfg->clock_ns ? cfg->clock_ns : monotonic_ns;
+	lc->request_timeout =
+		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms : 2000) * 1000000ull;
 
 	lc->cq = lc->ops->create_cq(dev->ctx, lc->cq_entries, dev->is_mlx5);
 	if (!lc->cq) {
@@ -300,6 +313,9 @@ static int conn_arm(struct kelp_rdma_conn *c)
 		c->free_slots[c->nfree++] = c->nslots - 1 - i;
 	c->in_flight = 0;
 	c->credits = 0;
+	c->lc->pending -= c->pend_count;
+	c->pend_count = 0;
+	c->pend_head = 0;
 	c->psn = (uint32_t)(c->lc->clock_ns() ^ ((uint64_t)c->index << 8)) & 0xffffff;
 	ret = qp_to_init(c);
 	if (ret < 0) {
@@ -339,12 +355,14 @@ static void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 		c->retry_at = now + KELP_RDMA_BACKOFF_MAX_NS; /* try again much later */
 }
 
-/* The connection broke: readers report every request in flight as -ECONNRESET (from the next
- * polls), then the QP is reset. Exporters reset at once. */
-static void conn_fail(struct kelp_rdma_conn *c)
+/* The connection broke (@why says how, for the one message): readers report every request in
+ * flight as -ECONNRESET (from the next polls), then the QP is reset. Exporters reset at once. */
+static void conn_fail(struct kelp_rdma_conn *c, const char *why)
 {
 	if (c->state != KELP_RDMA_UP)
 		return;
+	fprintf(stderr, "kelp: RDMA connection on QP %u (%s) failed: %s; resetting it\n",
+		c->qp->qp_num, c->role == KELP_RDMA_READER ? "reader" : "exporter", why);
 	c->stats.resets++;
 	if (c->role == KELP_RDMA_EXPORTER) {
 		conn_reset(c, c->lc->clock_ns());
@@ -398,9 +416,10 @@ struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum ke
 
 	c->slots = calloc(c->nslots, sizeof(*c->slots));
 	c->free_slots = calloc(c->nslots, sizeof(uint32_t));
+	c->pending = calloc(credits, sizeof(*c->pending));
 	bufs_len = ((size_t)c->max_credits + c->nslots) * KELP_RDMA_MSG_MAX;
 	c->bufs = aligned_alloc(4096, (bufs_len + 4095) & ~(size_t)4095);
-	if (!c->slots || !c->free_slots || !c->bufs) {
+	if (!c->slots || !c->free_slots || !c->pending || !c->bufs) {
 		err = ENOMEM;
 		goto free_mem;
 	}
@@ -452,6 +471,7 @@ dereg_bufs:
 	kelp_rdma_dereg(lc->dev, c->bufs_mr, "message buffer");
 free_mem:
 	free(c->bufs);
+	free(c->pending);
 	free(c->free_slots);
 	free(c->slots);
 	free(c);
@@ -482,7 +502,9 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 	ret = kelp_rdma_dereg(lc->dev, c->bufs_mr, "message buffer");
 	if (ret < 0 && !first)
 		first = ret;
+	lc->pending -= c->pend_count;
 	free(c->bufs);
+	free(c->pending);
 	free(c->free_slots);
 	free(c->slots);
 	free(c);
@@ -658,10 +680,11 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 		/* The caller gets the error for this request; the others fail with the connection. */
 		slot_release(c, i);
 		c->stats.errors++;
-		conn_fail(c);
+		conn_fail(c, "posting a request failed");
 		return ret;
 	}
-	c->in_flight++;
+	if (c->in_flight++ == 0)
+		c->last_progress = c->lc->clock_ns();
 	c->stats.requests++;
 	return 0;
 }
@@ -678,24 +701,25 @@ static int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 	ret = kelp_rdma_reply_parse(recv_buf(c, i), byte_len, &rp);
 	if (post_recv_slot(c, i) < 0) {
 		c->stats.errors++;
-		conn_fail(c);
+		conn_fail(c, "re-posting a receive failed");
 	}
 	if (ret < 0) {
 		/* Without a valid request id we cannot tell whose reply this was. */
 		c->stats.errors++;
-		conn_fail(c);
+		conn_fail(c, "malformed reply");
 		return 0;
 	}
 	si = (uint32_t)(rp.req_id & 0xffff);
 	s = si < c->nslots ? &c->slots[si] : NULL;
 	if (!s || !s->busy || s->reply_done || s->req_id != rp.req_id || rp.written > s->length) {
 		c->stats.errors++;
-		conn_fail(c);
+		conn_fail(c, "reply to no request in flight, or longer than asked");
 		return 0;
 	}
 	s->reply_done = true;
 	s->fail_pending = false;
 	c->in_flight--;
+	c->last_progress = c->lc->clock_ns();
 	c->stats.replies++;
 	c->stats.bytes += rp.written;
 	*done = (struct kelp_rdma_done){
@@ -762,12 +786,12 @@ static uint8_t export_status(struct kelp_rdma_lcore *lc, const struct kelp_rdma_
 	return KELP_RDMA_OK;
 }
 
-/* A request arrived in receive buffer @i: re-post the buffer, look the needle up, RDMA-WRITE the
- * bytes and SEND the reply as one chain. */
-static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len)
+/* Serve @rq: take a reply slot, look the needle up, RDMA-WRITE the bytes and SEND the reply as
+ * one chain. Needs c->nfree > 0. */
+static void export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request *req)
 {
 	struct kelp_rdma_lcore *lc = c->lc;
-	struct kelp_rdma_request rq;
+	struct kelp_rdma_request rq = *req;
 	struct kelp_rdma_source src = {0};
 	struct kelp_rdma_reply rp = {0};
 	struct ibv_send_wr write_wr, reply_wr, *first, *bad;
@@ -776,16 +800,6 @@ static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_l
 	uint32_t si, n = 0;
 	int ret;
 
-	ret = kelp_rdma_request_parse(recv_buf(c, i), byte_len, &rq);
-	/* The credit comes back with the reply: the buffer must be ready before then. */
-	if (post_recv_slot(c, i) < 0 || ret < 0 || c->nfree == 0) {
-		/* Unparseable requests have no id to answer; no free reply slot means the reader
-		 * overran its credits. Either way the connection cannot go on. */
-		c->stats.errors++;
-		conn_fail(c);
-		return;
-	}
-	c->stats.requests++;
 	si = c->free_slots[--c->nfree];
 	s = &c->slots[si];
 	*s = (struct slot){.busy = true, .bounce = -1, .req_id = rq.req_id};
@@ -850,10 +864,60 @@ reply:
 	ret = lc->ops->post_send(c->qp, first, &bad);
 	if (ret < 0) {
 		c->stats.errors++;
-		conn_fail(c);
+		conn_fail(c, "posting a reply failed");
 		return;
 	}
 	c->stats.bytes += n;
+}
+
+/* A request arrived in receive buffer @i: re-post the buffer (the credit comes back with the
+ * reply, so it must be ready before then), then serve it or queue it for a free reply slot. */
+static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len)
+{
+	struct kelp_rdma_request rq;
+	int ret;
+
+	ret = kelp_rdma_request_parse(recv_buf(c, i), byte_len, &rq);
+	if (post_recv_slot(c, i) < 0) {
+		c->stats.errors++;
+		conn_fail(c, "re-posting a receive failed");
+		return;
+	}
+	if (ret < 0) {
+		/* No request id to answer: the reader's credit is lost, so the connection is. */
+		c->stats.errors++;
+		conn_fail(c, "malformed request");
+		return;
+	}
+	c->stats.requests++;
+	if (c->nfree > 0 && c->pend_count == 0) {
+		export_serve(c, &rq);
+		return;
+	}
+	if (c->pend_count >= c->max_credits) {
+		c->stats.errors++;
+		conn_fail(c, "reader exceeded its credits");
+		return;
+	}
+	c->pending[(c->pend_head + c->pend_count++) % c->max_credits] = rq;
+	c->lc->pending++;
+}
+
+/* Serve queued requests of every connection that has reply slots free again. */
+static void export_drain_pending(struct kelp_rdma_lcore *lc)
+{
+	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS && lc->pending; ci++) {
+		struct kelp_rdma_conn *c = lc->conns[ci];
+
+		while (c && c->pend_count > 0 && c->nfree > 0 && c->state == KELP_RDMA_UP) {
+			struct kelp_rdma_request rq = c->pending[c->pend_head];
+
+			c->pend_head = (uint16_t)((c->pend_head + 1) % c->max_credits);
+			c->pend_count--;
+			lc->pending--;
+			export_serve(c, &rq);
+		}
+	}
 }
 
 static void export_reply_sent(struct kelp_rdma_conn *c, uint32_t si)
@@ -870,6 +934,26 @@ static void export_reply_sent(struct kelp_rdma_conn *c, uint32_t si)
 		lc->bounce_free[lc->bounce_nfree++] = (uint32_t)s->bounce;
 	c->stats.replies++;
 	slot_release(c, si);
+}
+
+/* Fails reader connections that have had requests in flight but no reply for request_timeout.
+ * Runs at most once a millisecond. */
+static void check_timeouts(struct kelp_rdma_lcore *lc)
+{
+	uint64_t now = lc->clock_ns();
+
+	if (now < lc->next_timeout_check)
+		return;
+	lc->next_timeout_check = now + 1000000ull;
+	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS; ci++) {
+		struct kelp_rdma_conn *c = lc->conns[ci];
+
+		if (c && c->role == KELP_RDMA_READER && c->state == KELP_RDMA_UP && c->in_flight &&
+		    now - c->last_progress > lc->request_timeout) {
+			c->stats.errors++;
+			conn_fail(c, "no reply within the request timeout");
+		}
+	}
 }
 
 /* ---- the poller --------------------------------------------------------------------------------- */
@@ -895,7 +979,7 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc, struct
 		/* Flushes follow the first error of a connection; count the cause only. */
 		if (c->state == KELP_RDMA_UP && wc->status != IBV_WC_WR_FLUSH_ERR)
 			c->stats.errors++;
-		conn_fail(c);
+		conn_fail(c, ibv_wc_status_str(wc->status));
 		return 0;
 	}
 	switch (kind) {
@@ -948,6 +1032,11 @@ int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done
 		lc->stats.polls_busy++;
 	for (int i = 0; i < got; i++)
 		n += handle_wc(lc, &wc[i], &done[n]);
+	if (lc->pending)
+		export_drain_pending(lc);
+	/* Idle polls (and every 1024th) look for connections that went silent. */
+	if (got == 0 || (++lc->polls & 1023) == 0)
+		check_timeouts(lc);
 	/* Failures found in this batch are reported by the next poll. */
 	return n;
 }

@@ -14,10 +14,12 @@
  *   EXPORT: receives requests, looks needles up through the lcore's kelp_rdma_export_ops,
  *           RDMA-WRITEs the bytes and replies, all inside kelp_rdma_lcore_poll().
  *
- * Reader states:   DOWN --begin--> CONNECTING --establish--> UP
- *                    ^                 |                      |  any failed completion,
- *                    +---- failed -----+                      |  stray reply, post error
- *                    +-------------- (reset) <----------------+
+ * Reader states:   DOWN --hello--> CONNECTING --establish--> UP
+ *                    ^                 |                      |  any failed completion, stray
+ *                    +---- failed -----+                      |  reply, post error, or no reply
+ *                    +-------------- (reset) <----------------+  within request_timeout_ms
+ * (The timeout matters: when an exporter dies after acknowledging requests at the transport
+ * level, no completion would ever tell the reader.)
  * DOWN carries a retry time that doubles on each failure (backoff 100 ms .. 6.4 s) and resets on a
  * successful establish. When a connection fails, every request in flight on it completes with
  * -ECONNRESET exactly once (the caller retries over HTTP) and the QP is reset for the next attempt.
@@ -111,7 +113,9 @@ struct kelp_rdma_lcore_config {
 	int cq_entries;          /* 0: 4096 */
 	uint32_t bounce_slots;   /* export: bounce buffers (0: 64) */
 	uint32_t bounce_size;    /* bytes each (0: 1 MiB); larger bounce reads answer BUSY */
-	uint64_t (*clock_ns)(void); /* for backoff; NULL: CLOCK_MONOTONIC (tests pass their own) */
+	uint32_t request_timeout_ms; /* reader: no reply for this long while requests are in flight
+				      * fails the connection (0: 2000) */
+	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC (tests: theirs) */
 };
 
 struct kelp_rdma_lcore_stats {

@@ -39,7 +39,7 @@ cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case $cmd in
 test)
-	rc=0; run_in_vm 900 test/rdma/tests.sh || rc=$?
+	rc=0; run_in_vm 600 test/rdma/tests.sh || rc=$?
 	[ $rc -eq 0 ] && echo "rdma: all VM tests passed" || echo "rdma: VM tests FAILED (exit $rc)"
 	exit $rc ;;
 bench)

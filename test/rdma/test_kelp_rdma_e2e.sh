@@ -45,8 +45,10 @@ mkdir -p "$VOLS" "$W/out"
 "$BIN/kelp-vol" create "$VOLS" 7 --synthetic 120 --size 1-256K --seed 7 > "$W/fids.7" || fail "create 7"
 "$BIN/kelp-vol" create "$VOLS" 8 --synthetic 3 --size 1500K-2500K --seed 8 > "$W/fids.8" || fail "create 8"
 "$BIN/kelp-vol" create "$VOLS" 9 --gzip /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 > "$W/fids.9" || fail "create 9"
+# Many small needles for the kill test (enough reads that it is still running when killed).
+"$BIN/kelp-vol" create "$VOLS" 10 --synthetic 300 --size 1-8K --seed 10 > "$W/fids.10" || fail "create 10"
 cp test/fixtures/43.dat "$VOLS/43.dat"
-"$BIN/kelp-vol" ls "$VOLS/43.dat" | awk '{print $1}' > "$W/fids.43"
+"$BIN/kelp-vol" ls "$VOLS/43.dat" | awk '/^[0-9]+,/ {print $1}' > "$W/fids.43"
 cat "$W/fids.7" "$W/fids.8" "$W/fids.9" "$W/fids.43" > "$W/fids"
 [ "$(wc -l < "$W/fids")" -gt 120 ] || fail "too few fids"
 
@@ -68,7 +70,10 @@ cat "$W/err.log"
 grep -q "$bad_cookie: No such file" "$W/err.log" || fail "missing needle not reported as ENOENT"
 grep -q "99,0100000000: No route to host" "$W/err.log" || fail "missing volume not reported"
 stop_serve
-grep -q "registered read-only" "$W/serve.log" || fail "volumes were not registered"
+# Linux < 6.2 pins read-only ranges with FOLL_FORCE|FOLL_WRITE, which a shared read-only file
+# mapping refuses (EFAULT): then the exporter must have fallen back to the bounce pool.
+grep -Eq "[1-9][0-9]* registered read-only|not registered \(Bad address\)" "$W/serve.log" ||
+	fail "volumes neither registered nor refused for the known reason"
 grep -Eq "requests [1-9][0-9]+ replies [1-9][0-9]+ " "$W/serve.log" || fail "exporter served nothing"
 grep -q "errors 0 " "$W/serve.log" || fail "exporter counted errors"
 
@@ -86,7 +91,7 @@ grep -Eq "bounced [1-9]" "$W/serve.log" || fail "bounce pool not used"
 echo "-- exporter killed mid-run, then restarted: reader reconnects, no wrong bytes"
 rm -rf "$W/out"; mkdir -p "$W/out"
 start_serve
-"$BIN/kelp-rdma" get $DEV1 --peer "$ADDR:$PORT" --out "$W/out" --repeat 40 $(cat "$W/fids.7") > "$W/get.log" 2>&1 &
+"$BIN/kelp-rdma" get $DEV1 --peer "$ADDR:$PORT" --out "$W/out" --repeat 15 $(cat "$W/fids.10") > "$W/get.log" 2>&1 &
 GET_PID=$!
 i=0
 until [ "$(ls "$W/out" | wc -l)" -ge 20 ]; do
@@ -100,7 +105,7 @@ wait $GET_PID; rc=$?
 cat "$W/get.log"
 [ $rc -eq 0 ] || fail "reader did not recover (exit $rc)"
 grep -Eq "resets [1-9]" "$W/get.log" || fail "reader saw no connection reset"
-compare_all "$W/fids.7" "$W/out"
+compare_all "$W/fids.10" "$W/out"
 stop_serve
 rm -rf "$W"
 echo "kelp RDMA end-to-end: ok"

@@ -13,4 +13,5 @@ soft_roce_send_lat() {
 
 run_test soft_roce_devices soft_roce_devices
 run_test soft_roce_send_lat soft_roce_send_lat
+run_test kelp_rdma_e2e test/rdma/test_kelp_rdma_e2e.sh
 test_summary

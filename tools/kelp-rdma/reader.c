@@ -92,9 +92,13 @@ static void reader_connect(struct reader *r)
 	struct kelp_rdma_hello mine, peer;
 	int ret = 0;
 
+	if (kelp_rdma_conn_state(r->conn) == KELP_RDMA_UP)
+		return;
 	while (tool_now_ns() < deadline) {
 		uint64_t now = tool_now_ns();
 
+		if (kelp_rdma_conn_state(r->conn) != KELP_RDMA_DOWN)
+			break; /* up, or still reporting a failure: nothing to do here */
 		if (!kelp_rdma_conn_due(r->conn, now)) {
 			uint64_t wait = kelp_rdma_conn_retry_at(r->conn) - now;
 

@@ -1,0 +1,935 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nic/conn and nic/device state machines against a fake verbs ops table: handshake, credits,
+ * out-of-order completions, connection failure (every request reported once, -ECONNRESET), reset
+ * and reconnect with backoff, stale completions, protocol errors, the exporter's reply-slot queue
+ * and bounce pool. The fake is a deterministic "wire" between fake QPs in one thread: the test
+ * decides when posted work is delivered, in which order completions appear, and which fail.
+ * (The real verbs run in test/rdma/ on Soft-RoCE.)
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "nic/conn.h"
+#include "nic/device.h"
+#include "nic/mr.h"
+
+/* ---- the fake verbs -------------------------------------------------------------------------- */
+
+#define FAKE_Q 4096
+
+struct fake_cq {
+	struct ibv_cq cq; /* first: the pointer kelp holds */
+	struct ibv_wc q[FAKE_Q];
+	unsigned head, tail;
+};
+
+struct fake_send {
+	uint64_t wr_id;
+	enum ibv_wr_opcode opcode;
+	bool signaled;
+	uint8_t data[KELP_RDMA_MSG_MAX]; /* SEND payload, copied at post time */
+	uint32_t len;
+	const void *src; /* RDMA WRITE source */
+	uint64_t remote_addr;
+	uint32_t rkey;
+};
+
+struct fake_recv {
+	uint64_t wr_id;
+	void *addr;
+	uint32_t len;
+};
+
+struct fake_qp {
+	struct ibv_qp qp;
+	enum ibv_qp_state state;
+	uint32_t dest_qpn;
+	struct fake_send sq[FAKE_Q];
+	unsigned sq_n;
+	struct fake_recv rq[FAKE_Q];
+	unsigned rq_head, rq_n;
+};
+
+struct fake_mr {
+	struct ibv_mr mr;
+	int access;
+};
+
+/* Test-wide fake state: reset by setup(). */
+static struct fake {
+	struct fake_cq *last_cq; /* the most recently created */
+	struct fake_qp *last_qp;
+	struct fake_qp *qps[64];
+	unsigned nqps;
+	uint32_t next_qpn, next_key;
+	int fail_post_send; /* > 0: that many post_send calls fail with -ENOMEM */
+	int fail_reg_mr;    /* > 0: reg_mr fails with EFAULT */
+	int objects;        /* live objects: every create must be destroyed */
+	bool port_down;
+	int ndevices;
+	struct ibv_device devs[2];
+	struct ibv_context ctx;
+	struct ibv_pd pd;
+	uint64_t now;
+} F;
+
+static struct ibv_device **f_get_device_list(int *num)
+{
+	static struct ibv_device *list[3];
+
+	*num = F.ndevices;
+	for (int i = 0; i < F.ndevices; i++)
+		list[i] = &F.devs[i];
+	list[F.ndevices] = NULL;
+	F.objects++;
+	return list;
+}
+static void f_free_device_list(struct ibv_device **l)
+{
+	F.objects--;
+}
+static const char *f_device_name(struct ibv_device *d)
+{
+	return d == &F.devs[0] ? "fake0" : "fake1";
+}
+static bool f_is_mlx5(struct ibv_device *d)
+{
+	return false;
+}
+static struct ibv_context *f_open_device(struct ibv_device *d)
+{
+	F.objects++;
+	F.ctx.device = d;
+	return &F.ctx;
+}
+static int f_close_device(struct ibv_context *c)
+{
+	F.objects--;
+	return 0;
+}
+static int f_query_device_ex(struct ibv_context *c, struct ibv_device_attr_ex *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->orig_attr.phys_port_cnt = 1;
+	a->orig_attr.max_qp_wr = 4096;
+	a->orig_attr.max_mr_size = 1ull << 40;
+	return 0;
+}
+static int f_query_port(struct ibv_context *c, uint8_t port, struct ibv_port_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	/* fake1 is always down, fake0 when the test says so. */
+	a->state = F.port_down || c->device == &F.devs[1] ? IBV_PORT_DOWN : IBV_PORT_ACTIVE;
+	a->active_mtu = IBV_MTU_1024;
+	a->link_layer = IBV_LINK_LAYER_ETHERNET;
+	a->gid_tbl_len = 2;
+	return 0;
+}
+static int f_query_gid(struct ibv_context *c, uint8_t port, int index, union ibv_gid *gid)
+{
+	memset(gid, 0, sizeof(*gid));
+	gid->raw[0] = 0xfe;
+	gid->raw[1] = 0x80;
+	gid->raw[15] = (uint8_t)(index + 1);
+	if (index == 1) { /* IPv4-mapped */
+		memset(gid->raw, 0, 10);
+		gid->raw[10] = gid->raw[11] = 0xff;
+	}
+	return index < 2 ? 0 : -EINVAL;
+}
+static struct ibv_pd *f_alloc_pd(struct ibv_context *c)
+{
+	F.objects++;
+	F.pd.context = c;
+	return &F.pd;
+}
+static int f_dealloc_pd(struct ibv_pd *pd)
+{
+	F.objects--;
+	return 0;
+}
+static struct ibv_cq *f_create_cq(struct ibv_context *c, int cqe, bool mlx5)
+{
+	struct fake_cq *cq = calloc(1, sizeof(*cq));
+
+	F.objects++;
+	F.last_cq = cq;
+	return &cq->cq;
+}
+static int f_destroy_cq(struct ibv_cq *cq)
+{
+	F.objects--;
+	free(cq);
+	return 0;
+}
+static struct ibv_qp *f_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
+{
+	struct fake_qp *q = calloc(1, sizeof(*q));
+
+	q->qp.qp_num = ++F.next_qpn;
+	q->qp.send_cq = a->send_cq;
+	q->qp.recv_cq = a->recv_cq;
+	q->state = IBV_QPS_RESET;
+	F.qps[F.nqps++] = q;
+	F.last_qp = q;
+	F.objects++;
+	return &q->qp;
+}
+static int f_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
+{
+	struct fake_qp *q = (struct fake_qp *)qp;
+
+	if (mask & IBV_QP_STATE) {
+		q->state = a->qp_state;
+		if (a->qp_state == IBV_QPS_RESET)
+			q->sq_n = q->rq_n = q->rq_head = 0;
+	}
+	if (mask & IBV_QP_DEST_QPN)
+		q->dest_qpn = a->dest_qp_num;
+	return 0;
+}
+static int f_destroy_qp(struct ibv_qp *qp)
+{
+	for (unsigned i = 0; i < F.nqps; i++)
+		if (F.qps[i] == (struct fake_qp *)qp)
+			F.qps[i] = NULL;
+	F.objects--;
+	free(qp);
+	return 0;
+}
+static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
+{
+	struct fake_mr *m;
+
+	if (F.fail_reg_mr > 0) {
+		F.fail_reg_mr--;
+		errno = EFAULT;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	m->mr.addr = addr;
+	m->mr.length = len;
+	m->mr.lkey = ++F.next_key;
+	m->mr.rkey = 0x1000 + F.next_key;
+	m->access = access;
+	F.objects++;
+	return &m->mr;
+}
+static int f_dereg_mr(struct ibv_mr *mr)
+{
+	F.objects--;
+	free(mr);
+	return 0;
+}
+static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
+{
+	struct fake_qp *q = (struct fake_qp *)qp;
+
+	if (F.fail_post_send > 0) {
+		F.fail_post_send--;
+		*bad = wr;
+		return -ENOMEM;
+	}
+	assert_int_equal(q->state, IBV_QPS_RTS);
+	for (; wr; wr = wr->next) {
+		struct fake_send *s = &q->sq[q->sq_n++];
+
+		assert_int_equal(wr->num_sge, 1);
+		*s = (struct fake_send){.wr_id = wr->wr_id,
+					.opcode = wr->opcode,
+					.signaled = wr->send_flags & IBV_SEND_SIGNALED,
+					.len = wr->sg_list[0].length,
+					.src = (const void *)(uintptr_t)wr->sg_list[0].addr};
+		if (wr->opcode == IBV_WR_SEND) {
+			assert_true(s->len <= KELP_RDMA_MSG_MAX);
+			memcpy(s->data, s->src, s->len);
+		} else {
+			s->remote_addr = wr->wr.rdma.remote_addr;
+			s->rkey = wr->wr.rdma.rkey;
+		}
+	}
+	return 0;
+}
+static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	struct fake_qp *q = (struct fake_qp *)qp;
+
+	for (; wr; wr = wr->next) {
+		q->rq[(q->rq_head + q->rq_n++) % FAKE_Q] = (struct fake_recv){
+			.wr_id = wr->wr_id, .addr = (void *)(uintptr_t)wr->sg_list[0].addr,
+			.len = wr->sg_list[0].length};
+	}
+	return 0;
+}
+static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+{
+	struct fake_cq *c = (struct fake_cq *)cq;
+	int got = 0;
+
+	while (got < n && c->head != c->tail)
+		wc[got++] = c->q[c->head++ % FAKE_Q];
+	return got;
+}
+
+static const struct kelp_verbs_ops fake_ops = {
+	.get_device_list = f_get_device_list,
+	.free_device_list = f_free_device_list,
+	.device_name = f_device_name,
+	.is_mlx5 = f_is_mlx5,
+	.open_device = f_open_device,
+	.close_device = f_close_device,
+	.query_device_ex = f_query_device_ex,
+	.query_port = f_query_port,
+	.query_gid = f_query_gid,
+	.alloc_pd = f_alloc_pd,
+	.dealloc_pd = f_dealloc_pd,
+	.create_cq = f_create_cq,
+	.destroy_cq = f_destroy_cq,
+	.create_qp = f_create_qp,
+	.modify_qp = f_modify_qp,
+	.destroy_qp = f_destroy_qp,
+	.reg_mr = f_reg_mr,
+	.dereg_mr = f_dereg_mr,
+	.post_send = f_post_send,
+	.post_recv = f_post_recv,
+	.poll_cq = f_poll_cq,
+};
+
+static void cq_push(struct ibv_cq *cq, struct ibv_wc wc)
+{
+	struct fake_cq *c = (struct fake_cq *)cq;
+
+	c->q[c->tail++ % FAKE_Q] = wc;
+}
+
+static struct fake_qp *qp_by_num(uint32_t qpn)
+{
+	for (unsigned i = 0; i < F.nqps; i++)
+		if (F.qps[i] && F.qps[i]->qp.qp_num == qpn)
+			return F.qps[i];
+	return NULL;
+}
+
+/* Delivers everything posted on @from's send queue to its peer: WRITEs land in memory, SENDs
+ * consume the peer's next receive (receive completion on its CQ); signaled sends complete on
+ * @from's CQ. */
+static void wire_deliver(struct ibv_qp *from_qp)
+{
+	struct fake_qp *from = (struct fake_qp *)from_qp;
+	struct fake_qp *to = qp_by_num(from->dest_qpn);
+
+	assert_non_null(to);
+	for (unsigned i = 0; i < from->sq_n; i++) {
+		struct fake_send *s = &from->sq[i];
+
+		if (s->opcode == IBV_WR_RDMA_WRITE) {
+			memcpy((void *)(uintptr_t)s->remote_addr, s->src, s->len);
+		} else {
+			assert_true(to->rq_n > 0); /* credits must keep a receive posted */
+			struct fake_recv r = to->rq[to->rq_head];
+			to->rq_head = (to->rq_head + 1) % FAKE_Q;
+			to->rq_n--;
+			memcpy(r.addr, s->data, s->len);
+			cq_push(to->qp.recv_cq, (struct ibv_wc){.wr_id = r.wr_id,
+								.status = IBV_WC_SUCCESS,
+								.opcode = IBV_WC_RECV,
+								.byte_len = s->len});
+		}
+		if (s->signaled)
+			cq_push(from->qp.send_cq, (struct ibv_wc){.wr_id = s->wr_id,
+								  .status = IBV_WC_SUCCESS});
+	}
+	from->sq_n = 0;
+}
+
+/* ---- fixtures -------------------------------------------------------------------------------- */
+
+static uint8_t needle[10000]; /* the exported needle: bytes i*7 */
+static const struct kelp_fid NEEDLE_FID = {.volume_id = 3, .key = 0x1637, .cookie = 0x37d6};
+
+struct export_ctx {
+	bool bounce;
+	uint32_t lkey;
+};
+
+static int fake_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src)
+{
+	struct export_ctx *ex = arg;
+
+	if (fid->volume_id != NEEDLE_FID.volume_id)
+		return -EHOSTUNREACH;
+	if (fid->key != NEEDLE_FID.key || fid->cookie != NEEDLE_FID.cookie)
+		return -ENOENT;
+	*src = (struct kelp_rdma_source){.data = needle, .size = sizeof(needle), .crc = 0xc0ffee,
+					 .flags = 0, .lkey = ex->lkey, .use_bounce = ex->bounce};
+	return 0;
+}
+
+static uint64_t fake_clock(void)
+{
+	return F.now;
+}
+
+struct pair {
+	struct kelp_rdma_dev *dev;
+	struct kelp_rdma_lcore *rlc, *elc; /* reader lcore, export lcore */
+	struct kelp_rdma_conn *rc, *ec;
+	struct fake_cq *rcq, *ecq; /* the lcores' CQs */
+	struct fake_qp *rqp, *eqp; /* the connections' QPs */
+	struct export_ctx ex;
+	uint8_t *arena;
+	struct ibv_mr *arena_mr;
+};
+
+static struct kelp_rdma_dev *open_fake_dev(void)
+{
+	struct kelp_rdma_dev_config cfg = {.device = "auto", .port = 1, .gid_index = 0};
+	char err[128];
+	struct kelp_rdma_dev *dev = kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err));
+
+	assert_non_null(dev);
+	return dev;
+}
+
+static void pair_open(struct pair *p, uint16_t reader_credits, uint16_t export_credits)
+{
+	struct kelp_rdma_lcore_config cfg = {.cq_entries = 1024, .bounce_slots = 4,
+					     .bounce_size = 4096, .clock_ns = fake_clock};
+	struct kelp_rdma_hello hello, ack;
+
+	memset(p, 0, sizeof(*p));
+	p->dev = open_fake_dev();
+	p->rlc = kelp_rdma_lcore_create(p->dev, &cfg, NULL);
+	p->rcq = F.last_cq;
+	p->elc = kelp_rdma_lcore_create(
+		p->dev, &cfg, &(struct kelp_rdma_export_ops){.find = fake_find, .arg = &p->ex});
+	p->ecq = F.last_cq;
+	assert_non_null(p->rlc);
+	assert_non_null(p->elc);
+	p->rc = kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, reader_credits);
+	p->rqp = F.last_qp;
+	p->ec = kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, export_credits);
+	p->eqp = F.last_qp;
+	assert_non_null(p->rc);
+	assert_non_null(p->ec);
+	p->arena = calloc(1, 1 << 20);
+	p->arena_mr = kelp_rdma_reg_arena(p->dev, p->arena, 1 << 20);
+	assert_non_null(p->arena_mr);
+	assert_int_equal(((struct fake_mr *)p->arena_mr)->access,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+
+	/* The handshake, as nic/oob carries it. */
+	assert_int_equal(kelp_rdma_conn_state(p->rc), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_hello(p->rc, &hello), 0);
+	assert_int_equal(kelp_rdma_conn_state(p->rc), KELP_RDMA_CONNECTING);
+	assert_int_equal(kelp_rdma_conn_establish(p->ec, &hello, F.now), 0);
+	assert_int_equal(kelp_rdma_conn_hello(p->ec, &ack), 0);
+	assert_int_equal(kelp_rdma_conn_establish(p->rc, &ack, F.now), 0);
+	assert_int_equal(kelp_rdma_conn_state(p->rc), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_state(p->ec), KELP_RDMA_UP);
+}
+
+static void pair_close(struct pair *p)
+{
+	assert_int_equal(kelp_rdma_dereg(p->dev, p->arena_mr, "arena"), 0);
+	assert_int_equal(kelp_rdma_lcore_destroy(p->rlc), 0);
+	assert_int_equal(kelp_rdma_lcore_destroy(p->elc), 0);
+	assert_int_equal(kelp_rdma_dev_close(p->dev), 0);
+	free(p->arena);
+	assert_int_equal(F.objects, 0); /* every verbs object was destroyed */
+}
+
+static int setup(void **state)
+{
+	memset(&F, 0, sizeof(F));
+	F.ndevices = 1;
+	F.now = 1000000000ull;
+	for (size_t i = 0; i < sizeof(needle); i++)
+		needle[i] = (uint8_t)(i * 7);
+	return 0;
+}
+
+static int submit_read(struct pair *p, uint32_t slot, uint64_t offset, uint32_t len,
+		       uintptr_t user)
+{
+	return kelp_rdma_submit(p->rc, &(struct kelp_rdma_read){
+					       .opcode = KELP_RDMA_OP_READ,
+					       .fid = NEEDLE_FID,
+					       .offset = offset,
+					       .length = len,
+					       .addr = (uintptr_t)(p->arena + slot * 16384u),
+					       .rkey = p->arena_mr->rkey,
+					       .user = (void *)user});
+}
+
+static int poll_all(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max)
+{
+	int n = 0, got, idle = 0;
+
+	/* Failures found in one poll are reported by the next: stop after two idle polls. */
+	while (idle < 2) {
+		assert_true(max - n >= KELP_RDMA_POLL_BATCH);
+		got = kelp_rdma_lcore_poll(lc, done + n, max - n);
+		assert_true(got >= 0);
+		n += got;
+		idle = got ? 0 : idle + 1;
+	}
+	return n;
+}
+
+/* Reader -> exporter, exporter serves, exporter -> reader. */
+static void round_trip(struct pair *p)
+{
+	struct kelp_rdma_done unused[64];
+
+	wire_deliver(&p->rqp->qp);
+	assert_int_equal(poll_all(p->elc, unused, 64), 0); /* export side yields no dones */
+	wire_deliver(&p->eqp->qp);
+	poll_all(p->elc, unused, 64); /* reply-send completions free reply slots */
+}
+
+/* ---- device discovery ------------------------------------------------------------------------ */
+
+static void test_device_discovery(void **state)
+{
+	struct kelp_rdma_dev_config cfg = {.device = "off", .port = 1, .gid_index = 0};
+	struct kelp_rdma_dev *dev;
+	char err[128];
+
+	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
+	assert_int_equal(errno, ECANCELED);
+
+	F.ndevices = 0;
+	cfg.device = "auto";
+	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
+	assert_int_equal(errno, ENODEV);
+	assert_non_null(strstr(err, "no RDMA device"));
+
+	F.ndevices = 2;
+	cfg.device = "mlx5_9";
+	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
+	assert_int_equal(errno, ENODEV);
+	assert_non_null(strstr(err, "mlx5_9"));
+
+	cfg.device = "fake1"; /* exists, port down */
+	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
+	assert_int_equal(errno, ENETDOWN);
+
+	cfg.device = "auto"; /* skips nothing: fake0 is active */
+	cfg.gid_index = -1;  /* picks the IPv4-mapped GID */
+	dev = kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err));
+	assert_non_null(dev);
+	assert_string_equal(dev->name, "fake0");
+	assert_int_equal(dev->gid_index, 1);
+	assert_false(dev->odp_rc_write_src);
+	assert_int_equal(kelp_rdma_dev_close(dev), 0);
+
+	F.port_down = true; /* auto with no active port */
+	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
+	assert_int_equal(errno, ENODEV);
+	assert_int_equal(F.objects, 0);
+}
+
+/* Registration failure of a volume mapping is not fatal: the caller bounces. */
+static void test_export_registration_fallback(void **state)
+{
+	struct kelp_rdma_dev *dev = open_fake_dev();
+	enum kelp_rdma_export_mode mode;
+	struct ibv_mr *mr;
+
+	mr = kelp_rdma_reg_export(dev, needle, sizeof(needle), &mode);
+	assert_non_null(mr);
+	assert_int_equal(mode, KELP_RDMA_EXPORT_PINNED);
+	assert_int_equal(((struct fake_mr *)mr)->access, 0); /* local read only */
+	kelp_rdma_dereg(dev, mr, "volume");
+	F.fail_reg_mr = 1;
+	assert_null(kelp_rdma_reg_export(dev, needle, sizeof(needle), &mode));
+	assert_int_equal(mode, KELP_RDMA_EXPORT_BOUNCE); /* no ODP on this device */
+	assert_int_equal(kelp_rdma_dev_close(dev), 0);
+	assert_int_equal(F.objects, 0);
+}
+
+/* ---- data path ------------------------------------------------------------------------------- */
+
+static void test_read_round_trip(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+
+	pair_open(&p, 8, 8);
+	assert_int_equal(submit_read(&p, 0, 100, 4096, 42), 0);
+	assert_int_equal(kelp_rdma_conn_in_flight(p.rc), 1);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, 0);
+	assert_ptr_equal(done[0].user, (void *)42);
+	assert_ptr_equal(done[0].conn, p.rc);
+	assert_int_equal(done[0].written, 4096);
+	assert_int_equal(done[0].data_size, sizeof(needle));
+	assert_int_equal(done[0].crc, 0xc0ffee);
+	assert_memory_equal(p.arena, needle + 100, 4096);
+	assert_int_equal(kelp_rdma_conn_in_flight(p.rc), 0);
+
+	/* The tail: fewer bytes than asked. A STAT: no bytes, the size. */
+	assert_int_equal(submit_read(&p, 1, sizeof(needle) - 10, 4096, 43), 0);
+	assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
+									  .fid = NEEDLE_FID,
+									  .user = (void *)44}),
+			 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 2);
+	assert_int_equal(done[0].written, 10);
+	assert_memory_equal(p.arena + 16384, needle + sizeof(needle) - 10, 10);
+	assert_int_equal(done[1].written, 0);
+	assert_int_equal(done[1].data_size, sizeof(needle));
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bytes, 4096 + 10);
+	pair_close(&p);
+}
+
+static void test_export_errors(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+	struct kelp_fid missing = NEEDLE_FID, novol = NEEDLE_FID;
+
+	pair_open(&p, 8, 8);
+	missing.cookie ^= 1;
+	novol.volume_id = 99;
+	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ, .fid = missing,
+							.length = 10, .addr = (uintptr_t)p.arena,
+							.rkey = p.arena_mr->rkey});
+	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ, .fid = novol,
+							.length = 10, .addr = (uintptr_t)p.arena,
+							.rkey = p.arena_mr->rkey});
+	submit_read(&p, 0, sizeof(needle) + 1, 10, 0); /* offset past the end */
+	memset(p.arena, 0xee, 16);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 3);
+	assert_int_equal(done[0].status, -ENOENT);
+	assert_int_equal(done[1].status, -EHOSTUNREACH);
+	assert_int_equal(done[2].status, -EINVAL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(done[i].written, 0);
+	assert_int_equal(p.arena[0], 0xee); /* nothing was written */
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_UP);
+	/* Bad submissions are refused locally. */
+	assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = 9}), -EINVAL);
+	assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ,
+									  .length = 5}),
+			 -EINVAL);
+	assert_int_equal(kelp_rdma_submit(p.ec, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT}),
+			 -EINVAL);
+	pair_close(&p);
+}
+
+/* The handshake grants min(asked, offered); a reader never has more in flight. */
+static void test_credits(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+
+	pair_open(&p, 8, 3);
+	assert_int_equal(kelp_rdma_conn_credits(p.rc), 3);
+	assert_int_equal(kelp_rdma_conn_credits(p.ec), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(submit_read(&p, (uint32_t)i, 0, 100, (uintptr_t)i + 1), 0);
+	assert_int_equal(submit_read(&p, 3, 0, 100, 4), -EAGAIN);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 3);
+	assert_int_equal(submit_read(&p, 3, 0, 100, 4), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->replies, 4);
+	pair_close(&p);
+}
+
+/* Replies in any order reach the right request (and the right buffer). */
+static void test_out_of_order_completions(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct fake_cq *cq;
+	struct pair p;
+
+	pair_open(&p, 4, 4);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(submit_read(&p, i, i * 1000, 500, i + 1), 0);
+	round_trip(&p);
+	/* Reverse the reader's completion queue: replies first, last request first. */
+	cq = p.rcq;
+	for (unsigned a = cq->head, b = cq->tail - 1; a < b; a++, b--) {
+		struct ibv_wc t = cq->q[a % FAKE_Q];
+		cq->q[a % FAKE_Q] = cq->q[b % FAKE_Q];
+		cq->q[b % FAKE_Q] = t;
+	}
+	assert_int_equal(poll_all(p.rlc, done, 64), 4);
+	for (int k = 0; k < 4; k++) {
+		uint32_t i = (uint32_t)(uintptr_t)done[k].user - 1;
+
+		assert_int_equal(done[k].status, 0);
+		assert_int_equal(done[k].written, 500);
+		assert_memory_equal(p.arena + i * 16384, needle + i * 1000, 500);
+	}
+	assert_int_equal((uintptr_t)done[0].user, 4); /* really out of order */
+	/* Slots were recycled: four more go through. */
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(submit_read(&p, i, 0, 10, i + 1), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 4);
+	pair_close(&p);
+}
+
+/* A failed completion fails the connection: every request in flight completes exactly once with
+ * -ECONNRESET, submits see -ENOTCONN, the QP is reset, and the reader may reconnect after the
+ * backoff; completions of the old incarnation are dropped. */
+static void test_failure_reset_reconnect(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct kelp_rdma_hello hello, ack;
+	struct pair p;
+	uint8_t old_gen;
+
+	pair_open(&p, 4, 4);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(submit_read(&p, i, 0, 10, i + 1), 0);
+	/* The first request's send fails (peer gone: retries exceeded); the rest are flushed. */
+	struct fake_qp *rq = p.rqp;
+	old_gen = (uint8_t)(rq->sq[0].wr_id >> 48);
+	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[0].wr_id,
+					   .status = IBV_WC_RETRY_EXC_ERR});
+	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[1].wr_id,
+					   .status = IBV_WC_WR_FLUSH_ERR});
+	assert_int_equal(poll_all(p.rlc, done, 64), 3);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(done[k].status, -ECONNRESET);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->errors, 1); /* flushes not counted */
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->resets, 1);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_in_flight(p.rc), 0);
+	assert_int_equal(submit_read(&p, 0, 0, 10, 9), -ENOTCONN);
+
+	/* A late completion of the old incarnation is recognised and dropped. */
+	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[2].wr_id, .status = IBV_WC_SUCCESS});
+	assert_int_equal(poll_all(p.rlc, done, 64), 0);
+	assert_int_equal(kelp_rdma_lcore_stats(p.rlc)->stale_cqes, 1);
+
+	/* Backoff: not due before 100 ms; failed attempts double it up to 6.4 s. */
+	assert_false(kelp_rdma_conn_due(p.rc, F.now + 99000000ull));
+	assert_true(kelp_rdma_conn_due(p.rc, F.now + 100000000ull));
+	uint64_t t = F.now + 100000000ull, expect = 200000000ull;
+	for (int k = 0; k < 8; k++) {
+		assert_int_equal(kelp_rdma_conn_hello(p.rc, &hello), 0);
+		assert_int_equal(kelp_rdma_conn_hello(p.rc, &hello), -EALREADY);
+		kelp_rdma_conn_failed(p.rc, t); /* e.g. TCP refused */
+		assert_int_equal(kelp_rdma_conn_retry_at(p.rc), t + expect);
+		t += expect;
+		expect = expect * 2 > KELP_RDMA_BACKOFF_MAX_NS ? KELP_RDMA_BACKOFF_MAX_NS : expect * 2;
+	}
+	assert_int_equal(kelp_rdma_conn_retry_at(p.rc) - (t - KELP_RDMA_BACKOFF_MAX_NS),
+			 KELP_RDMA_BACKOFF_MAX_NS);
+
+	/* The exporter saw its side fail too (its reader went away): it resets at once and can
+	 * take the reconnecting reader. */
+	struct fake_qp *eq = p.eqp;
+	cq_push(&p.ecq->cq, (struct ibv_wc){.wr_id = eq->rq[eq->rq_head].wr_id,
+					   .status = IBV_WC_REM_ABORT_ERR});
+	poll_all(p.elc, done, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
+
+	F.now = t;
+	assert_int_equal(kelp_rdma_conn_hello(p.rc, &hello), 0);
+	assert_int_equal(kelp_rdma_conn_establish(p.ec, &hello, F.now), 0);
+	kelp_rdma_conn_hello(p.ec, &ack);
+	assert_int_equal(kelp_rdma_conn_establish(p.rc, &ack, F.now), 0);
+	assert_int_not_equal((uint8_t)((p.rqp)->rq[0].wr_id >> 48), old_gen);
+	assert_int_equal(submit_read(&p, 0, 5, 20, 7), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, 0);
+	assert_memory_equal(p.arena, needle + 5, 20);
+	/* Success resets the backoff. */
+	kelp_rdma_conn_failed(p.rc, F.now);
+	assert_int_equal(kelp_rdma_conn_retry_at(p.rc), F.now + KELP_RDMA_BACKOFF_MIN_NS);
+	pair_close(&p);
+}
+
+/* More failed requests than one poll can report: reported over several polls, each once. */
+static void test_failure_reported_across_polls(void **state)
+{
+	struct kelp_rdma_done done[200];
+	struct pair p;
+	int total = 0, n;
+
+	pair_open(&p, 40, 40);
+	for (uint32_t i = 0; i < 40; i++)
+		assert_int_equal(submit_read(&p, i % 8, 0, 10, i + 1), 0);
+	struct fake_qp *rq = p.rqp;
+	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[0].wr_id, .status = IBV_WC_RETRY_EXC_ERR});
+	bool seen[41] = {false};
+	do {
+		n = kelp_rdma_lcore_poll(p.rlc, done, KELP_RDMA_POLL_BATCH);
+		assert_true(n >= 0 && n <= KELP_RDMA_POLL_BATCH);
+		for (int k = 0; k < n; k++) {
+			uintptr_t u = (uintptr_t)done[k].user;
+			assert_int_equal(done[k].status, -ECONNRESET);
+			assert_false(seen[u]);
+			seen[u] = true;
+		}
+		total += n;
+	} while (n > 0 || total == 0);
+	assert_int_equal(total, 40);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	pair_close(&p);
+}
+
+/* An exporter that dies after its transport acknowledged the requests sends no completion at all:
+ * the request timeout notices (2 s of silence with requests in flight), and only then. */
+static void test_request_timeout(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+
+	pair_open(&p, 4, 4);
+	assert_int_equal(submit_read(&p, 0, 0, 10, 1), 0);
+	assert_int_equal(submit_read(&p, 1, 0, 10, 2), 0);
+	p.rqp->sq_n = 0; /* delivered and acknowledged, never answered */
+	F.now += 1999000000ull;
+	assert_int_equal(poll_all(p.rlc, done, 64), 0);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_UP);
+	F.now += 2000000ull;
+	assert_int_equal(poll_all(p.rlc, done, 64), 2);
+	assert_int_equal(done[0].status, -ECONNRESET);
+	assert_int_equal(done[1].status, -ECONNRESET);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	/* An idle connection never times out. */
+	F.now += 60000000000ull;
+	assert_int_equal(poll_all(p.rlc, done, 64), 0);
+	pair_close(&p);
+}
+
+/* A reply that answers nothing in flight, or a post error, fails the connection. */
+static void test_protocol_errors(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+
+	pair_open(&p, 4, 4);
+	assert_int_equal(submit_read(&p, 0, 0, 10, 1), 0);
+	round_trip(&p);
+	/* Duplicate the reply: a stray second answer to the same request id. */
+	struct fake_cq *cq = p.rcq;
+	struct ibv_wc reply = cq->q[cq->head % FAKE_Q].opcode == IBV_WC_RECV
+				      ? cq->q[cq->head % FAKE_Q]
+				      : cq->q[(cq->head + 1) % FAKE_Q];
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	cq_push(&p.rcq->cq, reply);
+	assert_int_equal(poll_all(p.rlc, done, 64), 0);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->errors, 1);
+	pair_close(&p);
+
+	pair_open(&p, 4, 4);
+	assert_int_equal(submit_read(&p, 0, 0, 10, 1), 0);
+	F.fail_post_send = 1;
+	assert_int_equal(submit_read(&p, 1, 0, 10, 2), -ENOMEM);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1); /* the first one, as -ECONNRESET */
+	assert_int_equal(done[0].status, -ECONNRESET);
+	assert_ptr_equal(done[0].user, (void *)1);
+	pair_close(&p);
+}
+
+/* Version and kind checks of the handshake. */
+static void test_handshake_checks(void **state)
+{
+	struct kelp_rdma_dev *dev = open_fake_dev();
+	struct kelp_rdma_lcore *lc = kelp_rdma_lcore_create(
+		dev, &(struct kelp_rdma_lcore_config){.clock_ns = fake_clock}, NULL);
+	struct kelp_rdma_conn *r = kelp_rdma_conn_create(lc, KELP_RDMA_READER, 4);
+	struct kelp_rdma_conn *e = kelp_rdma_conn_create(lc, KELP_RDMA_EXPORTER, 4);
+	struct kelp_rdma_hello h, ack;
+
+	kelp_rdma_conn_hello(r, &h);
+	h.version = 2;
+	assert_int_equal(kelp_rdma_conn_establish(e, &h, F.now), -EPROTONOSUPPORT);
+	assert_int_equal(kelp_rdma_conn_state(e), KELP_RDMA_DOWN);
+	h.version = 1;
+	h.kind = KELP_RDMA_ACK;
+	assert_int_equal(kelp_rdma_conn_establish(e, &h, F.now), -EPROTO);
+	/* A refusal (status) fails the reader and starts its backoff. */
+	kelp_rdma_conn_hello(e, &ack);
+	ack.status = KELP_RDMA_BUSY;
+	assert_int_equal(kelp_rdma_conn_establish(r, &ack, F.now), -EBUSY);
+	assert_int_equal(kelp_rdma_conn_state(r), KELP_RDMA_DOWN);
+	assert_false(kelp_rdma_conn_due(r, F.now));
+	assert_null(kelp_rdma_conn_create(lc, KELP_RDMA_READER, 0));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(kelp_rdma_lcore_destroy(lc), 0);
+	assert_int_equal(kelp_rdma_dev_close(dev), 0);
+	assert_int_equal(F.objects, 0);
+}
+
+/* Reply slots still held (their send completions not yet polled) queue new requests instead of
+ * failing; the bounce pool serves unregistered needles and refuses what does not fit. */
+static void test_export_queue_and_bounce(void **state)
+{
+	struct kelp_rdma_done done[64], unused[64];
+	struct pair p;
+
+	pair_open(&p, 2, 2); /* 4 reply slots */
+	p.ex.bounce = true;
+	for (int round = 0; round < 3; round++) {
+		/* Deliver requests and replies but never the exporter's send completions. */
+		assert_int_equal(submit_read(&p, 0, 0, 100, 1), 0);
+		assert_int_equal(submit_read(&p, 1, 200, 100, 2), 0);
+		wire_deliver(&p.rqp->qp);
+		kelp_rdma_lcore_poll(p.elc, unused, 64);
+		struct fake_cq *ecq = p.ecq;
+		wire_deliver(&p.eqp->qp);
+		ecq->head = ecq->tail; /* lose the exporter's send completions */
+		int n = poll_all(p.rlc, done, 64);
+		if (round < 2) {
+			assert_int_equal(n, 2);
+			assert_memory_equal(p.arena + 16384, needle + 200, 100);
+		} else {
+			assert_int_equal(n, 0); /* queued: no free reply slot */
+		}
+	}
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bounced, 4);
+	pair_close(&p);
+
+	/* Bounce buffers are 4 KiB here: a larger read is answered BUSY. */
+	pair_open(&p, 2, 2);
+	p.ex.bounce = true;
+	assert_int_equal(submit_read(&p, 0, 0, 5000, 1), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, -EBUSY);
+	pair_close(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_device_discovery, setup),
+		cmocka_unit_test_setup(test_export_registration_fallback, setup),
+		cmocka_unit_test_setup(test_read_round_trip, setup),
+		cmocka_unit_test_setup(test_export_errors, setup),
+		cmocka_unit_test_setup(test_credits, setup),
+		cmocka_unit_test_setup(test_out_of_order_completions, setup),
+		cmocka_unit_test_setup(test_failure_reset_reconnect, setup),
+		cmocka_unit_test_setup(test_failure_reported_across_polls, setup),
+		cmocka_unit_test_setup(test_request_timeout, setup),
+		cmocka_unit_test_setup(test_protocol_errors, setup),
+		cmocka_unit_test_setup(test_handshake_checks, setup),
+		cmocka_unit_test_setup(test_export_queue_and_bounce, setup),
+	};
+	return cmocka_run_group_tests_name("nic_conn", tests, NULL, NULL);
+}
