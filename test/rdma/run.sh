@@ -35,14 +35,23 @@ run_in_vm() {
 	vm_run "$timeout_s" "$@"
 }
 
+# Volumes and expected bytes for the tests, made on the host (fast) into the shared repository.
+prepare_data() {
+	[ -x "$REPO/build/bin/kelp-rdma" ] && [ -x "$REPO/build/bin/kelp-vol" ] ||
+		{ echo "rdma: build first (make all)" >&2; return 2; }
+	(cd "$REPO" && test/rdma/prepare-data.sh "$VM_DIR/data")
+}
+
 cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case $cmd in
 test)
+	prepare_data || exit 2
 	rc=0; run_in_vm 600 test/rdma/tests.sh || rc=$?
 	[ $rc -eq 0 ] && echo "rdma: all VM tests passed" || echo "rdma: VM tests FAILED (exit $rc)"
 	exit $rc ;;
 bench)
+	prepare_data || exit 2
 	exec_rc=0; run_in_vm 900 test/rdma/bench.sh || exec_rc=$?
 	exit $exec_rc ;;
 test-if-possible)
@@ -53,7 +62,7 @@ test-if-possible)
 	exec "$0" test ;;
 exec)
 	[ $# -gt 0 ] || { usage >&2; exit 2; }
-	rc=0; run_in_vm 600 "$@" || rc=$?
+	rc=0; run_in_vm "${KELP_VM_TIMEOUT:-600}" "$@" || rc=$?
 	exit $rc ;;
 help|-h|--help) usage ;;
 *) usage >&2; exit 2 ;;

@@ -121,6 +121,7 @@ vm_run() {
 	rel=${run#"$REPO"/}
 	{
 		echo "cd '$REPO' || exit 125"
+		echo "export KELP_RDMA_DATA='$VM_DIR/data'"
 		printf 'exec test/rdma/guest-net.sh'
 		for q in "$@"; do printf " '%s'" "${q//\'/\'\\\'\'}"; done
 		echo

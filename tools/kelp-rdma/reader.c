@@ -114,8 +114,12 @@ static void reader_connect(struct reader *r)
 			continue;
 		}
 		ret = kelp_rdma_conn_establish(r->conn, &peer, tool_now_ns());
-		if (ret == 0)
+		if (ret == 0) {
+			if (kelp_rdma_conn_stats(r->conn)->resets)
+				fprintf(stderr, "kelp-rdma: reconnected to %s:%u\n", r->o.addr,
+					r->o.port);
 			return;
+		}
 		if (ret == -EPROTONOSUPPORT)
 			break;
 	}
