@@ -64,12 +64,16 @@ def main():
 
     names = [run_name(r) for r in runs]
     x = range(len(runs))
-    fig, (ax_ops, ax_gb, ax_lat) = plt.subplots(1, 3, figsize=(max(12, 2.2 * len(runs) * 1.5), 5))
+    fig, (ax_ops, ax_gb, ax_lat) = plt.subplots(1, 3, figsize=(max(12, 1.9 * len(runs)), 5))
     fig.suptitle(args.title)
 
     ops = [r["ops_per_sec"] for r in runs]
     bars = ax_ops.bar(x, ops, color="#2a7fb8")
     ax_ops.set_title("reads per second")
+    positive = [v for v in ops if v > 0]
+    if positive and max(positive) / min(positive) > 50:
+        ax_ops.set_yscale("log")  # e.g. kelp local next to HTTP: keep the small bars readable
+        ax_ops.set_title("reads per second (log scale)")
     ax_ops.bar_label(bars, labels=[f"{v:,.0f}" for v in ops], fontsize=7, rotation=90, padding=2)
 
     gbs = [r["mb_per_sec"] / 1000.0 for r in runs]
