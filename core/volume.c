@@ -550,22 +550,23 @@ int kelp_volume_find(const struct kelp_volume *v, const struct kelp_fid *fid,
 	return 0;
 }
 
-void kelp_volume_prefetch(const struct kelp_volume *v, uint64_t key)
+const void *kelp_volume_prefetch(const struct kelp_volume *v, uint64_t key)
 {
 	uint64_t off;
 	uint32_t idx_size;
 	const struct kelp_needle_index *ni = __atomic_load_n(&v->index, __ATOMIC_ACQUIRE);
 	if (kelp_needle_index_lookup(ni, key, &off, &idx_size))
-		return;
+		return NULL;
 	uint64_t len = kelp_volume_dat_size(v);
 	uint64_t pos = off * KELP_DAT_ALIGN;
 	if (pos >= len)
-		return;
+		return NULL;
 	/* prefetches never fault: an address outside the mapping or not mapped yet is ignored */
 	__builtin_prefetch(v->map + pos);      /* record header, start of the data */
 	__builtin_prefetch(v->map + pos + 64);
 	if (idx_size != KELP_NEEDLE_INDEX_SIZE_LARGE && pos + 16 + idx_size < len)
 		__builtin_prefetch(v->map + pos + 16 + idx_size); /* flags and CRC after the data */
+	return v->map + pos;
 }
 
 int kelp_needle_ref_check_crc(const struct kelp_needle_ref *ref)

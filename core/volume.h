@@ -67,8 +67,10 @@ int kelp_volume_find(const struct kelp_volume *v, const struct kelp_fid *fid,
  * kelp_volume_prefetch - start loading what kelp_volume_find(@v, key @key) will touch (index slot,
  * record header, the line after the data) without waiting for it, so that the cache misses of a
  * burst of finds overlap. Never faults, never fails; any thread that may call kelp_volume_find.
+ * @return where the record starts in the mapping (a hint for prefetching more of it: not checked,
+ * valid only as long as a kelp_needle_ref would be), or NULL when the key is not in the index.
  */
-void kelp_volume_prefetch(const struct kelp_volume *v, uint64_t key);
+const void *kelp_volume_prefetch(const struct kelp_volume *v, uint64_t key);
 
 /* @return 0 when @ref's data matches its stored CRC (raw or legacy; empty data always matches),
  * -EIO otherwise. */

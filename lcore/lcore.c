@@ -215,13 +215,16 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 
 	/* Reads are memory-bound (index slot, record header: cache and TLB misses): start loading
 	 * every local needle of the burst first, so those misses overlap instead of queueing. */
+	const uint8_t *rec[KELP_SQE_BURST + 1];
 	for (uint32_t i = 0; i < n; i++) {
+		rec[i] = NULL;
 		if (batch[i].opcode != KELP_OP_READ && batch[i].opcode != KELP_OP_STAT)
 			continue;
 		const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, batch[i].volume_id);
 		if (v)
-			kelp_volume_prefetch(v, batch[i].key);
+			rec[i] = kelp_volume_prefetch(v, batch[i].key);
 	}
+	rec[n] = NULL;
 
 	/* Serve in order; stop early once this poll moved KELP_SESSION_POLL_BYTES, so one session's
 	 * large reads cannot hold up the other sessions of this lcore. Only what was served is
@@ -230,6 +233,14 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	uint64_t bytes = 0, unpublished_bytes = 0;
 	while (served < n && bytes < KELP_SESSION_POLL_BYTES) {
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, produced);
+		/* one request ahead: the data of the next read streams in while this one is copied */
+		if (rec[served + 1] && batch[served + 1].opcode == KELP_OP_READ) {
+			uint32_t ahead = batch[served + 1].length < KELP_PREFETCH_AHEAD
+						 ? batch[served + 1].length
+						 : KELP_PREFETCH_AHEAD;
+			for (uint32_t off = 128; off < ahead + 32; off += 64)
+				__builtin_prefetch(rec[served + 1] + off);
+		}
 		if (serve_one(lc, s, &batch[served], c)) {
 			count_completion(lc, s, c);
 			produced++;
