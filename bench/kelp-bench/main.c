@@ -315,7 +315,10 @@ struct worker_arg {
 	const struct bench_mode *mode;
 };
 
-/* The worker loop: keep depth slots busy until the stop flag or the quota, then drain. */
+/*
+ * The worker loop: keep depth slots busy until the stop flag or @quota reads (UINT64_MAX: no
+ * quota), then drain what is in flight.
+ */
 static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uint64_t quota)
 {
 	const struct bench_opts *o = t->opts;
@@ -338,8 +341,7 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 	uint64_t issued = 0;
 
 	for (;;) {
-		bool may_issue = !atomic_load_explicit(&stop_flag, memory_order_relaxed) &&
-				 (quota == 0 || issued < quota);
+		bool may_issue = !atomic_load_explicit(&stop_flag, memory_order_relaxed) && issued < quota;
 		bool started = false;
 		while (may_issue && nfree > 0) {
 			unsigned slot = free_slots[--nfree];
@@ -368,8 +370,7 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 				inflight++;
 				started = true;
 			}
-			may_issue = !atomic_load_explicit(&stop_flag, memory_order_relaxed) &&
-				    (quota == 0 || issued < quota);
+			may_issue = !atomic_load_explicit(&stop_flag, memory_order_relaxed) && issued < quota;
 		}
 		if (started && mode->flush) {
 			int rc = mode->flush(t);
@@ -392,6 +393,12 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 			continue;
 		uint64_t now = bench_now_ns();
 		for (int k = 0; k < n; k++) {
+			if (done[k].slot >= depth) { /* a completion we never asked for */
+				t->fatal = -EPROTO;
+				snprintf(t->fatal_msg, sizeof(t->fatal_msg),
+					 "completion for unknown request %u", done[k].slot);
+				goto out;
+			}
 			record_done(t, done[k].result, done[k].path, now - start_ns[done[k].slot]);
 			if (verify && done[k].result >= 0)
 				verify_read(t, slot_tg[done[k].slot], mode->slot_buf(t, done[k].slot),
@@ -433,7 +440,7 @@ static void *worker_main(void *arg)
 	bool init_ok = !t->fatal;
 	pthread_barrier_wait(&start_barrier); /* main has checked everyone's init */
 	if (init_ok && !atomic_load(&stop_flag)) {
-		uint64_t quota = 0;
+		uint64_t quota = UINT64_MAX;
 		if (o->count)
 			quota = o->count / o->threads + (t->idx < o->count % o->threads ? 1 : 0);
 		run_slots(t, wa->mode, quota);

@@ -64,6 +64,12 @@ EOF
 	echo "ok: --mode $mode read all $n_live needles once: $want bytes, 0 errors, all verified"
 done
 
+# Regression: --count below --threads used to leave the idle threads running forever.
+out=$(timeout 30 "$BENCH" --mode pread --volume-dir "$VDIR" -t 3 --count 1 --json -q) ||
+	fail "--count 1 with 3 threads did not finish"
+[ "$(field ops <<<"$out")" = 1 ] || fail "--count 1 with 3 threads: $out"
+echo "ok: --count below --threads reads exactly that many and stops"
+
 # 3. local (and nop) through kelpd exporting the weed volume directory: the same bytes again.
 if [ -x "$KELPD_BIN" ]; then
 	at_exit kelpd_stop
