@@ -13,10 +13,12 @@
  *   stats     {"lcores":[{"id","cpu","numa_node","sessions","polls","busy_polls","requests","nops",
  *              "reads","stats","bytes","parks","sessions_broken",
  *              "errors":{"noent","io","range","unreachable","bad_sqe","busy","other"},
- *              "by_path":{"none","local","rdma","http"}}], "total":{same counters summed}}
+ *              "by_path":{"none","local","rdma","http"}}], "total":{same counters summed},
+ *              "http_fallback":{...} when [seaweedfs] master is set (lcore/remote_read.c)}
  *   sessions  {"sessions":[{"id","pid","uid","gid","lcore","sq_entries","arena_bytes","hugepages",
  *              "requests","bytes","errors","age_s","state"}]}
- *   volumes   {"volumes":[{"id","live_needles"}]}
+ *   volumes   {"volumes":[{"id","live_needles"}],             local ([export] dirs)
+ *              "remote":[{"id","locations":["host:port",...]}]}  known from the masters
  * Counters are read without stopping the lcores: each is exact, the set is not one instant.
  */
 #ifndef KELP_LCORE_ADMIN_H
