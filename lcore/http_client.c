@@ -278,10 +278,10 @@ static int conn_start_io(struct kelp_http_conn *conn)
 	return 0;
 }
 
-/* The request bytes of @call; the Host header is the server's name. */
-static int write_call_request(const struct kelp_http_call *call, char *buf, size_t size)
+/* The request of @call; the Host header is the server's name. */
+static struct kelp_http_request call_request(const struct kelp_http_call *call)
 {
-	struct kelp_http_request req = {
+	return (struct kelp_http_request){
 		.host = call->server,
 		.path = call->path,
 		.has_range = call->has_range,
@@ -291,12 +291,12 @@ static int write_call_request(const struct kelp_http_call *call, char *buf, size
 		.bearer = call->bearer,
 		.head = call->head,
 	};
-	return kelp_http_write_request(&req, buf, size);
 }
 
 static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
 {
-	int n = write_call_request(call, conn->req, sizeof(conn->req));
+	struct kelp_http_request req = call_request(call);
+	int n = kelp_http_write_request(&req, conn->req, sizeof(conn->req));
 
 	if (n < 0)
 		return n;
@@ -568,13 +568,13 @@ static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 
 int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *call)
 {
-	char probe[KELP_HTTP_REQUEST_MAX];
+	struct kelp_http_request req = call_request(call);
 	int rc;
 
 	if (c->shutting_down)
 		return -ECANCELED;
-	/* format once here so a bad request fails now, not inside a completion */
-	if ((rc = write_call_request(call, probe, sizeof(probe))) < 0)
+	/* a bad request fails now, not inside a completion (it only fits or not later: -ENOSPC) */
+	if ((rc = kelp_http_request_check(&req)) < 0)
 		return rc;
 	struct server *srv = server_get(c, call->server, &rc);
 	if (!srv)

@@ -46,12 +46,24 @@ void kelp_http_fallback_destroy(struct kelp_http_fallback *fb)
 	free(fb);
 }
 
-/* The volume server's ETag is the stored CRC as 8 quoted hex digits. */
+/* The volume server's ETag is the stored CRC as 8 quoted hex digits ("5e90563f"); 0 otherwise. */
 static uint32_t etag_crc(const char *etag)
 {
-	unsigned v;
-	char end;
-	return sscanf(etag, "\"%8x\"%c", &v, &end) == 1 ? v : 0;
+	uint32_t v = 0;
+
+	if (strlen(etag) != 10 || etag[0] != '"' || etag[9] != '"')
+		return 0;
+	for (int i = 1; i <= 8; i++) {
+		char c = etag[i];
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+						    : 16u;
+		if (d > 15)
+			return 0;
+		v = v << 4 | d;
+	}
+	return v;
 }
 
 bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_response *resp,

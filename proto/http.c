@@ -48,7 +48,7 @@ static void put(struct out *o, const char *fmt, ...)
 	o->len += n > 0 ? (size_t)n : 0;
 }
 
-int kelp_http_write_request(const struct kelp_http_request *req, char *buf, size_t size)
+int kelp_http_request_check(const struct kelp_http_request *req)
 {
 	if (!is_safe_token(req->host) || !is_safe_token(req->path) || req->path[0] != '/')
 		return -EINVAL;
@@ -56,6 +56,14 @@ int kelp_http_write_request(const struct kelp_http_request *req, char *buf, size
 		return -EINVAL;
 	if (req->has_range && req->range_last < req->range_first)
 		return -EINVAL;
+	return 0;
+}
+
+int kelp_http_write_request(const struct kelp_http_request *req, char *buf, size_t size)
+{
+	int rc = kelp_http_request_check(req);
+	if (rc)
+		return rc;
 
 	struct out o = {.buf = buf, .size = size};
 	put(&o, "%s %s HTTP/1.1\r\nHost: %s\r\n", req->head ? "HEAD" : "GET", req->path, req->host);

@@ -65,6 +65,12 @@ struct kelp_http_request {
  */
 int kelp_http_write_request(const struct kelp_http_request *req, char *buf, size_t size);
 
+/*
+ * kelp_http_request_check - the checks of kelp_http_write_request() without writing anything.
+ * Any thread. @return 0 or -EINVAL.
+ */
+int kelp_http_request_check(const struct kelp_http_request *req);
+
 /* What the parser learned from the status line and headers. */
 struct kelp_http_response {
 	int status;              /* 200, 206, 404, ... */

@@ -50,6 +50,20 @@ static void test_partial_content(void **state)
 	assert_int_equal(r.needle_flags, 1);
 	assert_int_equal(r.cqe_flags, KELP_CQE_PATH_HTTP | KELP_CQE_F_GZIP | KELP_CQE_F_TRUNCATED);
 
+	/* an ETag that is not 8 quoted hex digits gives crc 0 */
+	const char *bad_etags[] = {"\"5e90563\"", "\"5e90563g\"", "W/\"5e90563f\"", "5e90563f", "",
+				   "\"5e90563f\"x"};
+	for (size_t i = 0; i < sizeof(bad_etags) / sizeof(bad_etags[0]); i++) {
+		strcpy(h.etag, bad_etags[i]);
+		read_at(&r, 100, 50);
+		assert_false(kelp_http_read_result(&r, &h, 50));
+		assert_int_equal(r.crc, 0);
+	}
+	strcpy(h.etag, "\"5E90563F\"");
+	read_at(&r, 100, 50);
+	assert_false(kelp_http_read_result(&r, &h, 50));
+	assert_int_equal(r.crc, 0x5e90563f);
+
 	/* the tail: not truncated */
 	h.gzip = false;
 	h.range_first = 19990;
