@@ -9,7 +9,8 @@
  * Servers: --http-server HOST:PORT sends every fid there; --master HOST:PORT asks the master where
  * each volume is (GET /dir/lookup, first location) once at start.
  * Status -> result: 200/206 = body bytes; 404 -ENOENT; 401/403 -EACCES; 416 -ERANGE; 5xx -EIO;
- * anything else -EPROTO. A keep-alive connection the server closed before answering is reopened and
+ * anything else -EPROTO. A needle known (from --volume-dir) to be larger than --size is asked for
+ * with `Range: bytes=0-<size-1>`, like local mode's partial reads. A keep-alive connection the server closed before answering is reopened and
  * the request sent again, once.
  */
 #include <arpa/inet.h>
@@ -312,6 +313,11 @@ static int send_request(struct bench_thread *t, unsigned slot)
 		.path = path,
 		.accept_gzip = true,
 	};
+	if (sl->tg->data_size > t->buf_size) { /* as local mode: only the first --size bytes */
+		req.has_range = true;
+		req.range_first = 0;
+		req.range_last = t->buf_size - 1;
+	}
 	char buf[512];
 	int len = kelp_http_write_request(&req, buf, sizeof(buf));
 	if (len < 0)
