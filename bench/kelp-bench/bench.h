@@ -64,6 +64,7 @@ struct bench_opts {
 	unsigned depth;
 	double duration_s;       /* used when count == 0 */
 	uint64_t count;          /* total reads; 0 = run for duration_s */
+	double rate;             /* reads per second per thread at most; 0 = as fast as possible */
 	bool sequential;
 	uint32_t size;           /* read length / buffer size per slot; 0 = from the targets */
 	int cpus[BENCH_MAX_CPUS];

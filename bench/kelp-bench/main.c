@@ -88,6 +88,8 @@ static void usage(FILE *f)
 		"  -D, --duration SECS  run this long (default 5)\n"
 		"  -n, --count N        or: read N needles in total, then stop\n"
 		"      --seq            read the targets in order (default: random)\n"
+		"      --rate N         at most N reads per second per thread (background load in\n"
+		"                       tests; default: as fast as possible)\n"
 		"  -s, --size BYTES     buffer per request = most bytes read per needle\n"
 		"                       (default: the largest target needle, or 1 MiB when unknown)\n"
 		"      --cpu LIST       pin thread i to the i-th cpu of LIST (e.g. 0 or 0,1)\n"
@@ -150,7 +152,7 @@ static int parse_u64(const char *s, uint64_t *out)
 }
 
 enum { OPT_SOCKET = 1000, OPT_VOLDIR, OPT_FIDS, OPT_LIST, OPT_HTTP, OPT_MASTER, OPT_SEQ, OPT_CPU,
-       OPT_WAIT, OPT_VERIFY, OPT_JSON, OPT_LABEL };
+       OPT_WAIT, OPT_VERIFY, OPT_JSON, OPT_LABEL, OPT_RATE };
 
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
@@ -168,6 +170,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		{"duration", required_argument, NULL, 'D'},
 		{"count", required_argument, NULL, 'n'},
 		{"seq", no_argument, NULL, OPT_SEQ},
+		{"rate", required_argument, NULL, OPT_RATE},
 		{"size", required_argument, NULL, 's'},
 		{"cpu", required_argument, NULL, OPT_CPU},
 		{"wait", no_argument, NULL, OPT_WAIT},
@@ -237,6 +240,15 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 			}
 			break;
 		case OPT_SEQ: o->sequential = true; break;
+		case OPT_RATE: {
+			char *end;
+			o->rate = strtod(optarg, &end);
+			if (*end || !(o->rate > 0)) {
+				fprintf(stderr, "kelp-bench: --rate wants reads per second > 0, got '%s'\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		}
 		case 's':
 			if (parse_u64(optarg, &v) < 0 || v < 1 || v > (1u << 30)) {
 				fprintf(stderr, "kelp-bench: --size wants 1..1G bytes, got '%s'\n", optarg);
@@ -339,11 +351,26 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 	uint64_t rnd = 0x9E3779B97F4A7C15ull * (t->idx + 1);
 	size_t cursor = tg->n * t->idx / o->threads;
 	uint64_t issued = 0;
+	uint64_t t_begin = bench_now_ns();
+	double ns_per_read = o->rate > 0 ? 1e9 / o->rate : 0;
 
 	for (;;) {
 		bool may_issue = !atomic_load_explicit(&stop_flag, memory_order_relaxed) && issued < quota;
 		bool started = false;
 		while (may_issue && nfree > 0) {
+			if (ns_per_read > 0) { /* --rate: the issue-th read may start at issued * ns_per_read */
+				uint64_t due = t_begin + (uint64_t)(issued * ns_per_read), now = bench_now_ns();
+				if (due > now) {
+					if (inflight > 0)
+						break; /* reap meanwhile */
+					uint64_t d = due - now < 10000000 ? due - now : 10000000;
+					struct timespec ts = {0, (long)d};
+					nanosleep(&ts, NULL);
+					may_issue = !atomic_load_explicit(&stop_flag, memory_order_relaxed) &&
+						    issued < quota;
+					continue;
+				}
+			}
 			unsigned slot = free_slots[--nfree];
 			size_t i;
 			if (o->sequential) {
