@@ -10,6 +10,7 @@
 #ifndef KELP_BENCH_H
 #define KELP_BENCH_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -87,9 +88,14 @@ struct bench_done {
 
 #define BENCH_ERRNO_MAX 160 /* errors by code: errno values 1..159; others counted at 0 */
 
+struct bench_mode;
+
 struct bench_thread {
 	unsigned idx;
 	const struct bench_opts *opts;
+	const struct bench_mode *mode;
+	atomic_bool *stop;                 /* main's stop flag: no new reads once set */
+	pthread_barrier_t *start_barrier;  /* workers and main meet twice: ready, then go */
 	const struct bench_targets *targets;
 	void *mode_state;                /* the mode's per-thread data */
 	uint32_t buf_size;               /* bytes each slot's buffer holds */
@@ -151,6 +157,32 @@ int bench_targets_load(const struct bench_opts *o, struct bench_targets *out);
 
 /* bench_targets_free - close the files and volumes of @tg and free it. Main thread. */
 void bench_targets_free(struct bench_targets *tg);
+
+/* What the workers did, summed after they are joined. Main thread. */
+struct bench_totals {
+	uint64_t ops, bytes, errors, verified, verify_failures;
+	uint64_t by_code[BENCH_ERRNO_MAX];
+	uint64_t by_path[4];
+	double secs;
+	size_t ntargets;
+};
+
+/*
+ * bench_parse_args - fill @o from the command line (defaults for what is not given); --help
+ * prints the usage and exits 0. Main thread.
+ * Return: 0; -EINVAL after printing what is wrong.
+ */
+int bench_parse_args(int argc, char **argv, struct bench_opts *o);
+
+/*
+ * bench_worker_main - a worker thread's body (pthread start routine; @arg is its struct
+ * bench_thread, with mode, stop and start_barrier set). Pins, initialises the mode, meets main at
+ * the barrier twice, runs the slots, finalises the mode, sets finished. Return: NULL.
+ */
+void *bench_worker_main(void *arg);
+
+/* bench_report - print the summary of a run (text, or JSON with --json). Main thread. */
+void bench_report(const struct bench_opts *o, const struct kelp_hist *h, const struct bench_totals *r);
 
 /* bench_now_ns - CLOCK_MONOTONIC in nanoseconds. Any thread. */
 uint64_t bench_now_ns(void);
