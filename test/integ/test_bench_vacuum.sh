@@ -23,8 +23,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 weed_start 1
 VDIR=${WEED_VOLUME_DIRS[0]}
 python3 bench/weed-fill.py --master "$WEED_MASTER" -n 300 --size 4096 >"$WEED_DIR/setA.txt"
-python3 bench/weed-fill.py --master "$WEED_MASTER" -n 300 --size 6000 >"$WEED_DIR/setB.txt"
-echo "ok: uploaded 300 needles to read (A) and 300 to delete (B)"
+python3 bench/weed-fill.py --master "$WEED_MASTER" -n 100 --size 6000 >"$WEED_DIR/setB.txt"
+echo "ok: uploaded 300 needles to read (A) and 100 to delete (B)"
 
 # Gentle on 2 cores: the lcore parks when idle, the client sleeps in kelp_wait and reads at most
 # 20,000 needles a second, so weed's deletes, vacuums and uploads get CPU.
@@ -74,7 +74,7 @@ while read -r fid; do
 done <"$WEED_DIR/setB.txt"
 vacuum
 echo "ok: deleted B and vacuumed while kelp-bench read A"
-python3 bench/weed-fill.py --master "$WEED_MASTER" -n 200 --size 5000 >"$WEED_DIR/setC.txt"
+python3 bench/weed-fill.py --master "$WEED_MASTER" -n 100 --size 5000 >"$WEED_DIR/setC.txt"
 vacuum
 echo "ok: uploaded C and vacuumed again"
 # Let the reader see the final state for a while: until it has done as many reads again.
