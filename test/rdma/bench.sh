@@ -2,7 +2,7 @@
 # Inside the Soft-RoCE VM (`test/rdma/run.sh bench`, `make bench-rdma`): perftest's ceiling on
 # rxe0 <-> rxe1 and kelp's RDMA reads on the same pair, in the same VM run, at 4 KiB.
 #   ib_read_lat / ib_write_lat: one 4 KiB operation at a time, median (t_typical)
-#   ib_read_bw: 4 KiB RDMA READs, message rate
+#   ib_read_bw -t 32: 4 KiB RDMA READs, 32 in flight, message rate
 #   kelp-rdma bench --depth 1: 4 KiB needle reads (request SEND, RDMA WRITE, reply SEND), p50
 #   kelp-rdma bench --depth 32: the same with 32 in flight, ops/s
 # Prints a summary with the ratios the issue sets as targets (p50 <= 2x ib_read_lat,
@@ -15,7 +15,8 @@ ITERS=${KELP_BENCH_ITERS:-2000}
 
 perftest_pair ib_read_lat -s 4096 -n "$ITERS" > "$W/read_lat" || { cat "$W/read_lat"; exit 1; }
 perftest_pair ib_write_lat -s 4096 -n "$ITERS" > "$W/write_lat" || { cat "$W/write_lat"; exit 1; }
-perftest_pair ib_read_bw -s 4096 -n "$((ITERS * 5))" > "$W/read_bw" || { cat "$W/read_bw"; exit 1; }
+# -t 32: the same 32 reads in flight as kelp's --depth 32.
+perftest_pair ib_read_bw -s 4096 -t 32 -n "$((ITERS * 5))" > "$W/read_bw" || { cat "$W/read_bw"; exit 1; }
 cat "$W/read_lat" "$W/write_lat" "$W/read_bw" | grep -E "^ *4096 "
 # t_typical is the 5th column of the latency line; MsgRate[Mpps] the 5th of the bandwidth line.
 read_lat=$(awk '$1 == 4096 {print $5}' "$W/read_lat")

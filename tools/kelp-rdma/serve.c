@@ -224,7 +224,7 @@ int cmd_serve(int argc, char **argv)
 	fflush(stdout);
 
 	/* The loop of an export lcore: handshakes are rare, so they share the thread here. */
-	for (unsigned long it = 0; !stop_requested; it++) {
+	for (unsigned long it = 0, idle = 0; !stop_requested; it++) {
 		uint64_t busy_before = kelp_rdma_lcore_stats(lc)->polls_busy;
 
 		if ((it & 255) == 0)
@@ -232,8 +232,11 @@ int cmd_serve(int argc, char **argv)
 		ret = kelp_rdma_lcore_poll(lc, done, KELP_RDMA_POLL_BATCH);
 		if (ret < 0)
 			tool_die("serve: polling the CQ failed: %s", strerror(-ret));
-		/* Idle: let the other vCPU's work (and rxe's) run. */
-		if (kelp_rdma_lcore_stats(lc)->polls_busy == busy_before)
+		/* Spin while work comes in; after a long idle stretch, yield the CPU on each idle poll
+		 * (shared machines, the test VM). The first request after a pause pays a yield. */
+		if (kelp_rdma_lcore_stats(lc)->polls_busy != busy_before)
+			idle = 0;
+		else if (++idle > 100000)
 			sched_yield();
 	}
 
