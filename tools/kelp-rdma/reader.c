@@ -39,7 +39,8 @@ static const char bench_usage[] =
 	"  --size N             bytes per read (default 4096)\n"
 	"  --iters N            measured reads (default 10000)\n"
 	"  --warmup N           unmeasured reads first (default 200)\n"
-	"  --depth N            reads in flight (default 1; at most --credits)\n";
+	"  --depth N            reads in flight (default 1; at most --credits)\n"
+	"  --yield              yield the CPU on idle polls (default: busy-poll, as perftest does)\n";
 
 #define OOB_TIMEOUT_MS    2000
 #define CONNECT_TIMEOUT_S 15
@@ -355,6 +356,7 @@ int cmd_bench(int argc, char **argv)
 	struct reader r = {.o = {.dev = {.device = "auto", .gid_index = -1}, .credits = 32}};
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
 	long size = 4096, iters = 10000, warmup = 200, depth = 1;
+	bool spin = true;
 	struct kelp_fid fid;
 	const char *fidstr = NULL;
 	struct kelp_hist *hist;
@@ -374,6 +376,8 @@ int cmd_bench(int argc, char **argv)
 			warmup = parse_count("--warmup", argv[++i], 1l << 40);
 		} else if (!strcmp(argv[i], "--depth") && i + 1 < argc) {
 			depth = parse_count("--depth", argv[++i], KELP_RDMA_MAX_CREDITS);
+		} else if (!strcmp(argv[i], "--yield")) {
+			spin = false;
 		} else if (argv[i][0] == '-') {
 			tool_die("bench: unknown option '%s'\n%s", argv[i], bench_usage);
 		} else {
@@ -419,6 +423,8 @@ int cmd_bench(int argc, char **argv)
 		int n = kelp_rdma_lcore_poll(r.lc, done, KELP_RDMA_POLL_BATCH);
 		if (n < 0)
 			tool_die("bench: polling the CQ failed: %s", strerror(-n));
+		if (n == 0 && !spin)
+			sched_yield();
 		uint64_t now = tool_now_ns();
 		for (int k = 0; k < n; k++) {
 			long s = (long)(uintptr_t)done[k].user - 1;
