@@ -37,8 +37,12 @@ mkdir -p "$OUT"
 . test/integ/lib/kelpd.sh
 cleanup() {
 	kelpd_stop
-	case $OUT in "$DIR"/*) echo "run-local.sh: results kept in $OUT" ;; esac
-	find "$DIR" -maxdepth 1 -name 'vol*' -exec rm -rf {} +
+	case $OUT in
+	"$DIR"/*) # results inside the temp dir: keep them, drop the volumes
+		find "$DIR" -maxdepth 1 -name 'vol*' -exec rm -rf {} +
+		echo "run-local.sh: results kept in $OUT" >&2 ;;
+	*) rm -rf "$DIR" ;;
+	esac
 }
 trap cleanup EXIT
 trap 'exit 130' INT
