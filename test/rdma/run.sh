@@ -20,6 +20,7 @@ USAGE
 RDMA_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$RDMA_DIR/../.." && pwd)
 VM_DIR=${KELP_RDMA_VM_DIR:-$REPO/build/rdma-vm}
+RDMA_DATA=$REPO/build/rdma-data # test volumes; in the repository so the guest sees them
 # shellcheck source=test/rdma/vm.sh
 . "$RDMA_DIR/vm.sh"
 
@@ -39,7 +40,7 @@ run_in_vm() {
 prepare_data() {
 	[ -x "$REPO/build/bin/kelp-rdma" ] && [ -x "$REPO/build/bin/kelp-vol" ] ||
 		{ echo "rdma: build first (make all)" >&2; return 2; }
-	(cd "$REPO" && test/rdma/prepare-data.sh "$VM_DIR/data")
+	(cd "$REPO" && test/rdma/prepare-data.sh "$RDMA_DATA")
 }
 
 cmd=${1:-help}

@@ -17,6 +17,7 @@ crc32-pclmul ib_core ib_uverbs udp_tunnel ip6_udp_tunnel rdma_rxe ib_cm iw_cm co
 rdma_ucm ib_umad"
 
 VM_MEM_MB=${KELP_VM_MEM_MB:-1536}
+QEMU=${KELP_QEMU:-qemu-system-x86_64} # overridable, e.g. to check the skip path
 
 vm_log() { echo "rdma-vm: $*" >&2; }
 
@@ -32,10 +33,10 @@ vm_kernel_pkg() {
 # Prints why the VM cannot run on this machine and returns 1, or returns 0 silently.
 vm_why_not() {
 	local tool
-	for tool in qemu-system-x86_64 cpio xz dpkg-deb; do
+	for tool in "$QEMU" cpio xz dpkg-deb; do
 		command -v "$tool" >/dev/null 2>&1 || { echo "$tool is not installed (run: make deps)"; return 1; }
 	done
-	if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
+	if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed"; then
 		echo "/bin/busybox is not the static build (run: make deps, which installs busybox-static)"
 		return 1
 	fi
@@ -72,7 +73,8 @@ vm_prepare_kernel() {
 	# (xz stops after the first stream, so tail may die of SIGPIPE: only xz's status counts.)
 	xz -dc --single-stream < <(tail -c +$((off + 1)) "$vmlinuz") > "$VM_DIR/vmlinux.tmp" ||
 		{ vm_log "xz could not unpack the kernel in $vmlinuz"; return 1; }
-	file "$VM_DIR/vmlinux.tmp" | grep -q ELF || { vm_log "extracted vmlinux is not ELF"; return 1; }
+	[ "$(head -c 4 "$VM_DIR/vmlinux.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] ||
+		{ vm_log "extracted vmlinux is not ELF"; return 1; }
 	mv "$VM_DIR/vmlinux.tmp" "$VM_DIR/vmlinux" || return 1
 	echo "$pkg" > "$VM_DIR/kernel.pkg"
 	rm -f "$VM_DIR"/dl/*.deb
@@ -117,17 +119,19 @@ vm_prepare() {
 vm_run() {
 	local timeout_s=$1; shift
 	local run rel q
-	run=$(mktemp -d "$VM_DIR/run.XXXXXX")
+	# Inside the repository: the guest sees it read-write at the same path.
+	mkdir -p "$REPO/build"
+	run=$(mktemp -d "$REPO/build/rdma-vm-run.XXXXXX")
 	rel=${run#"$REPO"/}
 	{
 		echo "cd '$REPO' || exit 125"
-		echo "export KELP_RDMA_DATA='$VM_DIR/data'"
+		echo "export KELP_RDMA_DATA='$RDMA_DATA'"
 		printf 'exec test/rdma/guest-net.sh'
 		for q in "$@"; do printf " '%s'" "${q//\'/\'\\\'\'}"; done
 		echo
 	} > "$run/cmd"
 	local rc=0
-	timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+	timeout -k 5 "$timeout_s" "$QEMU" \
 		-M q35 -accel tcg -cpu max -smp 2 -m "$VM_MEM_MB" \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-chardev stdio,id=con,signal=on -serial chardev:con \
