@@ -41,7 +41,8 @@ void kelp_serve_local(const struct kelp_volume *v, const struct kelp_sqe *e, uin
 			return;
 		}
 		c->flags |= KELP_CQE_F_CRC_CHECKED;
-	} else {
+	} else if (n > 0) {
+		/* n == 0: an empty needle (ref.data may be NULL) or a read at its end */
 		memcpy(dst, ref.data + e->offset, n);
 	}
 	if (n < remaining)
