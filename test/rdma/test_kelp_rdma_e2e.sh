@@ -75,6 +75,23 @@ same_bytes "$W/out" "$D/fids.7" "$D/fids.9"
 stop_serve
 grep -Eq "bounced [1-9]" "$W/serve.log" || fail "bounce pool not used"
 
+echo "-- a reader with a wrong rkey breaks only its own connection"
+rm -rf "$W/out"; mkdir -p "$W/out" "$W/bad"
+start_serve
+"$BIN/kelp-rdma" get $DEV1 --peer "$ADDR:$PORT" --out "$W/bad" --corrupt-rkey --no-retry \
+	$(cat "$D/fids.9") > "$W/bad.log" 2>&1
+rc=$?
+cat "$W/bad.log"
+[ $rc -eq 1 ] || fail "the reader with a wrong rkey exited $rc, want 1"
+[ -z "$(ls "$W/bad")" ] || fail "a read with a wrong rkey produced a file"
+"$BIN/kelp-rdma" get $DEV1 --peer "$ADDR:$PORT" --out "$W/out" $(cat "$D/fids.7") > "$W/get.log" 2>&1 \
+	|| { cat "$W/get.log"; fail "a good reader failed after the bad one"; }
+cat "$W/get.log"
+same_bytes "$W/out" "$D/fids.7"
+stop_serve
+grep -q "(exporter) failed: " "$W/serve.log" || fail "exporter did not report the bad rkey"
+grep -Eq "resets [1-9]" "$W/serve.log" || fail "exporter did not reset the bad connection"
+
 echo "-- exporter killed mid-run, then restarted: reader reconnects, no wrong bytes"
 rm -rf "$W/out"; mkdir -p "$W/out"
 start_serve

@@ -29,7 +29,9 @@ static const char get_usage[] =
 	COMMON_OPTS_HELP
 	"  --slot-size N        bytes per request buffer (default 1048576)\n"
 	"  --repeat N           read the list N times (default 1)\n"
-	"Reads cut off by a connection failure are retried after reconnecting (backoff, 15 s at most).\n";
+	"  --no-retry           a read cut off by a connection failure fails (default: read it again\n"
+	"                       after reconnecting, with backoff, 15 s at most)\n"
+	"  --corrupt-rkey       testing: give the exporter a wrong rkey, so its RDMA WRITEs fail\n";
 
 static const char bench_usage[] =
 	"usage: kelp-rdma bench --peer ADDR:PORT [OPTIONS] FID\n"
@@ -54,6 +56,7 @@ struct reader {
 	size_t arena_len;
 	struct ibv_mr *arena_mr;
 	size_t slot_size;
+	uint32_t rkey_xor; /* get --corrupt-rkey (testing): what the exporter is told */
 };
 
 static void reader_open(struct reader *r, size_t slot_size)
@@ -182,7 +185,7 @@ static int job_submit(struct reader *r, struct job *j, uint32_t slot)
 					.offset = j->got,
 					.length = (uint32_t)r->slot_size,
 					.addr = (uintptr_t)(r->arena + (size_t)slot * r->slot_size),
-					.rkey = r->arena_mr->rkey,
+					.rkey = r->arena_mr->rkey ^ r->rkey_xor,
 					.user = j,
 				});
 }
@@ -238,6 +241,7 @@ int cmd_get(int argc, char **argv)
 	struct job **retry, *jobs;
 	size_t nretry = 0;
 	long repeat = 1;
+	bool no_retry = false;
 	const char *out = NULL;
 	char **names;
 	struct kelp_fid *fids;
@@ -259,6 +263,10 @@ int cmd_get(int argc, char **argv)
 			slot_size = (size_t)parse_count("--slot-size", argv[++i], 1l << 30);
 		} else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
 			repeat = parse_count("--repeat", argv[++i], 100000);
+		} else if (!strcmp(argv[i], "--no-retry")) {
+			no_retry = true;
+		} else if (!strcmp(argv[i], "--corrupt-rkey")) {
+			r.rkey_xor = 0x5a5a5a5a;
 		} else if (argv[i][0] == '-') {
 			tool_die("get: unknown option '%s'\n%s", argv[i], get_usage);
 		} else {
@@ -314,7 +322,7 @@ int cmd_get(int argc, char **argv)
 			if (ret == 0 && job_submit(&r, j, j->arena_slot) == 0)
 				continue; /* next piece; keeps its arena slot */
 			free_slots[nfree++] = j->arena_slot;
-			if (ret == 0 || ret == -ECONNRESET) {
+			if (ret == 0 || (ret == -ECONNRESET && !no_retry)) {
 				free(j->data);
 				*j = (struct job){.fid = j->fid, .name = j->name};
 				retry[nretry++] = j;
