@@ -10,9 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
 kelpd_require
-CLIENT=${CLIENT:-${BUILD:-build}/test/integ/kelp_client}
-[ -x "$CLIENT" ] || { echo "skip: $CLIENT not built (make)"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/kelp-integ-reads.XXXXXX")
 trap 'kelpd_stop; rm -rf "$D"' EXIT

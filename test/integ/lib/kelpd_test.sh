@@ -3,7 +3,9 @@
 #
 # kelpd helpers for the kelpd integration tests, on top of lib/kelpd.sh. Source this file, then:
 #
-#   kelpd_require                 exit 77 (skip) unless kelpd, kelpctl and kelp-vol are built
+#   kelpd_require                 exit 77 (skip) unless kelpd, kelpctl, kelp-vol and the test client
+#                                 are built; sets CLIENT (build/test/integ/kelp_client)
+#   fail MSG...                   print FAIL: MSG and exit 1
 #   kelpd_test_start DIR [EXPORT...]  write DIR/kelp.conf (socket DIR/kelpd.sock, lcore 1, parks
 #                                 after 200 us idle so tests do not hold a core) and start kelpd
 #   kelpd_stop_checked            SIGTERM, wait; returns kelpd's exit status (0 = clean stop)
@@ -20,7 +22,11 @@ kelpd_require() {
 	for t in kelpd kelpctl kelp-vol; do
 		[ -x "$BIN/$t" ] || { echo "skip: $BIN/$t not built (make)"; exit 77; }
 	done
+	CLIENT=${CLIENT:-${BUILD:-build}/test/integ/kelp_client}
+	[ -x "$CLIENT" ] || { echo "skip: $CLIENT not built (make)"; exit 77; }
 }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
 
 kelpd_test_start() {
 	local dir=$1
