@@ -13,6 +13,8 @@
 #include "lcore/control.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
+#include "lcore/rdma_export.h"
+#include "nic/device.h"
 #include "lcore/topology.h"
 
 uint64_t kelp_now_ns(void)
@@ -25,6 +27,44 @@ uint64_t kelp_now_ns(void)
 static void volume_warning(void *arg, const char *msg)
 {
 	fprintf(stderr, "kelpd: warning: %s\n", msg);
+}
+
+/* Open the RDMA device when [rdma] listen asks for it and start the export on lcore 0. A host
+ * without a usable device says so once and serves without RDMA. Main thread, before the lcores
+ * start. Return: 0 (also when RDMA is unavailable); -errno when the export cannot start on a
+ * device that exists (bad listen address, port in use): a configuration error. */
+static int rdma_start(struct kelp_engine *eng)
+{
+	const struct kelp_engine_opts *o = &eng->opts;
+	struct kelp_rdma_dev_config dc = {
+		.device = o->rdma_device && *o->rdma_device ? o->rdma_device : "auto",
+		.port = o->rdma_port,
+		.gid_index = o->rdma_gid_index,
+	};
+	char err[256];
+
+	if (!o->rdma_listen || !*o->rdma_listen)
+		return 0;
+	eng->rdma_dev = kelp_rdma_dev_open(&kelp_verbs_real, &dc, err, sizeof(err));
+	if (!eng->rdma_dev) {
+		fprintf(stderr, "kelpd: RDMA off: %s; [rdma] listen ignored (other kelpd read this "
+				"host's volumes over HTTP)\n",
+			errno == ECANCELED ? "[rdma] device = off" : err);
+		return 0;
+	}
+	eng->rdma_export = kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev,
+						  o->rdma_listen);
+	return eng->rdma_export ? 0 : -errno;
+}
+
+static void rdma_stop(struct kelp_engine *eng)
+{
+	if (kelp_rdma_export_stop(eng->rdma_export) < 0)
+		fprintf(stderr, "kelpd: warning: tearing down the RDMA export failed (see above)\n");
+	eng->rdma_export = NULL;
+	if (eng->rdma_dev && kelp_rdma_dev_close(eng->rdma_dev) < 0)
+		fprintf(stderr, "kelpd: warning: closing RDMA device %s failed\n", eng->rdma_dev->name);
+	eng->rdma_dev = NULL;
 }
 
 static int check_cpus(const struct kelp_engine_opts *o)
@@ -105,6 +145,9 @@ int kelp_engine_run(const struct kelp_engine_opts *opts)
 			goto out_lcores;
 		}
 	}
+	rc = rdma_start(&eng);
+	if (rc != 0)
+		goto out_lcores;
 	if (opts->control_cpu >= 0) {
 		int prc = kelp_topo_bind_thread(opts->control_cpu);
 		if (prc != 0)
@@ -113,6 +156,7 @@ int kelp_engine_run(const struct kelp_engine_opts *opts)
 	}
 	rc = kelp_ctl_run(&eng, sig_fd);
 out_lcores:
+	rdma_stop(&eng); /* the lcores are joined: nothing polls the CQ any more */
 	for (unsigned i = 0; i < eng.n_lcores; i++)
 		kelp_lcore_fini(&eng.lcores[i]);
 	free(eng.lcores);

@@ -57,12 +57,19 @@ struct kelp_engine_opts {
 	uint32_t lookup_ttl_s;           /* location cache TTL */
 	uint32_t http_timeout_ms;        /* per HTTP request */
 	int force_http;                  /* route every read to the HTTP fallback */
+	/* [rdma] (lcore/rdma_export.h) */
+	const char *rdma_device;         /* name, "auto" or "off" */
+	uint8_t rdma_port;
+	int rdma_gid_index;
+	const char *rdma_listen;         /* "" = no RDMA export */
 };
 
 struct kelp_lcore;
 struct kelp_control;
 struct kelp_epoch;
 struct kelp_loc_table;
+struct kelp_rdma_dev;
+struct kelp_rdma_export;
 
 /* How often the control thread follows the exported directories (new needles, vacuum, ...). */
 #define KELP_REFRESH_MS 250
@@ -78,6 +85,8 @@ struct kelp_engine {
 	struct kelp_lcore *lcores;       /* n_lcores entries */
 	unsigned n_lcores;
 	struct kelp_control *ctl;
+	struct kelp_rdma_dev *rdma_dev;  /* NULL: no RDMA on this host (or not configured) */
+	struct kelp_rdma_export *rdma_export; /* NULL: [rdma] listen off */
 	uint64_t start_ns;               /* CLOCK_MONOTONIC at start, for uptime */
 };
 

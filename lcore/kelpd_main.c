@@ -66,6 +66,10 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->lookup_ttl_s = c->seaweedfs.lookup_ttl_s;
 	o->http_timeout_ms = c->seaweedfs.http_timeout_ms;
 	o->force_http = c->seaweedfs.force_http;
+	o->rdma_device = c->rdma.device;
+	o->rdma_port = (uint8_t)c->rdma.port;
+	o->rdma_gid_index = c->rdma.gid_index;
+	o->rdma_listen = c->rdma.listen;
 	if (!o->socket_path || !*o->socket_path) {
 		fprintf(stderr, "kelpd: [engine] socket is empty\n");
 		return -EINVAL;

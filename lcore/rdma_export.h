@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpd's RDMA export side (`[rdma] listen`): other kelpd instances read needles of this kelpd's
+ * local volume set over RDMA (protocol: proto/rdma_msg.h, connections: nic/conn.h).
+ *
+ * Threads. Set up by the main thread before the lcores start and torn down after they stopped;
+ * in between everything runs as one poller on the export lcore (the first worker lcore), which owns
+ * the RDMA CQ, the connections and the bounce pool:
+ *   - the CQ is polled every round (requests served inside kelp_rdma_lcore_poll());
+ *   - the out-of-band TCP handshake (nic/oob.h) is checked every KELP_RDMA_ACCEPT_EVERY_MS on
+ *     the same lcore, because the connection calls must run on the thread owning the CQ. A reader
+ *     that connects but is slow to send its HELLO stalls that lcore for at most
+ *     KELP_RDMA_EXPORT_OOB_MS (documented limitation; moving the TCP part to the control thread's
+ *     io_uring needs a hand-over message pair, not done yet).
+ *   - the export lcore never parks: [engine] idle_park_us does not apply to it, since nothing
+ *     would wake it when a request arrives on the CQ.
+ * Needle bytes: always copied through the registered bounce pool (the copy runs inside the poll
+ * round, under the engine's epoch, so a volume replaced by the control thread's refresh cannot be
+ * freed under it). Registering the .dat mappings for zero-copy WRITEs is not done in kelpd: the
+ * volume set swaps mappings on refresh and an MR would keep the old pages.
+ */
+#ifndef KELP_LCORE_RDMA_EXPORT_H
+#define KELP_LCORE_RDMA_EXPORT_H
+
+#include <stdint.h>
+
+#include "nic/device.h"
+
+#define KELP_RDMA_ACCEPT_EVERY_MS 2
+#define KELP_RDMA_EXPORT_OOB_MS   200
+#define KELP_RDMA_EXPORT_CREDITS  32
+#define KELP_RDMA_EXPORT_BOUNCE_SLOTS 64 /* x 1 MiB: larger reads answer BUSY (reader uses HTTP) */
+
+struct kelp_engine;
+struct kelp_lcore;
+struct kelp_rdma_export;
+
+/* Counters of the export side (summed over its connections). */
+struct kelp_rdma_export_stats {
+	uint64_t connections; /* handshakes that brought a connection up */
+	uint64_t handshake_errors;
+	uint64_t requests, replies, bytes, bounced, errors, resets;
+};
+
+/*
+ * kelp_rdma_export_start - open `[rdma] listen` on @dev and attach the export poller to @lc.
+ * Main thread, after kelp_lcore_init() and before the lcores start.
+ * Return: the export, or NULL with errno (a message naming the cause was printed): EINVAL bad
+ * listen address; errno of listen(), of the CQ or bounce pool creation; ENOSPC no poller slot.
+ */
+struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
+						struct kelp_rdma_dev *dev, const char *listen);
+
+/*
+ * kelp_rdma_export_stats - a copy of the counters into @out. Any thread; exact per counter,
+ * not a consistent snapshot (written by the export lcore with relaxed stores).
+ */
+void kelp_rdma_export_stats(const struct kelp_rdma_export *ex, struct kelp_rdma_export_stats *out);
+
+/*
+ * kelp_rdma_export_stop - print the counters, close the listener, destroy the connections and the
+ * CQ. Main thread, after the lcores were joined. NULL is fine.
+ * Return: 0, or the first -errno a verbs destroy call reported.
+ */
+int kelp_rdma_export_stop(struct kelp_rdma_export *ex);
+
+#endif
