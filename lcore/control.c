@@ -495,8 +495,30 @@ void kelp_ctl_remote_done(struct kelp_control *ctl, struct kelp_remote_read *req
 {
 	struct kelp_lcore *lc = &ctl->eng->lcores[req->lcore_id];
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_DONE, .lcore_id = lc->id, .remote = req};
-	while (kelp_lcore_send(lc, &m) != 0)
+	while (kelp_lcore_post(lc, &m) != 0)
 		; /* ring sized above the pool: cannot stay full */
+	lc->kick_pending = 1; /* woken once after the batch: kick_lcores() */
+}
+
+/* Wake the lcores that got kelp_ctl_remote_done() messages since the last call (those parked). */
+static void kick_lcores(struct kelp_control *ctl)
+{
+	for (unsigned i = 0; i < ctl->eng->n_lcores; i++) {
+		struct kelp_lcore *lc = &ctl->eng->lcores[i];
+		if (lc->kick_pending) {
+			lc->kick_pending = 0;
+			kelp_lcore_kick(lc);
+		}
+	}
+}
+
+/* Any lcore message not drained yet? (the loop's re-check after raising ctl->asleep) */
+static int lcore_messages_pending(struct kelp_control *ctl)
+{
+	for (unsigned i = 0; i < ctl->eng->n_lcores; i++)
+		if (kelp_ring_cons_avail(&ctl->eng->lcores[i].to_ctl.cons) != 0)
+			return 1;
+	return 0;
 }
 
 static void free_session(struct kelp_control *ctl, struct lcore_session *s)
@@ -605,6 +627,7 @@ static void stop_all(struct kelp_control *ctl)
 {
 	struct kelp_engine *eng = ctl->eng;
 	kelp_ctl_remote_fini(ctl);
+	kick_lcores(ctl); /* the cancelled remote reads' completions */
 	for (unsigned i = 0; i < eng->n_lcores; i++) {
 		struct kelp_msg m = {.type = KELP_MSG_STOP, .lcore_id = i};
 		while (kelp_lcore_send(&eng->lcores[i], &m) != 0)
@@ -641,7 +664,13 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	ctl->hello_timeout = (struct __kernel_timespec){.tv_sec = HELLO_TIMEOUT_S};
 	ctl->signal_op.done = signal_done;
 	ctl->wake_op.done = wake_done;
-	int rc = io_uring_queue_init(RING_ENTRIES, &ctl->ring, 0);
+	/* Only this thread submits and reaps: completions' task work (a socket receive finishing)
+	 * then runs when the loop waits, in one batch, instead of interrupting it each time (a
+	 * wake-up or IPI per completion); kernels before 6.1 do not know the flags: plain ring. */
+	int rc = io_uring_queue_init(RING_ENTRIES, &ctl->ring,
+				     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+	if (rc == -EINVAL)
+		rc = io_uring_queue_init(RING_ENTRIES, &ctl->ring, 0);
 	if (rc < 0) {
 		fprintf(stderr, "kelpd: io_uring_queue_init: %s\n", strerror(-rc));
 		free(ctl);
@@ -660,6 +689,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	}
 	for (unsigned i = 0; i < eng->n_lcores; i++) {
 		eng->lcores[i].ctl_wake_fd = ctl->wake_fd;
+		eng->lcores[i].ctl_asleep = &ctl->asleep;
 		rc = kelp_lcore_start(&eng->lcores[i]);
 		if (rc != 0) {
 			fprintf(stderr, "kelpd: starting lcore %u: %s\n", i, strerror(-rc));
@@ -675,7 +705,16 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		eng->opts.socket_path, eng->n_lcores, kelp_volume_set_count(eng->volumes));
 
 	while (!ctl->stopping) {
-		rc = io_uring_submit_and_wait(&ctl->ring, 1);
+		/* Dekker with kelp_lcore_poll_once(): our flag store before our ring check, an lcore's
+		 * ring store before its flag load. Either we see its messages now (and do not wait),
+		 * or it sees us asleep and writes wake_fd. While we work, lcores skip that write. */
+		__atomic_store_n(&ctl->asleep, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (lcore_messages_pending(ctl))
+			rc = io_uring_submit(&ctl->ring);
+		else
+			rc = io_uring_submit_and_wait(&ctl->ring, 1);
+		__atomic_store_n(&ctl->asleep, 0, __ATOMIC_RELAXED);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
 			fprintf(stderr, "kelpd: io_uring_submit_and_wait: %s\n", strerror(-rc));
 			break;
@@ -691,6 +730,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		}
 		io_uring_cq_advance(&ctl->ring, seen);
 		drain_lcore_messages(ctl);
+		kick_lcores(ctl);
 		free_dead_conns(ctl);
 	}
 	rc = 0;

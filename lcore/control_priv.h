@@ -41,7 +41,8 @@ struct kelp_control {
 	struct io_uring ring;
 	int listen_fd;
 	int sig_fd;
-	int wake_fd; /* eventfd the lcores write after sending us messages */
+	int wake_fd; /* eventfd the lcores write after sending us messages, only while asleep is set */
+	uint32_t asleep; /* 1 around the loop's wait in io_uring_enter (read by the lcores) */
 	struct kelp_ctl_op accept_op, signal_op, wake_op;
 	struct kelp_ctl_op accept_retry_op;  /* timeout before accepting again (out of fds) */
 	struct __kernel_timespec accept_delay;

@@ -234,7 +234,11 @@ static int queue_recv(struct kelp_http_conn *conn)
 		win = conn->scratch;
 		n = sizeof(conn->scratch);
 	}
-	io_uring_prep_recv(sqe, conn->fd, win, n, 0);
+	/* A body window is exactly what is still to come: MSG_WAITALL makes io_uring retry partial
+	 * receives itself, so a 1 MiB body completes once instead of once per TCP burst (each a
+	 * control-thread wake-up and a new SQE). A peer that closes early still ends it with the
+	 * bytes got so far, and the next receive sees the EOF. */
+	io_uring_prep_recv(sqe, conn->fd, win, n, conn->direct ? MSG_WAITALL : 0);
 	io_uring_sqe_set_data(sqe, &conn->recv_op);
 	conn->recv_inflight = true;
 	return 0;

@@ -374,10 +374,16 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
 	if (lc->to_ctl_pending) {
 		lc->to_ctl_pending = 0;
-		uint64_t one = 1;
-		/* slow path only (remote reads, session release): the local path never gets here */
-		if (lc->ctl_wake_fd >= 0 && write(lc->ctl_wake_fd, &one, sizeof(one)) < 0)
-			lc->to_ctl_pending = 1; /* retry next round */
+		/* slow path only (remote reads, session release): the local path never gets here.
+		 * Dekker with the control loop: our ring tail store before this flag load, its flag
+		 * store before its ring check. A control thread that is not asleep drains our ring
+		 * after its current batch anyway: no eventfd write (a syscall plus a wakeup) then. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (!lc->ctl_asleep || __atomic_load_n(lc->ctl_asleep, __ATOMIC_RELAXED)) {
+			uint64_t one = 1;
+			if (lc->ctl_wake_fd >= 0 && write(lc->ctl_wake_fd, &one, sizeof(one)) < 0)
+				lc->to_ctl_pending = 1; /* retry next round */
+		}
 	}
 	KELP_STAT_ADD(lc->stats.polls, 1);
 	if (busy)
@@ -416,6 +422,7 @@ static int work_pending(struct kelp_lcore *lc)
 static void park(struct kelp_lcore *lc)
 {
 	set_need_wakeup(lc, 1);
+	__atomic_store_n(&lc->parked, 1, __ATOMIC_RELAXED); /* for kelp_lcore_kick(), same Dekker */
 	/* Dekker with kelp_submit(): our flag stores before our ring re-check, its tail store
 	 * before its flag load. Either we see its entries now, or it sees the flag and writes. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -429,6 +436,7 @@ static void park(struct kelp_lcore *lc)
 		if (lc->epoch)
 			kelp_epoch_online(lc->epoch, lc->epoch_id);
 	}
+	__atomic_store_n(&lc->parked, 0, __ATOMIC_RELAXED);
 	set_need_wakeup(lc, 0);
 }
 
@@ -530,6 +538,23 @@ int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m)
 	if (write(lc->wake_fd, &one, sizeof(one)) < 0)
 		return 0; /* the message is queued; a busy-polling lcore finds it anyway */
 	return 0;
+}
+
+int kelp_lcore_post(struct kelp_lcore *lc, const struct kelp_msg *m)
+{
+	return kelp_ring_enqueue_burst(&lc->to_lcore.prod, m, 1) == 1 ? 0 : -EAGAIN;
+}
+
+void kelp_lcore_kick(struct kelp_lcore *lc)
+{
+	/* Dekker with park(): our ring tail stores (kelp_lcore_post) before this flag load, its
+	 * flag store before its ring re-check. Either it sees the messages, or we see it parked. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&lc->parked, __ATOMIC_RELAXED))
+		return; /* polling: it finds the messages in its next round */
+	uint64_t one = 1;
+	if (write(lc->wake_fd, &one, sizeof(one)) < 0)
+		return; /* eventfd counter saturated: a wake-up is pending anyway */
 }
 
 void kelp_lcore_join(struct kelp_lcore *lc)

@@ -82,6 +82,9 @@ struct kelp_lcore {
 	struct kelp_engine *eng;
 	int wake_fd;   /* eventfd: clients and control write 1 to wake a parked lcore */
 	int ctl_wake_fd; /* control's eventfd: written once per poll round that sent it messages */
+	/* control's "I am about to sleep in io_uring_enter" flag (NULL: always write ctl_wake_fd);
+	 * a round that sent messages writes the eventfd only when it is set (Dekker, lcore.c) */
+	const uint32_t *ctl_asleep;
 	struct kelp_epoch *epoch; /* the engine's; NULL = none */
 	int epoch_id;             /* our reader id in it */
 	uint64_t idle_park_ns;
@@ -102,10 +105,14 @@ struct kelp_lcore {
 	struct kelp_remote_read *remote_free;
 	unsigned to_ctl_pending;              /* messages sent since control was last woken */
 	int stop;
+	/* 1 from just before the lcore's last look at its rings until it is back from its eventfd:
+	 * kelp_lcore_kick() writes the eventfd only then (written by the lcore, read by control) */
+	uint32_t parked;
 	struct kelp_lcore_stats stats;
 
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
+	int kick_pending;      /* kelp_lcore_post() since the last kelp_lcore_kick() */
 };
 
 /*
@@ -130,6 +137,21 @@ int kelp_lcore_start(struct kelp_lcore *lc);
  * Return: 0; -EAGAIN when its ring is full (the caller retries later).
  */
 int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m);
+
+/*
+ * kelp_lcore_post - queue @m for the lcore without waking it; the caller must call
+ * kelp_lcore_kick() before it next blocks (the control loop does it once per batch, so a batch of
+ * HTTP fallback completions costs at most one eventfd write, and none while the lcore polls).
+ * Control thread only. Return: 0; -EAGAIN when its ring is full.
+ */
+int kelp_lcore_post(struct kelp_lcore *lc, const struct kelp_msg *m);
+
+/*
+ * kelp_lcore_kick - wake the lcore if it is parked (or about to park), for messages queued with
+ * kelp_lcore_post(). Control thread only. Cannot fail (a failed eventfd write is harmless: the
+ * lcore is then not asleep).
+ */
+void kelp_lcore_kick(struct kelp_lcore *lc);
 
 /* kelp_lcore_join / kelp_lcore_fini - wait for a stopped lcore's thread; free what init made.
  * Control thread, after a KELP_MSG_STOP was sent. */
