@@ -710,8 +710,8 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		 * or it sees us asleep and writes wake_fd. While we work, lcores skip that write. */
 		__atomic_store_n(&ctl->asleep, 1, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (lcore_messages_pending(ctl))
-			rc = io_uring_submit(&ctl->ring);
+		if (lcore_messages_pending(ctl)) /* submit, reap what is ready, do not sleep */
+			rc = io_uring_submit_and_get_events(&ctl->ring);
 		else
 			rc = io_uring_submit_and_wait(&ctl->ring, 1);
 		__atomic_store_n(&ctl->asleep, 0, __ATOMIC_RELAXED);
