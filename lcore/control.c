@@ -3,12 +3,14 @@
  * kelpd's control thread: one io_uring loop (control.h).
  *
  * kelp_ctl_run() sets up, starts the lcores, and loops:
- *   1. submit what the callbacks queued, wait for at least one completion;
+ *   1. submit what the callbacks queued, wait for at least one completion (no wait when an lcore
+ *      message is already queued: lcores write wake_fd only while ctl->asleep is set);
  *   2. call op->done() for every completion of the batch (accept, hello, session close, admin
  *      command, signal, lcore wake-up, the volume refresh timer, and whatever other modules
  *      submitted, e.g. the HTTP fallback);
  *   3. drain the lcores' message rings (remote reads to start, sessions to free);
- *   4. free the connections marked dead during the batch.
+ *   4. wake, once, the parked lcores that got remote-read completions in this batch;
+ *   5. free the connections marked dead during the batch.
  * It never blocks anywhere else: sockets are read through io_uring, and the few direct calls
  * (getsockopt, memfd setup, a 64-byte sendmsg on a fresh socket) cannot block.
  */

@@ -6,6 +6,7 @@
  * healthy_volume fixture), real libkelp; only the threads are folded into one.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -433,6 +434,43 @@ static void test_remote_path_and_release(void **state)
 	assert_ptr_equal(m.session, fx->srv);
 }
 
+/* Is the lcore's eventfd readable (a wake-up written and not consumed)? */
+static int wake_written(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) == 1;
+}
+
+/* kelp_lcore_post() + kelp_lcore_kick() (the control loop's batched completions): the message is
+ * delivered either way; the eventfd is written only when the lcore is parked. */
+static void test_post_kick_wakes_only_parked(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t *buf = kelp_buf_alloc(fx->cli, 4096);
+	struct kelp_fid far = {VID + 1, 1, 2};
+	struct kelp_cqe c;
+	struct kelp_msg m;
+	uint64_t v;
+
+	for (int parked = 0; parked <= 1; parked++) {
+		assert_int_equal(kelp_queue_read(fx->cli, &far, 0, buf, 4096, 20 + parked), 0);
+		kelp_submit(fx->cli);
+		assert_int_equal(serve_and_collect(fx, &c, 1), 0);
+		assert_int_equal(kelp_ring_dequeue_burst(&fx->lc.to_ctl.cons, &m, 1), 1);
+		if (wake_written(fx->lc.wake_fd)) /* from setup's kelp_lcore_send or the client */
+			assert_int_equal(read(fx->lc.wake_fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+		m.remote->result = -EHOSTUNREACH;
+		m.type = KELP_MSG_REMOTE_DONE;
+		assert_int_equal(kelp_lcore_post(&fx->lc, &m), 0);
+		fx->lc.parked = (uint32_t)parked; /* what park() sets around its sleep */
+		kelp_lcore_kick(&fx->lc);
+		assert_int_equal(wake_written(fx->lc.wake_fd), parked);
+		fx->lc.parked = 0;
+		assert_int_equal(serve_and_collect(fx, &c, 1), 1);
+		assert_int_equal(c.user_data, 20 + (uint64_t)parked);
+		assert_int_equal(c.result, -EHOSTUNREACH);
+	}
+}
 
 /* A burst of large reads is cut after KELP_SESSION_POLL_BYTES, the rest served next round, in
  * order, nothing lost; completions are published along the way. */
@@ -484,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cq_full_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_tail_breaks_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_path_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
