@@ -136,11 +136,14 @@ __attribute__((target("sse4.2"))) static inline uint64_t crc_3way(uint64_t c, co
 	while (*len >= 3 * block) {
 		uint64_t c1 = 0, c2 = 0;
 		const uint8_t *end = p + block;
-		do {
+		do { /* two words per chain per step, as in crc_3way_copy */
 			c = __builtin_ia32_crc32di(c, load64(p));
 			c1 = __builtin_ia32_crc32di(c1, load64(p + block));
 			c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * block));
-			p += 8;
+			c = __builtin_ia32_crc32di(c, load64(p + 8));
+			c1 = __builtin_ia32_crc32di(c1, load64(p + block + 8));
+			c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * block + 8));
+			p += 16;
 		} while (p < end);
 		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c1;
 		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c2;
@@ -181,16 +184,26 @@ crc_3way_copy(uint64_t c, const uint8_t **pp, uint8_t **dp, size_t *len, size_t 
 	while (*len >= 3 * block) {
 		uint64_t c1 = 0, c2 = 0;
 		const uint8_t *end = p + block;
+		/* two words per chain per step (block is a multiple of 16): half the loop overhead,
+		 * which is ~a third of this loop's instructions at one word per step */
 		do {
 			uint64_t w0 = load64(p), w1 = load64(p + block), w2 = load64(p + 2 * block);
+			uint64_t v0 = load64(p + 8), v1 = load64(p + block + 8);
+			uint64_t v2 = load64(p + 2 * block + 8);
 			c = __builtin_ia32_crc32di(c, w0);
 			c1 = __builtin_ia32_crc32di(c1, w1);
 			c2 = __builtin_ia32_crc32di(c2, w2);
 			memcpy(d, &w0, 8);
 			memcpy(d + block, &w1, 8);
 			memcpy(d + 2 * block, &w2, 8);
-			p += 8;
-			d += 8;
+			c = __builtin_ia32_crc32di(c, v0);
+			c1 = __builtin_ia32_crc32di(c1, v1);
+			c2 = __builtin_ia32_crc32di(c2, v2);
+			memcpy(d + 8, &v0, 8);
+			memcpy(d + block + 8, &v1, 8);
+			memcpy(d + 2 * block + 8, &v2, 8);
+			p += 16;
+			d += 16;
 		} while (p < end);
 		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c1;
 		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c2;
