@@ -5,5 +5,5 @@ pass=0; fail=0; failed=()
 for t in "$@"; do
 	if KELP_FIXTURES="$(pwd)/test/fixtures" "$t"; then pass=$((pass+1)); else fail=$((fail+1)); failed+=("$t"); fi
 done
-echo "unit programs: $pass passed, $fail failed"
+echo "unit: $pass passed, $fail failed"
 [ $fail -eq 0 ] || { echo "failed: ${failed[*]}"; exit 1; }

@@ -47,6 +47,6 @@ run_test() {
 	esac
 }
 test_summary() {
-	echo "rdma tests: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped${T_FAILED:+ (failed:$T_FAILED)}"
+	echo "rdma: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped${T_FAILED:+ (failed:$T_FAILED)}"
 	[ $T_FAIL -eq 0 ]
 }
