@@ -34,19 +34,8 @@ struct kelp_rdma_export {
 static int export_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src)
 {
 	struct kelp_rdma_export *ex = arg;
-	struct kelp_volume *vol = kelp_volume_set_find(ex->eng->volumes, fid->volume_id);
-	struct kelp_needle_ref ref;
-	int ret;
 
-	if (!vol)
-		return -EHOSTUNREACH;
-	ret = kelp_volume_find(vol, fid, &ref);
-	if (ret < 0)
-		return ret;
-	*src = (struct kelp_rdma_source){.data = ref.data, .size = ref.data_size,
-					 .crc = ref.stored_crc, .flags = ref.flags,
-					 .use_bounce = true};
-	return 0;
+	return kelp_rdma_source_find(ex->eng->volumes, fid, src, NULL);
 }
 
 /* Export lcore: sum the connections' counters into ex->stats (readable by other threads). */

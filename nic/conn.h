@@ -69,6 +69,18 @@ struct kelp_rdma_source {
 	bool use_bounce;
 };
 
+struct kelp_volume;
+struct kelp_volume_set;
+
+/*
+ * kelp_rdma_source_find - the usual kelp_rdma_export_ops.find body: look @fid up in @set and describe
+ * its bytes in @src with use_bounce = true (the caller may set an lkey instead). Export lcore.
+ * @vol_out (may be NULL) receives the volume that holds the needle.
+ * Return: 0; -EHOSTUNREACH volume not in @set; -ENOENT / -EIO as kelp_volume_find().
+ */
+int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_fid *fid,
+			  struct kelp_rdma_source *src, struct kelp_volume **vol_out);
+
 /* The export side's needle lookup, called on the owning lcore from kelp_rdma_lcore_poll(). */
 struct kelp_rdma_export_ops {
 	/* @return 0 with *@src filled; -ENOENT no such needle; -EHOSTUNREACH volume not here;

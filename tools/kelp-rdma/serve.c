@@ -57,18 +57,11 @@ static void warn_volume(void *arg, const char *msg)
 static int export_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src)
 {
 	struct exporter *ex = arg;
-	struct kelp_volume *vol = kelp_volume_set_find(ex->set, fid->volume_id);
-	struct kelp_needle_ref ref;
-	int ret;
+	struct kelp_volume *vol;
+	int ret = kelp_rdma_source_find(ex->set, fid, src, &vol);
 
-	if (!vol)
-		return -EHOSTUNREACH;
-	ret = kelp_volume_find(vol, fid, &ref);
 	if (ret < 0)
 		return ret;
-	*src = (struct kelp_rdma_source){
-		.data = ref.data, .size = ref.data_size, .crc = ref.stored_crc, .flags = ref.flags,
-		.use_bounce = true};
 	/* A handful of volumes per exporter: a linear scan is cheaper than hashing. */
 	for (size_t i = 0; i < ex->nvols; i++) {
 		struct ibv_mr *mr = ex->vols[i].mr;
@@ -76,8 +69,8 @@ static int export_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_s
 		if (ex->vols[i].vol != vol || !mr)
 			continue;
 		/* The volume may have grown past what was registered: those needles bounce. */
-		if (ref.data >= (const uint8_t *)mr->addr &&
-		    ref.data + ref.data_size <= (const uint8_t *)mr->addr + mr->length) {
+		if (src->data >= (const uint8_t *)mr->addr &&
+		    src->data + src->size <= (const uint8_t *)mr->addr + mr->length) {
 			src->lkey = mr->lkey;
 			src->use_bounce = false;
 		}
