@@ -11,7 +11,8 @@
 #   weed_wait_ready [N]           wait until N volume servers have registered and /dir/assign works
 #   weed_upload FILE [KIND] [CURL_ARGS...]   assign + multipart POST; prints the fid; adds a manifest row
 #   weed_delete FID               DELETE on its volume server; marks the manifest row deleted
-#   weed_upload_standard_set      plain, gzip-compressible, empty, large (> 1 MiB), named/mime/pairs
+#   weed_upload_standard_set      plain (round-robin over the servers), gzip-compressible, empty,
+#                                 large (> 1 MiB), named/mime/pairs
 #                                 uploads, some deleted; manifest in $WEED_MANIFEST
 #   weed_url FID                  host:port of a volume server holding FID (master lookup)
 #   weed_kill_volume I            SIGKILL volume server I (fault tests)
@@ -185,12 +186,13 @@ print(v if not isinstance(v, list) else " ".join(x.get("url","") for x in v))' "
 # clients). CURL_ARGS may set name/mime through the -F type=/filename= parameters via WEED_FORM, or
 # add -H "Seaweed-Key: value" pairs. Prints the fid.
 # Form field: "file=@FILE" unless WEED_FORM is set (e.g. WEED_FORM="file=@x;type=image/png;filename=a.png").
+# WEED_ASSIGN_QUERY, when set, is added to /dir/assign (e.g. "dataNode=127.0.0.1:8081" pins the server).
 weed_upload() {
 	local file=$1 kind=${2:-plain}
 	shift $(($# >= 2 ? 2 : 1))
 	local assign fid url resp name mime=-
 	name=$(basename "$file")
-	assign=$(curl -sf -m 10 -X POST "http://$WEED_MASTER/dir/assign") ||
+	assign=$(curl -sf -m 10 -X POST "http://$WEED_MASTER/dir/assign${WEED_ASSIGN_QUERY:+?$WEED_ASSIGN_QUERY}") ||
 		{ echo "weed_upload: /dir/assign on $WEED_MASTER failed" >&2; return 1; }
 	fid=$(_weed_json fid <<<"$assign") url=$(_weed_json url <<<"$assign")
 	[ -n "$fid" ] && [ -n "$url" ] || { echo "weed_upload: bad assign answer: $assign" >&2; return 1; }
@@ -229,9 +231,14 @@ weed_delete() {
 weed_upload_standard_set() {
 	local d=$WEED_DIR/upload i fid
 	mkdir -p "$d"
+	local n=${#WEED_VOLUME_URLS[@]}
+	# The plain files go round-robin to the volume servers (assign's dataNode), so that with two or
+	# more servers each one holds live fids: tests of mixed local/remote reads rely on it, and a
+	# random placement left one server empty in ~3% of runs.
 	for i in 1 2 3 4 5 6; do
 		head -c $((i * 1000 + 17)) /dev/urandom >"$d/plain$i.bin"
-		weed_upload "$d/plain$i.bin" plain >/dev/null || return 1
+		WEED_ASSIGN_QUERY="dataNode=${WEED_VOLUME_URLS[i % n]}" weed_upload "$d/plain$i.bin" plain >/dev/null ||
+			return 1
 	done
 	python3 -c 'import sys
 for i in range(3000): sys.stdout.write("kelp compressible line %06d of very repetitive text\n" % (i % 50))' >"$d/text.txt"
