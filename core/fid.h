@@ -10,32 +10,10 @@
 #ifndef KELP_CORE_FID_H
 #define KELP_CORE_FID_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-/* kelp.h (the public client header) carries the same definition under the same guard. */
-#ifndef KELP_FID_DEFINED
-#define KELP_FID_DEFINED
-struct kelp_fid {
-	uint32_t volume_id;
-	uint64_t key;
-	uint32_t cookie;
-};
-#endif
-
-/* Longest string kelp_fid_format() writes, with the NUL: 10 + 1 + 16 + 8 + 1. */
-#define KELP_FID_STR_MAX 40
-
 /*
- * Parse @len bytes at @s (need not be NUL-terminated) into @out.
- * @return 0, or -EINVAL when the text is not a file id (out is then untouched).
+ * struct kelp_fid, KELP_FID_STR_MAX, kelp_fid_parse() and kelp_fid_format() are part of the public
+ * client API, so they are declared (and documented) once, in kelp.h; core/fid.c implements them.
  */
-int kelp_fid_parse(const char *s, size_t len, struct kelp_fid *out);
-
-/*
- * Format @fid the way SeaweedFS does (leading zero bytes of the key dropped) into @buf.
- * @return the length written (without NUL), or -ENOSPC when @size is too small.
- */
-int kelp_fid_format(const struct kelp_fid *fid, char *buf, size_t size);
+#include "kelp.h"
 
 #endif

@@ -47,15 +47,12 @@ extern "C" {
 
 /* ---- file ids -------------------------------------------------------------------------------- */
 
-#ifndef KELP_FID_DEFINED
-#define KELP_FID_DEFINED
 /* A SeaweedFS file id "3,01637037d6": volume 3, key 0x01, cookie 0x637037d6. */
 struct kelp_fid {
 	uint32_t volume_id;
 	uint64_t key;
 	uint32_t cookie;
 };
-#endif
 
 /* Longest string kelp_fid_format() writes, with the NUL. */
 #define KELP_FID_STR_MAX 40
