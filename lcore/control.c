@@ -29,6 +29,7 @@
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
 #include "lcore/remote_read.h"
+#include "nic/mr.h"
 
 #define RING_ENTRIES 256
 #define HELLO_TIMEOUT_S 5
@@ -167,16 +168,31 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 	s->uid = c->cred.uid;
 	s->gid = c->cred.gid;
 	s->conn = c;
+	if (lc->rdma_reader) {
+		/* the export kelpd RDMA-WRITEs needles into the arena (lcore/rdma_reader.h) */
+		struct ibv_mr *mr = kelp_rdma_reg_arena(eng->rdma_dev, s->arena, s->arena_size);
+		if (mr) {
+			s->rdma_mr = mr;
+			s->rdma_rkey = mr->rkey;
+		} else if (!ctl->arena_reg_warned) {
+			ctl->arena_reg_warned = 1;
+			fprintf(stderr, "kelpd: cannot register a session arena for RDMA (%s): its "
+					"non-local reads use HTTP (raise ulimit -l?)\n",
+				strerror(errno));
+		}
+	}
 	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
 				 .status = 0, .session_id = s->id, .seg_size = s->seg_size};
 	int fds[2] = {s->memfd, lc->wake_fd};
 	if (send_welcome(c->fd, &w, fds) != 0) {
+		kelp_rdma_dereg(eng->rdma_dev, s->rdma_mr, "session arena");
 		lcore_session_destroy(s);
 		conn_kill(c);
 		return;
 	}
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .lcore_id = lc->id, .session = s};
 	if (kelp_lcore_send(lc, &m) != 0) {
+		kelp_rdma_dereg(eng->rdma_dev, s->rdma_mr, "session arena");
 		lcore_session_destroy(s);
 		conn_kill(c);
 		return;
@@ -538,6 +554,8 @@ static void free_session(struct kelp_control *ctl, struct lcore_session *s)
 		c->session = NULL;
 		conn_kill(c);
 	}
+	/* the lcore let go of it: no RDMA request is in flight into the arena any more */
+	kelp_rdma_dereg(ctl->eng->rdma_dev, s->rdma_mr, "session arena");
 	lcore_session_destroy(s);
 }
 

@@ -38,6 +38,7 @@ struct ctl_conn {
 
 struct kelp_control {
 	struct kelp_engine *eng;
+	int arena_reg_warned; /* said once that arenas cannot be registered for RDMA */
 	struct io_uring ring;
 	int listen_fd;
 	int sig_fd;

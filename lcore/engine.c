@@ -2,6 +2,7 @@
 /* Bringing kelpd's engine up and down around the control loop (engine.h). */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
 #include "lcore/rdma_export.h"
+#include "lcore/rdma_reader.h"
 #include "nic/device.h"
 #include "lcore/topology.h"
 
@@ -43,22 +45,49 @@ static int rdma_start(struct kelp_engine *eng)
 	};
 	char err[256];
 
-	if (!o->rdma_listen || !*o->rdma_listen)
+	bool exporting = o->rdma_listen && *o->rdma_listen;
+	/* reading over RDMA needs the masters' locations (lcore/rdma_reader.h) */
+	bool reading = o->n_masters > 0 && !o->force_http;
+
+	if (!exporting && !reading)
 		return 0;
+	if (!strcmp(dc.device, "off"))
+		return 0; /* asked for: nothing to say */
 	eng->rdma_dev = kelp_rdma_dev_open(&kelp_verbs_real, &dc, err, sizeof(err));
 	if (!eng->rdma_dev) {
-		fprintf(stderr, "kelpd: RDMA off: %s; [rdma] listen ignored (other kelpd read this "
-				"host's volumes over HTTP)\n",
-			errno == ECANCELED ? "[rdma] device = off" : err);
+		fprintf(stderr, "kelpd: RDMA off: %s%s\n", err,
+			exporting ? "; [rdma] listen ignored (other kelpd read this host's volumes "
+				    "over HTTP)" : "");
 		return 0;
 	}
-	eng->rdma_export = kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev,
-						  o->rdma_listen);
-	return eng->rdma_export ? 0 : -errno;
+	if (exporting) {
+		eng->rdma_export = kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev,
+							  o->rdma_listen);
+		if (!eng->rdma_export)
+			return -errno;
+	}
+	for (unsigned i = 0; reading && i < eng->n_lcores; i++) {
+		eng->lcores[i].rdma_reader = kelp_rdma_reader_create(
+			&eng->lcores[i], eng->rdma_dev, o->rdma_peers, o->n_rdma_peers,
+			o->rdma_peer_port);
+		if (!eng->lcores[i].rdma_reader)
+			return errno ? -errno : -ENOMEM;
+	}
+	if (reading)
+		fprintf(stderr, "kelpd: RDMA reads on %s: peers from the masters' locations (kelpd "
+				"on port %u beside each volume server, or [rdma] peers)\n",
+			eng->rdma_dev->name, o->rdma_peer_port);
+	return 0;
 }
 
 static void rdma_stop(struct kelp_engine *eng)
 {
+	for (unsigned i = 0; i < eng->n_lcores; i++) {
+		if (kelp_rdma_reader_destroy(eng->lcores[i].rdma_reader) < 0)
+			fprintf(stderr, "kelpd: warning: tearing down lcore %u's RDMA reader failed\n",
+				i);
+		eng->lcores[i].rdma_reader = NULL;
+	}
 	if (kelp_rdma_export_stop(eng->rdma_export) < 0)
 		fprintf(stderr, "kelpd: warning: tearing down the RDMA export failed (see above)\n");
 	eng->rdma_export = NULL;

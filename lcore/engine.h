@@ -62,6 +62,9 @@ struct kelp_engine_opts {
 	uint8_t rdma_port;
 	int rdma_gid_index;
 	const char *rdma_listen;         /* "" = no RDMA export */
+	uint16_t rdma_peer_port;         /* kelpd beside a volume server not in rdma_peers */
+	const char *const *rdma_peers;   /* "vs_host:port=rdma_host:port" */
+	size_t n_rdma_peers;
 };
 
 struct kelp_lcore;

@@ -70,6 +70,9 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->rdma_port = (uint8_t)c->rdma.port;
 	o->rdma_gid_index = c->rdma.gid_index;
 	o->rdma_listen = c->rdma.listen;
+	o->rdma_peer_port = (uint16_t)c->rdma.peer_port;
+	o->rdma_peers = (const char *const *)c->rdma.peers.items;
+	o->n_rdma_peers = c->rdma.peers.n;
 	if (!o->socket_path || !*o->socket_path) {
 		fprintf(stderr, "kelpd: [engine] socket is empty\n");
 		return -EINVAL;

@@ -16,6 +16,7 @@
 #include "core/epoch.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
+#include "lcore/rdma_reader.h"
 #include "lcore/lsession.h"
 #include "lcore/serve_local.h"
 #include "lcore/sqe_check.h"
@@ -116,6 +117,11 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.user_data = e->user_data,
 		.lcore_id = lc->id,
 	};
+	if (lc->rdma_reader && !lc->eng->opts.force_http &&
+	    kelp_rdma_reader_route(lc->rdma_reader, r) == 0) {
+		s->remote_inflight++;
+		return 0;
+	}
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	if (send_to_ctl(lc, &m) != 0) {
 		remote_put(lc, r);
@@ -317,6 +323,22 @@ static void remote_done(struct kelp_lcore *lc, struct kelp_remote_read *r)
 		s->cq_waiting = r;
 	s->cq_waiting_tail = r;
 	flush_cq_waiting(lc, s);
+}
+
+void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r)
+{
+	remote_done(lc, r);
+}
+
+void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r)
+{
+	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
+	r->path_priv = NULL;
+	if (send_to_ctl(lc, &m) != 0) {
+		r->result = -EAGAIN;
+		r->cqe_flags = 0;
+		remote_done(lc, r);
+	}
 }
 
 static void handle_msg(struct kelp_lcore *lc, const struct kelp_msg *m)

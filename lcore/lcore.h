@@ -73,6 +73,7 @@ struct kelp_lcore_stats {
 
 struct kelp_engine;
 struct lcore_session;
+struct kelp_rdma_reader;
 
 struct kelp_lcore {
 	/* set before start, read-only afterwards */
@@ -109,6 +110,7 @@ struct kelp_lcore {
 	 * kelp_lcore_kick() writes the eventfd only then (written by the lcore, read by control) */
 	uint32_t parked;
 	struct kelp_lcore_stats stats;
+	struct kelp_rdma_reader *rdma_reader; /* NULL: non-local reads go to HTTP only */
 
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
@@ -164,6 +166,18 @@ void kelp_lcore_fini(struct kelp_lcore *lc);
  * Return: KELP_POLL_BUSY or KELP_POLL_IDLE.
  */
 int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s);
+
+/*
+ * kelp_lcore_remote_finish - complete @r (a non-local request of this lcore, outputs filled) into
+ * its session's CQ. Owning lcore (the RDMA reader's poller).
+ */
+void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r);
+
+/*
+ * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the control
+ * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. Owning lcore.
+ */
+void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r);
 
 /*
  * kelp_lcore_poll_once - run every poller once. Owning lcore only (also unit tests).

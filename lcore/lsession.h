@@ -37,6 +37,8 @@ struct lcore_session {
 	uid_t uid;
 	gid_t gid;
 	uint64_t created_ns;
+	void *rdma_mr;      /* struct ibv_mr of the arena (remote write), NULL without RDMA */
+	uint32_t rdma_rkey; /* its rkey; 0 = not registered: non-local reads use HTTP */
 
 	/* owning lcore only */
 	struct kelp_ring sq;                /* we consume */

@@ -15,4 +15,5 @@ run_test soft_roce_devices soft_roce_devices
 run_test soft_roce_send_lat soft_roce_send_lat
 run_test kelp_rdma_e2e test/rdma/test_kelp_rdma_e2e.sh
 run_test kelpd_rdma_export test/rdma/test_kelpd_rdma_export.sh
+run_test kelpd_rdma_read test/rdma/test_kelpd_rdma_read.sh
 test_summary

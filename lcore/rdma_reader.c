@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kelpd's RDMA reader side: routing, lazy connections, the CQ poller (rdma_reader.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crc32c.h"
+#include "core/volume.h"
+#include "lcore/discovery.h"
+#include "lcore/engine.h"
+#include "lcore/lcore.h"
+#include "lcore/lsession.h"
+#include "lcore/rdma_reader.h"
+#include "nic/conn.h"
+#include "nic/oob.h"
+
+struct reader_peer {
+	char vs[KELP_LOOKUP_URL_MAX]; /* volume server "host:port" it stands for */
+	char host[KELP_LOOKUP_URL_MAX];
+	uint16_t port;
+	struct kelp_rdma_conn *conn; /* NULL until first used */
+	uint64_t fallbacks;          /* requests of this peer that went on to HTTP */
+};
+
+/* One `[rdma] peers` entry. */
+struct peer_map {
+	char vs[KELP_LOOKUP_URL_MAX];
+	char host[KELP_LOOKUP_URL_MAX];
+	uint16_t port;
+};
+
+struct kelp_rdma_reader {
+	struct kelp_lcore *lc;
+	struct kelp_rdma_dev *dev;
+	struct kelp_rdma_lcore *rlc;
+	uint16_t peer_port;
+	struct peer_map *map;
+	size_t n_map;
+	struct reader_peer peers[KELP_RDMA_READER_MAX_PEERS];
+	size_t n_peers;
+	uint32_t in_flight; /* posted, not yet completed: keeps the lcore from parking */
+	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
+};
+
+/* "host:port" (optionally after "http://") into @host/@port. Return 0 or -EINVAL. */
+static int split_host_port(const char *s, char *host, size_t n, uint16_t *port)
+{
+	const char *colon;
+	char *end;
+	unsigned long p;
+	size_t hl;
+
+	if (!strncmp(s, "http://", 7))
+		s += 7;
+	colon = strrchr(s, ':');
+	if (!colon)
+		return -EINVAL;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || (*end && *end != '/') || end == colon + 1 || p == 0 || p > 65535)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= n)
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* Owning lcore: the peer standing for volume server @vs (made on first use). NULL: table full or
+ * an address that does not parse. */
+static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
+{
+	struct reader_peer *p;
+
+	for (size_t i = 0; i < rd->n_peers; i++)
+		if (!strcmp(rd->peers[i].vs, vs))
+			return &rd->peers[i];
+	if (rd->n_peers >= KELP_RDMA_READER_MAX_PEERS || strlen(vs) >= sizeof(p->vs))
+		return NULL;
+	p = &rd->peers[rd->n_peers];
+	memset(p, 0, sizeof(*p));
+	strcpy(p->vs, vs);
+	for (size_t i = 0; i < rd->n_map; i++) {
+		if (!strcmp(rd->map[i].vs, vs)) {
+			strcpy(p->host, rd->map[i].host);
+			p->port = rd->map[i].port;
+			break;
+		}
+	}
+	if (!p->port) {
+		uint16_t vs_port;
+
+		if (split_host_port(vs, p->host, sizeof(p->host), &vs_port) < 0)
+			return NULL;
+		p->port = rd->peer_port;
+	}
+	/* allocation on the lcore: once per new peer, never per request */
+	p->conn = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS);
+	if (!p->conn)
+		return NULL;
+	rd->n_peers++;
+	return p;
+}
+
+/* Owning lcore: bring @p's connection up when it is DOWN and its backoff allows. */
+static void peer_connect(struct reader_peer *p)
+{
+	struct kelp_rdma_hello mine, ack;
+	uint64_t now = kelp_now_ns();
+
+	if (kelp_rdma_conn_state(p->conn) != KELP_RDMA_DOWN || !kelp_rdma_conn_due(p->conn, now))
+		return;
+	if (kelp_rdma_conn_hello(p->conn, &mine) < 0)
+		return;
+	if (kelp_rdma_oob_connect(p->host, p->port, &mine, &ack, KELP_RDMA_READER_OOB_MS) < 0) {
+		kelp_rdma_conn_failed(p->conn, kelp_now_ns());
+		return;
+	}
+	kelp_rdma_conn_establish(p->conn, &ack, kelp_now_ns()); /* failure: DOWN with backoff */
+}
+
+int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read *r)
+{
+	const struct kelp_loc_table *t;
+	const struct kelp_vol_locations *locs;
+	struct reader_peer *p;
+	struct lcore_session *s = r->session;
+
+	if (!rd->lc->eng->locations || !s->rdma_rkey)
+		return -ENOTCONN;
+	t = kelp_loc_table_load(&rd->lc->eng->locations);
+	locs = kelp_loc_table_find(t, r->fid.volume_id);
+	if (!locs || locs->count == 0)
+		return -ENOTCONN; /* not located yet: HTTP looks it up */
+	p = peer_for(rd, locs->url[0]);
+	if (!p)
+		return -ENOTCONN;
+	peer_connect(p);
+	struct kelp_rdma_read req = {
+		.opcode = r->opcode == KELP_OP_READ ? KELP_RDMA_OP_READ : KELP_RDMA_OP_STAT,
+		.fid = r->fid,
+		.offset = r->offset,
+		.length = r->length,
+		.addr = (uintptr_t)r->dst,
+		.rkey = s->rdma_rkey,
+		.user = r,
+	};
+	if (r->opcode == KELP_OP_READ && r->length == 0)
+		return -EINVAL; /* nothing to write: the protocol wants a buffer; HTTP answers */
+	r->path_priv = p;
+	int rc = kelp_rdma_submit(p->conn, &req);
+	if (rc == 0)
+		rd->in_flight++;
+	return rc;
+}
+
+/* Owning lcore: fill @r's outputs from @d. Return 0 when it completes over RDMA, -1 when it must
+ * go on to HTTP. */
+static int finish_rdma(struct kelp_remote_read *r, const struct kelp_rdma_done *d)
+{
+	if (d->status == -ENOENT) {
+		r->result = -ENOENT;
+		r->cqe_flags = KELP_CQE_PATH_RDMA;
+		return 0;
+	}
+	if (d->status != 0)
+		return -1;
+	r->cqe_flags = KELP_CQE_PATH_RDMA;
+	r->size = d->data_size;
+	r->crc = d->crc;
+	r->needle_flags = d->needle_flags;
+	if (d->needle_flags & KELP_NEEDLE_FLAG_GZIP)
+		r->cqe_flags |= KELP_CQE_F_GZIP;
+	if (r->opcode != KELP_OP_READ) {
+		r->result = 0;
+		return 0;
+	}
+	if (r->offset > d->data_size || d->written > r->length)
+		return -1;
+	if (r->offset == 0 && d->written == d->data_size && d->written > 0) {
+		uint32_t crc = kelp_crc32c(0, r->dst, d->written);
+
+		if (crc != d->crc && kelp_crc32c_legacy(crc) != d->crc)
+			return -1; /* HTTP rewrites the buffer */
+		r->cqe_flags |= KELP_CQE_F_CRC_CHECKED;
+	}
+	if (d->written < d->data_size - r->offset)
+		r->cqe_flags |= KELP_CQE_F_TRUNCATED;
+	r->result = (int32_t)d->written;
+	return 0;
+}
+
+/* The reader's CQ poller (owning lcore). */
+static int reader_poll(struct kelp_lcore *lc, void *arg)
+{
+	struct kelp_rdma_reader *rd = arg;
+	int n = kelp_rdma_lcore_poll(rd->rlc, rd->done, KELP_RDMA_POLL_BATCH);
+
+	if (n < 0)
+		return KELP_POLL_IDLE; /* CQ broken: connections time out, reads go to HTTP */
+	for (int i = 0; i < n; i++) {
+		struct kelp_remote_read *r = rd->done[i].user;
+
+		rd->in_flight--;
+		if (finish_rdma(r, &rd->done[i]) == 0) {
+			kelp_lcore_remote_finish(lc, r);
+		} else {
+			((struct reader_peer *)r->path_priv)->fallbacks++;
+			kelp_lcore_remote_to_http(lc, r);
+		}
+	}
+	/* busy while requests are out: a parked lcore would not see their completions (nothing
+	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling */
+	return n > 0 || rd->in_flight ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+}
+
+struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
+						 const char *const *peers, size_t n_peers,
+						 uint16_t peer_port)
+{
+	struct kelp_rdma_lcore_config cfg = {0};
+	struct kelp_rdma_reader *rd = calloc(1, sizeof(*rd));
+
+	if (!rd)
+		return NULL;
+	rd->lc = lc;
+	rd->dev = dev;
+	rd->peer_port = peer_port;
+	rd->map = calloc(n_peers ? n_peers : 1, sizeof(*rd->map));
+	if (!rd->map)
+		goto fail;
+	for (size_t i = 0; i < n_peers; i++) {
+		const char *eq = strchr(peers[i], '=');
+		size_t l = eq ? (size_t)(eq - peers[i]) : 0;
+
+		if (!eq || l >= sizeof(rd->map[i].vs) ||
+		    split_host_port(eq + 1, rd->map[i].host, sizeof(rd->map[i].host),
+				    &rd->map[i].port) < 0) {
+			fprintf(stderr, "kelpd: [rdma] peers: bad entry '%s'\n", peers[i]);
+			errno = EINVAL;
+			goto fail;
+		}
+		memcpy(rd->map[i].vs, peers[i], l);
+		rd->n_map++;
+	}
+	rd->rlc = kelp_rdma_lcore_create(dev, &cfg, NULL);
+	if (!rd->rlc)
+		goto fail;
+	if (kelp_lcore_add_poller(lc, "rdma-reader", reader_poll, rd) < 0) {
+		fprintf(stderr, "kelpd: lcore %u: no poller slot for the RDMA reader\n", lc->id);
+		kelp_rdma_lcore_destroy(rd->rlc);
+		errno = ENOSPC;
+		goto fail;
+	}
+	return rd;
+fail:
+	free(rd->map);
+	free(rd);
+	return NULL;
+}
+
+size_t kelp_rdma_reader_peers(const struct kelp_rdma_reader *rd, struct kelp_rdma_peer_info *out,
+			      size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rd->n_peers && n < max; i++, n++) {
+		const struct reader_peer *p = &rd->peers[i];
+		const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(p->conn);
+
+		snprintf(out[n].addr, sizeof(out[n].addr), "%s:%u", p->host, p->port);
+		out[n].state = kelp_rdma_conn_state(p->conn);
+		out[n].requests = st->requests;
+		out[n].replies = st->replies;
+		out[n].errors = st->errors;
+		out[n].resets = st->resets;
+		out[n].fallbacks = p->fallbacks;
+	}
+	return n;
+}
+
+int kelp_rdma_reader_destroy(struct kelp_rdma_reader *rd)
+{
+	int rc;
+
+	if (!rd)
+		return 0;
+	for (size_t i = 0; i < rd->n_peers; i++) {
+		const struct reader_peer *p = &rd->peers[i];
+		const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(p->conn);
+
+		fprintf(stderr,
+			"kelpd: lcore %u: RDMA peer %s:%u (volume server %s): requests %lu replies "
+			"%lu errors %lu resets %lu sent on to HTTP %lu\n",
+			rd->lc->id, p->host, p->port, p->vs, st->requests, st->replies, st->errors,
+			st->resets, p->fallbacks);
+	}
+	rc = kelp_rdma_lcore_destroy(rd->rlc);
+	free(rd->map);
+	free(rd);
+	return rc;
+}

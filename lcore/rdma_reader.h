@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpd's RDMA reader side: non-local READ/STAT requests of an lcore's sessions sent to the kelpd
+ * beside the volume server that holds the volume (protocol: proto/rdma_msg.h).
+ *
+ * One struct kelp_rdma_reader per worker lcore, made by the main thread before the lcores start and
+ * owned by that lcore afterwards (its CQ, its connections, one per peer). Routing of a request:
+ *   1. the volume's locations from the masters (lcore/discovery.h, published lock-free at
+ *      engine->locations; the first read of a volume goes to HTTP, which looks it up);
+ *   2. the first location's volume server "host:port" -> the RDMA peer: the `[rdma] peers` entry
+ *      for it, else its host with `[rdma] peer_port`;
+ *   3. a peer that is DOWN is connected lazily, on the lcore, when its backoff allows (the TCP
+ *      handshake blocks the lcore for at most KELP_RDMA_READER_OOB_MS: documented limitation, the
+ *      control thread's io_uring would need a hand-over message pair); a peer that is not UP, has no
+ *      credit, or fails sends the request to HTTP instead.
+ * Every RDMA failure of a request (connection reset, protocol error, the peer does not hold the
+ * volume, busy, CRC mismatch of a whole-needle read) sends it on to the HTTP fallback; only data
+ * and -ENOENT (the needle does not exist: authoritative) complete over RDMA, with
+ * KELP_CQE_PATH_RDMA. The session's arena must be registered (lcore_session.rdma_rkey).
+ */
+#ifndef KELP_LCORE_RDMA_READER_H
+#define KELP_LCORE_RDMA_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nic/device.h"
+
+#define KELP_RDMA_READER_MAX_PEERS 64
+#define KELP_RDMA_READER_OOB_MS    200
+#define KELP_RDMA_READER_CREDITS   32
+
+struct kelp_lcore;
+struct kelp_remote_read;
+struct kelp_rdma_reader;
+
+/* Per-peer view for `kelpctl peers`-style reports. */
+struct kelp_rdma_peer_info {
+	char addr[80];    /* rdma host:port */
+	int state;        /* enum kelp_rdma_state */
+	uint64_t requests, replies, errors, resets, fallbacks;
+};
+
+/*
+ * kelp_rdma_reader_create - the reader side of lcore @lc on @dev, with the `[rdma] peers` entries
+ * @peers (@n_peers "vs_host:port=rdma_host:port") and @peer_port; registers its CQ poller on @lc.
+ * Main thread, before the lcores start. Return: the reader or NULL with errno (message printed).
+ */
+struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
+						 const char *const *peers, size_t n_peers,
+						 uint16_t peer_port);
+
+/*
+ * kelp_rdma_reader_route - send @r (inputs filled, session set) over RDMA. Owning lcore.
+ * Return: 0 when posted (it completes later through the lcore, by RDMA or by HTTP); -ENOTCONN
+ * no usable peer (not located yet, down, backing off), -EAGAIN no credit, -errno: the caller sends
+ * it over HTTP.
+ */
+int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read *r);
+
+/* kelp_rdma_reader_peers - copy up to @max peer reports into @out. Owning lcore, or any thread
+ * after the lcore stopped. Return: how many. */
+size_t kelp_rdma_reader_peers(const struct kelp_rdma_reader *rd, struct kelp_rdma_peer_info *out,
+			      size_t max);
+
+/* kelp_rdma_reader_destroy - print per-peer counters, destroy the connections and the CQ. Main
+ * thread after the lcore was joined (nothing may be in flight). Return: 0 or -errno. */
+int kelp_rdma_reader_destroy(struct kelp_rdma_reader *rd);
+
+#endif
