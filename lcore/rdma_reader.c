@@ -154,10 +154,11 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 	};
 	if (r->opcode == KELP_OP_READ && r->length == 0)
 		return -EINVAL; /* nothing to write: the protocol wants a buffer; HTTP answers */
-	r->path_priv = p;
 	int rc = kelp_rdma_submit(p->conn, &req);
-	if (rc == 0)
+	if (rc == 0) {
+		r->path_priv = p; /* for its fallback count */
 		rd->in_flight++;
+	}
 	return rc;
 }
 
