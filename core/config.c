@@ -96,6 +96,10 @@ _Static_assert(sizeof(enum kelp_hugepages) == sizeof(int), "ENUM fields are stor
 
 static const char *const hugepages_names[] = {"auto", "on", "off", NULL};
 
+_Static_assert(sizeof(enum kelp_volume_address) == sizeof(int), "ENUM fields are stored as int");
+
+static const char *const volume_address_names[] = {"url", "public_url", NULL};
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 #define F(field) offsetof(struct kelp_config, field)
@@ -136,6 +140,9 @@ static const struct kelp_conf_key config_keys[] = {
 	 "timeout of one HTTP request to a master or volume server", 1, 600000, NULL, NULL},
 	{"seaweedfs", "force_http", KELP_CONF_BOOL, F(seaweedfs.force_http), "false",
 	 "serve every read over HTTP even when local or RDMA could (tests)", 0, 0, NULL, NULL},
+	{"seaweedfs", "volume_address", KELP_CONF_ENUM, F(seaweedfs.volume_address), "url",
+	 "volume server address used from the master's answer: url or public_url", 0, 0,
+	 volume_address_names, NULL},
 	{"rdma", "device", KELP_CONF_STRING, F(rdma.device), "auto",
 	 "RDMA device name, auto (first active port) or off", 0, 0, NULL, NULL},
 	{"rdma", "port", KELP_CONF_UINT, F(rdma.port), "1", "port number on the device", 1, 255,

@@ -39,6 +39,9 @@ struct kelp_str_list {
 
 enum kelp_hugepages { KELP_HUGEPAGES_AUTO, KELP_HUGEPAGES_ON, KELP_HUGEPAGES_OFF };
 
+/* Which address of a volume server the master names is used: its url or its publicUrl. */
+enum kelp_volume_address { KELP_VOLUME_ADDRESS_URL, KELP_VOLUME_ADDRESS_PUBLIC_URL };
+
 struct kelp_config {
 	struct {
 		struct kelp_cpu_list lcores;
@@ -62,6 +65,7 @@ struct kelp_config {
 		uint32_t lookup_ttl_s;
 		uint32_t http_timeout_ms;
 		bool force_http;
+		enum kelp_volume_address volume_address;
 	} seaweedfs;
 	struct {
 		char *device; /* a device name, "auto" or "off" */

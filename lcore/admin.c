@@ -11,6 +11,9 @@
 #include "lcore/remote_read.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
+#include "lcore/rdma_export.h"
+#include "lcore/rdma_reader.h"
+#include "nic/conn.h"
 
 static const char *const err_names[KELP_ERR_KINDS] = {
 	[KELP_ERR_NOENT] = "noent",   [KELP_ERR_IO] = "io",
@@ -52,6 +55,22 @@ static json_t *stats_json(const struct kelp_lcore_stats *st)
 	return o;
 }
 
+/* The RDMA export's counters ([rdma] listen), or NULL when this kelpd does not export. */
+static json_t *export_json(struct kelp_control *ctl)
+{
+	struct kelp_rdma_export_stats st;
+
+	if (!ctl->eng->rdma_export)
+		return NULL;
+	kelp_rdma_export_stats(ctl->eng->rdma_export, &st);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
+			 (json_int_t)st.connections, "handshake_errors",
+			 (json_int_t)st.handshake_errors, "requests", (json_int_t)st.requests,
+			 "replies", (json_int_t)st.replies, "bytes", (json_int_t)st.bytes, "bounced",
+			 (json_int_t)st.bounced, "errors", (json_int_t)st.errors, "resets",
+			 (json_int_t)st.resets);
+}
+
 static json_t *cmd_status(struct kelp_control *ctl)
 {
 	struct kelp_engine *eng = ctl->eng;
@@ -83,6 +102,57 @@ static json_t *cmd_stats(struct kelp_control *ctl)
 	json_t *remote = kelp_ctl_remote_stats(ctl); /* HTTP fallback counters, when configured */
 	if (r && remote)
 		json_object_set_new(r, "http_fallback", remote);
+	json_t *ex = export_json(ctl);
+	if (r && ex)
+		json_object_set_new(r, "rdma_export", ex);
+	return r;
+}
+
+static const char *state_name(int state)
+{
+	switch (state) {
+	case KELP_RDMA_DOWN: return "down";
+	case KELP_RDMA_CONNECTING: return "connecting";
+	case KELP_RDMA_UP: return "up";
+	default: return "?";
+	}
+}
+
+static json_t *cmd_peers(struct kelp_control *ctl)
+{
+	struct kelp_engine *eng = ctl->eng;
+	struct kelp_rdma_peer_info *info = calloc(KELP_RDMA_READER_MAX_PEERS, sizeof(*info));
+	json_t *arr = json_array();
+
+	for (unsigned i = 0; info && i < eng->n_lcores; i++) {
+		const struct kelp_rdma_reader *rd = eng->lcores[i].rdma_reader;
+		size_t n = rd ? kelp_rdma_reader_peers(rd, info, KELP_RDMA_READER_MAX_PEERS) : 0;
+
+		for (size_t j = 0; j < n; j++) {
+			const struct kelp_rdma_peer_info *p = &info[j];
+			json_array_append_new(
+				arr, json_pack("{s:s, s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
+					       "s:I, s:I, s:I}",
+					       "addr", p->addr, "volume_server", p->vs, "lcore",
+					       (int)p->lcore, "state", state_name(p->state),
+					       "in_flight", (int)p->in_flight, "credits",
+					       (int)p->credits, "requests", (json_int_t)p->requests,
+					       "replies", (json_int_t)p->replies, "errors",
+					       (json_int_t)p->errors, "resets", (json_int_t)p->resets,
+					       "fallbacks", (json_int_t)p->fallbacks, "bypassed",
+					       (json_int_t)p->bypassed, "handshakes",
+					       (json_int_t)p->connects, "retry_in_ms",
+					       (json_int_t)(p->state == KELP_RDMA_DOWN && p->retry_in_ms > 0
+								    ? p->retry_in_ms
+								    : 0)));
+		}
+	}
+	free(info);
+	json_t *r = json_pack("{s:b, s:s, s:o}", "reader", eng->lcores[0].rdma_reader != NULL,
+			      "device", eng->rdma_dev ? eng->rdma_dev->name : "", "peers", arr);
+	json_t *ex = export_json(ctl);
+	if (r && ex)
+		json_object_set_new(r, "export", ex);
 	return r;
 }
 
@@ -147,9 +217,11 @@ char *kelp_admin_reply(struct kelp_control *ctl, const char *line)
 		reply = cmd_sessions(ctl);
 	else if (strcmp(line, "volumes") == 0)
 		reply = cmd_volumes(ctl);
+	else if (strcmp(line, "peers") == 0)
+		reply = cmd_peers(ctl);
 	else
 		reply = json_pack("{s:s}", "error",
-				  "unknown command; commands: status, stats, sessions, volumes");
+				  "unknown command; commands: status, stats, sessions, volumes, peers");
 	if (!reply)
 		return NULL;
 	char *text = json_dumps(reply, JSON_COMPACT);

@@ -14,11 +14,18 @@
  *              "reads","stats","bytes","parks","sessions_broken",
  *              "errors":{"noent","io","range","unreachable","bad_sqe","busy","other"},
  *              "by_path":{"none","local","rdma","http"}}], "total":{same counters summed},
- *              "http_fallback":{...} when [seaweedfs] master is set (lcore/remote_read.c)}
+ *              "http_fallback":{...} when [seaweedfs] master is set (lcore/remote_read.c),
+ *              "rdma_export":{"connections","handshake_errors","requests","replies","bytes",
+ *              "bounced","errors","resets"} when [rdma] listen is set (lcore/rdma_export.h)}
  *   sessions  {"sessions":[{"id","pid","uid","gid","lcore","sq_entries","arena_bytes","hugepages",
  *              "requests","bytes","errors","age_s","state"}]}
  *   volumes   {"volumes":[{"id","live_needles"}],             local ([export] dirs)
  *              "remote":[{"id","locations":["host:port",...]}]}  known from the masters
+ *   peers     {"reader": true when non-local reads may use RDMA, "device": RDMA device or "",
+ *              "peers":[{"addr","volume_server","lcore","state":"down|connecting|up","in_flight",
+ *              "credits","requests","replies","errors","resets","fallbacks","bypassed",
+ *              "handshakes","retry_in_ms"}] one RC QP each (lcore/rdma_reader.h),
+ *              "export":{as stats' rdma_export} when [rdma] listen is set}
  * Counters are read without stopping the lcores: each is exact, the set is not one instant.
  */
 #ifndef KELP_LCORE_ADMIN_H

@@ -55,6 +55,7 @@ struct kelp_discovery {
 	unsigned n_masters;
 	unsigned cur_master;
 	char dc[KELP_LOOKUP_DC_MAX];
+	bool public_url; /* opts.public_url */
 	uint64_t ttl_ns;
 	struct kelp_epoch *epoch;
 	struct vol *buckets[VOL_BUCKETS];
@@ -133,6 +134,7 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	d->ring = kelp_http_client_ring(http);
 	d->n_masters = opts->n_masters;
 	snprintf(d->dc, sizeof(d->dc), "%s", opts->data_center ? opts->data_center : "");
+	d->public_url = opts->public_url;
 	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : 600) * 1000000000u;
 	d->epoch = opts->epoch;
 	d->table = opts->publish_to ? opts->publish_to : &d->own_table;
@@ -266,19 +268,28 @@ static void wake(struct kelp_discovery *d, struct vol *v, int err)
 	}
 }
 
-/* Fill v->locs from @res: replicas in our data center first, the master's order otherwise. */
-static void take_locations(struct kelp_discovery *d, struct vol *v,
-			   const struct kelp_lookup_result *res)
+void kelp_discovery_order(const struct kelp_lookup_result *res, const char *dc, bool public_url,
+			  struct kelp_vol_locations *out)
 {
 	uint32_t n = 0;
 
 	for (int pass = 0; pass < 2; pass++)
-		for (uint32_t i = 0; i < res->count; i++) {
-			bool local = d->dc[0] && strcmp(res->loc[i].data_center, d->dc) == 0;
+		for (uint32_t i = 0; i < res->count && i < KELP_LOOKUP_MAX_LOCATIONS; i++) {
+			const struct kelp_location *l = &res->loc[i];
+			bool local = dc && dc[0] && strcmp(l->data_center, dc) == 0;
+			const char *addr = public_url && l->public_url[0] ? l->public_url : l->url;
+
 			if (local == (pass == 0))
-				snprintf(v->locs.url[n++], KELP_LOOKUP_URL_MAX, "%s", res->loc[i].url);
+				snprintf(out->url[n++], KELP_LOOKUP_URL_MAX, "%s", addr);
 		}
-	v->locs.count = n;
+	out->count = n;
+}
+
+/* Fill v->locs from @res (kelp_discovery_order). */
+static void take_locations(struct kelp_discovery *d, struct vol *v,
+			   const struct kelp_lookup_result *res)
+{
+	kelp_discovery_order(res, d->dc, d->public_url, &v->locs);
 	v->have = true;
 	v->expires_ns = now_ns() + d->ttl_ns;
 }

@@ -12,6 +12,8 @@
  * - 503 (+ Retry-After): the lookup is retried after the given delay (at most
  *   KELP_DISCOVERY_MAX_RETRY_AFTER_S, KELP_DISCOVERY_MAX_BUSY_RETRIES times).
  * - Requests for a volume whose lookup is in flight are parked on it and resumed together.
+ * - Each location is the volume server's url or, with opts.public_url ([seaweedfs] volume_address =
+ *   public_url), its publicUrl (its url when it has none): used for HTTP reads and RDMA peers alike.
  * - kelp_discovery_invalidate() after a read failure forces the next request to ask again.
  * - For lock-free readers (lcores), every change publishes an immutable snapshot
  *   (struct kelp_loc_table) with a release store, in kelpd at engine->locations; old snapshots are
@@ -42,6 +44,7 @@ struct kelp_discovery_opts {
 	const char *const *masters; /* "host:port" each; names are resolved once, at create */
 	unsigned n_masters;
 	const char *data_center;    /* NULL or "": no preference */
+	bool public_url;            /* locations are publicUrls ([seaweedfs] volume_address) */
 	uint32_t ttl_s;             /* 0 -> 600 */
 	struct kelp_epoch *epoch;   /* readers of the published table (core/epoch.h); NULL: none */
 	/* where to publish the table for lock-free readers (e.g. a field of kelpd's engine, which
@@ -55,6 +58,14 @@ struct kelp_vol_locations {
 	uint32_t count;
 	char url[KELP_LOOKUP_MAX_LOCATIONS][KELP_LOOKUP_URL_MAX];
 };
+
+/*
+ * kelp_discovery_order - the locations of @res as discovery keeps them: the ones in data center @dc
+ * (NULL or "": none preferred) first, the master's order otherwise; each one's publicUrl when
+ * @public_url and it has one, else its url. Any thread (pure).
+ */
+void kelp_discovery_order(const struct kelp_lookup_result *res, const char *dc, bool public_url,
+			  struct kelp_vol_locations *out);
 
 /* An immutable snapshot for lock-free readers: volumes sorted by vid. */
 struct kelp_loc_table {

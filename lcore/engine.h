@@ -24,6 +24,7 @@
 #ifndef KELP_LCORE_ENGINE_H
 #define KELP_LCORE_ENGINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,6 +54,7 @@ struct kelp_engine_opts {
 	const char *const *masters;      /* master host:port list; none = no HTTP fallback */
 	size_t n_masters;
 	const char *data_center;         /* replicas here first; "" = master's order */
+	bool volume_public_url;          /* address volume servers by publicUrl (discovery.h) */
 	const char *jwt_read_key;        /* "" = no read tokens */
 	uint32_t lookup_ttl_s;           /* location cache TTL */
 	uint32_t http_timeout_ms;        /* per HTTP request */

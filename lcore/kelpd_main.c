@@ -62,6 +62,7 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->masters = (const char *const *)c->seaweedfs.master.items;
 	o->n_masters = c->seaweedfs.master.n;
 	o->data_center = c->seaweedfs.data_center;
+	o->volume_public_url = c->seaweedfs.volume_address == KELP_VOLUME_ADDRESS_PUBLIC_URL;
 	o->jwt_read_key = c->seaweedfs.jwt_read_key;
 	o->lookup_ttl_s = c->seaweedfs.lookup_ttl_s;
 	o->http_timeout_ms = c->seaweedfs.http_timeout_ms;

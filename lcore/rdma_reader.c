@@ -19,8 +19,11 @@ struct reader_peer {
 	char vs[KELP_LOOKUP_URL_MAX]; /* volume server "host:port" it stands for */
 	char host[KELP_LOOKUP_URL_MAX];
 	uint16_t port;
-	struct kelp_rdma_conn *conn; /* NULL until first used */
-	uint64_t fallbacks;          /* requests of this peer that went on to HTTP */
+	struct kelp_rdma_conn *conn;
+	uint64_t fallbacks, bypassed, connects; /* owning lcore; published in pub */
+	/* what kelp_rdma_reader_peers() reads from other threads: the strings are written before
+	 * the peer is published (n_pub), the counters with relaxed stores (publish_peer) */
+	struct kelp_rdma_peer_info pub;
 };
 
 /* One `[rdma] peers` entry. */
@@ -39,6 +42,7 @@ struct kelp_rdma_reader {
 	size_t n_map;
 	struct reader_peer peers[KELP_RDMA_READER_MAX_PEERS];
 	size_t n_peers;
+	size_t n_pub; /* peers other threads may look at: release store after a peer is set up */
 	uint32_t in_flight; /* posted, not yet completed: keeps the lcore from parking */
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
 };
@@ -73,6 +77,31 @@ static int split_host_port(const char *s, char *host, size_t n, uint16_t *port)
 	return 0;
 }
 
+#define PUB(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define PEEK(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* Owning lcore: copy @p's state and counters where kelp_rdma_reader_peers() reads them. */
+static void publish_peer(struct reader_peer *p, uint64_t now_ns)
+{
+	const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(p->conn);
+	int state = kelp_rdma_conn_state(p->conn);
+	int64_t retry = state == KELP_RDMA_DOWN
+				? ((int64_t)kelp_rdma_conn_retry_at(p->conn) - (int64_t)now_ns) / 1000000
+				: 0;
+
+	PUB(p->pub.state, state);
+	PUB(p->pub.in_flight, kelp_rdma_conn_in_flight(p->conn));
+	PUB(p->pub.credits, kelp_rdma_conn_credits(p->conn));
+	PUB(p->pub.requests, st->requests);
+	PUB(p->pub.replies, st->replies);
+	PUB(p->pub.errors, st->errors);
+	PUB(p->pub.resets, st->resets);
+	PUB(p->pub.fallbacks, p->fallbacks);
+	PUB(p->pub.bypassed, p->bypassed);
+	PUB(p->pub.connects, p->connects);
+	PUB(p->pub.retry_in_ms, retry);
+}
+
 /* Owning lcore: the peer standing for volume server @vs (made on first use). NULL: table full or
  * an address that does not parse. */
 static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
@@ -105,7 +134,16 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	p->conn = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS);
 	if (!p->conn)
 		return NULL;
+	char addr[sizeof(p->pub.addr)];
+	snprintf(addr, sizeof(addr), "%s:%u", p->host, p->port);
+	memcpy(p->pub.addr, addr, sizeof(addr));
+	_Static_assert(sizeof(p->pub.vs) >= sizeof(p->vs), "peer report holds the address");
+	memcpy(p->pub.vs, p->vs, sizeof(p->vs));
+	p->pub.lcore = rd->lc->id;
+	publish_peer(p, kelp_now_ns());
 	rd->n_peers++;
+	/* pairs with the acquire load in kelp_rdma_reader_peers(): the strings above are visible */
+	__atomic_store_n(&rd->n_pub, rd->n_peers, __ATOMIC_RELEASE);
 	return p;
 }
 
@@ -119,6 +157,7 @@ static void peer_connect(struct reader_peer *p)
 		return;
 	if (kelp_rdma_conn_hello(p->conn, &mine) < 0)
 		return;
+	p->connects++;
 	if (kelp_rdma_oob_connect(p->host, p->port, &mine, &ack, KELP_RDMA_READER_OOB_MS) < 0) {
 		kelp_rdma_conn_failed(p->conn, kelp_now_ns());
 		return;
@@ -139,6 +178,8 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 	locs = kelp_loc_table_find(t, r->fid.volume_id);
 	if (!locs || locs->count == 0)
 		return -ENOTCONN; /* not located yet: HTTP looks it up */
+	if (r->opcode == KELP_OP_READ && r->length == 0)
+		return -EINVAL; /* nothing to write: the protocol wants a buffer; HTTP answers */
 	p = peer_for(rd, locs->url[0]);
 	if (!p)
 		return -ENOTCONN;
@@ -152,13 +193,14 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 		.rkey = s->rdma_rkey,
 		.user = r,
 	};
-	if (r->opcode == KELP_OP_READ && r->length == 0)
-		return -EINVAL; /* nothing to write: the protocol wants a buffer; HTTP answers */
 	int rc = kelp_rdma_submit(p->conn, &req);
 	if (rc == 0) {
 		r->path_priv = p; /* for its fallback count */
 		rd->in_flight++;
+	} else {
+		p->bypassed++;
 	}
+	publish_peer(p, kelp_now_ns());
 	return rc;
 }
 
@@ -208,14 +250,16 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 		return KELP_POLL_IDLE; /* CQ broken: connections time out, reads go to HTTP */
 	for (int i = 0; i < n; i++) {
 		struct kelp_remote_read *r = rd->done[i].user;
+		struct reader_peer *p = r->path_priv;
 
 		rd->in_flight--;
 		if (finish_rdma(r, &rd->done[i]) == 0) {
 			kelp_lcore_remote_finish(lc, r);
 		} else {
-			((struct reader_peer *)r->path_priv)->fallbacks++;
+			p->fallbacks++;
 			kelp_lcore_remote_to_http(lc, r);
 		}
+		publish_peer(p, kelp_now_ns());
 	}
 	/* busy while requests are out: a parked lcore would not see their completions (nothing
 	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling */
@@ -270,19 +314,29 @@ fail:
 size_t kelp_rdma_reader_peers(const struct kelp_rdma_reader *rd, struct kelp_rdma_peer_info *out,
 			      size_t max)
 {
-	size_t n = 0;
+	/* pairs with the release store in peer_for(): the peers' strings are complete */
+	size_t n = __atomic_load_n(&rd->n_pub, __ATOMIC_ACQUIRE);
 
-	for (size_t i = 0; i < rd->n_peers && n < max; i++, n++) {
-		const struct reader_peer *p = &rd->peers[i];
-		const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(p->conn);
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++) {
+		const struct kelp_rdma_peer_info *p = &rd->peers[i].pub;
+		struct kelp_rdma_peer_info *o = &out[i];
 
-		snprintf(out[n].addr, sizeof(out[n].addr), "%s:%u", p->host, p->port);
-		out[n].state = kelp_rdma_conn_state(p->conn);
-		out[n].requests = st->requests;
-		out[n].replies = st->replies;
-		out[n].errors = st->errors;
-		out[n].resets = st->resets;
-		out[n].fallbacks = p->fallbacks;
+		memcpy(o->addr, p->addr, sizeof(o->addr));
+		memcpy(o->vs, p->vs, sizeof(o->vs));
+		o->lcore = p->lcore;
+		o->state = PEEK(p->state);
+		o->in_flight = PEEK(p->in_flight);
+		o->credits = PEEK(p->credits);
+		o->requests = PEEK(p->requests);
+		o->replies = PEEK(p->replies);
+		o->errors = PEEK(p->errors);
+		o->resets = PEEK(p->resets);
+		o->fallbacks = PEEK(p->fallbacks);
+		o->bypassed = PEEK(p->bypassed);
+		o->connects = PEEK(p->connects);
+		o->retry_in_ms = PEEK(p->retry_in_ms);
 	}
 	return n;
 }
@@ -299,9 +353,10 @@ int kelp_rdma_reader_destroy(struct kelp_rdma_reader *rd)
 
 		fprintf(stderr,
 			"kelpd: lcore %u: RDMA peer %s:%u (volume server %s): requests %lu replies "
-			"%lu errors %lu resets %lu sent on to HTTP %lu\n",
+			"%lu errors %lu resets %lu sent on to HTTP %lu, straight to HTTP %lu, "
+			"handshakes %lu\n",
 			rd->lc->id, p->host, p->port, p->vs, st->requests, st->replies, st->errors,
-			st->resets, p->fallbacks);
+			st->resets, p->fallbacks, p->bypassed, p->connects);
 	}
 	rc = kelp_rdma_lcore_destroy(rd->rlc);
 	free(rd->map);

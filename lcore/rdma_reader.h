@@ -34,11 +34,18 @@ struct kelp_lcore;
 struct kelp_remote_read;
 struct kelp_rdma_reader;
 
-/* Per-peer view for `kelpctl peers`-style reports. */
+/* One (peer, lcore) connection as `kelpctl peers` shows it. */
 struct kelp_rdma_peer_info {
-	char addr[80];    /* rdma host:port */
+	char addr[136];   /* kelpd's RDMA handshake address "host:port" */
+	char vs[128];     /* the volume server "host:port" it stands for */
+	unsigned lcore;
 	int state;        /* enum kelp_rdma_state */
-	uint64_t requests, replies, errors, resets, fallbacks;
+	uint32_t in_flight, credits;
+	uint64_t requests, replies, errors, resets;
+	uint64_t fallbacks; /* posted over RDMA, failed, sent on to HTTP */
+	uint64_t bypassed;  /* sent straight to HTTP: peer not UP (or backing off) or no credit */
+	uint64_t connects;  /* handshakes attempted */
+	int64_t retry_in_ms; /* DOWN: time until the next attempt (<= 0: at the next request) */
 };
 
 /*
@@ -58,8 +65,11 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
  */
 int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read *r);
 
-/* kelp_rdma_reader_peers - copy up to @max peer reports into @out. Owning lcore, or any thread
- * after the lcore stopped. Return: how many. */
+/*
+ * kelp_rdma_reader_peers - reports of up to @max of @rd's peers into @out. Any thread: reads what
+ * the owning lcore published (relaxed loads; each field exact, the set not one instant).
+ * Return: how many were filled.
+ */
 size_t kelp_rdma_reader_peers(const struct kelp_rdma_reader *rd, struct kelp_rdma_peer_info *out,
 			      size_t max);
 

@@ -86,6 +86,7 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 		.masters = o->masters,
 		.n_masters = (unsigned)o->n_masters,
 		.data_center = o->data_center,
+		.public_url = o->volume_public_url,
 		.ttl_s = o->lookup_ttl_s,
 		/* lcores may read the locations lock-free: the engine's epoch guards old tables */
 		.epoch = eng->epoch,

@@ -13,7 +13,9 @@ usage: test/rdma/run.sh COMMAND
   exec CMD [ARG...] run one command in the VM (cwd = repository, rxe0/rxe1 up), e.g. `exec ibv_devices`
   help              this text
 The kernel (Debian linux-image-amd64's target) and the initramfs are cached in build/rdma-vm/
-(KELP_RDMA_VM_DIR overrides). The VM runs under TCG (~10-15x slower than the host) with no network card.
+(KELP_RDMA_VM_DIR overrides). The VM runs under TCG (~10-15x slower than the host); its network card is
+QEMU user-mode networking, through which it reaches the real SeaweedFS that `test` and `exec` start on the
+host (KELP_RDMA_WEED=0: do not start it).
 USAGE
 }
 
@@ -23,6 +25,8 @@ VM_DIR=${KELP_RDMA_VM_DIR:-$REPO/build/rdma-vm}
 RDMA_DATA=$REPO/build/rdma-data # test volumes; in the repository so the guest sees them
 # shellcheck source=test/rdma/vm.sh
 . "$RDMA_DIR/vm.sh"
+# shellcheck source=test/rdma/host-weed.sh
+. "$RDMA_DIR/host-weed.sh"
 
 
 run_in_vm() {
@@ -34,6 +38,15 @@ run_in_vm() {
 	fi
 	vm_prepare || { echo "rdma: could not prepare the VM kernel/initramfs (see above)" >&2; return 2; }
 	vm_run "$timeout_s" "$@"
+}
+
+# Real SeaweedFS on the host for the guest (host-weed.sh), unless KELP_RDMA_WEED=0 or weed is not
+# installed (the test that needs it then skips). Stopped when this script exits.
+start_weed() {
+	[ "${KELP_RDMA_WEED:-1}" != 0 ] || return 0
+	[ -x "$(bash "$REPO/mk/weed-path.sh" 2>/dev/null)" ] ||
+		{ echo "rdma: no weed binary (make deps): the kelpd RDMA read test will skip" >&2; return 0; }
+	host_weed_start || { echo "rdma: could not start SeaweedFS on the host (see above)" >&2; return 2; }
 }
 
 # Volumes and expected bytes for the tests, made on the host (fast) into the shared repository.
@@ -48,6 +61,7 @@ cmd=${1:-help}
 case $cmd in
 test)
 	prepare_data || exit 2
+	start_weed || exit 2
 	rc=0; run_in_vm 600 test/rdma/tests.sh || rc=$?
 	[ $rc -eq 0 ] && echo "rdma: all VM tests passed" || echo "rdma: VM tests FAILED (exit $rc)"
 	exit $rc ;;
@@ -63,6 +77,7 @@ test-if-possible)
 	exec "$0" test ;;
 exec)
 	[ $# -gt 0 ] || { usage >&2; exit 2; }
+	start_weed || exit 2
 	rc=0; run_in_vm "${KELP_VM_TIMEOUT:-600}" "$@" || rc=$?
 	exit $rc ;;
 help|-h|--help) usage ;;

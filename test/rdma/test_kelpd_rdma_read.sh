@@ -1,111 +1,226 @@
 #!/bin/bash
-# Inside the Soft-RoCE VM: a reader kelpd (rxe1, no local volumes) reads the needles of a real
-# SeaweedFS volume server over RDMA from the export kelpd beside it (rxe0, [rdma] listen on the
-# volume server's address, peer_port), discovery by the real weed master (mk/weed-path.sh):
-#   - every fid read through the reader kelpd (libkelp, test/integ/kelp_read) equals kelp-vol cat;
-#     the first read of each volume goes over HTTP (it makes the master lookup), the CQE paths and
-#     the export kelpd's counters prove RDMA served the rest;
-#   - the export kelpd killed (SIGKILL): every read moves to HTTP, zero wrong bytes.
-# Exit 0 pass, 1 fail, 77 skip (no weed).
+# Inside the Soft-RoCE VM: kelpd's RDMA reader side (lcore/rdma_reader.h) against the real SeaweedFS
+# that test/rdma/run.sh started on the host (test/rdma/host-weed.sh; reached at 10.0.2.2):
+#   - an export kelpd on rxe0 ([rdma] listen) exports the volume server's own data directory (the
+#     host's files over the 9p repository mount);
+#   - a reader kelpd on rxe1 with no local volumes, `[seaweedfs] master = 10.0.2.2:...`,
+#     `volume_address = public_url` and `[rdma] peers` mapping the volume server to the export kelpd.
+# It checks:
+#   1. every live fid read through the reader kelpd (libkelp, one session: kelp_client) equals the
+#      volume server's stored bytes (curl on the host); deleted fids are ENOENT; once each volume
+#      was located (the first read of a volume asks the master, over HTTP), a second round is served
+#      by RDMA exactly (CQE path), except needles larger than the export's 1 MiB bounce buffers;
+#      kelpd's per-path counters (kelpctl stats), `kelpctl peers` and the export's counters agree;
+#   2. with readers looping (3 sessions), the export kelpd is killed (SIGKILL): reads in flight and
+#      after move to HTTP, zero wrong bytes and zero errors;
+#   3. the export kelpd restarted: the reader reconnects (backoff) and reads are served by RDMA again.
+# Exit 0 pass, 1 fail, 77 skip (no SeaweedFS on the host).
 set -u
 . test/rdma/guest-lib.sh
+[ -n "${KELP_RDMA_WEED_ENV:-}" ] && [ -s "$KELP_RDMA_WEED_ENV" ] ||
+	{ echo "skip: no SeaweedFS on the host (run through test/rdma/run.sh with weed installed)"; exit 77; }
+. "$KELP_RDMA_WEED_ENV"
 BIN=build/bin
-D=${KELP_RDMA_DATA:?run through test/rdma/run.sh}
-READ=build/test/integ/kelp_read
-WEED=$(mk/weed-path.sh 2>/dev/null) || { echo "skip: no weed binary (mk/deps.sh)"; exit 77; }
-[ -x "$READ" ] || { echo "FAIL: $READ not built"; exit 1; }
+CLIENT=build/test/integ/kelp_client
+[ -x "$CLIENT" ] || { echo "FAIL: $CLIENT not built (make all)"; exit 1; }
 W=$(mktemp -d /tmp/kelpd-rdma-read.XXXXXX)
-VS=169.254.77.1
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; wait 2>/dev/null; }
+EXP=169.254.77.1:18516
+EXPORT_PID= READER_PID=
+LOOP_PIDS=()
+cleanup() {
+	for p in "${LOOP_PIDS[@]}" $EXPORT_PID $READER_PID; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+}
 trap cleanup EXIT
 fail() {
 	echo "FAIL: $*"
-	for f in "$W"/*.log; do echo "--- $f"; tail -20 "$f"; done
+	for f in "$W"/*.log; do echo "--- $f"; tail -25 "$f"; done
 	exit 1
 }
-VOLS="9 5" # 66 needles: gzip-stored files, 4 KiB (TCG: each read is a new libkelp session)
-mkdir -p "$W/vs" "$W/none" "$W/master" "$W/out" "$W/http"
-for v in $VOLS; do cp "$D/vols/$v".* "$W/vs/"; done
-FIDS=$(for v in $VOLS; do cat "$D/fids.$v"; done)
+ctl() { "$BIN/kelpctl" --socket "$W/$1.sock" "${@:2}"; }
+# jget JSON-PATH: a value from the JSON on stdin (python3 is on the host root the guest uses)
+jget() { python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v=v[int(k)] if k.isdigit() else v[k]
+print(v)' "$1"; }
 
-"$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port=9333 -port.grpc=19333 -mdir="$W/master" \
-	-peers=none > "$W/master.log" 2>&1 &
-PIDS+=($!)
-"$WEED" volume -ip=$VS -ip.bind=$VS -port=8080 -port.grpc=18080 -dir="$W/vs" \
-	-master=127.0.0.1:9333.19333 -max=16 -preStopSeconds=0 > "$W/volume.log" 2>&1 &
-PIDS+=($!)
-
-conf() { # NAME DEVICE EXTRA-RDMA-LINES EXPORT-DIR MASTER LCORE
-	cat > "$W/$1.conf" <<CONF
+# the export lcore never parks (lcore/rdma_export.h): give each kelpd its own CPU
+cat > "$W/export.conf" <<CONF
 [engine]
-lcores = $6
+lcores = 1
 control_cpu = -1
-socket = $W/$1.sock
-idle_park_us = 200
+socket = $W/export.sock
 arena_mb = 8
 [export]
-dirs = $4
+dirs = $WEED_VS_DIR
+[rdma]
+device = rxe0
+gid_index = 0
+listen = $EXP
+CONF
+cat > "$W/reader.conf" <<CONF
+[engine]
+lcores = 0
+control_cpu = -1
+socket = $W/reader.sock
+idle_park_us = 200
+arena_mb = 8
 [seaweedfs]
-master = $5
+master = $WEED_MASTER_GUEST
+volume_address = public_url
 http_timeout_ms = 20000
 [rdma]
-device = $2
+device = rxe1
 gid_index = 0
-$3
+peers = $WEED_VS_GUEST=$EXP
 CONF
+start_export() {
+	"$BIN/kelpd" -c "$W/export.conf" >> "$W/export.log" 2>&1 &
+	EXPORT_PID=$!
+	wait_tcp_listen 18516 || fail "export kelpd did not listen on $EXP"
 }
-# separate CPUs: the export lcore never parks (lcore/rdma_export.h)
-conf export rxe0 "listen = $VS:18516" "$W/vs" "" 1
-conf reader rxe1 "peer_port = 18516" "$W/none" "127.0.0.1:9333" 0
-"$BIN/kelpd" -c "$W/export.conf" > "$W/export.log" 2>&1 &
-EXPORT_PID=$!; PIDS+=($EXPORT_PID)
+wait_socket() {
+	for _ in $(seq 1 200); do [ -S "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+start_export
+wait_socket "$W/export.sock" || fail "export kelpd has no socket"
+nvol=$(ctl export status --json | jget volumes)
+[ "$nvol" -ge 1 ] || fail "export kelpd serves no volumes from $WEED_VS_DIR"
 "$BIN/kelpd" -c "$W/reader.conf" > "$W/reader.log" 2>&1 &
-READER_PID=$!; PIDS+=($READER_PID)
-wait_tcp_listen 18516 || fail "export kelpd did not listen"
-# the volume server must have registered its volumes with the master (TCG: slow start)
-for i in $(seq 1 600); do
-	curl -sf -m 2 "http://127.0.0.1:9333/dir/lookup?volumeId=7" 2>/dev/null | grep -q "$VS:8080" &&
-		curl -sf -m 2 "http://127.0.0.1:9333/dir/lookup?volumeId=5" 2>/dev/null | grep -q "$VS:8080" &&
-		break
+READER_PID=$!
+wait_socket "$W/reader.sock" || fail "reader kelpd has no socket"
+grep -q "RDMA reads on rxe1" "$W/reader.log" || fail "reader kelpd did not enable RDMA reads"
+[ "$(ctl reader status --json | jget volumes)" = 0 ] || fail "reader kelpd has local volumes"
+echo "   export kelpd: $nvol volumes of the host's volume server; reader: none local"
+
+# check_round OUT LINES: every live fid's bytes equal curl's, every result >= 0 (or -2 for the
+# deleted); prints the path counts "local rdma http"
+check_round() {
+	local out=$1 lines=$2 fid res size flags
+	local n_rdma=0 n_http=0 n_local=0
+	while read -r fid res size flags; do
+		case " $WEED_DELETED " in
+		*" $fid "*) [ "$res" = -2 ] || fail "deleted $fid: result $res, want -2 (ENOENT)"; continue ;;
+		esac
+		[ "$res" -ge 0 ] 2>/dev/null || fail "$fid: result $res (flags $flags)"
+		cmp -s "$out/$fid" "$WEED_EXPECT/$fid" || fail "$fid: bytes differ from the volume server's"
+		case $((flags & 3)) in
+		1) n_local=$((n_local + 1)) ;; 2) n_rdma=$((n_rdma + 1)) ;; 3) n_http=$((n_http + 1)) ;;
+		*) fail "$fid: no path in flags $flags" ;;
+		esac
+	done < "$lines"
+	[ "$(wc -l < "$lines")" -eq $(( $(echo $WEED_LIVE | wc -w) + $(echo $WEED_DELETED | wc -w) )) ] ||
+		fail "$lines: $(wc -l < "$lines") results"
+	echo "$n_local $n_rdma $n_http"
+}
+# read_round OUT: every fid through one reader session into OUT/, results in OUT.lines
+read_round() {
+	mkdir -p "$1"
+	"$CLIENT" "$W/reader.sock" read --out "$1" $WEED_LIVE $WEED_DELETED > "$1.lines" 2> "$1.err" ||
+		{ cat "$1.err"; return 1; }
+}
+
+n_live=$(echo $WEED_LIVE | wc -w)
+n_large=$(echo $WEED_LARGE | wc -w)
+echo "-- 1. every fid through the reader kelpd ($n_live live, $(echo $WEED_DELETED | wc -w) deleted)"
+read_round "$W/r1" || fail "round 1: kelp_client failed"
+counts=$(check_round "$W/r1" "$W/r1.lines") || { echo "$counts"; exit 1; }
+read -r _ r1_rdma r1_http <<< "$counts"
+echo "   round 1 (cold: a volume's first read asks the master): $r1_rdma rdma, $r1_http http, bytes equal"
+rdma_before=$(ctl reader stats --json | jget total.by_path.rdma)
+read_round "$W/r2" || fail "round 2: kelp_client failed"
+counts=$(check_round "$W/r2" "$W/r2.lines") || { echo "$counts"; exit 1; }
+read -r r2_local r2_rdma r2_http <<< "$counts"
+echo "   round 2: $r2_rdma rdma, $r2_http http, $r2_local local; bytes equal"
+[ "$r2_local" -eq 0 ] || fail "the reader kelpd served local reads: it has no volumes"
+# every live needle within the export's bounce size is RDMA; the larger ones go to HTTP
+[ "$r2_rdma" -eq $((n_live - n_large)) ] && [ "$r2_http" -eq "$n_large" ] ||
+	fail "round 2: $r2_rdma rdma / $r2_http http, want $((n_live - n_large)) / $n_large"
+rdma_after=$(ctl reader stats --json | jget total.by_path.rdma)
+[ $((rdma_after - rdma_before)) -eq "$r2_rdma" ] ||
+	fail "kelpctl stats: rdma completions grew by $((rdma_after - rdma_before)), want $r2_rdma"
+# the deleted fids are ENOENT from the export kelpd, over RDMA too (errors are not counted by path)
+for fid in $WEED_DELETED; do
+	read -r _ res _ flags <<< "$(grep "^$fid " "$W/r2.lines")"
+	[ "$res" = -2 ] && [ $((flags & 3)) -eq 2 ] || fail "deleted $fid: result $res flags $flags, want -2 over RDMA"
+done
+ctl reader peers
+ctl export stats | grep "^rdma export"
+peers=$(ctl reader peers --json)
+[ "$(jget peers.0.state <<< "$peers")" = up ] || fail "peer not up: $peers"
+[ "$(jget peers.0.volume_server <<< "$peers")" = "$WEED_VS_GUEST" ] || fail "peer stands for the wrong volume server: $peers"
+ex_req=$(ctl export stats --json | jget rdma_export.requests)
+[ "$ex_req" -eq "$(jget peers.0.requests <<< "$peers")" ] ||
+	fail "the export served $ex_req requests, the reader sent $(jget peers.0.requests <<< "$peers")"
+echo "   kelpctl: reader's rdma completions +$((rdma_after - rdma_before)), deleted: ENOENT over RDMA, peer up, export served $ex_req = reader sent"
+
+echo "   (${SECONDS}s)"
+echo "-- 2. export kelpd killed while 3 sessions read in a loop: reads move to HTTP, no wrong bytes"
+# loop K: rounds into $W/loopK/N until $W/stop exists
+reader_loop() {
+	local k=$1 n=0
+	while [ ! -e "$W/stop" ]; do
+		n=$((n + 1))
+		read_round "$W/loop$k/$n" || { echo "loop $k round $n failed" > "$W/loop$k.failed"; return; }
+		echo "$n" > "$W/loop$k.done"
+	done
+}
+rounds_done() { local s=0 k; for k in 1 2 3; do s=$((s + $(cat "$W/loop$k.done" 2>/dev/null || echo 0))); done; echo $s; }
+for k in 1 2 3; do reader_loop $k & LOOP_PIDS+=($!); done
+until [ "$(rounds_done)" -ge 3 ]; do sleep 0.2; done
+http_at_kill=$(ctl reader stats --json | jget total.by_path.http)
+kill -KILL $EXPORT_PID; wait $EXPORT_PID 2>/dev/null; EXPORT_PID=
+t_kill=$SECONDS
+echo "   export killed after $(rounds_done) rounds"
+# wait for 3 more rounds that started after the kill
+target=$(( $(rounds_done) + 6 ))
+until [ "$(rounds_done)" -ge $target ]; do
+	ls "$W"/loop*.failed >/dev/null 2>&1 && fail "$(cat "$W"/loop*.failed)"
+	[ $((SECONDS - t_kill)) -lt 120 ] || fail "readers made no progress after the kill"
 	sleep 0.2
 done
-curl -sf "http://127.0.0.1:9333/dir/lookup?volumeId=9" | grep -q "$VS:8080" || fail "weed did not locate the volumes"
-echo "   weed ready after ${SECONDS}s"
+http_now=$(ctl reader stats --json | jget total.by_path.http)
+[ $((http_now - http_at_kill)) -gt $((n_live)) ] || fail "only $((http_now - http_at_kill)) HTTP reads since the kill"
+ctl reader peers
+state=$(ctl reader peers --json | jget peers.0.state)
+[ "$state" != up ] || fail "peer still up after its kelpd was killed"
+echo "   $((http_now - http_at_kill)) reads over HTTP since the kill; peer $state"
 
-# read_all OUTDIR: every fid through the reader kelpd into OUTDIR/<fid>, paths into OUTDIR.paths
-read_all() {
-	: > "$1.paths"
-	for fid in $FIDS; do
-		"$READ" -c "$W/reader.conf" "$fid" > "$1/$fid" 2> "$W/meta" || fail "kelp_read $fid: $(cat "$W/meta")"
-		grep -q "^result=[0-9]" "$W/meta" || fail "$fid: $(cat "$W/meta")"
-		sed -n 's/.* path=\([a-z]*\).*/\1/p' "$W/meta" >> "$1.paths"
-		[ $(( $(wc -l < "$1.paths") % 20 )) -ne 0 ] || echo "   $(wc -l < "$1.paths") read at ${SECONDS}s"
-	done
-	mkdir -p "$W/exp"
-	(cd "$D/expect" && cp $FIDS "$W/exp/") || fail "copying expected bytes"
-	diff -r "$W/exp" "$1" > "$W/diff" || { head "$W/diff"; fail "bytes differ from kelp-vol cat"; }
-	rm -rf "$W/exp"
-	echo "   $(ls "$1" | wc -l) needles byte-identical to kelp-vol cat; paths:" \
-		$(sort "$1.paths" | uniq -c)
-}
+echo "   (${SECONDS}s)"
+echo "-- 3. export kelpd restarted: RDMA again"
+rdma_at_restart=$(ctl reader stats --json | jget total.by_path.rdma)
+start_export
+t_restart=$SECONDS
+until [ "$(ctl reader peers --json | jget peers.0.state)" = up ]; do
+	ls "$W"/loop*.failed >/dev/null 2>&1 && fail "$(cat "$W"/loop*.failed)"
+	[ $((SECONDS - t_restart)) -lt 60 ] || fail "reader did not reconnect within 60 s"
+	sleep 0.2
+done
+until [ $(( $(ctl reader stats --json | jget total.by_path.rdma) - rdma_at_restart )) -gt "$n_live" ]; do
+	[ $((SECONDS - t_restart)) -lt 120 ] || fail "no RDMA reads after the restart"
+	sleep 0.2
+done
+echo "   reconnected $((SECONDS - t_restart)) s after the restart; rdma completions +$(( $(ctl reader stats --json | jget total.by_path.rdma) - rdma_at_restart ))"
+touch "$W/stop"
+wait "${LOOP_PIDS[@]}"
+LOOP_PIDS=()
+ls "$W"/loop*.failed >/dev/null 2>&1 && fail "$(cat "$W"/loop*.failed)"
+total=0 rd=0 ht=0
+for lines in "$W"/loop*/*.lines; do
+	counts=$(check_round "${lines%.lines}" "$lines") || { echo "$counts"; exit 1; }
+	read -r _ a b <<< "$counts"
+	total=$((total + 1)) rd=$((rd + a)) ht=$((ht + b))
+done
+echo "   $total loop rounds checked: every byte equal, no errors ($rd reads rdma, $ht http)"
+ctl reader peers
+ctl reader stats | tail -4
 
-echo "-- every needle through the reader kelpd"
-read_all "$W/out"
-n=$(echo $FIDS | wc -w)
-rdma=$(grep -c '^rdma$' "$W/out.paths")
-# the first read of each volume makes the lookup over HTTP; nearly all others must be RDMA
-[ "$rdma" -ge $((n - 10)) ] || fail "only $rdma of $n reads served over RDMA"
-
-echo "-- export kelpd killed: reads move to HTTP, no wrong bytes"
-kill -KILL $EXPORT_PID; wait $EXPORT_PID 2>/dev/null
-read_all "$W/http"
-grep -q '^rdma$' "$W/http.paths" && fail "reads served over RDMA from a dead exporter"
-
-kill -TERM $READER_PID; wait $READER_PID; rc=$?
-cat "$W/reader.log"
+kill -TERM $READER_PID; wait $READER_PID; rc=$?; READER_PID=
 [ $rc -eq 0 ] || fail "reader kelpd exited $rc"
-grep -q "RDMA peer $VS:18516 (volume server $VS:8080): requests [1-9]" "$W/reader.log" ||
-	fail "reader kelpd reports no RDMA requests to the peer"
+kill -TERM $EXPORT_PID; wait $EXPORT_PID; rc=$?; EXPORT_PID=
+[ $rc -eq 0 ] || fail "export kelpd exited $rc"
+grep "RDMA peer" "$W/reader.log"
 rm -rf "$W"
 echo "kelpd RDMA reads: ok"

@@ -5,14 +5,18 @@
 # The VM boots Debian's own kernel (it has rdma_rxe) under QEMU TCG, reuses the host's root
 # filesystem read-only over virtio-9p (with a tmpfs overlay so the guest can write), and mounts the
 # repository read-write at the same path, so binaries built on the host run unchanged and results land
-# on the host. The VM has no network card: nothing can leave it.
+# on the host. Its one network card is QEMU user-mode networking (slirp, eth0 10.0.2.15/24): the guest
+# reaches services that listen on the host's 127.0.0.1:PORT at 10.0.2.2:PORT (real SeaweedFS runs on
+# the host, where it starts in seconds instead of minutes under TCG). RDMA stays inside the guest on
+# veth0/veth1 (test/rdma/guest-net.sh).
 #
 # Cached under $VM_DIR (build/rdma-vm): the kernel package, vmlinux, the initramfs. A changed init
 # script or module list rebuilds the initramfs; a new kernel package rebuilds everything.
 
 # Modules the initramfs loads, in this order (crc32_generic must precede rdma_rxe).
 VM_MODULES="virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio virtio_pci virtio_mmio
-virtio_console 9pnet 9pnet_virtio netfs fscache 9p overlay fuse virtiofs veth dummy crc32_generic
+virtio_console 9pnet 9pnet_virtio netfs fscache 9p overlay fuse virtiofs failover net_failover
+virtio_net veth dummy crc32_generic
 crc32-pclmul ib_core ib_uverbs udp_tunnel ip6_udp_tunnel rdma_rxe ib_cm iw_cm configfs rdma_cm
 rdma_ucm ib_umad"
 
@@ -126,6 +130,8 @@ vm_run() {
 	{
 		echo "cd '$REPO' || exit 125"
 		echo "export KELP_RDMA_DATA='$RDMA_DATA'"
+		# the host's SeaweedFS, when run.sh started one (test/rdma/host-weed.sh)
+		if [ -n "${HOST_WEED_ENV:-}" ]; then echo "export KELP_RDMA_WEED_ENV='$HOST_WEED_ENV'"; fi
 		printf 'exec test/rdma/guest-net.sh'
 		for q in "$@"; do printf " '%s'" "${q//\'/\'\\\'\'}"; done
 		echo
@@ -141,6 +147,7 @@ vm_run() {
 		-device virtio-9p-pci,fsdev=r,mount_tag=hostroot \
 		-fsdev local,id=w,path="$REPO",security_model=none,multidevs=remap \
 		-device virtio-9p-pci,fsdev=w,mount_tag=repo \
+		-netdev user,id=n0,net=10.0.2.0/24,ipv6=off -device virtio-net-pci,netdev=n0 \
 		< /dev/null || rc=$?
 	if [ $rc -eq 124 ]; then
 		vm_log "VM did not finish within ${timeout_s}s: killed"

@@ -80,6 +80,7 @@ static void test_defaults_and_types(void **state)
 	assert_int_equal(c.seaweedfs.lookup_ttl_s, 600);
 	assert_int_equal(c.engine.hugepages, KELP_HUGEPAGES_AUTO);
 	assert_false(c.seaweedfs.force_http);
+	assert_int_equal(c.seaweedfs.volume_address, KELP_VOLUME_ADDRESS_URL);
 	assert_int_equal(c.rdma.gid_index, -1);
 
 	assert_int_equal(kelp_config_set(&c, "engine.lcores=2-3,5", err, sizeof(err)), 0);
@@ -99,6 +100,9 @@ static void test_defaults_and_types(void **state)
 	assert_int_equal(c.engine.allow_uids.ids[2], 1234);
 	assert_int_equal(kelp_config_set(&c, "engine.hugepages=off", err, sizeof(err)), 0);
 	assert_int_equal(c.engine.hugepages, KELP_HUGEPAGES_OFF);
+	assert_int_equal(kelp_config_set(&c, "seaweedfs.volume_address=public_url", err, sizeof(err)),
+			 0);
+	assert_int_equal(c.seaweedfs.volume_address, KELP_VOLUME_ADDRESS_PUBLIC_URL);
 	assert_int_equal(kelp_config_set(&c, "rdma.peers=10.0.0.1:8080=10.0.1.1:18515", err,
 					 sizeof(err)),
 			 0);
@@ -107,6 +111,7 @@ static void test_defaults_and_types(void **state)
 	/* bad values leave the old value and explain */
 	const char *bad[] = {"engine.lcores=3-2", "engine.lcores=1,1", "engine.lcores=",
 			     "engine.queue_depth=1000", "engine.arena_mb=0", "engine.hugepages=maybe",
+			     "seaweedfs.volume_address=publicUrl",
 			     "seaweedfs.master=nohost", "seaweedfs.force_http=2", "rdma.port=256",
 			     "rdma.peers=a:1", "export.dirs=relative/dir", "engine.allow_gids=no-such-group-x",
 			     "engine.nokey=1", "nosection.key=1", "engine.lcores", "lcores=1"};

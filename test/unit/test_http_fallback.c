@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "kelp.h"
+#include "lcore/discovery.h"
 #include "lcore/http_fallback.h"
+#include "proto/lookup.h"
 
 static struct kelp_http_response resp(int status)
 {
@@ -163,6 +165,31 @@ static void test_loc_table_find(void **state)
 	free(t);
 }
 
+/* [seaweedfs] volume_address: url or publicUrl (url when a server has none); data center first. */
+static void test_discovery_order_volume_address(void **state)
+{
+	const char *body = "{\"volumeOrFileId\":\"3\",\"locations\":["
+			   "{\"url\":\"127.0.0.1:8080\",\"publicUrl\":\"10.0.2.2:8080\","
+			   "\"dataCenter\":\"dc1\"},"
+			   "{\"url\":\"127.0.0.1:8081\",\"publicUrl\":\"\",\"dataCenter\":\"dc2\"}]}";
+	struct kelp_lookup_result res;
+	struct kelp_vol_locations locs;
+
+	assert_int_equal(kelp_lookup_parse(200, body, strlen(body), &res), 0);
+	assert_int_equal(res.count, 2);
+	kelp_discovery_order(&res, NULL, false, &locs);
+	assert_int_equal(locs.count, 2);
+	assert_string_equal(locs.url[0], "127.0.0.1:8080");
+	assert_string_equal(locs.url[1], "127.0.0.1:8081");
+	kelp_discovery_order(&res, "", true, &locs);
+	assert_int_equal(locs.count, 2);
+	assert_string_equal(locs.url[0], "10.0.2.2:8080");
+	assert_string_equal(locs.url[1], "127.0.0.1:8081"); /* no publicUrl: its url */
+	kelp_discovery_order(&res, "dc2", true, &locs);
+	assert_string_equal(locs.url[0], "127.0.0.1:8081");
+	assert_string_equal(locs.url[1], "10.0.2.2:8080");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_whole_body_and_stat),
 		cmocka_unit_test(test_statuses),
 		cmocka_unit_test(test_loc_table_find),
+		cmocka_unit_test(test_discovery_order_volume_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kelpctl: look at a running kelpd (status, stats, sessions, volumes) through its admin protocol
+ * kelpctl: look at a running kelpd (status, stats, sessions, volumes, peers) through its admin protocol
  * (lcore/admin.h), and read needles through a libkelp session (get).
  */
 #include <errno.h>
@@ -28,6 +28,8 @@ static void usage(FILE *f)
 		"  stats               per lcore: polls, requests, bytes, errors by kind, completions by path\n"
 		"  sessions            client sessions: pid, uid, lcore, requests, bytes, errors\n"
 		"  volumes             local volumes served\n"
+		"  peers               RDMA connections to other kelpd (state, in flight, errors, requests\n"
+		"                      sent on to HTTP) and this kelpd's RDMA export counters\n"
 		"  get FID... [-o FILE] [--gunzip]\n"
 		"                      read needles through a session; data to stdout (or FILE), as stored\n"
 		"                      unless --gunzip\n"
@@ -35,7 +37,7 @@ static void usage(FILE *f)
 		"options:\n"
 		"  -c, --config FILE   kelp.conf of that kelpd ([engine] socket is used)\n"
 		"  -s, --socket PATH   kelpd's socket (default %s)\n"
-		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes)\n"
+		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes, peers)\n"
 		"  -o, --output FILE   get: write the data to FILE instead of stdout\n"
 		"  -z, --gunzip        get: decompress gzip-stored needles\n"
 		"  -h, --help          this text\n",
@@ -190,6 +192,18 @@ static void print_stats_row(const char *name, const char *sessions, json_t *o)
 	       geti(p, "local"), geti(p, "rdma"), geti(p, "http"));
 }
 
+/* The [rdma] listen counters (stats and peers), when this kelpd exports. */
+static void print_export(json_t *x)
+{
+	if (!x)
+		return;
+	printf("rdma export: %lld connections (%lld failed handshakes), %lld requests, %lld replies, "
+	       "%lld bytes (%lld bounced), %lld errors, %lld resets\n",
+	       geti(x, "connections"), geti(x, "handshake_errors"), geti(x, "requests"),
+	       geti(x, "replies"), geti(x, "bytes"), geti(x, "bounced"), geti(x, "errors"),
+	       geti(x, "resets"));
+}
+
 static void print_stats(json_t *r)
 {
 	printf("%-6s %5s %12s %7s %8s %12s %10s %10s %10s %14s %6s %6s %6s %6s %6s %6s %6s %10s %8s "
@@ -221,6 +235,7 @@ static void print_stats(json_t *r)
 		       geti(h, "stale_served"), geti(h, "cache_hits"), geti(h, "cache_misses"),
 		       geti(h, "http_calls"), geti(h, "http_errors"), geti(h, "timeouts"),
 		       geti(h, "conns_opened"), geti(h, "conns_reused"));
+	print_export(json_object_get(r, "rdma_export"));
 }
 
 static void print_sessions(json_t *r)
@@ -265,6 +280,39 @@ static void print_volumes(json_t *r)
 	}
 }
 
+static void print_peers(json_t *r)
+{
+	const char *dev = json_string_value(json_object_get(r, "device"));
+	if (!json_is_true(json_object_get(r, "reader")))
+		printf("RDMA reads off (%s)\n", dev && *dev ? "no [seaweedfs] master, or force_http"
+						     : "no RDMA device, [rdma] device = off, or no "
+						       "[seaweedfs] master");
+	else
+		printf("RDMA reads on %s; one RC QP per (peer, lcore)\n", dev);
+	json_t *peers = json_object_get(r, "peers");
+	if (json_array_size(peers) > 0) {
+		printf("%-24s %-22s %5s %-10s %6s %7s %10s %10s %7s %6s %9s %9s %6s %8s\n", "peer",
+		       "volume_server", "lcore", "state", "inflt", "credits", "requests", "replies",
+		       "errors", "resets", "fallback", "bypassed", "hshk", "retry_ms");
+		size_t i;
+		json_t *p;
+		json_array_foreach(peers, i, p)
+			printf("%-24s %-22s %5lld %-10s %6lld %7lld %10lld %10lld %7lld %6lld %9lld %9lld "
+			       "%6lld %8lld\n",
+			       json_string_value(json_object_get(p, "addr")),
+			       json_string_value(json_object_get(p, "volume_server")), geti(p, "lcore"),
+			       json_string_value(json_object_get(p, "state")), geti(p, "in_flight"),
+			       geti(p, "credits"), geti(p, "requests"), geti(p, "replies"),
+			       geti(p, "errors"), geti(p, "resets"), geti(p, "fallbacks"),
+			       geti(p, "bypassed"), geti(p, "handshakes"), geti(p, "retry_in_ms"));
+		printf("(fallback: sent over RDMA, failed, read again over HTTP; bypassed: sent straight "
+		       "to HTTP because the peer was not up or had no credit)\n");
+	} else if (json_is_true(json_object_get(r, "reader"))) {
+		printf("no peers yet (a peer is connected on the first read of a volume it serves)\n");
+	}
+	print_export(json_object_get(r, "export"));
+}
+
 static int cmd_admin(struct ctl_args *a, const char *cmd)
 {
 	json_t *r = admin_query(a, cmd);
@@ -280,6 +328,8 @@ static int cmd_admin(struct ctl_args *a, const char *cmd)
 		print_stats(r);
 	} else if (strcmp(cmd, "sessions") == 0) {
 		print_sessions(r);
+	} else if (strcmp(cmd, "peers") == 0) {
+		print_peers(r);
 	} else {
 		print_volumes(r);
 	}
@@ -423,7 +473,7 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0 ||
-	    strcmp(cmd, "sessions") == 0 || strcmp(cmd, "volumes") == 0)
+	    strcmp(cmd, "sessions") == 0 || strcmp(cmd, "volumes") == 0 || strcmp(cmd, "peers") == 0)
 		return cmd_admin(&a, cmd);
 	if (strcmp(cmd, "get") == 0)
 		return cmd_get(&a, argc - optind - 1, argv + optind + 1);

@@ -7,7 +7,9 @@
 #   weed_start [N]                master + N volume servers (default 1), free ports, temp dirs, waits
 #                                 until the master assigns fids; cleanup is registered on EXIT
 #   weed_start_master             the parts of weed_start, for tests that need a different shape
-#   weed_start_volume [ARGS...]   (extra ARGS go to `weed volume`, e.g. -dataCenter=dc2)
+#   weed_start_volume [ARGS...]   (extra ARGS go to `weed volume`, e.g. -dataCenter=dc2); with
+#                                 WEED_PUBLIC_HOST set, it advertises -publicUrl=$WEED_PUBLIC_HOST:port
+#                                 (e.g. 10.0.2.2, the host as QEMU user networking shows it)
 #   weed_wait_ready [N]           wait until N volume servers have registered and /dir/assign works
 #   weed_upload FILE [KIND] [CURL_ARGS...]   assign + multipart POST; prints the fid; adds a manifest row
 #   weed_delete FID               DELETE on its volume server; marks the manifest row deleted
@@ -122,10 +124,11 @@ weed_start_volume() {
 	[ -n "$WEED_MASTER" ] || { echo "weed_start_volume: start the master first" >&2; return 1; }
 	local i=${#WEED_VOLUME_URLS[@]} port grpc
 	port=$(weed_free_port) grpc=$(weed_free_port)
-	local dir=$WEED_DIR/volume$i
+	local dir=$WEED_DIR/volume$i public=()
 	mkdir -p "$dir"
+	[ -n "${WEED_PUBLIC_HOST:-}" ] && public=(-publicUrl="$WEED_PUBLIC_HOST:$port")
 	"$WEED" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" -dir="$dir" \
-		-master="$WEED_MASTER_ARG" -max=8 -preStopSeconds=0 "$@" \
+		-master="$WEED_MASTER_ARG" -max=8 -preStopSeconds=0 "${public[@]}" "$@" \
 		>"$WEED_DIR/volume$i.log" 2>&1 &
 	_WEED_PIDS+=($!)
 	_WEED_LOGS+=("$WEED_DIR/volume$i.log")
