@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kelpd's RDMA reader side: routing, lazy connections, the CQ poller (rdma_reader.h). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +17,23 @@
 #include "nic/conn.h"
 #include "nic/oob.h"
 
+/* Where a peer's TCP handshake is (reader_peer.hs_state). */
+enum hs_state {
+	HS_IDLE = 0, /* the lcore's: no handshake under way */
+	HS_ASKED,    /* the lcore filled hs_mine: the handshake thread's turn */
+	HS_DONE,     /* the thread filled hs_rc/hs_ack: the lcore's turn */
+};
+
 struct reader_peer {
 	char vs[KELP_LOOKUP_URL_MAX]; /* volume server "host:port" it stands for */
 	char host[KELP_LOOKUP_URL_MAX];
 	uint16_t port;
 	struct kelp_rdma_conn *conn;
+	/* handshake hand-over between the owning lcore and the handshake thread: each side writes
+	 * the fields of its turn, then passes the turn with a release store of hs_state */
+	uint32_t hs_state;
+	struct kelp_rdma_hello hs_mine, hs_ack;
+	int hs_rc;
 	uint64_t fallbacks, bypassed, connects; /* owning lcore; published in pub */
 	/* what kelp_rdma_reader_peers() reads from other threads: the strings are written before
 	 * the peer is published (n_pub), the counters with relaxed stores (publish_peer) */
@@ -43,6 +57,14 @@ struct kelp_rdma_reader {
 	struct reader_peer peers[KELP_RDMA_READER_MAX_PEERS];
 	size_t n_peers;
 	size_t n_pub; /* peers other threads may look at: release store after a peer is set up */
+	unsigned hs_pending; /* owning lcore: peers whose hs_state is not IDLE */
+	/* the handshake thread (hs_main) and how the lcore wakes it */
+	pthread_t hs_thread;
+	bool hs_started;
+	pthread_mutex_t hs_lock;
+	pthread_cond_t hs_cond;
+	unsigned hs_asked; /* under hs_lock: handshakes asked for since the thread last looked */
+	bool hs_stop;      /* under hs_lock */
 	uint32_t in_flight; /* posted, not yet completed: keeps the lcore from parking */
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
 };
@@ -147,22 +169,82 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	return p;
 }
 
-/* Owning lcore: bring @p's connection up when it is DOWN and its backoff allows. */
-static void peer_connect(struct reader_peer *p)
+/*
+ * Owning lcore: when @p is DOWN and its backoff allows, start its handshake: the HELLO is made
+ * here (the conn calls stay on the lcore), the blocking TCP exchange runs on the handshake thread,
+ * and reader_poll() takes the answer (handshakes_done). Meanwhile the peer is CONNECTING and its
+ * reads go to HTTP. Costs a mutex and a futex wake, once per attempt (at most every 100 ms).
+ */
+static void peer_connect(struct kelp_rdma_reader *rd, struct reader_peer *p)
 {
-	struct kelp_rdma_hello mine, ack;
-	uint64_t now = kelp_now_ns();
-
-	if (kelp_rdma_conn_state(p->conn) != KELP_RDMA_DOWN || !kelp_rdma_conn_due(p->conn, now))
+	if (__atomic_load_n(&p->hs_state, __ATOMIC_ACQUIRE) != HS_IDLE ||
+	    kelp_rdma_conn_state(p->conn) != KELP_RDMA_DOWN ||
+	    !kelp_rdma_conn_due(p->conn, kelp_now_ns()))
 		return;
-	if (kelp_rdma_conn_hello(p->conn, &mine) < 0)
+	if (kelp_rdma_conn_hello(p->conn, &p->hs_mine) < 0)
 		return;
 	p->connects++;
-	if (kelp_rdma_oob_connect(p->host, p->port, &mine, &ack, KELP_RDMA_READER_OOB_MS) < 0) {
-		kelp_rdma_conn_failed(p->conn, kelp_now_ns());
-		return;
+	rd->hs_pending++;
+	/* pairs with the acquire load in hs_main(): the thread sees hs_mine */
+	__atomic_store_n(&p->hs_state, HS_ASKED, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&rd->hs_lock);
+	rd->hs_asked++;
+	pthread_cond_signal(&rd->hs_cond);
+	pthread_mutex_unlock(&rd->hs_lock);
+}
+
+/* Owning lcore: finish the handshakes the thread has answered. */
+static void handshakes_done(struct kelp_rdma_reader *rd)
+{
+	uint64_t now = kelp_now_ns();
+
+	for (size_t i = 0; i < rd->n_peers && rd->hs_pending; i++) {
+		struct reader_peer *p = &rd->peers[i];
+
+		/* pairs with the release store in hs_main(): hs_rc and hs_ack are complete */
+		if (__atomic_load_n(&p->hs_state, __ATOMIC_ACQUIRE) != HS_DONE)
+			continue;
+		if (p->hs_rc < 0)
+			kelp_rdma_conn_failed(p->conn, now);
+		else
+			kelp_rdma_conn_establish(p->conn, &p->hs_ack, now); /* failure: DOWN, backoff */
+		__atomic_store_n(&p->hs_state, HS_IDLE, __ATOMIC_RELAXED); /* thread acts on ASKED only */
+		rd->hs_pending--;
+		publish_peer(p, now);
 	}
-	kelp_rdma_conn_establish(p->conn, &ack, kelp_now_ns()); /* failure: DOWN with backoff */
+}
+
+/*
+ * The handshake thread: runs the TCP exchange (nic/oob.h, blocking with a timeout) of every peer
+ * in HS_ASKED, so that neither the lcore nor the control thread waits on the network. Exits when
+ * kelp_rdma_reader_destroy() sets hs_stop (after at most one handshake timeout).
+ */
+static void *hs_main(void *arg)
+{
+	struct kelp_rdma_reader *rd = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&rd->hs_lock);
+		while (!rd->hs_asked && !rd->hs_stop)
+			pthread_cond_wait(&rd->hs_cond, &rd->hs_lock);
+		bool stop = rd->hs_stop;
+		rd->hs_asked = 0;
+		pthread_mutex_unlock(&rd->hs_lock);
+		if (stop)
+			return NULL;
+		/* pairs with the release store in peer_for(): host/port of these peers are set */
+		size_t n = __atomic_load_n(&rd->n_pub, __ATOMIC_ACQUIRE);
+		for (size_t i = 0; i < n; i++) {
+			struct reader_peer *p = &rd->peers[i];
+
+			if (__atomic_load_n(&p->hs_state, __ATOMIC_ACQUIRE) != HS_ASKED)
+				continue;
+			p->hs_rc = kelp_rdma_oob_connect(p->host, p->port, &p->hs_mine, &p->hs_ack,
+							 KELP_RDMA_READER_OOB_MS);
+			/* pairs with the acquire load in handshakes_done() */
+			__atomic_store_n(&p->hs_state, HS_DONE, __ATOMIC_RELEASE);
+		}
+	}
 }
 
 int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read *r)
@@ -183,7 +265,7 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 	p = peer_for(rd, locs->url[0]);
 	if (!p)
 		return -ENOTCONN;
-	peer_connect(p);
+	peer_connect(rd, p);
 	struct kelp_rdma_read req = {
 		.opcode = r->opcode == KELP_OP_READ ? KELP_RDMA_OP_READ : KELP_RDMA_OP_STAT,
 		.fid = r->fid,
@@ -204,9 +286,7 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 	return rc;
 }
 
-/* Owning lcore: fill @r's outputs from @d. Return 0 when it completes over RDMA, -1 when it must
- * go on to HTTP. */
-static int finish_rdma(struct kelp_remote_read *r, const struct kelp_rdma_done *d)
+int kelp_rdma_reader_result(struct kelp_remote_read *r, const struct kelp_rdma_done *d)
 {
 	if (d->status == -ENOENT) {
 		r->result = -ENOENT;
@@ -214,7 +294,7 @@ static int finish_rdma(struct kelp_remote_read *r, const struct kelp_rdma_done *
 		return 0;
 	}
 	if (d->status != 0)
-		return -1;
+		return -EAGAIN;
 	r->cqe_flags = KELP_CQE_PATH_RDMA;
 	r->size = d->data_size;
 	r->crc = d->crc;
@@ -226,12 +306,12 @@ static int finish_rdma(struct kelp_remote_read *r, const struct kelp_rdma_done *
 		return 0;
 	}
 	if (r->offset > d->data_size || d->written > r->length)
-		return -1;
+		return -EAGAIN;
 	if (r->offset == 0 && d->written == d->data_size && d->written > 0) {
 		uint32_t crc = kelp_crc32c(0, r->dst, d->written);
 
 		if (crc != d->crc && kelp_crc32c_legacy(crc) != d->crc)
-			return -1; /* HTTP rewrites the buffer */
+			return -EAGAIN; /* HTTP rewrites the buffer */
 		r->cqe_flags |= KELP_CQE_F_CRC_CHECKED;
 	}
 	if (d->written < d->data_size - r->offset)
@@ -244,7 +324,11 @@ static int finish_rdma(struct kelp_remote_read *r, const struct kelp_rdma_done *
 static int reader_poll(struct kelp_lcore *lc, void *arg)
 {
 	struct kelp_rdma_reader *rd = arg;
-	int n = kelp_rdma_lcore_poll(rd->rlc, rd->done, KELP_RDMA_POLL_BATCH);
+	int n;
+
+	if (rd->hs_pending)
+		handshakes_done(rd);
+	n = kelp_rdma_lcore_poll(rd->rlc, rd->done, KELP_RDMA_POLL_BATCH);
 
 	if (n < 0)
 		return KELP_POLL_IDLE; /* CQ broken: connections time out, reads go to HTTP */
@@ -253,7 +337,7 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 		struct reader_peer *p = r->path_priv;
 
 		rd->in_flight--;
-		if (finish_rdma(r, &rd->done[i]) == 0) {
+		if (kelp_rdma_reader_result(r, &rd->done[i]) == 0) {
 			kelp_lcore_remote_finish(lc, r);
 		} else {
 			p->fallbacks++;
@@ -262,8 +346,23 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 		publish_peer(p, kelp_now_ns());
 	}
 	/* busy while requests are out: a parked lcore would not see their completions (nothing
-	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling */
-	return n > 0 || rd->in_flight ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling; and while
+	 * a handshake is under way (at most KELP_RDMA_READER_OOB_MS), so that the peer comes UP
+	 * without waiting for the next request to wake the lcore */
+	return n > 0 || rd->in_flight || rd->hs_pending ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+}
+
+/* Main thread: stop and join the handshake thread (waits for at most one handshake timeout). */
+static void hs_stop(struct kelp_rdma_reader *rd)
+{
+	if (!rd->hs_started)
+		return;
+	pthread_mutex_lock(&rd->hs_lock);
+	rd->hs_stop = true;
+	pthread_cond_signal(&rd->hs_cond);
+	pthread_mutex_unlock(&rd->hs_lock);
+	pthread_join(rd->hs_thread, NULL);
+	rd->hs_started = false;
 }
 
 struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
@@ -295,6 +394,19 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 		memcpy(rd->map[i].vs, peers[i], l);
 		rd->n_map++;
 	}
+	pthread_mutex_init(&rd->hs_lock, NULL);
+	pthread_cond_init(&rd->hs_cond, NULL);
+	int err = pthread_create(&rd->hs_thread, NULL, hs_main, rd);
+	if (err) {
+		fprintf(stderr, "kelpd: lcore %u: cannot start the RDMA handshake thread: %s\n", lc->id,
+			strerror(err));
+		errno = err;
+		goto fail;
+	}
+	rd->hs_started = true;
+	char name[16];
+	snprintf(name, sizeof(name), "kelp-rdma-hs%u", lc->id % 100);
+	pthread_setname_np(rd->hs_thread, name);
 	rd->rlc = kelp_rdma_lcore_create(dev, &cfg, NULL);
 	if (!rd->rlc)
 		goto fail;
@@ -306,6 +418,7 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 	}
 	return rd;
 fail:
+	hs_stop(rd);
 	free(rd->map);
 	free(rd);
 	return NULL;
@@ -358,6 +471,7 @@ int kelp_rdma_reader_destroy(struct kelp_rdma_reader *rd)
 			rd->lc->id, p->host, p->port, p->vs, st->requests, st->replies, st->errors,
 			st->resets, p->fallbacks, p->bypassed, p->connects);
 	}
+	hs_stop(rd); /* before the peers' connections go */
 	rc = kelp_rdma_lcore_destroy(rd->rlc);
 	free(rd->map);
 	free(rd);

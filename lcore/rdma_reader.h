@@ -4,15 +4,17 @@
  * beside the volume server that holds the volume (protocol: proto/rdma_msg.h).
  *
  * One struct kelp_rdma_reader per worker lcore, made by the main thread before the lcores start and
- * owned by that lcore afterwards (its CQ, its connections, one per peer). Routing of a request:
+ * owned by that lcore afterwards (its CQ, its connections, one per peer), plus one handshake thread
+ * that only does TCP (step 3) and hands results back through a per-peer turn flag. Routing of a request:
  *   1. the volume's locations from the masters (lcore/discovery.h, published lock-free at
  *      engine->locations; the first read of a volume goes to HTTP, which looks it up);
  *   2. the first location's volume server "host:port" -> the RDMA peer: the `[rdma] peers` entry
  *      for it, else its host with `[rdma] peer_port`;
- *   3. a peer that is DOWN is connected lazily, on the lcore, when its backoff allows (the TCP
- *      handshake blocks the lcore for at most KELP_RDMA_READER_OOB_MS: documented limitation, the
- *      control thread's io_uring would need a hand-over message pair); a peer that is not UP, has no
- *      credit, or fails sends the request to HTTP instead.
+ *   3. a peer that is DOWN is connected lazily when its backoff allows: the lcore makes the HELLO,
+ *      the reader's handshake thread runs the blocking TCP exchange (nic/oob.h, at most
+ *      KELP_RDMA_READER_OOB_MS), and the lcore's poller establishes the QP with the answer, so
+ *      neither the lcore nor the control thread waits on the network; a peer that is not UP, has
+ *      no credit, or fails sends the request to HTTP instead.
  * Every RDMA failure of a request (connection reset, protocol error, the peer does not hold the
  * volume, busy, CRC mismatch of a whole-needle read) sends it on to the HTTP fallback; only data
  * and -ENOENT (the needle does not exist: authoritative) complete over RDMA, with
@@ -27,11 +29,12 @@
 #include "nic/device.h"
 
 #define KELP_RDMA_READER_MAX_PEERS 64
-#define KELP_RDMA_READER_OOB_MS    200
+#define KELP_RDMA_READER_OOB_MS    2000 /* TCP handshake, on the handshake thread */
 #define KELP_RDMA_READER_CREDITS   32
 
 struct kelp_lcore;
 struct kelp_remote_read;
+struct kelp_rdma_done;
 struct kelp_rdma_reader;
 
 /* One (peer, lcore) connection as `kelpctl peers` shows it. */
@@ -64,6 +67,17 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
  * it over HTTP.
  */
 int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read *r);
+
+/*
+ * kelp_rdma_reader_result - fill @r's outputs (result, cqe_flags with KELP_CQE_PATH_RDMA, size,
+ * crc, needle_flags) from the finished RDMA request @d, checking what the peer claims: a READ's
+ * bytes within @r's length and the needle; the CRC of a whole-needle read (over the bytes now in
+ * r->dst; SeaweedFS's current or legacy form). Owning lcore (any thread in unit tests).
+ * Return: 0 when @r completes over RDMA (data, or -ENOENT: the needle does not exist); -EAGAIN
+ * when it must be read again over HTTP (any error status, a reply that breaks those bounds, a CRC
+ * mismatch; @r's outputs are then unspecified).
+ */
+int kelp_rdma_reader_result(struct kelp_remote_read *r, const struct kelp_rdma_done *d);
 
 /*
  * kelp_rdma_reader_peers - reports of up to @max of @rd's peers into @out. Any thread: reads what
