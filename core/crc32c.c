@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * CRC-32C: SSE4.2 crc32 instruction (8 bytes per step, three interleaved chains on long inputs)
- * when available, slicing-by-8 otherwise. The tables are filled once by constructors before main(),
- * so no call ever races on them.
+ * CRC-32C: SSE4.2 crc32 instruction (8 bytes per step, three interleaved chains joined with one
+ * PCLMULQDQ each) when the CPU has both, slicing-by-8 otherwise. The tables are filled once by
+ * constructors before main(), so no call ever races on them.
  */
 #include "core/crc32c.h"
 
@@ -51,73 +51,45 @@ uint32_t kelp_crc32c_portable(uint32_t crc, const void *buf, size_t len)
 }
 
 #if defined(__x86_64__)
+#include <immintrin.h>
+
 /*
  * The crc32 instruction has a latency of 3 cycles but a throughput of 1 per cycle, so one chain
- * runs at a third of the speed the CPU can give. For long inputs three independent chains run over
- * three consecutive blocks, and the three CRCs are combined by "appending zeros": shifting a CRC
- * over N zero bytes is a linear operator over GF(2), applied with four byte-indexed tables built
- * once (the method of Mark Adler's crc32c.c, zlib's crc32_combine). Blocks of SHORT bytes serve
- * a 4 KiB needle; LONG serves large ones.
+ * runs at a third of the speed the CPU can give. Three independent chains therefore run over three
+ * consecutive blocks of equal size, and are joined by "appending zeros": shifting a CRC register
+ * over N zero bytes multiplies it by x^(8N) mod P. That product is one carry-less multiply by a
+ * constant and one crc32 instruction (the method of Intel's crc_pcl and the Linux kernel's
+ * crc32c-pcl-intel): crc32(0, a * k) = a * k * x^32 mod P, so k = x^(8N - 32) mod P, and one
+ * more power of x off (x^(8N - 33)) because the carry-less product of two bit-reflected 32-bit
+ * values comes out one bit short of the reflected 64-bit product.
+ *
+ * Block size: inputs of at least 3 x CRC_LONG bytes are cut into blocks of CRC_LONG; what is left
+ * (or a shorter input) is cut once into three blocks of len/24 words each, so a 4 KiB needle is
+ * three chains of 1,360 bytes, one join, and a 16-byte tail: no single-chain stretch, and three
+ * long sequential streams for the hardware prefetcher. The constants for every block size (a
+ * multiple of 8 up to CRC_LONG) are computed once by a constructor before main().
  */
+#define CRC_LONG 8192u
 #define CRC_SHORT 256u
-#define CRC_LONG  8192u
 
-static uint32_t crc_shift_short[4][256], crc_shift_long[4][256];
+static uint32_t crc_join_k[CRC_LONG / 8 + 1]; /* [w]: reflected x^(64w - 33) mod P */
 
-static uint32_t gf2_matrix_times(const uint32_t *mat, uint32_t vec)
+__attribute__((constructor)) static void crc32c_init_join_constants(void)
 {
-	uint32_t sum = 0;
-	for (; vec; vec >>= 1, mat++)
-		if (vec & 1)
-			sum ^= *mat;
-	return sum;
+	uint32_t r = 0x80000000u; /* x^0, bit-reflected */
+	uint64_t power = 0;
+	for (uint32_t w = 1; w <= CRC_LONG / 8; w++) {
+		for (; power < 64ull * w - 33; power++) /* times x: a reflected shift */
+			r = (r >> 1) ^ ((r & 1) ? CRC32C_POLY_REFLECTED : 0);
+		crc_join_k[w] = r;
+	}
 }
 
-static void gf2_matrix_square(uint32_t *square, const uint32_t *mat)
+/* The raw register @c shifted over @k's block size of zero bytes. */
+__attribute__((target("sse4.2,pclmul"))) static inline uint32_t crc_shift(uint32_t c, uint32_t k)
 {
-	for (int n = 0; n < 32; n++)
-		square[n] = gf2_matrix_times(mat, mat[n]);
-}
-
-/* The operator that feeds @len zero bytes (a power of two) through a raw CRC register. */
-static void crc_zeros_op(uint32_t *even, size_t len)
-{
-	uint32_t odd[32];
-	odd[0] = CRC32C_POLY_REFLECTED; /* one zero bit */
-	for (int n = 1; n < 32; n++)
-		odd[n] = 1u << (n - 1);
-	gf2_matrix_square(even, odd); /* two zero bits */
-	gf2_matrix_square(odd, even); /* four */
-	do {                          /* one zero byte, then doubling until len is used up */
-		gf2_matrix_square(even, odd);
-		len >>= 1;
-		if (len == 0)
-			return;
-		gf2_matrix_square(odd, even);
-		len >>= 1;
-	} while (len);
-	memcpy(even, odd, sizeof(odd));
-}
-
-static void crc_shift_table(uint32_t table[4][256], size_t len)
-{
-	uint32_t op[32];
-	crc_zeros_op(op, len);
-	for (uint32_t n = 0; n < 256; n++)
-		for (int b = 0; b < 4; b++)
-			table[b][n] = gf2_matrix_times(op, n << (8 * b));
-}
-
-__attribute__((constructor)) static void crc32c_init_shift_tables(void)
-{
-	crc_shift_table(crc_shift_short, CRC_SHORT);
-	crc_shift_table(crc_shift_long, CRC_LONG);
-}
-
-static inline uint32_t crc_shift(const uint32_t table[4][256], uint32_t crc)
-{
-	return table[0][crc & 0xff] ^ table[1][(crc >> 8) & 0xff] ^ table[2][(crc >> 16) & 0xff] ^
-	       table[3][crc >> 24];
+	__m128i prod = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)c), _mm_cvtsi32_si128((int)k), 0);
+	return (uint32_t)__builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(prod));
 }
 
 static inline uint64_t load64(const uint8_t *p)
@@ -127,136 +99,108 @@ static inline uint64_t load64(const uint8_t *p)
 	return w;
 }
 
-/* Three chains over @block bytes each, combined; @c is the raw register. Returns it. */
-__attribute__((target("sse4.2"))) static inline uint64_t crc_3way(uint64_t c, const uint8_t **pp,
-								   size_t *len, size_t block,
-								   const uint32_t table[4][256])
+/* The length of each of the three blocks the next 3-way step covers (0: fewer than 24 bytes). */
+static inline size_t crc_block(size_t len)
 {
-	const uint8_t *p = *pp;
-	while (*len >= 3 * block) {
+	if (len >= 3 * CRC_LONG)
+		return CRC_LONG;
+	return len >= 3 * CRC_SHORT ? CRC_SHORT : len / 24 * 8;
+}
+
+/*
+ * One CRC step over the word(s) at @p of each chain: three chains over blocks @block bytes apart,
+ * registers c0, c1, c2. When COPY, each word is stored to @d at the same offset right after it is
+ * loaded for the CRC, so a whole-needle read walks the source once (not a CRC pass then a memcpy).
+ */
+#define CRC_STEP(COPY, off)                                                                     \
+	do {                                                                                    \
+		uint64_t w0 = load64(p + (off)), w1 = load64(p + block + (off));                \
+		uint64_t w2 = load64(p + 2 * block + (off));                                    \
+		c0 = __builtin_ia32_crc32di(c0, w0);                                            \
+		c1 = __builtin_ia32_crc32di(c1, w1);                                            \
+		c2 = __builtin_ia32_crc32di(c2, w2);                                            \
+		if (COPY) {                                                                     \
+			memcpy(d + (off), &w0, 8);                                              \
+			memcpy(d + block + (off), &w1, 8);                                      \
+			memcpy(d + 2 * block + (off), &w2, 8);                                  \
+		}                                                                               \
+	} while (0)
+
+/*
+ * The CRC (and, when @dst is not NULL, the copy) of @len bytes from @src; @crc as in kelp_crc32c.
+ * always_inline with a constant @copy: two loops without a branch on it.
+ */
+__attribute__((target("sse4.2,pclmul"), always_inline)) static inline uint32_t
+crc32c_hw(uint32_t crc, uint8_t *d, const uint8_t *p, size_t len, const int copy)
+{
+	uint64_t c0 = (uint32_t)~crc;
+	size_t block;
+	while ((block = crc_block(len)) != 0) {
 		uint64_t c1 = 0, c2 = 0;
 		const uint8_t *end = p + block;
-		do { /* two words per chain per step, as in crc_3way_copy */
-			c = __builtin_ia32_crc32di(c, load64(p));
-			c1 = __builtin_ia32_crc32di(c1, load64(p + block));
-			c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * block));
-			c = __builtin_ia32_crc32di(c, load64(p + 8));
-			c1 = __builtin_ia32_crc32di(c1, load64(p + block + 8));
-			c2 = __builtin_ia32_crc32di(c2, load64(p + 2 * block + 8));
+		if (block & 8) { /* an odd number of words per block: one first, then pairs */
+			CRC_STEP(copy, 0);
+			p += 8;
+			d += copy ? 8 : 0;
+		}
+		while (p < end) { /* two words per chain per step: half the loop overhead */
+			CRC_STEP(copy, 0);
+			CRC_STEP(copy, 8);
 			p += 16;
-		} while (p < end);
-		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c1;
-		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c2;
+			d += copy ? 16 : 0;
+		}
+		uint32_t k = crc_join_k[block / 8];
+		c0 = crc_shift((uint32_t)c0, k) ^ (uint32_t)c1;
+		c0 = crc_shift((uint32_t)c0, k) ^ (uint32_t)c2;
 		p += 2 * block;
-		*len -= 3 * block;
+		d += copy ? 2 * block : 0;
+		len -= 3 * block;
 	}
-	*pp = p;
-	return c;
-}
-
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const void *buf,
-								size_t len)
-{
-	const uint8_t *p = buf;
-	uint64_t c = (uint32_t)~crc;
-
-	c = crc_3way(c, &p, &len, CRC_LONG, crc_shift_long);
-	c = crc_3way(c, &p, &len, CRC_SHORT, crc_shift_short);
-	while (len >= 8) {
-		c = __builtin_ia32_crc32di(c, load64(p));
-		p += 8;
-		len -= 8;
-	}
-	uint32_t c32 = (uint32_t)c;
-	while (len--)
-		c32 = __builtin_ia32_crc32qi(c32, *p++);
-	return ~c32;
-}
-
-/* crc_3way with a copy: each word is stored to @dst right after it is loaded for the CRC, so a
- * whole-needle read walks the source once instead of twice (CRC pass, then memcpy). */
-__attribute__((target("sse4.2"))) static inline uint64_t
-crc_3way_copy(uint64_t c, const uint8_t **pp, uint8_t **dp, size_t *len, size_t block,
-	      const uint32_t table[4][256])
-{
-	const uint8_t *p = *pp;
-	uint8_t *d = *dp;
-	while (*len >= 3 * block) {
-		uint64_t c1 = 0, c2 = 0;
-		const uint8_t *end = p + block;
-		/* two words per chain per step (block is a multiple of 16): half the loop overhead,
-		 * which is ~a third of this loop's instructions at one word per step */
-		do {
-			uint64_t w0 = load64(p), w1 = load64(p + block), w2 = load64(p + 2 * block);
-			uint64_t v0 = load64(p + 8), v1 = load64(p + block + 8);
-			uint64_t v2 = load64(p + 2 * block + 8);
-			c = __builtin_ia32_crc32di(c, w0);
-			c1 = __builtin_ia32_crc32di(c1, w1);
-			c2 = __builtin_ia32_crc32di(c2, w2);
-			memcpy(d, &w0, 8);
-			memcpy(d + block, &w1, 8);
-			memcpy(d + 2 * block, &w2, 8);
-			c = __builtin_ia32_crc32di(c, v0);
-			c1 = __builtin_ia32_crc32di(c1, v1);
-			c2 = __builtin_ia32_crc32di(c2, v2);
-			memcpy(d + 8, &v0, 8);
-			memcpy(d + block + 8, &v1, 8);
-			memcpy(d + 2 * block + 8, &v2, 8);
-			p += 16;
-			d += 16;
-		} while (p < end);
-		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c1;
-		c = crc_shift(table, (uint32_t)c) ^ (uint32_t)c2;
-		p += 2 * block;
-		d += 2 * block;
-		*len -= 3 * block;
-	}
-	*pp = p;
-	*dp = d;
-	return c;
-}
-
-__attribute__((target("sse4.2"))) static uint32_t crc32c_copy_sse42(uint32_t crc, void *dst,
-								     const void *src, size_t len)
-{
-	const uint8_t *p = src;
-	uint8_t *d = dst;
-	uint64_t c = (uint32_t)~crc;
-
-	c = crc_3way_copy(c, &p, &d, &len, CRC_LONG, crc_shift_long);
-	c = crc_3way_copy(c, &p, &d, &len, CRC_SHORT, crc_shift_short);
-	while (len >= 8) {
+	for (; len >= 8; len -= 8, p += 8) {
 		uint64_t w = load64(p);
-		c = __builtin_ia32_crc32di(c, w);
-		memcpy(d, &w, 8);
-		p += 8;
-		d += 8;
-		len -= 8;
+		c0 = __builtin_ia32_crc32di(c0, w);
+		if (copy) {
+			memcpy(d, &w, 8);
+			d += 8;
+		}
 	}
-	uint32_t c32 = (uint32_t)c;
-	while (len--) {
+	uint32_t c32 = (uint32_t)c0;
+	for (; len; len--, p++) {
 		c32 = __builtin_ia32_crc32qi(c32, *p);
-		*d++ = *p++;
+		if (copy)
+			*d++ = *p;
 	}
 	return ~c32;
+}
+
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_sse42(uint32_t crc, const void *buf,
+								       size_t len)
+{
+	return crc32c_hw(crc, NULL, buf, len, 0);
+}
+
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_copy_sse42(uint32_t crc, void *dst,
+									    const void *src, size_t len)
+{
+	return crc32c_hw(crc, dst, src, len, 1);
 }
 
 bool kelp_crc32c_has_sse42(void)
 {
-	return __builtin_cpu_supports("sse4.2");
+	return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul");
 }
 
 uint32_t kelp_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	/* __builtin_cpu_supports reads a word libgcc fills before constructors run: cheap and race-free. */
-	if (__builtin_cpu_supports("sse4.2"))
+	if (kelp_crc32c_has_sse42())
 		return crc32c_sse42(crc, buf, len);
 	return kelp_crc32c_portable(crc, buf, len);
 }
 
 uint32_t kelp_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
 {
-	if (__builtin_cpu_supports("sse4.2"))
+	if (kelp_crc32c_has_sse42())
 		return crc32c_copy_sse42(crc, dst, src, len);
 	memcpy(dst, src, len);
 	return kelp_crc32c_portable(crc, src, len);

@@ -2,8 +2,8 @@
 /*
  * CRC-32C (Castagnoli), as SeaweedFS stores it in needle records (seaweedfs.md, "Checksum").
  *
- * Uses the SSE4.2 crc32 instruction when the CPU has it (checked once with __builtin_cpu_supports),
- * a slicing-by-8 table otherwise. All functions are pure and thread-safe; any thread may call them.
+ * Uses the SSE4.2 crc32 instruction (three chains joined with PCLMULQDQ) when the CPU has both
+ * (__builtin_cpu_supports), a slicing-by-8 table otherwise. All functions are pure and thread-safe; any thread may call them.
  */
 #ifndef KELP_CORE_CRC32C_H
 #define KELP_CORE_CRC32C_H
@@ -52,7 +52,8 @@ enum kelp_crc_kind {
  */
 enum kelp_crc_kind kelp_crc32c_classify(uint32_t stored, const void *data, size_t len);
 
-/* kelp_crc32c_has_sse42 - true when kelp_crc32c() uses the hardware instruction. */
+/* kelp_crc32c_has_sse42 - true when kelp_crc32c() uses the hardware instructions (SSE4.2 crc32 and
+ * PCLMULQDQ). */
 bool kelp_crc32c_has_sse42(void);
 
 #endif

@@ -256,9 +256,11 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 			}
 		}
 		served++;
-		/* large reads: hand back what is done instead of holding it for the whole burst,
-		 * so the client can reuse those buffers while we copy the rest */
-		if (unpublished_bytes >= KELP_PUBLISH_BYTES && produced) {
+		/* hand back what is done instead of holding it for the whole burst, so the client
+		 * reaps and refills those slots while we serve the rest (without this a depth-16
+		 * client and the lcore take turns: one burst, then one refill, never both at once) */
+		if (produced >= KELP_PUBLISH_CQES ||
+		    (unpublished_bytes >= KELP_PUBLISH_BYTES && produced)) {
 			kelp_ring_cons_release(&s->sq, served - released);
 			released = served;
 			kelp_ring_prod_publish(&s->cq, produced);

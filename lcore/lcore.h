@@ -22,6 +22,9 @@
 
 #define KELP_SQE_BURST          32u   /* SQEs drained per session per poll */
 #define KELP_PUBLISH_BYTES      (256u << 10) /* publish CQEs mid-burst after this many bytes */
+#ifndef KELP_PUBLISH_CQES
+#define KELP_PUBLISH_CQES       4u    /* or after this many CQEs */
+#endif
 #define KELP_SESSION_POLL_BYTES (1u << 20)   /* bytes served per session per poll, then next */
 #define KELP_PREFETCH_AHEAD     4096u        /* bytes of the next read prefetched while copying */
 #define KELP_LCORE_MAX_SESSIONS 1024u /* sessions one lcore serves */

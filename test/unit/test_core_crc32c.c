@@ -65,6 +65,49 @@ static void test_hw_matches_portable_long(void **state)
 	free(buf);
 }
 
+/*
+ * The fused CRC + copy at every source and destination alignment and every length 0..3200 (every
+ * 3-way block size up to 133 words, each with an odd or even word count, and every tail length),
+ * plus seeded random lengths up to 80,000 (the CRC_LONG blocks and what is left after them):
+ * same CRC as the portable table, same bytes, nothing written before or after the destination.
+ */
+static void test_copy_every_alignment_and_length(void **state)
+{
+	const size_t max_len = 3200, cap = 80000;
+	uint8_t *src = malloc(cap + 16), *dst = malloc(cap + 32);
+	uint64_t seed = 0x2545F4914F6CDD1Dull;
+	for (size_t i = 0; i < cap + 16; i++) {
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		src[i] = (uint8_t)seed;
+	}
+	for (size_t soff = 0; soff < 8; soff++) {
+		size_t doff = (soff * 5 + 3) % 8 + 8; /* a different misalignment, guard bytes before */
+		for (size_t len = 0; len <= max_len; len++) {
+			memset(dst, 0x5a, max_len + 32);
+			uint32_t want = kelp_crc32c_portable(0xdeadbeef, src + soff, len);
+			assert_int_equal(kelp_crc32c_copy(0xdeadbeef, dst + doff, src + soff, len), want);
+			assert_int_equal(kelp_crc32c(0xdeadbeef, src + soff, len), want);
+			assert_memory_equal(dst + doff, src + soff, len);
+			for (size_t g = 0; g < doff; g++)
+				assert_int_equal(dst[g], 0x5a);
+			assert_int_equal(dst[doff + len], 0x5a);
+		}
+	}
+	for (int k = 0; k < 300; k++) {
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		size_t len = seed % (cap - 8), soff = (seed >> 40) % 8, doff = (seed >> 48) % 8;
+		uint32_t start = (uint32_t)(seed >> 20);
+		dst[doff + len] = 0x5a;
+		uint32_t want = kelp_crc32c_portable(start, src + soff, len);
+		assert_int_equal(kelp_crc32c_copy(start, dst + doff, src + soff, len), want);
+		assert_int_equal(kelp_crc32c(start, src + soff, len), want);
+		assert_memory_equal(dst + doff, src + soff, len);
+		assert_int_equal(dst[doff + len], 0x5a);
+	}
+	free(dst);
+	free(src);
+}
+
 static void test_classify(void **state)
 {
 	uint32_t c = kelp_crc32c(0, "abc", 3);
@@ -82,6 +125,7 @@ int main(void)
 		cmocka_unit_test(test_check_values),
 		cmocka_unit_test(test_hw_matches_portable),
 		cmocka_unit_test(test_hw_matches_portable_long),
+		cmocka_unit_test(test_copy_every_alignment_and_length),
 		cmocka_unit_test(test_classify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
