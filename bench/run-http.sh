@@ -8,9 +8,12 @@
 #   wrk       (when installed) wrk -t1 -c DEPTH with bench/wrk-fids.lua: a second HTTP baseline
 # kelpd runs only during its own rows (its busy-polling lcore would otherwise take a core from
 # weed); weed is not pinned. Client on cpu 0, kelpd's lcore on cpu 1; for the fallback rows the lcore
-# parks when idle, the control thread is not pinned and the client waits with --wait (see
-# start_kelpd).
-# Writes $OUT/http.json, $OUT/http.png and prints a Markdown table.
+# parks after 2 us idle, the control thread is not pinned and the client sleeps in kelp_wait without
+# spinning first (--wait=0), as the http client sleeps in epoll_wait (see start_kelpd).
+# Connections: http opens one per slot (DEPTH); kelpd's HTTP client one per request in flight, at
+# most 32 per server (kelpctl status shows them), so DEPTH as well.
+# Writes $OUT/http.json, $OUT/http.png, $OUT/cpu.txt (CPU ms of client, kelpd and the volume server
+# per row, from /proc and time(1)) and prints a Markdown table.
 #
 # usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR] [--no-fallback]
 # All rows run ROUNDS times (default 3) and the table shows the medians (shared machine).
@@ -59,9 +62,11 @@ start_kelpd() { # force_http true|false
 	# The fallback path works on kelpd's control thread, not on the lcore: on this 2-core box the
 	# lcore parks when idle (idle_park_us) and the control thread is not pinned beside the client,
 	# else a busy-polling lcore and client leave the control thread (and weed) one shared core.
+	# 2 us, not 20: the volume server needs the CPU more than the lcore needs a fast wake-up (CPU
+	# per fallback read, client + kelpd, 58 -> 32-40 us with --wait=0, h11's runs at 12:45 UTC).
 	local engine_extra="control_cpu = 0"
 	[ "$1" = true ] && engine_extra="control_cpu = -1
-idle_park_us = 20"
+idle_park_us = 2"
 	cat >"$WEED_DIR/kelp.conf" <<EOF
 [engine]
 lcores = 1
@@ -81,11 +86,23 @@ EOF
 
 RUNS=$OUT/http.json
 : >"$RUNS"
+: >"$OUT/cpu.txt"
+cpu_ms() { # CPU time (user + system) of process $1 in ms, 0 when there is none
+	[ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat" || echo 0
+}
+VPID=$(pgrep -f "weed volume.*-dir=$VDIR" | head -n 1 || true)
 bench() { # label, args...
-	local label=$1
+	local label=$1 k0 v0
 	shift
 	echo "-- $label: kelp-bench $*" >&2
-	"$BIN/kelp-bench" --cpu 0 -D "$SECS" -d "$DEPTH" -q --json --label "$label" "$@" >>"$RUNS"
+	k0=$(cpu_ms "$KELPD_PID")
+	v0=$(cpu_ms "$VPID")
+	/usr/bin/time -f "%U %S" -o "$OUT/time.txt" \
+		"$BIN/kelp-bench" --cpu 0 -D "$SECS" -d "$DEPTH" -q --json --label "$label" "$@" >>"$RUNS"
+	echo "$label: CPU ms client $(awk '{ print ($1 + $2) * 1000 }' "$OUT/time.txt")" \
+		"kelpd $(($(cpu_ms "$KELPD_PID") - k0)) weed-volume $(($(cpu_ms "$VPID") - v0))" \
+		"ops/s $(tail -n 1 "$RUNS" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["ops_per_sec"]))')" \
+		>>"$OUT/cpu.txt"
 }
 { date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version; } >"$OUT/machine.txt"
 for round in $(seq "$ROUNDS"); do
@@ -106,8 +123,8 @@ for round in $(seq "$ROUNDS"); do
 	if [ "$FALLBACK" = 1 ]; then
 		start_kelpd true
 		for sz in 4k 1m; do
-			# --wait: the client sleeps between completions, like an HTTP client blocked in recv
-			bench "fallback $sz" --mode local --wait -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
+			# --wait=0: the client sleeps between completions, like an HTTP client in epoll_wait
+			bench "fallback $sz" --mode local --wait=0 -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
 		kelpd_stop
@@ -116,4 +133,5 @@ done
 
 python3 bench/plot.py -o "$OUT/http.png" --title "kelp vs HTTP to weed ($(date -u +%F))" "$RUNS" >&2 || true
 python3 bench/table.py "$RUNS" --baseline http
+rm -f "$OUT/time.txt"
 echo "run-http.sh: results in $OUT" >&2

@@ -74,6 +74,7 @@ struct bench_opts {
 	bool quiet;
 	bool list_fids;
 	bool wait;               /* local/nop: kelp_wait (futex) instead of busy-polling */
+	int wait_spin_us;        /* with wait: spin this long before sleeping */
 	bool verify;             /* check every whole-needle read against the needle's stored CRC */
 	struct bench_server servers[BENCH_MAX_SERVERS];
 	size_t nservers;

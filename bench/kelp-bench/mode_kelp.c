@@ -42,7 +42,7 @@ static int kelp_thread_init(struct bench_thread *t)
 	kelp_opts_init(&ko);
 	ko.socket_path = o->socket_path;
 	ko.config_path = o->config_path;
-	ko.wait_spin_us = o->wait ? 50 : -1;
+	ko.wait_spin_us = o->wait ? o->wait_spin_us : -1;
 	uint32_t qd = 1;
 	while (qd < o->depth)
 		qd <<= 1;

@@ -60,7 +60,8 @@ static void usage(FILE *f)
 		"  -s, --size BYTES     buffer per request = most bytes read per needle\n"
 		"                       (default: the largest target needle, or 1 MiB when unknown)\n"
 		"      --cpu LIST       pin thread i to the i-th cpu of LIST (e.g. 0 or 0,1)\n"
-		"      --wait           local/nop: sleep in kelp_wait() instead of busy-polling\n"
+		"      --wait[=US]      local/nop: sleep in kelp_wait() instead of busy-polling,\n"
+		"                       after spinning US microseconds (default 50)\n"
 		"      --verify         check each whole-needle read against the needle's stored CRC\n"
 		"                       (targets from --volume-dir); any mismatch or short read is\n"
 		"                       counted in verify_failures and makes the exit status 1\n"
@@ -132,7 +133,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 		{"rate", required_argument, NULL, OPT_RATE},
 		{"size", required_argument, NULL, 's'},
 		{"cpu", required_argument, NULL, OPT_CPU},
-		{"wait", no_argument, NULL, OPT_WAIT},
+		{"wait", optional_argument, NULL, OPT_WAIT},
 		{"verify", no_argument, NULL, OPT_VERIFY},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"label", required_argument, NULL, OPT_LABEL},
@@ -221,7 +222,14 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 				return -EINVAL;
 			}
 			break;
-		case OPT_WAIT: o->wait = true; break;
+		case OPT_WAIT:
+			o->wait = true;
+			if (optarg && (parse_u64(optarg, &v) < 0 || v > 1000000)) {
+				fprintf(stderr, "kelp-bench: --wait=US wants 0..1000000, got '%s'\n", optarg);
+				return -EINVAL;
+			}
+			o->wait_spin_us = optarg ? (int)v : 50;
+			break;
 		case OPT_VERIFY: o->verify = true; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_LABEL: o->label = optarg; break;
