@@ -42,6 +42,19 @@ struct slot {
 	int32_t bounce;  /* exporter: bounce buffer index, or -1 */
 };
 
+/* A slot's work requests, built in place so they can wait in a chain until the connection is
+ * flushed (reader: the request SEND; exporter: the RDMA WRITE and the reply SEND). */
+struct slot_wrs {
+	struct ibv_send_wr write, send;
+	struct ibv_sge write_sge, send_sge;
+};
+
+/* A receive buffer's work request, likewise. */
+struct recv_wrs {
+	struct ibv_recv_wr wr;
+	struct ibv_sge sge;
+};
+
 struct kelp_rdma_conn {
 	struct kelp_rdma_lcore *lc;
 	enum kelp_rdma_role role;
@@ -73,6 +86,14 @@ struct kelp_rdma_conn {
 	uint8_t *bufs;
 	struct ibv_mr *bufs_mr;
 
+	/* Work requests queued for the next flush (see flush_conn): one post call per connection
+	 * and poll instead of one per request. Receives are posted before sends. */
+	struct slot_wrs *swrs;   /* per slot */
+	struct recv_wrs *rwrs;   /* per receive buffer */
+	struct ibv_send_wr *send_head, *send_tail;
+	struct ibv_recv_wr *recv_head, *recv_tail;
+	bool dirty;              /* listed in lc->dirty */
+
 	uint64_t retry_at;
 	uint64_t backoff;
 	uint64_t last_progress; /* reader: last reply, or the submit that made in_flight 1 */
@@ -101,14 +122,20 @@ struct kelp_rdma_lcore {
 	uint8_t gen_of[KELP_RDMA_MAX_CONNS]; /* survives destroy so a reused index gets a new gen */
 	uint32_t failing; /* connections with failures still to report */
 	uint32_t pending; /* exporter requests waiting for a reply slot, all connections */
+	uint16_t dirty[KELP_RDMA_MAX_CONNS]; /* indexes of connections with queued work requests */
+	uint32_t ndirty;
 	struct kelp_rdma_lcore_stats stats;
 };
 
-static uint64_t monotonic_ns(void)
+/* The default clock: timeouts (seconds) and backoff (100 ms and up) need no better than the
+ * coarse clock's tick (1-4 ms), and it is read from the vDSO page without touching the clock
+ * hardware. (CLOCK_MONOTONIC is a system call and an HPET read where the TSC is not trusted, as
+ * in the QEMU test VM: it showed up as 15-20 % of a busy RDMA run there.) */
+static uint64_t coarse_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -136,7 +163,7 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 	lc->dev = dev;
 	lc->ops = dev->ops;
 	lc->cq_entries = cfg && cfg->cq_entries ? cfg->cq_entries : 4096;
-	lc->clock_ns = cfg && cfg->clock_ns ? cfg->clock_ns : monotonic_ns;
+	lc->clock_ns = cfg && cfg->clock_ns ? cfg->clock_ns : coarse_ns;
 	lc->request_timeout =
 		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms : 2000) * 1000000ull;
 
@@ -285,22 +312,113 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 	return ret;
 }
 
-static int post_recv_slot(struct kelp_rdma_conn *c, uint32_t i)
+/* Builds receive buffer @i's work request in c->rwrs[i] (not posted). */
+static struct ibv_recv_wr *recv_wr(struct kelp_rdma_conn *c, uint32_t i)
 {
 	enum wr_kind kind = c->role == KELP_RDMA_READER ? WR_REPLY_RECV : WR_REQ_RECV;
-	struct ibv_sge sge = {
+	struct recv_wrs *r = &c->rwrs[i];
+
+	r->sge = (struct ibv_sge){
 		.addr = (uintptr_t)recv_buf(c, i),
 		.length = KELP_RDMA_MSG_MAX,
 		.lkey = c->bufs_mr->lkey,
 	};
-	struct ibv_recv_wr wr = {
+	r->wr = (struct ibv_recv_wr){
 		.wr_id = wr_id_make(kind, c->gen, c->index, i),
-		.sg_list = &sge,
+		.sg_list = &r->sge,
 		.num_sge = 1,
 	};
-	struct ibv_recv_wr *bad;
+	return &r->wr;
+}
 
-	return c->lc->ops->post_recv(c->qp, &wr, &bad);
+static void mark_dirty(struct kelp_rdma_conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = true;
+		c->lc->dirty[c->lc->ndirty++] = c->index;
+	}
+}
+
+/* Queues receive buffer @i to be posted again at the next flush. */
+static void queue_recv(struct kelp_rdma_conn *c, uint32_t i)
+{
+	struct ibv_recv_wr *wr = recv_wr(c, i);
+
+	if (c->recv_tail)
+		c->recv_tail->next = wr;
+	else
+		c->recv_head = wr;
+	c->recv_tail = wr;
+	mark_dirty(c);
+}
+
+/* Queues the send work requests @first..@last (linked through ->next) for the next flush. */
+static void queue_send(struct kelp_rdma_conn *c, struct ibv_send_wr *first, struct ibv_send_wr *last)
+{
+	last->next = NULL;
+	if (c->send_tail)
+		c->send_tail->next = first;
+	else
+		c->send_head = first;
+	c->send_tail = last;
+	mark_dirty(c);
+}
+
+/* Drops whatever is queued (the connection is being reset or destroyed). */
+static void drop_queued(struct kelp_rdma_conn *c)
+{
+	c->send_head = c->send_tail = NULL;
+	c->recv_head = c->recv_tail = NULL;
+}
+
+static void conn_fail(struct kelp_rdma_conn *c, const char *why);
+
+/*
+ * Posts what is queued on @c: receives first (a reply SEND returns a credit, so the receive the
+ * request used must be back before it), then sends, each as one chain. The queues are empty
+ * afterwards either way. @return 0 or the -errno of the post (the caller fails the connection).
+ */
+static int flush_conn(struct kelp_rdma_conn *c)
+{
+	struct ibv_send_wr *bad_send;
+	struct ibv_recv_wr *bad_recv;
+	int ret = 0;
+
+	if (c->recv_head) {
+		ret = c->lc->ops->post_recv(c->qp, c->recv_head, &bad_recv);
+		c->recv_head = c->recv_tail = NULL;
+	}
+	if (c->send_head && ret == 0)
+		ret = c->lc->ops->post_send(c->qp, c->send_head, &bad_send);
+	c->send_head = c->send_tail = NULL;
+	return ret;
+}
+
+int kelp_rdma_lcore_flush(struct kelp_rdma_lcore *lc)
+{
+	int first = 0;
+
+	for (uint32_t k = 0; k < lc->ndirty; k++) {
+		struct kelp_rdma_conn *c = lc->conns[lc->dirty[k]];
+		int ret;
+
+		if (!c || !c->dirty)
+			continue;
+		c->dirty = false;
+		if (c->state != KELP_RDMA_UP) {
+			drop_queued(c); /* failing: its QP is reset before it is used again */
+			continue;
+		}
+		ret = flush_conn(c);
+		if (ret < 0) {
+			c->stats.errors++;
+			conn_fail(c, "posting work requests failed");
+			if (!first)
+				first = ret;
+		}
+	}
+	lc->ndirty = 0;
+	return first;
 }
 
 /* Fresh slots and PSN, QP in INIT with every receive posted. */
@@ -324,8 +442,11 @@ static int conn_arm(struct kelp_rdma_conn *c)
 			c->lc->dev->name, strerror(-ret));
 		return ret;
 	}
+	drop_queued(c);
 	for (uint32_t i = 0; i < c->max_credits; i++) {
-		ret = post_recv_slot(c, i);
+		struct ibv_recv_wr *bad;
+
+		ret = c->lc->ops->post_recv(c->qp, recv_wr(c, i), &bad);
 		if (ret < 0) {
 			fprintf(stderr, "kelp: posting receive %u on QP %u failed: %s\n", i,
 				c->qp->qp_num, strerror(-ret));
@@ -418,9 +539,11 @@ struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum ke
 	c->slots = calloc(c->nslots, sizeof(*c->slots));
 	c->free_slots = calloc(c->nslots, sizeof(uint32_t));
 	c->pending = calloc(credits, sizeof(*c->pending));
+	c->swrs = calloc(c->nslots, sizeof(*c->swrs));
+	c->rwrs = calloc(credits, sizeof(*c->rwrs));
 	bufs_len = ((size_t)c->max_credits + c->nslots) * KELP_RDMA_MSG_MAX;
 	c->bufs = aligned_alloc(4096, (bufs_len + 4095) & ~(size_t)4095);
-	if (!c->slots || !c->free_slots || !c->pending || !c->bufs) {
+	if (!c->slots || !c->free_slots || !c->pending || !c->swrs || !c->rwrs || !c->bufs) {
 		err = ENOMEM;
 		goto free_mem;
 	}
@@ -472,6 +595,8 @@ dereg_bufs:
 	kelp_rdma_dereg(lc->dev, c->bufs_mr, "message buffer");
 free_mem:
 	free(c->bufs);
+	free(c->rwrs);
+	free(c->swrs);
 	free(c->pending);
 	free(c->free_slots);
 	free(c->slots);
@@ -494,6 +619,12 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 		if (c->slots[i].busy && c->slots[i].bounce >= 0)
 			lc->bounce_free[lc->bounce_nfree++] = (uint32_t)c->slots[i].bounce;
 	lc->conns[c->index] = NULL;
+	if (c->dirty) {
+		/* Unlist it: a connection created later at the same index is flushed on its own. */
+		for (uint32_t k = 0; k < lc->ndirty; k++)
+			if (lc->dirty[k] == c->index)
+				lc->dirty[k] = lc->dirty[--lc->ndirty];
+	}
 	ret = lc->ops->destroy_qp(c->qp);
 	if (ret < 0) {
 		fprintf(stderr, "kelp: destroying QP %u on %s failed: %s\n", c->qp->qp_num,
@@ -505,6 +636,8 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 		first = ret;
 	lc->pending -= c->pend_count;
 	free(c->bufs);
+	free(c->rwrs);
+	free(c->swrs);
 	free(c->pending);
 	free(c->free_slots);
 	free(c->slots);
@@ -626,8 +759,7 @@ static void slot_release(struct kelp_rdma_conn *c, uint32_t i)
 int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 {
 	struct kelp_rdma_request rq;
-	struct ibv_send_wr wr, *bad;
-	struct ibv_sge sge;
+	struct slot_wrs *w;
 	struct slot *s;
 	uint32_t i;
 	int ret;
@@ -666,23 +798,28 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 		slot_release(c, i);
 		return ret;
 	}
-	sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, i),
-			       .length = KELP_RDMA_REQUEST_SIZE,
-			       .lkey = c->bufs_mr->lkey};
-	wr = (struct ibv_send_wr){
+	w = &c->swrs[i];
+	w->send_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, i),
+				       .length = KELP_RDMA_REQUEST_SIZE,
+				       .lkey = c->bufs_mr->lkey};
+	w->send = (struct ibv_send_wr){
 		.wr_id = wr_id_make(WR_REQ_SEND, c->gen, c->index, i),
-		.sg_list = &sge,
+		.sg_list = &w->send_sge,
 		.num_sge = 1,
 		.opcode = IBV_WR_SEND,
 		.send_flags = IBV_SEND_SIGNALED | (c->inline_ok ? IBV_SEND_INLINE : 0),
 	};
-	ret = c->lc->ops->post_send(c->qp, &wr, &bad);
-	if (ret < 0) {
-		/* The caller gets the error for this request; the others fail with the connection. */
-		slot_release(c, i);
-		c->stats.errors++;
-		conn_fail(c, "posting a request failed");
-		return ret;
+	queue_send(c, &w->send, &w->send);
+	if (!rd->more) {
+		ret = flush_conn(c);
+		if (ret < 0) {
+			/* The caller gets the error for this request; the others (queued with
+			 * `more` before it, or in flight) fail with the connection. */
+			slot_release(c, i);
+			c->stats.errors++;
+			conn_fail(c, "posting a request failed");
+			return ret;
+		}
 	}
 	if (c->in_flight++ == 0)
 		c->last_progress = c->lc->clock_ns();
@@ -700,10 +837,7 @@ static int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 	int ret;
 
 	ret = kelp_rdma_reply_parse(recv_buf(c, i), byte_len, &rp);
-	if (post_recv_slot(c, i) < 0) {
-		c->stats.errors++;
-		conn_fail(c, "re-posting a receive failed");
-	}
+	queue_recv(c, i); /* posted at the end of this poll */
 	if (ret < 0) {
 		/* Without a valid request id we cannot tell whose reply this was. */
 		c->stats.errors++;
@@ -787,23 +921,23 @@ static uint8_t export_status(struct kelp_rdma_lcore *lc, const struct kelp_rdma_
 	return KELP_RDMA_OK;
 }
 
-/* Serve @rq: take a reply slot, look the needle up, RDMA-WRITE the bytes and SEND the reply as
- * one chain. Needs c->nfree > 0. */
+/* Serve @rq: take a reply slot, look the needle up, queue the RDMA WRITE of the bytes and the
+ * reply SEND (posted together with the other replies of this poll). Needs c->nfree > 0. */
 static void export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request *req)
 {
 	struct kelp_rdma_lcore *lc = c->lc;
 	struct kelp_rdma_request rq = *req;
 	struct kelp_rdma_source src = {0};
 	struct kelp_rdma_reply rp = {0};
-	struct ibv_send_wr write_wr, reply_wr, *first, *bad;
-	struct ibv_sge write_sge, reply_sge;
+	struct ibv_send_wr *first;
+	struct slot_wrs *w;
 	struct slot *s;
 	uint32_t si, n = 0;
-	int ret;
 
 	si = c->free_slots[--c->nfree];
 	s = &c->slots[si];
 	*s = (struct slot){.busy = true, .bounce = -1, .req_id = rq.req_id};
+	w = &c->swrs[si];
 
 	rp.req_id = rq.req_id;
 	rp.status = export_status(lc, &rq, &src);
@@ -817,7 +951,7 @@ static void export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_reques
 			n = rq.length < left ? rq.length : (uint32_t)left;
 		}
 	}
-	first = &reply_wr;
+	first = &w->send;
 	if (n > 0) {
 		const uint8_t *from = src.data + rq.offset;
 		uint32_t lkey = src.lkey;
@@ -834,16 +968,16 @@ static void export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_reques
 			lkey = lc->bounce_mr->lkey;
 			c->stats.bounced++;
 		}
-		write_sge = (struct ibv_sge){.addr = (uintptr_t)from, .length = n, .lkey = lkey};
-		write_wr = (struct ibv_send_wr){
+		w->write_sge = (struct ibv_sge){.addr = (uintptr_t)from, .length = n, .lkey = lkey};
+		w->write = (struct ibv_send_wr){
 			.wr_id = wr_id_make(WR_WRITE, c->gen, c->index, si),
-			.next = &reply_wr,
-			.sg_list = &write_sge,
+			.next = &w->send,
+			.sg_list = &w->write_sge,
 			.num_sge = 1,
 			.opcode = IBV_WR_RDMA_WRITE,
 			.wr.rdma = {.remote_addr = rq.addr, .rkey = rq.rkey},
 		};
-		first = &write_wr;
+		first = &w->write;
 	}
 reply:
 	rp.written = n;
@@ -852,22 +986,17 @@ reply:
 		rp.needle_flags = 0;
 	}
 	kelp_rdma_reply_encode(&rp, send_buf(c, si), KELP_RDMA_MSG_MAX);
-	reply_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, si),
-				     .length = KELP_RDMA_REPLY_SIZE,
-				     .lkey = c->bufs_mr->lkey};
-	reply_wr = (struct ibv_send_wr){
+	w->send_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, si),
+				       .length = KELP_RDMA_REPLY_SIZE,
+				       .lkey = c->bufs_mr->lkey};
+	w->send = (struct ibv_send_wr){
 		.wr_id = wr_id_make(WR_REPLY_SEND, c->gen, c->index, si),
-		.sg_list = &reply_sge,
+		.sg_list = &w->send_sge,
 		.num_sge = 1,
 		.opcode = IBV_WR_SEND,
 		.send_flags = IBV_SEND_SIGNALED | (c->inline_ok ? IBV_SEND_INLINE : 0),
 	};
-	ret = lc->ops->post_send(c->qp, first, &bad);
-	if (ret < 0) {
-		c->stats.errors++;
-		conn_fail(c, "posting a reply failed");
-		return;
-	}
+	queue_send(c, first, &w->send);
 	c->stats.bytes += n;
 }
 
@@ -879,11 +1008,7 @@ static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_l
 	int ret;
 
 	ret = kelp_rdma_request_parse(recv_buf(c, i), byte_len, &rq);
-	if (post_recv_slot(c, i) < 0) {
-		c->stats.errors++;
-		conn_fail(c, "re-posting a receive failed");
-		return;
-	}
+	queue_recv(c, i); /* posted at the end of this poll, before any reply */
 	if (ret < 0) {
 		/* No request id to answer: the reader's credit is lost, so the connection is. */
 		c->stats.errors++;
@@ -1022,6 +1147,8 @@ int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done
 	struct ibv_wc wc[KELP_RDMA_POLL_BATCH];
 	int n = 0, got;
 
+	if (lc->ndirty)
+		kelp_rdma_lcore_flush(lc); /* requests submitted with `more` */
 	if (lc->failing)
 		n = drain_failed(lc, done, max);
 	if (max - n < KELP_RDMA_POLL_BATCH)
@@ -1035,6 +1162,9 @@ int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done
 		n += handle_wc(lc, &wc[i], &done[n]);
 	if (lc->pending)
 		export_drain_pending(lc);
+	/* One post per connection for the whole batch: re-posted receives, then every reply. */
+	if (lc->ndirty)
+		kelp_rdma_lcore_flush(lc);
 	/* Idle polls (and every 1024th) look for connections that went silent. */
 	if (got == 0 || (++lc->polls & 1023) == 0)
 		check_timeouts(lc);

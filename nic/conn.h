@@ -25,6 +25,11 @@
  * -ECONNRESET exactly once (the caller retries over HTTP) and the QP is reset for the next attempt.
  * While a peer is not UP, submit returns -ENOTCONN: its reads go to HTTP.
  *
+ * Posting in batches: work requests are built in per-slot storage and chained; each connection's
+ * chain goes out with one post call (one doorbell on a NIC, one system call on rxe). The export
+ * side posts the receives and replies of a whole poll batch at its end; a reader posts a request
+ * at once unless it is submitted with `more` (then with the next submit, poll or flush).
+ *
  * Credits: the export posts one receive per credit; a reader never has more requests in flight
  * than the credits granted, and each reply returns one.
  *
@@ -98,6 +103,9 @@ struct kelp_rdma_read {
 	uint64_t addr;    /* READ: buffer in an MR registered with kelp_rdma_reg_arena() */
 	uint32_t rkey;
 	void *user;       /* handed back in kelp_rdma_done */
+	bool more;        /* more submits follow at once: queue this request; it is posted with the
+			   * next submit without `more`, or by the next poll or flush (one post call,
+			   * one doorbell, for the whole burst) */
 };
 
 /* A finished reader request. */
@@ -127,7 +135,8 @@ struct kelp_rdma_lcore_config {
 	uint32_t bounce_size;    /* bytes each (0: 1 MiB); larger bounce reads answer BUSY */
 	uint32_t request_timeout_ms; /* reader: no reply for this long while requests are in flight
 				      * fails the connection (0: 2000) */
-	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC (tests: theirs) */
+	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
+				     * theirs) */
 };
 
 struct kelp_rdma_lcore_stats {
@@ -153,12 +162,22 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc);
 
 /*
- * kelp_rdma_lcore_poll - poll the CQ once (up to KELP_RDMA_POLL_BATCH completions): serve export
- * requests, account sends, and write one entry to @done for each reader request that finished.
+ * kelp_rdma_lcore_poll - post what is queued, poll the CQ once (up to KELP_RDMA_POLL_BATCH
+ * completions): serve export requests, account sends, write one entry to @done for each reader
+ * request that finished; then post the batch's receives and replies.
  * @max must be >= KELP_RDMA_POLL_BATCH.
  * @return the number of @done entries (0: idle), or -EIO when the CQ itself failed.
  */
 int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max);
+
+/*
+ * kelp_rdma_lcore_flush - post every work request queued on @lc's connections: requests submitted
+ * with `more`, and (inside kelp_rdma_lcore_poll(), which calls it before and after reaping) the
+ * receives and replies of a poll batch, each connection's as one chain. A connection whose post
+ * fails is failed (its requests complete with -ECONNRESET). Owning lcore.
+ * @return 0, or the first -errno a post returned.
+ */
+int kelp_rdma_lcore_flush(struct kelp_rdma_lcore *lc);
 
 const struct kelp_rdma_lcore_stats *kelp_rdma_lcore_stats(const struct kelp_rdma_lcore *lc);
 
@@ -208,10 +227,12 @@ const struct kelp_rdma_conn_stats *kelp_rdma_conn_stats(const struct kelp_rdma_c
 uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *conn);
 
 /*
- * kelp_rdma_submit - post one request on a READER connection.
+ * kelp_rdma_submit - post one request on a READER connection (with @rd->more: queue it).
  * @return 0 (the result comes from kelp_rdma_lcore_poll()); -ENOTCONN not UP (use HTTP);
  * -EAGAIN no credit free (poll, then retry); -EINVAL bad opcode or a READ with no buffer;
- * -errno from post_send (the connection is then failed and reset: -ECONNRESET for all).
+ * -errno from post_send (this request is not sent; the connection is then failed and reset:
+ * -ECONNRESET for the others, including those queued with `more`). A queued request whose post
+ * fails later (at a poll or flush) completes with -ECONNRESET.
  */
 int kelp_rdma_submit(struct kelp_rdma_conn *conn, const struct kelp_rdma_read *rd);
 

@@ -3,7 +3,7 @@
  * nic/conn and nic/device state machines against a fake verbs ops table: handshake, credits,
  * out-of-order completions, connection failure (every request reported once, -ECONNRESET), reset
  * and reconnect with backoff, stale completions, protocol errors, the exporter's reply-slot queue
- * and bounce pool. The fake is a deterministic "wire" between fake QPs in one thread: the test
+ * and bounce pool, batched posting (one chain per connection and poll). The fake is a deterministic "wire" between fake QPs in one thread: the test
  * decides when posted work is delivered, in which order completions appear, and which fail.
  * (The real verbs run in test/rdma/ on Soft-RoCE.)
  */
@@ -71,6 +71,7 @@ static struct fake {
 	unsigned nqps;
 	uint32_t next_qpn, next_key;
 	int fail_post_send; /* > 0: that many post_send calls fail with -ENOMEM */
+	int post_send_calls, post_recv_calls;
 	int fail_reg_mr;    /* > 0: reg_mr fails with EFAULT */
 	int objects;        /* live objects: every create must be destroyed */
 	bool port_down;
@@ -233,6 +234,7 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
 {
 	struct fake_qp *q = (struct fake_qp *)qp;
 
+	F.post_send_calls++;
 	if (F.fail_post_send > 0) {
 		F.fail_post_send--;
 		*bad = wr;
@@ -262,6 +264,7 @@ static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_rec
 {
 	struct fake_qp *q = (struct fake_qp *)qp;
 
+	F.post_recv_calls++;
 	for (; wr; wr = wr->next) {
 		q->rq[(q->rq_head + q->rq_n++) % FAKE_Q] = (struct fake_recv){
 			.wr_id = wr->wr_id, .addr = (void *)(uintptr_t)wr->sg_list[0].addr,
@@ -915,6 +918,100 @@ static void test_export_queue_and_bounce(void **state)
 	pair_close(&p);
 }
 
+/* Requests submitted with `more` wait for the next submit without it, a poll or a flush, and go
+ * out as one chain; the exporter answers a whole poll batch with one post of receives and one of
+ * replies (WRITE + SEND per request), in request order. */
+static void test_batched_posting(void **state)
+{
+	struct kelp_rdma_done done[64], unused[64];
+	struct pair p;
+
+	pair_open(&p, 8, 8);
+	F.post_send_calls = F.post_recv_calls = 0;
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){
+							 .opcode = KELP_RDMA_OP_READ,
+							 .fid = NEEDLE_FID,
+							 .offset = i * 100,
+							 .length = 50,
+							 .addr = (uintptr_t)(p.arena + i * 16384u),
+							 .rkey = p.arena_mr->rkey,
+							 .user = (void *)(uintptr_t)(i + 1),
+							 .more = true}),
+				 0);
+	assert_int_equal(p.rqp->sq_n, 0); /* queued, not posted */
+	assert_int_equal(F.post_send_calls, 0);
+	assert_int_equal(kelp_rdma_conn_in_flight(p.rc), 3);
+	assert_int_equal(submit_read(&p, 3, 300, 50, 4), 0); /* without `more`: the burst goes */
+	assert_int_equal(F.post_send_calls, 1);
+	assert_int_equal(p.rqp->sq_n, 4);
+
+	wire_deliver(&p.rqp->qp);
+	F.post_send_calls = F.post_recv_calls = 0;
+	assert_int_equal(kelp_rdma_lcore_poll(p.elc, unused, 64), 0); /* all four requests */
+	assert_int_equal(F.post_recv_calls, 1);
+	assert_int_equal(F.post_send_calls, 1);
+	assert_int_equal(p.eqp->sq_n, 8);
+	for (unsigned k = 0; k < 8; k++)
+		assert_int_equal(p.eqp->sq[k].opcode, k % 2 ? IBV_WR_SEND : IBV_WR_RDMA_WRITE);
+	assert_int_equal(p.eqp->rq_n, 8); /* every receive is back */
+	wire_deliver(&p.eqp->qp);
+	poll_all(p.elc, unused, 64);
+	assert_int_equal(poll_all(p.rlc, done, 64), 4);
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(done[k].status, 0);
+		assert_memory_equal(p.arena + k * 16384, needle + k * 100, 50);
+	}
+
+	/* A queued burst is posted by the next poll, or by kelp_rdma_lcore_flush. */
+	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
+							.fid = NEEDLE_FID, .more = true});
+	assert_int_equal(p.rqp->sq_n, 0);
+	kelp_rdma_lcore_poll(p.rlc, done, 64);
+	assert_int_equal(p.rqp->sq_n, 1);
+	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
+							.fid = NEEDLE_FID, .more = true});
+	assert_int_equal(kelp_rdma_lcore_flush(p.rlc), 0);
+	assert_int_equal(p.rqp->sq_n, 2);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 2);
+	pair_close(&p);
+}
+
+/* A queued burst whose post fails: every request of it completes once, with -ECONNRESET. */
+static void test_batched_post_failure(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+
+	pair_open(&p, 8, 8);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){
+							 .opcode = KELP_RDMA_OP_STAT,
+							 .fid = NEEDLE_FID,
+							 .user = (void *)(uintptr_t)(i + 1),
+							 .more = true}),
+				 0);
+	F.fail_post_send = 1;
+	assert_int_equal(kelp_rdma_lcore_flush(p.rlc), -ENOMEM);
+	assert_int_equal(poll_all(p.rlc, done, 64), 3);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(done[k].status, -ECONNRESET);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->errors, 1);
+
+	/* An exporter whose reply post fails resets; its reader times out or sees the failure. */
+	pair_close(&p);
+	pair_open(&p, 8, 8);
+	assert_int_equal(submit_read(&p, 0, 0, 10, 1), 0);
+	wire_deliver(&p.rqp->qp);
+	F.fail_post_send = 1;
+	kelp_rdma_lcore_poll(p.elc, done, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->errors, 1);
+	pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -930,6 +1027,8 @@ int main(void)
 		cmocka_unit_test_setup(test_protocol_errors, setup),
 		cmocka_unit_test_setup(test_handshake_checks, setup),
 		cmocka_unit_test_setup(test_export_queue_and_bounce, setup),
+		cmocka_unit_test_setup(test_batched_posting, setup),
+		cmocka_unit_test_setup(test_batched_post_failure, setup),
 	};
 	return cmocka_run_group_tests_name("nic_conn", tests, NULL, NULL);
 }
