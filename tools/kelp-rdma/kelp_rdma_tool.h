@@ -21,6 +21,16 @@ int tool_common_opt(struct tool_opts *o, int argc, char **argv, int *i);
 void tool_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 uint64_t tool_now_ns(void);
 
+/*
+ * Timestamps for latency measurement: the CPU's time-stamp counter where there is one (x86-64),
+ * as perftest takes them, else CLOCK_MONOTONIC in ns. Why not always clock_gettime: where the
+ * kernel does not trust the TSC (the QEMU test VM) it is a system call and an emulated HPET read
+ * per timestamp, which inflated the measured latency and stole CPU from the transport.
+ * tool_ticks_per_ns() calibrates once against CLOCK_MONOTONIC (~20 ms, first call).
+ */
+uint64_t tool_ticks(void);
+double tool_ticks_per_ns(void);
+
 int cmd_serve(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -41,6 +41,40 @@ uint64_t tool_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+#if defined(__x86_64__)
+#include <x86intrin.h>
+
+uint64_t tool_ticks(void)
+{
+	return __rdtsc();
+}
+
+double tool_ticks_per_ns(void)
+{
+	static double ratio;
+
+	if (ratio == 0) {
+		uint64_t t0 = tool_now_ns(), c0 = tool_ticks(), t1, c1;
+
+		nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+		t1 = tool_now_ns();
+		c1 = tool_ticks();
+		ratio = t1 > t0 && c1 > c0 ? (double)(c1 - c0) / (double)(t1 - t0) : 1.0;
+	}
+	return ratio;
+}
+#else
+uint64_t tool_ticks(void)
+{
+	return tool_now_ns();
+}
+
+double tool_ticks_per_ns(void)
+{
+	return 1.0;
+}
+#endif
+
 static int parse_uint(const char *s, long max, long *out)
 {
 	char *end;
