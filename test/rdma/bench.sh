@@ -1,50 +1,80 @@
 #!/bin/sh
 # Inside the Soft-RoCE VM (`test/rdma/run.sh bench`, `make bench-rdma`): perftest's ceiling on
-# rxe0 <-> rxe1 and kelp's RDMA reads on the same pair, in the same VM run, at 4 KiB.
-#   ib_read_lat / ib_write_lat: one 4 KiB operation at a time, median (t_typical)
-#   ib_read_bw -t 32: 4 KiB RDMA READs, 32 in flight, message rate
-#   kelp-rdma bench --depth 1: 4 KiB needle reads (request SEND, RDMA WRITE, reply SEND), p50
-#   kelp-rdma bench --depth 32: the same with 32 in flight, ops/s
-# Prints a summary with the ratios the issue sets as targets (p50 <= 2x ib_read_lat,
-# ops/s >= 0.6x ib_read_bw's message rate). Timing only: nothing here asserts on it.
+# rxe0 <-> rxe1 and kelp's RDMA reads on the same pair, in the same VM run, at 4 KiB, in ROUNDS
+# alternating rounds (the host is shared: one round says little, the spread says how much).
+# Each round runs, one after the other (nothing else of ours running meanwhile):
+#   ib_read_lat -s 4096 -n ITERS           one 4 KiB RDMA READ at a time; t_typical (median)
+#   kelp-rdma bench --depth 1              4 KiB needle reads (request SEND, RDMA WRITE, reply
+#                                          SEND), one at a time; p50
+#   ib_read_bw -s 4096 -t 32 -n 5*ITERS    4 KiB RDMA READs, 32 in flight (perftest's defaults
+#                                          otherwise: CQ moderation = TX depth, one WR per post);
+#                                          message rate
+#   kelp-rdma bench --depth 32             the same 4 KiB reads, 32 in flight; ops/s
+# perftest runs its server on rxe0 and its client on rxe1 (GID index 0, -F); kelp-rdma serve
+# exports on rxe0 and bench reads on rxe1, started fresh for each measurement so no idle kelp
+# process shares the vCPUs with perftest.
+# Prints each round with its ratios and then the medians and ranges of the ratios the issue sets
+# as targets (p50 <= 2x ib_read_lat, ops/s >= 0.6x ib_read_bw's message rate). Timing only:
+# nothing here asserts on it. Environment: KELP_BENCH_ITERS (default 2000), KELP_BENCH_ROUNDS (3).
 set -u
 . test/rdma/guest-lib.sh
 BIN=build/bin
 W=$(mktemp -d /tmp/kelp-rdma-bench.XXXXXX)
 ITERS=${KELP_BENCH_ITERS:-2000}
-
-perftest_pair ib_read_lat -s 4096 -n "$ITERS" > "$W/read_lat" || { cat "$W/read_lat"; exit 1; }
-perftest_pair ib_write_lat -s 4096 -n "$ITERS" > "$W/write_lat" || { cat "$W/write_lat"; exit 1; }
-# -t 32: the same 32 reads in flight as kelp's --depth 32.
-perftest_pair ib_read_bw -s 4096 -t 32 -n "$((ITERS * 5))" > "$W/read_bw" || { cat "$W/read_bw"; exit 1; }
-cat "$W/read_lat" "$W/write_lat" "$W/read_bw" | grep -E "^ *4096 "
-# t_typical is the 5th column of the latency line; MsgRate[Mpps] the 5th of the bandwidth line.
-read_lat=$(awk '$1 == 4096 {print $5}' "$W/read_lat")
-write_lat=$(awk '$1 == 4096 {print $5}' "$W/write_lat")
-read_mpps=$(awk '$1 == 4096 {print $5}' "$W/read_bw")
-
+ROUNDS=${KELP_BENCH_ROUNDS:-3}
 D=${KELP_RDMA_DATA:?run through test/rdma/run.sh}
 mkdir -p "$W/vols"
 cp "$D/vols/5.dat" "$D/vols/5.idx" "$D/vols/5.vif" "$W/vols/" || exit 1 # 4 KiB needles (prepare-data.sh)
 fid=$(head -1 "$D/fids.5")
-"$BIN/kelp-rdma" serve --device rxe0 --gid-index 0 --listen 169.254.77.1:18516 "$W/vols" > "$W/serve.log" 2>&1 &
-serve=$!
-wait_tcp_listen 18516 || { cat "$W/serve.log"; exit 1; }
-common="--device rxe1 --gid-index 0 --peer 169.254.77.1:18516 --size 4096"
-"$BIN/kelp-rdma" bench $common --depth 1 --iters "$ITERS" "$fid" > "$W/kelp_lat" || exit 1
-"$BIN/kelp-rdma" bench $common --depth 32 --iters "$((ITERS * 5))" "$fid" > "$W/kelp_bw" || exit 1
-kill -TERM $serve; wait $serve
-cat "$W/kelp_lat" "$W/kelp_bw" "$W/serve.log" | grep -E "bench:|registered|connections"
-kelp_p50=$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' "$W/kelp_lat")
-kelp_ops=$(sed -n 's/.* ops_per_s=\([0-9.]*\).*/\1/p' "$W/kelp_bw")
 
+# perftest TOOL ARGS...: the 4096-byte result line's 5th column (t_typical, or MsgRate[Mpps]).
+perftest() {
+	perftest_pair "$@" > "$W/perftest" 2>&1 || { cat "$W/perftest"; exit 1; }
+	awk '$1 == 4096 {print $5}' "$W/perftest"
+}
+
+# kelp_rdma BENCH-ARGS...: one exporter on rxe0, one bench on rxe1; prints the bench's line.
+kelp_rdma() {
+	"$BIN/kelp-rdma" serve --device rxe0 --gid-index 0 --listen 169.254.77.1:18516 "$W/vols" \
+		> "$W/serve.log" 2>&1 &
+	_serve=$!
+	wait_tcp_listen 18516 || { cat "$W/serve.log"; exit 1; }
+	"$BIN/kelp-rdma" bench --device rxe1 --gid-index 0 --peer 169.254.77.1:18516 --size 4096 \
+		"$@" "$fid" > "$W/kelp" 2>&1 || { cat "$W/kelp" "$W/serve.log"; kill $_serve; exit 1; }
+	kill -TERM $_serve
+	wait $_serve
+	grep -q "errors 0 resets 0" "$W/serve.log" || { echo "kelp-rdma serve saw errors:"; cat "$W/serve.log"; }
+	cat "$W/kelp"
+}
+
+echo "== 4 KiB reads on rxe0 <-> rxe1, same VM run ($(date -u +%FT%TZ), TCG, $(nproc) vCPUs," \
+	"clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource))"
+: > "$W/ratios"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	read_lat=$(perftest ib_read_lat -s 4096 -n "$ITERS")
+	kelp_lat=$(kelp_rdma --depth 1 --iters "$ITERS" | sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p')
+	read_mpps=$(perftest ib_read_bw -s 4096 -t 32 -n "$((ITERS * 5))")
+	kelp_ops=$(kelp_rdma --depth 32 --iters "$((ITERS * 5))" | sed -n 's/.* ops_per_s=\([0-9.]*\).*/\1/p')
+	awk -v r="$r" -v rl="$read_lat" -v kp="$kelp_lat" -v mpps="$read_mpps" -v ko="$kelp_ops" 'BEGIN {
+		printf "round %d: ib_read_lat %.1f us, kelp p50 %.1f us = %.2fx; ib_read_bw %.0f/s, kelp %.0f/s = %.2fx\n",
+			r, rl, kp, kp / rl, mpps * 1e6, ko, ko / (mpps * 1e6)
+	}'
+	echo "$read_lat $kelp_lat $read_mpps $kelp_ops" >> "$W/ratios"
+	r=$((r + 1))
+done
+
+# Medians (and ranges) over the rounds.
+sort_col() { awk -v c="$1" '{print $c}' "$W/ratios" | sort -g; }
+median() { awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+awk '{print $2 / $1}' "$W/ratios" | sort -g > "$W/lat_ratio"
+awk '{print $4 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/bw_ratio"
 echo
-echo "== 4 KiB on rxe0 <-> rxe1, same VM run ($(date -u +%FT%TZ), TCG, $(nproc) vCPUs)"
-awk -v rl="$read_lat" -v wl="$write_lat" -v mpps="$read_mpps" -v kp="$kelp_p50" -v ko="$kelp_ops" 'BEGIN {
-	printf "ib_read_lat  t_typical  %8.1f us\n", rl
-	printf "ib_write_lat t_typical  %8.1f us\n", wl
-	printf "ib_read_bw   msg rate   %8.0f ops/s\n", mpps * 1e6
-	printf "kelp read    p50        %8.1f us   = %.2fx ib_read_lat  (target <= 2x)\n", kp, kp / rl
-	printf "kelp read    32 deep    %8.0f ops/s = %.2fx ib_read_bw  (target >= 0.6x)\n", ko, ko / (mpps * 1e6)
-}'
+echo "== medians over $ROUNDS rounds (range)"
+printf "ib_read_lat  t_typical  %8.1f us\n" "$(sort_col 1 | median)"
+printf "kelp read    p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
+	"$(sort_col 2 | median)" "$(median < "$W/lat_ratio")" "$(head -1 "$W/lat_ratio")" "$(tail -1 "$W/lat_ratio")"
+printf "ib_read_bw   msg rate   %8.0f ops/s\n" "$(awk '{print $3 * 1e6}' "$W/ratios" | sort -g | median)"
+printf "kelp read    32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
+	"$(sort_col 4 | median)" "$(median < "$W/bw_ratio")" "$(head -1 "$W/bw_ratio")" "$(tail -1 "$W/bw_ratio")"
 rm -rf "$W"

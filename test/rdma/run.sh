@@ -7,8 +7,9 @@ usage() {
 	cat <<'USAGE'
 usage: test/rdma/run.sh COMMAND
   test              run every RDMA test (test/rdma/tests.sh) in one VM run; exit 0 only if all pass
-  bench             perftest baseline (ib_read_lat, ib_read_bw, ib_write_lat at 4 KiB, rxe0<->rxe1) and
-                    kelp's RDMA reads, in the same VM run (test/rdma/bench.sh)
+  bench             perftest baseline (ib_read_lat, ib_read_bw at 4 KiB, rxe0<->rxe1) and kelp's RDMA
+                    reads, alternating, in the same VM run (test/rdma/bench.sh; KELP_BENCH_ROUNDS,
+                    KELP_BENCH_ITERS); runs at nice -10 in its own scheduling group (bench/prio.sh)
   test-if-possible  `test` when QEMU can run here; otherwise say why it is skipped and exit 0
   exec CMD [ARG...] run one command in the VM (cwd = repository, rxe0/rxe1 up), e.g. `exec ibv_devices`
   help              this text
@@ -19,6 +20,12 @@ host (KELP_RDMA_WEED=0: do not start it).
 USAGE
 }
 
+# The benchmark runs in its own scheduling group at nice -10 (bench/prio.sh): the VM's vCPU
+# threads otherwise lose whole time slices to other people's work on a shared host.
+if [ "${1:-}" = bench ]; then
+	# shellcheck source=bench/prio.sh
+	. "$(dirname "$0")/../../bench/prio.sh" "$0" "$@"
+fi
 RDMA_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$RDMA_DIR/../.." && pwd)
 VM_DIR=${KELP_RDMA_VM_DIR:-$REPO/build/rdma-vm}

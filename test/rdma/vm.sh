@@ -132,6 +132,10 @@ vm_run() {
 		echo "export KELP_RDMA_DATA='$RDMA_DATA'"
 		# the host's SeaweedFS, when run.sh started one (test/rdma/host-weed.sh)
 		if [ -n "${HOST_WEED_ENV:-}" ]; then echo "export KELP_RDMA_WEED_ENV='$HOST_WEED_ENV'"; fi
+		# The guest starts with an empty environment: pass the benchmark's knobs on.
+		for q in KELP_BENCH_ITERS KELP_BENCH_ROUNDS; do
+			[ -z "${!q:-}" ] || echo "export $q='${!q}'"
+		done
 		printf 'exec test/rdma/guest-net.sh'
 		for q in "$@"; do printf " '%s'" "${q//\'/\'\\\'\'}"; done
 		echo
