@@ -116,11 +116,20 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.session = s,
 		.user_data = e->user_data,
 		.lcore_id = lc->id,
+		.rdma_only = e->flags & KELP_SQE_F_RDMA_ONLY,
 	};
-	if (lc->rdma_reader && !lc->eng->opts.force_http &&
-	    kelp_rdma_reader_route(lc->rdma_reader, r) == 0) {
-		s->remote_inflight++;
-		return 0;
+	int rc = -ENOTCONN; /* no RDMA path */
+	if (lc->rdma_reader && !lc->eng->opts.force_http) {
+		rc = kelp_rdma_reader_route(lc->rdma_reader, r);
+		if (rc == 0) {
+			s->remote_inflight++;
+			return 0;
+		}
+	}
+	if (r->rdma_only) { /* the client asked for an error rather than HTTP */
+		remote_put(lc, r);
+		c->result = rc;
+		return 1;
 	}
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	if (send_to_ctl(lc, &m) != 0) {
@@ -156,7 +165,8 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 		break;
 	}
 	const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, e->volume_id);
-	if (!v || lc->eng->opts.force_http) /* [seaweedfs] force_http: every read over HTTP */
+	/* [seaweedfs] force_http: every read over HTTP; KELP_SQE_F_RDMA_ONLY: never local */
+	if (!v || lc->eng->opts.force_http || (e->flags & KELP_SQE_F_RDMA_ONLY))
 		return route_remote(lc, s, e, c);
 	kelp_serve_local(v, e, s->arena, c);
 	return 1;
@@ -336,6 +346,13 @@ void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r
 {
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	r->path_priv = NULL;
+	if (r->rdma_only) { /* no fallback: complete with the RDMA error (the caller's r->result) */
+		if (r->result >= 0)
+			r->result = -EIO;
+		r->cqe_flags = 0;
+		remote_done(lc, r);
+		return;
+	}
 	if (send_to_ctl(lc, &m) != 0) {
 		r->result = -EAGAIN;
 		r->cqe_flags = 0;

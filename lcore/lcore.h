@@ -178,7 +178,9 @@ void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r)
 
 /*
  * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the control
- * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. Owning lcore.
+ * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. An RDMA-only request
+ * (KELP_SQE_F_RDMA_ONLY) completes instead, with @r->result when the failed path set a -errno
+ * there, else -EIO. Owning lcore.
  */
 void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r);
 

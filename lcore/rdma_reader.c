@@ -341,6 +341,8 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 			kelp_lcore_remote_finish(lc, r);
 		} else {
 			p->fallbacks++;
+			/* what an RDMA-only read completes with (kelp_lcore_remote_to_http) */
+			r->result = rd->done[i].status < 0 ? rd->done[i].status : -EIO;
 			kelp_lcore_remote_to_http(lc, r);
 		}
 		publish_peer(p, kelp_now_ns());

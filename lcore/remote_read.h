@@ -19,6 +19,7 @@
 #ifndef KELP_LCORE_REMOTE_READ_H
 #define KELP_LCORE_REMOTE_READ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/fid.h"
@@ -33,6 +34,7 @@ struct kelp_remote_read {
 	uint64_t offset;        /* READ: offset in the needle data */
 	uint32_t length;        /* READ: bytes wanted (<= the buffer) */
 	uint8_t *dst;           /* READ: where the bytes go (inside the client's arena) */
+	bool rdma_only;         /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
 	/* outputs (the path, before kelp_ctl_remote_done) */
 	int32_t result;         /* bytes written / 0, or -errno */
 	uint32_t cqe_flags;     /* KELP_CQE_PATH_* | KELP_CQE_F_* (kelp.h) */

@@ -5,11 +5,12 @@
 
 int kelp_sqe_check(const struct kelp_sqe *e, uint64_t arena_size, uint32_t max_io)
 {
-	if (e->flags != 0 || e->reserved0 != 0 || e->reserved[0] != 0 || e->reserved[1] != 0)
+	if ((e->flags & ~KELP_SQE_F_RDMA_ONLY) || e->reserved0 != 0 || e->reserved[0] != 0 ||
+	    e->reserved[1] != 0)
 		return -EINVAL;
 	switch (e->opcode) {
 	case KELP_OP_NOP:
-		if (e->volume_id || e->key || e->cookie || e->length || e->offset || e->buf_off)
+		if (e->flags || e->volume_id || e->key || e->cookie || e->length || e->offset || e->buf_off)
 			return -EINVAL;
 		return 0;
 	case KELP_OP_STAT:

@@ -52,7 +52,15 @@ static void queued_one(struct kelp_session *s)
 int kelp_queue_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset, void *buf,
 		    uint32_t len, uint64_t user_data)
 {
+	return kelp_queue_read_flags(s, fid, offset, buf, len, 0, user_data);
+}
+
+int kelp_queue_read_flags(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset,
+			  void *buf, uint32_t len, uint32_t flags, uint64_t user_data)
+{
 	uint8_t *b = buf;
+	if (flags & ~KELP_SQE_F_RDMA_ONLY)
+		return -EINVAL;
 	if (b < s->arena || len > s->arena_size || (uint64_t)(b - s->arena) > s->arena_size - len)
 		return -EFAULT;
 	if (len > s->max_io)
@@ -64,6 +72,7 @@ int kelp_queue_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t
 	if (!e)
 		return err;
 	e->opcode = KELP_OP_READ;
+	e->flags = (uint8_t)flags;
 	e->volume_id = fid->volume_id;
 	e->key = fid->key;
 	e->cookie = fid->cookie;

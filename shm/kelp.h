@@ -217,6 +217,21 @@ struct kelp_cqe {
 int kelp_queue_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset, void *buf,
 		    uint32_t len, uint64_t user_data);
 
+/* Request flags (kelp_queue_read_flags; the SQE's flags byte, shm/ABI.md). */
+/* Serve the read over RDMA from the kelpd that holds the volume, or fail: no local read, no
+ * HTTP fallback. For benchmarks of the RDMA path (kelp-bench --mode rdma). Errors then include
+ * -ENOTCONN (no RDMA path to the volume's kelpd: none configured, not located yet, not connected
+ * yet), -EAGAIN (no RDMA credit free), -ECONNRESET (the connection failed under the request), and
+ * the exporting kelpd's answers (-ENOENT, -EHOSTUNREACH, -EBUSY, -EIO). */
+#define KELP_SQE_F_RDMA_ONLY 0x01u
+
+/*
+ * kelp_queue_read_flags - kelp_queue_read() with request flags (KELP_SQE_F_*).
+ * Return: as kelp_queue_read(); -EINVAL an unknown flag.
+ */
+int kelp_queue_read_flags(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset,
+			  void *buf, uint32_t len, uint32_t flags, uint64_t user_data);
+
 /*
  * kelp_queue_stat - queue a STAT of @fid (size, CRC, flags; no data). As kelp_queue_read().
  * Return: 0; -EAGAIN; -ECONNRESET; -EPROTO.

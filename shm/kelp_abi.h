@@ -83,11 +83,12 @@ enum kelp_opcode {
 
 /*
  * One request, 64 bytes (one cache line). Fields the opcode does not use must be zero, as must
- * flags and reserved (so later versions can give them meaning); kelpd answers -EINVAL otherwise.
+ * reserved and flags other than the defined ones (so later versions can give them meaning);
+ * kelpd answers -EINVAL otherwise.
  */
 struct kelp_sqe {
 	uint8_t opcode;     /* enum kelp_opcode */
-	uint8_t flags;      /* none defined yet: 0 */
+	uint8_t flags;      /* KELP_SQE_F_* (kelp.h): READ, STAT; 0 otherwise */
 	uint16_t reserved0; /* 0 */
 	uint32_t volume_id; /* READ, STAT */
 	uint64_t key;       /* READ, STAT */

@@ -434,6 +434,37 @@ static void test_remote_path_and_release(void **state)
 	assert_ptr_equal(m.session, fx->srv);
 }
 
+/* KELP_SQE_F_RDMA_ONLY without an RDMA path: -ENOTCONN at once, for a local volume too (never
+ * served locally) and a remote one (never handed to the HTTP fallback). */
+static void test_rdma_only_without_rdma(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t *buf = kelp_buf_alloc(fx->cli, 4096);
+	struct kelp_fid far = {VID + 1, 1, 2};
+	struct needle_list nl;
+	struct kelp_cqe c[2];
+	struct kelp_msg m;
+
+	list_needles(fixtures_dir(), &nl);
+	assert_int_equal(kelp_queue_read_flags(fx->cli, &nl.live[0], 0, buf, 4096,
+					       KELP_SQE_F_RDMA_ONLY, 1), 0);
+	assert_int_equal(kelp_queue_read_flags(fx->cli, &far, 0, buf, 4096, KELP_SQE_F_RDMA_ONLY, 2),
+			 0);
+	assert_int_equal(kelp_queue_read_flags(fx->cli, &far, 0, buf, 4096, 0x80, 3), -EINVAL);
+	kelp_submit(fx->cli);
+	assert_int_equal(serve_and_collect(fx, c, 2), 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(c[i].result, -ENOTCONN);
+		assert_int_equal(c[i].flags & KELP_CQE_PATH_MASK, KELP_CQE_PATH_NONE);
+	}
+	assert_int_equal(kelp_ring_dequeue_burst(&fx->lc.to_ctl.cons, &m, 1), 0); /* no HTTP */
+	/* without the flag the same local read is served */
+	assert_int_equal(kelp_queue_read(fx->cli, &nl.live[0], 0, buf, 4096, 4), 0);
+	kelp_submit(fx->cli);
+	assert_int_equal(serve_and_collect(fx, c, 1), 1);
+	assert_int_equal(c[0].flags & KELP_CQE_PATH_MASK, KELP_CQE_PATH_LOCAL);
+}
+
 /* Is the lcore's eventfd readable (a wake-up written and not consumed)? */
 static int wake_written(int fd)
 {
@@ -522,6 +553,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cq_full_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_tail_breaks_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_path_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rdma_only_without_rdma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),
 	};
