@@ -141,12 +141,14 @@ vm_run() {
 		echo
 	} > "$run/cmd"
 	local rc=0
+	# no_timer_check: on a loaded host the emulated CPU can be too slow for the kernel's IO-APIC
+	# timer check, which then panics at boot ("IO-APIC + timer doesn't work!").
 	timeout -k 5 "$timeout_s" "$QEMU" \
 		-M q35 -accel tcg -cpu max -smp 2 -m "$VM_MEM_MB" \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-chardev stdio,id=con,signal=on -serial chardev:con \
 		-kernel "$VM_DIR/vmlinux" -initrd "$VM_DIR/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet loglevel=3 panic=-1 oops=panic kelp.repo=$REPO kelp.cmd=$rel/cmd kelp.rc=$rel/rc" \
+		-append "console=ttyS0 quiet loglevel=3 panic=-1 oops=panic no_timer_check kelp.repo=$REPO kelp.cmd=$rel/cmd kelp.rc=$rel/rc" \
 		-fsdev local,id=r,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=r,mount_tag=hostroot \
 		-fsdev local,id=w,path="$REPO",security_model=none,multidevs=remap \
