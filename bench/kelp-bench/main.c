@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kelp-bench: read needles with T threads x D requests in flight, through kelpd (local, nop), the
+ * kelp-bench: read needles with T threads x D requests in flight, through kelpd (local, rdma, nop), the
  * page cache (pread) or a SeaweedFS volume server (http), and report throughput and latency.
  *
  * Each worker thread keeps D slots busy: it starts a read in every free slot, then reaps finished
@@ -23,6 +23,7 @@
 
 static const struct bench_mode *const modes[] = {
 	&bench_mode_local,
+	&bench_mode_rdma,
 	&bench_mode_nop,
 	&bench_mode_pread,
 	&bench_mode_http,
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
 		return 2;
 	const struct bench_mode *mode = find_mode(o.mode_name);
 	if (!mode) {
-		fprintf(stderr, "kelp-bench: unknown --mode '%s' (local, nop, pread, http)\n", o.mode_name);
+		fprintf(stderr, "kelp-bench: unknown --mode '%s' (local, rdma, nop, pread, http)\n", o.mode_name);
 		return 2;
 	}
 	struct bench_targets tg = {0};

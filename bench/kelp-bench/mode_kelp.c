@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * --mode local and --mode nop: through libkelp to kelpd, one session per thread.
+ * --mode local, --mode rdma and --mode nop: through libkelp to kelpd, one session per thread.
  *   local: READ of the whole needle (up to --size) into a per-slot arena buffer; kelpd picks the
  *          path (local volume file, RDMA, HTTP) and the CQE says which one served it.
+ *   rdma:  the same READ with KELP_SQE_F_RDMA_ONLY: served over RDMA by the kelpd that holds the
+ *          volume, or failed (counted as an error), never local or HTTP. Before timing, each
+ *          thread warms up: kelpd learns where a volume lives and connects to its kelpd lazily,
+ *          on a first (HTTP) read, so it reads each volume of the targets without the flag until
+ *          a read with it succeeds (at most RDMA_WARM_UP_S).
  *   nop:   NOP requests: the bare shared-memory ring round trip, no volume touched.
  * start() queues into the submission ring, flush() publishes the batch with kelp_submit(), reap()
  * busy-polls the completion ring with kelp_poll() (or sleeps in kelp_wait() with --wait).
@@ -15,6 +20,8 @@
 #include "bench/kelp-bench/bench.h"
 #include "kelp.h"
 
+#define RDMA_WARM_UP_S 60
+
 struct kelp_state {
 	struct kelp_session *s;
 	unsigned nbufs;
@@ -24,6 +31,62 @@ struct kelp_state {
 
 static int kelp_global_init(struct bench_opts *o, struct bench_targets *tg)
 {
+	return 0;
+}
+
+/* One synchronous read of @fid into @buf with @flags; *@cqe gets its completion. The owning
+ * worker. Return: 0 (look at cqe->result), or a session error. */
+static int read_sync(struct kelp_session *s, const struct kelp_fid *fid, void *buf, uint32_t len,
+		     uint32_t flags, struct kelp_cqe *cqe)
+{
+	int rc = kelp_queue_read_flags(s, fid, 0, buf, len, flags, 0);
+	if (rc < 0)
+		return rc;
+	do
+		rc = kelp_wait(s, cqe, 1, 1000);
+	while (rc == -ETIMEDOUT);
+	return rc < 0 ? rc : 0;
+}
+
+/* --mode rdma: until an RDMA-only read of every volume among the targets (its first target)
+ * succeeds, read it without the flag (which locates the volume and connects to its kelpd). */
+static int rdma_warm_up(struct bench_thread *t, struct kelp_session *s, void *buf)
+{
+	const struct bench_targets *tg = t->targets;
+	uint64_t deadline = bench_now_ns() + RDMA_WARM_UP_S * 1000000000ull;
+	uint32_t seen[256];
+	unsigned nseen = 0;
+
+	for (size_t i = 0; i < tg->n; i++) {
+		const struct kelp_fid *fid = &tg->v[i].fid;
+		bool known = false;
+		for (unsigned k = 0; k < nseen && !known; k++)
+			known = seen[k] == fid->volume_id;
+		if (known)
+			continue;
+		if (nseen < sizeof(seen) / sizeof(seen[0]))
+			seen[nseen++] = fid->volume_id;
+		for (;;) {
+			struct kelp_cqe c;
+			int rc = read_sync(s, fid, buf, t->buf_size, KELP_SQE_F_RDMA_ONLY, &c);
+			if (rc < 0)
+				return rc;
+			if (c.result >= 0)
+				break;
+			if (bench_now_ns() > deadline) {
+				snprintf(t->fatal_msg, sizeof(t->fatal_msg),
+					 "--mode rdma: no RDMA read of %s within %d s (last error: %s); is "
+					 "kelpd's [rdma] reader side configured and the volume's kelpd "
+					 "exporting it?", tg->v[i].fid_str, RDMA_WARM_UP_S,
+					 kelp_strerror(c.result));
+				return c.result;
+			}
+			rc = read_sync(s, fid, buf, t->buf_size, 0, &c); /* locate, connect */
+			if (rc < 0)
+				return rc;
+			nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+		}
+	}
 	return 0;
 }
 
@@ -87,6 +150,8 @@ static int kelp_thread_init(struct bench_thread *t)
 		memset(st->bufs[i], 0, t->buf_size); /* fault the pages in before timing */
 		st->nbufs++;
 	}
+	if (strcmp(o->mode_name, "rdma") == 0)
+		return rdma_warm_up(t, st->s, st->bufs[0]);
 	return 0;
 }
 
@@ -97,6 +162,18 @@ static int kelp_start_read(struct bench_thread *t, unsigned slot, const struct b
 	int rc = kelp_queue_read(st->s, &tg->fid, 0, st->bufs[slot], t->buf_size, slot);
 	if (rc < 0)
 		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_read: %s", kelp_strerror(rc));
+	return rc;
+}
+
+static int kelp_start_rdma(struct bench_thread *t, unsigned slot, const struct bench_target *tg,
+			   int64_t *result)
+{
+	struct kelp_state *st = t->mode_state;
+	int rc = kelp_queue_read_flags(st->s, &tg->fid, 0, st->bufs[slot], t->buf_size,
+				       KELP_SQE_F_RDMA_ONLY, slot);
+	if (rc < 0)
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_read_flags: %s",
+			 kelp_strerror(rc));
 	return rc;
 }
 
@@ -166,6 +243,18 @@ const struct bench_mode bench_mode_local = {
 	.global_init = kelp_global_init,
 	.thread_init = kelp_thread_init,
 	.start = kelp_start_read,
+	.flush = kelp_flush,
+	.reap = kelp_reap,
+	.slot_buf = kelp_slot_buf,
+	.thread_fini = kelp_thread_fini,
+};
+
+const struct bench_mode bench_mode_rdma = {
+	.name = "rdma",
+	.about = "READ through libkelp and kelpd over RDMA only (fails instead of other paths)",
+	.global_init = kelp_global_init,
+	.thread_init = kelp_thread_init,
+	.start = kelp_start_rdma,
 	.flush = kelp_flush,
 	.reap = kelp_reap,
 	.slot_buf = kelp_slot_buf,
