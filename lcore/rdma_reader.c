@@ -103,12 +103,15 @@ static int split_host_port(const char *s, char *host, size_t n, uint16_t *port)
 #define PEEK(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* Owning lcore: copy @p's state and counters where kelp_rdma_reader_peers() reads them. */
-static void publish_peer(struct reader_peer *p, uint64_t now_ns)
+static void publish_peer(struct reader_peer *p)
 {
 	const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(p->conn);
 	int state = kelp_rdma_conn_state(p->conn);
+	/* the clock only when DOWN: it is read per request otherwise (a system call where the
+	 * kernel does not trust the TSC, as in the test VM) */
 	int64_t retry = state == KELP_RDMA_DOWN
-				? ((int64_t)kelp_rdma_conn_retry_at(p->conn) - (int64_t)now_ns) / 1000000
+				? ((int64_t)kelp_rdma_conn_retry_at(p->conn) - (int64_t)kelp_now_ns()) /
+					  1000000
 				: 0;
 
 	PUB(p->pub.state, state);
@@ -162,7 +165,7 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	_Static_assert(sizeof(p->pub.vs) >= sizeof(p->vs), "peer report holds the address");
 	memcpy(p->pub.vs, p->vs, sizeof(p->vs));
 	p->pub.lcore = rd->lc->id;
-	publish_peer(p, kelp_now_ns());
+	publish_peer(p);
 	rd->n_peers++;
 	/* pairs with the acquire load in kelp_rdma_reader_peers(): the strings above are visible */
 	__atomic_store_n(&rd->n_pub, rd->n_peers, __ATOMIC_RELEASE);
@@ -210,7 +213,7 @@ static void handshakes_done(struct kelp_rdma_reader *rd)
 			kelp_rdma_conn_establish(p->conn, &p->hs_ack, now); /* failure: DOWN, backoff */
 		__atomic_store_n(&p->hs_state, HS_IDLE, __ATOMIC_RELAXED); /* thread acts on ASKED only */
 		rd->hs_pending--;
-		publish_peer(p, now);
+		publish_peer(p);
 	}
 }
 
@@ -282,7 +285,7 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 	} else {
 		p->bypassed++;
 	}
-	publish_peer(p, kelp_now_ns());
+	publish_peer(p);
 	return rc;
 }
 
@@ -345,7 +348,7 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 			r->result = rd->done[i].status < 0 ? rd->done[i].status : -EIO;
 			kelp_lcore_remote_to_http(lc, r);
 		}
-		publish_peer(p, kelp_now_ns());
+		publish_peer(p);
 	}
 	/* busy while requests are out: a parked lcore would not see their completions (nothing
 	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling; and while
