@@ -10,6 +10,12 @@
 #                                          otherwise: CQ moderation = TX depth, one WR per post);
 #                                          message rate
 #   kelp-rdma bench --depth 32             the same 4 KiB reads, 32 in flight; ops/s
+# and, when test/rdma/run.sh started SeaweedFS on the host (KELP_RDMA_WEED_ENV), the same reads the
+# way applications make them: kelp-bench --mode rdma (libkelp, KELP_SQE_F_RDMA_ONLY: RDMA or an
+# error) through a reader kelpd on rxe1 (located by the master, `[rdma] peers` naming the export)
+# and an export kelpd on rxe0 that exports the volume server's directory, at depth 1 (p50) and 32
+# (ops/s). The two kelpds are started once and stopped (SIGSTOP) while the others measure, so their
+# busy-polling lcores take no vCPU from perftest or kelp-rdma.
 # perftest runs its server on rxe0 and its client on rxe1 (GID index 0, -F); kelp-rdma serve
 # exports on rxe0 and bench reads on rxe1, started fresh for each measurement so no idle kelp
 # process shares the vCPUs with perftest.
@@ -26,6 +32,13 @@ D=${KELP_RDMA_DATA:?run through test/rdma/run.sh}
 mkdir -p "$W/vols"
 cp "$D/vols/5.dat" "$D/vols/5.idx" "$D/vols/5.vif" "$W/vols/" || exit 1 # 4 KiB needles (prepare-data.sh)
 fid=$(head -1 "$D/fids.5")
+KELPD_PAIR=0 EXPORT_PID= READER_PID=
+if [ -n "${KELP_RDMA_WEED_ENV:-}" ] && [ -s "$KELP_RDMA_WEED_ENV" ]; then
+	. "$KELP_RDMA_WEED_ENV"
+	[ -s "${WEED_BENCH_FIDS:-}" ] && KELPD_PAIR=1
+fi
+cleanup() { for p in $EXPORT_PID $READER_PID; do kill -CONT "$p"; kill -KILL "$p"; done 2>/dev/null; }
+trap cleanup EXIT
 
 # perftest TOOL ARGS...: the 4096-byte result line's 5th column (t_typical, or MsgRate[Mpps]).
 perftest() {
@@ -47,6 +60,67 @@ kelp_rdma() {
 	cat "$W/kelp"
 }
 
+# The export kelpd (rxe0) and the reader kelpd (rxe1), one lcore each, as test_kelpd_rdma_read.sh
+# runs them; kelp-bench warms up (locates the volume, connects) before its first measurement.
+start_kelpd_pair() {
+	cat > "$W/export.conf" <<CONF
+[engine]
+lcores = 1
+control_cpu = -1
+socket = $W/export.sock
+arena_mb = 8
+[export]
+dirs = $WEED_VS_DIR
+[rdma]
+device = rxe0
+gid_index = 0
+listen = 169.254.77.1:18517
+CONF
+	cat > "$W/reader.conf" <<CONF
+[engine]
+lcores = 0
+control_cpu = -1
+socket = $W/reader.sock
+arena_mb = 8
+[seaweedfs]
+master = $WEED_MASTER_GUEST
+volume_address = public_url
+http_timeout_ms = 20000
+[rdma]
+device = rxe1
+gid_index = 0
+peers = $WEED_VS_GUEST=169.254.77.1:18517
+CONF
+	"$BIN/kelpd" -c "$W/export.conf" > "$W/export.log" 2>&1 &
+	EXPORT_PID=$!
+	wait_tcp_listen 18517 || { cat "$W/export.log"; exit 1; }
+	"$BIN/kelpd" -c "$W/reader.conf" > "$W/reader.log" 2>&1 &
+	READER_PID=$!
+	_i=0
+	until [ -S "$W/reader.sock" ]; do
+		_i=$((_i + 1)); [ $_i -lt 400 ] || { cat "$W/reader.log"; exit 1; }; sleep 0.05
+	done
+}
+# kelp_bench DEPTH COUNT: kelp-bench --mode rdma through the pair (woken for it); prints its JSON.
+# The client sleeps on the completion ring (--wait=0) instead of spinning: the two kelpd lcores
+# already busy-poll the VM's two vCPUs.
+kelp_bench() {
+	kill -CONT $EXPORT_PID $READER_PID
+	"$BIN/kelp-bench" --mode rdma --socket "$W/reader.sock" --fids "$WEED_BENCH_FIDS" --size 4096 \
+		--depth "$1" --count "$2" --wait=0 --json > "$W/kb" 2> "$W/kb.err" ||
+		{ cat "$W/kb.err" "$W/kb"; tail -5 "$W/reader.log" "$W/export.log"; exit 1; }
+	kill -STOP $EXPORT_PID $READER_PID
+	grep -q '"errors":0,' "$W/kb" || { echo "kelp-bench --mode rdma had errors:"; cat "$W/kb"; }
+	cat "$W/kb"
+}
+json_num() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
+if [ $KELPD_PAIR = 1 ]; then
+	start_kelpd_pair
+	kelp_bench 1 20 > /dev/null # warm-up: locate the volume, connect the peers
+else
+	echo "(no SeaweedFS on the host: the kelpd-to-kelpd rows are skipped)"
+fi
+
 echo "== 4 KiB reads on rxe0 <-> rxe1, same VM run ($(date -u +%FT%TZ), TCG, $(nproc) vCPUs," \
 	"clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource))"
 : > "$W/ratios"
@@ -56,11 +130,20 @@ while [ $r -le "$ROUNDS" ]; do
 	kelp_lat=$(kelp_rdma --depth 1 --iters "$ITERS" | sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p')
 	read_mpps=$(perftest ib_read_bw -s 4096 -t 32 -n "$((ITERS * 5))")
 	kelp_ops=$(kelp_rdma --depth 32 --iters "$((ITERS * 5))" | sed -n 's/.* ops_per_s=\([0-9.]*\).*/\1/p')
-	awk -v r="$r" -v rl="$read_lat" -v kp="$kelp_lat" -v mpps="$read_mpps" -v ko="$kelp_ops" 'BEGIN {
-		printf "round %d: ib_read_lat %.1f us, kelp p50 %.1f us = %.2fx; ib_read_bw %.0f/s, kelp %.0f/s = %.2fx\n",
+	kd_lat=0 kd_ops=0
+	if [ $KELPD_PAIR = 1 ]; then
+		kd_lat=$(kelp_bench 1 "$ITERS" | json_num p50)
+		kd_ops=$(kelp_bench 32 "$((ITERS * 5))" | json_num ops_per_sec)
+	fi
+	awk -v r="$r" -v rl="$read_lat" -v kp="$kelp_lat" -v mpps="$read_mpps" -v ko="$kelp_ops" \
+		-v dl="$kd_lat" -v dops="$kd_ops" 'BEGIN {
+		printf "round %d: ib_read_lat %.1f us, kelp-rdma p50 %.1f us = %.2fx; ib_read_bw %.0f/s, kelp-rdma %.0f/s = %.2fx\n",
 			r, rl, kp, kp / rl, mpps * 1e6, ko, ko / (mpps * 1e6)
+		if (dl > 0)
+			printf "         kelpd pair (kelp-bench --mode rdma): p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
+				dl, dl / rl, dops, dops / (mpps * 1e6)
 	}'
-	echo "$read_lat $kelp_lat $read_mpps $kelp_ops" >> "$W/ratios"
+	echo "$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops" >> "$W/ratios"
 	r=$((r + 1))
 done
 
@@ -69,12 +152,25 @@ sort_col() { awk -v c="$1" '{print $c}' "$W/ratios" | sort -g; }
 median() { awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 awk '{print $2 / $1}' "$W/ratios" | sort -g > "$W/lat_ratio"
 awk '{print $4 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/bw_ratio"
+awk '{print $5 / $1}' "$W/ratios" | sort -g > "$W/kd_lat_ratio"
+awk '{print $6 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/kd_bw_ratio"
 echo
 echo "== medians over $ROUNDS rounds (range)"
 printf "ib_read_lat  t_typical  %8.1f us\n" "$(sort_col 1 | median)"
-printf "kelp read    p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
+printf "kelp-rdma    p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
 	"$(sort_col 2 | median)" "$(median < "$W/lat_ratio")" "$(head -1 "$W/lat_ratio")" "$(tail -1 "$W/lat_ratio")"
 printf "ib_read_bw   msg rate   %8.0f ops/s\n" "$(awk '{print $3 * 1e6}' "$W/ratios" | sort -g | median)"
-printf "kelp read    32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
+printf "kelp-rdma    32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
 	"$(sort_col 4 | median)" "$(median < "$W/bw_ratio")" "$(head -1 "$W/bw_ratio")" "$(tail -1 "$W/bw_ratio")"
+if [ $KELPD_PAIR = 1 ]; then
+	printf "kelpd pair   p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
+		"$(sort_col 5 | median)" "$(median < "$W/kd_lat_ratio")" "$(head -1 "$W/kd_lat_ratio")" "$(tail -1 "$W/kd_lat_ratio")"
+	printf "kelpd pair   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
+		"$(sort_col 6 | median)" "$(median < "$W/kd_bw_ratio")" "$(head -1 "$W/kd_bw_ratio")" "$(tail -1 "$W/kd_bw_ratio")"
+	kill -CONT $EXPORT_PID $READER_PID
+	"$BIN/kelpctl" --socket "$W/reader.sock" peers
+	kill -TERM $EXPORT_PID $READER_PID
+	wait $EXPORT_PID $READER_PID
+	EXPORT_PID= READER_PID=
+fi
 rm -rf "$W"

@@ -8,8 +8,10 @@ usage() {
 usage: test/rdma/run.sh COMMAND
   test              run every RDMA test (test/rdma/tests.sh) in one VM run; exit 0 only if all pass
   bench             perftest baseline (ib_read_lat, ib_read_bw at 4 KiB, rxe0<->rxe1) and kelp's RDMA
-                    reads, alternating, in the same VM run (test/rdma/bench.sh; KELP_BENCH_ROUNDS,
-                    KELP_BENCH_ITERS); runs at nice -10 in its own scheduling group (bench/prio.sh)
+                    reads (kelp-rdma; and kelp-bench --mode rdma through a reader kelpd and an export
+                    kelpd when weed runs on the host), alternating, in the same VM run
+                    (test/rdma/bench.sh; KELP_BENCH_ROUNDS, KELP_BENCH_ITERS); runs at nice -10 in
+                    its own scheduling group (bench/prio.sh)
   test-if-possible  `test` when QEMU can run here; otherwise say why it is skipped and exit 0
   exec CMD [ARG...] run one command in the VM (cwd = repository, rxe0/rxe1 up), e.g. `exec ibv_devices`
   help              this text
@@ -56,6 +58,20 @@ start_weed() {
 	host_weed_start || { echo "rdma: could not start SeaweedFS on the host (see above)" >&2; return 2; }
 }
 
+# 4 KiB needles in the host's SeaweedFS for the benchmark's kelpd-to-kelpd rows (bench.sh reads
+# them through a reader kelpd; their fids are in $WEED_BENCH_FIDS). Nothing when weed is not up.
+weed_bench_needles() {
+	[ -n "$HOST_WEED_ENV" ] || return 0
+	local d=$WEED_DIR/upload i
+	mkdir -p "$d"
+	: > "$WEED_DIR/bench4k.fids"
+	for i in $(seq 1 16); do
+		head -c 4096 /dev/urandom > "$d/bench4k$i.bin"
+		weed_upload "$d/bench4k$i.bin" bench4k >> "$WEED_DIR/bench4k.fids" || return 1
+	done
+	echo "WEED_BENCH_FIDS=$WEED_DIR/bench4k.fids" >> "$HOST_WEED_ENV"
+}
+
 # Volumes and expected bytes for the tests, made on the host (fast) into the shared repository.
 prepare_data() {
 	[ -x "$REPO/build/bin/kelp-rdma" ] && [ -x "$REPO/build/bin/kelp-vol" ] ||
@@ -69,12 +85,15 @@ case $cmd in
 test)
 	prepare_data || exit 2
 	start_weed || exit 2
-	rc=0; run_in_vm 600 test/rdma/tests.sh || rc=$?
+	# ~8 min on an idle host; other people's builds and VMs make it 10-15
+	rc=0; run_in_vm 1500 test/rdma/tests.sh || rc=$?
 	[ $rc -eq 0 ] && echo "rdma: all VM tests passed" || echo "rdma: VM tests FAILED (exit $rc)"
 	exit $rc ;;
 bench)
 	prepare_data || exit 2
-	exec_rc=0; run_in_vm 900 test/rdma/bench.sh || exec_rc=$?
+	start_weed || exit 2
+	weed_bench_needles || { echo "rdma: could not upload the benchmark's needles" >&2; exit 2; }
+	exec_rc=0; run_in_vm 1800 test/rdma/bench.sh || exec_rc=$?
 	exit $exec_rc ;;
 test-if-possible)
 	if ! why=$(vm_why_not); then
