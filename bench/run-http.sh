@@ -8,8 +8,8 @@
 #   wrk       (when installed) wrk -t1 -c DEPTH with bench/wrk-fids.lua: a second HTTP baseline
 # kelpd runs only during its own rows (its busy-polling lcore would otherwise take a core from
 # weed); weed is not pinned. Client on cpu 0, kelpd's lcore on cpu 1; for the fallback rows the lcore
-# parks after 2 us idle, the control thread is not pinned and the client sleeps in kelp_wait without
-# spinning first (--wait=0), as the http client sleeps in epoll_wait (see start_kelpd).
+# parks when idle, the control thread is not pinned and the client waits with --wait (see
+# start_kelpd).
 # Connections: http opens one per slot (DEPTH); kelpd's HTTP client one per request in flight, at
 # most 32 per server (kelpctl status shows them), so DEPTH as well.
 # Writes $OUT/http.json, $OUT/http.png, $OUT/cpu.txt (CPU ms of client, kelpd and the volume server
@@ -62,11 +62,12 @@ start_kelpd() { # force_http true|false
 	# The fallback path works on kelpd's control thread, not on the lcore: on this 2-core box the
 	# lcore parks when idle (idle_park_us) and the control thread is not pinned beside the client,
 	# else a busy-polling lcore and client leave the control thread (and weed) one shared core.
-	# 2 us, not 20: the volume server needs the CPU more than the lcore needs a fast wake-up (CPU
-	# per fallback read, client + kelpd, 58 -> 32-40 us with --wait=0, h11's runs at 12:45 UTC).
+	# Parking sooner (2 us) with a client that sleeps at once (--wait=0) costs less CPU per read
+	# (client + kelpd 58 -> 32-40 us) but is slower: the rows then wait on wake-ups, not on CPU
+	# (0.55x vs 0.75x of http at load 8-9, BENCHMARKS.md, h11).
 	local engine_extra="control_cpu = 0"
 	[ "$1" = true ] && engine_extra="control_cpu = -1
-idle_park_us = 2"
+idle_park_us = 20"
 	cat >"$WEED_DIR/kelp.conf" <<EOF
 [engine]
 lcores = 1
@@ -123,8 +124,8 @@ for round in $(seq "$ROUNDS"); do
 	if [ "$FALLBACK" = 1 ]; then
 		start_kelpd true
 		for sz in 4k 1m; do
-			# --wait=0: the client sleeps between completions, like an HTTP client in epoll_wait
-			bench "fallback $sz" --mode local --wait=0 -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
+			# --wait: the client sleeps between completions, like an HTTP client blocked in recv
+			bench "fallback $sz" --mode local --wait -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
 		kelpd_stop
