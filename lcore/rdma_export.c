@@ -9,6 +9,7 @@
 #include "core/volume.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
+#include "core/hostport.h"
 #include "lcore/rdma_export.h"
 #include "nic/conn.h"
 #include "nic/oob.h"
@@ -133,33 +134,6 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 	return busy ? KELP_POLL_BUSY : KELP_POLL_IDLE;
 }
 
-/* "host:port" / "[v6]:port" into @host (size @n) and *@port. Return 0 or -EINVAL. */
-static int split_listen(const char *s, char *host, size_t n, uint16_t *port)
-{
-	const char *colon = strrchr(s, ':');
-	char *end;
-	unsigned long p;
-	size_t hl;
-
-	if (!colon)
-		return -EINVAL;
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || p == 0 || p > 65535)
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl >= n)
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-}
-
 struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 						struct kelp_rdma_dev *dev, const char *listen)
 {
@@ -169,7 +143,7 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 	uint16_t port;
 	int rc;
 
-	if (split_listen(listen, host, sizeof(host), &port) < 0) {
+	if (kelp_split_host_port(listen, host, sizeof(host), &port) < 0) {
 		fprintf(stderr, "kelpd: [rdma] listen = '%s': want host:port\n", listen);
 		errno = EINVAL;
 		return NULL;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/crc32c.h"
+#include "core/hostport.h"
 #include "core/volume.h"
 #include "lcore/discovery.h"
 #include "lcore/engine.h"
@@ -58,6 +59,8 @@ struct kelp_rdma_reader {
 	size_t n_peers;
 	size_t n_pub; /* peers other threads may look at: release store after a peer is set up */
 	unsigned hs_pending; /* owning lcore: peers whose hs_state is not IDLE */
+	uint64_t create_retry_ns; /* owning lcore: no new connection before (after a failure) */
+	bool create_warned;
 	/* the handshake thread (hs_main) and how the lcore wakes it */
 	pthread_t hs_thread;
 	bool hs_started;
@@ -68,36 +71,6 @@ struct kelp_rdma_reader {
 	uint32_t in_flight; /* posted, not yet completed: keeps the lcore from parking */
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
 };
-
-/* "host:port" (optionally after "http://") into @host/@port. Return 0 or -EINVAL. */
-static int split_host_port(const char *s, char *host, size_t n, uint16_t *port)
-{
-	const char *colon;
-	char *end;
-	unsigned long p;
-	size_t hl;
-
-	if (!strncmp(s, "http://", 7))
-		s += 7;
-	colon = strrchr(s, ':');
-	if (!colon)
-		return -EINVAL;
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (errno || (*end && *end != '/') || end == colon + 1 || p == 0 || p > 65535)
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= n)
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-}
 
 #define PUB(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define PEEK(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -151,14 +124,26 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	if (!p->port) {
 		uint16_t vs_port;
 
-		if (split_host_port(vs, p->host, sizeof(p->host), &vs_port) < 0)
+		if (kelp_split_host_port(vs, p->host, sizeof(p->host), &vs_port) < 0 || !p->host[0])
 			return NULL;
 		p->port = rd->peer_port;
 	}
-	/* allocation on the lcore: once per new peer, never per request */
-	p->conn = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS);
-	if (!p->conn)
+	/* allocation (and verbs calls) on the lcore: once per new peer, never per request; when
+	 * it fails (QP or memory limits), not again for a second, so reads are not slowed down by
+	 * trying on each one */
+	uint64_t now = kelp_now_ns();
+	if (now < rd->create_retry_ns)
 		return NULL;
+	p->conn = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS);
+	if (!p->conn) {
+		if (!rd->create_warned)
+			fprintf(stderr, "kelpd: lcore %u: cannot create an RDMA connection to %s:%u "
+					"(%s): its reads use HTTP, retried every second\n",
+				rd->lc->id, p->host, p->port, strerror(errno));
+		rd->create_warned = true;
+		rd->create_retry_ns = now + 1000000000ull;
+		return NULL;
+	}
 	char addr[sizeof(p->pub.addr)];
 	snprintf(addr, sizeof(addr), "%s:%u", p->host, p->port);
 	memcpy(p->pub.addr, addr, sizeof(addr));
@@ -390,8 +375,9 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 		size_t l = eq ? (size_t)(eq - peers[i]) : 0;
 
 		if (!eq || l >= sizeof(rd->map[i].vs) ||
-		    split_host_port(eq + 1, rd->map[i].host, sizeof(rd->map[i].host),
-				    &rd->map[i].port) < 0) {
+		    kelp_split_host_port(eq + 1, rd->map[i].host, sizeof(rd->map[i].host),
+					 &rd->map[i].port) < 0 ||
+		    !rd->map[i].host[0]) {
 			fprintf(stderr, "kelpd: [rdma] peers: bad entry '%s'\n", peers[i]);
 			errno = EINVAL;
 			goto fail;
