@@ -154,6 +154,9 @@ static const struct kelp_conf_key config_keys[] = {
 	 check_host_port_or_empty},
 	{"rdma", "peer_port", KELP_CONF_UINT, F(rdma.peer_port), "18515",
 	 "port of the kelpd beside a volume server not listed in peers", 1, 65535, NULL, NULL},
+	{"rdma", "request_timeout_ms", KELP_CONF_UINT, F(rdma.request_timeout_ms), "2000",
+	 "reader: no reply for this long fails the connection; its reads go to HTTP", 10, 600000,
+	 NULL, NULL},
 	{"rdma", "peers", KELP_CONF_STR_LIST, F(rdma.peers), "",
 	 "volume_server=rdma_host:port list of kelpd exporters", 0, 0, NULL, check_peer},
 };

@@ -73,6 +73,7 @@ struct kelp_config {
 		int gid_index; /* -1: pick automatically */
 		char *listen;  /* host:port, "" = do not accept RDMA requests */
 		uint32_t peer_port;
+		uint32_t request_timeout_ms; /* reader: no reply this long fails the connection */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
 	} rdma;
 };

@@ -69,7 +69,7 @@ static int rdma_start(struct kelp_engine *eng)
 	for (unsigned i = 0; reading && i < eng->n_lcores; i++) {
 		eng->lcores[i].rdma_reader = kelp_rdma_reader_create(
 			&eng->lcores[i], eng->rdma_dev, o->rdma_peers, o->n_rdma_peers,
-			o->rdma_peer_port);
+			o->rdma_peer_port, o->rdma_request_timeout_ms);
 		if (!eng->lcores[i].rdma_reader)
 			return errno ? -errno : -ENOMEM;
 	}

@@ -67,6 +67,7 @@ struct kelp_engine_opts {
 	uint16_t rdma_peer_port;         /* kelpd beside a volume server not in rdma_peers */
 	const char *const *rdma_peers;   /* "vs_host:port=rdma_host:port" */
 	size_t n_rdma_peers;
+	uint32_t rdma_request_timeout_ms; /* reader: reply timeout per connection */
 };
 
 struct kelp_lcore;

@@ -74,6 +74,7 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->rdma_peer_port = (uint16_t)c->rdma.peer_port;
 	o->rdma_peers = (const char *const *)c->rdma.peers.items;
 	o->n_rdma_peers = c->rdma.peers.n;
+	o->rdma_request_timeout_ms = c->rdma.request_timeout_ms;
 	if (!o->socket_path || !*o->socket_path) {
 		fprintf(stderr, "kelpd: [engine] socket is empty\n");
 		return -EINVAL;

@@ -357,9 +357,9 @@ static void hs_stop(struct kelp_rdma_reader *rd)
 
 struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 						 const char *const *peers, size_t n_peers,
-						 uint16_t peer_port)
+						 uint16_t peer_port, uint32_t request_timeout_ms)
 {
-	struct kelp_rdma_lcore_config cfg = {0};
+	struct kelp_rdma_lcore_config cfg = {.request_timeout_ms = request_timeout_ms};
 	struct kelp_rdma_reader *rd = calloc(1, sizeof(*rd));
 
 	if (!rd)

@@ -53,12 +53,15 @@ struct kelp_rdma_peer_info {
 
 /*
  * kelp_rdma_reader_create - the reader side of lcore @lc on @dev, with the `[rdma] peers` entries
- * @peers (@n_peers "vs_host:port=rdma_host:port") and @peer_port; registers its CQ poller on @lc.
- * Main thread, before the lcores start. Return: the reader or NULL with errno (message printed).
+ * @peers (@n_peers "vs_host:port=rdma_host:port"), @peer_port and @request_timeout_ms (0: 2000;
+ * no reply for that long fails a connection); registers its CQ poller on @lc and starts its
+ * handshake thread. Main thread, before the lcores start.
+ * Return: the reader or NULL with errno (message printed): EINVAL a bad peers entry; ENOSPC no
+ * poller slot; errnos of the CQ creation and of pthread_create.
  */
 struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 						 const char *const *peers, size_t n_peers,
-						 uint16_t peer_port);
+						 uint16_t peer_port, uint32_t request_timeout_ms);
 
 /*
  * kelp_rdma_reader_route - send @r (inputs filled, session set) over RDMA. Owning lcore.

@@ -86,7 +86,7 @@ test)
 	prepare_data || exit 2
 	start_weed || exit 2
 	# ~8 min on an idle host; other people's builds and VMs make it 10-15
-	rc=0; run_in_vm 1500 test/rdma/tests.sh || rc=$?
+	rc=0; run_in_vm "${KELP_VM_TIMEOUT:-1500}" test/rdma/tests.sh || rc=$?
 	[ $rc -eq 0 ] && echo "rdma: all VM tests passed" || echo "rdma: VM tests FAILED (exit $rc)"
 	exit $rc ;;
 bench)

@@ -74,6 +74,8 @@ http_timeout_ms = 20000
 device = rxe1
 gid_index = 0
 peers = $WEED_VS_GUEST=$EXP
+# TCG on a loaded host can be slow to answer: no HTTP fallback for a merely slow reply
+request_timeout_ms = 5000
 CONF
 start_export() {
 	"$BIN/kelpd" -c "$W/export.conf" >> "$W/export.log" 2>&1 &

@@ -82,6 +82,7 @@ static void test_defaults_and_types(void **state)
 	assert_false(c.seaweedfs.force_http);
 	assert_int_equal(c.seaweedfs.volume_address, KELP_VOLUME_ADDRESS_URL);
 	assert_int_equal(c.rdma.gid_index, -1);
+	assert_int_equal(c.rdma.request_timeout_ms, 2000);
 
 	assert_int_equal(kelp_config_set(&c, "engine.lcores=2-3,5", err, sizeof(err)), 0);
 	assert_int_equal(c.engine.lcores.n, 3);
@@ -112,7 +113,7 @@ static void test_defaults_and_types(void **state)
 	const char *bad[] = {"engine.lcores=3-2", "engine.lcores=1,1", "engine.lcores=",
 			     "engine.queue_depth=1000", "engine.arena_mb=0", "engine.hugepages=maybe",
 			     "seaweedfs.volume_address=publicUrl",
-			     "seaweedfs.master=nohost", "seaweedfs.force_http=2", "rdma.port=256",
+			     "seaweedfs.master=nohost", "seaweedfs.force_http=2", "rdma.port=256", "rdma.request_timeout_ms=5",
 			     "rdma.peers=a:1", "export.dirs=relative/dir", "engine.allow_gids=no-such-group-x",
 			     "engine.nokey=1", "nosection.key=1", "engine.lcores", "lcores=1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
