@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(gcc make pkg-config clang libclang-rt-14-dev
       libibverbs-dev librdmacm-dev ibverbs-providers ibverbs-utils rdma-core rdmacm-utils perftest
       liburing-dev libnuma-dev libhwloc-dev libinih-dev libjansson-dev libdeflate-dev libssl-dev
-      libcmocka-dev curl python3 iproute2 wrk xz-utils busybox-static qemu-system-x86 cpio)
+      libcmocka-dev curl python3 iproute2 wrk xz-utils busybox-static qemu-system-x86 cpio jq)
 
 missing=()
 for p in "${PKGS[@]}"; do
