@@ -98,22 +98,36 @@ echo "   export kelpd: $nvol volumes of the host's volume server; reader: none l
 n_live=$(echo $WEED_LIVE | wc -w)
 n_del=$(echo $WEED_DELETED | wc -w)
 n_large=$(echo $WEED_LARGE | wc -w)
-# check_round OUT LINES: OUT/ holds exactly the live fids with curl's bytes, every live result is
-# >= 0 and has a path, every deleted one is -2 (ENOENT); prints the path counts "local rdma http"
-# (one awk and one diff per round: the VM is slow at starting processes)
-check_round() {
-	local out=$1 lines=$2 bad
-	[ "$(wc -l < "$lines")" -eq $((n_live + n_del)) ] || fail "$lines: $(wc -l < "$lines") results"
-	bad=$(awk -v del=" $WEED_DELETED " '
-		{ path = (index("0123456789abcdef", substr($4, length($4))) - 1) % 4 }
-		index(del, " " $1 " ") { if ($2 != -2) print $1 ": deleted, result " $2; next }
-		$2 !~ /^[0-9]+$/ || path == 0 { print $1 ": result " $2 " flags " $4 }' "$lines")
-	[ -z "$bad" ] || fail "$bad"
-	diff -r "$WEED_EXPECT" "$out" > "$out.diff" 2>&1 || fail "bytes differ from the volume server's: $(head -3 "$out.diff")"
-	awk -v del=" $WEED_DELETED " '
-		index(del, " " $1 " ") { next }
-		{ n[(index("0123456789abcdef", substr($4, length($4))) - 1) % 4]++ }
-		END { printf "%d %d %d\n", n[1], n[2], n[3] }' "$lines"
+# check_rounds DIR...: each round DIR/ holds exactly the live fids with curl's bytes (md5), every
+# live result in DIR.lines is >= 0 with a path, every deleted one -2 (ENOENT); prints the summed
+# path counts "local rdma http". One md5sum and two awk for any number of rounds: the VM is slow at
+# starting processes, and the expected bytes were hashed once.
+check_rounds() {
+	local files=() d out
+	for d; do files+=("$d"/*); done
+	out=$( { md5sum "${files[@]}" 2>&1; } | awk -v sums="$W/expect.md5" -v n="$n_live" -v nd=$# '
+		BEGIN { while ((getline l < sums) > 0) { split(l, f, " "); want[f[2]] = f[1] }
+			if (!length(want)) { print "BAD no expected sums in " sums; exit } }
+		{ k = $2; sub(/.*\//, "", k); d = $2; sub(/\/[^\/]*$/, "", d); per[d]++ }
+		!(k in want) { print "BAD " $0 ": not a live fid"; next }
+		want[k] != $1 { print "BAD " $2 ": bytes differ from the volume server'"'"'s" }
+		END { for (d in per) { m++; if (per[d] != n) print "BAD " d ": " per[d] " files, want " n }
+		      if (m != nd) print "BAD " m " round dirs hold files, want " nd }') ||
+		fail "checking the bytes failed: $out"
+	[ -z "$out" ] || fail "$(head -5 <<< "$out")"
+	local lines=()
+	for d; do lines+=("$d.lines"); done
+	out=$(awk -v del=" $WEED_DELETED " -v want=$((n_live + n_del)) -v nf=$# '
+		{ cnt[FILENAME]++; path = (index("0123456789abcdef", substr($4, length($4))) - 1) % 4 }
+		index(del, " " $1 " ") { if ($2 != -2) print "BAD " FILENAME ": deleted " $1 ": " $2; next }
+		$2 !~ /^[0-9]+$/ || path == 0 { print "BAD " FILENAME ": " $0; next }
+		{ p[path]++ }
+		END { for (f in cnt) { m++; if (cnt[f] != want) print "BAD " f ": " cnt[f] " results" }
+		      if (m != nf) print "BAD " m " result files, want " nf
+		      printf "%d %d %d\n", p[1], p[2], p[3] }' "${lines[@]}") ||
+		fail "checking the results failed: $out"
+	grep -q '^BAD' <<< "$out" && fail "$(grep '^BAD' <<< "$out" | head -5)"
+	tail -1 <<< "$out"
 }
 # read_round OUT: every fid through one reader session into OUT/, results in OUT.lines
 read_round() {
@@ -124,7 +138,8 @@ read_round() {
 
 echo "-- 1. every fid through the reader kelpd ($n_live live, $(echo $WEED_DELETED | wc -w) deleted)"
 read_round "$W/r1" || fail "round 1: kelp_client failed"
-counts=$(check_round "$W/r1" "$W/r1.lines") || { echo "$counts"; exit 1; }
+(cd "$WEED_EXPECT" && md5sum $WEED_LIVE) > "$W/expect.md5" || fail "hashing the expected bytes"
+counts=$(check_rounds "$W/r1") || { echo "$counts"; exit 1; }
 read -r _ r1_rdma r1_http <<< "$counts"
 echo "   round 1 (cold: a volume's first read asks the master): $r1_rdma rdma, $r1_http http, bytes equal"
 # round 1's reads of located volumes started the handshake (on the reader's handshake thread;
@@ -136,7 +151,7 @@ until [ "$(ctl reader peers --json | jget peers.0.state)" = up ]; do
 done
 rdma_before=$(ctl reader stats --json | jget total.by_path.rdma)
 read_round "$W/r2" || fail "round 2: kelp_client failed"
-counts=$(check_round "$W/r2" "$W/r2.lines") || { echo "$counts"; exit 1; }
+counts=$(check_rounds "$W/r2") || { echo "$counts"; exit 1; }
 read -r r2_local r2_rdma r2_http <<< "$counts"
 echo "   round 2: $r2_rdma rdma, $r2_http http, $r2_local local; bytes equal"
 [ "$r2_local" -eq 0 ] || fail "the reader kelpd served local reads: it has no volumes"
@@ -215,12 +230,11 @@ touch "$W/stop"
 wait "${LOOP_PIDS[@]}"
 LOOP_PIDS=()
 ls "$W"/loop*.failed >/dev/null 2>&1 && fail "$(cat "$W"/loop*.failed)"
-total=0 rd=0 ht=0
-for lines in "$W"/loop*/*.lines; do
-	counts=$(check_round "${lines%.lines}" "$lines") || { echo "$counts"; exit 1; }
-	read -r _ a b <<< "$counts"
-	total=$((total + 1)) rd=$((rd + a)) ht=$((ht + b))
-done
+rounds=("$W"/loop*/*.lines)
+rounds=("${rounds[@]%.lines}")
+total=${#rounds[@]}
+counts=$(check_rounds "${rounds[@]}") || { echo "$counts"; exit 1; }
+read -r _ rd ht <<< "$counts"
 echo "   $total loop rounds checked: every byte equal, no errors ($rd reads rdma, $ht http)"
 ctl reader peers
 ctl reader stats | tail -4
