@@ -18,7 +18,7 @@ usage: test/rdma/run.sh COMMAND
 The kernel (Debian linux-image-amd64's target) and the initramfs are cached in build/rdma-vm/
 (KELP_RDMA_VM_DIR overrides). The VM runs under TCG (~10-15x slower than the host); its network card is
 QEMU user-mode networking, through which it reaches the real SeaweedFS that `test` and `exec` start on the
-host (KELP_RDMA_WEED=0: do not start it). KELP_VM_TIMEOUT: seconds before the VM is killed (test: 900,
+host (KELP_RDMA_WEED=0: do not start it). KELP_VM_TIMEOUT: seconds before the VM is killed (test: 1500,
 exec: 600).
 USAGE
 }
