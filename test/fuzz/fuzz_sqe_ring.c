@@ -56,8 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(e.length >= 1 && e.length <= MAX_IO);
 			assert(e.buf_off < ARENA && e.buf_off + e.length <= ARENA);
 		}
+		/* accepted: a known opcode; flags only those defined, and only on READ/STAT */
 		if (rc == 0)
-			assert(e.opcode <= KELP_OP_STAT && e.flags == 0);
+			assert(e.opcode <= KELP_OP_STAT && (e.flags & ~KELP_SQE_F_RDMA_ONLY) == 0 &&
+			       (e.opcode != KELP_OP_NOP || e.flags == 0));
 	}
 	kelp_ring_cons_release(&cons, (uint32_t)avail);
 	assert(ctl->head == tail);
