@@ -117,6 +117,8 @@ static const struct kelp_conf_key config_keys[] = {
 	 "groups (names or numbers) whose members are allowed", 0, 0, NULL, NULL},
 	{"engine", "idle_park_us", KELP_CONF_UINT, F(engine.idle_park_us), "0",
 	 "park an idle lcore after this many microseconds; 0 = never", 0, UINT32_MAX, NULL, NULL},
+	{"engine", "idle_yield", KELP_CONF_BOOL, F(engine.idle_yield), "false",
+	 "an idle lcore yields its CPU between polls (shared or oversubscribed CPUs)", 0, 0, NULL, NULL},
 	{"engine", "arena_mb", KELP_CONF_UINT, F(engine.arena_mb), "64",
 	 "buffer arena per session, MiB", 1, 65536, NULL, NULL},
 	{"engine", "hugepages", KELP_CONF_ENUM, F(engine.hugepages), "auto",

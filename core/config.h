@@ -50,6 +50,7 @@ struct kelp_config {
 		struct kelp_id_list allow_uids;
 		struct kelp_id_list allow_gids;
 		uint32_t idle_park_us; /* 0: never park */
+		bool idle_yield;       /* sched_yield() after an idle poll */
 		uint32_t arena_mb;
 		enum kelp_hugepages hugepages;
 		uint32_t queue_depth;

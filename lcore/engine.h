@@ -44,6 +44,7 @@ struct kelp_engine_opts {
 	gid_t allow_gids[KELP_MAX_ALLOW]; /* [engine] allow_gids */
 	unsigned n_allow_gids;
 	uint32_t idle_park_us;           /* [engine] idle_park_us; 0 = never park */
+	int idle_yield;                  /* [engine] idle_yield: sched_yield() after an idle poll */
 	uint32_t arena_mb;               /* [engine] arena_mb: arena per session */
 	int hugepages;                   /* [engine] hugepages: 1 required, 0 off, -1 when available */
 	uint32_t queue_depth;            /* [engine] queue_depth: default SQ entries per session */

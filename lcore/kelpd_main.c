@@ -51,6 +51,7 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	for (unsigned i = 0; i < o->n_allow_gids && i < KELP_MAX_ALLOW; i++)
 		o->allow_gids[i] = (gid_t)c->engine.allow_gids.ids[i];
 	o->idle_park_us = c->engine.idle_park_us;
+	o->idle_yield = c->engine.idle_yield;
 	o->arena_mb = c->engine.arena_mb;
 	o->hugepages = c->engine.hugepages == KELP_HUGEPAGES_ON    ? 1
 		       : c->engine.hugepages == KELP_HUGEPAGES_OFF ? 0

@@ -493,6 +493,10 @@ static void *lcore_thread(void *arg)
 			idle_since = 0;
 			continue;
 		}
+		/* On a CPU this lcore shares (a VM's vCPU, Soft-RoCE's packet processing, the client),
+		 * spinning holds back the very work it waits for; one yield per idle poll lets it run. */
+		if (lc->idle_yield)
+			sched_yield();
 		if (lc->idle_park_ns == 0)
 			continue;
 		uint64_t now = kelp_now_ns(); /* vDSO, no syscall; idle rounds only */
@@ -517,6 +521,7 @@ int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id,
 	lc->ctl_wake_fd = -1;
 	lc->numa_node = kelp_topo_cpu_node(cpu);
 	lc->idle_park_ns = (uint64_t)eng->opts.idle_park_us * 1000;
+	lc->idle_yield = eng->opts.idle_yield;
 	lc->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (lc->wake_fd < 0)
 		return -errno;

@@ -10,6 +10,7 @@
  *      kelp_ctl_remote_init(), which runs on the control thread before the lcores start.
  * When every poller was idle for [engine] idle_park_us (0 = never), the lcore parks: it raises
  * KELP_SQ_NEED_WAKEUP in every session, re-checks, and blocks on its eventfd (shm/ABI.md 5).
+ * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
  */
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
@@ -92,6 +93,7 @@ struct kelp_lcore {
 	struct kelp_epoch *epoch; /* the engine's; NULL = none */
 	int epoch_id;             /* our reader id in it */
 	uint64_t idle_park_ns;
+	int idle_yield; /* [engine] idle_yield */
 	pthread_t thread;
 	int started;
 

@@ -15,7 +15,9 @@
 # error) through a reader kelpd on rxe1 (located by the master, `[rdma] peers` naming the export)
 # and an export kelpd on rxe0 that exports the volume server's directory, at depth 1 (p50) and 32
 # (ops/s). The two kelpds are started once and stopped (SIGSTOP) while the others measure, so their
-# busy-polling lcores take no vCPU from perftest or kelp-rdma.
+# busy-polling lcores take no vCPU from perftest or kelp-rdma. A second pair, started the same way
+# with `[engine] idle_yield = true` (an idle lcore calls sched_yield() between polls), gives the
+# same rows for the A/B of that setting.
 # perftest runs its server on rxe0 and its client on rxe1 (GID index 0, -F); kelp-rdma serve
 # exports on rxe0 and bench reads on rxe1, started fresh for each measurement so no idle kelp
 # process shares the vCPUs with perftest.
@@ -32,12 +34,12 @@ D=${KELP_RDMA_DATA:?run through test/rdma/run.sh}
 mkdir -p "$W/vols"
 cp "$D/vols/5.dat" "$D/vols/5.idx" "$D/vols/5.vif" "$W/vols/" || exit 1 # 4 KiB needles (prepare-data.sh)
 fid=$(head -1 "$D/fids.5")
-KELPD_PAIR=0 EXPORT_PID= READER_PID=
+KELPD_PAIR=0 EXPORT_PID= READER_PID= YEXPORT_PID= YREADER_PID=
 if [ -n "${KELP_RDMA_WEED_ENV:-}" ] && [ -s "$KELP_RDMA_WEED_ENV" ]; then
 	. "$KELP_RDMA_WEED_ENV"
 	[ -s "${WEED_BENCH_FIDS:-}" ] && KELPD_PAIR=1
 fi
-cleanup() { for p in $EXPORT_PID $READER_PID; do kill -CONT "$p"; kill -KILL "$p"; done 2>/dev/null; }
+cleanup() { for p in $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID; do kill -CONT "$p"; kill -KILL "$p"; done 2>/dev/null; }
 trap cleanup EXIT
 
 # perftest TOOL ARGS...: the 4096-byte result line's 5th column (t_typical, or MsgRate[Mpps]).
@@ -60,28 +62,31 @@ kelp_rdma() {
 	cat "$W/kelp"
 }
 
-# The export kelpd (rxe0) and the reader kelpd (rxe1), one lcore each, as test_kelpd_rdma_read.sh
-# runs them; kelp-bench warms up (locates the volume, connects) before its first measurement.
+# start_kelpd_pair NAME PORT IDLE_YIELD: the export kelpd (rxe0, listening on PORT) and the reader
+# kelpd (rxe1), one lcore each, as test_kelpd_rdma_read.sh runs them, files $W/NAME-*; sets
+# EXPORT_PID and READER_PID. kelp-bench warms up (locates the volume, connects) before measuring.
 start_kelpd_pair() {
-	cat > "$W/export.conf" <<CONF
+	cat > "$W/$1-export.conf" <<CONF
 [engine]
 lcores = 1
 control_cpu = -1
-socket = $W/export.sock
+socket = $W/$1-export.sock
 arena_mb = 8
+idle_yield = $3
 [export]
 dirs = $WEED_VS_DIR
 [rdma]
 device = rxe0
 gid_index = 0
-listen = 169.254.77.1:18517
+listen = 169.254.77.1:$2
 CONF
-	cat > "$W/reader.conf" <<CONF
+	cat > "$W/$1-reader.conf" <<CONF
 [engine]
 lcores = 0
 control_cpu = -1
-socket = $W/reader.sock
+socket = $W/$1-reader.sock
 arena_mb = 8
+idle_yield = $3
 [seaweedfs]
 master = $WEED_MASTER_GUEST
 volume_address = public_url
@@ -89,34 +94,40 @@ http_timeout_ms = 20000
 [rdma]
 device = rxe1
 gid_index = 0
-peers = $WEED_VS_GUEST=169.254.77.1:18517
+peers = $WEED_VS_GUEST=169.254.77.1:$2
 CONF
-	"$BIN/kelpd" -c "$W/export.conf" > "$W/export.log" 2>&1 &
+	"$BIN/kelpd" -c "$W/$1-export.conf" > "$W/$1-export.log" 2>&1 &
 	EXPORT_PID=$!
-	wait_tcp_listen 18517 || { cat "$W/export.log"; exit 1; }
-	"$BIN/kelpd" -c "$W/reader.conf" > "$W/reader.log" 2>&1 &
+	wait_tcp_listen "$2" || { cat "$W/$1-export.log"; exit 1; }
+	"$BIN/kelpd" -c "$W/$1-reader.conf" > "$W/$1-reader.log" 2>&1 &
 	READER_PID=$!
 	_i=0
-	until [ -S "$W/reader.sock" ]; do
-		_i=$((_i + 1)); [ $_i -lt 400 ] || { cat "$W/reader.log"; exit 1; }; sleep 0.05
+	until [ -S "$W/$1-reader.sock" ]; do
+		_i=$((_i + 1)); [ $_i -lt 400 ] || { cat "$W/$1-reader.log"; exit 1; }; sleep 0.05
 	done
 }
-# kelp_bench DEPTH COUNT: kelp-bench --mode rdma through the pair (woken for it); prints its JSON.
-# The client sleeps on the completion ring (--wait=0) instead of spinning: the two kelpd lcores
-# already busy-poll the VM's two vCPUs.
+# kelp_bench NAME EXPORT_PID READER_PID DEPTH COUNT: kelp-bench --mode rdma through pair NAME
+# (woken for it, stopped again after); prints its JSON. The client sleeps on the completion ring
+# (--wait=0) instead of spinning: the two kelpd lcores already poll the VM's two vCPUs.
 kelp_bench() {
-	kill -CONT $EXPORT_PID $READER_PID
-	"$BIN/kelp-bench" --mode rdma --socket "$W/reader.sock" --fids "$WEED_BENCH_FIDS" --size 4096 \
-		--depth "$1" --count "$2" --wait=0 --json > "$W/kb" 2> "$W/kb.err" ||
-		{ cat "$W/kb.err" "$W/kb"; tail -5 "$W/reader.log" "$W/export.log"; exit 1; }
-	kill -STOP $EXPORT_PID $READER_PID
+	kill -CONT $2 $3
+	"$BIN/kelp-bench" --mode rdma --socket "$W/$1-reader.sock" --fids "$WEED_BENCH_FIDS" --size 4096 \
+		--depth "$4" --count "$5" --wait=0 --json > "$W/kb" 2> "$W/kb.err" ||
+		{ cat "$W/kb.err" "$W/kb"; tail -5 "$W/$1-reader.log" "$W/$1-export.log"; exit 1; }
+	kill -STOP $2 $3
 	grep -q '"errors":0,' "$W/kb" || { echo "kelp-bench --mode rdma had errors:"; cat "$W/kb"; }
 	cat "$W/kb"
 }
 json_num() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
 if [ $KELPD_PAIR = 1 ]; then
-	start_kelpd_pair
-	kelp_bench 1 20 > /dev/null # warm-up: locate the volume, connect the peers
+	start_kelpd_pair spin 18517 false
+	kelp_bench spin $EXPORT_PID $READER_PID 1 20 > /dev/null # warm-up: locate the volume, connect
+	SEXPORT_PID=$EXPORT_PID SREADER_PID=$READER_PID
+	kill -STOP $SEXPORT_PID $SREADER_PID
+	start_kelpd_pair yield 18518 true
+	YEXPORT_PID=$EXPORT_PID YREADER_PID=$READER_PID
+	kelp_bench yield $YEXPORT_PID $YREADER_PID 1 20 > /dev/null
+	EXPORT_PID=$SEXPORT_PID READER_PID=$SREADER_PID
 else
 	echo "(no SeaweedFS on the host: the kelpd-to-kelpd rows are skipped)"
 fi
@@ -130,20 +141,25 @@ while [ $r -le "$ROUNDS" ]; do
 	kelp_lat=$(kelp_rdma --depth 1 --iters "$ITERS" | sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p')
 	read_mpps=$(perftest ib_read_bw -s 4096 -t 32 -n "$((ITERS * 5))")
 	kelp_ops=$(kelp_rdma --depth 32 --iters "$((ITERS * 5))" | sed -n 's/.* ops_per_s=\([0-9.]*\).*/\1/p')
-	kd_lat=0 kd_ops=0
+	kd_lat=0 kd_ops=0 ky_lat=0 ky_ops=0
 	if [ $KELPD_PAIR = 1 ]; then
-		kd_lat=$(kelp_bench 1 "$ITERS" | json_num p50)
-		kd_ops=$(kelp_bench 32 "$((ITERS * 5))" | json_num ops_per_sec)
+		kd_lat=$(kelp_bench spin $EXPORT_PID $READER_PID 1 "$ITERS" | json_num p50)
+		kd_ops=$(kelp_bench spin $EXPORT_PID $READER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
+		ky_lat=$(kelp_bench yield $YEXPORT_PID $YREADER_PID 1 "$ITERS" | json_num p50)
+		ky_ops=$(kelp_bench yield $YEXPORT_PID $YREADER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
 	fi
 	awk -v r="$r" -v rl="$read_lat" -v kp="$kelp_lat" -v mpps="$read_mpps" -v ko="$kelp_ops" \
-		-v dl="$kd_lat" -v dops="$kd_ops" 'BEGIN {
+		-v dl="$kd_lat" -v dops="$kd_ops" -v yl="$ky_lat" -v yops="$ky_ops" 'BEGIN {
 		printf "round %d: ib_read_lat %.1f us, kelp-rdma p50 %.1f us = %.2fx; ib_read_bw %.0f/s, kelp-rdma %.0f/s = %.2fx\n",
 			r, rl, kp, kp / rl, mpps * 1e6, ko, ko / (mpps * 1e6)
 		if (dl > 0)
 			printf "         kelpd pair (kelp-bench --mode rdma): p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
 				dl, dl / rl, dops, dops / (mpps * 1e6)
+		if (yl > 0)
+			printf "         kelpd pair, idle_yield:             p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
+				yl, yl / rl, yops, yops / (mpps * 1e6)
 	}'
-	echo "$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops" >> "$W/ratios"
+	echo "$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops" >> "$W/ratios"
 	r=$((r + 1))
 done
 
@@ -154,6 +170,8 @@ awk '{print $2 / $1}' "$W/ratios" | sort -g > "$W/lat_ratio"
 awk '{print $4 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/bw_ratio"
 awk '{print $5 / $1}' "$W/ratios" | sort -g > "$W/kd_lat_ratio"
 awk '{print $6 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/kd_bw_ratio"
+awk '{print $7 / $1}' "$W/ratios" | sort -g > "$W/ky_lat_ratio"
+awk '{print $8 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/ky_bw_ratio"
 echo
 echo "== medians over $ROUNDS rounds (range)"
 printf "ib_read_lat  t_typical  %8.1f us\n" "$(sort_col 1 | median)"
@@ -167,10 +185,14 @@ if [ $KELPD_PAIR = 1 ]; then
 		"$(sort_col 5 | median)" "$(median < "$W/kd_lat_ratio")" "$(head -1 "$W/kd_lat_ratio")" "$(tail -1 "$W/kd_lat_ratio")"
 	printf "kelpd pair   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
 		"$(sort_col 6 | median)" "$(median < "$W/kd_bw_ratio")" "$(head -1 "$W/kd_bw_ratio")" "$(tail -1 "$W/kd_bw_ratio")"
-	kill -CONT $EXPORT_PID $READER_PID
-	"$BIN/kelpctl" --socket "$W/reader.sock" peers
-	kill -TERM $EXPORT_PID $READER_PID
-	wait $EXPORT_PID $READER_PID
-	EXPORT_PID= READER_PID=
+	printf "idle_yield   p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
+		"$(sort_col 7 | median)" "$(median < "$W/ky_lat_ratio")" "$(head -1 "$W/ky_lat_ratio")" "$(tail -1 "$W/ky_lat_ratio")"
+	printf "idle_yield   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
+		"$(sort_col 8 | median)" "$(median < "$W/ky_bw_ratio")" "$(head -1 "$W/ky_bw_ratio")" "$(tail -1 "$W/ky_bw_ratio")"
+	kill -CONT $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID
+	"$BIN/kelpctl" --socket "$W/spin-reader.sock" peers
+	kill -TERM $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID
+	wait $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID
+	EXPORT_PID= READER_PID= YEXPORT_PID= YREADER_PID=
 fi
 rm -rf "$W"
