@@ -80,7 +80,7 @@ vm_prepare_kernel() {
 	[ "$(head -c 4 "$VM_DIR/vmlinux.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] ||
 		{ vm_log "extracted vmlinux is not ELF"; return 1; }
 	mv "$VM_DIR/vmlinux.tmp" "$VM_DIR/vmlinux" || return 1
-	echo "$pkg" > "$VM_DIR/kernel.pkg"
+	echo "$pkg" > "$VM_DIR/kernel.pkg.tmp" && mv "$VM_DIR/kernel.pkg.tmp" "$VM_DIR/kernel.pkg"
 	rm -f "$VM_DIR"/dl/*.deb
 }
 
@@ -108,7 +108,8 @@ vm_prepare_initramfs() {
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$VM_DIR/initramfs.cpio.gz.tmp" ||
 		{ vm_log "cpio failed"; return 1; }
 	mv "$VM_DIR/initramfs.cpio.gz.tmp" "$VM_DIR/initramfs.cpio.gz"
-	echo "$stamp" > "$VM_DIR/initramfs.stamp"
+	# a new file, never written through: a cache copied with hard links (cp -al) stays consistent
+	echo "$stamp" > "$VM_DIR/initramfs.stamp.tmp" && mv "$VM_DIR/initramfs.stamp.tmp" "$VM_DIR/initramfs.stamp"
 	rm -rf "$root"
 }
 
