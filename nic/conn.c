@@ -364,6 +364,23 @@ static void queue_send(struct kelp_rdma_conn *c, struct ibv_send_wr *first, stru
 	mark_dirty(c);
 }
 
+/* Builds slot @i's SEND of the @len-byte message already encoded in its send buffer (reader:
+ * a request, exporter: a reply; @kind tags the completion) in @w. Signaled, and inline when the
+ * QP allows it. */
+static void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kind kind, uint32_t i,
+		       uint32_t len)
+{
+	w->send_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, i), .length = len,
+				       .lkey = c->bufs_mr->lkey};
+	w->send = (struct ibv_send_wr){
+		.wr_id = wr_id_make(kind, c->gen, c->index, i),
+		.sg_list = &w->send_sge,
+		.num_sge = 1,
+		.opcode = IBV_WR_SEND,
+		.send_flags = IBV_SEND_SIGNALED | (c->inline_ok ? IBV_SEND_INLINE : 0),
+	};
+}
+
 /* Drops whatever is queued (the connection is being reset or destroyed). */
 static void drop_queued(struct kelp_rdma_conn *c)
 {
@@ -799,16 +816,7 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 		return ret;
 	}
 	w = &c->swrs[i];
-	w->send_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, i),
-				       .length = KELP_RDMA_REQUEST_SIZE,
-				       .lkey = c->bufs_mr->lkey};
-	w->send = (struct ibv_send_wr){
-		.wr_id = wr_id_make(WR_REQ_SEND, c->gen, c->index, i),
-		.sg_list = &w->send_sge,
-		.num_sge = 1,
-		.opcode = IBV_WR_SEND,
-		.send_flags = IBV_SEND_SIGNALED | (c->inline_ok ? IBV_SEND_INLINE : 0),
-	};
+	build_send(c, w, WR_REQ_SEND, i, KELP_RDMA_REQUEST_SIZE);
 	queue_send(c, &w->send, &w->send);
 	if (!rd->more) {
 		ret = flush_conn(c);
@@ -986,16 +994,7 @@ reply:
 		rp.needle_flags = 0;
 	}
 	kelp_rdma_reply_encode(&rp, send_buf(c, si), KELP_RDMA_MSG_MAX);
-	w->send_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, si),
-				       .length = KELP_RDMA_REPLY_SIZE,
-				       .lkey = c->bufs_mr->lkey};
-	w->send = (struct ibv_send_wr){
-		.wr_id = wr_id_make(WR_REPLY_SEND, c->gen, c->index, si),
-		.sg_list = &w->send_sge,
-		.num_sge = 1,
-		.opcode = IBV_WR_SEND,
-		.send_flags = IBV_SEND_SIGNALED | (c->inline_ok ? IBV_SEND_INLINE : 0),
-	};
+	build_send(c, w, WR_REPLY_SEND, si, KELP_RDMA_REPLY_SIZE);
 	queue_send(c, first, &w->send);
 	c->stats.bytes += n;
 }
