@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "lcore/engine.h" /* kelp_now_ns() */
+
 #define VOL_BUCKETS 256
 /* While no master answers, stale locations are served for this long before asking again. */
 #define STALE_RETRY_NS (10ull * 1000000000u)
@@ -66,13 +68,6 @@ struct kelp_discovery {
 	bool shut;
 	struct kelp_discovery_stats st;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* "name:port" -> numeric "ip:port" (blocking; start-up only). */
 static int resolve_master(const char *in, char *out, size_t size)
@@ -291,7 +286,7 @@ static void take_locations(struct kelp_discovery *d, struct vol *v,
 {
 	kelp_discovery_order(res, d->dc, d->public_url, &v->locs);
 	v->have = true;
-	v->expires_ns = now_ns() + d->ttl_ns;
+	v->expires_ns = kelp_now_ns() + d->ttl_ns;
 }
 
 /* Every master failed this round with @err. */
@@ -301,7 +296,7 @@ static void round_failed(struct kelp_discovery *d, struct vol *v, int err)
 	if (v->have) {
 		/* keep serving what we knew; ask again a little later */
 		d->st.stale_served++;
-		v->expires_ns = now_ns() + STALE_RETRY_NS;
+		v->expires_ns = kelp_now_ns() + STALE_RETRY_NS;
 		return wake(d, v, 0);
 	}
 	switch (err) {
@@ -412,7 +407,7 @@ int kelp_discovery_locate(struct kelp_discovery *d, uint32_t vid, struct kelp_lo
 		return -ECANCELED;
 	if (!(v = vol_get(d, vid, true)))
 		return -ENOMEM;
-	if (v->have && now_ns() < v->expires_ns) {
+	if (v->have && kelp_now_ns() < v->expires_ns) {
 		d->st.hits++;
 		*out = &v->locs;
 		return 1;

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lcore/engine.h" /* kelp_now_ns() */
+
 /* Longest period of the timeout sweep; shorter when the timeout itself is short. */
 #define SWEEP_NS (100u * 1000000u)
 
@@ -80,13 +82,6 @@ struct kelp_http_client {
 };
 
 static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int kelp_parse_hostport(const char *s, struct sockaddr_storage *sa, unsigned *salen)
 {
@@ -388,7 +383,7 @@ static void server_pump(struct kelp_http_client *c, struct server *srv)
 		srv->wait_head = call->next;
 		if (!srv->wait_head)
 			srv->wait_tail = NULL;
-		int rc = now_ns() >= call->deadline_ns ? -ETIMEDOUT : server_assign(c, srv, call);
+		int rc = kelp_now_ns() >= call->deadline_ns ? -ETIMEDOUT : server_assign(c, srv, call);
 		if (rc)
 			finish_call(c, call, rc);
 	}
@@ -538,7 +533,7 @@ static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 {
 	struct kelp_http_client *c =
 		(struct kelp_http_client *)((char *)op - offsetof(struct kelp_http_client, sweep_op));
-	uint64_t now = now_ns();
+	uint64_t now = kelp_now_ns();
 
 	c->sweep_armed = false;
 	if (c->shutting_down)
@@ -583,7 +578,7 @@ int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *ca
 	struct server *srv = server_get(c, call->server, &rc);
 	if (!srv)
 		return rc;
-	call->deadline_ns = now_ns() + c->timeout_ns;
+	call->deadline_ns = kelp_now_ns() + c->timeout_ns;
 	call->retried = false;
 	call->body_len = 0;
 	memset(&call->resp, 0, sizeof(call->resp));
