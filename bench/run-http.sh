@@ -17,7 +17,9 @@
 #
 # usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR] [--no-fallback]
 # All rows run ROUNDS times (default 3) and the table shows the medians (shared machine).
-# Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles).
+# Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles),
+# IDLE_PARK_US (the fallback kelpd's [engine] idle_park_us, default 20), WAIT (kelp-bench's wait
+# option for the fallback rows, default --wait; e.g. --wait=0 or --wait=5).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	--no-fallback) FALLBACK=0; shift ;;
-	-h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -67,7 +69,7 @@ start_kelpd() { # force_http true|false
 	# (0.55x vs 0.75x of http at load 8-9, BENCHMARKS.md, h11).
 	local engine_extra="control_cpu = 0"
 	[ "$1" = true ] && engine_extra="control_cpu = -1
-idle_park_us = 20"
+idle_park_us = ${IDLE_PARK_US:-20}"
 	cat >"$WEED_DIR/kelp.conf" <<EOF
 [engine]
 lcores = 1
@@ -125,7 +127,7 @@ for round in $(seq "$ROUNDS"); do
 		start_kelpd true
 		for sz in 4k 1m; do
 			# --wait: the client sleeps between completions, like an HTTP client blocked in recv
-			bench "fallback $sz" --mode local --wait -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
+			bench "fallback $sz" --mode local "${WAIT:---wait}" -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
 		kelpd_stop
