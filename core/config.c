@@ -159,6 +159,9 @@ static const struct kelp_conf_key config_keys[] = {
 	{"rdma", "request_timeout_ms", KELP_CONF_UINT, F(rdma.request_timeout_ms), "2000",
 	 "reader: no reply for this long fails the connection; its reads go to HTTP", 10, 600000,
 	 NULL, NULL},
+	{"rdma", "export_max_read_mb", KELP_CONF_UINT, F(rdma.export_max_read_mb), "16",
+	 "export: largest read served over RDMA (MiB, copied in 1 MiB pieces); larger: HTTP", 1,
+	 KELP_CONF_RDMA_EXPORT_POOL_MB, NULL, NULL},
 	{"rdma", "peers", KELP_CONF_STR_LIST, F(rdma.peers), "",
 	 "volume_server=rdma_host:port list of kelpd exporters", 0, 0, NULL, check_peer},
 };

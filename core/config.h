@@ -75,9 +75,14 @@ struct kelp_config {
 		char *listen;  /* host:port, "" = do not accept RDMA requests */
 		uint32_t peer_port;
 		uint32_t request_timeout_ms; /* reader: no reply this long fails the connection */
+		uint32_t export_max_read_mb; /* export: largest needle piece served in one request */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
 	} rdma;
 };
+
+/* The RDMA export's bounce pool in MiB (lcore/rdma_export.h): [rdma] export_max_read_mb's
+ * upper bound, since a read must fit the pool. */
+#define KELP_CONF_RDMA_EXPORT_POOL_MB 64
 
 /* Value types of the table. */
 enum kelp_conf_type {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,32 @@ uint64_t kelp_now_ns(void)
 static void volume_warning(void *arg, const char *msg)
 {
 	fprintf(stderr, "kelpd: warning: %s\n", msg);
+}
+
+/*
+ * This kelpd's identity as an RDMA reader (lcore/rdma_reader.h): the reader id hashes (FNV-1a) the
+ * host name and the socket path, which stay the same when this kelpd restarts and differ between
+ * two kelpd on one host (they cannot share a socket); the incarnation is random per start (the
+ * clock and pid when getrandom() fails). Main thread.
+ */
+static void reader_ident(const struct kelp_engine_opts *o, struct kelp_rdma_reader_ident *id)
+{
+	char host[256] = "";
+	uint64_t h = 0xcbf29ce484222325ull;
+	struct timespec ts;
+
+	gethostname(host, sizeof(host) - 1);
+	for (const char *part[] = {host, "\n", o->socket_path ? o->socket_path : ""}, **p = part;
+	     p < part + 3; p++)
+		for (const unsigned char *c = (const unsigned char *)*p; *c; c++)
+			h = (h ^ *c) * 0x100000001b3ull;
+	id->reader_id = h ? h : 1; /* 0 means anonymous */
+	if (getrandom(&id->incarnation, sizeof(id->incarnation), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(id->incarnation)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		id->incarnation = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		id->incarnation ^= (uint64_t)getpid() << 40;
+	}
 }
 
 /* Open the RDMA device when [rdma] listen asks for it and start the export on lcore 0. A host
@@ -62,14 +89,18 @@ static int rdma_start(struct kelp_engine *eng)
 	}
 	if (exporting) {
 		eng->rdma_export = kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev,
-							  o->rdma_listen);
+							  o->rdma_listen,
+							  o->rdma_export_max_read_mb);
 		if (!eng->rdma_export)
 			return -errno;
 	}
+	struct kelp_rdma_reader_ident ident = {0};
+	if (reading)
+		reader_ident(o, &ident);
 	for (unsigned i = 0; reading && i < eng->n_lcores; i++) {
 		eng->lcores[i].rdma_reader = kelp_rdma_reader_create(
 			&eng->lcores[i], eng->rdma_dev, o->rdma_peers, o->n_rdma_peers,
-			o->rdma_peer_port, o->rdma_request_timeout_ms);
+			o->rdma_peer_port, o->rdma_request_timeout_ms, &ident);
 		if (!eng->lcores[i].rdma_reader)
 			return errno ? -errno : -ENOMEM;
 	}

@@ -69,6 +69,7 @@ struct kelp_engine_opts {
 	const char *const *rdma_peers;   /* "vs_host:port=rdma_host:port" */
 	size_t n_rdma_peers;
 	uint32_t rdma_request_timeout_ms; /* reader: reply timeout per connection */
+	uint32_t rdma_export_max_read_mb; /* export: largest read over RDMA (0: 16) */
 };
 
 struct kelp_lcore;

@@ -76,6 +76,7 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->rdma_peers = (const char *const *)c->rdma.peers.items;
 	o->n_rdma_peers = c->rdma.peers.n;
 	o->rdma_request_timeout_ms = c->rdma.request_timeout_ms;
+	o->rdma_export_max_read_mb = c->rdma.export_max_read_mb;
 	if (!o->socket_path || !*o->socket_path) {
 		fprintf(stderr, "kelpd: [engine] socket is empty\n");
 		return -EINVAL;

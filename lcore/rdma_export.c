@@ -44,16 +44,19 @@ static void publish_stats(struct kelp_rdma_export *ex)
 {
 	struct kelp_rdma_export_stats *st = &ex->stats;
 	struct kelp_rdma_conn_stats sum = {0};
+	uint64_t up = 0;
 
 	for (size_t i = 0; i < ex->nconns; i++) {
 		const struct kelp_rdma_conn_stats *s = kelp_rdma_conn_stats(ex->conns[i]);
 
+		up += kelp_rdma_conn_state(ex->conns[i]) == KELP_RDMA_UP;
 		sum.requests += s->requests;
 		sum.replies += s->replies;
 		sum.bytes += s->bytes;
 		sum.bounced += s->bounced;
 		sum.errors += s->errors;
 		sum.resets += s->resets;
+		sum.too_large += s->too_large;
 	}
 	__atomic_store_n(&st->requests, sum.requests, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->replies, sum.replies, __ATOMIC_RELAXED);
@@ -61,6 +64,9 @@ static void publish_stats(struct kelp_rdma_export *ex)
 	__atomic_store_n(&st->bounced, sum.bounced, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->errors, sum.errors, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->resets, sum.resets, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->too_large, sum.too_large, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->up, up, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->replaced, kelp_rdma_lcore_stats(ex->rlc)->retired, __ATOMIC_RELAXED);
 }
 
 /* Export lcore: take one pending handshake, if any: reuse a DOWN connection or make one, bring it
@@ -135,9 +141,14 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 }
 
 struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
-						struct kelp_rdma_dev *dev, const char *listen)
+						struct kelp_rdma_dev *dev, const char *listen,
+						uint32_t max_read_mb)
 {
-	struct kelp_rdma_lcore_config cfg = {.bounce_slots = KELP_RDMA_EXPORT_BOUNCE_SLOTS};
+	struct kelp_rdma_lcore_config cfg = {
+		.bounce_slots = KELP_RDMA_EXPORT_BOUNCE_SLOTS,
+		.bounce_size = KELP_RDMA_EXPORT_BOUNCE_SIZE,
+		.max_read = max_read_mb ? max_read_mb << 20 : 0, /* the config bounds it */
+	};
 	struct kelp_rdma_export *ex;
 	char host[256];
 	uint16_t port;
@@ -200,6 +211,9 @@ void kelp_rdma_export_stats(const struct kelp_rdma_export *ex, struct kelp_rdma_
 	out->bounced = __atomic_load_n(&st->bounced, __ATOMIC_RELAXED);
 	out->errors = __atomic_load_n(&st->errors, __ATOMIC_RELAXED);
 	out->resets = __atomic_load_n(&st->resets, __ATOMIC_RELAXED);
+	out->too_large = __atomic_load_n(&st->too_large, __ATOMIC_RELAXED);
+	out->up = __atomic_load_n(&st->up, __ATOMIC_RELAXED);
+	out->replaced = __atomic_load_n(&st->replaced, __ATOMIC_RELAXED);
 }
 
 int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
@@ -213,9 +227,9 @@ int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
 	kelp_rdma_export_stats(ex, &st);
 	fprintf(stderr,
 		"kelpd: RDMA export: connections %lu (handshake errors %lu) requests %lu replies "
-		"%lu bytes %lu errors %lu resets %lu\n",
+		"%lu bytes %lu errors %lu resets %lu too large %lu replaced %lu\n",
 		st.connections, st.handshake_errors, st.requests, st.replies, st.bytes, st.errors,
-		st.resets);
+		st.resets, st.too_large, st.replaced);
 	close(ex->listen_fd);
 	rc = kelp_rdma_lcore_destroy(ex->rlc); /* destroys the connections too */
 	free(ex);

@@ -17,19 +17,25 @@
  * Needle bytes: always copied through the registered bounce pool (the copy runs inside the poll
  * round, under the engine's epoch, so a volume replaced by the control thread's refresh cannot be
  * freed under it). Registering the .dat mappings for zero-copy WRITEs is not done in kelpd: the
- * volume set swaps mappings on refresh and an MR would keep the old pages.
+ * volume set swaps mappings on refresh and an MR would keep the old pages. A needle larger than
+ * one bounce buffer takes several at once, each piece its own RDMA WRITE (nic/conn.h); a read
+ * larger than [rdma] export_max_read_mb is refused (TOO_LARGE) and the reader reads it over HTTP.
  */
 #ifndef KELP_LCORE_RDMA_EXPORT_H
 #define KELP_LCORE_RDMA_EXPORT_H
 
 #include <stdint.h>
 
+#include "core/config.h"
 #include "nic/device.h"
 
 #define KELP_RDMA_ACCEPT_EVERY_MS 2
 #define KELP_RDMA_EXPORT_OOB_MS   200
 #define KELP_RDMA_EXPORT_CREDITS  32
-#define KELP_RDMA_EXPORT_BOUNCE_SLOTS 64 /* x 1 MiB: larger reads answer BUSY (reader uses HTTP) */
+/* The bounce pool: 1 MiB buffers; a read takes as many as it needs at once ([rdma]
+ * export_max_read_mb at most, bounded by the pool in core/config.c). */
+#define KELP_RDMA_EXPORT_BOUNCE_SIZE  (1u << 20)
+#define KELP_RDMA_EXPORT_BOUNCE_SLOTS KELP_CONF_RDMA_EXPORT_POOL_MB
 
 struct kelp_engine;
 struct kelp_lcore;
@@ -40,16 +46,21 @@ struct kelp_rdma_export_stats {
 	uint64_t connections; /* handshakes that brought a connection up */
 	uint64_t handshake_errors;
 	uint64_t requests, replies, bytes, bounced, errors, resets;
+	uint64_t too_large; /* reads refused as larger than max_read_mb (the reader used HTTP) */
+	uint64_t up;        /* connections up now */
+	uint64_t replaced;  /* connections reset because their reader reconnected or restarted */
 };
 
 /*
- * kelp_rdma_export_start - open `[rdma] listen` on @dev and attach the export poller to @lc.
+ * kelp_rdma_export_start - open `[rdma] listen` on @dev and attach the export poller to @lc; serve
+ * reads of up to @max_read_mb MiB (0: 16; at most the bounce pool), refuse larger ones (TOO_LARGE).
  * Main thread, after kelp_lcore_init() and before the lcores start.
  * Return: the export, or NULL with errno (a message naming the cause was printed): EINVAL bad
  * listen address; errno of listen(), of the CQ or bounce pool creation; ENOSPC no poller slot.
  */
 struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
-						struct kelp_rdma_dev *dev, const char *listen);
+						struct kelp_rdma_dev *dev, const char *listen,
+						uint32_t max_read_mb);
 
 /*
  * kelp_rdma_export_stats - a copy of the counters into @out. Any thread; exact per counter,

@@ -53,6 +53,7 @@ struct kelp_rdma_reader {
 	struct kelp_rdma_dev *dev;
 	struct kelp_rdma_lcore *rlc;
 	uint16_t peer_port;
+	struct kelp_rdma_reader_ident ident;
 	struct peer_map *map;
 	size_t n_map;
 	struct reader_peer peers[KELP_RDMA_READER_MAX_PEERS];
@@ -171,6 +172,10 @@ static void peer_connect(struct kelp_rdma_reader *rd, struct reader_peer *p)
 		return;
 	if (kelp_rdma_conn_hello(p->conn, &p->hs_mine) < 0)
 		return;
+	/* who we are, so that the export drops the connections this one replaces */
+	p->hs_mine.reader_id = rd->ident.reader_id;
+	p->hs_mine.incarnation = rd->ident.incarnation;
+	p->hs_mine.lane = (uint16_t)rd->lc->id;
 	p->connects++;
 	rd->hs_pending++;
 	/* pairs with the acquire load in hs_main(): the thread sees hs_mine */
@@ -357,7 +362,8 @@ static void hs_stop(struct kelp_rdma_reader *rd)
 
 struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 						 const char *const *peers, size_t n_peers,
-						 uint16_t peer_port, uint32_t request_timeout_ms)
+						 uint16_t peer_port, uint32_t request_timeout_ms,
+						 const struct kelp_rdma_reader_ident *ident)
 {
 	struct kelp_rdma_lcore_config cfg = {.request_timeout_ms = request_timeout_ms};
 	struct kelp_rdma_reader *rd = calloc(1, sizeof(*rd));
@@ -367,6 +373,7 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 	rd->lc = lc;
 	rd->dev = dev;
 	rd->peer_port = peer_port;
+	rd->ident = *ident;
 	rd->map = calloc(n_peers ? n_peers : 1, sizeof(*rd->map));
 	if (!rd->map)
 		goto fail;

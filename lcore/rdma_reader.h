@@ -51,17 +51,26 @@ struct kelp_rdma_peer_info {
 	int64_t retry_in_ms; /* DOWN: time until the next attempt (<= 0: at the next request) */
 };
 
+/* Who this reader kelpd is to the exporters (proto/rdma_msg.h step 1): @reader_id stays the same
+ * when this kelpd restarts with the same configuration, @incarnation changes at every start. */
+struct kelp_rdma_reader_ident {
+	uint64_t reader_id;   /* 0: anonymous (exporters never reset connections on its account) */
+	uint64_t incarnation;
+};
+
 /*
  * kelp_rdma_reader_create - the reader side of lcore @lc on @dev, with the `[rdma] peers` entries
  * @peers (@n_peers "vs_host:port=rdma_host:port"), @peer_port and @request_timeout_ms (0: 2000;
- * no reply for that long fails a connection); registers its CQ poller on @lc and starts its
- * handshake thread. Main thread, before the lcores start.
+ * no reply for that long fails a connection); its HELLOs carry @ident and lane = @lc's id;
+ * registers its CQ poller on @lc and starts its handshake thread. Main thread, before the lcores
+ * start.
  * Return: the reader or NULL with errno (message printed): EINVAL a bad peers entry; ENOSPC no
  * poller slot; errnos of the CQ creation and of pthread_create.
  */
 struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 						 const char *const *peers, size_t n_peers,
-						 uint16_t peer_port, uint32_t request_timeout_ms);
+						 uint16_t peer_port, uint32_t request_timeout_ms,
+						 const struct kelp_rdma_reader_ident *ident);
 
 /*
  * kelp_rdma_reader_route - send @r (inputs filled, session set) over RDMA. Owning lcore.

@@ -39,7 +39,8 @@ struct slot {
 	uint32_t length;
 	uint64_t req_id;
 	void *user;
-	int32_t bounce;  /* exporter: bounce buffer index, or -1 */
+	int32_t bounce;  /* exporter: first of the bounce buffers it holds (lc->bounce_next links
+			  * the rest), or -1 */
 };
 
 /* A slot's work requests, built in place so they can wait in a chain until the connection is
@@ -47,6 +48,14 @@ struct slot {
 struct slot_wrs {
 	struct ibv_send_wr write, send;
 	struct ibv_sge write_sge, send_sge;
+};
+
+/* The RDMA WRITE of one bounce buffer's piece of a reply. It lives beside its buffer: a buffer is
+ * held by one reply from the copy until the reply's send completes, which is after the WRITE was
+ * posted, so the storage cannot be reused while the WRITE waits in a chain. */
+struct chunk_wr {
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
 };
 
 /* A receive buffer's work request, likewise. */
@@ -94,6 +103,11 @@ struct kelp_rdma_conn {
 	struct ibv_recv_wr *recv_head, *recv_tail;
 	bool dirty;              /* listed in lc->dirty */
 
+	/* exporter: the reader on the other end, from its HELLO (kelp_rdma_conn_establish) */
+	uint8_t peer_gid[16];
+	uint64_t peer_reader_id, peer_incarnation;
+	uint16_t peer_lane;
+
 	uint64_t retry_at;
 	uint64_t backoff;
 	uint64_t last_progress; /* reader: last reply, or the submit that made in_flight 1 */
@@ -117,6 +131,9 @@ struct kelp_rdma_lcore {
 	uint32_t bounce_slots, bounce_size;
 	uint32_t *bounce_free; /* stack */
 	uint32_t bounce_nfree;
+	int32_t *bounce_next;  /* per buffer: the next buffer of the same reply, or -1 */
+	struct chunk_wr *bounce_wr; /* per buffer: its piece's RDMA WRITE */
+	uint32_t max_read;     /* largest read served through the pool (<= the whole pool) */
 
 	struct kelp_rdma_conn *conns[KELP_RDMA_MAX_CONNS];
 	uint8_t gen_of[KELP_RDMA_MAX_CONNS]; /* survives destroy so a reused index gets a new gen */
@@ -179,9 +196,17 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 		lc->export = *export;
 		lc->bounce_slots = cfg && cfg->bounce_slots ? cfg->bounce_slots : 64;
 		lc->bounce_size = cfg && cfg->bounce_size ? cfg->bounce_size : 1u << 20;
+		/* A read larger than the whole pool could never be served: it would wait forever
+		 * for buffers (export_serve), so the bound is at most the pool. */
+		uint64_t pool = (uint64_t)lc->bounce_slots * lc->bounce_size;
+		lc->max_read = cfg && cfg->max_read ? cfg->max_read : KELP_RDMA_MAX_READ_DEFAULT;
+		if (lc->max_read > pool)
+			lc->max_read = pool > UINT32_MAX ? UINT32_MAX : (uint32_t)pool;
 		lc->bounce = aligned_alloc(4096, (size_t)lc->bounce_slots * lc->bounce_size);
 		lc->bounce_free = calloc(lc->bounce_slots, sizeof(uint32_t));
-		if (!lc->bounce || !lc->bounce_free) {
+		lc->bounce_next = calloc(lc->bounce_slots, sizeof(int32_t));
+		lc->bounce_wr = calloc(lc->bounce_slots, sizeof(struct chunk_wr));
+		if (!lc->bounce || !lc->bounce_free || !lc->bounce_next || !lc->bounce_wr) {
 			err = ENOMEM;
 			fprintf(stderr, "kelp: cannot allocate the bounce pool (%u x %u bytes)\n",
 				lc->bounce_slots, lc->bounce_size);
@@ -201,6 +226,8 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 	return lc;
 
 free_bounce:
+	free(lc->bounce_wr);
+	free(lc->bounce_next);
 	free(lc->bounce_free);
 	free(lc->bounce);
 	if (lc->ops->destroy_cq(lc->cq) < 0)
@@ -229,6 +256,8 @@ int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc)
 		if (ret < 0 && !first)
 			first = ret;
 	}
+	free(lc->bounce_wr);
+	free(lc->bounce_next);
 	free(lc->bounce_free);
 	free(lc->bounce);
 	ret = lc->ops->destroy_cq(lc->cq);
@@ -381,6 +410,23 @@ static void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kin
 	};
 }
 
+/* Builds, in @wr and @sge, slot @si's unsignaled RDMA WRITE of @len bytes at @from (lkey @lkey)
+ * to the reader's @remote_addr (@rkey). Exporter: one per registered source, one per bounce
+ * buffer otherwise. */
+static void build_write(struct kelp_rdma_conn *c, struct ibv_send_wr *wr, struct ibv_sge *sge,
+			uint32_t si, const uint8_t *from, uint32_t len, uint32_t lkey,
+			uint64_t remote_addr, uint32_t rkey)
+{
+	*sge = (struct ibv_sge){.addr = (uintptr_t)from, .length = len, .lkey = lkey};
+	*wr = (struct ibv_send_wr){
+		.wr_id = wr_id_make(WR_WRITE, c->gen, c->index, si),
+		.sg_list = sge,
+		.num_sge = 1,
+		.opcode = IBV_WR_RDMA_WRITE,
+		.wr.rdma = {.remote_addr = remote_addr, .rkey = rkey},
+	};
+}
+
 /* Drops whatever is queued (the connection is being reset or destroyed). */
 static void drop_queued(struct kelp_rdma_conn *c)
 {
@@ -438,6 +484,14 @@ int kelp_rdma_lcore_flush(struct kelp_rdma_lcore *lc)
 	return first;
 }
 
+/* Gives the bounce buffers held by exporter slot @s back to the pool. */
+static void slot_put_bounce(struct kelp_rdma_lcore *lc, struct slot *s)
+{
+	for (int32_t b = s->bounce; b >= 0; b = lc->bounce_next[b])
+		lc->bounce_free[lc->bounce_nfree++] = (uint32_t)b;
+	s->bounce = -1;
+}
+
 /* Fresh slots and PSN, QP in INIT with every receive posted. */
 static int conn_arm(struct kelp_rdma_conn *c)
 {
@@ -479,10 +533,12 @@ static void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_RESET};
 	struct kelp_rdma_lcore *lc = c->lc;
 
+	/* Work requests not yet posted point into bounce buffers that go back to the pool now. */
+	drop_queued(c);
 	/* Bounce buffers held by replies that will never complete go back to the pool. */
 	for (uint32_t i = 0; i < c->nslots; i++)
-		if (c->slots[i].busy && c->slots[i].bounce >= 0)
-			lc->bounce_free[lc->bounce_nfree++] = (uint32_t)c->slots[i].bounce;
+		if (c->slots[i].busy)
+			slot_put_bounce(lc, &c->slots[i]);
 	if (lc->ops->modify_qp(c->qp, &attr, IBV_QP_STATE) < 0)
 		fprintf(stderr, "kelp: QP %u to RESET failed\n", c->qp->qp_num);
 	c->gen = ++lc->gen_of[c->index];
@@ -578,7 +634,12 @@ struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum ke
 	qpa.recv_cq = lc->cq;
 	qpa.qp_type = IBV_QPT_RC;
 	qpa.sq_sig_all = 0;
-	qpa.cap.max_send_wr = role == KELP_RDMA_READER ? c->nslots + 1 : 2 * c->nslots + 1;
+	/* The send queue never overflows: a reader has one SEND per slot; an exporter one reply
+	 * SEND and at most one WRITE from a registered source per slot, plus one WRITE per bounce
+	 * buffer of the lcore's pool (each held by one reply until its SEND completes, and the
+	 * unsignaled WRITEs before that SEND leave the queue with it). */
+	qpa.cap.max_send_wr = role == KELP_RDMA_READER ? c->nslots + 1
+						       : 2 * c->nslots + lc->bounce_slots + 1;
 	qpa.cap.max_recv_wr = credits;
 	qpa.cap.max_send_sge = 1;
 	qpa.cap.max_recv_sge = 1;
@@ -633,8 +694,8 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 	if (c->failing)
 		lc->failing--;
 	for (uint32_t i = 0; i < c->nslots; i++)
-		if (c->slots[i].busy && c->slots[i].bounce >= 0)
-			lc->bounce_free[lc->bounce_nfree++] = (uint32_t)c->slots[i].bounce;
+		if (c->slots[i].busy)
+			slot_put_bounce(lc, &c->slots[i]);
 	lc->conns[c->index] = NULL;
 	if (c->dirty) {
 		/* Unlist it: a connection created later at the same index is flushed on its own. */
@@ -691,6 +752,36 @@ void kelp_rdma_conn_failed(struct kelp_rdma_conn *c, uint64_t now_ns)
 	conn_reset(c, now_ns);
 }
 
+/*
+ * Exporter @c just came up for a reader that named itself: reset the other exporter connections
+ * of @c's lcore to that reader (same GID and reader id) which @c replaces: the same lane (the
+ * reader reset its end and reconnected) or another incarnation (the reader kelpd restarted). An
+ * RC QP whose peer vanished without a word stays UP otherwise: nothing is sent on it, so nothing
+ * fails. Anonymous readers (id 0) are never matched.
+ */
+static void retire_replaced(struct kelp_rdma_conn *c, uint64_t now_ns)
+{
+	struct kelp_rdma_lcore *lc = c->lc;
+
+	if (!c->peer_reader_id)
+		return;
+	for (int i = 0; i < KELP_RDMA_MAX_CONNS; i++) {
+		struct kelp_rdma_conn *o = lc->conns[i];
+
+		if (!o || o == c || o->role != KELP_RDMA_EXPORTER || o->state != KELP_RDMA_UP ||
+		    o->peer_reader_id != c->peer_reader_id || memcmp(o->peer_gid, c->peer_gid, 16) ||
+		    (o->peer_lane != c->peer_lane && o->peer_incarnation == c->peer_incarnation))
+			continue;
+		fprintf(stderr, "kelp: RDMA connection on QP %u (exporter): its reader reconnected "
+				"(%s) on QP %u; resetting the old one\n",
+			o->qp->qp_num, o->peer_incarnation == c->peer_incarnation ? "same run"
+										: "restarted",
+			c->qp->qp_num);
+		lc->stats.retired++;
+		conn_reset(o, now_ns);
+	}
+}
+
 int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *peer,
 			     uint64_t now_ns)
 {
@@ -726,6 +817,13 @@ int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_he
 		goto fail;
 	c->state = KELP_RDMA_UP;
 	c->backoff = KELP_RDMA_BACKOFF_MIN_NS;
+	if (c->role == KELP_RDMA_EXPORTER) {
+		memcpy(c->peer_gid, peer->gid, 16);
+		c->peer_reader_id = peer->reader_id;
+		c->peer_incarnation = peer->incarnation;
+		c->peer_lane = peer->lane;
+		retire_replaced(c, now_ns);
+	}
 	return 0;
 fail:
 	if (c->role == KELP_RDMA_READER)
@@ -929,9 +1027,53 @@ static uint8_t export_status(struct kelp_rdma_lcore *lc, const struct kelp_rdma_
 	return KELP_RDMA_OK;
 }
 
-/* Serve @rq: take a reply slot, look the needle up, queue the RDMA WRITE of the bytes and the
- * reply SEND (posted together with the other replies of this poll). Needs c->nfree > 0. */
-static void export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request *req)
+/* Queues the RDMA WRITEs of @n bytes at @from to the reader's buffer (@rq's addr and rkey) through
+ * @nbuf bounce buffers taken from the pool: each buffer gets the next piece (copied now, inside
+ * this poll round: the volume mapping may be replaced after it) and its WRITE goes to the same
+ * offset of the reader's buffer. The slot @si holds the buffers; the WRITEs are chained in front
+ * of @send. @return the first WRITE. */
+static struct ibv_send_wr *bounce_writes(struct kelp_rdma_conn *c, uint32_t si, const uint8_t *from,
+					 uint32_t n, uint32_t nbuf,
+					 const struct kelp_rdma_request *rq, struct ibv_send_wr *send)
+{
+	struct kelp_rdma_lcore *lc = c->lc;
+	struct ibv_send_wr *first = NULL, *prev = NULL;
+	int32_t *link = &c->slots[si].bounce;
+
+	for (uint32_t k = 0; k < nbuf; k++) {
+		uint32_t b = lc->bounce_free[--lc->bounce_nfree];
+		uint64_t off = (uint64_t)k * lc->bounce_size;
+		uint32_t len = n - off < lc->bounce_size ? (uint32_t)(n - off) : lc->bounce_size;
+		uint8_t *buf = lc->bounce + (size_t)b * lc->bounce_size;
+		struct chunk_wr *cw = &lc->bounce_wr[b];
+
+		*link = (int32_t)b;
+		link = &lc->bounce_next[b];
+		memcpy(buf, from + off, len);
+		build_write(c, &cw->wr, &cw->sge, si, buf, len, lc->bounce_mr->lkey, rq->addr + off,
+			    rq->rkey);
+		if (prev)
+			prev->next = &cw->wr;
+		else
+			first = &cw->wr;
+		prev = &cw->wr;
+	}
+	*link = -1;
+	prev->next = send;
+	return first;
+}
+
+/*
+ * Serve @req: take a reply slot, look the needle up, queue the RDMA WRITE(s) of the bytes and the
+ * reply SEND (posted together with the other replies of this poll). Bytes without an MR go
+ * through the bounce pool, one WRITE per buffer-sized piece (bounce_writes); a read larger than
+ * lc->max_read is answered TOO_LARGE.
+ * @return 0 when the reply is queued; -EAGAIN when it cannot be served yet: no reply slot free,
+ * or fewer free bounce buffers than the read needs (the replies holding them return them when
+ * their sends complete, and max_read <= the pool, so it is served eventually). The caller queues
+ * it and calls again; nothing was taken.
+ */
+static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request *req)
 {
 	struct kelp_rdma_lcore *lc = c->lc;
 	struct kelp_rdma_request rq = *req;
@@ -940,13 +1082,10 @@ static void export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_reques
 	struct ibv_send_wr *first;
 	struct slot_wrs *w;
 	struct slot *s;
-	uint32_t si, n = 0;
+	uint32_t si, n = 0, nbuf = 0;
 
-	si = c->free_slots[--c->nfree];
-	s = &c->slots[si];
-	*s = (struct slot){.busy = true, .bounce = -1, .req_id = rq.req_id};
-	w = &c->swrs[si];
-
+	if (c->nfree == 0)
+		return -EAGAIN;
 	rp.req_id = rq.req_id;
 	rp.status = export_status(lc, &rq, &src);
 	if (rp.status == KELP_RDMA_OK) {
@@ -959,35 +1098,32 @@ static void export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_reques
 			n = rq.length < left ? rq.length : (uint32_t)left;
 		}
 	}
-	first = &w->send;
-	if (n > 0) {
-		const uint8_t *from = src.data + rq.offset;
-		uint32_t lkey = src.lkey;
-
-		if (src.use_bounce) {
-			if (n > lc->bounce_size || lc->bounce_nfree == 0) {
-				rp.status = KELP_RDMA_BUSY;
-				n = 0;
-				goto reply;
-			}
-			s->bounce = (int32_t)lc->bounce_free[--lc->bounce_nfree];
-			memcpy(lc->bounce + (size_t)s->bounce * lc->bounce_size, from, n);
-			from = lc->bounce + (size_t)s->bounce * lc->bounce_size;
-			lkey = lc->bounce_mr->lkey;
-			c->stats.bounced++;
+	if (n > 0 && src.use_bounce) {
+		if (n > lc->max_read) {
+			rp.status = KELP_RDMA_TOO_LARGE;
+			c->stats.too_large++;
+			n = 0;
+		} else {
+			nbuf = (uint32_t)(((uint64_t)n + lc->bounce_size - 1) / lc->bounce_size);
+			if (nbuf > lc->bounce_nfree)
+				return -EAGAIN;
 		}
-		w->write_sge = (struct ibv_sge){.addr = (uintptr_t)from, .length = n, .lkey = lkey};
-		w->write = (struct ibv_send_wr){
-			.wr_id = wr_id_make(WR_WRITE, c->gen, c->index, si),
-			.next = &w->send,
-			.sg_list = &w->write_sge,
-			.num_sge = 1,
-			.opcode = IBV_WR_RDMA_WRITE,
-			.wr.rdma = {.remote_addr = rq.addr, .rkey = rq.rkey},
-		};
+	}
+
+	si = c->free_slots[--c->nfree];
+	s = &c->slots[si];
+	*s = (struct slot){.busy = true, .bounce = -1, .req_id = rq.req_id};
+	w = &c->swrs[si];
+	first = &w->send;
+	if (n > 0 && nbuf > 0) {
+		first = bounce_writes(c, si, src.data + rq.offset, n, nbuf, &rq, &w->send);
+		c->stats.bounced++;
+	} else if (n > 0) {
+		build_write(c, &w->write, &w->write_sge, si, src.data + rq.offset, n, src.lkey,
+			    rq.addr, rq.rkey);
+		w->write.next = &w->send;
 		first = &w->write;
 	}
-reply:
 	rp.written = n;
 	if (rp.status != KELP_RDMA_OK) {
 		rp.data_size = rp.crc = 0;
@@ -997,10 +1133,12 @@ reply:
 	build_send(c, w, WR_REPLY_SEND, si, KELP_RDMA_REPLY_SIZE);
 	queue_send(c, first, &w->send);
 	c->stats.bytes += n;
+	return 0;
 }
 
 /* A request arrived in receive buffer @i: re-post the buffer (the credit comes back with the
- * reply, so it must be ready before then), then serve it or queue it for a free reply slot. */
+ * reply, so it must be ready before then), then serve it, or queue it behind the connection's
+ * earlier requests until a reply slot and the bounce buffers it needs are free. */
 static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len)
 {
 	struct kelp_rdma_request rq;
@@ -1015,10 +1153,8 @@ static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_l
 		return;
 	}
 	c->stats.requests++;
-	if (c->nfree > 0 && c->pend_count == 0) {
-		export_serve(c, &rq);
+	if (c->pend_count == 0 && export_serve(c, &rq) == 0)
 		return;
-	}
 	if (c->pend_count >= c->max_credits) {
 		c->stats.errors++;
 		conn_fail(c, "reader exceeded its credits");
@@ -1028,19 +1164,20 @@ static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_l
 	c->lc->pending++;
 }
 
-/* Serve queued requests of every connection that has reply slots free again. */
+/* Serve queued requests of every connection, each connection's in order, as far as reply slots
+ * and bounce buffers allow. (A large read waiting for bounce buffers can be overtaken by other
+ * connections' smaller ones, which take buffers as they free up: under sustained pressure on the
+ * pool it waits until its reader's request timeout sends it to HTTP.) */
 static void export_drain_pending(struct kelp_rdma_lcore *lc)
 {
 	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS && lc->pending; ci++) {
 		struct kelp_rdma_conn *c = lc->conns[ci];
 
-		while (c && c->pend_count > 0 && c->nfree > 0 && c->state == KELP_RDMA_UP) {
-			struct kelp_rdma_request rq = c->pending[c->pend_head];
-
+		while (c && c->pend_count > 0 && c->state == KELP_RDMA_UP &&
+		       export_serve(c, &c->pending[c->pend_head]) == 0) {
 			c->pend_head = (uint16_t)((c->pend_head + 1) % c->max_credits);
 			c->pend_count--;
 			lc->pending--;
-			export_serve(c, &rq);
 		}
 	}
 }
@@ -1055,8 +1192,7 @@ static void export_reply_sent(struct kelp_rdma_conn *c, uint32_t si)
 		return;
 	}
 	s = &c->slots[si];
-	if (s->bounce >= 0)
-		lc->bounce_free[lc->bounce_nfree++] = (uint32_t)s->bounce;
+	slot_put_bounce(lc, s);
 	c->stats.replies++;
 	slot_release(c, si);
 }

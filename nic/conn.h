@@ -33,6 +33,13 @@
  * Credits: the export posts one receive per credit; a reader never has more requests in flight
  * than the credits granted, and each reply returns one.
  *
+ * Export bytes: from an MR of the source (one RDMA WRITE), or copied through the lcore's bounce
+ * pool: a read of n bytes takes ceil(n / bounce_size) buffers at once, each piece goes out as its
+ * own unsignaled RDMA WRITE at its offset of the reader's buffer, then the signaled reply SEND;
+ * the buffers return to the pool when that SEND completes. A request that finds too few buffers
+ * (or no reply slot) free waits in its connection's queue, in order; one larger than max_read is
+ * answered TOO_LARGE. The send queue is sized so that this never overflows it (conn_create).
+ *
  * wr_id is a typed tag: kind (8 bits) | connection generation (8) | connection index (16) | slot (32).
  * The generation changes on every reset, so completions left in the CQ by an earlier incarnation of
  * a connection are recognised and dropped; unknown kinds and indexes are counted as errors.
@@ -54,6 +61,7 @@
 #define KELP_RDMA_POLL_BATCH   32
 #define KELP_RDMA_BACKOFF_MIN_NS 100000000ull  /* 100 ms */
 #define KELP_RDMA_BACKOFF_MAX_NS 6400000000ull /* 6.4 s */
+#define KELP_RDMA_MAX_READ_DEFAULT (16u << 20)  /* export: largest read through the bounce pool */
 
 enum kelp_rdma_role { KELP_RDMA_READER = 1, KELP_RDMA_EXPORTER = 2 };
 
@@ -127,12 +135,17 @@ struct kelp_rdma_conn_stats {
 	uint64_t errors;     /* failed completions and protocol errors */
 	uint64_t resets;     /* times the connection failed and was reset */
 	uint64_t bounced;    /* export: replies served through the bounce pool */
+	uint64_t too_large;  /* export: reads refused as larger than max_read (TOO_LARGE) */
 };
 
 struct kelp_rdma_lcore_config {
 	int cq_entries;          /* 0: 4096 */
 	uint32_t bounce_slots;   /* export: bounce buffers (0: 64) */
-	uint32_t bounce_size;    /* bytes each (0: 1 MiB); larger bounce reads answer BUSY */
+	uint32_t bounce_size;    /* bytes each (0: 1 MiB); a larger read is copied through
+				  * several buffers, one RDMA WRITE each, the reply after the last */
+	uint32_t max_read;       /* export: the largest read served through the bounce pool (0:
+				  * KELP_RDMA_MAX_READ_DEFAULT; at most bounce_slots * bounce_size);
+				  * a larger one is answered TOO_LARGE (the reader uses HTTP) */
 	uint32_t request_timeout_ms; /* reader: no reply for this long while requests are in flight
 				      * fails the connection (0: 2000) */
 	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
@@ -143,6 +156,8 @@ struct kelp_rdma_lcore_stats {
 	uint64_t polls_busy;     /* kelp_rdma_lcore_poll() calls that found completions */
 	uint64_t stale_cqes;     /* completions of an earlier incarnation of a connection */
 	uint64_t unknown_cqes;   /* completions with an id that names nothing: a bug */
+	uint64_t retired;        /* exporter connections reset because their reader reconnected
+				  * or restarted (kelp_rdma_conn_establish) */
 };
 
 struct kelp_rdma_lcore;
@@ -204,7 +219,11 @@ int kelp_rdma_conn_hello(struct kelp_rdma_conn *conn, struct kelp_rdma_hello *ou
 /*
  * kelp_rdma_conn_establish - take the peer's half and move the QP through RTR to RTS: state UP.
  * An exporter calls it with the reader's HELLO before sending its ACK; it lowers its credits to
- * what the reader asked for. A reader calls it with the ACK; a non-OK status fails it.
+ * what the reader asked for, and when the HELLO names its reader (reader_id != 0) it resets the
+ * lcore's other exporter connections that this one replaces: same GID and reader id, and the
+ * same lane or another incarnation (proto/rdma_msg.h step 1; counted in the lcore's `retired`).
+ * A reader calls it with the ACK; a non-OK status fails it. (A reader fills reader_id,
+ * incarnation and lane into its HELLO after kelp_rdma_conn_hello(); 0 = anonymous.)
  * @return 0; -EPROTONOSUPPORT version mismatch; -EPROTO wrong kind or the peer refused (status);
  * -EINVAL credits; -errno from modify_qp. On failure a reader is DOWN with its backoff advanced.
  */

@@ -36,6 +36,9 @@ int kelp_rdma_hello_encode(const struct kelp_rdma_hello *m, uint8_t *buf, size_t
 	kelp_put_be32(buf + 16, m->psn);
 	kelp_put_be16(buf + 20, m->lid);
 	memcpy(buf + 24, m->gid, 16);
+	kelp_put_be64(buf + 40, m->reader_id);
+	kelp_put_be64(buf + 48, m->incarnation);
+	kelp_put_be16(buf + 56, m->lane);
 	return KELP_RDMA_HELLO_SIZE;
 }
 
@@ -45,7 +48,7 @@ int kelp_rdma_hello_parse(const uint8_t *buf, size_t len, struct kelp_rdma_hello
 
 	if (len != KELP_RDMA_HELLO_SIZE || kelp_be32(buf) != KELP_RDMA_HELLO_MAGIC)
 		return -EBADMSG;
-	if (buf[11] || kelp_be16(buf + 22) || !all_zero(buf + 40, 24))
+	if (buf[11] || kelp_be16(buf + 22) || !all_zero(buf + 58, 6))
 		return -EBADMSG;
 	m.version = kelp_be16(buf + 4);
 	m.kind = buf[6];
@@ -59,6 +62,9 @@ int kelp_rdma_hello_parse(const uint8_t *buf, size_t len, struct kelp_rdma_hello
 	m.psn = kelp_be32(buf + 16);
 	m.lid = kelp_be16(buf + 20);
 	memcpy(m.gid, buf + 24, 16);
+	m.reader_id = kelp_be64(buf + 40);
+	m.incarnation = kelp_be64(buf + 48);
+	m.lane = kelp_be16(buf + 56);
 	/* MTU is enum ibv_mtu: 1 (256) .. 5 (4096). A successful handshake needs credits. */
 	if ((m.qpn & ~QPN_MASK) || (m.psn & ~QPN_MASK) || m.mtu < 1 || m.mtu > 5)
 		return -EINVAL;
@@ -174,6 +180,8 @@ int kelp_rdma_status_errno(uint8_t status)
 		return -EPROTONOSUPPORT;
 	case KELP_RDMA_BUSY:
 		return -EBUSY;
+	case KELP_RDMA_TOO_LARGE:
+		return -EFBIG;
 	default:
 		return -EPROTO;
 	}
@@ -196,6 +204,8 @@ uint8_t kelp_rdma_errno_status(int neg_errno)
 		return KELP_RDMA_VERSION;
 	case -EBUSY:
 		return KELP_RDMA_BUSY;
+	case -EFBIG:
+		return KELP_RDMA_TOO_LARGE;
 	default:
 		return KELP_RDMA_CORRUPT;
 	}
@@ -205,6 +215,7 @@ const char *kelp_rdma_status_name(uint8_t status)
 {
 	static const char *const names[] = {
 		"ok", "not-found", "no-volume", "corrupt", "bad-request", "access", "version", "busy",
+		"too-large",
 	};
 
 	return status <= KELP_RDMA_STATUS_MAX ? names[status] : "unknown";

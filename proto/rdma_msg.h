@@ -5,7 +5,12 @@
  *
  * The exchange (version 1):
  *  1. The reader opens TCP to the export's `[rdma] listen` address (out-of-band channel) and sends a
- *     HELLO: protocol version, the credits it asks for, its RC QP number, first PSN, LID, MTU and GID.
+ *     HELLO: protocol version, the credits it asks for, its RC QP number, first PSN, LID, MTU and GID,
+ *     and who it is: a reader id (stable across restarts of that reader kelpd; 0 = anonymous), an
+ *     incarnation (new at each start) and a lane (one connection per reader lcore).
+ *     The export then resets its older connections of the same reader (same GID and reader id)
+ *     that this one replaces: the same lane, or another incarnation (the reader restarted). An RC
+ *     QP whose peer vanished silently would otherwise stay up, unnoticed, until the export stops.
  *  2. The export checks the version, creates an RC QP for this reader, posts one receive per granted
  *     credit, moves the QP to RTS and answers HELLO (kind ACK) with its own QP number, PSN, LID, MTU,
  *     GID, the credits granted (<= asked) and a status (0, or VERSION when it cannot speak the
@@ -18,6 +23,9 @@
  *     n = min(length, size - offset) bytes of needle data to (addr, rkey), then SENDs a REPLY:
  *     request id, status, n, the needle's data size, its stored CRC and flags. On one RC QP the
  *     reply cannot overtake the write, so when the reader sees the reply the bytes are in place.
+ *     The export may write the n bytes as several RDMA WRITEs at increasing offsets of the
+ *     buffer (e.g. one per bounce buffer it copies them through); the reply follows the last.
+ *     An export that will not serve n bytes in one request answers TOO_LARGE (no bytes).
  *  6. The reply returns the request's credit. Replies may come in any order; the request id says
  *     which request a reply answers.
  *
@@ -36,7 +44,10 @@
  *  20  u16 lid                               40  u32 length (READ: bytes wanted, <= buffer size)
  *  22  u16 reserved (0)                      44  u32 rkey of the reader's buffer
  *  24  u8[16] gid                            48  u64 address of the reader's buffer
- *  40  u8[24] reserved (0)                   56  u64 reserved (0)
+ *  40  u64 reader id (HELLO; ACK: 0)         56  u64 reserved (0)
+ *  48  u64 incarnation (HELLO; ACK: 0)
+ *  56  u16 lane (HELLO; ACK: 0)
+ *  58  u8[6] reserved (0)
  *
  * REPLY (32 bytes)
  *   0  u32 magic "KLPR" 0x4b4c5052
@@ -87,7 +98,9 @@ enum kelp_rdma_status {
 	KELP_RDMA_ACCESS = 5,      /* -EFAULT: the RDMA WRITE into the reader's buffer failed */
 	KELP_RDMA_VERSION = 6,     /* -EPROTONOSUPPORT: version not spoken (ACK only) */
 	KELP_RDMA_BUSY = 7,        /* -EBUSY: export cannot take this connection now (ACK only) */
-	KELP_RDMA_STATUS_MAX = 7,
+	KELP_RDMA_TOO_LARGE = 8,   /* -EFBIG: the piece asked for is larger than this export serves
+				    * in one request (its configured maximum); read it another way */
+	KELP_RDMA_STATUS_MAX = 8,
 };
 
 struct kelp_rdma_hello {
@@ -100,6 +113,9 @@ struct kelp_rdma_hello {
 	uint32_t psn;
 	uint16_t lid;
 	uint8_t gid[16];
+	uint64_t reader_id;   /* HELLO: the reader kelpd (stable across its restarts); 0 = anonymous */
+	uint64_t incarnation; /* HELLO: this run of that reader (new at each start) */
+	uint16_t lane;        /* HELLO: which of its connections (its lcore) */
 };
 
 struct kelp_rdma_request {

@@ -222,7 +222,8 @@ int kelp_queue_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t
  * HTTP fallback. For benchmarks of the RDMA path (kelp-bench --mode rdma). Errors then include
  * -ENOTCONN (no RDMA path to the volume's kelpd: none configured, not located yet, not connected
  * yet), -EAGAIN (no RDMA credit free), -ECONNRESET (the connection failed under the request), and
- * the exporting kelpd's answers (-ENOENT, -EHOSTUNREACH, -EBUSY, -EIO). */
+ * the exporting kelpd's answers (-ENOENT, -EHOSTUNREACH, -EBUSY, -EIO; -EFBIG: the read is
+ * larger than that kelpd's [rdma] export_max_read_mb). */
 #define KELP_SQE_F_RDMA_ONLY 0x01u
 
 /*

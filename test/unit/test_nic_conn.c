@@ -56,6 +56,7 @@ struct fake_qp {
 	unsigned sq_n;
 	struct fake_recv rq[FAKE_Q];
 	unsigned rq_head, rq_n;
+	uint32_t max_send_wr; /* as created: posts beyond it would overflow a real send queue */
 };
 
 struct fake_mr {
@@ -179,6 +180,7 @@ static struct ibv_qp *f_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
 	q->qp.send_cq = a->send_cq;
 	q->qp.recv_cq = a->recv_cq;
 	q->state = IBV_QPS_RESET;
+	q->max_send_wr = a->cap.max_send_wr;
 	F.qps[F.nqps++] = q;
 	F.last_qp = q;
 	F.objects++;
@@ -244,6 +246,9 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
 	for (; wr; wr = wr->next) {
 		struct fake_send *s = &q->sq[q->sq_n++];
 
+		/* Work requests stay in the send queue until delivered (wire_deliver): never more
+		 * than the QP was created for. */
+		assert_true(q->sq_n <= q->max_send_wr);
 		assert_int_equal(wr->num_sge, 1);
 		*s = (struct fake_send){.wr_id = wr->wr_id,
 					.opcode = wr->opcode,
@@ -402,10 +407,14 @@ static struct kelp_rdma_dev *open_fake_dev(void)
 	return dev;
 }
 
-static void pair_open(struct pair *p, uint16_t reader_credits, uint16_t export_credits)
+/* A connected reader/exporter pair; the exporter has @bounce_slots bounce buffers of 4 KiB and
+ * serves reads of up to @max_read bytes through them (0: the default, bounded by the pool). */
+static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t export_credits,
+			   uint32_t bounce_slots, uint32_t max_read)
 {
-	struct kelp_rdma_lcore_config cfg = {.cq_entries = 1024, .bounce_slots = 4,
-					     .bounce_size = 4096, .clock_ns = fake_clock};
+	struct kelp_rdma_lcore_config cfg = {.cq_entries = 1024, .bounce_slots = bounce_slots,
+					     .bounce_size = 4096, .max_read = max_read,
+					     .clock_ns = fake_clock};
 	struct kelp_rdma_hello hello, ack;
 
 	memset(p, 0, sizeof(*p));
@@ -438,6 +447,11 @@ static void pair_open(struct pair *p, uint16_t reader_credits, uint16_t export_c
 	assert_int_equal(kelp_rdma_conn_establish(p->rc, &ack, F.now), 0);
 	assert_int_equal(kelp_rdma_conn_state(p->rc), KELP_RDMA_UP);
 	assert_int_equal(kelp_rdma_conn_state(p->ec), KELP_RDMA_UP);
+}
+
+static void pair_open(struct pair *p, uint16_t reader_credits, uint16_t export_credits)
+{
+	pair_open_pool(p, reader_credits, export_credits, 4, 0);
 }
 
 static void pair_close(struct pair *p)
@@ -908,13 +922,241 @@ static void test_export_queue_and_bounce(void **state)
 	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bounced, 4);
 	pair_close(&p);
 
-	/* Bounce buffers are 4 KiB here: a larger read is answered BUSY. */
+	/* Bounce buffers are 4 KiB here: a larger read goes through two of them. */
 	pair_open(&p, 2, 2);
 	p.ex.bounce = true;
-	assert_int_equal(submit_read(&p, 0, 0, 5000, 1), 0);
+	memset(p.arena, 0xee, 16384);
+	assert_int_equal(submit_read(&p, 0, 3, 5000, 1), 0);
 	round_trip(&p);
 	assert_int_equal(poll_all(p.rlc, done, 64), 1);
-	assert_int_equal(done[0].status, -EBUSY);
+	assert_int_equal(done[0].status, 0);
+	assert_int_equal(done[0].written, 5000);
+	assert_memory_equal(p.arena, needle + 3, 5000);
+	assert_int_equal(p.arena[5000], 0xee); /* not one byte more */
+	pair_close(&p);
+}
+
+/* A read larger than one bounce buffer: one buffer per piece, each piece its own unsignaled RDMA
+ * WRITE at its offset of the reader's buffer, in order, then the signaled reply; the whole needle
+ * arrives, and the buffers return to the pool once the reply's send completed. */
+static void test_export_chunked_read(void **state)
+{
+	struct kelp_rdma_done done[64], unused[64];
+	struct pair p;
+
+	pair_open_pool(&p, 4, 4, 4, 0);
+	p.ex.bounce = true;
+	for (int round = 0; round < 3; round++) { /* the buffers come back: three full rounds */
+		memset(p.arena, 0xee, 16384);
+		assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0);
+		wire_deliver(&p.rqp->qp);
+		assert_int_equal(poll_all(p.elc, unused, 64), 0);
+		struct fake_qp *eq = p.eqp;
+		assert_int_equal(eq->sq_n, 4); /* 10000 bytes: 4096 + 4096 + 1808, then the reply */
+		for (unsigned k = 0; k < 3; k++) {
+			assert_int_equal(eq->sq[k].opcode, IBV_WR_RDMA_WRITE);
+			assert_false(eq->sq[k].signaled);
+			assert_int_equal(eq->sq[k].remote_addr, (uintptr_t)p.arena + k * 4096u);
+			assert_int_equal(eq->sq[k].rkey, p.arena_mr->rkey);
+			assert_int_equal(eq->sq[k].len, k < 2 ? 4096 : 10000 - 8192);
+		}
+		assert_int_equal(eq->sq[3].opcode, IBV_WR_SEND);
+		assert_true(eq->sq[3].signaled);
+		wire_deliver(&p.eqp->qp);
+		poll_all(p.elc, unused, 64); /* the reply's send completion frees the buffers */
+		assert_int_equal(poll_all(p.rlc, done, 64), 1);
+		assert_int_equal(done[0].status, 0);
+		assert_int_equal(done[0].written, sizeof(needle));
+		assert_int_equal(done[0].data_size, sizeof(needle));
+		assert_memory_equal(p.arena, needle, sizeof(needle));
+		assert_int_equal(p.arena[sizeof(needle)], 0xee);
+	}
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bounced, 3);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bytes, 3 * sizeof(needle));
+	pair_close(&p);
+}
+
+/* Two 3-piece reads and a pool of 4 buffers: the second waits (queued, in order with a small read
+ * behind it) until the first reply's send completes, then both are served: nothing answered BUSY. */
+static void test_export_chunked_read_waits_for_buffers(void **state)
+{
+	struct kelp_rdma_done done[64], unused[64];
+	struct pair p;
+
+	pair_open_pool(&p, 4, 4, 4, 0);
+	p.ex.bounce = true;
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0);
+	assert_int_equal(submit_read(&p, 1, 100, 16384, 2), 0);
+	assert_int_equal(submit_read(&p, 2, 7, 50, 3), 0);
+	wire_deliver(&p.rqp->qp);
+	kelp_rdma_lcore_poll(p.elc, unused, 64);
+	assert_int_equal(p.eqp->sq_n, 4); /* only the first: the second needs 3 buffers, 1 is free */
+	wire_deliver(&p.eqp->qp);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_ptr_equal(done[0].user, (void *)1);
+	kelp_rdma_lcore_poll(p.elc, unused, 64); /* send completion: buffers back, queue served */
+	assert_int_equal(p.eqp->sq_n, 4 + 2);      /* 3 WRITEs + reply, 1 WRITE + reply */
+	wire_deliver(&p.eqp->qp);
+	poll_all(p.elc, unused, 64);
+	assert_int_equal(poll_all(p.rlc, done, 64), 2);
+	assert_ptr_equal(done[0].user, (void *)2); /* in request order */
+	assert_int_equal(done[0].status, 0);
+	assert_int_equal(done[0].written, sizeof(needle) - 100);
+	assert_memory_equal(p.arena + 16384, needle + 100, sizeof(needle) - 100);
+	assert_ptr_equal(done[1].user, (void *)3);
+	assert_memory_equal(p.arena + 2 * 16384, needle + 7, 50);
+	pair_close(&p);
+}
+
+/* Reads larger than max_read are answered TOO_LARGE (-EFBIG) without a byte written; max_read is
+ * bounded by the pool (a larger read could never get its buffers). The connection stays up. */
+static void test_export_read_too_large(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+
+	pair_open_pool(&p, 4, 4, 4, 8192);
+	p.ex.bounce = true;
+	memset(p.arena, 0xee, 16384);
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0);    /* 10000 > 8192 */
+	assert_int_equal(submit_read(&p, 1, 1808, 16384, 2), 0); /* exactly 8192 */
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 2);
+	assert_int_equal(done[0].status, -EFBIG);
+	assert_int_equal(done[0].written, 0);
+	assert_int_equal(p.arena[0], 0xee);
+	assert_int_equal(done[1].status, 0);
+	assert_int_equal(done[1].written, 8192);
+	assert_memory_equal(p.arena + 16384, needle + 1808, 8192);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->too_large, 1);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_UP);
+	/* a needle read through an MR is not bounded by the pool */
+	p.ex.bounce = false;
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 3), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].written, sizeof(needle));
+	pair_close(&p);
+
+	pair_open_pool(&p, 4, 4, 2, 0); /* default max_read, bounded by the 8 KiB pool */
+	p.ex.bounce = true;
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, -EFBIG);
+	pair_close(&p);
+}
+
+/* An exporter connection that fails with a chunked reply in flight returns all its buffers: after
+ * the reader reconnects, a read needing the whole pool is served. */
+static void test_export_reset_returns_chunk_buffers(void **state)
+{
+	struct kelp_rdma_done done[64], unused[64];
+	struct kelp_rdma_hello hello, ack;
+	struct pair p;
+
+	pair_open_pool(&p, 4, 4, 3, 0);
+	p.ex.bounce = true;
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0);
+	wire_deliver(&p.rqp->qp);
+	kelp_rdma_lcore_poll(p.elc, unused, 64); /* 3 buffers held by the reply */
+	struct fake_qp *eq = p.eqp;
+	cq_push(&p.ecq->cq, (struct ibv_wc){.wr_id = eq->sq[0].wr_id, .status = IBV_WC_REM_ACCESS_ERR});
+	poll_all(p.elc, unused, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
+	kelp_rdma_conn_failed(p.rc, F.now); /* the reader notices too (here: told) */
+	F.now += KELP_RDMA_BACKOFF_MAX_NS;
+	assert_int_equal(kelp_rdma_conn_hello(p.rc, &hello), 0);
+	assert_int_equal(kelp_rdma_conn_establish(p.ec, &hello, F.now), 0);
+	kelp_rdma_conn_hello(p.ec, &ack);
+	assert_int_equal(kelp_rdma_conn_establish(p.rc, &ack, F.now), 0);
+	poll_all(p.rlc, done, 64);
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 2), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, 0);
+	assert_memory_equal(p.arena, needle, sizeof(needle));
+	pair_close(&p);
+}
+
+/* Connects a new reader connection on @p's reader lcore to a new exporter connection on its
+ * export lcore, the HELLO naming the reader (@id, @inc, @lane; @gid_last changes the GID's last
+ * byte). @return the exporter connection; *@r_out the reader's. */
+static struct kelp_rdma_conn *connect_as(struct pair *p, uint64_t id, uint64_t inc, uint16_t lane,
+					 uint8_t gid_last, struct kelp_rdma_conn **r_out)
+{
+	struct kelp_rdma_conn *r = kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, 4);
+	struct kelp_rdma_conn *e = kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, 4);
+	struct kelp_rdma_hello h, ack;
+
+	assert_non_null(r);
+	assert_non_null(e);
+	assert_int_equal(kelp_rdma_conn_hello(r, &h), 0);
+	h.reader_id = id;
+	h.incarnation = inc;
+	h.lane = lane;
+	h.gid[15] ^= gid_last;
+	assert_int_equal(kelp_rdma_conn_establish(e, &h, F.now), 0);
+	kelp_rdma_conn_hello(e, &ack);
+	assert_int_equal(kelp_rdma_conn_establish(r, &ack, F.now), 0);
+	if (r_out)
+		*r_out = r;
+	return e;
+}
+
+/* A reader that reconnects a lane, or restarts (new incarnation), makes the exporter reset the
+ * connections the new one replaces; other lanes of the same run, other readers (id, GID) and
+ * anonymous readers keep theirs. A reset connection is reused by the next handshake. */
+static void test_export_retires_replaced_connections(void **state)
+{
+	struct kelp_rdma_hello h;
+	struct kelp_rdma_conn *r1;
+	struct pair p;
+
+	pair_open(&p, 4, 4); /* p.ec: an anonymous reader (id 0) */
+	struct kelp_rdma_conn *e1 = connect_as(&p, 7, 100, 0, 0, &r1);
+	struct kelp_rdma_conn *e2 = connect_as(&p, 7, 100, 1, 0, NULL); /* its second lane */
+	struct kelp_rdma_conn *e3 = connect_as(&p, 8, 100, 0, 0, NULL); /* another reader kelpd */
+	struct kelp_rdma_conn *e4 = connect_as(&p, 7, 100, 0, 1, NULL); /* id 7 on another host */
+	assert_int_equal(kelp_rdma_lcore_stats(p.elc)->retired, 0);
+	assert_int_equal(kelp_rdma_conn_state(e1), KELP_RDMA_UP);
+
+	/* Reader 7 resets lane 0 and reconnects it: e1 goes, the others stay. */
+	struct kelp_rdma_conn *e5 = connect_as(&p, 7, 100, 0, 0, NULL);
+	assert_int_equal(kelp_rdma_conn_state(e1), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_lcore_stats(p.elc)->retired, 1);
+	assert_int_equal(kelp_rdma_conn_state(e2), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_state(e3), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_state(e4), KELP_RDMA_UP);
+
+	/* Reader 7 restarts: its first new connection (lane 1) replaces every old one, any lane. */
+	struct kelp_rdma_conn *e6 = connect_as(&p, 7, 200, 1, 0, NULL);
+	assert_int_equal(kelp_rdma_conn_state(e2), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_state(e5), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_lcore_stats(p.elc)->retired, 3);
+	assert_int_equal(kelp_rdma_conn_state(e6), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_state(e3), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_state(e4), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_UP);
+
+	/* Anonymous readers never replace anything, not even each other. */
+	connect_as(&p, 0, 0, 0, 0, NULL);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_lcore_stats(p.elc)->retired, 3);
+
+	/* A reset exporter connection takes the next reader. */
+	kelp_rdma_conn_failed(r1, F.now);
+	assert_int_equal(kelp_rdma_conn_hello(r1, &h), 0);
+	h.reader_id = 9;
+	assert_int_equal(kelp_rdma_conn_establish(e1, &h, F.now), 0);
+	assert_int_equal(kelp_rdma_conn_state(e1), KELP_RDMA_UP);
+	/* and the data path of the survivors still works */
+	struct kelp_rdma_done done[64];
+	assert_int_equal(submit_read(&p, 0, 10, 100, 1), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, 0);
+	assert_memory_equal(p.arena, needle + 10, 100);
 	pair_close(&p);
 }
 
@@ -1027,6 +1269,11 @@ int main(void)
 		cmocka_unit_test_setup(test_protocol_errors, setup),
 		cmocka_unit_test_setup(test_handshake_checks, setup),
 		cmocka_unit_test_setup(test_export_queue_and_bounce, setup),
+		cmocka_unit_test_setup(test_export_chunked_read, setup),
+		cmocka_unit_test_setup(test_export_chunked_read_waits_for_buffers, setup),
+		cmocka_unit_test_setup(test_export_read_too_large, setup),
+		cmocka_unit_test_setup(test_export_reset_returns_chunk_buffers, setup),
+		cmocka_unit_test_setup(test_export_retires_replaced_connections, setup),
 		cmocka_unit_test_setup(test_batched_posting, setup),
 		cmocka_unit_test_setup(test_batched_post_failure, setup),
 	};

@@ -20,6 +20,9 @@ static const struct kelp_rdma_hello sample_hello = {
 	.psn = 0xabcdef,
 	.lid = 7,
 	.gid = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8},
+	.reader_id = 0x1122334455667788ull,
+	.incarnation = 0x99aabbccddeeff01ull,
+	.lane = 0x0203,
 };
 
 static const struct kelp_rdma_request sample_request = {
@@ -58,6 +61,9 @@ static void test_hello_round_trip(void **state)
 	assert_int_equal(out.version, 1);
 	assert_int_equal(out.mtu, 3);
 	assert_int_equal(out.lid, 7);
+	assert_true(out.reader_id == sample_hello.reader_id);
+	assert_true(out.incarnation == sample_hello.incarnation);
+	assert_int_equal(out.lane, 0x0203);
 }
 
 /* The layout documented in rdma_msg.h, byte for byte (big-endian). */
@@ -70,6 +76,10 @@ static void test_hello_layout(void **state)
 					 0, 0x12, 0x34, 0x56, 0, 0xab, 0xcd, 0xef, 0, 7, 0, 0};
 	assert_memory_equal(buf, head, sizeof(head));
 	assert_memory_equal(buf + 24, sample_hello.gid, 16);
+	static const uint8_t tail[24] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+					 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01,
+					 0x02, 0x03, 0, 0, 0, 0, 0, 0};
+	assert_memory_equal(buf + 40, tail, sizeof(tail));
 }
 
 static void test_request_layout_and_round_trip(void **state)
@@ -159,6 +169,9 @@ static void test_rejects_bad_fields(void **state)
 	assert_int_equal(kelp_rdma_hello_parse(buf, 64, &h), -EINVAL);
 	buf[9] = 32;
 	buf[63] = 1; /* reserved */
+	assert_int_equal(kelp_rdma_hello_parse(buf, 64, &h), -EBADMSG);
+	buf[63] = 0;
+	buf[58] = 1; /* reserved, right after the lane */
 	assert_int_equal(kelp_rdma_hello_parse(buf, 64, &h), -EBADMSG);
 }
 

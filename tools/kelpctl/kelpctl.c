@@ -197,11 +197,13 @@ static void print_export(json_t *x)
 {
 	if (!x)
 		return;
-	printf("rdma export: %lld connections (%lld failed handshakes), %lld requests, %lld replies, "
-	       "%lld bytes (%lld bounced), %lld errors, %lld resets\n",
-	       geti(x, "connections"), geti(x, "handshake_errors"), geti(x, "requests"),
+	printf("rdma export: %lld connections (%lld up, %lld replaced by their reader's new one, %lld "
+	       "failed handshakes), %lld requests, %lld replies, "
+	       "%lld bytes (%lld bounced), %lld errors, %lld resets, %lld too large\n",
+	       geti(x, "connections"), geti(x, "up"), geti(x, "replaced"), geti(x, "handshake_errors"),
+	       geti(x, "requests"),
 	       geti(x, "replies"), geti(x, "bytes"), geti(x, "bounced"), geti(x, "errors"),
-	       geti(x, "resets"));
+	       geti(x, "resets"), geti(x, "too_large"));
 }
 
 static void print_stats(json_t *r)
