@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kelpd's RDMA export side: the export poller and its set-up (rdma_export.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +18,37 @@
 #include "nic/conn.h"
 #include "nic/oob.h"
 
+/*
+ * Where the one handshake under way is (kelp_rdma_export.hs_state). The handshake thread does the
+ * TCP part, the export lcore the connection part (the conn calls must run on the thread that owns
+ * the CQ); each side writes the fields of its turn, then passes the turn with a release store.
+ */
+enum hs_state {
+	HS_IDLE = 0,   /* the thread's: accepting */
+	HS_HELLO,      /* the thread read a HELLO into hs_peer: the lcore's turn */
+	HS_ACK,        /* the lcore filled hs_ack / hs_answer / hs_conn: the thread's turn */
+	HS_ACK_FAILED, /* the ACK of a connection now UP could not be sent: the lcore's turn */
+};
+
 struct kelp_rdma_export {
 	struct kelp_engine *eng;
 	struct kelp_rdma_dev *dev;
 	struct kelp_rdma_lcore *rlc;
 	int listen_fd;
 	uint32_t lcore_id;
+	/* the hand-over with the handshake thread (hs_main) */
+	uint32_t hs_state;
+	struct kelp_rdma_hello hs_peer, hs_ack;
+	bool hs_answer;                 /* false: close without an answer (no connection free) */
+	struct kelp_rdma_conn *hs_conn; /* the connection the ACK is for, or NULL */
+	pthread_t hs_thread;
+	bool hs_started;
+	bool hs_stop;   /* atomic: set by kelp_rdma_export_stop() */
+	int hs_wake[2]; /* a pipe: its write end wakes the thread out of poll() to stop */
 	/* export lcore only */
 	struct kelp_rdma_conn *conns[KELP_RDMA_MAX_CONNS];
 	size_t nconns;
-	uint64_t next_accept_ns;
+	uint64_t next_publish_ns;
 	int cq_failed;
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH]; /* never filled: no reader connections */
 	/* written by the export lcore (relaxed), read by anyone */
@@ -69,21 +94,16 @@ static void publish_stats(struct kelp_rdma_export *ex)
 	__atomic_store_n(&st->replaced, kelp_rdma_lcore_stats(ex->rlc)->retired, __ATOMIC_RELAXED);
 }
 
-/* Export lcore: take one pending handshake, if any: reuse a DOWN connection or make one, bring it
- * to RTS, answer. Return 1 when a handshake was handled, 0 when none was pending. */
-static int accept_one(struct kelp_rdma_export *ex)
+/* Export lcore: the handshake thread read the HELLO ex->hs_peer: reuse a DOWN connection or make
+ * one, bring it to RTS (which also resets the connections it replaces, nic/conn.h) and leave the
+ * ACK for the thread to send. */
+static void handshake_hello(struct kelp_rdma_export *ex)
 {
-	struct kelp_rdma_hello peer, ack;
 	struct kelp_rdma_conn *c = NULL;
-	int fd, ret;
+	int ret;
 
-	fd = kelp_rdma_oob_accept(ex->listen_fd, &peer, KELP_RDMA_EXPORT_OOB_MS);
-	if (fd == -EAGAIN)
-		return 0;
-	if (fd < 0) {
-		KELP_STAT_ADD(ex->stats.handshake_errors, 1);
-		return 1;
-	}
+	ex->hs_conn = NULL;
+	ex->hs_answer = false;
 	for (size_t i = 0; i < ex->nconns && !c; i++)
 		if (kelp_rdma_conn_state(ex->conns[i]) == KELP_RDMA_DOWN)
 			c = ex->conns[i];
@@ -94,27 +114,104 @@ static int accept_one(struct kelp_rdma_export *ex)
 			ex->conns[ex->nconns++] = c;
 	}
 	if (!c) {
-		close(fd);
-		KELP_STAT_ADD(ex->stats.handshake_errors, 1);
-		return 1;
+		__atomic_fetch_add(&ex->stats.handshake_errors, 1, __ATOMIC_RELAXED);
+		return; /* the thread closes the TCP connection: the reader backs off */
 	}
-	ret = kelp_rdma_conn_establish(c, &peer, kelp_now_ns());
-	kelp_rdma_conn_hello(c, &ack);
-	if (ret < 0)
-		ack.status = kelp_rdma_errno_status(ret == -EPROTONOSUPPORT ? ret : -EBUSY);
-	if (kelp_rdma_oob_answer(fd, &ack, KELP_RDMA_EXPORT_OOB_MS) < 0 && ret == 0)
-		ret = -EPIPE;
+	ret = kelp_rdma_conn_establish(c, &ex->hs_peer, kelp_now_ns());
+	kelp_rdma_conn_hello(c, &ex->hs_ack);
+	ex->hs_answer = true;
 	if (ret < 0) {
-		if (kelp_rdma_conn_state(c) == KELP_RDMA_UP)
-			kelp_rdma_conn_failed(c, kelp_now_ns());
-		KELP_STAT_ADD(ex->stats.handshake_errors, 1);
-		return 1;
+		ex->hs_ack.status = kelp_rdma_errno_status(ret == -EPROTONOSUPPORT ? ret : -EBUSY);
+		__atomic_fetch_add(&ex->stats.handshake_errors, 1, __ATOMIC_RELAXED);
+		return;
 	}
+	ex->hs_conn = c;
 	KELP_STAT_ADD(ex->stats.connections, 1);
-	return 1;
 }
 
-/* The export poller (export lcore): handshakes every KELP_RDMA_ACCEPT_EVERY_MS, the CQ always. */
+/* Export lcore: act on the handshake thread's hand-over, if any. Return 1 when there was one. */
+static int handshake_poll(struct kelp_rdma_export *ex)
+{
+	/* pairs with the release stores in hs_main(): hs_peer / the ACK's fate are visible */
+	uint32_t st = __atomic_load_n(&ex->hs_state, __ATOMIC_ACQUIRE);
+
+	if (st == HS_HELLO) {
+		handshake_hello(ex);
+		/* pairs with the acquire load in hs_main(): the ACK and hs_answer are complete */
+		__atomic_store_n(&ex->hs_state, HS_ACK, __ATOMIC_RELEASE);
+		return 1;
+	}
+	if (st == HS_ACK_FAILED) {
+		/* the reader never learnt of this connection: back to DOWN, reusable */
+		if (kelp_rdma_conn_state(ex->hs_conn) == KELP_RDMA_UP)
+			kelp_rdma_conn_failed(ex->hs_conn, kelp_now_ns());
+		KELP_STAT_ADD(ex->stats.connections, -1);
+		__atomic_fetch_add(&ex->stats.handshake_errors, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&ex->hs_state, HS_IDLE, __ATOMIC_RELEASE);
+		return 1;
+	}
+	return 0;
+}
+
+/* Handshake thread: wait (sleeping 100 us at a time, a handshake is rare) until the state leaves
+ * @st. Return false when kelp_rdma_export_stop() asked the thread to stop meanwhile. */
+static bool hs_wait_turn(struct kelp_rdma_export *ex, uint32_t st)
+{
+	while (__atomic_load_n(&ex->hs_state, __ATOMIC_ACQUIRE) == st) {
+		if (__atomic_load_n(&ex->hs_stop, __ATOMIC_RELAXED))
+			return false;
+		usleep(100);
+	}
+	return true;
+}
+
+/*
+ * The export's handshake thread: accepts TCP connections on `[rdma] listen`, reads each HELLO
+ * (blocking, at most KELP_RDMA_EXPORT_OOB_MS), hands it to the export lcore, sends the ACK the
+ * lcore made and closes. One handshake at a time; a reader that stalls its HELLO delays only the
+ * other handshakes, never the lcore's requests. Exits when kelp_rdma_export_stop() sets hs_stop.
+ */
+static void *hs_main(void *arg)
+{
+	struct kelp_rdma_export *ex = arg;
+	struct pollfd pfd[2] = {{.fd = ex->listen_fd, .events = POLLIN},
+				{.fd = ex->hs_wake[0], .events = POLLIN}};
+
+	while (!__atomic_load_n(&ex->hs_stop, __ATOMIC_RELAXED)) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		int fd = kelp_rdma_oob_accept(ex->listen_fd, &ex->hs_peer, KELP_RDMA_EXPORT_OOB_MS);
+		if (fd == -EAGAIN)
+			continue;
+		if (fd < 0) {
+			__atomic_fetch_add(&ex->stats.handshake_errors, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		/* pairs with the acquire load in handshake_poll(): hs_peer is complete */
+		__atomic_store_n(&ex->hs_state, HS_HELLO, __ATOMIC_RELEASE);
+		if (!hs_wait_turn(ex, HS_HELLO)) {
+			close(fd);
+			break;
+		}
+		if (!ex->hs_answer) {
+			close(fd);
+		} else if (kelp_rdma_oob_answer(fd, &ex->hs_ack, KELP_RDMA_EXPORT_OOB_MS) < 0 &&
+			   ex->hs_conn) {
+			__atomic_store_n(&ex->hs_state, HS_ACK_FAILED, __ATOMIC_RELEASE);
+			if (!hs_wait_turn(ex, HS_ACK_FAILED))
+				break;
+			continue;
+		}
+		__atomic_store_n(&ex->hs_state, HS_IDLE, __ATOMIC_RELAXED); /* the lcore acts on
+									       * HELLO / ACK_FAILED only */
+	}
+	return NULL;
+}
+
+/* The export poller (export lcore): the handshake hand-over and the CQ every round, the counters
+ * every KELP_RDMA_PUBLISH_EVERY_MS. */
 static int export_poll(struct kelp_lcore *lc, void *arg)
 {
 	struct kelp_rdma_export *ex = arg;
@@ -123,9 +220,9 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 
 	if (ex->cq_failed)
 		return KELP_POLL_IDLE;
-	if (now >= ex->next_accept_ns) {
-		ex->next_accept_ns = now + KELP_RDMA_ACCEPT_EVERY_MS * 1000000ull;
-		busy |= accept_one(ex);
+	busy |= handshake_poll(ex);
+	if (now >= ex->next_publish_ns) {
+		ex->next_publish_ns = now + KELP_RDMA_PUBLISH_EVERY_MS * 1000000ull;
 		publish_stats(ex);
 	}
 	busy_before = kelp_rdma_lcore_stats(ex->rlc)->polls_busy;
@@ -138,6 +235,18 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 	if (kelp_rdma_lcore_stats(ex->rlc)->polls_busy != busy_before)
 		busy = 1;
 	return busy ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+}
+
+/* Main thread: stop and join the handshake thread (it finishes at most one blocking TCP step,
+ * KELP_RDMA_EXPORT_OOB_MS, first). */
+static void hs_stop(struct kelp_rdma_export *ex)
+{
+	if (!ex->hs_started)
+		return;
+	__atomic_store_n(&ex->hs_stop, true, __ATOMIC_RELAXED);
+	(void)!write(ex->hs_wake[1], "x", 1);
+	pthread_join(ex->hs_thread, NULL);
+	ex->hs_started = false;
 }
 
 struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
@@ -166,6 +275,7 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 	ex->dev = dev;
 	ex->lcore_id = lc->id;
 	ex->listen_fd = -1;
+	ex->hs_wake[0] = ex->hs_wake[1] = -1;
 	ex->rlc = kelp_rdma_lcore_create(
 		dev, &cfg, &(struct kelp_rdma_export_ops){.find = export_find, .arg = ex});
 	if (!ex->rlc) {
@@ -180,16 +290,33 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 			listen, strerror(-rc));
 		goto fail;
 	}
+	if (pipe2(ex->hs_wake, O_CLOEXEC) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = -pthread_create(&ex->hs_thread, NULL, hs_main, ex);
+	if (rc < 0) {
+		fprintf(stderr, "kelpd: cannot start the RDMA export's handshake thread: %s\n",
+			strerror(-rc));
+		goto fail;
+	}
+	ex->hs_started = true;
+	pthread_setname_np(ex->hs_thread, "kelp-rdma-exhs");
 	rc = kelp_lcore_add_poller(lc, "rdma-export", export_poll, ex);
 	if (rc < 0) {
 		fprintf(stderr, "kelpd: lcore %u: no poller slot for the RDMA export\n", lc->id);
 		goto fail;
 	}
 	lc->idle_park_ns = 0; /* nothing would wake it for a request on the CQ (rdma_export.h) */
-	fprintf(stderr, "kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s, lcore %u\n",
+	fprintf(stderr, "kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
+			"thread), lcore %u\n",
 		dev->name, dev->port, dev->gid_index, listen, lc->id);
 	return ex;
 fail:
+	hs_stop(ex);
+	for (int i = 0; i < 2; i++)
+		if (ex->hs_wake[i] >= 0)
+			close(ex->hs_wake[i]);
 	if (ex->listen_fd >= 0)
 		close(ex->listen_fd);
 	if (ex->rlc)
@@ -230,6 +357,9 @@ int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
 		"%lu bytes %lu errors %lu resets %lu too large %lu replaced %lu\n",
 		st.connections, st.handshake_errors, st.requests, st.replies, st.bytes, st.errors,
 		st.resets, st.too_large, st.replaced);
+	hs_stop(ex); /* before the listener and the connections go */
+	close(ex->hs_wake[0]);
+	close(ex->hs_wake[1]);
 	close(ex->listen_fd);
 	rc = kelp_rdma_lcore_destroy(ex->rlc); /* destroys the connections too */
 	free(ex);

@@ -5,13 +5,13 @@
  *
  * Threads. Set up by the main thread before the lcores start and torn down after they stopped;
  * in between everything runs as one poller on the export lcore (the first worker lcore), which owns
- * the RDMA CQ, the connections and the bounce pool:
+ * the RDMA CQ, the connections and the bounce pool, plus one handshake thread:
  *   - the CQ is polled every round (requests served inside kelp_rdma_lcore_poll());
- *   - the out-of-band TCP handshake (nic/oob.h) is checked every KELP_RDMA_ACCEPT_EVERY_MS on
- *     the same lcore, because the connection calls must run on the thread owning the CQ. A reader
- *     that connects but is slow to send its HELLO stalls that lcore for at most
- *     KELP_RDMA_EXPORT_OOB_MS (documented limitation; moving the TCP part to the control thread's
- *     io_uring needs a hand-over message pair, not done yet).
+ *   - the out-of-band TCP handshake (nic/oob.h) runs on the export's handshake thread: it
+ *     accepts, reads the HELLO (at most KELP_RDMA_EXPORT_OOB_MS), hands it to the lcore through a
+ *     turn flag checked every round (one atomic load), and sends the ACK the lcore made (the
+ *     connection calls must run on the thread owning the CQ). A reader that connects but stalls
+ *     its HELLO delays only other handshakes, never the lcore.
  *   - the export lcore never parks: [engine] idle_park_us does not apply to it, since nothing
  *     would wake it when a request arrives on the CQ.
  * Needle bytes: always copied through the registered bounce pool (the copy runs inside the poll
@@ -29,7 +29,7 @@
 #include "core/config.h"
 #include "nic/device.h"
 
-#define KELP_RDMA_ACCEPT_EVERY_MS 2
+#define KELP_RDMA_PUBLISH_EVERY_MS 2 /* the export lcore copies its counters for kelpctl */
 #define KELP_RDMA_EXPORT_OOB_MS   200
 #define KELP_RDMA_EXPORT_CREDITS  32
 /* The bounce pool: 1 MiB buffers; a read takes as many as it needs at once ([rdma]
@@ -52,11 +52,13 @@ struct kelp_rdma_export_stats {
 };
 
 /*
- * kelp_rdma_export_start - open `[rdma] listen` on @dev and attach the export poller to @lc; serve
+ * kelp_rdma_export_start - open `[rdma] listen` on @dev, start the handshake thread and attach
+ * the export poller to @lc; serve
  * reads of up to @max_read_mb MiB (0: 16; at most the bounce pool), refuse larger ones (TOO_LARGE).
  * Main thread, after kelp_lcore_init() and before the lcores start.
  * Return: the export, or NULL with errno (a message naming the cause was printed): EINVAL bad
- * listen address; errno of listen(), of the CQ or bounce pool creation; ENOSPC no poller slot.
+ * listen address; errno of listen(), of the CQ or bounce pool creation, of pipe2() or
+ * pthread_create(); ENOSPC no poller slot.
  */
 struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 						struct kelp_rdma_dev *dev, const char *listen,
@@ -69,8 +71,8 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 void kelp_rdma_export_stats(const struct kelp_rdma_export *ex, struct kelp_rdma_export_stats *out);
 
 /*
- * kelp_rdma_export_stop - print the counters, close the listener, destroy the connections and the
- * CQ. Main thread, after the lcores were joined. NULL is fine.
+ * kelp_rdma_export_stop - print the counters, stop the handshake thread (within one
+ * KELP_RDMA_EXPORT_OOB_MS), close the listener, destroy the connections and the CQ. Main thread, after the lcores were joined. NULL is fine.
  * Return: 0, or the first -errno a verbs destroy call reported.
  */
 int kelp_rdma_export_stop(struct kelp_rdma_export *ex);
