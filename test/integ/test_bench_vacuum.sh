@@ -53,18 +53,9 @@ vacuum() {
 		fail "weed shell volume.vacuum failed: $(tail -5 "$WEED_DIR/shell.log")"
 }
 # Wait until kelp-bench has completed reads (its progress is on a file we can poll: kelpctl stats).
-reads() { "$BIN/kelpctl" -c "$WEED_DIR/kelp.conf" --json stats | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-def walk(o):
-    if isinstance(o, dict):
-        for k, v in o.items():
-            if k == "requests" and isinstance(v, int): yield v
-            else: yield from walk(v)
-    elif isinstance(o, list):
-        for v in o: yield from walk(v)
-print(sum(walk(d)))'; }
-for _ in $(seq 100); do [ "$(reads)" -gt 100 ] && break; kill -0 "$bench" || break; sleep 0.1; done
+reads() { "$BIN/kelpctl" -c "$WEED_DIR/kelp.conf" --json stats | jq '[.. | objects | .requests? | numbers] | add // 0'; }
+reads_reach() { [ "$(reads)" -ge "$1" ] || ! kill -0 "$bench" 2>/dev/null; }
+wait_until 120 reads_reach 101 || true
 [ "$(reads)" -gt 100 ] || fail "kelp-bench is not reading: $(cat "$WEED_DIR/bench.err")"
 before=$(reads)
 
@@ -78,8 +69,7 @@ python3 bench/weed-fill.py --master "$WEED_MASTER" -n 100 --size 5000 >"$WEED_DI
 vacuum
 echo "ok: uploaded C and vacuumed again"
 # Let the reader see the final state for a while: until it has done as many reads again.
-target=$(($(reads) + before))
-for _ in $(seq 300); do [ "$(reads)" -ge "$target" ] && break; kill -0 "$bench" || break; sleep 0.1; done
+wait_until 60 reads_reach $(($(reads) + before)) || true
 
 kill -0 "$bench" 2>/dev/null || fail "kelp-bench died: $(cat "$WEED_DIR/bench.err")"
 kill -INT "$bench"

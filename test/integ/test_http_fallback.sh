@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
+. test/integ/lib/bad_http.sh
 weed_require
 FETCH=${HTTP_FETCH:-build/test/integ/http_fetch} # HTTP_FETCH=build-asan/... to run it sanitized
 [ -x "$FETCH" ] || { echo "FAIL: $FETCH missing (make all)" >&2; exit 1; }
@@ -134,14 +135,11 @@ fi
 echo "ok: volume server killed -> replica serves the same bytes; single copy -> EHOSTUNREACH"
 
 # 7. A broken server: malformed lookups and responses give clear errors, never a hang or crash.
+at_exit bad_http_stop
 bad() { # MODE -> the first result line of a read through a bad_http.py in that mode
-	local pf=$WEED_DIR/bad.port
-	rm -f "$pf"
-	python3 test/integ/lib/bad_http.py "$pf" "$1" &
-	local pid=$!
-	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
-	"$FETCH" -m "127.0.0.1:$(cat "$pf")" --timeout-ms 700 --length 100 1,0123456789 | sed -n 1p
-	kill "$pid"; wait "$pid" 2>/dev/null || true
+	bad_http_start "$1" "$WEED_DIR" || fail "bad_http.py $1 did not start"
+	"$FETCH" -m "127.0.0.1:$BAD_HTTP_PORT" --timeout-ms 700 --length 100 1,0123456789 | sed -n 1p
+	bad_http_stop
 }
 for spec in lookup-garbage:-74 lookup-bad-json:-74 lookup-500:-5 get-garbage:-74 \
 	get-bad-length:-74 get-truncated:-113 get-huge-header:-74 get-500:-5 \

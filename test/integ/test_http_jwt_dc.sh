@@ -13,6 +13,7 @@ weed_require
 FETCH=$ROOT/build/test/integ/http_fetch
 READ=$ROOT/build/test/integ/kelp_read
 BIN=$ROOT/build/bin
+. test/integ/lib/kelpd.sh # kelpd_start: $BIN/kelpd
 for b in "$FETCH" "$READ" "$BIN/kelpd"; do [ -x "$b" ] || { echo "FAIL: $b missing (make all)" >&2; exit 1; }; done
 fail() { echo "FAIL: $*" >&2; exit 1; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
@@ -77,10 +78,8 @@ jwt_read_key = $KEY
 [rdma]
 device = off
 EOF
-"$BIN/kelpd" -c "$K/kelp.conf" >"$K/kelpd.log" 2>&1 &
-kpid=$!
-at_exit "kill $kpid 2>/dev/null; wait $kpid 2>/dev/null"
-for _ in $(seq 100); do [ -S "$K/kelpd.sock" ] && break; sleep 0.1; done
+at_exit kelpd_stop
+kelpd_start "$K/kelp.conf" "$K/kelpd.log" || fail "kelpd did not start"
 "$READ" -c "$K/kelp.conf" --offset 1000 --length 5000 "$fid" >"$K/got" 2>"$K/meta" || fail "kelp_read: $(cat "$K/meta")"
 head -c 6000 "$WEED_DIR/x.bin" | tail -c 5000 | cmp -s - "$K/got" || fail "kelpd JWT range read differs: $(cat "$K/meta")"
 grep -q "path=http" "$K/meta" || fail "not served by HTTP: $(cat "$K/meta")"

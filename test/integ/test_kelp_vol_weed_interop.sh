@@ -35,7 +35,8 @@ done
 weed_start_volume
 weed_wait_ready 1
 url=${WEED_VOLUME_URLS[0]}
-curl -sf "http://$url/status" | grep -q '"Id": *101\|"Id":101' || fail "weed did not load volume 101: $(curl -s "http://$url/status")"
+status=$(curl -sf "http://$url/status") # (not piped into grep -q: curl could fail on the closed pipe)
+grep -q '"Id": *101\|"Id":101' <<<"$status" || fail "weed did not load volume 101: $status"
 
 # 1a. files, stored plain and gzipped: weed's answer equals the source file
 check_files() { # FIDS_FILE
@@ -91,20 +92,23 @@ while IFS=$'\t' read -r fid furl size sha state kind gz name mime; do
 	v=${fid%%,*}
 	dat=$(ls "$vdir"/*"$v".dat 2>/dev/null | grep -E "/([a-z]+_)?$v\.dat$" | head -n1)
 	[ -n "$dat" ] || fail "no .dat for $fid in $vdir"
+	# the listing in a variable, not piped into grep -q: weed may put these uploads into the
+	# 200-needle volume 103, whose listing kelp-vol may still be writing when grep -q quits
+	listing=$("$KV" ls --json "$dat")
 	if [ "$state" = live ]; then
 		got=$("$KV" cat --gunzip "$dat" "$fid" | sha256sum | cut -d' ' -f1)
 		[ "$got" = "$sha" ] || fail "kelp-vol cat --gunzip $fid ($kind) differs from the upload"
-		"$KV" ls --json "$dat" | grep -q "\"fid\":\"$fid\"" || fail "kelp-vol ls does not list $fid"
+		grep -q "\"fid\":\"$fid\"" <<<"$listing" || fail "kelp-vol ls does not list $fid"
 		if [ "$kind" = named ]; then
 			# name, mime and the Seaweed- headers (pairs) as the volume server stored them
-			"$KV" ls --json "$dat" | grep "\"fid\":\"$fid\"" | python3 -c 'import json,sys
+			grep "\"fid\":\"$fid\"" <<<"$listing" | python3 -c 'import json,sys
 n=json.loads(sys.stdin.readline()); p=json.loads(n["pairs"])
 assert n["name"]=="photo.png" and n["mime"]=="image/png", n
 assert p.get("Owner")=="kelp" and p.get("Tag")=="blue", p' || fail "ls --json of the named upload $fid"
 		fi
 	else
 		! "$KV" cat "$dat" "$fid" >/dev/null 2>&1 || fail "kelp-vol cat returns deleted $fid"
-		! "$KV" ls --json "$dat" | grep -q "\"fid\":\"$fid\"" || fail "kelp-vol ls lists deleted $fid"
+		! grep -q "\"fid\":\"$fid\"" <<<"$listing" || fail "kelp-vol ls lists deleted $fid"
 	fi
 	checked=$((checked + 1))
 done < <(weed_manifest_rows live; weed_manifest_rows deleted)

@@ -25,14 +25,13 @@ HP=$!
 # read_result FID: the completion result of one read
 read_result() { "$CLIENT" "$KELPD_SOCK" read "$1" | cut -d' ' -f2; }
 # wait_result FID WANT: bounded wait until a read of FID gives WANT (a number or "positive")
+result_is() {
+	LAST_RESULT=$(read_result "$1")
+	if [ "$2" = positive ]; then [ "${LAST_RESULT:-0}" -gt 0 ] 2>/dev/null; else [ "$LAST_RESULT" = "$2" ]; fi
+}
 wait_result() {
-	local r
-	for _ in $(seq 200); do
-		r=$(read_result "$1")
-		if [ "$2" = positive ]; then [ "$r" -gt 0 ] && return 0; else [ "$r" = "$2" ] && return 0; fi
-		sleep 0.05
-	done
-	echo "last result for $1: $r" >&2
+	wait_until 60 result_is "$1" "$2" && return 0
+	echo "last result for $1: $LAST_RESULT" >&2
 	return 1
 }
 

@@ -10,6 +10,7 @@
 #
 # Sets KELPD_PID. The caller registers kelpd_stop for exit (weed.sh's at_exit, or its own trap).
 KELPD_BIN=${KELPD_BIN:-${BIN:-build/bin}/kelpd}
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 KELPD_PID=""
 
 kelpd_start() {
@@ -20,17 +21,16 @@ kelpd_start() {
 	rm -f "$sock"
 	"$KELPD_BIN" -c "$conf" >>"$log" 2>&1 &
 	KELPD_PID=$!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ -S "$sock" ] && return 0
-		kill -0 "$KELPD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_until 60 _kelpd_listens_or_gone "$sock" && kill -0 "$KELPD_PID" 2>/dev/null && [ -S "$sock" ] &&
+		return 0
 	echo "kelpd_start: kelpd -c $conf did not open $sock; its log ($log):" >&2
 	tail -n 30 "$log" >&2
 	kelpd_stop
 	return 1
 }
+
+# kelpd creates its socket only once it listens (a rename): its existence is the readiness check
+_kelpd_listens_or_gone() { [ -S "$1" ] || ! kill -0 "$KELPD_PID" 2>/dev/null; }
 
 kelpd_stop() {
 	[ -n "$KELPD_PID" ] || return 0

@@ -12,7 +12,7 @@
 #   kelpd_alive                   true while kelpd runs
 #   kelpctl ARGS...               build/bin/kelpctl -c DIR/kelp.conf ARGS...
 #   kelpd_sessions                number of sessions kelpd lists
-#   kelpd_wait_sessions N         bounded wait (10 s) until kelpd lists N sessions
+#   kelpd_wait_sessions N         bounded wait (30 s) until kelpd lists N sessions
 #
 # Variables: KELPD_PID (lib/kelpd.sh), KELPD_CONF, KELPD_SOCK, KELPD_LOG.
 BIN=${BIN:-build/bin}
@@ -22,6 +22,7 @@ kelpd_require() {
 	for t in kelpd kelpctl kelp-vol; do
 		[ -x "$BIN/$t" ] || { echo "skip: $BIN/$t not built (make)"; exit 77; }
 	done
+	command -v jq >/dev/null || { echo "skip: jq missing (run 'make deps')"; exit 77; }
 	CLIENT=${CLIENT:-${BUILD:-build}/test/integ/kelp_client}
 	[ -x "$CLIENT" ] || { echo "skip: $CLIENT not built (make)"; exit 77; }
 }
@@ -64,14 +65,7 @@ kelpd_alive() { [ -n "$KELPD_PID" ] && kill -0 "$KELPD_PID" 2>/dev/null; }
 
 kelpctl() { "$BIN/kelpctl" -c "$KELPD_CONF" "$@"; }
 
-kelpd_sessions() {
-	kelpctl --json sessions | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["sessions"]))'
-}
+kelpd_sessions() { kelpctl --json sessions | jq '.sessions | length'; }
 
-kelpd_wait_sessions() {
-	for _ in $(seq 200); do
-		[ "$(kelpd_sessions)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+_kelpd_has_sessions() { [ "$(kelpd_sessions)" = "$1" ]; }
+kelpd_wait_sessions() { wait_until 30 _kelpd_has_sessions "$1"; }

@@ -4,8 +4,9 @@
 # A real SeaweedFS cluster on 127.0.0.1 for integration tests and benchmarks. Source this file, then:
 #
 #   weed_require                  exit 77 (skip) unless the pinned weed binary is installed
-#   weed_start [N]                master + N volume servers (default 1), free ports, temp dirs, waits
-#                                 until the master assigns fids; cleanup is registered on EXIT
+#   weed_start [N]                master + N volume servers (default 1), free ports (others tried when
+#                                 one was taken meanwhile), temp dirs, waits until the master assigns
+#                                 fids; cleanup is registered on EXIT
 #   weed_start_master             the parts of weed_start, for tests that need a different shape
 #   weed_start_volume [ARGS...]   (extra ARGS go to `weed volume`, e.g. -dataCenter=dc2); with
 #                                 WEED_PUBLIC_HOST set, it advertises -publicUrl=$WEED_PUBLIC_HOST:port
@@ -19,6 +20,7 @@
 #   weed_url FID                  host:port of a volume server holding FID (master lookup)
 #   weed_kill_volume I            SIGKILL volume server I (fault tests)
 #   weed_stop                     stop everything (also run automatically at exit)
+#   weed_free_ports [N]           N distinct free ports on 127.0.0.1 (weed_free_port: one)
 #   at_exit CMD                   run CMD at exit too (before weed is stopped), e.g. stop kelpd
 #
 # Variables set: WEED (binary), WEED_DIR (temp root), WEED_MASTER (host:port), WEED_MASTER_ARG
@@ -43,6 +45,7 @@
 # small uploads find every volume "full".
 
 WEED=${WEED:-$(bash "$(dirname "${BASH_SOURCE[0]}")/../../../mk/weed-path.sh")}
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 WEED_DIR=""
 WEED_MASTER=""
 WEED_MASTER_ARG=""
@@ -82,13 +85,38 @@ weed_require() {
 		echo "skip: SeaweedFS weed not found at $WEED (run 'make deps')" >&2
 		exit 77
 	fi
-	command -v curl >/dev/null || { echo "skip: curl missing (run 'make deps')" >&2; exit 77; }
+	local t
+	for t in curl jq python3; do
+		command -v "$t" >/dev/null || { echo "skip: $t missing (run 'make deps')" >&2; exit 77; }
+	done
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on right now.
-weed_free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+# weed_free_ports [N]: prints N (default 1) distinct TCP ports on 127.0.0.1 that nothing uses right
+# now, one per line. They are drawn at random from below the kernel's ephemeral range: a port the
+# kernel hands out for bind(0) may be handed out again by the next call (so two weed ports of one
+# test collided now and then), and any outgoing connection may take it as its source port before
+# weed binds it. All N stay bound until all are chosen, so they differ.
+weed_free_ports() {
+	python3 - "${1:-1}" <<'PYEOF'
+import random, socket, sys
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo = 32768
+lo = max(lo, 12000)
+held = []
+while len(held) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(10000, lo)))
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in held))
+PYEOF
 }
+weed_free_port() { weed_free_ports 1; }
 
 _weed_mkdir() {
 	if [ -z "$WEED_DIR" ]; then
@@ -98,71 +126,90 @@ _weed_mkdir() {
 	fi
 }
 
+# _weed_wait_up PID LOG CMD...: waits (60 s at most) until CMD, a readiness check, succeeds while the
+# weed process PID runs. Returns 0 once it does; 2 when PID died because a port was taken (PID is
+# reaped; the caller tries other ports); 1 when it died otherwise or never got ready.
+_weed_wait_up() {
+	local pid=$1 log=$2
+	shift 2
+	wait_until 60 _weed_up_or_gone "$pid" "$@" || return 1
+	kill -0 "$pid" 2>/dev/null && return 0
+	wait "$pid" 2>/dev/null || true
+	grep -q 'address already in use' "$log" 2>/dev/null && return 2
+	return 1
+}
+_weed_up_or_gone() { # PID CMD...: CMD succeeds while PID runs, or PID is gone
+	local pid=$1
+	shift
+	{ "$@" && kill -0 "$pid" 2>/dev/null; } || ! kill -0 "$pid" 2>/dev/null
+}
+_weed_is_leader() { curl -sf -m 2 "http://$1/cluster/status" 2>/dev/null | grep -q '"IsLeader":true'; }
+_weed_answers() { curl -sf -m 2 -o /dev/null "http://$1/status" 2>/dev/null; }
+
 weed_start_master() {
 	_weed_mkdir
-	local port grpc
-	port=$(weed_free_port) grpc=$(weed_free_port)
+	local port grpc attempt rc=1 log=$WEED_DIR/master.log
 	mkdir -p "$WEED_DIR/master"
-	"$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" \
-		-mdir="$WEED_DIR/master" -peers=none \
-		>"$WEED_DIR/master.log" 2>&1 &
-	_WEED_PIDS+=($!)
-	_WEED_LOGS+=("$WEED_DIR/master.log")
-	WEED_MASTER=127.0.0.1:$port
-	WEED_MASTER_ARG=127.0.0.1:$port.$grpc
-	local i
-	for ((i = 0; i < 200; i++)); do
-		curl -sf -m 1 "http://$WEED_MASTER/cluster/status" 2>/dev/null | grep -q '"IsLeader":true' && return 0
-		kill -0 "${_WEED_PIDS[-1]}" 2>/dev/null || break
-		sleep 0.1
+	for attempt in 1 2 3; do
+		{ read -r port && read -r grpc; } < <(weed_free_ports 2)
+		[ "$attempt" = 1 ] || mv -f "$log" "$log.$((attempt - 1))"
+		"$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" \
+			-mdir="$WEED_DIR/master" -peers=none >"$log" 2>&1 &
+		_WEED_PIDS+=($!)
+		WEED_MASTER=127.0.0.1:$port
+		WEED_MASTER_ARG=127.0.0.1:$port.$grpc
+		rc=0
+		_weed_wait_up "${_WEED_PIDS[-1]}" "$log" _weed_is_leader "$WEED_MASTER" || rc=$?
+		[ "$rc" = 2 ] || break
+		unset '_WEED_PIDS[-1]' # its port was taken meanwhile: again with other ports
 	done
-	echo "weed master on $WEED_MASTER did not become leader; see $WEED_DIR/master.log" >&2
+	_WEED_LOGS+=("$log")
+	[ "$rc" = 0 ] && return 0
+	echo "weed master on $WEED_MASTER did not become leader; see $log" >&2
 	return 1
 }
 
 weed_start_volume() {
 	[ -n "$WEED_MASTER" ] || { echo "weed_start_volume: start the master first" >&2; return 1; }
-	local i=${#WEED_VOLUME_URLS[@]} port grpc
-	port=$(weed_free_port) grpc=$(weed_free_port)
-	local dir=$WEED_DIR/volume$i public=()
+	local i=${#WEED_VOLUME_URLS[@]} port grpc attempt rc=1
+	local dir=$WEED_DIR/volume$i log=$WEED_DIR/volume$i.log public=()
 	mkdir -p "$dir"
-	[ -n "${WEED_PUBLIC_HOST:-}" ] && public=(-publicUrl="$WEED_PUBLIC_HOST:$port")
-	"$WEED" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" -dir="$dir" \
-		-master="$WEED_MASTER_ARG" -max=8 -preStopSeconds=0 "${public[@]}" "$@" \
-		>"$WEED_DIR/volume$i.log" 2>&1 &
-	_WEED_PIDS+=($!)
-	_WEED_LOGS+=("$WEED_DIR/volume$i.log")
+	for attempt in 1 2 3; do
+		{ read -r port && read -r grpc; } < <(weed_free_ports 2)
+		[ "$attempt" = 1 ] || mv -f "$log" "$log.$((attempt - 1))"
+		public=()
+		[ -n "${WEED_PUBLIC_HOST:-}" ] && public=(-publicUrl="$WEED_PUBLIC_HOST:$port")
+		"$WEED" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" -dir="$dir" \
+			-master="$WEED_MASTER_ARG" -max=8 -preStopSeconds=0 "${public[@]}" "$@" >"$log" 2>&1 &
+		_WEED_PIDS+=($!)
+		rc=0
+		_weed_wait_up "${_WEED_PIDS[-1]}" "$log" _weed_answers "127.0.0.1:$port" || rc=$?
+		[ "$rc" = 2 ] || break
+		unset '_WEED_PIDS[-1]' # its port was taken meanwhile: again with other ports
+	done
+	_WEED_LOGS+=("$log")
 	WEED_VOLUME_URLS+=("127.0.0.1:$port")
 	WEED_VOLUME_DIRS+=("$dir")
-	for ((i = 0; i < 200; i++)); do
-		curl -sf -m 1 "http://127.0.0.1:$port/status" >/dev/null 2>&1 && return 0
-		kill -0 "${_WEED_PIDS[-1]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "weed volume on 127.0.0.1:$port did not answer /status; see $WEED_DIR/volume$i.log" >&2
+	[ "$rc" = 0 ] && return 0
+	echo "weed volume on 127.0.0.1:$port did not answer /status; see $log" >&2
 	return 1
+}
+
+# _weed_has_servers N: the master knows N volume servers and hands out fids.
+_weed_has_servers() {
+	local n
+	n=$(curl -sf -m 5 "http://$WEED_MASTER/dir/status" 2>/dev/null |
+		jq '[.. | objects | select(has("Url") and has("PublicUrl")) | .Url] | unique | length' 2>/dev/null) ||
+		return 1
+	[ "${n:-0}" -ge "$1" ] || return 1
+	n=$(curl -sf -m 5 -X POST "http://$WEED_MASTER/dir/assign" 2>/dev/null) && [[ $n == *'"fid"'* ]]
 }
 
 # Waits until the master knows N volume servers (default: all started) and hands out fids.
 weed_wait_ready() {
-	local want=${1:-${#WEED_VOLUME_URLS[@]}} i n
-	for ((i = 0; i < 300; i++)); do
-		n=$(curl -sf -m 2 "http://$WEED_MASTER/dir/status" 2>/dev/null |
-			python3 -c 'import json,sys
-def walk(o):
-    if isinstance(o, dict):
-        if "Url" in o and "PublicUrl" in o: yield o["Url"]
-        for v in o.values(): yield from walk(v)
-    elif isinstance(o, list):
-        for v in o: yield from walk(v)
-try: print(len(set(walk(json.load(sys.stdin)))))
-except Exception: print(0)' 2>/dev/null)
-		if [ "${n:-0}" -ge "$want" ] && curl -sf -m 5 -X POST "http://$WEED_MASTER/dir/assign" 2>/dev/null | grep -q '"fid"'; then
-			return 0
-		fi
-		sleep 0.2
-	done
-	echo "weed: master $WEED_MASTER has ${n:-0} of $want volume servers or cannot assign; see $WEED_DIR/*.log" >&2
+	local want=${1:-${#WEED_VOLUME_URLS[@]}}
+	wait_until 90 _weed_has_servers "$want" && return 0
+	echo "weed: master $WEED_MASTER does not know $want volume servers or cannot assign; see $WEED_DIR/*.log" >&2
 	return 1
 }
 
@@ -176,13 +223,10 @@ weed_start() {
 	weed_wait_ready "$n"
 }
 
-# Prints a python one-liner's field from JSON on stdin (empty when missing).
+# _weed_json FIELD: prints FIELD of the JSON object on stdin (empty when missing; for a list of
+# locations, their urls separated by spaces). Fails on malformed JSON.
 _weed_json() {
-	python3 -c 'import json,sys
-try: d=json.load(sys.stdin)
-except Exception: sys.exit(1)
-v=d.get(sys.argv[1], "")
-print(v if not isinstance(v, list) else " ".join(x.get("url","") for x in v))' "$1"
+	jq -r --arg k "$1" '.[$k] // "" | if type == "array" then map(.url // "") | join(" ") else . end' 2>/dev/null
 }
 
 # weed_upload FILE [KIND] [CURL_ARGS...]: assign a fid and POST FILE (multipart, like SeaweedFS
@@ -204,12 +248,14 @@ weed_upload() {
 		{ echo "weed_upload: POST $url/$fid failed" >&2; return 1; }
 	case $form in *filename=*) name=${form##*filename=}; name=${name%%;*} ;; esac
 	case $form in *type=*) mime=${form##*type=}; mime=${mime%%;*} ;; esac
-	local size sha gz=0
+	local size sha gz=0 hdr
 	size=$(stat -c %s "$file")
 	sha=$(sha256sum <"$file" | cut -d' ' -f1)
-	if curl -sf -m 30 -o /dev/null -D - -H 'Accept-Encoding: gzip' "http://$url/$fid" | grep -qi '^content-encoding: *gzip'; then
-		gz=1
-	fi
+	# headers into a variable first: piped into grep -q, curl could still be writing the lines after
+	# Content-Encoding when grep quits, fail on the closed pipe, and (pipefail) turn a 1 into a 0
+	hdr=$(curl -sf -m 30 -o /dev/null -D - -H 'Accept-Encoding: gzip' "http://$url/$fid") ||
+		{ echo "weed_upload: GET $url/$fid after the upload failed" >&2; return 1; }
+	grep -qi '^content-encoding: *gzip' <<<"$hdr" && gz=1
 	printf '%s\t%s\t%s\t%s\tlive\t%s\t%s\t%s\t%s\n' "$fid" "$url" "$size" "$sha" "$kind" "$gz" "$name" "$mime" >>"$WEED_MANIFEST"
 	echo "$fid"
 }
