@@ -233,7 +233,12 @@ static void test_kelpd_killed_while_waiting(void **state)
 	engine_start(&e);
 	struct kelp_session *s;
 	assert_int_equal(connect_opts(&e, 8, 0, &s), 0);
-	kill(e.pid, SIGSTOP); /* nothing will complete from now on */
+	kill(e.pid, SIGSTOP); /* nothing will complete from now on... */
+	/* ...once it is acted upon: kill() returns before that, and the lcore could still complete
+	 * the NOP below (seen once on a loaded machine). Wait until the engine really is stopped. */
+	int st;
+	assert_int_equal(waitpid(e.pid, &st, WUNTRACED), e.pid);
+	assert_true(WIFSTOPPED(st));
 	assert_int_equal(kelp_queue_nop(s, 1), 0);
 	assert_int_equal(kelp_submit(s), 1);
 	pthread_t t;
