@@ -71,7 +71,7 @@ FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # Keep object files of pattern-built programs (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all libs tools test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format
+.PHONY: all libs tools test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std
 all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS)
 
 libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(KELP_A) $(KELP_SO) $(LCORE_LIB)
@@ -165,6 +165,11 @@ test: deps
 	$(MAKE) fuzz
 	$(MAKE) integ
 	@if [ -x test/rdma/run.sh ]; then test/rdma/run.sh test-if-possible; fi
+
+# kelp-vol volumes with 4-byte offsets against a standard (not large-disk) weed built from source:
+# slow the first time (mk/weed-std.sh), so not part of `make test`.
+interop-std: all
+	WEED=$$(mk/weed-std.sh) KELP_OFFSET_BYTES=4 test/integ/test_kelp_vol_weed_interop.sh
 
 demo: deps all
 	@mk/demo.sh

@@ -5,6 +5,8 @@
 #     real `weed volume` and served byte for byte (whole, ranged, gzip as stored and decompressed);
 #  2. volumes written by weed (the standard upload set, with deletes) pass `kelp-vol verify`, and
 #     `kelp-vol cat` returns the uploaded bytes of every live fid and fails for deleted ones.
+# KELP_OFFSET_BYTES (default 5: the large-disk weed that mk/deps.sh installs) is the .idx offset
+# width both sides use; `make interop-std` runs this with 4 against a standard weed built from source.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
@@ -12,6 +14,7 @@ weed_require
 KV=$PWD/build/bin/kelp-vol
 [ -x "$KV" ] || { echo "FAIL: $KV missing (run make)" >&2; exit 1; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+OB=${KELP_OFFSET_BYTES:-5}
 
 weed_start_master
 vdir=$WEED_DIR/volume0 # weed_start_volume serves this directory: put our volumes there first
@@ -23,10 +26,10 @@ printf 'x' >"$src/one.byte"
 head -c $((1200 * 1024)) /dev/urandom >"$src/large.bin"
 files=("$src/random.bin" "$src/numbers.txt" "$src/one.byte" "$src/large.bin")
 
-"$KV" create "$vdir" 101 "${files[@]}" >"$WEED_DIR/fids101"
-"$KV" create "$vdir" 102 --gzip "${files[@]}" >"$WEED_DIR/fids102"
-"$KV" create "$vdir" 103 --synthetic 200 --size 1-40K --seed 7 >"$WEED_DIR/fids103"
-"$KV" create "$vdir" 104 --collection pics "${files[@]:0:2}" >"$WEED_DIR/fids104"
+"$KV" create "$vdir" 101 --offset-bytes "$OB" "${files[@]}" >"$WEED_DIR/fids101"
+"$KV" create "$vdir" 102 --offset-bytes "$OB" --gzip "${files[@]}" >"$WEED_DIR/fids102"
+"$KV" create "$vdir" 103 --offset-bytes "$OB" --synthetic 200 --size 1-40K --seed 7 >"$WEED_DIR/fids103"
+"$KV" create "$vdir" 104 --offset-bytes "$OB" --collection pics "${files[@]:0:2}" >"$WEED_DIR/fids104"
 [ "$(wc -l <"$WEED_DIR/fids103")" -eq 200 ] || fail "create --synthetic 200 printed $(wc -l <"$WEED_DIR/fids103") fids"
 for v in 101 102 103; do
 	"$KV" verify "$vdir/$v.dat" 2>/dev/null || fail "kelp-vol verify rejects its own volume $v"
@@ -86,6 +89,8 @@ weed_upload_standard_set
 sleep 0.5
 for dat in "$vdir"/*.dat; do
 	out=$("$KV" verify "$dat" 2>&1) || fail "kelp-vol verify $dat: $out"
+	"$KV" idx "${dat%.dat}.idx" | grep -qx "offset_bytes $OB" ||
+		fail "${dat%.dat}.idx: weed wrote another offset width than $OB: $("$KV" idx "${dat%.dat}.idx" | grep offset_bytes)"
 done
 checked=0
 while IFS=$'\t' read -r fid furl size sha state kind gz name mime; do
