@@ -47,11 +47,6 @@ kelpd_start "$WEED_DIR/kelp.conf" "$WEED_DIR/kelpd.log"
 bench=$!
 at_exit "kill $bench 2>/dev/null || true"
 
-vacuum() {
-	printf 'lock\nvolume.vacuum -garbageThreshold=0.0001\nunlock\n' |
-		"$WEED" shell -master="$WEED_MASTER_ARG" >>"$WEED_DIR/shell.log" 2>&1 ||
-		fail "weed shell volume.vacuum failed: $(tail -5 "$WEED_DIR/shell.log")"
-}
 # Wait until kelp-bench has completed reads (its progress is on a file we can poll: kelpctl stats).
 reads() { "$BIN/kelpctl" -c "$WEED_DIR/kelp.conf" --json stats | jq '[.. | objects | .requests? | numbers] | add // 0'; }
 reads_reach() { [ "$(reads)" -ge "$1" ] || ! kill -0 "$bench" 2>/dev/null; }
@@ -63,10 +58,10 @@ VURL=${WEED_VOLUME_URLS[0]} # the only volume server
 while read -r fid; do
 	curl -sf -X DELETE "http://$VURL/$fid" >/dev/null || fail "DELETE $fid"
 done <"$WEED_DIR/setB.txt"
-vacuum
+weed_vacuum || fail "vacuum failed"
 echo "ok: deleted B and vacuumed while kelp-bench read A"
 python3 bench/weed-fill.py --master "$WEED_MASTER" -n 100 --size 5000 >"$WEED_DIR/setC.txt"
-vacuum
+weed_vacuum || fail "vacuum failed"
 echo "ok: uploaded C and vacuumed again"
 # Let the reader see the final state for a while: until it has done as many reads again.
 wait_until 60 reads_reach $(($(reads) + before)) || true
@@ -90,6 +85,6 @@ PYEOF
 [ "$rc" = 0 ] || fail "kelp-bench exited $rc"
 kill -0 "$KELPD_PID" || fail "kelpd died: $(tail -20 "$WEED_DIR/kelpd.log")"
 "$BIN/kelpctl" -c "$WEED_DIR/kelp.conf" status >/dev/null || fail "kelpd does not answer kelpctl status"
-revs=$(for d in "$VDIR"/*.dat; do od -An -tu1 -j4 -N2 "$d" | awk '{print $1*256+$2}'; done | sort -n | tail -1)
+revs=$(weed_compaction_revision "$VDIR")
 [ "${revs:-0}" -ge 1 ] || fail "no volume was compacted (revisions all 0): the vacuum did not run"
 echo "ok: kelpd alive; volumes compacted (highest compaction revision $revs)"

@@ -26,11 +26,6 @@ mkdir -p "$src"
 reader=$!
 at_exit "kill $reader 2>/dev/null || true"
 
-vacuum() {
-	printf 'lock\nvolume.vacuum -garbageThreshold=0.0001\nunlock\n' |
-		"$WEED" shell -master="$WEED_MASTER_ARG" >>"$WEED_DIR/shell.log" 2>&1 ||
-		fail "weed shell volume.vacuum failed: $(tail -5 "$WEED_DIR/shell.log")"
-}
 
 upload_round() { # ROUND COUNT: upload COUNT files, delete every third
 	local i fid
@@ -47,10 +42,10 @@ upload_round() { # ROUND COUNT: upload COUNT files, delete every third
 }
 
 upload_round 1 12
-vacuum
+weed_vacuum || fail "vacuum failed"
 echo "ok: round 1 uploaded, deleted, vacuumed"
 upload_round 2 12
-vacuum
+weed_vacuum || fail "vacuum failed"
 upload_round 3 6
 echo "ok: rounds 2 and 3 (second vacuum between)"
 gen=$(awk -F'\t' '!/^#/' "$WEED_MANIFEST" | wc -l)
@@ -65,7 +60,7 @@ grep -v '^live_volume_reader: volume: ' "$WEED_DIR/reader.err" | head -20 >&2 ||
 grep -q "final: $gen rows, 0 bad" "$WEED_DIR/reader.out" || fail "the reader did not check all $gen manifest rows"
 grep -q "wrong 0 eio 0" "$WEED_DIR/reader.out" || fail "wrong bytes or -EIO seen"
 # the vacuums really happened: compaction revision > 0 in some superblock
-revs=$(for d in "$vdir"/*.dat; do od -An -tu1 -j4 -N2 "$d" | awk '{print $1*256+$2}'; done | sort -n | tail -1)
+revs=$(weed_compaction_revision "$vdir")
 [ "${revs:-0}" -ge 1 ] || fail "no volume was compacted (revisions all 0): the vacuum did not run"
 for d in "$vdir"/*.dat; do
 	out=$("$KV" verify "$d" 2>&1) || fail "kelp-vol verify $d after the run: $out"

@@ -19,6 +19,9 @@
 #                                 uploads, some deleted; manifest in $WEED_MANIFEST
 #   weed_url FID                  host:port of a volume server holding FID (master lookup)
 #   weed_kill_volume I            SIGKILL volume server I (fault tests)
+#   weed_vacuum                   vacuum every volume with any garbage (`weed shell` volume.vacuum
+#                                 -garbageThreshold=0.0001: new files renamed over the old ones)
+#   weed_compaction_revision DIR  the highest compaction revision of DIR's volumes (0: none vacuumed)
 #   weed_stop                     stop everything (also run automatically at exit)
 #   weed_free_ports [N]           N distinct free ports on 127.0.0.1 (weed_free_port: one)
 #   at_exit CMD                   run CMD at exit too (before weed is stopped), e.g. stop kelpd
@@ -54,6 +57,8 @@ WEED_VOLUME_URLS=()
 WEED_VOLUME_DIRS=()
 _WEED_PIDS=()
 _WEED_LOGS=()
+_WEED_PORT="" # the ports of the last _weed_spawn
+_WEED_GRPC=""
 _AT_EXIT=()
 
 # Runs the at_exit commands in reverse order, then stops weed; prints log tails when the test failed.
@@ -146,52 +151,58 @@ _weed_up_or_gone() { # PID CMD...: CMD succeeds while PID runs, or PID is gone
 _weed_is_leader() { curl -sf -m 2 "http://$1/cluster/status" 2>/dev/null | grep -q '"IsLeader":true'; }
 _weed_answers() { curl -sf -m 2 -o /dev/null "http://$1/status" 2>/dev/null; }
 
-weed_start_master() {
-	_weed_mkdir
-	local port grpc attempt rc=1 log=$WEED_DIR/master.log
-	mkdir -p "$WEED_DIR/master"
+# _weed_spawn LOG READY CMD...: starts CMD in the background (output to LOG) with the words @PORT@
+# and @GRPC@ in it replaced by two free ports, then waits until `READY 127.0.0.1:PORT` succeeds.
+# When weed died because a port was taken meanwhile, tries again with other ports (3 tries). Sets
+# _WEED_PORT and _WEED_GRPC; returns 0 once ready, else 1.
+_weed_spawn() {
+	local log=$1 ready=$2 attempt rc=1 a args
+	shift 2
 	for attempt in 1 2 3; do
-		{ read -r port && read -r grpc; } < <(weed_free_ports 2)
+		{ read -r _WEED_PORT && read -r _WEED_GRPC; } < <(weed_free_ports 2)
 		[ "$attempt" = 1 ] || mv -f "$log" "$log.$((attempt - 1))"
-		"$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" \
-			-mdir="$WEED_DIR/master" -peers=none >"$log" 2>&1 &
+		args=()
+		for a in "$@"; do
+			a=${a//@PORT@/$_WEED_PORT}
+			args+=("${a//@GRPC@/$_WEED_GRPC}")
+		done
+		"${args[@]}" >"$log" 2>&1 &
 		_WEED_PIDS+=($!)
-		WEED_MASTER=127.0.0.1:$port
-		WEED_MASTER_ARG=127.0.0.1:$port.$grpc
 		rc=0
-		_weed_wait_up "${_WEED_PIDS[-1]}" "$log" _weed_is_leader "$WEED_MASTER" || rc=$?
+		_weed_wait_up "${_WEED_PIDS[-1]}" "$log" "$ready" "127.0.0.1:$_WEED_PORT" || rc=$?
 		[ "$rc" = 2 ] || break
-		unset '_WEED_PIDS[-1]' # its port was taken meanwhile: again with other ports
+		unset '_WEED_PIDS[-1]' # reaped by _weed_wait_up
 	done
 	_WEED_LOGS+=("$log")
+	[ "$rc" = 0 ]
+}
+
+weed_start_master() {
+	_weed_mkdir
+	local rc=0
+	mkdir -p "$WEED_DIR/master"
+	_weed_spawn "$WEED_DIR/master.log" _weed_is_leader "$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+		-port=@PORT@ -port.grpc=@GRPC@ -mdir="$WEED_DIR/master" -peers=none || rc=$?
+	WEED_MASTER=127.0.0.1:$_WEED_PORT
+	WEED_MASTER_ARG=127.0.0.1:$_WEED_PORT.$_WEED_GRPC
 	[ "$rc" = 0 ] && return 0
-	echo "weed master on $WEED_MASTER did not become leader; see $log" >&2
+	echo "weed master on $WEED_MASTER did not become leader; see $WEED_DIR/master.log" >&2
 	return 1
 }
 
 weed_start_volume() {
 	[ -n "$WEED_MASTER" ] || { echo "weed_start_volume: start the master first" >&2; return 1; }
-	local i=${#WEED_VOLUME_URLS[@]} port grpc attempt rc=1
-	local dir=$WEED_DIR/volume$i log=$WEED_DIR/volume$i.log public=()
+	local i=${#WEED_VOLUME_URLS[@]} rc=0 public=()
+	local dir=$WEED_DIR/volume$i
 	mkdir -p "$dir"
-	for attempt in 1 2 3; do
-		{ read -r port && read -r grpc; } < <(weed_free_ports 2)
-		[ "$attempt" = 1 ] || mv -f "$log" "$log.$((attempt - 1))"
-		public=()
-		[ -n "${WEED_PUBLIC_HOST:-}" ] && public=(-publicUrl="$WEED_PUBLIC_HOST:$port")
-		"$WEED" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$port" -port.grpc="$grpc" -dir="$dir" \
-			-master="$WEED_MASTER_ARG" -max=8 -preStopSeconds=0 "${public[@]}" "$@" >"$log" 2>&1 &
-		_WEED_PIDS+=($!)
-		rc=0
-		_weed_wait_up "${_WEED_PIDS[-1]}" "$log" _weed_answers "127.0.0.1:$port" || rc=$?
-		[ "$rc" = 2 ] || break
-		unset '_WEED_PIDS[-1]' # its port was taken meanwhile: again with other ports
-	done
-	_WEED_LOGS+=("$log")
-	WEED_VOLUME_URLS+=("127.0.0.1:$port")
+	[ -n "${WEED_PUBLIC_HOST:-}" ] && public=(-publicUrl="$WEED_PUBLIC_HOST:@PORT@")
+	_weed_spawn "$WEED_DIR/volume$i.log" _weed_answers "$WEED" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+		-port=@PORT@ -port.grpc=@GRPC@ -dir="$dir" -master="$WEED_MASTER_ARG" -max=8 \
+		-preStopSeconds=0 "${public[@]}" "$@" || rc=$?
+	WEED_VOLUME_URLS+=("127.0.0.1:$_WEED_PORT")
 	WEED_VOLUME_DIRS+=("$dir")
 	[ "$rc" = 0 ] && return 0
-	echo "weed volume on 127.0.0.1:$port did not answer /status; see $log" >&2
+	echo "weed volume on 127.0.0.1:$_WEED_PORT did not answer /status; see $WEED_DIR/volume$i.log" >&2
 	return 1
 }
 
@@ -316,6 +327,20 @@ weed_kill_volume() {
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	echo "weed: killed volume server $i (${WEED_VOLUME_URLS[i]})" >&2
+}
+
+weed_vacuum() {
+	printf 'lock\nvolume.vacuum -garbageThreshold=0.0001\nunlock\n' |
+		"$WEED" shell -master="$WEED_MASTER_ARG" >>"$WEED_DIR/shell.log" 2>&1 && return 0
+	echo "weed shell volume.vacuum failed: $(tail -5 "$WEED_DIR/shell.log")" >&2
+	return 1
+}
+
+# (the revision is the big-endian u16 at byte 4 of a volume's superblock)
+weed_compaction_revision() {
+	local d
+	for d in "$1"/*.dat; do od -An -tu1 -j4 -N2 "$d" | awk '{ print $1 * 256 + $2 }'; done |
+		sort -n | tail -n 1
 }
 
 # Stops every weed process started here (volume servers first), then removes the temp dir unless
