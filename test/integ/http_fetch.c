@@ -30,7 +30,7 @@ static void usage(FILE *f)
 		"  -m, --master LIST      master host:port list (comma-separated, failover order)\n"
 		"      --dc NAME          preferred data center\n"
 		"      --jwt-key KEY      sign read tokens with KEY (security.toml jwt.signing.read.key)\n"
-		"      --timeout-ms N     per HTTP call (default 3000)\n"
+		"      --timeout-ms N     per HTTP call (default 10000)\n"
 		"      --ttl S            location cache TTL in seconds (default 600)\n"
 		"      --offset N         read from byte N of each needle (default 0)\n"
 		"      --length N         read at most N bytes (default 16 MiB)\n"
@@ -89,7 +89,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 	};
 	char *masters = NULL, *dc = NULL, *jwt = NULL, *between = NULL, *out_dir = NULL;
-	uint32_t timeout_ms = 3000, ttl = 600, length = 16u << 20;
+	uint32_t timeout_ms = 10000, ttl = 600, length = 16u << 20;
 	uint64_t offset = 0;
 	bool decompressed = false, stat = false;
 	int rounds = 1, c;

@@ -63,7 +63,7 @@ start_kelpd forced "[export]
 dirs = ${WEED_VOLUME_DIRS[0]}, ${WEED_VOLUME_DIRS[1]}
 [seaweedfs]
 master = $WEED_MASTER
-http_timeout_ms = 2000
+http_timeout_ms = 10000
 force_http = true"
 n=0
 while IFS=$'\t' read -r fid url size sha state kind gz name mime; do
@@ -127,7 +127,7 @@ start_kelpd mixed "[export]
 dirs = ${WEED_VOLUME_DIRS[0]}
 [seaweedfs]
 master = $WEED_MASTER
-http_timeout_ms = 1000"
+http_timeout_ms = 10000"
 while IFS=$'\t' read -r fid url _; do
 	"$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" || fail "$fid: mixed get failed"
 	curl_stored -o "$K/want" "http://$url/$fid"
@@ -160,7 +160,7 @@ at_exit bad_http_stop
 bad_http_start lookup-bad-json "$K" || fail "bad_http.py did not start"
 start_kelpd bad "[seaweedfs]
 master = 127.0.0.1:$BAD_HTTP_PORT
-http_timeout_ms = 1000"
+http_timeout_ms = 10000"
 if "$BIN/kelpctl" -c "$CONF" get 1,0123456789 -o "$K/got" 2>"$K/err"; then fail "malformed master: read succeeded"; fi
 grep -q "malformed" "$K/err" || fail "malformed master: unclear error: $(cat "$K/err")"
 "$BIN/kelpctl" -c "$CONF" status >/dev/null || fail "kelpd unhealthy after a malformed master"
