@@ -109,10 +109,9 @@ echo "ok: master failover; no master at all -> EHOSTUNREACH"
 # 6. Replica failover: a file replicated on both volume servers (replication 001) survives the kill
 #    of the server tried first; a non-replicated file on the killed server -> EHOSTUNREACH.
 head -c 7777 /dev/urandom >"$WEED_DIR/repl.bin"
-assign=$(curl -sf -X POST "http://$WEED_MASTER/dir/assign?replication=001")
-rfid=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["fid"])' <<<"$assign")
-rurl=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])' <<<"$assign")
-curl -sf -F "file=@$WEED_DIR/repl.bin" "http://$rurl/$rfid" >/dev/null
+assign=$(weed_assign replication=001) || fail "no fid with replication 001"
+rfid=$(weed_json fid <<<"$assign") rurl=$(weed_json url <<<"$assign")
+curl -sf -F "file=@$WEED_DIR/repl.bin" "http://$rurl/$rfid" >/dev/null || fail "upload with replication 001"
 first=$("$FETCH" -m "$WEED_MASTER" "$rfid" | sed -n 1p)
 first_server=$(field server "$first")
 victim=-1

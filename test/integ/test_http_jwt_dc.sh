@@ -36,9 +36,8 @@ weed_wait_ready 2
 cd "$ROOT"
 
 head -c 12345 /dev/urandom >"$WEED_DIR/x.bin"
-assign=$(curl -sf -X POST "http://$WEED_MASTER/dir/assign?replication=100")
-fid=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["fid"])' <<<"$assign")
-url=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])' <<<"$assign")
+assign=$(weed_assign replication=100) || fail "no fid with replication 100"
+fid=$(weed_json fid <<<"$assign") url=$(weed_json url <<<"$assign")
 curl -sf -F "file=@$WEED_DIR/x.bin" "http://$url/$fid" >/dev/null || fail "upload with replication 100"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$url/$fid")
 [ "$code" = 401 ] || fail "the volume server should refuse reads without a token, got $code"

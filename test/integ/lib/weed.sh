@@ -12,6 +12,9 @@
 #                                 WEED_PUBLIC_HOST set, it advertises -publicUrl=$WEED_PUBLIC_HOST:port
 #                                 (e.g. 10.0.2.2, the host as QEMU user networking shows it)
 #   weed_wait_ready [N]           wait until N volume servers have registered and /dir/assign works
+#   weed_assign [QUERY]           /dir/assign (retried: growing a volume may take the master long);
+#                                 prints the JSON answer
+#   weed_json FIELD               FIELD of the JSON on stdin (locations: their urls)
 #   weed_upload FILE [KIND] [CURL_ARGS...]   assign + multipart POST; prints the fid; adds a manifest row
 #   weed_delete FID               DELETE on its volume server; marks the manifest row deleted
 #   weed_upload_standard_set      plain (round-robin over the servers), gzip-compressible, empty,
@@ -213,7 +216,7 @@ _weed_has_servers() {
 		jq '[.. | objects | select(has("Url") and has("PublicUrl")) | .Url] | unique | length' 2>/dev/null) ||
 		return 1
 	[ "${n:-0}" -ge "$1" ] || return 1
-	n=$(curl -sf -m 5 -X POST "http://$WEED_MASTER/dir/assign" 2>/dev/null) && [[ $n == *'"fid"'* ]]
+	n=$(curl -sf -m 15 -X POST "http://$WEED_MASTER/dir/assign" 2>/dev/null) && [[ $n == *'"fid"'* ]]
 }
 
 # Waits until the master knows N volume servers (default: all started) and hands out fids.
@@ -234,10 +237,24 @@ weed_start() {
 	weed_wait_ready "$n"
 }
 
-# _weed_json FIELD: prints FIELD of the JSON object on stdin (empty when missing; for a list of
+# weed_json FIELD: prints FIELD of the JSON object on stdin (empty when missing; for a list of
 # locations, their urls separated by spaces). Fails on malformed JSON.
-_weed_json() {
+weed_json() {
 	jq -r --arg k "$1" '.[$k] // "" | if type == "array" then map(.url // "") | join(" ") else . end' 2>/dev/null
+}
+
+# weed_assign [QUERY]: POST /dir/assign[?QUERY] (e.g. replication=001) on the master; prints its JSON
+# answer ("fid", "url", ...). The master grows volumes in the background and waits at most 10 s
+# for a writable one; on a busy machine that can run out, so a failed assign is asked again (3
+# tries), as SeaweedFS clients do.
+weed_assign() {
+	local i out=""
+	for i in 1 2 3; do
+		out=$(curl -s -m 30 -X POST "http://$WEED_MASTER/dir/assign${1:+?$1}") &&
+			[[ $out == *'"fid"'* ]] && { echo "$out"; return 0; }
+	done
+	echo "weed_assign: /dir/assign${1:+?$1} on $WEED_MASTER failed 3 times; last answer: $out" >&2
+	return 1
 }
 
 # weed_upload FILE [KIND] [CURL_ARGS...]: assign a fid and POST FILE (multipart, like SeaweedFS
@@ -250,9 +267,8 @@ weed_upload() {
 	shift $(($# >= 2 ? 2 : 1))
 	local assign fid url resp name mime=-
 	name=$(basename "$file")
-	assign=$(curl -sf -m 10 -X POST "http://$WEED_MASTER/dir/assign${WEED_ASSIGN_QUERY:+?$WEED_ASSIGN_QUERY}") ||
-		{ echo "weed_upload: /dir/assign on $WEED_MASTER failed" >&2; return 1; }
-	fid=$(_weed_json fid <<<"$assign") url=$(_weed_json url <<<"$assign")
+	assign=$(weed_assign "${WEED_ASSIGN_QUERY:-}") || return 1
+	fid=$(weed_json fid <<<"$assign") url=$(weed_json url <<<"$assign")
 	[ -n "$fid" ] && [ -n "$url" ] || { echo "weed_upload: bad assign answer: $assign" >&2; return 1; }
 	local form=${WEED_FORM:-file=@$file}
 	resp=$(curl -sf -m 60 -F "$form" "$@" "http://$url/$fid") ||
@@ -274,7 +290,7 @@ weed_upload() {
 # Prints host:port of a volume server for FID, asking the master.
 weed_url() {
 	local vid=${1%%,*}
-	curl -sf -m 5 "http://$WEED_MASTER/dir/lookup?volumeId=$vid" | _weed_json locations | cut -d' ' -f1
+	curl -sf -m 5 "http://$WEED_MASTER/dir/lookup?volumeId=$vid" | weed_json locations | cut -d' ' -f1
 }
 
 weed_delete() {
