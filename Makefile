@@ -166,10 +166,14 @@ test: deps
 	$(MAKE) integ
 	@if [ -x test/rdma/run.sh ]; then test/rdma/run.sh test-if-possible; fi
 
-# kelp-vol volumes with 4-byte offsets against a standard (not large-disk) weed built from source:
-# slow the first time (mk/weed-std.sh), so not part of `make test`.
+# 4-byte .idx offsets against a standard (not large-disk) weed built from source: kelp-vol volumes
+# both ways, kelpd tailing live 16-byte rows through vacuums, and the HTTP fallback. Slow the first
+# time (mk/weed-std.sh builds weed), so not part of `make test`.
 interop-std: all
-	WEED=$$(mk/weed-std.sh) KELP_OFFSET_BYTES=4 test/integ/test_kelp_vol_weed_interop.sh
+	w=$$(mk/weed-std.sh) && \
+	WEED=$$w KELP_OFFSET_BYTES=4 bash test/integ/test_kelp_vol_weed_interop.sh && \
+	WEED=$$w bash test/integ/test_live_volumes_weed.sh && \
+	WEED=$$w bash test/integ/test_kelpd_http.sh
 
 demo: deps all
 	@mk/demo.sh
