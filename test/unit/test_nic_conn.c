@@ -1008,6 +1008,42 @@ static void test_export_chunked_read_waits_for_buffers(void **state)
 	pair_close(&p);
 }
 
+/* Every credit used by a 3-piece read and a pool for one of them at a time: the reads are served
+ * one after the other as buffers come back, in order, every byte right, and the send queue never
+ * holds more than the QP was made for (the fake checks each post). */
+static void test_export_chunked_reads_fill_every_credit(void **state)
+{
+	struct kelp_rdma_done done[64], unused[64];
+	struct pair p;
+	int got = 0;
+
+	pair_open_pool(&p, 8, 8, 4, 0);
+	p.ex.bounce = true;
+	memset(p.arena, 0xee, 8 * 16384);
+	for (uint32_t i = 0; i < 8; i++)
+		assert_int_equal(submit_read(&p, i, i, 16384, i + 1), 0);
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 99), -EAGAIN); /* credits */
+	wire_deliver(&p.rqp->qp);
+	for (int step = 0; step < 20 && got < 8; step++) {
+		kelp_rdma_lcore_poll(p.elc, unused, 64);
+		assert_true(p.eqp->sq_n <= 4); /* one reply (3 WRITEs + SEND) at a time */
+		wire_deliver(&p.eqp->qp);
+		int n = poll_all(p.rlc, done + got, 64 - got);
+		for (int k = got; k < got + n; k++)
+			assert_int_equal((uintptr_t)done[k].user, k + 1); /* in request order */
+		got += n;
+	}
+	assert_int_equal(got, 8);
+	for (uint32_t i = 0; i < 8; i++) {
+		assert_int_equal(done[i].status, 0);
+		assert_int_equal(done[i].written, sizeof(needle) - i);
+		assert_memory_equal(p.arena + i * 16384u, needle + i, sizeof(needle) - i);
+		assert_int_equal(p.arena[i * 16384u + sizeof(needle) - i], 0xee);
+	}
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bounced, 8);
+	pair_close(&p);
+}
+
 /* Reads larger than max_read are answered TOO_LARGE (-EFBIG) without a byte written; max_read is
  * bounded by the pool (a larger read could never get its buffers). The connection stays up. */
 static void test_export_read_too_large(void **state)
@@ -1271,6 +1307,7 @@ int main(void)
 		cmocka_unit_test_setup(test_export_queue_and_bounce, setup),
 		cmocka_unit_test_setup(test_export_chunked_read, setup),
 		cmocka_unit_test_setup(test_export_chunked_read_waits_for_buffers, setup),
+		cmocka_unit_test_setup(test_export_chunked_reads_fill_every_credit, setup),
 		cmocka_unit_test_setup(test_export_read_too_large, setup),
 		cmocka_unit_test_setup(test_export_reset_returns_chunk_buffers, setup),
 		cmocka_unit_test_setup(test_export_retires_replaced_connections, setup),
