@@ -134,6 +134,9 @@ struct kelp_rdma_lcore {
 	int32_t *bounce_next;  /* per buffer: the next buffer of the same reply, or -1 */
 	struct chunk_wr *bounce_wr; /* per buffer: its piece's RDMA WRITE */
 	uint32_t max_read;     /* largest read served through the pool (<= the whole pool) */
+	int32_t bounce_waiter; /* the connection whose first queued request waits for bounce
+				* buffers, or -1; other connections' bounce reads queue behind it, so
+				* that a large read is not overtaken for ever by small ones */
 
 	struct kelp_rdma_conn *conns[KELP_RDMA_MAX_CONNS];
 	uint8_t gen_of[KELP_RDMA_MAX_CONNS]; /* survives destroy so a reused index gets a new gen */
@@ -181,6 +184,7 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 	lc->ops = dev->ops;
 	lc->cq_entries = cfg && cfg->cq_entries ? cfg->cq_entries : 4096;
 	lc->clock_ns = cfg && cfg->clock_ns ? cfg->clock_ns : coarse_ns;
+	lc->bounce_waiter = -1;
 	lc->request_timeout =
 		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms : 2000) * 1000000ull;
 
@@ -506,6 +510,8 @@ static int conn_arm(struct kelp_rdma_conn *c)
 	c->lc->pending -= c->pend_count;
 	c->pend_count = 0;
 	c->pend_head = 0;
+	if (c->lc->bounce_waiter == c->index)
+		c->lc->bounce_waiter = -1; /* its queue is gone */
 	c->psn = (uint32_t)(c->lc->clock_ns() ^ ((uint64_t)c->index << 8)) & 0xffffff;
 	ret = qp_to_init(c);
 	if (ret < 0) {
@@ -713,6 +719,8 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 	if (ret < 0 && !first)
 		first = ret;
 	lc->pending -= c->pend_count;
+	if (lc->bounce_waiter == c->index)
+		lc->bounce_waiter = -1;
 	free(c->bufs);
 	free(c->rwrs);
 	free(c->swrs);
@@ -1070,8 +1078,9 @@ static struct ibv_send_wr *bounce_writes(struct kelp_rdma_conn *c, uint32_t si, 
  * lc->max_read is answered TOO_LARGE.
  * @return 0 when the reply is queued; -EAGAIN when it cannot be served yet: no reply slot free,
  * or fewer free bounce buffers than the read needs (the replies holding them return them when
- * their sends complete, and max_read <= the pool, so it is served eventually). The caller queues
- * it and calls again; nothing was taken.
+ * their sends complete, and max_read <= the pool, so it is served eventually; meanwhile its
+ * connection is lc->bounce_waiter and other connections' bounce reads wait too), or another
+ * connection is the waiter. The caller queues it and calls again; nothing was taken.
  */
 static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request *req)
 {
@@ -1105,11 +1114,17 @@ static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request
 			n = 0;
 		} else {
 			nbuf = (uint32_t)(((uint64_t)n + lc->bounce_size - 1) / lc->bounce_size);
-			if (nbuf > lc->bounce_nfree)
+			if (lc->bounce_waiter >= 0 && lc->bounce_waiter != c->index)
+				return -EAGAIN; /* behind the waiting one */
+			if (nbuf > lc->bounce_nfree) {
+				lc->bounce_waiter = c->index;
 				return -EAGAIN;
+			}
 		}
 	}
 
+	if (lc->bounce_waiter == c->index)
+		lc->bounce_waiter = -1; /* its waiting request is served now (whatever the answer) */
 	si = c->free_slots[--c->nfree];
 	s = &c->slots[si];
 	*s = (struct slot){.busy = true, .bounce = -1, .req_id = rq.req_id};
@@ -1164,22 +1179,25 @@ static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_l
 	c->lc->pending++;
 }
 
-/* Serve queued requests of every connection, each connection's in order, as far as reply slots
- * and bounce buffers allow. (A large read waiting for bounce buffers can be overtaken by other
- * connections' smaller ones, which take buffers as they free up: under sustained pressure on the
- * pool it waits until its reader's request timeout sends it to HTTP.) */
+/* Serve @c's queued requests in order, as far as reply slots and bounce buffers allow. */
+static void export_drain_conn(struct kelp_rdma_conn *c)
+{
+	while (c && c->pend_count > 0 && c->state == KELP_RDMA_UP &&
+	       export_serve(c, &c->pending[c->pend_head]) == 0) {
+		c->pend_head = (uint16_t)((c->pend_head + 1) % c->max_credits);
+		c->pend_count--;
+		c->lc->pending--;
+	}
+}
+
+/* Serve queued requests of every connection: first the one waiting for bounce buffers (the
+ * others' bounce reads wait behind it), then all in index order. */
 static void export_drain_pending(struct kelp_rdma_lcore *lc)
 {
-	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS && lc->pending; ci++) {
-		struct kelp_rdma_conn *c = lc->conns[ci];
-
-		while (c && c->pend_count > 0 && c->state == KELP_RDMA_UP &&
-		       export_serve(c, &c->pending[c->pend_head]) == 0) {
-			c->pend_head = (uint16_t)((c->pend_head + 1) % c->max_credits);
-			c->pend_count--;
-			lc->pending--;
-		}
-	}
+	if (lc->bounce_waiter >= 0)
+		export_drain_conn(lc->conns[lc->bounce_waiter]);
+	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS && lc->pending; ci++)
+		export_drain_conn(lc->conns[ci]);
 }
 
 static void export_reply_sent(struct kelp_rdma_conn *c, uint32_t si)

@@ -37,8 +37,9 @@
  * pool: a read of n bytes takes ceil(n / bounce_size) buffers at once, each piece goes out as its
  * own unsignaled RDMA WRITE at its offset of the reader's buffer, then the signaled reply SEND;
  * the buffers return to the pool when that SEND completes. A request that finds too few buffers
- * (or no reply slot) free waits in its connection's queue, in order; one larger than max_read is
- * answered TOO_LARGE. The send queue is sized so that this never overflows it (conn_create).
+ * (or no reply slot) free waits in its connection's queue, in order; while one waits for buffers,
+ * other connections' bounce reads wait behind it (so small reads cannot starve a large one); one
+ * larger than max_read is answered TOO_LARGE. The send queue is sized so that this never overflows it (conn_create).
  *
  * wr_id is a typed tag: kind (8 bits) | connection generation (8) | connection index (16) | slot (32).
  * The generation changes on every reset, so completions left in the CQ by an earlier incarnation of

@@ -1044,6 +1044,70 @@ static void test_export_chunked_reads_fill_every_credit(void **state)
 	pair_close(&p);
 }
 
+/* A second reader/exporter connection on @p's lcores (fake QPs in *@rqp, *@eqp). */
+static void pair_second(struct pair *p, struct kelp_rdma_conn **rc, struct kelp_rdma_conn **ec,
+			struct fake_qp **rqp, struct fake_qp **eqp)
+{
+	struct kelp_rdma_hello h, ack;
+
+	*rc = kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, 4);
+	*rqp = F.last_qp;
+	*ec = kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, 4);
+	*eqp = F.last_qp;
+	assert_int_equal(kelp_rdma_conn_hello(*rc, &h), 0);
+	assert_int_equal(kelp_rdma_conn_establish(*ec, &h, F.now), 0);
+	kelp_rdma_conn_hello(*ec, &ack);
+	assert_int_equal(kelp_rdma_conn_establish(*rc, &ack, F.now), 0);
+}
+
+/* A large read waiting for bounce buffers is not overtaken by another connection's small read
+ * that would fit into what is free: the small one waits behind it; both are served once the
+ * buffers come back, the large one first. */
+static void test_export_large_read_not_starved(void **state)
+{
+	struct kelp_rdma_done done[64], unused[64];
+	struct kelp_rdma_conn *rc2, *ec2;
+	struct fake_qp *rqp2, *eqp2;
+	struct pair p;
+
+	pair_open_pool(&p, 4, 4, 4, 0);
+	pair_second(&p, &rc2, &ec2, &rqp2, &eqp2);
+	p.ex.bounce = true;
+	memset(p.arena, 0xee, 4 * 16384);
+	struct kelp_rdma_read rd = {.opcode = KELP_RDMA_OP_READ, .fid = NEEDLE_FID, .length = 5000,
+				    .addr = (uintptr_t)(p.arena + 16384), .rkey = p.arena_mr->rkey,
+				    .user = (void *)21};
+	assert_int_equal(kelp_rdma_submit(rc2, &rd), 0); /* 2 pieces: holds 2 of 4 buffers */
+	wire_deliver(&rqp2->qp);
+	kelp_rdma_lcore_poll(p.elc, unused, 64);
+	assert_int_equal(eqp2->sq_n, 3);
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0); /* 3 pieces: 2 free, waits */
+	wire_deliver(&p.rqp->qp);
+	kelp_rdma_lcore_poll(p.elc, unused, 64);
+	assert_int_equal(p.eqp->sq_n, 0);
+	rd.length = 100; /* 1 piece, 2 free: would fit, but waits behind the large one */
+	rd.addr = (uintptr_t)(p.arena + 2 * 16384);
+	rd.user = (void *)22;
+	assert_int_equal(kelp_rdma_submit(rc2, &rd), 0);
+	wire_deliver(&rqp2->qp);
+	kelp_rdma_lcore_poll(p.elc, unused, 64);
+	assert_int_equal(eqp2->sq_n, 3);  /* nothing new for the second connection */
+	wire_deliver(&eqp2->qp);          /* its first reply: 2 buffers back (after the poll) */
+	kelp_rdma_lcore_poll(p.elc, unused, 64);
+	assert_int_equal(p.eqp->sq_n, 4); /* the large one, 3 WRITEs + reply */
+	assert_int_equal(eqp2->sq_n, 2);  /* then the small one with the last free buffer */
+	wire_deliver(&p.eqp->qp);
+	wire_deliver(&eqp2->qp);
+	poll_all(p.elc, unused, 64);
+	assert_int_equal(poll_all(p.rlc, done, 64), 3);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(done[k].status, 0);
+	assert_memory_equal(p.arena, needle, sizeof(needle));
+	assert_memory_equal(p.arena + 16384, needle, 5000);
+	assert_memory_equal(p.arena + 2 * 16384, needle, 100);
+	pair_close(&p);
+}
+
 /* Reads larger than max_read are answered TOO_LARGE (-EFBIG) without a byte written; max_read is
  * bounded by the pool (a larger read could never get its buffers). The connection stays up. */
 static void test_export_read_too_large(void **state)
@@ -1308,6 +1372,7 @@ int main(void)
 		cmocka_unit_test_setup(test_export_chunked_read, setup),
 		cmocka_unit_test_setup(test_export_chunked_read_waits_for_buffers, setup),
 		cmocka_unit_test_setup(test_export_chunked_reads_fill_every_credit, setup),
+		cmocka_unit_test_setup(test_export_large_read_not_starved, setup),
 		cmocka_unit_test_setup(test_export_read_too_large, setup),
 		cmocka_unit_test_setup(test_export_reset_returns_chunk_buffers, setup),
 		cmocka_unit_test_setup(test_export_retires_replaced_connections, setup),
