@@ -19,7 +19,7 @@ expect_rc() { # WANT CMD...: run CMD, check its exit status
 
 # --help everywhere
 for c in "" ls verify cat idx create; do
-	$KV $c --help | grep -q usage || fail "kelp-vol $c --help prints no usage"
+	grep -q usage <<<"$($KV $c --help)" || fail "kelp-vol $c --help prints no usage"
 done
 expect_rc 2 "$KV"
 expect_rc 2 "$KV" frobnicate
@@ -67,7 +67,7 @@ expect_rc 0 "$KV" create "$T/v" 20 --gzip "$T/b.txt"
 fid=$(cat "$T/out")
 "$KV" cat --gunzip "$T/v/20.dat" "$fid" | cmp -s - "$T/b.txt" || fail "gzip round trip"
 "$KV" cat "$T/v/20.dat" "$fid" | gzip -dc | cmp -s - "$T/b.txt" || fail "stored gzip is not gzip"
-"$KV" ls --json "$T/v/20.dat" | grep -q '"gzip":true,"name":"b.txt"' || fail "ls --json of a gzip needle"
+grep -q '"gzip":true,"name":"b.txt"' <<<"$("$KV" ls --json "$T/v/20.dat")" || fail "ls --json of a gzip needle"
 expect_rc 1 "$KV" create "$T/v" 20 "$T/b.txt" # exists
 grep -q -- --force "$T/err" || fail "create over an existing volume does not suggest --force"
 expect_rc 0 "$KV" create "$T/v" 30 --synthetic 1000 --size 1-3K --seed 5

@@ -89,7 +89,7 @@ weed_upload_standard_set
 sleep 0.5
 for dat in "$vdir"/*.dat; do
 	out=$("$KV" verify "$dat" 2>&1) || fail "kelp-vol verify $dat: $out"
-	"$KV" idx "${dat%.dat}.idx" | grep -qx "offset_bytes $OB" ||
+	grep -qx "offset_bytes $OB" <<<"$("$KV" idx "${dat%.dat}.idx")" ||
 		fail "${dat%.dat}.idx: weed wrote another offset width than $OB: $("$KV" idx "${dat%.dat}.idx" | grep offset_bytes)"
 done
 checked=0

@@ -86,7 +86,7 @@ nvol=$(weed_manifest_rows live | cut -f1 | cut -d, -f1 | sort -u | wc -l)
 	fail "more lookups ($(hstat lookups)) than volumes: the location cache does not work"
 [ "$(hstat cache_hits)" -gt 0 ] && [ "$(hstat conns_reused)" -gt 0 ] ||
 	fail "no cache hits or no keep-alive reuse: $("$BIN/kelpctl" -c "$CONF" --json stats)"
-"$BIN/kelpctl" -c "$CONF" stats | grep -q "^http fallback: " || fail "kelpctl stats shows no HTTP fallback line"
+grep -q "^http fallback: " <<<"$("$BIN/kelpctl" -c "$CONF" stats)" || fail "kelpctl stats shows no HTTP fallback line"
 echo "ok: force_http: $n live fids equal curl (stored) and the uploads (gunzip); deleted -> ENOENT; all over HTTP"
 echo "ok: $(hstat lookups) lookups for $nvol volumes, $(hstat cache_hits) cache hits, $(hstat conns_reused) reused connections"
 # the published location table (what lcores read lock-free) lists each volume where the master says
@@ -98,7 +98,7 @@ for v in json.load(open(sys.argv[1]))["remote"]:
     if v["id"] == int(sys.argv[2]): print(" ".join(v["locations"]))' "$K/vols.json" "$vid")
 	[ "$got" = "$(weed_url "$fid")" ] || fail "volume $vid: published locations '$got', master says '$(weed_url "$fid")'"
 done < <(weed_manifest_rows live)
-"$BIN/kelpctl" -c "$CONF" volumes | grep -q "^remote" || fail "kelpctl volumes shows no remote volumes"
+grep -q "^remote" <<<"$("$BIN/kelpctl" -c "$CONF" volumes)" || fail "kelpctl volumes shows no remote volumes"
 echo "ok: the published location table (read lock-free, kelpctl volumes) matches the master"
 
 # 2. Ranges through kelpd (libkelp), plain large and gzip-stored text, against curl -r.

@@ -121,8 +121,8 @@ assert t["errors"]["unreachable"] >= 1, t
 assert t["by_path"]["local"] >= n, t
 assert t["reads"] >= n, t
 PY
-kelpctl stats | grep -q '^total' || fail "kelpctl stats: no total row"
-kelpctl volumes | grep -qE '^43 +1$' || fail "kelpctl volumes: $(kelpctl volumes)"
+grep -q '^total' <<<"$(kelpctl stats)" || fail "kelpctl stats: no total row"
+grep -qE '^43 +1$' <<<"$(kelpctl volumes)" || fail "kelpctl volumes: $(kelpctl volumes)"
 kelpd_wait_sessions 0 || fail "sessions left after every client exited: $(kelpctl sessions)"
 echo "ok: kelpctl get/stats/volumes/sessions"
 kelpd_stop_checked || fail "kelpd did not stop cleanly"

@@ -151,7 +151,7 @@ _weed_up_or_gone() { # PID CMD...: CMD succeeds while PID runs, or PID is gone
 	shift
 	{ "$@" && kill -0 "$pid" 2>/dev/null; } || ! kill -0 "$pid" 2>/dev/null
 }
-_weed_is_leader() { curl -sf -m 2 "http://$1/cluster/status" 2>/dev/null | grep -q '"IsLeader":true'; }
+_weed_is_leader() { [[ $(curl -sf -m 2 "http://$1/cluster/status" 2>/dev/null) == *'"IsLeader":true'* ]]; }
 _weed_answers() { curl -sf -m 2 -o /dev/null "http://$1/status" 2>/dev/null; }
 
 # _weed_spawn LOG READY CMD...: starts CMD in the background (output to LOG) with the words @PORT@
