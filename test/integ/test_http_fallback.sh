@@ -117,21 +117,20 @@ first_server=$(field server "$first")
 victim=-1
 for i in 0 1; do [ "${WEED_VOLUME_URLS[i]}" = "$first_server" ] && victim=$i; done
 [ "$victim" -ge 0 ] || fail "replicated read served by unknown server: $first"
-# a plain (single-copy) fid on the victim
+# a plain (single-copy) fid on the victim (weed_url names only the first copy: count them all)
 lone=""
 while IFS=$'\t' read -r fid url _; do
-	[ "$url" = "$first_server" ] && [ "$(weed_url "$fid" | wc -w)" -le 1 ] && { lone=$fid; break; }
+	[ "$url" = "$first_server" ] && [ "$(weed_locations "$fid" | wc -w)" -eq 1 ] && { lone=$fid; break; }
 done < <(weed_manifest_rows live)
+[ -n "$lone" ] || fail "no single-copy fid on $first_server (the standard set puts plain ones on each server)"
 res=$("$FETCH" -m "$WEED_MASTER" --rounds 2 --between "kill -9 ${_WEED_PIDS[$((victim + 1))]}" \
-	-o "$out" "$rfid" ${lone:+"$lone"})
+	-o "$out" "$rfid" "$lone")
 line=$(grep "^2 $rfid " <<<"$res")
 [ "$(field result "$line")" = 7777 ] || fail "replica failover: $line"
 [ "$(field server "$line")" != "$first_server" ] || fail "served by the killed server? $line"
 cmp -s "$out/$rfid" "$WEED_DIR/repl.bin" || fail "replica bytes differ"
-if [ -n "$lone" ]; then
-	line=$(grep "^2 $lone " <<<"$res")
-	[ "$(field result "$line")" = -113 ] || fail "only copy on a killed server should be -EHOSTUNREACH: $line"
-fi
+line=$(grep "^2 $lone " <<<"$res")
+[ "$(field result "$line")" = -113 ] || fail "only copy on a killed server should be -EHOSTUNREACH: $line"
 echo "ok: volume server killed -> replica serves the same bytes; single copy -> EHOSTUNREACH"
 
 # 7. A broken server: malformed lookups and responses give clear errors, never a hang or crash.

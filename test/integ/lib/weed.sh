@@ -21,6 +21,7 @@
 #                                 large (> 1 MiB), named/mime/pairs
 #                                 uploads, some deleted; manifest in $WEED_MANIFEST
 #   weed_url FID                  host:port of a volume server holding FID (master lookup)
+#   weed_locations FID            host:port of every volume server holding FID
 #   weed_kill_volume I            SIGKILL volume server I (fault tests)
 #   weed_vacuum                   vacuum every volume with any garbage (`weed shell` volume.vacuum
 #                                 -garbageThreshold=0.0001: new files renamed over the old ones)
@@ -287,11 +288,13 @@ weed_upload() {
 	echo "$fid"
 }
 
-# Prints host:port of a volume server for FID, asking the master.
-weed_url() {
-	local vid=${1%%,*}
-	curl -sf -m 5 "http://$WEED_MASTER/dir/lookup?volumeId=$vid" | weed_json locations | cut -d' ' -f1
+# Prints host:port of every volume server holding FID (space-separated), asking the master.
+weed_locations() {
+	curl -sf -m 5 "http://$WEED_MASTER/dir/lookup?volumeId=${1%%,*}" | weed_json locations
 }
+
+# Prints host:port of a volume server for FID, asking the master.
+weed_url() { weed_locations "$1" | cut -d' ' -f1; }
 
 weed_delete() {
 	local fid=$1 url
