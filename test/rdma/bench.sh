@@ -58,7 +58,7 @@ kelp_rdma() {
 		"$@" "$fid" > "$W/kelp" 2>&1 || { cat "$W/kelp" "$W/serve.log"; kill $_serve; exit 1; }
 	kill -TERM $_serve
 	wait $_serve
-	grep -q "errors 0 resets 0" "$W/serve.log" || { echo "kelp-rdma serve saw errors:"; cat "$W/serve.log"; }
+	grep -q "errors 0 resets 0" "$W/serve.log" || { echo "kelp-rdma serve saw errors:" >&2; cat "$W/serve.log" >&2; }
 	cat "$W/kelp"
 }
 
@@ -115,7 +115,9 @@ kelp_bench() {
 		--depth "$4" --count "$5" --wait=0 --json > "$W/kb" 2> "$W/kb.err" ||
 		{ cat "$W/kb.err" "$W/kb"; tail -5 "$W/$1-reader.log" "$W/$1-export.log"; exit 1; }
 	kill -STOP $2 $3
-	grep -q '"errors":0,' "$W/kb" || { echo "kelp-bench --mode rdma had errors:"; cat "$W/kb"; }
+	# to stderr: stdout is captured as the figure (a second copy of the JSON line there once added a
+	# bogus round to the medians)
+	grep -q '"errors":0,' "$W/kb" || { echo "kelp-bench --mode rdma had errors:" >&2; cat "$W/kb" >&2; }
 	cat "$W/kb"
 }
 json_num() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
@@ -159,7 +161,11 @@ while [ $r -le "$ROUNDS" ]; do
 			printf "         kelpd pair, idle_yield:             p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
 				yl, yl / rl, yops, yops / (mpps * 1e6)
 	}'
-	echo "$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops" >> "$W/ratios"
+	line="$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops"
+	# every figure is one number: anything else would shift the medians, so say so and stop
+	[ "$(echo "$line" | wc -l | tr -d " ")" = 1 ] && [ "$(echo "$line" | wc -w | tr -d " ")" = 8 ] ||
+		{ echo "bench: round $r did not give one number per figure: $line" >&2; exit 1; }
+	echo "$line" >> "$W/ratios"
 	r=$((r + 1))
 done
 
