@@ -1,12 +1,29 @@
 # shellcheck shell=sh
 # Helpers for scripts that run inside the Soft-RoCE VM (sourced by tests.sh and bench.sh).
 
-# wait_tcp_listen PORT: waits up to ~10 s for a TCP listener on PORT.
+# Waits are bounded polls, never assertions on time: their limits are generous (at least 60 s
+# here; under TCG on a loaded 2-core host the guest runs 10-50x slower than the host, and a kelpd
+# that starts in 0.1 s on the host took seconds here), so a passing run never reaches them.
+# Counted in tries, not seconds (dash has no $SECONDS): each try also spawns processes, so a slow
+# guest only waits longer.
+
+# wait_tcp_listen PORT: waits (>= 60 s) for a TCP listener on PORT.
 wait_tcp_listen() {
 	_i=0
 	while ! ss -Hltn "sport = :$1" | grep -q .; do
 		_i=$((_i + 1))
-		[ $_i -lt 200 ] || return 1
+		[ $_i -lt 1200 ] || return 1
+		sleep 0.05
+	done
+}
+
+# wait_socket PATH: waits (>= 60 s) for the Unix socket PATH. kelpd creates its control socket
+# once it accepts, after its RDMA set-up (and its log lines about it) is done.
+wait_socket() {
+	_i=0
+	until [ -S "$1" ]; do
+		_i=$((_i + 1))
+		[ $_i -lt 1200 ] || return 1
 		sleep 0.05
 	done
 }

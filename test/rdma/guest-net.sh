@@ -20,7 +20,7 @@ printf 'link add rxe0 type rxe netdev veth0\nlink add rxe1 type rxe netdev veth1
 i=0
 until ibv_devinfo -d rxe0 2>/dev/null | grep -q PORT_ACTIVE && ibv_devinfo -d rxe1 2>/dev/null | grep -q PORT_ACTIVE; do
 	i=$((i + 1))
-	[ $i -lt 100 ] || { echo "guest-net: rxe ports did not become ACTIVE"; rdma link; exit 1; }
+	[ $i -lt 600 ] || { echo "guest-net: rxe ports did not become ACTIVE within >= 60 s"; rdma link; exit 1; }
 	sleep 0.1
 done
 set +e

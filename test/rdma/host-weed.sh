@@ -36,7 +36,7 @@ host_weed_start() {
 	local fid url
 	while IFS=$'\t' read -r fid url _; do
 		: > "$WEED_DIR/expect/$fid" # curl writes no file for an empty body
-		curl -sf -m 10 -H 'Accept-Encoding: gzip' -o "$WEED_DIR/expect/$fid" "http://$url/$fid" ||
+		curl -sf -m 120 -H 'Accept-Encoding: gzip' -o "$WEED_DIR/expect/$fid" "http://$url/$fid" ||
 			{ echo "rdma: curl $url/$fid failed" >&2; return 1; }
 	done < <(weed_manifest_rows live)
 	local vport=${WEED_VOLUME_URLS[0]##*:}

@@ -34,6 +34,8 @@ CONF
 "$BIN/kelpd" -c "$W/kelp.conf" > "$W/kelpd.log" 2>&1 &
 KELPD_PID=$!
 wait_tcp_listen $PORT || fail "kelpd's RDMA export did not listen"
+# (the export listens before it logs; the control socket appears after both)
+wait_socket "$W/kelpd.sock" || fail "kelpd has no socket"
 grep -q "RDMA export on rxe0" "$W/kelpd.log" || fail "kelpd did not report its RDMA export"
 
 echo "-- every needle from kelpd over RDMA"

@@ -76,17 +76,14 @@ http_timeout_ms = 20000
 device = rxe1
 gid_index = 0
 peers = $WEED_VS_GUEST=$EXP
-# TCG on a loaded host can be slow to answer: no HTTP fallback for a merely slow reply
-request_timeout_ms = 5000
+# TCG on a loaded host can be slow to answer: no HTTP fallback for a merely slow reply (round 2
+# wants every read over RDMA); the export's death in part 2 costs one such wait
+request_timeout_ms = 15000
 CONF
 start_export() {
 	"$BIN/kelpd" -c "$W/export.conf" >> "$W/export.log" 2>&1 &
 	EXPORT_PID=$!
 	wait_tcp_listen 18516 || fail "export kelpd did not listen on $EXP"
-}
-wait_socket() {
-	for _ in $(seq 1 200); do [ -S "$1" ] && return 0; sleep 0.05; done
-	return 1
 }
 start_export
 wait_socket "$W/export.sock" || fail "export kelpd has no socket"
@@ -165,7 +162,7 @@ echo "   round 1 (cold: a volume's first read asks the master): $r1_rdma rdma, $
 # those reads went to HTTP meanwhile): wait until the connection is up
 t0=$SECONDS
 until [ "$(ctl reader peers --json | jget peers.0.state)" = up ]; do
-	[ $((SECONDS - t0)) -lt 30 ] || { ctl reader peers; fail "peer not up 30 s after round 1"; }
+	[ $((SECONDS - t0)) -lt 180 ] || { ctl reader peers; fail "peer not up 180 s after round 1"; }
 	sleep 0.5
 done
 rdma_before=$(ctl reader stats --json | jget total.by_path.rdma)
@@ -217,7 +214,12 @@ reader_loop() {
 }
 rounds_done() { local s=0 k; for k in 1 2 3; do s=$((s + $(cat "$W/loop$k.done" 2>/dev/null || echo 0))); done; echo $s; }
 for k in 1 2 3; do reader_loop $k & LOOP_PIDS+=($!); done
-until [ "$(rounds_done)" -ge 3 ]; do sleep 0.2; done
+t0=$SECONDS
+until [ "$(rounds_done)" -ge 3 ]; do
+	ls "$W"/loop*.failed >/dev/null 2>&1 && fail "$(cat "$W"/loop*.failed)"
+	[ $((SECONDS - t0)) -lt 300 ] || fail "readers did not finish 3 rounds in 300 s"
+	sleep 0.2
+done
 http_at_kill=$(ctl reader stats --json | jget total.by_path.http)
 kill -KILL $EXPORT_PID; wait $EXPORT_PID 2>/dev/null; EXPORT_PID=
 t_kill=$SECONDS
@@ -226,7 +228,7 @@ echo "   export killed after $(rounds_done) rounds"
 target=$(( $(rounds_done) + 6 ))
 until [ "$(rounds_done)" -ge $target ]; do
 	ls "$W"/loop*.failed >/dev/null 2>&1 && fail "$(cat "$W"/loop*.failed)"
-	[ $((SECONDS - t_kill)) -lt 120 ] || fail "readers made no progress after the kill"
+	[ $((SECONDS - t_kill)) -lt 300 ] || fail "readers did not finish 6 rounds in 300 s after the kill"
 	sleep 0.5
 done
 http_now=$(ctl reader stats --json | jget total.by_path.http)
@@ -246,11 +248,11 @@ start_export
 t_restart=$SECONDS
 until [ "$(ctl reader peers --json | jget peers.0.state)" = up ]; do
 	ls "$W"/loop*.failed >/dev/null 2>&1 && fail "$(cat "$W"/loop*.failed)"
-	[ $((SECONDS - t_restart)) -lt 60 ] || fail "reader did not reconnect within 60 s"
+	[ $((SECONDS - t_restart)) -lt 300 ] || fail "reader did not reconnect within 300 s"
 	sleep 0.5
 done
 until [ $(( $(ctl reader stats --json | jget total.by_path.rdma) - rdma_at_restart )) -gt "$n_live" ]; do
-	[ $((SECONDS - t_restart)) -lt 120 ] || fail "no RDMA reads after the restart"
+	[ $((SECONDS - t_restart)) -lt 300 ] || fail "no RDMA reads within 300 s after the restart"
 	sleep 0.5
 done
 echo "   reconnected $((SECONDS - t_restart)) s after the restart; rdma completions +$(( $(ctl reader stats --json | jget total.by_path.rdma) - rdma_at_restart ))"
@@ -280,7 +282,7 @@ start_reader
 t_restart=$SECONDS
 read_round "$W/r4a" || fail "round after the reader restart: kelp_client failed"
 until [ "$(ctl reader peers --json | jget peers.0.state)" = up ]; do
-	[ $((SECONDS - t_restart)) -lt 60 ] || { ctl reader peers; fail "restarted reader not up within 60 s"; }
+	[ $((SECONDS - t_restart)) -lt 300 ] || { ctl reader peers; fail "restarted reader not up within 300 s"; }
 	sleep 0.5
 done
 read_round "$W/r4b" || fail "second round after the reader restart: kelp_client failed"
