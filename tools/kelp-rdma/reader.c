@@ -30,7 +30,9 @@ static const char get_usage[] =
 	"  --slot-size N        bytes per request buffer (default 1048576)\n"
 	"  --repeat N           read the list N times (default 1)\n"
 	"  --no-retry           a read cut off by a connection failure fails (default: read it again\n"
-	"                       after reconnecting, with backoff, 15 s at most)\n"
+	"                       after reconnecting, with backoff, 60 s at most)\n"
+	"  --timeout-ms N       no reply for N ms while reads are in flight fails the connection\n"
+	"                       (default 2000; then as --no-retry says)\n"
 	"  --corrupt-rkey       testing: give the exporter a wrong rkey, so its RDMA WRITEs fail\n";
 
 static const char bench_usage[] =
@@ -48,7 +50,8 @@ static const char bench_usage[] =
 	"Latency is timed with the CPU's time-stamp counter (x86-64), as perftest does.\n";
 
 #define OOB_TIMEOUT_MS    2000
-#define CONNECT_TIMEOUT_S 15
+/* generous: on a loaded host under TCG an exporter restart can take many seconds */
+#define CONNECT_TIMEOUT_S 60
 
 struct reader {
 	struct tool_opts o;
@@ -60,6 +63,7 @@ struct reader {
 	struct ibv_mr *arena_mr;
 	size_t slot_size;
 	uint32_t rkey_xor; /* get --corrupt-rkey (testing): what the exporter is told */
+	uint32_t timeout_ms; /* get --timeout-ms: the connection's reply timeout (0: nic's default) */
 };
 
 static void reader_open(struct reader *r, size_t slot_size)
@@ -70,7 +74,8 @@ static void reader_open(struct reader *r, size_t slot_size)
 	r->dev = kelp_rdma_dev_open(&kelp_verbs_real, &r->o.dev, err, sizeof(err));
 	if (!r->dev)
 		tool_die("%s", err);
-	r->lc = kelp_rdma_lcore_create(r->dev, NULL, NULL);
+	r->lc = kelp_rdma_lcore_create(
+		r->dev, &(struct kelp_rdma_lcore_config){.request_timeout_ms = r->timeout_ms}, NULL);
 	if (!r->lc)
 		tool_die("cannot set up RDMA on %s: %s", r->dev->name, strerror(errno));
 	r->conn = kelp_rdma_conn_create(r->lc, KELP_RDMA_READER, r->o.credits);
@@ -268,6 +273,8 @@ int cmd_get(int argc, char **argv)
 			repeat = parse_count("--repeat", argv[++i], 100000);
 		} else if (!strcmp(argv[i], "--no-retry")) {
 			no_retry = true;
+		} else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) {
+			r.timeout_ms = (uint32_t)parse_count("--timeout-ms", argv[++i], 3600000);
 		} else if (!strcmp(argv[i], "--corrupt-rkey")) {
 			r.rkey_xor = 0x5a5a5a5a;
 		} else if (argv[i][0] == '-') {
