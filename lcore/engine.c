@@ -100,7 +100,7 @@ static int rdma_start(struct kelp_engine *eng)
 	for (unsigned i = 0; reading && i < eng->n_lcores; i++) {
 		eng->lcores[i].rdma_reader = kelp_rdma_reader_create(
 			&eng->lcores[i], eng->rdma_dev, o->rdma_peers, o->n_rdma_peers,
-			o->rdma_peer_port, o->rdma_request_timeout_ms, &ident);
+			o->rdma_peer_port, o->rdma_request_timeout_ms, &ident, NULL);
 		if (!eng->lcores[i].rdma_reader)
 			return errno ? -errno : -ENOMEM;
 	}

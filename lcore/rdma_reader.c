@@ -54,6 +54,7 @@ struct kelp_rdma_reader {
 	struct kelp_rdma_lcore *rlc;
 	uint16_t peer_port;
 	struct kelp_rdma_reader_ident ident;
+	struct kelp_rdma_reader_hooks hooks; /* both set (real ones unless a test gave its own) */
 	struct peer_map *map;
 	size_t n_map;
 	struct reader_peer peers[KELP_RDMA_READER_MAX_PEERS];
@@ -77,14 +78,14 @@ struct kelp_rdma_reader {
 #define PEEK(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* Owning lcore: copy @p's state and counters where kelp_rdma_reader_peers() reads them. */
-static void publish_peer(struct reader_peer *p)
+static void publish_peer(const struct kelp_rdma_reader *rd, struct reader_peer *p)
 {
 	const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(p->conn);
 	int state = kelp_rdma_conn_state(p->conn);
 	/* the clock only when DOWN: it is read per request otherwise (a system call where the
 	 * kernel does not trust the TSC, as in the test VM) */
 	int64_t retry = state == KELP_RDMA_DOWN
-				? ((int64_t)kelp_rdma_conn_retry_at(p->conn) - (int64_t)kelp_now_ns()) /
+				? ((int64_t)kelp_rdma_conn_retry_at(p->conn) - (int64_t)rd->hooks.clock_ns()) /
 					  1000000
 				: 0;
 
@@ -132,7 +133,7 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	/* allocation (and verbs calls) on the lcore: once per new peer, never per request; when
 	 * it fails (QP or memory limits), not again for a second, so reads are not slowed down by
 	 * trying on each one */
-	uint64_t now = kelp_now_ns();
+	uint64_t now = rd->hooks.clock_ns();
 	if (now < rd->create_retry_ns)
 		return NULL;
 	p->conn = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS);
@@ -151,7 +152,7 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	_Static_assert(sizeof(p->pub.vs) >= sizeof(p->vs), "peer report holds the address");
 	memcpy(p->pub.vs, p->vs, sizeof(p->vs));
 	p->pub.lcore = rd->lc->id;
-	publish_peer(p);
+	publish_peer(rd, p);
 	rd->n_peers++;
 	/* pairs with the acquire load in kelp_rdma_reader_peers(): the strings above are visible */
 	__atomic_store_n(&rd->n_pub, rd->n_peers, __ATOMIC_RELEASE);
@@ -168,7 +169,7 @@ static void peer_connect(struct kelp_rdma_reader *rd, struct reader_peer *p)
 {
 	if (__atomic_load_n(&p->hs_state, __ATOMIC_ACQUIRE) != HS_IDLE ||
 	    kelp_rdma_conn_state(p->conn) != KELP_RDMA_DOWN ||
-	    !kelp_rdma_conn_due(p->conn, kelp_now_ns()))
+	    !kelp_rdma_conn_due(p->conn, rd->hooks.clock_ns()))
 		return;
 	if (kelp_rdma_conn_hello(p->conn, &p->hs_mine) < 0)
 		return;
@@ -189,7 +190,7 @@ static void peer_connect(struct kelp_rdma_reader *rd, struct reader_peer *p)
 /* Owning lcore: finish the handshakes the thread has answered. */
 static void handshakes_done(struct kelp_rdma_reader *rd)
 {
-	uint64_t now = kelp_now_ns();
+	uint64_t now = rd->hooks.clock_ns();
 
 	for (size_t i = 0; i < rd->n_peers && rd->hs_pending; i++) {
 		struct reader_peer *p = &rd->peers[i];
@@ -203,7 +204,7 @@ static void handshakes_done(struct kelp_rdma_reader *rd)
 			kelp_rdma_conn_establish(p->conn, &p->hs_ack, now); /* failure: DOWN, backoff */
 		__atomic_store_n(&p->hs_state, HS_IDLE, __ATOMIC_RELAXED); /* thread acts on ASKED only */
 		rd->hs_pending--;
-		publish_peer(p);
+		publish_peer(rd, p);
 	}
 }
 
@@ -232,7 +233,7 @@ static void *hs_main(void *arg)
 
 			if (__atomic_load_n(&p->hs_state, __ATOMIC_ACQUIRE) != HS_ASKED)
 				continue;
-			p->hs_rc = kelp_rdma_oob_connect(p->host, p->port, &p->hs_mine, &p->hs_ack,
+			p->hs_rc = rd->hooks.handshake(p->host, p->port, &p->hs_mine, &p->hs_ack,
 							 KELP_RDMA_READER_OOB_MS);
 			/* pairs with the acquire load in handshakes_done() */
 			__atomic_store_n(&p->hs_state, HS_DONE, __ATOMIC_RELEASE);
@@ -275,7 +276,7 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 	} else {
 		p->bypassed++;
 	}
-	publish_peer(p);
+	publish_peer(rd, p);
 	return rc;
 }
 
@@ -338,7 +339,7 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 			r->result = rd->done[i].status < 0 ? rd->done[i].status : -EIO;
 			kelp_lcore_remote_to_http(lc, r);
 		}
-		publish_peer(p);
+		publish_peer(rd, p);
 	}
 	/* busy while requests are out: a parked lcore would not see their completions (nothing
 	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling; and while
@@ -363,13 +364,18 @@ static void hs_stop(struct kelp_rdma_reader *rd)
 struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 						 const char *const *peers, size_t n_peers,
 						 uint16_t peer_port, uint32_t request_timeout_ms,
-						 const struct kelp_rdma_reader_ident *ident)
+						 const struct kelp_rdma_reader_ident *ident,
+						 const struct kelp_rdma_reader_hooks *hooks)
 {
-	struct kelp_rdma_lcore_config cfg = {.request_timeout_ms = request_timeout_ms};
 	struct kelp_rdma_reader *rd = calloc(1, sizeof(*rd));
 
 	if (!rd)
 		return NULL;
+	rd->hooks.clock_ns = hooks && hooks->clock_ns ? hooks->clock_ns : kelp_now_ns;
+	rd->hooks.handshake = hooks && hooks->handshake ? hooks->handshake : kelp_rdma_oob_connect;
+	/* the connections keep their own default clock unless a test gives one */
+	struct kelp_rdma_lcore_config cfg = {.request_timeout_ms = request_timeout_ms,
+					     .clock_ns = hooks ? hooks->clock_ns : NULL};
 	rd->lc = lc;
 	rd->dev = dev;
 	rd->peer_port = peer_port;

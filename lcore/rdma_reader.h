@@ -58,10 +58,20 @@ struct kelp_rdma_reader_ident {
 	uint64_t incarnation;
 };
 
+/* Seams for unit tests (test/unit/test_rdma_reader.c); kelpd passes NULL: the real ones. */
+struct kelp_rdma_hello;
+struct kelp_rdma_reader_hooks {
+	uint64_t (*clock_ns)(void); /* backoff, timeouts, retry_in_ms; NULL: kelp_now_ns */
+	/* the TCP handshake, run on the handshake thread (blocking); NULL: kelp_rdma_oob_connect */
+	int (*handshake)(const char *host, uint16_t port, const struct kelp_rdma_hello *mine,
+			 struct kelp_rdma_hello *ack, int timeout_ms);
+};
+
 /*
  * kelp_rdma_reader_create - the reader side of lcore @lc on @dev, with the `[rdma] peers` entries
  * @peers (@n_peers "vs_host:port=rdma_host:port"), @peer_port and @request_timeout_ms (0: 2000;
  * no reply for that long fails a connection); its HELLOs carry @ident and lane = @lc's id;
+ * @hooks (NULL in kelpd) replaces the clock and the TCP handshake;
  * registers its CQ poller on @lc and starts its handshake thread. Main thread, before the lcores
  * start.
  * Return: the reader or NULL with errno (message printed): EINVAL a bad peers entry; ENOSPC no
@@ -70,7 +80,8 @@ struct kelp_rdma_reader_ident {
 struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 						 const char *const *peers, size_t n_peers,
 						 uint16_t peer_port, uint32_t request_timeout_ms,
-						 const struct kelp_rdma_reader_ident *ident);
+						 const struct kelp_rdma_reader_ident *ident,
+						 const struct kelp_rdma_reader_hooks *hooks);
 
 /*
  * kelp_rdma_reader_route - send @r (inputs filled, session set) over RDMA. Owning lcore.
