@@ -68,7 +68,7 @@ static struct {
 	struct kelp_rdma_hello mine, ack;
 	int rc;
 	unsigned calls;
-} H = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+} H = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* cond: main(), on the monotonic clock */
 
 static int fake_handshake(const char *host, uint16_t port, const struct kelp_rdma_hello *mine,
 			  struct kelp_rdma_hello *ack, int timeout_ms)
@@ -91,20 +91,29 @@ static int fake_handshake(const char *host, uint16_t port, const struct kelp_rdm
 	return rc;
 }
 
-/* Wait until the handshake thread has asked (10 s bound: a hang guard, not a timing check). */
+/* Wait until the handshake thread has asked (a 120 s bound on the monotonic clock: a hang guard
+ * for a broken reader, not a timing check). */
 static void hs_wait_asked(const char *host, uint16_t port, struct kelp_rdma_hello *mine)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 10;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 120;
+	char asked_host[sizeof(H.host)];
+	uint16_t asked_port;
+	int rc = 0;
+
+	/* no assertion under the lock: a failing one would leave it held for teardown */
 	pthread_mutex_lock(&H.lock);
-	while (!H.asked)
-		assert_int_equal(pthread_cond_timedwait(&H.cond, &H.lock, &until), 0);
-	assert_string_equal(H.host, host);
-	assert_int_equal(H.port, port);
+	while (!H.asked && rc == 0)
+		rc = pthread_cond_timedwait(&H.cond, &H.lock, &until);
+	memcpy(asked_host, H.host, sizeof(asked_host));
+	asked_port = H.port;
 	*mine = H.mine;
 	pthread_mutex_unlock(&H.lock);
+	assert_int_equal(rc, 0);
+	assert_string_equal(asked_host, host);
+	assert_int_equal(asked_port, port);
 }
 
 static void hs_answer(int rc, const struct kelp_rdma_hello *ack)
@@ -730,6 +739,12 @@ static void test_no_credit_goes_to_http(void **state)
 
 int main(void)
 {
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&H.cond, &ca);
+	pthread_condattr_destroy(&ca);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lazy_peer_then_rdma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_falls_back_once_then_backoff, setup,
