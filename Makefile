@@ -178,8 +178,11 @@ interop-std: all
 demo: deps all
 	@mk/demo.sh
 
+CLANG_FORMAT ?= clang-format
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	@command -v $(CLANG_FORMAT) >/dev/null || \
+		{ echo "format: $(CLANG_FORMAT) not found: pip install clang-format (or set CLANG_FORMAT=)" >&2; exit 1; }
+	$(CLANG_FORMAT) -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build build-asan
