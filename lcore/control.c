@@ -181,17 +181,22 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 				strerror(errno));
 		}
 	}
-	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
-				 .status = 0, .session_id = s->id, .seg_size = s->seg_size};
-	int fds[2] = {s->memfd, lc->wake_fd};
-	if (send_welcome(c->fd, &w, fds) != 0) {
+	rc = kelp_lcore_watch_doorbell(lc, s->doorbell_fd);
+	if (rc != 0) {
+		fprintf(stderr, "kelpd: session for pid %d: cannot watch its doorbell: %s\n",
+			(int)c->cred.pid, strerror(-rc));
 		kelp_rdma_dereg(eng->rdma_dev, s->rdma_mr, "session arena");
 		lcore_session_destroy(s);
-		conn_kill(c);
+		refuse(c, rc);
 		return;
 	}
+	/* the session's own doorbell, never the lcore's wake_fd: a client can only ring (ABI.md 5) */
+	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
+				 .status = 0, .session_id = s->id, .seg_size = s->seg_size};
+	int fds[2] = {s->memfd, s->doorbell_fd};
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .lcore_id = lc->id, .session = s};
-	if (kelp_lcore_send(lc, &m) != 0) {
+	if (send_welcome(c->fd, &w, fds) != 0 || kelp_lcore_send(lc, &m) != 0) {
+		kelp_lcore_unwatch_doorbell(lc, s->doorbell_fd);
 		kelp_rdma_dereg(eng->rdma_dev, s->rdma_mr, "session arena");
 		lcore_session_destroy(s);
 		conn_kill(c);
@@ -554,6 +559,7 @@ static void free_session(struct kelp_control *ctl, struct lcore_session *s)
 		c->session = NULL;
 		conn_kill(c);
 	}
+	kelp_lcore_unwatch_doorbell(&ctl->eng->lcores[s->lcore_id], s->doorbell_fd);
 	/* the lcore let go of it: no RDMA request is in flight into the arena any more */
 	kelp_rdma_dereg(ctl->eng->rdma_dev, s->rdma_mr, "session arena");
 	lcore_session_destroy(s);

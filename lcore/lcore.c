@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -459,21 +460,30 @@ static int work_pending(struct kelp_lcore *lc)
 	return 0;
 }
 
-/* Park until a client or control writes our eventfd (shm/ABI.md 5). */
+/* epoll tag of the lcore's own wake_fd; doorbells carry 0 (any wake-up means: poll everything) */
+#define WAKE_FD_TAG 1u
+
+/* Park until control writes our wake_fd or a client rings its session's doorbell (shm/ABI.md 5). */
 static void park(struct kelp_lcore *lc)
 {
 	set_need_wakeup(lc, 1);
 	__atomic_store_n(&lc->parked, 1, __ATOMIC_RELAXED); /* for kelp_lcore_kick(), same Dekker */
 	/* Dekker with kelp_submit(): our flag stores before our ring re-check, its tail store
-	 * before its flag load. Either we see its entries now, or it sees the flag and writes. */
+	 * before its flag load. Either we see its entries now, or it sees the flag and rings. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!work_pending(lc)) {
 		KELP_STAT_ADD(lc->stats.parks, 1);
 		if (lc->epoch) /* a sleeping lcore must not hold up reclamation */
 			kelp_epoch_offline(lc->epoch, lc->epoch_id);
-		uint64_t v;
-		while (read(lc->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		struct epoll_event ev[8];
+		int n;
+		while ((n = epoll_wait(lc->epoll_fd, ev, 8, -1)) < 0 && errno == EINTR)
 			;
+		for (int i = 0; i < n; i++) {
+			uint64_t v; /* only we hold wake_fd, and it is non-blocking: this cannot block */
+			if (ev[i].data.u32 == WAKE_FD_TAG)
+				(void)!read(lc->wake_fd, &v, sizeof(v));
+		}
 		if (lc->epoch)
 			kelp_epoch_online(lc->epoch, lc->epoch_id);
 	}
@@ -519,11 +529,19 @@ int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id,
 	lc->cpu = cpu;
 	lc->eng = eng;
 	lc->ctl_wake_fd = -1;
+	lc->epoll_fd = -1;
 	lc->numa_node = kelp_topo_cpu_node(cpu);
 	lc->idle_park_ns = (uint64_t)eng->opts.idle_park_us * 1000;
 	lc->idle_yield = eng->opts.idle_yield;
-	lc->wake_fd = eventfd(0, EFD_CLOEXEC);
+	/* non-blocking: a write never blocks control, even if the counter were ever saturated */
+	lc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (lc->wake_fd < 0)
+		return -errno;
+	lc->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (lc->epoll_fd < 0)
+		return -errno;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_FD_TAG};
+	if (epoll_ctl(lc->epoll_fd, EPOLL_CTL_ADD, lc->wake_fd, &ev) != 0)
 		return -errno;
 	int rc = kelp_msg_chan_init(&lc->to_lcore, lc->numa_node);
 	if (rc == 0)
@@ -544,6 +562,17 @@ int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id,
 	kelp_lcore_add_poller(lc, "messages", poll_messages, NULL);
 	kelp_lcore_add_poller(lc, "sessions", poll_sessions, NULL);
 	return 0;
+}
+
+int kelp_lcore_watch_doorbell(struct kelp_lcore *lc, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u32 = 0};
+	return epoll_ctl(lc->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+void kelp_lcore_unwatch_doorbell(struct kelp_lcore *lc, int fd)
+{
+	epoll_ctl(lc->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT: never watched, nothing to do */
 }
 
 int kelp_lcore_add_poller(struct kelp_lcore *lc, const char *name, kelp_poll_fn fn, void *arg)
@@ -579,10 +608,11 @@ int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m)
 {
 	if (kelp_ring_enqueue_burst(&lc->to_lcore.prod, m, 1) != 1)
 		return -EAGAIN;
-	/* control messages are rare: always wake, a running lcore just finds the counter later */
+	/* control messages are rare: always wake, a running lcore just finds the counter later.
+	 * Only kelpd holds wake_fd and it is non-blocking: this write never blocks us (EAGAIN would
+	 * mean a wake-up is pending anyway). */
 	uint64_t one = 1;
-	if (write(lc->wake_fd, &one, sizeof(one)) < 0)
-		return 0; /* the message is queued; a busy-polling lcore finds it anyway */
+	(void)!write(lc->wake_fd, &one, sizeof(one));
 	return 0;
 }
 
@@ -616,7 +646,9 @@ void kelp_lcore_fini(struct kelp_lcore *lc)
 	kelp_msg_chan_fini(&lc->to_ctl);
 	free(lc->remote_pool);
 	lc->remote_pool = NULL;
+	if (lc->epoll_fd >= 0)
+		close(lc->epoll_fd);
 	if (lc->wake_fd >= 0)
 		close(lc->wake_fd);
-	lc->wake_fd = -1;
+	lc->wake_fd = lc->epoll_fd = -1;
 }

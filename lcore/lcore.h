@@ -9,7 +9,11 @@
  *   3. more registered with kelp_lcore_add_poller() before start (RDMA CQ, issue 5): e.g. from
  *      kelp_ctl_remote_init(), which runs on the control thread before the lcores start.
  * When every poller was idle for [engine] idle_park_us (0 = never), the lcore parks: it raises
- * KELP_SQ_NEED_WAKEUP in every session, re-checks, and blocks on its eventfd (shm/ABI.md 5).
+ * KELP_SQ_NEED_WAKEUP in every session, re-checks, and sleeps in epoll_wait() on its epoll set
+ * (shm/ABI.md 5). The set holds kelpd's own wake-up eventfd (wake_fd: control messages; no client
+ * ever holds it) and one doorbell eventfd per session (edge-triggered; each session holds only its
+ * own). The lcore never reads, writes or changes the flags of a doorbell, so whatever a client does
+ * to its doorbell (a huge value, reading it, O_NONBLOCK) can only delay its own requests.
  * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
  */
 #ifndef KELP_LCORE_LCORE_H
@@ -85,7 +89,8 @@ struct kelp_lcore {
 	int cpu;       /* pinned CPU */
 	int numa_node; /* node of that CPU (-1 unknown) */
 	struct kelp_engine *eng;
-	int wake_fd;   /* eventfd: clients and control write 1 to wake a parked lcore */
+	int wake_fd;   /* eventfd (non-blocking, kelpd-only): control writes 1 to wake a parked lcore */
+	int epoll_fd;  /* what park() sleeps on: wake_fd and every session's doorbell */
 	int ctl_wake_fd; /* control's eventfd: written once per poll round that sent it messages */
 	/* control's "I am about to sleep in io_uring_enter" flag (NULL: always write ctl_wake_fd);
 	 * a round that sent messages writes the eventfd only when it is set (Dekker, lcore.c) */
@@ -111,8 +116,8 @@ struct kelp_lcore {
 	struct kelp_remote_read *remote_free;
 	unsigned to_ctl_pending;              /* messages sent since control was last woken */
 	int stop;
-	/* 1 from just before the lcore's last look at its rings until it is back from its eventfd:
-	 * kelp_lcore_kick() writes the eventfd only then (written by the lcore, read by control) */
+	/* 1 from just before the lcore's last look at its rings until it is back from epoll_wait():
+	 * kelp_lcore_kick() writes wake_fd only then (written by the lcore, read by control) */
 	uint32_t parked;
 	struct kelp_lcore_stats stats;
 	struct kelp_rdma_reader *rdma_reader; /* NULL: non-local reads go to HTTP only */
@@ -123,11 +128,21 @@ struct kelp_lcore {
 };
 
 /*
- * kelp_lcore_init - set up lcore @id for @cpu: eventfd, message rings, remote-read pool, the
- * built-in pollers. Control thread, before kelp_lcore_start().
- * Return: 0; -ENOMEM; -errno from eventfd.
+ * kelp_lcore_init - set up lcore @id for @cpu: wake-up eventfd, epoll set, message rings,
+ * remote-read pool, the built-in pollers. Control thread, before kelp_lcore_start().
+ * Return: 0; -ENOMEM; -errno from eventfd / epoll_create1.
  */
 int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id, int cpu);
+
+/*
+ * kelp_lcore_watch_doorbell - add a session's doorbell eventfd @fd to the lcore's epoll set
+ * (edge-triggered: every client write wakes a parked lcore once; the lcore never reads it).
+ * kelp_lcore_unwatch_doorbell - remove it again, before kelpd closes its copy (the client's copy
+ * keeps the file alive, and with it an epoll entry nobody removed). Control thread (epoll_ctl is
+ * safe against the lcore's concurrent epoll_wait). Return: 0 or -errno (watch only).
+ */
+int kelp_lcore_watch_doorbell(struct kelp_lcore *lc, int fd);
+void kelp_lcore_unwatch_doorbell(struct kelp_lcore *lc, int fd);
 
 /*
  * kelp_lcore_add_poller - append a poller (called every loop iteration after the built-in ones).

@@ -10,6 +10,7 @@
 #include <numa.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,6 +78,14 @@ int lcore_session_create(uint64_t id, uint32_t sq_entries, uint32_t arena_mb, in
 		free(s);
 		return rc;
 	}
+	s->doorbell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->doorbell_fd < 0) {
+		rc = -errno;
+		munmap(s->seg, l.seg_size);
+		close(s->memfd);
+		free(s);
+		return rc;
+	}
 	struct kelp_seg_hdr *h = (struct kelp_seg_hdr *)s->seg;
 	h->magic = KELP_SEG_MAGIC;
 	h->abi_version = KELP_ABI_VERSION;
@@ -117,6 +126,7 @@ void lcore_session_destroy(struct lcore_session *s)
 		return;
 	munmap(s->seg, s->seg_size);
 	close(s->memfd);
+	close(s->doorbell_fd);
 	free(s);
 }
 

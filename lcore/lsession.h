@@ -26,6 +26,9 @@ struct lcore_session {
 	/* set by control at creation, read-only afterwards */
 	uint64_t id;
 	int memfd;
+	int doorbell_fd; /* eventfd only this session's client holds besides us: it rings it after
+			  * publishing SQEs while the SQ says NEED_WAKEUP; the lcore only watches it
+			  * (kelp_lcore_watch_doorbell), never reads, writes or relies on its flags */
 	uint8_t *seg;
 	uint64_t seg_size;
 	struct kelp_seg_hdr *hdr;
@@ -58,7 +61,8 @@ struct lcore_session {
 /*
  * lcore_session_create - create the segment of a new session (memfd, sealed against resizing,
  * MFD_HUGETLB when @hugepages allows and huge pages are available, placed on @numa_node) with
- * @sq_entries SQ slots and @arena_mb MiB of arena, and fill its header. Control thread only.
+ * @sq_entries SQ slots and @arena_mb MiB of arena, fill its header, and make its doorbell
+ * eventfd. Control thread only.
  * Return: 0 and *@out; -EINVAL bad geometry; -ENOMEM; other errnos from memfd_create/mmap.
  */
 int lcore_session_create(uint64_t id, uint32_t sq_entries, uint32_t arena_mb, int hugepages,

@@ -125,7 +125,7 @@ int kelp_submit(struct kelp_session *s)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->sq.ctl->flags, __ATOMIC_RELAXED) & KELP_SQ_NEED_WAKEUP) {
 		uint64_t one = 1;
-		if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		if (write(s->doorbell_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			return kelp_session_check_alive(s, 1) ?: (int)n;
 	}
 	return (int)n;

@@ -183,9 +183,9 @@ fail:
 	return rc;
 }
 
-int kelp_session_attach(struct kelp_session *s, int memfd, int wake_fd)
+int kelp_session_attach(struct kelp_session *s, int memfd, int doorbell_fd)
 {
-	s->wake_fd = wake_fd;
+	s->doorbell_fd = doorbell_fd;
 	int rc = map_segment(s, memfd);
 	close(memfd); /* the mapping keeps the memory */
 	if (rc != 0)
@@ -199,7 +199,7 @@ struct kelp_session *kelp_session_alloc(int sock, int32_t wait_spin_us)
 	if (!s)
 		return NULL;
 	s->sock = sock;
-	s->wake_fd = -1;
+	s->doorbell_fd = -1;
 	s->wait_spin_us = wait_spin_us;
 	return s;
 }
@@ -211,8 +211,8 @@ void kelp_close(struct kelp_session *s)
 	kelp_arena_alloc_fini(&s->alloc);
 	if (s->seg)
 		munmap(s->seg, s->seg_size);
-	if (s->wake_fd >= 0)
-		close(s->wake_fd);
+	if (s->doorbell_fd >= 0)
+		close(s->doorbell_fd);
 	if (s->sock >= 0)
 		close(s->sock);
 	free(s);

@@ -22,7 +22,7 @@ struct kelp_arena_alloc {
 
 struct kelp_session {
 	int sock;    /* the Unix socket; its close ends the session on kelpd's side */
-	int wake_fd; /* the lcore's eventfd, written when the SQ says KELP_SQ_NEED_WAKEUP */
+	int doorbell_fd; /* this session's doorbell eventfd, written when the SQ says NEED_WAKEUP */
 	uint8_t *seg;
 	uint64_t seg_size;
 	struct kelp_seg_hdr *hdr;
@@ -49,11 +49,11 @@ struct kelp_session *kelp_session_alloc(int sock, int32_t wait_spin_us);
 
 /*
  * kelp_session_attach - map the segment @memfd (closed in every case), check its header, set up the
- * rings and the arena allocator; @wake_fd is the lcore's eventfd (owned by @s from now on). The
- * second half of kelp_connect(), also used by unit tests that hand fds over directly.
+ * rings and the arena allocator; @doorbell_fd is the session's doorbell eventfd (owned by @s from
+ * now on). The second half of kelp_connect(), also used by unit tests that hand fds over directly.
  * Return: 0; -EPROTONOSUPPORT / -EPROTO bad header; -ENOMEM; errnos of fstat/mmap.
  */
-int kelp_session_attach(struct kelp_session *s, int memfd, int wake_fd);
+int kelp_session_attach(struct kelp_session *s, int memfd, int doorbell_fd);
 
 int kelp_arena_alloc_init(struct kelp_arena_alloc *a, uint64_t arena_size);
 void kelp_arena_alloc_fini(struct kelp_arena_alloc *a);

@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	if (rc == 0 && !(cli = kelp_session_alloc(sv[0], -1)))
 		rc = -ENOMEM;
 	if (rc == 0)
-		rc = kelp_session_attach(cli, dup(srv->memfd), dup(lc.wake_fd));
+		rc = kelp_session_attach(cli, dup(srv->memfd), dup(srv->doorbell_fd));
 	void *bufs[KELP_SQE_BURST];
 	for (unsigned i = 0; rc == 0 && i < depth; i++)
 		if (!(bufs[i] = kelp_buf_alloc(cli, buf_size)))

@@ -13,8 +13,20 @@
  *                                              must get the same bytes every time; then a third
  *                                              session publishes an impossible ring index and must be
  *                                              told -EPROTO. Exit 0 when all of it holds.
+ *   kelp_client SOCKET doorbell ATTACK FID COUNT  a hostile session attacks the doorbell eventfd it
+ *                                              got in the welcome (ATTACK: saturate = write
+ *                                              0xfffffffffffffffe into it; steal = a thread reads
+ *                                              it in a loop; nonblock = toggle O_NONBLOCK on it),
+ *                                              prints "attacking", then an honest session reads
+ *                                              FID COUNT times, pausing 5 ms before each read so a
+ *                                              parking lcore is asleep when it arrives; each read
+ *                                              must complete within 10 s. Prints "honest reads: N
+ *                                              ok, M failed"; keeps the attack up until stdin
+ *                                              closes; exit 0 when every read was right.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +173,7 @@ static void raw_publish(struct kelp_session *s, const struct kelp_sqe *e)
 	uint64_t one = 1;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->sq.ctl->flags, __ATOMIC_RELAXED) & KELP_SQ_NEED_WAKEUP)
-		(void)!write(s->wake_fd, &one, sizeof(one));
+		(void)!write(s->doorbell_fd, &one, sizeof(one));
 }
 
 /* Wait for the one CQE of the last raw SQE, straight from the ring. Return its result. */
@@ -238,7 +250,7 @@ static int cmd_garbage(const char *fid_text, int count)
 	struct kelp_session *h = open_session();
 	__atomic_store_n(&h->sq.ctl->tail, h->sq.ctl->tail + 100000, __ATOMIC_RELEASE);
 	uint64_t one = 1;
-	(void)!write(h->wake_fd, &one, sizeof(one));
+	(void)!write(h->doorbell_fd, &one, sizeof(one));
 	int proto = 0;
 	for (int i = 0; i < 10000000 && !proto; i++) {
 		struct kelp_cqe c;
@@ -268,11 +280,86 @@ static int cmd_garbage(const char *fid_text, int count)
 	return ok ? 0 : 1;
 }
 
+static volatile int thief_stop;
+
+/* Read the doorbell whenever it is readable: on a shared eventfd this would eat other sessions'
+ * wake-ups; on a session's own doorbell it can only eat its own. */
+static void *doorbell_thief(void *arg)
+{
+	int fd = *(int *)arg;
+	while (!thief_stop) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t v;
+		if (poll(&p, 1, 100) == 1)
+			(void)!read(fd, &v, sizeof(v));
+	}
+	return NULL;
+}
+
+static int cmd_doorbell(const char *attack, const char *fid_text, int count)
+{
+	struct kelp_fid fid = parse_fid(fid_text);
+	struct kelp_session *a = open_session();
+	pthread_t thief;
+	int thief_started = 0;
+	if (strcmp(attack, "saturate") == 0) {
+		uint64_t huge = 0xfffffffffffffffeull; /* the largest value an eventfd accepts */
+		if (write(a->doorbell_fd, &huge, sizeof(huge)) != sizeof(huge))
+			fprintf(stderr, "kelp_client: saturate: %s\n", strerror(errno));
+	} else if (strcmp(attack, "steal") == 0) {
+		if (pthread_create(&thief, NULL, doorbell_thief, &a->doorbell_fd) != 0)
+			return 2;
+		thief_started = 1;
+	} else if (strcmp(attack, "nonblock") == 0) {
+		int fl = fcntl(a->doorbell_fd, F_GETFL);
+		fcntl(a->doorbell_fd, F_SETFL, (fl ^ O_NONBLOCK));
+	} else {
+		fprintf(stderr, "kelp_client: unknown attack %s\n", attack);
+		return 2;
+	}
+	printf("attacking\n");
+	fflush(stdout);
+
+	struct kelp_session *b = open_session();
+	uint8_t *buf = kelp_buf_alloc(b, 1 << 20);
+	int ok = 0, failed = 0;
+	for (int i = 0; i < count; i++) {
+		usleep(5000);
+		struct kelp_cqe c;
+		int rc = kelp_queue_read(b, &fid, 0, buf, 1 << 20, (uint64_t)i);
+		if (rc == 0)
+			rc = kelp_submit(b) == 1 ? 0 : -EIO;
+		if (rc == 0)
+			rc = kelp_wait(b, &c, 1, 10000);
+		if (rc == 1 && c.result > 0 && c.user_data == (uint64_t)i) {
+			ok++;
+		} else {
+			failed++;
+			fprintf(stderr, "kelp_client: honest read %d: %s\n", i,
+				kelp_strerror(rc == 1 ? c.result : rc == 0 ? -ETIMEDOUT : rc));
+			if (rc != 1)
+				break; /* a timed-out read stays in flight: the session is no use now */
+		}
+	}
+	printf("honest reads: %d ok, %d failed\n", ok, failed);
+	fflush(stdout);
+	char tmp[16];
+	while (read(0, tmp, sizeof(tmp)) > 0)
+		; /* hold the attack until the script has looked at kelpd */
+	if (thief_started) {
+		thief_stop = 1;
+		pthread_join(thief, NULL);
+	}
+	kelp_close(b);
+	kelp_close(a);
+	return failed == 0 && ok == count ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: kelp_client SOCKET read [--out DIR] FID... | hammer FID DEPTH | "
-				"garbage FID COUNT\n");
+				"garbage FID COUNT | doorbell ATTACK FID COUNT\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -282,6 +369,8 @@ int main(int argc, char **argv)
 		return cmd_hammer(argv[3], atoi(argv[4]));
 	if (strcmp(argv[2], "garbage") == 0 && argc == 5)
 		return cmd_garbage(argv[3], atoi(argv[4]));
+	if (strcmp(argv[2], "doorbell") == 0 && argc == 6)
+		return cmd_doorbell(argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr, "kelp_client: bad arguments (see the comment at the top of kelp_client.c)\n");
 	return 2;
 }

@@ -229,7 +229,7 @@ static int setup(void **state)
 	fx->peer_sock = sv[1];
 	fx->cli = kelp_session_alloc(sv[0], -1);
 	assert_non_null(fx->cli);
-	assert_int_equal(kelp_session_attach(fx->cli, dup(fx->srv->memfd), dup(fx->lc.wake_fd)), 0);
+	assert_int_equal(kelp_session_attach(fx->cli, dup(fx->srv->memfd), dup(fx->srv->doorbell_fd)), 0);
 	fx->buf = kelp_buf_alloc(fx->cli, 8 * BUF);
 	assert_non_null(fx->buf);
 	*state = fx;

@@ -7,7 +7,8 @@
 #                                 are built; sets CLIENT (build/test/integ/kelp_client)
 #   fail MSG...                   print FAIL: MSG and exit 1
 #   kelpd_test_start DIR [EXPORT...]  write DIR/kelp.conf (socket DIR/kelpd.sock, lcore 1, parks
-#                                 after 200 us idle so tests do not hold a core) and start kelpd
+#                                 after $KELPD_IDLE_PARK_US, default 200 us idle, so tests do not
+#                                 hold a core) and start kelpd
 #   kelpd_stop_checked            SIGTERM, wait; returns kelpd's exit status (0 = clean stop)
 #   kelpd_alive                   true while kelpd runs
 #   kelpctl ARGS...               build/bin/kelpctl -c DIR/kelp.conf ARGS...
@@ -42,7 +43,7 @@ kelpd_test_start() {
 lcores = 1
 control_cpu = -1
 socket = $KELPD_SOCK
-idle_park_us = 200
+idle_park_us = ${KELPD_IDLE_PARK_US:-200}
 arena_mb = 32
 queue_depth = 64
 [export]
