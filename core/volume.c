@@ -22,6 +22,7 @@
 #include "core/be.h"
 #include "core/crc32c.h"
 #include "core/dat_scan.h"
+#include "core/fault.h"
 #include "core/idx.h"
 #include "core/needle.h"
 #include "core/needle_index.h"
@@ -42,6 +43,7 @@ struct kelp_volume {
 	uint64_t dat_size; /* readable bytes of map; grows as .dat grows */
 	struct kelp_needle_index *index;
 	uint64_t rows_outside;
+	uint32_t faulted; /* KELP_FAULT_HIT once a SIGBUS replaced a page of map (core/fault.h) */
 
 	/* control thread */
 	int dat_fd, idx_fd;
@@ -307,6 +309,14 @@ int kelp_volume_open(const char *dat_path, struct kelp_volume **out)
 		rc = -errno;
 		goto fail;
 	}
+	/* the file can be truncated under us (weed repairing a torn write, an operator): a read past
+	 * its new end then fails that read instead of killing the process */
+	rc = kelp_fault_zone_add(v->map, v->map_len, (size_t)page, &v->faulted);
+	if (rc) {
+		munmap((void *)v->map, v->map_len);
+		v->map = NULL;
+		goto fail;
+	}
 	rc = kelp_superblock_parse(v->map, v->dat_size, &v->sb);
 	if (rc)
 		goto fail;
@@ -326,8 +336,10 @@ void kelp_volume_close(struct kelp_volume *v)
 {
 	if (!v)
 		return;
-	if (v->map)
+	if (v->map) {
+		kelp_fault_zone_del(v->map);
 		munmap((void *)v->map, v->map_len);
+	}
 	if (v->dat_fd >= 0)
 		close(v->dat_fd);
 	if (v->idx_fd >= 0)
@@ -355,6 +367,8 @@ int kelp_volume_check_replaced(struct kelp_volume *v)
 	bool idx_exists = stat(v->idx_path, &i) == 0;
 	bool dat_new = d.st_ino != v->dat_ino;
 	bool idx_new = idx_exists && v->idx_fd >= 0 && i.st_ino != v->idx_ino;
+	if (kelp_fault_hit(&v->faulted))
+		return 1; /* a page of the mapping was replaced (core/fault.h): map the file afresh */
 	/* in place rewrite (not what SeaweedFS does, but cheap to notice): superblock revision */
 	if (!dat_new && kelp_be16(v->map + 4) != v->sb.compact_revision)
 		return 1;
@@ -449,6 +463,19 @@ int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)
 		}
 	}
 	return applied;
+}
+
+int kelp_volume_faulted(const struct kelp_volume *v)
+{
+	return kelp_fault_hit(&v->faulted);
+}
+
+int kelp_volume_fault_news(struct kelp_volume *v)
+{
+	/* HIT -> HIT + 1: still "hit" for readers (any non-zero), but told only once */
+	uint32_t hit = KELP_FAULT_HIT;
+	return __atomic_compare_exchange_n(&v->faulted, &hit, KELP_FAULT_HIT + 1, false,
+					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 uint32_t kelp_volume_id(const struct kelp_volume *v)

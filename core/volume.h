@@ -72,6 +72,18 @@ int kelp_volume_find(const struct kelp_volume *v, const struct kelp_fid *fid,
  */
 const void *kelp_volume_prefetch(const struct kelp_volume *v, uint64_t key);
 
+/*
+ * kelp_volume_faulted - did a read of @v's mapping hit a page that is no longer in the file (the
+ * .dat was truncated under it; core/fault.h)? Then everything read from @v may be garbage: the
+ * caller fails its read with -EIO, and the next kelp_volume_set_refresh() opens the file afresh.
+ * Any thread that read @v, AFTER its accesses (one acquire load).
+ */
+int kelp_volume_faulted(const struct kelp_volume *v);
+
+/* kelp_volume_fault_news - 1 the first time it is called after @v faulted, else 0 (for one log
+ * line per fault). Control thread only. */
+int kelp_volume_fault_news(struct kelp_volume *v);
+
 /* @return 0 when @ref's data matches its stored CRC (raw or legacy; empty data always matches),
  * -EIO otherwise. */
 int kelp_needle_ref_check_crc(const struct kelp_needle_ref *ref);

@@ -374,6 +374,10 @@ int kelp_volume_set_refresh(struct kelp_volume_set *set)
 			r = 1; /* reopen */
 		}
 		if (r == 1) {
+			if (kelp_volume_fault_news(v))
+				warnf(set, "%s: a read hit a page the file no longer has (truncated "
+					   "under kelpd?): that read failed with EIO; opening it again",
+				      kelp_volume_dat_path(v));
 			int o = kelp_volume_open(kelp_volume_dat_path(v), &nv);
 			if (o) {
 				/* e.g. caught between the two renames of a vacuum: keep serving the old pair */

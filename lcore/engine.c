@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/epoch.h"
+#include "core/fault.h"
 #include "lcore/control.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
@@ -169,6 +170,12 @@ int kelp_engine_run(const struct kelp_engine_opts *opts)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGBUS in a volume or session mapping fails one read, not the daemon (core/fault.h) */
+	rc = kelp_fault_install();
+	if (rc != 0) {
+		fprintf(stderr, "kelpd: cannot install the SIGBUS handler: %s\n", strerror(-rc));
+		goto out_topo;
+	}
 	int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sig_fd < 0) {
 		rc = -errno;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/epoch.h"
+#include "core/fault.h"
 #include "lcore/engine.h"
 #include "lcore/lcore.h"
 #include "lcore/rdma_reader.h"
@@ -91,10 +92,12 @@ static void count_completion(struct kelp_lcore *lc, struct lcore_session *s, con
 
 /* ---- sessions ------------------------------------------------------------------------------ */
 
-static void break_session(struct kelp_lcore *lc, struct lcore_session *s)
+/* Stop serving @s for good: -EPROTO (the client broke the ring protocol) or -EFAULT (its segment
+ * lost a page). The client sees BROKEN and @err in the segment header (shm/ABI.md). */
+static void break_session(struct kelp_lcore *lc, struct lcore_session *s, int32_t err)
 {
 	s->broken = 1;
-	lcore_session_set_state(s, KELP_SEG_BROKEN, -EPROTO);
+	lcore_session_set_state(s, KELP_SEG_BROKEN, err);
 	KELP_STAT_ADD(lc->stats.sessions_broken, 1);
 }
 
@@ -178,7 +181,7 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 {
 	int room = kelp_ring_prod_free(&s->cq, 1);
 	if (room < 0) {
-		break_session(lc, s);
+		break_session(lc, s, -EPROTO);
 		return 0;
 	}
 	unsigned n = 0;
@@ -205,6 +208,12 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 {
 	if (s->broken)
 		return KELP_POLL_IDLE;
+	if (kelp_fault_hit(&s->faulted)) {
+		/* a page of the segment was lost (hole punched by the client) and replaced by one
+		 * only we see (core/fault.h): nothing we write reaches the client any more */
+		break_session(lc, s, -EFAULT);
+		return KELP_POLL_BUSY;
+	}
 	int busy = KELP_POLL_IDLE;
 	if (s->cq_waiting && flush_cq_waiting(lc, s) > 0)
 		busy = KELP_POLL_BUSY;
@@ -213,14 +222,14 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	int avail = kelp_ring_cons_avail(&s->sq);
 	if (avail <= 0) {
 		if (avail < 0)
-			break_session(lc, s);
+			break_session(lc, s, -EPROTO);
 		return busy;
 	}
 	uint32_t want = (uint32_t)avail < KELP_SQE_BURST ? (uint32_t)avail : KELP_SQE_BURST;
 	int room = kelp_ring_prod_free(&s->cq, want);
 	if (room <= 0) {
 		if (room < 0)
-			break_session(lc, s);
+			break_session(lc, s, -EPROTO);
 		return busy;
 	}
 	uint32_t n = (uint32_t)room < want ? (uint32_t)room : want;

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "lcore/engine.h"
 #include "lcore/lsession.h"
 
@@ -79,8 +80,14 @@ int lcore_session_create(uint64_t id, uint32_t sq_entries, uint32_t arena_mb, in
 		return rc;
 	}
 	s->doorbell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->doorbell_fd < 0) {
-		rc = -errno;
+	rc = s->doorbell_fd < 0 ? -errno : 0;
+	/* the client holds the memfd read-write and can punch holes into it (the seals allow it);
+	 * with huge pages our next access there may find no page: a SIGBUS we survive (fault.h) */
+	if (rc == 0)
+		rc = kelp_fault_zone_add(s->seg, l.seg_size, huge ? HUGE_2M : 4096, &s->faulted);
+	if (rc != 0) {
+		if (s->doorbell_fd >= 0)
+			close(s->doorbell_fd);
 		munmap(s->seg, l.seg_size);
 		close(s->memfd);
 		free(s);
@@ -124,6 +131,7 @@ void lcore_session_destroy(struct lcore_session *s)
 {
 	if (!s)
 		return;
+	kelp_fault_zone_del(s->seg);
 	munmap(s->seg, s->seg_size);
 	close(s->memfd);
 	close(s->doorbell_fd);

@@ -42,6 +42,8 @@ struct lcore_session {
 	uint64_t created_ns;
 	void *rdma_mr;      /* struct ibv_mr of the arena (remote write), NULL without RDMA */
 	uint32_t rdma_rkey; /* its rkey; 0 = not registered: non-local reads use HTTP */
+	uint32_t faulted;   /* raised by the SIGBUS handler (core/fault.h): the client punched a hole
+			     * into its segment; the lcore then closes the session (-EFAULT) */
 
 	/* owning lcore only */
 	struct kelp_ring sq;                /* we consume */

@@ -5,8 +5,8 @@
 #include "core/crc32c.h"
 #include "lcore/serve_local.h"
 
-void kelp_serve_local(const struct kelp_volume *v, const struct kelp_sqe *e, uint8_t *arena,
-		      struct kelp_cqe *c)
+static void serve(const struct kelp_volume *v, const struct kelp_sqe *e, uint8_t *arena,
+		  struct kelp_cqe *c)
 {
 	struct kelp_fid fid = {.volume_id = e->volume_id, .key = e->key, .cookie = e->cookie};
 	struct kelp_needle_ref ref;
@@ -48,4 +48,17 @@ void kelp_serve_local(const struct kelp_volume *v, const struct kelp_sqe *e, uin
 	if (n < remaining)
 		c->flags |= KELP_CQE_F_TRUNCATED;
 	c->result = (int32_t)n;
+}
+
+void kelp_serve_local(const struct kelp_volume *v, const struct kelp_sqe *e, uint8_t *arena,
+		      struct kelp_cqe *c)
+{
+	serve(v, e, arena, c);
+	/* After every access: a SIGBUS survived in this volume's mapping (its .dat was truncated
+	 * under us) means what we read from it, here or on another lcore, may be the zero page that
+	 * replaced the lost one (core/fault.h). Not-found and short results are suspect too. */
+	if (kelp_volume_faulted(v)) {
+		c->result = -EIO;
+		c->flags &= ~KELP_CQE_F_CRC_CHECKED;
+	}
 }

@@ -15,7 +15,8 @@
  * data is copied as stored (KELP_CQE_F_GZIP).
  * Owning lcore (any thread that may read @v). No allocation, no syscall.
  * Result in c->result: bytes copied / 0 (STAT); -ENOENT missing, deleted or cookie mismatch;
- * -EIO corrupt record or CRC mismatch; -ERANGE offset beyond the needle's data.
+ * -EIO corrupt record, CRC mismatch, or the volume's file changed under the read (truncated:
+ * kelp_volume_faulted()); -ERANGE offset beyond the needle's data.
  */
 void kelp_serve_local(const struct kelp_volume *v, const struct kelp_sqe *e, uint8_t *arena,
 		      struct kelp_cqe *c);

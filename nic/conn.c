@@ -1133,6 +1133,13 @@ static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request
 	if (n > 0 && nbuf > 0) {
 		first = bounce_writes(c, si, src.data + rq.offset, n, nbuf, &rq, &w->send);
 		c->stats.bounced++;
+		if (src.vol && kelp_volume_faulted(src.vol)) {
+			/* what was copied may be a replaced page's zeros: send no bytes */
+			slot_put_bounce(lc, s);
+			first = &w->send;
+			rp.status = KELP_RDMA_CORRUPT;
+			n = 0;
+		}
 	} else if (n > 0) {
 		build_write(c, &w->write, &w->write_sge, si, src.data + rq.offset, n, src.lkey,
 			    rq.addr, rq.rkey);
@@ -1339,7 +1346,7 @@ int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_f
 		return ret;
 	*src = (struct kelp_rdma_source){.data = ref.data, .size = ref.data_size,
 					 .crc = ref.stored_crc, .flags = ref.flags,
-					 .use_bounce = true};
+					 .use_bounce = true, .vol = vol};
 	if (vol_out)
 		*vol_out = vol;
 	return 0;

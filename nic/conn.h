@@ -81,6 +81,9 @@ struct kelp_rdma_source {
 	/* lkey of an MR covering [data, data + size), or use_bounce = true to copy first. */
 	uint32_t lkey;
 	bool use_bounce;
+	/* the volume the bytes are mapped from, or NULL: when kelp_volume_faulted() says its file
+	 * changed under the copy (core/fault.h), the reply is CORRUPT instead of the bytes */
+	const struct kelp_volume *vol;
 };
 
 struct kelp_volume;
