@@ -281,6 +281,8 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 		 * client and the lcore take turns: one burst, then one refill, never both at once) */
 		if (produced >= KELP_PUBLISH_CQES ||
 		    (unpublished_bytes >= KELP_PUBLISH_BYTES && produced)) {
+			if (kelp_fault_hit(&s->faulted))
+				break; /* never publish a completion whose bytes the client lost */
 			kelp_ring_cons_release(&s->sq, served - released);
 			released = served;
 			kelp_ring_prod_publish(&s->cq, produced);
@@ -288,6 +290,10 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 			produced = 0;
 			unpublished_bytes = 0;
 		}
+	}
+	if (kelp_fault_hit(&s->faulted)) {
+		break_session(lc, s, -EFAULT); /* see the top of this function */
+		return KELP_POLL_BUSY;
 	}
 	if (produced) {
 		kelp_ring_prod_publish(&s->cq, produced);
