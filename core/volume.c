@@ -32,6 +32,9 @@
  * Readers use map, dat_size (atomic) and index (atomic pointer). Everything below "control thread"
  * is touched only by the thread that opened the volume and refreshes it (kelp_volume_tail).
  */
+/* Tailing: rows kept aside while their record is not in .dat (see pending below). */
+#define PENDING_MAX 64
+
 struct kelp_volume {
 	char *dat_path;
 	char *idx_path;
@@ -42,7 +45,7 @@ struct kelp_volume {
 	size_t map_len;    /* the reservation: larger than .dat, so appends need no remap */
 	uint64_t dat_size; /* readable bytes of map; grows as .dat grows */
 	struct kelp_needle_index *index;
-	uint64_t rows_outside;
+	uint64_t rows_outside; /* rows given up on: their record never appeared in .dat */
 	uint32_t faulted; /* KELP_FAULT_HIT once a SIGBUS replaced a page of map (core/fault.h) */
 
 	/* control thread */
@@ -50,14 +53,20 @@ struct kelp_volume {
 	ino_t dat_ino, idx_ino;
 	uint64_t idx_pos;          /* bytes of .idx applied */
 	bool offset_bytes_known;   /* from .vif, or detected from rows */
-	uint64_t stuck_pos;        /* a row whose record is not (yet) inside .dat */
-	unsigned stuck_rounds;
+	/* rows whose record is not (yet) inside .dat, oldest first: retried every tail, dropped when
+	 * a later row of the same key is applied or after STUCK_ROUNDS_MAX tails. Later rows do not
+	 * wait for them (a bogus row must not hide the deletes after it). */
+	struct pending_row {
+		struct kelp_idx_row row;
+		unsigned rounds;
+	} pending[PENDING_MAX];
+	unsigned n_pending;
 	uint64_t half_replaced_ns; /* when only one of .dat/.idx had a new inode, else 0 */
 };
 
 /* Appends up to this much beyond the size at open are served without reopening the volume. */
 #define MAP_HEADROOM (1ull << 30)
-/* Tailing: rows per read, rounds a row may wait for its record before it is skipped. */
+/* Tailing: rows per read, tails a row may wait for its record before it is dropped. */
 #define TAIL_CHUNK_ROWS 4096
 #define STUCK_ROUNDS_MAX 50
 
@@ -141,6 +150,33 @@ static bool row_outside(const struct kelp_volume *v, const struct kelp_idx_row *
 			dat_size);
 }
 
+static void pending_remove(struct kelp_volume *v, unsigned i)
+{
+	memmove(&v->pending[i], &v->pending[i + 1], (v->n_pending - i - 1) * sizeof(v->pending[0]));
+	v->n_pending--;
+}
+
+/* Keep @row aside until its record is in .dat; when PENDING_MAX wait already, the oldest is
+ * given up (counted in rows_outside). */
+static void pending_add(struct kelp_volume *v, const struct kelp_idx_row *row)
+{
+	if (v->n_pending == PENDING_MAX) {
+		pending_remove(v, 0);
+		v->rows_outside++;
+	}
+	v->pending[v->n_pending++] = (struct pending_row){.row = *row};
+}
+
+static void pending_drop_key(struct kelp_volume *v, uint64_t key)
+{
+	for (unsigned i = 0; i < v->n_pending;) {
+		if (v->pending[i].row.key == key)
+			pending_remove(v, i);
+		else
+			i++;
+	}
+}
+
 /* The .idx layout: the .vif's bytesOffset, else detected from rows; *known says which. */
 static int idx_layout(const struct kelp_volume *v, const uint8_t *idx, size_t len, bool *known)
 {
@@ -202,15 +238,19 @@ static int load_idx(struct kelp_volume *v)
 	if (!outside) {
 		rc = kelp_needle_index_load(v->index, idx, nrows, ob);
 	} else {
-		/* rows naming records .dat does not hold: corrupt (a volume server writes .dat
-		 * first), left out; the others are applied one by one */
+		/* rows naming records .dat does not hold (yet: appended after our fstat of .dat; or
+		 * never: corrupt) wait aside like rows met while tailing; the others are applied one
+		 * by one */
 		for (size_t i = 0; i < nrows && !rc; i++) {
 			struct kelp_idx_row row;
 			kelp_idx_parse_row(idx + i * rs, ob, &row);
-			if (!row_outside(v, &row, v->dat_size))
-				rc = kelp_needle_index_apply(v->index, &row);
+			if (row_outside(v, &row, v->dat_size)) {
+				pending_add(v, &row);
+				continue;
+			}
+			pending_drop_key(v, row.key);
+			rc = kelp_needle_index_apply(v->index, &row);
 		}
-		v->rows_outside = outside;
 	}
 	v->idx_pos = (uint64_t)nrows * rs;
 	if (!rc) {
@@ -385,6 +425,48 @@ int kelp_volume_check_replaced(struct kelp_volume *v)
 	return now_ns() - v->half_replaced_ns > 5000000000ull ? 1 : 0;
 }
 
+/* Apply @row to the index; a full index is replaced by a copy with twice the room (the old one
+ * handed to @retire). */
+static int apply_row(struct kelp_volume *v, const struct kelp_idx_row *row,
+		     void (*retire)(void *ctx, void (*fn)(void *), void *p), void *ctx)
+{
+	int rc = kelp_needle_index_apply(v->index, row);
+	if (rc != -ENOSPC)
+		return rc;
+	uint64_t keys = kelp_needle_index_keys(v->index);
+	struct kelp_needle_index *bigger = kelp_needle_index_clone(v->index, keys * 2 + TAIL_CHUNK_ROWS);
+	if (!bigger)
+		return -ENOMEM;
+	struct kelp_needle_index *old = v->index;
+	__atomic_store_n(&v->index, bigger, __ATOMIC_RELEASE);
+	retire(ctx, (void (*)(void *))kelp_needle_index_free, old);
+	return kelp_needle_index_apply(v->index, row);
+}
+
+/* Apply the waiting rows whose record is now inside .dat (@dat_size), oldest first; give up on
+ * those that waited STUCK_ROUNDS_MAX tails. Return rows applied or -errno. */
+static int pending_retry(struct kelp_volume *v, uint64_t dat_size,
+			 void (*retire)(void *ctx, void (*fn)(void *), void *p), void *ctx)
+{
+	int applied = 0;
+	for (unsigned i = 0; i < v->n_pending;) {
+		struct pending_row *p = &v->pending[i];
+		if (!row_outside(v, &p->row, dat_size)) {
+			int rc = apply_row(v, &p->row, retire, ctx);
+			if (rc)
+				return rc;
+			pending_remove(v, i);
+			applied++;
+		} else if (++p->rounds >= STUCK_ROUNDS_MAX) {
+			pending_remove(v, i);
+			v->rows_outside++;
+		} else {
+			i++;
+		}
+	}
+	return applied;
+}
+
 int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)(void *), void *p),
 		     void *ctx)
 {
@@ -411,7 +493,9 @@ int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)
 	if (idx_len < v->idx_pos)
 		return -EAGAIN; /* .idx shrank: not an append */
 
-	int applied = 0;
+	int applied = pending_retry(v, size, retire, ctx);
+	if (applied < 0)
+		return applied;
 	uint8_t buf[TAIL_CHUNK_ROWS * KELP_IDX_ROW_SIZE_5];
 	while (v->idx_pos + KELP_IDX_ROW_SIZE_4 <= idx_len) {
 		ssize_t got = pread(v->idx_fd, buf, sizeof(buf), (off_t)v->idx_pos);
@@ -431,34 +515,17 @@ int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)
 		for (size_t r = 0; r < nrows; r++) {
 			struct kelp_idx_row row;
 			kelp_idx_parse_row(buf + r * rs, v->offset_bytes, &row);
+			v->idx_pos += rs;
 			if (row_outside(v, &row, size)) {
-				/* its record is not in .dat yet: wait, unless it never comes */
-				if (v->stuck_pos != v->idx_pos) {
-					v->stuck_pos = v->idx_pos;
-					v->stuck_rounds = 0;
-				}
-				if (++v->stuck_rounds < STUCK_ROUNDS_MAX)
-					return applied;
-				v->rows_outside++;
-				v->idx_pos += rs;
+				pending_add(v, &row); /* its record is not in .dat (yet) */
 				continue;
 			}
-			int rc = kelp_needle_index_apply(v->index, &row);
-			if (rc == -ENOSPC) {
-				/* grow: a copy with twice the room, published, the old one retired */
-				uint64_t keys = kelp_needle_index_keys(v->index);
-				struct kelp_needle_index *bigger =
-					kelp_needle_index_clone(v->index, keys * 2 + TAIL_CHUNK_ROWS);
-				if (!bigger)
-					return -ENOMEM;
-				struct kelp_needle_index *old = v->index;
-				__atomic_store_n(&v->index, bigger, __ATOMIC_RELEASE);
-				retire(ctx, (void (*)(void *))kelp_needle_index_free, old);
-				rc = kelp_needle_index_apply(v->index, &row);
-			}
-			if (rc)
+			pending_drop_key(v, row.key); /* an older row of the key waiting: superseded */
+			int rc = apply_row(v, &row, retire, ctx);
+			if (rc) {
+				v->idx_pos -= rs; /* not applied: read again next time */
 				return rc;
-			v->idx_pos += rs;
+			}
 			applied++;
 		}
 	}
@@ -515,7 +582,7 @@ const char *kelp_volume_dat_path(const struct kelp_volume *v)
 
 uint64_t kelp_volume_rows_outside(const struct kelp_volume *v)
 {
-	return v->rows_outside;
+	return v->rows_outside + v->n_pending;
 }
 
 const uint8_t *kelp_volume_dat_map(const struct kelp_volume *v)

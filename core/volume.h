@@ -128,8 +128,9 @@ int kelp_volume_check_replaced(struct kelp_volume *v);
 
 /*
  * kelp_volume_tail - apply what was appended to .idx since open or the last call (rows whose record
- * lies inside .dat's current length; a row that points past .dat waits, and is skipped after 50
- * calls) and make the appended .dat bytes readable. A grown index replaces the old one, which is
+ * lies inside .dat's current length; a row that points past .dat waits aside, at most 64 of them,
+ * without holding up the rows after it, until its record is there, a later row of its key
+ * supersedes it, or 50 calls passed) and make the appended .dat bytes readable. A grown index replaces the old one, which is
  * handed to @retire(@ctx, free_fn, old) to be freed when readers are done. Control thread only.
  * @return rows applied (>= 0); -EAGAIN when the volume must be opened again (.dat outgrew the
  * mapping or shrank, .idx shrank or appeared); -ENOMEM; other -errno from fstat/pread.
@@ -150,7 +151,8 @@ uint64_t kelp_volume_dat_size(const struct kelp_volume *v);
 const char *kelp_volume_dat_path(const struct kelp_volume *v);
 /* Keys whose last row deletes them. */
 uint64_t kelp_volume_deleted_count(const struct kelp_volume *v);
-/* .idx rows ignored at open because their record does not lie inside .dat. */
+/* .idx rows not applied because their record does not lie inside .dat: waiting for it (a row
+ * waits up to 50 tails; later rows do not wait for it) or given up on. Control thread. */
 uint64_t kelp_volume_rows_outside(const struct kelp_volume *v);
 /* The whole mapping of .dat (kelp_volume_dat_size() bytes are readable), for scanning tools. */
 const uint8_t *kelp_volume_dat_map(const struct kelp_volume *v);
