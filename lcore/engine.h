@@ -6,7 +6,7 @@
  *   - The control thread (lcore/control.c) owns the Unix socket, every client connection, the
  *     volume set (it opens and changes it), and the life of every session: it creates a session's
  *     segment, hands the session to one lcore, and frees it after that lcore said it let go.
- *   - Each worker lcore (lcore/worker.c) owns the sessions it was handed: only it reads their SQ,
+ *   - Each worker lcore (lcore/lcore.c) owns the sessions it was handed: only it reads their SQ,
  *     writes their CQ, and writes their counters. It owns its statistics (struct kelp_lcore_stats)
  *     and its poller list.
  *   - The two talk only through the SPSC message rings of struct kelp_lcore (lcore/msg.h): control
@@ -20,6 +20,13 @@
  *     engine's epoch (core/epoch.h): every lcore is a registered reader and passes a quiescent
  *     point after each poll round (no pointer into a volume survives a round), and goes offline
  *     while parked.
+ *   - Wake-ups: control wakes a parked lcore through the lcore's own wake_fd (an eventfd no client
+ *     ever holds); a client rings its session's doorbell (an eventfd of that session only), which
+ *     the lcore only watches through epoll. No client can block, drain or reconfigure a descriptor
+ *     kelpd or another session depends on (shm/ABI.md 5).
+ *   - Mappings kelpd does not control (volume .dat files, session segments) are guarded zones
+ *     (core/fault.h): a SIGBUS there fails the reads that touched them (-EIO; the volume is
+ *     reopened) or closes that session (-EFAULT), never the daemon.
  */
 #ifndef KELP_LCORE_ENGINE_H
 #define KELP_LCORE_ENGINE_H
