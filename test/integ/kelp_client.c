@@ -23,6 +23,14 @@
  *                                              must complete within 10 s. Prints "honest reads: N
  *                                              ok, M failed"; keeps the attack up until stdin
  *                                              closes; exit 0 when every read was right.
+ *   kelp_client SOCKET scribble FID COUNT        a hostile session writes random values into random
+ *                                              words of everything it shares with kelpd but the
+ *                                              arena (header, both rings' control lines and slots)
+ *                                              and rings its doorbell, COUNT x 1000 times, while an
+ *                                              honest session reads FID COUNT times: every read must
+ *                                              give the same bytes. Prints "scribbled N words;
+ *                                              honest reads: N ok, M wrong, E errors"; exit 0 when
+ *                                              all honest reads were right.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -355,11 +363,74 @@ static int cmd_doorbell(const char *attack, const char *fid_text, int count)
 	return failed == 0 && ok == count ? 0 : 1;
 }
 
+struct scribble_arg {
+	struct kelp_session *s;
+	long words;
+	volatile int stop;
+};
+
+static void *scribbler(void *arg)
+{
+	struct scribble_arg *a = arg;
+	uint32_t *seg = (uint32_t *)a->s->seg;
+	size_t nwords = a->s->hdr->arena_off / 4; /* read once: we are about to overwrite it */
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	while (!a->stop) {
+		for (int i = 0; i < 1000; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+			__atomic_store_n(&seg[(x >> 32) % nwords], (uint32_t)x, __ATOMIC_RELAXED);
+			a->words++;
+		}
+		uint64_t one = 1;
+		(void)!write(a->s->doorbell_fd, &one, sizeof(one));
+	}
+	return NULL;
+}
+
+static int cmd_scribble(const char *fid_text, int count)
+{
+	struct kelp_fid fid = parse_fid(fid_text);
+	struct kelp_session *b = open_session();
+	uint8_t *buf = kelp_buf_alloc(b, 1 << 20);
+	struct kelp_cqe c;
+	ssize_t want_n = kelp_read(b, &fid, 0, buf, 1 << 20, &c);
+	if (want_n <= 0) {
+		fprintf(stderr, "kelp_client: first read: %s\n", kelp_strerror((int)want_n));
+		return 2;
+	}
+	uint8_t *want = malloc((size_t)want_n);
+	memcpy(want, buf, (size_t)want_n);
+
+	struct scribble_arg a = {.s = open_session()};
+	pthread_t t;
+	if (pthread_create(&t, NULL, scribbler, &a) != 0)
+		return 2;
+	int ok = 0, wrong = 0, errors = 0;
+	for (int i = 0; i < count; i++) {
+		memset(buf, 0, (size_t)want_n);
+		ssize_t n = kelp_read(b, &fid, 0, buf, 1 << 20, &c);
+		if (n < 0)
+			errors++;
+		else if (n != want_n || memcmp(buf, want, (size_t)n) != 0)
+			wrong++;
+		else
+			ok++;
+	}
+	a.stop = 1;
+	pthread_join(t, NULL);
+	printf("scribbled %ld words; honest reads: %d ok, %d wrong, %d errors\n", a.words, ok, wrong,
+	       errors);
+	kelp_close(a.s); /* unmaps; nothing of its (scribbled) header is trusted */
+	kelp_close(b);
+	free(want);
+	return ok == count ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: kelp_client SOCKET read [--out DIR] FID... | hammer FID DEPTH | "
-				"garbage FID COUNT | doorbell ATTACK FID COUNT\n");
+				"garbage FID COUNT | doorbell ATTACK FID COUNT | scribble FID COUNT\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -369,6 +440,8 @@ int main(int argc, char **argv)
 		return cmd_hammer(argv[3], atoi(argv[4]));
 	if (strcmp(argv[2], "garbage") == 0 && argc == 5)
 		return cmd_garbage(argv[3], atoi(argv[4]));
+	if (strcmp(argv[2], "scribble") == 0 && argc == 5)
+		return cmd_scribble(argv[3], atoi(argv[4]));
 	if (strcmp(argv[2], "doorbell") == 0 && argc == 6)
 		return cmd_doorbell(argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr, "kelp_client: bad arguments (see the comment at the top of kelp_client.c)\n");

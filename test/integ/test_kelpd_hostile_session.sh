@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# A client attacks the doorbell eventfd it got in its welcome (issue 8, item 1). Each session has
+# A client attacks what it was handed: its doorbell and every word of its segment (issue 8).
+# 1-3. The doorbell eventfd it got in its welcome (item 1). Each session has
 # its own doorbell, which kelpd only watches: whatever a client does to it can delay only its own
 # requests. Checked for each attack, with a real kelpd and a real client (no timing asserted; every
 # wait is a bounded poll, every read has a 10 s deadline that only a lost wake-up can miss):
@@ -10,6 +11,10 @@
 #   steal     a thread reads it in a loop: an honest session's reads still wake the parked lcore;
 #   nonblock  its O_NONBLOCK flag flipped: the parked lcore stays asleep (its parks counter does
 #             not run away) and honest reads are served.
+# 4. scribble: random values into random words of its header, ring control lines and slots (the
+#    indices, flags, state, geometry) and its doorbell rung, millions of times, while an honest
+#    session reads: every honest read right, kelpd alive, the scribbler's session stopped or served
+#    (whatever its words said), kelpctl answers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -77,3 +82,14 @@ p2=$(parks)
 [ $((p2 - p1)) -lt 1000 ] || fail "nonblock: the idle lcore parked $((p2 - p1)) times in a second (spinning)"
 attack_end nonblock
 echo "ok: a client flipping O_NONBLOCK on its doorbell does not wake the parked lcore ($((p2 - p1)) parks in 1 s)"
+
+# 4. scribble over the whole shared segment but the arena
+out=$("$CLIENT" "$KELPD_SOCK" scribble "$FID" 3000 2>&1) || fail "scribble: $out"
+echo "$out"
+[[ $out == *"honest reads: 3000 ok, 0 wrong, 0 errors"* ]] || fail "scribble: honest reads hurt"
+kelpd_alive || fail "scribble: kelpd died"
+kelpctl status >/dev/null || fail "scribble: kelpctl status"
+kelpd_wait_sessions 0 || fail "scribble: sessions not freed: $(kelpctl sessions)"
+kelpctl get "$FID" -o "$D/got4"
+cmp -s "$D/got4" "$D/want" || fail "scribble: read after it differs"
+echo "ok: a session scribbling over its rings and header hurts nobody else"
