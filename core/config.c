@@ -114,7 +114,14 @@ static const struct kelp_conf_key config_keys[] = {
 	{"engine", "allow_uids", KELP_CONF_ID_LIST, F(engine.allow_uids), "",
 	 "users (names or numbers) allowed besides kelpd's own uid", 0, 0, NULL, NULL},
 	{"engine", "allow_gids", KELP_CONF_ID_LIST, F(engine.allow_gids), "",
-	 "groups (names or numbers) whose members are allowed", 0, 0, NULL, NULL},
+	 "groups (names or numbers) whose members are allowed (primary or supplementary)", 0, 0, NULL,
+	 NULL},
+	{"engine", "admin_gids", KELP_CONF_ID_LIST, F(engine.admin_gids), "",
+	 "groups whose members may list every session (kelpctl sessions) and use kelpctl", 0, 0, NULL,
+	 NULL},
+	{"engine", "dumpable", KELP_CONF_BOOL, F(engine.dumpable), "false",
+	 "let kelpd dump core and be traced by its own user (exposes every session's memory)", 0, 0,
+	 NULL, NULL},
 	{"engine", "idle_park_us", KELP_CONF_UINT, F(engine.idle_park_us), "0",
 	 "park an idle lcore after this many microseconds; 0 = never", 0, UINT32_MAX, NULL, NULL},
 	{"engine", "idle_yield", KELP_CONF_BOOL, F(engine.idle_yield), "false",
@@ -167,6 +174,9 @@ static const struct kelp_conf_key config_keys[] = {
 };
 
 #undef F
+
+_Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= KELP_CONF_MAX_KEYS,
+	       "raise KELP_CONF_MAX_KEYS");
 
 const struct kelp_conf_key *kelp_config_keys(size_t *n)
 {
@@ -464,6 +474,8 @@ void kelp_config_free(struct kelp_config *c)
 {
 	size_t n;
 	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	free(c->path);
+	c->path = NULL;
 	for (size_t i = 0; i < n; i++) {
 		void *f = field(c, &keys[i]);
 		if (keys[i].type == KELP_CONF_STRING) {
@@ -486,6 +498,12 @@ struct load_ctx {
 	char *err;
 	size_t err_size, err_len;
 	int errors;
+	int seen[KELP_CONF_MAX_KEYS]; /* line where this file set each key, 0 = not yet */
+	struct {
+		char name[128];
+		int line;
+	} sections[16]; /* the known sections' headers met so far (there are 4) */
+	unsigned n_sections;
 };
 
 static void add_error(struct load_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -505,6 +523,23 @@ static void add_error(struct load_ctx *x, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		x->err_len = x->err_len + (size_t)n < x->err_size ? x->err_len + (size_t)n : x->err_size - 1;
+}
+
+/* A known section's header at the current line: a second [engine] is an error (its keys would
+ * mix with the first's, and a key in both would be a guess). */
+static void note_section(struct load_ctx *x, const char *name)
+{
+	for (unsigned i = 0; i < x->n_sections; i++) {
+		if (strcmp(x->sections[i].name, name) == 0) {
+			add_error(x, "section [%s] appears twice (first at line %d): keep one [%s] with "
+				     "all its keys", name, x->sections[i].line, name);
+			return;
+		}
+	}
+	if (x->n_sections < sizeof(x->sections) / sizeof(x->sections[0])) {
+		snprintf(x->sections[x->n_sections].name, sizeof(x->sections[0].name), "%s", name);
+		x->sections[x->n_sections++].line = x->line;
+	}
 }
 
 /* inih's line reader: count lines, and check section headers as they pass. */
@@ -527,6 +562,8 @@ static char *read_line(char *str, int num, void *stream)
 			find_key(name, NULL, &section_ok);
 			if (!section_ok)
 				add_error(x, "unknown section [%s] (known: engine, export, seaweedfs, rdma)", name);
+			else
+				note_section(x, name);
 		}
 	}
 	return str;
@@ -544,7 +581,18 @@ static int on_value(void *user, const char *section, const char *key, const char
 				  key);
 		return 1; /* unknown section: reported once, at its header */
 	}
+	const struct kelp_conf_key *k = find_key(section, key, &section_ok);
+	size_t idx = k ? (size_t)(k - config_keys) : 0;
+	if (k && x->seen[idx]) {
+		add_error(x, "%s.%s is set twice (first at line %d): keep one", section, key,
+			  x->seen[idx]);
+		return 1;
+	}
+	if (k)
+		x->seen[idx] = x->line;
 	int rc = kelp_config_set_value(x->c, section, key, value, why, sizeof(why));
+	if (rc == 0 && k)
+		x->c->key_line[idx] = x->line;
 	if (rc == -ENOMEM)
 		add_error(x, "out of memory");
 	else if (rc == -ENOENT)
@@ -558,6 +606,13 @@ static int on_value(void *user, const char *section, const char *key, const char
 static int load_stream(struct kelp_config *c, const char *path, FILE *f, char *err, size_t err_size)
 {
 	struct load_ctx x = {.c = c, .path = path, .f = f, .err = err, .err_size = err_size};
+	char *p = strdup(path);
+	if (!p) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	free(c->path);
+	c->path = p;
 	int rc = ini_parse_stream(read_line, &x, on_value, &x);
 	fclose(x.f);
 	if (rc > 0 && x.errors == 0) {
@@ -622,7 +677,45 @@ int kelp_config_set(struct kelp_config *c, const char *assignment, char *err, si
 		snprintf(err, err_size, "%s: %s", assignment, why);
 		return rc == -ENOMEM ? rc : -EINVAL;
 	}
+	bool section_ok;
+	c->key_line[find_key(section, key, &section_ok) - config_keys] = -1;
 	return 0;
+}
+
+const char *kelp_config_where(const struct kelp_config *c, const char *section, const char *key,
+			      char *buf, size_t size)
+{
+	bool section_ok;
+	const struct kelp_conf_key *k = find_key(section, key, &section_ok);
+	int line = k ? c->key_line[k - config_keys] : 0;
+	if (!k)
+		snprintf(buf, size, "?");
+	else if (line > 0)
+		snprintf(buf, size, "%s:%d", c->path ? c->path : "?", line);
+	else
+		snprintf(buf, size, "%s", line < 0 ? "command line" : "default");
+	return buf;
+}
+
+int kelp_config_warnings(const struct kelp_config *c, char *buf, size_t size)
+{
+	int n = 0;
+	char w1[PATH_MAX + 16], w2[PATH_MAX + 16];
+	if (size)
+		buf[0] = '\0';
+	for (size_t i = 0; c->engine.control_cpu >= 0 && i < c->engine.lcores.n; i++) {
+		if (c->engine.lcores.cpus[i] != c->engine.control_cpu)
+			continue;
+		size_t len = strlen(buf);
+		snprintf(buf + len, size > len ? size - len : 0,
+			 "%s%s: warning: engine.control_cpu = %d is also one of engine.lcores (%s): the "
+			 "control thread (sessions, kelpctl, HTTP fallback) then shares that CPU with a "
+			 "busy-polling lcore; give it another CPU, or -1",
+			 n ? "\n" : "", kelp_config_where(c, "engine", "control_cpu", w1, sizeof(w1)),
+			 c->engine.control_cpu, kelp_config_where(c, "engine", "lcores", w2, sizeof(w2)));
+		n++;
+	}
+	return n;
 }
 
 int kelp_config_format(const struct kelp_config *c, const struct kelp_conf_key *k, char *buf,

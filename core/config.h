@@ -9,7 +9,10 @@
  * comment to conf/kelp.conf (a unit test parses conf/kelp.conf and fails when they differ).
  *
  * Errors name the place: "FILE:LINE: message" for the file, "--set section.key=value: message" for
- * overrides. Unknown sections and keys are errors, so a typo never silently means a default.
+ * overrides. Unknown sections and keys are errors, so a typo never silently means a default; so
+ * are a section or a key written twice in one file (which one would win is a guess).
+ * Checks that need the running machine (does CPU 99 exist?) are made by kelpd, which names the
+ * place with kelp_config_where().
  * Threads: a struct kelp_config is built by one thread and then only read.
  */
 #ifndef KELP_CORE_CONFIG_H
@@ -21,6 +24,7 @@
 
 #define KELP_CONF_MAX_CPUS 256
 #define KELP_CONF_MAX_IDS 64
+#define KELP_CONF_MAX_KEYS 64 /* rows of the key table at most (static_assert in config.c) */
 
 struct kelp_cpu_list {
 	size_t n;
@@ -49,6 +53,8 @@ struct kelp_config {
 		char *socket;
 		struct kelp_id_list allow_uids;
 		struct kelp_id_list allow_gids;
+		struct kelp_id_list admin_gids; /* may list sessions (kelpctl sessions) */
+		bool dumpable;                  /* false: prctl(PR_SET_DUMPABLE, 0), see kelpd_main.c */
 		uint32_t idle_park_us; /* 0: never park */
 		bool idle_yield;       /* sched_yield() after an idle poll */
 		uint32_t arena_mb;
@@ -78,6 +84,10 @@ struct kelp_config {
 		uint32_t export_max_read_mb; /* export: largest needle piece served in one request */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
 	} rdma;
+	/* Where each key's value came from, by table row (kelp_config_where()): the line in
+	 * @path, 0 = the default, -1 = a command-line override (kelp_config_set). */
+	char *path; /* the file last loaded (owned), NULL before */
+	int key_line[KELP_CONF_MAX_KEYS];
 };
 
 /* The RDMA export's bounce pool in MiB (lcore/rdma_export.h): [rdma] export_max_read_mb's
@@ -160,6 +170,23 @@ int kelp_config_set_value(struct kelp_config *c, const char *section, const char
  */
 int kelp_config_format(const struct kelp_config *c, const struct kelp_conf_key *k, char *buf,
 		       size_t size);
+
+/*
+ * kelp_config_where - where the value of @section.@key in @c came from, for messages: "PATH:LINE",
+ * "command line" (an override), or "default". Writes at most @size bytes into @buf (NUL-terminated
+ * when @size > 0). Any thread that may read @c.
+ * @return @buf ("?" written for an unknown key).
+ */
+const char *kelp_config_where(const struct kelp_config *c, const char *section, const char *key,
+			      char *buf, size_t size);
+
+/*
+ * kelp_config_warnings - settings that are valid but probably not meant (today: a CPU that is both
+ * an lcore and control_cpu), one line per warning "WHERE: warning: message" into @buf (@size
+ * bytes; may be truncated). Call after the file and the overrides are applied.
+ * @return the number of warnings.
+ */
+int kelp_config_warnings(const struct kelp_config *c, char *buf, size_t size);
 
 /* kelp_cpu_list_parse - parse "1", "1,3", "2-3" (no spaces needed). @return 0 or -EINVAL. */
 int kelp_cpu_list_parse(const char *s, struct kelp_cpu_list *out, char *why, size_t why_size);

@@ -205,7 +205,7 @@ static json_t *cmd_volumes(struct kelp_control *ctl)
 	return json_pack("{s:o, s:o}", "volumes", arr, "remote", remote);
 }
 
-char *kelp_admin_reply(struct kelp_control *ctl, const char *line)
+char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin)
 {
 	while (*line == ' ' || *line == '\t')
 		line++;
@@ -214,6 +214,11 @@ char *kelp_admin_reply(struct kelp_control *ctl, const char *line)
 		reply = cmd_status(ctl);
 	else if (strcmp(line, "stats") == 0)
 		reply = cmd_stats(ctl);
+	else if (strcmp(line, "sessions") == 0 && !admin)
+		/* every client's pid and uid: not for any user that may open a session */
+		reply = json_pack("{s:s}", "error",
+				  "sessions: only root, kelpd's own user or a member of [engine] "
+				  "admin_gids may list the sessions of every client");
 	else if (strcmp(line, "sessions") == 0)
 		reply = cmd_sessions(ctl);
 	else if (strcmp(line, "volumes") == 0)

@@ -3,7 +3,8 @@
  * kelpd's admin protocol (what kelpctl speaks), on the same Unix socket as the client sessions:
  *
  *   1. The client connects and sends a struct kelp_hello (shm/kelp_abi.h) with kind
- *      KELP_CONN_ADMIN; kelpd checks SO_PEERCRED against the same policy as for sessions.
+ *      KELP_CONN_ADMIN; kelpd checks SO_PEERCRED (and SO_PEERGROUPS) against the same policy as for
+ *      sessions ([engine] allow_uids / allow_gids), or [engine] admin_gids.
  *   2. kelpd answers a struct kelp_welcome (status 0, or -EACCES / -EPROTONOSUPPORT and closes).
  *   3. Then any number of commands: one line of ASCII each ("stats\n", at most 1023 bytes); kelpd
  *      answers each with exactly one line: a JSON object and "\n". Errors are {"error": "..."}.
@@ -18,7 +19,8 @@
  *              "rdma_export":{"connections","handshake_errors","requests","replies","bytes",
  *              "bounced","errors","resets"} when [rdma] listen is set (lcore/rdma_export.h)}
  *   sessions  {"sessions":[{"id","pid","uid","gid","lcore","sq_entries","arena_bytes","hugepages",
- *              "requests","bytes","errors","age_s","state"}]}
+ *              "requests","bytes","errors","age_s","state"}]}; only for root, kelpd's own uid and
+ *              members of [engine] admin_gids (others get {"error": ...}: it names every client)
  *   volumes   {"volumes":[{"id","live_needles"}],             local ([export] dirs)
  *              "remote":[{"id","locations":["host:port",...]}]}  known from the masters
  *   peers     {"reader": true when non-local reads may use RDMA, "device": RDMA device or "",

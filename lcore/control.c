@@ -76,18 +76,55 @@ static void conn_kill(struct ctl_conn *c)
 	c->dead = 1;
 }
 
-/* Policy of shm/ABI.md 1: root, kelpd's own uid, [engine] allow_uids, allow_gids (primary gid). */
-static int peer_allowed(const struct kelp_engine *eng, const struct ucred *cr)
+/* Is the peer of @fd (credentials @cr) in one of @gids: its primary gid, or any of its
+ * supplementary groups (SO_PEERGROUPS, Linux >= 4.13; the groups it had when it connected)?
+ * Control thread, at the hello only: one getsockopt, and a malloc for a peer in more than 64
+ * groups. An error reading the groups counts as "not a member". */
+static int peer_in_groups(int fd, const struct ucred *cr, const gid_t *gids, unsigned n)
+{
+	if (n == 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		if (gids[i] == cr->gid)
+			return 1;
+	gid_t local[64], *groups = local;
+	socklen_t len = sizeof(local);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0) {
+		if (errno != ERANGE) /* ERANGE: len now says how much is needed */
+			return 0;
+		groups = malloc(len);
+		if (!groups || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0) {
+			free(groups);
+			return 0;
+		}
+	}
+	int member = 0;
+	for (size_t k = 0; k < len / sizeof(gid_t) && !member; k++)
+		for (unsigned i = 0; i < n && !member; i++)
+			member = groups[k] == gids[i];
+	if (groups != local)
+		free(groups);
+	return member;
+}
+
+/* May see everything kelpd knows (kelpctl sessions: every client's pid and uid): root, kelpd's
+ * own uid, a member of [engine] admin_gids. */
+static int peer_is_admin(const struct kelp_engine *eng, int fd, const struct ucred *cr)
+{
+	return cr->uid == 0 || cr->uid == geteuid() ||
+	       peer_in_groups(fd, cr, eng->opts.admin_gids, eng->opts.n_admin_gids);
+}
+
+/* Policy of shm/ABI.md 1: root, kelpd's own uid, [engine] allow_uids, allow_gids (any of the
+ * peer's groups). */
+static int peer_allowed(const struct kelp_engine *eng, int fd, const struct ucred *cr)
 {
 	if (cr->uid == 0 || cr->uid == geteuid())
 		return 1;
 	for (unsigned i = 0; i < eng->opts.n_allow_uids; i++)
 		if (eng->opts.allow_uids[i] == cr->uid)
 			return 1;
-	for (unsigned i = 0; i < eng->opts.n_allow_gids; i++)
-		if (eng->opts.allow_gids[i] == cr->gid)
-			return 1;
-	return 0;
+	return peer_in_groups(fd, cr, eng->opts.allow_gids, eng->opts.n_allow_gids);
 }
 
 /* The least-loaded lcore on @node; the least-loaded of all when no lcore is on @node. */
@@ -224,7 +261,9 @@ static void handle_hello(struct kelp_control *ctl, struct ctl_conn *c)
 		refuse(c, -EPROTONOSUPPORT);
 		return;
 	}
-	if (!peer_allowed(ctl->eng, &c->cred)) {
+	/* an admin_gids member may use kelpctl without being allowed sessions */
+	c->admin = h.kind == KELP_CONN_ADMIN && peer_is_admin(ctl->eng, c->fd, &c->cred);
+	if (!c->admin && !peer_allowed(ctl->eng, c->fd, &c->cred)) {
 		refuse(c, -EACCES);
 		return;
 	}
@@ -283,7 +322,7 @@ static int admin_next_line(struct kelp_control *ctl, struct ctl_conn *c)
 		*nl = '\0';
 		if (nl > c->in && nl[-1] == '\r')
 			nl[-1] = '\0';
-		c->out = kelp_admin_reply(ctl, (const char *)c->in);
+		c->out = kelp_admin_reply(ctl, (const char *)c->in, c->admin);
 		size_t used = (size_t)(nl + 1 - c->in);
 		memmove(c->in, nl + 1, c->in_len - used);
 		c->in_len -= used;
@@ -605,6 +644,57 @@ static void free_dead_conns(struct kelp_control *ctl)
 
 /* ---- setup, loop, teardown ------------------------------------------------------------- */
 
+/*
+ * Make room for a socket at @path: nothing there, or a socket nobody listens on (left by a kelpd
+ * that died), which is removed. Anything else is refused: [engine] socket pointing at a regular
+ * file (a typo, the config file itself) must never delete that file. Main/control thread, setup
+ * only. Return 0; -EADDRINUSE when a kelpd listens there; -EEXIST when it is not a socket;
+ * other -errno (printed).
+ */
+static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		int rc = -errno;
+		fprintf(stderr, "kelpd: [engine] socket %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "kelpd: [engine] socket %s exists and is not a socket (%s): refusing to "
+				"replace it; point [engine] socket (or --socket) at a path of its own, "
+				"e.g. /run/kelp/kelpd.sock\n",
+			path, S_ISREG(st.st_mode)   ? "a regular file"
+			      : S_ISDIR(st.st_mode) ? "a directory"
+			      : S_ISLNK(st.st_mode) ? "a symbolic link"
+						    : "not a socket");
+		return -EEXIST;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : -errno;
+	close(fd);
+	if (rc == 0 || rc == -EAGAIN) { /* -EAGAIN: it listens, its backlog is full */
+		fprintf(stderr, "kelpd: another kelpd already listens on %s\n", path);
+		return -EADDRINUSE;
+	}
+	if (rc != -ECONNREFUSED) {
+		fprintf(stderr, "kelpd: [engine] socket %s: cannot tell whether a kelpd listens there "
+				"(%s): not replacing it\n", path, strerror(-rc));
+		return rc;
+	}
+	/* a socket nobody listens on: stale */
+	if (unlink(path) != 0 && errno != ENOENT) {
+		rc = -errno;
+		fprintf(stderr, "kelpd: cannot remove the stale socket %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* Listen on @path (created 0666, see below). Setup only. Return the fd, or -errno (printed). */
 static int open_listen_socket(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -613,16 +703,9 @@ static int open_listen_socket(const char *path)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* A socket file left by a kelpd that died: remove it, unless someone still listens. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		fprintf(stderr, "kelpd: another kelpd already listens on %s\n", path);
-		close(fd);
-		return -EADDRINUSE;
-	}
-	close(fd);
+	int rc = clear_stale_socket(path, &sa);
+	if (rc != 0)
+		return rc;
 	/* Bind and listen under a temporary name, then rename: the socket appears only when it
 	 * accepts, so `test -S` is a valid readiness check for scripts. */
 	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
@@ -631,16 +714,20 @@ static int open_listen_socket(const char *path)
 		fprintf(stderr, "kelpd: socket path too long: %s\n", path);
 		return -ENAMETOOLONG;
 	}
-	unlink(tmp.sun_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	rc = clear_stale_socket(tmp.sun_path, &tmp); /* same rule for the temporary name */
+	if (rc != 0)
+		return rc;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) != 0 || listen(fd, 128) != 0 ||
-	    chmod(tmp.sun_path, 0666) != 0 || rename(tmp.sun_path, path) != 0) {
-		int rc = -errno;
+	int bound = bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) == 0;
+	if (!bound || listen(fd, 128) != 0 || chmod(tmp.sun_path, 0666) != 0 ||
+	    rename(tmp.sun_path, path) != 0) {
+		rc = -errno;
 		fprintf(stderr, "kelpd: cannot listen on %s: %s (does its directory exist? set [engine] "
 				"socket or --socket)\n", path, strerror(-rc));
-		unlink(tmp.sun_path);
+		if (bound)
+			unlink(tmp.sun_path); /* ours */
 		close(fd);
 		return rc;
 	}
@@ -699,14 +786,20 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		rc = io_uring_queue_init(RING_ENTRIES, &ctl->ring, 0);
 	if (rc < 0) {
 		fprintf(stderr, "kelpd: io_uring_queue_init: %s\n", strerror(-rc));
+		eng->ctl = NULL;
 		free(ctl);
 		return rc;
 	}
 	ctl->wake_fd = eventfd(0, EFD_CLOEXEC);
-	ctl->listen_fd = open_listen_socket(eng->opts.socket_path);
-	if (ctl->wake_fd < 0 || ctl->listen_fd < 0) {
-		rc = ctl->listen_fd < 0 ? ctl->listen_fd : -errno;
+	if (ctl->wake_fd < 0) {
+		rc = -errno;
+		fprintf(stderr, "kelpd: cannot create the control thread's eventfd: %s\n", strerror(-rc));
 		goto out_ring;
+	}
+	ctl->listen_fd = open_listen_socket(eng->opts.socket_path);
+	if (ctl->listen_fd < 0) {
+		rc = ctl->listen_fd;
+		goto out_wake;
 	}
 	rc = kelp_ctl_remote_init(ctl);
 	if (rc != 0) {
@@ -718,9 +811,11 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		eng->lcores[i].ctl_asleep = &ctl->asleep;
 		rc = kelp_lcore_start(&eng->lcores[i]);
 		if (rc != 0) {
-			fprintf(stderr, "kelpd: starting lcore %u: %s\n", i, strerror(-rc));
-			ctl->stopping = 1;
-			break;
+			/* kelpd without all its lcores is not what was configured: stop, exit non-zero */
+			fprintf(stderr, "kelpd: cannot start lcore %u (CPU %d): %s%s; stopping\n", i,
+				eng->lcores[i].cpu, strerror(-rc),
+				rc == -EAGAIN ? " (thread limit: ulimit -u / RLIMIT_NPROC, or memory)" : "");
+			goto out_stop;
 		}
 	}
 	arm_accept(ctl);
@@ -760,13 +855,14 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		free_dead_conns(ctl);
 	}
 	rc = 0;
-	stop_all(ctl);
+out_stop:
+	stop_all(ctl); /* also the lcores started before one failed; remote paths are torn down */
 out_listen:
 	close(ctl->listen_fd);
 	unlink(eng->opts.socket_path);
+out_wake:
+	close(ctl->wake_fd);
 out_ring:
-	if (ctl->wake_fd >= 0)
-		close(ctl->wake_fd);
 	io_uring_queue_exit(&ctl->ring);
 	for (unsigned i = 0; i < eng->n_lcores; i++)
 		kelp_lcore_join(&eng->lcores[i]);

@@ -28,6 +28,7 @@ struct ctl_conn {
 	enum ctl_conn_state state;
 	int dead; /* marked in a callback, freed after the CQE batch (ae.c style) */
 	struct ucred cred;
+	int admin; /* admin connection of root, kelpd's uid or [engine] admin_gids: may list sessions */
 	uint8_t in[CONN_IN_MAX];
 	size_t in_len;
 	char *out; /* admin reply being sent */
@@ -64,9 +65,10 @@ struct kelp_control {
 
 /*
  * kelp_admin_reply - answer one kelpctl command line (lcore/admin.h) with a malloc'd JSON object
- * and a newline. Control thread only.
+ * and a newline. @admin: the client is root, kelpd's uid or in [engine] admin_gids (only such a
+ * client is shown `sessions`). Control thread only.
  * Return: the reply (caller frees), or NULL when out of memory.
  */
-char *kelp_admin_reply(struct kelp_control *ctl, const char *line);
+char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin);
 
 #endif

@@ -128,23 +128,28 @@ static void rdma_stop(struct kelp_engine *eng)
 	eng->rdma_dev = NULL;
 }
 
+/* The CPUs of [engine] lcores and control_cpu exist and kelpd may run on them. Messages name
+ * the place of the setting like config errors ("FILE:LINE: engine.lcores: ..."). Main thread. */
 static int check_cpus(const struct kelp_engine_opts *o)
 {
+	const char *lw = o->lcores_where ? o->lcores_where : "[engine]";
+	const char *cw = o->control_cpu_where ? o->control_cpu_where : "[engine]";
 	if (o->n_lcores == 0) {
-		fprintf(stderr, "kelpd: [engine] lcores is empty: give at least one CPU\n");
+		fprintf(stderr, "kelpd: %s: engine.lcores is empty: give at least one CPU\n", lw);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < o->n_lcores; i++) {
 		if (!kelp_topo_cpu_ok(o->lcore_cpus[i])) {
-			fprintf(stderr, "kelpd: [engine] lcores: CPU %d does not exist or is not allowed "
-					"(this machine has %d usable CPUs)\n",
-				o->lcore_cpus[i], kelp_topo_ncpus());
+			fprintf(stderr, "kelpd: %s: engine.lcores: CPU %d does not exist or is not "
+					"allowed (this machine has %d usable CPUs)\n",
+				lw, o->lcore_cpus[i], kelp_topo_ncpus());
 			return -EINVAL;
 		}
 	}
 	if (o->control_cpu >= 0 && !kelp_topo_cpu_ok(o->control_cpu)) {
-		fprintf(stderr, "kelpd: [engine] control_cpu: CPU %d does not exist or is not allowed\n",
-			o->control_cpu);
+		fprintf(stderr, "kelpd: %s: engine.control_cpu: CPU %d does not exist or is not allowed "
+				"(this machine has %d usable CPUs; -1 = not pinned)\n",
+			cw, o->control_cpu, kelp_topo_ncpus());
 		return -EINVAL;
 	}
 	return 0;

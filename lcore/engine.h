@@ -48,8 +48,13 @@ struct kelp_engine_opts {
 	int control_cpu;                 /* [engine] control_cpu; -1 = not pinned */
 	uid_t allow_uids[KELP_MAX_ALLOW]; /* [engine] allow_uids (root and kelpd's uid always) */
 	unsigned n_allow_uids;
-	gid_t allow_gids[KELP_MAX_ALLOW]; /* [engine] allow_gids */
+	gid_t allow_gids[KELP_MAX_ALLOW]; /* [engine] allow_gids (primary or supplementary group) */
 	unsigned n_allow_gids;
+	gid_t admin_gids[KELP_MAX_ALLOW]; /* [engine] admin_gids: kelpctl, also `sessions` */
+	unsigned n_admin_gids;
+	/* where lcores / control_cpu were set ("FILE:LINE", core/config.h kelp_config_where), for
+	 * the messages of checks only the running machine can make; NULL = not said */
+	const char *lcores_where, *control_cpu_where;
 	uint32_t idle_park_us;           /* [engine] idle_park_us; 0 = never park */
 	int idle_yield;                  /* [engine] idle_yield: sched_yield() after an idle poll */
 	uint32_t arena_mb;               /* [engine] arena_mb: arena per session */

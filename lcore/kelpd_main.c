@@ -5,9 +5,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "core/config.h"
 #include "lcore/engine.h"
@@ -31,12 +33,19 @@ static void usage(FILE *f)
 		"Flags are applied after the file, in order. Check a running kelpd with `kelpctl status`.\n");
 }
 
+/* kelp_config_where() of [engine] lcores and control_cpu, for the engine's CPU checks. */
+static char lcores_where[PATH_MAX + 16], control_cpu_where[PATH_MAX + 16];
+
 /* Copy the parsed configuration into the engine's options. Return 0 or -EINVAL (printed). */
 static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engine_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->lcores_where = kelp_config_where(c, "engine", "lcores", lcores_where, sizeof(lcores_where));
+	o->control_cpu_where = kelp_config_where(c, "engine", "control_cpu", control_cpu_where,
+						 sizeof(control_cpu_where));
 	if (c->engine.lcores.n > KELP_MAX_LCORES) {
-		fprintf(stderr, "kelpd: [engine] lcores: at most %d lcores\n", KELP_MAX_LCORES);
+		fprintf(stderr, "kelpd: %s: engine.lcores: at most %d lcores\n", o->lcores_where,
+			KELP_MAX_LCORES);
 		return -EINVAL;
 	}
 	o->socket_path = c->engine.socket;
@@ -50,6 +59,9 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->n_allow_gids = (unsigned)c->engine.allow_gids.n;
 	for (unsigned i = 0; i < o->n_allow_gids && i < KELP_MAX_ALLOW; i++)
 		o->allow_gids[i] = (gid_t)c->engine.allow_gids.ids[i];
+	o->n_admin_gids = (unsigned)c->engine.admin_gids.n;
+	for (unsigned i = 0; i < o->n_admin_gids && i < KELP_MAX_ALLOW; i++)
+		o->admin_gids[i] = (gid_t)c->engine.admin_gids.ids[i];
 	o->idle_park_us = c->engine.idle_park_us;
 	o->idle_yield = c->engine.idle_yield;
 	o->arena_mb = c->engine.arena_mb;
@@ -102,6 +114,16 @@ int main(int argc, char **argv)
 		{"set", required_argument, NULL, 'S'},    {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	/*
+	 * Not dumpable, before any session memory exists: /proc/<kelpd>/fd/N of every session's
+	 * memfd (and /proc/<kelpd>/mem, maps, environ) is then open to root only, not to every
+	 * process of kelpd's uid, and ptrace by that uid is refused (shm/ABI.md, "Trust model").
+	 * The price: no core dump on a crash, and no gdb/strace/perf attach without root, unless
+	 * [engine] dumpable = true turns it back on (applied below, once the config is read).
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		fprintf(stderr, "kelpd: warning: prctl(PR_SET_DUMPABLE, 0): %s: processes of kelpd's "
+				"user can open session memory through /proc\n", strerror(errno));
 	struct kelp_config conf;
 	if (kelp_config_init(&conf) != 0) {
 		fprintf(stderr, "kelpd: out of memory\n");
@@ -175,6 +197,11 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	char warnings[2048];
+	if (kelp_config_warnings(&conf, warnings, sizeof(warnings)) > 0)
+		fprintf(stderr, "kelpd: %s\n", warnings);
+	if (conf.engine.dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
+		fprintf(stderr, "kelpd: warning: [engine] dumpable = true: prctl: %s\n", strerror(errno));
 	struct kelp_engine_opts eo;
 	if (engine_opts_from_config(&conf, &eo) != 0) {
 		rc = 1;

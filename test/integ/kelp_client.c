@@ -6,6 +6,8 @@
  *   kelp_client SOCKET hammer FID DEPTH          read FID forever at DEPTH in flight; prints "ready"
  *                                              after the first completions; exits 3 with a message
  *                                              when the session ends (kelpd stopped or died)
+ *   kelp_client SOCKET hold                      open a session, print "ready", keep it open until
+ *                                              stdin ends (for tests that look at kelpd meanwhile)
  *   kelp_client SOCKET garbage FID COUNT         a hostile session writes COUNT bad SQEs straight into
  *                                              its ring (random bytes, out-of-arena buffers, huge
  *                                              lengths, bad opcodes) and must get an error CQE for
@@ -134,6 +136,18 @@ static int cmd_hammer(const char *fid_text, int depth)
 		}
 		done += (uint64_t)n;
 	}
+}
+
+static int cmd_hold(void)
+{
+	struct kelp_session *s = open_session();
+	printf("ready\n");
+	fflush(stdout);
+	char b[256];
+	while (fread(b, 1, sizeof(b), stdin) > 0)
+		;
+	kelp_close(s);
+	return 0;
 }
 
 /* ---- garbage ------------------------------------------------------------------------------ */
@@ -429,13 +443,15 @@ static int cmd_scribble(const char *fid_text, int count)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: kelp_client SOCKET read [--out DIR] FID... | hammer FID DEPTH | "
-				"garbage FID COUNT | doorbell ATTACK FID COUNT | scribble FID COUNT\n");
+		fprintf(stderr, "usage: kelp_client SOCKET read [--out DIR] FID... | hold | hammer FID DEPTH "
+				"| garbage FID COUNT | doorbell ATTACK FID COUNT | scribble FID COUNT\n");
 		return 2;
 	}
 	sock_path = argv[1];
 	if (strcmp(argv[2], "read") == 0)
 		return cmd_read(argc - 3, argv + 3);
+	if (strcmp(argv[2], "hold") == 0 && argc == 3)
+		return cmd_hold();
 	if (strcmp(argv[2], "hammer") == 0 && argc == 5)
 		return cmd_hammer(argv[3], atoi(argv[4]));
 	if (strcmp(argv[2], "garbage") == 0 && argc == 5)
