@@ -104,17 +104,36 @@ void kelp_opts_init(struct kelp_opts *o);
  * kelp_connect - open a session with kelpd: connect to its Unix socket, receive the session's
  * shared-memory segment (SCM_RIGHTS) and map it. @opts may be NULL (defaults).
  * The session is used by one thread at a time (see above). Any thread.
- * Return: 0 and *@out set; on failure *@out is untouched and:
- *   -ENOENT        no socket at the path (is kelpd running? see `kelpctl status`)
- *   -ECONNREFUSED  a socket exists but nobody listens (kelpd stopped)
- *   -EACCES        kelpd's [engine] allow_uids / allow_gids policy refuses this process
+ * Return: 0 and *@out set; on failure *@out is untouched, kelp_last_error() says what happened in
+ * words (with the socket path, the config file's FILE:LINE, kelpd's reason), and the code tells
+ * the causes apart:
+ *   -ECONNREFUSED  no kelpd: no socket at the path, or one nobody listens on (kelpd stopped or
+ *                  crashed). Worth retrying later. (libkelp before issue 8 said -ENOENT for a
+ *                  missing socket.)
+ *   -ENOENT        config_path does not exist
+ *   -EBADMSG       config_path cannot be read (permissions, a directory) or has errors: the
+ *                  first "FILE:LINE: message" lines are in kelp_last_error()
+ *   -EACCES        kelpd's [engine] allow_uids / allow_gids policy refuses this process's user
+ *                  (or the file system does not let this user reach the socket)
  *   -EPROTONOSUPPORT kelpd speaks another ABI version than this libkelp
- *   -EINVAL        bad @opts (opts_size, queue_depth not a power of 2) or errors in the config
- *   -ENOENT        (also) the config file does not exist
- *   -EUSERS        kelpd has reached its session limit
+ *   -EUSERS        kelpd has reached its session limit ([engine] max_sessions)
+ *   -EINVAL        bad @opts (opts_size, queue_depth not a power of 2), or a queue_depth kelpd
+ *                  refuses (above 65536)
+ *   -ENAMETOOLONG  the socket path is longer than 107 bytes
  *   -ENOMEM, -EMFILE, other socket errnos as the kernel reports them.
  */
 int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out);
+
+/*
+ * kelp_last_error - why the calling thread's last kelp_connect() failed, as one or a few lines of
+ * text for a person (e.g. "no kelpd at /run/kelp/kelpd.sock: the socket does not exist (...)",
+ * "/etc/kelp/kelp.conf:12: engine.lcores: ...", "kelpd at ... refuses this user (uid 1000, ...)").
+ * kelp_strerror() of the returned code is generic; print this instead when it is not empty.
+ * Thread-local (like dlerror()): each thread sees its own; valid until that thread's next
+ * kelp_connect(). Any thread.
+ * Return: the text; "" when the last kelp_connect() of this thread succeeded or none was made.
+ */
+const char *kelp_last_error(void);
 
 /*
  * kelp_close - end the session: unmap the segment and close the socket. kelpd frees the session

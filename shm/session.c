@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,8 +27,27 @@ void kelp_opts_init(struct kelp_opts *o)
 	o->wait_spin_us = 50;
 }
 
+/* kelp_last_error()'s text: why this thread's last kelp_connect() failed ("" after a success). */
+static __thread char last_error[640];
+
+const char *kelp_last_error(void)
+{
+	return last_error;
+}
+
+static void set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void set_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
 /* The socket path from @o: socket_path, else [engine] socket of config_path (the whole file is
- * checked like kelpd does), else the default. */
+ * checked like kelpd does), else the default. Return 0; -ENOENT the config file does not exist;
+ * -EBADMSG it cannot be read or has errors; -ENAMETOOLONG; -ENOMEM (kelp_last_error() set). */
 static int resolve_socket(const struct kelp_opts *o, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof(*sa));
@@ -35,21 +56,83 @@ static int resolve_socket(const struct kelp_opts *o, struct sockaddr_un *sa)
 	struct kelp_config c;
 	int have_conf = 0, rc = 0;
 	if (!o->socket_path && o->config_path) {
-		char err[256];
-		if (kelp_config_init(&c) != 0)
+		char err[512];
+		if (kelp_config_init(&c) != 0) {
+			set_error("out of memory");
 			return -ENOMEM;
+		}
 		have_conf = 1;
 		rc = kelp_config_load(&c, o->config_path, err, sizeof(err));
-		if (rc == 0 && c.engine.socket)
+		if (rc == 0 && c.engine.socket) {
 			path = c.engine.socket;
+		} else if (rc != 0) {
+			/* err: "FILE: cannot read ...: why" or "FILE:LINE: message" lines (the first
+			 * few: the rest is kelpd's to print) */
+			set_error("%s", err);
+			rc = rc == -ENOENT ? -ENOENT : rc == -ENOMEM ? -ENOMEM : -EBADMSG;
+		}
 	}
-	if (rc == 0 && strlen(path) >= sizeof(sa->sun_path))
+	if (rc == 0 && strlen(path) >= sizeof(sa->sun_path)) {
+		set_error("socket path too long (at most %zu bytes): %s", sizeof(sa->sun_path) - 1, path);
 		rc = -ENAMETOOLONG;
+	}
 	if (rc == 0)
 		strcpy(sa->sun_path, path);
 	if (have_conf)
 		kelp_config_free(&c);
 	return rc;
+}
+
+/* Set kelp_last_error() for a failed connect(2) to @path with -errno @rc; return the code
+ * kelp_connect() reports (kelp.h): nobody listening = -ECONNREFUSED. */
+static int connect_failed(const char *path, int rc)
+{
+	switch (rc) {
+	case -ENOENT:
+	case -ENOTDIR:
+		set_error("no kelpd at %s: the socket does not exist (is kelpd running? give the same -c "
+			  "FILE or socket path as kelpd's)", path);
+		return -ECONNREFUSED;
+	case -ECONNREFUSED:
+		set_error("no kelpd at %s: nobody listens on the socket (kelpd stopped or crashed)",
+			  path);
+		return -ECONNREFUSED;
+	case -EACCES:
+	case -EPERM:
+		set_error("cannot reach kelpd's socket %s: permission denied by the file system (the "
+			  "socket's directory must be searchable by this user)", path);
+		return -EACCES;
+	default:
+		set_error("cannot connect to kelpd at %s: %s", path, strerror(-rc));
+		return rc;
+	}
+}
+
+/* Set kelp_last_error() for kelpd's refusal @status of the hello @h sent to @path. */
+static void refused(const char *path, int status, const struct kelp_hello *h,
+		    const struct kelp_welcome *w)
+{
+	switch (status) {
+	case -EACCES:
+		set_error("kelpd at %s refuses this user (uid %u, gid %u): not root, not kelpd's user, "
+			  "not in [engine] allow_uids / allow_gids", path, (unsigned)geteuid(),
+			  (unsigned)getegid());
+		break;
+	case -EPROTONOSUPPORT:
+		set_error("kelpd at %s speaks ABI version %u, this libkelp %u: use the libkelp built with "
+			  "that kelpd", path, (unsigned)w->abi_version, (unsigned)KELP_ABI_VERSION);
+		break;
+	case -EUSERS:
+		set_error("kelpd at %s has reached its session limit ([engine] max_sessions)", path);
+		break;
+	case -EINVAL:
+		set_error("kelpd at %s refused the session: queue_depth %u (must be a power of 2, "
+			  "2..65536; 0 = kelpd's default)", path, (unsigned)h->sq_entries);
+		break;
+	default:
+		set_error("kelpd at %s could not open the session: %s", path, strerror(-status));
+		break;
+	}
 }
 
 static int current_numa_node(void)
@@ -135,31 +218,40 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 {
 	struct kelp_opts o;
 	kelp_opts_init(&o);
+	last_error[0] = '\0';
 	if (opts) {
-		if (opts->opts_size == 0 || opts->opts_size > sizeof(o))
+		if (opts->opts_size == 0 || opts->opts_size > sizeof(o)) {
+			set_error("kelp_opts: opts_size %zu is not one this libkelp knows (start from "
+				  "kelp_opts_init())", opts->opts_size);
 			return -EINVAL;
+		}
 		memcpy(&o, opts, opts->opts_size);
 		o.opts_size = sizeof(o);
 	}
-	if (o.queue_depth != 0 && (o.queue_depth & (o.queue_depth - 1)) != 0)
+	if (o.queue_depth != 0 && (o.queue_depth & (o.queue_depth - 1)) != 0) {
+		set_error("kelp_opts: queue_depth %u is not a power of 2", (unsigned)o.queue_depth);
 		return -EINVAL;
+	}
 	struct sockaddr_un sa;
 	int rc = resolve_socket(&o, &sa);
 	if (rc != 0)
 		return rc;
 
 	struct kelp_session *s = kelp_session_alloc(-1, o.wait_spin_us);
-	if (!s)
+	if (!s) {
+		set_error("out of memory");
 		return -ENOMEM;
+	}
 	int fds[2] = {-1, -1};
 
 	s->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->sock < 0) {
 		rc = -errno;
+		set_error("socket: %s", strerror(errno));
 		goto fail;
 	}
 	if (connect(s->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		rc = -errno;
+		rc = connect_failed(sa.sun_path, -errno);
 		goto fail;
 	}
 	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
@@ -167,15 +259,27 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 			       .numa_node = current_numa_node()};
 	if (send(s->sock, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
 		rc = errno ? -errno : -EPROTO;
+		set_error("kelpd at %s: sending the hello: %s", sa.sun_path, strerror(-rc));
 		goto fail;
 	}
 	struct kelp_welcome w;
 	rc = recv_welcome(s->sock, &w, fds);
-	if (rc != 0)
+	if (rc != 0) {
+		if (rc == -ECONNRESET)
+			set_error("kelpd at %s closed the connection before answering (stopping?)",
+				  sa.sun_path);
+		else if (rc == -EPROTO)
+			set_error("kelpd at %s: malformed welcome (not a kelpd of this ABI?)", sa.sun_path);
+		else
+			refused(sa.sun_path, rc, &h, &w);
 		goto fail;
+	}
 	rc = kelp_session_attach(s, fds[0], fds[1]);
-	if (rc != 0)
+	if (rc != 0) {
+		set_error("kelpd at %s: cannot map the session's memory: %s", sa.sun_path,
+			  kelp_strerror(rc));
 		goto fail;
+	}
 	*out = s;
 	return 0;
 fail:

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kelp_strerror: error codes explained in kelp's terms (see the list in kelp.h). */
+/* kelp_strerror: error codes explained in kelp's terms (see the list in kelp.h). One text per
+ * code, so codes that mean one thing for a completion and another for kelp_connect() name both;
+ * kelp_last_error() has the specific cause of a kelp_connect() failure. */
 #include <errno.h>
 #include <string.h>
 
@@ -13,7 +15,7 @@ const char *kelp_strerror(int err)
 	case 0:
 		return "success";
 	case ENOENT:
-		return "needle not found, deleted, or cookie mismatch (or: no kelpd socket at that path)";
+		return "needle not found, deleted, or cookie mismatch (kelp_connect: the config file does not exist)";
 	case EIO:
 		return "needle corrupt: CRC mismatch or bad record";
 	case ERANGE:
@@ -31,11 +33,11 @@ const char *kelp_strerror(int err)
 	case ECONNRESET:
 		return "kelpd stopped or crashed; the session is over (reconnect)";
 	case ECONNREFUSED:
-		return "kelpd is not running (socket exists, nobody listens)";
+		return "kelpd is not running (no socket at that path, or nobody listens on it)";
 	case EPROTO:
 		return "session closed by kelpd: the ring protocol was broken";
 	case EACCES:
-		return "kelpd's allow_uids/allow_gids policy refuses this user";
+		return "kelpd's allow_uids/allow_gids policy refuses this user (or the socket's permissions do)";
 	case EPROTONOSUPPORT:
 		return "kelpd and libkelp speak different ABI versions";
 	case EUSERS:
@@ -45,7 +47,8 @@ const char *kelp_strerror(int err)
 	case ETIMEDOUT:
 		return "timed out waiting for completions";
 	case EBADMSG:
-		return "malformed answer from a SeaweedFS master or volume server (HTTP fallback)";
+		return "malformed answer from a SeaweedFS master or volume server (HTTP fallback); kelp_connect: "
+		       "the config file cannot be read or has errors";
 	case EPERM:
 		return "the volume server refused the read token (check [seaweedfs] jwt_read_key)";
 	case EBUSY:

@@ -101,7 +101,7 @@ struct bench_thread {
 	void *mode_state;                /* the mode's per-thread data */
 	uint32_t buf_size;               /* bytes each slot's buffer holds */
 	int fatal;                       /* -errno that ended this thread early, else 0 */
-	char fatal_msg[256];
+	char fatal_msg[768]; /* room for kelp_last_error() */
 	/* progress, written by the owner with relaxed stores, read by main every second */
 	_Atomic uint64_t ops, bytes, errors;
 	_Atomic bool finished;

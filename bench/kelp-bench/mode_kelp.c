@@ -112,15 +112,12 @@ static int kelp_thread_init(struct bench_thread *t)
 	ko.queue_depth = qd > 32 ? qd : 0; /* kelpd's default unless we need more */
 	int rc = kelp_connect(&ko, &st->s);
 	if (rc < 0) {
-		const char *where = o->socket_path ? o->socket_path
-				    : o->config_path ? o->config_path : KELP_DEFAULT_SOCKET;
-		if (rc == -ENOENT || rc == -ECONNREFUSED)
-			snprintf(t->fatal_msg, sizeof(t->fatal_msg),
-				 "kelpd is not running at %s (start it with kelpd -c FILE; give the same "
-				 "-c FILE or --socket PATH here)", where);
-		else
-			snprintf(t->fatal_msg, sizeof(t->fatal_msg), "cannot connect to kelpd (%s): %s",
-				 where, kelp_strerror(rc));
+		/* the real cause: no kelpd, no such config, config errors (FILE:LINE), the policy */
+		const char *why = kelp_last_error();
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "cannot open a session: %s%s",
+			 *why ? why : kelp_strerror(rc),
+			 rc == -ECONNREFUSED ? " (start it with kelpd -c FILE; give the same -c FILE or "
+					       "--socket PATH here)" : "");
 		return rc;
 	}
 	struct kelp_session_info info;

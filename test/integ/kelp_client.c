@@ -57,7 +57,7 @@ static struct kelp_session *open_session(void)
 	struct kelp_session *s;
 	int rc = kelp_connect(&o, &s);
 	if (rc != 0) {
-		fprintf(stderr, "kelp_client: connect %s: %s\n", sock_path, kelp_strerror(rc));
+		fprintf(stderr, "kelp_client: connect %s: %s\n", sock_path, kelp_last_error());
 		exit(2);
 	}
 	return s;

@@ -407,7 +407,8 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 	struct kelp_session *s;
 	int rc = kelp_connect(&o, &s);
 	if (rc != 0) {
-		fprintf(stderr, "kelpctl: cannot open a session: %s\n", kelp_strerror(rc));
+		const char *why = kelp_last_error();
+		fprintf(stderr, "kelpctl: cannot open a session: %s\n", *why ? why : kelp_strerror(rc));
 		return 1;
 	}
 	int fd = 1;
