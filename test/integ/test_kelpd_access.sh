@@ -62,6 +62,7 @@ dirs = $D/vol
 device = off
 CONF
 chmod 644 "$CONF"
+KELPD_CONF=$CONF # for kelpctl / kelpd_wait_sessions (lib/kelpd_test.sh)
 kelpd_start "$CONF" "$D/kelpd.log" || fail "kelpd did not start"
 
 out=$(as_user "$ALLOWED_GID" "$CLIENT" "$SOCK" read "$FID" 2>&1) ||
@@ -114,7 +115,9 @@ chmod 644 "$UCONF"
 # start_as_nobody [--set ...]: kelpd as NOBODY in the background, bounded wait for its socket
 start_as_nobody() {
 	rm -f "$U/kelpd.sock"
-	as_user - "$BIN/kelpd" -c "$UCONF" "$@" >>"$U/kelpd.log" 2>&1 &
+	# setpriv execs kelpd: $! is kelpd's pid (a shell function here would add a subshell)
+	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$BIN/kelpd" -c "$UCONF" "$@" \
+		>>"$U/kelpd.log" 2>&1 &
 	KELPD_PID=$!
 	wait_until 60 _kelpd_listens_or_gone "$U/kelpd.sock" && kelpd_alive ||
 		fail "kelpd as uid $NOBODY did not start: $(cat "$U/kelpd.log")"

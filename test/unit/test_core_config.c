@@ -183,12 +183,71 @@ static void test_file_errors_have_lines(void **state)
 	kelp_config_free(&c);
 }
 
+/* Issue 8 item 9: a section or key written twice is an error with both lines; the place of each
+ * value is known for kelpd's own checks (lcores = 99 on a 2-CPU machine, control_cpu); an lcore
+ * that is also control_cpu warns. */
+static void test_duplicates_where_and_warnings(void **state)
+{
+	struct kelp_config c;
+	char err[2048], want[512], where[512];
+	const char *dup = "[engine]\n"
+			  "lcores = 2\n"
+			  "socket = /tmp/a.sock\n"
+			  "lcores = 3\n"
+			  "[export]\n"
+			  "[engine]\n"
+			  "arena_mb = 8\n";
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(kelp_config_load_string(&c, "dup.conf", dup, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "dup.conf:4: engine.lcores is set twice (first at line 2)"));
+	assert_non_null(strstr(err, "dup.conf:6: section [engine] appears twice (first at line 1)"));
+	assert_int_equal(c.engine.lcores.cpus[0], 2); /* the second value is not applied */
+	kelp_config_free(&c);
+
+	const char *text = "# kelpd\n"
+			   "[engine]\n"
+			   "lcores = 99\n"
+			   "control_cpu = 99\n"
+			   "admin_gids = 0, 4343\n"
+			   "dumpable = yes\n";
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_false(c.engine.dumpable);
+	assert_int_equal(kelp_config_load_string(&c, "k.conf", text, err, sizeof(err)), 0);
+	assert_true(c.engine.dumpable);
+	assert_int_equal(c.engine.admin_gids.n, 2);
+	assert_int_equal(c.engine.admin_gids.ids[1], 4343);
+	assert_string_equal(kelp_config_where(&c, "engine", "lcores", where, sizeof(where)),
+			    "k.conf:3");
+	assert_string_equal(kelp_config_where(&c, "engine", "control_cpu", where, sizeof(where)),
+			    "k.conf:4");
+	assert_string_equal(kelp_config_where(&c, "engine", "socket", where, sizeof(where)),
+			    "default");
+	assert_string_equal(kelp_config_where(&c, "engine", "nokey", where, sizeof(where)), "?");
+	/* lcores 99 and control_cpu 99: the same CPU */
+	assert_int_equal(kelp_config_warnings(&c, err, sizeof(err)), 1);
+	snprintf(want, sizeof(want),
+		 "k.conf:4: warning: engine.control_cpu = 99 is also one of engine.lcores (k.conf:3)");
+	assert_non_null(strstr(err, want));
+	/* an override moves the place and ends the overlap */
+	assert_int_equal(kelp_config_set(&c, "engine.lcores=1", err, sizeof(err)), 0);
+	assert_string_equal(kelp_config_where(&c, "engine", "lcores", where, sizeof(where)),
+			    "command line");
+	assert_int_equal(kelp_config_warnings(&c, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	/* not pinned: never overlaps */
+	assert_int_equal(kelp_config_set(&c, "engine.lcores=0", err, sizeof(err)), 0);
+	assert_int_equal(kelp_config_set(&c, "engine.control_cpu=-1", err, sizeof(err)), 0);
+	assert_int_equal(kelp_config_warnings(&c, err, sizeof(err)), 0);
+	kelp_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_file_matches_table),
 		cmocka_unit_test(test_defaults_and_types),
 		cmocka_unit_test(test_file_errors_have_lines),
+		cmocka_unit_test(test_duplicates_where_and_warnings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
