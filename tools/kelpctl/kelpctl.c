@@ -37,7 +37,9 @@ static void usage(FILE *f)
 		"options:\n"
 		"  -c, --config FILE   kelp.conf of that kelpd ([engine] socket is used)\n"
 		"  -s, --socket PATH   kelpd's socket (default %s)\n"
-		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes, peers)\n"
+		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes, peers);\n"
+		"                      get: one JSON object per needle with its completion (result, size,\n"
+		"                      crc, flags, path, gzip, crc_checked, error) instead of its data\n"
 		"  -o, --output FILE   get: write the data to FILE instead of stdout\n"
 		"  -z, --gunzip        get: decompress gzip-stored needles\n"
 		"  -h, --help          this text\n",
@@ -394,10 +396,65 @@ static int get_one(struct kelp_session *s, const char *text, int fd, int gunzip)
 	return rc;
 }
 
+/*
+ * get --json: read @text whole through @s and print its completion as one JSON object on stdout
+ * (no data): {"fid", "result" (bytes or -errno), "error"/"message" when it failed, "size", "crc",
+ * "needle_flags", "flags", "path", "gzip", "crc_checked", "truncated"}. Return 0 or the -errno
+ * of the failed read (also printed as JSON).
+ */
+static int get_json(struct kelp_session *s, const char *text)
+{
+	struct kelp_fid fid;
+	if (kelp_fid_parse(text, strlen(text), &fid) != 0) {
+		fprintf(stderr, "kelpctl: get: '%s' is not a file id (like 3,01637037d6)\n", text);
+		return -EINVAL;
+	}
+	struct kelp_cqe c = {0};
+	struct kelp_session_info info;
+	kelp_session_info(s, &info);
+	int rc = kelp_stat(s, &fid, &c);
+	void *buf = NULL;
+	if (rc == 0 && c.size > info.max_io)
+		rc = c.result = -E2BIG;
+	if (rc == 0 && !(buf = kelp_buf_alloc(s, c.size ? c.size : 1)))
+		rc = c.result = -ENOMEM;
+	if (rc == 0) {
+		ssize_t n = kelp_read(s, &fid, 0, buf, c.size ? (uint32_t)c.size : 1, &c);
+		rc = n < 0 ? (int)n : 0;
+	}
+	kelp_buf_free(s, buf);
+	if (rc < 0)
+		c.result = rc;
+	static const char *const paths[] = {"none", "local", "rdma", "http"};
+	json_t *o = json_pack("{s:s, s:i, s:I, s:I, s:i, s:i, s:s, s:b, s:b, s:b}", "fid", text,
+			      "result", (int)c.result, "size", (json_int_t)c.size, "crc",
+			      (json_int_t)c.crc, "needle_flags", (int)c.needle_flags, "flags",
+			      (int)c.flags, "path", paths[c.flags & KELP_CQE_PATH_MASK], "gzip",
+			      (c.flags & KELP_CQE_F_GZIP) != 0, "crc_checked",
+			      (c.flags & KELP_CQE_F_CRC_CHECKED) != 0, "truncated",
+			      (c.flags & KELP_CQE_F_TRUNCATED) != 0);
+	if (o && rc < 0) {
+		const char *name = strerrorname_np(-rc);
+		json_object_set_new(o, "error", json_string(name ? name : "?"));
+		json_object_set_new(o, "message", json_string(kelp_strerror(rc)));
+	}
+	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (line)
+		puts(line);
+	free(line);
+	json_decref(o);
+	return rc;
+}
+
 static int cmd_get(struct ctl_args *a, int n, char **fids)
 {
 	if (n == 0) {
 		fprintf(stderr, "kelpctl: get needs at least one file id\n");
+		return 2;
+	}
+	if (a->json && a->output) {
+		fprintf(stderr, "kelpctl: get --json prints each needle's completion instead of its "
+				"data: drop -o, or --json\n");
 		return 2;
 	}
 	struct kelp_opts o;
@@ -410,6 +467,13 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 		const char *why = kelp_last_error();
 		fprintf(stderr, "kelpctl: cannot open a session: %s\n", *why ? why : kelp_strerror(rc));
 		return 1;
+	}
+	if (a->json) {
+		int failed = 0;
+		for (int i = 0; i < n; i++)
+			failed |= get_json(s, fids[i]) != 0;
+		kelp_close(s);
+		return failed;
 	}
 	int fd = 1;
 	FILE *f = NULL;
