@@ -694,8 +694,9 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
 	return 0;
 }
 
-/* Listen on @path (created 0666, see below). Setup only. Return the fd, or -errno (printed). */
-static int open_listen_socket(const char *path)
+/* Listen on @path (created 0666, see below); *@st = the socket file's lstat, for
+ * remove_own_socket(). Setup only. Return the fd, or -errno (printed). */
+static int open_listen_socket(const char *path, struct stat *st)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -732,7 +733,19 @@ static int open_listen_socket(const char *path)
 		return rc;
 	}
 	/* (0666: anyone may connect; SO_PEERCRED and [engine] allow_* decide who gets a session) */
+	if (lstat(path, st) != 0)
+		memset(st, 0, sizeof(*st));
 	return fd;
+}
+
+/* At exit: remove @path only while it is still the socket we made (@st), not a file someone put
+ * there since (a new kelpd's socket, or anything else). */
+static void remove_own_socket(const char *path, const struct stat *st)
+{
+	struct stat now;
+	if (lstat(path, &now) == 0 && S_ISSOCK(now.st_mode) && now.st_dev == st->st_dev &&
+	    now.st_ino == st->st_ino)
+		unlink(path);
 }
 
 /* Stop the lcores and tell every client; nothing is freed yet (io_uring may still own buffers). */
@@ -796,7 +809,8 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		fprintf(stderr, "kelpd: cannot create the control thread's eventfd: %s\n", strerror(-rc));
 		goto out_ring;
 	}
-	ctl->listen_fd = open_listen_socket(eng->opts.socket_path);
+	struct stat sock_st;
+	ctl->listen_fd = open_listen_socket(eng->opts.socket_path, &sock_st);
 	if (ctl->listen_fd < 0) {
 		rc = ctl->listen_fd;
 		goto out_wake;
@@ -859,7 +873,7 @@ out_stop:
 	stop_all(ctl); /* also the lcores started before one failed; remote paths are torn down */
 out_listen:
 	close(ctl->listen_fd);
-	unlink(eng->opts.socket_path);
+	remove_own_socket(eng->opts.socket_path, &sock_st);
 out_wake:
 	close(ctl->wake_fd);
 out_ring:

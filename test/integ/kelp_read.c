@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	struct kelp_session *s;
 	int rc = kelp_connect(&o, &s);
 	if (rc) {
-		fprintf(stderr, "kelp_read: connect: %s\n", kelp_strerror(rc));
+		fprintf(stderr, "kelp_read: connect: %s\n", kelp_last_error());
 		return 1;
 	}
 	struct kelp_session_info info;

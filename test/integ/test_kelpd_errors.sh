@@ -98,7 +98,13 @@ crc=$(jq -r .crc <<<"$line1")
 [ "$(jq -c '{result, error, message}' <<<"$line2")" = '{"result":-2,"error":"ENOENT","message":"needle not found, deleted, or cookie mismatch (kelp_connect: the config file does not exist)"}' ] ||
 	fail "get --json of a missing needle: $line2"
 echo "ok: kelpctl get --json prints each completion"
+# a file put where kelpd's socket was is not kelpd's to remove when it stops
+rm "$SOCK"
+echo "not kelpd's" >"$SOCK"
 kelpd_stop_checked || fail "kelpd did not stop cleanly"
+[ "$(cat "$SOCK")" = "not kelpd's" ] || fail "kelpd removed a file that replaced its socket"
+rm "$SOCK"
+echo "ok: at exit kelpd removes its own socket only"
 
 # ---- 3. the tools' messages -------------------------------------------------------------------
 rc=0
