@@ -62,7 +62,8 @@ static int connect_to(const char *sock, const char *conf)
 static void expect_error(const char *want)
 {
 	if (!strstr(kelp_last_error(), want))
-		fail_msg("kelp_last_error() = '%s', want it to contain '%s'", kelp_last_error(), want);
+		fail_msg("kelp_last_error() = '%s', want it to contain '%s'", kelp_last_error(),
+			 want);
 }
 
 static void test_no_kelpd(void **state)
@@ -138,7 +139,8 @@ static void *fake_kelpd(void *arg)
 	int c = accept(f->lfd, NULL, NULL);
 	struct kelp_hello h;
 	if (c >= 0 && recv(c, &h, sizeof(h), MSG_WAITALL) == sizeof(h)) {
-		struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
+		struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC,
+					 .abi_version = KELP_ABI_VERSION,
 					 .status = f->status};
 		if (send(c, &w, sizeof(w), MSG_NOSIGNAL) != sizeof(w))
 			perror("fake kelpd: send");
@@ -166,8 +168,8 @@ static void test_refusals_and_thread_local(void **state)
 		int32_t status;
 		const char *want;
 	} cases[] = {
-		{-EACCES, "refuses this user (uid "},
-		{-EUSERS, "has reached its session limit ([engine] max_sessions)"},
+	    {-EACCES, "refuses this user (uid "},
+	    {-EUSERS, "has reached its session limit ([engine] max_sessions)"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		pthread_t t;
@@ -191,10 +193,10 @@ static void test_refusals_and_thread_local(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_kelpd),
-		cmocka_unit_test(test_config_missing_or_bad),
-		cmocka_unit_test(test_bad_opts),
-		cmocka_unit_test(test_refusals_and_thread_local),
+	    cmocka_unit_test(test_no_kelpd),
+	    cmocka_unit_test(test_config_missing_or_bad),
+	    cmocka_unit_test(test_bad_opts),
+	    cmocka_unit_test(test_refusals_and_thread_local),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
