@@ -69,7 +69,10 @@ out=$(as_user "$ALLOWED_GID" "$CLIENT" "$SOCK" read "$FID" 2>&1) ||
 	fail "a client whose supplementary group is in allow_gids was refused: $out"
 set -- $out
 [ "$1" = "$FID" ] && [ "$2" = 4096 ] || fail "read as a member of allow_gids: $out"
-echo "ok: allow_gids admits a client through a supplementary group (primary gid $NOBODY)"
+many=$(seq -s, 5000 5099),$ALLOWED_GID # more groups than kelpd's first SO_PEERGROUPS buffer holds
+out=$(as_user "$many" "$CLIENT" "$SOCK" read "$FID" 2>&1) ||
+	fail "a client in 101 groups, the allowed one last, was refused: $out"
+echo "ok: allow_gids admits a client through a supplementary group (primary gid $NOBODY; also as the 101st group)"
 
 rc=0
 out=$(as_user - "$CLIENT" "$SOCK" read "$FID" 2>&1) || rc=$?
