@@ -261,6 +261,14 @@ static void handle_hello(struct kelp_control *ctl, struct ctl_conn *c)
 		refuse(c, -EPROTONOSUPPORT);
 		return;
 	}
+	/* reserved words must be zero, as in SQEs: a later version can then give them a meaning
+	 * that this kelpd would otherwise silently ignore (shm/ABI.md 1) */
+	for (size_t i = 0; i < sizeof(h.reserved) / sizeof(h.reserved[0]); i++) {
+		if (h.reserved[i] != 0) {
+			refuse(c, -EINVAL);
+			return;
+		}
+	}
 	/* an admin_gids member may use kelpctl without being allowed sessions */
 	c->admin = h.kind == KELP_CONN_ADMIN && peer_is_admin(ctl->eng, c->fd, &c->cred);
 	if (!c->admin && !peer_allowed(ctl->eng, c->fd, &c->cred)) {

@@ -2,8 +2,8 @@
 /*
  * The session handshake of shm/ABI.md section 1 against the real engine (kelp_engine_run in a
  * child process, no volumes): connect, geometry, a NOP through the sleeping (futex) wait path,
- * refusals (ABI version, kind, bad magic, queue size, session limit), session release on close,
- * and a kelpd that dies or stops while a client waits.
+ * refusals (ABI version, kind, bad magic, reserved hello words, queue size, session limit),
+ * session release on close, and a kelpd that dies or stops while a client waits.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -162,6 +162,17 @@ static void test_refusals(void **state)
 		 -EPROTONOSUPPORT},
 		{{.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION, .kind = 9}, -EINVAL},
 		{{.magic = 0x12345678, .abi_version = KELP_ABI_VERSION, .kind = 1}, 1},
+		/* reserved words must be zero (ABI.md 1), for both kinds, first and last word */
+		{{.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION, .kind = KELP_CONN_SESSION,
+		  .reserved = {[0] = 1}},
+		 -EINVAL},
+		{{.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION, .kind = KELP_CONN_ADMIN,
+		  .reserved = {[10] = 0x80000000u}},
+		 -EINVAL},
+		/* the version is checked first: a newer client learns that, not -EINVAL */
+		{{.magic = KELP_HELLO_MAGIC, .abi_version = 2, .kind = KELP_CONN_SESSION,
+		  .reserved = {[3] = 7}},
+		 -EPROTONOSUPPORT},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
