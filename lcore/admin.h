@@ -5,7 +5,8 @@
  *   1. The client connects and sends a struct kelp_hello (shm/kelp_abi.h) with kind
  *      KELP_CONN_ADMIN; kelpd checks SO_PEERCRED (and SO_PEERGROUPS) against the same policy as for
  *      sessions ([engine] allow_uids / allow_gids), or [engine] admin_gids.
- *   2. kelpd answers a struct kelp_welcome (status 0, or -EACCES / -EPROTONOSUPPORT and closes).
+ *   2. kelpd answers a struct kelp_welcome (status 0, or a refusal of shm/ABI.md 1: -EACCES,
+ *      -EPROTONOSUPPORT, -EINVAL; kelpd then closes).
  *   3. Then any number of commands: one line of ASCII each ("stats\n", at most 1023 bytes); kelpd
  *      answers each with exactly one line: a JSON object and "\n". Errors are {"error": "..."}.
  *

@@ -193,7 +193,8 @@ void kelp_buf_free(struct kelp_session *s, void *buf);
 /*
  * One completion, 32 bytes, exactly as kelpd writes it into the completion ring.
  *   READ: result = bytes written into the buffer (0 when offset == size), size = the needle's whole
- *         data size as stored, crc = its stored CRC32C, needle_flags = its SeaweedFS flags byte.
+ *         data size as stored, crc = its CRC32C as stored (raw, or masked by SeaweedFS < 3.09:
+ *         shm/ABI.md 4), needle_flags = its SeaweedFS flags byte.
  *   STAT: result = 0, size / crc / needle_flags as for READ; no data moves.
  *   NOP:  result = 0.
  * After an error the buffer's contents are undefined (a corrupt needle's bytes may be there).

@@ -16,9 +16,11 @@
  * the host).
  *
  * Trust: kelpd trusts nothing the client can write. It copies each SQE before validating it, keeps
- * its own copies of the indices it produces (the CQ tail) and consumes (the SQ head), and checks
- * every index it reads from the segment (kelp_ring.h returns -EPROTO for a peer index that moved
- * more than the ring size).
+ * the indices it writes (the SQ head, the CQ tail) privately and never reads them back, and checks
+ * every index it reads from the segment: an SQ tail outside [SQ head, SQ head + sq_entries] or a
+ * CQ head outside [CQ tail - cq_entries, CQ tail] (mod 2^32) makes kelp_ring.h return -EPROTO and
+ * the session BROKEN. It reads them only when its cached copies show no entries (SQ tail) or too
+ * little room (CQ head), so a bad value is caught when it matters, not at once.
  */
 #ifndef KELP_ABI_H
 #define KELP_ABI_H
@@ -54,10 +56,12 @@ struct kelp_ring_ctl {
 	/* producer line: written by the producer with release, read by the consumer with acquire */
 	_Alignas(KELP_CACHE_LINE) uint32_t tail;
 	_Alignas(KELP_CACHE_LINE) uint8_t guard0[KELP_CACHE_LINE];
-	/* consumer line: head written by the consumer with release, read by the producer with acquire */
+	/* consumer line: head written by the consumer with release, read by the producer with acquire;
+	 * head = entries consumed, advanced only past slots already copied out, never beyond tail */
 	_Alignas(KELP_CACHE_LINE) uint32_t head;
-	/* consumer-owned flags: KELP_SQ_NEED_WAKEUP on the SQ (the lcore sleeps), KELP_CQ_WANT_WAKE on
-	 * the CQ (the client sleeps on a futex on the CQ tail) */
+	/* sleep flags, on the line the consumer writes: on the SQ KELP_SQ_NEED_WAKEUP, set and cleared
+	 * by kelpd only (atomic OR / AND); on the CQ KELP_CQ_WANT_WAKE, set by the client, cleared by
+	 * kelpd (atomic AND) when it wakes the client (shm/ABI.md 5) */
 	uint32_t flags;
 	_Alignas(KELP_CACHE_LINE) uint8_t guard1[KELP_CACHE_LINE];
 };
@@ -69,8 +73,8 @@ static_assert(offsetof(struct kelp_ring_ctl, flags) == 2 * KELP_CACHE_LINE + 4, 
 /* SQ flags (written by kelpd): the lcore is parked; the client must write 1 to the session's
  * wakeup eventfd after publishing new entries. */
 #define KELP_SQ_NEED_WAKEUP 0x1u
-/* CQ flags (written by the client): the client is about to sleep with FUTEX_WAIT on the CQ tail;
- * the lcore does FUTEX_WAKE after its next CQ publish and clears the flag. */
+/* CQ flags (set by the client): the client is about to sleep with FUTEX_WAIT on the CQ tail;
+ * the lcore, after its next CQ publish, clears the flag and does FUTEX_WAKE. */
 #define KELP_CQ_WANT_WAKE 0x1u
 
 /* ---- submission entry -------------------------------------------------------------------------- */
@@ -197,14 +201,15 @@ struct kelp_hello {
 	uint32_t kind;        /* enum kelp_conn_kind */
 	uint32_t sq_entries;  /* SESSION: wanted ring size, 0 = kelpd's default */
 	int32_t numa_node;    /* SESSION: client's NUMA node (hint), -1 unknown */
-	uint32_t reserved[11];
+	uint32_t reserved[11]; /* 0; kelpd refuses anything else with -EINVAL */
 };
 static_assert(sizeof(struct kelp_hello) == 64, "hello is 64 bytes");
 
 struct kelp_welcome {
 	uint32_t magic;       /* KELP_HELLO_MAGIC */
 	uint32_t abi_version; /* kelpd's KELP_ABI_VERSION */
-	int32_t status;       /* 0, or -errno (then no fds follow): -EACCES, -EPROTONOSUPPORT, -EUSERS */
+	int32_t status;       /* 0, or -errno (then no fds follow): -EPROTONOSUPPORT, -EINVAL, -EACCES,
+			       * -EUSERS, or why the segment could not be made (ABI.md 1) */
 	uint32_t reserved0;
 	uint64_t session_id;
 	uint64_t seg_size;
