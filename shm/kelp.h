@@ -30,7 +30,8 @@
  *
  * Errors a session reports once kelpd is gone: -ECONNRESET (kelpd stopped or crashed; every pending
  * request is lost, reconnect with kelp_connect()), -EPROTO (kelpd closed the session because the
- * client broke the ring protocol).
+ * client broke the ring protocol), -EFAULT (kelpd closed the session because the process punched a
+ * hole into the session's shared memory; shm/ABI.md 2).
  *
  * Link with `pkg-config --libs kelp` (libkelp.so; or libkelp.a with `pkg-config --static --libs kelp`).
  */

@@ -71,7 +71,7 @@ static_assert(offsetof(struct kelp_ring_ctl, head) == 2 * KELP_CACHE_LINE, "head
 static_assert(offsetof(struct kelp_ring_ctl, flags) == 2 * KELP_CACHE_LINE + 4, "flags beside head");
 
 /* SQ flags (written by kelpd): the lcore is parked; the client must write 1 to the session's
- * wakeup eventfd after publishing new entries. */
+ * doorbell eventfd (the welcome's second fd) after publishing new entries. */
 #define KELP_SQ_NEED_WAKEUP 0x1u
 /* CQ flags (set by the client): the client is about to sleep with FUTEX_WAIT on the CQ tail;
  * the lcore, after its next CQ publish, clears the flag and does FUTEX_WAKE. */
@@ -148,7 +148,7 @@ struct kelp_seg_hdr {
 	uint32_t reserved0;
 	/* state line: written by kelpd (release), read by the client (acquire) */
 	_Alignas(KELP_CACHE_LINE) uint32_t state; /* enum kelp_seg_state */
-	int32_t seg_error;                        /* -errno when BROKEN (-EPROTO: ring indices) */
+	int32_t seg_error; /* -errno when BROKEN: -EPROTO ring indices, -EFAULT a page punched out */
 };
 static_assert(sizeof(struct kelp_seg_hdr) <= KELP_SEG_HDR_SIZE, "header fits its page");
 static_assert(offsetof(struct kelp_seg_hdr, sq_off) == 32, "header layout");
@@ -183,8 +183,8 @@ int kelp_seg_hdr_check(const struct kelp_seg_hdr *h, uint64_t seg_size);
 
 /*
  * Connection kinds. The first message on a new connection is a struct kelp_hello; kelpd answers a
- * SESSION hello with a struct kelp_welcome carrying two fds (SCM_RIGHTS): the segment memfd and the
- * lcore's wakeup eventfd. The connection then stays open, silent, for the session's life: its close
+ * SESSION hello with a struct kelp_welcome carrying two fds (SCM_RIGHTS), in this order: the segment
+ * memfd and the session's own doorbell eventfd. The connection then stays open, silent, for the session's life: its close
  * (exit, crash, kelp_close) ends the session. An ADMIN hello switches the connection to the admin
  * protocol of kelpctl (lcore/admin.h: one command line in, one JSON line out).
  */

@@ -21,6 +21,7 @@ prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
 """
 import ctypes
 import errno
+import fcntl
 import mmap
 import os
 import platform
@@ -359,6 +360,9 @@ def cmd_handshake(path, args):
           f"{s.arena_off}, max_io {s.max_io}, lcore {s.lcore_id}, hugepages {s.hugepages}; layout as ABI.md 2")
     link = os.readlink(f"/proc/self/fd/{s.doorbell}")
     check("eventfd" in link, f"second fd is {link}, not an eventfd")
+    nonblock = bool(fcntl.fcntl(s.doorbell, fcntl.F_GETFL) & os.O_NONBLOCK)
+    print(f"info: doorbell O_NONBLOCK {nonblock} (ABI.md 5 says it is; kelpd before the per-session "
+          f"doorbell passed a blocking shared eventfd)")
     s.queue(OP_NOP, user_data=0xFEEDFACECAFEBEEF)
     s.publish()
     (c,) = s.wait(1)
