@@ -13,8 +13,8 @@ prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
                                               a live needle, so a skipped check would succeed)
   abi_doc_client.py SOCK doorbell             the lcore parks (NEED_WAKEUP), a NOP rings it awake;
                                               completions waited for on the CQ tail futex
-  abi_doc_client.py SOCK broken               a tail beyond the ring: BROKEN, -EPROTO; a second
-                                              session is unaffected
+  abi_doc_client.py SOCK broken               an SQ tail beyond the ring, a CQ head beyond the CQ
+                                              tail: BROKEN, -EPROTO; a second session is unaffected
   abi_doc_client.py SOCK refusals             bad magic, version, kind, sq_entries; hello timeout
   abi_doc_client.py SOCK users N              N sessions open, the next is refused with -EUSERS
   abi_doc_client.py SOCK reserved             a hello with a non-zero reserved word: -EINVAL
@@ -523,6 +523,29 @@ def cmd_broken(path, args):
     good.publish()
     check(good.wait(1)[0][:2] == (7, 0), "the other session")
     print("ok: an SQ tail beyond the ring -> BROKEN, seg_error -EPROTO; another session still served")
+    bad.close()
+
+    # A CQ head beyond the CQ tail: kelpd reads the head only once its cached copy shows too little
+    # room, i.e. after cq_entries completions the client did not consume (ABI.md 2, What kelpd checks)
+    bad = Session(path)
+    bad._u32(bad.cq_off + HEAD).value = 2**31  # far beyond any tail kelpd will have
+    end = time.monotonic() + 60
+    sent = 0
+    while bad.state() == STATE_LIVE:
+        check(time.monotonic() < end, f"kelpd did not break the session ({sent} NOPs sent)")
+        if (bad.sq_tail - bad._u32(bad.sq_off + HEAD).value) % 2**32 < bad.sq_entries:
+            bad.queue(OP_NOP, user_data=sent)
+            bad.publish()
+            sent += 1
+        elif bad.sq_flags() & SQ_NEED_WAKEUP:
+            bad.ring()
+    check(bad.state() == STATE_BROKEN and bad.seg_error() == -errno.EPROTO,
+          f"CQ head: state {bad.state()} error {bad.seg_error()}")
+    good.queue(OP_NOP, user_data=8)
+    good.publish()
+    check(good.wait(1)[0][:2] == (8, 0), "the other session")
+    print(f"ok: a CQ head beyond the tail -> BROKEN -EPROTO once kelpd needed room ({sent} NOPs); "
+          "another session still served")
     bad.close()
     good.close()
 

@@ -8,7 +8,8 @@
 #     end-of-needle, past-the-end and wrong-cookie reads;
 #   - the documented error completions of bad SQEs (-EINVAL, -E2BIG, -EFAULT, in ABI.md's order);
 #   - the doorbell: the lcore parks (idle_park_us = 100), NEED_WAKEUP, the client rings, it serves;
-#   - a ring protocol violation: BROKEN, -EPROTO, another session unaffected;
+#   - ring protocol violations (an SQ tail beyond the ring, a CQ head beyond the CQ tail): BROKEN,
+#     -EPROTO, another session unaffected;
 #   - hello refusals, the hello timeout, -EUSERS at max_sessions;
 #   - last: a hello with a non-zero reserved word is refused with -EINVAL.
 # KELPD_BIN=path runs it against another kelpd build (e.g. an older one).
