@@ -233,7 +233,8 @@ struct kelp_cqe {
  *            completions (kelp_poll / kelp_wait) and try again
  *   -EFAULT  [@buf, @buf + @len) is not inside the arena
  *   -E2BIG   @len > max_io
- *   -ECONNRESET, -EPROTO  the session is over (see top of file)
+ *   -ECONNRESET, -EPROTO, -EFAULT  the session is over (see top of file; -EFAULT then comes from
+ *            kelp_submit / kelp_poll / kelp_wait too, never for a buffer alone)
  */
 int kelp_queue_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset, void *buf,
 		    uint32_t len, uint64_t user_data);
@@ -256,29 +257,31 @@ int kelp_queue_read_flags(struct kelp_session *s, const struct kelp_fid *fid, ui
 
 /*
  * kelp_queue_stat - queue a STAT of @fid (size, CRC, flags; no data). As kelp_queue_read().
- * Return: 0; -EAGAIN; -ECONNRESET; -EPROTO.
+ * Return: 0; -EAGAIN; -ECONNRESET, -EPROTO, -EFAULT (the session is over).
  */
 int kelp_queue_stat(struct kelp_session *s, const struct kelp_fid *fid, uint64_t user_data);
 
 /*
  * kelp_queue_nop - queue a request that kelpd completes with result 0 (measures the ring round
  * trip). As kelp_queue_read().
- * Return: 0; -EAGAIN; -ECONNRESET; -EPROTO.
+ * Return: 0; -EAGAIN; -ECONNRESET, -EPROTO, -EFAULT (the session is over).
  */
 int kelp_queue_nop(struct kelp_session *s, uint64_t user_data);
 
 /*
  * kelp_submit - publish every queued request to kelpd with one release store, and wake the
- * session's lcore if it is parked (one write(2) on an eventfd, only then). The owning thread only.
- * Return: the number of requests published (0 when none were queued); -ECONNRESET; -EPROTO.
+ * session's lcore if it is parked (one write(2) on the session's doorbell eventfd, only then). The
+ * owning thread only.
+ * Return: the number of requests published (0 when none were queued); -ECONNRESET, -EPROTO,
+ * -EFAULT (the session is over).
  */
 int kelp_submit(struct kelp_session *s);
 
 /*
  * kelp_poll - copy up to @max available completions into @cqes without waiting or any syscall.
  * The owning thread only.
- * Return: the number copied (0 when none are ready); -ECONNRESET or -EPROTO when the session is
- * over and no completion is left.
+ * Return: the number copied (0 when none are ready); -ECONNRESET, -EPROTO or -EFAULT when the
+ * session is over and no completion is left.
  */
 int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max);
 
@@ -292,6 +295,7 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max);
  *   -ENOENT      nothing is in flight (nothing to wait for)
  *   -ECONNRESET  kelpd stopped or crashed; the pending requests are lost
  *   -EPROTO      kelpd closed the session (protocol violation)
+ *   -EFAULT      kelpd closed the session (a page of its shared memory was punched out)
  */
 int kelp_wait(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max, int timeout_ms);
 
