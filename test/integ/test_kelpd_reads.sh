@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # kelpd serving local volumes (no timing asserted):
 #   - every needle of the shared fixtures and of `kelp-vol create` volumes (plain, gzip-stored,
-#     1 B..300 KiB) read through libkelp equals `kelp-vol cat`, byte for byte;
+#     0 B..300 KiB) read through libkelp equals `kelp-vol cat`, byte for byte;
 #   - a needle with a flipped data byte -> -EIO (and the same needle in an intact copy reads);
 #   - deleted needles and wrong cookies -> -ENOENT; a volume that is not local -> -EHOSTUNREACH;
 #   - kelpctl get writes the same bytes; stats count the errors by kind; sessions end with clients.
@@ -22,7 +22,8 @@ cp test/fixtures/43.dat "$D/vol/43.dat"
 mkdir -p "$D/plain"
 echo hello >"$D/plain/hello"
 printf x >"$D/plain/x"
-"$BIN/kelp-vol" create "$D/vol" 9 "$D/plain/hello" "$D/plain/x" >/dev/null
+: >"$D/plain/empty" # a 0-byte needle: a read of any length returns 0 bytes, STAT size 0
+"$BIN/kelp-vol" create "$D/vol" 9 "$D/plain/hello" "$D/plain/empty" "$D/plain/x" >/dev/null
 # gzip-stored needles, from files
 mkdir -p "$D/files"
 for i in $(seq 1 20); do seq 1 $((i * 500)) >"$D/files/f$i.txt"; done
@@ -67,6 +68,8 @@ while read -r fid result size flags; do
 done <"$D/results"
 [ "$(wc -l <"$D/results")" = "$n" ] || fail "not every fid answered"
 [ "$gz" = 20 ] || fail "$gz gzip-flagged needles, want the 20 of volume 8"
+[ "$(awk '$1 ~ /^9,/ && $2 == 0 && $3 == 0' "$D/results" | wc -l)" = 1 ] ||
+	fail "the empty needle of volume 9 did not read as 0 bytes: $(grep '^9,' "$D/results")"
 echo "ok: $n needles (fixtures, synthetic 1B-300K, small files, 20 gzip-stored) equal kelp-vol cat"
 
 # 2. corrupt -> -EIO, intact twin reads
