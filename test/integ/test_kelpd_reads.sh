@@ -5,7 +5,7 @@
 #     0 B..300 KiB) read through libkelp equals `kelp-vol cat`, byte for byte;
 #   - a needle with a flipped data byte -> -EIO (and the same needle in an intact copy reads);
 #   - deleted needles and wrong cookies -> -ENOENT; a volume that is not local -> -EHOSTUNREACH;
-#   - kelpctl get writes the same bytes; stats count the errors by kind; sessions end with clients.
+#   - kelpctl get writes the same bytes (gzip-stored ones inflated, --raw as stored); stats count the errors by kind; sessions end with clients.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -109,8 +109,13 @@ echo "ok: $ndel deleted needles and a wrong cookie -> -ENOENT; volume 99 -> -EHO
 big=$(sed -n '$p' "$D/fids")
 kelpctl get "$big" -o "$D/kelpctl.out"
 cmp -s "$D/kelpctl.out" "$D/want/$big" || fail "kelpctl get $big differs"
-"$BIN/kelpctl" --socket "$KELPD_SOCK" get "$(grep '^8,' "$D/fids" | head -1)" --gunzip >"$D/gunzipped"
-grep -q '^1$' "$D/gunzipped" || fail "kelpctl get --gunzip did not decompress"
+gzfid=$(grep '^8,' "$D/fids" | head -1)
+"$BIN/kelpctl" --socket "$KELPD_SOCK" get "$gzfid" >"$D/gunzipped"
+"$BIN/kelp-vol" cat --gunzip "$D/vol/8.dat" "$gzfid" | cmp -s - "$D/gunzipped" || fail "kelpctl get of a gzip-stored needle is not inflated"
+kelpctl get "$gzfid" --raw -o "$D/raw.out"
+cmp -s "$D/raw.out" "$D/want/$gzfid" || fail "kelpctl get --raw is not the needle as stored"
+kelpctl get "$gzfid" --gunzip -o "$D/gunzip.out"
+cmp -s "$D/gunzip.out" "$D/gunzipped" || fail "kelpctl get --gunzip (now the default) differs from get"
 if kelpctl get "$corrupt_fid" >/dev/null 2>"$D/err"; then fail "kelpctl get of a corrupt needle succeeded"; fi
 grep -q "corrupt" "$D/err" || fail "kelpctl get: unclear message: $(cat "$D/err")"
 kelpctl --json stats >"$D/stats.json"
