@@ -84,7 +84,9 @@ curl -sf -r 1000-1999 "http://$url/$fid" | cmp -s - <(tail -c +1001 "$src/random
 n=0
 while read -r fid; do
 	curl -sf "http://$url/$fid" -o "$WEED_DIR/got" || fail "GET synthetic $fid"
-	"$KV" cat "$vdir/103.dat" "$fid" | cmp -s - "$WEED_DIR/got" || fail "synthetic $fid differs"
+	"$KV" cat "$vdir/103.dat" "$fid" >"$WEED_DIR/want" || fail "kelp-vol cat 103 $fid failed"
+	cmp -s "$WEED_DIR/want" "$WEED_DIR/got" ||
+		fail "synthetic $fid differs: kelp-vol cat $(stat -c %s "$WEED_DIR/want") bytes, weed $(stat -c %s "$WEED_DIR/got"); $(cmp "$WEED_DIR/want" "$WEED_DIR/got" 2>&1 | head -c 200)"
 	n=$((n + 1))
 done <"$WEED_DIR/fids103"
 echo "ok: weed serves all $n synthetic needles of volume 103 as kelp-vol cat reads them"
