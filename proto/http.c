@@ -483,3 +483,22 @@ void kelp_http_parser_body_done(struct kelp_http_parser *p, size_t n)
 	if (p->remaining == 0)
 		p->state = KELP_HTTP_DONE;
 }
+
+int kelp_http_etag_crc(const char *etag, uint32_t *crc)
+{
+	uint32_t v = 0;
+	if (strlen(etag) != 10 || etag[0] != '"' || etag[9] != '"')
+		return -EINVAL;
+	for (int i = 1; i <= 8; i++) {
+		char c = etag[i];
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+						    : 16u;
+		if (d > 15)
+			return -EINVAL;
+		v = v << 4 | d;
+	}
+	*crc = v;
+	return 0;
+}

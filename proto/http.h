@@ -157,6 +157,13 @@ size_t kelp_http_parser_body_window(const struct kelp_http_parser *p, uint8_t **
  */
 void kelp_http_parser_body_done(struct kelp_http_parser *p, size_t n);
 
+/*
+ * kelp_http_etag_crc - a SeaweedFS volume server's ETag, the needle's stored CRC as 8 quoted hex
+ * digits ("5e90563f", either case), into *@crc. Any thread.
+ * @return 0, or -EINVAL when @etag has another form (absent, weak, other length).
+ */
+int kelp_http_etag_crc(const char *etag, uint32_t *crc);
+
 /* @return the body bytes stored in dst (min(body_total, dst_cap)). */
 static inline size_t kelp_http_parser_body_len(const struct kelp_http_parser *p)
 {

@@ -75,7 +75,8 @@ struct bench_opts {
 	bool list_fids;
 	bool wait;               /* local/nop: kelp_wait (futex) instead of busy-polling */
 	int wait_spin_us;        /* with wait: spin this long before sleeping */
-	bool verify;             /* check every whole-needle read against the needle's stored CRC */
+	bool verify;             /* check every whole-needle read against the needle's stored CRC
+				  * (a needle overwritten or deleted meanwhile counts apart) */
 	struct bench_server servers[BENCH_MAX_SERVERS];
 	size_t nservers;
 };
@@ -85,6 +86,11 @@ struct bench_done {
 	unsigned slot;
 	int64_t result; /* bytes read, or -errno */
 	uint32_t path;  /* KELP_CQE_PATH_* for kelp modes, else 0 */
+	/* with has_crc: the needle version the bytes came from (--verify): its stored CRC and whole
+	 * data size as stored (more than result when the buffer cut the read short) */
+	uint32_t crc;
+	bool has_crc;
+	uint64_t size;
 };
 
 #define BENCH_ERRNO_MAX 160 /* errors by code: errno values 1..159; others counted at 0 */
@@ -110,6 +116,12 @@ struct bench_thread {
 	uint64_t err_by_code[BENCH_ERRNO_MAX];
 	uint64_t by_path[4];
 	uint64_t verified, verify_failures; /* --verify */
+	uint64_t verify_changed;         /* --verify: mismatches explained by an overwrite or delete */
+	/* --verify: reads that returned another whole version of their needle (its bytes match the
+	 * CRC the read reported, which is not the one the targets were built with), judged after
+	 * the run when nothing is in flight: changed if the needle changed, else failures */
+	const struct bench_target **suspects;
+	size_t nsuspects, suspects_cap;
 	uint64_t end_ns;
 };
 
@@ -125,6 +137,9 @@ struct bench_thread {
  *                come back within ~100 ms so the loop sees the stop flag). Return the count or a
  *                fatal -errno.
  *   slot_buf     the buffer @slot's data landed in (for --verify); NULL op when there is none.
+ *   restat       optional, for --verify: the needle's data size and stored CRC as they are now
+ *                (a fresh STAT or HEAD), called with nothing in flight. 0, -ENOENT when it is gone
+ *                (deleted), other -errno when it cannot be told.
  *   thread_fini  release everything thread_init took; requests may still be in flight after a
  *                fatal error.
  * Fatal errors write a message into t->fatal_msg.
@@ -140,6 +155,8 @@ struct bench_mode {
 	int (*flush)(struct bench_thread *t);
 	int (*reap)(struct bench_thread *t, struct bench_done *done, unsigned max);
 	const uint8_t *(*slot_buf)(struct bench_thread *t, unsigned slot);
+	int (*restat)(struct bench_thread *t, const struct bench_target *tg, uint64_t *size,
+		      uint32_t *crc);
 	void (*thread_fini)(struct bench_thread *t);
 };
 
@@ -162,7 +179,7 @@ void bench_targets_free(struct bench_targets *tg);
 
 /* What the workers did, summed after they are joined. Main thread. */
 struct bench_totals {
-	uint64_t ops, bytes, errors, verified, verify_failures;
+	uint64_t ops, bytes, errors, verified, verify_failures, verify_changed;
 	uint64_t by_code[BENCH_ERRNO_MAX];
 	uint64_t by_path[4];
 	double secs;
@@ -182,6 +199,22 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o);
  * the barrier twice, runs the slots, finalises the mode, sets finished. Return: NULL.
  */
 void *bench_worker_main(void *arg);
+
+/*
+ * bench_verify_read - --verify of one successful read of @tg into @buf (@result bytes; @d the
+ * completion when the mode reports the version read, else NULL): counts it in t->verified and, when
+ * its bytes are wrong, in t->verify_failures -- or keeps it for bench_verify_settle() when it is a
+ * whole other version of the needle. Worker thread.
+ */
+void bench_verify_read(struct bench_thread *t, const struct bench_target *tg, const uint8_t *buf,
+		       int64_t result, const struct bench_done *d);
+
+/*
+ * bench_verify_settle - after the run, with nothing in flight: one t->mode->restat per needle kept by
+ * bench_verify_read(); its reads count in t->verify_changed when the needle changed (or is gone),
+ * else in t->verify_failures. Frees what bench_verify_read() kept. Worker thread.
+ */
+void bench_verify_settle(struct bench_thread *t);
 
 /* bench_report - print the summary of a run (text, or JSON with --json). Main thread. */
 void bench_report(const struct bench_opts *o, const struct kelp_hist *h, const struct bench_totals *r);

@@ -202,6 +202,7 @@ int main(int argc, char **argv)
 			kelp_hist_merge(th[0].hist, th[i].hist);
 		r.ops += th[i].ops, r.bytes += th[i].bytes, r.errors += th[i].errors;
 		r.verified += th[i].verified, r.verify_failures += th[i].verify_failures;
+		r.verify_changed += th[i].verify_changed;
 		end = th[i].end_ns > end ? th[i].end_ns : end;
 		for (unsigned c = 0; c < BENCH_ERRNO_MAX; c++)
 			r.by_code[c] += th[i].err_by_code[c];
@@ -218,6 +219,10 @@ int main(int argc, char **argv)
 				" reads returned wrong bytes or a wrong size\n", r.verify_failures, r.verified);
 			rc = 1;
 		}
+		if (r.verify_changed)
+			fprintf(stderr, "kelp-bench: --verify: %" PRIu64 " of %" PRIu64 " reads returned "
+				"another version of a needle overwritten or deleted during the run (not "
+				"failures)\n", r.verify_changed, r.verified);
 	}
 	for (unsigned i = 0; i < o.threads; i++)
 		free(th[i].hist);

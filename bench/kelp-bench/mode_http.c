@@ -4,7 +4,9 @@
  * connection (per volume server) and runs one `GET /<fid>` at a time on it; one epoll set per thread
  * waits for the answers. Requests say `Accept-Encoding: gzip` as Go's HTTP client does by default,
  * so gzip-stored needles come back as stored (the same bytes kelp's local path returns). Bodies are
- * received straight into the slot's buffer (proto/http.h's body window); nothing is verified.
+ * received straight into the slot's buffer (proto/http.h's body window); with --verify the loop
+ * checks them, the ETag naming the version they came from, and a HEAD after the run tells whether
+ * a needle was overwritten meanwhile.
  *
  * Servers: --http-server HOST:PORT sends every fid there; --master HOST:PORT asks the master where
  * each volume is (GET /dir/lookup, first location) once at start.
@@ -449,8 +451,14 @@ static int http_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 		unsigned slot = (unsigned)(st->events[i].data.u64 & 0xffffffffu);
 		size_t server = (size_t)(st->events[i].data.u64 >> 32);
 		int64_t result;
-		if (on_readable(t, slot, server, &result) == 1)
-			done[ndone++] = (struct bench_done){.slot = slot, .result = result};
+		if (on_readable(t, slot, server, &result) == 1) {
+			/* the ETag names the version the bytes came from (--verify) */
+			const struct kelp_http_response *resp = &st->slots[slot].parser.resp;
+			struct bench_done d = {.slot = slot, .result = result, .size = resp->body_total};
+			d.has_crc = result >= 0 && resp->status == 200 &&
+				    kelp_http_etag_crc(resp->etag, &d.crc) == 0;
+			done[ndone++] = d;
+		}
 	}
 	if (n == 0) { /* nothing moved for 100 ms: fail requests that waited too long */
 		uint64_t now = bench_now_ns();
@@ -469,6 +477,59 @@ static const uint8_t *http_slot_buf(struct bench_thread *t, unsigned slot)
 {
 	struct http_state *st = t->mode_state;
 	return st->slots[slot].buf;
+}
+
+/*
+ * --verify: HEAD /<fid> (as stored: Accept-Encoding: gzip) on a connection of its own: the stored
+ * size (Content-Length) and CRC (ETag) of the needle now. Worker thread, after the run.
+ */
+static int http_restat(struct bench_thread *t, const struct bench_target *tg, uint64_t *size,
+		       uint32_t *crc)
+{
+	char path[KELP_FID_STR_MAX + 2], req[512];
+	snprintf(path, sizeof(path), "/%s", tg->fid_str);
+	struct kelp_http_request r = {.host = t->opts->servers[tg->server].hostport,
+				      .path = path,
+				      .accept_gzip = true,
+				      .head = true};
+	int len = kelp_http_write_request(&r, req, sizeof(req));
+	if (len < 0)
+		return len;
+	int fd = tcp_connect(&server_addr[tg->server], false);
+	if (fd < 0)
+		return fd;
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct kelp_http_parser *p = malloc(sizeof(*p));
+	int rc = p ? send_all(fd, req, (size_t)len) : -ENOMEM;
+	if (rc == 0)
+		kelp_http_parser_init(p, NULL, 0, true);
+	while (rc == 0 && !kelp_http_parser_done(p)) {
+		uint8_t buf[4096];
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = -errno;
+		else if (n == 0)
+			rc = kelp_http_parser_finish(p) == 0 ? 0 : -ECONNRESET;
+		else if (kelp_http_parser_feed(p, buf, (size_t)n) < 0)
+			rc = -EPROTO;
+		if (n == 0)
+			break;
+	}
+	if (rc == 0) {
+		if (p->resp.status == 404)
+			rc = -ENOENT;
+		else if (p->resp.status != 200 || p->resp.content_length < 0 ||
+			 kelp_http_etag_crc(p->resp.etag, crc) != 0)
+			rc = -EPROTO;
+		else
+			*size = (uint64_t)p->resp.content_length;
+	}
+	free(p);
+	close(fd);
+	return rc;
 }
 
 static void http_thread_fini(struct bench_thread *t)
@@ -497,5 +558,6 @@ const struct bench_mode bench_mode_http = {
 	.start = http_start,
 	.reap = http_reap,
 	.slot_buf = http_slot_buf,
+	.restat = http_restat,
 	.thread_fini = http_thread_fini,
 };

@@ -211,6 +211,9 @@ static int kelp_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 			.slot = (unsigned)st->cqes[i].user_data,
 			.result = st->cqes[i].result,
 			.path = st->cqes[i].flags & KELP_CQE_PATH_MASK,
+			.crc = st->cqes[i].crc,
+			.has_crc = true,
+			.size = st->cqes[i].size,
 		};
 	return n;
 }
@@ -219,6 +222,20 @@ static const uint8_t *kelp_slot_buf(struct bench_thread *t, unsigned slot)
 {
 	struct kelp_state *st = t->mode_state;
 	return (const uint8_t *)st->bufs[slot];
+}
+
+/* --verify: a fresh STAT of @tg (the worker has nothing in flight, else -EBUSY). */
+static int kelp_restat(struct bench_thread *t, const struct bench_target *tg, uint64_t *size,
+		       uint32_t *crc)
+{
+	struct kelp_state *st = t->mode_state;
+	struct kelp_cqe c;
+	int rc = kelp_stat(st->s, &tg->fid, &c);
+	if (rc < 0)
+		return rc;
+	*size = c.size;
+	*crc = c.crc;
+	return 0;
 }
 
 static void kelp_thread_fini(struct bench_thread *t)
@@ -243,6 +260,7 @@ const struct bench_mode bench_mode_local = {
 	.flush = kelp_flush,
 	.reap = kelp_reap,
 	.slot_buf = kelp_slot_buf,
+	.restat = kelp_restat,
 	.thread_fini = kelp_thread_fini,
 };
 
@@ -255,6 +273,7 @@ const struct bench_mode bench_mode_rdma = {
 	.flush = kelp_flush,
 	.reap = kelp_reap,
 	.slot_buf = kelp_slot_buf,
+	.restat = kelp_restat,
 	.thread_fini = kelp_thread_fini,
 };
 

@@ -36,8 +36,9 @@ static void print_text(const struct bench_opts *o, const struct kelp_hist *h,
 		printf("  served by  local %" PRIu64 "  rdma %" PRIu64 "  http %" PRIu64 "\n", r->by_path[1],
 		       r->by_path[2], r->by_path[3]);
 	if (o->verify)
-		printf("  verified   %12" PRIu64 "   (%" PRIu64 " failed: wrong size or CRC)\n", r->verified,
-		       r->verify_failures);
+		printf("  verified   %12" PRIu64 "   (%" PRIu64 " failed: wrong size or CRC; %" PRIu64
+		       " changed: the needle was overwritten or deleted during the run)\n", r->verified,
+		       r->verify_failures, r->verify_changed);
 }
 
 static void print_json(const struct bench_opts *o, const struct kelp_hist *h,
@@ -73,6 +74,7 @@ static void print_json(const struct bench_opts *o, const struct kelp_hist *h,
 	if (root && o->verify) {
 		json_object_set_new(root, "verified", json_integer((json_int_t)r->verified));
 		json_object_set_new(root, "verify_failures", json_integer((json_int_t)r->verify_failures));
+		json_object_set_new(root, "verify_changed", json_integer((json_int_t)r->verify_changed));
 	}
 	if (!root) {
 		fprintf(stderr, "kelp-bench: cannot build the JSON summary\n");

@@ -13,8 +13,6 @@
 #include <time.h>
 
 #include "bench/kelp-bench/bench.h"
-#include "core/crc32c.h"
-
 
 /* xorshift64*: a per-thread random stream for picking targets. */
 static inline uint64_t next_random(uint64_t *s)
@@ -25,22 +23,6 @@ static inline uint64_t next_random(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545F4914F6CDD1Dull;
-}
-
-/*
- * --verify: a successful read of a whole needle (the buffer could hold it) must return exactly its
- * stored size and bytes whose CRC-32C is the one stored with the needle (raw or legacy form): bytes
- * of another needle, or torn ones, fail. Worker thread.
- */
-static void verify_read(struct bench_thread *t, const struct bench_target *tg, const uint8_t *buf,
-			int64_t result)
-{
-	if (!tg->has_crc || !buf || tg->data_size > t->buf_size)
-		return; /* nothing known to compare with, or a partial read by design */
-	t->verified++;
-	if ((uint64_t)result != tg->data_size ||
-	    kelp_crc32c_classify(tg->stored_crc, buf, (size_t)result) == KELP_CRC_MISMATCH)
-		t->verify_failures++;
 }
 
 static void record_done(struct bench_thread *t, int64_t result, uint32_t path, uint64_t lat_ns)
@@ -124,7 +106,7 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 			if (rc == 1) {
 				record_done(t, result, 0, bench_now_ns() - start_ns[slot]);
 				if (verify && result >= 0)
-					verify_read(t, slot_tg[slot], mode->slot_buf(t, slot), result);
+					bench_verify_read(t, slot_tg[slot], mode->slot_buf(t, slot), result, NULL);
 				free_slots[nfree++] = slot;
 			} else {
 				inflight++;
@@ -161,14 +143,16 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 			}
 			record_done(t, done[k].result, done[k].path, now - start_ns[done[k].slot]);
 			if (verify && done[k].result >= 0)
-				verify_read(t, slot_tg[done[k].slot], mode->slot_buf(t, done[k].slot),
-					    done[k].result);
+				bench_verify_read(t, slot_tg[done[k].slot],
+						  mode->slot_buf(t, done[k].slot), done[k].result,
+						  &done[k]);
 			free_slots[nfree++] = done[k].slot;
 		}
 		inflight -= (unsigned)n;
 	}
 out:
 	t->end_ns = bench_now_ns();
+	bench_verify_settle(t); /* after the clock: not part of the measured run */
 	free(free_slots);
 	free(slot_tg);
 	free(start_ns);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # kelp-vol on the SeaweedFS fixtures and on its own volumes (no weed needed): exact listings, round
-# trips through create (4- and 5-byte .idx, gzip, synthetic), corruption found with the contract line,
-# and bad input (truncated, garbage, directories, wrong names) refused with exit 2, never a crash.
+# trips through create (4- and 5-byte .idx, gzip, empty files, synthetic; a failed create prints no
+# fid and leaves no file), corruption found with the contract line, and bad input (truncated,
+# garbage, directories, wrong names) refused with exit 2, never a crash.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KV=${KV:-$PWD/build/bin/kelp-vol}
@@ -70,6 +71,31 @@ fid=$(cat "$T/out")
 grep -q '"gzip":true,"name":"b.txt"' <<<"$("$KV" ls --json "$T/v/20.dat")" || fail "ls --json of a gzip needle"
 expect_rc 1 "$KV" create "$T/v" 20 "$T/b.txt" # exists
 grep -q -- --force "$T/err" || fail "create over an existing volume does not suggest --force"
+# empty files are stored as weed stores an empty upload (a size-0 record), plain and with --gzip
+: >"$T/empty.bin"
+for gz in "" --gzip; do
+	vid=2${gz:+1}
+	expect_rc 0 "$KV" create "$T/v" $vid $gz "$T/a.bin" "$T/empty.bin" "$T/b.txt" "$T/empty.bin"
+	cp "$T/out" "$T/fids"
+	[ "$(wc -l <"$T/fids")" -eq 4 ] || fail "create $gz with empty files printed: $(cat "$T/fids")"
+	expect_rc 0 "$KV" verify "$T/v/$vid.dat"
+	for k in 2 4; do
+		expect_rc 0 "$KV" cat "$T/v/$vid.dat" "$(sed -n ${k}p "$T/fids")"
+		[ ! -s "$T/out" ] || fail "cat of the empty needle $k ($gz) wrote $(stat -c %s "$T/out") bytes"
+		expect_rc 0 "$KV" cat --gunzip "$T/v/$vid.dat" "$(sed -n ${k}p "$T/fids")"
+		[ ! -s "$T/out" ] || fail "cat --gunzip of the empty needle $k ($gz) wrote bytes"
+	done
+	"$KV" cat ${gz:+--gunzip} "$T/v/$vid.dat" "$(sed -n 3p "$T/fids")" | cmp -s - "$T/b.txt" || fail "b.txt after an empty file ($gz)"
+	expect_rc 0 "$KV" ls --json "$T/v/$vid.dat"
+	[ "$(jq -c 'select(.size == 0) | [.fid, .data_size, .flags]' "$T/out" | tr '\n' ' ')" = \
+		"[\"$(sed -n 2p "$T/fids")\",0,0] [\"$(sed -n 4p "$T/fids")\",0,0] " ] || fail "ls --json of empty needles: $(cat "$T/out")"
+done
+# a create that fails prints no fid and leaves no volume behind, wherever the bad file is
+for bad in "$T/missing.bin" "$T/v"; do
+	expect_rc 1 "$KV" create "$T/v" 22 "$T/a.bin" "$T/empty.bin" "$bad"
+	[ ! -s "$T/out" ] || fail "failed create printed fids: $(cat "$T/out")"
+	[ ! -e "$T/v/22.dat" ] && [ ! -e "$T/v/22.idx" ] && [ ! -e "$T/v/22.vif" ] || fail "failed create left files: $(ls "$T/v")"
+done
 expect_rc 0 "$KV" create "$T/v" 30 --synthetic 1000 --size 1-3K --seed 5
 [ "$(wc -l <"$T/out")" -eq 1000 ] || fail "synthetic count"
 expect_rc 0 "$KV" create "$T/v" 31 --synthetic 1000 --size 1-3K --seed 5

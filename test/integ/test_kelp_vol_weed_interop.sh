@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # kelp-vol <-> real SeaweedFS, both ways:
-#  1. volumes written by `kelp-vol create` (files, --gzip, --synthetic, a collection) are loaded by a
-#     real `weed volume` and served byte for byte (whole, ranged, gzip as stored and decompressed);
+#  1. volumes written by `kelp-vol create` (files, empty ones, --gzip, --synthetic, a collection) are
+#     loaded by a real `weed volume` and served byte for byte (whole, ranged, gzip as stored and
+#     decompressed; an empty file with 200 and no bytes);
 #  2. volumes written by weed (the standard upload set, with deletes) pass `kelp-vol verify`, and
 #     `kelp-vol cat` returns the uploaded bytes of every live fid and fails for deleted ones.
 # KELP_OFFSET_BYTES (default 5: the large-disk weed that mk/deps.sh installs) is the .idx offset
@@ -23,15 +24,18 @@ mkdir -p "$vdir" "$src"
 head -c 100000 /dev/urandom >"$src/random.bin"
 seq 1 30000 >"$src/numbers.txt"
 printf 'x' >"$src/one.byte"
+: >"$src/empty.bin"
 head -c $((1200 * 1024)) /dev/urandom >"$src/large.bin"
-files=("$src/random.bin" "$src/numbers.txt" "$src/one.byte" "$src/large.bin")
+files=("$src/random.bin" "$src/numbers.txt" "$src/empty.bin" "$src/one.byte" "$src/large.bin")
 
 "$KV" create "$vdir" 101 --offset-bytes "$OB" "${files[@]}" >"$WEED_DIR/fids101"
 "$KV" create "$vdir" 102 --offset-bytes "$OB" --gzip "${files[@]}" >"$WEED_DIR/fids102"
 "$KV" create "$vdir" 103 --offset-bytes "$OB" --synthetic 200 --size 1-40K --seed 7 >"$WEED_DIR/fids103"
 "$KV" create "$vdir" 104 --offset-bytes "$OB" --collection pics "${files[@]:0:2}" >"$WEED_DIR/fids104"
+# the last needle empty (weed checks the last .idx row's record when it loads a volume)
+"$KV" create "$vdir" 105 --offset-bytes "$OB" "$src/one.byte" "$src/empty.bin" >"$WEED_DIR/fids105"
 [ "$(wc -l <"$WEED_DIR/fids103")" -eq 200 ] || fail "create --synthetic 200 printed $(wc -l <"$WEED_DIR/fids103") fids"
-for v in 101 102 103; do
+for v in 101 102 103 105; do
 	"$KV" verify "$vdir/$v.dat" 2>/dev/null || fail "kelp-vol verify rejects its own volume $v"
 done
 
@@ -39,7 +43,9 @@ weed_start_volume
 weed_wait_ready 1
 url=${WEED_VOLUME_URLS[0]}
 status=$(curl -sf "http://$url/status") # (not piped into grep -q: curl could fail on the closed pipe)
-grep -q '"Id": *101\|"Id":101' <<<"$status" || fail "weed did not load volume 101: $status"
+for v in 101 105; do
+	grep -q "\"Id\": *$v\\|\"Id\":$v" <<<"$status" || fail "weed did not load volume $v: $status"
+done
 
 # 1a. files, stored plain and gzipped: weed's answer equals the source file
 check_files() { # FIDS_FILE
@@ -59,7 +65,14 @@ check_files() { # FIDS_FILE
 check_files "$WEED_DIR/fids101" 101
 check_files "$WEED_DIR/fids102" 102
 check_files "$WEED_DIR/fids104" pics_104 2
-echo "ok: weed serves kelp-vol create volumes (plain, gzip, collection) byte for byte"
+# the empty needles: 200 with no bytes, as weed serves an empty upload
+for fid in "$(sed -n 3p "$WEED_DIR/fids101")" "$(sed -n 3p "$WEED_DIR/fids102")" "$(sed -n 2p "$WEED_DIR/fids105")"; do
+	got=$(curl -s -o "$WEED_DIR/got" -w '%{http_code} %{size_download}' "http://$url/$fid")
+	[ "$got" = "200 0" ] || fail "empty needle $fid: weed answers '$got', expected '200 0'"
+done
+fid=$(sed -n 1p "$WEED_DIR/fids105")
+curl -sf "http://$url/$fid" | cmp -s - "$src/one.byte" || fail "$fid: the needle before an empty last one"
+echo "ok: weed serves kelp-vol create volumes (plain, gzip, empty files, collection) byte for byte"
 
 # 1b. names and ranges
 cd_name=$(curl -sfI "http://$url/$(head -n1 "$WEED_DIR/fids101")" | tr -d '\r' | sed -n 's/^Content-Disposition: .*filename="\{0,1\}\([^";]*\).*/\1/p')
@@ -71,7 +84,9 @@ curl -sf -r 1000-1999 "http://$url/$fid" | cmp -s - <(tail -c +1001 "$src/random
 n=0
 while read -r fid; do
 	curl -sf "http://$url/$fid" -o "$WEED_DIR/got" || fail "GET synthetic $fid"
-	"$KV" cat "$vdir/103.dat" "$fid" | cmp -s - "$WEED_DIR/got" || fail "synthetic $fid differs"
+	"$KV" cat "$vdir/103.dat" "$fid" >"$WEED_DIR/want" || fail "kelp-vol cat 103 $fid failed"
+	cmp -s "$WEED_DIR/want" "$WEED_DIR/got" ||
+		fail "synthetic $fid differs: kelp-vol cat $(stat -c %s "$WEED_DIR/want") bytes, weed $(stat -c %s "$WEED_DIR/got"); $(cmp "$WEED_DIR/want" "$WEED_DIR/got" 2>&1 | head -c 200)"
 	n=$((n + 1))
 done <"$WEED_DIR/fids103"
 echo "ok: weed serves all $n synthetic needles of volume 103 as kelp-vol cat reads them"

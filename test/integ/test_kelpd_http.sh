@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # kelpd against a real SeaweedFS over the HTTP path (issue 4): with [seaweedfs] force_http = true
 # every uploaded fid read through kelpd (libkelp: kelpctl get, test/integ/kelp_read) equals curl of
-# the volume server byte for byte: whole (as stored, and --gunzip = the upload), ranges of plain and
-# gzip-stored needles, empty, large, deleted -> ENOENT; then mixed local + HTTP (one server's
-# directory exported); then faults: a volume server killed (its fids fail with EHOSTUNREACH, the
-# others keep working), the master stopped (cached locations keep working), a malformed server
-# (EBADMSG) -- and kelpd stays healthy throughout.
+# the volume server byte for byte: whole (kelpctl get = a plain curl, gzip-stored needles inflated;
+# --raw = curl as stored), ranges of plain and gzip-stored needles, empty, large, deleted -> ENOENT;
+# the same whole reads from the volume files (both directories exported); then mixed local + HTTP
+# (one server's directory exported); then faults: a volume server killed (its fids fail with
+# EHOSTUNREACH, the others keep working), the master stopped (cached locations keep working), a
+# malformed server (EBADMSG) -- and kelpd stays healthy throughout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
@@ -57,6 +58,30 @@ kelpd_answers_or_gone() {
 # http_reads: the HTTP path counter of kelpctl stats
 path_count() { "$BIN/kelpctl" -c "$CONF" --json stats | jq -e --arg p "$1" '.total.by_path[$p]'; }
 curl_stored() { curl -sf -H 'Accept-Encoding: gzip' "$@"; }
+# check_gets: every live fid through `kelpctl get` equals a plain curl of its volume server (no
+# Accept-Encoding: a needle stored gzipped comes back inflated) and the upload; `get --raw` equals
+# curl as stored (gzip magic 1f 8b when stored gzipped); the old --gunzip changes nothing. Sets n
+# (fids checked) and ngz (of them stored gzipped).
+check_gets() {
+	n=0 ngz=0
+	while IFS=$'\t' read -r fid url size sha state kind gz name mime; do
+		"$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" || fail "$fid ($kind): kelpctl get failed"
+		curl -sf -o "$K/want" "http://$url/$fid"
+		cmp -s "$K/got" "$K/want" || fail "$fid ($kind, stored gzip $gz): kelpctl get differs from a plain curl"
+		[ "$(sha256sum <"$K/got" | cut -d' ' -f1)" = "$sha" ] || fail "$fid ($kind): kelpctl get differs from the upload"
+		"$BIN/kelpctl" -c "$CONF" get "$fid" --gunzip -o "$K/got" || fail "$fid ($kind): get --gunzip failed"
+		[ "$(sha256sum <"$K/got" | cut -d' ' -f1)" = "$sha" ] || fail "$fid ($kind): --gunzip differs from the upload"
+		"$BIN/kelpctl" -c "$CONF" get "$fid" --raw -o "$K/got" || fail "$fid ($kind): get --raw failed"
+		curl_stored -o "$K/want" "http://$url/$fid"
+		cmp -s "$K/got" "$K/want" || fail "$fid ($kind): get --raw differs from curl (as stored)"
+		if [ "$gz" = 1 ]; then
+			[ "$(head -c 2 "$K/got" | od -An -tx1 | tr -d ' ')" = 1f8b ] || fail "$fid ($kind): --raw of a gzip-stored needle is not gzip"
+			ngz=$((ngz + 1))
+		fi
+		n=$((n + 1))
+	done < <(weed_manifest_rows live)
+	[ "$ngz" -ge 1 ] || fail "no upload was stored gzipped: nothing checked the decompression"
+}
 
 # 1. force_http: the volume servers' directories are exported too, yet every read goes over HTTP.
 start_kelpd forced "[export]
@@ -65,15 +90,7 @@ dirs = ${WEED_VOLUME_DIRS[0]}, ${WEED_VOLUME_DIRS[1]}
 master = $WEED_MASTER
 http_timeout_ms = 10000
 force_http = true"
-n=0
-while IFS=$'\t' read -r fid url size sha state kind gz name mime; do
-	"$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" || fail "$fid ($kind): kelpctl get failed"
-	curl_stored -o "$K/want" "http://$url/$fid"
-	cmp -s "$K/got" "$K/want" || fail "$fid ($kind): bytes differ from curl (as stored)"
-	"$BIN/kelpctl" -c "$CONF" get "$fid" --gunzip -o "$K/got"
-	[ "$(sha256sum <"$K/got" | cut -d' ' -f1)" = "$sha" ] || fail "$fid ($kind): --gunzip differs from upload"
-	n=$((n + 1))
-done < <(weed_manifest_rows live)
+check_gets
 while IFS=$'\t' read -r fid _; do
 	if "$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" 2>"$K/err"; then fail "deleted $fid read back"; fi
 	grep -q "not found" "$K/err" || fail "deleted $fid: $(cat "$K/err")"
@@ -87,7 +104,7 @@ nvol=$(weed_manifest_rows live | cut -f1 | cut -d, -f1 | sort -u | wc -l)
 [ "$(hstat cache_hits)" -gt 0 ] && [ "$(hstat conns_reused)" -gt 0 ] ||
 	fail "no cache hits or no keep-alive reuse: $("$BIN/kelpctl" -c "$CONF" --json stats)"
 grep -q "^http fallback: " <<<"$("$BIN/kelpctl" -c "$CONF" stats)" || fail "kelpctl stats shows no HTTP fallback line"
-echo "ok: force_http: $n live fids equal curl (stored) and the uploads (gunzip); deleted -> ENOENT; all over HTTP"
+echo "ok: force_http: kelpctl get of $n live fids ($ngz stored gzipped) equals a plain curl and the upload, --raw curl as stored; deleted -> ENOENT; all over HTTP"
 echo "ok: $(hstat lookups) lookups for $nvol volumes, $(hstat cache_hits) cache hits, $(hstat conns_reused) reused connections"
 # the published location table (what lcores read lock-free) lists each volume where the master says
 "$BIN/kelpctl" -c "$CONF" --json volumes >"$K/vols.json"
@@ -122,6 +139,15 @@ done
 [ "$(field result "$(cat "$K/meta")")" = 0 ] && [ ! -s "$K/got" ] || fail "empty: $(cat "$K/meta")"
 echo "ok: ranges of a large and a gzip-stored needle equal curl -r; past the end -> ERANGE; empty -> 0 bytes"
 
+# 2b. Local: both servers' directories exported, no master: the needles weed wrote, gzip-stored
+#     ones included, read from the volume files give what a plain curl gives (--raw: as stored).
+start_kelpd local "[export]
+dirs = ${WEED_VOLUME_DIRS[0]}, ${WEED_VOLUME_DIRS[1]}"
+check_gets
+[ "$(path_count http)" = 0 ] && [ "$(path_count local)" -ge "$n" ] ||
+	fail "local: $(path_count local) local and $(path_count http) HTTP reads for $n fids"
+echo "ok: local: kelpctl get of $n weed-written fids ($ngz stored gzipped) equals a plain curl, --raw curl as stored"
+
 # 3. Mixed: volume server 0's directory exported (local), server 1's volumes over HTTP.
 start_kelpd mixed "[export]
 dirs = ${WEED_VOLUME_DIRS[0]}
@@ -130,7 +156,7 @@ master = $WEED_MASTER
 http_timeout_ms = 10000"
 while IFS=$'\t' read -r fid url _; do
 	"$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" || fail "$fid: mixed get failed"
-	curl_stored -o "$K/want" "http://$url/$fid"
+	curl -sf -o "$K/want" "http://$url/$fid"
 	cmp -s "$K/got" "$K/want" || fail "$fid: mixed read differs from curl"
 done < <(weed_manifest_rows live)
 loc=$(path_count local) http=$(path_count http)

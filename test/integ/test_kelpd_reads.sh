@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # kelpd serving local volumes (no timing asserted):
 #   - every needle of the shared fixtures and of `kelp-vol create` volumes (plain, gzip-stored,
-#     1 B..300 KiB) read through libkelp equals `kelp-vol cat`, byte for byte;
+#     0 B..300 KiB) read through libkelp equals `kelp-vol cat`, byte for byte;
 #   - a needle with a flipped data byte -> -EIO (and the same needle in an intact copy reads);
 #   - deleted needles and wrong cookies -> -ENOENT; a volume that is not local -> -EHOSTUNREACH;
-#   - kelpctl get writes the same bytes; stats count the errors by kind; sessions end with clients.
+#   - kelpctl get writes the same bytes (gzip-stored ones inflated, --raw as stored); stats count the errors by kind; sessions end with clients.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -22,7 +22,8 @@ cp test/fixtures/43.dat "$D/vol/43.dat"
 mkdir -p "$D/plain"
 echo hello >"$D/plain/hello"
 printf x >"$D/plain/x"
-"$BIN/kelp-vol" create "$D/vol" 9 "$D/plain/hello" "$D/plain/x" >/dev/null
+: >"$D/plain/empty" # a 0-byte needle: a read of any length returns 0 bytes, STAT size 0
+"$BIN/kelp-vol" create "$D/vol" 9 "$D/plain/hello" "$D/plain/empty" "$D/plain/x" >/dev/null
 # gzip-stored needles, from files
 mkdir -p "$D/files"
 for i in $(seq 1 20); do seq 1 $((i * 500)) >"$D/files/f$i.txt"; done
@@ -67,6 +68,8 @@ while read -r fid result size flags; do
 done <"$D/results"
 [ "$(wc -l <"$D/results")" = "$n" ] || fail "not every fid answered"
 [ "$gz" = 20 ] || fail "$gz gzip-flagged needles, want the 20 of volume 8"
+[ "$(awk '$1 ~ /^9,/ && $2 == 0 && $3 == 0' "$D/results" | wc -l)" = 1 ] ||
+	fail "the empty needle of volume 9 did not read as 0 bytes: $(grep '^9,' "$D/results")"
 echo "ok: $n needles (fixtures, synthetic 1B-300K, small files, 20 gzip-stored) equal kelp-vol cat"
 
 # 2. corrupt -> -EIO, intact twin reads
@@ -106,8 +109,13 @@ echo "ok: $ndel deleted needles and a wrong cookie -> -ENOENT; volume 99 -> -EHO
 big=$(sed -n '$p' "$D/fids")
 kelpctl get "$big" -o "$D/kelpctl.out"
 cmp -s "$D/kelpctl.out" "$D/want/$big" || fail "kelpctl get $big differs"
-"$BIN/kelpctl" --socket "$KELPD_SOCK" get "$(grep '^8,' "$D/fids" | head -1)" --gunzip >"$D/gunzipped"
-grep -q '^1$' "$D/gunzipped" || fail "kelpctl get --gunzip did not decompress"
+gzfid=$(grep '^8,' "$D/fids" | head -1)
+"$BIN/kelpctl" --socket "$KELPD_SOCK" get "$gzfid" >"$D/gunzipped"
+"$BIN/kelp-vol" cat --gunzip "$D/vol/8.dat" "$gzfid" | cmp -s - "$D/gunzipped" || fail "kelpctl get of a gzip-stored needle is not inflated"
+kelpctl get "$gzfid" --raw -o "$D/raw.out"
+cmp -s "$D/raw.out" "$D/want/$gzfid" || fail "kelpctl get --raw is not the needle as stored"
+kelpctl get "$gzfid" --gunzip -o "$D/gunzip.out"
+cmp -s "$D/gunzip.out" "$D/gunzipped" || fail "kelpctl get --gunzip (now the default) differs from get"
 if kelpctl get "$corrupt_fid" >/dev/null 2>"$D/err"; then fail "kelpctl get of a corrupt needle succeeded"; fi
 grep -q "corrupt" "$D/err" || fail "kelpctl get: unclear message: $(cat "$D/err")"
 kelpctl --json stats >"$D/stats.json"

@@ -357,6 +357,25 @@ static void test_header_limits(void **state)
 	assert_int_equal(kelp_http_parser_finish(&p), -EPROTO);
 }
 
+/* The volume server's ETag is the stored CRC (kelp-bench --verify reads it): only "8 hex" counts. */
+static void test_etag_crc(void **state)
+{
+	(void)state;
+	uint32_t crc = 1;
+	assert_int_equal(kelp_http_etag_crc("\"5e90563f\"", &crc), 0);
+	assert_int_equal(crc, 0x5e90563fu);
+	assert_int_equal(kelp_http_etag_crc("\"00000000\"", &crc), 0);
+	assert_int_equal(crc, 0);
+	assert_int_equal(kelp_http_etag_crc("\"ABCDEF01\"", &crc), 0);
+	assert_int_equal(crc, 0xabcdef01u);
+	crc = 7;
+	const char *bad[] = {"", "5e90563f", "\"5e90563\"", "\"5e90563f0\"", "W/\"5e90563f\"",
+			     "\"5e9x563f\"", "\"5e90563f"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(kelp_http_etag_crc(bad[i], &crc), -EINVAL);
+	assert_int_equal(crc, 7); /* untouched on error */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_body_window_zero_copy),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_header_limits),
+		cmocka_unit_test(test_etag_crc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,10 @@ static const char create_usage[] =
 	"\n"
 	"Writes DIR/VID.dat, DIR/VID.idx and DIR/VID.vif: a version 3 SeaweedFS volume, one needle\n"
 	"per FILE (name and modification time kept) or N generated needles (sizes uniform in the\n"
-	"range, deterministic bytes), keys 1, 2, ... and random cookies. Prints one fid per needle.\n"
+	"range, deterministic bytes), keys 1, 2, ... and random cookies. Prints one fid per needle,\n"
+	"in order, once the volume is written (nothing when it fails: no files are left behind).\n"
+	"An empty FILE is stored as SeaweedFS stores an empty upload: a size-0 record without name or\n"
+	"modification time (weed serves it with 200 and no bytes).\n"
 	"\n"
 	"  --gzip              store the files gzipped (flag 0x01), as a volume server does for\n"
 	"                      compressible uploads\n"
@@ -39,6 +42,10 @@ static const char create_usage[] =
 	"Sizes take K, M, G suffixes (powers of 1024). Synthetic needle bytes of key K are\n"
 	"splitmix64(seed ^ K) words, so a test can regenerate them.\n";
 
+/* The largest file a needle takes (its body size is a signed 32-bit number, with room for the
+ * name and flags). */
+#define MAX_FILE_SIZE (UINT32_MAX / 2)
+
 struct writer {
 	int dat_fd, idx_fd;
 	uint8_t *buf; /* one record */
@@ -48,6 +55,8 @@ struct writer {
 	uint64_t last_ns;
 	uint8_t idx_buf[1 << 16];
 	size_t idx_len;
+	struct kelp_fid *fids; /* what was written, printed only once the whole volume is */
+	uint64_t nfids;
 };
 
 static uint64_t splitmix64(uint64_t *s)
@@ -97,7 +106,7 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Append one needle to .dat and its row to .idx; print its fid. */
+/* Append one needle to .dat and its row to .idx; remember its fid (printed by cmd_create). */
 static int add_needle(struct writer *w, uint32_t vid, struct kelp_needle *n)
 {
 	struct timespec ts;
@@ -143,10 +152,7 @@ static int add_needle(struct writer *w, uint32_t vid, struct kelp_needle *n)
 	memcpy(w->idx_buf + w->idx_len, r, (size_t)rs);
 	w->idx_len += (size_t)rs;
 
-	char fid[KELP_FID_STR_MAX];
-	struct kelp_fid f = {vid, n->key, n->cookie};
-	kelp_fid_format(&f, fid, sizeof(fid));
-	puts(fid);
+	w->fids[w->nfids++] = (struct kelp_fid){vid, n->key, n->cookie};
 	return 0;
 }
 
@@ -163,12 +169,6 @@ static int add_file(struct writer *w, uint32_t vid, uint64_t key, uint32_t cooki
 			free(data);
 		return rc ? rc : -errno;
 	}
-	if (len == 0) {
-		die_msg("create: %s: empty files are not stored (SeaweedFS keeps no metadata for them)",
-			path);
-		free(data);
-		return -EINVAL;
-	}
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	struct kelp_needle n = {
@@ -182,10 +182,16 @@ static int add_file(struct writer *w, uint32_t vid, uint64_t key, uint32_t cooki
 		.last_modified = (uint64_t)st.st_mtime,
 	};
 	uint8_t *gz = NULL;
-	if (len > UINT32_MAX / 2) {
+	if (len > MAX_FILE_SIZE) { /* checked before anything was written; the file grew since */
 		die_msg("create: %s: larger than a needle can be", path);
 		free(data);
 		return -EFBIG;
+	}
+	if (len == 0) {
+		/* weed writes an empty upload as a size-0 record: no data_size, flags, name or time
+		 * (needle_write.go writes them only when there is data); gzip has nothing to do */
+		n.flags = 0;
+		gzip = false;
 	}
 	if (gzip) {
 		size_t cap = kelp_gzip_bound(len);
@@ -222,6 +228,36 @@ static int add_synthetic(struct writer *w, uint32_t vid, uint64_t key, uint32_t 
 	int rc = add_needle(w, vid, &n);
 	free(data);
 	return rc;
+}
+
+/*
+ * Everything about the input files that can be known before writing: each one exists, is a
+ * regular file we may read and fits in a needle. Reading may still fail later (the file changes
+ * meanwhile): then the volume is removed and no fid printed. Prints what is wrong.
+ * @return 0 or -errno.
+ */
+static int check_files(char **files, int nfiles)
+{
+	for (int i = 0; i < nfiles; i++) {
+		struct stat st;
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		int rc = fd < 0 || fstat(fd, &st) ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+		if (!rc && !S_ISREG(st.st_mode))
+			rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		if (rc) {
+			die_msg("create: %s: %s", files[i],
+				rc == -EINVAL ? "not a regular file" : strerror(-rc));
+			return rc;
+		}
+		if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
+			die_msg("create: %s: %lld bytes, more than a needle holds (%u)", files[i],
+				(long long)st.st_size, (unsigned)MAX_FILE_SIZE);
+			return -EFBIG;
+		}
+	}
+	return 0;
 }
 
 static int write_vif(const char *path, int offset_bytes, bool force)
@@ -322,6 +358,10 @@ int cmd_create(int argc, char **argv)
 		free(files);
 		return EXIT_USAGE;
 	}
+	if (nfiles && check_files(files, nfiles)) {
+		free(files);
+		return EXIT_FAIL;
+	}
 	if (!have_seed && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 
@@ -334,12 +374,20 @@ int cmd_create(int argc, char **argv)
 	snprintf(idxp, sizeof(idxp), "%s.idx", base);
 	snprintf(vif, sizeof(vif), "%s.vif", base);
 
+	uint64_t count = synthetic ? synthetic : (uint64_t)nfiles;
 	struct writer w = {.offset_bytes = offset_bytes};
+	w.fids = count <= SIZE_MAX / sizeof(*w.fids) ? malloc(count * sizeof(*w.fids)) : NULL;
+	if (!w.fids) {
+		die_msg("create: no memory for %llu fids", (unsigned long long)count);
+		free(files);
+		return EXIT_FAIL;
+	}
 	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
 	w.dat_fd = open(dat, flags, 0644);
 	if (w.dat_fd < 0) {
 		die_msg("create: %s: %s%s", dat, strerror(errno),
 			errno == EEXIST ? " (use --force to replace it)" : "");
+		free(w.fids);
 		free(files);
 		return EXIT_FAIL;
 	}
@@ -356,7 +404,6 @@ int cmd_create(int argc, char **argv)
 	w.dat_pos = KELP_SUPERBLOCK_SIZE;
 
 	uint64_t cs = seed ^ 0x636f6f6b6965ull; /* "cookie": cookies and sizes differ from data */
-	uint64_t count = synthetic ? synthetic : (uint64_t)nfiles;
 	for (uint64_t k = 1; k <= count && !rc; k++) {
 		uint32_t cookie = (uint32_t)splitmix64(&cs);
 		if (synthetic) {
@@ -372,7 +419,8 @@ int cmd_create(int argc, char **argv)
 		rc = -errno;
 	if (!rc && (rc = write_vif(vif, offset_bytes, force)))
 		die_msg("create: %s: %s", vif, strerror(-rc));
-	if (w.idx_fd >= 0)
+	bool made_idx = w.idx_fd >= 0; /* else it may be someone else's file: leave it */
+	if (made_idx)
 		close(w.idx_fd);
 	close(w.dat_fd);
 	free(w.buf);
@@ -381,7 +429,20 @@ int cmd_create(int argc, char **argv)
 		if (rc != -EINVAL && rc != -EFBIG && rc != -ERANGE)
 			die_msg("create: writing %s: %s", base, strerror(-rc));
 		unlink(dat);
-		unlink(idxp);
+		if (made_idx)
+			unlink(idxp);
+		free(w.fids);
+		return EXIT_FAIL;
+	}
+	/* only now: every fid printed names a needle of a complete volume */
+	for (uint64_t i = 0; i < w.nfids; i++) {
+		char fid[KELP_FID_STR_MAX];
+		kelp_fid_format(&w.fids[i], fid, sizeof(fid));
+		puts(fid);
+	}
+	free(w.fids);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		die_msg("create: %s is written, but printing its fids failed: %s", base, strerror(errno));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;

@@ -30,9 +30,10 @@ static void usage(FILE *f)
 		"  volumes             local volumes served\n"
 		"  peers               RDMA connections to other kelpd (state, in flight, errors, requests\n"
 		"                      sent on to HTTP) and this kelpd's RDMA export counters\n"
-		"  get FID... [-o FILE] [--gunzip]\n"
-		"                      read needles through a session; data to stdout (or FILE), as stored\n"
-		"                      unless --gunzip\n"
+		"  get FID... [-o FILE] [--raw]\n"
+		"                      read needles through a session; data to stdout (or FILE) as a plain\n"
+		"                      HTTP GET of the volume server gives it: a needle stored gzipped is\n"
+		"                      decompressed, unless --raw\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   kelp.conf of that kelpd ([engine] socket is used)\n"
@@ -41,7 +42,8 @@ static void usage(FILE *f)
 		"                      get: one JSON object per needle with its completion (result, size,\n"
 		"                      crc, flags, path, gzip, crc_checked, error) instead of its data\n"
 		"  -o, --output FILE   get: write the data to FILE instead of stdout\n"
-		"  -z, --gunzip        get: decompress gzip-stored needles\n"
+		"  -r, --raw           get: the data as stored (gzip bytes for a needle stored gzipped)\n"
+		"  -z, --gunzip        get: accepted for old scripts; decompressing is the default\n"
 		"  -h, --help          this text\n",
 		KELP_DEFAULT_SOCKET);
 }
@@ -51,7 +53,8 @@ struct ctl_args {
 	const char *socket;
 	int json;
 	const char *output;
-	int gunzip;
+	int raw;    /* get: the stored bytes, not inflated */
+	int gunzip; /* get: the old --gunzip, now what get does anyway */
 	char socket_buf[108];
 };
 
@@ -341,8 +344,37 @@ static int cmd_admin(struct ctl_args *a, const char *cmd)
 	return 0;
 }
 
-/* Read one needle whole through @s and write it to @fd. Return 0 or -errno (printed). */
-static int get_one(struct kelp_session *s, const char *text, int fd, int gunzip)
+/*
+ * Inflate @in_len bytes of gzip at @in into a malloc'd *@out (*@out_len bytes). The size in the
+ * gzip trailer is only a hint (modulo 2^32, or a lie): grow until it fits, up to 64 GiB.
+ * Return 0, or -EINVAL (not valid gzip), -ENOMEM, -ENOSPC (larger than 64 GiB).
+ */
+static int gunzip_alloc(const void *in, size_t in_len, void **out, size_t *out_len)
+{
+	size_t cap = (size_t)kelp_gunzip_size(in, in_len) + 1;
+	for (;;) {
+		void *p = malloc(cap);
+		if (!p)
+			return -ENOMEM;
+		int rc = kelp_gunzip(in, in_len, p, cap, out_len);
+		if (rc == 0) {
+			*out = p;
+			return 0;
+		}
+		free(p);
+		if (rc != -ENOSPC || cap > ((size_t)1 << 36))
+			return rc;
+		cap *= 2;
+	}
+}
+
+/*
+ * Read one needle whole through @s and write it to @fd: inflated when it is stored gzipped, as the
+ * volume server answers a GET without Accept-Encoding: gzip (data flagged gzip that does not start
+ * with the gzip magic goes out as stored, as weed sends it); @raw: as stored.
+ * Return 0 or -errno (printed).
+ */
+static int get_one(struct kelp_session *s, const char *text, int fd, int raw)
 {
 	struct kelp_fid fid;
 	if (kelp_fid_parse(text, strlen(text), &fid) != 0) {
@@ -377,12 +409,13 @@ static int get_one(struct kelp_session *s, const char *text, int fd, int gunzip)
 	const void *out = buf;
 	size_t out_len = (size_t)n;
 	void *plain = NULL;
-	if (gunzip && (c.flags & KELP_CQE_F_GZIP)) {
-		size_t cap = kelp_gunzip_size(buf, (size_t)n);
-		plain = malloc(cap ? cap : 1);
-		if (!plain || kelp_gunzip(buf, (size_t)n, plain, cap ? cap : 1, &out_len) != 0) {
-			fprintf(stderr, "kelpctl: get %s: stored gzip data does not decompress\n", text);
-			free(plain);
+	const uint8_t *b = buf;
+	if (!raw && (c.flags & KELP_CQE_F_GZIP) && n >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
+		rc = gunzip_alloc(buf, (size_t)n, &plain, &out_len);
+		if (rc != 0) {
+			fprintf(stderr, "kelpctl: get %s: the needle is stored gzipped, but its data does "
+					"not decompress (%s); --raw writes it as stored\n",
+				text, rc == -EINVAL ? "not valid gzip" : strerror(-rc));
 			kelp_buf_free(s, buf);
 			return -EIO;
 		}
@@ -488,7 +521,7 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 	}
 	int failed = 0;
 	for (int i = 0; i < n; i++)
-		if (get_one(s, fids[i], fd, a->gunzip) != 0)
+		if (get_one(s, fids[i], fd, a->raw) != 0)
 			failed = 1;
 	if (f && fclose(f) != 0) {
 		fprintf(stderr, "kelpctl: %s: %s\n", a->output, strerror(errno));
@@ -503,13 +536,14 @@ int main(int argc, char **argv)
 	static const struct option long_opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},         {"output", required_argument, NULL, 'o'},
-		{"gunzip", no_argument, NULL, 'z'},       {"help", no_argument, NULL, 'h'},
+		{"gunzip", no_argument, NULL, 'z'},       {"raw", no_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ctl_args a = {0};
 	int opt;
 	/* "+" would stop at the command; plain permutation lets options follow it (get FID -o F) */
-	while ((opt = getopt_long(argc, argv, "c:s:jo:zh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:jo:zrh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			a.config = optarg;
@@ -526,6 +560,9 @@ int main(int argc, char **argv)
 		case 'z':
 			a.gunzip = 1;
 			break;
+		case 'r':
+			a.raw = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -536,6 +573,11 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (a.raw && a.gunzip) {
+		fprintf(stderr, "kelpctl: get: --raw (as stored) and --gunzip (decompressed) contradict; "
+				"decompressing is the default\n");
 		return 2;
 	}
 	const char *cmd = argv[optind];
