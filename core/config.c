@@ -147,6 +147,9 @@ static const struct kelp_conf_key config_keys[] = {
 	 "seconds a volume location is cached", 1, 86400 * 7, NULL, NULL},
 	{"seaweedfs", "http_timeout_ms", KELP_CONF_UINT, F(seaweedfs.http_timeout_ms), "5000",
 	 "timeout of one HTTP request to a master or volume server", 1, 600000, NULL, NULL},
+	{"seaweedfs", "hedge_percent", KELP_CONF_UINT, F(seaweedfs.hedge_percent), "10",
+	 "a read with no answer after this % of http_timeout_ms goes to the next replica too; 0 = "
+	 "never", 0, 100, NULL, NULL},
 	{"seaweedfs", "force_http", KELP_CONF_BOOL, F(seaweedfs.force_http), "false",
 	 "serve every read over HTTP even when local or RDMA could (tests)", 0, 0, NULL, NULL},
 	{"seaweedfs", "volume_address", KELP_CONF_ENUM, F(seaweedfs.volume_address), "url",

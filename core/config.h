@@ -71,6 +71,7 @@ struct kelp_config {
 		char *jwt_read_key;
 		uint32_t lookup_ttl_s;
 		uint32_t http_timeout_ms;
+		uint32_t hedge_percent; /* of http_timeout_ms; 0 = no hedged reads */
 		bool force_http;
 		enum kelp_volume_address volume_address;
 	} seaweedfs;

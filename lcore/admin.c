@@ -205,6 +205,13 @@ static json_t *cmd_volumes(struct kelp_control *ctl)
 	return json_pack("{s:o, s:o}", "volumes", arr, "remote", remote);
 }
 
+/* Volume servers read over HTTP and their health (lcore/replica_health.h). */
+static json_t *cmd_replicas(struct kelp_control *ctl)
+{
+	json_t *r = kelp_ctl_remote_replicas(ctl);
+	return r ? r : json_pack("{s:i, s:[]}", "hedge_ms", 0, "replicas");
+}
+
 char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin)
 {
 	while (*line == ' ' || *line == '\t')
@@ -225,9 +232,11 @@ char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin)
 		reply = cmd_volumes(ctl);
 	else if (strcmp(line, "peers") == 0)
 		reply = cmd_peers(ctl);
+	else if (strcmp(line, "replicas") == 0)
+		reply = cmd_replicas(ctl);
 	else
-		reply = json_pack("{s:s}", "error",
-				  "unknown command; commands: status, stats, sessions, volumes, peers");
+		reply = json_pack("{s:s}", "error", "unknown command; commands: status, stats, "
+						    "sessions, volumes, peers, replicas");
 	if (!reply)
 		return NULL;
 	char *text = json_dumps(reply, JSON_COMPACT);

@@ -19,7 +19,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "lcore/engine.h" /* kelp_now_ns() */
+#include "lcore/replica_health.h"
 
 #define VOL_BUCKETS 256
 /* While no master answers, stale locations are served for this long before asking again. */
@@ -31,6 +33,7 @@ struct vol {
 	struct vol *hnext;
 	uint32_t vid;
 	bool have;           /* locs hold the last good answer (maybe expired or invalidated) */
+	bool forgotten;      /* a master answered 404 for it since (its locations kept, logged) */
 	uint64_t expires_ns; /* fresh until */
 	struct kelp_vol_locations locs;
 	struct kelp_locate_wait *wait_head, *wait_tail;
@@ -67,6 +70,7 @@ struct kelp_discovery {
 	unsigned busy;
 	bool shut;
 	struct kelp_discovery_stats st;
+	struct kelp_replica_health masters_health; /* for the log lines of masters going and coming */
 };
 
 /* "name:port" -> numeric "ip:port" (blocking; start-up only). */
@@ -133,6 +137,7 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : 600) * 1000000000u;
 	d->epoch = opts->epoch;
 	d->table = opts->publish_to ? opts->publish_to : &d->own_table;
+	kelp_replica_health_init(&d->masters_health, 1, 1); /* only its state is used */
 	return d;
 }
 
@@ -331,6 +336,25 @@ static int arm_retry_timer(struct lookup *lk, uint32_t seconds)
 	return 0;
 }
 
+/* Log a master's state changes (never single lookups): @err 0 it answered, else it failed. */
+static void master_health(struct kelp_discovery *d, const char *addr, int err)
+{
+	const struct kelp_replica *m = kelp_replica_health_find(&d->masters_health, addr);
+	uint64_t now = kelp_now_ns(), since = m ? m->since_ns : now;
+
+	if (err == 0) {
+		if (kelp_replica_health_answered(&d->masters_health, addr, now) ==
+		    KELP_REPLICA_CAME_BACK)
+			kelp_log("kelpd: master %s is back (unreachable for %.1f s)", addr,
+				 (double)(now - since) / 1e9);
+	} else if (kelp_replica_health_failed(&d->masters_health, addr, err, false, now) ==
+		   KELP_REPLICA_WENT_DOWN) {
+		kelp_log("kelpd: master %s is unreachable (%s)%s", addr,
+			 err == -ETIMEDOUT ? "no answer in time" : strerror(-err),
+			 d->n_masters > 1 ? "; asking the next master" : "");
+	}
+}
+
 static void lookup_done(struct kelp_http_call *call, int err)
 {
 	struct lookup *lk = call->arg;
@@ -339,6 +363,8 @@ static void lookup_done(struct kelp_http_call *call, int err)
 	struct kelp_lookup_result *res = malloc(sizeof(*res));
 	int rc = err;
 
+	if (err != -ECANCELED)
+		master_health(d, call->server, err == -EPROTO || err == -EMSGSIZE ? 0 : err);
 	if (!res)
 		return round_failed(d, v, -ENOMEM);
 	if (err == -EPROTO || err == -EMSGSIZE)
@@ -353,6 +379,7 @@ static void lookup_done(struct kelp_http_call *call, int err)
 	}
 	if (rc == 0) {
 		d->cur_master = lk->master;
+		v->forgotten = false;
 		take_locations(d, v, res);
 		free(res);
 		publish(d);
@@ -361,11 +388,22 @@ static void lookup_done(struct kelp_http_call *call, int err)
 	free(res);
 	if (rc == -ENOENT) {
 		d->cur_master = lk->master;
-		if (v->have) { /* the volume is gone: forget it */
-			v->have = false;
-			publish(d);
+		if (!v->have)
+			return wake(d, v, -ENOENT); /* never located: nothing better to say */
+		/* A master forgets a volume while its servers are down or have not re-registered
+		 * since the master restarted: that says nothing about the needles. Keep the last
+		 * known locations; only a volume server may say "not found" (http_fallback.h). */
+		d->st.master_not_found++;
+		d->st.stale_served++;
+		if (!v->forgotten) {
+			v->forgotten = true;
+			kelp_log("kelpd: master %s does not know volume %u any more; reading it from "
+				 "its last known locations (%s%s) until a master names it again",
+				 call->server, v->vid, v->locs.count ? v->locs.url[0] : "none",
+				 v->locs.count > 1 ? ", ..." : "");
 		}
-		return wake(d, v, -ENOENT);
+		v->expires_ns = kelp_now_ns() + STALE_RETRY_NS;
+		return wake(d, v, 0);
 	}
 	if (d->shut)
 		return wake(d, v, -ECANCELED);

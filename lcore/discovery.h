@@ -14,6 +14,12 @@
  * - Requests for a volume whose lookup is in flight are parked on it and resumed together.
  * - Each location is the volume server's url or, with opts.public_url ([seaweedfs] volume_address =
  *   public_url), its publicUrl (its url when it has none): used for HTTP reads and RDMA peers alike.
+ * - A master's 404 ("volume id N not found") for a volume located before does not forget it: the
+ *   master says that while the volume's servers are down or, after a master restart, have not
+ *   registered again. The last known locations stay in use (and published), so a read fails with
+ *   what the volume servers say (-EHOSTUNREACH when none answers), never a false -ENOENT. A 404
+ *   for a volume never located is -ENOENT.
+ * - Masters going unreachable and coming back are logged (core/log.h), once per change.
  * - kelp_discovery_invalidate() after a read failure forces the next request to ask again.
  * - For lock-free readers (lcores), every change publishes an immutable snapshot
  *   (struct kelp_loc_table) with a release store, in kelpd at engine->locations; old snapshots are
@@ -76,8 +82,9 @@ struct kelp_loc_table {
 
 /*
  * A parked request. done() runs on the ring's thread, never inside kelp_discovery_locate().
- * @err: 0 with @locs valid during the call only; -ENOENT the volume does not exist; -EAGAIN the
- * masters stayed busy (503); -EHOSTUNREACH no master reachable and nothing cached; -EBADMSG
+ * @err: 0 with @locs valid during the call only; -ENOENT a master does not know the volume and it
+ * was never located; -EAGAIN the masters stayed busy (503); -EHOSTUNREACH no master reachable and
+ * nothing cached; -EBADMSG
  * malformed master answers (HTTP or JSON); -EIO the masters answered an unexpected status (5xx);
  * -ECANCELED discovery shut down.
  */
@@ -128,6 +135,7 @@ void kelp_discovery_destroy(struct kelp_discovery *d);
 struct kelp_discovery_stats {
 	uint64_t hits, misses, lookups, lookup_errors, failovers, busy_retries, stale_served;
 	uint64_t parked, published;
+	uint64_t master_not_found; /* 404s for volumes located before: their locations were kept */
 };
 void kelp_discovery_get_stats(const struct kelp_discovery *d, struct kelp_discovery_stats *s);
 

@@ -71,6 +71,7 @@ struct kelp_engine_opts {
 	const char *jwt_read_key;        /* "" = no read tokens */
 	uint32_t lookup_ttl_s;           /* location cache TTL */
 	uint32_t http_timeout_ms;        /* per HTTP request */
+	uint32_t hedge_percent;          /* hedge a read after this % of http_timeout_ms; 0 = off */
 	int force_http;                  /* route every read to the HTTP fallback */
 	/* [rdma] (lcore/rdma_export.h) */
 	const char *rdma_device;         /* name, "auto" or "off" */

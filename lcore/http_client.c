@@ -589,6 +589,29 @@ int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *ca
 	return rc;
 }
 
+void kelp_http_client_cancel(struct kelp_http_client *c, struct kelp_http_call *call)
+{
+	for (struct server *s = c->servers; s; s = s->next) {
+		for (struct kelp_http_conn *conn = s->conns; conn; conn = conn->next)
+			if (conn->call == call && conn->state != CONN_IDLE) {
+				conn_error(conn, -ECANCELED); /* ends when its ops are back */
+				return;
+			}
+		for (struct kelp_http_call **pp = &s->wait_head; *pp; pp = &(*pp)->next) {
+			if (*pp != call)
+				continue;
+			*pp = call->next;
+			if (s->wait_tail == call) {
+				s->wait_tail = NULL;
+				for (struct kelp_http_call *t = s->wait_head; t; t = t->next)
+					s->wait_tail = t;
+			}
+			finish_call(c, call, -ECANCELED);
+			return;
+		}
+	}
+}
+
 void kelp_http_client_shutdown(struct kelp_http_client *c)
 {
 	c->shutting_down = true;

@@ -84,6 +84,14 @@ struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
 int kelp_http_client_start(struct kelp_http_client *c, struct kelp_http_call *call);
 
 /*
+ * kelp_http_client_cancel - end @call (started, done not called yet) early with -ECANCELED: a call
+ * still waiting for a connection at once (its done runs inside this call), a running one once its
+ * I/O is cancelled (done runs from a later completion; until then its dst may still be written).
+ * Its connection is closed, not reused. Ring thread only.
+ */
+void kelp_http_client_cancel(struct kelp_http_client *c, struct kelp_http_call *call);
+
+/*
  * kelp_http_client_shutdown - fail waiting calls with -ECANCELED and cut every connection with a
  * call in flight (their calls complete with an error as the ring reports it). Keep dispatching
  * until kelp_http_client_busy() is 0, then destroy. Ring thread only.

@@ -9,13 +9,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/crc32c.h"
+#include "core/log.h"
 #include "kelp.h"
+#include "lcore/engine.h" /* kelp_now_ns() */
 
 struct kelp_http_fallback {
 	struct kelp_http_client *http;
 	struct kelp_discovery *d;
 	char *jwt_key; /* NULL: no token */
 	size_t jwt_key_len;
+	uint64_t hedge_ns; /* 0: no hedging */
+	struct kelp_http_fallback_stats st;
+	struct kelp_replica_health health;
 };
 
 struct kelp_http_fallback *kelp_http_fallback_create(struct kelp_http_client *http,
@@ -28,6 +34,9 @@ struct kelp_http_fallback *kelp_http_fallback_create(struct kelp_http_client *ht
 		return NULL;
 	fb->http = http;
 	fb->d = d;
+	fb->hedge_ns = opts ? (uint64_t)opts->hedge_ms * 1000000u : 0;
+	kelp_replica_health_init(&fb->health, KELP_HTTP_FALLBACK_RETRY_MIN_NS,
+				 KELP_HTTP_FALLBACK_RETRY_MAX_NS);
 	if (opts && opts->jwt_read_key && opts->jwt_read_key[0]) {
 		if (!(fb->jwt_key = strdup(opts->jwt_read_key))) {
 			free(fb);
@@ -132,6 +141,57 @@ malformed:
 	return true;
 }
 
+/* ---- replica health: reports and the log lines of state changes ---------------------------- */
+
+static const char *err_text(int err)
+{
+	return err == -ETIMEDOUT ? "no answer in time" : strerror(-err);
+}
+
+static void health_answered(struct kelp_http_fallback *fb, const char *addr)
+{
+	const struct kelp_replica *r = kelp_replica_health_find(&fb->health, addr);
+	uint64_t now = kelp_now_ns(), since = r ? r->since_ns : now;
+
+	if (kelp_replica_health_answered(&fb->health, addr, now) == KELP_REPLICA_CAME_BACK)
+		kelp_log("kelpd: volume server %s is back (down for %.1f s); reads go to it again", addr,
+			 (double)(now - since) / 1e9);
+}
+
+static void health_failed(struct kelp_http_fallback *fb, const char *addr, int err, bool hedge_lost)
+{
+	uint64_t now = kelp_now_ns();
+
+	if (kelp_replica_health_failed(&fb->health, addr, err, hedge_lost, now) !=
+	    KELP_REPLICA_WENT_DOWN)
+		return;
+	const struct kelp_replica *r = kelp_replica_health_find(&fb->health, addr);
+	kelp_log("kelpd: volume server %s is down (%s); its reads go to other replicas first, "
+		 "retried in %.1f s",
+		 addr, hedge_lost ? "slower than another replica, no answer yet" : err_text(err),
+		 r ? (double)r->backoff_ns / 1e9 : 0.0);
+}
+
+/* A transport error of a call to a volume server: does it say the server is down? */
+static bool server_down_err(int err)
+{
+	switch (err) {
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -ECONNABORTED:
+	case -ETIMEDOUT:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -EHOSTDOWN:
+	case -EPIPE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- one read: up to two calls (the second one a hedge) and a hedge timer ------------------- */
+
 static void finish(struct kelp_http_read *r, int result)
 {
 	r->result = result;
@@ -144,66 +204,191 @@ static void finish(struct kelp_http_read *r, int result)
 	r->done(r);
 }
 
-static void call_done(struct kelp_http_call *call, int err);
+/* Complete @r once its result is decided and nothing of it is in flight any more. */
+static void maybe_finish(struct kelp_http_read *r)
+{
+	if (!r->decided || r->pending)
+		return;
+	if (r->winner == 1 && r->result > 0)
+		memcpy(r->dst, r->hbuf, (size_t)r->result); /* the loser (call 0) has settled */
+	free(r->hbuf);
+	r->hbuf = NULL;
+	finish(r, r->result);
+}
 
-/* Ask the next location; when none is left, fail with the last error. */
-static void try_next(struct kelp_http_read *r)
+/* The result of @r is @result (from call @winner, -1: none); stop everything else. */
+static void decide(struct kelp_http_read *r, int winner, int result)
 {
 	struct kelp_http_fallback *fb = r->fb;
-	struct kelp_http_call *c = &r->call;
+
+	r->decided = true;
+	r->winner = winner;
+	r->result = result;
+	if (result < 0)
+		r->cqe_flags = KELP_CQE_PATH_HTTP;
+	r->pending++; /* a cancel may settle a call at once: @r must not finish inside the loop */
+	for (int i = 0; i < 2; i++)
+		if (r->busy[i])
+			kelp_http_client_cancel(fb->http, &r->call[i]);
+	r->pending--;
+	if (r->timer_armed) {
+		struct io_uring *ring = kelp_http_client_ring(fb->http);
+		struct io_uring_sqe *sqe = ring ? kelp_uring_sqe(ring) : NULL;
+		if (sqe) { /* else it fires by itself within hedge_ms */
+			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&r->timer_op, 0);
+			io_uring_sqe_set_data(sqe, NULL);
+		}
+	}
+	maybe_finish(r);
+}
+
+static void call_done(struct kelp_http_call *call, int err);
+static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
+
+/* Arm the hedge timer of @r when hedging is on and there is a location left to hedge to. */
+static void arm_hedge(struct kelp_http_read *r)
+{
+	struct kelp_http_fallback *fb = r->fb;
+	struct io_uring *ring = kelp_http_client_ring(fb->http);
+	struct io_uring_sqe *sqe;
+
+	if (!fb->hedge_ns || r->hedged || r->timer_armed || r->next_loc >= r->locs.count || !ring ||
+	    !(sqe = kelp_uring_sqe(ring)))
+		return;
+	r->ts.tv_sec = (long long)(fb->hedge_ns / 1000000000u);
+	r->ts.tv_nsec = (long long)(fb->hedge_ns % 1000000000u);
+	r->timer_op.done = timer_done;
+	io_uring_prep_timeout(sqe, &r->ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &r->timer_op);
+	r->timer_armed = true;
+	r->pending++;
+}
+
+/* Call @slot asks the next location; when none is left and the other call is not running
+ * either, the read fails with the last error. */
+static void try_next(struct kelp_http_read *r, int slot)
+{
+	struct kelp_http_fallback *fb = r->fb;
+	struct kelp_http_call *c = &r->call[slot];
 	char fid[KELP_FID_STR_MAX];
 
 	if (kelp_fid_format(&r->fid, fid, sizeof(fid)) < 0)
-		return finish(r, -EINVAL);
+		return decide(r, -1, -EINVAL);
 	while (r->next_loc < r->locs.count) {
 		memset(c, 0, sizeof(*c));
-		snprintf(c->server, sizeof(c->server), "%s", r->locs.url[r->next_loc++]);
+		memcpy(c->server, r->locs.url[r->next_loc++], sizeof(c->server)); /* same size */
 		snprintf(c->path, sizeof(c->path), "/%s", fid);
 		c->head = r->stat;
 		if (!r->stat) {
 			c->has_range = true;
 			c->range_first = r->offset;
 			c->range_last = r->offset + r->length - 1;
-			c->dst = r->dst;
+			c->dst = slot ? r->hbuf : r->dst;
 			c->dst_cap = r->length;
 		}
 		c->accept_gzip = !r->decompressed;
 		c->bearer = fb->jwt_key ? r->token : NULL;
 		c->done = call_done;
 		c->arg = r;
-		snprintf(r->server, sizeof(r->server), "%s", c->server);
 		int rc = kelp_http_client_start(fb->http, c);
-		if (rc == 0)
+		if (rc == 0) {
+			r->busy[slot] = true;
+			r->pending++;
+			arm_hedge(r);
 			return;
+		}
 		r->last_err = rc == -EAFNOSUPPORT || rc == -EINVAL ? -EHOSTUNREACH : rc;
 	}
+	if (r->busy[!slot])
+		return; /* the other call may still answer */
 	/* every location failed: the master may know better next time */
 	kelp_discovery_invalidate(fb->d, r->fid.volume_id);
-	finish(r, r->last_err ? r->last_err : -EHOSTUNREACH);
+	decide(r, -1, r->last_err ? r->last_err : -EHOSTUNREACH);
+}
+
+/* A whole needle read with verify_crc: do its bytes match the CRC the server sent? */
+static bool crc_ok(struct kelp_http_read *r, const uint8_t *buf)
+{
+	if (!r->verify_crc || r->stat || r->offset != 0 || r->result <= 0 || !r->crc ||
+	    (r->cqe_flags & KELP_CQE_F_TRUNCATED))
+		return true;
+	uint32_t crc = kelp_crc32c(0, buf, (size_t)r->result);
+	if (crc != r->crc && kelp_crc32c_legacy(crc) != r->crc)
+		return false;
+	r->cqe_flags |= KELP_CQE_F_CRC_CHECKED;
+	return true;
 }
 
 static void call_done(struct kelp_http_call *call, int err)
 {
 	struct kelp_http_read *r = call->arg;
+	struct kelp_http_fallback *fb = r->fb;
+	int slot = call == &r->call[1];
 
+	r->busy[slot] = false;
+	r->pending--;
+	if (r->decided) {
+		/* the loser: it had not answered when the other call's answer won */
+		if (err == 0)
+			health_answered(fb, call->server);
+		else if (err == -ECANCELED && r->winner == 1 && slot == 0 && r->hedged)
+			health_failed(fb, call->server, -ETIMEDOUT, true);
+		return maybe_finish(r);
+	}
 	if (err) {
 		switch (err) {
 		case -EPROTO:
 		case -EMSGSIZE:
-			r->last_err = -EBADMSG; /* malformed response */
+			health_answered(fb, call->server); /* it talks, if badly */
+			r->last_err = -EBADMSG;            /* malformed response */
 			break;
 		case -ECANCELED:
-			return finish(r, -ECANCELED);
+			return decide(r, -1, -ECANCELED); /* the client is shutting down */
 		default:
+			if (server_down_err(err))
+				health_failed(fb, call->server, err, false);
 			r->last_err = -EHOSTUNREACH; /* refused, reset, timed out, unreachable */
 		}
-		return try_next(r);
+		return try_next(r, slot);
 	}
+	health_answered(fb, call->server);
+	memcpy(r->server, call->server, sizeof(r->server)); /* same size; both inside r */
 	if (kelp_http_read_result(r, &call->resp, call->body_len)) {
-		r->last_err = r->result;
-		return try_next(r);
+		r->last_err = r->result; /* 5xx, malformed: another replica may do better */
+		return try_next(r, slot);
 	}
-	finish(r, r->result);
+	if (!crc_ok(r, slot ? r->hbuf : r->dst)) {
+		fb->st.crc_mismatches++;
+		r->last_err = -EIO;
+		return try_next(r, slot);
+	}
+	if (slot == 1)
+		fb->st.hedge_wins++;
+	decide(r, slot, r->result);
+}
+
+/* No answer yet after hedge_ms: ask the next location too (once). */
+static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct kelp_http_read *r =
+		(struct kelp_http_read *)((char *)op - offsetof(struct kelp_http_read, timer_op));
+
+	r->timer_armed = false;
+	r->pending--;
+	if (r->decided || r->hedged || !r->busy[0] || r->busy[1] || r->next_loc >= r->locs.count)
+		return maybe_finish(r);
+	if (!r->stat && !(r->hbuf = malloc(r->length)))
+		return; /* no hedge; the first call goes on */
+	r->hedged = true;
+	r->fb->st.hedges++;
+	try_next(r, 1);
+}
+
+static void start_reads(struct kelp_http_read *r, const struct kelp_vol_locations *locs)
+{
+	r->locs = *locs;
+	kelp_replica_health_order(&r->fb->health, r->locs.url, r->locs.count, kelp_now_ns());
+	try_next(r, 0);
 }
 
 static void located(struct kelp_locate_wait *w, int err, const struct kelp_vol_locations *locs)
@@ -212,8 +397,7 @@ static void located(struct kelp_locate_wait *w, int err, const struct kelp_vol_l
 							     offsetof(struct kelp_http_read, wait));
 	if (err)
 		return finish(r, err);
-	r->locs = *locs;
-	try_next(r);
+	start_reads(r, locs);
 }
 
 int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read *r)
@@ -234,6 +418,11 @@ int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read
 	r->next_loc = 0;
 	r->last_err = 0;
 	r->sync_done = false;
+	r->hbuf = NULL;
+	r->busy[0] = r->busy[1] = false;
+	r->hedged = r->decided = r->timer_armed = false;
+	r->winner = -1;
+	r->pending = 0;
 	r->wait.done = located;
 	if (fb->jwt_key) {
 		rc = kelp_jwt_sign_read(fb->jwt_key, fb->jwt_key_len, fid,
@@ -247,9 +436,24 @@ int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read
 		return rc;
 	if (rc == 0)
 		return 0; /* parked until the lookup ends */
-	r->locs = *locs;
 	r->in_start = true;
-	try_next(r);
+	start_reads(r, locs);
 	r->in_start = false;
 	return r->sync_done ? (r->result < 0 ? r->result : -EIO) : 0;
+}
+
+const struct kelp_replica_health *kelp_http_fallback_health(const struct kelp_http_fallback *fb)
+{
+	return &fb->health;
+}
+
+void kelp_http_fallback_get_stats(const struct kelp_http_fallback *fb,
+				  struct kelp_http_fallback_stats *s)
+{
+	*s = fb->st;
+}
+
+bool kelp_http_fallback_owns_op(const struct kelp_ctl_op *op)
+{
+	return op->done == timer_done;
 }

@@ -10,7 +10,19 @@
  *    all failed, the volume's cached locations are invalidated and the read fails with the last
  *    error: -EHOSTUNREACH (nothing reachable), -EIO (5xx), -EBADMSG (malformed HTTP);
  * 4. 404 -> -ENOENT, 401/403 -> -EPERM (read token missing or refused), 400 -> -EINVAL, 416 -> 0
- *    bytes at the end of the needle or -ERANGE past it.
+ *    bytes at the end of the needle or -ERANGE past it. -ENOENT is only ever a volume server's
+ *    404 (or a master's for a volume never located): a master that forgot a volume (its server is
+ *    down, the master restarted) leaves the last known locations in use (discovery.h).
+ * Replica health (lcore/replica_health.h): every answer and failure is reported per volume server;
+ * a server that refused, timed out or lost a hedge is tried last until a probe finds it back, so a
+ * dead or hung replica costs one read per backoff, not every read. State changes are logged
+ * (core/log.h), never single reads.
+ * Hedging (opts.hedge_ms > 0): a read with no answer after hedge_ms goes to the next location as
+ * well (once per read); the first answer wins, the other call is cancelled, and the read completes
+ * only after both have settled. The hedge receives into a buffer of its own, copied into dst when
+ * it wins, so a cancelled loser can never write into dst after the completion.
+ * verify_crc: a whole-needle READ whose bytes do not match the volume server's ETag CRC counts as a
+ * failed replica (-EIO) and the next one is tried (reads kelpd found corrupt locally).
  * (-EPROTO is not used: to libkelp it means a broken session.)
  * gzip: by default the needle is asked for as stored (`Accept-Encoding: gzip`), and a gzip-stored
  * one comes back compressed with KELP_CQE_F_GZIP, exactly as the local path returns it (ranges
@@ -31,6 +43,7 @@
 #include "core/fid.h"
 #include "lcore/discovery.h"
 #include "lcore/http_client.h"
+#include "lcore/replica_health.h"
 #include "proto/jwt.h"
 
 #define KELP_HTTP_FALLBACK_JWT_TTL_S 30
@@ -39,12 +52,18 @@ struct kelp_http_fallback;
 
 struct kelp_http_fallback_opts {
 	const char *jwt_read_key; /* NULL or "": no token */
+	uint32_t hedge_ms;        /* ask the next replica too after this long; 0 = never */
 };
+
+/* Retry delay of a replica that failed (replica_health.h): from 1 s, doubling up to 30 s. */
+#define KELP_HTTP_FALLBACK_RETRY_MIN_NS (1000ull * 1000000u)
+#define KELP_HTTP_FALLBACK_RETRY_MAX_NS (30000ull * 1000000u)
 
 struct kelp_http_read {
 	/* in */
 	bool stat;            /* HEAD: size, crc, flags only */
 	bool decompressed;    /* ask for gzip-stored needles inflated */
+	bool verify_crc;      /* check whole needles against the ETag CRC (see above) */
 	struct kelp_fid fid;
 	uint64_t offset;      /* READ: in the needle data */
 	uint32_t length;      /* READ: bytes wanted, >= 1 */
@@ -63,7 +82,16 @@ struct kelp_http_read {
 	/* private */
 	struct kelp_http_fallback *fb;
 	struct kelp_locate_wait wait;
-	struct kelp_http_call call;
+	struct kelp_http_call call[2]; /* [0] into dst, [1] the hedge, into hbuf */
+	uint8_t *hbuf;
+	bool busy[2];
+	bool hedged;                   /* call[1] was started by the hedge timer */
+	bool decided;                  /* result final; waiting for the rest to settle */
+	int winner;                    /* the call whose answer is the result, -1: none */
+	unsigned pending;              /* calls in flight + the hedge timer */
+	bool timer_armed;
+	struct kelp_ctl_op timer_op;
+	struct __kernel_timespec ts;
 	struct kelp_vol_locations locs;
 	unsigned next_loc;
 	int last_err;
@@ -79,6 +107,19 @@ struct kelp_http_fallback *kelp_http_fallback_create(struct kelp_http_client *ht
 						     struct kelp_discovery *d,
 						     const struct kelp_http_fallback_opts *opts);
 void kelp_http_fallback_destroy(struct kelp_http_fallback *fb);
+
+/* @return the replica health table (for kelpctl replicas). Ring thread only. */
+const struct kelp_replica_health *kelp_http_fallback_health(const struct kelp_http_fallback *fb);
+
+/* Counters for kelpctl stats. */
+struct kelp_http_fallback_stats {
+	uint64_t hedges, hedge_wins, crc_mismatches;
+};
+void kelp_http_fallback_get_stats(const struct kelp_http_fallback *fb,
+				  struct kelp_http_fallback_stats *s);
+
+/* @return whether @op (from a CQE of the ring) is a fallback read's hedge timer. Any thread. */
+bool kelp_http_fallback_owns_op(const struct kelp_ctl_op *op);
 
 /*
  * kelp_http_fallback_read - serve @r (see the top of this file).

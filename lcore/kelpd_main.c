@@ -79,6 +79,7 @@ static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engi
 	o->jwt_read_key = c->seaweedfs.jwt_read_key;
 	o->lookup_ttl_s = c->seaweedfs.lookup_ttl_s;
 	o->http_timeout_ms = c->seaweedfs.http_timeout_ms;
+	o->hedge_percent = c->seaweedfs.hedge_percent;
 	o->force_http = c->seaweedfs.force_http;
 	o->rdma_device = c->rdma.device;
 	o->rdma_port = (uint8_t)c->rdma.port;

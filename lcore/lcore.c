@@ -101,10 +101,11 @@ static void break_session(struct kelp_lcore *lc, struct lcore_session *s, int32_
 	KELP_STAT_ADD(lc->stats.sessions_broken, 1);
 }
 
-/* Hand a non-local READ/STAT to the control thread. Return 1 when @c was completed here (no
- * request object or ring room), 0 when the request left. */
+/* Hand a non-local READ/STAT to the control thread. @local_failed: the local copy failed (-EIO),
+ * read a replica over HTTP (never RDMA: the peer may be this kelpd, with the same bad copy).
+ * Return 1 when @c was completed here (no request object or ring room), 0 when the request left. */
 static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
-			struct kelp_cqe *c)
+			struct kelp_cqe *c, bool local_failed)
 {
 	struct kelp_remote_read *r = remote_get(lc);
 	if (!r) {
@@ -121,9 +122,10 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.user_data = e->user_data,
 		.lcore_id = lc->id,
 		.rdma_only = e->flags & KELP_SQE_F_RDMA_ONLY,
+		.local_failed = local_failed,
 	};
 	int rc = -ENOTCONN; /* no RDMA path */
-	if (lc->rdma_reader && !lc->eng->opts.force_http) {
+	if (lc->rdma_reader && !lc->eng->opts.force_http && !local_failed) {
 		rc = kelp_rdma_reader_route(lc->rdma_reader, r);
 		if (rc == 0) {
 			s->remote_inflight++;
@@ -171,8 +173,11 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 	const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, e->volume_id);
 	/* [seaweedfs] force_http: every read over HTTP; KELP_SQE_F_RDMA_ONLY: never local */
 	if (!v || lc->eng->opts.force_http || (e->flags & KELP_SQE_F_RDMA_ONLY))
-		return route_remote(lc, s, e, c);
+		return route_remote(lc, s, e, c, false);
 	kelp_serve_local(v, e, s->arena, c);
+	/* a corrupt local copy (CRC mismatch, bad record): a replica may have it intact */
+	if (__builtin_expect(c->result == -EIO, 0) && lc->eng->opts.n_masters)
+		return route_remote(lc, s, e, c, true);
 	return 1;
 }
 

@@ -14,6 +14,11 @@
  *      ring itself, dispatching only this module's completions, until every read is back with its
  *      lcore (-ECANCELED); other modules' completions are dropped (nothing dispatches them after
  *      the loop any more, and their owners are being torn down).
+ * Reads whose local copy failed (rr->local_failed: the lcore found a CRC mismatch or a bad record
+ * in its own volume file) come here too: they are read from a replica with the CRC of whole needles
+ * checked, counted (local_failed_reads), and logged once per needle (the first
+ * LOGGED_NEEDLES_MAX needles; later ones are only counted), never once per request.
+ *
  * Control thread only, all of it.
  */
 #include <errno.h>
@@ -23,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "core/log.h"
 #include "kelp_abi.h"
 #include "lcore/control.h"
 #include "lcore/discovery.h"
@@ -33,6 +39,8 @@
 
 /* Retired location tables are freed every this many reads (and at stop). */
 #define RECLAIM_EVERY 1024
+/* Needles whose local failure was logged (a set; when full, further ones are only counted). */
+#define LOGGED_NEEDLES_MAX 4096
 
 struct http_req {
 	struct kelp_http_read hr;
@@ -50,7 +58,42 @@ struct http_path {
 	struct http_req *free;
 	unsigned inflight;
 	unsigned reads_since_reclaim;
+	uint32_t hedge_ms;
+	uint64_t local_failed_reads, local_failed_served;
+	unsigned n_logged;
+	struct logged_needle {
+		uint32_t vid;
+		uint64_t key; /* 0: free slot (key 0 is never a live needle's: marked with vid+1) */
+	} logged[LOGGED_NEEDLES_MAX];
 };
+
+/* Log the local failure of @rr's needle the first time it is seen. */
+static void log_local_failure(struct http_path *p, const struct kelp_remote_read *rr)
+{
+	uint64_t h = (rr->fid.key * 0x9e3779b97f4a7c15ull) ^ rr->fid.volume_id;
+	uint64_t tag = rr->fid.key + 1; /* never 0 */
+
+	if (p->n_logged >= LOGGED_NEEDLES_MAX * 3 / 4)
+		return; /* keep probing short; the counter still counts */
+	for (unsigned i = 0;; i++) {
+		struct logged_needle *e = &p->logged[(h + i) % LOGGED_NEEDLES_MAX];
+		if (e->key == tag && e->vid == rr->fid.volume_id)
+			return; /* logged before */
+		if (e->key == 0) {
+			e->key = tag;
+			e->vid = rr->fid.volume_id;
+			p->n_logged++;
+			break;
+		}
+	}
+	char fid[KELP_FID_STR_MAX];
+	if (kelp_fid_format(&rr->fid, fid, sizeof(fid)) < 0)
+		fid[0] = '\0';
+	kelp_log("kelpd: needle %s is corrupt in the local volume %u (CRC mismatch or bad record); "
+		 "reading it from a replica over HTTP (logged once per needle; count in kelpctl "
+		 "stats: local_failed_reads)",
+		 fid, rr->fid.volume_id);
+}
 
 static void read_done(struct kelp_http_read *hr)
 {
@@ -63,6 +106,8 @@ static void read_done(struct kelp_http_read *hr)
 	rr->size = hr->size;
 	rr->crc = hr->crc;
 	rr->needle_flags = hr->needle_flags;
+	if (rr->local_failed && hr->result >= 0)
+		p->local_failed_served++;
 	q->next = p->free;
 	p->free = q;
 	p->inflight--;
@@ -81,6 +126,10 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 	if (!(p = calloc(1, sizeof(*p))))
 		return -ENOMEM;
 	p->ctl = ctl;
+	/* a hedge after hedge_percent of the timeout; at least 1 ms when on */
+	p->hedge_ms = (uint32_t)((uint64_t)o->http_timeout_ms * o->hedge_percent / 100);
+	if (o->hedge_percent && !p->hedge_ms)
+		p->hedge_ms = 1;
 	struct kelp_http_client_opts ho = {.timeout_ms = o->http_timeout_ms};
 	struct kelp_discovery_opts dopts = {
 		.masters = o->masters,
@@ -92,7 +141,8 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 		.epoch = eng->epoch,
 		.publish_to = &eng->locations,
 	};
-	struct kelp_http_fallback_opts fo = {.jwt_read_key = o->jwt_read_key};
+	struct kelp_http_fallback_opts fo = {.jwt_read_key = o->jwt_read_key,
+					     .hedge_ms = p->hedge_ms};
 	errno = 0;
 	p->http = kelp_http_client_create(kelp_ctl_ring(ctl), &ho);
 	p->disc = p->http ? kelp_discovery_create(p->http, &dopts) : NULL;
@@ -128,6 +178,11 @@ int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *rr)
 	q->rr = rr;
 	q->hr.stat = rr->opcode == KELP_OP_STAT;
 	q->hr.decompressed = false; /* as stored, like the local path (KELP_CQE_F_GZIP) */
+	q->hr.verify_crc = rr->local_failed; /* the replica must not serve the same bad bytes */
+	if (rr->local_failed) {
+		p->local_failed_reads++;
+		log_local_failure(p, rr);
+	}
 	q->hr.fid = rr->fid;
 	q->hr.offset = rr->offset;
 	q->hr.length = rr->length;
@@ -165,7 +220,8 @@ static void drain(struct http_path *p)
 			int res = cqe->res;
 			uint32_t flags = cqe->flags;
 			io_uring_cqe_seen(ring, cqe);
-			if (op && (kelp_http_client_owns_op(op) || kelp_discovery_owns_op(op)))
+			if (op && (kelp_http_client_owns_op(op) || kelp_discovery_owns_op(op) ||
+				   kelp_http_fallback_owns_op(op)))
 				op->done(p->ctl, op, res, flags);
 		}
 	}
@@ -199,11 +255,13 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	struct http_path *p = kelp_ctl_remote_priv(ctl);
 	struct kelp_http_client_stats h;
 	struct kelp_discovery_stats d;
+	struct kelp_http_fallback_stats f;
 
 	if (!p)
 		return NULL;
 	kelp_http_client_get_stats(p->http, &h);
 	kelp_discovery_get_stats(p->disc, &d);
+	kelp_http_fallback_get_stats(p->fb, &f);
 	json_t *o = json_object();
 #define PUT(name, v) json_object_set_new(o, name, json_integer((json_int_t)(v)))
 	PUT("inflight", p->inflight);
@@ -215,6 +273,12 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	PUT("master_failovers", d.failovers);
 	PUT("busy_retries", d.busy_retries);
 	PUT("stale_served", d.stale_served);
+	PUT("master_not_found", d.master_not_found);
+	PUT("hedges", f.hedges);
+	PUT("hedge_wins", f.hedge_wins);
+	PUT("crc_mismatches", f.crc_mismatches);
+	PUT("local_failed_reads", p->local_failed_reads);
+	PUT("local_failed_served", p->local_failed_served);
 	PUT("http_calls", h.calls);
 	PUT("http_errors", h.errors);
 	PUT("timeouts", h.timeouts);
@@ -225,4 +289,31 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	PUT("body_bytes_copied", h.body_bytes_copied);
 #undef PUT
 	return o;
+}
+
+json_t *kelp_ctl_remote_replicas(struct kelp_control *ctl)
+{
+	struct http_path *p = kelp_ctl_remote_priv(ctl);
+	uint64_t now = kelp_now_ns();
+
+	if (!p)
+		return NULL;
+	const struct kelp_replica_health *h = kelp_http_fallback_health(p->fb);
+	json_t *arr = json_array();
+	for (unsigned i = 0; i < h->n; i++) {
+		const struct kelp_replica *r = &h->r[i];
+		bool down = r->state == KELP_REPLICA_DOWN;
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:f, s:I, s:s, s:I, s:I, s:I, s:I}", "addr", r->addr,
+				       "state", down ? "down" : "up", "since_s",
+				       (double)(now - r->since_ns) / 1e9, "retry_in_ms",
+				       (json_int_t)(down && r->retry_at_ns > now
+							    ? (r->retry_at_ns - now) / 1000000u
+							    : 0),
+				       "last_error", r->last_err ? strerror(-r->last_err) : "",
+				       "answers", (json_int_t)r->answers, "failures",
+				       (json_int_t)r->failures, "probes", (json_int_t)r->probes,
+				       "hedges_lost", (json_int_t)r->hedges_lost));
+	}
+	return json_pack("{s:i, s:o}", "hedge_ms", (int)p->hedge_ms, "replicas", arr);
 }

@@ -35,6 +35,8 @@ struct kelp_remote_read {
 	uint32_t length;        /* READ: bytes wanted (<= the buffer) */
 	uint8_t *dst;           /* READ: where the bytes go (inside the client's arena) */
 	bool rdma_only;         /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
+	bool local_failed;      /* the local copy failed (-EIO: CRC, bad record): read a replica
+				 * over HTTP, whole needles checked against its CRC (remote_read.c) */
 	/* outputs (the path, before kelp_ctl_remote_done) */
 	int32_t result;         /* bytes written / 0, or -errno */
 	uint32_t cqe_flags;     /* KELP_CQE_PATH_* | KELP_CQE_F_* (kelp.h) */
@@ -81,5 +83,13 @@ void kelp_ctl_remote_fini(struct kelp_control *ctl);
  */
 struct json_t;
 struct json_t *kelp_ctl_remote_stats(struct kelp_control *ctl);
+
+/*
+ * kelp_ctl_remote_replicas - the health of every volume server read over HTTP (lcore/
+ * replica_health.h) for `kelpctl replicas`: {"hedge_ms", "replicas":[{"addr","state":"up|down",
+ * "since_s","retry_in_ms","last_error","answers","failures","probes","hedges_lost"}]} (a new
+ * JSON object), or NULL when no path is configured. Control thread only.
+ */
+struct json_t *kelp_ctl_remote_replicas(struct kelp_control *ctl);
 
 #endif

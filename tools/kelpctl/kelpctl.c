@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"  volumes             local volumes served\n"
 		"  peers               RDMA connections to other kelpd (state, in flight, errors, requests\n"
 		"                      sent on to HTTP) and this kelpd's RDMA export counters\n"
+		"  replicas            volume servers read over HTTP: up or down (refused, timed out or\n"
+		"                      slower than another replica), since when, next probe, errors\n"
 		"  get FID... [-o FILE] [--raw]\n"
 		"                      read needles through a session; data to stdout (or FILE) as a plain\n"
 		"                      HTTP GET of the volume server gives it: a needle stored gzipped is\n"
@@ -38,9 +40,10 @@ static void usage(FILE *f)
 		"options:\n"
 		"  -c, --config FILE   kelp.conf of that kelpd ([engine] socket is used)\n"
 		"  -s, --socket PATH   kelpd's socket (default %s)\n"
-		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes, peers);\n"
-		"                      get: one JSON object per needle with its completion (result, size,\n"
-		"                      crc, flags, path, gzip, crc_checked, error) instead of its data\n"
+		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes, peers,\n"
+		"                      replicas); get: one JSON object per needle with its completion\n"
+		"                      (result, size, crc, flags, path, gzip, crc_checked, error) instead\n"
+		"                      of its data\n"
 		"  -o, --output FILE   get: write the data to FILE instead of stdout\n"
 		"  -r, --raw           get: the data as stored (gzip bytes for a needle stored gzipped)\n"
 		"  -z, --gunzip        get: accepted for old scripts; decompressing is the default\n"
@@ -237,11 +240,14 @@ static void print_stats(json_t *r)
 	if (h)
 		printf("http fallback: %lld lookups (%lld failed, %lld failovers, %lld stale served), "
 		       "cache %lld hits / %lld misses, %lld calls (%lld errors, %lld timeouts), "
-		       "connections %lld opened / %lld reused\n",
+		       "connections %lld opened / %lld reused; %lld hedges (%lld won); "
+		       "%lld local-corrupt reads (%lld served by a replica)\n",
 		       geti(h, "lookups"), geti(h, "lookup_errors"), geti(h, "master_failovers"),
 		       geti(h, "stale_served"), geti(h, "cache_hits"), geti(h, "cache_misses"),
 		       geti(h, "http_calls"), geti(h, "http_errors"), geti(h, "timeouts"),
-		       geti(h, "conns_opened"), geti(h, "conns_reused"));
+		       geti(h, "conns_opened"), geti(h, "conns_reused"), geti(h, "hedges"),
+		       geti(h, "hedge_wins"), geti(h, "local_failed_reads"),
+		       geti(h, "local_failed_served"));
 	print_export(json_object_get(r, "rdma_export"));
 }
 
@@ -320,6 +326,35 @@ static void print_peers(json_t *r)
 	print_export(json_object_get(r, "export"));
 }
 
+static void print_replicas(json_t *r)
+{
+	json_t *reps = json_object_get(r, "replicas");
+	long long hedge = geti(r, "hedge_ms");
+
+	if (hedge)
+		printf("hedged reads: the next replica is asked too after %lld ms without an answer\n",
+		       hedge);
+	else
+		printf("hedged reads off ([seaweedfs] hedge_percent = 0, or no [seaweedfs] master)\n");
+	if (json_array_size(reps) == 0) {
+		printf("no volume server read over HTTP yet\n");
+		return;
+	}
+	printf("%-24s %-5s %9s %9s %10s %9s %7s %7s %s\n", "volume_server", "state", "since_s",
+	       "retry_ms", "answers", "failures", "probes", "hedged", "last_error");
+	size_t i;
+	json_t *p;
+	json_array_foreach(reps, i, p)
+		printf("%-24s %-5s %9.1f %9lld %10lld %9lld %7lld %7lld %s\n",
+		       json_string_value(json_object_get(p, "addr")),
+		       json_string_value(json_object_get(p, "state")),
+		       json_real_value(json_object_get(p, "since_s")), geti(p, "retry_in_ms"),
+		       geti(p, "answers"), geti(p, "failures"), geti(p, "probes"),
+		       geti(p, "hedges_lost"), json_string_value(json_object_get(p, "last_error")));
+	printf("(down: refused, timed out or slower than another replica; tried last until a probe "
+	       "after retry_ms answers. hedged: times it lost a hedge)\n");
+}
+
 static int cmd_admin(struct ctl_args *a, const char *cmd)
 {
 	json_t *r = admin_query(a, cmd);
@@ -337,6 +372,8 @@ static int cmd_admin(struct ctl_args *a, const char *cmd)
 		print_sessions(r);
 	} else if (strcmp(cmd, "peers") == 0) {
 		print_peers(r);
+	} else if (strcmp(cmd, "replicas") == 0) {
+		print_replicas(r);
 	} else {
 		print_volumes(r);
 	}
@@ -582,7 +619,8 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0 ||
-	    strcmp(cmd, "sessions") == 0 || strcmp(cmd, "volumes") == 0 || strcmp(cmd, "peers") == 0)
+	    strcmp(cmd, "sessions") == 0 || strcmp(cmd, "volumes") == 0 || strcmp(cmd, "peers") == 0 ||
+	    strcmp(cmd, "replicas") == 0)
 		return cmd_admin(&a, cmd);
 	if (strcmp(cmd, "get") == 0)
 		return cmd_get(&a, argc - optind - 1, argv + optind + 1);
