@@ -84,9 +84,8 @@ struct kelp_loc_table {
  * A parked request. done() runs on the ring's thread, never inside kelp_discovery_locate().
  * @err: 0 with @locs valid during the call only; -ENOENT a master does not know the volume and it
  * was never located; -EAGAIN the masters stayed busy (503); -EHOSTUNREACH no master reachable and
- * nothing cached; -EBADMSG
- * malformed master answers (HTTP or JSON); -EIO the masters answered an unexpected status (5xx);
- * -ECANCELED discovery shut down.
+ * nothing cached; -EBADMSG malformed master answers (HTTP or JSON); -EIO the masters answered an
+ * unexpected status (5xx); -ECANCELED discovery shut down.
  */
 struct kelp_locate_wait {
 	void (*done)(struct kelp_locate_wait *w, int err, const struct kelp_vol_locations *locs);
