@@ -175,7 +175,8 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 	if (!v || lc->eng->opts.force_http || (e->flags & KELP_SQE_F_RDMA_ONLY))
 		return route_remote(lc, s, e, c, false);
 	kelp_serve_local(v, e, s->arena, c);
-	/* a corrupt local copy (CRC mismatch, bad record): a replica may have it intact */
+	/* a bad local copy (CRC mismatch, bad record, a .dat that shrank under us): a replica may
+	 * have it intact */
 	if (__builtin_expect(c->result == -EIO, 0) && lc->eng->opts.n_masters)
 		return route_remote(lc, s, e, c, true);
 	return 1;

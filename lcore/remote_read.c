@@ -89,9 +89,9 @@ static void log_local_failure(struct http_path *p, const struct kelp_remote_read
 	char fid[KELP_FID_STR_MAX];
 	if (kelp_fid_format(&rr->fid, fid, sizeof(fid)) < 0)
 		fid[0] = '\0';
-	kelp_log("kelpd: needle %s is corrupt in the local volume %u (CRC mismatch or bad record); "
-		 "reading it from a replica over HTTP (logged once per needle; count in kelpctl "
-		 "stats: local_failed_reads)",
+	kelp_log("kelpd: needle %s is corrupt in the local volume %u (CRC mismatch, bad record or "
+		 "a .dat that shrank); reading it from a replica over HTTP (logged once per needle; "
+		 "count in kelpctl stats: local_failed_reads)",
 		 fid, rr->fid.volume_id);
 }
 
