@@ -67,6 +67,13 @@ struct http_path {
 	} logged[LOGGED_NEEDLES_MAX];
 };
 
+/* A needle whose local copy is bad and that no replica served is -EIO (what the local read
+ * found), whatever the replicas said: not "not found" or "unreachable". */
+static int32_t local_failed_result(const struct kelp_remote_read *rr, int32_t result)
+{
+	return rr->local_failed && result < 0 && result != -ECANCELED ? -EIO : result;
+}
+
 /* Log the local failure of @rr's needle the first time it is seen. */
 static void log_local_failure(struct http_path *p, const struct kelp_remote_read *rr)
 {
@@ -101,7 +108,7 @@ static void read_done(struct kelp_http_read *hr)
 	struct http_path *p = q->p;
 	struct kelp_remote_read *rr = q->rr;
 
-	rr->result = hr->result;
+	rr->result = local_failed_result(rr, hr->result);
 	rr->cqe_flags = hr->cqe_flags;
 	rr->size = hr->size;
 	rr->crc = hr->crc;
@@ -193,7 +200,7 @@ int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *rr)
 	if (rc < 0) {
 		q->next = p->free;
 		p->free = q;
-		return rc;
+		return local_failed_result(rr, rc);
 	}
 	p->inflight++;
 	if (++p->reads_since_reclaim >= RECLAIM_EVERY) {

@@ -36,7 +36,8 @@ struct kelp_remote_read {
 	uint8_t *dst;           /* READ: where the bytes go (inside the client's arena) */
 	bool rdma_only;         /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
 	bool local_failed;      /* the local copy failed (-EIO: CRC, bad record, faulted .dat):
-				 * read a replica over HTTP, whole needles checked against its CRC */
+				 * read a replica over HTTP, whole needles checked against its CRC;
+				 * -EIO when none serves it */
 	/* outputs (the path, before kelp_ctl_remote_done) */
 	int32_t result;         /* bytes written / 0, or -errno */
 	uint32_t cqe_flags;     /* KELP_CQE_PATH_* | KELP_CQE_F_* (kelp.h) */

@@ -10,6 +10,7 @@
 #   3. volume server 1 SIGKILLed, the master forgets its volume (404 "volume id N not found"), then
 #      the master restarts: a live needle of that volume reads EHOSTUNREACH every time, never ENOENT;
 #      the master's going and coming back is logged with timestamps.
+#   4. the corrupt needle of step 2 with no replica reachable: -EIO.
 # Timing: the only bound is in step 1, and it is not a measurement: 20 reads must finish within
 # 60 s while one replica is SIGSTOPped and http_timeout_ms is 5000. The old code waits the whole
 # timeout on the hung replica in every read (20 x 5 s = 100 s at the very least, whatever the
@@ -193,6 +194,19 @@ grep -Eq "Z kelpd: master $WEED_MASTER is unreachable" <<<"$log" || fail "master
 grep -Eq "Z kelpd: master $WEED_MASTER is back" <<<"$log" || fail "master back not logged"
 grep -Eq "Z kelpd: volume server ${WEED_VOLUME_URLS[1]} is down" <<<"$log" || fail "server 1 down not logged"
 echo "ok: master restarted: still EHOSTUNREACH, never ENOENT; master down/back and server down logged"
+
+# 4. The corrupt needle of step 2 with no replica left (server 1 dead, server 0 killed now, so the
+#    master knows neither): -EIO, what the local read found, not what the master says (404).
+stop_kelpd
+weed_kill_volume 0
+start_kelpd crc2 "[export]
+dirs = ${WEED_VOLUME_DIRS[0]}
+[seaweedfs]
+master = $WEED_MASTER
+http_timeout_ms = 5000"
+"$READ" -c "$CONF" "$f_crc" >/dev/null 2>"$K/meta" || fail "kelp_read failed: $(cat "$K/meta")"
+[ "$(field err "$(cat "$K/meta")")" = EIO ] || fail "corrupt needle, no replica: $(cat "$K/meta"), want EIO"
+echo "ok: corrupt local needle with no replica reachable -> EIO"
 grep -qi "sanitizer\|runtime error" "$K"/*.log && fail "sanitizer report in kelpd logs"
 stop_kelpd
 echo "ok: kelpd stopped cleanly"
