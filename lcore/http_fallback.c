@@ -306,8 +306,7 @@ static void try_next(struct kelp_http_read *r, int slot)
 	decide(r, -1, r->last_err ? r->last_err : -EHOSTUNREACH);
 }
 
-/* A whole needle read with verify_crc: do its bytes match the CRC the server sent? */
-static bool crc_ok(struct kelp_http_read *r, const uint8_t *buf)
+bool kelp_http_read_crc_ok(struct kelp_http_read *r, const uint8_t *buf)
 {
 	if (!r->verify_crc || r->stat || r->offset != 0 || r->result <= 0 || !r->crc ||
 	    (r->cqe_flags & KELP_CQE_F_TRUNCATED))
@@ -357,7 +356,7 @@ static void call_done(struct kelp_http_call *call, int err)
 		r->last_err = r->result; /* 5xx, malformed: another replica may do better */
 		return try_next(r, slot);
 	}
-	if (!crc_ok(r, slot ? r->hbuf : r->dst)) {
+	if (!kelp_http_read_crc_ok(r, slot ? r->hbuf : r->dst)) {
 		fb->st.crc_mismatches++;
 		r->last_err = -EIO;
 		return try_next(r, slot);

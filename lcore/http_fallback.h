@@ -137,4 +137,12 @@ int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read
 bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_response *resp,
 			   size_t body_len);
 
+/*
+ * kelp_http_read_crc_ok - with r->verify_crc, after kelp_http_read_result(): do the r->result
+ * bytes at @buf match the server's CRC (r->crc, raw or SeaweedFS's legacy transform)? Only whole
+ * needles (offset 0, not truncated, crc known) are checked; others pass. A match sets
+ * KELP_CQE_F_CRC_CHECKED. Pure; exposed for unit tests.
+ */
+bool kelp_http_read_crc_ok(struct kelp_http_read *r, const uint8_t *buf);
+
 #endif

@@ -150,7 +150,7 @@ for i in 1 2 3; do read_ok "$f_crc" "$U/crc.bin"; done
 log=$(cat "$KLOG")
 [ "$(grep -c "needle $f_crc is corrupt in the local volume" <<<"$log")" = 1 ] ||
 	fail "the corrupt needle should be logged exactly once: $log"
-echo "ok: corrupt local copy of $f_crc: 3 reads served by the other replica over HTTP (right bytes), counted, logged once"
+echo "ok: corrupt local copy of $f_crc: 3 reads served by the other replica over HTTP (right bytes), counted, logged once ($(hstat crc_mismatches) bad copies over HTTP caught by their CRC)"
 
 # 3. Volume server 1 killed: its volume is gone from the master, not its needles.
 start_kelpd down "[seaweedfs]

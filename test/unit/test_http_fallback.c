@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+#include "core/crc32c.h"
 #include "kelp.h"
 #include "lcore/discovery.h"
 #include "lcore/http_fallback.h"
@@ -190,10 +193,60 @@ static void test_discovery_order_volume_address(void **state)
 	assert_string_equal(locs.url[1], "10.0.2.2:8080");
 }
 
+/* issue 8 item 8: a needle corrupt locally is read from a replica with its CRC checked; a replica
+ * whose bytes do not match its own ETag is not believed */
+static void test_verify_crc(void **state)
+{
+	uint8_t data[100];
+	for (int i = 0; i < 100; i++)
+		data[i] = (uint8_t)(i * 7);
+	uint32_t crc = kelp_crc32c(0, data, sizeof(data));
+	struct kelp_http_response h = resp(200);
+	h.body_total = sizeof(data);
+	snprintf(h.etag, sizeof(h.etag), "\"%08x\"", crc);
+	struct kelp_http_read r;
+
+	read_at(&r, 0, 4096);
+	r.verify_crc = true;
+	assert_false(kelp_http_read_result(&r, &h, sizeof(data)));
+	assert_true(kelp_http_read_crc_ok(&r, data));
+	assert_true(r.cqe_flags & KELP_CQE_F_CRC_CHECKED);
+	data[50] ^= 0x5a;
+	read_at(&r, 0, 4096);
+	r.verify_crc = true;
+	assert_false(kelp_http_read_result(&r, &h, sizeof(data)));
+	assert_false(kelp_http_read_crc_ok(&r, data));
+	assert_false(r.cqe_flags & KELP_CQE_F_CRC_CHECKED);
+	/* SeaweedFS before 3.09 stored the legacy transform of the CRC: accepted too */
+	data[50] ^= 0x5a;
+	snprintf(h.etag, sizeof(h.etag), "\"%08x\"", kelp_crc32c_legacy(crc));
+	read_at(&r, 0, 4096);
+	r.verify_crc = true;
+	assert_false(kelp_http_read_result(&r, &h, sizeof(data)));
+	assert_true(kelp_http_read_crc_ok(&r, data));
+	/* not asked for, no ETag, or not the whole needle: nothing to check */
+	data[50] ^= 0x5a;
+	read_at(&r, 0, 4096);
+	assert_false(kelp_http_read_result(&r, &h, sizeof(data)));
+	assert_true(kelp_http_read_crc_ok(&r, data));
+	h.etag[0] = '\0';
+	read_at(&r, 0, 4096);
+	r.verify_crc = true;
+	assert_false(kelp_http_read_result(&r, &h, sizeof(data)));
+	assert_true(kelp_http_read_crc_ok(&r, data));
+	snprintf(h.etag, sizeof(h.etag), "\"%08x\"", crc);
+	read_at(&r, 0, 10);
+	r.verify_crc = true;
+	assert_false(kelp_http_read_result(&r, &h, 10));
+	assert_true(r.cqe_flags & KELP_CQE_F_TRUNCATED);
+	assert_true(kelp_http_read_crc_ok(&r, data));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_partial_content),
+		cmocka_unit_test(test_verify_crc),
 		cmocka_unit_test(test_end_and_past_end),
 		cmocka_unit_test(test_whole_body_and_stat),
 		cmocka_unit_test(test_statuses),
