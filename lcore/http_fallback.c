@@ -20,6 +20,7 @@ struct kelp_http_fallback {
 	char *jwt_key; /* NULL: no token */
 	size_t jwt_key_len;
 	uint64_t hedge_ns; /* 0: no hedging */
+	unsigned timers;   /* hedge timers in the ring */
 	struct kelp_http_fallback_stats st;
 	struct kelp_replica_health health;
 };
@@ -192,6 +193,14 @@ static bool server_down_err(int err)
 
 /* ---- one read: up to two calls (the second one a hedge) and a hedge timer ------------------- */
 
+/* A hedge timer: owned by the ring from arming to its completion; @r NULL once detached. */
+struct hedge_timer {
+	struct kelp_ctl_op op;
+	struct __kernel_timespec ts; /* read by the kernel at submit */
+	struct kelp_http_fallback *fb;
+	struct kelp_http_read *r;
+};
+
 static void finish(struct kelp_http_read *r, int result)
 {
 	r->result = result;
@@ -231,13 +240,16 @@ static void decide(struct kelp_http_read *r, int winner, int result)
 		if (r->busy[i])
 			kelp_http_client_cancel(fb->http, &r->call[i]);
 	r->pending--;
-	if (r->timer_armed) {
+	if (r->timer) {
+		/* detached: its completion frees it (timer_done); @r may finish without waiting */
 		struct io_uring *ring = kelp_http_client_ring(fb->http);
 		struct io_uring_sqe *sqe = ring ? kelp_uring_sqe(ring) : NULL;
 		if (sqe) { /* else it fires by itself within hedge_ms */
-			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&r->timer_op, 0);
+			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&r->timer->op, 0);
 			io_uring_sqe_set_data(sqe, NULL);
 		}
+		r->timer->r = NULL;
+		r->timer = NULL;
 	}
 	maybe_finish(r);
 }
@@ -251,17 +263,25 @@ static void arm_hedge(struct kelp_http_read *r)
 	struct kelp_http_fallback *fb = r->fb;
 	struct io_uring *ring = kelp_http_client_ring(fb->http);
 	struct io_uring_sqe *sqe;
+	struct hedge_timer *t;
 
-	if (!fb->hedge_ns || r->hedged || r->timer_armed || r->next_loc >= r->locs.count || !ring ||
-	    !(sqe = kelp_uring_sqe(ring)))
+	if (!fb->hedge_ns || r->hedged || r->timer || r->next_loc >= r->locs.count || !ring)
 		return;
-	r->ts.tv_sec = (long long)(fb->hedge_ns / 1000000000u);
-	r->ts.tv_nsec = (long long)(fb->hedge_ns % 1000000000u);
-	r->timer_op.done = timer_done;
-	io_uring_prep_timeout(sqe, &r->ts, 0, 0);
-	io_uring_sqe_set_data(sqe, &r->timer_op);
-	r->timer_armed = true;
-	r->pending++;
+	if (!(t = malloc(sizeof(*t))))
+		return; /* no hedge: the read goes on as without hedging */
+	if (!(sqe = kelp_uring_sqe(ring))) {
+		free(t);
+		return;
+	}
+	t->ts.tv_sec = (long long)(fb->hedge_ns / 1000000000u);
+	t->ts.tv_nsec = (long long)(fb->hedge_ns % 1000000000u);
+	t->op.done = timer_done;
+	t->fb = fb;
+	t->r = r;
+	io_uring_prep_timeout(sqe, &t->ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &t->op);
+	r->timer = t;
+	fb->timers++;
 }
 
 /* Call @slot asks the next location; when none is left and the other call is not running
@@ -369,13 +389,16 @@ static void call_done(struct kelp_http_call *call, int err)
 /* No answer yet after hedge_ms: ask the next location too (once). */
 static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
-	struct kelp_http_read *r =
-		(struct kelp_http_read *)((char *)op - offsetof(struct kelp_http_read, timer_op));
+	struct hedge_timer *t = (struct hedge_timer *)((char *)op - offsetof(struct hedge_timer, op));
+	struct kelp_http_read *r = t->r;
 
-	r->timer_armed = false;
-	r->pending--;
+	t->fb->timers--;
+	free(t);
+	if (!r)
+		return; /* its read has ended (removed or fired too late) */
+	r->timer = NULL;
 	if (r->decided || r->hedged || !r->busy[0] || r->busy[1] || r->next_loc >= r->locs.count)
-		return maybe_finish(r);
+		return;
 	if (!r->stat && !(r->hbuf = malloc(r->length)))
 		return; /* no hedge; the first call goes on */
 	r->hedged = true;
@@ -419,7 +442,8 @@ int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read
 	r->sync_done = false;
 	r->hbuf = NULL;
 	r->busy[0] = r->busy[1] = false;
-	r->hedged = r->decided = r->timer_armed = false;
+	r->hedged = r->decided = false;
+	r->timer = NULL;
 	r->winner = -1;
 	r->pending = 0;
 	r->wait.done = located;
@@ -455,4 +479,9 @@ void kelp_http_fallback_get_stats(const struct kelp_http_fallback *fb,
 bool kelp_http_fallback_owns_op(const struct kelp_ctl_op *op)
 {
 	return op->done == timer_done;
+}
+
+unsigned kelp_http_fallback_busy(const struct kelp_http_fallback *fb)
+{
+	return fb->timers;
 }

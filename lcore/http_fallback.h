@@ -20,7 +20,9 @@
  * Hedging (opts.hedge_ms > 0): a read with no answer after hedge_ms goes to the next location as
  * well (once per read); the first answer wins, the other call is cancelled, and the read completes
  * only after both have settled. The hedge receives into a buffer of its own, copied into dst when
- * it wins, so a cancelled loser can never write into dst after the completion.
+ * it wins, so a cancelled loser can never write into dst after the completion. The hedge timer is
+ * a small object of its own: a read that ends before it fires detaches it (and asks the ring to
+ * remove it) instead of waiting for its completion, so hedging adds no wait to a read.
  * verify_crc: a whole-needle READ whose bytes do not match the volume server's ETag CRC counts as a
  * failed replica (-EIO) and the next one is tried (reads kelpd found corrupt locally).
  * (-EPROTO is not used: to libkelp it means a broken session.)
@@ -49,6 +51,7 @@
 #define KELP_HTTP_FALLBACK_JWT_TTL_S 30
 
 struct kelp_http_fallback;
+struct hedge_timer;
 
 struct kelp_http_fallback_opts {
 	const char *jwt_read_key; /* NULL or "": no token */
@@ -88,10 +91,8 @@ struct kelp_http_read {
 	bool hedged;                   /* call[1] was started by the hedge timer */
 	bool decided;                  /* result final; waiting for the rest to settle */
 	int winner;                    /* the call whose answer is the result, -1: none */
-	unsigned pending;              /* calls in flight + the hedge timer */
-	bool timer_armed;
-	struct kelp_ctl_op timer_op;
-	struct __kernel_timespec ts;
+	unsigned pending;              /* calls in flight */
+	struct hedge_timer *timer;     /* armed, not fired yet; NULL: none */
 	struct kelp_vol_locations locs;
 	unsigned next_loc;
 	int last_err;
@@ -120,6 +121,10 @@ void kelp_http_fallback_get_stats(const struct kelp_http_fallback *fb,
 
 /* @return whether @op (from a CQE of the ring) is a fallback read's hedge timer. Any thread. */
 bool kelp_http_fallback_owns_op(const struct kelp_ctl_op *op);
+
+/* @return hedge timers still in the ring (a read that finished leaves its timer behind, removed;
+ * keep dispatching until 0 before destroy). Ring thread only. */
+unsigned kelp_http_fallback_busy(const struct kelp_http_fallback *fb);
 
 /*
  * kelp_http_fallback_read - serve @r (see the top of this file).

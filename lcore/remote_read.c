@@ -215,7 +215,8 @@ static void drain(struct http_path *p)
 {
 	struct io_uring *ring = kelp_ctl_ring(p->ctl);
 
-	while (p->inflight || kelp_http_client_busy(p->http) || kelp_discovery_busy(p->disc)) {
+	while (p->inflight || kelp_http_client_busy(p->http) || kelp_discovery_busy(p->disc) ||
+	       kelp_http_fallback_busy(p->fb)) {
 		struct io_uring_cqe *cqe;
 		int rc = io_uring_submit_and_wait(ring, 1);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
