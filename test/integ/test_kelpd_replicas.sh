@@ -207,6 +207,6 @@ http_timeout_ms = 5000"
 "$READ" -c "$CONF" "$f_crc" >/dev/null 2>"$K/meta" || fail "kelp_read failed: $(cat "$K/meta")"
 [ "$(field err "$(cat "$K/meta")")" = EIO ] || fail "corrupt needle, no replica: $(cat "$K/meta"), want EIO"
 echo "ok: corrupt local needle with no replica reachable -> EIO"
+stop_kelpd # first: a sanitized kelpd reports leaks when it exits
 grep -qi "sanitizer\|runtime error" "$K"/*.log && fail "sanitizer report in kelpd logs"
-stop_kelpd
 echo "ok: kelpd stopped cleanly"
