@@ -200,10 +200,14 @@ void kelp_buf_free(struct kelp_session *s, void *buf);
  *   NOP:  result = 0.
  * After an error the buffer's contents are undefined (a corrupt needle's bytes may be there).
  * Errors in result (also kelp_strerror):
- *   -ENOENT       needle not found, deleted, or cookie mismatch
- *   -EIO          needle corrupt (CRC mismatch or bad record)
+ *   -ENOENT       needle not found, deleted, or cookie mismatch (over HTTP: a volume server said
+ *                 so; never because a master forgot the volume while its servers are down)
+ *   -EIO          needle corrupt (CRC mismatch or bad record) here, and no replica served it
+ *                 intact over HTTP (with [seaweedfs] master set kelpd asks the replicas first;
+ *                 a needle they serve completes with KELP_CQE_PATH_HTTP)
  *   -ERANGE       offset beyond the end of the needle
- *   -EHOSTUNREACH volume not local and no other path configured / reachable
+ *   -EHOSTUNREACH volume not local and no other path configured / reachable (e.g. every volume
+ *                 server holding it is down)
  *   -EFAULT       buffer not inside this session's arena
  *   -E2BIG        length above the session's max_io
  *   -EINVAL       bad request (unknown opcode, reserved fields not zero)
