@@ -5,7 +5,8 @@
 #   proto/*.c  -> build/lib/libkelpproto.a    (pure encode/parse)
 #   nic/*.c    -> build/lib/libkelpnic.a      (verbs behind an ops table)
 #   shm/*.c    -> build/lib/libkelp.{a,so}    (client library; also contains libkelpcore)
-#   lcore/*.c  -> build/lib/libkelplcore.a    (runtime; lcore/kelpd_main.c is kelpd's main)
+#   lcore/*/*.c -> build/lib/libkelplcore.a   (runtime, in sub-layers: worker/ cluster/ rdma/
+#                                             control/ kelpd/; lcore/kelpd/main.c is kelpd's main)
 #   tools/<name>/*.c, bench/<name>/*.c -> build/bin/<name>
 #   test/unit/test_*.c -> build/test/test_*   (CMocka, one program per file)
 #   test/fuzz/fuzz_*.c -> build/fuzz/fuzz_*   (libFuzzer, clang)
@@ -42,7 +43,7 @@ CORE_SRCS  := $(wildcard core/*.c)
 PROTO_SRCS := $(wildcard proto/*.c)
 NIC_SRCS   := $(wildcard nic/*.c)
 SHM_SRCS   := $(wildcard shm/*.c)
-LCORE_SRCS := $(filter-out lcore/kelpd_main.c,$(wildcard lcore/*.c))
+LCORE_SRCS := $(filter-out lcore/kelpd/main.c,$(wildcard lcore/*.c lcore/*/*.c))
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
@@ -113,7 +114,7 @@ $(BIN)/$(1): $(call objs,$(wildcard tools/$(1)/*.c bench/$(1)/*.c)) $(ALL_LIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_bin,$(t))))
 
-$(KELPD): $(OBJ)/lcore/kelpd_main.o $(ALL_LIBS)
+$(KELPD): $(OBJ)/lcore/kelpd/main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -pthread -o $@ $< $(ALL_LIBS) $(LDFLAGS) $(SYSLIBS)
 

@@ -54,7 +54,7 @@ struct kelp_config {
 		struct kelp_id_list allow_uids;
 		struct kelp_id_list allow_gids;
 		struct kelp_id_list admin_gids; /* may list sessions (kelpctl sessions) */
-		bool dumpable;                  /* false: prctl(PR_SET_DUMPABLE, 0), see kelpd_main.c */
+		bool dumpable;                  /* false: prctl(PR_SET_DUMPABLE, 0), see lcore/kelpd/main.c */
 		uint32_t idle_park_us; /* 0: never park */
 		bool idle_yield;       /* sched_yield() after an idle poll */
 		uint32_t arena_mb;
@@ -91,7 +91,7 @@ struct kelp_config {
 	int key_line[KELP_CONF_MAX_KEYS];
 };
 
-/* The RDMA export's bounce pool in MiB (lcore/rdma_export.h): [rdma] export_max_read_mb's
+/* The RDMA export's bounce pool in MiB (lcore/rdma/rdma_export.h): [rdma] export_max_read_mb's
  * upper bound, since a read must fit the pool. */
 #define KELP_CONF_RDMA_EXPORT_POOL_MB 64
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/be.h"
+#include "core/clock.h"
 #include "core/crc32c.h"
 #include "core/dat_scan.h"
 #include "core/fault.h"
@@ -392,13 +393,6 @@ void kelp_volume_close(struct kelp_volume *v)
 
 /* ---- live volumes (control thread) ------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int kelp_volume_check_replaced(struct kelp_volume *v)
 {
 	struct stat d, i;
@@ -421,8 +415,8 @@ int kelp_volume_check_replaced(struct kelp_volume *v)
 	if (dat_new && (idx_new || v->idx_fd < 0))
 		return 1;
 	if (!v->half_replaced_ns)
-		v->half_replaced_ns = now_ns();
-	return now_ns() - v->half_replaced_ns > 5000000000ull ? 1 : 0;
+		v->half_replaced_ns = kelp_now_ns();
+	return kelp_now_ns() - v->half_replaced_ns > 5000000000ull ? 1 : 0;
 }
 
 /* Apply @row to the index; a full index is replaced by a copy with twice the room (the old one

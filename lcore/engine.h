@@ -3,13 +3,13 @@
  * kelpd's engine: the worker lcores, the control thread, and what they share.
  *
  * Ownership (who may touch what; everything else is private to its thread):
- *   - The control thread (lcore/control.c) owns the Unix socket, every client connection, the
+ *   - The control thread (lcore/control/control.c) owns the Unix socket, every client connection, the
  *     volume set (it opens and changes it), and the life of every session: it creates a session's
  *     segment, hands the session to one lcore, and frees it after that lcore said it let go.
- *   - Each worker lcore (lcore/lcore.c) owns the sessions it was handed: only it reads their SQ,
+ *   - Each worker lcore (lcore/worker/lcore.c) owns the sessions it was handed: only it reads their SQ,
  *     writes their CQ, and writes their counters. It owns its statistics (struct kelp_lcore_stats)
  *     and its poller list.
- *   - The two talk only through the SPSC message rings of struct kelp_lcore (lcore/msg.h): control
+ *   - The two talk only through the SPSC message rings of struct kelp_lcore (lcore/worker/msg.h): control
  *     -> lcore (add/remove session, remote read done, stop) and lcore -> control (session released,
  *     remote read to do). A message hands over ownership of the object it points to.
  *   - Counters are written by their owner with relaxed atomic stores and read by the control thread
@@ -40,7 +40,7 @@
 #define KELP_MAX_LCORES 64
 #define KELP_MAX_ALLOW  64
 
-/* Settings of one kelpd, from kelp.conf and flags (lcore/kelpd_main.c fills them). */
+/* Settings of one kelpd, from kelp.conf and flags (lcore/kelpd/main.c fills them). */
 struct kelp_engine_opts {
 	const char *socket_path;         /* [engine] socket */
 	int lcore_cpus[KELP_MAX_LCORES]; /* [engine] lcores: one worker per CPU */
@@ -63,7 +63,7 @@ struct kelp_engine_opts {
 	uint32_t max_sessions;           /* [engine] max_sessions */
 	const char *const *export_dirs;  /* [export] dirs */
 	size_t n_export_dirs;
-	/* [seaweedfs]: volume discovery and the HTTP fallback (lcore/remote_read.c) */
+	/* [seaweedfs]: volume discovery and the HTTP fallback (lcore/control/remote_read.c) */
 	const char *const *masters;      /* master host:port list; none = no HTTP fallback */
 	size_t n_masters;
 	const char *data_center;         /* replicas here first; "" = master's order */
@@ -73,7 +73,7 @@ struct kelp_engine_opts {
 	uint32_t http_timeout_ms;        /* per HTTP request */
 	uint32_t hedge_percent;          /* hedge a read after this % of http_timeout_ms; 0 = off */
 	int force_http;                  /* route every read to the HTTP fallback */
-	/* [rdma] (lcore/rdma_export.h) */
+	/* [rdma] (lcore/rdma/rdma_export.h) */
 	const char *rdma_device;         /* name, "auto" or "off" */
 	uint8_t rdma_port;
 	int rdma_gid_index;
@@ -101,7 +101,7 @@ struct kelp_engine {
 	struct kelp_epoch *epoch;        /* reclamation of what lcores read without locks; NULL in
 					  * unit tests that drive an lcore by hand */
 	struct kelp_loc_table *locations; /* volume locations from the masters, published by the
-					   * HTTP fallback's discovery (lcore/discovery.h): lcores read
+					   * HTTP fallback's discovery (lcore/cluster/discovery.h): lcores read
 					   * it with kelp_loc_table_load(); NULL without masters */
 	struct kelp_lcore *lcores;       /* n_lcores entries */
 	unsigned n_lcores;
@@ -110,16 +110,5 @@ struct kelp_engine {
 	struct kelp_rdma_export *rdma_export; /* NULL: [rdma] listen off */
 	uint64_t start_ns;               /* CLOCK_MONOTONIC at start, for uptime */
 };
-
-/* Monotonic clock in nanoseconds (any thread). */
-uint64_t kelp_now_ns(void);
-
-/*
- * kelp_engine_run - open the volumes, start the lcores and run the control loop in the calling
- * thread until SIGINT/SIGTERM (blocked by the caller and read through a signalfd), then stop
- * everything and free it. Main thread only.
- * Return: 0 after a clean stop; -errno when start-up failed (a message was printed to stderr).
- */
-int kelp_engine_run(const struct kelp_engine_opts *opts);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * io_uring helpers for code that runs on kelpd's control ring (lcore/control.h) and also on a ring
- * of its own outside kelpd (test/integ/http_fetch).
+ * io_uring helpers for code that runs on kelpd's control ring (lcore/control/control.h) and also
+ * on a ring of its own outside kelpd (test/integ/http_fetch).
  *
  * Completions find their owner the way the control loop does it: every SQE that wants its
  * completion carries user_data = &op, a struct kelp_ctl_op embedded in the object that issued it,
@@ -17,7 +17,12 @@
 #include <liburing.h>
 #include <stdint.h>
 
-#include "lcore/control.h"
+struct kelp_control; /* kelpd's control loop (lcore/control/control.h); NULL outside kelpd */
+
+/* What an SQE's user_data points at: done() is called once for its CQE, on the ring's thread. */
+struct kelp_ctl_op {
+	void (*done)(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t cqe_flags);
+};
 
 /*
  * kelp_uring_sqe - a free SQE of @ring, submitting what is queued first when the SQ is full.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP/1.1 client side as pure functions: a GET request writer and an incremental response parser.
- * No I/O here: lcore/http_client.c moves the bytes.
+ * No I/O here: lcore/cluster/http_client.c moves the bytes.
  *
  * Request (kelp_http_write_request), exactly these lines, CRLF-terminated, in this order:
  *   GET <path> HTTP/1.1                  (HEAD when asked)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "session.h"
 
 /* Every this many empty kelp_poll() calls, one zero-timeout poll(2) of the socket notices a kelpd
@@ -163,9 +164,7 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max)
 
 static int64_t now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)(kelp_now_ns() / 1000);
 }
 
 /* Sleep on the CQ tail until kelpd publishes, at most @ms. Return 0 or -errno from kelp_poll. */

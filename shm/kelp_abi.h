@@ -186,7 +186,7 @@ int kelp_seg_hdr_check(const struct kelp_seg_hdr *h, uint64_t seg_size);
  * SESSION hello with a struct kelp_welcome carrying two fds (SCM_RIGHTS), in this order: the segment
  * memfd and the session's own doorbell eventfd. The connection then stays open, silent, for the session's life: its close
  * (exit, crash, kelp_close) ends the session. An ADMIN hello switches the connection to the admin
- * protocol of kelpctl (lcore/admin.h: one command line in, one JSON line out).
+ * protocol of kelpctl (lcore/control/admin.h: one command line in, one JSON line out).
  */
 enum kelp_conn_kind {
 	KELP_CONN_SESSION = 1,

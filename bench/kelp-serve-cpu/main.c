@@ -29,8 +29,8 @@
 #include "core/needle.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/lsession.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/worker/lsession.h"
 #include "shm/session.h"
 
 static const char usage[] =

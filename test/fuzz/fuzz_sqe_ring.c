@@ -4,7 +4,7 @@
  * arbitrary SQE bytes, consumed the way the lcore does (kelp_ring_cons_* then kelp_sqe_check on a
  * private copy). Invariants: an impossible index is refused (-EPROTO) and leaves the view as it was;
  * no slot access leaves the ring; an accepted READ lies inside the arena with 1..max_io bytes.
- * lcore/sqe_check.c is compiled into this target (the fuzz build links core/ and proto/ only).
+ * lcore/worker/sqe_check.c is compiled into this target (the fuzz build links core/ and proto/ only).
  */
 #include <assert.h>
 #include <stdint.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "kelp_ring.h"
-#include "lcore/sqe_check.c"
+#include "lcore/worker/sqe_check.c"
 
 #define ENTRIES 16u
 #define ARENA   (1u << 20)

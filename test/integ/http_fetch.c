@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "core/fid.h"
-#include "lcore/discovery.h"
-#include "lcore/http_client.h"
-#include "lcore/http_fallback.h"
+#include "lcore/cluster/discovery.h"
+#include "lcore/cluster/http_client.h"
+#include "lcore/cluster/http_fallback.h"
 
 static void usage(FILE *f)
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The HTTP fallback (lcore/http_client.c + discovery.c + http_fallback.c, driven by
+# The HTTP fallback (lcore/cluster/http_client.c + discovery.c + http_fallback.c, driven by
 # build/test/integ/http_fetch) against a real SeaweedFS: every uploaded fid equals curl of the volume
 # server byte for byte (as stored and inflated), ranges, empty, large, deleted -> ENOENT, STAT;
 # one lookup per volume (requests park), keep-alive reuse; replica failover when a volume server is

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Inside the Soft-RoCE VM: kelpd's RDMA export ([rdma] listen, lcore/rdma_export.h) on rxe0 serves
+# Inside the Soft-RoCE VM: kelpd's RDMA export ([rdma] listen, lcore/rdma/rdma_export.h) on rxe0 serves
 # its local volumes to a reader on rxe1 (kelp-rdma get, the reader side of the same protocol):
 # every fid's bytes equal `kelp-vol cat`; a missing needle is ENOENT and a volume kelpd does not
 # hold is EHOSTUNREACH; kelpd's export counters (printed at its clean stop) prove it served them.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Inside the Soft-RoCE VM: kelpd's RDMA reader side (lcore/rdma_reader.h) against the real SeaweedFS
+# Inside the Soft-RoCE VM: kelpd's RDMA reader side (lcore/rdma/rdma_reader.h) against the real SeaweedFS
 # that test/rdma/run.sh started on the host (test/rdma/host-weed.sh; reached at 10.0.2.2):
 #   - an export kelpd on rxe0 ([rdma] listen) exports the volume server's own data directory (the
 #     host's files over the 9p repository mount);
@@ -47,7 +47,7 @@ ctl() { "$BIN/kelpctl" --socket "$W/$1.sock" "${@:2}"; }
 # (jq: starting python3 under TCG on a loaded host takes seconds)
 jget() { jq -r ".$(sed 's/\.\([0-9][0-9]*\)/[\1]/g' <<< "$1")"; }
 
-# the export lcore never parks (lcore/rdma_export.h): give each kelpd its own CPU
+# the export lcore never parks (lcore/rdma/rdma_export.h): give each kelpd its own CPU
 cat > "$W/export.conf" <<CONF
 [engine]
 lcores = 1

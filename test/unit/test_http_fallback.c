@@ -15,8 +15,8 @@
 
 #include "core/crc32c.h"
 #include "kelp.h"
-#include "lcore/discovery.h"
-#include "lcore/http_fallback.h"
+#include "lcore/cluster/discovery.h"
+#include "lcore/cluster/http_fallback.h"
 #include "proto/lookup.h"
 
 static struct kelp_http_response resp(int status)

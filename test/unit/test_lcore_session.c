@@ -21,8 +21,8 @@
 #include "core/idx.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/lsession.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/worker/lsession.h"
 #include "shm/session.h"
 
 #define VID 7
@@ -402,7 +402,7 @@ static void test_remote_path_and_release(void **state)
 	assert_int_equal(m.remote->fid.volume_id, VID + 1);
 	/* kelpd's own mapping of the same arena offset */
 	assert_int_equal(m.remote->dst - fx->srv->arena, buf - fx->cli->arena);
-	/* the control thread's answer when no path is configured (lcore/remote_read.c, tested with a
+	/* the control thread's answer when no path is configured (lcore/control/remote_read.c, tested with a
 	 * real kelpd in test/integ/test_kelpd_http.sh) */
 	m.remote->result = -EHOSTUNREACH;
 	m.type = KELP_MSG_REMOTE_DONE;

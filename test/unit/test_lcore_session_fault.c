@@ -26,8 +26,8 @@
 #include "core/fault.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/lsession.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/worker/lsession.h"
 #include "shm/session.h"
 
 #define VID 7

@@ -18,8 +18,8 @@
 #include "core/volume.h"
 #include "kelp.h"
 #include "kelp_abi.h"
-#include "lcore/rdma_reader.h"
-#include "lcore/remote_read.h"
+#include "lcore/rdma/rdma_reader.h"
+#include "lcore/worker/remote_req.h"
 #include "nic/conn.h"
 
 static uint8_t buf[4096];

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kelpd's RDMA reader (lcore/rdma_reader.c) and the lcore's routing of non-local reads
- * (lcore/lcore.c route_remote: RDMA, straight to HTTP = "bypassed", or re-read over HTTP after an
+ * kelpd's RDMA reader (lcore/rdma/rdma_reader.c) and the lcore's routing of non-local reads
+ * (lcore/worker/lcore.c route_remote: RDMA, straight to HTTP = "bypassed", or re-read over HTTP after an
  * RDMA failure = "fallback"), without real RDMA: a real lcore and client session driven in one
  * thread (as test_lcore_session.c), the reader's connections on the fake verbs of fake_verbs.h,
  * an exporter lcore (nic/conn.c) on the same fake wire, a fake clock, and a fake TCP handshake
@@ -28,11 +28,11 @@
 
 #include "core/crc32c.h"
 #include "core/volume.h"
-#include "lcore/discovery.h"
+#include "lcore/cluster/discovery.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/lsession.h"
-#include "lcore/rdma_reader.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/worker/lsession.h"
+#include "lcore/rdma/rdma_reader.h"
 #include "nic/conn.h"
 #include "nic/device.h"
 #include "nic/mr.h"
@@ -206,6 +206,7 @@ static int setup(void **state)
 	assert_non_null(fx->rd);
 	fx->rcq = F.last_cq;
 	fx->lc.rdma_reader = fx->rd;
+	fx->lc.rdma_route = kelp_rdma_reader_route;
 	struct kelp_rdma_lcore_config ecfg = {.bounce_slots = 8, .bounce_size = BUF,
 					      .clock_ns = fake_clock};
 	fx->elc = kelp_rdma_lcore_create(fx->dev, &ecfg,
@@ -251,6 +252,7 @@ static int teardown(void **state)
 	close(fx->peer_sock);
 	assert_int_equal(kelp_rdma_reader_destroy(fx->rd), 0);
 	fx->lc.rdma_reader = NULL;
+	fx->lc.rdma_route = NULL;
 	assert_int_equal(kelp_rdma_lcore_destroy(fx->elc), 0);
 	assert_int_equal(kelp_rdma_lcore_destroy(fx->elc_b), 0);
 	assert_int_equal(kelp_rdma_dereg(fx->dev, fx->arena_mr, "arena"), 0);

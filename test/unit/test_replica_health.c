@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lcore/replica_health.h"
+#include "lcore/cluster/replica_health.h"
 
 #define MS 1000000ull
 #define S (1000 * MS)

@@ -24,7 +24,7 @@
 
 #include "kelp.h"
 #include "kelp_abi.h"
-#include "lcore/engine.h"
+#include "lcore/kelpd/run.h"
 
 #define MAX_SESSIONS 4
 

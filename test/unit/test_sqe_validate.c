@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kelp_sqe_check (lcore/sqe_check.c): every rule at its boundary, and random SQEs never pass with
+/* kelp_sqe_check (lcore/worker/sqe_check.c): every rule at its boundary, and random SQEs never pass with
  * a buffer outside the arena. */
 #include <errno.h>
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "lcore/sqe_check.h"
+#include "lcore/worker/sqe_check.h"
 
 #define ARENA  (1u << 20)
 #define MAX_IO (1u << 19)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kelpctl: look at a running kelpd (status, stats, sessions, volumes, peers) through its admin protocol
- * (lcore/admin.h), and read needles through a libkelp session (get).
+ * (lcore/control/admin.h), and read needles through a libkelp session (get).
  */
 #include <errno.h>
 #include <getopt.h>

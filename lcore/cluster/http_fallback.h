@@ -3,7 +3,7 @@
  * The HTTP fallback: a READ or STAT of a needle that is not local, served by a SeaweedFS volume
  * server over HTTP (DESIGN.md, path 3).
  *
- * 1. discovery (lcore/discovery.h) gives the volume's locations, same data center first;
+ * 1. discovery (lcore/cluster/discovery.h) gives the volume's locations, same data center first;
  * 2. `GET /<fid>` with `Range: bytes=<offset>-<offset+length-1>` (STAT: `HEAD /<fid>`) to the first
  *    location; its body is received straight into the request's destination;
  * 3. connection errors, timeouts, malformed responses and 5xx move on to the next location; when
@@ -13,7 +13,7 @@
  *    bytes at the end of the needle or -ERANGE past it. -ENOENT is only ever a volume server's
  *    404 (or a master's for a volume never located): a master that forgot a volume (its server is
  *    down, the master restarted) leaves the last known locations in use (discovery.h).
- * Replica health (lcore/replica_health.h): every answer and failure is reported per volume server;
+ * Replica health (lcore/cluster/replica_health.h): every answer and failure is reported per volume server;
  * a server that refused, timed out or lost a hedge is tried last until a probe finds it back, so a
  * dead or hung replica costs one read per backoff, not every read. State changes are logged
  * (core/log.h), never single reads.
@@ -43,9 +43,9 @@
 #include <stdint.h>
 
 #include "core/fid.h"
-#include "lcore/discovery.h"
-#include "lcore/http_client.h"
-#include "lcore/replica_health.h"
+#include "lcore/cluster/discovery.h"
+#include "lcore/cluster/http_client.h"
+#include "lcore/cluster/replica_health.h"
 #include "proto/jwt.h"
 
 #define KELP_HTTP_FALLBACK_JWT_TTL_S 30

@@ -8,8 +8,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
-#include "lcore/control.h"
-#include "lcore/lsession.h"
+#include "lcore/control/control.h"
+#include "lcore/worker/lsession.h"
 
 enum ctl_conn_state {
 	CONN_HELLO,        /* reading the 64-byte hello */
@@ -64,7 +64,7 @@ struct kelp_control {
 };
 
 /*
- * kelp_admin_reply - answer one kelpctl command line (lcore/admin.h) with a malloc'd JSON object
+ * kelp_admin_reply - answer one kelpctl command line (lcore/control/admin.h) with a malloc'd JSON object
  * and a newline. @admin: the client is root, kelpd's uid or in [engine] admin_gids (only such a
  * client is shown `sessions`). Control thread only.
  * Return: the reply (caller frees), or NULL when out of memory.

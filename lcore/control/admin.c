@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kelpctl's commands, answered on the control thread (protocol and fields: lcore/admin.h). */
+/* kelpctl's commands, answered on the control thread (protocol and fields: lcore/control/admin.h). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "lcore/admin.h"
-#include "lcore/control_priv.h"
-#include "lcore/discovery.h"
-#include "lcore/remote_read.h"
+#include "core/clock.h"
+#include "lcore/control/admin.h"
+#include "lcore/control/control_priv.h"
+#include "lcore/cluster/discovery.h"
+#include "lcore/control/remote_read.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/rdma_export.h"
-#include "lcore/rdma_reader.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/rdma/rdma_export.h"
+#include "lcore/rdma/rdma_reader.h"
 #include "nic/conn.h"
 
 static const char *const err_names[KELP_ERR_KINDS] = {
@@ -205,7 +206,7 @@ static json_t *cmd_volumes(struct kelp_control *ctl)
 	return json_pack("{s:o, s:o}", "volumes", arr, "remote", remote);
 }
 
-/* Volume servers read over HTTP and their health (lcore/replica_health.h). */
+/* Volume servers read over HTTP and their health (lcore/cluster/replica_health.h). */
 static json_t *cmd_replicas(struct kelp_control *ctl)
 {
 	json_t *r = kelp_ctl_remote_replicas(ctl);

@@ -12,7 +12,7 @@
 #include <sys/prctl.h>
 
 #include "core/config.h"
-#include "lcore/engine.h"
+#include "lcore/kelpd/run.h"
 
 static void usage(FILE *f)
 {

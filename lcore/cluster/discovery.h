@@ -36,7 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lcore/http_client.h"
+#include "lcore/cluster/http_client.h"
 #include "core/epoch.h"
 #include "proto/lookup.h"
 

@@ -25,10 +25,10 @@
 #include <unistd.h>
 
 #include "core/epoch.h"
-#include "lcore/control_priv.h"
+#include "lcore/control/control_priv.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/remote_read.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/control/remote_read.h"
 #include "nic/mr.h"
 
 #define RING_ENTRIES 256
@@ -206,7 +206,7 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 	s->gid = c->cred.gid;
 	s->conn = c;
 	if (lc->rdma_reader) {
-		/* the export kelpd RDMA-WRITEs needles into the arena (lcore/rdma_reader.h) */
+		/* the export kelpd RDMA-WRITEs needles into the arena (lcore/rdma/rdma_reader.h) */
 		struct ibv_mr *mr = kelp_rdma_reg_arena(eng->rdma_dev, s->arena, s->arena_size);
 		if (mr) {
 			s->rdma_mr = mr;

@@ -10,11 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
+#include "lcore/worker/lcore.h"
 #include "core/hostport.h"
-#include "lcore/rdma_export.h"
+#include "lcore/rdma/rdma_export.h"
 #include "nic/conn.h"
 #include "nic/oob.h"
 

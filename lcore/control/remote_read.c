@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The non-local read path of kelpd: the HTTP fallback (lcore/http_fallback.h) on the control
+ * The non-local read path of kelpd: the HTTP fallback (lcore/cluster/http_fallback.h) on the control
  * thread, configured by [seaweedfs] (no masters = no fallback: non-local reads fail at once with
  * -EHOSTUNREACH, "volume not local, no fallback configured").
  *
@@ -28,14 +28,15 @@
 
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "kelp_abi.h"
-#include "lcore/control.h"
-#include "lcore/discovery.h"
+#include "lcore/control/control.h"
+#include "lcore/cluster/discovery.h"
 #include "lcore/engine.h"
-#include "lcore/http_client.h"
-#include "lcore/http_fallback.h"
-#include "lcore/remote_read.h"
+#include "lcore/cluster/http_client.h"
+#include "lcore/cluster/http_fallback.h"
+#include "lcore/control/remote_read.h"
 
 /* Retired location tables are freed every this many reads (and at stop). */
 #define RECLAIM_EVERY 1024

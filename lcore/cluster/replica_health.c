@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Replica health (behaviour in replica_health.h). */
-#include "lcore/replica_health.h"
+#include "lcore/cluster/replica_health.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lcore/msg.h"
+#include "lcore/worker/msg.h"
 
 static size_t chan_bytes(void)
 {

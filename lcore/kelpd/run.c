@@ -11,22 +11,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/epoch.h"
 #include "core/fault.h"
-#include "lcore/control.h"
-#include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/rdma_export.h"
-#include "lcore/rdma_reader.h"
+#include "lcore/control/control.h"
+#include "lcore/kelpd/run.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/rdma/rdma_export.h"
+#include "lcore/rdma/rdma_reader.h"
 #include "nic/device.h"
-#include "lcore/topology.h"
-
-uint64_t kelp_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "lcore/worker/topology.h"
 
 static void volume_warning(void *arg, const char *msg)
 {
@@ -34,7 +28,7 @@ static void volume_warning(void *arg, const char *msg)
 }
 
 /*
- * This kelpd's identity as an RDMA reader (lcore/rdma_reader.h): the reader id hashes (FNV-1a) the
+ * This kelpd's identity as an RDMA reader (lcore/rdma/rdma_reader.h): the reader id hashes (FNV-1a) the
  * host name and the socket path, which stay the same when this kelpd restarts and differ between
  * two kelpd on one host (they cannot share a socket); the incarnation is random per start (the
  * clock and pid when getrandom() fails). Main thread.
@@ -74,7 +68,7 @@ static int rdma_start(struct kelp_engine *eng)
 	char err[256];
 
 	bool exporting = o->rdma_listen && *o->rdma_listen;
-	/* reading over RDMA needs the masters' locations (lcore/rdma_reader.h) */
+	/* reading over RDMA needs the masters' locations (lcore/rdma/rdma_reader.h) */
 	bool reading = o->n_masters > 0 && !o->force_http;
 
 	if (!exporting && !reading)
@@ -104,6 +98,7 @@ static int rdma_start(struct kelp_engine *eng)
 			o->rdma_peer_port, o->rdma_request_timeout_ms, &ident, NULL);
 		if (!eng->lcores[i].rdma_reader)
 			return errno ? -errno : -ENOMEM;
+		eng->lcores[i].rdma_route = kelp_rdma_reader_route;
 	}
 	if (reading)
 		fprintf(stderr, "kelpd: RDMA reads on %s: peers from the masters' locations (kelpd "
@@ -119,6 +114,7 @@ static void rdma_stop(struct kelp_engine *eng)
 			fprintf(stderr, "kelpd: warning: tearing down lcore %u's RDMA reader failed\n",
 				i);
 		eng->lcores[i].rdma_reader = NULL;
+		eng->lcores[i].rdma_route = NULL;
 	}
 	if (kelp_rdma_export_stop(eng->rdma_export) < 0)
 		fprintf(stderr, "kelpd: warning: tearing down the RDMA export failed (see above)\n");

@@ -15,9 +15,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/fault.h"
-#include "lcore/engine.h"
-#include "lcore/lsession.h"
+#include "lcore/worker/lsession.h"
 
 #define HUGE_2M (2u << 20)
 

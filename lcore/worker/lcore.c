@@ -14,15 +14,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/epoch.h"
 #include "core/fault.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/rdma_reader.h"
-#include "lcore/lsession.h"
-#include "lcore/serve_local.h"
-#include "lcore/sqe_check.h"
-#include "lcore/topology.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/worker/lsession.h"
+#include "lcore/worker/serve_local.h"
+#include "lcore/worker/sqe_check.h"
+#include "lcore/worker/topology.h"
 
 /* ---- remote-read pool (lcore only after init) ---------------------------------------------- */
 
@@ -125,8 +125,8 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.local_failed = local_failed,
 	};
 	int rc = -ENOTCONN; /* no RDMA path */
-	if (lc->rdma_reader && !lc->eng->opts.force_http && !local_failed) {
-		rc = kelp_rdma_reader_route(lc->rdma_reader, r);
+	if (lc->rdma_route && !lc->eng->opts.force_http && !local_failed) {
+		rc = lc->rdma_route(lc->rdma_reader, r);
 		if (rc == 0) {
 			s->remote_inflight++;
 			return 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 
-#include "lcore/sqe_check.h"
+#include "lcore/worker/sqe_check.h"
 
 int kelp_sqe_check(const struct kelp_sqe *e, uint64_t arena_size, uint32_t max_io)
 {

@@ -7,14 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/crc32c.h"
 #include "core/hostport.h"
 #include "core/volume.h"
-#include "lcore/discovery.h"
+#include "lcore/cluster/discovery.h"
 #include "lcore/engine.h"
-#include "lcore/lcore.h"
-#include "lcore/lsession.h"
-#include "lcore/rdma_reader.h"
+#include "lcore/worker/lcore.h"
+#include "lcore/worker/lsession.h"
+#include "lcore/rdma/rdma_reader.h"
 #include "nic/conn.h"
 #include "nic/oob.h"
 

@@ -7,7 +7,8 @@
  * meanwhile wait in its wait list. One lookup round asks each master at most once, starting with
  * the one that answered last.
  */
-#include "lcore/discovery.h"
+#include "core/clock.h"
+#include "lcore/cluster/discovery.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,8 +21,7 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "lcore/engine.h" /* kelp_now_ns() */
-#include "lcore/replica_health.h"
+#include "lcore/cluster/replica_health.h"
 
 #define VOL_BUCKETS 256
 /* While no master answers, stale locations are served for this long before asking again. */

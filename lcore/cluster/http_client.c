@@ -13,7 +13,8 @@
  * of calls past their deadline, instead of a linked timeout per SQE (which would double the SQEs
  * and CQEs of every call).
  */
-#include "lcore/http_client.h"
+#include "core/clock.h"
+#include "lcore/cluster/http_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lcore/engine.h" /* kelp_now_ns() */
 
 /* Longest period of the timeout sweep; shorter when the timeout itself is short. */
 #define SWEEP_NS (100u * 1000000u)

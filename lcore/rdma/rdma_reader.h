@@ -6,7 +6,7 @@
  * One struct kelp_rdma_reader per worker lcore, made by the main thread before the lcores start and
  * owned by that lcore afterwards (its CQ, its connections, one per peer), plus one handshake thread
  * that only does TCP (step 3) and hands results back through a per-peer turn flag. Routing of a request:
- *   1. the volume's locations from the masters (lcore/discovery.h, published lock-free at
+ *   1. the volume's locations from the masters (lcore/cluster/discovery.h, published lock-free at
  *      engine->locations; the first read of a volume goes to HTTP, which looks it up);
  *   2. the first location's volume server "host:port" -> the RDMA peer: the `[rdma] peers` entry
  *      for it, else its host with `[rdma] peer_port`;

@@ -4,7 +4,7 @@
  * locks, allocation, logging or syscalls in the steady state (engine.h: ownership).
  *
  * Pollers, in order, each returning KELP_POLL_BUSY when it did work and KELP_POLL_IDLE otherwise:
- *   1. control messages (lcore/msg.h): sessions added / removed, remote reads done, stop;
+ *   1. control messages (lcore/worker/msg.h): sessions added / removed, remote reads done, stop;
  *   2. client sessions: drain up to KELP_SQE_BURST SQEs per session, serve, publish CQEs;
  *   3. more registered with kelp_lcore_add_poller() before start (RDMA CQ, issue 5): e.g. from
  *      kelp_ctl_remote_init(), which runs on the control thread before the lcores start.
@@ -22,8 +22,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "lcore/msg.h"
-#include "lcore/remote_read.h"
+#include "lcore/worker/msg.h"
+#include "lcore/worker/remote_req.h"
 
 #define KELP_SQE_BURST          32u   /* SQEs drained per session per poll */
 #define KELP_PUBLISH_BYTES      (256u << 10) /* publish CQEs mid-burst after this many bytes */
@@ -120,7 +120,11 @@ struct kelp_lcore {
 	 * kelp_lcore_kick() writes wake_fd only then (written by the lcore, read by control) */
 	uint32_t parked;
 	struct kelp_lcore_stats stats;
-	struct kelp_rdma_reader *rdma_reader; /* NULL: non-local reads go to HTTP only */
+	/* the RDMA path, when kelpd reads over RDMA (set before start by lcore/kelpd; NULL: non-local
+	 * reads go to HTTP only): route() is kelp_rdma_reader_route(), called through this pointer so
+	 * that the worker does not depend on the RDMA layer above it */
+	struct kelp_rdma_reader *rdma_reader;
+	int (*rdma_route)(struct kelp_rdma_reader *rd, struct kelp_remote_read *r);
 
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/crc32c.h"
-#include "lcore/serve_local.h"
+#include "lcore/worker/serve_local.h"
 
 static void serve(const struct kelp_volume *v, const struct kelp_sqe *e, uint8_t *arena,
 		  struct kelp_cqe *c)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The HTTP fallback (behaviour in http_fallback.h). */
-#include "lcore/http_fallback.h"
+#include "core/clock.h"
+#include "lcore/cluster/http_fallback.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -12,7 +13,6 @@
 #include "core/crc32c.h"
 #include "core/log.h"
 #include "kelp.h"
-#include "lcore/engine.h" /* kelp_now_ns() */
 
 struct kelp_http_fallback {
 	struct kelp_http_client *http;

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <hwloc.h>
 
-#include "lcore/topology.h"
+#include "lcore/worker/topology.h"
 
 /* Read-only after kelp_topo_load(); the one process-wide object (hwloc topologies are expensive
  * to load and immutable once loaded). */

@@ -14,12 +14,11 @@
 #include <liburing.h>
 #include <stdint.h>
 
+#include "lcore/uring_op.h" /* struct kelp_ctl_op */
+
 struct kelp_control;
 struct kelp_engine;
 
-struct kelp_ctl_op {
-	void (*done)(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t cqe_flags);
-};
 
 /*
  * kelp_ctl_get_sqe - a free SQE of the control ring (submits pending ones first when the ring is
@@ -36,7 +35,7 @@ struct io_uring *kelp_ctl_ring(struct kelp_control *ctl);
 struct kelp_engine *kelp_ctl_engine(struct kelp_control *ctl);
 
 /* kelp_ctl_remote_priv / kelp_ctl_set_remote_priv - one pointer for the remote-read path's state
- * (lcore/remote_read.h). Control thread only. */
+ * (lcore/control/remote_read.h). Control thread only. */
 void *kelp_ctl_remote_priv(struct kelp_control *ctl);
 void kelp_ctl_set_remote_priv(struct kelp_control *ctl, void *priv);
 

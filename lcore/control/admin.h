@@ -16,9 +16,9 @@
  *              "reads","stats","bytes","parks","sessions_broken",
  *              "errors":{"noent","io","range","unreachable","bad_sqe","busy","other"},
  *              "by_path":{"none","local","rdma","http"}}], "total":{same counters summed},
- *              "http_fallback":{...} when [seaweedfs] master is set (lcore/remote_read.c),
+ *              "http_fallback":{...} when [seaweedfs] master is set (lcore/control/remote_read.c),
  *              "rdma_export":{"connections","handshake_errors","requests","replies","bytes",
- *              "bounced","errors","resets"} when [rdma] listen is set (lcore/rdma_export.h)}
+ *              "bounced","errors","resets"} when [rdma] listen is set (lcore/rdma/rdma_export.h)}
  *   sessions  {"sessions":[{"id","pid","uid","gid","lcore","sq_entries","arena_bytes","hugepages",
  *              "requests","bytes","errors","age_s","state"}]}; only for root, kelpd's own uid and
  *              members of [engine] admin_gids (others get {"error": ...}: it names every client)
@@ -27,12 +27,12 @@
  *   peers     {"reader": true when non-local reads may use RDMA, "device": RDMA device or "",
  *              "peers":[{"addr","volume_server","lcore","state":"down|connecting|up","in_flight",
  *              "credits","requests","replies","errors","resets","fallbacks","bypassed",
- *              "handshakes","retry_in_ms"}] one RC QP each (lcore/rdma_reader.h),
+ *              "handshakes","retry_in_ms"}] one RC QP each (lcore/rdma/rdma_reader.h),
  *              "export":{as stats' rdma_export} when [rdma] listen is set}
  *   replicas  {"hedge_ms": hedge delay of HTTP reads (0: off), "replicas":[{"addr","state":"up|down",
  *              "since_s","retry_in_ms" (down: until the next probe),"last_error","answers",
  *              "failures","probes","hedges_lost"}]} every volume server read over HTTP
- *              (lcore/replica_health.h); stats' http_fallback also counts "hedges","hedge_wins",
+ *              (lcore/cluster/replica_health.h); stats' http_fallback also counts "hedges","hedge_wins",
  *              "crc_mismatches","master_not_found","local_failed_reads","local_failed_served"
  * Counters are read without stopping the lcores: each is exact, the set is not one instant.
  */

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The control thread's side of non-local reads (the request and its life: lcore/worker/
+ * remote_req.h): serving them over HTTP and handing them back to their lcore.
+ */
+#ifndef KELP_LCORE_REMOTE_READ_H
+#define KELP_LCORE_REMOTE_READ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lcore/worker/remote_req.h"
+
+struct kelp_control;
+
+/*
+ * kelp_ctl_remote_read - start serving @req (a READ or STAT whose volume is not local) by a
+ * non-local path. Control thread only. Must not block: long work goes through the control
+ * thread's io_uring (lcore/control/control.h) and ends with kelp_ctl_remote_done().
+ * Return: 0 when started; -errno when it completed at once with that result (no
+ * kelp_ctl_remote_done() call then): -EHOSTUNREACH when no path is configured.
+ */
+int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *req);
+
+/*
+ * kelp_ctl_remote_done - hand a started request back to its lcore with the outputs filled.
+ * Control thread only; once per request that kelp_ctl_remote_read() accepted.
+ */
+void kelp_ctl_remote_done(struct kelp_control *ctl, struct kelp_remote_read *req);
+
+/*
+ * kelp_ctl_remote_init / kelp_ctl_remote_fini - set up the non-local paths when the control loop
+ * starts (keep state with kelp_ctl_set_remote_priv) and tear them down when it stops: requests
+ * still owned by the path at fini are completed with kelp_ctl_remote_done(-ECANCELED) before
+ * returning. Control thread only.
+ * Return (init): 0, or -errno to refuse to start kelpd (printed by the caller).
+ */
+int kelp_ctl_remote_init(struct kelp_control *ctl);
+void kelp_ctl_remote_fini(struct kelp_control *ctl);
+
+/*
+ * kelp_ctl_remote_stats - counters of the non-local path for `kelpctl stats` (a new JSON object,
+ * the caller owns the reference), or NULL when no path is configured. Control thread only.
+ */
+struct json_t;
+struct json_t *kelp_ctl_remote_stats(struct kelp_control *ctl);
+
+/*
+ * kelp_ctl_remote_replicas - the health of every volume server read over HTTP (lcore/
+ * replica_health.h) for `kelpctl replicas`: {"hedge_ms", "replicas":[{"addr","state":"up|down",
+ * "since_s","retry_in_ms","last_error","answers","failures","probes","hedges_lost"}]} (a new
+ * JSON object), or NULL when no path is configured. Control thread only.
+ */
+struct json_t *kelp_ctl_remote_replicas(struct kelp_control *ctl);
+
+#endif

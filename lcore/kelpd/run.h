@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kelpd's assembly: the volumes, the lcores, RDMA, and the control loop that runs them. */
+#ifndef KELP_LCORE_KELPD_RUN_H
+#define KELP_LCORE_KELPD_RUN_H
+
+#include "lcore/engine.h"
+
+/*
+ * kelp_engine_run - open the volumes, start the lcores and run the control loop in the calling
+ * thread until SIGINT/SIGTERM (blocked by the caller and read through a signalfd), then stop
+ * everything and free it. Main thread only.
+ * Return: 0 after a clean stop; -errno when start-up failed (a message was printed to stderr).
+ */
+int kelp_engine_run(const struct kelp_engine_opts *opts);
+
+#endif
