@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The control thread's state, shared by control.c (the loop) and admin.c (kelpctl answers) only. */
+/* The control thread's state, shared by control.c (the loop), clients.c (the socket, sessions,
+ * kelpctl connections) and admin.c (kelpctl answers) only. Control thread only. */
 #ifndef KELP_LCORE_CONTROL_PRIV_H
 #define KELP_LCORE_CONTROL_PRIV_H
 
@@ -7,6 +8,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "lcore/control/control.h"
 #include "lcore/worker/lsession.h"
@@ -70,5 +72,25 @@ struct kelp_control {
  * Return: the reply (caller frees), or NULL when out of memory.
  */
 char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin);
+
+/* clients.c, for the loop: */
+/* kelp_ctl_clients_init - the accept ops and the hello timeout, before the loop starts. */
+void kelp_ctl_clients_init(struct kelp_control *ctl);
+/* kelp_ctl_arm_accept - accept the next client (again after every accept). */
+void kelp_ctl_arm_accept(struct kelp_control *ctl);
+/* kelp_ctl_free_session - free @s, which its lcore released (KELP_MSG_SESSION_GONE), or any
+ * session once the lcores stopped; closes its connection. */
+void kelp_ctl_free_session(struct kelp_control *ctl, struct lcore_session *s);
+/* kelp_ctl_free_dead_conns - free the connections marked dead during a CQE batch (after it). */
+void kelp_ctl_free_dead_conns(struct kelp_control *ctl);
+/* kelp_ctl_close_conns - close and free every connection (after the ring is gone). */
+void kelp_ctl_close_conns(struct kelp_control *ctl);
+/*
+ * kelp_ctl_listen - listen on @path: a stale socket there is replaced, anything else refused
+ * (printed). *@st identifies the socket made, for kelp_ctl_unlisten(). Return: the fd or -errno.
+ * kelp_ctl_unlisten - remove @path if it still is that socket.
+ */
+int kelp_ctl_listen(const char *path, struct stat *st);
+void kelp_ctl_unlisten(const char *path, const struct stat *st);
 
 #endif
