@@ -38,6 +38,25 @@ cleanup() {
 	rm -rf "$D"
 }
 trap cleanup EXIT
+# hold_start GROUPS SOCK: a client (as NOBODY, in GROUPS or - for none) holds a session open until
+# hold_end. Fifos, not coproc: bash unsets a coproc's NAME_PID and closes its fds as soon as it
+# exits, which made `wait` fail at random.
+hold_start() {
+	rm -f "$D/hold_in" "$D/hold_out"
+	mkfifo "$D/hold_in" "$D/hold_out"
+	as_user "$1" "$CLIENT" "$2" hold <"$D/hold_in" >"$D/hold_out" &
+	HOLD_PID=$!
+	exec 7>"$D/hold_in" 8<"$D/hold_out"
+	local line
+	read -r -t 60 line <&8 || fail "holding client did not start"
+	[ "$line" = ready ] || fail "holding client: $line"
+}
+hold_end() {
+	exec 7>&- # the holding client ends its session
+	wait "$HOLD_PID" || fail "holding client failed"
+	HOLD_PID=""
+	exec 8<&-
+}
 mkdir -p "$D/vol"
 "$BIN/kelp-vol" create "$D/vol" 3 --synthetic 5 --size 4K --seed 8 >"$D/fids"
 chmod -R a+rX "$D/vol"
@@ -86,10 +105,7 @@ want="kelpctl: cannot open a session: kelpd at $SOCK refuses this user (uid $NOB
 echo "ok: a client in no allowed group is refused, and told it is kelpd's policy"
 
 # sessions: one held open by an allowed client, listed for root and admin_gids only
-coproc HOLD { as_user "$ALLOWED_GID" "$CLIENT" "$SOCK" hold; }
-HOLD_PID=$HOLD_PID
-read -r -t 60 line <&"${HOLD[0]}" || fail "holding client did not start"
-[ "$line" = ready ] || fail "holding client: $line"
+hold_start "$ALLOWED_GID" "$SOCK"
 kelpd_wait_sessions 1 || fail "root does not see the held session: $(kelpctl sessions 2>&1)"
 out=$(as_user "$ADMIN_GID" "$BIN/kelpctl" -c "$CONF" --json sessions) ||
 	fail "a member of admin_gids cannot list sessions"
@@ -101,9 +117,7 @@ want="kelpctl: kelpd: sessions: only root, kelpd's own user or a member of [engi
 out=$(as_user "$ALLOWED_GID" "$BIN/kelpctl" -c "$CONF" --json status) ||
 	fail "an allowed user cannot get status"
 [ "$(jq .sessions <<<"$out")" = 1 ] || fail "status: $out"
-eval "exec ${HOLD[1]}>&-" # the holding client ends its session
-wait "$HOLD_PID" || fail "holding client failed"
-HOLD_PID=""
+hold_end
 kelpd_wait_sessions 0 || fail "held session not freed"
 echo "ok: kelpctl sessions for root and admin_gids only; status for every allowed user"
 kelpd_stop_checked || fail "kelpd did not stop cleanly"
@@ -136,17 +150,12 @@ memfd_of_session() {
 # check_memfd_access WANT: hold a session as NOBODY, then open kelpd's fd of its memfd as
 # another process of NOBODY; WANT = denied or open
 check_memfd_access() {
-	coproc HOLD { as_user - "$CLIENT" "$U/kelpd.sock" hold; }
-	HOLD_PID=$HOLD_PID
-	read -r -t 60 line <&"${HOLD[0]}" || fail "holding client did not start"
-	[ "$line" = ready ] || fail "holding client: $line"
+	hold_start - "$U/kelpd.sock"
 	local fd got rc=0
 	fd=$(memfd_of_session) || fail "kelpd holds no kelp-session memfd: $(ls -l /proc/"$KELPD_PID"/fd)"
 	head -c 64 "/proc/$KELPD_PID/fd/$fd" >/dev/null || fail "root cannot open the memfd (wrong fd?)"
 	got=$(as_user - head -c 64 "/proc/$KELPD_PID/fd/$fd" 2>&1 >/dev/null) || rc=$?
-	eval "exec ${HOLD[1]}>&-"
-	wait "$HOLD_PID" || fail "holding client failed"
-	HOLD_PID=""
+	hold_end
 	if [ "$1" = denied ]; then
 		[ "$rc" != 0 ] || fail "another process of kelpd's uid opened /proc/$KELPD_PID/fd/$fd (a session's memory)"
 		case $got in *"Permission denied"*) ;; *) fail "opening the memfd: want Permission denied, got: $got" ;; esac
