@@ -4,12 +4,20 @@
 #   core/*.c   -> build/lib/libkelpcore.a     (no threads, sockets or verbs)
 #   proto/*.c  -> build/lib/libkelpproto.a    (pure encode/parse)
 #   nic/*.c    -> build/lib/libkelpnic.a      (verbs behind an ops table)
-#   shm/*.c    -> build/lib/libkelp.{a,so}    (client library; also contains libkelpcore)
+#   shm/*.c    -> build/lib/libkelpshm.a      (the client library's objects, for in-tree programs)
 #   lcore/*/*.c -> build/lib/libkelplcore.a   (runtime, in sub-layers: worker/ cluster/ rdma/
 #                                             control/ kelpd/; lcore/kelpd/main.c is kelpd's main)
 #   tools/<name>/*.c, bench/<name>/*.c -> build/bin/<name>
 #   test/unit/test_*.c -> build/test/test_*   (CMocka, one program per file)
 #   test/fuzz/fuzz_*.c -> build/fuzz/fuzz_*   (libFuzzer, clang)
+# Every program of the tree links the static archives above (tools, kelpd and tests use internal
+# symbols). Applications get libkelp, built from shm/*.c plus the few core objects it needs
+# (KELP_CORE_SRCS):
+#   build/lib/libkelp.so.$(KELP_VERSION) (soname libkelp.so.0; libkelp.so.0 and libkelp.so link to it)
+#   exports only the calls of shm/kelp.h (version script shm/libkelp.map; `make check-abi` checks it),
+#   build/lib/libkelp.a the same objects, build/lib/pkgconfig/kelp.pc.
+# Include paths follow the layering (mk/check-layers.sh): -I. everywhere, -Ishm (kelp.h, kelp_abi.h,
+# kelp_ring.h) only for the layers above shm/, so core/, proto/ and nic/ cannot include them.
 #
 # Variants: `make SAN=1` builds with AddressSanitizer + UBSan into build-asan/ (`make asan` runs the
 # unit tests that way).
@@ -29,11 +37,22 @@ CC ?= gcc
 FUZZCC ?= clang
 # -march is deliberately not native: binaries also run inside the TCG VM of test/rdma (no AVX-512).
 CFLAGS_BASE := -std=gnu11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wno-unused-parameter \
-	-D_GNU_SOURCE -I. -Ishm -pthread
+	-D_GNU_SOURCE -pthread
 CFLAGS ?=
-ALL_CFLAGS = $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS) -MMD -MP
+INCLUDES = -I. -Ishm
+ALL_CFLAGS = $(CFLAGS_BASE) $(INCLUDES) $(SANFLAGS) $(CFLAGS) -MMD -MP
 LDFLAGS ?=
 SYSLIBS := -luring -lnuma -lhwloc -libverbs -lmlx5 -lrdmacm -linih -ljansson -ldeflate -lcrypto -lm -lpthread
+
+# libkelp's release (file name, kelp.pc); the soname carries its major number. Not the ABI version
+# of the shared segment (KELP_ABI_VERSION in shm/kelp_abi.h), which kelpd checks at connect.
+KELP_VERSION := 0.1.0
+KELP_SOVERSION := $(firstword $(subst ., ,$(KELP_VERSION)))
+# What libkelp's objects need: config.o (kelp_connect reads kelp.conf, checked like kelpd does, so
+# the whole parser: -linih), fid.o and gzip.o (public calls; -ldeflate). The .so is linked with
+# -z defs, so a core object missing here is a link error naming the symbol.
+KELP_CORE_SRCS := core/config.c core/fid.c core/gzip.c
+KELP_SYSLIBS := -ldeflate -linih -lpthread
 
 LIB := $(BUILD)/lib
 BIN := $(BUILD)/bin
@@ -51,10 +70,13 @@ CORE_LIB  := $(LIB)/libkelpcore.a
 PROTO_LIB := $(LIB)/libkelpproto.a
 NIC_LIB   := $(LIB)/libkelpnic.a
 LCORE_LIB := $(LIB)/libkelplcore.a
+SHM_LIB   := $(LIB)/libkelpshm.a
 KELP_A    := $(LIB)/libkelp.a
-KELP_SO   := $(LIB)/libkelp.so
+KELP_SO   := $(LIB)/libkelp.so.$(KELP_VERSION)
+KELP_SO_LINKS := $(LIB)/libkelp.so.$(KELP_SOVERSION) $(LIB)/libkelp.so
+KELP_OBJS := $(call objs,$(SHM_SRCS) $(KELP_CORE_SRCS))
 # Link order: dependents first.
-ALL_LIBS  := $(LCORE_LIB) $(NIC_LIB) $(PROTO_LIB) $(KELP_A) $(CORE_LIB)
+ALL_LIBS  := $(LCORE_LIB) $(NIC_LIB) $(PROTO_LIB) $(SHM_LIB) $(CORE_LIB)
 
 # Only folders with C sources are tools (bench/results/ holds recorded figures, not code).
 TOOLS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c bench/*/*.c)))))
@@ -72,11 +94,14 @@ FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # Keep object files of pattern-built programs (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all libs tools test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std
+.PHONY: all libs tools check-abi test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std
 all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS)
 
-libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(KELP_A) $(KELP_SO) $(LCORE_LIB)
+libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(SHM_LIB) $(KELP_A) $(KELP_SO_LINKS) $(LCORE_LIB)
 tools: $(TOOL_BINS)
+
+# The layers below shm/ do not see its headers (target-specific: also what -MMD records).
+$(OBJ)/core/%.o $(OBJ)/proto/%.o $(OBJ)/nic/%.o: INCLUDES = -I.
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,19 +117,30 @@ $(eval $(call static_lib,$(CORE_LIB),$(call objs,$(CORE_SRCS))))
 $(eval $(call static_lib,$(PROTO_LIB),$(call objs,$(PROTO_SRCS))))
 $(eval $(call static_lib,$(NIC_LIB),$(call objs,$(NIC_SRCS))))
 $(eval $(call static_lib,$(LCORE_LIB),$(call objs,$(LCORE_SRCS))))
-# libkelp carries the core objects (fid parsing, gunzip) so users link one library (the .a too, for
-# standalone static linking); the .so also needs what other core objects reference (jansson for
-# .vif, inih for the config).
-$(eval $(call static_lib,$(KELP_A),$(call objs,$(SHM_SRCS) $(CORE_SRCS))))
+$(eval $(call static_lib,$(SHM_LIB),$(call objs,$(SHM_SRCS))))
+# libkelp: one library for applications (the .a for standalone static linking), so it carries the
+# core objects the client uses, and only those.
+$(eval $(call static_lib,$(KELP_A),$(KELP_OBJS)))
 
-$(KELP_SO): $(call objs,$(SHM_SRCS)) $(call objs,$(CORE_SRCS))
+$(KELP_SO): $(KELP_OBJS) shm/libkelp.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(SANFLAGS) -Wl,-soname,libkelp.so.0 -o $@ $^ $(LDFLAGS) -ldeflate -ljansson -linih -lpthread
-	ln -sf libkelp.so $(LIB)/libkelp.so.0
+	$(CC) -shared $(SANFLAGS) -Wl,-soname,libkelp.so.$(KELP_SOVERSION) \
+		-Wl,--version-script=shm/libkelp.map -Wl,-z,defs \
+		-o $@ $(KELP_OBJS) $(LDFLAGS) $(KELP_SYSLIBS)
+$(LIB)/libkelp.so.$(KELP_SOVERSION): $(KELP_SO)
+	ln -sf $(notdir $<) $@
+$(LIB)/libkelp.so: $(LIB)/libkelp.so.$(KELP_SOVERSION)
+	ln -sf $(notdir $<) $@
 
-$(LIB)/pkgconfig/kelp.pc: shm/kelp.pc.in
+$(LIB)/pkgconfig/kelp.pc: shm/kelp.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@INCLUDEDIR@|$(abspath shm)|' $< > $@
+	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@INCLUDEDIR@|$(abspath shm)|' \
+		-e 's|@VERSION@|$(KELP_VERSION)|' -e 's|@LIBS_PRIVATE@|$(KELP_SYSLIBS)|' $< > $@
+
+# libkelp.so exports exactly the calls kelp.h declares (and kelp.h's copy of the fid block is
+# core/fid.h's); its soname, links and libraries are as above.
+check-abi: $(KELP_SO_LINKS) $(KELP_A)
+	@mk/check-abi.sh $(KELP_SO) $(KELP_A) $(KELP_VERSION) "$(KELP_SYSLIBS)"
 
 # One binary per folder under tools/ and bench/.
 define tool_bin
@@ -130,7 +166,7 @@ $(BUILD)/test/%: $(OBJ)/test/unit/%.o $(ALL_LIBS)
 FUZZ_LIB_SRCS := $(CORE_SRCS) $(PROTO_SRCS)
 $(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(FUZZCC) -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Ishm -fsanitize=fuzzer,address,undefined \
+	$(FUZZCC) -std=gnu11 -O1 -g -D_GNU_SOURCE $(INCLUDES) -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(FUZZ_LIB_SRCS) -ldeflate -ljansson -linih -lcrypto -lm
 
 # ---- tests ------------------------------------------------------------------------------------
@@ -158,9 +194,11 @@ test-rdma: all
 bench-rdma: all
 	@test/rdma/run.sh bench
 
-# `make test`: dependencies first, then unit (plain and ASan+UBSan), fuzz, integration, RDMA VM.
+# `make test`: dependencies first, then libkelp's exports, unit (plain and ASan+UBSan), fuzz,
+# integration, RDMA VM.
 test: deps
 	$(MAKE) all
+	$(MAKE) check-abi
 	$(MAKE) unit
 	$(MAKE) asan
 	$(MAKE) fuzz

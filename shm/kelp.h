@@ -48,6 +48,13 @@ extern "C" {
 
 /* ---- file ids -------------------------------------------------------------------------------- */
 
+/*
+ * The file-id block below is also in core/fid.h (kelpd's side of it), character for character:
+ * either header may come first, the guard lets the second skip it, and `make check-abi` fails when
+ * the two copies differ. kelp.h thereby stays self-contained and core/ does not include shm/.
+ */
+#ifndef KELP_FID_DEFINED
+#define KELP_FID_DEFINED
 /* A SeaweedFS file id "3,01637037d6": volume 3, key 0x01, cookie 0x637037d6. */
 struct kelp_fid {
 	uint32_t volume_id;
@@ -74,6 +81,7 @@ int kelp_fid_parse(const char *s, size_t len, struct kelp_fid *out);
  * always suffices).
  */
 int kelp_fid_format(const struct kelp_fid *fid, char *buf, size_t size);
+#endif /* KELP_FID_DEFINED */
 
 /* ---- sessions -------------------------------------------------------------------------------- */
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # libkelp as an application sees it: a program outside the tree, built only with
-# `pkg-config --cflags --libs kelp` (shared) and with libkelp.a (static), reads a needle through
-# kelpd with the asynchronous API and gets the bytes `kelp-vol cat` gives.
+# `pkg-config --cflags --libs kelp` (shared) and with libkelp.a plus kelp.pc's private libraries
+# (static), reads a needle through kelpd with the asynchronous API and gets the bytes `kelp-vol cat`
+# gives. The shared program loads libkelp.so.0 (the soname; kelp.pc's version names the file it
+# links to) and nothing of kelpd's (no libjansson); the static one needs no libkelp.so at all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -43,9 +45,22 @@ C
 export PKG_CONFIG_PATH=$LIBDIR/pkgconfig
 # shellcheck disable=SC2046
 cc -o "$D/app_shared" "$D/app.c" $(pkg-config --cflags --libs kelp) || fail "shared build"
+private=()
+for l in $(pkg-config --static --libs-only-l kelp); do [ "$l" = -lkelp ] || private+=("$l"); done
 # shellcheck disable=SC2046
-cc -o "$D/app_static" "$D/app.c" $(pkg-config --cflags kelp) "$LIBDIR/libkelp.a" \
-	$(pkg-config --libs-only-other --static kelp) -ldeflate -ljansson -linih -lpthread || fail "static build"
+cc -o "$D/app_static" "$D/app.c" $(pkg-config --cflags kelp) "$LIBDIR/libkelp.a" "${private[@]}" ||
+	fail "static build with libkelp.a ${private[*]}"
+
+version=$(pkg-config --modversion kelp)
+[ "$(readlink -f "$LIBDIR/libkelp.so")" = "$LIBDIR/libkelp.so.$version" ] ||
+	fail "libkelp.so does not lead to libkelp.so.$version (kelp.pc's Version)"
+needed=$(readelf -d "$D/app_shared")
+[[ $needed == *"[libkelp.so.${version%%.*}]"* ]] || fail "the shared app does not need libkelp.so.${version%%.*}: $needed"
+loaded=$(ldd "$D/app_shared")
+[[ $loaded == *"$LIBDIR/libkelp.so.${version%%.*}"* ]] || fail "the shared app loads another libkelp: $loaded"
+[[ $loaded != *libjansson* ]] || fail "libkelp.so drags libjansson into the app: $loaded"
+needed=$(readelf -d "$D/app_static")
+[[ $needed != *libkelp* ]] || fail "the static app still needs libkelp.so: $needed"
 
 mkdir -p "$D/vol"
 fid=$("$BIN/kelp-vol" create "$D/vol" 4 --synthetic 3 --size 100K | sed -n 2p)
