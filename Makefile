@@ -10,14 +10,16 @@
 #   tools/<name>/*.c, bench/<name>/*.c -> build/bin/<name>
 #   test/unit/test_*.c -> build/test/test_*   (CMocka, one program per file)
 #   test/fuzz/fuzz_*.c -> build/fuzz/fuzz_*   (libFuzzer, clang)
-# Every program of the tree links the static archives above (tools, kelpd and tests use internal
-# symbols). Applications get libkelp, built from shm/*.c plus the few core objects it needs
-# (KELP_CORE_SRCS):
-#   build/lib/libkelp.so.$(KELP_VERSION) (soname libkelp.so.0; libkelp.so.0 and libkelp.so link to it)
-#   exports only the calls of shm/kelp.h (version script shm/libkelp.map; `make check-abi` checks it),
-#   build/lib/libkelp.a the same objects, build/lib/pkgconfig/kelp.pc.
-# Include paths follow the layering (mk/check-layers.sh): -I. everywhere, -Ishm (kelp.h, kelp_abi.h,
-# kelp_ring.h) only for the layers above shm/, so core/, proto/ and nic/ cannot include them.
+# Every program of the tree (kelpd, tools, bench, tests) links these static archives: they use
+# internal calls. Applications get libkelp, made of shm/*.c plus the core objects those need
+# (KELP_CORE_SRCS), release KELP_VERSION (below; also kelp.pc's Version):
+#   build/lib/libkelp.so.0.1.0  soname libkelp.so.0; libkelp.so.0 -> libkelp.so.0.1.0, libkelp.so ->
+#                               libkelp.so.0. Exports only kelp.h's calls (version script
+#                               shm/libkelp.map), needs only libdeflate and libinih.
+#   build/lib/libkelp.a         the same objects; build/lib/pkgconfig/kelp.pc
+# `make check-abi` (part of `make test`) checks the exports, soname, links and libraries.
+# Include paths follow the layering (mk/check-layers.sh): -I. everywhere; -Ishm (kelp.h, kelp_abi.h,
+# kelp_ring.h) for shm/ and the layers above it only, so core/, proto/ and nic/ cannot include them.
 #
 # Variants: `make SAN=1` builds with AddressSanitizer + UBSan into build-asan/ (`make asan` runs the
 # unit tests that way).

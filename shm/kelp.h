@@ -33,7 +33,8 @@
  * client broke the ring protocol), -EFAULT (kelpd closed the session because the process punched a
  * hole into the session's shared memory; shm/ABI.md 2).
  *
- * Link with `pkg-config --libs kelp` (libkelp.so; or libkelp.a with `pkg-config --static --libs kelp`).
+ * Link with `pkg-config --libs kelp` (libkelp.so.0, which exports exactly the calls below), or link
+ * libkelp.a followed by the other libraries `pkg-config --static --libs kelp` names.
  */
 #ifndef KELP_H
 #define KELP_H
