@@ -17,7 +17,8 @@
 #                               libkelp.so.0. Exports only kelp.h's calls (version script
 #                               shm/libkelp.map), needs only libdeflate and libinih.
 #   build/lib/libkelp.a         the same objects; build/lib/pkgconfig/kelp.pc
-# `make check-abi` (part of `make test`) checks the exports, soname, links and libraries.
+# `make check-abi` (part of `make test`) checks the exports, soname, links and libraries;
+# `make check-layers` (part of `make test`) the include graph between folders.
 # Include paths follow the layering (mk/check-layers.sh): -I. everywhere; -Ishm (kelp.h, kelp_abi.h,
 # kelp_ring.h) for shm/ and the layers above it only, so core/, proto/ and nic/ cannot include them.
 #
@@ -96,7 +97,7 @@ FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # Keep object files of pattern-built programs (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all libs tools check-abi test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std
+.PHONY: all libs tools check-abi check-layers test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std
 all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS)
 
 libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(SHM_LIB) $(KELP_A) $(KELP_SO_LINKS) $(LCORE_LIB)
@@ -143,6 +144,10 @@ $(LIB)/pkgconfig/kelp.pc: shm/kelp.pc.in Makefile
 # core/fid.h's); its soname, links and libraries are as above.
 check-abi: $(KELP_SO_LINKS) $(KELP_A)
 	@mk/check-abi.sh $(KELP_SO) $(KELP_A) $(KELP_VERSION) "$(KELP_SYSLIBS)"
+
+# Includes run one way between folders and lcore/'s sub-layers (mk/check-layers.sh, README Layout).
+check-layers:
+	@mk/check-layers.sh
 
 # One binary per folder under tools/ and bench/.
 define tool_bin
@@ -199,6 +204,7 @@ bench-rdma: all
 # `make test`: dependencies first, then libkelp's exports, unit (plain and ASan+UBSan), fuzz,
 # integration, RDMA VM.
 test: deps
+	$(MAKE) check-layers
 	$(MAKE) all
 	$(MAKE) check-abi
 	$(MAKE) unit
