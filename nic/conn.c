@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/volume.h"
 #include "nic/mr.h"
 
 /* wr_id kinds. */
@@ -1133,7 +1132,7 @@ static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request
 	if (n > 0 && nbuf > 0) {
 		first = bounce_writes(c, si, src.data + rq.offset, n, nbuf, &rq, &w->send);
 		c->stats.bounced++;
-		if (src.vol && kelp_volume_faulted(src.vol)) {
+		if (lc->export.faulted && lc->export.faulted(lc->export.arg, &src)) {
 			/* what was copied may be a replaced page's zeros: send no bytes */
 			slot_put_bounce(lc, s);
 			first = &w->send;
@@ -1330,24 +1329,4 @@ int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done
 		check_timeouts(lc);
 	/* Failures found in this batch are reported by the next poll. */
 	return n;
-}
-
-int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_fid *fid,
-			  struct kelp_rdma_source *src, struct kelp_volume **vol_out)
-{
-	struct kelp_volume *vol = kelp_volume_set_find(set, fid->volume_id);
-	struct kelp_needle_ref ref;
-	int ret;
-
-	if (!vol)
-		return -EHOSTUNREACH;
-	ret = kelp_volume_find(vol, fid, &ref);
-	if (ret < 0)
-		return ret;
-	*src = (struct kelp_rdma_source){.data = ref.data, .size = ref.data_size,
-					 .crc = ref.stored_crc, .flags = ref.flags,
-					 .use_bounce = true, .vol = vol};
-	if (vol_out)
-		*vol_out = vol;
-	return 0;
 }

@@ -81,28 +81,21 @@ struct kelp_rdma_source {
 	/* lkey of an MR covering [data, data + size), or use_bounce = true to copy first. */
 	uint32_t lkey;
 	bool use_bounce;
-	/* the volume the bytes are mapped from, or NULL: when kelp_volume_faulted() says its file
-	 * changed under the copy (core/fault.h), the reply is CORRUPT instead of the bytes */
-	const struct kelp_volume *vol;
+	/* what the bytes are mapped from (kelpd: the struct kelp_volume), or NULL; opaque here,
+	 * only handed back to kelp_rdma_export_ops.faulted */
+	const void *owner;
 };
-
-struct kelp_volume;
-struct kelp_volume_set;
-
-/*
- * kelp_rdma_source_find - the usual kelp_rdma_export_ops.find body: look @fid up in @set and describe
- * its bytes in @src with use_bounce = true (the caller may set an lkey instead). Export lcore.
- * @vol_out (may be NULL) receives the volume that holds the needle.
- * Return: 0; -EHOSTUNREACH volume not in @set; -ENOENT / -EIO as kelp_volume_find().
- */
-int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_fid *fid,
-			  struct kelp_rdma_source *src, struct kelp_volume **vol_out);
 
 /* The export side's needle lookup, called on the owning lcore from kelp_rdma_lcore_poll(). */
 struct kelp_rdma_export_ops {
 	/* @return 0 with *@src filled; -ENOENT no such needle; -EHOSTUNREACH volume not here;
 	 * -EIO corrupt record. */
 	int (*find)(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src);
+	/* After the bytes of @src were copied into the bounce pool: nonzero when the mapping they
+	 * came from lost a page under the copy (its file shrank: a SIGBUS put zeros there, see
+	 * core/fault.h), so the copy may be garbage; the reply is then CORRUPT with no bytes.
+	 * NULL: never asked (sources that cannot fault). */
+	int (*faulted)(void *arg, const struct kelp_rdma_source *src);
 	void *arg;
 };
 

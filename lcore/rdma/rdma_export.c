@@ -65,6 +65,32 @@ static int export_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_s
 	return kelp_rdma_source_find(ex->eng->volumes, fid, src, NULL);
 }
 
+int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_fid *fid,
+			  struct kelp_rdma_source *src, struct kelp_volume **vol_out)
+{
+	struct kelp_volume *vol = kelp_volume_set_find(set, fid->volume_id);
+	struct kelp_needle_ref ref;
+	int ret;
+
+	if (!vol)
+		return -EHOSTUNREACH;
+	ret = kelp_volume_find(vol, fid, &ref);
+	if (ret < 0)
+		return ret;
+	*src = (struct kelp_rdma_source){.data = ref.data, .size = ref.data_size,
+					 .crc = ref.stored_crc, .flags = ref.flags,
+					 .use_bounce = true, .owner = vol};
+	if (vol_out)
+		*vol_out = vol;
+	return 0;
+}
+
+int kelp_rdma_source_faulted(void *arg, const struct kelp_rdma_source *src)
+{
+	(void)arg;
+	return src->owner && kelp_volume_faulted(src->owner);
+}
+
 /* Export lcore: sum the connections' counters into ex->stats (readable by other threads). */
 static void publish_stats(struct kelp_rdma_export *ex)
 {
@@ -278,7 +304,8 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 	ex->listen_fd = -1;
 	ex->hs_wake[0] = ex->hs_wake[1] = -1;
 	ex->rlc = kelp_rdma_lcore_create(
-		dev, &cfg, &(struct kelp_rdma_export_ops){.find = export_find, .arg = ex});
+		dev, &cfg, &(struct kelp_rdma_export_ops){.find = export_find,
+					     .faulted = kelp_rdma_source_faulted, .arg = ex});
 	if (!ex->rlc) {
 		rc = -errno;
 		fprintf(stderr, "kelpd: [rdma] export on %s: %s\n", dev->name, strerror(errno));

@@ -38,8 +38,12 @@
 #define KELP_RDMA_EXPORT_BOUNCE_SLOTS KELP_CONF_RDMA_EXPORT_POOL_MB
 
 struct kelp_engine;
+struct kelp_fid;
 struct kelp_lcore;
 struct kelp_rdma_export;
+struct kelp_rdma_source;
+struct kelp_volume;
+struct kelp_volume_set;
 
 /* Counters of the export side (summed over its connections). */
 struct kelp_rdma_export_stats {
@@ -69,6 +73,23 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
  * not a consistent snapshot (written by the export lcore with relaxed stores).
  */
 void kelp_rdma_export_stats(const struct kelp_rdma_export *ex, struct kelp_rdma_export_stats *out);
+
+/*
+ * kelp_rdma_source_find - the usual kelp_rdma_export_ops.find body (nic/conn.h): look @fid up in
+ * @set and describe its bytes in @src with use_bounce = true (the caller may set an lkey instead)
+ * and the volume as the source's owner. Export lcore (kelpd's, or kelp-rdma serve's thread).
+ * @vol_out (may be NULL) receives the volume that holds the needle.
+ * Return: 0; -EHOSTUNREACH volume not in @set; -ENOENT / -EIO as kelp_volume_find().
+ */
+int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_fid *fid,
+			  struct kelp_rdma_source *src, struct kelp_volume **vol_out);
+
+/*
+ * kelp_rdma_source_faulted - kelp_rdma_export_ops.faulted for sources from kelp_rdma_source_find:
+ * has the owner volume's mapping lost a page (kelp_volume_faulted())? @arg is unused. Export
+ * lcore, after the copy. Return: nonzero when the copy may be garbage.
+ */
+int kelp_rdma_source_faulted(void *arg, const struct kelp_rdma_source *src);
 
 /*
  * kelp_rdma_export_stop - print the counters, stop the handshake thread (within one

@@ -32,6 +32,8 @@ static const struct kelp_fid NEEDLE_FID = {.volume_id = 3, .key = 0x1637, .cooki
 struct export_ctx {
 	bool bounce;
 	uint32_t lkey;
+	bool faulted;      /* the needle's mapping lost a page (what kelp_rdma_export_ops.faulted says) */
+	int faulted_calls; /* times the exporter asked */
 };
 
 static int fake_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src)
@@ -43,8 +45,18 @@ static int fake_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_sou
 	if (fid->key != NEEDLE_FID.key || fid->cookie != NEEDLE_FID.cookie)
 		return -ENOENT;
 	*src = (struct kelp_rdma_source){.data = needle, .size = sizeof(needle), .crc = 0xc0ffee,
-					 .flags = 0, .lkey = ex->lkey, .use_bounce = ex->bounce};
+					 .flags = 0, .lkey = ex->lkey, .use_bounce = ex->bounce,
+					 .owner = needle};
 	return 0;
+}
+
+static int fake_faulted(void *arg, const struct kelp_rdma_source *src)
+{
+	struct export_ctx *ex = arg;
+
+	assert_ptr_equal(src->owner, needle); /* the source fake_find described */
+	ex->faulted_calls++;
+	return ex->faulted;
 }
 
 static uint64_t fake_clock(void)
@@ -88,7 +100,8 @@ static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t exp
 	p->rlc = kelp_rdma_lcore_create(p->dev, &cfg, NULL);
 	p->rcq = F.last_cq;
 	p->elc = kelp_rdma_lcore_create(
-		p->dev, &cfg, &(struct kelp_rdma_export_ops){.find = fake_find, .arg = &p->ex});
+		p->dev, &cfg, &(struct kelp_rdma_export_ops){.find = fake_find, .faulted = fake_faulted,
+						.arg = &p->ex});
 	p->ecq = F.last_cq;
 	assert_non_null(p->rlc);
 	assert_non_null(p->elc);
@@ -602,6 +615,48 @@ static void test_export_queue_and_bounce(void **state)
 	pair_close(&p);
 }
 
+/* A bounce read whose source mapping faulted under the copy (the .dat shrank: a SIGBUS put zeros
+ * there, core/fault.h) is answered CORRUPT with no bytes, and its buffers go back to the pool at
+ * once; a read that does not bounce is not asked about (its bytes were never copied). */
+static void test_export_faulted_source_corrupt(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct pair p;
+
+	pair_open_pool(&p, 4, 4, 3, 0); /* three 4 KiB buffers: one 10000-byte read takes all */
+	p.ex.bounce = true;
+	p.ex.faulted = true;
+	memset(p.arena, 0xee, 16384);
+	assert_int_equal(submit_read(&p, 0, 0, sizeof(needle), 1), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, -EIO);
+	assert_int_equal(done[0].written, 0);
+	assert_int_equal(done[0].data_size, 0);
+	assert_int_equal(p.arena[0], 0xee); /* no byte written */
+	assert_int_equal(p.ex.faulted_calls, 1);
+
+	/* the mapping is fine again (reopened): the whole pool serves the next read */
+	p.ex.faulted = false;
+	assert_int_equal(submit_read(&p, 0, 0, sizeof(needle), 2), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, 0);
+	assert_int_equal(done[0].written, sizeof(needle));
+	assert_memory_equal(p.arena, needle, sizeof(needle));
+	assert_int_equal(p.ex.faulted_calls, 2);
+
+	/* registered bytes go out by one RDMA WRITE, no copy: nothing to ask */
+	p.ex.bounce = false;
+	p.ex.faulted = true;
+	assert_int_equal(submit_read(&p, 0, 0, 100, 3), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, 0);
+	assert_int_equal(p.ex.faulted_calls, 2);
+	pair_close(&p);
+}
+
 /* A read larger than one bounce buffer: one buffer per piece, each piece its own unsignaled RDMA
  * WRITE at its offset of the reader's buffer, in order, then the signaled reply; the whole needle
  * arrives, and the buffers return to the pool once the reply's send completed. */
@@ -1035,6 +1090,7 @@ int main(void)
 		cmocka_unit_test_setup(test_protocol_errors, setup),
 		cmocka_unit_test_setup(test_handshake_checks, setup),
 		cmocka_unit_test_setup(test_export_queue_and_bounce, setup),
+		cmocka_unit_test_setup(test_export_faulted_source_corrupt, setup),
 		cmocka_unit_test_setup(test_export_chunked_read, setup),
 		cmocka_unit_test_setup(test_export_chunked_read_waits_for_buffers, setup),
 		cmocka_unit_test_setup(test_export_chunked_reads_fill_every_credit, setup),

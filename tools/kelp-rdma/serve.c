@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/volume.h"
+#include "lcore/rdma/rdma_export.h"
 #include "nic/conn.h"
 #include "nic/mr.h"
 #include "nic/oob.h"
@@ -207,7 +208,9 @@ int cmd_serve(int argc, char **argv)
 
 	lcfg.bounce_slots = 64;
 	lc = kelp_rdma_lcore_create(ex.dev, &lcfg,
-				    &(struct kelp_rdma_export_ops){.find = export_find, .arg = &ex});
+				    &(struct kelp_rdma_export_ops){.find = export_find,
+							   .faulted = kelp_rdma_source_faulted,
+							   .arg = &ex});
 	if (!lc)
 		tool_die("serve: cannot set up RDMA on %s: %s", ex.dev->name, strerror(errno));
 	lfd = kelp_rdma_oob_listen(o.addr, o.port);
