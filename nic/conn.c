@@ -1,150 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * RDMA connections and the requests on them: the state machines described in conn.h.
+ * RDMA connections, the part both roles share (conn.h, conn_priv.h): the lcore's CQ and connection
+ * table, each connection's RC QP and its state transitions (INIT, RTR/RTS, RESET), the handshake,
+ * failure and reset with backoff, the work requests queued per connection and posted as one chain
+ * (kelp_rdma_lcore_flush), and the poller that reads the CQ and hands each completion to the
+ * reader (conn_reader.c) or the exporter (conn_export.c).
  * Setup and teardown follow rdma-core's rc_pingpong.c (goto ladders, reverse teardown, every
  * destroy checked, messages naming the object). Only the owning lcore touches any of this.
  */
-#include "nic/conn.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "nic/conn_priv.h"
 #include "nic/mr.h"
-
-/* wr_id kinds. */
-enum wr_kind {
-	WR_REQ_SEND = 1,   /* reader: a request went out */
-	WR_REPLY_RECV = 2, /* reader: a reply came in */
-	WR_REQ_RECV = 3,   /* exporter: a request came in */
-	WR_REPLY_SEND = 4, /* exporter: a reply (after its RDMA WRITE) went out */
-	WR_WRITE = 5,      /* exporter: the RDMA WRITE (unsignaled: only seen when it fails) */
-};
-
-static inline uint64_t wr_id_make(enum wr_kind kind, uint8_t gen, uint16_t conn, uint32_t slot)
-{
-	return (uint64_t)kind << 56 | (uint64_t)gen << 48 | (uint64_t)conn << 32 | slot;
-}
-
-/* One request slot. Reader: a request in flight. Exporter: a reply (and its bounce buffer) until
- * its send completes. */
-struct slot {
-	bool busy;
-	bool send_done;  /* reader: the request's SEND completed */
-	bool reply_done; /* reader: its reply arrived (or it was failed) */
-	bool fail_pending; /* reader: must still be reported as -ECONNRESET */
-	uint32_t length;
-	uint64_t req_id;
-	void *user;
-	int32_t bounce;  /* exporter: first of the bounce buffers it holds (lc->bounce_next links
-			  * the rest), or -1 */
-};
-
-/* A slot's work requests, built in place so they can wait in a chain until the connection is
- * flushed (reader: the request SEND; exporter: the RDMA WRITE and the reply SEND). */
-struct slot_wrs {
-	struct ibv_send_wr write, send;
-	struct ibv_sge write_sge, send_sge;
-};
-
-/* The RDMA WRITE of one bounce buffer's piece of a reply. It lives beside its buffer: a buffer is
- * held by one reply from the copy until the reply's send completes, which is after the WRITE was
- * posted, so the storage cannot be reused while the WRITE waits in a chain. */
-struct chunk_wr {
-	struct ibv_send_wr wr;
-	struct ibv_sge sge;
-};
-
-/* A receive buffer's work request, likewise. */
-struct recv_wrs {
-	struct ibv_recv_wr wr;
-	struct ibv_sge sge;
-};
-
-struct kelp_rdma_conn {
-	struct kelp_rdma_lcore *lc;
-	enum kelp_rdma_role role;
-	enum kelp_rdma_state state;
-	uint16_t index; /* in lc->conns */
-	uint8_t gen;    /* changes on every reset: tags wr_ids */
-	bool failing;   /* reader: failed, some slots still to report */
-	bool inline_ok; /* the QP takes our messages inline */
-
-	struct ibv_qp *qp;
-	uint32_t psn;
-
-	uint16_t max_credits; /* as created */
-	uint16_t credits;     /* granted by the handshake */
-	uint16_t in_flight;   /* reader: requests awaiting a reply */
-	uint32_t nslots;
-	struct slot *slots;
-	uint32_t *free_slots; /* stack */
-	uint32_t nfree;
-	uint64_t next_seq;
-
-	/* exporter: requests received while every reply slot was busy (their reply sends not yet
-	 * completed), served in order as slots free up. At most max_credits: more would mean the
-	 * reader overran its credits. */
-	struct kelp_rdma_request *pending;
-	uint16_t pend_head, pend_count;
-
-	/* recv buffers (max_credits * MSG_MAX), then send buffers (nslots * MSG_MAX) */
-	uint8_t *bufs;
-	struct ibv_mr *bufs_mr;
-
-	/* Work requests queued for the next flush (see flush_conn): one post call per connection
-	 * and poll instead of one per request. Receives are posted before sends. */
-	struct slot_wrs *swrs;   /* per slot */
-	struct recv_wrs *rwrs;   /* per receive buffer */
-	struct ibv_send_wr *send_head, *send_tail;
-	struct ibv_recv_wr *recv_head, *recv_tail;
-	bool dirty;              /* listed in lc->dirty */
-
-	/* exporter: the reader on the other end, from its HELLO (kelp_rdma_conn_establish) */
-	uint8_t peer_gid[16];
-	uint64_t peer_reader_id, peer_incarnation;
-	uint16_t peer_lane;
-
-	uint64_t retry_at;
-	uint64_t backoff;
-	uint64_t last_progress; /* reader: last reply, or the submit that made in_flight 1 */
-	struct kelp_rdma_conn_stats stats;
-};
-
-struct kelp_rdma_lcore {
-	struct kelp_rdma_dev *dev;
-	const struct kelp_verbs_ops *ops;
-	struct ibv_cq *cq;
-	int cq_entries;
-	uint64_t (*clock_ns)(void);
-	uint64_t request_timeout;
-	uint64_t next_timeout_check;
-	uint32_t polls;
-	bool has_export;
-	struct kelp_rdma_export_ops export;
-
-	uint8_t *bounce;
-	struct ibv_mr *bounce_mr;
-	uint32_t bounce_slots, bounce_size;
-	uint32_t *bounce_free; /* stack */
-	uint32_t bounce_nfree;
-	int32_t *bounce_next;  /* per buffer: the next buffer of the same reply, or -1 */
-	struct chunk_wr *bounce_wr; /* per buffer: its piece's RDMA WRITE */
-	uint32_t max_read;     /* largest read served through the pool (<= the whole pool) */
-	int32_t bounce_waiter; /* the connection whose first queued request waits for bounce
-				* buffers, or -1; other connections' bounce reads queue behind it, so
-				* that a large read is not overtaken for ever by small ones */
-
-	struct kelp_rdma_conn *conns[KELP_RDMA_MAX_CONNS];
-	uint8_t gen_of[KELP_RDMA_MAX_CONNS]; /* survives destroy so a reused index gets a new gen */
-	uint32_t failing; /* connections with failures still to report */
-	uint32_t pending; /* exporter requests waiting for a reply slot, all connections */
-	uint16_t dirty[KELP_RDMA_MAX_CONNS]; /* indexes of connections with queued work requests */
-	uint32_t ndirty;
-	struct kelp_rdma_lcore_stats stats;
-};
 
 /* The default clock: timeouts (seconds) and backoff (100 ms and up) need no better than the
  * coarse clock's tick (1-4 ms), and it is read from the vDSO page without touching the clock
@@ -156,16 +27,6 @@ static uint64_t coarse_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint8_t *recv_buf(struct kelp_rdma_conn *c, uint32_t i)
-{
-	return c->bufs + (size_t)i * KELP_RDMA_MSG_MAX;
-}
-
-static uint8_t *send_buf(struct kelp_rdma_conn *c, uint32_t i)
-{
-	return c->bufs + ((size_t)c->max_credits + i) * KELP_RDMA_MSG_MAX;
 }
 
 /* ---- lcore ---------------------------------------------------------------------------------- */
@@ -197,42 +58,13 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 	if (export) {
 		lc->has_export = true;
 		lc->export = *export;
-		lc->bounce_slots = cfg && cfg->bounce_slots ? cfg->bounce_slots : 64;
-		lc->bounce_size = cfg && cfg->bounce_size ? cfg->bounce_size : 1u << 20;
-		/* A read larger than the whole pool could never be served: it would wait forever
-		 * for buffers (export_serve), so the bound is at most the pool. */
-		uint64_t pool = (uint64_t)lc->bounce_slots * lc->bounce_size;
-		lc->max_read = cfg && cfg->max_read ? cfg->max_read : KELP_RDMA_MAX_READ_DEFAULT;
-		if (lc->max_read > pool)
-			lc->max_read = pool > UINT32_MAX ? UINT32_MAX : (uint32_t)pool;
-		lc->bounce = aligned_alloc(4096, (size_t)lc->bounce_slots * lc->bounce_size);
-		lc->bounce_free = calloc(lc->bounce_slots, sizeof(uint32_t));
-		lc->bounce_next = calloc(lc->bounce_slots, sizeof(int32_t));
-		lc->bounce_wr = calloc(lc->bounce_slots, sizeof(struct chunk_wr));
-		if (!lc->bounce || !lc->bounce_free || !lc->bounce_next || !lc->bounce_wr) {
-			err = ENOMEM;
-			fprintf(stderr, "kelp: cannot allocate the bounce pool (%u x %u bytes)\n",
-				lc->bounce_slots, lc->bounce_size);
-			goto free_bounce;
-		}
-		lc->bounce_mr = lc->ops->reg_mr(dev->pd, lc->bounce,
-						(size_t)lc->bounce_slots * lc->bounce_size, 0);
-		if (!lc->bounce_mr) {
-			err = errno;
-			fprintf(stderr, "kelp: cannot register the bounce pool on %s: %s\n",
-				dev->name, strerror(err));
-			goto free_bounce;
-		}
-		for (uint32_t i = 0; i < lc->bounce_slots; i++)
-			lc->bounce_free[lc->bounce_nfree++] = lc->bounce_slots - 1 - i;
+		err = -export_pool_create(lc, cfg);
+		if (err)
+			goto destroy_cq;
 	}
 	return lc;
 
-free_bounce:
-	free(lc->bounce_wr);
-	free(lc->bounce_next);
-	free(lc->bounce_free);
-	free(lc->bounce);
+destroy_cq:
 	if (lc->ops->destroy_cq(lc->cq) < 0)
 		fprintf(stderr, "kelp: destroying the CQ on %s failed\n", dev->name);
 free_lc:
@@ -254,15 +86,9 @@ int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc)
 				first = ret;
 		}
 	}
-	if (lc->bounce_mr) {
-		ret = kelp_rdma_dereg(lc->dev, lc->bounce_mr, "bounce pool");
-		if (ret < 0 && !first)
-			first = ret;
-	}
-	free(lc->bounce_wr);
-	free(lc->bounce_next);
-	free(lc->bounce_free);
-	free(lc->bounce);
+	ret = export_pool_destroy(lc);
+	if (ret < 0 && !first)
+		first = ret;
 	ret = lc->ops->destroy_cq(lc->cq);
 	if (ret < 0) {
 		fprintf(stderr, "kelp: destroying the CQ on %s failed: %s\n", lc->dev->name,
@@ -344,6 +170,8 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 	return ret;
 }
 
+/* ---- work requests: queued per connection, posted as one chain --------------------------------- */
+
 /* Builds receive buffer @i's work request in c->rwrs[i] (not posted). */
 static struct ibv_recv_wr *recv_wr(struct kelp_rdma_conn *c, uint32_t i)
 {
@@ -372,7 +200,7 @@ static void mark_dirty(struct kelp_rdma_conn *c)
 }
 
 /* Queues receive buffer @i to be posted again at the next flush. */
-static void queue_recv(struct kelp_rdma_conn *c, uint32_t i)
+void queue_recv(struct kelp_rdma_conn *c, uint32_t i)
 {
 	struct ibv_recv_wr *wr = recv_wr(c, i);
 
@@ -385,7 +213,7 @@ static void queue_recv(struct kelp_rdma_conn *c, uint32_t i)
 }
 
 /* Queues the send work requests @first..@last (linked through ->next) for the next flush. */
-static void queue_send(struct kelp_rdma_conn *c, struct ibv_send_wr *first, struct ibv_send_wr *last)
+void queue_send(struct kelp_rdma_conn *c, struct ibv_send_wr *first, struct ibv_send_wr *last)
 {
 	last->next = NULL;
 	if (c->send_tail)
@@ -399,7 +227,7 @@ static void queue_send(struct kelp_rdma_conn *c, struct ibv_send_wr *first, stru
 /* Builds slot @i's SEND of the @len-byte message already encoded in its send buffer (reader:
  * a request, exporter: a reply; @kind tags the completion) in @w. Signaled, and inline when the
  * QP allows it. */
-static void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kind kind, uint32_t i,
+void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kind kind, uint32_t i,
 		       uint32_t len)
 {
 	w->send_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, i), .length = len,
@@ -413,23 +241,6 @@ static void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kin
 	};
 }
 
-/* Builds, in @wr and @sge, slot @si's unsignaled RDMA WRITE of @len bytes at @from (lkey @lkey)
- * to the reader's @remote_addr (@rkey). Exporter: one per registered source, one per bounce
- * buffer otherwise. */
-static void build_write(struct kelp_rdma_conn *c, struct ibv_send_wr *wr, struct ibv_sge *sge,
-			uint32_t si, const uint8_t *from, uint32_t len, uint32_t lkey,
-			uint64_t remote_addr, uint32_t rkey)
-{
-	*sge = (struct ibv_sge){.addr = (uintptr_t)from, .length = len, .lkey = lkey};
-	*wr = (struct ibv_send_wr){
-		.wr_id = wr_id_make(WR_WRITE, c->gen, c->index, si),
-		.sg_list = sge,
-		.num_sge = 1,
-		.opcode = IBV_WR_RDMA_WRITE,
-		.wr.rdma = {.remote_addr = remote_addr, .rkey = rkey},
-	};
-}
-
 /* Drops whatever is queued (the connection is being reset or destroyed). */
 static void drop_queued(struct kelp_rdma_conn *c)
 {
@@ -437,14 +248,12 @@ static void drop_queued(struct kelp_rdma_conn *c)
 	c->recv_head = c->recv_tail = NULL;
 }
 
-static void conn_fail(struct kelp_rdma_conn *c, const char *why);
-
 /*
  * Posts what is queued on @c: receives first (a reply SEND returns a credit, so the receive the
  * request used must be back before it), then sends, each as one chain. The queues are empty
  * afterwards either way. @return 0 or the -errno of the post (the caller fails the connection).
  */
-static int flush_conn(struct kelp_rdma_conn *c)
+int flush_conn(struct kelp_rdma_conn *c)
 {
 	struct ibv_send_wr *bad_send;
 	struct ibv_recv_wr *bad_recv;
@@ -487,12 +296,12 @@ int kelp_rdma_lcore_flush(struct kelp_rdma_lcore *lc)
 	return first;
 }
 
-/* Gives the bounce buffers held by exporter slot @s back to the pool. */
-static void slot_put_bounce(struct kelp_rdma_lcore *lc, struct slot *s)
+/* ---- slots and connection state ------------------------------------------------------------- */
+
+void slot_release(struct kelp_rdma_conn *c, uint32_t i)
 {
-	for (int32_t b = s->bounce; b >= 0; b = lc->bounce_next[b])
-		lc->bounce_free[lc->bounce_nfree++] = (uint32_t)b;
-	s->bounce = -1;
+	c->slots[i].busy = false;
+	c->free_slots[c->nfree++] = i;
 }
 
 /* Fresh slots and PSN, QP in INIT with every receive posted. */
@@ -533,7 +342,7 @@ static int conn_arm(struct kelp_rdma_conn *c)
 }
 
 /* Back to DOWN: QP to RESET (drops its queues), new generation, re-armed. */
-static void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
+void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 {
 	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_RESET};
 	struct kelp_rdma_lcore *lc = c->lc;
@@ -543,7 +352,7 @@ static void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 	/* Bounce buffers held by replies that will never complete go back to the pool. */
 	for (uint32_t i = 0; i < c->nslots; i++)
 		if (c->slots[i].busy)
-			slot_put_bounce(lc, &c->slots[i]);
+			export_put_bounce(lc, &c->slots[i]);
 	if (lc->ops->modify_qp(c->qp, &attr, IBV_QP_STATE) < 0)
 		fprintf(stderr, "kelp: QP %u to RESET failed\n", c->qp->qp_num);
 	c->gen = ++lc->gen_of[c->index];
@@ -557,7 +366,7 @@ static void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 
 /* The connection broke (@why says how, for the one message): readers report every request in
  * flight as -ECONNRESET (from the next polls), then the QP is reset. Exporters reset at once. */
-static void conn_fail(struct kelp_rdma_conn *c, const char *why)
+void conn_fail(struct kelp_rdma_conn *c, const char *why)
 {
 	if (c->state != KELP_RDMA_UP)
 		return;
@@ -700,7 +509,7 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 		lc->failing--;
 	for (uint32_t i = 0; i < c->nslots; i++)
 		if (c->slots[i].busy)
-			slot_put_bounce(lc, &c->slots[i]);
+			export_put_bounce(lc, &c->slots[i]);
 	lc->conns[c->index] = NULL;
 	if (c->dirty) {
 		/* Unlist it: a connection created later at the same index is flushed on its own. */
@@ -759,36 +568,6 @@ void kelp_rdma_conn_failed(struct kelp_rdma_conn *c, uint64_t now_ns)
 	conn_reset(c, now_ns);
 }
 
-/*
- * Exporter @c just came up for a reader that named itself: reset the other exporter connections
- * of @c's lcore to that reader (same GID and reader id) which @c replaces: the same lane (the
- * reader reset its end and reconnected) or another incarnation (the reader kelpd restarted). An
- * RC QP whose peer vanished without a word stays UP otherwise: nothing is sent on it, so nothing
- * fails. Anonymous readers (id 0) are never matched.
- */
-static void retire_replaced(struct kelp_rdma_conn *c, uint64_t now_ns)
-{
-	struct kelp_rdma_lcore *lc = c->lc;
-
-	if (!c->peer_reader_id)
-		return;
-	for (int i = 0; i < KELP_RDMA_MAX_CONNS; i++) {
-		struct kelp_rdma_conn *o = lc->conns[i];
-
-		if (!o || o == c || o->role != KELP_RDMA_EXPORTER || o->state != KELP_RDMA_UP ||
-		    o->peer_reader_id != c->peer_reader_id || memcmp(o->peer_gid, c->peer_gid, 16) ||
-		    (o->peer_lane != c->peer_lane && o->peer_incarnation == c->peer_incarnation))
-			continue;
-		fprintf(stderr, "kelp: RDMA connection on QP %u (exporter): its reader reconnected "
-				"(%s) on QP %u; resetting the old one\n",
-			o->qp->qp_num, o->peer_incarnation == c->peer_incarnation ? "same run"
-										: "restarted",
-			c->qp->qp_num);
-		lc->stats.retired++;
-		conn_reset(o, now_ns);
-	}
-}
-
 int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *peer,
 			     uint64_t now_ns)
 {
@@ -829,7 +608,7 @@ int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_he
 		c->peer_reader_id = peer->reader_id;
 		c->peer_incarnation = peer->incarnation;
 		c->peer_lane = peer->lane;
-		retire_replaced(c, now_ns);
+		export_retire_replaced(c, now_ns);
 	}
 	return 0;
 fail:
@@ -870,377 +649,6 @@ uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *c)
 	return c->retry_at;
 }
 
-/* ---- reader data path --------------------------------------------------------------------------- */
-
-static void slot_release(struct kelp_rdma_conn *c, uint32_t i)
-{
-	c->slots[i].busy = false;
-	c->free_slots[c->nfree++] = i;
-}
-
-int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
-{
-	struct kelp_rdma_request rq;
-	struct slot_wrs *w;
-	struct slot *s;
-	uint32_t i;
-	int ret;
-
-	if (c->role != KELP_RDMA_READER)
-		return -EINVAL;
-	if (c->state != KELP_RDMA_UP)
-		return -ENOTCONN;
-	if (rd->opcode == KELP_RDMA_OP_READ ? (rd->length && !rd->addr)
-					    : rd->opcode != KELP_RDMA_OP_STAT)
-		return -EINVAL;
-	if (c->in_flight >= c->credits || c->nfree == 0)
-		return -EAGAIN;
-
-	i = c->free_slots[--c->nfree];
-	s = &c->slots[i];
-	*s = (struct slot){.busy = true, .user = rd->user, .bounce = -1};
-	s->req_id = (++c->next_seq << 16) | i;
-	s->length = rd->opcode == KELP_RDMA_OP_READ ? rd->length : 0;
-
-	rq = (struct kelp_rdma_request){
-		.opcode = rd->opcode,
-		.req_id = s->req_id,
-		.volume_id = rd->fid.volume_id,
-		.cookie = rd->fid.cookie,
-		.key = rd->fid.key,
-	};
-	if (rd->opcode == KELP_RDMA_OP_READ) {
-		rq.offset = rd->offset;
-		rq.length = rd->length;
-		rq.rkey = rd->rkey;
-		rq.addr = rd->addr;
-	}
-	ret = kelp_rdma_request_encode(&rq, send_buf(c, i), KELP_RDMA_MSG_MAX);
-	if (ret < 0) {
-		slot_release(c, i);
-		return ret;
-	}
-	w = &c->swrs[i];
-	build_send(c, w, WR_REQ_SEND, i, KELP_RDMA_REQUEST_SIZE);
-	queue_send(c, &w->send, &w->send);
-	if (!rd->more) {
-		ret = flush_conn(c);
-		if (ret < 0) {
-			/* The caller gets the error for this request; the others (queued with
-			 * `more` before it, or in flight) fail with the connection. */
-			slot_release(c, i);
-			c->stats.errors++;
-			conn_fail(c, "posting a request failed");
-			return ret;
-		}
-	}
-	if (c->in_flight++ == 0)
-		c->last_progress = c->lc->clock_ns();
-	c->stats.requests++;
-	return 0;
-}
-
-/* A reply arrived in receive buffer @i. @return 1 when @done was written, 0 otherwise. */
-static int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
-			struct kelp_rdma_done *done)
-{
-	struct kelp_rdma_reply rp;
-	struct slot *s;
-	uint32_t si;
-	int ret;
-
-	ret = kelp_rdma_reply_parse(recv_buf(c, i), byte_len, &rp);
-	queue_recv(c, i); /* posted at the end of this poll */
-	if (ret < 0) {
-		/* Without a valid request id we cannot tell whose reply this was. */
-		c->stats.errors++;
-		conn_fail(c, "malformed reply");
-		return 0;
-	}
-	si = (uint32_t)(rp.req_id & 0xffff);
-	s = si < c->nslots ? &c->slots[si] : NULL;
-	if (!s || !s->busy || s->reply_done || s->req_id != rp.req_id || rp.written > s->length) {
-		c->stats.errors++;
-		conn_fail(c, "reply to no request in flight, or longer than asked");
-		return 0;
-	}
-	s->reply_done = true;
-	s->fail_pending = false;
-	c->in_flight--;
-	c->last_progress = c->lc->clock_ns();
-	c->stats.replies++;
-	c->stats.bytes += rp.written;
-	*done = (struct kelp_rdma_done){
-		.user = s->user,
-		.conn = c,
-		.status = kelp_rdma_status_errno(rp.status),
-		.written = rp.written,
-		.data_size = rp.data_size,
-		.crc = rp.crc,
-		.needle_flags = rp.needle_flags,
-	};
-	if (s->send_done)
-		slot_release(c, si);
-	return 1;
-}
-
-/* Report failed requests of failing connections into @done; reset a connection once all of its
- * requests are reported. @return entries written. */
-static int drain_failed(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max)
-{
-	int n = 0;
-
-	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS && lc->failing && n < max; ci++) {
-		struct kelp_rdma_conn *c = lc->conns[ci];
-
-		if (!c || !c->failing)
-			continue;
-		for (uint32_t i = 0; i < c->nslots && n < max; i++) {
-			struct slot *s = &c->slots[i];
-
-			if (!s->fail_pending)
-				continue;
-			s->fail_pending = false;
-			s->reply_done = true;
-			c->in_flight--;
-			done[n++] = (struct kelp_rdma_done){
-				.user = s->user, .conn = c, .status = -ECONNRESET};
-		}
-		bool left = false;
-
-		for (uint32_t i = 0; i < c->nslots; i++)
-			left |= c->slots[i].fail_pending;
-		if (!left) {
-			c->failing = false;
-			lc->failing--;
-			conn_reset(c, lc->clock_ns());
-		}
-	}
-	return n;
-}
-
-/* ---- export data path --------------------------------------------------------------------------- */
-
-static uint8_t export_status(struct kelp_rdma_lcore *lc, const struct kelp_rdma_request *rq,
-			     struct kelp_rdma_source *src)
-{
-	struct kelp_fid fid = {.volume_id = rq->volume_id, .key = rq->key, .cookie = rq->cookie};
-	int ret = lc->export.find(lc->export.arg, &fid, src);
-
-	if (ret < 0)
-		return kelp_rdma_errno_status(ret);
-	if (rq->opcode == KELP_RDMA_OP_READ && rq->offset > src->size)
-		return KELP_RDMA_BAD_REQUEST;
-	return KELP_RDMA_OK;
-}
-
-/* Queues the RDMA WRITEs of @n bytes at @from to the reader's buffer (@rq's addr and rkey) through
- * @nbuf bounce buffers taken from the pool: each buffer gets the next piece (copied now, inside
- * this poll round: the volume mapping may be replaced after it) and its WRITE goes to the same
- * offset of the reader's buffer. The slot @si holds the buffers; the WRITEs are chained in front
- * of @send. @return the first WRITE. */
-static struct ibv_send_wr *bounce_writes(struct kelp_rdma_conn *c, uint32_t si, const uint8_t *from,
-					 uint32_t n, uint32_t nbuf,
-					 const struct kelp_rdma_request *rq, struct ibv_send_wr *send)
-{
-	struct kelp_rdma_lcore *lc = c->lc;
-	struct ibv_send_wr *first = NULL, *prev = NULL;
-	int32_t *link = &c->slots[si].bounce;
-
-	for (uint32_t k = 0; k < nbuf; k++) {
-		uint32_t b = lc->bounce_free[--lc->bounce_nfree];
-		uint64_t off = (uint64_t)k * lc->bounce_size;
-		uint32_t len = n - off < lc->bounce_size ? (uint32_t)(n - off) : lc->bounce_size;
-		uint8_t *buf = lc->bounce + (size_t)b * lc->bounce_size;
-		struct chunk_wr *cw = &lc->bounce_wr[b];
-
-		*link = (int32_t)b;
-		link = &lc->bounce_next[b];
-		memcpy(buf, from + off, len);
-		build_write(c, &cw->wr, &cw->sge, si, buf, len, lc->bounce_mr->lkey, rq->addr + off,
-			    rq->rkey);
-		if (prev)
-			prev->next = &cw->wr;
-		else
-			first = &cw->wr;
-		prev = &cw->wr;
-	}
-	*link = -1;
-	prev->next = send;
-	return first;
-}
-
-/*
- * Serve @req: take a reply slot, look the needle up, queue the RDMA WRITE(s) of the bytes and the
- * reply SEND (posted together with the other replies of this poll). Bytes without an MR go
- * through the bounce pool, one WRITE per buffer-sized piece (bounce_writes); a read larger than
- * lc->max_read is answered TOO_LARGE.
- * @return 0 when the reply is queued; -EAGAIN when it cannot be served yet: no reply slot free,
- * or fewer free bounce buffers than the read needs (the replies holding them return them when
- * their sends complete, and max_read <= the pool, so it is served eventually; meanwhile its
- * connection is lc->bounce_waiter and other connections' bounce reads wait too), or another
- * connection is the waiter. The caller queues it and calls again; nothing was taken.
- */
-static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request *req)
-{
-	struct kelp_rdma_lcore *lc = c->lc;
-	struct kelp_rdma_request rq = *req;
-	struct kelp_rdma_source src = {0};
-	struct kelp_rdma_reply rp = {0};
-	struct ibv_send_wr *first;
-	struct slot_wrs *w;
-	struct slot *s;
-	uint32_t si, n = 0, nbuf = 0;
-
-	if (c->nfree == 0)
-		return -EAGAIN;
-	rp.req_id = rq.req_id;
-	rp.status = export_status(lc, &rq, &src);
-	if (rp.status == KELP_RDMA_OK) {
-		rp.data_size = src.size;
-		rp.crc = src.crc;
-		rp.needle_flags = src.flags;
-		if (rq.opcode == KELP_RDMA_OP_READ) {
-			uint64_t left = src.size - rq.offset;
-
-			n = rq.length < left ? rq.length : (uint32_t)left;
-		}
-	}
-	if (n > 0 && src.use_bounce) {
-		if (n > lc->max_read) {
-			rp.status = KELP_RDMA_TOO_LARGE;
-			c->stats.too_large++;
-			n = 0;
-		} else {
-			nbuf = (uint32_t)(((uint64_t)n + lc->bounce_size - 1) / lc->bounce_size);
-			if (lc->bounce_waiter >= 0 && lc->bounce_waiter != c->index)
-				return -EAGAIN; /* behind the waiting one */
-			if (nbuf > lc->bounce_nfree) {
-				lc->bounce_waiter = c->index;
-				return -EAGAIN;
-			}
-		}
-	}
-
-	if (lc->bounce_waiter == c->index)
-		lc->bounce_waiter = -1; /* its waiting request is served now (whatever the answer) */
-	si = c->free_slots[--c->nfree];
-	s = &c->slots[si];
-	*s = (struct slot){.busy = true, .bounce = -1, .req_id = rq.req_id};
-	w = &c->swrs[si];
-	first = &w->send;
-	if (n > 0 && nbuf > 0) {
-		first = bounce_writes(c, si, src.data + rq.offset, n, nbuf, &rq, &w->send);
-		c->stats.bounced++;
-		if (lc->export.faulted && lc->export.faulted(lc->export.arg, &src)) {
-			/* what was copied may be a replaced page's zeros: send no bytes */
-			slot_put_bounce(lc, s);
-			first = &w->send;
-			rp.status = KELP_RDMA_CORRUPT;
-			n = 0;
-		}
-	} else if (n > 0) {
-		build_write(c, &w->write, &w->write_sge, si, src.data + rq.offset, n, src.lkey,
-			    rq.addr, rq.rkey);
-		w->write.next = &w->send;
-		first = &w->write;
-	}
-	rp.written = n;
-	if (rp.status != KELP_RDMA_OK) {
-		rp.data_size = rp.crc = 0;
-		rp.needle_flags = 0;
-	}
-	kelp_rdma_reply_encode(&rp, send_buf(c, si), KELP_RDMA_MSG_MAX);
-	build_send(c, w, WR_REPLY_SEND, si, KELP_RDMA_REPLY_SIZE);
-	queue_send(c, first, &w->send);
-	c->stats.bytes += n;
-	return 0;
-}
-
-/* A request arrived in receive buffer @i: re-post the buffer (the credit comes back with the
- * reply, so it must be ready before then), then serve it, or queue it behind the connection's
- * earlier requests until a reply slot and the bounce buffers it needs are free. */
-static void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len)
-{
-	struct kelp_rdma_request rq;
-	int ret;
-
-	ret = kelp_rdma_request_parse(recv_buf(c, i), byte_len, &rq);
-	queue_recv(c, i); /* posted at the end of this poll, before any reply */
-	if (ret < 0) {
-		/* No request id to answer: the reader's credit is lost, so the connection is. */
-		c->stats.errors++;
-		conn_fail(c, "malformed request");
-		return;
-	}
-	c->stats.requests++;
-	if (c->pend_count == 0 && export_serve(c, &rq) == 0)
-		return;
-	if (c->pend_count >= c->max_credits) {
-		c->stats.errors++;
-		conn_fail(c, "reader exceeded its credits");
-		return;
-	}
-	c->pending[(c->pend_head + c->pend_count++) % c->max_credits] = rq;
-	c->lc->pending++;
-}
-
-/* Serve @c's queued requests in order, as far as reply slots and bounce buffers allow. */
-static void export_drain_conn(struct kelp_rdma_conn *c)
-{
-	while (c && c->pend_count > 0 && c->state == KELP_RDMA_UP &&
-	       export_serve(c, &c->pending[c->pend_head]) == 0) {
-		c->pend_head = (uint16_t)((c->pend_head + 1) % c->max_credits);
-		c->pend_count--;
-		c->lc->pending--;
-	}
-}
-
-/* Serve queued requests of every connection: first the one waiting for bounce buffers (the
- * others' bounce reads wait behind it), then all in index order. */
-static void export_drain_pending(struct kelp_rdma_lcore *lc)
-{
-	if (lc->bounce_waiter >= 0)
-		export_drain_conn(lc->conns[lc->bounce_waiter]);
-	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS && lc->pending; ci++)
-		export_drain_conn(lc->conns[ci]);
-}
-
-static void export_reply_sent(struct kelp_rdma_conn *c, uint32_t si)
-{
-	struct kelp_rdma_lcore *lc = c->lc;
-	struct slot *s;
-
-	if (si >= c->nslots || !c->slots[si].busy) {
-		lc->stats.unknown_cqes++;
-		return;
-	}
-	s = &c->slots[si];
-	slot_put_bounce(lc, s);
-	c->stats.replies++;
-	slot_release(c, si);
-}
-
-/* Fails reader connections that have had requests in flight but no reply for request_timeout.
- * Runs at most once a millisecond. */
-static void check_timeouts(struct kelp_rdma_lcore *lc)
-{
-	uint64_t now = lc->clock_ns();
-
-	if (now < lc->next_timeout_check)
-		return;
-	lc->next_timeout_check = now + 1000000ull;
-	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS; ci++) {
-		struct kelp_rdma_conn *c = lc->conns[ci];
-
-		if (c && c->role == KELP_RDMA_READER && c->state == KELP_RDMA_UP && c->in_flight &&
-		    now - c->last_progress > lc->request_timeout) {
-			c->stats.errors++;
-			conn_fail(c, "no reply within the request timeout");
-		}
-	}
-}
-
 /* ---- the poller --------------------------------------------------------------------------------- */
 
 /* Handles one completion. @return 1 when @done was written. */
@@ -1269,13 +677,7 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc, struct
 	}
 	switch (kind) {
 	case WR_REQ_SEND:
-		if (slot < c->nslots && c->slots[slot].busy) {
-			c->slots[slot].send_done = true;
-			if (c->slots[slot].reply_done)
-				slot_release(c, slot);
-		} else {
-			lc->stats.unknown_cqes++;
-		}
+		reader_sent(c, slot);
 		return 0;
 	case WR_REPLY_RECV:
 		if (slot >= c->max_credits || c->role != KELP_RDMA_READER) {
@@ -1309,7 +711,7 @@ int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done
 	if (lc->ndirty)
 		kelp_rdma_lcore_flush(lc); /* requests submitted with `more` */
 	if (lc->failing)
-		n = drain_failed(lc, done, max);
+		n = reader_drain_failed(lc, done, max);
 	if (max - n < KELP_RDMA_POLL_BATCH)
 		return n;
 	got = lc->ops->poll_cq(lc->cq, KELP_RDMA_POLL_BATCH, wc);
@@ -1326,7 +728,7 @@ int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done
 		kelp_rdma_lcore_flush(lc);
 	/* Idle polls (and every 1024th) look for connections that went silent. */
 	if (got == 0 || (++lc->polls & 1023) == 0)
-		check_timeouts(lc);
+		reader_check_timeouts(lc);
 	/* Failures found in this batch are reported by the next poll. */
 	return n;
 }

@@ -46,6 +46,10 @@
  * a connection are recognised and dropped; unknown kinds and indexes are counted as errors.
  *
  * Every int function returns 0 or -errno unless it says otherwise.
+ *
+ * Implementation: nic/conn.c (what both roles share: CQ, QPs, handshake, posting, the poller),
+ * nic/conn_reader.c (the reader's requests), nic/conn_export.c (the exporter and its bounce pool);
+ * nic/conn_priv.h holds the objects and helpers they share.
  */
 #ifndef KELP_NIC_CONN_H
 #define KELP_NIC_CONN_H

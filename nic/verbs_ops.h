@@ -2,7 +2,7 @@
 /*
  * The one table through which kelp calls libibverbs.
  *
- * Why a table: the connection and request state machines (nic/conn.c) are unit-tested against a
+ * Why a table: the connection and request state machines (nic/conn*.c) are unit-tested against a
  * fake (test/unit/test_nic_conn.c) and run for real on Soft-RoCE (test/rdma/). Nothing else in kelp
  * calls ibv_* directly.
  *

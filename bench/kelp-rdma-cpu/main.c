@@ -2,7 +2,7 @@
 /*
  * kelp-rdma-cpu: the CPU cost of kelp's RDMA request path on this host, without an RDMA NIC.
  *
- * Runs the real reader and exporter state machines (nic/conn.c, proto/rdma_msg.c) and the real
+ * Runs the real reader and exporter state machines (nic/conn*.c, proto/rdma_msg.c) and the real
  * needle lookup (core/volume) in one thread over a loopback verbs table: a posted SEND is copied
  * (64 bytes) into the peer's next receive and completed at once; an RDMA WRITE moves no bytes
  * (a NIC's DMA does that without the CPU). So the time per request is kelp's software work on both

@@ -4,7 +4,7 @@
  * (lcore/worker/lcore.c route_remote: RDMA, straight to HTTP = "bypassed", or re-read over HTTP after an
  * RDMA failure = "fallback"), without real RDMA: a real lcore and client session driven in one
  * thread (as test_lcore_session.c), the reader's connections on the fake verbs of fake_verbs.h,
- * an exporter lcore (nic/conn.c) on the same fake wire, a fake clock, and a fake TCP handshake
+ * an exporter lcore (nic/conn_export.c) on the same fake wire, a fake clock, and a fake TCP handshake
  * that the reader's handshake thread runs and the test answers (so "connecting" lasts exactly as
  * long as the test wants). The test plays the control thread: HTTP fallback reads are the
  * KELP_MSG_REMOTE_READ messages the lcore sends it; it answers them with KELP_CQE_PATH_HTTP.

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * RDMA connections, the reader's side (conn.h "Reader states"): a request goes out as one SEND
+ * holding a slot and a credit (kelp_rdma_submit); its reply, parsed here, finishes it (one
+ * kelp_rdma_done); a connection that fails reports each request in flight once as -ECONNRESET
+ * before it is reset; one silent for request_timeout is failed. Called from the poller in
+ * conn.c and by kelp_rdma_submit's caller, on the owning lcore only.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "nic/conn_priv.h"
+
+int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
+{
+	struct kelp_rdma_request rq;
+	struct slot_wrs *w;
+	struct slot *s;
+	uint32_t i;
+	int ret;
+
+	if (c->role != KELP_RDMA_READER)
+		return -EINVAL;
+	if (c->state != KELP_RDMA_UP)
+		return -ENOTCONN;
+	if (rd->opcode == KELP_RDMA_OP_READ ? (rd->length && !rd->addr)
+					    : rd->opcode != KELP_RDMA_OP_STAT)
+		return -EINVAL;
+	if (c->in_flight >= c->credits || c->nfree == 0)
+		return -EAGAIN;
+
+	i = c->free_slots[--c->nfree];
+	s = &c->slots[i];
+	*s = (struct slot){.busy = true, .user = rd->user, .bounce = -1};
+	s->req_id = (++c->next_seq << 16) | i;
+	s->length = rd->opcode == KELP_RDMA_OP_READ ? rd->length : 0;
+
+	rq = (struct kelp_rdma_request){
+		.opcode = rd->opcode,
+		.req_id = s->req_id,
+		.volume_id = rd->fid.volume_id,
+		.cookie = rd->fid.cookie,
+		.key = rd->fid.key,
+	};
+	if (rd->opcode == KELP_RDMA_OP_READ) {
+		rq.offset = rd->offset;
+		rq.length = rd->length;
+		rq.rkey = rd->rkey;
+		rq.addr = rd->addr;
+	}
+	ret = kelp_rdma_request_encode(&rq, send_buf(c, i), KELP_RDMA_MSG_MAX);
+	if (ret < 0) {
+		slot_release(c, i);
+		return ret;
+	}
+	w = &c->swrs[i];
+	build_send(c, w, WR_REQ_SEND, i, KELP_RDMA_REQUEST_SIZE);
+	queue_send(c, &w->send, &w->send);
+	if (!rd->more) {
+		ret = flush_conn(c);
+		if (ret < 0) {
+			/* The caller gets the error for this request; the others (queued with
+			 * `more` before it, or in flight) fail with the connection. */
+			slot_release(c, i);
+			c->stats.errors++;
+			conn_fail(c, "posting a request failed");
+			return ret;
+		}
+	}
+	if (c->in_flight++ == 0)
+		c->last_progress = c->lc->clock_ns();
+	c->stats.requests++;
+	return 0;
+}
+
+/* A reply arrived in receive buffer @i. @return 1 when @done was written, 0 otherwise. */
+int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
+			struct kelp_rdma_done *done)
+{
+	struct kelp_rdma_reply rp;
+	struct slot *s;
+	uint32_t si;
+	int ret;
+
+	ret = kelp_rdma_reply_parse(recv_buf(c, i), byte_len, &rp);
+	queue_recv(c, i); /* posted at the end of this poll */
+	if (ret < 0) {
+		/* Without a valid request id we cannot tell whose reply this was. */
+		c->stats.errors++;
+		conn_fail(c, "malformed reply");
+		return 0;
+	}
+	si = (uint32_t)(rp.req_id & 0xffff);
+	s = si < c->nslots ? &c->slots[si] : NULL;
+	if (!s || !s->busy || s->reply_done || s->req_id != rp.req_id || rp.written > s->length) {
+		c->stats.errors++;
+		conn_fail(c, "reply to no request in flight, or longer than asked");
+		return 0;
+	}
+	s->reply_done = true;
+	s->fail_pending = false;
+	c->in_flight--;
+	c->last_progress = c->lc->clock_ns();
+	c->stats.replies++;
+	c->stats.bytes += rp.written;
+	*done = (struct kelp_rdma_done){
+		.user = s->user,
+		.conn = c,
+		.status = kelp_rdma_status_errno(rp.status),
+		.written = rp.written,
+		.data_size = rp.data_size,
+		.crc = rp.crc,
+		.needle_flags = rp.needle_flags,
+	};
+	if (s->send_done)
+		slot_release(c, si);
+	return 1;
+}
+
+/* Report failed requests of failing connections into @done; reset a connection once all of its
+ * requests are reported. @return entries written. */
+int reader_drain_failed(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max)
+{
+	int n = 0;
+
+	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS && lc->failing && n < max; ci++) {
+		struct kelp_rdma_conn *c = lc->conns[ci];
+
+		if (!c || !c->failing)
+			continue;
+		for (uint32_t i = 0; i < c->nslots && n < max; i++) {
+			struct slot *s = &c->slots[i];
+
+			if (!s->fail_pending)
+				continue;
+			s->fail_pending = false;
+			s->reply_done = true;
+			c->in_flight--;
+			done[n++] = (struct kelp_rdma_done){
+				.user = s->user, .conn = c, .status = -ECONNRESET};
+		}
+		bool left = false;
+
+		for (uint32_t i = 0; i < c->nslots; i++)
+			left |= c->slots[i].fail_pending;
+		if (!left) {
+			c->failing = false;
+			lc->failing--;
+			conn_reset(c, lc->clock_ns());
+		}
+	}
+	return n;
+}
+
+/* The SEND of request slot @slot completed: the slot is free once its reply arrived too. */
+void reader_sent(struct kelp_rdma_conn *c, uint32_t slot)
+{
+	if (slot < c->nslots && c->slots[slot].busy) {
+		c->slots[slot].send_done = true;
+		if (c->slots[slot].reply_done)
+			slot_release(c, slot);
+	} else {
+		c->lc->stats.unknown_cqes++;
+	}
+}
+
+/* Fails reader connections that have had requests in flight but no reply for request_timeout.
+ * Runs at most once a millisecond. */
+void reader_check_timeouts(struct kelp_rdma_lcore *lc)
+{
+	uint64_t now = lc->clock_ns();
+
+	if (now < lc->next_timeout_check)
+		return;
+	lc->next_timeout_check = now + 1000000ull;
+	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS; ci++) {
+		struct kelp_rdma_conn *c = lc->conns[ci];
+
+		if (c && c->role == KELP_RDMA_READER && c->state == KELP_RDMA_UP && c->in_flight &&
+		    now - c->last_progress > lc->request_timeout) {
+			c->stats.errors++;
+			conn_fail(c, "no reply within the request timeout");
+		}
+	}
+}
