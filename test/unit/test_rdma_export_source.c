@@ -60,7 +60,8 @@ static void test_source_find_and_faulted(void **state)
 	/* the largest needle: its data spans several pages */
 	while (kelp_volume_next(v, &cursor, &key, &off)) {
 		const uint8_t *rec = kelp_volume_dat_map(v) + off;
-		struct kelp_fid f = {5, key, (uint32_t)rec[0] << 24 | rec[1] << 16 | rec[2] << 8 | rec[3]};
+		struct kelp_fid f = {5, key,
+				     (uint32_t)rec[0] << 24 | rec[1] << 16 | rec[2] << 8 | rec[3]};
 		struct kelp_needle_ref r;
 
 		assert_int_equal(kelp_volume_find(v, &f, &r), 0);
@@ -94,7 +95,7 @@ static void test_source_find_and_faulted(void **state)
 	/* a source with no owner cannot fault */
 	assert_false(kelp_rdma_source_faulted(NULL, &(struct kelp_rdma_source){.owner = NULL}));
 
-	/* the .dat cut in the middle of the needle's data; the bounce copy reads zeros past the cut */
+	/* the .dat cut in the needle's data: the bounce copy reads zeros past the cut */
 	assert_int_equal(kelp_rdma_source_find(set, &fid, &src, NULL), 0);
 	uint64_t cut = (ref.dat_offset + 4096 + PAGE) & ~(uint64_t)(PAGE - 1);
 	assert_true(cut < ref.dat_offset + ref.data_size);
@@ -114,7 +115,7 @@ static void test_source_find_and_faulted(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_source_find_and_faulted),
+	    cmocka_unit_test(test_source_find_and_faulted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
