@@ -25,14 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0'; /* stops at the first NUL like a C string from the config */
 	int rc = kelp_split_host_port(s, host, sizeof(host), &port);
-	if (!strchr(s, '/') &&
-	    (kelp_parse_host_port(s, host2, sizeof(host2), &port2, why, sizeof(why)) == 0) != (rc == 0))
+	if (!strchr(s, '/') && (kelp_parse_host_port(s, host2, sizeof(host2), &port2, why,
+						     sizeof(why)) == 0) != (rc == 0))
 		abort();
 	if (rc == 0) {
 		size_t hl = strnlen(host, sizeof(host));
 		if (hl == 0 || hl >= sizeof(host) || port == 0 ||
-		    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:%") !=
-			    hl)
+		    strspn(host,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:%") !=
+			hl)
 			abort();
 		/* the port is the digits after the last ':': no sign, no space */
 		const char *colon = strrchr(s, ':');
