@@ -206,7 +206,14 @@ int kelp_config_warnings(const struct kelp_config *c, char *buf, size_t size);
  * -1 when available. Any thread that may read @c. */
 static inline int kelp_config_hugepages(const struct kelp_config *c)
 {
-	return c->engine.hugepages == KELP_HUGEPAGES_ON ? 1 : c->engine.hugepages == KELP_HUGEPAGES_OFF ? 0 : -1;
+	switch (c->engine.hugepages) {
+	case KELP_HUGEPAGES_ON:
+		return 1;
+	case KELP_HUGEPAGES_OFF:
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 /* kelp_cpu_list_parse - parse "1", "1,3", "2-3" (no spaces needed). @return 0 or -EINVAL. */

@@ -34,15 +34,14 @@ static void volume_warning(void *arg, const char *msg)
  * two kelpd on one host (they cannot share a socket); the incarnation is random per start (the
  * clock and pid when getrandom() fails). Main thread.
  */
-static void reader_ident(const struct kelp_config *c, struct kelp_rdma_reader_ident *id)
+static void reader_ident(const struct kelp_config *conf, struct kelp_rdma_reader_ident *id)
 {
 	char host[256] = "";
 	uint64_t h = 0xcbf29ce484222325ull;
 	struct timespec ts;
 
 	gethostname(host, sizeof(host) - 1);
-	for (const char *part[] = {host, "\n", c->engine.socket}, **p = part;
-	     p < part + 3; p++)
+	for (const char *part[] = {host, "\n", conf->engine.socket}, **p = part; p < part + 3; p++)
 		for (const unsigned char *c = (const unsigned char *)*p; *c; c++)
 			h = (h ^ *c) * 0x100000001b3ull;
 	id->reader_id = h ? h : 1; /* 0 means anonymous */
