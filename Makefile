@@ -52,9 +52,10 @@ SYSLIBS := -luring -lnuma -lhwloc -libverbs -lmlx5 -lrdmacm -linih -ljansson -ld
 KELP_VERSION := 0.1.0
 KELP_SOVERSION := $(firstword $(subst ., ,$(KELP_VERSION)))
 # What libkelp's objects need: config.o (kelp_connect reads kelp.conf, checked like kelpd does, so
-# the whole parser: -linih), fid.o and gzip.o (public calls; -ldeflate). The .so is linked with
+# the whole parser: -linih, and hostport.o, its host:port checks), fid.o and gzip.o (public calls;
+# -ldeflate). The .so is linked with
 # -z defs, so a core object missing here is a link error naming the symbol.
-KELP_CORE_SRCS := core/config.c core/fid.c core/gzip.c
+KELP_CORE_SRCS := core/config.c core/hostport.c core/fid.c core/gzip.c
 KELP_SYSLIBS := -ldeflate -linih -lpthread
 
 LIB := $(BUILD)/lib

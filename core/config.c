@@ -7,6 +7,7 @@
  * just read) and also spots section headers, so an unknown empty section is reported too.
  */
 #include "core/config.h"
+#include "core/hostport.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -21,22 +22,10 @@
 
 /* ---- validators --------------------------------------------------------------------------- */
 
-/* "host:port" with a non-empty host and a port 1..65535 ("[v6]:port" allowed). */
+/* "host:port" as the daemon will parse it (core/hostport.h): one parser for both. */
 static int check_host_port(const char *s, char *why, size_t n)
 {
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s) {
-		snprintf(why, n, "'%s' is not host:port", s);
-		return -EINVAL;
-	}
-	char *end;
-	errno = 0;
-	long port = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port < 1 || port > 65535) {
-		snprintf(why, n, "'%s': port must be 1..65535", s);
-		return -EINVAL;
-	}
-	return 0;
+	return kelp_parse_host_port(s, NULL, 0, NULL, why, n);
 }
 
 static int check_host_port_or_empty(const char *s, char *why, size_t n)
@@ -105,75 +94,112 @@ static const char *const volume_address_names[] = {"url", "public_url", NULL};
 #define F(field) offsetof(struct kelp_config, field)
 
 static const struct kelp_conf_key config_keys[] = {
-	{"engine", "lcores", KELP_CONF_CPU_LIST, F(engine.lcores), "1",
-	 "CPUs of the worker lcores, e.g. 1 or 1,3 or 2-3", 0, 0, NULL, NULL},
-	{"engine", "control_cpu", KELP_CONF_INT, F(engine.control_cpu), "0",
-	 "CPU of the control thread; -1 = not pinned", -1, KELP_CONF_MAX_CPUS - 1, NULL, NULL},
-	{"engine", "socket", KELP_CONF_STRING, F(engine.socket), "/run/kelp/kelpd.sock",
-	 "Unix socket where clients open sessions", 0, 0, NULL, check_socket_path},
-	{"engine", "allow_uids", KELP_CONF_ID_LIST, F(engine.allow_uids), "",
-	 "users (names or numbers) allowed besides kelpd's own uid", 0, 0, NULL, NULL},
-	{"engine", "allow_gids", KELP_CONF_ID_LIST, F(engine.allow_gids), "",
-	 "groups (names or numbers) whose members are allowed (primary or supplementary)", 0, 0, NULL,
-	 NULL},
-	{"engine", "admin_gids", KELP_CONF_ID_LIST, F(engine.admin_gids), "",
-	 "groups whose members may list every session (kelpctl sessions) and use kelpctl", 0, 0, NULL,
-	 NULL},
-	{"engine", "dumpable", KELP_CONF_BOOL, F(engine.dumpable), "false",
-	 "let kelpd dump core and be traced by its own user (exposes every session's memory)", 0, 0,
-	 NULL, NULL},
-	{"engine", "idle_park_us", KELP_CONF_UINT, F(engine.idle_park_us), "0",
-	 "park an idle lcore after this many microseconds; 0 = never", 0, UINT32_MAX, NULL, NULL},
-	{"engine", "idle_yield", KELP_CONF_BOOL, F(engine.idle_yield), "false",
-	 "an idle lcore yields its CPU between polls (shared or oversubscribed CPUs)", 0, 0, NULL, NULL},
-	{"engine", "arena_mb", KELP_CONF_UINT, F(engine.arena_mb), "64",
-	 "buffer arena per session, MiB", 1, 65536, NULL, NULL},
-	{"engine", "hugepages", KELP_CONF_ENUM, F(engine.hugepages), "auto",
-	 "back session memory with huge pages: auto, on, off", 0, 0, hugepages_names, NULL},
-	{"engine", "queue_depth", KELP_CONF_UINT, F(engine.queue_depth), "1024",
-	 "entries per session ring (a power of two)", 2, 65536, NULL, check_power_of_two},
-	{"engine", "max_sessions", KELP_CONF_UINT, F(engine.max_sessions), "64",
-	 "client sessions at most (each holds arena_mb of memory)", 1, 65536, NULL, NULL},
-	{"export", "dirs", KELP_CONF_STR_LIST, F(export.dirs), "",
-	 "volume directories served locally (absolute paths)", 0, 0, NULL, check_dir},
-	{"seaweedfs", "master", KELP_CONF_STR_LIST, F(seaweedfs.master), "",
-	 "master host:port list, in failover order; empty = local volumes only", 0, 0, NULL,
-	 check_host_port},
-	{"seaweedfs", "data_center", KELP_CONF_STRING, F(seaweedfs.data_center), "",
-	 "this host's data center: replicas there are tried first", 0, 0, NULL, NULL},
-	{"seaweedfs", "jwt_read_key", KELP_CONF_STRING, F(seaweedfs.jwt_read_key), "",
-	 "jwt.signing.read.key of the cluster; empty = no read tokens", 0, 0, NULL, NULL},
-	{"seaweedfs", "lookup_ttl_s", KELP_CONF_UINT, F(seaweedfs.lookup_ttl_s), "600",
-	 "seconds a volume location is cached", 1, 86400 * 7, NULL, NULL},
-	{"seaweedfs", "http_timeout_ms", KELP_CONF_UINT, F(seaweedfs.http_timeout_ms), "5000",
-	 "timeout of one HTTP request to a master or volume server", 1, 600000, NULL, NULL},
-	{"seaweedfs", "hedge_percent", KELP_CONF_UINT, F(seaweedfs.hedge_percent), "10",
-	 "a read with no answer after this % of http_timeout_ms goes to the next replica too; 0 = "
-	 "never", 0, 100, NULL, NULL},
-	{"seaweedfs", "force_http", KELP_CONF_BOOL, F(seaweedfs.force_http), "false",
-	 "serve every read over HTTP even when local or RDMA could (tests)", 0, 0, NULL, NULL},
-	{"seaweedfs", "volume_address", KELP_CONF_ENUM, F(seaweedfs.volume_address), "url",
-	 "volume server address used from the master's answer: url or public_url", 0, 0,
-	 volume_address_names, NULL},
-	{"rdma", "device", KELP_CONF_STRING, F(rdma.device), "auto",
-	 "RDMA device name, auto (first active port) or off", 0, 0, NULL, NULL},
-	{"rdma", "port", KELP_CONF_UINT, F(rdma.port), "1", "port number on the device", 1, 255,
-	 NULL, NULL},
-	{"rdma", "gid_index", KELP_CONF_INT, F(rdma.gid_index), "-1",
-	 "GID table index (RoCE); -1 = pick a RoCE v2 IPv4 GID", -1, 255, NULL, NULL},
-	{"rdma", "listen", KELP_CONF_STRING, F(rdma.listen), "",
-	 "host:port to accept RDMA reads from other kelpd; empty = off", 0, 0, NULL,
-	 check_host_port_or_empty},
-	{"rdma", "peer_port", KELP_CONF_UINT, F(rdma.peer_port), "18515",
-	 "port of the kelpd beside a volume server not listed in peers", 1, 65535, NULL, NULL},
-	{"rdma", "request_timeout_ms", KELP_CONF_UINT, F(rdma.request_timeout_ms), "2000",
-	 "reader: no reply for this long fails the connection; its reads go to HTTP", 10, 600000,
-	 NULL, NULL},
-	{"rdma", "export_max_read_mb", KELP_CONF_UINT, F(rdma.export_max_read_mb), "16",
-	 "export: largest read served over RDMA (MiB, copied in 1 MiB pieces); larger: HTTP", 1,
-	 KELP_CONF_RDMA_EXPORT_POOL_MB, NULL, NULL},
-	{"rdma", "peers", KELP_CONF_STR_LIST, F(rdma.peers), "",
-	 "volume_server=rdma_host:port list of kelpd exporters", 0, 0, NULL, check_peer},
+	{.section = "engine", .key = "lcores", .type = KELP_CONF_CPU_LIST,
+	 .offset = F(engine.lcores), .def = "1",
+	 .doc = "CPUs of the worker lcores, e.g. 1 or 1,3 or 2-3"},
+	{.section = "engine", .key = "control_cpu", .type = KELP_CONF_INT,
+	 .offset = F(engine.control_cpu), .def = "0",
+	 .doc = "CPU of the control thread; -1 = not pinned", .min = -1,
+	 .max = KELP_CONF_MAX_CPUS - 1},
+	{.section = "engine", .key = "socket", .type = KELP_CONF_STRING,
+	 .offset = F(engine.socket), .def = "/run/kelp/kelpd.sock",
+	 .doc = "Unix socket where clients open sessions", .validate = check_socket_path},
+	{.section = "engine", .key = "allow_uids", .type = KELP_CONF_ID_LIST,
+	 .offset = F(engine.allow_uids), .def = "",
+	 .doc = "users (names or numbers) allowed besides kelpd's own uid", .groups = false},
+	{.section = "engine", .key = "allow_gids", .type = KELP_CONF_ID_LIST,
+	 .offset = F(engine.allow_gids), .def = "",
+	 .doc = "groups (names or numbers) whose members are allowed (primary or supplementary)",
+	 .groups = true},
+	{.section = "engine", .key = "admin_gids", .type = KELP_CONF_ID_LIST,
+	 .offset = F(engine.admin_gids), .def = "",
+	 .doc = "groups whose members may list every session (kelpctl sessions) and use kelpctl",
+	 .groups = true},
+	{.section = "engine", .key = "dumpable", .type = KELP_CONF_BOOL,
+	 .offset = F(engine.dumpable), .def = "false",
+	 .doc = "let kelpd dump core and be traced by its own user (exposes every session's "
+		"memory)"},
+	{.section = "engine", .key = "idle_park_us", .type = KELP_CONF_UINT,
+	 .offset = F(engine.idle_park_us), .def = "0",
+	 .doc = "park an idle lcore after this many microseconds; 0 = never", .min = 0,
+	 .max = UINT32_MAX},
+	{.section = "engine", .key = "idle_yield", .type = KELP_CONF_BOOL,
+	 .offset = F(engine.idle_yield), .def = "false",
+	 .doc = "an idle lcore yields its CPU between polls (shared or oversubscribed CPUs)"},
+	{.section = "engine", .key = "arena_mb", .type = KELP_CONF_UINT,
+	 .offset = F(engine.arena_mb), .def = "64", .doc = "buffer arena per session, MiB",
+	 .min = 1, .max = 65536},
+	{.section = "engine", .key = "hugepages", .type = KELP_CONF_ENUM,
+	 .offset = F(engine.hugepages), .def = "auto",
+	 .doc = "back session memory with huge pages: auto, on, off",
+	 .enum_names = hugepages_names},
+	{.section = "engine", .key = "queue_depth", .type = KELP_CONF_UINT,
+	 .offset = F(engine.queue_depth), .def = "1024",
+	 .doc = "entries per session ring (a power of two)", .min = 2, .max = KELP_MAX_QUEUE_DEPTH,
+	 .validate = check_power_of_two},
+	{.section = "engine", .key = "max_sessions", .type = KELP_CONF_UINT,
+	 .offset = F(engine.max_sessions), .def = "64",
+	 .doc = "client sessions at most (each holds arena_mb of memory)", .min = 1, .max = 65536},
+	{.section = "export", .key = "dirs", .type = KELP_CONF_STR_LIST,
+	 .offset = F(export.dirs), .def = "",
+	 .doc = "volume directories served locally (absolute paths)", .validate = check_dir},
+	{.section = "seaweedfs", .key = "master", .type = KELP_CONF_STR_LIST,
+	 .offset = F(seaweedfs.master), .def = "",
+	 .doc = "master host:port list, in failover order; empty = local volumes only",
+	 .validate = check_host_port},
+	{.section = "seaweedfs", .key = "data_center", .type = KELP_CONF_STRING,
+	 .offset = F(seaweedfs.data_center), .def = "",
+	 .doc = "this host's data center: replicas there are tried first"},
+	{.section = "seaweedfs", .key = "jwt_read_key", .type = KELP_CONF_STRING,
+	 .offset = F(seaweedfs.jwt_read_key), .def = "",
+	 .doc = "jwt.signing.read.key of the cluster; empty = no read tokens"},
+	{.section = "seaweedfs", .key = "lookup_ttl_s", .type = KELP_CONF_UINT,
+	 .offset = F(seaweedfs.lookup_ttl_s), .def = "600",
+	 .doc = "seconds a volume location is cached", .min = 1, .max = 86400 * 7},
+	{.section = "seaweedfs", .key = "http_timeout_ms", .type = KELP_CONF_UINT,
+	 .offset = F(seaweedfs.http_timeout_ms), .def = "5000",
+	 .doc = "timeout of one HTTP request to a master or volume server",
+	 .min = 1, .max = 600000},
+	{.section = "seaweedfs", .key = "hedge_percent", .type = KELP_CONF_UINT,
+	 .offset = F(seaweedfs.hedge_percent), .def = "10",
+	 .doc = "a read with no answer after this % of http_timeout_ms goes to the next replica "
+		"too; 0 = never",
+	 .min = 0, .max = 100},
+	{.section = "seaweedfs", .key = "force_http", .type = KELP_CONF_BOOL,
+	 .offset = F(seaweedfs.force_http), .def = "false",
+	 .doc = "serve every read over HTTP even when local or RDMA could (tests)"},
+	{.section = "seaweedfs", .key = "volume_address", .type = KELP_CONF_ENUM,
+	 .offset = F(seaweedfs.volume_address), .def = "url",
+	 .doc = "volume server address used from the master's answer: url or public_url",
+	 .enum_names = volume_address_names},
+	{.section = "rdma", .key = "device", .type = KELP_CONF_STRING,
+	 .offset = F(rdma.device), .def = "auto",
+	 .doc = "RDMA device name, auto (first active port) or off"},
+	{.section = "rdma", .key = "port", .type = KELP_CONF_UINT,
+	 .offset = F(rdma.port), .def = "1", .doc = "port number on the device", .min = 1,
+	 .max = 255},
+	{.section = "rdma", .key = "gid_index", .type = KELP_CONF_INT,
+	 .offset = F(rdma.gid_index), .def = "-1",
+	 .doc = "GID table index (RoCE); -1 = pick a RoCE v2 IPv4 GID", .min = -1, .max = 255},
+	{.section = "rdma", .key = "listen", .type = KELP_CONF_STRING,
+	 .offset = F(rdma.listen), .def = "",
+	 .doc = "host:port to accept RDMA reads from other kelpd; empty = off",
+	 .validate = check_host_port_or_empty},
+	{.section = "rdma", .key = "peer_port", .type = KELP_CONF_UINT,
+	 .offset = F(rdma.peer_port), .def = "18515",
+	 .doc = "port of the kelpd beside a volume server not listed in peers", .min = 1,
+	 .max = 65535},
+	{.section = "rdma", .key = "request_timeout_ms", .type = KELP_CONF_UINT,
+	 .offset = F(rdma.request_timeout_ms), .def = "2000",
+	 .doc = "reader: no reply for this long fails the connection; its reads go to HTTP",
+	 .min = 10, .max = 600000},
+	{.section = "rdma", .key = "export_max_read_mb", .type = KELP_CONF_UINT,
+	 .offset = F(rdma.export_max_read_mb), .def = "16",
+	 .doc = "export: largest read served over RDMA (MiB, copied in 1 MiB pieces); larger: HTTP",
+	 .min = 1, .max = KELP_CONF_RDMA_EXPORT_POOL_MB},
+	{.section = "rdma", .key = "peers", .type = KELP_CONF_STR_LIST,
+	 .offset = F(rdma.peers), .def = "",
+	 .doc = "volume_server=rdma_host:port list of kelpd exporters", .validate = check_peer},
 };
 
 #undef F
@@ -373,7 +399,7 @@ static int set_field(struct kelp_config *c, const struct kelp_conf_key *k, const
 				snprintf(why, n, "more than %d ids", KELP_CONF_MAX_IDS);
 				return -EINVAL;
 			}
-			if (parse_id(item, strstr(k->key, "gid") != NULL, &l.ids[l.n], why, n))
+			if (parse_id(item, k->groups, &l.ids[l.n], why, n))
 				return -EINVAL;
 			l.n++;
 		}

@@ -3,10 +3,17 @@
  * kelp's configuration: one INI file (conf/kelp.conf documents every key), parsed with inih, plus
  * "section.key=value" overrides from the command line.
  *
- * The keys are a table (config.c, `config_keys`): one row per key with its section, name, type,
- * place in struct kelp_config, default (as text, parsed like a file value) and documentation. To add
- * a key: add a field to struct kelp_config, a row to the table, and the key with its default and
- * comment to conf/kelp.conf (a unit test parses conf/kelp.conf and fails when they differ).
+ * The keys are ONE table (config.c, `config_keys`): a row per key with its section, name, type,
+ * place in struct kelp_config, default (as text, parsed like a file value), bounds, checks and one
+ * line of help. kelp_config_init() fills every default from it; nothing else in kelp holds a
+ * default or a bound of a key. kelpd's modules read the validated struct kelp_config itself
+ * (struct kelp_engine's conf, lcore/engine.h), not a copy field by field. To add a key, edit:
+ *   1. a row in `config_keys` (core/config.c);
+ *   2. its field in struct kelp_config (here);
+ *   3. the code that uses it, reading eng->conf (or the struct kelp_config it is given);
+ *   4. conf/kelp.conf: the key with its default and comment (a unit test parses conf/kelp.conf
+ *      and fails when it and the table differ).
+ * Limits that are also facts of another layer (KELP_MAX_QUEUE_DEPTH) are defined once, here.
  *
  * Errors name the place: "FILE:LINE: message" for the file, "--set section.key=value: message" for
  * overrides. Unknown sections and keys are errors, so a typo never silently means a default; so
@@ -25,6 +32,11 @@
 #define KELP_CONF_MAX_CPUS 256
 #define KELP_CONF_MAX_IDS 64
 #define KELP_CONF_MAX_KEYS 64 /* rows of the key table at most (static_assert in config.c) */
+
+/* Entries of a session's SQ at most (a power of two): [engine] queue_depth's bound, the largest
+ * ring a client's hello may ask for (lcore/control/clients.c) and the segment layout's limit
+ * (shm/seg.c, shm/kelp_abi.h). */
+#define KELP_MAX_QUEUE_DEPTH 65536u
 
 struct kelp_cpu_list {
 	size_t n;
@@ -58,7 +70,7 @@ struct kelp_config {
 		uint32_t idle_park_us; /* 0: never park */
 		bool idle_yield;       /* sched_yield() after an idle poll */
 		uint32_t arena_mb;
-		enum kelp_hugepages hugepages;
+		enum kelp_hugepages hugepages; /* lsession's hugepages: kelp_config_hugepages() */
 		uint32_t queue_depth;
 		uint32_t max_sessions;
 	} engine;
@@ -117,6 +129,7 @@ struct kelp_conf_key {
 	const char *doc; /* one line */
 	long long min, max;        /* UINT / INT */
 	const char *const *enum_names; /* ENUM, NULL-terminated */
+	bool groups;                   /* ID_LIST: names are group names (else user names) */
 	/* optional check of each value or list item: 0, or -EINVAL with a reason in @why */
 	int (*validate)(const char *item, char *why, size_t why_size);
 };
@@ -188,6 +201,20 @@ const char *kelp_config_where(const struct kelp_config *c, const char *section, 
  * @return the number of warnings.
  */
 int kelp_config_warnings(const struct kelp_config *c, char *buf, size_t size);
+
+/* kelp_config_hugepages - [engine] hugepages as lcore_session_create() takes it: 1 required, 0 off,
+ * -1 when available. Any thread that may read @c. */
+static inline int kelp_config_hugepages(const struct kelp_config *c)
+{
+	switch (c->engine.hugepages) {
+	case KELP_HUGEPAGES_ON:
+		return 1;
+	case KELP_HUGEPAGES_OFF:
+		return 0;
+	default:
+		return -1;
+	}
+}
 
 /* kelp_cpu_list_parse - parse "1", "1,3", "2-3" (no spaces needed). @return 0 or -EINVAL. */
 int kelp_cpu_list_parse(const char *s, struct kelp_cpu_list *out, char *why, size_t why_size);

@@ -35,55 +35,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/config.h"
 #include "core/volume.h"
 
-#define KELP_MAX_LCORES 64
-#define KELP_MAX_ALLOW  64
-
-/* Settings of one kelpd, from kelp.conf and flags (lcore/kelpd/main.c fills them). */
-struct kelp_engine_opts {
-	const char *socket_path;         /* [engine] socket */
-	int lcore_cpus[KELP_MAX_LCORES]; /* [engine] lcores: one worker per CPU */
-	unsigned n_lcores;
-	int control_cpu;                 /* [engine] control_cpu; -1 = not pinned */
-	uid_t allow_uids[KELP_MAX_ALLOW]; /* [engine] allow_uids (root and kelpd's uid always) */
-	unsigned n_allow_uids;
-	gid_t allow_gids[KELP_MAX_ALLOW]; /* [engine] allow_gids (primary or supplementary group) */
-	unsigned n_allow_gids;
-	gid_t admin_gids[KELP_MAX_ALLOW]; /* [engine] admin_gids: kelpctl, also `sessions` */
-	unsigned n_admin_gids;
-	/* where lcores / control_cpu were set ("FILE:LINE", core/config.h kelp_config_where), for
-	 * the messages of checks only the running machine can make; NULL = not said */
-	const char *lcores_where, *control_cpu_where;
-	uint32_t idle_park_us;           /* [engine] idle_park_us; 0 = never park */
-	int idle_yield;                  /* [engine] idle_yield: sched_yield() after an idle poll */
-	uint32_t arena_mb;               /* [engine] arena_mb: arena per session */
-	int hugepages;                   /* [engine] hugepages: 1 required, 0 off, -1 when available */
-	uint32_t queue_depth;            /* [engine] queue_depth: default SQ entries per session */
-	uint32_t max_sessions;           /* [engine] max_sessions */
-	const char *const *export_dirs;  /* [export] dirs */
-	size_t n_export_dirs;
-	/* [seaweedfs]: volume discovery and the HTTP fallback (lcore/control/remote_read.c) */
-	const char *const *masters;      /* master host:port list; none = no HTTP fallback */
-	size_t n_masters;
-	const char *data_center;         /* replicas here first; "" = master's order */
-	bool volume_public_url;          /* address volume servers by publicUrl (discovery.h) */
-	const char *jwt_read_key;        /* "" = no read tokens */
-	uint32_t lookup_ttl_s;           /* location cache TTL */
-	uint32_t http_timeout_ms;        /* per HTTP request */
-	uint32_t hedge_percent;          /* hedge a read after this % of http_timeout_ms; 0 = off */
-	int force_http;                  /* route every read to the HTTP fallback */
-	/* [rdma] (lcore/rdma/rdma_export.h) */
-	const char *rdma_device;         /* name, "auto" or "off" */
-	uint8_t rdma_port;
-	int rdma_gid_index;
-	const char *rdma_listen;         /* "" = no RDMA export */
-	uint16_t rdma_peer_port;         /* kelpd beside a volume server not in rdma_peers */
-	const char *const *rdma_peers;   /* "vs_host:port=rdma_host:port" */
-	size_t n_rdma_peers;
-	uint32_t rdma_request_timeout_ms; /* reader: reply timeout per connection */
-	uint32_t rdma_export_max_read_mb; /* export: largest read over RDMA (0: 16) */
-};
+#define KELP_MAX_LCORES 64 /* [engine] lcores at most (checked by kelp_engine_run) */
 
 struct kelp_lcore;
 struct kelp_control;
@@ -96,7 +51,13 @@ struct kelp_rdma_export;
 #define KELP_REFRESH_MS 250
 
 struct kelp_engine {
-	struct kelp_engine_opts opts;
+	/* kelpd's settings: the validated configuration (core/config.h), which every module reads
+	 * directly (eng->conf.seaweedfs.http_timeout_ms); there is no second struct of options and
+	 * no module-level default. A copy made by kelp_engine_run() (embedded: the lcores read
+	 * force_http on the read path without one more pointer); its strings and lists still belong
+	 * to the caller's struct kelp_config, which outlives the engine. Read-only once the engine
+	 * runs; zero (every key off or empty) in unit tests that build an engine by hand. */
+	struct kelp_config conf;
 	struct kelp_volume_set *volumes; /* local volumes; see ownership above */
 	struct kelp_epoch *epoch;        /* reclamation of what lcores read without locks; NULL in
 					  * unit tests that drive an lcore by hand */

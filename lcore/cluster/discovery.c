@@ -8,6 +8,7 @@
  * the one that answered last.
  */
 #include "core/clock.h"
+#include "core/hostport.h"
 #include "lcore/cluster/discovery.h"
 
 #include <arpa/inet.h>
@@ -84,14 +85,14 @@ static int resolve_master(const char *in, char *out, size_t size)
 		return snprintf(out, size, "%s", in) < (int)size ? 0 : -EINVAL;
 	if (rc != -EAFNOSUPPORT)
 		return rc;
-	const char *colon = strrchr(in, ':');
-	char host[KELP_LOOKUP_URL_MAX];
+	/* a name: split by the one parser (core/hostport.h), then resolved */
+	char host[KELP_HOST_MAX], port_s[8];
+	uint16_t port;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	if (!colon || (size_t)(colon - in) >= sizeof(host))
+	if (kelp_parse_host_port(in, host, sizeof(host), &port, NULL, 0))
 		return -EINVAL;
-	memcpy(host, in, (size_t)(colon - in));
-	host[colon - in] = '\0';
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+	snprintf(port_s, sizeof(port_s), "%u", port);
+	if (getaddrinfo(host, port_s, &hints, &res) != 0 || !res)
 		return -EINVAL;
 	char ip[64];
 	if (res->ai_family == AF_INET6)
@@ -99,7 +100,7 @@ static int resolve_master(const char *in, char *out, size_t size)
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
 	freeaddrinfo(res);
-	rc = snprintf(out, size, strchr(ip, ':') ? "[%s]:%s" : "%s:%s", ip, colon + 1);
+	rc = snprintf(out, size, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
 	return rc > 0 && rc < (int)size ? 0 : -EINVAL;
 }
 

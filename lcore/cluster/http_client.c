@@ -14,6 +14,7 @@
  * and CQEs of every call).
  */
 #include "core/clock.h"
+#include "core/hostport.h"
 #include "lcore/cluster/http_client.h"
 
 #include <arpa/inet.h>
@@ -85,40 +86,23 @@ static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 
 int kelp_parse_hostport(const char *s, struct sockaddr_storage *sa, unsigned *salen)
 {
-	char host[KELP_LOOKUP_URL_MAX];
-	const char *colon;
-	unsigned long port;
-	char *end;
+	char host[KELP_HOST_MAX];
+	uint16_t port;
 
 	memset(sa, 0, sizeof(*sa));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s + 1, (size_t)(rb - s - 1));
-		host[rb - s - 1] = '\0';
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s, (size_t)(colon - s));
-		host[colon - s] = '\0';
-	}
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || errno || port == 0 || port > 65535)
+	/* the one parser of host:port (core/hostport.h), as the config validated it */
+	if (kelp_parse_host_port(s, host, sizeof(host), &port, NULL, 0))
 		return -EINVAL;
 
 	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
 	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
+		in4->sin_port = htons(port);
 		*salen = sizeof(*in4);
 	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
 		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
+		in6->sin6_port = htons(port);
 		*salen = sizeof(*in6);
 	} else {
 		return s[0] == '[' ? -EINVAL : -EAFNOSUPPORT;
@@ -129,12 +113,17 @@ int kelp_parse_hostport(const char *s, struct sockaddr_storage *sa, unsigned *sa
 struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
 						 const struct kelp_http_client_opts *opts)
 {
+	/* the timeout is [seaweedfs] http_timeout_ms: its default lives in the config table only */
+	if (!opts || !opts->timeout_ms) {
+		errno = EINVAL;
+		return NULL;
+	}
 	struct kelp_http_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->ring = ring;
-	c->timeout_ns = (uint64_t)(opts && opts->timeout_ms ? opts->timeout_ms : 5000) * 1000000u;
-	c->max_conns = opts && opts->max_conns ? opts->max_conns : 32;
+	c->timeout_ns = (uint64_t)opts->timeout_ms * 1000000u;
+	c->max_conns = opts->max_conns ? opts->max_conns : 32;
 	c->sweep_ns = c->timeout_ns / 4 < SWEEP_NS ? c->timeout_ns / 4 : SWEEP_NS;
 	if (c->sweep_ns < 1000000u)
 		c->sweep_ns = 1000000u;

@@ -34,7 +34,8 @@ struct kelp_http_client;
 struct kelp_http_conn;
 
 struct kelp_http_client_opts {
-	uint32_t timeout_ms;  /* per call, from start to the last body byte; 0 -> 5000 */
+	uint32_t timeout_ms;  /* per call, from start to the last body byte; > 0 ([seaweedfs]
+			       * http_timeout_ms) */
 	uint32_t max_conns;   /* per server; 0 -> 32 */
 };
 
@@ -69,8 +70,8 @@ struct kelp_http_call {
 };
 
 /*
- * kelp_http_client_create - a client issuing its I/O on @ring (not owned).
- * Ring thread only. @return the client, or NULL (errno ENOMEM).
+ * kelp_http_client_create - a client issuing its I/O on @ring (not owned), with @opts (required).
+ * Ring thread only. @return the client, or NULL (errno ENOMEM; EINVAL: no @opts or timeout_ms 0).
  */
 struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
 						 const struct kelp_http_client_opts *opts);
@@ -122,7 +123,8 @@ void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_ht
 int kelp_http_client_destroy(struct kelp_http_client *c);
 
 /*
- * kelp_parse_hostport - numeric "ip:port" / "[ipv6]:port" into @sa. Any thread.
+ * kelp_parse_hostport - numeric "ip:port" / "[ipv6]:port" into @sa; the text is parsed by
+ * kelp_parse_host_port() (core/hostport.h), then the host must be a numeric address. Any thread.
  * @return 0, -EINVAL malformed, -EAFNOSUPPORT not a numeric address (a name).
  */
 struct sockaddr_storage;

@@ -78,7 +78,7 @@ static json_t *cmd_status(struct kelp_control *ctl)
 	struct kelp_engine *eng = ctl->eng;
 	return json_pack("{s:i, s:i, s:f, s:s, s:i, s:i, s:i}", "pid", (int)getpid(), "abi_version",
 			 (int)KELP_ABI_VERSION, "uptime_s",
-			 (double)(kelp_now_ns() - eng->start_ns) / 1e9, "socket", eng->opts.socket_path,
+			 (double)(kelp_now_ns() - eng->start_ns) / 1e9, "socket", eng->conf.engine.socket,
 			 "lcores", (int)eng->n_lcores, "sessions", (int)ctl->n_sessions, "volumes",
 			 (int)kelp_volume_set_count(eng->volumes));
 }

@@ -37,12 +37,12 @@ static void conn_kill(struct ctl_conn *c)
  * supplementary groups (SO_PEERGROUPS, Linux >= 4.13; the groups it had when it connected)?
  * Control thread, at the hello only: one getsockopt, and a malloc for a peer in more than 64
  * groups. An error reading the groups counts as "not a member". */
-static int peer_in_groups(int fd, const struct ucred *cr, const gid_t *gids, unsigned n)
+static int peer_in_groups(int fd, const struct ucred *cr, const struct kelp_id_list *gids)
 {
-	if (n == 0)
+	if (gids->n == 0)
 		return 0;
-	for (unsigned i = 0; i < n; i++)
-		if (gids[i] == cr->gid)
+	for (size_t i = 0; i < gids->n; i++)
+		if (gids->ids[i] == cr->gid)
 			return 1;
 	gid_t local[64], *groups = local;
 	socklen_t len = sizeof(local);
@@ -57,8 +57,8 @@ static int peer_in_groups(int fd, const struct ucred *cr, const gid_t *gids, uns
 	}
 	int member = 0;
 	for (size_t k = 0; k < len / sizeof(gid_t) && !member; k++)
-		for (unsigned i = 0; i < n && !member; i++)
-			member = groups[k] == gids[i];
+		for (size_t i = 0; i < gids->n && !member; i++)
+			member = groups[k] == gids->ids[i];
 	if (groups != local)
 		free(groups);
 	return member;
@@ -69,7 +69,7 @@ static int peer_in_groups(int fd, const struct ucred *cr, const gid_t *gids, uns
 static int peer_is_admin(const struct kelp_engine *eng, int fd, const struct ucred *cr)
 {
 	return cr->uid == 0 || cr->uid == geteuid() ||
-	       peer_in_groups(fd, cr, eng->opts.admin_gids, eng->opts.n_admin_gids);
+	       peer_in_groups(fd, cr, &eng->conf.engine.admin_gids);
 }
 
 /* Policy of shm/ABI.md 1: root, kelpd's own uid, [engine] allow_uids, allow_gids (any of the
@@ -78,10 +78,10 @@ static int peer_allowed(const struct kelp_engine *eng, int fd, const struct ucre
 {
 	if (cr->uid == 0 || cr->uid == geteuid())
 		return 1;
-	for (unsigned i = 0; i < eng->opts.n_allow_uids; i++)
-		if (eng->opts.allow_uids[i] == cr->uid)
+	for (size_t i = 0; i < eng->conf.engine.allow_uids.n; i++)
+		if (eng->conf.engine.allow_uids.ids[i] == cr->uid)
 			return 1;
-	return peer_in_groups(fd, cr, eng->opts.allow_gids, eng->opts.n_allow_gids);
+	return peer_in_groups(fd, cr, &eng->conf.engine.allow_gids);
 }
 
 /* The least-loaded lcore on @node; the least-loaded of all when no lcore is on @node. */
@@ -139,19 +139,19 @@ static void refuse(struct ctl_conn *c, int status)
 static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const struct kelp_hello *h)
 {
 	struct kelp_engine *eng = ctl->eng;
-	uint32_t sq = h->sq_entries ? h->sq_entries : eng->opts.queue_depth;
-	if (sq < 2 || sq > 65536 || (sq & (sq - 1)) != 0) {
+	uint32_t sq = h->sq_entries ? h->sq_entries : eng->conf.engine.queue_depth;
+	if (sq < 2 || sq > KELP_MAX_QUEUE_DEPTH || (sq & (sq - 1)) != 0) {
 		refuse(c, -EINVAL);
 		return;
 	}
 	struct kelp_lcore *lc = pick_lcore(eng, h->numa_node);
-	if (!lc || ctl->n_sessions >= eng->opts.max_sessions) {
+	if (!lc || ctl->n_sessions >= eng->conf.engine.max_sessions) {
 		refuse(c, -EUSERS);
 		return;
 	}
 	struct lcore_session *s;
-	int rc = lcore_session_create(++ctl->next_session_id, sq, eng->opts.arena_mb,
-				      eng->opts.hugepages, lc->numa_node, lc->id, &s);
+	int rc = lcore_session_create(++ctl->next_session_id, sq, eng->conf.engine.arena_mb,
+				      kelp_config_hugepages(&eng->conf), lc->numa_node, lc->id, &s);
 	if (rc != 0) {
 		fprintf(stderr, "kelpd: session for pid %d: cannot create its segment: %s\n",
 			(int)c->cred.pid, strerror(-rc));
@@ -390,7 +390,7 @@ static void accept_backoff(struct kelp_control *ctl, int res)
 {
 	if (!ctl->accept_backing_off)
 		fprintf(stderr, "kelpd: accept on %s: %s; retrying every 100 ms (raise ulimit -n?)\n",
-			ctl->eng->opts.socket_path, strerror(-res));
+			ctl->eng->conf.engine.socket, strerror(-res));
 	ctl->accept_backing_off = 1;
 	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
 	if (!sqe)
@@ -419,7 +419,7 @@ static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int re
 	kelp_ctl_arm_accept(ctl);
 	if (res < 0) {
 		if (res != -EAGAIN && res != -ECONNABORTED && res != -EINTR)
-			fprintf(stderr, "kelpd: accept on %s: %s\n", ctl->eng->opts.socket_path,
+			fprintf(stderr, "kelpd: accept on %s: %s\n", ctl->eng->conf.engine.socket,
 				strerror(-res));
 		return;
 	}

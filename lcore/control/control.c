@@ -242,7 +242,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		goto out_ring;
 	}
 	struct stat sock_st;
-	ctl->listen_fd = kelp_ctl_listen(eng->opts.socket_path, &sock_st);
+	ctl->listen_fd = kelp_ctl_listen(eng->conf.engine.socket, &sock_st);
 	if (ctl->listen_fd < 0) {
 		rc = ctl->listen_fd;
 		goto out_wake;
@@ -269,7 +269,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	arm_wake(ctl);
 	arm_refresh(ctl);
 	fprintf(stderr, "kelpd: serving on %s with %u lcore(s), %zu volume(s)\n",
-		eng->opts.socket_path, eng->n_lcores, kelp_volume_set_count(eng->volumes));
+		eng->conf.engine.socket, eng->n_lcores, kelp_volume_set_count(eng->volumes));
 
 	while (!ctl->stopping) {
 		/* Dekker with kelp_lcore_poll_once(): our flag store before our ring check, an lcore's
@@ -305,7 +305,7 @@ out_stop:
 	stop_all(ctl); /* also the lcores started before one failed; remote paths are torn down */
 out_listen:
 	close(ctl->listen_fd);
-	kelp_ctl_unlisten(eng->opts.socket_path, &sock_st);
+	kelp_ctl_unlisten(eng->conf.engine.socket, &sock_st);
 out_wake:
 	close(ctl->wake_fd);
 out_ring:

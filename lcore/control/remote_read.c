@@ -125,31 +125,32 @@ static void read_done(struct kelp_http_read *hr)
 int kelp_ctl_remote_init(struct kelp_control *ctl)
 {
 	struct kelp_engine *eng = kelp_ctl_engine(ctl);
-	const struct kelp_engine_opts *o = &eng->opts;
+	const struct kelp_config *c = &eng->conf;
 	struct http_path *p;
 	int rc;
 
-	if (o->n_masters == 0)
+	if (c->seaweedfs.master.n == 0)
 		return 0; /* local volumes only */
 	if (!(p = calloc(1, sizeof(*p))))
 		return -ENOMEM;
 	p->ctl = ctl;
 	/* a hedge after hedge_percent of the timeout; at least 1 ms when on */
-	p->hedge_ms = (uint32_t)((uint64_t)o->http_timeout_ms * o->hedge_percent / 100);
-	if (o->hedge_percent && !p->hedge_ms)
+	p->hedge_ms = (uint32_t)((uint64_t)c->seaweedfs.http_timeout_ms * c->seaweedfs.hedge_percent /
+				 100);
+	if (c->seaweedfs.hedge_percent && !p->hedge_ms)
 		p->hedge_ms = 1;
-	struct kelp_http_client_opts ho = {.timeout_ms = o->http_timeout_ms};
+	struct kelp_http_client_opts ho = {.timeout_ms = c->seaweedfs.http_timeout_ms};
 	struct kelp_discovery_opts dopts = {
-		.masters = o->masters,
-		.n_masters = (unsigned)o->n_masters,
-		.data_center = o->data_center,
-		.public_url = o->volume_public_url,
-		.ttl_s = o->lookup_ttl_s,
+		.masters = (const char *const *)c->seaweedfs.master.items,
+		.n_masters = (unsigned)c->seaweedfs.master.n,
+		.data_center = c->seaweedfs.data_center,
+		.public_url = c->seaweedfs.volume_address == KELP_VOLUME_ADDRESS_PUBLIC_URL,
+		.ttl_s = c->seaweedfs.lookup_ttl_s,
 		/* lcores may read the locations lock-free: the engine's epoch guards old tables */
 		.epoch = eng->epoch,
 		.publish_to = &eng->locations,
 	};
-	struct kelp_http_fallback_opts fo = {.jwt_read_key = o->jwt_read_key,
+	struct kelp_http_fallback_opts fo = {.jwt_read_key = c->seaweedfs.jwt_read_key,
 					     .hedge_ms = p->hedge_ms};
 	errno = 0;
 	p->http = kelp_http_client_create(kelp_ctl_ring(ctl), &ho);
@@ -163,8 +164,9 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 		return rc;
 	}
 	kelp_ctl_set_remote_priv(ctl, p);
-	fprintf(stderr, "kelpd: HTTP fallback via %zu master(s), first %s%s\n", o->n_masters,
-		o->masters[0], o->force_http ? "; force_http: every read goes over HTTP" : "");
+	fprintf(stderr, "kelpd: HTTP fallback via %zu master(s), first %s%s\n",
+		c->seaweedfs.master.n, c->seaweedfs.master.items[0],
+		c->seaweedfs.force_http ? "; force_http: every read goes over HTTP" : "");
 	return 0;
 }
 

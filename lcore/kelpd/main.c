@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,70 +30,6 @@ static void usage(FILE *f)
 		"  -h, --help              this text\n"
 		"\n"
 		"Flags are applied after the file, in order. Check a running kelpd with `kelpctl status`.\n");
-}
-
-/* kelp_config_where() of [engine] lcores and control_cpu, for the engine's CPU checks. */
-static char lcores_where[PATH_MAX + 16], control_cpu_where[PATH_MAX + 16];
-
-/* Copy the parsed configuration into the engine's options. Return 0 or -EINVAL (printed). */
-static int engine_opts_from_config(const struct kelp_config *c, struct kelp_engine_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->lcores_where = kelp_config_where(c, "engine", "lcores", lcores_where, sizeof(lcores_where));
-	o->control_cpu_where = kelp_config_where(c, "engine", "control_cpu", control_cpu_where,
-						 sizeof(control_cpu_where));
-	if (c->engine.lcores.n > KELP_MAX_LCORES) {
-		fprintf(stderr, "kelpd: %s: engine.lcores: at most %d lcores\n", o->lcores_where,
-			KELP_MAX_LCORES);
-		return -EINVAL;
-	}
-	o->socket_path = c->engine.socket;
-	o->n_lcores = (unsigned)c->engine.lcores.n;
-	for (unsigned i = 0; i < o->n_lcores; i++)
-		o->lcore_cpus[i] = c->engine.lcores.cpus[i];
-	o->control_cpu = c->engine.control_cpu;
-	o->n_allow_uids = (unsigned)c->engine.allow_uids.n;
-	for (unsigned i = 0; i < o->n_allow_uids && i < KELP_MAX_ALLOW; i++)
-		o->allow_uids[i] = (uid_t)c->engine.allow_uids.ids[i];
-	o->n_allow_gids = (unsigned)c->engine.allow_gids.n;
-	for (unsigned i = 0; i < o->n_allow_gids && i < KELP_MAX_ALLOW; i++)
-		o->allow_gids[i] = (gid_t)c->engine.allow_gids.ids[i];
-	o->n_admin_gids = (unsigned)c->engine.admin_gids.n;
-	for (unsigned i = 0; i < o->n_admin_gids && i < KELP_MAX_ALLOW; i++)
-		o->admin_gids[i] = (gid_t)c->engine.admin_gids.ids[i];
-	o->idle_park_us = c->engine.idle_park_us;
-	o->idle_yield = c->engine.idle_yield;
-	o->arena_mb = c->engine.arena_mb;
-	o->hugepages = c->engine.hugepages == KELP_HUGEPAGES_ON    ? 1
-		       : c->engine.hugepages == KELP_HUGEPAGES_OFF ? 0
-								   : -1;
-	o->queue_depth = c->engine.queue_depth;
-	o->max_sessions = c->engine.max_sessions;
-	o->export_dirs = (const char *const *)c->export.dirs.items;
-	o->n_export_dirs = c->export.dirs.n;
-	o->masters = (const char *const *)c->seaweedfs.master.items;
-	o->n_masters = c->seaweedfs.master.n;
-	o->data_center = c->seaweedfs.data_center;
-	o->volume_public_url = c->seaweedfs.volume_address == KELP_VOLUME_ADDRESS_PUBLIC_URL;
-	o->jwt_read_key = c->seaweedfs.jwt_read_key;
-	o->lookup_ttl_s = c->seaweedfs.lookup_ttl_s;
-	o->http_timeout_ms = c->seaweedfs.http_timeout_ms;
-	o->hedge_percent = c->seaweedfs.hedge_percent;
-	o->force_http = c->seaweedfs.force_http;
-	o->rdma_device = c->rdma.device;
-	o->rdma_port = (uint8_t)c->rdma.port;
-	o->rdma_gid_index = c->rdma.gid_index;
-	o->rdma_listen = c->rdma.listen;
-	o->rdma_peer_port = (uint16_t)c->rdma.peer_port;
-	o->rdma_peers = (const char *const *)c->rdma.peers.items;
-	o->n_rdma_peers = c->rdma.peers.n;
-	o->rdma_request_timeout_ms = c->rdma.request_timeout_ms;
-	o->rdma_export_max_read_mb = c->rdma.export_max_read_mb;
-	if (!o->socket_path || !*o->socket_path) {
-		fprintf(stderr, "kelpd: [engine] socket is empty\n");
-		return -EINVAL;
-	}
-	return 0;
 }
 
 static int apply(struct kelp_config *c, const char *assignment)
@@ -203,12 +138,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kelpd: %s\n", warnings);
 	if (conf.engine.dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
 		fprintf(stderr, "kelpd: warning: [engine] dumpable = true: prctl: %s\n", strerror(errno));
-	struct kelp_engine_opts eo;
-	if (engine_opts_from_config(&conf, &eo) != 0) {
-		rc = 1;
-		goto out;
-	}
-	rc = kelp_engine_run(&eo) == 0 ? 0 : 1;
+	/* the engine and every module read the validated configuration itself (lcore/engine.h) */
+	rc = kelp_engine_run(&conf) == 0 ? 0 : 1;
 out:
 	kelp_config_free(&conf);
 	return rc;

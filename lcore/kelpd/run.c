@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Bringing kelpd's engine up and down around the control loop (engine.h). */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,15 +34,14 @@ static void volume_warning(void *arg, const char *msg)
  * two kelpd on one host (they cannot share a socket); the incarnation is random per start (the
  * clock and pid when getrandom() fails). Main thread.
  */
-static void reader_ident(const struct kelp_engine_opts *o, struct kelp_rdma_reader_ident *id)
+static void reader_ident(const struct kelp_config *conf, struct kelp_rdma_reader_ident *id)
 {
 	char host[256] = "";
 	uint64_t h = 0xcbf29ce484222325ull;
 	struct timespec ts;
 
 	gethostname(host, sizeof(host) - 1);
-	for (const char *part[] = {host, "\n", o->socket_path ? o->socket_path : ""}, **p = part;
-	     p < part + 3; p++)
+	for (const char *part[] = {host, "\n", conf->engine.socket}, **p = part; p < part + 3; p++)
 		for (const unsigned char *c = (const unsigned char *)*p; *c; c++)
 			h = (h ^ *c) * 0x100000001b3ull;
 	id->reader_id = h ? h : 1; /* 0 means anonymous */
@@ -59,17 +59,17 @@ static void reader_ident(const struct kelp_engine_opts *o, struct kelp_rdma_read
  * device that exists (bad listen address, port in use): a configuration error. */
 static int rdma_start(struct kelp_engine *eng)
 {
-	const struct kelp_engine_opts *o = &eng->opts;
+	const struct kelp_config *c = &eng->conf;
 	struct kelp_rdma_dev_config dc = {
-		.device = o->rdma_device && *o->rdma_device ? o->rdma_device : "auto",
-		.port = o->rdma_port,
-		.gid_index = o->rdma_gid_index,
+		.device = c->rdma.device[0] ? c->rdma.device : "auto",
+		.port = (uint8_t)c->rdma.port,
+		.gid_index = c->rdma.gid_index,
 	};
 	char err[256];
 
-	bool exporting = o->rdma_listen && *o->rdma_listen;
+	bool exporting = c->rdma.listen[0] != '\0';
 	/* reading over RDMA needs the masters' locations (lcore/rdma/rdma_reader.h) */
-	bool reading = o->n_masters > 0 && !o->force_http;
+	bool reading = c->seaweedfs.master.n > 0 && !c->seaweedfs.force_http;
 
 	if (!exporting && !reading)
 		return 0;
@@ -84,18 +84,19 @@ static int rdma_start(struct kelp_engine *eng)
 	}
 	if (exporting) {
 		eng->rdma_export = kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev,
-							  o->rdma_listen,
-							  o->rdma_export_max_read_mb);
+							  c->rdma.listen,
+							  c->rdma.export_max_read_mb);
 		if (!eng->rdma_export)
 			return -errno;
 	}
 	struct kelp_rdma_reader_ident ident = {0};
 	if (reading)
-		reader_ident(o, &ident);
+		reader_ident(c, &ident);
 	for (unsigned i = 0; reading && i < eng->n_lcores; i++) {
 		eng->lcores[i].rdma_reader = kelp_rdma_reader_create(
-			&eng->lcores[i], eng->rdma_dev, o->rdma_peers, o->n_rdma_peers,
-			o->rdma_peer_port, o->rdma_request_timeout_ms, &ident, NULL);
+			&eng->lcores[i], eng->rdma_dev, (const char *const *)c->rdma.peers.items,
+			c->rdma.peers.n, (uint16_t)c->rdma.peer_port, c->rdma.request_timeout_ms,
+			&ident, NULL);
 		if (!eng->lcores[i].rdma_reader)
 			return errno ? -errno : -ENOMEM;
 		eng->lcores[i].rdma_route = kelp_rdma_reader_route;
@@ -103,7 +104,7 @@ static int rdma_start(struct kelp_engine *eng)
 	if (reading)
 		fprintf(stderr, "kelpd: RDMA reads on %s: peers from the masters' locations (kelpd "
 				"on port %u beside each volume server, or [rdma] peers)\n",
-			eng->rdma_dev->name, o->rdma_peer_port);
+			eng->rdma_dev->name, c->rdma.peer_port);
 	return 0;
 }
 
@@ -126,40 +127,48 @@ static void rdma_stop(struct kelp_engine *eng)
 
 /* The CPUs of [engine] lcores and control_cpu exist and kelpd may run on them. Messages name
  * the place of the setting like config errors ("FILE:LINE: engine.lcores: ..."). Main thread. */
-static int check_cpus(const struct kelp_engine_opts *o)
+static int check_cpus(const struct kelp_config *c)
 {
-	const char *lw = o->lcores_where ? o->lcores_where : "[engine]";
-	const char *cw = o->control_cpu_where ? o->control_cpu_where : "[engine]";
-	if (o->n_lcores == 0) {
+	const struct kelp_cpu_list *l = &c->engine.lcores;
+	char lw[PATH_MAX + 16], cw[PATH_MAX + 16];
+
+	kelp_config_where(c, "engine", "lcores", lw, sizeof(lw));
+	kelp_config_where(c, "engine", "control_cpu", cw, sizeof(cw));
+	if (l->n == 0) {
 		fprintf(stderr, "kelpd: %s: engine.lcores is empty: give at least one CPU\n", lw);
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < o->n_lcores; i++) {
-		if (!kelp_topo_cpu_ok(o->lcore_cpus[i])) {
+	if (l->n > KELP_MAX_LCORES) {
+		fprintf(stderr, "kelpd: %s: engine.lcores: at most %d lcores\n", lw, KELP_MAX_LCORES);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (!kelp_topo_cpu_ok(l->cpus[i])) {
 			fprintf(stderr, "kelpd: %s: engine.lcores: CPU %d does not exist or is not "
 					"allowed (this machine has %d usable CPUs)\n",
-				lw, o->lcore_cpus[i], kelp_topo_ncpus());
+				lw, l->cpus[i], kelp_topo_ncpus());
 			return -EINVAL;
 		}
 	}
-	if (o->control_cpu >= 0 && !kelp_topo_cpu_ok(o->control_cpu)) {
+	if (c->engine.control_cpu >= 0 && !kelp_topo_cpu_ok(c->engine.control_cpu)) {
 		fprintf(stderr, "kelpd: %s: engine.control_cpu: CPU %d does not exist or is not allowed "
 				"(this machine has %d usable CPUs; -1 = not pinned)\n",
-			cw, o->control_cpu, kelp_topo_ncpus());
+			cw, c->engine.control_cpu, kelp_topo_ncpus());
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int kelp_engine_run(const struct kelp_engine_opts *opts)
+int kelp_engine_run(const struct kelp_config *conf)
 {
-	struct kelp_engine eng = {.opts = *opts, .start_ns = kelp_now_ns()};
+	struct kelp_engine eng = {.conf = *conf, .start_ns = kelp_now_ns()};
+	const struct kelp_cpu_list *lcores = &conf->engine.lcores;
 	int rc = kelp_topo_load();
 	if (rc != 0) {
 		fprintf(stderr, "kelpd: cannot read the CPU topology (hwloc): %s\n", strerror(-rc));
 		return rc;
 	}
-	rc = check_cpus(opts);
+	rc = check_cpus(conf);
 	if (rc != 0)
 		goto out_topo;
 
@@ -184,31 +193,31 @@ int kelp_engine_run(const struct kelp_engine_opts *opts)
 		goto out_topo;
 	}
 
-	rc = kelp_volume_set_open(opts->export_dirs, opts->n_export_dirs, volume_warning, NULL,
-				  &eng.volumes);
+	rc = kelp_volume_set_open((const char *const *)conf->export.dirs.items, conf->export.dirs.n,
+				  volume_warning, NULL, &eng.volumes);
 	if (rc != 0) {
 		fprintf(stderr, "kelpd: [export] dirs: %s\n", strerror(-rc));
 		goto out_sig;
 	}
 
 	/* every lcore reads the volumes without locks; replaced versions go through this epoch */
-	eng.epoch = kelp_epoch_new(opts->n_lcores);
+	eng.epoch = kelp_epoch_new((unsigned)lcores->n);
 	if (!eng.epoch) {
 		rc = -ENOMEM;
 		goto out_vol;
 	}
 	kelp_volume_set_use_epoch(eng.volumes, eng.epoch);
 
-	eng.lcores = calloc(opts->n_lcores, sizeof(*eng.lcores));
+	eng.lcores = calloc(lcores->n, sizeof(*eng.lcores));
 	if (!eng.lcores) {
 		rc = -ENOMEM;
 		goto out_vol;
 	}
-	for (unsigned i = 0; i < opts->n_lcores; i++) {
-		rc = kelp_lcore_init(&eng.lcores[i], &eng, i, opts->lcore_cpus[i]);
+	for (unsigned i = 0; i < lcores->n; i++) {
+		rc = kelp_lcore_init(&eng.lcores[i], &eng, i, lcores->cpus[i]);
 		eng.n_lcores = i + 1;
 		if (rc != 0) {
-			fprintf(stderr, "kelpd: lcore %u (CPU %d): %s\n", i, opts->lcore_cpus[i],
+			fprintf(stderr, "kelpd: lcore %u (CPU %d): %s\n", i, lcores->cpus[i],
 				strerror(-rc));
 			goto out_lcores;
 		}
@@ -216,11 +225,11 @@ int kelp_engine_run(const struct kelp_engine_opts *opts)
 	rc = rdma_start(&eng);
 	if (rc != 0)
 		goto out_lcores;
-	if (opts->control_cpu >= 0) {
-		int prc = kelp_topo_bind_thread(opts->control_cpu);
+	if (conf->engine.control_cpu >= 0) {
+		int prc = kelp_topo_bind_thread(conf->engine.control_cpu);
 		if (prc != 0)
 			fprintf(stderr, "kelpd: cannot pin the control thread to CPU %d: %s\n",
-				opts->control_cpu, strerror(-prc));
+				conf->engine.control_cpu, strerror(-prc));
 	}
 	rc = kelp_ctl_run(&eng, sig_fd);
 out_lcores:

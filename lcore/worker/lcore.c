@@ -125,7 +125,7 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.local_failed = local_failed,
 	};
 	int rc = -ENOTCONN; /* no RDMA path */
-	if (lc->rdma_route && !lc->eng->opts.force_http && !local_failed) {
+	if (lc->rdma_route && !lc->eng->conf.seaweedfs.force_http && !local_failed) {
 		rc = lc->rdma_route(lc->rdma_reader, r);
 		if (rc == 0) {
 			s->remote_inflight++;
@@ -172,12 +172,12 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 	}
 	const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, e->volume_id);
 	/* [seaweedfs] force_http: every read over HTTP; KELP_SQE_F_RDMA_ONLY: never local */
-	if (!v || lc->eng->opts.force_http || (e->flags & KELP_SQE_F_RDMA_ONLY))
+	if (!v || lc->eng->conf.seaweedfs.force_http || (e->flags & KELP_SQE_F_RDMA_ONLY))
 		return route_remote(lc, s, e, c, false);
 	kelp_serve_local(v, e, s->arena, c);
 	/* a bad local copy (CRC mismatch, bad record, a .dat that shrank under us): a replica may
 	 * have it intact */
-	if (__builtin_expect(c->result == -EIO, 0) && lc->eng->opts.n_masters)
+	if (__builtin_expect(c->result == -EIO, 0) && lc->eng->conf.seaweedfs.master.n)
 		return route_remote(lc, s, e, c, true);
 	return 1;
 }
@@ -552,8 +552,8 @@ int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id,
 	lc->ctl_wake_fd = -1;
 	lc->epoll_fd = -1;
 	lc->numa_node = kelp_topo_cpu_node(cpu);
-	lc->idle_park_ns = (uint64_t)eng->opts.idle_park_us * 1000;
-	lc->idle_yield = eng->opts.idle_yield;
+	lc->idle_park_ns = (uint64_t)eng->conf.engine.idle_park_us * 1000;
+	lc->idle_yield = eng->conf.engine.idle_yield;
 	/* non-blocking: a write never blocks control, even if the counter were ever saturated */
 	lc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (lc->wake_fd < 0)

@@ -241,6 +241,67 @@ static void test_duplicates_where_and_warnings(void **state)
 	kelp_config_free(&c);
 }
 
+/* Issue 9 item 4: the validators use the daemon's own host:port parser (core/hostport.h), so an
+ * address the daemon would refuse at run time ("+18515": strtol took it, the RDMA export did not)
+ * is refused here, with FILE:LINE. */
+static void test_host_port_values_checked_like_the_daemon(void **state)
+{
+	struct kelp_config c;
+	char err[2048];
+	const char *text = "[seaweedfs]\n"
+			   "master = 10.0.0.5:9333, [::1]:9333, master-2.example:9333\n"
+			   "[rdma]\n"
+			   "listen = 10.0.0.6:+18515\n"
+			   "peers = 10.0.0.7:8080=10.0.0.7: 18515, ::1:8080=10.0.0.8:18515\n";
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(kelp_config_load_string(&c, "t.conf", text, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "t.conf:4: rdma.listen: '10.0.0.6:+18515': port must be 1..65535"));
+	assert_non_null(strstr(err, "t.conf:5: rdma.peers: '10.0.0.7: 18515': port must be 1..65535"));
+	assert_int_equal(c.seaweedfs.master.n, 3); /* the valid line was applied */
+	assert_string_equal(c.rdma.listen, "");    /* the bad one was not */
+	kelp_config_free(&c);
+
+	const char *bad[] = {"rdma.listen=10.0.0.6:+18515", "rdma.listen=::1:18515",
+			     "rdma.listen=:18515", "seaweedfs.master=http://10.0.0.5:9333",
+			     "rdma.peers=::1:8080=10.0.0.8:18515", "rdma.listen=10.0.0.6:0x10"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(kelp_config_init(&c), 0);
+		if (kelp_config_set(&c, bad[i], err, sizeof(err)) != -EINVAL)
+			fail_msg("%s was accepted", bad[i]);
+		assert_non_null(strstr(err, bad[i]));
+		kelp_config_free(&c);
+	}
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(kelp_config_set(&c, "rdma.listen=[fe80::1%eth0]:18515", err, sizeof(err)), 0);
+	assert_int_equal(kelp_config_set(&c, "rdma.listen=", err, sizeof(err)), 0); /* off */
+	kelp_config_free(&c);
+}
+
+/* Issue 9 item 7: whether an id list holds users or groups is a field of its row, not a guess from
+ * the key's name. */
+static void test_id_lists_users_or_groups(void **state)
+{
+	size_t n, lists = 0;
+	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i].type != KELP_CONF_ID_LIST)
+			continue;
+		lists++;
+		assert_int_equal(keys[i].groups, strcmp(keys[i].key, "allow_uids") != 0);
+	}
+	assert_int_equal(lists, 3);
+	struct kelp_config c;
+	char err[512];
+	assert_int_equal(kelp_config_init(&c), 0);
+	assert_int_equal(kelp_config_set(&c, "engine.allow_uids=no-such-kelp-name", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "is not a user name or number"));
+	assert_int_equal(kelp_config_set(&c, "engine.admin_gids=no-such-kelp-name", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "is not a group name or number"));
+	kelp_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +309,8 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_types),
 		cmocka_unit_test(test_file_errors_have_lines),
 		cmocka_unit_test(test_duplicates_where_and_warnings),
+		cmocka_unit_test(test_host_port_values_checked_like_the_daemon),
+		cmocka_unit_test(test_id_lists_users_or_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,8 @@
 #include "lcore/kelpd/run.h"
 
 #define MAX_SESSIONS 4
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 struct engine_proc {
 	char dir[64];
@@ -42,18 +44,28 @@ static void engine_start_n(struct engine_proc *e, unsigned n_lcores)
 	e->pid = fork();
 	assert_true(e->pid >= 0);
 	if (e->pid == 0) {
-		struct kelp_engine_opts o = {
-			.socket_path = e->sock,
-			.lcore_cpus = {0, 1},
-			.n_lcores = n_lcores,
-			.control_cpu = -1,
-			.idle_park_us = 50, /* park: the test machine's cores are shared */
-			.arena_mb = 4,
-			.hugepages = -1,
-			.queue_depth = 64,
-			.max_sessions = MAX_SESSIONS,
+		/* kelpd's own path: the defaults, then overrides (core/config.h) */
+		struct kelp_config c;
+		char set[200], err[256];
+		const char *sets[] = {
+			n_lcores > 1 ? "engine.lcores=0,1" : "engine.lcores=0",
+			"engine.control_cpu=-1",
+			"engine.idle_park_us=50", /* park: the test machine's cores are shared */
+			"engine.arena_mb=4",
+			"engine.queue_depth=64",
+			"engine.max_sessions=" XSTR(MAX_SESSIONS),
 		};
-		_exit(kelp_engine_run(&o) == 0 ? 0 : 1);
+		if (kelp_config_init(&c) != 0)
+			_exit(1);
+		snprintf(set, sizeof(set), "engine.socket=%s", e->sock);
+		if (kelp_config_set(&c, set, err, sizeof(err)) != 0)
+			_exit(1);
+		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+			if (kelp_config_set(&c, sets[i], err, sizeof(err)) != 0) {
+				fprintf(stderr, "%s\n", err);
+				_exit(1);
+			}
+		_exit(kelp_engine_run(&c) == 0 ? 0 : 1);
 	}
 	/* a bound, not a timing check: generous for an ASan build on a busy shared machine */
 	struct stat st;
