@@ -3,12 +3,14 @@
 # 0 pass, 77 skip, anything else fail. Prints "integration: N passed, N failed, N skipped" (and each skip
 # with the reason the test gave); a skip fails the run unless KELP_ALLOW_SKIP accepts it
 # (mk/test-lib.sh).
+#   usage: mk/run-integ.sh [test/integ/test_X.sh ...]     (default: all of them)
 set -u
 # shellcheck source=mk/test-lib.sh
 . "$(dirname "$0")/test-lib.sh"
 pass=0; fail=0; skipped=(); failed=()
 log=$(mktemp /tmp/kelp-integ-log.XXXXXX)
-for t in test/integ/test_*.sh; do
+[ $# -gt 0 ] || set -- test/integ/test_*.sh
+for t in "$@"; do
 	[ -e "$t" ] || continue
 	echo "== $t"
 	run_logged "$log" bash "$t"; rc=$?

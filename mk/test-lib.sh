@@ -19,17 +19,20 @@ skip_allowed() {
 }
 
 # run_logged LOG CMD [ARG...]: runs CMD with its output on this terminal as it comes and in LOG too;
-# returns CMD's exit status. Not a pipe into tee: a daemon that a test leaks would hold the pipe open
-# and hang the run; tail --pid stops when CMD does.
+# returns CMD's exit status. CMD runs in the foreground (a background job would ignore SIGINT, and
+# so would the daemons it starts). Not a pipe into tee: a daemon that a test leaks would hold the
+# pipe open and hang the run. tail follows LOG until a stand-in process ends, which happens when
+# CMD has; it prints what is left, then stops.
 run_logged() {
-	local log=$1 pid rc=0 tpid; shift
+	local log=$1 rc=0 spid tpid; shift
 	: > "$log"
-	"$@" > "$log" 2>&1 &
-	pid=$!
-	tail -n +1 -s 0.1 -f --pid="$pid" "$log" &
+	sleep 2147483647 &
+	spid=$!
+	tail -n +1 -s 0.1 -f --pid="$spid" "$log" &
 	tpid=$!
-	wait "$pid" || rc=$?
-	wait "$tpid" 2>/dev/null
+	"$@" >> "$log" 2>&1 || rc=$?
+	kill "$spid" 2>/dev/null
+	wait "$spid" "$tpid" 2>/dev/null
 	return "$rc"
 }
 

@@ -2,8 +2,9 @@
 # The end of `make test`: adds up what every suite recorded in $KELP_TEST_RESULTS (mk/test-lib.sh),
 # prints each suite's line and each skip, and closes with the line CI tools read:
 #   test: N passed, N failed, N skipped
-# Exits 1 if a test failed, a step failed (named in the arguments: e.g. a fuzz target, a build),
-# or a test was skipped that KELP_ALLOW_SKIP does not accept.
+# Exits 1 if a test failed, a step failed (named in the arguments: e.g. a fuzz target, a build), a
+# suite (unit, asan, integration, rdma) did not report, or a test was skipped that KELP_ALLOW_SKIP
+# does not accept.
 #   usage: mk/test-summary.sh [FAILED_STEP...]
 set -u
 # shellcheck source=mk/test-lib.sh
@@ -32,6 +33,12 @@ done
 # a step that failed without a failed test of its own (build error, fuzz crash, docs check) is one failure
 for s in "${steps[@]}"; do
 	[ -f "$dir/$s" ] && [ "$(cut -d' ' -f2 < "$dir/$s" | head -1)" -gt 0 ] || fail=$((fail + 1))
+done
+# a suite that neither reported nor failed did not run at all: as loud as a failure
+for suite in unit asan integration rdma; do
+	if [ ! -f "$dir/$suite" ] && [[ " ${steps[*]} " != *" $suite "* ]]; then
+		echo "$suite: did not report (did it run?)"; steps+=("$suite"); fail=$((fail + 1))
+	fi
 done
 rc=0
 if [ ${#steps[@]} -gt 0 ]; then echo "failed steps: ${steps[*]} (see above)"; rc=1; fi
