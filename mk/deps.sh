@@ -39,3 +39,15 @@ if ! python3 -c 'import matplotlib' >/dev/null 2>&1; then
 	python3 -m pip install -q --disable-pip-version-check matplotlib ||
 		echo "deps: matplotlib could not be installed; bench/plot.py will not work (benchmarks still do)" >&2
 fi
+
+# clang-format for `make format` and `make check-format`, pinned (another version formats
+# differently): pip's clang-format package, cached outside the tree; mk/clang-format-path.sh prints
+# where its binary is.
+CLANG_FORMAT_VERSION=23.1.5
+CF_DIR="${KELP_CACHE:-$HOME/.cache/kelp}/clang-format-$CLANG_FORMAT_VERSION"
+if [ ! -x "$CF_DIR/clang_format/data/bin/clang-format" ]; then
+	echo "deps: installing clang-format $CLANG_FORMAT_VERSION (pip clang-format) into $CF_DIR"
+	python3 -m pip install -q --disable-pip-version-check --no-deps --target "$CF_DIR" \
+		"clang-format==$CLANG_FORMAT_VERSION"
+fi
+"$CF_DIR/clang_format/data/bin/clang-format" --version >/dev/null

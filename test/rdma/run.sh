@@ -7,12 +7,14 @@ usage() {
 	cat <<'USAGE'
 usage: test/rdma/run.sh COMMAND
   test              run every RDMA test (test/rdma/tests.sh) in one VM run; exit 0 only if all pass
+                    (a test that skips fails the run unless KELP_ALLOW_SKIP accepts it)
   bench             perftest baseline (ib_read_lat, ib_read_bw at 4 KiB, rxe0<->rxe1) and kelp's RDMA
                     reads (kelp-rdma; and kelp-bench --mode rdma through a reader kelpd and an export
                     kelpd when weed runs on the host), alternating, in the same VM run
                     (test/rdma/bench.sh; KELP_BENCH_ROUNDS, KELP_BENCH_ITERS); runs at nice -10 in
                     its own scheduling group (bench/prio.sh)
-  test-if-possible  `test` when QEMU can run here; otherwise say why it is skipped and exit 0
+  test-if-possible  `test` when QEMU can run here; otherwise say why it is skipped, and fail unless
+                    KELP_ALLOW_SKIP accepts it (rdma or rdma-vm; mk/test-lib.sh)
   exec CMD [ARG...] run one command in the VM (cwd = repository, rxe0/rxe1 up), e.g. `exec ibv_devices`
   help              this text
 The kernel (Debian linux-image-amd64's target) and the initramfs are cached in build/rdma-vm/
@@ -37,6 +39,8 @@ RDMA_DATA=$REPO/build/rdma-data # test volumes; in the repository so the guest s
 . "$RDMA_DIR/vm.sh"
 # shellcheck source=test/rdma/host-weed.sh
 . "$RDMA_DIR/host-weed.sh"
+# shellcheck source=mk/test-lib.sh
+. "$REPO/mk/test-lib.sh"
 
 
 run_in_vm() {
@@ -73,6 +77,27 @@ weed_bench_needles() {
 	echo "WEED_BENCH_FIDS=$WEED_DIR/bench4k.fids" >> "$HOST_WEED_ENV"
 }
 
+# report_vm_tests CONSOLE_LOG RC: this suite's summary (test_report) from the guest's console:
+# tests.sh's closing "rdma: N passed, N failed, N skipped" line, and the name of each test that
+# printed "   skipped" (with its last "skip: " line). A VM that gave no such line (crash, timeout)
+# counts as one failure.
+report_vm_tests() {
+	local log=$1 rc=$2 line p f skipped=()
+	line=$(tr -d '\r' < "$log" | grep -a -E '^rdma: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' | tail -1)
+	if [ -z "$line" ]; then
+		test_report rdma 0 1
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/^rdma: ([0-9]+) passed, ([0-9]+) failed.*/\1/')
+	f=$(echo "$line" | sed -E 's/^rdma: ([0-9]+) passed, ([0-9]+) failed.*/\2/')
+	[ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || f=1
+	mapfile -t skipped < <(tr -d '\r' < "$log" | awk '
+		/^== / { name = substr($0, 4); reason = "no reason given" }
+		/^skip: / { reason = substr($0, 7) }
+		/^   skipped$/ { print name "\t" reason }')
+	test_report rdma "$p" "$f" "${skipped[@]}"
+}
+
 # Volumes and expected bytes for the tests, made on the host (fast) into the shared repository.
 prepare_data() {
 	[ -x "$REPO/build/bin/kelp-rdma" ] && [ -x "$REPO/build/bin/kelp-vol" ] ||
@@ -88,9 +113,16 @@ test)
 	start_weed || exit 2
 	# ~8 min on an idle host; other people's builds and VMs make it 10-15 (13 at load 10); every
 	# wait inside is bounded, so this limit is only for a guest that hangs
-	rc=0; run_in_vm "${KELP_VM_TIMEOUT:-2400}" test/rdma/tests.sh || rc=$?
+	# The console goes to a log too: its "rdma: N passed, N failed, N skipped" line
+	# (test/rdma/guest-lib.sh) and the tests it skipped are this suite's report.
+	mkdir -p "$REPO/build"
+	console=$(mktemp "$REPO/build/rdma-console.XXXXXX")
+	rc=0; run_in_vm "${KELP_VM_TIMEOUT:-2400}" test/rdma/tests.sh | tee "$console" || rc=${PIPESTATUS[0]}
 	[ $rc -eq 0 ] && echo "rdma: all VM tests passed" || echo "rdma: VM tests FAILED (exit $rc)"
-	exit $rc ;;
+	report_rc=0; report_vm_tests "$console" "$rc" || report_rc=$?
+	rm -f "$console"
+	[ $rc -ne 0 ] && exit $rc
+	exit $report_rc ;;
 bench)
 	prepare_data || exit 2
 	start_weed || exit 2
@@ -98,9 +130,12 @@ bench)
 	exec_rc=0; run_in_vm 1800 test/rdma/bench.sh || exec_rc=$?
 	exit $exec_rc ;;
 test-if-possible)
+	# A skip is reported like any other (mk/test-lib.sh): it fails the run unless
+	# KELP_ALLOW_SKIP accepts rdma (or rdma-vm).
 	if ! why=$(vm_why_not); then
 		echo "rdma: SKIPPED the Soft-RoCE VM tests: $why"
-		exit 0
+		test_report rdma 0 0 "rdma-vm"$'\t'"the Soft-RoCE VM cannot run here: $why"
+		exit $?
 	fi
 	exec "$0" test ;;
 exec)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* lcore/http_fallback: how a volume server's answer becomes a completion (kelp_http_read_result);
- * lcore/discovery: finding a volume in a published location table. */
+/* lcore/cluster/http_fallback: how a volume server's answer becomes a completion (kelp_http_read_result);
+ * lcore/cluster/discovery: finding a volume in a published location table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * lcore/rdma_reader: how a finished RDMA request becomes a completion (kelp_rdma_reader_result):
+ * lcore/rdma/rdma_reader: how a finished RDMA request becomes a completion (kelp_rdma_reader_result):
  * which answers complete over RDMA and which send the read on to HTTP. (The connection state
  * machine under it is tested against the fake verbs in test_nic_conn.c; the reader end to end on
  * Soft-RoCE in test/rdma/test_kelpd_rdma_read.sh.)

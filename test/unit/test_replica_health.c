@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* lcore/replica_health: the per-volume-server state machine behind the HTTP path's replica order
+/* lcore/cluster/replica_health: the per-volume-server state machine behind the HTTP path's replica order
  * (issue 8 item 7): demote on failure or a lost hedge, probe one read after the backoff, come back
  * on any answer, back off longer while flapping. Time is passed in: no sockets, no sleeps. */
 #include <setjmp.h>
