@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 
+#include "core/config.h" /* KELP_MAX_QUEUE_DEPTH */
 #include "kelp_abi.h"
 #include "kelp_ring.h"
 
@@ -16,7 +17,7 @@ static uint64_t round_up(uint64_t v, uint64_t align)
 int kelp_seg_layout(uint32_t sq_entries, uint64_t arena_size, uint64_t align,
 		    struct kelp_seg_layout *out)
 {
-	if (sq_entries < 2 || sq_entries > 65536 || (sq_entries & (sq_entries - 1)) != 0)
+	if (sq_entries < 2 || sq_entries > KELP_MAX_QUEUE_DEPTH || (sq_entries & (sq_entries - 1)) != 0)
 		return -EINVAL;
 	if (align != 4096 && align != (2u << 20))
 		return -EINVAL;

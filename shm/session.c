@@ -127,7 +127,8 @@ static void refused(const char *path, int status, const struct kelp_hello *h,
 		break;
 	case -EINVAL:
 		set_error("kelpd at %s refused the session: queue_depth %u (must be a power of 2, "
-			  "2..65536; 0 = kelpd's default)", path, (unsigned)h->sq_entries);
+			  "2..%u; 0 = kelpd's default)", path, (unsigned)h->sq_entries,
+			  KELP_MAX_QUEUE_DEPTH);
 		break;
 	default:
 		set_error("kelpd at %s could not open the session: %s", path, strerror(-status));
