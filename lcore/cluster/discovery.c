@@ -72,7 +72,14 @@ struct kelp_discovery {
 	bool shut;
 	struct kelp_discovery_stats st;
 	struct kelp_replica_health masters_health; /* for the log lines of masters going and coming */
+	struct kelp_discovery_hooks hooks; /* opts.hooks, or zero */
 };
+
+/* The clock of TTLs and retries: kelp_now_ns, or a test's (opts.hooks). */
+static uint64_t now_ns(const struct kelp_discovery *d)
+{
+	return d->hooks.clock_ns ? d->hooks.clock_ns() : kelp_now_ns();
+}
 
 /* "name:port" -> numeric "ip:port" (blocking; start-up only). */
 static int resolve_master(const char *in, char *out, size_t size)
@@ -138,6 +145,8 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : 600) * 1000000000u;
 	d->epoch = opts->epoch;
 	d->table = opts->publish_to ? opts->publish_to : &d->own_table;
+	if (opts->hooks)
+		d->hooks = *opts->hooks;
 	kelp_replica_health_init(&d->masters_health, 1, 1); /* only its state is used */
 	return d;
 }
@@ -292,7 +301,7 @@ static void take_locations(struct kelp_discovery *d, struct vol *v,
 {
 	kelp_discovery_order(res, d->dc, d->public_url, &v->locs);
 	v->have = true;
-	v->expires_ns = kelp_now_ns() + d->ttl_ns;
+	v->expires_ns = now_ns(d) + d->ttl_ns;
 }
 
 /* Every master failed this round with @err. */
@@ -302,7 +311,7 @@ static void round_failed(struct kelp_discovery *d, struct vol *v, int err)
 	if (v->have) {
 		/* keep serving what we knew; ask again a little later */
 		d->st.stale_served++;
-		v->expires_ns = kelp_now_ns() + STALE_RETRY_NS;
+		v->expires_ns = now_ns(d) + STALE_RETRY_NS;
 		return wake(d, v, 0);
 	}
 	switch (err) {
@@ -330,6 +339,11 @@ static int arm_retry_timer(struct lookup *lk, uint32_t seconds)
 		return -EBUSY;
 	lk->ts.tv_sec = seconds;
 	lk->ts.tv_nsec = 0;
+	if (lk->d->hooks.retry_after_unit_ns) { /* a test's short seconds */
+		uint64_t ns = seconds * lk->d->hooks.retry_after_unit_ns;
+		lk->ts.tv_sec = (long long)(ns / 1000000000u);
+		lk->ts.tv_nsec = (long long)(ns % 1000000000u);
+	}
 	lk->timer_op.done = timer_done;
 	io_uring_prep_timeout(sqe, &lk->ts, 0, 0);
 	io_uring_sqe_set_data(sqe, &lk->timer_op);
@@ -341,7 +355,7 @@ static int arm_retry_timer(struct lookup *lk, uint32_t seconds)
 static void master_health(struct kelp_discovery *d, const char *addr, int err)
 {
 	const struct kelp_replica *m = kelp_replica_health_find(&d->masters_health, addr);
-	uint64_t now = kelp_now_ns(), since = m ? m->since_ns : now;
+	uint64_t now = now_ns(d), since = m ? m->since_ns : now;
 
 	if (err == 0) {
 		if (kelp_replica_health_answered(&d->masters_health, addr, now) ==
@@ -403,7 +417,7 @@ static void lookup_done(struct kelp_http_call *call, int err)
 				 call->server, v->vid, v->locs.count ? v->locs.url[0] : "none",
 				 v->locs.count > 1 ? ", ..." : "");
 		}
-		v->expires_ns = kelp_now_ns() + STALE_RETRY_NS;
+		v->expires_ns = now_ns(d) + STALE_RETRY_NS;
 		return wake(d, v, 0);
 	}
 	if (d->shut)
@@ -446,7 +460,7 @@ int kelp_discovery_locate(struct kelp_discovery *d, uint32_t vid, struct kelp_lo
 		return -ECANCELED;
 	if (!(v = vol_get(d, vid, true)))
 		return -ENOMEM;
-	if (v->have && kelp_now_ns() < v->expires_ns) {
+	if (v->have && now_ns(d) < v->expires_ns) {
 		d->st.hits++;
 		*out = &v->locs;
 		return 1;

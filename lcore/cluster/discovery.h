@@ -46,6 +46,12 @@
 
 struct kelp_discovery;
 
+/* Replacements for tests (test/unit/test_discovery.c); NULL or a NULL field: the real thing. */
+struct kelp_discovery_hooks {
+	uint64_t (*clock_ns)(void); /* TTLs, stale retries, master health; NULL: kelp_now_ns */
+	uint64_t retry_after_unit_ns; /* how long one Retry-After second lasts; 0: 1 s */
+};
+
 struct kelp_discovery_opts {
 	const char *const *masters; /* "host:port" each; names are resolved once, at create */
 	unsigned n_masters;
@@ -56,6 +62,7 @@ struct kelp_discovery_opts {
 	/* where to publish the table for lock-free readers (e.g. a field of kelpd's engine, which
 	 * outlives the discovery); NULL: inside the discovery. Left NULL again at destroy. */
 	struct kelp_loc_table **publish_to;
+	const struct kelp_discovery_hooks *hooks; /* NULL in kelpd */
 };
 
 /* The locations of one volume, in the order to try them. */

@@ -644,6 +644,16 @@ void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_ht
 	*s = c->st;
 }
 
+void kelp_http_client_pool(const struct kelp_http_client *c, unsigned *open, unsigned *idle)
+{
+	*open = *idle = 0;
+	for (const struct server *s = c->servers; s; s = s->next)
+		for (const struct kelp_http_conn *conn = s->conns; conn; conn = conn->next) {
+			++*open;
+			*idle += conn->state == CONN_IDLE;
+		}
+}
+
 int kelp_http_client_destroy(struct kelp_http_client *c)
 {
 	if (!c)

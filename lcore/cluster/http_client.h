@@ -116,6 +116,11 @@ struct kelp_http_client_stats {
 };
 void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_http_client_stats *s);
 
+/* kelp_http_client_pool - how many connections are open, and how many of them idle in the
+ * keep-alive pools (for tests: a call that ends must leave no busy connection behind). Ring thread
+ * only. */
+void kelp_http_client_pool(const struct kelp_http_client *c, unsigned *open, unsigned *idle);
+
 /*
  * kelp_http_client_destroy - close idle connections and free @c. Only when busy() is 0 (else
  * -EBUSY and nothing is freed). NULL is ignored (returns 0). Ring thread only.
