@@ -173,10 +173,13 @@ $(BUILD)/test/%: $(OBJ)/test/unit/%.o $(ALL_LIBS)
 
 # Fuzz targets are built with clang's libFuzzer from the sources themselves (not the gcc objects).
 FUZZ_LIB_SRCS := $(CORE_SRCS) $(PROTO_SRCS)
+# A target that drives runtime code names the sources it needs beyond core/ and proto/.
+$(BUILD)/fuzz/fuzz_http_client: FUZZ_EXTRA := lcore/cluster/http_client.c
+$(BUILD)/fuzz/fuzz_http_client: lcore/cluster/http_client.c test/unit/script_server.h
 $(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=gnu11 -O1 -g -D_GNU_SOURCE $(INCLUDES) -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_LIB_SRCS) -ldeflate -ljansson -linih -lcrypto -lm
+		-o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_EXTRA) -luring -ldeflate -ljansson -linih -lcrypto -lm
 
 # ---- tests ------------------------------------------------------------------------------------
 FUZZ_SECONDS ?= 10

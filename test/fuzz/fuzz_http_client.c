@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libFuzzer target for the response side of the io_uring HTTP client (lcore/cluster/http_client.c),
+ * the real code over a real loopback TCP connection: the input is what a server answers, sent in
+ * pieces to one GET (or HEAD), then the server closes.
+ * Input: byte 0 = destination capacity (x4: 0..1020 bytes), byte 1 = number of pieces (1..16),
+ * byte 2 bit 0 = HEAD; the rest = the response.
+ * Oracle: no crash or sanitizer report (the destination is an exact-size heap block: a byte past
+ * it is an ASan report); done runs exactly once; nothing stays busy and destroy succeeds; and the
+ * outcome equals the response parser's (proto/http.c) on the whole input at once: the same status,
+ * body and truncation when it is complete, its error when it is malformed, -ECONNRESET when it is
+ * cut short by the close. The scripted server is test/unit/script_server.h.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lcore/cluster/http_client.h"
+#include "test/unit/script_server.h"
+
+static struct io_uring ring;
+static struct ss srv;
+
+struct req {
+	struct kelp_http_call call;
+	bool done;
+	int err;
+	int ndone;
+};
+
+static void req_done(struct kelp_http_call *call, int err)
+{
+	struct req *r = call->arg;
+	r->done = true;
+	r->err = err;
+	r->ndone++;
+}
+
+/* What the client must report: the parser fed @data whole, then the close. */
+static int reference(const uint8_t *data, size_t len, bool head, uint8_t *dst, size_t cap,
+		     struct kelp_http_parser *p)
+{
+	kelp_http_parser_init(p, dst, cap, head);
+	ssize_t n = len ? kelp_http_parser_feed(p, data, len) : 0;
+	if (n < 0)
+		return (int)n;
+	if (kelp_http_parser_done(p))
+		return 0;
+	return kelp_http_parser_finish(p) == 0 ? 0 : -ECONNRESET;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct kelp_http_parser ref; /* large: off the stack */
+	static bool ready;
+	char head[4096];
+
+	if (size < 3)
+		return 0;
+	if (!ready) {
+		if (io_uring_queue_init(64, &ring, 0) || ss_open(&srv, &ring))
+			abort();
+		ready = true;
+	}
+	size_t cap = data[0] * 4u;
+	size_t pieces = 1 + data[1] % 16;
+	bool is_head = data[2] & 1;
+	data += 3;
+	size -= 3;
+
+	uint8_t *dst = malloc(cap ? cap : 1), *ref_dst = malloc(cap ? cap : 1);
+	struct kelp_http_client_opts o = {.timeout_ms = 10000};
+	struct kelp_http_client *c = kelp_http_client_create(&ring, &o);
+	struct req r = {0};
+	if (!dst || !ref_dst || !c)
+		abort();
+	snprintf(r.call.server, sizeof(r.call.server), "%s", srv.addr);
+	snprintf(r.call.path, sizeof(r.call.path), "/3,01637037d6");
+	r.call.head = is_head;
+	r.call.dst = cap ? dst : NULL;
+	r.call.dst_cap = cap;
+	r.call.done = req_done;
+	r.call.arg = &r;
+	if (kelp_http_client_start(c, &r.call))
+		abort();
+
+	int fd = ss_accept(&srv);
+	if (fd < 0 || ss_read_request(&srv, fd, head, sizeof(head)) <= 0)
+		abort();
+	/* each piece after the client had the chance to take the one before */
+	for (size_t i = 0, off = 0; i < pieces && off < size; i++) {
+		size_t n = i + 1 == pieces ? size - off : size / pieces;
+		if (n == 0)
+			continue;
+		if (ss_send(&srv, fd, data + off, n))
+			break; /* the client closed after a complete or malformed response */
+		off += n;
+		ss_pump(&srv, 100);
+	}
+	close(fd);
+	if (!ss_run_until(&srv, &r.done))
+		abort(); /* never completed */
+
+	int want = reference(data, size, is_head, cap ? ref_dst : NULL, cap, &ref);
+	if (r.err != want)
+		abort();
+	if (r.err == 0) {
+		size_t body = kelp_http_parser_body_len(&ref);
+		if (r.call.body_len > cap || r.call.body_len != body ||
+		    memcmp(dst, ref_dst, body) != 0 || r.call.resp.status != ref.resp.status ||
+		    r.call.resp.truncated != ref.resp.truncated ||
+		    r.call.resp.body_total != ref.resp.body_total)
+			abort();
+	}
+
+	kelp_http_client_shutdown(c);
+	uint64_t start = kelp_now_ns();
+	while (kelp_http_client_busy(c)) {
+		if (ss_past(start))
+			abort();
+		ss_pump(&srv, 1000);
+	}
+	if (r.ndone != 1 || kelp_http_client_destroy(c))
+		abort();
+	free(dst);
+	free(ref_dst);
+	return 0;
+}
