@@ -38,6 +38,14 @@
  * (shm/seg.c, shm/kelp_abi.h). */
 #define KELP_MAX_QUEUE_DEPTH 65536u
 
+/* Defaults that a module also applies when a caller outside kelpd (tools/kelp-rdma, tests) leaves
+ * the value 0; the key table's defaults are the same numbers (KELP_XSTR), written only here. */
+#define KELP_DEFAULT_LOOKUP_TTL_S            600  /* [seaweedfs] lookup_ttl_s */
+#define KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS 2000 /* [rdma] request_timeout_ms */
+#define KELP_DEFAULT_EXPORT_MAX_READ_MB      16   /* [rdma] export_max_read_mb */
+#define KELP_STR_(x) #x
+#define KELP_XSTR(x) KELP_STR_(x) /* a macro's value as a string literal */
+
 struct kelp_cpu_list {
 	size_t n;
 	int cpus[KELP_CONF_MAX_CPUS]; /* in the order written, no duplicates */

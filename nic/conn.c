@@ -46,7 +46,8 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 	lc->clock_ns = cfg && cfg->clock_ns ? cfg->clock_ns : coarse_ns;
 	lc->bounce_waiter = -1;
 	lc->request_timeout =
-		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms : 2000) * 1000000ull;
+		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms
+						  : KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) * 1000000ull;
 
 	lc->cq = lc->ops->create_cq(dev->ctx, lc->cq_entries, dev->is_mlx5);
 	if (!lc->cq) {

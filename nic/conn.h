@@ -57,6 +57,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/config.h" /* KELP_DEFAULT_* */
 #include "core/fid.h"
 #include "nic/device.h"
 #include "proto/rdma_msg.h"
@@ -66,7 +67,7 @@
 #define KELP_RDMA_POLL_BATCH   32
 #define KELP_RDMA_BACKOFF_MIN_NS 100000000ull  /* 100 ms */
 #define KELP_RDMA_BACKOFF_MAX_NS 6400000000ull /* 6.4 s */
-#define KELP_RDMA_MAX_READ_DEFAULT (16u << 20)  /* export: largest read through the bounce pool */
+#define KELP_RDMA_MAX_READ_DEFAULT ((uint32_t)KELP_DEFAULT_EXPORT_MAX_READ_MB << 20)  /* export: largest read through the bounce pool */
 
 enum kelp_rdma_role { KELP_RDMA_READER = 1, KELP_RDMA_EXPORTER = 2 };
 
@@ -148,7 +149,7 @@ struct kelp_rdma_lcore_config {
 				  * KELP_RDMA_MAX_READ_DEFAULT; at most bounce_slots * bounce_size);
 				  * a larger one is answered TOO_LARGE (the reader uses HTTP) */
 	uint32_t request_timeout_ms; /* reader: no reply for this long while requests are in flight
-				      * fails the connection (0: 2000) */
+				      * fails the connection (0: KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) */
 	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
 				     * theirs) */
 };

@@ -8,6 +8,7 @@
  * the one that answered last.
  */
 #include "core/clock.h"
+#include "core/config.h" /* KELP_DEFAULT_LOOKUP_TTL_S */
 #include "core/hostport.h"
 #include "lcore/cluster/discovery.h"
 
@@ -142,7 +143,7 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	d->n_masters = opts->n_masters;
 	snprintf(d->dc, sizeof(d->dc), "%s", opts->data_center ? opts->data_center : "");
 	d->public_url = opts->public_url;
-	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : 600) * 1000000000u;
+	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : KELP_DEFAULT_LOOKUP_TTL_S) * 1000000000u;
 	d->epoch = opts->epoch;
 	d->table = opts->publish_to ? opts->publish_to : &d->own_table;
 	if (opts->hooks)

@@ -57,7 +57,7 @@ struct kelp_discovery_opts {
 	unsigned n_masters;
 	const char *data_center;    /* NULL or "": no preference */
 	bool public_url;            /* locations are publicUrls ([seaweedfs] volume_address) */
-	uint32_t ttl_s;             /* 0 -> 600 */
+	uint32_t ttl_s;             /* 0 -> KELP_DEFAULT_LOOKUP_TTL_S (core/config.h) */
 	struct kelp_epoch *epoch;   /* readers of the published table (core/epoch.h); NULL: none */
 	/* where to publish the table for lock-free readers (e.g. a field of kelpd's engine, which
 	 * outlives the discovery); NULL: inside the discovery. Left NULL again at destroy. */
