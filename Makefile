@@ -29,7 +29,7 @@ SAN ?= 0
 ifeq ($(SAN),1)
 BUILD ?= build-asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-OPT := -O1
+OPT := -O1 -DKELP_DEBUG # owner-thread checks (core/owner.h)
 else
 BUILD ?= build
 SANFLAGS :=

@@ -36,6 +36,7 @@
 #include <sys/types.h>
 
 #include "core/config.h"
+#include "core/owner.h"
 #include "core/volume.h"
 
 #define KELP_MAX_LCORES 64 /* [engine] lcores at most (checked by kelp_engine_run) */
@@ -70,6 +71,9 @@ struct kelp_engine {
 	struct kelp_rdma_dev *rdma_dev;  /* NULL: no RDMA on this host (or not configured) */
 	struct kelp_rdma_export *rdma_export; /* NULL: [rdma] listen off */
 	uint64_t start_ns;               /* CLOCK_MONOTONIC at start, for uptime */
+	/* the control thread while kelp_ctl_run() runs: KELP_ASSERT_OWNER in the "control thread
+	 * only" functions, in debug builds (core/owner.h) */
+	struct kelp_owner ctl_owner;
 };
 
 #endif

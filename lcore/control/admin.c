@@ -16,35 +16,33 @@
 #include "lcore/rdma/rdma_reader.h"
 #include "nic/conn.h"
 
-static const char *const err_names[KELP_ERR_KINDS] = {
-	[KELP_ERR_NOENT] = "noent",   [KELP_ERR_IO] = "io",
-	[KELP_ERR_RANGE] = "range",   [KELP_ERR_UNREACHABLE] = "unreachable",
-	[KELP_ERR_BAD_SQE] = "bad_sqe", [KELP_ERR_BUSY] = "busy",
-	[KELP_ERR_OTHER] = "other",
-};
-static const char *const path_names[KELP_PATHS] = {"none", "local", "rdma", "http"};
+/* JSON names of the counters of lcore.h's tables, in index order. */
+#define ERR_NAME_(kind, name) [KELP_ERR_##kind] = #name,
+static const char *const err_names[KELP_ERR_KINDS] = {KELP_LCORE_ERR_KINDS(ERR_NAME_)};
+#undef ERR_NAME_
+#define PATH_NAME_(path, name) [KELP_CQE_PATH_##path] = #name,
+static const char *const path_names[KELP_PATHS] = {KELP_LCORE_PATHS(PATH_NAME_)};
+#undef PATH_NAME_
+static_assert(KELP_CQE_PATH_MASK + 1 == KELP_PATHS, "one by_path counter per CQE path");
 
-/* Sum of @src's counters into @dst (both snapshots read with relaxed loads). */
+/* Add @src's counters into @dst, read with relaxed loads (the lcore writes them meanwhile). */
 static void stats_snapshot(const struct kelp_lcore_stats *src, struct kelp_lcore_stats *dst)
 {
-	const uint64_t *s = (const uint64_t *)src;
-	uint64_t *d = (uint64_t *)dst;
-	for (size_t i = 0; i < sizeof(*src) / sizeof(uint64_t); i++)
-		d[i] += __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+#define SNAP_(field) dst->field += __atomic_load_n(&src->field, __ATOMIC_RELAXED);
+	KELP_LCORE_COUNTERS(SNAP_)
+#undef SNAP_
+	for (int i = 0; i < KELP_ERR_KINDS; i++)
+		dst->errors[i] += __atomic_load_n(&src->errors[i], __ATOMIC_RELAXED);
+	for (int i = 0; i < KELP_PATHS; i++)
+		dst->by_path[i] += __atomic_load_n(&src->by_path[i], __ATOMIC_RELAXED);
 }
 
 static json_t *stats_json(const struct kelp_lcore_stats *st)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "polls", json_integer((json_int_t)st->polls));
-	json_object_set_new(o, "busy_polls", json_integer((json_int_t)st->busy_polls));
-	json_object_set_new(o, "requests", json_integer((json_int_t)st->requests));
-	json_object_set_new(o, "nops", json_integer((json_int_t)st->nops));
-	json_object_set_new(o, "reads", json_integer((json_int_t)st->reads));
-	json_object_set_new(o, "stats", json_integer((json_int_t)st->stats));
-	json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));
-	json_object_set_new(o, "parks", json_integer((json_int_t)st->parks));
-	json_object_set_new(o, "sessions_broken", json_integer((json_int_t)st->sessions_broken));
+#define JSON_(field) json_object_set_new(o, #field, json_integer((json_int_t)st->field));
+	KELP_LCORE_COUNTERS(JSON_)
+#undef JSON_
 	json_t *e = json_object();
 	for (int i = 0; i < KELP_ERR_KINDS; i++)
 		json_object_set_new(e, err_names[i], json_integer((json_int_t)st->errors[i]));

@@ -255,8 +255,8 @@ static void session_client_gone(struct kelp_control *ctl, struct ctl_conn *c)
 	c->fd = -1;
 	c->state = CONN_SESSION_GONE;
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_DEL, .lcore_id = s->lcore_id, .session = s};
-	while (kelp_lcore_send(&ctl->eng->lcores[s->lcore_id], &m) != 0)
-		; /* ring sized above every bound: cannot stay full */
+	if (kelp_lcore_send(&ctl->eng->lcores[s->lcore_id], &m) != 0) /* KELP_TO_LCORE_MAX_MSGS */
+		kelp_msg_ring_full(s->lcore_id, "control -> lcore");
 }
 
 static void admin_send(struct kelp_control *ctl, struct ctl_conn *c)
@@ -453,6 +453,7 @@ void kelp_ctl_arm_accept(struct kelp_control *ctl)
 
 void kelp_ctl_free_session(struct kelp_control *ctl, struct lcore_session *s)
 {
+	KELP_ASSERT_OWNER(&ctl->eng->ctl_owner);
 	for (struct lcore_session **p = &ctl->sessions; *p; p = &(*p)->ctl_next) {
 		if (*p == s) {
 			*p = s->ctl_next;

@@ -34,6 +34,7 @@
 
 struct io_uring_sqe *kelp_ctl_get_sqe(struct kelp_control *ctl)
 {
+	KELP_ASSERT_OWNER(&ctl->eng->ctl_owner);
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctl->ring);
 	if (!sqe) {
 		io_uring_submit(&ctl->ring);
@@ -132,8 +133,9 @@ void kelp_ctl_remote_done(struct kelp_control *ctl, struct kelp_remote_read *req
 {
 	struct kelp_lcore *lc = &ctl->eng->lcores[req->lcore_id];
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_DONE, .lcore_id = lc->id, .remote = req};
-	while (kelp_lcore_post(lc, &m) != 0)
-		; /* ring sized above the pool: cannot stay full */
+	KELP_ASSERT_OWNER(&ctl->eng->ctl_owner);
+	if (kelp_lcore_post(lc, &m) != 0) /* ruled out by KELP_TO_LCORE_MAX_MSGS (lcore.h) */
+		kelp_msg_ring_full(lc->id, "control -> lcore");
 	lc->kick_pending = 1; /* woken once after the batch: kick_lcores() */
 }
 
@@ -192,8 +194,8 @@ static void stop_all(struct kelp_control *ctl)
 	kick_lcores(ctl); /* the cancelled remote reads' completions */
 	for (unsigned i = 0; i < eng->n_lcores; i++) {
 		struct kelp_msg m = {.type = KELP_MSG_STOP, .lcore_id = i};
-		while (kelp_lcore_send(&eng->lcores[i], &m) != 0)
-			;
+		if (kelp_lcore_send(&eng->lcores[i], &m) != 0) /* KELP_TO_LCORE_MAX_MSGS */
+			kelp_msg_ring_full(i, "control -> lcore");
 	}
 	for (unsigned i = 0; i < eng->n_lcores; i++)
 		kelp_lcore_join(&eng->lcores[i]);
@@ -217,6 +219,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		return -ENOMEM;
 	ctl->eng = eng;
 	eng->ctl = ctl;
+	kelp_owner_claim(&eng->ctl_owner); /* this thread is the control thread until we return */
 	ctl->sig_fd = sig_fd;
 	kelp_ctl_clients_init(ctl);
 	ctl->refresh_op.done = refresh_done;
@@ -233,6 +236,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		fprintf(stderr, "kelpd: io_uring_queue_init: %s\n", strerror(-rc));
 		eng->ctl = NULL;
 		free(ctl);
+		kelp_owner_release(&eng->ctl_owner);
 		return rc;
 	}
 	ctl->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -315,5 +319,6 @@ out_ring:
 	free_all(ctl);
 	eng->ctl = NULL;
 	free(ctl);
+	kelp_owner_release(&eng->ctl_owner);
 	return rc;
 }

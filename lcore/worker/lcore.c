@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/epoch.h"
 #include "core/fault.h"
+#include "core/list.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/worker/lsession.h"
@@ -41,7 +42,7 @@ static void remote_put(struct kelp_lcore *lc, struct kelp_remote_read *r)
 }
 
 /* Send to the control thread; its eventfd is written once per poll round (kelp_lcore_poll_once).
- * The ring holds KELP_MSG_RING_ENTRIES, more than the pool plus the session limit, so it cannot
+ * The ring holds every message that can be in flight (KELP_TO_CTL_MAX_MSGS, lcore.h), so it cannot
  * be full; -EAGAIN is still returned rather than trusting that. */
 static int send_to_ctl(struct kelp_lcore *lc, const struct kelp_msg *m)
 {
@@ -192,8 +193,7 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 	}
 	unsigned n = 0;
 	while (s->cq_waiting && n < (unsigned)room) {
-		struct kelp_remote_read *r = s->cq_waiting;
-		s->cq_waiting = r->next;
+		struct kelp_remote_read *r = KELP_FIFO_POP(s->cq_waiting, s->cq_waiting_tail);
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, n++);
 		*c = (struct kelp_cqe){.user_data = r->user_data, .result = r->result,
 				       .flags = r->cqe_flags, .size = r->size, .crc = r->crc,
@@ -201,8 +201,6 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 		count_completion(lc, s, c);
 		remote_put(lc, r);
 	}
-	if (!s->cq_waiting)
-		s->cq_waiting_tail = NULL;
 	if (n) {
 		kelp_ring_prod_publish(&s->cq, n);
 		lcore_session_wake_client(s);
@@ -212,6 +210,7 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 
 int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 {
+	KELP_ASSERT_OWNER(&lc->owner);
 	if (s->broken)
 		return KELP_POLL_IDLE;
 	if (kelp_fault_hit(&s->faulted)) {
@@ -324,8 +323,17 @@ static int poll_sessions(struct kelp_lcore *lc, void *arg)
 static void session_gone(struct kelp_lcore *lc, struct lcore_session *s)
 {
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_GONE, .lcore_id = lc->id, .session = s};
-	while (send_to_ctl(lc, &m) != 0)
-		sched_yield(); /* cannot happen (ring sized above every bound), but never lose it */
+	if (send_to_ctl(lc, &m) != 0)
+		kelp_msg_ring_full(lc->id, "lcore -> control"); /* ruled out by KELP_TO_CTL_MAX_MSGS */
+}
+
+void kelp_msg_ring_full(uint32_t lcore_id, const char *dir)
+{
+	fprintf(stderr,
+		"kelpd: BUG: the %s message ring of lcore %u is full, which its sizing rules out "
+		"(KELP_MSG_RING_ENTRIES, lcore/worker/lcore.h); aborting\n",
+		dir, lcore_id);
+	abort();
 }
 
 static void remove_from(struct lcore_session **list, unsigned *n, struct lcore_session *s)
@@ -350,22 +358,19 @@ static void remote_done(struct kelp_lcore *lc, struct kelp_remote_read *r)
 		}
 		return;
 	}
-	r->next = NULL;
-	if (s->cq_waiting_tail)
-		s->cq_waiting_tail->next = r;
-	else
-		s->cq_waiting = r;
-	s->cq_waiting_tail = r;
+	KELP_FIFO_PUSH(s->cq_waiting, s->cq_waiting_tail, r);
 	flush_cq_waiting(lc, s);
 }
 
 void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r)
 {
+	KELP_ASSERT_OWNER(&lc->owner);
 	remote_done(lc, r);
 }
 
 void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r)
 {
+	KELP_ASSERT_OWNER(&lc->owner);
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	r->path_priv = NULL;
 	if (r->rdma_only) { /* no fallback: complete with the RDMA error (the caller's r->result) */
@@ -386,6 +391,7 @@ static void handle_msg(struct kelp_lcore *lc, const struct kelp_msg *m)
 {
 	switch (m->type) {
 	case KELP_MSG_SESSION_ADD:
+		m->session->owner = &lc->owner; /* for lcore_session_set_state's check */
 		if (lc->n_sessions < KELP_LCORE_MAX_SESSIONS)
 			lc->sessions[lc->n_sessions++] = m->session;
 		else
@@ -396,12 +402,9 @@ static void handle_msg(struct kelp_lcore *lc, const struct kelp_msg *m)
 		/* quiescent point: the session poller is not running, nothing of s is in use */
 		remove_from(lc->sessions, &lc->n_sessions, s);
 		s->closing = 1;
-		while (s->cq_waiting) {
-			struct kelp_remote_read *r = s->cq_waiting;
-			s->cq_waiting = r->next;
+		struct kelp_remote_read *r;
+		while ((r = KELP_FIFO_POP(s->cq_waiting, s->cq_waiting_tail)))
 			remote_put(lc, r);
-		}
-		s->cq_waiting_tail = NULL;
 		if (s->remote_inflight == 0)
 			session_gone(lc, s);
 		else
@@ -432,6 +435,7 @@ static int poll_messages(struct kelp_lcore *lc, void *arg)
 
 int kelp_lcore_poll_once(struct kelp_lcore *lc)
 {
+	KELP_ASSERT_OWNER(&lc->owner);
 	int busy = KELP_POLL_IDLE;
 	for (unsigned i = 0; i < lc->n_pollers; i++)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
@@ -518,6 +522,7 @@ static void *lcore_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "kelp-lcore%u", lc->id);
 	pthread_setname_np(pthread_self(), name);
+	kelp_owner_claim(&lc->owner);
 	uint64_t idle_since = 0;
 	while (!lc->stop) {
 		if (kelp_lcore_poll_once(lc)) {
@@ -538,6 +543,7 @@ static void *lcore_thread(void *arg)
 			idle_since = 0;
 		}
 	}
+	kelp_owner_release(&lc->owner); /* control may touch our sessions after the join */
 	return NULL;
 }
 
@@ -627,6 +633,7 @@ int kelp_lcore_start(struct kelp_lcore *lc)
 
 int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m)
 {
+	KELP_ASSERT_OWNER(&lc->eng->ctl_owner);
 	if (kelp_ring_enqueue_burst(&lc->to_lcore.prod, m, 1) != 1)
 		return -EAGAIN;
 	/* control messages are rare: always wake, a running lcore just finds the counter later.
@@ -639,11 +646,13 @@ int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m)
 
 int kelp_lcore_post(struct kelp_lcore *lc, const struct kelp_msg *m)
 {
+	KELP_ASSERT_OWNER(&lc->eng->ctl_owner);
 	return kelp_ring_enqueue_burst(&lc->to_lcore.prod, m, 1) == 1 ? 0 : -EAGAIN;
 }
 
 void kelp_lcore_kick(struct kelp_lcore *lc)
 {
+	KELP_ASSERT_OWNER(&lc->eng->ctl_owner);
 	/* Dekker with park(): our ring tail stores (kelp_lcore_post) before this flag load, its
 	 * flag store before its ring re-check. Either it sees the messages, or we see it parked. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

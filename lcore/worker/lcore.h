@@ -19,9 +19,11 @@
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/owner.h"
 #include "lcore/worker/msg.h"
 #include "lcore/worker/remote_req.h"
 
@@ -36,6 +38,23 @@
 #define KELP_LCORE_MAX_POLLERS  8u
 #define KELP_REMOTE_POOL        1024u /* non-local requests in flight per lcore */
 
+/*
+ * The message rings between control and an lcore (msg.h) can never be full, so no sender ever
+ * waits for room (a full ring is a bug: kelp_msg_ring_full). Every message hands over an object
+ * that is in flight at most once per kind:
+ *   control -> lcore: SESSION_ADD and SESSION_DEL, once each per session the control thread
+ *     assigned to the lcore and has not freed yet (at most KELP_LCORE_MAX_SESSIONS: pick_lcore()
+ *     in lcore/control/clients.c); REMOTE_DONE, once per request of the lcore's pool
+ *     (KELP_REMOTE_POOL); one STOP.
+ *   lcore -> control: SESSION_GONE, once per such session; REMOTE_READ, once per pool request.
+ */
+#define KELP_TO_LCORE_MAX_MSGS (2 * KELP_LCORE_MAX_SESSIONS + KELP_REMOTE_POOL + 1)
+#define KELP_TO_CTL_MAX_MSGS   (KELP_LCORE_MAX_SESSIONS + KELP_REMOTE_POOL)
+static_assert(KELP_MSG_RING_ENTRIES >= KELP_TO_LCORE_MAX_MSGS,
+	      "control -> lcore ring holds every message that can be in flight");
+static_assert(KELP_MSG_RING_ENTRIES >= KELP_TO_CTL_MAX_MSGS,
+	      "lcore -> control ring holds every message that can be in flight");
+
 enum kelp_poll_rc { KELP_POLL_IDLE = 0, KELP_POLL_BUSY = 1 };
 
 struct kelp_lcore;
@@ -47,32 +66,55 @@ struct kelp_poller {
 	void *arg;
 };
 
-/* Error kinds counted per lcore (kelpctl stats). */
+/*
+ * What each lcore counts (kelpctl stats; admin.c turns the tables below into its JSON, in this
+ * order): adding a counter is one line here.
+ *
+ * KELP_LCORE_COUNTERS: plain counters, X(field): struct kelp_lcore_stats.field, JSON "field".
+ */
+#define KELP_LCORE_COUNTERS(X)                                                                     \
+	X(polls)           /* loop iterations */                                                   \
+	X(busy_polls)      /* iterations where some poller did work */                             \
+	X(requests)        /* SQEs consumed */                                                     \
+	X(nops)            /* KELP_OP_NOP served */                                                \
+	X(reads)           /* KELP_OP_READ consumed */                                             \
+	X(stats)           /* other opcodes (KELP_OP_STAT) consumed */                             \
+	X(bytes)           /* READ bytes delivered */                                              \
+	X(parks)           /* times the lcore slept in epoll_wait() */                             \
+	X(sessions_broken) /* sessions stopped for ring protocol violations or lost pages */
+
+/* Failed completions by kind, X(KIND, name): KELP_ERR_KIND, errors[KELP_ERR_KIND], JSON
+ * "errors":{"name"}. */
+#define KELP_LCORE_ERR_KINDS(X)                                                                    \
+	X(NOENT, noent)             /* -ENOENT: missing, deleted, cookie mismatch */               \
+	X(IO, io)                   /* -EIO: CRC mismatch / corrupt */                             \
+	X(RANGE, range)             /* -ERANGE */                                                  \
+	X(UNREACHABLE, unreachable) /* -EHOSTUNREACH: no path */                                   \
+	X(BAD_SQE, bad_sqe)         /* -EINVAL / -EFAULT / -E2BIG: rejected by kelp_sqe_check */   \
+	X(BUSY, busy)               /* -EAGAIN: remote pool exhausted */                           \
+	X(OTHER, other)
+
+/* Successful completions by path, X(PATH, name): by_path[KELP_CQE_PATH_PATH], JSON
+ * "by_path":{"name"}. */
+#define KELP_LCORE_PATHS(X) X(NONE, none) X(LOCAL, local) X(RDMA, rdma) X(HTTP, http)
+
 enum kelp_err_kind {
-	KELP_ERR_NOENT,       /* -ENOENT: missing, deleted, cookie mismatch */
-	KELP_ERR_IO,          /* -EIO: CRC mismatch / corrupt */
-	KELP_ERR_RANGE,       /* -ERANGE */
-	KELP_ERR_UNREACHABLE, /* -EHOSTUNREACH: no path */
-	KELP_ERR_BAD_SQE,     /* -EINVAL / -EFAULT / -E2BIG: rejected by kelp_sqe_check */
-	KELP_ERR_BUSY,        /* -EAGAIN: remote pool exhausted */
-	KELP_ERR_OTHER,
+#define KELP_ERR_ENUM_(kind, name) KELP_ERR_##kind,
+	KELP_LCORE_ERR_KINDS(KELP_ERR_ENUM_)
+#undef KELP_ERR_ENUM_
 	KELP_ERR_KINDS
 };
 
 /* Paths counted per lcore (index = KELP_CQE_PATH_*). */
-#define KELP_PATHS 4
-
+#define KELP_PATH_COUNT_(path, name) +1
+#define KELP_PATHS (0 KELP_LCORE_PATHS(KELP_PATH_COUNT_))
 /* Counters: written by the lcore only (relaxed atomic stores), read by control (relaxed loads). */
 struct kelp_lcore_stats {
-	uint64_t polls;      /* loop iterations */
-	uint64_t busy_polls; /* iterations where some poller did work */
-	uint64_t requests;   /* SQEs consumed */
-	uint64_t nops, reads, stats;
-	uint64_t bytes;      /* READ bytes delivered */
+#define KELP_COUNTER_FIELD_(field) uint64_t field;
+	KELP_LCORE_COUNTERS(KELP_COUNTER_FIELD_)
+#undef KELP_COUNTER_FIELD_
 	uint64_t errors[KELP_ERR_KINDS];
-	uint64_t by_path[KELP_PATHS]; /* successful completions per path (none/local/rdma/http) */
-	uint64_t parks;
-	uint64_t sessions_broken;     /* sessions stopped for ring protocol violations */
+	uint64_t by_path[KELP_PATHS]; /* successful completions per path */
 };
 
 /* Add @n to a counter the caller owns, readable by other threads without tearing. */
@@ -101,6 +143,9 @@ struct kelp_lcore {
 	int idle_yield; /* [engine] idle_yield */
 	pthread_t thread;
 	int started;
+	/* the lcore's thread while it runs (claimed in lcore_thread()): KELP_ASSERT_OWNER in the
+	 * "owning lcore only" functions below, in debug builds (core/owner.h) */
+	struct kelp_owner owner;
 
 	struct kelp_msg_chan to_lcore; /* control -> lcore */
 	struct kelp_msg_chan to_ctl;   /* lcore -> control */
@@ -210,5 +255,13 @@ void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r
  * Return: KELP_POLL_BUSY when any poller was busy.
  */
 int kelp_lcore_poll_once(struct kelp_lcore *lc);
+
+/*
+ * kelp_msg_ring_full - report that a message ring between control and lcore @lcore_id was full
+ * (@dir: "control -> lcore" or "lcore -> control"), which the sizing above rules out, and abort:
+ * a message that must not be lost (a session to release, a request to complete) could otherwise
+ * only be waited for, and the other side may be waiting for us. Any thread.
+ */
+__attribute__((noreturn, cold)) void kelp_msg_ring_full(uint32_t lcore_id, const char *dir);
 
 #endif

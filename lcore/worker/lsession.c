@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/fault.h"
+#include "core/owner.h"
 #include "lcore/worker/lsession.h"
 
 #define HUGE_2M (2u << 20)
@@ -146,6 +147,7 @@ static void futex_wake_all(uint32_t *word)
 
 void lcore_session_set_state(struct lcore_session *s, uint32_t state, int32_t err)
 {
+	KELP_ASSERT_OWNER(s->owner); /* control passes after the lcore's thread ended */
 	s->hdr->seg_error = err;
 	/* release pairs with the client's acquire of state: it sees seg_error and earlier CQEs */
 	__atomic_store_n(&s->hdr->state, state, __ATOMIC_RELEASE);
@@ -154,6 +156,7 @@ void lcore_session_set_state(struct lcore_session *s, uint32_t state, int32_t er
 
 void lcore_session_wake_client(struct lcore_session *s)
 {
+	KELP_ASSERT_OWNER(s->owner);
 	uint32_t *flags = &s->cq.ctl->flags;
 	/* Dekker with the client's sleep (shm/ABI.md 5): our tail store (just published) before this
 	 * flag load; its flag store before its tail load. */

@@ -13,6 +13,7 @@
 #include "kelp_abi.h"
 #include "kelp_ring.h"
 
+struct kelp_owner;
 struct kelp_remote_read;
 
 /* Per-session counters: written by the owning lcore (relaxed stores), read by control. */
@@ -54,6 +55,7 @@ struct lcore_session {
 	int closing; /* client gone: serve nothing more, release once remote_inflight is 0 */
 	int broken;  /* protocol violation: serve nothing more */
 	struct lcore_session_stats stats;
+	const struct kelp_owner *owner; /* its lcore's (set at SESSION_ADD), for KELP_ASSERT_OWNER */
 
 	/* control thread only */
 	struct lcore_session *ctl_next; /* all sessions, for kelpctl sessions and shutdown */
