@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "core/epoch.h"
+#include "core/list.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -79,12 +80,7 @@ int kelp_epoch_retire(struct kelp_epoch *e, void (*fn)(void *), void *p)
 	r->epoch = __atomic_add_fetch(&e->global, 1, __ATOMIC_SEQ_CST);
 	r->fn = fn;
 	r->p = p;
-	r->next = NULL;
-	if (e->retired_tail)
-		e->retired_tail->next = r;
-	else
-		e->retired = r;
-	e->retired_tail = r;
+	KELP_FIFO_PUSH(e->retired, e->retired_tail, r);
 	e->pending++;
 	return 0;
 }
@@ -103,10 +99,7 @@ size_t kelp_epoch_reclaim(struct kelp_epoch *e)
 	size_t n = 0;
 	/* the list is in epoch order: stop at the first one a reader may still see */
 	while (e->retired && e->retired->epoch <= min) {
-		struct kelp_epoch_retired *r = e->retired;
-		e->retired = r->next;
-		if (!e->retired)
-			e->retired_tail = NULL;
+		struct kelp_epoch_retired *r = KELP_FIFO_POP(e->retired, e->retired_tail);
 		r->fn(r->p);
 		free(r);
 		e->pending--;

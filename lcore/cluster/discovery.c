@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/config.h" /* KELP_DEFAULT_LOOKUP_TTL_S */
 #include "core/hostport.h"
+#include "core/list.h"
 #include "lcore/cluster/discovery.h"
 
 #include <arpa/inet.h>
@@ -442,7 +443,7 @@ static void lookup_done(struct kelp_http_call *call, int err)
 
 static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
-	struct lookup *lk = (struct lookup *)((char *)op - offsetof(struct lookup, timer_op));
+	struct lookup *lk = kelp_container_of(op, struct lookup, timer_op);
 	int rc;
 
 	lk->timer_armed = false;
@@ -482,12 +483,7 @@ int kelp_discovery_locate(struct kelp_discovery *d, uint32_t vid, struct kelp_lo
 		v->lk = lk;
 		d->busy++;
 	}
-	w->next = NULL;
-	if (v->wait_tail)
-		v->wait_tail->next = w;
-	else
-		v->wait_head = w;
-	v->wait_tail = w;
+	KELP_FIFO_PUSH(v->wait_head, v->wait_tail, w);
 	d->st.parked++;
 	return 0;
 }

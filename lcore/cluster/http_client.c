@@ -15,6 +15,7 @@
  */
 #include "core/clock.h"
 #include "core/hostport.h"
+#include "core/list.h"
 #include "lcore/cluster/http_client.h"
 
 #include <arpa/inet.h>
@@ -350,12 +351,7 @@ static int server_assign(struct kelp_http_client *c, struct server *srv,
 	}
 	if (srv->nconns < c->max_conns)
 		return conn_open(c, srv, call);
-	call->next = NULL;
-	if (srv->wait_tail)
-		srv->wait_tail->next = call;
-	else
-		srv->wait_head = call;
-	srv->wait_tail = call;
+	KELP_FIFO_PUSH(srv->wait_head, srv->wait_tail, call);
 	return 0;
 }
 
@@ -368,10 +364,7 @@ static void server_pump(struct kelp_http_client *c, struct server *srv)
 			idle = conn->state == CONN_IDLE;
 		if (!idle && srv->nconns >= c->max_conns)
 			return;
-		struct kelp_http_call *call = srv->wait_head;
-		srv->wait_head = call->next;
-		if (!srv->wait_head)
-			srv->wait_tail = NULL;
+		struct kelp_http_call *call = KELP_FIFO_POP(srv->wait_head, srv->wait_tail);
 		int rc = kelp_now_ns() >= call->deadline_ns ? -ETIMEDOUT : server_assign(c, srv, call);
 		if (rc)
 			finish_call(c, call, rc);
@@ -435,8 +428,7 @@ static void conn_settle(struct kelp_http_conn *conn)
 
 static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
-	struct kelp_http_conn *conn =
-		(struct kelp_http_conn *)((char *)op - offsetof(struct kelp_http_conn, send_op));
+	struct kelp_http_conn *conn = kelp_container_of(op, struct kelp_http_conn, send_op);
 	int rc;
 
 	conn->send_inflight = false;
@@ -461,8 +453,7 @@ static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 
 static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
-	struct kelp_http_conn *conn =
-		(struct kelp_http_conn *)((char *)op - offsetof(struct kelp_http_conn, recv_op));
+	struct kelp_http_conn *conn = kelp_container_of(op, struct kelp_http_conn, recv_op);
 	struct kelp_http_client *c = conn->c;
 	int rc;
 
@@ -520,8 +511,7 @@ static void arm_sweep(struct kelp_http_client *c)
 /* Cancel the calls past their deadline; re-arm while calls are running. */
 static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
-	struct kelp_http_client *c =
-		(struct kelp_http_client *)((char *)op - offsetof(struct kelp_http_client, sweep_op));
+	struct kelp_http_client *c = kelp_container_of(op, struct kelp_http_client, sweep_op);
 	uint64_t now = kelp_now_ns();
 
 	c->sweep_armed = false;

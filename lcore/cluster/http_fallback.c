@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The HTTP fallback (behaviour in http_fallback.h). */
 #include "core/clock.h"
+#include "core/list.h"
 #include "lcore/cluster/http_fallback.h"
 
 #include <errno.h>
@@ -389,7 +390,7 @@ static void call_done(struct kelp_http_call *call, int err)
 /* No answer yet after hedge_ms: ask the next location too (once). */
 static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
-	struct hedge_timer *t = (struct hedge_timer *)((char *)op - offsetof(struct hedge_timer, op));
+	struct hedge_timer *t = kelp_container_of(op, struct hedge_timer, op);
 	struct kelp_http_read *r = t->r;
 
 	t->fb->timers--;
@@ -415,8 +416,7 @@ static void start_reads(struct kelp_http_read *r, const struct kelp_vol_location
 
 static void located(struct kelp_locate_wait *w, int err, const struct kelp_vol_locations *locs)
 {
-	struct kelp_http_read *r = (struct kelp_http_read *)((char *)w -
-							     offsetof(struct kelp_http_read, wait));
+	struct kelp_http_read *r = kelp_container_of(w, struct kelp_http_read, wait);
 	if (err)
 		return finish(r, err);
 	start_reads(r, locs);
