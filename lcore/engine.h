@@ -11,7 +11,12 @@
  *     and its poller list.
  *   - The two talk only through the SPSC message rings of struct kelp_lcore (lcore/worker/msg.h): control
  *     -> lcore (add/remove session, remote read done, stop) and lcore -> control (session released,
- *     remote read to do). A message hands over ownership of the object it points to.
+ *     remote read to do). A message hands over ownership of the object it points to. The rings
+ *     hold every message that can be in flight (static_asserts in lcore/worker/lcore.h): no
+ *     sender ever waits for room.
+ *   - "Owning lcore only" and "control thread only" are checked in debug builds (`make SAN=1`):
+ *     KELP_ASSERT_OWNER (core/owner.h) against the lcore's thread (struct kelp_lcore.owner) and
+ *     the control thread (struct kelp_engine.ctl_owner, while kelp_ctl_run() runs).
  *   - Counters are written by their owner with relaxed atomic stores and read by the control thread
  *     (kelpctl stats) with relaxed atomic loads: exact per counter, not a consistent snapshot.
  *   - The volume set is read by every lcore without locks (kelp_volume_set_find/kelp_volume_find

@@ -16,6 +16,8 @@
  *              "reads","stats","bytes","parks","sessions_broken",
  *              "errors":{"noent","io","range","unreachable","bad_sqe","busy","other"},
  *              "by_path":{"none","local","rdma","http"}}], "total":{same counters summed},
+ *              (the counters are the tables KELP_LCORE_COUNTERS, KELP_LCORE_ERR_KINDS and
+ *              KELP_LCORE_PATHS of lcore/worker/lcore.h, in that order),
  *              "http_fallback":{...} when [seaweedfs] master is set (lcore/control/remote_read.c),
  *              "rdma_export":{"connections","handshake_errors","requests","replies","bytes",
  *              "bounced","errors","resets"} when [rdma] listen is set (lcore/rdma/rdma_export.h)}
