@@ -143,9 +143,6 @@ struct kelp_lcore {
 	int idle_yield; /* [engine] idle_yield */
 	pthread_t thread;
 	int started;
-	/* the lcore's thread while it runs (claimed in lcore_thread()): KELP_ASSERT_OWNER in the
-	 * "owning lcore only" functions below, in debug builds (core/owner.h) */
-	struct kelp_owner owner;
 
 	struct kelp_msg_chan to_lcore; /* control -> lcore */
 	struct kelp_msg_chan to_ctl;   /* lcore -> control */
@@ -174,6 +171,11 @@ struct kelp_lcore {
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
 	int kick_pending;      /* kelp_lcore_post() since the last kelp_lcore_kick() */
+
+	/* the lcore's thread while it runs (claimed and released by that thread, lcore_thread()):
+	 * KELP_ASSERT_OWNER in the "owning lcore only" functions, in debug builds (core/owner.h);
+	 * last, so that it moves no field the loop reads */
+	struct kelp_owner owner;
 };
 
 /*

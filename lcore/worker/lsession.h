@@ -55,11 +55,13 @@ struct lcore_session {
 	int closing; /* client gone: serve nothing more, release once remote_inflight is 0 */
 	int broken;  /* protocol violation: serve nothing more */
 	struct lcore_session_stats stats;
-	const struct kelp_owner *owner; /* its lcore's (set at SESSION_ADD), for KELP_ASSERT_OWNER */
 
 	/* control thread only */
 	struct lcore_session *ctl_next; /* all sessions, for kelpctl sessions and shutdown */
 	void *conn;                     /* the control thread's connection object */
+
+	/* its lcore's owner (set by the lcore at SESSION_ADD), for KELP_ASSERT_OWNER */
+	const struct kelp_owner *owner;
 };
 
 /*
