@@ -37,7 +37,8 @@ static inline void kelp_owner_release(struct kelp_owner *o)
  * thread. Any thread. */
 static inline void kelp_owner_check(const struct kelp_owner *o, const char *fn)
 {
-	if (!o || !__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE) || pthread_equal(o->thread, pthread_self()))
+	if (!o || !__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE) ||
+	    pthread_equal(o->thread, pthread_self()))
 		return;
 	fprintf(stderr, "kelp: BUG: %s() called on a thread that does not own its object\n", fn);
 	abort();

@@ -29,8 +29,8 @@
 #include "lcore/worker/lsession.h"
 
 struct child_result {
-	int status;      /* from waitpid */
-	char err[1024];  /* what the child wrote to stderr */
+	int status;	/* from waitpid */
+	char err[1024]; /* what the child wrote to stderr */
 };
 
 /* Run @fn(@arg) in a child process (alarm of 10 s: a hang ends as SIGALRM); collect its stderr. */
@@ -77,8 +77,9 @@ static int debug_build(void)
 #ifdef KELP_DEBUG
 	return 1;
 #else
-	printf("skip: owner-thread checks are compiled only with KELP_DEBUG (make SAN=1 / make asan); "
-	       "this build has none\n");
+	printf(
+	    "skip: owner-thread checks are compiled only with KELP_DEBUG (make SAN=1 / make asan); "
+	    "this build has none\n");
 	return 0;
 #endif
 }
@@ -96,7 +97,7 @@ static void fixture_init(struct fixture *fx)
 	assert_int_equal(kelp_lcore_init(&fx->lc, &fx->eng, 0, 0), 0);
 }
 
-/* ---- control thread only ------------------------------------------------------------------- */
+/* ---- control thread only --------------------------------------------------------------------- */
 
 static void *post_from_thread(void *arg)
 {
@@ -213,7 +214,7 @@ static void test_session_state_from_control_while_served_aborts(void **state)
 	assert_exited_0(&res);
 }
 
-/* ---- the message rings ------------------------------------------------------------------------ */
+/* ---- the message rings ----------------------------------------------------------------------- */
 
 /* Fill the lcore -> control ring (what the sizing rules out), then let the lcore release a
  * session: its SESSION_GONE has no room. */
@@ -243,11 +244,11 @@ static void test_full_ring_aborts_instead_of_spinning(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_control_only_from_other_thread_aborts),
-		cmocka_unit_test(test_unclaimed_or_released_is_not_checked),
-		cmocka_unit_test(test_lcore_only_from_other_thread_aborts),
-		cmocka_unit_test(test_session_state_from_control_while_served_aborts),
-		cmocka_unit_test(test_full_ring_aborts_instead_of_spinning),
+	    cmocka_unit_test(test_control_only_from_other_thread_aborts),
+	    cmocka_unit_test(test_unclaimed_or_released_is_not_checked),
+	    cmocka_unit_test(test_lcore_only_from_other_thread_aborts),
+	    cmocka_unit_test(test_session_state_from_control_while_served_aborts),
+	    cmocka_unit_test(test_full_ring_aborts_instead_of_spinning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
