@@ -214,6 +214,7 @@ bench-rdma: all
 TEST_RESULTS := $(CURDIR)/build/test-results
 test: deps
 	$(MAKE) check-layers
+	$(MAKE) check-format
 	$(MAKE) all
 	@rm -rf $(TEST_RESULTS); mkdir -p $(TEST_RESULTS); \
 	export KELP_TEST_RESULTS=$(TEST_RESULTS); failed=; \

@@ -93,6 +93,8 @@ static const char *const volume_address_names[] = {"url", "public_url", NULL};
 
 #define F(field) offsetof(struct kelp_config, field)
 
+/* one key per row group, its fields kept together (clang-format would put one field per line) */
+/* clang-format off */
 static const struct kelp_conf_key config_keys[] = {
 	{.section = "engine", .key = "lcores", .type = KELP_CONF_CPU_LIST,
 	 .offset = F(engine.lcores), .def = "1",
@@ -201,6 +203,7 @@ static const struct kelp_conf_key config_keys[] = {
 	 .offset = F(rdma.peers), .def = "",
 	 .doc = "volume_server=rdma_host:port list of kelpd exporters", .validate = check_peer},
 };
+/* clang-format on */
 
 #undef F
 
@@ -270,12 +273,13 @@ int kelp_cpu_list_parse(const char *s, struct kelp_cpu_list *out, char *why, siz
 			*dash = '\0';
 			if (parse_long(item, 0, KELP_CONF_MAX_CPUS - 1, &a) ||
 			    parse_long(dash + 1, 0, KELP_CONF_MAX_CPUS - 1, &b) || b < a) {
-				snprintf(why, n, "'%s-%s' is not a CPU range like 2-3 (CPUs 0..%d)", item,
-					 dash + 1, KELP_CONF_MAX_CPUS - 1);
+				snprintf(why, n, "'%s-%s' is not a CPU range like 2-3 (CPUs 0..%d)",
+					 item, dash + 1, KELP_CONF_MAX_CPUS - 1);
 				return -EINVAL;
 			}
 		} else if (parse_long(item, 0, KELP_CONF_MAX_CPUS - 1, &a)) {
-			snprintf(why, n, "'%s' is not a CPU number (0..%d)", item, KELP_CONF_MAX_CPUS - 1);
+			snprintf(why, n, "'%s' is not a CPU number (0..%d)", item,
+				 KELP_CONF_MAX_CPUS - 1);
 			return -EINVAL;
 		} else {
 			b = a;
@@ -369,14 +373,16 @@ static int set_field(struct kelp_config *c, const struct kelp_conf_key *k, const
 	}
 	case KELP_CONF_BOOL:
 		if (!parse_bool(value, (bool *)f)) {
-			snprintf(why, n, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", value);
+			snprintf(why, n, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)",
+				 value);
 			return -EINVAL;
 		}
 		return 0;
 	case KELP_CONF_UINT:
 	case KELP_CONF_INT:
 		if (parse_long(value, k->min, k->max, &v)) {
-			snprintf(why, n, "'%s' is not an integer in %lld..%lld", value, k->min, k->max);
+			snprintf(why, n, "'%s' is not an integer in %lld..%lld", value, k->min,
+				 k->max);
 			return -EINVAL;
 		}
 		if (k->type == KELP_CONF_UINT)
@@ -493,7 +499,8 @@ int kelp_config_init(struct kelp_config *c)
 		int rc = set_field(c, &keys[i], keys[i].def, why, sizeof(why));
 		if (rc) {
 			kelp_config_free(c);
-			return rc == -ENOMEM ? -ENOMEM : -EINVAL; /* -EINVAL: a bad default is a bug */
+			return rc == -ENOMEM ? -ENOMEM
+					     : -EINVAL; /* -EINVAL: a bad default is a bug */
 		}
 	}
 	return 0;
@@ -535,23 +542,26 @@ struct load_ctx {
 	unsigned n_sections;
 };
 
-static void add_error(struct load_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(struct load_ctx *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void add_error(struct load_ctx *x, const char *fmt, ...)
 {
 	x->errors++;
 	if (!x->err || x->err_len + 1 >= x->err_size)
 		return;
-	int n = snprintf(x->err + x->err_len, x->err_size - x->err_len, "%s%s:%d: ",
-			 x->err_len ? "\n" : "", x->path, x->line);
+	int n = snprintf(x->err + x->err_len, x->err_size - x->err_len,
+			 "%s%s:%d: ", x->err_len ? "\n" : "", x->path, x->line);
 	if (n > 0)
-		x->err_len = x->err_len + (size_t)n < x->err_size ? x->err_len + (size_t)n : x->err_size - 1;
+		x->err_len = x->err_len + (size_t)n < x->err_size ? x->err_len + (size_t)n
+								  : x->err_size - 1;
 	va_list ap;
 	va_start(ap, fmt);
 	n = vsnprintf(x->err + x->err_len, x->err_size - x->err_len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		x->err_len = x->err_len + (size_t)n < x->err_size ? x->err_len + (size_t)n : x->err_size - 1;
+		x->err_len = x->err_len + (size_t)n < x->err_size ? x->err_len + (size_t)n
+								  : x->err_size - 1;
 }
 
 /* A known section's header at the current line: a second [engine] is an error (its keys would
@@ -560,8 +570,11 @@ static void note_section(struct load_ctx *x, const char *name)
 {
 	for (unsigned i = 0; i < x->n_sections; i++) {
 		if (strcmp(x->sections[i].name, name) == 0) {
-			add_error(x, "section [%s] appears twice (first at line %d): keep one [%s] with "
-				     "all its keys", name, x->sections[i].line, name);
+			add_error(
+				x,
+				"section [%s] appears twice (first at line %d): keep one [%s] with "
+				"all its keys",
+				name, x->sections[i].line, name);
 			return;
 		}
 	}
@@ -590,7 +603,10 @@ static char *read_line(char *str, int num, void *stream)
 			bool section_ok;
 			find_key(name, NULL, &section_ok);
 			if (!section_ok)
-				add_error(x, "unknown section [%s] (known: engine, export, seaweedfs, rdma)", name);
+				add_error(x,
+					  "unknown section [%s] (known: engine, export, seaweedfs, "
+					  "rdma)",
+					  name);
 			else
 				note_section(x, name);
 		}
@@ -605,8 +621,9 @@ static int on_value(void *user, const char *section, const char *key, const char
 	bool section_ok;
 	if (!find_key(section, key, &section_ok) && !section_ok) {
 		if (!*section)
-			add_error(x, "'%s' is outside any section: put it under [engine], [export], "
-				     "[seaweedfs] or [rdma]",
+			add_error(x,
+				  "'%s' is outside any section: put it under [engine], [export], "
+				  "[seaweedfs] or [rdma]",
 				  key);
 		return 1; /* unknown section: reported once, at its header */
 	}
@@ -695,7 +712,8 @@ int kelp_config_set(struct kelp_config *c, const char *assignment, char *err, si
 		return -EINVAL;
 	}
 	char section[128], key[128];
-	if ((size_t)(dot - assignment) >= sizeof(section) || (size_t)(eq - dot - 1) >= sizeof(key)) {
+	if ((size_t)(dot - assignment) >= sizeof(section) ||
+	    (size_t)(eq - dot - 1) >= sizeof(key)) {
 		snprintf(err, err_size, "%s: section or key too long", assignment);
 		return -EINVAL;
 	}
@@ -737,11 +755,15 @@ int kelp_config_warnings(const struct kelp_config *c, char *buf, size_t size)
 			continue;
 		size_t len = strlen(buf);
 		snprintf(buf + len, size > len ? size - len : 0,
-			 "%s%s: warning: engine.control_cpu = %d is also one of engine.lcores (%s): the "
-			 "control thread (sessions, kelpctl, HTTP fallback) then shares that CPU with a "
+			 "%s%s: warning: engine.control_cpu = %d is also one of engine.lcores "
+			 "(%s): the "
+			 "control thread (sessions, kelpctl, HTTP fallback) then shares that CPU "
+			 "with a "
 			 "busy-polling lcore; give it another CPU, or -1",
-			 n ? "\n" : "", kelp_config_where(c, "engine", "control_cpu", w1, sizeof(w1)),
-			 c->engine.control_cpu, kelp_config_where(c, "engine", "lcores", w2, sizeof(w2)));
+			 n ? "\n" : "",
+			 kelp_config_where(c, "engine", "control_cpu", w1, sizeof(w1)),
+			 c->engine.control_cpu,
+			 kelp_config_where(c, "engine", "lcores", w2, sizeof(w2)));
 		n++;
 	}
 	return n;

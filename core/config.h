@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #define KELP_CONF_MAX_CPUS 256
-#define KELP_CONF_MAX_IDS 64
+#define KELP_CONF_MAX_IDS  64
 #define KELP_CONF_MAX_KEYS 64 /* rows of the key table at most (static_assert in config.c) */
 
 /* Entries of a session's SQ at most (a power of two): [engine] queue_depth's bound, the largest
@@ -40,11 +40,11 @@
 
 /* Defaults that a module also applies when a caller outside kelpd (tools/kelp-rdma, tests) leaves
  * the value 0; the key table's defaults are the same numbers (KELP_XSTR), written only here. */
-#define KELP_DEFAULT_LOOKUP_TTL_S            600  /* [seaweedfs] lookup_ttl_s */
+#define KELP_DEFAULT_LOOKUP_TTL_S	     600  /* [seaweedfs] lookup_ttl_s */
 #define KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS 2000 /* [rdma] request_timeout_ms */
-#define KELP_DEFAULT_EXPORT_MAX_READ_MB      16   /* [rdma] export_max_read_mb */
-#define KELP_STR_(x) #x
-#define KELP_XSTR(x) KELP_STR_(x) /* a macro's value as a string literal */
+#define KELP_DEFAULT_EXPORT_MAX_READ_MB	     16	  /* [rdma] export_max_read_mb */
+#define KELP_STR_(x)			     #x
+#define KELP_XSTR(x)			     KELP_STR_(x) /* a macro's value as a string literal */
 
 struct kelp_cpu_list {
 	size_t n;
@@ -74,7 +74,7 @@ struct kelp_config {
 		struct kelp_id_list allow_uids;
 		struct kelp_id_list allow_gids;
 		struct kelp_id_list admin_gids; /* may list sessions (kelpctl sessions) */
-		bool dumpable;                  /* false: prctl(PR_SET_DUMPABLE, 0), see lcore/kelpd/main.c */
+		bool dumpable; /* false: prctl(PR_SET_DUMPABLE, 0), see lcore/kelpd/main.c */
 		uint32_t idle_park_us; /* 0: never park */
 		bool idle_yield;       /* sched_yield() after an idle poll */
 		uint32_t arena_mb;
@@ -102,7 +102,8 @@ struct kelp_config {
 		char *listen;  /* host:port, "" = do not accept RDMA requests */
 		uint32_t peer_port;
 		uint32_t request_timeout_ms; /* reader: no reply this long fails the connection */
-		uint32_t export_max_read_mb; /* export: largest needle piece served in one request */
+		uint32_t
+			export_max_read_mb; /* export: largest needle piece served in one request */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
 	} rdma;
 	/* Where each key's value came from, by table row (kelp_config_where()): the line in
@@ -118,13 +119,13 @@ struct kelp_config {
 /* Value types of the table. */
 enum kelp_conf_type {
 	KELP_CONF_STRING,   /* char *, any text */
-	KELP_CONF_BOOL,     /* bool: true/false, yes/no, on/off, 1/0 */
-	KELP_CONF_UINT,     /* uint32_t within [min, max] */
-	KELP_CONF_INT,      /* int within [min, max] */
+	KELP_CONF_BOOL,	    /* bool: true/false, yes/no, on/off, 1/0 */
+	KELP_CONF_UINT,	    /* uint32_t within [min, max] */
+	KELP_CONF_INT,	    /* int within [min, max] */
 	KELP_CONF_CPU_LIST, /* struct kelp_cpu_list: "1", "1,3", "2-3" */
-	KELP_CONF_ID_LIST,  /* struct kelp_id_list: uids/gids as numbers or names, comma separated */
+	KELP_CONF_ID_LIST, /* struct kelp_id_list: uids/gids as numbers or names, comma separated */
 	KELP_CONF_STR_LIST, /* struct kelp_str_list: comma separated */
-	KELP_CONF_ENUM,     /* int: index into enum_names */
+	KELP_CONF_ENUM,	    /* int: index into enum_names */
 };
 
 /* One row of the key table (read-only; see kelp_config_keys()). */
@@ -132,12 +133,12 @@ struct kelp_conf_key {
 	const char *section;
 	const char *key;
 	enum kelp_conf_type type;
-	size_t offset; /* of the field in struct kelp_config */
-	const char *def; /* default, as it would be written in the file */
-	const char *doc; /* one line */
-	long long min, max;        /* UINT / INT */
+	size_t offset;		       /* of the field in struct kelp_config */
+	const char *def;	       /* default, as it would be written in the file */
+	const char *doc;	       /* one line */
+	long long min, max;	       /* UINT / INT */
 	const char *const *enum_names; /* ENUM, NULL-terminated */
-	bool groups;                   /* ID_LIST: names are group names (else user names) */
+	bool groups;		       /* ID_LIST: names are group names (else user names) */
 	/* optional check of each value or list item: 0, or -EINVAL with a reason in @why */
 	int (*validate)(const char *item, char *why, size_t why_size);
 };

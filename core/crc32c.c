@@ -69,7 +69,7 @@ uint32_t kelp_crc32c_portable(uint32_t crc, const void *buf, size_t len)
  * long sequential streams for the hardware prefetcher. The constants for every block size (a
  * multiple of 8 up to CRC_LONG) are computed once by a constructor before main().
  */
-#define CRC_LONG 8192u
+#define CRC_LONG  8192u
 #define CRC_SHORT 256u
 
 static uint32_t crc_join_k[CRC_LONG / 8 + 1]; /* [w]: reflected x^(64w - 33) mod P */
@@ -88,7 +88,8 @@ __attribute__((constructor)) static void crc32c_init_join_constants(void)
 /* The raw register @c shifted over @k's block size of zero bytes. */
 __attribute__((target("sse4.2,pclmul"))) static inline uint32_t crc_shift(uint32_t c, uint32_t k)
 {
-	__m128i prod = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)c), _mm_cvtsi32_si128((int)k), 0);
+	__m128i prod =
+		_mm_clmulepi64_si128(_mm_cvtsi32_si128((int)c), _mm_cvtsi32_si128((int)k), 0);
 	return (uint32_t)__builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(prod));
 }
 
@@ -112,18 +113,18 @@ static inline size_t crc_block(size_t len)
  * registers c0, c1, c2. When COPY, each word is stored to @d at the same offset right after it is
  * loaded for the CRC, so a whole-needle read walks the source once (not a CRC pass then a memcpy).
  */
-#define CRC_STEP(COPY, off)                                                                     \
-	do {                                                                                    \
-		uint64_t w0 = load64(p + (off)), w1 = load64(p + block + (off));                \
-		uint64_t w2 = load64(p + 2 * block + (off));                                    \
-		c0 = __builtin_ia32_crc32di(c0, w0);                                            \
-		c1 = __builtin_ia32_crc32di(c1, w1);                                            \
-		c2 = __builtin_ia32_crc32di(c2, w2);                                            \
-		if (COPY) {                                                                     \
-			memcpy(d + (off), &w0, 8);                                              \
-			memcpy(d + block + (off), &w1, 8);                                      \
-			memcpy(d + 2 * block + (off), &w2, 8);                                  \
-		}                                                                               \
+#define CRC_STEP(COPY, off)                                                                        \
+	do {                                                                                       \
+		uint64_t w0 = load64(p + (off)), w1 = load64(p + block + (off));                   \
+		uint64_t w2 = load64(p + 2 * block + (off));                                       \
+		c0 = __builtin_ia32_crc32di(c0, w0);                                               \
+		c1 = __builtin_ia32_crc32di(c1, w1);                                               \
+		c2 = __builtin_ia32_crc32di(c2, w2);                                               \
+		if (COPY) {                                                                        \
+			memcpy(d + (off), &w0, 8);                                                 \
+			memcpy(d + block + (off), &w1, 8);                                         \
+			memcpy(d + 2 * block + (off), &w2, 8);                                     \
+		}                                                                                  \
 	} while (0)
 
 /*
@@ -174,13 +175,13 @@ crc32c_hw(uint32_t crc, uint8_t *d, const uint8_t *p, size_t len, const int copy
 }
 
 __attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_sse42(uint32_t crc, const void *buf,
-								       size_t len)
+								      size_t len)
 {
 	return crc32c_hw(crc, NULL, buf, len, 0);
 }
 
-__attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_copy_sse42(uint32_t crc, void *dst,
-									    const void *src, size_t len)
+__attribute__((target("sse4.2,pclmul"))) static uint32_t
+crc32c_copy_sse42(uint32_t crc, void *dst, const void *src, size_t len)
 {
 	return crc32c_hw(crc, dst, src, len, 1);
 }
@@ -192,7 +193,8 @@ bool kelp_crc32c_has_sse42(void)
 
 uint32_t kelp_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-	/* __builtin_cpu_supports reads a word libgcc fills before constructors run: cheap and race-free. */
+	/* __builtin_cpu_supports reads a word libgcc fills before constructors run: cheap and
+	 * race-free. */
 	if (kelp_crc32c_has_sse42())
 		return crc32c_sse42(crc, buf, len);
 	return kelp_crc32c_portable(crc, buf, len);

@@ -3,7 +3,8 @@
  * CRC-32C (Castagnoli), as SeaweedFS stores it in needle records (seaweedfs.md, "Checksum").
  *
  * Uses the SSE4.2 crc32 instruction (three chains joined with PCLMULQDQ) when the CPU has both
- * (__builtin_cpu_supports), a slicing-by-8 table otherwise. All functions are pure and thread-safe; any thread may call them.
+ * (__builtin_cpu_supports), a slicing-by-8 table otherwise. All functions are pure and thread-safe;
+ * any thread may call them.
  */
 #ifndef KELP_CORE_CRC32C_H
 #define KELP_CORE_CRC32C_H

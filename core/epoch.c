@@ -56,7 +56,8 @@ int kelp_epoch_register(struct kelp_epoch *e)
 		if (e->readers[i].in_use)
 			continue;
 		e->readers[i].in_use = 1;
-		/* online from now: the reader has taken no pointer yet, the current epoch is right */
+		/* online from now: the reader has taken no pointer yet, the current epoch is right
+		 */
 		__atomic_store_n(&e->readers[i].seen, __atomic_load_n(&e->global, __ATOMIC_SEQ_CST),
 				 __ATOMIC_SEQ_CST);
 		return (int)i;

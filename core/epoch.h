@@ -76,7 +76,8 @@ static inline void kelp_epoch_quiescent(struct kelp_epoch *e, int id)
 	__atomic_store_n(&e->readers[id].seen, g, __ATOMIC_RELEASE);
 }
 
-/* kelp_epoch_offline - reader @id is about to sleep without holding pointers. Owning reader only. */
+/* kelp_epoch_offline - reader @id is about to sleep without holding pointers. Owning reader only.
+ */
 static inline void kelp_epoch_offline(struct kelp_epoch *e, int id)
 {
 	__atomic_store_n(&e->readers[id].seen, KELP_EPOCH_OFFLINE, __ATOMIC_RELEASE);

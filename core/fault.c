@@ -70,7 +70,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 		void *p = mmap((void *)page, zones[i].page, PROT_READ | PROT_WRITE,
 			       MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
-			die_with(sig, addr, " in a guarded mapping, and its page cannot be replaced\n");
+			die_with(sig, addr,
+				 " in a guarded mapping, and its page cannot be replaced\n");
 		errno = saved_errno;
 		return;
 	}

@@ -12,16 +12,16 @@
  * kelp_fault_install() sets a SIGBUS handler that, for a fault inside a zone,
  *   1. sets the zone's word to 1 (KELP_FAULT_HIT), then
  *   2. maps anonymous zero-filled memory over the faulting page (MAP_FIXED; a huge page for a
- *      huge-page zone), and returns: the faulting instruction runs again and completes on that page.
- * The thread that faulted carries on; so does any other thread that touches the page later. Neither
- * may trust what it read there: every reader of a zone checks the zone's word AFTER its accesses
- * (kelp_fault_hit(), one load) and treats a set word as "everything read from this mapping since it
- * was set is garbage" (-EIO), and the owner replaces the mapping (volumes: reopened by the next
- * refresh; sessions: closed). The word is raised before the page is replaced, so a thread that read
- * the zero page sees it set (the handler's mmap is a full barrier on its side; readers load the word
- * with acquire after their copy).
- * A SIGBUS outside every zone is a bug: the handler says so on stderr and re-raises it (default
- * action: the process dies, as before, but with a line in the log).
+ *      huge-page zone), and returns: the faulting instruction runs again and completes on that
+ * page. The thread that faulted carries on; so does any other thread that touches the page later.
+ * Neither may trust what it read there: every reader of a zone checks the zone's word AFTER its
+ * accesses (kelp_fault_hit(), one load) and treats a set word as "everything read from this mapping
+ * since it was set is garbage" (-EIO), and the owner replaces the mapping (volumes: reopened by the
+ * next refresh; sessions: closed). The word is raised before the page is replaced, so a thread that
+ * read the zero page sees it set (the handler's mmap is a full barrier on its side; readers load
+ * the word with acquire after their copy). A SIGBUS outside every zone is a bug: the handler says
+ * so on stderr and re-raises it (default action: the process dies, as before, but with a line in
+ * the log).
  *
  * Ownership: zones are added and removed under a mutex (any thread; in kelpd the control thread);
  * the handler reads them from any thread without locks. A zone must be removed
@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define KELP_FAULT_MAX_ZONES 65536u /* volumes (incl. retired versions) + sessions */
-#define KELP_FAULT_HIT       1u
+#define KELP_FAULT_HIT	     1u
 
 /*
  * kelp_fault_install - install the SIGBUS handler, process-wide (it runs on the faulting thread's
@@ -58,8 +58,8 @@ int kelp_fault_zone_add(const void *start, size_t len, size_t page_size, uint32_
  * Any thread, before the mapping is unmapped. */
 void kelp_fault_zone_del(const void *start);
 
-/* kelp_fault_hit - has a fault replaced a page of the zone whose word is @hit? Any thread, after its
- * accesses to the zone. */
+/* kelp_fault_hit - has a fault replaced a page of the zone whose word is @hit? Any thread, after
+ * its accesses to the zone. */
 static inline int kelp_fault_hit(const uint32_t *hit)
 {
 	return __builtin_expect(__atomic_load_n(hit, __ATOMIC_ACQUIRE) != 0, 0);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * File ids: "3,01637037d6" and the volume-server path forms (see fid.h). Pure functions, any thread.
+ * File ids: "3,01637037d6" and the volume-server path forms (see fid.h). Pure functions, any
+ * thread.
  */
 #include "core/fid.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gzip for needles stored with the GZIP flag (libdeflate). Any thread; each call allocates and frees
- * its own (de)compressor, so there is no shared state.
+ * gzip for needles stored with the GZIP flag (libdeflate). Any thread; each call allocates and
+ * frees its own (de)compressor, so there is no shared state.
  */
 #ifndef KELP_CORE_GZIP_H
 #define KELP_CORE_GZIP_H
@@ -18,8 +18,8 @@ uint32_t kelp_gunzip_size(const void *in, size_t len);
 
 /*
  * kelp_gunzip - decompress the gzip data at @in (@in_len bytes) into @out (@out_cap bytes).
- * @return 0 with *@out_len set; -EINVAL when the data is not valid gzip; -ENOSPC when @out_cap is too
- * small; -ENOMEM.
+ * @return 0 with *@out_len set; -EINVAL when the data is not valid gzip; -ENOSPC when @out_cap is
+ * too small; -ENOMEM.
  */
 int kelp_gunzip(const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len);
 

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define KELP_HIST_SUB_BITS 7
+#define KELP_HIST_SUB_BITS  7
 #define KELP_HIST_SUB_COUNT (1u << KELP_HIST_SUB_BITS) /* 128 sub-buckets per power of two */
 /* Largest index: msb 63 -> shift 56 -> (57 * 128) + 127. */
 #define KELP_HIST_BUCKETS ((64 - KELP_HIST_SUB_BITS + 1) * KELP_HIST_SUB_COUNT)
@@ -46,7 +46,8 @@ static inline unsigned kelp_hist_bucket_index(uint64_t value)
 		return (unsigned)value;
 	unsigned msb = 63u - (unsigned)__builtin_clzll(value);
 	unsigned shift = msb - KELP_HIST_SUB_BITS;
-	return (shift + 1) * KELP_HIST_SUB_COUNT + (unsigned)((value >> shift) - KELP_HIST_SUB_COUNT);
+	return (shift + 1) * KELP_HIST_SUB_COUNT +
+	       (unsigned)((value >> shift) - KELP_HIST_SUB_COUNT);
 }
 
 /*

@@ -83,11 +83,11 @@ static int parse(const char *s, const char *end, const char *whole, char *host, 
 	}
 	if (!ok) {
 		if (why_size)
-			snprintf(
-			    why, why_size,
-			    "'%s': the host must be a name, an IPv4 address or an IPv6 address in "
-			    "brackets ([::1]:80)",
-			    whole);
+			snprintf(why, why_size,
+				 "'%s': the host must be a name, an IPv4 address or an IPv6 "
+				 "address in "
+				 "brackets ([::1]:80)",
+				 whole);
 		return -EINVAL;
 	}
 	if (host && hl >= n) {

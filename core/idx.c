@@ -10,7 +10,9 @@
 
 size_t kelp_idx_row_size(int offset_bytes)
 {
-	return offset_bytes == 4 ? KELP_IDX_ROW_SIZE_4 : offset_bytes == 5 ? KELP_IDX_ROW_SIZE_5 : 0;
+	return offset_bytes == 4   ? KELP_IDX_ROW_SIZE_4
+	       : offset_bytes == 5 ? KELP_IDX_ROW_SIZE_5
+				   : 0;
 }
 
 void kelp_idx_parse_row(const uint8_t *p, int offset_bytes, struct kelp_idx_row *out)

@@ -25,7 +25,8 @@ void kelp_log(const char *fmt, ...)
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2; /* cut long lines */
+	n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m
+					      : sizeof(line) - n - 2; /* cut long lines */
 	line[n++] = '\n';
 	/* one write: a line is never mixed with another thread's; a failed log write is ignored */
 	if (write(STDERR_FILENO, line, n) < 0)

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Needle records v1/v2/v3 with every optional field: parse and encode (seaweedfs.md, "Needle record").
- * Pure functions on caller-owned buffers; any thread.
+ * Needle records v1/v2/v3 with every optional field: parse and encode (seaweedfs.md, "Needle
+ * record"). Pure functions on caller-owned buffers; any thread.
  *
  * Record: header (cookie u32 | key u64 | size u32, 16 bytes) | body[size] | crc u32 |
  *         (v3) append_at_ns u64 | padding 1..8 bytes, the whole record a multiple of 8.
- * v2/v3 body (size > 0): data_size u32 | data | flags u8 | name | mime | last_modified | ttl | pairs,
- * each optional field present when its flag is set and the body has bytes left.
+ * v2/v3 body (size > 0): data_size u32 | data | flags u8 | name | mime | last_modified | ttl |
+ * pairs, each optional field present when its flag is set and the body has bytes left.
  */
 #ifndef KELP_CORE_NEEDLE_H
 #define KELP_CORE_NEEDLE_H
@@ -16,11 +16,11 @@
 
 #include "core/volume.h" /* KELP_NEEDLE_FLAG_* */
 
-#define KELP_NEEDLE_HEADER_SIZE 16
-#define KELP_NEEDLE_CRC_SIZE 4
-#define KELP_NEEDLE_TIMESTAMP_SIZE 8 /* v3 append_at_ns */
+#define KELP_NEEDLE_HEADER_SIZE	       16
+#define KELP_NEEDLE_CRC_SIZE	       4
+#define KELP_NEEDLE_TIMESTAMP_SIZE     8 /* v3 append_at_ns */
 #define KELP_NEEDLE_LAST_MODIFIED_SIZE 5
-#define KELP_NEEDLE_TTL_SIZE 2
+#define KELP_NEEDLE_TTL_SIZE	       2
 
 /*
  * A parsed needle. Pointers (data, name, mime, pairs) point into the buffer that was parsed; an
@@ -30,7 +30,7 @@
 struct kelp_needle {
 	uint32_t cookie;
 	uint64_t key;
-	uint32_t size;      /* body length as in the header (and .idx) */
+	uint32_t size; /* body length as in the header (and .idx) */
 	const uint8_t *data;
 	uint32_t data_size; /* payload as stored (compressed when flags has GZIP) */
 	uint8_t flags;
@@ -78,8 +78,8 @@ uint32_t kelp_needle_body_size(uint8_t version, const struct kelp_needle *n);
 /*
  * kelp_needle_encode - write the record of @n (cookie, key, data, flags and the flagged fields,
  * stored_crc, append_at_ns; @n->size is ignored and recomputed) for @version into @buf, exactly as
- * SeaweedFS does (padding bytes written as zeros). The CRC written is n->stored_crc: compute it with
- * kelp_crc32c() over the data first.
+ * SeaweedFS does (padding bytes written as zeros). The CRC written is n->stored_crc: compute it
+ * with kelp_crc32c() over the data first.
  * @return the record length, -EINVAL for a bad version or fields too long, -ENOSPC when @cap is
  * too small.
  */

@@ -7,18 +7,18 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define SIZE_BITS 24
-#define SIZE_SHIFT 40
-#define OFFSET_MASK ((1ull << SIZE_SHIFT) - 1)
+#define SIZE_BITS	     24
+#define SIZE_SHIFT	     40
+#define OFFSET_MASK	     ((1ull << SIZE_SHIFT) - 1)
 #define SIZE_FIELD_TOMBSTONE 0xFFFFFFu /* with offset 0: the key is deleted */
-#define PACKED_EMPTY 0ull               /* a live entry has offset != 0, a tombstone size != 0 */
-#define PACKED_TOMBSTONE ((uint64_t)SIZE_FIELD_TOMBSTONE << SIZE_SHIFT)
-#define BUILD_LOAD_NUM 4 /* tables are built at 3/4 load ... */
-#define BUILD_LOAD_DEN 3
-#define MAX_LOAD_NUM 9 /* ... and refuse inserts above 9/10 */
-#define MAX_LOAD_DEN 10
-#define MIN_SLOTS 64
-#define LOAD_BATCH 32
+#define PACKED_EMPTY	     0ull      /* a live entry has offset != 0, a tombstone size != 0 */
+#define PACKED_TOMBSTONE     ((uint64_t)SIZE_FIELD_TOMBSTONE << SIZE_SHIFT)
+#define BUILD_LOAD_NUM	     4 /* tables are built at 3/4 load ... */
+#define BUILD_LOAD_DEN	     3
+#define MAX_LOAD_NUM	     9 /* ... and refuse inserts above 9/10 */
+#define MAX_LOAD_DEN	     10
+#define MIN_SLOTS	     64
+#define LOAD_BATCH	     32
 
 struct slot {
 	uint64_t key;
@@ -29,7 +29,7 @@ struct kelp_needle_index {
 	struct slot *slots;
 	uint64_t nslots;
 	uint64_t max_keys; /* nslots * 0.9 */
-	uint64_t keys;     /* occupied slots */
+	uint64_t keys;	   /* occupied slots */
 	uint64_t live;
 	uint64_t deleted_dropped; /* deleted keys left out by kelp_needle_index_shrink */
 	size_t map_bytes;
@@ -67,7 +67,8 @@ struct kelp_needle_index *kelp_needle_index_new(uint64_t capacity)
 	struct kelp_needle_index *ni = calloc(1, sizeof(*ni));
 	if (!ni)
 		return NULL;
-	uint64_t nslots = capacity / BUILD_LOAD_DEN * BUILD_LOAD_NUM + capacity % BUILD_LOAD_DEN + 1;
+	uint64_t nslots =
+		capacity / BUILD_LOAD_DEN * BUILD_LOAD_NUM + capacity % BUILD_LOAD_DEN + 1;
 	if (nslots < MIN_SLOTS)
 		nslots = MIN_SLOTS;
 	if (nslots > (SIZE_MAX / sizeof(struct slot)) / 2) {
@@ -79,7 +80,8 @@ struct kelp_needle_index *kelp_needle_index_new(uint64_t capacity)
 	ni->max_keys = nslots * MAX_LOAD_NUM / MAX_LOAD_DEN;
 	ni->map_bytes = nslots * sizeof(struct slot);
 	/* anonymous mmap: zeroed lazily by the kernel, and THP can back large tables */
-	void *m = mmap(NULL, ni->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *m = mmap(NULL, ni->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 	if (m == MAP_FAILED) {
 		free(ni);
 		errno = ENOMEM;
@@ -111,7 +113,8 @@ static inline int store(struct kelp_needle_index *ni, uint64_t i, uint64_t key, 
 			if (ni->keys >= ni->max_keys)
 				return -ENOSPC;
 			s[i].key = key;
-			/* pairs with the acquire load in lookup: the key is visible before the slot is */
+			/* pairs with the acquire load in lookup: the key is visible before the slot
+			 * is */
 			__atomic_store_n(&s[i].packed, packed, __ATOMIC_RELEASE);
 			/* counters are read racily by other threads: store them whole */
 			__atomic_store_n(&ni->keys, ni->keys + 1, __ATOMIC_RELAXED);
@@ -219,7 +222,8 @@ static struct kelp_needle_index *copy_index(const struct kelp_needle_index *ni, 
 	for (uint64_t i = 0; i <= ni->nslots; i++) {
 		if (i < ni->nslots) {
 			const struct slot *s = &ni->slots[i];
-			if (s->packed == PACKED_EMPTY || (!keep_deleted && !packed_is_live(s->packed)))
+			if (s->packed == PACKED_EMPTY ||
+			    (!keep_deleted && !packed_is_live(s->packed)))
 				continue;
 			batch[nb] = s;
 			home[nb] = home_slot(n, s->key);

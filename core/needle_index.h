@@ -3,13 +3,14 @@
  * In-memory needle index: key -> (offset, size) for one volume, built from .idx rows where the last
  * row for a key wins and tombstone rows (size negative, or offset 0) delete.
  *
- * Layout: one open-addressing table of 16-byte slots {key u64, packed u64}, packed = offset (40 bits,
- * 8-byte units, so 5-byte .idx offsets fit) | size (24 bits) << 40. Linear probing from a home slot
- * picked by range reduction (hash * nslots >> 64), so the table is sized from the row count with no
- * power-of-two rounding: about 21 bytes per needle at the 0.75 load it is built with.
+ * Layout: one open-addressing table of 16-byte slots {key u64, packed u64}, packed = offset (40
+ * bits, 8-byte units, so 5-byte .idx offsets fit) | size (24 bits) << 40. Linear probing from a
+ * home slot picked by range reduction (hash * nslots >> 64), so the table is sized from the row
+ * count with no power-of-two rounding: about 21 bytes per needle at the 0.75 load it is built with.
  * Sizes >= KELP_NEEDLE_INDEX_SIZE_LARGE (16 MiB - 2) are not kept: lookups report
  * KELP_NEEDLE_INDEX_SIZE_LARGE and the caller takes the size from the record header.
- * Deleted keys keep their slot (packed = tombstone) so a later row can revive them and counts stay exact.
+ * Deleted keys keep their slot (packed = tombstone) so a later row can revive them and counts stay
+ * exact.
  *
  * Threads: one writer (kelp_needle_index_apply/load) may run concurrently with any number of
  * readers (kelp_needle_index_lookup): slots are published with release stores of the packed word,
@@ -76,15 +77,16 @@ struct kelp_needle_index *kelp_needle_index_clone(const struct kelp_needle_index
  * kelp_needle_index_shrink - if deleted keys hold more than 1/8 of the slots' keys, a new index of
  * only the live entries, sized for them (so a freshly opened volume with many deletes still uses
  * ~21 bytes per live needle); else NULL with errno 0. Deleted keys dropped this way still count in
- * kelp_needle_index_deleted() (a later row reviving one of them is not subtracted: the count is then
- * one too high). Writer only, no concurrent apply.
+ * kelp_needle_index_deleted() (a later row reviving one of them is not subtracted: the count is
+ * then one too high). Writer only, no concurrent apply.
  * @return the new index (free the old one), or NULL (errno 0: not worth it; ENOMEM).
  */
 struct kelp_needle_index *kelp_needle_index_shrink(const struct kelp_needle_index *ni);
 
 /* Counts and sizes. Any thread (racy but never torn when a writer runs). */
 uint64_t kelp_needle_index_live(const struct kelp_needle_index *ni);
-uint64_t kelp_needle_index_deleted(const struct kelp_needle_index *ni); /* keys whose last row deletes */
+uint64_t
+kelp_needle_index_deleted(const struct kelp_needle_index *ni); /* keys whose last row deletes */
 uint64_t kelp_needle_index_slots(const struct kelp_needle_index *ni);
 uint64_t kelp_needle_index_keys(const struct kelp_needle_index *ni); /* live + deleted */
 /* kelp_needle_index_memory - bytes allocated for @ni (table and struct). */

@@ -43,7 +43,7 @@ struct kelp_volume {
 	int offset_bytes; /* 0: no .idx, scanned */
 	struct kelp_superblock sb;
 	const uint8_t *map;
-	size_t map_len;    /* the reservation: larger than .dat, so appends need no remap */
+	size_t map_len;	   /* the reservation: larger than .dat, so appends need no remap */
 	uint64_t dat_size; /* readable bytes of map; grows as .dat grows */
 	struct kelp_needle_index *index;
 	uint64_t rows_outside; /* rows given up on: their record never appeared in .dat */
@@ -52,11 +52,11 @@ struct kelp_volume {
 	/* control thread */
 	int dat_fd, idx_fd;
 	ino_t dat_ino, idx_ino;
-	uint64_t idx_pos;          /* bytes of .idx applied */
-	bool offset_bytes_known;   /* from .vif, or detected from rows */
-	/* rows whose record is not (yet) inside .dat, oldest first: retried every tail, dropped when
-	 * a later row of the same key is applied or after STUCK_ROUNDS_MAX tails. Later rows do not
-	 * wait for them (a bogus row must not hide the deletes after it). */
+	uint64_t idx_pos;	 /* bytes of .idx applied */
+	bool offset_bytes_known; /* from .vif, or detected from rows */
+	/* rows whose record is not (yet) inside .dat, oldest first: retried every tail, dropped
+	 * when a later row of the same key is applied or after STUCK_ROUNDS_MAX tails. Later rows
+	 * do not wait for them (a bogus row must not hide the deletes after it). */
 	struct pending_row {
 		struct kelp_idx_row row;
 		unsigned rounds;
@@ -68,7 +68,7 @@ struct kelp_volume {
 /* Appends up to this much beyond the size at open are served without reopening the volume. */
 #define MAP_HEADROOM (1ull << 30)
 /* Tailing: rows per read, tails a row may wait for its record before it is dropped. */
-#define TAIL_CHUNK_ROWS 4096
+#define TAIL_CHUNK_ROWS	 4096
 #define STUCK_ROUNDS_MAX 50
 
 int kelp_volume_id_from_path(const char *path, uint32_t *vid)
@@ -222,14 +222,16 @@ static int load_idx(struct kelp_volume *v)
 	int ob = idx_layout(v, idx, len, &v->offset_bytes_known);
 	v->offset_bytes = ob;
 
-	size_t rs = kelp_idx_row_size(ob), nrows = len / rs; /* a torn last row waits for the rest */
+	size_t rs = kelp_idx_row_size(ob),
+	       nrows = len / rs; /* a torn last row waits for the rest */
 	int rc = 0;
 	v->index = kelp_needle_index_new(nrows);
 	if (!v->index) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* Fast path: every live row points inside .dat (the normal case). Check first, then load. */
+	/* Fast path: every live row points inside .dat (the normal case). Check first, then load.
+	 */
 	uint64_t outside = 0;
 	for (size_t i = 0; i < nrows; i++) {
 		struct kelp_idx_row row;
@@ -240,8 +242,8 @@ static int load_idx(struct kelp_volume *v)
 		rc = kelp_needle_index_load(v->index, idx, nrows, ob);
 	} else {
 		/* rows naming records .dat does not hold (yet: appended after our fstat of .dat; or
-		 * never: corrupt) wait aside like rows met while tailing; the others are applied one
-		 * by one */
+		 * never: corrupt) wait aside like rows met while tailing; the others are applied
+		 * one by one */
 		for (size_t i = 0; i < nrows && !rc; i++) {
 			struct kelp_idx_row row;
 			kelp_idx_parse_row(idx + i * rs, ob, &row);
@@ -350,8 +352,8 @@ int kelp_volume_open(const char *dat_path, struct kelp_volume **out)
 		rc = -errno;
 		goto fail;
 	}
-	/* the file can be truncated under us (weed repairing a torn write, an operator): a read past
-	 * its new end then fails that read instead of killing the process */
+	/* the file can be truncated under us (weed repairing a torn write, an operator): a read
+	 * past its new end then fails that read instead of killing the process */
 	rc = kelp_fault_zone_add(v->map, v->map_len, (size_t)page, &v->faulted);
 	if (rc) {
 		munmap((void *)v->map, v->map_len);
@@ -402,7 +404,8 @@ int kelp_volume_check_replaced(struct kelp_volume *v)
 	bool dat_new = d.st_ino != v->dat_ino;
 	bool idx_new = idx_exists && v->idx_fd >= 0 && i.st_ino != v->idx_ino;
 	if (kelp_fault_hit(&v->faulted))
-		return 1; /* a page of the mapping was replaced (core/fault.h): map the file afresh */
+		return 1; /* a page of the mapping was replaced (core/fault.h): map the file afresh
+			   */
 	/* in place rewrite (not what SeaweedFS does, but cheap to notice): superblock revision */
 	if (!dat_new && kelp_be16(v->map + 4) != v->sb.compact_revision)
 		return 1;
@@ -428,7 +431,8 @@ static int apply_row(struct kelp_volume *v, const struct kelp_idx_row *row,
 	if (rc != -ENOSPC)
 		return rc;
 	uint64_t keys = kelp_needle_index_keys(v->index);
-	struct kelp_needle_index *bigger = kelp_needle_index_clone(v->index, keys * 2 + TAIL_CHUNK_ROWS);
+	struct kelp_needle_index *bigger =
+		kelp_needle_index_clone(v->index, keys * 2 + TAIL_CHUNK_ROWS);
 	if (!bigger)
 		return -ENOMEM;
 	struct kelp_needle_index *old = v->index;
@@ -514,7 +518,8 @@ int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)
 				pending_add(v, &row); /* its record is not in .dat (yet) */
 				continue;
 			}
-			pending_drop_key(v, row.key); /* an older row of the key waiting: superseded */
+			pending_drop_key(v,
+					 row.key); /* an older row of the key waiting: superseded */
 			int rc = apply_row(v, &row, retire, ctx);
 			if (rc) {
 				v->idx_pos -= rs; /* not applied: read again next time */
@@ -587,7 +592,8 @@ const uint8_t *kelp_volume_dat_map(const struct kelp_volume *v)
 int kelp_volume_lookup(const struct kelp_volume *v, uint64_t key, uint64_t *offset, uint32_t *size)
 {
 	uint64_t off;
-	int rc = kelp_needle_index_lookup(__atomic_load_n(&v->index, __ATOMIC_ACQUIRE), key, &off, size);
+	int rc = kelp_needle_index_lookup(__atomic_load_n(&v->index, __ATOMIC_ACQUIRE), key, &off,
+					  size);
 	if (rc)
 		return rc;
 	*offset = off * KELP_DAT_ALIGN;
@@ -650,7 +656,7 @@ const void *kelp_volume_prefetch(const struct kelp_volume *v, uint64_t key)
 	if (pos >= len)
 		return NULL;
 	/* prefetches never fault: an address outside the mapping or not mapped yet is ignored */
-	__builtin_prefetch(v->map + pos);      /* record header, start of the data */
+	__builtin_prefetch(v->map + pos); /* record header, start of the data */
 	__builtin_prefetch(v->map + pos + 64);
 	if (idx_size != KELP_NEEDLE_INDEX_SIZE_LARGE && pos + 16 + idx_size < len)
 		__builtin_prefetch(v->map + pos + 16 + idx_size); /* flags and CRC after the data */

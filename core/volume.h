@@ -25,16 +25,16 @@
 
 #include "core/fid.h"
 
-struct kelp_volume;     /* one .dat/.idx pair, .dat mmap'd read-only, needle index in memory */
+struct kelp_volume;	/* one .dat/.idx pair, .dat mmap'd read-only, needle index in memory */
 struct kelp_volume_set; /* all volumes of one or more directories, by volume id */
 
 /* Needle flags as stored (seaweedfs.md). */
-#define KELP_NEEDLE_FLAG_GZIP          0x01
-#define KELP_NEEDLE_FLAG_NAME          0x02
-#define KELP_NEEDLE_FLAG_MIME          0x04
+#define KELP_NEEDLE_FLAG_GZIP	       0x01
+#define KELP_NEEDLE_FLAG_NAME	       0x02
+#define KELP_NEEDLE_FLAG_MIME	       0x04
 #define KELP_NEEDLE_FLAG_LAST_MODIFIED 0x08
-#define KELP_NEEDLE_FLAG_TTL           0x10
-#define KELP_NEEDLE_FLAG_PAIRS         0x20
+#define KELP_NEEDLE_FLAG_TTL	       0x10
+#define KELP_NEEDLE_FLAG_PAIRS	       0x20
 #define KELP_NEEDLE_FLAG_MANIFEST      0x80
 
 /*
@@ -100,7 +100,8 @@ size_t kelp_volume_set_count(const struct kelp_volume_set *set);
 /* The i-th volume (0 <= i < count), for listing. */
 struct kelp_volume *kelp_volume_set_at(const struct kelp_volume_set *set, size_t i);
 
-/* ---- Additions beyond the first contract (h1): live volumes -------------------------------------- */
+/* ---- Additions beyond the first contract (h1): live volumes
+ * -------------------------------------- */
 struct kelp_epoch;
 
 /*
@@ -130,15 +131,17 @@ int kelp_volume_check_replaced(struct kelp_volume *v);
  * kelp_volume_tail - apply what was appended to .idx since open or the last call (rows whose record
  * lies inside .dat's current length; a row that points past .dat waits aside, at most 64 of them,
  * without holding up the rows after it, until its record is there, a later row of its key
- * supersedes it, or 50 calls passed) and make the appended .dat bytes readable. A grown index replaces the old one, which is
- * handed to @retire(@ctx, free_fn, old) to be freed when readers are done. Control thread only.
+ * supersedes it, or 50 calls passed) and make the appended .dat bytes readable. A grown index
+ * replaces the old one, which is handed to @retire(@ctx, free_fn, old) to be freed when readers are
+ * done. Control thread only.
  * @return rows applied (>= 0); -EAGAIN when the volume must be opened again (.dat outgrew the
  * mapping or shrank, .idx shrank or appeared); -ENOMEM; other -errno from fstat/pread.
  */
 int kelp_volume_tail(struct kelp_volume *v, void (*retire)(void *ctx, void (*fn)(void *), void *p),
 		     void *ctx);
 
-/* ---- Additions beyond the first contract (h1): inspection and tools ---------------------------- */
+/* ---- Additions beyond the first contract (h1): inspection and tools ----------------------------
+ */
 struct kelp_superblock;
 
 /* The superblock read at open. Any thread. */
@@ -169,7 +172,8 @@ int kelp_volume_lookup(const struct kelp_volume *v, uint64_t key, uint64_t *offs
  * *cursor = 0. Single-threaded use (tools, control thread).
  * @return 1 with *@key, *@offset (bytes), 0 at the end.
  */
-int kelp_volume_next(const struct kelp_volume *v, uint64_t *cursor, uint64_t *key, uint64_t *offset);
+int kelp_volume_next(const struct kelp_volume *v, uint64_t *cursor, uint64_t *key,
+		     uint64_t *offset);
 
 /*
  * kelp_volume_id_from_path - the volume id in a file name "<dir>/[<collection>_]<N>.dat" (or .idx).
@@ -180,8 +184,8 @@ int kelp_volume_id_from_path(const char *path, uint32_t *vid);
 /*
  * kelp_volume_detect_offset_bytes - which .idx layout the @idx_len bytes at @idx use, given the
  * volume's .dat (@dat, @dat_len bytes, version @version): the one whose rows point at records with
- * the same key and size (checks up to 16 live rows); ties go to 4 unless only 17 divides the length.
- * For files without a .vif (a .vif's bytesOffset wins: kelp_vif_offset_bytes()).
+ * the same key and size (checks up to 16 live rows); ties go to 4 unless only 17 divides the
+ * length. For files without a .vif (a .vif's bytesOffset wins: kelp_vif_offset_bytes()).
  * @return 4 or 5.
  */
 int kelp_volume_detect_offset_bytes(const uint8_t *idx, size_t idx_len, const uint8_t *dat,

@@ -236,7 +236,8 @@ static struct vol_table *make_table(struct kelp_volume_set *set, struct vol_list
 	size_t w = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		if (w && kelp_volume_id(l->v[w - 1]) == kelp_volume_id(l->v[i])) {
-			/* the same id twice (two dirs, or collections): keep the one already served */
+			/* the same id twice (two dirs, or collections): keep the one already served
+			 */
 			struct kelp_volume *keep = l->v[w - 1], *drop = l->v[i];
 			for (size_t j = 0; old && j < old->count; j++)
 				if (old->vols[j] == drop) {
@@ -244,7 +245,8 @@ static struct vol_table *make_table(struct kelp_volume_set *set, struct vol_list
 					drop = l->v[w - 1];
 				}
 			warnf(set, "%s: volume %u already served from %s, skipped",
-			      kelp_volume_dat_path(drop), kelp_volume_id(drop), kelp_volume_dat_path(keep));
+			      kelp_volume_dat_path(drop), kelp_volume_id(drop),
+			      kelp_volume_dat_path(keep));
 			l->v[w - 1] = keep;
 			struct stat st;
 			if (stat(kelp_volume_dat_path(drop), &st) == 0)
@@ -292,7 +294,8 @@ int kelp_volume_set_open(const char *const *dirs, size_t ndirs,
 		if (!(set->dirs[d] = strdup(dirs[d])))
 			goto fail;
 		set->ndirs++;
-		/* dir_mtime stays 0: the first refresh scans again (see the coarse-mtime note there) */
+		/* dir_mtime stays 0: the first refresh scans again (see the coarse-mtime note
+		 * there) */
 		bool incomplete = false;
 		if (scan_dir(set, d, &l, false, &incomplete) < 0)
 			goto fail;
@@ -367,7 +370,8 @@ int kelp_volume_set_refresh(struct kelp_volume_set *set)
 				continue;
 			}
 			if (t != -EAGAIN) {
-				warnf(set, "%s: cannot follow: %s", kelp_volume_dat_path(v), strerror(-t));
+				warnf(set, "%s: cannot follow: %s", kelp_volume_dat_path(v),
+				      strerror(-t));
 				rc = list_add(&l, v);
 				continue;
 			}
@@ -375,14 +379,17 @@ int kelp_volume_set_refresh(struct kelp_volume_set *set)
 		}
 		if (r == 1) {
 			if (kelp_volume_fault_news(v))
-				warnf(set, "%s: a read hit a page the file no longer has (truncated "
-					   "under kelpd?): that read failed with EIO; opening it again",
+				warnf(set,
+				      "%s: a read hit a page the file no longer has (truncated "
+				      "under kelpd?): that read failed with EIO; opening it again",
 				      kelp_volume_dat_path(v));
 			int o = kelp_volume_open(kelp_volume_dat_path(v), &nv);
 			if (o) {
-				/* e.g. caught between the two renames of a vacuum: keep serving the old pair */
+				/* e.g. caught between the two renames of a vacuum: keep serving the
+				 * old pair */
 				if (o != -ENOENT)
-					warnf(set, "%s: replaced, but the new files do not open yet: %s",
+					warnf(set,
+					      "%s: replaced, but the new files do not open yet: %s",
 					      kelp_volume_dat_path(v), strerror(-o));
 				rc = list_add(&l, v);
 				continue;
@@ -390,7 +397,8 @@ int kelp_volume_set_refresh(struct kelp_volume_set *set)
 			rc = list_add(&l, nv);
 			if (rc) {
 				kelp_volume_close(nv);
-				rc = list_add(&l, v); /* may fail too: then the set stays as it was */
+				rc = list_add(&l,
+					      v); /* may fail too: then the set stays as it was */
 				continue;
 			}
 			gone[ngone++] = v;
@@ -398,7 +406,8 @@ int kelp_volume_set_refresh(struct kelp_volume_set *set)
 			continue;
 		}
 		/* r < 0: .dat removed (deleted, moved, EC-encoded, tiered): stop serving it */
-		warnf(set, "%s: gone (%s), no longer served", kelp_volume_dat_path(v), strerror(-r));
+		warnf(set, "%s: gone (%s), no longer served", kelp_volume_dat_path(v),
+		      strerror(-r));
 		gone[ngone++] = v;
 		changes++;
 	}
@@ -406,9 +415,8 @@ int kelp_volume_set_refresh(struct kelp_volume_set *set)
 	/* new volumes, only in directories whose mtime moved (a new file changes it) */
 	for (size_t d = 0; d < set->ndirs && !rc; d++) {
 		struct stat st;
-		if (stat(set->dirs[d], &st) ||
-		    (st.st_mtim.tv_sec == set->dir_mtime[d].tv_sec &&
-		     st.st_mtim.tv_nsec == set->dir_mtime[d].tv_nsec))
+		if (stat(set->dirs[d], &st) || (st.st_mtim.tv_sec == set->dir_mtime[d].tv_sec &&
+						st.st_mtim.tv_nsec == set->dir_mtime[d].tv_nsec))
 			continue;
 		bool incomplete = false;
 		int added = scan_dir(set, d, &l, true, &incomplete);

@@ -3,13 +3,14 @@
  * kelpd's engine: the worker lcores, the control thread, and what they share.
  *
  * Ownership (who may touch what; everything else is private to its thread):
- *   - The control thread (lcore/control/control.c) owns the Unix socket, every client connection, the
- *     volume set (it opens and changes it), and the life of every session: it creates a session's
+ *   - The control thread (lcore/control/control.c) owns the Unix socket, every client connection,
+ * the volume set (it opens and changes it), and the life of every session: it creates a session's
  *     segment, hands the session to one lcore, and frees it after that lcore said it let go.
- *   - Each worker lcore (lcore/worker/lcore.c) owns the sessions it was handed: only it reads their SQ,
- *     writes their CQ, and writes their counters. It owns its statistics (struct kelp_lcore_stats)
+ *   - Each worker lcore (lcore/worker/lcore.c) owns the sessions it was handed: only it reads their
+ * SQ, writes their CQ, and writes their counters. It owns its statistics (struct kelp_lcore_stats)
  *     and its poller list.
- *   - The two talk only through the SPSC message rings of struct kelp_lcore (lcore/worker/msg.h): control
+ *   - The two talk only through the SPSC message rings of struct kelp_lcore (lcore/worker/msg.h):
+ * control
  *     -> lcore (add/remove session, remote read done, stop) and lcore -> control (session released,
  *     remote read to do). A message hands over ownership of the object it points to. The rings
  *     hold every message that can be in flight (static_asserts in lcore/worker/lcore.h): no
@@ -65,17 +66,18 @@ struct kelp_engine {
 	 * runs; zero (every key off or empty) in unit tests that build an engine by hand. */
 	struct kelp_config conf;
 	struct kelp_volume_set *volumes; /* local volumes; see ownership above */
-	struct kelp_epoch *epoch;        /* reclamation of what lcores read without locks; NULL in
+	struct kelp_epoch *epoch;	 /* reclamation of what lcores read without locks; NULL in
 					  * unit tests that drive an lcore by hand */
-	struct kelp_loc_table *locations; /* volume locations from the masters, published by the
-					   * HTTP fallback's discovery (lcore/cluster/discovery.h): lcores read
-					   * it with kelp_loc_table_load(); NULL without masters */
-	struct kelp_lcore *lcores;       /* n_lcores entries */
+	struct kelp_loc_table
+		*locations;	   /* volume locations from the masters, published by the
+				    * HTTP fallback's discovery (lcore/cluster/discovery.h): lcores read
+				    * it with kelp_loc_table_load(); NULL without masters */
+	struct kelp_lcore *lcores; /* n_lcores entries */
 	unsigned n_lcores;
 	struct kelp_control *ctl;
-	struct kelp_rdma_dev *rdma_dev;  /* NULL: no RDMA on this host (or not configured) */
+	struct kelp_rdma_dev *rdma_dev;	      /* NULL: no RDMA on this host (or not configured) */
 	struct kelp_rdma_export *rdma_export; /* NULL: [rdma] listen off */
-	uint64_t start_ns;               /* CLOCK_MONOTONIC at start, for uptime */
+	uint64_t start_ns;		      /* CLOCK_MONOTONIC at start, for uptime */
 	/* the control thread while kelp_ctl_run() runs: KELP_ASSERT_OWNER in the "control thread
 	 * only" functions, in debug builds (core/owner.h) */
 	struct kelp_owner ctl_owner;

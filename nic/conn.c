@@ -47,13 +47,14 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 	lc->bounce_waiter = -1;
 	lc->request_timeout =
 		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms
-						  : KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) * 1000000ull;
+						: KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) *
+		1000000ull;
 
 	lc->cq = lc->ops->create_cq(dev->ctx, lc->cq_entries, dev->is_mlx5);
 	if (!lc->cq) {
 		err = errno;
-		fprintf(stderr, "kelp: cannot create a CQ of %d entries on %s: %s\n", lc->cq_entries,
-			dev->name, strerror(err));
+		fprintf(stderr, "kelp: cannot create a CQ of %d entries on %s: %s\n",
+			lc->cq_entries, dev->name, strerror(err));
 		goto free_lc;
 	}
 	if (export) {
@@ -106,7 +107,8 @@ const struct kelp_rdma_lcore_stats *kelp_rdma_lcore_stats(const struct kelp_rdma
 	return &lc->stats;
 }
 
-/* ---- QP state transitions --------------------------------------------------------------------- */
+/* ---- QP state transitions ---------------------------------------------------------------------
+ */
 
 static int qp_to_init(struct kelp_rdma_conn *c)
 {
@@ -118,9 +120,8 @@ static int qp_to_init(struct kelp_rdma_conn *c)
 		.qp_access_flags = c->role == KELP_RDMA_READER ? IBV_ACCESS_REMOTE_WRITE : 0,
 	};
 
-	return c->lc->ops->modify_qp(c->qp, &attr,
-				     IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-					     IBV_QP_ACCESS_FLAGS);
+	return c->lc->ops->modify_qp(
+		c->qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
 }
 
 static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *peer)
@@ -133,14 +134,15 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 		.rq_psn = peer->psn,
 		.max_dest_rd_atomic = 1,
 		.min_rnr_timer = 12,
-		.ah_attr = {
-			.is_global = 1,
-			.dlid = peer->lid,
-			.sl = 0,
-			.src_path_bits = 0,
-			.port_num = dev->port,
-			.grh = {.hop_limit = 1, .sgid_index = (uint8_t)dev->gid_index},
-		},
+		.ah_attr =
+			{
+				.is_global = 1,
+				.dlid = peer->lid,
+				.sl = 0,
+				.src_path_bits = 0,
+				.port_num = dev->port,
+				.grh = {.hop_limit = 1, .sgid_index = (uint8_t)dev->gid_index},
+			},
 	};
 	int ret;
 
@@ -171,7 +173,8 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 	return ret;
 }
 
-/* ---- work requests: queued per connection, posted as one chain --------------------------------- */
+/* ---- work requests: queued per connection, posted as one chain ---------------------------------
+ */
 
 /* Builds receive buffer @i's work request in c->rwrs[i] (not posted). */
 static struct ibv_recv_wr *recv_wr(struct kelp_rdma_conn *c, uint32_t i)
@@ -229,10 +232,10 @@ void queue_send(struct kelp_rdma_conn *c, struct ibv_send_wr *first, struct ibv_
  * a request, exporter: a reply; @kind tags the completion) in @w. Signaled, and inline when the
  * QP allows it. */
 void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kind kind, uint32_t i,
-		       uint32_t len)
+		uint32_t len)
 {
-	w->send_sge = (struct ibv_sge){.addr = (uintptr_t)send_buf(c, i), .length = len,
-				       .lkey = c->bufs_mr->lkey};
+	w->send_sge = (struct ibv_sge){
+		.addr = (uintptr_t)send_buf(c, i), .length = len, .lkey = c->bufs_mr->lkey};
 	w->send = (struct ibv_send_wr){
 		.wr_id = wr_id_make(kind, c->gen, c->index, i),
 		.sg_list = &w->send_sge,
@@ -386,7 +389,8 @@ void conn_fail(struct kelp_rdma_conn *c, const char *why)
 			c->slots[i].fail_pending = true;
 }
 
-/* ---- connection lifecycle ----------------------------------------------------------------------- */
+/* ---- connection lifecycle -----------------------------------------------------------------------
+ */
 
 struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role,
 					     uint16_t credits)
@@ -453,8 +457,8 @@ struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum ke
 	 * SEND and at most one WRITE from a registered source per slot, plus one WRITE per bounce
 	 * buffer of the lcore's pool (each held by one reply until its SEND completes, and the
 	 * unsignaled WRITEs before that SEND leave the queue with it). */
-	qpa.cap.max_send_wr = role == KELP_RDMA_READER ? c->nslots + 1
-						       : 2 * c->nslots + lc->bounce_slots + 1;
+	qpa.cap.max_send_wr =
+		role == KELP_RDMA_READER ? c->nslots + 1 : 2 * c->nslots + lc->bounce_slots + 1;
 	qpa.cap.max_recv_wr = credits;
 	qpa.cap.max_send_sge = 1;
 	qpa.cap.max_recv_sge = 1;
@@ -650,10 +654,12 @@ uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *c)
 	return c->retry_at;
 }
 
-/* ---- the poller --------------------------------------------------------------------------------- */
+/* ---- the poller ---------------------------------------------------------------------------------
+ */
 
 /* Handles one completion. @return 1 when @done was written. */
-static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc, struct kelp_rdma_done *done)
+static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
+		     struct kelp_rdma_done *done)
 {
 	enum wr_kind kind = (enum wr_kind)(wc->wr_id >> 56);
 	uint8_t gen = (uint8_t)(wc->wr_id >> 48);

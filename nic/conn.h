@@ -5,8 +5,8 @@
  * Ownership model. A struct kelp_rdma_lcore belongs to one lcore: its completion queue, its
  * connections (one RC QP each, per peer), its bounce pool and its counters. Only that lcore calls
  * the functions below on it, so nothing here takes a lock. (Tests and tools that run everything on
- * one thread are one "lcore".) The out-of-band handshake (nic/oob.h) produces and consumes the HELLO
- * messages; it may run elsewhere, but the conn calls themselves stay on the owning thread.
+ * one thread are one "lcore".) The out-of-band handshake (nic/oob.h) produces and consumes the
+ * HELLO messages; it may run elsewhere, but the conn calls themselves stay on the owning thread.
  *
  * A connection has a role:
  *   READER: sends READ/STAT requests; the export writes the bytes into the reader's registered
@@ -39,11 +39,13 @@
  * the buffers return to the pool when that SEND completes. A request that finds too few buffers
  * (or no reply slot) free waits in its connection's queue, in order; while one waits for buffers,
  * other connections' bounce reads wait behind it (so small reads cannot starve a large one); one
- * larger than max_read is answered TOO_LARGE. The send queue is sized so that this never overflows it (conn_create).
+ * larger than max_read is answered TOO_LARGE. The send queue is sized so that this never overflows
+ * it (conn_create).
  *
- * wr_id is a typed tag: kind (8 bits) | connection generation (8) | connection index (16) | slot (32).
- * The generation changes on every reset, so completions left in the CQ by an earlier incarnation of
- * a connection are recognised and dropped; unknown kinds and indexes are counted as errors.
+ * wr_id is a typed tag: kind (8 bits) | connection generation (8) | connection index (16) | slot
+ * (32). The generation changes on every reset, so completions left in the CQ by an earlier
+ * incarnation of a connection are recognised and dropped; unknown kinds and indexes are counted as
+ * errors.
  *
  * Every int function returns 0 or -errno unless it says otherwise.
  *
@@ -62,12 +64,14 @@
 #include "nic/device.h"
 #include "proto/rdma_msg.h"
 
-#define KELP_RDMA_MAX_CONNS    1024 /* per lcore */
-#define KELP_RDMA_MAX_CREDITS  256
-#define KELP_RDMA_POLL_BATCH   32
+#define KELP_RDMA_MAX_CONNS	 1024 /* per lcore */
+#define KELP_RDMA_MAX_CREDITS	 256
+#define KELP_RDMA_POLL_BATCH	 32
 #define KELP_RDMA_BACKOFF_MIN_NS 100000000ull  /* 100 ms */
 #define KELP_RDMA_BACKOFF_MAX_NS 6400000000ull /* 6.4 s */
-#define KELP_RDMA_MAX_READ_DEFAULT ((uint32_t)KELP_DEFAULT_EXPORT_MAX_READ_MB << 20)  /* export: largest read through the bounce pool */
+#define KELP_RDMA_MAX_READ_DEFAULT                                                                 \
+	((uint32_t)KELP_DEFAULT_EXPORT_MAX_READ_MB                                                 \
+	 << 20) /* export: largest read through the bounce pool */
 
 enum kelp_rdma_role { KELP_RDMA_READER = 1, KELP_RDMA_EXPORTER = 2 };
 
@@ -81,8 +85,8 @@ enum kelp_rdma_state {
 struct kelp_rdma_source {
 	const uint8_t *data; /* needle data as stored */
 	uint32_t size;
-	uint32_t crc;        /* as stored */
-	uint8_t flags;       /* KELP_NEEDLE_FLAG_* */
+	uint32_t crc;  /* as stored */
+	uint8_t flags; /* KELP_NEEDLE_FLAG_* */
 	/* lkey of an MR covering [data, data + size), or use_bounce = true to copy first. */
 	uint32_t lkey;
 	bool use_bounce;
@@ -106,60 +110,61 @@ struct kelp_rdma_export_ops {
 
 /* A reader's request. */
 struct kelp_rdma_read {
-	uint8_t opcode;   /* KELP_RDMA_OP_READ or _STAT */
+	uint8_t opcode; /* KELP_RDMA_OP_READ or _STAT */
 	struct kelp_fid fid;
-	uint64_t offset;  /* in the needle's data */
-	uint32_t length;  /* READ: bytes wanted (the buffer's size) */
-	uint64_t addr;    /* READ: buffer in an MR registered with kelp_rdma_reg_arena() */
+	uint64_t offset; /* in the needle's data */
+	uint32_t length; /* READ: bytes wanted (the buffer's size) */
+	uint64_t addr;	 /* READ: buffer in an MR registered with kelp_rdma_reg_arena() */
 	uint32_t rkey;
-	void *user;       /* handed back in kelp_rdma_done */
-	bool more;        /* more submits follow at once: queue this request; it is posted with the
-			   * next submit without `more`, or by the next poll or flush (one post call,
-			   * one doorbell, for the whole burst) */
+	void *user; /* handed back in kelp_rdma_done */
+	bool more;  /* more submits follow at once: queue this request; it is posted with the
+		     * next submit without `more`, or by the next poll or flush (one post call,
+		     * one doorbell, for the whole burst) */
 };
 
 /* A finished reader request. */
 struct kelp_rdma_done {
 	void *user;
 	struct kelp_rdma_conn *conn;
-	int status;           /* 0, -ENOENT/-EIO/... from the export, -ECONNRESET on connection failure,
-			       * -EBADMSG when the reply broke the protocol */
-	uint32_t written;     /* bytes now in the buffer */
-	uint32_t data_size;   /* the needle's data size */
-	uint32_t crc;         /* stored CRC (check it when the whole needle was read) */
+	int status;	  /* 0, -ENOENT/-EIO/... from the export, -ECONNRESET on connection failure,
+			   * -EBADMSG when the reply broke the protocol */
+	uint32_t written; /* bytes now in the buffer */
+	uint32_t data_size; /* the needle's data size */
+	uint32_t crc;	    /* stored CRC (check it when the whole needle was read) */
 	uint8_t needle_flags;
 };
 
 struct kelp_rdma_conn_stats {
-	uint64_t requests;   /* reader: sent; export: received */
-	uint64_t replies;    /* reader: received; export: sent */
-	uint64_t bytes;      /* RDMA-written (export) / received (reader) */
-	uint64_t errors;     /* failed completions and protocol errors */
-	uint64_t resets;     /* times the connection failed and was reset */
-	uint64_t bounced;    /* export: replies served through the bounce pool */
-	uint64_t too_large;  /* export: reads refused as larger than max_read (TOO_LARGE) */
+	uint64_t requests;  /* reader: sent; export: received */
+	uint64_t replies;   /* reader: received; export: sent */
+	uint64_t bytes;	    /* RDMA-written (export) / received (reader) */
+	uint64_t errors;    /* failed completions and protocol errors */
+	uint64_t resets;    /* times the connection failed and was reset */
+	uint64_t bounced;   /* export: replies served through the bounce pool */
+	uint64_t too_large; /* export: reads refused as larger than max_read (TOO_LARGE) */
 };
 
 struct kelp_rdma_lcore_config {
-	int cq_entries;          /* 0: 4096 */
-	uint32_t bounce_slots;   /* export: bounce buffers (0: 64) */
-	uint32_t bounce_size;    /* bytes each (0: 1 MiB); a larger read is copied through
-				  * several buffers, one RDMA WRITE each, the reply after the last */
-	uint32_t max_read;       /* export: the largest read served through the bounce pool (0:
-				  * KELP_RDMA_MAX_READ_DEFAULT; at most bounce_slots * bounce_size);
-				  * a larger one is answered TOO_LARGE (the reader uses HTTP) */
+	int cq_entries;		     /* 0: 4096 */
+	uint32_t bounce_slots;	     /* export: bounce buffers (0: 64) */
+	uint32_t bounce_size;	     /* bytes each (0: 1 MiB); a larger read is copied through
+				      * several buffers, one RDMA WRITE each, the reply after the last */
+	uint32_t max_read;	     /* export: the largest read served through the bounce pool (0:
+				      * KELP_RDMA_MAX_READ_DEFAULT; at most bounce_slots * bounce_size);
+				      * a larger one is answered TOO_LARGE (the reader uses HTTP) */
 	uint32_t request_timeout_ms; /* reader: no reply for this long while requests are in flight
-				      * fails the connection (0: KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) */
-	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
-				     * theirs) */
+				      * fails the connection (0:
+				      * KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) */
+	uint64_t (*clock_ns)(void);  /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
+				      * theirs) */
 };
 
 struct kelp_rdma_lcore_stats {
-	uint64_t polls_busy;     /* kelp_rdma_lcore_poll() calls that found completions */
-	uint64_t stale_cqes;     /* completions of an earlier incarnation of a connection */
-	uint64_t unknown_cqes;   /* completions with an id that names nothing: a bug */
-	uint64_t retired;        /* exporter connections reset because their reader reconnected
-				  * or restarted (kelp_rdma_conn_establish) */
+	uint64_t polls_busy;   /* kelp_rdma_lcore_poll() calls that found completions */
+	uint64_t stale_cqes;   /* completions of an earlier incarnation of a connection */
+	uint64_t unknown_cqes; /* completions with an id that names nothing: a bug */
+	uint64_t retired;      /* exporter connections reset because their reader reconnected
+				* or restarted (kelp_rdma_conn_establish) */
 };
 
 struct kelp_rdma_lcore;

@@ -41,12 +41,12 @@ int export_pool_create(struct kelp_rdma_lcore *lc, const struct kelp_rdma_lcore_
 			lc->bounce_slots, lc->bounce_size);
 		goto free_bounce;
 	}
-	lc->bounce_mr = lc->ops->reg_mr(dev->pd, lc->bounce,
-					(size_t)lc->bounce_slots * lc->bounce_size, 0);
+	lc->bounce_mr =
+		lc->ops->reg_mr(dev->pd, lc->bounce, (size_t)lc->bounce_slots * lc->bounce_size, 0);
 	if (!lc->bounce_mr) {
 		err = errno;
-		fprintf(stderr, "kelp: cannot register the bounce pool on %s: %s\n",
-			dev->name, strerror(err));
+		fprintf(stderr, "kelp: cannot register the bounce pool on %s: %s\n", dev->name,
+			strerror(err));
 		goto free_bounce;
 	}
 	for (uint32_t i = 0; i < lc->bounce_slots; i++)
@@ -99,7 +99,8 @@ static void build_write(struct kelp_rdma_conn *c, struct ibv_send_wr *wr, struct
 	};
 }
 
-/* ---- connections replaced by their reader ----------------------------------------------------- */
+/* ---- connections replaced by their reader -----------------------------------------------------
+ */
 
 /*
  * Exporter @c just came up for a reader that named itself: reset the other exporter connections
@@ -118,20 +119,23 @@ void export_retire_replaced(struct kelp_rdma_conn *c, uint64_t now_ns)
 		struct kelp_rdma_conn *o = lc->conns[i];
 
 		if (!o || o == c || o->role != KELP_RDMA_EXPORTER || o->state != KELP_RDMA_UP ||
-		    o->peer_reader_id != c->peer_reader_id || memcmp(o->peer_gid, c->peer_gid, 16) ||
+		    o->peer_reader_id != c->peer_reader_id ||
+		    memcmp(o->peer_gid, c->peer_gid, 16) ||
 		    (o->peer_lane != c->peer_lane && o->peer_incarnation == c->peer_incarnation))
 			continue;
-		fprintf(stderr, "kelp: RDMA connection on QP %u (exporter): its reader reconnected "
-				"(%s) on QP %u; resetting the old one\n",
-			o->qp->qp_num, o->peer_incarnation == c->peer_incarnation ? "same run"
-										: "restarted",
+		fprintf(stderr,
+			"kelp: RDMA connection on QP %u (exporter): its reader reconnected "
+			"(%s) on QP %u; resetting the old one\n",
+			o->qp->qp_num,
+			o->peer_incarnation == c->peer_incarnation ? "same run" : "restarted",
 			c->qp->qp_num);
 		lc->stats.retired++;
 		conn_reset(o, now_ns);
 	}
 }
 
-/* ---- export data path --------------------------------------------------------------------------- */
+/* ---- export data path ---------------------------------------------------------------------------
+ */
 
 static uint8_t export_status(struct kelp_rdma_lcore *lc, const struct kelp_rdma_request *rq,
 			     struct kelp_rdma_source *src)
@@ -153,7 +157,8 @@ static uint8_t export_status(struct kelp_rdma_lcore *lc, const struct kelp_rdma_
  * of @send. @return the first WRITE. */
 static struct ibv_send_wr *bounce_writes(struct kelp_rdma_conn *c, uint32_t si, const uint8_t *from,
 					 uint32_t n, uint32_t nbuf,
-					 const struct kelp_rdma_request *rq, struct ibv_send_wr *send)
+					 const struct kelp_rdma_request *rq,
+					 struct ibv_send_wr *send)
 {
 	struct kelp_rdma_lcore *lc = c->lc;
 	struct ibv_send_wr *first = NULL, *prev = NULL;
@@ -235,7 +240,8 @@ static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request
 	}
 
 	if (lc->bounce_waiter == c->index)
-		lc->bounce_waiter = -1; /* its waiting request is served now (whatever the answer) */
+		lc->bounce_waiter =
+			-1; /* its waiting request is served now (whatever the answer) */
 	si = c->free_slots[--c->nfree];
 	s = &c->slots[si];
 	*s = (struct slot){.busy = true, .bounce = -1, .req_id = rq.req_id};

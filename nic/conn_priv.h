@@ -25,7 +25,7 @@ enum wr_kind {
 	WR_REPLY_RECV = 2, /* reader: a reply came in */
 	WR_REQ_RECV = 3,   /* exporter: a request came in */
 	WR_REPLY_SEND = 4, /* exporter: a reply (after its RDMA WRITE) went out */
-	WR_WRITE = 5,      /* exporter: the RDMA WRITE (unsignaled: only seen when it fails) */
+	WR_WRITE = 5,	   /* exporter: the RDMA WRITE (unsignaled: only seen when it fails) */
 };
 
 static inline uint64_t wr_id_make(enum wr_kind kind, uint8_t gen, uint16_t conn, uint32_t slot)
@@ -37,14 +37,14 @@ static inline uint64_t wr_id_make(enum wr_kind kind, uint8_t gen, uint16_t conn,
  * its send completes. */
 struct slot {
 	bool busy;
-	bool send_done;  /* reader: the request's SEND completed */
-	bool reply_done; /* reader: its reply arrived (or it was failed) */
+	bool send_done;	   /* reader: the request's SEND completed */
+	bool reply_done;   /* reader: its reply arrived (or it was failed) */
 	bool fail_pending; /* reader: must still be reported as -ECONNRESET */
 	uint32_t length;
 	uint64_t req_id;
 	void *user;
-	int32_t bounce;  /* exporter: first of the bounce buffers it holds (lc->bounce_next links
-			  * the rest), or -1 */
+	int32_t bounce; /* exporter: first of the bounce buffers it holds (lc->bounce_next links
+			 * the rest), or -1 */
 };
 
 /* A slot's work requests, built in place so they can wait in a chain until the connection is
@@ -73,8 +73,8 @@ struct kelp_rdma_conn {
 	enum kelp_rdma_role role;
 	enum kelp_rdma_state state;
 	uint16_t index; /* in lc->conns */
-	uint8_t gen;    /* changes on every reset: tags wr_ids */
-	bool failing;   /* reader: failed, some slots still to report */
+	uint8_t gen;	/* changes on every reset: tags wr_ids */
+	bool failing;	/* reader: failed, some slots still to report */
 	bool inline_ok; /* the QP takes our messages inline */
 
 	struct ibv_qp *qp;
@@ -101,11 +101,11 @@ struct kelp_rdma_conn {
 
 	/* Work requests queued for the next flush (see flush_conn): one post call per connection
 	 * and poll instead of one per request. Receives are posted before sends. */
-	struct slot_wrs *swrs;   /* per slot */
-	struct recv_wrs *rwrs;   /* per receive buffer */
+	struct slot_wrs *swrs; /* per slot */
+	struct recv_wrs *rwrs; /* per receive buffer */
 	struct ibv_send_wr *send_head, *send_tail;
 	struct ibv_recv_wr *recv_head, *recv_tail;
-	bool dirty;              /* listed in lc->dirty */
+	bool dirty; /* listed in lc->dirty */
 
 	/* exporter: the reader on the other end, from its HELLO (kelp_rdma_conn_establish) */
 	uint8_t peer_gid[16];
@@ -135,16 +135,16 @@ struct kelp_rdma_lcore {
 	uint32_t bounce_slots, bounce_size;
 	uint32_t *bounce_free; /* stack */
 	uint32_t bounce_nfree;
-	int32_t *bounce_next;  /* per buffer: the next buffer of the same reply, or -1 */
+	int32_t *bounce_next;	    /* per buffer: the next buffer of the same reply, or -1 */
 	struct chunk_wr *bounce_wr; /* per buffer: its piece's RDMA WRITE */
-	uint32_t max_read;     /* largest read served through the pool (<= the whole pool) */
-	int32_t bounce_waiter; /* the connection whose first queued request waits for bounce
-				* buffers, or -1; other connections' bounce reads queue behind it, so
-				* that a large read is not overtaken for ever by small ones */
+	uint32_t max_read;	    /* largest read served through the pool (<= the whole pool) */
+	int32_t bounce_waiter;	    /* the connection whose first queued request waits for bounce
+				     * buffers, or -1; other connections' bounce reads queue behind it,
+				     * so that a large read is not overtaken for ever by small ones */
 
 	struct kelp_rdma_conn *conns[KELP_RDMA_MAX_CONNS];
 	uint8_t gen_of[KELP_RDMA_MAX_CONNS]; /* survives destroy so a reused index gets a new gen */
-	uint32_t failing; /* connections with failures still to report */
+	uint32_t failing;		     /* connections with failures still to report */
 	uint32_t pending; /* exporter requests waiting for a reply slot, all connections */
 	uint16_t dirty[KELP_RDMA_MAX_CONNS]; /* indexes of connections with queued work requests */
 	uint32_t ndirty;

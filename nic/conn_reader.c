@@ -75,7 +75,7 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 
 /* A reply arrived in receive buffer @i. @return 1 when @done was written, 0 otherwise. */
 int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
-			struct kelp_rdma_done *done)
+		 struct kelp_rdma_done *done)
 {
 	struct kelp_rdma_reply rp;
 	struct slot *s;

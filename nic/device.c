@@ -26,9 +26,10 @@ void kelp_rdma_gid_format(const union ibv_gid *gid, char *buf, size_t size)
 {
 	const uint8_t *g = gid->raw;
 
-	snprintf(buf, size, "%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x",
-		 g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12],
-		 g[13], g[14], g[15]);
+	snprintf(buf, size,
+		 "%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x", g[0],
+		 g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13],
+		 g[14], g[15]);
 }
 
 static bool gid_is_zero(const union ibv_gid *gid)
@@ -127,10 +128,11 @@ struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
 	ibdev = pick_device(ops, list, num, cfg, port, &why);
 	if (!ibdev) {
 		if (strcmp(cfg->device, "auto") == 0)
-			set_err(err, errlen, "no RDMA device with port %u ACTIVE (reads will use HTTP)",
-				port);
+			set_err(err, errlen,
+				"no RDMA device with port %u ACTIVE (reads will use HTTP)", port);
 		else
-			set_err(err, errlen, "RDMA device '%s' not found (see ibv_devices)", cfg->device);
+			set_err(err, errlen, "RDMA device '%s' not found (see ibv_devices)",
+				cfg->device);
 		goto free_list;
 	}
 	snprintf(dev->name, sizeof(dev->name), "%s", ops->device_name(ibdev));
@@ -159,13 +161,15 @@ struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
 					? 63 - (uint32_t)__builtin_clzll(attr.orig_attr.max_mr_size)
 					: 0;
 	/* ODP as the source of an RDMA WRITE: the device must support ODP and RC sends from it. */
-	dev->odp_rc_write_src = (attr.odp_caps.general_caps & IBV_ODP_SUPPORT) &&
-				(attr.odp_caps.per_transport_caps.rc_odp_caps & IBV_ODP_SUPPORT_SEND);
+	dev->odp_rc_write_src =
+		(attr.odp_caps.general_caps & IBV_ODP_SUPPORT) &&
+		(attr.odp_caps.per_transport_caps.rc_odp_caps & IBV_ODP_SUPPORT_SEND);
 
 	ret = ops->query_port(dev->ctx, port, &pattr);
 	if (ret < 0) {
 		why = -ret;
-		set_err(err, errlen, "cannot query port %u of %s: %s", port, dev->name, strerror(why));
+		set_err(err, errlen, "cannot query port %u of %s: %s", port, dev->name,
+			strerror(why));
 		goto close_device;
 	}
 	if (pattr.state != IBV_PORT_ACTIVE) {

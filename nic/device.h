@@ -16,8 +16,8 @@
 /* The [rdma] section's device keys. */
 struct kelp_rdma_dev_config {
 	const char *device; /* "auto" (first device with an active port), "off", or a device name */
-	uint8_t port;       /* 1-based; 0 means 1 */
-	int gid_index;      /* RoCE: which GID names this host; -1 = first IPv4-mapped, else 0 */
+	uint8_t port;	    /* 1-based; 0 means 1 */
+	int gid_index;	    /* RoCE: which GID names this host; -1 = first IPv4-mapped, else 0 */
 };
 
 struct kelp_rdma_dev {
@@ -26,12 +26,12 @@ struct kelp_rdma_dev {
 	struct ibv_pd *pd;
 	char name[IBV_SYSFS_NAME_MAX];
 	uint8_t port;
-	int gid_index;          /* as resolved */
-	union ibv_gid gid;      /* this host's address as peers must name it */
-	uint16_t lid;           /* InfiniBand only; 0 on RoCE */
+	int gid_index;	   /* as resolved */
+	union ibv_gid gid; /* this host's address as peers must name it */
+	uint16_t lid;	   /* InfiniBand only; 0 on RoCE */
 	enum ibv_mtu active_mtu;
-	bool is_mlx5;           /* mlx5dv features may be used */
-	bool odp_rc_write_src;  /* ODP MRs usable as an RC RDMA WRITE source (never on rxe 6.1) */
+	bool is_mlx5;	       /* mlx5dv features may be used */
+	bool odp_rc_write_src; /* ODP MRs usable as an RC RDMA WRITE source (never on rxe 6.1) */
 	uint32_t max_qp_wr;
 	uint32_t max_mr_size_log2; /* floor(log2(max_mr_size)) */
 };

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Memory regions kelp registers, by purpose:
- *   - a client session's arena on the reader host: the export kelpd RDMA-WRITEs needle bytes into it,
- *     so it is registered for remote write (and local write, which verbs requires with it) only;
- *   - an exported volume's .dat mapping on the export host: the source of those RDMA WRITEs, so it is
- *     registered for local read only (no remote access at all). If the device cannot pin it (size,
- *     memlock limit), ODP is tried where the device supports it as an RC send source (never on rxe),
- *     and otherwise the caller copies through the bounce pool of nic/conn.h.
- * Who may call: the control thread (registration is slow: pins pages). The MR is then read-only
- * data for the lcores (they use its lkey/rkey).
+ *   - a client session's arena on the reader host: the export kelpd RDMA-WRITEs needle bytes into
+ * it, so it is registered for remote write (and local write, which verbs requires with it) only;
+ *   - an exported volume's .dat mapping on the export host: the source of those RDMA WRITEs, so it
+ * is registered for local read only (no remote access at all). If the device cannot pin it (size,
+ *     memlock limit), ODP is tried where the device supports it as an RC send source (never on
+ * rxe), and otherwise the caller copies through the bounce pool of nic/conn.h. Who may call: the
+ * control thread (registration is slow: pins pages). The MR is then read-only data for the lcores
+ * (they use its lkey/rkey).
  */
 #ifndef KELP_NIC_MR_H
 #define KELP_NIC_MR_H

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The out-of-band handshake of the kelp RDMA protocol (steps 1-3 in proto/rdma_msg.h): one HELLO
- * each way over a short-lived TCP connection to the export's `[rdma] listen` address. Blocking calls
- * with timeouts, for the control thread (or a tool's main thread), never an lcore.
- * All return 0 or -errno; -ETIMEDOUT when the peer did not answer in time.
+ * each way over a short-lived TCP connection to the export's `[rdma] listen` address. Blocking
+ * calls with timeouts, for the control thread (or a tool's main thread), never an lcore. All return
+ * 0 or -errno; -ETIMEDOUT when the peer did not answer in time.
  */
 #ifndef KELP_NIC_OOB_H
 #define KELP_NIC_OOB_H

@@ -7,14 +7,15 @@
  * calls ibv_* directly.
  *
  * Why here: verbs mixes error conventions (ibv_post_send returns a positive errno, ibv_poll_cq a
- * negative value, constructors NULL with errno sometimes unset, destroy calls a positive errno or -1).
- * The table speaks one convention, so nothing above nic/ has to remember:
+ * negative value, constructors NULL with errno sometimes unset, destroy calls a positive errno or
+ * -1). The table speaks one convention, so nothing above nic/ has to remember:
  *   - int calls return 0 or -errno;
  *   - constructors return the object, or NULL with errno set (never 0);
  *   - poll_cq returns the number of completions (>= 0) or -errno.
  *
  * Objects are the real verbs types; a fake allocates its own instances of them.
- * Thread safety is libibverbs': post/poll on one QP/CQ from one thread at a time (kelp's lcore rule).
+ * Thread safety is libibverbs': post/poll on one QP/CQ from one thread at a time (kelp's lcore
+ * rule).
  */
 #ifndef KELP_NIC_VERBS_OPS_H
 #define KELP_NIC_VERBS_OPS_H
@@ -38,7 +39,8 @@ struct kelp_verbs_ops {
 	int (*query_port)(struct ibv_context *ctx, uint8_t port, struct ibv_port_attr *attr);
 	int (*query_gid)(struct ibv_context *ctx, uint8_t port, int index, union ibv_gid *gid);
 
-	/* Protection domain, completion queue (@mlx5_compress: ask for compressed CQEs, mlx5 only). */
+	/* Protection domain, completion queue (@mlx5_compress: ask for compressed CQEs, mlx5 only).
+	 */
 	struct ibv_pd *(*alloc_pd)(struct ibv_context *ctx);
 	int (*dealloc_pd)(struct ibv_pd *pd);
 	struct ibv_cq *(*create_cq)(struct ibv_context *ctx, int cqe, bool mlx5_compress);

@@ -3,8 +3,8 @@
  * HTTP/1.1 GET writer and incremental response parser; the byte formats are described in http.h.
  *
  * The parser is a small state machine. Line-oriented states (status line, headers, chunk sizes, the
- * CRLF after chunk data, trailers) collect one line in p->line, which lets a line arrive split across
- * any number of feeds; body states copy straight to the destination.
+ * CRLF after chunk data, trailers) collect one line in p->line, which lets a line arrive split
+ * across any number of feeds; body states copy straight to the destination.
  */
 #include "proto/http.h"
 
@@ -242,7 +242,8 @@ static int on_header(struct kelp_http_parser *p, const char *l, size_t len)
 		if (parse_dec(v, vlen, INT64_MAX, &n))
 			return -EPROTO;
 		if (r->content_length >= 0 && (uint64_t)r->content_length != n)
-			return -EPROTO; /* two different lengths: we cannot know where the body ends */
+			return -EPROTO; /* two different lengths: we cannot know where the body ends
+					 */
 		r->content_length = (int64_t)n;
 	} else if (NAME_IS("Transfer-Encoding")) {
 		if (!value_is(v, vlen, "chunked"))
@@ -436,8 +437,9 @@ ssize_t kelp_http_parser_feed(struct kelp_http_parser *p, const uint8_t *data, s
 			p->remaining -= n;
 			i += n;
 			if (p->remaining == 0)
-				p->state = p->state == KELP_HTTP_BODY_LENGTH ? KELP_HTTP_DONE
-									     : KELP_HTTP_CHUNK_DATA_END;
+				p->state = p->state == KELP_HTTP_BODY_LENGTH
+						   ? KELP_HTTP_DONE
+						   : KELP_HTTP_CHUNK_DATA_END;
 			break;
 		case KELP_HTTP_BODY_EOF:
 			store_body(p, data + i, len - i);

@@ -19,7 +19,8 @@
  *      KELP_HTTP_MAX_LINE bytes each, KELP_HTTP_MAX_HEADER_BYTES in all. It understands
  *      Content-Length, Transfer-Encoding: chunked, Content-Range, Content-Encoding, ETag,
  *      Retry-After (delta-seconds) and Connection: close; other headers are skipped;
- *   3. the body: Content-Length bytes, or chunks ("<hex>[;ext]\r\n<data>\r\n" ... "0\r\n", trailers,
+ *   3. the body: Content-Length bytes, or chunks ("<hex>[;ext]\r\n<data>\r\n" ... "0\r\n",
+ * trailers,
  *      "\r\n"), or (no length, no chunking) everything until the peer closes
  *      (kelp_http_parser_finish). HEAD responses and 204/304 have no body.
  * Body bytes go straight into the caller's destination (dst, dst_cap). Bytes beyond dst_cap are
@@ -38,22 +39,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KELP_HTTP_MAX_LINE 8192
-#define KELP_HTTP_MAX_HEADERS 100
+#define KELP_HTTP_MAX_LINE	   8192
+#define KELP_HTTP_MAX_HEADERS	   100
 #define KELP_HTTP_MAX_HEADER_BYTES 65536
-#define KELP_HTTP_ETAG_MAX 64
+#define KELP_HTTP_ETAG_MAX	   64
 /* Longest request kelp_http_write_request() writes with the lengths below, plus slack. */
 #define KELP_HTTP_REQUEST_MAX 4096
 
 struct kelp_http_request {
-	const char *host;   /* "127.0.0.1:8080"; printable ASCII, no spaces */
-	const char *path;   /* "/3,01637037d6"; printable ASCII, no spaces */
-	bool has_range;     /* when true: Range: bytes=range_first-range_last */
+	const char *host; /* "127.0.0.1:8080"; printable ASCII, no spaces */
+	const char *path; /* "/3,01637037d6"; printable ASCII, no spaces */
+	bool has_range;	  /* when true: Range: bytes=range_first-range_last */
 	uint64_t range_first;
 	uint64_t range_last; /* inclusive, >= range_first */
 	bool accept_gzip;    /* ask for gzip-stored needles as stored */
 	const char *bearer;  /* JWT, or NULL */
-	bool head;           /* HEAD instead of GET */
+	bool head;	     /* HEAD instead of GET */
 };
 
 /*
@@ -73,27 +74,27 @@ int kelp_http_request_check(const struct kelp_http_request *req);
 
 /* What the parser learned from the status line and headers. */
 struct kelp_http_response {
-	int status;              /* 200, 206, 404, ... */
-	int minor_version;       /* HTTP/1.<minor> */
-	int64_t content_length;  /* -1 when absent */
-	bool chunked;            /* Transfer-Encoding: chunked */
-	bool close;              /* the connection cannot be reused after this response */
-	bool gzip;               /* Content-Encoding: gzip */
-	bool has_content_range;  /* Content-Range: bytes first-last/total, or unsatisfied */
+	int status;		/* 200, 206, 404, ... */
+	int minor_version;	/* HTTP/1.<minor> */
+	int64_t content_length; /* -1 when absent */
+	bool chunked;		/* Transfer-Encoding: chunked */
+	bool close;		/* the connection cannot be reused after this response */
+	bool gzip;		/* Content-Encoding: gzip */
+	bool has_content_range; /* Content-Range: bytes first-last/total, or unsatisfied */
 	uint64_t range_first, range_last;
-	int64_t range_total;     /* -1 for "*" */
+	int64_t range_total; /* -1 for "*" */
 	bool has_retry_after;
-	uint32_t retry_after_s;  /* delta-seconds; an HTTP-date counts as 1 s */
+	uint32_t retry_after_s;	       /* delta-seconds; an HTTP-date counts as 1 s */
 	char etag[KELP_HTTP_ETAG_MAX]; /* as sent, quotes included; "" when absent or too long */
-	uint64_t body_total;     /* body bytes seen so far (also those beyond dst_cap) */
-	bool truncated;          /* the body did not fit dst_cap */
+	uint64_t body_total;	       /* body bytes seen so far (also those beyond dst_cap) */
+	bool truncated;		       /* the body did not fit dst_cap */
 };
 
 enum kelp_http_state {
 	KELP_HTTP_STATUS_LINE,
 	KELP_HTTP_HEADERS,
-	KELP_HTTP_BODY_LENGTH,  /* Content-Length body */
-	KELP_HTTP_BODY_EOF,     /* body until the connection closes */
+	KELP_HTTP_BODY_LENGTH, /* Content-Length body */
+	KELP_HTTP_BODY_EOF,    /* body until the connection closes */
 	KELP_HTTP_CHUNK_SIZE,
 	KELP_HTTP_CHUNK_DATA,
 	KELP_HTTP_CHUNK_DATA_END, /* the CRLF after chunk data */
@@ -105,14 +106,14 @@ enum kelp_http_state {
 struct kelp_http_parser {
 	enum kelp_http_state state;
 	struct kelp_http_response resp;
-	uint8_t *dst;           /* body destination (caller-owned), may be NULL when dst_cap is 0 */
+	uint8_t *dst; /* body destination (caller-owned), may be NULL when dst_cap is 0 */
 	size_t dst_cap;
-	bool head;              /* the request was HEAD: no body follows the headers */
-	int error;              /* first error, sticky */
-	uint64_t remaining;     /* body or chunk bytes still expected */
+	bool head;	    /* the request was HEAD: no body follows the headers */
+	int error;	    /* first error, sticky */
+	uint64_t remaining; /* body or chunk bytes still expected */
 	uint32_t header_count;
 	uint32_t header_bytes;
-	uint32_t line_len;      /* bytes buffered in line[] (a line split across feeds) */
+	uint32_t line_len;	/* bytes buffered in line[] (a line split across feeds) */
 	uint8_t chunk_end_seen; /* CRLF bytes seen after chunk data */
 	char line[KELP_HTTP_MAX_LINE];
 };

@@ -86,7 +86,8 @@ static int check_fid(const char *fid)
 	if (!*fid)
 		return -EINVAL;
 	for (const char *c = fid; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f || *c == '"' || *c == '\\')
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f || *c == '"' ||
+		    *c == '\\')
 			return -EINVAL;
 	return 0;
 }
@@ -151,7 +152,8 @@ int kelp_jwt_verify_read(const void *key, size_t key_len, const char *token, siz
 
 	if (!alg || strcmp(alg, "HS256") != 0 || !fid || !json_is_integer(exp))
 		goto out;
-	if (kelp_base64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), got, sizeof(got)) != 32)
+	if (kelp_base64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), got, sizeof(got)) !=
+	    32)
 		goto out;
 	if ((rc = hmac_sha256(key, key_len, token, (size_t)(dot2 - token), mac)))
 		goto out;

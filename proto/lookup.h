@@ -18,12 +18,12 @@
 #include <stdint.h>
 
 #define KELP_LOOKUP_MAX_LOCATIONS 8
-#define KELP_LOOKUP_URL_MAX 128
-#define KELP_LOOKUP_DC_MAX 64
-#define KELP_LOOKUP_ERROR_MAX 128
+#define KELP_LOOKUP_URL_MAX	  128
+#define KELP_LOOKUP_DC_MAX	  64
+#define KELP_LOOKUP_ERROR_MAX	  128
 
 struct kelp_location {
-	char url[KELP_LOOKUP_URL_MAX];        /* "host:port" */
+	char url[KELP_LOOKUP_URL_MAX];	      /* "host:port" */
 	char public_url[KELP_LOOKUP_URL_MAX]; /* "" when absent */
 	char data_center[KELP_LOOKUP_DC_MAX]; /* "" when absent */
 };

@@ -214,8 +214,8 @@ uint8_t kelp_rdma_errno_status(int neg_errno)
 const char *kelp_rdma_status_name(uint8_t status)
 {
 	static const char *const names[] = {
-		"ok", "not-found", "no-volume", "corrupt", "bad-request", "access", "version", "busy",
-		"too-large",
+		"ok",	  "not-found", "no-volume", "corrupt",	 "bad-request",
+		"access", "version",   "busy",	    "too-large",
 	};
 
 	return status <= KELP_RDMA_STATUS_MAX ? names[status] : "unknown";

@@ -4,17 +4,17 @@
  * Pure functions: no I/O, no allocation; any thread may call them.
  *
  * The exchange (version 1):
- *  1. The reader opens TCP to the export's `[rdma] listen` address (out-of-band channel) and sends a
- *     HELLO: protocol version, the credits it asks for, its RC QP number, first PSN, LID, MTU and GID,
- *     and who it is: a reader id (stable across restarts of that reader kelpd; 0 = anonymous), an
+ *  1. The reader opens TCP to the export's `[rdma] listen` address (out-of-band channel) and sends
+ * a HELLO: protocol version, the credits it asks for, its RC QP number, first PSN, LID, MTU and
+ * GID, and who it is: a reader id (stable across restarts of that reader kelpd; 0 = anonymous), an
  *     incarnation (new at each start) and a lane (one connection per reader lcore).
  *     The export then resets its older connections of the same reader (same GID and reader id)
  *     that this one replaces: the same lane, or another incarnation (the reader restarted). An RC
  *     QP whose peer vanished silently would otherwise stay up, unnoticed, until the export stops.
- *  2. The export checks the version, creates an RC QP for this reader, posts one receive per granted
- *     credit, moves the QP to RTS and answers HELLO (kind ACK) with its own QP number, PSN, LID, MTU,
- *     GID, the credits granted (<= asked) and a status (0, or VERSION when it cannot speak the
- *     reader's version). The TCP connection is then closed; from here on everything is on the QP.
+ *  2. The export checks the version, creates an RC QP for this reader, posts one receive per
+ * granted credit, moves the QP to RTS and answers HELLO (kind ACK) with its own QP number, PSN,
+ * LID, MTU, GID, the credits granted (<= asked) and a status (0, or VERSION when it cannot speak
+ * the reader's version). The TCP connection is then closed; from here on everything is on the QP.
  *  3. The reader moves its QP to RTS. It may now have at most `credits` requests in flight.
  *  4. For each read the reader SENDs a REQUEST: opcode (READ or STAT), request id, file id (volume,
  *     key, cookie), offset and length within the needle's data, and where to put the bytes: the
@@ -74,9 +74,9 @@
 /* Largest message on the QP: the size of every receive buffer. */
 #define KELP_RDMA_MSG_MAX 64
 
-#define KELP_RDMA_HELLO_MAGIC   0x4b4c5048u
+#define KELP_RDMA_HELLO_MAGIC	0x4b4c5048u
 #define KELP_RDMA_REQUEST_MAGIC 0x4b4c5051u
-#define KELP_RDMA_REPLY_MAGIC   0x4b4c5052u
+#define KELP_RDMA_REPLY_MAGIC	0x4b4c5052u
 
 enum kelp_rdma_hello_kind {
 	KELP_RDMA_HELLO = 1, /* reader -> export */
@@ -93,11 +93,11 @@ enum kelp_rdma_status {
 	KELP_RDMA_OK = 0,
 	KELP_RDMA_NOT_FOUND = 1,   /* -ENOENT: no such needle (missing, deleted, cookie mismatch) */
 	KELP_RDMA_NO_VOLUME = 2,   /* -EHOSTUNREACH: this export does not have the volume */
-	KELP_RDMA_CORRUPT = 3,     /* -EIO: the needle record is damaged */
+	KELP_RDMA_CORRUPT = 3,	   /* -EIO: the needle record is damaged */
 	KELP_RDMA_BAD_REQUEST = 4, /* -EINVAL: offset past the end, malformed request */
-	KELP_RDMA_ACCESS = 5,      /* -EFAULT: the RDMA WRITE into the reader's buffer failed */
-	KELP_RDMA_VERSION = 6,     /* -EPROTONOSUPPORT: version not spoken (ACK only) */
-	KELP_RDMA_BUSY = 7,        /* -EBUSY: export cannot take this connection now (ACK only) */
+	KELP_RDMA_ACCESS = 5,	   /* -EFAULT: the RDMA WRITE into the reader's buffer failed */
+	KELP_RDMA_VERSION = 6,	   /* -EPROTONOSUPPORT: version not spoken (ACK only) */
+	KELP_RDMA_BUSY = 7,	   /* -EBUSY: export cannot take this connection now (ACK only) */
 	KELP_RDMA_TOO_LARGE = 8,   /* -EFBIG: the piece asked for is larger than this export serves
 				    * in one request (its configured maximum); read it another way */
 	KELP_RDMA_STATUS_MAX = 8,
@@ -105,17 +105,18 @@ enum kelp_rdma_status {
 
 struct kelp_rdma_hello {
 	uint16_t version;
-	uint8_t kind;   /* enum kelp_rdma_hello_kind */
+	uint8_t kind;	/* enum kelp_rdma_hello_kind */
 	uint8_t status; /* enum kelp_rdma_status; 0 in a HELLO */
 	uint16_t credits;
-	uint8_t mtu;    /* enum ibv_mtu */
+	uint8_t mtu; /* enum ibv_mtu */
 	uint32_t qpn;
 	uint32_t psn;
 	uint16_t lid;
 	uint8_t gid[16];
-	uint64_t reader_id;   /* HELLO: the reader kelpd (stable across its restarts); 0 = anonymous */
+	uint64_t
+		reader_id; /* HELLO: the reader kelpd (stable across its restarts); 0 = anonymous */
 	uint64_t incarnation; /* HELLO: this run of that reader (new at each start) */
-	uint16_t lane;        /* HELLO: which of its connections (its lcore) */
+	uint16_t lane;	      /* HELLO: which of its connections (its lcore) */
 };
 
 struct kelp_rdma_request {

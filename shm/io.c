@@ -121,8 +121,8 @@ int kelp_submit(struct kelp_session *s)
 		return 0;
 	kelp_ring_prod_publish(&s->sq, n);
 	s->queued = 0;
-	/* Dekker with the lcore's park (ABI.md 5): our tail store before its flag load, its flag store
-	 * before our re-check; the full fence orders our store before the flag load below. */
+	/* Dekker with the lcore's park (ABI.md 5): our tail store before its flag load, its flag
+	 * store before our re-check; the full fence orders our store before the flag load below. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->sq.ctl->flags, __ATOMIC_RELAXED) & KELP_SQ_NEED_WAKEUP) {
 		uint64_t one = 1;
@@ -173,8 +173,8 @@ static int sleep_on_cq(struct kelp_session *s, int ms)
 	uint32_t *tail = &s->cq.ctl->tail;
 	uint32_t *flags = &s->cq.ctl->flags;
 	__atomic_fetch_or(flags, KELP_CQ_WANT_WAKE, __ATOMIC_SEQ_CST);
-	/* Dekker with the lcore (ABI.md 5): flag store, fence, tail load; it does tail store, fence,
-	 * flag load. Either we see its tail here or it sees our flag and wakes us. */
+	/* Dekker with the lcore (ABI.md 5): flag store, fence, tail load; it does tail store,
+	 * fence, flag load. Either we see its tail here or it sees our flag and wakes us. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint32_t seen = __atomic_load_n(tail, __ATOMIC_ACQUIRE);
 	if (seen != s->cq.local)

@@ -17,9 +17,9 @@
  *     ...
  *     kelp_close(s);
  *
- * Asynchronous use: kelp_queue_read() / kelp_queue_stat() / kelp_queue_nop() fill submission entries,
- * kelp_submit() publishes all queued entries at once (one release store), kelp_poll() / kelp_wait()
- * collect completions in any order, matched by the caller's user_data.
+ * Asynchronous use: kelp_queue_read() / kelp_queue_stat() / kelp_queue_nop() fill submission
+ * entries, kelp_submit() publishes all queued entries at once (one release store), kelp_poll() /
+ * kelp_wait() collect completions in any order, matched by the caller's user_data.
  *
  * Error convention (all calls): 0 or a count on success, a negative errno on failure. Completions
  * carry -errno in kelp_cqe.result. kelp_strerror() explains every code in kelp's terms.
@@ -96,17 +96,17 @@ struct kelp_session; /* opaque: one connection to kelpd, its shared segment and 
  * later versions of libkelp add fields without breaking callers built against this header.
  */
 struct kelp_opts {
-	size_t opts_size;        /* sizeof(struct kelp_opts), set by kelp_opts_init() */
+	size_t opts_size;	 /* sizeof(struct kelp_opts), set by kelp_opts_init() */
 	const char *socket_path; /* kelpd's Unix socket; wins over config_path */
 	const char *config_path; /* kelp.conf: its [engine] socket is used */
-	uint32_t queue_depth;    /* submission ring entries wanted (power of 2); 0 = kelpd's default */
-	int32_t wait_spin_us;    /* kelp_wait() busy-polls this long before it sleeps on a futex;
-				  * < 0 = never sleep (pure busy-poll). Default 50. */
+	uint32_t queue_depth; /* submission ring entries wanted (power of 2); 0 = kelpd's default */
+	int32_t wait_spin_us; /* kelp_wait() busy-polls this long before it sleeps on a futex;
+			       * < 0 = never sleep (pure busy-poll). Default 50. */
 };
 
 /*
- * kelp_opts_init - fill @o with the defaults (KELP_DEFAULT_SOCKET, kelpd's queue depth, 50 us spin).
- * Any thread.
+ * kelp_opts_init - fill @o with the defaults (KELP_DEFAULT_SOCKET, kelpd's queue depth, 50 us
+ * spin). Any thread.
  */
 void kelp_opts_init(struct kelp_opts *o);
 
@@ -160,7 +160,7 @@ struct kelp_session_info {
 	uint64_t arena_size; /* bytes of buffer space for kelp_buf_alloc() */
 	uint32_t max_io;     /* largest length one READ may ask for */
 	uint32_t lcore_id;   /* the worker lcore serving this session */
-	int hugepages;       /* 1 when the segment is backed by huge pages */
+	int hugepages;	     /* 1 when the segment is backed by huge pages */
 };
 
 /*
@@ -172,10 +172,10 @@ int kelp_session_info(const struct kelp_session *s, struct kelp_session_info *ou
 /* ---- buffers --------------------------------------------------------------------------------- */
 
 /*
- * kelp_buf_alloc - allocate @size bytes (rounded up to 4 KiB, 4 KiB-aligned) in the session's arena,
- * the shared memory kelpd writes read data into. READ buffers must come from here. Not meant for
- * the per-read path: allocate buffers once and reuse them. The owning thread only.
- * Return: the buffer, or NULL with errno ENOMEM (arena full) or EINVAL (@size 0).
+ * kelp_buf_alloc - allocate @size bytes (rounded up to 4 KiB, 4 KiB-aligned) in the session's
+ * arena, the shared memory kelpd writes read data into. READ buffers must come from here. Not meant
+ * for the per-read path: allocate buffers once and reuse them. The owning thread only. Return: the
+ * buffer, or NULL with errno ENOMEM (arena full) or EINVAL (@size 0).
  */
 void *kelp_buf_alloc(struct kelp_session *s, size_t size);
 
@@ -228,10 +228,10 @@ void kelp_buf_free(struct kelp_session *s, void *buf);
  */
 struct kelp_cqe {
 	uint64_t user_data;    /* copied from the request */
-	int32_t result;        /* >= 0 success (see above), < 0 -errno */
-	uint32_t flags;        /* KELP_CQE_PATH_* | KELP_CQE_F_* */
-	uint64_t size;         /* needle data size as stored (READ, STAT) */
-	uint32_t crc;          /* stored CRC32C of the data (READ, STAT; 0 for NOP) */
+	int32_t result;	       /* >= 0 success (see above), < 0 -errno */
+	uint32_t flags;	       /* KELP_CQE_PATH_* | KELP_CQE_F_* */
+	uint64_t size;	       /* needle data size as stored (READ, STAT) */
+	uint32_t crc;	       /* stored CRC32C of the data (READ, STAT; 0 for NOP) */
 	uint32_t needle_flags; /* SeaweedFS needle flags byte (0x01 gzip, 0x02 name, ...) */
 };
 

@@ -31,7 +31,7 @@
 
 #include "kelp.h"
 
-#define KELP_SEG_MAGIC   0x31474553504c454bull /* "KELPSEG1" read as little-endian bytes */
+#define KELP_SEG_MAGIC	 0x31474553504c454bull /* "KELPSEG1" read as little-endian bytes */
 #define KELP_ABI_VERSION 1u
 
 #define KELP_CACHE_LINE 64
@@ -39,15 +39,15 @@
 /* ---- rings ----------------------------------------------------------------------------------- */
 
 /*
- * The shared part of one single-producer single-consumer ring, laid out like DPDK's struct rte_ring:
- * the producer's index on its own cache line, an empty guard line (against adjacent-line
+ * The shared part of one single-producer single-consumer ring, laid out like DPDK's struct
+ * rte_ring: the producer's index on its own cache line, an empty guard line (against adjacent-line
  * prefetch), the consumer's index and flags on theirs, another guard line. Slots follow at
  * offset sizeof(struct kelp_ring_ctl).
  *
  * Indices are free-running u32 counters: tail = entries ever produced, head = entries ever
- * consumed. tail - head (mod 2^32) is the fill level, 0..entries; slot of index i is i & (entries-1)
- * (entries is a power of two). Full is tail - head == entries, empty tail == head; wraparound of the
- * u32 needs no special case.
+ * consumed. tail - head (mod 2^32) is the fill level, 0..entries; slot of index i is i &
+ * (entries-1) (entries is a power of two). Full is tail - head == entries, empty tail == head;
+ * wraparound of the u32 needs no special case.
  *
  * Each side keeps its own index and a cached copy of the peer's in private memory (struct kelp_ring
  * in kelp_ring.h), never in the segment: the segment holds only the published values.
@@ -56,19 +56,21 @@ struct kelp_ring_ctl {
 	/* producer line: written by the producer with release, read by the consumer with acquire */
 	_Alignas(KELP_CACHE_LINE) uint32_t tail;
 	_Alignas(KELP_CACHE_LINE) uint8_t guard0[KELP_CACHE_LINE];
-	/* consumer line: head written by the consumer with release, read by the producer with acquire;
-	 * head = entries consumed, advanced only past slots already copied out, never beyond tail */
+	/* consumer line: head written by the consumer with release, read by the producer with
+	 * acquire; head = entries consumed, advanced only past slots already copied out, never
+	 * beyond tail */
 	_Alignas(KELP_CACHE_LINE) uint32_t head;
-	/* sleep flags, on the line the consumer writes: on the SQ KELP_SQ_NEED_WAKEUP, set and cleared
-	 * by kelpd only (atomic OR / AND); on the CQ KELP_CQ_WANT_WAKE, set by the client, cleared by
-	 * kelpd (atomic AND) when it wakes the client (shm/ABI.md 5) */
+	/* sleep flags, on the line the consumer writes: on the SQ KELP_SQ_NEED_WAKEUP, set and
+	 * cleared by kelpd only (atomic OR / AND); on the CQ KELP_CQ_WANT_WAKE, set by the client,
+	 * cleared by kelpd (atomic AND) when it wakes the client (shm/ABI.md 5) */
 	uint32_t flags;
 	_Alignas(KELP_CACHE_LINE) uint8_t guard1[KELP_CACHE_LINE];
 };
 static_assert(sizeof(struct kelp_ring_ctl) == 4 * KELP_CACHE_LINE, "ring ctl is 4 cache lines");
 static_assert(offsetof(struct kelp_ring_ctl, tail) == 0, "tail on line 0");
 static_assert(offsetof(struct kelp_ring_ctl, head) == 2 * KELP_CACHE_LINE, "head on line 2");
-static_assert(offsetof(struct kelp_ring_ctl, flags) == 2 * KELP_CACHE_LINE + 4, "flags beside head");
+static_assert(offsetof(struct kelp_ring_ctl, flags) == 2 * KELP_CACHE_LINE + 4,
+	      "flags beside head");
 
 /* SQ flags (written by kelpd): the lcore is parked; the client must write 1 to the session's
  * doorbell eventfd (the welcome's second fd) after publishing new entries. */
@@ -77,7 +79,8 @@ static_assert(offsetof(struct kelp_ring_ctl, flags) == 2 * KELP_CACHE_LINE + 4, 
  * the lcore, after its next CQ publish, clears the flag and does FUTEX_WAKE. */
 #define KELP_CQ_WANT_WAKE 0x1u
 
-/* ---- submission entry -------------------------------------------------------------------------- */
+/* ---- submission entry --------------------------------------------------------------------------
+ */
 
 enum kelp_opcode {
 	KELP_OP_NOP = 0,
@@ -91,15 +94,16 @@ enum kelp_opcode {
  * kelpd answers -EINVAL otherwise.
  */
 struct kelp_sqe {
-	uint8_t opcode;     /* enum kelp_opcode */
-	uint8_t flags;      /* KELP_SQE_F_* (kelp.h): READ, STAT; 0 otherwise */
+	uint8_t opcode;	    /* enum kelp_opcode */
+	uint8_t flags;	    /* KELP_SQE_F_* (kelp.h): READ, STAT; 0 otherwise */
 	uint16_t reserved0; /* 0 */
 	uint32_t volume_id; /* READ, STAT */
-	uint64_t key;       /* READ, STAT */
+	uint64_t key;	    /* READ, STAT */
 	uint32_t cookie;    /* READ, STAT */
 	uint32_t length;    /* READ: bytes wanted, 1..max_io */
 	uint64_t offset;    /* READ: offset in the needle data */
-	uint64_t buf_off;   /* READ: buffer offset in the arena; [buf_off, buf_off + length) inside it */
+	uint64_t buf_off; /* READ: buffer offset in the arena; [buf_off, buf_off + length) inside it
+			   */
 	uint64_t user_data; /* returned in the CQE */
 	uint64_t reserved[2];
 };
@@ -134,7 +138,7 @@ enum kelp_seg_state {
 
 struct kelp_seg_hdr {
 	/* identity and geometry: written by kelpd before the fd is passed, never changed after */
-	uint64_t magic;       /* KELP_SEG_MAGIC */
+	uint64_t magic;	      /* KELP_SEG_MAGIC */
 	uint32_t abi_version; /* KELP_ABI_VERSION */
 	uint32_t hdr_size;    /* KELP_SEG_HDR_SIZE */
 	uint64_t seg_size;    /* bytes of the memfd */
@@ -148,7 +152,8 @@ struct kelp_seg_hdr {
 	uint32_t reserved0;
 	/* state line: written by kelpd (release), read by the client (acquire) */
 	_Alignas(KELP_CACHE_LINE) uint32_t state; /* enum kelp_seg_state */
-	int32_t seg_error; /* -errno when BROKEN: -EPROTO ring indices, -EFAULT a page punched out */
+	int32_t seg_error; /* -errno when BROKEN: -EPROTO ring indices, -EFAULT a page punched out
+			    */
 };
 static_assert(sizeof(struct kelp_seg_hdr) <= KELP_SEG_HDR_SIZE, "header fits its page");
 static_assert(offsetof(struct kelp_seg_hdr, sq_off) == 32, "header layout");
@@ -183,10 +188,11 @@ int kelp_seg_hdr_check(const struct kelp_seg_hdr *h, uint64_t seg_size);
 
 /*
  * Connection kinds. The first message on a new connection is a struct kelp_hello; kelpd answers a
- * SESSION hello with a struct kelp_welcome carrying two fds (SCM_RIGHTS), in this order: the segment
- * memfd and the session's own doorbell eventfd. The connection then stays open, silent, for the session's life: its close
- * (exit, crash, kelp_close) ends the session. An ADMIN hello switches the connection to the admin
- * protocol of kelpctl (lcore/control/admin.h: one command line in, one JSON line out).
+ * SESSION hello with a struct kelp_welcome carrying two fds (SCM_RIGHTS), in this order: the
+ * segment memfd and the session's own doorbell eventfd. The connection then stays open, silent, for
+ * the session's life: its close (exit, crash, kelp_close) ends the session. An ADMIN hello switches
+ * the connection to the admin protocol of kelpctl (lcore/control/admin.h: one command line in, one
+ * JSON line out).
  */
 enum kelp_conn_kind {
 	KELP_CONN_SESSION = 1,
@@ -196,20 +202,20 @@ enum kelp_conn_kind {
 #define KELP_HELLO_MAGIC 0x4b454c50u /* "KELP" */
 
 struct kelp_hello {
-	uint32_t magic;       /* KELP_HELLO_MAGIC */
-	uint32_t abi_version; /* KELP_ABI_VERSION */
-	uint32_t kind;        /* enum kelp_conn_kind */
-	uint32_t sq_entries;  /* SESSION: wanted ring size, 0 = kelpd's default */
-	int32_t numa_node;    /* SESSION: client's NUMA node (hint), -1 unknown */
+	uint32_t magic;	       /* KELP_HELLO_MAGIC */
+	uint32_t abi_version;  /* KELP_ABI_VERSION */
+	uint32_t kind;	       /* enum kelp_conn_kind */
+	uint32_t sq_entries;   /* SESSION: wanted ring size, 0 = kelpd's default */
+	int32_t numa_node;     /* SESSION: client's NUMA node (hint), -1 unknown */
 	uint32_t reserved[11]; /* 0; kelpd refuses anything else with -EINVAL */
 };
 static_assert(sizeof(struct kelp_hello) == 64, "hello is 64 bytes");
 
 struct kelp_welcome {
-	uint32_t magic;       /* KELP_HELLO_MAGIC */
+	uint32_t magic;	      /* KELP_HELLO_MAGIC */
 	uint32_t abi_version; /* kelpd's KELP_ABI_VERSION */
-	int32_t status;       /* 0, or -errno (then no fds follow): -EPROTONOSUPPORT, -EINVAL, -EACCES,
-			       * -EUSERS, or why the segment could not be made (ABI.md 1) */
+	int32_t status; /* 0, or -errno (then no fds follow): -EPROTONOSUPPORT, -EINVAL, -EACCES,
+			 * -EUSERS, or why the segment could not be made (ABI.md 1) */
 	uint32_t reserved0;
 	uint64_t session_id;
 	uint64_t seg_size;

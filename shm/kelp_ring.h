@@ -29,12 +29,12 @@
 
 struct kelp_ring {
 	struct kelp_ring_ctl *ctl; /* shared part */
-	uint8_t *slots;            /* entries x esize bytes after ctl */
-	uint32_t entries;          /* power of two */
-	uint32_t mask;             /* entries - 1 */
-	uint32_t esize;            /* bytes per slot */
-	uint32_t local;            /* producer: next index to fill; consumer: next index to read */
-	uint32_t cached_peer;      /* producer: last head seen; consumer: last tail seen */
+	uint8_t *slots;		   /* entries x esize bytes after ctl */
+	uint32_t entries;	   /* power of two */
+	uint32_t mask;		   /* entries - 1 */
+	uint32_t esize;		   /* bytes per slot */
+	uint32_t local;		   /* producer: next index to fill; consumer: next index to read */
+	uint32_t cached_peer;	   /* producer: last head seen; consumer: last tail seen */
 };
 
 /*
@@ -42,8 +42,8 @@ struct kelp_ring {
  * @entries slots (power of two) of @esize bytes, starting from the indices currently published.
  * Either side, before first use.
  */
-static inline void kelp_ring_attach(struct kelp_ring *r, struct kelp_ring_ctl *ctl, uint32_t entries,
-				    uint32_t esize, int producer)
+static inline void kelp_ring_attach(struct kelp_ring *r, struct kelp_ring_ctl *ctl,
+				    uint32_t entries, uint32_t esize, int producer)
 {
 	r->ctl = ctl;
 	r->slots = (uint8_t *)(ctl + 1);
@@ -150,7 +150,8 @@ static inline int kelp_ring_enqueue_burst(struct kelp_ring *r, const void *src, 
 	if ((uint32_t)room < n)
 		n = (uint32_t)room;
 	for (uint32_t i = 0; i < n; i++)
-		memcpy(kelp_ring_prod_slot(r, i), (const uint8_t *)src + (size_t)i * r->esize, r->esize);
+		memcpy(kelp_ring_prod_slot(r, i), (const uint8_t *)src + (size_t)i * r->esize,
+		       r->esize);
 	kelp_ring_prod_publish(r, n);
 	return (int)n;
 }

@@ -17,7 +17,8 @@ static uint64_t round_up(uint64_t v, uint64_t align)
 int kelp_seg_layout(uint32_t sq_entries, uint64_t arena_size, uint64_t align,
 		    struct kelp_seg_layout *out)
 {
-	if (sq_entries < 2 || sq_entries > KELP_MAX_QUEUE_DEPTH || (sq_entries & (sq_entries - 1)) != 0)
+	if (sq_entries < 2 || sq_entries > KELP_MAX_QUEUE_DEPTH ||
+	    (sq_entries & (sq_entries - 1)) != 0)
 		return -EINVAL;
 	if (align != 4096 && align != (2u << 20))
 		return -EINVAL;
@@ -27,7 +28,8 @@ int kelp_seg_layout(uint32_t sq_entries, uint64_t arena_size, uint64_t align,
 	l.sq_entries = sq_entries;
 	l.cq_entries = sq_entries * 2;
 	l.sq_off = KELP_SEG_HDR_SIZE;
-	uint64_t cq_off = round_up(l.sq_off + kelp_ring_bytes(l.sq_entries, sizeof(struct kelp_sqe)), 4096);
+	uint64_t cq_off =
+		round_up(l.sq_off + kelp_ring_bytes(l.sq_entries, sizeof(struct kelp_sqe)), 4096);
 	uint64_t cq_end = cq_off + kelp_ring_bytes(l.cq_entries, sizeof(struct kelp_cqe));
 	l.cq_off = (uint32_t)cq_off;
 	l.arena_off = round_up(cq_end, align);

@@ -66,14 +66,15 @@ static int resolve_socket(const struct kelp_opts *o, struct sockaddr_un *sa)
 		if (rc == 0 && c.engine.socket) {
 			path = c.engine.socket;
 		} else if (rc != 0) {
-			/* err: "FILE: cannot read ...: why" or "FILE:LINE: message" lines (the first
-			 * few: the rest is kelpd's to print) */
+			/* err: "FILE: cannot read ...: why" or "FILE:LINE: message" lines (the
+			 * first few: the rest is kelpd's to print) */
 			set_error("%s", err);
 			rc = rc == -ENOENT ? -ENOENT : rc == -ENOMEM ? -ENOMEM : -EBADMSG;
 		}
 	}
 	if (rc == 0 && strlen(path) >= sizeof(sa->sun_path)) {
-		set_error("socket path too long (at most %zu bytes): %s", sizeof(sa->sun_path) - 1, path);
+		set_error("socket path too long (at most %zu bytes): %s", sizeof(sa->sun_path) - 1,
+			  path);
 		rc = -ENAMETOOLONG;
 	}
 	if (rc == 0)
@@ -90,8 +91,10 @@ static int connect_failed(const char *path, int rc)
 	switch (rc) {
 	case -ENOENT:
 	case -ENOTDIR:
-		set_error("no kelpd at %s: the socket does not exist (is kelpd running? give the same -c "
-			  "FILE or socket path as kelpd's)", path);
+		set_error("no kelpd at %s: the socket does not exist (is kelpd running? give the "
+			  "same -c "
+			  "FILE or socket path as kelpd's)",
+			  path);
 		return -ECONNREFUSED;
 	case -ECONNREFUSED:
 		set_error("no kelpd at %s: nobody listens on the socket (kelpd stopped or crashed)",
@@ -99,8 +102,10 @@ static int connect_failed(const char *path, int rc)
 		return -ECONNREFUSED;
 	case -EACCES:
 	case -EPERM:
-		set_error("cannot reach kelpd's socket %s: permission denied by the file system (the "
-			  "socket's directory must be searchable by this user)", path);
+		set_error(
+			"cannot reach kelpd's socket %s: permission denied by the file system (the "
+			"socket's directory must be searchable by this user)",
+			path);
 		return -EACCES;
 	default:
 		set_error("cannot connect to kelpd at %s: %s", path, strerror(-rc));
@@ -114,21 +119,25 @@ static void refused(const char *path, int status, const struct kelp_hello *h,
 {
 	switch (status) {
 	case -EACCES:
-		set_error("kelpd at %s refuses this user (uid %u, gid %u): not root, not kelpd's user, "
-			  "not in [engine] allow_uids / allow_gids", path, (unsigned)geteuid(),
-			  (unsigned)getegid());
+		set_error("kelpd at %s refuses this user (uid %u, gid %u): not root, not kelpd's "
+			  "user, "
+			  "not in [engine] allow_uids / allow_gids",
+			  path, (unsigned)geteuid(), (unsigned)getegid());
 		break;
 	case -EPROTONOSUPPORT:
-		set_error("kelpd at %s speaks ABI version %u, this libkelp %u: use the libkelp built with "
-			  "that kelpd", path, (unsigned)w->abi_version, (unsigned)KELP_ABI_VERSION);
+		set_error("kelpd at %s speaks ABI version %u, this libkelp %u: use the libkelp "
+			  "built with "
+			  "that kelpd",
+			  path, (unsigned)w->abi_version, (unsigned)KELP_ABI_VERSION);
 		break;
 	case -EUSERS:
-		set_error("kelpd at %s has reached its session limit ([engine] max_sessions)", path);
+		set_error("kelpd at %s has reached its session limit ([engine] max_sessions)",
+			  path);
 		break;
 	case -EINVAL:
 		set_error("kelpd at %s refused the session: queue_depth %u (must be a power of 2, "
-			  "2..%u; 0 = kelpd's default)", path, (unsigned)h->sq_entries,
-			  KELP_MAX_QUEUE_DEPTH);
+			  "2..%u; 0 = kelpd's default)",
+			  path, (unsigned)h->sq_entries, KELP_MAX_QUEUE_DEPTH);
 		break;
 	default:
 		set_error("kelpd at %s could not open the session: %s", path, strerror(-status));
@@ -152,7 +161,9 @@ static int recv_welcome(int sock, struct kelp_welcome *w, int fds[2])
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {.iov_base = w, .iov_len = sizeof(*w)};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf)};
 	ssize_t n;
 	do
@@ -196,7 +207,8 @@ static int map_segment(struct kelp_session *s, int memfd)
 		return -errno;
 	if ((uint64_t)st.st_size < KELP_SEG_HDR_SIZE)
 		return -EPROTO;
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+		       memfd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	s->seg = p;
@@ -205,10 +217,10 @@ static int map_segment(struct kelp_session *s, int memfd)
 	int rc = kelp_seg_hdr_check(s->hdr, s->seg_size);
 	if (rc != 0)
 		return rc;
-	kelp_ring_attach(&s->sq, (struct kelp_ring_ctl *)(s->seg + s->hdr->sq_off), s->hdr->sq_entries,
-			 sizeof(struct kelp_sqe), 1);
-	kelp_ring_attach(&s->cq, (struct kelp_ring_ctl *)(s->seg + s->hdr->cq_off), s->hdr->cq_entries,
-			 sizeof(struct kelp_cqe), 0);
+	kelp_ring_attach(&s->sq, (struct kelp_ring_ctl *)(s->seg + s->hdr->sq_off),
+			 s->hdr->sq_entries, sizeof(struct kelp_sqe), 1);
+	kelp_ring_attach(&s->cq, (struct kelp_ring_ctl *)(s->seg + s->hdr->cq_off),
+			 s->hdr->cq_entries, sizeof(struct kelp_cqe), 0);
 	s->arena = s->seg + s->hdr->arena_off;
 	s->arena_size = s->hdr->arena_size;
 	s->max_io = s->hdr->max_io;
@@ -222,8 +234,10 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 	last_error[0] = '\0';
 	if (opts) {
 		if (opts->opts_size == 0 || opts->opts_size > sizeof(o)) {
-			set_error("kelp_opts: opts_size %zu is not one this libkelp knows (start from "
-				  "kelp_opts_init())", opts->opts_size);
+			set_error("kelp_opts: opts_size %zu is not one this libkelp knows (start "
+				  "from "
+				  "kelp_opts_init())",
+				  opts->opts_size);
 			return -EINVAL;
 		}
 		memcpy(&o, opts, opts->opts_size);
@@ -255,8 +269,10 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 		rc = connect_failed(sa.sun_path, -errno);
 		goto fail;
 	}
-	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
-			       .kind = KELP_CONN_SESSION, .sq_entries = o.queue_depth,
+	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC,
+			       .abi_version = KELP_ABI_VERSION,
+			       .kind = KELP_CONN_SESSION,
+			       .sq_entries = o.queue_depth,
 			       .numa_node = current_numa_node()};
 	if (send(s->sock, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
 		rc = errno ? -errno : -EPROTO;
@@ -270,7 +286,8 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 			set_error("kelpd at %s closed the connection before answering (stopping?)",
 				  sa.sun_path);
 		else if (rc == -EPROTO)
-			set_error("kelpd at %s: malformed welcome (not a kelpd of this ABI?)", sa.sun_path);
+			set_error("kelpd at %s: malformed welcome (not a kelpd of this ABI?)",
+				  sa.sun_path);
 		else
 			refused(sa.sun_path, rc, &h, &w);
 		goto fail;
@@ -340,7 +357,8 @@ int kelp_session_check_alive(struct kelp_session *s, int check_socket)
 {
 	if (s->dead)
 		return s->dead;
-	/* acquire pairs with kelpd's release of state: completions published before it are visible */
+	/* acquire pairs with kelpd's release of state: completions published before it are visible
+	 */
 	uint32_t state = __atomic_load_n(&s->hdr->state, __ATOMIC_ACQUIRE);
 	if (state == KELP_SEG_BROKEN) {
 		int32_t err = s->hdr->seg_error;

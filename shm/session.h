@@ -15,13 +15,13 @@
 /* Page-granular first-fit allocator over the arena (buffers are set up once, not per read). */
 struct kelp_arena_alloc {
 	uint32_t npages;
-	uint32_t hint;     /* first page to look at */
+	uint32_t hint;	   /* first page to look at */
 	uint32_t *run_len; /* per page: pages in the allocation starting here, 0 otherwise */
-	uint8_t *used;     /* per page: 1 when allocated */
+	uint8_t *used;	   /* per page: 1 when allocated */
 };
 
 struct kelp_session {
-	int sock;    /* the Unix socket; its close ends the session on kelpd's side */
+	int sock;	 /* the Unix socket; its close ends the session on kelpd's side */
 	int doorbell_fd; /* this session's doorbell eventfd, written when the SQ says NEED_WAKEUP */
 	uint8_t *seg;
 	uint64_t seg_size;
@@ -35,7 +35,7 @@ struct kelp_session {
 	uint32_t inflight; /* queued + published, completion not yet collected */
 	int32_t wait_spin_us;
 	uint32_t idle_polls; /* empty kelp_poll calls since the last liveness check */
-	int dead;            /* 0, or the -errno every call now returns (-ECONNRESET, -EPROTO) */
+	int dead;	     /* 0, or the -errno every call now returns (-ECONNRESET, -EPROTO) */
 	struct kelp_arena_alloc alloc;
 };
 

@@ -15,13 +15,15 @@ const char *kelp_strerror(int err)
 	case 0:
 		return "success";
 	case ENOENT:
-		return "needle not found, deleted, or cookie mismatch (kelp_connect: the config file does not exist)";
+		return "needle not found, deleted, or cookie mismatch (kelp_connect: the config "
+		       "file does not exist)";
 	case EIO:
 		return "needle corrupt: CRC mismatch or bad record";
 	case ERANGE:
 		return "offset beyond the end of the needle";
 	case EHOSTUNREACH:
-		return "volume not local, and no other path (RDMA, HTTP) is configured or reachable";
+		return "volume not local, and no other path (RDMA, HTTP) is configured or "
+		       "reachable";
 	case EFAULT:
 		return "buffer not inside this session's arena (allocate it with kelp_buf_alloc)";
 	case E2BIG:
@@ -37,7 +39,8 @@ const char *kelp_strerror(int err)
 	case EPROTO:
 		return "session closed by kelpd: the ring protocol was broken";
 	case EACCES:
-		return "kelpd's allow_uids/allow_gids policy refuses this user (or the socket's permissions do)";
+		return "kelpd's allow_uids/allow_gids policy refuses this user (or the socket's "
+		       "permissions do)";
 	case EPROTONOSUPPORT:
 		return "kelpd and libkelp speak different ABI versions";
 	case EUSERS:
@@ -47,7 +50,8 @@ const char *kelp_strerror(int err)
 	case ETIMEDOUT:
 		return "timed out waiting for completions";
 	case EBADMSG:
-		return "malformed answer from a SeaweedFS master or volume server (HTTP fallback); kelp_connect: "
+		return "malformed answer from a SeaweedFS master or volume server (HTTP fallback); "
+		       "kelp_connect: "
 		       "the config file cannot be read or has errors";
 	case EPERM:
 		return "the volume server refused the read token (check [seaweedfs] jwt_read_key)";

@@ -25,12 +25,12 @@ struct kelp_volume;
 struct bench_target {
 	struct kelp_fid fid;
 	char fid_str[KELP_FID_STR_MAX];
-	int dat_fd;         /* open .dat when the target came from a volume directory, else -1 */
-	uint64_t data_off;  /* byte offset of the needle's data in .dat (when dat_fd >= 0) */
-	uint32_t data_size; /* data size as stored (when dat_fd >= 0; else 0 = unknown) */
+	int dat_fd;	     /* open .dat when the target came from a volume directory, else -1 */
+	uint64_t data_off;   /* byte offset of the needle's data in .dat (when dat_fd >= 0) */
+	uint32_t data_size;  /* data size as stored (when dat_fd >= 0; else 0 = unknown) */
 	uint32_t stored_crc; /* the needle's CRC as stored (when has_crc), for --verify */
 	bool has_crc;
-	uint16_t server;    /* index into bench_opts.servers (http mode) */
+	uint16_t server; /* index into bench_opts.servers (http mode) */
 };
 
 struct bench_targets {
@@ -42,8 +42,8 @@ struct bench_targets {
 	size_t nvolumes;
 };
 
-#define BENCH_MAX_DIRS 16
-#define BENCH_MAX_CPUS 64
+#define BENCH_MAX_DIRS	  16
+#define BENCH_MAX_CPUS	  64
 #define BENCH_MAX_SERVERS 64
 
 struct bench_server {
@@ -60,23 +60,23 @@ struct bench_opts {
 	size_t nvolume_dirs;
 	const char *fids_path;
 	const char *label;
-	const char *master;      /* http mode: host:port of a master for /dir/lookup */
+	const char *master; /* http mode: host:port of a master for /dir/lookup */
 	unsigned threads;
 	unsigned depth;
-	double duration_s;       /* used when count == 0 */
-	uint64_t count;          /* total reads; 0 = run for duration_s */
-	double rate;             /* reads per second per thread at most; 0 = as fast as possible */
+	double duration_s; /* used when count == 0 */
+	uint64_t count;	   /* total reads; 0 = run for duration_s */
+	double rate;	   /* reads per second per thread at most; 0 = as fast as possible */
 	bool sequential;
-	uint32_t size;           /* read length / buffer size per slot; 0 = from the targets */
+	uint32_t size; /* read length / buffer size per slot; 0 = from the targets */
 	int cpus[BENCH_MAX_CPUS];
 	size_t ncpus;
 	bool json;
 	bool quiet;
 	bool list_fids;
-	bool wait;               /* local/nop: kelp_wait (futex) instead of busy-polling */
-	int wait_spin_us;        /* with wait: spin this long before sleeping */
-	bool verify;             /* check every whole-needle read against the needle's stored CRC
-				  * (a needle overwritten or deleted meanwhile counts apart) */
+	bool wait;	  /* local/nop: kelp_wait (futex) instead of busy-polling */
+	int wait_spin_us; /* with wait: spin this long before sleeping */
+	bool verify;	  /* check every whole-needle read against the needle's stored CRC
+			   * (a needle overwritten or deleted meanwhile counts apart) */
 	struct bench_server servers[BENCH_MAX_SERVERS];
 	size_t nservers;
 };
@@ -85,7 +85,7 @@ struct bench_opts {
 struct bench_done {
 	unsigned slot;
 	int64_t result; /* bytes read, or -errno */
-	uint32_t path;  /* KELP_CQE_PATH_* for kelp modes, else 0 */
+	uint32_t path;	/* KELP_CQE_PATH_* for kelp modes, else 0 */
 	/* with has_crc: the needle version the bytes came from (--verify): its stored CRC and whole
 	 * data size as stored (more than result when the buffer cut the read short) */
 	uint32_t crc;
@@ -101,22 +101,22 @@ struct bench_thread {
 	unsigned idx;
 	const struct bench_opts *opts;
 	const struct bench_mode *mode;
-	atomic_bool *stop;                 /* main's stop flag: no new reads once set */
-	pthread_barrier_t *start_barrier;  /* workers and main meet twice: ready, then go */
+	atomic_bool *stop;		  /* main's stop flag: no new reads once set */
+	pthread_barrier_t *start_barrier; /* workers and main meet twice: ready, then go */
 	const struct bench_targets *targets;
-	void *mode_state;                /* the mode's per-thread data */
-	uint32_t buf_size;               /* bytes each slot's buffer holds */
-	int fatal;                       /* -errno that ended this thread early, else 0 */
+	void *mode_state;    /* the mode's per-thread data */
+	uint32_t buf_size;   /* bytes each slot's buffer holds */
+	int fatal;	     /* -errno that ended this thread early, else 0 */
 	char fatal_msg[768]; /* room for kelp_last_error() */
 	/* progress, written by the owner with relaxed stores, read by main every second */
 	_Atomic uint64_t ops, bytes, errors;
 	_Atomic bool finished;
 	/* results, read by main after join */
-	struct kelp_hist *hist;          /* nanoseconds */
+	struct kelp_hist *hist; /* nanoseconds */
 	uint64_t err_by_code[BENCH_ERRNO_MAX];
 	uint64_t by_path[4];
 	uint64_t verified, verify_failures; /* --verify */
-	uint64_t verify_changed;         /* --verify: mismatches explained by an overwrite or delete */
+	uint64_t verify_changed; /* --verify: mismatches explained by an overwrite or delete */
 	/* --verify: reads that returned another whole version of their needle (its bytes match the
 	 * CRC the read reported, which is not the one the targets were built with), judged after
 	 * the run when nothing is in flight: changed if the needle changed, else failures */
@@ -147,7 +147,7 @@ struct bench_thread {
 struct bench_mode {
 	const char *name;
 	const char *about;
-	bool needs_dat;          /* reads the volume files itself: targets must come from --volume-dir */
+	bool needs_dat; /* reads the volume files itself: targets must come from --volume-dir */
 	int (*global_init)(struct bench_opts *o, struct bench_targets *tg);
 	int (*thread_init)(struct bench_thread *t);
 	int (*start)(struct bench_thread *t, unsigned slot, const struct bench_target *tg,
@@ -210,14 +210,15 @@ void bench_verify_read(struct bench_thread *t, const struct bench_target *tg, co
 		       int64_t result, const struct bench_done *d);
 
 /*
- * bench_verify_settle - after the run, with nothing in flight: one t->mode->restat per needle kept by
- * bench_verify_read(); its reads count in t->verify_changed when the needle changed (or is gone),
- * else in t->verify_failures. Frees what bench_verify_read() kept. Worker thread.
+ * bench_verify_settle - after the run, with nothing in flight: one t->mode->restat per needle kept
+ * by bench_verify_read(); its reads count in t->verify_changed when the needle changed (or is
+ * gone), else in t->verify_failures. Frees what bench_verify_read() kept. Worker thread.
  */
 void bench_verify_settle(struct bench_thread *t);
 
 /* bench_report - print the summary of a run (text, or JSON with --json). Main thread. */
-void bench_report(const struct bench_opts *o, const struct kelp_hist *h, const struct bench_totals *r);
+void bench_report(const struct bench_opts *o, const struct kelp_hist *h,
+		  const struct bench_totals *r);
 
 /* bench_now_ns - CLOCK_MONOTONIC in nanoseconds. Any thread. */
 uint64_t bench_now_ns(void);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kelp-bench: read needles with T threads x D requests in flight, through kelpd (local, rdma, nop), the
- * page cache (pread) or a SeaweedFS volume server (http), and report throughput and latency.
+ * kelp-bench: read needles with T threads x D requests in flight, through kelpd (local, rdma, nop),
+ * the page cache (pread) or a SeaweedFS volume server (http), and report throughput and latency.
  *
  * Each worker thread keeps D slots busy: it starts a read in every free slot, then reaps finished
  * ones, records each latency (start to reap, nanoseconds) in its own histogram and reuses the slot.
@@ -22,11 +22,7 @@
 #include "kelp.h"
 
 static const struct bench_mode *const modes[] = {
-	&bench_mode_local,
-	&bench_mode_rdma,
-	&bench_mode_nop,
-	&bench_mode_pread,
-	&bench_mode_http,
+	&bench_mode_local, &bench_mode_rdma, &bench_mode_nop, &bench_mode_pread, &bench_mode_http,
 };
 
 /* Set by SIGINT/SIGTERM and at the deadline; read by the workers (through bench_thread.stop). */
@@ -60,14 +56,16 @@ int main(int argc, char **argv)
 		return 2;
 	const struct bench_mode *mode = find_mode(o.mode_name);
 	if (!mode) {
-		fprintf(stderr, "kelp-bench: unknown --mode '%s' (local, rdma, nop, pread, http)\n", o.mode_name);
+		fprintf(stderr, "kelp-bench: unknown --mode '%s' (local, rdma, nop, pread, http)\n",
+			o.mode_name);
 		return 2;
 	}
 	struct bench_targets tg = {0};
 	bool need_targets = mode != &bench_mode_nop || o.list_fids;
 	if (need_targets || o.nvolume_dirs || o.fids_path) {
 		if (!o.nvolume_dirs && !o.fids_path) {
-			fprintf(stderr, "kelp-bench: say what to read: --volume-dir DIR or --fids FILE\n");
+			fprintf(stderr,
+				"kelp-bench: say what to read: --volume-dir DIR or --fids FILE\n");
 			return 2;
 		}
 		if (bench_targets_load(&o, &tg) < 0)
@@ -88,12 +86,13 @@ int main(int argc, char **argv)
 	}
 	if (o.verify && !o.nvolume_dirs) {
 		fprintf(stderr, "kelp-bench: --verify compares with the needles' stored CRCs: give "
-			"--volume-dir DIR\n");
+				"--volume-dir DIR\n");
 		bench_targets_free(&tg);
 		return 2;
 	}
 	if (mode->needs_dat && !o.nvolume_dirs) {
-		fprintf(stderr, "kelp-bench: --mode %s reads the .dat files: give --volume-dir DIR\n",
+		fprintf(stderr,
+			"kelp-bench: --mode %s reads the .dat files: give --volume-dir DIR\n",
 			mode->name);
 		return 2;
 	}
@@ -134,7 +133,8 @@ int main(int argc, char **argv)
 		th[i].start_barrier = &start_barrier;
 		int rc = pthread_create(&tid[i], NULL, bench_worker_main, &th[i]);
 		if (rc) {
-			fprintf(stderr, "kelp-bench: cannot start thread %u: %s\n", i, strerror(rc));
+			fprintf(stderr, "kelp-bench: cannot start thread %u: %s\n", i,
+				strerror(rc));
 			return 1;
 		}
 	}
@@ -173,9 +173,10 @@ int main(int argc, char **argv)
 			}
 			double dt = (now - last_t) / 1e9;
 			if (!o.quiet)
-				fprintf(stderr, "[%5.1fs] %10.0f ops/s %9.1f MB/s  errors %" PRIu64 "\n",
-					(now - t0) / 1e9, (ops - last_ops) / dt, (bytes - last_bytes) / dt / 1e6,
-					errs);
+				fprintf(stderr,
+					"[%5.1fs] %10.0f ops/s %9.1f MB/s  errors %" PRIu64 "\n",
+					(now - t0) / 1e9, (ops - last_ops) / dt,
+					(bytes - last_bytes) / dt / 1e6, errs);
 			last_ops = ops, last_bytes = bytes, last_t = now;
 			next_tick += 1000000000ull;
 		}
@@ -215,14 +216,19 @@ int main(int argc, char **argv)
 			r.secs = 1e-9;
 		bench_report(&o, th[0].hist, &r);
 		if (r.verify_failures) {
-			fprintf(stderr, "kelp-bench: --verify: %" PRIu64 " of %" PRIu64
-				" reads returned wrong bytes or a wrong size\n", r.verify_failures, r.verified);
+			fprintf(stderr,
+				"kelp-bench: --verify: %" PRIu64 " of %" PRIu64
+				" reads returned wrong bytes or a wrong size\n",
+				r.verify_failures, r.verified);
 			rc = 1;
 		}
 		if (r.verify_changed)
-			fprintf(stderr, "kelp-bench: --verify: %" PRIu64 " of %" PRIu64 " reads returned "
-				"another version of a needle overwritten or deleted during the run (not "
-				"failures)\n", r.verify_changed, r.verified);
+			fprintf(stderr,
+				"kelp-bench: --verify: %" PRIu64 " of %" PRIu64 " reads returned "
+				"another version of a needle overwritten or deleted during the run "
+				"(not "
+				"failures)\n",
+				r.verify_changed, r.verified);
 	}
 	for (unsigned i = 0; i < o.threads; i++)
 		free(th[i].hist);

@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * --mode http: the way SeaweedFS clients read today. Every slot owns a keep-alive HTTP/1.1
- * connection (per volume server) and runs one `GET /<fid>` at a time on it; one epoll set per thread
- * waits for the answers. Requests say `Accept-Encoding: gzip` as Go's HTTP client does by default,
- * so gzip-stored needles come back as stored (the same bytes kelp's local path returns). Bodies are
- * received straight into the slot's buffer (proto/http.h's body window); with --verify the loop
- * checks them, the ETag naming the version they came from, and a HEAD after the run tells whether
- * a needle was overwritten meanwhile.
+ * connection (per volume server) and runs one `GET /<fid>` at a time on it; one epoll set per
+ * thread waits for the answers. Requests say `Accept-Encoding: gzip` as Go's HTTP client does by
+ * default, so gzip-stored needles come back as stored (the same bytes kelp's local path returns).
+ * Bodies are received straight into the slot's buffer (proto/http.h's body window); with --verify
+ * the loop checks them, the ETag naming the version they came from, and a HEAD after the run tells
+ * whether a needle was overwritten meanwhile.
  *
  * Servers: --http-server HOST:PORT sends every fid there; --master HOST:PORT asks the master where
  * each volume is (GET /dir/lookup, first location) once at start.
  * Status -> result: 200/206 = body bytes; 404 -ENOENT; 401/403 -EACCES; 416 -ERANGE; 5xx -EIO;
  * anything else -EPROTO. A needle known (from --volume-dir) to be larger than --size is asked for
- * with `Range: bytes=0-<size-1>`, like local mode's partial reads. A keep-alive connection the server closed before answering is reopened and
- * the request sent again, once.
+ * with `Range: bytes=0-<size-1>`, like local mode's partial reads. A keep-alive connection the
+ * server closed before answering is reopened and the request sent again, once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,17 +33,17 @@
 #include "proto/lookup.h"
 
 #define HTTP_TIMEOUT_NS (30ull * 1000000000ull)
-#define HTTP_SCRATCH 65536
+#define HTTP_SCRATCH	65536
 
 static struct sockaddr_in server_addr[BENCH_MAX_SERVERS];
 
 struct http_slot {
-	int *fds;                        /* one connection per server, -1 until needed */
-	int active_fd;                   /* connection of the request in flight, -1 when idle */
+	int *fds;      /* one connection per server, -1 until needed */
+	int active_fd; /* connection of the request in flight, -1 when idle */
 	const struct bench_target *tg;
 	uint64_t started_ns;
-	uint64_t received;               /* response bytes received for the request in flight */
-	bool reused;                     /* the request went out on an already used connection */
+	uint64_t received; /* response bytes received for the request in flight */
+	bool reused;	   /* the request went out on an already used connection */
 	bool retried;
 	uint8_t *buf;
 	struct kelp_http_parser parser;
@@ -151,8 +151,8 @@ static int lookup_volume(struct bench_opts *o, const struct sockaddr_in *master,
 	int status = 0;
 	int rc = http_get_blocking(master, req, (size_t)len, body, sizeof(body), &status);
 	if (rc < 0) {
-		fprintf(stderr, "kelp-bench: lookup of volume %u at master %s failed: %s\n", vid, o->master,
-			strerror(-rc));
+		fprintf(stderr, "kelp-bench: lookup of volume %u at master %s failed: %s\n", vid,
+			o->master, strerror(-rc));
 		return rc;
 	}
 	struct kelp_lookup_result *res = malloc(sizeof(*res));
@@ -160,8 +160,8 @@ static int lookup_volume(struct bench_opts *o, const struct sockaddr_in *master,
 		return -ENOMEM;
 	rc = kelp_lookup_parse(status, body, strlen(body), res);
 	if (rc < 0) {
-		fprintf(stderr, "kelp-bench: master %s has no location for volume %u: %s\n", o->master, vid,
-			res->error[0] ? res->error : strerror(-rc));
+		fprintf(stderr, "kelp-bench: master %s has no location for volume %u: %s\n",
+			o->master, vid, res->error[0] ? res->error : strerror(-rc));
 		free(res);
 		return rc;
 	}
@@ -172,7 +172,8 @@ static int lookup_volume(struct bench_opts *o, const struct sockaddr_in *master,
 	if (i == o->nservers) {
 		if (o->nservers == BENCH_MAX_SERVERS ||
 		    bench_parse_hostport(res->loc[0].url, &o->servers[o->nservers]) < 0) {
-			fprintf(stderr, "kelp-bench: cannot use volume server '%s'\n", res->loc[0].url);
+			fprintf(stderr, "kelp-bench: cannot use volume server '%s'\n",
+				res->loc[0].url);
 			free(res);
 			return -EINVAL;
 		}
@@ -186,22 +187,26 @@ static int lookup_volume(struct bench_opts *o, const struct sockaddr_in *master,
 static int http_global_init(struct bench_opts *o, struct bench_targets *tg)
 {
 	if (o->master && o->nservers) {
-		fprintf(stderr, "kelp-bench: --mode http takes --http-server or --master, not both\n");
+		fprintf(stderr,
+			"kelp-bench: --mode http takes --http-server or --master, not both\n");
 		return -EINVAL;
 	}
 	if (o->nservers > 1) {
-		fprintf(stderr, "kelp-bench: one --http-server (use --master for several servers)\n");
+		fprintf(stderr,
+			"kelp-bench: one --http-server (use --master for several servers)\n");
 		return -EINVAL;
 	}
 	if (!o->master && !o->nservers) {
-		fprintf(stderr, "kelp-bench: --mode http needs --http-server HOST:PORT or --master HOST:PORT\n");
+		fprintf(stderr, "kelp-bench: --mode http needs --http-server HOST:PORT or --master "
+				"HOST:PORT\n");
 		return -EINVAL;
 	}
 	if (o->master) {
 		struct bench_server m;
 		struct sockaddr_in msa;
 		if (bench_parse_hostport(o->master, &m) < 0) {
-			fprintf(stderr, "kelp-bench: --master wants HOST:PORT, got '%s'\n", o->master);
+			fprintf(stderr, "kelp-bench: --master wants HOST:PORT, got '%s'\n",
+				o->master);
 			return -EINVAL;
 		}
 		int rc = resolve(&m, &msa);
@@ -219,7 +224,8 @@ static int http_global_init(struct bench_opts *o, struct bench_targets *tg)
 						break;
 				if (j < i) {
 					last_server = tg->v[j].server;
-				} else if ((rc = lookup_volume(o, &msa, tg->v[i].fid.volume_id, &last_server)) < 0) {
+				} else if ((rc = lookup_volume(o, &msa, tg->v[i].fid.volume_id,
+							       &last_server)) < 0) {
 					return rc;
 				}
 				last_vid = tg->v[i].fid.volume_id;
@@ -262,8 +268,8 @@ static int http_thread_init(struct bench_thread *t)
 		sl->buf = aligned_alloc(4096, ((size_t)t->buf_size + 4095) & ~(size_t)4095);
 		st->nslots++;
 		if (!sl->fds || !sl->buf) {
-			snprintf(t->fatal_msg, sizeof(t->fatal_msg), "cannot allocate %u buffers of %u bytes",
-				 n, t->buf_size);
+			snprintf(t->fatal_msg, sizeof(t->fatal_msg),
+				 "cannot allocate %u buffers of %u bytes", n, t->buf_size);
 			return -ENOMEM;
 		}
 		memset(sl->buf, 0, t->buf_size);
@@ -279,7 +285,8 @@ static int http_thread_init(struct bench_thread *t)
 					 t->opts->servers[s].hostport, strerror(-fd));
 				return fd;
 			}
-			struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)s << 32 | i};
+			struct epoll_event ev = {.events = EPOLLIN,
+						 .data.u64 = (uint64_t)s << 32 | i};
 			if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 				close(fd);
 				return -errno;
@@ -329,7 +336,8 @@ static int send_request(struct bench_thread *t, unsigned slot)
 		int fd = tcp_connect(&server_addr[server], true);
 		if (fd < 0)
 			return fd;
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)server << 32 | slot};
+		struct epoll_event ev = {.events = EPOLLIN,
+					 .data.u64 = (uint64_t)server << 32 | slot};
 		if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
 			return -errno;
@@ -368,11 +376,18 @@ static int http_start(struct bench_thread *t, unsigned slot, const struct bench_
 static int64_t status_result(const struct kelp_http_response *r)
 {
 	switch (r->status) {
-	case 200: case 206: return (int64_t)r->body_total;
-	case 404: return -ENOENT;
-	case 401: case 403: return -EACCES;
-	case 416: return -ERANGE;
-	default: return r->status >= 500 ? -EIO : -EPROTO;
+	case 200:
+	case 206:
+		return (int64_t)r->body_total;
+	case 404:
+		return -ENOENT;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 416:
+		return -ERANGE;
+	default:
+		return r->status >= 500 ? -EIO : -EPROTO;
 	}
 }
 
@@ -394,7 +409,8 @@ static int on_readable(struct bench_thread *t, unsigned slot, size_t server, int
 	for (;;) {
 		uint8_t *win;
 		size_t room = kelp_http_parser_body_window(p, &win);
-		ssize_t n = room ? recv(fd, win, room, 0) : recv(fd, st->scratch, sizeof(st->scratch), 0);
+		ssize_t n = room ? recv(fd, win, room, 0)
+				 : recv(fd, st->scratch, sizeof(st->scratch), 0);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
@@ -406,7 +422,8 @@ static int on_readable(struct bench_thread *t, unsigned slot, size_t server, int
 		}
 		if (n == 0) {
 			if (sl->received == 0 && sl->reused && !sl->retried) {
-				close_conn(st, slot, server); /* stale keep-alive: reopen and ask again */
+				close_conn(st, slot,
+					   server); /* stale keep-alive: reopen and ask again */
 				sl->retried = true;
 				int rc = send_request(t, slot);
 				if (rc == 0)
@@ -414,7 +431,8 @@ static int on_readable(struct bench_thread *t, unsigned slot, size_t server, int
 				*result = rc;
 				return 1;
 			}
-			*result = kelp_http_parser_finish(p) == 0 ? status_result(&p->resp) : -ECONNRESET;
+			*result = kelp_http_parser_finish(p) == 0 ? status_result(&p->resp)
+								  : -ECONNRESET;
 			close_conn(st, slot, server);
 			return 1;
 		}
@@ -423,7 +441,8 @@ static int on_readable(struct bench_thread *t, unsigned slot, size_t server, int
 			kelp_http_parser_body_done(p, (size_t)n);
 		} else {
 			ssize_t used = kelp_http_parser_feed(p, st->scratch, (size_t)n);
-			if (used < 0 || (size_t)used != (size_t)n) { /* garbage, or bytes after the response */
+			if (used < 0 ||
+			    (size_t)used != (size_t)n) { /* garbage, or bytes after the response */
 				*result = used < 0 ? used : -EPROTO;
 				close_conn(st, slot, server);
 				return 1;
@@ -454,7 +473,8 @@ static int http_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 		if (on_readable(t, slot, server, &result) == 1) {
 			/* the ETag names the version the bytes came from (--verify) */
 			const struct kelp_http_response *resp = &st->slots[slot].parser.resp;
-			struct bench_done d = {.slot = slot, .result = result, .size = resp->body_total};
+			struct bench_done d = {
+				.slot = slot, .result = result, .size = resp->body_total};
 			d.has_crc = result >= 0 && resp->status == 200 &&
 				    kelp_http_etag_crc(resp->etag, &d.crc) == 0;
 			done[ndone++] = d;
@@ -466,7 +486,8 @@ static int http_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 			struct http_slot *sl = &st->slots[s];
 			if (sl->active_fd >= 0 && now - sl->started_ns > HTTP_TIMEOUT_NS) {
 				close_conn(st, s, sl->tg->server);
-				done[ndone++] = (struct bench_done){.slot = s, .result = -ETIMEDOUT};
+				done[ndone++] =
+					(struct bench_done){.slot = s, .result = -ETIMEDOUT};
 			}
 		}
 	}

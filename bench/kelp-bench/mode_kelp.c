@@ -75,10 +75,12 @@ static int rdma_warm_up(struct bench_thread *t, struct kelp_session *s, void *bu
 				break;
 			if (bench_now_ns() > deadline) {
 				snprintf(t->fatal_msg, sizeof(t->fatal_msg),
-					 "--mode rdma: no RDMA read of %s within %d s (last error: %s); is "
-					 "kelpd's [rdma] reader side configured and the volume's kelpd "
-					 "exporting it?", tg->v[i].fid_str, RDMA_WARM_UP_S,
-					 kelp_strerror(c.result));
+					 "--mode rdma: no RDMA read of %s within %d s (last error: "
+					 "%s); is "
+					 "kelpd's [rdma] reader side configured and the volume's "
+					 "kelpd "
+					 "exporting it?",
+					 tg->v[i].fid_str, RDMA_WARM_UP_S, kelp_strerror(c.result));
 				return c.result;
 			}
 			rc = read_sync(s, fid, buf, t->buf_size, 0, &c); /* locate, connect */
@@ -112,34 +114,39 @@ static int kelp_thread_init(struct bench_thread *t)
 	ko.queue_depth = qd > 32 ? qd : 0; /* kelpd's default unless we need more */
 	int rc = kelp_connect(&ko, &st->s);
 	if (rc < 0) {
-		/* the real cause: no kelpd, no such config, config errors (FILE:LINE), the policy */
+		/* the real cause: no kelpd, no such config, config errors (FILE:LINE), the policy
+		 */
 		const char *why = kelp_last_error();
 		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "cannot open a session: %s%s",
 			 *why ? why : kelp_strerror(rc),
-			 rc == -ECONNREFUSED ? " (start it with kelpd -c FILE; give the same -c FILE or "
-					       "--socket PATH here)" : "");
+			 rc == -ECONNREFUSED
+				 ? " (start it with kelpd -c FILE; give the same -c FILE or "
+				   "--socket PATH here)"
+				 : "");
 		return rc;
 	}
 	struct kelp_session_info info;
 	kelp_session_info(st->s, &info);
 	if (info.sq_entries < o->depth) {
 		snprintf(t->fatal_msg, sizeof(t->fatal_msg),
-			 "kelpd granted %u ring entries, fewer than --depth %u", info.sq_entries, o->depth);
+			 "kelpd granted %u ring entries, fewer than --depth %u", info.sq_entries,
+			 o->depth);
 		return -EINVAL;
 	}
 	if (nop)
 		return 0;
 	if (t->buf_size > info.max_io) {
 		snprintf(t->fatal_msg, sizeof(t->fatal_msg),
-			 "--size %u is above the session's max_io %u: pass a smaller --size", t->buf_size,
-			 info.max_io);
+			 "--size %u is above the session's max_io %u: pass a smaller --size",
+			 t->buf_size, info.max_io);
 		return -E2BIG;
 	}
 	for (unsigned i = 0; i < o->depth; i++) {
 		st->bufs[i] = kelp_buf_alloc(st->s, t->buf_size);
 		if (!st->bufs[i]) {
 			snprintf(t->fatal_msg, sizeof(t->fatal_msg),
-				 "the session's arena (%llu bytes) holds fewer than --depth %u buffers of "
+				 "the session's arena (%llu bytes) holds fewer than --depth %u "
+				 "buffers of "
 				 "%u bytes: lower --depth or --size",
 				 (unsigned long long)info.arena_size, o->depth, t->buf_size);
 			return -ENOMEM;
@@ -158,7 +165,8 @@ static int kelp_start_read(struct bench_thread *t, unsigned slot, const struct b
 	struct kelp_state *st = t->mode_state;
 	int rc = kelp_queue_read(st->s, &tg->fid, 0, st->bufs[slot], t->buf_size, slot);
 	if (rc < 0)
-		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_read: %s", kelp_strerror(rc));
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_read: %s",
+			 kelp_strerror(rc));
 	return rc;
 }
 
@@ -180,7 +188,8 @@ static int kelp_start_nop(struct bench_thread *t, unsigned slot, const struct be
 	struct kelp_state *st = t->mode_state;
 	int rc = kelp_queue_nop(st->s, slot);
 	if (rc < 0)
-		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_nop: %s", kelp_strerror(rc));
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_nop: %s",
+			 kelp_strerror(rc));
 	return rc;
 }
 
@@ -198,7 +207,8 @@ static int kelp_flush(struct bench_thread *t)
 static int kelp_reap(struct bench_thread *t, struct bench_done *done, unsigned max)
 {
 	struct kelp_state *st = t->mode_state;
-	int n = t->opts->wait ? kelp_wait(st->s, st->cqes, max, 100) : kelp_poll(st->s, st->cqes, max);
+	int n = t->opts->wait ? kelp_wait(st->s, st->cqes, max, 100)
+			      : kelp_poll(st->s, st->cqes, max);
 	if (n == -ETIMEDOUT)
 		return 0;
 	if (n < 0) {

@@ -22,7 +22,8 @@ static int pread_global_init(struct bench_opts *o, struct bench_targets *tg)
 {
 	for (size_t i = 0; i < tg->n; i++) {
 		if (tg->v[i].dat_fd < 0) {
-			fprintf(stderr, "kelp-bench: --mode pread: %s is not in the volume directories\n",
+			fprintf(stderr,
+				"kelp-bench: --mode pread: %s is not in the volume directories\n",
 				tg->v[i].fid_str);
 			return -ENOENT;
 		}
@@ -40,8 +41,8 @@ static int pread_thread_init(struct bench_thread *t)
 	for (unsigned i = 0; i < n; i++) {
 		st->bufs[i] = aligned_alloc(4096, ((size_t)t->buf_size + 4095) & ~(size_t)4095);
 		if (!st->bufs[i]) {
-			snprintf(t->fatal_msg, sizeof(t->fatal_msg), "cannot allocate %u buffers of %u bytes",
-				 n, t->buf_size);
+			snprintf(t->fatal_msg, sizeof(t->fatal_msg),
+				 "cannot allocate %u buffers of %u bytes", n, t->buf_size);
 			return -ENOMEM;
 		}
 		memset(st->bufs[i], 0, t->buf_size); /* fault the pages in before timing */
@@ -57,7 +58,8 @@ static int pread_start(struct bench_thread *t, unsigned slot, const struct bench
 	size_t want = tg->data_size < t->buf_size ? tg->data_size : t->buf_size;
 	size_t got = 0;
 	while (got < want) {
-		ssize_t n = pread(tg->dat_fd, st->bufs[slot] + got, want - got, (off_t)(tg->data_off + got));
+		ssize_t n = pread(tg->dat_fd, st->bufs[slot] + got, want - got,
+				  (off_t)(tg->data_off + got));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

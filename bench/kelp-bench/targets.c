@@ -52,8 +52,10 @@ static int locate(const struct kelp_volume *v, int fd, const struct kelp_fid *fi
 	t->fid = *fid;
 	kelp_fid_format(fid, t->fid_str, sizeof(t->fid_str));
 	t->dat_fd = fd;
-	/* ref.data points into the .dat mapping, so its distance from the start is the file offset */
-	t->data_off = ref.data_size ? (uint64_t)(ref.data - kelp_volume_dat_map(v)) : ref.dat_offset;
+	/* ref.data points into the .dat mapping, so its distance from the start is the file offset
+	 */
+	t->data_off =
+		ref.data_size ? (uint64_t)(ref.data - kelp_volume_dat_map(v)) : ref.dat_offset;
 	t->data_size = ref.data_size;
 	t->stored_crc = ref.stored_crc;
 	t->has_crc = true;
@@ -75,15 +77,17 @@ static int add_volume_needles(struct kelp_volume *v, int fd, struct bench_target
 		    kelp_needle_parse_header(map + off, KELP_NEEDLE_HEADER_SIZE, &fid.cookie, &hkey,
 					     &hsize) < 0 ||
 		    hkey != key) {
-			fprintf(stderr, "kelp-bench: %s: needle %llx: bad record header at %llu, skipped\n",
-				kelp_volume_dat_path(v), (unsigned long long)key, (unsigned long long)off);
+			fprintf(stderr,
+				"kelp-bench: %s: needle %llx: bad record header at %llu, skipped\n",
+				kelp_volume_dat_path(v), (unsigned long long)key,
+				(unsigned long long)off);
 			continue;
 		}
 		struct bench_target t;
 		int rc = locate(v, fd, &fid, &t);
 		if (rc < 0) {
-			fprintf(stderr, "kelp-bench: %s: needle %llx: %s, skipped\n", kelp_volume_dat_path(v),
-				(unsigned long long)key, strerror(-rc));
+			fprintf(stderr, "kelp-bench: %s: needle %llx: %s, skipped\n",
+				kelp_volume_dat_path(v), (unsigned long long)key, strerror(-rc));
 			continue;
 		}
 		if ((rc = push_target(out, cap, &t)) < 0)
@@ -103,7 +107,8 @@ static int open_dir(const char *dir, struct bench_targets *out)
 	DIR *d = opendir(dir);
 	if (!d) {
 		int e = errno;
-		fprintf(stderr, "kelp-bench: cannot open volume directory %s: %s\n", dir, strerror(e));
+		fprintf(stderr, "kelp-bench: cannot open volume directory %s: %s\n", dir,
+			strerror(e));
 		return -e;
 	}
 	char **names = NULL;
@@ -114,7 +119,8 @@ static int open_dir(const char *dir, struct bench_targets *out)
 		size_t l = strlen(de->d_name);
 		if (l > 4 && strcmp(de->d_name + l - 4, ".dat") == 0) {
 			char *p;
-			if (asprintf(&p, "%s/%s", dir, de->d_name) < 0 || push_ptr((void ***)&names, &n, p) < 0) {
+			if (asprintf(&p, "%s/%s", dir, de->d_name) < 0 ||
+			    push_ptr((void ***)&names, &n, p) < 0) {
 				rc = -ENOMEM;
 				break;
 			}
@@ -133,7 +139,8 @@ static int open_dir(const char *dir, struct bench_targets *out)
 		int fd = open(names[i], O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			rc = -errno;
-			fprintf(stderr, "kelp-bench: cannot open %s: %s\n", names[i], strerror(errno));
+			fprintf(stderr, "kelp-bench: cannot open %s: %s\n", names[i],
+				strerror(errno));
 			kelp_volume_close(v);
 			break;
 		}
@@ -193,7 +200,8 @@ static int load_fids_file(const char *path, struct bench_targets *out, size_t *c
 			continue;
 		struct bench_target t = {.dat_fd = -1};
 		if (kelp_fid_parse(s, l, &t.fid) < 0) {
-			fprintf(stderr, "kelp-bench: %s:%u: '%.*s' is not a file id (like 3,01637037d6)\n",
+			fprintf(stderr,
+				"kelp-bench: %s:%u: '%.*s' is not a file id (like 3,01637037d6)\n",
 				path, lineno, (int)l, s);
 			rc = -EINVAL;
 			break;
@@ -204,8 +212,11 @@ static int load_fids_file(const char *path, struct bench_targets *out, size_t *c
 			struct kelp_volume *v = find_volume(out, t.fid.volume_id, &fd);
 			int lrc = v ? locate(v, fd, &t.fid, &t) : -ENOENT;
 			if (lrc < 0) {
-				fprintf(stderr, "kelp-bench: %s:%u: %s is not a readable needle of the volume "
-					"directories: %s\n", path, lineno, t.fid_str,
+				fprintf(stderr,
+					"kelp-bench: %s:%u: %s is not a readable needle of the "
+					"volume "
+					"directories: %s\n",
+					path, lineno, t.fid_str,
 					v ? strerror(-lrc) : "no such volume");
 				rc = lrc;
 				break;

@@ -70,18 +70,22 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 	double ns_per_read = o->rate > 0 ? 1e9 / o->rate : 0;
 
 	for (;;) {
-		bool may_issue = !atomic_load_explicit(t->stop, memory_order_relaxed) && issued < quota;
+		bool may_issue =
+			!atomic_load_explicit(t->stop, memory_order_relaxed) && issued < quota;
 		bool started = false;
 		while (may_issue && nfree > 0) {
-			if (ns_per_read > 0) { /* --rate: the issue-th read may start at issued * ns_per_read */
-				uint64_t due = t_begin + (uint64_t)(issued * ns_per_read), now = bench_now_ns();
+			if (ns_per_read >
+			    0) { /* --rate: the issue-th read may start at issued * ns_per_read */
+				uint64_t due = t_begin + (uint64_t)(issued * ns_per_read),
+					 now = bench_now_ns();
 				if (due > now) {
 					if (inflight > 0)
 						break; /* reap meanwhile */
 					uint64_t d = due - now < 10000000 ? due - now : 10000000;
 					struct timespec ts = {0, (long)d};
 					nanosleep(&ts, NULL);
-					may_issue = !atomic_load_explicit(t->stop, memory_order_relaxed) &&
+					may_issue = !atomic_load_explicit(t->stop,
+									  memory_order_relaxed) &&
 						    issued < quota;
 					continue;
 				}
@@ -106,13 +110,15 @@ static void run_slots(struct bench_thread *t, const struct bench_mode *mode, uin
 			if (rc == 1) {
 				record_done(t, result, 0, bench_now_ns() - start_ns[slot]);
 				if (verify && result >= 0)
-					bench_verify_read(t, slot_tg[slot], mode->slot_buf(t, slot), result, NULL);
+					bench_verify_read(t, slot_tg[slot], mode->slot_buf(t, slot),
+							  result, NULL);
 				free_slots[nfree++] = slot;
 			} else {
 				inflight++;
 				started = true;
 			}
-			may_issue = !atomic_load_explicit(t->stop, memory_order_relaxed) && issued < quota;
+			may_issue = !atomic_load_explicit(t->stop, memory_order_relaxed) &&
+				    issued < quota;
 		}
 		if (started && mode->flush) {
 			int rc = mode->flush(t);

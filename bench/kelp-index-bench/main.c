@@ -128,24 +128,45 @@ int main(int argc, char **argv)
 	unsigned deleted_pct = 0;
 	const char *file = NULL, *dir = getenv("TMPDIR");
 	bool json = false;
-	static const struct option opts[] = {
-		{"rows", required_argument, NULL, 'n'},    {"offset-bytes", required_argument, NULL, 'o'},
-		{"deleted-pct", required_argument, NULL, 'd'}, {"repeat", required_argument, NULL, 'r'},
-		{"file", required_argument, NULL, 'f'},    {"dir", required_argument, NULL, 'D'},
-		{"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
-		{0}};
+	static const struct option opts[] = {{"rows", required_argument, NULL, 'n'},
+					     {"offset-bytes", required_argument, NULL, 'o'},
+					     {"deleted-pct", required_argument, NULL, 'd'},
+					     {"repeat", required_argument, NULL, 'r'},
+					     {"file", required_argument, NULL, 'f'},
+					     {"dir", required_argument, NULL, 'D'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': rows = strtoull(optarg, NULL, 10); break;
-		case 'o': ob = atoi(optarg); break;
-		case 'd': deleted_pct = (unsigned)atoi(optarg); break;
-		case 'r': repeat = atoi(optarg); break;
-		case 'f': file = optarg; break;
-		case 'D': dir = optarg; break;
-		case 'j': json = true; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		case 'n':
+			rows = strtoull(optarg, NULL, 10);
+			break;
+		case 'o':
+			ob = atoi(optarg);
+			break;
+		case 'd':
+			deleted_pct = (unsigned)atoi(optarg);
+			break;
+		case 'r':
+			repeat = atoi(optarg);
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'D':
+			dir = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
 		}
 	}
 	if ((ob != 4 && ob != 5) || repeat < 1 || repeat > 100 || rows < 1 || deleted_pct > 100) {
@@ -154,10 +175,12 @@ int main(int argc, char **argv)
 	}
 	char gen[4096];
 	if (!file) {
-		snprintf(gen, sizeof(gen), "%s/kelp-index-bench-%d.idx", dir ? dir : "/tmp", (int)getpid());
+		snprintf(gen, sizeof(gen), "%s/kelp-index-bench-%d.idx", dir ? dir : "/tmp",
+			 (int)getpid());
 		int rc = generate(gen, rows, ob, deleted_pct);
 		if (rc) {
-			fprintf(stderr, "kelp-index-bench: cannot write %s: %s\n", gen, strerror(-rc));
+			fprintf(stderr, "kelp-index-bench: cannot write %s: %s\n", gen,
+				strerror(-rc));
 			return 1;
 		}
 		file = gen;
@@ -193,7 +216,8 @@ int main(int argc, char **argv)
 		free(flat);
 		free(buf);
 
-		/* index: map the file and load it into the needle index, as kelp_volume_open does */
+		/* index: map the file and load it into the needle index, as kelp_volume_open does
+		 */
 		t0 = now_s();
 		c0 = cpu_s();
 		int fd = open(file, O_RDONLY);
@@ -236,24 +260,30 @@ int main(int argc, char **argv)
 		     ci = summarize(c_index, repeat);
 	double bpn = live ? (double)mem / (double)live : 0;
 	if (json) {
-		printf("{\"rows\":%llu,\"live\":%llu,\"keys\":%llu,\"offset_bytes\":%d,\"repeat\":%d,"
+		printf("{\"rows\":%llu,\"live\":%llu,\"keys\":%llu,\"offset_bytes\":%d,\"repeat\":%"
+		       "d,"
 		       "\"read_s\":%.4f,\"parse_s\":%.4f,\"index_s\":%.4f,\"index_median_s\":%.4f,"
 		       "\"index_vs_read\":%.2f,\"index_vs_parse\":%.2f,\"index_bytes\":%zu,"
 		       "\"bytes_per_live_needle\":%.2f,\"rows_per_s\":%.0f,\"read_cpu_s\":%.4f,"
 		       "\"index_cpu_s\":%.4f}\n",
-		       (unsigned long long)nrows, (unsigned long long)live, (unsigned long long)keys, ob,
-		       repeat, pr.best, pp.best, pi.best, pi.median, pi.best / pr.best, pi.best / pp.best,
-		       mem, bpn, (double)nrows / pi.best, cr.best, ci.best);
+		       (unsigned long long)nrows, (unsigned long long)live,
+		       (unsigned long long)keys, ob, repeat, pr.best, pp.best, pi.best, pi.median,
+		       pi.best / pr.best, pi.best / pp.best, mem, bpn, (double)nrows / pi.best,
+		       cr.best, ci.best);
 	} else {
 		printf("file %s: %llu rows of %zu bytes, %llu keys, %llu live\n", file,
-		       (unsigned long long)nrows, rs, (unsigned long long)keys, (unsigned long long)live);
-		printf("%-8s %10s %10s %8s %10s\n", "phase", "best s", "median s", "x read", "best cpu s");
-		printf("%-8s %10.4f %10.4f %8.2f %10.4f\n", "read", pr.best, pr.median, 1.0, cr.best);
-		printf("%-8s %10.4f %10.4f %8.2f %10s\n", "parse", pp.best, pp.median, pp.best / pr.best, "");
-		printf("%-8s %10.4f %10.4f %8.2f %10.4f\n", "index", pi.best, pi.median, pi.best / pr.best,
-		       ci.best);
-		printf("index memory %zu bytes = %.2f bytes per live needle; %.1f M rows/s\n", mem, bpn,
-		       (double)nrows / pi.best / 1e6);
+		       (unsigned long long)nrows, rs, (unsigned long long)keys,
+		       (unsigned long long)live);
+		printf("%-8s %10s %10s %8s %10s\n", "phase", "best s", "median s", "x read",
+		       "best cpu s");
+		printf("%-8s %10.4f %10.4f %8.2f %10.4f\n", "read", pr.best, pr.median, 1.0,
+		       cr.best);
+		printf("%-8s %10.4f %10.4f %8.2f %10s\n", "parse", pp.best, pp.median,
+		       pp.best / pr.best, "");
+		printf("%-8s %10.4f %10.4f %8.2f %10.4f\n", "index", pi.best, pi.median,
+		       pi.best / pr.best, ci.best);
+		printf("index memory %zu bytes = %.2f bytes per live needle; %.1f M rows/s\n", mem,
+		       bpn, (double)nrows / pi.best / 1e6);
 	}
 	return sink == 1 ? 3 : 0;
 }

@@ -21,10 +21,11 @@
 #include "nic/conn.h"
 #include "nic/mr.h"
 
-static const char usage[] =
-	"usage: kelp-rdma-cpu VOLDIR FID [--iters N] [--size N] [--depth N]\n"
-	"Measures ns of CPU per 4 KiB (--size) RDMA read request through kelp's reader and exporter\n"
-	"code over a loopback verbs table (no NIC). VOLDIR holds the volume of FID (kelp-vol create).\n";
+static const char usage[] = "usage: kelp-rdma-cpu VOLDIR FID [--iters N] [--size N] [--depth N]\n"
+			    "Measures ns of CPU per 4 KiB (--size) RDMA read request through "
+			    "kelp's reader and exporter\n"
+			    "code over a loopback verbs table (no NIC). VOLDIR holds the volume of "
+			    "FID (kelp-vol create).\n";
 
 /* ---- loopback verbs ------------------------------------------------------------------------- */
 
@@ -39,7 +40,10 @@ struct lb_cq {
 struct lb_qp {
 	struct ibv_qp qp;
 	uint32_t dest;
-	struct { uint64_t wr_id; void *addr; } rq[LB_Q];
+	struct {
+		uint64_t wr_id;
+		void *addr;
+	} rq[LB_Q];
 	unsigned rq_head, rq_n;
 };
 
@@ -54,8 +58,8 @@ static void lb_push(struct ibv_cq *cq, uint64_t wr_id, uint32_t len)
 {
 	struct lb_cq *c = (struct lb_cq *)cq;
 
-	c->q[c->tail++ % LB_Q] = (struct ibv_wc){.wr_id = wr_id, .status = IBV_WC_SUCCESS,
-						 .byte_len = len};
+	c->q[c->tail++ % LB_Q] =
+		(struct ibv_wc){.wr_id = wr_id, .status = IBV_WC_SUCCESS, .byte_len = len};
 }
 
 static struct ibv_device **lb_get_device_list(int *num)
@@ -203,13 +207,15 @@ static int lb_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 }
 
 static const struct kelp_verbs_ops loopback_ops = {
-	lb_get_device_list, lb_free_device_list, lb_device_name, lb_is_mlx5, lb_open_device,
-	lb_close_device, lb_query_device_ex, lb_query_port, lb_query_gid, lb_alloc_pd,
-	lb_dealloc_pd, lb_create_cq, lb_destroy_cq, lb_create_qp, lb_modify_qp, lb_destroy_qp,
-	lb_reg_mr, lb_dereg_mr, lb_post_send, lb_post_recv, lb_poll_cq,
+	lb_get_device_list, lb_free_device_list, lb_device_name, lb_is_mlx5,   lb_open_device,
+	lb_close_device,    lb_query_device_ex,	 lb_query_port,	 lb_query_gid, lb_alloc_pd,
+	lb_dealloc_pd,	    lb_create_cq,	 lb_destroy_cq,	 lb_create_qp, lb_modify_qp,
+	lb_destroy_qp,	    lb_reg_mr,		 lb_dereg_mr,	 lb_post_send, lb_post_recv,
+	lb_poll_cq,
 };
 
-/* ---- the benchmark ---------------------------------------------------------------------------- */
+/* ---- the benchmark ----------------------------------------------------------------------------
+ */
 
 struct exporter {
 	struct kelp_volume_set *set;
@@ -228,8 +234,10 @@ static int find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *
 	ret = kelp_volume_find(v, fid, &ref);
 	if (ret < 0)
 		return ret;
-	*src = (struct kelp_rdma_source){.data = ref.data, .size = ref.data_size,
-					 .crc = ref.stored_crc, .flags = ref.flags,
+	*src = (struct kelp_rdma_source){.data = ref.data,
+					 .size = ref.data_size,
+					 .crc = ref.stored_crc,
+					 .flags = ref.flags,
 					 .lkey = ex->lkey};
 	return 0;
 }
@@ -247,8 +255,8 @@ static double cpu_s(void)
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
 }
 
 int main(int argc, char **argv)
@@ -313,11 +321,12 @@ int main(int argc, char **argv)
 		while (nfree > 0 && submitted < iters) {
 			long s = slot_free[nfree - 1];
 			int ret = kelp_rdma_submit(
-				rc, &(struct kelp_rdma_read){
-					    .opcode = KELP_RDMA_OP_READ, .fid = fid,
-					    .length = (uint32_t)size,
-					    .addr = (uintptr_t)(arena + s * size),
-					    .rkey = amr->rkey, .user = (void *)(uintptr_t)s});
+				rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ,
+							     .fid = fid,
+							     .length = (uint32_t)size,
+							     .addr = (uintptr_t)(arena + s * size),
+							     .rkey = amr->rkey,
+							     .user = (void *)(uintptr_t)s});
 			if (ret < 0)
 				break;
 			nfree--;
@@ -338,7 +347,8 @@ int main(int argc, char **argv)
 		completed += n;
 	}
 	double wall = now_s() - t0, cpu = cpu_s() - c0;
-	printf("kelp-rdma-cpu: size=%ld depth=%ld iters=%ld ns_per_request=%.0f cpu_ns_per_request=%.0f "
+	printf("kelp-rdma-cpu: size=%ld depth=%ld iters=%ld ns_per_request=%.0f "
+	       "cpu_ns_per_request=%.0f "
 	       "requests_per_s_one_core=%.0f (reader + exporter, loopback verbs)\n",
 	       size, depth, iters, wall / (double)iters * 1e9, cpu / (double)iters * 1e9,
 	       (double)iters / wall);

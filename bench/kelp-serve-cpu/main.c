@@ -74,8 +74,8 @@ static struct kelp_fid *list_fids(struct kelp_volume_set *set, size_t *n, uint32
 			uint32_t hsize;
 			struct kelp_needle_ref ref;
 			if (off + KELP_NEEDLE_HEADER_SIZE > dat ||
-			    kelp_needle_parse_header(map + off, KELP_NEEDLE_HEADER_SIZE, &fid.cookie, &hkey,
-						     &hsize) < 0 ||
+			    kelp_needle_parse_header(map + off, KELP_NEEDLE_HEADER_SIZE,
+						     &fid.cookie, &hkey, &hsize) < 0 ||
 			    kelp_volume_find(vol, &fid, &ref) != 0)
 				continue;
 			if (*n == cap) {
@@ -111,26 +111,45 @@ int main(int argc, char **argv)
 	unsigned depth = 16, rounds = 5;
 	uint64_t reads = 200000;
 	int seq = 0;
-	static const struct option longopts[] = {
-		{"volume-dir", required_argument, NULL, 'v'}, {"depth", required_argument, NULL, 'd'},
-		{"reads", required_argument, NULL, 'n'},      {"rounds", required_argument, NULL, 'r'},
-		{"seq", no_argument, NULL, 's'},              {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"volume-dir", required_argument, NULL, 'v'},
+						 {"depth", required_argument, NULL, 'd'},
+						 {"reads", required_argument, NULL, 'n'},
+						 {"rounds", required_argument, NULL, 'r'},
+						 {"seq", no_argument, NULL, 's'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "v:d:n:r:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'v': dir = optarg; break;
-		case 'd': depth = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'n': reads = strtoull(optarg, NULL, 10); break;
-		case 'r': rounds = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 's': seq = 1; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		case 'v':
+			dir = optarg;
+			break;
+		case 'd':
+			depth = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			reads = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+			rounds = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			seq = 1;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
 		}
 	}
-	if (!dir || depth == 0 || depth > KELP_SQE_BURST || reads == 0 || rounds == 0 || rounds > 100) {
-		fprintf(stderr, "kelp-serve-cpu: need --volume-dir DIR, 1 <= --depth <= %u, --reads > 0, "
-				"1 <= --rounds <= 100 (see --help)\n", KELP_SQE_BURST);
+	if (!dir || depth == 0 || depth > KELP_SQE_BURST || reads == 0 || rounds == 0 ||
+	    rounds > 100) {
+		fprintf(stderr,
+			"kelp-serve-cpu: need --volume-dir DIR, 1 <= --depth <= %u, --reads > 0, "
+			"1 <= --rounds <= 100 (see --help)\n",
+			KELP_SQE_BURST);
 		return 2;
 	}
 
@@ -139,14 +158,16 @@ int main(int argc, char **argv)
 	const char *dirs[] = {dir};
 	int rc = kelp_volume_set_open(dirs, 1, NULL, NULL, &eng.volumes);
 	if (rc != 0) {
-		fprintf(stderr, "kelp-serve-cpu: cannot open the volumes in %s: %s\n", dir, strerror(-rc));
+		fprintf(stderr, "kelp-serve-cpu: cannot open the volumes in %s: %s\n", dir,
+			strerror(-rc));
 		return 1;
 	}
 	size_t nfids;
 	uint32_t max_size;
 	struct kelp_fid *fids = list_fids(eng.volumes, &nfids, &max_size);
 	if (!fids || nfids == 0) {
-		fprintf(stderr, "kelp-serve-cpu: no live needles in %s (make some with kelp-vol create)\n",
+		fprintf(stderr,
+			"kelp-serve-cpu: no live needles in %s (make some with kelp-vol create)\n",
 			dir);
 		return 1;
 	}
@@ -185,8 +206,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < depth; i++)
 		memset(bufs[i], 0, buf_size);
 
-	printf("needles %zu (largest %u bytes), depth %u, %llu reads per round, %s\n", nfids, max_size,
-	       depth, (unsigned long long)reads, seq ? "in index order" : "random");
+	printf("needles %zu (largest %u bytes), depth %u, %llu reads per round, %s\n", nfids,
+	       max_size, depth, (unsigned long long)reads, seq ? "in index order" : "random");
 	uint64_t lcore_ns[100], client_ns[100], rnd = 0x9E3779B97F4A7C15ull;
 	size_t cursor = 0;
 	uint64_t errors = 0;
@@ -195,7 +216,9 @@ int main(int argc, char **argv)
 		while (served < reads) {
 			for (unsigned i = 0; i < depth; i++) {
 				size_t k = seq ? cursor++ % nfids
-					       : (size_t)(((unsigned __int128)next_random(&rnd) * nfids) >> 64);
+					       : (size_t)(((unsigned __int128)next_random(&rnd) *
+							   nfids) >>
+							  64);
 				kelp_queue_read(cli, &fids[k], 0, bufs[i], buf_size, i);
 			}
 			kelp_submit(cli);
@@ -208,7 +231,8 @@ int main(int argc, char **argv)
 			while (got < depth) {
 				int n = kelp_poll(cli, cqes, KELP_SQE_BURST);
 				if (n <= 0) {
-					fprintf(stderr, "kelp-serve-cpu: %u of %u completions (%s)\n", got,
+					fprintf(stderr,
+						"kelp-serve-cpu: %u of %u completions (%s)\n", got,
 						depth, n < 0 ? strerror(-n) : "missing");
 					return 1;
 				}

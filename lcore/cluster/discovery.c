@@ -3,9 +3,9 @@
  * Volume discovery (behaviour in discovery.h).
  *
  * A volume's cache entry (struct vol) lives until destroy. While a lookup for it is in flight, a
- * struct lookup (HTTP call, body buffer, Retry-After timer) hangs off it and the requests that asked
- * meanwhile wait in its wait list. One lookup round asks each master at most once, starting with
- * the one that answered last.
+ * struct lookup (HTTP call, body buffer, Retry-After timer) hangs off it and the requests that
+ * asked meanwhile wait in its wait list. One lookup round asks each master at most once, starting
+ * with the one that answered last.
  */
 #include "core/clock.h"
 #include "core/config.h" /* KELP_DEFAULT_LOOKUP_TTL_S */
@@ -35,8 +35,8 @@ struct lookup;
 struct vol {
 	struct vol *hnext;
 	uint32_t vid;
-	bool have;           /* locs hold the last good answer (maybe expired or invalidated) */
-	bool forgotten;      /* a master answered 404 for it since (its locations kept, logged) */
+	bool have;	     /* locs hold the last good answer (maybe expired or invalidated) */
+	bool forgotten;	     /* a master answered 404 for it since (its locations kept, logged) */
 	uint64_t expires_ns; /* fresh until */
 	struct kelp_vol_locations locs;
 	struct kelp_locate_wait *wait_head, *wait_tail;
@@ -46,8 +46,8 @@ struct vol {
 struct lookup {
 	struct kelp_discovery *d;
 	struct vol *v;
-	unsigned master;   /* index being asked */
-	unsigned tried;    /* masters asked in this round */
+	unsigned master; /* index being asked */
+	unsigned tried;	 /* masters asked in this round */
 	unsigned busy_retries;
 	bool timer_armed;
 	struct kelp_ctl_op timer_op;
@@ -68,12 +68,13 @@ struct kelp_discovery {
 	struct kelp_epoch *epoch;
 	struct vol *buckets[VOL_BUCKETS];
 	struct kelp_loc_table *own_table; /* the slot when opts.publish_to is NULL */
-	struct kelp_loc_table **table;    /* the published slot: atomic accesses */
+	struct kelp_loc_table **table;	  /* the published slot: atomic accesses */
 	uint64_t version;
 	unsigned busy;
 	bool shut;
 	struct kelp_discovery_stats st;
-	struct kelp_replica_health masters_health; /* for the log lines of masters going and coming */
+	struct kelp_replica_health
+		masters_health;		   /* for the log lines of masters going and coming */
 	struct kelp_discovery_hooks hooks; /* opts.hooks, or zero */
 };
 
@@ -105,7 +106,8 @@ static int resolve_master(const char *in, char *out, size_t size)
 		return -EINVAL;
 	char ip[64];
 	if (res->ai_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip, sizeof(ip));
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip,
+			  sizeof(ip));
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
 	freeaddrinfo(res);
@@ -119,7 +121,8 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	struct kelp_discovery *d;
 
 	if (!opts->n_masters || opts->n_masters > KELP_DISCOVERY_MAX_MASTERS) {
-		fprintf(stderr, "kelp: [seaweedfs] master: give 1 to %d masters as host:port,host:port\n",
+		fprintf(stderr,
+			"kelp: [seaweedfs] master: give 1 to %d masters as host:port,host:port\n",
 			KELP_DISCOVERY_MAX_MASTERS);
 		errno = EINVAL;
 		return NULL;
@@ -132,7 +135,8 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	for (unsigned i = 0; i < opts->n_masters; i++) {
 		if (resolve_master(opts->masters[i], d->masters[i], sizeof(d->masters[i]))) {
 			fprintf(stderr,
-				"kelp: [seaweedfs] master \"%s\" is not host:port or does not resolve\n",
+				"kelp: [seaweedfs] master \"%s\" is not host:port or does not "
+				"resolve\n",
 				opts->masters[i]);
 			free(d);
 			errno = EINVAL;
@@ -204,8 +208,9 @@ static void publish(struct kelp_discovery *d)
 	d->st.published++;
 	if (!old)
 		return;
-	/* without lcore readers nobody can hold the old one; with them, after their quiescent point.
-	 * If retiring fails (ENOMEM) the old table is leaked rather than freed under a reader. */
+	/* without lcore readers nobody can hold the old one; with them, after their quiescent
+	 * point. If retiring fails (ENOMEM) the old table is leaked rather than freed under a
+	 * reader. */
 	if (!d->epoch)
 		free(old);
 	else if (kelp_epoch_retire(d->epoch, free, old) == 0)
@@ -414,7 +419,8 @@ static void lookup_done(struct kelp_http_call *call, int err)
 		d->st.stale_served++;
 		if (!v->forgotten) {
 			v->forgotten = true;
-			kelp_log("kelpd: master %s does not know volume %u any more; reading it from "
+			kelp_log("kelpd: master %s does not know volume %u any more; reading it "
+				 "from "
 				 "its last known locations (%s%s) until a master names it again",
 				 call->server, v->vid, v->locs.count ? v->locs.url[0] : "none",
 				 v->locs.count > 1 ? ", ..." : "");
@@ -428,7 +434,8 @@ static void lookup_done(struct kelp_http_call *call, int err)
 		/* the master is warming up: ask the same one again when it says */
 		lk->busy_retries++;
 		d->st.busy_retries++;
-		if (arm_retry_timer(lk, call->resp.has_retry_after ? call->resp.retry_after_s : 1) == 0)
+		if (arm_retry_timer(lk,
+				    call->resp.has_retry_after ? call->resp.retry_after_s : 1) == 0)
 			return;
 	}
 	if (++lk->tried < d->n_masters) {
@@ -505,7 +512,8 @@ void kelp_discovery_shutdown(struct kelp_discovery *d)
 			/* the timer completes with -ECANCELED and wakes its waiters */
 			struct io_uring_sqe *sqe = d->ring ? kelp_uring_sqe(d->ring) : NULL;
 			if (sqe) {
-				io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&v->lk->timer_op, 0);
+				io_uring_prep_timeout_remove(
+					sqe, (uint64_t)(uintptr_t)&v->lk->timer_op, 0);
 				io_uring_sqe_set_data(sqe, NULL);
 			}
 		}

@@ -13,7 +13,8 @@
  *   KELP_DISCOVERY_MAX_RETRY_AFTER_S, KELP_DISCOVERY_MAX_BUSY_RETRIES times).
  * - Requests for a volume whose lookup is in flight are parked on it and resumed together.
  * - Each location is the volume server's url or, with opts.public_url ([seaweedfs] volume_address =
- *   public_url), its publicUrl (its url when it has none): used for HTTP reads and RDMA peers alike.
+ *   public_url), its publicUrl (its url when it has none): used for HTTP reads and RDMA peers
+ * alike.
  * - A master's 404 ("volume id N not found") for a volume located before does not forget it: the
  *   master says that while the volume's servers are down or, after a master restart, have not
  *   registered again. The last known locations stay in use (and published), so a read fails with
@@ -40,25 +41,25 @@
 #include "core/epoch.h"
 #include "proto/lookup.h"
 
-#define KELP_DISCOVERY_MAX_MASTERS 8
+#define KELP_DISCOVERY_MAX_MASTERS	 8
 #define KELP_DISCOVERY_MAX_RETRY_AFTER_S 10
-#define KELP_DISCOVERY_MAX_BUSY_RETRIES 5
+#define KELP_DISCOVERY_MAX_BUSY_RETRIES	 5
 
 struct kelp_discovery;
 
 /* Replacements for tests (test/unit/test_discovery.c); NULL or a NULL field: the real thing. */
 struct kelp_discovery_hooks {
-	uint64_t (*clock_ns)(void); /* TTLs, stale retries, master health; NULL: kelp_now_ns */
+	uint64_t (*clock_ns)(void);   /* TTLs, stale retries, master health; NULL: kelp_now_ns */
 	uint64_t retry_after_unit_ns; /* how long one Retry-After second lasts; 0: 1 s */
 };
 
 struct kelp_discovery_opts {
 	const char *const *masters; /* "host:port" each; names are resolved once, at create */
 	unsigned n_masters;
-	const char *data_center;    /* NULL or "": no preference */
-	bool public_url;            /* locations are publicUrls ([seaweedfs] volume_address) */
-	uint32_t ttl_s;             /* 0 -> KELP_DEFAULT_LOOKUP_TTL_S (core/config.h) */
-	struct kelp_epoch *epoch;   /* readers of the published table (core/epoch.h); NULL: none */
+	const char *data_center;  /* NULL or "": no preference */
+	bool public_url;	  /* locations are publicUrls ([seaweedfs] volume_address) */
+	uint32_t ttl_s;		  /* 0 -> KELP_DEFAULT_LOOKUP_TTL_S (core/config.h) */
+	struct kelp_epoch *epoch; /* readers of the published table (core/epoch.h); NULL: none */
 	/* where to publish the table for lock-free readers (e.g. a field of kelpd's engine, which
 	 * outlives the discovery); NULL: inside the discovery. Left NULL again at destroy. */
 	struct kelp_loc_table **publish_to;

@@ -30,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* Longest period of the timeout sweep; shorter when the timeout itself is short. */
 #define SWEEP_NS (100u * 1000000u)
 
@@ -55,13 +54,13 @@ struct kelp_http_conn {
 	int fd;
 	enum conn_state state;
 	bool send_inflight, recv_inflight;
-	bool sent;       /* the whole request is out */
-	bool resp_done;  /* the parser has the whole response */
-	bool failed;     /* the current call failed with fail_err (0: closed by the peer) */
+	bool sent;	/* the whole request is out */
+	bool resp_done; /* the parser has the whole response */
+	bool failed;	/* the current call failed with fail_err (0: closed by the peer) */
 	int fail_err;
-	bool reused;     /* served a call before the current one */
-	bool got_bytes;  /* received a response byte for the current call */
-	bool direct;     /* the recv in flight targets the call's dst */
+	bool reused;	 /* served a call before the current one */
+	bool got_bytes;	 /* received a response byte for the current call */
+	bool direct;	 /* the recv in flight targets the call's dst */
 	bool must_close; /* the server sent bytes past the response: do not reuse */
 	struct kelp_http_call *call;
 	size_t req_len, req_sent;
@@ -365,7 +364,8 @@ static void server_pump(struct kelp_http_client *c, struct server *srv)
 		if (!idle && srv->nconns >= c->max_conns)
 			return;
 		struct kelp_http_call *call = KELP_FIFO_POP(srv->wait_head, srv->wait_tail);
-		int rc = kelp_now_ns() >= call->deadline_ns ? -ETIMEDOUT : server_assign(c, srv, call);
+		int rc = kelp_now_ns() >= call->deadline_ns ? -ETIMEDOUT
+							    : server_assign(c, srv, call);
 		if (rc)
 			finish_call(c, call, rc);
 	}
@@ -475,7 +475,8 @@ static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 			c->st.body_bytes_direct += (uint64_t)res;
 		} else {
 			uint64_t before = conn->parser.resp.body_total;
-			ssize_t n = kelp_http_parser_feed(&conn->parser, conn->scratch, (size_t)res);
+			ssize_t n =
+				kelp_http_parser_feed(&conn->parser, conn->scratch, (size_t)res);
 			if (n < 0) {
 				conn_error(conn, (int)n);
 				return conn_settle(conn);

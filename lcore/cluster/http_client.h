@@ -34,30 +34,30 @@ struct kelp_http_client;
 struct kelp_http_conn;
 
 struct kelp_http_client_opts {
-	uint32_t timeout_ms;  /* per call, from start to the last body byte; > 0 ([seaweedfs]
-			       * http_timeout_ms) */
-	uint32_t max_conns;   /* per server; 0 -> 32 */
+	uint32_t timeout_ms; /* per call, from start to the last body byte; > 0 ([seaweedfs]
+			      * http_timeout_ms) */
+	uint32_t max_conns;  /* per server; 0 -> 32 */
 };
 
 struct kelp_http_call {
 	/* in: set by the caller */
 	char server[KELP_LOOKUP_URL_MAX]; /* "127.0.0.1:8080" or "[::1]:8080" */
-	char path[256];                   /* "/3,01637037d6" */
-	bool head;                        /* HEAD instead of GET */
+	char path[256];			  /* "/3,01637037d6" */
+	bool head;			  /* HEAD instead of GET */
 	bool has_range;
 	uint64_t range_first, range_last; /* inclusive */
 	bool accept_gzip;
-	const char *bearer;               /* JWT or NULL; must live until done */
-	uint8_t *dst;                     /* body destination, may be NULL with dst_cap 0 */
+	const char *bearer; /* JWT or NULL; must live until done */
+	uint8_t *dst;	    /* body destination, may be NULL with dst_cap 0 */
 	size_t dst_cap;
 	/*
 	 * Called once, on the ring's thread, never from inside kelp_http_client_start().
 	 * @err: 0 with resp/body_len valid (any HTTP status), or -errno: -ETIMEDOUT, -ECONNREFUSED,
-	 * -ECONNRESET (closed mid-response), -EHOSTUNREACH/-ENETUNREACH, -EPROTO/-EMSGSIZE (malformed
-	 * response), -ECANCELED (client shut down), other socket errnos.
+	 * -ECONNRESET (closed mid-response), -EHOSTUNREACH/-ENETUNREACH, -EPROTO/-EMSGSIZE
+	 * (malformed response), -ECANCELED (client shut down), other socket errnos.
 	 */
 	void (*done)(struct kelp_http_call *call, int err);
-	void *arg;                        /* for the caller */
+	void *arg; /* for the caller */
 
 	/* out: valid in done() when err == 0 */
 	struct kelp_http_response resp;

@@ -102,7 +102,8 @@ bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_resp
 		/* the whole needle although we sent a Range: fine when we wanted its start */
 		r->size = resp->body_total;
 		if (r->offset > 0 && r->offset < r->size)
-			goto malformed; /* we kept only the first length bytes, not those at offset */
+			goto malformed; /* we kept only the first length bytes, not those at offset
+					 */
 		if (r->offset > r->size) {
 			r->result = -ERANGE;
 			return false;
@@ -113,7 +114,8 @@ bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_resp
 		if (r->stat || !resp->has_content_range || resp->range_first != r->offset ||
 		    resp->truncated || body_len != resp->range_last - resp->range_first + 1)
 			goto malformed;
-		r->size = resp->range_total >= 0 ? (uint64_t)resp->range_total : resp->range_last + 1;
+		r->size =
+			resp->range_total >= 0 ? (uint64_t)resp->range_total : resp->range_last + 1;
 		r->result = (int32_t)body_len;
 		break;
 	case 416:
@@ -127,7 +129,8 @@ bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_resp
 		return false;
 	case 401:
 	case 403:
-		r->result = -EPERM; /* JWT missing or refused (not -EACCES: that is kelpd's own policy) */
+		r->result = -EPERM; /* JWT missing or refused (not -EACCES: that is kelpd's own
+				       policy) */
 		return false;
 	case 400:
 		r->result = -EINVAL;
@@ -156,8 +159,8 @@ static void health_answered(struct kelp_http_fallback *fb, const char *addr)
 	uint64_t now = kelp_now_ns(), since = r ? r->since_ns : now;
 
 	if (kelp_replica_health_answered(&fb->health, addr, now) == KELP_REPLICA_CAME_BACK)
-		kelp_log("kelpd: volume server %s is back (down for %.1f s); reads go to it again", addr,
-			 (double)(now - since) / 1e9);
+		kelp_log("kelpd: volume server %s is back (down for %.1f s); reads go to it again",
+			 addr, (double)(now - since) / 1e9);
 }
 
 static void health_failed(struct kelp_http_fallback *fb, const char *addr, int err, bool hedge_lost)
@@ -360,7 +363,7 @@ static void call_done(struct kelp_http_call *call, int err)
 		case -EPROTO:
 		case -EMSGSIZE:
 			health_answered(fb, call->server); /* it talks, if badly */
-			r->last_err = -EBADMSG;            /* malformed response */
+			r->last_err = -EBADMSG;		   /* malformed response */
 			break;
 		case -ECANCELED:
 			return decide(r, -1, -ECANCELED); /* the client is shutting down */
@@ -449,8 +452,8 @@ int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read
 	r->wait.done = located;
 	if (fb->jwt_key) {
 		rc = kelp_jwt_sign_read(fb->jwt_key, fb->jwt_key_len, fid,
-					(int64_t)time(NULL) + KELP_HTTP_FALLBACK_JWT_TTL_S, r->token,
-					sizeof(r->token));
+					(int64_t)time(NULL) + KELP_HTTP_FALLBACK_JWT_TTL_S,
+					r->token, sizeof(r->token));
 		if (rc < 0)
 			return rc;
 	}

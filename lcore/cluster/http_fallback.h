@@ -13,18 +13,18 @@
  *    bytes at the end of the needle or -ERANGE past it. -ENOENT is only ever a volume server's
  *    404 (or a master's for a volume never located): a master that forgot a volume (its server is
  *    down, the master restarted) leaves the last known locations in use (discovery.h).
- * Replica health (lcore/cluster/replica_health.h): every answer and failure is reported per volume server;
- * a server that refused, timed out or lost a hedge is tried last until a probe finds it back, so a
- * dead or hung replica costs one read per backoff, not every read. State changes are logged
- * (core/log.h), never single reads.
- * Hedging (opts.hedge_ms > 0): a read with no answer after hedge_ms goes to the next location as
- * well (once per read); the first answer wins, the other call is cancelled, and the read completes
- * only after both have settled. The hedge receives into a buffer of its own, copied into dst when
- * it wins, so a cancelled loser can never write into dst after the completion. The hedge timer is
- * a small object of its own: a read that ends before it fires detaches it (and asks the ring to
- * remove it) instead of waiting for its completion, so hedging adds no wait to a read.
- * verify_crc: a whole-needle READ whose bytes do not match the volume server's ETag CRC counts as a
- * failed replica (-EIO) and the next one is tried (reads kelpd found corrupt locally).
+ * Replica health (lcore/cluster/replica_health.h): every answer and failure is reported per volume
+ * server; a server that refused, timed out or lost a hedge is tried last until a probe finds it
+ * back, so a dead or hung replica costs one read per backoff, not every read. State changes are
+ * logged (core/log.h), never single reads. Hedging (opts.hedge_ms > 0): a read with no answer after
+ * hedge_ms goes to the next location as well (once per read); the first answer wins, the other call
+ * is cancelled, and the read completes only after both have settled. The hedge receives into a
+ * buffer of its own, copied into dst when it wins, so a cancelled loser can never write into dst
+ * after the completion. The hedge timer is a small object of its own: a read that ends before it
+ * fires detaches it (and asks the ring to remove it) instead of waiting for its completion, so
+ * hedging adds no wait to a read. verify_crc: a whole-needle READ whose bytes do not match the
+ * volume server's ETag CRC counts as a failed replica (-EIO) and the next one is tried (reads kelpd
+ * found corrupt locally).
  * (-EPROTO is not used: to libkelp it means a broken session.)
  * gzip: by default the needle is asked for as stored (`Accept-Encoding: gzip`), and a gzip-stored
  * one comes back compressed with KELP_CQE_F_GZIP, exactly as the local path returns it (ranges
@@ -55,7 +55,7 @@ struct hedge_timer;
 
 struct kelp_http_fallback_opts {
 	const char *jwt_read_key; /* NULL or "": no token */
-	uint32_t hedge_ms;        /* ask the next replica too after this long; 0 = never */
+	uint32_t hedge_ms;	  /* ask the next replica too after this long; 0 = never */
 };
 
 /* Retry delay of a replica that failed (replica_health.h): from 1 s, doubling up to 30 s. */
@@ -64,22 +64,22 @@ struct kelp_http_fallback_opts {
 
 struct kelp_http_read {
 	/* in */
-	bool stat;            /* HEAD: size, crc, flags only */
-	bool decompressed;    /* ask for gzip-stored needles inflated */
-	bool verify_crc;      /* check whole needles against the ETag CRC (see above) */
+	bool stat;	   /* HEAD: size, crc, flags only */
+	bool decompressed; /* ask for gzip-stored needles inflated */
+	bool verify_crc;   /* check whole needles against the ETag CRC (see above) */
 	struct kelp_fid fid;
-	uint64_t offset;      /* READ: in the needle data */
-	uint32_t length;      /* READ: bytes wanted, >= 1 */
-	uint8_t *dst;         /* READ: @length bytes */
+	uint64_t offset;			/* READ: in the needle data */
+	uint32_t length;			/* READ: bytes wanted, >= 1 */
+	uint8_t *dst;				/* READ: @length bytes */
 	void (*done)(struct kelp_http_read *r); /* once, never inside kelp_http_fallback_read() */
 	void *arg;
 
 	/* out (valid in done) */
-	int32_t result;       /* READ: bytes in dst; STAT: 0; or -errno */
-	uint32_t cqe_flags;   /* KELP_CQE_PATH_HTTP | KELP_CQE_F_GZIP | KELP_CQE_F_TRUNCATED */
-	uint64_t size;        /* the needle's data size (as stored, or inflated with decompressed) */
-	uint32_t crc;         /* from the ETag (the stored CRC), 0 when absent */
-	uint32_t needle_flags;/* 0x01 when the data came gzip-compressed */
+	int32_t result;	    /* READ: bytes in dst; STAT: 0; or -errno */
+	uint32_t cqe_flags; /* KELP_CQE_PATH_HTTP | KELP_CQE_F_GZIP | KELP_CQE_F_TRUNCATED */
+	uint64_t size;	    /* the needle's data size (as stored, or inflated with decompressed) */
+	uint32_t crc;	    /* from the ETag (the stored CRC), 0 when absent */
+	uint32_t needle_flags;		  /* 0x01 when the data came gzip-compressed */
 	char server[KELP_LOOKUP_URL_MAX]; /* the volume server that answered last */
 
 	/* private */
@@ -88,11 +88,11 @@ struct kelp_http_read {
 	struct kelp_http_call call[2]; /* [0] into dst, [1] the hedge, into hbuf */
 	uint8_t *hbuf;
 	bool busy[2];
-	bool hedged;                   /* call[1] was started by the hedge timer */
-	bool decided;                  /* result final; waiting for the rest to settle */
-	int winner;                    /* the call whose answer is the result, -1: none */
-	unsigned pending;              /* calls in flight */
-	struct hedge_timer *timer;     /* armed, not fired yet; NULL: none */
+	bool hedged;		   /* call[1] was started by the hedge timer */
+	bool decided;		   /* result final; waiting for the rest to settle */
+	int winner;		   /* the call whose answer is the result, -1: none */
+	unsigned pending;	   /* calls in flight */
+	struct hedge_timer *timer; /* armed, not fired yet; NULL: none */
 	struct kelp_vol_locations locs;
 	unsigned next_loc;
 	int last_err;

@@ -77,9 +77,8 @@ enum kelp_replica_change kelp_replica_health_answered(struct kelp_replica_health
 	return KELP_REPLICA_CAME_BACK; /* backoff_ns kept: see KELP_REPLICA_STABLE_NS */
 }
 
-enum kelp_replica_change kelp_replica_health_failed(struct kelp_replica_health *h,
-						    const char *addr, int err, bool hedge_lost,
-						    uint64_t now_ns)
+enum kelp_replica_change kelp_replica_health_failed(struct kelp_replica_health *h, const char *addr,
+						    int err, bool hedge_lost, uint64_t now_ns)
 {
 	struct kelp_replica *r = get(h, addr, true, now_ns);
 

@@ -29,7 +29,7 @@
 
 #include "proto/lookup.h" /* KELP_LOOKUP_URL_MAX, KELP_LOOKUP_MAX_LOCATIONS */
 
-#define KELP_REPLICA_MAX 256
+#define KELP_REPLICA_MAX       256
 #define KELP_REPLICA_STABLE_NS (60ull * 1000000000u)
 
 enum kelp_replica_state { KELP_REPLICA_UP = 0, KELP_REPLICA_DOWN = 1 };
@@ -40,7 +40,7 @@ enum kelp_replica_change { KELP_REPLICA_SAME = 0, KELP_REPLICA_WENT_DOWN, KELP_R
 struct kelp_replica {
 	char addr[KELP_LOOKUP_URL_MAX];
 	enum kelp_replica_state state;
-	int last_err;         /* -errno of the last failure (-ETIMEDOUT also for a lost hedge) */
+	int last_err;	      /* -errno of the last failure (-ETIMEDOUT also for a lost hedge) */
 	uint64_t since_ns;    /* in this state since */
 	uint64_t retry_at_ns; /* DOWN: the next probe may go out then */
 	uint64_t backoff_ns;  /* DOWN: the current retry delay */
@@ -72,9 +72,8 @@ enum kelp_replica_change kelp_replica_health_answered(struct kelp_replica_health
  * kelp_replica_health_failed - @addr failed a request with @err (-ECONNREFUSED, -ETIMEDOUT, ...);
  * @hedge_lost: it had not answered when another replica's answer won.
  */
-enum kelp_replica_change kelp_replica_health_failed(struct kelp_replica_health *h,
-						    const char *addr, int err, bool hedge_lost,
-						    uint64_t now_ns);
+enum kelp_replica_change kelp_replica_health_failed(struct kelp_replica_health *h, const char *addr,
+						    int err, bool hedge_lost, uint64_t now_ns);
 
 /* kelp_replica_health_find - the entry of @addr, or NULL when it was never reported or ordered. */
 const struct kelp_replica *kelp_replica_health_find(const struct kelp_replica_health *h,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kelpctl's commands, answered on the control thread (protocol and fields: lcore/control/admin.h). */
+/* kelpctl's commands, answered on the control thread (protocol and fields: lcore/control/admin.h).
+ */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,10 +66,10 @@ static json_t *export_json(struct kelp_control *ctl)
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
 			 (json_int_t)st.connections, "handshake_errors",
 			 (json_int_t)st.handshake_errors, "requests", (json_int_t)st.requests,
-			 "replies", (json_int_t)st.replies, "bytes", (json_int_t)st.bytes, "bounced",
-			 (json_int_t)st.bounced, "errors", (json_int_t)st.errors, "resets",
-			 (json_int_t)st.resets, "too_large", (json_int_t)st.too_large, "up",
-			 (json_int_t)st.up, "replaced", (json_int_t)st.replaced);
+			 "replies", (json_int_t)st.replies, "bytes", (json_int_t)st.bytes,
+			 "bounced", (json_int_t)st.bounced, "errors", (json_int_t)st.errors,
+			 "resets", (json_int_t)st.resets, "too_large", (json_int_t)st.too_large,
+			 "up", (json_int_t)st.up, "replaced", (json_int_t)st.replaced);
 }
 
 static json_t *cmd_status(struct kelp_control *ctl)
@@ -76,9 +77,9 @@ static json_t *cmd_status(struct kelp_control *ctl)
 	struct kelp_engine *eng = ctl->eng;
 	return json_pack("{s:i, s:i, s:f, s:s, s:i, s:i, s:i}", "pid", (int)getpid(), "abi_version",
 			 (int)KELP_ABI_VERSION, "uptime_s",
-			 (double)(kelp_now_ns() - eng->start_ns) / 1e9, "socket", eng->conf.engine.socket,
-			 "lcores", (int)eng->n_lcores, "sessions", (int)ctl->n_sessions, "volumes",
-			 (int)kelp_volume_set_count(eng->volumes));
+			 (double)(kelp_now_ns() - eng->start_ns) / 1e9, "socket",
+			 eng->conf.engine.socket, "lcores", (int)eng->n_lcores, "sessions",
+			 (int)ctl->n_sessions, "volumes", (int)kelp_volume_set_count(eng->volumes));
 }
 
 static json_t *cmd_stats(struct kelp_control *ctl)
@@ -111,10 +112,14 @@ static json_t *cmd_stats(struct kelp_control *ctl)
 static const char *state_name(int state)
 {
 	switch (state) {
-	case KELP_RDMA_DOWN: return "down";
-	case KELP_RDMA_CONNECTING: return "connecting";
-	case KELP_RDMA_UP: return "up";
-	default: return "?";
+	case KELP_RDMA_DOWN:
+		return "down";
+	case KELP_RDMA_CONNECTING:
+		return "connecting";
+	case KELP_RDMA_UP:
+		return "up";
+	default:
+		return "?";
 	}
 }
 
@@ -131,20 +136,22 @@ static json_t *cmd_peers(struct kelp_control *ctl)
 		for (size_t j = 0; j < n; j++) {
 			const struct kelp_rdma_peer_info *p = &info[j];
 			json_array_append_new(
-				arr, json_pack("{s:s, s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
-					       "s:I, s:I, s:I}",
-					       "addr", p->addr, "volume_server", p->vs, "lcore",
-					       (int)p->lcore, "state", state_name(p->state),
-					       "in_flight", (int)p->in_flight, "credits",
-					       (int)p->credits, "requests", (json_int_t)p->requests,
-					       "replies", (json_int_t)p->replies, "errors",
-					       (json_int_t)p->errors, "resets", (json_int_t)p->resets,
-					       "fallbacks", (json_int_t)p->fallbacks, "bypassed",
-					       (json_int_t)p->bypassed, "handshakes",
-					       (json_int_t)p->connects, "retry_in_ms",
-					       (json_int_t)(p->state == KELP_RDMA_DOWN && p->retry_in_ms > 0
-								    ? p->retry_in_ms
-								    : 0)));
+				arr,
+				json_pack("{s:s, s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
+					  "s:I, s:I, s:I}",
+					  "addr", p->addr, "volume_server", p->vs, "lcore",
+					  (int)p->lcore, "state", state_name(p->state), "in_flight",
+					  (int)p->in_flight, "credits", (int)p->credits, "requests",
+					  (json_int_t)p->requests, "replies",
+					  (json_int_t)p->replies, "errors", (json_int_t)p->errors,
+					  "resets", (json_int_t)p->resets, "fallbacks",
+					  (json_int_t)p->fallbacks, "bypassed",
+					  (json_int_t)p->bypassed, "handshakes",
+					  (json_int_t)p->connects, "retry_in_ms",
+					  (json_int_t)(p->state == KELP_RDMA_DOWN &&
+								       p->retry_in_ms > 0
+							       ? p->retry_in_ms
+							       : 0)));
 		}
 	}
 	free(info);
@@ -168,15 +175,17 @@ static json_t *cmd_sessions(struct kelp_control *ctl)
 		else if (s->conn && ((struct ctl_conn *)s->conn)->state == CONN_SESSION_GONE)
 			state = "closing";
 		json_array_append_new(
-			arr, json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:b, s:I, s:I, s:I, s:f, s:s}",
-				       "id", (json_int_t)s->id, "pid", (int)s->pid, "uid", (int)s->uid,
-				       "gid", (int)s->gid, "lcore", (int)s->lcore_id, "sq_entries",
-				       (int)s->hdr->sq_entries, "arena_bytes", (json_int_t)s->arena_size,
-				       "hugepages", (int)s->hdr->hugepages,
-				       "requests", (json_int_t)KELP_STAT_READ(s->stats.requests),
-				       "bytes", (json_int_t)KELP_STAT_READ(s->stats.bytes),
-				       "errors", (json_int_t)KELP_STAT_READ(s->stats.errors),
-				       "age_s", (double)(now - s->created_ns) / 1e9, "state", state));
+			arr,
+			json_pack(
+				"{s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:b, s:I, s:I, s:I, s:f, s:s}",
+				"id", (json_int_t)s->id, "pid", (int)s->pid, "uid", (int)s->uid,
+				"gid", (int)s->gid, "lcore", (int)s->lcore_id, "sq_entries",
+				(int)s->hdr->sq_entries, "arena_bytes", (json_int_t)s->arena_size,
+				"hugepages", (int)s->hdr->hugepages, "requests",
+				(json_int_t)KELP_STAT_READ(s->stats.requests), "bytes",
+				(json_int_t)KELP_STAT_READ(s->stats.bytes), "errors",
+				(json_int_t)KELP_STAT_READ(s->stats.errors), "age_s",
+				(double)(now - s->created_ns) / 1e9, "state", state));
 	}
 	return json_pack("{s:o}", "sessions", arr);
 }
@@ -187,8 +196,8 @@ static json_t *cmd_volumes(struct kelp_control *ctl)
 	const struct kelp_volume_set *set = ctl->eng->volumes;
 	for (size_t i = 0; i < kelp_volume_set_count(set); i++) {
 		const struct kelp_volume *v = kelp_volume_set_at(set, i);
-		json_array_append_new(arr, json_pack("{s:I, s:I}", "id", (json_int_t)kelp_volume_id(v),
-						     "live_needles",
+		json_array_append_new(arr, json_pack("{s:I, s:I}", "id",
+						     (json_int_t)kelp_volume_id(v), "live_needles",
 						     (json_int_t)kelp_volume_live_count(v)));
 	}
 	/* volumes known from the masters (HTTP fallback), read like an lcore would: lock-free */
@@ -198,8 +207,9 @@ static json_t *cmd_volumes(struct kelp_control *ctl)
 		json_t *urls = json_array();
 		for (uint32_t j = 0; j < t->vols[i].count; j++)
 			json_array_append_new(urls, json_string(t->vols[i].url[j]));
-		json_array_append_new(remote, json_pack("{s:I, s:o}", "id", (json_int_t)t->vols[i].vid,
-							"locations", urls));
+		json_array_append_new(remote,
+				      json_pack("{s:I, s:o}", "id", (json_int_t)t->vols[i].vid,
+						"locations", urls));
 	}
 	return json_pack("{s:o, s:o}", "volumes", arr, "remote", remote);
 }
@@ -234,8 +244,9 @@ char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin)
 	else if (strcmp(line, "replicas") == 0)
 		reply = cmd_replicas(ctl);
 	else
-		reply = json_pack("{s:s}", "error", "unknown command; commands: status, stats, "
-						    "sessions, volumes, peers, replicas");
+		reply = json_pack("{s:s}", "error",
+				  "unknown command; commands: status, stats, "
+				  "sessions, volumes, peers, replicas");
 	if (!reply)
 		return NULL;
 	char *text = json_dumps(reply, JSON_COMPACT);

@@ -31,10 +31,10 @@
  *              "credits","requests","replies","errors","resets","fallbacks","bypassed",
  *              "handshakes","retry_in_ms"}] one RC QP each (lcore/rdma/rdma_reader.h),
  *              "export":{as stats' rdma_export} when [rdma] listen is set}
- *   replicas  {"hedge_ms": hedge delay of HTTP reads (0: off), "replicas":[{"addr","state":"up|down",
- *              "since_s","retry_in_ms" (down: until the next probe),"last_error","answers",
- *              "failures","probes","hedges_lost"}]} every volume server read over HTTP
- *              (lcore/cluster/replica_health.h); stats' http_fallback also counts "hedges","hedge_wins",
+ *   replicas  {"hedge_ms": hedge delay of HTTP reads (0: off),
+ * "replicas":[{"addr","state":"up|down", "since_s","retry_in_ms" (down: until the next
+ * probe),"last_error","answers", "failures","probes","hedges_lost"}]} every volume server read over
+ * HTTP (lcore/cluster/replica_health.h); stats' http_fallback also counts "hedges","hedge_wins",
  *              "crc_mismatches","master_not_found","local_failed_reads","local_failed_served"
  * Counters are read without stopping the lcores: each is exact, the set is not one instant.
  */

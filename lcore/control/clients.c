@@ -121,7 +121,8 @@ static int send_welcome(int fd, const struct kelp_welcome *w, const int *fds)
 		cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
 		memcpy(CMSG_DATA(cm), fds, 2 * sizeof(int));
 	}
-	/* 64 bytes on a socket that has carried nothing yet: the buffer has room, it cannot block */
+	/* 64 bytes on a socket that has carried nothing yet: the buffer has room, it cannot block
+	 */
 	ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
@@ -130,8 +131,8 @@ static int send_welcome(int fd, const struct kelp_welcome *w, const int *fds)
 
 static void refuse(struct ctl_conn *c, int status)
 {
-	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
-				 .status = status};
+	struct kelp_welcome w = {
+		.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION, .status = status};
 	send_welcome(c->fd, &w, NULL);
 	conn_kill(c);
 }
@@ -170,8 +171,9 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 			s->rdma_rkey = mr->rkey;
 		} else if (!ctl->arena_reg_warned) {
 			ctl->arena_reg_warned = 1;
-			fprintf(stderr, "kelpd: cannot register a session arena for RDMA (%s): its "
-					"non-local reads use HTTP (raise ulimit -l?)\n",
+			fprintf(stderr,
+				"kelpd: cannot register a session arena for RDMA (%s): its "
+				"non-local reads use HTTP (raise ulimit -l?)\n",
 				strerror(errno));
 		}
 	}
@@ -184,9 +186,13 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 		refuse(c, rc);
 		return;
 	}
-	/* the session's own doorbell, never the lcore's wake_fd: a client can only ring (ABI.md 5) */
-	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
-				 .status = 0, .session_id = s->id, .seg_size = s->seg_size};
+	/* the session's own doorbell, never the lcore's wake_fd: a client can only ring (ABI.md 5)
+	 */
+	struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC,
+				 .abi_version = KELP_ABI_VERSION,
+				 .status = 0,
+				 .session_id = s->id,
+				 .seg_size = s->seg_size};
 	int fds[2] = {s->memfd, s->doorbell_fd};
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .lcore_id = lc->id, .session = s};
 	if (send_welcome(c->fd, &w, fds) != 0 || kelp_lcore_send(lc, &m) != 0) {
@@ -235,7 +241,8 @@ static void handle_hello(struct kelp_control *ctl, struct ctl_conn *c)
 	if (h.kind == KELP_CONN_SESSION) {
 		start_session(ctl, c, &h);
 	} else if (h.kind == KELP_CONN_ADMIN) {
-		struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION};
+		struct kelp_welcome w = {.magic = KELP_HELLO_MAGIC,
+					 .abi_version = KELP_ABI_VERSION};
 		if (send_welcome(c->fd, &w, NULL) != 0) {
 			conn_kill(c);
 			return;
@@ -383,13 +390,13 @@ static void conn_recv(struct kelp_control *ctl, struct ctl_conn *c)
 	io_uring_sqe_set_data(to, NULL);
 }
 
-
 /* Out of fds or memory: accepting again at once would fail again at once (a busy loop on the
  * control thread); wait a little, saying so once per episode. */
 static void accept_backoff(struct kelp_control *ctl, int res)
 {
 	if (!ctl->accept_backing_off)
-		fprintf(stderr, "kelpd: accept on %s: %s; retrying every 100 ms (raise ulimit -n?)\n",
+		fprintf(stderr,
+			"kelpd: accept on %s: %s; retrying every 100 ms (raise ulimit -n?)\n",
 			ctl->eng->conf.engine.socket, strerror(-res));
 	ctl->accept_backing_off = 1;
 	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
@@ -521,13 +528,15 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
 		return rc;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		fprintf(stderr, "kelpd: [engine] socket %s exists and is not a socket (%s): refusing to "
-				"replace it; point [engine] socket (or --socket) at a path of its own, "
-				"e.g. /run/kelp/kelpd.sock\n",
-			path, S_ISREG(st.st_mode)   ? "a regular file"
-			      : S_ISDIR(st.st_mode) ? "a directory"
-			      : S_ISLNK(st.st_mode) ? "a symbolic link"
-						    : "not a socket");
+		fprintf(stderr,
+			"kelpd: [engine] socket %s exists and is not a socket (%s): refusing to "
+			"replace it; point [engine] socket (or --socket) at a path of its own, "
+			"e.g. /run/kelp/kelpd.sock\n",
+			path,
+			S_ISREG(st.st_mode)   ? "a regular file"
+			: S_ISDIR(st.st_mode) ? "a directory"
+			: S_ISLNK(st.st_mode) ? "a symbolic link"
+					      : "not a socket");
 		return -EEXIST;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -540,14 +549,17 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
 		return -EADDRINUSE;
 	}
 	if (rc != -ECONNREFUSED) {
-		fprintf(stderr, "kelpd: [engine] socket %s: cannot tell whether a kelpd listens there "
-				"(%s): not replacing it\n", path, strerror(-rc));
+		fprintf(stderr,
+			"kelpd: [engine] socket %s: cannot tell whether a kelpd listens there "
+			"(%s): not replacing it\n",
+			path, strerror(-rc));
 		return rc;
 	}
 	/* a socket nobody listens on: stale */
 	if (unlink(path) != 0 && errno != ENOENT) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: cannot remove the stale socket %s: %s\n", path, strerror(-rc));
+		fprintf(stderr, "kelpd: cannot remove the stale socket %s: %s\n", path,
+			strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -584,8 +596,10 @@ int kelp_ctl_listen(const char *path, struct stat *st)
 	if (!bound || listen(fd, 128) != 0 || chmod(tmp.sun_path, 0666) != 0 ||
 	    rename(tmp.sun_path, path) != 0) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: cannot listen on %s: %s (does its directory exist? set [engine] "
-				"socket or --socket)\n", path, strerror(-rc));
+		fprintf(stderr,
+			"kelpd: cannot listen on %s: %s (does its directory exist? set [engine] "
+			"socket or --socket)\n",
+			path, strerror(-rc));
 		if (bound)
 			unlink(tmp.sun_path); /* ours */
 		close(fd);

@@ -242,7 +242,8 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	ctl->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (ctl->wake_fd < 0) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: cannot create the control thread's eventfd: %s\n", strerror(-rc));
+		fprintf(stderr, "kelpd: cannot create the control thread's eventfd: %s\n",
+			strerror(-rc));
 		goto out_ring;
 	}
 	struct stat sock_st;
@@ -261,10 +262,13 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		eng->lcores[i].ctl_asleep = &ctl->asleep;
 		rc = kelp_lcore_start(&eng->lcores[i]);
 		if (rc != 0) {
-			/* kelpd without all its lcores is not what was configured: stop, exit non-zero */
-			fprintf(stderr, "kelpd: cannot start lcore %u (CPU %d): %s%s; stopping\n", i,
-				eng->lcores[i].cpu, strerror(-rc),
-				rc == -EAGAIN ? " (thread limit: ulimit -u / RLIMIT_NPROC, or memory)" : "");
+			/* kelpd without all its lcores is not what was configured: stop, exit
+			 * non-zero */
+			fprintf(stderr, "kelpd: cannot start lcore %u (CPU %d): %s%s; stopping\n",
+				i, eng->lcores[i].cpu, strerror(-rc),
+				rc == -EAGAIN
+					? " (thread limit: ulimit -u / RLIMIT_NPROC, or memory)"
+					: "");
 			goto out_stop;
 		}
 	}
@@ -276,9 +280,10 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		eng->conf.engine.socket, eng->n_lcores, kelp_volume_set_count(eng->volumes));
 
 	while (!ctl->stopping) {
-		/* Dekker with kelp_lcore_poll_once(): our flag store before our ring check, an lcore's
-		 * ring store before its flag load. Either we see its messages now (and do not wait),
-		 * or it sees us asleep and writes wake_fd. While we work, lcores skip that write. */
+		/* Dekker with kelp_lcore_poll_once(): our flag store before our ring check, an
+		 * lcore's ring store before its flag load. Either we see its messages now (and do
+		 * not wait), or it sees us asleep and writes wake_fd. While we work, lcores skip
+		 * that write. */
 		__atomic_store_n(&ctl->asleep, 1, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (lcore_messages_pending(ctl)) /* submit, reap what is ready, do not sleep */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kelpd's control thread: one io_uring loop (Redis ae.c style, see control.c) that accepts clients
- * on the Unix socket, creates and frees their sessions, answers kelpctl, relays messages to and from
- * the lcores, and runs slow paths (remote reads) without ever blocking.
+ * on the Unix socket, creates and frees their sessions, answers kelpctl, relays messages to and
+ * from the lcores, and runs slow paths (remote reads) without ever blocking.
  *
  * Other modules plug into the loop with struct kelp_ctl_op: embed one in your own state, prepare an
  * io_uring SQE from kelp_ctl_get_sqe() with io_uring_sqe_set_data(sqe, &op), and the loop calls
@@ -18,7 +18,6 @@
 
 struct kelp_control;
 struct kelp_engine;
-
 
 /*
  * kelp_ctl_get_sqe - a free SQE of the control ring (submits pending ones first when the ring is

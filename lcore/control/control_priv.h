@@ -14,8 +14,8 @@
 #include "lcore/worker/lsession.h"
 
 enum ctl_conn_state {
-	CONN_HELLO,        /* reading the 64-byte hello */
-	CONN_SESSION,      /* session live; a recv is armed to notice the close */
+	CONN_HELLO,	   /* reading the 64-byte hello */
+	CONN_SESSION,	   /* session live; a recv is armed to notice the close */
 	CONN_ADMIN_READ,   /* reading command lines */
 	CONN_ADMIN_WRITE,  /* sending a reply */
 	CONN_SESSION_GONE, /* client gone, waiting for the lcore to release the session */
@@ -30,7 +30,8 @@ struct ctl_conn {
 	enum ctl_conn_state state;
 	int dead; /* marked in a callback, freed after the CQE batch (ae.c style) */
 	struct ucred cred;
-	int admin; /* admin connection of root, kelpd's uid or [engine] admin_gids: may list sessions */
+	int admin; /* admin connection of root, kelpd's uid or [engine] admin_gids: may list
+		      sessions */
 	uint8_t in[CONN_IN_MAX];
 	size_t in_len;
 	char *out; /* admin reply being sent */
@@ -45,14 +46,16 @@ struct kelp_control {
 	struct io_uring ring;
 	int listen_fd;
 	int sig_fd;
-	int wake_fd; /* eventfd the lcores write after sending us messages, only while asleep is set */
+	int wake_fd; /* eventfd the lcores write after sending us messages, only while asleep is set
+		      */
 	uint32_t asleep; /* 1 around the loop's wait in io_uring_enter (read by the lcores) */
 	struct kelp_ctl_op accept_op, signal_op, wake_op;
-	struct kelp_ctl_op accept_retry_op;  /* timeout before accepting again (out of fds) */
+	struct kelp_ctl_op accept_retry_op; /* timeout before accepting again (out of fds) */
 	struct __kernel_timespec accept_delay;
 	int accept_backing_off;
-	struct __kernel_timespec hello_timeout; /* read by the kernel when a hello recv is submitted */
-	struct kelp_ctl_op refresh_op;          /* KELP_REFRESH_MS timer: follow [export] dirs */
+	struct __kernel_timespec
+		hello_timeout;	       /* read by the kernel when a hello recv is submitted */
+	struct kelp_ctl_op refresh_op; /* KELP_REFRESH_MS timer: follow [export] dirs */
 	struct __kernel_timespec refresh_delay;
 	int refresh_failed;
 	struct signalfd_siginfo siginfo;
@@ -66,10 +69,10 @@ struct kelp_control {
 };
 
 /*
- * kelp_admin_reply - answer one kelpctl command line (lcore/control/admin.h) with a malloc'd JSON object
- * and a newline. @admin: the client is root, kelpd's uid or in [engine] admin_gids (only such a
- * client is shown `sessions`). Control thread only.
- * Return: the reply (caller frees), or NULL when out of memory.
+ * kelp_admin_reply - answer one kelpctl command line (lcore/control/admin.h) with a malloc'd JSON
+ * object and a newline. @admin: the client is root, kelpd's uid or in [engine] admin_gids (only
+ * such a client is shown `sessions`). Control thread only. Return: the reply (caller frees), or
+ * NULL when out of memory.
  */
 char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin);
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The non-local read path of kelpd: the HTTP fallback (lcore/cluster/http_fallback.h) on the control
- * thread, configured by [seaweedfs] (no masters = no fallback: non-local reads fail at once with
- * -EHOSTUNREACH, "volume not local, no fallback configured").
+ * The non-local read path of kelpd: the HTTP fallback (lcore/cluster/http_fallback.h) on the
+ * control thread, configured by [seaweedfs] (no masters = no fallback: non-local reads fail at once
+ * with -EHOSTUNREACH, "volume not local, no fallback configured").
  *
  * The HTTP client and discovery queue their SQEs on the control ring itself (kelp_ctl_ring), so the
  * loop's one io_uring_submit_and_wait per iteration sends the requests of a whole batch, and the
@@ -97,10 +97,11 @@ static void log_local_failure(struct http_path *p, const struct kelp_remote_read
 	char fid[KELP_FID_STR_MAX];
 	if (kelp_fid_format(&rr->fid, fid, sizeof(fid)) < 0)
 		fid[0] = '\0';
-	kelp_log("kelpd: needle %s is corrupt in the local volume %u (CRC mismatch, bad record or "
-		 "a .dat that shrank); reading it from a replica over HTTP (logged once per needle; "
-		 "count in kelpctl stats: local_failed_reads)",
-		 fid, rr->fid.volume_id);
+	kelp_log(
+		"kelpd: needle %s is corrupt in the local volume %u (CRC mismatch, bad record or "
+		"a .dat that shrank); reading it from a replica over HTTP (logged once per needle; "
+		"count in kelpctl stats: local_failed_reads)",
+		fid, rr->fid.volume_id);
 }
 
 static void read_done(struct kelp_http_read *hr)
@@ -135,8 +136,8 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 		return -ENOMEM;
 	p->ctl = ctl;
 	/* a hedge after hedge_percent of the timeout; at least 1 ms when on */
-	p->hedge_ms = (uint32_t)((uint64_t)c->seaweedfs.http_timeout_ms * c->seaweedfs.hedge_percent /
-				 100);
+	p->hedge_ms = (uint32_t)((uint64_t)c->seaweedfs.http_timeout_ms *
+				 c->seaweedfs.hedge_percent / 100);
 	if (c->seaweedfs.hedge_percent && !p->hedge_ms)
 		p->hedge_ms = 1;
 	struct kelp_http_client_opts ho = {.timeout_ms = c->seaweedfs.http_timeout_ms};
@@ -187,7 +188,7 @@ int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *rr)
 	q->p = p;
 	q->rr = rr;
 	q->hr.stat = rr->opcode == KELP_OP_STAT;
-	q->hr.decompressed = false; /* as stored, like the local path (KELP_CQE_F_GZIP) */
+	q->hr.decompressed = false;	     /* as stored, like the local path (KELP_CQE_F_GZIP) */
 	q->hr.verify_crc = rr->local_failed; /* the replica must not serve the same bad bytes */
 	if (rr->local_failed) {
 		p->local_failed_reads++;
@@ -315,8 +316,8 @@ json_t *kelp_ctl_remote_replicas(struct kelp_control *ctl)
 		const struct kelp_replica *r = &h->r[i];
 		bool down = r->state == KELP_REPLICA_DOWN;
 		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:f, s:I, s:s, s:I, s:I, s:I, s:I}", "addr", r->addr,
-				       "state", down ? "down" : "up", "since_s",
+			arr, json_pack("{s:s, s:s, s:f, s:I, s:s, s:I, s:I, s:I, s:I}", "addr",
+				       r->addr, "state", down ? "down" : "up", "since_s",
 				       (double)(now - r->since_ns) / 1e9, "retry_in_ms",
 				       (json_int_t)(down && r->retry_at_ns > now
 							    ? (r->retry_at_ns - now) / 1000000u

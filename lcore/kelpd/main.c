@@ -15,21 +15,22 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kelpd [-c FILE] [options]\n"
-		"Serve SeaweedFS needles to local processes (libkelp) from pinned, busy-polling lcores.\n"
-		"Runs in the foreground; SIGINT / SIGTERM stop it cleanly.\n"
-		"\n"
-		"  -c, --config FILE       kelp.conf (every key documented in conf/kelp.conf);\n"
-		"                          without it the defaults apply\n"
-		"  -s, --socket PATH       [engine] socket (where clients connect)\n"
-		"  -l, --lcores LIST       [engine] lcores, e.g. 1 or 1,3 or 2-3\n"
-		"  -e, --export DIR        [export] dirs (repeat for several directories)\n"
-		"      --set SECTION.KEY=VALUE\n"
-		"                          override any key of the file (repeatable)\n"
-		"  -h, --help              this text\n"
-		"\n"
-		"Flags are applied after the file, in order. Check a running kelpd with `kelpctl status`.\n");
+	fprintf(f, "usage: kelpd [-c FILE] [options]\n"
+		   "Serve SeaweedFS needles to local processes (libkelp) from pinned, busy-polling "
+		   "lcores.\n"
+		   "Runs in the foreground; SIGINT / SIGTERM stop it cleanly.\n"
+		   "\n"
+		   "  -c, --config FILE       kelp.conf (every key documented in conf/kelp.conf);\n"
+		   "                          without it the defaults apply\n"
+		   "  -s, --socket PATH       [engine] socket (where clients connect)\n"
+		   "  -l, --lcores LIST       [engine] lcores, e.g. 1 or 1,3 or 2-3\n"
+		   "  -e, --export DIR        [export] dirs (repeat for several directories)\n"
+		   "      --set SECTION.KEY=VALUE\n"
+		   "                          override any key of the file (repeatable)\n"
+		   "  -h, --help              this text\n"
+		   "\n"
+		   "Flags are applied after the file, in order. Check a running kelpd with "
+		   "`kelpctl status`.\n");
 }
 
 static int apply(struct kelp_config *c, const char *assignment)
@@ -45,9 +46,12 @@ static int apply(struct kelp_config *c, const char *assignment)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-		{"lcores", required_argument, NULL, 'l'}, {"export", required_argument, NULL, 'e'},
-		{"set", required_argument, NULL, 'S'},    {"help", no_argument, NULL, 'h'},
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"lcores", required_argument, NULL, 'l'},
+		{"export", required_argument, NULL, 'e'},
+		{"set", required_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	/*
@@ -58,8 +62,10 @@ int main(int argc, char **argv)
 	 * [engine] dumpable = true turns it back on (applied below, once the config is read).
 	 */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-		fprintf(stderr, "kelpd: warning: prctl(PR_SET_DUMPABLE, 0): %s: processes of kelpd's "
-				"user can open session memory through /proc\n", strerror(errno));
+		fprintf(stderr,
+			"kelpd: warning: prctl(PR_SET_DUMPABLE, 0): %s: processes of kelpd's "
+			"user can open session memory through /proc\n",
+			strerror(errno));
 	struct kelp_config conf;
 	if (kelp_config_init(&conf) != 0) {
 		fprintf(stderr, "kelpd: out of memory\n");
@@ -80,7 +86,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kelpd: unexpected argument '%s' (see kelpd --help)\n", argv[optind]);
+		fprintf(stderr, "kelpd: unexpected argument '%s' (see kelpd --help)\n",
+			argv[optind]);
 		return 2;
 	}
 	int rc = 0;
@@ -114,7 +121,8 @@ int main(int argc, char **argv)
 				rc = -ENOMEM;
 				break;
 			}
-			snprintf(joined, n, "%s%s%s", exports ? exports : "", exports ? "," : "", optarg);
+			snprintf(joined, n, "%s%s%s", exports ? exports : "", exports ? "," : "",
+				 optarg);
 			free(exports);
 			exports = joined;
 			snprintf(buf, sizeof(buf), "export.dirs=%s", exports);
@@ -137,7 +145,8 @@ int main(int argc, char **argv)
 	if (kelp_config_warnings(&conf, warnings, sizeof(warnings)) > 0)
 		fprintf(stderr, "kelpd: %s\n", warnings);
 	if (conf.engine.dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
-		fprintf(stderr, "kelpd: warning: [engine] dumpable = true: prctl: %s\n", strerror(errno));
+		fprintf(stderr, "kelpd: warning: [engine] dumpable = true: prctl: %s\n",
+			strerror(errno));
 	/* the engine and every module read the validated configuration itself (lcore/engine.h) */
 	rc = kelp_engine_run(&conf) == 0 ? 0 : 1;
 out:

@@ -29,10 +29,10 @@ static void volume_warning(void *arg, const char *msg)
 }
 
 /*
- * This kelpd's identity as an RDMA reader (lcore/rdma/rdma_reader.h): the reader id hashes (FNV-1a) the
- * host name and the socket path, which stay the same when this kelpd restarts and differ between
- * two kelpd on one host (they cannot share a socket); the incarnation is random per start (the
- * clock and pid when getrandom() fails). Main thread.
+ * This kelpd's identity as an RDMA reader (lcore/rdma/rdma_reader.h): the reader id hashes (FNV-1a)
+ * the host name and the socket path, which stay the same when this kelpd restarts and differ
+ * between two kelpd on one host (they cannot share a socket); the incarnation is random per start
+ * (the clock and pid when getrandom() fails). Main thread.
  */
 static void reader_ident(const struct kelp_config *conf, struct kelp_rdma_reader_ident *id)
 {
@@ -79,13 +79,14 @@ static int rdma_start(struct kelp_engine *eng)
 	if (!eng->rdma_dev) {
 		fprintf(stderr, "kelpd: RDMA off: %s%s\n", err,
 			exporting ? "; [rdma] listen ignored (other kelpd read this host's volumes "
-				    "over HTTP)" : "");
+				    "over HTTP)"
+				  : "");
 		return 0;
 	}
 	if (exporting) {
-		eng->rdma_export = kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev,
-							  c->rdma.listen,
-							  c->rdma.export_max_read_mb);
+		eng->rdma_export =
+			kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev, c->rdma.listen,
+					       c->rdma.export_max_read_mb);
 		if (!eng->rdma_export)
 			return -errno;
 	}
@@ -102,8 +103,9 @@ static int rdma_start(struct kelp_engine *eng)
 		eng->lcores[i].rdma_route = kelp_rdma_reader_route;
 	}
 	if (reading)
-		fprintf(stderr, "kelpd: RDMA reads on %s: peers from the masters' locations (kelpd "
-				"on port %u beside each volume server, or [rdma] peers)\n",
+		fprintf(stderr,
+			"kelpd: RDMA reads on %s: peers from the masters' locations (kelpd "
+			"on port %u beside each volume server, or [rdma] peers)\n",
 			eng->rdma_dev->name, c->rdma.peer_port);
 	return 0;
 }
@@ -112,16 +114,18 @@ static void rdma_stop(struct kelp_engine *eng)
 {
 	for (unsigned i = 0; i < eng->n_lcores; i++) {
 		if (kelp_rdma_reader_destroy(eng->lcores[i].rdma_reader) < 0)
-			fprintf(stderr, "kelpd: warning: tearing down lcore %u's RDMA reader failed\n",
-				i);
+			fprintf(stderr,
+				"kelpd: warning: tearing down lcore %u's RDMA reader failed\n", i);
 		eng->lcores[i].rdma_reader = NULL;
 		eng->lcores[i].rdma_route = NULL;
 	}
 	if (kelp_rdma_export_stop(eng->rdma_export) < 0)
-		fprintf(stderr, "kelpd: warning: tearing down the RDMA export failed (see above)\n");
+		fprintf(stderr,
+			"kelpd: warning: tearing down the RDMA export failed (see above)\n");
 	eng->rdma_export = NULL;
 	if (eng->rdma_dev && kelp_rdma_dev_close(eng->rdma_dev) < 0)
-		fprintf(stderr, "kelpd: warning: closing RDMA device %s failed\n", eng->rdma_dev->name);
+		fprintf(stderr, "kelpd: warning: closing RDMA device %s failed\n",
+			eng->rdma_dev->name);
 	eng->rdma_dev = NULL;
 }
 
@@ -139,20 +143,23 @@ static int check_cpus(const struct kelp_config *c)
 		return -EINVAL;
 	}
 	if (l->n > KELP_MAX_LCORES) {
-		fprintf(stderr, "kelpd: %s: engine.lcores: at most %d lcores\n", lw, KELP_MAX_LCORES);
+		fprintf(stderr, "kelpd: %s: engine.lcores: at most %d lcores\n", lw,
+			KELP_MAX_LCORES);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < l->n; i++) {
 		if (!kelp_topo_cpu_ok(l->cpus[i])) {
-			fprintf(stderr, "kelpd: %s: engine.lcores: CPU %d does not exist or is not "
-					"allowed (this machine has %d usable CPUs)\n",
+			fprintf(stderr,
+				"kelpd: %s: engine.lcores: CPU %d does not exist or is not "
+				"allowed (this machine has %d usable CPUs)\n",
 				lw, l->cpus[i], kelp_topo_ncpus());
 			return -EINVAL;
 		}
 	}
 	if (c->engine.control_cpu >= 0 && !kelp_topo_cpu_ok(c->engine.control_cpu)) {
-		fprintf(stderr, "kelpd: %s: engine.control_cpu: CPU %d does not exist or is not allowed "
-				"(this machine has %d usable CPUs; -1 = not pinned)\n",
+		fprintf(stderr,
+			"kelpd: %s: engine.control_cpu: CPU %d does not exist or is not allowed "
+			"(this machine has %d usable CPUs; -1 = not pinned)\n",
 			cw, c->engine.control_cpu, kelp_topo_ncpus());
 		return -EINVAL;
 	}

@@ -27,7 +27,7 @@
 enum hs_state {
 	HS_IDLE = 0,   /* the thread's: accepting */
 	HS_HELLO,      /* the thread read a HELLO into hs_peer: the lcore's turn */
-	HS_ACK,        /* the lcore filled hs_ack / hs_answer / hs_conn: the thread's turn */
+	HS_ACK,	       /* the lcore filled hs_ack / hs_answer / hs_conn: the thread's turn */
 	HS_ACK_FAILED, /* the ACK of a connection now UP could not be sent: the lcore's turn */
 };
 
@@ -40,11 +40,11 @@ struct kelp_rdma_export {
 	/* the hand-over with the handshake thread (hs_main) */
 	uint32_t hs_state;
 	struct kelp_rdma_hello hs_peer, hs_ack;
-	bool hs_answer;                 /* false: close without an answer (no connection free) */
+	bool hs_answer;			/* false: close without an answer (no connection free) */
 	struct kelp_rdma_conn *hs_conn; /* the connection the ACK is for, or NULL */
 	pthread_t hs_thread;
 	bool hs_started;
-	bool hs_stop;   /* atomic: set by kelp_rdma_export_stop() */
+	bool hs_stop;	/* atomic: set by kelp_rdma_export_stop() */
 	int hs_wake[2]; /* a pipe: its write end wakes the thread out of poll() to stop */
 	/* export lcore only */
 	struct kelp_rdma_conn *conns[KELP_RDMA_MAX_CONNS];
@@ -77,9 +77,12 @@ int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_f
 	ret = kelp_volume_find(vol, fid, &ref);
 	if (ret < 0)
 		return ret;
-	*src = (struct kelp_rdma_source){.data = ref.data, .size = ref.data_size,
-					 .crc = ref.stored_crc, .flags = ref.flags,
-					 .use_bounce = true, .owner = vol};
+	*src = (struct kelp_rdma_source){.data = ref.data,
+					 .size = ref.data_size,
+					 .crc = ref.stored_crc,
+					 .flags = ref.flags,
+					 .use_bounce = true,
+					 .owner = vol};
 	if (vol_out)
 		*vol_out = vol;
 	return 0;
@@ -231,8 +234,9 @@ static void *hs_main(void *arg)
 				break;
 			continue;
 		}
-		__atomic_store_n(&ex->hs_state, HS_IDLE, __ATOMIC_RELAXED); /* the lcore acts on
-									       * HELLO / ACK_FAILED only */
+		__atomic_store_n(&ex->hs_state, HS_IDLE,
+				 __ATOMIC_RELAXED); /* the lcore acts on
+						     * HELLO / ACK_FAILED only */
 	}
 	return NULL;
 }
@@ -255,7 +259,8 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 	busy_before = kelp_rdma_lcore_stats(ex->rlc)->polls_busy;
 	if (kelp_rdma_lcore_poll(ex->rlc, ex->done, KELP_RDMA_POLL_BATCH) < 0) {
 		/* a broken CQ cannot come back: stop exporting, readers fall back to HTTP */
-		fprintf(stderr, "kelpd: lcore %u: the RDMA CQ failed: RDMA export stopped\n", lc->id);
+		fprintf(stderr, "kelpd: lcore %u: the RDMA CQ failed: RDMA export stopped\n",
+			lc->id);
 		ex->cq_failed = 1;
 		return KELP_POLL_IDLE;
 	}
@@ -304,8 +309,9 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 	ex->listen_fd = -1;
 	ex->hs_wake[0] = ex->hs_wake[1] = -1;
 	ex->rlc = kelp_rdma_lcore_create(
-		dev, &cfg, &(struct kelp_rdma_export_ops){.find = export_find,
-					     .faulted = kelp_rdma_source_faulted, .arg = ex});
+		dev, &cfg,
+		&(struct kelp_rdma_export_ops){
+			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = ex});
 	if (!ex->rlc) {
 		rc = -errno;
 		fprintf(stderr, "kelpd: [rdma] export on %s: %s\n", dev->name, strerror(errno));
@@ -314,7 +320,8 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 	ex->listen_fd = kelp_rdma_oob_listen(host, port);
 	if (ex->listen_fd < 0) {
 		rc = ex->listen_fd;
-		fprintf(stderr, "kelpd: [rdma] listen = %s: %s (is another kelpd using that port?)\n",
+		fprintf(stderr,
+			"kelpd: [rdma] listen = %s: %s (is another kelpd using that port?)\n",
 			listen, strerror(-rc));
 		goto fail;
 	}
@@ -336,8 +343,9 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 		goto fail;
 	}
 	lc->idle_park_ns = 0; /* nothing would wake it for a request on the CQ (rdma_export.h) */
-	fprintf(stderr, "kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
-			"thread), lcore %u\n",
+	fprintf(stderr,
+		"kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
+		"thread), lcore %u\n",
 		dev->name, dev->port, dev->gid_index, listen, lc->id);
 	return ex;
 fail:

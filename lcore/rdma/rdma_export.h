@@ -30,8 +30,8 @@
 #include "nic/device.h"
 
 #define KELP_RDMA_PUBLISH_EVERY_MS 2 /* the export lcore copies its counters for kelpctl */
-#define KELP_RDMA_EXPORT_OOB_MS   200
-#define KELP_RDMA_EXPORT_CREDITS  32
+#define KELP_RDMA_EXPORT_OOB_MS	   200
+#define KELP_RDMA_EXPORT_CREDITS   32
 /* The bounce pool: 1 MiB buffers; a read takes as many as it needs at once ([rdma]
  * export_max_read_mb at most, bounded by the pool in core/config.c). */
 #define KELP_RDMA_EXPORT_BOUNCE_SIZE  (1u << 20)
@@ -51,7 +51,7 @@ struct kelp_rdma_export_stats {
 	uint64_t handshake_errors;
 	uint64_t requests, replies, bytes, bounced, errors, resets;
 	uint64_t too_large; /* reads refused as larger than max_read_mb (the reader used HTTP) */
-	uint64_t up;        /* connections up now */
+	uint64_t up;	    /* connections up now */
 	uint64_t replaced;  /* connections reset because their reader reconnected or restarted */
 };
 
@@ -93,8 +93,9 @@ int kelp_rdma_source_faulted(void *arg, const struct kelp_rdma_source *src);
 
 /*
  * kelp_rdma_export_stop - print the counters, stop the handshake thread (within one
- * KELP_RDMA_EXPORT_OOB_MS), close the listener, destroy the connections and the CQ. Main thread, after the lcores were joined. NULL is fine.
- * Return: 0, or the first -errno a verbs destroy call reported.
+ * KELP_RDMA_EXPORT_OOB_MS), close the listener, destroy the connections and the CQ. Main thread,
+ * after the lcores were joined. NULL is fine. Return: 0, or the first -errno a verbs destroy call
+ * reported.
  */
 int kelp_rdma_export_stop(struct kelp_rdma_export *ex);
 

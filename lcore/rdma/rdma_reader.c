@@ -61,7 +61,7 @@ struct kelp_rdma_reader {
 	struct reader_peer peers[KELP_RDMA_READER_MAX_PEERS];
 	size_t n_peers;
 	size_t n_pub; /* peers other threads may look at: release store after a peer is set up */
-	unsigned hs_pending; /* owning lcore: peers whose hs_state is not IDLE */
+	unsigned hs_pending;	  /* owning lcore: peers whose hs_state is not IDLE */
 	uint64_t create_retry_ns; /* owning lcore: no new connection before (after a failure) */
 	bool create_warned;
 	/* the handshake thread (hs_main) and how the lcore wakes it */
@@ -69,8 +69,8 @@ struct kelp_rdma_reader {
 	bool hs_started;
 	pthread_mutex_t hs_lock;
 	pthread_cond_t hs_cond;
-	unsigned hs_asked; /* under hs_lock: handshakes asked for since the thread last looked */
-	bool hs_stop;      /* under hs_lock */
+	unsigned hs_asked;  /* under hs_lock: handshakes asked for since the thread last looked */
+	bool hs_stop;	    /* under hs_lock */
 	uint32_t in_flight; /* posted, not yet completed: keeps the lcore from parking */
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
 };
@@ -85,10 +85,10 @@ static void publish_peer(const struct kelp_rdma_reader *rd, struct reader_peer *
 	int state = kelp_rdma_conn_state(p->conn);
 	/* the clock only when DOWN: it is read per request otherwise (a system call where the
 	 * kernel does not trust the TSC, as in the test VM) */
-	int64_t retry = state == KELP_RDMA_DOWN
-				? ((int64_t)kelp_rdma_conn_retry_at(p->conn) - (int64_t)rd->hooks.clock_ns()) /
-					  1000000
-				: 0;
+	int64_t retry = state == KELP_RDMA_DOWN ? ((int64_t)kelp_rdma_conn_retry_at(p->conn) -
+						   (int64_t)rd->hooks.clock_ns()) /
+							  1000000
+						: 0;
 
 	PUB(p->pub.state, state);
 	PUB(p->pub.in_flight, kelp_rdma_conn_in_flight(p->conn));
@@ -140,8 +140,9 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	p->conn = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS);
 	if (!p->conn) {
 		if (!rd->create_warned)
-			fprintf(stderr, "kelpd: lcore %u: cannot create an RDMA connection to %s:%u "
-					"(%s): its reads use HTTP, retried every second\n",
+			fprintf(stderr,
+				"kelpd: lcore %u: cannot create an RDMA connection to %s:%u "
+				"(%s): its reads use HTTP, retried every second\n",
 				rd->lc->id, p->host, p->port, strerror(errno));
 		rd->create_warned = true;
 		rd->create_retry_ns = now + 1000000000ull;
@@ -202,8 +203,10 @@ static void handshakes_done(struct kelp_rdma_reader *rd)
 		if (p->hs_rc < 0)
 			kelp_rdma_conn_failed(p->conn, now);
 		else
-			kelp_rdma_conn_establish(p->conn, &p->hs_ack, now); /* failure: DOWN, backoff */
-		__atomic_store_n(&p->hs_state, HS_IDLE, __ATOMIC_RELAXED); /* thread acts on ASKED only */
+			kelp_rdma_conn_establish(p->conn, &p->hs_ack,
+						 now); /* failure: DOWN, backoff */
+		__atomic_store_n(&p->hs_state, HS_IDLE,
+				 __ATOMIC_RELAXED); /* thread acts on ASKED only */
 		rd->hs_pending--;
 		publish_peer(rd, p);
 	}
@@ -235,7 +238,7 @@ static void *hs_main(void *arg)
 			if (__atomic_load_n(&p->hs_state, __ATOMIC_ACQUIRE) != HS_ASKED)
 				continue;
 			p->hs_rc = rd->hooks.handshake(p->host, p->port, &p->hs_mine, &p->hs_ack,
-							 KELP_RDMA_READER_OOB_MS);
+						       KELP_RDMA_READER_OOB_MS);
 			/* pairs with the acquire load in handshakes_done() */
 			__atomic_store_n(&p->hs_state, HS_DONE, __ATOMIC_RELEASE);
 		}
@@ -343,9 +346,9 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 		publish_peer(rd, p);
 	}
 	/* busy while requests are out: a parked lcore would not see their completions (nothing
-	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling; and while
-	 * a handshake is under way (at most KELP_RDMA_READER_OOB_MS), so that the peer comes UP
-	 * without waiting for the next request to wake the lcore */
+	 * writes its eventfd for a CQE), and the connection's reply timeout needs polling; and
+	 * while a handshake is under way (at most KELP_RDMA_READER_OOB_MS), so that the peer comes
+	 * UP without waiting for the next request to wake the lcore */
 	return n > 0 || rd->in_flight || rd->hs_pending ? KELP_POLL_BUSY : KELP_POLL_IDLE;
 }
 
@@ -403,8 +406,8 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 	pthread_cond_init(&rd->hs_cond, NULL);
 	int err = pthread_create(&rd->hs_thread, NULL, hs_main, rd);
 	if (err) {
-		fprintf(stderr, "kelpd: lcore %u: cannot start the RDMA handshake thread: %s\n", lc->id,
-			strerror(err));
+		fprintf(stderr, "kelpd: lcore %u: cannot start the RDMA handshake thread: %s\n",
+			lc->id, strerror(err));
 		errno = err;
 		goto fail;
 	}

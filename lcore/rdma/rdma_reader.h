@@ -5,7 +5,8 @@
  *
  * One struct kelp_rdma_reader per worker lcore, made by the main thread before the lcores start and
  * owned by that lcore afterwards (its CQ, its connections, one per peer), plus one handshake thread
- * that only does TCP (step 3) and hands results back through a per-peer turn flag. Routing of a request:
+ * that only does TCP (step 3) and hands results back through a per-peer turn flag. Routing of a
+ * request:
  *   1. the volume's locations from the masters (lcore/cluster/discovery.h, published lock-free at
  *      engine->locations; the first read of a volume goes to HTTP, which looks it up);
  *   2. the first location's volume server "host:port" -> the RDMA peer: the `[rdma] peers` entry
@@ -29,7 +30,7 @@
 #include "nic/device.h"
 
 #define KELP_RDMA_READER_MAX_PEERS 64
-#define KELP_RDMA_READER_OOB_MS    2000 /* TCP handshake, on the handshake thread */
+#define KELP_RDMA_READER_OOB_MS	   2000 /* TCP handshake, on the handshake thread */
 #define KELP_RDMA_READER_CREDITS   32
 
 struct kelp_lcore;
@@ -39,22 +40,22 @@ struct kelp_rdma_reader;
 
 /* One (peer, lcore) connection as `kelpctl peers` shows it. */
 struct kelp_rdma_peer_info {
-	char addr[136];   /* kelpd's RDMA handshake address "host:port" */
-	char vs[128];     /* the volume server "host:port" it stands for */
+	char addr[136]; /* kelpd's RDMA handshake address "host:port" */
+	char vs[128];	/* the volume server "host:port" it stands for */
 	unsigned lcore;
-	int state;        /* enum kelp_rdma_state */
+	int state; /* enum kelp_rdma_state */
 	uint32_t in_flight, credits;
 	uint64_t requests, replies, errors, resets;
-	uint64_t fallbacks; /* posted over RDMA, failed, sent on to HTTP */
-	uint64_t bypassed;  /* sent straight to HTTP: peer not UP (or backing off) or no credit */
-	uint64_t connects;  /* handshakes attempted */
+	uint64_t fallbacks;  /* posted over RDMA, failed, sent on to HTTP */
+	uint64_t bypassed;   /* sent straight to HTTP: peer not UP (or backing off) or no credit */
+	uint64_t connects;   /* handshakes attempted */
 	int64_t retry_in_ms; /* DOWN: time until the next attempt (<= 0: at the next request) */
 };
 
 /* Who this reader kelpd is to the exporters (proto/rdma_msg.h step 1): @reader_id stays the same
  * when this kelpd restarts with the same configuration, @incarnation changes at every start. */
 struct kelp_rdma_reader_ident {
-	uint64_t reader_id;   /* 0: anonymous (exporters never reset connections on its account) */
+	uint64_t reader_id; /* 0: anonymous (exporters never reset connections on its account) */
 	uint64_t incarnation;
 };
 

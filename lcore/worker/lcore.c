@@ -77,7 +77,8 @@ static enum kelp_err_kind err_kind(int32_t result)
 	}
 }
 
-static void count_completion(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_cqe *c)
+static void count_completion(struct kelp_lcore *lc, struct lcore_session *s,
+			     const struct kelp_cqe *c)
 {
 	if (c->result < 0) {
 		KELP_STAT_ADD(lc->stats.errors[err_kind(c->result)], 1);
@@ -195,8 +196,11 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 	while (s->cq_waiting && n < (unsigned)room) {
 		struct kelp_remote_read *r = KELP_FIFO_POP(s->cq_waiting, s->cq_waiting_tail);
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, n++);
-		*c = (struct kelp_cqe){.user_data = r->user_data, .result = r->result,
-				       .flags = r->cqe_flags, .size = r->size, .crc = r->crc,
+		*c = (struct kelp_cqe){.user_data = r->user_data,
+				       .result = r->result,
+				       .flags = r->cqe_flags,
+				       .size = r->size,
+				       .crc = r->crc,
 				       .needle_flags = r->needle_flags};
 		count_completion(lc, s, c);
 		remote_put(lc, r);
@@ -251,7 +255,8 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 		rec[i] = NULL;
 		if (batch[i].opcode != KELP_OP_READ && batch[i].opcode != KELP_OP_STAT)
 			continue;
-		const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, batch[i].volume_id);
+		const struct kelp_volume *v =
+			kelp_volume_set_find(lc->eng->volumes, batch[i].volume_id);
 		if (v)
 			rec[i] = kelp_volume_prefetch(v, batch[i].key);
 	}
@@ -264,7 +269,8 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	uint64_t bytes = 0, unpublished_bytes = 0;
 	while (served < n && bytes < KELP_SESSION_POLL_BYTES) {
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, produced);
-		/* one request ahead: the data of the next read streams in while this one is copied */
+		/* one request ahead: the data of the next read streams in while this one is copied
+		 */
 		if (rec[served + 1] && batch[served + 1].opcode == KELP_OP_READ) {
 			uint32_t ahead = batch[served + 1].length < KELP_PREFETCH_AHEAD
 						 ? batch[served + 1].length
@@ -283,7 +289,8 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 		served++;
 		/* hand back what is done instead of holding it for the whole burst, so the client
 		 * reaps and refills those slots while we serve the rest (without this a depth-16
-		 * client and the lcore take turns: one burst, then one refill, never both at once) */
+		 * client and the lcore take turns: one burst, then one refill, never both at once)
+		 */
 		if (produced >= KELP_PUBLISH_CQES ||
 		    (unpublished_bytes >= KELP_PUBLISH_BYTES && produced)) {
 			if (kelp_fault_hit(&s->faulted))
@@ -324,7 +331,8 @@ static void session_gone(struct kelp_lcore *lc, struct lcore_session *s)
 {
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_GONE, .lcore_id = lc->id, .session = s};
 	if (send_to_ctl(lc, &m) != 0)
-		kelp_msg_ring_full(lc->id, "lcore -> control"); /* ruled out by KELP_TO_CTL_MAX_MSGS */
+		kelp_msg_ring_full(lc->id,
+				   "lcore -> control"); /* ruled out by KELP_TO_CTL_MAX_MSGS */
 }
 
 void kelp_msg_ring_full(uint32_t lcore_id, const char *dir)
@@ -395,7 +403,8 @@ static void handle_msg(struct kelp_lcore *lc, const struct kelp_msg *m)
 		if (lc->n_sessions < KELP_LCORE_MAX_SESSIONS)
 			lc->sessions[lc->n_sessions++] = m->session;
 		else
-			session_gone(lc, m->session); /* control checks the limit; never silently leak */
+			session_gone(
+				lc, m->session); /* control checks the limit; never silently leak */
 		break;
 	case KELP_MSG_SESSION_DEL: {
 		struct lcore_session *s = m->session;
@@ -444,7 +453,8 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 		/* slow path only (remote reads, session release): the local path never gets here.
 		 * Dekker with the control loop: our ring tail store before this flag load, its flag
 		 * store before its ring check. A control thread that is not asleep drains our ring
-		 * after its current batch anyway: no eventfd write (a syscall plus a wakeup) then. */
+		 * after its current batch anyway: no eventfd write (a syscall plus a wakeup) then.
+		 */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (!lc->ctl_asleep || __atomic_load_n(lc->ctl_asleep, __ATOMIC_RELAXED)) {
 			uint64_t one = 1;
@@ -505,7 +515,8 @@ static void park(struct kelp_lcore *lc)
 		while ((n = epoll_wait(lc->epoll_fd, ev, 8, -1)) < 0 && errno == EINTR)
 			;
 		for (int i = 0; i < n; i++) {
-			uint64_t v; /* only we hold wake_fd, and it is non-blocking: this cannot block */
+			uint64_t v; /* only we hold wake_fd, and it is non-blocking: this cannot
+				       block */
 			if (ev[i].data.u32 == WAKE_FD_TAG)
 				(void)!read(lc->wake_fd, &v, sizeof(v));
 		}
@@ -529,8 +540,9 @@ static void *lcore_thread(void *arg)
 			idle_since = 0;
 			continue;
 		}
-		/* On a CPU this lcore shares (a VM's vCPU, Soft-RoCE's packet processing, the client),
-		 * spinning holds back the very work it waits for; one yield per idle poll lets it run. */
+		/* On a CPU this lcore shares (a VM's vCPU, Soft-RoCE's packet processing, the
+		 * client), spinning holds back the very work it waits for; one yield per idle poll
+		 * lets it run. */
 		if (lc->idle_yield)
 			sched_yield();
 		if (lc->idle_park_ns == 0)
@@ -615,8 +627,8 @@ static void *lcore_start_routine(void *arg)
 	struct kelp_lcore *lc = arg;
 	int rc = kelp_topo_bind_thread(lc->cpu);
 	if (rc != 0)
-		fprintf(stderr, "kelpd: lcore %u: cannot pin to CPU %d: %s (running unpinned)\n", lc->id,
-			lc->cpu, strerror(-rc));
+		fprintf(stderr, "kelpd: lcore %u: cannot pin to CPU %d: %s (running unpinned)\n",
+			lc->id, lc->cpu, strerror(-rc));
 	if (lc->numa_node >= 0 && numa_available() >= 0)
 		numa_set_preferred(lc->numa_node);
 	return lcore_thread(lc);

@@ -27,16 +27,16 @@
 #include "lcore/worker/msg.h"
 #include "lcore/worker/remote_req.h"
 
-#define KELP_SQE_BURST          32u   /* SQEs drained per session per poll */
-#define KELP_PUBLISH_BYTES      (256u << 10) /* publish CQEs mid-burst after this many bytes */
+#define KELP_SQE_BURST	   32u		/* SQEs drained per session per poll */
+#define KELP_PUBLISH_BYTES (256u << 10) /* publish CQEs mid-burst after this many bytes */
 #ifndef KELP_PUBLISH_CQES
-#define KELP_PUBLISH_CQES       4u    /* or after this many CQEs */
+#define KELP_PUBLISH_CQES 4u /* or after this many CQEs */
 #endif
-#define KELP_SESSION_POLL_BYTES (1u << 20)   /* bytes served per session per poll, then next */
-#define KELP_PREFETCH_AHEAD     4096u        /* bytes of the next read prefetched while copying */
-#define KELP_LCORE_MAX_SESSIONS 1024u /* sessions one lcore serves */
-#define KELP_LCORE_MAX_POLLERS  8u
-#define KELP_REMOTE_POOL        1024u /* non-local requests in flight per lcore */
+#define KELP_SESSION_POLL_BYTES (1u << 20) /* bytes served per session per poll, then next */
+#define KELP_PREFETCH_AHEAD	4096u	   /* bytes of the next read prefetched while copying */
+#define KELP_LCORE_MAX_SESSIONS 1024u	   /* sessions one lcore serves */
+#define KELP_LCORE_MAX_POLLERS	8u
+#define KELP_REMOTE_POOL	1024u /* non-local requests in flight per lcore */
 
 /*
  * The message rings between control and an lcore (msg.h) can never be full, so no sender ever
@@ -73,25 +73,25 @@ struct kelp_poller {
  * KELP_LCORE_COUNTERS: plain counters, X(field): struct kelp_lcore_stats.field, JSON "field".
  */
 #define KELP_LCORE_COUNTERS(X)                                                                     \
-	X(polls)           /* loop iterations */                                                   \
-	X(busy_polls)      /* iterations where some poller did work */                             \
-	X(requests)        /* SQEs consumed */                                                     \
-	X(nops)            /* KELP_OP_NOP served */                                                \
-	X(reads)           /* KELP_OP_READ consumed */                                             \
-	X(stats)           /* other opcodes (KELP_OP_STAT) consumed */                             \
-	X(bytes)           /* READ bytes delivered */                                              \
-	X(parks)           /* times the lcore slept in epoll_wait() */                             \
+	X(polls)	   /* loop iterations */                                                   \
+	X(busy_polls)	   /* iterations where some poller did work */                             \
+	X(requests)	   /* SQEs consumed */                                                     \
+	X(nops)		   /* KELP_OP_NOP served */                                                \
+	X(reads)	   /* KELP_OP_READ consumed */                                             \
+	X(stats)	   /* other opcodes (KELP_OP_STAT) consumed */                             \
+	X(bytes)	   /* READ bytes delivered */                                              \
+	X(parks)	   /* times the lcore slept in epoll_wait() */                             \
 	X(sessions_broken) /* sessions stopped for ring protocol violations or lost pages */
 
 /* Failed completions by kind, X(KIND, name): KELP_ERR_KIND, errors[KELP_ERR_KIND], JSON
  * "errors":{"name"}. */
 #define KELP_LCORE_ERR_KINDS(X)                                                                    \
-	X(NOENT, noent)             /* -ENOENT: missing, deleted, cookie mismatch */               \
-	X(IO, io)                   /* -EIO: CRC mismatch / corrupt */                             \
-	X(RANGE, range)             /* -ERANGE */                                                  \
+	X(NOENT, noent)		    /* -ENOENT: missing, deleted, cookie mismatch */               \
+	X(IO, io)		    /* -EIO: CRC mismatch / corrupt */                             \
+	X(RANGE, range)		    /* -ERANGE */                                                  \
 	X(UNREACHABLE, unreachable) /* -EHOSTUNREACH: no path */                                   \
-	X(BAD_SQE, bad_sqe)         /* -EINVAL / -EFAULT / -E2BIG: rejected by kelp_sqe_check */   \
-	X(BUSY, busy)               /* -EAGAIN: remote pool exhausted */                           \
+	X(BAD_SQE, bad_sqe)	    /* -EINVAL / -EFAULT / -E2BIG: rejected by kelp_sqe_check */   \
+	X(BUSY, busy)		    /* -EAGAIN: remote pool exhausted */                           \
 	X(OTHER, other)
 
 /* Successful completions by path, X(PATH, name): by_path[KELP_CQE_PATH_PATH], JSON
@@ -102,12 +102,12 @@ enum kelp_err_kind {
 #define KELP_ERR_ENUM_(kind, name) KELP_ERR_##kind,
 	KELP_LCORE_ERR_KINDS(KELP_ERR_ENUM_)
 #undef KELP_ERR_ENUM_
-	KELP_ERR_KINDS
+		KELP_ERR_KINDS
 };
 
 /* Paths counted per lcore (index = KELP_CQE_PATH_*). */
 #define KELP_PATH_COUNT_(path, name) +1
-#define KELP_PATHS (0 KELP_LCORE_PATHS(KELP_PATH_COUNT_))
+#define KELP_PATHS		     (0 KELP_LCORE_PATHS(KELP_PATH_COUNT_))
 /* Counters: written by the lcore only (relaxed atomic stores), read by control (relaxed loads). */
 struct kelp_lcore_stats {
 #define KELP_COUNTER_FIELD_(field) uint64_t field;
@@ -119,7 +119,7 @@ struct kelp_lcore_stats {
 
 /* Add @n to a counter the caller owns, readable by other threads without tearing. */
 #define KELP_STAT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
-#define KELP_STAT_READ(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define KELP_STAT_READ(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 struct kelp_engine;
 struct lcore_session;
@@ -131,14 +131,15 @@ struct kelp_lcore {
 	int cpu;       /* pinned CPU */
 	int numa_node; /* node of that CPU (-1 unknown) */
 	struct kelp_engine *eng;
-	int wake_fd;   /* eventfd (non-blocking, kelpd-only): control writes 1 to wake a parked lcore */
-	int epoll_fd;  /* what park() sleeps on: wake_fd and every session's doorbell */
+	int wake_fd;  /* eventfd (non-blocking, kelpd-only): control writes 1 to wake a parked lcore
+		       */
+	int epoll_fd; /* what park() sleeps on: wake_fd and every session's doorbell */
 	int ctl_wake_fd; /* control's eventfd: written once per poll round that sent it messages */
 	/* control's "I am about to sleep in io_uring_enter" flag (NULL: always write ctl_wake_fd);
 	 * a round that sent messages writes the eventfd only when it is set (Dekker, lcore.c) */
 	const uint32_t *ctl_asleep;
 	struct kelp_epoch *epoch; /* the engine's; NULL = none */
-	int epoch_id;             /* our reader id in it */
+	int epoch_id;		  /* our reader id in it */
 	uint64_t idle_park_ns;
 	int idle_yield; /* [engine] idle_yield */
 	pthread_t thread;
@@ -156,15 +157,15 @@ struct kelp_lcore {
 	unsigned n_draining;
 	struct kelp_remote_read *remote_pool; /* KELP_REMOTE_POOL entries */
 	struct kelp_remote_read *remote_free;
-	unsigned to_ctl_pending;              /* messages sent since control was last woken */
+	unsigned to_ctl_pending; /* messages sent since control was last woken */
 	int stop;
 	/* 1 from just before the lcore's last look at its rings until it is back from epoll_wait():
 	 * kelp_lcore_kick() writes wake_fd only then (written by the lcore, read by control) */
 	uint32_t parked;
 	struct kelp_lcore_stats stats;
-	/* the RDMA path, when kelpd reads over RDMA (set before start by lcore/kelpd; NULL: non-local
-	 * reads go to HTTP only): route() is kelp_rdma_reader_route(), called through this pointer so
-	 * that the worker does not depend on the RDMA layer above it */
+	/* the RDMA path, when kelpd reads over RDMA (set before start by lcore/kelpd; NULL:
+	 * non-local reads go to HTTP only): route() is kelp_rdma_reader_route(), called through
+	 * this pointer so that the worker does not depend on the RDMA layer above it */
 	struct kelp_rdma_reader *rdma_reader;
 	int (*rdma_route)(struct kelp_rdma_reader *rd, struct kelp_remote_read *r);
 

@@ -158,10 +158,11 @@ void lcore_session_wake_client(struct lcore_session *s)
 {
 	KELP_ASSERT_OWNER(s->owner);
 	uint32_t *flags = &s->cq.ctl->flags;
-	/* Dekker with the client's sleep (shm/ABI.md 5): our tail store (just published) before this
-	 * flag load; its flag store before its tail load. */
+	/* Dekker with the client's sleep (shm/ABI.md 5): our tail store (just published) before
+	 * this flag load; its flag store before its tail load. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__builtin_expect((__atomic_load_n(flags, __ATOMIC_RELAXED) & KELP_CQ_WANT_WAKE) != 0, 0)) {
+	if (__builtin_expect((__atomic_load_n(flags, __ATOMIC_RELAXED) & KELP_CQ_WANT_WAKE) != 0,
+			     0)) {
 		__atomic_fetch_and(flags, ~KELP_CQ_WANT_WAKE, __ATOMIC_RELAXED);
 		futex_wake_all(&s->cq.ctl->tail);
 	}

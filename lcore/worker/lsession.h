@@ -29,7 +29,8 @@ struct lcore_session {
 	int memfd;
 	int doorbell_fd; /* eventfd only this session's client holds besides us: it rings it after
 			  * publishing SQEs while the SQ says NEED_WAKEUP; the lcore only watches it
-			  * (kelp_lcore_watch_doorbell), never reads, writes or relies on its flags */
+			  * (kelp_lcore_watch_doorbell), never reads, writes or relies on its flags
+			  */
 	uint8_t *seg;
 	uint64_t seg_size;
 	struct kelp_seg_hdr *hdr;
@@ -41,15 +42,15 @@ struct lcore_session {
 	uid_t uid;
 	gid_t gid;
 	uint64_t created_ns;
-	void *rdma_mr;      /* struct ibv_mr of the arena (remote write), NULL without RDMA */
+	void *rdma_mr;	    /* struct ibv_mr of the arena (remote write), NULL without RDMA */
 	uint32_t rdma_rkey; /* its rkey; 0 = not registered: non-local reads use HTTP */
-	uint32_t faulted;   /* raised by the SIGBUS handler (core/fault.h): the client punched a hole
-			     * into its segment; the lcore then closes the session (-EFAULT) */
+	uint32_t faulted; /* raised by the SIGBUS handler (core/fault.h): the client punched a hole
+			   * into its segment; the lcore then closes the session (-EFAULT) */
 
 	/* owning lcore only */
-	struct kelp_ring sq;                /* we consume */
-	struct kelp_ring cq;                /* we produce */
-	uint32_t remote_inflight;           /* requests out on another path */
+	struct kelp_ring sq;		     /* we consume */
+	struct kelp_ring cq;		     /* we produce */
+	uint32_t remote_inflight;	     /* requests out on another path */
 	struct kelp_remote_read *cq_waiting; /* finished remote reads waiting for CQ room (FIFO) */
 	struct kelp_remote_read *cq_waiting_tail;
 	int closing; /* client gone: serve nothing more, release once remote_inflight is 0 */
@@ -58,7 +59,7 @@ struct lcore_session {
 
 	/* control thread only */
 	struct lcore_session *ctl_next; /* all sessions, for kelpctl sessions and shutdown */
-	void *conn;                     /* the control thread's connection object */
+	void *conn;			/* the control thread's connection object */
 
 	/* its lcore's owner (set by the lcore at SESSION_ADD), for KELP_ASSERT_OWNER */
 	const struct kelp_owner *owner;

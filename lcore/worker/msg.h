@@ -13,10 +13,10 @@
 
 enum kelp_msg_type {
 	/* control -> lcore */
-	KELP_MSG_SESSION_ADD = 1,   /* .session: start serving it */
-	KELP_MSG_SESSION_DEL = 2,   /* .session: the client is gone; release it when quiescent */
-	KELP_MSG_REMOTE_DONE = 3,   /* .remote: a non-local read finished; write its CQE */
-	KELP_MSG_STOP = 4,          /* leave the loop */
+	KELP_MSG_SESSION_ADD = 1, /* .session: start serving it */
+	KELP_MSG_SESSION_DEL = 2, /* .session: the client is gone; release it when quiescent */
+	KELP_MSG_REMOTE_DONE = 3, /* .remote: a non-local read finished; write its CQE */
+	KELP_MSG_STOP = 4,	  /* leave the loop */
 	/* lcore -> control */
 	KELP_MSG_SESSION_GONE = 16, /* .session: the lcore no longer touches it; free it */
 	KELP_MSG_REMOTE_READ = 17,  /* .remote: serve this read by another path */
@@ -36,10 +36,11 @@ struct kelp_msg {
 
 /* One direction between two threads: the shared ring part and each side's private view. */
 struct kelp_msg_chan {
-	struct kelp_ring_ctl *ctl; /* ring memory (cache-aligned), slots of struct kelp_msg follow */
-	struct kelp_ring prod;     /* the sender's view */
-	struct kelp_ring cons;     /* the receiver's view */
-	int numa_alloc;            /* ctl came from numa_alloc_onnode (else posix_memalign) */
+	struct kelp_ring_ctl
+		*ctl;	       /* ring memory (cache-aligned), slots of struct kelp_msg follow */
+	struct kelp_ring prod; /* the sender's view */
+	struct kelp_ring cons; /* the receiver's view */
+	int numa_alloc;	       /* ctl came from numa_alloc_onnode (else posix_memalign) */
 };
 
 #define KELP_MSG_RING_ENTRIES 4096u

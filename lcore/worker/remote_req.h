@@ -29,21 +29,21 @@ struct lcore_session;
 
 struct kelp_remote_read {
 	/* inputs (lcore) */
-	uint8_t opcode;         /* KELP_OP_READ or KELP_OP_STAT (kelp_abi.h) */
+	uint8_t opcode; /* KELP_OP_READ or KELP_OP_STAT (kelp_abi.h) */
 	struct kelp_fid fid;
-	uint64_t offset;        /* READ: offset in the needle data */
-	uint32_t length;        /* READ: bytes wanted (<= the buffer) */
-	uint8_t *dst;           /* READ: where the bytes go (inside the client's arena) */
-	bool rdma_only;         /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
-	bool local_failed;      /* the local copy failed (-EIO: CRC, bad record, faulted .dat):
-				 * read a replica over HTTP, whole needles checked against its CRC;
-				 * -EIO when none serves it */
+	uint64_t offset;   /* READ: offset in the needle data */
+	uint32_t length;   /* READ: bytes wanted (<= the buffer) */
+	uint8_t *dst;	   /* READ: where the bytes go (inside the client's arena) */
+	bool rdma_only;	   /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
+	bool local_failed; /* the local copy failed (-EIO: CRC, bad record, faulted .dat):
+			    * read a replica over HTTP, whole needles checked against its CRC;
+			    * -EIO when none serves it */
 	/* outputs (the path, before kelp_ctl_remote_done) */
-	int32_t result;         /* bytes written / 0, or -errno */
-	uint32_t cqe_flags;     /* KELP_CQE_PATH_* | KELP_CQE_F_* (kelp.h) */
-	uint64_t size;          /* needle data size as stored */
-	uint32_t crc;           /* stored CRC */
-	uint32_t needle_flags;  /* SeaweedFS flags byte */
+	int32_t result;	       /* bytes written / 0, or -errno */
+	uint32_t cqe_flags;    /* KELP_CQE_PATH_* | KELP_CQE_F_* (kelp.h) */
+	uint64_t size;	       /* needle data size as stored */
+	uint32_t crc;	       /* stored CRC */
+	uint32_t needle_flags; /* SeaweedFS flags byte */
 	/* routing (lcore private: do not touch) */
 	struct lcore_session *session;
 	uint64_t user_data;

@@ -10,7 +10,8 @@ int kelp_sqe_check(const struct kelp_sqe *e, uint64_t arena_size, uint32_t max_i
 		return -EINVAL;
 	switch (e->opcode) {
 	case KELP_OP_NOP:
-		if (e->flags || e->volume_id || e->key || e->cookie || e->length || e->offset || e->buf_off)
+		if (e->flags || e->volume_id || e->key || e->cookie || e->length || e->offset ||
+		    e->buf_off)
 			return -EINVAL;
 		return 0;
 	case KELP_OP_STAT:

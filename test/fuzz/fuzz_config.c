@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kelp_config_init(&d))
 			continue;
 		/* names in id lists format as numbers; everything formats to re-parsable text */
-		if (kelp_config_set_value(&d, keys[i].section, keys[i].key, a, why, sizeof(why)) == 0) {
+		if (kelp_config_set_value(&d, keys[i].section, keys[i].key, a, why, sizeof(why)) ==
+		    0) {
 			kelp_config_format(&d, &keys[i], b, sizeof(b));
 			if (strcmp(a, b))
 				abort();

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (hl == 0 || hl >= sizeof(host) || port == 0 ||
 		    strspn(host,
 			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:%") !=
-			hl)
+			    hl)
 			abort();
 		/* the port is the digits after the last ':': no sign, no space */
 		const char *colon = strrchr(s, ':');

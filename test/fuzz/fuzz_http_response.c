@@ -63,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	parse(data, size, size ? size : 1, dst_a, cap, &a);
 	parse(data, size, stride, dst_b, cap, &b);
 	if (a.consumed != b.consumed || a.finish != b.finish || a.done != b.done ||
-	    memcmp(&a.resp, &b.resp, sizeof(a.resp)) != 0 || memcmp(dst_a, dst_b, sizeof(dst_a)) != 0)
+	    memcmp(&a.resp, &b.resp, sizeof(a.resp)) != 0 ||
+	    memcmp(dst_a, dst_b, sizeof(dst_a)) != 0)
 		abort();
 	return 0;
 }

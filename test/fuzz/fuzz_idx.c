@@ -45,9 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int found = kelp_needle_index_lookup(ni, row.key, &off, &sz) == 0;
 			if (found != kelp_idx_row_is_live(&last))
 				abort();
-			if (found && (off != last.offset ||
-				      (last.size < KELP_NEEDLE_INDEX_SIZE_LARGE ? sz != last.size
-										 : sz != KELP_NEEDLE_INDEX_SIZE_LARGE)))
+			if (found &&
+			    (off != last.offset || (last.size < KELP_NEEDLE_INDEX_SIZE_LARGE
+							    ? sz != last.size
+							    : sz != KELP_NEEDLE_INDEX_SIZE_LARGE)))
 				abort();
 			/* rows re-encode to the same bytes */
 			uint8_t b[17];
@@ -57,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (b[k] != rows[i * rs + k])
 					abort();
 		}
-		if (kelp_needle_index_live(ni) + kelp_needle_index_deleted(ni) != kelp_needle_index_keys(ni))
+		if (kelp_needle_index_live(ni) + kelp_needle_index_deleted(ni) !=
+		    kelp_needle_index_keys(ni))
 			abort();
 	}
 	kelp_needle_index_free(ni);

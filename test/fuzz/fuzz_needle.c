@@ -21,7 +21,8 @@ static void check_inside(const uint8_t *p, size_t n, const uint8_t *lo, const ui
 		abort();
 }
 
-static void check_record(uint8_t version, const uint8_t *rec, size_t len, const struct kelp_needle *n)
+static void check_record(uint8_t version, const uint8_t *rec, size_t len,
+			 const struct kelp_needle *n)
 {
 	uint64_t rl = kelp_needle_record_len(version, n->size);
 	if (rl > len || rl % 8)

@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kelp_rdma_reply rp;
 
 	if (kelp_rdma_hello_parse(data, size, &h) == 0) {
-		if (kelp_rdma_hello_encode(&h, out, sizeof(out)) != (int)size || memcmp(out, data, size))
+		if (kelp_rdma_hello_encode(&h, out, sizeof(out)) != (int)size ||
+		    memcmp(out, data, size))
 			abort();
 	}
 	if (kelp_rdma_request_parse(data, size, &rq) == 0) {
@@ -26,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	if (kelp_rdma_reply_parse(data, size, &rp) == 0) {
-		if (kelp_rdma_reply_encode(&rp, out, sizeof(out)) != (int)size || memcmp(out, data, size))
+		if (kelp_rdma_reply_encode(&rp, out, sizeof(out)) != (int)size ||
+		    memcmp(out, data, size))
 			abort();
 	}
 	return 0;

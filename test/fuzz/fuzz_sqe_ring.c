@@ -2,9 +2,10 @@
 /*
  * The client -> lcore boundary as a hostile client sees it: arbitrary published ring indices and
  * arbitrary SQE bytes, consumed the way the lcore does (kelp_ring_cons_* then kelp_sqe_check on a
- * private copy). Invariants: an impossible index is refused (-EPROTO) and leaves the view as it was;
- * no slot access leaves the ring; an accepted READ lies inside the arena with 1..max_io bytes.
- * lcore/worker/sqe_check.c is compiled into this target (the fuzz build links core/ and proto/ only).
+ * private copy). Invariants: an impossible index is refused (-EPROTO) and leaves the view as it
+ * was; no slot access leaves the ring; an accepted READ lies inside the arena with 1..max_io bytes.
+ * lcore/worker/sqe_check.c is compiled into this target (the fuzz build links core/ and proto/
+ * only).
  */
 #include <assert.h>
 #include <stdint.h>
@@ -15,12 +16,13 @@
 #include "lcore/worker/sqe_check.c"
 
 #define ENTRIES 16u
-#define ARENA   (1u << 20)
-#define MAX_IO  (1u << 18)
+#define ARENA	(1u << 20)
+#define MAX_IO	(1u << 18)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static _Alignas(64) uint8_t mem[sizeof(struct kelp_ring_ctl) + ENTRIES * sizeof(struct kelp_sqe)];
+	static _Alignas(64)
+		uint8_t mem[sizeof(struct kelp_ring_ctl) + ENTRIES * sizeof(struct kelp_sqe)];
 	struct kelp_ring_ctl *ctl = (struct kelp_ring_ctl *)mem;
 	memset(mem, 0, sizeof(mem));
 	if (size < 8)
@@ -34,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kelp_ring cons;
 	kelp_ring_attach(&cons, ctl, ENTRIES, sizeof(struct kelp_sqe), 0);
 	/* the client fills the slots with whatever it likes and publishes any tail */
-	size_t fill = size < ENTRIES * sizeof(struct kelp_sqe) ? size : ENTRIES * sizeof(struct kelp_sqe);
+	size_t fill =
+		size < ENTRIES * sizeof(struct kelp_sqe) ? size : ENTRIES * sizeof(struct kelp_sqe);
 	memcpy(mem + sizeof(*ctl), data, fill);
 	ctl->tail = tail;
 
@@ -47,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(avail == (int)(tail - start));
 	for (int i = 0; i < avail; i++) {
 		const uint8_t *slot = kelp_ring_cons_slot(&cons, (uint32_t)i);
-		assert(slot >= mem + sizeof(*ctl) && slot + sizeof(struct kelp_sqe) <= mem + sizeof(mem));
+		assert(slot >= mem + sizeof(*ctl) &&
+		       slot + sizeof(struct kelp_sqe) <= mem + sizeof(mem));
 		struct kelp_sqe e;
 		memcpy(&e, slot, sizeof(e));
 		int rc = kelp_sqe_check(&e, ARENA, MAX_IO);

@@ -7,9 +7,10 @@
  * rounds run one after the other on the same client and cache, and --between runs a shell command
  * between rounds (e.g. kill the master, to show that cached locations keep working).
  * For each FID and round it prints one line:
- *   <round> <fid> result=<bytes or -errno> err=<name> size=<n> crc=<hex> gzip=<0|1> truncated=<0|1> server=<url>
- * and writes the data to <out-dir>/<fid> (last round wins). At the end: one "stats ..." line.
- * Exit status: 0 when every read completed (whatever its result), 1 on usage/setup errors.
+ *   <round> <fid> result=<bytes or -errno> err=<name> size=<n> crc=<hex> gzip=<0|1> truncated=<0|1>
+ * server=<url> and writes the data to <out-dir>/<fid> (last round wins). At the end: one "stats
+ * ..." line. Exit status: 0 when every read completed (whatever its result), 1 on usage/setup
+ * errors.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,12 +30,14 @@ static void usage(FILE *f)
 		"Reads each FID through kelpd's HTTP fallback (discovery + io_uring HTTP client).\n"
 		"  -m, --master LIST      master host:port list (comma-separated, failover order)\n"
 		"      --dc NAME          preferred data center\n"
-		"      --jwt-key KEY      sign read tokens with KEY (security.toml jwt.signing.read.key)\n"
+		"      --jwt-key KEY      sign read tokens with KEY (security.toml "
+		"jwt.signing.read.key)\n"
 		"      --timeout-ms N     per HTTP call (default 10000)\n"
 		"      --ttl S            location cache TTL in seconds (default 600)\n"
 		"      --offset N         read from byte N of each needle (default 0)\n"
 		"      --length N         read at most N bytes (default 16 MiB)\n"
-		"      --decompressed     ask for gzip-stored needles inflated (default: as stored)\n"
+		"      --decompressed     ask for gzip-stored needles inflated (default: as "
+		"stored)\n"
 		"      --stat             HEAD instead of GET: size/crc/flags only\n"
 		"      --rounds N         read every FID N times (default 1)\n"
 		"      --between CMD      run CMD with /bin/sh between rounds\n"
@@ -61,8 +64,8 @@ static void job_done(struct kelp_http_read *r)
 static void report(struct job *j, const char *out_dir)
 {
 	struct kelp_http_read *r = &j->r;
-	printf("%d %s result=%d err=%s size=%llu crc=%08x gzip=%d truncated=%d server=%s\n", j->round,
-	       j->fid_text, r->result, r->result < 0 ? strerrorname_np(-r->result) : "-",
+	printf("%d %s result=%d err=%s size=%llu crc=%08x gzip=%d truncated=%d server=%s\n",
+	       j->round, j->fid_text, r->result, r->result < 0 ? strerrorname_np(-r->result) : "-",
 	       (unsigned long long)r->size, r->crc, !!(r->cqe_flags & 0x4u),
 	       !!(r->cqe_flags & 0x10u), r->server[0] ? r->server : "-");
 	if (out_dir && r->result >= 0 && !r->stat) {
@@ -80,13 +83,13 @@ static void report(struct job *j, const char *out_dir)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"master", required_argument, 0, 'm'}, {"dc", required_argument, 0, 'D'},
+		{"master", required_argument, 0, 'm'},	{"dc", required_argument, 0, 'D'},
 		{"jwt-key", required_argument, 0, 'J'}, {"timeout-ms", required_argument, 0, 'T'},
-		{"ttl", required_argument, 0, 'L'},     {"offset", required_argument, 0, 'O'},
-		{"length", required_argument, 0, 'N'},  {"decompressed", no_argument, 0, 'Z'},
-		{"stat", no_argument, 0, 'S'},          {"rounds", required_argument, 0, 'R'},
+		{"ttl", required_argument, 0, 'L'},	{"offset", required_argument, 0, 'O'},
+		{"length", required_argument, 0, 'N'},	{"decompressed", no_argument, 0, 'Z'},
+		{"stat", no_argument, 0, 'S'},		{"rounds", required_argument, 0, 'R'},
 		{"between", required_argument, 0, 'B'}, {"out-dir", required_argument, 0, 'o'},
-		{"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+		{"help", no_argument, 0, 'h'},		{0, 0, 0, 0},
 	};
 	char *masters = NULL, *dc = NULL, *jwt = NULL, *between = NULL, *out_dir = NULL;
 	uint32_t timeout_ms = 10000, ttl = 600, length = 16u << 20;
@@ -96,20 +99,48 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "m:o:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'm': masters = optarg; break;
-		case 'D': dc = optarg; break;
-		case 'J': jwt = optarg; break;
-		case 'T': timeout_ms = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'L': ttl = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'O': offset = strtoull(optarg, NULL, 0); break;
-		case 'N': length = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'Z': decompressed = true; break;
-		case 'S': stat = true; break;
-		case 'R': rounds = atoi(optarg); break;
-		case 'B': between = optarg; break;
-		case 'o': out_dir = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'm':
+			masters = optarg;
+			break;
+		case 'D':
+			dc = optarg;
+			break;
+		case 'J':
+			jwt = optarg;
+			break;
+		case 'T':
+			timeout_ms = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'L':
+			ttl = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'O':
+			offset = strtoull(optarg, NULL, 0);
+			break;
+		case 'N':
+			length = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'Z':
+			decompressed = true;
+			break;
+		case 'S':
+			stat = true;
+			break;
+		case 'R':
+			rounds = atoi(optarg);
+			break;
+		case 'B':
+			between = optarg;
+			break;
+		case 'o':
+			out_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
 		}
 	}
 	if (!masters || optind >= argc || rounds < 1 || length == 0) {
@@ -119,8 +150,8 @@ int main(int argc, char **argv)
 
 	const char *mlist[KELP_DISCOVERY_MAX_MASTERS];
 	unsigned nm = 0;
-	for (char *save = NULL, *t = strtok_r(masters, ",", &save); t && nm < KELP_DISCOVERY_MAX_MASTERS;
-	     t = strtok_r(NULL, ",", &save))
+	for (char *save = NULL, *t = strtok_r(masters, ",", &save);
+	     t && nm < KELP_DISCOVERY_MAX_MASTERS; t = strtok_r(NULL, ",", &save))
 		mlist[nm++] = t;
 
 	struct io_uring ring;
@@ -190,9 +221,11 @@ int main(int argc, char **argv)
 	struct kelp_http_client_stats hs;
 	kelp_discovery_get_stats(disc, &ds);
 	kelp_http_client_get_stats(http, &hs);
-	printf("stats lookups=%llu hits=%llu misses=%llu parked=%llu failovers=%llu busy_retries=%llu "
+	printf("stats lookups=%llu hits=%llu misses=%llu parked=%llu failovers=%llu "
+	       "busy_retries=%llu "
 	       "stale_served=%llu lookup_errors=%llu calls=%llu errors=%llu conns_opened=%llu "
-	       "conns_reused=%llu stale_retries=%llu timeouts=%llu direct_bytes=%llu copied_bytes=%llu\n",
+	       "conns_reused=%llu stale_retries=%llu timeouts=%llu direct_bytes=%llu "
+	       "copied_bytes=%llu\n",
 	       (unsigned long long)ds.lookups, (unsigned long long)ds.hits,
 	       (unsigned long long)ds.misses, (unsigned long long)ds.parked,
 	       (unsigned long long)ds.failovers, (unsigned long long)ds.busy_retries,

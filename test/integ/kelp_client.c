@@ -1,36 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A libkelp client for the integration scripts (test/integ/test_kelpd_*.sh):
- *   kelp_client SOCKET read [--out DIR] FID...   one line per fid: "FID RESULT SIZE FLAGS" (RESULT =
- *                                              bytes or -errno); with --out, data to DIR/FID
- *   kelp_client SOCKET hammer FID DEPTH          read FID forever at DEPTH in flight; prints "ready"
- *                                              after the first completions; exits 3 with a message
- *                                              when the session ends (kelpd stopped or died)
- *   kelp_client SOCKET hold                      open a session, print "ready", keep it open until
- *                                              stdin ends (for tests that look at kelpd meanwhile)
- *   kelp_client SOCKET garbage FID COUNT         a hostile session writes COUNT bad SQEs straight into
- *                                              its ring (random bytes, out-of-arena buffers, huge
- *                                              lengths, bad opcodes) and must get an error CQE for
- *                                              each, while a second session reads FID COUNT times and
- *                                              must get the same bytes every time; then a third
- *                                              session publishes an impossible ring index and must be
- *                                              told -EPROTO. Exit 0 when all of it holds.
- *   kelp_client SOCKET doorbell ATTACK FID COUNT  a hostile session attacks the doorbell eventfd it
- *                                              got in the welcome (ATTACK: saturate = write
- *                                              0xfffffffffffffffe into it; steal = a thread reads
- *                                              it in a loop; nonblock = toggle O_NONBLOCK on it),
- *                                              prints "attacking", then an honest session reads
- *                                              FID COUNT times, pausing 5 ms before each read so a
- *                                              parking lcore is asleep when it arrives; each read
- *                                              must complete within 10 s. Prints "honest reads: N
- *                                              ok, M failed"; keeps the attack up until stdin
- *                                              closes; exit 0 when every read was right.
- *   kelp_client SOCKET scribble FID COUNT        a hostile session writes random values into random
- *                                              words of everything it shares with kelpd but the
- *                                              arena (header, both rings' control lines and slots)
- *                                              and rings its doorbell, COUNT x 1000 times, while an
- *                                              honest session reads FID COUNT times: every read must
- *                                              give the same bytes. Prints "scribbled N words;
+ *   kelp_client SOCKET read [--out DIR] FID...   one line per fid: "FID RESULT SIZE FLAGS" (RESULT
+ * = bytes or -errno); with --out, data to DIR/FID kelp_client SOCKET hammer FID DEPTH          read
+ * FID forever at DEPTH in flight; prints "ready" after the first completions; exits 3 with a
+ * message when the session ends (kelpd stopped or died) kelp_client SOCKET hold open a session,
+ * print "ready", keep it open until stdin ends (for tests that look at kelpd meanwhile) kelp_client
+ * SOCKET garbage FID COUNT         a hostile session writes COUNT bad SQEs straight into its ring
+ * (random bytes, out-of-arena buffers, huge lengths, bad opcodes) and must get an error CQE for
+ *                                              each, while a second session reads FID COUNT times
+ * and must get the same bytes every time; then a third session publishes an impossible ring index
+ * and must be told -EPROTO. Exit 0 when all of it holds. kelp_client SOCKET doorbell ATTACK FID
+ * COUNT  a hostile session attacks the doorbell eventfd it got in the welcome (ATTACK: saturate =
+ * write 0xfffffffffffffffe into it; steal = a thread reads it in a loop; nonblock = toggle
+ * O_NONBLOCK on it), prints "attacking", then an honest session reads FID COUNT times, pausing 5 ms
+ * before each read so a parking lcore is asleep when it arrives; each read must complete within 10
+ * s. Prints "honest reads: N ok, M failed"; keeps the attack up until stdin closes; exit 0 when
+ * every read was right. kelp_client SOCKET scribble FID COUNT        a hostile session writes
+ * random values into random words of everything it shares with kelpd but the arena (header, both
+ * rings' control lines and slots) and rings its doorbell, COUNT x 1000 times, while an honest
+ * session reads FID COUNT times: every read must give the same bytes. Prints "scribbled N words;
  *                                              honest reads: N ok, M wrong, E errors"; exit 0 when
  *                                              all honest reads were right.
  */
@@ -238,18 +227,26 @@ static int cmd_garbage(const char *fid_text, int count)
 				e.opcode = 200; /* a random valid NOP would rightly succeed */
 			break;
 		case 1: /* buffer past the arena */
-			e = (struct kelp_sqe){.opcode = KELP_OP_READ, .volume_id = ra.fid.volume_id,
-					      .key = ra.fid.key, .cookie = ra.fid.cookie, .length = 8192,
+			e = (struct kelp_sqe){.opcode = KELP_OP_READ,
+					      .volume_id = ra.fid.volume_id,
+					      .key = ra.fid.key,
+					      .cookie = ra.fid.cookie,
+					      .length = 8192,
 					      .buf_off = arena - 4096};
 			break;
 		case 2: /* huge length */
-			e = (struct kelp_sqe){.opcode = KELP_OP_READ, .volume_id = ra.fid.volume_id,
-					      .key = ra.fid.key, .cookie = ra.fid.cookie,
+			e = (struct kelp_sqe){.opcode = KELP_OP_READ,
+					      .volume_id = ra.fid.volume_id,
+					      .key = ra.fid.key,
+					      .cookie = ra.fid.cookie,
 					      .length = 0xfffffff0u};
 			break;
 		case 3: /* buffer offset that wraps */
-			e = (struct kelp_sqe){.opcode = KELP_OP_READ, .volume_id = ra.fid.volume_id,
-					      .key = ra.fid.key, .cookie = ra.fid.cookie, .length = 64,
+			e = (struct kelp_sqe){.opcode = KELP_OP_READ,
+					      .volume_id = ra.fid.volume_id,
+					      .key = ra.fid.key,
+					      .cookie = ra.fid.cookie,
+					      .length = 64,
 					      .buf_off = UINT64_MAX - 32};
 			break;
 		default: /* unknown opcode */
@@ -264,7 +261,8 @@ static int cmd_garbage(const char *fid_text, int count)
 		if (r < 0 && r != -EPROTO && r != -ECONNRESET && ud == e.user_data)
 			bad_ok++;
 		else
-			fprintf(stderr, "kelp_client: bad SQE %d (kind %d) got result %d user_data %llx\n",
+			fprintf(stderr,
+				"kelp_client: bad SQE %d (kind %d) got result %d user_data %llx\n",
 				i, i % 5, r, (unsigned long long)ud);
 	}
 	pthread_join(t, NULL);
@@ -298,7 +296,8 @@ static int cmd_garbage(const char *fid_text, int count)
 	printf("garbage session still reads: %s\n", n >= 0 ? "yes" : kelp_strerror((int)n));
 	fflush(stdout);
 	int ok = bad_ok == bad_total && ra.mismatches == 0 && ra.errors == 0 && proto && n >= 0;
-	/* keep h open until the script looked at kelpctl sessions: it waits for our stdin to close */
+	/* keep h open until the script looked at kelpctl sessions: it waits for our stdin to close
+	 */
 	if (ok) {
 		char tmp[16];
 		while (read(0, tmp, sizeof(tmp)) > 0)
@@ -365,9 +364,12 @@ static int cmd_doorbell(const char *attack, const char *fid_text, int count)
 		} else {
 			failed++;
 			fprintf(stderr, "kelp_client: honest read %d: %s\n", i,
-				kelp_strerror(rc == 1 ? c.result : rc == 0 ? -ETIMEDOUT : rc));
+				kelp_strerror(rc == 1	? c.result
+					      : rc == 0 ? -ETIMEDOUT
+							: rc));
 			if (rc != 1)
-				break; /* a timed-out read stays in flight: the session is no use now */
+				break; /* a timed-out read stays in flight: the session is no use
+					  now */
 		}
 	}
 	printf("honest reads: %d ok, %d failed\n", ok, failed);
@@ -439,8 +441,8 @@ static int cmd_scribble(const char *fid_text, int count)
 	}
 	a.stop = 1;
 	pthread_join(t, NULL);
-	printf("scribbled %ld words; honest reads: %d ok, %d wrong, %d errors\n", a.words, ok, wrong,
-	       errors);
+	printf("scribbled %ld words; honest reads: %d ok, %d wrong, %d errors\n", a.words, ok,
+	       wrong, errors);
 	kelp_close(a.s); /* unmaps; nothing of its (scribbled) header is trusted */
 	kelp_close(b);
 	free(want);
@@ -450,8 +452,10 @@ static int cmd_scribble(const char *fid_text, int count)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: kelp_client SOCKET read [--out DIR] FID... | hold | hammer FID DEPTH "
-				"| garbage FID COUNT | doorbell ATTACK FID COUNT | scribble FID COUNT\n");
+		fprintf(stderr,
+			"usage: kelp_client SOCKET read [--out DIR] FID... | hold | hammer FID "
+			"DEPTH "
+			"| garbage FID COUNT | doorbell ATTACK FID COUNT | scribble FID COUNT\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -467,6 +471,7 @@ int main(int argc, char **argv)
 		return cmd_scribble(argv[3], atoi(argv[4]));
 	if (strcmp(argv[2], "doorbell") == 0 && argc == 6)
 		return cmd_doorbell(argv[3], argv[4], atoi(argv[5]));
-	fprintf(stderr, "kelp_client: bad arguments (see the comment at the top of kelp_client.c)\n");
+	fprintf(stderr,
+		"kelp_client: bad arguments (see the comment at the top of kelp_client.c)\n");
 	return 2;
 }

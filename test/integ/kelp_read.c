@@ -2,8 +2,9 @@
 /*
  * kelp_read: one READ (or STAT) through kelpd with libkelp, for the integration tests (kelpctl get
  * reads whole needles; this reads any range). Writes the bytes to stdout and one line to stderr:
- *   result=<bytes or -errno> err=<name> size=<n> crc=<hex> path=<none|local|rdma|http> gzip=<0|1> truncated=<0|1>
- * Exit status: 0 when kelpd answered (whatever the result), 1 on usage or session errors.
+ *   result=<bytes or -errno> err=<name> size=<n> crc=<hex> path=<none|local|rdma|http> gzip=<0|1>
+ * truncated=<0|1> Exit status: 0 when kelpd answered (whatever the result), 1 on usage or session
+ * errors.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,16 +16,20 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kelp_read (-c kelp.conf | --socket PATH) [--offset N] [--length N] [--stat] FID\n"
+	fprintf(f, "usage: kelp_read (-c kelp.conf | --socket PATH) [--offset N] [--length N] "
+		   "[--stat] FID\n"
 		   "Reads bytes [offset, offset+length) of FID's data through kelpd to stdout.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"config", required_argument, 0, 'c'}, {"socket", required_argument, 0, 's'},
-		{"offset", required_argument, 0, 'O'}, {"length", required_argument, 0, 'N'},
-		{"stat", no_argument, 0, 'S'},         {"help", no_argument, 0, 'h'},
+		{"config", required_argument, 0, 'c'},
+		{"socket", required_argument, 0, 's'},
+		{"offset", required_argument, 0, 'O'},
+		{"length", required_argument, 0, 'N'},
+		{"stat", no_argument, 0, 'S'},
+		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
 	struct kelp_opts o;
@@ -35,13 +40,27 @@ int main(int argc, char **argv)
 	kelp_opts_init(&o);
 	while ((c = getopt_long(argc, argv, "c:s:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'c': o.config_path = optarg; break;
-		case 's': o.socket_path = optarg; break;
-		case 'O': offset = strtoull(optarg, NULL, 0); break;
-		case 'N': length = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'S': stat = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'c':
+			o.config_path = optarg;
+			break;
+		case 's':
+			o.socket_path = optarg;
+			break;
+		case 'O':
+			offset = strtoull(optarg, NULL, 0);
+			break;
+		case 'N':
+			length = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'S':
+			stat = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
 		}
 	}
 	if (optind + 1 != argc) {
@@ -50,7 +69,8 @@ int main(int argc, char **argv)
 	}
 	struct kelp_fid fid;
 	if (kelp_fid_parse(argv[optind], strlen(argv[optind]), &fid) != 0) {
-		fprintf(stderr, "kelp_read: '%s' is not a file id (like 3,01637037d6)\n", argv[optind]);
+		fprintf(stderr, "kelp_read: '%s' is not a file id (like 3,01637037d6)\n",
+			argv[optind]);
 		return 1;
 	}
 	struct kelp_session *s;

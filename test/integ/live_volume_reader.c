@@ -31,7 +31,7 @@
 #include "core/volume.h"
 
 #define MAX_ROWS 4096
-#define READERS 2
+#define READERS	 2
 
 struct row {
 	struct kelp_fid fid;
@@ -79,7 +79,8 @@ static void load_manifest(const char *path)
 		if (!fields[4])
 			continue;
 		struct row *r = &tmp[n];
-		if (kelp_fid_parse(fields[0], strlen(fields[0]), &r->fid) || hex2(fields[3], r->sha, 32))
+		if (kelp_fid_parse(fields[0], strlen(fields[0]), &r->fid) ||
+		    hex2(fields[3], r->sha, 32))
 			continue;
 		snprintf(r->text, sizeof(r->text), "%s", fields[0]);
 		r->live = strcmp(fields[4], "live") == 0;
@@ -128,7 +129,8 @@ static void *reader(void *arg)
 	int id = kelp_epoch_register(g.ep);
 	unsigned seed = (unsigned)(uintptr_t)arg * 7919u + 1;
 	if (id < 0)
-		abort(); /* registered here for brevity: kelpd registers lcores before starting them */
+		abort(); /* registered here for brevity: kelpd registers lcores before starting them
+			  */
 	while (!g.stop) {
 		struct row r;
 		pthread_mutex_lock(&g.lock);
@@ -144,8 +146,12 @@ static void *reader(void *arg)
 		int rc = check_read(&r);
 		__atomic_add_fetch(&g.reads, 1, __ATOMIC_RELAXED);
 		switch (rc) {
-		case 0: __atomic_add_fetch(&g.ok, 1, __ATOMIC_RELAXED); break;
-		case -ENOENT: __atomic_add_fetch(&g.notfound, 1, __ATOMIC_RELAXED); break;
+		case 0:
+			__atomic_add_fetch(&g.ok, 1, __ATOMIC_RELAXED);
+			break;
+		case -ENOENT:
+			__atomic_add_fetch(&g.notfound, 1, __ATOMIC_RELAXED);
+			break;
 		case -EIO:
 			__atomic_add_fetch(&g.eio, 1, __ATOMIC_RELAXED);
 			fprintf(stderr, "live_volume_reader: %s: -EIO\n", r.text);
@@ -154,12 +160,14 @@ static void *reader(void *arg)
 			__atomic_add_fetch(&g.wrong, 1, __ATOMIC_RELAXED);
 			fprintf(stderr, "live_volume_reader: %s: WRONG BYTES\n", r.text);
 			break;
-		default: __atomic_add_fetch(&g.other, 1, __ATOMIC_RELAXED); break;
+		default:
+			__atomic_add_fetch(&g.other, 1, __ATOMIC_RELAXED);
+			break;
 		}
 		/* nothing of the set is held past here: old versions may go */
 		kelp_epoch_quiescent(g.ep, id);
-		/* leave CPU to weed and the uploads on this small machine; reads still overlap every
-		 * refresh, upload and vacuum */
+		/* leave CPU to weed and the uploads on this small machine; reads still overlap
+		 * every refresh, upload and vacuum */
 		if ((__atomic_load_n(&g.reads, __ATOMIC_RELAXED) & 63) == 0)
 			usleep(500);
 	}
@@ -215,7 +223,8 @@ int main(int argc, char **argv)
 	}
 	int rc = kelp_volume_set_open(dirs, ndirs, warn_print, NULL, &g.set);
 	if (rc) {
-		fprintf(stderr, "live_volume_reader: cannot open the volume set: %s\n", strerror(-rc));
+		fprintf(stderr, "live_volume_reader: cannot open the volume set: %s\n",
+			strerror(-rc));
 		return 1;
 	}
 	g.ep = kelp_epoch_new(READERS);
@@ -260,8 +269,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < g.nrows && bad_final; i++) {
 		int r = check_read(&g.rows[i]);
 		if (g.rows[i].live ? r != 0 : r != -ENOENT)
-			fprintf(stderr, "live_volume_reader: final: %s (%s) reads as %s\n", g.rows[i].text,
-				g.rows[i].live ? "live" : "deleted", strerror(-r));
+			fprintf(stderr, "live_volume_reader: final: %s (%s) reads as %s\n",
+				g.rows[i].text, g.rows[i].live ? "live" : "deleted", strerror(-r));
 	}
 	printf("reads %llu ok %llu notfound %llu wrong %llu eio %llu other %llu; refreshes %llu "
 	       "changes %llu; volumes %zu; final: %zu rows, %llu bad\n",

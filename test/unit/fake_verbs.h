@@ -18,7 +18,6 @@
 #include "nic/verbs_ops.h"
 #include "proto/rdma_msg.h"
 
-
 #define FAKE_Q 4096
 
 struct fake_cq {
@@ -69,8 +68,8 @@ static struct fake {
 	uint32_t next_qpn, next_key;
 	int fail_post_send; /* > 0: that many post_send calls fail with -ENOMEM */
 	int post_send_calls, post_recv_calls;
-	int fail_reg_mr;    /* > 0: reg_mr fails with EFAULT */
-	int objects;        /* live objects: every create must be destroyed */
+	int fail_reg_mr; /* > 0: reg_mr fails with EFAULT */
+	int objects;	 /* live objects: every create must be destroyed */
 	bool port_down;
 	int ndevices;
 	struct ibv_device devs[2];
@@ -267,9 +266,10 @@ static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_rec
 
 	F.post_recv_calls++;
 	for (; wr; wr = wr->next) {
-		q->rq[(q->rq_head + q->rq_n++) % FAKE_Q] = (struct fake_recv){
-			.wr_id = wr->wr_id, .addr = (void *)(uintptr_t)wr->sg_list[0].addr,
-			.len = wr->sg_list[0].length};
+		q->rq[(q->rq_head + q->rq_n++) % FAKE_Q] =
+			(struct fake_recv){.wr_id = wr->wr_id,
+					   .addr = (void *)(uintptr_t)wr->sg_list[0].addr,
+					   .len = wr->sg_list[0].length};
 	}
 	return 0;
 }
@@ -348,8 +348,8 @@ static void wire_deliver(struct ibv_qp *from_qp)
 								.byte_len = s->len});
 		}
 		if (s->signaled)
-			cq_push(from->qp.send_cq, (struct ibv_wc){.wr_id = s->wr_id,
-								  .status = IBV_WC_SUCCESS});
+			cq_push(from->qp.send_cq,
+				(struct ibv_wc){.wr_id = s->wr_id, .status = IBV_WC_SUCCESS});
 	}
 	from->sq_n = 0;
 }

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A scripted HTTP server for tests of lcore/cluster/http_client.c and discovery.c (test_http_client,
- * test_discovery, fuzz_http_client): a listening socket on 127.0.0.1 (port 0) whose connections the
- * test itself accepts, reads and answers, step by step, on the same thread that runs the client's
- * io_uring. No helper thread: the test decides the order of events (what the server has sent when
- * the client looks), so every case is deterministic. While the server side waits for something
- * (a connection, a request, an EOF), ss_pump() submits the ring and dispatches its completions, so
- * the client progresses.
+ * A scripted HTTP server for tests of lcore/cluster/http_client.c and discovery.c
+ * (test_http_client, test_discovery, fuzz_http_client): a listening socket on 127.0.0.1 (port 0)
+ * whose connections the test itself accepts, reads and answers, step by step, on the same thread
+ * that runs the client's io_uring. No helper thread: the test decides the order of events (what the
+ * server has sent when the client looks), so every case is deterministic. While the server side
+ * waits for something (a connection, a request, an EOF), ss_pump() submits the ring and dispatches
+ * its completions, so the client progresses.
  *
  * Waits are bounded by SS_DEADLINE_MS (a failing test stops instead of hanging); a passing test
  * never reaches it. Server sockets are non-blocking.

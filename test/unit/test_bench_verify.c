@@ -49,14 +49,18 @@ static void setup_case(struct bench_thread *t, const struct bench_mode *m)
 		v1[i] = (uint8_t)(i * 7 + 1);
 	for (size_t i = 0; i < sizeof(v2); i++)
 		v2[i] = (uint8_t)(i * 13 + 5);
-	tg = (struct bench_target){.data_size = sizeof(v1), .stored_crc = kelp_crc32c(0, v1, sizeof(v1)),
-				   .has_crc = true, .dat_fd = -1};
+	tg = (struct bench_target){.data_size = sizeof(v1),
+				   .stored_crc = kelp_crc32c(0, v1, sizeof(v1)),
+				   .has_crc = true,
+				   .dat_fd = -1};
 }
 
 /* The completion of a read that returned @len bytes of version @v (whole size @size). */
 static struct bench_done done_of(const uint8_t *v, size_t len, uint64_t size)
 {
-	return (struct bench_done){.result = (int64_t)len, .crc = kelp_crc32c(0, v, size), .has_crc = true,
+	return (struct bench_done){.result = (int64_t)len,
+				   .crc = kelp_crc32c(0, v, size),
+				   .has_crc = true,
 				   .size = size};
 }
 

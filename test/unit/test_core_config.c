@@ -34,7 +34,8 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* The shipped file parses, every table key appears in its section, and its values are the defaults. */
+/* The shipped file parses, every table key appears in its section, and its values are the defaults.
+ */
 static void test_shipped_file_matches_table(void **state)
 {
 	struct kelp_config file, def;
@@ -63,7 +64,8 @@ static void test_shipped_file_matches_table(void **state)
 		snprintf(line, sizeof(line), "\n%s =", keys[i].key);
 		const char *at = strstr(sec, line);
 		if (!at || (next && at > next))
-			fail_msg("conf/kelp.conf does not document %s.%s", keys[i].section, keys[i].key);
+			fail_msg("conf/kelp.conf does not document %s.%s", keys[i].section,
+				 keys[i].key);
 		assert_true(strlen(keys[i].doc) > 0);
 	}
 	kelp_config_free(&file);
@@ -101,21 +103,33 @@ static void test_defaults_and_types(void **state)
 	assert_int_equal(c.engine.allow_uids.ids[2], 1234);
 	assert_int_equal(kelp_config_set(&c, "engine.hugepages=off", err, sizeof(err)), 0);
 	assert_int_equal(c.engine.hugepages, KELP_HUGEPAGES_OFF);
-	assert_int_equal(kelp_config_set(&c, "seaweedfs.volume_address=public_url", err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		kelp_config_set(&c, "seaweedfs.volume_address=public_url", err, sizeof(err)), 0);
 	assert_int_equal(c.seaweedfs.volume_address, KELP_VOLUME_ADDRESS_PUBLIC_URL);
-	assert_int_equal(kelp_config_set(&c, "rdma.peers=10.0.0.1:8080=10.0.1.1:18515", err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(
+		kelp_config_set(&c, "rdma.peers=10.0.0.1:8080=10.0.1.1:18515", err, sizeof(err)),
+		0);
 	assert_string_equal(c.rdma.peers.items[0], "10.0.0.1:8080=10.0.1.1:18515");
 
 	/* bad values leave the old value and explain */
-	const char *bad[] = {"engine.lcores=3-2", "engine.lcores=1,1", "engine.lcores=",
-			     "engine.queue_depth=1000", "engine.arena_mb=0", "engine.hugepages=maybe",
+	const char *bad[] = {"engine.lcores=3-2",
+			     "engine.lcores=1,1",
+			     "engine.lcores=",
+			     "engine.queue_depth=1000",
+			     "engine.arena_mb=0",
+			     "engine.hugepages=maybe",
 			     "seaweedfs.volume_address=publicUrl",
-			     "seaweedfs.master=nohost", "seaweedfs.force_http=2", "rdma.port=256", "rdma.request_timeout_ms=5",
-			     "rdma.peers=a:1", "export.dirs=relative/dir", "engine.allow_gids=no-such-group-x",
-			     "engine.nokey=1", "nosection.key=1", "engine.lcores", "lcores=1"};
+			     "seaweedfs.master=nohost",
+			     "seaweedfs.force_http=2",
+			     "rdma.port=256",
+			     "rdma.request_timeout_ms=5",
+			     "rdma.peers=a:1",
+			     "export.dirs=relative/dir",
+			     "engine.allow_gids=no-such-group-x",
+			     "engine.nokey=1",
+			     "nosection.key=1",
+			     "engine.lcores",
+			     "lcores=1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		assert_int_equal(kelp_config_set(&c, bad[i], err, sizeof(err)), -EINVAL);
@@ -158,7 +172,8 @@ static void test_file_errors_have_lines(void **state)
 	assert_non_null(strstr(err, want));
 	snprintf(want, sizeof(want), "%s:5: unknown section [nope]", path);
 	assert_non_null(strstr(err, want));
-	snprintf(want, sizeof(want), "%s:8: seaweedfs.lookup_ttl_s: 'soon' is not an integer", path);
+	snprintf(want, sizeof(want), "%s:8: seaweedfs.lookup_ttl_s: 'soon' is not an integer",
+		 path);
 	assert_non_null(strstr(err, want));
 	/* valid lines still applied */
 	assert_int_equal(c.engine.lcores.cpus[0], 2);
@@ -200,7 +215,8 @@ static void test_duplicates_where_and_warnings(void **state)
 	assert_int_equal(kelp_config_init(&c), 0);
 	assert_int_equal(kelp_config_load_string(&c, "dup.conf", dup, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "dup.conf:4: engine.lcores is set twice (first at line 2)"));
-	assert_non_null(strstr(err, "dup.conf:6: section [engine] appears twice (first at line 1)"));
+	assert_non_null(
+		strstr(err, "dup.conf:6: section [engine] appears twice (first at line 1)"));
 	assert_int_equal(c.engine.lcores.cpus[0], 2); /* the second value is not applied */
 	kelp_config_free(&c);
 
@@ -226,7 +242,8 @@ static void test_duplicates_where_and_warnings(void **state)
 	/* lcores 99 and control_cpu 99: the same CPU */
 	assert_int_equal(kelp_config_warnings(&c, err, sizeof(err)), 1);
 	snprintf(want, sizeof(want),
-		 "k.conf:4: warning: engine.control_cpu = 99 is also one of engine.lcores (k.conf:3)");
+		 "k.conf:4: warning: engine.control_cpu = 99 is also one of engine.lcores "
+		 "(k.conf:3)");
 	assert_non_null(strstr(err, want));
 	/* an override moves the place and ends the overlap */
 	assert_int_equal(kelp_config_set(&c, "engine.lcores=1", err, sizeof(err)), 0);
@@ -255,15 +272,20 @@ static void test_host_port_values_checked_like_the_daemon(void **state)
 			   "peers = 10.0.0.7:8080=10.0.0.7: 18515, ::1:8080=10.0.0.8:18515\n";
 	assert_int_equal(kelp_config_init(&c), 0);
 	assert_int_equal(kelp_config_load_string(&c, "t.conf", text, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "t.conf:4: rdma.listen: '10.0.0.6:+18515': port must be 1..65535"));
-	assert_non_null(strstr(err, "t.conf:5: rdma.peers: '10.0.0.7: 18515': port must be 1..65535"));
+	assert_non_null(
+		strstr(err, "t.conf:4: rdma.listen: '10.0.0.6:+18515': port must be 1..65535"));
+	assert_non_null(
+		strstr(err, "t.conf:5: rdma.peers: '10.0.0.7: 18515': port must be 1..65535"));
 	assert_int_equal(c.seaweedfs.master.n, 3); /* the valid line was applied */
-	assert_string_equal(c.rdma.listen, "");    /* the bad one was not */
+	assert_string_equal(c.rdma.listen, "");	   /* the bad one was not */
 	kelp_config_free(&c);
 
-	const char *bad[] = {"rdma.listen=10.0.0.6:+18515", "rdma.listen=::1:18515",
-			     "rdma.listen=:18515", "seaweedfs.master=http://10.0.0.5:9333",
-			     "rdma.peers=::1:8080=10.0.0.8:18515", "rdma.listen=10.0.0.6:0x10"};
+	const char *bad[] = {"rdma.listen=10.0.0.6:+18515",
+			     "rdma.listen=::1:18515",
+			     "rdma.listen=:18515",
+			     "seaweedfs.master=http://10.0.0.5:9333",
+			     "rdma.peers=::1:8080=10.0.0.8:18515",
+			     "rdma.listen=10.0.0.6:0x10"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(kelp_config_init(&c), 0);
 		if (kelp_config_set(&c, bad[i], err, sizeof(err)) != -EINVAL)
@@ -272,7 +294,8 @@ static void test_host_port_values_checked_like_the_daemon(void **state)
 		kelp_config_free(&c);
 	}
 	assert_int_equal(kelp_config_init(&c), 0);
-	assert_int_equal(kelp_config_set(&c, "rdma.listen=[fe80::1%eth0]:18515", err, sizeof(err)), 0);
+	assert_int_equal(kelp_config_set(&c, "rdma.listen=[fe80::1%eth0]:18515", err, sizeof(err)),
+			 0);
 	assert_int_equal(kelp_config_set(&c, "rdma.listen=", err, sizeof(err)), 0); /* off */
 	kelp_config_free(&c);
 }
@@ -293,11 +316,13 @@ static void test_id_lists_users_or_groups(void **state)
 	struct kelp_config c;
 	char err[512];
 	assert_int_equal(kelp_config_init(&c), 0);
-	assert_int_equal(kelp_config_set(&c, "engine.allow_uids=no-such-kelp-name", err, sizeof(err)),
-			 -EINVAL);
+	assert_int_equal(
+		kelp_config_set(&c, "engine.allow_uids=no-such-kelp-name", err, sizeof(err)),
+		-EINVAL);
 	assert_non_null(strstr(err, "is not a user name or number"));
-	assert_int_equal(kelp_config_set(&c, "engine.admin_gids=no-such-kelp-name", err, sizeof(err)),
-			 -EINVAL);
+	assert_int_equal(
+		kelp_config_set(&c, "engine.admin_gids=no-such-kelp-name", err, sizeof(err)),
+		-EINVAL);
 	assert_non_null(strstr(err, "is not a group name or number"));
 	kelp_config_free(&c);
 }

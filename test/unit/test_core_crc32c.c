@@ -42,8 +42,20 @@ static void test_hw_matches_portable_long(void **state)
 	uint8_t *buf = malloc(cap + 8);
 	for (size_t i = 0; i < cap + 8; i++)
 		buf[i] = (uint8_t)(i * 131 + (i >> 9));
-	const size_t lens[] = {767, 768, 769, 1535, 1536, 4096, 4097, 24575, 24576, 24577,
-			       49152 + 768 + 5, 65536, 131072 + 3, cap};
+	const size_t lens[] = {767,
+			       768,
+			       769,
+			       1535,
+			       1536,
+			       4096,
+			       4097,
+			       24575,
+			       24576,
+			       24577,
+			       49152 + 768 + 5,
+			       65536,
+			       131072 + 3,
+			       cap};
 	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
 		for (size_t off = 0; off < 3; off++)
 			assert_int_equal(kelp_crc32c(0, buf + off, lens[k]),
@@ -81,11 +93,13 @@ static void test_copy_every_alignment_and_length(void **state)
 		src[i] = (uint8_t)seed;
 	}
 	for (size_t soff = 0; soff < 8; soff++) {
-		size_t doff = (soff * 5 + 3) % 8 + 8; /* a different misalignment, guard bytes before */
+		size_t doff =
+			(soff * 5 + 3) % 8 + 8; /* a different misalignment, guard bytes before */
 		for (size_t len = 0; len <= max_len; len++) {
 			memset(dst, 0x5a, max_len + 32);
 			uint32_t want = kelp_crc32c_portable(0xdeadbeef, src + soff, len);
-			assert_int_equal(kelp_crc32c_copy(0xdeadbeef, dst + doff, src + soff, len), want);
+			assert_int_equal(kelp_crc32c_copy(0xdeadbeef, dst + doff, src + soff, len),
+					 want);
 			assert_int_equal(kelp_crc32c(0xdeadbeef, src + soff, len), want);
 			assert_memory_equal(dst + doff, src + soff, len);
 			for (size_t g = 0; g < doff; g++)

@@ -136,8 +136,9 @@ static void copy_fixture(const char *dir)
 {
 	const char *fix = getenv("KELP_FIXTURES") ? getenv("KELP_FIXTURES") : "test/fixtures";
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "cp %s/healthy_volume.dat %s/5.dat && cp %s/healthy_volume.idx %s/5.idx",
-		 fix, dir, fix, dir);
+	snprintf(cmd, sizeof(cmd),
+		 "cp %s/healthy_volume.dat %s/5.dat && cp %s/healthy_volume.idx %s/5.idx", fix, dir,
+		 fix, dir);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -162,7 +163,8 @@ static void test_volume_truncated_under_read(void **state)
 	uint64_t cursor = 0, key, off;
 	while (kelp_volume_next(v, &cursor, &key, &off)) {
 		const uint8_t *rec = kelp_volume_dat_map(v) + off;
-		struct kelp_fid f = {5, key, (uint32_t)rec[0] << 24 | rec[1] << 16 | rec[2] << 8 | rec[3]};
+		struct kelp_fid f = {5, key,
+				     (uint32_t)rec[0] << 24 | rec[1] << 16 | rec[2] << 8 | rec[3]};
 		struct kelp_needle_ref r;
 		assert_int_equal(kelp_volume_find(v, &f, &r), 0);
 		if (r.data_size > ref.data_size) {

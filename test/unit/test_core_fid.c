@@ -19,7 +19,7 @@ static int parse(const char *s, struct kelp_fid *f)
 static void test_forms(void **state)
 {
 	struct kelp_fid f;
-	const char *same[] = {"3,01637037d6",     "/3,01637037d6",          "3,01637037d6.jpg",
+	const char *same[] = {"3,01637037d6",	       "/3,01637037d6",		 "3,01637037d6.jpg",
 			      "3/01637037d6/name.jpg", "/3/01637037d6/name.jpg", "3/01637037d6",
 			      "3,01637037D6"};
 	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
@@ -46,16 +46,31 @@ static void test_forms(void **state)
 static void test_bad(void **state)
 {
 	struct kelp_fid f = {.volume_id = 99, .key = 98, .cookie = 97};
-	const char *bad[] = {"",          ",01637037d6",  "3",           "3,",
-			     "3,637037d6", "3,0001020304050607080910112", "x,01637037d6",
-			     "3,01637037g6", "3,01637037d6_", "3,01637037d6_x", "3,01637037d6.",
-			     "3,01637037d6/name", "4294967296,01637037d6", "-3,01637037d6",
-			     "3/01637037d6.jpg", "3,ffffffffffffffff12345678_1", "3 ,01637037d6"};
+	const char *bad[] = {"",
+			     ",01637037d6",
+			     "3",
+			     "3,",
+			     "3,637037d6",
+			     "3,0001020304050607080910112",
+			     "x,01637037d6",
+			     "3,01637037g6",
+			     "3,01637037d6_",
+			     "3,01637037d6_x",
+			     "3,01637037d6.",
+			     "3,01637037d6/name",
+			     "4294967296,01637037d6",
+			     "-3,01637037d6",
+			     "3/01637037d6.jpg",
+			     "3,ffffffffffffffff12345678_1",
+			     "3 ,01637037d6"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(parse(bad[i], &f), -EINVAL);
 		assert_int_equal(f.volume_id, 99); /* untouched */
 	}
-	assert_int_equal(kelp_fid_parse("3,01637\0" "37d6", 12, &f), -EINVAL);
+	assert_int_equal(kelp_fid_parse("3,01637\0"
+					"37d6",
+					12, &f),
+			 -EINVAL);
 }
 
 static void test_format(void **state)

@@ -161,15 +161,21 @@ static void test_all_fields_round_trip(void **state)
 		}
 	}
 	/* exact bytes of a small v3 record */
-	struct kelp_needle s = {.cookie = 0xa1b2c3d4, .key = 5, .data = (const uint8_t *)"ab",
-				.data_size = 2, .flags = 0, .stored_crc = 0x11223344, .append_at_ns = 9};
+	struct kelp_needle s = {.cookie = 0xa1b2c3d4,
+				.key = 5,
+				.data = (const uint8_t *)"ab",
+				.data_size = 2,
+				.flags = 0,
+				.stored_crc = 0x11223344,
+				.append_at_ns = 9};
 	uint8_t buf[64];
 	assert_int_equal(kelp_needle_encode(3, &s, buf, sizeof(buf)), 40);
-	const uint8_t want[40] = {0xa1, 0xb2, 0xc3, 0xd4, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 7, /* header */
-				  0, 0, 0, 2, 'a', 'b', 0,                               /* body */
-				  0x11, 0x22, 0x33, 0x44,                                /* crc */
-				  0, 0, 0, 0, 0, 0, 0, 9,                                /* append_at_ns */
-				  0, 0, 0, 0, 0};                                        /* padding 5 */
+	const uint8_t want[40] = {0xa1, 0xb2, 0xc3, 0xd4, 0,   0,   0, 0,
+				  0,	0,    0,    5,	  0,   0,   0, 7, /* header */
+				  0,	0,    0,    2,	  'a', 'b', 0,	  /* body */
+				  0x11, 0x22, 0x33, 0x44,		  /* crc */
+				  0,	0,    0,    0,	  0,   0,   0, 9, /* append_at_ns */
+				  0,	0,    0,    0,	  0};		  /* padding 5 */
 	assert_memory_equal(buf, want, 40);
 	/* an empty needle (also the shape of a delete tombstone): size 0, no body */
 	s.data_size = 0;
@@ -227,8 +233,8 @@ static void test_idx_rows(void **state)
 	struct kelp_idx_row big = {0xabcdef, 0x123456789aull, 77};
 	uint8_t b[17];
 	assert_int_equal(kelp_idx_encode_row(&big, 5, b), 17);
-	const uint8_t want[17] = {0, 0, 0, 0, 0, 0xab, 0xcd, 0xef, 0x34, 0x56, 0x78, 0x9a, 0x12,
-				  0, 0, 0, 77};
+	const uint8_t want[17] = {0,	0,    0,    0,	  0, 0xab, 0xcd, 0xef, 0x34,
+				  0x56, 0x78, 0x9a, 0x12, 0, 0,	   0,	 77};
 	assert_memory_equal(b, want, 17);
 	kelp_idx_parse_row(b, 5, &r);
 	assert_true(r.offset == 0x123456789aull);

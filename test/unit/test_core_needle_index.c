@@ -145,21 +145,24 @@ static void test_fixture_idx(void **state)
 				assert_int_equal(s1, s2);
 			}
 		}
-		/* many deletes: a shrunk copy answers the same with fewer slots; few: not worth it */
+		/* many deletes: a shrunk copy answers the same with fewer slots; few: not worth it
+		 */
 		struct kelp_needle_index *small = kelp_needle_index_shrink(ni);
 		if (fx[i].deleted * 8 > fx[i].live + fx[i].deleted) {
 			assert_non_null(small);
 			assert_int_equal(kelp_needle_index_live(small), fx[i].live);
 			assert_int_equal(kelp_needle_index_deleted(small), fx[i].deleted);
 			assert_int_equal(kelp_needle_index_keys(small), fx[i].live);
-			assert_true(kelp_needle_index_memory(small) <= kelp_needle_index_memory(ni));
+			assert_true(kelp_needle_index_memory(small) <=
+				    kelp_needle_index_memory(ni));
 			for (size_t r = 0; r < len / 16; r++) {
 				struct kelp_idx_row row;
 				uint64_t o1, o2;
 				uint32_t s1, s2;
 				kelp_idx_parse_row(idx + r * 16, 4, &row);
 				int a = kelp_needle_index_lookup(ni, row.key, &o1, &s1);
-				assert_int_equal(kelp_needle_index_lookup(small, row.key, &o2, &s2), a);
+				assert_int_equal(kelp_needle_index_lookup(small, row.key, &o2, &s2),
+						 a);
 				if (!a)
 					assert_true(o1 == o2 && s1 == s2);
 			}

@@ -44,7 +44,8 @@ static const struct {
 static void test_healthy(void **state)
 {
 	struct kelp_volume *v;
-	assert_int_equal(kelp_volume_open(fixture("healthy_volume.dat"), &v), -EINVAL); /* no id in name */
+	assert_int_equal(kelp_volume_open(fixture("healthy_volume.dat"), &v),
+			 -EINVAL); /* no id in name */
 	(void)v;
 }
 

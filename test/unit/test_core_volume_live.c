@@ -2,7 +2,8 @@
 /*
  * core/volume_set live refresh, on files this test writes the way a volume server does (.dat
  * record first, then the .idx row): appends, rows ahead of .dat, deletes, index growth, new
- * volumes, vacuum by rename, removal; old versions stay readable until the reader's quiescent point.
+ * volumes, vacuum by rename, removal; old versions stay readable until the reader's quiescent
+ * point.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -159,7 +160,7 @@ static void test_live(void **state)
 	uint64_t off;
 	uint32_t size;
 	uint64_t saved = v5.pos;
-	append_dat(&v5, 4, false, &off, &size); /* compute the record ... */
+	append_dat(&v5, 4, false, &off, &size);		      /* compute the record ... */
 	assert_int_equal(ftruncate(v5.dat, (off_t)saved), 0); /* ... but take it back */
 	v5.pos = saved;
 	append_idx(&v5, 4, off, size);

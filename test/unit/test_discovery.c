@@ -153,13 +153,16 @@ static void master_request(struct fix *f, unsigned i, uint32_t vid)
 	assert_memory_equal(head, line, strlen(line));
 }
 
-/* Master @i answers the request it received with @status, @headers ("" or lines with CRLF), @body. */
+/* Master @i answers the request it received with @status, @headers ("" or lines with CRLF), @body.
+ */
 static void master_answer(struct fix *f, unsigned i, int status, const char *headers,
 			  const char *body)
 {
 	char resp[8192];
-	snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
-		 "Content-Length: %zu\r\n\r\n%s", status, headers, strlen(body), body);
+	snprintf(resp, sizeof(resp),
+		 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 status, headers, strlen(body), body);
 	assert_int_equal(ss_send_str(&f->m[i].ss, f->m[i].fd, resp), 0);
 }
 
@@ -208,12 +211,12 @@ static struct kelp_discovery_stats stats(struct fix *f)
 	return s;
 }
 
-#define FOUND_3                                                                                \
-	"{\"volumeOrFileId\":\"3\",\"locations\":[{\"url\":\"10.0.0.1:8080\",\"publicUrl\":"   \
-	"\"pub1:8080\",\"dataCenter\":\"dc1\"},{\"url\":\"10.0.0.2:8080\",\"dataCenter\":"     \
+#define FOUND_3                                                                                    \
+	"{\"volumeOrFileId\":\"3\",\"locations\":[{\"url\":\"10.0.0.1:8080\",\"publicUrl\":"       \
+	"\"pub1:8080\",\"dataCenter\":\"dc1\"},{\"url\":\"10.0.0.2:8080\",\"dataCenter\":"         \
 	"\"dc2\"}]}"
 #define FOUND_3_MOVED "{\"locations\":[{\"url\":\"10.0.0.9:8080\"}]}"
-#define NOT_FOUND_3 "{\"volumeOrFileId\":\"3\",\"error\":\"volume id 3 not found\"}"
+#define NOT_FOUND_3   "{\"volumeOrFileId\":\"3\",\"error\":\"volume id 3 not found\"}"
 
 /* Found: requests parked on one lookup wake together, in data-center order; then cache hits
  * without asking; the table for lock-free readers has it. */

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * lcore/cluster/http_client.c, the real code on an io_uring of its own, against a scripted server in
- * this process (script_server.h): whole and split responses, keep-alive reuse, Connection: close,
- * the stale retry of a kept connection the server closed, timeouts, cancel (waiting and running
- * calls), malformed responses, bodies larger than the destination, chunked and close-delimited
- * bodies, connection refused. Every case checks the exact result and that no call, op or
- * connection is left behind (busy(), the pool, and the server's view of its sockets).
- * No sleeps: the test drives both ends; only the timeout case waits for a (50 ms) timeout.
+ * lcore/cluster/http_client.c, the real code on an io_uring of its own, against a scripted server
+ * in this process (script_server.h): whole and split responses, keep-alive reuse, Connection:
+ * close, the stale retry of a kept connection the server closed, timeouts, cancel (waiting and
+ * running calls), malformed responses, bodies larger than the destination, chunked and
+ * close-delimited bodies, connection refused. Every case checks the exact result and that no call,
+ * op or connection is left behind (busy(), the pool, and the server's view of its sockets). No
+ * sleeps: the test drives both ends; only the timeout case waits for a (50 ms) timeout.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -163,8 +163,9 @@ static void test_keepalive_reuse(void **state)
 
 	start_get(f, &r, "/3,02", sizeof(r.buf));
 	next_request(f, fd, "/3,02");
-	assert_int_equal(ss_send_str(&f->srv, fd,
-				     "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"), 0);
+	assert_int_equal(
+		ss_send_str(&f->srv, fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"),
+		0);
 	run(f, &r);
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.call.resp.status, 404);
@@ -215,8 +216,10 @@ static void test_connection_close(void **state)
 
 	start_get(f, &r, "/1,1", sizeof(r.buf));
 	int fd = accept_request(f, "/1,1");
-	assert_int_equal(ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n"
-						  "Content-Length: 3\r\n\r\nabc"), 0);
+	assert_int_equal(ss_send_str(&f->srv, fd,
+				     "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+				     "Content-Length: 3\r\n\r\nabc"),
+			 0);
 	run(f, &r);
 	assert_int_equal(r.err, 0);
 	assert_body(&r, "abc");
@@ -288,7 +291,8 @@ static void test_stale_retry_only_once_and_not_on_fresh(void **state)
 
 	start_get(f, &r, "/2,3", sizeof(r.buf));
 	fd = accept_request(f, "/2,3");
-	assert_int_equal(ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhal"), 0);
+	assert_int_equal(
+		ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhal"), 0);
 	close(fd); /* cut mid-body: never retried (bytes came) */
 	run(f, &r);
 	assert_int_equal(r.err, -ECONNRESET);
@@ -309,7 +313,7 @@ static void test_timeout(void **state)
 	run(f, &r);
 	assert_int_equal(r.err, -ETIMEDOUT);
 	assert_true(kelp_now_ns() - t0 >= 40ull * 1000000u); /* not before its deadline (minus the
-								  * request's own time) */
+							      * request's own time) */
 	assert_int_equal(stats(f).timeouts, 1);
 	assert_int_equal(stats(f).errors, 1);
 	assert_pool(f, 0, 0);
@@ -373,7 +377,8 @@ static void test_waiting_call_gets_freed_connection(void **state)
 	next_request(f, fd, "/6,2");
 	assert_true(a.done);
 	assert_int_equal(a.err, 0);
-	assert_int_equal(ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"), 0);
+	assert_int_equal(ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"),
+			 0);
 	run(f, &b);
 	assert_int_equal(b.err, 0);
 	assert_body(&b, "x");
@@ -432,8 +437,10 @@ static void test_body_larger_than_dst(void **state)
 	start_get(f, &r, "/9,1", 8);
 	memset(r.buf, 0xAB, sizeof(r.buf));
 	int fd = accept_request(f, "/9,1");
-	assert_int_equal(ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
-						  "0123456789abcdefghij"), 0);
+	assert_int_equal(ss_send_str(&f->srv, fd,
+				     "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+				     "0123456789abcdefghij"),
+			 0);
 	run(f, &r);
 	assert_int_equal(r.err, 0);
 	assert_true(r.call.resp.truncated);
@@ -444,7 +451,8 @@ static void test_body_larger_than_dst(void **state)
 		assert_int_equal(r.buf[i], 0xAB);
 	assert_pool(f, 1, 1);
 
-	start_get(f, &r, "/9,2", sizeof(r.buf)); /* the rest of the body did not stay in the socket */
+	start_get(f, &r, "/9,2",
+		  sizeof(r.buf)); /* the rest of the body did not stay in the socket */
 	next_request(f, fd, "/9,2");
 	assert_int_equal(ss_send_str(&f->srv, fd, OK5), 0);
 	run(f, &r);
@@ -458,8 +466,9 @@ static void test_chunked_and_eof_bodies(void **state)
 {
 	struct fix *f = *state;
 	struct req r;
-	const char *chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-			      "5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n";
+	const char *chunked =
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n";
 
 	start_get(f, &r, "/10,1", sizeof(r.buf));
 	int fd = accept_request(f, "/10,1");
@@ -495,8 +504,10 @@ static void test_extra_bytes_close_connection(void **state)
 	start_get(f, &r, "/11,1", sizeof(r.buf));
 	int fd = accept_request(f, "/11,1");
 	/* a chunked body ends in the scratch buffer, where the parser sees what follows it */
-	assert_int_equal(ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-						  "\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"), 0);
+	assert_int_equal(ss_send_str(&f->srv, fd,
+				     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+				     "\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"),
+			 0);
 	run(f, &r);
 	assert_int_equal(r.err, 0);
 	assert_body(&r, "ok");
@@ -536,7 +547,8 @@ static void test_head(void **state)
 	int fd = ss_accept(&f->srv);
 	assert_true(ss_read_request(&f->srv, fd, head, sizeof(head)) > 0);
 	assert_memory_equal(head, "HEAD /13,1 HTTP/1.1\r\n", 21);
-	assert_int_equal(ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"), 0);
+	assert_int_equal(
+		ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"), 0);
 	run(f, &r);
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.call.resp.content_length, 1234);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* lcore/cluster/http_fallback: how a volume server's answer becomes a completion (kelp_http_read_result);
- * lcore/cluster/discovery: finding a volume in a published location table. */
+/* lcore/cluster/http_fallback: how a volume server's answer becomes a completion
+ * (kelp_http_read_result); lcore/cluster/discovery: finding a volume in a published location table.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +57,7 @@ static void test_partial_content(void **state)
 	assert_int_equal(r.cqe_flags, KELP_CQE_PATH_HTTP | KELP_CQE_F_GZIP | KELP_CQE_F_TRUNCATED);
 
 	/* an ETag that is not 8 quoted hex digits gives crc 0 */
-	const char *bad_etags[] = {"\"5e90563\"", "\"5e90563g\"", "W/\"5e90563f\"", "5e90563f", "",
+	const char *bad_etags[] = {"\"5e90563\"",  "\"5e90563g\"", "W/\"5e90563f\"", "5e90563f", "",
 				   "\"5e90563f\"x"};
 	for (size_t i = 0; i < sizeof(bad_etags) / sizeof(bad_etags[0]); i++) {
 		strcpy(h.etag, bad_etags[i]);
@@ -137,7 +138,7 @@ static void test_statuses(void **state)
 		int status, result;
 		bool retry;
 	} v[] = {{404, -ENOENT, false}, {401, -EPERM, false}, {403, -EPERM, false},
-		 {400, -EINVAL, false}, {500, -EIO, true},     {503, -EIO, true},
+		 {400, -EINVAL, false}, {500, -EIO, true},    {503, -EIO, true},
 		 {302, -EBADMSG, true}};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct kelp_http_response h = resp(v[i].status);
@@ -171,10 +172,11 @@ static void test_loc_table_find(void **state)
 /* [seaweedfs] volume_address: url or publicUrl (url when a server has none); data center first. */
 static void test_discovery_order_volume_address(void **state)
 {
-	const char *body = "{\"volumeOrFileId\":\"3\",\"locations\":["
-			   "{\"url\":\"127.0.0.1:8080\",\"publicUrl\":\"10.0.2.2:8080\","
-			   "\"dataCenter\":\"dc1\"},"
-			   "{\"url\":\"127.0.0.1:8081\",\"publicUrl\":\"\",\"dataCenter\":\"dc2\"}]}";
+	const char *body =
+		"{\"volumeOrFileId\":\"3\",\"locations\":["
+		"{\"url\":\"127.0.0.1:8080\",\"publicUrl\":\"10.0.2.2:8080\","
+		"\"dataCenter\":\"dc1\"},"
+		"{\"url\":\"127.0.0.1:8081\",\"publicUrl\":\"\",\"dataCenter\":\"dc2\"}]}";
 	struct kelp_lookup_result res;
 	struct kelp_vol_locations locs;
 

@@ -238,11 +238,11 @@ static void test_full_ring_aborts_instead_of_spinning(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_control_only_from_other_thread_aborts),
-	    cmocka_unit_test(test_unclaimed_or_released_is_not_checked),
-	    cmocka_unit_test(test_lcore_only_from_other_thread_aborts),
-	    cmocka_unit_test(test_session_state_from_control_while_served_aborts),
-	    cmocka_unit_test(test_full_ring_aborts_instead_of_spinning),
+		cmocka_unit_test(test_control_only_from_other_thread_aborts),
+		cmocka_unit_test(test_unclaimed_or_released_is_not_checked),
+		cmocka_unit_test(test_lcore_only_from_other_thread_aborts),
+		cmocka_unit_test(test_session_state_from_control_while_served_aborts),
+		cmocka_unit_test(test_full_ring_aborts_instead_of_spinning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,7 +96,8 @@ static void list_needles(const char *fixtures, struct needle_list *nl)
 				kelp_idx_parse_row(idx + j * 16, 4, &r0);
 				if (r0.key == r.key && kelp_idx_row_is_live(&r0)) {
 					uint32_t cookie = be32(dat + r0.offset * 8);
-					nl->deleted[nl->n_deleted++] = (struct kelp_fid){VID, r.key, cookie};
+					nl->deleted[nl->n_deleted++] =
+						(struct kelp_fid){VID, r.key, cookie};
 					break;
 				}
 			}
@@ -145,7 +146,8 @@ static int setup(void **state)
 	fx->peer_sock = sv[1];
 	fx->cli = kelp_session_alloc(sv[0], -1);
 	assert_non_null(fx->cli);
-	assert_int_equal(kelp_session_attach(fx->cli, dup(fx->srv->memfd), dup(fx->srv->doorbell_fd)), 0);
+	assert_int_equal(
+		kelp_session_attach(fx->cli, dup(fx->srv->memfd), dup(fx->srv->doorbell_fd)), 0);
 	*state = fx;
 	return 0;
 }
@@ -292,11 +294,21 @@ static void test_garbage_sqes(void **state)
 	uint64_t arena = fx->srv->arena_size;
 	struct kelp_sqe bad[] = {
 		{.opcode = 99, .user_data = 1},
-		{.opcode = KELP_OP_READ, .volume_id = VID, .length = 4096, .buf_off = arena, .user_data = 2},
-		{.opcode = KELP_OP_READ, .volume_id = VID, .length = 4096, .buf_off = arena - 100,
+		{.opcode = KELP_OP_READ,
+		 .volume_id = VID,
+		 .length = 4096,
+		 .buf_off = arena,
+		 .user_data = 2},
+		{.opcode = KELP_OP_READ,
+		 .volume_id = VID,
+		 .length = 4096,
+		 .buf_off = arena - 100,
 		 .user_data = 3},
 		{.opcode = KELP_OP_READ, .volume_id = VID, .length = 0xffffffffu, .user_data = 4},
-		{.opcode = KELP_OP_READ, .volume_id = VID, .length = 16, .buf_off = UINT64_MAX - 8,
+		{.opcode = KELP_OP_READ,
+		 .volume_id = VID,
+		 .length = 16,
+		 .buf_off = UINT64_MAX - 8,
 		 .user_data = 5},
 		{.opcode = KELP_OP_NOP, .flags = 1, .user_data = 6},
 		{.opcode = KELP_OP_STAT, .volume_id = VID, .buf_off = 4096, .user_data = 7},
@@ -371,7 +383,8 @@ static void test_cq_full_backpressure(void **state)
 	assert_int_equal(expect, 48);
 }
 
-/* A tail that jumps further than the ring: the session is broken, the client told, the lcore fine. */
+/* A tail that jumps further than the ring: the session is broken, the client told, the lcore fine.
+ */
 static void test_hostile_tail_breaks_session(void **state)
 {
 	struct fixture *fx = *state;
@@ -402,8 +415,8 @@ static void test_remote_path_and_release(void **state)
 	assert_int_equal(m.remote->fid.volume_id, VID + 1);
 	/* kelpd's own mapping of the same arena offset */
 	assert_int_equal(m.remote->dst - fx->srv->arena, buf - fx->cli->arena);
-	/* the control thread's answer when no path is configured (lcore/control/remote_read.c, tested with a
-	 * real kelpd in test/integ/test_kelpd_http.sh) */
+	/* the control thread's answer when no path is configured (lcore/control/remote_read.c,
+	 * tested with a real kelpd in test/integ/test_kelpd_http.sh) */
 	m.remote->result = -EHOSTUNREACH;
 	m.type = KELP_MSG_REMOTE_DONE;
 	assert_int_equal(kelp_lcore_send(&fx->lc, &m), 0);
@@ -446,10 +459,11 @@ static void test_rdma_only_without_rdma(void **state)
 	struct kelp_msg m;
 
 	list_needles(fixtures_dir(), &nl);
-	assert_int_equal(kelp_queue_read_flags(fx->cli, &nl.live[0], 0, buf, 4096,
-					       KELP_SQE_F_RDMA_ONLY, 1), 0);
-	assert_int_equal(kelp_queue_read_flags(fx->cli, &far, 0, buf, 4096, KELP_SQE_F_RDMA_ONLY, 2),
-			 0);
+	assert_int_equal(
+		kelp_queue_read_flags(fx->cli, &nl.live[0], 0, buf, 4096, KELP_SQE_F_RDMA_ONLY, 1),
+		0);
+	assert_int_equal(
+		kelp_queue_read_flags(fx->cli, &far, 0, buf, 4096, KELP_SQE_F_RDMA_ONLY, 2), 0);
 	assert_int_equal(kelp_queue_read_flags(fx->cli, &far, 0, buf, 4096, 0x80, 3), -EINVAL);
 	kelp_submit(fx->cli);
 	assert_int_equal(serve_and_collect(fx, c, 2), 2);
@@ -524,7 +538,8 @@ static void test_large_reads_yield(void **state)
 	}
 	uint8_t *buf = kelp_buf_alloc(fx->cli, big.data_size);
 	for (int i = 0; i < 16; i++)
-		assert_int_equal(kelp_queue_read(fx->cli, &big_fid, 0, buf, big.data_size, (uint64_t)i), 0);
+		assert_int_equal(
+			kelp_queue_read(fx->cli, &big_fid, 0, buf, big.data_size, (uint64_t)i), 0);
 	kelp_submit(fx->cli);
 	assert_int_equal(kelp_lcore_serve_session(&fx->lc, fx->srv), KELP_POLL_BUSY);
 	uint32_t first = (KELP_SESSION_POLL_BYTES + big.data_size - 1) / big.data_size;

@@ -30,8 +30,8 @@
 #include "lcore/worker/lsession.h"
 #include "shm/session.h"
 
-#define VID 7
-#define HUGE (2u << 20)
+#define VID	     7
+#define HUGE	     (2u << 20)
 #define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 
 static long read_long(const char *path)
@@ -88,8 +88,9 @@ static void test_punched_hole_closes_only_that_session(void **state)
 	assert_non_null(mkdtemp(dir));
 	const char *fix = getenv("KELP_FIXTURES") ? getenv("KELP_FIXTURES") : "test/fixtures";
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "cp %s/healthy_volume.dat %s/%d.dat && cp %s/healthy_volume.idx %s/%d.idx",
-		 fix, dir, VID, fix, dir, VID);
+	snprintf(cmd, sizeof(cmd),
+		 "cp %s/healthy_volume.dat %s/%d.dat && cp %s/healthy_volume.idx %s/%d.idx", fix,
+		 dir, VID, fix, dir, VID);
 	assert_int_equal(system(cmd), 0);
 	struct kelp_engine eng = {0};
 	struct kelp_lcore lc;
@@ -120,7 +121,8 @@ static void test_punched_hole_closes_only_that_session(void **state)
 	const struct kelp_volume *v = kelp_volume_set_find(eng.volumes, VID);
 	assert_int_equal(kelp_volume_next(v, &cursor, &key, &off), 1);
 	const uint8_t *rec = kelp_volume_dat_map(v) + off;
-	struct kelp_fid fid = {VID, key, (uint32_t)rec[0] << 24 | rec[1] << 16 | rec[2] << 8 | rec[3]};
+	struct kelp_fid fid = {VID, key,
+			       (uint32_t)rec[0] << 24 | rec[1] << 16 | rec[2] << 8 | rec[3]};
 	uint8_t *buf = kelp_buf_alloc(cli, 4096);
 	assert_non_null(buf);
 	struct kelp_cqe c;
@@ -133,7 +135,8 @@ static void test_punched_hole_closes_only_that_session(void **state)
 
 	/* the client punches the arena's huge page out, and the page goes elsewhere */
 	assert_int_equal(fallocate(client_memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				   (off_t)srv->hdr->arena_off, HUGE), 0);
+				   (off_t)srv->hdr->arena_off, HUGE),
+			 0);
 	void *thief = mmap(NULL, HUGE, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
 	assert_true(thief != MAP_FAILED);

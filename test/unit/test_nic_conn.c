@@ -32,7 +32,8 @@ static const struct kelp_fid NEEDLE_FID = {.volume_id = 3, .key = 0x1637, .cooki
 struct export_ctx {
 	bool bounce;
 	uint32_t lkey;
-	bool faulted;      /* the needle's mapping lost a page (what kelp_rdma_export_ops.faulted says) */
+	bool faulted; /* the needle's mapping lost a page (what kelp_rdma_export_ops.faulted says)
+		       */
 	int faulted_calls; /* times the exporter asked */
 };
 
@@ -44,8 +45,12 @@ static int fake_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_sou
 		return -EHOSTUNREACH;
 	if (fid->key != NEEDLE_FID.key || fid->cookie != NEEDLE_FID.cookie)
 		return -ENOENT;
-	*src = (struct kelp_rdma_source){.data = needle, .size = sizeof(needle), .crc = 0xc0ffee,
-					 .flags = 0, .lkey = ex->lkey, .use_bounce = ex->bounce,
+	*src = (struct kelp_rdma_source){.data = needle,
+					 .size = sizeof(needle),
+					 .crc = 0xc0ffee,
+					 .flags = 0,
+					 .lkey = ex->lkey,
+					 .use_bounce = ex->bounce,
 					 .owner = needle};
 	return 0;
 }
@@ -90,8 +95,10 @@ static struct kelp_rdma_dev *open_fake_dev(void)
 static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t export_credits,
 			   uint32_t bounce_slots, uint32_t max_read)
 {
-	struct kelp_rdma_lcore_config cfg = {.cq_entries = 1024, .bounce_slots = bounce_slots,
-					     .bounce_size = 4096, .max_read = max_read,
+	struct kelp_rdma_lcore_config cfg = {.cq_entries = 1024,
+					     .bounce_slots = bounce_slots,
+					     .bounce_size = 4096,
+					     .max_read = max_read,
 					     .clock_ns = fake_clock};
 	struct kelp_rdma_hello hello, ack;
 
@@ -99,9 +106,10 @@ static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t exp
 	p->dev = open_fake_dev();
 	p->rlc = kelp_rdma_lcore_create(p->dev, &cfg, NULL);
 	p->rcq = F.last_cq;
-	p->elc = kelp_rdma_lcore_create(
-		p->dev, &cfg, &(struct kelp_rdma_export_ops){.find = fake_find, .faulted = fake_faulted,
-						.arg = &p->ex});
+	p->elc = kelp_rdma_lcore_create(p->dev, &cfg,
+					&(struct kelp_rdma_export_ops){.find = fake_find,
+								       .faulted = fake_faulted,
+								       .arg = &p->ex});
 	p->ecq = F.last_cq;
 	assert_non_null(p->rlc);
 	assert_non_null(p->elc);
@@ -153,17 +161,16 @@ static int setup(void **state)
 	return 0;
 }
 
-static int submit_read(struct pair *p, uint32_t slot, uint64_t offset, uint32_t len,
-		       uintptr_t user)
+static int submit_read(struct pair *p, uint32_t slot, uint64_t offset, uint32_t len, uintptr_t user)
 {
-	return kelp_rdma_submit(p->rc, &(struct kelp_rdma_read){
-					       .opcode = KELP_RDMA_OP_READ,
-					       .fid = NEEDLE_FID,
-					       .offset = offset,
-					       .length = len,
-					       .addr = (uintptr_t)(p->arena + slot * 16384u),
-					       .rkey = p->arena_mr->rkey,
-					       .user = (void *)user});
+	return kelp_rdma_submit(
+		p->rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ,
+						.fid = NEEDLE_FID,
+						.offset = offset,
+						.length = len,
+						.addr = (uintptr_t)(p->arena + slot * 16384u),
+						.rkey = p->arena_mr->rkey,
+						.user = (void *)user});
 }
 
 static int poll_all(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max)
@@ -276,10 +283,11 @@ static void test_read_round_trip(void **state)
 
 	/* The tail: fewer bytes than asked. A STAT: no bytes, the size. */
 	assert_int_equal(submit_read(&p, 1, sizeof(needle) - 10, 4096, 43), 0);
-	assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
-									  .fid = NEEDLE_FID,
-									  .user = (void *)44}),
-			 0);
+	assert_int_equal(
+		kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
+								.fid = NEEDLE_FID,
+								.user = (void *)44}),
+		0);
 	round_trip(&p);
 	assert_int_equal(poll_all(p.rlc, done, 64), 2);
 	assert_int_equal(done[0].written, 10);
@@ -299,11 +307,15 @@ static void test_export_errors(void **state)
 	pair_open(&p, 8, 8);
 	missing.cookie ^= 1;
 	novol.volume_id = 99;
-	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ, .fid = missing,
-							.length = 10, .addr = (uintptr_t)p.arena,
+	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ,
+							.fid = missing,
+							.length = 10,
+							.addr = (uintptr_t)p.arena,
 							.rkey = p.arena_mr->rkey});
-	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ, .fid = novol,
-							.length = 10, .addr = (uintptr_t)p.arena,
+	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ,
+							.fid = novol,
+							.length = 10,
+							.addr = (uintptr_t)p.arena,
 							.rkey = p.arena_mr->rkey});
 	submit_read(&p, 0, sizeof(needle) + 1, 10, 0); /* offset past the end */
 	memset(p.arena, 0xee, 16);
@@ -318,11 +330,13 @@ static void test_export_errors(void **state)
 	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_UP);
 	/* Bad submissions are refused locally. */
 	assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = 9}), -EINVAL);
-	assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ,
-									  .length = 5}),
-			 -EINVAL);
-	assert_int_equal(kelp_rdma_submit(p.ec, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT}),
-			 -EINVAL);
+	assert_int_equal(
+		kelp_rdma_submit(
+			p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ, .length = 5}),
+		-EINVAL);
+	assert_int_equal(
+		kelp_rdma_submit(p.ec, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT}),
+		-EINVAL);
 	pair_close(&p);
 }
 
@@ -398,10 +412,10 @@ static void test_failure_reset_reconnect(void **state)
 	/* The first request's send fails (peer gone: retries exceeded); the rest are flushed. */
 	struct fake_qp *rq = p.rqp;
 	old_gen = (uint8_t)(rq->sq[0].wr_id >> 48);
-	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[0].wr_id,
-					   .status = IBV_WC_RETRY_EXC_ERR});
-	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[1].wr_id,
-					   .status = IBV_WC_WR_FLUSH_ERR});
+	cq_push(&p.rcq->cq,
+		(struct ibv_wc){.wr_id = rq->sq[0].wr_id, .status = IBV_WC_RETRY_EXC_ERR});
+	cq_push(&p.rcq->cq,
+		(struct ibv_wc){.wr_id = rq->sq[1].wr_id, .status = IBV_WC_WR_FLUSH_ERR});
 	assert_int_equal(poll_all(p.rlc, done, 64), 3);
 	for (int k = 0; k < 3; k++)
 		assert_int_equal(done[k].status, -ECONNRESET);
@@ -426,7 +440,8 @@ static void test_failure_reset_reconnect(void **state)
 		kelp_rdma_conn_failed(p.rc, t); /* e.g. TCP refused */
 		assert_int_equal(kelp_rdma_conn_retry_at(p.rc), t + expect);
 		t += expect;
-		expect = expect * 2 > KELP_RDMA_BACKOFF_MAX_NS ? KELP_RDMA_BACKOFF_MAX_NS : expect * 2;
+		expect = expect * 2 > KELP_RDMA_BACKOFF_MAX_NS ? KELP_RDMA_BACKOFF_MAX_NS
+							       : expect * 2;
 	}
 	assert_int_equal(kelp_rdma_conn_retry_at(p.rc) - (t - KELP_RDMA_BACKOFF_MAX_NS),
 			 KELP_RDMA_BACKOFF_MAX_NS);
@@ -435,7 +450,7 @@ static void test_failure_reset_reconnect(void **state)
 	 * take the reconnecting reader. */
 	struct fake_qp *eq = p.eqp;
 	cq_push(&p.ecq->cq, (struct ibv_wc){.wr_id = eq->rq[eq->rq_head].wr_id,
-					   .status = IBV_WC_REM_ABORT_ERR});
+					    .status = IBV_WC_REM_ABORT_ERR});
 	poll_all(p.elc, done, 64);
 	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
 
@@ -467,7 +482,8 @@ static void test_failure_reported_across_polls(void **state)
 	for (uint32_t i = 0; i < 40; i++)
 		assert_int_equal(submit_read(&p, i % 8, 0, 10, i + 1), 0);
 	struct fake_qp *rq = p.rqp;
-	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[0].wr_id, .status = IBV_WC_RETRY_EXC_ERR});
+	cq_push(&p.rcq->cq,
+		(struct ibv_wc){.wr_id = rq->sq[0].wr_id, .status = IBV_WC_RETRY_EXC_ERR});
 	bool seen[41] = {false};
 	do {
 		n = kelp_rdma_lcore_poll(p.rlc, done, KELP_RDMA_POLL_BATCH);
@@ -698,7 +714,8 @@ static void test_export_chunked_read(void **state)
 }
 
 /* Two 3-piece reads and a pool of 4 buffers: the second waits (queued, in order with a small read
- * behind it) until the first reply's send completes, then both are served: nothing answered BUSY. */
+ * behind it) until the first reply's send completes, then both are served: nothing answered BUSY.
+ */
 static void test_export_chunked_read_waits_for_buffers(void **state)
 {
 	struct kelp_rdma_done done[64], unused[64];
@@ -711,12 +728,13 @@ static void test_export_chunked_read_waits_for_buffers(void **state)
 	assert_int_equal(submit_read(&p, 2, 7, 50, 3), 0);
 	wire_deliver(&p.rqp->qp);
 	kelp_rdma_lcore_poll(p.elc, unused, 64);
-	assert_int_equal(p.eqp->sq_n, 4); /* only the first: the second needs 3 buffers, 1 is free */
+	assert_int_equal(p.eqp->sq_n,
+			 4); /* only the first: the second needs 3 buffers, 1 is free */
 	wire_deliver(&p.eqp->qp);
 	assert_int_equal(poll_all(p.rlc, done, 64), 1);
 	assert_ptr_equal(done[0].user, (void *)1);
 	kelp_rdma_lcore_poll(p.elc, unused, 64); /* send completion: buffers back, queue served */
-	assert_int_equal(p.eqp->sq_n, 4 + 2);      /* 3 WRITEs + reply, 1 WRITE + reply */
+	assert_int_equal(p.eqp->sq_n, 4 + 2);	 /* 3 WRITEs + reply, 1 WRITE + reply */
 	wire_deliver(&p.eqp->qp);
 	poll_all(p.elc, unused, 64);
 	assert_int_equal(poll_all(p.rlc, done, 64), 2);
@@ -795,8 +813,11 @@ static void test_export_large_read_not_starved(void **state)
 	pair_second(&p, &rc2, &ec2, &rqp2, &eqp2);
 	p.ex.bounce = true;
 	memset(p.arena, 0xee, 4 * 16384);
-	struct kelp_rdma_read rd = {.opcode = KELP_RDMA_OP_READ, .fid = NEEDLE_FID, .length = 5000,
-				    .addr = (uintptr_t)(p.arena + 16384), .rkey = p.arena_mr->rkey,
+	struct kelp_rdma_read rd = {.opcode = KELP_RDMA_OP_READ,
+				    .fid = NEEDLE_FID,
+				    .length = 5000,
+				    .addr = (uintptr_t)(p.arena + 16384),
+				    .rkey = p.arena_mr->rkey,
 				    .user = (void *)21};
 	assert_int_equal(kelp_rdma_submit(rc2, &rd), 0); /* 2 pieces: holds 2 of 4 buffers */
 	wire_deliver(&rqp2->qp);
@@ -812,8 +833,8 @@ static void test_export_large_read_not_starved(void **state)
 	assert_int_equal(kelp_rdma_submit(rc2, &rd), 0);
 	wire_deliver(&rqp2->qp);
 	kelp_rdma_lcore_poll(p.elc, unused, 64);
-	assert_int_equal(eqp2->sq_n, 3);  /* nothing new for the second connection */
-	wire_deliver(&eqp2->qp);          /* its first reply: 2 buffers back (after the poll) */
+	assert_int_equal(eqp2->sq_n, 3); /* nothing new for the second connection */
+	wire_deliver(&eqp2->qp);	 /* its first reply: 2 buffers back (after the poll) */
 	kelp_rdma_lcore_poll(p.elc, unused, 64);
 	assert_int_equal(p.eqp->sq_n, 4); /* the large one, 3 WRITEs + reply */
 	assert_int_equal(eqp2->sq_n, 2);  /* then the small one with the last free buffer */
@@ -839,7 +860,7 @@ static void test_export_read_too_large(void **state)
 	pair_open_pool(&p, 4, 4, 4, 8192);
 	p.ex.bounce = true;
 	memset(p.arena, 0xee, 16384);
-	assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0);    /* 10000 > 8192 */
+	assert_int_equal(submit_read(&p, 0, 0, 16384, 1), 0);	 /* 10000 > 8192 */
 	assert_int_equal(submit_read(&p, 1, 1808, 16384, 2), 0); /* exactly 8192 */
 	round_trip(&p);
 	assert_int_equal(poll_all(p.rlc, done, 64), 2);
@@ -882,7 +903,8 @@ static void test_export_reset_returns_chunk_buffers(void **state)
 	wire_deliver(&p.rqp->qp);
 	kelp_rdma_lcore_poll(p.elc, unused, 64); /* 3 buffers held by the reply */
 	struct fake_qp *eq = p.eqp;
-	cq_push(&p.ecq->cq, (struct ibv_wc){.wr_id = eq->sq[0].wr_id, .status = IBV_WC_REM_ACCESS_ERR});
+	cq_push(&p.ecq->cq,
+		(struct ibv_wc){.wr_id = eq->sq[0].wr_id, .status = IBV_WC_REM_ACCESS_ERR});
 	poll_all(p.elc, unused, 64);
 	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
 	kelp_rdma_conn_failed(p.rc, F.now); /* the reader notices too (here: told) */
@@ -992,15 +1014,16 @@ static void test_batched_posting(void **state)
 	pair_open(&p, 8, 8);
 	F.post_send_calls = F.post_recv_calls = 0;
 	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){
-							 .opcode = KELP_RDMA_OP_READ,
-							 .fid = NEEDLE_FID,
-							 .offset = i * 100,
-							 .length = 50,
-							 .addr = (uintptr_t)(p.arena + i * 16384u),
-							 .rkey = p.arena_mr->rkey,
-							 .user = (void *)(uintptr_t)(i + 1),
-							 .more = true}),
+		assert_int_equal(kelp_rdma_submit(p.rc,
+						  &(struct kelp_rdma_read){
+							  .opcode = KELP_RDMA_OP_READ,
+							  .fid = NEEDLE_FID,
+							  .offset = i * 100,
+							  .length = 50,
+							  .addr = (uintptr_t)(p.arena + i * 16384u),
+							  .rkey = p.arena_mr->rkey,
+							  .user = (void *)(uintptr_t)(i + 1),
+							  .more = true}),
 				 0);
 	assert_int_equal(p.rqp->sq_n, 0); /* queued, not posted */
 	assert_int_equal(F.post_send_calls, 0);
@@ -1028,12 +1051,14 @@ static void test_batched_posting(void **state)
 
 	/* A queued burst is posted by the next poll, or by kelp_rdma_lcore_flush. */
 	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
-							.fid = NEEDLE_FID, .more = true});
+							.fid = NEEDLE_FID,
+							.more = true});
 	assert_int_equal(p.rqp->sq_n, 0);
 	kelp_rdma_lcore_poll(p.rlc, done, 64);
 	assert_int_equal(p.rqp->sq_n, 1);
 	kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
-							.fid = NEEDLE_FID, .more = true});
+							.fid = NEEDLE_FID,
+							.more = true});
 	assert_int_equal(kelp_rdma_lcore_flush(p.rlc), 0);
 	assert_int_equal(p.rqp->sq_n, 2);
 	round_trip(&p);
@@ -1049,12 +1074,13 @@ static void test_batched_post_failure(void **state)
 
 	pair_open(&p, 8, 8);
 	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(kelp_rdma_submit(p.rc, &(struct kelp_rdma_read){
-							 .opcode = KELP_RDMA_OP_STAT,
-							 .fid = NEEDLE_FID,
-							 .user = (void *)(uintptr_t)(i + 1),
-							 .more = true}),
-				 0);
+		assert_int_equal(
+			kelp_rdma_submit(
+				p.rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_STAT,
+							       .fid = NEEDLE_FID,
+							       .user = (void *)(uintptr_t)(i + 1),
+							       .more = true}),
+			0);
 	F.fail_post_send = 1;
 	assert_int_equal(kelp_rdma_lcore_flush(p.rlc), -ENOMEM);
 	assert_int_equal(poll_all(p.rlc, done, 64), 3);

@@ -29,9 +29,13 @@ static int listen_any(uint16_t *port)
 	return fd;
 }
 
-static const struct kelp_rdma_hello reader_hello = {
-	.version = 1, .kind = KELP_RDMA_HELLO, .credits = 16, .mtu = 3, .qpn = 0x42, .psn = 7,
-	.gid = {0xfe, 0x80, [15] = 1}};
+static const struct kelp_rdma_hello reader_hello = {.version = 1,
+						    .kind = KELP_RDMA_HELLO,
+						    .credits = 16,
+						    .mtu = 3,
+						    .qpn = 0x42,
+						    .psn = 7,
+						    .gid = {0xfe, 0x80, [15] = 1}};
 
 struct server {
 	int lfd;
@@ -59,8 +63,13 @@ static void *serve_one(void *arg)
 		close(fd);
 		return NULL;
 	}
-	struct kelp_rdma_hello ack = {.version = 1, .kind = KELP_RDMA_ACK, .credits = 8, .mtu = 3,
-				      .qpn = 0x99, .psn = 5, .gid = {0xfe, 0x80, [15] = 2}};
+	struct kelp_rdma_hello ack = {.version = 1,
+				      .kind = KELP_RDMA_ACK,
+				      .credits = 8,
+				      .mtu = 3,
+				      .qpn = 0x99,
+				      .psn = 5,
+				      .gid = {0xfe, 0x80, [15] = 2}};
 	kelp_rdma_oob_answer(fd, &ack, 2000);
 	return NULL;
 }

@@ -64,7 +64,7 @@ static void test_request_rejects_injection(void **state)
 }
 
 struct outcome {
-	ssize_t rc;      /* total consumed, or the error */
+	ssize_t rc; /* total consumed, or the error */
 	bool done;
 	struct kelp_http_response resp;
 	uint8_t body[256];
@@ -132,18 +132,17 @@ static void parse_every_split(const char *in, size_t cap, bool eof, struct outco
 }
 
 /* A response captured from weed 4.48 (gzip needle, Range, Accept-Encoding: gzip), body shortened */
-static const char weed_206[] =
-	"HTTP/1.1 206 Partial Content\r\n"
-	"Accept-Ranges: bytes\r\n"
-	"Content-Disposition: inline; filename=t20k.txt\r\n"
-	"Content-Encoding: gzip\r\n"
-	"Content-Length: 10\r\n"
-	"Content-Range: bytes 10-19/133\r\n"
-	"Content-Type: text/plain\r\n"
-	"Etag: \"5e90563f\"\r\n"
-	"Server: SeaweedFS Volume 8000GB 4.48\r\n"
-	"\r\n"
-	"0123456789";
+static const char weed_206[] = "HTTP/1.1 206 Partial Content\r\n"
+			       "Accept-Ranges: bytes\r\n"
+			       "Content-Disposition: inline; filename=t20k.txt\r\n"
+			       "Content-Encoding: gzip\r\n"
+			       "Content-Length: 10\r\n"
+			       "Content-Range: bytes 10-19/133\r\n"
+			       "Content-Type: text/plain\r\n"
+			       "Etag: \"5e90563f\"\r\n"
+			       "Server: SeaweedFS Volume 8000GB 4.48\r\n"
+			       "\r\n"
+			       "0123456789";
 
 static void test_content_length_every_split(void **state)
 {
@@ -211,24 +210,27 @@ static void test_body_until_close(void **state)
 static void test_interim_and_statuses(void **state)
 {
 	struct outcome o;
-	parse_every_split("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
-			  "Connection: close\r\n\r\n",
-			  64, false, &o);
+	parse_every_split(
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+		"Connection: close\r\n\r\n",
+		64, false, &o);
 	assert_true(o.done);
 	assert_int_equal(o.resp.status, 404);
 	assert_true(o.resp.close);
 	assert_int_equal(o.resp.body_total, 0);
 
-	parse_every_split("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 2\r\n\r\nno",
-			  64, false, &o);
+	parse_every_split(
+		"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 2\r\n\r\nno",
+		64, false, &o);
 	assert_true(o.done);
 	assert_int_equal(o.resp.status, 503);
 	assert_true(o.resp.has_retry_after);
 	assert_int_equal(o.resp.retry_after_s, 7);
 
-	parse_every_split("HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Range: bytes */0\r\n"
-			  "Content-Length: 0\r\n\r\n",
-			  64, false, &o);
+	parse_every_split(
+		"HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Range: bytes */0\r\n"
+		"Content-Length: 0\r\n\r\n",
+		64, false, &o);
 	assert_true(o.done);
 	assert_true(o.resp.has_content_range);
 	assert_int_equal(o.resp.range_total, 0);
@@ -244,7 +246,8 @@ static void test_interim_and_statuses(void **state)
 
 static void test_leftover_bytes_not_consumed(void **state)
 {
-	static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 200 OK\r\n";
+	static const char two[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 200 OK\r\n";
 	struct kelp_http_parser p;
 	uint8_t body[8];
 	kelp_http_parser_init(&p, body, sizeof(body), false);
@@ -269,7 +272,8 @@ static void test_body_window_zero_copy(void **state)
 	struct kelp_http_parser p;
 	uint8_t body[8], *w = NULL;
 	kelp_http_parser_init(&p, body, sizeof(body), false);
-	assert_int_equal(kelp_http_parser_feed(&p, (const uint8_t *)head, strlen(head)), strlen(head));
+	assert_int_equal(kelp_http_parser_feed(&p, (const uint8_t *)head, strlen(head)),
+			 strlen(head));
 	size_t n = kelp_http_parser_body_window(&p, &w);
 	assert_ptr_equal(w, body + 2);
 	assert_int_equal(n, 6); /* dst room, not the 8 body bytes left */
@@ -353,11 +357,13 @@ static void test_header_limits(void **state)
 	struct kelp_http_parser p;
 	kelp_http_parser_init(&p, NULL, 0, false);
 	assert_int_equal(kelp_http_parser_feed(&p, (const uint8_t *)"garbage\r\n", 9), -EPROTO);
-	assert_int_equal(kelp_http_parser_feed(&p, (const uint8_t *)"HTTP/1.1 200 OK\r\n", 17), -EPROTO);
+	assert_int_equal(kelp_http_parser_feed(&p, (const uint8_t *)"HTTP/1.1 200 OK\r\n", 17),
+			 -EPROTO);
 	assert_int_equal(kelp_http_parser_finish(&p), -EPROTO);
 }
 
-/* The volume server's ETag is the stored CRC (kelp-bench --verify reads it): only "8 hex" counts. */
+/* The volume server's ETag is the stored CRC (kelp-bench --verify reads it): only "8 hex" counts.
+ */
 static void test_etag_crc(void **state)
 {
 	(void)state;
@@ -369,8 +375,13 @@ static void test_etag_crc(void **state)
 	assert_int_equal(kelp_http_etag_crc("\"ABCDEF01\"", &crc), 0);
 	assert_int_equal(crc, 0xabcdef01u);
 	crc = 7;
-	const char *bad[] = {"", "5e90563f", "\"5e90563\"", "\"5e90563f0\"", "W/\"5e90563f\"",
-			     "\"5e9x563f\"", "\"5e90563f"};
+	const char *bad[] = {"",
+			     "5e90563f",
+			     "\"5e90563\"",
+			     "\"5e90563f0\"",
+			     "W/\"5e90563f\"",
+			     "\"5e9x563f\"",
+			     "\"5e90563f"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(kelp_http_etag_crc(bad[i], &crc), -EINVAL);
 	assert_int_equal(crc, 7); /* untouched on error */

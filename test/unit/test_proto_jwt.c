@@ -12,10 +12,9 @@
 
 #include "proto/jwt.h"
 
-static const char expected[] =
-	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
-	"eyJmaWQiOiIzLDAxNjM3MDM3ZDYiLCJleHAiOjE3MDAwMDAwMDB9."
-	"hIYZ_oB4sgDZeP2pBWR692UAqu1OVDmRahX13c_ZERs";
+static const char expected[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+			       "eyJmaWQiOiIzLDAxNjM3MDM3ZDYiLCJleHAiOjE3MDAwMDAwMDB9."
+			       "hIYZ_oB4sgDZeP2pBWR692UAqu1OVDmRahX13c_ZERs";
 
 static void test_sign_known_vector(void **state)
 {

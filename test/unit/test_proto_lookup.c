@@ -16,8 +16,9 @@
 static void test_request(void **state)
 {
 	char buf[256];
-	const char *want = "GET /dir/lookup?volumeId=4294967295 HTTP/1.1\r\nHost: 127.0.0.1:9333\r\n"
-			   "Connection: keep-alive\r\n\r\n";
+	const char *want =
+		"GET /dir/lookup?volumeId=4294967295 HTTP/1.1\r\nHost: 127.0.0.1:9333\r\n"
+		"Connection: keep-alive\r\n\r\n";
 	assert_int_equal(kelp_lookup_write_request("127.0.0.1:9333", 4294967295u, buf, sizeof(buf)),
 			 strlen(want));
 	assert_string_equal(buf, want);
@@ -32,21 +33,24 @@ static void test_found(void **state)
 {
 	struct kelp_lookup_result r;
 	/* captured from weed 4.48 */
-	assert_int_equal(parse(200,
-			       "{\"volumeOrFileId\":\"1\",\"locations\":[{\"url\":\"127.0.0.1:18480\","
-			       "\"publicUrl\":\"127.0.0.1:18480\",\"dataCenter\":\"dc1\",\"grpcPort\":28480}]}",
-			       &r),
-			 0);
+	assert_int_equal(
+		parse(200,
+		      "{\"volumeOrFileId\":\"1\",\"locations\":[{\"url\":\"127.0.0.1:18480\","
+		      "\"publicUrl\":\"127.0.0.1:18480\",\"dataCenter\":\"dc1\",\"grpcPort\":28480}"
+		      "]}",
+		      &r),
+		0);
 	assert_int_equal(r.count, 1);
 	assert_string_equal(r.loc[0].url, "127.0.0.1:18480");
 	assert_string_equal(r.loc[0].public_url, "127.0.0.1:18480");
 	assert_string_equal(r.loc[0].data_center, "dc1");
 
-	assert_int_equal(parse(200,
-			       "{\"locations\":[{\"url\":\"10.0.0.1:8080\"},{\"url\":\"[::1]:8081\","
-			       "\"dataCenter\":\"dc2\"}]}",
-			       &r),
-			 0);
+	assert_int_equal(
+		parse(200,
+		      "{\"locations\":[{\"url\":\"10.0.0.1:8080\"},{\"url\":\"[::1]:8081\","
+		      "\"dataCenter\":\"dc2\"}]}",
+		      &r),
+		0);
 	assert_int_equal(r.count, 2);
 	assert_string_equal(r.loc[0].data_center, "");
 	assert_string_equal(r.loc[1].url, "[::1]:8081");
@@ -55,8 +59,9 @@ static void test_found(void **state)
 static void test_not_found_and_busy(void **state)
 {
 	struct kelp_lookup_result r;
-	assert_int_equal(parse(404, "{\"volumeOrFileId\":\"1\",\"error\":\"volume id 1 not found\"}", &r),
-			 -ENOENT);
+	assert_int_equal(
+		parse(404, "{\"volumeOrFileId\":\"1\",\"error\":\"volume id 1 not found\"}", &r),
+		-ENOENT);
 	assert_string_equal(r.error, "volume id 1 not found");
 	assert_int_equal(parse(200, "{\"volumeOrFileId\":\"1\",\"locations\":[]}", &r), -ENOENT);
 	assert_int_equal(parse(200, "{\"volumeOrFileId\":\"1\"}", &r), -ENOENT);

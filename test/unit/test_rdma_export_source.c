@@ -115,7 +115,7 @@ static void test_source_find_and_faulted(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_source_find_and_faulted),
+		cmocka_unit_test(test_source_find_and_faulted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

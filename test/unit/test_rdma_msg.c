@@ -51,7 +51,8 @@ static void test_hello_round_trip(void **state)
 	uint8_t buf[KELP_RDMA_HELLO_SIZE];
 	struct kelp_rdma_hello out;
 
-	assert_int_equal(kelp_rdma_hello_encode(&sample_hello, buf, sizeof(buf)), KELP_RDMA_HELLO_SIZE);
+	assert_int_equal(kelp_rdma_hello_encode(&sample_hello, buf, sizeof(buf)),
+			 KELP_RDMA_HELLO_SIZE);
 	assert_int_equal(kelp_rdma_hello_parse(buf, sizeof(buf), &out), 0);
 	assert_memory_equal(&out.gid, sample_hello.gid, 16);
 	assert_int_equal(out.qpn, sample_hello.qpn);
@@ -72,13 +73,13 @@ static void test_hello_layout(void **state)
 	uint8_t buf[KELP_RDMA_HELLO_SIZE];
 
 	kelp_rdma_hello_encode(&sample_hello, buf, sizeof(buf));
-	static const uint8_t head[24] = {'K', 'L', 'P', 'H', 0, 1, 1, 0, 0, 32, 3, 0,
-					 0, 0x12, 0x34, 0x56, 0, 0xab, 0xcd, 0xef, 0, 7, 0, 0};
+	static const uint8_t head[24] = {'K', 'L',  'P',  'H',	0, 1,	 1,    0,    0, 32, 3, 0,
+					 0,   0x12, 0x34, 0x56, 0, 0xab, 0xcd, 0xef, 0, 7,  0, 0};
 	assert_memory_equal(buf, head, sizeof(head));
 	assert_memory_equal(buf + 24, sample_hello.gid, 16);
 	static const uint8_t tail[24] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
 					 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01,
-					 0x02, 0x03, 0, 0, 0, 0, 0, 0};
+					 0x02, 0x03, 0,	   0,	 0,    0,    0,	   0};
 	assert_memory_equal(buf + 40, tail, sizeof(tail));
 }
 
@@ -89,9 +90,9 @@ static void test_request_layout_and_round_trip(void **state)
 
 	assert_int_equal(kelp_rdma_request_encode(&sample_request, buf, sizeof(buf)), 64);
 	assert_memory_equal(buf, "KLPQ\x01", 5);
-	assert_int_equal(buf[8], 0x01);  /* request id, most significant byte first */
+	assert_int_equal(buf[8], 0x01); /* request id, most significant byte first */
 	assert_int_equal(buf[15], 0x08);
-	assert_int_equal(buf[19], 3);    /* volume id */
+	assert_int_equal(buf[19], 3);	 /* volume id */
 	assert_int_equal(buf[44], 0xde); /* rkey */
 	assert_int_equal(kelp_rdma_request_parse(buf, sizeof(buf), &out), 0);
 	assert_memory_equal(&out.req_id, &sample_request.req_id, 8);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * lcore/rdma/rdma_reader: how a finished RDMA request becomes a completion (kelp_rdma_reader_result):
- * which answers complete over RDMA and which send the read on to HTTP. (The connection state
- * machine under it is tested against the fake verbs in test_nic_conn.c; the reader end to end on
- * Soft-RoCE in test/rdma/test_kelpd_rdma_read.sh.)
+ * lcore/rdma/rdma_reader: how a finished RDMA request becomes a completion
+ * (kelp_rdma_reader_result): which answers complete over RDMA and which send the read on to HTTP.
+ * (The connection state machine under it is tested against the fake verbs in test_nic_conn.c; the
+ * reader end to end on Soft-RoCE in test/rdma/test_kelpd_rdma_read.sh.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,7 +58,8 @@ static void test_whole_needle_crc_checked(void **state)
 	assert_int_equal(r.result, 1000);
 	assert_int_equal(r.size, 1000);
 	assert_int_equal(r.crc, d.crc);
-	assert_int_equal(r.cqe_flags, KELP_CQE_PATH_RDMA | KELP_CQE_F_CRC_CHECKED | KELP_CQE_F_GZIP);
+	assert_int_equal(r.cqe_flags,
+			 KELP_CQE_PATH_RDMA | KELP_CQE_F_CRC_CHECKED | KELP_CQE_F_GZIP);
 
 	/* SeaweedFS's legacy CRC form is accepted too */
 	r = read_req(KELP_OP_READ, 0, sizeof(buf));
@@ -137,8 +138,8 @@ static void test_statuses(void **state)
 	assert_int_equal(r.cqe_flags, KELP_CQE_PATH_RDMA);
 
 	/* everything else is read again over HTTP */
-	const int others[] = {-ECONNRESET, -EBADMSG, -EIO, -EHOSTUNREACH, -EBUSY, -EAGAIN,
-			      -ERANGE, -EPROTO};
+	const int others[] = {-ECONNRESET, -EBADMSG, -EIO,    -EHOSTUNREACH,
+			      -EBUSY,	   -EAGAIN,  -ERANGE, -EPROTO};
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		r = read_req(KELP_OP_READ, 0, 100);
 		d.status = others[i];

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kelpd's RDMA reader (lcore/rdma/rdma_reader.c) and the lcore's routing of non-local reads
- * (lcore/worker/lcore.c route_remote: RDMA, straight to HTTP = "bypassed", or re-read over HTTP after an
- * RDMA failure = "fallback"), without real RDMA: a real lcore and client session driven in one
- * thread (as test_lcore_session.c), the reader's connections on the fake verbs of fake_verbs.h,
- * an exporter lcore (nic/conn_export.c) on the same fake wire, a fake clock, and a fake TCP handshake
- * that the reader's handshake thread runs and the test answers (so "connecting" lasts exactly as
- * long as the test wants). The test plays the control thread: HTTP fallback reads are the
- * KELP_MSG_REMOTE_READ messages the lcore sends it; it answers them with KELP_CQE_PATH_HTTP.
- * No assertion depends on timing. (The real verbs and TCP: test/rdma/test_kelpd_rdma_read.sh.)
+ * (lcore/worker/lcore.c route_remote: RDMA, straight to HTTP = "bypassed", or re-read over HTTP
+ * after an RDMA failure = "fallback"), without real RDMA: a real lcore and client session driven in
+ * one thread (as test_lcore_session.c), the reader's connections on the fake verbs of fake_verbs.h,
+ * an exporter lcore (nic/conn_export.c) on the same fake wire, a fake clock, and a fake TCP
+ * handshake that the reader's handshake thread runs and the test answers (so "connecting" lasts
+ * exactly as long as the test wants). The test plays the control thread: HTTP fallback reads are
+ * the KELP_MSG_REMOTE_READ messages the lcore sends it; it answers them with KELP_CQE_PATH_HTTP. No
+ * assertion depends on timing. (The real verbs and TCP: test/rdma/test_kelpd_rdma_read.sh.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,13 +40,13 @@
 
 #include "test/unit/fake_verbs.h"
 
-#define VID_A 9  /* on volume server VS_A */
-#define VID_B 10 /* moves from VS_A to VS_B */
-#define VS_A "10.0.0.1:8080" /* no [rdma] peers entry: its host, PEER_PORT */
-#define VS_B "10.0.0.2:8080" /* [rdma] peers entry: 10.9.9.2:7000 */
-#define PEER_PORT 18515
-#define TIMEOUT_MS 500
-#define BUF 16384
+#define VID_A	    9		    /* on volume server VS_A */
+#define VID_B	    10		    /* moves from VS_A to VS_B */
+#define VS_A	    "10.0.0.1:8080" /* no [rdma] peers entry: its host, PEER_PORT */
+#define VS_B	    "10.0.0.2:8080" /* [rdma] peers entry: 10.9.9.2:7000 */
+#define PEER_PORT   18515
+#define TIMEOUT_MS  500
+#define BUF	    16384
 #define HTTP_RESULT 4321 /* what the test's "HTTP fallback" answers */
 
 static uint8_t needle[10000]; /* what the exporter serves for every fid: bytes i*7 */
@@ -127,7 +127,8 @@ static void hs_answer(int rc, const struct kelp_rdma_hello *ack)
 	pthread_mutex_unlock(&H.lock);
 }
 
-/* ---- fixture ---------------------------------------------------------------------------------- */
+/* ---- fixture ----------------------------------------------------------------------------------
+ */
 
 struct fixture {
 	char dir[64];
@@ -139,10 +140,10 @@ struct fixture {
 	struct kelp_rdma_dev *dev;
 	struct ibv_mr *arena_mr;
 	struct kelp_rdma_reader *rd;
-	struct fake_cq *rcq;            /* the reader's CQ */
-	struct kelp_rdma_lcore *elc;    /* the kelpd beside VS_A (exporter side) */
-	struct kelp_rdma_lcore *elc_b;  /* the kelpd beside VS_B */
-	struct fake_qp *eqp[8];         /* exporter QPs, by handshake */
+	struct fake_cq *rcq;	       /* the reader's CQ */
+	struct kelp_rdma_lcore *elc;   /* the kelpd beside VS_A (exporter side) */
+	struct kelp_rdma_lcore *elc_b; /* the kelpd beside VS_B */
+	struct fake_qp *eqp[8];	       /* exporter QPs, by handshake */
 	unsigned n_eqp;
 	struct kelp_loc_table *locs[8]; /* every table published (freed at teardown) */
 	unsigned n_locs;
@@ -152,7 +153,8 @@ struct fixture {
 
 static int find_needle(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src)
 {
-	*src = (struct kelp_rdma_source){.data = needle, .size = sizeof(needle),
+	*src = (struct kelp_rdma_source){.data = needle,
+					 .size = sizeof(needle),
 					 .crc = kelp_crc32c(0, needle, sizeof(needle)),
 					 .use_bounce = true};
 	return 0;
@@ -207,8 +209,8 @@ static int setup(void **state)
 	fx->rcq = F.last_cq;
 	fx->lc.rdma_reader = fx->rd;
 	fx->lc.rdma_route = kelp_rdma_reader_route;
-	struct kelp_rdma_lcore_config ecfg = {.bounce_slots = 8, .bounce_size = BUF,
-					      .clock_ns = fake_clock};
+	struct kelp_rdma_lcore_config ecfg = {
+		.bounce_slots = 8, .bounce_size = BUF, .clock_ns = fake_clock};
 	fx->elc = kelp_rdma_lcore_create(fx->dev, &ecfg,
 					 &(struct kelp_rdma_export_ops){.find = find_needle});
 	assert_non_null(fx->elc);
@@ -230,7 +232,8 @@ static int setup(void **state)
 	fx->peer_sock = sv[1];
 	fx->cli = kelp_session_alloc(sv[0], -1);
 	assert_non_null(fx->cli);
-	assert_int_equal(kelp_session_attach(fx->cli, dup(fx->srv->memfd), dup(fx->srv->doorbell_fd)), 0);
+	assert_int_equal(
+		kelp_session_attach(fx->cli, dup(fx->srv->memfd), dup(fx->srv->doorbell_fd)), 0);
 	fx->buf = kelp_buf_alloc(fx->cli, 8 * BUF);
 	assert_non_null(fx->buf);
 	*state = fx;
@@ -270,7 +273,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static struct kelp_rdma_peer_info peer(struct fixture *fx, const char *vs)
 {
@@ -297,9 +301,8 @@ static void queue_read(struct fixture *fx, uint32_t vid, unsigned slot, uint32_t
 	struct kelp_fid fid = {.volume_id = vid, .key = 0x100 + slot, .cookie = 0xabc};
 
 	memset(fx->buf + slot * BUF, 0, BUF);
-	assert_int_equal(kelp_queue_read_flags(fx->cli, &fid, 0, fx->buf + slot * BUF, BUF, flags,
-					       user),
-			 0);
+	assert_int_equal(
+		kelp_queue_read_flags(fx->cli, &fid, 0, fx->buf + slot * BUF, BUF, flags, user), 0);
 	assert_int_equal(kelp_submit(fx->cli), 1);
 	kelp_lcore_poll_once(&fx->lc); /* the lcore routes it */
 }
@@ -409,8 +412,7 @@ static void refuse_peer(struct fixture *fx, const char *vs, const char *host, ui
 }
 
 /* Carry the requests posted by the reader to exporter @eqp and its replies back. */
-static void wire_round_trip_on(struct fixture *fx, struct kelp_rdma_lcore *elc,
-			       struct fake_qp *eqp)
+static void wire_round_trip_on(struct fixture *fx, struct kelp_rdma_lcore *elc, struct fake_qp *eqp)
 {
 	struct kelp_rdma_done none[KELP_RDMA_POLL_BATCH];
 
@@ -456,7 +458,8 @@ static struct fake_qp *bring_up_a(struct fixture *fx)
 	return eqp;
 }
 
-/* ---- tests ------------------------------------------------------------------------------------ */
+/* ---- tests ------------------------------------------------------------------------------------
+ */
 
 /* A volume not located yet goes to HTTP without creating a peer; once located, its first read
  * creates the peer for its server, starts one handshake and goes to HTTP (bypassed) while the
@@ -520,8 +523,8 @@ static void test_failure_falls_back_once_then_backoff(void **state)
 	assert_int_equal(peer(fx, VS_A).in_flight, 3);
 	assert_int_equal(rqp->sq_n, 3);
 	/* the first request's send fails (retry exceeded); the others are lost with the QP */
-	cq_push(rqp->qp.send_cq, (struct ibv_wc){.wr_id = rqp->sq[0].wr_id,
-						 .status = IBV_WC_RETRY_EXC_ERR});
+	cq_push(rqp->qp.send_cq,
+		(struct ibv_wc){.wr_id = rqp->sq[0].wr_id, .status = IBV_WC_RETRY_EXC_ERR});
 	rqp->sq_n = 0;
 	unsigned http_before = fx->http_reads;
 	collect(fx, c, 3);
@@ -682,8 +685,8 @@ static void test_rdma_only_never_http(void **state)
 	queue_read(fx, VID_A, 0, KELP_SQE_F_RDMA_ONLY, 4);
 	queue_read(fx, VID_A, 1, KELP_SQE_F_RDMA_ONLY, 5);
 	struct fake_qp *rqp = reader_qp(eqp);
-	cq_push(rqp->qp.send_cq, (struct ibv_wc){.wr_id = rqp->sq[1].wr_id,
-						 .status = IBV_WC_RETRY_EXC_ERR});
+	cq_push(rqp->qp.send_cq,
+		(struct ibv_wc){.wr_id = rqp->sq[1].wr_id, .status = IBV_WC_RETRY_EXC_ERR});
 	rqp->sq_n = 0;
 	collect(fx, c, 2); /* serve_http() asserts no RDMA-only read reaches it */
 	for (int i = 0; i < 2; i++) {
@@ -709,7 +712,8 @@ static void test_no_credit_goes_to_http(void **state)
 	/* 8 buffers of the arena, reused: the bytes are checked on the last round only */
 	for (unsigned i = 0; i < KELP_RDMA_READER_CREDITS; i++) {
 		struct kelp_fid fid = {.volume_id = VID_A, .key = i, .cookie = 1};
-		assert_int_equal(kelp_queue_read(fx->cli, &fid, 0, fx->buf + (i % 8) * BUF, BUF, i), 0);
+		assert_int_equal(kelp_queue_read(fx->cli, &fid, 0, fx->buf + (i % 8) * BUF, BUF, i),
+				 0);
 		if (i % 8 == 7) {
 			assert_int_equal(kelp_submit(fx->cli), 8);
 			kelp_lcore_poll_once(&fx->lc);

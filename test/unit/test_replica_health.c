@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* lcore/cluster/replica_health: the per-volume-server state machine behind the HTTP path's replica order
- * (issue 8 item 7): demote on failure or a lost hedge, probe one read after the backoff, come back
- * on any answer, back off longer while flapping. Time is passed in: no sockets, no sleeps. */
+/* lcore/cluster/replica_health: the per-volume-server state machine behind the HTTP path's replica
+ * order (issue 8 item 7): demote on failure or a lost hedge, probe one read after the backoff, come
+ * back on any answer, back off longer while flapping. Time is passed in: no sockets, no sleeps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,7 @@
 #include "lcore/cluster/replica_health.h"
 
 #define MS 1000000ull
-#define S (1000 * MS)
+#define S  (1000 * MS)
 
 static struct kelp_replica_health h;
 

@@ -117,7 +117,7 @@ static void test_hostile_indices(void **state)
 	assert_int_equal(kelp_ring_cons_avail(&p.cons), -EPROTO);
 	p.ctl->tail = 0;
 	p.ctl->head = 5; /* consumer claims to have read slots never produced */
-	assert_int_equal(kelp_ring_prod_free(&p.prod, 1), ENTRIES);           /* cached: fine */
+	assert_int_equal(kelp_ring_prod_free(&p.prod, 1), ENTRIES);	      /* cached: fine */
 	assert_int_equal(kelp_ring_prod_free(&p.prod, ENTRIES + 1), -EPROTO); /* re-read: caught */
 	free(p.ctl);
 }
@@ -125,10 +125,8 @@ static void test_hostile_indices(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_full),
-		cmocka_unit_test(test_wraparound),
-		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_empty),		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_wraparound),	cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_hostile_indices),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,7 @@
 #include "kelp_ring.h"
 
 #define ENTRIES 64u
-#define COUNT   2000000ull
+#define COUNT	2000000ull
 
 struct shared {
 	struct kelp_ring_ctl *ctl;

@@ -168,8 +168,8 @@ static void test_refusals_and_thread_local(void **state)
 		int32_t status;
 		const char *want;
 	} cases[] = {
-	    {-EACCES, "refuses this user (uid "},
-	    {-EUSERS, "has reached its session limit ([engine] max_sessions)"},
+		{-EACCES, "refuses this user (uid "},
+		{-EUSERS, "has reached its session limit ([engine] max_sessions)"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		pthread_t t;
@@ -193,10 +193,10 @@ static void test_refusals_and_thread_local(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_no_kelpd),
-	    cmocka_unit_test(test_config_missing_or_bad),
-	    cmocka_unit_test(test_bad_opts),
-	    cmocka_unit_test(test_refusals_and_thread_local),
+		cmocka_unit_test(test_no_kelpd),
+		cmocka_unit_test(test_config_missing_or_bad),
+		cmocka_unit_test(test_bad_opts),
+		cmocka_unit_test(test_refusals_and_thread_local),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -27,8 +27,8 @@
 #include "lcore/kelpd/run.h"
 
 #define MAX_SESSIONS 4
-#define STR(x) #x
-#define XSTR(x) STR(x)
+#define STR(x)	     #x
+#define XSTR(x)	     STR(x)
 
 struct engine_proc {
 	char dir[64];
@@ -94,7 +94,8 @@ static int engine_stop(struct engine_proc *e)
 	return status;
 }
 
-static int connect_opts(struct engine_proc *e, uint32_t depth, int32_t spin, struct kelp_session **s)
+static int connect_opts(struct engine_proc *e, uint32_t depth, int32_t spin,
+			struct kelp_session **s)
 {
 	struct kelp_opts o;
 	kelp_opts_init(&o);
@@ -156,8 +157,8 @@ static void test_refusals(void **state)
 {
 	struct engine_proc *e = *state;
 	struct kelp_session *s = NULL;
-	assert_int_equal(connect_opts(e, 3, 0, &s), -EINVAL);       /* not a power of two: libkelp */
-	assert_int_equal(connect_opts(e, 131072, 0, &s), -EINVAL);  /* too big: kelpd refuses */
+	assert_int_equal(connect_opts(e, 3, 0, &s), -EINVAL);	   /* not a power of two: libkelp */
+	assert_int_equal(connect_opts(e, 131072, 0, &s), -EINVAL); /* too big: kelpd refuses */
 	assert_null(s);
 
 	struct kelp_opts o;
@@ -175,14 +176,20 @@ static void test_refusals(void **state)
 		{{.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION, .kind = 9}, -EINVAL},
 		{{.magic = 0x12345678, .abi_version = KELP_ABI_VERSION, .kind = 1}, 1},
 		/* reserved words must be zero (ABI.md 1), for both kinds, first and last word */
-		{{.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION, .kind = KELP_CONN_SESSION,
+		{{.magic = KELP_HELLO_MAGIC,
+		  .abi_version = KELP_ABI_VERSION,
+		  .kind = KELP_CONN_SESSION,
 		  .reserved = {[0] = 1}},
 		 -EINVAL},
-		{{.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION, .kind = KELP_CONN_ADMIN,
+		{{.magic = KELP_HELLO_MAGIC,
+		  .abi_version = KELP_ABI_VERSION,
+		  .kind = KELP_CONN_ADMIN,
 		  .reserved = {[10] = 0x80000000u}},
 		 -EINVAL},
 		/* the version is checked first: a newer client learns that, not -EINVAL */
-		{{.magic = KELP_HELLO_MAGIC, .abi_version = 2, .kind = KELP_CONN_SESSION,
+		{{.magic = KELP_HELLO_MAGIC,
+		  .abi_version = 2,
+		  .kind = KELP_CONN_SESSION,
 		  .reserved = {[3] = 7}},
 		 -EPROTONOSUPPORT},
 	};
@@ -208,7 +215,8 @@ static void test_refusals(void **state)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", e->sock);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
+	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC,
+			       .abi_version = KELP_ABI_VERSION,
 			       .kind = KELP_CONN_ADMIN};
 	assert_int_equal(write(fd, &h, 10), 10);
 	usleep(20000);
@@ -227,8 +235,8 @@ static void test_session_limit_and_release(void **state)
 		assert_int_equal(connect_opts(e, 8, 0, &s[i]), 0);
 	assert_int_equal(connect_opts(e, 8, 0, &extra), -EUSERS);
 	kelp_close(s[0]);
-	/* the release is asynchronous (control -> lcore -> control): retry, bounded (generously: the
-	 * lcore may be parked and the machine busy) */
+	/* the release is asynchronous (control -> lcore -> control): retry, bounded (generously:
+	 * the lcore may be parked and the machine busy) */
 	int rc = -EUSERS;
 	for (int i = 0; i < 30000 && rc == -EUSERS; i++) {
 		rc = connect_opts(e, 8, 0, &extra);
@@ -258,7 +266,8 @@ static void test_kelpd_killed_while_waiting(void **state)
 	assert_int_equal(connect_opts(&e, 8, 0, &s), 0);
 	kill(e.pid, SIGSTOP); /* nothing will complete from now on... */
 	/* ...once it is acted upon: kill() returns before that, and the lcore could still complete
-	 * the NOP below (seen once on a loaded machine). Wait until the engine really is stopped. */
+	 * the NOP below (seen once on a loaded machine). Wait until the engine really is stopped.
+	 */
 	int st;
 	assert_int_equal(waitpid(e.pid, &st, WUNTRACED), e.pid);
 	assert_true(WIFSTOPPED(st));
@@ -295,7 +304,6 @@ static void test_kelpd_stopped(void **state)
 	kelp_close(s);
 	engine_stop(&e);
 }
-
 
 /* Two lcores: sessions go to the least-loaded one (same NUMA node here), and a freed session's
  * lcore gets the next one. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kelp_sqe_check (lcore/worker/sqe_check.c): every rule at its boundary, and random SQEs never pass with
- * a buffer outside the arena. */
+/* kelp_sqe_check (lcore/worker/sqe_check.c): every rule at its boundary, and random SQEs never pass
+ * with a buffer outside the arena. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +16,13 @@
 
 static struct kelp_sqe read_sqe(uint64_t buf_off, uint32_t length)
 {
-	return (struct kelp_sqe){.opcode = KELP_OP_READ, .volume_id = 3, .key = 1, .cookie = 2,
-				 .length = length, .buf_off = buf_off, .user_data = 9};
+	return (struct kelp_sqe){.opcode = KELP_OP_READ,
+				 .volume_id = 3,
+				 .key = 1,
+				 .cookie = 2,
+				 .length = length,
+				 .buf_off = buf_off,
+				 .user_data = 9};
 }
 
 static void test_valid(void **state)

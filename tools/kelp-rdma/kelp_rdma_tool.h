@@ -10,7 +10,7 @@
 /* Options common to every command. */
 struct tool_opts {
 	struct kelp_rdma_dev_config dev;
-	const char *addr;   /* serve: listen address; get/bench: the export's address */
+	const char *addr; /* serve: listen address; get/bench: the export's address */
 	uint16_t port;
 	uint16_t credits;
 };

@@ -25,11 +25,12 @@
 static const char get_usage[] =
 	"usage: kelp-rdma get --peer ADDR:PORT --out DIR [OPTIONS] FID...\n"
 	"Reads each needle over RDMA (in pieces of --slot-size when larger) into a shared-memory\n"
-	"buffer, checks its CRC and writes its data to DIR/<FID>. Exit 1 if any read fails.\n"
-	COMMON_OPTS_HELP
+	"buffer, checks its CRC and writes its data to DIR/<FID>. Exit 1 if any read "
+	"fails.\n" COMMON_OPTS_HELP
 	"  --slot-size N        bytes per request buffer (default 1048576)\n"
 	"  --repeat N           read the list N times (default 1)\n"
-	"  --no-retry           a read cut off by a connection failure fails (default: read it again\n"
+	"  --no-retry           a read cut off by a connection failure fails (default: read it "
+	"again\n"
 	"                       after reconnecting, with backoff, 60 s at most)\n"
 	"  --timeout-ms N       no reply for N ms while reads are in flight fails the connection\n"
 	"                       (default 2000; then as --no-retry says)\n"
@@ -38,18 +39,18 @@ static const char get_usage[] =
 static const char bench_usage[] =
 	"usage: kelp-rdma bench --peer ADDR:PORT [OPTIONS] FID\n"
 	"Reads the first --size bytes of FID over and over and prints latency percentiles and\n"
-	"throughput (one line, key=value). --depth 1 measures latency; larger depths throughput.\n"
-	COMMON_OPTS_HELP
-	"  --size N             bytes per read (default 4096)\n"
+	"throughput (one line, key=value). --depth 1 measures latency; larger depths "
+	"throughput.\n" COMMON_OPTS_HELP "  --size N             bytes per read (default 4096)\n"
 	"  --iters N            measured reads (default 10000)\n"
 	"  --warmup N           unmeasured reads first (default 200)\n"
 	"  --depth N            reads in flight (default 1; at most --credits)\n"
-	"  --yield              yield the CPU on idle polls (default: busy-poll, as perftest does)\n"
+	"  --yield              yield the CPU on idle polls (default: busy-poll, as perftest "
+	"does)\n"
 	"  --no-batch           post each request on its own (default: the requests of one loop\n"
 	"                       round go out as one chain, one post call)\n"
 	"Latency is timed with the CPU's time-stamp counter (x86-64), as perftest does.\n";
 
-#define OOB_TIMEOUT_MS    2000
+#define OOB_TIMEOUT_MS 2000
 /* generous: on a loaded host under TCG an exporter restart can take many seconds */
 #define CONNECT_TIMEOUT_S 60
 
@@ -62,8 +63,9 @@ struct reader {
 	size_t arena_len;
 	struct ibv_mr *arena_mr;
 	size_t slot_size;
-	uint32_t rkey_xor; /* get --corrupt-rkey (testing): what the exporter is told */
-	uint32_t timeout_ms; /* get --timeout-ms: the connection's reply timeout (0: nic's default) */
+	uint32_t rkey_xor;   /* get --corrupt-rkey (testing): what the exporter is told */
+	uint32_t timeout_ms; /* get --timeout-ms: the connection's reply timeout (0: nic's default)
+			      */
 };
 
 static void reader_open(struct reader *r, size_t slot_size)
@@ -75,7 +77,8 @@ static void reader_open(struct reader *r, size_t slot_size)
 	if (!r->dev)
 		tool_die("%s", err);
 	r->lc = kelp_rdma_lcore_create(
-		r->dev, &(struct kelp_rdma_lcore_config){.request_timeout_ms = r->timeout_ms}, NULL);
+		r->dev, &(struct kelp_rdma_lcore_config){.request_timeout_ms = r->timeout_ms},
+		NULL);
 	if (!r->lc)
 		tool_die("cannot set up RDMA on %s: %s", r->dev->name, strerror(errno));
 	r->conn = kelp_rdma_conn_create(r->lc, KELP_RDMA_READER, r->o.credits);
@@ -171,7 +174,8 @@ static long parse_count(const char *opt, const char *val, long max)
 	return v;
 }
 
-/* ---- get ---------------------------------------------------------------------------------------- */
+/* ---- get ----------------------------------------------------------------------------------------
+ */
 
 struct job {
 	struct kelp_fid fid;
@@ -286,7 +290,8 @@ int cmd_get(int argc, char **argv)
 		}
 	}
 	if (!r.o.addr || !out || nfids == 0)
-		tool_die("get: need --peer ADDR:PORT, --out DIR and at least one FID\n%s", get_usage);
+		tool_die("get: need --peer ADDR:PORT, --out DIR and at least one FID\n%s",
+			 get_usage);
 	njobs = nfids * (size_t)repeat;
 	jobs = calloc(njobs, sizeof(*jobs));
 	retry = calloc(njobs, sizeof(*retry));
@@ -367,7 +372,8 @@ int cmd_get(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
-/* ---- bench -------------------------------------------------------------------------------------- */
+/* ---- bench --------------------------------------------------------------------------------------
+ */
 
 int cmd_bench(int argc, char **argv)
 {
@@ -432,14 +438,15 @@ int cmd_bench(int argc, char **argv)
 			/* With `more` the requests of this round go out as one chain when the
 			 * poll below flushes them. */
 			int ret = kelp_rdma_submit(
-				r.conn, &(struct kelp_rdma_read){
-						.opcode = KELP_RDMA_OP_READ,
-						.fid = fid,
-						.length = (uint32_t)size,
-						.addr = (uintptr_t)(r.arena + (size_t)s * r.slot_size),
-						.rkey = r.arena_mr->rkey,
-						.user = (void *)(uintptr_t)(s + 1),
-						.more = batch});
+				r.conn,
+				&(struct kelp_rdma_read){
+					.opcode = KELP_RDMA_OP_READ,
+					.fid = fid,
+					.length = (uint32_t)size,
+					.addr = (uintptr_t)(r.arena + (size_t)s * r.slot_size),
+					.rkey = r.arena_mr->rkey,
+					.user = (void *)(uintptr_t)(s + 1),
+					.more = batch});
 			if (ret == -EAGAIN) {
 				/* The slot's earlier request SEND has not completed yet (its reply
 				 * can overtake the ACK): poll, then try again. */
@@ -466,7 +473,8 @@ int cmd_bench(int argc, char **argv)
 			if (completed >= warmup) {
 				if (completed == warmup)
 					t0 = started[s];
-				kelp_hist_record(hist, (uint64_t)((double)(now - started[s]) / tpn));
+				kelp_hist_record(hist,
+						 (uint64_t)((double)(now - started[s]) / tpn));
 				bytes += done[k].written;
 			}
 			started[s] = 0;

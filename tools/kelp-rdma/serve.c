@@ -21,9 +21,9 @@
 
 static const char serve_usage[] =
 	"usage: kelp-rdma serve --listen ADDR:PORT [OPTIONS] DIR...\n"
-	"Exports every volume (*.dat) in the DIRs over RDMA until SIGTERM/SIGINT, then prints counters.\n"
-	COMMON_OPTS_HELP
-	"  --bounce             do not register the volumes: copy every read through the bounce pool\n"
+	"Exports every volume (*.dat) in the DIRs over RDMA until SIGTERM/SIGINT, then prints "
+	"counters.\n" COMMON_OPTS_HELP "  --bounce             do not register the volumes: copy "
+	"every read through the bounce pool\n"
 	"  --spin               busy-poll without yielding when idle (dedicated cores only)\n";
 
 #define OOB_TIMEOUT_MS 2000
@@ -99,7 +99,8 @@ static void register_volumes(struct exporter *ex, bool bounce)
 					      kelp_volume_dat_size(ev->vol), &ev->mode);
 		if (!ev->mr)
 			fprintf(stderr,
-				"kelp-rdma serve: volume %u not registered (%s): reads use the bounce "
+				"kelp-rdma serve: volume %u not registered (%s): reads use the "
+				"bounce "
 				"pool\n",
 				kelp_volume_id(ev->vol), strerror(errno));
 		pinned += ev->mode == KELP_RDMA_EXPORT_PINNED;
@@ -136,7 +137,8 @@ static void accept_one(int lfd, struct kelp_rdma_lcore *lc, struct kelp_rdma_con
 			conns[(*nconns)++] = c;
 	}
 	if (!c) {
-		fprintf(stderr, "kelp-rdma serve: no connection for a reader: %s\n", strerror(errno));
+		fprintf(stderr, "kelp-rdma serve: no connection for a reader: %s\n",
+			strerror(errno));
 		close(fd);
 		return;
 	}
@@ -207,10 +209,10 @@ int cmd_serve(int argc, char **argv)
 	register_volumes(&ex, bounce);
 
 	lcfg.bounce_slots = 64;
-	lc = kelp_rdma_lcore_create(ex.dev, &lcfg,
-				    &(struct kelp_rdma_export_ops){.find = export_find,
-							   .faulted = kelp_rdma_source_faulted,
-							   .arg = &ex});
+	lc = kelp_rdma_lcore_create(
+		ex.dev, &lcfg,
+		&(struct kelp_rdma_export_ops){
+			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = &ex});
 	if (!lc)
 		tool_die("serve: cannot set up RDMA on %s: %s", ex.dev->name, strerror(errno));
 	lfd = kelp_rdma_oob_listen(o.addr, o.port);
@@ -218,8 +220,8 @@ int cmd_serve(int argc, char **argv)
 		tool_die("serve: cannot listen on %s:%u: %s", o.addr, o.port, strerror(-lfd));
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	printf("kelp-rdma serve: device %s port %u gid index %d, listening on %s:%u\n", ex.dev->name,
-	       ex.dev->port, ex.dev->gid_index, o.addr, o.port);
+	printf("kelp-rdma serve: device %s port %u gid index %d, listening on %s:%u\n",
+	       ex.dev->name, ex.dev->port, ex.dev->gid_index, o.addr, o.port);
 	fflush(stdout);
 
 	/* The loop of an export lcore: handshakes are rare, so they share the thread here. */
@@ -231,8 +233,9 @@ int cmd_serve(int argc, char **argv)
 		ret = kelp_rdma_lcore_poll(lc, done, KELP_RDMA_POLL_BATCH);
 		if (ret < 0)
 			tool_die("serve: polling the CQ failed: %s", strerror(-ret));
-		/* Idle polls yield the CPU unless --spin: on a shared machine (and in the TCG test VM,
-		 * where rxe's packet processing needs the same vCPUs) spinning starves the transport. */
+		/* Idle polls yield the CPU unless --spin: on a shared machine (and in the TCG test
+		 * VM, where rxe's packet processing needs the same vCPUs) spinning starves the
+		 * transport. */
 		if (!spin && kelp_rdma_lcore_stats(lc)->polls_busy == busy_before)
 			sched_yield();
 	}

@@ -13,8 +13,10 @@
 static const char cat_usage[] =
 	"usage: kelp-vol cat VOL.dat FID [--gunzip]\n"
 	"\n"
-	"Writes the data of needle FID (e.g. 3,01637037d6) to stdout as stored, after checking its\n"
-	"header, cookie and CRC. --gunzip: decompress needles stored gzipped (flag 0x01); others are\n"
+	"Writes the data of needle FID (e.g. 3,01637037d6) to stdout as stored, after checking "
+	"its\n"
+	"header, cookie and CRC. --gunzip: decompress needles stored gzipped (flag 0x01); others "
+	"are\n"
 	"written as they are. Exit 1 with a message for a missing, deleted, cookie-mismatched or\n"
 	"corrupt needle.\n";
 
@@ -77,7 +79,8 @@ int cmd_cat(int argc, char **argv)
 	} else if (rc) {
 		die_msg("cat: %s: record is corrupt (run kelp-vol verify %s)", fid_text, path);
 	} else if (kelp_needle_ref_check_crc(&ref)) {
-		die_msg("cat: %s: CRC mismatch, data is corrupt (run kelp-vol verify %s)", fid_text, path);
+		die_msg("cat: %s: CRC mismatch, data is corrupt (run kelp-vol verify %s)", fid_text,
+			path);
 		rc = -EIO;
 	} else if (gunzip && (ref.flags & KELP_NEEDLE_FLAG_GZIP)) {
 		/* the size trailer is only a hint: grow until it fits */

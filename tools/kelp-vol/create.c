@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kelp-vol create: write a v3 volume (.dat, .idx, .vif) the way a SeaweedFS volume server does, from
- * files or from generated data, and print one fid per needle.
+ * kelp-vol create: write a v3 volume (.dat, .idx, .vif) the way a SeaweedFS volume server does,
+ * from files or from generated data, and print one fid per needle.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,17 +25,21 @@ static const char create_usage[] =
 	"usage: kelp-vol create DIR VID [options] FILE...\n"
 	"       kelp-vol create DIR VID [options] --synthetic N --size BYTES[-BYTES]\n"
 	"\n"
-	"Writes DIR/VID.dat, DIR/VID.idx and DIR/VID.vif: a version 3 SeaweedFS volume, one needle\n"
+	"Writes DIR/VID.dat, DIR/VID.idx and DIR/VID.vif: a version 3 SeaweedFS volume, one "
+	"needle\n"
 	"per FILE (name and modification time kept) or N generated needles (sizes uniform in the\n"
-	"range, deterministic bytes), keys 1, 2, ... and random cookies. Prints one fid per needle,\n"
+	"range, deterministic bytes), keys 1, 2, ... and random cookies. Prints one fid per "
+	"needle,\n"
 	"in order, once the volume is written (nothing when it fails: no files are left behind).\n"
-	"An empty FILE is stored as SeaweedFS stores an empty upload: a size-0 record without name or\n"
+	"An empty FILE is stored as SeaweedFS stores an empty upload: a size-0 record without name "
+	"or\n"
 	"modification time (weed serves it with 200 and no bytes).\n"
 	"\n"
 	"  --gzip              store the files gzipped (flag 0x01), as a volume server does for\n"
 	"                      compressible uploads\n"
 	"  --offset-bytes 4|5  .idx layout: 5 = 17-byte rows (the \"large disk\" build, e.g. the\n"
-	"                      pinned weed 4.48 \"8000GB\"; default), 4 = 16-byte rows (standard builds)\n"
+	"                      pinned weed 4.48 \"8000GB\"; default), 4 = 16-byte rows (standard "
+	"builds)\n"
 	"  --collection NAME   name the files NAME_VID.*\n"
 	"  --seed N            cookies and synthetic bytes from this seed (default: random)\n"
 	"  --force             replace existing files\n"
@@ -223,8 +227,10 @@ static int add_synthetic(struct writer *w, uint32_t vid, uint64_t key, uint32_t 
 	uint64_t s = seed ^ key;
 	for (size_t i = 0; i < words; i++)
 		data[i] = splitmix64(&s);
-	struct kelp_needle n = {
-		.cookie = cookie, .key = key, .data = (const uint8_t *)data, .data_size = (uint32_t)size};
+	struct kelp_needle n = {.cookie = cookie,
+				.key = key,
+				.data = (const uint8_t *)data,
+				.data_size = (uint32_t)size};
 	int rc = add_needle(w, vid, &n);
 	free(data);
 	return rc;
@@ -308,14 +314,16 @@ int cmd_create(int argc, char **argv)
 			have_seed = true;
 		} else if (!strcmp(a, "--synthetic") && has_val) {
 			if (parse_size(argv[++i], &synthetic) || !synthetic) {
-				die_msg("create: --synthetic takes a needle count >= 1, not '%s'", argv[i]);
+				die_msg("create: --synthetic takes a needle count >= 1, not '%s'",
+					argv[i]);
 				free(files);
 				return EXIT_USAGE;
 			}
 		} else if (!strcmp(a, "--size") && has_val) {
 			size_text = argv[++i];
 		} else if (a[0] == '-') {
-			die_msg("create: unknown option '%s' (or it needs a value)\n%s", a, create_usage);
+			die_msg("create: unknown option '%s' (or it needs a value)\n%s", a,
+				create_usage);
 			free(files);
 			return EXIT_USAGE;
 		} else if (!dir) {
@@ -349,7 +357,8 @@ int cmd_create(int argc, char **argv)
 		char lo[64];
 		const char *dash = strchr(size_text, '-');
 		snprintf(lo, sizeof(lo), "%.*s", dash ? (int)(dash - size_text) : 63, size_text);
-		if (parse_size(lo, &size_lo) || (dash ? parse_size(dash + 1, &size_hi) : (size_hi = size_lo, 0)) ||
+		if (parse_size(lo, &size_lo) ||
+		    (dash ? parse_size(dash + 1, &size_hi) : (size_hi = size_lo, 0)) ||
 		    size_lo < 1 || size_hi < size_lo || size_hi > (1u << 30))
 			err = "--size: BYTES or LOW-HIGH, 1 byte to 1G, e.g. 4K or 1K-64K";
 	}
@@ -407,7 +416,9 @@ int cmd_create(int argc, char **argv)
 	for (uint64_t k = 1; k <= count && !rc; k++) {
 		uint32_t cookie = (uint32_t)splitmix64(&cs);
 		if (synthetic) {
-			uint64_t size = size_lo + (size_hi > size_lo ? splitmix64(&cs) % (size_hi - size_lo + 1) : 0);
+			uint64_t size =
+				size_lo +
+				(size_hi > size_lo ? splitmix64(&cs) % (size_hi - size_lo + 1) : 0);
 			rc = add_synthetic(&w, (uint32_t)vid64, k, cookie, seed, size);
 		} else {
 			rc = add_file(&w, (uint32_t)vid64, k, cookie, files[k - 1], gzip);
@@ -442,7 +453,8 @@ int cmd_create(int argc, char **argv)
 	}
 	free(w.fids);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		die_msg("create: %s is written, but printing its fids failed: %s", base, strerror(errno));
+		die_msg("create: %s is written, but printing its fids failed: %s", base,
+			strerror(errno));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;

@@ -49,7 +49,8 @@ int cmd_idx(int argc, char **argv)
 	}
 	if (!ob) {
 		char vif[PATH_MAX];
-		int rc = kelp_vif_path(path, vif, sizeof(vif)) ? -ENAMETOOLONG : kelp_vif_offset_bytes(vif);
+		int rc = kelp_vif_path(path, vif, sizeof(vif)) ? -ENAMETOOLONG
+							       : kelp_vif_offset_bytes(vif);
 		if (rc == 4 || rc == 5) {
 			ob = rc;
 		} else if (rc != -ENOENT) {
@@ -102,7 +103,8 @@ int cmd_idx(int argc, char **argv)
 	}
 	unsigned long long keys = kelp_needle_index_keys(ni), live = kelp_needle_index_live(ni);
 	if (json)
-		printf("{\"rows\":%zu,\"keys\":%llu,\"live\":%llu,\"deleted\":%llu,\"tombstone_rows\":%llu,"
+		printf("{\"rows\":%zu,\"keys\":%llu,\"live\":%llu,\"deleted\":%llu,\"tombstone_"
+		       "rows\":%llu,"
 		       "\"max_offset\":%llu,\"offset_bytes\":%d,\"trailing_bytes\":%zu}\n",
 		       nrows, keys, live, keys - live, (unsigned long long)tomb_rows,
 		       (unsigned long long)max_off * 8, ob, len % rs);
@@ -112,7 +114,8 @@ int cmd_idx(int argc, char **argv)
 		       nrows, keys, live, keys - live, (unsigned long long)tomb_rows,
 		       (unsigned long long)max_off * 8, ob, len % rs);
 	if (len % rs)
-		fprintf(stderr, "kelp-vol: %s: %zu bytes after the last whole row; wrong --offset-bytes?\n",
+		fprintf(stderr,
+			"kelp-vol: %s: %zu bytes after the last whole row; wrong --offset-bytes?\n",
 			path, len % rs);
 	kelp_needle_index_free(ni);
 	free(data);

@@ -10,8 +10,8 @@
 #include "core/needle.h"
 
 /* Exit codes shared by all subcommands. */
-#define EXIT_OK 0
-#define EXIT_FAIL 1  /* the thing asked about is missing, corrupt, or the input is wrong */
+#define EXIT_OK	   0
+#define EXIT_FAIL  1 /* the thing asked about is missing, corrupt, or the input is wrong */
 #define EXIT_USAGE 2 /* bad command line, or files that cannot be read as a volume */
 
 int cmd_ls(int argc, char **argv);
@@ -51,7 +51,8 @@ int sibling_path(const char *dat_path, const char *ext, char *buf, size_t size);
 
 /*
  * Call @fn for every live needle of @v in file order (.idx row order when the volume has an .idx,
- * else .dat record order), with the needle parsed. Stops when @fn returns non-zero and returns that.
+ * else .dat record order), with the needle parsed. Stops when @fn returns non-zero and returns
+ * that.
  */
 int for_each_live(struct kelp_volume *v,
 		  int (*fn)(void *arg, uint64_t offset, const struct kelp_needle *n), void *arg);

@@ -19,7 +19,8 @@ static const char usage[] =
 	"  cat VOL.dat FID [--gunzip]       write a needle's data to stdout\n"
 	"  idx FILE.idx [--offset-bytes 4|5] [--json]\n"
 	"                                   rows, distinct keys, live, deleted, largest offset\n"
-	"  create DIR VID [options] FILE... write a v3 volume from files, print one fid per needle\n"
+	"  create DIR VID [options] FILE... write a v3 volume from files, print one fid per "
+	"needle\n"
 	"  create DIR VID --synthetic N --size BYTES[-BYTES]\n"
 	"                                   ... or from N generated needles\n"
 	"\n"
@@ -80,8 +81,11 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"ls", cmd_ls},   {"verify", cmd_verify}, {"cat", cmd_cat},
-		    {"idx", cmd_idx}, {"create", cmd_create}};
+	} cmds[] = {{"ls", cmd_ls},
+		    {"verify", cmd_verify},
+		    {"cat", cmd_cat},
+		    {"idx", cmd_idx},
+		    {"create", cmd_create}};
 
 	if (argc < 2 || is_help(argv[1])) {
 		fputs(usage, argc < 2 ? stderr : stdout);

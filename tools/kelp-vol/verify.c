@@ -18,10 +18,13 @@ static const char verify_usage[] =
 	"usage: kelp-vol verify VOL.dat\n"
 	"\n"
 	"Checks every live needle (the last .idx row of each key, or every record of VOL.dat when\n"
-	"there is no VOL.idx): the record lies inside VOL.dat, its header has the key and size the\n"
-	"index says, its body parses, and its CRC matches (raw or legacy). One line per bad needle:\n"
+	"there is no VOL.idx): the record lies inside VOL.dat, its header has the key and size "
+	"the\n"
+	"index says, its body parses, and its CRC matches (raw or legacy). One line per bad "
+	"needle:\n"
 	"  corrupt key=<hex> offset=<bytes> reason=<text>\n"
-	"and a summary on stderr. Exit 0 all good, 1 corruption found, 2 not readable as a volume.\n";
+	"and a summary on stderr. Exit 0 all good, 1 corruption found, 2 not readable as a "
+	"volume.\n";
 
 struct verify_ctx {
 	uint64_t checked, corrupt;
@@ -45,8 +48,8 @@ static void corrupt(struct verify_ctx *c, uint64_t key, uint64_t offset, const c
 static void check_crc(struct verify_ctx *c, uint64_t offset, const struct kelp_needle *n)
 {
 	if (kelp_crc32c_classify(n->stored_crc, n->data, n->data_size) == KELP_CRC_MISMATCH)
-		corrupt(c, n->key, offset, "crc mismatch: stored %08x, data has %08x", n->stored_crc,
-			kelp_crc32c(0, n->data, n->data_size));
+		corrupt(c, n->key, offset, "crc mismatch: stored %08x, data has %08x",
+			n->stored_crc, kelp_crc32c(0, n->data, n->data_size));
 }
 
 /* One live idx row: everything the index claims must hold in .dat. */
@@ -81,7 +84,8 @@ static void check_row(struct verify_ctx *c, struct kelp_volume *v, const struct 
 		return;
 	}
 	if (kelp_needle_parse(version, dat + pos, len - pos, &n)) {
-		corrupt(c, row->key, pos, "body does not parse (data_size or a field length too large)");
+		corrupt(c, row->key, pos,
+			"body does not parse (data_size or a field length too large)");
 		return;
 	}
 	check_crc(c, pos, &n);
@@ -93,19 +97,23 @@ static int verify_with_idx(struct verify_ctx *c, struct kelp_volume *v, const ch
 	uint8_t *idx;
 	size_t len;
 	int ob = kelp_volume_offset_bytes(v);
-	if (sibling_path(path, "idx", idx_path, sizeof(idx_path)) || read_file(idx_path, &idx, &len)) {
+	if (sibling_path(path, "idx", idx_path, sizeof(idx_path)) ||
+	    read_file(idx_path, &idx, &len)) {
 		die_msg("verify: %s: cannot read the .idx beside it", path);
 		return EXIT_USAGE;
 	}
 	size_t rs = kelp_idx_row_size(ob), nrows = len / rs;
 	if (len % rs)
-		fprintf(stderr, "kelp-vol: %s: %zu trailing bytes after the last whole %zu-byte row "
-				"(a torn append; ignored)\n",
+		fprintf(stderr,
+			"kelp-vol: %s: %zu trailing bytes after the last whole %zu-byte row "
+			"(a torn append; ignored)\n",
 			idx_path, len % rs, rs);
-	/* our own index over every row: kelp_volume_open leaves out rows outside .dat, we report them */
+	/* our own index over every row: kelp_volume_open leaves out rows outside .dat, we report
+	 * them */
 	struct kelp_needle_index *ni = kelp_needle_index_new(nrows);
 	if (!ni || kelp_needle_index_load(ni, idx, nrows, ob)) {
-		die_msg("verify: %s: cannot index (out of memory, or offsets beyond 40 bits)", idx_path);
+		die_msg("verify: %s: cannot index (out of memory, or offsets beyond 40 bits)",
+			idx_path);
 		kelp_needle_index_free(ni);
 		free(idx);
 		return EXIT_USAGE;
@@ -115,12 +123,13 @@ static int verify_with_idx(struct verify_ctx *c, struct kelp_volume *v, const ch
 		uint64_t off;
 		uint32_t size;
 		kelp_idx_parse_row(idx + i * rs, ob, &row);
-		if (!kelp_idx_row_is_live(&row) || kelp_needle_index_lookup(ni, row.key, &off, &size) ||
-		    off != row.offset)
+		if (!kelp_idx_row_is_live(&row) ||
+		    kelp_needle_index_lookup(ni, row.key, &off, &size) || off != row.offset)
 			continue; /* a later row replaced or deleted it */
 		check_row(c, v, &row);
 		/* a key's winning row may appear twice (same offset): check it once */
-		struct kelp_idx_row gone = {.key = row.key, .offset = 0, .size = KELP_IDX_SIZE_TOMBSTONE};
+		struct kelp_idx_row gone = {
+			.key = row.key, .offset = 0, .size = KELP_IDX_SIZE_TOMBSTONE};
 		kelp_needle_index_apply(ni, &gone);
 	}
 	kelp_needle_index_free(ni);
@@ -148,7 +157,8 @@ static void verify_scan(struct verify_ctx *c, struct kelp_volume *v)
 		uint32_t cookie, size;
 		kelp_needle_parse_header(dat + pos, len - pos, &cookie, &key, &size);
 		c->checked++;
-		corrupt(c, key, pos, "record does not parse; the %llu bytes from here on are unchecked",
+		corrupt(c, key, pos,
+			"record does not parse; the %llu bytes from here on are unchecked",
 			(unsigned long long)(len - pos));
 	}
 }

@@ -127,8 +127,8 @@ int for_each_live(struct kelp_volume *v,
 	const struct kelp_superblock *sb = kelp_volume_superblock(v);
 	uint64_t pos = kelp_superblock_data_start(sb), rec_pos;
 	struct kelp_needle n;
-	while (!rc && kelp_dat_next(kelp_volume_dat_map(v), kelp_volume_dat_size(v), sb->version, &pos,
-				    &rec_pos, &n) == 1)
+	while (!rc && kelp_dat_next(kelp_volume_dat_map(v), kelp_volume_dat_size(v), sb->version,
+				    &pos, &rec_pos, &n) == 1)
 		rc = emit_if_live(v, n.key, rec_pos, fn, arg);
 	return rc;
 }

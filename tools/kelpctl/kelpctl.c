@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kelpctl: look at a running kelpd (status, stats, sessions, volumes, peers) through its admin protocol
- * (lcore/control/admin.h), and read needles through a libkelp session (get).
+ * kelpctl: look at a running kelpd (status, stats, sessions, volumes, peers) through its admin
+ * protocol (lcore/control/admin.h), and read needles through a libkelp session (get).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,28 +25,39 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  status              pid, uptime, lcores, sessions, volumes\n"
-		"  stats               per lcore: polls, requests, bytes, errors by kind, completions by path\n"
+		"  stats               per lcore: polls, requests, bytes, errors by kind, "
+		"completions by path\n"
 		"  sessions            client sessions: pid, uid, lcore, requests, bytes, errors\n"
 		"  volumes             local volumes served\n"
-		"  peers               RDMA connections to other kelpd (state, in flight, errors, requests\n"
+		"  peers               RDMA connections to other kelpd (state, in flight, errors, "
+		"requests\n"
 		"                      sent on to HTTP) and this kelpd's RDMA export counters\n"
-		"  replicas            volume servers read over HTTP: up or down (refused, timed out or\n"
-		"                      slower than another replica), since when, next probe, errors\n"
+		"  replicas            volume servers read over HTTP: up or down (refused, timed "
+		"out or\n"
+		"                      slower than another replica), since when, next probe, "
+		"errors\n"
 		"  get FID... [-o FILE] [--raw]\n"
-		"                      read needles through a session; data to stdout (or FILE) as a plain\n"
-		"                      HTTP GET of the volume server gives it: a needle stored gzipped is\n"
+		"                      read needles through a session; data to stdout (or FILE) as "
+		"a plain\n"
+		"                      HTTP GET of the volume server gives it: a needle stored "
+		"gzipped is\n"
 		"                      decompressed, unless --raw\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   kelp.conf of that kelpd ([engine] socket is used)\n"
 		"  -s, --socket PATH   kelpd's socket (default %s)\n"
-		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, volumes, peers,\n"
-		"                      replicas); get: one JSON object per needle with its completion\n"
-		"                      (result, size, crc, flags, path, gzip, crc_checked, error) instead\n"
+		"  -j, --json          print kelpd's JSON answer (status, stats, sessions, "
+		"volumes, peers,\n"
+		"                      replicas); get: one JSON object per needle with its "
+		"completion\n"
+		"                      (result, size, crc, flags, path, gzip, crc_checked, error) "
+		"instead\n"
 		"                      of its data\n"
 		"  -o, --output FILE   get: write the data to FILE instead of stdout\n"
-		"  -r, --raw           get: the data as stored (gzip bytes for a needle stored gzipped)\n"
-		"  -z, --gunzip        get: accepted for old scripts; decompressing is the default\n"
+		"  -r, --raw           get: the data as stored (gzip bytes for a needle stored "
+		"gzipped)\n"
+		"  -z, --gunzip        get: accepted for old scripts; decompressing is the "
+		"default\n"
 		"  -h, --help          this text\n",
 		KELP_DEFAULT_SOCKET);
 }
@@ -113,20 +124,24 @@ static json_t *admin_query(struct ctl_args *a, const char *cmd)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "kelpctl: cannot connect to kelpd at %s: %s (is kelpd running? use -c "
-				"FILE or --socket PATH)\n",
+		fprintf(stderr,
+			"kelpctl: cannot connect to kelpd at %s: %s (is kelpd running? use -c "
+			"FILE or --socket PATH)\n",
 			path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
 	}
-	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC, .abi_version = KELP_ABI_VERSION,
-			       .kind = KELP_CONN_ADMIN, .numa_node = -1};
+	struct kelp_hello h = {.magic = KELP_HELLO_MAGIC,
+			       .abi_version = KELP_ABI_VERSION,
+			       .kind = KELP_CONN_ADMIN,
+			       .numa_node = -1};
 	struct kelp_welcome w;
 	json_t *reply = NULL;
 	char line[1100];
 	snprintf(line, sizeof(line), "%s\n", cmd);
-	if (full_write(fd, &h, sizeof(h)) != 0 || recv(fd, &w, sizeof(w), MSG_WAITALL) != sizeof(w)) {
+	if (full_write(fd, &h, sizeof(h)) != 0 ||
+	    recv(fd, &w, sizeof(w), MSG_WAITALL) != sizeof(w)) {
 		fprintf(stderr, "kelpctl: %s: kelpd closed the connection\n", path);
 		goto out;
 	}
@@ -190,12 +205,13 @@ static void print_stats_row(const char *name, const char *sessions, json_t *o)
 {
 	json_t *e = json_object_get(o, "errors"), *p = json_object_get(o, "by_path");
 	long long polls = geti(o, "polls");
-	printf("%-6s %5s %12lld %6.1f%% %8lld %12lld %10lld %10lld %10lld %14lld %6lld %6lld %6lld %6lld "
+	printf("%-6s %5s %12lld %6.1f%% %8lld %12lld %10lld %10lld %10lld %14lld %6lld %6lld %6lld "
+	       "%6lld "
 	       "%6lld %6lld %6lld %10lld %8lld %8lld\n",
 	       name, sessions, polls,
-	       polls ? 100.0 * (double)geti(o, "busy_polls") / (double)polls : 0.0, geti(o, "parks"),
-	       geti(o, "requests"), geti(o, "reads"), geti(o, "stats"), geti(o, "nops"),
-	       geti(o, "bytes"), geti(e, "noent"), geti(e, "io"), geti(e, "range"),
+	       polls ? 100.0 * (double)geti(o, "busy_polls") / (double)polls : 0.0,
+	       geti(o, "parks"), geti(o, "requests"), geti(o, "reads"), geti(o, "stats"),
+	       geti(o, "nops"), geti(o, "bytes"), geti(e, "noent"), geti(e, "io"), geti(e, "range"),
 	       geti(e, "unreachable"), geti(e, "bad_sqe"), geti(e, "busy"), geti(e, "other"),
 	       geti(p, "local"), geti(p, "rdma"), geti(p, "http"));
 }
@@ -205,21 +221,24 @@ static void print_export(json_t *x)
 {
 	if (!x)
 		return;
-	printf("rdma export: %lld connections (%lld up, %lld replaced by their reader's new one, %lld "
+	printf("rdma export: %lld connections (%lld up, %lld replaced by their reader's new one, "
+	       "%lld "
 	       "failed handshakes), %lld requests, %lld replies, "
 	       "%lld bytes (%lld bounced), %lld errors, %lld resets, %lld too large\n",
-	       geti(x, "connections"), geti(x, "up"), geti(x, "replaced"), geti(x, "handshake_errors"),
-	       geti(x, "requests"),
-	       geti(x, "replies"), geti(x, "bytes"), geti(x, "bounced"), geti(x, "errors"),
-	       geti(x, "resets"), geti(x, "too_large"));
+	       geti(x, "connections"), geti(x, "up"), geti(x, "replaced"),
+	       geti(x, "handshake_errors"), geti(x, "requests"), geti(x, "replies"),
+	       geti(x, "bytes"), geti(x, "bounced"), geti(x, "errors"), geti(x, "resets"),
+	       geti(x, "too_large"));
 }
 
 static void print_stats(json_t *r)
 {
-	printf("%-6s %5s %12s %7s %8s %12s %10s %10s %10s %14s %6s %6s %6s %6s %6s %6s %6s %10s %8s "
+	printf("%-6s %5s %12s %7s %8s %12s %10s %10s %10s %14s %6s %6s %6s %6s %6s %6s %6s %10s "
+	       "%8s "
 	       "%8s\n",
-	       "lcore", "sess", "polls", "busy", "parks", "requests", "reads", "stats", "nops", "bytes",
-	       "noent", "eio", "range", "unrch", "badsqe", "busy", "other", "local", "rdma", "http");
+	       "lcore", "sess", "polls", "busy", "parks", "requests", "reads", "stats", "nops",
+	       "bytes", "noent", "eio", "range", "unrch", "badsqe", "busy", "other", "local",
+	       "rdma", "http");
 	size_t i;
 	json_t *lc;
 	long long sessions = 0;
@@ -234,11 +253,14 @@ static void print_stats(json_t *r)
 	char sess[24];
 	snprintf(sess, sizeof(sess), "%lld", sessions);
 	print_stats_row("total", sess, json_object_get(r, "total"));
-	printf("(busy: share of polls that found work. errors: noent = missing, deleted or wrong cookie; "
-	       "eio = corrupt; unrch = no path; badsqe = invalid requests; busy = remote pool full)\n");
+	printf("(busy: share of polls that found work. errors: noent = missing, deleted or wrong "
+	       "cookie; "
+	       "eio = corrupt; unrch = no path; badsqe = invalid requests; busy = remote pool "
+	       "full)\n");
 	json_t *h = json_object_get(r, "http_fallback");
 	if (h)
-		printf("http fallback: %lld lookups (%lld failed, %lld failovers, %lld stale served), "
+		printf("http fallback: %lld lookups (%lld failed, %lld failovers, %lld stale "
+		       "served), "
 		       "cache %lld hits / %lld misses, %lld calls (%lld errors, %lld timeouts), "
 		       "connections %lld opened / %lld reused; %lld hedges (%lld won); "
 		       "%lld local-corrupt reads (%lld served by a replica)\n",
@@ -253,17 +275,18 @@ static void print_stats(json_t *r)
 
 static void print_sessions(json_t *r)
 {
-	printf("%-8s %-8s %-6s %-6s %-5s %-8s %-10s %-5s %12s %14s %8s %9s %s\n", "id", "pid", "uid",
-	       "gid", "lcore", "sq", "arena_MiB", "huge", "requests", "bytes", "errors", "age_s",
-	       "state");
+	printf("%-8s %-8s %-6s %-6s %-5s %-8s %-10s %-5s %12s %14s %8s %9s %s\n", "id", "pid",
+	       "uid", "gid", "lcore", "sq", "arena_MiB", "huge", "requests", "bytes", "errors",
+	       "age_s", "state");
 	size_t i;
 	json_t *s;
 	json_array_foreach(json_object_get(r, "sessions"), i, s)
 	{
-		printf("%-8lld %-8lld %-6lld %-6lld %-5lld %-8lld %-10lld %-5s %12lld %14lld %8lld %9.1f "
+		printf("%-8lld %-8lld %-6lld %-6lld %-5lld %-8lld %-10lld %-5s %12lld %14lld %8lld "
+		       "%9.1f "
 		       "%s\n",
-		       geti(s, "id"), geti(s, "pid"), geti(s, "uid"), geti(s, "gid"), geti(s, "lcore"),
-		       geti(s, "sq_entries"), geti(s, "arena_bytes") >> 20,
+		       geti(s, "id"), geti(s, "pid"), geti(s, "uid"), geti(s, "gid"),
+		       geti(s, "lcore"), geti(s, "sq_entries"), geti(s, "arena_bytes") >> 20,
 		       json_is_true(json_object_get(s, "hugepages")) ? "yes" : "no",
 		       geti(s, "requests"), geti(s, "bytes"), geti(s, "errors"),
 		       json_real_value(json_object_get(s, "age_s")),
@@ -297,9 +320,10 @@ static void print_peers(json_t *r)
 {
 	const char *dev = json_string_value(json_object_get(r, "device"));
 	if (!json_is_true(json_object_get(r, "reader")))
-		printf("RDMA reads off (%s)\n", dev && *dev ? "no [seaweedfs] master, or force_http"
-						     : "no RDMA device, [rdma] device = off, or no "
-						       "[seaweedfs] master");
+		printf("RDMA reads off (%s)\n",
+		       dev && *dev ? "no [seaweedfs] master, or force_http"
+				   : "no RDMA device, [rdma] device = off, or no "
+				     "[seaweedfs] master");
 	else
 		printf("RDMA reads on %s; one RC QP per (peer, lcore)\n", dev);
 	json_t *peers = json_object_get(r, "peers");
@@ -309,19 +333,21 @@ static void print_peers(json_t *r)
 		       "errors", "resets", "fallback", "bypassed", "hshk", "retry_ms");
 		size_t i;
 		json_t *p;
-		json_array_foreach(peers, i, p)
-			printf("%-24s %-22s %5lld %-10s %6lld %7lld %10lld %10lld %7lld %6lld %9lld %9lld "
-			       "%6lld %8lld\n",
-			       json_string_value(json_object_get(p, "addr")),
-			       json_string_value(json_object_get(p, "volume_server")), geti(p, "lcore"),
-			       json_string_value(json_object_get(p, "state")), geti(p, "in_flight"),
-			       geti(p, "credits"), geti(p, "requests"), geti(p, "replies"),
-			       geti(p, "errors"), geti(p, "resets"), geti(p, "fallbacks"),
-			       geti(p, "bypassed"), geti(p, "handshakes"), geti(p, "retry_in_ms"));
-		printf("(fallback: sent over RDMA, failed, read again over HTTP; bypassed: sent straight "
+		json_array_foreach(peers, i, p) printf(
+			"%-24s %-22s %5lld %-10s %6lld %7lld %10lld %10lld %7lld %6lld %9lld %9lld "
+			"%6lld %8lld\n",
+			json_string_value(json_object_get(p, "addr")),
+			json_string_value(json_object_get(p, "volume_server")), geti(p, "lcore"),
+			json_string_value(json_object_get(p, "state")), geti(p, "in_flight"),
+			geti(p, "credits"), geti(p, "requests"), geti(p, "replies"),
+			geti(p, "errors"), geti(p, "resets"), geti(p, "fallbacks"),
+			geti(p, "bypassed"), geti(p, "handshakes"), geti(p, "retry_in_ms"));
+		printf("(fallback: sent over RDMA, failed, read again over HTTP; bypassed: sent "
+		       "straight "
 		       "to HTTP because the peer was not up or had no credit)\n");
 	} else if (json_is_true(json_object_get(r, "reader"))) {
-		printf("no peers yet (a peer is connected on the first read of a volume it serves)\n");
+		printf("no peers yet (a peer is connected on the first read of a volume it "
+		       "serves)\n");
 	}
 	print_export(json_object_get(r, "export"));
 }
@@ -332,10 +358,12 @@ static void print_replicas(json_t *r)
 	long long hedge = geti(r, "hedge_ms");
 
 	if (hedge)
-		printf("hedged reads: the next replica is asked too after %lld ms without an answer\n",
+		printf("hedged reads: the next replica is asked too after %lld ms without an "
+		       "answer\n",
 		       hedge);
 	else
-		printf("hedged reads off ([seaweedfs] hedge_percent = 0, or no [seaweedfs] master)\n");
+		printf("hedged reads off ([seaweedfs] hedge_percent = 0, or no [seaweedfs] "
+		       "master)\n");
 	if (json_array_size(reps) == 0) {
 		printf("no volume server read over HTTP yet\n");
 		return;
@@ -427,8 +455,8 @@ static int get_one(struct kelp_session *s, const char *text, int fd, int raw)
 	struct kelp_session_info info;
 	kelp_session_info(s, &info);
 	if (c.size > info.max_io) {
-		fprintf(stderr, "kelpctl: get %s: %llu bytes, more than one read may carry (%u)\n", text,
-			(unsigned long long)c.size, info.max_io);
+		fprintf(stderr, "kelpctl: get %s: %llu bytes, more than one read may carry (%u)\n",
+			text, (unsigned long long)c.size, info.max_io);
 		return -E2BIG;
 	}
 	void *buf = kelp_buf_alloc(s, c.size ? c.size : 1);
@@ -450,8 +478,9 @@ static int get_one(struct kelp_session *s, const char *text, int fd, int raw)
 	if (!raw && (c.flags & KELP_CQE_F_GZIP) && n >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
 		rc = gunzip_alloc(buf, (size_t)n, &plain, &out_len);
 		if (rc != 0) {
-			fprintf(stderr, "kelpctl: get %s: the needle is stored gzipped, but its data does "
-					"not decompress (%s); --raw writes it as stored\n",
+			fprintf(stderr,
+				"kelpctl: get %s: the needle is stored gzipped, but its data does "
+				"not decompress (%s); --raw writes it as stored\n",
 				text, rc == -EINVAL ? "not valid gzip" : strerror(-rc));
 			kelp_buf_free(s, buf);
 			return -EIO;
@@ -523,8 +552,9 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 		return 2;
 	}
 	if (a->json && a->output) {
-		fprintf(stderr, "kelpctl: get --json prints each needle's completion instead of its "
-				"data: drop -o, or --json\n");
+		fprintf(stderr,
+			"kelpctl: get --json prints each needle's completion instead of its "
+			"data: drop -o, or --json\n");
 		return 2;
 	}
 	struct kelp_opts o;
@@ -535,7 +565,8 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 	int rc = kelp_connect(&o, &s);
 	if (rc != 0) {
 		const char *why = kelp_last_error();
-		fprintf(stderr, "kelpctl: cannot open a session: %s\n", *why ? why : kelp_strerror(rc));
+		fprintf(stderr, "kelpctl: cannot open a session: %s\n",
+			*why ? why : kelp_strerror(rc));
 		return 1;
 	}
 	if (a->json) {
@@ -572,10 +603,9 @@ int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},         {"output", required_argument, NULL, 'o'},
-		{"gunzip", no_argument, NULL, 'z'},       {"raw", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"json", no_argument, NULL, 'j'},	  {"output", required_argument, NULL, 'o'},
+		{"gunzip", no_argument, NULL, 'z'},	  {"raw", no_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	struct ctl_args a = {0};
 	int opt;
@@ -613,14 +643,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (a.raw && a.gunzip) {
-		fprintf(stderr, "kelpctl: get: --raw (as stored) and --gunzip (decompressed) contradict; "
-				"decompressing is the default\n");
+		fprintf(stderr,
+			"kelpctl: get: --raw (as stored) and --gunzip (decompressed) contradict; "
+			"decompressing is the default\n");
 		return 2;
 	}
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0 ||
-	    strcmp(cmd, "sessions") == 0 || strcmp(cmd, "volumes") == 0 || strcmp(cmd, "peers") == 0 ||
-	    strcmp(cmd, "replicas") == 0)
+	    strcmp(cmd, "sessions") == 0 || strcmp(cmd, "volumes") == 0 ||
+	    strcmp(cmd, "peers") == 0 || strcmp(cmd, "replicas") == 0)
 		return cmd_admin(&a, cmd);
 	if (strcmp(cmd, "get") == 0)
 		return cmd_get(&a, argc - optind - 1, argv + optind + 1);
