@@ -13,27 +13,27 @@ struct kelp_epoch_retired {
 	void *p;
 };
 
-struct kelp_epoch *kelp_epoch_new(unsigned max_readers)
+int kelp_epoch_new(unsigned max_readers, struct kelp_epoch **out)
 {
-	if (!max_readers) {
-		errno = EINVAL;
-		return NULL;
-	}
+	*out = NULL;
+	if (!max_readers)
+		return -EINVAL;
 	struct kelp_epoch *e = aligned_alloc(64, sizeof(*e));
 	if (!e)
-		return NULL;
+		return -ENOMEM;
 	memset(e, 0, sizeof(*e));
 	e->readers = aligned_alloc(64, sizeof(*e->readers) * max_readers);
 	if (!e->readers) {
 		free(e);
-		return NULL;
+		return -ENOMEM;
 	}
 	memset(e->readers, 0, sizeof(*e->readers) * max_readers);
 	for (unsigned i = 0; i < max_readers; i++)
 		e->readers[i].seen = KELP_EPOCH_OFFLINE;
 	e->max_readers = max_readers;
 	e->global = 1;
-	return e;
+	*out = e;
+	return 0;
 }
 
 void kelp_epoch_free(struct kelp_epoch *e)

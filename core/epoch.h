@@ -47,9 +47,9 @@ struct kelp_epoch {
 
 /*
  * kelp_epoch_new - an epoch domain for up to @max_readers reader threads. Control thread.
- * @return the domain, or NULL (errno ENOMEM or EINVAL for 0 readers).
+ * @return 0 and the domain in *@out; -ENOMEM; -EINVAL for 0 readers (*@out is NULL on error).
  */
-struct kelp_epoch *kelp_epoch_new(unsigned max_readers);
+int kelp_epoch_new(unsigned max_readers, struct kelp_epoch **out);
 
 /* kelp_epoch_free - run every pending free (no reader may use anything any more), free @e. */
 void kelp_epoch_free(struct kelp_epoch *e);

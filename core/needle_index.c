@@ -62,19 +62,19 @@ static inline int packed_is_live(uint64_t packed)
 	return (packed & OFFSET_MASK) != 0;
 }
 
-struct kelp_needle_index *kelp_needle_index_new(uint64_t capacity)
+int kelp_needle_index_new(uint64_t capacity, struct kelp_needle_index **out)
 {
+	*out = NULL;
 	struct kelp_needle_index *ni = calloc(1, sizeof(*ni));
 	if (!ni)
-		return NULL;
+		return -ENOMEM;
 	uint64_t nslots =
 		capacity / BUILD_LOAD_DEN * BUILD_LOAD_NUM + capacity % BUILD_LOAD_DEN + 1;
 	if (nslots < MIN_SLOTS)
 		nslots = MIN_SLOTS;
 	if (nslots > (SIZE_MAX / sizeof(struct slot)) / 2) {
 		free(ni);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
 	ni->nslots = nslots;
 	ni->max_keys = nslots * MAX_LOAD_NUM / MAX_LOAD_DEN;
@@ -84,13 +84,13 @@ struct kelp_needle_index *kelp_needle_index_new(uint64_t capacity)
 		       0);
 	if (m == MAP_FAILED) {
 		free(ni);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
 	if (ni->map_bytes >= (2u << 20))
 		madvise(m, ni->map_bytes, MADV_HUGEPAGE); /* best effort */
 	ni->slots = m;
-	return ni;
+	*out = ni;
+	return 0;
 }
 
 void kelp_needle_index_free(struct kelp_needle_index *ni)
@@ -207,14 +207,17 @@ static inline void copy_slot(struct kelp_needle_index *n, uint64_t j, const stru
 	n->live += packed_is_live(s->packed);
 }
 
-/* A copy with room for @capacity keys; deleted keys kept when @keep_deleted. The source is read
- * in slot order, the destination slots prefetched a batch ahead (as in load_direct). */
-static struct kelp_needle_index *copy_index(const struct kelp_needle_index *ni, uint64_t capacity,
-					    bool keep_deleted)
+/* A copy in *@out with room for @capacity keys; deleted keys kept when @keep_deleted. The source
+ * is read in slot order, the destination slots prefetched a batch ahead (as in load_direct).
+ * @return 0 or -ENOMEM. */
+static int copy_index(const struct kelp_needle_index *ni, uint64_t capacity, bool keep_deleted,
+		      struct kelp_needle_index **out)
 {
-	struct kelp_needle_index *n = kelp_needle_index_new(capacity);
-	if (!n)
-		return NULL;
+	struct kelp_needle_index *n;
+	int rc = kelp_needle_index_new(capacity, &n);
+	*out = NULL;
+	if (rc)
+		return rc;
 	n->deleted_dropped = ni->deleted_dropped + (keep_deleted ? 0 : ni->keys - ni->live);
 	const struct slot *batch[LOAD_BATCH];
 	uint64_t home[LOAD_BATCH];
@@ -235,27 +238,26 @@ static struct kelp_needle_index *copy_index(const struct kelp_needle_index *ni, 
 			copy_slot(n, home[b], batch[b]);
 		nb = 0;
 	}
-	return n;
+	*out = n;
+	return 0;
 }
 
-struct kelp_needle_index *kelp_needle_index_clone(const struct kelp_needle_index *ni,
-						  uint64_t capacity)
+int kelp_needle_index_clone(const struct kelp_needle_index *ni, uint64_t capacity,
+			    struct kelp_needle_index **out)
 {
-	if (capacity < ni->keys) {
-		errno = EINVAL;
-		return NULL;
-	}
+	*out = NULL;
+	if (capacity < ni->keys)
+		return -EINVAL;
 	/* tombstones are kept too: counts stay exact */
-	return copy_index(ni, capacity, true);
+	return copy_index(ni, capacity, true, out);
 }
 
-struct kelp_needle_index *kelp_needle_index_shrink(const struct kelp_needle_index *ni)
+int kelp_needle_index_shrink(const struct kelp_needle_index *ni, struct kelp_needle_index **out)
 {
-	if ((ni->keys - ni->live) * 8 <= ni->keys) {
-		errno = 0;
-		return NULL;
-	}
-	return copy_index(ni, ni->live, false);
+	*out = NULL;
+	if ((ni->keys - ni->live) * 8 <= ni->keys)
+		return 0;
+	return copy_index(ni, ni->live, false, out);
 }
 
 uint64_t kelp_needle_index_live(const struct kelp_needle_index *ni)

@@ -34,9 +34,9 @@ struct kelp_needle_index;
 /*
  * kelp_needle_index_new - an empty index with room for @capacity distinct keys (at 0.75 load; at
  * least 64 slots). Control thread (or any single owner).
- * @return the index, or NULL (errno ENOMEM).
+ * @return 0 and the index in *@out, or -ENOMEM (*@out NULL).
  */
-struct kelp_needle_index *kelp_needle_index_new(uint64_t capacity);
+int kelp_needle_index_new(uint64_t capacity, struct kelp_needle_index **out);
 
 /* kelp_needle_index_free - free @ni (NULL is fine). No reader may still use it. */
 void kelp_needle_index_free(struct kelp_needle_index *ni);
@@ -68,10 +68,11 @@ int kelp_needle_index_lookup(const struct kelp_needle_index *ni, uint64_t key, u
 /*
  * kelp_needle_index_clone - a new index holding the same entries with room for @capacity keys
  * (>= the current key count). Writer only (no apply may run during it).
- * @return the new index or NULL (errno ENOMEM or EINVAL).
+ * @return 0 and the new index in *@out; -ENOMEM; -EINVAL when @capacity is below the key count
+ * (*@out NULL on error).
  */
-struct kelp_needle_index *kelp_needle_index_clone(const struct kelp_needle_index *ni,
-						  uint64_t capacity);
+int kelp_needle_index_clone(const struct kelp_needle_index *ni, uint64_t capacity,
+			    struct kelp_needle_index **out);
 
 /*
  * kelp_needle_index_shrink - if deleted keys hold more than 1/8 of the slots' keys, a new index of
@@ -79,9 +80,10 @@ struct kelp_needle_index *kelp_needle_index_clone(const struct kelp_needle_index
  * ~21 bytes per live needle); else NULL with errno 0. Deleted keys dropped this way still count in
  * kelp_needle_index_deleted() (a later row reviving one of them is not subtracted: the count is
  * then one too high). Writer only, no concurrent apply.
- * @return the new index (free the old one), or NULL (errno 0: not worth it; ENOMEM).
+ * @return 0 and in *@out the new index (free the old one) or NULL when not worth it; -ENOMEM
+ * (*@out NULL).
  */
-struct kelp_needle_index *kelp_needle_index_shrink(const struct kelp_needle_index *ni);
+int kelp_needle_index_shrink(const struct kelp_needle_index *ni, struct kelp_needle_index **out);
 
 /* Counts and sizes. Any thread (racy but never torn when a writer runs). */
 uint64_t kelp_needle_index_live(const struct kelp_needle_index *ni);

@@ -224,12 +224,9 @@ static int load_idx(struct kelp_volume *v)
 
 	size_t rs = kelp_idx_row_size(ob),
 	       nrows = len / rs; /* a torn last row waits for the rest */
-	int rc = 0;
-	v->index = kelp_needle_index_new(nrows);
-	if (!v->index) {
-		rc = -ENOMEM;
+	int rc = kelp_needle_index_new(nrows, &v->index);
+	if (rc)
 		goto out;
-	}
 	/* Fast path: every live row points inside .dat (the normal case). Check first, then load.
 	 */
 	uint64_t outside = 0;
@@ -258,8 +255,9 @@ static int load_idx(struct kelp_volume *v)
 	v->idx_pos = (uint64_t)nrows * rs;
 	if (!rc) {
 		/* many deletes: keep only the live keys (the table was sized for every row) */
-		struct kelp_needle_index *small = kelp_needle_index_shrink(v->index);
-		if (small) {
+		struct kelp_needle_index *small;
+		/* out of memory for the copy: keep the larger table */
+		if (kelp_needle_index_shrink(v->index, &small) == 0 && small) {
 			kelp_needle_index_free(v->index);
 			v->index = small;
 		}
@@ -279,9 +277,9 @@ static int scan_dat(struct kelp_volume *v)
 
 	while ((rc = kelp_dat_next(v->map, v->dat_size, v->sb.version, &pos, &rec_pos, &n)) == 1)
 		count++;
-	v->index = kelp_needle_index_new(count);
-	if (!v->index)
-		return -ENOMEM;
+	rc = kelp_needle_index_new(count, &v->index);
+	if (rc)
+		return rc;
 	pos = kelp_superblock_data_start(&v->sb);
 	while (kelp_dat_next(v->map, v->dat_size, v->sb.version, &pos, &rec_pos, &n) == 1) {
 		struct kelp_idx_row row = {
@@ -431,10 +429,10 @@ static int apply_row(struct kelp_volume *v, const struct kelp_idx_row *row,
 	if (rc != -ENOSPC)
 		return rc;
 	uint64_t keys = kelp_needle_index_keys(v->index);
-	struct kelp_needle_index *bigger =
-		kelp_needle_index_clone(v->index, keys * 2 + TAIL_CHUNK_ROWS);
-	if (!bigger)
-		return -ENOMEM;
+	struct kelp_needle_index *bigger;
+	rc = kelp_needle_index_clone(v->index, keys * 2 + TAIL_CHUNK_ROWS, &bigger);
+	if (rc)
+		return rc;
 	struct kelp_needle_index *old = v->index;
 	__atomic_store_n(&v->index, bigger, __ATOMIC_RELEASE);
 	retire(ctx, (void (*)(void *))kelp_needle_index_free, old);

@@ -228,13 +228,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		close(fd);
-		struct kelp_needle_index *ni = kelp_needle_index_new(nrows);
-		if (!ni || kelp_needle_index_load(ni, map, nrows, ob)) {
+		struct kelp_needle_index *ni;
+		if (kelp_needle_index_new(nrows, &ni) || kelp_needle_index_load(ni, map, nrows, ob)) {
 			fprintf(stderr, "kelp-index-bench: index load failed\n");
 			return 1;
 		}
-		struct kelp_needle_index *small = kelp_needle_index_shrink(ni);
-		if (small) {
+		struct kelp_needle_index *small;
+		if (kelp_needle_index_shrink(ni, &small) == 0 && small) {
 			kelp_needle_index_free(ni);
 			ni = small;
 		}

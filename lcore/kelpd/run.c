@@ -208,11 +208,9 @@ int kelp_engine_run(const struct kelp_config *conf)
 	}
 
 	/* every lcore reads the volumes without locks; replaced versions go through this epoch */
-	eng.epoch = kelp_epoch_new((unsigned)lcores->n);
-	if (!eng.epoch) {
-		rc = -ENOMEM;
+	rc = kelp_epoch_new((unsigned)lcores->n, &eng.epoch);
+	if (rc)
 		goto out_vol;
-	}
 	kelp_volume_set_use_epoch(eng.volumes, eng.epoch);
 
 	eng.lcores = calloc(lcores->n, sizeof(*eng.lcores));

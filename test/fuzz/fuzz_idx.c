@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *rows = data + 1;
 	size_t rs = kelp_idx_row_size(ob), nrows = (size - 1) / rs;
 
-	struct kelp_needle_index *ni = kelp_needle_index_new(nrows);
-	if (!ni)
+	struct kelp_needle_index *ni;
+	if (kelp_needle_index_new(nrows, &ni))
 		return 0;
 	int rc = kelp_needle_index_load(ni, rows, nrows, ob);
 	if (rc && rc != -ERANGE)

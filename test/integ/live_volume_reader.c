@@ -227,7 +227,11 @@ int main(int argc, char **argv)
 			strerror(-rc));
 		return 1;
 	}
-	g.ep = kelp_epoch_new(READERS);
+	rc = kelp_epoch_new(READERS, &g.ep);
+	if (rc) {
+		fprintf(stderr, "live_volume_reader: epoch: %s\n", strerror(-rc));
+		return 1;
+	}
 	kelp_volume_set_use_epoch(g.set, g.ep);
 	load_manifest(manifest);
 	pthread_t th[READERS];

@@ -20,7 +20,8 @@ static void free_marker(void *p)
 
 static void test_reclaim_waits_for_every_reader(void **state)
 {
-	struct kelp_epoch *e = kelp_epoch_new(4);
+	struct kelp_epoch *e;
+	assert_int_equal(kelp_epoch_new(4, &e), 0);
 	int a = kelp_epoch_register(e), b = kelp_epoch_register(e);
 	assert_int_equal(a, 0);
 	assert_int_equal(b, 1);
@@ -67,16 +68,18 @@ static void test_reclaim_waits_for_every_reader(void **state)
 
 static void test_register_limits(void **state)
 {
-	struct kelp_epoch *e = kelp_epoch_new(2);
+	struct kelp_epoch *e;
+	assert_int_equal(kelp_epoch_new(2, &e), 0);
 	assert_int_equal(kelp_epoch_register(e), 0);
 	assert_int_equal(kelp_epoch_register(e), 1);
 	assert_int_equal(kelp_epoch_register(e), -ENOSPC);
 	kelp_epoch_unregister(e, 0);
 	assert_int_equal(kelp_epoch_register(e), 0);
 	kelp_epoch_free(e);
-	assert_null(kelp_epoch_new(0));
+	assert_int_equal(kelp_epoch_new(0, &e), -EINVAL);
+	assert_null(e);
 	/* no readers at all: retired things go at the next reclaim */
-	e = kelp_epoch_new(1);
+	assert_int_equal(kelp_epoch_new(1, &e), 0);
 	memset(freed, 0, sizeof(freed));
 	kelp_epoch_retire(e, free_marker, (void *)7);
 	assert_int_equal(kelp_epoch_reclaim(e), 1);

@@ -25,7 +25,8 @@ static void apply(struct kelp_needle_index *ni, uint64_t key, uint64_t off, uint
 
 static void test_last_row_wins(void **state)
 {
-	struct kelp_needle_index *ni = kelp_needle_index_new(10);
+	struct kelp_needle_index *ni;
+	assert_int_equal(kelp_needle_index_new(10, &ni), 0);
 	uint64_t off;
 	uint32_t size;
 	apply(ni, 7, 100, 50);
@@ -54,7 +55,8 @@ static void test_last_row_wins(void **state)
 
 static void test_sizes_and_offsets(void **state)
 {
-	struct kelp_needle_index *ni = kelp_needle_index_new(4);
+	struct kelp_needle_index *ni;
+	assert_int_equal(kelp_needle_index_new(4, &ni), 0);
 	uint64_t off;
 	uint32_t size;
 	apply(ni, 1, KELP_NEEDLE_INDEX_MAX_OFFSET, KELP_NEEDLE_INDEX_SIZE_LARGE - 1);
@@ -71,7 +73,8 @@ static void test_sizes_and_offsets(void **state)
 
 static void test_full_and_clone(void **state)
 {
-	struct kelp_needle_index *ni = kelp_needle_index_new(1); /* 64 slots, 57 keys at most */
+	struct kelp_needle_index *ni; /* 64 slots, 57 keys at most */
+	assert_int_equal(kelp_needle_index_new(1, &ni), 0);
 	assert_int_equal(kelp_needle_index_slots(ni), 64);
 	uint64_t k;
 	int rc = 0;
@@ -84,7 +87,8 @@ static void test_full_and_clone(void **state)
 	assert_int_equal(n, 57);
 	/* updates of existing keys still work when full */
 	apply(ni, 5, 555, 5);
-	struct kelp_needle_index *big = kelp_needle_index_clone(ni, 10000);
+	struct kelp_needle_index *big;
+	assert_int_equal(kelp_needle_index_clone(ni, 10000, &big), 0);
 	assert_non_null(big);
 	assert_int_equal(kelp_needle_index_keys(big), n);
 	for (uint64_t i = 1; i <= n; i++) {
@@ -94,7 +98,9 @@ static void test_full_and_clone(void **state)
 		assert_int_equal(off, i == 5 ? 555 : i);
 	}
 	apply(big, 5000, 1, 1);
-	assert_null(kelp_needle_index_clone(big, 3)); /* too small */
+	struct kelp_needle_index *none;
+	assert_int_equal(kelp_needle_index_clone(big, 3, &none), -EINVAL); /* too small */
+	assert_null(none);
 	/* iteration sees every live key once */
 	uint64_t cursor = 0, key, off, seen = 0, sum = 0;
 	uint32_t size;
@@ -121,12 +127,14 @@ static void test_fixture_idx(void **state)
 		size_t len;
 		uint8_t *idx = load_fixture(fx[i].name, &len);
 		assert_int_equal(len / 16, fx[i].rows);
-		struct kelp_needle_index *ni = kelp_needle_index_new(len / 16);
+		struct kelp_needle_index *ni;
+		assert_int_equal(kelp_needle_index_new(len / 16, &ni), 0);
 		assert_int_equal(kelp_needle_index_load(ni, idx, len / 16, 4), 0);
 		assert_int_equal(kelp_needle_index_live(ni), fx[i].live);
 		assert_int_equal(kelp_needle_index_deleted(ni), fx[i].deleted);
 		/* the same result applying row by row (no batch prefetch) */
-		struct kelp_needle_index *one = kelp_needle_index_new(len / 16);
+		struct kelp_needle_index *one;
+		assert_int_equal(kelp_needle_index_new(len / 16, &one), 0);
 		for (size_t r = 0; r < len / 16; r++) {
 			struct kelp_idx_row row;
 			kelp_idx_parse_row(idx + r * 16, 4, &row);
@@ -147,7 +155,8 @@ static void test_fixture_idx(void **state)
 		}
 		/* many deletes: a shrunk copy answers the same with fewer slots; few: not worth it
 		 */
-		struct kelp_needle_index *small = kelp_needle_index_shrink(ni);
+		struct kelp_needle_index *small;
+		assert_int_equal(kelp_needle_index_shrink(ni, &small), 0);
 		if (fx[i].deleted * 8 > fx[i].live + fx[i].deleted) {
 			assert_non_null(small);
 			assert_int_equal(kelp_needle_index_live(small), fx[i].live);
@@ -177,7 +186,8 @@ static void test_fixture_idx(void **state)
 	/* healthy: key 3 at offset unit 1, size 75652; key 20 deleted */
 	size_t len;
 	uint8_t *idx = load_fixture("healthy_volume.idx", &len);
-	struct kelp_needle_index *ni = kelp_needle_index_new(27);
+	struct kelp_needle_index *ni;
+	assert_int_equal(kelp_needle_index_new(27, &ni), 0);
 	assert_int_equal(kelp_needle_index_load(ni, idx, 27, 4), 0);
 	uint64_t off;
 	uint32_t size;

@@ -144,7 +144,8 @@ static void test_live(void **state)
 	const char *dirs[] = {dir};
 	struct kelp_volume_set *set;
 	assert_int_equal(kelp_volume_set_open(dirs, 1, warn_print, &warnings, &set), 0);
-	struct kelp_epoch *ep = kelp_epoch_new(2);
+	struct kelp_epoch *ep;
+	assert_int_equal(kelp_epoch_new(2, &ep), 0);
 	int reader = kelp_epoch_register(ep);
 	kelp_volume_set_use_epoch(set, ep);
 	assert_int_equal(read_needle(set, 5, 1), 0);

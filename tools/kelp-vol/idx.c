@@ -71,8 +71,8 @@ int cmd_idx(int argc, char **argv)
 	}
 	size_t rs = kelp_idx_row_size(ob), nrows = len / rs;
 	uint64_t tomb_rows = 0, max_off = 0;
-	struct kelp_needle_index *ni = kelp_needle_index_new(nrows);
-	if (!ni) {
+	struct kelp_needle_index *ni;
+	if (kelp_needle_index_new(nrows, &ni)) {
 		die_msg("idx: out of memory");
 		free(data);
 		return EXIT_FAIL;

@@ -110,8 +110,8 @@ static int verify_with_idx(struct verify_ctx *c, struct kelp_volume *v, const ch
 			idx_path, len % rs, rs);
 	/* our own index over every row: kelp_volume_open leaves out rows outside .dat, we report
 	 * them */
-	struct kelp_needle_index *ni = kelp_needle_index_new(nrows);
-	if (!ni || kelp_needle_index_load(ni, idx, nrows, ob)) {
+	struct kelp_needle_index *ni;
+	if (kelp_needle_index_new(nrows, &ni) || kelp_needle_index_load(ni, idx, nrows, ob)) {
 		die_msg("verify: %s: cannot index (out of memory, or offsets beyond 40 bits)",
 			idx_path);
 		kelp_needle_index_free(ni);
