@@ -115,23 +115,21 @@ static int resolve_master(const char *in, char *out, size_t size)
 	return rc > 0 && rc < (int)size ? 0 : -EINVAL;
 }
 
-struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
-					     const struct kelp_discovery_opts *opts)
+int kelp_discovery_create(struct kelp_http_client *http, const struct kelp_discovery_opts *opts,
+			  struct kelp_discovery **out)
 {
 	struct kelp_discovery *d;
 
+	*out = NULL;
 	if (!opts->n_masters || opts->n_masters > KELP_DISCOVERY_MAX_MASTERS) {
 		fprintf(stderr,
 			"kelp: [seaweedfs] master: give 1 to %d masters as host:port,host:port\n",
 			KELP_DISCOVERY_MAX_MASTERS);
-		errno = EINVAL;
-		return NULL;
+		return -EINVAL;
 	}
 	d = calloc(1, sizeof(*d));
-	if (!d) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (!d)
+		return -ENOMEM;
 	for (unsigned i = 0; i < opts->n_masters; i++) {
 		if (resolve_master(opts->masters[i], d->masters[i], sizeof(d->masters[i]))) {
 			fprintf(stderr,
@@ -139,8 +137,7 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 				"resolve\n",
 				opts->masters[i]);
 			free(d);
-			errno = EINVAL;
-			return NULL;
+			return -EINVAL;
 		}
 	}
 	d->http = http;
@@ -154,7 +151,8 @@ struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
 	if (opts->hooks)
 		d->hooks = *opts->hooks;
 	kelp_replica_health_init(&d->masters_health, 1, 1); /* only its state is used */
-	return d;
+	*out = d;
+	return 0;
 }
 
 static struct vol *vol_get(struct kelp_discovery *d, uint32_t vid, bool create)

@@ -103,11 +103,11 @@ struct kelp_locate_wait {
 /*
  * kelp_discovery_create - discovery through @http (not owned). Resolves master names (blocking
  * getaddrinfo: call it at start-up, before serving).
- * @return the discovery, or NULL with errno: EINVAL (no masters, a master that does not resolve:
- * a message naming it goes to stderr), ENOMEM.
+ * @return 0 and the discovery in *@out; -EINVAL (no masters, a master that does not resolve: a
+ * message naming it goes to stderr); -ENOMEM (*@out NULL on error).
  */
-struct kelp_discovery *kelp_discovery_create(struct kelp_http_client *http,
-					     const struct kelp_discovery_opts *opts);
+int kelp_discovery_create(struct kelp_http_client *http, const struct kelp_discovery_opts *opts,
+			  struct kelp_discovery **out);
 
 /*
  * kelp_discovery_locate - the locations of volume @vid.

@@ -110,17 +110,16 @@ int kelp_parse_hostport(const char *s, struct sockaddr_storage *sa, unsigned *sa
 	return 0;
 }
 
-struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
-						 const struct kelp_http_client_opts *opts)
+int kelp_http_client_create(struct io_uring *ring, const struct kelp_http_client_opts *opts,
+			    struct kelp_http_client **out)
 {
+	*out = NULL;
 	/* the timeout is [seaweedfs] http_timeout_ms: its default lives in the config table only */
-	if (!opts || !opts->timeout_ms) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (!opts || !opts->timeout_ms)
+		return -EINVAL;
 	struct kelp_http_client *c = calloc(1, sizeof(*c));
 	if (!c)
-		return NULL;
+		return -ENOMEM;
 	c->ring = ring;
 	c->timeout_ns = (uint64_t)opts->timeout_ms * 1000000u;
 	c->max_conns = opts->max_conns ? opts->max_conns : 32;
@@ -128,7 +127,8 @@ struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
 	if (c->sweep_ns < 1000000u)
 		c->sweep_ns = 1000000u;
 	c->sweep_op.done = sweep_done;
-	return c;
+	*out = c;
+	return 0;
 }
 
 static struct server *server_get(struct kelp_http_client *c, const char *name, int *err)

@@ -71,10 +71,11 @@ struct kelp_http_call {
 
 /*
  * kelp_http_client_create - a client issuing its I/O on @ring (not owned), with @opts (required).
- * Ring thread only. @return the client, or NULL (errno ENOMEM; EINVAL: no @opts or timeout_ms 0).
+ * Ring thread only. @return 0 and the client in *@out; -ENOMEM; -EINVAL: no @opts or timeout_ms 0
+ * (*@out NULL on error).
  */
-struct kelp_http_client *kelp_http_client_create(struct io_uring *ring,
-						 const struct kelp_http_client_opts *opts);
+int kelp_http_client_create(struct io_uring *ring, const struct kelp_http_client_opts *opts,
+			    struct kelp_http_client **out);
 
 /*
  * kelp_http_client_start - run @call (see struct kelp_http_call). SQEs are queued, not submitted:

@@ -26,14 +26,14 @@ struct kelp_http_fallback {
 	struct kelp_replica_health health;
 };
 
-struct kelp_http_fallback *kelp_http_fallback_create(struct kelp_http_client *http,
-						     struct kelp_discovery *d,
-						     const struct kelp_http_fallback_opts *opts)
+int kelp_http_fallback_create(struct kelp_http_client *http, struct kelp_discovery *d,
+			      const struct kelp_http_fallback_opts *opts, struct kelp_http_fallback **out)
 {
 	struct kelp_http_fallback *fb = calloc(1, sizeof(*fb));
 
+	*out = NULL;
 	if (!fb)
-		return NULL;
+		return -ENOMEM;
 	fb->http = http;
 	fb->d = d;
 	fb->hedge_ns = opts ? (uint64_t)opts->hedge_ms * 1000000u : 0;
@@ -42,11 +42,12 @@ struct kelp_http_fallback *kelp_http_fallback_create(struct kelp_http_client *ht
 	if (opts && opts->jwt_read_key && opts->jwt_read_key[0]) {
 		if (!(fb->jwt_key = strdup(opts->jwt_read_key))) {
 			free(fb);
-			return NULL;
+			return -ENOMEM;
 		}
 		fb->jwt_key_len = strlen(fb->jwt_key);
 	}
-	return fb;
+	*out = fb;
+	return 0;
 }
 
 void kelp_http_fallback_destroy(struct kelp_http_fallback *fb)

@@ -102,11 +102,10 @@ struct kelp_http_read {
 
 /*
  * kelp_http_fallback_create - the fallback over @http and @d (neither owned).
- * @return it, or NULL with errno ENOMEM.
+ * @return 0 and it in *@out, or -ENOMEM (*@out NULL).
  */
-struct kelp_http_fallback *kelp_http_fallback_create(struct kelp_http_client *http,
-						     struct kelp_discovery *d,
-						     const struct kelp_http_fallback_opts *opts);
+int kelp_http_fallback_create(struct kelp_http_client *http, struct kelp_discovery *d,
+			      const struct kelp_http_fallback_opts *opts, struct kelp_http_fallback **out);
 void kelp_http_fallback_destroy(struct kelp_http_fallback *fb);
 
 /* @return the replica health table (for kelpctl replicas). Ring thread only. */

@@ -153,12 +153,12 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 	};
 	struct kelp_http_fallback_opts fo = {.jwt_read_key = c->seaweedfs.jwt_read_key,
 					     .hedge_ms = p->hedge_ms};
-	errno = 0;
-	p->http = kelp_http_client_create(kelp_ctl_ring(ctl), &ho);
-	p->disc = p->http ? kelp_discovery_create(p->http, &dopts) : NULL;
-	p->fb = p->disc ? kelp_http_fallback_create(p->http, p->disc, &fo) : NULL;
-	if (!p->fb) {
-		rc = errno ? -errno : -ENOMEM;
+	rc = kelp_http_client_create(kelp_ctl_ring(ctl), &ho, &p->http);
+	if (!rc)
+		rc = kelp_discovery_create(p->http, &dopts, &p->disc);
+	if (!rc)
+		rc = kelp_http_fallback_create(p->http, p->disc, &fo, &p->fb);
+	if (rc) {
 		kelp_discovery_destroy(p->disc);
 		kelp_http_client_destroy(p->http);
 		free(p);

@@ -70,9 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	uint8_t *dst = malloc(cap ? cap : 1), *ref_dst = malloc(cap ? cap : 1);
 	struct kelp_http_client_opts o = {.timeout_ms = 10000};
-	struct kelp_http_client *c = kelp_http_client_create(&ring, &o);
+	struct kelp_http_client *c;
+	int rc = kelp_http_client_create(&ring, &o, &c);
 	struct req r = {0};
-	if (!dst || !ref_dst || !c)
+	if (!dst || !ref_dst || rc)
 		abort();
 	snprintf(r.call.server, sizeof(r.call.server), "%s", srv.addr);
 	snprintf(r.call.path, sizeof(r.call.path), "/3,01637037d6");

@@ -161,14 +161,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct kelp_http_client_opts hopts = {.timeout_ms = timeout_ms};
-	struct kelp_http_client *http = kelp_http_client_create(&ring, &hopts);
+	struct kelp_http_client *http;
 	struct kelp_discovery_opts dopts = {
 		.masters = mlist, .n_masters = nm, .data_center = dc, .ttl_s = ttl};
-	struct kelp_discovery *disc = http ? kelp_discovery_create(http, &dopts) : NULL;
+	struct kelp_discovery *disc;
 	struct kelp_http_fallback_opts fopts = {.jwt_read_key = jwt};
-	struct kelp_http_fallback *fb = disc ? kelp_http_fallback_create(http, disc, &fopts) : NULL;
-	if (!fb) {
-		fprintf(stderr, "http_fetch: setup failed: %s\n", strerror(errno));
+	struct kelp_http_fallback *fb;
+	rc = kelp_http_client_create(&ring, &hopts, &http);
+	if (!rc)
+		rc = kelp_discovery_create(http, &dopts, &disc);
+	if (!rc)
+		rc = kelp_http_fallback_create(http, disc, &fopts, &fb);
+	if (rc) {
+		fprintf(stderr, "http_fetch: setup failed: %s\n", strerror(-rc));
 		return 1;
 	}
 

@@ -81,11 +81,11 @@ static struct fix *fix_new(unsigned n_masters, bool first_down)
 		ss_close(&f->m[0].ss);
 		f->m[0].ss.lfd = -1;
 	}
-	f->http = kelp_http_client_create(&f->ring, &ho);
+	assert_int_equal(kelp_http_client_create(&f->ring, &ho, &f->http), 0);
 	assert_non_null(f->http);
 	struct kelp_discovery_opts o = {
 		.masters = names, .n_masters = n_masters, .data_center = "dc2", .hooks = &hooks};
-	f->d = kelp_discovery_create(f->http, &o);
+	assert_int_equal(kelp_discovery_create(f->http, &o, &f->d), 0);
 	assert_non_null(f->d);
 	return f;
 }

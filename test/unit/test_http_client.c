@@ -51,7 +51,7 @@ static struct fix *fix_new(uint32_t timeout_ms, uint32_t max_conns)
 	assert_non_null(f);
 	assert_int_equal(io_uring_queue_init(64, &f->ring, 0), 0);
 	assert_int_equal(ss_open(&f->srv, &f->ring), 0);
-	f->c = kelp_http_client_create(&f->ring, &o);
+	assert_int_equal(kelp_http_client_create(&f->ring, &o, &f->c), 0);
 	assert_non_null(f->c);
 	return f;
 }
