@@ -84,22 +84,21 @@ static int rdma_start(struct kelp_engine *eng)
 		return 0;
 	}
 	if (exporting) {
-		eng->rdma_export =
-			kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev, c->rdma.listen,
-					       c->rdma.export_max_read_mb);
-		if (!eng->rdma_export)
-			return -errno;
+		int rc = kelp_rdma_export_start(eng, &eng->lcores[0], eng->rdma_dev, c->rdma.listen,
+						c->rdma.export_max_read_mb, &eng->rdma_export);
+		if (rc)
+			return rc;
 	}
 	struct kelp_rdma_reader_ident ident = {0};
 	if (reading)
 		reader_ident(c, &ident);
 	for (unsigned i = 0; reading && i < eng->n_lcores; i++) {
-		eng->lcores[i].rdma_reader = kelp_rdma_reader_create(
+		int rc = kelp_rdma_reader_create(
 			&eng->lcores[i], eng->rdma_dev, (const char *const *)c->rdma.peers.items,
 			c->rdma.peers.n, (uint16_t)c->rdma.peer_port, c->rdma.request_timeout_ms,
-			&ident, NULL);
-		if (!eng->lcores[i].rdma_reader)
-			return errno ? -errno : -ENOMEM;
+			&ident, NULL, &eng->lcores[i].rdma_reader);
+		if (rc)
+			return rc;
 		eng->lcores[i].rdma_route = kelp_rdma_reader_route;
 	}
 	if (reading)

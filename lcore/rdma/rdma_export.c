@@ -281,9 +281,8 @@ static void hs_stop(struct kelp_rdma_export *ex)
 	ex->hs_started = false;
 }
 
-struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
-						struct kelp_rdma_dev *dev, const char *listen,
-						uint32_t max_read_mb)
+int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
+			   const char *listen, uint32_t max_read_mb, struct kelp_rdma_export **out)
 {
 	struct kelp_rdma_lcore_config cfg = {
 		.bounce_slots = KELP_RDMA_EXPORT_BOUNCE_SLOTS,
@@ -295,14 +294,14 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 	uint16_t port;
 	int rc;
 
+	*out = NULL;
 	if (kelp_split_host_port(listen, host, sizeof(host), &port) < 0) {
 		fprintf(stderr, "kelpd: [rdma] listen = '%s': want host:port\n", listen);
-		errno = EINVAL;
-		return NULL;
+		return -EINVAL;
 	}
 	ex = calloc(1, sizeof(*ex));
 	if (!ex)
-		return NULL;
+		return -ENOMEM;
 	ex->eng = eng;
 	ex->dev = dev;
 	ex->lcore_id = lc->id;
@@ -347,7 +346,8 @@ struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct 
 		"kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
 		"thread), lcore %u\n",
 		dev->name, dev->port, dev->gid_index, listen, lc->id);
-	return ex;
+	*out = ex;
+	return 0;
 fail:
 	hs_stop(ex);
 	for (int i = 0; i < 2; i++)
@@ -358,8 +358,7 @@ fail:
 	if (ex->rlc)
 		kelp_rdma_lcore_destroy(ex->rlc);
 	free(ex);
-	errno = -rc;
-	return NULL;
+	return rc;
 }
 
 void kelp_rdma_export_stats(const struct kelp_rdma_export *ex, struct kelp_rdma_export_stats *out)

@@ -60,13 +60,12 @@ struct kelp_rdma_export_stats {
  * the export poller to @lc; serve
  * reads of up to @max_read_mb MiB (0: 16; at most the bounce pool), refuse larger ones (TOO_LARGE).
  * Main thread, after kelp_lcore_init() and before the lcores start.
- * Return: the export, or NULL with errno (a message naming the cause was printed): EINVAL bad
- * listen address; errno of listen(), of the CQ or bounce pool creation, of pipe2() or
- * pthread_create(); ENOSPC no poller slot.
+ * Return: 0 and the export in *@out, or -errno (a message naming the cause was printed; *@out
+ * NULL): -EINVAL bad listen address; -ENOMEM; the -errno of listen(), of the CQ or bounce pool
+ * creation, of pipe2() or pthread_create(); -ENOSPC no poller slot.
  */
-struct kelp_rdma_export *kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
-						struct kelp_rdma_dev *dev, const char *listen,
-						uint32_t max_read_mb);
+int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
+			   const char *listen, uint32_t max_read_mb, struct kelp_rdma_export **out);
 
 /*
  * kelp_rdma_export_stats - a copy of the counters into @out. Any thread; exact per counter,

@@ -365,16 +365,17 @@ static void hs_stop(struct kelp_rdma_reader *rd)
 	rd->hs_started = false;
 }
 
-struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
-						 const char *const *peers, size_t n_peers,
-						 uint16_t peer_port, uint32_t request_timeout_ms,
-						 const struct kelp_rdma_reader_ident *ident,
-						 const struct kelp_rdma_reader_hooks *hooks)
+int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
+			    const char *const *peers, size_t n_peers, uint16_t peer_port,
+			    uint32_t request_timeout_ms, const struct kelp_rdma_reader_ident *ident,
+			    const struct kelp_rdma_reader_hooks *hooks, struct kelp_rdma_reader **out)
 {
 	struct kelp_rdma_reader *rd = calloc(1, sizeof(*rd));
+	int rc;
 
+	*out = NULL;
 	if (!rd)
-		return NULL;
+		return -ENOMEM;
 	rd->hooks.clock_ns = hooks && hooks->clock_ns ? hooks->clock_ns : kelp_now_ns;
 	rd->hooks.handshake = hooks && hooks->handshake ? hooks->handshake : kelp_rdma_oob_connect;
 	/* the connections keep their own default clock unless a test gives one */
@@ -385,8 +386,10 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 	rd->peer_port = peer_port;
 	rd->ident = *ident;
 	rd->map = calloc(n_peers ? n_peers : 1, sizeof(*rd->map));
-	if (!rd->map)
+	if (!rd->map) {
+		rc = -ENOMEM;
 		goto fail;
+	}
 	for (size_t i = 0; i < n_peers; i++) {
 		const char *eq = strchr(peers[i], '=');
 		size_t l = eq ? (size_t)(eq - peers[i]) : 0;
@@ -396,7 +399,7 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 					 &rd->map[i].port) < 0 ||
 		    !rd->map[i].host[0]) {
 			fprintf(stderr, "kelpd: [rdma] peers: bad entry '%s'\n", peers[i]);
-			errno = EINVAL;
+			rc = -EINVAL;
 			goto fail;
 		}
 		memcpy(rd->map[i].vs, peers[i], l);
@@ -404,11 +407,10 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 	}
 	pthread_mutex_init(&rd->hs_lock, NULL);
 	pthread_cond_init(&rd->hs_cond, NULL);
-	int err = pthread_create(&rd->hs_thread, NULL, hs_main, rd);
-	if (err) {
+	rc = -pthread_create(&rd->hs_thread, NULL, hs_main, rd);
+	if (rc) {
 		fprintf(stderr, "kelpd: lcore %u: cannot start the RDMA handshake thread: %s\n",
-			lc->id, strerror(err));
-		errno = err;
+			lc->id, strerror(-rc));
 		goto fail;
 	}
 	rd->hs_started = true;
@@ -416,20 +418,23 @@ struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct k
 	snprintf(name, sizeof(name), "kelp-rdma-hs%u", lc->id % 100);
 	pthread_setname_np(rd->hs_thread, name);
 	rd->rlc = kelp_rdma_lcore_create(dev, &cfg, NULL);
-	if (!rd->rlc)
+	if (!rd->rlc) {
+		rc = errno ? -errno : -ENOMEM;
 		goto fail;
+	}
 	if (kelp_lcore_add_poller(lc, "rdma-reader", reader_poll, rd) < 0) {
 		fprintf(stderr, "kelpd: lcore %u: no poller slot for the RDMA reader\n", lc->id);
 		kelp_rdma_lcore_destroy(rd->rlc);
-		errno = ENOSPC;
+		rc = -ENOSPC;
 		goto fail;
 	}
-	return rd;
+	*out = rd;
+	return 0;
 fail:
 	hs_stop(rd);
 	free(rd->map);
 	free(rd);
-	return NULL;
+	return rc;
 }
 
 size_t kelp_rdma_reader_peers(const struct kelp_rdma_reader *rd, struct kelp_rdma_peer_info *out,

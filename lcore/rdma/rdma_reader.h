@@ -75,14 +75,14 @@ struct kelp_rdma_reader_hooks {
  * @hooks (NULL in kelpd) replaces the clock and the TCP handshake;
  * registers its CQ poller on @lc and starts its handshake thread. Main thread, before the lcores
  * start.
- * Return: the reader or NULL with errno (message printed): EINVAL a bad peers entry; ENOSPC no
- * poller slot; errnos of the CQ creation and of pthread_create.
+ * Return: 0 and the reader in *@out, or -errno (message printed; *@out NULL): -EINVAL a bad
+ * peers entry; -ENOSPC no poller slot; -ENOMEM; the -errno of the CQ creation and of
+ * pthread_create.
  */
-struct kelp_rdma_reader *kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
-						 const char *const *peers, size_t n_peers,
-						 uint16_t peer_port, uint32_t request_timeout_ms,
-						 const struct kelp_rdma_reader_ident *ident,
-						 const struct kelp_rdma_reader_hooks *hooks);
+int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
+			    const char *const *peers, size_t n_peers, uint16_t peer_port,
+			    uint32_t request_timeout_ms, const struct kelp_rdma_reader_ident *ident,
+			    const struct kelp_rdma_reader_hooks *hooks, struct kelp_rdma_reader **out);
 
 /*
  * kelp_rdma_reader_route - send @r (inputs filled, session set) over RDMA. Owning lcore.

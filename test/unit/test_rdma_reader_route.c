@@ -203,8 +203,9 @@ static int setup(void **state)
 	assert_non_null(fx->dev);
 	struct kelp_rdma_reader_ident ident = {.reader_id = 77, .incarnation = 5};
 	struct kelp_rdma_reader_hooks hooks = {.clock_ns = fake_clock, .handshake = fake_handshake};
-	fx->rd = kelp_rdma_reader_create(&fx->lc, fx->dev, map, 1, PEER_PORT, TIMEOUT_MS, &ident,
-					 &hooks);
+	assert_int_equal(kelp_rdma_reader_create(&fx->lc, fx->dev, map, 1, PEER_PORT, TIMEOUT_MS,
+						 &ident, &hooks, &fx->rd),
+			 0);
 	assert_non_null(fx->rd);
 	fx->rcq = F.last_cq;
 	fx->lc.rdma_reader = fx->rd;
