@@ -252,8 +252,8 @@ int kelp_connect(const struct kelp_opts *opts, struct kelp_session **out)
 	if (rc != 0)
 		return rc;
 
-	struct kelp_session *s = kelp_session_alloc(-1, o.wait_spin_us);
-	if (!s) {
+	struct kelp_session *s;
+	if (kelp_session_alloc(-1, o.wait_spin_us, &s)) {
 		set_error("out of memory");
 		return -ENOMEM;
 	}
@@ -315,15 +315,16 @@ int kelp_session_attach(struct kelp_session *s, int memfd, int doorbell_fd)
 	return kelp_arena_alloc_init(&s->alloc, s->arena_size);
 }
 
-struct kelp_session *kelp_session_alloc(int sock, int32_t wait_spin_us)
+int kelp_session_alloc(int sock, int32_t wait_spin_us, struct kelp_session **out)
 {
 	struct kelp_session *s = calloc(1, sizeof(*s));
+	*out = s;
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	s->sock = sock;
 	s->doorbell_fd = -1;
 	s->wait_spin_us = wait_spin_us;
-	return s;
+	return 0;
 }
 
 void kelp_close(struct kelp_session *s)

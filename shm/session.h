@@ -44,8 +44,8 @@ struct kelp_session {
 int kelp_session_check_alive(struct kelp_session *s, int check_socket);
 
 /* kelp_session_alloc - a session object around the connected socket @sock (-1 = none yet), not
- * attached to a segment. Return: it, or NULL (ENOMEM). */
-struct kelp_session *kelp_session_alloc(int sock, int32_t wait_spin_us);
+ * attached to a segment. Return: 0 and it in *@out, or -ENOMEM (*@out NULL). */
+int kelp_session_alloc(int sock, int32_t wait_spin_us, struct kelp_session **out);
 
 /*
  * kelp_session_attach - map the segment @memfd (closed in every case), check its header, set up the

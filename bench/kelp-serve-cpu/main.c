@@ -191,8 +191,8 @@ int main(int argc, char **argv)
 	struct kelp_session *cli = NULL;
 	if (rc == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		rc = -errno;
-	if (rc == 0 && !(cli = kelp_session_alloc(sv[0], -1)))
-		rc = -ENOMEM;
+	if (rc == 0)
+		rc = kelp_session_alloc(sv[0], -1, &cli);
 	if (rc == 0)
 		rc = kelp_session_attach(cli, dup(srv->memfd), dup(srv->doorbell_fd));
 	void *bufs[KELP_SQE_BURST];

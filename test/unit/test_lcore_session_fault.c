@@ -111,7 +111,8 @@ static void test_punched_hole_closes_only_that_session(void **state)
 	kelp_lcore_poll_once(&lc);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	struct kelp_session *cli = kelp_session_alloc(sv[0], -1);
+	struct kelp_session *cli;
+	assert_int_equal(kelp_session_alloc(sv[0], -1, &cli), 0);
 	assert_non_null(cli);
 	int client_memfd = dup(srv->memfd);
 	assert_int_equal(kelp_session_attach(cli, dup(srv->memfd), dup(srv->doorbell_fd)), 0);

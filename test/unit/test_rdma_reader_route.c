@@ -231,7 +231,7 @@ static int setup(void **state)
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fx->peer_sock = sv[1];
-	fx->cli = kelp_session_alloc(sv[0], -1);
+	assert_int_equal(kelp_session_alloc(sv[0], -1, &fx->cli), 0);
 	assert_non_null(fx->cli);
 	assert_int_equal(
 		kelp_session_attach(fx->cli, dup(fx->srv->memfd), dup(fx->srv->doorbell_fd)), 0);
