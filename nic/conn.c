@@ -31,15 +31,15 @@ static uint64_t coarse_ns(void)
 
 /* ---- lcore ---------------------------------------------------------------------------------- */
 
-struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
-					       const struct kelp_rdma_lcore_config *cfg,
-					       const struct kelp_rdma_export_ops *export)
+int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lcore_config *cfg,
+			   const struct kelp_rdma_export_ops *export, struct kelp_rdma_lcore **out)
 {
 	struct kelp_rdma_lcore *lc = calloc(1, sizeof(*lc));
 	int err;
 
+	*out = NULL;
 	if (!lc)
-		return NULL;
+		return -ENOMEM;
 	lc->dev = dev;
 	lc->ops = dev->ops;
 	lc->cq_entries = cfg && cfg->cq_entries ? cfg->cq_entries : 4096;
@@ -64,15 +64,15 @@ struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
 		if (err)
 			goto destroy_cq;
 	}
-	return lc;
+	*out = lc;
+	return 0;
 
 destroy_cq:
 	if (lc->ops->destroy_cq(lc->cq) < 0)
 		fprintf(stderr, "kelp: destroying the CQ on %s failed\n", dev->name);
 free_lc:
 	free(lc);
-	errno = err;
-	return NULL;
+	return err ? -err : -EIO; /* a verbs call that failed without errno */
 }
 
 int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc)
@@ -392,32 +392,29 @@ void conn_fail(struct kelp_rdma_conn *c, const char *why)
 /* ---- connection lifecycle -----------------------------------------------------------------------
  */
 
-struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role,
-					     uint16_t credits)
+int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, uint16_t credits,
+			  struct kelp_rdma_conn **out)
 {
 	struct kelp_rdma_conn *c;
 	struct ibv_qp_init_attr qpa;
 	int index = -1, err;
 	size_t bufs_len;
 
+	*out = NULL;
 	if (credits == 0 || credits > KELP_RDMA_MAX_CREDITS ||
-	    (role != KELP_RDMA_READER && role != KELP_RDMA_EXPORTER)) {
-		errno = EINVAL;
-		return NULL;
-	}
+	    (role != KELP_RDMA_READER && role != KELP_RDMA_EXPORTER))
+		return -EINVAL;
 	for (int i = 0; i < KELP_RDMA_MAX_CONNS; i++) {
 		if (!lc->conns[i]) {
 			index = i;
 			break;
 		}
 	}
-	if (index < 0) {
-		errno = ENOSPC;
-		return NULL;
-	}
+	if (index < 0)
+		return -ENOSPC;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return NULL;
+		return -ENOMEM;
 	c->lc = lc;
 	c->role = role;
 	c->index = (uint16_t)index;
@@ -483,7 +480,8 @@ struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum ke
 		lc->conns[index] = NULL;
 		goto destroy_qp;
 	}
-	return c;
+	*out = c;
+	return 0;
 
 destroy_qp:
 	if (lc->ops->destroy_qp(c->qp) < 0)
@@ -498,8 +496,7 @@ free_mem:
 	free(c->free_slots);
 	free(c->slots);
 	free(c);
-	errno = err;
-	return NULL;
+	return err ? -err : -EIO; /* a verbs call that failed without errno */
 }
 
 int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)

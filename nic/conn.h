@@ -173,11 +173,10 @@ struct kelp_rdma_conn;
 /*
  * kelp_rdma_lcore_create - the owning lcore's RDMA state on @dev: one CQ, a bounce pool when
  * @export is given (may be NULL on reader-only hosts), an empty connection table.
- * @return NULL with errno on failure (message on stderr naming the object).
+ * @return 0 and it in *@out, or -errno (message on stderr naming the object; *@out NULL).
  */
-struct kelp_rdma_lcore *kelp_rdma_lcore_create(struct kelp_rdma_dev *dev,
-					       const struct kelp_rdma_lcore_config *cfg,
-					       const struct kelp_rdma_export_ops *export);
+int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lcore_config *cfg,
+			   const struct kelp_rdma_export_ops *export, struct kelp_rdma_lcore **out);
 
 /* kelp_rdma_lcore_destroy - destroy every connection, then the pool and the CQ (reverse of
  * create). @return 0 or the first -errno a destroy call reported. */
@@ -206,10 +205,11 @@ const struct kelp_rdma_lcore_stats *kelp_rdma_lcore_stats(const struct kelp_rdma
 /*
  * kelp_rdma_conn_create - a connection in state DOWN with its RC QP (in INIT), message buffers
  * (one receive per credit posted) and @credits slots (1..KELP_RDMA_MAX_CREDITS; for an exporter
- * the credits it grants at most). @return NULL with errno (ENOSPC: connection table full).
+ * the credits it grants at most). @return 0 and it in *@out, or -errno (*@out NULL): -EINVAL bad
+ * @credits or role; -ENOSPC connection table full; -ENOMEM; the -errno of a verbs call.
  */
-struct kelp_rdma_conn *kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role,
-					     uint16_t credits);
+int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, uint16_t credits,
+			  struct kelp_rdma_conn **out);
 
 /* kelp_rdma_conn_destroy - destroy the QP, deregister and free the buffers. Requests still in
  * flight are dropped without a kelp_rdma_done: call it when none are, or at shutdown.

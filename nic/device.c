@@ -88,9 +88,8 @@ static struct ibv_device *pick_device(const struct kelp_verbs_ops *ops, struct i
 	return NULL;
 }
 
-struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
-					 const struct kelp_rdma_dev_config *cfg, char *err,
-					 size_t errlen)
+int kelp_rdma_dev_open(const struct kelp_verbs_ops *ops, const struct kelp_rdma_dev_config *cfg,
+		       char *err, size_t errlen, struct kelp_rdma_dev **out)
 {
 	struct ibv_device **list;
 	struct ibv_device *ibdev;
@@ -100,20 +99,19 @@ struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
 	uint8_t port = cfg->port ? cfg->port : 1;
 	int num = 0, why = 0, ret;
 
+	*out = NULL;
 	if (!cfg->device || strcmp(cfg->device, "off") == 0) {
 		set_err(err, errlen, "RDMA is off ([rdma] device = off)");
-		errno = ECANCELED;
-		return NULL;
+		return -ECANCELED;
 	}
 	if (cfg->gid_index < -1 || cfg->gid_index > 255) {
 		set_err(err, errlen, "[rdma] gid_index %d out of range -1..255", cfg->gid_index);
-		errno = EINVAL;
-		return NULL;
+		return -EINVAL;
 	}
 	dev = calloc(1, sizeof(*dev));
 	if (!dev) {
 		set_err(err, errlen, "out of memory");
-		return NULL;
+		return -ENOMEM;
 	}
 	dev->ops = ops;
 	dev->port = port;
@@ -198,7 +196,8 @@ struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
 		goto close_device;
 	}
 	ops->free_device_list(list);
-	return dev;
+	*out = dev;
+	return 0;
 
 close_device:
 	if (ops->close_device(dev->ctx) < 0)
@@ -207,8 +206,7 @@ free_list:
 	if (list)
 		ops->free_device_list(list);
 	free(dev);
-	errno = why ? why : EIO;
-	return NULL;
+	return why ? -why : -EIO;
 }
 
 int kelp_rdma_dev_close(struct kelp_rdma_dev *dev)

@@ -40,17 +40,16 @@ struct kelp_rdma_dev {
  * kelp_rdma_dev_open - find and open the device @cfg names, allocate its protection domain and
  * read the port (must be ACTIVE), GID and capabilities.
  * @ops: usually &kelp_verbs_real. @err: receives a one-line reason on failure (may be NULL).
- * @return the device, or NULL with errno:
- *   ECANCELED  cfg->device is "off";
- *   ENODEV     no RDMA device on this host, or none named cfg->device, or (auto) none with an
- *              active port — the caller says so once and serves reads over HTTP;
- *   ENETDOWN   the named device's port is not ACTIVE;
- *   EINVAL     bad port or gid_index; other errnos from verbs.
+ * @return 0 and the device in *@out, or -errno (*@out NULL):
+ *   -ECANCELED  cfg->device is "off";
+ *   -ENODEV     no RDMA device on this host, or none named cfg->device, or (auto) none with an
+ *               active port — the caller says so once and serves reads over HTTP;
+ *   -ENETDOWN   the named device's port is not ACTIVE;
+ *   -EINVAL     bad port or gid_index; -ENOMEM; other -errnos from verbs.
  * Caller: control thread, at start-up.
  */
-struct kelp_rdma_dev *kelp_rdma_dev_open(const struct kelp_verbs_ops *ops,
-					 const struct kelp_rdma_dev_config *cfg, char *err,
-					 size_t errlen);
+int kelp_rdma_dev_open(const struct kelp_verbs_ops *ops, const struct kelp_rdma_dev_config *cfg,
+		       char *err, size_t errlen, struct kelp_rdma_dev **out);
 
 /*
  * kelp_rdma_dev_close - free the PD and close the device. Every QP, CQ and MR made on it must be

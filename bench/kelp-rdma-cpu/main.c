@@ -297,14 +297,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kelp-rdma-cpu: no volume %u in %s\n", fid.volume_id, dir);
 		return 2;
 	}
-	struct kelp_rdma_dev *dev = kelp_rdma_dev_open(&loopback_ops, &cfg, err, sizeof(err));
-	struct kelp_rdma_lcore *rlc = kelp_rdma_lcore_create(dev, NULL, NULL);
-	struct kelp_rdma_lcore *elc = kelp_rdma_lcore_create(
-		dev, NULL, &(struct kelp_rdma_export_ops){.find = find, .arg = &ex});
-	struct kelp_rdma_conn *rc = kelp_rdma_conn_create(rlc, KELP_RDMA_READER, (uint16_t)depth);
-	struct kelp_rdma_conn *ec = kelp_rdma_conn_create(elc, KELP_RDMA_EXPORTER, (uint16_t)depth);
+	struct kelp_rdma_dev *dev;
+	struct kelp_rdma_lcore *rlc, *elc;
+	struct kelp_rdma_conn *rc, *ec;
+	if (kelp_rdma_dev_open(&loopback_ops, &cfg, err, sizeof(err), &dev) ||
+	    kelp_rdma_lcore_create(dev, NULL, NULL, &rlc) ||
+	    kelp_rdma_lcore_create(dev, NULL,
+				   &(struct kelp_rdma_export_ops){.find = find, .arg = &ex}, &elc) ||
+	    kelp_rdma_conn_create(rlc, KELP_RDMA_READER, (uint16_t)depth, &rc) ||
+	    kelp_rdma_conn_create(elc, KELP_RDMA_EXPORTER, (uint16_t)depth, &ec))
+		return 1;
 	uint8_t *arena = aligned_alloc(4096, (size_t)size * (size_t)depth);
-	if (!dev || !rlc || !elc || !rc || !ec || !arena)
+	if (!arena)
 		return 1;
 	struct ibv_mr *amr = kelp_rdma_reg_arena(dev, arena, (size_t)size * (size_t)depth);
 	kelp_rdma_conn_hello(rc, &h);

@@ -75,8 +75,7 @@ static int rdma_start(struct kelp_engine *eng)
 		return 0;
 	if (!strcmp(dc.device, "off"))
 		return 0; /* asked for: nothing to say */
-	eng->rdma_dev = kelp_rdma_dev_open(&kelp_verbs_real, &dc, err, sizeof(err));
-	if (!eng->rdma_dev) {
+	if (kelp_rdma_dev_open(&kelp_verbs_real, &dc, err, sizeof(err), &eng->rdma_dev)) {
 		fprintf(stderr, "kelpd: RDMA off: %s%s\n", err,
 			exporting ? "; [rdma] listen ignored (other kelpd read this host's volumes "
 				    "over HTTP)"

@@ -139,8 +139,8 @@ static void handshake_hello(struct kelp_rdma_export *ex)
 			c = ex->conns[i];
 	if (!c && ex->nconns < KELP_RDMA_MAX_CONNS) {
 		/* allocation on the lcore: only when a new reader appears, never per request */
-		c = kelp_rdma_conn_create(ex->rlc, KELP_RDMA_EXPORTER, KELP_RDMA_EXPORT_CREDITS);
-		if (c)
+		if (kelp_rdma_conn_create(ex->rlc, KELP_RDMA_EXPORTER, KELP_RDMA_EXPORT_CREDITS,
+					  &c) == 0)
 			ex->conns[ex->nconns++] = c;
 	}
 	if (!c) {
@@ -307,13 +307,13 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, struc
 	ex->lcore_id = lc->id;
 	ex->listen_fd = -1;
 	ex->hs_wake[0] = ex->hs_wake[1] = -1;
-	ex->rlc = kelp_rdma_lcore_create(
+	rc = kelp_rdma_lcore_create(
 		dev, &cfg,
 		&(struct kelp_rdma_export_ops){
-			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = ex});
-	if (!ex->rlc) {
-		rc = -errno;
-		fprintf(stderr, "kelpd: [rdma] export on %s: %s\n", dev->name, strerror(errno));
+			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = ex},
+		&ex->rlc);
+	if (rc) {
+		fprintf(stderr, "kelpd: [rdma] export on %s: %s\n", dev->name, strerror(-rc));
 		goto fail;
 	}
 	ex->listen_fd = kelp_rdma_oob_listen(host, port);

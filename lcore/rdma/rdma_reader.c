@@ -137,13 +137,14 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 	uint64_t now = rd->hooks.clock_ns();
 	if (now < rd->create_retry_ns)
 		return NULL;
-	p->conn = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS);
-	if (!p->conn) {
+	int rc = kelp_rdma_conn_create(rd->rlc, KELP_RDMA_READER, KELP_RDMA_READER_CREDITS,
+				       &p->conn);
+	if (rc) {
 		if (!rd->create_warned)
 			fprintf(stderr,
 				"kelpd: lcore %u: cannot create an RDMA connection to %s:%u "
 				"(%s): its reads use HTTP, retried every second\n",
-				rd->lc->id, p->host, p->port, strerror(errno));
+				rd->lc->id, p->host, p->port, strerror(-rc));
 		rd->create_warned = true;
 		rd->create_retry_ns = now + 1000000000ull;
 		return NULL;
@@ -417,11 +418,9 @@ int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 	char name[16];
 	snprintf(name, sizeof(name), "kelp-rdma-hs%u", lc->id % 100);
 	pthread_setname_np(rd->hs_thread, name);
-	rd->rlc = kelp_rdma_lcore_create(dev, &cfg, NULL);
-	if (!rd->rlc) {
-		rc = errno ? -errno : -ENOMEM;
+	rc = kelp_rdma_lcore_create(dev, &cfg, NULL, &rd->rlc);
+	if (rc)
 		goto fail;
-	}
 	if (kelp_lcore_add_poller(lc, "rdma-reader", reader_poll, rd) < 0) {
 		fprintf(stderr, "kelpd: lcore %u: no poller slot for the RDMA reader\n", lc->id);
 		kelp_rdma_lcore_destroy(rd->rlc);

@@ -84,8 +84,9 @@ static struct kelp_rdma_dev *open_fake_dev(void)
 {
 	struct kelp_rdma_dev_config cfg = {.device = "auto", .port = 1, .gid_index = 0};
 	char err[128];
-	struct kelp_rdma_dev *dev = kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err));
+	struct kelp_rdma_dev *dev;
 
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err), &dev), 0);
 	assert_non_null(dev);
 	return dev;
 }
@@ -104,18 +105,21 @@ static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t exp
 
 	memset(p, 0, sizeof(*p));
 	p->dev = open_fake_dev();
-	p->rlc = kelp_rdma_lcore_create(p->dev, &cfg, NULL);
+	assert_int_equal(kelp_rdma_lcore_create(p->dev, &cfg, NULL, &p->rlc), 0);
 	p->rcq = F.last_cq;
-	p->elc = kelp_rdma_lcore_create(p->dev, &cfg,
-					&(struct kelp_rdma_export_ops){.find = fake_find,
-								       .faulted = fake_faulted,
-								       .arg = &p->ex});
+	assert_int_equal(kelp_rdma_lcore_create(p->dev, &cfg,
+						&(struct kelp_rdma_export_ops){.find = fake_find,
+									       .faulted = fake_faulted,
+									       .arg = &p->ex},
+						&p->elc),
+			 0);
 	p->ecq = F.last_cq;
 	assert_non_null(p->rlc);
 	assert_non_null(p->elc);
-	p->rc = kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, reader_credits);
+	assert_int_equal(kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, reader_credits, &p->rc), 0);
 	p->rqp = F.last_qp;
-	p->ec = kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, export_credits);
+	assert_int_equal(kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, export_credits, &p->ec),
+			 0);
 	p->eqp = F.last_qp;
 	assert_non_null(p->rc);
 	assert_non_null(p->ec);
@@ -207,28 +211,28 @@ static void test_device_discovery(void **state)
 	struct kelp_rdma_dev *dev;
 	char err[128];
 
-	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
-	assert_int_equal(errno, ECANCELED);
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err), &dev), -ECANCELED);
+	assert_null(dev);
 
 	F.ndevices = 0;
 	cfg.device = "auto";
-	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
-	assert_int_equal(errno, ENODEV);
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err), &dev), -ENODEV);
+	assert_null(dev);
 	assert_non_null(strstr(err, "no RDMA device"));
 
 	F.ndevices = 2;
 	cfg.device = "mlx5_9";
-	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
-	assert_int_equal(errno, ENODEV);
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err), &dev), -ENODEV);
+	assert_null(dev);
 	assert_non_null(strstr(err, "mlx5_9"));
 
 	cfg.device = "fake1"; /* exists, port down */
-	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
-	assert_int_equal(errno, ENETDOWN);
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err), &dev), -ENETDOWN);
+	assert_null(dev);
 
 	cfg.device = "auto"; /* skips nothing: fake0 is active */
 	cfg.gid_index = -1;  /* picks the IPv4-mapped GID */
-	dev = kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err));
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err), &dev), 0);
 	assert_non_null(dev);
 	assert_string_equal(dev->name, "fake0");
 	assert_int_equal(dev->gid_index, 1);
@@ -236,8 +240,8 @@ static void test_device_discovery(void **state)
 	assert_int_equal(kelp_rdma_dev_close(dev), 0);
 
 	F.port_down = true; /* auto with no active port */
-	assert_null(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err)));
-	assert_int_equal(errno, ENODEV);
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &cfg, err, sizeof(err), &dev), -ENODEV);
+	assert_null(dev);
 	assert_int_equal(F.objects, 0);
 }
 
@@ -561,11 +565,16 @@ static void test_protocol_errors(void **state)
 static void test_handshake_checks(void **state)
 {
 	struct kelp_rdma_dev *dev = open_fake_dev();
-	struct kelp_rdma_lcore *lc = kelp_rdma_lcore_create(
-		dev, &(struct kelp_rdma_lcore_config){.clock_ns = fake_clock}, NULL);
-	struct kelp_rdma_conn *r = kelp_rdma_conn_create(lc, KELP_RDMA_READER, 4);
-	struct kelp_rdma_conn *e = kelp_rdma_conn_create(lc, KELP_RDMA_EXPORTER, 4);
+	struct kelp_rdma_lcore *lc;
+	struct kelp_rdma_conn *r, *e, *none;
 	struct kelp_rdma_hello h, ack;
+
+	assert_int_equal(kelp_rdma_lcore_create(
+				 dev, &(struct kelp_rdma_lcore_config){.clock_ns = fake_clock}, NULL,
+				 &lc),
+			 0);
+	assert_int_equal(kelp_rdma_conn_create(lc, KELP_RDMA_READER, 4, &r), 0);
+	assert_int_equal(kelp_rdma_conn_create(lc, KELP_RDMA_EXPORTER, 4, &e), 0);
 
 	kelp_rdma_conn_hello(r, &h);
 	h.version = 2;
@@ -580,8 +589,8 @@ static void test_handshake_checks(void **state)
 	assert_int_equal(kelp_rdma_conn_establish(r, &ack, F.now), -EBUSY);
 	assert_int_equal(kelp_rdma_conn_state(r), KELP_RDMA_DOWN);
 	assert_false(kelp_rdma_conn_due(r, F.now));
-	assert_null(kelp_rdma_conn_create(lc, KELP_RDMA_READER, 0));
-	assert_int_equal(errno, EINVAL);
+	assert_int_equal(kelp_rdma_conn_create(lc, KELP_RDMA_READER, 0, &none), -EINVAL);
+	assert_null(none);
 	assert_int_equal(kelp_rdma_lcore_destroy(lc), 0);
 	assert_int_equal(kelp_rdma_dev_close(dev), 0);
 	assert_int_equal(F.objects, 0);
@@ -789,9 +798,9 @@ static void pair_second(struct pair *p, struct kelp_rdma_conn **rc, struct kelp_
 {
 	struct kelp_rdma_hello h, ack;
 
-	*rc = kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, 4);
+	assert_int_equal(kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, 4, rc), 0);
 	*rqp = F.last_qp;
-	*ec = kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, 4);
+	assert_int_equal(kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, 4, ec), 0);
 	*eqp = F.last_qp;
 	assert_int_equal(kelp_rdma_conn_hello(*rc, &h), 0);
 	assert_int_equal(kelp_rdma_conn_establish(*ec, &h, F.now), 0);
@@ -928,10 +937,11 @@ static void test_export_reset_returns_chunk_buffers(void **state)
 static struct kelp_rdma_conn *connect_as(struct pair *p, uint64_t id, uint64_t inc, uint16_t lane,
 					 uint8_t gid_last, struct kelp_rdma_conn **r_out)
 {
-	struct kelp_rdma_conn *r = kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, 4);
-	struct kelp_rdma_conn *e = kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, 4);
+	struct kelp_rdma_conn *r, *e;
 	struct kelp_rdma_hello h, ack;
 
+	assert_int_equal(kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, 4, &r), 0);
+	assert_int_equal(kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, 4, &e), 0);
 	assert_non_null(r);
 	assert_non_null(e);
 	assert_int_equal(kelp_rdma_conn_hello(r, &h), 0);

@@ -199,7 +199,7 @@ static int setup(void **state)
 	assert_int_equal(kelp_lcore_init(&fx->lc, &fx->eng, 0, 0), 0);
 
 	struct kelp_rdma_dev_config dcfg = {.device = "auto", .port = 1, .gid_index = 0};
-	fx->dev = kelp_rdma_dev_open(&fake_ops, &dcfg, NULL, 0);
+	assert_int_equal(kelp_rdma_dev_open(&fake_ops, &dcfg, NULL, 0, &fx->dev), 0);
 	assert_non_null(fx->dev);
 	struct kelp_rdma_reader_ident ident = {.reader_id = 77, .incarnation = 5};
 	struct kelp_rdma_reader_hooks hooks = {.clock_ns = fake_clock, .handshake = fake_handshake};
@@ -212,11 +212,15 @@ static int setup(void **state)
 	fx->lc.rdma_route = kelp_rdma_reader_route;
 	struct kelp_rdma_lcore_config ecfg = {
 		.bounce_slots = 8, .bounce_size = BUF, .clock_ns = fake_clock};
-	fx->elc = kelp_rdma_lcore_create(fx->dev, &ecfg,
-					 &(struct kelp_rdma_export_ops){.find = find_needle});
+	assert_int_equal(kelp_rdma_lcore_create(fx->dev, &ecfg,
+						&(struct kelp_rdma_export_ops){.find = find_needle},
+						&fx->elc),
+			 0);
 	assert_non_null(fx->elc);
-	fx->elc_b = kelp_rdma_lcore_create(fx->dev, &ecfg,
-					   &(struct kelp_rdma_export_ops){.find = find_needle});
+	assert_int_equal(kelp_rdma_lcore_create(fx->dev, &ecfg,
+						&(struct kelp_rdma_export_ops){.find = find_needle},
+						&fx->elc_b),
+			 0);
 	assert_non_null(fx->elc_b);
 
 	assert_int_equal(lcore_session_create(1, 64, 1, 0, -1, 0, &fx->srv), 0);
@@ -375,7 +379,8 @@ static struct fake_qp *connect_peer_on(struct fixture *fx, struct kelp_rdma_lcor
 	assert_int_equal(mine.incarnation, 5);
 	assert_int_equal(mine.lane, 0);
 	assert_int_equal(peer(fx, vs).state, KELP_RDMA_CONNECTING);
-	struct kelp_rdma_conn *ec = kelp_rdma_conn_create(elc, KELP_RDMA_EXPORTER, 64);
+	struct kelp_rdma_conn *ec;
+	assert_int_equal(kelp_rdma_conn_create(elc, KELP_RDMA_EXPORTER, 64, &ec), 0);
 	assert_non_null(ec);
 	struct fake_qp *eqp = F.last_qp;
 	assert_int_equal(kelp_rdma_conn_establish(ec, &mine, F.now), 0);

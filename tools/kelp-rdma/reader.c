@@ -71,19 +71,18 @@ struct reader {
 static void reader_open(struct reader *r, size_t slot_size)
 {
 	char err[256];
-	int fd;
+	int fd, rc;
 
-	r->dev = kelp_rdma_dev_open(&kelp_verbs_real, &r->o.dev, err, sizeof(err));
-	if (!r->dev)
+	if (kelp_rdma_dev_open(&kelp_verbs_real, &r->o.dev, err, sizeof(err), &r->dev))
 		tool_die("%s", err);
-	r->lc = kelp_rdma_lcore_create(
-		r->dev, &(struct kelp_rdma_lcore_config){.request_timeout_ms = r->timeout_ms},
-		NULL);
-	if (!r->lc)
-		tool_die("cannot set up RDMA on %s: %s", r->dev->name, strerror(errno));
-	r->conn = kelp_rdma_conn_create(r->lc, KELP_RDMA_READER, r->o.credits);
-	if (!r->conn)
-		tool_die("cannot create a connection on %s: %s", r->dev->name, strerror(errno));
+	rc = kelp_rdma_lcore_create(
+		r->dev, &(struct kelp_rdma_lcore_config){.request_timeout_ms = r->timeout_ms}, NULL,
+		&r->lc);
+	if (rc)
+		tool_die("cannot set up RDMA on %s: %s", r->dev->name, strerror(-rc));
+	rc = kelp_rdma_conn_create(r->lc, KELP_RDMA_READER, r->o.credits, &r->conn);
+	if (rc)
+		tool_die("cannot create a connection on %s: %s", r->dev->name, strerror(-rc));
 
 	r->slot_size = slot_size;
 	r->arena_len = slot_size * r->o.credits;

@@ -131,14 +131,15 @@ static void accept_one(int lfd, struct kelp_rdma_lcore *lc, struct kelp_rdma_con
 			break;
 		}
 	}
+	int rc = -ENOSPC; /* every connection in use */
 	if (!c && *nconns < KELP_RDMA_MAX_CONNS) {
-		c = kelp_rdma_conn_create(lc, KELP_RDMA_EXPORTER, credits);
-		if (c)
+		rc = kelp_rdma_conn_create(lc, KELP_RDMA_EXPORTER, credits, &c);
+		if (!rc)
 			conns[(*nconns)++] = c;
 	}
 	if (!c) {
 		fprintf(stderr, "kelp-rdma serve: no connection for a reader: %s\n",
-			strerror(errno));
+			strerror(-rc));
 		close(fd);
 		return;
 	}
@@ -200,8 +201,7 @@ int cmd_serve(int argc, char **argv)
 	if (!o.addr || ndirs == 0)
 		tool_die("serve: need --listen ADDR:PORT and at least one DIR\n%s", serve_usage);
 
-	ex.dev = kelp_rdma_dev_open(&kelp_verbs_real, &o.dev, err, sizeof(err));
-	if (!ex.dev)
+	if (kelp_rdma_dev_open(&kelp_verbs_real, &o.dev, err, sizeof(err), &ex.dev))
 		tool_die("serve: %s", err);
 	ret = kelp_volume_set_open(dirs, ndirs, warn_volume, NULL, &ex.set);
 	if (ret < 0)
@@ -209,12 +209,13 @@ int cmd_serve(int argc, char **argv)
 	register_volumes(&ex, bounce);
 
 	lcfg.bounce_slots = 64;
-	lc = kelp_rdma_lcore_create(
+	ret = kelp_rdma_lcore_create(
 		ex.dev, &lcfg,
 		&(struct kelp_rdma_export_ops){
-			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = &ex});
-	if (!lc)
-		tool_die("serve: cannot set up RDMA on %s: %s", ex.dev->name, strerror(errno));
+			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = &ex},
+		&lc);
+	if (ret)
+		tool_die("serve: cannot set up RDMA on %s: %s", ex.dev->name, strerror(-ret));
 	lfd = kelp_rdma_oob_listen(o.addr, o.port);
 	if (lfd < 0)
 		tool_die("serve: cannot listen on %s:%u: %s", o.addr, o.port, strerror(-lfd));
