@@ -77,7 +77,7 @@ int kelp_needle_index_clone(const struct kelp_needle_index *ni, uint64_t capacit
 /*
  * kelp_needle_index_shrink - if deleted keys hold more than 1/8 of the slots' keys, a new index of
  * only the live entries, sized for them (so a freshly opened volume with many deletes still uses
- * ~21 bytes per live needle); else NULL with errno 0. Deleted keys dropped this way still count in
+ * ~21 bytes per live needle); else none (*@out NULL). Deleted keys dropped this way still count in
  * kelp_needle_index_deleted() (a later row reviving one of them is not subtracted: the count is
  * then one too high). Writer only, no concurrent apply.
  * @return 0 and in *@out the new index (free the old one) or NULL when not worth it; -ENOMEM

@@ -229,7 +229,8 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 		struct kelp_needle_index *ni;
-		if (kelp_needle_index_new(nrows, &ni) || kelp_needle_index_load(ni, map, nrows, ob)) {
+		if (kelp_needle_index_new(nrows, &ni) ||
+		    kelp_needle_index_load(ni, map, nrows, ob)) {
 			fprintf(stderr, "kelp-index-bench: index load failed\n");
 			return 1;
 		}

@@ -302,8 +302,8 @@ int main(int argc, char **argv)
 	struct kelp_rdma_conn *rc, *ec;
 	if (kelp_rdma_dev_open(&loopback_ops, &cfg, err, sizeof(err), &dev) ||
 	    kelp_rdma_lcore_create(dev, NULL, NULL, &rlc) ||
-	    kelp_rdma_lcore_create(dev, NULL,
-				   &(struct kelp_rdma_export_ops){.find = find, .arg = &ex}, &elc) ||
+	    kelp_rdma_lcore_create(
+		    dev, NULL, &(struct kelp_rdma_export_ops){.find = find, .arg = &ex}, &elc) ||
 	    kelp_rdma_conn_create(rlc, KELP_RDMA_READER, (uint16_t)depth, &rc) ||
 	    kelp_rdma_conn_create(elc, KELP_RDMA_EXPORTER, (uint16_t)depth, &ec))
 		return 1;

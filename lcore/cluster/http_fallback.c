@@ -27,7 +27,8 @@ struct kelp_http_fallback {
 };
 
 int kelp_http_fallback_create(struct kelp_http_client *http, struct kelp_discovery *d,
-			      const struct kelp_http_fallback_opts *opts, struct kelp_http_fallback **out)
+			      const struct kelp_http_fallback_opts *opts,
+			      struct kelp_http_fallback **out)
 {
 	struct kelp_http_fallback *fb = calloc(1, sizeof(*fb));
 

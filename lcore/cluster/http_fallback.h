@@ -105,7 +105,8 @@ struct kelp_http_read {
  * @return 0 and it in *@out, or -ENOMEM (*@out NULL).
  */
 int kelp_http_fallback_create(struct kelp_http_client *http, struct kelp_discovery *d,
-			      const struct kelp_http_fallback_opts *opts, struct kelp_http_fallback **out);
+			      const struct kelp_http_fallback_opts *opts,
+			      struct kelp_http_fallback **out);
 void kelp_http_fallback_destroy(struct kelp_http_fallback *fb);
 
 /* @return the replica health table (for kelpctl replicas). Ring thread only. */

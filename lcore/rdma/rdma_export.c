@@ -281,8 +281,9 @@ static void hs_stop(struct kelp_rdma_export *ex)
 	ex->hs_started = false;
 }
 
-int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
-			   const char *listen, uint32_t max_read_mb, struct kelp_rdma_export **out)
+int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
+			   struct kelp_rdma_dev *dev, const char *listen, uint32_t max_read_mb,
+			   struct kelp_rdma_export **out)
 {
 	struct kelp_rdma_lcore_config cfg = {
 		.bounce_slots = KELP_RDMA_EXPORT_BOUNCE_SLOTS,

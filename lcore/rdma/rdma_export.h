@@ -64,8 +64,9 @@ struct kelp_rdma_export_stats {
  * NULL): -EINVAL bad listen address; -ENOMEM; the -errno of listen(), of the CQ or bounce pool
  * creation, of pipe2() or pthread_create(); -ENOSPC no poller slot.
  */
-int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
-			   const char *listen, uint32_t max_read_mb, struct kelp_rdma_export **out);
+int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
+			   struct kelp_rdma_dev *dev, const char *listen, uint32_t max_read_mb,
+			   struct kelp_rdma_export **out);
 
 /*
  * kelp_rdma_export_stats - a copy of the counters into @out. Any thread; exact per counter,

@@ -369,7 +369,8 @@ static void hs_stop(struct kelp_rdma_reader *rd)
 int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 			    const char *const *peers, size_t n_peers, uint16_t peer_port,
 			    uint32_t request_timeout_ms, const struct kelp_rdma_reader_ident *ident,
-			    const struct kelp_rdma_reader_hooks *hooks, struct kelp_rdma_reader **out)
+			    const struct kelp_rdma_reader_hooks *hooks,
+			    struct kelp_rdma_reader **out)
 {
 	struct kelp_rdma_reader *rd = calloc(1, sizeof(*rd));
 	int rc;

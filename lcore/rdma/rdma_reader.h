@@ -82,7 +82,8 @@ struct kelp_rdma_reader_hooks {
 int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 			    const char *const *peers, size_t n_peers, uint16_t peer_port,
 			    uint32_t request_timeout_ms, const struct kelp_rdma_reader_ident *ident,
-			    const struct kelp_rdma_reader_hooks *hooks, struct kelp_rdma_reader **out);
+			    const struct kelp_rdma_reader_hooks *hooks,
+			    struct kelp_rdma_reader **out);
 
 /*
  * kelp_rdma_reader_route - send @r (inputs filled, session set) over RDMA. Owning lcore.

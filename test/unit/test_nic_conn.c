@@ -107,16 +107,17 @@ static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t exp
 	p->dev = open_fake_dev();
 	assert_int_equal(kelp_rdma_lcore_create(p->dev, &cfg, NULL, &p->rlc), 0);
 	p->rcq = F.last_cq;
-	assert_int_equal(kelp_rdma_lcore_create(p->dev, &cfg,
-						&(struct kelp_rdma_export_ops){.find = fake_find,
-									       .faulted = fake_faulted,
-									       .arg = &p->ex},
-						&p->elc),
+	assert_int_equal(kelp_rdma_lcore_create(
+				 p->dev, &cfg,
+				 &(struct kelp_rdma_export_ops){
+					 .find = fake_find, .faulted = fake_faulted, .arg = &p->ex},
+				 &p->elc),
 			 0);
 	p->ecq = F.last_cq;
 	assert_non_null(p->rlc);
 	assert_non_null(p->elc);
-	assert_int_equal(kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, reader_credits, &p->rc), 0);
+	assert_int_equal(kelp_rdma_conn_create(p->rlc, KELP_RDMA_READER, reader_credits, &p->rc),
+			 0);
 	p->rqp = F.last_qp;
 	assert_int_equal(kelp_rdma_conn_create(p->elc, KELP_RDMA_EXPORTER, export_credits, &p->ec),
 			 0);
@@ -569,10 +570,10 @@ static void test_handshake_checks(void **state)
 	struct kelp_rdma_conn *r, *e, *none;
 	struct kelp_rdma_hello h, ack;
 
-	assert_int_equal(kelp_rdma_lcore_create(
-				 dev, &(struct kelp_rdma_lcore_config){.clock_ns = fake_clock}, NULL,
-				 &lc),
-			 0);
+	assert_int_equal(
+		kelp_rdma_lcore_create(
+			dev, &(struct kelp_rdma_lcore_config){.clock_ns = fake_clock}, NULL, &lc),
+		0);
 	assert_int_equal(kelp_rdma_conn_create(lc, KELP_RDMA_READER, 4, &r), 0);
 	assert_int_equal(kelp_rdma_conn_create(lc, KELP_RDMA_EXPORTER, 4, &e), 0);
 

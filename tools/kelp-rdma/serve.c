@@ -138,8 +138,7 @@ static void accept_one(int lfd, struct kelp_rdma_lcore *lc, struct kelp_rdma_con
 			conns[(*nconns)++] = c;
 	}
 	if (!c) {
-		fprintf(stderr, "kelp-rdma serve: no connection for a reader: %s\n",
-			strerror(-rc));
+		fprintf(stderr, "kelp-rdma serve: no connection for a reader: %s\n", strerror(-rc));
 		close(fd);
 		return;
 	}
