@@ -43,7 +43,7 @@ CFLAGS_BASE := -std=gnu11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wno-unused-para
 	-D_GNU_SOURCE -pthread
 CFLAGS ?=
 INCLUDES = -I. -Ishm
-ALL_CFLAGS = $(CFLAGS_BASE) $(INCLUDES) $(SANFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS = $(CFLAGS_BASE) $(INCLUDES) $(CFLAGS_VERSION) $(SANFLAGS) $(CFLAGS) -MMD -MP
 LDFLAGS ?=
 SYSLIBS := -luring -lnuma -lhwloc -libverbs -lmlx5 -lrdmacm -linih -ljansson -ldeflate -lcrypto -lm -lpthread
 
@@ -51,6 +51,12 @@ SYSLIBS := -luring -lnuma -lhwloc -libverbs -lmlx5 -lrdmacm -linih -ljansson -ld
 # of the shared segment (KELP_ABI_VERSION in shm/kelp_abi.h), which kelpd checks at connect.
 KELP_VERSION := 0.1.0
 KELP_SOVERSION := $(firstword $(subst ., ,$(KELP_VERSION)))
+# Every tool's --version prints KELP_VERSION from here (with KELP_ABI_VERSION of shm/kelp_abi.h):
+# the files that print it get it with -D, and are rebuilt when this Makefile changes.
+VERSION_SRCS := lcore/kelpd/main.c tools/kelpctl/kelpctl.c tools/kelp-vol/main.c \
+	tools/kelp-rdma/main.c bench/kelp-bench/options.c
+$(patsubst %.c,$(BUILD)/obj/%.o,$(VERSION_SRCS)): CFLAGS_VERSION = -DKELP_VERSION='"$(KELP_VERSION)"'
+$(patsubst %.c,$(BUILD)/obj/%.o,$(VERSION_SRCS)): Makefile
 # What libkelp's objects need: config.o (kelp_connect reads kelp.conf, checked like kelpd does, so
 # the whole parser: -linih, and hostport.o, its host:port checks), fid.o and gzip.o (public calls;
 # -ldeflate). The .so is linked with
@@ -98,9 +104,9 @@ FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # Keep object files of pattern-built programs (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all libs tools check-abi check-layers test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std \
+.PHONY: all libs tools man install uninstall FORCE check-abi check-layers test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std \
 	check-docs check-format
-all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS)
+all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS) man
 
 libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(SHM_LIB) $(KELP_A) $(KELP_SO_LINKS) $(LCORE_LIB)
 tools: $(TOOL_BINS)
@@ -137,10 +143,14 @@ $(LIB)/libkelp.so.$(KELP_SOVERSION): $(KELP_SO)
 $(LIB)/libkelp.so: $(LIB)/libkelp.so.$(KELP_SOVERSION)
 	ln -sf $(notdir $<) $@
 
+# kelp.pc twice from shm/kelp.pc.in: build/lib/pkgconfig/kelp.pc points into the build tree (with
+# an rpath, for in-tree use); $(BUILD)/install/kelp.pc carries the installed paths (make install).
+gen_pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCLUDEDIR@|$(3)|' \
+	-e 's|@RPATH@|$(4)|' -e 's|@VERSION@|$(KELP_VERSION)|' -e 's|@LIBS_PRIVATE@|$(KELP_SYSLIBS)|'
 $(LIB)/pkgconfig/kelp.pc: shm/kelp.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@INCLUDEDIR@|$(abspath shm)|' \
-		-e 's|@VERSION@|$(KELP_VERSION)|' -e 's|@LIBS_PRIVATE@|$(KELP_SYSLIBS)|' $< > $@
+	$(call gen_pc,$(abspath $(BUILD)),$(abspath $(LIB)),$(abspath shm),-Wl$(,)-rpath$(,)$${libdir} ) \
+		$< > $@
 
 # libkelp.so exports exactly the calls kelp.h declares (and kelp.h's copy of the fid block is
 # core/fid.h's); its soname, links and libraries are as above.
@@ -180,6 +190,89 @@ $(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=gnu11 -O1 -g -D_GNU_SOURCE $(INCLUDES) -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_EXTRA) -luring -ldeflate -ljansson -linih -lcrypto -lm
+
+# ---- man pages, install ---------------------------------------------------------------------
+# Man pages are generated (mk/gen-man.sh) so that they cannot drift: a tool's page is its template
+# man/<tool>.<n>.in (NAME, DESCRIPTION, ...) around the built tool's own --help text; kelp.conf(5)
+# is conf/kelp.conf; libkelp(3) is kelp.h with its comments. test/integ/test_docs_sync.sh checks
+# every config key and every long option appears.
+MAN_TOOLS := kelpd.8 kelpctl.8 kelp-bench.1 kelp-vol.1 kelp-rdma.1
+MAN_PAGES := $(addprefix $(BUILD)/man/,$(MAN_TOOLS) kelp.conf.5 libkelp.3)
+man: $(MAN_PAGES)
+$(BUILD)/man/kelpd.8: $(KELPD)
+$(BUILD)/man/%.8: man/%.8.in mk/gen-man.sh Makefile $(TOOL_BINS)
+	@mkdir -p $(dir $@)
+	mk/gen-man.sh tool $< $(BIN)/$* $(KELP_VERSION) > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/%.1: man/%.1.in mk/gen-man.sh Makefile $(TOOL_BINS)
+	@mkdir -p $(dir $@)
+	mk/gen-man.sh tool $< $(BIN)/$* $(KELP_VERSION) > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/kelp.conf.5: man/kelp.conf.5.in conf/kelp.conf mk/gen-man.sh Makefile
+	@mkdir -p $(dir $@)
+	mk/gen-man.sh conf $< conf/kelp.conf $(KELP_VERSION) > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/libkelp.3: man/libkelp.3.in shm/kelp.h mk/gen-man.sh Makefile
+	@mkdir -p $(dir $@)
+	mk/gen-man.sh header $< shm/kelp.h $(KELP_VERSION) > $@.tmp && mv $@.tmp $@
+
+# `make install PREFIX=/usr/local DESTDIR=`: every directory below is overridable. kelpd goes to
+# sbin/ (a daemon), the tools to bin/ (kelp-rdma too: operators check an RDMA path with it). The
+# config is installed only when none is there (an edited one is never overwritten), and `make
+# uninstall` keeps it (as Debian keeps conffiles until a purge): remove $(SYSCONFDIR)/kelp by hand.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+# systemd reads units from /usr/local/lib/systemd/system and /usr/lib/systemd/system alike
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+INSTALL_TOOLS := kelpctl kelp-bench kelp-vol kelp-rdma
+,:= ,
+
+$(BUILD)/install/kelp.pc: shm/kelp.pc.in Makefile
+	@mkdir -p $(dir $@)
+	$(call gen_pc,$(PREFIX),$(LIBDIR),$(INCLUDEDIR),) $< > $@
+# conf/kelpd.service names the default paths (/usr/local/sbin/kelpd, /usr/local/etc/kelp);
+# installed, it names the ones of this install.
+$(BUILD)/install/kelpd.service: conf/kelpd.service Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/usr/local/etc/kelp/|$(SYSCONFDIR)/kelp/|g' \
+		$< > $@
+# FORCE: PREFIX and friends may differ from the previous run's
+$(BUILD)/install/kelp.pc $(BUILD)/install/kelpd.service: FORCE
+FORCE:
+
+install: all $(BUILD)/install/kelp.pc $(BUILD)/install/kelpd.service
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(SYSCONFDIR)/kelp \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(addprefix $(DESTDIR)$(MANDIR)/man,1 3 5 8)
+	$(INSTALL) -m 755 $(KELPD) $(DESTDIR)$(SBINDIR)/kelpd
+	$(INSTALL) -m 755 $(addprefix $(BIN)/,$(INSTALL_TOOLS)) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 755 $(KELP_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libkelp.so.$(KELP_VERSION) $(DESTDIR)$(LIBDIR)/libkelp.so.$(KELP_SOVERSION)
+	ln -sf libkelp.so.$(KELP_SOVERSION) $(DESTDIR)$(LIBDIR)/libkelp.so
+	$(INSTALL) -m 644 $(KELP_A) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 644 shm/kelp.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(BUILD)/install/kelp.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	for p in $(MAN_PAGES); do \
+		$(INSTALL) -m 644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; done
+	$(INSTALL) -m 644 $(BUILD)/install/kelpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/kelp/kelp.conf ]; then \
+		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/kelp/kelp.conf (conf/kelp.conf has the defaults)"; \
+	else $(INSTALL) -m 644 conf/kelp.conf $(DESTDIR)$(SYSCONFDIR)/kelp/kelp.conf; fi
+	@[ -n "$(DESTDIR)" ] || [ "$$(id -u)" != 0 ] || ldconfig
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/kelpd $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALL_TOOLS)) \
+		$(addprefix $(DESTDIR)$(LIBDIR)/,libkelp.so.$(KELP_VERSION) \
+			libkelp.so.$(KELP_SOVERSION) libkelp.so libkelp.a) \
+		$(DESTDIR)$(INCLUDEDIR)/kelp.h $(DESTDIR)$(PKGCONFIGDIR)/kelp.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/kelpd.service \
+		$(foreach p,$(notdir $(MAN_PAGES)),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/kelp/kelp.conf is kept (remove it by hand if unwanted)"
 
 # ---- tests ------------------------------------------------------------------------------------
 FUZZ_SECONDS ?= 10

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bench/kelp-bench/bench.h"
+#include "kelp_abi.h"
 
 int bench_parse_hostport(const char *hostport, struct bench_server *s)
 {
@@ -91,6 +92,7 @@ static void usage(FILE *f)
 		"      --label TEXT     name this run in the output (for bench/plot.py)\n"
 		"  -q, --quiet          no progress lines\n"
 		"  -h, --help           this text\n"
+		"      --version        print kelp-bench's release and shared-memory ABI version\n"
 		"\n"
 		"Example: kelp-bench -c conf/kelp.conf --volume-dir /data/vol --cpu 0 -d 16 -D "
 		"5\n");
@@ -185,6 +187,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	o->mode_name = "local";
@@ -320,6 +323,10 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V': /* KELP_VERSION: the Makefile's, passed with -D */
+			printf("kelp-bench %s (shm ABI %u)\n", KELP_VERSION,
+			       (unsigned)KELP_ABI_VERSION);
 			exit(0);
 		default:
 			usage(stderr);

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 
 #include "core/config.h"
+#include "kelp_abi.h"
 #include "lcore/kelpd/run.h"
 
 static void usage(FILE *f)
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 		   "      --set SECTION.KEY=VALUE\n"
 		   "                          override any key of the file (repeatable)\n"
 		   "  -h, --help              this text\n"
+		   "      --version           print kelpd's release and shared-memory ABI version\n"
 		   "\n"
 		   "Flags are applied after the file, in order. Check a running kelpd with "
 		   "`kelpctl status`.\n");
@@ -46,13 +48,10 @@ static int apply(struct kelp_config *c, const char *assignment)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"socket", required_argument, NULL, 's'},
-		{"lcores", required_argument, NULL, 'l'},
-		{"export", required_argument, NULL, 'e'},
-		{"set", required_argument, NULL, 'S'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+		{"lcores", required_argument, NULL, 'l'}, {"export", required_argument, NULL, 'e'},
+		{"set", required_argument, NULL, 'S'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
 	};
 	/*
 	 * Not dumpable, before any session memory exists: /proc/<kelpd>/fd/N of every session's
@@ -79,6 +78,11 @@ int main(int argc, char **argv)
 			conf_path = optarg;
 		} else if (opt == 'h') {
 			usage(stdout);
+			return 0;
+		} else if (opt == 'V') {
+			/* KELP_VERSION: the Makefile's, passed with -D (one place for every tool)
+			 */
+			printf("kelpd %s (shm ABI %u)\n", KELP_VERSION, (unsigned)KELP_ABI_VERSION);
 			return 0;
 		} else if (opt == '?') {
 			usage(stderr);

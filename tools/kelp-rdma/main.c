@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kelp_abi.h"
 #include "tools/kelp-rdma/kelp_rdma_tool.h"
 
 static const char usage[] =
@@ -19,6 +20,7 @@ static const char usage[] =
 	"  serve --listen ADDR:PORT DIR...   export the volumes in DIRs over RDMA\n"
 	"  get --peer ADDR:PORT --out DIR FID...   read needles over RDMA into DIR/<fid>\n"
 	"  bench --peer ADDR:PORT FID [--size N] [--iters N] [--depth N]   measure reads\n"
+	"  --version   print kelp-rdma's release and shared-memory ABI version\n"
 	"Exit status: 0 ok, 1 a read or the connection failed, 2 usage error or no RDMA device.\n";
 
 void tool_die(const char *fmt, ...)
@@ -150,6 +152,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) { /* KELP_VERSION: the Makefile's, passed with -D */
+		printf("kelp-rdma %s (shm ABI %u)\n", KELP_VERSION, (unsigned)KELP_ABI_VERSION);
+		return 0;
 	}
 	if (!strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 1, argv + 1);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/crc32c.h"
+#include "kelp_abi.h"
 #include "tools/kelp-vol/kelp_vol.h"
 
 static const char usage[] =
@@ -23,6 +24,9 @@ static const char usage[] =
 	"needle\n"
 	"  create DIR VID --synthetic N --size BYTES[-BYTES]\n"
 	"                                   ... or from N generated needles\n"
+	"\n"
+	"  --version                        print kelp-vol's release and shared-memory ABI "
+	"version\n"
 	"\n"
 	"Exit status: 0 ok, 1 not found / corrupt / failed, 2 usage error or unreadable volume.\n";
 
@@ -90,6 +94,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || is_help(argv[1])) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) { /* KELP_VERSION: the Makefile's, passed with -D */
+		printf("kelp-vol %s (shm ABI %u)\n", KELP_VERSION, (unsigned)KELP_ABI_VERSION);
+		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)

@@ -58,7 +58,8 @@ static void usage(FILE *f)
 		"gzipped)\n"
 		"  -z, --gunzip        get: accepted for old scripts; decompressing is the "
 		"default\n"
-		"  -h, --help          this text\n",
+		"  -h, --help          this text\n"
+		"      --version       print kelpctl's release and shared-memory ABI version\n",
 		KELP_DEFAULT_SOCKET);
 }
 
@@ -602,10 +603,15 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},	  {"output", required_argument, NULL, 'o'},
-		{"gunzip", no_argument, NULL, 'z'},	  {"raw", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"output", required_argument, NULL, 'o'},
+		{"gunzip", no_argument, NULL, 'z'},
+		{"raw", no_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	struct ctl_args a = {0};
 	int opt;
@@ -632,6 +638,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V': /* KELP_VERSION: the Makefile's, passed with -D */
+			printf("kelpctl %s (shm ABI %u)\n", KELP_VERSION,
+			       (unsigned)KELP_ABI_VERSION);
 			return 0;
 		default:
 			usage(stderr);
