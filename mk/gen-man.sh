@@ -79,7 +79,8 @@ while IFS= read -r line; do
 	tool:@HELP*@)
 		args=${line#@HELP}; args=${args%@}
 		# shellcheck disable=SC2086 # ARGS are words
-		help=$("$src" $args --help) || { echo "gen-man: $src$args --help failed" >&2; exit 1; }
+		# a leak report of an ASan build (make SAN=1) is not the page's business
+		help=$(ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$src" $args --help) || { echo "gen-man: $src$args --help failed" >&2; exit 1; }
 		verbatim <<<"$help";;
 	conf:@CONF@) conf_page;;
 	header:@HEADER@) header_page;;

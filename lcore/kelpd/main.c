@@ -78,14 +78,17 @@ int main(int argc, char **argv)
 			conf_path = optarg;
 		} else if (opt == 'h') {
 			usage(stdout);
+			kelp_config_free(&conf);
 			return 0;
 		} else if (opt == 'V') {
 			/* KELP_VERSION: the Makefile's, passed with -D (one place for every tool)
 			 */
 			printf("kelpd %s (shm ABI %u)\n", KELP_VERSION, (unsigned)KELP_ABI_VERSION);
+			kelp_config_free(&conf);
 			return 0;
 		} else if (opt == '?') {
 			usage(stderr);
+			kelp_config_free(&conf);
 			return 2;
 		}
 	}

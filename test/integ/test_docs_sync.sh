@@ -11,6 +11,7 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-${BUILD:-build}/bin}
 MAN=${BUILD:-build}/man
 fail() { echo "FAIL: $*" >&2; exit 1; }
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 # BUILD=build-asan: --help paths
 command -v man >/dev/null || { echo "skip: man not installed (make deps)"; exit 77; }
 for p in kelpd.8 kelpctl.8 kelp-bench.1 kelp-vol.1 kelp-rdma.1 kelp.conf.5 libkelp.3; do
 	[ -f "$MAN/$p" ] || { echo "skip: $MAN/$p not built (make)"; exit 77; }
