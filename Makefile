@@ -22,6 +22,10 @@
 # Include paths follow the layering (mk/check-layers.sh): -I. everywhere; -Ishm (kelp.h, kelp_abi.h,
 # kelp_ring.h) for shm/ and the layers above it only, so core/, proto/ and nic/ cannot include them.
 #
+# `make man` (part of `make`) generates the man pages into $(BUILD)/man/ (mk/gen-man.sh); `make install`
+# / `make uninstall` (PREFIX, DESTDIR, ...; README "Operating kelp") install kelpd, the tools,
+# libkelp, kelp.h, the installed kelp.pc, the man pages, kelp.conf and conf/kelpd.service.
+#
 # Variants: `make SAN=1` builds with AddressSanitizer + UBSan into build-asan/ (`make asan` runs the
 # unit tests that way).
 
