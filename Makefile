@@ -65,7 +65,7 @@ $(patsubst %.c,$(BUILD)/obj/%.o,$(VERSION_SRCS)): Makefile
 # the whole parser: -linih, and hostport.o, its host:port checks), fid.o and gzip.o (public calls;
 # -ldeflate). The .so is linked with
 # -z defs, so a core object missing here is a link error naming the symbol.
-KELP_CORE_SRCS := core/config.c core/hostport.c core/fid.c core/gzip.c
+KELP_CORE_SRCS := core/config.c core/cidr.c core/hostport.c core/fid.c core/gzip.c
 KELP_SYSLIBS := -ldeflate -linih -lpthread
 
 LIB := $(BUILD)/lib

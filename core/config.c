@@ -7,6 +7,7 @@
  * just read) and also spots section headers, so an unknown empty section is reported too.
  */
 #include "core/config.h"
+#include "core/cidr.h"
 #include "core/hostport.h"
 
 #include <errno.h>
@@ -57,6 +58,16 @@ static int check_socket_path(const char *s, char *why, size_t n)
 {
 	if (!*s || strlen(s) >= 108) { /* sizeof(sun_path) */
 		snprintf(why, n, "socket path must be 1..107 characters");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_cidr(const char *s, char *why, size_t n)
+{
+	struct kelp_cidr c;
+	if (kelp_cidr_parse(s, &c) != 0) {
+		snprintf(why, n, "'%s' is not an address/prefix (e.g. 10.0.0.0/8, ::1/128)", s);
 		return -EINVAL;
 	}
 	return 0;
@@ -202,6 +213,14 @@ static const struct kelp_conf_key config_keys[] = {
 	{.section = "rdma", .key = "peers", .type = KELP_CONF_STR_LIST,
 	 .offset = F(rdma.peers), .def = "",
 	 .doc = "volume_server=rdma_host:port list of kelpd exporters", .validate = check_peer},
+	{.section = "http", .key = "listen", .type = KELP_CONF_STRING,
+	 .offset = F(http.listen), .def = "",
+	 .doc = "host:port of kelpd's HTTP read endpoint (GET /<fid>, /healthz, /status, "
+		"/metrics); empty = off", .validate = check_host_port_or_empty},
+	{.section = "http", .key = "allow", .type = KELP_CONF_STR_LIST,
+	 .offset = F(http.allow), .def = "127.0.0.0/8,::1/128",
+	 .doc = "client addresses (CIDR list) allowed on the HTTP endpoint; others get 403",
+	 .validate = check_cidr},
 };
 /* clang-format on */
 

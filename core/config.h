@@ -106,6 +106,10 @@ struct kelp_config {
 			export_max_read_mb; /* export: largest needle piece served in one request */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
 	} rdma;
+	struct {
+		char *listen;		    /* host:port of the HTTP endpoint, "" = off */
+		struct kelp_str_list allow; /* CIDRs allowed to use it */
+	} http;
 	/* Where each key's value came from, by table row (kelp_config_where()): the line in
 	 * @path, 0 = the default, -1 = a command-line override (kelp_config_set). */
 	char *path; /* the file last loaded (owned), NULL before */

@@ -26,6 +26,7 @@
 
 #include "core/epoch.h"
 #include "lcore/control/control_priv.h"
+#include "lcore/control/http_server.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/control/remote_read.h"
@@ -272,6 +273,9 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 			goto out_stop;
 		}
 	}
+	rc = kelp_http_server_init(ctl); /* [http] listen; after the lcores started */
+	if (rc != 0)
+		goto out_stop;
 	kelp_ctl_arm_accept(ctl);
 	arm_signal(ctl);
 	arm_wake(ctl);
@@ -308,6 +312,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		drain_lcore_messages(ctl);
 		kick_lcores(ctl);
 		kelp_ctl_free_dead_conns(ctl);
+		kelp_http_server_after_batch(ctl);
 	}
 	rc = 0;
 out_stop:
@@ -321,6 +326,7 @@ out_ring:
 	io_uring_queue_exit(&ctl->ring);
 	for (unsigned i = 0; i < eng->n_lcores; i++)
 		kelp_lcore_join(&eng->lcores[i]);
+	kelp_http_server_fini(ctl); /* before free_all: its session is among ctl->sessions */
 	free_all(ctl);
 	eng->ctl = NULL;
 	free(ctl);

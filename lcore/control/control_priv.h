@@ -66,6 +66,7 @@ struct kelp_control {
 	uint64_t next_session_id;
 	int stopping;
 	void *remote_priv;
+	void *http_priv; /* lcore/control/http_server.c, NULL when [http] listen is off */
 };
 
 /*

@@ -8,7 +8,8 @@
 #   fail MSG...                   print FAIL: MSG and exit 1
 #   kelpd_test_start DIR [EXPORT...]  write DIR/kelp.conf (socket DIR/kelpd.sock, lcore 1, parks
 #                                 after $KELPD_IDLE_PARK_US, default 200 us idle, so tests do not
-#                                 hold a core) and start kelpd
+#                                 hold a core; $KELPD_EXTRA_CONF is appended: more sections) and
+#                                 start kelpd
 #   kelpd_stop_checked            SIGTERM, wait; returns kelpd's exit status (0 = clean stop)
 #   kelpd_alive                   true while kelpd runs
 #   kelpctl ARGS...               build/bin/kelpctl -c DIR/kelp.conf ARGS...
@@ -50,6 +51,7 @@ queue_depth = 64
 dirs = $dirs
 [rdma]
 device = off
+${KELPD_EXTRA_CONF:-}
 CONF
 	kelpd_start "$KELPD_CONF" "$KELPD_LOG"
 }

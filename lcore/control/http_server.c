@@ -1,0 +1,767 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpd's HTTP read endpoint (http_server.h), on the control thread's io_uring loop.
+ *
+ * Connections: accept (with the peer address, checked against [http] allow: 403 and close), then
+ * per connection one io_uring operation at a time: receive a request head (proto/http_req.h),
+ * answer it, send, and receive the next one (keep-alive; pipelined heads already received are
+ * answered in order).
+ *
+ * Reads: the endpoint is a libkelp client of an internal session it creates itself (the same
+ * lcore_session as a client's, handed to an lcore with KELP_MSG_SESSION_ADD; its client view is
+ * mapped with kelp_session_attach). A GET queues one READ of up to READ_FIRST bytes into an arena
+ * buffer of the connection; a needle larger than that is read again whole with a buffer of its
+ * size, up to the session's max_io (larger needles: 413). Completions are collected without
+ * blocking by a POLL_US io_uring timeout that is armed while requests are in flight.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cidr.h"
+#include "core/fid.h"
+#include "core/gzip.h"
+#include "core/hostport.h"
+#include "lcore/control/control_priv.h"
+#include "lcore/control/http_server.h"
+#include "lcore/engine.h"
+#include "lcore/worker/lcore.h"
+#include "proto/http_req.h"
+#include "session.h" /* shm/: the libkelp client side of the internal session */
+
+#define READ_FIRST (1u << 20) /* first read's buffer: a needle up to 1 MiB takes one round trip */
+#define POLL_US	   20	      /* CQ polling period while reads are in flight */
+#define HDR_MAX	   512
+
+enum hconn_state {
+	HC_RECV,      /* reading a request head */
+	HC_READ_WAIT, /* a READ is in flight on the internal session */
+	HC_BUF_WAIT,  /* waiting for arena room for its buffer */
+	HC_SEND,      /* sending the answer */
+};
+
+struct hconn {
+	struct kelp_ctl_op op;
+	struct http_srv *srv;
+	int fd;
+	enum hconn_state state;
+	int dead;	 /* closed; freed after the batch once no READ is in flight */
+	int inflight;	 /* a READ of ours is on the internal session */
+	int close_after; /* close once the answer is sent */
+	uint8_t in[KELP_HTTP_REQ_MAX_HEAD];
+	size_t in_len;
+	struct kelp_http_req req;
+	struct kelp_fid fid;
+	uint8_t *buf; /* arena buffer of the READ */
+	uint32_t buf_len;
+	char hdr[HDR_MAX];
+	const uint8_t *body;
+	uint8_t *body_owned; /* malloc'd body (decompressed needle, JSON, metrics) */
+	size_t hdr_len, body_len, sent;
+	struct iovec iov[2];
+	struct msghdr msg;
+	struct hconn *next;
+};
+
+struct http_srv {
+	struct kelp_control *ctl;
+	int listen_fd;
+	struct kelp_ctl_op accept_op, tick_op;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	struct __kernel_timespec tick;
+	int tick_armed;
+	struct kelp_cidr *allow;
+	size_t n_allow;
+	struct lcore_session *ls;
+	struct kelp_session *cs;
+	unsigned inflight;
+	struct hconn *conns;
+	uint64_t *last_polls; /* per lcore, at the previous /healthz */
+	uint64_t requests, responses[6]; /* endpoint counters for /metrics: by status class */
+};
+
+static void hconn_recv(struct http_srv *h, struct hconn *c);
+static void handle_input(struct http_srv *h, struct hconn *c);
+
+static void hconn_kill(struct hconn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->dead = 1;
+}
+
+static void arm_tick(struct http_srv *h)
+{
+	if (h->tick_armed)
+		return;
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
+	if (!sqe)
+		return;
+	h->tick = (struct __kernel_timespec){.tv_nsec = POLL_US * 1000L};
+	io_uring_prep_timeout(sqe, &h->tick, 0, 0);
+	io_uring_sqe_set_data(sqe, &h->tick_op);
+	h->tick_armed = 1;
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 416: return "Range Not Satisfiable";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static void send_next(struct http_srv *h, struct hconn *c)
+{
+	size_t off = c->sent;
+	int n = 0;
+	if (off < c->hdr_len) {
+		c->iov[n++] = (struct iovec){.iov_base = c->hdr + off, .iov_len = c->hdr_len - off};
+		off = 0;
+	} else {
+		off -= c->hdr_len;
+	}
+	if (c->body_len > off)
+		c->iov[n++] = (struct iovec){.iov_base = (void *)(c->body + off),
+					     .iov_len = c->body_len - off};
+	c->msg = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = (size_t)n};
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
+	if (!sqe) {
+		hconn_kill(c);
+		return;
+	}
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, &c->op);
+	c->state = HC_SEND;
+}
+
+/*
+ * Answer @status with @extra header lines (each ending CRLF, may be "") and the body [@body,
+ * @body_len) (sent unless the request is HEAD; @content_len is the Content-Length announced).
+ */
+static void respond(struct http_srv *h, struct hconn *c, int status, const char *extra,
+		    const void *body, size_t body_len, size_t content_len)
+{
+	h->responses[status / 100 <= 5 ? status / 100 : 0]++;
+	if (!c->req.keep_alive || status == 400 || status == 431 || status == 414 || status == 505)
+		c->close_after = 1;
+	int n = snprintf(c->hdr, sizeof(c->hdr),
+			 "HTTP/1.1 %d %s\r\nServer: kelpd\r\nContent-Length: %zu\r\n%s%s\r\n",
+			 status, reason(status), content_len, extra,
+			 c->close_after ? "Connection: close\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(c->hdr)) {
+		hconn_kill(c);
+		return;
+	}
+	c->hdr_len = (size_t)n;
+	int head = c->req.method == KELP_HTTP_HEAD;
+	c->body = head ? NULL : body;
+	c->body_len = head ? 0 : body_len;
+	c->sent = 0;
+	send_next(h, c);
+}
+
+static void respond_text(struct http_srv *h, struct hconn *c, int status, const char *extra)
+{
+	char *t = NULL;
+	if (asprintf(&t, "%d %s\n", status, reason(status)) < 0) {
+		hconn_kill(c);
+		return;
+	}
+	c->body_owned = (uint8_t *)t;
+	respond(h, c, status, extra, t, strlen(t), strlen(t));
+}
+
+static void respond_owned(struct http_srv *h, struct hconn *c, int status, const char *extra,
+			  char *body)
+{
+	if (!body) {
+		respond_text(h, c, 500, "");
+		return;
+	}
+	c->body_owned = (uint8_t *)body;
+	respond(h, c, status, extra, body, strlen(body), strlen(body));
+}
+
+/* ---- reads through the internal session -------------------------------------------------- */
+
+static void start_read(struct http_srv *h, struct hconn *c)
+{
+	if (!c->buf) {
+		c->buf = kelp_buf_alloc(h->cs, c->buf_len);
+		if (!c->buf) { /* arena full: wait for another connection's buffer (tick) */
+			c->state = HC_BUF_WAIT;
+			arm_tick(h);
+			return;
+		}
+	}
+	int rc = kelp_queue_read(h->cs, &c->fid, 0, c->buf, c->buf_len, (uintptr_t)c);
+	if (rc == -EAGAIN) { /* ring full: as above */
+		c->state = HC_BUF_WAIT;
+		arm_tick(h);
+		return;
+	}
+	if (rc != 0 || kelp_submit(h->cs) < 0) {
+		respond_text(h, c, 503, "Retry-After: 1\r\n");
+		return;
+	}
+	c->state = HC_READ_WAIT;
+	c->inflight = 1;
+	h->inflight++;
+	arm_tick(h);
+}
+
+static void release_buf(struct http_srv *h, struct hconn *c)
+{
+	if (c->buf)
+		kelp_buf_free(h->cs, c->buf);
+	c->buf = NULL;
+}
+
+static int status_of_error(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return 404;
+	case -EIO:
+	case -EBADMSG:
+		return 500;
+	default: /* no path answered (-EHOSTUNREACH, -EAGAIN, -ECANCELED, ...) */
+		return 503;
+	}
+}
+
+static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe *cqe)
+{
+	if (cqe->result < 0) {
+		release_buf(h, c);
+		int st = status_of_error(cqe->result);
+		respond_text(h, c, st, st == 503 ? "Retry-After: 1\r\n" : "");
+		return;
+	}
+	if (cqe->flags & KELP_CQE_F_TRUNCATED) {
+		release_buf(h, c);
+		if (cqe->size > h->cs->max_io) {
+			respond_text(h, c, 413, "");
+			return;
+		}
+		c->buf_len = (uint32_t)cqe->size; /* read it again whole */
+		start_read(h, c);
+		return;
+	}
+	const uint8_t *data = c->buf;
+	size_t len = (size_t)cqe->result;
+	char etag[16];
+	snprintf(etag, sizeof(etag), "\"%08x\"", cqe->crc);
+	char extra[HDR_MAX / 2];
+	int gz = (cqe->flags & KELP_CQE_F_GZIP) != 0;
+	if (gz && !c->req.accept_gzip) {
+		uint32_t hint = kelp_gunzip_size(data, len);
+		size_t cap = hint ? hint : len * 4 + 64, out_len = 0;
+		int rc;
+		for (int tries = 0; tries < 4; tries++, cap *= 4) {
+			free(c->body_owned);
+			c->body_owned = malloc(cap ? cap : 1);
+			if (!c->body_owned) {
+				rc = -ENOMEM;
+				break;
+			}
+			rc = kelp_gunzip(data, len, c->body_owned, cap, &out_len);
+			if (rc != -ENOSPC)
+				break;
+		}
+		release_buf(h, c);
+		if (rc != 0) {
+			free(c->body_owned);
+			c->body_owned = NULL;
+			respond_text(h, c, 500, "");
+			return;
+		}
+		data = c->body_owned;
+		len = out_len;
+		gz = 0;
+	}
+	if (c->req.has_if_none_match && strcmp(c->req.if_none_match, etag) == 0) {
+		snprintf(extra, sizeof(extra), "ETag: %s\r\n", etag);
+		respond(h, c, 304, extra, NULL, 0, 0);
+		return;
+	}
+	const char *ce = gz ? "Content-Encoding: gzip\r\n" : "";
+	uint64_t first = 0, last = 0;
+	int rc = c->req.has_range ? kelp_http_range_parse(c->req.range, len, &first, &last) : -EINVAL;
+	if (rc == -ERANGE || rc == -ENOTSUP) {
+		snprintf(extra, sizeof(extra), "ETag: %s\r\nContent-Range: bytes */%zu\r\n", etag, len);
+		release_buf(h, c);
+		respond_text(h, c, 416, extra);
+		return;
+	}
+	if (rc == 0) {
+		snprintf(extra, sizeof(extra),
+			 "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Range: bytes %llu-%llu/%zu\r\n"
+			 "Content-Type: application/octet-stream\r\n",
+			 etag, ce, (unsigned long long)first, (unsigned long long)last, len);
+		size_t n = (size_t)(last - first + 1);
+		respond(h, c, 206, extra, data + first, n, n);
+		return;
+	}
+	snprintf(extra, sizeof(extra),
+		 "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Type: application/octet-stream\r\n",
+		 etag, ce);
+	respond(h, c, 200, extra, data, len, len);
+}
+
+/* Collect completions, retry connections waiting for buffers; re-arm while work remains. */
+static void tick_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct http_srv *h = ctl->http_priv;
+	h->tick_armed = 0;
+	if (ctl->stopping)
+		return;
+	struct kelp_cqe cqes[64];
+	int n;
+	while ((n = kelp_poll(h->cs, cqes, 64)) > 0) {
+		for (int i = 0; i < n; i++) {
+			struct hconn *c = (struct hconn *)(uintptr_t)cqes[i].user_data;
+			c->inflight = 0;
+			h->inflight--;
+			if (c->dead)
+				release_buf(h, c);
+			else
+				read_done(h, c, &cqes[i]);
+		}
+	}
+	if (n < 0) { /* the internal session is over (kelpd stopping): fail what waits */
+		for (struct hconn *c = h->conns; c; c = c->next)
+			if (c->inflight || c->state == HC_BUF_WAIT)
+				hconn_kill(c);
+		return;
+	}
+	int waiting = 0;
+	for (struct hconn *c = h->conns; c; c = c->next)
+		if (!c->dead && c->state == HC_BUF_WAIT) {
+			start_read(h, c);
+			waiting |= c->state == HC_BUF_WAIT;
+		}
+	if (h->inflight || waiting)
+		arm_tick(h);
+}
+
+/* ---- /healthz, /status, /metrics ------------------------------------------------------------- */
+
+/* Every lcore polled since the previous call (or is parked, idle by design). */
+static int lcores_healthy(struct http_srv *h)
+{
+	struct kelp_engine *eng = h->ctl->eng;
+	int ok = 1;
+	for (unsigned i = 0; i < eng->n_lcores; i++) {
+		struct kelp_lcore *lc = &eng->lcores[i];
+		uint64_t polls = KELP_STAT_READ(lc->stats.polls);
+		int parked = __atomic_load_n(&lc->parked, __ATOMIC_RELAXED);
+		if (polls == h->last_polls[i] && !parked)
+			ok = 0;
+		h->last_polls[i] = polls;
+	}
+	return ok;
+}
+
+static char *metrics_text(struct http_srv *h)
+{
+	static const char *const err_names[] = {
+#define ERR_NAME_(kind, name) #name,
+		KELP_LCORE_ERR_KINDS(ERR_NAME_)
+#undef ERR_NAME_
+	};
+	static const char *const path_names[] = {
+#define PATH_NAME_(path, name) #name,
+		KELP_LCORE_PATHS(PATH_NAME_)
+#undef PATH_NAME_
+	};
+	struct kelp_engine *eng = h->ctl->eng;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+#define COUNTER_(field)                                                                            \
+	fprintf(f, "# TYPE kelp_lcore_" #field "_total counter\n");                               \
+	for (unsigned i = 0; i < eng->n_lcores; i++)                                               \
+		fprintf(f, "kelp_lcore_" #field "_total{lcore=\"%u\"} %llu\n", i,                  \
+			(unsigned long long)KELP_STAT_READ(eng->lcores[i].stats.field));
+	KELP_LCORE_COUNTERS(COUNTER_)
+#undef COUNTER_
+	fprintf(f, "# TYPE kelp_lcore_errors_total counter\n");
+	for (unsigned i = 0; i < eng->n_lcores; i++)
+		for (int k = 0; k < KELP_ERR_KINDS; k++)
+			fprintf(f, "kelp_lcore_errors_total{lcore=\"%u\",kind=\"%s\"} %llu\n", i,
+				err_names[k],
+				(unsigned long long)KELP_STAT_READ(eng->lcores[i].stats.errors[k]));
+	fprintf(f, "# TYPE kelp_lcore_completions_total counter\n");
+	for (unsigned i = 0; i < eng->n_lcores; i++)
+		for (int k = 0; k < KELP_PATHS; k++)
+			fprintf(f, "kelp_lcore_completions_total{lcore=\"%u\",path=\"%s\"} %llu\n",
+				i, path_names[k],
+				(unsigned long long)KELP_STAT_READ(eng->lcores[i].stats.by_path[k]));
+	fprintf(f, "# TYPE kelp_sessions gauge\nkelp_sessions %u\n", h->ctl->n_sessions);
+	fprintf(f, "# TYPE kelp_http_requests_total counter\nkelp_http_requests_total %llu\n",
+		(unsigned long long)h->requests);
+	fprintf(f, "# TYPE kelp_http_responses_total counter\n");
+	for (int k = 1; k <= 5; k++)
+		fprintf(f, "kelp_http_responses_total{code=\"%dxx\"} %llu\n", k,
+			(unsigned long long)h->responses[k]);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* ---- requests ---------------------------------------------------------------------------------- */
+
+static void handle_request(struct http_srv *h, struct hconn *c)
+{
+	struct kelp_http_req *r = &c->req;
+	h->requests++;
+	if (r->method == KELP_HTTP_OTHER) {
+		respond_text(h, c, 405, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (strcmp(r->path, "/healthz") == 0) {
+		int ok = lcores_healthy(h);
+		respond_text(h, c, ok ? 200 : 503, ok ? "" : "Retry-After: 1\r\n");
+		return;
+	}
+	if (strcmp(r->path, "/status") == 0) {
+		respond_owned(h, c, 200, "Content-Type: application/json\r\n",
+			      kelp_admin_reply(h->ctl, "status", 0));
+		return;
+	}
+	if (strcmp(r->path, "/metrics") == 0) {
+		respond_owned(h, c, 200, "Content-Type: text/plain; version=0.0.4\r\n",
+			      metrics_text(h));
+		return;
+	}
+	if (kelp_fid_parse(r->path, r->path_len, &c->fid) != 0) {
+		respond_text(h, c, 400, "");
+		return;
+	}
+	c->buf_len = READ_FIRST < h->cs->max_io ? READ_FIRST : h->cs->max_io;
+	start_read(h, c);
+}
+
+/* A complete head in c->in? Answer it; otherwise receive more. */
+static void handle_input(struct http_srv *h, struct hconn *c)
+{
+	ssize_t n = kelp_http_req_parse(c->in, c->in_len, &c->req);
+	if (n == 0 && c->in_len == sizeof(c->in))
+		n = -E2BIG;
+	if (n == 0) {
+		hconn_recv(h, c);
+		return;
+	}
+	if (n < 0) {
+		c->req.keep_alive = 0;
+		c->req.method = KELP_HTTP_GET;
+		c->in_len = 0;
+		respond_text(h, c, n == -E2BIG ? 431 : n == -ENOTSUP ? 505 : 400, "");
+		return;
+	}
+	memmove(c->in, c->in + n, c->in_len - (size_t)n);
+	c->in_len -= (size_t)n;
+	handle_request(h, c);
+}
+
+static void hconn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct hconn *c = (struct hconn *)op;
+	struct http_srv *h = c->srv;
+	if (c->dead)
+		return;
+	if (c->state == HC_RECV) {
+		if (res <= 0) {
+			hconn_kill(c);
+			return;
+		}
+		c->in_len += (size_t)res;
+		handle_input(h, c);
+		return;
+	}
+	if (c->state != HC_SEND)
+		return;
+	if (res < 0) {
+		hconn_kill(c);
+		return;
+	}
+	c->sent += (size_t)res;
+	if (c->sent < c->hdr_len + c->body_len) {
+		send_next(h, c);
+		return;
+	}
+	release_buf(h, c);
+	free(c->body_owned);
+	c->body_owned = NULL;
+	if (c->close_after || ctl->stopping) {
+		hconn_kill(c);
+		return;
+	}
+	c->state = HC_RECV;
+	if (c->in_len > 0)
+		handle_input(h, c); /* a pipelined request already here */
+	else
+		hconn_recv(h, c);
+}
+
+static void hconn_recv(struct http_srv *h, struct hconn *c)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
+	if (!sqe) {
+		hconn_kill(c);
+		return;
+	}
+	c->state = HC_RECV;
+	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+	io_uring_sqe_set_data(sqe, &c->op);
+}
+
+static void arm_accept(struct http_srv *h)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
+	if (!sqe)
+		return;
+	h->peer_len = sizeof(h->peer);
+	io_uring_prep_accept(sqe, h->listen_fd, (struct sockaddr *)&h->peer, &h->peer_len,
+			     SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, &h->accept_op);
+}
+
+static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct http_srv *h = ctl->http_priv;
+	if (ctl->stopping)
+		return;
+	if (res < 0) {
+		/* out of fds: the next accept fails alike; the tick paces the retry */
+		arm_accept(h);
+		return;
+	}
+	struct hconn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(res);
+		arm_accept(h);
+		return;
+	}
+	c->op.done = hconn_done;
+	c->srv = h;
+	c->fd = res;
+	c->req.keep_alive = 0;
+	c->next = h->conns;
+	h->conns = c;
+	int allowed = kelp_cidr_match(h->allow, h->n_allow, (struct sockaddr *)&h->peer);
+	arm_accept(h);
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!allowed) {
+		c->req.method = KELP_HTTP_GET;
+		respond_text(h, c, 403, "");
+		return;
+	}
+	hconn_recv(h, c);
+}
+
+/* ---- setup and teardown ------------------------------------------------------------------------ */
+
+static int listen_tcp(const char *hostport)
+{
+	char host[KELP_HOST_MAX];
+	uint16_t port;
+	int rc = kelp_parse_host_port(hostport, host, sizeof(host), &port, NULL, 0);
+	if (rc != 0)
+		return rc;
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		sl = sizeof(*s6);
+	} else if (strcmp(host, "localhost") == 0) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof(*s4);
+	} else {
+		return -EADDRNOTAVAIL; /* a numeric address: no blocking name lookup at start-up */
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* Create the internal session on the least-loaded lcore and map its client side. */
+static int internal_session(struct http_srv *h)
+{
+	struct kelp_control *ctl = h->ctl;
+	struct kelp_engine *eng = ctl->eng;
+	struct kelp_lcore *lc = NULL;
+	for (unsigned i = 0; i < eng->n_lcores; i++)
+		if (!lc || eng->lcores[i].ctl_sessions < lc->ctl_sessions)
+			lc = &eng->lcores[i];
+	if (!lc)
+		return -ENODEV;
+	struct lcore_session *s;
+	int rc = lcore_session_create(++ctl->next_session_id, eng->conf.engine.queue_depth,
+				      eng->conf.engine.arena_mb, kelp_config_hugepages(&eng->conf),
+				      lc->numa_node, lc->id, &s);
+	if (rc != 0)
+		return rc;
+	s->pid = getpid();
+	s->uid = geteuid();
+	s->gid = getegid();
+	rc = kelp_session_alloc(-1, 0, &h->cs);
+	if (rc == 0) {
+		int memfd = dup(s->memfd), bell = dup(s->doorbell_fd);
+		if (memfd < 0 || bell < 0) {
+			rc = -errno;
+			if (memfd >= 0)
+				close(memfd);
+			if (bell >= 0)
+				close(bell);
+		} else {
+			rc = kelp_session_attach(h->cs, memfd, bell);
+		}
+	}
+	if (rc == 0)
+		rc = kelp_lcore_watch_doorbell(lc, s->doorbell_fd);
+	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .lcore_id = lc->id, .session = s};
+	if (rc == 0 && kelp_lcore_send(lc, &m) != 0) {
+		kelp_lcore_unwatch_doorbell(lc, s->doorbell_fd);
+		rc = -EAGAIN;
+	}
+	if (rc != 0) {
+		kelp_close(h->cs);
+		h->cs = NULL;
+		lcore_session_destroy(s);
+		return rc;
+	}
+	lc->ctl_sessions++;
+	s->ctl_next = ctl->sessions; /* freed with the others at shutdown (s->conn stays NULL) */
+	ctl->sessions = s;
+	ctl->n_sessions++;
+	h->ls = s;
+	return 0;
+}
+
+int kelp_http_server_init(struct kelp_control *ctl)
+{
+	const struct kelp_config *conf = &ctl->eng->conf;
+	if (!conf->http.listen || !conf->http.listen[0])
+		return 0;
+	struct http_srv *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ctl = ctl;
+	h->accept_op.done = accept_done;
+	h->tick_op.done = tick_done;
+	h->n_allow = conf->http.allow.n;
+	h->allow = calloc(h->n_allow ? h->n_allow : 1, sizeof(*h->allow));
+	h->last_polls = calloc(ctl->eng->n_lcores ? ctl->eng->n_lcores : 1, sizeof(uint64_t));
+	int rc = h->allow && h->last_polls ? 0 : -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < h->n_allow; i++)
+		rc = kelp_cidr_parse(conf->http.allow.items[i], &h->allow[i]);
+	if (rc == 0) {
+		h->listen_fd = listen_tcp(conf->http.listen);
+		if (h->listen_fd < 0) {
+			rc = h->listen_fd;
+			fprintf(stderr,
+				"kelpd: [http] listen %s: %s (a numeric address:port that is free, "
+				"or empty to turn the endpoint off)\n",
+				conf->http.listen, strerror(-rc));
+		}
+	}
+	if (rc == 0) {
+		rc = internal_session(h);
+		if (rc != 0) {
+			close(h->listen_fd);
+			fprintf(stderr, "kelpd: HTTP endpoint: cannot create its session: %s\n",
+				strerror(-rc));
+		}
+	}
+	if (rc != 0) {
+		free(h->allow);
+		free(h->last_polls);
+		free(h);
+		return rc;
+	}
+	ctl->http_priv = h;
+	arm_accept(h);
+	fprintf(stderr, "kelpd: HTTP endpoint on %s\n", conf->http.listen);
+	return 0;
+}
+
+void kelp_http_server_after_batch(struct kelp_control *ctl)
+{
+	struct http_srv *h = ctl->http_priv;
+	if (!h)
+		return;
+	for (struct hconn **p = &h->conns; *p;) {
+		struct hconn *c = *p;
+		if (c->dead && !c->inflight) {
+			*p = c->next;
+			release_buf(h, c);
+			free(c->body_owned);
+			free(c);
+		} else {
+			p = &c->next;
+		}
+	}
+}
+
+void kelp_http_server_fini(struct kelp_control *ctl)
+{
+	struct http_srv *h = ctl->http_priv;
+	if (!h)
+		return;
+	for (struct hconn *c = h->conns; c; c = c->next) {
+		hconn_kill(c);
+		c->inflight = 0; /* the lcores stopped: nothing will complete */
+	}
+	kelp_http_server_after_batch(ctl);
+	close(h->listen_fd);
+	kelp_close(h->cs); /* the lcore side (h->ls) is in ctl->sessions */
+	free(h->allow);
+	free(h->last_polls);
+	free(h);
+	ctl->http_priv = NULL;
+}

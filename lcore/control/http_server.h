@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kelpd's HTTP read endpoint ([http] listen): GET/HEAD /<fid> as a volume server answers them,
+ * /healthz, /status (kelpctl --json status), /metrics (Prometheus text). It runs on the control
+ * thread's io_uring loop; reads go through one internal session of kelpd's own, served by an lcore
+ * like any client's (local, RDMA or HTTP path). Control thread only.
+ */
+#ifndef KELP_LCORE_CONTROL_HTTP_SERVER_H
+#define KELP_LCORE_CONTROL_HTTP_SERVER_H
+
+struct kelp_control;
+
+/*
+ * kelp_http_server_init - when [http] listen is set: listen there, create the internal session
+ * and hand it to an lcore, and arm the first accept. After the lcores started.
+ * Return: 0 (also when the endpoint is off); -errno (printed) when it cannot listen.
+ */
+int kelp_http_server_init(struct kelp_control *ctl);
+
+/*
+ * kelp_http_server_fini - close every connection and the listening socket and unmap the internal
+ * session's client side (its lcore side is freed with the other sessions). After the ring is gone.
+ */
+void kelp_http_server_fini(struct kelp_control *ctl);
+
+/* kelp_http_server_after_batch - free connections closed during the batch. */
+void kelp_http_server_after_batch(struct kelp_control *ctl);
+
+#endif

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# kelpd's HTTP endpoint ([http] listen) on kelp-vol volumes, with curl:
+#   - GET of every needle (plain and gzip-stored, 0 B..300 KiB, one of 3 MiB read in a second round
+#     trip) equals `kelp-vol cat --gunzip`; both fid forms (/3,xx and /3/xx/name); ETag = the
+#     quoted CRC; HEAD = headers only with the same Content-Length; If-None-Match -> 304;
+#   - gzip-stored: as stored with Content-Encoding: gzip when accepted, inflated otherwise;
+#   - Range -> 206 + Content-Range, unsatisfiable and multi-range -> 416, 404 for a missing needle,
+#     503 + Retry-After for a volume no path serves, 400 for a bad fid, 405 for POST;
+#   - keep-alive: several requests on one connection; malformed heads -> 400 and kelpd serves on;
+#   - /healthz 200, /status = kelpctl --json status's fields, /metrics parsed (exact names);
+#   - a client from 127.0.0.2 against allow = 127.0.0.1/32 -> 403.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/integ/lib/kelpd_test.sh
+kelpd_require
+command -v curl >/dev/null || { echo "skip: curl missing (run 'make deps')"; exit 77; }
+
+D=$(mktemp -d "${TMPDIR:-/tmp}/kelp-integ-httpep.XXXXXX")
+trap 'kelpd_stop; rm -rf "$D"' EXIT
+mkdir -p "$D/vol" "$D/files" "$D/got"
+"$BIN/kelp-vol" create "$D/vol" 5 --synthetic 40 --size 1-300K --seed 11 >/dev/null
+for i in $(seq 1 6); do seq 1 $((i * 700)) >"$D/files/f$i.txt"; done
+"$BIN/kelp-vol" create "$D/vol" 8 --gzip "$D"/files/*.txt >/dev/null
+: >"$D/files/empty"
+"$BIN/kelp-vol" create "$D/vol" 7 "$D/files/empty" >/dev/null
+head -c $((3 << 20)) /dev/urandom >"$D/files/big.bin"
+big=$("$BIN/kelp-vol" create "$D/vol" 9 "$D/files/big.bin")
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+U=http://127.0.0.1:$PORT
+KELPD_EXTRA_CONF="[http]
+listen = 127.0.0.1:$PORT
+allow = 127.0.0.1/32"
+kelpd_test_start "$D" "$D/vol"
+_up() { curl -s -o /dev/null --max-time 5 "$U/healthz"; }
+wait_until 30 _up || fail "the endpoint does not answer on $U (log: $(tail -5 "$KELPD_LOG"))"
+
+# 1. every needle equals kelp-vol cat (inflated), ETag is the CRC
+n=0
+for v in 5 7 8 9; do
+	while read -r fid _ _ _ flags crc _; do
+		[ "$fid" = FID ] && continue
+		"$BIN/kelp-vol" cat "$D/vol/$v.dat" "$fid" --gunzip >"$D/want"
+		code=$(curl -s -o "$D/got/body" -D "$D/got/hdr" -w '%{http_code}' "$U/$fid")
+		[ "$code" = 200 ] || fail "GET /$fid: $code"
+		cmp -s "$D/want" "$D/got/body" || fail "GET /$fid: body differs from kelp-vol cat"
+		n=$((n + 1))
+	done < <("$BIN/kelp-vol" ls "$D/vol/$v.dat")
+done
+[ "$n" -ge 48 ] || fail "only $n needles checked"
+fid=$("$BIN/kelp-vol" ls "$D/vol/5.dat" | awk 'NR>1 && $4 > 100 {print $1; exit}')
+"$BIN/kelp-vol" cat "$D/vol/5.dat" "$fid" >"$D/want"
+size=$(stat -c %s "$D/want")
+hdr=$(curl -s -D - -o /dev/null "$U/$fid" | tr -d '\r')
+etag=$(sed -n 's/^ETag: //p' <<<"$hdr")
+# kelp-vol create stores the raw CRC-32C (SeaweedFS >= 3.09); the volume server quotes its 8 hex
+crc=$(python3 - "$D/want" <<'PY'
+import sys
+c = 0xFFFFFFFF
+for b in open(sys.argv[1], "rb").read():
+    c ^= b
+    for _ in range(8):
+        c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+print("%08x" % (c ^ 0xFFFFFFFF))
+PY
+)
+[ "$etag" = "\"$crc\"" ] || fail "ETag '$etag', want \"$crc\" (the needle's CRC)"
+# the other fid form, with a name
+vid=${fid%%,*}
+code=$(curl -s -o "$D/got/b2" -w '%{http_code}' "$U/$vid/${fid#*,}/name.bin")
+[ "$code" = 200 ] && cmp -s "$D/want" "$D/got/b2" || fail "GET /$vid/${fid#*,}/name.bin: $code"
+# HEAD
+hhead=$(curl -s -I "$U/$fid" | tr -d '\r')
+grep -qx "Content-Length: $size" <<<"$hhead" || fail "HEAD: no Content-Length $size: $hhead"
+[[ $hhead == *"ETag: $etag"* ]] || fail "HEAD: ETag missing"
+# If-None-Match
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$U/$fid")
+[ "$code" = 304 ] || fail "If-None-Match: $code"
+
+# 2. Range
+code=$(curl -s -o "$D/got/r" -D "$D/got/rh" -w '%{http_code}' -H 'Range: bytes=10-59' "$U/$fid")
+[ "$code" = 206 ] || fail "Range: $code"
+cmp -s "$D/got/r" <(tail -c +11 "$D/want" | head -c 50) || fail "Range: wrong bytes"
+rh=$(tr -d '\r' <"$D/got/rh")
+grep -qx "Content-Range: bytes 10-59/$size" <<<"$rh" || fail "Content-Range: $rh"
+code=$(curl -s -o "$D/got/r" -w '%{http_code}' -H 'Range: bytes=-7' "$U/$fid")
+[ "$code" = 206 ] && cmp -s "$D/got/r" <(tail -c 7 "$D/want") || fail "suffix Range: $code"
+code=$(curl -s -o /dev/null -D "$D/got/rh" -w '%{http_code}' -H "Range: bytes=$size-" "$U/$fid")
+[ "$code" = 416 ] || fail "unsatisfiable Range: $code"
+rh=$(tr -d '\r' <"$D/got/rh")
+grep -qx "Content-Range: bytes \*/$size" <<<"$rh" || fail "416 Content-Range: $rh"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Range: bytes=0-1,5-6' "$U/$fid")
+[ "$code" = 416 ] || fail "multi-range: $code"
+
+# 3. gzip both ways
+gfid=$("$BIN/kelp-vol" ls "$D/vol/8.dat" | awk 'NR==2 {print $1}')
+"$BIN/kelp-vol" cat "$D/vol/8.dat" "$gfid" >"$D/want.gz"
+code=$(curl -s -o "$D/got/gz" -D "$D/got/gh" -w '%{http_code}' -H 'Accept-Encoding: gzip' "$U/$gfid")
+[ "$code" = 200 ] && cmp -s "$D/want.gz" "$D/got/gz" || fail "gzip accepted: $code or bytes differ"
+gh=$(tr -d '\r' <"$D/got/gh")
+grep -qx "Content-Encoding: gzip" <<<"$gh" || fail "no Content-Encoding: gzip: $gh"
+curl -s -o "$D/got/plain" -D "$D/got/ph" "$U/$gfid"
+gunzip -c "$D/want.gz" | cmp -s - "$D/got/plain" || fail "gzip not accepted: not inflated"
+ph=$(tr -d '\r' <"$D/got/ph")
+[[ $ph != *Content-Encoding* ]] || fail "inflated answer says Content-Encoding"
+
+# 4. errors
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/5,ffffff00000000")
+[ "$code" = 404 ] || fail "missing needle: $code"
+code=$(curl -s -o /dev/null -D "$D/got/eh" -w '%{http_code}' "$U/77,0100000000")
+[ "$code" = 503 ] || fail "volume no path serves: $code"
+eh=$(tr -d '\r' <"$D/got/eh")
+grep -qx "Retry-After: 1" <<<"$eh" || fail "503 without Retry-After"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/not-a-fid")
+[ "$code" = 400 ] || fail "bad fid: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$U/$fid")
+[ "$code" = 405 ] || fail "POST: $code"
+
+# 5. keep-alive: three requests on one connection (curl says it reused it)
+out=$(curl -sv -o /dev/null -o /dev/null -o /dev/null "$U/$fid" "$U/$gfid" "$U/healthz" 2>&1)
+[[ $out == *"Re-using existing connection"* || $out == *"Reusing existing"* ]] ||
+	fail "connection not kept alive"
+# malformed heads -> 400, then kelpd still serves
+for bad in 'GARBAGE\r\n\r\n' 'GET /x HTTP/1.1\r\nNoColon\r\n\r\n' 'GET  HTTP/1.1\r\n\r\n' \
+	'GET /x HTTP/1.1\r\n folded\r\n\r\n' 'GET /x HTTP/1.1\r\nContent-Length: zz\r\n\r\n'; do
+	reply=$(python3 - "$PORT" "$bad" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode())
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
+print(data.split(b"\r\n")[0].decode())
+PY
+)
+	[[ $reply == "HTTP/1.1 400 "* ]] || fail "malformed head '$bad': '$reply'"
+done
+code=$(curl -s -o "$D/got/after" -w '%{http_code}' "$U/$fid")
+[ "$code" = 200 ] && cmp -s "$D/want" "$D/got/after" || fail "after malformed heads: $code"
+
+# 6. the 3 MiB needle (beyond the first 1 MiB read)
+curl -s -o "$D/got/big" "$U/$big"
+cmp -s "$D/files/big.bin" "$D/got/big" || fail "3 MiB needle differs"
+
+# 7. /healthz, /status, /metrics
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/healthz")
+[ "$code" = 200 ] || fail "/healthz: $code"
+st=$(curl -s "$U/status")
+want=$(kelpctl --json status)
+[ "$(jq -r 'keys|join(",")' <<<"$st")" = "$(jq -r 'keys|join(",")' <<<"$want")" ] ||
+	fail "/status keys differ from kelpctl --json status: $st"
+[ "$(jq '.volumes' <<<"$st")" = "$(jq '.volumes' <<<"$want")" ] || fail "/status volumes differ"
+m=$(curl -s "$U/metrics")
+reads=$(awk '$1 == "kelp_lcore_reads_total{lcore=\"0\"}" {print $2}' <<<"$m")
+[ -n "$reads" ] && [ "$reads" -ge "$n" ] || fail "/metrics reads '$reads' < $n"
+local_ok=$(awk '$1 == "kelp_lcore_completions_total{lcore=\"0\",path=\"local\"}" {print $2}' <<<"$m")
+[ -n "$local_ok" ] && [ "$local_ok" -ge "$n" ] || fail "/metrics local completions '$local_ok'"
+noent=$(awk '$1 == "kelp_lcore_errors_total{lcore=\"0\",kind=\"noent\"}" {print $2}' <<<"$m")
+[ "$noent" -ge 1 ] || fail "/metrics noent '$noent'"
+sess=$(awk '$1 == "kelp_sessions" {print $2}' <<<"$m")
+[ "$sess" = 1 ] || fail "/metrics kelp_sessions '$sess' (the endpoint's own session)"
+bad=$(grep -v '^#' <<<"$m" | grep -Ecv '^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+$' || true)
+[ "$bad" = 0 ] || fail "/metrics has $bad lines not in Prometheus text format"
+
+# 8. access control: 127.0.0.2 is not in allow = 127.0.0.1/32
+code=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$U/$fid")
+[ "$code" = 403 ] || fail "client from 127.0.0.2: $code, want 403"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/$fid")
+[ "$code" = 200 ] || fail "after the 403: $code"
+
+kelpd_stop_checked || fail "kelpd did not stop cleanly"
+echo "ok: HTTP endpoint ($n needles)"
