@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 
 struct kelp_cidr {
-	int family;	   /* AF_INET or AF_INET6 */
-	uint8_t addr[16];  /* network byte order; 4 bytes used for AF_INET */
-	unsigned prefix;   /* 0..32 or 0..128 */
+	int family;	  /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; 4 bytes used for AF_INET */
+	unsigned prefix;  /* 0..32 or 0..128 */
 };
 
 /*

@@ -45,7 +45,8 @@ static bool list_has(const char *v, const char *e, const char *tok)
 			while (q < ie && (*q == ' ' || *q == '\t'))
 				q++;
 			/* q=0, q=0.0, q=0.00...: refused */
-			if (ie - q >= 3 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=' && q[2] == '0') {
+			if (ie - q >= 3 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=' &&
+			    q[2] == '0') {
 				const char *d = q + 3;
 				if (d < ie && *d == '.')
 					d++;

@@ -82,7 +82,7 @@ struct http_srv {
 	struct kelp_session *cs;
 	unsigned inflight;
 	struct hconn *conns;
-	uint64_t *last_polls; /* per lcore, at the previous /healthz */
+	uint64_t *last_polls;		 /* per lcore, at the previous /healthz */
 	uint64_t requests, responses[6]; /* endpoint counters for /metrics: by status class */
 };
 
@@ -113,21 +113,36 @@ static void arm_tick(struct http_srv *h)
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 206: return "Partial Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 416: return "Range Not Satisfiable";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
+	case 200:
+		return "OK";
+	case 206:
+		return "Partial Content";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 416:
+		return "Range Not Satisfiable";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
 	}
 }
 
@@ -308,16 +323,19 @@ static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe
 	}
 	const char *ce = gz ? "Content-Encoding: gzip\r\n" : "";
 	uint64_t first = 0, last = 0;
-	int rc = c->req.has_range ? kelp_http_range_parse(c->req.range, len, &first, &last) : -EINVAL;
+	int rc = c->req.has_range ? kelp_http_range_parse(c->req.range, len, &first, &last)
+				  : -EINVAL;
 	if (rc == -ERANGE || rc == -ENOTSUP) {
-		snprintf(extra, sizeof(extra), "ETag: %s\r\nContent-Range: bytes */%zu\r\n", etag, len);
+		snprintf(extra, sizeof(extra), "ETag: %s\r\nContent-Range: bytes */%zu\r\n", etag,
+			 len);
 		release_buf(h, c);
 		respond_text(h, c, 416, extra);
 		return;
 	}
 	if (rc == 0) {
 		snprintf(extra, sizeof(extra),
-			 "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Range: bytes %llu-%llu/%zu\r\n"
+			 "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Range: bytes "
+			 "%llu-%llu/%zu\r\n"
 			 "Content-Type: application/octet-stream\r\n",
 			 etag, ce, (unsigned long long)first, (unsigned long long)last, len);
 		size_t n = (size_t)(last - first + 1);
@@ -403,7 +421,7 @@ static char *metrics_text(struct http_srv *h)
 	if (!f)
 		return NULL;
 #define COUNTER_(field)                                                                            \
-	fprintf(f, "# TYPE kelp_lcore_" #field "_total counter\n");                               \
+	fprintf(f, "# TYPE kelp_lcore_" #field "_total counter\n");                                \
 	for (unsigned i = 0; i < eng->n_lcores; i++)                                               \
 		fprintf(f, "kelp_lcore_" #field "_total{lcore=\"%u\"} %llu\n", i,                  \
 			(unsigned long long)KELP_STAT_READ(eng->lcores[i].stats.field));
@@ -420,7 +438,8 @@ static char *metrics_text(struct http_srv *h)
 		for (int k = 0; k < KELP_PATHS; k++)
 			fprintf(f, "kelp_lcore_completions_total{lcore=\"%u\",path=\"%s\"} %llu\n",
 				i, path_names[k],
-				(unsigned long long)KELP_STAT_READ(eng->lcores[i].stats.by_path[k]));
+				(unsigned long long)KELP_STAT_READ(
+					eng->lcores[i].stats.by_path[k]));
 	fprintf(f, "# TYPE kelp_sessions gauge\nkelp_sessions %u\n", h->ctl->n_sessions);
 	fprintf(f, "# TYPE kelp_http_requests_total counter\nkelp_http_requests_total %llu\n",
 		(unsigned long long)h->requests);
@@ -435,7 +454,8 @@ static char *metrics_text(struct http_srv *h)
 	return out;
 }
 
-/* ---- requests ---------------------------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------------------------------
+ */
 
 static void handle_request(struct http_srv *h, struct hconn *c)
 {
@@ -587,7 +607,8 @@ static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int re
 	hconn_recv(h, c);
 }
 
-/* ---- setup and teardown ------------------------------------------------------------------------ */
+/* ---- setup and teardown ------------------------------------------------------------------------
+ */
 
 static int listen_tcp(const char *hostport)
 {
