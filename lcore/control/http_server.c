@@ -71,7 +71,8 @@ struct hconn {
 struct http_srv {
 	struct kelp_control *ctl;
 	int listen_fd;
-	struct kelp_ctl_op accept_op, tick_op;
+	struct kelp_ctl_op accept_op, tick_op, accept_retry_op;
+	struct __kernel_timespec accept_delay;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	struct __kernel_timespec tick;
@@ -81,6 +82,7 @@ struct http_srv {
 	struct lcore_session *ls;
 	struct kelp_session *cs;
 	unsigned inflight;
+	int buf_waiting; /* some connection is in HC_BUF_WAIT */
 	struct hconn *conns;
 	uint64_t *last_polls;		 /* per lcore, at the previous /healthz */
 	uint64_t requests, responses[6]; /* endpoint counters for /metrics: by status class */
@@ -226,6 +228,7 @@ static void start_read(struct http_srv *h, struct hconn *c)
 		c->buf = kelp_buf_alloc(h->cs, c->buf_len);
 		if (!c->buf) { /* arena full: wait for another connection's buffer (tick) */
 			c->state = HC_BUF_WAIT;
+			h->buf_waiting = 1;
 			arm_tick(h);
 			return;
 		}
@@ -233,6 +236,7 @@ static void start_read(struct http_srv *h, struct hconn *c)
 	int rc = kelp_queue_read(h->cs, &c->fid, 0, c->buf, c->buf_len, (uintptr_t)c);
 	if (rc == -EAGAIN) { /* ring full: as above */
 		c->state = HC_BUF_WAIT;
+		h->buf_waiting = 1;
 		arm_tick(h);
 		return;
 	}
@@ -348,12 +352,12 @@ static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe
 	respond(h, c, 200, extra, data, len, len);
 }
 
-/* Collect completions, retry connections waiting for buffers; re-arm while work remains. */
-static void tick_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+/* Collect completions, retry connections waiting for buffers; re-arm the tick while work remains.
+ * From the tick and after every CQE batch of the loop (no syscall when nothing completed). */
+static void collect(struct http_srv *h)
 {
-	struct http_srv *h = ctl->http_priv;
-	h->tick_armed = 0;
-	if (ctl->stopping)
+	struct kelp_control *ctl = h->ctl;
+	if (ctl->stopping || (!h->inflight && !h->buf_waiting))
 		return;
 	struct kelp_cqe cqes[64];
 	int n;
@@ -368,20 +372,36 @@ static void tick_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 				read_done(h, c, &cqes[i]);
 		}
 	}
-	if (n < 0) { /* the internal session is over (kelpd stopping): fail what waits */
+	if (n < 0) {
+		/* the internal session is over (kelpd stopping, or the lcore closed it): nothing
+		 * more will complete; fail what waits, and new reads get 503 from kelp_queue_read
+		 */
 		for (struct hconn *c = h->conns; c; c = c->next)
-			if (c->inflight || c->state == HC_BUF_WAIT)
+			if (c->inflight || c->state == HC_BUF_WAIT) {
+				c->inflight = 0;
 				hconn_kill(c);
+			}
+		h->inflight = 0;
+		h->buf_waiting = 0;
 		return;
 	}
 	int waiting = 0;
-	for (struct hconn *c = h->conns; c; c = c->next)
-		if (!c->dead && c->state == HC_BUF_WAIT) {
-			start_read(h, c);
-			waiting |= c->state == HC_BUF_WAIT;
-		}
+	if (h->buf_waiting)
+		for (struct hconn *c = h->conns; c; c = c->next)
+			if (!c->dead && c->state == HC_BUF_WAIT) {
+				start_read(h, c);
+				waiting |= c->state == HC_BUF_WAIT;
+			}
+	h->buf_waiting = waiting;
 	if (h->inflight || waiting)
 		arm_tick(h);
+}
+
+static void tick_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct http_srv *h = ctl->http_priv;
+	h->tick_armed = 0;
+	collect(h);
 }
 
 /* ---- /healthz, /status, /metrics ------------------------------------------------------------- */
@@ -573,13 +593,29 @@ static void arm_accept(struct http_srv *h)
 	io_uring_sqe_set_data(sqe, &h->accept_op);
 }
 
+static void accept_retry_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
+			      uint32_t flags)
+{
+	if (!ctl->stopping)
+		arm_accept(ctl->http_priv);
+}
+
 static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
 	struct http_srv *h = ctl->http_priv;
 	if (ctl->stopping)
 		return;
+	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+		/* accepting again at once would fail again at once: retry in 100 ms */
+		struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
+		if (!sqe)
+			return;
+		h->accept_delay = (struct __kernel_timespec){.tv_nsec = 100 * 1000 * 1000};
+		io_uring_prep_timeout(sqe, &h->accept_delay, 0, 0);
+		io_uring_sqe_set_data(sqe, &h->accept_retry_op);
+		return;
+	}
 	if (res < 0) {
-		/* out of fds: the next accept fails alike; the tick paces the retry */
 		arm_accept(h);
 		return;
 	}
@@ -715,6 +751,7 @@ int kelp_http_server_init(struct kelp_control *ctl)
 	h->ctl = ctl;
 	h->accept_op.done = accept_done;
 	h->tick_op.done = tick_done;
+	h->accept_retry_op.done = accept_retry_done;
 	h->n_allow = conf->http.allow.n;
 	h->allow = calloc(h->n_allow ? h->n_allow : 1, sizeof(*h->allow));
 	h->last_polls = calloc(ctl->eng->n_lcores ? ctl->eng->n_lcores : 1, sizeof(uint64_t));
@@ -756,6 +793,7 @@ void kelp_http_server_after_batch(struct kelp_control *ctl)
 	struct http_srv *h = ctl->http_priv;
 	if (!h)
 		return;
+	collect(h);
 	for (struct hconn **p = &h->conns; *p;) {
 		struct hconn *c = *p;
 		if (c->dead && !c->inflight) {
@@ -778,6 +816,8 @@ void kelp_http_server_fini(struct kelp_control *ctl)
 		hconn_kill(c);
 		c->inflight = 0; /* the lcores stopped: nothing will complete */
 	}
+	h->inflight = 0;
+	h->buf_waiting = 0;
 	kelp_http_server_after_batch(ctl);
 	close(h->listen_fd);
 	kelp_close(h->cs); /* the lcore side (h->ls) is in ctl->sessions */

@@ -27,8 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (r.has_range) {
 			uint64_t a, b, len = size * 7919u;
-			if (kelp_http_range_parse(r.range, len, &a, &b) == 0 &&
-			    (a > b || b >= len))
+			if (kelp_http_range_parse(r.range, len, &a, &b) == 0 && (a > b || b >= len))
 				abort();
 		}
 	} else if (n == 0 && size > 0 && kelp_http_req_parse(data, size - 1, &r2) > 0) {

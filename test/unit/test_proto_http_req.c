@@ -22,8 +22,9 @@ static ssize_t parse(const char *s, struct kelp_http_req *r)
 static void test_get(void **state)
 {
 	struct kelp_http_req r;
-	const char *s = "GET /3,01637037d6?x=1 HTTP/1.1\r\nHost: a\r\nRange: bytes=0-9\r\n"
-			"Accept-Encoding: br, GZIP;q=0.5\r\nIf-None-Match: \"0a0b0c0d\"\r\n\r\nGET /";
+	const char *s =
+		"GET /3,01637037d6?x=1 HTTP/1.1\r\nHost: a\r\nRange: bytes=0-9\r\n"
+		"Accept-Encoding: br, GZIP;q=0.5\r\nIf-None-Match: \"0a0b0c0d\"\r\n\r\nGET /";
 	assert_int_equal(parse(s, &r), (ssize_t)(strstr(s, "\r\n\r\n") + 4 - s));
 	assert_int_equal(r.method, KELP_HTTP_GET);
 	assert_string_equal(r.path, "/3,01637037d6");
@@ -146,8 +147,8 @@ static void test_cidr(void **state)
 	assert_true(match6(c, 3, "::ffff:127.0.0.1")); /* v4-mapped counts as IPv4 */
 	assert_false(match4(c, 1, "10.1.2.2"));	       /* only the first prefix */
 	struct kelp_cidr x;
-	const char *bad[] = {"", "1.2.3.4/33", "::1/129", "1.2.3/8", "1.2.3.4/", "1.2.3.4/-1",
-			     "host", "1.2.3.4/8x"};
+	const char *bad[] = {"",	 "1.2.3.4/33", "::1/129", "1.2.3/8",
+			     "1.2.3.4/", "1.2.3.4/-1", "host",	  "1.2.3.4/8x"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(kelp_cidr_parse(bad[i], &x), -EINVAL);
 	assert_int_equal(kelp_cidr_parse("0.0.0.0/0", &x), 0);
