@@ -10,7 +10,8 @@
 # runs ROUNDS times alternating weed / kelpd; the table shows the medians and the ratios.
 #
 # usage: bench/run-http-endpoint.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR]
-# Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles).
+# Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles),
+# IDLE_PARK_US (kelpd's [engine] idle_park_us, default 20).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
 	-d) DEPTH=$2; shift 2 ;;
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http-endpoint.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -51,7 +52,7 @@ cat >"$WEED_DIR/kelp.conf" <<CONF
 [engine]
 lcores = 1
 control_cpu = -1
-idle_park_us = 20
+idle_park_us = ${IDLE_PARK_US:-20}
 socket = $WEED_DIR/kelpd.sock
 arena_mb = 256
 [export]
