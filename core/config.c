@@ -624,7 +624,7 @@ static char *read_line(char *str, int num, void *stream)
 			if (!section_ok)
 				add_error(x,
 					  "unknown section [%s] (known: engine, export, seaweedfs, "
-					  "rdma)",
+					  "rdma, http)",
 					  name);
 			else
 				note_section(x, name);
