@@ -109,7 +109,7 @@ FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 .SECONDARY:
 
 .PHONY: all libs tools man install uninstall FORCE check-abi check-layers test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std \
-	check-docs check-format
+	check-docs check-format python
 all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS) man
 
 libs: $(CORE_LIB) $(PROTO_LIB) $(NIC_LIB) $(SHM_LIB) $(KELP_A) $(KELP_SO_LINKS) $(LCORE_LIB)
@@ -351,7 +351,12 @@ format:
 		{ echo "format: $(CLANG_FORMAT) not found: make deps (pip's clang-format), or set CLANG_FORMAT=" >&2; exit 1; }
 	$(CLANG_FORMAT) -i $$(git ls-files '*.c' '*.h')
 
+# The Python package (python/, C extension linking build/lib/libkelp.a statically) built in place:
+# PYTHONPATH=python python3 -c 'import kelp'. `pip install ./python` installs it instead.
+python: $(KELP_A)
+	cd python && KELP_BUILD=$(abspath $(BUILD)) python3 setup.py -q build_ext --inplace
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan python/build python/kelp/*.so
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -43,6 +43,16 @@ if ! python3 -c 'import matplotlib' >/dev/null 2>&1; then
 		echo "deps: matplotlib could not be installed; bench/plot.py will not work (benchmarks still do)" >&2
 fi
 
+# The Python package (python/): pytest for its tests (test/integ/test_python.sh fails, not skips,
+# without it); wheel so that `pip install ./python` builds with the setuptools already installed
+# instead of fetching a build environment from the index (it then works offline).
+for mod in pytest wheel; do
+	if ! python3 -c "import $mod" >/dev/null 2>&1; then
+		echo "deps: installing $mod for the kelp Python package (pip)"
+		python3 -m pip install -q --disable-pip-version-check "$mod"
+	fi
+done
+
 # clang-format for `make format` and `make check-format`, pinned (another version formats
 # differently): pip's clang-format package, cached outside the tree; mk/clang-format-path.sh prints
 # where its binary is.
