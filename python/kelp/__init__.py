@@ -61,14 +61,17 @@ class Fid(NamedTuple):
 
 
 def connect(config: Optional[str] = None, socket: Optional[str] = None, *,
-            queue_depth: int = 0) -> Session:
+            queue_depth: int = 0, wait_spin_us: Optional[int] = None) -> Session:
     """Open a session with kelpd. socket (kelpd's Unix socket) wins over config (a kelp.conf whose
     [engine] socket is used); with neither, KELP_SOCKET / KELP_CONFIG from the environment, else
-    /run/kelp/kelpd.sock. Raises ConnectionRefusedError when no kelpd listens there."""
+    /run/kelp/kelpd.sock. Raises ConnectionRefusedError when no kelpd listens there.
+    queue_depth: submission ring entries (0: kelpd's default). wait_spin_us: how long a wait
+    busy-polls before sleeping on a futex (None: libkelp's 50 us; -1: never sleep, lowest latency
+    but a busy core while waiting; what kelp-bench does by default)."""
     if config is None and socket is None:
         socket = os.environ.get("KELP_SOCKET")
         config = os.environ.get("KELP_CONFIG")
-    return Session(config, socket, queue_depth=queue_depth)
+    return Session(config, socket, queue_depth=queue_depth, wait_spin_us=wait_spin_us)
 
 
 _default_opts: dict = {}

@@ -216,6 +216,7 @@ typedef struct {
 	pid_t pid;		   /* the process that connected s */
 	PyObject *config, *socket; /* kept for reconnecting after fork */
 	unsigned queue_depth;
+	int wait_spin_us; /* kelp_opts.wait_spin_us; INT32_MIN: libkelp's default */
 	struct kelp_session_info info;
 	char *sync_buf; /* arena buffer for read/read_into, sync_len bytes */
 	uint32_t sync_len;
@@ -236,6 +237,8 @@ static int session_connect(Session *self)
 	if (self->config != Py_None && !(o.config_path = PyUnicode_AsUTF8(self->config)))
 		return -1;
 	o.queue_depth = self->queue_depth;
+	if (self->wait_spin_us != INT32_MIN)
+		o.wait_spin_us = self->wait_spin_us;
 	struct kelp_session *s = NULL;
 	int rc;
 	char msg[1024];
@@ -708,10 +711,15 @@ static void Session_dealloc(Session *self)
 
 static int Session_init(Session *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"config", "socket", "queue_depth", NULL};
+	static char *kwlist[] = {"config", "socket", "queue_depth", "wait_spin_us", NULL};
 	PyObject *config = Py_None, *socket = Py_None;
 	unsigned qd = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$I:Session", kwlist, &config, &socket, &qd))
+	PyObject *spin = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$IO:Session", kwlist, &config, &socket, &qd,
+					 &spin))
+		return -1;
+	self->wait_spin_us = INT32_MIN;
+	if (spin != Py_None && (self->wait_spin_us = PyLong_AsLong(spin)) == -1 && PyErr_Occurred())
 		return -1;
 	if (config != Py_None && !(config = PyOS_FSPath(config)))
 		return -1;
@@ -1031,8 +1039,11 @@ static PyTypeObject SessionType = {
 	.tp_basicsize = sizeof(Session),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc =
-		"Session(config=None, socket=None, *, queue_depth=0)\n\n"
+		"Session(config=None, socket=None, *, queue_depth=0, wait_spin_us=None)\n\n"
 		"One connection to kelpd (its shared-memory rings). Use from one thread at a time; "
+		"wait_spin_us: how long a wait busy-polls before it sleeps (None: libkelp's 50 us; "
+		"-1: never sleep, as kelp-bench does: lowest latency, one core busy while "
+		"waiting); "
 		"in a forked child it reconnects by itself on first use.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Session_init,

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Issue 13's benchmark, one run: random reads of 4 KiB and 1 MiB needles
+#   - Python kelp: Session.read_many depth 32 (bench/py-bench.py kelp), one thread
+#   - C kelp-bench --mode local -d 32, one thread
+#   - Python HTTP GETs (keep-alive, one connection, sequential) to a weed volume server serving
+#     the same volumes, with each installed client (urllib3, requests, http.client)
+# kelpd: one worker lcore (cpu 1), control thread and every client on cpu 0; page cache warm.
+# Prints a Markdown table with the ratios against the issue's targets; JSON lines in $OUT/python.json.
+#
+# usage: bench/run-python.sh [-D SECONDS] [-o OUTDIR]     (build first: make && make python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/bin}
+SECS=5
+OUT=
+while [ $# -gt 0 ]; do
+	case $1 in
+	-D) SECS=$2; shift 2 ;;
+	-o) OUT=$2; shift 2 ;;
+	-h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run-python.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+done
+for tool in kelpd kelp-vol kelp-bench; do
+	[ -x "$BIN/$tool" ] || { echo "run-python.sh: $BIN/$tool missing: run 'make' first" >&2; exit 1; }
+done
+ls python/kelp/_kelp*.so >/dev/null 2>&1 || { echo "run-python.sh: run 'make python' first" >&2; exit 1; }
+
+. test/integ/lib/weed.sh
+. test/integ/lib/kelpd.sh
+weed_require
+at_exit kelpd_stop
+OUT=${OUT:-$WEED_DIR/out}
+mkdir -p "$OUT"
+weed_start_master
+VDIR=$WEED_DIR/volume0 # weed_start_volume serves this directory: the volumes go there first
+mkdir -p "$VDIR"
+echo "== volumes: 4 KiB x 20000 (volume 11), 1 MiB x 160 (volume 13)" >&2
+"$BIN/kelp-vol" create "$VDIR" 11 --synthetic 20000 --size 4096 >/dev/null
+"$BIN/kelp-vol" create "$VDIR" 13 --synthetic 160 --size 1048576 >/dev/null
+weed_start_volume
+weed_wait_ready 1
+cat >"$WEED_DIR/kelp.conf" <<CONF
+[engine]
+lcores = 1
+control_cpu = 0
+socket = $WEED_DIR/kelpd.sock
+arena_mb = 256
+[export]
+dirs = $VDIR
+[rdma]
+device = off
+CONF
+kelpd_start "$WEED_DIR/kelp.conf" "$WEED_DIR/kelpd.log"
+cat "$VDIR"/*.dat >/dev/null # warm the page cache
+"$BIN/kelp-vol" ls "$VDIR/11.dat" | awk 'NR>1 {print $1}' >"$WEED_DIR/fids4k"
+"$BIN/kelp-vol" ls "$VDIR/13.dat" | awk 'NR>1 {print $1}' >"$WEED_DIR/fids1m"
+
+RUNS=$OUT/python.json
+: >"$RUNS"
+{
+	echo "date: $(date -u +%FT%TZ)"
+	echo "host: $(uname -n) $(uname -r); $(nproc) cpus; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+	echo "python: $(python3 --version 2>&1); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/machine.txt"
+for size in 4k 1m; do
+	echo "-- $size: python kelp read_many -d 32" >&2
+	taskset -c 0 python3 bench/py-bench.py kelp --socket "$WEED_DIR/kelpd.sock" --fids "$WEED_DIR/fids$size" \
+		-d 32 -D "$SECS" --label "python-kelp-$size" >>"$RUNS"
+	echo "-- $size: C kelp-bench --mode local -d 32" >&2
+	"$BIN/kelp-bench" --cpu 0 -q --json -c "$WEED_DIR/kelp.conf" --fids "$WEED_DIR/fids$size" \
+		--volume-dir "$VDIR" -d 32 -D "$SECS" --label "c-kelp-$size" >>"$RUNS"
+	echo "-- $size: python HTTP GETs to weed ${WEED_VOLUME_URLS[0]}" >&2
+	taskset -c 0 python3 bench/py-bench.py http --server "${WEED_VOLUME_URLS[0]}" --fids "$WEED_DIR/fids$size" \
+		-D "$SECS" | sed "s/\"label\": \"python http /\"label\": \"python-http-$size /" >>"$RUNS"
+done
+cat "$OUT/machine.txt"
+python3 - "$RUNS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {r["label"]: r for r in rows}
+print("\n| size | reader | ops/s | MB/s | errors |\n|---|---|---:|---:|---:|")
+for r in rows:
+    print("| %s | %s | %.0f | %.1f | %s |" % (r["label"].split("-")[2].split()[0], r["label"],
+          r["ops_per_sec"], r["mb_per_sec"], r.get("errors", 0)))
+for size in ("4k", "1m"):
+    py, c = by["python-kelp-" + size], by["c-kelp-" + size]
+    http = max((r for r in rows if r["label"].startswith("python-http-" + size)), key=lambda r: r["ops_per_sec"])
+    print("\n%s: python/C ops %.2fx, MB/s %.2fx; python kelp / best python HTTP (%s) %.1fx"
+          % (size, py["ops_per_sec"] / c["ops_per_sec"], py["mb_per_sec"] / c["mb_per_sec"],
+             http["label"].split(" ", 1)[1], py["ops_per_sec"] / http["ops_per_sec"]))
+print("\ntargets: 4k python >= 0.5x C ops/s; 1m python >= 0.9x C MB/s; 4k python >= 20x python HTTP")
+PY
