@@ -3,7 +3,8 @@
 """Python read throughput for bench/run-python.sh: random reads of the fids in a file for a while,
 one JSON line (label, ops_per_sec, mb_per_sec, errors) on stdout.
 
-  py-bench.py kelp --socket S --fids FILE [-d 32] [-D 5] [--label L]   Session.read_many, depth d
+  py-bench.py kelp --socket S --fids FILE [-d 32] [-D 5] [--label L] [--zero-copy]
+      Session.read_many at depth d (bytes copies; memoryviews with --zero-copy)
   py-bench.py http --server H:P --fids FILE [-D 5] [--client C]        keep-alive GETs, one after
       the other, with urllib3, requests or http.client (C = all: each, one line per client)
 """
@@ -39,8 +40,8 @@ def run_kelp(a, fids):
         pass
     ops = nbytes = errors = 0
     t0 = time.monotonic()
-    for r in s.read_many(fid_stream(fids, t0 + a.duration), depth=a.depth):
-        if isinstance(r, bytes):
+    for r in s.read_many(fid_stream(fids, t0 + a.duration), depth=a.depth, copy=not a.zero_copy):
+        if not isinstance(r, Exception):
             ops += 1
             nbytes += len(r)
         else:
@@ -113,6 +114,7 @@ def main():
     p.add_argument("-d", "--depth", type=int, default=32)
     p.add_argument("-D", "--duration", type=float, default=5)
     p.add_argument("--label")
+    p.add_argument("--zero-copy", action="store_true", help="read_many(copy=False): memoryviews")
     p.add_argument("--wait-spin-us", type=int, default=-1,
                    help="kelp.connect(wait_spin_us=): -1 busy-polls as kelp-bench does (default)")
     a = p.parse_args()

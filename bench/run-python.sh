@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Issue 13's benchmark, one run: random reads of 4 KiB and 1 MiB needles
-#   - Python kelp: Session.read_many depth 32 (bench/py-bench.py kelp), one thread
+#   - Python kelp: Session.read_many depth 32 (bench/py-bench.py kelp), one thread, copies (bytes)
+#     and zero-copy (copy=False: memoryviews)
 #   - C kelp-bench --mode local -d 32, one thread
 #   - Python HTTP GETs (keep-alive, one connection, sequential) to a weed volume server serving
 #     the same volumes, with each installed client (urllib3, requests, http.client)
@@ -68,6 +69,9 @@ for size in 4k 1m; do
 	echo "-- $size: python kelp read_many -d 32" >&2
 	taskset -c 0 python3 bench/py-bench.py kelp --socket "$WEED_DIR/kelpd.sock" --fids "$WEED_DIR/fids$size" \
 		-d 32 -D "$SECS" --label "python-kelp-$size" >>"$RUNS"
+	echo "-- $size: python kelp read_many -d 32 copy=False" >&2
+	taskset -c 0 python3 bench/py-bench.py kelp --socket "$WEED_DIR/kelpd.sock" --fids "$WEED_DIR/fids$size" \
+		-d 32 -D "$SECS" --zero-copy --label "python-kelp-$size zero-copy" >>"$RUNS"
 	echo "-- $size: C kelp-bench --mode local -d 32" >&2
 	"$BIN/kelp-bench" --cpu 0 -q --json -c "$WEED_DIR/kelp.conf" --fids "$WEED_DIR/fids$size" \
 		--volume-dir "$VDIR" -d 32 -D "$SECS" --label "c-kelp-$size" >>"$RUNS"
@@ -85,10 +89,12 @@ for r in rows:
     print("| %s | %s | %.0f | %.1f | %s |" % (r["label"].split("-")[2].split()[0], r["label"],
           r["ops_per_sec"], r["mb_per_sec"], r.get("errors", 0)))
 for size in ("4k", "1m"):
-    py, c = by["python-kelp-" + size], by["c-kelp-" + size]
+    c = by["c-kelp-" + size]
     http = max((r for r in rows if r["label"].startswith("python-http-" + size)), key=lambda r: r["ops_per_sec"])
-    print("\n%s: python/C ops %.2fx, MB/s %.2fx; python kelp / best python HTTP (%s) %.1fx"
-          % (size, py["ops_per_sec"] / c["ops_per_sec"], py["mb_per_sec"] / c["mb_per_sec"],
-             http["label"].split(" ", 1)[1], py["ops_per_sec"] / http["ops_per_sec"]))
+    for label in ("python-kelp-" + size, "python-kelp-%s zero-copy" % size):
+        py = by[label]
+        print("\n%s: python/C ops %.2fx, MB/s %.2fx; python kelp / best python HTTP (%s) %.1fx"
+              % (label, py["ops_per_sec"] / c["ops_per_sec"], py["mb_per_sec"] / c["mb_per_sec"],
+                 http["label"].split(" ", 1)[1], py["ops_per_sec"] / http["ops_per_sec"]))
 print("\ntargets: 4k python >= 0.5x C ops/s; 1m python >= 0.9x C MB/s; 4k python >= 20x python HTTP")
 PY

@@ -15,8 +15,11 @@ use raises RuntimeError); the module-level functions (kelp.read, kelp.read_many,
 one session per thread for you. After os.fork() (DataLoader workers) a session reconnects by
 itself in the child on first use: the child never touches the parent's rings.
 
-read_many() yields copies (bytes objects the caller owns), not views into the arena: copying 4 KiB
-costs far less than a Python call, and an item stays valid however long it is kept.
+read_many() yields copies (bytes objects the caller owns) by default: an item stays valid however
+long it is kept. read_many(copy=False) yields read-only memoryviews into the session's arena
+instead, valid only until the next item is asked for (and while the session is open): no copy,
+for callers that decode each sample at once (np.frombuffer(view).copy(), a decoder). Needles larger
+than the iterator's buffer_size, and inflated ones, still come as bytes.
 
 Errors: FileNotFoundError (needle not found, deleted, wrong cookie; -ENOENT), ConnectionRefusedError
 (no kelpd), ConnectionResetError (kelpd stopped), ConnectionAbortedError (kelpd closed the

@@ -373,7 +373,7 @@ struct engine {
 	unsigned nslots;
 	struct item *items;
 	int gunzip;
-	Py_ssize_t dst_cap; /* read_into: the caller's buffer size */
+	int views; /* read_many(copy=False): a needle that fits its slot is lent as a memoryview */
 };
 
 static void item_clear(struct item *it)
@@ -417,6 +417,17 @@ static int engine_complete(struct engine *e, const struct kelp_cqe *c)
 		it->flags = c->flags;
 		uint64_t rest = c->size > it->start ? c->size - it->start : 0;
 		it->want = rest < it->limit ? rest : it->limit;
+		if (e->views && it->want <= e->slot &&
+		    !(e->gunzip && (c->flags & KELP_CQE_F_GZIP))) {
+			/* zero-copy: the data stays in the slot until the caller's next next() */
+			uint64_t n =
+				(uint64_t)c->result < it->want ? (uint64_t)c->result : it->want;
+			it->result =
+				PyMemoryView_FromMemory(e->bufs + (size_t)c->user_data * e->slot,
+							(Py_ssize_t)n, PyBUF_READ);
+			it->done = 1;
+			return it->result ? 0 : -1;
+		}
 		if (!it->dst) {
 			it->out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)it->want);
 			if (!it->out)
@@ -761,6 +772,7 @@ typedef struct {
 	uint64_t head, tail; /* items [head, tail) are in slots (tail - head <= nslots) */
 	int raise_errors;
 	int failed; /* the session broke: every remaining item is that error */
+	int lent;   /* the last item returned is a view into its slot: do not reuse it yet */
 	PyObject *size;
 	uint64_t limit;
 } ReadMany;
@@ -785,7 +797,7 @@ static void readmany_finish(ReadMany *r)
 /* Fill free slots from the source and queue them. Return 0; -1 with an exception set. */
 static int readmany_fill(ReadMany *r)
 {
-	while (r->src && r->tail - r->head < r->e.nslots) {
+	while (r->src && r->tail - r->head < r->e.nslots - (unsigned)r->lent) {
 		PyObject *fid = PyIter_Next(r->src);
 		if (!fid) {
 			if (PyErr_Occurred())
@@ -828,6 +840,7 @@ static PyObject *ReadMany_next(ReadMany *r)
 		return NULL;
 	PyObject *res = NULL;
 	struct kelp_cqe c[CQE_BATCH];
+	r->lent = 0; /* the view returned last time is void from here on (documented) */
 	if (readmany_fill(r) < 0)
 		goto out;
 	if (r->head == r->tail) { /* exhausted */
@@ -867,6 +880,7 @@ static PyObject *ReadMany_next(ReadMany *r)
 	head->result = NULL;
 	item_clear(head);
 	r->head++;
+	r->lent = PyMemoryView_Check(res);
 	/* refill now so that kelpd keeps working while the caller handles this item */
 	if (readmany_fill(r) < 0) {
 		Py_CLEAR(res);
@@ -908,13 +922,13 @@ static void ReadMany_dealloc(ReadMany *r)
 
 static PyObject *Session_read_many(Session *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"fids",   "depth", "raise_errors", "size", "buffer_size",
-				 "gunzip", NULL};
+	static char *kwlist[] = {"fids",	"depth",  "raise_errors", "size",
+				 "buffer_size", "gunzip", "copy",	  NULL};
 	PyObject *fids, *size = Py_None;
 	unsigned depth = 32, bufsize = 0;
-	int raise_errors = 0, gunzip = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|I$pOIp:read_many", kwlist, &fids, &depth,
-					 &raise_errors, &size, &bufsize, &gunzip))
+	int raise_errors = 0, gunzip = 0, copy = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|I$pOIpp:read_many", kwlist, &fids, &depth,
+					 &raise_errors, &size, &bufsize, &gunzip, &copy))
 		return NULL;
 	if (depth < 1) {
 		PyErr_SetString(PyExc_ValueError, "depth must be >= 1");
@@ -961,6 +975,7 @@ static PyObject *Session_read_many(Session *self, PyObject *args, PyObject *kw)
 	r->head = r->tail = 0;
 	r->raise_errors = raise_errors;
 	r->failed = 0;
+	r->lent = 0;
 	r->limit = limit;
 	memset(&r->e, 0, sizeof(r->e));
 	if (engine_alloc(&r->e, self, depth, slot) < 0) {
@@ -968,6 +983,7 @@ static PyObject *Session_read_many(Session *self, PyObject *args, PyObject *kw)
 		goto out;
 	}
 	r->e.gunzip = gunzip;
+	r->e.views = !copy;
 out:
 	session_leave(self);
 	Py_XDECREF(src);
@@ -1018,10 +1034,14 @@ static PyMethodDef Session_methods[] = {
 	 "Read into any writable contiguous buffer (bytearray, memoryview, numpy array); returns "
 	 "the bytes read (fewer than len(buffer) when the needle ends first)."},
 	{"read_many", (PyCFunction)(void (*)(void))Session_read_many, METH_VARARGS | METH_KEYWORDS,
-	 "read_many(fids, depth=32, *, raise_errors=False, size=None, buffer_size=0, gunzip=False)"
-	 "\n\nRead many needles with up to depth reads in flight; an iterator of bytes in "
-	 "submission order (copies out of the arena: each item stays valid). A failed item is "
-	 "yielded as its exception object (raise_errors=True raises it instead)."},
+	 "read_many(fids, depth=32, *, raise_errors=False, size=None, buffer_size=0, gunzip=False, "
+	 "copy=True)\n\nRead many needles with up to depth reads in flight; an iterator of results "
+	 "in "
+	 "submission order. copy=True: bytes copied out of the arena, each valid for good. "
+	 "copy=False: a read-only memoryview into the arena, valid only until the next item is "
+	 "asked for (and while the session is open): no copy; needles larger than buffer_size "
+	 "and gunzipped ones still come as bytes. A failed item is yielded as its exception "
+	 "object (raise_errors=True raises it instead)."},
 	{"stat", (PyCFunction)Session_stat, METH_O,
 	 "stat(fid) -> kelp.Stat\n\nSize, CRC and flags of a needle, without its data."},
 	{"info", (PyCFunction)Session_info, METH_NOARGS,

@@ -100,6 +100,17 @@ def test_read_many_depths_and_generators(s, fids, want):
     assert list(s.read_many(kelp.Fid.parse(f) for f in fids[9])) == [want(f) for f in fids[9]]
 
 
+def test_read_many_zero_copy_views(s, fids, want):
+    many = fids[5] + fids[9] + fids[10]
+    it = s.read_many(many, depth=8, copy=False, buffer_size=512 << 10)
+    for fid, r in zip(many, it):
+        if len(want(fid)) <= 512 << 10:
+            assert isinstance(r, memoryview) and r.readonly, fid
+        else:  # larger than a slot: read in pieces into bytes
+            assert isinstance(r, bytes), fid
+        assert r == want(fid), fid  # compared before the next item voids the view
+
+
 def test_read_many_iterator_owns_the_session_until_done(s, fids, want):
     it = s.read_many(fids[5], depth=8)
     first = next(it)
