@@ -6,6 +6,7 @@
 #   - C kelp-bench --mode local -d 32, one thread
 #   - Python HTTP GETs (keep-alive, one connection, sequential) to a weed volume server serving
 #     the same volumes, with each installed client (urllib3, requests, http.client)
+#   - one epoch of python/examples/loader.py (2 worker processes) over the 4 KiB needles
 # kelpd: one worker lcore (cpu 1), control thread and every client on cpu 0; page cache warm.
 # Prints a Markdown table with the ratios against the issue's targets; JSON lines in $OUT/python.json.
 #
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	-D) SECS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-python.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -79,6 +80,9 @@ for size in 4k 1m; do
 	taskset -c 0 python3 bench/py-bench.py http --server "${WEED_VOLUME_URLS[0]}" --fids "$WEED_DIR/fids$size" \
 		-D "$SECS" | sed "s/\"label\": \"python http /\"label\": \"python-http-$size /" >>"$RUNS"
 done
+echo "-- one epoch of python/examples/loader.py over the 4 KiB needles, 2 worker processes" >&2
+taskset -c 0 python3 python/examples/loader.py --socket "$WEED_DIR/kelpd.sock" --fids "$WEED_DIR/fids4k" \
+	--workers 2 | tee "$OUT/epoch.txt"
 cat "$OUT/machine.txt"
 python3 - "$RUNS" <<'PY'
 import json, sys

@@ -596,7 +596,10 @@ static PyObject *Session_read(Session *self, PyObject *args, PyObject *kw)
 		it.name = Py_NewRef(fid);
 		if (it.limit == 0) { /* nothing to read: still say whether the needle exists */
 			struct kelp_cqe c;
-			int rc = kelp_stat(self->s, &it.fid, &c);
+			/* owed completions of an interrupted call first */
+			int rc = drain(self->s);
+			if (rc == 0)
+				rc = kelp_stat(self->s, &it.fid, &c);
 			r = rc < 0 ? raise_error(rc, NULL, fid) : PyBytes_FromStringAndSize("", 0);
 		} else {
 			r = run_one(self, &it, gunzip);
@@ -630,7 +633,10 @@ static PyObject *Session_read_into(Session *self, PyObject *args, PyObject *kw)
 			it.dst = b.buf;
 			if (b.len == 0) {
 				struct kelp_cqe c;
-				int rc = kelp_stat(self->s, &it.fid, &c);
+				/* owed completions of an interrupted call first */
+				int rc = drain(self->s);
+				if (rc == 0)
+					rc = kelp_stat(self->s, &it.fid, &c);
 				r = rc < 0 ? raise_error(rc, NULL, fid) : PyLong_FromLong(0);
 			} else {
 				r = run_one(self, &it, 0);
