@@ -63,8 +63,18 @@ struct kelp_engine {
 	 * no module-level default. A copy made by kelp_engine_run() (embedded: the lcores read
 	 * force_http on the read path without one more pointer); its strings and lists still belong
 	 * to the caller's struct kelp_config, which outlives the engine. Read-only once the engine
-	 * runs; zero (every key off or empty) in unit tests that build an engine by hand. */
+	 * runs, except the fields only the control thread reads, which a SIGHUP may replace
+	 * (lcore/control/control.c: reload_config); zero (every key off or empty) in unit tests
+	 * that build an engine by hand. */
 	struct kelp_config conf;
+	/* SIGHUP: the caller's loader of a fresh configuration (kelpd: the file and the
+	 * command-line overrides it started with, over kelp_config_init's defaults; 0 or -errno
+	 * with the reason in @err), NULL = SIGHUP re-reads nothing; and the caller's struct that
+	 * owns conf's lists, where a reload swaps the replaced lists too, so that each list is
+	 * freed once, by the caller. */
+	int (*load_config)(struct kelp_config *c, char *err, size_t err_size, void *arg);
+	void *load_config_arg;
+	struct kelp_config *conf_owner;
 	struct kelp_volume_set *volumes; /* local volumes; see ownership above */
 	struct kelp_epoch *epoch;	 /* reclamation of what lcores read without locks; NULL in
 					  * unit tests that drive an lcore by hand */

@@ -17,6 +17,8 @@
  * clients.c, kelpctl's commands in admin.c, non-local reads in remote_read.c.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/epoch.h"
+#include "core/log.h"
 #include "lcore/control/control_priv.h"
 #include "lcore/control/http_server.h"
 #include "lcore/engine.h"
@@ -66,9 +69,78 @@ void kelp_ctl_set_remote_priv(struct kelp_control *ctl, void *priv)
 
 static void arm_signal(struct kelp_control *ctl);
 
+/* Keys a SIGHUP applies live: read by the control thread only, once per hello
+ * (lcore/control/clients.c), so swapping the list between two hellos is safe. */
+static bool reloads_live(const struct kelp_conf_key *k)
+{
+	return k->type == KELP_CONF_ID_LIST && strcmp(k->section, "engine") == 0 &&
+	       (strcmp(k->key, "allow_uids") == 0 || strcmp(k->key, "allow_gids") == 0 ||
+		strcmp(k->key, "admin_gids") == 0);
+}
+
+/* SIGHUP: a fresh configuration from kelpd's loader; if valid, apply the live keys and log every
+ * other changed key as needing a restart (the old value stays). An invalid one changes nothing.
+ * Sessions are not touched. Control thread only. */
+static void reload_config(struct kelp_engine *eng)
+{
+	if (!eng->load_config || !eng->conf_owner) {
+		kelp_log("kelpd: SIGHUP: no configuration source to re-read; ignored");
+		return;
+	}
+	struct kelp_config fresh;
+	if (kelp_config_init(&fresh) != 0) {
+		kelp_log("kelpd: SIGHUP: out of memory; keeping the running configuration");
+		return;
+	}
+	char err[4096];
+	if (eng->load_config(&fresh, err, sizeof(err), eng->load_config_arg) != 0) {
+		/* one log line per error (FILE:LINE: ...), then the verdict */
+		char *save = NULL;
+		for (char *line = strtok_r(err, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save))
+			kelp_log("kelpd: SIGHUP: %s", line);
+		kelp_log("kelpd: SIGHUP: the configuration is invalid; keeping the running one");
+		goto out;
+	}
+	size_t n;
+	const struct kelp_conf_key *keys = kelp_config_keys(&n);
+	unsigned applied = 0, restart = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct kelp_conf_key *k = &keys[i];
+		char was[4096], now[4096];
+		kelp_config_format(&eng->conf, k, was, sizeof(was));
+		kelp_config_format(&fresh, k, now, sizeof(now));
+		if (strcmp(was, now) == 0)
+			continue;
+		if (!reloads_live(k)) {
+			kelp_log("kelpd: SIGHUP: [%s] %s changed: needs a restart", k->section,
+				 k->key);
+			restart++;
+			continue;
+		}
+		/* the new list goes to the engine and to its owner; the replaced one to @fresh,
+		 * which frees it below */
+		struct kelp_id_list *cur = (void *)((char *)&eng->conf + k->offset);
+		struct kelp_id_list *own = (void *)((char *)eng->conf_owner + k->offset);
+		struct kelp_id_list *new = (void *)((char *)&fresh + k->offset);
+		struct kelp_id_list tmp = *new;
+		*new = *own;
+		*own = tmp;
+		*cur = tmp;
+		kelp_log("kelpd: SIGHUP: [%s] %s = %s (applied)", k->section, k->key, now);
+		applied++;
+	}
+	kelp_log("kelpd: SIGHUP: configuration re-read: %u change(s) applied, %u need a restart",
+		 applied, restart);
+out:
+	kelp_config_free(&fresh);
+}
+
 static void signal_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
-	if (res == (int)sizeof(ctl->siginfo)) {
+	if (res == (int)sizeof(ctl->siginfo) && ctl->siginfo.ssi_signo == SIGHUP) {
+		reload_config(ctl->eng);
+	} else if (res == (int)sizeof(ctl->siginfo)) {
 		fprintf(stderr, "kelpd: %s, stopping\n", strsignal((int)ctl->siginfo.ssi_signo));
 		ctl->stopping = 1;
 		return;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kelpd: serves SeaweedFS needles to local processes through shared-memory rings (README.md,
- * "Running kelpd"). Runs in the foreground; SIGINT or SIGTERM stop it cleanly.
+ * "Running kelpd"). Runs in the foreground; SIGINT or SIGTERM stop it cleanly; SIGHUP re-reads the
+ * configuration (lcore/control/control.c: reload_config).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +20,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kelpd [-c FILE] [options]\n"
 		   "Serve SeaweedFS needles to local processes (libkelp) from pinned, busy-polling "
 		   "lcores.\n"
-		   "Runs in the foreground; SIGINT / SIGTERM stop it cleanly.\n"
+		   "Runs in the foreground; SIGINT / SIGTERM stop it cleanly; SIGHUP re-reads "
+		   "the file\n"
+		   "(and these flags over it) and applies [engine] allow_uids, allow_gids and\n"
+		   "admin_gids live; other changed keys are logged as needing a restart.\n"
 		   "\n"
 		   "  -c, --config FILE       kelp.conf (every key documented in conf/kelp.conf);\n"
 		   "                          without it the defaults apply\n"
@@ -35,12 +39,49 @@ static void usage(FILE *f)
 		   "`kelpctl status`.\n");
 }
 
-static int apply(struct kelp_config *c, const char *assignment)
+/* What kelpd was started with, for a SIGHUP's fresh configuration: the file and the flags'
+ * assignments in order (-e already joined). */
+struct conf_source {
+	const char *path; /* NULL: no -c */
+	char **sets;
+	size_t n;
+};
+
+/* The configuration as at start: defaults, the file, the flags. The control thread on SIGHUP
+ * (struct kelp_engine: load_config). */
+static int load_again(struct kelp_config *c, char *err, size_t err_size, void *arg)
+{
+	const struct conf_source *src = arg;
+	if (src->path && kelp_config_load(c, src->path, err, err_size) != 0)
+		return -EINVAL;
+	for (size_t i = 0; i < src->n; i++)
+		if (kelp_config_set(c, src->sets[i], err, err_size) != 0)
+			return -EINVAL;
+	return 0;
+}
+
+static int remember(struct conf_source *src, const char *assignment)
+{
+	char **sets = realloc(src->sets, (src->n + 1) * sizeof(*sets));
+	if (!sets)
+		return -ENOMEM;
+	src->sets = sets;
+	if (!(sets[src->n] = strdup(assignment)))
+		return -ENOMEM;
+	src->n++;
+	return 0;
+}
+
+static int apply(struct kelp_config *c, struct conf_source *src, const char *assignment)
 {
 	char err[512];
 	if (kelp_config_set(c, assignment, err, sizeof(err)) != 0) {
 		fprintf(stderr, "kelpd: %s\n", err);
 		return -EINVAL;
+	}
+	if (remember(src, assignment) != 0) {
+		fprintf(stderr, "kelpd: out of memory\n");
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -108,6 +149,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	struct conf_source src = {.path = conf_path};
 	char *exports = NULL; /* -e values, joined with commas */
 	optind = 1;
 	while (rc == 0 && (opt = getopt_long(argc, argv, "c:s:l:e:h", long_opts, NULL)) != -1) {
@@ -115,11 +157,11 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 's':
 			snprintf(buf, sizeof(buf), "engine.socket=%s", optarg);
-			rc = apply(&conf, buf);
+			rc = apply(&conf, &src, buf);
 			break;
 		case 'l':
 			snprintf(buf, sizeof(buf), "engine.lcores=%s", optarg);
-			rc = apply(&conf, buf);
+			rc = apply(&conf, &src, buf);
 			break;
 		case 'e': {
 			size_t n = (exports ? strlen(exports) + 1 : 0) + strlen(optarg) + 1;
@@ -133,11 +175,11 @@ int main(int argc, char **argv)
 			free(exports);
 			exports = joined;
 			snprintf(buf, sizeof(buf), "export.dirs=%s", exports);
-			rc = apply(&conf, buf);
+			rc = apply(&conf, &src, buf);
 			break;
 		}
 		case 'S':
-			rc = apply(&conf, optarg);
+			rc = apply(&conf, &src, optarg);
 			break;
 		default:
 			break;
@@ -146,7 +188,7 @@ int main(int argc, char **argv)
 	free(exports);
 	if (rc != 0) {
 		rc = 1;
-		goto out;
+		goto out_src;
 	}
 	char warnings[2048];
 	if (kelp_config_warnings(&conf, warnings, sizeof(warnings)) > 0)
@@ -155,7 +197,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kelpd: warning: [engine] dumpable = true: prctl: %s\n",
 			strerror(errno));
 	/* the engine and every module read the validated configuration itself (lcore/engine.h) */
-	rc = kelp_engine_run(&conf) == 0 ? 0 : 1;
+	rc = kelp_engine_run(&conf, load_again, &src) == 0 ? 0 : 1;
+out_src:
+	for (size_t i = 0; i < src.n; i++)
+		free(src.sets[i]);
+	free(src.sets);
 out:
 	kelp_config_free(&conf);
 	return rc;

@@ -164,9 +164,15 @@ static int check_cpus(const struct kelp_config *c)
 	return 0;
 }
 
-int kelp_engine_run(const struct kelp_config *conf)
+int kelp_engine_run(struct kelp_config *conf,
+		    int (*load)(struct kelp_config *c, char *err, size_t err_size, void *arg),
+		    void *load_arg)
 {
-	struct kelp_engine eng = {.conf = *conf, .start_ns = kelp_now_ns()};
+	struct kelp_engine eng = {.conf = *conf,
+				  .load_config = load,
+				  .load_config_arg = load_arg,
+				  .conf_owner = conf,
+				  .start_ns = kelp_now_ns()};
 	const struct kelp_cpu_list *lcores = &conf->engine.lcores;
 	int rc = kelp_topo_load();
 	if (rc != 0) {
@@ -178,11 +184,13 @@ int kelp_engine_run(const struct kelp_config *conf)
 		goto out_topo;
 
 	/* Signals: blocked in every thread (the lcores inherit the mask) and read by the control
-	 * loop through a signalfd. SIGPIPE: a client that vanished must not kill kelpd. */
+	 * loop through a signalfd (SIGHUP: re-read the configuration). SIGPIPE: a client that
+	 * vanished must not kill kelpd. */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* SIGBUS in a volume or session mapping fails one read, not the daemon (core/fault.h) */

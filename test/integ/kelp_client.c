@@ -131,11 +131,23 @@ static int cmd_hammer(const char *fid_text, int depth)
 static int cmd_hold(void)
 {
 	struct kelp_session *s = open_session();
+	uint8_t *buf = kelp_buf_alloc(s, 1 << 20);
 	printf("ready\n");
 	fflush(stdout);
-	char b[256];
-	while (fread(b, 1, sizeof(b), stdin) > 0)
-		;
+	/* "read FID" lines read through the held session, answered like `read` ("FID N SIZE
+	 * FLAGS"), so a test can check the session still serves after something happened to kelpd
+	 */
+	char line[256];
+	while (fgets(line, sizeof(line), stdin)) {
+		char fid[128];
+		if (sscanf(line, "read %127s", fid) != 1)
+			continue;
+		struct kelp_fid f = parse_fid(fid);
+		struct kelp_cqe c = {0};
+		ssize_t n = buf ? kelp_read(s, &f, 0, buf, 1 << 20, &c) : -ENOMEM;
+		printf("%s %zd %llu 0x%x\n", fid, n, (unsigned long long)c.size, c.flags);
+		fflush(stdout);
+	}
 	kelp_close(s);
 	return 0;
 }

@@ -65,7 +65,7 @@ static void engine_start_n(struct engine_proc *e, unsigned n_lcores)
 				fprintf(stderr, "%s\n", err);
 				_exit(1);
 			}
-		_exit(kelp_engine_run(&c) == 0 ? 0 : 1);
+		_exit(kelp_engine_run(&c, NULL, NULL) == 0 ? 0 : 1);
 	}
 	/* a bound, not a timing check: generous for an ASan build on a busy shared machine */
 	struct stat st;
