@@ -17,8 +17,11 @@ itself in the child on first use: the child never touches the parent's rings.
 
 read_many() yields copies (bytes objects the caller owns) by default: an item stays valid however
 long it is kept. read_many(copy=False) yields read-only memoryviews into the session's arena
-instead, valid only until the next item is asked for (and while the session is open): no copy,
-for callers that decode each sample at once (np.frombuffer(view).copy(), a decoder). Needles larger
+instead, valid only until the next item is asked for: no copy, for callers that decode each
+sample at once (np.frombuffer(view).copy(), a decoder). A view kept longer shows whatever its
+slot holds by then (stale or newer bytes) but never crashes: every view keeps the arena mapped,
+so after Session.close() (which makes further calls raise ValueError) the kelpd session itself
+ends only when the last view is released (view.release() or del). Needles larger
 than the iterator's buffer_size, and inflated ones, still come as bytes.
 
 Errors: FileNotFoundError (needle not found, deleted, wrong cookie; -ENOENT), ConnectionRefusedError

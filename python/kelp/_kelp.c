@@ -10,6 +10,11 @@
  * Fork: a Session remembers its creator's pid. In a forked child it reconnects on its next use
  * with the same options; the parent's session is left mapped and untouched (not kelp_close()d:
  * that is the parent's to do), so the child never touches the parent's rings.
+ * Lifetime of the arena: a Mapping object owns the kelp_session; the Session and every memoryview
+ * lent by read_many(copy=False) (through a Lender, the views' exporter) hold a reference to it.
+ * Session.close() drops the Session's reference, so kelp_close() (which unmaps the arena) runs
+ * only once the last lent view is released: a view outliving its session reads stale bytes, it
+ * never faults.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -209,12 +214,74 @@ static PyObject *py_gunzip(PyObject *mod, PyObject *arg)
 	return out;
 }
 
+/* ---- the mapping and the views' exporter ----------------------------------------------------- */
+
+/*
+ * Owner of one kelp_session, and so of its mapped arena: kelp_close() runs when the last reference
+ * goes (the Session's, or a lent memoryview's through its Lender). In a forked child the session
+ * is the parent's: it is left alone (never closed nor unmapped there).
+ */
+typedef struct {
+	PyObject_HEAD struct kelp_session *s;
+	pid_t pid; /* the process that connected s */
+} Mapping;
+
+static void Mapping_dealloc(Mapping *m)
+{
+	if (m->s && m->pid == getpid())
+		kelp_close(m->s); /* kelpd discards what is still in flight */
+	Py_TYPE(m)->tp_free((PyObject *)m);
+}
+
+static PyTypeObject MappingType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kelp._kelp.Mapping",
+	.tp_basicsize = sizeof(Mapping),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Internal: owns a kelp session and its arena mapping.",
+	.tp_dealloc = (destructor)Mapping_dealloc,
+};
+
+/*
+ * The buffer exporter of read_many(copy=False) views: one per iterator, re-aimed at each item's
+ * slot (a memoryview copies pointer and length when it is made, so earlier views keep theirs).
+ * Each view holds the Lender, the Lender holds the Mapping: the arena stays mapped while any view
+ * lives. Costs the same per item as PyMemoryView_FromMemory (one managed buffer, one view).
+ */
+typedef struct {
+	PyObject_HEAD Mapping *map;
+	char *ptr;
+	Py_ssize_t len;
+} Lender;
+
+static int Lender_getbuffer(Lender *l, Py_buffer *view, int flags)
+{
+	return PyBuffer_FillInfo(view, (PyObject *)l, l->ptr, l->len, 1, flags); /* read-only */
+}
+
+static void Lender_dealloc(Lender *l)
+{
+	Py_XDECREF(l->map);
+	Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
+static PyBufferProcs Lender_as_buffer = {.bf_getbuffer = (getbufferproc)Lender_getbuffer};
+
+static PyTypeObject LenderType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kelp._kelp.Lender",
+	.tp_basicsize = sizeof(Lender),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Internal: exporter of read_many(copy=False) memoryviews into the arena.",
+	.tp_dealloc = (destructor)Lender_dealloc,
+	.tp_as_buffer = &Lender_as_buffer,
+};
+
 /* ---- sessions -------------------------------------------------------------------------------- */
 
 typedef struct {
-	PyObject_HEAD struct kelp_session *s;
-	pid_t pid;		   /* the process that connected s */
-	PyObject *config, *socket; /* kept for reconnecting after fork */
+	PyObject_HEAD struct kelp_session *s; /* map->s, cached; NULL when closed */
+	Mapping *map;			      /* owns s (and its arena); NULL when closed */
+	pid_t pid;			      /* the process that connected s */
+	PyObject *config, *socket;	      /* kept for reconnecting after fork */
 	unsigned queue_depth;
 	int wait_spin_us; /* kelp_opts.wait_spin_us; INT32_MIN: libkelp's default */
 	struct kelp_session_info info;
@@ -242,15 +309,23 @@ static int session_connect(Session *self)
 	struct kelp_session *s = NULL;
 	int rc;
 	char msg[1024];
+	Mapping *map = PyObject_New(Mapping, &MappingType);
+	if (!map)
+		return -1;
+	map->s = NULL;
+	map->pid = getpid();
 	Py_BEGIN_ALLOW_THREADS rc = kelp_connect(&o, &s);
 	if (rc < 0)
 		snprintf(msg, sizeof(msg), "%s",
 			 kelp_last_error()); /* thread-local: this thread's */
 	Py_END_ALLOW_THREADS if (rc < 0)
 	{
+		Py_DECREF(map);
 		raise_error(rc, msg, NULL);
 		return -1;
 	}
+	map->s = s;
+	Py_XSETREF(self->map, map);
 	self->s = s;
 	self->pid = getpid();
 	self->generation++;
@@ -291,6 +366,7 @@ static int session_enter(Session *self, int allow_iter)
 	if (self->s && self->pid != getpid()) {
 		/* Forked child: the rings are the parent's. Leave them alone and start afresh. */
 		self->s = NULL;
+		Py_CLEAR(self->map); /* its pid is the parent's: not closed here */
 		if (session_connect(self) < 0)
 			return -1;
 	}
@@ -374,6 +450,7 @@ struct engine {
 	struct item *items;
 	int gunzip;
 	int views; /* read_many(copy=False): a needle that fits its slot is lent as a memoryview */
+	Lender *lender; /* the views' exporter (made on the first view), holds sess->map */
 };
 
 static void item_clear(struct item *it)
@@ -422,9 +499,14 @@ static int engine_complete(struct engine *e, const struct kelp_cqe *c)
 			/* zero-copy: the data stays in the slot until the caller's next next() */
 			uint64_t n =
 				(uint64_t)c->result < it->want ? (uint64_t)c->result : it->want;
-			it->result =
-				PyMemoryView_FromMemory(e->bufs + (size_t)c->user_data * e->slot,
-							(Py_ssize_t)n, PyBUF_READ);
+			if (!e->lender) {
+				if (!(e->lender = PyObject_New(Lender, &LenderType)))
+					return -1;
+				e->lender->map = (Mapping *)Py_NewRef(e->sess->map);
+			}
+			e->lender->ptr = e->bufs + (size_t)c->user_data * e->slot;
+			e->lender->len = (Py_ssize_t)n;
+			it->result = PyMemoryView_FromObject((PyObject *)e->lender);
 			it->done = 1;
 			return it->result ? 0 : -1;
 		}
@@ -504,6 +586,7 @@ static void engine_free(struct engine *e, int buffers)
 			item_clear(&e->items[i]);
 	PyMem_Free(e->items);
 	e->items = NULL;
+	Py_CLEAR(e->lender); /* views already lent keep it (and the arena) alive */
 	if (buffers && e->bufs && e->sess->s)
 		kelp_buf_free(e->sess->s, e->bufs);
 	e->bufs = NULL;
@@ -692,15 +775,29 @@ static PyObject *Session_info(Session *self, PyObject *unused)
 			     i->lcore_id, "hugepages", i->hugepages);
 }
 
+static void readmany_drop_views(PyObject *iter);
+
+/*
+ * Forget the session: drop our reference to its Mapping. kelp_close() (and the unmap) happens
+ * now, or when the last memoryview lent by read_many(copy=False) is released; in a forked child
+ * never (the Mapping knows the parent's pid).
+ */
+static void session_drop(Session *self)
+{
+	if (self->iter) /* its own views must not keep the session open once the caller's are gone
+			 */
+		readmany_drop_views(self->iter);
+	self->s = NULL;
+	Py_CLEAR(self->map);
+}
+
 static PyObject *Session_close(Session *self, PyObject *unused)
 {
 	if (self->busy) {
 		PyErr_SetString(PyExc_RuntimeError, "kelp.Session is in use by another thread");
 		return NULL;
 	}
-	if (self->s && self->pid == getpid())
-		kelp_close(self->s); /* kelpd discards what is still in flight */
-	self->s = NULL;		     /* in a forked child: the parent's, left alone */
+	session_drop(self);
 	self->sync_buf = NULL;
 	self->iter = NULL;
 	self->generation++;
@@ -719,8 +816,7 @@ static PyObject *Session_exit(Session *self, PyObject *args)
 
 static void Session_dealloc(Session *self)
 {
-	if (self->s && self->pid == getpid())
-		kelp_close(self->s);
+	session_drop(self);
 	Py_XDECREF(self->config);
 	Py_XDECREF(self->socket);
 	Py_TYPE(self)->tp_free((PyObject *)self);
@@ -754,9 +850,7 @@ static int Session_init(Session *self, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_TypeError, "config and socket are str paths");
 		return -1;
 	}
-	if (self->s && self->pid == getpid())
-		kelp_close(self->s);
-	self->s = NULL;
+	session_drop(self);
 	Py_XSETREF(self->config, config);
 	Py_XSETREF(self->socket, socket);
 	self->queue_depth = qd;
@@ -784,6 +878,16 @@ typedef struct {
 } ReadMany;
 
 static PyTypeObject ReadManyType;
+
+/* Session.close(): drop @iter's views not yet returned and its Lender, which hold the Mapping. */
+static void readmany_drop_views(PyObject *iter)
+{
+	struct engine *e = &((ReadMany *)iter)->e;
+	if (e->items)
+		for (unsigned i = 0; i < e->nslots; i++)
+			item_clear(&e->items[i]);
+	Py_CLEAR(e->lender);
+}
 
 /* Release the slots: wait for what is in flight (their buffers are kelpd's targets until then). */
 static void readmany_finish(ReadMany *r)
@@ -1045,14 +1149,17 @@ static PyMethodDef Session_methods[] = {
 	 "in "
 	 "submission order. copy=True: bytes copied out of the arena, each valid for good. "
 	 "copy=False: a read-only memoryview into the arena, valid only until the next item is "
-	 "asked for (and while the session is open): no copy; needles larger than buffer_size "
+	 "asked for (kept longer: stale bytes, never a crash; after close() the arena stays mapped "
+	 "until the last view is released): no copy; needles larger than buffer_size "
 	 "and gunzipped ones still come as bytes. A failed item is yielded as its exception "
 	 "object (raise_errors=True raises it instead)."},
 	{"stat", (PyCFunction)Session_stat, METH_O,
 	 "stat(fid) -> kelp.Stat\n\nSize, CRC and flags of a needle, without its data."},
 	{"info", (PyCFunction)Session_info, METH_NOARGS,
 	 "info() -> dict\n\nWhat kelpd granted this session (kelp_session_info)."},
-	{"close", (PyCFunction)Session_close, METH_NOARGS, "close()\n\nEnd the session."},
+	{"close", (PyCFunction)Session_close, METH_NOARGS,
+	 "close()\n\nEnd the session: further calls raise ValueError. kelpd's session (and the "
+	 "arena mapping) ends now, or when the last read_many(copy=False) view is released."},
 	{"__enter__", (PyCFunction)Session_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)Session_exit, METH_VARARGS, NULL},
 	{NULL}};
@@ -1091,7 +1198,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kelp._kelp",
 
 PyMODINIT_FUNC PyInit__kelp(void)
 {
-	if (PyType_Ready(&SessionType) < 0 || PyType_Ready(&ReadManyType) < 0)
+	if (PyType_Ready(&SessionType) < 0 || PyType_Ready(&ReadManyType) < 0 ||
+	    PyType_Ready(&MappingType) < 0 || PyType_Ready(&LenderType) < 0)
 		return NULL;
 	if (PyStructSequence_InitType2(&StatType, &stat_desc) < 0)
 		return NULL;
