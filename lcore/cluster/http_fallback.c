@@ -62,21 +62,8 @@ void kelp_http_fallback_destroy(struct kelp_http_fallback *fb)
 /* The volume server's ETag is the stored CRC as 8 quoted hex digits ("5e90563f"); 0 otherwise. */
 static uint32_t etag_crc(const char *etag)
 {
-	uint32_t v = 0;
-
-	if (strlen(etag) != 10 || etag[0] != '"' || etag[9] != '"')
-		return 0;
-	for (int i = 1; i <= 8; i++) {
-		char c = etag[i];
-		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-						    : 16u;
-		if (d > 15)
-			return 0;
-		v = v << 4 | d;
-	}
-	return v;
+	uint32_t crc;
+	return kelp_http_etag_crc(etag, &crc) == 0 ? crc : 0;
 }
 
 bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_response *resp,
