@@ -104,18 +104,17 @@ static int send_all(int fd, const char *buf, size_t len)
 }
 
 /* Blocking GET of @path from @sa, body into @body (NUL-terminated). Main thread, start-up only. */
-static int http_get_blocking(const struct sockaddr_in *sa, const char *req, size_t req_len,
-			     char *body, size_t cap, int *status)
+/* One request on a fresh blocking connection to @sa: send @req, feed the answer to @p (set up by
+ * the caller) until it is complete. Return 0 or -errno. Start-up and after-run paths only. */
+static int http_exchange_blocking(const struct sockaddr_in *sa, const char *req, size_t req_len,
+				  struct kelp_http_parser *p)
 {
 	int fd = tcp_connect(sa, false);
 	if (fd < 0)
 		return fd;
 	struct timeval tv = {.tv_sec = 10};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	struct kelp_http_parser *p = malloc(sizeof(*p));
-	int rc = p ? send_all(fd, req, req_len) : -ENOMEM;
-	if (rc == 0)
-		kelp_http_parser_init(p, (uint8_t *)body, cap - 1, false);
+	int rc = send_all(fd, req, req_len);
 	while (rc == 0 && !kelp_http_parser_done(p)) {
 		uint8_t tmp[4096];
 		ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
@@ -130,12 +129,24 @@ static int http_get_blocking(const struct sockaddr_in *sa, const char *req, size
 		if (n == 0)
 			break;
 	}
+	close(fd);
+	return rc;
+}
+
+/* Blocking GET of @path from @sa, body into @body (NUL-terminated). Main thread, start-up only. */
+static int http_get_blocking(const struct sockaddr_in *sa, const char *req, size_t req_len,
+			     char *body, size_t cap, int *status)
+{
+	struct kelp_http_parser *p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	kelp_http_parser_init(p, (uint8_t *)body, cap - 1, false);
+	int rc = http_exchange_blocking(sa, req, req_len, p);
 	if (rc == 0) {
 		*status = p->resp.status;
 		body[kelp_http_parser_body_len(p)] = '\0';
 	}
 	free(p);
-	close(fd);
 	return rc;
 }
 
@@ -516,29 +527,11 @@ static int http_restat(struct bench_thread *t, const struct bench_target *tg, ui
 	int len = kelp_http_write_request(&r, req, sizeof(req));
 	if (len < 0)
 		return len;
-	int fd = tcp_connect(&server_addr[tg->server], false);
-	if (fd < 0)
-		return fd;
-	struct timeval tv = {.tv_sec = 10};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct kelp_http_parser *p = malloc(sizeof(*p));
-	int rc = p ? send_all(fd, req, (size_t)len) : -ENOMEM;
-	if (rc == 0)
-		kelp_http_parser_init(p, NULL, 0, true);
-	while (rc == 0 && !kelp_http_parser_done(p)) {
-		uint8_t buf[4096];
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = -errno;
-		else if (n == 0)
-			rc = kelp_http_parser_finish(p) == 0 ? 0 : -ECONNRESET;
-		else if (kelp_http_parser_feed(p, buf, (size_t)n) < 0)
-			rc = -EPROTO;
-		if (n == 0)
-			break;
-	}
+	if (!p)
+		return -ENOMEM;
+	kelp_http_parser_init(p, NULL, 0, true);
+	int rc = http_exchange_blocking(&server_addr[tg->server], req, (size_t)len, p);
 	if (rc == 0) {
 		if (p->resp.status == 404)
 			rc = -ENOENT;
@@ -549,7 +542,6 @@ static int http_restat(struct bench_thread *t, const struct bench_target *tg, ui
 			*size = (uint64_t)p->resp.content_length;
 	}
 	free(p);
-	close(fd);
 	return rc;
 }
 
