@@ -307,11 +307,13 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 		break_session(lc, s, -EFAULT); /* see the top of this function */
 		return KELP_POLL_BUSY;
 	}
+	/* SQ slots before completions: a client that reaps a completion may queue its next request
+	 * at once, and with sq_entries requests in flight it needs the slot this one held. */
+	kelp_ring_cons_release(&s->sq, served - released);
 	if (produced) {
 		kelp_ring_prod_publish(&s->cq, produced);
 		lcore_session_wake_client(s);
 	}
-	kelp_ring_cons_release(&s->sq, served - released);
 	KELP_STAT_ADD(lc->stats.requests, served);
 	KELP_STAT_ADD(s->stats.requests, served);
 	return KELP_POLL_BUSY;

@@ -69,5 +69,5 @@ export KELP_TEST_DIR=$D KELP_TEST_SOCK=$KELPD_SOCK KELP_TEST_CONF=$KELPD_CONF KE
 export KELP_TEST_KELPD_PID=$KELPD_PID KELP_TEST_CORRUPT="6,${fid5#*,}" KELP_TEST_INTACT=$fid5
 export PYTHONPATH=$PWD/python${PYTHONPATH:+:$PYTHONPATH}
 # -p no:cacheprovider: no .pytest_cache in the tree
-python3 -m pytest -q -p no:cacheprovider python/tests
+python3 -m pytest -q -p no:cacheprovider -rf --durations=5 ${KELP_PYTEST_ARGS:-} python/tests
 echo "ok: python tests"
