@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/cidr.h"
 #include "core/fid.h"
 #include "core/gzip.h"
@@ -687,6 +688,42 @@ static int listen_tcp(const char *hostport)
 }
 
 /* Create the internal session on the least-loaded lcore and map its client side. */
+/* [http] allow as CIDRs, in a new array (*@out, *@n). Return: 0, -ENOMEM or -EINVAL (the
+ * configuration checked every item already). */
+static int parse_allow(const struct kelp_str_list *list, struct kelp_cidr **out, size_t *n)
+{
+	struct kelp_cidr *a = calloc(list->n ? list->n : 1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < list->n; i++) {
+		if (kelp_cidr_parse(list->items[i], &a[i]) != 0) {
+			free(a);
+			return -EINVAL;
+		}
+	}
+	*out = a;
+	*n = list->n;
+	return 0;
+}
+
+void kelp_http_server_reconfigure(struct kelp_control *ctl)
+{
+	struct http_srv *h = ctl->http_priv;
+	struct kelp_cidr *allow;
+	size_t n;
+	if (!h)
+		return;
+	int rc = parse_allow(&ctl->eng->conf.http.allow, &allow, &n);
+	if (rc != 0) {
+		kelp_log_error("kelpd: SIGHUP: [http] allow: %s; keeping the previous list",
+			       strerror(-rc));
+		return;
+	}
+	free(h->allow);
+	h->allow = allow;
+	h->n_allow = n;
+}
+
 static int internal_session(struct http_srv *h)
 {
 	struct kelp_control *ctl = h->ctl;
@@ -752,19 +789,15 @@ int kelp_http_server_init(struct kelp_control *ctl)
 	h->accept_op.done = accept_done;
 	h->tick_op.done = tick_done;
 	h->accept_retry_op.done = accept_retry_done;
-	h->n_allow = conf->http.allow.n;
-	h->allow = calloc(h->n_allow ? h->n_allow : 1, sizeof(*h->allow));
 	h->last_polls = calloc(ctl->eng->n_lcores ? ctl->eng->n_lcores : 1, sizeof(uint64_t));
-	int rc = h->allow && h->last_polls ? 0 : -ENOMEM;
-	for (size_t i = 0; rc == 0 && i < h->n_allow; i++)
-		rc = kelp_cidr_parse(conf->http.allow.items[i], &h->allow[i]);
+	int rc = h->last_polls ? parse_allow(&conf->http.allow, &h->allow, &h->n_allow) : -ENOMEM;
 	if (rc == 0) {
 		h->listen_fd = listen_tcp(conf->http.listen);
 		if (h->listen_fd < 0) {
 			rc = h->listen_fd;
-			fprintf(stderr,
+			kelp_log_error(
 				"kelpd: [http] listen %s: %s (a numeric address:port that is free, "
-				"or empty to turn the endpoint off)\n",
+				"or empty to turn the endpoint off)",
 				conf->http.listen, strerror(-rc));
 		}
 	}
@@ -772,8 +805,8 @@ int kelp_http_server_init(struct kelp_control *ctl)
 		rc = internal_session(h);
 		if (rc != 0) {
 			close(h->listen_fd);
-			fprintf(stderr, "kelpd: HTTP endpoint: cannot create its session: %s\n",
-				strerror(-rc));
+			kelp_log_error("kelpd: HTTP endpoint: cannot create its session: %s",
+				       strerror(-rc));
 		}
 	}
 	if (rc != 0) {
@@ -784,7 +817,7 @@ int kelp_http_server_init(struct kelp_control *ctl)
 	}
 	ctl->http_priv = h;
 	arm_accept(h);
-	fprintf(stderr, "kelpd: HTTP endpoint on %s\n", conf->http.listen);
+	kelp_log_info("kelpd: HTTP endpoint on %s", conf->http.listen);
 	return 0;
 }
 
