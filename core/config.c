@@ -141,8 +141,9 @@ static const struct kelp_conf_key config_keys[] = {
 	 .doc = "let kelpd dump core and be traced by its own user (exposes every session's "
 		"memory)"},
 	{.section = "engine", .key = "idle_park_us", .type = KELP_CONF_UINT,
-	 .offset = F(engine.idle_park_us), .def = "0",
-	 .doc = "park an idle lcore after this many microseconds; 0 = never", .min = 0,
+	 .offset = F(engine.idle_park_us), .def = "200",
+	 .doc = "park an idle lcore after this many microseconds (adaptive, up to 16x); 0 = never "
+		"(a dedicated core)", .min = 0,
 	 .max = UINT32_MAX},
 	{.section = "engine", .key = "idle_yield", .type = KELP_CONF_BOOL,
 	 .offset = F(engine.idle_yield), .def = "false",

@@ -77,7 +77,7 @@ struct kelp_config {
 		struct kelp_id_list allow_gids;
 		struct kelp_id_list admin_gids; /* may list sessions (kelpctl sessions) */
 		bool dumpable; /* false: prctl(PR_SET_DUMPABLE, 0), see lcore/kelpd/main.c */
-		uint32_t idle_park_us;		 /* 0: never park */
+		uint32_t idle_park_us;		 /* 0: never park; else adaptive (lcore.c) */
 		bool idle_yield;		 /* sched_yield() after an idle poll */
 		enum kelp_log_level log_level;	 /* core/log.h; live on SIGHUP */
 		enum kelp_log_target log_target; /* core/log.h; live on SIGHUP */

@@ -27,8 +27,10 @@
 #include "lcore/worker/msg.h"
 #include "lcore/worker/remote_req.h"
 
-#define KELP_SQE_BURST	   32u		/* SQEs drained per session per poll */
-#define KELP_PUBLISH_BYTES (256u << 10) /* publish CQEs mid-burst after this many bytes */
+#define KELP_SQE_BURST 32u /* SQEs drained per session per poll */
+/* an idle lcore spins at most this many times [engine] idle_park_us before it parks (lcore.c) */
+#define KELP_IDLE_SPIN_MAX_FACTOR 16u
+#define KELP_PUBLISH_BYTES	  (256u << 10) /* publish CQEs mid-burst after this many bytes */
 #ifndef KELP_PUBLISH_CQES
 #define KELP_PUBLISH_CQES 4u /* or after this many CQEs */
 #endif
@@ -140,8 +142,12 @@ struct kelp_lcore {
 	const uint32_t *ctl_asleep;
 	struct kelp_epoch *epoch; /* the engine's; NULL = none */
 	int epoch_id;		  /* our reader id in it */
-	uint64_t idle_park_ns;
-	int idle_yield; /* [engine] idle_yield */
+	uint64_t idle_park_ns;	  /* [engine] idle_park_us: the shortest idle spin before a park */
+	int idle_yield;		  /* [engine] idle_yield */
+	/* latency of successful completions per path (index KELP_CQE_PATH_*), in ns, from the lcore
+	 * taking the SQE to publishing its CQE: written by the lcore only
+	 * (kelp_hist_record_n_shared), merged by control on demand (kelp_hist_merge_shared) */
+	struct kelp_hist *latency;
 	pthread_t thread;
 	int started;
 

@@ -9,7 +9,10 @@
 #     503 + Retry-After for a volume no path serves, 400 for a bad fid, 405 for POST;
 #   - keep-alive: several requests on one connection; malformed heads -> 400 and kelpd serves on;
 #   - /healthz 200, /status = kelpctl --json status's fields, /metrics parsed (exact names);
-#   - a client from 127.0.0.2 against allow = 127.0.0.1/32 -> 403.
+#   - /metrics' kelp_read_latency_seconds histogram (local path): cumulative buckets, +Inf = _count
+#     = the local completions;
+#   - a client from 127.0.0.2 against allow = 127.0.0.1/32 -> 403; [http] allow changed to add
+#     127.0.0.2 + SIGHUP -> 200 (live, issue 10 item 2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -163,14 +166,48 @@ noent=$(awk '$1 == "kelp_lcore_errors_total{lcore=\"0\",kind=\"noent\"}" {print 
 [ "$noent" -ge 1 ] || fail "/metrics noent '$noent'"
 sess=$(awk '$1 == "kelp_sessions" {print $2}' <<<"$m")
 [ "$sess" = 1 ] || fail "/metrics kelp_sessions '$sess' (the endpoint's own session)"
-bad=$(grep -v '^#' <<<"$m" | grep -Ecv '^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+$' || true)
+bad=$(grep -v '^#' <<<"$m" | grep -Ecv '^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+(\.[0-9]+)?$' || true)
 [ "$bad" = 0 ] || fail "/metrics has $bad lines not in Prometheus text format"
+printf '%s\n' "$m" >"$D/metrics"
+python3 - "$n" "$D/metrics" <<'PY' || fail "/metrics latency histogram: $(grep latency <<<"$m")"
+import re, sys
+n = int(sys.argv[1])
+buckets, count, total, local_ok = [], None, None, None
+for line in open(sys.argv[2]):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    name, value = line.rsplit(" ", 1)
+    if name.startswith('kelp_read_latency_seconds_bucket{path="local"'):
+        le = re.search(r'le="([^"]+)"', name).group(1)
+        buckets.append((float("inf") if le == "+Inf" else float(le), int(value)))
+    elif name == 'kelp_read_latency_seconds_count{path="local"}':
+        count = int(value)
+    elif name == 'kelp_read_latency_seconds_sum{path="local"}':
+        total = float(value)
+    elif name == 'kelp_lcore_completions_total{lcore="0",path="local"}':
+        local_ok = int(value)
+assert len(buckets) > 10 and buckets[-1][0] == float("inf"), buckets
+assert all(a[0] < b[0] and a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets
+assert buckets[-1][1] == count == local_ok and count >= n, (buckets[-1], count, local_ok, n)
+assert 0 < total < count, total  # seconds: each local read well under a second
+PY
 
 # 8. access control: 127.0.0.2 is not in allow = 127.0.0.1/32
 code=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$U/$fid")
 [ "$code" = 403 ] || fail "client from 127.0.0.2: $code, want 403"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$U/$fid")
 [ "$code" = 200 ] || fail "after the 403: $code"
+# [http] allow is applied live on SIGHUP (connections accepted afterwards)
+sed -i 's|^allow = 127.0.0.1/32$|allow = 127.0.0.1/32,127.0.0.2/32|' "$KELPD_CONF"
+kill -HUP "$KELPD_PID"
+_reloaded() { local l; l=$(<"$KELPD_LOG"); [[ $l == *"SIGHUP: configuration re-read"* ]]; }
+wait_until 30 _reloaded || fail "no SIGHUP verdict: $(tail -5 "$KELPD_LOG")"
+log=$(<"$KELPD_LOG")
+[[ $log == *"SIGHUP: [http] allow = 127.0.0.1/32,127.0.0.2/32 (applied)"* ]] ||
+	fail "[http] allow not applied: $(tail -5 "$KELPD_LOG")"
+code=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$U/$fid")
+[ "$code" = 200 ] || fail "client from 127.0.0.2 after allow += 127.0.0.2/32 and SIGHUP: $code"
 
 kelpd_stop_checked || fail "kelpd did not stop cleanly"
 echo "ok: HTTP endpoint ($n needles)"

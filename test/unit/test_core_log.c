@@ -33,11 +33,12 @@ static void test_format_stderr(void **state)
 	unsigned long n = fmt(line, sizeof(line), KELP_LOG_WARN, 0, "kelpd: %s %d", "x", 7);
 	line[n] = '\0';
 	regex_t re;
-	assert_int_equal(regcomp(&re,
-				 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
-				 "WARN kelpd: x 7\n$",
-				 REG_EXTENDED),
-			 0);
+	assert_int_equal(
+		regcomp(&re,
+			"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+			"WARN kelpd: x 7\n$",
+			REG_EXTENDED),
+		0);
 	assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
 	regfree(&re);
 	n = fmt(line, sizeof(line), KELP_LOG_DEBUG, 0, "a");
