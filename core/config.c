@@ -238,6 +238,10 @@ static const struct kelp_conf_key config_keys[] = {
 	 .offset = F(http.allow), .def = "127.0.0.0/8,::1/128",
 	 .doc = "client addresses (CIDR list) allowed on the HTTP endpoint; others get 403",
 	 .validate = check_cidr},
+	{.section = "http", .key = "idle_timeout_ms", .type = KELP_CONF_UINT,
+	 .offset = F(http.idle_timeout_ms), .def = "60000",
+	 .doc = "close an HTTP endpoint connection that sent or took nothing for this long",
+	 .min = 10, .max = 3600000},
 };
 /* clang-format on */
 

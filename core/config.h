@@ -113,6 +113,7 @@ struct kelp_config {
 	struct {
 		char *listen;		    /* host:port of the HTTP endpoint, "" = off */
 		struct kelp_str_list allow; /* CIDRs allowed to use it */
+		uint32_t idle_timeout_ms;   /* a connection idle this long is closed */
 	} http;
 	/* Where each key's value came from, by table row (kelp_config_where()): the line in
 	 * @path, 0 = the default, -1 = a command-line override (kelp_config_set). */

@@ -75,20 +75,17 @@ static void arm_signal(struct kelp_control *ctl);
  *   log_level, log_target: copied into core/log's words, which any thread reads atomically;
  *   lookup_ttl_s, http_timeout_ms, hedge_percent: handed to discovery, the HTTP client and the
  *   fallback (kelp_ctl_remote_reconfigure), for lookups, calls and reads started afterwards;
- *   [http] allow: parsed again by the endpoint (kelp_http_server_reconfigure), checked per accept.
+ *   [http] allow: parsed again by the endpoint (kelp_http_server_reconfigure), checked per accept;
+ *   [http] idle_timeout_ms: read by the endpoint's idle sweep each time it runs.
  */
 static const struct {
 	const char *section, *key;
 } live_keys[] = {
-	{"engine", "allow_uids"},
-	{"engine", "allow_gids"},
-	{"engine", "admin_gids"},
-	{"engine", "log_level"},
-	{"engine", "log_target"},
-	{"seaweedfs", "lookup_ttl_s"},
-	{"seaweedfs", "http_timeout_ms"},
-	{"seaweedfs", "hedge_percent"},
-	{"http", "allow"},
+	{"engine", "allow_uids"},	  {"engine", "allow_gids"},
+	{"engine", "admin_gids"},	  {"engine", "log_level"},
+	{"engine", "log_target"},	  {"seaweedfs", "lookup_ttl_s"},
+	{"seaweedfs", "http_timeout_ms"}, {"seaweedfs", "hedge_percent"},
+	{"http", "idle_timeout_ms"},	  {"http", "allow"},
 };
 
 static bool reloads_live(const struct kelp_conf_key *k)

@@ -189,7 +189,7 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 /* @n local reads of a burst that started at @start were just published. */
 static inline void record_local(struct kelp_lcore *lc, uint64_t start, uint32_t n)
 {
-	if (n)
+	if (n) /* then start was read: n counts local reads, which any_local announced */
 		kelp_hist_record_n_shared(&lc->latency[KELP_CQE_PATH_LOCAL], kelp_now_ns() - start,
 					  n);
 }
@@ -265,14 +265,17 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	/* Reads are memory-bound (index slot, record header: cache and TLB misses): start loading
 	 * every local needle of the burst first, so those misses overlap instead of queueing. */
 	const uint8_t *rec[KELP_SQE_BURST + 1];
+	bool any_local = false;
 	for (uint32_t i = 0; i < n; i++) {
 		rec[i] = NULL;
 		if (batch[i].opcode != KELP_OP_READ && batch[i].opcode != KELP_OP_STAT)
 			continue;
 		const struct kelp_volume *v =
 			kelp_volume_set_find(lc->eng->volumes, batch[i].volume_id);
-		if (v)
+		if (v) {
 			rec[i] = kelp_volume_prefetch(v, batch[i].key);
+			any_local = true;
+		}
 	}
 	rec[n] = NULL;
 
@@ -282,8 +285,9 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	uint32_t served = 0, released = 0, produced = 0, local_done = 0;
 	uint64_t bytes = 0, unpublished_bytes = 0;
 	/* Latency of the local path: every CQE of a publish waited from the start of the burst to
-	 * that publish, so one clock read per publish (every KELP_PUBLISH_CQES) times them all. */
-	uint64_t burst_start = kelp_now_ns();
+	 * that publish, so one clock read per publish (every KELP_PUBLISH_CQES) times them all;
+	 * none for a burst without local reads (NOPs, remote volumes). */
+	uint64_t burst_start = any_local ? kelp_now_ns() : 0;
 	while (served < n && bytes < KELP_SESSION_POLL_BYTES) {
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, produced);
 		/* one request ahead: the data of the next read streams in while this one is copied

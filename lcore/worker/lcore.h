@@ -144,10 +144,6 @@ struct kelp_lcore {
 	int epoch_id;		  /* our reader id in it */
 	uint64_t idle_park_ns;	  /* [engine] idle_park_us: the shortest idle spin before a park */
 	int idle_yield;		  /* [engine] idle_yield */
-	/* latency of successful completions per path (index KELP_CQE_PATH_*), in ns, from the lcore
-	 * taking the SQE to publishing its CQE: written by the lcore only
-	 * (kelp_hist_record_n_shared), merged by control on demand (kelp_hist_merge_shared) */
-	struct kelp_hist *latency;
 	pthread_t thread;
 	int started;
 
@@ -183,6 +179,11 @@ struct kelp_lcore {
 	 * KELP_ASSERT_OWNER in the "owning lcore only" functions, in debug builds (core/owner.h);
 	 * last, so that it moves no field the loop reads */
 	struct kelp_owner owner;
+	/* latency of successful completions per path (index KELP_CQE_PATH_*), in ns, from the lcore
+	 * taking the SQE to publishing its CQE: written by the lcore only
+	 * (kelp_hist_record_n_shared), merged by control on demand (kelp_hist_merge_shared). Set
+	 * at init; after owner, at the very end, for the same reason */
+	struct kelp_hist *latency;
 };
 
 /*
