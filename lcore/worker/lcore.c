@@ -555,14 +555,7 @@ static void park(struct kelp_lcore *lc)
 	set_need_wakeup(lc, 0);
 }
 
-/*
- * The idle spin before the next park, from the last one: a park that was over within the spin
- * time (work came back soon: the client waits on a wake-up it would not have needed) doubles the
- * spin, up to KELP_IDLE_SPIN_MAX_FACTOR x [engine] idle_park_us; a longer park halves it, down to
- * idle_park_us. So a steady stream of requests with short gaps is served by spinning, and an idle
- * lcore parks after idle_park_us and then sleeps (~0 % CPU). Pure; owning lcore.
- */
-static uint64_t park_adapt(uint64_t spin_ns, uint64_t base_ns, uint64_t parked_ns)
+uint64_t kelp_lcore_park_adapt(uint64_t spin_ns, uint64_t base_ns, uint64_t parked_ns)
 {
 	if (parked_ns < spin_ns)
 		return spin_ns < base_ns * (KELP_IDLE_SPIN_MAX_FACTOR / 2)
@@ -579,7 +572,7 @@ static void *lcore_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	kelp_owner_claim(&lc->owner);
 	uint64_t idle_since = 0;
-	uint64_t spin_ns = lc->idle_park_ns; /* adaptive: see park_adapt() */
+	uint64_t spin_ns = lc->idle_park_ns; /* adaptive: kelp_lcore_park_adapt() */
 	while (!lc->stop) {
 		if (kelp_lcore_poll_once(lc)) {
 			idle_since = 0;
@@ -597,7 +590,8 @@ static void *lcore_thread(void *arg)
 			idle_since = now;
 		} else if (now - idle_since >= spin_ns) {
 			park(lc);
-			spin_ns = park_adapt(spin_ns, lc->idle_park_ns, kelp_now_ns() - now);
+			spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
+							kelp_now_ns() - now);
 			idle_since = 0;
 		}
 	}

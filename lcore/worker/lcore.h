@@ -261,6 +261,16 @@ void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r)
 void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r);
 
 /*
+ * kelp_lcore_park_adapt - the idle spin before the next park, from the last park: one that was
+ * over within @spin_ns (work came back soon: the client paid for a wake-up that spinning would
+ * have spared) doubles the spin, up to KELP_IDLE_SPIN_MAX_FACTOR x @base_ns ([engine]
+ * idle_park_us); a longer one halves it, down to @base_ns. So requests with short gaps are served
+ * by spinning, and an idle lcore parks after about @base_ns and then sleeps (~0 % CPU).
+ * Pure (the lcore loop; unit tests). Return: the new spin in ns.
+ */
+uint64_t kelp_lcore_park_adapt(uint64_t spin_ns, uint64_t base_ns, uint64_t parked_ns);
+
+/*
  * kelp_lcore_poll_once - run every poller once. Owning lcore only (also unit tests).
  * Return: KELP_POLL_BUSY when any poller was busy.
  */

@@ -21,6 +21,7 @@
 #include "core/idx.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
+#include "core/histogram.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/worker/lsession.h"
 #include "shm/session.h"
@@ -256,6 +257,14 @@ static void test_read_every_needle(void **state)
 	assert_int_equal(c.size, ref.data_size);
 	assert_int_equal(c.crc, ref.stored_crc);
 	kelp_buf_free(fx->cli, buf);
+	/* one latency sample per successful local completion (kelpctl stats), none for the -ERANGE;
+	 * nothing on the other paths */
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_LOCAL].count,
+			 fx->lc.stats.by_path[KELP_CQE_PATH_LOCAL]);
+	assert_true(fx->lc.latency[KELP_CQE_PATH_LOCAL].count >= nl.n_live + 1);
+	assert_true(kelp_hist_percentile(&fx->lc.latency[KELP_CQE_PATH_LOCAL], 50) > 0);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_HTTP].count, 0);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_NONE].count, 0);
 }
 
 static void test_missing_deleted_cookie(void **state)
@@ -423,6 +432,23 @@ static void test_remote_path_and_release(void **state)
 	assert_int_equal(serve_and_collect(fx, &c, 1), 1);
 	assert_int_equal(c.user_data, 9);
 	assert_int_equal(c.result, -EHOSTUNREACH);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_HTTP].count, 0); /* failures: no sample */
+
+	/* a remote read that succeeds over HTTP: one HTTP latency sample, from the lcore taking it
+	 */
+	assert_int_equal(kelp_queue_read(fx->cli, &far, 0, buf, 4096, 11), 0);
+	kelp_submit(fx->cli);
+	assert_int_equal(serve_and_collect(fx, &c, 1), 0);
+	assert_int_equal(kelp_ring_dequeue_burst(&fx->lc.to_ctl.cons, &m, 1), 1);
+	assert_true(m.remote->start_ns > 0);
+	m.remote->result = 100;
+	m.remote->cqe_flags = KELP_CQE_PATH_HTTP;
+	m.type = KELP_MSG_REMOTE_DONE;
+	assert_int_equal(kelp_lcore_send(&fx->lc, &m), 0);
+	assert_int_equal(serve_and_collect(fx, &c, 1), 1);
+	assert_int_equal(c.result, 100);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_HTTP].count, 1);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_LOCAL].count, 0);
 
 	/* the client goes away with a remote read out: the session drains, then is released */
 	assert_int_equal(kelp_queue_read(fx->cli, &far, 0, buf, 4096, 10), 0);
@@ -558,6 +584,24 @@ static void test_large_reads_yield(void **state)
 	}
 }
 
+/* The adaptive idle spin (lcore.c): short parks double it up to 16x the base, long ones halve it
+ * back to the base. */
+static void test_park_adapt(void **state)
+{
+	const uint64_t base = 200000; /* 200 us */
+	uint64_t spin = base;
+	for (int i = 0; i < 10; i++)
+		spin = kelp_lcore_park_adapt(spin, base, 1000); /* woke after 1 us each time */
+	assert_int_equal(spin, base * KELP_IDLE_SPIN_MAX_FACTOR);
+	assert_int_equal(kelp_lcore_park_adapt(base, base, base / 2), 2 * base);
+	spin = kelp_lcore_park_adapt(spin, base, 10ull * 1000000000); /* slept 10 s: idle */
+	assert_int_equal(spin, base * KELP_IDLE_SPIN_MAX_FACTOR / 2);
+	for (int i = 0; i < 10; i++)
+		spin = kelp_lcore_park_adapt(spin, base, 10ull * 1000000000);
+	assert_int_equal(spin, base);
+	assert_int_equal(kelp_lcore_park_adapt(base, base, base), base); /* not shorter: stays */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -571,6 +615,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rdma_only_without_rdma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),
+		cmocka_unit_test(test_park_adapt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
