@@ -119,14 +119,18 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/kelp-ut-lcore.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
-	char src[512], dst[600];
+	char src[512], dst[600], *abs;
 	const char *fix = fixtures_dir();
 	snprintf(src, sizeof(src), "%s/healthy_volume.dat", fix);
 	snprintf(dst, sizeof(dst), "%s/%d.dat", fx->dir, VID);
-	assert_int_equal(symlink(src[0] == '/' ? src : realpath(src, NULL), dst), 0);
+	abs = src[0] == '/' ? NULL : realpath(src, NULL);
+	assert_int_equal(symlink(abs ? abs : src, dst), 0);
+	free(abs);
 	snprintf(src, sizeof(src), "%s/healthy_volume.idx", fix);
 	snprintf(dst, sizeof(dst), "%s/%d.idx", fx->dir, VID);
-	assert_int_equal(symlink(src[0] == '/' ? src : realpath(src, NULL), dst), 0);
+	abs = src[0] == '/' ? NULL : realpath(src, NULL);
+	assert_int_equal(symlink(abs ? abs : src, dst), 0);
+	free(abs);
 
 	const char *dirs[] = {fx->dir};
 	assert_int_equal(kelp_volume_set_open(dirs, 1, NULL, NULL, &fx->eng.volumes), 0);
