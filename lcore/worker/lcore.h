@@ -28,6 +28,9 @@
 #include "lcore/worker/remote_req.h"
 
 #define KELP_SQE_BURST 32u /* SQEs drained per session per poll */
+/* one session burst with local reads in this many is timed for the latency histograms (lcore.c):
+ * a clock read costs about as much as a small local read in a VM */
+#define KELP_LATENCY_SAMPLE 16u
 /* an idle lcore spins at most this many times [engine] idle_park_us before it parks (lcore.c) */
 #define KELP_IDLE_SPIN_MAX_FACTOR 16u
 #define KELP_PUBLISH_BYTES	  (256u << 10) /* publish CQEs mid-burst after this many bytes */
@@ -182,8 +185,11 @@ struct kelp_lcore {
 	/* latency of successful completions per path (index KELP_CQE_PATH_*), in ns, from the lcore
 	 * taking the SQE to publishing its CQE: written by the lcore only
 	 * (kelp_hist_record_n_shared), merged by control on demand (kelp_hist_merge_shared). Set
-	 * at init; after owner, at the very end, for the same reason */
+	 * at init; after owner, at the very end, for the same reason. Local reads are sampled: one
+	 * burst in lat_sample (KELP_LATENCY_SAMPLE; a unit test may set 1) is timed, counted down
+	 * by lat_countdown (lcore only) */
 	struct kelp_hist *latency;
+	uint32_t lat_sample, lat_countdown;
 };
 
 /*

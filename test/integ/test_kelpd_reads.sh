@@ -128,11 +128,12 @@ assert t["errors"]["noent"] >= 2, t
 assert t["errors"]["unreachable"] >= 1, t
 assert t["by_path"]["local"] >= n, t
 assert t["reads"] >= n, t
-# latency percentiles per path (issue 10 item 6): one sample per successful local read, ordered
+# latency percentiles per path (issue 10 item 6): local reads sampled (one burst in 16, the first
+# included: lcore.h KELP_LATENCY_SAMPLE), ordered
 lat = json.load(open(sys.argv[1]))["latency_us"]
 assert set(lat) == {"local", "rdma", "http"}, lat
 l = lat["local"]
-assert l["count"] == t["by_path"]["local"], (l, t)
+assert 1 <= l["count"] <= t["by_path"]["local"], (l, t)
 assert 0 < l["p50"] <= l["p90"] <= l["p99"] <= l["p999"] <= l["max"], l
 assert lat["http"]["count"] == 0 and lat["rdma"]["count"] == 0, lat
 PY

@@ -138,6 +138,7 @@ static int setup(void **state)
 	fx->eng.n_lcores = 1;
 	fx->eng.lcores = &fx->lc;
 	assert_int_equal(kelp_lcore_init(&fx->lc, &fx->eng, 0, 0), 0);
+	fx->lc.lat_sample = 1; /* time every burst: exact latency counts below */
 
 	/* the session: 16 SQ entries (32 CQ), 1 MiB arena, 4 KiB pages */
 	assert_int_equal(lcore_session_create(1, 16, 1, 0, -1, 0, &fx->srv), 0);
@@ -588,6 +589,27 @@ static void test_large_reads_yield(void **state)
 	}
 }
 
+/* Local latency is sampled: one burst in KELP_LATENCY_SAMPLE is timed, the first one included. */
+static void test_latency_sampled(void **state)
+{
+	struct fixture *fx = *state;
+	struct needle_list nl;
+	list_needles(fixtures_dir(), &nl);
+	fx->lc.lat_sample = KELP_LATENCY_SAMPLE;
+	fx->lc.lat_countdown = 0;
+	uint8_t *buf = kelp_buf_alloc(fx->cli, 256 << 10);
+	for (unsigned i = 0; i < KELP_LATENCY_SAMPLE + 1; i++) { /* one read per burst */
+		assert_int_equal(kelp_queue_read(fx->cli, &nl.live[0], 0, buf, 256 << 10, i), 0);
+		kelp_submit(fx->cli);
+		struct kelp_cqe c;
+		assert_int_equal(serve_and_collect(fx, &c, 1), 1);
+		assert_true(c.result >= 0);
+	}
+	assert_int_equal(fx->lc.stats.by_path[KELP_CQE_PATH_LOCAL], KELP_LATENCY_SAMPLE + 1);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_LOCAL].count, 2); /* bursts 0 and 16 */
+	kelp_buf_free(fx->cli, buf);
+}
+
 /* The adaptive idle spin (lcore.c): short parks double it up to 16x the base, long ones halve it
  * back to the base. */
 static void test_park_adapt(void **state)
@@ -620,6 +642,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),
 		cmocka_unit_test(test_park_adapt),
+		cmocka_unit_test_setup_teardown(test_latency_sampled, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
