@@ -164,6 +164,7 @@ extern const struct bench_mode bench_mode_pread;
 extern const struct bench_mode bench_mode_http;
 extern const struct bench_mode bench_mode_local;
 extern const struct bench_mode bench_mode_rdma;
+extern const struct bench_mode bench_mode_tcp;
 extern const struct bench_mode bench_mode_nop;
 
 /*
