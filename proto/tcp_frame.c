@@ -14,7 +14,8 @@
 static const char reader_label[] = "kelp-tcp-1 reader";
 static const char export_label[] = "kelp-tcp-1 export";
 
-/* HMAC-SHA256(@secret, @label | @a | @b | @tail[0..@tail_len)) into @mac; zeros without a secret. */
+/* HMAC-SHA256(@secret, @label | @a | @b | @tail[0..@tail_len)) into @mac; zeros without a secret.
+ */
 static void mac_of(const void *secret, size_t secret_len, const char *label, const uint8_t *a,
 		   const uint8_t *b, const uint8_t *tail, size_t tail_len, uint8_t *mac)
 {

@@ -103,16 +103,16 @@ static void *hs_main(void *arg)
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (ex->n_allow && !kelp_cidr_match(ex->allow, ex->n_allow, (struct sockaddr *)&sa)) {
+		if (ex->n_allow &&
+		    !kelp_cidr_match(ex->allow, ex->n_allow, (struct sockaddr *)&sa)) {
 			close(fd);
 			STAT_ADD(ex->stats.refused, 1);
 			continue;
 		}
 		struct kelp_tcp_hello peer;
 		uint32_t head = __atomic_load_n(&ex->ho_head, __ATOMIC_ACQUIRE);
-		int busy = __atomic_load_n(&ex->live, __ATOMIC_RELAXED) +
-				   (ex->ho_tail - head) >=
-			   KELP_TCP_EXPORT_MAX_CONN ||
+		int busy = __atomic_load_n(&ex->live, __ATOMIC_RELAXED) + (ex->ho_tail - head) >=
+				   KELP_TCP_EXPORT_MAX_CONN ||
 			   ex->ho_tail - head >= HANDOFF;
 		int rc = kelp_tcp_hs_serve(fd, ex->secret, ex->secret_len, busy,
 					   KELP_TCP_EXPORT_HS_MS, &peer);
@@ -229,7 +229,8 @@ static bool stream_more(struct kelp_tcp_export *ex, struct exp_conn *c)
 
 /* Serve request @rq of @c: header (and as many bytes as fit) into the send buffer. Return false
  * when the connection must close. */
-static bool serve(struct kelp_tcp_export *ex, struct exp_conn *c, const struct kelp_rdma_request *rq)
+static bool serve(struct kelp_tcp_export *ex, struct exp_conn *c,
+		  const struct kelp_rdma_request *rq)
 {
 	struct kelp_fid fid = {.volume_id = rq->volume_id, .key = rq->key, .cookie = rq->cookie};
 	struct kelp_rdma_source src = {0};
@@ -390,8 +391,9 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 		if (!c || c->closing)
 			continue;
 		if (!serve_conn(ex, c)) {
-			fprintf(stderr, "kelpd: [peer] tcp_listen %s: closing a connection that sent "
-					"a malformed frame (or whose needle changed under a reply)\n",
+			fprintf(stderr,
+				"kelpd: [peer] tcp_listen %s: closing a connection that sent "
+				"a malformed frame (or whose needle changed under a reply)\n",
 				ex->listen);
 			conn_fail(ex, i);
 			continue;
@@ -428,9 +430,10 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 		goto fail;
 	}
 	if (!ex->secret_len && !n_allow) {
-		fprintf(stderr, "kelpd: [peer] tcp_listen = %s needs [peer] secret (the same on every "
-				"kelpd) or [peer] allow (the readers' addresses): this kelpd serves no "
-				"peer it cannot authenticate\n",
+		fprintf(stderr,
+			"kelpd: [peer] tcp_listen = %s needs [peer] secret (the same on every "
+			"kelpd) or [peer] allow (the readers' addresses): this kelpd serves no "
+			"peer it cannot authenticate\n",
 			listen);
 		rc = -EINVAL;
 		goto fail;
@@ -467,7 +470,8 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	if (ex->listen_fd < 0) {
 		rc = ex->listen_fd;
 		ex->listen_fd = -1;
-		fprintf(stderr, "kelpd: [peer] tcp_listen = %s: %s (is another kelpd using that port?)\n",
+		fprintf(stderr,
+			"kelpd: [peer] tcp_listen = %s: %s (is another kelpd using that port?)\n",
 			listen, strerror(-rc));
 		goto fail;
 	}
@@ -484,7 +488,8 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	ex->thread_started = true;
 	pthread_setname_np(ex->thread, "kelp-tcp-export");
 	fprintf(stderr, "kelpd: TCP export on %s (lcore %u; %s%s)\n", listen, lc->id,
-		ex->secret_len ? "secret" : "", n_allow ? (ex->secret_len ? " + allow list" : "allow list") : "");
+		ex->secret_len ? "secret" : "",
+		n_allow ? (ex->secret_len ? " + allow list" : "allow list") : "");
 	*out = ex;
 	return 0;
 fail:
@@ -516,7 +521,8 @@ void kelp_tcp_export_stop(struct kelp_tcp_export *ex)
 		struct kelp_tcp_export_stats s;
 		kelp_tcp_export_stats(ex, &s);
 		fprintf(stderr,
-			"kelpd: TCP export %s: connections %lu refused %lu requests %lu replies %lu "
+			"kelpd: TCP export %s: connections %lu refused %lu requests %lu replies "
+			"%lu "
 			"bytes %lu malformed %lu too large %lu\n",
 			ex->listen, s.connections, s.refused, s.requests, s.replies, s.bytes,
 			s.errors, s.too_large);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kelpd's TCP reader side: routing, persistent connections on the lcore's io_uring (tcp_reader.h). */
+/* kelpd's TCP reader side: routing, persistent connections on the lcore's io_uring (tcp_reader.h).
+ */
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
@@ -33,7 +34,7 @@ struct tcp_peer {
 	uint16_t port;
 	int state; /* enum kelp_tcp_state (owning lcore; published in pub) */
 	int fd;
-	unsigned ops;	       /* SQEs whose CQE has not come back */
+	unsigned ops;		 /* SQEs whose CQE has not come back */
 	bool recv_out, send_out; /* a receive / a send is in flight */
 	bool recv_direct;	 /* the receive in flight writes into cur's buffer */
 	/* requests sent, in order; the one whose data is arriving is cur (already off the list) */
@@ -78,8 +79,8 @@ struct kelp_tcp_reader {
 	bool hs_stop;
 };
 
-#define PUB(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
-#define PEEK(field)   __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define PUB(field, v)	  __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define PEEK(field)	  __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define PUB_ADD(field, n) PUB(field, (field) + (n))
 
 const char *kelp_tcp_state_name(int state)
@@ -377,7 +378,8 @@ static void post(struct kelp_tcp_reader *rd, struct tcp_peer *p)
 	}
 	if (!p->recv_out && (sqe = sqe_for(rd, p, OP_RECV))) {
 		p->recv_direct = p->cur && p->prs.data_left >= KELP_TCP_DIRECT_MIN;
-		if (p->recv_direct) /* the rest of a large reply: straight into the client's buffer */
+		if (p->recv_direct) /* the rest of a large reply: straight into the client's buffer
+				     */
 			io_uring_prep_recv(sqe, p->fd, p->cur->dst + p->cur_got, p->prs.data_left,
 					   MSG_WAITALL);
 		else

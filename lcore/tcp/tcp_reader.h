@@ -29,7 +29,7 @@
 
 #define KELP_TCP_READER_MAX_PEERS 64
 #define KELP_TCP_READER_CREDITS	  128
-#define KELP_TCP_HS_MS		  2000	    /* connect + handshake, on the handshake thread */
+#define KELP_TCP_HS_MS		  2000	      /* connect + handshake, on the handshake thread */
 #define KELP_TCP_STAGING	  (64u << 10) /* the reader's receive buffer per connection */
 #define KELP_TCP_DIRECT_MIN	  (16u << 10) /* data left from which it lands in place */
 
