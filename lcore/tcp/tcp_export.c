@@ -34,14 +34,16 @@ struct exp_conn {
 	unsigned ops;
 	bool recv_out, send_out;
 	uint32_t rx_len, rx_off;
-	uint32_t tx_len, tx_sent;
+	/* two send buffers: replies are copied into tx[fill] while tx[1 - fill] is being sent (in
+	 * as many sends as the socket needs); nothing is ever moved */
+	uint8_t *tx[2];
+	uint32_t tx_len[2], fill, sent;
 	/* the reply being streamed: its bytes did not fit in the send buffer at once */
 	bool stream;
 	struct kelp_fid s_fid;
 	uint64_t s_off;
 	uint32_t s_left, s_size, s_crc;
 	uint8_t rx[KELP_TCP_EXPORT_RX];
-	uint8_t *tx; /* KELP_TCP_EXPORT_TX */
 };
 
 struct kelp_tcp_export {
@@ -78,7 +80,8 @@ static void conn_free(struct exp_conn *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->tx);
+	free(c->tx[0]);
+	free(c->tx[1]);
 	free(c);
 }
 
@@ -125,8 +128,8 @@ static void *hs_main(void *arg)
 		}
 		struct exp_conn *c = calloc(1, sizeof(*c));
 		if (c)
-			c->tx = malloc(KELP_TCP_EXPORT_TX);
-		if (!c || !c->tx) {
+			c->tx[0] = malloc(KELP_TCP_EXPORT_TX), c->tx[1] = malloc(KELP_TCP_EXPORT_TX);
+		if (!c || !c->tx[0] || !c->tx[1]) {
 			close(fd);
 			if (c)
 				c->fd = -1;
@@ -197,13 +200,13 @@ static void take_handoffs(struct kelp_tcp_export *ex)
 static bool stream_copy(struct kelp_tcp_export *ex, struct exp_conn *c, const uint8_t *data,
 			const struct kelp_rdma_source *src)
 {
-	uint32_t room = KELP_TCP_EXPORT_TX - c->tx_len;
+	uint32_t room = KELP_TCP_EXPORT_TX - c->tx_len[c->fill];
 	uint32_t k = c->s_left < room ? c->s_left : room;
 
-	memcpy(c->tx + c->tx_len, data + c->s_off, k);
+	memcpy(c->tx[c->fill] + c->tx_len[c->fill], data + c->s_off, k);
 	if (kelp_rdma_source_faulted(NULL, src))
 		return false;
-	c->tx_len += k;
+	c->tx_len[c->fill] += k;
 	c->s_off += k;
 	c->s_left -= k;
 	STAT_ADD(ex->stats.bytes, k);
@@ -219,7 +222,7 @@ static bool stream_more(struct kelp_tcp_export *ex, struct exp_conn *c)
 {
 	struct kelp_rdma_source src;
 
-	if (c->tx_len == KELP_TCP_EXPORT_TX)
+	if (c->tx_len[c->fill] == KELP_TCP_EXPORT_TX)
 		return true; /* no room yet */
 	if (kelp_rdma_source_find(ex->eng->volumes, &c->s_fid, &src, NULL) < 0 ||
 	    src.size != c->s_size || src.crc != c->s_crc)
@@ -259,8 +262,8 @@ static bool serve(struct kelp_tcp_export *ex, struct exp_conn *c,
 		rp.needle_flags = src.flags;
 		rp.written = n;
 	}
-	kelp_tcp_reply_hdr_encode(&rp, c->tx + c->tx_len);
-	c->tx_len += KELP_TCP_REPLY_HDR_SIZE;
+	kelp_tcp_reply_hdr_encode(&rp, c->tx[c->fill] + c->tx_len[c->fill]);
+	c->tx_len[c->fill] += KELP_TCP_REPLY_HDR_SIZE;
 	if (!n) {
 		STAT_ADD(ex->stats.replies, 1);
 		return true;
@@ -285,7 +288,7 @@ static bool serve_conn(struct kelp_tcp_export *ex, struct exp_conn *c)
 				return true; /* the buffer is full */
 		}
 		if (c->rx_len - c->rx_off < KELP_TCP_REQ_FRAME_SIZE ||
-		    KELP_TCP_EXPORT_TX - c->tx_len < KELP_TCP_REPLY_HDR_SIZE)
+		    KELP_TCP_EXPORT_TX - c->tx_len[c->fill] < KELP_TCP_REPLY_HDR_SIZE)
 			break;
 		struct kelp_rdma_request rq;
 		if (kelp_tcp_request_frame_parse(c->rx + c->rx_off, c->rx_len - c->rx_off, &rq)) {
@@ -315,8 +318,10 @@ static void post(struct kelp_tcp_export *ex, unsigned i)
 	struct exp_conn *c = ex->conns[i];
 	struct io_uring_sqe *sqe;
 
-	if (!c->send_out && c->tx_len > c->tx_sent && (sqe = sqe_for(ex, i, OP_SEND))) {
-		io_uring_prep_send(sqe, c->fd, c->tx + c->tx_sent, c->tx_len - c->tx_sent,
+	if (!c->send_out && c->tx_len[c->fill] && (sqe = sqe_for(ex, i, OP_SEND))) {
+		c->fill ^= 1; /* the next replies go to the other (empty) buffer meanwhile */
+		c->sent = 0;
+		io_uring_prep_send(sqe, c->fd, c->tx[c->fill ^ 1], c->tx_len[c->fill ^ 1],
 				   MSG_NOSIGNAL);
 		c->send_out = true;
 	}
@@ -349,13 +354,18 @@ static void on_cqe(struct kelp_tcp_export *ex, unsigned i, int op, int res)
 		return;
 	}
 	if (op == OP_SEND) {
-		c->tx_sent += (uint32_t)res;
-		if (c->tx_sent == c->tx_len) {
-			c->tx_sent = c->tx_len = 0;
-		} else if (c->tx_sent >= KELP_TCP_EXPORT_TX / 4) { /* room at the end again */
-			memmove(c->tx, c->tx + c->tx_sent, c->tx_len - c->tx_sent);
-			c->tx_len -= c->tx_sent;
-			c->tx_sent = 0;
+		unsigned b = c->fill ^ 1;
+		struct io_uring_sqe *sqe;
+
+		c->sent += (uint32_t)res;
+		if (c->sent == c->tx_len[b]) {
+			c->tx_len[b] = 0;
+		} else if ((sqe = sqe_for(ex, i, OP_SEND))) { /* the rest of it first */
+			io_uring_prep_send(sqe, c->fd, c->tx[b] + c->sent, c->tx_len[b] - c->sent,
+					   MSG_NOSIGNAL);
+			c->send_out = true;
+		} else {
+			conn_fail(ex, i);
 		}
 	} else {
 		c->rx_len += (uint32_t)res;

@@ -29,7 +29,7 @@
 #define KELP_TCP_EXPORT_HS_MS	 500
 #define KELP_TCP_EXPORT_MAX_CONN 256
 #define KELP_TCP_EXPORT_RX	 (64u << 10)
-#define KELP_TCP_EXPORT_TX	 (4u << 20) /* send buffer per connection */
+#define KELP_TCP_EXPORT_TX	 (2u << 20) /* each of the two send buffers per connection */
 
 struct kelp_engine;
 struct kelp_lcore;

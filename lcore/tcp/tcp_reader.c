@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 
 enum hs_state { HS_IDLE = 0, HS_ASKED, HS_DONE }; /* as in rdma_reader.c */
 enum { OP_RECV = 1, OP_SEND = 2 };
+#define TIMER_UD UINT64_MAX /* user_data of the timeout that wakes a parked lcore */
 #define TX_SIZE (KELP_TCP_READER_CREDITS * KELP_TCP_REQ_FRAME_SIZE)
 
 struct tcp_peer {
@@ -60,6 +62,9 @@ struct kelp_tcp_reader {
 	struct kelp_lcore *lc;
 	struct io_uring ring;
 	bool ring_ok;
+	int efd; /* the ring's eventfd, in the lcore's epoll set: a reply wakes a parked lcore */
+	bool timer_armed;
+	struct __kernel_timespec timer_ts;
 	struct kelp_tcp_config cfg;
 	char secret[256];
 	size_t secret_len;
@@ -189,6 +194,8 @@ static void *hs_main(void *arg)
 					rd->lc->id, p->host, p->port, p->vs,
 					kelp_tcp_hs_strerror(p->hs_rc));
 			__atomic_store_n(&p->hs_state, HS_DONE, __ATOMIC_RELEASE);
+			uint64_t one = 1;
+			(void)!write(rd->efd, &one, sizeof(one)); /* wake a parked lcore */
 		}
 	}
 }
@@ -485,10 +492,16 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 	while (io_uring_peek_cqe(&rd->ring, &cqe) == 0) {
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 		int res = cqe->res;
-		struct tcp_peer *p = &rd->peers[ud >> 2];
 
 		io_uring_cqe_seen(&rd->ring, cqe);
 		n++;
+		if (ud == TIMER_UD) {
+			rd->timer_armed = false;
+			if (rd->in_flight)
+				check_timeouts(rd);
+			continue;
+		}
+		struct tcp_peer *p = &rd->peers[ud >> 2];
 		p->ops--;
 		if ((ud & 3) == OP_SEND)
 			on_send(rd, p, res);
@@ -500,19 +513,35 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 	for (size_t i = 0; i < rd->n_peers; i++)
 		if (rd->peers[i].state == KELP_TCP_UP)
 			post(rd, &rd->peers[i]);
+	if (rd->in_flight && !(++rd->rounds & 63))
+		check_timeouts(rd);
+	/* replies owed: when the lcore parks, a timeout (a quarter of [peer] timeout_ms) wakes it
+	 * to check them; replies and handshakes wake it through the ring's eventfd */
+	if (rd->in_flight && !rd->timer_armed && !n) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&rd->ring);
+
+		if (sqe) {
+			uint64_t ms = rd->cfg.timeout_ms / 4 ? rd->cfg.timeout_ms / 4 : 1;
+			rd->timer_ts = (struct __kernel_timespec){.tv_sec = (long long)(ms / 1000),
+								  .tv_nsec = (long long)(ms % 1000) *
+									     1000000};
+			io_uring_prep_timeout(sqe, &rd->timer_ts, 0, 0);
+			io_uring_sqe_set_data64(sqe, TIMER_UD);
+			rd->timer_armed = true;
+			rd->to_submit++;
+		}
+	}
+	bool submitted = rd->to_submit != 0;
 	if (rd->to_submit) {
 		int rc = io_uring_submit(&rd->ring);
 
 		if (rc >= 0)
 			rd->to_submit = 0;
 	}
-	if (rd->in_flight && !(++rd->rounds & 63))
-		check_timeouts(rd);
 	for (size_t i = 0; i < rd->n_peers; i++)
 		PUB(rd->peers[i].pub.in_flight, rd->peers[i].in_flight);
-	/* busy while requests are out (a parked lcore would not see their replies) or a handshake
-	 * is under way */
-	return n || rd->in_flight || rd->hs_pending ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+	/* idle while only waiting: the lcore may park, the ring's eventfd wakes it */
+	return n || submitted ? KELP_POLL_BUSY : KELP_POLL_IDLE;
 }
 
 int kelp_tcp_reader_route(struct kelp_tcp_reader *rd, struct kelp_remote_read *r)
@@ -578,6 +607,7 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 	if (!rd)
 		return -ENOMEM;
 	rd->lc = lc;
+	rd->efd = -1;
 	rd->cfg = *cfg;
 	if (!rd->cfg.timeout_ms)
 		rd->cfg.timeout_ms = 5000;
@@ -621,6 +651,13 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 		goto fail;
 	}
 	rd->ring_ok = true;
+	rd->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rd->efd < 0 || io_uring_register_eventfd(&rd->ring, rd->efd) < 0 ||
+	    kelp_lcore_watch_doorbell(lc, rd->efd) < 0) {
+		rc = -errno;
+		fprintf(stderr, "kelpd: lcore %u: TCP reader eventfd: %s\n", lc->id, strerror(errno));
+		goto fail;
+	}
 	pthread_mutex_init(&rd->hs_lock, NULL);
 	pthread_cond_init(&rd->hs_cond, NULL);
 	rc = -pthread_create(&rd->hs_thread, NULL, hs_main, rd);
@@ -707,6 +744,10 @@ void kelp_tcp_reader_destroy(struct kelp_tcp_reader *rd)
 	}
 	if (rd->ring_ok)
 		io_uring_queue_exit(&rd->ring);
+	if (rd->efd >= 0) {
+		kelp_lcore_unwatch_doorbell(rd->lc, rd->efd);
+		close(rd->efd);
+	}
 	free(rd->map_vs);
 	free(rd->map_host);
 	free(rd->map_port);
