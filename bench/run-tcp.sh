@@ -15,7 +15,9 @@
 # http of the same round and size; medians over ROUNDS rounds).
 #
 # usage: bench/run-tcp.sh [-D SECONDS] [-r ROUNDS] [-o OUTDIR] [--depths "16 64"]
-# Environment: BIN (default build/bin), N4K (default 5000 needles), N1M (default 100 needles).
+# Environment: BIN (default build/bin), N4K (default 5000 needles), N1M (default 100 needles),
+# ROWS (default "http tcp fallback"), SIZES (default "4k 1m"), PERF=1: perf record both kelpd
+# during the tcp rows (into $OUT/perf-*.data).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -126,25 +128,24 @@ warm() { # reads every fid once through the reader (locates the volumes, connect
 { date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version; } >"$OUT/machine.txt"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
-	for d in $DEPTHS; do
-		for sz in 4k 1m; do
+	[[ " ${ROWS:-http tcp fallback} " == *" http "* ]] && for d in $DEPTHS; do
+		for sz in ${SIZES:-4k 1m}; do
 			bench "http $sz d$d" --mode http -d "$d" --http-server "$VURL" --fids "$WEED_DIR/fids$sz.txt"
 		done
 	done
-	start_pair tcp
-	warm
-	for d in $DEPTHS; do
-		for sz in 4k 1m; do
+	[[ " ${ROWS:-http tcp fallback} " == *" tcp "* ]] && start_pair tcp && warm && for d in $DEPTHS; do
+		for sz in ${SIZES:-4k 1m}; do
+			[ "${PERF:-0}" = 1 ] && for p in "$EPID" "$RPID"; do
+				perf record -g -o "$OUT/perf-$p-$sz-d$d.data" -p "$p" -- sleep "$SECS" >/dev/null 2>&1 &
+			done
 			bench "tcp $sz d$d" --mode tcp -d "$d" --wait --socket "$WEED_DIR/reader.sock" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
 	done
-	"$BIN/kelpctl" -c "$WEED_DIR/reader.conf" --json peers >"$OUT/peers-round$round.json" || true
+	[ -n "$RPID" ] && "$BIN/kelpctl" -c "$WEED_DIR/reader.conf" --json peers >"$OUT/peers-round$round.json"
 	stop_pair
-	start_pair ""
-	warm
-	for d in $DEPTHS; do
-		for sz in 4k 1m; do
+	[[ " ${ROWS:-http tcp fallback} " == *" fallback "* ]] && start_pair "" && warm && for d in $DEPTHS; do
+		for sz in ${SIZES:-4k 1m}; do
 			bench "fallback $sz d$d" --mode local -d "$d" --wait --socket "$WEED_DIR/reader.sock" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
