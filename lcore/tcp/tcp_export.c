@@ -128,7 +128,8 @@ static void *hs_main(void *arg)
 		}
 		struct exp_conn *c = calloc(1, sizeof(*c));
 		if (c)
-			c->tx[0] = malloc(KELP_TCP_EXPORT_TX), c->tx[1] = malloc(KELP_TCP_EXPORT_TX);
+			c->tx[0] = malloc(KELP_TCP_EXPORT_TX),
+			c->tx[1] = malloc(KELP_TCP_EXPORT_TX);
 		if (!c || !c->tx[0] || !c->tx[1]) {
 			close(fd);
 			if (c)

@@ -28,7 +28,7 @@
 enum hs_state { HS_IDLE = 0, HS_ASKED, HS_DONE }; /* as in rdma_reader.c */
 enum { OP_RECV = 1, OP_SEND = 2 };
 #define TIMER_UD UINT64_MAX /* user_data of the timeout that wakes a parked lcore */
-#define TX_SIZE (KELP_TCP_READER_CREDITS * KELP_TCP_REQ_FRAME_SIZE)
+#define TX_SIZE	 (KELP_TCP_READER_CREDITS * KELP_TCP_REQ_FRAME_SIZE)
 
 struct tcp_peer {
 	char vs[KELP_LOOKUP_URL_MAX];
@@ -522,9 +522,9 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 
 		if (sqe) {
 			uint64_t ms = rd->cfg.timeout_ms / 4 ? rd->cfg.timeout_ms / 4 : 1;
-			rd->timer_ts = (struct __kernel_timespec){.tv_sec = (long long)(ms / 1000),
-								  .tv_nsec = (long long)(ms % 1000) *
-									     1000000};
+			rd->timer_ts = (struct __kernel_timespec){
+				.tv_sec = (long long)(ms / 1000),
+				.tv_nsec = (long long)(ms % 1000) * 1000000};
 			io_uring_prep_timeout(sqe, &rd->timer_ts, 0, 0);
 			io_uring_sqe_set_data64(sqe, TIMER_UD);
 			rd->timer_armed = true;
@@ -655,7 +655,8 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 	if (rd->efd < 0 || io_uring_register_eventfd(&rd->ring, rd->efd) < 0 ||
 	    kelp_lcore_watch_doorbell(lc, rd->efd) < 0) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: lcore %u: TCP reader eventfd: %s\n", lc->id, strerror(errno));
+		fprintf(stderr, "kelpd: lcore %u: TCP reader eventfd: %s\n", lc->id,
+			strerror(errno));
 		goto fail;
 	}
 	pthread_mutex_init(&rd->hs_lock, NULL);

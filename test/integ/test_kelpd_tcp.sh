@@ -137,6 +137,8 @@ while IFS=$'\t' read -r fid url size sha state kind gz _; do
 done < <(weed_manifest_rows live)
 p=$(peers reader)
 [ "$(jq '.tcp.peers[0].errors' <<<"$p")" = 0 ] || fail "reader counted errors: $p"
+txt=$("$BIN/kelpctl" -c "$K/reader.conf" peers)
+[[ $txt == *"127.0.0.1:$TPORT"*" up "* ]] || fail "kelpctl peers does not show the TCP connection up: $txt"
 echo "ok: normal routing serves them over TCP ($(jq -c '.tcp.peers[0] | {requests, replies, bytes}' <<<"$p"))"
 
 # 3. exporter killed under load: in-flight reads go to HTTP exactly once, none fails

@@ -37,7 +37,7 @@ static void test_hello_mac(void **state)
 	assert_true(kelp_tcp_hello_verify(buf, en, secret, SLEN));
 	assert_false(kelp_tcp_hello_verify(buf, en, "another-secret-xyz", 18));
 	assert_false(kelp_tcp_hello_verify(buf, other, secret, SLEN)); /* replayed elsewhere */
-	buf[10] ^= 1;							/* a field changed */
+	buf[10] ^= 1;						       /* a field changed */
 	assert_false(kelp_tcp_hello_verify(buf, en, secret, SLEN));
 	/* a reader without a secret sends zeros: an exporter with one refuses it */
 	kelp_tcp_hello_encode(&h, en, NULL, 0, buf);
@@ -60,7 +60,8 @@ static void test_ack_mac(void **state)
 	assert_int_equal(kelp_tcp_ack_parse(buf, sizeof(buf), &got), 0);
 	assert_int_equal(got.status, KELP_TCP_HS_OK);
 	assert_true(kelp_tcp_ack_verify(buf, rn, en, secret, SLEN));
-	assert_false(kelp_tcp_ack_verify(buf, en, rn, secret, SLEN)); /* the reader's label differs */
+	assert_false(
+		kelp_tcp_ack_verify(buf, en, rn, secret, SLEN)); /* the reader's label differs */
 	assert_false(kelp_tcp_ack_verify(buf, rn, en, "wrong-secret-0000", 17));
 	buf[6] = KELP_TCP_HS_STATUS_MAX + 1;
 	assert_int_equal(kelp_tcp_ack_parse(buf, sizeof(buf), &got), -EBADMSG);
