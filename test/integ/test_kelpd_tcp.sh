@@ -101,7 +101,9 @@ tcp_ok() { local l; l=$(tcp_read "$1") && [ "$(field path "$l")" = tcp ]; }
 mapfile -t live < <(weed_manifest_rows live | cut -f1)
 mapfile -t deleted < <(weed_manifest_rows deleted | cut -f1)
 # (the masters' locations are learnt per volume: one normal read of each fid first)
-for fid in "${live[@]}"; do "$READ" -c "$K/reader.conf" "$fid" >/dev/null 2>&1 || fail "first read"; done
+for fid in "${live[@]}" "${deleted[@]}"; do
+	"$READ" -c "$K/reader.conf" "$fid" >/dev/null 2>&1 || fail "first read of $fid"
+done
 wait_until 30 tcp_ok "${live[0]}" || fail "no TCP read of ${live[0]} within 30 s: $(peers reader)"
 
 # 1. every live fid over TCP only, equal to the volume server's bytes as stored
@@ -191,3 +193,13 @@ line=$("$READ" -c "$K/reader.conf" "${live[0]}" 2>&1 >/dev/null)
 line=$(tcp_read "${live[0]}")
 [ "$(field err "$line")" = ENOTCONN ] || fail "TCP-only with a wrong secret: $line"
 echo "ok: a kelpd with another secret is refused; its reads use HTTP"
+
+# both stop cleanly (under ASan: no leak, no error at exit)
+for n in reader exporter; do
+	rc=0
+	kill -TERM "${PIDS[$n]}"
+	wait "${PIDS[$n]}" || rc=$?
+	PIDS[$n]=""
+	[ "$rc" = 0 ] || fail "kelpd $n exited with $rc"
+done
+echo "ok: both kelpd stop cleanly"
