@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 		end = th[i].end_ns > end ? th[i].end_ns : end;
 		for (unsigned c = 0; c < BENCH_ERRNO_MAX; c++)
 			r.by_code[c] += th[i].err_by_code[c];
-		for (unsigned p = 0; p < 4; p++)
+		for (unsigned p = 0; p < BENCH_PATHS; p++)
 			r.by_path[p] += th[i].by_path[p];
 	}
 	if (!init_failed) {

@@ -233,7 +233,9 @@ static int kelp_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 		done[i] = (struct bench_done){
 			.slot = (unsigned)st->cqes[i].user_data,
 			.result = st->cqes[i].result,
-			.path = st->cqes[i].flags & KELP_CQE_PATH_MASK,
+			.path = st->cqes[i].flags & KELP_CQE_F_TCP
+					? BENCH_PATH_TCP
+					: st->cqes[i].flags & KELP_CQE_PATH_MASK,
 			.crc = st->cqes[i].crc,
 			.has_crc = true,
 			.size = st->cqes[i].size,
