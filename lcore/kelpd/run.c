@@ -97,9 +97,9 @@ static int tcp_start(struct kelp_engine *eng)
 			return rc;
 		eng->lcores[i].tcp_route = kelp_tcp_reader_route;
 	}
-	fprintf(stderr,
+	kelp_log_info(
 		"kelpd: TCP reads: peers from the masters' locations (kelpd on port %u beside each "
-		"volume server, or [peer] tcp_peers)%s\n",
+		"volume server, or [peer] tcp_peers)%s",
 		c->peer.tcp_port, c->peer.secret[0] ? ", authenticated by [peer] secret" : "");
 	return 0;
 }

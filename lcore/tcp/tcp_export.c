@@ -15,6 +15,7 @@
 
 #include "core/cidr.h"
 #include "core/hostport.h"
+#include "core/log.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
 #include "lcore/rdma/rdma_export.h"
@@ -120,8 +121,8 @@ static void *hs_main(void *arg)
 		int rc = kelp_tcp_hs_serve(fd, ex->secret, ex->secret_len, busy,
 					   KELP_TCP_EXPORT_HS_MS, &peer);
 		if (rc) {
-			fprintf(stderr, "kelpd: [peer] tcp_listen %s: refused a peer: %s\n",
-				ex->listen, kelp_tcp_hs_strerror(rc));
+			kelp_log_warn("kelpd: [peer] tcp_listen %s: refused a peer: %s", ex->listen,
+				      kelp_tcp_hs_strerror(rc));
 			close(fd);
 			STAT_ADD(ex->stats.refused, 1);
 			continue;
@@ -402,10 +403,9 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 		if (!c || c->closing)
 			continue;
 		if (!serve_conn(ex, c)) {
-			fprintf(stderr,
-				"kelpd: [peer] tcp_listen %s: closing a connection that sent "
-				"a malformed frame (or whose needle changed under a reply)\n",
-				ex->listen);
+			kelp_log_warn("kelpd: [peer] tcp_listen %s: closing a connection that sent "
+				      "a malformed frame (or whose needle changed under a reply)",
+				      ex->listen);
 			conn_fail(ex, i);
 			continue;
 		}
@@ -436,15 +436,15 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	ex->secret_len = secret ? strlen(secret) : 0;
 	if (ex->secret_len >= sizeof(ex->secret) ||
 	    kelp_parse_host_port(listen, host, sizeof(host), &port, NULL, 0) < 0) {
-		fprintf(stderr, "kelpd: [peer] tcp_listen = '%s': want host:port\n", listen);
+		kelp_log_error("kelpd: [peer] tcp_listen = '%s': want host:port", listen);
 		rc = -EINVAL;
 		goto fail;
 	}
 	if (!ex->secret_len && !n_allow) {
-		fprintf(stderr,
+		kelp_log_error(
 			"kelpd: [peer] tcp_listen = %s needs [peer] secret (the same on every "
 			"kelpd) or [peer] allow (the readers' addresses): this kelpd serves no "
-			"peer it cannot authenticate\n",
+			"peer it cannot authenticate",
 			listen);
 		rc = -EINVAL;
 		goto fail;
@@ -458,7 +458,7 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	}
 	for (size_t i = 0; i < n_allow; i++) {
 		if (kelp_cidr_parse(allow[i], &ex->allow[i])) {
-			fprintf(stderr, "kelpd: [peer] allow: bad entry '%s'\n", allow[i]);
+			kelp_log_error("kelpd: [peer] allow: bad entry '%s'", allow[i]);
 			rc = -EINVAL;
 			goto fail;
 		}
@@ -466,7 +466,7 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	ex->n_allow = n_allow;
 	rc = io_uring_queue_init(512, &ex->ring, 0);
 	if (rc) {
-		fprintf(stderr, "kelpd: TCP export: io_uring: %s\n", strerror(-rc));
+		kelp_log_error("kelpd: TCP export: io_uring: %s", strerror(-rc));
 		goto fail;
 	}
 	ex->ring_ok = true;
@@ -474,33 +474,33 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	if (ex->efd < 0 || io_uring_register_eventfd(&ex->ring, ex->efd) < 0 ||
 	    kelp_lcore_watch_doorbell(lc, ex->efd) < 0 || pipe2(ex->stop_pipe, O_CLOEXEC) < 0) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: TCP export: eventfd/pipe: %s\n", strerror(errno));
+		kelp_log_error("kelpd: TCP export: eventfd/pipe: %s", strerror(errno));
 		goto fail;
 	}
 	ex->listen_fd = kelp_rdma_oob_listen(host, port);
 	if (ex->listen_fd < 0) {
 		rc = ex->listen_fd;
 		ex->listen_fd = -1;
-		fprintf(stderr,
-			"kelpd: [peer] tcp_listen = %s: %s (is another kelpd using that port?)\n",
+		kelp_log_error(
+			"kelpd: [peer] tcp_listen = %s: %s (is another kelpd using that port?)",
 			listen, strerror(-rc));
 		goto fail;
 	}
 	if (kelp_lcore_add_poller(lc, "tcp-export", export_poll, ex) < 0) {
-		fprintf(stderr, "kelpd: no poller slot for the TCP export\n");
+		kelp_log_error("kelpd: no poller slot for the TCP export");
 		rc = -ENOSPC;
 		goto fail;
 	}
 	rc = -pthread_create(&ex->thread, NULL, hs_main, ex);
 	if (rc) {
-		fprintf(stderr, "kelpd: cannot start the TCP export thread: %s\n", strerror(-rc));
+		kelp_log_error("kelpd: cannot start the TCP export thread: %s", strerror(-rc));
 		goto fail;
 	}
 	ex->thread_started = true;
 	pthread_setname_np(ex->thread, "kelp-tcp-export");
-	fprintf(stderr, "kelpd: TCP export on %s (lcore %u; %s%s)\n", listen, lc->id,
-		ex->secret_len ? "secret" : "",
-		n_allow ? (ex->secret_len ? " + allow list" : "allow list") : "");
+	kelp_log_info("kelpd: TCP export on %s (lcore %u; %s%s)", listen, lc->id,
+		      ex->secret_len ? "secret" : "",
+		      n_allow ? (ex->secret_len ? " + allow list" : "allow list") : "");
 	*out = ex;
 	return 0;
 fail:
@@ -531,10 +531,10 @@ void kelp_tcp_export_stop(struct kelp_tcp_export *ex)
 		pthread_join(ex->thread, NULL);
 		struct kelp_tcp_export_stats s;
 		kelp_tcp_export_stats(ex, &s);
-		fprintf(stderr,
+		kelp_log_info(
 			"kelpd: TCP export %s: connections %lu refused %lu requests %lu replies "
 			"%lu "
-			"bytes %lu malformed %lu too large %lu\n",
+			"bytes %lu malformed %lu too large %lu",
 			ex->listen, s.connections, s.refused, s.requests, s.replies, s.bytes,
 			s.errors, s.too_large);
 	}

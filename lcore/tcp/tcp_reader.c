@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/hostport.h"
+#include "core/log.h"
 #include "lcore/cluster/discovery.h"
 #include "lcore/engine.h"
 #include "lcore/rdma/rdma_reader.h"
@@ -188,9 +189,9 @@ static void *hs_main(void *arg)
 			p->hs_rc = kelp_tcp_hs_dial(p->host, p->port, rd->secret, rd->secret_len,
 						    &id, KELP_TCP_HS_MS);
 			if (p->hs_rc < 0 && p->hs_rc != PEEK(p->pub.last_error))
-				fprintf(stderr,
+				kelp_log_warn(
 					"kelpd: lcore %u: TCP peer %s:%u (volume server %s): %s; "
-					"its reads use HTTP meanwhile\n",
+					"its reads use HTTP meanwhile",
 					rd->lc->id, p->host, p->port, p->vs,
 					kelp_tcp_hs_strerror(p->hs_rc));
 			__atomic_store_n(&p->hs_state, HS_DONE, __ATOMIC_RELEASE);
@@ -455,8 +456,8 @@ static void on_recv(struct kelp_tcp_reader *rd, struct tcp_peer *p, int res)
 	}
 	if (rc < 0) {
 		PUB_ADD(p->pub.errors, 1);
-		fprintf(stderr, "kelpd: lcore %u: TCP peer %s: malformed reply; reconnecting\n",
-			rd->lc->id, p->pub.addr);
+		kelp_log_warn("kelpd: lcore %u: TCP peer %s: malformed reply; reconnecting",
+			      rd->lc->id, p->pub.addr);
 		conn_fail(rd, p, rc);
 	}
 }
@@ -637,7 +638,7 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 		    kelp_split_host_port(eq + 1, rd->map_host[i], KELP_LOOKUP_URL_MAX,
 					 &rd->map_port[i]) < 0 ||
 		    !rd->map_host[i][0]) {
-			fprintf(stderr, "kelpd: [peer] tcp_peers: bad entry '%s'\n", e);
+			kelp_log_error("kelpd: [peer] tcp_peers: bad entry '%s'", e);
 			rc = -EINVAL;
 			goto fail;
 		}
@@ -646,8 +647,8 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 	}
 	rc = io_uring_queue_init(256, &rd->ring, 0);
 	if (rc) {
-		fprintf(stderr, "kelpd: lcore %u: cannot create the TCP reader's io_uring: %s\n",
-			lc->id, strerror(-rc));
+		kelp_log_error("kelpd: lcore %u: cannot create the TCP reader's io_uring: %s",
+			       lc->id, strerror(-rc));
 		goto fail;
 	}
 	rd->ring_ok = true;
@@ -655,16 +656,15 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 	if (rd->efd < 0 || io_uring_register_eventfd(&rd->ring, rd->efd) < 0 ||
 	    kelp_lcore_watch_doorbell(lc, rd->efd) < 0) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: lcore %u: TCP reader eventfd: %s\n", lc->id,
-			strerror(errno));
+		kelp_log_error("kelpd: lcore %u: TCP reader eventfd: %s", lc->id, strerror(errno));
 		goto fail;
 	}
 	pthread_mutex_init(&rd->hs_lock, NULL);
 	pthread_cond_init(&rd->hs_cond, NULL);
 	rc = -pthread_create(&rd->hs_thread, NULL, hs_main, rd);
 	if (rc) {
-		fprintf(stderr, "kelpd: lcore %u: cannot start the TCP handshake thread: %s\n",
-			lc->id, strerror(-rc));
+		kelp_log_error("kelpd: lcore %u: cannot start the TCP handshake thread: %s", lc->id,
+			       strerror(-rc));
 		goto fail;
 	}
 	rd->hs_started = true;
@@ -672,7 +672,7 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 	snprintf(name, sizeof(name), "kelp-tcp-hs%u", lc->id % 100);
 	pthread_setname_np(rd->hs_thread, name);
 	if (kelp_lcore_add_poller(lc, "tcp-reader", reader_poll, rd) < 0) {
-		fprintf(stderr, "kelpd: lcore %u: no poller slot for the TCP reader\n", lc->id);
+		kelp_log_error("kelpd: lcore %u: no poller slot for the TCP reader", lc->id);
 		rc = -ENOSPC;
 		goto fail;
 	}
@@ -727,10 +727,10 @@ void kelp_tcp_reader_destroy(struct kelp_tcp_reader *rd)
 		struct tcp_peer *p = &rd->peers[i];
 
 		if (i < rd->n_peers)
-			fprintf(stderr,
+			kelp_log_info(
 				"kelpd: lcore %u: TCP peer %s (volume server %s): requests %lu "
 				"replies %lu errors %lu resets %lu sent on to HTTP %lu, straight "
-				"to HTTP %lu, connects %lu\n",
+				"to HTTP %lu, connects %lu",
 				rd->lc->id, p->pub.addr, p->vs, p->pub.requests, p->pub.replies,
 				p->pub.errors, p->pub.resets, p->pub.fallbacks, p->pub.bypassed,
 				p->pub.connects);

@@ -3,12 +3,12 @@
  * kelpd's TCP reader (lcore/tcp/tcp_reader.c) and the lcore's routing to it, against a fake
  * exporter: a thread of this test on a real loopback socket that runs the real handshake
  * (lcore/tcp/tcp_hs.c) and then answers each request the way the test asks: correctly, with the
- * wrong request id, with more bytes than the request's buffer holds, or not at all. A real lcore and
- * client session are driven in one thread (as test_rdma_reader_route.c); the test plays the control
- * thread and answers the reads the lcore hands to HTTP. Checks: good replies complete over TCP with
- * the right bytes; every protocol violation and a silent exporter (no reply for timeout_ms) send
- * the read on to HTTP exactly once, reset the connection and never write past the client's buffer.
- * Waits are bounded loops (hang guards), no assertion depends on timing.
+ * wrong request id, with more bytes than the request's buffer holds, or not at all. A real lcore
+ * and client session are driven in one thread (as test_rdma_reader_route.c); the test plays the
+ * control thread and answers the reads the lcore hands to HTTP. Checks: good replies complete over
+ * TCP with the right bytes; every protocol violation and a silent exporter (no reply for
+ * timeout_ms) send the read on to HTTP exactly once, reset the connection and never write past the
+ * client's buffer. Waits are bounded loops (hang guards), no assertion depends on timing.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -47,7 +47,8 @@ enum mode { GOOD, BAD_ID, TOO_MANY, SILENT };
 
 static uint8_t needle[10000];
 
-/* ---- the fake exporter ------------------------------------------------------------------------ */
+/* ---- the fake exporter ------------------------------------------------------------------------
+ */
 
 static struct {
 	int lfd;
@@ -84,7 +85,8 @@ static void *exporter(void *arg)
 				continue;
 			uint32_t n = rq.length < sizeof(needle) ? rq.length : sizeof(needle);
 			struct kelp_rdma_reply rp = {.req_id = rq.req_id + (mode == BAD_ID),
-						     .written = mode == TOO_MANY ? rq.length + 100 : n,
+						     .written =
+							     mode == TOO_MANY ? rq.length + 100 : n,
 						     .data_size = rq.length + 100, /* parses */
 						     .crc = kelp_crc32c(0, needle, sizeof(needle))};
 			if (mode != TOO_MANY) {
@@ -106,7 +108,8 @@ static void *exporter(void *arg)
 	return NULL;
 }
 
-/* ---- fixture ---------------------------------------------------------------------------------- */
+/* ---- fixture ----------------------------------------------------------------------------------
+ */
 
 struct fixture {
 	char dir[64];
@@ -203,7 +206,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static struct kelp_tcp_peer_info peer(struct fixture *fx)
 {
@@ -236,9 +240,8 @@ static void queue_read(struct fixture *fx, unsigned slot, uint32_t flags)
 	struct kelp_fid fid = {.volume_id = VID, .key = 0x100 + slot, .cookie = 0xabc};
 
 	memset(fx->buf + slot * BUF, 0, 2 * BUF); /* the buffer and the one after it */
-	assert_int_equal(kelp_queue_read_flags(fx->cli, &fid, 0, fx->buf + slot * BUF, BUF, flags,
-					       slot),
-			 0);
+	assert_int_equal(
+		kelp_queue_read_flags(fx->cli, &fid, 0, fx->buf + slot * BUF, BUF, flags, slot), 0);
 	assert_int_equal(kelp_submit(fx->cli), 1);
 	kelp_lcore_poll_once(&fx->lc);
 }
@@ -273,7 +276,8 @@ static void connect_up(struct fixture *fx)
 	assert_int_equal(peer(fx).state, KELP_TCP_UP);
 }
 
-/* ---- tests ------------------------------------------------------------------------------------ */
+/* ---- tests ------------------------------------------------------------------------------------
+ */
 
 static void test_good_reads_over_tcp(void **state)
 {
