@@ -144,6 +144,17 @@ int kelp_filer_listing_parse(const char *json, size_t len, struct kelp_filer_lis
 void kelp_filer_listing_free(struct kelp_filer_listing *l);
 
 /*
+ * kelp_filer_inline_read - whether a read of [@off, @off + @len) of file @e comes from its inline
+ * Content, decided as the filer's GET does (weed/server/filer_server_handlers_read.go): the range
+ * is first cut at FileSize, then served from Content when it lies wholly inside Content; else it
+ * is read from the chunks (proto/chunk_plan.h), even when it starts inside Content. Any thread.
+ * Return: the bytes the read gives (0 at or after the end of the file) with *@data pointing at
+ * them inside e->content (NULL when 0); -ENODATA: read the chunks.
+ */
+int64_t kelp_filer_inline_read(const struct kelp_filer_entry *e, uint64_t off, uint32_t len,
+			       const uint8_t **data);
+
+/*
  * kelp_filer_chunk_check - whether @c is within the bounds above (offset >= 0, size <=
  * KELP_FILER_CHUNK_SIZE_MAX, offset + size fits int64, cipher key length 0/16/24/32); the JSON and
  * the manifest decoders apply it to every chunk. Any thread.

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kelp_filer_chunk_check(&c[i]))
 			abort();
 		c[i].is_chunk_manifest = false; /* as if resolved */
-		c[i].offset %= 1 << 20;	/* keep the plan's sizes small */
+		c[i].offset %= 1 << 20;		/* keep the plan's sizes small */
 		c[i].size %= 1 << 16;
 		if ((uint64_t)c[i].offset + c[i].size > file_size)
 			file_size = (uint64_t)c[i].offset + c[i].size;
@@ -57,8 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (uint32_t i = 0; i < nv; i++) {
 		const struct kelp_filer_chunk *ch = &c[v[i].chunk];
-		if (v[i].chunk >= n || v[i].start >= v[i].stop || (i && v[i].start < v[i - 1].stop) ||
-		    v[i].start < ch->offset || (uint64_t)(v[i].stop - ch->offset) > ch->size ||
+		if (v[i].chunk >= n || v[i].start >= v[i].stop ||
+		    (i && v[i].start < v[i - 1].stop) || v[i].start < ch->offset ||
+		    (uint64_t)(v[i].stop - ch->offset) > ch->size ||
 		    v[i].chunk_off != (uint64_t)(v[i].start - ch->offset))
 			abort();
 	}
@@ -66,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kelp_chunk_piece *p = malloc(cap * sizeof(*p));
 	if (p) {
 		int64_t got = kelp_chunk_plan(v, nv, file_size, off, len, p, cap, &np);
-		uint64_t want = off >= file_size ? 0 : (file_size - off < len ? file_size - off : len);
+		uint64_t want =
+			off >= file_size ? 0 : (file_size - off < len ? file_size - off : len);
 		if (got < 0 || (uint64_t)got != want)
 			abort();
 		uint64_t pos = 0;

@@ -41,19 +41,23 @@ static void test_real_encrypted_chunk(void **state)
 	assert_int_equal(c.size, plain_len);
 	assert_int_equal(len, plain_len + KELP_GCM_OVERHEAD); /* nonce + tag around it */
 	uint8_t *out = malloc(len);
-	assert_int_equal(kelp_chunk_decrypt(c.cipher_key, c.cipher_key_len, stored, len, out, len, &n), 0);
+	assert_int_equal(
+		kelp_chunk_decrypt(c.cipher_key, c.cipher_key_len, stored, len, out, len, &n), 0);
 	assert_int_equal(n, plain_len);
 	assert_memory_equal(out, plain, n);
-	assert_int_equal(kelp_chunk_unpack(c.cipher_key, 32, c.is_compressed, stored, len, out, len, &n), 0);
+	assert_int_equal(
+		kelp_chunk_unpack(c.cipher_key, 32, c.is_compressed, stored, len, out, len, &n), 0);
 	assert_memory_equal(out, plain, n);
 
 	/* too small an output */
-	assert_int_equal(kelp_chunk_decrypt(c.cipher_key, 32, stored, len, out, n - 1, &n), -ENOSPC);
+	assert_int_equal(kelp_chunk_decrypt(c.cipher_key, 32, stored, len, out, n - 1, &n),
+			 -ENOSPC);
 	/* every changed byte (nonce, ciphertext, tag) fails authentication */
 	size_t at[] = {0, 11, 12, 2000, len - 17, len - 16, len - 1};
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
 		stored[at[i]] ^= 0x01;
-		assert_int_equal(kelp_chunk_decrypt(c.cipher_key, 32, stored, len, out, len, &n), -EIO);
+		assert_int_equal(kelp_chunk_decrypt(c.cipher_key, 32, stored, len, out, len, &n),
+				 -EIO);
 		stored[at[i]] ^= 0x01;
 	}
 	/* a cut needle, the other chunk's key, a key of a wrong length */
@@ -62,7 +66,8 @@ static void test_real_encrypted_chunk(void **state)
 	assert_int_equal(kelp_chunk_decrypt(other.cipher_key, 32, stored, len, out, len, &n), -EIO);
 	assert_int_equal(kelp_chunk_decrypt(c.cipher_key, 31, stored, len, out, len, &n), -EINVAL);
 	assert_int_equal(kelp_chunk_decrypt(c.cipher_key, 32, stored, 27, out, len, &n), -EBADMSG);
-	assert_int_equal(kelp_chunk_unpack(c.cipher_key, 33, false, stored, len, out, len, &n), -EINVAL);
+	assert_int_equal(kelp_chunk_unpack(c.cipher_key, 33, false, stored, len, out, len, &n),
+			 -EINVAL);
 	free(stored);
 	free(plain);
 	free(out);
@@ -89,15 +94,17 @@ static void test_real_compressed_encrypted_chunk(void **state)
 	assert_int_equal(out[0], 0x1f);
 	assert_int_equal(out[1], 0x8b);
 	/* the plain data larger than the caller expects */
-	assert_int_equal(kelp_chunk_unpack(c.cipher_key, 32, true, stored, len, out, plain_len - 1, &n),
-			 -ENOSPC);
+	assert_int_equal(
+		kelp_chunk_unpack(c.cipher_key, 32, true, stored, len, out, plain_len - 1, &n),
+		-ENOSPC);
 	free(stored);
 	free(plain);
 	free(out);
 }
 
 /* AES-GCM encryption as weed's util.Encrypt lays it out (nonce || ciphertext || tag) */
-static size_t seal(const uint8_t *key, const uint8_t *nonce, const void *in, size_t len, uint8_t *out)
+static size_t seal(const uint8_t *key, const uint8_t *nonce, const void *in, size_t len,
+		   uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int n = 0, fin = 0;
@@ -125,7 +132,8 @@ static void test_unpack_rules(void **state)
 	assert_int_equal(kelp_chunk_unpack(NULL, 0, true, gz, (size_t)gl, out, sizeof(out), &n), 0);
 	assert_int_equal(n, strlen(text));
 	assert_memory_equal(out, text, n);
-	assert_int_equal(kelp_chunk_unpack(NULL, 0, false, gz, (size_t)gl, out, sizeof(out), &n), 0);
+	assert_int_equal(kelp_chunk_unpack(NULL, 0, false, gz, (size_t)gl, out, sizeof(out), &n),
+			 0);
 	assert_int_equal(n, (size_t)gl); /* not compressed: the gzip bytes are the data */
 	assert_int_equal(kelp_chunk_unpack(NULL, 0, true, "plain", 5, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 5); /* weed: no gzip magic, "unsupported compression", bytes kept */

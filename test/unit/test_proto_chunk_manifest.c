@@ -79,7 +79,10 @@ static void w_varint(struct w *w, uint64_t v)
 		v >>= 7;
 	} while (v);
 }
-static void w_key(struct w *w, uint32_t field, uint32_t wt) { w_varint(w, (uint64_t)field << 3 | wt); }
+static void w_key(struct w *w, uint32_t field, uint32_t wt)
+{
+	w_varint(w, (uint64_t)field << 3 | wt);
+}
 static void w_bytes(struct w *w, uint32_t field, const void *p, size_t n)
 {
 	w_key(w, field, 2);
@@ -132,7 +135,7 @@ static void test_fields(void **state)
 	w_varint(&ch, 100); /* size */
 	w_key(&ch, 4, 0);
 	w_varint(&ch, (uint64_t)-5); /* modified_ts_ns: a negative int64 is 10 bytes */
-	w_bytes(&ch, 5, "etag", 4);   /* e_tag: skipped */
+	w_bytes(&ch, 5, "etag", 4);  /* e_tag: skipped */
 	w_bytes(&ch, 9, key, 32);
 	w_key(&ch, 10, 0);
 	w_varint(&ch, 1);
@@ -226,9 +229,11 @@ static void test_errors(void **state)
 	assert_int_equal(kelp_chunk_manifest_decode(long_varint, sizeof(long_varint), &out, &n),
 			 -EBADMSG);
 	static const uint8_t past_end[] = {0x0a, 0x05, 0x01};
-	assert_int_equal(kelp_chunk_manifest_decode(past_end, sizeof(past_end), &out, &n), -EBADMSG);
+	assert_int_equal(kelp_chunk_manifest_decode(past_end, sizeof(past_end), &out, &n),
+			 -EBADMSG);
 	static const uint8_t unknown_only[] = {0x10, 0x01, 0x1d, 1, 2, 3, 4}; /* fields 2 and 3 */
-	assert_int_equal(kelp_chunk_manifest_decode(unknown_only, sizeof(unknown_only), &out, &n), 0);
+	assert_int_equal(kelp_chunk_manifest_decode(unknown_only, sizeof(unknown_only), &out, &n),
+			 0);
 	assert_int_equal(n, 0);
 }
 

@@ -62,7 +62,8 @@ static void expect(const struct c *cs, uint32_t n, const struct v *want, uint32_
 	assert_int_equal(count, nwant);
 	free(vis);
 }
-#define EXPECT(cs, want) expect(cs, sizeof(cs) / sizeof(cs[0]), want, sizeof(want) / sizeof(want[0]))
+#define EXPECT(cs, want)                                                                           \
+	expect(cs, sizeof(cs) / sizeof(cs[0]), want, sizeof(want) / sizeof(want[0]))
 
 /* TestIntervalMerging, cases 0-8 */
 static void test_weed_interval_merging(void **state)
@@ -93,7 +94,8 @@ static void test_weed_interval_merging(void **state)
 		EXPECT(cs, w);
 	}
 	{ /* 5 */
-		static const struct c cs[] = {{0, 100, 123}, {0, 200, 184}, {70, 150, 143}, {80, 100, 134}};
+		static const struct c cs[] = {
+			{0, 100, 123}, {0, 200, 184}, {70, 150, 143}, {80, 100, 134}};
 		static const struct v w[] = {{0, 200, 1, 0}, {200, 220, 2, 130}};
 		EXPECT(cs, w);
 	}
@@ -103,11 +105,13 @@ static void test_weed_interval_merging(void **state)
 		EXPECT(cs, w);
 	}
 	{ /* 7: real updates */
-		static const struct c cs[] = {{0, 2097152, 123},	{0, 3145728, 130},
-					      {2097152, 3145728, 140},	{5242880, 3145728, 150},
-					      {8388608, 3145728, 160},	{11534336, 2842193, 170}};
-		static const struct v w[] = {{0, 2097152, 1, 0},	       {2097152, 5242880, 2, 0},
-					     {5242880, 8388608, 3, 0},	       {8388608, 11534336, 4, 0},
+		static const struct c cs[] = {{0, 2097152, 123},       {0, 3145728, 130},
+					      {2097152, 3145728, 140}, {5242880, 3145728, 150},
+					      {8388608, 3145728, 160}, {11534336, 2842193, 170}};
+		static const struct v w[] = {{0, 2097152, 1, 0},
+					     {2097152, 5242880, 2, 0},
+					     {5242880, 8388608, 3, 0},
+					     {8388608, 11534336, 4, 0},
 					     {11534336, 14376529, 5, 0}};
 		EXPECT(cs, w);
 	}
@@ -117,14 +121,18 @@ static void test_weed_interval_merging(void **state)
 					      {77824, 208896 - 77824, 140},
 					      {208896, 339968 - 208896, 150},
 					      {339968, 471040 - 339968, 160}};
-		static const struct v w[] = {{0, 77824, 0, 0},	      {77824, 208896, 2, 0},
-					     {208896, 339968, 3, 0},  {339968, 471040, 4, 0},
+		static const struct v w[] = {{0, 77824, 0, 0},
+					     {77824, 208896, 2, 0},
+					     {208896, 339968, 3, 0},
+					     {339968, 471040, 4, 0},
 					     {471040, 472225, 1, 0}};
 		EXPECT(cs, w);
 	}
 	{ /* TestReadResolvedChunks: a, b overlap; e covers c and part of d */
-		static const struct c cs[] = {{0, 100, 1}, {50, 100, 2}, {200, 50, 3}, {250, 50, 4}, {175, 100, 5}};
-		static const struct v w[] = {{0, 50, 0, 0}, {50, 150, 1, 0}, {175, 275, 4, 0}, {275, 300, 3, 25}};
+		static const struct c cs[] = {
+			{0, 100, 1}, {50, 100, 2}, {200, 50, 3}, {250, 50, 4}, {175, 100, 5}};
+		static const struct v w[] = {
+			{0, 50, 0, 0}, {50, 150, 1, 0}, {175, 275, 4, 0}, {275, 300, 3, 25}};
 		EXPECT(cs, w);
 	}
 	{ /* TestReadResolvedChunks2: a newer, shorter chunk at the same start */
@@ -152,14 +160,16 @@ static void plan(const struct c *cs, uint32_t n, uint64_t size, uint64_t off, ui
 	free(vis);
 }
 #define H KELP_CHUNK_HOLE
-#define PLAN(cs, size, off, len, want, rc)                                                        \
-	plan(cs, sizeof(cs) / sizeof(cs[0]), size, off, len, want, sizeof(want) / sizeof(want[0]), rc)
+#define PLAN(cs, size, off, len, want, rc)                                                         \
+	plan(cs, sizeof(cs) / sizeof(cs[0]), size, off, len, want, sizeof(want) / sizeof(want[0]), \
+	     rc)
 
 static void test_weed_chunks_reading(void **state)
 {
 	{ /* 0 */
 		static const struct c cs[] = {{0, 100, 123}, {100, 100, 134}, {200, 100, 353}};
-		static const struct kelp_chunk_piece w[] = {{0, 100, 0, 0}, {1, 100, 0, 100}, {2, 50, 0, 200}};
+		static const struct kelp_chunk_piece w[] = {
+			{0, 100, 0, 0}, {1, 100, 0, 100}, {2, 50, 0, 200}};
 		PLAN(cs, 300, 0, 250, w, 250);
 	}
 	{ /* 1 */
@@ -179,17 +189,20 @@ static void test_weed_chunks_reading(void **state)
 	}
 	{ /* 4: weed gives [0,200) asdf and [250,400) xxxx; kelp also the hole [200,250) */
 		static const struct c cs[] = {{0, 100, 123}, {0, 200, 134}, {250, 250, 154}};
-		static const struct kelp_chunk_piece w[] = {{1, 200, 0, 0}, {H, 50, 0, 200}, {2, 150, 0, 250}};
+		static const struct kelp_chunk_piece w[] = {
+			{1, 200, 0, 0}, {H, 50, 0, 200}, {2, 150, 0, 250}};
 		PLAN(cs, 500, 0, 400, w, 400);
 	}
 	{ /* 5 */
-		static const struct c cs[] = {{0, 100, 123}, {0, 200, 184}, {70, 150, 143}, {80, 100, 134}};
+		static const struct c cs[] = {
+			{0, 100, 123}, {0, 200, 184}, {70, 150, 143}, {80, 100, 134}};
 		static const struct kelp_chunk_piece w[] = {{1, 200, 0, 0}, {2, 20, 130, 200}};
 		PLAN(cs, 220, 0, 220, w, 220);
 	}
 	{ /* 8 */
 		static const struct c cs[] = {{0, 100, 123}, {90, 200, 134}, {190, 300, 353}};
-		static const struct kelp_chunk_piece w[] = {{0, 90, 0, 0}, {1, 100, 0, 90}, {2, 110, 0, 190}};
+		static const struct kelp_chunk_piece w[] = {
+			{0, 90, 0, 0}, {1, 100, 0, 90}, {2, 110, 0, 190}};
 		PLAN(cs, 490, 0, 300, w, 300);
 	}
 	{ /* 9: big chunks overlapping by 11 bytes each */
@@ -290,9 +303,9 @@ static void test_equal_ts_quirk(void **state)
 	static const struct c cs[] = {{0, 100, 7}, {50, 100, 7}};
 	static const struct v w[] = {{0, 100, 0, 0}};
 	EXPECT(cs, w);
-	/* found by fuzz_chunk_manifest: A [0,100) and B [10,150) share ts 5 under C [0,120) ts 9. A's
-	 * end removes B from weed's queue (nearest the back with ts 5), so after C ends, weed shows
-	 * [120,150) from A at offset 120 of its 100 bytes; kelp clips that to a hole */
+	/* found by fuzz_chunk_manifest: A [0,100) and B [10,150) share ts 5 under C [0,120) ts 9.
+	 * A's end removes B from weed's queue (nearest the back with ts 5), so after C ends, weed
+	 * shows [120,150) from A at offset 120 of its 100 bytes; kelp clips that to a hole */
 	static const struct c shared[] = {{0, 100, 5}, {0, 120, 9}, {10, 140, 5}};
 	static const struct v w3[] = {{0, 120, 1, 0}};
 	EXPECT(shared, w3);
@@ -319,9 +332,10 @@ static void test_randomized(void **state)
 			int64_t start = random() % SIZE, len = random() % 65;
 			if (start + len > SIZE)
 				len = SIZE - start;
-			int64_t ts = round % 2 ? (int64_t)i : (int64_t)(n - i) * 3; /* also newest first */
-			c[i] = (struct kelp_filer_chunk){.offset = start, .size = (uint64_t)len,
-							 .modified_ts_ns = ts};
+			int64_t ts = round % 2 ? (int64_t)i
+					       : (int64_t)(n - i) * 3; /* also newest first */
+			c[i] = (struct kelp_filer_chunk){
+				.offset = start, .size = (uint64_t)len, .modified_ts_ns = ts};
 			c[i].fid.key = i;
 		}
 		/* model: apply in ts order */
@@ -347,8 +361,8 @@ static void test_randomized(void **state)
 		}
 		for (int i = 0; i < SIZE; i++)
 			if (shown[i] != model[i]) {
-				fprintf(stderr, "round %d byte %d: shown %lld model %lld\n", round, i,
-					(long long)shown[i], (long long)model[i]);
+				fprintf(stderr, "round %d byte %d: shown %lld model %lld\n", round,
+					i, (long long)shown[i], (long long)model[i]);
 				fail();
 			}
 		/* and a read plan of a random range tiles it with the same chunks */
@@ -363,9 +377,11 @@ static void test_randomized(void **state)
 			assert_true(p[k].len > 0);
 			for (uint32_t b = 0; b < p[k].len; b++) {
 				int64_t at = (int64_t)(off + pos + b);
-				assert_int_equal(p[k].chunk == H ? -1 : (int64_t)p[k].chunk, model[at]);
+				assert_int_equal(p[k].chunk == H ? -1 : (int64_t)p[k].chunk,
+						 model[at]);
 				if (p[k].chunk != H)
-					assert_int_equal(p[k].chunk_off + b, at - c[p[k].chunk].offset);
+					assert_int_equal(p[k].chunk_off + b,
+							 at - c[p[k].chunk].offset);
 			}
 			pos += p[k].len;
 		}
@@ -390,7 +406,8 @@ static void test_real_overlap(void **state)
 	assert_int_equal(nv, 3);
 	struct kelp_chunk_piece p[8];
 	assert_int_equal(kelp_chunk_plan(vis, nv, e.attr.size, 0, 10000, p, 8, &np), 8192);
-	static const struct kelp_chunk_piece w[] = {{0, 3000, 0, 0}, {1, 2048, 0, 3000}, {0, 3144, 5048, 5048}};
+	static const struct kelp_chunk_piece w[] = {
+		{0, 3000, 0, 0}, {1, 2048, 0, 3000}, {0, 3144, 5048, 5048}};
 	assert_int_equal(np, 3);
 	for (int i = 0; i < 3; i++)
 		assert_memory_equal(&p[i], &w[i], sizeof(p[i]));
@@ -401,9 +418,12 @@ static void test_real_overlap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_weed_interval_merging), cmocka_unit_test(test_weed_chunks_reading),
-		cmocka_unit_test(test_plan_edges),	      cmocka_unit_test(test_visibles_input),
-		cmocka_unit_test(test_equal_ts_quirk),	      cmocka_unit_test(test_randomized),
+		cmocka_unit_test(test_weed_interval_merging),
+		cmocka_unit_test(test_weed_chunks_reading),
+		cmocka_unit_test(test_plan_edges),
+		cmocka_unit_test(test_visibles_input),
+		cmocka_unit_test(test_equal_ts_quirk),
+		cmocka_unit_test(test_randomized),
 		cmocka_unit_test(test_real_overlap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -70,10 +70,12 @@ static void test_multi_chunk(void **state)
 	assert_int_equal(parse_fixture("filer/entry_multi.json", &e), 0);
 	assert_int_equal(e.attr.size, 3145733);
 	assert_int_equal(e.nchunks, 4);
-	static const char *fids[] = {"4,04cfaac612", "2,05d232de6e", "5,06cf831b12", "2,072002d9e9"};
+	static const char *fids[] = {"4,04cfaac612", "2,05d232de6e", "5,06cf831b12",
+				     "2,072002d9e9"};
 	for (int i = 0; i < 4; i++) {
 		assert_fid(&e.chunks[i], fids[i]);
-		assert_int_equal(e.chunks[i].offset, (int64_t)i * 1048576); /* 0 is omitted in JSON */
+		assert_int_equal(e.chunks[i].offset,
+				 (int64_t)i * 1048576); /* 0 is omitted in JSON */
 		assert_int_equal(e.chunks[i].size, i < 3 ? 1048576 : 5);
 	}
 	kelp_filer_entry_free(&e);
@@ -91,6 +93,13 @@ static void test_inline_and_empty(void **state)
 	uint8_t *json = load_fixture("filer/entry_inline.json", &len);
 	assert_non_null(strstr((char *)json, "\"Content\":\"ghGe53YK3T"));
 	free(json);
+	const uint8_t *d;
+	assert_int_equal(kelp_filer_inline_read(&e, 0, 700, &d), 700);
+	assert_ptr_equal(d, e.content);
+	assert_int_equal(kelp_filer_inline_read(&e, 695, 100, &d), 5); /* cut at FileSize first */
+	assert_ptr_equal(d, e.content + 695);
+	assert_int_equal(kelp_filer_inline_read(&e, 700, 1, &d), 0);
+	assert_null(d);
 	assert_int_equal(e.content[0], 0x82); /* "ghGe" = 82 11 9e */
 	assert_int_equal(e.content[1], 0x11);
 	assert_int_equal(e.content[2], 0x9e);
@@ -158,9 +167,11 @@ static void test_dir_symlink_names(void **state)
 
 	assert_int_equal(parse_fixture("filer/entry_names.json", &e), 0);
 	assert_string_equal(e.path, "/kelp-set/dir with spaces/n\xc3\xa4me \xc3\xbcn\xc3\xaf"
-				    "c\xc3\xb6" "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e #1%.bin");
+				    "c\xc3\xb6"
+				    "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e #1%.bin");
 	assert_string_equal(e.name, "n\xc3\xa4me \xc3\xbcn\xc3\xaf"
-				    "c\xc3\xb6" "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e #1%.bin");
+				    "c\xc3\xb6"
+				    "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e #1%.bin");
 	kelp_filer_entry_free(&e);
 
 	assert_int_equal(parse_fixture("filer/entry_deep.json", &e), 0);
@@ -290,8 +301,10 @@ static void test_bad_entries(void **state)
 		"\"offset\":9223372036854775000,\"size\":1000}]}",
 		"{\"FullPath\":\"/a\",\"chunks\":[{\"file_id\":\"3,01637037d6\","
 		"\"size\":1099511627777}]}",
-		"{\"FullPath\":\"/a\",\"chunks\":[{\"file_id\":\"3,01637037d6\",\"cipher_key\":\"AAAA\"}]}",
-		"{\"FullPath\":\"/a\",\"chunks\":[{\"file_id\":\"3,01637037d6\",\"is_compressed\":1}]}",
+		"{\"FullPath\":\"/"
+		"a\",\"chunks\":[{\"file_id\":\"3,01637037d6\",\"cipher_key\":\"AAAA\"}]}",
+		"{\"FullPath\":\"/"
+		"a\",\"chunks\":[{\"file_id\":\"3,01637037d6\",\"is_compressed\":1}]}",
 		"{\"FullPath\":\"/a\",\"FullPath\":\"/b\"}",
 		"{\"FullPath\":\"/a\"",
 	};
@@ -311,6 +324,17 @@ static void test_bad_entries(void **state)
 	assert_int_equal(e.chunks[0].cipher_key_len, 16);
 	assert_int_equal(e.attr.inode, kelp_filer_path_inode("/a", 2)); /* no Inode: the hash */
 	assert_int_equal(e.attr.mode, S_IFREG);
+	kelp_filer_entry_free(&e);
+
+	/* Content shorter than FileSize: reads inside it are inline, others go to the chunks */
+	const uint8_t *d;
+	assert_int_equal(
+		parse_str("{\"FullPath\":\"/a\",\"FileSize\":10,\"Content\":\"AQID\"}", &e), 0);
+	assert_int_equal(e.content_len, 3);
+	assert_int_equal(kelp_filer_inline_read(&e, 1, 2, &d), 2);
+	assert_int_equal(d[0], 2);
+	assert_int_equal(kelp_filer_inline_read(&e, 2, 5, &d), -ENODATA);
+	assert_int_equal(kelp_filer_inline_read(&e, 0, 0, &d), 0);
 	kelp_filer_entry_free(&e);
 }
 
@@ -343,9 +367,12 @@ static void test_long_names(void **state)
 	assert_int_equal(strlen(l.ents[0].name), 255);
 	kelp_filer_listing_free(&l);
 
-	static const char *bad[] = {"{\"Entries\":7}", "{\"Entries\":[{}]}",
-				    "{\"Entries\":[{\"FullPath\":\"/\"}]}", "{\"LastFileName\":1}",
-				    "{\"ShouldDisplayLoadMore\":\"yes\"}", "[]"};
+	static const char *bad[] = {"{\"Entries\":7}",
+				    "{\"Entries\":[{}]}",
+				    "{\"Entries\":[{\"FullPath\":\"/\"}]}",
+				    "{\"LastFileName\":1}",
+				    "{\"ShouldDisplayLoadMore\":\"yes\"}",
+				    "[]"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(kelp_filer_listing_parse(bad[i], strlen(bad[i]), &l), -EBADMSG);
 }
@@ -371,9 +398,10 @@ static void test_mode_and_inode(void **state)
 static void test_big_integers(void **state)
 {
 	struct kelp_filer_entry e;
-	const char *json = "{\"FullPath\":\"/a 99999999999999999999\",\"Inode\":18446744073709551615,"
-			   "\"Quota\":-9223372036854775809,\"chunks\":[{\"fid\":{\"volume_id\":1,"
-			   "\"file_key\":18446744073709551615,\"cookie\":1}}]}";
+	const char *json =
+		"{\"FullPath\":\"/a 99999999999999999999\",\"Inode\":18446744073709551615,"
+		"\"Quota\":-9223372036854775809,\"chunks\":[{\"fid\":{\"volume_id\":1,"
+		"\"file_key\":18446744073709551615,\"cookie\":1}}]}";
 	assert_int_equal(parse_str(json, &e), 0);
 	assert_string_equal(e.path, "/a 99999999999999999999");
 	assert_true(e.attr.inode == UINT64_MAX);
