@@ -81,6 +81,7 @@ static enum kelp_err_kind err_kind(int32_t result)
 static void count_completion(struct kelp_lcore *lc, struct lcore_session *s,
 			     const struct kelp_cqe *c)
 {
+	lc->round_cqes++; /* for the idle policy of lcore_thread() */
 	if (c->result < 0) {
 		KELP_STAT_ADD(lc->stats.errors[err_kind(c->result)], 1);
 		KELP_STAT_ADD(s->stats.errors, 1);
@@ -500,17 +501,23 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 {
 	KELP_ASSERT_OWNER(&lc->owner);
 	int busy = KELP_POLL_IDLE;
+	lc->round_cqes = 0;
 	for (unsigned i = 0; i < lc->n_pollers; i++)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
+	if (busy) /* handed reads to control and completed nothing: see KELP_HANDOFF_PARK_NS */
+		lc->handoff_only = lc->to_ctl_pending && !lc->round_cqes;
 	if (lc->to_ctl_pending) {
 		lc->to_ctl_pending = 0;
 		/* slow path only (remote reads, session release): the local path never gets here.
 		 * Dekker with the control loop: our ring tail store before this flag load, its flag
 		 * store before its ring check. A control thread that is not asleep drains our ring
-		 * after its current batch anyway: no eventfd write (a syscall plus a wakeup) then.
+		 * after its current batch anyway, and one asleep with a timeout
+		 * (KELP_CTL_ASLEEP_TIMED) after its next wake-up: no eventfd write (a syscall plus
+		 * a wakeup) then.
 		 */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (!lc->ctl_asleep || __atomic_load_n(lc->ctl_asleep, __ATOMIC_RELAXED)) {
+		if (!lc->ctl_asleep ||
+		    __atomic_load_n(lc->ctl_asleep, __ATOMIC_RELAXED) == KELP_CTL_ASLEEP) {
 			uint64_t one = 1;
 			if (lc->ctl_wake_fd >= 0 && write(lc->ctl_wake_fd, &one, sizeof(one)) < 0)
 				lc->to_ctl_pending = 1; /* retry next round */
@@ -612,12 +619,17 @@ static void *lcore_thread(void *arg)
 		if (lc->idle_park_ns == 0)
 			continue;
 		uint64_t now = kelp_now_ns(); /* vDSO, no syscall; idle rounds only */
+		uint64_t park_after = lc->handoff_only && spin_ns > KELP_HANDOFF_PARK_NS
+					      ? KELP_HANDOFF_PARK_NS
+					      : spin_ns;
 		if (idle_since == 0) {
 			idle_since = now;
-		} else if (now - idle_since >= spin_ns) {
+		} else if (now - idle_since >= park_after) {
 			park(lc);
-			spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
-							kelp_now_ns() - now);
+			/* a park for HTTP answers says nothing about how fast clients come back */
+			if (park_after == spin_ns)
+				spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
+								kelp_now_ns() - now);
 			idle_since = 0;
 		}
 	}

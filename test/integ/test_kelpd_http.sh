@@ -106,6 +106,18 @@ nvol=$(weed_manifest_rows live | cut -f1 | cut -d, -f1 | sort -u | wc -l)
 grep -q "^http fallback: " <<<"$("$BIN/kelpctl" -c "$CONF" stats)" || fail "kelpctl stats shows no HTTP fallback line"
 echo "ok: force_http: kelpctl get of $n live fids ($ngz stored gzipped) equals a plain curl and the upload, --raw curl as stored; deleted -> ENOENT; all over HTTP"
 echo "ok: $(hstat lookups) lookups for $nvol volumes, $(hstat cache_hits) cache hits, $(hstat conns_reused) reused connections"
+# 1b. Many reads in flight at once (issue 12 item 5): with at least KELP_CTL_LAZY_MIN_INFLIGHT HTTP
+#     reads in flight the control thread sleeps with a timeout and the lcore hands it new requests
+#     without waking it; every read must still come back, once, with its own needle's bytes
+#     (kelp-bench --verify: size and CRC of each whole needle), and the lcore parks between hand-offs.
+"$BIN/kelp-bench" --mode local -c "$CONF" --volume-dir "${WEED_VOLUME_DIRS[0]}" \
+	--volume-dir "${WEED_VOLUME_DIRS[1]}" -d 32 -n 3000 -s 65536 --wait --verify --json -q \
+	>"$K/bench.json" 2>"$K/bench.err" || fail "kelp-bench -d 32 --verify over HTTP: $(cat "$K/bench.err" "$K/bench.json")"
+bj() { jq -e "$1" "$K/bench.json"; }
+[ "$(bj .ops)" -ge 3000 ] && [ "$(bj .errors)" = 0 ] && [ "$(bj .verify_failures)" = 0 ] ||
+	fail "kelp-bench -d 32 over HTTP: $(cat "$K/bench.json")"
+[ "$(hstat timed_waits)" -gt 0 ] || fail "32 reads in flight, yet the control thread never slept timed: $("$BIN/kelpctl" -c "$CONF" --json stats)"
+echo "ok: $(bj .ops) reads at depth 32 over HTTP, all verified; control slept timed $(hstat timed_waits) times"
 # the published location table (what lcores read lock-free) lists each volume where the master says
 "$BIN/kelpctl" -c "$CONF" --json volumes >"$K/vols.json"
 while IFS=$'\t' read -r fid _; do
