@@ -118,6 +118,22 @@ bj() { jq -e "$1" "$K/bench.json"; }
 	fail "kelp-bench -d 32 over HTTP: $(cat "$K/bench.json")"
 [ "$(hstat timed_waits)" -gt 0 ] || fail "32 reads in flight, yet the control thread never slept timed: $("$BIN/kelpctl" -c "$CONF" --json stats)"
 echo "ok: $(bj .ops) reads at depth 32 over HTTP, all verified; control slept timed $(hstat timed_waits) times"
+# 1c. Errors stay with their own requests in those batches: live and deleted fids interleaved, each
+#     read once per pass (--seq), 40 passes at depth 32: exactly the deleted ones fail, with ENOENT.
+: >"$K/mixed.fids"
+for _ in $(seq 40); do
+	weed_manifest_rows live | cut -f1 >>"$K/mixed.fids"
+	weed_manifest_rows deleted | cut -f1 >>"$K/mixed.fids"
+done
+nmixed=$(wc -l <"$K/mixed.fids")
+ndel=$((40 * $(weed_manifest_rows deleted | wc -l)))
+[ "$ndel" -gt 0 ] || fail "the standard set has no deleted fids: 1c checks nothing"
+"$BIN/kelp-bench" --mode local -c "$CONF" --fids "$K/mixed.fids" --seq -n "$nmixed" -d 32 -s 65536 \
+	--wait --json -q >"$K/bench.json" 2>"$K/bench.err" || true
+[ "$(bj .ops)" = "$nmixed" ] && [ "$(bj .errors)" = "$ndel" ] &&
+	[ "$(bj '.errors_by_code | keys | join(",")')" = '"ENOENT"' ] ||
+	fail "live + deleted fids at depth 32: want $ndel ENOENT of $nmixed: $(cat "$K/bench.json" "$K/bench.err")"
+echo "ok: $nmixed reads of live and deleted fids at depth 32: exactly the $ndel deleted ones failed, ENOENT"
 # the published location table (what lcores read lock-free) lists each volume where the master says
 "$BIN/kelpctl" -c "$CONF" --json volumes >"$K/vols.json"
 while IFS=$'\t' read -r fid _; do
