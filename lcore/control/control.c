@@ -41,7 +41,7 @@
 /* With many HTTP reads in flight, wait up to this long for a quarter of them (at most 8) to
  * answer before waking: one wake-up of this thread, and one kick of each lcore, per batch. */
 #ifndef KELP_CTL_BATCH_WAIT_US
-#define KELP_CTL_BATCH_WAIT_US 100u
+#define KELP_CTL_BATCH_WAIT_US 50u
 #endif
 
 struct io_uring_sqe *kelp_ctl_get_sqe(struct kelp_control *ctl)

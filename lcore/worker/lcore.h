@@ -50,7 +50,7 @@
 	    * HTTP reads it has in flight wake it too: no eventfd write; the                       \
 	    * messages are taken at its next wake-up (one wake-up per batch                        \
 	    * of answers instead of one more per batch of new requests) */
-#define KELP_CTL_LAZY_WAKE_NS 1000000u
+#define KELP_CTL_LAZY_WAKE_NS 200000u
 /* ... and only with this many HTTP reads in flight: their answers then come at least this many
  * per read latency, so a new request waits for the next one a fraction of a read's time (with
  * fewer, e.g. one 2 ms read, it could wait most of that read) */
