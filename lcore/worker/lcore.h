@@ -40,7 +40,7 @@
 /* an idle lcore spins at most this many times [engine] idle_park_us before it parks (lcore.c) */
 #define KELP_IDLE_SPIN_MAX_FACTOR 16u
 #define KELP_PUBLISH_BYTES	  (256u << 10) /* publish CQEs mid-burst after this many bytes */
-#define KELP_HANDOFF_PARK_NS 2000u /* idle spin after a hand-off-only round (see above) */
+#define KELP_HANDOFF_PARK_NS	  2000u /* idle spin after a hand-off-only round (see above) */
 /* Values of the control loop's asleep flag (struct kelp_lcore.ctl_asleep): */
 #define KELP_CTL_ASLEEP                                                                            \
 	1u /* waits for completions: a round that sent messages writes the                         \
