@@ -17,10 +17,10 @@
  * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
  * A round whose only work was handing reads to the control thread (HTTP fallback) shortens that
  * idle time to KELP_HANDOFF_PARK_NS (when parking is on at all): what comes next is their answers,
- * hundreds of microseconds away, and control wakes a parked lcore for them (kelp_lcore_kick);
- * spinning for idle_park_us after every hand-off cost ~10 us of CPU per fallback read. A round
- * that wrote completions keeps the full idle_park_us: the client usually answers with new
- * requests within microseconds.
+ * hundreds of microseconds away, and control wakes a parked lcore for them (kelp_lcore_kick), so
+ * spinning for them only burns CPU the volume server and the client need. A round that wrote
+ * completions keeps the full (adaptive: kelp_lcore_park_adapt) spin, since the client usually
+ * answers with new requests within microseconds; a park after a hand-off does not adapt it.
  */
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
