@@ -14,8 +14,7 @@
 # most 32 per server (kelpctl status shows them), so DEPTH as well.
 # Writes $OUT/http.json, $OUT/http.png, $OUT/cpu.txt (CPU ms of client, kelpd and the volume server
 # per row, from /proc and time(1); kelpd also per thread: kelp-lcoreN = the lcore, kelpd = the
-# control thread, with its context switches per request; and each as us of CPU per request) and
-# prints a Markdown table.
+# control thread; and each as us of CPU per request) and prints a Markdown table.
 #
 # usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR] [-s "4k 1m"]
 #                          [--no-fallback] [--no-local]
@@ -46,7 +45,7 @@ while [ $# -gt 0 ]; do
 	-s) SIZES=$2; shift 2 ;;
 	--no-fallback) FALLBACK=0; shift ;;
 	--no-local) LOCAL=0; shift ;;
-	-h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -103,13 +102,11 @@ RUNS=$OUT/http.json
 cpu_ms() { # CPU time (user + system) of process $1 in ms, 0 when there is none
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat" || echo 0
 }
-thread_ticks() { # "comm ticks switches" per thread of process $1 (utime + stime in clock ticks;
-	# voluntary + involuntary context switches)
+thread_ticks() { # "comm ticks" per thread of process $1 (utime + stime, clock ticks)
 	local t
 	[ -n "$1" ] || return 0
 	for t in /proc/"$1"/task/*; do
-		echo "$(cat "$t/comm" 2>/dev/null) $(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null)" \
-			"$(awk '/ctxt_switches/ { n += $2 } END { print n + 0 }' "$t/status" 2>/dev/null)"
+		awk -v c="$(cat "$t/comm" 2>/dev/null)" '{ print c, $14 + $15 }' "$t/stat" 2>/dev/null || true
 	done
 }
 VPID=$(pgrep -f "weed volume.*-dir=$VDIR" | head -n 1 || true)
@@ -127,11 +124,9 @@ bench() { # label, args...
 	thread_ticks "$KELPD_PID" >"$OUT/threads1.txt"
 	cl=$(awk '{ print int(($1 + $2) * 1000) }' "$OUT/time.txt")
 	read -r ops ops_s < <(tail -n 1 "$RUNS" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["ops"], int(j["ops_per_sec"]))')
-	# per thread name: CPU ms during the row and context switches per request (the kelpd
-	# threads of the same name summed)
-	threads=$(awk -v n="$ops" 'NR == FNR { a[$1] += $2; x[$1] += $3; next } { b[$1] += $2; y[$1] += $3 }
-		END { for (c in b) if (b[c] - a[c] > 0)
-			printf " %s=%d (%.2f cs/op)", c, (b[c] - a[c]) * 10, n ? (y[c] - x[c]) / n : 0 }' \
+	# per thread name: CPU ms during the row (the kelpd threads of the same name summed)
+	threads=$(awk 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
+		END { for (c in b) if (b[c] - a[c] > 0) printf " %s=%d", c, (b[c] - a[c]) * 10 }' \
 		"$OUT/threads0.txt" "$OUT/threads1.txt")
 	echo "$label: CPU ms client $cl kelpd $k1 weed-volume $v1 ops/s $ops_s" \
 		"| us/op client $(awk -v c="$cl" -v n="$ops" 'BEGIN { printf "%.1f", n ? c * 1000 / n : 0 }')" \

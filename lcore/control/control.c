@@ -4,9 +4,7 @@
  *
  * kelp_ctl_run() sets up, starts the lcores, and loops:
  *   1. submit what the callbacks queued, wait for at least one completion (no wait when an lcore
- *      message is already queued: lcores write wake_fd only while ctl->asleep is set); with many
- *      HTTP reads in flight the wait is bounded and batched instead, and lcores do not write
- *      wake_fd at all (KELP_CTL_ASLEEP_TIMED: see the loop);
+ *      message is already queued: lcores write wake_fd only while ctl->asleep is set);
  *   2. call op->done() for every completion of the batch (accept, hello, session close, admin
  *      command, signal, lcore wake-up, the volume refresh timer, and whatever other modules
  *      submitted, e.g. the HTTP fallback);
@@ -26,7 +24,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/epoch.h"
@@ -38,11 +35,6 @@
 #include "lcore/control/remote_read.h"
 
 #define RING_ENTRIES 256
-/* With many HTTP reads in flight, wait up to this long for a quarter of them (at most 8) to
- * answer before waking: one wake-up of this thread, and one kick of each lcore, per batch. */
-#ifndef KELP_CTL_BATCH_WAIT_US
-#define KELP_CTL_BATCH_WAIT_US 50u
-#endif
 
 struct io_uring_sqe *kelp_ctl_get_sqe(struct kelp_control *ctl)
 {
@@ -320,41 +312,6 @@ static void drain_lcore_messages(struct kelp_control *ctl)
 	}
 }
 
-/* ---- the loop's wait ---------------------------------------------------------------------- */
-
-#ifndef IORING_FEAT_MIN_TIMEOUT
-#define IORING_FEAT_MIN_TIMEOUT (1U << 15) /* Linux 6.12; liburing 2.3 does not know it */
-#endif
-
-/*
- * Submit what is queued and wait for @wait_nr completions, but once @min_wait_us have passed
- * return with whatever completed (at least one), and after @ts with none (-ETIME): the kernel's
- * min_wait_usec (Linux 6.12), which liburing 2.3 cannot pass (its io_uring_getevents_arg calls
- * the field "pad"), so this flushes the SQ the way liburing does and enters the ring itself.
- * Control thread only. @return submitted SQEs or -errno.
- */
-static int submit_and_wait_min(struct io_uring *ring, unsigned wait_nr, unsigned min_wait_us,
-			       struct __kernel_timespec *ts)
-{
-	struct io_uring_sq *sq = &ring->sq;
-	unsigned tail = sq->sqe_tail;
-
-	if (sq->sqe_head != tail) { /* liburing's __io_uring_flush_sq, for a ring without SQPOLL */
-		sq->sqe_head = tail;
-		io_uring_smp_store_release(sq->ktail, tail);
-	}
-	struct io_uring_getevents_arg arg = {
-		.sigmask = 0,
-		.sigmask_sz = _NSIG / 8,
-		.pad = min_wait_us, /* min_wait_usec */
-		.ts = (uint64_t)(uintptr_t)ts,
-	};
-	long rc = syscall(__NR_io_uring_enter, ring->ring_fd,
-			  tail - io_uring_smp_load_acquire(sq->khead), wait_nr,
-			  IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
-	return rc < 0 ? -errno : (int)rc;
-}
-
 /* ---- setup, loop, teardown ------------------------------------------------------------- */
 
 /* Stop the lcores and tell every client; nothing is freed yet (io_uring may still own buffers). */
@@ -455,7 +412,6 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		      eng->conf.engine.socket, eng->n_lcores, kelp_volume_set_count(eng->volumes));
 
 	bool idle_timeout = false; /* the last timed wait ended with nothing to do */
-	bool min_wait = (ctl->ring.features & IORING_FEAT_MIN_TIMEOUT) != 0;
 	while (!ctl->stopping) {
 		/* Dekker with kelp_lcore_poll_once(): our flag store before our ring check, an
 		 * lcore's ring store before its flag load. Either we see its messages now (and do
@@ -464,11 +420,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		 * While many HTTP reads are in flight their answers wake us anyway: we then sleep
 		 * at most KELP_CTL_LAZY_WAKE_NS and lcores do not write wake_fd
 		 * (KELP_CTL_ASLEEP_TIMED), so new requests ride on the next wake-up instead of
-		 * costing one of their own (a context switch here, an eventfd write there). On
-		 * Linux
-		 * >= 6.12 that wait also gathers answers: it returns once a quarter of the reads in
-		 * flight (at most 8) answered, or KELP_CTL_BATCH_WAIT_US after the first answer, so
-		 * one wake-up here and one kick per lcore serve a batch of them. A timed
+		 * costing one of their own (a context switch here, an eventfd write there). A timed
 		 * wait that ended with nothing to do (slow answers, e.g. large bodies) makes the
 		 * next one untimed: no periodic wake-ups while nothing happens.
 		 */
@@ -484,18 +436,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 			struct __kernel_timespec ts = {.tv_nsec = KELP_CTL_LAZY_WAKE_NS};
 			struct io_uring_cqe *first;
 			ctl->timed_waits++;
-			unsigned n = kelp_ctl_remote_inflight(ctl) / 4;
-			if (min_wait) {
-				rc = submit_and_wait_min(&ctl->ring, n < 8 ? n : 8,
-							 KELP_CTL_BATCH_WAIT_US, &ts);
-				if (rc == -EINVAL) { /* a kernel that refuses it: never again */
-					min_wait = false;
-					rc = 0;
-				}
-			} else {
-				rc = io_uring_submit_and_wait_timeout(&ctl->ring, &first, 1, &ts,
-								      NULL);
-			}
+			rc = io_uring_submit_and_wait_timeout(&ctl->ring, &first, 1, &ts, NULL);
 			if (rc == -ETIME) { /* time to look at the lcores' rings */
 				idle_timeout = !lcore_messages_pending(ctl);
 				rc = 0;
