@@ -200,7 +200,7 @@ static char *quote_big_ints(const char *in, size_t len, size_t *out_len)
 	return out;
 }
 
-static int parse_chunk(json_t *c, struct kelp_filer_chunk *out)
+static int parse_chunk(json_t *c, struct kelp_fchunk *out)
 {
 	json_t *fid = json_object_get(c, "fid");
 	const char *fid_s = json_string_value(json_object_get(c, "file_id"));
@@ -236,7 +236,7 @@ static int parse_chunk(json_t *c, struct kelp_filer_chunk *out)
 	return 0;
 }
 
-int kelp_filer_parse_entry(json_t *j, struct kelp_filer_entry **out)
+int kelp_fentry_parse(json_t *j, struct kelp_fentry **out)
 {
 	if (!json_is_object(j))
 		return -EBADMSG;
@@ -244,7 +244,7 @@ int kelp_filer_parse_entry(json_t *j, struct kelp_filer_entry **out)
 	const char *mtime = json_string_value(json_object_get(j, "Mtime"));
 	if (!json_is_integer(mode) || !mtime)
 		return -EBADMSG;
-	struct kelp_filer_entry *e = calloc(1, sizeof(*e));
+	struct kelp_fentry *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->refs = 1;
@@ -277,7 +277,7 @@ int kelp_filer_parse_entry(json_t *j, struct kelp_filer_entry **out)
 		rc = parse_chunk(json_array_get(chunks, i), &e->chunks[i]);
 	e->n_chunks = n;
 	if (rc) {
-		kelp_filer_entry_put(e);
+		kelp_fentry_put(e);
 		return rc;
 	}
 	*out = e;
@@ -332,7 +332,7 @@ static void freq_free(struct freq *q)
 }
 
 /* A lookup ended: cache the result and tell every waiter. */
-static void lookup_finish(struct freq *q, int err, struct kelp_filer_entry *e)
+static void lookup_finish(struct freq *q, int err, struct kelp_fentry *e)
 {
 	struct kelp_filer *f = q->f;
 	struct pending *p = q->pend;
@@ -345,10 +345,10 @@ static void lookup_finish(struct freq *q, int err, struct kelp_filer_entry *e)
 		kelp_filer_cache_put(f->cache, p->path, p->len, kelp_now_ns(), e, err);
 	struct kelp_filer_wait *w;
 	while ((w = KELP_FIFO_POP(p->head, p->tail))) {
-		kelp_filer_entry_get(e);
+		kelp_fentry_get(e);
 		w->done(w, e ? 0 : err, e);
 	}
-	kelp_filer_entry_put(e);
+	kelp_fentry_put(e);
 	free(p);
 }
 
@@ -376,14 +376,14 @@ static int parse_listing(struct freq *q, json_t *root)
 	for (size_t i = 0; i < n; i++) {
 		json_t *je = json_array_get(ents, i);
 		const char *full = json_string_value(json_object_get(je, "FullPath"));
-		struct kelp_filer_entry *e;
+		struct kelp_fentry *e;
 		if (!full)
 			return -EBADMSG;
 		const char *name = base_name(full);
 		size_t nl = strlen(name);
 		if (nl == 0 || nl >= sizeof(l->ents[0].name))
 			return -EBADMSG;
-		int rc = kelp_filer_parse_entry(je, &e);
+		int rc = kelp_fentry_parse(je, &e);
 		if (rc)
 			return rc;
 		memcpy(l->ents[l->n].name, name, nl + 1);
@@ -398,7 +398,7 @@ static void answered(struct freq *q, int status)
 {
 	struct kelp_filer *f = q->f;
 	int err = 0;
-	struct kelp_filer_entry *e = NULL;
+	struct kelp_fentry *e = NULL;
 	json_t *root = NULL;
 	if (status == 404) {
 		err = -ENOENT;
@@ -413,7 +413,7 @@ static void answered(struct freq *q, int status)
 		if (!root)
 			err = text ? -EBADMSG : -ENOMEM;
 		else if (q->kind == Q_LOOKUP)
-			err = kelp_filer_parse_entry(root, &e);
+			err = kelp_fentry_parse(root, &e);
 		else
 			err = parse_listing(q, root);
 		if (err == -EBADMSG)
@@ -521,7 +521,7 @@ static int freq_start(struct freq *q)
 }
 
 int kelp_filer_lookup(struct kelp_filer *f, const char *path, size_t len, struct kelp_filer_wait *w,
-		      struct kelp_filer_entry **hit)
+		      struct kelp_fentry **hit)
 {
 	if (f->stopping)
 		return -ECANCELED;
@@ -603,7 +603,7 @@ int kelp_filer_list_start(struct kelp_filer *f, struct kelp_filer_list *l)
 void kelp_filer_list_free(struct kelp_filer_list *l)
 {
 	for (unsigned i = 0; i < l->n; i++)
-		kelp_filer_entry_put(l->ents[i].e);
+		kelp_fentry_put(l->ents[i].e);
 	free(l->ents);
 	l->ents = NULL;
 	l->n = 0;

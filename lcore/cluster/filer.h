@@ -49,7 +49,7 @@ void kelp_filer_destroy(struct kelp_filer *f);
 /* A lookup that waits for the filer. done: @err 0 and @e (a reference for the waiter: put it), or
  * -errno (-ENOENT, -ETIMEDOUT, -EHOSTUNREACH, -EBADMSG, -EIO, -ECANCELED, -ENOMEM) and NULL. */
 struct kelp_filer_wait {
-	void (*done)(struct kelp_filer_wait *w, int err, struct kelp_filer_entry *e);
+	void (*done)(struct kelp_filer_wait *w, int err, struct kelp_fentry *e);
 	struct kelp_filer_wait *next; /* private */
 };
 
@@ -59,7 +59,7 @@ struct kelp_filer_wait {
  * inside this call); another -errno at once (a cached -ENOENT, -ENOMEM, -ECANCELED).
  */
 int kelp_filer_lookup(struct kelp_filer *f, const char *path, size_t len, struct kelp_filer_wait *w,
-		      struct kelp_filer_entry **hit);
+		      struct kelp_fentry **hit);
 
 /* kelp_filer_forget - drop @path from the cache (a read found its chunks gone). */
 void kelp_filer_forget(struct kelp_filer *f, const char *path, size_t len);
@@ -67,7 +67,7 @@ void kelp_filer_forget(struct kelp_filer *f, const char *path, size_t len);
 /* One listed name and its entry (a reference owned by the list). */
 struct kelp_filer_dirent {
 	char name[256];
-	struct kelp_filer_entry *e;
+	struct kelp_fentry *e;
 };
 
 /*
@@ -89,12 +89,12 @@ int kelp_filer_list_start(struct kelp_filer *f, struct kelp_filer_list *l);
 void kelp_filer_list_free(struct kelp_filer_list *l);
 
 /*
- * kelp_filer_parse_entry - one filer entry's JSON (a jansson object: the answer of ?metadata=true,
+ * kelp_fentry_parse - one filer entry's JSON (a jansson object: the answer of ?metadata=true,
  * or an element of a listing's Entries) into a new entry (refs 1). Any thread; pure.
  * Return: 0 and *@out; -EBADMSG a field kelp needs is missing or malformed; -ENOMEM.
  */
 struct json_t;
-int kelp_filer_parse_entry(struct json_t *j, struct kelp_filer_entry **out);
+int kelp_fentry_parse(struct json_t *j, struct kelp_fentry **out);
 
 /* Counters for kelpctl stats. */
 struct kelp_filer_stats {

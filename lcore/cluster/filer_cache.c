@@ -14,7 +14,7 @@ struct node {
 	struct node *prev, *next; /* LRU: head = most recent */
 	uint64_t hash;
 	uint64_t expires_ns;
-	struct kelp_filer_entry *e; /* NULL: negative */
+	struct kelp_fentry *e; /* NULL: negative */
 	int err;
 	size_t len;
 	char path[]; /* not NUL-terminated */
@@ -29,13 +29,13 @@ struct kelp_filer_cache {
 	struct kelp_filer_cache_stats st;
 };
 
-void kelp_filer_entry_get(struct kelp_filer_entry *e)
+void kelp_fentry_get(struct kelp_fentry *e)
 {
 	if (e)
 		e->refs++;
 }
 
-void kelp_filer_entry_put(struct kelp_filer_entry *e)
+void kelp_fentry_put(struct kelp_fentry *e)
 {
 	if (!e || --e->refs)
 		return;
@@ -111,7 +111,7 @@ static void remove_node(struct kelp_filer_cache *c, struct node **pp)
 	struct node *n = *pp;
 	*pp = n->hnext;
 	lru_unlink(c, n);
-	kelp_filer_entry_put(n->e);
+	kelp_fentry_put(n->e);
 	free(n);
 	c->n--;
 }
@@ -128,7 +128,7 @@ void kelp_filer_cache_destroy(struct kelp_filer_cache *c)
 }
 
 int kelp_filer_cache_get(struct kelp_filer_cache *c, const char *path, size_t len, uint64_t now_ns,
-			 struct kelp_filer_entry **e, int *err)
+			 struct kelp_fentry **e, int *err)
 {
 	uint64_t h = hash_path(path, len);
 	struct node **pp = find(c, path, len, h);
@@ -147,7 +147,7 @@ int kelp_filer_cache_get(struct kelp_filer_cache *c, const char *path, size_t le
 	lru_push_front(c, n);
 	if (n->e) {
 		c->st.hits++;
-		kelp_filer_entry_get(n->e);
+		kelp_fentry_get(n->e);
 	} else {
 		c->st.negative_hits++;
 		*err = n->err;
@@ -157,7 +157,7 @@ int kelp_filer_cache_get(struct kelp_filer_cache *c, const char *path, size_t le
 }
 
 int kelp_filer_cache_put(struct kelp_filer_cache *c, const char *path, size_t len, uint64_t now_ns,
-			 struct kelp_filer_entry *e, int err)
+			 struct kelp_fentry *e, int err)
 {
 	if (c->max == 0 || c->ttl_ns == 0)
 		return 0;
@@ -179,7 +179,7 @@ int kelp_filer_cache_put(struct kelp_filer_cache *c, const char *path, size_t le
 	n->expires_ns = now_ns + c->ttl_ns;
 	n->e = e;
 	n->err = err;
-	kelp_filer_entry_get(e);
+	kelp_fentry_get(e);
 	pp = find(c, path, len, h); /* the chain may have changed by the evictions */
 	n->hnext = *pp;
 	*pp = n;

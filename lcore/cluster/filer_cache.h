@@ -19,7 +19,7 @@
 #include "core/fid.h"
 
 /* One chunk of a file as the filer lists it (weed/pb/filer.proto FileChunk). */
-struct kelp_filer_chunk {
+struct kelp_fchunk {
 	struct kelp_fid fid;
 	uint64_t offset;  /* where the chunk's data starts in the file */
 	uint64_t size;	  /* bytes of file data it holds (after decryption/decompression) */
@@ -31,7 +31,7 @@ struct kelp_filer_chunk {
 };
 
 /* A filer entry as kelpd uses it (immutable once cached). */
-struct kelp_filer_entry {
+struct kelp_fentry {
 	unsigned refs;
 	uint64_t size; /* FileSize (0 for a directory) */
 	int64_t mtime_ns, ctime_ns;
@@ -41,13 +41,13 @@ struct kelp_filer_entry {
 	char *symlink;	  /* target, NULL when none */
 	uint8_t *content; /* inline data (Content), NULL when none */
 	size_t content_len;
-	struct kelp_filer_chunk *chunks;
+	struct kelp_fchunk *chunks;
 	size_t n_chunks;
 };
 
-/* kelp_filer_entry_get / _put - take / drop a reference; the last put frees. NULL is ignored. */
-void kelp_filer_entry_get(struct kelp_filer_entry *e);
-void kelp_filer_entry_put(struct kelp_filer_entry *e);
+/* kelp_fentry_get / _put - take / drop a reference; the last put frees. NULL is ignored. */
+void kelp_fentry_get(struct kelp_fentry *e);
+void kelp_fentry_put(struct kelp_fentry *e);
 
 struct kelp_filer_cache;
 
@@ -64,7 +64,7 @@ void kelp_filer_cache_destroy(struct kelp_filer_cache *c);
  * negative one; 0 when nothing (valid) is cached (an expired one is dropped).
  */
 int kelp_filer_cache_get(struct kelp_filer_cache *c, const char *path, size_t len, uint64_t now_ns,
-			 struct kelp_filer_entry **e, int *err);
+			 struct kelp_fentry **e, int *err);
 
 /*
  * kelp_filer_cache_put - cache @e (the cache takes its own reference), or, when @e is NULL, the
@@ -72,7 +72,7 @@ int kelp_filer_cache_get(struct kelp_filer_cache *c, const char *path, size_t le
  * recently used when full. Return: 0; -ENOMEM (nothing cached; not an error for the caller).
  */
 int kelp_filer_cache_put(struct kelp_filer_cache *c, const char *path, size_t len, uint64_t now_ns,
-			 struct kelp_filer_entry *e, int err);
+			 struct kelp_fentry *e, int err);
 
 /* kelp_filer_cache_drop - forget @path (e.g. a read found it changed). */
 void kelp_filer_cache_drop(struct kelp_filer_cache *c, const char *path, size_t len);

@@ -56,7 +56,7 @@ struct preq;
 
 struct piece {
 	struct preq *pr;
-	const struct kelp_filer_chunk *c;
+	const struct kelp_fchunk *c;
 	uint64_t chunk_off; /* where the piece starts in the chunk's (plain) data */
 	uint32_t len;
 	uint8_t *dst;	/* in the client's buffer */
@@ -74,7 +74,7 @@ struct preq {
 	size_t len;
 	char *after;
 	struct kelp_filer_wait w;
-	struct kelp_filer_entry *e;
+	struct kelp_fentry *e;
 	/* LIST */
 	struct kelp_filer_list l;
 	bool listing;
@@ -106,7 +106,7 @@ static void complete(struct preq *pr, int32_t result)
 	free(pr->pieces);
 	if (pr->listing)
 		kelp_filer_list_free(&pr->l);
-	kelp_filer_entry_put(pr->e);
+	kelp_fentry_put(pr->e);
 	free(pr->path);
 	free(pr);
 	fs->inflight--;
@@ -124,7 +124,7 @@ static uint64_t path_hash(const char *p, size_t len)
 	return h;
 }
 
-static void fill_stat(const struct kelp_filer_entry *e, const char *path, size_t len,
+static void fill_stat(const struct kelp_fentry *e, const char *path, size_t len,
 		      struct kelp_path_stat *st)
 {
 	*st = (struct kelp_path_stat){
@@ -385,11 +385,11 @@ struct span {
 
 /* Order of the chunks by precedence: newest modified_ts_ns first, later in the list first on a
  * tie (the filer appends overwrites). */
-static const struct kelp_filer_chunk *sort_base;
+static const struct kelp_fchunk *sort_base;
 static int by_newest(const void *x, const void *y)
 {
-	const struct kelp_filer_chunk *a = &sort_base[*(const size_t *)x];
-	const struct kelp_filer_chunk *b = &sort_base[*(const size_t *)y];
+	const struct kelp_fchunk *a = &sort_base[*(const size_t *)x];
+	const struct kelp_fchunk *b = &sort_base[*(const size_t *)y];
 	if (a->mtime_ns != b->mtime_ns)
 		return a->mtime_ns > b->mtime_ns ? -1 : 1;
 	return *(const size_t *)x > *(const size_t *)y ? -1 : 1;
@@ -401,7 +401,7 @@ static int by_newest(const void *x, const void *y)
  */
 static int plan(struct preq *pr, uint64_t off, uint64_t end)
 {
-	const struct kelp_filer_entry *e = pr->e;
+	const struct kelp_fentry *e = pr->e;
 	uint8_t *buf = pr->rr->dst;
 	size_t n = e->n_chunks;
 	for (size_t i = 0; i < n; i++)
@@ -423,7 +423,7 @@ static int plan(struct preq *pr, uint64_t off, uint64_t end)
 	size_t nt = 1, np = 0;
 	todo[0] = (struct span){off, end};
 	for (size_t k = 0; k < n && nt; k++) {
-		const struct kelp_filer_chunk *c = &e->chunks[order[k]];
+		const struct kelp_fchunk *c = &e->chunks[order[k]];
 		uint64_t ca = c->offset, cb = c->offset + c->size;
 		for (size_t t = 0; t < nt;) {
 			uint64_t a = todo[t].a > ca ? todo[t].a : ca;
@@ -468,7 +468,7 @@ static int plan(struct preq *pr, uint64_t off, uint64_t end)
 
 static void start_read(struct preq *pr)
 {
-	const struct kelp_filer_entry *e = pr->e;
+	const struct kelp_fentry *e = pr->e;
 	struct kelp_remote_read *rr = pr->rr;
 	if (S_ISDIR(e->mode)) {
 		complete(pr, -EISDIR);
@@ -529,7 +529,7 @@ static void have_entry(struct preq *pr)
 	}
 }
 
-static void lookup_done(struct kelp_filer_wait *w, int err, struct kelp_filer_entry *e)
+static void lookup_done(struct kelp_filer_wait *w, int err, struct kelp_fentry *e)
 {
 	struct preq *pr = kelp_container_of(w, struct preq, w);
 	if (err) {
@@ -577,7 +577,7 @@ int kelp_ctl_filer_request(struct kelp_control *ctl, struct kelp_remote_read *re
 	pr->after = req->after_len ? copy + req->path_len + 1 : NULL;
 	pr->w.done = lookup_done;
 	fs->inflight++;
-	struct kelp_filer_entry *e = NULL;
+	struct kelp_fentry *e = NULL;
 	rc = kelp_filer_lookup(fs->filer, copy, pr->len, &pr->w, &e);
 	if (rc == 0) {
 		pr->e = e;
