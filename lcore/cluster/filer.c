@@ -285,6 +285,18 @@ int kelp_fentry_parse(json_t *j, struct kelp_fentry **out)
 	return 0;
 }
 
+json_t *kelp_filer_json_load(const char *text, size_t len, int *err)
+{
+	size_t tl;
+	json_error_t jerr;
+	char *t = quote_big_ints(text, len, &tl);
+	json_t *root = t ? json_loadb(t, tl, 0, &jerr) : NULL;
+	free(t);
+	if (!root)
+		*err = t ? -EBADMSG : -ENOMEM;
+	return root;
+}
+
 /* ---- requests ---------------------------------------------------------------------------------
  */
 
@@ -407,17 +419,10 @@ static void answered(struct freq *q, int status)
 	} else if (status != 200) {
 		err = -EIO;
 	} else {
-		json_error_t jerr;
-		size_t tl;
-		char *text = quote_big_ints((const char *)q->buf, q->call.body_len, &tl);
-		root = text ? json_loadb(text, tl, 0, &jerr) : NULL;
-		free(text);
-		if (!root)
-			err = text ? -EBADMSG : -ENOMEM;
-		else if (q->kind == Q_LOOKUP)
-			err = kelp_fentry_parse(root, &e);
-		else
-			err = parse_listing(q, root);
+		root = kelp_filer_json_load((const char *)q->buf, q->call.body_len, &err);
+		if (root)
+			err = q->kind == Q_LOOKUP ? kelp_fentry_parse(root, &e)
+						  : parse_listing(q, root);
 		if (err == -EBADMSG)
 			f->st.bad_answers++;
 	}

@@ -96,6 +96,13 @@ void kelp_filer_list_free(struct kelp_filer_list *l);
 struct json_t;
 int kelp_fentry_parse(struct json_t *j, struct kelp_fentry **out);
 
+/*
+ * kelp_filer_json_load - the filer's JSON text (@len bytes, need not be NUL-terminated) as a
+ * jansson value (a new reference), with integers above INT64_MAX (the Inode) read as strings.
+ * Any thread; pure. Return: the value, or NULL (malformed; *@err -EBADMSG, or -ENOMEM).
+ */
+struct json_t *kelp_filer_json_load(const char *text, size_t len, int *err);
+
 /* Counters for kelpctl stats. */
 struct kelp_filer_stats {
 	uint64_t lookups;      /* asked of the filer (cache misses that went out) */
