@@ -190,9 +190,6 @@ FUZZ_LIB_SRCS := $(CORE_SRCS) $(PROTO_SRCS)
 # A target that drives runtime code names the sources it needs beyond core/ and proto/.
 $(BUILD)/fuzz/fuzz_http_client: FUZZ_EXTRA := lcore/cluster/http_client.c
 $(BUILD)/fuzz/fuzz_http_client: lcore/cluster/http_client.c test/unit/script_server.h
-$(BUILD)/fuzz/fuzz_filer_entry: FUZZ_EXTRA := lcore/cluster/filer.c lcore/cluster/filer_cache.c \
-	lcore/cluster/http_client.c
-$(BUILD)/fuzz/fuzz_filer_entry: lcore/cluster/filer.c lcore/cluster/filer_cache.c
 $(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=gnu11 -O1 -g -D_GNU_SOURCE $(INCLUDES) -fsanitize=fuzzer,address,undefined \

@@ -1,47 +1,64 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target for kelpd's reading of a filer entry's JSON (lcore/cluster/filer.c:
- * kelp_filer_json_load, which quotes integers above INT64_MAX, then kelp_fentry_parse).
- * Input: the JSON text. Oracle: no crash or sanitizer report; a success is an entry whose type is
- * one of directory / symlink / file, whose chunk array matches its count, whose inline content
- * is readable over its length, and which frees cleanly; a failure is -EBADMSG or -ENOMEM.
+ * libFuzzer target for the filer JSON parsers (proto/filer_entry.c): every input is parsed both as
+ * an entry and as a listing page (seeds: real weed 4.48 captures, test/fixtures/filer/).
+ * Oracle: no crash, leak or sanitizer report; only the documented errors; on success the bounds
+ * hold (path starts with "/", name inside it, chunk counts and sizes within limits, names of a page
+ * non-empty and short enough, every chunk passes kelp_filer_chunk_check).
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include <jansson.h>
+#include "proto/filer_entry.h"
 
-#include "lcore/cluster/filer.h"
+static void check_entry(const struct kelp_filer_entry *e)
+{
+	size_t n = strlen(e->path);
+	if (!n || n > KELP_FILER_PATH_MAX || e->path[0] != '/' || e->name < e->path ||
+	    e->name > e->path + n || e->nchunks > KELP_FILER_CHUNKS_MAX ||
+	    e->content_len > KELP_FILER_CONTENT_MAX || (e->nchunks && !e->chunks) || !e->attr.inode)
+		abort();
+	for (uint32_t i = 0; i < e->nchunks; i++)
+		if (kelp_filer_chunk_check(&e->chunks[i]))
+			abort();
+}
+
+static void check_rc(int rc)
+{
+	if (rc != 0 && rc != -EBADMSG && rc != -ENAMETOOLONG && rc != -ENOMEM)
+		abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int err = 0;
-	json_t *j = kelp_filer_json_load((const char *)data, size, &err);
-	if (!j) {
-		if (err != -EBADMSG && err != -ENOMEM)
-			abort();
-		return 0;
+	struct kelp_filer_entry e;
+	int rc = kelp_filer_entry_parse((const char *)data, size, &e);
+	check_rc(rc);
+	if (rc == 0) {
+		check_entry(&e);
+		kelp_filer_entry_free(&e);
 	}
-	struct kelp_fentry *e = NULL;
-	int rc = kelp_fentry_parse(j, &e);
-	json_decref(j);
-	if (rc != 0) {
-		if (rc != -EBADMSG && rc != -ENOMEM)
+
+	struct kelp_filer_listing l;
+	rc = kelp_filer_listing_parse((const char *)data, size, &l);
+	check_rc(rc);
+	if (rc == 0) {
+		if (l.count > KELP_FILER_LIST_MAX || !l.last_name || (l.count && !l.ents))
 			abort();
-		return 0;
+		for (uint32_t i = 0; i < l.count; i++) {
+			check_entry(&l.ents[i]);
+			size_t n = strlen(l.ents[i].name);
+			if (!n || n > KELP_FILER_NAME_MAX)
+				abort();
+		}
+		kelp_filer_listing_free(&l);
 	}
-	if (!S_ISDIR(e->mode) && !S_ISLNK(e->mode) && !S_ISREG(e->mode))
+
+	int64_t ns;
+	rc = kelp_filer_time_parse((const char *)data, size, &ns);
+	if (rc != 0 && rc != -EBADMSG)
 		abort();
-	if (e->n_chunks && !e->chunks)
-		abort();
-	volatile uint8_t sum = 0;
-	for (size_t i = 0; i < e->content_len; i++)
-		sum ^= e->content[i];
-	for (size_t i = 0; i < e->n_chunks; i++)
-		sum ^= (uint8_t)e->chunks[i].cipher_key_len;
-	kelp_fentry_put(e);
 	return 0;
 }

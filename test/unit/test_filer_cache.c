@@ -136,10 +136,10 @@ static void test_off(void **state)
 
 static void test_fpath(void **state)
 {
-	static const char *const good[] = {"/", "/a", "/a/b c/d.txt", "/\xc3\xa9t\xc3\xa9", "/a/.b",
-					   "/..a", "/a.."};
-	static const char *const bad[] = {"", "a", "a/b", "//", "/a/", "/a//b", "/.", "/..",
-					  "/a/./b", "/a/../b", "/a/.."};
+	static const char *const good[] = {"/",	    "/a",   "/a/b c/d.txt", "/\xc3\xa9t\xc3\xa9",
+					   "/a/.b", "/..a", "/a.."};
+	static const char *const bad[] = {"",	"a",   "a/b",	 "//",	    "/a/",  "/a//b",
+					  "/.", "/..", "/a/./b", "/a/../b", "/a/.."};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_int_equal(kelp_fpath_check(good[i], strlen(good[i])), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
