@@ -24,7 +24,7 @@ static struct kelp_fentry *entry(uint64_t size)
 {
 	struct kelp_fentry *e = calloc(1, sizeof(*e));
 	e->refs = 1;
-	e->size = size;
+	e->ent.attr.size = size;
 	return e;
 }
 
@@ -47,7 +47,7 @@ static void test_ttl(void **state)
 	kelp_fentry_put(e); /* the cache keeps its own reference */
 	assert_int_equal(get(c, "/a", 5 * MS, &got, &err), 1);
 	assert_non_null(got);
-	assert_int_equal(got->size, 42);
+	assert_int_equal(got->ent.attr.size, 42);
 	kelp_fentry_put(got);
 	assert_int_equal(get(c, "/a", 1004 * MS, &got, &err), 1); /* last ns of the TTL */
 	kelp_fentry_put(got);
@@ -77,7 +77,7 @@ static void test_negative_and_replace(void **state)
 	assert_int_equal(kelp_filer_cache_put(c, "/gone", 5, 60 * MS, e, 0), 0);
 	kelp_fentry_put(e);
 	assert_int_equal(get(c, "/gone", 150 * MS, &got, &err), 1); /* new TTL from 60 ms */
-	assert_int_equal(got->size, 7);
+	assert_int_equal(got->ent.attr.size, 7);
 	kelp_fentry_put(got);
 	assert_int_equal(get(c, "/gone", 160 * MS, &got, &err), 0);
 	kelp_filer_cache_drop(c, "/gone", 5); /* dropping what is not there: nothing */
@@ -112,7 +112,7 @@ static void test_lru_bound(void **state)
 		kelp_filer_cache_put(c, p, strlen(p), 4, NULL, -ENOENT);
 	}
 	assert_int_equal(get(c, "/f0", 5, &got, &err), 0);
-	assert_int_equal(held->size, 0); /* still readable: the holder's reference */
+	assert_int_equal(held->ent.attr.size, 0); /* still readable: the holder's reference */
 	kelp_fentry_put(held);
 	struct kelp_filer_cache_stats st;
 	kelp_filer_cache_get_stats(c, &st);
