@@ -282,6 +282,21 @@ static void print_stats(json_t *r)
 		       geti(h, "conns_opened"), geti(h, "conns_reused"), geti(h, "hedges"),
 		       geti(h, "hedge_wins"), geti(h, "local_failed_reads"),
 		       geti(h, "local_failed_served"));
+	json_t *f = json_object_get(r, "filer");
+	if (f)
+		printf("files by path: %lld stat, %lld list, %lld read, %lld readlink requests "
+		       "(%lld failed); %lld path reads, %lld bytes, %lld chunk reads (%lld local, "
+		       "%lld remote, %lld decoded, %lld manifests); filer: %lld lookups, %lld "
+		       "listings, %lld errors, %lld failovers, %lld bad answers; metadata cache "
+		       "%lld hits (%lld negative) / %lld misses, %lld entries\n",
+		       geti(f, "stat_requests"), geti(f, "list_requests"), geti(f, "read_requests"),
+		       geti(f, "readlink_requests"), geti(f, "errors"), geti(f, "path_reads"),
+		       geti(f, "read_bytes"), geti(f, "chunk_reads"), geti(f, "chunk_reads_local"),
+		       geti(f, "chunk_reads_remote"), geti(f, "chunks_transformed"),
+		       geti(f, "manifests_resolved"), geti(f, "lookups"), geti(f, "lists"),
+		       geti(f, "filer_errors"), geti(f, "failovers"), geti(f, "bad_answers"),
+		       geti(f, "cache_hits"), geti(f, "cache_negative_hits"),
+		       geti(f, "cache_misses"), geti(f, "cache_entries"));
 	print_export(json_object_get(r, "rdma_export"));
 }
 
