@@ -24,8 +24,8 @@ static const EVP_CIPHER *gcm_for(size_t key_len)
 	}
 }
 
-int kelp_chunk_decrypt(const uint8_t *key, size_t key_len, const void *in, size_t in_len,
-		       void *out, size_t out_cap, size_t *out_len)
+int kelp_chunk_decrypt(const uint8_t *key, size_t key_len, const void *in, size_t in_len, void *out,
+		       size_t out_cap, size_t *out_len)
 {
 	const EVP_CIPHER *type = gcm_for(key_len);
 	if (!type)
@@ -62,7 +62,8 @@ done:
 
 static bool is_gzip(const uint8_t *p, size_t len)
 {
-	return len >= 2 && p[0] == 0x1f && p[1] == 0x8b; /* weed/util/compression.go IsGzippedContent */
+	return len >= 2 && p[0] == 0x1f &&
+	       p[1] == 0x8b; /* weed/util/compression.go IsGzippedContent */
 }
 
 static int gunzip_to(const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len)
@@ -91,7 +92,8 @@ int kelp_chunk_unpack(const uint8_t *key, size_t key_len, bool compressed, const
 	size_t plain_len = in_len - KELP_GCM_OVERHEAD, n = 0;
 	if (!compressed) /* straight into @out */
 		return kelp_chunk_decrypt(key, key_len, in, in_len, out, out_cap, out_len);
-	/* decrypted bytes may be gzip (then inflated into @out) or not (then copied): a scratch buffer */
+	/* decrypted bytes may be gzip (then inflated into @out) or not (then copied): a scratch
+	 * buffer */
 	uint8_t *tmp = malloc(plain_len ? plain_len : 1);
 	if (!tmp)
 		return -ENOMEM;

@@ -20,7 +20,8 @@ struct pb {
 	const uint8_t *p, *end;
 };
 
-/* One field: its number, wire type, and value (the number of a varint/fixed, the bytes of a LEN). */
+/* One field: its number, wire type, and value (the number of a varint/fixed, the bytes of a LEN).
+ */
 struct pb_field {
 	uint32_t num;
 	uint32_t wt;

@@ -110,7 +110,8 @@ int kelp_chunk_visibles(const struct kelp_filer_chunk *chunks, uint32_t n,
 		if (!c->size)
 			continue;
 		pts[np++] = (struct point){c->offset, c->modified_ts_ns, i, true};
-		pts[np++] = (struct point){c->offset + (int64_t)c->size, c->modified_ts_ns, i, false};
+		pts[np++] =
+			(struct point){c->offset + (int64_t)c->size, c->modified_ts_ns, i, false};
 	}
 	qsort(pts, np, sizeof(*pts), point_cmp);
 
@@ -136,7 +137,8 @@ int kelp_chunk_visibles(const struct kelp_filer_chunk *chunks, uint32_t n,
 				}
 			}
 		} else {
-			/* the entry nearest the back with this ts: just before the first greater one */
+			/* the entry nearest the back with this ts: just before the first greater
+			 * one */
 			uint32_t at = upper_bound(q, nq, p->ts);
 			bool found = at > 0 && q[at - 1].ts == p->ts;
 			bool is_last = nq == 0 || (found && at == nq);
@@ -164,8 +166,8 @@ int kelp_chunk_visibles(const struct kelp_filer_chunk *chunks, uint32_t n,
 }
 
 int64_t kelp_chunk_plan(const struct kelp_chunk_visible *vis, uint32_t nvis, uint64_t file_size,
-			uint64_t offset, uint32_t len, struct kelp_chunk_piece *pieces, uint32_t cap,
-			uint32_t *npieces)
+			uint64_t offset, uint32_t len, struct kelp_chunk_piece *pieces,
+			uint32_t cap, uint32_t *npieces)
 {
 	*npieces = 0;
 	for (uint32_t i = 0; i < nvis; i++)

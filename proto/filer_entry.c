@@ -191,7 +191,8 @@ static int64_t b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
 			if (v[k] < 0)
 				return -EBADMSG;
 		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
 		uint8_t b[3] = {w >> 16, w >> 8, w};
 		for (int k = 0; k < 3 && o < len; k++)
 			out[o++] = b[k];
@@ -237,7 +238,8 @@ static int parse_chunk(json_t *o, struct kelp_filer_chunk *c)
 	json_t *fid = json_object_get(o, "fid");
 	if (fid && !json_is_null(fid)) {
 		if (!json_is_object(fid) || get_u32(fid, "volume_id", &from_msg.volume_id) ||
-		    get_u64(fid, "file_key", &from_msg.key) || get_u32(fid, "cookie", &from_msg.cookie))
+		    get_u64(fid, "file_key", &from_msg.key) ||
+		    get_u32(fid, "cookie", &from_msg.cookie))
 			return -EBADMSG;
 		has_msg = true;
 	}
@@ -251,7 +253,8 @@ static int parse_chunk(json_t *o, struct kelp_filer_chunk *c)
 	if (get_i64(o, "offset", &c->offset) || get_u64(o, "size", &size) ||
 	    get_i64(o, "modified_ts_ns", &c->modified_ts_ns) ||
 	    get_bool(o, "is_compressed", &c->is_compressed) ||
-	    get_bool(o, "is_chunk_manifest", &c->is_chunk_manifest) || get_str(o, "cipher_key", &s, &n))
+	    get_bool(o, "is_chunk_manifest", &c->is_chunk_manifest) ||
+	    get_str(o, "cipher_key", &s, &n))
 		return -EBADMSG;
 	c->size = size;
 	if (s) {
@@ -261,6 +264,19 @@ static int parse_chunk(json_t *o, struct kelp_filer_chunk *c)
 		c->cipher_key_len = (uint8_t)k;
 	}
 	return kelp_filer_chunk_check(c);
+}
+
+int64_t kelp_filer_inline_read(const struct kelp_filer_entry *e, uint64_t off, uint32_t len,
+			       const uint8_t **data)
+{
+	*data = NULL;
+	if (off >= e->attr.size || !len)
+		return 0;
+	uint64_t n = e->attr.size - off < len ? e->attr.size - off : len;
+	if (off + n > e->content_len)
+		return -ENODATA;
+	*data = e->content + off;
+	return (int64_t)n;
 }
 
 uint32_t kelp_filer_mode_to_st(uint32_t m)

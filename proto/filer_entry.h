@@ -35,6 +35,10 @@
  *   lastFileName=<LastFileName> (names strictly after it). ShouldDisplayLoadMore is true only when
  *   more entries follow (the filer asks its store for limit + 1: weed/filer/filer_search.go).
  *   Only `Accept: application/json` exactly gets JSON (else HTML); "Path" is "" for the root.
+ * HTTP facts around them (weed 4.48, checked): a missing path answers 404 with an empty body, to
+ *   ?metadata=true and to a listing alike; `GET /dir/file/` (a FILE with a trailing slash) serves
+ *   the file's bytes, not a listing (the handler trims the slash): know the type before listing;
+ *   `?metadata=true` on a directory gives the directory's own entry.
  *
  * Bounds: a parse rejects with -EBADMSG (never crashes on any input) a document that is not this
  * JSON, more than KELP_FILER_CHUNKS_MAX chunks in an entry, more than KELP_FILER_LIST_MAX entries
@@ -142,6 +146,17 @@ int kelp_filer_listing_parse(const char *json, size_t len, struct kelp_filer_lis
 
 /* kelp_filer_listing_free - free a parsed page (NULL or zeroed: no-op). */
 void kelp_filer_listing_free(struct kelp_filer_listing *l);
+
+/*
+ * kelp_filer_inline_read - whether a read of [@off, @off + @len) of file @e comes from its inline
+ * Content, decided as the filer's GET does (weed/server/filer_server_handlers_read.go): the range
+ * is first cut at FileSize, then served from Content when it lies wholly inside Content; else it
+ * is read from the chunks (proto/chunk_plan.h), even when it starts inside Content. Any thread.
+ * Return: the bytes the read gives (0 at or after the end of the file) with *@data pointing at
+ * them inside e->content (NULL when 0); -ENODATA: read the chunks.
+ */
+int64_t kelp_filer_inline_read(const struct kelp_filer_entry *e, uint64_t off, uint32_t len,
+			       const uint8_t **data);
 
 /*
  * kelp_filer_chunk_check - whether @c is within the bounds above (offset >= 0, size <=

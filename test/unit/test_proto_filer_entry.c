@@ -93,6 +93,13 @@ static void test_inline_and_empty(void **state)
 	uint8_t *json = load_fixture("filer/entry_inline.json", &len);
 	assert_non_null(strstr((char *)json, "\"Content\":\"ghGe53YK3T"));
 	free(json);
+	const uint8_t *d;
+	assert_int_equal(kelp_filer_inline_read(&e, 0, 700, &d), 700);
+	assert_ptr_equal(d, e.content);
+	assert_int_equal(kelp_filer_inline_read(&e, 695, 100, &d), 5); /* cut at FileSize first */
+	assert_ptr_equal(d, e.content + 695);
+	assert_int_equal(kelp_filer_inline_read(&e, 700, 1, &d), 0);
+	assert_null(d);
 	assert_int_equal(e.content[0], 0x82); /* "ghGe" = 82 11 9e */
 	assert_int_equal(e.content[1], 0x11);
 	assert_int_equal(e.content[2], 0x9e);
@@ -317,6 +324,17 @@ static void test_bad_entries(void **state)
 	assert_int_equal(e.chunks[0].cipher_key_len, 16);
 	assert_int_equal(e.attr.inode, kelp_filer_path_inode("/a", 2)); /* no Inode: the hash */
 	assert_int_equal(e.attr.mode, S_IFREG);
+	kelp_filer_entry_free(&e);
+
+	/* Content shorter than FileSize: reads inside it are inline, others go to the chunks */
+	const uint8_t *d;
+	assert_int_equal(
+		parse_str("{\"FullPath\":\"/a\",\"FileSize\":10,\"Content\":\"AQID\"}", &e), 0);
+	assert_int_equal(e.content_len, 3);
+	assert_int_equal(kelp_filer_inline_read(&e, 1, 2, &d), 2);
+	assert_int_equal(d[0], 2);
+	assert_int_equal(kelp_filer_inline_read(&e, 2, 5, &d), -ENODATA);
+	assert_int_equal(kelp_filer_inline_read(&e, 0, 0, &d), 0);
 	kelp_filer_entry_free(&e);
 }
 
