@@ -51,7 +51,7 @@ CQ_WANT_WAKE = 0x1
 # ---- sections 3 and 4: entries ------------------------------------------------------------------
 OP_NOP, OP_READ, OP_STAT = 0, 1, 2
 OP_PATH_STAT, OP_PATH_LIST, OP_PATH_READ, OP_PATH_READLINK = 3, 4, 5, 6  # ABI.md 3, Path requests
-CQE_F_PATH = 0x20
+CQE_F_PATH = 0x40
 SQE_F_RDMA_ONLY = 0x01
 # opcode, flags, reserved0, volume_id, key, cookie, length, offset, buf_off, user_data, reserved[2]
 SQE = struct.Struct("=BBHIQIIQQQ2Q")
