@@ -444,7 +444,8 @@ def cmd_errors(path, args):
     A, M = s.arena_size, s.max_io
     live = dict(volume_id=v, key=k, cookie=c)
     cases = [  # (what, sqe fields, expected result): ABI.md 3, "Validation, in this order"
-        ("READ unknown flag 0x02", dict(opcode=OP_READ, flags=0x02, length=8, **live), -errno.EINVAL),
+        ("READ unknown flag 0x04", dict(opcode=OP_READ, flags=0x04, length=8, **live), -errno.EINVAL),
+        ("READ RDMA_ONLY and TCP_ONLY", dict(opcode=OP_READ, flags=0x03, length=8, **live), -errno.EINVAL),
         ("READ reserved0", dict(opcode=OP_READ, reserved0=1, length=8, **live), -errno.EINVAL),
         ("READ reserved[1]", dict(opcode=OP_READ, reserved=(0, 1), length=8, **live), -errno.EINVAL),
         ("reserved beats length 0", dict(opcode=OP_READ, reserved0=1, length=0, **live), -errno.EINVAL),
