@@ -72,7 +72,8 @@ static int load_config(const char *config, struct mount_opts *o)
 	return o->root ? 0 : -ENOMEM;
 }
 
-/* Before mounting: kelpd answers and the root is a directory of the filer, else say why. */
+/* Before mounting: kelpd answers, has a filer, and the root is a directory of it; else say why
+ * (a filer that is only unreachable right now is a warning). */
 static int check_root(const struct mount_opts *o)
 {
 	struct kelp_opts ko;
@@ -92,6 +93,14 @@ static int check_root(const struct mount_opts *o)
 		fprintf(stderr,
 			"kelp-mount: kelpd has no filer: set [filer] address in its kelp.conf\n");
 		return rc;
+	}
+	if (rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EIO) {
+		/* the filer may be back soon: mount, and let each request say EIO until it is */
+		fprintf(stderr,
+			"kelp-mount: warning: the filer does not answer for %s (%s); mounting anyway, "
+			"reads give EIO until it does\n",
+			o->root, kelp_strerror(rc));
+		return 0;
 	}
 	if (rc < 0) {
 		fprintf(stderr, "kelp-mount: [filer] path %s: %s\n", o->root, kelp_strerror(rc));
