@@ -270,7 +270,8 @@ static void usage(FILE *f)
 		"Read every file of FILE (lines \"PATH<TAB>SIZE\", filer paths) once, in a random\n"
 		"order, with N threads; report files/s, MB/s, per-file latency, client CPU.\n"
 		"\n"
-		"  -m, --mode MODE       fs: open/read/close under --dir; path: libkelp's path API\n"
+		"  -m, --mode MODE       fs: open/read/close under --dir; path: libkelp's path "
+		"API\n"
 		"                        (--config); http: keep-alive GETs to --filer\n"
 		"  -l, --list FILE       the files\n"
 		"  -D, --dir DIR         fs: the mountpoint the paths are under\n"
@@ -286,11 +287,16 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"mode", required_argument, NULL, 'm'},	   {"list", required_argument, NULL, 'l'},
-		{"dir", required_argument, NULL, 'D'},	   {"config", required_argument, NULL, 'c'},
-		{"filer", required_argument, NULL, 'f'},   {"threads", required_argument, NULL, 't'},
-		{"read-size", required_argument, NULL, 's'}, {"seed", required_argument, NULL, 'S'},
-		{"label", required_argument, NULL, 'L'},   {"help", no_argument, NULL, 'h'},
+		{"mode", required_argument, NULL, 'm'},
+		{"list", required_argument, NULL, 'l'},
+		{"dir", required_argument, NULL, 'D'},
+		{"config", required_argument, NULL, 'c'},
+		{"filer", required_argument, NULL, 'f'},
+		{"threads", required_argument, NULL, 't'},
+		{"read-size", required_argument, NULL, 's'},
+		{"seed", required_argument, NULL, 'S'},
+		{"label", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *mode = NULL, *list = NULL;

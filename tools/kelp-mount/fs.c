@@ -401,7 +401,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	struct mount_node *n = node_of(ino);
 	pthread_mutex_lock(&tab.lock);
-	/* the pages cached since the last open are this version's when size and mtime still match */
+	/* the pages cached since the last open are this version's when size and mtime still match
+	 */
 	fi->keep_cache = n->was_opened && n->opened.size == n->st.size &&
 			 n->opened.mtime_ns == n->st.mtime_ns;
 	n->opened = n->st;
@@ -429,8 +430,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t done = 0;
 	while (done < size) { /* one request normally; more when the kernel asks beyond max_io */
 		uint32_t piece = size - done < w->max_io ? (uint32_t)(size - done) : w->max_io;
-		ssize_t got =
-			kelp_path_read(w->s, path, (uint64_t)off + done, w->buf + done, piece, NULL);
+		ssize_t got = kelp_path_read(w->s, path, (uint64_t)off + done, w->buf + done, piece,
+					     NULL);
 		if (got < 0) {
 			int err = mount_errno((int)got);
 			worker_check(w, (int)got);
@@ -455,7 +456,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 #define DIR_BATCH 512 /* entries per kelp_path_list request */
 
 struct dir_handle {
-	pthread_mutex_t lock; /* the kernel serialises readdir per open dir; this is cheap insurance */
+	pthread_mutex_t
+		lock; /* the kernel serialises readdir per open dir; this is cheap insurance */
 	struct kelp_dirent *ents;
 	size_t n, cap;
 	bool done; /* the filer said there are no more */
@@ -482,7 +484,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-/* Fetches pages of the listing until entry @idx is there or the filer has no more. Return: 0, -errno. */
+/* Fetches pages of the listing until entry @idx is there or the filer has no more. Return: 0,
+ * -errno. */
 static int dir_fill(struct worker *w, const char *path, struct dir_handle *d, size_t idx)
 {
 	while (d->n <= idx && !d->done) {
@@ -505,7 +508,8 @@ static int dir_fill(struct worker *w, const char *path, struct dir_handle *d, si
 	return 0;
 }
 
-/* readdir and readdirplus. Offsets: 1 after ".", 2 after "..", k + 3 after the listing's entry k. */
+/* readdir and readdirplus. Offsets: 1 after ".", 2 after "..", k + 3 after the listing's entry k.
+ */
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
@@ -560,7 +564,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (need > left)
 				break;
 			struct fuse_entry_param e;
-			if (k < 2) { /* node id 0: the kernel makes no dentry (and takes no reference) */
+			if (k < 2) { /* node id 0: the kernel makes no dentry (and takes no
+					reference) */
 				memset(&e, 0, sizeof(e));
 				to_stat(kst, &e.attr);
 			} else {

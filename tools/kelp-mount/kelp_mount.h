@@ -17,14 +17,14 @@
 #include <stdint.h>
 
 struct mount_opts {
-	const char *config;  /* kelp.conf, NULL: libkelp's default socket, built-in defaults */
-	char *root;	     /* the filer directory mounted ([filer] path), no trailing '/' but "/" */
-	double ttl_s;	     /* kernel entry/attribute timeout ([filer] metadata_ttl_ms) */
+	const char *config; /* kelp.conf, NULL: libkelp's default socket, built-in defaults */
+	char *root;   /* the filer directory mounted ([filer] path), no trailing '/' but "/" */
+	double ttl_s; /* kernel entry/attribute timeout ([filer] metadata_ttl_ms) */
 };
 
 /*
- * mount_fs_init - set up the inode table (root = @o->root) and the per-thread session key. Call once
- * before the loop; @o must outlive the loop. Return: 0, -errno.
+ * mount_fs_init - set up the inode table (root = @o->root) and the per-thread session key. Call
+ * once before the loop; @o must outlive the loop. Return: 0, -errno.
  */
 int mount_fs_init(const struct mount_opts *o);
 

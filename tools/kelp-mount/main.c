@@ -21,18 +21,24 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kelp-mount [-c FILE] [-o OPTIONS] [options] MOUNTPOINT\n"
-		"Mount the SeaweedFS filer's tree ([filer] path of kelp.conf, default /) read-only at\n"
+		"Mount the SeaweedFS filer's tree ([filer] path of kelp.conf, default /) read-only "
+		"at\n"
 		"MOUNTPOINT, read through kelpd. Runs in the foreground; SIGINT, SIGTERM or\n"
 		"`fusermount3 -u MOUNTPOINT` unmount it.\n"
 		"\n"
 		"options:\n"
-		"  -c, --config FILE   kelp.conf of the kelpd to use: its [engine] socket, [filer] path\n"
-		"                      (the directory mounted) and [filer] metadata_ttl_ms (how long the\n"
-		"                      kernel caches names and attributes); without it, the default\n"
+		"  -c, --config FILE   kelp.conf of the kelpd to use: its [engine] socket, [filer] "
+		"path\n"
+		"                      (the directory mounted) and [filer] metadata_ttl_ms (how "
+		"long the\n"
+		"                      kernel caches names and attributes); without it, the "
+		"default\n"
 		"                      socket %s, path / and the default TTL\n"
-		"  -o OPTIONS          FUSE mount options, comma-separated, passed to libfuse (e.g.\n"
+		"  -o OPTIONS          FUSE mount options, comma-separated, passed to libfuse "
+		"(e.g.\n"
 		"                      allow_other, default_permissions); ro is always set\n"
-		"  -t, --threads N     FUSE worker threads at most, each with its own kelp session\n"
+		"  -t, --threads N     FUSE worker threads at most, each with its own kelp "
+		"session\n"
 		"                      (default %d)\n"
 		"  -d, --debug         print every FUSE request (libfuse's debug output)\n"
 		"  -h, --help          this text\n"
@@ -97,7 +103,8 @@ static int check_root(const struct mount_opts *o)
 	if (rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ECONNREFUSED || rc == -EIO) {
 		/* the filer may be back soon: mount, and let each request say EIO until it is */
 		fprintf(stderr,
-			"kelp-mount: warning: the filer does not answer for %s (%s); mounting anyway, "
+			"kelp-mount: warning: the filer does not answer for %s (%s); mounting "
+			"anyway, "
 			"reads give EIO until it does\n",
 			o->root, kelp_strerror(rc));
 		return 0;
@@ -117,12 +124,9 @@ static int check_root(const struct mount_opts *o)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"threads", required_argument, NULL, 't'},
-		{"debug", no_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'}, {"threads", required_argument, NULL, 't'},
+		{"debug", no_argument, NULL, 'd'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
 	};
 	struct mount_opts o = {0};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -136,14 +140,16 @@ int main(int argc, char **argv)
 			o.config = optarg;
 			break;
 		case 'o':
-			if (fuse_opt_add_arg(&args, "-o") != 0 || fuse_opt_add_arg(&args, optarg) != 0)
+			if (fuse_opt_add_arg(&args, "-o") != 0 ||
+			    fuse_opt_add_arg(&args, optarg) != 0)
 				return 1;
 			break;
 		case 't': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 1024) {
-				fprintf(stderr, "kelp-mount: --threads %s: give 1 to 1024\n", optarg);
+				fprintf(stderr, "kelp-mount: --threads %s: give 1 to 1024\n",
+					optarg);
 				return 2;
 			}
 			threads = (unsigned)v;
