@@ -170,7 +170,7 @@ open(sys.argv[1], "w").write("\n".join(lines) + "\n")' "$RUNS" $(($(cpu_ms "$KEL
 way_weed_mount() { # SET
 	local cache
 	cache=$(mktemp -d "$OUT/weedcache.XXXXXX")
-	"$WEED" mount -filer="$WEED_FILER" -dir="$MNT" -cacheDir="$cache" >>"$OUT/weed-mount.log" 2>&1 &
+	"$WEED" mount -filer="$WEED_FILER_ARG" -dir="$MNT" -cacheDir="$cache" >>"$OUT/weed-mount.log" 2>&1 &
 	MOUNT_PID=$!
 	wait_until 60 mounted || { echo "weed mount did not mount" >&2; exit 1; }
 	run weed-mount "$1" "$MOUNT_PID" -m fs -D "$MNT"
