@@ -138,17 +138,19 @@ start_mount "$WORK/mnt"
 
 # ---- every file equals the filer's own GET ----------------------------------------------------
 n=0
+bad=() # every file is tried, so that one failure does not hide the others
 while IFS=$'\t' read -r path kind size sha expected source note; do
-	if [ "$kind" = symlink ]; then
-		got=$(readlink "$MNT$path") || fail "readlink $path through the mount failed"
-		[ "$got" = "$(cat "$expected")" ] || fail "symlink $path: mount says '$got', filer '$(cat "$expected")'"
-	else
-		cmp "$MNT$path" "$expected" || fail "$kind file $path ($note): the mount's bytes differ from the filer's GET"
-		st=$(stat -c %s "$MNT$path")
-		[ "$st" = "$size" ] || fail "$path: stat size $st through the mount, $size from the filer"
-	fi
 	n=$((n + 1))
+	if [ "$kind" = symlink ]; then
+		got=$(readlink "$MNT$path") || { bad+=("readlink $path failed"); continue; }
+		[ "$got" = "$(cat "$expected")" ] || bad+=("symlink $path: mount says '$got', filer '$(cat "$expected")'")
+	else
+		cmp "$MNT$path" "$expected" || { bad+=("$kind file $path ($note): the mount's bytes differ from the filer's GET"); continue; }
+		st=$(stat -c %s "$MNT$path")
+		[ "$st" = "$size" ] || bad+=("$path: stat size $st through the mount, $size from the filer")
+	fi
 done < <(filer_set_rows)
+[ ${#bad[@]} = 0 ] || fail "$(printf '%s\n' "${bad[@]}")"
 [ "$n" -ge 10 ] || fail "only $n files in the standard set"
 echo "ok: $n files of the standard set read through the mount equal the filer's GET"
 
@@ -225,7 +227,7 @@ echo "ok: SIGTERM unmounts cleanly (exit 0, mountpoint empty)"
 
 start_mount "$WORK/mnt2"
 [ "$(errno_of read "$MNT$probe")" = OK ] || fail "reading $probe through a second mount failed"
-kill -KILL "$FILER_PID"
+{ kill -KILL "$FILER_PID" && wait "$FILER_PID"; } 2>/dev/null || true # (no "Killed" line)
 wait_until 90 reads_eio || fail "reads did not give EIO with the filer killed (last: $(errno_of read "$MNT$probe"))"
 echo "ok: filer killed -> EIO"
 fusermount3 -u "$MNT"
