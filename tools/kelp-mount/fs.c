@@ -42,8 +42,34 @@ struct mount_node {
 	struct kelp_path_stat st;     /* attributes last seen (lookup, getattr, readdirplus) */
 	struct kelp_path_stat opened; /* attributes at the last open: what the page cache holds */
 	bool was_opened;
+	struct dir_listing *listing; /* a directory's names and attributes, for lookups (below) */
 	size_t path_len;
 	char path[]; /* the filer path, immutable */
+};
+
+/*
+ * A directory's whole listing, kept for the TTL so that lookups in it need no request at all.
+ * A data loader opens thousands of files of one directory by name without listing it: the first
+ * lookup lists the directory (a few kelp_path_list requests, one filer listing each, which also
+ * fill kelpd's entry cache with every file's chunks), and every later lookup and read of that
+ * directory is then answered from caches, as `weed mount` answers from its local meta cache.
+ * Directories with more than LISTING_MAX entries are looked up name by name instead.
+ */
+#define LISTING_MAX 16384
+
+struct listing_ent {
+	const char *name; /* in the listing's names block */
+	struct kelp_path_stat st;
+};
+
+struct dir_listing {
+	pthread_mutex_t
+		lock; /* held while (re)listing: concurrent lookups wait and share the result */
+	uint64_t fetched_ns; /* when the listing was made; 0 = none */
+	bool too_big; /* more than LISTING_MAX entries at fetched_ns: look names up one by one */
+	struct listing_ent *ents; /* sorted by name (byte order) */
+	size_t n;
+	char *names;
 };
 
 #define TABLE_BITS 16
@@ -117,6 +143,16 @@ static struct mount_node *node_ref(const char *path, const struct kelp_path_stat
 	return n;
 }
 
+static void listing_free(struct dir_listing *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_destroy(&l->lock);
+	free(l->ents);
+	free(l->names);
+	free(l);
+}
+
 /* node_unref - the kernel forgot @nlookup references of @n; frees it at 0. Any worker thread. */
 static void node_unref(struct mount_node *n, uint64_t nlookup)
 {
@@ -129,6 +165,7 @@ static void node_unref(struct mount_node *n, uint64_t nlookup)
 		while (*p != n)
 			p = &(*p)->next;
 		*p = n->next;
+		listing_free(n->listing);
 		free(n);
 	}
 	pthread_mutex_unlock(&tab.lock);
@@ -160,12 +197,42 @@ static int child_path(const struct mount_node *parent, const char *name, char *o
 
 #define WORKER_BUF_MIN (1u << 20) /* the arena buffer reads land in, grown for larger reads */
 
+/* A FUSE worker thread's kelp state. Owned by one thread at a time: the thread it is bound to
+ * (pthread key), or the pool while no thread has it. */
 struct worker {
+	struct worker *next_free; /* in the pool */
 	struct kelp_session *s;
 	char *buf; /* in s's arena */
 	size_t buf_size;
 	uint32_t max_io; /* the largest piece one path read may ask for */
 };
+
+/* Workers (with their open sessions) not bound to a thread. Opening a session costs kelpd a
+ * shared segment (arena_mb of memory to map and clear: 0.1 s to seconds), so they are opened before
+ * mounting (mount_fs_open_sessions) and a thread that ends gives its worker back instead of closing
+ * it: no request waits for a session to be made. */
+static struct {
+	pthread_mutex_t lock;
+	struct worker *free;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void pool_put(struct worker *w)
+{
+	pthread_mutex_lock(&pool.lock);
+	w->next_free = pool.free;
+	pool.free = w;
+	pthread_mutex_unlock(&pool.lock);
+}
+
+static struct worker *pool_take(void)
+{
+	pthread_mutex_lock(&pool.lock);
+	struct worker *w = pool.free;
+	if (w)
+		pool.free = w->next_free;
+	pthread_mutex_unlock(&pool.lock);
+	return w;
+}
 
 static void worker_drop_session(struct worker *w)
 {
@@ -176,42 +243,72 @@ static void worker_drop_session(struct worker *w)
 	w->buf_size = 0;
 }
 
-/* Thread exit (pthread key destructor): the worker's session goes with its thread. */
-static void worker_free(void *p)
+/* Thread exit (pthread key destructor): the worker and its session go back to the pool. */
+static void worker_release(void *p)
 {
-	struct worker *w = p;
-	if (w->s)
-		worker_drop_session(w);
-	free(w);
+	pool_put(p);
+}
+
+/* Opens @w's session. The thread that owns @w. Return: 0, -errno (kelp_connect's). */
+static int worker_connect(struct worker *w)
+{
+	struct kelp_opts o;
+	kelp_opts_init(&o);
+	o.config_path = tab.opts->config;
+	/* a FUSE worker blocks anyway: sleep at once instead of spinning on a core that kelpd and
+	 * the other workers need */
+	o.wait_spin_us = 0;
+	int rc = kelp_connect(&o, &w->s);
+	if (rc < 0) {
+		/* once per failed attempt: requests are the retry, and each says EIO */
+		fprintf(stderr, "kelp-mount: cannot open a kelp session: %s\n",
+			*kelp_last_error() ? kelp_last_error() : kelp_strerror(rc));
+		return rc;
+	}
+	struct kelp_session_info info;
+	kelp_session_info(w->s, &info);
+	w->max_io = info.max_io ? info.max_io : WORKER_BUF_MIN;
+	w->buf = kelp_buf_alloc(w->s, WORKER_BUF_MIN);
+	w->buf_size = w->buf ? WORKER_BUF_MIN : 0;
+	return 0;
+}
+
+int mount_fs_open_sessions(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = calloc(1, sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		int rc = worker_connect(w);
+		if (rc < 0) {
+			free(w);
+			return i ? 0 : rc; /* fewer than asked: the rest connect on first use */
+		}
+		pool_put(w);
+	}
+	return 0;
 }
 
 /*
- * worker_get - the calling thread's worker with a live session, connecting on first use (or after
- * kelpd went away). The calling thread only. Return: 0 and *@out, -errno (kelp_connect's).
+ * worker_get - the calling thread's worker with a live session: its own, else one from the pool,
+ * else a new one (connecting now, or again after kelpd went away). The calling thread only.
+ * Return: 0 and *@out, -errno (kelp_connect's).
  */
 static int worker_get(struct worker **out)
 {
 	struct worker *w = pthread_getspecific(tab.worker_key);
 	if (!w) {
-		w = calloc(1, sizeof(*w));
+		w = pool_take();
+		if (!w)
+			w = calloc(1, sizeof(*w));
 		if (!w)
 			return -ENOMEM;
 		pthread_setspecific(tab.worker_key, w);
 	}
 	if (!w->s) {
-		struct kelp_opts o;
-		kelp_opts_init(&o);
-		o.config_path = tab.opts->config;
-		int rc = kelp_connect(&o, &w->s);
-		if (rc < 0) {
-			/* once per failed attempt: requests are the retry, and each says EIO */
-			fprintf(stderr, "kelp-mount: cannot open a kelp session: %s\n",
-				*kelp_last_error() ? kelp_last_error() : kelp_strerror(rc));
+		int rc = worker_connect(w);
+		if (rc < 0)
 			return rc;
-		}
-		struct kelp_session_info info;
-		kelp_session_info(w->s, &info);
-		w->max_io = info.max_io ? info.max_io : WORKER_BUF_MIN;
 	}
 	*out = w;
 	return 0;
@@ -251,6 +348,149 @@ int mount_errno(int kelp_err)
 	default:
 		return EIO;
 	}
+}
+
+/* ---- directory listings for lookups ---------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int listing_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct listing_ent *)a)->name, ((const struct listing_ent *)b)->name);
+}
+
+/* The directory node's listing object, made on first use. Any worker thread. NULL: no memory. */
+static struct dir_listing *listing_of(struct mount_node *dir)
+{
+	pthread_mutex_lock(&tab.lock);
+	if (!dir->listing) {
+		dir->listing = calloc(1, sizeof(*dir->listing));
+		if (dir->listing)
+			pthread_mutex_init(&dir->listing->lock, NULL);
+	}
+	struct dir_listing *l = dir->listing;
+	pthread_mutex_unlock(&tab.lock);
+	return l;
+}
+
+/*
+ * listing_fetch - list @dir whole into @l (held locked by the caller): pages of kelp_path_list
+ * until the end, or until more than LISTING_MAX (then too_big). The calling worker's session.
+ * Return: 0, -errno (kelp_path_list's; @l keeps no listing).
+ */
+static int listing_fetch(struct worker *w, const char *dir, struct dir_listing *l)
+{
+	enum { BATCH = 512 };
+	struct kelp_dirent *batch = malloc(BATCH * sizeof(*batch));
+	struct listing_ent *ents = NULL;
+	char *names = NULL;
+	size_t n = 0, cap = 0, names_len = 0, names_cap = 0;
+	int rc = batch ? 0 : -ENOMEM;
+	bool too_big = false;
+	char after[KELP_NAME_MAX + 1] = "";
+	while (rc == 0) {
+		int got = kelp_path_list(w->s, dir, after, batch, BATCH);
+		if (got <= 0) {
+			rc = got;
+			break;
+		}
+		if (n + (size_t)got > LISTING_MAX) {
+			too_big = true;
+			break;
+		}
+		if (n + (size_t)got > cap) {
+			cap = cap ? cap * 2 : BATCH;
+			struct listing_ent *e = realloc(ents, cap * sizeof(*e));
+			if (!e) {
+				rc = -ENOMEM;
+				break;
+			}
+			ents = e;
+		}
+		for (int i = 0; i < got && rc == 0; i++) {
+			size_t len = strlen(batch[i].name) + 1;
+			if (names_len + len > names_cap) {
+				names_cap = names_cap ? names_cap * 2 : 16384;
+				while (names_len + len > names_cap)
+					names_cap *= 2;
+				char *nb = realloc(names, names_cap);
+				if (!nb) {
+					rc = -ENOMEM;
+					break;
+				}
+				names = nb;
+			}
+			memcpy(names + names_len, batch[i].name, len);
+			ents[n].name =
+				(const char *)(uintptr_t)names_len; /* an offset until done */
+			ents[n].st = batch[i].st;
+			names_len += len;
+			n++;
+		}
+		memcpy(after, batch[got - 1].name, sizeof(after));
+	}
+	free(batch);
+	free(l->ents);
+	free(l->names);
+	l->ents = NULL;
+	l->names = NULL;
+	l->n = 0;
+	l->fetched_ns = 0;
+	if (rc < 0) {
+		free(ents);
+		free(names);
+		return rc;
+	}
+	l->fetched_ns = now_ns();
+	l->too_big = too_big;
+	if (too_big) {
+		free(ents);
+		free(names);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) /* offsets into pointers, now that names stopped moving */
+		ents[i].name = names + (uintptr_t)ents[i].name;
+	qsort(ents, n, sizeof(*ents), listing_cmp);
+	l->ents = ents;
+	l->names = names;
+	l->n = n;
+	return 0;
+}
+
+/*
+ * listing_lookup - @name in @dir's listing, fetched (or refreshed after the TTL) now if need be.
+ * Any worker thread (its own session). Return: 1 and *@st found; 0 not there (ENOENT);
+ * -EAGAIN no listing to answer from (too big, TTL 0, or listing failed): ask kelpd for the path.
+ */
+static int listing_lookup(struct worker *w, struct mount_node *dir, const char *name,
+			  struct kelp_path_stat *st)
+{
+	uint64_t ttl_ns = (uint64_t)(tab.opts->ttl_s * 1e9);
+	if (ttl_ns == 0)
+		return -EAGAIN;
+	struct dir_listing *l = listing_of(dir);
+	if (!l)
+		return -EAGAIN;
+	pthread_mutex_lock(&l->lock);
+	int rc = 0;
+	if (l->fetched_ns == 0 || now_ns() - l->fetched_ns >= ttl_ns)
+		rc = listing_fetch(w, dir->path, l);
+	if (rc < 0 || l->too_big) {
+		pthread_mutex_unlock(&l->lock);
+		worker_check(w, rc);
+		return -EAGAIN;
+	}
+	struct listing_ent key = {.name = name};
+	const struct listing_ent *e = bsearch(&key, l->ents, l->n, sizeof(key), listing_cmp);
+	if (e)
+		*st = e->st;
+	pthread_mutex_unlock(&l->lock);
+	return e ? 1 : 0;
 }
 
 /* ---- attributes ----------------------------------------------------------------------------- */
@@ -313,7 +553,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	struct kelp_path_stat st;
-	rc = kelp_path_stat(w->s, path, &st);
+	rc = listing_lookup(w, node_of(parent), name, &st);
+	if (rc == 1)
+		rc = 0;
+	else if (rc == 0)
+		rc = -ENOENT;
+	else
+		rc = kelp_path_stat(w->s, path, &st);
 	if (rc == -ENOENT) { /* a negative entry, cached as long as a positive one */
 		struct fuse_entry_param e = {.ino = 0, .entry_timeout = tab.opts->ttl_s};
 		fuse_reply_entry(req, &e);
@@ -694,7 +940,7 @@ int mount_fs_init(const struct mount_opts *o)
 		return -ENOMEM;
 	tab.root->nlookup = 1;
 	tab.root->st.mode = S_IFDIR | 0755;
-	int rc = pthread_key_create(&tab.worker_key, worker_free);
+	int rc = pthread_key_create(&tab.worker_key, worker_release);
 	return -rc;
 }
 
@@ -703,17 +949,24 @@ void mount_fs_fini(void)
 	struct worker *w = pthread_getspecific(tab.worker_key);
 	if (w) {
 		pthread_setspecific(tab.worker_key, NULL);
-		worker_free(w);
+		pool_put(w);
+	}
+	while ((w = pool_take())) {
+		if (w->s)
+			worker_drop_session(w);
+		free(w);
 	}
 	for (size_t i = 0; i < (1u << TABLE_BITS); i++) {
 		struct mount_node *n = tab.buckets[i];
 		while (n) {
 			struct mount_node *next = n->next;
+			listing_free(n->listing);
 			free(n);
 			n = next;
 		}
 		tab.buckets[i] = NULL;
 	}
+	listing_free(tab.root->listing);
 	free(tab.root);
 	tab.root = NULL;
 }

@@ -6,8 +6,9 @@
  * filer path the kernel knows) and the operations.
  *
  * Threads: libfuse's multi-threaded loop calls the operations on its worker threads; each worker
- * opens its own kelp session on first use (a session is used by one thread at a time) and closes
- * it when the thread ends. The inode table is shared under one mutex.
+ * thread has its own kelp session (a session is used by one thread at a time), taken on its first
+ * request from a pool opened before mounting and given back when the thread ends. The inode table
+ * is shared under one mutex.
  */
 #ifndef KELP_TOOLS_MOUNT_H
 #define KELP_TOOLS_MOUNT_H
@@ -28,7 +29,16 @@ struct mount_opts {
  */
 int mount_fs_init(const struct mount_opts *o);
 
-/* mount_fs_fini - free the table and close the calling thread's session. After the loop. */
+/*
+ * mount_fs_open_sessions - open @n kelp sessions now, for the worker threads to take on their first
+ * request (a thread that ends gives its session back for the next one). Main thread, after
+ * mount_fs_init, before the loop. Return: 0 (also when only some could be opened: the others are
+ * opened on first use), -errno when not even one could.
+ */
+int mount_fs_open_sessions(unsigned n);
+
+/* mount_fs_fini - free the table, close every session. Main thread, after the loop ended (the
+ * worker threads are gone). */
 void mount_fs_fini(void);
 
 /* The operations (fs.c): every one libfuse may call; writes answer EROFS. */

@@ -15,7 +15,7 @@
 #include "kelp_abi.h"
 #include "tools/kelp-mount/kelp_mount.h"
 
-#define DEFAULT_THREADS 16
+#define DEFAULT_THREADS 8
 
 static void usage(FILE *f)
 {
@@ -190,6 +190,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kelp-mount: out of memory\n");
 		goto out_args;
 	}
+	/* one session per worker thread, opened now: a session costs kelpd a segment to set up */
+	if (mount_fs_open_sessions(threads) != 0)
+		goto out_fs;
 	struct fuse_session *se = fuse_session_new(&args, &mount_ops, sizeof(mount_ops), NULL);
 	if (!se) /* libfuse said why (an unknown -o option, ...) */
 		goto out_fs;
