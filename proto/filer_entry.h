@@ -8,7 +8,8 @@
  *
  * Entry (Go filer.Entry through encoding/json; member names exactly as below):
  *   "FullPath"      "/dir/name" (UTF-8, unescaped)
- *   "Mtime"         RFC 3339 with nanoseconds and the filer's zone: "2026-12-03T12:33:06.030573428Z",
+ *   "Mtime"         RFC 3339 with nanoseconds and the filer's zone:
+ * "2026-12-03T12:33:06.030573428Z",
  *                   "...+02:00" on a filer in another zone; "0001-01-01T00:00:00Z" = unset
  *   "Crtime"        the same, whole seconds
  *   "Mode"          Go os.FileMode: permission bits | 1<<31 directory | 1<<27 symlink | ... (not
@@ -54,13 +55,13 @@
 
 #include "core/fid.h"
 
-#define KELP_FILER_PATH_MAX	  4096		  /* bytes of a FullPath (= KELP_PATH_MAX) */
-#define KELP_FILER_NAME_MAX	  255		  /* bytes of one listed name (= KELP_NAME_MAX) */
-#define KELP_FILER_CHUNKS_MAX	  100000	  /* chunks of one entry or one manifest chunk */
-#define KELP_FILER_LIST_MAX	  100000	  /* entries in one listing page (weed -dirListLimit) */
-#define KELP_FILER_CONTENT_MAX	  (64u << 20)	  /* inline content */
-#define KELP_FILER_CHUNK_SIZE_MAX (1ull << 40)	  /* one chunk's plain size: absurd beyond */
-#define KELP_FILER_KEY_MAX	  32		  /* cipher key bytes (AES-256) */
+#define KELP_FILER_PATH_MAX	  4096	      /* bytes of a FullPath (= KELP_PATH_MAX) */
+#define KELP_FILER_NAME_MAX	  255	      /* bytes of one listed name (= KELP_NAME_MAX) */
+#define KELP_FILER_CHUNKS_MAX	  100000      /* chunks of one entry or one manifest chunk */
+#define KELP_FILER_LIST_MAX	  100000      /* entries in one listing page (weed -dirListLimit) */
+#define KELP_FILER_CONTENT_MAX	  (64u << 20) /* inline content */
+#define KELP_FILER_CHUNK_SIZE_MAX (1ull << 40) /* one chunk's plain size: absurd beyond */
+#define KELP_FILER_KEY_MAX	  32	       /* cipher key bytes (AES-256) */
 
 /* Go os.FileMode bits (io/fs): what "Mode" carries above the permission bits. */
 #define KELP_GO_MODE_DIR	(1u << 31)
@@ -76,14 +77,14 @@
 /* One chunk of a file (filer_pb.FileChunk), from the entry JSON or a manifest. */
 struct kelp_filer_chunk {
 	struct kelp_fid fid;
-	int64_t offset;			/* where the chunk's plain data starts in the file (>= 0) */
-	uint64_t size;			/* bytes of plain data (decrypted, decompressed) */
-	int64_t modified_ts_ns;		/* newer wins where chunks overlap (proto/chunk_plan.h) */
+	int64_t offset;		/* where the chunk's plain data starts in the file (>= 0) */
+	uint64_t size;		/* bytes of plain data (decrypted, decompressed) */
+	int64_t modified_ts_ns; /* newer wins where chunks overlap (proto/chunk_plan.h) */
 	uint8_t cipher_key[KELP_FILER_KEY_MAX];
-	uint8_t cipher_key_len;		/* 0: not encrypted; else 16/24/32 (weed writes 32) */
-	bool is_compressed;		/* the plain data was gzip-compressed before encryption / as
-					 * the needle stores it (core/cipher.h says how to undo it) */
-	bool is_chunk_manifest;		/* the chunk's data is a FileChunkManifest */
+	uint8_t cipher_key_len; /* 0: not encrypted; else 16/24/32 (weed writes 32) */
+	bool is_compressed;	/* the plain data was gzip-compressed before encryption / as
+				 * the needle stores it (core/cipher.h says how to undo it) */
+	bool is_chunk_manifest; /* the chunk's data is a FileChunkManifest */
 };
 
 /* The attributes of kelp's path API (kelp_path_stat in shm/kelp.h; proto/ cannot include it). */
@@ -91,19 +92,19 @@ struct kelp_filer_attr {
 	uint64_t size;	   /* FileSize (0 for a directory) */
 	int64_t mtime_ns;  /* Mtime, ns since the epoch (0 when unset) */
 	int64_t crtime_ns; /* Crtime */
-	uint64_t inode;	   /* Inode; when the filer sends none (0), kelp_filer_path_inode(FullPath) */
-	uint32_t mode;	   /* st_mode: S_IFDIR / S_IFLNK / S_IFREG ... | permission, suid, sgid,
-			    * sticky bits, from Go's Mode (kelp_filer_mode_to_st) */
+	uint64_t inode; /* Inode; when the filer sends none (0), kelp_filer_path_inode(FullPath) */
+	uint32_t mode;	/* st_mode: S_IFDIR / S_IFLNK / S_IFREG ... | permission, suid, sgid,
+			 * sticky bits, from Go's Mode (kelp_filer_mode_to_st) */
 	uint32_t uid, gid;
 };
 
 /* One parsed entry. Every pointer is owned by the entry (kelp_filer_entry_free). */
 struct kelp_filer_entry {
 	struct kelp_filer_attr attr;
-	char *path;			 /* FullPath, NUL-terminated */
-	const char *name;		 /* its last component, inside @path ("" for "/") */
-	char *symlink_target;		 /* NULL unless a non-empty SymlinkTarget */
-	uint8_t *content;		 /* inline data (NULL when none) */
+	char *path;	      /* FullPath, NUL-terminated */
+	const char *name;     /* its last component, inside @path ("" for "/") */
+	char *symlink_target; /* NULL unless a non-empty SymlinkTarget */
+	uint8_t *content;     /* inline data (NULL when none) */
 	size_t content_len;
 	struct kelp_filer_chunk *chunks; /* in the order the filer lists them; may include
 					  * manifest chunks (to be resolved by the caller) */
@@ -114,8 +115,8 @@ struct kelp_filer_entry {
 struct kelp_filer_listing {
 	struct kelp_filer_entry *ents; /* count entries, in the filer's (byte) order of names */
 	uint32_t count;
-	bool more;		       /* ShouldDisplayLoadMore: ask again from last_name */
-	char *last_name;	       /* LastFileName ("" when absent), owned */
+	bool more;	 /* ShouldDisplayLoadMore: ask again from last_name */
+	char *last_name; /* LastFileName ("" when absent), owned */
 };
 
 /*
@@ -144,8 +145,8 @@ void kelp_filer_listing_free(struct kelp_filer_listing *l);
 
 /*
  * kelp_filer_mode_to_st - st_mode of a Go os.FileMode: the type (directory, symlink, device / char
- * device, named pipe, socket, else regular file), permission bits, and setuid/setgid/sticky moved to
- * their POSIX places. Any thread.
+ * device, named pipe, socket, else regular file), permission bits, and setuid/setgid/sticky moved
+ * to their POSIX places. Any thread.
  */
 uint32_t kelp_filer_mode_to_st(uint32_t go_mode);
 

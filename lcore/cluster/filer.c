@@ -22,10 +22,10 @@
 #define MAX_ADDRS 16
 /* First body buffer of a lookup / a listing; a longer answer is asked again with a buffer of its
  * size (Content-Length), up to BODY_MAX. */
-#define LOOKUP_BODY  (64u << 10)
-#define LIST_BODY    (1u << 20)
-#define BODY_MAX     (256u << 20)
-#define LIST_MAX     1024 /* names per listing page at most */
+#define LOOKUP_BODY (64u << 10)
+#define LIST_BODY   (1u << 20)
+#define BODY_MAX    (256u << 20)
+#define LIST_MAX    1024 /* names per listing page at most */
 
 /* Go's os.FileMode bits as the filer's JSON "Mode" carries them (weed/filer/entry.go). */
 #define GO_MODE_DIR	(1u << 31)
@@ -49,7 +49,7 @@ struct freq { /* one request, over however many addresses it takes */
 	size_t cap;
 	unsigned addr, tries, timeouts, answered_5xx;
 	bool resized;
-	struct pending *pend;	  /* Q_LOOKUP */
+	struct pending *pend;	   /* Q_LOOKUP */
 	struct kelp_filer_list *l; /* Q_LIST */
 };
 
@@ -64,15 +64,16 @@ struct kelp_filer {
 	struct kelp_filer_stats st;
 };
 
-/* ---- JSON of an entry ------------------------------------------------------------------------- */
+/* ---- JSON of an entry -------------------------------------------------------------------------
+ */
 
 /* "2026-12-03T12:35:16.279068302Z" (RFC 3339, Go's time.Time JSON) -> ns since the epoch. */
 static int parse_time(const char *s, int64_t *ns)
 {
 	struct tm tm = {0};
 	int n = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec, &n) != 6)
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
 		return -EBADMSG;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -284,7 +285,8 @@ int kelp_fentry_parse(json_t *j, struct kelp_fentry **out)
 	return 0;
 }
 
-/* ---- requests --------------------------------------------------------------------------------- */
+/* ---- requests ---------------------------------------------------------------------------------
+ */
 
 /* Percent-encode @p (@len bytes) except "/" and RFC 3986's unreserved characters. */
 static size_t url_encode(const char *p, size_t len, char *out)
@@ -487,9 +489,9 @@ static void call_done(struct kelp_http_call *call, int err)
 		if (send_to(q) == 0)
 			return;
 	}
-	failed(q, q->answered_5xx == q->tries  ? -EIO
-		  : q->timeouts == q->tries ? -ETIMEDOUT
-					    : -EHOSTUNREACH);
+	failed(q, q->answered_5xx == q->tries ? -EIO
+		  : q->timeouts == q->tries   ? -ETIMEDOUT
+					      : -EHOSTUNREACH);
 }
 
 static struct freq *freq_new(struct kelp_filer *f, enum freq_kind kind, size_t cap)
@@ -609,7 +611,8 @@ void kelp_filer_list_free(struct kelp_filer_list *l)
 	l->n = 0;
 }
 
-/* ---- life ------------------------------------------------------------------------------------- */
+/* ---- life -------------------------------------------------------------------------------------
+ */
 
 int kelp_filer_create(struct io_uring *ring, const struct kelp_filer_opts *o,
 		      struct kelp_filer **out)

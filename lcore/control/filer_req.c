@@ -247,7 +247,10 @@ static int decode_whole(struct piece *p, size_t got, uint32_t flags)
 		rc = n < 0 ? (int)n : 0;
 		len = n < 0 ? 0 : (size_t)n;
 	}
-	if (!rc && p->c->is_compressed) /* the filer compressed it before (encrypting) */
+	/* encrypted and compressed: the filer gzipped before encrypting; weed's DecompressData
+	 * keeps bytes without the gzip magic as they are (not encrypted: the needle flag said) */
+	if (!rc && p->c->cipher_key_len && p->c->is_compressed && len >= 2 && p->whole[0] == 0x1f &&
+	    p->whole[1] == 0x8b)
 		rc = gunzip_buf(&p->whole, &len, p->c->size);
 	if (rc)
 		return rc == -ENOMEM ? rc : -EIO;
