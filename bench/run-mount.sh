@@ -98,7 +98,7 @@ lcores = 1
 control_cpu = -1
 idle_park_us = 20
 socket = $OUT/kelpd.sock
-arena_mb = 256
+arena_mb = 64
 [export]
 dirs = $VDIR
 [seaweedfs]
