@@ -7,6 +7,9 @@
 #   weed-mount   the same under a fresh `weed mount` (same weed binary, default options but a new
 #                -cacheDir per run: its chunk cache cold)
 #   path         libkelp's path API directly (kelp_path_read), one session per thread
+#   path+ls      the same, listing the files' directories first (timed; --list-dirs), as a data
+#                loader enumerates its data set: kelpd caches the listed entries, as kelp-mount's
+#                first lookup in a directory lists it
 #   http         keep-alive GETs of whole files to the filer, one connection per thread
 # Sets: (a) a data-loader epoch: 10,000 x 64 KiB files (10 directories of 1,000), every file read
 # once by THREADS threads in one random order (the same order for every way); (b) 8 x 256 MiB
@@ -182,19 +185,24 @@ way_path() { # SET
 	run path "$1" "$KELPD_PID" -m path -c "$OUT/kelp.conf"
 	kelpd_stop
 }
+way_path_ls() { # SET: the path API as a data loader that enumerates its data set first
+	kelpd_start "$OUT/kelp.conf" "$OUT/kelpd.log"
+	run path+ls "$1" "$KELPD_PID" -m path --list-dirs -c "$OUT/kelp.conf"
+	kelpd_stop
+}
 way_http() { # SET
 	run http "$1" "" -m http -f "$WEED_FILER"
 }
 
 { date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version
   echo "threads $THREADS, small $NSMALL x 64 KiB, large $NLARGE x $LARGE_MB MiB, drop_caches $DROP"; } >"$OUT/machine.txt"
-ways=(kelp_mount weed_mount path http)
+ways=(kelp_mount weed_mount path path_ls http)
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 	for set in small large; do
 		# alternate the order: round 2 runs the ways backwards
 		order=("${ways[@]}")
-		if [ $((round % 2)) = 0 ]; then order=(http path weed_mount kelp_mount); fi
+		if [ $((round % 2)) = 0 ]; then order=(http path_ls path weed_mount kelp_mount); fi
 		for w in "${order[@]}"; do "way_$w" "$set"; done
 	done
 done
@@ -208,7 +216,7 @@ def med(way, st, key):
 print("| set | way | files/s | MB/s | p50 ms | p99 ms | CPU us/file | errors | runs |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for st in ("small", "large"):
-    for way in ("kelp-mount", "weed-mount", "path", "http"):
+    for way in ("kelp-mount", "weed-mount", "path", "path+ls", "http"):
         n = sum(1 for r in runs if r["way"] == way and r["set"] == st)
         err = sum(r["errors"] + r["wrong_size"] for r in runs if r["way"] == way and r["set"] == st)
         print("| %s | %s | %.0f | %.1f | %.2f | %.2f | %.0f | %d | %d |" % (
@@ -221,6 +229,7 @@ def ratio(a, b, st, key):
 print("kelp-mount / weed mount, files/s on (a): %.2fx (target >= 3x)" % ratio("kelp-mount", "weed-mount", "small", "files_per_sec"))
 print("kelp-mount / weed mount, MB/s on (b): %.2fx (target >= 1.5x)" % ratio("kelp-mount", "weed-mount", "large", "mb_per_sec"))
 print("path API / filer GETs, files/s on (a): %.2fx (target >= 10x)" % ratio("path", "http", "small", "files_per_sec"))
+print("path API listing its directories first / filer GETs, files/s on (a): %.2fx" % ratio("path+ls", "http", "small", "files_per_sec"))
 print("kelp-mount / filer GETs, files/s on (a): %.2fx" % ratio("kelp-mount", "http", "small", "files_per_sec"))
 PYEOF
 echo "run-mount.sh: results in $OUT" >&2

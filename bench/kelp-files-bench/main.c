@@ -51,6 +51,11 @@ static struct {
 	atomic_size_t next;
 	char host[128];
 	uint16_t port;
+	bool list_dirs; /* path: list every directory of the files first (timed), as a data loader
+			 * enumerates its data set; kelpd caches the listed entries */
+	char **dirs;
+	size_t ndirs;
+	atomic_size_t next_dir;
 } g = {.threads = 8, .read_size = 1u << 20, .seed = 1};
 
 struct worker {
@@ -165,9 +170,36 @@ broken:
 
 /* ---- workers -------------------------------------------------------------------------------- */
 
+/* Lists directory @dir whole (pages of 512). Return: entries, or -errno. */
+static int64_t list_dir(struct worker *w, const char *dir)
+{
+	enum { BATCH = 512 };
+	static __thread struct kelp_dirent ents[BATCH];
+	char after[KELP_NAME_MAX + 1] = "";
+	int64_t total = 0;
+	for (;;) {
+		int got = kelp_path_list(w->s, dir, after, ents, BATCH);
+		if (got <= 0)
+			return got < 0 ? got : total;
+		total += got;
+		memcpy(after, ents[got - 1].name, sizeof(after));
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	for (;;) { /* --list-dirs: the directories first, shared out like the files */
+		size_t i = atomic_fetch_add_explicit(&g.next_dir, 1, memory_order_relaxed);
+		if (i >= g.ndirs)
+			break;
+		int64_t n = list_dir(w, g.dirs[i]);
+		if (n < 0) {
+			if (!w->first_err)
+				w->first_err = (int)-n;
+			w->errors++;
+		}
+	}
 	for (;;) {
 		size_t i = atomic_fetch_add_explicit(&g.next, 1, memory_order_relaxed);
 		if (i >= g.nfiles)
@@ -260,6 +292,24 @@ static int load_list(const char *file)
 		g.files[i - 1] = g.files[j];
 		g.files[j] = t;
 	}
+	if (g.list_dirs) { /* the distinct parent directories, in the order first seen */
+		g.dirs = calloc(g.nfiles, sizeof(*g.dirs));
+		if (!g.dirs)
+			return -1;
+		for (size_t i = 0; i < g.nfiles; i++) {
+			const char *slash = strrchr(g.files[i].path, '/');
+			char *d = strndup(
+				g.files[i].path,
+				slash == g.files[i].path ? 1 : (size_t)(slash - g.files[i].path));
+			size_t j;
+			for (j = 0; j < g.ndirs && strcmp(g.dirs[j], d) != 0; j++)
+				;
+			if (j < g.ndirs)
+				free(d);
+			else
+				g.dirs[g.ndirs++] = d;
+		}
+	}
 	return g.nfiles ? 0 : -1;
 }
 
@@ -280,6 +330,9 @@ static void usage(FILE *f)
 		"  -t, --threads N       threads (default 8)\n"
 		"  -s, --read-size B     bytes per read() / kelp_path_read (default 1048576)\n"
 		"      --seed N          shuffle seed (default 1)\n"
+		"      --list-dirs       path: list every directory of the files first (timed), as "
+		"a\n"
+		"                        data loader enumerates its data set\n"
 		"  -L, --label TEXT      label in the JSON line\n"
 		"  -h, --help            this text\n");
 }
@@ -296,6 +349,7 @@ int main(int argc, char **argv)
 		{"read-size", required_argument, NULL, 's'},
 		{"seed", required_argument, NULL, 'S'},
 		{"label", required_argument, NULL, 'L'},
+		{"list-dirs", no_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -330,6 +384,9 @@ int main(int argc, char **argv)
 		case 'L':
 			g.label = optarg;
 			break;
+		case 'Y':
+			g.list_dirs = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -357,6 +414,10 @@ int main(int argc, char **argv)
 		g.port = (uint16_t)atoi(colon + 1);
 	} else {
 		usage(stderr);
+		return 2;
+	}
+	if (g.list_dirs && g.mode != MODE_PATH) {
+		fprintf(stderr, "kelp-files-bench: --list-dirs is for --mode path\n");
 		return 2;
 	}
 	if (load_list(list) != 0) {
