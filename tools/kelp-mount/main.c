@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #include "kelp_abi.h"
 #include "tools/kelp-mount/kelp_mount.h"
 
-#define DEFAULT_THREADS 8
+#define DEFAULT_THREADS	     8
+#define DEFAULT_READAHEAD_KB 1024
 
 static void usage(FILE *f)
 {
@@ -40,12 +42,17 @@ static void usage(FILE *f)
 		"  -t, --threads N     FUSE worker threads at most, each with its own kelp "
 		"session\n"
 		"                      (default %d)\n"
+		"      --readahead-kb N  the kernel's readahead window for the mount in KiB "
+		"(default\n"
+		"                      %d; FUSE's own is 128): larger reads, fewer requests; "
+		"needs\n"
+		"                      root, else the kernel's stays; 0 = leave it\n"
 		"  -d, --debug         print every FUSE request (libfuse's debug output)\n"
 		"  -h, --help          this text\n"
 		"      --version       print kelp-mount's release and shared-memory ABI version\n"
 		"\n"
 		"Exit status: 0 unmounted cleanly, 1 mount or kelpd failure, 2 usage error.\n",
-		KELP_DEFAULT_SOCKET, DEFAULT_THREADS);
+		KELP_DEFAULT_SOCKET, DEFAULT_THREADS, DEFAULT_READAHEAD_KB);
 }
 
 /* [filer] path and metadata_ttl_ms of @config (or the defaults) into @o. Return: 0, -errno. */
@@ -76,6 +83,49 @@ static int load_config(const char *config, struct mount_opts *o)
 	o->ttl_s = c.filer.metadata_ttl_ms / 1000.0;
 	kelp_config_free(&c);
 	return o->root ? 0 : -ENOMEM;
+}
+
+/*
+ * set_readahead - the kernel's readahead window of the mount at @mnt (a canonical path) to @kb
+ * KiB. FUSE mounts start at 128 KiB, so a file read in 1 MiB calls reaches kelp-mount as 128 KiB
+ * requests, each a kelp request; 1 MiB makes them 8x fewer. The mount's backing device (its
+ * "major:minor" in /proc/self/mountinfo) has the knob in sysfs; root only. Best effort: returns
+ * 0, or -errno when it could not be set (the mount works anyway). Main thread, after mounting
+ * (not stat(): the loop is not running yet to answer).
+ */
+static int set_readahead(const char *mnt, unsigned kb)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -errno;
+	char line[8192], dev[32] = "";
+	while (fgets(line, sizeof(line), f)) {
+		char majmin[32], point[4096];
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", majmin, point) != 2)
+			continue;
+		char *o = point; /* mountinfo writes ' ', '\t', '\n', '\\' as \ooo */
+		for (const char *i = point; *i; o++) {
+			if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] && i[3]) {
+				*o = (char)((i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0'));
+				i += 4;
+			} else {
+				*o = *i++;
+			}
+		}
+		*o = '\0';
+		if (strcmp(point, mnt) == 0)
+			snprintf(dev, sizeof(dev), "%s", majmin); /* the last one is on top */
+	}
+	fclose(f);
+	if (!dev[0])
+		return -ENOENT;
+	char knob[96];
+	snprintf(knob, sizeof(knob), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	f = fopen(knob, "w");
+	if (!f)
+		return -errno;
+	int ok = fprintf(f, "%u\n", kb) > 0;
+	return fclose(f) == 0 && ok ? 0 : -EIO;
 }
 
 /* Before mounting: kelpd answers, has a filer, and the root is a directory of it; else say why
@@ -124,13 +174,17 @@ static int check_root(const struct mount_opts *o)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"threads", required_argument, NULL, 't'},
-		{"debug", no_argument, NULL, 'd'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"threads", required_argument, NULL, 't'},
+		{"debug", no_argument, NULL, 'd'},
+		{"readahead-kb", required_argument, NULL, 'R'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	struct mount_opts o = {0};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	unsigned threads = DEFAULT_THREADS;
+	unsigned threads = DEFAULT_THREADS, readahead_kb = DEFAULT_READAHEAD_KB;
 	int debug = 0, opt;
 	if (fuse_opt_add_arg(&args, argv[0]) != 0)
 		return 1;
@@ -158,6 +212,17 @@ int main(int argc, char **argv)
 		case 'd':
 			debug = 1;
 			break;
+		case 'R': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v > 65536) {
+				fprintf(stderr, "kelp-mount: --readahead-kb %s: give 0 to 65536\n",
+					optarg);
+				return 2;
+			}
+			readahead_kb = (unsigned)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -198,8 +263,19 @@ int main(int argc, char **argv)
 		goto out_fs;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
+	char mnt_real[PATH_MAX];
+	if (!realpath(mountpoint, mnt_real)) {
+		fprintf(stderr, "kelp-mount: %s: %s\n", mountpoint, strerror(errno));
+		goto out_signals;
+	}
 	if (fuse_session_mount(se, mountpoint) != 0)
 		goto out_signals;
+	if (readahead_kb) {
+		int ra = set_readahead(mnt_real, readahead_kb);
+		if (ra < 0 && debug)
+			fprintf(stderr, "kelp-mount: readahead of %s left as it was: %s\n",
+				mnt_real, strerror(-ra));
+	}
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto out_unmount;
