@@ -144,6 +144,25 @@ int kelp_filer_listing_parse(const char *json, size_t len, struct kelp_filer_lis
 void kelp_filer_listing_free(struct kelp_filer_listing *l);
 
 /*
+ * kelp_filer_inline_read - whether a read of [@off, @off + @len) of file @e comes from its inline
+ * Content, decided as the filer's GET does (weed/server/filer_server_handlers_read.go): the range
+ * is first cut at FileSize, then served from Content when it lies wholly inside Content; else it
+ * is read from the chunks (proto/chunk_plan.h), even when it starts inside Content. Any thread.
+ * Return: the bytes the read gives (0 at or after the end of the file) with *@data pointing at
+ * them inside e->content (NULL when 0); -ENODATA: read the chunks.
+ */
+int64_t kelp_filer_inline_read(const struct kelp_filer_entry *e, uint64_t off, uint32_t len,
+			       const uint8_t **data);
+
+/*
+ * kelp_filer_chunk_check - whether @c is within the bounds above (offset >= 0, size <=
+ * KELP_FILER_CHUNK_SIZE_MAX, offset + size fits int64, cipher key length 0/16/24/32); the JSON and
+ * the manifest decoders apply it to every chunk. Any thread.
+ * Return: 0 or -EBADMSG.
+ */
+int kelp_filer_chunk_check(const struct kelp_filer_chunk *c);
+
+/*
  * kelp_filer_mode_to_st - st_mode of a Go os.FileMode: the type (directory, symlink, device / char
  * device, named pipe, socket, else regular file), permission bits, and setuid/setgid/sticky moved
  * to their POSIX places. Any thread.
@@ -159,8 +178,11 @@ uint64_t kelp_filer_path_inode(const char *path, size_t len);
 /*
  * kelp_filer_time_parse - an RFC 3339 time as Go's encoding/json writes time.Time
  * ("2006-01-02T15:04:05.999999999Z07:00": optional fraction of 1..9 digits, "Z" or +hh:mm / -hh:mm)
- * into ns since the epoch; Go's zero time ("0001-01-01T00:00:00Z") gives 0. Any thread.
- * Return: 0 with *@ns set; -EBADMSG not such a time, or outside what int64 ns can hold.
+ * into ns since the epoch. Go's zero time means "unset" and gives 0: it prints as year 0001 in any
+ * zone ("0001-01-01T05:53:28+05:53" from a filer in Asia/Kolkata: Go's zone has a seconds offset
+ * that RFC 3339 drops), so every time in year 1 or before gives 0. Other times outside int64 ns
+ * (before 1677, after 2262) are clamped to INT64_MIN / INT64_MAX. Any thread.
+ * Return: 0 with *@ns set; -EBADMSG not such a time.
  */
 int kelp_filer_time_parse(const char *s, size_t len, int64_t *ns);
 

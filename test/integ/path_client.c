@@ -194,7 +194,8 @@ static int cmd_bad(const char *path, int count)
 	uint64_t arena = g->arena_size;
 	uint8_t *a = g->arena;
 	/* bad path bytes at arena offsets 0.. (the rest of the arena is the output) */
-	static const char *const bad_paths[] = {"relative/x", "/a/../b", "/a//b", "/a/", "/./a", ""};
+	static const char *const bad_paths[] = {"relative/x", "/a/../b", "/a//b",
+						"/a/",	      "/./a",	 ""};
 	int ok = 0;
 	srand(99);
 	for (int i = 0; i < count; i++) {
@@ -259,8 +260,9 @@ static int cmd_bad(const char *path, int count)
 		    c.user_data == e.user_data)
 			ok++;
 		else
-			fprintf(stderr, "path_client: bad SQE %d (kind %d): rc %d result %d flags "
-					"0x%x\n",
+			fprintf(stderr,
+				"path_client: bad SQE %d (kind %d): rc %d result %d flags "
+				"0x%x\n",
 				i, i % 9, rc, c.result, c.flags);
 	}
 	pthread_join(t, NULL);

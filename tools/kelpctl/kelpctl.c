@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kelpctl: look at a running kelpd (status, stats, sessions, volumes, peers) through its admin
- * protocol (lcore/control/admin.h), and read needles through a libkelp session (get).
+ * protocol (lcore/control/admin.h), read needles through a libkelp session (get), and files by
+ * path through kelpd's filer (cat, ls, stat: the libkelp path API).
  */
 #include <errno.h>
 #include <getopt.h>
