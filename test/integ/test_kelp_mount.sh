@@ -219,7 +219,7 @@ echo "ok: filer back -> reads again"
 kill -TERM "$MOUNT_PID"
 rc=0
 wait "$MOUNT_PID" || rc=$?
-[ "$rc" = 0 ] || fail "kelp-mount exited $rc after SIGTERM"
+[ "$rc" = 0 ] || fail "kelp-mount exited $rc after SIGTERM; its log: $(tail -n 30 "$WORK/mount.log")"
 ! mounted || fail "$MNT is still mounted after SIGTERM"
 left=$(ls -A "$MNT")
 [ -z "$left" ] || fail "the mountpoint is not empty after the unmount: $left"
@@ -233,7 +233,7 @@ echo "ok: filer killed -> EIO"
 fusermount3 -u "$MNT"
 rc=0
 wait "$MOUNT_PID" || rc=$?
-[ "$rc" = 0 ] || fail "kelp-mount exited $rc after fusermount3 -u"
+[ "$rc" = 0 ] || fail "kelp-mount exited $rc after fusermount3 -u; its log: $(tail -n 30 "$WORK/mount.log")"
 ! mounted || fail "$MNT is still mounted after fusermount3 -u"
 MOUNT_PID=""
 echo "ok: fusermount3 -u ends kelp-mount cleanly (exit 0)"
