@@ -227,8 +227,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V': /* KELP_VERSION: the Makefile's, passed with -D */
-			printf("kelp-mount %s (shm ABI %u, libfuse %d)\n", KELP_VERSION,
-			       (unsigned)KELP_ABI_VERSION, fuse_version());
+			printf("kelp-mount %s (shm ABI %u)\n", KELP_VERSION,
+			       (unsigned)KELP_ABI_VERSION);
 			return 0;
 		default:
 			usage(stderr);
