@@ -35,6 +35,10 @@
  *   lastFileName=<LastFileName> (names strictly after it). ShouldDisplayLoadMore is true only when
  *   more entries follow (the filer asks its store for limit + 1: weed/filer/filer_search.go).
  *   Only `Accept: application/json` exactly gets JSON (else HTML); "Path" is "" for the root.
+ * HTTP facts around them (weed 4.48, checked): a missing path answers 404 with an empty body, to
+ *   ?metadata=true and to a listing alike; `GET /dir/file/` (a FILE with a trailing slash) serves
+ *   the file's bytes, not a listing (the handler trims the slash): know the type before listing;
+ *   `?metadata=true` on a directory gives the directory's own entry.
  *
  * Bounds: a parse rejects with -EBADMSG (never crashes on any input) a document that is not this
  * JSON, more than KELP_FILER_CHUNKS_MAX chunks in an entry, more than KELP_FILER_LIST_MAX entries

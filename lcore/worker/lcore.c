@@ -126,17 +126,28 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.lcore_id = lc->id,
 		.start_ns = kelp_now_ns(), /* non-local only: the local path times whole bursts */
 		.rdma_only = e->flags & KELP_SQE_F_RDMA_ONLY,
+		.tcp_only = e->flags & KELP_SQE_F_TCP_ONLY,
 		.local_failed = local_failed,
 	};
-	int rc = -ENOTCONN; /* no RDMA path */
-	if (lc->rdma_route && !lc->eng->conf.seaweedfs.force_http && !local_failed) {
+	/* local -> RDMA -> TCP -> HTTP; a bad local copy goes to HTTP (the peer may be us) */
+	int rc = -ENOTCONN; /* no peer path */
+	bool peers = !lc->eng->conf.seaweedfs.force_http && !local_failed;
+	if (lc->rdma_route && peers && !r->tcp_only) {
 		rc = lc->rdma_route(lc->rdma_reader, r);
 		if (rc == 0) {
 			s->remote_inflight++;
 			return 0;
 		}
 	}
-	if (r->rdma_only) { /* the client asked for an error rather than HTTP */
+	if (lc->tcp_route && peers && !r->rdma_only) {
+		r->tcp_tried = true;
+		rc = lc->tcp_route(lc->tcp_reader, r);
+		if (rc == 0) {
+			s->remote_inflight++;
+			return 0;
+		}
+	}
+	if (r->rdma_only || r->tcp_only) { /* the client asked for an error rather than HTTP */
 		remote_put(lc, r);
 		c->result = rc;
 		return 1;
@@ -219,8 +230,10 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 		break;
 	}
 	const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, e->volume_id);
-	/* [seaweedfs] force_http: every read over HTTP; KELP_SQE_F_RDMA_ONLY: never local */
-	if (!v || lc->eng->conf.seaweedfs.force_http || (e->flags & KELP_SQE_F_RDMA_ONLY))
+	/* [seaweedfs] force_http: every read over HTTP; KELP_SQE_F_RDMA_ONLY / _TCP_ONLY: never
+	 * local */
+	if (!v || lc->eng->conf.seaweedfs.force_http ||
+	    (e->flags & (KELP_SQE_F_RDMA_ONLY | KELP_SQE_F_TCP_ONLY)))
 		return route_remote(lc, s, e, c, false);
 	kelp_serve_local(v, e, s->arena, c);
 	/* a bad local copy (CRC mismatch, bad record, a .dat that shrank under us): a replica may
@@ -458,7 +471,15 @@ void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r
 	KELP_ASSERT_OWNER(&lc->owner);
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	r->path_priv = NULL;
-	if (r->rdma_only) { /* no fallback: complete with the RDMA error (the caller's r->result) */
+	/* failed over RDMA: TCP next, once (r->tcp_tried), unless the client wants RDMA only */
+	if (!r->tcp_tried && lc->tcp_route && !r->rdma_only && !r->local_failed) {
+		int32_t err = r->result;
+		r->tcp_tried = true;
+		if (lc->tcp_route(lc->tcp_reader, r) == 0)
+			return;
+		r->result = err;
+	}
+	if (r->rdma_only || r->tcp_only) { /* no fallback: complete with the path's error */
 		if (r->result >= 0)
 			r->result = -EIO;
 		r->cqe_flags = 0;

@@ -87,6 +87,7 @@ struct kelp_poller {
 	X(path_requests)   /* KELP_OP_PATH_* consumed (served by the control thread) */            \
 	X(bytes)	   /* READ bytes delivered */                                              \
 	X(parks)	   /* times the lcore slept in epoll_wait() */                             \
+	X(tcp)		   /* completions a peer kelpd served over TCP (in by_path "rdma") */      \
 	X(sessions_broken) /* sessions stopped for ring protocol violations or lost pages */
 
 /* Failed completions by kind, X(KIND, name): KELP_ERR_KIND, errors[KELP_ERR_KIND], JSON
@@ -130,6 +131,7 @@ struct kelp_lcore_stats {
 struct kelp_engine;
 struct lcore_session;
 struct kelp_rdma_reader;
+struct kelp_tcp_reader;
 
 struct kelp_lcore {
 	/* set before start, read-only afterwards */
@@ -174,6 +176,9 @@ struct kelp_lcore {
 	 * this pointer so that the worker does not depend on the RDMA layer above it */
 	struct kelp_rdma_reader *rdma_reader;
 	int (*rdma_route)(struct kelp_rdma_reader *rd, struct kelp_remote_read *r);
+	/* the TCP path likewise (lcore/tcp/tcp_reader.h), tried after RDMA, before HTTP */
+	struct kelp_tcp_reader *tcp_reader;
+	int (*tcp_route)(struct kelp_tcp_reader *rd, struct kelp_remote_read *r);
 
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
@@ -260,10 +265,11 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s);
 void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r);
 
 /*
- * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the control
- * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. An RDMA-only request
- * (KELP_SQE_F_RDMA_ONLY) completes instead, with @r->result when the failed path set a -errno
- * there, else -EIO. Owning lcore.
+ * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the next path:
+ * TCP when it failed over RDMA and TCP is configured (once per request), else the control
+ * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. An RDMA-only or
+ * TCP-only request (KELP_SQE_F_RDMA_ONLY / _TCP_ONLY) completes instead, with @r->result when the
+ * failed path set a -errno there, else -EIO. Owning lcore.
  */
 void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r);
 

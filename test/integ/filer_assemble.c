@@ -153,12 +153,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		struct kelp_chunk_piece *p = malloc((2 * nv + 1) * sizeof(*p));
-		got = kelp_chunk_plan(vis, nv, e.attr.size, off, (uint32_t)want, p, 2 * nv + 1, &np);
+		got = kelp_chunk_plan(vis, nv, e.attr.size, off, (uint32_t)want, p, 2 * nv + 1,
+				      &np);
 		if (got < 0) {
 			fprintf(stderr, "plan: %s\n", strerror((int)-got));
 			return 1;
 		}
-		/* each chunk's plain data once (the manifest file has 10003 pieces over 8 needles) */
+		/* each chunk's plain data once (the manifest file has 10003 pieces over 8 needles)
+		 */
 		uint8_t **cache = calloc(n ? n : 1, sizeof(*cache));
 		for (uint32_t i = 0; i < np; i++) {
 			if (p[i].chunk == KELP_CHUNK_HOLE)
@@ -166,7 +168,8 @@ int main(int argc, char **argv)
 			if (!cache[p[i].chunk])
 				cache[p[i].chunk] = chunk_plain(&all[p[i].chunk], NULL);
 			if (cache[p[i].chunk])
-				memcpy(out + p[i].dst_off, cache[p[i].chunk] + p[i].chunk_off, p[i].len);
+				memcpy(out + p[i].dst_off, cache[p[i].chunk] + p[i].chunk_off,
+				       p[i].len);
 		}
 		if (missing)
 			return 3;

@@ -66,6 +66,6 @@ PYEOF
 	n=$((n + 1))
 done < <(filer_set_rows)
 gz=$(find "$work/needles" -name '*.gz' | wc -l)
-[ "$n" -eq 14 ] || fail "checked $n files, expected 14"
+[ "$n" -eq 15 ] || fail "checked $n files, expected 15"
 [ "$gz" -ge 1 ] || fail "no needle came gzip-stored: the text file's chunk should"
 echo "ok: $n files and 4 ranges each assembled from their needles equal the filer's GET ($gz gzip needles)"

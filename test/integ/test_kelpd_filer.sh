@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
 weed_require
 kelpd_require
-PC=build/test/integ/path_client
+PC=${PATH_CLIENT:-build/test/integ/path_client} # PATH_CLIENT=build-asan/... (with BIN=build-asan/bin)
 [ -x "$PC" ] || fail "$PC missing (make all)"
 
 weed_start 1
