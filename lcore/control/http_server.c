@@ -38,6 +38,7 @@
 #include "lcore/control/http_server.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
+#include "lcore/worker/serve_local.h"
 #include "proto/http_req.h"
 #include "proto/jwt.h"
 #include "session.h" /* shm/: the libkelp client side of the internal session */
@@ -98,10 +99,12 @@ struct http_srv {
 	uint64_t *last_polls;		 /* per lcore, at the previous /healthz */
 	uint64_t requests, responses[6]; /* endpoint counters for /metrics: by status class */
 	uint64_t idle_closed;		 /* connections closed by [http] idle_timeout_ms */
+	uint64_t served_here;		 /* reads of local volumes served by this thread */
 };
 
 static void hconn_recv(struct http_srv *h, struct hconn *c);
 static void handle_input(struct http_srv *h, struct hconn *c);
+static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe *cqe);
 
 static void hconn_kill(struct hconn *c)
 {
@@ -236,6 +239,37 @@ static void respond_owned(struct http_srv *h, struct hconn *c, int status, const
 
 /* ---- reads through the internal session -------------------------------------------------- */
 
+/*
+ * Serve @c's read right here when its volume is on this host: the control thread copies from the
+ * mapped volume into the connection's buffer as an lcore would (kelp_serve_local: CRC checked,
+ * SIGBUS-guarded mapping), without the round trip through the internal session's rings, an lcore
+ * wake-up and the collect tick. That round trip was most of an endpoint read's cost
+ * (BENCHMARKS.md, HTTP endpoint). Other volumes, force_http, and a corrupt local needle that a
+ * replica may have intact, take the internal session (RDMA / TCP / HTTP) as before.
+ * Return: 1 answered; 0 not served here.
+ */
+static int serve_here(struct http_srv *h, struct hconn *c)
+{
+	const struct kelp_engine *eng = h->ctl->eng;
+	if (eng->conf.seaweedfs.force_http)
+		return 0;
+	const struct kelp_volume *v = kelp_volume_set_find(eng->volumes, c->fid.volume_id);
+	if (!v)
+		return 0;
+	struct kelp_sqe e = {.opcode = KELP_OP_READ,
+			     .volume_id = c->fid.volume_id,
+			     .key = c->fid.key,
+			     .cookie = c->fid.cookie,
+			     .length = c->buf_len};
+	struct kelp_cqe cqe = {0};
+	kelp_serve_local(v, &e, c->buf, &cqe); /* buf_off 0: c->buf is the "arena" */
+	if (cqe.result == -EIO && eng->conf.seaweedfs.master.n)
+		return 0;
+	h->served_here++;
+	read_done(h, c, &cqe);
+	return 1;
+}
+
 static void start_read(struct http_srv *h, struct hconn *c)
 {
 	if (!c->buf) {
@@ -247,6 +281,8 @@ static void start_read(struct http_srv *h, struct hconn *c)
 			return;
 		}
 	}
+	if (serve_here(h, c))
+		return;
 	int rc = kelp_queue_read(h->cs, &c->fid, 0, c->buf, c->buf_len, (uintptr_t)c);
 	if (rc == -EAGAIN) { /* ring full: as above */
 		c->state = HC_BUF_WAIT;
@@ -553,6 +589,9 @@ static char *metrics_text(struct http_srv *h)
 		(unsigned long long)h->requests);
 	fprintf(f, "# TYPE kelp_http_idle_closed_total counter\nkelp_http_idle_closed_total %llu\n",
 		(unsigned long long)h->idle_closed);
+	fprintf(f,
+		"# TYPE kelp_http_served_local_total counter\nkelp_http_served_local_total %llu\n",
+		(unsigned long long)h->served_here);
 	fprintf(f, "# TYPE kelp_http_responses_total counter\n");
 	for (int k = 1; k <= 5; k++)
 		fprintf(f, "kelp_http_responses_total{code=\"%dxx\"} %llu\n", k,

@@ -11,8 +11,10 @@
 #   - Content-Type: the MIME type stored with the needle (kelp-vol create --mime), else
 #     application/octet-stream;
 #   - /healthz 200, /status = kelpctl --json status's fields, /metrics parsed (exact names);
-#   - /metrics' kelp_read_latency_seconds histogram (local path): cumulative buckets, +Inf = _count,
-#     at least one sample and at most one per local completion (sampled);
+#   - local needles are served on the control thread (kelp_http_served_local_total counts them);
+#   - /metrics' kelp_read_latency_seconds histogram (local path, after 1 s of kelp-bench through
+#     libkelp): cumulative buckets, +Inf = _count, at least one sample and at most one per local
+#     completion (sampled);
 #   - a client from 127.0.0.2 against allow = 127.0.0.1/32 -> 403; [http] allow changed to add
 #     127.0.0.2 + SIGHUP -> 200 (live, issue 10 item 2);
 #   - [http] idle_timeout_ms (set low by SIGHUP): a connection that sends nothing, and one that
@@ -178,6 +180,17 @@ want=$(kelpctl --json status)
 [ "$(jq -r 'keys|join(",")' <<<"$st")" = "$(jq -r 'keys|join(",")' <<<"$want")" ] ||
 	fail "/status keys differ from kelpctl --json status: $st"
 [ "$(jq '.volumes' <<<"$st")" = "$(jq '.volumes' <<<"$want")" ] || fail "/status volumes differ"
+# the endpoint served its local reads on the control thread; a libkelp client's reads (1 s of
+# kelp-bench) feed the lcore's counters and latency histogram checked below
+served=$(curl -s "$U/metrics" | awk '$1 == "kelp_http_served_local_total" {print $2}')
+[ -n "$served" ] && [ "$served" -ge "$n" ] || fail "/metrics served_local '$served' < $n"
+"$BIN/kelp-bench" -c "$KELPD_CONF" -d 4 -D 1 --volume-dir "$D/vol" >"$D/bench.out" 2>&1 ||
+	fail "kelp-bench against kelpd: $(tail -3 "$D/bench.out")"
+rc=0
+"$BIN/kelpctl" -c "$KELPD_CONF" get 5,ffffff00000000 >/dev/null 2>&1 || rc=$? # an lcore's noent
+[ "$rc" != 0 ] || fail "kelpctl get of a missing needle succeeded"
+_one_session() { [ "$(kelpd_sessions)" = 1 ]; }
+wait_until 30 _one_session || fail "kelp-bench's session still listed"
 m=$(curl -s "$U/metrics")
 reads=$(awk '$1 == "kelp_lcore_reads_total{lcore=\"0\"}" {print $2}' <<<"$m")
 [ -n "$reads" ] && [ "$reads" -ge "$n" ] || fail "/metrics reads '$reads' < $n"
