@@ -21,6 +21,7 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +45,21 @@ static PyStructSequence_Field stat_fields[] = {
 	{NULL, NULL}};
 static PyStructSequence_Desc stat_desc = {"kelp.Stat", "What Session.stat() learns about a needle.",
 					  stat_fields, 6};
+
+/* ---- the process id ------------------------------------------------------------------------- */
+
+/*
+ * This process's pid, for the fork checks on every call. getpid() is a system call (glibc stopped
+ * caching it) and was 1 of every 6 cycles of a 4 KiB read_many: a pthread_atfork child handler
+ * keeps this copy right instead (os.fork() and multiprocessing fork through libc's fork(), which
+ * runs the handlers).
+ */
+static pid_t self_pid;
+
+static void after_fork_child(void)
+{
+	self_pid = getpid();
+}
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
@@ -228,7 +244,7 @@ typedef struct {
 
 static void Mapping_dealloc(Mapping *m)
 {
-	if (m->s && m->pid == getpid())
+	if (m->s && m->pid == self_pid)
 		kelp_close(m->s); /* kelpd discards what is still in flight */
 	Py_TYPE(m)->tp_free((PyObject *)m);
 }
@@ -275,6 +291,89 @@ static PyTypeObject LenderType = {
 	.tp_as_buffer = &Lender_as_buffer,
 };
 
+/* ---- recycled bytes objects ------------------------------------------------------------------ */
+
+/*
+ * Results handed out as bytes, kept (one reference) so that their memory can serve a later read:
+ * once the caller has dropped one, our reference is the only one left, no code can see the object
+ * any more, and filling it again is the same as filling a fresh one. This saves the malloc/free
+ * of every copy, and for large needles much more: glibc gives a 1 MiB block back to the kernel on
+ * free (heap trim or munmap), so every fresh 1 MiB bytes object page-faulted in 256 zeroed pages
+ * (half of the client's time at 1 MiB). A FIFO: the oldest result is looked at first; one still
+ * held by the caller (stored in a list, say) is simply forgotten. Holds at most cap objects of at
+ * most max_size bytes. Callers: with the GIL held.
+ */
+#define SPARES_MAX	34	     /* read_many's depth 32 + the item the caller holds + 1 */
+#define SPARES_BYTES	(8u << 20)   /* bytes a read_many iterator may keep for recycling */
+#define GIL_FREE_MEMCPY (256u << 10) /* copies this large run with the GIL released */
+
+struct spares {
+	PyObject *obj[SPARES_MAX];
+	unsigned head, count, cap;
+	Py_ssize_t max_size;
+};
+
+static void spares_init(struct spares *sp, unsigned cap, Py_ssize_t max_size)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->cap = cap > SPARES_MAX ? SPARES_MAX : cap;
+	sp->max_size = max_size;
+}
+
+/* Keep a reference to @b, a result just handed to the caller (evicts the oldest when full). */
+static void spares_push(struct spares *sp, PyObject *b)
+{
+#ifndef Py_GIL_DISABLED /* the refcount test below needs the GIL */
+	if (!sp->cap || !PyBytes_CheckExact(b) || PyBytes_GET_SIZE(b) > sp->max_size ||
+	    PyBytes_GET_SIZE(b) < 2 /* never the shared empty or 1-byte objects */)
+		return;
+	if (sp->count == sp->cap) {
+		Py_DECREF(sp->obj[sp->head]);
+		sp->head = (sp->head + 1) % sp->cap;
+		sp->count--;
+	}
+	sp->obj[(sp->head + sp->count) % sp->cap] = Py_NewRef(b);
+	sp->count++;
+#endif
+}
+
+/* A bytes object of exactly @size bytes nobody else references (new reference), or NULL. */
+static PyObject *spares_take(struct spares *sp, Py_ssize_t size)
+{
+	/* the newest result is normally still the caller's loop variable: leave it be */
+	for (int tries = 0; tries < 4 && sp->count > 1; tries++) {
+		PyObject *b = sp->obj[sp->head];
+		sp->head = (sp->head + 1) % sp->cap;
+		sp->count--;
+		if (Py_REFCNT(b) == 1 && PyBytes_GET_SIZE(b) == size) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+			((PyBytesObject *)b)->ob_shash =
+				-1; /* its hash, if taken, was of old bytes */
+#pragma GCC diagnostic pop
+			return b;
+		}
+		Py_DECREF(b); /* the caller keeps it, or the size differs: forget it */
+	}
+	return NULL;
+}
+
+static void spares_clear(struct spares *sp)
+{
+	while (sp->count) {
+		Py_DECREF(sp->obj[sp->head]);
+		sp->head = (sp->head + 1) % sp->cap;
+		sp->count--;
+	}
+}
+
+/* A new bytes object of @size bytes (contents undefined): a recycled one when there is one. */
+static PyObject *bytes_for(struct spares *sp, Py_ssize_t size)
+{
+	PyObject *b = sp ? spares_take(sp, size) : NULL;
+	return b ? b : PyBytes_FromStringAndSize(NULL, size);
+}
+
 /* ---- sessions -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -287,8 +386,9 @@ typedef struct {
 	struct kelp_session_info info;
 	char *sync_buf; /* arena buffer for read/read_into, sync_len bytes */
 	uint32_t sync_len;
-	int busy;	     /* a call is running (maybe with the GIL released) */
-	PyObject *iter;	     /* the read_many iterator with requests in flight (borrowed) */
+	struct spares sync_spares; /* read()'s recent results, for recycling */
+	int busy;		   /* a call is running (maybe with the GIL released) */
+	PyObject *iter;		   /* the read_many iterator with requests in flight (borrowed) */
 	unsigned generation; /* bumped on every (re)connect; iterators of an older one are dead */
 } Session;
 
@@ -313,7 +413,7 @@ static int session_connect(Session *self)
 	if (!map)
 		return -1;
 	map->s = NULL;
-	map->pid = getpid();
+	map->pid = self_pid;
 	Py_BEGIN_ALLOW_THREADS rc = kelp_connect(&o, &s);
 	if (rc < 0)
 		snprintf(msg, sizeof(msg), "%s",
@@ -327,7 +427,7 @@ static int session_connect(Session *self)
 	map->s = s;
 	Py_XSETREF(self->map, map);
 	self->s = s;
-	self->pid = getpid();
+	self->pid = self_pid;
 	self->generation++;
 	self->sync_buf = NULL;
 	self->iter = NULL;
@@ -363,7 +463,7 @@ static int session_enter(Session *self, int allow_iter)
 			"(kelp.read() and friends keep one per thread for you)");
 		return -1;
 	}
-	if (self->s && self->pid != getpid()) {
+	if (self->s && self->pid != self_pid) {
 		/* Forked child: the rings are the parent's. Leave them alone and start afresh. */
 		self->s = NULL;
 		Py_CLEAR(self->map); /* its pid is the parent's: not closed here */
@@ -450,7 +550,8 @@ struct engine {
 	struct item *items;
 	int gunzip;
 	int views; /* read_many(copy=False): a needle that fits its slot is lent as a memoryview */
-	Lender *lender; /* the views' exporter (made on the first view), holds sess->map */
+	Lender *lender;	       /* the views' exporter (made on the first view), holds sess->map */
+	struct spares *spares; /* where to recycle bytes results from (NULL: nowhere) */
 };
 
 static void item_clear(struct item *it)
@@ -511,7 +612,7 @@ static int engine_complete(struct engine *e, const struct kelp_cqe *c)
 			return it->result ? 0 : -1;
 		}
 		if (!it->dst) {
-			it->out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)it->want);
+			it->out = bytes_for(e->spares, (Py_ssize_t)it->want);
 			if (!it->out)
 				return -1;
 			it->dst = PyBytes_AS_STRING(it->out);
@@ -520,7 +621,13 @@ static int engine_complete(struct engine *e, const struct kelp_cqe *c)
 	uint64_t n = (uint64_t)c->result;
 	if (n > it->want - it->got)
 		n = it->want - it->got;
-	memcpy(it->dst + it->got, e->bufs + (size_t)c->user_data * e->slot, n);
+	const char *src = e->bufs + (size_t)c->user_data * e->slot;
+	if (n >= GIL_FREE_MEMCPY) { /* other threads run meanwhile; nothing here is theirs */
+		Py_BEGIN_ALLOW_THREADS memcpy(it->dst + it->got, src, n);
+		Py_END_ALLOW_THREADS
+	} else {
+		memcpy(it->dst + it->got, src, n);
+	}
 	it->got += n;
 	if (it->got < it->want && c->result > 0)
 		return 1;
@@ -605,6 +712,8 @@ static int sync_buffer(Session *self)
 		return -1;
 	}
 	self->sync_len = len;
+	if (!self->sync_spares.cap) /* read(): the previous result is still the caller's */
+		spares_init(&self->sync_spares, 2, len);
 	return 0;
 }
 
@@ -616,7 +725,8 @@ static PyObject *run_one(Session *self, struct item *it, int gunzip)
 			   .slot = self->sync_len,
 			   .nslots = 1,
 			   .items = it,
-			   .gunzip = gunzip};
+			   .gunzip = gunzip,
+			   .spares = &self->sync_spares};
 	struct kelp_cqe c;
 	int rc = drain(self->s); /* owed completions of an interrupted call */
 	if (rc < 0)
@@ -686,6 +796,8 @@ static PyObject *Session_read(Session *self, PyObject *args, PyObject *kw)
 			r = rc < 0 ? raise_error(rc, NULL, fid) : PyBytes_FromStringAndSize("", 0);
 		} else {
 			r = run_one(self, &it, gunzip);
+			if (r)
+				spares_push(&self->sync_spares, r);
 		}
 		item_clear(&it);
 	}
@@ -789,6 +901,7 @@ static void session_drop(Session *self)
 		readmany_drop_views(self->iter);
 	self->s = NULL;
 	Py_CLEAR(self->map);
+	spares_clear(&self->sync_spares);
 }
 
 static PyObject *Session_close(Session *self, PyObject *unused)
@@ -875,6 +988,7 @@ typedef struct {
 	int lent;   /* the last item returned is a view into its slot: do not reuse it yet */
 	PyObject *size;
 	uint64_t limit;
+	struct spares spares; /* results handed out, for recycling (e.spares points here) */
 } ReadMany;
 
 static PyTypeObject ReadManyType;
@@ -895,10 +1009,11 @@ static void readmany_finish(ReadMany *r)
 	if (!r->e.items)
 		return;
 	Session *s = r->sess;
-	int alive = s->s && s->generation == r->generation && s->pid == getpid();
+	int alive = s->s && s->generation == r->generation && s->pid == self_pid;
 	if (alive && kelp_inflight(s->s) > 0 && drain(s->s) < 0)
 		alive = 0; /* the session is over; its arena goes with it */
 	engine_free(&r->e, alive);
+	spares_clear(&r->spares);
 	if (s->iter == (PyObject *)r)
 		s->iter = NULL;
 	Py_CLEAR(r->src);
@@ -939,7 +1054,7 @@ static PyObject *ReadMany_next(ReadMany *r)
 	Session *s = r->sess;
 	if (!r->e.items)
 		return NULL;
-	if (s->generation != r->generation || s->pid != getpid()) {
+	if (s->generation != r->generation || s->pid != self_pid) {
 		PyErr_SetString(
 			PyExc_RuntimeError,
 			"this read_many() iterator belongs to a closed session or to the parent "
@@ -991,6 +1106,7 @@ static PyObject *ReadMany_next(ReadMany *r)
 	item_clear(head);
 	r->head++;
 	r->lent = PyMemoryView_Check(res);
+	spares_push(&r->spares, res);
 	/* refill now so that kelpd keeps working while the caller handles this item */
 	if (readmany_fill(r) < 0) {
 		Py_CLEAR(res);
@@ -1022,6 +1138,7 @@ static void ReadMany_dealloc(ReadMany *r)
 		readmany_finish(r);
 	else
 		engine_free(&r->e, 0); /* cannot wait here; the buffers stay allocated (leak) */
+	spares_clear(&r->spares);
 	if (r->sess->iter == (PyObject *)r)
 		r->sess->iter = NULL;
 	Py_XDECREF(r->src);
@@ -1088,12 +1205,16 @@ static PyObject *Session_read_many(Session *self, PyObject *args, PyObject *kw)
 	r->lent = 0;
 	r->limit = limit;
 	memset(&r->e, 0, sizeof(r->e));
+	memset(&r->spares, 0, sizeof(r->spares));
 	if (engine_alloc(&r->e, self, depth, slot) < 0) {
 		Py_CLEAR(r);
 		goto out;
 	}
 	r->e.gunzip = gunzip;
 	r->e.views = !copy;
+	unsigned keep = SPARES_BYTES / r->e.slot;
+	spares_init(&r->spares, keep < 2 ? 2 : keep > depth + 2 ? depth + 2 : keep, r->e.slot);
+	r->e.spares = &r->spares;
 out:
 	session_leave(self);
 	Py_XDECREF(src);
@@ -1198,6 +1319,15 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kelp._kelp",
 
 PyMODINIT_FUNC PyInit__kelp(void)
 {
+	static int atfork_done;
+	if (!atfork_done) {
+		self_pid = getpid();
+		if (pthread_atfork(NULL, NULL, after_fork_child) != 0) {
+			PyErr_SetString(PyExc_OSError, "kelp: pthread_atfork failed");
+			return NULL;
+		}
+		atfork_done = 1;
+	}
 	if (PyType_Ready(&SessionType) < 0 || PyType_Ready(&ReadManyType) < 0 ||
 	    PyType_Ready(&MappingType) < 0 || PyType_Ready(&LenderType) < 0)
 		return NULL;

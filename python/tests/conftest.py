@@ -32,7 +32,7 @@ def kelp_vol(env, *args):
 def fids(env):
     """{volume: [fid, ...]} of every live needle, from `kelp-vol ls`."""
     out = {}
-    for v in (5, 8, 9, 10):
+    for v in (5, 8, 9, 10, 12):
         lines = kelp_vol(env, "ls", os.path.join(env["KELP_TEST_DIR"], "vol", "%d.dat" % v))
         out[v] = [ln.split()[0] for ln in lines.decode().splitlines()[1:] if ln.strip()]
         assert out[v], "volume %d lists no needles" % v

@@ -4,7 +4,8 @@
 # extension in place (as `make python` does) and runs pytest on python/tests/. This script makes the
 # volumes and starts kelpd; the tests read them and compare with `kelp-vol cat`:
 #   volume 5 synthetic 1 B..300 KiB, 8 gzip-stored files, 9 small files (one empty), 10 large
-#   needles (1.5 and 3 MiB), 6 = 5 with one data byte flipped (-EIO), 99 not local (-EHOSTUNREACH).
+#   needles (1.5 and 3 MiB), 12 synthetic 24 x 64 KiB, 6 = 5 with one data byte flipped (-EIO),
+#   99 not local (-EHOSTUNREACH).
 # The last test file (test_zz_kelpd_gone.py) stops kelpd and checks ConnectionError subclasses.
 # pytest is installed by `make deps`; a missing pytest fails this test, it does not skip it.
 set -euo pipefail
@@ -31,6 +32,8 @@ for i in $(seq 1 8); do seq 1 $((i * 700)) >"$D/files/f$i.txt"; done
 head -c $((3 << 20)) /dev/urandom >"$D/big/three"
 head -c $((3 << 19)) /dev/urandom >"$D/big/onehalf"
 "$BIN/kelp-vol" create "$D/vol" 10 "$D/big/three" "$D/big/onehalf" >/dev/null
+# same-size needles: results of one size are where kelp recycles bytes objects
+"$BIN/kelp-vol" create "$D/vol" 12 --synthetic 24 --size 65536 --seed 5 >/dev/null
 cp "$D/vol/5.dat" "$D/vol/6.dat"
 cp "$D/vol/5.idx" "$D/vol/6.idx"
 cp "$D/vol/5.vif" "$D/vol/6.vif" 2>/dev/null || true
