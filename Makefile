@@ -63,9 +63,9 @@ $(patsubst %.c,$(BUILD)/obj/%.o,$(VERSION_SRCS)): CFLAGS_VERSION = -DKELP_VERSIO
 $(patsubst %.c,$(BUILD)/obj/%.o,$(VERSION_SRCS)): Makefile
 # What libkelp's objects need: config.o (kelp_connect reads kelp.conf, checked like kelpd does, so
 # the whole parser: -linih, and hostport.o, its host:port checks), fid.o and gzip.o (public calls;
-# -ldeflate). The .so is linked with
+# -ldeflate), fpath.o (paths checked as kelpd checks them). The .so is linked with
 # -z defs, so a core object missing here is a link error naming the symbol.
-KELP_CORE_SRCS := core/config.c core/cidr.c core/hostport.c core/fid.c core/gzip.c
+KELP_CORE_SRCS := core/config.c core/cidr.c core/hostport.c core/fid.c core/gzip.c core/fpath.c
 KELP_SYSLIBS := -ldeflate -linih -lpthread
 
 LIB := $(BUILD)/lib

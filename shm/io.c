@@ -19,7 +19,7 @@
 /* A sleeping kelp_wait() wakes at least this often to check that kelpd is still there. */
 #define SLEEP_SLICE_MS 50
 
-static struct kelp_sqe *next_sqe(struct kelp_session *s, int *err)
+struct kelp_sqe *kelp_next_sqe(struct kelp_session *s, int *err)
 {
 	if (s->dead) {
 		*err = s->dead;
@@ -44,7 +44,7 @@ static struct kelp_sqe *next_sqe(struct kelp_session *s, int *err)
 	return e;
 }
 
-static void queued_one(struct kelp_session *s)
+void kelp_queued_one(struct kelp_session *s)
 {
 	s->queued++;
 	s->inflight++;
@@ -69,7 +69,7 @@ int kelp_queue_read_flags(struct kelp_session *s, const struct kelp_fid *fid, ui
 	if (len == 0)
 		return -EINVAL;
 	int err = 0;
-	struct kelp_sqe *e = next_sqe(s, &err);
+	struct kelp_sqe *e = kelp_next_sqe(s, &err);
 	if (!e)
 		return err;
 	e->opcode = KELP_OP_READ;
@@ -81,14 +81,14 @@ int kelp_queue_read_flags(struct kelp_session *s, const struct kelp_fid *fid, ui
 	e->offset = offset;
 	e->buf_off = (uint64_t)(b - s->arena);
 	e->user_data = user_data;
-	queued_one(s);
+	kelp_queued_one(s);
 	return 0;
 }
 
 int kelp_queue_stat(struct kelp_session *s, const struct kelp_fid *fid, uint64_t user_data)
 {
 	int err = 0;
-	struct kelp_sqe *e = next_sqe(s, &err);
+	struct kelp_sqe *e = kelp_next_sqe(s, &err);
 	if (!e)
 		return err;
 	e->opcode = KELP_OP_STAT;
@@ -96,19 +96,19 @@ int kelp_queue_stat(struct kelp_session *s, const struct kelp_fid *fid, uint64_t
 	e->key = fid->key;
 	e->cookie = fid->cookie;
 	e->user_data = user_data;
-	queued_one(s);
+	kelp_queued_one(s);
 	return 0;
 }
 
 int kelp_queue_nop(struct kelp_session *s, uint64_t user_data)
 {
 	int err = 0;
-	struct kelp_sqe *e = next_sqe(s, &err);
+	struct kelp_sqe *e = kelp_next_sqe(s, &err);
 	if (!e)
 		return err;
 	e->opcode = KELP_OP_NOP;
 	e->user_data = user_data;
-	queued_one(s);
+	kelp_queued_one(s);
 	return 0;
 }
 
@@ -155,8 +155,11 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max)
 	}
 	s->idle_polls = 0;
 	uint32_t n = (uint32_t)avail < max ? (uint32_t)avail : max;
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		cqes[i] = *(const struct kelp_cqe *)kelp_ring_cons_slot(&s->cq, i);
+		if (cqes[i].flags & KELP_CQE_F_PATH)
+			kelp_path_fixup(s, &cqes[i]);
+	}
 	kelp_ring_cons_release(&s->cq, n);
 	s->inflight -= n;
 	return (int)n;
@@ -234,7 +237,7 @@ unsigned kelp_inflight(const struct kelp_session *s)
 }
 
 /* Queue-submit-wait for exactly one request that kelp_read / kelp_stat queued. */
-static int wait_one(struct kelp_session *s, struct kelp_cqe *out)
+int kelp_wait_one(struct kelp_session *s, struct kelp_cqe *out)
 {
 	int rc = kelp_submit(s);
 	if (rc < 0)
@@ -256,7 +259,7 @@ ssize_t kelp_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t o
 	int rc = kelp_queue_read(s, fid, offset, buf, len, 0);
 	if (rc < 0)
 		return rc;
-	return wait_one(s, out);
+	return kelp_wait_one(s, out);
 }
 
 int kelp_stat(struct kelp_session *s, const struct kelp_fid *fid, struct kelp_cqe *out)
@@ -266,5 +269,5 @@ int kelp_stat(struct kelp_session *s, const struct kelp_fid *fid, struct kelp_cq
 	int rc = kelp_queue_stat(s, fid, 0);
 	if (rc < 0)
 		return rc;
-	return wait_one(s, out);
+	return kelp_wait_one(s, out);
 }

@@ -17,6 +17,9 @@
  *     ...
  *     kelp_close(s);
  *
+ * Files by path (through a SeaweedFS filer, [filer] in kelpd's config): kelp_path_stat(),
+ * kelp_path_list(), kelp_path_read(), kelp_path_readlink() and their kelp_queue_path_*() forms.
+ *
  * Asynchronous use: kelp_queue_read() / kelp_queue_stat() / kelp_queue_nop() fill submission
  * entries, kelp_submit() publishes all queued entries at once (one release store), kelp_poll() /
  * kelp_wait() collect completions in any order, matched by the caller's user_data.
@@ -333,6 +336,125 @@ ssize_t kelp_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t o
  * Return: 0, or -errno as kelp_read().
  */
 int kelp_stat(struct kelp_session *s, const struct kelp_fid *fid, struct kelp_cqe *out);
+
+/* ---- files by path (the filer) --------------------------------------------------------------- */
+
+/*
+ * kelpd resolves paths through a SeaweedFS filer ([filer] address in kelpd's config): it looks the
+ * entry up (cached for [filer] metadata_ttl_ms, so a change in the filer shows within that time),
+ * plans which chunks cover the range, reads them through its usual paths (local volume file, RDMA,
+ * HTTP), decrypts and decompresses them, fills holes with zeros, and completes the request once.
+ *
+ * Paths are absolute, "/"-separated, as the filer sees them ("/data/hello.txt"); kelpd normalises
+ * nothing and refuses (-EINVAL) a path that is empty, not absolute, contains a NUL byte, a "."
+ * or ".." component, or "//"; a trailing "/" is allowed only for "/" itself. [filer] path in the
+ * config is kelp-mount's root and NOT applied to these calls.
+ *
+ * Errors (return values and kelp_cqe.result of the calls below; also kelp_strerror):
+ *   -ENOENT       no such path (also a negative lookup cached for the TTL)
+ *   -ENOTDIR      list of a file, or a path component that is a file
+ *   -EISDIR       read of a directory
+ *   -ENAMETOOLONG the path is longer than KELP_PATH_MAX, an "after" name longer than KELP_NAME_MAX
+ *   -EINVAL       bad path (above), readlink of something that is not a symlink, bad arguments
+ *   -ENOTCONN     kelpd has no [filer] address configured
+ *   -EOPNOTSUPP   kelpd is older than this libkelp and has no path requests
+ *   -ETIMEDOUT / -EHOSTUNREACH  every filer timed out / was unreachable ([filer] timeout_ms)
+ *   -EIO          a chunk could not be read intact, decrypted or decompressed
+ *   -EBADMSG      the filer answered something kelp cannot parse
+ *   -EAGAIN       kelpd's pool for non-local requests is full, or this session has no free path
+ *                 slot (as many path requests in flight as slots): collect completions, retry
+ *   otherwise the errors of a fid READ of one of the file's chunks (struct kelp_cqe).
+ */
+
+#define KELP_PATH_MAX 4096 /* bytes of a path, without the NUL */
+#define KELP_NAME_MAX 255  /* bytes of one name in a directory, without the NUL */
+
+/* Set in kelp_cqe.flags on the completion of every path request (kelp_queue_path_*). */
+#define KELP_CQE_F_PATH 0x20u
+
+/* What kelp_path_stat() reports about an entry (48 bytes; also the layout kelpd writes). */
+struct kelp_path_stat {
+	uint64_t size;	  /* file size in bytes (0 for a directory) */
+	int64_t mtime_ns; /* modification time, ns since the epoch (filer Mtime) */
+	int64_t ctime_ns; /* creation time (filer Crtime) */
+	uint64_t inode;	  /* the filer's inode when it has one, else a stable hash of the path */
+	uint32_t mode;	  /* st_mode: S_IFDIR / S_IFREG / S_IFLNK | permission bits as stored */
+	uint32_t uid, gid;
+	uint32_t reserved; /* 0 */
+};
+
+/* One directory entry of kelp_path_list() (304 bytes). */
+struct kelp_dirent {
+	struct kelp_path_stat st;
+	char name[KELP_NAME_MAX + 1]; /* NUL-terminated */
+};
+
+/*
+ * kelp_path_stat - synchronous stat of @path into @out (ordinary memory). As kelp_read(): no other
+ * request in flight on @s. The owning thread only.
+ * Return: 0; -errno (above; -EBUSY other requests in flight; -ENOMEM no arena room for libkelp's
+ * path slots).
+ */
+int kelp_path_stat(struct kelp_session *s, const char *path, struct kelp_path_stat *out);
+
+/*
+ * kelp_path_list - up to @max entries of directory @path whose names sort after @after (NULL or
+ * "" = from the start), in the filer's (byte) order, into @ents (ordinary memory: libkelp copies
+ * them out of the arena). Fewer than @max does not mean the end: call again with the last name
+ * as @after until 0 comes back. As kelp_read(): no other request in flight. The owning thread
+ * only.
+ * Return: entries written (0 = no more); -errno (above; -ENOTDIR @path is a file).
+ */
+int kelp_path_list(struct kelp_session *s, const char *path, const char *after,
+		   struct kelp_dirent *ents, unsigned max);
+
+/*
+ * kelp_path_read - synchronous read of bytes [@offset, @offset + @len) of file @path into @buf
+ * (INSIDE the arena, like kelp_read): one request, however many chunks it spans; holes read as
+ * zeros; decrypted, decompressed (the bytes the filer's GET gives). @len 1..max_io. @out (may be
+ * NULL) gets the completion (size = the file's size, flags KELP_CQE_F_PATH). As kelp_read(): no
+ * other request in flight. The owning thread only.
+ * Return: bytes read (fewer at the end of the file, 0 at or after it); -errno (above; -EISDIR).
+ */
+ssize_t kelp_path_read(struct kelp_session *s, const char *path, uint64_t offset, void *buf,
+		       uint32_t len, struct kelp_cqe *out);
+
+/*
+ * kelp_path_readlink - the target of symlink @path into @buf (ordinary memory, @size bytes,
+ * NUL-terminated when it fits). As kelp_read(): no other request in flight. The owning thread
+ * only.
+ * Return: the target's length (may be >= @size: then @buf holds its first @size bytes); -EINVAL
+ * @path is not a symlink; -errno (above).
+ */
+ssize_t kelp_path_readlink(struct kelp_session *s, const char *path, char *buf, size_t size);
+
+/*
+ * kelp_queue_path_read - queue the read of kelp_path_read() (sent by kelp_submit(), completed
+ * through the CQ with @user_data; result = bytes read or -errno, size = the file's size, flags
+ * KELP_CQE_F_PATH). @path is copied by libkelp (into a path slot of the arena, freed when the
+ * completion is collected). The owning thread only.
+ * Return: 0; -EINVAL / -ENAMETOOLONG bad path (checked here already: length, NUL, absolute);
+ * -EFAULT @buf not inside the arena; -E2BIG @len > max_io; -EAGAIN ring or path slots full;
+ * -ENOMEM no arena room for the path slots; -EOPNOTSUPP kelpd has no path requests; the session
+ * errors of kelp_queue_read().
+ */
+int kelp_queue_path_read(struct kelp_session *s, const char *path, uint64_t offset, void *buf,
+			 uint32_t len, uint64_t user_data);
+
+/*
+ * kelp_queue_path_stat - queue a stat of @path; kelpd writes the result to @arena_out (inside the
+ * arena) before the completion (result 0, size = the entry's size). As kelp_queue_path_read().
+ */
+int kelp_queue_path_stat(struct kelp_session *s, const char *path, struct kelp_path_stat *arena_out,
+			 uint64_t user_data);
+
+/*
+ * kelp_queue_path_list - queue a listing of directory @path after the name @after (NULL or ""
+ * = from the start) into @arena_ents (inside the arena, @max entries); the completion's result is
+ * the number of entries written (0 = no more). As kelp_queue_path_read().
+ */
+int kelp_queue_path_list(struct kelp_session *s, const char *path, const char *after,
+			 struct kelp_dirent *arena_ents, unsigned max, uint64_t user_data);
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 

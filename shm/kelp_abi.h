@@ -33,6 +33,10 @@
 
 #define KELP_SEG_MAGIC	 0x31474553504c454bull /* "KELPSEG1" read as little-endian bytes */
 #define KELP_ABI_VERSION 1u
+/* Additions within version 1 that a client may test for (kelp_seg_hdr.abi_minor): 1 = the path
+ * opcodes (KELP_OP_PATH_*). kelpds before them write 0 there and answer -EINVAL to those opcodes.
+ */
+#define KELP_ABI_MINOR 1u
 
 #define KELP_CACHE_LINE 64
 
@@ -86,7 +90,18 @@ enum kelp_opcode {
 	KELP_OP_NOP = 0,
 	KELP_OP_READ = 1,
 	KELP_OP_STAT = 2,
+	/* files by path (abi_minor >= 1): the path's bytes lie in the arena (path_off, path_len) */
+	KELP_OP_PATH_STAT = 3,	   /* struct kelp_path_stat into the buffer */
+	KELP_OP_PATH_LIST = 4,	   /* struct kelp_dirent entries into the buffer */
+	KELP_OP_PATH_READ = 5,	   /* bytes of the file into the buffer */
+	KELP_OP_PATH_READLINK = 6, /* a symlink's target into the buffer */
 };
+
+/* Whether @op is one of the path opcodes (their completions carry KELP_CQE_F_PATH). */
+static inline int kelp_op_is_path(uint8_t op)
+{
+	return op >= KELP_OP_PATH_STAT && op <= KELP_OP_PATH_READLINK;
+}
 
 /*
  * One request, 64 bytes (one cache line). Fields the opcode does not use must be zero, as must
@@ -97,11 +112,22 @@ struct kelp_sqe {
 	uint8_t opcode;	    /* enum kelp_opcode */
 	uint8_t flags;	    /* KELP_SQE_F_* (kelp.h): READ, STAT; 0 otherwise */
 	uint16_t reserved0; /* 0 */
-	uint32_t volume_id; /* READ, STAT */
-	uint64_t key;	    /* READ, STAT */
-	uint32_t cookie;    /* READ, STAT */
-	uint32_t length;    /* READ: bytes wanted, 1..max_io */
-	uint64_t offset;    /* READ: offset in the needle data */
+	union {
+		uint32_t volume_id; /* READ, STAT */
+		uint32_t path_len;  /* PATH_*: bytes of the path, 1..KELP_PATH_MAX, no NUL */
+	};
+	union {
+		uint64_t key;	   /* READ, STAT */
+		uint64_t path_off; /* PATH_*: where the path's bytes are, relative to the arena */
+	};
+	union {
+		uint32_t cookie;    /* READ, STAT */
+		uint32_t after_len; /* PATH_LIST: bytes of the "after" name, right after the path's
+				     * bytes, 0..KELP_NAME_MAX; other PATH_*: 0 */
+	};
+	uint32_t length;  /* READ, PATH_*: bytes of the buffer, 1..max_io (PATH_STAT: exactly
+			   * sizeof(struct kelp_path_stat); PATH_LIST: at least one kelp_dirent) */
+	uint64_t offset;  /* READ: offset in the needle data; PATH_READ: in the file; else 0 */
 	uint64_t buf_off; /* READ: buffer offset in the arena; [buf_off, buf_off + length) inside it
 			   */
 	uint64_t user_data; /* returned in the CQE */
@@ -116,6 +142,12 @@ static_assert(offsetof(struct kelp_sqe, offset) == 24, "SQE layout");
 static_assert(offsetof(struct kelp_sqe, buf_off) == 32, "SQE layout");
 static_assert(offsetof(struct kelp_sqe, user_data) == 40, "SQE layout");
 static_assert(offsetof(struct kelp_sqe, reserved) == 48, "SQE layout");
+static_assert(offsetof(struct kelp_sqe, path_len) == 4, "SQE layout");
+static_assert(offsetof(struct kelp_sqe, path_off) == 8, "SQE layout");
+static_assert(offsetof(struct kelp_sqe, after_len) == 16, "SQE layout");
+static_assert(sizeof(struct kelp_path_stat) == 48, "path stat layout (ABI.md 3)");
+static_assert(sizeof(struct kelp_dirent) == 304, "dirent layout (ABI.md 3)");
+static_assert(offsetof(struct kelp_dirent, name) == 48, "dirent layout");
 
 /* The completion entry is struct kelp_cqe from kelp.h, written verbatim into the CQ. */
 static_assert(sizeof(struct kelp_cqe) == 32, "CQE is 32 bytes");
@@ -149,7 +181,7 @@ struct kelp_seg_hdr {
 	uint32_t max_io;    /* largest READ length */
 	uint32_t lcore_id;  /* serving lcore */
 	uint32_t hugepages; /* 1 when the memfd is MFD_HUGETLB */
-	uint32_t reserved0;
+	uint32_t abi_minor; /* KELP_ABI_MINOR of kelpd (0: a kelpd without the path opcodes) */
 	/* state line: written by kelpd (release), read by the client (acquire) */
 	_Alignas(KELP_CACHE_LINE) uint32_t state; /* enum kelp_seg_state */
 	int32_t seg_error; /* -errno when BROKEN: -EPROTO ring indices, -EFAULT a page punched out

@@ -331,6 +331,7 @@ void kelp_close(struct kelp_session *s)
 {
 	if (!s)
 		return;
+	kelp_path_fini(s);
 	kelp_arena_alloc_fini(&s->alloc);
 	if (s->seg)
 		munmap(s->seg, s->seg_size);

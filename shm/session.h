@@ -37,7 +37,33 @@ struct kelp_session {
 	uint32_t idle_polls; /* empty kelp_poll calls since the last liveness check */
 	int dead;	     /* 0, or the -errno every call now returns (-ECONNRESET, -EPROTO) */
 	struct kelp_arena_alloc alloc;
+	/* path requests (path.c): the path (and LIST's "after" name) of each one in flight lives in
+	 * a slot of one arena allocation until its completion is collected; the SQE's user_data is
+	 * the slot number, the caller's is kept here and put back by kelp_poll (KELP_CQE_F_PATH) */
+	uint8_t *path_area; /* n_path_slots x KELP_PATH_SLOT bytes, NULL until first use */
+	uint32_t n_path_slots;
+	uint32_t path_free;	  /* head of the free slot list (index), UINT32_MAX = none */
+	uint32_t *path_next;	  /* per slot: next free slot */
+	uint64_t *path_user_data; /* per slot: the caller's user_data */
+	uint8_t *path_scratch;	  /* arena scratch of the sync calls (stat, list, readlink) */
 };
+
+/* One path slot: the path, then LIST's "after" name (no NULs: lengths travel in the SQE). */
+#define KELP_PATH_SLOT (KELP_PATH_MAX + KELP_NAME_MAX + 1)
+/* Arena bytes of the sync calls' scratch buffer. */
+#define KELP_PATH_SCRATCH (64u << 10)
+
+/* io.c's helpers for path.c: the next free SQE (NULL and *@err set when none), count a filled
+ * one, and submit + wait for the only request in flight (Return: its result or -errno). */
+struct kelp_sqe *kelp_next_sqe(struct kelp_session *s, int *err);
+void kelp_queued_one(struct kelp_session *s);
+int kelp_wait_one(struct kelp_session *s, struct kelp_cqe *out);
+
+/* kelp_path_fixup - put back the caller's user_data of a path completion and free its slot.
+ * kelp_poll, owning thread. */
+void kelp_path_fixup(struct kelp_session *s, struct kelp_cqe *c);
+/* kelp_path_fini - free the path slots' memory (not the arena parts). kelp_close. */
+void kelp_path_fini(struct kelp_session *s);
 
 /* Check whether kelpd still holds the session: segment state, then (when @check_socket) a
  * zero-timeout poll of the socket. Sets s->dead. Return: 0 alive, or s->dead. Owning thread. */

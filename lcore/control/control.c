@@ -32,6 +32,7 @@
 #include "lcore/control/http_server.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
+#include "lcore/control/filer_req.h"
 #include "lcore/control/remote_read.h"
 
 #define RING_ENTRIES 256
@@ -207,6 +208,8 @@ void kelp_ctl_remote_done(struct kelp_control *ctl, struct kelp_remote_read *req
 	struct kelp_lcore *lc = &ctl->eng->lcores[req->lcore_id];
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_DONE, .lcore_id = lc->id, .remote = req};
 	KELP_ASSERT_OWNER(&ctl->eng->ctl_owner);
+	if (kelp_op_is_path(req->opcode)) /* every path completion, errors too (libkelp's slots) */
+		req->cqe_flags |= KELP_CQE_F_PATH;
 	if (kelp_lcore_post(lc, &m) != 0) /* ruled out by KELP_TO_LCORE_MAX_MSGS (lcore.h) */
 		kelp_msg_ring_full(lc->id, "control -> lcore");
 	lc->kick_pending = 1; /* woken once after the batch: kick_lcores() */
@@ -245,7 +248,9 @@ static void drain_lcore_messages(struct kelp_control *ctl)
 					kelp_ctl_free_session(ctl, msgs[k].session);
 				} else if (msgs[k].type == KELP_MSG_REMOTE_READ) {
 					struct kelp_remote_read *r = msgs[k].remote;
-					int rc = kelp_ctl_remote_read(ctl, r);
+					int rc = kelp_op_is_path(r->opcode)
+							 ? kelp_ctl_filer_request(ctl, r)
+							 : kelp_ctl_remote_read(ctl, r);
 					if (rc != 0) {
 						r->result = rc < 0 ? rc : -EIO;
 						r->cqe_flags = 0;

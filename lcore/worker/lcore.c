@@ -149,6 +149,38 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 	return 0;
 }
 
+/* Hand a path request (KELP_OP_PATH_*, validated) to the control thread's filer client. Return 1
+ * when @c was completed here (no request object or ring room), 0 when the request left. */
+static int route_path(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
+		      struct kelp_cqe *c)
+{
+	struct kelp_remote_read *r = remote_get(lc);
+	if (!r) {
+		c->result = -EAGAIN;
+		return 1;
+	}
+	*r = (struct kelp_remote_read){
+		.opcode = e->opcode,
+		.path = s->arena + e->path_off,
+		.path_len = e->path_len,
+		.after_len = e->after_len,
+		.offset = e->offset,
+		.length = e->length,
+		.dst = s->arena + e->buf_off,
+		.session = s,
+		.user_data = e->user_data,
+		.lcore_id = lc->id,
+	};
+	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
+	if (send_to_ctl(lc, &m) != 0) {
+		remote_put(lc, r);
+		c->result = -EAGAIN;
+		return 1;
+	}
+	s->remote_inflight++;
+	return 0;
+}
+
 /* Serve one validated-or-not SQE copy. Return 1 when @c (a CQ slot) was filled. */
 static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
 		     struct kelp_cqe *c)
@@ -159,8 +191,11 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 	c->crc = 0;
 	c->needle_flags = 0;
 	c->result = kelp_sqe_check(e, s->arena_size, s->max_io);
-	if (c->result != 0)
+	if (c->result != 0) {
+		if (kelp_op_is_path(e->opcode)) /* libkelp finds its path slot by this flag */
+			c->flags = KELP_CQE_F_PATH;
 		return 1;
+	}
 	switch (e->opcode) {
 	case KELP_OP_NOP:
 		KELP_STAT_ADD(lc->stats.nops, 1);
@@ -168,6 +203,15 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 	case KELP_OP_READ:
 		KELP_STAT_ADD(lc->stats.reads, 1);
 		break;
+	case KELP_OP_PATH_STAT:
+	case KELP_OP_PATH_LIST:
+	case KELP_OP_PATH_READ:
+	case KELP_OP_PATH_READLINK:
+		KELP_STAT_ADD(lc->stats.path_requests, 1);
+		if (route_path(lc, s, e, c) == 0)
+			return 0;
+		c->flags = KELP_CQE_F_PATH;
+		return 1;
 	default:
 		KELP_STAT_ADD(lc->stats.stats, 1);
 		break;

@@ -79,6 +79,7 @@ struct kelp_poller {
 	X(nops)		   /* KELP_OP_NOP served */                                                \
 	X(reads)	   /* KELP_OP_READ consumed */                                             \
 	X(stats)	   /* other opcodes (KELP_OP_STAT) consumed */                             \
+	X(path_requests)   /* KELP_OP_PATH_* consumed (served by the control thread) */            \
 	X(bytes)	   /* READ bytes delivered */                                              \
 	X(parks)	   /* times the lcore slept in epoll_wait() */                             \
 	X(sessions_broken) /* sessions stopped for ring protocol violations or lost pages */

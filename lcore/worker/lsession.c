@@ -98,6 +98,7 @@ int lcore_session_create(uint64_t id, uint32_t sq_entries, uint32_t arena_mb, in
 	h->magic = KELP_SEG_MAGIC;
 	h->abi_version = KELP_ABI_VERSION;
 	h->hdr_size = KELP_SEG_HDR_SIZE;
+	h->abi_minor = KELP_ABI_MINOR;
 	h->seg_size = l.seg_size;
 	h->session_id = id;
 	h->sq_off = l.sq_off;

@@ -6,6 +6,7 @@
  * the control thread, which serves it over HTTP (lcore/control/remote_read.h) and hands it back.
  *
  * The life of one request on the control-thread path:
+ * Path requests (KELP_OP_PATH_*) travel the same way, to the filer client (lcore/control/filer.h).
  *   1. lcore: takes a struct kelp_remote_read from its pool, fills the inputs, sends it to the
  *      control thread (KELP_MSG_REMOTE_READ). From here the control thread owns it.
  *   2. control thread: kelp_ctl_remote_read(). Either it returns -errno (request done with that
@@ -38,6 +39,11 @@ struct kelp_remote_read {
 	bool local_failed; /* the local copy failed (-EIO: CRC, bad record, faulted .dat):
 			    * read a replica over HTTP, whole needles checked against its CRC;
 			    * -EIO when none serves it */
+	/* path opcodes (KELP_OP_PATH_*, served by lcore/control/filer.c): the path's bytes and
+	 * LIST's "after" name right behind them, in the client's arena (not trusted: the control
+	 * thread copies them before it looks at them); offset, length and dst as for a READ */
+	const uint8_t *path;
+	uint32_t path_len, after_len;
 	/* outputs (the path, before kelp_ctl_remote_done) */
 	int32_t result;	       /* bytes written / 0, or -errno */
 	uint32_t cqe_flags;    /* KELP_CQE_PATH_* | KELP_CQE_F_* (kelp.h) */
