@@ -24,7 +24,8 @@ int kelp_fpath_check(const char *p, size_t len)
 			return -EINVAL; /* "//" */
 		if (n > KELP_FNAME_MAX)
 			return -ENAMETOOLONG;
-		if ((n == 1 && p[start] == '.') || (n == 2 && p[start] == '.' && p[start + 1] == '.'))
+		if ((n == 1 && p[start] == '.') ||
+		    (n == 2 && p[start] == '.' && p[start + 1] == '.'))
 			return -EINVAL;
 		start = i + 1;
 	}

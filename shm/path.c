@@ -106,7 +106,8 @@ static struct kelp_sqe *path_sqe(struct kelp_session *s, const char *path, const
 static int in_arena(const struct kelp_session *s, const void *buf, uint64_t len)
 {
 	const uint8_t *b = buf;
-	return b >= s->arena && len <= s->arena_size && (uint64_t)(b - s->arena) <= s->arena_size - len;
+	return b >= s->arena && len <= s->arena_size &&
+	       (uint64_t)(b - s->arena) <= s->arena_size - len;
 }
 
 static int queue_out(struct kelp_session *s, uint8_t op, const char *path, const char *after,
@@ -136,8 +137,8 @@ int kelp_queue_path_read(struct kelp_session *s, const char *path, uint64_t offs
 	return queue_out(s, KELP_OP_PATH_READ, path, NULL, offset, buf, len, user_data);
 }
 
-int kelp_queue_path_stat(struct kelp_session *s, const char *path,
-			 struct kelp_path_stat *arena_out, uint64_t user_data)
+int kelp_queue_path_stat(struct kelp_session *s, const char *path, struct kelp_path_stat *arena_out,
+			 uint64_t user_data)
 {
 	return queue_out(s, KELP_OP_PATH_STAT, path, NULL, 0, arena_out, sizeof(*arena_out),
 			 user_data);

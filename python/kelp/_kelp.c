@@ -83,6 +83,10 @@ static PyObject *error_class(int err)
 		return CorruptNeedle;
 	case ETIMEDOUT:
 		return PyExc_TimeoutError;
+	case ENOTDIR:
+		return PyExc_NotADirectoryError;
+	case EISDIR:
+		return PyExc_IsADirectoryError;
 	default:
 		return PyExc_OSError;
 	}
@@ -875,6 +879,226 @@ static PyObject *Session_stat(Session *self, PyObject *fid)
 	return st;
 }
 
+/* ---- files by path (the filer) --------------------------------------------------------------- */
+
+#define LIST_BATCH 256 /* directory entries per kelp_path_list call (304 bytes each) */
+
+/* @obj (str, bytes or os.PathLike) as the bytes of a filer path (os.fsencode), new reference;
+ * NULL with TypeError/ValueError (an embedded NUL) set. kelpd checks the rest (absolute, no "..")
+ * and answers -EINVAL. */
+static PyObject *path_bytes(PyObject *obj)
+{
+	PyObject *b = NULL;
+	if (!PyUnicode_FSConverter(obj, &b))
+		return NULL;
+	return b;
+}
+
+static PyObject *path_stat_tuple(const struct kelp_path_stat *st)
+{
+	return Py_BuildValue("(KLLKkkk)", (unsigned long long)st->size, (long long)st->mtime_ns,
+			     (long long)st->ctime_ns, (unsigned long long)st->inode,
+			     (unsigned long)st->mode, (unsigned long)st->uid,
+			     (unsigned long)st->gid);
+}
+
+static PyObject *Session_path_stat(Session *self, PyObject *path)
+{
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	struct kelp_path_stat st;
+	int rc = -1;
+	if (session_enter(self, 0) == 0) {
+		rc = drain(self->s); /* owed completions of an interrupted call first */
+		if (rc == 0) {
+			const char *p = PyBytes_AS_STRING(pb);
+			Py_BEGIN_ALLOW_THREADS rc = kelp_path_stat(self->s, p, &st);
+			Py_END_ALLOW_THREADS
+		}
+		session_leave(self);
+		if (rc < 0)
+			raise_error(rc, NULL, path);
+	}
+	Py_DECREF(pb);
+	return rc < 0 ? NULL : path_stat_tuple(&st);
+}
+
+static PyObject *Session_path_list(Session *self, PyObject *path)
+{
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	struct kelp_dirent *ents = PyMem_Malloc(LIST_BATCH * sizeof(*ents));
+	PyObject *out = PyList_New(0);
+	if (!ents || !out) {
+		PyErr_NoMemory();
+		goto fail;
+	}
+	if (session_enter(self, 0) < 0)
+		goto fail;
+	int rc = drain(self->s);
+	char after[KELP_NAME_MAX + 1] = "";
+	while (rc == 0) {
+		const char *p = PyBytes_AS_STRING(pb);
+		Py_BEGIN_ALLOW_THREADS rc = kelp_path_list(self->s, p, after, ents, LIST_BATCH);
+		Py_END_ALLOW_THREADS if (rc <= 0) break;
+		for (int i = 0; i < rc; i++) {
+			PyObject *name = PyUnicode_DecodeFSDefault(ents[i].name);
+			PyObject *st = name ? path_stat_tuple(&ents[i].st) : NULL;
+			PyObject *row = st ? PyTuple_Pack(2, name, st) : NULL;
+			Py_XDECREF(name);
+			Py_XDECREF(st);
+			if (!row || PyList_Append(out, row) < 0) {
+				Py_XDECREF(row);
+				session_leave(self);
+				goto fail;
+			}
+			Py_DECREF(row);
+		}
+		/* the next batch starts after the last name (fewer than asked is not the end) */
+		snprintf(after, sizeof(after), "%s", ents[rc - 1].name);
+		rc = 0;
+	}
+	session_leave(self);
+	if (rc < 0) {
+		raise_error(rc, NULL, path);
+		goto fail;
+	}
+	PyMem_Free(ents);
+	Py_DECREF(pb);
+	return out;
+fail:
+	PyMem_Free(ents);
+	Py_XDECREF(out);
+	Py_DECREF(pb);
+	return NULL;
+}
+
+/*
+ * Read file @path from @offset in requests of the session's sync buffer: into @dst (@cap bytes,
+ * the caller's buffer), or, with @dst NULL, into a new bytes object of at most @cap bytes stored
+ * in *@out (sized by the file's size, which the first completion tells). Stops at the end of the
+ * file. Called inside session_enter(). Return: bytes read; -1 with an exception set.
+ */
+static Py_ssize_t path_read(Session *self, PyObject *path, const char *p, uint64_t offset,
+			    char *dst, uint64_t cap, PyObject **out)
+{
+	uint64_t got = 0, want = cap;
+	int rc = drain(self->s);
+	if (rc < 0)
+		goto err;
+	while (got < want) {
+		uint64_t left = want - got;
+		uint32_t len = left < self->sync_len ? (uint32_t)left : self->sync_len;
+		struct kelp_cqe c;
+		ssize_t n;
+		Py_BEGIN_ALLOW_THREADS n =
+			kelp_path_read(self->s, p, offset + got, self->sync_buf, len, &c);
+		Py_END_ALLOW_THREADS if (n < 0)
+		{
+			rc = (int)n;
+			goto err;
+		}
+		if (!dst) { /* first piece: the file's size bounds the bytes object */
+			uint64_t rest = c.size > offset ? c.size - offset : 0;
+			if (rest < want)
+				want = rest;
+			if ((uint64_t)n > want) /* the file grew since: keep to the size told */
+				n = (ssize_t)want;
+			*out = bytes_for(&self->sync_spares, (Py_ssize_t)want);
+			if (!*out)
+				return -1;
+			dst = PyBytes_AS_STRING(*out);
+		}
+		if ((uint64_t)n > want - got)
+			n = (ssize_t)(want - got);
+		memcpy(dst + got, self->sync_buf, (size_t)n);
+		got += (uint64_t)n;
+		if ((uint32_t)n < len)
+			break; /* end of file (it shrank, or we asked up to it) */
+	}
+	if (out && *out && got < want && _PyBytes_Resize(out, (Py_ssize_t)got) < 0)
+		return -1;
+	return (Py_ssize_t)got;
+err:
+	if (out)
+		Py_CLEAR(*out);
+	raise_error(rc, NULL, path);
+	return -1;
+}
+
+static PyObject *Session_path_read(Session *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"path", "offset", "size", NULL};
+	PyObject *path, *size = Py_None;
+	unsigned long long offset = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|KO:path_read", kwlist, &path, &offset, &size))
+		return NULL;
+	uint64_t limit = UINT64_MAX;
+	if (size != Py_None) {
+		long long n = PyLong_AsLongLong(size);
+		if (n == -1 && PyErr_Occurred())
+			return NULL;
+		if (n < 0) {
+			PyErr_SetString(PyExc_ValueError, "size must be >= 0 or None");
+			return NULL;
+		}
+		limit = (uint64_t)n;
+	}
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	PyObject *r = NULL;
+	if (session_enter(self, 0) == 0) {
+		if (sync_buffer(self) == 0) {
+			if (limit == 0)
+				r = PyBytes_FromStringAndSize("", 0);
+			else if (path_read(self, path, PyBytes_AS_STRING(pb), offset, NULL, limit,
+					   &r) < 0)
+				r = NULL;
+			else if (!r) /* at or after the end of the file */
+				r = PyBytes_FromStringAndSize("", 0);
+			else
+				spares_push(&self->sync_spares, r);
+		}
+		session_leave(self);
+	}
+	Py_DECREF(pb);
+	return r;
+}
+
+static PyObject *Session_path_readinto(Session *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"path", "buffer", "offset", NULL};
+	PyObject *path, *bufobj;
+	unsigned long long offset = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|K:path_readinto", kwlist, &path, &bufobj,
+					 &offset))
+		return NULL;
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	Py_buffer b;
+	if (PyObject_GetBuffer(bufobj, &b, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+		Py_DECREF(pb);
+		return NULL;
+	}
+	PyObject *r = NULL;
+	if (session_enter(self, 0) == 0) {
+		if (sync_buffer(self) == 0) {
+			Py_ssize_t n = b.len ? path_read(self, path, PyBytes_AS_STRING(pb), offset,
+							 b.buf, (uint64_t)b.len, NULL)
+					     : 0;
+			r = n < 0 ? NULL : PyLong_FromSsize_t(n);
+		}
+		session_leave(self);
+	}
+	PyBuffer_Release(&b);
+	Py_DECREF(pb);
+	return r;
+}
+
 static PyObject *Session_info(Session *self, PyObject *unused)
 {
 	if (session_enter(self, 1) < 0)
@@ -1276,6 +1500,24 @@ static PyMethodDef Session_methods[] = {
 	 "object (raise_errors=True raises it instead)."},
 	{"stat", (PyCFunction)Session_stat, METH_O,
 	 "stat(fid) -> kelp.Stat\n\nSize, CRC and flags of a needle, without its data."},
+	{"path_stat", (PyCFunction)Session_path_stat, METH_O,
+	 "path_stat(path) -> (size, mtime_ns, ctime_ns, inode, mode, uid, gid)\n\n"
+	 "Internal: the filer entry's attributes (Session.stat_path() wraps them in an "
+	 "os.stat_result)."},
+	{"path_list", (PyCFunction)Session_path_list, METH_O,
+	 "path_list(path) -> [(name, (size, mtime_ns, ctime_ns, inode, mode, uid, gid)), ...]\n\n"
+	 "Internal: every entry of filer directory path, in the filer's (byte) order "
+	 "(Session.listdir() and scandir() use it)."},
+	{"path_read", (PyCFunction)(void (*)(void))Session_path_read, METH_VARARGS | METH_KEYWORDS,
+	 "path_read(path, offset=0, size=None) -> bytes\n\n"
+	 "Bytes of file path (through the filer) from offset, at most size (None: to the end of "
+	 "the file); b'' at or after the end. Holes read as zeros; decrypted and decompressed as "
+	 "the filer's GET would give them."},
+	{"path_readinto", (PyCFunction)(void (*)(void))Session_path_readinto,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "path_readinto(path, buffer, offset=0) -> int\n\n"
+	 "Read file path from offset into any writable contiguous buffer; returns the bytes read "
+	 "(fewer than len(buffer) at the end of the file)."},
 	{"info", (PyCFunction)Session_info, METH_NOARGS,
 	 "info() -> dict\n\nWhat kelpd granted this session (kelp_session_info)."},
 	{"close", (PyCFunction)Session_close, METH_NOARGS,
@@ -1289,9 +1531,9 @@ static PyGetSetDef Session_getset[] = {
 	{"closed", (getter)Session_get_closed, NULL, "True after close()", NULL}, {NULL}};
 
 static PyTypeObject SessionType = {
-	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kelp.Session",
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kelp._kelp.Session",
 	.tp_basicsize = sizeof(Session),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, /* kelp.Session adds the file calls */
 	.tp_doc =
 		"Session(config=None, socket=None, *, queue_depth=0, wait_spin_us=None)\n\n"
 		"One connection to kelpd (its shared-memory rings). Use from one thread at a time; "
