@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-ENV = ("KELP_TEST_DIR", "KELP_TEST_SOCK", "KELP_TEST_BIN", "KELP_TEST_KELPD_PID")
+ENV = ("KELP_TEST_DIR", "KELP_TEST_SOCK", "KELP_TEST_BIN", "KELP_TEST_KELPD_PID", "KELP_TEST_FILER_SOCK",
+       "KELP_TEST_FILER_SET", "KELP_TEST_FILER_ROOT")
 
 
 @pytest.fixture(scope="session")
