@@ -191,7 +191,8 @@ IsADirectoryError; OSError(ENOTCONN) when kelpd has no filer configured."""
 
     def scandir(self, path: _PathArg) -> List[DirEntry]:
         """Every entry of filer directory path as DirEntry(name, path, stat), in the filer's byte
-        order (a list, fetched in batches of 256 requests' worth). NotADirectoryError for a file."""
+        order (a list; kelpd is asked for 256 entries at a time). NotADirectoryError for a file.
+        Names and paths are str (os.fsdecode) also when path is bytes."""
         p = os.fsdecode(path)
         base = p if p.endswith("/") else p + "/"
         return [DirEntry(name, base + name, _stat_result(t)) for name, t in self.path_list(path)]
