@@ -8,6 +8,7 @@
  */
 #include "core/config.h"
 #include "core/cidr.h"
+#include "core/fpath.h"
 #include "core/hostport.h"
 
 #include <errno.h>
@@ -27,6 +28,18 @@
 static int check_host_port(const char *s, char *why, size_t n)
 {
 	return kelp_parse_host_port(s, NULL, 0, NULL, why, n);
+}
+
+/* [filer] path: a filer path as libkelp accepts one (core/fpath.h) */
+static int check_filer_path(const char *s, char *why, size_t n)
+{
+	int rc = kelp_fpath_check(s, strlen(s));
+	if (rc)
+		snprintf(why, n,
+			 "'%s' is not an absolute filer path (\"/\" or \"/dir/sub\": no trailing "
+			 "\"/\", no \".\", \"..\" or \"//\")",
+			 s);
+	return rc;
 }
 
 static int check_host_port_or_empty(const char *s, char *why, size_t n)
@@ -221,6 +234,26 @@ static const struct kelp_conf_key config_keys[] = {
 	 .offset = F(http.allow), .def = "127.0.0.0/8,::1/128",
 	 .doc = "client addresses (CIDR list) allowed on the HTTP endpoint; others get 403",
 	 .validate = check_cidr},
+	{.section = "filer", .key = "address", .type = KELP_CONF_STR_LIST,
+	 .offset = F(filer.address), .def = "",
+	 .doc = "filer host:port list, in failover order; empty = no files by path",
+	 .validate = check_host_port},
+	{.section = "filer", .key = "path", .type = KELP_CONF_STRING,
+	 .offset = F(filer.path), .def = "/",
+	 .doc = "the filer directory kelp-mount mounts (not applied to libkelp path calls)",
+	 .validate = check_filer_path},
+	{.section = "filer", .key = "metadata_ttl_ms", .type = KELP_CONF_UINT,
+	 .offset = F(filer.metadata_ttl_ms), .def = "1000",
+	 .doc = "how long kelpd caches an entry or a \"no such path\" (ms); 0 = ask the filer each time",
+	 .min = 0, .max = 86400000},
+	{.section = "filer", .key = "cache_entries", .type = KELP_CONF_UINT,
+	 .offset = F(filer.cache_entries), .def = "100000",
+	 .doc = "entries the metadata cache holds at most (least recently used evicted)",
+	 .min = 0, .max = 100000000},
+	{.section = "filer", .key = "timeout_ms", .type = KELP_CONF_UINT,
+	 .offset = F(filer.timeout_ms), .def = "5000",
+	 .doc = "timeout of one request to one filer (ms); then the next address is tried",
+	 .min = 1, .max = 600000},
 };
 /* clang-format on */
 

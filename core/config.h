@@ -110,6 +110,13 @@ struct kelp_config {
 		char *listen;		    /* host:port of the HTTP endpoint, "" = off */
 		struct kelp_str_list allow; /* CIDRs allowed to use it */
 	} http;
+	struct {
+		struct kelp_str_list address; /* filer host:port, in failover order; none = off */
+		char *path;		      /* kelp-mount's root (not applied by kelpd) */
+		uint32_t metadata_ttl_ms;     /* entries and negative lookups cached this long */
+		uint32_t cache_entries;	      /* at most this many cached */
+		uint32_t timeout_ms;	      /* one request to one filer */
+	} filer;
 	/* Where each key's value came from, by table row (kelp_config_where()): the line in
 	 * @path, 0 = the default, -1 = a command-line override (kelp_config_set). */
 	char *path; /* the file last loaded (owned), NULL before */

@@ -72,6 +72,8 @@ int kelp_http_write_request(const struct kelp_http_request *req, char *buf, size
 		    (unsigned long long)req->range_last);
 	if (req->accept_gzip)
 		put(&o, "Accept-Encoding: gzip\r\n");
+	if (req->accept_json)
+		put(&o, "Accept: application/json\r\n");
 	if (req->bearer)
 		put(&o, "Authorization: Bearer %s\r\n", req->bearer);
 	put(&o, "Connection: keep-alive\r\n\r\n");

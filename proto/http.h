@@ -44,7 +44,7 @@
 #define KELP_HTTP_MAX_HEADER_BYTES 65536
 #define KELP_HTTP_ETAG_MAX	   64
 /* Longest request kelp_http_write_request() writes with the lengths below, plus slack. */
-#define KELP_HTTP_REQUEST_MAX 4096
+#define KELP_HTTP_REQUEST_MAX 16384 /* a filer path: 4096 bytes, percent-encoded, + a query */
 
 struct kelp_http_request {
 	const char *host; /* "127.0.0.1:8080"; printable ASCII, no spaces */
@@ -53,6 +53,7 @@ struct kelp_http_request {
 	uint64_t range_first;
 	uint64_t range_last; /* inclusive, >= range_first */
 	bool accept_gzip;    /* ask for gzip-stored needles as stored */
+	bool accept_json;    /* Accept: application/json (a filer's directory listing) */
 	const char *bearer;  /* JWT, or NULL */
 	bool head;	     /* HEAD instead of GET */
 };

@@ -84,37 +84,6 @@ static uint64_t now_ns(const struct kelp_discovery *d)
 	return d->hooks.clock_ns ? d->hooks.clock_ns() : kelp_now_ns();
 }
 
-/* "name:port" -> numeric "ip:port" (blocking; start-up only). */
-static int resolve_master(const char *in, char *out, size_t size)
-{
-	struct sockaddr_storage sa;
-	unsigned salen;
-	int rc = kelp_parse_hostport(in, &sa, &salen);
-
-	if (rc == 0)
-		return snprintf(out, size, "%s", in) < (int)size ? 0 : -EINVAL;
-	if (rc != -EAFNOSUPPORT)
-		return rc;
-	/* a name: split by the one parser (core/hostport.h), then resolved */
-	char host[KELP_HOST_MAX], port_s[8];
-	uint16_t port;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	if (kelp_parse_host_port(in, host, sizeof(host), &port, NULL, 0))
-		return -EINVAL;
-	snprintf(port_s, sizeof(port_s), "%u", port);
-	if (getaddrinfo(host, port_s, &hints, &res) != 0 || !res)
-		return -EINVAL;
-	char ip[64];
-	if (res->ai_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip,
-			  sizeof(ip));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
-	freeaddrinfo(res);
-	rc = snprintf(out, size, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
-	return rc > 0 && rc < (int)size ? 0 : -EINVAL;
-}
-
 int kelp_discovery_create(struct kelp_http_client *http, const struct kelp_discovery_opts *opts,
 			  struct kelp_discovery **out)
 {
@@ -131,7 +100,7 @@ int kelp_discovery_create(struct kelp_http_client *http, const struct kelp_disco
 	if (!d)
 		return -ENOMEM;
 	for (unsigned i = 0; i < opts->n_masters; i++) {
-		if (resolve_master(opts->masters[i], d->masters[i], sizeof(d->masters[i]))) {
+		if (kelp_http_resolve(opts->masters[i], d->masters[i], sizeof(d->masters[i]))) {
 			fprintf(stderr,
 				"kelp: [seaweedfs] master \"%s\" is not host:port or does not "
 				"resolve\n",

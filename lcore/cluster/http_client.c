@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -271,11 +272,12 @@ static struct kelp_http_request call_request(const struct kelp_http_call *call)
 {
 	return (struct kelp_http_request){
 		.host = call->server,
-		.path = call->path,
+		.path = call->long_path ? call->long_path : call->path,
 		.has_range = call->has_range,
 		.range_first = call->range_first,
 		.range_last = call->range_last,
 		.accept_gzip = call->accept_gzip,
+		.accept_json = call->accept_json,
 		.bearer = call->bearer,
 		.head = call->head,
 	};
@@ -660,4 +662,34 @@ int kelp_http_client_destroy(struct kelp_http_client *c)
 	}
 	free(c);
 	return 0;
+}
+
+int kelp_http_resolve(const char *in, char *out, size_t size)
+{
+	struct sockaddr_storage sa;
+	unsigned salen;
+	int rc = kelp_parse_hostport(in, &sa, &salen);
+
+	if (rc == 0)
+		return snprintf(out, size, "%s", in) < (int)size ? 0 : -EINVAL;
+	if (rc != -EAFNOSUPPORT)
+		return rc;
+	/* a name: split by the one parser (core/hostport.h), then resolved */
+	char host[KELP_HOST_MAX], port_s[8];
+	uint16_t port;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (kelp_parse_host_port(in, host, sizeof(host), &port, NULL, 0))
+		return -EINVAL;
+	snprintf(port_s, sizeof(port_s), "%u", port);
+	if (getaddrinfo(host, port_s, &hints, &res) != 0 || !res)
+		return -EINVAL;
+	char ip[64];
+	if (res->ai_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip,
+			  sizeof(ip));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
+	freeaddrinfo(res);
+	rc = snprintf(out, size, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
+	return rc > 0 && rc < (int)size ? 0 : -EINVAL;
 }

@@ -43,7 +43,10 @@ struct kelp_http_call {
 	/* in: set by the caller */
 	char server[KELP_LOOKUP_URL_MAX]; /* "127.0.0.1:8080" or "[::1]:8080" */
 	char path[256];			  /* "/3,01637037d6" */
-	bool head;			  /* HEAD instead of GET */
+	const char *long_path; /* when not NULL, the path instead of path[] (a filer's, up to
+				* KELP_HTTP_REQUEST_MAX); must live until done */
+	bool accept_json;      /* Accept: application/json */
+	bool head;	       /* HEAD instead of GET */
 	bool has_range;
 	uint64_t range_first, range_last; /* inclusive */
 	bool accept_gzip;
@@ -135,5 +138,12 @@ int kelp_http_client_destroy(struct kelp_http_client *c);
  */
 struct sockaddr_storage;
 int kelp_parse_hostport(const char *s, struct sockaddr_storage *sa, unsigned *salen);
+
+/*
+ * kelp_http_resolve - "name:port" or numeric "ip:port" into the numeric form this client takes
+ * (@out, @size bytes). Blocking (getaddrinfo): start-up only, before serving.
+ * @return 0; -EINVAL malformed or the name does not resolve.
+ */
+int kelp_http_resolve(const char *in, char *out, size_t size);
 
 #endif

@@ -10,6 +10,7 @@
 #include "lcore/control/admin.h"
 #include "lcore/control/control_priv.h"
 #include "lcore/cluster/discovery.h"
+#include "lcore/control/filer_req.h"
 #include "lcore/control/remote_read.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
@@ -103,6 +104,9 @@ static json_t *cmd_stats(struct kelp_control *ctl)
 	json_t *remote = kelp_ctl_remote_stats(ctl); /* HTTP fallback counters, when configured */
 	if (r && remote)
 		json_object_set_new(r, "http_fallback", remote);
+	json_t *filer = kelp_ctl_filer_stats(ctl); /* files by path, when configured */
+	if (r && filer)
+		json_object_set_new(r, "filer", filer);
 	json_t *ex = export_json(ctl);
 	if (r && ex)
 		json_object_set_new(r, "rdma_export", ex);

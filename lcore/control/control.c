@@ -268,7 +268,9 @@ static void drain_lcore_messages(struct kelp_control *ctl)
 static void stop_all(struct kelp_control *ctl)
 {
 	struct kelp_engine *eng = ctl->eng;
+	/* remote reads first: path reads wait for their chunk reads; then the filer's lookups */
 	kelp_ctl_remote_fini(ctl);
+	kelp_ctl_filer_fini(ctl);
 	kick_lcores(ctl); /* the cancelled remote reads' completions */
 	for (unsigned i = 0; i < eng->n_lcores; i++) {
 		struct kelp_msg m = {.type = KELP_MSG_STOP, .lcore_id = i};
@@ -333,6 +335,12 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	rc = kelp_ctl_remote_init(ctl);
 	if (rc != 0) {
 		fprintf(stderr, "kelpd: remote read paths: %s\n", strerror(-rc));
+		goto out_listen;
+	}
+	rc = kelp_ctl_filer_init(ctl);
+	if (rc != 0) {
+		fprintf(stderr, "kelpd: [filer]: %s\n", strerror(-rc));
+		kelp_ctl_remote_fini(ctl);
 		goto out_listen;
 	}
 	for (unsigned i = 0; i < eng->n_lcores; i++) {

@@ -66,7 +66,8 @@ struct kelp_control {
 	uint64_t next_session_id;
 	int stopping;
 	void *remote_priv;
-	void *http_priv; /* lcore/control/http_server.c, NULL when [http] listen is off */
+	void *filer_priv; /* lcore/control/filer_req.c, NULL when [filer] address is empty */
+	void *http_priv;  /* lcore/control/http_server.c, NULL when [http] listen is off */
 };
 
 /*

@@ -20,4 +20,16 @@ struct json_t;
  */
 int kelp_ctl_filer_request(struct kelp_control *ctl, struct kelp_remote_read *req);
 
+/*
+ * kelp_ctl_filer_init / _fini - set up the filer client ([filer] address; nothing when empty)
+ * when the control loop starts; at stop (after kelp_ctl_remote_fini) fail what waits with
+ * -ECANCELED and free. Control thread only. Return (init): 0; -errno refuses to start kelpd.
+ */
+int kelp_ctl_filer_init(struct kelp_control *ctl);
+void kelp_ctl_filer_fini(struct kelp_control *ctl);
+
+/* kelp_ctl_filer_stats - counters for `kelpctl stats` ("filer"): a new JSON object, or NULL when
+ * no filer is configured. Control thread only. */
+struct json_t *kelp_ctl_filer_stats(struct kelp_control *ctl);
+
 #endif

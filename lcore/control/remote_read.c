@@ -120,7 +120,10 @@ static void read_done(struct kelp_http_read *hr)
 	q->next = p->free;
 	p->free = q;
 	p->inflight--;
-	kelp_ctl_remote_done(p->ctl, rr);
+	if (rr->ctl_done)
+		rr->ctl_done(rr); /* the control thread's own read (a chunk of a path read) */
+	else
+		kelp_ctl_remote_done(p->ctl, rr);
 }
 
 int kelp_ctl_remote_init(struct kelp_control *ctl)

@@ -6,7 +6,8 @@
  * the control thread, which serves it over HTTP (lcore/control/remote_read.h) and hands it back.
  *
  * The life of one request on the control-thread path:
- * Path requests (KELP_OP_PATH_*) travel the same way, to the filer client (lcore/control/filer.h).
+ * Path requests (KELP_OP_PATH_*) travel the same way, to the filer client
+ * (lcore/control/filer_req.h).
  *   1. lcore: takes a struct kelp_remote_read from its pool, fills the inputs, sends it to the
  *      control thread (KELP_MSG_REMOTE_READ). From here the control thread owns it.
  *   2. control thread: kelp_ctl_remote_read(). Either it returns -errno (request done with that
@@ -39,7 +40,7 @@ struct kelp_remote_read {
 	bool local_failed; /* the local copy failed (-EIO: CRC, bad record, faulted .dat):
 			    * read a replica over HTTP, whole needles checked against its CRC;
 			    * -EIO when none serves it */
-	/* path opcodes (KELP_OP_PATH_*, served by lcore/control/filer.c): the path's bytes and
+	/* path opcodes (KELP_OP_PATH_*, served by lcore/control/filer_req.c): the path's bytes and
 	 * LIST's "after" name right behind them, in the client's arena (not trusted: the control
 	 * thread copies them before it looks at them); offset, length and dst as for a READ */
 	const uint8_t *path;
@@ -57,6 +58,10 @@ struct kelp_remote_read {
 	struct kelp_remote_read *next; /* pool free list / per-session CQ-overflow list */
 	/* for the path's own use while it owns the request */
 	void *path_priv;
+	/* a read the control thread issued itself (a chunk of a path read, lcore/control/
+	 * filer_req.c): called instead of handing it to an lcore; the fields above lcore_id are
+	 * then unused */
+	void (*ctl_done)(struct kelp_remote_read *req);
 };
 
 #endif

@@ -4,7 +4,7 @@
 #include "lcore/worker/sqe_check.h"
 
 /* The path opcodes (ABI.md 3): the path's region and the output buffer must lie in the arena; the
- * path's bytes are checked by the control thread on its own copy (lcore/control/filer.c). */
+ * path's bytes are checked by the control thread on its own copy (lcore/control/filer_req.c). */
 static int check_path(const struct kelp_sqe *e, uint64_t arena_size, uint32_t max_io)
 {
 	if (e->flags)

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -42,6 +44,12 @@ static void usage(FILE *f)
 		"                      HTTP GET of the volume server gives it: a needle stored "
 		"gzipped is\n"
 		"                      decompressed, unless --raw\n"
+		"  cat PATH... [-o FILE]\n"
+		"                      read files by path through kelpd's [filer] (the bytes the "
+		"filer's\n"
+		"                      GET gives: chunks decrypted, decompressed, holes as zeros)\n"
+		"  ls [-l] DIR         list a filer directory (-l: mode, size, mtime, name)\n"
+		"  stat PATH...        a filer entry: type, size, mode, uid, gid, mtime, inode\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   kelp.conf of that kelpd ([engine] socket is used)\n"
@@ -53,7 +61,8 @@ static void usage(FILE *f)
 		"                      (result, size, crc, flags, path, gzip, crc_checked, error) "
 		"instead\n"
 		"                      of its data\n"
-		"  -o, --output FILE   get: write the data to FILE instead of stdout\n"
+		"  -o, --output FILE   get, cat: write the data to FILE instead of stdout\n"
+		"  -l, --long          ls: one line per entry with mode, size, mtime\n"
 		"  -r, --raw           get: the data as stored (gzip bytes for a needle stored "
 		"gzipped)\n"
 		"  -z, --gunzip        get: accepted for old scripts; decompressing is the "
@@ -68,8 +77,9 @@ struct ctl_args {
 	const char *socket;
 	int json;
 	const char *output;
-	int raw;    /* get: the stored bytes, not inflated */
-	int gunzip; /* get: the old --gunzip, now what get does anyway */
+	int raw;     /* get: the stored bytes, not inflated */
+	int gunzip;  /* get: the old --gunzip, now what get does anyway */
+	int long_ls; /* ls -l */
 	char socket_buf[108];
 };
 
@@ -600,23 +610,211 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 	return failed;
 }
 
+/* ---- files by path (cat, ls, stat) ---------------------------------------------------------- */
+
+/* "file", "dir", "symlink" or "other" of an st_mode. */
+static const char *type_name(uint32_t mode)
+{
+	return S_ISDIR(mode) ? "dir" : S_ISREG(mode) ? "file" : S_ISLNK(mode) ? "symlink" : "other";
+}
+
+/* ns since the epoch as UTC "2026-12-03T12:35:16.279068302Z". */
+static void fmt_time(int64_t ns, char *buf, size_t size)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%09lldZ", (long long)(ns % 1000000000));
+}
+
+static void path_error(const char *cmd, const char *path, int rc)
+{
+	fprintf(stderr, "kelpctl: %s %s: %s\n", cmd, path, kelp_strerror(rc));
+}
+
+static int cat_one(struct kelp_session *s, const char *path, int fd, void *buf, uint32_t cap)
+{
+	uint64_t off = 0;
+	for (;;) {
+		struct kelp_cqe c;
+		ssize_t n = kelp_path_read(s, path, off, buf, cap, &c);
+		if (n < 0) {
+			path_error("cat", path, (int)n);
+			return (int)n;
+		}
+		int rc = full_write(fd, buf, (size_t)n);
+		if (rc != 0) {
+			fprintf(stderr, "kelpctl: cat %s: write: %s\n", path, strerror(-rc));
+			return rc;
+		}
+		off += (uint64_t)n;
+		if (n == 0 || off >= c.size)
+			return 0;
+	}
+}
+
+static json_t *stat_json(const char *name_key, const char *name, const struct kelp_path_stat *st)
+{
+	char mt[64], ct[64], mode[16];
+	fmt_time(st->mtime_ns, mt, sizeof(mt));
+	fmt_time(st->ctime_ns, ct, sizeof(ct));
+	snprintf(mode, sizeof(mode), "%04o", st->mode & 07777);
+	return json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I}", name_key, name,
+			 "type", type_name(st->mode), "size", (json_int_t)st->size, "mode", mode,
+			 "uid", (json_int_t)st->uid, "gid", (json_int_t)st->gid, "mtime", mt,
+			 "ctime", ct, "mtime_ns", (json_int_t)st->mtime_ns, "ctime_ns",
+			 (json_int_t)st->ctime_ns, "inode", (json_int_t)st->inode);
+}
+
+static void print_json(json_t *o)
+{
+	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (line)
+		puts(line);
+	free(line);
+	json_decref(o);
+}
+
+static int stat_one(struct kelp_session *s, const char *path, int json)
+{
+	struct kelp_path_stat st;
+	int rc = kelp_path_stat(s, path, &st);
+	if (rc < 0) {
+		path_error("stat", path, rc);
+		return rc;
+	}
+	if (json) {
+		print_json(stat_json("path", path, &st));
+		return 0;
+	}
+	char mt[64], ct[64];
+	fmt_time(st.mtime_ns, mt, sizeof(mt));
+	fmt_time(st.ctime_ns, ct, sizeof(ct));
+	printf("path: %s\ntype: %s\nsize: %llu\nmode: %04o\nuid: %u\ngid: %u\nmtime: %s\n"
+	       "ctime: %s\ninode: %llu\n",
+	       path, type_name(st.mode), (unsigned long long)st.size, st.mode & 07777, st.uid,
+	       st.gid, mt, ct, (unsigned long long)st.inode);
+	if (S_ISLNK(st.mode)) {
+		char target[KELP_PATH_MAX + 1];
+		ssize_t n = kelp_path_readlink(s, path, target, sizeof(target));
+		if (n >= 0)
+			printf("target: %s\n", target);
+	}
+	return 0;
+}
+
+static int ls_dir(struct kelp_session *s, const char *dir, int long_ls, int json)
+{
+	enum { PAGE = 128 };
+	struct kelp_dirent *ents = malloc(PAGE * sizeof(*ents));
+	char after[KELP_NAME_MAX + 1] = "";
+	if (!ents)
+		return -ENOMEM;
+	for (;;) {
+		int n = kelp_path_list(s, dir, after, ents, PAGE);
+		if (n < 0) {
+			path_error("ls", dir, n);
+			free(ents);
+			return n;
+		}
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			const struct kelp_path_stat *st = &ents[i].st;
+			if (json) {
+				print_json(stat_json("name", ents[i].name, st));
+			} else if (long_ls) {
+				char mt[64];
+				fmt_time(st->mtime_ns, mt, sizeof(mt));
+				printf("%c%04o %12llu %s %s\n",
+				       S_ISDIR(st->mode)   ? 'd'
+				       : S_ISLNK(st->mode) ? 'l'
+							   : '-',
+				       st->mode & 07777, (unsigned long long)st->size, mt,
+				       ents[i].name);
+			} else {
+				printf("%s\n", ents[i].name);
+			}
+		}
+		snprintf(after, sizeof(after), "%s", ents[n - 1].name);
+	}
+	free(ents);
+	return 0;
+}
+
+static int cmd_path(struct ctl_args *a, const char *cmd, int n, char **paths)
+{
+	int is_ls = strcmp(cmd, "ls") == 0, is_cat = strcmp(cmd, "cat") == 0;
+	if (n == 0 || (is_ls && n != 1)) {
+		fprintf(stderr, "kelpctl: %s needs %s (an absolute filer path, like /dir/file)\n",
+			cmd, is_ls ? "one directory" : "at least one path");
+		return 2;
+	}
+	if (a->output && !is_cat) {
+		fprintf(stderr, "kelpctl: -o goes with get and cat only\n");
+		return 2;
+	}
+	struct kelp_opts o;
+	kelp_opts_init(&o);
+	o.socket_path = a->socket;
+	o.config_path = a->config;
+	struct kelp_session *s;
+	int rc = kelp_connect(&o, &s);
+	if (rc != 0) {
+		const char *why = kelp_last_error();
+		fprintf(stderr, "kelpctl: cannot open a session: %s\n",
+			*why ? why : kelp_strerror(rc));
+		return 1;
+	}
+	int failed = 0;
+	if (is_ls) {
+		failed = ls_dir(s, paths[0], a->long_ls, a->json) != 0;
+	} else if (!is_cat) {
+		for (int i = 0; i < n; i++)
+			failed |= stat_one(s, paths[i], a->json) != 0;
+	} else {
+		struct kelp_session_info info;
+		kelp_session_info(s, &info);
+		uint32_t cap = info.max_io < (8u << 20) ? info.max_io : (8u << 20);
+		void *buf = kelp_buf_alloc(s, cap);
+		FILE *f = NULL;
+		int fd = 1;
+		if (!buf) {
+			fprintf(stderr, "kelpctl: cat: no arena room for a %u-byte buffer\n", cap);
+			failed = 1;
+		} else if (a->output && !(f = fopen(a->output, "wb"))) {
+			fprintf(stderr, "kelpctl: %s: %s\n", a->output, strerror(errno));
+			failed = 1;
+		} else {
+			if (f)
+				fd = fileno(f);
+			for (int i = 0; i < n; i++)
+				failed |= cat_one(s, paths[i], fd, buf, cap) != 0;
+		}
+		if (f && fclose(f) != 0) {
+			fprintf(stderr, "kelpctl: %s: %s\n", a->output, strerror(errno));
+			failed = 1;
+		}
+		kelp_buf_free(s, buf);
+	}
+	kelp_close(s);
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'},
-		{"gunzip", no_argument, NULL, 'z'},
-		{"raw", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},	  {"output", required_argument, NULL, 'o'},
+		{"gunzip", no_argument, NULL, 'z'},	  {"raw", no_argument, NULL, 'r'},
+		{"long", no_argument, NULL, 'l'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
 	};
 	struct ctl_args a = {0};
 	int opt;
 	/* "+" would stop at the command; plain permutation lets options follow it (get FID -o F) */
-	while ((opt = getopt_long(argc, argv, "c:s:jo:zrh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:jo:zrlh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			a.config = optarg;
@@ -635,6 +833,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			a.raw = 1;
+			break;
+		case 'l':
+			a.long_ls = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -665,6 +866,8 @@ int main(int argc, char **argv)
 		return cmd_admin(&a, cmd);
 	if (strcmp(cmd, "get") == 0)
 		return cmd_get(&a, argc - optind - 1, argv + optind + 1);
+	if (strcmp(cmd, "cat") == 0 || strcmp(cmd, "ls") == 0 || strcmp(cmd, "stat") == 0)
+		return cmd_path(&a, cmd, argc - optind - 1, argv + optind + 1);
 	fprintf(stderr, "kelpctl: unknown command '%s' (see kelpctl --help)\n", cmd);
 	return 2;
 }

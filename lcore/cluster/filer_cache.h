@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The filer metadata cache of kelpd (lcore/cluster/filer.h): path -> entry, or path -> "no such
+ * path" (a negative lookup), each for a TTL ([filer] metadata_ttl_ms), at most a fixed number of
+ * them ([filer] cache_entries; the least recently used goes first). Entries are reference-counted
+ * and immutable once cached: a request that holds one keeps reading it while the cache replaces
+ * or evicts it.
+ *
+ * The clock is the caller's (now_ns arguments), so unit tests drive it by hand.
+ * Control thread only (no locks).
+ */
+#ifndef KELP_LCORE_FILER_CACHE_H
+#define KELP_LCORE_FILER_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/fid.h"
+
+/* One chunk of a file as the filer lists it (weed/pb/filer.proto FileChunk). */
+struct kelp_fchunk {
+	struct kelp_fid fid;
+	uint64_t offset;  /* where the chunk's data starts in the file */
+	uint64_t size;	  /* bytes of file data it holds (after decryption/decompression) */
+	int64_t mtime_ns; /* modified_ts_ns: the newest chunk wins where chunks overlap */
+	bool is_compressed;
+	bool is_manifest;	/* its data is a FileChunkManifest (more chunks), not file data */
+	uint8_t cipher_key_len; /* 0: not encrypted; else 32 (AES-256-GCM) */
+	uint8_t cipher_key[32];
+};
+
+/* A filer entry as kelpd uses it (immutable once cached). */
+struct kelp_fentry {
+	unsigned refs;
+	uint64_t size; /* FileSize (0 for a directory) */
+	int64_t mtime_ns, ctime_ns;
+	uint64_t inode;
+	uint32_t mode; /* st_mode (S_IFDIR / S_IFREG / S_IFLNK | permissions) */
+	uint32_t uid, gid;
+	char *symlink;	  /* target, NULL when none */
+	uint8_t *content; /* inline data (Content), NULL when none */
+	size_t content_len;
+	struct kelp_fchunk *chunks;
+	size_t n_chunks;
+};
+
+/* kelp_fentry_get / _put - take / drop a reference; the last put frees. NULL is ignored. */
+void kelp_fentry_get(struct kelp_fentry *e);
+void kelp_fentry_put(struct kelp_fentry *e);
+
+struct kelp_filer_cache;
+
+/*
+ * kelp_filer_cache_create - a cache of at most @max_entries (0: nothing is cached) kept @ttl_ns.
+ * Return: 0 and *@out; -ENOMEM.
+ */
+int kelp_filer_cache_create(uint32_t max_entries, uint64_t ttl_ns, struct kelp_filer_cache **out);
+void kelp_filer_cache_destroy(struct kelp_filer_cache *c);
+
+/*
+ * kelp_filer_cache_get - what is cached for @path (@len bytes) and not expired at @now_ns.
+ * Return: 1 and *@e (a new reference) for an entry; 1 and *@e NULL with *@err set (-ENOENT) for a
+ * negative one; 0 when nothing (valid) is cached (an expired one is dropped).
+ */
+int kelp_filer_cache_get(struct kelp_filer_cache *c, const char *path, size_t len, uint64_t now_ns,
+			 struct kelp_fentry **e, int *err);
+
+/*
+ * kelp_filer_cache_put - cache @e (the cache takes its own reference), or, when @e is NULL, the
+ * negative result @err, for @path from @now_ns on; replaces what was there. Evicts the least
+ * recently used when full. Return: 0; -ENOMEM (nothing cached; not an error for the caller).
+ */
+int kelp_filer_cache_put(struct kelp_filer_cache *c, const char *path, size_t len, uint64_t now_ns,
+			 struct kelp_fentry *e, int err);
+
+/* kelp_filer_cache_drop - forget @path (e.g. a read found it changed). */
+void kelp_filer_cache_drop(struct kelp_filer_cache *c, const char *path, size_t len);
+
+struct kelp_filer_cache_stats {
+	uint64_t hits, negative_hits, misses, expired, evictions;
+	uint32_t entries;
+};
+void kelp_filer_cache_get_stats(const struct kelp_filer_cache *c, struct kelp_filer_cache_stats *s);
+
+#endif
