@@ -66,7 +66,7 @@ def test_seek_tell_readinto_across_chunks(s, fset):
     f = s.open(path, buffering=0)
     assert f.seek(1048570) == 1048570 and f.tell() == 1048570
     assert f.read(10) == data[1048570:1048580]  # crosses the first chunk boundary
-    buf = bytearray(2 * 1048576 + 1000)         # larger than one request: several
+    buf = bytearray(2 * 1048576 - 1000)         # larger than one request: several
     assert f.readinto(buf) == len(buf)
     assert buf == data[1048580:1048580 + len(buf)]
     assert f.seek(-5, io.SEEK_END) == size - 5
