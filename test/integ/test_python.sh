@@ -74,8 +74,8 @@ head -c 4096 /dev/urandom >"$F/small"
 filer_file /kelp-set/small.bin small "$F/small"
 head -c $((3 * 1048576 + 5)) /dev/urandom >"$F/multi"
 filer_file /kelp-set/multi.bin multi "$F/multi" maxMB=1 # 4 chunks
-seq 1 20000 >"$F/text.txt"
-filer_file /kelp-set/text.txt text "$F/text.txt" # compressible: a gzip-stored chunk
+seq 1 20000 >"$F/text.txt" # compressible: the filer stores a gzip chunk (is_compressed)
+filer_put /kelp-text/text.txt "$F/text.txt" # not in /kelp-set: see test_paths.py
 head -c 4096 /dev/urandom >"$F/sparse.a"
 head -c 4096 /dev/urandom >"$F/sparse.b"
 filer_put /kelp-set/sparse.bin "$F/sparse.a"
@@ -125,6 +125,7 @@ kelpd_start "$KELPD_CONF" "$KELPD_LOG"
 
 export KELP_TEST_DIR=$D KELP_TEST_SOCK=$KELPD_SOCK KELP_TEST_CONF=$KELPD_CONF KELP_TEST_BIN=$PWD/$BIN
 export KELP_TEST_FILER_SET=$FILER_SET KELP_TEST_FILER_ROOT=/kelp-set
+export KELP_TEST_FILER_TEXT=/kelp-text/text.txt KELP_TEST_FILER_TEXT_LOCAL=$F/text.txt
 export KELP_TEST_FILER_SOCK=$D/filer-kelpd/kelpd.sock
 export KELP_TEST_KELPD_PID=$KELPD_PID KELP_TEST_CORRUPT="6,${fid5#*,}" KELP_TEST_INTACT=$fid5
 export PYTHONPATH=$PWD/python${PYTHONPATH:+:$PYTHONPATH}
