@@ -540,6 +540,7 @@ struct item {
 	uint64_t want;	  /* bytes to read, known after the first completion */
 	int started;	  /* the first completion arrived */
 	int done;	  /* result is final */
+	int in_slot;	  /* done, its got bytes still in its slot: copied when handed out */
 	uint32_t flags;	  /* first completion's flags (gzip) */
 	char *dst;	  /* where data goes: into out, or the caller's buffer */
 	PyObject *out;	  /* bytes being filled (NULL for read_into) */
@@ -554,6 +555,10 @@ struct engine {
 	struct item *items;
 	int gunzip;
 	int views; /* read_many(copy=False): a needle that fits its slot is lent as a memoryview */
+	int defer; /* read_many(copy=True): a needle that fits its slot is copied out when handed
+		    * out, not when it completes: bytes objects are then made in hand-out order,
+		    * one per item, so that the one the caller dropped two items ago is always
+		    * there to be recycled (completions come in bursts of up to depth) */
 	Lender *lender;	       /* the views' exporter (made on the first view), holds sess->map */
 	struct spares *spares; /* where to recycle bytes results from (NULL: nowhere) */
 };
@@ -614,6 +619,13 @@ static int engine_complete(struct engine *e, const struct kelp_cqe *c)
 			it->result = PyMemoryView_FromObject((PyObject *)e->lender);
 			it->done = 1;
 			return it->result ? 0 : -1;
+		}
+		if (e->defer && !it->dst && it->want <= e->slot &&
+		    !(e->gunzip && (c->flags & KELP_CQE_F_GZIP))) {
+			it->got = (uint64_t)c->result < it->want ? (uint64_t)c->result : it->want;
+			it->in_slot = 1;
+			it->done = 1;
+			return 0;
 		}
 		if (!it->dst) {
 			it->out = bytes_for(e->spares, (Py_ssize_t)it->want);
@@ -1325,8 +1337,22 @@ static PyObject *ReadMany_next(ReadMany *r)
 			}
 		}
 	}
-	res = head->result;
-	head->result = NULL;
+	if (head->in_slot) { /* copy it out now (engine.defer) */
+		const char *src = r->e.bufs + (size_t)(r->head % r->e.nslots) * r->e.slot;
+		Py_ssize_t n = (Py_ssize_t)head->got;
+		if (!(res = bytes_for(&r->spares, n)))
+			goto out;
+		char *dst = PyBytes_AS_STRING(res);
+		if ((size_t)n >= GIL_FREE_MEMCPY) {
+			Py_BEGIN_ALLOW_THREADS memcpy(dst, src, (size_t)n);
+			Py_END_ALLOW_THREADS
+		} else {
+			memcpy(dst, src, (size_t)n);
+		}
+	} else {
+		res = head->result;
+		head->result = NULL;
+	}
 	item_clear(head);
 	r->head++;
 	r->lent = PyMemoryView_Check(res);
@@ -1436,6 +1462,7 @@ static PyObject *Session_read_many(Session *self, PyObject *args, PyObject *kw)
 	}
 	r->e.gunzip = gunzip;
 	r->e.views = !copy;
+	r->e.defer = copy;
 	unsigned keep = SPARES_BYTES / r->e.slot;
 	spares_init(&r->spares, keep < 2 ? 2 : keep > depth + 2 ? depth + 2 : keep, r->e.slot);
 	r->e.spares = &r->spares;
