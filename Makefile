@@ -111,7 +111,7 @@ FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # Keep object files of pattern-built programs (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all libs tools man install uninstall FORCE check-abi check-layers test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std \
+.PHONY: all libs tools man install uninstall deb FORCE check-abi check-layers test unit asan fuzz fuzz-build integ test-rdma bench-rdma bench demo deps clean format interop-std \
 	check-docs check-format python
 all: libs tools $(KELPD) $(LIB)/pkgconfig/kelp.pc $(INTEG_BINS) man
 
@@ -280,6 +280,24 @@ uninstall:
 		$(DESTDIR)$(SYSTEMDUNITDIR)/kelpd.service \
 		$(foreach p,$(notdir $(MAN_PAGES)),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
 	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/kelp/kelp.conf is kept (remove it by hand if unwanted)"
+
+# `make deb`: a Debian package of `make install PREFIX=/usr` (multiarch LIBDIR, the unit in
+# /lib/systemd/system, /etc/kelp/kelp.conf as a conffile), built with dpkg-deb from a staging tree;
+# Depends: the packages that own the shared libraries kelpd and the tools load (mk/deb-control.sh).
+# No maintainer scripts: the kelp user is created by the operator (README "Operating kelp").
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_MULTIARCH = $(shell gcc -print-multiarch)
+DEB := $(BUILD)/kelp_$(KELP_VERSION)_$(DEB_ARCH).deb
+deb: all
+	rm -rf $(BUILD)/deb
+	$(MAKE) --no-print-directory install PREFIX=/usr LIBDIR=/usr/lib/$(DEB_MULTIARCH) \
+		SYSTEMDUNITDIR=/lib/systemd/system DESTDIR=$(abspath $(BUILD)/deb)
+	mkdir -p $(BUILD)/deb/DEBIAN
+	mk/deb-control.sh $(KELP_VERSION) $(DEB_ARCH) $(BUILD)/deb $(KELPD) \
+		$(addprefix $(BIN)/,$(INSTALL_TOOLS)) > $(BUILD)/deb/DEBIAN/control
+	echo /etc/kelp/kelp.conf > $(BUILD)/deb/DEBIAN/conffiles
+	echo "activate-noawait ldconfig" > $(BUILD)/deb/DEBIAN/triggers
+	dpkg-deb --root-owner-group -Zxz --build $(BUILD)/deb $(DEB)
 
 # ---- tests ------------------------------------------------------------------------------------
 FUZZ_SECONDS ?= 10

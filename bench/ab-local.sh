@@ -9,6 +9,8 @@
 # usage: bench/ab-local.sh [-D SECONDS] [-r ROUNDS] [-o OUTDIR] A_BIN B_BIN
 #   A_BIN, B_BIN: build/bin folders (e.g. of a `git worktree` at the previous commit, built with
 #   make). Defaults: -D 3, -r 5. Raw JSON lines in OUTDIR/ab.json (default: a temp folder).
+#   EXTRA_CONF: more [engine] lines for both kelpd (e.g. "idle_park_us = 0" to compare the
+#   builds with the same idle policy when their defaults differ).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
 	-D) SECS=$2; shift 2 ;;
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
-	-h | --help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "ab-local.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -55,6 +57,7 @@ lcores = 1
 control_cpu = 0
 socket = $DIR/kelpd.sock
 arena_mb = 256
+${EXTRA_CONF:-}
 [export]
 dirs = $DIR/vol4k
 [rdma]

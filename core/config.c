@@ -113,6 +113,14 @@ _Static_assert(sizeof(enum kelp_volume_address) == sizeof(int), "ENUM fields are
 
 static const char *const volume_address_names[] = {"url", "public_url", NULL};
 
+_Static_assert(sizeof(enum kelp_log_level) == sizeof(int), "ENUM fields are stored as int");
+_Static_assert(sizeof(enum kelp_log_target) == sizeof(int), "ENUM fields are stored as int");
+
+/* in the order of enum kelp_log_level / kelp_log_target (core/log.h) */
+static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_target_names[] = {"stderr", "syslog", NULL};
+_Static_assert(KELP_LOG_DEBUG == 3 && KELP_LOG_TARGET_SYSLOG == 1, "keep the names in order");
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 #define F(field) offsetof(struct kelp_config, field)
@@ -146,12 +154,21 @@ static const struct kelp_conf_key config_keys[] = {
 	 .doc = "let kelpd dump core and be traced by its own user (exposes every session's "
 		"memory)"},
 	{.section = "engine", .key = "idle_park_us", .type = KELP_CONF_UINT,
-	 .offset = F(engine.idle_park_us), .def = "0",
-	 .doc = "park an idle lcore after this many microseconds; 0 = never", .min = 0,
+	 .offset = F(engine.idle_park_us), .def = "200",
+	 .doc = "park an idle lcore after this many microseconds (adaptive, up to 16x); 0 = never "
+		"(a dedicated core)", .min = 0,
 	 .max = UINT32_MAX},
 	{.section = "engine", .key = "idle_yield", .type = KELP_CONF_BOOL,
 	 .offset = F(engine.idle_yield), .def = "false",
 	 .doc = "an idle lcore yields its CPU between polls (shared or oversubscribed CPUs)"},
+	{.section = "engine", .key = "log_level", .type = KELP_CONF_ENUM,
+	 .offset = F(engine.log_level), .def = "info",
+	 .doc = "lines logged: error, warn, info (state changes) or debug (also single sessions)",
+	 .enum_names = log_level_names},
+	{.section = "engine", .key = "log_target", .type = KELP_CONF_ENUM,
+	 .offset = F(engine.log_target), .def = "stderr",
+	 .doc = "where log lines go: stderr (journald under systemd) or syslog",
+	 .enum_names = log_target_names},
 	{.section = "engine", .key = "arena_mb", .type = KELP_CONF_UINT,
 	 .offset = F(engine.arena_mb), .def = "64", .doc = "buffer arena per session, MiB",
 	 .min = 1, .max = 65536},
@@ -234,6 +251,10 @@ static const struct kelp_conf_key config_keys[] = {
 	 .offset = F(http.allow), .def = "127.0.0.0/8,::1/128",
 	 .doc = "client addresses (CIDR list) allowed on the HTTP endpoint; others get 403",
 	 .validate = check_cidr},
+	{.section = "http", .key = "idle_timeout_ms", .type = KELP_CONF_UINT,
+	 .offset = F(http.idle_timeout_ms), .def = "60000",
+	 .doc = "close an HTTP endpoint connection that sent or took nothing for this long",
+	 .min = 10, .max = 3600000},
 	{.section = "filer", .key = "address", .type = KELP_CONF_STR_LIST,
 	 .offset = F(filer.address), .def = "",
 	 .doc = "filer host:port list, in failover order; empty = no files by path",

@@ -26,6 +26,8 @@
 #define KELP_CORE_CONFIG_H
 
 #include <stdbool.h>
+
+#include "core/log.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,8 +77,10 @@ struct kelp_config {
 		struct kelp_id_list allow_gids;
 		struct kelp_id_list admin_gids; /* may list sessions (kelpctl sessions) */
 		bool dumpable; /* false: prctl(PR_SET_DUMPABLE, 0), see lcore/kelpd/main.c */
-		uint32_t idle_park_us; /* 0: never park */
-		bool idle_yield;       /* sched_yield() after an idle poll */
+		uint32_t idle_park_us;		 /* 0: never park; else adaptive (lcore.c) */
+		bool idle_yield;		 /* sched_yield() after an idle poll */
+		enum kelp_log_level log_level;	 /* core/log.h; live on SIGHUP */
+		enum kelp_log_target log_target; /* core/log.h; live on SIGHUP */
 		uint32_t arena_mb;
 		enum kelp_hugepages hugepages; /* lsession's hugepages: kelp_config_hugepages() */
 		uint32_t queue_depth;
@@ -109,6 +113,7 @@ struct kelp_config {
 	struct {
 		char *listen;		    /* host:port of the HTTP endpoint, "" = off */
 		struct kelp_str_list allow; /* CIDRs allowed to use it */
+		uint32_t idle_timeout_ms;   /* a connection idle this long is closed */
 	} http;
 	struct {
 		struct kelp_str_list address; /* filer host:port, in failover order; none = off */

@@ -36,6 +36,34 @@ void kelp_hist_merge(struct kelp_hist *dst, const struct kelp_hist *src)
 		dst->max = src->max;
 }
 
+void kelp_hist_merge_shared(struct kelp_hist *dst, const struct kelp_hist *src)
+{
+	uint64_t count = 0;
+	for (unsigned i = 0; i < KELP_HIST_BUCKETS; i++) {
+		uint64_t b = __atomic_load_n(&src->buckets[i], __ATOMIC_RELAXED);
+		dst->buckets[i] += b;
+		count += b;
+	}
+	if (count == 0)
+		return;
+	dst->count += count;
+	dst->sum += __atomic_load_n(&src->sum, __ATOMIC_RELAXED);
+	uint64_t min = __atomic_load_n(&src->min, __ATOMIC_RELAXED);
+	uint64_t max = __atomic_load_n(&src->max, __ATOMIC_RELAXED);
+	if (min < dst->min)
+		dst->min = min;
+	if (max > dst->max)
+		dst->max = max;
+}
+
+uint64_t kelp_hist_count_le(const struct kelp_hist *h, uint64_t value)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < KELP_HIST_BUCKETS && kelp_hist_bucket_high(i) <= value; i++)
+		n += h->buckets[i];
+	return n;
+}
+
 uint64_t kelp_hist_percentile(const struct kelp_hist *h, double p)
 {
 	if (h->count == 0)

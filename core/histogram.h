@@ -77,6 +77,39 @@ static inline void kelp_hist_record(struct kelp_hist *h, uint64_t value)
 }
 
 /*
+ * kelp_hist_record_n_shared - kelp_hist_record_n() for a histogram that another thread reads
+ * meanwhile with kelp_hist_merge_shared() (an lcore's latencies, read by the control thread):
+ * every field is written with a relaxed atomic store, which is a plain move on x86-64 and arm64
+ * (no lock prefix, no fence), so a reader never sees a torn value. Recording thread only.
+ */
+static inline void kelp_hist_record_n_shared(struct kelp_hist *h, uint64_t value, uint64_t n)
+{
+	unsigned i = kelp_hist_bucket_index(value);
+	__atomic_store_n(&h->buckets[i], h->buckets[i] + n, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->count, h->count + n, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->sum, h->sum + value * n, __ATOMIC_RELAXED);
+	if (value < h->min)
+		__atomic_store_n(&h->min, value, __ATOMIC_RELAXED);
+	if (value > h->max)
+		__atomic_store_n(&h->max, value, __ATOMIC_RELAXED);
+}
+
+/*
+ * kelp_hist_merge_shared - add a snapshot of @src, which one other thread may be recording into
+ * with kelp_hist_record_n_shared(), into @dst (owned by the caller). The snapshot's count is the
+ * sum of the buckets read, so percentiles of @dst stay consistent with its buckets even when a
+ * record lands between two loads. Any thread.
+ */
+void kelp_hist_merge_shared(struct kelp_hist *dst, const struct kelp_hist *src);
+
+/*
+ * kelp_hist_count_le - how many recorded values fall in buckets whose every value is <= @value
+ * (a cumulative count for a Prometheus "le" bucket; within a bucket's width, 0.8 %, of exact).
+ * Any thread owning @h.
+ */
+uint64_t kelp_hist_count_le(const struct kelp_hist *h, uint64_t value);
+
+/*
  * kelp_hist_merge - add every count of @src into @dst. Neither may be recorded into meanwhile.
  */
 void kelp_hist_merge(struct kelp_hist *dst, const struct kelp_hist *src);

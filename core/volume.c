@@ -639,6 +639,8 @@ int kelp_volume_find(const struct kelp_volume *v, const struct kelp_fid *fid,
 	out->flags = n.flags;
 	out->stored_crc = n.stored_crc;
 	out->dat_offset = pos;
+	out->mime = n.mime_len ? n.mime : NULL;
+	out->mime_len = n.mime_len;
 	return 0;
 }
 

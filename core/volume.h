@@ -47,6 +47,8 @@ struct kelp_needle_ref {
 	uint8_t flags;
 	uint32_t stored_crc; /* as stored: raw CRC32C or the legacy transform */
 	uint64_t dat_offset; /* byte offset of the record in .dat */
+	const uint8_t *mime; /* the stored MIME type (flags MIME), not NUL-terminated; NULL: none */
+	uint8_t mime_len;
 };
 
 /* Open "<dir>/<name>.dat" (+ ".idx" beside it; scans .dat when there is no .idx). */

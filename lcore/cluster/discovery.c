@@ -114,7 +114,7 @@ int kelp_discovery_create(struct kelp_http_client *http, const struct kelp_disco
 	d->n_masters = opts->n_masters;
 	snprintf(d->dc, sizeof(d->dc), "%s", opts->data_center ? opts->data_center : "");
 	d->public_url = opts->public_url;
-	d->ttl_ns = (uint64_t)(opts->ttl_s ? opts->ttl_s : KELP_DEFAULT_LOOKUP_TTL_S) * 1000000000u;
+	kelp_discovery_set_ttl(d, opts->ttl_s);
 	d->epoch = opts->epoch;
 	d->table = opts->publish_to ? opts->publish_to : &d->own_table;
 	if (opts->hooks)
@@ -338,9 +338,9 @@ static void master_health(struct kelp_discovery *d, const char *addr, int err)
 				 (double)(now - since) / 1e9);
 	} else if (kelp_replica_health_failed(&d->masters_health, addr, err, false, now) ==
 		   KELP_REPLICA_WENT_DOWN) {
-		kelp_log("kelpd: master %s is unreachable (%s)%s", addr,
-			 err == -ETIMEDOUT ? "no answer in time" : strerror(-err),
-			 d->n_masters > 1 ? "; asking the next master" : "");
+		kelp_log_warn("kelpd: master %s is unreachable (%s)%s", addr,
+			      err == -ETIMEDOUT ? "no answer in time" : strerror(-err),
+			      d->n_masters > 1 ? "; asking the next master" : "");
 	}
 }
 
@@ -520,4 +520,9 @@ void kelp_discovery_destroy(struct kelp_discovery *d)
 	else if (last) /* out of memory (-ENOMEM): leaked rather than freed under a reader */
 		(void)kelp_epoch_retire(d->epoch, free, last);
 	free(d);
+}
+
+void kelp_discovery_set_ttl(struct kelp_discovery *d, uint32_t ttl_s)
+{
+	d->ttl_ns = (uint64_t)(ttl_s ? ttl_s : KELP_DEFAULT_LOOKUP_TTL_S) * 1000000000u;
 }

@@ -135,6 +135,12 @@ bool kelp_discovery_owns_op(const struct kelp_ctl_op *op);
 /* @return the number of lookups and Retry-After timers in flight. */
 unsigned kelp_discovery_busy(const struct kelp_discovery *d);
 
+/*
+ * kelp_discovery_set_ttl - locations looked up from now on are cached @ttl_s seconds (0: the
+ * default); cached ones keep their expiry. Ring thread only (SIGHUP: [seaweedfs] lookup_ttl_s).
+ */
+void kelp_discovery_set_ttl(struct kelp_discovery *d, uint32_t ttl_s);
+
 /* kelp_discovery_destroy - free everything (busy() must be 0, and no reader may use the table
  * any more). NULL is ignored. */
 void kelp_discovery_destroy(struct kelp_discovery *d);

@@ -122,14 +122,21 @@ int kelp_http_client_create(struct io_uring *ring, const struct kelp_http_client
 	if (!c)
 		return -ENOMEM;
 	c->ring = ring;
-	c->timeout_ns = (uint64_t)opts->timeout_ms * 1000000u;
 	c->max_conns = opts->max_conns ? opts->max_conns : 32;
-	c->sweep_ns = c->timeout_ns / 4 < SWEEP_NS ? c->timeout_ns / 4 : SWEEP_NS;
-	if (c->sweep_ns < 1000000u)
-		c->sweep_ns = 1000000u;
+	kelp_http_client_set_timeout(c, opts->timeout_ms);
 	c->sweep_op.done = sweep_done;
 	*out = c;
 	return 0;
+}
+
+void kelp_http_client_set_timeout(struct kelp_http_client *c, uint32_t timeout_ms)
+{
+	if (!timeout_ms)
+		return;
+	c->timeout_ns = (uint64_t)timeout_ms * 1000000u;
+	c->sweep_ns = c->timeout_ns / 4 < SWEEP_NS ? c->timeout_ns / 4 : SWEEP_NS;
+	if (c->sweep_ns < 1000000u)
+		c->sweep_ns = 1000000u;
 }
 
 static struct server *server_get(struct kelp_http_client *c, const char *name, int *err)

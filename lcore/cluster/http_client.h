@@ -126,6 +126,12 @@ void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_ht
 void kelp_http_client_pool(const struct kelp_http_client *c, unsigned *open, unsigned *idle);
 
 /*
+ * kelp_http_client_set_timeout - calls started from now on get @timeout_ms (> 0; 0 is ignored);
+ * calls in flight keep their deadline. Ring thread only (SIGHUP: [seaweedfs] http_timeout_ms).
+ */
+void kelp_http_client_set_timeout(struct kelp_http_client *c, uint32_t timeout_ms);
+
+/*
  * kelp_http_client_destroy - close idle connections and free @c. Only when busy() is 0 (else
  * -EBUSY and nothing is freed). NULL is ignored (returns 0). Ring thread only.
  */

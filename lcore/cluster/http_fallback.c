@@ -160,10 +160,11 @@ static void health_failed(struct kelp_http_fallback *fb, const char *addr, int e
 	    KELP_REPLICA_WENT_DOWN)
 		return;
 	const struct kelp_replica *r = kelp_replica_health_find(&fb->health, addr);
-	kelp_log("kelpd: volume server %s is down (%s); its reads go to other replicas first, "
-		 "retried in %.1f s",
-		 addr, hedge_lost ? "slower than another replica, no answer yet" : err_text(err),
-		 r ? (double)r->backoff_ns / 1e9 : 0.0);
+	kelp_log_warn("kelpd: volume server %s is down (%s); its reads go to other replicas first, "
+		      "retried in %.1f s",
+		      addr,
+		      hedge_lost ? "slower than another replica, no answer yet" : err_text(err),
+		      r ? (double)r->backoff_ns / 1e9 : 0.0);
 }
 
 /* A transport error of a call to a volume server: does it say the server is down? */
@@ -476,4 +477,9 @@ bool kelp_http_fallback_owns_op(const struct kelp_ctl_op *op)
 unsigned kelp_http_fallback_busy(const struct kelp_http_fallback *fb)
 {
 	return fb->timers;
+}
+
+void kelp_http_fallback_set_hedge(struct kelp_http_fallback *fb, uint32_t hedge_ms)
+{
+	fb->hedge_ns = (uint64_t)hedge_ms * 1000000u;
 }

@@ -109,6 +109,12 @@ int kelp_http_fallback_create(struct kelp_http_client *http, struct kelp_discove
 			      struct kelp_http_fallback **out);
 void kelp_http_fallback_destroy(struct kelp_http_fallback *fb);
 
+/*
+ * kelp_http_fallback_set_hedge - reads started from now on hedge after @hedge_ms (0: never).
+ * Ring thread only (SIGHUP: [seaweedfs] hedge_percent, http_timeout_ms).
+ */
+void kelp_http_fallback_set_hedge(struct kelp_http_fallback *fb, uint32_t hedge_ms);
+
 /* @return the replica health table (for kelpctl replicas). Ring thread only. */
 const struct kelp_replica_health *kelp_http_fallback_health(const struct kelp_http_fallback *fb);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/histogram.h"
 #include "lcore/control/admin.h"
 #include "lcore/control/control_priv.h"
 #include "lcore/cluster/discovery.h"
@@ -56,6 +57,42 @@ static json_t *stats_json(const struct kelp_lcore_stats *st)
 	return o;
 }
 
+void kelp_ctl_latency(struct kelp_control *ctl, unsigned path, struct kelp_hist *out)
+{
+	kelp_hist_init(out);
+	for (unsigned i = 0; i < ctl->eng->n_lcores; i++)
+		if (ctl->eng->lcores[i].latency)
+			kelp_hist_merge_shared(out, &ctl->eng->lcores[i].latency[path]);
+}
+
+/* "latency_us": {"local": {"count", "p50", "p90", "p99", "p999", "max", "mean"}, "rdma", "http"}
+ * over every lcore since start (successful completions; lcore.h). NULL when out of memory. */
+static json_t *latency_json(struct kelp_control *ctl)
+{
+	struct kelp_hist *h = malloc(sizeof(*h)); /* 59 KiB: not on the control thread's stack */
+	json_t *o = json_object();
+	if (!h || !o) {
+		free(h);
+		json_decref(o);
+		return NULL;
+	}
+	for (unsigned p = 0; p < KELP_PATHS; p++) {
+		if (p == KELP_CQE_PATH_NONE)
+			continue; /* NOPs and STATs answered without a read: no path */
+		kelp_ctl_latency(ctl, p, h);
+		json_object_set_new(
+			o, path_names[p],
+			json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "count",
+				  (json_int_t)h->count, "p50", kelp_hist_percentile(h, 50) / 1e3,
+				  "p90", kelp_hist_percentile(h, 90) / 1e3, "p99",
+				  kelp_hist_percentile(h, 99) / 1e3, "p999",
+				  kelp_hist_percentile(h, 99.9) / 1e3, "max",
+				  (h->count ? h->max : 0) / 1e3, "mean", kelp_hist_mean(h) / 1e3));
+	}
+	free(h);
+	return o;
+}
+
 /* The RDMA export's counters ([rdma] listen), or NULL when this kelpd does not export. */
 static json_t *export_json(struct kelp_control *ctl)
 {
@@ -101,6 +138,9 @@ static json_t *cmd_stats(struct kelp_control *ctl)
 		json_array_append_new(arr, o);
 	}
 	json_t *r = json_pack("{s:o, s:o}", "lcores", arr, "total", stats_json(&total));
+	json_t *lat = latency_json(ctl);
+	if (r && lat)
+		json_object_set_new(r, "latency_us", lat);
 	json_t *remote = kelp_ctl_remote_stats(ctl); /* HTTP fallback counters, when configured */
 	if (r && remote)
 		json_object_set_new(r, "http_fallback", remote);

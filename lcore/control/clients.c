@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "lcore/control/control_priv.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
@@ -154,8 +155,8 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 	int rc = lcore_session_create(++ctl->next_session_id, sq, eng->conf.engine.arena_mb,
 				      kelp_config_hugepages(&eng->conf), lc->numa_node, lc->id, &s);
 	if (rc != 0) {
-		fprintf(stderr, "kelpd: session for pid %d: cannot create its segment: %s\n",
-			(int)c->cred.pid, strerror(-rc));
+		kelp_log_error("kelpd: session for pid %d: cannot create its segment: %s",
+			       (int)c->cred.pid, strerror(-rc));
 		refuse(c, rc);
 		return;
 	}
@@ -171,16 +172,15 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 			s->rdma_rkey = mr->rkey;
 		} else if (!ctl->arena_reg_warned) {
 			ctl->arena_reg_warned = 1;
-			fprintf(stderr,
-				"kelpd: cannot register a session arena for RDMA (%s): its "
-				"non-local reads use HTTP (raise ulimit -l?)\n",
-				strerror(errno));
+			kelp_log_warn("kelpd: cannot register a session arena for RDMA (%s): its "
+				      "non-local reads use HTTP (raise ulimit -l?)",
+				      strerror(errno));
 		}
 	}
 	rc = kelp_lcore_watch_doorbell(lc, s->doorbell_fd);
 	if (rc != 0) {
-		fprintf(stderr, "kelpd: session for pid %d: cannot watch its doorbell: %s\n",
-			(int)c->cred.pid, strerror(-rc));
+		kelp_log_error("kelpd: session for pid %d: cannot watch its doorbell: %s",
+			       (int)c->cred.pid, strerror(-rc));
 		kelp_rdma_dereg(eng->rdma_dev, s->rdma_mr, "session arena");
 		lcore_session_destroy(s);
 		refuse(c, rc);
@@ -208,6 +208,8 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 	ctl->n_sessions++;
 	c->session = s;
 	c->state = CONN_SESSION;
+	kelp_log_debug("kelpd: session %lu opened: pid %d uid %u, lcore %u, %u ring entries",
+		       (unsigned long)s->id, (int)s->pid, (unsigned)s->uid, lc->id, sq);
 	conn_recv(ctl, c); /* completes when the client closes */
 }
 
@@ -235,6 +237,9 @@ static void handle_hello(struct kelp_control *ctl, struct ctl_conn *c)
 	/* an admin_gids member may use kelpctl without being allowed sessions */
 	c->admin = h.kind == KELP_CONN_ADMIN && peer_is_admin(ctl->eng, c->fd, &c->cred);
 	if (!c->admin && !peer_allowed(ctl->eng, c->fd, &c->cred)) {
+		kelp_log_debug("kelpd: pid %d uid %u refused: not in [engine] allow_uids or "
+			       "allow_gids",
+			       (int)c->cred.pid, (unsigned)c->cred.uid);
 		refuse(c, -EACCES);
 		return;
 	}
@@ -395,9 +400,8 @@ static void conn_recv(struct kelp_control *ctl, struct ctl_conn *c)
 static void accept_backoff(struct kelp_control *ctl, int res)
 {
 	if (!ctl->accept_backing_off)
-		fprintf(stderr,
-			"kelpd: accept on %s: %s; retrying every 100 ms (raise ulimit -n?)\n",
-			ctl->eng->conf.engine.socket, strerror(-res));
+		kelp_log_warn("kelpd: accept on %s: %s; retrying every 100 ms (raise ulimit -n?)",
+			      ctl->eng->conf.engine.socket, strerror(-res));
 	ctl->accept_backing_off = 1;
 	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(ctl);
 	if (!sqe)
@@ -426,8 +430,8 @@ static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int re
 	kelp_ctl_arm_accept(ctl);
 	if (res < 0) {
 		if (res != -EAGAIN && res != -ECONNABORTED && res != -EINTR)
-			fprintf(stderr, "kelpd: accept on %s: %s\n", ctl->eng->conf.engine.socket,
-				strerror(-res));
+			kelp_log_error("kelpd: accept on %s: %s", ctl->eng->conf.engine.socket,
+				       strerror(-res));
 		return;
 	}
 	struct ctl_conn *c = calloc(1, sizeof(*c));
@@ -469,6 +473,8 @@ void kelp_ctl_free_session(struct kelp_control *ctl, struct lcore_session *s)
 	}
 	ctl->n_sessions--;
 	ctl->eng->lcores[s->lcore_id].ctl_sessions--;
+	kelp_log_debug("kelpd: session %lu closed: pid %d, %u session(s) left",
+		       (unsigned long)s->id, (int)s->pid, ctl->n_sessions);
 	struct ctl_conn *c = s->conn;
 	if (c) {
 		c->session = NULL;
@@ -524,14 +530,14 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
 		if (errno == ENOENT)
 			return 0;
 		int rc = -errno;
-		fprintf(stderr, "kelpd: [engine] socket %s: %s\n", path, strerror(-rc));
+		kelp_log_error("kelpd: [engine] socket %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		fprintf(stderr,
+		kelp_log_error(
 			"kelpd: [engine] socket %s exists and is not a socket (%s): refusing to "
 			"replace it; point [engine] socket (or --socket) at a path of its own, "
-			"e.g. /run/kelp/kelpd.sock\n",
+			"e.g. /run/kelp/kelpd.sock",
 			path,
 			S_ISREG(st.st_mode)   ? "a regular file"
 			: S_ISDIR(st.st_mode) ? "a directory"
@@ -545,21 +551,20 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
 	int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : -errno;
 	close(fd);
 	if (rc == 0 || rc == -EAGAIN) { /* -EAGAIN: it listens, its backlog is full */
-		fprintf(stderr, "kelpd: another kelpd already listens on %s\n", path);
+		kelp_log_error("kelpd: another kelpd already listens on %s", path);
 		return -EADDRINUSE;
 	}
 	if (rc != -ECONNREFUSED) {
-		fprintf(stderr,
+		kelp_log_error(
 			"kelpd: [engine] socket %s: cannot tell whether a kelpd listens there "
-			"(%s): not replacing it\n",
+			"(%s): not replacing it",
 			path, strerror(-rc));
 		return rc;
 	}
 	/* a socket nobody listens on: stale */
 	if (unlink(path) != 0 && errno != ENOENT) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: cannot remove the stale socket %s: %s\n", path,
-			strerror(-rc));
+		kelp_log_error("kelpd: cannot remove the stale socket %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -571,7 +576,7 @@ int kelp_ctl_listen(const char *path, struct stat *st)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "kelpd: socket path too long: %s\n", path);
+		kelp_log_error("kelpd: socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
@@ -583,7 +588,7 @@ int kelp_ctl_listen(const char *path, struct stat *st)
 	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
 	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
 	    (int)sizeof(tmp.sun_path)) {
-		fprintf(stderr, "kelpd: socket path too long: %s\n", path);
+		kelp_log_error("kelpd: socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	rc = clear_stale_socket(tmp.sun_path, &tmp); /* same rule for the temporary name */
@@ -596,9 +601,9 @@ int kelp_ctl_listen(const char *path, struct stat *st)
 	if (!bound || listen(fd, 128) != 0 || chmod(tmp.sun_path, 0666) != 0 ||
 	    rename(tmp.sun_path, path) != 0) {
 		rc = -errno;
-		fprintf(stderr,
+		kelp_log_error(
 			"kelpd: cannot listen on %s: %s (does its directory exist? set [engine] "
-			"socket or --socket)\n",
+			"socket or --socket)",
 			path, strerror(-rc));
 		if (bound)
 			unlink(tmp.sun_path); /* ours */

@@ -70,27 +70,66 @@ void kelp_ctl_set_remote_priv(struct kelp_control *ctl, void *priv)
 
 static void arm_signal(struct kelp_control *ctl);
 
-/* Keys a SIGHUP applies live: read by the control thread only, once per hello
- * (lcore/control/clients.c), so swapping the list between two hellos is safe. */
+/* Keys a SIGHUP applies live. Each is read by the control thread only (never by an lcore), so
+ * replacing its value between two events of the loop is safe:
+ *   allow_uids, allow_gids, admin_gids: checked once per hello (lcore/control/clients.c);
+ *   log_level, log_target: copied into core/log's words, which any thread reads atomically;
+ *   lookup_ttl_s, http_timeout_ms, hedge_percent: handed to discovery, the HTTP client and the
+ *   fallback (kelp_ctl_remote_reconfigure), for lookups, calls and reads started afterwards;
+ *   [http] allow: parsed again by the endpoint (kelp_http_server_reconfigure), checked per accept;
+ *   [http] idle_timeout_ms: read by the endpoint's idle sweep each time it runs.
+ */
+static const struct {
+	const char *section, *key;
+} live_keys[] = {
+	{"engine", "allow_uids"},	  {"engine", "allow_gids"},
+	{"engine", "admin_gids"},	  {"engine", "log_level"},
+	{"engine", "log_target"},	  {"seaweedfs", "lookup_ttl_s"},
+	{"seaweedfs", "http_timeout_ms"}, {"seaweedfs", "hedge_percent"},
+	{"http", "idle_timeout_ms"},	  {"http", "allow"},
+};
+
 static bool reloads_live(const struct kelp_conf_key *k)
 {
-	return k->type == KELP_CONF_ID_LIST && strcmp(k->section, "engine") == 0 &&
-	       (strcmp(k->key, "allow_uids") == 0 || strcmp(k->key, "allow_gids") == 0 ||
-		strcmp(k->key, "admin_gids") == 0);
+	for (size_t i = 0; i < sizeof(live_keys) / sizeof(live_keys[0]); i++)
+		if (strcmp(k->section, live_keys[i].section) == 0 &&
+		    strcmp(k->key, live_keys[i].key) == 0)
+			return true;
+	return false;
+}
+
+/* Size of a key's field in struct kelp_config (its type decides it). */
+static size_t field_size(const struct kelp_conf_key *k)
+{
+	switch (k->type) {
+	case KELP_CONF_ID_LIST:
+		return sizeof(struct kelp_id_list);
+	case KELP_CONF_STR_LIST:
+		return sizeof(struct kelp_str_list);
+	case KELP_CONF_BOOL:
+		return sizeof(bool);
+	case KELP_CONF_STRING:
+		return sizeof(char *);
+	case KELP_CONF_CPU_LIST:
+		return sizeof(struct kelp_cpu_list);
+	default: /* UINT, INT, ENUM */
+		return sizeof(uint32_t);
+	}
 }
 
 /* SIGHUP: a fresh configuration from kelpd's loader; if valid, apply the live keys and log every
  * other changed key as needing a restart (the old value stays). An invalid one changes nothing.
  * Sessions are not touched. Control thread only. */
-static void reload_config(struct kelp_engine *eng)
+static void reload_config(struct kelp_control *ctl)
 {
+	struct kelp_engine *eng = ctl->eng;
 	if (!eng->load_config || !eng->conf_owner) {
-		kelp_log("kelpd: SIGHUP: no configuration source to re-read; ignored");
+		kelp_log_warn("kelpd: SIGHUP: no configuration source to re-read; ignored");
 		return;
 	}
 	struct kelp_config fresh;
 	if (kelp_config_init(&fresh) != 0) {
-		kelp_log("kelpd: SIGHUP: out of memory; keeping the running configuration");
+		kelp_log_error("kelpd: SIGHUP: out of memory; keeping the running configuration");
 		return;
 	}
 	char err[4096];
@@ -99,8 +138,9 @@ static void reload_config(struct kelp_engine *eng)
 		char *save = NULL;
 		for (char *line = strtok_r(err, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save))
-			kelp_log("kelpd: SIGHUP: %s", line);
-		kelp_log("kelpd: SIGHUP: the configuration is invalid; keeping the running one");
+			kelp_log_error("kelpd: SIGHUP: %s", line);
+		kelp_log_error(
+			"kelpd: SIGHUP: the configuration is invalid; keeping the running one");
 		goto out;
 	}
 	size_t n;
@@ -114,22 +154,32 @@ static void reload_config(struct kelp_engine *eng)
 		if (strcmp(was, now) == 0)
 			continue;
 		if (!reloads_live(k)) {
-			kelp_log("kelpd: SIGHUP: [%s] %s changed: needs a restart", k->section,
-				 k->key);
+			kelp_log_warn("kelpd: SIGHUP: [%s] %s changed: needs a restart", k->section,
+				      k->key);
 			restart++;
 			continue;
 		}
-		/* the new list goes to the engine and to its owner; the replaced one to @fresh,
-		 * which frees it below */
-		struct kelp_id_list *cur = (void *)((char *)&eng->conf + k->offset);
-		struct kelp_id_list *own = (void *)((char *)eng->conf_owner + k->offset);
-		struct kelp_id_list *new = (void *)((char *)&fresh + k->offset);
-		struct kelp_id_list tmp = *new;
-		*new = *own;
-		*own = tmp;
-		*cur = tmp;
+		/* the new value goes to the engine and to its owner (eng->conf is a shallow copy
+		 * of it); the replaced one to @fresh, which frees what it owns below */
+		char *cur = (char *)&eng->conf + k->offset;
+		char *own = (char *)eng->conf_owner + k->offset;
+		char *new = (char *)&fresh + k->offset;
+		char tmp[sizeof(struct kelp_id_list) > sizeof(struct kelp_str_list)
+				 ? sizeof(struct kelp_id_list)
+				 : sizeof(struct kelp_str_list)];
+		size_t size = field_size(k);
+		memcpy(tmp, new, size);
+		memcpy(new, own, size);
+		memcpy(own, tmp, size);
+		memcpy(cur, tmp, size);
 		kelp_log("kelpd: SIGHUP: [%s] %s = %s (applied)", k->section, k->key, now);
 		applied++;
+	}
+	if (applied) {
+		kelp_log_set_level(eng->conf.engine.log_level);
+		kelp_log_set_target(eng->conf.engine.log_target);
+		kelp_ctl_remote_reconfigure(ctl);
+		kelp_http_server_reconfigure(ctl);
 	}
 	kelp_log("kelpd: SIGHUP: configuration re-read: %u change(s) applied, %u need a restart",
 		 applied, restart);
@@ -140,9 +190,9 @@ out:
 static void signal_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
 	if (res == (int)sizeof(ctl->siginfo) && ctl->siginfo.ssi_signo == SIGHUP) {
-		reload_config(ctl->eng);
+		reload_config(ctl);
 	} else if (res == (int)sizeof(ctl->siginfo)) {
-		fprintf(stderr, "kelpd: %s, stopping\n", strsignal((int)ctl->siginfo.ssi_signo));
+		kelp_log_info("kelpd: %s, stopping", strsignal((int)ctl->siginfo.ssi_signo));
 		ctl->stopping = 1;
 		return;
 	}
@@ -178,7 +228,7 @@ static void refresh_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int r
 		return;
 	int rc = kelp_volume_set_refresh(ctl->eng->volumes);
 	if (rc < 0 && !ctl->refresh_failed)
-		fprintf(stderr, "kelpd: following [export] dirs: %s (will retry)\n", strerror(-rc));
+		kelp_log_warn("kelpd: following [export] dirs: %s (will retry)", strerror(-rc));
 	ctl->refresh_failed = rc < 0;
 	if (ctl->eng->epoch)
 		kelp_epoch_reclaim(ctl->eng->epoch);
@@ -313,7 +363,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	if (rc == -EINVAL)
 		rc = io_uring_queue_init(RING_ENTRIES, &ctl->ring, 0);
 	if (rc < 0) {
-		fprintf(stderr, "kelpd: io_uring_queue_init: %s\n", strerror(-rc));
+		kelp_log_error("kelpd: io_uring_queue_init: %s", strerror(-rc));
 		eng->ctl = NULL;
 		free(ctl);
 		kelp_owner_release(&eng->ctl_owner);
@@ -322,8 +372,8 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	ctl->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (ctl->wake_fd < 0) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: cannot create the control thread's eventfd: %s\n",
-			strerror(-rc));
+		kelp_log_error("kelpd: cannot create the control thread's eventfd: %s",
+			       strerror(-rc));
 		goto out_ring;
 	}
 	struct stat sock_st;
@@ -334,7 +384,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	}
 	rc = kelp_ctl_remote_init(ctl);
 	if (rc != 0) {
-		fprintf(stderr, "kelpd: remote read paths: %s\n", strerror(-rc));
+		kelp_log_error("kelpd: remote read paths: %s", strerror(-rc));
 		goto out_listen;
 	}
 	rc = kelp_ctl_filer_init(ctl);
@@ -350,8 +400,9 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 		if (rc != 0) {
 			/* kelpd without all its lcores is not what was configured: stop, exit
 			 * non-zero */
-			fprintf(stderr, "kelpd: cannot start lcore %u (CPU %d): %s%s; stopping\n",
-				i, eng->lcores[i].cpu, strerror(-rc),
+			kelp_log_error(
+				"kelpd: cannot start lcore %u (CPU %d): %s%s; stopping", i,
+				eng->lcores[i].cpu, strerror(-rc),
 				rc == -EAGAIN
 					? " (thread limit: ulimit -u / RLIMIT_NPROC, or memory)"
 					: "");
@@ -365,8 +416,8 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	arm_signal(ctl);
 	arm_wake(ctl);
 	arm_refresh(ctl);
-	fprintf(stderr, "kelpd: serving on %s with %u lcore(s), %zu volume(s)\n",
-		eng->conf.engine.socket, eng->n_lcores, kelp_volume_set_count(eng->volumes));
+	kelp_log_info("kelpd: serving on %s with %u lcore(s), %zu volume(s)",
+		      eng->conf.engine.socket, eng->n_lcores, kelp_volume_set_count(eng->volumes));
 
 	while (!ctl->stopping) {
 		/* Dekker with kelp_lcore_poll_once(): our flag store before our ring check, an
@@ -381,7 +432,7 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 			rc = io_uring_submit_and_wait(&ctl->ring, 1);
 		__atomic_store_n(&ctl->asleep, 0, __ATOMIC_RELAXED);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			fprintf(stderr, "kelpd: io_uring_submit_and_wait: %s\n", strerror(-rc));
+			kelp_log_error("kelpd: io_uring_submit_and_wait: %s", strerror(-rc));
 			break;
 		}
 		struct io_uring_cqe *cqe;

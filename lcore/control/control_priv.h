@@ -78,6 +78,14 @@ struct kelp_control {
  */
 char *kelp_admin_reply(struct kelp_control *ctl, const char *line, int admin);
 
+struct kelp_hist;
+/*
+ * kelp_ctl_latency - every lcore's latency histogram of @path (KELP_CQE_PATH_*, nanoseconds from
+ * the lcore taking the SQE to publishing its CQE) merged into @out, which is initialized here;
+ * the lcores keep recording meanwhile (core/histogram.h: _shared). Control thread only.
+ */
+void kelp_ctl_latency(struct kelp_control *ctl, unsigned path, struct kelp_hist *out);
+
 /* clients.c, for the loop: */
 /* kelp_ctl_clients_init - the accept ops and the hello timeout, before the loop starts. */
 void kelp_ctl_clients_init(struct kelp_control *ctl);

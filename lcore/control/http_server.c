@@ -21,12 +21,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/cidr.h"
+#include "core/clock.h"
 #include "core/fid.h"
 #include "core/gzip.h"
+#include "core/histogram.h"
 #include "core/hostport.h"
+#include "core/volume.h"
 #include "lcore/control/control_priv.h"
 #include "lcore/control/http_server.h"
 #include "lcore/engine.h"
@@ -50,9 +56,11 @@ struct hconn {
 	struct http_srv *srv;
 	int fd;
 	enum hconn_state state;
-	int dead;	 /* closed; freed after the batch once no READ is in flight */
-	int inflight;	 /* a READ of ours is on the internal session */
-	int close_after; /* close once the answer is sent */
+	int dead;	  /* closed; freed after the batch once no READ is in flight */
+	int inflight;	  /* a READ of ours is on the internal session */
+	int close_after;  /* close once the answer is sent */
+	uint64_t last_ns; /* accepted, or an operation on the socket completed ([http]
+			     idle_timeout_ms) */
 	uint8_t in[KELP_HTTP_REQ_MAX_HEAD];
 	size_t in_len;
 	struct kelp_http_req req;
@@ -71,7 +79,8 @@ struct hconn {
 struct http_srv {
 	struct kelp_control *ctl;
 	int listen_fd;
-	struct kelp_ctl_op accept_op, tick_op, accept_retry_op;
+	struct kelp_ctl_op accept_op, tick_op, accept_retry_op, sweep_op;
+	struct __kernel_timespec sweep_delay;
 	struct __kernel_timespec accept_delay;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
@@ -86,6 +95,7 @@ struct http_srv {
 	struct hconn *conns;
 	uint64_t *last_polls;		 /* per lcore, at the previous /healthz */
 	uint64_t requests, responses[6]; /* endpoint counters for /metrics: by status class */
+	uint64_t idle_closed;		 /* connections closed by [http] idle_timeout_ms */
 };
 
 static void hconn_recv(struct http_srv *h, struct hconn *c);
@@ -270,6 +280,26 @@ static int status_of_error(int err)
 	}
 }
 
+/* Content-Type of @fid: the MIME type SeaweedFS stored with the needle (the uploader's), read from
+ * the local volume when it is a plain header value of at most MIME_MAX bytes; else, and for
+ * needles this kelpd does not hold (the CQE of an RDMA or HTTP read carries no MIME),
+ * application/octet-stream, as a volume server answers for a needle without one. Control thread
+ * (it owns the volume set: no epoch needed). */
+#define MIME_MAX 100
+static const char *content_type(struct http_srv *h, const struct kelp_fid *fid, char *buf)
+{
+	const struct kelp_volume *v = kelp_volume_set_find(h->ctl->eng->volumes, fid->volume_id);
+	struct kelp_needle_ref ref;
+	if (!v || kelp_volume_find(v, fid, &ref) != 0 || !ref.mime || ref.mime_len > MIME_MAX)
+		return "application/octet-stream";
+	for (unsigned i = 0; i < ref.mime_len; i++)
+		if (ref.mime[i] < 0x20 || ref.mime[i] > 0x7e) /* no CR/LF, no control bytes */
+			return "application/octet-stream";
+	memcpy(buf, ref.mime, ref.mime_len);
+	buf[ref.mime_len] = '\0';
+	return buf;
+}
+
 static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe *cqe)
 {
 	if (cqe->result < 0) {
@@ -326,6 +356,8 @@ static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe
 		return;
 	}
 	const char *ce = gz ? "Content-Encoding: gzip\r\n" : "";
+	char mime_buf[MIME_MAX + 1];
+	const char *ctype = content_type(h, &c->fid, mime_buf);
 	uint64_t first = 0, last = 0;
 	int rc = c->req.has_range ? kelp_http_range_parse(c->req.range, len, &first, &last)
 				  : -EINVAL;
@@ -340,15 +372,14 @@ static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe
 		snprintf(extra, sizeof(extra),
 			 "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Range: bytes "
 			 "%llu-%llu/%zu\r\n"
-			 "Content-Type: application/octet-stream\r\n",
-			 etag, ce, (unsigned long long)first, (unsigned long long)last, len);
+			 "Content-Type: %s\r\n",
+			 etag, ce, (unsigned long long)first, (unsigned long long)last, len, ctype);
 		size_t n = (size_t)(last - first + 1);
 		respond(h, c, 206, extra, data + first, n, n);
 		return;
 	}
-	snprintf(extra, sizeof(extra),
-		 "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Type: application/octet-stream\r\n",
-		 etag, ce);
+	snprintf(extra, sizeof(extra), "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Type: %s\r\n",
+		 etag, ce, ctype);
 	respond(h, c, 200, extra, data, len, len);
 }
 
@@ -422,6 +453,58 @@ static int lcores_healthy(struct http_srv *h)
 	return ok;
 }
 
+/* kelp_read_latency_seconds: a Prometheus histogram per path (successful completions, from the
+ * lcore taking the request to publishing its completion, over every lcore since start), its "le"
+ * counts read off the engine's log-linear histograms (within 0.8 %: core/histogram.h). */
+static void latency_metrics(struct http_srv *h, FILE *f, const char *const *path_names)
+{
+	static const uint64_t le_ns[] = {
+		1000,	  2500,	     5000,	10000,	   25000,      50000,	   100000,
+		250000,	  500000,    1000000,	2500000,   5000000,    10000000,   25000000,
+		50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000, 10000000000,
+	};
+	struct kelp_hist *hist = malloc(sizeof(*hist)); /* 59 KiB */
+	if (!hist)
+		return;
+	fprintf(f, "# HELP kelp_read_latency_seconds lcore takes the request -> completion "
+		   "published, by path\n# TYPE kelp_read_latency_seconds histogram\n");
+	for (unsigned p = 0; p < KELP_PATHS; p++) {
+		if (p == KELP_CQE_PATH_NONE)
+			continue;
+		kelp_ctl_latency(h->ctl, p, hist);
+		for (size_t i = 0; i < sizeof(le_ns) / sizeof(le_ns[0]); i++)
+			fprintf(f, "kelp_read_latency_seconds_bucket{path=\"%s\",le=\"%g\"} %llu\n",
+				path_names[p], (double)le_ns[i] / 1e9,
+				(unsigned long long)kelp_hist_count_le(hist, le_ns[i]));
+		fprintf(f, "kelp_read_latency_seconds_bucket{path=\"%s\",le=\"+Inf\"} %llu\n",
+			path_names[p], (unsigned long long)hist->count);
+		fprintf(f, "kelp_read_latency_seconds_sum{path=\"%s\"} %.9f\n", path_names[p],
+			(double)hist->sum / 1e9);
+		fprintf(f, "kelp_read_latency_seconds_count{path=\"%s\"} %llu\n", path_names[p],
+			(unsigned long long)hist->count);
+	}
+	free(hist);
+}
+
+/* The session socket ([engine] socket) takes a connection: a non-blocking connect succeeds when
+ * the path still leads to a listening socket with backlog room (a removed or replaced socket
+ * file, or a full backlog, means clients cannot get in). The connection is closed at once; the
+ * accept side sees a client that left before its hello. Control thread. */
+static int socket_answers(struct http_srv *h)
+{
+	const char *path = h->ctl->eng->conf.engine.socket;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
 static char *metrics_text(struct http_srv *h)
 {
 	static const char *const err_names[] = {
@@ -460,9 +543,12 @@ static char *metrics_text(struct http_srv *h)
 				i, path_names[k],
 				(unsigned long long)KELP_STAT_READ(
 					eng->lcores[i].stats.by_path[k]));
+	latency_metrics(h, f, path_names);
 	fprintf(f, "# TYPE kelp_sessions gauge\nkelp_sessions %u\n", h->ctl->n_sessions);
 	fprintf(f, "# TYPE kelp_http_requests_total counter\nkelp_http_requests_total %llu\n",
 		(unsigned long long)h->requests);
+	fprintf(f, "# TYPE kelp_http_idle_closed_total counter\nkelp_http_idle_closed_total %llu\n",
+		(unsigned long long)h->idle_closed);
 	fprintf(f, "# TYPE kelp_http_responses_total counter\n");
 	for (int k = 1; k <= 5; k++)
 		fprintf(f, "kelp_http_responses_total{code=\"%dxx\"} %llu\n", k,
@@ -487,6 +573,7 @@ static void handle_request(struct http_srv *h, struct hconn *c)
 	}
 	if (strcmp(r->path, "/healthz") == 0) {
 		int ok = lcores_healthy(h);
+		ok = socket_answers(h) && ok; /* both checks run: lcores_healthy keeps its marks */
 		respond_text(h, c, ok ? 200 : 503, ok ? "" : "Retry-After: 1\r\n");
 		return;
 	}
@@ -536,6 +623,7 @@ static void hconn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 	struct http_srv *h = c->srv;
 	if (c->dead)
 		return;
+	c->last_ns = kelp_now_ns();
 	if (c->state == HC_RECV) {
 		if (res <= 0) {
 			hconn_kill(c);
@@ -628,6 +716,7 @@ static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int re
 	c->op.done = hconn_done;
 	c->srv = h;
 	c->fd = res;
+	c->last_ns = kelp_now_ns();
 	c->req.keep_alive = 0;
 	c->next = h->conns;
 	h->conns = c;
@@ -641,6 +730,46 @@ static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int re
 		return;
 	}
 	hconn_recv(h, c);
+}
+
+/* ---- idle connections ----------------------------------------------------------------------- */
+
+static void arm_sweep(struct http_srv *h)
+{
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
+	if (!sqe)
+		return;
+	/* a quarter of the timeout, at most 1 s: a connection is closed within 1.25x of it */
+	uint64_t ms = h->ctl->eng->conf.http.idle_timeout_ms / 4;
+	ms = ms < 1 ? 1 : ms > 1000 ? 1000 : ms;
+	h->sweep_delay = (struct __kernel_timespec){.tv_sec = (long long)(ms / 1000),
+						    .tv_nsec = (long long)(ms % 1000) * 1000000};
+	io_uring_prep_timeout(sqe, &h->sweep_delay, 0, 0);
+	io_uring_sqe_set_data(sqe, &h->sweep_op);
+}
+
+/* Close connections that waited on their client for [http] idle_timeout_ms: a request head that
+ * never comes (a quiet keep-alive client, a slow one) or an answer it does not take. Their recv or
+ * send is in flight, so the socket is shut down, not closed: that operation then completes (0 or
+ * -EPIPE) and hconn_done closes the connection as for any client that went away. Waits on the
+ * engine (READ_WAIT, BUF_WAIT) are not the client's doing and are left alone. */
+static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct http_srv *h = ctl->http_priv;
+	if (ctl->stopping)
+		return;
+	uint64_t now = kelp_now_ns(),
+		 limit = (uint64_t)ctl->eng->conf.http.idle_timeout_ms * 1000000u;
+	for (struct hconn *c = h->conns; c; c = c->next) {
+		if (c->dead || c->fd < 0 || (c->state != HC_RECV && c->state != HC_SEND))
+			continue;
+		if (now - c->last_ns >= limit) {
+			shutdown(c->fd, SHUT_RDWR);
+			c->last_ns = now; /* once: the operation in flight ends the connection */
+			h->idle_closed++;
+		}
+	}
+	arm_sweep(h);
 }
 
 /* ---- setup and teardown ------------------------------------------------------------------------
@@ -687,6 +816,42 @@ static int listen_tcp(const char *hostport)
 }
 
 /* Create the internal session on the least-loaded lcore and map its client side. */
+/* [http] allow as CIDRs, in a new array (*@out, *@n). Return: 0, -ENOMEM or -EINVAL (the
+ * configuration checked every item already). */
+static int parse_allow(const struct kelp_str_list *list, struct kelp_cidr **out, size_t *n)
+{
+	struct kelp_cidr *a = calloc(list->n ? list->n : 1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < list->n; i++) {
+		if (kelp_cidr_parse(list->items[i], &a[i]) != 0) {
+			free(a);
+			return -EINVAL;
+		}
+	}
+	*out = a;
+	*n = list->n;
+	return 0;
+}
+
+void kelp_http_server_reconfigure(struct kelp_control *ctl)
+{
+	struct http_srv *h = ctl->http_priv;
+	struct kelp_cidr *allow;
+	size_t n;
+	if (!h)
+		return;
+	int rc = parse_allow(&ctl->eng->conf.http.allow, &allow, &n);
+	if (rc != 0) {
+		kelp_log_error("kelpd: SIGHUP: [http] allow: %s; keeping the previous list",
+			       strerror(-rc));
+		return;
+	}
+	free(h->allow);
+	h->allow = allow;
+	h->n_allow = n;
+}
+
 static int internal_session(struct http_srv *h)
 {
 	struct kelp_control *ctl = h->ctl;
@@ -752,19 +917,16 @@ int kelp_http_server_init(struct kelp_control *ctl)
 	h->accept_op.done = accept_done;
 	h->tick_op.done = tick_done;
 	h->accept_retry_op.done = accept_retry_done;
-	h->n_allow = conf->http.allow.n;
-	h->allow = calloc(h->n_allow ? h->n_allow : 1, sizeof(*h->allow));
+	h->sweep_op.done = sweep_done;
 	h->last_polls = calloc(ctl->eng->n_lcores ? ctl->eng->n_lcores : 1, sizeof(uint64_t));
-	int rc = h->allow && h->last_polls ? 0 : -ENOMEM;
-	for (size_t i = 0; rc == 0 && i < h->n_allow; i++)
-		rc = kelp_cidr_parse(conf->http.allow.items[i], &h->allow[i]);
+	int rc = h->last_polls ? parse_allow(&conf->http.allow, &h->allow, &h->n_allow) : -ENOMEM;
 	if (rc == 0) {
 		h->listen_fd = listen_tcp(conf->http.listen);
 		if (h->listen_fd < 0) {
 			rc = h->listen_fd;
-			fprintf(stderr,
+			kelp_log_error(
 				"kelpd: [http] listen %s: %s (a numeric address:port that is free, "
-				"or empty to turn the endpoint off)\n",
+				"or empty to turn the endpoint off)",
 				conf->http.listen, strerror(-rc));
 		}
 	}
@@ -772,8 +934,8 @@ int kelp_http_server_init(struct kelp_control *ctl)
 		rc = internal_session(h);
 		if (rc != 0) {
 			close(h->listen_fd);
-			fprintf(stderr, "kelpd: HTTP endpoint: cannot create its session: %s\n",
-				strerror(-rc));
+			kelp_log_error("kelpd: HTTP endpoint: cannot create its session: %s",
+				       strerror(-rc));
 		}
 	}
 	if (rc != 0) {
@@ -784,7 +946,8 @@ int kelp_http_server_init(struct kelp_control *ctl)
 	}
 	ctl->http_priv = h;
 	arm_accept(h);
-	fprintf(stderr, "kelpd: HTTP endpoint on %s\n", conf->http.listen);
+	arm_sweep(h);
+	kelp_log_info("kelpd: HTTP endpoint on %s", conf->http.listen);
 	return 0;
 }
 

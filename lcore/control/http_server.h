@@ -23,6 +23,13 @@ int kelp_http_server_init(struct kelp_control *ctl);
  */
 void kelp_http_server_fini(struct kelp_control *ctl);
 
+/*
+ * kelp_http_server_reconfigure - apply the engine's current [http] allow (after a SIGHUP) to the
+ * connections accepted from then on; open ones stay. Nothing when the endpoint is off. Control
+ * thread only.
+ */
+void kelp_http_server_reconfigure(struct kelp_control *ctl);
+
 /* kelp_http_server_after_batch - free connections closed during the batch. */
 void kelp_http_server_after_batch(struct kelp_control *ctl);
 

@@ -97,7 +97,7 @@ static void log_local_failure(struct http_path *p, const struct kelp_remote_read
 	char fid[KELP_FID_STR_MAX];
 	if (kelp_fid_format(&rr->fid, fid, sizeof(fid)) < 0)
 		fid[0] = '\0';
-	kelp_log(
+	kelp_log_warn(
 		"kelpd: needle %s is corrupt in the local volume %u (CRC mismatch, bad record or "
 		"a .dat that shrank); reading it from a replica over HTTP (logged once per needle; "
 		"count in kelpctl stats: local_failed_reads)",
@@ -126,6 +126,26 @@ static void read_done(struct kelp_http_read *hr)
 		kelp_ctl_remote_done(p->ctl, rr);
 }
 
+/* a hedge after hedge_percent of the timeout; at least 1 ms when on */
+static uint32_t hedge_ms(const struct kelp_config *c)
+{
+	uint32_t ms = (uint32_t)((uint64_t)c->seaweedfs.http_timeout_ms *
+				 c->seaweedfs.hedge_percent / 100);
+	return c->seaweedfs.hedge_percent && !ms ? 1 : ms;
+}
+
+void kelp_ctl_remote_reconfigure(struct kelp_control *ctl)
+{
+	struct http_path *p = kelp_ctl_remote_priv(ctl);
+	const struct kelp_config *c = &kelp_ctl_engine(ctl)->conf;
+	if (!p)
+		return; /* local volumes only: nothing to tell */
+	p->hedge_ms = hedge_ms(c);
+	kelp_http_client_set_timeout(p->http, c->seaweedfs.http_timeout_ms);
+	kelp_discovery_set_ttl(p->disc, c->seaweedfs.lookup_ttl_s);
+	kelp_http_fallback_set_hedge(p->fb, p->hedge_ms);
+}
+
 int kelp_ctl_remote_init(struct kelp_control *ctl)
 {
 	struct kelp_engine *eng = kelp_ctl_engine(ctl);
@@ -138,11 +158,7 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 	if (!(p = calloc(1, sizeof(*p))))
 		return -ENOMEM;
 	p->ctl = ctl;
-	/* a hedge after hedge_percent of the timeout; at least 1 ms when on */
-	p->hedge_ms = (uint32_t)((uint64_t)c->seaweedfs.http_timeout_ms *
-				 c->seaweedfs.hedge_percent / 100);
-	if (c->seaweedfs.hedge_percent && !p->hedge_ms)
-		p->hedge_ms = 1;
+	p->hedge_ms = hedge_ms(c);
 	struct kelp_http_client_opts ho = {.timeout_ms = c->seaweedfs.http_timeout_ms};
 	struct kelp_discovery_opts dopts = {
 		.masters = (const char *const *)c->seaweedfs.master.items,
@@ -168,9 +184,9 @@ int kelp_ctl_remote_init(struct kelp_control *ctl)
 		return rc;
 	}
 	kelp_ctl_set_remote_priv(ctl, p);
-	fprintf(stderr, "kelpd: HTTP fallback via %zu master(s), first %s%s\n",
-		c->seaweedfs.master.n, c->seaweedfs.master.items[0],
-		c->seaweedfs.force_http ? "; force_http: every read goes over HTTP" : "");
+	kelp_log_info("kelpd: HTTP fallback via %zu master(s), first %s%s", c->seaweedfs.master.n,
+		      c->seaweedfs.master.items[0],
+		      c->seaweedfs.force_http ? "; force_http: every read goes over HTTP" : "");
 	return 0;
 }
 
@@ -227,7 +243,7 @@ static void drain(struct http_path *p)
 		struct io_uring_cqe *cqe;
 		int rc = io_uring_submit_and_wait(ring, 1);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			fprintf(stderr, "kelpd: HTTP fallback stop: %s\n", strerror(-rc));
+			kelp_log_error("kelpd: HTTP fallback stop: %s", strerror(-rc));
 			return;
 		}
 		while (io_uring_peek_cqe(ring, &cqe) == 0) {

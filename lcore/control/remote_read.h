@@ -39,6 +39,13 @@ int kelp_ctl_remote_init(struct kelp_control *ctl);
 void kelp_ctl_remote_fini(struct kelp_control *ctl);
 
 /*
+ * kelp_ctl_remote_reconfigure - hand the engine's current [seaweedfs] lookup_ttl_s,
+ * http_timeout_ms and hedge_percent to the HTTP path (after a SIGHUP); lookups, calls and reads
+ * started from then on use them. Control thread only.
+ */
+void kelp_ctl_remote_reconfigure(struct kelp_control *ctl);
+
+/*
  * kelp_ctl_remote_stats - counters of the non-local path for `kelpctl stats` (a new JSON object,
  * the caller owns the reference), or NULL when no path is configured. Control thread only.
  */

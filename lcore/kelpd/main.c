@@ -22,8 +22,9 @@ static void usage(FILE *f)
 		   "lcores.\n"
 		   "Runs in the foreground; SIGINT / SIGTERM stop it cleanly; SIGHUP re-reads "
 		   "the file\n"
-		   "(and these flags over it) and applies [engine] allow_uids, allow_gids and\n"
-		   "admin_gids live; other changed keys are logged as needing a restart.\n"
+		   "(and these flags over it) and applies the access lists, [engine] log_level,\n"
+		   "log_target, the [seaweedfs] TTL and timeouts and [http] allow live; other\n"
+		   "changed keys are logged as needing a restart.\n"
 		   "\n"
 		   "  -c, --config FILE       kelp.conf (every key documented in conf/kelp.conf);\n"
 		   "                          without it the defaults apply\n"
@@ -190,12 +191,15 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_src;
 	}
+	/* from here on every line has its level and goes where the configuration says */
+	kelp_log_set_level(conf.engine.log_level);
+	kelp_log_set_target(conf.engine.log_target);
 	char warnings[2048];
 	if (kelp_config_warnings(&conf, warnings, sizeof(warnings)) > 0)
-		fprintf(stderr, "kelpd: %s\n", warnings);
+		kelp_log_warn("kelpd: %s", warnings);
 	if (conf.engine.dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
-		fprintf(stderr, "kelpd: warning: [engine] dumpable = true: prctl: %s\n",
-			strerror(errno));
+		kelp_log_warn("kelpd: warning: [engine] dumpable = true: prctl: %s",
+			      strerror(errno));
 	/* the engine and every module read the validated configuration itself (lcore/engine.h) */
 	rc = kelp_engine_run(&conf, load_again, &src) == 0 ? 0 : 1;
 out_src:

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/clock.h"
 #include "core/epoch.h"
 #include "core/fault.h"
@@ -25,7 +26,7 @@
 
 static void volume_warning(void *arg, const char *msg)
 {
-	fprintf(stderr, "kelpd: warning: %s\n", msg);
+	kelp_log_warn("kelpd: warning: %s", msg);
 }
 
 /*
@@ -76,7 +77,8 @@ static int rdma_start(struct kelp_engine *eng)
 	if (!strcmp(dc.device, "off"))
 		return 0; /* asked for: nothing to say */
 	if (kelp_rdma_dev_open(&kelp_verbs_real, &dc, err, sizeof(err), &eng->rdma_dev)) {
-		fprintf(stderr, "kelpd: RDMA off: %s%s\n", err,
+		kelp_log_warn(
+			"kelpd: RDMA off: %s%s", err,
 			exporting ? "; [rdma] listen ignored (other kelpd read this host's volumes "
 				    "over HTTP)"
 				  : "");
@@ -101,10 +103,9 @@ static int rdma_start(struct kelp_engine *eng)
 		eng->lcores[i].rdma_route = kelp_rdma_reader_route;
 	}
 	if (reading)
-		fprintf(stderr,
-			"kelpd: RDMA reads on %s: peers from the masters' locations (kelpd "
-			"on port %u beside each volume server, or [rdma] peers)\n",
-			eng->rdma_dev->name, c->rdma.peer_port);
+		kelp_log_info("kelpd: RDMA reads on %s: peers from the masters' locations (kelpd "
+			      "on port %u beside each volume server, or [rdma] peers)",
+			      eng->rdma_dev->name, c->rdma.peer_port);
 	return 0;
 }
 
@@ -112,18 +113,16 @@ static void rdma_stop(struct kelp_engine *eng)
 {
 	for (unsigned i = 0; i < eng->n_lcores; i++) {
 		if (kelp_rdma_reader_destroy(eng->lcores[i].rdma_reader) < 0)
-			fprintf(stderr,
-				"kelpd: warning: tearing down lcore %u's RDMA reader failed\n", i);
+			kelp_log_warn("kelpd: warning: tearing down lcore %u's RDMA reader failed",
+				      i);
 		eng->lcores[i].rdma_reader = NULL;
 		eng->lcores[i].rdma_route = NULL;
 	}
 	if (kelp_rdma_export_stop(eng->rdma_export) < 0)
-		fprintf(stderr,
-			"kelpd: warning: tearing down the RDMA export failed (see above)\n");
+		kelp_log_warn("kelpd: warning: tearing down the RDMA export failed (see above)");
 	eng->rdma_export = NULL;
 	if (eng->rdma_dev && kelp_rdma_dev_close(eng->rdma_dev) < 0)
-		fprintf(stderr, "kelpd: warning: closing RDMA device %s failed\n",
-			eng->rdma_dev->name);
+		kelp_log_warn("kelpd: warning: closing RDMA device %s failed", eng->rdma_dev->name);
 	eng->rdma_dev = NULL;
 }
 
@@ -137,27 +136,25 @@ static int check_cpus(const struct kelp_config *c)
 	kelp_config_where(c, "engine", "lcores", lw, sizeof(lw));
 	kelp_config_where(c, "engine", "control_cpu", cw, sizeof(cw));
 	if (l->n == 0) {
-		fprintf(stderr, "kelpd: %s: engine.lcores is empty: give at least one CPU\n", lw);
+		kelp_log_error("kelpd: %s: engine.lcores is empty: give at least one CPU", lw);
 		return -EINVAL;
 	}
 	if (l->n > KELP_MAX_LCORES) {
-		fprintf(stderr, "kelpd: %s: engine.lcores: at most %d lcores\n", lw,
-			KELP_MAX_LCORES);
+		kelp_log_error("kelpd: %s: engine.lcores: at most %d lcores", lw, KELP_MAX_LCORES);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < l->n; i++) {
 		if (!kelp_topo_cpu_ok(l->cpus[i])) {
-			fprintf(stderr,
-				"kelpd: %s: engine.lcores: CPU %d does not exist or is not "
-				"allowed (this machine has %d usable CPUs)\n",
-				lw, l->cpus[i], kelp_topo_ncpus());
+			kelp_log_error("kelpd: %s: engine.lcores: CPU %d does not exist or is not "
+				       "allowed (this machine has %d usable CPUs)",
+				       lw, l->cpus[i], kelp_topo_ncpus());
 			return -EINVAL;
 		}
 	}
 	if (c->engine.control_cpu >= 0 && !kelp_topo_cpu_ok(c->engine.control_cpu)) {
-		fprintf(stderr,
+		kelp_log_error(
 			"kelpd: %s: engine.control_cpu: CPU %d does not exist or is not allowed "
-			"(this machine has %d usable CPUs; -1 = not pinned)\n",
+			"(this machine has %d usable CPUs; -1 = not pinned)",
 			cw, c->engine.control_cpu, kelp_topo_ncpus());
 		return -EINVAL;
 	}
@@ -176,7 +173,7 @@ int kelp_engine_run(struct kelp_config *conf,
 	const struct kelp_cpu_list *lcores = &conf->engine.lcores;
 	int rc = kelp_topo_load();
 	if (rc != 0) {
-		fprintf(stderr, "kelpd: cannot read the CPU topology (hwloc): %s\n", strerror(-rc));
+		kelp_log_error("kelpd: cannot read the CPU topology (hwloc): %s", strerror(-rc));
 		return rc;
 	}
 	rc = check_cpus(conf);
@@ -196,20 +193,20 @@ int kelp_engine_run(struct kelp_config *conf,
 	/* SIGBUS in a volume or session mapping fails one read, not the daemon (core/fault.h) */
 	rc = kelp_fault_install();
 	if (rc != 0) {
-		fprintf(stderr, "kelpd: cannot install the SIGBUS handler: %s\n", strerror(-rc));
+		kelp_log_error("kelpd: cannot install the SIGBUS handler: %s", strerror(-rc));
 		goto out_topo;
 	}
 	int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sig_fd < 0) {
 		rc = -errno;
-		fprintf(stderr, "kelpd: signalfd: %s\n", strerror(errno));
+		kelp_log_error("kelpd: signalfd: %s", strerror(errno));
 		goto out_topo;
 	}
 
 	rc = kelp_volume_set_open((const char *const *)conf->export.dirs.items, conf->export.dirs.n,
 				  volume_warning, NULL, &eng.volumes);
 	if (rc != 0) {
-		fprintf(stderr, "kelpd: [export] dirs: %s\n", strerror(-rc));
+		kelp_log_error("kelpd: [export] dirs: %s", strerror(-rc));
 		goto out_sig;
 	}
 
@@ -228,8 +225,8 @@ int kelp_engine_run(struct kelp_config *conf,
 		rc = kelp_lcore_init(&eng.lcores[i], &eng, i, lcores->cpus[i]);
 		eng.n_lcores = i + 1;
 		if (rc != 0) {
-			fprintf(stderr, "kelpd: lcore %u (CPU %d): %s\n", i, lcores->cpus[i],
-				strerror(-rc));
+			kelp_log_error("kelpd: lcore %u (CPU %d): %s", i, lcores->cpus[i],
+				       strerror(-rc));
 			goto out_lcores;
 		}
 	}
@@ -239,8 +236,8 @@ int kelp_engine_run(struct kelp_config *conf,
 	if (conf->engine.control_cpu >= 0) {
 		int prc = kelp_topo_bind_thread(conf->engine.control_cpu);
 		if (prc != 0)
-			fprintf(stderr, "kelpd: cannot pin the control thread to CPU %d: %s\n",
-				conf->engine.control_cpu, strerror(-prc));
+			kelp_log_error("kelpd: cannot pin the control thread to CPU %d: %s",
+				       conf->engine.control_cpu, strerror(-prc));
 	}
 	rc = kelp_ctl_run(&eng, sig_fd);
 out_lcores:

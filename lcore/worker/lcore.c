@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/epoch.h"
 #include "core/fault.h"
+#include "core/histogram.h"
 #include "core/list.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
@@ -123,6 +124,7 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.session = s,
 		.user_data = e->user_data,
 		.lcore_id = lc->id,
+		.start_ns = kelp_now_ns(), /* non-local only: the local path times whole bursts */
 		.rdma_only = e->flags & KELP_SQE_F_RDMA_ONLY,
 		.local_failed = local_failed,
 	};
@@ -228,9 +230,18 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 	return 1;
 }
 
+/* @n local reads of a burst that started at @start were just published. */
+static inline void record_local(struct kelp_lcore *lc, uint64_t start, uint32_t n)
+{
+	if (n && start) /* start 0: this burst is not sampled */
+		kelp_hist_record_n_shared(&lc->latency[KELP_CQE_PATH_LOCAL], kelp_now_ns() - start,
+					  n);
+}
+
 /* Write the CQEs of finished remote reads that waited for CQ room. Return how many. */
 static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 {
+	uint64_t now = kelp_now_ns(); /* remote completions only: one clock read per flush */
 	int room = kelp_ring_prod_free(&s->cq, 1);
 	if (room < 0) {
 		break_session(lc, s, -EPROTO);
@@ -247,6 +258,9 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 				       .crc = r->crc,
 				       .needle_flags = r->needle_flags};
 		count_completion(lc, s, c);
+		if (c->result >= 0)
+			kelp_hist_record_n_shared(&lc->latency[c->flags & KELP_CQE_PATH_MASK],
+						  now - r->start_ns, 1);
 		remote_put(lc, r);
 	}
 	if (n) {
@@ -295,22 +309,34 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	/* Reads are memory-bound (index slot, record header: cache and TLB misses): start loading
 	 * every local needle of the burst first, so those misses overlap instead of queueing. */
 	const uint8_t *rec[KELP_SQE_BURST + 1];
+	bool any_local = false;
 	for (uint32_t i = 0; i < n; i++) {
 		rec[i] = NULL;
 		if (batch[i].opcode != KELP_OP_READ && batch[i].opcode != KELP_OP_STAT)
 			continue;
 		const struct kelp_volume *v =
 			kelp_volume_set_find(lc->eng->volumes, batch[i].volume_id);
-		if (v)
+		if (v) {
 			rec[i] = kelp_volume_prefetch(v, batch[i].key);
+			any_local = true;
+		}
 	}
 	rec[n] = NULL;
 
 	/* Serve in order; stop early once this poll moved KELP_SESSION_POLL_BYTES, so one session's
 	 * large reads cannot hold up the other sessions of this lcore. Only what was served is
 	 * released from the SQ; the copies of the rest are dropped and read again next round. */
-	uint32_t served = 0, released = 0, produced = 0;
+	uint32_t served = 0, released = 0, produced = 0, local_done = 0;
 	uint64_t bytes = 0, unpublished_bytes = 0;
+	/* Latency of the local path: every CQE of a publish waited from the start of the burst to
+	 * that publish, so one clock read per publish (every KELP_PUBLISH_CQES) times them all.
+	 * Sampled: one burst with local reads in lat_sample is timed (a clock read costs ~90 ns in
+	 * a VM, as much as a small read); none for a burst without local reads (NOPs, remote). */
+	uint64_t burst_start = 0;
+	if (any_local && lc->lat_countdown-- == 0) {
+		lc->lat_countdown = lc->lat_sample - 1;
+		burst_start = kelp_now_ns();
+	}
 	while (served < n && bytes < KELP_SESSION_POLL_BYTES) {
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, produced);
 		/* one request ahead: the data of the next read streams in while this one is copied
@@ -324,6 +350,8 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 		}
 		if (serve_one(lc, s, &batch[served], c)) {
 			count_completion(lc, s, c);
+			local_done += c->result >= 0 &&
+				      (c->flags & KELP_CQE_PATH_MASK) == KELP_CQE_PATH_LOCAL;
 			produced++;
 			if (c->result > 0) {
 				bytes += (uint64_t)c->result;
@@ -343,6 +371,8 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 			released = served;
 			kelp_ring_prod_publish(&s->cq, produced);
 			lcore_session_wake_client(s);
+			record_local(lc, burst_start, local_done);
+			local_done = 0;
 			produced = 0;
 			unpublished_bytes = 0;
 		}
@@ -357,6 +387,7 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	if (produced) {
 		kelp_ring_prod_publish(&s->cq, produced);
 		lcore_session_wake_client(s);
+		record_local(lc, burst_start, local_done);
 	}
 	KELP_STAT_ADD(lc->stats.requests, served);
 	KELP_STAT_ADD(s->stats.requests, served);
@@ -573,6 +604,15 @@ static void park(struct kelp_lcore *lc)
 	set_need_wakeup(lc, 0);
 }
 
+uint64_t kelp_lcore_park_adapt(uint64_t spin_ns, uint64_t base_ns, uint64_t parked_ns)
+{
+	if (parked_ns < spin_ns)
+		return spin_ns < base_ns * (KELP_IDLE_SPIN_MAX_FACTOR / 2)
+			       ? spin_ns * 2
+			       : base_ns * KELP_IDLE_SPIN_MAX_FACTOR;
+	return spin_ns / 2 > base_ns ? spin_ns / 2 : base_ns;
+}
+
 static void *lcore_thread(void *arg)
 {
 	struct kelp_lcore *lc = arg;
@@ -581,6 +621,7 @@ static void *lcore_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	kelp_owner_claim(&lc->owner);
 	uint64_t idle_since = 0;
+	uint64_t spin_ns = lc->idle_park_ns; /* adaptive: kelp_lcore_park_adapt() */
 	while (!lc->stop) {
 		if (kelp_lcore_poll_once(lc)) {
 			idle_since = 0;
@@ -596,8 +637,10 @@ static void *lcore_thread(void *arg)
 		uint64_t now = kelp_now_ns(); /* vDSO, no syscall; idle rounds only */
 		if (idle_since == 0) {
 			idle_since = now;
-		} else if (now - idle_since >= lc->idle_park_ns) {
+		} else if (now - idle_since >= spin_ns) {
 			park(lc);
+			spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
+							kelp_now_ns() - now);
 			idle_since = 0;
 		}
 	}
@@ -640,8 +683,12 @@ int kelp_lcore_init(struct kelp_lcore *lc, struct kelp_engine *eng, uint32_t id,
 		lc->epoch = eng->epoch;
 	}
 	lc->remote_pool = calloc(KELP_REMOTE_POOL, sizeof(*lc->remote_pool));
-	if (!lc->remote_pool)
+	lc->latency = calloc(KELP_PATHS, sizeof(*lc->latency));
+	if (!lc->remote_pool || !lc->latency)
 		return -ENOMEM;
+	for (unsigned i = 0; i < KELP_PATHS; i++)
+		kelp_hist_init(&lc->latency[i]);
+	lc->lat_sample = KELP_LATENCY_SAMPLE;
 	for (unsigned i = 0; i < KELP_REMOTE_POOL; i++)
 		remote_put(lc, &lc->remote_pool[i]);
 	kelp_lcore_add_poller(lc, "messages", poll_messages, NULL);
@@ -734,6 +781,8 @@ void kelp_lcore_fini(struct kelp_lcore *lc)
 	kelp_msg_chan_fini(&lc->to_ctl);
 	free(lc->remote_pool);
 	lc->remote_pool = NULL;
+	free(lc->latency);
+	lc->latency = NULL;
 	if (lc->epoll_fd >= 0)
 		close(lc->epoll_fd);
 	if (lc->wake_fd >= 0)

@@ -27,8 +27,13 @@
 #include "lcore/worker/msg.h"
 #include "lcore/worker/remote_req.h"
 
-#define KELP_SQE_BURST	   32u		/* SQEs drained per session per poll */
-#define KELP_PUBLISH_BYTES (256u << 10) /* publish CQEs mid-burst after this many bytes */
+#define KELP_SQE_BURST 32u /* SQEs drained per session per poll */
+/* one session burst with local reads in this many is timed for the latency histograms (lcore.c):
+ * a clock read costs about as much as a small local read in a VM */
+#define KELP_LATENCY_SAMPLE 16u
+/* an idle lcore spins at most this many times [engine] idle_park_us before it parks (lcore.c) */
+#define KELP_IDLE_SPIN_MAX_FACTOR 16u
+#define KELP_PUBLISH_BYTES	  (256u << 10) /* publish CQEs mid-burst after this many bytes */
 #ifndef KELP_PUBLISH_CQES
 #define KELP_PUBLISH_CQES 4u /* or after this many CQEs */
 #endif
@@ -141,8 +146,8 @@ struct kelp_lcore {
 	const uint32_t *ctl_asleep;
 	struct kelp_epoch *epoch; /* the engine's; NULL = none */
 	int epoch_id;		  /* our reader id in it */
-	uint64_t idle_park_ns;
-	int idle_yield; /* [engine] idle_yield */
+	uint64_t idle_park_ns;	  /* [engine] idle_park_us: the shortest idle spin before a park */
+	int idle_yield;		  /* [engine] idle_yield */
 	pthread_t thread;
 	int started;
 
@@ -178,6 +183,14 @@ struct kelp_lcore {
 	 * KELP_ASSERT_OWNER in the "owning lcore only" functions, in debug builds (core/owner.h);
 	 * last, so that it moves no field the loop reads */
 	struct kelp_owner owner;
+	/* latency of successful completions per path (index KELP_CQE_PATH_*), in ns, from the lcore
+	 * taking the SQE to publishing its CQE: written by the lcore only
+	 * (kelp_hist_record_n_shared), merged by control on demand (kelp_hist_merge_shared). Set
+	 * at init; after owner, at the very end, for the same reason. Local reads are sampled: one
+	 * burst in lat_sample (KELP_LATENCY_SAMPLE; a unit test may set 1) is timed, counted down
+	 * by lat_countdown (lcore only) */
+	struct kelp_hist *latency;
+	uint32_t lat_sample, lat_countdown;
 };
 
 /*
@@ -253,6 +266,16 @@ void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r)
  * there, else -EIO. Owning lcore.
  */
 void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r);
+
+/*
+ * kelp_lcore_park_adapt - the idle spin before the next park, from the last park: one that was
+ * over within @spin_ns (work came back soon: the client paid for a wake-up that spinning would
+ * have spared) doubles the spin, up to KELP_IDLE_SPIN_MAX_FACTOR x @base_ns ([engine]
+ * idle_park_us); a longer one halves it, down to @base_ns. So requests with short gaps are served
+ * by spinning, and an idle lcore parks after about @base_ns and then sleeps (~0 % CPU).
+ * Pure (the lcore loop; unit tests). Return: the new spin in ns.
+ */
+uint64_t kelp_lcore_park_adapt(uint64_t spin_ns, uint64_t base_ns, uint64_t parked_ns);
 
 /*
  * kelp_lcore_poll_once - run every poller once. Owning lcore only (also unit tests).

@@ -55,6 +55,7 @@ struct kelp_remote_read {
 	struct lcore_session *session;
 	uint64_t user_data;
 	uint32_t lcore_id;
+	uint64_t start_ns; /* when the lcore took the SQE: its latency per path (lcore.h) */
 	struct kelp_remote_read *next; /* pool free list / per-session CQ-overflow list */
 	/* for the path's own use while it owns the request */
 	void *path_priv;

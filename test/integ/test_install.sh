@@ -9,7 +9,10 @@
 # - a program built against the DESTDIR tree with pkg-config only (PKG_CONFIG_SYSROOT_DIR, shared and
 #   static) reads a needle through the installed kelpd, loading libkelp.so.0 from the DESTDIR;
 # - a second install keeps an edited kelp.conf; `make uninstall` leaves kelp.conf and nothing else;
-# - PREFIX=/usr with a multiarch LIBDIR puts the config in /etc and names those paths in the unit.
+# - PREFIX=/usr with a multiarch LIBDIR puts the config in /etc and names those paths in the unit;
+# - `make deb`: dpkg-deb --info/--contents of the package (never installed here): name, version,
+#   architecture, Depends from the libraries kelpd loads, the PREFIX=/usr files, kelp.conf a
+#   conffile.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -163,3 +166,33 @@ mk uninstall PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu SYSTEMDUNITDIR=/lib/sy
 left=$(files "$R2")
 [ "$left" = etc/kelp/kelp.conf ] || fail "PREFIX=/usr: make uninstall left: $left"
 echo "ok: make install / uninstall into a DESTDIR; an app built with its pkg-config reads $fid"
+
+# make deb: inspected with dpkg-deb, not installed
+command -v dpkg-deb >/dev/null || { echo "skip: make deb (no dpkg-deb)"; exit 0; }
+mk deb
+arch=$(dpkg --print-architecture)
+multi=$(gcc -print-multiarch)
+deb=${BUILD:-build}/kelp_${version}_$arch.deb
+[ -f "$deb" ] || fail "make deb made no $deb"
+info=$(dpkg-deb --info "$deb")
+for want in "Package: kelp" "Version: $version" "Architecture: $arch"; do
+	grep -qxF " $want" <<<"$info" || fail "make deb: no '$want' in: $info"
+done
+depends=$(dpkg-deb --field "$deb" Depends)
+for lib in liburing libnuma libjansson libinih libc6; do
+	[[ $depends == *"$lib"* ]] || fail "make deb: Depends lacks $lib: $depends"
+done
+[ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/kelp/kelp.conf ] ||
+	fail "make deb: kelp.conf is not a conffile"
+contents=$(dpkg-deb --contents "$deb" | awk '{print $1, $2, $NF}')
+for f in ./usr/sbin/kelpd ./usr/bin/kelpctl ./usr/bin/kelp-bench ./usr/bin/kelp-vol ./usr/bin/kelp-rdma \
+	"./usr/lib/$multi/libkelp.so.$version" "./usr/lib/$multi/libkelp.a" ./usr/include/kelp.h \
+	"./usr/lib/$multi/pkgconfig/kelp.pc" ./etc/kelp/kelp.conf ./lib/systemd/system/kelpd.service \
+	./usr/share/man/man8/kelpd.8 ./usr/share/man/man5/kelp.conf.5; do
+	grep -qE "^[-l]rw[-x]r[-w][-x]r[-w][-x] root/root $f\$" <<<"$contents" ||
+		fail "make deb: no $f owned by root in: $contents"
+done
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/kelpd.service >"$D/deb.service"
+grep -qxF "ExecStart=/usr/sbin/kelpd -c /etc/kelp/kelp.conf" "$D/deb.service" ||
+	fail "make deb: the unit names other paths"
+echo "ok: make deb: $deb ($(wc -c <"$deb") bytes), Depends: $depends"

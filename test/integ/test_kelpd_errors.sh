@@ -50,8 +50,11 @@ run_kelpd() {
 	OUT=$(timeout 120 "$BIN/kelpd" -c "$1" 2>&1) || RC=$?
 	[ "$RC" != 124 ] || fail "kelpd -c $1 did not exit: $OUT"
 }
-expect_line() { # expect_line TEXT WANT: TEXT has a line equal to WANT
-	grep -qxF -- "$2" <<<"$1" || fail "want the line '$2', got: $1"
+expect_line() { # expect_line TEXT WANT: TEXT has a line equal to WANT (after kelpd's log prefix)
+	local lines
+	# kelpd's lines start with "TIMESTAMP LEVEL " (core/log.h): compare what follows
+	lines=$(sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (ERROR|WARN|INFO|DEBUG) //' <<<"$1")
+	grep -qxF -- "$2" <<<"$lines" || fail "want the line '$2', got: $1"
 }
 
 # ---- 1. the socket path -----------------------------------------------------------------------

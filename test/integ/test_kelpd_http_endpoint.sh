@@ -8,8 +8,17 @@
 #   - Range -> 206 + Content-Range, unsatisfiable and multi-range -> 416, 404 for a missing needle,
 #     503 + Retry-After for a volume no path serves, 400 for a bad fid, 405 for POST;
 #   - keep-alive: several requests on one connection; malformed heads -> 400 and kelpd serves on;
+#   - Content-Type: the MIME type stored with the needle (kelp-vol create --mime), else
+#     application/octet-stream;
 #   - /healthz 200, /status = kelpctl --json status's fields, /metrics parsed (exact names);
-#   - a client from 127.0.0.2 against allow = 127.0.0.1/32 -> 403.
+#   - /metrics' kelp_read_latency_seconds histogram (local path): cumulative buckets, +Inf = _count,
+#     at least one sample and at most one per local completion (sampled);
+#   - a client from 127.0.0.2 against allow = 127.0.0.1/32 -> 403; [http] allow changed to add
+#     127.0.0.2 + SIGHUP -> 200 (live, issue 10 item 2);
+#   - [http] idle_timeout_ms (set low by SIGHUP): a connection that sends nothing, and one that
+#     sends half a request head, are closed by kelpd (EOF within a bounded wait, well under the
+#     60 s default); kelp_http_idle_closed_total counts them;
+#   - /healthz probes the session socket: 503 + Retry-After once the socket file is gone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -26,6 +35,8 @@ for i in $(seq 1 6); do seq 1 $((i * 700)) >"$D/files/f$i.txt"; done
 "$BIN/kelp-vol" create "$D/vol" 7 "$D/files/empty" >/dev/null
 head -c $((3 << 20)) /dev/urandom >"$D/files/big.bin"
 big=$("$BIN/kelp-vol" create "$D/vol" 9 "$D/files/big.bin")
+seq 1 50 >"$D/files/typed.txt"
+typed=$("$BIN/kelp-vol" create "$D/vol" 10 --mime "text/plain; charset=utf-8" "$D/files/typed.txt")
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 U=http://127.0.0.1:$PORT
@@ -142,6 +153,15 @@ done
 code=$(curl -s -o "$D/got/after" -w '%{http_code}' "$U/$fid")
 [ "$code" = 200 ] && cmp -s "$D/want" "$D/got/after" || fail "after malformed heads: $code"
 
+# 5b. Content-Type from the needle's stored MIME type
+hdr=$(curl -s -D - -o "$D/got/typed" "$U/$typed" | tr -d '\r')
+grep -qFx "Content-Type: text/plain; charset=utf-8" <<<"$hdr" || fail "stored MIME not served: $hdr"
+cmp -s "$D/files/typed.txt" "$D/got/typed" || fail "typed needle differs"
+hdr=$(curl -s -D - -o /dev/null -H 'Range: bytes=0-9' "$U/$typed" | tr -d '\r')
+[[ $hdr == *"Content-Type: text/plain; charset=utf-8"* ]] || fail "stored MIME not on a 206: $hdr"
+hdr=$(curl -s -D - -o /dev/null "$U/$fid" | tr -d '\r')
+[[ $hdr == *"Content-Type: application/octet-stream"* ]] || fail "needle without MIME: $hdr"
+
 # 6. the 3 MiB needle (beyond the first 1 MiB read)
 curl -s -o "$D/got/big" "$U/$big"
 cmp -s "$D/files/big.bin" "$D/got/big" || fail "3 MiB needle differs"
@@ -163,14 +183,79 @@ noent=$(awk '$1 == "kelp_lcore_errors_total{lcore=\"0\",kind=\"noent\"}" {print 
 [ "$noent" -ge 1 ] || fail "/metrics noent '$noent'"
 sess=$(awk '$1 == "kelp_sessions" {print $2}' <<<"$m")
 [ "$sess" = 1 ] || fail "/metrics kelp_sessions '$sess' (the endpoint's own session)"
-bad=$(grep -v '^#' <<<"$m" | grep -Ecv '^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+$' || true)
+bad=$(grep -v '^#' <<<"$m" | grep -Ecv '^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9]+(\.[0-9]+)?$' || true)
 [ "$bad" = 0 ] || fail "/metrics has $bad lines not in Prometheus text format"
+printf '%s\n' "$m" >"$D/metrics"
+python3 - "$n" "$D/metrics" <<'PY' || fail "/metrics latency histogram: $(grep latency <<<"$m")"
+import re, sys
+n = int(sys.argv[1])
+buckets, count, total, local_ok = [], None, None, None
+for line in open(sys.argv[2]):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    name, value = line.rsplit(" ", 1)
+    if name.startswith('kelp_read_latency_seconds_bucket{path="local"'):
+        le = re.search(r'le="([^"]+)"', name).group(1)
+        buckets.append((float("inf") if le == "+Inf" else float(le), int(value)))
+    elif name == 'kelp_read_latency_seconds_count{path="local"}':
+        count = int(value)
+    elif name == 'kelp_read_latency_seconds_sum{path="local"}':
+        total = float(value)
+    elif name == 'kelp_lcore_completions_total{lcore="0",path="local"}':
+        local_ok = int(value)
+assert len(buckets) > 10 and buckets[-1][0] == float("inf"), buckets
+assert all(a[0] < b[0] and a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets
+assert buckets[-1][1] == count and 1 <= count <= local_ok and local_ok >= n, (buckets[-1], count, local_ok, n)
+assert 0 < total < count, total  # seconds: each local read well under a second
+PY
 
 # 8. access control: 127.0.0.2 is not in allow = 127.0.0.1/32
 code=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$U/$fid")
 [ "$code" = 403 ] || fail "client from 127.0.0.2: $code, want 403"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$U/$fid")
 [ "$code" = 200 ] || fail "after the 403: $code"
+# [http] allow is applied live on SIGHUP (connections accepted afterwards)
+sed -i 's|^allow = 127.0.0.1/32$|allow = 127.0.0.1/32,127.0.0.2/32|' "$KELPD_CONF"
+kill -HUP "$KELPD_PID"
+_reloaded() { local l; l=$(<"$KELPD_LOG"); [[ $l == *"SIGHUP: configuration re-read"* ]]; }
+wait_until 30 _reloaded || fail "no SIGHUP verdict: $(tail -5 "$KELPD_LOG")"
+log=$(<"$KELPD_LOG")
+[[ $log == *"SIGHUP: [http] allow = 127.0.0.1/32,127.0.0.2/32 (applied)"* ]] ||
+	fail "[http] allow not applied: $(tail -5 "$KELPD_LOG")"
+code=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$U/$fid")
+[ "$code" = 200 ] || fail "client from 127.0.0.2 after allow += 127.0.0.2/32 and SIGHUP: $code"
+
+# 9. idle connections are closed after [http] idle_timeout_ms (lowered live to 300 ms)
+echo "idle_timeout_ms = 300" >>"$KELPD_CONF" # the [http] section is the last one
+kill -HUP "$KELPD_PID"
+_reloaded2() { local l; l=$(<"$KELPD_LOG"); [[ $l == *"SIGHUP: [http] idle_timeout_ms = 300 (applied)"* ]]; }
+wait_until 30 _reloaded2 || fail "idle_timeout_ms not applied: $(tail -5 "$KELPD_LOG")"
+for first in "" "GET /$fid HTTP/1.1"$'\r\n'"Host: x"$'\r\n'; do
+	python3 - "$PORT" "$first" <<'PY' || fail "an idle connection ('$first') was not closed by kelpd"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+if sys.argv[2]:
+    s.sendall(sys.argv[2].encode())  # half a request head: no blank line
+s.settimeout(30)  # bounded: the default timeout (60 s) would fail this
+try:
+    data = s.recv(4096)
+except ConnectionResetError:
+    data = b""
+assert data == b"", data
+PY
+done
+idle=$(curl -s "$U/metrics" | awk '$1 == "kelp_http_idle_closed_total" {print $2}')
+[ "$idle" -ge 2 ] || fail "kelp_http_idle_closed_total '$idle', want >= 2"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/$fid")
+[ "$code" = 200 ] || fail "after the idle closes: $code"
+
+# 10. /healthz also probes the session socket: gone socket file -> 503
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/healthz")
+[ "$code" = 200 ] || fail "/healthz before removing the socket: $code"
+rm -f "$KELPD_SOCK"
+hdr=$(curl -s -D - -o /dev/null "$U/healthz" | tr -d '\r')
+[[ $hdr == "HTTP/1.1 503 "* && $hdr == *"Retry-After: "* ]] || fail "/healthz without the session socket: $hdr"
 
 kelpd_stop_checked || fail "kelpd did not stop cleanly"
 echo "ok: HTTP endpoint ($n needles)"

@@ -128,8 +128,19 @@ assert t["errors"]["noent"] >= 2, t
 assert t["errors"]["unreachable"] >= 1, t
 assert t["by_path"]["local"] >= n, t
 assert t["reads"] >= n, t
+# latency percentiles per path (issue 10 item 6): local reads sampled (one burst in 16, the first
+# included: lcore.h KELP_LATENCY_SAMPLE), ordered
+lat = json.load(open(sys.argv[1]))["latency_us"]
+assert set(lat) == {"local", "rdma", "http"}, lat
+l = lat["local"]
+assert 1 <= l["count"] <= t["by_path"]["local"], (l, t)
+assert 0 < l["p50"] <= l["p90"] <= l["p99"] <= l["p999"] <= l["max"], l
+assert lat["http"]["count"] == 0 and lat["rdma"]["count"] == 0, lat
 PY
-grep -q '^total' <<<"$(kelpctl stats)" || fail "kelpctl stats: no total row"
+stats_text=$(kelpctl stats)
+grep -q '^total' <<<"$stats_text" || fail "kelpctl stats: no total row"
+grep -qE '^local +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ ' <<<"$stats_text" ||
+	fail "kelpctl stats: no local latency row: $stats_text"
 grep -qE '^43 +1$' <<<"$(kelpctl volumes)" || fail "kelpctl volumes: $(kelpctl volumes)"
 kelpd_wait_sessions 0 || fail "sessions left after every client exited: $(kelpctl sessions)"
 echo "ok: kelpctl get/stats/volumes/sessions"

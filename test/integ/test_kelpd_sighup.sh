@@ -7,7 +7,9 @@
 #   2. the command-line overrides kelpd was started with still apply over the re-read file (a key
 #      given with --set is not reported as changed), and a changed restart-only key is reported as
 #      "needs a restart";
-#   3. a broken file is refused with FILE:LINE and the running policy stays.
+#   3. a broken file is refused with FILE:LINE and the running policy stays;
+#   4. [engine] log_level and the [seaweedfs] timeouts change live: after log_level = debug a new
+#      session is logged (a debug line), and the change is reported as applied.
 # Clients run as another user through setpriv (the tests run as root), like test_kelpd_access.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,9 +46,10 @@ SOCK=$D/kelpd.sock
 CONF=$D/kelp.conf
 LOG=$D/kelpd.log
 KELPD_CONF=$CONF # for kelpd_sessions (lib/kelpd_test.sh)
-write_conf() { # write_conf ALLOW_GIDS QUEUE_DEPTH
+write_conf() { # write_conf ALLOW_GIDS QUEUE_DEPTH [LOG_LEVEL [HTTP_TIMEOUT_MS]]
 	cat >"$CONF" <<CONF
 [engine]
+log_level = ${3:-info}
 lcores = 1
 control_cpu = -1
 socket = $SOCK
@@ -56,6 +59,8 @@ arena_mb = 32
 queue_depth = $2
 [export]
 dirs = $D/vol
+[seaweedfs]
+http_timeout_ms = ${4:-5000}
 [rdma]
 device = off
 CONF
@@ -107,7 +112,10 @@ case $log in *"kelpd: SIGHUP: [engine] queue_depth changed: needs a restart"*) ;
 case $log in *"arena_mb changed"*) fail "the --set override was lost on reload: $log" ;; esac
 case $log in *"1 change(s) applied, 1 need a restart"*) ;; *) fail "reload summary: $log" ;; esac
 # the log lines are timestamped (core/log.h)
-[[ $log =~ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\ kelpd:\ SIGHUP ]] || fail "SIGHUP lines not timestamped: $log"
+[[ $log =~ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\ INFO\ kelpd:\ SIGHUP ]] ||
+	fail "SIGHUP lines without timestamp and level: $log"
+# at the default level (info) no session line: those are debug
+case $log in *"session "*" opened"*) fail "a debug line at log_level = info: $log" ;; esac
 
 out=$(as_group $NEW_GID "$CLIENT" "$SOCK" read "$FID" 2>&1) ||
 	fail "a client of the group added by SIGHUP is still refused: $out"
@@ -119,18 +127,39 @@ echo "ok: SIGHUP applies allow_gids live (a refused group is accepted), keeps th
 
 # ---- 3: a broken file: FILE:LINE, the old policy stays ---------------------------------------
 write_conf "$OLD_GID" 64
-echo "bogus_key = 1" >>"$CONF" # line 13, in [rdma]
+echo "bogus_key = 1" >>"$CONF" # the last line, in [rdma]
+BOGUS_LINE=$(wc -l <"$CONF")
 kill -HUP "$KELPD_PID"
 wait_until 60 reloads 2 || fail "no verdict for the broken file: $(cat "$LOG")"
 log=$(<"$LOG")
 kelpd_alive || fail "kelpd died on a broken config: $log"
-case $log in *"kelpd: SIGHUP: $CONF:13:"*) ;; *) fail "no FILE:LINE for the broken file: $log" ;; esac
+case $log in *"ERROR kelpd: SIGHUP: $CONF:$BOGUS_LINE:"*) ;; *) fail "no FILE:LINE for the broken file: $log" ;; esac
 case $log in *"the configuration is invalid; keeping the running one"*) ;;
 *) fail "no refusal verdict: $log" ;; esac
 out=$(as_group $NEW_GID "$CLIENT" "$SOCK" read "$FID" 2>&1) ||
 	fail "after a refused reload, the policy changed (group $NEW_GID refused): $out"
 held_read
 echo "ok: a broken file on SIGHUP is refused with FILE:LINE and the running policy stays"
+
+# ---- 4: log_level and a timeout, live -------------------------------------------------------
+write_conf "$OLD_GID,$NEW_GID" 64 debug 7000
+kill -HUP "$KELPD_PID"
+wait_until 60 reloads 3 || fail "no verdict for the log_level reload: $(cat "$LOG")"
+log=$(<"$LOG")
+case $log in *"kelpd: SIGHUP: [engine] log_level = debug (applied)"*) ;;
+*) fail "log_level not applied live: $log" ;; esac
+case $log in *"kelpd: SIGHUP: [seaweedfs] http_timeout_ms = 7000 (applied)"*) ;;
+*) fail "http_timeout_ms not applied live: $log" ;; esac
+case $log in *"2 change(s) applied, 0 need a restart"*) ;; *) fail "reload summary: $log" ;; esac
+out=$(as_group $NEW_GID "$CLIENT" "$SOCK" read "$FID" 2>&1) || fail "read after the reload: $out"
+session_logged() {
+	local l
+	l=$(<"$LOG")
+	[[ $l =~ Z\ DEBUG\ kelpd:\ session\ [0-9]+\ opened:\ pid\ [0-9]+\ uid\ $NOBODY ]]
+}
+wait_until 30 session_logged || fail "no debug line for a session after log_level = debug: $(cat "$LOG")"
+held_read
+echo "ok: SIGHUP applies log_level (debug lines appear) and http_timeout_ms live"
 
 exec 7>&-
 wait "$HOLD_PID" || fail "holding client failed"

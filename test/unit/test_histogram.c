@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include "core/histogram.h"
 
 static struct kelp_hist *new_hist(void)
@@ -110,6 +112,69 @@ static void test_merge_equals_single(void **state)
 	free(a), free(b), free(all), free(empty);
 }
 
+/* The shared variants (an lcore records, control merges): same counts as the plain ones; a merge
+ * while another thread records stays self-consistent (count == the buckets' sum). */
+struct recorder {
+	struct kelp_hist *h;
+	int stop;
+};
+
+static void *record_loop(void *arg)
+{
+	struct recorder *r = arg;
+	uint64_t v = 1;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+		kelp_hist_record_n_shared(r->h, (v++ % 100000) + 1, 1);
+	return NULL;
+}
+
+static void test_shared_record_and_merge(void **state)
+{
+	struct kelp_hist *a = new_hist(), *all = new_hist(), *snap = new_hist();
+	for (uint64_t v = 0; v < 5000; v++) {
+		kelp_hist_record_n_shared(a, v * 977 + 3, 2);
+		kelp_hist_record_n(all, v * 977 + 3, 2);
+	}
+	kelp_hist_merge_shared(snap, a);
+	assert_int_equal(snap->count, all->count);
+	assert_int_equal(snap->sum, all->sum);
+	assert_int_equal(snap->min, all->min);
+	assert_int_equal(snap->max, all->max);
+	assert_memory_equal(snap->buckets, all->buckets, sizeof(all->buckets));
+
+	struct recorder r = {.h = new_hist()};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, record_loop, &r), 0);
+	for (int i = 0; i < 200; i++) {
+		kelp_hist_init(snap);
+		kelp_hist_merge_shared(snap, r.h);
+		uint64_t sum = 0;
+		for (unsigned b = 0; b < KELP_HIST_BUCKETS; b++)
+			sum += snap->buckets[b];
+		assert_int_equal(sum, snap->count);
+		if (snap->count) {
+			uint64_t p99 = kelp_hist_percentile(snap, 99);
+			assert_true(p99 >= 1 && p99 <= 100000);
+		}
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	free(r.h), free(a), free(all), free(snap);
+}
+
+/* Prometheus "le" counts: every value in a bucket at or below the bound, none above. */
+static void test_count_le(void **state)
+{
+	struct kelp_hist *h = new_hist();
+	for (uint64_t v = 1; v <= 1000; v++)
+		kelp_hist_record(h, v * 1000); /* 1 us .. 1 ms in ns */
+	assert_int_equal(kelp_hist_count_le(h, 0), 0);
+	assert_int_equal(kelp_hist_count_le(h, UINT64_MAX), 1000);
+	uint64_t n = kelp_hist_count_le(h, 100000); /* <= 100 us: 100 values, within a bucket */
+	assert_true(n <= 100 && n >= 99);
+	free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +184,8 @@ int main(void)
 		cmocka_unit_test(test_percentiles_uniform),
 		cmocka_unit_test(test_exact_small_and_clamped),
 		cmocka_unit_test(test_merge_equals_single),
+		cmocka_unit_test(test_shared_record_and_merge),
+		cmocka_unit_test(test_count_le),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include "core/idx.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
+#include "core/histogram.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/worker/lsession.h"
 #include "shm/session.h"
@@ -118,14 +119,18 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/kelp-ut-lcore.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
-	char src[512], dst[600];
+	char src[512], dst[600], *abs;
 	const char *fix = fixtures_dir();
 	snprintf(src, sizeof(src), "%s/healthy_volume.dat", fix);
 	snprintf(dst, sizeof(dst), "%s/%d.dat", fx->dir, VID);
-	assert_int_equal(symlink(src[0] == '/' ? src : realpath(src, NULL), dst), 0);
+	abs = src[0] == '/' ? NULL : realpath(src, NULL);
+	assert_int_equal(symlink(abs ? abs : src, dst), 0);
+	free(abs);
 	snprintf(src, sizeof(src), "%s/healthy_volume.idx", fix);
 	snprintf(dst, sizeof(dst), "%s/%d.idx", fx->dir, VID);
-	assert_int_equal(symlink(src[0] == '/' ? src : realpath(src, NULL), dst), 0);
+	abs = src[0] == '/' ? NULL : realpath(src, NULL);
+	assert_int_equal(symlink(abs ? abs : src, dst), 0);
+	free(abs);
 
 	const char *dirs[] = {fx->dir};
 	assert_int_equal(kelp_volume_set_open(dirs, 1, NULL, NULL, &fx->eng.volumes), 0);
@@ -133,6 +138,7 @@ static int setup(void **state)
 	fx->eng.n_lcores = 1;
 	fx->eng.lcores = &fx->lc;
 	assert_int_equal(kelp_lcore_init(&fx->lc, &fx->eng, 0, 0), 0);
+	fx->lc.lat_sample = 1; /* time every burst: exact latency counts below */
 
 	/* the session: 16 SQ entries (32 CQ), 1 MiB arena, 4 KiB pages */
 	assert_int_equal(lcore_session_create(1, 16, 1, 0, -1, 0, &fx->srv), 0);
@@ -256,6 +262,14 @@ static void test_read_every_needle(void **state)
 	assert_int_equal(c.size, ref.data_size);
 	assert_int_equal(c.crc, ref.stored_crc);
 	kelp_buf_free(fx->cli, buf);
+	/* one latency sample per successful local completion (kelpctl stats), none for the -ERANGE;
+	 * nothing on the other paths */
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_LOCAL].count,
+			 fx->lc.stats.by_path[KELP_CQE_PATH_LOCAL]);
+	assert_true(fx->lc.latency[KELP_CQE_PATH_LOCAL].count >= nl.n_live + 1);
+	assert_true(kelp_hist_percentile(&fx->lc.latency[KELP_CQE_PATH_LOCAL], 50) > 0);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_HTTP].count, 0);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_NONE].count, 0);
 }
 
 static void test_missing_deleted_cookie(void **state)
@@ -423,6 +437,23 @@ static void test_remote_path_and_release(void **state)
 	assert_int_equal(serve_and_collect(fx, &c, 1), 1);
 	assert_int_equal(c.user_data, 9);
 	assert_int_equal(c.result, -EHOSTUNREACH);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_HTTP].count, 0); /* failures: no sample */
+
+	/* a remote read that succeeds over HTTP: one HTTP latency sample, from the lcore taking it
+	 */
+	assert_int_equal(kelp_queue_read(fx->cli, &far, 0, buf, 4096, 11), 0);
+	kelp_submit(fx->cli);
+	assert_int_equal(serve_and_collect(fx, &c, 1), 0);
+	assert_int_equal(kelp_ring_dequeue_burst(&fx->lc.to_ctl.cons, &m, 1), 1);
+	assert_true(m.remote->start_ns > 0);
+	m.remote->result = 100;
+	m.remote->cqe_flags = KELP_CQE_PATH_HTTP;
+	m.type = KELP_MSG_REMOTE_DONE;
+	assert_int_equal(kelp_lcore_send(&fx->lc, &m), 0);
+	assert_int_equal(serve_and_collect(fx, &c, 1), 1);
+	assert_int_equal(c.result, 100);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_HTTP].count, 1);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_LOCAL].count, 0);
 
 	/* the client goes away with a remote read out: the session drains, then is released */
 	assert_int_equal(kelp_queue_read(fx->cli, &far, 0, buf, 4096, 10), 0);
@@ -558,6 +589,45 @@ static void test_large_reads_yield(void **state)
 	}
 }
 
+/* Local latency is sampled: one burst in KELP_LATENCY_SAMPLE is timed, the first one included. */
+static void test_latency_sampled(void **state)
+{
+	struct fixture *fx = *state;
+	struct needle_list nl;
+	list_needles(fixtures_dir(), &nl);
+	fx->lc.lat_sample = KELP_LATENCY_SAMPLE;
+	fx->lc.lat_countdown = 0;
+	uint8_t *buf = kelp_buf_alloc(fx->cli, 256 << 10);
+	for (unsigned i = 0; i < KELP_LATENCY_SAMPLE + 1; i++) { /* one read per burst */
+		assert_int_equal(kelp_queue_read(fx->cli, &nl.live[0], 0, buf, 256 << 10, i), 0);
+		kelp_submit(fx->cli);
+		struct kelp_cqe c;
+		assert_int_equal(serve_and_collect(fx, &c, 1), 1);
+		assert_true(c.result >= 0);
+	}
+	assert_int_equal(fx->lc.stats.by_path[KELP_CQE_PATH_LOCAL], KELP_LATENCY_SAMPLE + 1);
+	assert_int_equal(fx->lc.latency[KELP_CQE_PATH_LOCAL].count, 2); /* bursts 0 and 16 */
+	kelp_buf_free(fx->cli, buf);
+}
+
+/* The adaptive idle spin (lcore.c): short parks double it up to 16x the base, long ones halve it
+ * back to the base. */
+static void test_park_adapt(void **state)
+{
+	const uint64_t base = 200000; /* 200 us */
+	uint64_t spin = base;
+	for (int i = 0; i < 10; i++)
+		spin = kelp_lcore_park_adapt(spin, base, 1000); /* woke after 1 us each time */
+	assert_int_equal(spin, base * KELP_IDLE_SPIN_MAX_FACTOR);
+	assert_int_equal(kelp_lcore_park_adapt(base, base, base / 2), 2 * base);
+	spin = kelp_lcore_park_adapt(spin, base, 10ull * 1000000000); /* slept 10 s: idle */
+	assert_int_equal(spin, base * KELP_IDLE_SPIN_MAX_FACTOR / 2);
+	for (int i = 0; i < 10; i++)
+		spin = kelp_lcore_park_adapt(spin, base, 10ull * 1000000000);
+	assert_int_equal(spin, base);
+	assert_int_equal(kelp_lcore_park_adapt(base, base, base), base); /* not shorter: stays */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -571,6 +641,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rdma_only_without_rdma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),
+		cmocka_unit_test(test_park_adapt),
+		cmocka_unit_test_setup_teardown(test_latency_sampled, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,9 @@ static const char create_usage[] =
 	"                      pinned weed 4.48 \"8000GB\"; default), 4 = 16-byte rows (standard "
 	"builds)\n"
 	"  --collection NAME   name the files NAME_VID.*\n"
+	"  --mime TYPE         store TYPE as each FILE's MIME type (flag 0x04), as a volume "
+	"server\n"
+	"                      keeps an upload's Content-Type (at most 255 bytes)\n"
 	"  --seed N            cookies and synthetic bytes from this seed (default: random)\n"
 	"  --force             replace existing files\n"
 	"Sizes take K, M, G suffixes (powers of 1024). Synthetic needle bytes of key K are\n"
@@ -161,7 +164,7 @@ static int add_needle(struct writer *w, uint32_t vid, struct kelp_needle *n)
 }
 
 static int add_file(struct writer *w, uint32_t vid, uint64_t key, uint32_t cookie, const char *path,
-		    bool gzip)
+		    bool gzip, const char *mime)
 {
 	uint8_t *data;
 	size_t len;
@@ -185,6 +188,11 @@ static int add_file(struct writer *w, uint32_t vid, uint64_t key, uint32_t cooki
 		.name_len = strlen(base) > 255 ? 255 : (uint8_t)strlen(base),
 		.last_modified = (uint64_t)st.st_mtime,
 	};
+	if (mime) {
+		n.flags |= KELP_NEEDLE_FLAG_MIME;
+		n.mime = (const uint8_t *)mime;
+		n.mime_len = (uint8_t)strlen(mime); /* checked <= 255 with the options */
+	}
 	uint8_t *gz = NULL;
 	if (len > MAX_FILE_SIZE) { /* checked before anything was written; the file grew since */
 		die_msg("create: %s: larger than a needle can be", path);
@@ -287,6 +295,7 @@ static int write_vif(const char *path, int offset_bytes, bool force)
 int cmd_create(int argc, char **argv)
 {
 	const char *dir = NULL, *vid_text = NULL, *collection = NULL, *size_text = NULL;
+	const char *mime = NULL;
 	bool gzip = false, force = false, have_seed = false;
 	uint64_t synthetic = 0, seed = 0;
 	int offset_bytes = 5, nfiles = 0;
@@ -309,6 +318,8 @@ int cmd_create(int argc, char **argv)
 			offset_bytes = atoi(argv[++i]);
 		} else if (!strcmp(a, "--collection") && has_val) {
 			collection = argv[++i];
+		} else if (!strcmp(a, "--mime") && has_val) {
+			mime = argv[++i];
 		} else if (!strcmp(a, "--seed") && has_val) {
 			seed = strtoull(argv[++i], NULL, 0);
 			have_seed = true;
@@ -351,6 +362,8 @@ int cmd_create(int argc, char **argv)
 		err = "nothing to write: give FILEs or --synthetic N --size BYTES";
 	else if (synthetic && !size_text)
 		err = "--synthetic needs --size BYTES or BYTES-BYTES";
+	else if (mime && (!*mime || strlen(mime) > 255))
+		err = "--mime: 1..255 bytes";
 	else if (collection && (!*collection || strchr(collection, '/') || strchr(collection, '_')))
 		err = "--collection: a non-empty name without '/' or '_'";
 	if (!err && size_text) {
@@ -421,7 +434,7 @@ int cmd_create(int argc, char **argv)
 				(size_hi > size_lo ? splitmix64(&cs) % (size_hi - size_lo + 1) : 0);
 			rc = add_synthetic(&w, (uint32_t)vid64, k, cookie, seed, size);
 		} else {
-			rc = add_file(&w, (uint32_t)vid64, k, cookie, files[k - 1], gzip);
+			rc = add_file(&w, (uint32_t)vid64, k, cookie, files[k - 1], gzip, mime);
 		}
 	}
 	if (!rc && w.idx_len)

@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  status              pid, uptime, lcores, sessions, volumes\n"
 		"  stats               per lcore: polls, requests, bytes, errors by kind, "
-		"completions by path\n"
+		"completions by path;\n"
+		"                      latency percentiles per path (p50, p90, p99, p99.9, max)\n"
 		"  sessions            client sessions: pid, uid, lcore, requests, bytes, errors\n"
 		"  volumes             local volumes served\n"
 		"  peers               RDMA connections to other kelpd (state, in flight, errors, "
@@ -242,6 +243,35 @@ static void print_export(json_t *x)
 	       geti(x, "too_large"));
 }
 
+static double getf(json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+/* Latency percentiles per path (kelpd's side: from the lcore taking a request to its completion
+ * being published), since kelpd started. */
+static void print_latency(json_t *l)
+{
+	if (!l)
+		return;
+	printf("latency (us, lcore takes the request -> completion published; since start):\n");
+	printf("%-6s %12s %9s %9s %9s %9s %9s %9s\n", "path", "count", "p50", "p90", "p99", "p999",
+	       "max", "mean");
+	const char *key;
+	json_t *p;
+	json_object_foreach(l, key, p)
+	{
+		if (geti(p, "count") == 0) {
+			printf("%-6s %12d %9s %9s %9s %9s %9s %9s\n", key, 0, "-", "-", "-", "-",
+			       "-", "-");
+			continue;
+		}
+		printf("%-6s %12lld %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f\n", key, geti(p, "count"),
+		       getf(p, "p50"), getf(p, "p90"), getf(p, "p99"), getf(p, "p999"),
+		       getf(p, "max"), getf(p, "mean"));
+	}
+}
+
 static void print_stats(json_t *r)
 {
 	printf("%-6s %5s %12s %7s %8s %12s %10s %10s %10s %14s %6s %6s %6s %6s %6s %6s %6s %10s "
@@ -282,6 +312,7 @@ static void print_stats(json_t *r)
 		       geti(h, "hedge_wins"), geti(h, "local_failed_reads"),
 		       geti(h, "local_failed_served"));
 	print_export(json_object_get(r, "rdma_export"));
+	print_latency(json_object_get(r, "latency_us"));
 }
 
 static void print_sessions(json_t *r)
