@@ -7,7 +7,8 @@
 #   - Python HTTP GETs (keep-alive, one connection, sequential) to a weed volume server serving
 #     the same volumes, with each installed client (urllib3, requests, http.client)
 #   - one epoch of python/examples/loader.py (2 worker processes) over the 4 KiB needles
-# kelpd: one worker lcore (cpu 1), control thread and every client on cpu 0; page cache warm.
+# kelpd: one worker lcore (cpu 1, never parks: idle_park_us = 0, as before the adaptive park
+# became the default), control thread and every client on cpu 0; page cache warm.
 # -r ROUNDS: the kelp rows (Python copies, Python views, C) run ROUNDS times, alternating, so that
 # each ratio compares runs seconds apart on a shared, noisy machine; the table gives the median of
 # each row and of each round's ratio (the HTTP rows and the epoch run once).
@@ -54,6 +55,7 @@ lcores = 1
 control_cpu = 0
 socket = $WEED_DIR/kelpd.sock
 arena_mb = 256
+idle_park_us = 0
 [export]
 dirs = $VDIR
 [rdma]
