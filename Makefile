@@ -61,7 +61,7 @@ KELP_SOVERSION := $(firstword $(subst ., ,$(KELP_VERSION)))
 # Every tool's --version prints KELP_VERSION from here (with KELP_ABI_VERSION of shm/kelp_abi.h):
 # the files that print it get it with -D, and are rebuilt when this Makefile changes.
 VERSION_SRCS := lcore/kelpd/main.c tools/kelpctl/kelpctl.c tools/kelp-vol/main.c \
-	tools/kelp-rdma/main.c bench/kelp-bench/options.c
+	tools/kelp-rdma/main.c bench/kelp-bench/options.c tools/kelp-mount/main.c
 $(patsubst %.c,$(BUILD)/obj/%.o,$(VERSION_SRCS)): CFLAGS_VERSION = -DKELP_VERSION='"$(KELP_VERSION)"'
 $(patsubst %.c,$(BUILD)/obj/%.o,$(VERSION_SRCS)): Makefile
 # What libkelp's objects need: config.o (kelp_connect reads kelp.conf, checked like kelpd does, so
@@ -97,6 +97,16 @@ ALL_LIBS  := $(LCORE_LIB) $(NIC_LIB) $(PROTO_LIB) $(SHM_LIB) $(CORE_LIB)
 
 # Only folders with C sources are tools (bench/results/ holds recorded figures, not code).
 TOOLS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c bench/*/*.c)))))
+# kelp-mount (FUSE) is built only where libfuse3 is (mk/deps.sh installs libfuse3-dev): pkg-config
+# fuse3 gives its flags. Without it, everything else builds and kelp-mount is left out (also of man
+# and install).
+FUSE3 := $(shell pkg-config --exists fuse3 2>/dev/null && echo 1)
+ifeq ($(FUSE3),1)
+$(OBJ)/tools/kelp-mount/%.o: INCLUDES += $(shell pkg-config --cflags fuse3)
+$(BIN)/kelp-mount: SYSLIBS += $(shell pkg-config --libs fuse3)
+else
+TOOLS := $(filter-out kelp-mount,$(TOOLS))
+endif
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
 KELPD := $(BIN)/kelpd
 
@@ -203,7 +213,7 @@ $(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS)
 # man/<tool>.<n>.in (NAME, DESCRIPTION, ...) around the built tool's own --help text; kelp.conf(5)
 # is conf/kelp.conf; libkelp(3) is kelp.h with its comments. test/integ/test_docs_sync.sh checks
 # every config key and every long option appears.
-MAN_TOOLS := kelpd.8 kelpctl.8 kelp-bench.1 kelp-vol.1 kelp-rdma.1
+MAN_TOOLS := kelpd.8 kelpctl.8 kelp-bench.1 kelp-vol.1 kelp-rdma.1 $(if $(FUSE3),kelp-mount.8)
 MAN_PAGES := $(addprefix $(BUILD)/man/,$(MAN_TOOLS) kelp.conf.5 libkelp.3)
 man: $(MAN_PAGES)
 $(BUILD)/man/kelpd.8: $(KELPD)
@@ -236,7 +246,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 # systemd reads units from /usr/local/lib/systemd/system and /usr/lib/systemd/system alike
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALL ?= install
-INSTALL_TOOLS := kelpctl kelp-bench kelp-vol kelp-rdma
+INSTALL_TOOLS := kelpctl kelp-bench kelp-vol kelp-rdma $(if $(FUSE3),kelp-mount)
 ,:= ,
 
 $(BUILD)/install/kelp.pc: shm/kelp.pc.in Makefile

@@ -13,13 +13,18 @@
 # Connections: http opens one per slot (DEPTH); kelpd's HTTP client one per request in flight, at
 # most 32 per server (kelpctl status shows them), so DEPTH as well.
 # Writes $OUT/http.json, $OUT/http.png, $OUT/cpu.txt (CPU ms of client, kelpd and the volume server
-# per row, from /proc and time(1)) and prints a Markdown table.
+# per row, from /proc and time(1); kelpd also per thread: kelp-lcoreN = the lcore, kelpd = the
+# control thread; and each as us of CPU per request) and prints a Markdown table.
 #
-# usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR] [--no-fallback]
-# All rows run ROUNDS times (default 3) and the table shows the medians (shared machine).
+# usage: bench/run-http.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR] [-s "4k 1m"]
+#                          [--no-fallback] [--no-local]
+# All rows run ROUNDS times (default 3) and the table shows the medians (shared machine). -s picks
+# the needle sizes (default both); --no-local skips the local rows (e.g. to A/B the fallback only).
 # Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles),
 # IDLE_PARK_US (the fallback kelpd's [engine] idle_park_us, default 20), WAIT (kelp-bench's wait
-# option for the fallback rows, default --wait; e.g. --wait=0 or --wait=5).
+# option for the fallback rows, default --wait; e.g. --wait=0 or --wait=5), BASE_KELPD (another
+# kelpd binary, e.g. one built from main: its fallback rows run too, labelled "fallback-base",
+# right before this tree's, for an A/B in the same run).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -29,14 +34,18 @@ DEPTH=16
 ROUNDS=3
 OUT=
 FALLBACK=1
+LOCAL=1
+SIZES="4k 1m"
 while [ $# -gt 0 ]; do
 	case $1 in
 	-D) SECS=$2; shift 2 ;;
 	-d) DEPTH=$2; shift 2 ;;
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
+	-s) SIZES=$2; shift 2 ;;
 	--no-fallback) FALLBACK=0; shift ;;
-	-h|--help) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--no-local) LOCAL=0; shift ;;
+	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -93,24 +102,42 @@ RUNS=$OUT/http.json
 cpu_ms() { # CPU time (user + system) of process $1 in ms, 0 when there is none
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat" || echo 0
 }
+thread_ticks() { # "comm ticks" per thread of process $1 (utime + stime, clock ticks)
+	local t
+	[ -n "$1" ] || return 0
+	for t in /proc/"$1"/task/*; do
+		awk -v c="$(cat "$t/comm" 2>/dev/null)" '{ print c, $14 + $15 }' "$t/stat" 2>/dev/null || true
+	done
+}
 VPID=$(pgrep -f "weed volume.*-dir=$VDIR" | head -n 1 || true)
 bench() { # label, args...
-	local label=$1 k0 v0
+	local label=$1 k0 v0 k1 v1 cl ops ops_s threads
 	shift
 	echo "-- $label: kelp-bench $*" >&2
+	thread_ticks "$KELPD_PID" >"$OUT/threads0.txt"
 	k0=$(cpu_ms "$KELPD_PID")
 	v0=$(cpu_ms "$VPID")
 	/usr/bin/time -f "%U %S" -o "$OUT/time.txt" \
 		"$BIN/kelp-bench" --cpu 0 -D "$SECS" -d "$DEPTH" -q --json --label "$label" "$@" >>"$RUNS"
-	echo "$label: CPU ms client $(awk '{ print ($1 + $2) * 1000 }' "$OUT/time.txt")" \
-		"kelpd $(($(cpu_ms "$KELPD_PID") - k0)) weed-volume $(($(cpu_ms "$VPID") - v0))" \
-		"ops/s $(tail -n 1 "$RUNS" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["ops_per_sec"]))')" \
-		>>"$OUT/cpu.txt"
+	k1=$(($(cpu_ms "$KELPD_PID") - k0))
+	v1=$(($(cpu_ms "$VPID") - v0))
+	thread_ticks "$KELPD_PID" >"$OUT/threads1.txt"
+	cl=$(awk '{ print int(($1 + $2) * 1000) }' "$OUT/time.txt")
+	read -r ops ops_s < <(tail -n 1 "$RUNS" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["ops"], int(j["ops_per_sec"]))')
+	# per thread name: CPU ms during the row (the kelpd threads of the same name summed)
+	threads=$(awk 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
+		END { for (c in b) if (b[c] - a[c] > 0) printf " %s=%d", c, (b[c] - a[c]) * 10 }' \
+		"$OUT/threads0.txt" "$OUT/threads1.txt")
+	echo "$label: CPU ms client $cl kelpd $k1 weed-volume $v1 ops/s $ops_s" \
+		"| us/op client $(awk -v c="$cl" -v n="$ops" 'BEGIN { printf "%.1f", n ? c * 1000 / n : 0 }')" \
+		"kelpd $(awk -v c="$k1" -v n="$ops" 'BEGIN { printf "%.1f", n ? c * 1000 / n : 0 }')" \
+		"weed-volume $(awk -v c="$v1" -v n="$ops" 'BEGIN { printf "%.1f", n ? c * 1000 / n : 0 }')" \
+		"| kelpd threads (ms):${threads:- -}" >>"$OUT/cpu.txt"
 }
 { date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version; } >"$OUT/machine.txt"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
-	for sz in 4k 1m; do
+	for sz in $SIZES; do
 		bench "http $sz" --mode http --http-server "$VURL" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
 		if command -v wrk >/dev/null; then # an independent keep-alive HTTP client, same connections
 			echo "-- wrk $sz: wrk -t1 -c$DEPTH -d${SECS}s" >&2
@@ -118,14 +145,27 @@ for round in $(seq "$ROUNDS"); do
 				-s bench/wrk-fids.lua "http://$VURL" | tail -n 1 >>"$RUNS"
 		fi
 	done
-	start_kelpd false
-	for sz in 4k 1m; do
-		bench "local $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
-	done
-	kelpd_stop
+	if [ "$LOCAL" = 1 ]; then
+		start_kelpd false
+		for sz in $SIZES; do
+			bench "local $sz" --mode local -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
+		done
+		kelpd_stop
+	fi
+	if [ "$FALLBACK" = 1 ] && [ -n "${BASE_KELPD:-}" ]; then
+		KELPD_BIN_SAVED=$KELPD_BIN
+		KELPD_BIN=$BASE_KELPD
+		start_kelpd true
+		for sz in $SIZES; do
+			bench "fallback-base $sz" --mode local "${WAIT:---wait}" -c "$WEED_DIR/kelp.conf" \
+				--volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
+		done
+		kelpd_stop
+		KELPD_BIN=$KELPD_BIN_SAVED
+	fi
 	if [ "$FALLBACK" = 1 ]; then
 		start_kelpd true
-		for sz in 4k 1m; do
+		for sz in $SIZES; do
 			# --wait: the client sleeps between completions, like an HTTP client blocked in recv
 			bench "fallback $sz" --mode local "${WAIT:---wait}" -c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" \
 				--fids "$WEED_DIR/fids$sz.txt"
@@ -136,5 +176,5 @@ done
 
 python3 bench/plot.py -o "$OUT/http.png" --title "kelp vs HTTP to weed ($(date -u +%F))" "$RUNS" >&2 || true
 python3 bench/table.py "$RUNS" --baseline http
-rm -f "$OUT/time.txt"
+rm -f "$OUT/time.txt" "$OUT/threads0.txt" "$OUT/threads1.txt"
 echo "run-http.sh: results in $OUT" >&2

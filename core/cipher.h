@@ -37,8 +37,8 @@
  * Return: 0; -EINVAL bad key length; -EBADMSG @in shorter than nonce + tag; -EIO authentication
  * failed (wrong key, or the bytes were changed: nothing in @out may be used); -ENOSPC; -ENOMEM.
  */
-int kelp_chunk_decrypt(const uint8_t *key, size_t key_len, const void *in, size_t in_len,
-		       void *out, size_t out_cap, size_t *out_len);
+int kelp_chunk_decrypt(const uint8_t *key, size_t key_len, const void *in, size_t in_len, void *out,
+		       size_t out_cap, size_t *out_len);
 
 /*
  * kelp_chunk_unpack - a chunk's plain data from its stored needle data: decrypt when @key_len > 0,

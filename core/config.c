@@ -67,6 +67,26 @@ static int check_peer(const char *s, char *why, size_t n)
 	return rc ? rc : check_host_port(eq + 1, why, n);
 }
 
+static int check_transport(const char *s, char *why, size_t n)
+{
+	if (strcmp(s, "rdma") && strcmp(s, "tcp")) {
+		snprintf(why, n, "'%s' is not a transport: write rdma, tcp or both (rdma,tcp)", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_secret(const char *s, char *why, size_t n)
+{
+	size_t l = strlen(s);
+	if (l && (l < 16 || l > 255)) {
+		snprintf(why, n,
+			 "the secret must be 16..255 characters (e.g. openssl rand -hex 32)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int check_socket_path(const char *s, char *why, size_t n)
 {
 	if (!*s || strlen(s) >= 108) { /* sizeof(sun_path) */
@@ -243,6 +263,34 @@ static const struct kelp_conf_key config_keys[] = {
 	{.section = "rdma", .key = "peers", .type = KELP_CONF_STR_LIST,
 	 .offset = F(rdma.peers), .def = "",
 	 .doc = "volume_server=rdma_host:port list of kelpd exporters", .validate = check_peer},
+	{.section = "peer", .key = "transports", .type = KELP_CONF_STR_LIST,
+	 .offset = F(peer.transports), .def = "rdma,tcp",
+	 .doc = "how this kelpd reads from the kelpd beside a volume server, tried in this order "
+		"before HTTP: rdma, tcp, both or none (empty)", .validate = check_transport},
+	{.section = "peer", .key = "tcp_port", .type = KELP_CONF_UINT,
+	 .offset = F(peer.tcp_port), .def = "18516",
+	 .doc = "TCP port of the kelpd beside each volume server not in tcp_peers (its tcp_listen)",
+	 .min = 1, .max = 65535},
+	{.section = "peer", .key = "tcp_peers", .type = KELP_CONF_STR_LIST,
+	 .offset = F(peer.tcp_peers), .def = "",
+	 .doc = "volume_server=kelpd_host:port list: where a volume server's kelpd listens for TCP "
+		"when not on its host at tcp_port", .validate = check_peer},
+	{.section = "peer", .key = "tcp_listen", .type = KELP_CONF_STRING,
+	 .offset = F(peer.tcp_listen), .def = "",
+	 .doc = "host:port to serve this host's volumes to other kelpd over TCP; empty = off "
+		"(needs secret or allow)", .validate = check_host_port_or_empty},
+	{.section = "peer", .key = "secret", .type = KELP_CONF_STRING,
+	 .offset = F(peer.secret), .def = "",
+	 .doc = "shared secret of the kelpd of a cluster (16..255 characters): TCP peers prove it "
+		"both ways (HMAC-SHA256); empty = none", .validate = check_secret},
+	{.section = "peer", .key = "allow", .type = KELP_CONF_STR_LIST,
+	 .offset = F(peer.allow), .def = "",
+	 .doc = "reader addresses (CIDR list) the TCP export serves; empty = any that knows the "
+		"secret", .validate = check_cidr},
+	{.section = "peer", .key = "timeout_ms", .type = KELP_CONF_UINT,
+	 .offset = F(peer.timeout_ms), .def = KELP_XSTR(KELP_DEFAULT_PEER_TIMEOUT_MS),
+	 .doc = "TCP reader: a connection owing replies that sends nothing this long is closed "
+		"(its reads go to HTTP)", .min = 10, .max = 600000},
 	{.section = "http", .key = "listen", .type = KELP_CONF_STRING,
 	 .offset = F(http.listen), .def = "",
 	 .doc = "host:port of kelpd's HTTP read endpoint (GET /<fid>, /healthz, /status, "
@@ -678,7 +726,7 @@ static char *read_line(char *str, int num, void *stream)
 			if (!section_ok)
 				add_error(x,
 					  "unknown section [%s] (known: engine, export, seaweedfs, "
-					  "rdma, http)",
+					  "rdma, peer, http)",
 					  name);
 			else
 				note_section(x, name);

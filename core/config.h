@@ -45,6 +45,7 @@
 #define KELP_DEFAULT_LOOKUP_TTL_S	     600  /* [seaweedfs] lookup_ttl_s */
 #define KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS 2000 /* [rdma] request_timeout_ms */
 #define KELP_DEFAULT_EXPORT_MAX_READ_MB	     16	  /* [rdma] export_max_read_mb */
+#define KELP_DEFAULT_PEER_TIMEOUT_MS	     5000 /* [peer] timeout_ms */
 #define KELP_STR_(x)			     #x
 #define KELP_XSTR(x)			     KELP_STR_(x) /* a macro's value as a string literal */
 
@@ -110,6 +111,15 @@ struct kelp_config {
 			export_max_read_mb; /* export: largest needle piece served in one request */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
 	} rdma;
+	struct {
+		char *tcp_listen;		/* host:port serving peers over TCP, "" = off */
+		uint32_t tcp_port;		/* where other volume servers' kelpd listen (TCP) */
+		struct kelp_str_list tcp_peers; /* "volume_server=kelpd_host:tcp_port" */
+		struct kelp_str_list transports; /* "rdma", "tcp": which to read through */
+		char *secret;			 /* shared by the kelpd of a cluster, "" = none */
+		struct kelp_str_list allow;	 /* CIDRs the TCP export serves, empty = any */
+		uint32_t timeout_ms;		 /* TCP reader: no reply this long fails it */
+	} peer;
 	struct {
 		char *listen;		    /* host:port of the HTTP endpoint, "" = off */
 		struct kelp_str_list allow; /* CIDRs allowed to use it */

@@ -53,6 +53,7 @@ struct kelp_epoch;
 struct kelp_loc_table;
 struct kelp_rdma_dev;
 struct kelp_rdma_export;
+struct kelp_tcp_export;
 
 /* How often the control thread follows the exported directories (new needles, vacuum, ...). */
 #define KELP_REFRESH_MS 250
@@ -87,6 +88,7 @@ struct kelp_engine {
 	struct kelp_control *ctl;
 	struct kelp_rdma_dev *rdma_dev;	      /* NULL: no RDMA on this host (or not configured) */
 	struct kelp_rdma_export *rdma_export; /* NULL: [rdma] listen off */
+	struct kelp_tcp_export *tcp_export;   /* NULL: [peer] tcp_listen off */
 	uint64_t start_ns;		      /* CLOCK_MONOTONIC at start, for uptime */
 	/* the control thread while kelp_ctl_run() runs: KELP_ASSERT_OWNER in the "control thread
 	 * only" functions, in debug builds (core/owner.h) */

@@ -5,7 +5,8 @@
 #   connections speak proto/rdma_msg; proto stays pure)
 # (an arrow means "may include", transitively; a folder may include itself). Inside lcore/, the
 # sub-layers run one way too (DESIGN.md, README Layout):
-#   lcore/kelpd -> lcore/control -> lcore/rdma -> lcore/worker, lcore/cluster -> lcore (engine.h,
+#   lcore/kelpd -> lcore/control -> lcore/tcp -> lcore/rdma -> lcore/worker, lcore/cluster -> lcore
+#   (engine.h,
 #   uring_op.h: what they all share)
 # Prints the edges with a count of includes each, then every include that breaks the rule
 # (file:line), and exits 1 if there is one.
@@ -26,7 +27,8 @@ layer() { echo "${1%%/*}"; }
 lcore_allowed() {
 	case $1 in
 	lcore/kelpd) return 0 ;;
-	lcore/control) [[ $2 =~ ^lcore(/rdma|/worker|/cluster)?$ ]] ;;
+	lcore/control) [[ $2 =~ ^lcore(/tcp|/rdma|/worker|/cluster)?$ ]] ;;
+	lcore/tcp) [[ $2 =~ ^lcore(/rdma|/worker|/cluster)?$ ]] ;;
 	lcore/rdma) [[ $2 =~ ^lcore(/worker|/cluster)?$ ]] ;;
 	lcore/worker | lcore/cluster) [ "$2" = lcore ] ;;
 	*) return 1 ;;

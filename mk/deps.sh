@@ -6,12 +6,13 @@ set -euo pipefail
 # Build: compilers, rdma-core, liburing, libnuma, hwloc, inih, jansson, libdeflate, OpenSSL (HMAC
 # for JWT). Tests: CMocka, clang (libFuzzer), SeaweedFS (Go), perftest + qemu for the RDMA VM;
 # systemd-analyze (package systemd: verifies conf/kelpd.service; installing it does not start it),
-# man and groff (the man pages render without warnings: test/integ/test_docs_sync.sh).
+# man and groff (the man pages render without warnings: test/integ/test_docs_sync.sh); libfuse3
+# (kelp-mount; fuse3 brings fusermount3).
 PKGS=(gcc make pkg-config clang libclang-rt-14-dev
       libibverbs-dev librdmacm-dev ibverbs-providers ibverbs-utils rdma-core rdmacm-utils perftest
       liburing-dev libnuma-dev libhwloc-dev libinih-dev libjansson-dev libdeflate-dev libssl-dev
       libcmocka-dev curl python3 iproute2 wrk xz-utils busybox-static qemu-system-x86 cpio jq
-      systemd man-db groff-base)
+      systemd man-db groff-base libfuse3-dev fuse3)
 
 missing=()
 for p in "${PKGS[@]}"; do

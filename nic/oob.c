@@ -29,7 +29,7 @@ static int wait_fd(int fd, short events, int timeout_ms)
 }
 
 /* Exactly @len bytes in or out of a non-blocking socket within @timeout_ms (per wait). */
-static int xfer(int fd, void *buf, size_t len, bool out, int timeout_ms)
+int kelp_oob_xfer(int fd, void *buf, size_t len, bool out, int timeout_ms)
 {
 	size_t done = 0;
 
@@ -58,19 +58,18 @@ static int exchange_send(int fd, const struct kelp_rdma_hello *m, int timeout_ms
 	uint8_t buf[KELP_RDMA_HELLO_SIZE];
 	int ret = kelp_rdma_hello_encode(m, buf, sizeof(buf));
 
-	return ret < 0 ? ret : xfer(fd, buf, sizeof(buf), true, timeout_ms);
+	return ret < 0 ? ret : kelp_oob_xfer(fd, buf, sizeof(buf), true, timeout_ms);
 }
 
 static int exchange_recv(int fd, struct kelp_rdma_hello *m, int timeout_ms)
 {
 	uint8_t buf[KELP_RDMA_HELLO_SIZE];
-	int ret = xfer(fd, buf, sizeof(buf), false, timeout_ms);
+	int ret = kelp_oob_xfer(fd, buf, sizeof(buf), false, timeout_ms);
 
 	return ret < 0 ? ret : kelp_rdma_hello_parse(buf, sizeof(buf), m);
 }
 
-int kelp_rdma_oob_connect(const char *host, uint16_t port, const struct kelp_rdma_hello *mine,
-			  struct kelp_rdma_hello *peer, int timeout_ms)
+int kelp_oob_dial(const char *host, uint16_t port, int timeout_ms)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res, *ai;
@@ -104,8 +103,16 @@ int kelp_rdma_oob_connect(const char *host, uint16_t port, const struct kelp_rdm
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	return fd < 0 ? ret : fd;
+}
+
+int kelp_rdma_oob_connect(const char *host, uint16_t port, const struct kelp_rdma_hello *mine,
+			  struct kelp_rdma_hello *peer, int timeout_ms)
+{
+	int fd = kelp_oob_dial(host, port, timeout_ms), ret;
+
 	if (fd < 0)
-		return ret;
+		return fd;
 	ret = exchange_send(fd, mine, timeout_ms);
 	if (ret == 0)
 		ret = exchange_recv(fd, peer, timeout_ms);

@@ -8,6 +8,8 @@
 #ifndef KELP_NIC_OOB_H
 #define KELP_NIC_OOB_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/rdma_msg.h"
@@ -33,5 +35,14 @@ int kelp_rdma_oob_accept(int lfd, struct kelp_rdma_hello *peer, int timeout_ms);
 
 /* kelp_rdma_oob_answer - send @ack on @fd and close @fd (always). */
 int kelp_rdma_oob_answer(int fd, const struct kelp_rdma_hello *ack, int timeout_ms);
+
+/* kelp_oob_dial - a connected non-blocking TCP socket to @host:@port (literal or name), the
+ * connect bounded by @timeout_ms. @return the fd or -errno (-ETIMEDOUT, -ECONNREFUSED, ...). Also
+ * the TCP transport's handshake (lcore/tcp). */
+int kelp_oob_dial(const char *host, uint16_t port, int timeout_ms);
+
+/* kelp_oob_xfer - exactly @len bytes out of (@out) or into @buf on non-blocking socket @fd, each
+ * wait bounded by @timeout_ms. @return 0, -ETIMEDOUT, -ECONNRESET (peer closed) or -errno. */
+int kelp_oob_xfer(int fd, void *buf, size_t len, bool out, int timeout_ms);
 
 #endif

@@ -16,10 +16,12 @@
  *
  * Where it comes from (weed/filer/filechunk_manifest.go): a writer folds every ManifestBatch
  * (10000) data chunks of a file into one manifest chunk, whose offset/size span them and whose
- * modified_ts_ns weed leaves 0. The manifest chunk itself is stored like data (it may carry a
- * cipher_key when the filer encrypts, and is_compressed): fetch its whole needle and undo both
- * (core/cipher.h) before decoding. Its chunks may be manifests again (weed resolves recursively);
- * weed resolves only the manifests whose span meets the range it reads.
+ * modified_ts_ns weed leaves 0. So a manifest chunk's size is NOT the length of its data (a real
+ * one: size 1000000, data 289832 bytes): read its whole needle, whatever the size says. The
+ * manifest chunk itself is stored like data (it may carry a cipher_key when the filer encrypts, and
+ * is_compressed): fetch its whole needle and undo both (core/cipher.h) before decoding. Its chunks
+ * may be manifests again (weed resolves recursively); weed resolves only the manifests whose span
+ * meets the range it reads.
  *
  * Who may call: any thread; allocates: control thread / tools, not an lcore's loop.
  */

@@ -60,7 +60,8 @@ int kelp_queue_read_flags(struct kelp_session *s, const struct kelp_fid *fid, ui
 			  void *buf, uint32_t len, uint32_t flags, uint64_t user_data)
 {
 	uint8_t *b = buf;
-	if (flags & ~KELP_SQE_F_RDMA_ONLY)
+	if ((flags & ~(KELP_SQE_F_RDMA_ONLY | KELP_SQE_F_TCP_ONLY)) ||
+	    (flags & KELP_SQE_F_RDMA_ONLY && flags & KELP_SQE_F_TCP_ONLY))
 		return -EINVAL;
 	if (b < s->arena || len > s->arena_size || (uint64_t)(b - s->arena) > s->arena_size - len)
 		return -EFAULT;

@@ -198,6 +198,9 @@ void kelp_buf_free(struct kelp_session *s, void *buf);
 #define KELP_CQE_PATH_HTTP  0x3u /* HTTP from a volume server */
 /* The data is gzip as stored by SeaweedFS (kelp_gunzip() decompresses it). */
 #define KELP_CQE_F_GZIP 0x4u
+/* With KELP_CQE_PATH_RDMA (another kelpd answered): it answered over TCP, not RDMA
+ * (KELP_CQE_PATH_RDMA means "another kelpd" for either transport). */
+#define KELP_CQE_F_TCP 0x20u
 /* The whole needle was read and its CRC32C checked. */
 #define KELP_CQE_F_CRC_CHECKED 0x8u
 /* The buffer was smaller than the rest of the needle: result < size - offset. */
@@ -263,10 +266,15 @@ int kelp_queue_read(struct kelp_session *s, const struct kelp_fid *fid, uint64_t
  * the exporting kelpd's answers (-ENOENT, -EHOSTUNREACH, -EBUSY, -EIO; -EFBIG: the read is
  * larger than that kelpd's [rdma] export_max_read_mb). */
 #define KELP_SQE_F_RDMA_ONLY 0x01u
+/* Serve the read over TCP from the kelpd that holds the volume ([peer] tcp_listen there), or fail:
+ * no local read, no RDMA, no HTTP fallback. For benchmarks and tests of the TCP path (kelp-bench
+ * --mode tcp). Errors as for KELP_SQE_F_RDMA_ONLY (-ENOTCONN also while the connection is being
+ * set up or backing off after a failure). Not together with KELP_SQE_F_RDMA_ONLY (-EINVAL). */
+#define KELP_SQE_F_TCP_ONLY 0x02u
 
 /*
  * kelp_queue_read_flags - kelp_queue_read() with request flags (KELP_SQE_F_*).
- * Return: as kelp_queue_read(); -EINVAL an unknown flag.
+ * Return: as kelp_queue_read(); -EINVAL an unknown flag, or both RDMA_ONLY and TCP_ONLY.
  */
 int kelp_queue_read_flags(struct kelp_session *s, const struct kelp_fid *fid, uint64_t offset,
 			  void *buf, uint32_t len, uint32_t flags, uint64_t user_data);
@@ -370,7 +378,7 @@ int kelp_stat(struct kelp_session *s, const struct kelp_fid *fid, struct kelp_cq
 #define KELP_NAME_MAX 255  /* bytes of one name in a directory, without the NUL */
 
 /* Set in kelp_cqe.flags on the completion of every path request (kelp_queue_path_*). */
-#define KELP_CQE_F_PATH 0x20u
+#define KELP_CQE_F_PATH 0x40u
 
 /* What kelp_path_stat() reports about an entry (48 bytes; also the layout kelpd writes). */
 struct kelp_path_stat {

@@ -93,6 +93,10 @@ struct bench_done {
 	uint64_t size;
 };
 
+/* Completions by path: KELP_CQE_PATH_* (0-3), and BENCH_PATH_TCP: another kelpd over TCP
+ * (KELP_CQE_PATH_RDMA with KELP_CQE_F_TCP). */
+#define BENCH_PATH_TCP	4
+#define BENCH_PATHS	5
 #define BENCH_ERRNO_MAX 160 /* errors by code: errno values 1..159; others counted at 0 */
 
 struct bench_mode;
@@ -114,7 +118,7 @@ struct bench_thread {
 	/* results, read by main after join */
 	struct kelp_hist *hist; /* nanoseconds */
 	uint64_t err_by_code[BENCH_ERRNO_MAX];
-	uint64_t by_path[4];
+	uint64_t by_path[BENCH_PATHS];
 	uint64_t verified, verify_failures; /* --verify */
 	uint64_t verify_changed; /* --verify: mismatches explained by an overwrite or delete */
 	/* --verify: reads that returned another whole version of their needle (its bytes match the
@@ -164,6 +168,7 @@ extern const struct bench_mode bench_mode_pread;
 extern const struct bench_mode bench_mode_http;
 extern const struct bench_mode bench_mode_local;
 extern const struct bench_mode bench_mode_rdma;
+extern const struct bench_mode bench_mode_tcp;
 extern const struct bench_mode bench_mode_nop;
 
 /*
@@ -181,7 +186,7 @@ void bench_targets_free(struct bench_targets *tg);
 struct bench_totals {
 	uint64_t ops, bytes, errors, verified, verify_failures, verify_changed;
 	uint64_t by_code[BENCH_ERRNO_MAX];
-	uint64_t by_path[4];
+	uint64_t by_path[BENCH_PATHS];
 	double secs;
 	size_t ntargets;
 };

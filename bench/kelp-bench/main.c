@@ -22,7 +22,8 @@
 #include "kelp.h"
 
 static const struct bench_mode *const modes[] = {
-	&bench_mode_local, &bench_mode_rdma, &bench_mode_nop, &bench_mode_pread, &bench_mode_http,
+	&bench_mode_local, &bench_mode_rdma,  &bench_mode_tcp,
+	&bench_mode_nop,   &bench_mode_pread, &bench_mode_http,
 };
 
 /* Set by SIGINT/SIGTERM and at the deadline; read by the workers (through bench_thread.stop). */
@@ -56,7 +57,8 @@ int main(int argc, char **argv)
 		return 2;
 	const struct bench_mode *mode = find_mode(o.mode_name);
 	if (!mode) {
-		fprintf(stderr, "kelp-bench: unknown --mode '%s' (local, rdma, nop, pread, http)\n",
+		fprintf(stderr,
+			"kelp-bench: unknown --mode '%s' (local, rdma, tcp, nop, pread, http)\n",
 			o.mode_name);
 		return 2;
 	}
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
 		end = th[i].end_ns > end ? th[i].end_ns : end;
 		for (unsigned c = 0; c < BENCH_ERRNO_MAX; c++)
 			r.by_code[c] += th[i].err_by_code[c];
-		for (unsigned p = 0; p < 4; p++)
+		for (unsigned p = 0; p < BENCH_PATHS; p++)
 			r.by_path[p] += th[i].by_path[p];
 	}
 	if (!init_failed) {

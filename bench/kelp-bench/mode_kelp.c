@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * --mode local, --mode rdma and --mode nop: through libkelp to kelpd, one session per thread.
- *   local: READ of the whole needle (up to --size) into a per-slot arena buffer; kelpd picks the
- *          path (local volume file, RDMA, HTTP) and the CQE says which one served it.
- *   rdma:  the same READ with KELP_SQE_F_RDMA_ONLY: served over RDMA by the kelpd that holds the
- *          volume, or failed (counted as an error), never local or HTTP. Before timing, each
- *          thread warms up: kelpd learns where a volume lives and connects to its kelpd lazily,
- *          on a first (HTTP) read, so it reads each volume of the targets without the flag until
- *          a read with it succeeds (at most RDMA_WARM_UP_S).
+ * --mode local, --mode rdma, --mode tcp and --mode nop: through libkelp to kelpd, one session per
+ * thread. local: READ of the whole needle (up to --size) into a per-slot arena buffer; kelpd picks
+ * the path (local volume file, RDMA, HTTP) and the CQE says which one served it. rdma:  the same
+ * READ with KELP_SQE_F_RDMA_ONLY: served over RDMA by the kelpd that holds the volume, or failed
+ * (counted as an error), never local or HTTP. Before timing, each thread warms up: kelpd learns
+ * where a volume lives and connects to its kelpd lazily, on a first (HTTP) read, so it reads each
+ * volume of the targets without the flag until a read with it succeeds (at most RDMA_WARM_UP_S).
  *   nop:   NOP requests: the bare shared-memory ring round trip, no volume touched.
  * start() queues into the submission ring, flush() publishes the batch with kelp_submit(), reap()
  * busy-polls the completion ring with kelp_poll() (or sleeps in kelp_wait() with --wait).
@@ -50,8 +49,9 @@ static int read_sync(struct kelp_session *s, const struct kelp_fid *fid, void *b
 
 /* --mode rdma: until an RDMA-only read of every volume among the targets (its first target)
  * succeeds, read it without the flag (which locates the volume and connects to its kelpd). */
-static int rdma_warm_up(struct bench_thread *t, struct kelp_session *s, void *buf)
+static int rdma_warm_up(struct bench_thread *t, struct kelp_session *s, void *buf, uint32_t flag)
 {
+	const char *mode = flag == KELP_SQE_F_TCP_ONLY ? "tcp" : "rdma";
 	const struct bench_targets *tg = t->targets;
 	uint64_t deadline = bench_now_ns() + RDMA_WARM_UP_S * 1000000000ull;
 	uint32_t seen[256];
@@ -68,19 +68,18 @@ static int rdma_warm_up(struct bench_thread *t, struct kelp_session *s, void *bu
 			seen[nseen++] = fid->volume_id;
 		for (;;) {
 			struct kelp_cqe c;
-			int rc = read_sync(s, fid, buf, t->buf_size, KELP_SQE_F_RDMA_ONLY, &c);
+			int rc = read_sync(s, fid, buf, t->buf_size, flag, &c);
 			if (rc < 0)
 				return rc;
 			if (c.result >= 0)
 				break;
 			if (bench_now_ns() > deadline) {
 				snprintf(t->fatal_msg, sizeof(t->fatal_msg),
-					 "--mode rdma: no RDMA read of %s within %d s (last error: "
-					 "%s); is "
-					 "kelpd's [rdma] reader side configured and the volume's "
-					 "kelpd "
-					 "exporting it?",
-					 tg->v[i].fid_str, RDMA_WARM_UP_S, kelp_strerror(c.result));
+					 "--mode %s: no %s read of %s within %d s (last error: "
+					 "%s); is kelpd's reader side configured ([peer] "
+					 "transports) and the volume's kelpd exporting it?",
+					 mode, mode, tg->v[i].fid_str, RDMA_WARM_UP_S,
+					 kelp_strerror(c.result));
 				return c.result;
 			}
 			rc = read_sync(s, fid, buf, t->buf_size, 0, &c); /* locate, connect */
@@ -155,7 +154,9 @@ static int kelp_thread_init(struct bench_thread *t)
 		st->nbufs++;
 	}
 	if (strcmp(o->mode_name, "rdma") == 0)
-		return rdma_warm_up(t, st->s, st->bufs[0]);
+		return rdma_warm_up(t, st->s, st->bufs[0], KELP_SQE_F_RDMA_ONLY);
+	if (strcmp(o->mode_name, "tcp") == 0)
+		return rdma_warm_up(t, st->s, st->bufs[0], KELP_SQE_F_TCP_ONLY);
 	return 0;
 }
 
@@ -176,6 +177,18 @@ static int kelp_start_rdma(struct bench_thread *t, unsigned slot, const struct b
 	struct kelp_state *st = t->mode_state;
 	int rc = kelp_queue_read_flags(st->s, &tg->fid, 0, st->bufs[slot], t->buf_size,
 				       KELP_SQE_F_RDMA_ONLY, slot);
+	if (rc < 0)
+		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_read_flags: %s",
+			 kelp_strerror(rc));
+	return rc;
+}
+
+static int kelp_start_tcp(struct bench_thread *t, unsigned slot, const struct bench_target *tg,
+			  int64_t *result)
+{
+	struct kelp_state *st = t->mode_state;
+	int rc = kelp_queue_read_flags(st->s, &tg->fid, 0, st->bufs[slot], t->buf_size,
+				       KELP_SQE_F_TCP_ONLY, slot);
 	if (rc < 0)
 		snprintf(t->fatal_msg, sizeof(t->fatal_msg), "kelp_queue_read_flags: %s",
 			 kelp_strerror(rc));
@@ -220,7 +233,9 @@ static int kelp_reap(struct bench_thread *t, struct bench_done *done, unsigned m
 		done[i] = (struct bench_done){
 			.slot = (unsigned)st->cqes[i].user_data,
 			.result = st->cqes[i].result,
-			.path = st->cqes[i].flags & KELP_CQE_PATH_MASK,
+			.path = st->cqes[i].flags & KELP_CQE_F_TCP
+					? BENCH_PATH_TCP
+					: st->cqes[i].flags & KELP_CQE_PATH_MASK,
 			.crc = st->cqes[i].crc,
 			.has_crc = true,
 			.size = st->cqes[i].size,
@@ -280,6 +295,19 @@ const struct bench_mode bench_mode_rdma = {
 	.global_init = kelp_global_init,
 	.thread_init = kelp_thread_init,
 	.start = kelp_start_rdma,
+	.flush = kelp_flush,
+	.reap = kelp_reap,
+	.slot_buf = kelp_slot_buf,
+	.restat = kelp_restat,
+	.thread_fini = kelp_thread_fini,
+};
+
+const struct bench_mode bench_mode_tcp = {
+	.name = "tcp",
+	.about = "READ through libkelp and kelpd over TCP to the volume's kelpd only",
+	.global_init = kelp_global_init,
+	.thread_init = kelp_thread_init,
+	.start = kelp_start_tcp,
 	.flush = kelp_flush,
 	.reap = kelp_reap,
 	.slot_buf = kelp_slot_buf,

@@ -11,8 +11,8 @@
 
 static const char *path_name(unsigned p)
 {
-	static const char *const names[] = {"none", "local", "rdma", "http"};
-	return names[p & 3];
+	static const char *const names[BENCH_PATHS] = {"none", "local", "rdma", "http", "tcp"};
+	return p < BENCH_PATHS ? names[p] : "none";
 }
 
 static void print_text(const struct bench_opts *o, const struct kelp_hist *h,
@@ -34,9 +34,10 @@ static void print_text(const struct bench_opts *o, const struct kelp_hist *h,
 			printf("    %8" PRIu64 " x %s (%s)\n", r->by_code[c],
 			       c ? kelp_strerror(-(int)c) : "other error",
 			       c ? strerrorname_np((int)c) : "?");
-	if (r->by_path[1] + r->by_path[2] + r->by_path[3])
-		printf("  served by  local %" PRIu64 "  rdma %" PRIu64 "  http %" PRIu64 "\n",
-		       r->by_path[1], r->by_path[2], r->by_path[3]);
+	if (r->by_path[1] + r->by_path[2] + r->by_path[3] + r->by_path[BENCH_PATH_TCP])
+		printf("  served by  local %" PRIu64 "  rdma %" PRIu64 "  tcp %" PRIu64
+		       "  http %" PRIu64 "\n",
+		       r->by_path[1], r->by_path[2], r->by_path[BENCH_PATH_TCP], r->by_path[3]);
 	if (o->verify)
 		printf("  verified   %12" PRIu64 "   (%" PRIu64
 		       " failed: wrong size or CRC; %" PRIu64
@@ -58,7 +59,7 @@ static void print_json(const struct bench_opts *o, const struct kelp_hist *h,
 			json_object_set_new(codes, c ? strerrorname_np((int)c) : "other",
 					    json_integer((json_int_t)r->by_code[c]));
 	json_t *paths = json_object();
-	for (unsigned p = 1; p < 4; p++) /* 0 = no kelp path (pread, http, nop) */
+	for (unsigned p = 1; p < BENCH_PATHS; p++) /* 0 = no kelp path (pread, http, nop) */
 		if (r->by_path[p])
 			json_object_set_new(paths, path_name(p),
 					    json_integer((json_int_t)r->by_path[p]));

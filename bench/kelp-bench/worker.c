@@ -39,7 +39,7 @@ static void record_done(struct bench_thread *t, int64_t result, uint32_t path, u
 		uint64_t code = (uint64_t)-result;
 		t->err_by_code[code < BENCH_ERRNO_MAX ? code : 0]++;
 	}
-	t->by_path[path & 3]++;
+	t->by_path[path < BENCH_PATHS ? path : 0]++;
 }
 
 /*

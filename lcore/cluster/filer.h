@@ -88,21 +88,13 @@ int kelp_filer_list_start(struct kelp_filer *f, struct kelp_filer_list *l);
 /* kelp_filer_list_free - put the entries and free the array of a finished listing. */
 void kelp_filer_list_free(struct kelp_filer_list *l);
 
-/*
- * kelp_fentry_parse - one filer entry's JSON (a jansson object: the answer of ?metadata=true,
- * or an element of a listing's Entries) into a new entry (refs 1). Any thread; pure.
- * Return: 0 and *@out; -EBADMSG a field kelp needs is missing or malformed; -ENOMEM.
- */
-struct json_t;
-int kelp_fentry_parse(struct json_t *j, struct kelp_fentry **out);
-
 /* Counters for kelpctl stats. */
 struct kelp_filer_stats {
-	uint64_t lookups;	/* asked of the filer (cache misses that went out) */
-	uint64_t lists;		/* listing pages asked */
-	uint64_t filer_errors;	/* requests to one filer that failed (then failed over) */
-	uint64_t failovers;	/* requests that went to another address */
-	uint64_t bad_answers;	/* answers kelp could not parse (-EBADMSG) */
+	uint64_t lookups;      /* asked of the filer (cache misses that went out) */
+	uint64_t lists;	       /* listing pages asked */
+	uint64_t filer_errors; /* requests to one filer that failed (then failed over) */
+	uint64_t failovers;    /* requests that went to another address */
+	uint64_t bad_answers;  /* answers kelp could not parse (-EBADMSG) */
 	struct kelp_filer_cache_stats cache;
 };
 void kelp_filer_get_stats(const struct kelp_filer *f, struct kelp_filer_stats *s);

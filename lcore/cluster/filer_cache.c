@@ -39,9 +39,9 @@ void kelp_fentry_put(struct kelp_fentry *e)
 {
 	if (!e || --e->refs)
 		return;
-	free(e->symlink);
-	free(e->content);
-	free(e->chunks);
+	kelp_filer_entry_free(&e->ent);
+	free(e->data);
+	free(e->vis);
 	free(e);
 }
 

@@ -16,33 +16,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/fid.h"
+#include "proto/chunk_plan.h"
+#include "proto/filer_entry.h"
 
-/* One chunk of a file as the filer lists it (weed/pb/filer.proto FileChunk). */
-struct kelp_fchunk {
-	struct kelp_fid fid;
-	uint64_t offset;  /* where the chunk's data starts in the file */
-	uint64_t size;	  /* bytes of file data it holds (after decryption/decompression) */
-	int64_t mtime_ns; /* modified_ts_ns: the newest chunk wins where chunks overlap */
-	bool is_compressed;
-	bool is_manifest;	/* its data is a FileChunkManifest (more chunks), not file data */
-	uint8_t cipher_key_len; /* 0: not encrypted; else 32 (AES-256-GCM) */
-	uint8_t cipher_key[32];
-};
-
-/* A filer entry as kelpd uses it (immutable once cached). */
+/*
+ * A filer entry as kelpd caches it: the parsed entry (proto/filer_entry.h), and, made by the first
+ * read that needs them (lcore/control/filer_req.c), the file's data chunks with every chunk
+ * manifest resolved and their visible intervals (proto/chunk_plan.h). Immutable once cached, but
+ * for that one step (the control thread is the only one to touch it).
+ */
 struct kelp_fentry {
 	unsigned refs;
-	uint64_t size; /* FileSize (0 for a directory) */
-	int64_t mtime_ns, ctime_ns;
-	uint64_t inode;
-	uint32_t mode; /* st_mode (S_IFDIR / S_IFREG / S_IFLNK | permissions) */
-	uint32_t uid, gid;
-	char *symlink;	  /* target, NULL when none */
-	uint8_t *content; /* inline data (Content), NULL when none */
-	size_t content_len;
-	struct kelp_fchunk *chunks;
-	size_t n_chunks;
+	struct kelp_filer_entry ent;
+	bool planned;		       /* data / vis below are set */
+	struct kelp_filer_chunk *data; /* data chunks, manifests resolved (owned) */
+	uint32_t n_data;
+	struct kelp_chunk_visible *vis; /* which chunk shows where (owned) */
+	uint32_t nvis;
 };
 
 /* kelp_fentry_get / _put - take / drop a reference; the last put frees. NULL is ignored. */

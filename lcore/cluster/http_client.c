@@ -212,7 +212,8 @@ static int queue_send(struct kelp_http_conn *conn)
 	return 0;
 }
 
-static int queue_recv(struct kelp_http_conn *conn)
+/* @first: the call's first receive, queued with its request: no answer can be there yet. */
+static int queue_recv(struct kelp_http_conn *conn, bool first)
 {
 	struct io_uring_sqe *sqe = kelp_uring_sqe(conn->c->ring);
 	uint8_t *win;
@@ -231,6 +232,11 @@ static int queue_recv(struct kelp_http_conn *conn)
 	 * control-thread wake-up and a new SQE). A peer that closes early still ends it with the
 	 * bytes got so far, and the next receive sees the EOF. */
 	io_uring_prep_recv(sqe, conn->fd, win, n, conn->direct ? MSG_WAITALL : 0);
+	/* The first receive goes out beside its request: trying it at once (io_uring's default)
+	 * always finds an empty socket, a wasted pass through the TCP receive path per call. Wait
+	 * for readiness first instead. */
+	if (first)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	io_uring_sqe_set_data(sqe, &conn->recv_op);
 	conn->recv_inflight = true;
 	return 0;
@@ -269,7 +275,7 @@ static int conn_start_io(struct kelp_http_conn *conn)
 	conn->state = CONN_BUSY;
 	if ((rc = queue_send(conn)))
 		return rc;
-	if ((rc = queue_recv(conn)))
+	if ((rc = queue_recv(conn, true)))
 		conn_error(conn, rc); /* the send's completion ends the call */
 	return 0;
 }
@@ -496,7 +502,7 @@ static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 		}
 		if (kelp_http_parser_done(&conn->parser))
 			conn->resp_done = true;
-		else if ((rc = queue_recv(conn)))
+		else if ((rc = queue_recv(conn, false)))
 			conn_error(conn, rc);
 	}
 	conn_settle(conn);

@@ -16,6 +16,8 @@
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/rdma/rdma_export.h"
+#include "lcore/tcp/tcp_export.h"
+#include "lcore/tcp/tcp_reader.h"
 #include "lcore/rdma/rdma_reader.h"
 #include "nic/conn.h"
 
@@ -167,6 +169,53 @@ static const char *state_name(int state)
 	}
 }
 
+/* The TCP side of `kelpctl peers`: every reader connection (lcore x peer) and the export. */
+static json_t *tcp_json(struct kelp_engine *eng)
+{
+	struct kelp_tcp_peer_info *info = calloc(KELP_TCP_READER_MAX_PEERS, sizeof(*info));
+	json_t *arr = json_array();
+
+	for (unsigned i = 0; info && i < eng->n_lcores; i++) {
+		const struct kelp_tcp_reader *rd = eng->lcores[i].tcp_reader;
+		size_t n = rd ? kelp_tcp_reader_peers(rd, info, KELP_TCP_READER_MAX_PEERS) : 0;
+
+		for (size_t j = 0; j < n; j++) {
+			const struct kelp_tcp_peer_info *p = &info[j];
+			json_array_append_new(
+				arr,
+				json_pack("{s:s, s:s, s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I, "
+					  "s:I, s:I, s:I, s:s}",
+					  "addr", p->addr, "volume_server", p->vs, "lcore",
+					  (int)p->lcore, "state", kelp_tcp_state_name(p->state),
+					  "in_flight", (int)p->in_flight, "requests",
+					  (json_int_t)p->requests, "replies",
+					  (json_int_t)p->replies, "bytes", (json_int_t)p->bytes,
+					  "errors", (json_int_t)p->errors, "resets",
+					  (json_int_t)p->resets, "fallbacks",
+					  (json_int_t)p->fallbacks, "bypassed",
+					  (json_int_t)p->bypassed, "connects",
+					  (json_int_t)p->connects, "last_error",
+					  p->last_error ? strerror(-p->last_error) : ""));
+		}
+	}
+	free(info);
+	json_t *t =
+		json_pack("{s:b, s:o}", "reader", eng->lcores[0].tcp_reader != NULL, "peers", arr);
+	if (t && eng->tcp_export) {
+		struct kelp_tcp_export_stats s;
+		kelp_tcp_export_stats(eng->tcp_export, &s);
+		json_object_set_new(
+			t, "export",
+			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "listen",
+				  eng->conf.peer.tcp_listen, "connections",
+				  (json_int_t)s.connections, "refused", (json_int_t)s.refused, "up",
+				  (json_int_t)s.up, "requests", (json_int_t)s.requests, "replies",
+				  (json_int_t)s.replies, "bytes", (json_int_t)s.bytes, "malformed",
+				  (json_int_t)s.errors, "too_large", (json_int_t)s.too_large));
+	}
+	return t;
+}
+
 static json_t *cmd_peers(struct kelp_control *ctl)
 {
 	struct kelp_engine *eng = ctl->eng;
@@ -204,6 +253,8 @@ static json_t *cmd_peers(struct kelp_control *ctl)
 	json_t *ex = export_json(ctl);
 	if (r && ex)
 		json_object_set_new(r, "export", ex);
+	if (r)
+		json_object_set_new(r, "tcp", tcp_json(eng));
 	return r;
 }
 

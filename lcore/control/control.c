@@ -58,6 +58,11 @@ struct io_uring *kelp_ctl_ring(struct kelp_control *ctl)
 	return &ctl->ring;
 }
 
+uint64_t kelp_ctl_timed_waits(struct kelp_control *ctl)
+{
+	return ctl->timed_waits;
+}
+
 void *kelp_ctl_remote_priv(struct kelp_control *ctl)
 {
 	return ctl->remote_priv;
@@ -419,17 +424,40 @@ int kelp_ctl_run(struct kelp_engine *eng, int sig_fd)
 	kelp_log_info("kelpd: serving on %s with %u lcore(s), %zu volume(s)",
 		      eng->conf.engine.socket, eng->n_lcores, kelp_volume_set_count(eng->volumes));
 
+	bool idle_timeout = false; /* the last timed wait ended with nothing to do */
 	while (!ctl->stopping) {
 		/* Dekker with kelp_lcore_poll_once(): our flag store before our ring check, an
 		 * lcore's ring store before its flag load. Either we see its messages now (and do
 		 * not wait), or it sees us asleep and writes wake_fd. While we work, lcores skip
-		 * that write. */
-		__atomic_store_n(&ctl->asleep, 1, __ATOMIC_RELAXED);
+		 * that write.
+		 * While many HTTP reads are in flight their answers wake us anyway: we then sleep
+		 * at most KELP_CTL_LAZY_WAKE_NS and lcores do not write wake_fd
+		 * (KELP_CTL_ASLEEP_TIMED), so new requests ride on the next wake-up instead of
+		 * costing one of their own (a context switch here, an eventfd write there). A timed
+		 * wait that ended with nothing to do (slow answers, e.g. large bodies) makes the
+		 * next one untimed: no periodic wake-ups while nothing happens.
+		 */
+		uint32_t sleep_mode =
+			kelp_ctl_remote_inflight(ctl) >= KELP_CTL_LAZY_MIN_INFLIGHT && !idle_timeout
+				? KELP_CTL_ASLEEP_TIMED
+				: KELP_CTL_ASLEEP;
+		__atomic_store_n(&ctl->asleep, sleep_mode, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (lcore_messages_pending(ctl)) /* submit, reap what is ready, do not sleep */
+		if (lcore_messages_pending(ctl)) { /* submit, reap what is ready, do not sleep */
 			rc = io_uring_submit_and_get_events(&ctl->ring);
-		else
+		} else if (sleep_mode == KELP_CTL_ASLEEP_TIMED) {
+			struct __kernel_timespec ts = {.tv_nsec = KELP_CTL_LAZY_WAKE_NS};
+			struct io_uring_cqe *first;
+			ctl->timed_waits++;
+			rc = io_uring_submit_and_wait_timeout(&ctl->ring, &first, 1, &ts, NULL);
+			if (rc == -ETIME) { /* time to look at the lcores' rings */
+				idle_timeout = !lcore_messages_pending(ctl);
+				rc = 0;
+			}
+		} else {
 			rc = io_uring_submit_and_wait(&ctl->ring, 1);
+			idle_timeout = false;
+		}
 		__atomic_store_n(&ctl->asleep, 0, __ATOMIC_RELAXED);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
 			kelp_log_error("kelpd: io_uring_submit_and_wait: %s", strerror(-rc));

@@ -38,6 +38,11 @@ struct kelp_engine *kelp_ctl_engine(struct kelp_control *ctl);
 void *kelp_ctl_remote_priv(struct kelp_control *ctl);
 void kelp_ctl_set_remote_priv(struct kelp_control *ctl, void *priv);
 
+/* kelp_ctl_timed_waits - how often the loop slept with a timeout instead of waiting for an lcore's
+ * wake-up (many HTTP reads in flight: KELP_CTL_ASLEEP_TIMED, lcore.h), for kelpctl stats
+ * (http_fallback.timed_waits). Control thread only. */
+uint64_t kelp_ctl_timed_waits(struct kelp_control *ctl);
+
 /*
  * kelp_ctl_run - create the control state, listen on the engine's socket, and run the loop until
  * SIGINT/SIGTERM arrive on @sig_fd (a signalfd), then stop the lcores and free every session.

@@ -48,7 +48,11 @@ struct kelp_control {
 	int sig_fd;
 	int wake_fd; /* eventfd the lcores write after sending us messages, only while asleep is set
 		      */
-	uint32_t asleep; /* 1 around the loop's wait in io_uring_enter (read by the lcores) */
+	/* around the loop's wait in io_uring_enter (read by the lcores): KELP_CTL_ASLEEP, or
+	 * KELP_CTL_ASLEEP_TIMED when it wakes by itself within KELP_CTL_LAZY_WAKE_NS; 0 otherwise
+	 */
+	uint32_t asleep;
+	uint64_t timed_waits; /* kelp_ctl_timed_waits() */
 	struct kelp_ctl_op accept_op, signal_op, wake_op;
 	struct kelp_ctl_op accept_retry_op; /* timeout before accepting again (out of fds) */
 	struct __kernel_timespec accept_delay;

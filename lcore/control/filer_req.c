@@ -26,11 +26,10 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "core/fpath.h"
 #include "core/list.h"
-#include "core/gzip.h"
+#include "core/cipher.h"
 #include "core/volume.h"
 #include "kelp_abi.h"
 #include "lcore/cluster/filer.h"
@@ -39,6 +38,8 @@
 #include "lcore/control/remote_read.h"
 #include "lcore/engine.h"
 #include "lcore/worker/serve_local.h"
+#include "proto/chunk_manifest.h"
+#include "proto/chunk_plan.h"
 
 /* Chunk reads of one path read in flight at most (the rest wait for their turn). */
 #define PIECES_INFLIGHT 16
@@ -49,15 +50,16 @@ struct filer_srv {
 	bool stopping;
 	unsigned inflight; /* requests started, not completed */
 	uint64_t requests[4], errors, path_reads, read_bytes, chunk_reads, chunk_reads_local,
-		chunk_reads_remote, chunks_transformed, holes;
+		chunk_reads_remote, chunks_transformed, holes, manifests_resolved;
 };
 
 struct preq;
 
 struct piece {
 	struct preq *pr;
-	const struct kelp_fchunk *c;
-	uint64_t chunk_off; /* where the piece starts in the chunk's (plain) data */
+	struct kelp_filer_chunk c; /* a copy: manifests' chunk arrays come and go */
+	bool manifest;		   /* a chunk manifest: its data lists more chunks */
+	uint64_t chunk_off;	   /* where the piece starts in the chunk's (plain) data */
 	uint32_t len;
 	uint8_t *dst;	/* in the client's buffer */
 	uint8_t *whole; /* whole-chunk buffer of a transformed chunk */
@@ -83,6 +85,11 @@ struct preq {
 	unsigned n_pieces, next, inflight;
 	bool issuing; /* inside next_pieces() */
 	int err;
+	/* resolving chunk manifests (the entry's first read): data chunks found so far, and the
+	 * manifests the current round found inside manifests */
+	bool resolving;
+	struct kelp_filer_chunk *res, *more;
+	uint32_t n_res, cap_res, n_more, cap_more;
 	uint32_t n; /* bytes the read returns */
 };
 
@@ -95,15 +102,16 @@ static void complete(struct preq *pr, int32_t result)
 	struct kelp_remote_read *rr = pr->rr;
 	rr->result = result;
 	rr->cqe_flags = 0;
-	rr->size = pr->e ? pr->e->size : 0;
+	rr->size = pr->e ? pr->e->ent.attr.size : 0;
 	rr->crc = 0;
 	rr->needle_flags = 0;
 	if (result < 0)
 		fs->errors++;
-	if (pr->pieces)
-		for (unsigned i = 0; i < pr->n_pieces; i++)
-			free(pr->pieces[i].whole);
+	for (unsigned i = 0; i < pr->n_pieces; i++)
+		free(pr->pieces[i].whole);
 	free(pr->pieces);
+	free(pr->res);
+	free(pr->more);
 	if (pr->listing)
 		kelp_filer_list_free(&pr->l);
 	kelp_fentry_put(pr->e);
@@ -116,25 +124,18 @@ static void complete(struct preq *pr, int32_t result)
 /* ---- STAT, READLINK, LIST ----------------------------------------------------------------------
  */
 
-static uint64_t path_hash(const char *p, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a: a stable inode when the filer has none */
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static void fill_stat(const struct kelp_fentry *e, const char *path, size_t len,
 		      struct kelp_path_stat *st)
 {
+	const struct kelp_filer_attr *a = &e->ent.attr;
 	*st = (struct kelp_path_stat){
-		.size = e->size,
-		.mtime_ns = e->mtime_ns,
-		.ctime_ns = e->ctime_ns,
-		.inode = e->inode ? e->inode : path_hash(path, len),
-		.mode = e->mode,
-		.uid = e->uid,
-		.gid = e->gid,
+		.size = a->size,
+		.mtime_ns = a->mtime_ns,
+		.ctime_ns = a->crtime_ns,
+		.inode = a->inode ? a->inode : kelp_filer_path_inode(path, len),
+		.mode = a->mode,
+		.uid = a->uid,
+		.gid = a->gid,
 	};
 }
 
@@ -161,7 +162,7 @@ static void list_done(struct kelp_filer_list *l, int err)
 
 static void start_list(struct preq *pr)
 {
-	if (!S_ISDIR(pr->e->mode)) {
+	if (!S_ISDIR(pr->e->ent.attr.mode)) {
 		complete(pr, -ENOTDIR);
 		return;
 	}
@@ -177,91 +178,71 @@ static void start_list(struct preq *pr)
 	}
 }
 
-/* ---- READ: decoding whole chunks
- * ----------------------------------------------------------------- */
+/* ---- READ: chunk reads -------------------------------------------------------------------------
+ */
 
-/* AES-256-GCM as weed's util.Decrypt: nonce (12 bytes) || ciphertext || tag (16 bytes). In place:
- * the plaintext starts at @buf. Return: plaintext bytes, or -EIO (corrupt, wrong key). */
-static ssize_t gcm_decrypt(const uint8_t key[32], uint8_t *buf, size_t len)
-{
-	if (len < 12 + 16)
-		return -EIO;
-	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-	if (!x)
-		return -ENOMEM;
-	size_t clen = len - 12 - 16;
-	int outl = 0, fin = 0;
-	uint8_t *out = malloc(clen ? clen : 1);
-	int ok = out && EVP_DecryptInit_ex(x, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-		 EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
-		 EVP_DecryptInit_ex(x, NULL, NULL, key, buf) == 1 &&
-		 EVP_DecryptUpdate(x, out, &outl, buf + 12, (int)clen) == 1 &&
-		 EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, 16, buf + len - 16) == 1 &&
-		 EVP_DecryptFinal_ex(x, out + outl, &fin) == 1;
-	EVP_CIPHER_CTX_free(x);
-	if (!ok) {
-		free(out);
-		return out ? -EIO : -ENOMEM;
-	}
-	memcpy(buf, out, (size_t)outl + (size_t)fin);
-	free(out);
-	return outl + fin;
-}
+static void next_pieces(struct preq *pr);
+static int issue_piece(struct piece *p);
 
-/* gzip @*buf (@*len bytes) into a new buffer that replaces it. */
-static int gunzip_buf(uint8_t **buf, size_t *len, uint64_t want)
+/* The whole stored chunk is in p->whole (@got bytes, CQE @flags): its plain bytes (decrypted,
+ * gunzipped: core/cipher.h) into a new buffer *@plain of *@plain_len bytes. */
+static int unpack_whole(struct piece *p, size_t got, uint32_t flags, uint8_t **plain,
+			size_t *plain_len)
 {
-	size_t cap = want ? want : kelp_gunzip_size(*buf, *len);
-	if (cap == 0)
-		cap = 4096;
-	for (int i = 0; i < 8; i++, cap *= 4) {
-		uint8_t *out = malloc(cap);
-		size_t olen;
+	const struct kelp_filer_chunk *c = &p->c;
+	/* not encrypted: the needle's gzip flag says (KELP_CQE_F_GZIP); encrypted: is_compressed */
+	bool compressed = c->cipher_key_len ? c->is_compressed : (flags & KELP_CQE_F_GZIP) != 0;
+	size_t cap = p->manifest ? got * 4 + 4096 : c->size;
+	for (int i = 0; i < 6; i++, cap *= 4) {
+		uint8_t *out = malloc(cap ? cap : 1);
 		if (!out)
 			return -ENOMEM;
-		int rc = kelp_gunzip(*buf, *len, out, cap, &olen);
+		int rc = kelp_chunk_unpack(c->cipher_key, c->cipher_key_len, compressed, p->whole,
+					   got, out, cap, plain_len);
 		if (rc == 0) {
-			free(*buf);
-			*buf = out;
-			*len = olen;
+			*plain = out;
 			return 0;
 		}
 		free(out);
 		if (rc != -ENOSPC)
-			return -EIO;
+			return rc == -ENOMEM ? rc : -EIO;
 	}
 	return -EIO;
 }
 
-/* The whole chunk is in p->whole (@got bytes, CQE @flags): decode it and copy the piece. */
-static int decode_whole(struct piece *p, size_t got, uint32_t flags)
+/* A manifest chunk's plain bytes: its chunks go to the request's resolved list (or, manifests
+ * again, to the next round). */
+static int add_manifest(struct preq *pr, const uint8_t *buf, size_t len)
 {
-	struct filer_srv *fs = p->pr->fs;
-	size_t len = got;
-	int rc = 0;
-	fs->chunks_transformed++;
-	if (flags & KELP_CQE_F_GZIP) /* the volume server stored it gzip (as a needle flag) */
-		rc = gunzip_buf(&p->whole, &len, 0);
-	if (!rc && p->c->cipher_key_len) {
-		ssize_t n = gcm_decrypt(p->c->cipher_key, p->whole, len);
-		rc = n < 0 ? (int)n : 0;
-		len = n < 0 ? 0 : (size_t)n;
-	}
-	if (!rc && p->c->is_compressed) /* the filer compressed it before (encrypting) */
-		rc = gunzip_buf(&p->whole, &len, p->c->size);
+	struct kelp_filer_chunk *cs;
+	uint32_t n;
+	int rc = kelp_chunk_manifest_decode(buf, len, &cs, &n);
 	if (rc)
 		return rc == -ENOMEM ? rc : -EIO;
-	if (len < p->chunk_off + p->len)
-		return -EIO; /* shorter than the filer says: never hand out what is not there */
-	memcpy(p->dst, p->whole + p->chunk_off, p->len);
-	return 0;
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		bool m = cs[i].is_chunk_manifest;
+		struct kelp_filer_chunk **arr = m ? &pr->more : &pr->res;
+		uint32_t *cnt = m ? &pr->n_more : &pr->n_res,
+			 *cap = m ? &pr->cap_more : &pr->cap_res;
+		if (*cnt + 1 > KELP_FILER_CHUNKS_MAX * 64u) {
+			rc = -EIO; /* absurd: more chunks than kelp_chunk_visibles() takes */
+			break;
+		}
+		if (*cnt == *cap) {
+			uint32_t nc = *cap ? *cap * 2 : 64;
+			struct kelp_filer_chunk *na = realloc(*arr, nc * sizeof(*na));
+			if (!na) {
+				rc = -ENOMEM;
+				break;
+			}
+			*arr = na;
+			*cap = nc;
+		}
+		(*arr)[(*cnt)++] = cs[i];
+	}
+	free(cs);
+	return rc;
 }
-
-/* ---- READ: pieces
- * -------------------------------------------------------------------------------- */
-
-static void next_pieces(struct preq *pr);
-static int issue_piece(struct piece *p);
 
 /* A piece's read ended with @result bytes (or -errno) and CQE @flags (@size: the needle's). */
 static void piece_done(struct piece *p, int32_t result, uint32_t flags, uint64_t size)
@@ -273,14 +254,25 @@ static void piece_done(struct piece *p, int32_t result, uint32_t flags, uint64_t
 		p->transform = true;
 		err = 1;
 	} else if (!err && p->transform && (flags & KELP_CQE_F_TRUNCATED) && !p->retried &&
-		   size < (64ull << 20) * 16) {
+		   size <= UINT32_MAX) {
 		p->retried = true; /* larger than guessed: once more with its size */
 		free(p->whole);
 		p->whole = NULL;
 		p->whole_cap = size;
 		err = 1;
 	} else if (!err && p->transform) {
-		err = decode_whole(p, (size_t)result, flags);
+		uint8_t *plain = NULL;
+		size_t plen = 0;
+		pr->fs->chunks_transformed++;
+		err = unpack_whole(p, (size_t)result, flags, &plain, &plen);
+		if (!err && p->manifest)
+			err = add_manifest(pr, plain, plen);
+		else if (!err && plen < p->chunk_off + p->len)
+			err = -EIO; /* shorter than the filer says: never hand out what is not there
+				     */
+		else if (!err)
+			memcpy(p->dst, plain + p->chunk_off, p->len);
+		free(plain);
 	} else if (!err && (uint32_t)result != p->len) {
 		err = -EIO; /* the chunk is shorter than the filer's entry says */
 	}
@@ -312,8 +304,8 @@ static int issue_piece(struct piece *p)
 	uint64_t off = p->chunk_off;
 	uint32_t len = p->len;
 	if (p->transform) {
-		if (!p->whole_cap) /* stored size unknown: plain size plus room for a header/tag */
-			p->whole_cap = p->c->size + p->c->size / 64 + 4096;
+		if (!p->whole_cap) /* stored size unknown: plain size plus room for nonce and tag */
+			p->whole_cap = p->manifest ? (1u << 20) : p->c.size + p->c.size / 64 + 4096;
 		if (p->whole_cap > UINT32_MAX || !(p->whole = malloc(p->whole_cap))) {
 			piece_done(p, -ENOMEM, 0, 0);
 			return 0;
@@ -323,13 +315,13 @@ static int issue_piece(struct piece *p)
 		len = (uint32_t)p->whole_cap;
 	}
 	fs->chunk_reads++;
-	const struct kelp_volume *v = kelp_volume_set_find(eng->volumes, p->c->fid.volume_id);
+	const struct kelp_volume *v = kelp_volume_set_find(eng->volumes, p->c.fid.volume_id);
 	bool local_failed = false;
 	if (v && !eng->conf.seaweedfs.force_http) {
 		struct kelp_sqe e = {.opcode = KELP_OP_READ,
-				     .volume_id = p->c->fid.volume_id,
-				     .key = p->c->fid.key,
-				     .cookie = p->c->fid.cookie,
+				     .volume_id = p->c.fid.volume_id,
+				     .key = p->c.fid.key,
+				     .cookie = p->c.fid.cookie,
 				     .length = len,
 				     .offset = off};
 		struct kelp_cqe c = {0};
@@ -343,7 +335,7 @@ static int issue_piece(struct piece *p)
 	}
 	p->rd = (struct kelp_remote_read){
 		.opcode = KELP_OP_READ,
-		.fid = p->c->fid,
+		.fid = p->c.fid,
 		.offset = off,
 		.length = len,
 		.dst = dst,
@@ -359,7 +351,55 @@ static int issue_piece(struct piece *p)
 	return 1;
 }
 
-/* Keep up to PIECES_INFLIGHT pieces in flight; complete the request after the last. */
+static void plan_read(struct preq *pr);
+static void resolve_round(struct preq *pr, const struct kelp_filer_chunk *manifests, uint32_t n);
+
+/* Every piece of the current phase is back: the next phase, or the completion. */
+static void phase_done(struct preq *pr)
+{
+	struct filer_srv *fs = pr->fs;
+	if (pr->err) {
+		complete(pr, pr->err);
+		return;
+	}
+	if (pr->resolving) {
+		if (pr->n_more) { /* manifests inside manifests: another round */
+			struct kelp_filer_chunk *m = pr->more;
+			uint32_t n = pr->n_more;
+			pr->more = NULL;
+			pr->n_more = pr->cap_more = 0;
+			resolve_round(pr, m, n);
+			free(m);
+			return;
+		}
+		/* resolved: the entry keeps its data chunks and visible intervals */
+		struct kelp_fentry *e = pr->e;
+		struct kelp_chunk_visible *vis = NULL;
+		uint32_t nvis = 0;
+		int rc = kelp_chunk_visibles(pr->res, pr->n_res, &vis, &nvis);
+		if (rc) {
+			complete(pr, rc == -ENOMEM ? rc : -EIO);
+			return;
+		}
+		if (!e->planned) { /* another read may have resolved it meanwhile */
+			e->data = pr->res;
+			e->n_data = pr->n_res;
+			e->vis = vis;
+			e->nvis = nvis;
+			e->planned = true;
+			pr->res = NULL;
+		} else {
+			free(vis);
+		}
+		pr->resolving = false;
+		plan_read(pr);
+		return;
+	}
+	fs->read_bytes += pr->n;
+	complete(pr, (int32_t)pr->n);
+}
+
+/* Keep up to PIECES_INFLIGHT pieces in flight; the next phase after the last. */
 static void next_pieces(struct preq *pr)
 {
 	if (pr->issuing)
@@ -371,132 +411,134 @@ static void next_pieces(struct preq *pr)
 		issue_piece(p);
 	}
 	pr->issuing = false;
-	if (pr->inflight == 0 && (pr->err || pr->next >= pr->n_pieces)) {
-		struct filer_srv *fs = pr->fs;
-		if (!pr->err)
-			fs->read_bytes += pr->n;
-		complete(pr, pr->err ? pr->err : (int32_t)pr->n);
-	}
+	if (pr->inflight == 0 && (pr->err || pr->next >= pr->n_pieces))
+		phase_done(pr);
 }
 
-struct span {
-	uint64_t a, b; /* [a, b) */
-};
-
-/* Order of the chunks by precedence: newest modified_ts_ns first, later in the list first on a
- * tie (the filer appends overwrites). */
-static const struct kelp_fchunk *sort_base;
-static int by_newest(const void *x, const void *y)
+static void free_pieces(struct preq *pr)
 {
-	const struct kelp_fchunk *a = &sort_base[*(const size_t *)x];
-	const struct kelp_fchunk *b = &sort_base[*(const size_t *)y];
-	if (a->mtime_ns != b->mtime_ns)
-		return a->mtime_ns > b->mtime_ns ? -1 : 1;
-	return *(const size_t *)x > *(const size_t *)y ? -1 : 1;
+	for (unsigned i = 0; i < pr->n_pieces; i++)
+		free(pr->pieces[i].whole);
+	free(pr->pieces);
+	pr->pieces = NULL;
+	pr->n_pieces = pr->next = 0;
 }
 
-/*
- * Plan [@off, @end) of @e: pieces of chunks (newest wins), zeros for what no chunk covers.
- * Return: 0 with pr->pieces set; -ENOMEM; -EOPNOTSUPP a chunk manifest (not resolved yet).
- */
-static int plan(struct preq *pr, uint64_t off, uint64_t end)
+/* Read @n manifest chunks whole (their data lists more chunks). */
+static void resolve_round(struct preq *pr, const struct kelp_filer_chunk *manifests, uint32_t n)
 {
-	const struct kelp_fentry *e = pr->e;
-	uint8_t *buf = pr->rr->dst;
-	size_t n = e->n_chunks;
-	for (size_t i = 0; i < n; i++)
-		if (e->chunks[i].is_manifest)
-			return -EOPNOTSUPP;
-	size_t *order = malloc((n ? n : 1) * sizeof(*order));
-	/* the uncovered spans of the range: at most one more per chunk */
-	struct span *todo = malloc((n + 1) * sizeof(*todo));
-	pr->pieces = calloc(2 * n + 1, sizeof(*pr->pieces));
-	if (!order || !todo || !pr->pieces) {
-		free(order);
-		free(todo);
-		return -ENOMEM;
+	free_pieces(pr);
+	pr->pieces = calloc(n ? n : 1, sizeof(*pr->pieces));
+	if (!pr->pieces) {
+		complete(pr, -ENOMEM);
+		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	sort_base = e->chunks;
-	qsort(order, n, sizeof(*order), by_newest);
-	size_t nt = 1, np = 0;
-	todo[0] = (struct span){off, end};
-	for (size_t k = 0; k < n && nt; k++) {
-		const struct kelp_fchunk *c = &e->chunks[order[k]];
-		uint64_t ca = c->offset, cb = c->offset + c->size;
-		for (size_t t = 0; t < nt;) {
-			uint64_t a = todo[t].a > ca ? todo[t].a : ca;
-			uint64_t b = todo[t].b < cb ? todo[t].b : cb;
-			if (a >= b) {
-				t++;
-				continue;
-			}
-			if (np >= 2 * n + 1)
-				break; /* cannot happen: each chunk cuts each span at most once */
-			pr->pieces[np++] =
-				(struct piece){.pr = pr,
-					       .c = c,
-					       .chunk_off = a - ca,
-					       .len = (uint32_t)(b - a),
-					       .dst = buf + (a - off),
-					       .transform = c->cipher_key_len || c->is_compressed};
-			/* what is left of the span: before a, after b */
-			struct span s = todo[t];
-			if (s.a < a && b < s.b) {
-				todo[t] = (struct span){s.a, a};
-				todo[nt++] = (struct span){b, s.b};
-				t++;
-			} else if (s.a < a) {
-				todo[t++] = (struct span){s.a, a};
-			} else if (b < s.b) {
-				todo[t++] = (struct span){b, s.b};
-			} else {
-				todo[t] = todo[--nt];
-			}
+	for (uint32_t i = 0; i < n; i++)
+		pr->pieces[i] = (struct piece){
+			.pr = pr, .c = manifests[i], .transform = true, .manifest = true};
+	pr->n_pieces = n;
+	pr->fs->manifests_resolved += n;
+	next_pieces(pr);
+}
+
+/* The entry's chunks are resolved: plan [offset, offset + n) and read the pieces. */
+static void plan_read(struct preq *pr)
+{
+	struct kelp_fentry *e = pr->e;
+	struct kelp_remote_read *rr = pr->rr;
+	uint32_t cap = 2 * e->nvis + 1;
+	struct kelp_chunk_piece *cp = malloc(cap * sizeof(*cp));
+	uint32_t np = 0;
+	if (!cp) {
+		complete(pr, -ENOMEM);
+		return;
+	}
+	int64_t n = kelp_chunk_plan(e->vis, e->nvis, e->ent.attr.size, rr->offset, rr->length, cp,
+				    cap, &np);
+	free_pieces(pr);
+	pr->pieces = n >= 0 ? calloc(np ? np : 1, sizeof(*pr->pieces)) : NULL;
+	if (n < 0 || !pr->pieces) {
+		free(cp);
+		complete(pr, n < 0 ? -EIO : -ENOMEM);
+		return;
+	}
+	pr->n = (uint32_t)n;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < np; i++) {
+		uint8_t *dst = rr->dst + cp[i].dst_off;
+		if (cp[i].chunk == KELP_CHUNK_HOLE) { /* zeros, as the filer's GET gives */
+			memset(dst, 0, cp[i].len);
+			pr->fs->holes++;
+			continue;
 		}
+		const struct kelp_filer_chunk *c = &e->data[cp[i].chunk];
+		pr->pieces[k++] =
+			(struct piece){.pr = pr,
+				       .c = *c,
+				       .chunk_off = cp[i].chunk_off,
+				       .len = cp[i].len,
+				       .dst = dst,
+				       .transform = c->cipher_key_len || c->is_compressed};
 	}
-	for (size_t t = 0; t < nt; t++) { /* holes: zeros, as the filer's GET gives */
-		memset(buf + (todo[t].a - off), 0, todo[t].b - todo[t].a);
-		pr->fs->holes++;
-	}
-	pr->n_pieces = (unsigned)np;
-	free(order);
-	free(todo);
-	return 0;
+	pr->n_pieces = k;
+	free(cp);
+	next_pieces(pr);
 }
 
 static void start_read(struct preq *pr)
 {
-	const struct kelp_fentry *e = pr->e;
+	struct kelp_fentry *e = pr->e;
+	const struct kelp_filer_entry *ent = &e->ent;
 	struct kelp_remote_read *rr = pr->rr;
-	if (S_ISDIR(e->mode)) {
+	if (S_ISDIR(ent->attr.mode)) {
 		complete(pr, -EISDIR);
 		return;
 	}
 	pr->fs->path_reads++;
-	if (rr->offset >= e->size) {
+	if (rr->offset >= ent->attr.size) {
 		complete(pr, 0);
 		return;
 	}
-	uint64_t left = e->size - rr->offset;
-	pr->n = left < rr->length ? (uint32_t)left : rr->length;
-	uint64_t end = rr->offset + pr->n;
-	if (e->content) { /* inline: the entry holds the bytes; past them zeros */
-		uint64_t have = e->content_len > rr->offset ? e->content_len - rr->offset : 0;
-		if (have > pr->n)
-			have = pr->n;
-		memcpy(rr->dst, e->content + rr->offset, have);
-		memset(rr->dst + have, 0, pr->n - have);
-		complete(pr, (int32_t)pr->n);
+	if (ent->content) { /* inline: the entry holds the bytes; past them zeros */
+		uint64_t left = ent->attr.size - rr->offset;
+		uint32_t n = left < rr->length ? (uint32_t)left : rr->length;
+		uint64_t have = ent->content_len > rr->offset ? ent->content_len - rr->offset : 0;
+		if (have > n)
+			have = n;
+		memcpy(rr->dst, ent->content + rr->offset, have);
+		memset(rr->dst + have, 0, n - have);
+		pr->fs->read_bytes += n;
+		complete(pr, (int32_t)n);
 		return;
 	}
-	int rc = plan(pr, rr->offset, end);
-	if (rc) {
-		complete(pr, rc);
+	if (e->planned) {
+		plan_read(pr);
 		return;
 	}
-	next_pieces(pr);
+	/* first read of this entry: resolve its manifests (if any), then plan */
+	uint32_t nm = 0;
+	for (uint32_t i = 0; i < ent->nchunks; i++)
+		nm += ent->chunks[i].is_chunk_manifest;
+	struct kelp_filer_chunk *m = calloc(nm ? nm : 1, sizeof(*m));
+	pr->res = calloc(ent->nchunks - nm ? ent->nchunks - nm : 1, sizeof(*pr->res));
+	if (!m || !pr->res) {
+		free(m);
+		complete(pr, -ENOMEM);
+		return;
+	}
+	for (uint32_t i = 0, j = 0; i < ent->nchunks; i++) {
+		if (ent->chunks[i].is_chunk_manifest)
+			m[j++] = ent->chunks[i];
+		else
+			pr->res[pr->n_res++] = ent->chunks[i];
+	}
+	pr->cap_res = pr->n_res;
+	pr->resolving = true;
+	if (nm)
+		resolve_round(pr, m, nm);
+	else
+		phase_done(pr); /* nothing to fetch: straight to the visible intervals */
+	free(m);
 }
 
 /* ---- dispatch ----------------------------------------------------------------------------------
@@ -511,12 +553,13 @@ static void have_entry(struct preq *pr)
 		complete(pr, 0);
 		break;
 	case KELP_OP_PATH_READLINK: {
-		if (!pr->e->symlink) {
+		const char *target = pr->e->ent.symlink_target;
+		if (!target) {
 			complete(pr, -EINVAL);
 			break;
 		}
-		size_t tl = strlen(pr->e->symlink);
-		memcpy(rr->dst, pr->e->symlink, tl < rr->length ? tl : rr->length);
+		size_t tl = strlen(target);
+		memcpy(rr->dst, target, tl < rr->length ? tl : rr->length);
 		complete(pr, tl > INT32_MAX ? -EIO : (int32_t)tl);
 		break;
 	}
@@ -666,6 +709,7 @@ json_t *kelp_ctl_filer_stats(struct kelp_control *ctl)
 	PUT("chunk_reads_remote", fs->chunk_reads_remote);
 	PUT("chunks_transformed", fs->chunks_transformed);
 	PUT("holes", fs->holes);
+	PUT("manifests_resolved", fs->manifests_resolved);
 	PUT("lookups", s.lookups);
 	PUT("lists", s.lists);
 	PUT("cache_hits", s.cache.hits);

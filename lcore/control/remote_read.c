@@ -233,6 +233,12 @@ int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *rr)
 	return 0; /* the control loop submits the queued SQEs */
 }
 
+unsigned kelp_ctl_remote_inflight(struct kelp_control *ctl)
+{
+	struct http_path *p = kelp_ctl_remote_priv(ctl);
+	return p ? p->inflight : 0;
+}
+
 /* Wait on the control ring (the loop has ended) until this module has nothing in flight. */
 static void drain(struct http_path *p)
 {
@@ -318,6 +324,7 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	PUT("stale_retries", h.stale_retries);
 	PUT("body_bytes_direct", h.body_bytes_direct);
 	PUT("body_bytes_copied", h.body_bytes_copied);
+	PUT("timed_waits", kelp_ctl_timed_waits(p->ctl));
 #undef PUT
 	return o;
 }

@@ -29,6 +29,13 @@ int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *req)
 void kelp_ctl_remote_done(struct kelp_control *ctl, struct kelp_remote_read *req);
 
 /*
+ * kelp_ctl_remote_inflight - how many requests the non-local path owns right now (accepted by
+ * kelp_ctl_remote_read(), not yet handed back): while there are any, the control loop sleeps with
+ * a bounded timeout and lcores need not wake it for new ones (control.c). Control thread only.
+ */
+unsigned kelp_ctl_remote_inflight(struct kelp_control *ctl);
+
+/*
  * kelp_ctl_remote_init / kelp_ctl_remote_fini - set up the non-local paths when the control loop
  * starts (keep state with kelp_ctl_set_remote_priv) and tear them down when it stops: requests
  * still owned by the path at fini are completed with kelp_ctl_remote_done(-ECANCELED) before

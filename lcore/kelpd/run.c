@@ -21,6 +21,8 @@
 #include "lcore/worker/lcore.h"
 #include "lcore/rdma/rdma_export.h"
 #include "lcore/rdma/rdma_reader.h"
+#include "lcore/tcp/tcp_export.h"
+#include "lcore/tcp/tcp_reader.h"
 #include "nic/device.h"
 #include "lcore/worker/topology.h"
 
@@ -54,6 +56,65 @@ static void reader_ident(const struct kelp_config *conf, struct kelp_rdma_reader
 	}
 }
 
+/* Does [peer] transports name @t? */
+static bool has_transport(const struct kelp_config *c, const char *t)
+{
+	for (size_t i = 0; i < c->peer.transports.n; i++)
+		if (!strcmp(c->peer.transports.items[i], t))
+			return true;
+	return false;
+}
+
+/* Start the TCP export ([peer] tcp_listen, on lcore 0) and the TCP readers (one per lcore, when
+ * masters locate volumes and [peer] transports names tcp). Main thread, before the lcores start.
+ * Return: 0 or -errno (a configuration error, printed). */
+static int tcp_start(struct kelp_engine *eng)
+{
+	const struct kelp_config *c = &eng->conf;
+
+	if (c->peer.tcp_listen[0]) {
+		int rc = kelp_tcp_export_start(
+			eng, &eng->lcores[0], c->peer.tcp_listen, c->peer.secret,
+			(const char *const *)c->peer.allow.items, c->peer.allow.n,
+			c->rdma.export_max_read_mb, &eng->tcp_export);
+		if (rc)
+			return rc;
+	}
+	if (!c->seaweedfs.master.n || c->seaweedfs.force_http || !has_transport(c, "tcp"))
+		return 0;
+	struct kelp_rdma_reader_ident ident;
+	reader_ident(c, &ident);
+	struct kelp_tcp_config tc = {.hosts = (const char *const *)c->peer.tcp_peers.items,
+				     .n_hosts = c->peer.tcp_peers.n,
+				     .tcp_port = (uint16_t)c->peer.tcp_port,
+				     .secret = c->peer.secret,
+				     .timeout_ms = c->peer.timeout_ms,
+				     .reader_id = ident.reader_id,
+				     .incarnation = ident.incarnation};
+	for (unsigned i = 0; i < eng->n_lcores; i++) {
+		int rc = kelp_tcp_reader_create(&eng->lcores[i], &tc, &eng->lcores[i].tcp_reader);
+		if (rc)
+			return rc;
+		eng->lcores[i].tcp_route = kelp_tcp_reader_route;
+	}
+	kelp_log_info(
+		"kelpd: TCP reads: peers from the masters' locations (kelpd on port %u beside each "
+		"volume server, or [peer] tcp_peers)%s",
+		c->peer.tcp_port, c->peer.secret[0] ? ", authenticated by [peer] secret" : "");
+	return 0;
+}
+
+static void tcp_stop(struct kelp_engine *eng)
+{
+	for (unsigned i = 0; i < eng->n_lcores; i++) {
+		kelp_tcp_reader_destroy(eng->lcores[i].tcp_reader);
+		eng->lcores[i].tcp_reader = NULL;
+		eng->lcores[i].tcp_route = NULL;
+	}
+	kelp_tcp_export_stop(eng->tcp_export);
+	eng->tcp_export = NULL;
+}
+
 /* Open the RDMA device when [rdma] listen asks for it and start the export on lcore 0. A host
  * without a usable device says so once and serves without RDMA. Main thread, before the lcores
  * start. Return: 0 (also when RDMA is unavailable); -errno when the export cannot start on a
@@ -70,7 +131,8 @@ static int rdma_start(struct kelp_engine *eng)
 
 	bool exporting = c->rdma.listen[0] != '\0';
 	/* reading over RDMA needs the masters' locations (lcore/rdma/rdma_reader.h) */
-	bool reading = c->seaweedfs.master.n > 0 && !c->seaweedfs.force_http;
+	bool reading =
+		c->seaweedfs.master.n > 0 && !c->seaweedfs.force_http && has_transport(c, "rdma");
 
 	if (!exporting && !reading)
 		return 0;
@@ -231,6 +293,8 @@ int kelp_engine_run(struct kelp_config *conf,
 		}
 	}
 	rc = rdma_start(&eng);
+	if (rc == 0)
+		rc = tcp_start(&eng);
 	if (rc != 0)
 		goto out_lcores;
 	if (conf->engine.control_cpu >= 0) {
@@ -242,6 +306,7 @@ int kelp_engine_run(struct kelp_config *conf,
 	rc = kelp_ctl_run(&eng, sig_fd);
 out_lcores:
 	rdma_stop(&eng); /* the lcores are joined: nothing polls the CQ any more */
+	tcp_stop(&eng);
 	for (unsigned i = 0; i < eng.n_lcores; i++)
 		kelp_lcore_fini(&eng.lcores[i]);
 	free(eng.lcores);

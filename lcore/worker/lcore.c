@@ -81,6 +81,7 @@ static enum kelp_err_kind err_kind(int32_t result)
 static void count_completion(struct kelp_lcore *lc, struct lcore_session *s,
 			     const struct kelp_cqe *c)
 {
+	lc->round_cqes++; /* for the idle policy of lcore_thread() */
 	if (c->result < 0) {
 		KELP_STAT_ADD(lc->stats.errors[err_kind(c->result)], 1);
 		KELP_STAT_ADD(s->stats.errors, 1);
@@ -126,17 +127,28 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.lcore_id = lc->id,
 		.start_ns = kelp_now_ns(), /* non-local only: the local path times whole bursts */
 		.rdma_only = e->flags & KELP_SQE_F_RDMA_ONLY,
+		.tcp_only = e->flags & KELP_SQE_F_TCP_ONLY,
 		.local_failed = local_failed,
 	};
-	int rc = -ENOTCONN; /* no RDMA path */
-	if (lc->rdma_route && !lc->eng->conf.seaweedfs.force_http && !local_failed) {
+	/* local -> RDMA -> TCP -> HTTP; a bad local copy goes to HTTP (the peer may be us) */
+	int rc = -ENOTCONN; /* no peer path */
+	bool peers = !lc->eng->conf.seaweedfs.force_http && !local_failed;
+	if (lc->rdma_route && peers && !r->tcp_only) {
 		rc = lc->rdma_route(lc->rdma_reader, r);
 		if (rc == 0) {
 			s->remote_inflight++;
 			return 0;
 		}
 	}
-	if (r->rdma_only) { /* the client asked for an error rather than HTTP */
+	if (lc->tcp_route && peers && !r->rdma_only) {
+		r->tcp_tried = true;
+		rc = lc->tcp_route(lc->tcp_reader, r);
+		if (rc == 0) {
+			s->remote_inflight++;
+			return 0;
+		}
+	}
+	if (r->rdma_only || r->tcp_only) { /* the client asked for an error rather than HTTP */
 		remote_put(lc, r);
 		c->result = rc;
 		return 1;
@@ -219,8 +231,10 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 		break;
 	}
 	const struct kelp_volume *v = kelp_volume_set_find(lc->eng->volumes, e->volume_id);
-	/* [seaweedfs] force_http: every read over HTTP; KELP_SQE_F_RDMA_ONLY: never local */
-	if (!v || lc->eng->conf.seaweedfs.force_http || (e->flags & KELP_SQE_F_RDMA_ONLY))
+	/* [seaweedfs] force_http: every read over HTTP; KELP_SQE_F_RDMA_ONLY / _TCP_ONLY: never
+	 * local */
+	if (!v || lc->eng->conf.seaweedfs.force_http ||
+	    (e->flags & (KELP_SQE_F_RDMA_ONLY | KELP_SQE_F_TCP_ONLY)))
 		return route_remote(lc, s, e, c, false);
 	kelp_serve_local(v, e, s->arena, c);
 	/* a bad local copy (CRC mismatch, bad record, a .dat that shrank under us): a replica may
@@ -458,7 +472,15 @@ void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r
 	KELP_ASSERT_OWNER(&lc->owner);
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	r->path_priv = NULL;
-	if (r->rdma_only) { /* no fallback: complete with the RDMA error (the caller's r->result) */
+	/* failed over RDMA: TCP next, once (r->tcp_tried), unless the client wants RDMA only */
+	if (!r->tcp_tried && lc->tcp_route && !r->rdma_only && !r->local_failed) {
+		int32_t err = r->result;
+		r->tcp_tried = true;
+		if (lc->tcp_route(lc->tcp_reader, r) == 0)
+			return;
+		r->result = err;
+	}
+	if (r->rdma_only || r->tcp_only) { /* no fallback: complete with the path's error */
 		if (r->result >= 0)
 			r->result = -EIO;
 		r->cqe_flags = 0;
@@ -523,17 +545,23 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 {
 	KELP_ASSERT_OWNER(&lc->owner);
 	int busy = KELP_POLL_IDLE;
+	lc->round_cqes = 0;
 	for (unsigned i = 0; i < lc->n_pollers; i++)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
+	if (busy) /* handed reads to control and completed nothing: see KELP_HANDOFF_PARK_NS */
+		lc->handoff_only = lc->to_ctl_pending && !lc->round_cqes;
 	if (lc->to_ctl_pending) {
 		lc->to_ctl_pending = 0;
 		/* slow path only (remote reads, session release): the local path never gets here.
 		 * Dekker with the control loop: our ring tail store before this flag load, its flag
 		 * store before its ring check. A control thread that is not asleep drains our ring
-		 * after its current batch anyway: no eventfd write (a syscall plus a wakeup) then.
+		 * after its current batch anyway, and one asleep with a timeout
+		 * (KELP_CTL_ASLEEP_TIMED) after its next wake-up: no eventfd write (a syscall plus
+		 * a wakeup) then.
 		 */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (!lc->ctl_asleep || __atomic_load_n(lc->ctl_asleep, __ATOMIC_RELAXED)) {
+		if (!lc->ctl_asleep ||
+		    __atomic_load_n(lc->ctl_asleep, __ATOMIC_RELAXED) == KELP_CTL_ASLEEP) {
 			uint64_t one = 1;
 			if (lc->ctl_wake_fd >= 0 && write(lc->ctl_wake_fd, &one, sizeof(one)) < 0)
 				lc->to_ctl_pending = 1; /* retry next round */
@@ -635,12 +663,17 @@ static void *lcore_thread(void *arg)
 		if (lc->idle_park_ns == 0)
 			continue;
 		uint64_t now = kelp_now_ns(); /* vDSO, no syscall; idle rounds only */
+		uint64_t park_after = lc->handoff_only && spin_ns > KELP_HANDOFF_PARK_NS
+					      ? KELP_HANDOFF_PARK_NS
+					      : spin_ns;
 		if (idle_since == 0) {
 			idle_since = now;
-		} else if (now - idle_since >= spin_ns) {
+		} else if (now - idle_since >= park_after) {
 			park(lc);
-			spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
-							kelp_now_ns() - now);
+			/* a park for HTTP answers says nothing about how fast clients come back */
+			if (park_after == spin_ns)
+				spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
+								kelp_now_ns() - now);
 			idle_since = 0;
 		}
 	}

@@ -15,6 +15,12 @@
  * own). The lcore never reads, writes or changes the flags of a doorbell, so whatever a client does
  * to its doorbell (a huge value, reading it, O_NONBLOCK) can only delay its own requests.
  * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
+ * A round whose only work was handing reads to the control thread (HTTP fallback) shortens that
+ * idle time to KELP_HANDOFF_PARK_NS (when parking is on at all): what comes next is their answers,
+ * hundreds of microseconds away, and control wakes a parked lcore for them (kelp_lcore_kick), so
+ * spinning for them only burns CPU the volume server and the client need. A round that wrote
+ * completions keeps the full (adaptive: kelp_lcore_park_adapt) spin, since the client usually
+ * answers with new requests within microseconds; a park after a hand-off does not adapt it.
  */
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
@@ -34,6 +40,21 @@
 /* an idle lcore spins at most this many times [engine] idle_park_us before it parks (lcore.c) */
 #define KELP_IDLE_SPIN_MAX_FACTOR 16u
 #define KELP_PUBLISH_BYTES	  (256u << 10) /* publish CQEs mid-burst after this many bytes */
+#define KELP_HANDOFF_PARK_NS	  2000u /* idle spin after a hand-off-only round (see above) */
+/* Values of the control loop's asleep flag (struct kelp_lcore.ctl_asleep): */
+#define KELP_CTL_ASLEEP                                                                            \
+	1u /* waits for completions: a round that sent messages writes the                         \
+	    * control eventfd */
+#define KELP_CTL_ASLEEP_TIMED                                                                      \
+	2u /* waits at most KELP_CTL_LAZY_WAKE_NS, and the answers of the                          \
+	    * HTTP reads it has in flight wake it too: no eventfd write; the                       \
+	    * messages are taken at its next wake-up (one wake-up per batch                        \
+	    * of answers instead of one more per batch of new requests) */
+#define KELP_CTL_LAZY_WAKE_NS 200000u
+/* ... and only with this many HTTP reads in flight: their answers then come at least this many
+ * per read latency, so a new request waits for the next one a fraction of a read's time (with
+ * fewer, e.g. one 2 ms read, it could wait most of that read) */
+#define KELP_CTL_LAZY_MIN_INFLIGHT 8u
 #ifndef KELP_PUBLISH_CQES
 #define KELP_PUBLISH_CQES 4u /* or after this many CQEs */
 #endif
@@ -87,6 +108,7 @@ struct kelp_poller {
 	X(path_requests)   /* KELP_OP_PATH_* consumed (served by the control thread) */            \
 	X(bytes)	   /* READ bytes delivered */                                              \
 	X(parks)	   /* times the lcore slept in epoll_wait() */                             \
+	X(tcp)		   /* completions a peer kelpd served over TCP (in by_path "rdma") */      \
 	X(sessions_broken) /* sessions stopped for ring protocol violations or lost pages */
 
 /* Failed completions by kind, X(KIND, name): KELP_ERR_KIND, errors[KELP_ERR_KIND], JSON
@@ -130,6 +152,7 @@ struct kelp_lcore_stats {
 struct kelp_engine;
 struct lcore_session;
 struct kelp_rdma_reader;
+struct kelp_tcp_reader;
 
 struct kelp_lcore {
 	/* set before start, read-only afterwards */
@@ -142,7 +165,8 @@ struct kelp_lcore {
 	int epoll_fd; /* what park() sleeps on: wake_fd and every session's doorbell */
 	int ctl_wake_fd; /* control's eventfd: written once per poll round that sent it messages */
 	/* control's "I am about to sleep in io_uring_enter" flag (NULL: always write ctl_wake_fd);
-	 * a round that sent messages writes the eventfd only when it is set (Dekker, lcore.c) */
+	 * a round that sent messages writes the eventfd only when it is KELP_CTL_ASLEEP (Dekker,
+	 * lcore.c) */
 	const uint32_t *ctl_asleep;
 	struct kelp_epoch *epoch; /* the engine's; NULL = none */
 	int epoch_id;		  /* our reader id in it */
@@ -164,6 +188,8 @@ struct kelp_lcore {
 	struct kelp_remote_read *remote_pool; /* KELP_REMOTE_POOL entries */
 	struct kelp_remote_read *remote_free;
 	unsigned to_ctl_pending; /* messages sent since control was last woken */
+	unsigned round_cqes;	 /* completions written in the current poll round */
+	int handoff_only;	 /* the last busy round only handed work to control */
 	int stop;
 	/* 1 from just before the lcore's last look at its rings until it is back from epoll_wait():
 	 * kelp_lcore_kick() writes wake_fd only then (written by the lcore, read by control) */
@@ -174,6 +200,9 @@ struct kelp_lcore {
 	 * this pointer so that the worker does not depend on the RDMA layer above it */
 	struct kelp_rdma_reader *rdma_reader;
 	int (*rdma_route)(struct kelp_rdma_reader *rd, struct kelp_remote_read *r);
+	/* the TCP path likewise (lcore/tcp/tcp_reader.h), tried after RDMA, before HTTP */
+	struct kelp_tcp_reader *tcp_reader;
+	int (*tcp_route)(struct kelp_tcp_reader *rd, struct kelp_remote_read *r);
 
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
@@ -260,10 +289,11 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s);
 void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r);
 
 /*
- * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the control
- * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. An RDMA-only request
- * (KELP_SQE_F_RDMA_ONLY) completes instead, with @r->result when the failed path set a -errno
- * there, else -EIO. Owning lcore.
+ * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the next path:
+ * TCP when it failed over RDMA and TCP is configured (once per request), else the control
+ * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. An RDMA-only or
+ * TCP-only request (KELP_SQE_F_RDMA_ONLY / _TCP_ONLY) completes instead, with @r->result when the
+ * failed path set a -errno there, else -EIO. Owning lcore.
  */
 void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r);
 

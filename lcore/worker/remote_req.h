@@ -37,6 +37,8 @@ struct kelp_remote_read {
 	uint32_t length;   /* READ: bytes wanted (<= the buffer) */
 	uint8_t *dst;	   /* READ: where the bytes go (inside the client's arena) */
 	bool rdma_only;	   /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
+	bool tcp_only;	   /* KELP_SQE_F_TCP_ONLY: TCP or fail */
+	bool tcp_tried;	   /* (lcore) it went over TCP once: a failure there goes on to HTTP */
 	bool local_failed; /* the local copy failed (-EIO: CRC, bad record, faulted .dat):
 			    * read a replica over HTTP, whole needles checked against its CRC;
 			    * -EIO when none serves it */

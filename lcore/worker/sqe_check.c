@@ -30,8 +30,9 @@ static int check_path(const struct kelp_sqe *e, uint64_t arena_size, uint32_t ma
 
 int kelp_sqe_check(const struct kelp_sqe *e, uint64_t arena_size, uint32_t max_io)
 {
-	if ((e->flags & ~KELP_SQE_F_RDMA_ONLY) || e->reserved0 != 0 || e->reserved[0] != 0 ||
-	    e->reserved[1] != 0)
+	if ((e->flags & ~(KELP_SQE_F_RDMA_ONLY | KELP_SQE_F_TCP_ONLY)) ||
+	    (e->flags & KELP_SQE_F_RDMA_ONLY && e->flags & KELP_SQE_F_TCP_ONLY) ||
+	    e->reserved0 != 0 || e->reserved[0] != 0 || e->reserved[1] != 0)
 		return -EINVAL;
 	switch (e->opcode) {
 	case KELP_OP_NOP:

@@ -50,6 +50,8 @@ CQ_WANT_WAKE = 0x1
 
 # ---- sections 3 and 4: entries ------------------------------------------------------------------
 OP_NOP, OP_READ, OP_STAT = 0, 1, 2
+OP_PATH_STAT, OP_PATH_LIST, OP_PATH_READ, OP_PATH_READLINK = 3, 4, 5, 6  # ABI.md 3, Path requests
+CQE_F_PATH = 0x40
 SQE_F_RDMA_ONLY = 0x01
 # opcode, flags, reserved0, volume_id, key, cookie, length, offset, buf_off, user_data, reserved[2]
 SQE = struct.Struct("=BBHIQIIQQQ2Q")
@@ -442,7 +444,8 @@ def cmd_errors(path, args):
     A, M = s.arena_size, s.max_io
     live = dict(volume_id=v, key=k, cookie=c)
     cases = [  # (what, sqe fields, expected result): ABI.md 3, "Validation, in this order"
-        ("READ unknown flag 0x02", dict(opcode=OP_READ, flags=0x02, length=8, **live), -errno.EINVAL),
+        ("READ unknown flag 0x04", dict(opcode=OP_READ, flags=0x04, length=8, **live), -errno.EINVAL),
+        ("READ RDMA_ONLY and TCP_ONLY", dict(opcode=OP_READ, flags=0x03, length=8, **live), -errno.EINVAL),
         ("READ reserved0", dict(opcode=OP_READ, reserved0=1, length=8, **live), -errno.EINVAL),
         ("READ reserved[1]", dict(opcode=OP_READ, reserved=(0, 1), length=8, **live), -errno.EINVAL),
         ("reserved beats length 0", dict(opcode=OP_READ, reserved0=1, length=0, **live), -errno.EINVAL),
@@ -452,7 +455,19 @@ def cmd_errors(path, args):
         ("STAT with length", dict(opcode=OP_STAT, length=1, **live), -errno.EINVAL),
         ("STAT with offset", dict(opcode=OP_STAT, offset=1, **live), -errno.EINVAL),
         ("STAT with buf_off", dict(opcode=OP_STAT, buf_off=4096, **live), -errno.EINVAL),
-        ("opcode 3", dict(opcode=3, **live), -errno.EINVAL),
+        ("opcode 7", dict(opcode=7, **live), -errno.EINVAL),
+        # path opcodes (ABI.md 3): volume_id/key/cookie are path_len/path_off/after_len there
+        ("PATH_STAT with after_len", dict(opcode=OP_PATH_STAT, volume_id=2, cookie=1, length=48), -errno.EINVAL),
+        ("PATH_READ path_len 0", dict(opcode=OP_PATH_READ, length=8), -errno.EINVAL),
+        ("PATH_READ with flags", dict(opcode=OP_PATH_READ, flags=SQE_F_RDMA_ONLY, volume_id=2, length=8), -errno.EINVAL),
+        ("PATH_STAT with offset", dict(opcode=OP_PATH_STAT, volume_id=2, offset=1, length=48), -errno.EINVAL),
+        ("PATH_READ path_len 4097", dict(opcode=OP_PATH_READ, volume_id=4097, length=8), -errno.ENAMETOOLONG),
+        ("PATH_LIST after_len 256", dict(opcode=OP_PATH_LIST, volume_id=2, cookie=256, length=304), -errno.ENAMETOOLONG),
+        ("PATH_READ path past the arena", dict(opcode=OP_PATH_READ, volume_id=2, key=A - 1, length=8), -errno.EFAULT),
+        ("PATH_STAT length 47", dict(opcode=OP_PATH_STAT, volume_id=2, length=47), -errno.EINVAL),
+        ("PATH_LIST length 303", dict(opcode=OP_PATH_LIST, volume_id=2, length=303), -errno.EINVAL),
+        ("PATH_READ length max_io + 1", dict(opcode=OP_PATH_READ, volume_id=2, length=M + 1), -errno.E2BIG),
+        ("PATH_READ buffer past the arena", dict(opcode=OP_PATH_READ, volume_id=2, length=2, buf_off=A - 1), -errno.EFAULT),
         ("opcode 255", dict(opcode=255), -errno.EINVAL),
         ("READ length 0", dict(opcode=OP_READ, length=0, **live), -errno.EINVAL),
         ("READ length max_io + 1", dict(opcode=OP_READ, length=M + 1, **live), -errno.E2BIG),
@@ -468,11 +483,14 @@ def cmd_errors(path, args):
         s.queue(user_data=1000 + i, **f)
     s.publish()
     got = {x[0]: x for x in s.wait(len(cases))}
-    for i, (what, _, res) in enumerate(cases):
+    for i, (what, f, res) in enumerate(cases):
         c = got[1000 + i]
         check(c[1] == res, f"{what}: {err_name(c[1])}, want {err_name(res)}")
-        check(c[2:] == (0, 0, 0, 0), f"{what}: flags/size/crc/needle_flags {c[2:]} not 0")
-    print(f"ok: {len(cases)} bad SQEs -> -EINVAL / -E2BIG / -EFAULT in ABI.md's order, other CQE fields 0")
+        # a path opcode's completion carries the PATH flag, errors too (ABI.md 4)
+        flags = CQE_F_PATH if f["opcode"] in (OP_PATH_STAT, OP_PATH_LIST, OP_PATH_READ, OP_PATH_READLINK) else 0
+        check(c[2:] == (flags, 0, 0, 0), f"{what}: flags/size/crc/needle_flags {c[2:]} not ({flags}, 0, 0, 0)")
+    print(f"ok: {len(cases)} bad SQEs -> -EINVAL / -E2BIG / -EFAULT in ABI.md's order, other CQE fields 0 "
+          "(flags: PATH on path opcodes)")
     # the same fields valid: they would have succeeded
     s.queue(OP_READ, length=M, buf_off=A - M, user_data=1, **live)
     s.queue(OP_READ, flags=SQE_F_RDMA_ONLY, length=8, user_data=2, **live)

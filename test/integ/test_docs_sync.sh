@@ -61,6 +61,11 @@ check_tool kelpctl kelpctl.8
 check_tool kelp-bench kelp-bench.1
 check_tool kelp-vol kelp-vol.1 ls verify cat idx create
 check_tool kelp-rdma kelp-rdma.1 serve get bench
+# kelp-mount is built only where libfuse3 is (Makefile): checked when it was
+if [ -x "$BIN/kelp-mount" ]; then
+	[ -f "$MAN/kelp-mount.8" ] || fail "$BIN/kelp-mount is built but $MAN/kelp-mount.8 is not"
+	check_tool kelp-mount kelp-mount.8
+fi
 
 text=$(render "$MAN/kelp.conf.5")
 [[ $text == *"socket = /run/kelp/kelpd.sock"* ]] || fail "kelp.conf(5) lacks the default socket"

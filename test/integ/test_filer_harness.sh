@@ -35,7 +35,7 @@ weed_start_filer_standard
 echo "ok: filer $WEED_FILER ($WEED_FILER_ARG) on master $WEED_MASTER"
 filer_upload_standard_set /kelp-set
 rows=$(filer_set_rows | wc -l)
-[ "$rows" -eq 15 ] || fail "the set has $rows rows, expected 15"
+[ "$rows" -eq 16 ] || fail "the set has $rows rows, expected 16"
 
 # 3. Every file's GET (recorded as `expected`) equals the bytes that were uploaded, and GET again
 # now still gives the same; the symlink's recorded target is what the entry says.
@@ -72,6 +72,8 @@ check text '.chunks[0].is_compressed == true' "a compressed chunk"
 check enc '(.chunks | length) == 2 and all(.chunks[]; (.cipher_key | length) == 44)' \
 	"2 chunks with 32-byte cipher keys (44 base64 characters)"
 check enctext '.chunks[0].is_compressed == true and (.chunks[0].cipher_key | length) > 0' "compressed and encrypted"
+check encmanifest '([.chunks[] | select(.is_chunk_manifest and (.cipher_key | length) == 44)] | length) == 1' \
+	"an encrypted manifest chunk"
 check sparse '(.chunks | length) == 2 and ([.chunks[] | .offset // 0] | sort) == [0, 1048576]' "chunks at 0 and 1 MiB"
 check sparsehead '.chunks[0].offset == 65536 and .FileSize == 69632' "one chunk at 64 KiB"
 check overlap '(.chunks | length) == 2 and ([.chunks[] | select(.offset == 3000)] | length) == 1' \

@@ -106,6 +106,34 @@ nvol=$(weed_manifest_rows live | cut -f1 | cut -d, -f1 | sort -u | wc -l)
 grep -q "^http fallback: " <<<"$("$BIN/kelpctl" -c "$CONF" stats)" || fail "kelpctl stats shows no HTTP fallback line"
 echo "ok: force_http: kelpctl get of $n live fids ($ngz stored gzipped) equals a plain curl and the upload, --raw curl as stored; deleted -> ENOENT; all over HTTP"
 echo "ok: $(hstat lookups) lookups for $nvol volumes, $(hstat cache_hits) cache hits, $(hstat conns_reused) reused connections"
+# 1b. Many reads in flight at once (issue 12 item 5): with at least KELP_CTL_LAZY_MIN_INFLIGHT HTTP
+#     reads in flight the control thread sleeps with a timeout and the lcore hands it new requests
+#     without waking it; every read must still come back, once, with its own needle's bytes
+#     (kelp-bench --verify: size and CRC of each whole needle), and the lcore parks between hand-offs.
+"$BIN/kelp-bench" --mode local -c "$CONF" --volume-dir "${WEED_VOLUME_DIRS[0]}" \
+	--volume-dir "${WEED_VOLUME_DIRS[1]}" -d 32 -n 3000 -s 65536 --wait --verify --json -q \
+	>"$K/bench.json" 2>"$K/bench.err" || fail "kelp-bench -d 32 --verify over HTTP: $(cat "$K/bench.err" "$K/bench.json")"
+bj() { jq -e "$1" "$K/bench.json"; }
+[ "$(bj .ops)" -ge 3000 ] && [ "$(bj .errors)" = 0 ] && [ "$(bj .verify_failures)" = 0 ] ||
+	fail "kelp-bench -d 32 over HTTP: $(cat "$K/bench.json")"
+[ "$(hstat timed_waits)" -gt 0 ] || fail "32 reads in flight, yet the control thread never slept timed: $("$BIN/kelpctl" -c "$CONF" --json stats)"
+echo "ok: $(bj .ops) reads at depth 32 over HTTP, all verified; control slept timed $(hstat timed_waits) times"
+# 1c. Errors stay with their own requests in those batches: live and deleted fids interleaved, each
+#     read once per pass (--seq), 40 passes at depth 32: exactly the deleted ones fail, with ENOENT.
+: >"$K/mixed.fids"
+for _ in $(seq 40); do
+	weed_manifest_rows live | cut -f1 >>"$K/mixed.fids"
+	weed_manifest_rows deleted | cut -f1 >>"$K/mixed.fids"
+done
+nmixed=$(wc -l <"$K/mixed.fids")
+ndel=$((40 * $(weed_manifest_rows deleted | wc -l)))
+[ "$ndel" -gt 0 ] || fail "the standard set has no deleted fids: 1c checks nothing"
+"$BIN/kelp-bench" --mode local -c "$CONF" --fids "$K/mixed.fids" --seq -n "$nmixed" -d 32 -s 65536 \
+	--wait --json -q >"$K/bench.json" 2>"$K/bench.err" || true
+[ "$(bj .ops)" = "$nmixed" ] && [ "$(bj .errors)" = "$ndel" ] &&
+	[ "$(bj '.errors_by_code | keys | join(",")')" = '"ENOENT"' ] ||
+	fail "live + deleted fids at depth 32: want $ndel ENOENT of $nmixed: $(cat "$K/bench.json" "$K/bench.err")"
+echo "ok: $nmixed reads of live and deleted fids at depth 32: exactly the $ndel deleted ones failed, ENOENT"
 # the published location table (what lcores read lock-free) lists each volume where the master says
 "$BIN/kelpctl" -c "$CONF" --json volumes >"$K/vols.json"
 while IFS=$'\t' read -r fid _; do

@@ -110,6 +110,13 @@ static void test_defaults_and_types(void **state)
 		kelp_config_set(&c, "rdma.peers=10.0.0.1:8080=10.0.1.1:18515", err, sizeof(err)),
 		0);
 	assert_string_equal(c.rdma.peers.items[0], "10.0.0.1:8080=10.0.1.1:18515");
+	assert_int_equal(c.peer.transports.n, 2); /* default rdma,tcp */
+	assert_int_equal(kelp_config_set(&c, "peer.transports=tcp", err, sizeof(err)), 0);
+	assert_string_equal(c.peer.transports.items[0], "tcp");
+	assert_int_equal(kelp_config_set(&c, "peer.secret=0123456789abcdef", err, sizeof(err)), 0);
+	assert_int_equal(kelp_config_set(&c, "peer.tcp_peers=10.0.0.1:8080=10.0.1.1:18516", err,
+					 sizeof(err)),
+			 0);
 
 	/* bad values leave the old value and explain */
 	const char *bad[] = {"engine.lcores=3-2",
@@ -124,6 +131,11 @@ static void test_defaults_and_types(void **state)
 			     "rdma.port=256",
 			     "rdma.request_timeout_ms=5",
 			     "rdma.peers=a:1",
+			     "peer.transports=udp",
+			     "peer.secret=short",
+			     "peer.tcp_peers=10.0.0.1:8080",
+			     "peer.tcp_listen=nohost",
+			     "peer.allow=10.0.0.0/99",
 			     "export.dirs=relative/dir",
 			     "engine.allow_gids=no-such-group-x",
 			     "engine.nokey=1",

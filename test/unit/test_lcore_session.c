@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -478,6 +479,68 @@ static void test_remote_path_and_release(void **state)
 	assert_ptr_equal(m.session, fx->srv);
 }
 
+/* Whether control's eventfd is written after a round that handed a read off (and consumes it). */
+static int ctl_was_woken(int fd)
+{
+	uint64_t v;
+	return read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
+}
+
+/* The hand-off rules of issue 12 item 5: a round that only handed a read to control marks the
+ * lcore handoff_only (it parks after KELP_HANDOFF_PARK_NS) and a round that wrote a completion
+ * clears it; control's eventfd is written when it sleeps KELP_CTL_ASLEEP, not when it sleeps
+ * KELP_CTL_ASLEEP_TIMED (it takes the message at its next wake-up) nor while it works. */
+static void test_handoff_wakeups(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t *buf = kelp_buf_alloc(fx->cli, 4096);
+	struct kelp_fid far = {VID + 1, 1, 2};
+	struct needle_list nl;
+	struct kelp_cqe c;
+	struct kelp_msg m;
+	uint32_t asleep = KELP_CTL_ASLEEP;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	assert_true(efd >= 0);
+	fx->lc.ctl_wake_fd = efd;
+	fx->lc.ctl_asleep = &asleep;
+	const uint32_t modes[] = {KELP_CTL_ASLEEP, KELP_CTL_ASLEEP_TIMED, 0};
+	const int woken[] = {1, 0, 0};
+	for (unsigned i = 0; i < 3; i++) {
+		asleep = modes[i];
+		assert_int_equal(kelp_queue_read(fx->cli, &far, 0, buf, 4096, 20 + i), 0);
+		kelp_submit(fx->cli);
+		assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_BUSY);
+		assert_int_equal(fx->lc.handoff_only, 1);
+		assert_int_equal(ctl_was_woken(efd), woken[i]);
+		assert_int_equal(kelp_ring_dequeue_burst(&fx->lc.to_ctl.cons, &m, 1), 1);
+		assert_int_equal(m.type, KELP_MSG_REMOTE_READ);
+		/* the answer: its round writes the CQE, so the lcore spins its full idle time */
+		m.remote->result = -ENOENT;
+		m.type = KELP_MSG_REMOTE_DONE;
+		assert_int_equal(kelp_lcore_send(&fx->lc, &m), 0);
+		assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_BUSY);
+		assert_int_equal(fx->lc.handoff_only, 0);
+		assert_int_equal(kelp_poll(fx->cli, &c, 1), 1);
+		assert_int_equal(c.user_data, 20 + i);
+		assert_int_equal(c.result, -ENOENT);
+		/* an idle round changes nothing */
+		assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_IDLE);
+		assert_int_equal(fx->lc.handoff_only, 0);
+	}
+	/* a local read is no hand-off */
+	list_needles(fixtures_dir(), &nl);
+	assert_int_equal(kelp_queue_read(fx->cli, &nl.live[0], 0, buf, 4096, 30), 0);
+	kelp_submit(fx->cli);
+	assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_BUSY);
+	assert_int_equal(fx->lc.handoff_only, 0);
+	assert_int_equal(kelp_poll(fx->cli, &c, 1), 1);
+	assert_int_equal(c.user_data, 30);
+	fx->lc.ctl_wake_fd = -1;
+	fx->lc.ctl_asleep = NULL;
+	close(efd);
+}
+
 /* KELP_SQE_F_RDMA_ONLY without an RDMA path: -ENOTCONN at once, for a local volume too (never
  * served locally) and a remote one (never handed to the HTTP fallback). */
 static void test_rdma_only_without_rdma(void **state)
@@ -638,6 +701,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cq_full_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_tail_breaks_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_path_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_wakeups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdma_only_without_rdma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),

@@ -73,10 +73,15 @@ static void test_opcode_and_reserved(void **state)
 	struct kelp_sqe e = read_sqe(0, 16);
 	e.flags = 0x80;
 	assert_int_equal(kelp_sqe_check(&e, ARENA, MAX_IO), -EINVAL);
-	e.flags = KELP_SQE_F_RDMA_ONLY | 0x02;
+	e.flags = 0x04;
 	assert_int_equal(kelp_sqe_check(&e, ARENA, MAX_IO), -EINVAL);
-	/* the one defined flag: READ and STAT take it, NOP does not */
+	/* RDMA-only and TCP-only exclude each other */
+	e.flags = KELP_SQE_F_RDMA_ONLY | KELP_SQE_F_TCP_ONLY;
+	assert_int_equal(kelp_sqe_check(&e, ARENA, MAX_IO), -EINVAL);
+	/* the defined flags: READ and STAT take them, NOP does not */
 	e.flags = KELP_SQE_F_RDMA_ONLY;
+	assert_int_equal(kelp_sqe_check(&e, ARENA, MAX_IO), 0);
+	e.flags = KELP_SQE_F_TCP_ONLY;
 	assert_int_equal(kelp_sqe_check(&e, ARENA, MAX_IO), 0);
 	struct kelp_sqe flagged = {.opcode = KELP_OP_STAT, .flags = KELP_SQE_F_RDMA_ONLY};
 	assert_int_equal(kelp_sqe_check(&flagged, ARENA, MAX_IO), 0);

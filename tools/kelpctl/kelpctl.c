@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kelpctl: look at a running kelpd (status, stats, sessions, volumes, peers) through its admin
- * protocol (lcore/control/admin.h), and read needles through a libkelp session (get).
+ * protocol (lcore/control/admin.h), read needles through a libkelp session (get), and files by
+ * path through kelpd's filer (cat, ls, stat: the libkelp path API).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,9 +33,11 @@ static void usage(FILE *f)
 		"                      latency percentiles per path (p50, p90, p99, p99.9, max)\n"
 		"  sessions            client sessions: pid, uid, lcore, requests, bytes, errors\n"
 		"  volumes             local volumes served\n"
-		"  peers               RDMA connections to other kelpd (state, in flight, errors, "
-		"requests\n"
-		"                      sent on to HTTP) and this kelpd's RDMA export counters\n"
+		"  peers               RDMA and TCP connections to other kelpd (state, in flight, "
+		"errors,\n"
+		"                      requests sent on to HTTP) and this kelpd's RDMA and TCP "
+		"export\n"
+		"                      counters\n"
 		"  replicas            volume servers read over HTTP: up or down (refused, timed "
 		"out or\n"
 		"                      slower than another replica), since when, next probe, "
@@ -311,6 +314,21 @@ static void print_stats(json_t *r)
 		       geti(h, "conns_opened"), geti(h, "conns_reused"), geti(h, "hedges"),
 		       geti(h, "hedge_wins"), geti(h, "local_failed_reads"),
 		       geti(h, "local_failed_served"));
+	json_t *f = json_object_get(r, "filer");
+	if (f)
+		printf("files by path: %lld stat, %lld list, %lld read, %lld readlink requests "
+		       "(%lld failed); %lld path reads, %lld bytes, %lld chunk reads (%lld local, "
+		       "%lld remote, %lld decoded, %lld manifests); filer: %lld lookups, %lld "
+		       "listings, %lld errors, %lld failovers, %lld bad answers; metadata cache "
+		       "%lld hits (%lld negative) / %lld misses, %lld entries\n",
+		       geti(f, "stat_requests"), geti(f, "list_requests"), geti(f, "read_requests"),
+		       geti(f, "readlink_requests"), geti(f, "errors"), geti(f, "path_reads"),
+		       geti(f, "read_bytes"), geti(f, "chunk_reads"), geti(f, "chunk_reads_local"),
+		       geti(f, "chunk_reads_remote"), geti(f, "chunks_transformed"),
+		       geti(f, "manifests_resolved"), geti(f, "lookups"), geti(f, "lists"),
+		       geti(f, "filer_errors"), geti(f, "failovers"), geti(f, "bad_answers"),
+		       geti(f, "cache_hits"), geti(f, "cache_negative_hits"),
+		       geti(f, "cache_misses"), geti(f, "cache_entries"));
 	print_export(json_object_get(r, "rdma_export"));
 	print_latency(json_object_get(r, "latency_us"));
 }
@@ -358,6 +376,42 @@ static void print_volumes(json_t *r)
 	}
 }
 
+/* The TCP side of `kelpctl peers`: reader connections, then the export's counters. */
+static void print_tcp(json_t *t)
+{
+	if (!t)
+		return;
+	if (!json_is_true(json_object_get(t, "reader")))
+		printf("TCP reads off ([peer] transports without tcp, or no [seaweedfs] master)\n");
+	else
+		printf("TCP reads on; one connection per (peer, lcore)\n");
+	json_t *peers = json_object_get(t, "peers");
+	if (json_array_size(peers) > 0) {
+		printf("%-24s %-22s %5s %-10s %6s %10s %10s %7s %6s %9s %9s %6s  %s\n", "tcp peer",
+		       "volume_server", "lcore", "state", "inflt", "requests", "replies", "errors",
+		       "resets", "fallback", "bypassed", "conn", "last error");
+		size_t i;
+		json_t *p;
+		json_array_foreach(peers, i, p) printf(
+			"%-24s %-22s %5lld %-10s %6lld %10lld %10lld %7lld %6lld %9lld %9lld %6lld "
+			" "
+			"%s\n",
+			json_string_value(json_object_get(p, "addr")),
+			json_string_value(json_object_get(p, "volume_server")), geti(p, "lcore"),
+			json_string_value(json_object_get(p, "state")), geti(p, "in_flight"),
+			geti(p, "requests"), geti(p, "replies"), geti(p, "errors"),
+			geti(p, "resets"), geti(p, "fallbacks"), geti(p, "bypassed"),
+			geti(p, "connects"), json_string_value(json_object_get(p, "last_error")));
+	}
+	json_t *x = json_object_get(t, "export");
+	if (x)
+		printf("tcp export on %s: %lld connections (%lld up, %lld refused), %lld requests, "
+		       "%lld replies, %lld bytes, %lld malformed, %lld too large\n",
+		       json_string_value(json_object_get(x, "listen")), geti(x, "connections"),
+		       geti(x, "up"), geti(x, "refused"), geti(x, "requests"), geti(x, "replies"),
+		       geti(x, "bytes"), geti(x, "malformed"), geti(x, "too_large"));
+}
+
 static void print_peers(json_t *r)
 {
 	const char *dev = json_string_value(json_object_get(r, "device"));
@@ -392,6 +446,7 @@ static void print_peers(json_t *r)
 		       "serves)\n");
 	}
 	print_export(json_object_get(r, "export"));
+	print_tcp(json_object_get(r, "tcp"));
 }
 
 static void print_replicas(json_t *r)

@@ -49,7 +49,8 @@
 #   one chunk), inline (< FILER_INLINE_LIMIT: entry Content, no chunk), multi (3 MiB + 5 with
 #   maxMB=1: 4 chunks), manifest (ManifestBatch + 3 = 10003 chunks of 100 B: the filer folds
 #   10000 into one is_chunk_manifest chunk), text (compressible .txt: is_compressed chunks), enc
-#   (-encryptVolumeData, 2 chunks), enctext (encrypted and compressed), sparse (4 KiB at 0 and
+#   (-encryptVolumeData, 2 chunks), enctext (encrypted and compressed), encmanifest (the manifest
+#   file written by the encrypting filer: its manifest chunk has a cipher_key), sparse (4 KiB at 0 and
 #   4 KiB at 1 MiB: a hole between), sparsehead (4 KiB at 64 KiB: a hole first), overlap (8 KiB at 0,
 #   then 2 KiB written at 3000: two overlapping chunks, the newer wins), deep (8 directories
 #   down), names (spaces and UTF-8 in directory and file names), symlink.
@@ -266,6 +267,8 @@ PYEOF
 	_filer_text 2000 >"$d/enc.txt"
 	FILER=$enc filer_put "$root/enc/secret.bin" "$d/enc.bin" maxMB=1 || return 1
 	FILER=$enc filer_put "$root/enc/secret.txt" "$d/enc.txt" || return 1
+	# the same 10003 chunks on the encrypting filer: its manifest chunk is encrypted too
+	filer_meta_load "$enc_arg" "$(jq --arg d "$root/enc" '.[0].dir = $d' <<<"$json")" || return 1
 	_filer_shell "$enc_arg" "fs.meta.save -o $WEED_DIR/enc.meta $root/enc" || return 1
 	# + a directory entry at the end, so that fs.meta.load waits for the files (filer_meta.py)
 	python3 "$(dirname "${BASH_SOURCE[0]}")/filer_meta.py" "$root" <<<'[]' >>"$WEED_DIR/enc.meta" || return 1
@@ -273,6 +276,8 @@ PYEOF
 	WEED_FILER=$main WEED_FILER_ARG=$main_arg
 	_filer_set_add "$root/enc/secret.bin" enc "$d/enc.bin" "-encryptVolumeData, 2 chunks" || return 1
 	_filer_set_add "$root/enc/secret.txt" enctext "$d/enc.txt" "-encryptVolumeData, compressed" || return 1
+	_filer_set_add "$root/enc/manifest.bin" encmanifest "$d/manifest.bin" \
+		"10003 chunks on the encrypting filer: an encrypted manifest chunk" || return 1
 }
 
 filer_set_rows() {

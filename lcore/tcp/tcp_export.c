@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kelpd's TCP export side: handshake thread, the export lcore's poller (tcp_export.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/cidr.h"
+#include "core/hostport.h"
+#include "core/log.h"
+#include "core/volume.h"
+#include "lcore/engine.h"
+#include "lcore/rdma/rdma_export.h"
+#include "lcore/tcp/tcp_export.h"
+#include "lcore/tcp/tcp_hs.h"
+#include "lcore/worker/lcore.h"
+#include "nic/conn.h"
+#include "nic/oob.h"
+#include "proto/tcp_frame.h"
+
+enum { OP_RECV = 1, OP_SEND = 2 };
+#define HANDOFF 16 /* authenticated sockets waiting for the lcore */
+
+struct exp_conn {
+	int fd;
+	bool closing;
+	unsigned ops;
+	bool recv_out, send_out;
+	uint32_t rx_len, rx_off;
+	/* two send buffers: replies are copied into tx[fill] while tx[1 - fill] is being sent (in
+	 * as many sends as the socket needs); nothing is ever moved */
+	uint8_t *tx[2];
+	uint32_t tx_len[2], fill, sent;
+	/* the reply being streamed: its bytes did not fit in the send buffer at once */
+	bool stream;
+	struct kelp_fid s_fid;
+	uint64_t s_off;
+	uint32_t s_left, s_size, s_crc;
+	uint8_t rx[KELP_TCP_EXPORT_RX];
+};
+
+struct kelp_tcp_export {
+	struct kelp_engine *eng;
+	struct kelp_lcore *lc;
+	struct io_uring ring;
+	bool ring_ok;
+	int efd; /* the ring's eventfd, in the lcore's epoll set; the thread writes it too */
+	int listen_fd;
+	int stop_pipe[2];
+	char listen[KELP_HOST_MAX + 8];
+	char secret[256];
+	size_t secret_len;
+	struct kelp_cidr *allow;
+	size_t n_allow;
+	uint32_t max_read;
+	pthread_t thread;
+	bool thread_started;
+	/* hand-off thread -> lcore: single producer, single consumer */
+	struct exp_conn *handoff[HANDOFF];
+	uint32_t ho_head, ho_tail; /* head: lcore (consumer), tail: thread (producer) */
+	/* export lcore only */
+	struct exp_conn *conns[KELP_TCP_EXPORT_MAX_CONN];
+	unsigned to_submit;
+	uint32_t live; /* atomic: connections the lcore holds (the thread reads it for BUSY) */
+	struct kelp_tcp_export_stats stats;
+};
+
+#define STAT_ADD(f, n) __atomic_store_n(&(f), (f) + (n), __ATOMIC_RELAXED)
+
+static void conn_free(struct exp_conn *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->tx[0]);
+	free(c->tx[1]);
+	free(c);
+}
+
+/* ---- the handshake thread ------------------------------------------------------------------ */
+
+static void *hs_main(void *arg)
+{
+	struct kelp_tcp_export *ex = arg;
+	struct pollfd pf[2] = {{.fd = ex->listen_fd, .events = POLLIN},
+			       {.fd = ex->stop_pipe[0], .events = POLLIN}};
+
+	for (;;) {
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (pf[1].revents)
+			return NULL;
+		if (!(pf[0].revents & POLLIN))
+			continue;
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		int fd = accept4(ex->listen_fd, (struct sockaddr *)&sa, &sl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (ex->n_allow &&
+		    !kelp_cidr_match(ex->allow, ex->n_allow, (struct sockaddr *)&sa)) {
+			close(fd);
+			STAT_ADD(ex->stats.refused, 1);
+			continue;
+		}
+		struct kelp_tcp_hello peer;
+		uint32_t head = __atomic_load_n(&ex->ho_head, __ATOMIC_ACQUIRE);
+		int busy = __atomic_load_n(&ex->live, __ATOMIC_RELAXED) + (ex->ho_tail - head) >=
+				   KELP_TCP_EXPORT_MAX_CONN ||
+			   ex->ho_tail - head >= HANDOFF;
+		int rc = kelp_tcp_hs_serve(fd, ex->secret, ex->secret_len, busy,
+					   KELP_TCP_EXPORT_HS_MS, &peer);
+		if (rc) {
+			kelp_log_warn("kelpd: [peer] tcp_listen %s: refused a peer: %s", ex->listen,
+				      kelp_tcp_hs_strerror(rc));
+			close(fd);
+			STAT_ADD(ex->stats.refused, 1);
+			continue;
+		}
+		struct exp_conn *c = calloc(1, sizeof(*c));
+		if (c)
+			c->tx[0] = malloc(KELP_TCP_EXPORT_TX),
+			c->tx[1] = malloc(KELP_TCP_EXPORT_TX);
+		if (!c || !c->tx[0] || !c->tx[1]) {
+			close(fd);
+			if (c)
+				c->fd = -1;
+			conn_free(c);
+			continue;
+		}
+		c->fd = fd;
+		ex->handoff[ex->ho_tail % HANDOFF] = c;
+		/* pairs with the acquire load in take_handoffs(): the connection is complete */
+		__atomic_store_n(&ex->ho_tail, ex->ho_tail + 1, __ATOMIC_RELEASE);
+		STAT_ADD(ex->stats.connections, 1);
+		uint64_t one = 1;
+		(void)!write(ex->efd, &one, sizeof(one)); /* wake a parked lcore */
+	}
+}
+
+/* ---- the export lcore ---------------------------------------------------------------------- */
+
+static struct io_uring_sqe *sqe_for(struct kelp_tcp_export *ex, unsigned i, int op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ex->ring);
+
+	if (!sqe)
+		return NULL;
+	io_uring_sqe_set_data64(sqe, ((uint64_t)i << 2) | (uint64_t)op);
+	ex->conns[i]->ops++;
+	ex->to_submit++;
+	return sqe;
+}
+
+static void conn_fail(struct kelp_tcp_export *ex, unsigned i)
+{
+	struct exp_conn *c = ex->conns[i];
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	shutdown(c->fd, SHUT_RDWR); /* what is in flight completes */
+	if (!c->ops) {
+		conn_free(c);
+		ex->conns[i] = NULL;
+		__atomic_store_n(&ex->live, ex->live - 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void take_handoffs(struct kelp_tcp_export *ex)
+{
+	uint32_t tail = __atomic_load_n(&ex->ho_tail, __ATOMIC_ACQUIRE);
+
+	while (ex->ho_head != tail) {
+		struct exp_conn *c = ex->handoff[ex->ho_head % HANDOFF];
+		unsigned i = 0;
+
+		while (i < KELP_TCP_EXPORT_MAX_CONN && ex->conns[i])
+			i++;
+		if (i == KELP_TCP_EXPORT_MAX_CONN) /* the thread counted: cannot happen */
+			conn_free(c);
+		else
+			ex->conns[i] = c;
+		__atomic_store_n(&ex->live, ex->live + (i < KELP_TCP_EXPORT_MAX_CONN),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&ex->ho_head, ex->ho_head + 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* Copy as much of @c's streamed reply as fits from @data (the needle's bytes). Return false when
+ * the volume lost a page under the copy (the bytes may be garbage: the caller closes). */
+static bool stream_copy(struct kelp_tcp_export *ex, struct exp_conn *c, const uint8_t *data,
+			const struct kelp_rdma_source *src)
+{
+	uint32_t room = KELP_TCP_EXPORT_TX - c->tx_len[c->fill];
+	uint32_t k = c->s_left < room ? c->s_left : room;
+
+	memcpy(c->tx[c->fill] + c->tx_len[c->fill], data + c->s_off, k);
+	if (kelp_rdma_source_faulted(NULL, src))
+		return false;
+	c->tx_len[c->fill] += k;
+	c->s_off += k;
+	c->s_left -= k;
+	STAT_ADD(ex->stats.bytes, k);
+	if (!c->s_left) {
+		c->stream = false;
+		STAT_ADD(ex->stats.replies, 1);
+	}
+	return true;
+}
+
+/* Continue @c's streamed reply: the needle must still be the one the header described. */
+static bool stream_more(struct kelp_tcp_export *ex, struct exp_conn *c)
+{
+	struct kelp_rdma_source src;
+
+	if (c->tx_len[c->fill] == KELP_TCP_EXPORT_TX)
+		return true; /* no room yet */
+	if (kelp_rdma_source_find(ex->eng->volumes, &c->s_fid, &src, NULL) < 0 ||
+	    src.size != c->s_size || src.crc != c->s_crc)
+		return false;
+	return stream_copy(ex, c, src.data, &src);
+}
+
+/* Serve request @rq of @c: header (and as many bytes as fit) into the send buffer. Return false
+ * when the connection must close. */
+static bool serve(struct kelp_tcp_export *ex, struct exp_conn *c,
+		  const struct kelp_rdma_request *rq)
+{
+	struct kelp_fid fid = {.volume_id = rq->volume_id, .key = rq->key, .cookie = rq->cookie};
+	struct kelp_rdma_source src = {0};
+	struct kelp_rdma_reply rp = {.req_id = rq->req_id};
+	uint32_t n = 0;
+	int rc = kelp_rdma_source_find(ex->eng->volumes, &fid, &src, NULL);
+
+	rp.status = kelp_rdma_errno_status(rc);
+	if (!rc && rq->opcode == KELP_RDMA_OP_READ) {
+		if (rq->offset > src.size) {
+			rp.status = KELP_RDMA_BAD_REQUEST;
+		} else {
+			uint64_t left = src.size - rq->offset;
+
+			n = rq->length < left ? rq->length : (uint32_t)left;
+			if (n > ex->max_read) {
+				rp.status = KELP_RDMA_TOO_LARGE;
+				STAT_ADD(ex->stats.too_large, 1);
+				n = 0;
+			}
+		}
+	}
+	if (rp.status == KELP_RDMA_OK) {
+		rp.data_size = src.size;
+		rp.crc = src.crc;
+		rp.needle_flags = src.flags;
+		rp.written = n;
+	}
+	kelp_tcp_reply_hdr_encode(&rp, c->tx[c->fill] + c->tx_len[c->fill]);
+	c->tx_len[c->fill] += KELP_TCP_REPLY_HDR_SIZE;
+	if (!n) {
+		STAT_ADD(ex->stats.replies, 1);
+		return true;
+	}
+	c->stream = true;
+	c->s_fid = fid;
+	c->s_off = rq->offset;
+	c->s_left = n;
+	c->s_size = src.size;
+	c->s_crc = src.crc;
+	return stream_copy(ex, c, src.data, &src);
+}
+
+/* Serve what @c received, as far as its send buffer has room. Return false: close it. */
+static bool serve_conn(struct kelp_tcp_export *ex, struct exp_conn *c)
+{
+	for (;;) {
+		if (c->stream) {
+			if (!stream_more(ex, c))
+				return false;
+			if (c->stream)
+				return true; /* the buffer is full */
+		}
+		if (c->rx_len - c->rx_off < KELP_TCP_REQ_FRAME_SIZE ||
+		    KELP_TCP_EXPORT_TX - c->tx_len[c->fill] < KELP_TCP_REPLY_HDR_SIZE)
+			break;
+		struct kelp_rdma_request rq;
+		if (kelp_tcp_request_frame_parse(c->rx + c->rx_off, c->rx_len - c->rx_off, &rq)) {
+			STAT_ADD(ex->stats.errors, 1);
+			return false;
+		}
+		c->rx_off += KELP_TCP_REQ_FRAME_SIZE;
+		STAT_ADD(ex->stats.requests, 1);
+		if (!serve(ex, c, &rq))
+			return false;
+	}
+	/* the receive in flight writes at rx_len: nothing moves under it */
+	if (c->recv_out || !c->rx_off)
+		return true;
+	if (c->rx_off == c->rx_len) {
+		c->rx_off = c->rx_len = 0;
+	} else { /* a partial frame: to the front */
+		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
+		c->rx_len -= c->rx_off;
+		c->rx_off = 0;
+	}
+	return true;
+}
+
+static void post(struct kelp_tcp_export *ex, unsigned i)
+{
+	struct exp_conn *c = ex->conns[i];
+	struct io_uring_sqe *sqe;
+
+	if (!c->send_out && c->tx_len[c->fill] && (sqe = sqe_for(ex, i, OP_SEND))) {
+		c->fill ^= 1; /* the next replies go to the other (empty) buffer meanwhile */
+		c->sent = 0;
+		io_uring_prep_send(sqe, c->fd, c->tx[c->fill ^ 1], c->tx_len[c->fill ^ 1],
+				   MSG_NOSIGNAL);
+		c->send_out = true;
+	}
+	if (!c->recv_out && c->rx_len < KELP_TCP_EXPORT_RX && (sqe = sqe_for(ex, i, OP_RECV))) {
+		io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, KELP_TCP_EXPORT_RX - c->rx_len,
+				   0);
+		c->recv_out = true;
+	}
+}
+
+static void on_cqe(struct kelp_tcp_export *ex, unsigned i, int op, int res)
+{
+	struct exp_conn *c = ex->conns[i];
+
+	c->ops--;
+	if (op == OP_SEND)
+		c->send_out = false;
+	else
+		c->recv_out = false;
+	if (c->closing) {
+		if (!c->ops) {
+			conn_free(c);
+			ex->conns[i] = NULL;
+			__atomic_store_n(&ex->live, ex->live - 1, __ATOMIC_RELAXED);
+		}
+		return;
+	}
+	if (res <= 0) { /* reset, or the reader closed: nothing to answer */
+		conn_fail(ex, i);
+		return;
+	}
+	if (op == OP_SEND) {
+		unsigned b = c->fill ^ 1;
+		struct io_uring_sqe *sqe;
+
+		c->sent += (uint32_t)res;
+		if (c->sent == c->tx_len[b]) {
+			c->tx_len[b] = 0;
+		} else if ((sqe = sqe_for(ex, i, OP_SEND))) { /* the rest of it first */
+			io_uring_prep_send(sqe, c->fd, c->tx[b] + c->sent, c->tx_len[b] - c->sent,
+					   MSG_NOSIGNAL);
+			c->send_out = true;
+		} else {
+			conn_fail(ex, i);
+		}
+	} else {
+		c->rx_len += (uint32_t)res;
+	}
+}
+
+static int export_poll(struct kelp_lcore *lc, void *arg)
+{
+	struct kelp_tcp_export *ex = arg;
+	struct io_uring_cqe *cqe;
+	int n = 0;
+
+	(void)lc;
+	if (__atomic_load_n(&ex->ho_tail, __ATOMIC_RELAXED) != ex->ho_head) {
+		take_handoffs(ex);
+		n++;
+	}
+	if (!ex->live)
+		return n ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+	while (io_uring_peek_cqe(&ex->ring, &cqe) == 0) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&ex->ring, cqe);
+		on_cqe(ex, (unsigned)(ud >> 2), (int)(ud & 3), res);
+		n++;
+	}
+	if (!n && !ex->to_submit)
+		return KELP_POLL_IDLE; /* nothing new: nothing to serve or post */
+	for (unsigned i = 0; i < KELP_TCP_EXPORT_MAX_CONN; i++) {
+		struct exp_conn *c = ex->conns[i];
+
+		if (!c || c->closing)
+			continue;
+		if (!serve_conn(ex, c)) {
+			kelp_log_warn("kelpd: [peer] tcp_listen %s: closing a connection that sent "
+				      "a malformed frame (or whose needle changed under a reply)",
+				      ex->listen);
+			conn_fail(ex, i);
+			continue;
+		}
+		post(ex, i);
+	}
+	if (ex->to_submit && io_uring_submit(&ex->ring) >= 0)
+		ex->to_submit = 0;
+	return KELP_POLL_BUSY;
+}
+
+int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const char *listen,
+			  const char *secret, const char *const *allow, size_t n_allow,
+			  uint32_t max_read_mb, struct kelp_tcp_export **out)
+{
+	struct kelp_tcp_export *ex = calloc(1, sizeof(*ex));
+	char host[KELP_HOST_MAX];
+	uint16_t port;
+	int rc;
+
+	*out = NULL;
+	if (!ex)
+		return -ENOMEM;
+	ex->eng = eng;
+	ex->lc = lc;
+	ex->listen_fd = ex->efd = ex->stop_pipe[0] = ex->stop_pipe[1] = -1;
+	ex->max_read = (max_read_mb ? max_read_mb : 16) << 20;
+	snprintf(ex->listen, sizeof(ex->listen), "%s", listen);
+	ex->secret_len = secret ? strlen(secret) : 0;
+	if (ex->secret_len >= sizeof(ex->secret) ||
+	    kelp_parse_host_port(listen, host, sizeof(host), &port, NULL, 0) < 0) {
+		kelp_log_error("kelpd: [peer] tcp_listen = '%s': want host:port", listen);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (!ex->secret_len && !n_allow) {
+		kelp_log_error(
+			"kelpd: [peer] tcp_listen = %s needs [peer] secret (the same on every "
+			"kelpd) or [peer] allow (the readers' addresses): this kelpd serves no "
+			"peer it cannot authenticate",
+			listen);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (secret)
+		memcpy(ex->secret, secret, ex->secret_len);
+	ex->allow = calloc(n_allow ? n_allow : 1, sizeof(*ex->allow));
+	if (!ex->allow) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < n_allow; i++) {
+		if (kelp_cidr_parse(allow[i], &ex->allow[i])) {
+			kelp_log_error("kelpd: [peer] allow: bad entry '%s'", allow[i]);
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
+	ex->n_allow = n_allow;
+	rc = io_uring_queue_init(512, &ex->ring, 0);
+	if (rc) {
+		kelp_log_error("kelpd: TCP export: io_uring: %s", strerror(-rc));
+		goto fail;
+	}
+	ex->ring_ok = true;
+	ex->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ex->efd < 0 || io_uring_register_eventfd(&ex->ring, ex->efd) < 0 ||
+	    kelp_lcore_watch_doorbell(lc, ex->efd) < 0 || pipe2(ex->stop_pipe, O_CLOEXEC) < 0) {
+		rc = -errno;
+		kelp_log_error("kelpd: TCP export: eventfd/pipe: %s", strerror(errno));
+		goto fail;
+	}
+	ex->listen_fd = kelp_rdma_oob_listen(host, port);
+	if (ex->listen_fd < 0) {
+		rc = ex->listen_fd;
+		ex->listen_fd = -1;
+		kelp_log_error(
+			"kelpd: [peer] tcp_listen = %s: %s (is another kelpd using that port?)",
+			listen, strerror(-rc));
+		goto fail;
+	}
+	if (kelp_lcore_add_poller(lc, "tcp-export", export_poll, ex) < 0) {
+		kelp_log_error("kelpd: no poller slot for the TCP export");
+		rc = -ENOSPC;
+		goto fail;
+	}
+	rc = -pthread_create(&ex->thread, NULL, hs_main, ex);
+	if (rc) {
+		kelp_log_error("kelpd: cannot start the TCP export thread: %s", strerror(-rc));
+		goto fail;
+	}
+	ex->thread_started = true;
+	pthread_setname_np(ex->thread, "kelp-tcp-export");
+	kelp_log_info("kelpd: TCP export on %s (lcore %u; %s%s)", listen, lc->id,
+		      ex->secret_len ? "secret" : "",
+		      n_allow ? (ex->secret_len ? " + allow list" : "allow list") : "");
+	*out = ex;
+	return 0;
+fail:
+	kelp_tcp_export_stop(ex);
+	return rc;
+}
+
+void kelp_tcp_export_stats(const struct kelp_tcp_export *ex, struct kelp_tcp_export_stats *out)
+{
+	const struct kelp_tcp_export_stats *s = &ex->stats;
+
+	out->connections = __atomic_load_n(&s->connections, __ATOMIC_RELAXED);
+	out->refused = __atomic_load_n(&s->refused, __ATOMIC_RELAXED);
+	out->up = __atomic_load_n(&ex->live, __ATOMIC_RELAXED);
+	out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
+	out->replies = __atomic_load_n(&s->replies, __ATOMIC_RELAXED);
+	out->bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+	out->errors = __atomic_load_n(&s->errors, __ATOMIC_RELAXED);
+	out->too_large = __atomic_load_n(&s->too_large, __ATOMIC_RELAXED);
+}
+
+void kelp_tcp_export_stop(struct kelp_tcp_export *ex)
+{
+	if (!ex)
+		return;
+	if (ex->thread_started) {
+		(void)!write(ex->stop_pipe[1], "x", 1);
+		pthread_join(ex->thread, NULL);
+		struct kelp_tcp_export_stats s;
+		kelp_tcp_export_stats(ex, &s);
+		kelp_log_info(
+			"kelpd: TCP export %s: connections %lu refused %lu requests %lu replies "
+			"%lu "
+			"bytes %lu malformed %lu too large %lu",
+			ex->listen, s.connections, s.refused, s.requests, s.replies, s.bytes,
+			s.errors, s.too_large);
+	}
+	while (ex->ho_head != ex->ho_tail)
+		conn_free(ex->handoff[ex->ho_head++ % HANDOFF]);
+	for (unsigned i = 0; i < KELP_TCP_EXPORT_MAX_CONN; i++)
+		conn_free(ex->conns[i]);
+	if (ex->ring_ok)
+		io_uring_queue_exit(&ex->ring);
+	if (ex->efd >= 0) {
+		kelp_lcore_unwatch_doorbell(ex->lc, ex->efd);
+		close(ex->efd);
+	}
+	for (int i = 0; i < 2; i++)
+		if (ex->stop_pipe[i] >= 0)
+			close(ex->stop_pipe[i]);
+	if (ex->listen_fd >= 0)
+		close(ex->listen_fd);
+	free(ex->allow);
+	free(ex);
+}

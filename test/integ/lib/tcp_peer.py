@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""A hostile (or merely wrong) peer of kelpd's TCP export (proto/tcp_frame.h), for
+test/integ/test_kelpd_tcp.sh. Prints one line saying what the exporter did, exit 0 when it did
+what a correct exporter must:
+
+  tcp_peer.py HOST:PORT nohs           garbage instead of a HELLO: the exporter closes (no ACK)
+  tcp_peer.py HOST:PORT badsecret S    a HELLO with the mac of a wrong secret S: ACK status AUTH
+                                       (2), then the close
+  tcp_peer.py HOST:PORT garbage S      a correct handshake with secret S, then a frame that does
+                                       not parse: the exporter closes this connection
+  tcp_peer.py HOST:PORT read S FID     a correct handshake, then a READ of FID (volume,key,cookie
+                                       in hex as kelp prints them): prints status and size
+"""
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import sys
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            return b
+        b += c
+    return b
+
+
+def closed(s):
+    """True when the exporter closes the connection within 10 s (EOF or reset)."""
+    s.settimeout(10)
+    try:
+        while True:
+            if not s.recv(65536):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def handshake(addr, secret):
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    ch = recv_exact(s, 40)
+    if len(ch) != 40 or ch[:4] != b"KLPC":
+        print("no challenge: %r" % ch)
+        sys.exit(1)
+    nonce_e = ch[8:40]
+    nonce_r = os.urandom(32)
+    head = struct.pack(">IHHQQ", 0x4B4C5054, 1, 0, 0x1234, 0x5678) + nonce_r
+    mac = hmac.new(secret.encode(), b"kelp-tcp-1 reader" + nonce_e + nonce_r + head,
+                   hashlib.sha256).digest() if secret else bytes(32)
+    s.sendall(head + mac)
+    ack = recv_exact(s, 40)
+    return s, ack
+
+
+def main():
+    addr, mode = sys.argv[1], sys.argv[2]
+    if mode == "nohs":
+        host, port = addr.rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=10)
+        recv_exact(s, 40)
+        s.sendall(os.urandom(88))
+        ok = closed(s)
+        print("nohs: closed" if ok else "nohs: still open")
+        return 0 if ok else 1
+    secret = sys.argv[3]
+    s, ack = handshake(addr, secret)
+    if mode == "badsecret":
+        status = ack[6] if len(ack) == 40 else None
+        ok = status == 2 and closed(s)
+        print("badsecret: ack status %s, %s" % (status, "closed" if ok else "not refused"))
+        return 0 if ok else 1
+    if len(ack) != 40 or ack[6] != 0:
+        print("handshake refused: %r" % ack)
+        return 1
+    if mode == "garbage":
+        # a length the protocol never uses, then noise
+        s.sendall(struct.pack(">I", 7) + os.urandom(200))
+        ok = closed(s)
+        print("garbage: closed" if ok else "garbage: still open")
+        return 0 if ok else 1
+    if mode == "read":
+        vol, rest = sys.argv[4].split(",")
+        key, cookie = int(rest[:-8], 16), int(rest[-8:], 16)
+        req = struct.pack(">IBBHQIIQQIIQQ", 0x4B4C5051, 1, 0, 0, 1, int(vol), cookie, key, 0,
+                          1 << 20, 0, 0, 0)
+        s.sendall(struct.pack(">I", 64) + req)
+        hdr = recv_exact(s, 36)
+        ln, magic, status = struct.unpack(">IIB", hdr[:9])
+        written = struct.unpack(">I", hdr[20:24])[0]
+        data = recv_exact(s, written)
+        print("read: status %d written %d got %d" % (status, written, len(data)))
+        return 0 if status == 0 and len(data) == written else 1
+    return 2
+
+
+sys.exit(main())

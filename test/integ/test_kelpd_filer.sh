@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Files by path (issue 11, kelpd side) against a real weed master + volume + filer and a real kelpd:
+# every file of the standard set (lib/filer.sh) read through kelpd (kelpctl cat = kelp_path_read)
+# equals the filer's own GET byte for byte, with the chunks read from the local volume file and
+# again over the HTTP fallback; reads at offsets that span chunk boundaries, past the end, and many
+# queued at once; stat and ls equal the filer's metadata and listing (a directory of 300 names:
+# pagination); a symlink's target; delete / overwrite / rename in the filer seen within the TTL;
+# the first [filer] address dead (failover); bad path requests from a hostile client get errors
+# while an honest one keeps reading; filer stopped -> -ETIMEDOUT/-EHOSTUNREACH within timeout_ms
+# (never a hang), filer back -> reads again; filer killed -> errors, kelpd serves on.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/integ/lib/filer.sh
+. test/integ/lib/kelpd_test.sh
+weed_require
+kelpd_require
+PC=${PATH_CLIENT:-build/test/integ/path_client} # PATH_CLIENT=build-asan/... (with BIN=build-asan/bin)
+[ -x "$PC" ] || fail "$PC missing (make all)"
+
+weed_start 1
+weed_start_filer_standard
+FILER_PID=${_WEED_PIDS[-1]}
+REAL_FILER=$WEED_FILER
+filer_upload_standard_set /kelp-set
+out=$WEED_DIR/out
+mkdir -p "$out"
+dead=$(weed_free_port)
+
+start_kelpd() { # start_kelpd FORCE_HTTP
+	local d=$WEED_DIR/kelpd
+	mkdir -p "$d"
+	KELPD_EXTRA_CONF="[seaweedfs]
+master = $WEED_MASTER
+force_http = $1
+[filer]
+address = 127.0.0.1:$dead,$REAL_FILER
+metadata_ttl_ms = 1000
+timeout_ms = 1500" kelpd_test_start "$d" "${WEED_VOLUME_DIRS[0]}"
+}
+slice() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none; } # FILE OFF LEN
+stat_field() { kelpctl --json stats | jq -r ".filer.$1"; }
+
+# 1. Every file of the set, whole: equal to the filer's own GET (chunks local, then over HTTP).
+check_set() {
+	local n=0 path kind size sha expected source note
+	while IFS=$'\t' read -r path kind size sha expected source note; do
+		[ "$kind" = symlink ] && continue
+		kelpctl cat "$path" -o "$out/cat" || fail "cat $path ($kind, $note) failed"
+		cmp -s "$out/cat" "$expected" || fail "cat $path ($kind): bytes differ from the filer's GET"
+		n=$((n + 1))
+	done < <(filer_set_rows)
+	[ "$n" -ge 10 ] || fail "only $n files in the set"
+	echo "ok: $n files of the set equal the filer's GET ($1)"
+}
+start_kelpd false
+at_exit 'kelpd_alive && kelpd_stop_checked'
+check_set "chunks from the local volume"
+[ "$(stat_field chunk_reads_local)" -gt 0 ] || fail "no chunk was read from the local volume"
+[ "$(stat_field failovers)" -gt 0 ] || fail "the dead first [filer] address was not failed over"
+kelpd_stop_checked || fail "kelpd did not stop cleanly"
+start_kelpd true
+check_set "chunks over the HTTP fallback"
+[ "$(stat_field chunk_reads_remote)" -gt 0 ] || fail "no chunk was read over HTTP"
+
+# 2. Ranges: across chunk boundaries (1 MiB chunks), the last byte, past the end; async pieces.
+multi=$(filer_set_rows multi)
+multi=${multi%%$'\n'*}
+mpath=$(cut -f1 <<<"$multi")
+msize=$(cut -f3 <<<"$multi")
+mexp=$(cut -f5 <<<"$multi")
+for r in "0 1" "1048570 20" "1048576 1" "2097140 1048600" "$((msize - 1)) 1" "$((msize - 7)) 100" \
+	"$msize 10" "$((msize + 5000)) 10"; do
+	set -- $r
+	res=$("$PC" "$KELPD_SOCK" read "$mpath" "$1" "$2" "$out/range")
+	want=$(($1 >= msize ? 0 : (msize - $1 < $2 ? msize - $1 : $2)))
+	[ "$res" = "$want $msize" ] || fail "read $mpath [$1, +$2): got '$res', want '$want $msize'"
+	slice "$mexp" "$1" "$want" >"$out/want"
+	cmp -s "$out/range" "$out/want" || fail "read $mpath [$1, +$2): bytes differ"
+done
+"$PC" "$KELPD_SOCK" async "$mpath" "$msize" 65536 >"$out/async" || fail "async pieces of $mpath"
+cmp -s "$out/async" "$mexp" || fail "async pieces of $mpath differ"
+for kind in sparse sparsehead overlap enc; do
+	row=$(filer_set_rows $kind)
+	row=${row%%$'\n'*}
+	[ -n "$row" ] || continue
+	p=$(cut -f1 <<<"$row")
+	e=$(cut -f5 <<<"$row")
+	s=$(cut -f3 <<<"$row")
+	for off in 1 3000 4095 4096 65535 $((s / 2)); do
+		[ "$off" -lt "$s" ] || continue
+		res=$("$PC" "$KELPD_SOCK" read "$p" "$off" 5000 "$out/range")
+		want=$((s - off < 5000 ? s - off : 5000))
+		[ "$res" = "$want $s" ] || fail "read $p at $off: '$res'"
+		slice "$e" "$off" "$want" >"$out/want"
+		cmp -s "$out/range" "$out/want" || fail "read $p ($kind) at $off: bytes differ"
+	done
+done
+echo "ok: ranges across chunk boundaries, holes, overlaps, encrypted chunks, past the end, async"
+
+# 3. stat and ls equal the filer's metadata and listing; a symlink's target; errors.
+while IFS=$'\t' read -r path kind size sha expected source note; do
+	js=$(kelpctl --json stat "$path") || fail "stat $path failed"
+	meta=$(filer_meta "$path")
+	[ "$(jq -r .size <<<"$js")" = "$(jq -r .FileSize <<<"$meta")" ] || fail "stat $path: size"
+	[ "$(jq -r .uid <<<"$js")" = "$(jq -r .Uid <<<"$meta")" ] || fail "stat $path: uid"
+	perm=$(jq -r '.Mode % 512' <<<"$meta")
+	[ "$(jq -r .mode <<<"$js")" = "$(printf %04o "$perm")" ] || fail "stat $path: mode"
+	if [ "$kind" = symlink ]; then
+		[ "$(jq -r .type <<<"$js")" = symlink ] || fail "stat $path: not a symlink"
+		txt=$(kelpctl stat "$path")
+		grep -qxF "target: $(cat "$expected")" <<<"$txt" || fail "stat $path: target: $txt"
+	else
+		[ "$(jq -r .type <<<"$js")" = file ] || fail "stat $path: type"
+	fi
+done < <(filer_set_rows)
+filer_names() { # the filer's own listing of $1, paged
+	local last="" page
+	while :; do
+		page=$(curl -sf -H 'Accept: application/json' \
+			"$(filer_url "$1")/?limit=100&lastFileName=$(jq -rn --arg s "$last" '$s|@uri')")
+		jq -r '.Entries // [] | .[].FullPath | sub(".*/"; "")' <<<"$page"
+		[ "$(jq -r .ShouldDisplayLoadMore <<<"$page")" = true ] || break
+		last=$(jq -r .LastFileName <<<"$page")
+	done
+}
+for i in $(seq 1 300); do printf 'f%03d' "$i" >"$out/f"; filer_put "/many/f$i" "$out/f"; done
+for dir in /kelp-set /many; do
+	kelpctl ls "$dir" >"$out/ls" || fail "ls $dir failed"
+	filer_names "$dir" >"$out/names"
+	cmp -s "$out/ls" "$out/names" || fail "ls $dir differs from the filer's listing"
+done
+[ "$(wc -l <"$out/ls")" = 300 ] || fail "ls /many: $(wc -l <"$out/ls") names, want 300"
+kelpctl ls -l /kelp-set >/dev/null || fail "ls -l"
+[ "$(kelpctl --json stat / | jq -r .type)" = dir ] || fail "stat /: not a directory"
+err=$(kelpctl cat /kelp-set 2>&1) && fail "cat of a directory succeeded"
+grep -q "is a directory" <<<"$err" || fail "cat of a directory: $err"
+err=$(kelpctl ls "$mpath" 2>&1) && fail "ls of a file succeeded"
+grep -q "not a directory" <<<"$err" || fail "ls of a file: $err"
+res=$("$PC" "$KELPD_SOCK" read /kelp-set/no-such-file 0 10 "$out/x")
+[ "$res" = "-2 0" ] || fail "read of a missing path: '$res'"
+echo "ok: stat and ls (paged, 300 names) equal the filer's metadata and listing"
+
+# 4. Changes in the filer show within the TTL (metadata_ttl_ms = 1000; bounded waits).
+printf 'old content' >"$out/v1"
+printf 'new, longer content' >"$out/v2"
+filer_put /chg/file "$out/v1"
+kelpctl cat /chg/file -o "$out/c" && cmp -s "$out/c" "$out/v1" || fail "first version"
+cat_is() { kelpctl cat "$1" -o "$out/c" 2>/dev/null && cmp -s "$out/c" "$2"; }
+filer_put /chg/file "$out/v2"
+wait_until 30 cat_is /chg/file "$out/v2" || fail "overwrite not seen"
+curl -sf -X POST "$(filer_url /chg/moved)?mv.from=/chg/file" >/dev/null || fail "filer rename"
+gone() { ! "$PC" "$KELPD_SOCK" read "$1" 0 10 "$out/x" | grep -q '^[0-9]'; }
+wait_until 30 cat_is /chg/moved "$out/v2" || fail "renamed file not seen"
+wait_until 30 gone /chg/file || fail "rename: old name still reads"
+curl -sf -X DELETE "$(filer_url /chg/moved)" >/dev/null || fail "filer delete"
+wait_until 30 gone /chg/moved || fail "delete not seen"
+echo "ok: overwrite, rename and delete in the filer seen"
+
+# 5. A hostile client's bad path requests: errors; an honest client reads on, same bytes.
+"$PC" "$KELPD_SOCK" bad "$mpath" 180 || fail "bad path requests"
+kelpd_alive || fail "kelpd died"
+echo "ok: bad path requests answered with errors, kelpd serves on"
+
+# 6. Filer stopped (SIGSTOP: no answer) -> errors within the timeout, never a hang; back -> reads.
+kill -STOP "$FILER_PID"
+at_exit "kill -CONT $FILER_PID 2>/dev/null || true"
+res=$(timeout 60 "$PC" "$KELPD_SOCK" read /kelp-set/not-cached-yet 0 10 "$out/x") ||
+	fail "read with the filer stopped hung or crashed"
+case $res in "-110 "* | "-113 "*) ;; *) fail "read with the filer stopped: '$res'" ;; esac
+kill -CONT "$FILER_PID"
+reads_again() { [ "$("$PC" "$KELPD_SOCK" read "$mpath" 0 10 "$out/x")" = "10 $msize" ]; }
+sleep_past_ttl() { sleep 1.2; } # the cached entry must expire for the filer to be asked again
+sleep_past_ttl
+wait_until 30 reads_again || fail "no reads after the filer came back"
+kill -KILL "$FILER_PID"
+wait "$FILER_PID" 2>/dev/null || true
+sleep_past_ttl
+res=$(timeout 60 "$PC" "$KELPD_SOCK" read "$mpath" 0 10 "$out/x") || fail "read after kill hung"
+case $res in "-113 "* | "-110 "*) ;; *) fail "read with the filer killed: '$res'" ;; esac
+kelpctl status >/dev/null || fail "kelpd does not answer after the filer died"
+echo "ok: filer stopped -> $res, back -> reads, killed -> errors; kelpd serves on"
+kelpd_stop_checked || fail "kelpd did not stop cleanly"
+echo "PASS"
