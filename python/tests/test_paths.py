@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Files by path through kelpd's filer client (issue 11 API): Session.open/listdir/scandir/
 stat_path against a real `weed filer` that test/integ/test_python.sh fills with files of each shape
-(empty, inline, 4 KiB, 3 MiB in 4 chunks, sparse, deep, UTF-8 names; a compressed text file apart),
+(empty, inline, 4 KiB, 3 MiB in 4 chunks, sparse, deep, UTF-8 names; a compressed text file apart,
+in /kelp-text),
 compared with the bytes uploaded."""
 import errno
 import io
@@ -184,11 +185,9 @@ def test_loader_over_a_filer_directory(fsock, fset, root):
     assert got == sorted(data for _, _, _, data in fset)
 
 
-@pytest.mark.xfail(strict=True, raises=kelp.CorruptNeedle,
-                   reason="kelpd (h-filer-kelpd 4b10073) answers EIO for a filer chunk stored "
-                   "compressed (is_compressed + the needle's gzip flag): gunzipped twice? "
-                   "strict: passes once kelpd is fixed, then drop this mark")
 def test_compressed_text_file(s, env):
+    """A chunk the filer stored compressed (is_compressed, and the needle's gzip flag): kelpd
+    inflates it once (it answered EIO before main's d210384)."""
     with open(env["KELP_TEST_FILER_TEXT_LOCAL"], "rb") as f:
         data = f.read()
     with s.open(env["KELP_TEST_FILER_TEXT"]) as f:

@@ -75,7 +75,7 @@ filer_file /kelp-set/small.bin small "$F/small"
 head -c $((3 * 1048576 + 5)) /dev/urandom >"$F/multi"
 filer_file /kelp-set/multi.bin multi "$F/multi" maxMB=1 # 4 chunks
 seq 1 20000 >"$F/text.txt" # compressible: the filer stores a gzip chunk (is_compressed)
-filer_put /kelp-text/text.txt "$F/text.txt" # not in /kelp-set: see test_paths.py
+filer_put /kelp-text/text.txt "$F/text.txt" # test_paths.py::test_compressed_text_file
 head -c 4096 /dev/urandom >"$F/sparse.a"
 head -c 4096 /dev/urandom >"$F/sparse.b"
 filer_put /kelp-set/sparse.bin "$F/sparse.a"
