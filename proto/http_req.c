@@ -73,6 +73,46 @@ static int copy_value(char *dst, const char *v, const char *e)
 	return 0;
 }
 
+/* Keep [v, e) as the request's read token (a longer one is refused: no real token is). */
+static int set_jwt(struct kelp_http_req *r, const char *v, const char *e)
+{
+	size_t n = (size_t)(e - v);
+	if (n >= sizeof(r->jwt))
+		return -E2BIG;
+	memcpy(r->jwt, v, n);
+	r->jwt[n] = '\0';
+	r->jwt_len = n;
+	return 0;
+}
+
+/* The "jwt" parameter of the query [q, e) (after the '?'), as url.Values.Get would find it. */
+static int query_jwt(struct kelp_http_req *r, const char *q, const char *e)
+{
+	while (q < e) {
+		const char *amp = memchr(q, '&', (size_t)(e - q));
+		const char *pe = amp ? amp : e;
+		if (pe - q >= 4 && memcmp(q, "jwt=", 4) == 0)
+			return pe - q > 4 ? set_jwt(r, q + 4, pe) : 0; /* the first one counts */
+		q = amp ? amp + 1 : e;
+	}
+	return 0;
+}
+
+/* The value of cookie "AT" in a Cookie header [v, e) ("a=1; AT=tok; b=2"). */
+static int cookie_jwt(struct kelp_http_req *r, const char *v, const char *e)
+{
+	while (v < e) {
+		while (v < e && (*v == ' ' || *v == ';'))
+			v++;
+		const char *semi = memchr(v, ';', (size_t)(e - v));
+		const char *ce = semi ? semi : e;
+		if (ce - v > 3 && memcmp(v, "AT=", 3) == 0)
+			return set_jwt(r, v + 3, ce);
+		v = ce;
+	}
+	return 0;
+}
+
 static int parse_request_line(const char *p, const char *eol, struct kelp_http_req *r, int *minor)
 {
 	const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
@@ -104,6 +144,11 @@ static int parse_request_line(const char *p, const char *eol, struct kelp_http_r
 	memcpy(r->path, t, (size_t)(pe - t));
 	r->path[pe - t] = '\0';
 	r->path_len = (size_t)(pe - t);
+	if (q) {
+		int rc = query_jwt(r, q + 1, sp2);
+		if (rc != 0)
+			return rc;
+	}
 	const char *v = sp2 + 1;
 	if (eol - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
 	    v[7] < '0' || v[7] > '9')
@@ -133,6 +178,7 @@ ssize_t kelp_http_req_parse(const uint8_t *buf, size_t len, struct kelp_http_req
 	if (rc != 0)
 		return rc;
 	bool conn_close = false, conn_keep = false;
+	int jwt_from = r.jwt_len ? 3 : 0; /* 3 query, 2 Authorization, 1 cookie: that order wins */
 	for (p = next;;) {
 		if (!(next = next_line(p, end, &eol)))
 			return len >= KELP_HTTP_REQ_MAX_HEAD ? -E2BIG : 0;
@@ -171,6 +217,19 @@ ssize_t kelp_http_req_parse(const uint8_t *buf, size_t len, struct kelp_http_req
 			if ((rc = copy_value(r.if_none_match, v, ve)) != 0)
 				return rc;
 			r.has_if_none_match = true;
+		} else if (NAME_IS("authorization")) {
+			/* as security.GetJwt: "Bearer" in any case, one separator, then the token
+			 */
+			if (jwt_from < 2 && ve - v > 7 && strncasecmp(v, "bearer", 6) == 0) {
+				if ((rc = set_jwt(&r, v + 7, ve)) != 0)
+					return rc;
+				jwt_from = 2;
+			}
+		} else if (NAME_IS("cookie")) {
+			if (jwt_from < 1 && (rc = cookie_jwt(&r, v, ve)) != 0)
+				return rc;
+			if (r.jwt_len && jwt_from < 1)
+				jwt_from = 1;
 		} else if (NAME_IS("content-length")) {
 			for (const char *c = v; c < ve; c++)
 				if (*c < '0' || *c > '9')

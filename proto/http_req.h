@@ -5,10 +5,11 @@
  *
  * A request head is "METHOD SP target SP HTTP/1.x CRLF" then header lines until an empty line (a
  * bare LF is accepted for CRLF). At most KELP_HTTP_REQ_MAX_HEAD bytes in all. Understood headers:
- * Connection (close / keep-alive), Accept-Encoding (gzip), Range, If-None-Match, Content-Length
- * and Transfer-Encoding (a request with a body is refused: the endpoint only reads). Others are
- * skipped. Header names are case-insensitive; a line without ':' or with a space before it, a
- * control byte, or an obs-fold continuation line is malformed.
+ * Connection (close / keep-alive), Accept-Encoding (gzip), Range, If-None-Match, Authorization
+ * (Bearer) and Cookie (AT) for the read token, Content-Length and Transfer-Encoding (a request
+ * with a body is refused: the endpoint only reads). Others are skipped. Of the query, only the
+ * "jwt" parameter is kept. Header names are case-insensitive; a line without ':' or with a space
+ * before it, a control byte, or an obs-fold continuation line is malformed.
  */
 #ifndef KELP_PROTO_HTTP_REQ_H
 #define KELP_PROTO_HTTP_REQ_H
@@ -21,6 +22,7 @@
 #define KELP_HTTP_REQ_MAX_HEAD	 8192
 #define KELP_HTTP_REQ_MAX_TARGET 1024
 #define KELP_HTTP_REQ_MAX_VALUE	 128
+#define KELP_HTTP_REQ_MAX_JWT	 512
 
 enum kelp_http_method { KELP_HTTP_GET = 1, KELP_HTTP_HEAD, KELP_HTTP_OTHER };
 
@@ -34,6 +36,10 @@ struct kelp_http_req {
 	char range[KELP_HTTP_REQ_MAX_VALUE]; /* the Range value, when has_range */
 	bool has_if_none_match;
 	char if_none_match[KELP_HTTP_REQ_MAX_VALUE];
+	/* a read token, where a SeaweedFS volume server looks for one (security.GetJwt): the
+	 * "jwt" query parameter, else "Authorization: Bearer <token>", else the cookie "AT" */
+	char jwt[KELP_HTTP_REQ_MAX_JWT];
+	size_t jwt_len; /* 0: none */
 };
 
 /*

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -38,6 +39,7 @@
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
 #include "proto/http_req.h"
+#include "proto/jwt.h"
 #include "session.h" /* shm/: the libkelp client side of the internal session */
 
 #define READ_FIRST (1u << 20) /* first read's buffer: a needle up to 1 MiB takes one round trip */
@@ -133,6 +135,8 @@ static const char *reason(int status)
 		return "Not Modified";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
 	case 403:
 		return "Forbidden";
 	case 404:
@@ -563,6 +567,27 @@ static char *metrics_text(struct http_srv *h)
 /* ---- requests ----------------------------------------------------------------------------------
  */
 
+/*
+ * Does the request carry a read token that a volume server would accept for @fid? Only asked
+ * when [seaweedfs] jwt_read_key is set (as volume_server_handlers.go maybeCheckJwtAuthorization):
+ * an HS256 token signed with that key, not expired, whose "fid" claim names this needle (compared
+ * parsed, so "_N" and extensions of the URL do not matter, as for the volume server).
+ */
+static int read_token_ok(const char *key, const struct kelp_http_req *r, const struct kelp_fid *fid)
+{
+	char claim[KELP_FID_STR_MAX + 16];
+	int64_t exp;
+	struct kelp_fid t;
+	if (!r->jwt_len || kelp_jwt_verify_read(key, strlen(key), r->jwt, r->jwt_len, claim,
+						sizeof(claim), &exp) != 0)
+		return 0;
+	if (exp <= (int64_t)time(NULL)) /* golang-jwt: valid while now < exp */
+		return 0;
+	if (kelp_fid_parse(claim, strlen(claim), &t) != 0)
+		return 0;
+	return t.volume_id == fid->volume_id && t.key == fid->key && t.cookie == fid->cookie;
+}
+
 static void handle_request(struct http_srv *h, struct hconn *c)
 {
 	struct kelp_http_req *r = &c->req;
@@ -589,6 +614,11 @@ static void handle_request(struct http_srv *h, struct hconn *c)
 	}
 	if (kelp_fid_parse(r->path, r->path_len, &c->fid) != 0) {
 		respond_text(h, c, 400, "");
+		return;
+	}
+	const char *key = h->ctl->eng->conf.seaweedfs.jwt_read_key;
+	if (key && key[0] && !read_token_ok(key, r, &c->fid)) {
+		respond_text(h, c, 401, ""); /* the volume server's answer: "wrong jwt" */
 		return;
 	}
 	c->buf_len = READ_FIRST < h->cs->max_io ? READ_FIRST : h->cs->max_io;

@@ -18,7 +18,11 @@
 #   - [http] idle_timeout_ms (set low by SIGHUP): a connection that sends nothing, and one that
 #     sends half a request head, are closed by kelpd (EOF within a bounded wait, well under the
 #     60 s default); kelp_http_idle_closed_total counts them;
-#   - /healthz probes the session socket: 503 + Retry-After once the socket file is gone.
+#   - /healthz probes the session socket: 503 + Retry-After once the socket file is gone;
+#   - with [seaweedfs] jwt_read_key set, reads need a read token as a volume server wants it
+#     (HS256, "fid" and "exp" claims; ?jwt=, Authorization: Bearer, or cookie AT): none, a wrong
+#     key, another needle's, or an expired one -> 401; a good one -> 200 (also with "_N"-less
+#     and named fid forms); /healthz needs none.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/kelpd_test.sh
@@ -258,4 +262,42 @@ hdr=$(curl -s -D - -o /dev/null "$U/healthz" | tr -d '\r')
 [[ $hdr == "HTTP/1.1 503 "* && $hdr == *"Retry-After: "* ]] || fail "/healthz without the session socket: $hdr"
 
 kelpd_stop_checked || fail "kelpd did not stop cleanly"
-echo "ok: HTTP endpoint ($n needles)"
+
+# 11. read tokens: kelpd restarted with [seaweedfs] jwt_read_key
+KEY=kelp-endpoint-test-key
+KELPD_EXTRA_CONF="[http]
+listen = 127.0.0.1:$PORT
+allow = 127.0.0.1/32
+[seaweedfs]
+jwt_read_key = $KEY"
+kelpd_test_start "$D" "$D/vol"
+wait_until 30 _up || fail "the endpoint does not answer after the restart (log: $(tail -5 "$KELPD_LOG"))"
+# token KEY FID EXP_OFFSET_S: an HS256 read token as SeaweedFS's security.EncodeJwt writes it
+token() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+key, fid, off = sys.argv[1].encode(), sys.argv[2], int(sys.argv[3])
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+body = b64(json.dumps({"fid": fid, "exp": int(time.time()) + off}, separators=(",", ":")).encode())
+sig = b64(hmac.new(key, head + b"." + body, hashlib.sha256).digest())
+print((head + b"." + body + b"." + sig).decode())
+PY
+}
+other=$("$BIN/kelp-vol" ls "$D/vol/5.dat" | awk -v f="$fid" 'NR > 1 && $1 != f {print $1; exit}')
+code_of() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+good=$(token "$KEY" "$fid" 60)
+[ "$(code_of "$U/$fid")" = 401 ] || fail "jwt: a read without a token was not refused"
+[ "$(code_of "$U/$fid?jwt=$(token wrong-key "$fid" 60)")" = 401 ] || fail "jwt: wrong key accepted"
+[ "$(code_of "$U/$fid?jwt=$(token "$KEY" "$other" 60)")" = 401 ] || fail "jwt: another fid's token accepted"
+[ "$(code_of "$U/$fid?jwt=$(token "$KEY" "$fid" -5)")" = 401 ] || fail "jwt: an expired token accepted"
+[ "$(code_of "$U/$fid?jwt=garbage.not.jwt")" = 401 ] || fail "jwt: garbage accepted"
+curl -s -o "$D/got/jwt" "$U/$fid?jwt=$good"
+cmp -s "$D/got/jwt" <("$BIN/kelp-vol" cat --gunzip "$D/vol/5.dat" "$fid") || fail "jwt: ?jwt= read differs"
+[ "$(code_of -H "Authorization: Bearer $good" "$U/$fid")" = 200 ] || fail "jwt: Bearer token refused"
+[ "$(code_of -b "AT=$good" "$U/$fid")" = 200 ] || fail "jwt: cookie AT token refused"
+[ "$(code_of -I "$U/$fid?x=1&jwt=$good")" = 200 ] || fail "jwt: HEAD with a token refused"
+[ "$(code_of "$U/${fid%%,*}/${fid#*,}/name.bin?jwt=$good")" = 200 ] || fail "jwt: named form refused"
+[ "$(code_of "$U/healthz")" = 200 ] || fail "jwt: /healthz wants a token"
+kelpd_stop_checked || fail "kelpd (jwt) did not stop cleanly"
+echo "ok: HTTP endpoint ($n needles, read tokens)"

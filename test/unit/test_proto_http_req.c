@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/cidr.h"
@@ -156,6 +157,37 @@ static void test_cidr(void **state)
 	assert_false(match6(&x, 1, "::8"));
 }
 
+/* The read token, where security.GetJwt looks: ?jwt= first, then Authorization: Bearer, then the
+ * cookie AT, whatever the order of the header lines. */
+static void test_jwt_sources(void **state)
+{
+	struct kelp_http_req r;
+	assert_true(parse("GET /3,01 HTTP/1.1\r\n\r\n", &r) > 0);
+	assert_int_equal(r.jwt_len, 0);
+	assert_true(
+		parse("GET /3,01?a=1&jwt=q.q.q&jwt=x HTTP/1.1\r\nAuthorization: Bearer b.b.b\r\n"
+		      "Cookie: AT=c.c.c\r\n\r\n",
+		      &r) > 0);
+	assert_string_equal(r.jwt, "q.q.q");
+	assert_int_equal(r.jwt_len, 5);
+	assert_true(parse("GET /3,01?jwtx=1 HTTP/1.1\r\nCookie: x=1; AT=c.c.c; y=2\r\n"
+			  "authorization: BEARER b.b.b\r\n\r\n",
+			  &r) > 0);
+	assert_string_equal(r.jwt, "b.b.b");
+	assert_true(parse("GET /3,01 HTTP/1.1\r\nCookie: x=1; AT=c.c.c; y=2\r\n"
+			  "Authorization: Basic dXNlcjpw\r\n\r\n",
+			  &r) > 0);
+	assert_string_equal(r.jwt, "c.c.c");
+	assert_true(parse("GET /3,01?jwt= HTTP/1.1\r\nAuthorization: Bearer\r\n\r\n", &r) > 0);
+	assert_int_equal(r.jwt_len, 0);
+	/* no real token is this long: refused like other oversized values */
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "GET /3,01 HTTP/1.1\r\nAuthorization: Bearer %0600d\r\n\r\n", 0);
+	assert_int_equal(parse(buf, &r), -E2BIG);
+	snprintf(buf, sizeof(buf), "GET /3,01?jwt=%0600d HTTP/1.1\r\n\r\n", 0);
+	assert_int_equal(parse(buf, &r), -E2BIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +196,7 @@ int main(void)
 		cmocka_unit_test(test_incomplete_and_bad),
 		cmocka_unit_test(test_range),
 		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_jwt_sources),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
