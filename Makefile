@@ -29,6 +29,9 @@
 # Variants: `make SAN=1` builds with AddressSanitizer + UBSan into build-asan/ (`make asan` runs the
 # unit tests that way).
 
+# `make` alone builds `all` (the version rule below is the first one in the file)
+.DEFAULT_GOAL := all
+
 SAN ?= 0
 ifeq ($(SAN),1)
 BUILD ?= build-asan

@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""An iterable dataset over SeaweedFS fids read through kelpd, with N worker processes.
+"""An iterable dataset over SeaweedFS fids, or the files of a filer directory, read through kelpd,
+with N worker processes.
 
     from loader import KelpDataset, iterate
     ds = KelpDataset(fids, socket="/run/kelp/kelpd.sock", decode=None)
+    ds = KelpDataset.from_filer_dir("/data/train", socket="/run/kelp/kelpd.sock")  # or files
     for sample in iterate(ds, workers=4, batch_size=None):   # torch DataLoader when torch imports
         ...
 
 Each worker process reads its share of the fids (every N-th) with Session.read_many (depth 32) on
 its own session: the module-level default session is per process and per thread, and a forked
-worker reconnects by itself. Samples are numpy uint8 arrays when numpy is installed, else bytes;
+worker reconnects by itself. Filer files (kelpd's [filer] address) are read whole, one request
+each (kelp.open(path).read()), the directory listed once, recursively, in the parent. Samples are numpy uint8 arrays when numpy is installed, else bytes;
 gzip-stored needles are inflated. A failed read raises in the worker (DataLoader passes it on).
 
 Without torch, iterate() runs the workers with multiprocessing (fork) and yields in worker
 round-robin order. Run as a script for one epoch:
 
     python3 loader.py --socket /run/kelp/kelpd.sock --fids FILE [--workers 4]
+    python3 loader.py --socket /run/kelp/kelpd.sock --dir /filer/directory [--workers 4]
 """
 import argparse
 import multiprocessing as mp
@@ -50,11 +54,29 @@ def to_array(data: bytes):
 class KelpDataset(_Base):
     """Iterable over the needles of `fids`; with workers, each takes every N-th fid."""
 
-    def __init__(self, fids, socket=None, config=None, depth=32, decode=to_array):
+    def __init__(self, fids=(), socket=None, config=None, depth=32, decode=to_array, paths=()):
         self.fids = list(fids)
+        self.paths = list(paths)
         self.socket, self.config, self.depth = socket, config, depth
         self.decode = decode or (lambda b: b)
         self.worker, self.workers = 0, 1
+
+    @classmethod
+    def from_filer_dir(cls, directory, socket=None, config=None, decode=to_array):
+        """Every regular file under filer directory `directory` (recursively; symlinks left out),
+        in the filer's order."""
+        paths, todo = [], [directory]
+        with kelp.connect(config=config, socket=socket) as s:
+            while todo:
+                for e in s.scandir(todo.pop(0)):
+                    if e.is_dir():
+                        todo.append(e.path)
+                    elif e.is_file():
+                        paths.append(e.path)
+        return cls(socket=socket, config=config, decode=decode, paths=paths)
+
+    def __len__(self):
+        return len(self.fids) + len(self.paths)
 
     def shard(self, worker, workers):
         self.worker, self.workers = worker, workers
@@ -70,6 +92,9 @@ class KelpDataset(_Base):
         mine = self.fids[worker::workers]
         for data in kelp.read_many(mine, self.depth, raise_errors=True, gunzip=True):
             yield self.decode(data)
+        for path in self.paths[worker::workers]:
+            with kelp.open(path, buffering=0) as f:
+                yield self.decode(f.read())
 
 
 def _worker(ds, worker, workers, q):
@@ -115,11 +140,16 @@ def main():
     ap = argparse.ArgumentParser(description="one epoch over the fids in a file")
     ap.add_argument("--socket")
     ap.add_argument("--config")
-    ap.add_argument("--fids", required=True, help="file with one fid per line")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--fids", help="file with one fid per line")
+    src.add_argument("--dir", help="a filer directory: its files, recursively")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    fids = [ln.strip() for ln in open(a.fids) if ln.strip() and not ln.startswith("#")]
-    ds = KelpDataset(fids, socket=a.socket, config=a.config)
+    if a.dir:
+        ds = KelpDataset.from_filer_dir(a.dir, socket=a.socket, config=a.config)
+    else:
+        fids = [ln.strip() for ln in open(a.fids) if ln.strip() and not ln.startswith("#")]
+        ds = KelpDataset(fids, socket=a.socket, config=a.config)
     t0, n, nbytes = time.monotonic(), 0, 0
     for sample in iterate(ds, workers=a.workers):
         n += 1

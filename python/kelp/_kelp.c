@@ -21,6 +21,7 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +46,21 @@ static PyStructSequence_Field stat_fields[] = {
 static PyStructSequence_Desc stat_desc = {"kelp.Stat", "What Session.stat() learns about a needle.",
 					  stat_fields, 6};
 
+/* ---- the process id ------------------------------------------------------------------------- */
+
+/*
+ * This process's pid, for the fork checks on every call. getpid() is a system call (glibc stopped
+ * caching it) and was 1 of every 6 cycles of a 4 KiB read_many: a pthread_atfork child handler
+ * keeps this copy right instead (os.fork() and multiprocessing fork through libc's fork(), which
+ * runs the handlers).
+ */
+static pid_t self_pid;
+
+static void after_fork_child(void)
+{
+	self_pid = getpid();
+}
+
 /* ---- errors ---------------------------------------------------------------------------------- */
 
 /* The exception class for -errno @err: built-in classes where Python has one that fits. */
@@ -67,6 +83,10 @@ static PyObject *error_class(int err)
 		return CorruptNeedle;
 	case ETIMEDOUT:
 		return PyExc_TimeoutError;
+	case ENOTDIR:
+		return PyExc_NotADirectoryError;
+	case EISDIR:
+		return PyExc_IsADirectoryError;
 	default:
 		return PyExc_OSError;
 	}
@@ -228,7 +248,7 @@ typedef struct {
 
 static void Mapping_dealloc(Mapping *m)
 {
-	if (m->s && m->pid == getpid())
+	if (m->s && m->pid == self_pid)
 		kelp_close(m->s); /* kelpd discards what is still in flight */
 	Py_TYPE(m)->tp_free((PyObject *)m);
 }
@@ -275,6 +295,89 @@ static PyTypeObject LenderType = {
 	.tp_as_buffer = &Lender_as_buffer,
 };
 
+/* ---- recycled bytes objects ------------------------------------------------------------------ */
+
+/*
+ * Results handed out as bytes, kept (one reference) so that their memory can serve a later read:
+ * once the caller has dropped one, our reference is the only one left, no code can see the object
+ * any more, and filling it again is the same as filling a fresh one. This saves the malloc/free
+ * of every copy, and for large needles much more: glibc gives a 1 MiB block back to the kernel on
+ * free (heap trim or munmap), so every fresh 1 MiB bytes object page-faulted in 256 zeroed pages
+ * (half of the client's time at 1 MiB). A FIFO: the oldest result is looked at first; one still
+ * held by the caller (stored in a list, say) is simply forgotten. Holds at most cap objects of at
+ * most max_size bytes. Callers: with the GIL held.
+ */
+#define SPARES_MAX	34	     /* read_many's depth 32 + the item the caller holds + 1 */
+#define SPARES_BYTES	(8u << 20)   /* bytes a read_many iterator may keep for recycling */
+#define GIL_FREE_MEMCPY (256u << 10) /* copies this large run with the GIL released */
+
+struct spares {
+	PyObject *obj[SPARES_MAX];
+	unsigned head, count, cap;
+	Py_ssize_t max_size;
+};
+
+static void spares_init(struct spares *sp, unsigned cap, Py_ssize_t max_size)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->cap = cap > SPARES_MAX ? SPARES_MAX : cap;
+	sp->max_size = max_size;
+}
+
+/* Keep a reference to @b, a result just handed to the caller (evicts the oldest when full). */
+static void spares_push(struct spares *sp, PyObject *b)
+{
+#ifndef Py_GIL_DISABLED /* the refcount test below needs the GIL */
+	if (!sp->cap || !PyBytes_CheckExact(b) || PyBytes_GET_SIZE(b) > sp->max_size ||
+	    PyBytes_GET_SIZE(b) < 2 /* never the shared empty or 1-byte objects */)
+		return;
+	if (sp->count == sp->cap) {
+		Py_DECREF(sp->obj[sp->head]);
+		sp->head = (sp->head + 1) % sp->cap;
+		sp->count--;
+	}
+	sp->obj[(sp->head + sp->count) % sp->cap] = Py_NewRef(b);
+	sp->count++;
+#endif
+}
+
+/* A bytes object of exactly @size bytes nobody else references (new reference), or NULL. */
+static PyObject *spares_take(struct spares *sp, Py_ssize_t size)
+{
+	/* the newest result is normally still the caller's loop variable: leave it be */
+	for (int tries = 0; tries < 4 && sp->count > 1; tries++) {
+		PyObject *b = sp->obj[sp->head];
+		sp->head = (sp->head + 1) % sp->cap;
+		sp->count--;
+		if (Py_REFCNT(b) == 1 && PyBytes_GET_SIZE(b) == size) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+			((PyBytesObject *)b)->ob_shash =
+				-1; /* its hash, if taken, was of old bytes */
+#pragma GCC diagnostic pop
+			return b;
+		}
+		Py_DECREF(b); /* the caller keeps it, or the size differs: forget it */
+	}
+	return NULL;
+}
+
+static void spares_clear(struct spares *sp)
+{
+	while (sp->count) {
+		Py_DECREF(sp->obj[sp->head]);
+		sp->head = (sp->head + 1) % sp->cap;
+		sp->count--;
+	}
+}
+
+/* A new bytes object of @size bytes (contents undefined): a recycled one when there is one. */
+static PyObject *bytes_for(struct spares *sp, Py_ssize_t size)
+{
+	PyObject *b = sp ? spares_take(sp, size) : NULL;
+	return b ? b : PyBytes_FromStringAndSize(NULL, size);
+}
+
 /* ---- sessions -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -287,8 +390,9 @@ typedef struct {
 	struct kelp_session_info info;
 	char *sync_buf; /* arena buffer for read/read_into, sync_len bytes */
 	uint32_t sync_len;
-	int busy;	     /* a call is running (maybe with the GIL released) */
-	PyObject *iter;	     /* the read_many iterator with requests in flight (borrowed) */
+	struct spares sync_spares; /* read()'s recent results, for recycling */
+	int busy;		   /* a call is running (maybe with the GIL released) */
+	PyObject *iter;		   /* the read_many iterator with requests in flight (borrowed) */
 	unsigned generation; /* bumped on every (re)connect; iterators of an older one are dead */
 } Session;
 
@@ -313,7 +417,7 @@ static int session_connect(Session *self)
 	if (!map)
 		return -1;
 	map->s = NULL;
-	map->pid = getpid();
+	map->pid = self_pid;
 	Py_BEGIN_ALLOW_THREADS rc = kelp_connect(&o, &s);
 	if (rc < 0)
 		snprintf(msg, sizeof(msg), "%s",
@@ -327,7 +431,7 @@ static int session_connect(Session *self)
 	map->s = s;
 	Py_XSETREF(self->map, map);
 	self->s = s;
-	self->pid = getpid();
+	self->pid = self_pid;
 	self->generation++;
 	self->sync_buf = NULL;
 	self->iter = NULL;
@@ -363,7 +467,7 @@ static int session_enter(Session *self, int allow_iter)
 			"(kelp.read() and friends keep one per thread for you)");
 		return -1;
 	}
-	if (self->s && self->pid != getpid()) {
+	if (self->s && self->pid != self_pid) {
 		/* Forked child: the rings are the parent's. Leave them alone and start afresh. */
 		self->s = NULL;
 		Py_CLEAR(self->map); /* its pid is the parent's: not closed here */
@@ -436,6 +540,7 @@ struct item {
 	uint64_t want;	  /* bytes to read, known after the first completion */
 	int started;	  /* the first completion arrived */
 	int done;	  /* result is final */
+	int in_slot;	  /* done, its got bytes still in its slot: copied when handed out */
 	uint32_t flags;	  /* first completion's flags (gzip) */
 	char *dst;	  /* where data goes: into out, or the caller's buffer */
 	PyObject *out;	  /* bytes being filled (NULL for read_into) */
@@ -450,7 +555,12 @@ struct engine {
 	struct item *items;
 	int gunzip;
 	int views; /* read_many(copy=False): a needle that fits its slot is lent as a memoryview */
-	Lender *lender; /* the views' exporter (made on the first view), holds sess->map */
+	int defer; /* read_many(copy=True): a needle that fits its slot is copied out when handed
+		    * out, not when it completes: bytes objects are then made in hand-out order,
+		    * one per item, so that the one the caller dropped two items ago is always
+		    * there to be recycled (completions come in bursts of up to depth) */
+	Lender *lender;	       /* the views' exporter (made on the first view), holds sess->map */
+	struct spares *spares; /* where to recycle bytes results from (NULL: nowhere) */
 };
 
 static void item_clear(struct item *it)
@@ -510,8 +620,15 @@ static int engine_complete(struct engine *e, const struct kelp_cqe *c)
 			it->done = 1;
 			return it->result ? 0 : -1;
 		}
+		if (e->defer && !it->dst && it->want <= e->slot &&
+		    !(e->gunzip && (c->flags & KELP_CQE_F_GZIP))) {
+			it->got = (uint64_t)c->result < it->want ? (uint64_t)c->result : it->want;
+			it->in_slot = 1;
+			it->done = 1;
+			return 0;
+		}
 		if (!it->dst) {
-			it->out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)it->want);
+			it->out = bytes_for(e->spares, (Py_ssize_t)it->want);
 			if (!it->out)
 				return -1;
 			it->dst = PyBytes_AS_STRING(it->out);
@@ -520,7 +637,13 @@ static int engine_complete(struct engine *e, const struct kelp_cqe *c)
 	uint64_t n = (uint64_t)c->result;
 	if (n > it->want - it->got)
 		n = it->want - it->got;
-	memcpy(it->dst + it->got, e->bufs + (size_t)c->user_data * e->slot, n);
+	const char *src = e->bufs + (size_t)c->user_data * e->slot;
+	if (n >= GIL_FREE_MEMCPY) { /* other threads run meanwhile; nothing here is theirs */
+		Py_BEGIN_ALLOW_THREADS memcpy(it->dst + it->got, src, n);
+		Py_END_ALLOW_THREADS
+	} else {
+		memcpy(it->dst + it->got, src, n);
+	}
 	it->got += n;
 	if (it->got < it->want && c->result > 0)
 		return 1;
@@ -605,6 +728,8 @@ static int sync_buffer(Session *self)
 		return -1;
 	}
 	self->sync_len = len;
+	if (!self->sync_spares.cap) /* read(): the previous result is still the caller's */
+		spares_init(&self->sync_spares, 2, len);
 	return 0;
 }
 
@@ -616,7 +741,8 @@ static PyObject *run_one(Session *self, struct item *it, int gunzip)
 			   .slot = self->sync_len,
 			   .nslots = 1,
 			   .items = it,
-			   .gunzip = gunzip};
+			   .gunzip = gunzip,
+			   .spares = &self->sync_spares};
 	struct kelp_cqe c;
 	int rc = drain(self->s); /* owed completions of an interrupted call */
 	if (rc < 0)
@@ -686,6 +812,8 @@ static PyObject *Session_read(Session *self, PyObject *args, PyObject *kw)
 			r = rc < 0 ? raise_error(rc, NULL, fid) : PyBytes_FromStringAndSize("", 0);
 		} else {
 			r = run_one(self, &it, gunzip);
+			if (r)
+				spares_push(&self->sync_spares, r);
 		}
 		item_clear(&it);
 	}
@@ -763,6 +891,226 @@ static PyObject *Session_stat(Session *self, PyObject *fid)
 	return st;
 }
 
+/* ---- files by path (the filer) --------------------------------------------------------------- */
+
+#define LIST_BATCH 256 /* directory entries per kelp_path_list call (304 bytes each) */
+
+/* @obj (str, bytes or os.PathLike) as the bytes of a filer path (os.fsencode), new reference;
+ * NULL with TypeError/ValueError (an embedded NUL) set. kelpd checks the rest (absolute, no "..")
+ * and answers -EINVAL. */
+static PyObject *path_bytes(PyObject *obj)
+{
+	PyObject *b = NULL;
+	if (!PyUnicode_FSConverter(obj, &b))
+		return NULL;
+	return b;
+}
+
+static PyObject *path_stat_tuple(const struct kelp_path_stat *st)
+{
+	return Py_BuildValue("(KLLKkkk)", (unsigned long long)st->size, (long long)st->mtime_ns,
+			     (long long)st->ctime_ns, (unsigned long long)st->inode,
+			     (unsigned long)st->mode, (unsigned long)st->uid,
+			     (unsigned long)st->gid);
+}
+
+static PyObject *Session_path_stat(Session *self, PyObject *path)
+{
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	struct kelp_path_stat st;
+	int rc = -1;
+	if (session_enter(self, 0) == 0) {
+		rc = drain(self->s); /* owed completions of an interrupted call first */
+		if (rc == 0) {
+			const char *p = PyBytes_AS_STRING(pb);
+			Py_BEGIN_ALLOW_THREADS rc = kelp_path_stat(self->s, p, &st);
+			Py_END_ALLOW_THREADS
+		}
+		session_leave(self);
+		if (rc < 0)
+			raise_error(rc, NULL, path);
+	}
+	Py_DECREF(pb);
+	return rc < 0 ? NULL : path_stat_tuple(&st);
+}
+
+static PyObject *Session_path_list(Session *self, PyObject *path)
+{
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	struct kelp_dirent *ents = PyMem_Malloc(LIST_BATCH * sizeof(*ents));
+	PyObject *out = PyList_New(0);
+	if (!ents || !out) {
+		PyErr_NoMemory();
+		goto fail;
+	}
+	if (session_enter(self, 0) < 0)
+		goto fail;
+	int rc = drain(self->s);
+	char after[KELP_NAME_MAX + 1] = "";
+	while (rc == 0) {
+		const char *p = PyBytes_AS_STRING(pb);
+		Py_BEGIN_ALLOW_THREADS rc = kelp_path_list(self->s, p, after, ents, LIST_BATCH);
+		Py_END_ALLOW_THREADS if (rc <= 0) break;
+		for (int i = 0; i < rc; i++) {
+			PyObject *name = PyUnicode_DecodeFSDefault(ents[i].name);
+			PyObject *st = name ? path_stat_tuple(&ents[i].st) : NULL;
+			PyObject *row = st ? PyTuple_Pack(2, name, st) : NULL;
+			Py_XDECREF(name);
+			Py_XDECREF(st);
+			if (!row || PyList_Append(out, row) < 0) {
+				Py_XDECREF(row);
+				session_leave(self);
+				goto fail;
+			}
+			Py_DECREF(row);
+		}
+		/* the next batch starts after the last name (fewer than asked is not the end) */
+		snprintf(after, sizeof(after), "%s", ents[rc - 1].name);
+		rc = 0;
+	}
+	session_leave(self);
+	if (rc < 0) {
+		raise_error(rc, NULL, path);
+		goto fail;
+	}
+	PyMem_Free(ents);
+	Py_DECREF(pb);
+	return out;
+fail:
+	PyMem_Free(ents);
+	Py_XDECREF(out);
+	Py_DECREF(pb);
+	return NULL;
+}
+
+/*
+ * Read file @path from @offset in requests of the session's sync buffer: into @dst (@cap bytes,
+ * the caller's buffer), or, with @dst NULL, into a new bytes object of at most @cap bytes stored
+ * in *@out (sized by the file's size, which the first completion tells). Stops at the end of the
+ * file. Called inside session_enter(). Return: bytes read; -1 with an exception set.
+ */
+static Py_ssize_t path_read(Session *self, PyObject *path, const char *p, uint64_t offset,
+			    char *dst, uint64_t cap, PyObject **out)
+{
+	uint64_t got = 0, want = cap;
+	int rc = drain(self->s);
+	if (rc < 0)
+		goto err;
+	while (got < want) {
+		uint64_t left = want - got;
+		uint32_t len = left < self->sync_len ? (uint32_t)left : self->sync_len;
+		struct kelp_cqe c;
+		ssize_t n;
+		Py_BEGIN_ALLOW_THREADS n =
+			kelp_path_read(self->s, p, offset + got, self->sync_buf, len, &c);
+		Py_END_ALLOW_THREADS if (n < 0)
+		{
+			rc = (int)n;
+			goto err;
+		}
+		if (!dst) { /* first piece: the file's size bounds the bytes object */
+			uint64_t rest = c.size > offset ? c.size - offset : 0;
+			if (rest < want)
+				want = rest;
+			if ((uint64_t)n > want) /* the file grew since: keep to the size told */
+				n = (ssize_t)want;
+			*out = bytes_for(&self->sync_spares, (Py_ssize_t)want);
+			if (!*out)
+				return -1;
+			dst = PyBytes_AS_STRING(*out);
+		}
+		if ((uint64_t)n > want - got)
+			n = (ssize_t)(want - got);
+		memcpy(dst + got, self->sync_buf, (size_t)n);
+		got += (uint64_t)n;
+		if ((uint32_t)n < len)
+			break; /* end of file (it shrank, or we asked up to it) */
+	}
+	if (out && *out && got < want && _PyBytes_Resize(out, (Py_ssize_t)got) < 0)
+		return -1;
+	return (Py_ssize_t)got;
+err:
+	if (out)
+		Py_CLEAR(*out);
+	raise_error(rc, NULL, path);
+	return -1;
+}
+
+static PyObject *Session_path_read(Session *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"path", "offset", "size", NULL};
+	PyObject *path, *size = Py_None;
+	unsigned long long offset = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|KO:path_read", kwlist, &path, &offset, &size))
+		return NULL;
+	uint64_t limit = UINT64_MAX;
+	if (size != Py_None) {
+		long long n = PyLong_AsLongLong(size);
+		if (n == -1 && PyErr_Occurred())
+			return NULL;
+		if (n < 0) {
+			PyErr_SetString(PyExc_ValueError, "size must be >= 0 or None");
+			return NULL;
+		}
+		limit = (uint64_t)n;
+	}
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	PyObject *r = NULL;
+	if (session_enter(self, 0) == 0) {
+		if (sync_buffer(self) == 0) {
+			if (limit == 0)
+				r = PyBytes_FromStringAndSize("", 0);
+			else if (path_read(self, path, PyBytes_AS_STRING(pb), offset, NULL, limit,
+					   &r) < 0)
+				r = NULL;
+			else if (!r) /* at or after the end of the file */
+				r = PyBytes_FromStringAndSize("", 0);
+			else
+				spares_push(&self->sync_spares, r);
+		}
+		session_leave(self);
+	}
+	Py_DECREF(pb);
+	return r;
+}
+
+static PyObject *Session_path_readinto(Session *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"path", "buffer", "offset", NULL};
+	PyObject *path, *bufobj;
+	unsigned long long offset = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|K:path_readinto", kwlist, &path, &bufobj,
+					 &offset))
+		return NULL;
+	PyObject *pb = path_bytes(path);
+	if (!pb)
+		return NULL;
+	Py_buffer b;
+	if (PyObject_GetBuffer(bufobj, &b, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+		Py_DECREF(pb);
+		return NULL;
+	}
+	PyObject *r = NULL;
+	if (session_enter(self, 0) == 0) {
+		if (sync_buffer(self) == 0) {
+			Py_ssize_t n = b.len ? path_read(self, path, PyBytes_AS_STRING(pb), offset,
+							 b.buf, (uint64_t)b.len, NULL)
+					     : 0;
+			r = n < 0 ? NULL : PyLong_FromSsize_t(n);
+		}
+		session_leave(self);
+	}
+	PyBuffer_Release(&b);
+	Py_DECREF(pb);
+	return r;
+}
+
 static PyObject *Session_info(Session *self, PyObject *unused)
 {
 	if (session_enter(self, 1) < 0)
@@ -789,6 +1137,7 @@ static void session_drop(Session *self)
 		readmany_drop_views(self->iter);
 	self->s = NULL;
 	Py_CLEAR(self->map);
+	spares_clear(&self->sync_spares);
 }
 
 static PyObject *Session_close(Session *self, PyObject *unused)
@@ -875,6 +1224,7 @@ typedef struct {
 	int lent;   /* the last item returned is a view into its slot: do not reuse it yet */
 	PyObject *size;
 	uint64_t limit;
+	struct spares spares; /* results handed out, for recycling (e.spares points here) */
 } ReadMany;
 
 static PyTypeObject ReadManyType;
@@ -895,10 +1245,11 @@ static void readmany_finish(ReadMany *r)
 	if (!r->e.items)
 		return;
 	Session *s = r->sess;
-	int alive = s->s && s->generation == r->generation && s->pid == getpid();
+	int alive = s->s && s->generation == r->generation && s->pid == self_pid;
 	if (alive && kelp_inflight(s->s) > 0 && drain(s->s) < 0)
 		alive = 0; /* the session is over; its arena goes with it */
 	engine_free(&r->e, alive);
+	spares_clear(&r->spares);
 	if (s->iter == (PyObject *)r)
 		s->iter = NULL;
 	Py_CLEAR(r->src);
@@ -939,7 +1290,7 @@ static PyObject *ReadMany_next(ReadMany *r)
 	Session *s = r->sess;
 	if (!r->e.items)
 		return NULL;
-	if (s->generation != r->generation || s->pid != getpid()) {
+	if (s->generation != r->generation || s->pid != self_pid) {
 		PyErr_SetString(
 			PyExc_RuntimeError,
 			"this read_many() iterator belongs to a closed session or to the parent "
@@ -986,11 +1337,26 @@ static PyObject *ReadMany_next(ReadMany *r)
 			}
 		}
 	}
-	res = head->result;
-	head->result = NULL;
+	if (head->in_slot) { /* copy it out now (engine.defer) */
+		const char *src = r->e.bufs + (size_t)(r->head % r->e.nslots) * r->e.slot;
+		Py_ssize_t n = (Py_ssize_t)head->got;
+		if (!(res = bytes_for(&r->spares, n)))
+			goto out;
+		char *dst = PyBytes_AS_STRING(res);
+		if ((size_t)n >= GIL_FREE_MEMCPY) {
+			Py_BEGIN_ALLOW_THREADS memcpy(dst, src, (size_t)n);
+			Py_END_ALLOW_THREADS
+		} else {
+			memcpy(dst, src, (size_t)n);
+		}
+	} else {
+		res = head->result;
+		head->result = NULL;
+	}
 	item_clear(head);
 	r->head++;
 	r->lent = PyMemoryView_Check(res);
+	spares_push(&r->spares, res);
 	/* refill now so that kelpd keeps working while the caller handles this item */
 	if (readmany_fill(r) < 0) {
 		Py_CLEAR(res);
@@ -1022,6 +1388,7 @@ static void ReadMany_dealloc(ReadMany *r)
 		readmany_finish(r);
 	else
 		engine_free(&r->e, 0); /* cannot wait here; the buffers stay allocated (leak) */
+	spares_clear(&r->spares);
 	if (r->sess->iter == (PyObject *)r)
 		r->sess->iter = NULL;
 	Py_XDECREF(r->src);
@@ -1088,12 +1455,17 @@ static PyObject *Session_read_many(Session *self, PyObject *args, PyObject *kw)
 	r->lent = 0;
 	r->limit = limit;
 	memset(&r->e, 0, sizeof(r->e));
+	memset(&r->spares, 0, sizeof(r->spares));
 	if (engine_alloc(&r->e, self, depth, slot) < 0) {
 		Py_CLEAR(r);
 		goto out;
 	}
 	r->e.gunzip = gunzip;
 	r->e.views = !copy;
+	r->e.defer = copy;
+	unsigned keep = SPARES_BYTES / r->e.slot;
+	spares_init(&r->spares, keep < 2 ? 2 : keep > depth + 2 ? depth + 2 : keep, r->e.slot);
+	r->e.spares = &r->spares;
 out:
 	session_leave(self);
 	Py_XDECREF(src);
@@ -1155,6 +1527,24 @@ static PyMethodDef Session_methods[] = {
 	 "object (raise_errors=True raises it instead)."},
 	{"stat", (PyCFunction)Session_stat, METH_O,
 	 "stat(fid) -> kelp.Stat\n\nSize, CRC and flags of a needle, without its data."},
+	{"path_stat", (PyCFunction)Session_path_stat, METH_O,
+	 "path_stat(path) -> (size, mtime_ns, ctime_ns, inode, mode, uid, gid)\n\n"
+	 "Internal: the filer entry's attributes (Session.stat_path() wraps them in an "
+	 "os.stat_result)."},
+	{"path_list", (PyCFunction)Session_path_list, METH_O,
+	 "path_list(path) -> [(name, (size, mtime_ns, ctime_ns, inode, mode, uid, gid)), ...]\n\n"
+	 "Internal: every entry of filer directory path, in the filer's (byte) order "
+	 "(Session.listdir() and scandir() use it)."},
+	{"path_read", (PyCFunction)(void (*)(void))Session_path_read, METH_VARARGS | METH_KEYWORDS,
+	 "path_read(path, offset=0, size=None) -> bytes\n\n"
+	 "Bytes of file path (through the filer) from offset, at most size (None: to the end of "
+	 "the file); b'' at or after the end. Holes read as zeros; decrypted and decompressed as "
+	 "the filer's GET would give them."},
+	{"path_readinto", (PyCFunction)(void (*)(void))Session_path_readinto,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "path_readinto(path, buffer, offset=0) -> int\n\n"
+	 "Read file path from offset into any writable contiguous buffer; returns the bytes read "
+	 "(fewer than len(buffer) at the end of the file)."},
 	{"info", (PyCFunction)Session_info, METH_NOARGS,
 	 "info() -> dict\n\nWhat kelpd granted this session (kelp_session_info)."},
 	{"close", (PyCFunction)Session_close, METH_NOARGS,
@@ -1168,9 +1558,9 @@ static PyGetSetDef Session_getset[] = {
 	{"closed", (getter)Session_get_closed, NULL, "True after close()", NULL}, {NULL}};
 
 static PyTypeObject SessionType = {
-	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kelp.Session",
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kelp._kelp.Session",
 	.tp_basicsize = sizeof(Session),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, /* kelp.Session adds the file calls */
 	.tp_doc =
 		"Session(config=None, socket=None, *, queue_depth=0, wait_spin_us=None)\n\n"
 		"One connection to kelpd (its shared-memory rings). Use from one thread at a time; "
@@ -1198,6 +1588,15 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "kelp._kelp",
 
 PyMODINIT_FUNC PyInit__kelp(void)
 {
+	static int atfork_done;
+	if (!atfork_done) {
+		self_pid = getpid();
+		if (pthread_atfork(NULL, NULL, after_fork_child) != 0) {
+			PyErr_SetString(PyExc_OSError, "kelp: pthread_atfork failed");
+			return NULL;
+		}
+		atfork_done = 1;
+	}
 	if (PyType_Ready(&SessionType) < 0 || PyType_Ready(&ReadManyType) < 0 ||
 	    PyType_Ready(&MappingType) < 0 || PyType_Ready(&LenderType) < 0)
 		return NULL;

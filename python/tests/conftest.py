@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-ENV = ("KELP_TEST_DIR", "KELP_TEST_SOCK", "KELP_TEST_BIN", "KELP_TEST_KELPD_PID")
+ENV = ("KELP_TEST_DIR", "KELP_TEST_SOCK", "KELP_TEST_BIN", "KELP_TEST_KELPD_PID",
+       "KELP_TEST_FILER_SOCK", "KELP_TEST_FILER_SET", "KELP_TEST_FILER_ROOT",
+       "KELP_TEST_FILER_TEXT", "KELP_TEST_FILER_TEXT_LOCAL")
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +34,7 @@ def kelp_vol(env, *args):
 def fids(env):
     """{volume: [fid, ...]} of every live needle, from `kelp-vol ls`."""
     out = {}
-    for v in (5, 8, 9, 10):
+    for v in (5, 8, 9, 10, 12):
         lines = kelp_vol(env, "ls", os.path.join(env["KELP_TEST_DIR"], "vol", "%d.dat" % v))
         out[v] = [ln.split()[0] for ln in lines.decode().splitlines()[1:] if ln.strip()]
         assert out[v], "volume %d lists no needles" % v
