@@ -55,15 +55,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct kelp_sqe e;
 		memcpy(&e, slot, sizeof(e));
 		int rc = kelp_sqe_check(&e, ARENA, MAX_IO);
-		assert(rc == 0 || rc == -EINVAL || rc == -EFAULT || rc == -E2BIG);
-		if (rc == 0 && e.opcode == KELP_OP_READ) {
+		int path = kelp_op_is_path(e.opcode);
+		assert(rc == 0 || rc == -EINVAL || rc == -EFAULT || rc == -E2BIG ||
+		       (rc == -ENAMETOOLONG && path));
+		if (rc == 0 && (e.opcode == KELP_OP_READ || path)) {
 			assert(e.length >= 1 && e.length <= MAX_IO);
 			assert(e.buf_off < ARENA && e.buf_off + e.length <= ARENA);
 		}
-		/* accepted: a known opcode; flags only those defined, and only on READ/STAT */
+		if (rc == 0 &&
+		    path) /* the path's bytes (and a listing's start name) in the arena */
+			assert(e.path_len >= 1 && e.path_len <= KELP_PATH_MAX &&
+			       e.after_len <= KELP_NAME_MAX && e.path_off < ARENA &&
+			       (uint64_t)e.path_off + e.path_len + e.after_len <= ARENA);
+		/* accepted: a known opcode; flags only those defined, never both transports, and
+		 * only on READ/STAT */
 		if (rc == 0)
-			assert(e.opcode <= KELP_OP_STAT && (e.flags & ~KELP_SQE_F_RDMA_ONLY) == 0 &&
-			       (e.opcode != KELP_OP_NOP || e.flags == 0));
+			assert(e.opcode <= KELP_OP_PATH_READLINK &&
+			       (e.flags & ~(KELP_SQE_F_RDMA_ONLY | KELP_SQE_F_TCP_ONLY)) == 0 &&
+			       e.flags != (KELP_SQE_F_RDMA_ONLY | KELP_SQE_F_TCP_ONLY) &&
+			       ((e.opcode == KELP_OP_READ || e.opcode == KELP_OP_STAT) ||
+				e.flags == 0));
 	}
 	kelp_ring_cons_release(&cons, (uint32_t)avail);
 	assert(ctl->head == tail);
