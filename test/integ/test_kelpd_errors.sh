@@ -98,7 +98,7 @@ crc=$(jq -r .crc <<<"$line1")
 [ "$(jq -c 'del(.crc)' <<<"$line1")" = "{\"fid\":\"$FID\",\"result\":4096,\"size\":4096,\"needle_flags\":0,\"flags\":9,\"path\":\"local\",\"gzip\":false,\"crc_checked\":true,\"truncated\":false}" ] ||
 	fail "get --json: $line1"
 [ "$crc" -gt 0 ] || fail "get --json crc: $line1"
-[ "$(jq -c '{result, error, message}' <<<"$line2")" = '{"result":-2,"error":"ENOENT","message":"needle not found, deleted, or cookie mismatch (kelp_connect: the config file does not exist)"}' ] ||
+[ "$(jq -c '{result, error, message}' <<<"$line2")" = '{"result":-2,"error":"ENOENT","message":"needle not found, deleted, or cookie mismatch; path requests: no such file or directory in the filer (kelp_connect: the config file does not exist)"}' ] ||
 	fail "get --json of a missing needle: $line2"
 echo "ok: kelpctl get --json prints each completion"
 # a file put where kelpd's socket was is not kelpd's to remove when it stops
