@@ -10,7 +10,7 @@
  *      overlap, as the filer does; bytes no chunk covers are holes (zeros); inline Content is
  *      copied;
  *   2. each piece of a chunk is read like a fid READ the control thread issues itself: from the
- *      local volume file when the volume is here (kelp_serve_local, synchronous), else over the
+ *      local volume file when the volume is here (kelp_ctl_read_local, synchronous), else over the
  *      HTTP fallback (kelp_ctl_remote_read with ctl_done), straight into the client's buffer.
  *      A chunk that must be transformed (stored gzip, encrypted, compressed) is read whole into
  *      a private buffer, decoded here (the control thread: no CPU work on the lcores), and the
@@ -37,7 +37,6 @@
 #include "lcore/control/filer_req.h"
 #include "lcore/control/remote_read.h"
 #include "lcore/engine.h"
-#include "lcore/worker/serve_local.h"
 #include "proto/chunk_manifest.h"
 #include "proto/chunk_plan.h"
 
@@ -315,24 +314,15 @@ static int issue_piece(struct piece *p)
 		len = (uint32_t)p->whole_cap;
 	}
 	fs->chunk_reads++;
-	const struct kelp_volume *v = kelp_volume_set_find(eng->volumes, p->c.fid.volume_id);
-	bool local_failed = false;
-	if (v && !eng->conf.seaweedfs.force_http) {
-		struct kelp_sqe e = {.opcode = KELP_OP_READ,
-				     .volume_id = p->c.fid.volume_id,
-				     .key = p->c.fid.key,
-				     .cookie = p->c.fid.cookie,
-				     .length = len,
-				     .offset = off};
-		struct kelp_cqe c = {0};
-		kelp_serve_local(v, &e, dst, &c); /* buf_off 0: dst is the "arena" */
+	struct kelp_cqe c;
+	int here = kelp_ctl_read_local(eng, &p->c.fid, off, len, dst, &c);
+	if (here != 0)
 		fs->chunk_reads_local++;
-		if (c.result != -EIO || !eng->conf.seaweedfs.master.n) {
-			piece_done(p, c.result, c.flags, c.size);
-			return 0;
-		}
-		local_failed = true; /* a replica may have it intact */
+	if (here == 1) {
+		piece_done(p, c.result, c.flags, c.size);
+		return 0;
 	}
+	bool local_failed = here == -EIO; /* a replica may have it intact */
 	p->rd = (struct kelp_remote_read){
 		.opcode = KELP_OP_READ,
 		.fid = p->c.fid,

@@ -36,9 +36,9 @@
 #include "core/volume.h"
 #include "lcore/control/control_priv.h"
 #include "lcore/control/http_server.h"
+#include "lcore/control/remote_read.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
-#include "lcore/worker/serve_local.h"
 #include "proto/http_req.h"
 #include "proto/jwt.h"
 #include "session.h" /* shm/: the libkelp client side of the internal session */
@@ -250,20 +250,8 @@ static void respond_owned(struct http_srv *h, struct hconn *c, int status, const
  */
 static int serve_here(struct http_srv *h, struct hconn *c)
 {
-	const struct kelp_engine *eng = h->ctl->eng;
-	if (eng->conf.seaweedfs.force_http)
-		return 0;
-	const struct kelp_volume *v = kelp_volume_set_find(eng->volumes, c->fid.volume_id);
-	if (!v)
-		return 0;
-	struct kelp_sqe e = {.opcode = KELP_OP_READ,
-			     .volume_id = c->fid.volume_id,
-			     .key = c->fid.key,
-			     .cookie = c->fid.cookie,
-			     .length = c->buf_len};
-	struct kelp_cqe cqe = {0};
-	kelp_serve_local(v, &e, c->buf, &cqe); /* buf_off 0: c->buf is the "arena" */
-	if (cqe.result == -EIO && eng->conf.seaweedfs.master.n)
+	struct kelp_cqe cqe;
+	if (kelp_ctl_read_local(h->ctl->eng, &c->fid, 0, c->buf_len, c->buf, &cqe) != 1)
 		return 0;
 	h->served_here++;
 	read_done(h, c, &cqe);

@@ -37,6 +37,7 @@
 #include "lcore/cluster/http_client.h"
 #include "lcore/cluster/http_fallback.h"
 #include "lcore/control/remote_read.h"
+#include "lcore/worker/serve_local.h"
 
 /* Retired location tables are freed every this many reads (and at stop). */
 #define RECLAIM_EVERY 1024
@@ -354,4 +355,23 @@ json_t *kelp_ctl_remote_replicas(struct kelp_control *ctl)
 				       "hedges_lost", (json_int_t)r->hedges_lost));
 	}
 	return json_pack("{s:i, s:o}", "hedge_ms", (int)p->hedge_ms, "replicas", arr);
+}
+
+int kelp_ctl_read_local(const struct kelp_engine *eng, const struct kelp_fid *fid, uint64_t offset,
+			uint32_t len, uint8_t *dst, struct kelp_cqe *c)
+{
+	if (eng->conf.seaweedfs.force_http)
+		return 0;
+	const struct kelp_volume *v = kelp_volume_set_find(eng->volumes, fid->volume_id);
+	if (!v)
+		return 0;
+	struct kelp_sqe e = {.opcode = KELP_OP_READ,
+			     .volume_id = fid->volume_id,
+			     .key = fid->key,
+			     .cookie = fid->cookie,
+			     .length = len,
+			     .offset = offset};
+	*c = (struct kelp_cqe){0};
+	kelp_serve_local(v, &e, dst, c); /* buf_off 0: dst is the "arena" */
+	return c->result == -EIO && eng->conf.seaweedfs.master.n ? -EIO : 1;
 }

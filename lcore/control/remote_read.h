@@ -12,6 +12,21 @@
 #include "lcore/worker/remote_req.h"
 
 struct kelp_control;
+struct kelp_engine;
+struct kelp_fid;
+struct kelp_cqe;
+
+/*
+ * kelp_ctl_read_local - a READ of bytes [@offset, @offset + @len) of @fid's data into @dst, served
+ * by the calling thread from this host's volume file as an lcore would (kelp_serve_local: CRC
+ * checked, SIGBUS-guarded mapping), for control-thread work that needs the bytes itself (the HTTP
+ * endpoint, path reads). Control thread only (the thread that refreshes the volume set).
+ * Return: 1 served, *@c filled (its result may be an error); 0 not served here: the volume is not
+ * local or [seaweedfs] force_http is set; -EIO the local copy is corrupt and masters are set, so a
+ * replica may have it intact (send the read on with kelp_ctl_remote_read(), local_failed set).
+ */
+int kelp_ctl_read_local(const struct kelp_engine *eng, const struct kelp_fid *fid, uint64_t offset,
+			uint32_t len, uint8_t *dst, struct kelp_cqe *c);
 
 /*
  * kelp_ctl_remote_read - start serving @req (a READ or STAT whose volume is not local) by a

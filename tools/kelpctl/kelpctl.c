@@ -642,6 +642,24 @@ static int get_json(struct kelp_session *s, const char *text)
 	return rc;
 }
 
+/* A libkelp session for get / cat / ls / stat, or NULL after saying why on stderr. */
+static struct kelp_session *open_session(const struct ctl_args *a)
+{
+	struct kelp_opts o;
+	kelp_opts_init(&o);
+	o.socket_path = a->socket;
+	o.config_path = a->config;
+	struct kelp_session *s;
+	int rc = kelp_connect(&o, &s);
+	if (rc != 0) {
+		const char *why = kelp_last_error();
+		fprintf(stderr, "kelpctl: cannot open a session: %s\n",
+			*why ? why : kelp_strerror(rc));
+		return NULL;
+	}
+	return s;
+}
+
 static int cmd_get(struct ctl_args *a, int n, char **fids)
 {
 	if (n == 0) {
@@ -654,18 +672,9 @@ static int cmd_get(struct ctl_args *a, int n, char **fids)
 			"data: drop -o, or --json\n");
 		return 2;
 	}
-	struct kelp_opts o;
-	kelp_opts_init(&o);
-	o.socket_path = a->socket;
-	o.config_path = a->config;
-	struct kelp_session *s;
-	int rc = kelp_connect(&o, &s);
-	if (rc != 0) {
-		const char *why = kelp_last_error();
-		fprintf(stderr, "kelpctl: cannot open a session: %s\n",
-			*why ? why : kelp_strerror(rc));
+	struct kelp_session *s = open_session(a);
+	if (!s)
 		return 1;
-	}
 	if (a->json) {
 		int failed = 0;
 		for (int i = 0; i < n; i++)
@@ -841,18 +850,9 @@ static int cmd_path(struct ctl_args *a, const char *cmd, int n, char **paths)
 		fprintf(stderr, "kelpctl: -o goes with get and cat only\n");
 		return 2;
 	}
-	struct kelp_opts o;
-	kelp_opts_init(&o);
-	o.socket_path = a->socket;
-	o.config_path = a->config;
-	struct kelp_session *s;
-	int rc = kelp_connect(&o, &s);
-	if (rc != 0) {
-		const char *why = kelp_last_error();
-		fprintf(stderr, "kelpctl: cannot open a session: %s\n",
-			*why ? why : kelp_strerror(rc));
+	struct kelp_session *s = open_session(a);
+	if (!s)
 		return 1;
-	}
 	int failed = 0;
 	if (is_ls) {
 		failed = ls_dir(s, paths[0], a->long_ls, a->json) != 0;
