@@ -26,24 +26,39 @@
 #include "nic/oob.h"
 #include "proto/tcp_frame.h"
 
-enum { OP_RECV = 1, OP_SEND = 2 };
+enum { OP_RECV = 1, OP_SEND = 2, OP_TIMEOUT = 3 };
 #define HANDOFF 16 /* authenticated sockets waiting for the lcore */
+#define EXP_IOV 64 /* pieces of one send: runs of the send buffer and needle bytes in a mapping */
+
+/*
+ * A connection's replies go out in batches, one send in flight at a time: batch[fill] fills while
+ * batch[fill ^ 1] is being sent. A batch is a list of pieces (iov) sent with one SENDMSG: runs of
+ * its copy buffer tx (reply headers, and the bytes of needles smaller than KELP_TCP_EXPORT_MAP_MIN:
+ * one memcpy of a small needle costs less than a piece) and, for larger needles, the bytes
+ * straight from the volume's mapping (the kernel's copy into the socket is the only one). A batch
+ * with mapping pieces holds the lcore's epoch (kelp_lcore.epoch_holds) until its send completed,
+ * and its send carries a link timeout (KELP_TCP_EXPORT_SEND_MS) so that a peer which stops
+ * reading cannot hold the epoch for longer.
+ */
+struct exp_batch {
+	uint8_t *tx; /* KELP_TCP_EXPORT_TX bytes */
+	uint32_t tx_len;
+	unsigned n_iov, iov_done; /* iov_done: pieces fully sent (of the batch in flight) */
+	uint64_t bytes;		  /* in all pieces */
+	bool mapped;		  /* a piece points into a volume's mapping */
+	struct iovec iov[EXP_IOV];
+};
 
 struct exp_conn {
 	int fd;
 	bool closing;
 	unsigned ops;
 	bool recv_out, send_out;
+	bool send_holds; /* the send in flight holds the lcore's epoch */
 	uint32_t rx_len, rx_off;
-	/* two send buffers: replies are copied into tx[fill] while tx[1 - fill] is being sent (in
-	 * as many sends as the socket needs); nothing is ever moved */
-	uint8_t *tx[2];
-	uint32_t tx_len[2], fill, sent;
-	/* the reply being streamed: its bytes did not fit in the send buffer at once */
-	bool stream;
-	struct kelp_fid s_fid;
-	uint64_t s_off;
-	uint32_t s_left, s_size, s_crc;
+	struct exp_batch b[2];
+	unsigned fill;
+	struct msghdr msg; /* of the send in flight (the kernel may read it until the CQE) */
 	uint8_t rx[KELP_TCP_EXPORT_RX];
 };
 
@@ -69,6 +84,7 @@ struct kelp_tcp_export {
 	/* export lcore only */
 	struct exp_conn *conns[KELP_TCP_EXPORT_MAX_CONN];
 	unsigned to_submit;
+	struct __kernel_timespec send_ts; /* KELP_TCP_EXPORT_SEND_MS, for the link timeouts */
 	uint32_t live; /* atomic: connections the lcore holds (the thread reads it for BUSY) */
 	struct kelp_tcp_export_stats stats;
 };
@@ -81,8 +97,8 @@ static void conn_free(struct exp_conn *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->tx[0]);
-	free(c->tx[1]);
+	free(c->b[0].tx);
+	free(c->b[1].tx);
 	free(c);
 }
 
@@ -129,9 +145,9 @@ static void *hs_main(void *arg)
 		}
 		struct exp_conn *c = calloc(1, sizeof(*c));
 		if (c)
-			c->tx[0] = malloc(KELP_TCP_EXPORT_TX),
-			c->tx[1] = malloc(KELP_TCP_EXPORT_TX);
-		if (!c || !c->tx[0] || !c->tx[1]) {
+			c->b[0].tx = malloc(KELP_TCP_EXPORT_TX),
+			c->b[1].tx = malloc(KELP_TCP_EXPORT_TX);
+		if (!c || !c->b[0].tx || !c->b[1].tx) {
 			close(fd);
 			if (c)
 				c->fd = -1;
@@ -197,49 +213,38 @@ static void take_handoffs(struct kelp_tcp_export *ex)
 	}
 }
 
-/* Copy as much of @c's streamed reply as fits from @data (the needle's bytes). Return false when
- * the volume lost a page under the copy (the bytes may be garbage: the caller closes). */
-static bool stream_copy(struct kelp_tcp_export *ex, struct exp_conn *c, const uint8_t *data,
-			const struct kelp_rdma_source *src)
+/* Append @len bytes at @p to @bt as a piece (joined to the last piece when they follow it). */
+static void piece(struct exp_batch *bt, const void *p, uint32_t len)
 {
-	uint32_t room = KELP_TCP_EXPORT_TX - c->tx_len[c->fill];
-	uint32_t k = c->s_left < room ? c->s_left : room;
+	struct iovec *last = bt->n_iov ? &bt->iov[bt->n_iov - 1] : NULL;
 
-	memcpy(c->tx[c->fill] + c->tx_len[c->fill], data + c->s_off, k);
-	if (kelp_rdma_source_faulted(NULL, src))
-		return false;
-	c->tx_len[c->fill] += k;
-	c->s_off += k;
-	c->s_left -= k;
-	STAT_ADD(ex->stats.bytes, k);
-	if (!c->s_left) {
-		c->stream = false;
-		STAT_ADD(ex->stats.replies, 1);
-	}
-	return true;
+	if (last && (const uint8_t *)last->iov_base + last->iov_len == p)
+		last->iov_len += len;
+	else
+		bt->iov[bt->n_iov++] = (struct iovec){.iov_base = (void *)p, .iov_len = len};
+	bt->bytes += len;
 }
 
-/* Continue @c's streamed reply: the needle must still be the one the header described. */
-static bool stream_more(struct kelp_tcp_export *ex, struct exp_conn *c)
+/* Room in @c's filling batch for one more reply: its header, a copied needle (< MAP_MIN bytes)
+ * or two pieces (header, mapping); and the batch is not yet KELP_TCP_EXPORT_BATCH bytes long. */
+static bool batch_room(const struct exp_conn *c)
 {
-	struct kelp_rdma_source src;
+	const struct exp_batch *bt = &c->b[c->fill];
 
-	if (c->tx_len[c->fill] == KELP_TCP_EXPORT_TX)
-		return true; /* no room yet */
-	if (kelp_rdma_source_find(ex->eng->volumes, &c->s_fid, &src, NULL) < 0 ||
-	    src.size != c->s_size || src.crc != c->s_crc)
-		return false;
-	return stream_copy(ex, c, src.data, &src);
+	return KELP_TCP_EXPORT_TX - bt->tx_len >=
+		       KELP_TCP_REPLY_HDR_SIZE + KELP_TCP_EXPORT_MAP_MIN &&
+	       bt->n_iov + 2 <= EXP_IOV && bt->bytes < KELP_TCP_EXPORT_BATCH;
 }
 
-/* Serve request @rq of @c: header (and as many bytes as fit) into the send buffer. Return false
- * when the connection must close. */
+/* Serve request @rq of @c into its filling batch (batch_room() said there is room). Return false
+ * when the connection must close (the volume lost a page under the copy). */
 static bool serve(struct kelp_tcp_export *ex, struct exp_conn *c,
 		  const struct kelp_rdma_request *rq)
 {
 	struct kelp_fid fid = {.volume_id = rq->volume_id, .key = rq->key, .cookie = rq->cookie};
 	struct kelp_rdma_source src = {0};
 	struct kelp_rdma_reply rp = {.req_id = rq->req_id};
+	struct exp_batch *bt = &c->b[c->fill];
 	uint32_t n = 0;
 	int rc = kelp_rdma_source_find(ex->eng->volumes, &fid, &src, NULL);
 
@@ -264,35 +269,36 @@ static bool serve(struct kelp_tcp_export *ex, struct exp_conn *c,
 		rp.needle_flags = src.flags;
 		rp.written = n;
 	}
-	kelp_tcp_reply_hdr_encode(&rp, c->tx[c->fill] + c->tx_len[c->fill]);
-	c->tx_len[c->fill] += KELP_TCP_REPLY_HDR_SIZE;
-	if (!n) {
-		STAT_ADD(ex->stats.replies, 1);
+	uint8_t *h = bt->tx + bt->tx_len;
+	kelp_tcp_reply_hdr_encode(&rp, h);
+	bt->tx_len += KELP_TCP_REPLY_HDR_SIZE;
+	piece(bt, h, KELP_TCP_REPLY_HDR_SIZE);
+	STAT_ADD(ex->stats.replies, 1);
+	if (!n)
+		return true;
+	STAT_ADD(ex->stats.bytes, n);
+	if (n >= KELP_TCP_EXPORT_MAP_MIN) {
+		/* straight from the mapping: the epoch is held from the send's post to its CQE,
+		 * a page the file lost makes the kernel's copy fail (EFAULT: the connection
+		 * closes and the reader falls back) */
+		piece(bt, src.data + rq->offset, n);
+		bt->mapped = true;
 		return true;
 	}
-	c->stream = true;
-	c->s_fid = fid;
-	c->s_off = rq->offset;
-	c->s_left = n;
-	c->s_size = src.size;
-	c->s_crc = src.crc;
-	return stream_copy(ex, c, src.data, &src);
+	memcpy(bt->tx + bt->tx_len, src.data + rq->offset, n);
+	if (kelp_rdma_source_faulted(NULL, &src))
+		return false;
+	piece(bt, bt->tx + bt->tx_len, n);
+	bt->tx_len += n;
+	return true;
 }
 
-/* Serve what @c received, as far as its send buffer has room. Return false: close it. */
+/* Serve what @c received, as far as its filling batch has room. Return false: close it. */
 static bool serve_conn(struct kelp_tcp_export *ex, struct exp_conn *c)
 {
-	for (;;) {
-		if (c->stream) {
-			if (!stream_more(ex, c))
-				return false;
-			if (c->stream)
-				return true; /* the buffer is full */
-		}
-		if (c->rx_len - c->rx_off < KELP_TCP_REQ_FRAME_SIZE ||
-		    KELP_TCP_EXPORT_TX - c->tx_len[c->fill] < KELP_TCP_REPLY_HDR_SIZE)
-			break;
+	while (c->rx_len - c->rx_off >= KELP_TCP_REQ_FRAME_SIZE && batch_room(c)) {
 		struct kelp_rdma_request rq;
+
 		if (kelp_tcp_request_frame_parse(c->rx + c->rx_off, c->rx_len - c->rx_off, &rq)) {
 			STAT_ADD(ex->stats.errors, 1);
 			return false;
@@ -315,18 +321,40 @@ static bool serve_conn(struct kelp_tcp_export *ex, struct exp_conn *c)
 	return true;
 }
 
+/* Post the send of what is left of batch @bt of connection @i (pieces from iov_done on), with a
+ * link timeout when it reads a mapping. Return false when the SQ has no room (the caller retries
+ * next round, or closes when the send was under way). */
+static bool send_batch(struct kelp_tcp_export *ex, unsigned i, struct exp_batch *bt)
+{
+	struct exp_conn *c = ex->conns[i];
+	struct io_uring_sqe *sqe;
+
+	if (io_uring_sq_space_left(&ex->ring) < 2)
+		return false;
+	sqe = sqe_for(ex, i, OP_SEND);
+	c->msg = (struct msghdr){.msg_iov = bt->iov + bt->iov_done,
+				 .msg_iovlen = bt->n_iov - bt->iov_done};
+	/* MSG_WAITALL: the kernel retries a short send itself, one CQE for the whole batch */
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	c->send_out = true;
+	if (bt->mapped) {
+		io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+		io_uring_prep_link_timeout(sqe_for(ex, i, OP_TIMEOUT), &ex->send_ts, 0);
+		if (!c->send_holds) {
+			c->send_holds = true;
+			ex->lc->epoch_holds++;
+		}
+	}
+	return true;
+}
+
 static void post(struct kelp_tcp_export *ex, unsigned i)
 {
 	struct exp_conn *c = ex->conns[i];
 	struct io_uring_sqe *sqe;
 
-	if (!c->send_out && c->tx_len[c->fill] && (sqe = sqe_for(ex, i, OP_SEND))) {
-		c->fill ^= 1; /* the next replies go to the other (empty) buffer meanwhile */
-		c->sent = 0;
-		io_uring_prep_send(sqe, c->fd, c->tx[c->fill ^ 1], c->tx_len[c->fill ^ 1],
-				   MSG_NOSIGNAL);
-		c->send_out = true;
-	}
+	if (!c->send_out && c->b[c->fill].n_iov && send_batch(ex, i, &c->b[c->fill]))
+		c->fill ^= 1; /* the next replies go to the other (empty) batch meanwhile */
 	if (!c->recv_out && c->rx_len < KELP_TCP_EXPORT_RX && (sqe = sqe_for(ex, i, OP_RECV))) {
 		io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, KELP_TCP_EXPORT_RX - c->rx_len,
 				   0);
@@ -334,43 +362,68 @@ static void post(struct kelp_tcp_export *ex, unsigned i)
 	}
 }
 
+/* The send of @c's batch in flight (b[fill ^ 1]) moved @res bytes. Return: true when it is done
+ * (the batch is empty again), false when pieces are left. */
+static bool batch_sent(struct exp_conn *c, uint32_t res)
+{
+	struct exp_batch *bt = &c->b[c->fill ^ 1];
+
+	while (res && bt->iov_done < bt->n_iov) {
+		struct iovec *v = &bt->iov[bt->iov_done];
+		uint32_t k = res < v->iov_len ? res : (uint32_t)v->iov_len;
+
+		v->iov_base = (uint8_t *)v->iov_base + k;
+		v->iov_len -= k;
+		res -= k;
+		if (!v->iov_len)
+			bt->iov_done++;
+	}
+	if (bt->iov_done < bt->n_iov)
+		return false;
+	bt->tx_len = 0;
+	bt->n_iov = bt->iov_done = 0;
+	bt->bytes = 0;
+	bt->mapped = false;
+	return true;
+}
+
 static void on_cqe(struct kelp_tcp_export *ex, unsigned i, int op, int res)
 {
 	struct exp_conn *c = ex->conns[i];
 
 	c->ops--;
-	if (op == OP_SEND)
+	if (op == OP_TIMEOUT) /* -ETIME: it cancelled the send, whose CQE says so */
+		goto done;
+	if (op == OP_SEND) {
 		c->send_out = false;
-	else
-		c->recv_out = false;
-	if (c->closing) {
-		if (!c->ops) {
-			conn_free(c);
-			ex->conns[i] = NULL;
-			__atomic_store_n(&ex->live, ex->live - 1, __ATOMIC_RELAXED);
+		/* the kernel no longer reads the mapping (the rest, if any, is posted again
+		 * below and holds again) */
+		if (c->send_holds) {
+			c->send_holds = false;
+			ex->lc->epoch_holds--;
 		}
-		return;
+	} else {
+		c->recv_out = false;
 	}
-	if (res <= 0) { /* reset, or the reader closed: nothing to answer */
-		conn_fail(ex, i);
+	if (c->closing)
+		goto done;
+	if (res <= 0) {		  /* reset, the reader closed, a page gone (EFAULT), a timeout */
+		conn_fail(ex, i); /* frees @c when nothing is in flight */
 		return;
 	}
 	if (op == OP_SEND) {
-		unsigned b = c->fill ^ 1;
-		struct io_uring_sqe *sqe;
-
-		c->sent += (uint32_t)res;
-		if (c->sent == c->tx_len[b]) {
-			c->tx_len[b] = 0;
-		} else if ((sqe = sqe_for(ex, i, OP_SEND))) { /* the rest of it first */
-			io_uring_prep_send(sqe, c->fd, c->tx[b] + c->sent, c->tx_len[b] - c->sent,
-					   MSG_NOSIGNAL);
-			c->send_out = true;
-		} else {
+		if (!batch_sent(c, (uint32_t)res) &&
+		    !send_batch(ex, i, &c->b[c->fill ^ 1])) /* the rest of it first */
 			conn_fail(ex, i);
-		}
 	} else {
 		c->rx_len += (uint32_t)res;
+	}
+	return;
+done:
+	if (c->closing && !c->ops) {
+		conn_free(c);
+		ex->conns[i] = NULL;
+		__atomic_store_n(&ex->live, ex->live - 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -432,6 +485,9 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	ex->lc = lc;
 	ex->listen_fd = ex->efd = ex->stop_pipe[0] = ex->stop_pipe[1] = -1;
 	ex->max_read = (max_read_mb ? max_read_mb : 16) << 20;
+	ex->send_ts =
+		(struct __kernel_timespec){.tv_sec = KELP_TCP_EXPORT_SEND_MS / 1000,
+					   .tv_nsec = (KELP_TCP_EXPORT_SEND_MS % 1000) * 1000000ll};
 	snprintf(ex->listen, sizeof(ex->listen), "%s", listen);
 	ex->secret_len = secret ? strlen(secret) : 0;
 	if (ex->secret_len >= sizeof(ex->secret) ||

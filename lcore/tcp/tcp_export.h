@@ -14,11 +14,15 @@
  * The export lcore owns an io_uring (polled every round; its eventfd is in the lcore's epoll set,
  * so the lcore may still park when idle) and every connection: one receive and one send in flight
  * per connection; each round it parses the requests received, looks the needles up under the
- * engine's epoch and copies header + bytes into the connection's send buffer (the copy runs
- * inside the poll round: a volume replaced by a refresh cannot be freed under it), then sends
- * the buffer in one send. A reply larger than the room left is streamed: the needle is looked up
- * again each round and must still be the same (size, CRC), else the connection is closed and the
- * reader falls back to HTTP. A malformed frame closes that connection only.
+ * engine's epoch and adds each reply to the connection's next batch: the header (and a needle
+ * smaller than KELP_TCP_EXPORT_MAP_MIN, copied) in a send buffer, a larger needle's bytes as a
+ * piece pointing straight into the volume's mapping; one SENDMSG sends the batch, so the kernel's
+ * copy into the socket is the only copy of a large needle. While that send is in flight the lcore
+ * holds the engine's epoch (a volume replaced by a refresh or a vacuum is not unmapped under the
+ * kernel's copy), at most KELP_TCP_EXPORT_SEND_MS (a link timeout: a peer that stops reading loses
+ * its connection rather than holding up reclamation). A page the .dat lost under the send (a
+ * truncated file) fails the kernel's copy (EFAULT): the connection closes and the reader falls
+ * back to HTTP, it never gets other bytes. A malformed frame closes that connection only.
  */
 #ifndef KELP_LCORE_TCP_EXPORT_H
 #define KELP_LCORE_TCP_EXPORT_H
@@ -30,6 +34,10 @@
 #define KELP_TCP_EXPORT_MAX_CONN 256
 #define KELP_TCP_EXPORT_RX	 (64u << 10)
 #define KELP_TCP_EXPORT_TX	 (2u << 20) /* each of the two send buffers per connection */
+#define KELP_TCP_EXPORT_MAP_MIN                                                                    \
+	(16u << 10)			   /* needles from this size on are sent from the mapping */
+#define KELP_TCP_EXPORT_BATCH	(8u << 20) /* a batch takes no more replies once this long */
+#define KELP_TCP_EXPORT_SEND_MS 5000	   /* longest send from a mapping (holds the epoch) */
 
 struct kelp_engine;
 struct kelp_lcore;

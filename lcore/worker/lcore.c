@@ -570,8 +570,9 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 	KELP_STAT_ADD(lc->stats.polls, 1);
 	if (busy)
 		KELP_STAT_ADD(lc->stats.busy_polls, 1);
-	/* the round is over: no pointer into a volume is held any more (engine.h: ownership) */
-	if (lc->epoch)
+	/* the round is over: no pointer into a volume is held any more (engine.h: ownership),
+	 * unless a poller holds the epoch (epoch_holds) */
+	if (lc->epoch && !lc->epoch_holds)
 		kelp_epoch_quiescent(lc->epoch, lc->epoch_id);
 	return busy;
 }
@@ -612,8 +613,11 @@ static void park(struct kelp_lcore *lc)
 	 * before its flag load. Either we see its entries now, or it sees the flag and rings. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!work_pending(lc)) {
+		/* a sleeping lcore must not hold up reclamation, unless a send still reads a
+		 * mapping (epoch_holds: then the send's completion wakes it) */
+		int offline = lc->epoch && !lc->epoch_holds;
 		KELP_STAT_ADD(lc->stats.parks, 1);
-		if (lc->epoch) /* a sleeping lcore must not hold up reclamation */
+		if (offline)
 			kelp_epoch_offline(lc->epoch, lc->epoch_id);
 		struct epoll_event ev[8];
 		int n;
@@ -625,7 +629,7 @@ static void park(struct kelp_lcore *lc)
 			if (ev[i].data.u32 == WAKE_FD_TAG)
 				(void)!read(lc->wake_fd, &v, sizeof(v));
 		}
-		if (lc->epoch)
+		if (offline)
 			kelp_epoch_online(lc->epoch, lc->epoch_id);
 	}
 	__atomic_store_n(&lc->parked, 0, __ATOMIC_RELAXED);

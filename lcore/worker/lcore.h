@@ -191,6 +191,11 @@ struct kelp_lcore {
 	unsigned round_cqes;	 /* completions written in the current poll round */
 	int handoff_only;	 /* the last busy round only handed work to control */
 	int stop;
+	/* pollers that still need a volume pointer after their round (the TCP export's sends
+	 * straight from a mapping, until their completion): while nonzero the lcore passes no
+	 * quiescent point and stays online when it parks, so no retired mapping is freed under
+	 * the kernel's copy. Such a poller bounds how long it holds (lcore/tcp/tcp_export.c) */
+	unsigned epoch_holds;
 	/* 1 from just before the lcore's last look at its rings until it is back from epoll_wait():
 	 * kelp_lcore_kick() writes wake_fd only then (written by the lcore, read by control) */
 	uint32_t parked;
