@@ -7,15 +7,20 @@
 #             [peer] transports = tcp) and an exporter kelpd beside the volume server ([export]
 #             dirs = its -dir, [peer] tcp_listen), over loopback TCP with a [peer] secret
 #   fallback  the same reader kelpd with [peer] transports empty: kelpd's HTTP fallback to weed
-# The kelpd pair runs only during the tcp and fallback rows. Both kelpd have one lcore, parked when
-# idle (idle_park_us); the client runs on cpu 0 with --wait, the lcores on cpu 1.
+# The kelpd pair runs only during the tcp and fallback rows. Each kelpd has one lcore, parked when
+# idle (idle_park_us); the client runs on cpu 0 with --wait. LAYOUT says where the rest runs:
+#   hosts   (default) two hosts of one CPU each, as the reader and the volume server are in a real
+#           cluster: cpu 0 = the client and the reader kelpd (lcore and control thread), cpu 1 = the
+#           weed volume server (pinned for the whole run, every row) and the exporter kelpd
+#   shared  both kelpd (lcores) on cpu 1, control threads and weed unpinned (the layout of the
+#           first runs: the kelpd pair shares one CPU while weed may use both)
 # CPU per read: user + system time of both kelpd (and of the volume server) over the row, from
 # /proc/<pid>/stat, divided by the reads of the row; written to $OUT/cpu.txt.
 # Writes $OUT/tcp.json, $OUT/cpu.txt, $OUT/machine.txt and prints a Markdown table (ratios against
 # http of the same round and size; medians over ROUNDS rounds).
 #
 # usage: bench/run-tcp.sh [-D SECONDS] [-r ROUNDS] [-o OUTDIR] [--depths "16 64"]
-# Environment: BIN (default build/bin), N4K (default 5000 needles), N1M (default 100 needles),
+# Environment: BIN (default build/bin), N4K (default 5000 needles), N1M (default 100 needles), LAYOUT,
 # ROWS (default "http tcp fallback"), SIZES (default "4k 1m"), PERF=1: perf record both kelpd
 # during the tcp rows (into $OUT/perf-*.data).
 set -euo pipefail
@@ -32,7 +37,7 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	--depths) DEPTHS=$2; shift 2 ;;
-	-h|--help) sed -n '3,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-tcp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -65,18 +70,18 @@ stop_pair() {
 	EPID="" RPID=""
 }
 at_exit stop_pair
-# start_kelpd NAME BODY: one kelpd (one lcore on cpu 1, parks when idle); sets LAST_PID
+# start_kelpd NAME CPU CONTROL_CPU BODY: one kelpd (one lcore on CPU, parks when idle); sets LAST_PID
 start_kelpd() {
 	cat >"$WEED_DIR/$1.conf" <<EOF
 [engine]
-lcores = 1
-control_cpu = -1
+lcores = $2
+control_cpu = $3
 socket = $WEED_DIR/$1.sock
 arena_mb = 256
 idle_park_us = 20
 [rdma]
 device = off
-$2
+$4
 EOF
 	rm -f "$WEED_DIR/$1.sock"
 	"$BIN/kelpd" -c "$WEED_DIR/$1.conf" >>"$WEED_DIR/$1.log" 2>&1 &
@@ -85,13 +90,13 @@ EOF
 	wait_until 60 test -S "$WEED_DIR/$1.sock" || { tail "$WEED_DIR/$1.log" >&2; exit 1; }
 }
 start_pair() { # transports of the reader
-	start_kelpd exporter "[export]
+	start_kelpd exporter 1 "$EXP_CTL" "[export]
 dirs = $VDIR
 [peer]
 tcp_listen = 127.0.0.1:$TPORT
 secret = $SECRET"
 	EPID=$LAST_PID
-	start_kelpd reader "[seaweedfs]
+	start_kelpd reader "$RD_CPU" "$RD_CTL" "[seaweedfs]
 master = $WEED_MASTER
 [peer]
 transports = $1
@@ -107,6 +112,14 @@ cpu_ms() { # CPU time (user + system) of process $1 in ms, 0 when there is none
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat" || echo 0
 }
 VPID=$(pgrep -f "weed volume.*-dir=$VDIR" | head -n 1 || true)
+case ${LAYOUT:=hosts} in
+hosts)
+	RD_CPU=0 RD_CTL=0 EXP_CTL=1
+	[ -n "$VPID" ] || { echo "run-tcp.sh: no weed volume process to pin" >&2; exit 1; }
+	taskset -apc 1 "$VPID" >/dev/null ;;
+shared) RD_CPU=1 RD_CTL=-1 EXP_CTL=-1 ;;
+*) echo "run-tcp.sh: LAYOUT=$LAYOUT: want hosts or shared" >&2; exit 2 ;;
+esac
 bench() { # label, args...
 	local label=$1 e0 r0 v0 ops
 	shift
@@ -125,7 +138,7 @@ warm() { # reads every fid once through the reader (locates the volumes, connect
 			--json >/dev/null
 	done
 }
-{ date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version; } >"$OUT/machine.txt"
+{ date -u; echo "layout: $LAYOUT"; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version; } >"$OUT/machine.txt"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 	[[ " ${ROWS:-http tcp fallback} " == *" http "* ]] && for d in $DEPTHS; do
