@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/cidr.h"
+#include "core/clock.h"
 #include "core/hostport.h"
 #include "core/log.h"
 #include "core/volume.h"
@@ -54,7 +55,8 @@ struct exp_conn {
 	bool closing;
 	unsigned ops;
 	bool recv_out, send_out;
-	bool send_holds; /* the send in flight holds the lcore's epoch */
+	bool send_holds;  /* the send in flight holds the lcore's epoch */
+	uint64_t send_t0; /* when the batch in flight was first posted (mapped batches) */
 	uint32_t rx_len, rx_off;
 	struct exp_batch b[2];
 	unsigned fill;
@@ -185,6 +187,11 @@ static void conn_fail(struct kelp_tcp_export *ex, unsigned i)
 	if (c->closing)
 		return;
 	c->closing = true;
+	/* the close resets: what the connection still had to send is of no use (the reader falls
+	 * back for all of it), and a reader that stopped reading sees the end (no FIN queued behind
+	 * bytes it will never take) */
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	shutdown(c->fd, SHUT_RDWR); /* what is in flight completes */
 	if (!c->ops) {
 		conn_free(c);
@@ -353,8 +360,11 @@ static void post(struct kelp_tcp_export *ex, unsigned i)
 	struct exp_conn *c = ex->conns[i];
 	struct io_uring_sqe *sqe;
 
-	if (!c->send_out && c->b[c->fill].n_iov && send_batch(ex, i, &c->b[c->fill]))
+	if (!c->send_out && c->b[c->fill].n_iov && send_batch(ex, i, &c->b[c->fill])) {
+		if (c->b[c->fill].mapped) /* vDSO; once per batch of large replies */
+			c->send_t0 = kelp_now_ns();
 		c->fill ^= 1; /* the next replies go to the other (empty) batch meanwhile */
+	}
 	if (!c->recv_out && c->rx_len < KELP_TCP_EXPORT_RX && (sqe = sqe_for(ex, i, OP_RECV))) {
 		io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, KELP_TCP_EXPORT_RX - c->rx_len,
 				   0);
@@ -412,8 +422,16 @@ static void on_cqe(struct kelp_tcp_export *ex, unsigned i, int op, int res)
 		return;
 	}
 	if (op == OP_SEND) {
-		if (!batch_sent(c, (uint32_t)res) &&
-		    !send_batch(ex, i, &c->b[c->fill ^ 1])) /* the rest of it first */
+		struct exp_batch *bt = &c->b[c->fill ^ 1];
+
+		if (batch_sent(c, (uint32_t)res))
+			return;
+		/* a short send (the link timeout cut it, or an error after some bytes): the rest
+		 * first, unless a mapped batch is out of time (a peer reading a trickle must not
+		 * hold the epoch for long either) */
+		if ((bt->mapped &&
+		     kelp_now_ns() - c->send_t0 > (uint64_t)KELP_TCP_EXPORT_SEND_MS * 1000000ull) ||
+		    !send_batch(ex, i, bt))
 			conn_fail(ex, i);
 	} else {
 		c->rx_len += (uint32_t)res;

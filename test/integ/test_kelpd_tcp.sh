@@ -11,7 +11,12 @@
 #      requests = replies + fallbacks), no read fails; restarted: reads go over TCP again;
 #   4. hostile peers: garbage instead of a handshake, garbage frames after a valid one: that
 #      connection closes, the exporter keeps serving the reader; a wrong secret is refused (by the
-#      exporter for a hostile script, and between two kelpd: the reader falls back to HTTP).
+#      exporter for a hostile script, and between two kelpd: the reader falls back to HTTP);
+#   5. large needles (1 MiB, 3 MiB: sent from the exporter's mapping) read with --verify while their
+#      volumes are vacuumed twice: no wrong bytes, no failed read, reads over TCP throughout, and
+#      every replaced .dat unmapped by the exporter afterwards (its sends from a mapping hold the
+#      epoch only while they are in flight); a peer that stops reading has its connection reset
+#      (KELP_TCP_EXPORT_SEND_MS), the reader kelpd keeps reading over TCP.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
@@ -78,6 +83,7 @@ stop() {
 stop_all() { for n in "${!PIDS[@]}"; do stop "$n"; done; }
 at_exit stop_all
 peers() { "$BIN/kelpctl" -c "$K/$1.conf" --json peers; }
+replies_above() { [ "$(peers reader | jq '.tcp.peers[0].replies')" -gt "$1" ]; }
 EXPORTER="[export]
 dirs = ${WEED_VOLUME_DIRS[0]}
 [peer]
@@ -143,13 +149,57 @@ txt=$("$BIN/kelpctl" -c "$K/reader.conf" peers)
 [[ $txt == *"127.0.0.1:$TPORT"*" up "* ]] || fail "kelpctl peers does not show the TCP connection up: $txt"
 echo "ok: normal routing serves them over TCP ($(jq -c '.tcp.peers[0] | {requests, replies, bytes}' <<<"$p"))"
 
+# 5. large needles from the exporter's mapping while the volumes are vacuumed
+: >"$K/big.txt"
+: >"$K/gone.txt"
+for i in 1 2 3 4 5 6; do # interleaved, so that the vacuumed volumes hold both sets
+	python3 bench/weed-fill.py --master "$WEED_MASTER" -n 2 --size $((1 << 20)) >>"$K/big.txt"
+	python3 bench/weed-fill.py --master "$WEED_MASTER" -n 1 --size $((3 << 20)) >>"$K/big.txt"
+	python3 bench/weed-fill.py --master "$WEED_MASTER" -n 8 --size 32768 >>"$K/gone.txt"
+done
+for fid in $(cat "$K/big.txt"); do # locate their volumes (HTTP once)
+	"$READ" -c "$K/reader.conf" "$fid" >/dev/null 2>&1 || fail "first read of $fid"
+done
+VDIR=${WEED_VOLUME_DIRS[0]}
+"$BIN/kelp-bench" --socket "$K/reader.sock" --volume-dir "$VDIR" --fids "$K/big.txt" \
+	--size $((3 << 20)) --depth 4 --verify --wait -D 600 --json --quiet >"$K/vac.json" \
+	2>"$K/vac.err" &
+BENCH=$!
+tcp_replies() { peers reader | jq '.tcp.peers[0].replies'; }
+base=$(tcp_replies)
+wait_until 60 replies_above $((base + 20)) || fail "no large reads over TCP: $(cat "$K/vac.err")"
+while read -r fid; do
+	curl -sf -X DELETE "http://$VS/$fid" >/dev/null || fail "DELETE $fid"
+done <"$K/gone.txt"
+weed_vacuum || fail "vacuum failed"
+mid=$(tcp_replies)
+python3 bench/weed-fill.py --master "$WEED_MASTER" -n 4 --size 32768 >/dev/null
+weed_vacuum || fail "second vacuum failed"
+[ "$(weed_compaction_revision "$VDIR")" -gt 0 ] || fail "the vacuum compacted nothing"
+# the reader keeps reading over TCP from the new files
+wait_until 60 replies_above $(($(tcp_replies) + 20)) || fail "no TCP reads after the vacuum: $(peers reader)"
+kill -INT "$BENCH"
+wait "$BENCH" || fail "kelp-bench under vacuum: $(cat "$K/vac.err" "$K/vac.json")"
+jq -e '.verify_failures == 0 and .errors == 0 and .verified > 0 and .verified == .ops' \
+	"$K/vac.json" >/dev/null || fail "large reads under vacuum: $(cat "$K/vac.json")"
+[ "$mid" -gt "$base" ] || fail "no TCP reads between the start and the first vacuum"
+old_maps() { grep -c "$VDIR/.*\.dat (deleted)" "/proc/${PIDS[exporter]}/maps" || true; }
+no_old_maps() { [ "$(old_maps)" = 0 ]; }
+wait_until 60 no_old_maps || fail "the exporter still maps $(old_maps) replaced .dat files"
+echo "ok: $(jq .verified "$K/vac.json") large reads verified while the volumes were vacuumed twice ($(($(tcp_replies) - base)) over TCP), replaced files unmapped"
+
+# a peer that stops reading: its connection is reset, the reader kelpd goes on over TCP
+python3 "$PEER" "127.0.0.1:$TPORT" stall "$SECRET" "$six" 4 || fail "a stalled peer kept its connection: $(peers exporter)"
+tcp_ok "${live[0]}" || fail "the reader's TCP reads stopped after the stalled peer"
+wait_until 60 no_old_maps || fail "old mappings after the stalled peer"
+echo "ok: a peer that stopped reading was reset, the reader still reads over TCP"
+
 # 3. exporter killed under load: in-flight reads go to HTTP exactly once, none fails
 weed_manifest_rows live | awk -F'\t' '$6 == "plain" { print $1 }' >"$K/fids"
 # (rate-limited, so that it is still reading when the exporter dies: 40,000 reads take >= 8 s)
 "$BIN/kelp-bench" --socket "$K/reader.sock" --fids "$K/fids" --size 65536 --depth 32 \
 	--count 40000 --rate 5000 --json --quiet >"$K/bench.json" 2>"$K/bench.err" &
 BENCH=$!
-replies_above() { [ "$(peers reader | jq '.tcp.peers[0].replies')" -gt "$1" ]; }
 base=$(peers reader | jq '.tcp.peers[0].replies')
 wait_until 60 replies_above $((base + 500)) || fail "no TCP reads under load: $(cat "$K/bench.err" "$K/bench.json"; peers reader)"
 stop exporter KILL

@@ -11,6 +11,10 @@ what a correct exporter must:
                                        not parse: the exporter closes this connection
   tcp_peer.py HOST:PORT read S FID     a correct handshake, then a READ of FID (volume,key,cookie
                                        in hex as kelp prints them): prints status and size
+  tcp_peer.py HOST:PORT stall S FID N  a correct handshake (small receive buffer), N READs of FID,
+                                       then it reads nothing: exit 0 when the exporter closes the
+                                       connection within 60 s (it must not wait for a reader that
+                                       stopped reading)
 """
 import hashlib
 import hmac
@@ -18,6 +22,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 
 def recv_exact(s, n):
@@ -43,9 +48,13 @@ def closed(s):
         return False
 
 
-def handshake(addr, secret):
+def handshake(addr, secret, rcvbuf=0):
     host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:  # before connect: it sets the window the exporter sees
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(10)
+    s.connect((host, int(port)))
     ch = recv_exact(s, 40)
     if len(ch) != 40 or ch[:4] != b"KLPC":
         print("no challenge: %r" % ch)
@@ -71,7 +80,7 @@ def main():
         print("nohs: closed" if ok else "nohs: still open")
         return 0 if ok else 1
     secret = sys.argv[3]
-    s, ack = handshake(addr, secret)
+    s, ack = handshake(addr, secret, 4096 if mode == "stall" else 0)
     if mode == "badsecret":
         status = ack[6] if len(ack) == 40 else None
         ok = status == 2 and closed(s)
@@ -86,12 +95,27 @@ def main():
         ok = closed(s)
         print("garbage: closed" if ok else "garbage: still open")
         return 0 if ok else 1
-    if mode == "read":
+    if mode in ("read", "stall"):
         vol, rest = sys.argv[4].split(",")
         key, cookie = int(rest[:-8], 16), int(rest[-8:], 16)
-        req = struct.pack(">IBBHQIIQQIIQQ", 0x4B4C5051, 1, 0, 0, 1, int(vol), cookie, key, 0,
-                          1 << 20, 0, 0, 0)
-        s.sendall(struct.pack(">I", 64) + req)
+        n = int(sys.argv[5]) if mode == "stall" else 1
+        for i in range(n):
+            req = struct.pack(">IBBHQIIQQIIQQ", 0x4B4C5051, 1, 0, 0, i + 1, int(vol), cookie,
+                              key, 0, 16 << 20 if mode == "stall" else 1 << 20, 0, 0, 0)
+            s.sendall(struct.pack(">I", 64) + req)
+    if mode == "stall":
+        # nothing read: the exporter's send stalls; wait for its FIN or reset, which is queued
+        # behind the bytes it sent, so peek at the socket's state instead of reading
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+            if info[0] != 1:  # tcpi_state: no longer ESTABLISHED (FIN or RST arrived)
+                print("stall: the exporter closed the connection")
+                return 0
+            time.sleep(0.2)
+        print("stall: still connected after 60 s")
+        return 1
+    if mode == "read":
         hdr = recv_exact(s, 36)
         ln, magic, status = struct.unpack(">IIB", hdr[:9])
         written = struct.unpack(">I", hdr[20:24])[0]
