@@ -9,11 +9,11 @@
 #   fallback  the same reader kelpd with [peer] transports empty: kelpd's HTTP fallback to weed
 # The kelpd pair runs only during the tcp and fallback rows. Each kelpd has one lcore, parked when
 # idle (idle_park_us); the client runs on cpu 0 with --wait. LAYOUT says where the rest runs:
-#   hosts   (default) two hosts of one CPU each, as the reader and the volume server are in a real
-#           cluster: cpu 0 = the client and the reader kelpd (lcore and control thread), cpu 1 = the
-#           weed volume server (pinned for the whole run, every row) and the exporter kelpd
-#   shared  both kelpd (lcores) on cpu 1, control threads and weed unpinned (the layout of the
-#           first runs: the kelpd pair shares one CPU while weed may use both)
+#   shared  (default) both kelpd (lcores) on cpu 1, control threads and weed unpinned: the kelpd
+#           pair shares one CPU while weed may use both (the layout of the first runs)
+#   hosts   two hosts of one CPU each, as the reader and the volume server are in a real cluster:
+#           cpu 0 = the client and the reader kelpd (lcore and control thread), cpu 1 = the weed
+#           volume server (pinned for the whole run, every row) and the exporter kelpd
 # CPU per read: user + system time of both kelpd (and of the volume server) over the row, from
 # /proc/<pid>/stat, divided by the reads of the row; written to $OUT/cpu.txt.
 # Writes $OUT/tcp.json, $OUT/cpu.txt, $OUT/machine.txt and prints a Markdown table (ratios against
@@ -22,7 +22,8 @@
 # usage: bench/run-tcp.sh [-D SECONDS] [-r ROUNDS] [-o OUTDIR] [--depths "16 64"]
 # Environment: BIN (default build/bin), N4K (default 5000 needles), N1M (default 100 needles), LAYOUT,
 # ROWS (default "http tcp fallback"), SIZES (default "4k 1m"), PERF=1: perf record both kelpd
-# during the tcp rows (into $OUT/perf-*.data).
+# during the tcp rows (into $OUT/perf-*.data), BASE_BIN=DIR: also a "tcpbase" row per round through
+# a kelpd pair of DIR/kelpd (another build: an A/B of a change in the same run).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	--depths) DEPTHS=$2; shift 2 ;;
-	-h|--help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-tcp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -84,7 +85,7 @@ device = off
 $4
 EOF
 	rm -f "$WEED_DIR/$1.sock"
-	"$BIN/kelpd" -c "$WEED_DIR/$1.conf" >>"$WEED_DIR/$1.log" 2>&1 &
+	"${KELPD:-$BIN/kelpd}" -c "$WEED_DIR/$1.conf" >>"$WEED_DIR/$1.log" 2>&1 &
 	LAST_PID=$!
 	. test/integ/lib/wait.sh
 	wait_until 60 test -S "$WEED_DIR/$1.sock" || { tail "$WEED_DIR/$1.log" >&2; exit 1; }
@@ -112,7 +113,7 @@ cpu_ms() { # CPU time (user + system) of process $1 in ms, 0 when there is none
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat" || echo 0
 }
 VPID=$(pgrep -f "weed volume.*-dir=$VDIR" | head -n 1 || true)
-case ${LAYOUT:=hosts} in
+case ${LAYOUT:=shared} in
 hosts)
 	RD_CPU=0 RD_CTL=0 EXP_CTL=1
 	[ -n "$VPID" ] || { echo "run-tcp.sh: no weed volume process to pin" >&2; exit 1; }
@@ -156,6 +157,13 @@ for round in $(seq "$ROUNDS"); do
 		done
 	done
 	[ -n "$RPID" ] && "$BIN/kelpctl" -c "$WEED_DIR/reader.conf" --json peers >"$OUT/peers-round$round.json"
+	stop_pair
+	[ -n "${BASE_BIN:-}" ] && KELPD=$BASE_BIN/kelpd start_pair tcp && warm && for d in $DEPTHS; do
+		for sz in ${SIZES:-4k 1m}; do
+			bench "tcpbase $sz d$d" --mode tcp -d "$d" --wait --socket "$WEED_DIR/reader.sock" \
+				--fids "$WEED_DIR/fids$sz.txt"
+		done
+	done
 	stop_pair
 	[[ " ${ROWS:-http tcp fallback} " == *" fallback "* ]] && start_pair "" && warm && for d in $DEPTHS; do
 		for sz in ${SIZES:-4k 1m}; do
