@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "core/epoch.h"
 #include "core/idx.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
@@ -691,6 +692,39 @@ static void test_park_adapt(void **state)
 	assert_int_equal(kelp_lcore_park_adapt(base, base, base), base); /* not shorter: stays */
 }
 
+static void set_flag(void *p)
+{
+	*(int *)p = 1;
+}
+
+/* A poller that holds the epoch (the TCP export's send from a mapping, epoch_holds): the lcore's
+ * rounds pass no quiescent point, so what the control thread retired meanwhile is not freed
+ * until the hold is gone. */
+static void test_epoch_hold(void **state)
+{
+	struct fixture *fx = *state;
+	struct kelp_epoch *ep;
+	int freed = 0;
+
+	assert_int_equal(kelp_epoch_new(1, &ep), 0);
+	fx->lc.epoch = ep;
+	fx->lc.epoch_id = kelp_epoch_register(ep);
+	assert_true(fx->lc.epoch_id >= 0);
+	fx->lc.epoch_holds = 1;
+	assert_int_equal(kelp_epoch_retire(ep, set_flag, &freed), 0);
+	for (int i = 0; i < 3; i++) {
+		kelp_lcore_poll_once(&fx->lc);
+		kelp_epoch_reclaim(ep);
+	}
+	assert_int_equal(freed, 0);
+	fx->lc.epoch_holds = 0;
+	kelp_lcore_poll_once(&fx->lc);
+	kelp_epoch_reclaim(ep);
+	assert_int_equal(freed, 1);
+	fx->lc.epoch = NULL;
+	kelp_epoch_free(ep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),
 		cmocka_unit_test(test_park_adapt),
+		cmocka_unit_test_setup_teardown(test_epoch_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_sampled, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
