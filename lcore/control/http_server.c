@@ -46,6 +46,8 @@
 #define READ_FIRST (1u << 20) /* first read's buffer: a needle up to 1 MiB takes one round trip */
 #define POLL_US	   20	      /* CQ polling period while reads are in flight */
 #define HDR_MAX	   512
+#define MIME_MAX   100	       /* longest stored MIME type sent as Content-Type */
+#define SMALL_MAX  (64u << 10) /* local needles up to this size: the connection's own buffer */
 
 enum hconn_state {
 	HC_RECV,      /* reading a request head */
@@ -70,7 +72,15 @@ struct hconn {
 	struct kelp_fid fid;
 	uint8_t *buf; /* arena buffer of the READ */
 	uint32_t buf_len;
+	uint8_t *dst;	  /* where the needle's bytes are: c->buf, or c->small + HDR_MAX */
+	uint8_t *small;	  /* this connection's buffer for local needles up to SMALL_MAX: HDR_MAX of
+			     room for the response head, then the needle (one send for both) */
+	size_t small_cap; /* its size (grown to the largest needle served, <= HDR_MAX + SMALL_MAX)
+			   */
+	int has_ctype;	  /* ctype holds the needle's Content-Type (found by serve_here) */
+	char ctype[MIME_MAX + 1];
 	char hdr[HDR_MAX];
+	const uint8_t *head; /* where the response head is sent from: hdr, or just before body */
 	const uint8_t *body;
 	uint8_t *body_owned; /* malloc'd body (decompressed needle, JSON, metrics) */
 	size_t hdr_len, body_len, sent;
@@ -100,11 +110,16 @@ struct http_srv {
 	uint64_t requests, responses[6]; /* endpoint counters for /metrics: by status class */
 	uint64_t idle_closed;		 /* connections closed by [http] idle_timeout_ms */
 	uint64_t served_here;		 /* reads of local volumes served by this thread */
+	int poll_first; /* the kernel knows IORING_RECVSEND_POLL_FIRST (5.19; our ring's setup
+			   flags need 6.1) */
 };
 
-static void hconn_recv(struct http_srv *h, struct hconn *c);
+/* receive more of a request head; @after_answer: an answer was just sent, nothing waits */
+static void hconn_recv(struct http_srv *h, struct hconn *c, int after_answer);
 static void handle_input(struct http_srv *h, struct hconn *c);
 static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe *cqe);
+static void release_buf(struct http_srv *h, struct hconn *c);
+static void mime_of(const struct kelp_needle_ref *ref, char *buf);
 
 static void hconn_kill(struct hconn *c)
 {
@@ -165,8 +180,75 @@ static const char *reason(int status)
 	}
 }
 
+/*
+ * A response head built in place (struct head_buf over c->hdr or a local char array): appends that
+ * stop at the end and mark the overflow; the text stays NUL-terminated. One small read's head was
+ * a chain of snprintf calls that cost more user-space time than parsing its request (perf,
+ * BENCHMARKS.md "...per-request CPU").
+ */
+struct head_buf {
+	char *p, *end; /* end: the last byte, kept for the NUL */
+	int over;
+};
+
+static struct head_buf head_buf(char *buf, size_t size)
+{
+	buf[0] = '\0';
+	return (struct head_buf){.p = buf, .end = buf + size - 1};
+}
+
+static void put(struct head_buf *b, const char *s, size_t n)
+{
+	if ((size_t)(b->end - b->p) < n) {
+		b->over = 1;
+		return;
+	}
+	memcpy(b->p, s, n);
+	b->p += n;
+	*b->p = '\0';
+}
+
+static void put_str(struct head_buf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+static void put_u64(struct head_buf *b, uint64_t v)
+{
+	char t[20];
+	size_t i = sizeof(t);
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(b, t + i, sizeof(t) - i);
+}
+
+/* The ETag of a needle: its stored CRC as 8 lowercase hex digits in quotes (as a volume server) */
+static void format_etag(uint32_t crc, char out[11])
+{
+	static const char hex[] = "0123456789abcdef";
+	out[0] = '"';
+	for (int i = 0; i < 8; i++)
+		out[1 + i] = hex[(crc >> (28 - 4 * i)) & 15];
+	out[9] = '"';
+	out[10] = '\0';
+}
+
 static void send_next(struct http_srv *h, struct hconn *c)
 {
+	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
+	if (!sqe) {
+		hconn_kill(c);
+		return;
+	}
+	c->state = HC_SEND;
+	io_uring_sqe_set_data(sqe, &c->op);
+	if (c->head != (const uint8_t *)c->hdr) { /* head and body side by side: one send */
+		size_t total = c->hdr_len + c->body_len;
+		io_uring_prep_send(sqe, c->fd, c->head + c->sent, total - c->sent, MSG_NOSIGNAL);
+		return;
+	}
 	size_t off = c->sent;
 	int n = 0;
 	if (off < c->hdr_len) {
@@ -179,14 +261,7 @@ static void send_next(struct http_srv *h, struct hconn *c)
 		c->iov[n++] = (struct iovec){.iov_base = (void *)(c->body + off),
 					     .iov_len = c->body_len - off};
 	c->msg = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = (size_t)n};
-	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
-	if (!sqe) {
-		hconn_kill(c);
-		return;
-	}
 	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
-	io_uring_sqe_set_data(sqe, &c->op);
-	c->state = HC_SEND;
 }
 
 /*
@@ -199,18 +274,34 @@ static void respond(struct http_srv *h, struct hconn *c, int status, const char 
 	h->responses[status / 100 <= 5 ? status / 100 : 0]++;
 	if (!c->req.keep_alive || status == 400 || status == 431 || status == 414 || status == 505)
 		c->close_after = 1;
-	int n = snprintf(c->hdr, sizeof(c->hdr),
-			 "HTTP/1.1 %d %s\r\nServer: kelpd\r\nContent-Length: %zu\r\n%s%s\r\n",
-			 status, reason(status), content_len, extra,
-			 c->close_after ? "Connection: close\r\n" : "");
-	if (n < 0 || (size_t)n >= sizeof(c->hdr)) {
+	struct head_buf b = head_buf(c->hdr, sizeof(c->hdr));
+	put_str(&b, "HTTP/1.1 ");
+	put_u64(&b, (uint64_t)status);
+	put_str(&b, " ");
+	put_str(&b, reason(status));
+	put_str(&b, "\r\nServer: kelpd\r\nContent-Length: ");
+	put_u64(&b, content_len);
+	put_str(&b, "\r\n");
+	put_str(&b, extra);
+	if (c->close_after)
+		put_str(&b, "Connection: close\r\n");
+	put_str(&b, "\r\n");
+	if (b.over) {
 		hconn_kill(c);
 		return;
 	}
-	c->hdr_len = (size_t)n;
+	c->hdr_len = (size_t)(b.p - c->hdr);
 	int head = c->req.method == KELP_HTTP_HEAD;
 	c->body = head ? NULL : body;
 	c->body_len = head ? 0 : body_len;
+	c->head = (const uint8_t *)c->hdr;
+	/* a body in the connection's small buffer has HDR_MAX bytes of room in front of it: the
+	 * head goes right before it and both leave in one send */
+	uintptr_t room = (uintptr_t)c->small, at = (uintptr_t)c->body;
+	if (c->body && c->small && at >= room + HDR_MAX && at <= room + c->small_cap) {
+		memcpy((uint8_t *)c->body - c->hdr_len, c->hdr, c->hdr_len);
+		c->head = c->body - c->hdr_len;
+	}
 	c->sent = 0;
 	send_next(h, c);
 }
@@ -241,17 +332,55 @@ static void respond_owned(struct http_srv *h, struct hconn *c, int status, const
 
 /*
  * Serve @c's read right here when its volume is on this host: the control thread copies from the
- * mapped volume into the connection's buffer as an lcore would (kelp_serve_local: CRC checked,
- * SIGBUS-guarded mapping), without the round trip through the internal session's rings, an lcore
- * wake-up and the collect tick. That round trip was most of an endpoint read's cost
- * (BENCHMARKS.md, HTTP endpoint). Other volumes, force_http, and a corrupt local needle that a
- * replica may have intact, take the internal session (RDMA / TCP / HTTP) as before.
- * Return: 1 answered; 0 not served here.
+ * mapped volume as an lcore would (kelp_ctl_read_local: CRC checked, SIGBUS-guarded mapping),
+ * without the round trip through the internal session's rings, an lcore wake-up and the collect
+ * tick (that round trip was most of an endpoint read's cost: BENCHMARKS.md, HTTP endpoint). The
+ * needle is looked up first for its size and MIME type: one up to SMALL_MAX goes into the
+ * connection's own buffer behind room for the response head (one send, no arena allocation), a
+ * larger one into an arena buffer of its size. Other volumes, force_http, and a corrupt local
+ * needle that a replica may have intact, take the internal session (RDMA / TCP / HTTP) as before.
+ * Return: 1 answered; 0 not served here (c->buf_len is what the session's read needs); -EAGAIN
+ * no arena room yet (retried from the tick).
  */
 static int serve_here(struct http_srv *h, struct hconn *c)
 {
+	struct kelp_engine *eng = h->ctl->eng;
+	c->has_ctype = 0;
+	const struct kelp_volume *v =
+		eng->conf.seaweedfs.force_http
+			? NULL
+			: kelp_volume_set_find(eng->volumes, c->fid.volume_id);
+	if (!v)
+		return 0;
+	struct kelp_needle_ref ref;
+	uint32_t want = 0; /* not found or corrupt: kelp_ctl_read_local says which, into no room */
+	if (kelp_volume_find(v, &c->fid, &ref) == 0) {
+		/* larger than max_io: read max_io, the TRUNCATED answer says 413 */
+		want = ref.data_size < h->cs->max_io ? ref.data_size : h->cs->max_io;
+		c->has_ctype = 1;
+		mime_of(&ref, c->ctype);
+	}
+	if (want <= SMALL_MAX && !c->buf) {
+		size_t need = HDR_MAX + (size_t)want;
+		if (c->small_cap < need) {
+			need = (need + 4095) & ~(size_t)4095;
+			uint8_t *p = realloc(c->small, need);
+			if (!p)
+				return 0; /* the session's arena then */
+			c->small = p;
+			c->small_cap = need;
+		}
+		c->dst = c->small + HDR_MAX;
+	} else {
+		if (c->buf && c->buf_len < want)
+			release_buf(h, c);
+		if (!c->buf && !(c->buf = kelp_buf_alloc(h->cs, want ? want : 1)))
+			return -EAGAIN;
+		c->buf_len = want;
+		c->dst = c->buf;
+	}
 	struct kelp_cqe cqe;
-	if (kelp_ctl_read_local(h->ctl->eng, &c->fid, 0, c->buf_len, c->buf, &cqe) != 1)
+	if (kelp_ctl_read_local(eng, &c->fid, 0, want, c->dst, &cqe) != 1)
 		return 0;
 	h->served_here++;
 	read_done(h, c, &cqe);
@@ -260,18 +389,19 @@ static int serve_here(struct http_srv *h, struct hconn *c)
 
 static void start_read(struct http_srv *h, struct hconn *c)
 {
-	if (!c->buf) {
-		c->buf = kelp_buf_alloc(h->cs, c->buf_len);
-		if (!c->buf) { /* arena full: wait for another connection's buffer (tick) */
-			c->state = HC_BUF_WAIT;
-			h->buf_waiting = 1;
-			arm_tick(h);
-			return;
-		}
-	}
-	if (serve_here(h, c))
+	int rc = serve_here(h, c);
+	if (rc == 1)
 		return;
-	int rc = kelp_queue_read(h->cs, &c->fid, 0, c->buf, c->buf_len, (uintptr_t)c);
+	if (rc == 0 && !c->buf)
+		c->buf = kelp_buf_alloc(h->cs, c->buf_len);
+	if (!c->buf) { /* arena full: wait for another connection's buffer (tick) */
+		c->state = HC_BUF_WAIT;
+		h->buf_waiting = 1;
+		arm_tick(h);
+		return;
+	}
+	c->dst = c->buf;
+	rc = kelp_queue_read(h->cs, &c->fid, 0, c->buf, c->buf_len, (uintptr_t)c);
 	if (rc == -EAGAIN) { /* ring full: as above */
 		c->state = HC_BUF_WAIT;
 		h->buf_waiting = 1;
@@ -308,23 +438,35 @@ static int status_of_error(int err)
 	}
 }
 
-/* Content-Type of @fid: the MIME type SeaweedFS stored with the needle (the uploader's), read from
- * the local volume when it is a plain header value of at most MIME_MAX bytes; else, and for
- * needles this kelpd does not hold (the CQE of an RDMA or HTTP read carries no MIME),
- * application/octet-stream, as a volume server answers for a needle without one. Control thread
- * (it owns the volume set: no epoch needed). */
-#define MIME_MAX 100
+/* The Content-Type of a needle: the MIME type SeaweedFS stored with it (the uploader's), when it
+ * is a plain header value of at most MIME_MAX bytes; else application/octet-stream, as a volume
+ * server answers for a needle without one. Into @buf (MIME_MAX + 1 bytes). */
+static void mime_of(const struct kelp_needle_ref *ref, char *buf)
+{
+	static const char dflt[] = "application/octet-stream";
+	if (!ref->mime || ref->mime_len > MIME_MAX) {
+		memcpy(buf, dflt, sizeof(dflt));
+		return;
+	}
+	for (unsigned i = 0; i < ref->mime_len; i++)
+		if (ref->mime[i] < 0x20 || ref->mime[i] > 0x7e) { /* no CR/LF, no control bytes */
+			memcpy(buf, dflt, sizeof(dflt));
+			return;
+		}
+	memcpy(buf, ref->mime, ref->mime_len);
+	buf[ref->mime_len] = '\0';
+}
+
+/* Content-Type of @fid read from the local volume (mime_of), or application/octet-stream for
+ * needles this kelpd does not hold (the CQE of an RDMA or HTTP read carries no MIME). Control
+ * thread (it owns the volume set: no epoch needed). */
 static const char *content_type(struct http_srv *h, const struct kelp_fid *fid, char *buf)
 {
 	const struct kelp_volume *v = kelp_volume_set_find(h->ctl->eng->volumes, fid->volume_id);
 	struct kelp_needle_ref ref;
-	if (!v || kelp_volume_find(v, fid, &ref) != 0 || !ref.mime || ref.mime_len > MIME_MAX)
+	if (!v || kelp_volume_find(v, fid, &ref) != 0)
 		return "application/octet-stream";
-	for (unsigned i = 0; i < ref.mime_len; i++)
-		if (ref.mime[i] < 0x20 || ref.mime[i] > 0x7e) /* no CR/LF, no control bytes */
-			return "application/octet-stream";
-	memcpy(buf, ref.mime, ref.mime_len);
-	buf[ref.mime_len] = '\0';
+	mime_of(&ref, buf);
 	return buf;
 }
 
@@ -346,11 +488,12 @@ static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe
 		start_read(h, c);
 		return;
 	}
-	const uint8_t *data = c->buf;
+	const uint8_t *data = c->dst;
 	size_t len = (size_t)cqe->result;
-	char etag[16];
-	snprintf(etag, sizeof(etag), "\"%08x\"", cqe->crc);
+	char etag[11];
+	format_etag(cqe->crc, etag);
 	char extra[HDR_MAX / 2];
+	struct head_buf x = head_buf(extra, sizeof(extra));
 	int gz = (cqe->flags & KELP_CQE_F_GZIP) != 0;
 	if (gz && !c->req.accept_gzip) {
 		uint32_t hint = kelp_gunzip_size(data, len);
@@ -378,36 +521,51 @@ static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe
 		len = out_len;
 		gz = 0;
 	}
+	put_str(&x, "ETag: ");
+	put_str(&x, etag);
+	put_str(&x, "\r\n");
 	if (c->req.has_if_none_match && strcmp(c->req.if_none_match, etag) == 0) {
-		snprintf(extra, sizeof(extra), "ETag: %s\r\n", etag);
 		respond(h, c, 304, extra, NULL, 0, 0);
 		return;
 	}
-	const char *ce = gz ? "Content-Encoding: gzip\r\n" : "";
 	char mime_buf[MIME_MAX + 1];
-	const char *ctype = content_type(h, &c->fid, mime_buf);
+	const char *ctype = c->has_ctype ? c->ctype : content_type(h, &c->fid, mime_buf);
 	uint64_t first = 0, last = 0;
 	int rc = c->req.has_range ? kelp_http_range_parse(c->req.range, len, &first, &last)
 				  : -EINVAL;
 	if (rc == -ERANGE || rc == -ENOTSUP) {
-		snprintf(extra, sizeof(extra), "ETag: %s\r\nContent-Range: bytes */%zu\r\n", etag,
-			 len);
+		put_str(&x, "Content-Range: bytes */");
+		put_u64(&x, len);
+		put_str(&x, "\r\n");
 		release_buf(h, c);
 		respond_text(h, c, 416, extra);
 		return;
 	}
+	put_str(&x, "Accept-Ranges: bytes\r\n");
+	if (gz)
+		put_str(&x, "Content-Encoding: gzip\r\n");
 	if (rc == 0) {
-		snprintf(extra, sizeof(extra),
-			 "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Range: bytes "
-			 "%llu-%llu/%zu\r\n"
-			 "Content-Type: %s\r\n",
-			 etag, ce, (unsigned long long)first, (unsigned long long)last, len, ctype);
+		put_str(&x, "Content-Range: bytes ");
+		put_u64(&x, first);
+		put_str(&x, "-");
+		put_u64(&x, last);
+		put_str(&x, "/");
+		put_u64(&x, len);
+		put_str(&x, "\r\n");
+	}
+	put_str(&x, "Content-Type: ");
+	put_str(&x, ctype);
+	put_str(&x, "\r\n");
+	if (x.over) { /* cannot happen: MIME_MAX bounds the longest head */
+		release_buf(h, c);
+		respond_text(h, c, 500, "");
+		return;
+	}
+	if (rc == 0) {
 		size_t n = (size_t)(last - first + 1);
 		respond(h, c, 206, extra, data + first, n, n);
 		return;
 	}
-	snprintf(extra, sizeof(extra), "ETag: %s\r\nAccept-Ranges: bytes\r\n%sContent-Type: %s\r\n",
-		 etag, ce, ctype);
 	respond(h, c, 200, extra, data, len, len);
 }
 
@@ -659,7 +817,7 @@ static void handle_input(struct http_srv *h, struct hconn *c)
 	if (n == 0 && c->in_len == sizeof(c->in))
 		n = -E2BIG;
 	if (n == 0) {
-		hconn_recv(h, c);
+		hconn_recv(h, c, 0);
 		return;
 	}
 	if (n < 0) {
@@ -709,13 +867,14 @@ static void hconn_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 		return;
 	}
 	c->state = HC_RECV;
-	if (c->in_len > 0)
+	if (c->in_len > 0) {
 		handle_input(h, c); /* a pipelined request already here */
-	else
-		hconn_recv(h, c);
+		return;
+	}
+	hconn_recv(h, c, 1);
 }
 
-static void hconn_recv(struct http_srv *h, struct hconn *c)
+static void hconn_recv(struct http_srv *h, struct hconn *c, int after_answer)
 {
 	struct io_uring_sqe *sqe = kelp_ctl_get_sqe(h->ctl);
 	if (!sqe) {
@@ -725,6 +884,11 @@ static void hconn_recv(struct http_srv *h, struct hconn *c)
 	c->state = HC_RECV;
 	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
 	io_uring_sqe_set_data(sqe, &c->op);
+	/* Right after an answer the client's next request is rarely here yet (it waits for the
+	 * answer): wait for the socket to be readable before trying, instead of a receive that
+	 * fails with EAGAIN and then arms the wait anyway. */
+	if (h->poll_first && after_answer)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 }
 
 static void arm_accept(struct http_srv *h)
@@ -786,7 +950,7 @@ static void accept_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int re
 		respond_text(h, c, 403, "");
 		return;
 	}
-	hconn_recv(h, c);
+	hconn_recv(h, c, 0);
 }
 
 /* ---- idle connections ----------------------------------------------------------------------- */
@@ -971,6 +1135,7 @@ int kelp_http_server_init(struct kelp_control *ctl)
 	if (!h)
 		return -ENOMEM;
 	h->ctl = ctl;
+	h->poll_first = (kelp_ctl_ring(ctl)->flags & IORING_SETUP_DEFER_TASKRUN) != 0;
 	h->accept_op.done = accept_done;
 	h->tick_op.done = tick_done;
 	h->accept_retry_op.done = accept_retry_done;
@@ -1020,6 +1185,7 @@ void kelp_http_server_after_batch(struct kelp_control *ctl)
 			*p = c->next;
 			release_buf(h, c);
 			free(c->body_owned);
+			free(c->small);
 			free(c);
 		} else {
 			p = &c->next;

@@ -8,6 +8,7 @@
 #   - Range -> 206 + Content-Range, unsatisfiable and multi-range -> 416, 404 for a missing needle,
 #     503 + Retry-After for a volume no path serves, 400 for a bad fid, 405 for POST;
 #   - keep-alive: several requests on one connection; malformed heads -> 400 and kelpd serves on;
+#   - pipelining: 8 connections each send 40 mixed requests in one write; every answer in order;
 #   - Content-Type: the MIME type stored with the needle (kelp-vol create --mime), else
 #     application/octet-stream;
 #   - /healthz 200, /status = kelpctl --json status's fields, /metrics parsed (exact names);
@@ -167,6 +168,72 @@ hdr=$(curl -s -D - -o /dev/null -H 'Range: bytes=0-9' "$U/$typed" | tr -d '\r')
 [[ $hdr == *"Content-Type: text/plain; charset=utf-8"* ]] || fail "stored MIME not on a 206: $hdr"
 hdr=$(curl -s -D - -o /dev/null "$U/$fid" | tr -d '\r')
 [[ $hdr == *"Content-Type: application/octet-stream"* ]] || fail "needle without MIME: $hdr"
+
+# 5c. pipelined requests: 8 connections at once, each sends 40 requests in one write (GETs of small
+# needles, served from the connection's own buffer in one send, and of needles over 64 KiB, from the
+# arena; HEAD, Range, If-None-Match, 404, gzip inflated, typed, /healthz), then reads the answers:
+# every one, in order, with the right status and bytes
+small=$("$BIN/kelp-vol" ls "$D/vol/5.dat" | awk 'NR>1 && $4 < 65536 {print $1; exit}')
+large=$("$BIN/kelp-vol" ls "$D/vol/5.dat" | awk 'NR>1 && $4 > 65536 {print $1; exit}')
+[ -n "$small" ] && [ -n "$large" ] || fail "no needle under and over 64 KiB in volume 5"
+"$BIN/kelp-vol" cat "$D/vol/5.dat" "$small" >"$D/small"
+"$BIN/kelp-vol" cat "$D/vol/5.dat" "$large" >"$D/large"
+gunzip -c "$D/want.gz" >"$D/gunz"
+out=$(python3 - "$PORT" "$D" "$small" "$large" "$gfid" "$typed" <<'PY2'
+import socket, sys, threading
+port, d, small, large, gfid, typed = sys.argv[1:]
+rd = lambda f: open(f"{d}/{f}", "rb").read()
+S, L, G, T = rd("small"), rd("large"), rd("gunz"), rd("files/typed.txt")
+# (method, path, extra header, status, body or None for "no body", content-type or None)
+reqs = [("GET", small, "", 200, S, None), ("HEAD", small, "", 200, None, None),
+        ("GET", large, "", 200, L, None), ("GET", small, "Range: bytes=5-40", 206, S[5:41], None),
+        ("GET", large, "Range: bytes=-9", 206, L[-9:], None), ("GET", "5,ffffff00000000", "", 404, None, None),
+        ("GET", gfid, "", 200, G, None), ("GET", typed, "", 200, T, "text/plain; charset=utf-8"),
+        ("GET", "healthz", "", 200, None, None), ("GET", small, "If-None-Match: \"x\"", 200, S, None)] * 4
+errors = []
+def client(k):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(port)), timeout=20)
+        s.sendall(b"".join(f"{m} /{p} HTTP/1.1\r\nHost: x\r\n{h and h + chr(13) + chr(10)}\r\n".encode()
+                           for m, p, h, *_ in reqs))
+        buf = b""
+        for i, (m, p, h, status, body, ctype) in enumerate(reqs):
+            while b"\r\n\r\n" not in buf:
+                b = s.recv(65536)
+                if not b:
+                    raise EOFError(f"EOF before answer {i}")
+                buf += b
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode().split("\r\n")
+            hdr = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+            n = int(hdr["content-length"])
+            got_status = int(lines[0].split()[1])
+            if m == "HEAD":
+                n = 0
+            while len(buf) < n:
+                b = s.recv(65536)
+                if not b:
+                    raise EOFError(f"EOF in body {i}")
+                buf += b
+            got, buf = buf[:n], buf[n:]
+            if got_status != status:
+                raise AssertionError(f"{i} {m} /{p} {h}: status {got_status}, want {status}")
+            if body is not None and got != body:
+                raise AssertionError(f"{i} {m} /{p} {h}: {len(got)} bytes differ from {len(body)}")
+            if m == "HEAD" and int(hdr["content-length"]) != len(S):
+                raise AssertionError(f"{i} HEAD: Content-Length {hdr['content-length']}")
+            if ctype and hdr.get("content-type") != ctype:
+                raise AssertionError(f"{i}: Content-Type {hdr.get('content-type')}")
+        s.close()
+    except Exception as e:
+        errors.append(f"connection {k}: {e!r}")
+ts = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("; ".join(errors) if errors else f"ok {8 * len(reqs)}")
+PY2
+)
+[ "$out" = "ok 320" ] || fail "pipelined requests: $out"
 
 # 6. the 3 MiB needle (beyond the first 1 MiB read)
 curl -s -o "$D/got/big" "$U/$big"
