@@ -11,7 +11,9 @@
 #
 # usage: bench/run-http-endpoint.sh [-D SECONDS] [-d DEPTH] [-r ROUNDS] [-o OUTDIR]
 # Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles),
-# IDLE_PARK_US (kelpd's [engine] idle_park_us, default 20).
+# IDLE_PARK_US (kelpd's [engine] idle_park_us, default 20), CONTROL_CPU (kelpd's [engine] control_cpu,
+# the thread that serves HTTP; default -1: not pinned), BASE_BIN (a second kelpd build, e.g. main's,
+# measured in the same rounds as "kelpd-base").
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
 	-d) DEPTH=$2; shift 2 ;;
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http-endpoint.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -47,61 +49,90 @@ cat "$VDIR"/*.dat >/dev/null
 
 . test/integ/lib/kelpd.sh
 at_exit kelpd_stop
-PORT=$(weed_free_ports 1)
-cat >"$WEED_DIR/kelp.conf" <<CONF
+# kelpd_conf NAME PORT: a kelpd configuration exporting the volume server's -dir
+kelpd_conf() {
+	cat <<CONF
 [engine]
 lcores = 1
-control_cpu = -1
+control_cpu = ${CONTROL_CPU:--1}
 idle_park_us = ${IDLE_PARK_US:-20}
-socket = $WEED_DIR/kelpd.sock
+socket = $WEED_DIR/$1.sock
 arena_mb = 256
 [export]
 dirs = $VDIR
 [rdma]
 device = off
 [http]
-listen = 127.0.0.1:$PORT
+listen = 127.0.0.1:$2
 CONF
-kelpd_start "$WEED_DIR/kelp.conf" "$WEED_DIR/kelpd.log"
-_up() { curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$PORT/healthz"; }
-wait_until 30 _up || { echo "kelpd's endpoint does not answer" >&2; exit 1; }
+}
+_up() { curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$1/healthz"; }
 # both answer every fid with 200 and the same bytes before anything is measured
-for sz in 4k 1m; do
-	f=$(head -n 1 "$WEED_DIR/fids$sz.txt")
-	cmp -s <(curl -sf "http://$VURL/$f") <(curl -sf "http://127.0.0.1:$PORT/$f") ||
-		{ echo "weed and kelpd differ on $f" >&2; exit 1; }
-done
+_same() {
+	local sz f
+	for sz in 4k 1m; do
+		f=$(head -n 1 "$WEED_DIR/fids$sz.txt")
+		cmp -s <(curl -sf "http://$VURL/$f") <(curl -sf "http://127.0.0.1:$1/$f") ||
+			{ echo "weed and kelpd ($1) differ on $f" >&2; exit 1; }
+	done
+}
+read -r PORT BPORT < <(weed_free_ports 2 | tr '\n' ' ')
+kelpd_conf kelpd "$PORT" >"$WEED_DIR/kelp.conf"
+kelpd_start "$WEED_DIR/kelp.conf" "$WEED_DIR/kelpd.log"
+wait_until 30 _up "$PORT" || { echo "kelpd's endpoint does not answer" >&2; exit 1; }
+_same "$PORT"
+SERVERS="weed kelpd"
+if [ -n "${BASE_BIN:-}" ]; then # a second kelpd, e.g. main's build, measured in the same rounds
+	kelpd_conf kelpd-base "$BPORT" >"$WEED_DIR/kelp-base.conf"
+	"$BASE_BIN/kelpd" -c "$WEED_DIR/kelp-base.conf" >"$WEED_DIR/kelpd-base.log" 2>&1 &
+	BASE_PID=$!
+	at_exit 'kill -TERM $BASE_PID 2>/dev/null; wait $BASE_PID 2>/dev/null || true'
+	wait_until 30 _up "$BPORT" || { echo "the base kelpd's endpoint does not answer" >&2; exit 1; }
+	_same "$BPORT"
+	SERVERS="weed kelpd kelpd-base"
+fi
 
 RUNS=$OUT/endpoint.json
 : >"$RUNS"
+echo "== $(date -u '+%F %T') UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for sz in 4k 1m; do
 	for ((r = 0; r < ROUNDS; r++)); do
-		for who in weed kelpd; do
+		for who in $SERVERS; do
 			url=http://$VURL
 			[ $who = kelpd ] && url=http://127.0.0.1:$PORT
+			[ $who = kelpd-base ] && url=http://127.0.0.1:$BPORT
 			echo "-- $who $sz round $r: wrk -t1 -c$DEPTH -d${SECS}s" >&2
 			FIDS=$WEED_DIR/fids$sz.txt LABEL="$who $sz" taskset -c 0 wrk -t1 -c"$DEPTH" \
 				-d"${SECS}s" -s bench/wrk-fids.lua "$url" | tail -n 1 >>"$RUNS"
 		done
 	done
 done
+echo "== done $(date -u '+%T') UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 python3 - "$RUNS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+labels = sorted({r["label"] for r in rows})
+who_all = [w for w in ("weed", "kelpd", "kelpd-base") if any(l.startswith(w + " ") for l in labels)]
 med = {}
-for lab in sorted({r["label"] for r in rows}):
+for lab in labels:
     rs = [r for r in rows if r["label"] == lab]
     med[lab] = {k: statistics.median(r[k] for r in rs) for k in ("ops_per_sec", "mb_per_sec", "errors")}
     med[lab]["p99"] = statistics.median(r["latency_us"]["p99"] for r in rs)
-print("| size | server | ops/s | MB/s | p99 us | errors |")
-print("|---|---|---:|---:|---:|---:|")
+    med[lab]["rounds"] = [r["ops_per_sec"] for r in rs]
+print("| size | server | ops/s (median) | MB/s | p99 us | errors | ops/s per round |")
+print("|---|---|---:|---:|---:|---:|---|")
 for sz in ("4k", "1m"):
-    for who in ("weed", "kelpd"):
+    for who in who_all:
         m = med[f"{who} {sz}"]
-        print(f"| {sz} | {who} | {m['ops_per_sec']:.0f} | {m['mb_per_sec']:.1f} | {m['p99']:.0f} | {m['errors']:.0f} |")
+        print(f"| {sz} | {who} | {m['ops_per_sec']:.0f} | {m['mb_per_sec']:.1f} | {m['p99']:.0f} | "
+              f"{m['errors']:.0f} | {' / '.join(f'{x:.0f}' for x in m['rounds'])} |")
 for sz in ("4k", "1m"):
-    w, k = med[f"weed {sz}"], med[f"kelpd {sz}"]
-    print(f"\n{sz}: kelpd/weed = {k['ops_per_sec'] / w['ops_per_sec']:.2f}x ops/s, "
-          f"{k['mb_per_sec'] / w['mb_per_sec']:.2f}x MB/s")
+    w = med[f"weed {sz}"]
+    for who in who_all[1:]:
+        k = med[f"{who} {sz}"]
+        per = [a / b for a, b in zip(k["rounds"], w["rounds"])]
+        print(f"\n{sz}: {who}/weed = {k['ops_per_sec'] / w['ops_per_sec']:.2f}x ops/s, "
+              f"{k['mb_per_sec'] / w['mb_per_sec']:.2f}x MB/s (per round: "
+              f"{' / '.join(f'{x:.2f}x' for x in per)})")
 PY
 echo "runs: $RUNS" >&2
