@@ -76,7 +76,7 @@ _same() {
 			{ echo "weed and kelpd ($1) differ on $f" >&2; exit 1; }
 	done
 }
-read -r PORT BPORT < <(weed_free_ports 2 | tr '\n' ' ')
+{ read -r PORT && read -r BPORT; } < <(weed_free_ports 2)
 kelpd_conf kelpd "$PORT" >"$WEED_DIR/kelp.conf"
 kelpd_start "$WEED_DIR/kelp.conf" "$WEED_DIR/kelpd.log"
 wait_until 30 _up "$PORT" || { echo "kelpd's endpoint does not answer" >&2; exit 1; }
@@ -126,12 +126,13 @@ for sz in ("4k", "1m"):
         m = med[f"{who} {sz}"]
         print(f"| {sz} | {who} | {m['ops_per_sec']:.0f} | {m['mb_per_sec']:.1f} | {m['p99']:.0f} | "
               f"{m['errors']:.0f} | {' / '.join(f'{x:.0f}' for x in m['rounds'])} |")
+print()
 for sz in ("4k", "1m"):
     w = med[f"weed {sz}"]
     for who in who_all[1:]:
         k = med[f"{who} {sz}"]
         per = [a / b for a, b in zip(k["rounds"], w["rounds"])]
-        print(f"\n{sz}: {who}/weed = {k['ops_per_sec'] / w['ops_per_sec']:.2f}x ops/s, "
+        print(f"{sz}: {who}/weed = {k['ops_per_sec'] / w['ops_per_sec']:.2f}x ops/s, "
               f"{k['mb_per_sec'] / w['mb_per_sec']:.2f}x MB/s (per round: "
               f"{' / '.join(f'{x:.2f}x' for x in per)})")
 PY
