@@ -13,7 +13,8 @@
 # Environment: BIN (default build/bin), N4K (default 10000 needles), N1M (default 200 needles),
 # IDLE_PARK_US (kelpd's [engine] idle_park_us, default 20), CONTROL_CPU (kelpd's [engine] control_cpu,
 # the thread that serves HTTP; default -1: not pinned), BASE_BIN (a second kelpd build, e.g. main's,
-# measured in the same rounds as "kelpd-base").
+# measured in the same rounds as "kelpd-base"). The table also gives the CPU the server (every
+# thread) and wrk used per request, and as % of one core.
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
 	-d) DEPTH=$2; shift 2 ;;
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http-endpoint.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -92,6 +93,9 @@ if [ -n "${BASE_BIN:-}" ]; then # a second kelpd, e.g. main's build, measured in
 	SERVERS="weed kelpd kelpd-base"
 fi
 
+# CPU time (clock ticks, every thread) process $1 has used so far
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+command -v /usr/bin/time >/dev/null || { echo "run-http-endpoint.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
 RUNS=$OUT/endpoint.json
 : >"$RUNS"
 echo "== $(date -u '+%F %T') UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -101,9 +105,21 @@ for sz in 4k 1m; do
 			url=http://$VURL
 			[ $who = kelpd ] && url=http://127.0.0.1:$PORT
 			[ $who = kelpd-base ] && url=http://127.0.0.1:$BPORT
+			pid=${_WEED_PIDS[1]}
+			[ $who = kelpd ] && pid=$KELPD_PID
+			[ $who = kelpd-base ] && pid=$BASE_PID
 			echo "-- $who $sz round $r: wrk -t1 -c$DEPTH -d${SECS}s" >&2
-			FIDS=$WEED_DIR/fids$sz.txt LABEL="$who $sz" taskset -c 0 wrk -t1 -c"$DEPTH" \
-				-d"${SECS}s" -s bench/wrk-fids.lua "$url" | tail -n 1 >>"$RUNS"
+			s0=$(cpu_ticks "$pid")
+			FIDS=$WEED_DIR/fids$sz.txt LABEL="$who $sz" /usr/bin/time -f '%U %S' -o "$OUT/wrk.time" \
+				taskset -c 0 wrk -t1 -c"$DEPTH" -d"${SECS}s" -s bench/wrk-fids.lua "$url" |
+				tail -n 1 >"$OUT/wrk.json"
+			s1=$(cpu_ticks "$pid")
+			# the JSON line plus the CPU seconds the server and wrk used during the run
+			python3 -c 'import json, sys
+d = json.loads(open(sys.argv[1]).read())
+d["server_cpu_s"] = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
+d["client_cpu_s"] = sum(float(x) for x in open(sys.argv[5]).read().split()[-2:])
+print(json.dumps(d))' "$OUT/wrk.json" "$s0" "$s1" "$(getconf CLK_TCK)" "$OUT/wrk.time" >>"$RUNS"
 		done
 	done
 done
@@ -119,13 +135,20 @@ for lab in labels:
     med[lab] = {k: statistics.median(r[k] for r in rs) for k in ("ops_per_sec", "mb_per_sec", "errors")}
     med[lab]["p99"] = statistics.median(r["latency_us"]["p99"] for r in rs)
     med[lab]["rounds"] = [r["ops_per_sec"] for r in rs]
-print("| size | server | ops/s (median) | MB/s | p99 us | errors | ops/s per round |")
-print("|---|---|---:|---:|---:|---:|---|")
+    # CPU per request: server (all its threads) and wrk, microseconds, median over the rounds
+    med[lab]["srv_us"] = statistics.median(r["server_cpu_s"] / r["ops"] * 1e6 for r in rs)
+    med[lab]["cli_us"] = statistics.median(r["client_cpu_s"] / r["ops"] * 1e6 for r in rs)
+    med[lab]["srv_pct"] = statistics.median(100 * r["server_cpu_s"] / r["seconds"] for r in rs)
+    med[lab]["cli_pct"] = statistics.median(100 * r["client_cpu_s"] / r["seconds"] for r in rs)
+print("| size | server | ops/s (median) | MB/s | p99 us | errors | server CPU % / us per req | "
+      "wrk CPU % / us per req | ops/s per round |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---|")
 for sz in ("4k", "1m"):
     for who in who_all:
         m = med[f"{who} {sz}"]
         print(f"| {sz} | {who} | {m['ops_per_sec']:.0f} | {m['mb_per_sec']:.1f} | {m['p99']:.0f} | "
-              f"{m['errors']:.0f} | {' / '.join(f'{x:.0f}' for x in m['rounds'])} |")
+              f"{m['errors']:.0f} | {m['srv_pct']:.0f} % / {m['srv_us']:.1f} | "
+              f"{m['cli_pct']:.0f} % / {m['cli_us']:.1f} | {' / '.join(f'{x:.0f}' for x in m['rounds'])} |")
 print()
 for sz in ("4k", "1m"):
     w = med[f"weed {sz}"]

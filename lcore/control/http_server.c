@@ -355,8 +355,11 @@ static int serve_here(struct http_srv *h, struct hconn *c)
 	struct kelp_needle_ref ref;
 	uint32_t want = 0; /* not found or corrupt: kelp_ctl_read_local says which, into no room */
 	if (kelp_volume_find(v, &c->fid, &ref) == 0) {
-		/* larger than max_io: read max_io, the TRUNCATED answer says 413 */
-		want = ref.data_size < h->cs->max_io ? ref.data_size : h->cs->max_io;
+		if (ref.data_size > h->cs->max_io) { /* as a read of it would end (read_done) */
+			respond_text(h, c, 413, "");
+			return 1;
+		}
+		want = ref.data_size;
 		c->has_ctype = 1;
 		mime_of(&ref, c->ctype);
 	}

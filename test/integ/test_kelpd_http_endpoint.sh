@@ -6,6 +6,7 @@
 #     quoted CRC; HEAD = headers only with the same Content-Length; If-None-Match -> 304;
 #   - gzip-stored: as stored with Content-Encoding: gzip when accepted, inflated otherwise;
 #   - Range -> 206 + Content-Range, unsatisfiable and multi-range -> 416, 404 for a missing needle,
+#     413 for one larger than the session's max_io,
 #     503 + Retry-After for a volume no path serves, 400 for a bad fid, 405 for POST;
 #   - keep-alive: several requests on one connection; malformed heads -> 400 and kelpd serves on;
 #   - pipelining: 8 connections each send 40 mixed requests in one write; every answer in order;
@@ -44,6 +45,9 @@ head -c $((3 << 20)) /dev/urandom >"$D/files/big.bin"
 big=$("$BIN/kelp-vol" create "$D/vol" 9 "$D/files/big.bin")
 seq 1 50 >"$D/files/typed.txt"
 typed=$("$BIN/kelp-vol" create "$D/vol" 10 --mime "text/plain; charset=utf-8" "$D/files/typed.txt")
+head -c $((33 << 20)) /dev/zero >"$D/files/huge.bin" # over the 32 MiB arena (max_io): 413
+huge=$("$BIN/kelp-vol" create "$D/vol" 11 "$D/files/huge.bin")
+rm -f "$D/files/huge.bin"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 U=http://127.0.0.1:$PORT
@@ -235,9 +239,12 @@ PY2
 )
 [ "$out" = "ok 320" ] || fail "pipelined requests: $out"
 
-# 6. the 3 MiB needle (beyond the first 1 MiB read)
+# 6. the 3 MiB needle (beyond the first 1 MiB read); one larger than a read can be: 413
 curl -s -o "$D/got/big" "$U/$big"
 cmp -s "$D/files/big.bin" "$D/got/big" || fail "3 MiB needle differs"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/$huge")
+[ "$code" = 413 ] || fail "33 MiB needle (arena 32 MiB): $code, want 413"
+rm -f "$D/vol/11.dat" "$D/vol/11.idx" # kelp-bench below reads every needle of the directory
 
 # 7. /healthz, /status, /metrics
 code=$(curl -s -o /dev/null -w '%{http_code}' "$U/healthz")
