@@ -7,9 +7,12 @@
  * answer it, send, and receive the next one (keep-alive; pipelined heads already received are
  * answered in order).
  *
- * Reads: the endpoint is a libkelp client of an internal session it creates itself (the same
+ * Reads: a needle of a volume on this host is copied by this thread from the mapped volume
+ * (serve_here): up to SMALL_MAX into the connection's own buffer, behind room for the response
+ * head, so that head and body leave in one send; larger ones into an arena buffer of their size.
+ * Other needles go through an internal session the endpoint creates itself (the same
  * lcore_session as a client's, handed to an lcore with KELP_MSG_SESSION_ADD; its client view is
- * mapped with kelp_session_attach). A GET queues one READ of up to READ_FIRST bytes into an arena
+ * mapped with kelp_session_attach): a GET queues one READ of up to READ_FIRST bytes into an arena
  * buffer of the connection; a needle larger than that is read again whole with a buffer of its
  * size, up to the session's max_io (larger needles: 413). Completions are collected without
  * blocking by a POLL_US io_uring timeout that is armed while requests are in flight.
@@ -559,7 +562,7 @@ static void read_done(struct http_srv *h, struct hconn *c, const struct kelp_cqe
 	put_str(&x, "Content-Type: ");
 	put_str(&x, ctype);
 	put_str(&x, "\r\n");
-	if (x.over) { /* cannot happen: MIME_MAX bounds the longest head */
+	if (x.over) { /* cannot happen: MIME_MAX and sizes below 2^32 keep it under 240 bytes */
 		release_buf(h, c);
 		respond_text(h, c, 500, "");
 		return;

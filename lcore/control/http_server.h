@@ -2,8 +2,9 @@
 /*
  * kelpd's HTTP read endpoint ([http] listen): GET/HEAD /<fid> as a volume server answers them,
  * /healthz, /status (kelpctl --json status), /metrics (Prometheus text). It runs on the control
- * thread's io_uring loop; reads go through one internal session of kelpd's own, served by an lcore
- * like any client's (local, RDMA or HTTP path). Control thread only.
+ * thread's io_uring loop; needles of local volumes are copied from the mapped volume by that
+ * thread, others go through one internal session of kelpd's own, served by an lcore like any
+ * client's (RDMA, TCP or HTTP path). Control thread only.
  */
 #ifndef KELP_LCORE_CONTROL_HTTP_SERVER_H
 #define KELP_LCORE_CONTROL_HTTP_SERVER_H

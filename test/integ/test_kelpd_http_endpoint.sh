@@ -244,7 +244,12 @@ curl -s -o "$D/got/big" "$U/$big"
 cmp -s "$D/files/big.bin" "$D/got/big" || fail "3 MiB needle differs"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$U/$huge")
 [ "$code" = 413 ] || fail "33 MiB needle (arena 32 MiB): $code, want 413"
-rm -f "$D/vol/11.dat" "$D/vol/11.idx" # kelp-bench below reads every needle of the directory
+# kelp-bench below reads every needle of the directory, and /status is compared below: wait until
+# kelpd has followed the removal (one volume fewer)
+nvol=$(curl -s "$U/status" | jq '.volumes')
+rm -f "$D/vol/11.dat" "$D/vol/11.idx"
+_volume_11_gone() { [ "$(curl -s "$U/status" | jq '.volumes')" = $((nvol - 1)) ]; }
+wait_until 60 _volume_11_gone || fail "kelpd still lists volume 11 after its files were removed"
 
 # 7. /healthz, /status, /metrics
 code=$(curl -s -o /dev/null -w '%{http_code}' "$U/healthz")
