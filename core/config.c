@@ -260,6 +260,11 @@ static const struct kelp_conf_key config_keys[] = {
 	 .offset = F(rdma.export_max_read_mb), .def = KELP_XSTR(KELP_DEFAULT_EXPORT_MAX_READ_MB),
 	 .doc = "export: largest read served over RDMA (MiB, copied in 1 MiB pieces); larger: HTTP",
 	 .min = 1, .max = KELP_CONF_RDMA_EXPORT_POOL_MB},
+	{.section = "rdma", .key = "inline_max", .type = KELP_CONF_UINT,
+	 .offset = F(rdma.inline_max), .def = KELP_XSTR(KELP_DEFAULT_RDMA_INLINE_MAX),
+	 .doc = "reads of up to this many bytes come back inside the reply message, no RDMA WRITE "
+		"(both sides: the smaller wins); 0 = never",
+	 .min = 0, .max = KELP_CONF_RDMA_INLINE_LIMIT},
 	{.section = "rdma", .key = "peers", .type = KELP_CONF_STR_LIST,
 	 .offset = F(rdma.peers), .def = "",
 	 .doc = "volume_server=rdma_host:port list of kelpd exporters", .validate = check_peer},
@@ -291,6 +296,11 @@ static const struct kelp_conf_key config_keys[] = {
 	 .offset = F(peer.timeout_ms), .def = KELP_XSTR(KELP_DEFAULT_PEER_TIMEOUT_MS),
 	 .doc = "TCP reader: a connection owing replies that sends nothing this long is closed "
 		"(its reads go to HTTP)", .min = 10, .max = 600000},
+	{.section = "peer", .key = "idle_timeout_s", .type = KELP_CONF_UINT,
+	 .offset = F(peer.idle_timeout_s), .def = KELP_XSTR(KELP_DEFAULT_PEER_IDLE_TIMEOUT_S),
+	 .doc = "export: a reader connection with nothing in flight that sent no request this long "
+		"is checked (RDMA: keepalive, reset if the reader is gone; TCP: closed); 0 = never",
+	 .min = 0, .max = 86400},
 	{.section = "http", .key = "listen", .type = KELP_CONF_STRING,
 	 .offset = F(http.listen), .def = "",
 	 .doc = "host:port of kelpd's HTTP read endpoint (GET /<fid>, /healthz, /status, "

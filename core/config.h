@@ -42,10 +42,13 @@
 
 /* Defaults that a module also applies when a caller outside kelpd (tools/kelp-rdma, tests) leaves
  * the value 0; the key table's defaults are the same numbers (KELP_XSTR), written only here. */
-#define KELP_DEFAULT_LOOKUP_TTL_S	     600  /* [seaweedfs] lookup_ttl_s */
-#define KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS 2000 /* [rdma] request_timeout_ms */
-#define KELP_DEFAULT_EXPORT_MAX_READ_MB	     16	  /* [rdma] export_max_read_mb */
-#define KELP_DEFAULT_PEER_TIMEOUT_MS	     5000 /* [peer] timeout_ms */
+#define KELP_DEFAULT_LOOKUP_TTL_S	     600   /* [seaweedfs] lookup_ttl_s */
+#define KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS 2000  /* [rdma] request_timeout_ms */
+#define KELP_DEFAULT_EXPORT_MAX_READ_MB	     16	   /* [rdma] export_max_read_mb */
+#define KELP_DEFAULT_PEER_TIMEOUT_MS	     5000  /* [peer] timeout_ms */
+#define KELP_DEFAULT_RDMA_INLINE_MAX	     4096  /* [rdma] inline_max */
+#define KELP_CONF_RDMA_INLINE_LIMIT	     16384 /* its largest value (proto/rdma_msg.h) */
+#define KELP_DEFAULT_PEER_IDLE_TIMEOUT_S     300   /* [peer] idle_timeout_s */
 #define KELP_STR_(x)			     #x
 #define KELP_XSTR(x)			     KELP_STR_(x) /* a macro's value as a string literal */
 
@@ -109,6 +112,8 @@ struct kelp_config {
 		uint32_t request_timeout_ms; /* reader: no reply this long fails the connection */
 		uint32_t
 			export_max_read_mb; /* export: largest needle piece served in one request */
+		uint32_t inline_max; /* reply bytes sent in the reply SEND, no RDMA WRITE; 0 = never
+				      */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
 	} rdma;
 	struct {
@@ -119,6 +124,8 @@ struct kelp_config {
 		char *secret;			 /* shared by the kelpd of a cluster, "" = none */
 		struct kelp_str_list allow;	 /* CIDRs the TCP export serves, empty = any */
 		uint32_t timeout_ms;		 /* TCP reader: no reply this long fails it */
+		uint32_t idle_timeout_s; /* export (RDMA, TCP): check a reader idle this long; 0 =
+					    never */
 	} peer;
 	struct {
 		char *listen;		    /* host:port of the HTTP endpoint, "" = off */

@@ -49,6 +49,12 @@ int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lco
 		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms
 						: KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) *
 		1000000ull;
+	lc->inline_max =
+		(uint16_t)(cfg && cfg->inline_max ? (cfg->inline_max < KELP_RDMA_INLINE_LIMIT
+							     ? cfg->inline_max
+							     : KELP_RDMA_INLINE_LIMIT)
+						  : 0);
+	lc->idle_probe = cfg ? cfg->idle_probe_ms * 1000000ull : 0;
 
 	lc->cq = lc->ops->create_cq(dev->ctx, lc->cq_entries, dev->is_mlx5);
 	if (!lc->cq) {
@@ -184,7 +190,7 @@ static struct ibv_recv_wr *recv_wr(struct kelp_rdma_conn *c, uint32_t i)
 
 	r->sge = (struct ibv_sge){
 		.addr = (uintptr_t)recv_buf(c, i),
-		.length = KELP_RDMA_MSG_MAX,
+		.length = c->recv_size,
 		.lkey = c->bufs_mr->lkey,
 	};
 	r->wr = (struct ibv_recv_wr){
@@ -229,8 +235,8 @@ void queue_send(struct kelp_rdma_conn *c, struct ibv_send_wr *first, struct ibv_
 }
 
 /* Builds slot @i's SEND of the @len-byte message already encoded in its send buffer (reader:
- * a request, exporter: a reply; @kind tags the completion) in @w. Signaled, and inline when the
- * QP allows it. */
+ * a request, exporter: a reply, with its inline data; @kind tags the completion) in @w.
+ * Signaled, and IBV_SEND_INLINE when the QP takes that much inline (up to MSG_MAX). */
 void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kind kind, uint32_t i,
 		uint32_t len)
 {
@@ -241,7 +247,8 @@ void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kind kind,
 		.sg_list = &w->send_sge,
 		.num_sge = 1,
 		.opcode = IBV_WR_SEND,
-		.send_flags = IBV_SEND_SIGNALED | (c->inline_ok ? IBV_SEND_INLINE : 0),
+		.send_flags = IBV_SEND_SIGNALED |
+			      (c->inline_ok && len <= KELP_RDMA_MSG_MAX ? IBV_SEND_INLINE : 0),
 	};
 }
 
@@ -424,13 +431,24 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 	 * already sent its next request: twice the credits covers that lag. */
 	c->nslots = role == KELP_RDMA_READER ? credits : 2u * credits;
 	c->backoff = KELP_RDMA_BACKOFF_MIN_NS;
+	c->hello_version = KELP_RDMA_PROTO_VERSION;
+	/* Replies with inline data need room for it: the reader's receive buffers, the exporter's
+	 * send buffers. */
+	c->recv_size = KELP_RDMA_MSG_MAX;
+	c->send_size = KELP_RDMA_MSG_MAX;
+	if (lc->inline_max && role == KELP_RDMA_READER)
+		c->recv_size = KELP_RDMA_REPLY_SIZE + lc->inline_max;
+	else if (lc->inline_max)
+		c->send_size = KELP_RDMA_REPLY_SIZE + lc->inline_max;
+	c->recv_size = c->recv_size < KELP_RDMA_MSG_MAX ? KELP_RDMA_MSG_MAX : c->recv_size;
+	c->send_size = c->send_size < KELP_RDMA_MSG_MAX ? KELP_RDMA_MSG_MAX : c->send_size;
 
 	c->slots = calloc(c->nslots, sizeof(*c->slots));
 	c->free_slots = calloc(c->nslots, sizeof(uint32_t));
 	c->pending = calloc(credits, sizeof(*c->pending));
 	c->swrs = calloc(c->nslots, sizeof(*c->swrs));
 	c->rwrs = calloc(credits, sizeof(*c->rwrs));
-	bufs_len = ((size_t)c->max_credits + c->nslots) * KELP_RDMA_MSG_MAX;
+	bufs_len = (size_t)c->max_credits * c->recv_size + (size_t)c->nslots * c->send_size;
 	c->bufs = aligned_alloc(4096, (bufs_len + 4095) & ~(size_t)4095);
 	if (!c->slots || !c->free_slots || !c->pending || !c->swrs || !c->rwrs || !c->bufs) {
 		err = ENOMEM;
@@ -551,7 +569,10 @@ int kelp_rdma_conn_hello(struct kelp_rdma_conn *c, struct kelp_rdma_hello *out)
 		c->state = KELP_RDMA_CONNECTING;
 	}
 	memset(out, 0, sizeof(*out));
-	out->version = KELP_RDMA_PROTO_VERSION;
+	/* reader: the version it tries; exporter: the one agreed (its own when none was) */
+	out->version = c->role == KELP_RDMA_READER ? c->hello_version : c->version;
+	if (out->version >= 2)
+		out->inline_max = c->role == KELP_RDMA_READER ? c->lc->inline_max : c->peer_inline;
 	out->kind = c->role == KELP_RDMA_READER ? KELP_RDMA_HELLO : KELP_RDMA_ACK;
 	out->status = KELP_RDMA_OK;
 	out->credits = c->role == KELP_RDMA_READER ? c->max_credits : c->credits;
@@ -575,7 +596,24 @@ int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_he
 {
 	int ret;
 
-	if (peer->version != KELP_RDMA_PROTO_VERSION) {
+	if (c->role == KELP_RDMA_EXPORTER)
+		c->version = KELP_RDMA_PROTO_VERSION; /* what a refusing ACK says */
+	if (c->role == KELP_RDMA_READER && c->state == KELP_RDMA_CONNECTING &&
+	    peer->kind == KELP_RDMA_ACK && peer->status == KELP_RDMA_VERSION &&
+	    peer->version >= KELP_RDMA_PROTO_VERSION_MIN && peer->version < c->hello_version) {
+		/* An older export: hello again in its version (no inline replies). */
+		fprintf(stderr,
+			"kelp: RDMA connection on QP %u (reader): the export speaks protocol "
+			"version %u (this reader %u): reconnecting in version %u, replies without "
+			"inline data (upgrade the export's kelpd for them)\n",
+			c->qp->qp_num, peer->version, c->hello_version, peer->version);
+		c->hello_version = (uint8_t)peer->version;
+		ret = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	if (peer->version < KELP_RDMA_PROTO_VERSION_MIN ||
+	    peer->version > KELP_RDMA_PROTO_VERSION ||
+	    (c->role == KELP_RDMA_READER && peer->version != c->hello_version)) {
 		ret = -EPROTONOSUPPORT;
 		goto fail;
 	}
@@ -600,12 +638,21 @@ int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_he
 		}
 	}
 	c->credits = peer->credits < c->max_credits ? peer->credits : c->max_credits;
+	c->version = (uint8_t)peer->version;
+	/* inline data only as far as both sides' buffers hold it (a reader's ACK says what the
+	 * export sends, and never more than the reader offered) */
+	c->peer_inline = 0;
+	if (c->version >= 2)
+		c->peer_inline =
+			peer->inline_max < c->lc->inline_max ? peer->inline_max : c->lc->inline_max;
 	ret = qp_to_rts(c, peer);
 	if (ret < 0)
 		goto fail;
 	c->state = KELP_RDMA_UP;
 	c->backoff = KELP_RDMA_BACKOFF_MIN_NS;
 	if (c->role == KELP_RDMA_EXPORTER) {
+		c->last_progress = now_ns;
+		c->probe_out = false;
 		memcpy(c->peer_gid, peer->gid, 16);
 		c->peer_reader_id = peer->reader_id;
 		c->peer_incarnation = peer->incarnation;
@@ -654,6 +701,20 @@ uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *c)
 /* ---- the poller ---------------------------------------------------------------------------------
  */
 
+/* Readers silent past their request timeout fail; idle exporters get a keepalive. At most one scan
+ * a millisecond. */
+static void check_timers(struct kelp_rdma_lcore *lc)
+{
+	uint64_t now = lc->clock_ns();
+
+	if (now < lc->next_timeout_check)
+		return;
+	lc->next_timeout_check = now + 1000000ull;
+	reader_check_timeouts(lc, now);
+	if (lc->idle_probe)
+		export_check_idle(lc, now);
+}
+
 /* Handles one completion. @return 1 when @done was written. */
 static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 		     struct kelp_rdma_done *done)
@@ -664,7 +725,7 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 	uint32_t slot = (uint32_t)wc->wr_id;
 	struct kelp_rdma_conn *c = ci < KELP_RDMA_MAX_CONNS ? lc->conns[ci] : NULL;
 
-	if (kind < WR_REQ_SEND || kind > WR_WRITE || ci >= KELP_RDMA_MAX_CONNS) {
+	if (kind < WR_REQ_SEND || kind > WR_PROBE || ci >= KELP_RDMA_MAX_CONNS) {
 		lc->stats.unknown_cqes++;
 		return 0;
 	}
@@ -676,6 +737,11 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 		/* Flushes follow the first error of a connection; count the cause only. */
 		if (c->state == KELP_RDMA_UP && wc->status != IBV_WC_WR_FLUSH_ERR)
 			c->stats.errors++;
+		if (kind == WR_PROBE && c->state == KELP_RDMA_UP) {
+			c->stats.idle_resets++;
+			conn_fail(c, "its reader did not answer a keepalive (gone)");
+			return 0;
+		}
 		conn_fail(c, ibv_wc_status_str(wc->status));
 		return 0;
 	}
@@ -702,6 +768,10 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 		return 0;
 	case WR_WRITE: /* unsignaled: only failures are reported, handled above */
 		lc->stats.unknown_cqes++;
+		return 0;
+	case WR_PROBE: /* the reader's NIC acknowledged it: still there */
+		c->probe_out = false;
+		c->last_progress = lc->clock_ns();
 		return 0;
 	}
 	return 0;
@@ -732,7 +802,7 @@ int kelp_rdma_lcore_poll(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done
 		kelp_rdma_lcore_flush(lc);
 	/* Idle polls (and every 1024th) look for connections that went silent. */
 	if (got == 0 || (++lc->polls & 1023) == 0)
-		reader_check_timeouts(lc);
+		check_timers(lc);
 	/* Failures found in this batch are reported by the next poll. */
 	return n;
 }

@@ -135,13 +135,16 @@ struct kelp_rdma_done {
 };
 
 struct kelp_rdma_conn_stats {
-	uint64_t requests;  /* reader: sent; export: received */
-	uint64_t replies;   /* reader: received; export: sent */
-	uint64_t bytes;	    /* RDMA-written (export) / received (reader) */
-	uint64_t errors;    /* failed completions and protocol errors */
-	uint64_t resets;    /* times the connection failed and was reset */
-	uint64_t bounced;   /* export: replies served through the bounce pool */
-	uint64_t too_large; /* export: reads refused as larger than max_read (TOO_LARGE) */
+	uint64_t requests;    /* reader: sent; export: received */
+	uint64_t replies;     /* reader: received; export: sent */
+	uint64_t bytes;	      /* RDMA-written (export) / received (reader) */
+	uint64_t errors;      /* failed completions and protocol errors */
+	uint64_t resets;      /* times the connection failed and was reset */
+	uint64_t bounced;     /* export: replies served through the bounce pool */
+	uint64_t too_large;   /* export: reads refused as larger than max_read (TOO_LARGE) */
+	uint64_t inlined;     /* replies whose bytes came inline in the SEND (no RDMA WRITE) */
+	uint64_t probes;      /* export: keepalives sent to an idle reader */
+	uint64_t idle_resets; /* export: reset because the reader did not answer a keepalive */
 };
 
 struct kelp_rdma_lcore_config {
@@ -155,8 +158,16 @@ struct kelp_rdma_lcore_config {
 	uint32_t request_timeout_ms; /* reader: no reply for this long while requests are in flight
 				      * fails the connection (0:
 				      * KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) */
-	uint64_t (*clock_ns)(void);  /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
-				      * theirs) */
+	uint32_t inline_max;	/* reply data carried inline in the reply SEND instead of an RDMA
+				 * WRITE, at most (bytes, <= KELP_RDMA_INLINE_LIMIT; 0: never). Reader:
+				 * its receive buffers hold 32 + this; exporter: the most it sends
+				 * inline (a connection uses the smaller of the two sides',
+				 * proto/rdma_msg.h) */
+	uint32_t idle_probe_ms; /* export: a connection with nothing in flight and no request for
+				 * this long gets a keepalive (a zero-length RDMA WRITE); when
+				 * its reader is gone, the failed completion resets it (0: never) */
+	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
+				     * theirs) */
 };
 
 struct kelp_rdma_lcore_stats {

@@ -188,6 +188,38 @@ static struct ibv_send_wr *bounce_writes(struct kelp_rdma_conn *c, uint32_t si, 
 }
 
 /*
+ * Serve a read of @n (0 < n <= c->peer_inline) bytes of @src inline: the bytes are copied behind
+ * the reply @rp in a slot's send buffer and go out in the one reply SEND, no RDMA WRITE (the
+ * reader copies them into its buffer). The copy is checked like a bounce copy (faulted). A slot is
+ * free (export_serve checked). @return 0: queued.
+ */
+static int export_serve_inline(struct kelp_rdma_conn *c, const struct kelp_rdma_request *rq,
+			       struct kelp_rdma_reply *rp, const struct kelp_rdma_source *src,
+			       uint32_t n)
+{
+	struct kelp_rdma_lcore *lc = c->lc;
+	uint32_t si = c->free_slots[--c->nfree];
+	struct slot_wrs *w = &c->swrs[si];
+	uint8_t *buf = send_buf(c, si);
+
+	c->slots[si] = (struct slot){.busy = true, .bounce = -1, .req_id = rq->req_id};
+	/* copied now, inside this poll round: the volume mapping may be replaced after it */
+	memcpy(buf + KELP_RDMA_REPLY_SIZE, src->data + rq->offset, n);
+	rp->written = n;
+	rp->inline_data = true;
+	if (lc->export.faulted && lc->export.faulted(lc->export.arg, src))
+		*rp = (struct kelp_rdma_reply){.req_id = rq->req_id, .status = KELP_RDMA_CORRUPT};
+	else
+		c->stats.inlined++;
+	int len = kelp_rdma_reply_encode(rp, buf, c->send_size);
+
+	build_send(c, w, WR_REPLY_SEND, si, (uint32_t)len);
+	queue_send(c, &w->send, &w->send);
+	c->stats.bytes += rp->written;
+	return 0;
+}
+
+/*
  * Serve @req: take a reply slot, look the needle up, queue the RDMA WRITE(s) of the bytes and the
  * reply SEND (posted together with the other replies of this poll). Bytes without an MR go
  * through the bounce pool, one WRITE per buffer-sized piece (bounce_writes); a read larger than
@@ -223,6 +255,8 @@ static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request
 			n = rq.length < left ? rq.length : (uint32_t)left;
 		}
 	}
+	if (n > 0 && n <= c->peer_inline)
+		return export_serve_inline(c, &rq, &rp, &src, n);
 	if (n > 0 && src.use_bounce) {
 		if (n > lc->max_read) {
 			rp.status = KELP_RDMA_TOO_LARGE;
@@ -264,6 +298,7 @@ static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request
 		first = &w->write;
 	}
 	rp.written = n;
+	rp.inline_data = false;
 	if (rp.status != KELP_RDMA_OK) {
 		rp.data_size = rp.crc = 0;
 		rp.needle_flags = 0;
@@ -292,6 +327,7 @@ void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len)
 		return;
 	}
 	c->stats.requests++;
+	c->last_progress = c->lc->clock_ns();
 	if (c->pend_count == 0 && export_serve(c, &rq) == 0)
 		return;
 	if (c->pend_count >= c->max_credits) {
@@ -337,4 +373,36 @@ void export_reply_sent(struct kelp_rdma_conn *c, uint32_t si)
 	export_put_bounce(lc, s);
 	c->stats.replies++;
 	slot_release(c, si);
+}
+
+/* Posts a keepalive on exporter connections UP with nothing in flight (no reply slot busy, no
+ * request queued) and no request or answered keepalive for lc->idle_probe: a zero-length RDMA
+ * WRITE, which needs no rkey and no receive at the reader and costs its CPU nothing. A reader that
+ * is alive (idle or not) has its NIC acknowledge it; one that is gone without a word (its host
+ * died, its process was killed before it could close) does not, and the failed completion resets
+ * the connection (handle_wc). A connection with requests in flight is never probed: its replies
+ * fail the same way when the reader is gone. */
+void export_check_idle(struct kelp_rdma_lcore *lc, uint64_t now)
+{
+	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS; ci++) {
+		struct kelp_rdma_conn *c = lc->conns[ci];
+
+		if (!c || c->role != KELP_RDMA_EXPORTER || c->state != KELP_RDMA_UP ||
+		    c->probe_out || c->nfree != c->nslots || c->pend_count ||
+		    now - c->last_progress < lc->idle_probe)
+			continue;
+		/* the slot storage of slot 0 is free (every slot is), so its WRITE holds it */
+		struct slot_wrs *w = &c->swrs[0];
+
+		w->write = (struct ibv_send_wr){
+			.wr_id = wr_id_make(WR_PROBE, c->gen, c->index, 0),
+			.opcode = IBV_WR_RDMA_WRITE,
+			.send_flags = IBV_SEND_SIGNALED,
+		};
+		queue_send(c, &w->write, &w->write);
+		c->probe_out = true;
+		c->stats.probes++;
+	}
+	if (lc->ndirty)
+		kelp_rdma_lcore_flush(lc);
 }

@@ -26,6 +26,7 @@ enum wr_kind {
 	WR_REQ_RECV = 3,   /* exporter: a request came in */
 	WR_REPLY_SEND = 4, /* exporter: a reply (after its RDMA WRITE) went out */
 	WR_WRITE = 5,	   /* exporter: the RDMA WRITE (unsignaled: only seen when it fails) */
+	WR_PROBE = 6,	   /* exporter: a keepalive, a zero-length RDMA WRITE to an idle reader */
 };
 
 static inline uint64_t wr_id_make(enum wr_kind kind, uint8_t gen, uint16_t conn, uint32_t slot)
@@ -42,6 +43,7 @@ struct slot {
 	bool fail_pending; /* reader: must still be reported as -ECONNRESET */
 	uint32_t length;
 	uint64_t req_id;
+	uint64_t addr; /* reader: where the bytes go (an inline reply's are copied there) */
 	void *user;
 	int32_t bounce; /* exporter: first of the bounce buffers it holds (lc->bounce_next links
 			 * the rest), or -1 */
@@ -75,7 +77,12 @@ struct kelp_rdma_conn {
 	uint16_t index; /* in lc->conns */
 	uint8_t gen;	/* changes on every reset: tags wr_ids */
 	bool failing;	/* reader: failed, some slots still to report */
-	bool inline_ok; /* the QP takes our messages inline */
+	bool inline_ok; /* the QP takes our messages inline (IBV_SEND_INLINE, up to MSG_MAX) */
+	uint8_t hello_version; /* reader: the version its HELLO speaks (lowered for an old export)
+				*/
+	uint8_t version;       /* agreed in the handshake */
+	uint16_t peer_inline; /* agreed inline maximum: exporter sends, reader receives (0: none) */
+	uint32_t recv_size, send_size; /* bytes of each receive / send buffer */
 
 	struct ibv_qp *qp;
 	uint32_t psn;
@@ -114,7 +121,9 @@ struct kelp_rdma_conn {
 
 	uint64_t retry_at;
 	uint64_t backoff;
-	uint64_t last_progress; /* reader: last reply, or the submit that made in_flight 1 */
+	uint64_t last_progress; /* reader: last reply, or the submit that made in_flight 1;
+				 * exporter: last request, or the last keepalive answered */
+	bool probe_out;		/* exporter: a keepalive (WR_PROBE) is posted */
 	struct kelp_rdma_conn_stats stats;
 };
 
@@ -125,6 +134,9 @@ struct kelp_rdma_lcore {
 	int cq_entries;
 	uint64_t (*clock_ns)(void);
 	uint64_t request_timeout;
+	uint64_t idle_probe; /* exporter: keepalive after this long without a request (0: never) */
+	uint16_t
+		inline_max; /* reply data carried inline (reader: taken, exporter: sent); 0: none */
 	uint64_t next_timeout_check;
 	uint32_t polls;
 	bool has_export;
@@ -154,12 +166,12 @@ struct kelp_rdma_lcore {
 /* @c's message buffers: receive buffer @i (one per credit), send buffer of slot @i. */
 static inline uint8_t *recv_buf(struct kelp_rdma_conn *c, uint32_t i)
 {
-	return c->bufs + (size_t)i * KELP_RDMA_MSG_MAX;
+	return c->bufs + (size_t)i * c->recv_size;
 }
 
 static inline uint8_t *send_buf(struct kelp_rdma_conn *c, uint32_t i)
 {
-	return c->bufs + ((size_t)c->max_credits + i) * KELP_RDMA_MSG_MAX;
+	return c->bufs + (size_t)c->max_credits * c->recv_size + (size_t)i * c->send_size;
 }
 
 /* ---- nic/conn.c: shared by both roles -------------------------------------------------------- */
@@ -193,9 +205,8 @@ int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 /* Reports failed requests of failing connections into @done (at most @max) and resets each
  * connection once all of its requests are reported. @return entries written. */
 int reader_drain_failed(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max);
-/* Fails reader connections silent for request_timeout with requests in flight (at most one scan
- * a millisecond). */
-void reader_check_timeouts(struct kelp_rdma_lcore *lc);
+/* Fails reader connections silent for request_timeout with requests in flight (a scan, @now). */
+void reader_check_timeouts(struct kelp_rdma_lcore *lc, uint64_t now);
 
 /* ---- nic/conn_export.c: the exporter and its bounce pool ------------------------------------- */
 
@@ -214,5 +225,9 @@ void export_request(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len);
 void export_drain_pending(struct kelp_rdma_lcore *lc);
 /* The reply SEND of slot @si completed: its buffers and the slot are free. */
 void export_reply_sent(struct kelp_rdma_conn *c, uint32_t si);
+/* Posts a keepalive on exporter connections idle for lc->idle_probe with nothing in flight (a
+ * scan, @now): a reader that is gone does not acknowledge it, and the failed completion resets
+ * the connection. */
+void export_check_idle(struct kelp_rdma_lcore *lc, uint64_t now);
 
 #endif

@@ -34,6 +34,7 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 	*s = (struct slot){.busy = true, .user = rd->user, .bounce = -1};
 	s->req_id = (++c->next_seq << 16) | i;
 	s->length = rd->opcode == KELP_RDMA_OP_READ ? rd->length : 0;
+	s->addr = rd->opcode == KELP_RDMA_OP_READ ? rd->addr : 0;
 
 	rq = (struct kelp_rdma_request){
 		.opcode = rd->opcode,
@@ -83,7 +84,7 @@ int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 	int ret;
 
 	ret = kelp_rdma_reply_parse(recv_buf(c, i), byte_len, &rp);
-	queue_recv(c, i); /* posted at the end of this poll */
+	queue_recv(c, i); /* posted at the end of this poll, after the inline data is copied out */
 	if (ret < 0) {
 		/* Without a valid request id we cannot tell whose reply this was. */
 		c->stats.errors++;
@@ -92,10 +93,18 @@ int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 	}
 	si = (uint32_t)(rp.req_id & 0xffff);
 	s = si < c->nslots ? &c->slots[si] : NULL;
-	if (!s || !s->busy || s->reply_done || s->req_id != rp.req_id || rp.written > s->length) {
+	if (!s || !s->busy || s->reply_done || s->req_id != rp.req_id || rp.written > s->length ||
+	    (rp.inline_data && rp.written > c->peer_inline)) {
 		c->stats.errors++;
-		conn_fail(c, "reply to no request in flight, or longer than asked");
+		conn_fail(c, "reply to no request in flight, or longer than asked or agreed");
 		return 0;
+	}
+	if (rp.inline_data && rp.written) {
+		/* The bytes came in the reply, not by RDMA WRITE: put them where the WRITE would
+		 * have (the request's buffer, s->length bytes, checked above). */
+		memcpy((void *)(uintptr_t)s->addr, recv_buf(c, i) + KELP_RDMA_REPLY_SIZE,
+		       rp.written);
+		c->stats.inlined++;
 	}
 	s->reply_done = true;
 	s->fail_pending = false;
@@ -164,15 +173,9 @@ void reader_sent(struct kelp_rdma_conn *c, uint32_t slot)
 	}
 }
 
-/* Fails reader connections that have had requests in flight but no reply for request_timeout.
- * Runs at most once a millisecond. */
-void reader_check_timeouts(struct kelp_rdma_lcore *lc)
+/* Fails reader connections that have had requests in flight but no reply for request_timeout. */
+void reader_check_timeouts(struct kelp_rdma_lcore *lc, uint64_t now)
 {
-	uint64_t now = lc->clock_ns();
-
-	if (now < lc->next_timeout_check)
-		return;
-	lc->next_timeout_check = now + 1000000ull;
 	for (int ci = 0; ci < KELP_RDMA_MAX_CONNS; ci++) {
 		struct kelp_rdma_conn *c = lc->conns[ci];
 

@@ -23,7 +23,8 @@ int kelp_rdma_hello_encode(const struct kelp_rdma_hello *m, uint8_t *buf, size_t
 	if (size < KELP_RDMA_HELLO_SIZE)
 		return -ENOSPC;
 	if ((m->kind != KELP_RDMA_HELLO && m->kind != KELP_RDMA_ACK) ||
-	    m->status > KELP_RDMA_STATUS_MAX || (m->qpn & ~QPN_MASK) || (m->psn & ~QPN_MASK))
+	    m->status > KELP_RDMA_STATUS_MAX || (m->qpn & ~QPN_MASK) || (m->psn & ~QPN_MASK) ||
+	    m->inline_max > KELP_RDMA_INLINE_LIMIT)
 		return -EINVAL;
 	memset(buf, 0, KELP_RDMA_HELLO_SIZE);
 	kelp_put_be32(buf + 0, KELP_RDMA_HELLO_MAGIC);
@@ -35,6 +36,7 @@ int kelp_rdma_hello_encode(const struct kelp_rdma_hello *m, uint8_t *buf, size_t
 	kelp_put_be32(buf + 12, m->qpn);
 	kelp_put_be32(buf + 16, m->psn);
 	kelp_put_be16(buf + 20, m->lid);
+	kelp_put_be16(buf + 22, m->inline_max);
 	memcpy(buf + 24, m->gid, 16);
 	kelp_put_be64(buf + 40, m->reader_id);
 	kelp_put_be64(buf + 48, m->incarnation);
@@ -48,7 +50,7 @@ int kelp_rdma_hello_parse(const uint8_t *buf, size_t len, struct kelp_rdma_hello
 
 	if (len != KELP_RDMA_HELLO_SIZE || kelp_be32(buf) != KELP_RDMA_HELLO_MAGIC)
 		return -EBADMSG;
-	if (buf[11] || kelp_be16(buf + 22) || !all_zero(buf + 58, 6))
+	if (buf[11] || !all_zero(buf + 58, 6))
 		return -EBADMSG;
 	m.version = kelp_be16(buf + 4);
 	m.kind = buf[6];
@@ -61,12 +63,14 @@ int kelp_rdma_hello_parse(const uint8_t *buf, size_t len, struct kelp_rdma_hello
 	m.qpn = kelp_be32(buf + 12);
 	m.psn = kelp_be32(buf + 16);
 	m.lid = kelp_be16(buf + 20);
+	m.inline_max = kelp_be16(buf + 22);
 	memcpy(m.gid, buf + 24, 16);
 	m.reader_id = kelp_be64(buf + 40);
 	m.incarnation = kelp_be64(buf + 48);
 	m.lane = kelp_be16(buf + 56);
 	/* MTU is enum ibv_mtu: 1 (256) .. 5 (4096). A successful handshake needs credits. */
-	if ((m.qpn & ~QPN_MASK) || (m.psn & ~QPN_MASK) || m.mtu < 1 || m.mtu > 5)
+	if ((m.qpn & ~QPN_MASK) || (m.psn & ~QPN_MASK) || m.mtu < 1 || m.mtu > 5 ||
+	    m.inline_max > KELP_RDMA_INLINE_LIMIT)
 		return -EINVAL;
 	if (m.status == KELP_RDMA_OK && m.credits == 0)
 		return -EINVAL;
@@ -124,29 +128,34 @@ int kelp_rdma_request_parse(const uint8_t *buf, size_t len, struct kelp_rdma_req
 
 int kelp_rdma_reply_encode(const struct kelp_rdma_reply *m, uint8_t *buf, size_t size)
 {
-	if (size < KELP_RDMA_REPLY_SIZE)
-		return -ENOSPC;
-	if (m->status > KELP_RDMA_STATUS_MAX || m->written > m->data_size)
+	size_t len = KELP_RDMA_REPLY_SIZE + (m->inline_data ? (size_t)m->written : 0);
+
+	if (m->status > KELP_RDMA_STATUS_MAX || m->written > m->data_size ||
+	    (m->status != KELP_RDMA_OK && m->written))
 		return -EINVAL;
+	if (size < len)
+		return -ENOSPC;
 	memset(buf, 0, KELP_RDMA_REPLY_SIZE);
 	kelp_put_be32(buf + 0, KELP_RDMA_REPLY_MAGIC);
 	buf[4] = m->status;
 	buf[5] = m->needle_flags;
+	buf[6] = m->inline_data ? KELP_RDMA_REPLY_INLINE : 0;
 	kelp_put_be64(buf + 8, m->req_id);
 	kelp_put_be32(buf + 16, m->written);
 	kelp_put_be32(buf + 20, m->data_size);
 	kelp_put_be32(buf + 24, m->crc);
-	return KELP_RDMA_REPLY_SIZE;
+	return (int)len;
 }
 
 int kelp_rdma_reply_parse(const uint8_t *buf, size_t len, struct kelp_rdma_reply *out)
 {
 	struct kelp_rdma_reply m;
 
-	if (len != KELP_RDMA_REPLY_SIZE || kelp_be32(buf) != KELP_RDMA_REPLY_MAGIC)
+	if (len < KELP_RDMA_REPLY_SIZE || kelp_be32(buf) != KELP_RDMA_REPLY_MAGIC)
 		return -EBADMSG;
-	if (kelp_be16(buf + 6) || kelp_be32(buf + 28))
+	if ((buf[6] & ~KELP_RDMA_REPLY_INLINE) || buf[7] || kelp_be32(buf + 28))
 		return -EBADMSG;
+	m.inline_data = buf[6] & KELP_RDMA_REPLY_INLINE;
 	m.status = buf[4];
 	if (m.status > KELP_RDMA_STATUS_MAX)
 		return -EBADMSG;
@@ -157,6 +166,9 @@ int kelp_rdma_reply_parse(const uint8_t *buf, size_t len, struct kelp_rdma_reply
 	m.crc = kelp_be32(buf + 24);
 	if (m.written > m.data_size || (m.status != KELP_RDMA_OK && m.written))
 		return -EINVAL;
+	/* the message is exactly the header, plus the data when it is inline */
+	if (len != KELP_RDMA_REPLY_SIZE + (m.inline_data ? (size_t)m.written : 0))
+		return -EBADMSG;
 	*out = m;
 	return 0;
 }

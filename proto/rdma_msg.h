@@ -3,7 +3,7 @@
  * The kelp RDMA protocol between a reader kelpd and an export kelpd: byte layouts, encode, parse.
  * Pure functions: no I/O, no allocation; any thread may call them.
  *
- * The exchange (version 1):
+ * The exchange (version 2; a version 1 peer is still served, see "Versions" below):
  *  1. The reader opens TCP to the export's `[rdma] listen` address (out-of-band channel) and sends
  * a HELLO: protocol version, the credits it asks for, its RC QP number, first PSN, LID, MTU and
  * GID, and who it is: a reader id (stable across restarts of that reader kelpd; 0 = anonymous), an
@@ -23,11 +23,23 @@
  *     n = min(length, size - offset) bytes of needle data to (addr, rkey), then SENDs a REPLY:
  *     request id, status, n, the needle's data size, its stored CRC and flags. On one RC QP the
  *     reply cannot overtake the write, so when the reader sees the reply the bytes are in place.
+ *     Inline replies (version 2): when 0 < n <= the inline maximum agreed in the handshake, the
+ *     export sends no WRITE: the n bytes follow the REPLY in the same SEND (flag INLINE, message
+ *     size 32 + n) and the reader copies them to its buffer itself. One message instead of two
+ *     (a WRITE and a SEND: on rxe 9 packets and 2 posts per 4 KiB read become 7 and 1).
  *     The export may write the n bytes as several RDMA WRITEs at increasing offsets of the
  *     buffer (e.g. one per bounce buffer it copies them through); the reply follows the last.
  *     An export that will not serve n bytes in one request answers TOO_LARGE (no bytes).
  *  6. The reply returns the request's credit. Replies may come in any order; the request id says
  *     which request a reply answers.
+ *
+ * Versions. 1: no inline replies (bytes 22-23 of HELLO and 6 of REPLY reserved, zero).
+ * 2: the HELLO carries the inline maximum: a reader's says how many data bytes its receive buffers
+ * hold after a REPLY (0: send none inline), the export's ACK how many it will send inline (at most
+ * the reader's). An export answers a HELLO of a version it speaks with an ACK of that version; one
+ * it does not speak with status VERSION and its own version: a version 2 reader then says so once
+ * and hello again with version 1 (an old export: replies by WRITE). Version 1 readers are served as
+ * before.
  *
  * Byte order: every integer is big-endian (network order), converted only by this file.
  *
@@ -42,18 +54,19 @@
  *  12  u32 qp number (24 bits used)          24  u64 needle key
  *  16  u32 first PSN (24 bits used)          32  u64 offset in the needle's data
  *  20  u16 lid                               40  u32 length (READ: bytes wanted, <= buffer size)
- *  22  u16 reserved (0)                      44  u32 rkey of the reader's buffer
+ *  22  u16 inline maximum (v2; v1: 0)        44  u32 rkey of the reader's buffer
  *  24  u8[16] gid                            48  u64 address of the reader's buffer
  *  40  u64 reader id (HELLO; ACK: 0)         56  u64 reserved (0)
  *  48  u64 incarnation (HELLO; ACK: 0)
  *  56  u16 lane (HELLO; ACK: 0)
  *  58  u8[6] reserved (0)
  *
- * REPLY (32 bytes)
+ * REPLY (32 bytes; with flag INLINE 32 + n: the n data bytes follow)
  *   0  u32 magic "KLPR" 0x4b4c5052
  *   4  u8  status (kelp_rdma_status)
  *   5  u8  needle flags (KELP_NEEDLE_FLAG_*)
- *   6  u16 reserved (0)
+ *   6  u8  reply flags (v2: KELP_RDMA_REPLY_INLINE; v1: 0)
+ *   7  u8  reserved (0)
  *   8  u64 request id
  *  16  u32 bytes written (n)
  *  20  u32 needle data size
@@ -63,15 +76,22 @@
 #ifndef KELP_PROTO_RDMA_MSG_H
 #define KELP_PROTO_RDMA_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define KELP_RDMA_PROTO_VERSION 1
+#define KELP_RDMA_PROTO_VERSION	    2 /* spoken by this build */
+#define KELP_RDMA_PROTO_VERSION_MIN 1 /* the oldest it still speaks */
+/* The largest inline maximum a HELLO may carry (a receive buffer then holds 32 + this). */
+#define KELP_RDMA_INLINE_LIMIT 16384
+/* REPLY flags (byte 6). */
+#define KELP_RDMA_REPLY_INLINE 0x01
 
 #define KELP_RDMA_HELLO_SIZE   64
 #define KELP_RDMA_REQUEST_SIZE 64
 #define KELP_RDMA_REPLY_SIZE   32
-/* Largest message on the QP: the size of every receive buffer. */
+/* Largest message on the QP without inline data: the size of every request buffer, and of a
+ * reply buffer when no inline data is agreed. */
 #define KELP_RDMA_MSG_MAX 64
 
 #define KELP_RDMA_HELLO_MAGIC	0x4b4c5048u
@@ -117,6 +137,8 @@ struct kelp_rdma_hello {
 		reader_id; /* HELLO: the reader kelpd (stable across its restarts); 0 = anonymous */
 	uint64_t incarnation; /* HELLO: this run of that reader (new at each start) */
 	uint16_t lane;	      /* HELLO: which of its connections (its lcore) */
+	uint16_t inline_max;  /* v2: HELLO: data bytes its receive buffers take after a REPLY;
+			       * ACK: the most the export sends inline (<= the reader's); v1: 0 */
 };
 
 struct kelp_rdma_request {
@@ -138,12 +160,15 @@ struct kelp_rdma_reply {
 	uint32_t written;
 	uint32_t data_size;
 	uint32_t crc;
+	bool inline_data; /* KELP_RDMA_REPLY_INLINE: the @written data bytes follow the REPLY */
 };
 
 /*
  * kelp_rdma_hello_encode / _request_encode / _reply_encode - write the message into @buf.
  * @return the message size, or -ENOSPC when @size is too small, -EINVAL when a field is out of
- * range (qpn/psn wider than 24 bits, unknown kind/opcode/status).
+ * range (qpn/psn wider than 24 bits, unknown kind/opcode/status, inline maximum over
+ * KELP_RDMA_INLINE_LIMIT). An inline REPLY's size is 32 + written: encode writes the 32-byte
+ * header only; the caller puts the data at @buf + KELP_RDMA_REPLY_SIZE (@size must hold both).
  */
 int kelp_rdma_hello_encode(const struct kelp_rdma_hello *m, uint8_t *buf, size_t size);
 int kelp_rdma_request_encode(const struct kelp_rdma_request *m, uint8_t *buf, size_t size);
@@ -154,7 +179,8 @@ int kelp_rdma_reply_encode(const struct kelp_rdma_reply *m, uint8_t *buf, size_t
  * The peer is not trusted: every field is checked, reserved bytes must be zero.
  * @return 0; -EBADMSG wrong size, magic, kind, opcode, status or non-zero reserved bytes;
  * -EINVAL a field out of range. (@out is only written on success.)
- * A HELLO with another version parses (the version is the caller's decision).
+ * A HELLO with another version parses (the version is the caller's decision). A REPLY's @len
+ * must be 32, or 32 + written with flag INLINE (the data then at @buf + KELP_RDMA_REPLY_SIZE).
  */
 int kelp_rdma_hello_parse(const uint8_t *buf, size_t len, struct kelp_rdma_hello *out);
 int kelp_rdma_request_parse(const uint8_t *buf, size_t len, struct kelp_rdma_request *out);

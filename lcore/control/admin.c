@@ -103,13 +103,15 @@ static json_t *export_json(struct kelp_control *ctl)
 	if (!ctl->eng->rdma_export)
 		return NULL;
 	kelp_rdma_export_stats(ctl->eng->rdma_export, &st);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
-			 (json_int_t)st.connections, "handshake_errors",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "connections", (json_int_t)st.connections, "handshake_errors",
 			 (json_int_t)st.handshake_errors, "requests", (json_int_t)st.requests,
 			 "replies", (json_int_t)st.replies, "bytes", (json_int_t)st.bytes,
 			 "bounced", (json_int_t)st.bounced, "errors", (json_int_t)st.errors,
 			 "resets", (json_int_t)st.resets, "too_large", (json_int_t)st.too_large,
-			 "up", (json_int_t)st.up, "replaced", (json_int_t)st.replaced);
+			 "up", (json_int_t)st.up, "replaced", (json_int_t)st.replaced, "inlined",
+			 (json_int_t)st.inlined, "probes", (json_int_t)st.probes, "idle_resets",
+			 (json_int_t)st.idle_resets);
 }
 
 static json_t *cmd_status(struct kelp_control *ctl)

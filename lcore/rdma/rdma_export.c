@@ -112,6 +112,9 @@ static void publish_stats(struct kelp_rdma_export *ex)
 		sum.errors += s->errors;
 		sum.resets += s->resets;
 		sum.too_large += s->too_large;
+		sum.inlined += s->inlined;
+		sum.probes += s->probes;
+		sum.idle_resets += s->idle_resets;
 	}
 	__atomic_store_n(&st->requests, sum.requests, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->replies, sum.replies, __ATOMIC_RELAXED);
@@ -120,6 +123,9 @@ static void publish_stats(struct kelp_rdma_export *ex)
 	__atomic_store_n(&st->errors, sum.errors, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->resets, sum.resets, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->too_large, sum.too_large, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->inlined, sum.inlined, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->probes, sum.probes, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->idle_resets, sum.idle_resets, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->up, up, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->replaced, kelp_rdma_lcore_stats(ex->rlc)->retired, __ATOMIC_RELAXED);
 }
@@ -289,6 +295,8 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 		.bounce_slots = KELP_RDMA_EXPORT_BOUNCE_SLOTS,
 		.bounce_size = KELP_RDMA_EXPORT_BOUNCE_SIZE,
 		.max_read = max_read_mb ? max_read_mb << 20 : 0, /* the config bounds it */
+		.inline_max = eng->conf.rdma.inline_max,
+		.idle_probe_ms = eng->conf.peer.idle_timeout_s * 1000u,
 	};
 	struct kelp_rdma_export *ex;
 	char host[256];
@@ -377,6 +385,9 @@ void kelp_rdma_export_stats(const struct kelp_rdma_export *ex, struct kelp_rdma_
 	out->too_large = __atomic_load_n(&st->too_large, __ATOMIC_RELAXED);
 	out->up = __atomic_load_n(&st->up, __ATOMIC_RELAXED);
 	out->replaced = __atomic_load_n(&st->replaced, __ATOMIC_RELAXED);
+	out->inlined = __atomic_load_n(&st->inlined, __ATOMIC_RELAXED);
+	out->probes = __atomic_load_n(&st->probes, __ATOMIC_RELAXED);
+	out->idle_resets = __atomic_load_n(&st->idle_resets, __ATOMIC_RELAXED);
 }
 
 int kelp_rdma_export_stop(struct kelp_rdma_export *ex)

@@ -382,6 +382,7 @@ int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 	rd->hooks.handshake = hooks && hooks->handshake ? hooks->handshake : kelp_rdma_oob_connect;
 	/* the connections keep their own default clock unless a test gives one */
 	struct kelp_rdma_lcore_config cfg = {.request_timeout_ms = request_timeout_ms,
+					     .inline_max = lc->eng->conf.rdma.inline_max,
 					     .clock_ns = hooks ? hooks->clock_ns : NULL};
 	rd->lc = lc;
 	rd->dev = dev;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for proto/rdma_msg: every parser on arbitrary bytes must return 0 or -errno
- * without reading past @size, and whatever parses must encode back to the same bytes.
+ * without reading past @size, and whatever parses must encode back to the same bytes (an inline
+ * REPLY, version 2: its header, the data being the caller's to place behind it).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t out[KELP_RDMA_MSG_MAX];
+	static uint8_t out[KELP_RDMA_REPLY_SIZE + KELP_RDMA_INLINE_LIMIT];
 	struct kelp_rdma_hello h;
 	struct kelp_rdma_request rq;
 	struct kelp_rdma_reply rp;
@@ -27,9 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	if (kelp_rdma_reply_parse(data, size, &rp) == 0) {
-		if (kelp_rdma_reply_encode(&rp, out, sizeof(out)) != (int)size ||
-		    memcmp(out, data, size))
+		/* parsed: exactly the header, or the header and @written inline bytes */
+		if (size != KELP_RDMA_REPLY_SIZE + (rp.inline_data ? rp.written : 0))
 			abort();
+		if (size <= sizeof(out)) {
+			memcpy(out, data, size); /* the inline data, placed by the caller */
+			memset(out, 0, KELP_RDMA_REPLY_SIZE);
+			if (kelp_rdma_reply_encode(&rp, out, sizeof(out)) != (int)size ||
+			    memcmp(out, data, size))
+				abort();
+		}
 	}
 	return 0;
 }

@@ -30,7 +30,8 @@ struct fake_send {
 	uint64_t wr_id;
 	enum ibv_wr_opcode opcode;
 	bool signaled;
-	uint8_t data[KELP_RDMA_MSG_MAX]; /* SEND payload, copied at post time */
+	uint8_t data[KELP_RDMA_REPLY_SIZE + KELP_RDMA_INLINE_LIMIT]; /* SEND payload, copied at
+								      * post time */
 	uint32_t len;
 	const void *src; /* RDMA WRITE source */
 	uint64_t remote_addr;
@@ -244,14 +245,21 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
 		/* Work requests stay in the send queue until delivered (wire_deliver): never more
 		 * than the QP was created for. */
 		assert_true(q->sq_n <= q->max_send_wr);
-		assert_int_equal(wr->num_sge, 1);
+		/* one SGE, or none for a zero-length RDMA WRITE (a keepalive) */
+		assert_true(wr->num_sge == 1 ||
+			    (wr->num_sge == 0 && wr->opcode == IBV_WR_RDMA_WRITE));
+		/* IBV_SEND_INLINE only for what the QP takes inline (kelp asks for MSG_MAX) */
+		assert_true(!(wr->send_flags & IBV_SEND_INLINE) ||
+			    wr->sg_list[0].length <= KELP_RDMA_MSG_MAX);
 		*s = (struct fake_send){.wr_id = wr->wr_id,
 					.opcode = wr->opcode,
-					.signaled = wr->send_flags & IBV_SEND_SIGNALED,
-					.len = wr->sg_list[0].length,
-					.src = (const void *)(uintptr_t)wr->sg_list[0].addr};
+					.signaled = wr->send_flags & IBV_SEND_SIGNALED};
+		if (wr->num_sge) {
+			s->len = wr->sg_list[0].length;
+			s->src = (const void *)(uintptr_t)wr->sg_list[0].addr;
+		}
 		if (wr->opcode == IBV_WR_SEND) {
-			assert_true(s->len <= KELP_RDMA_MSG_MAX);
+			assert_true(s->len <= sizeof(s->data));
 			memcpy(s->data, s->src, s->len);
 		} else {
 			s->remote_addr = wr->wr.rdma.remote_addr;
@@ -335,10 +343,12 @@ static void wire_deliver(struct ibv_qp *from_qp)
 		struct fake_send *s = &from->sq[i];
 
 		if (s->opcode == IBV_WR_RDMA_WRITE) {
-			memcpy((void *)(uintptr_t)s->remote_addr, s->src, s->len);
+			if (s->len) /* a zero-length one names no memory */
+				memcpy((void *)(uintptr_t)s->remote_addr, s->src, s->len);
 		} else {
 			assert_true(to->rq_n > 0); /* credits must keep a receive posted */
 			struct fake_recv r = to->rq[to->rq_head];
+			assert_true(s->len <= r.len); /* a real NIC fails a receive too small */
 			to->rq_head = (to->rq_head + 1) % FAKE_Q;
 			to->rq_n--;
 			memcpy(r.addr, s->data, s->len);

@@ -69,6 +69,10 @@ static uint64_t fake_clock(void)
 	return F.now;
 }
 
+/* What the next pair_open* configures (each test's setup() resets them): the reader's and the
+ * exporter's inline maximum, the exporter's keepalive. */
+static uint32_t reader_inline, export_inline, export_probe_ms;
+
 struct pair {
 	struct kelp_rdma_dev *dev;
 	struct kelp_rdma_lcore *rlc, *elc; /* reader lcore, export lcore */
@@ -100,6 +104,7 @@ static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t exp
 					     .bounce_slots = bounce_slots,
 					     .bounce_size = 4096,
 					     .max_read = max_read,
+					     .inline_max = reader_inline,
 					     .clock_ns = fake_clock};
 	struct kelp_rdma_hello hello, ack;
 
@@ -107,6 +112,8 @@ static void pair_open_pool(struct pair *p, uint16_t reader_credits, uint16_t exp
 	p->dev = open_fake_dev();
 	assert_int_equal(kelp_rdma_lcore_create(p->dev, &cfg, NULL, &p->rlc), 0);
 	p->rcq = F.last_cq;
+	cfg.inline_max = export_inline;
+	cfg.idle_probe_ms = export_probe_ms;
 	assert_int_equal(kelp_rdma_lcore_create(
 				 p->dev, &cfg,
 				 &(struct kelp_rdma_export_ops){
@@ -161,6 +168,7 @@ static int setup(void **state)
 	memset(&F, 0, sizeof(F));
 	F.ndevices = 1;
 	F.now = 1000000000ull;
+	reader_inline = export_inline = export_probe_ms = 0;
 	for (size_t i = 0; i < sizeof(needle); i++)
 		needle[i] = (uint8_t)(i * 7);
 	return 0;
@@ -578,9 +586,13 @@ static void test_handshake_checks(void **state)
 	assert_int_equal(kelp_rdma_conn_create(lc, KELP_RDMA_EXPORTER, 4, &e), 0);
 
 	kelp_rdma_conn_hello(r, &h);
-	h.version = 2;
+	h.version = KELP_RDMA_PROTO_VERSION + 1;
 	assert_int_equal(kelp_rdma_conn_establish(e, &h, F.now), -EPROTONOSUPPORT);
 	assert_int_equal(kelp_rdma_conn_state(e), KELP_RDMA_DOWN);
+	kelp_rdma_conn_hello(e, &ack); /* the refusal names the export's own version */
+	assert_int_equal(ack.version, KELP_RDMA_PROTO_VERSION);
+	h.version = KELP_RDMA_PROTO_VERSION_MIN - 1;
+	assert_int_equal(kelp_rdma_conn_establish(e, &h, F.now), -EPROTONOSUPPORT);
 	h.version = 1;
 	h.kind = KELP_RDMA_ACK;
 	assert_int_equal(kelp_rdma_conn_establish(e, &h, F.now), -EPROTO);
@@ -1017,6 +1029,257 @@ static void test_export_retires_replaced_connections(void **state)
 /* Requests submitted with `more` wait for the next submit without it, a poll or a flush, and go
  * out as one chain; the exporter answers a whole poll batch with one post of receives and one of
  * replies (WRITE + SEND per request), in request order. */
+/* ---- inline replies (protocol version 2) ----------------------------------------------------- */
+
+/* The SENDs and WRITEs the exporter has posted and not yet delivered. */
+static void count_posted(struct fake_qp *q, unsigned *sends, unsigned *writes)
+{
+	*sends = *writes = 0;
+	for (unsigned i = 0; i < q->sq_n; i++) {
+		*sends += q->sq[i].opcode == IBV_WR_SEND;
+		*writes += q->sq[i].opcode == IBV_WR_RDMA_WRITE;
+	}
+}
+
+/* Reads up to the agreed maximum come back in the reply SEND alone (no WRITE) and land in the
+ * reader's buffer; a longer one still goes by WRITE; bounce sources skip the pool; a mapping that
+ * faulted under the copy answers CORRUPT with no bytes. */
+static void test_inline_reply(void **state)
+{
+	struct kelp_rdma_done done[64];
+	unsigned sends, writes;
+	struct pair p;
+
+	reader_inline = export_inline = 4096;
+	pair_open(&p, 8, 8);
+	memset(p.arena, 0xee, 3 * 16384);
+	assert_int_equal(submit_read(&p, 0, 100, 4096, 1), 0);
+	assert_int_equal(submit_read(&p, 1, sizeof(needle) - 10, 4096, 2), 0); /* 10 bytes */
+	assert_int_equal(submit_read(&p, 2, 0, 4097, 3), 0);
+	wire_deliver(&p.rqp->qp);
+	assert_int_equal(poll_all(p.elc, done, 64), 0);
+	count_posted(p.eqp, &sends, &writes);
+	assert_int_equal(sends, 3);
+	assert_int_equal(writes, 1); /* only the 4097-byte read */
+	wire_deliver(&p.eqp->qp);
+	poll_all(p.elc, done, 64);
+	assert_int_equal(poll_all(p.rlc, done, 64), 3);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(done[k].status, 0);
+	assert_int_equal(done[0].written, 4096);
+	assert_int_equal(done[1].written, 10);
+	assert_int_equal(done[2].written, 4097);
+	assert_int_equal(done[0].crc, 0xc0ffee);
+	assert_memory_equal(p.arena, needle + 100, 4096);
+	assert_int_equal(p.arena[4096], 0xee); /* nothing past what was read */
+	assert_memory_equal(p.arena + 16384, needle + sizeof(needle) - 10, 10);
+	assert_int_equal(p.arena[16384 + 10], 0xee);
+	assert_memory_equal(p.arena + 2 * 16384, needle, 4097);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->inlined, 2);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->inlined, 2);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bytes, 4096 + 10 + 4097);
+
+	/* a source without an MR: inline replies need no bounce buffer */
+	assert_int_equal(p.ex.faulted_calls, 2); /* every inline copy is checked */
+	p.ex.bounce = true;
+	assert_int_equal(submit_read(&p, 0, 1, 3000, 4), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].written, 3000);
+	assert_memory_equal(p.arena, needle + 1, 3000);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->bounced, 0);
+	assert_int_equal(p.ex.faulted_calls, 3);
+
+	/* the mapping lost a page under the copy: no bytes, CORRUPT */
+	p.ex.faulted = true;
+	memset(p.arena, 0xee, 100);
+	assert_int_equal(submit_read(&p, 0, 0, 100, 5), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, -EIO);
+	assert_int_equal(done[0].written, 0);
+	assert_int_equal(p.arena[0], 0xee);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_UP);
+	pair_close(&p);
+}
+
+/* The smaller side's maximum wins; a reader that takes none (or speaks version 1) gets WRITEs. */
+static void test_inline_negotiation(void **state)
+{
+	struct kelp_rdma_done done[64];
+	unsigned sends, writes;
+	struct pair p;
+
+	reader_inline = 4096;
+	export_inline = 1024;
+	pair_open(&p, 8, 8);
+	assert_int_equal(submit_read(&p, 0, 0, 1024, 1), 0);
+	assert_int_equal(submit_read(&p, 1, 0, 1025, 2), 0);
+	wire_deliver(&p.rqp->qp);
+	poll_all(p.elc, done, 64);
+	count_posted(p.eqp, &sends, &writes);
+	assert_int_equal(writes, 1);
+	wire_deliver(&p.eqp->qp);
+	assert_int_equal(poll_all(p.rlc, done, 64), 2);
+	assert_memory_equal(p.arena, needle, 1024);
+	assert_memory_equal(p.arena + 16384, needle, 1025);
+	pair_close(&p);
+
+	reader_inline = 0; /* version 2, but its receive buffers hold no data */
+	export_inline = 4096;
+	pair_open(&p, 8, 8);
+	assert_int_equal(submit_read(&p, 0, 0, 100, 1), 0);
+	wire_deliver(&p.rqp->qp);
+	poll_all(p.elc, done, 64);
+	count_posted(p.eqp, &sends, &writes);
+	assert_int_equal(writes, 1);
+	wire_deliver(&p.eqp->qp);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_memory_equal(p.arena, needle, 100);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->inlined, 0);
+	pair_close(&p);
+}
+
+/* Versions: a version 2 export serves a version 1 reader (ACK in version 1, no inline data); a
+ * version 2 reader refused by a version 1 export hellos again in version 1. An inline reply the
+ * handshake did not agree on is a protocol error. */
+static void test_version_compat(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct kelp_rdma_hello h, ack;
+	unsigned sends, writes;
+	struct pair p;
+
+	reader_inline = export_inline = 4096;
+	pair_open(&p, 8, 8);
+	/* an old reader: a version 1 HELLO (inline maximum 0 on the wire) */
+	kelp_rdma_conn_failed(p.ec, F.now);
+	kelp_rdma_conn_failed(p.rc, F.now);
+	F.now += KELP_RDMA_BACKOFF_MAX_NS;
+	assert_int_equal(kelp_rdma_conn_hello(p.rc, &h), 0);
+	assert_int_equal(h.version, 2);
+	assert_int_equal(h.inline_max, 4096);
+	h.version = 1;
+	h.inline_max = 0;
+	assert_int_equal(kelp_rdma_conn_establish(p.ec, &h, F.now), 0);
+	assert_int_equal(kelp_rdma_conn_hello(p.ec, &ack), 0);
+	assert_int_equal(ack.version, 1);
+	assert_int_equal(ack.inline_max, 0);
+	/* ... which this reader would refuse (it hello'd in 2); an old export's refusal: */
+	struct kelp_rdma_hello old = ack;
+	old.status = KELP_RDMA_VERSION;
+	assert_int_equal(kelp_rdma_conn_establish(p.rc, &old, F.now), -EPROTONOSUPPORT);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	F.now += KELP_RDMA_BACKOFF_MAX_NS;
+	assert_int_equal(kelp_rdma_conn_hello(p.rc, &h), 0);
+	assert_int_equal(h.version, 1); /* hello again in the export's version */
+	assert_int_equal(h.inline_max, 0);
+	assert_int_equal(kelp_rdma_conn_establish(p.rc, &ack, F.now), 0);
+	/* the version 1 pair reads by WRITE */
+	assert_int_equal(submit_read(&p, 0, 0, 100, 1), 0);
+	wire_deliver(&p.rqp->qp);
+	poll_all(p.elc, done, 64);
+	count_posted(p.eqp, &sends, &writes);
+	assert_int_equal(writes, 1);
+	wire_deliver(&p.eqp->qp);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, 0);
+	assert_memory_equal(p.arena, needle, 100);
+
+	/* a forged inline reply on this connection (none agreed): the connection fails */
+	assert_int_equal(submit_read(&p, 0, 0, 100, 2), 0);
+	struct fake_recv r = p.rqp->rq[p.rqp->rq_head];
+	struct kelp_rdma_reply rp = {
+		.req_id = 0, .written = 10, .data_size = 10, .inline_data = true};
+	p.rqp->rq_head = (p.rqp->rq_head + 1) % FAKE_Q;
+	p.rqp->rq_n--;
+	/* the request's id: the slot's, from the SEND the reader posted */
+	struct kelp_rdma_request rq;
+	assert_int_equal(kelp_rdma_request_parse(p.rqp->sq[0].data, 64, &rq), 0);
+	rp.req_id = rq.req_id;
+	assert_int_equal(kelp_rdma_reply_encode(&rp, r.addr, r.len), 42);
+	cq_push(p.rqp->qp.recv_cq, (struct ibv_wc){.wr_id = r.wr_id, .byte_len = 42});
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, -ECONNRESET);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->errors, 1);
+	pair_close(&p);
+}
+
+/* ---- keepalives of idle export connections --------------------------------------------------- */
+
+/* The first posted send WR of @q that is a zero-length RDMA WRITE, or NULL. */
+static struct fake_send *posted_probe(struct fake_qp *q)
+{
+	for (unsigned i = 0; i < q->sq_n; i++)
+		if (q->sq[i].opcode == IBV_WR_RDMA_WRITE && q->sq[i].len == 0)
+			return &q->sq[i];
+	return NULL;
+}
+
+/* An exporter idle for idle_probe_ms sends a zero-length WRITE: answered, the connection stays;
+ * never while requests are in flight; not answered (the reader is gone), the connection resets. */
+static void test_export_keepalive(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct fake_send *probe;
+	struct pair p;
+
+	export_probe_ms = 1000;
+	pair_open(&p, 8, 8);
+	F.now += 900000000ull; /* 0.9 s: not yet */
+	poll_all(p.elc, done, 64);
+	assert_null(posted_probe(p.eqp));
+	F.now += 200000000ull;
+	poll_all(p.elc, done, 64);
+	probe = posted_probe(p.eqp);
+	assert_non_null(probe);
+	assert_true(probe->signaled);
+	assert_int_equal(p.eqp->sq_n, 1);
+	F.now += 5000000000ull; /* one keepalive at a time */
+	poll_all(p.elc, done, 64);
+	assert_int_equal(p.eqp->sq_n, 1);
+	wire_deliver(&p.eqp->qp); /* the reader's NIC acknowledges it */
+	poll_all(p.elc, done, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->probes, 1);
+	assert_int_equal(poll_all(p.rlc, done, 64), 0); /* the reader never sees it */
+
+	/* a request in flight (its reply not yet sent): no keepalive however long it takes */
+	assert_int_equal(submit_read(&p, 0, 0, 100, 1), 0);
+	wire_deliver(&p.rqp->qp);
+	poll_all(p.elc, done, 64);
+	assert_int_equal(p.eqp->sq_n, 2); /* the reply's WRITE and SEND */
+	F.now += 60000000000ull;
+	poll_all(p.elc, done, 64);
+	assert_null(posted_probe(p.eqp));
+	assert_int_equal(p.eqp->sq_n, 2);
+	wire_deliver(&p.eqp->qp);
+	poll_all(p.elc, done, 64);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+
+	/* the reader is gone: the keepalive is not acknowledged -> the connection resets */
+	F.now += 1100000000ull;
+	poll_all(p.elc, done, 64);
+	probe = posted_probe(p.eqp);
+	assert_non_null(probe);
+	cq_push(p.eqp->qp.send_cq,
+		(struct ibv_wc){.wr_id = probe->wr_id, .status = IBV_WC_RETRY_EXC_ERR});
+	p.eqp->sq_n = 0;
+	poll_all(p.elc, done, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->idle_resets, 1);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->probes, 2);
+	pair_close(&p);
+
+	/* idle_probe_ms 0: never */
+	export_probe_ms = 0;
+	pair_open(&p, 8, 8);
+	F.now += 3600000000000ull;
+	poll_all(p.elc, done, 64);
+	assert_int_equal(p.eqp->sq_n, 0);
+	pair_close(&p);
+}
+
 static void test_batched_posting(void **state)
 {
 	struct kelp_rdma_done done[64], unused[64];
@@ -1135,6 +1398,10 @@ int main(void)
 		cmocka_unit_test_setup(test_export_read_too_large, setup),
 		cmocka_unit_test_setup(test_export_reset_returns_chunk_buffers, setup),
 		cmocka_unit_test_setup(test_export_retires_replaced_connections, setup),
+		cmocka_unit_test_setup(test_inline_reply, setup),
+		cmocka_unit_test_setup(test_inline_negotiation, setup),
+		cmocka_unit_test_setup(test_version_compat, setup),
+		cmocka_unit_test_setup(test_export_keepalive, setup),
 		cmocka_unit_test_setup(test_batched_posting, setup),
 		cmocka_unit_test_setup(test_batched_post_failure, setup),
 	};

@@ -23,6 +23,7 @@ static const struct kelp_rdma_hello sample_hello = {
 	.reader_id = 0x1122334455667788ull,
 	.incarnation = 0x99aabbccddeeff01ull,
 	.lane = 0x0203,
+	.inline_max = 0x1000,
 };
 
 static const struct kelp_rdma_request sample_request = {
@@ -59,7 +60,8 @@ static void test_hello_round_trip(void **state)
 	assert_int_equal(out.psn, sample_hello.psn);
 	assert_int_equal(out.credits, 32);
 	assert_int_equal(out.kind, KELP_RDMA_HELLO);
-	assert_int_equal(out.version, 1);
+	assert_int_equal(out.version, 2);
+	assert_int_equal(out.inline_max, 0x1000);
 	assert_int_equal(out.mtu, 3);
 	assert_int_equal(out.lid, 7);
 	assert_true(out.reader_id == sample_hello.reader_id);
@@ -73,8 +75,9 @@ static void test_hello_layout(void **state)
 	uint8_t buf[KELP_RDMA_HELLO_SIZE];
 
 	kelp_rdma_hello_encode(&sample_hello, buf, sizeof(buf));
-	static const uint8_t head[24] = {'K', 'L',  'P',  'H',	0, 1,	 1,    0,    0, 32, 3, 0,
-					 0,   0x12, 0x34, 0x56, 0, 0xab, 0xcd, 0xef, 0, 7,  0, 0};
+	static const uint8_t head[24] = {'K', 'L',  'P',  'H',	0, 2,	 1,    0,
+					 0,   32,   3,	  0,	0, 0x12, 0x34, 0x56,
+					 0,   0xab, 0xcd, 0xef, 0, 7,	 0x10, 0};
 	assert_memory_equal(buf, head, sizeof(head));
 	assert_memory_equal(buf + 24, sample_hello.gid, 16);
 	static const uint8_t tail[24] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
@@ -111,6 +114,41 @@ static void test_reply_round_trip(void **state)
 	assert_int_equal(kelp_rdma_reply_parse(buf, sizeof(buf), &out), 0);
 	assert_true(out.req_id == 42 && out.written == 4000 && out.data_size == 4100);
 	assert_true(out.crc == 0x11223344 && out.needle_flags == 1 && out.status == 0);
+}
+
+/* Version 2: the data follows an inline REPLY; the message size must be exactly 32 + written. */
+static void test_inline_reply(void **state)
+{
+	uint8_t buf[KELP_RDMA_REPLY_SIZE + 4000 + 8];
+	struct kelp_rdma_reply rp = sample_reply, out;
+
+	rp.inline_data = true;
+	assert_int_equal(kelp_rdma_reply_encode(&rp, buf, 32 + 3999), -ENOSPC);
+	memset(buf + 32, 0xab, 4000);
+	assert_int_equal(kelp_rdma_reply_encode(&rp, buf, sizeof(buf)), 32 + 4000);
+	assert_int_equal(buf[6], KELP_RDMA_REPLY_INLINE);
+	assert_int_equal(kelp_rdma_reply_parse(buf, 32 + 4000, &out), 0);
+	assert_true(out.inline_data && out.written == 4000);
+	assert_int_equal(kelp_rdma_reply_parse(buf, 32, &out), -EBADMSG);	 /* data missing */
+	assert_int_equal(kelp_rdma_reply_parse(buf, 32 + 4001, &out), -EBADMSG); /* trailing */
+	buf[6] = 0; /* a WRITE reply is the header only */
+	assert_int_equal(kelp_rdma_reply_parse(buf, 32 + 4000, &out), -EBADMSG);
+	assert_int_equal(kelp_rdma_reply_parse(buf, 32, &out), 0);
+	assert_false(out.inline_data);
+	buf[6] = 0x02; /* an unknown reply flag */
+	assert_int_equal(kelp_rdma_reply_parse(buf, 32, &out), -EBADMSG);
+	buf[6] = 0;
+	buf[7] = 1; /* reserved */
+	assert_int_equal(kelp_rdma_reply_parse(buf, 32, &out), -EBADMSG);
+
+	/* an inline maximum beyond what a receive buffer may be asked to hold */
+	struct kelp_rdma_hello h = sample_hello;
+	h.inline_max = KELP_RDMA_INLINE_LIMIT + 1;
+	assert_int_equal(kelp_rdma_hello_encode(&h, buf, 64), -EINVAL);
+	h.inline_max = KELP_RDMA_INLINE_LIMIT;
+	assert_int_equal(kelp_rdma_hello_encode(&h, buf, 64), 64);
+	buf[22] = 0xff;
+	assert_int_equal(kelp_rdma_hello_parse(buf, 64, &h), -EINVAL);
 }
 
 static void test_short_buffers(void **state)
@@ -212,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_hello_layout),
 		cmocka_unit_test(test_request_layout_and_round_trip),
 		cmocka_unit_test(test_reply_round_trip),
+		cmocka_unit_test(test_inline_reply),
 		cmocka_unit_test(test_short_buffers),
 		cmocka_unit_test(test_rejects_bad_fields),
 		cmocka_unit_test(test_stat_and_version),

@@ -34,7 +34,8 @@ static const char get_usage[] =
 	"                       after reconnecting, with backoff, 60 s at most)\n"
 	"  --timeout-ms N       no reply for N ms while reads are in flight fails the connection\n"
 	"                       (default 2000; then as --no-retry says)\n"
-	"  --corrupt-rkey       testing: give the exporter a wrong rkey, so its RDMA WRITEs fail\n";
+	"  --corrupt-rkey       testing: give the exporter a wrong rkey, so its RDMA WRITEs fail\n"
+	"                       (and take no inline replies, so that every read is a WRITE)\n";
 
 static const char bench_usage[] =
 	"usage: kelp-rdma bench --peer ADDR:PORT [OPTIONS] FID\n"
@@ -76,8 +77,12 @@ static void reader_open(struct reader *r, size_t slot_size)
 	if (kelp_rdma_dev_open(&kelp_verbs_real, &r->o.dev, err, sizeof(err), &r->dev))
 		tool_die("%s", err);
 	rc = kelp_rdma_lcore_create(
-		r->dev, &(struct kelp_rdma_lcore_config){.request_timeout_ms = r->timeout_ms}, NULL,
-		&r->lc);
+		r->dev,
+		&(struct kelp_rdma_lcore_config){
+			.request_timeout_ms = r->timeout_ms,
+			/* kelpd's default; none with a wrong rkey, so that the WRITEs do fail */
+			.inline_max = r->rkey_xor ? 0 : KELP_DEFAULT_RDMA_INLINE_MAX},
+		NULL, &r->lc);
 	if (rc)
 		tool_die("cannot set up RDMA on %s: %s", r->dev->name, strerror(-rc));
 	rc = kelp_rdma_conn_create(r->lc, KELP_RDMA_READER, r->o.credits, &r->conn);

@@ -162,7 +162,8 @@ static void accept_one(int lfd, struct kelp_rdma_lcore *lc, struct kelp_rdma_con
 int cmd_serve(int argc, char **argv)
 {
 	struct tool_opts o = {.dev = {.device = "auto", .gid_index = -1}, .credits = 32};
-	struct kelp_rdma_lcore_config lcfg = {0};
+	/* small replies inline, as kelpd's default [rdma] inline_max */
+	struct kelp_rdma_lcore_config lcfg = {.inline_max = KELP_DEFAULT_RDMA_INLINE_MAX};
 	struct kelp_rdma_conn **conns;
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
 	struct exporter ex = {0};
@@ -250,10 +251,12 @@ int cmd_serve(int argc, char **argv)
 		sum.errors += s->errors;
 		sum.resets += s->resets;
 		sum.bounced += s->bounced;
+		sum.inlined += s->inlined;
 	}
 	printf("kelp-rdma serve: connections %zu requests %lu replies %lu bytes %lu bounced %lu "
-	       "errors %lu resets %lu\n",
-	       nconns, sum.requests, sum.replies, sum.bytes, sum.bounced, sum.errors, sum.resets);
+	       "inlined %lu errors %lu resets %lu\n",
+	       nconns, sum.requests, sum.replies, sum.bytes, sum.bounced, sum.inlined, sum.errors,
+	       sum.resets);
 	close(lfd);
 	ret = kelp_rdma_lcore_destroy(lc);
 	for (size_t i = 0; i < ex.nvols; i++)

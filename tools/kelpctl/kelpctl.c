@@ -239,11 +239,12 @@ static void print_export(json_t *x)
 	printf("rdma export: %lld connections (%lld up, %lld replaced by their reader's new one, "
 	       "%lld "
 	       "failed handshakes), %lld requests, %lld replies, "
-	       "%lld bytes (%lld bounced), %lld errors, %lld resets, %lld too large\n",
+	       "%lld bytes (%lld bounced, %lld replies inline), %lld errors, %lld resets, %lld too "
+	       "large, %lld keepalives (%lld readers gone)\n",
 	       geti(x, "connections"), geti(x, "up"), geti(x, "replaced"),
 	       geti(x, "handshake_errors"), geti(x, "requests"), geti(x, "replies"),
-	       geti(x, "bytes"), geti(x, "bounced"), geti(x, "errors"), geti(x, "resets"),
-	       geti(x, "too_large"));
+	       geti(x, "bytes"), geti(x, "bounced"), geti(x, "inlined"), geti(x, "errors"),
+	       geti(x, "resets"), geti(x, "too_large"), geti(x, "probes"), geti(x, "idle_resets"));
 }
 
 static double getf(json_t *o, const char *k)
