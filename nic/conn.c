@@ -735,13 +735,14 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 	}
 	if (wc->status != IBV_WC_SUCCESS) {
 		/* Flushes follow the first error of a connection; count the cause only. */
-		if (c->state == KELP_RDMA_UP && wc->status != IBV_WC_WR_FLUSH_ERR)
-			c->stats.errors++;
 		if (kind == WR_PROBE && c->state == KELP_RDMA_UP) {
+			/* what keepalives are for, not an error of the connection */
 			c->stats.idle_resets++;
 			conn_fail(c, "its reader did not answer a keepalive (gone)");
 			return 0;
 		}
+		if (c->state == KELP_RDMA_UP && wc->status != IBV_WC_WR_FLUSH_ERR)
+			c->stats.errors++;
 		conn_fail(c, ibv_wc_status_str(wc->status));
 		return 0;
 	}

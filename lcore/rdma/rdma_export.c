@@ -401,9 +401,10 @@ int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
 	kelp_rdma_export_stats(ex, &st);
 	fprintf(stderr,
 		"kelpd: RDMA export: connections %lu (handshake errors %lu) requests %lu replies "
-		"%lu bytes %lu errors %lu resets %lu too large %lu replaced %lu\n",
+		"%lu bytes %lu errors %lu resets %lu too large %lu replaced %lu inlined %lu "
+		"keepalives %lu idle resets %lu\n",
 		st.connections, st.handshake_errors, st.requests, st.replies, st.bytes, st.errors,
-		st.resets, st.too_large, st.replaced);
+		st.resets, st.too_large, st.replaced, st.inlined, st.probes, st.idle_resets);
 	hs_stop(ex); /* before the listener and the connections go */
 	close(ex->hs_wake[0]);
 	close(ex->hs_wake[1]);

@@ -16,8 +16,9 @@
 # and an export kelpd on rxe0 that exports the volume server's directory, at depth 1 (p50) and 32
 # (ops/s). The two kelpds are started once and stopped (SIGSTOP) while the others measure, so their
 # busy-polling lcores take no vCPU from perftest or kelp-rdma. A second pair, started the same way
-# with `[engine] idle_yield = true` (an idle lcore calls sched_yield() between polls), gives the
-# same rows for the A/B of that setting.
+# with `[rdma] inline_max = 0` on both (every read's bytes by RDMA WRITE, then the reply SEND, as
+# before protocol version 2), gives the same rows for the A/B of inline replies (the first pair
+# runs the default, 4 KiB reads inline).
 # perftest runs its server on rxe0 and its client on rxe1 (GID index 0, -F); kelp-rdma serve
 # exports on rxe0 and bench reads on rxe1, started fresh for each measurement so no idle kelp
 # process shares the vCPUs with perftest.
@@ -62,7 +63,7 @@ kelp_rdma() {
 	cat "$W/kelp"
 }
 
-# start_kelpd_pair NAME PORT IDLE_YIELD: the export kelpd (rxe0, listening on PORT) and the reader
+# start_kelpd_pair NAME PORT INLINE_MAX: the export kelpd (rxe0, listening on PORT) and the reader
 # kelpd (rxe1), one lcore each, as test_kelpd_rdma_read.sh runs them, files $W/NAME-*; sets
 # EXPORT_PID and READER_PID. kelp-bench warms up (locates the volume, connects) before measuring.
 start_kelpd_pair() {
@@ -72,13 +73,13 @@ lcores = 1
 control_cpu = -1
 socket = $W/$1-export.sock
 arena_mb = 8
-idle_yield = $3
 [export]
 dirs = $WEED_VS_DIR
 [rdma]
 device = rxe0
 gid_index = 0
 listen = 169.254.77.1:$2
+inline_max = $3
 CONF
 	cat > "$W/$1-reader.conf" <<CONF
 [engine]
@@ -86,7 +87,6 @@ lcores = 0
 control_cpu = -1
 socket = $W/$1-reader.sock
 arena_mb = 8
-idle_yield = $3
 [seaweedfs]
 master = $WEED_MASTER_GUEST
 volume_address = public_url
@@ -95,6 +95,7 @@ http_timeout_ms = 20000
 device = rxe1
 gid_index = 0
 peers = $WEED_VS_GUEST=169.254.77.1:$2
+inline_max = $3
 CONF
 	"$BIN/kelpd" -c "$W/$1-export.conf" > "$W/$1-export.log" 2>&1 &
 	EXPORT_PID=$!
@@ -122,13 +123,13 @@ kelp_bench() {
 }
 json_num() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
 if [ $KELPD_PAIR = 1 ]; then
-	start_kelpd_pair spin 18517 false
+	start_kelpd_pair spin 18517 4096
 	kelp_bench spin $EXPORT_PID $READER_PID 1 20 > /dev/null # warm-up: locate the volume, connect
 	SEXPORT_PID=$EXPORT_PID SREADER_PID=$READER_PID
 	kill -STOP $SEXPORT_PID $SREADER_PID
-	start_kelpd_pair yield 18518 true
+	start_kelpd_pair noinl 18518 0
 	YEXPORT_PID=$EXPORT_PID YREADER_PID=$READER_PID
-	kelp_bench yield $YEXPORT_PID $YREADER_PID 1 20 > /dev/null
+	kelp_bench noinl $YEXPORT_PID $YREADER_PID 1 20 > /dev/null
 	EXPORT_PID=$SEXPORT_PID READER_PID=$SREADER_PID
 else
 	echo "(no SeaweedFS on the host: the kelpd-to-kelpd rows are skipped)"
@@ -147,8 +148,8 @@ while [ $r -le "$ROUNDS" ]; do
 	if [ $KELPD_PAIR = 1 ]; then
 		kd_lat=$(kelp_bench spin $EXPORT_PID $READER_PID 1 "$ITERS" | json_num p50)
 		kd_ops=$(kelp_bench spin $EXPORT_PID $READER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
-		ky_lat=$(kelp_bench yield $YEXPORT_PID $YREADER_PID 1 "$ITERS" | json_num p50)
-		ky_ops=$(kelp_bench yield $YEXPORT_PID $YREADER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
+		ky_lat=$(kelp_bench noinl $YEXPORT_PID $YREADER_PID 1 "$ITERS" | json_num p50)
+		ky_ops=$(kelp_bench noinl $YEXPORT_PID $YREADER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
 	fi
 	awk -v r="$r" -v rl="$read_lat" -v kp="$kelp_lat" -v mpps="$read_mpps" -v ko="$kelp_ops" \
 		-v dl="$kd_lat" -v dops="$kd_ops" -v yl="$ky_lat" -v yops="$ky_ops" 'BEGIN {
@@ -158,7 +159,7 @@ while [ $r -le "$ROUNDS" ]; do
 			printf "         kelpd pair (kelp-bench --mode rdma): p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
 				dl, dl / rl, dops, dops / (mpps * 1e6)
 		if (yl > 0)
-			printf "         kelpd pair, idle_yield:             p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
+			printf "         kelpd pair, inline_max 0:           p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
 				yl, yl / rl, yops, yops / (mpps * 1e6)
 	}'
 	line="$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops"
@@ -191,9 +192,9 @@ if [ $KELPD_PAIR = 1 ]; then
 		"$(sort_col 5 | median)" "$(median < "$W/kd_lat_ratio")" "$(head -1 "$W/kd_lat_ratio")" "$(tail -1 "$W/kd_lat_ratio")"
 	printf "kelpd pair   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
 		"$(sort_col 6 | median)" "$(median < "$W/kd_bw_ratio")" "$(head -1 "$W/kd_bw_ratio")" "$(tail -1 "$W/kd_bw_ratio")"
-	printf "idle_yield   p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
+	printf "inline off   p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
 		"$(sort_col 7 | median)" "$(median < "$W/ky_lat_ratio")" "$(head -1 "$W/ky_lat_ratio")" "$(tail -1 "$W/ky_lat_ratio")"
-	printf "idle_yield   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
+	printf "inline off   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
 		"$(sort_col 8 | median)" "$(median < "$W/ky_bw_ratio")" "$(head -1 "$W/ky_bw_ratio")" "$(tail -1 "$W/ky_bw_ratio")"
 	kill -CONT $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID
 	"$BIN/kelpctl" --socket "$W/spin-reader.sock" peers

@@ -2,7 +2,10 @@
 # Inside the Soft-RoCE VM: kelpd's RDMA export ([rdma] listen, lcore/rdma/rdma_export.h) on rxe0 serves
 # its local volumes to a reader on rxe1 (kelp-rdma get, the reader side of the same protocol):
 # every fid's bytes equal `kelp-vol cat`; a missing needle is ENOENT and a volume kelpd does not
-# hold is EHOSTUNREACH; kelpd's export counters (printed at its clean stop) prove it served them.
+# hold is EHOSTUNREACH; kelpd's export counters (printed at its clean stop) prove it served them,
+# the small ones inline in the reply ([rdma] inline_max). The readers are gone once kelp-rdma
+# exits: with `[peer] idle_timeout_s = 1` kelpd's keepalives find that out and reset both
+# connections (nobody tells the export otherwise).
 # Exit 0 pass, 1 fail.
 set -u
 . test/rdma/guest-lib.sh
@@ -32,6 +35,9 @@ dirs = $W/vols
 device = rxe0
 gid_index = 0
 listen = $ADDR:$PORT
+inline_max = 4096
+[peer]
+idle_timeout_s = 1
 CONF
 "$BIN/kelpd" -c "$W/kelp.conf" > "$W/kelpd.log" 2>&1 &
 KELPD_PID=$!
@@ -61,6 +67,20 @@ cat "$W/err.log"
 grep -q "$bad_cookie: No such file" "$W/err.log" || fail "missing needle not reported as ENOENT"
 grep -q "99,0100000000: No route to host" "$W/err.log" || fail "missing volume not reported"
 
+echo "-- the readers exited: keepalives reset their connections"
+ctl() { "$BIN/kelpctl" --socket "$W/kelpd.sock" "$@"; }
+_i=0
+while :; do
+	st=$(ctl export stats --json) || fail "kelpctl export stats failed"
+	gone=$(echo "$st" | jq -r .rdma_export.idle_resets)
+	up=$(echo "$st" | jq -r .rdma_export.up)
+	[ "$gone" = 2 ] && [ "$up" = 0 ] && break
+	_i=$((_i + 1))
+	[ $_i -lt 600 ] || fail "after 60+ s: $gone connections reset by keepalive (want 2), $up up (want 0): $st"
+	sleep 0.1
+done
+ctl export stats | grep "^rdma export"
+
 kill -TERM "$KELPD_PID"; wait "$KELPD_PID"; rc=$?; KELPD_PID=
 cat "$W/kelpd.log"
 [ $rc -eq 0 ] || fail "kelpd exited $rc"
@@ -70,5 +90,7 @@ want=$(( $(reqs "$W/get.log") + $(reqs "$W/err.log") ))
 [ "$want" -ge $((n + 2)) ] || fail "readers report only $want requests"
 grep -Eq "RDMA export: connections 2 .* requests $want replies $want .* errors 0 " "$W/kelpd.log" ||
 	fail "kelpd's export counters do not show $want requests served on 2 connections"
+grep -Eq "RDMA export: .* inlined [1-9][0-9]* keepalives [1-9][0-9]* idle resets 2$" "$W/kelpd.log" ||
+	fail "kelpd's export counters show no inline replies, or not the 2 keepalive resets"
 rm -rf "$W"
 echo "kelpd RDMA export: ok"
