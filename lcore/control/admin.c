@@ -208,12 +208,13 @@ static json_t *tcp_json(struct kelp_engine *eng)
 		kelp_tcp_export_stats(eng->tcp_export, &s);
 		json_object_set_new(
 			t, "export",
-			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "listen",
+			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "listen",
 				  eng->conf.peer.tcp_listen, "connections",
 				  (json_int_t)s.connections, "refused", (json_int_t)s.refused, "up",
 				  (json_int_t)s.up, "requests", (json_int_t)s.requests, "replies",
 				  (json_int_t)s.replies, "bytes", (json_int_t)s.bytes, "malformed",
-				  (json_int_t)s.errors, "too_large", (json_int_t)s.too_large));
+				  (json_int_t)s.errors, "too_large", (json_int_t)s.too_large,
+				  "idle_closed", (json_int_t)s.idle_closed));
 	}
 	return t;
 }

@@ -28,8 +28,10 @@
 #include "proto/tcp_frame.h"
 
 enum { OP_RECV = 1, OP_SEND = 2, OP_TIMEOUT = 3 };
-#define HANDOFF 16 /* authenticated sockets waiting for the lcore */
-#define EXP_IOV 64 /* pieces of one send: runs of the send buffer and needle bytes in a mapping */
+/* user_data of the timeout that wakes a parked lcore for idle checks */
+#define TIMER_UD UINT64_MAX
+#define HANDOFF	 16 /* authenticated sockets waiting for the lcore */
+#define EXP_IOV	 64 /* pieces of one send: runs of the send buffer and needle bytes in a mapping */
 
 /*
  * A connection's replies go out in batches, one send in flight at a time: batch[fill] fills while
@@ -54,6 +56,7 @@ struct exp_conn {
 	int fd;
 	bool closing;
 	unsigned ops;
+	uint64_t last_ns; /* coarse clock: handed to the lcore, or its last bytes received */
 	bool recv_out, send_out;
 	bool send_holds;  /* the send in flight holds the lcore's epoch */
 	uint64_t send_t0; /* when the batch in flight was first posted (mapped batches) */
@@ -78,6 +81,10 @@ struct kelp_tcp_export {
 	struct kelp_cidr *allow;
 	size_t n_allow;
 	uint32_t max_read;
+	uint64_t idle_ns; /* [peer] idle_timeout_s; 0: never */
+	uint64_t next_idle_check;
+	bool timer_out; /* the wake-up timeout is in the ring */
+	struct __kernel_timespec timer_ts;
 	pthread_t thread;
 	bool thread_started;
 	/* hand-off thread -> lcore: single producer, single consumer */
@@ -214,6 +221,7 @@ static void take_handoffs(struct kelp_tcp_export *ex)
 			conn_free(c);
 		else
 			ex->conns[i] = c;
+		c->last_ns = kelp_coarse_ns();
 		__atomic_store_n(&ex->live, ex->live + (i < KELP_TCP_EXPORT_MAX_CONN),
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&ex->ho_head, ex->ho_head + 1, __ATOMIC_RELEASE);
@@ -435,6 +443,7 @@ static void on_cqe(struct kelp_tcp_export *ex, unsigned i, int op, int res)
 			conn_fail(ex, i);
 	} else {
 		c->rx_len += (uint32_t)res;
+		c->last_ns = kelp_coarse_ns(); /* one vDSO page read per receive (clock.h) */
 	}
 	return;
 done:
@@ -443,6 +452,51 @@ done:
 		ex->conns[i] = NULL;
 		__atomic_store_n(&ex->live, ex->live - 1, __ATOMIC_RELAXED);
 	}
+}
+
+/*
+ * Closes connections whose reader went quiet: nothing in flight (no request received and not
+ * yet answered, no batch filled or being sent) and no bytes from it for [peer] idle_timeout_s.
+ * A reader that vanished without a FIN (host down, network cut) would otherwise hold its
+ * connection and its send buffers until kelpd restarts; one that is only idle sees the close
+ * and connects again for its next read. At most one scan a second.
+ */
+static void check_idle(struct kelp_tcp_export *ex)
+{
+	uint64_t now;
+
+	if (!ex->idle_ns || (now = kelp_coarse_ns()) < ex->next_idle_check)
+		return;
+	ex->next_idle_check = now + 1000000000ull;
+	for (unsigned i = 0; i < KELP_TCP_EXPORT_MAX_CONN; i++) {
+		struct exp_conn *c = ex->conns[i];
+
+		if (!c || c->closing || c->rx_len != c->rx_off || c->b[0].n_iov || c->b[1].n_iov ||
+		    c->send_out || now - c->last_ns < ex->idle_ns)
+			continue;
+		kelp_log_debug("kelpd: [peer] tcp_listen %s: closing a reader connection idle for "
+			       "[peer] idle_timeout_s",
+			       ex->listen);
+		STAT_ADD(ex->stats.idle_closed, 1);
+		conn_fail(ex, i);
+	}
+}
+
+/* While connections are open, a timeout in the ring wakes the lcore (it may park on the ring's
+ * eventfd) every quarter of idle_timeout_s (at most 1 s apart), so idle checks run. */
+static void arm_idle_timer(struct kelp_tcp_export *ex)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t ns = ex->idle_ns / 4 < 1000000000ull ? ex->idle_ns / 4 : 1000000000ull;
+
+	if (!ex->idle_ns || ex->timer_out || !ex->live || !(sqe = io_uring_get_sqe(&ex->ring)))
+		return;
+	ex->timer_ts = (struct __kernel_timespec){.tv_sec = (long long)(ns / 1000000000ull),
+						  .tv_nsec = (long long)(ns % 1000000000ull)};
+	io_uring_prep_timeout(sqe, &ex->timer_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, TIMER_UD);
+	ex->timer_out = true;
+	ex->to_submit++;
 }
 
 static int export_poll(struct kelp_lcore *lc, void *arg)
@@ -463,9 +517,15 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&ex->ring, cqe);
+		if (ud == TIMER_UD) {
+			ex->timer_out = false;
+			continue;
+		}
 		on_cqe(ex, (unsigned)(ud >> 2), (int)(ud & 3), res);
 		n++;
 	}
+	check_idle(ex);
+	arm_idle_timer(ex);
 	if (!n && !ex->to_submit)
 		return KELP_POLL_IDLE; /* nothing new: nothing to serve or post */
 	for (unsigned i = 0; i < KELP_TCP_EXPORT_MAX_CONN; i++) {
@@ -503,6 +563,7 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 	ex->lc = lc;
 	ex->listen_fd = ex->efd = ex->stop_pipe[0] = ex->stop_pipe[1] = -1;
 	ex->max_read = (max_read_mb ? max_read_mb : 16) << 20;
+	ex->idle_ns = (uint64_t)eng->conf.peer.idle_timeout_s * 1000000000ull;
 	ex->send_ts =
 		(struct __kernel_timespec){.tv_sec = KELP_TCP_EXPORT_SEND_MS / 1000,
 					   .tv_nsec = (KELP_TCP_EXPORT_SEND_MS % 1000) * 1000000ll};
@@ -594,6 +655,7 @@ void kelp_tcp_export_stats(const struct kelp_tcp_export *ex, struct kelp_tcp_exp
 	out->bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
 	out->errors = __atomic_load_n(&s->errors, __ATOMIC_RELAXED);
 	out->too_large = __atomic_load_n(&s->too_large, __ATOMIC_RELAXED);
+	out->idle_closed = __atomic_load_n(&s->idle_closed, __ATOMIC_RELAXED);
 }
 
 void kelp_tcp_export_stop(struct kelp_tcp_export *ex)

@@ -22,7 +22,9 @@
  * kernel's copy), at most KELP_TCP_EXPORT_SEND_MS (a link timeout: a peer that stops reading loses
  * its connection rather than holding up reclamation). A page the .dat lost under the send (a
  * truncated file) fails the kernel's copy (EFAULT): the connection closes and the reader falls
- * back to HTTP, it never gets other bytes. A malformed frame closes that connection only.
+ * back to HTTP, it never gets other bytes. A malformed frame closes that connection only. A
+ * connection with nothing in flight that received nothing for `[peer] idle_timeout_s` is closed
+ * (its reader may be gone without a FIN); a ring timeout wakes the lcore for that check.
  */
 #ifndef KELP_LCORE_TCP_EXPORT_H
 #define KELP_LCORE_TCP_EXPORT_H
@@ -48,6 +50,7 @@ struct kelp_tcp_export_stats {
 	uint64_t refused;     /* outside [peer] allow, or failed the handshake (bad secret, ...) */
 	uint64_t up;	      /* connections up now */
 	uint64_t requests, replies, bytes, errors, too_large;
+	uint64_t idle_closed; /* closed after [peer] idle_timeout_s with nothing in flight */
 };
 
 /*

@@ -16,7 +16,9 @@
 #      volumes are vacuumed twice: no wrong bytes, no failed read, reads over TCP throughout, and
 #      every replaced .dat unmapped by the exporter afterwards (its sends from a mapping hold the
 #      epoch only while they are in flight); a peer that stops reading has its connection reset
-#      (KELP_TCP_EXPORT_SEND_MS), the reader kelpd keeps reading over TCP.
+#      (KELP_TCP_EXPORT_SEND_MS), the reader kelpd keeps reading over TCP;
+#   6. [peer] idle_timeout_s = 1: a silent connection is closed, one with a reply in flight is not,
+#      the reader kelpd reconnects after its idle connection was closed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/integ/lib/weed.sh
@@ -229,6 +231,23 @@ ex=$(peers exporter | jq '.tcp.export')
 	fail "exporter counters: $ex"
 kill -0 "${PIDS[exporter]}" || fail "exporter died"
 echo "ok: hostile peers closed, wrong secret refused, the exporter keeps serving ($(jq -c '{refused, malformed}' <<<"$ex"))"
+
+# 6. [peer] idle_timeout_s: a reader connection with nothing in flight that stays silent is closed
+# (a reader gone without a FIN would hold it until restart); one whose reply is still in flight is
+# not; a reader kelpd whose idle connection was closed reads over TCP again
+stop exporter
+start exporter "$EXPORTER
+idle_timeout_s = 1"
+wait_until 30 tcp_ok "${live[0]}" || fail "no TCP reads from the restarted exporter: $(peers reader)"
+python3 "$PEER" "127.0.0.1:$TPORT" idle "$SECRET" || fail "a silent reader connection was not closed"
+# (2.5 s unread: longer than idle_timeout_s, shorter than the export's 5 s send limit)
+python3 "$PEER" "127.0.0.1:$TPORT" stuck "$SECRET" "$six" 2.5 ||
+	fail "a connection whose 6 MiB reply was not read for 2.5 s (> idle_timeout_s) was closed"
+idle_closed_ge() { [ "$(peers exporter | jq '.tcp.export.idle_closed')" -ge "$1" ]; }
+# the silent script's and the reader kelpd's (idle since its last read)
+wait_until 60 idle_closed_ge 2 || fail "idle connections not closed: $(peers exporter | jq -c .tcp.export)"
+wait_until 30 tcp_ok "${live[0]}" || fail "no TCP reads after the idle close: $(peers reader)"
+echo "ok: idle_timeout_s: silent connections closed ($(peers exporter | jq .tcp.export.idle_closed)), a reply in flight kept, the reader reconnects"
 
 # a reader kelpd with another secret: refused, its reads go to HTTP
 stop reader

@@ -407,10 +407,12 @@ static void print_tcp(json_t *t)
 	json_t *x = json_object_get(t, "export");
 	if (x)
 		printf("tcp export on %s: %lld connections (%lld up, %lld refused), %lld requests, "
-		       "%lld replies, %lld bytes, %lld malformed, %lld too large\n",
+		       "%lld replies, %lld bytes, %lld malformed, %lld too large, %lld closed "
+		       "idle\n",
 		       json_string_value(json_object_get(x, "listen")), geti(x, "connections"),
 		       geti(x, "up"), geti(x, "refused"), geti(x, "requests"), geti(x, "replies"),
-		       geti(x, "bytes"), geti(x, "malformed"), geti(x, "too_large"));
+		       geti(x, "bytes"), geti(x, "malformed"), geti(x, "too_large"),
+		       geti(x, "idle_closed"));
 }
 
 static void print_peers(json_t *r)

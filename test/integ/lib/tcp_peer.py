@@ -15,6 +15,12 @@ what a correct exporter must:
                                        then it reads nothing: exit 0 when the exporter closes the
                                        connection within 60 s (it must not wait for a reader that
                                        stopped reading)
+  tcp_peer.py HOST:PORT idle S         a correct handshake, then silence (a reader gone without a
+                                       FIN): the exporter closes within 120 s ([peer] idle_timeout_s)
+  tcp_peer.py HOST:PORT stuck S FID N  a READ of FID whose reply it does not read for N s (longer
+                                       than idle_timeout_s, shorter than the export's send limit):
+                                       a connection with a reply in flight is not closed; then the
+                                       whole reply arrives, and one more read on the connection
 """
 import hashlib
 import hmac
@@ -35,9 +41,9 @@ def recv_exact(s, n):
     return b
 
 
-def closed(s):
-    """True when the exporter closes the connection within 10 s (EOF or reset)."""
-    s.settimeout(10)
+def closed(s, timeout=10):
+    """True when the exporter closes the connection within @timeout s (EOF or reset)."""
+    s.settimeout(timeout)
     try:
         while True:
             if not s.recv(65536):
@@ -89,6 +95,31 @@ def main():
     if len(ack) != 40 or ack[6] != 0:
         print("handshake refused: %r" % ack)
         return 1
+    if mode == "idle":
+        ok = closed(s, 120)
+        print("idle: closed by the exporter" if ok else "idle: still open after 120 s")
+        return 0 if ok else 1
+    if mode == "stuck":
+        vol, rest = sys.argv[4].split(",")
+        key, cookie = int(rest[:-8], 16), int(rest[-8:], 16)
+        for k, length in enumerate((16 << 20, 4096)):
+            req = struct.pack(">IBBHQIIQQIIQQ", 0x4B4C5051, 1, 0, 0, k + 1, int(vol), cookie,
+                              key, 0, length, 0, 0, 0)
+            s.sendall(struct.pack(">I", 64) + req)
+            if k == 0:
+                time.sleep(float(sys.argv[5]))  # nothing read meanwhile
+            s.settimeout(60)
+            hdr = recv_exact(s, 36)
+            if len(hdr) != 36:
+                print("stuck: the exporter closed the connection")
+                return 1
+            status = hdr[8]
+            written = struct.unpack(">I", hdr[20:24])[0]
+            data = recv_exact(s, written)
+            print("stuck: status %d written %d got %d" % (status, written, len(data)))
+            if status != 0 or len(data) != written:
+                return 1
+        return 0
     if mode == "garbage":
         # a length the protocol never uses, then noise
         s.sendall(struct.pack(">I", 7) + os.urandom(200))
