@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "nic/conn_priv.h"
 #include "nic/mr.h"
 
@@ -59,8 +60,8 @@ int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lco
 	lc->cq = lc->ops->create_cq(dev->ctx, lc->cq_entries, dev->is_mlx5);
 	if (!lc->cq) {
 		err = errno;
-		fprintf(stderr, "kelp: cannot create a CQ of %d entries on %s: %s\n",
-			lc->cq_entries, dev->name, strerror(err));
+		kelp_log_error("kelp: cannot create a CQ of %d entries on %s: %s", lc->cq_entries,
+			       dev->name, strerror(err));
 		goto free_lc;
 	}
 	if (export) {
@@ -75,7 +76,7 @@ int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lco
 
 destroy_cq:
 	if (lc->ops->destroy_cq(lc->cq) < 0)
-		fprintf(stderr, "kelp: destroying the CQ on %s failed\n", dev->name);
+		kelp_log_error("kelp: destroying the CQ on %s failed", dev->name);
 free_lc:
 	free(lc);
 	return err ? -err : -EIO; /* a verbs call that failed without errno */
@@ -99,8 +100,8 @@ int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc)
 		first = ret;
 	ret = lc->ops->destroy_cq(lc->cq);
 	if (ret < 0) {
-		fprintf(stderr, "kelp: destroying the CQ on %s failed: %s\n", lc->dev->name,
-			strerror(-ret));
+		kelp_log_error("kelp: destroying the CQ on %s failed: %s", lc->dev->name,
+			       strerror(-ret));
 		if (!first)
 			first = ret;
 	}
@@ -158,8 +159,8 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 					    IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
 					    IBV_QP_MIN_RNR_TIMER);
 	if (ret < 0) {
-		fprintf(stderr, "kelp: QP %u to RTR on %s failed: %s\n", c->qp->qp_num, dev->name,
-			strerror(-ret));
+		kelp_log_warn("kelp: QP %u to RTR on %s failed: %s", c->qp->qp_num, dev->name,
+			      strerror(-ret));
 		return ret;
 	}
 	memset(&attr, 0, sizeof(attr));
@@ -174,8 +175,8 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 					    IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
 					    IBV_QP_MAX_QP_RD_ATOMIC);
 	if (ret < 0)
-		fprintf(stderr, "kelp: QP %u to RTS on %s failed: %s\n", c->qp->qp_num, dev->name,
-			strerror(-ret));
+		kelp_log_warn("kelp: QP %u to RTS on %s failed: %s", c->qp->qp_num, dev->name,
+			      strerror(-ret));
 	return ret;
 }
 
@@ -334,8 +335,8 @@ static int conn_arm(struct kelp_rdma_conn *c)
 	c->psn = (uint32_t)(c->lc->clock_ns() ^ ((uint64_t)c->index << 8)) & 0xffffff;
 	ret = qp_to_init(c);
 	if (ret < 0) {
-		fprintf(stderr, "kelp: QP %u to INIT on %s failed: %s\n", c->qp->qp_num,
-			c->lc->dev->name, strerror(-ret));
+		kelp_log_error("kelp: QP %u to INIT on %s failed: %s", c->qp->qp_num,
+			       c->lc->dev->name, strerror(-ret));
 		return ret;
 	}
 	drop_queued(c);
@@ -344,8 +345,8 @@ static int conn_arm(struct kelp_rdma_conn *c)
 
 		ret = c->lc->ops->post_recv(c->qp, recv_wr(c, i), &bad);
 		if (ret < 0) {
-			fprintf(stderr, "kelp: posting receive %u on QP %u failed: %s\n", i,
-				c->qp->qp_num, strerror(-ret));
+			kelp_log_error("kelp: posting receive %u on QP %u failed: %s", i,
+				       c->qp->qp_num, strerror(-ret));
 			return ret;
 		}
 	}
@@ -365,7 +366,7 @@ void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 		if (c->slots[i].busy)
 			export_put_bounce(lc, &c->slots[i]);
 	if (lc->ops->modify_qp(c->qp, &attr, IBV_QP_STATE) < 0)
-		fprintf(stderr, "kelp: QP %u to RESET failed\n", c->qp->qp_num);
+		kelp_log_warn("kelp: QP %u to RESET failed", c->qp->qp_num);
 	c->gen = ++lc->gen_of[c->index];
 	c->state = KELP_RDMA_DOWN;
 	c->retry_at = now + c->backoff;
@@ -381,8 +382,8 @@ void conn_fail(struct kelp_rdma_conn *c, const char *why)
 {
 	if (c->state != KELP_RDMA_UP)
 		return;
-	fprintf(stderr, "kelp: RDMA connection on QP %u (%s) failed: %s; resetting it\n",
-		c->qp->qp_num, c->role == KELP_RDMA_READER ? "reader" : "exporter", why);
+	kelp_log_warn("kelp: RDMA connection on QP %u (%s) failed: %s; resetting it", c->qp->qp_num,
+		      c->role == KELP_RDMA_READER ? "reader" : "exporter", why);
 	c->stats.resets++;
 	if (c->role == KELP_RDMA_EXPORTER) {
 		conn_reset(c, c->lc->clock_ns());
@@ -458,8 +459,8 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 	c->bufs_mr = lc->ops->reg_mr(lc->dev->pd, c->bufs, bufs_len, IBV_ACCESS_LOCAL_WRITE);
 	if (!c->bufs_mr) {
 		err = errno;
-		fprintf(stderr, "kelp: cannot register message buffers on %s: %s\n", lc->dev->name,
-			strerror(err));
+		kelp_log_error("kelp: cannot register message buffers on %s: %s", lc->dev->name,
+			       strerror(err));
 		goto free_mem;
 	}
 
@@ -486,8 +487,9 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 	}
 	if (!c->qp) {
 		err = errno;
-		fprintf(stderr, "kelp: cannot create an RC QP (%u send, %u recv) on %s: %s\n",
-			qpa.cap.max_send_wr, qpa.cap.max_recv_wr, lc->dev->name, strerror(err));
+		kelp_log_error("kelp: cannot create an RC QP (%u send, %u recv) on %s: %s",
+			       qpa.cap.max_send_wr, qpa.cap.max_recv_wr, lc->dev->name,
+			       strerror(err));
 		goto dereg_bufs;
 	}
 	c->inline_ok = qpa.cap.max_inline_data >= KELP_RDMA_MSG_MAX;
@@ -503,7 +505,7 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 
 destroy_qp:
 	if (lc->ops->destroy_qp(c->qp) < 0)
-		fprintf(stderr, "kelp: destroying QP %u failed\n", c->qp->qp_num);
+		kelp_log_error("kelp: destroying QP %u failed", c->qp->qp_num);
 dereg_bufs:
 	kelp_rdma_dereg(lc->dev, c->bufs_mr, "message buffer");
 free_mem:
@@ -539,8 +541,8 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 	}
 	ret = lc->ops->destroy_qp(c->qp);
 	if (ret < 0) {
-		fprintf(stderr, "kelp: destroying QP %u on %s failed: %s\n", c->qp->qp_num,
-			lc->dev->name, strerror(-ret));
+		kelp_log_error("kelp: destroying QP %u on %s failed: %s", c->qp->qp_num,
+			       lc->dev->name, strerror(-ret));
 		first = ret;
 	}
 	ret = kelp_rdma_dereg(lc->dev, c->bufs_mr, "message buffer");
@@ -602,10 +604,10 @@ int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_he
 	    peer->kind == KELP_RDMA_ACK && peer->status == KELP_RDMA_VERSION &&
 	    peer->version >= KELP_RDMA_PROTO_VERSION_MIN && peer->version < c->hello_version) {
 		/* An older export: hello again in its version (no inline replies). */
-		fprintf(stderr,
+		kelp_log_warn(
 			"kelp: RDMA connection on QP %u (reader): the export speaks protocol "
 			"version %u (this reader %u): reconnecting in version %u, replies without "
-			"inline data (upgrade the export's kelpd for them)\n",
+			"inline data (upgrade the export's kelpd for them)",
 			c->qp->qp_num, peer->version, c->hello_version, peer->version);
 		c->hello_version = (uint8_t)peer->version;
 		ret = -EPROTONOSUPPORT;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "nic/conn_priv.h"
 #include "nic/mr.h"
 
@@ -37,16 +38,16 @@ int export_pool_create(struct kelp_rdma_lcore *lc, const struct kelp_rdma_lcore_
 	lc->bounce_wr = calloc(lc->bounce_slots, sizeof(struct chunk_wr));
 	if (!lc->bounce || !lc->bounce_free || !lc->bounce_next || !lc->bounce_wr) {
 		err = ENOMEM;
-		fprintf(stderr, "kelp: cannot allocate the bounce pool (%u x %u bytes)\n",
-			lc->bounce_slots, lc->bounce_size);
+		kelp_log_error("kelp: cannot allocate the bounce pool (%u x %u bytes)",
+			       lc->bounce_slots, lc->bounce_size);
 		goto free_bounce;
 	}
 	lc->bounce_mr =
 		lc->ops->reg_mr(dev->pd, lc->bounce, (size_t)lc->bounce_slots * lc->bounce_size, 0);
 	if (!lc->bounce_mr) {
 		err = errno;
-		fprintf(stderr, "kelp: cannot register the bounce pool on %s: %s\n", dev->name,
-			strerror(err));
+		kelp_log_error("kelp: cannot register the bounce pool on %s: %s", dev->name,
+			       strerror(err));
 		goto free_bounce;
 	}
 	for (uint32_t i = 0; i < lc->bounce_slots; i++)
@@ -123,12 +124,11 @@ void export_retire_replaced(struct kelp_rdma_conn *c, uint64_t now_ns)
 		    memcmp(o->peer_gid, c->peer_gid, 16) ||
 		    (o->peer_lane != c->peer_lane && o->peer_incarnation == c->peer_incarnation))
 			continue;
-		fprintf(stderr,
-			"kelp: RDMA connection on QP %u (exporter): its reader reconnected "
-			"(%s) on QP %u; resetting the old one\n",
-			o->qp->qp_num,
-			o->peer_incarnation == c->peer_incarnation ? "same run" : "restarted",
-			c->qp->qp_num);
+		kelp_log_info("kelp: RDMA connection on QP %u (exporter): its reader reconnected "
+			      "(%s) on QP %u; resetting the old one",
+			      o->qp->qp_num,
+			      o->peer_incarnation == c->peer_incarnation ? "same run" : "restarted",
+			      c->qp->qp_num);
 		lc->stats.retired++;
 		conn_reset(o, now_ns);
 	}

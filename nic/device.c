@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -201,7 +203,7 @@ int kelp_rdma_dev_open(const struct kelp_verbs_ops *ops, const struct kelp_rdma_
 
 close_device:
 	if (ops->close_device(dev->ctx) < 0)
-		fprintf(stderr, "kelp: closing RDMA device %s failed\n", dev->name);
+		kelp_log_error("kelp: closing RDMA device %s failed", dev->name);
 free_list:
 	if (list)
 		ops->free_device_list(list);
@@ -217,14 +219,14 @@ int kelp_rdma_dev_close(struct kelp_rdma_dev *dev)
 		return 0;
 	ret = dev->ops->dealloc_pd(dev->pd);
 	if (ret < 0) {
-		fprintf(stderr, "kelp: freeing the protection domain of %s failed: %s\n", dev->name,
-			strerror(-ret));
+		kelp_log_error("kelp: freeing the protection domain of %s failed: %s", dev->name,
+			       strerror(-ret));
 		first = ret;
 	}
 	ret = dev->ops->close_device(dev->ctx);
 	if (ret < 0) {
-		fprintf(stderr, "kelp: closing RDMA device %s failed: %s\n", dev->name,
-			strerror(-ret));
+		kelp_log_error("kelp: closing RDMA device %s failed: %s", dev->name,
+			       strerror(-ret));
 		if (!first)
 			first = ret;
 	}

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
+
 struct ibv_mr *kelp_rdma_reg_arena(struct kelp_rdma_dev *dev, void *addr, size_t len)
 {
 	return dev->ops->reg_mr(dev->pd, addr, len,
@@ -43,7 +45,7 @@ int kelp_rdma_dereg(struct kelp_rdma_dev *dev, struct ibv_mr *mr, const char *wh
 		return 0;
 	ret = dev->ops->dereg_mr(mr);
 	if (ret < 0)
-		fprintf(stderr, "kelp: deregistering the %s MR on %s failed: %s\n", what, dev->name,
-			strerror(-ret));
+		kelp_log_error("kelp: deregistering the %s MR on %s failed: %s", what, dev->name,
+			       strerror(-ret));
 	return ret;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/volume.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
@@ -265,8 +266,7 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 	busy_before = kelp_rdma_lcore_stats(ex->rlc)->polls_busy;
 	if (kelp_rdma_lcore_poll(ex->rlc, ex->done, KELP_RDMA_POLL_BATCH) < 0) {
 		/* a broken CQ cannot come back: stop exporting, readers fall back to HTTP */
-		fprintf(stderr, "kelpd: lcore %u: the RDMA CQ failed: RDMA export stopped\n",
-			lc->id);
+		kelp_log_error("kelpd: lcore %u: the RDMA CQ failed: RDMA export stopped", lc->id);
 		ex->cq_failed = 1;
 		return KELP_POLL_IDLE;
 	}
@@ -305,7 +305,7 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 
 	*out = NULL;
 	if (kelp_split_host_port(listen, host, sizeof(host), &port) < 0) {
-		fprintf(stderr, "kelpd: [rdma] listen = '%s': want host:port\n", listen);
+		kelp_log_error("kelpd: [rdma] listen = '%s': want host:port", listen);
 		return -EINVAL;
 	}
 	ex = calloc(1, sizeof(*ex));
@@ -322,15 +322,14 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = ex},
 		&ex->rlc);
 	if (rc) {
-		fprintf(stderr, "kelpd: [rdma] export on %s: %s\n", dev->name, strerror(-rc));
+		kelp_log_error("kelpd: [rdma] export on %s: %s", dev->name, strerror(-rc));
 		goto fail;
 	}
 	ex->listen_fd = kelp_rdma_oob_listen(host, port);
 	if (ex->listen_fd < 0) {
 		rc = ex->listen_fd;
-		fprintf(stderr,
-			"kelpd: [rdma] listen = %s: %s (is another kelpd using that port?)\n",
-			listen, strerror(-rc));
+		kelp_log_error("kelpd: [rdma] listen = %s: %s (is another kelpd using that port?)",
+			       listen, strerror(-rc));
 		goto fail;
 	}
 	if (pipe2(ex->hs_wake, O_CLOEXEC) < 0) {
@@ -339,22 +338,21 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 	}
 	rc = -pthread_create(&ex->hs_thread, NULL, hs_main, ex);
 	if (rc < 0) {
-		fprintf(stderr, "kelpd: cannot start the RDMA export's handshake thread: %s\n",
-			strerror(-rc));
+		kelp_log_error("kelpd: cannot start the RDMA export's handshake thread: %s",
+			       strerror(-rc));
 		goto fail;
 	}
 	ex->hs_started = true;
 	pthread_setname_np(ex->hs_thread, "kelp-rdma-exhs");
 	rc = kelp_lcore_add_poller(lc, "rdma-export", export_poll, ex);
 	if (rc < 0) {
-		fprintf(stderr, "kelpd: lcore %u: no poller slot for the RDMA export\n", lc->id);
+		kelp_log_error("kelpd: lcore %u: no poller slot for the RDMA export", lc->id);
 		goto fail;
 	}
 	lc->idle_park_ns = 0; /* nothing would wake it for a request on the CQ (rdma_export.h) */
-	fprintf(stderr,
-		"kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
-		"thread), lcore %u\n",
-		dev->name, dev->port, dev->gid_index, listen, lc->id);
+	kelp_log_info("kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
+		      "thread), lcore %u",
+		      dev->name, dev->port, dev->gid_index, listen, lc->id);
 	*out = ex;
 	return 0;
 fail:
@@ -399,10 +397,10 @@ int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
 		return 0;
 	publish_stats(ex); /* the lcore is gone: this thread owns everything now */
 	kelp_rdma_export_stats(ex, &st);
-	fprintf(stderr,
+	kelp_log_info(
 		"kelpd: RDMA export: connections %lu (handshake errors %lu) requests %lu replies "
 		"%lu bytes %lu errors %lu resets %lu too large %lu replaced %lu inlined %lu "
-		"keepalives %lu idle resets %lu\n",
+		"keepalives %lu idle resets %lu",
 		st.connections, st.handshake_errors, st.requests, st.replies, st.bytes, st.errors,
 		st.resets, st.too_large, st.replaced, st.inlined, st.probes, st.idle_resets);
 	hs_stop(ex); /* before the listener and the connections go */

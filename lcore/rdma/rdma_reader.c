@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/crc32c.h"
 #include "core/hostport.h"
+#include "core/log.h"
 #include "core/volume.h"
 #include "lcore/cluster/discovery.h"
 #include "lcore/engine.h"
@@ -141,10 +142,9 @@ static struct reader_peer *peer_for(struct kelp_rdma_reader *rd, const char *vs)
 				       &p->conn);
 	if (rc) {
 		if (!rd->create_warned)
-			fprintf(stderr,
-				"kelpd: lcore %u: cannot create an RDMA connection to %s:%u "
-				"(%s): its reads use HTTP, retried every second\n",
-				rd->lc->id, p->host, p->port, strerror(-rc));
+			kelp_log_warn("kelpd: lcore %u: cannot create an RDMA connection to %s:%u "
+				      "(%s): its reads use HTTP, retried every second",
+				      rd->lc->id, p->host, p->port, strerror(-rc));
 		rd->create_warned = true;
 		rd->create_retry_ns = now + 1000000000ull;
 		return NULL;
@@ -401,7 +401,7 @@ int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 		    kelp_split_host_port(eq + 1, rd->map[i].host, sizeof(rd->map[i].host),
 					 &rd->map[i].port) < 0 ||
 		    !rd->map[i].host[0]) {
-			fprintf(stderr, "kelpd: [rdma] peers: bad entry '%s'\n", peers[i]);
+			kelp_log_error("kelpd: [rdma] peers: bad entry '%s'", peers[i]);
 			rc = -EINVAL;
 			goto fail;
 		}
@@ -412,8 +412,8 @@ int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 	pthread_cond_init(&rd->hs_cond, NULL);
 	rc = -pthread_create(&rd->hs_thread, NULL, hs_main, rd);
 	if (rc) {
-		fprintf(stderr, "kelpd: lcore %u: cannot start the RDMA handshake thread: %s\n",
-			lc->id, strerror(-rc));
+		kelp_log_error("kelpd: lcore %u: cannot start the RDMA handshake thread: %s",
+			       lc->id, strerror(-rc));
 		goto fail;
 	}
 	rd->hs_started = true;
@@ -424,7 +424,7 @@ int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 	if (rc)
 		goto fail;
 	if (kelp_lcore_add_poller(lc, "rdma-reader", reader_poll, rd) < 0) {
-		fprintf(stderr, "kelpd: lcore %u: no poller slot for the RDMA reader\n", lc->id);
+		kelp_log_error("kelpd: lcore %u: no poller slot for the RDMA reader", lc->id);
 		kelp_rdma_lcore_destroy(rd->rlc);
 		rc = -ENOSPC;
 		goto fail;
@@ -478,10 +478,10 @@ int kelp_rdma_reader_destroy(struct kelp_rdma_reader *rd)
 		const struct reader_peer *p = &rd->peers[i];
 		const struct kelp_rdma_conn_stats *st = kelp_rdma_conn_stats(p->conn);
 
-		fprintf(stderr,
+		kelp_log_info(
 			"kelpd: lcore %u: RDMA peer %s:%u (volume server %s): requests %lu replies "
 			"%lu errors %lu resets %lu sent on to HTTP %lu, straight to HTTP %lu, "
-			"handshakes %lu\n",
+			"handshakes %lu",
 			rd->lc->id, p->host, p->port, p->vs, st->requests, st->replies, st->errors,
 			st->resets, p->fallbacks, p->bypassed, p->connects);
 	}

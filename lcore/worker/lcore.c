@@ -19,6 +19,7 @@
 #include "core/fault.h"
 #include "core/histogram.h"
 #include "core/list.h"
+#include "core/log.h"
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/worker/lsession.h"
@@ -428,9 +429,9 @@ static void session_gone(struct kelp_lcore *lc, struct lcore_session *s)
 
 void kelp_msg_ring_full(uint32_t lcore_id, const char *dir)
 {
-	fprintf(stderr,
+	kelp_log_error(
 		"kelpd: BUG: the %s message ring of lcore %u is full, which its sizing rules out "
-		"(KELP_MSG_RING_ENTRIES, lcore/worker/lcore.h); aborting\n",
+		"(KELP_MSG_RING_ENTRIES, lcore/worker/lcore.h); aborting",
 		dir, lcore_id);
 	abort();
 }
@@ -757,8 +758,8 @@ static void *lcore_start_routine(void *arg)
 	struct kelp_lcore *lc = arg;
 	int rc = kelp_topo_bind_thread(lc->cpu);
 	if (rc != 0)
-		fprintf(stderr, "kelpd: lcore %u: cannot pin to CPU %d: %s (running unpinned)\n",
-			lc->id, lc->cpu, strerror(-rc));
+		kelp_log_warn("kelpd: lcore %u: cannot pin to CPU %d: %s (running unpinned)",
+			      lc->id, lc->cpu, strerror(-rc));
 	if (lc->numa_node >= 0 && numa_available() >= 0)
 		numa_set_preferred(lc->numa_node);
 	return lcore_thread(lc);
