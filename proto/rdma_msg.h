@@ -25,8 +25,9 @@
  *     reply cannot overtake the write, so when the reader sees the reply the bytes are in place.
  *     Inline replies (version 2): when 0 < n <= the inline maximum agreed in the handshake, the
  *     export sends no WRITE: the n bytes follow the REPLY in the same SEND (flag INLINE, message
- *     size 32 + n) and the reader copies them to its buffer itself. One message instead of two
- *     (a WRITE and a SEND: on rxe 9 packets and 2 posts per 4 KiB read become 7 and 1).
+ *     size 32 + n) and the reader copies them to its buffer itself. One work request and one
+ *     message instead of two (a WRITE and a SEND); as many packets for n + 32 bytes as the path
+ *     MTU needs (a 4 KiB read at MTU 1024: 5, as 4 WRITE packets + 1 reply), fewer for small n.
  *     The export may write the n bytes as several RDMA WRITEs at increasing offsets of the
  *     buffer (e.g. one per bounce buffer it copies them through); the reply follows the last.
  *     An export that will not serve n bytes in one request answers TOO_LARGE (no bytes).
