@@ -69,9 +69,10 @@ grep -q "99,0100000000: No route to host" "$W/err.log" || fail "missing volume n
 
 echo "-- the readers exited: keepalives reset their connections"
 ctl() { "$BIN/kelpctl" --socket "$W/kelpd.sock" "$@"; }
+# (the keepalive goes out after 1 s idle; a gone reader's fails after the QP's retries, ~0.5 s)
 _i=0
 while :; do
-	st=$(ctl export stats --json) || fail "kelpctl export stats failed"
+	st=$(ctl stats --json) || fail "kelpctl stats failed"
 	gone=$(echo "$st" | jq -r .rdma_export.idle_resets)
 	up=$(echo "$st" | jq -r .rdma_export.up)
 	[ "$gone" = 2 ] && [ "$up" = 0 ] && break
@@ -79,7 +80,7 @@ while :; do
 	[ $_i -lt 600 ] || fail "after 60+ s: $gone connections reset by keepalive (want 2), $up up (want 0): $st"
 	sleep 0.1
 done
-ctl export stats | grep "^rdma export"
+ctl stats | grep "^rdma export"
 
 kill -TERM "$KELPD_PID"; wait "$KELPD_PID"; rc=$?; KELPD_PID=
 cat "$W/kelpd.log"
