@@ -124,6 +124,7 @@ struct kelp_rdma_conn {
 	uint64_t last_progress; /* reader: last reply, or the submit that made in_flight 1;
 				 * exporter: last request, or the last keepalive answered */
 	bool probe_out;		/* exporter: a keepalive (WR_PROBE) is posted */
+	uint64_t probe_at;	/* exporter: when it was */
 	struct kelp_rdma_conn_stats stats;
 };
 

@@ -1235,7 +1235,7 @@ static void test_export_keepalive(void **state)
 	assert_non_null(probe);
 	assert_true(probe->signaled);
 	assert_int_equal(p.eqp->sq_n, 1);
-	F.now += 5000000000ull; /* one keepalive at a time */
+	F.now += 3000000000ull; /* one keepalive at a time (and not yet unanswered: 5 s) */
 	poll_all(p.elc, done, 64);
 	assert_int_equal(p.eqp->sq_n, 1);
 	wire_deliver(&p.eqp->qp); /* the reader's NIC acknowledges it */
@@ -1269,6 +1269,36 @@ static void test_export_keepalive(void **state)
 	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
 	assert_int_equal(kelp_rdma_conn_stats(p.ec)->idle_resets, 1);
 	assert_int_equal(kelp_rdma_conn_stats(p.ec)->probes, 2);
+	pair_close(&p);
+
+	/* a keepalive that neither completes nor fails (a provider that never reports it): after
+	 * max(idle_probe, 5 s) without a request meanwhile, the reader counts as gone */
+	export_probe_ms = 1000;
+	pair_open(&p, 8, 8);
+	F.now += 1100000000ull;
+	poll_all(p.elc, done, 64);
+	assert_non_null(posted_probe(p.eqp));
+	p.eqp->sq_n = 0; /* lost: no completion ever */
+	/* ... but the reader reads meanwhile: it is there, no reset, and a new keepalive later */
+	F.now += 1000000000ull;
+	assert_int_equal(submit_read(&p, 0, 0, 100, 1), 0);
+	round_trip(&p);
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	F.now += 5000000000ull;
+	poll_all(p.elc, done, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_UP);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->idle_resets, 0);
+	F.now += 1100000000ull;
+	poll_all(p.elc, done, 64);
+	assert_non_null(posted_probe(p.eqp)); /* the next one */
+	p.eqp->sq_n = 0;		      /* lost too, and now the reader is silent */
+	F.now += 4800000000ull;
+	poll_all(p.elc, done, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_UP);
+	F.now += 300000000ull;
+	poll_all(p.elc, done, 64);
+	assert_int_equal(kelp_rdma_conn_state(p.ec), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->idle_resets, 1);
 	pair_close(&p);
 
 	/* idle_probe_ms 0: never */
