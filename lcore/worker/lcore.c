@@ -105,6 +105,16 @@ static void break_session(struct kelp_lcore *lc, struct lcore_session *s, int32_
 	KELP_STAT_ADD(lc->stats.sessions_broken, 1);
 }
 
+/* Start @r over HTTP on this lcore (lcore/tcp/http_reader.h), once per request; a bad local copy
+ * goes to the control thread (CRC check, replicas). Return whether it was started here. */
+static bool http_here(struct kelp_lcore *lc, struct kelp_remote_read *r)
+{
+	if (!lc->http_route || r->http_tried || r->local_failed)
+		return false;
+	r->http_tried = true;
+	return lc->http_route(lc->http_reader, r) == 0;
+}
+
 /* Hand a non-local READ/STAT to the control thread. @local_failed: the local copy failed (-EIO),
  * read a replica over HTTP (never RDMA: the peer may be this kelpd, with the same bad copy).
  * Return 1 when @c was completed here (no request object or ring room), 0 when the request left. */
@@ -130,7 +140,8 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.tcp_only = e->flags & KELP_SQE_F_TCP_ONLY,
 		.local_failed = local_failed,
 	};
-	/* local -> RDMA -> TCP -> HTTP; a bad local copy goes to HTTP (the peer may be us) */
+	/* local -> RDMA -> TCP -> HTTP (this lcore's, then control's); a bad local copy goes to
+	 * control's HTTP (the peer may be us) */
 	int rc = -ENOTCONN; /* no peer path */
 	bool peers = !lc->eng->conf.seaweedfs.force_http && !local_failed;
 	if (lc->rdma_route && peers && !r->tcp_only) {
@@ -152,6 +163,10 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		remote_put(lc, r);
 		c->result = rc;
 		return 1;
+	}
+	if (http_here(lc, r)) {
+		s->remote_inflight++;
+		return 0;
 	}
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	if (send_to_ctl(lc, &m) != 0) {
@@ -487,6 +502,8 @@ void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r
 		remote_done(lc, r);
 		return;
 	}
+	if (http_here(lc, r))
+		return;
 	if (send_to_ctl(lc, &m) != 0) {
 		r->result = -EAGAIN;
 		r->cqe_flags = 0;
@@ -524,6 +541,8 @@ static void handle_msg(struct kelp_lcore *lc, const struct kelp_msg *m)
 		break;
 	case KELP_MSG_STOP:
 		lc->stop = 1;
+		if (lc->http_stop) /* its reads in flight end with -ECANCELED, as control's did */
+			lc->http_stop(lc->http_reader);
 		break;
 	default:
 		break;

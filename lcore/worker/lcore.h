@@ -153,6 +153,7 @@ struct kelp_engine;
 struct lcore_session;
 struct kelp_rdma_reader;
 struct kelp_tcp_reader;
+struct kelp_http_reader;
 
 struct kelp_lcore {
 	/* set before start, read-only afterwards */
@@ -208,6 +209,11 @@ struct kelp_lcore {
 	/* the TCP path likewise (lcore/tcp/tcp_reader.h), tried after RDMA, before HTTP */
 	struct kelp_tcp_reader *tcp_reader;
 	int (*tcp_route)(struct kelp_tcp_reader *rd, struct kelp_remote_read *r);
+	/* HTTP from the lcore itself (lcore/tcp/http_reader.h), tried last, before handing the
+	 * read to the control thread's HTTP fallback */
+	struct kelp_http_reader *http_reader;
+	int (*http_route)(struct kelp_http_reader *rd, struct kelp_remote_read *r);
+	void (*http_stop)(struct kelp_http_reader *rd); /* at KELP_MSG_STOP: end its reads */
 
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
@@ -295,8 +301,9 @@ void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r)
 
 /*
  * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the next path:
- * TCP when it failed over RDMA and TCP is configured (once per request), else the control
- * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. An RDMA-only or
+ * TCP when it failed over RDMA and TCP is configured (once per request), else HTTP: the lcore's
+ * own HTTP reader (once per request, when it takes @r), else the control thread's HTTP fallback;
+ * when its ring is full, complete it with -EAGAIN. An RDMA-only or
  * TCP-only request (KELP_SQE_F_RDMA_ONLY / _TCP_ONLY) completes instead, with @r->result when the
  * failed path set a -errno there, else -EIO. Owning lcore.
  */
