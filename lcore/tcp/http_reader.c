@@ -79,9 +79,10 @@ static void send_on(struct kelp_http_reader *rd, struct http_slot *s, int err, i
 	struct http_server *srv = s->srv;
 
 	if (down) {
-		uint64_t b = srv->backoff_ns ? srv->backoff_ns * 2 : KELP_HTTP_FALLBACK_RETRY_MIN_NS;
-		srv->backoff_ns = b < KELP_HTTP_FALLBACK_RETRY_MAX_NS ? b
-								      : KELP_HTTP_FALLBACK_RETRY_MAX_NS;
+		uint64_t b =
+			srv->backoff_ns ? srv->backoff_ns * 2 : KELP_HTTP_FALLBACK_RETRY_MIN_NS;
+		srv->backoff_ns =
+			b < KELP_HTTP_FALLBACK_RETRY_MAX_NS ? b : KELP_HTTP_FALLBACK_RETRY_MAX_NS;
 		srv->retry_at_ns = kelp_now_ns() + srv->backoff_ns;
 	}
 	rr->result = err;
@@ -153,11 +154,13 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 
 	(void)lc;
 	if (!kelp_http_client_busy(rd->http) && !io_uring_sq_ready(&rd->ring))
-		return KELP_POLL_IDLE; /* nothing in flight: what an lcore without HTTP reads pays */
+		return KELP_POLL_IDLE; /* nothing in flight: what an lcore without HTTP reads pays
+					*/
 	n = kelp_uring_dispatch(&rd->ring);
 	bool submit = io_uring_sq_ready(&rd->ring) != 0;
 	if (submit)
-		io_uring_submit(&rd->ring); /* an error leaves them queued: the next round retries */
+		io_uring_submit(
+			&rd->ring); /* an error leaves them queued: the next round retries */
 	if (n)
 		publish(rd);
 	/* only waiting: the lcore may park, the ring's eventfd wakes it (answers, the timeout
@@ -378,9 +381,10 @@ void kelp_http_reader_destroy(struct kelp_http_reader *rd)
 		rd->stopping = true;
 		drain(rd);
 		if (kelp_http_client_destroy(rd->http) < 0)
-			kelp_log_warn("kelpd: lcore %u: the HTTP reader's calls did not end in time; "
-				      "left as they are",
-				      rd->lc->id);
+			kelp_log_warn(
+				"kelpd: lcore %u: the HTTP reader's calls did not end in time; "
+				"left as they are",
+				rd->lc->id);
 		else if (PEEK(rd->pub.reads))
 			kelp_log_info("kelpd: lcore %u: HTTP reads %lu, sent on to control %lu, "
 				      "bypassed %lu, connections %lu",

@@ -46,9 +46,9 @@ struct kelp_http_reader;
 
 /* Counters of one lcore's HTTP reader (relaxed copies), summed into kelpctl stats' http_fallback */
 struct kelp_http_reader_stats {
-	uint64_t reads;	      /* taken by the lcore */
-	uint64_t to_control;  /* failed here, sent on to the control thread */
-	uint64_t bypassed;    /* not taken: their server failed here recently */
+	uint64_t reads;	     /* taken by the lcore */
+	uint64_t to_control; /* failed here, sent on to the control thread */
+	uint64_t bypassed;   /* not taken: their server failed here recently */
 	uint64_t calls, errors, timeouts, conns_opened, conns_reused, stale_retries;
 	uint64_t body_bytes_direct, body_bytes_copied;
 };
