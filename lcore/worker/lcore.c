@@ -112,7 +112,10 @@ static bool http_here(struct kelp_lcore *lc, struct kelp_remote_read *r)
 	if (!lc->http_route || r->http_tried || r->local_failed)
 		return false;
 	r->http_tried = true;
-	return lc->http_route(lc->http_reader, r) == 0;
+	if (lc->http_route(lc->http_reader, r) != 0)
+		return false;
+	lc->round_http++; /* a hand-off too: see KELP_HANDOFF_PARK_NS */
+	return true;
 }
 
 /* Hand a non-local READ/STAT to the control thread. @local_failed: the local copy failed (-EIO),
@@ -565,10 +568,13 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 	KELP_ASSERT_OWNER(&lc->owner);
 	int busy = KELP_POLL_IDLE;
 	lc->round_cqes = 0;
+	lc->round_http = 0;
 	for (unsigned i = 0; i < lc->n_pollers; i++)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
-	if (busy) /* handed reads to control and completed nothing: see KELP_HANDOFF_PARK_NS */
-		lc->handoff_only = lc->to_ctl_pending && !lc->round_cqes;
+	/* handed reads to control or to the lcore's HTTP reader and completed nothing: see
+	 * KELP_HANDOFF_PARK_NS */
+	if (busy)
+		lc->handoff_only = (lc->to_ctl_pending || lc->round_http) && !lc->round_cqes;
 	if (lc->to_ctl_pending) {
 		lc->to_ctl_pending = 0;
 		/* slow path only (remote reads, session release): the local path never gets here.

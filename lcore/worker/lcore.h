@@ -15,9 +15,10 @@
  * own). The lcore never reads, writes or changes the flags of a doorbell, so whatever a client does
  * to its doorbell (a huge value, reading it, O_NONBLOCK) can only delay its own requests.
  * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
- * A round whose only work was handing reads to the control thread (HTTP fallback) shortens that
- * idle time to KELP_HANDOFF_PARK_NS (when parking is on at all): what comes next is their answers,
- * hundreds of microseconds away, and control wakes a parked lcore for them (kelp_lcore_kick), so
+ * A round whose only work was handing reads to the control thread or to the lcore's own HTTP
+ * reader (HTTP fallback) shortens that idle time to KELP_HANDOFF_PARK_NS (when parking is on at
+ * all): what comes next is their answers, hundreds of microseconds away, and control
+ * (kelp_lcore_kick) or the HTTP reader's ring eventfd wakes a parked lcore for them, so
  * spinning for them only burns CPU the volume server and the client need. A round that wrote
  * completions keeps the full (adaptive: kelp_lcore_park_adapt) spin, since the client usually
  * answers with new requests within microseconds; a park after a hand-off does not adapt it.
@@ -190,6 +191,7 @@ struct kelp_lcore {
 	struct kelp_remote_read *remote_free;
 	unsigned to_ctl_pending; /* messages sent since control was last woken */
 	unsigned round_cqes;	 /* completions written in the current poll round */
+	unsigned round_http;	 /* reads started on the HTTP reader in the current round */
 	int handoff_only;	 /* the last busy round only handed work to control */
 	int stop;
 	/* pollers that still need a volume pointer after their round (the TCP export's sends
