@@ -350,6 +350,7 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	PUT("lcore_reads", l.reads);
 	PUT("lcore_to_control", l.to_control);
 	PUT("lcore_bypassed", l.bypassed);
+	PUT("lcore_inflight", l.inflight);
 #undef PUT
 	return o;
 }

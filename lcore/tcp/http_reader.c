@@ -70,6 +70,8 @@ static void slot_put(struct kelp_http_reader *rd, struct http_slot *s)
 	s->next = rd->free;
 	rd->free = s;
 	rd->in_flight--;
+	rd->lc->http_inflight = rd->in_flight;
+	PUB(rd->pub.inflight, rd->in_flight);
 }
 
 /* The server failed @s's read: send it on to control (once), naming the server. */
@@ -268,6 +270,8 @@ int kelp_http_reader_route(struct kelp_http_reader *rd, struct kelp_remote_read 
 	s->rr = r;
 	s->srv = srv;
 	rd->in_flight++;
+	rd->lc->http_inflight = rd->in_flight;
+	PUB(rd->pub.inflight, rd->in_flight);
 	PUB_ADD(rd->pub.reads, 1);
 	return 0; /* the poller submits this round's SQEs */
 }
@@ -339,6 +343,7 @@ void kelp_http_reader_stats(const struct kelp_http_reader *rd, struct kelp_http_
 	s->reads += PEEK(p->reads);
 	s->to_control += PEEK(p->to_control);
 	s->bypassed += PEEK(p->bypassed);
+	s->inflight += PEEK(p->inflight);
 	s->calls += PEEK(p->calls);
 	s->errors += PEEK(p->errors);
 	s->timeouts += PEEK(p->timeouts);

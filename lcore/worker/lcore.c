@@ -692,15 +692,20 @@ static void *lcore_thread(void *arg)
 		if (lc->idle_park_ns == 0)
 			continue;
 		uint64_t now = kelp_now_ns(); /* vDSO, no syscall; idle rounds only */
-		uint64_t park_after = lc->handoff_only && spin_ns > KELP_HANDOFF_PARK_NS
-					      ? KELP_HANDOFF_PARK_NS
-					      : spin_ns;
+		/* reads on the HTTP reader: its ring's eventfd wakes us for their answers, and a
+		 * client's doorbell for new requests; spinning meanwhile only takes CPU from the
+		 * volume server and the client (measured: BENCHMARKS.md, HTTP reads on the lcore)
+		 */
+		uint64_t park_after =
+			(lc->handoff_only || lc->http_inflight) && spin_ns > KELP_HANDOFF_PARK_NS
+				? KELP_HANDOFF_PARK_NS
+				: spin_ns;
 		if (idle_since == 0) {
 			idle_since = now;
 		} else if (now - idle_since >= park_after) {
 			park(lc);
 			/* a park for HTTP answers says nothing about how fast clients come back */
-			if (park_after == spin_ns)
+			if (park_after == spin_ns && !lc->http_inflight)
 				spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
 								kelp_now_ns() - now);
 			idle_since = 0;

@@ -22,6 +22,9 @@
  * spinning for them only burns CPU the volume server and the client need. A round that wrote
  * completions keeps the full (adaptive: kelp_lcore_park_adapt) spin, since the client usually
  * answers with new requests within microseconds; a park after a hand-off does not adapt it.
+ * While reads are in flight on the lcore's HTTP reader, every idle spin is that short and parks
+ * do not adapt it: answers arrive every few tens of microseconds at depth, and spinning for them
+ * cost more CPU per read than the HTTP work itself (the spin grew to 16x idle_park_us).
  */
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
@@ -192,6 +195,7 @@ struct kelp_lcore {
 	unsigned to_ctl_pending; /* messages sent since control was last woken */
 	unsigned round_cqes;	 /* completions written in the current poll round */
 	unsigned round_http;	 /* reads started on the HTTP reader in the current round */
+	unsigned http_inflight;	 /* reads on the HTTP reader (kept by it): their answers wake us */
 	int handoff_only;	 /* the last busy round only handed work to control */
 	int stop;
 	/* pollers that still need a volume pointer after their round (the TCP export's sends
