@@ -49,6 +49,7 @@ struct kelp_http_reader_stats {
 	uint64_t reads;	     /* taken by the lcore */
 	uint64_t to_control; /* failed here, sent on to the control thread */
 	uint64_t bypassed;   /* not taken: their server failed here recently */
+	uint64_t inflight;   /* reads on the lcore now */
 	uint64_t calls, errors, timeouts, conns_opened, conns_reused, stale_retries;
 	uint64_t body_bytes_direct, body_bytes_copied;
 };
