@@ -24,7 +24,10 @@
 # IDLE_PARK_US (the fallback kelpd's [engine] idle_park_us, default 20), WAIT (kelp-bench's wait
 # option for the fallback rows, default --wait; e.g. --wait=0 or --wait=5), BASE_KELPD (another
 # kelpd binary, e.g. one built from main: its fallback rows run too, labelled "fallback-base",
-# right before this tree's, for an A/B in the same run).
+# right before this tree's, for an A/B in the same run), ARENA_MB (kelpd's [engine] arena_mb, default
+# 256: kelpd's control thread populates a session's arena when kelp-bench connects, ~0.4 s of CPU
+# for 256 MiB here, which lands in every row's kelpd CPU; 32 keeps that out of the per-read
+# figures of short 4 KiB rows).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -45,7 +48,7 @@ while [ $# -gt 0 ]; do
 	-s) SIZES=$2; shift 2 ;;
 	--no-fallback) FALLBACK=0; shift ;;
 	--no-local) LOCAL=0; shift ;;
-	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -84,7 +87,7 @@ idle_park_us = ${IDLE_PARK_US:-20}"
 lcores = 1
 $engine_extra
 socket = $WEED_DIR/kelpd.sock
-arena_mb = 256
+arena_mb = ${ARENA_MB:-256}
 [export]
 dirs = $VDIR
 [seaweedfs]

@@ -185,6 +185,21 @@ static bool server_down_err(int err)
 	}
 }
 
+int kelp_http_call_error(int err, bool *down)
+{
+	*down = false;
+	switch (err) {
+	case -EPROTO:
+	case -EMSGSIZE:
+		return -EBADMSG; /* malformed response */
+	case -ECANCELED:
+		return -ECANCELED;
+	default:
+		*down = server_down_err(err);
+		return -EHOSTUNREACH; /* refused, reset, timed out, unreachable */
+	}
+}
+
 /* ---- one read: up to two calls (the second one a hedge) and a hedge timer ------------------- */
 
 /* A hedge timer: owned by the ring from arming to its completion; @r NULL once detached. */
@@ -349,19 +364,14 @@ static void call_done(struct kelp_http_call *call, int err)
 		return maybe_finish(r);
 	}
 	if (err) {
-		switch (err) {
-		case -EPROTO:
-		case -EMSGSIZE:
-			health_answered(fb, call->server); /* it talks, if badly */
-			r->last_err = -EBADMSG;		   /* malformed response */
-			break;
-		case -ECANCELED:
+		bool down;
+		r->last_err = kelp_http_call_error(err, &down);
+		if (r->last_err == -ECANCELED)
 			return decide(r, -1, -ECANCELED); /* the client is shutting down */
-		default:
-			if (server_down_err(err))
-				health_failed(fb, call->server, err, false);
-			r->last_err = -EHOSTUNREACH; /* refused, reset, timed out, unreachable */
-		}
+		if (r->last_err == -EBADMSG)
+			health_answered(fb, call->server); /* it talks, if badly */
+		else if (down)
+			health_failed(fb, call->server, err, false);
 		return try_next(r, slot);
 	}
 	health_answered(fb, call->server);
@@ -403,6 +413,17 @@ static void timer_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 static void start_reads(struct kelp_http_read *r, const struct kelp_vol_locations *locs)
 {
 	r->locs = *locs;
+	if (r->skip[0]) {
+		/* asked already by the lcore: report it, leave it out, keep its error */
+		if (r->skip_down)
+			health_failed(r->fb, r->skip, r->skip_down, false);
+		r->last_err = r->skip_err;
+		unsigned n = 0;
+		for (unsigned i = 0; i < r->locs.count; i++)
+			if (strcmp(r->locs.url[i], r->skip) != 0 && n++ != i)
+				memcpy(r->locs.url[n - 1], r->locs.url[i], sizeof(r->locs.url[0]));
+		r->locs.count = n;
+	}
 	kelp_replica_health_order(&r->fb->health, r->locs.url, r->locs.count, kelp_now_ns());
 	try_next(r, 0);
 }

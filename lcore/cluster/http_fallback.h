@@ -67,6 +67,12 @@ struct kelp_http_read {
 	bool stat;	   /* HEAD: size, crc, flags only */
 	bool decompressed; /* ask for gzip-stored needles inflated */
 	bool verify_crc;   /* check whole needles against the ETag CRC (see above) */
+	/* a location asked already (by the lcore's HTTP reader, lcore/tcp/http_reader.h): not asked
+	 * again; "" none. skip_err: the read's error from it (the result when no other location
+	 * answers); skip_down: its transport error when that says the server is down (reported to
+	 * the replica health), 0 otherwise */
+	char skip[KELP_LOOKUP_URL_MAX];
+	int skip_err, skip_down;
 	struct kelp_fid fid;
 	uint64_t offset;			/* READ: in the needle data */
 	uint32_t length;			/* READ: bytes wanted, >= 1 */
@@ -138,6 +144,14 @@ unsigned kelp_http_fallback_busy(const struct kelp_http_fallback *fb);
  * not called): -EINVAL bad request, -EHOSTUNREACH no location reachable, -ENOMEM, -ECANCELED.
  */
 int kelp_http_fallback_read(struct kelp_http_fallback *fb, struct kelp_http_read *r);
+
+/*
+ * kelp_http_call_error - the read's error for a call that failed with transport error @err
+ * (kelp_http_call.done): -EBADMSG malformed answer (-EPROTO, -EMSGSIZE), -ECANCELED shut down,
+ * -EHOSTUNREACH otherwise; *@down tells whether @err says the server is down (refused, reset,
+ * timed out, unreachable). Pure.
+ */
+int kelp_http_call_error(int err, bool *down);
 
 /*
  * kelp_http_read_result - interpret a volume server's answer to @r's request (pure; exposed for

@@ -37,6 +37,8 @@
 #include "lcore/cluster/http_client.h"
 #include "lcore/cluster/http_fallback.h"
 #include "lcore/control/remote_read.h"
+#include "lcore/tcp/http_reader.h"
+#include "lcore/worker/lcore.h"
 #include "lcore/worker/serve_local.h"
 
 /* Retired location tables are freed every this many reads (and at stop). */
@@ -214,6 +216,10 @@ int kelp_ctl_remote_read(struct kelp_control *ctl, struct kelp_remote_read *rr)
 		p->local_failed_reads++;
 		log_local_failure(p, rr);
 	}
+	/* the lcore's HTTP reader asked one location already (lcore/tcp/http_reader.h) */
+	snprintf(q->hr.skip, sizeof(q->hr.skip), "%s", rr->http_skip ? rr->http_skip : "");
+	q->hr.skip_err = rr->http_skip_err;
+	q->hr.skip_down = rr->http_skip_down;
 	q->hr.fid = rr->fid;
 	q->hr.offset = rr->offset;
 	q->hr.length = rr->length;
@@ -300,6 +306,21 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	kelp_http_client_get_stats(p->http, &h);
 	kelp_discovery_get_stats(p->disc, &d);
 	kelp_http_fallback_get_stats(p->fb, &f);
+	/* the lcores' own HTTP reads (lcore/tcp/http_reader.h): their calls and connections count
+	 * with control's */
+	struct kelp_http_reader_stats l = {0};
+	const struct kelp_engine *eng = kelp_ctl_engine(p->ctl);
+	for (unsigned i = 0; i < eng->n_lcores; i++)
+		if (eng->lcores[i].http_reader)
+			kelp_http_reader_stats(eng->lcores[i].http_reader, &l);
+	h.calls += l.calls;
+	h.errors += l.errors;
+	h.timeouts += l.timeouts;
+	h.conns_opened += l.conns_opened;
+	h.conns_reused += l.conns_reused;
+	h.stale_retries += l.stale_retries;
+	h.body_bytes_direct += l.body_bytes_direct;
+	h.body_bytes_copied += l.body_bytes_copied;
 	json_t *o = json_object();
 #define PUT(name, v) json_object_set_new(o, name, json_integer((json_int_t)(v)))
 	PUT("inflight", p->inflight);
@@ -326,6 +347,10 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	PUT("body_bytes_direct", h.body_bytes_direct);
 	PUT("body_bytes_copied", h.body_bytes_copied);
 	PUT("timed_waits", kelp_ctl_timed_waits(p->ctl));
+	PUT("lcore_reads", l.reads);
+	PUT("lcore_to_control", l.to_control);
+	PUT("lcore_bypassed", l.bypassed);
+	PUT("lcore_inflight", l.inflight);
 #undef PUT
 	return o;
 }

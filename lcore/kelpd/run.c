@@ -22,6 +22,7 @@
 #include "lcore/rdma/rdma_export.h"
 #include "lcore/rdma/rdma_reader.h"
 #include "lcore/tcp/tcp_export.h"
+#include "lcore/tcp/http_reader.h"
 #include "lcore/tcp/tcp_reader.h"
 #include "nic/device.h"
 #include "lcore/worker/topology.h"
@@ -65,8 +66,9 @@ static bool has_transport(const struct kelp_config *c, const char *t)
 	return false;
 }
 
-/* Start the TCP export ([peer] tcp_listen, on lcore 0) and the TCP readers (one per lcore, when
- * masters locate volumes and [peer] transports names tcp). Main thread, before the lcores start.
+/* Start the TCP export ([peer] tcp_listen, on lcore 0), the lcores' HTTP readers (one per lcore,
+ * when masters locate volumes) and the TCP readers (one per lcore, when masters locate volumes
+ * and [peer] transports names tcp). Main thread, before the lcores start.
  * Return: 0 or -errno (a configuration error, printed). */
 static int tcp_start(struct kelp_engine *eng)
 {
@@ -79,6 +81,14 @@ static int tcp_start(struct kelp_engine *eng)
 			c->rdma.export_max_read_mb, &eng->tcp_export);
 		if (rc)
 			return rc;
+	}
+	/* HTTP from the lcores themselves (http_reader.h): wherever there is an HTTP fallback */
+	for (unsigned i = 0; c->seaweedfs.master.n && i < eng->n_lcores; i++) {
+		int rc = kelp_http_reader_create(&eng->lcores[i], &eng->lcores[i].http_reader);
+		if (rc)
+			return rc;
+		eng->lcores[i].http_route = kelp_http_reader_route;
+		eng->lcores[i].http_stop = kelp_http_reader_stop;
 	}
 	if (!c->seaweedfs.master.n || c->seaweedfs.force_http || !has_transport(c, "tcp"))
 		return 0;
@@ -110,6 +120,10 @@ static void tcp_stop(struct kelp_engine *eng)
 		kelp_tcp_reader_destroy(eng->lcores[i].tcp_reader);
 		eng->lcores[i].tcp_reader = NULL;
 		eng->lcores[i].tcp_route = NULL;
+		kelp_http_reader_destroy(eng->lcores[i].http_reader);
+		eng->lcores[i].http_reader = NULL;
+		eng->lcores[i].http_route = NULL;
+		eng->lcores[i].http_stop = NULL;
 	}
 	kelp_tcp_export_stop(eng->tcp_export);
 	eng->tcp_export = NULL;

@@ -106,6 +106,19 @@ static void break_session(struct kelp_lcore *lc, struct lcore_session *s, int32_
 	KELP_STAT_ADD(lc->stats.sessions_broken, 1);
 }
 
+/* Start @r over HTTP on this lcore (lcore/tcp/http_reader.h), once per request; a bad local copy
+ * goes to the control thread (CRC check, replicas). Return whether it was started here. */
+static bool http_here(struct kelp_lcore *lc, struct kelp_remote_read *r)
+{
+	if (!lc->http_route || r->http_tried || r->local_failed)
+		return false;
+	r->http_tried = true;
+	if (lc->http_route(lc->http_reader, r) != 0)
+		return false;
+	lc->round_http++; /* a hand-off too: see KELP_HANDOFF_PARK_NS */
+	return true;
+}
+
 /* Hand a non-local READ/STAT to the control thread. @local_failed: the local copy failed (-EIO),
  * read a replica over HTTP (never RDMA: the peer may be this kelpd, with the same bad copy).
  * Return 1 when @c was completed here (no request object or ring room), 0 when the request left. */
@@ -131,7 +144,8 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		.tcp_only = e->flags & KELP_SQE_F_TCP_ONLY,
 		.local_failed = local_failed,
 	};
-	/* local -> RDMA -> TCP -> HTTP; a bad local copy goes to HTTP (the peer may be us) */
+	/* local -> RDMA -> TCP -> HTTP (this lcore's, then control's); a bad local copy goes to
+	 * control's HTTP (the peer may be us) */
 	int rc = -ENOTCONN; /* no peer path */
 	bool peers = !lc->eng->conf.seaweedfs.force_http && !local_failed;
 	if (lc->rdma_route && peers && !r->tcp_only) {
@@ -153,6 +167,10 @@ static int route_remote(struct kelp_lcore *lc, struct lcore_session *s, const st
 		remote_put(lc, r);
 		c->result = rc;
 		return 1;
+	}
+	if (http_here(lc, r)) {
+		s->remote_inflight++;
+		return 0;
 	}
 	struct kelp_msg m = {.type = KELP_MSG_REMOTE_READ, .lcore_id = lc->id, .remote = r};
 	if (send_to_ctl(lc, &m) != 0) {
@@ -488,6 +506,8 @@ void kelp_lcore_remote_to_http(struct kelp_lcore *lc, struct kelp_remote_read *r
 		remote_done(lc, r);
 		return;
 	}
+	if (http_here(lc, r))
+		return;
 	if (send_to_ctl(lc, &m) != 0) {
 		r->result = -EAGAIN;
 		r->cqe_flags = 0;
@@ -525,6 +545,8 @@ static void handle_msg(struct kelp_lcore *lc, const struct kelp_msg *m)
 		break;
 	case KELP_MSG_STOP:
 		lc->stop = 1;
+		if (lc->http_stop) /* its reads in flight end with -ECANCELED, as control's did */
+			lc->http_stop(lc->http_reader);
 		break;
 	default:
 		break;
@@ -547,10 +569,13 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 	KELP_ASSERT_OWNER(&lc->owner);
 	int busy = KELP_POLL_IDLE;
 	lc->round_cqes = 0;
+	lc->round_http = 0;
 	for (unsigned i = 0; i < lc->n_pollers; i++)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
-	if (busy) /* handed reads to control and completed nothing: see KELP_HANDOFF_PARK_NS */
-		lc->handoff_only = lc->to_ctl_pending && !lc->round_cqes;
+	/* handed reads to control or to the lcore's HTTP reader and completed nothing: see
+	 * KELP_HANDOFF_PARK_NS */
+	if (busy)
+		lc->handoff_only = (lc->to_ctl_pending || lc->round_http) && !lc->round_cqes;
 	if (lc->to_ctl_pending) {
 		lc->to_ctl_pending = 0;
 		/* slow path only (remote reads, session release): the local path never gets here.
@@ -668,15 +693,20 @@ static void *lcore_thread(void *arg)
 		if (lc->idle_park_ns == 0)
 			continue;
 		uint64_t now = kelp_now_ns(); /* vDSO, no syscall; idle rounds only */
-		uint64_t park_after = lc->handoff_only && spin_ns > KELP_HANDOFF_PARK_NS
-					      ? KELP_HANDOFF_PARK_NS
-					      : spin_ns;
+		/* reads on the HTTP reader: its ring's eventfd wakes us for their answers, and a
+		 * client's doorbell for new requests; spinning meanwhile only takes CPU from the
+		 * volume server and the client (measured: BENCHMARKS.md, HTTP reads on the lcore)
+		 */
+		uint64_t park_after =
+			(lc->handoff_only || lc->http_inflight) && spin_ns > KELP_HANDOFF_PARK_NS
+				? KELP_HANDOFF_PARK_NS
+				: spin_ns;
 		if (idle_since == 0) {
 			idle_since = now;
 		} else if (now - idle_since >= park_after) {
 			park(lc);
 			/* a park for HTTP answers says nothing about how fast clients come back */
-			if (park_after == spin_ns)
+			if (park_after == spin_ns && !lc->http_inflight)
 				spin_ns = kelp_lcore_park_adapt(spin_ns, lc->idle_park_ns,
 								kelp_now_ns() - now);
 			idle_since = 0;

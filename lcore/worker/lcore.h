@@ -15,12 +15,16 @@
  * own). The lcore never reads, writes or changes the flags of a doorbell, so whatever a client does
  * to its doorbell (a huge value, reading it, O_NONBLOCK) can only delay its own requests.
  * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
- * A round whose only work was handing reads to the control thread (HTTP fallback) shortens that
- * idle time to KELP_HANDOFF_PARK_NS (when parking is on at all): what comes next is their answers,
- * hundreds of microseconds away, and control wakes a parked lcore for them (kelp_lcore_kick), so
+ * A round whose only work was handing reads to the control thread or to the lcore's own HTTP
+ * reader (HTTP fallback) shortens that idle time to KELP_HANDOFF_PARK_NS (when parking is on at
+ * all): what comes next is their answers, hundreds of microseconds away, and control
+ * (kelp_lcore_kick) or the HTTP reader's ring eventfd wakes a parked lcore for them, so
  * spinning for them only burns CPU the volume server and the client need. A round that wrote
  * completions keeps the full (adaptive: kelp_lcore_park_adapt) spin, since the client usually
  * answers with new requests within microseconds; a park after a hand-off does not adapt it.
+ * While reads are in flight on the lcore's HTTP reader, every idle spin is that short and parks
+ * do not adapt it: answers arrive every few tens of microseconds at depth, and spinning for them
+ * cost more CPU per read than the HTTP work itself (the spin grew to 16x idle_park_us).
  */
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
@@ -153,6 +157,7 @@ struct kelp_engine;
 struct lcore_session;
 struct kelp_rdma_reader;
 struct kelp_tcp_reader;
+struct kelp_http_reader;
 
 struct kelp_lcore {
 	/* set before start, read-only afterwards */
@@ -189,6 +194,8 @@ struct kelp_lcore {
 	struct kelp_remote_read *remote_free;
 	unsigned to_ctl_pending; /* messages sent since control was last woken */
 	unsigned round_cqes;	 /* completions written in the current poll round */
+	unsigned round_http;	 /* reads started on the HTTP reader in the current round */
+	unsigned http_inflight;	 /* reads on the HTTP reader (kept by it): their answers wake us */
 	int handoff_only;	 /* the last busy round only handed work to control */
 	int stop;
 	/* pollers that still need a volume pointer after their round (the TCP export's sends
@@ -208,6 +215,11 @@ struct kelp_lcore {
 	/* the TCP path likewise (lcore/tcp/tcp_reader.h), tried after RDMA, before HTTP */
 	struct kelp_tcp_reader *tcp_reader;
 	int (*tcp_route)(struct kelp_tcp_reader *rd, struct kelp_remote_read *r);
+	/* HTTP from the lcore itself (lcore/tcp/http_reader.h), tried last, before handing the
+	 * read to the control thread's HTTP fallback */
+	struct kelp_http_reader *http_reader;
+	int (*http_route)(struct kelp_http_reader *rd, struct kelp_remote_read *r);
+	void (*http_stop)(struct kelp_http_reader *rd); /* at KELP_MSG_STOP: end its reads */
 
 	/* control thread only */
 	unsigned ctl_sessions; /* sessions assigned, for least-loaded placement */
@@ -295,8 +307,9 @@ void kelp_lcore_remote_finish(struct kelp_lcore *lc, struct kelp_remote_read *r)
 
 /*
  * kelp_lcore_remote_to_http - hand @r (in flight on another path that failed) to the next path:
- * TCP when it failed over RDMA and TCP is configured (once per request), else the control
- * thread's HTTP fallback; when its ring is full, complete it with -EAGAIN. An RDMA-only or
+ * TCP when it failed over RDMA and TCP is configured (once per request), else HTTP: the lcore's
+ * own HTTP reader (once per request, when it takes @r), else the control thread's HTTP fallback;
+ * when its ring is full, complete it with -EAGAIN. An RDMA-only or
  * TCP-only request (KELP_SQE_F_RDMA_ONLY / _TCP_ONLY) completes instead, with @r->result when the
  * failed path set a -errno there, else -EIO. Owning lcore.
  */

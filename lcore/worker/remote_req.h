@@ -33,12 +33,19 @@ struct kelp_remote_read {
 	/* inputs (lcore) */
 	uint8_t opcode; /* KELP_OP_READ or KELP_OP_STAT (kelp_abi.h) */
 	struct kelp_fid fid;
-	uint64_t offset;   /* READ: offset in the needle data */
-	uint32_t length;   /* READ: bytes wanted (<= the buffer) */
-	uint8_t *dst;	   /* READ: where the bytes go (inside the client's arena) */
-	bool rdma_only;	   /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
-	bool tcp_only;	   /* KELP_SQE_F_TCP_ONLY: TCP or fail */
-	bool tcp_tried;	   /* (lcore) it went over TCP once: a failure there goes on to HTTP */
+	uint64_t offset; /* READ: offset in the needle data */
+	uint32_t length; /* READ: bytes wanted (<= the buffer) */
+	uint8_t *dst;	 /* READ: where the bytes go (inside the client's arena) */
+	bool rdma_only;	 /* KELP_SQE_F_RDMA_ONLY: fail instead of going over HTTP */
+	bool tcp_only;	 /* KELP_SQE_F_TCP_ONLY: TCP or fail */
+	bool tcp_tried;	 /* (lcore) it went over TCP once: a failure there goes on to HTTP */
+	bool http_tried; /* (lcore) the lcore's HTTP reader took it once (lcore/tcp/
+			  * http_reader.h): a failure there goes on to the control thread */
+	/* the volume server the lcore's HTTP reader failed on (NULL: none; the string lives as long
+	 * as kelpd), the read's error from it (as the HTTP fallback maps it) and the transport
+	 * error when it says the server is down (0 otherwise): control skips that location */
+	const char *http_skip;
+	int32_t http_skip_err, http_skip_down;
 	bool local_failed; /* the local copy failed (-EIO: CRC, bad record, faulted .dat):
 			    * read a replica over HTTP, whole needles checked against its CRC;
 			    * -EIO when none serves it */

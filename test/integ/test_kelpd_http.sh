@@ -101,23 +101,29 @@ hstat() { "$BIN/kelpctl" -c "$CONF" --json stats | jq -e --arg c "$1" '.http_fal
 nvol=$(weed_manifest_rows live | cut -f1 | cut -d, -f1 | sort -u | wc -l)
 [ "$(hstat lookups)" -le "$((nvol + $(weed_manifest_rows deleted | wc -l)))" ] ||
 	fail "more lookups ($(hstat lookups)) than volumes: the location cache does not work"
-[ "$(hstat cache_hits)" -gt 0 ] && [ "$(hstat conns_reused)" -gt 0 ] ||
+# located volumes are read from the lcore (lcore_reads: lcore/tcp/http_reader.h) or from control's
+# location cache (cache_hits), never looked up again; nothing failed over to control
+[ "$(($(hstat cache_hits) + $(hstat lcore_reads)))" -gt 0 ] && [ "$(hstat conns_reused)" -gt 0 ] ||
 	fail "no cache hits or no keep-alive reuse: $("$BIN/kelpctl" -c "$CONF" --json stats)"
+[ "$(hstat lcore_reads)" -gt 0 ] && [ "$(hstat lcore_to_control)" = 0 ] ||
+	fail "no HTTP read on the lcore, or one sent on to control: $("$BIN/kelpctl" -c "$CONF" --json stats)"
 grep -q "^http fallback: " <<<"$("$BIN/kelpctl" -c "$CONF" stats)" || fail "kelpctl stats shows no HTTP fallback line"
 echo "ok: force_http: kelpctl get of $n live fids ($ngz stored gzipped) equals a plain curl and the upload, --raw curl as stored; deleted -> ENOENT; all over HTTP"
-echo "ok: $(hstat lookups) lookups for $nvol volumes, $(hstat cache_hits) cache hits, $(hstat conns_reused) reused connections"
-# 1b. Many reads in flight at once (issue 12 item 5): with at least KELP_CTL_LAZY_MIN_INFLIGHT HTTP
-#     reads in flight the control thread sleeps with a timeout and the lcore hands it new requests
-#     without waking it; every read must still come back, once, with its own needle's bytes
-#     (kelp-bench --verify: size and CRC of each whole needle), and the lcore parks between hand-offs.
+echo "ok: $(hstat lookups) lookups for $nvol volumes, $(hstat cache_hits) cache hits, $(hstat lcore_reads) reads on the lcore, $(hstat conns_reused) reused connections"
+# 1b. Many reads in flight at once (issue 12 item 5): 32 HTTP reads in flight on the lcore's own
+#     io_uring (lcore/tcp/http_reader.h), the lcore parking between answers; every read must still
+#     come back, once, with its own needle's bytes (kelp-bench --verify: size and CRC of each whole
+#     needle), and all of them are served on the lcore (none through the control thread).
+lr0=$(hstat lcore_reads)
 "$BIN/kelp-bench" --mode local -c "$CONF" --volume-dir "${WEED_VOLUME_DIRS[0]}" \
 	--volume-dir "${WEED_VOLUME_DIRS[1]}" -d 32 -n 3000 -s 65536 --wait --verify --json -q \
 	>"$K/bench.json" 2>"$K/bench.err" || fail "kelp-bench -d 32 --verify over HTTP: $(cat "$K/bench.err" "$K/bench.json")"
 bj() { jq -e "$1" "$K/bench.json"; }
 [ "$(bj .ops)" -ge 3000 ] && [ "$(bj .errors)" = 0 ] && [ "$(bj .verify_failures)" = 0 ] ||
 	fail "kelp-bench -d 32 over HTTP: $(cat "$K/bench.json")"
-[ "$(hstat timed_waits)" -gt 0 ] || fail "32 reads in flight, yet the control thread never slept timed: $("$BIN/kelpctl" -c "$CONF" --json stats)"
-echo "ok: $(bj .ops) reads at depth 32 over HTTP, all verified; control slept timed $(hstat timed_waits) times"
+[ "$(($(hstat lcore_reads) - lr0))" -ge "$(bj .ops)" ] && [ "$(hstat lcore_to_control)" = 0 ] ||
+	fail "$(bj .ops) reads at depth 32, not all on the lcore: $("$BIN/kelpctl" -c "$CONF" --json stats)"
+echo "ok: $(bj .ops) reads at depth 32 over HTTP, all verified, all served on the lcore"
 # 1c. Errors stay with their own requests in those batches: live and deleted fids interleaved, each
 #     read once per pass (--seq), 40 passes at depth 32: exactly the deleted ones fail, with ENOENT.
 : >"$K/mixed.fids"
@@ -181,7 +187,7 @@ start_kelpd mixed "[export]
 dirs = ${WEED_VOLUME_DIRS[0]}
 [seaweedfs]
 master = $WEED_MASTER
-http_timeout_ms = 10000"
+http_timeout_ms = 60000"
 while IFS=$'\t' read -r fid url _; do
 	"$BIN/kelpctl" -c "$CONF" get "$fid" -o "$K/got" || fail "$fid: mixed get failed"
 	curl -sf -o "$K/want" "http://$url/$fid"
@@ -201,10 +207,51 @@ at_exit "kill -CONT $mpid 2>/dev/null"
 "$BIN/kelpctl" -c "$CONF" get "$on1" -o "$K/got" || { kill -CONT "$mpid"; fail "master stopped: cached location failed"; }
 kill -CONT "$mpid"
 echo "ok: master stopped -> cached locations keep working"
-# volume server 1 killed: its fid fails clearly, local reads and kelpd go on
+# volume server 1 hung (SIGSTOP: accepts, never answers) while a read of it is in flight on the
+# lcore's own HTTP ring: the same lcore goes on serving its other reads (a local one here), and the
+# hung read is answered once the server goes on (http_timeout_ms 60 s: far above any load here).
+lr0=$(hstat lcore_reads)
+vpid=${_WEED_PIDS[2]}
+kill -STOP "$vpid"
+at_exit "kill -CONT $vpid 2>/dev/null"
+"$READ" -c "$CONF" "$on1" >"$K/hung.got" 2>"$K/hung.meta" &
+rpid=$!
+lcore_took_it() { [ "$(hstat lcore_reads)" -gt "$lr0" ]; }
+wait_until 60 lcore_took_it || { kill -CONT "$vpid"; fail "the read of the hung server is not on the lcore"; }
+kill -0 "$rpid" 2>/dev/null || { kill -CONT "$vpid"; fail "the read of a hung server ended: $(cat "$K/hung.meta")"; }
+"$BIN/kelpctl" -c "$CONF" get "$on0" -o "$K/got" || { kill -CONT "$vpid"; fail "local read while an HTTP read hangs on the lcore failed"; }
+kill -CONT "$vpid"
+wait "$rpid" || fail "read of the hung server after SIGCONT: $(cat "$K/hung.meta")"
+curl_stored "http://${WEED_VOLUME_URLS[1]}/$on1" >"$K/want"
+cmp -s "$K/hung.got" "$K/want" || fail "read of the hung server, answered after SIGCONT, differs from curl"
+echo "ok: volume server hung with a read in flight on the lcore: the lcore's local read went on; that read answered after SIGCONT"
+# kelpd stopped while a read hangs on the lcore's HTTP ring: it ends with ECANCELED at once (as on
+# the control thread, section 6), not after the 60 s timeout, and kelpd exits cleanly.
+lr0=$(hstat lcore_reads)
+kill -STOP "$vpid"
+"$READ" -c "$CONF" "$on1" >/dev/null 2>"$K/hung.meta" &
+rpid=$!
+wait_until 60 lcore_took_it || { kill -CONT "$vpid"; fail "the read of the hung server is not on the lcore"; }
+start=$SECONDS
+stop_kelpd
+kill -CONT "$vpid"
+wait "$rpid" || fail "kelp_read failed: $(cat "$K/hung.meta")"
+[ $((SECONDS - start)) -lt 40 ] || fail "stopping kelpd waited for the HTTP timeout" # not a timing check: 60 s
+[ "$(field err "$(cat "$K/hung.meta")")" = ECANCELED ] || fail "read hanging on the lcore at stop: $(cat "$K/hung.meta")"
+echo "ok: kelpd stopped with a read hanging on the lcore's HTTP ring -> ECANCELED at once"
+start_kelpd mixed "[export]
+dirs = ${WEED_VOLUME_DIRS[0]}
+[seaweedfs]
+master = $WEED_MASTER
+http_timeout_ms = 60000"
+"$BIN/kelpctl" -c "$CONF" get "$on1" -o "$K/got" || fail "$on1: read after restart failed" # locates it
+# volume server 1 killed: its fid fails clearly, local reads and kelpd go on; on the lcore the
+# refused connection sends the read on to control once (which skips that server: nothing left)
+tc0=$(hstat lcore_to_control)
 weed_kill_volume 1
 if "$BIN/kelpctl" -c "$CONF" get "$on1" -o "$K/got" 2>"$K/err"; then fail "read from a killed server succeeded"; fi
 grep -q "not local" "$K/err" || fail "killed server: unclear error: $(cat "$K/err")"
+[ "$(hstat lcore_to_control)" -gt "$tc0" ] || fail "killed server: the read did not go from the lcore to control: $("$BIN/kelpctl" -c "$CONF" --json stats)"
 "$BIN/kelpctl" -c "$CONF" get "$on0" -o "$K/got" || fail "local read after the kill failed"
 "$BIN/kelpctl" -c "$CONF" status >/dev/null || fail "kelpd unhealthy after the kill"
 echo "ok: volume server killed -> EHOSTUNREACH ($(cat "$K/err")); local reads and kelpd unaffected"

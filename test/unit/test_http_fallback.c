@@ -148,6 +148,32 @@ static void test_statuses(void **state)
 	}
 }
 
+/* A failed call's error, as the control thread's fallback and the lcore's HTTP reader both map it:
+ * the read's error, and whether it says the server is down (replica health, the lcore's bypass). */
+static void test_call_error(void **state)
+{
+	static const int down[] = {ECONNREFUSED, ECONNRESET,  ECONNABORTED, ETIMEDOUT,
+				   EHOSTUNREACH, ENETUNREACH, EHOSTDOWN,    EPIPE};
+	bool d = true;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(down) / sizeof(down[0]); i++) {
+		assert_int_equal(kelp_http_call_error(-down[i], &d), -EHOSTUNREACH);
+		assert_true(d);
+	}
+	assert_int_equal(kelp_http_call_error(-EPROTO, &d), -EBADMSG);
+	assert_false(d); /* it answered, if badly */
+	d = true;
+	assert_int_equal(kelp_http_call_error(-EMSGSIZE, &d), -EBADMSG);
+	assert_false(d);
+	d = true;
+	assert_int_equal(kelp_http_call_error(-ECANCELED, &d), -ECANCELED);
+	assert_false(d);
+	d = true;
+	assert_int_equal(kelp_http_call_error(-ENOMEM, &d), -EHOSTUNREACH);
+	assert_false(d); /* our own trouble: not the server's */
+}
+
 static void test_loc_table_find(void **state)
 {
 	const uint32_t vids[] = {1, 2, 7, 100, 4000000000u};
@@ -252,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_end_and_past_end),
 		cmocka_unit_test(test_whole_body_and_stat),
 		cmocka_unit_test(test_statuses),
+		cmocka_unit_test(test_call_error),
 		cmocka_unit_test(test_loc_table_find),
 		cmocka_unit_test(test_discovery_order_volume_address),
 	};
