@@ -137,6 +137,7 @@ struct kelp_config {
 		char *path;		      /* kelp-mount's root (not applied by kelpd) */
 		uint32_t metadata_ttl_ms;     /* entries and negative lookups cached this long */
 		uint32_t cache_entries;	      /* at most this many cached */
+		uint32_t dir_list_max;	      /* a miss lists its directory, this far; 0 = off */
 		uint32_t timeout_ms;	      /* one request to one filer */
 	} filer;
 	/* Where each key's value came from, by table row (kelp_config_where()): the line in

@@ -51,6 +51,7 @@ struct kelp_lcore;
 struct kelp_control;
 struct kelp_epoch;
 struct kelp_loc_table;
+struct kelp_path_table;
 struct kelp_rdma_dev;
 struct kelp_rdma_export;
 struct kelp_tcp_export;
@@ -80,9 +81,13 @@ struct kelp_engine {
 	struct kelp_epoch *epoch;	 /* reclamation of what lcores read without locks; NULL in
 					  * unit tests that drive an lcore by hand */
 	struct kelp_loc_table
-		*locations;	   /* volume locations from the masters, published by the
-				    * HTTP fallback's discovery (lcore/cluster/discovery.h): lcores read
-				    * it with kelp_loc_table_load(); NULL without masters */
+		*locations; /* volume locations from the masters, published by the
+			     * HTTP fallback's discovery (lcore/cluster/discovery.h): lcores read
+			     * it with kelp_loc_table_load(); NULL without masters */
+	/* read plans of cached files by path (lcore/path_table.h), published by the control
+	 * thread's filer client: lcores load it (acquire) and serve PATH_READs of local plain
+	 * chunks with it; NULL without [filer] address or epoch (then the control thread serves) */
+	struct kelp_path_table *path_table;
 	struct kelp_lcore *lcores; /* n_lcores entries */
 	unsigned n_lcores;
 	struct kelp_control *ctl;

@@ -21,12 +21,26 @@
 #define LIST_BODY   (1u << 20)
 #define BODY_MAX    (256u << 20)
 #define LIST_MAX    1024 /* names per listing page at most */
+#define LISTED_DIRS 4096 /* directories remembered as listed (within the TTL) at most */
 
 struct pending { /* a lookup in flight, and who waits for it */
 	struct pending *next;
+	struct pending *dnext; /* waiting for its directory's listing (struct dirl) */
 	struct kelp_filer_wait *head, *tail;
 	size_t len;
-	char path[];
+	char path[]; /* NUL-terminated (len bytes + NUL) */
+};
+
+/* A listing of the directory of missed paths (kelp_filer_lookup), page after page: every entry
+ * it finds is cached, and the lookups that wait for it are answered from its pages. */
+struct dirl {
+	struct dirl *next;
+	struct kelp_filer *f;
+	struct pending *waiting;
+	struct kelp_filer_list l;
+	uint32_t listed;
+	char after[256];
+	char dir[]; /* NUL-terminated */
 };
 
 enum freq_kind { Q_LOOKUP, Q_LIST };
@@ -50,6 +64,11 @@ struct kelp_filer {
 	unsigned n_addrs, cur;
 	struct kelp_filer_cache *cache;
 	struct pending *pending;
+	/* lookup misses list their directory (opts.list_max > 0): listings in flight, and the
+	 * directories listed within the TTL (their other misses are single lookups) */
+	uint32_t list_max;
+	struct dirl *dirls;
+	struct kelp_filer_cache *listed;
 	unsigned inflight;
 	bool stopping;
 	struct kelp_filer_stats st;
@@ -115,17 +134,16 @@ static void freq_free(struct freq *q)
 	free(q);
 }
 
-/* A lookup ended: cache the result and tell every waiter. */
-static void lookup_finish(struct freq *q, int err, struct kelp_fentry *e)
+/* A lookup ended: cache the result and tell every waiter. Takes @e's reference. */
+static void pending_finish(struct kelp_filer *f, struct pending *p, int err, struct kelp_fentry *e,
+			   bool cache)
 {
-	struct kelp_filer *f = q->f;
-	struct pending *p = q->pend;
 	for (struct pending **pp = &f->pending; *pp; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
 			break;
 		}
-	if (!f->stopping && (e || err == -ENOENT))
+	if (cache && !f->stopping && (e || err == -ENOENT))
 		kelp_filer_cache_put(f->cache, p->path, p->len, kelp_now_ns(), e, err);
 	struct kelp_filer_wait *w;
 	while ((w = KELP_FIFO_POP(p->head, p->tail))) {
@@ -134,6 +152,11 @@ static void lookup_finish(struct freq *q, int err, struct kelp_fentry *e)
 	}
 	kelp_fentry_put(e);
 	free(p);
+}
+
+static void lookup_finish(struct freq *q, int err, struct kelp_fentry *e)
+{
+	pending_finish(q->f, q->pend, err, e, true);
 }
 
 static int parse_listing(struct freq *q)
@@ -167,6 +190,7 @@ static int parse_listing(struct freq *q)
 		l->ents[l->n++].e = e;
 		kelp_filer_cache_put(f->cache, e->ent.path, strlen(e->ent.path), now, e, 0);
 	}
+	l->more = page.more;
 	kelp_filer_listing_free(&page);
 	return rc;
 }
@@ -295,6 +319,133 @@ static int freq_start(struct freq *q)
 	return 0;
 }
 
+/* Ask the filer for @p's entry alone (GET path?metadata=true). Return: 0 (pending_finish follows,
+ * never inside); -errno (nothing started, @p untouched). */
+static int start_lookup(struct kelp_filer *f, struct pending *p)
+{
+	if (f->stopping)
+		return -ECANCELED;
+	struct freq *q = freq_new(f, Q_LOOKUP, LOOKUP_BODY);
+	char *url = malloc(p->len * 3 + sizeof("?metadata=true"));
+	if (!q || !url) {
+		free(url);
+		if (q)
+			freq_free(q);
+		return -ENOMEM;
+	}
+	size_t o = url_encode(p->path, p->len, url);
+	memcpy(url + o, "?metadata=true", sizeof("?metadata=true"));
+	q->url = url;
+	q->pend = p;
+	int rc = freq_start(q);
+	if (rc == 0)
+		f->st.lookups++;
+	return rc;
+}
+
+static void dir_page_done(struct kelp_filer_list *l, int err);
+
+static int dir_page_start(struct dirl *d)
+{
+	uint32_t left = d->f->list_max - d->listed;
+	d->l = (struct kelp_filer_list){.dir = d->dir,
+					.after = d->after[0] ? d->after : NULL,
+					.limit = left < LIST_MAX ? left : LIST_MAX,
+					.done = dir_page_done};
+	return kelp_filer_list_start(d->f, &d->l);
+}
+
+/* @p's directory (the path up to its last "/"), when listing it on a miss is on and it was not
+ * listed within the TTL: a listing to wait for (one in flight, or a new one). NULL: look @p up
+ * alone. */
+static struct dirl *dir_listing(struct kelp_filer *f, const struct pending *p)
+{
+	if (!f->list_max || p->len < 2)
+		return NULL;
+	size_t dl = p->len - 1;
+	while (dl > 0 && p->path[dl] != '/')
+		dl--;
+	const char *dir = dl ? p->path : "/";
+	size_t dlen = dl ? dl : 1;
+	for (struct dirl *d = f->dirls; d; d = d->next)
+		if (strlen(d->dir) == dlen && !memcmp(d->dir, dir, dlen))
+			return d;
+	struct kelp_fentry *e = NULL;
+	int err = 0;
+	if (kelp_filer_cache_get(f->listed, dir, dlen, kelp_now_ns(), &e, &err))
+		return NULL; /* listed a moment ago: this name was not in it (or past its end) */
+	struct dirl *d = calloc(1, sizeof(*d) + dlen + 1);
+	if (!d)
+		return NULL;
+	d->f = f;
+	memcpy(d->dir, dir, dlen);
+	if (dir_page_start(d) != 0) {
+		free(d);
+		return NULL;
+	}
+	f->st.dir_lists++;
+	d->next = f->dirls;
+	f->dirls = d;
+	return d;
+}
+
+/* The listing @d ended (@err 0: complete or as far as list_max goes): the lookups it did not
+ * answer ask for their entry alone (never a -ENOENT from a listing: the lookup says). */
+static void dir_end(struct dirl *d, int err)
+{
+	struct kelp_filer *f = d->f;
+	for (struct dirl **pp = &f->dirls; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	if (!err && !f->stopping)
+		kelp_filer_cache_put(f->listed, d->dir, strlen(d->dir), kelp_now_ns(), NULL, 0);
+	struct pending *p;
+	while ((p = d->waiting)) {
+		d->waiting = p->dnext;
+		int rc = start_lookup(f, p);
+		if (rc)
+			pending_finish(f, p, rc, NULL, false);
+	}
+	free(d);
+}
+
+static void dir_page_done(struct kelp_filer_list *l, int err)
+{
+	struct dirl *d = kelp_container_of(l, struct dirl, l);
+	if (err) {
+		dir_end(d, err);
+		return;
+	}
+	/* answer the waiters whose name is on this page (the entries are cached already) */
+	for (struct pending **pp = &d->waiting; *pp;) {
+		struct pending *p = *pp;
+		const char *name = strrchr(p->path, '/') + 1;
+		struct kelp_fentry *e = NULL;
+		for (unsigned i = 0; i < l->n && !e; i++)
+			if (!strcmp(l->ents[i].name, name))
+				e = l->ents[i].e;
+		if (!e) {
+			pp = &p->dnext;
+			continue;
+		}
+		*pp = p->dnext;
+		kelp_fentry_get(e);
+		d->f->st.dir_list_hits++;
+		pending_finish(d->f, p, 0, e, false); /* cached by the listing already */
+	}
+	d->listed += l->n;
+	bool full = l->n == l->limit && l->n > 0;
+	if (full)
+		snprintf(d->after, sizeof(d->after), "%s", l->ents[l->n - 1].name);
+	kelp_filer_list_free(l);
+	/* on to the end (or list_max) even when nobody waits: the next misses there are lookups */
+	if (full && d->listed < d->f->list_max && !d->f->stopping && dir_page_start(d) == 0)
+		return;
+	dir_end(d, 0);
+}
+
 int kelp_filer_lookup(struct kelp_filer *f, const char *path, size_t len, struct kelp_filer_wait *w,
 		      struct kelp_fentry **hit)
 {
@@ -308,28 +459,22 @@ int kelp_filer_lookup(struct kelp_filer *f, const char *path, size_t len, struct
 			KELP_FIFO_PUSH(p->head, p->tail, w);
 			return -EINPROGRESS;
 		}
-	struct pending *p = calloc(1, sizeof(*p) + len);
-	struct freq *q = freq_new(f, Q_LOOKUP, LOOKUP_BODY);
-	char *url = malloc(len * 3 + sizeof("?metadata=true"));
-	if (!p || !q || !url) {
-		free(p);
-		free(url);
-		if (q)
-			freq_free(q);
+	struct pending *p = calloc(1, sizeof(*p) + len + 1);
+	if (!p)
 		return -ENOMEM;
-	}
 	memcpy(p->path, path, len);
 	p->len = len;
-	size_t o = url_encode(path, len, url);
-	memcpy(url + o, "?metadata=true", sizeof("?metadata=true"));
-	q->url = url;
-	q->pend = p;
-	int rc = freq_start(q);
-	if (rc) {
-		free(p);
-		return rc;
+	struct dirl *d = dir_listing(f, p);
+	if (d) {
+		p->dnext = d->waiting;
+		d->waiting = p;
+	} else {
+		int rc = start_lookup(f, p);
+		if (rc) {
+			free(p);
+			return rc;
+		}
 	}
-	f->st.lookups++;
 	w->next = NULL;
 	KELP_FIFO_PUSH(p->head, p->tail, w);
 	p->next = f->pending;
@@ -414,7 +559,16 @@ int kelp_filer_create(struct io_uring *ring, const struct kelp_filer_opts *o,
 	if (!rc)
 		rc = kelp_filer_cache_create(o->cache_entries, (uint64_t)o->ttl_ms * 1000000u,
 					     &f->cache);
+	/* listing a miss's directory fills the cache: not when nothing is cached; at most what
+	 * the cache holds */
+	f->list_max = o->ttl_ms && o->cache_entries ? o->list_max : 0;
+	if (f->list_max > o->cache_entries)
+		f->list_max = o->cache_entries;
+	if (!rc && f->list_max)
+		rc = kelp_filer_cache_create(LISTED_DIRS, (uint64_t)o->ttl_ms * 1000000u,
+					     &f->listed);
 	if (rc) {
+		kelp_filer_cache_destroy(f->cache);
 		kelp_http_client_destroy(f->http);
 		free(f);
 		return rc;
@@ -445,7 +599,13 @@ void kelp_filer_destroy(struct kelp_filer *f)
 		return;
 	kelp_http_client_destroy(f->http);
 	kelp_filer_cache_destroy(f->cache);
+	kelp_filer_cache_destroy(f->listed);
 	free(f);
+}
+
+void kelp_filer_set_plans(struct kelp_filer *f, struct kelp_path_table *t)
+{
+	kelp_filer_cache_set_plans(f->cache, t);
 }
 
 void kelp_filer_get_stats(const struct kelp_filer *f, struct kelp_filer_stats *s)

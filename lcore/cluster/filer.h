@@ -29,6 +29,11 @@ struct kelp_filer_opts {
 	uint32_t timeout_ms; /* per request to one filer, > 0 */
 	uint32_t ttl_ms;     /* metadata cache TTL; 0 = no cache */
 	uint32_t cache_entries;
+	/* a lookup that misses the cache lists the path's directory instead, up to this many
+	 * entries (pages of 1024; at most cache_entries), caching every entry; the lookups waiting
+	 * for it are answered from its pages, and a name it does not have is looked up alone.
+	 * A directory listed so is not listed again for the TTL. 0 = look each path up alone. */
+	uint32_t list_max;
 };
 
 /*
@@ -64,6 +69,10 @@ int kelp_filer_lookup(struct kelp_filer *f, const char *path, size_t len, struct
 /* kelp_filer_forget - drop @path from the cache (a read found its chunks gone). */
 void kelp_filer_forget(struct kelp_filer *f, const char *path, size_t len);
 
+/* kelp_filer_set_plans - publish the read plans of cached entries to @t (filer_cache.h). */
+struct kelp_path_table;
+void kelp_filer_set_plans(struct kelp_filer *f, struct kelp_path_table *t);
+
 /* One listed name and its entry (a reference owned by the list). */
 struct kelp_filer_dirent {
 	char name[256];
@@ -81,6 +90,7 @@ struct kelp_filer_list {
 	void (*done)(struct kelp_filer_list *l, int err);
 	struct kelp_filer_dirent *ents;
 	unsigned n;
+	bool more; /* the filer says more follow (ShouldDisplayLoadMore) */
 };
 
 /* kelp_filer_list_start - start @l. Return: 0 (done follows, never inside); -errno at once. */
@@ -90,11 +100,13 @@ void kelp_filer_list_free(struct kelp_filer_list *l);
 
 /* Counters for kelpctl stats. */
 struct kelp_filer_stats {
-	uint64_t lookups;      /* asked of the filer (cache misses that went out) */
-	uint64_t lists;	       /* listing pages asked */
-	uint64_t filer_errors; /* requests to one filer that failed (then failed over) */
-	uint64_t failovers;    /* requests that went to another address */
-	uint64_t bad_answers;  /* answers kelp could not parse (-EBADMSG) */
+	uint64_t lookups;	/* asked of the filer (cache misses that went out) */
+	uint64_t lists;		/* listing pages asked */
+	uint64_t dir_lists;	/* directories listed because a lookup missed (list_max) */
+	uint64_t dir_list_hits; /* lookups those listings answered */
+	uint64_t filer_errors;	/* requests to one filer that failed (then failed over) */
+	uint64_t failovers;	/* requests that went to another address */
+	uint64_t bad_answers;	/* answers kelp could not parse (-EBADMSG) */
 	struct kelp_filer_cache_stats cache;
 };
 void kelp_filer_get_stats(const struct kelp_filer *f, struct kelp_filer_stats *s);

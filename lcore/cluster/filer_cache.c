@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lcore/cluster/filer_cache.h"
+#include "lcore/path_table.h"
 
 struct node {
 	struct node *hnext;	  /* hash chain */
@@ -27,6 +28,7 @@ struct kelp_filer_cache {
 	struct node **buckets;
 	struct node *head, *tail;
 	struct kelp_filer_cache_stats st;
+	struct kelp_path_table *plans; /* NULL: none; else mirrors what is cached (filer_cache.h) */
 };
 
 void kelp_fentry_get(struct kelp_fentry *e)
@@ -47,10 +49,7 @@ void kelp_fentry_put(struct kelp_fentry *e)
 
 static uint64_t hash_path(const char *p, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
-	return h;
+	return kelp_path_hash(p, len);
 }
 
 int kelp_filer_cache_create(uint32_t max_entries, uint64_t ttl_ns, struct kelp_filer_cache **out)
@@ -111,6 +110,8 @@ static void remove_node(struct kelp_filer_cache *c, struct node **pp)
 	struct node *n = *pp;
 	*pp = n->hnext;
 	lru_unlink(c, n);
+	if (c->plans && n->e)
+		kelp_path_table_remove(c->plans, n->path, n->len);
 	kelp_fentry_put(n->e);
 	free(n);
 	c->n--;
@@ -185,7 +186,14 @@ int kelp_filer_cache_put(struct kelp_filer_cache *c, const char *path, size_t le
 	*pp = n;
 	lru_push_front(c, n);
 	c->n++;
+	if (c->plans && e)
+		kelp_path_table_publish(c->plans, path, len, &e->ent, n->expires_ns);
 	return 0;
+}
+
+void kelp_filer_cache_set_plans(struct kelp_filer_cache *c, struct kelp_path_table *t)
+{
+	c->plans = t;
 }
 
 void kelp_filer_cache_drop(struct kelp_filer_cache *c, const char *path, size_t len)

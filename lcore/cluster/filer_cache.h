@@ -67,6 +67,15 @@ int kelp_filer_cache_put(struct kelp_filer_cache *c, const char *path, size_t le
 /* kelp_filer_cache_drop - forget @path (e.g. a read found it changed). */
 void kelp_filer_cache_drop(struct kelp_filer_cache *c, const char *path, size_t len);
 
+/*
+ * kelp_filer_cache_set_plans - mirror the cache into @t (lcore/path_table.h; NULL = stop): every
+ * entry cached from now on gets its read plan published there, valid as long as the entry, and
+ * every entry the cache drops (replaced, expired, evicted, forgotten) is removed from it. So an
+ * lcore never serves a plan the cache would no longer answer with.
+ */
+struct kelp_path_table;
+void kelp_filer_cache_set_plans(struct kelp_filer_cache *c, struct kelp_path_table *t);
+
 struct kelp_filer_cache_stats {
 	uint64_t hits, negative_hits, misses, expired, evictions;
 	uint32_t entries;

@@ -37,6 +37,7 @@
 #include "lcore/control/filer_req.h"
 #include "lcore/control/remote_read.h"
 #include "lcore/engine.h"
+#include "lcore/path_table.h"
 #include "proto/chunk_manifest.h"
 #include "proto/chunk_plan.h"
 
@@ -46,6 +47,7 @@
 struct filer_srv {
 	struct kelp_control *ctl;
 	struct kelp_filer *filer;
+	struct kelp_path_table *plans; /* published to the lcores (eng->path_table); NULL: none */
 	bool stopping;
 	unsigned inflight; /* requests started, not completed */
 	uint64_t requests[4], errors, path_reads, read_bytes, chunk_reads, chunk_reads_local,
@@ -637,11 +639,24 @@ int kelp_ctl_filer_init(struct kelp_control *ctl)
 				    .n_addrs = (unsigned)c->filer.address.n,
 				    .timeout_ms = c->filer.timeout_ms,
 				    .ttl_ms = c->filer.metadata_ttl_ms,
-				    .cache_entries = c->filer.cache_entries};
+				    .cache_entries = c->filer.cache_entries,
+				    .list_max = c->filer.dir_list_max};
+	struct kelp_engine *eng = kelp_ctl_engine(ctl);
 	int rc = kelp_filer_create(kelp_ctl_ring(ctl), &o, &fs->filer);
+	/* lcores serve reads of cached plain files themselves (lcore/path_table.h): needs the
+	 * epoch that frees replaced plans, and a cache */
+	if (!rc && eng->epoch && c->filer.metadata_ttl_ms && c->filer.cache_entries) {
+		rc = kelp_path_table_create(eng->epoch, c->filer.cache_entries, &fs->plans);
+		if (rc)
+			kelp_filer_destroy(fs->filer);
+	}
 	if (rc) {
 		free(fs);
 		return rc;
+	}
+	if (fs->plans) {
+		kelp_filer_set_plans(fs->filer, fs->plans);
+		__atomic_store_n(&eng->path_table, fs->plans, __ATOMIC_RELEASE);
 	}
 	ctl->filer_priv = fs;
 	fprintf(stderr, "kelpd: files by path via %zu filer(s), first %s; metadata cached %u ms\n",
@@ -655,6 +670,12 @@ void kelp_ctl_filer_fini(struct kelp_control *ctl)
 	if (!fs)
 		return;
 	fs->stopping = true;
+	if (fs->plans) { /* lcores may still hold the table or a plan: both go through the epoch */
+		__atomic_store_n(&kelp_ctl_engine(ctl)->path_table, NULL, __ATOMIC_RELEASE);
+		kelp_filer_set_plans(fs->filer, NULL);
+		kelp_path_table_retire(fs->plans);
+		fs->plans = NULL;
+	}
 	kelp_filer_shutdown(fs->filer);
 	struct io_uring *ring = kelp_ctl_ring(ctl);
 	/* every call has a deadline and the cancels are queued: this ends */
@@ -702,6 +723,16 @@ json_t *kelp_ctl_filer_stats(struct kelp_control *ctl)
 	PUT("manifests_resolved", fs->manifests_resolved);
 	PUT("lookups", s.lookups);
 	PUT("lists", s.lists);
+	PUT("dir_lists", s.dir_lists);
+	PUT("dir_list_hits", s.dir_list_hits);
+	if (fs->plans) {
+		struct kelp_path_table_stats ps;
+		kelp_path_table_get_stats(fs->plans, &ps);
+		PUT("plans_published", ps.published);
+		PUT("plans_removed", ps.removed);
+		PUT("plans_displaced", ps.displaced);
+		PUT("plans_skipped", ps.skipped);
+	}
 	PUT("cache_hits", s.cache.hits);
 	PUT("cache_negative_hits", s.cache.negative_hits);
 	PUT("cache_misses", s.cache.misses);

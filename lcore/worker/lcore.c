@@ -21,6 +21,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "lcore/engine.h"
+#include "lcore/path_table.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/worker/lsession.h"
 #include "lcore/worker/serve_local.h"
@@ -214,6 +215,64 @@ static int route_path(struct kelp_lcore *lc, struct lcore_session *s, const stru
 	return 0;
 }
 
+/* Pieces of one path read the lcore serves at most (a stack array; more go to control). */
+#define PATH_LCORE_PIECES 16u
+
+/* Serve a validated KELP_OP_PATH_READ here when the control thread published the file's plan
+ * (lcore/path_table.h: cached, plain chunks, within the TTL) and every chunk it needs is in a
+ * local volume, read intact and not stored gzip. Return 1 when @c was filled, 0 when the request
+ * must go to the control thread (which serves it whole again: bytes written here are
+ * overwritten). No allocation, lock or syscall: a plan found stays valid until this round's
+ * quiescent point (kelp_lcore_poll_once). */
+static int serve_path_here(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
+			   struct kelp_cqe *c)
+{
+	const struct kelp_path_table *t = __atomic_load_n(&lc->eng->path_table, __ATOMIC_ACQUIRE);
+	if (!t || lc->eng->conf.seaweedfs.force_http)
+		return 0;
+	const struct kelp_path_plan *p =
+		kelp_path_table_find(t, s->arena + e->path_off, e->path_len, kelp_now_ns());
+	if (!p)
+		return 0;
+	struct kelp_chunk_piece pieces[PATH_LCORE_PIECES];
+	uint32_t np = 0;
+	int64_t n = kelp_chunk_plan(p->vis, p->nvis, p->size, e->offset, e->length, pieces,
+				    PATH_LCORE_PIECES, &np);
+	if (n < 0)
+		return 0;
+	for (uint32_t i = 0; i < np; i++) {
+		const struct kelp_chunk_piece *cp = &pieces[i];
+		if (cp->chunk == KELP_CHUNK_HOLE) { /* zeros, as the filer's GET gives */
+			memset(s->arena + e->buf_off + cp->dst_off, 0, cp->len);
+			continue;
+		}
+		if (cp->chunk >= p->nfids)
+			return 0;
+		const struct kelp_fid *fid = &p->fids[cp->chunk];
+		const struct kelp_volume *v =
+			kelp_volume_set_find(lc->eng->volumes, fid->volume_id);
+		if (!v)
+			return 0; /* not here: control reads it over the network */
+		struct kelp_sqe pe = {.opcode = KELP_OP_READ,
+				      .volume_id = fid->volume_id,
+				      .key = fid->key,
+				      .cookie = fid->cookie,
+				      .offset = cp->chunk_off,
+				      .length = cp->len,
+				      .buf_off = e->buf_off + cp->dst_off};
+		struct kelp_cqe pc;
+		kelp_serve_local(v, &pe, s->arena, &pc);
+		/* short, failed, or stored gzip (those bytes are compressed): control decides */
+		if (pc.result != (int32_t)cp->len || (pc.flags & KELP_CQE_F_GZIP))
+			return 0;
+	}
+	c->result = (int32_t)n;
+	c->size = p->size;
+	c->flags = KELP_CQE_F_PATH;
+	KELP_STAT_ADD(lc->stats.path_lcore, 1);
+	return 1;
+}
+
 /* Serve one validated-or-not SQE copy. Return 1 when @c (a CQ slot) was filled. */
 static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
 		     struct kelp_cqe *c)
@@ -241,6 +300,8 @@ static int serve_one(struct kelp_lcore *lc, struct lcore_session *s, const struc
 	case KELP_OP_PATH_READ:
 	case KELP_OP_PATH_READLINK:
 		KELP_STAT_ADD(lc->stats.path_requests, 1);
+		if (e->opcode == KELP_OP_PATH_READ && serve_path_here(lc, s, e, c))
+			return 1;
 		if (route_path(lc, s, e, c) == 0)
 			return 0;
 		c->flags = KELP_CQE_F_PATH;

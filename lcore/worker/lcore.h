@@ -109,7 +109,8 @@ struct kelp_poller {
 	X(nops)		   /* KELP_OP_NOP served */                                                \
 	X(reads)	   /* KELP_OP_READ consumed */                                             \
 	X(stats)	   /* other opcodes (KELP_OP_STAT) consumed */                             \
-	X(path_requests)   /* KELP_OP_PATH_* consumed (served by the control thread) */            \
+	X(path_requests)   /* KELP_OP_PATH_* consumed */                                           \
+	X(path_lcore)	   /* ... of them PATH_READs served here from a plan (path_table.h) */     \
 	X(bytes)	   /* READ bytes delivered */                                              \
 	X(parks)	   /* times the lcore slept in epoll_wait() */                             \
 	X(tcp)		   /* completions a peer kelpd served over TCP (in by_path "rdma") */      \

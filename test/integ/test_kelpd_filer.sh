@@ -59,6 +59,108 @@ check_set "chunks from the local volume"
 [ "$(stat_field chunk_reads_local)" -gt 0 ] || fail "no chunk was read from the local volume"
 [ "$(stat_field failovers)" -gt 0 ] || fail "the dead first [filer] address was not failed over"
 kelpd_stop_checked || fail "kelpd did not stop cleanly"
+
+multi_row=$(filer_set_rows multi)
+mpath_set=$(cut -f1 <<<"${multi_row%%$'\n'*}")
+gone_now() { local r; r=$("$PC" "$KELPD_SOCK" read "$1" 0 10 "$out/x"); [[ $r != [0-9]* ]]; }
+
+# 1b. A directory of 1100 files (2 KiB: chunked, not inline): a miss lists the directory (pages of
+# 1024, [filer] dir_list_max = 1050 here: names past it are looked up alone), and reads of cached
+# plain files with local chunks are served on the lcore (lcore counter path_lcore), not by the
+# control thread (filer read_requests); bytes equal the filer's GET either way.
+python3 - "$WEED_FILER" "$out/big" <<'PYEOF'
+import http.client, os, sys, uuid
+host, port = sys.argv[1].rsplit(":", 1)
+conn = http.client.HTTPConnection(host, int(port), timeout=120)
+for i in range(1100):
+    b, name = uuid.uuid4().hex, "f%04d" % i
+    body = (b"--" + b.encode() + b"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
+            name.encode() + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n" +
+            os.urandom(2048) + b"\r\n--" + b.encode() + b"--\r\n")
+    conn.request("POST", "/big-dir/" + name, body, {"Content-Type": "multipart/form-data; boundary=" + b})
+    r = conn.getresponse()
+    r.read()
+    if r.status >= 300:
+        sys.exit("upload of %s: HTTP %d" % (name, r.status))
+PYEOF
+lcore_reads() { kelpctl --json stats | jq -r .total.path_lcore; }
+read_eq() { # read_eq PATH OFF LEN: kelp_path_read = the filer's GET
+	local res want size
+	filer_get "$1" "$out/get" || return 1
+	size=$(stat -c %s "$out/get")
+	res=$("$PC" "$KELPD_SOCK" read "$1" "$2" "$3" "$out/pr")
+	want=$(($2 >= size ? 0 : (size - $2 < $3 ? size - $2 : $3)))
+	[ "$res" = "$want $size" ] || { echo "read $1 [$2, +$3): '$res', want '$want $size'" >&2; return 1; }
+	slice "$out/get" "$2" "$want" >"$out/want"
+	cmp -s "$out/pr" "$out/want" || { echo "read $1 [$2, +$3): bytes differ" >&2; return 1; }
+}
+samples=(500 0 37 1023 1024 1049 1050 1077 1099)
+for i in $(seq 74 37 1000); do samples+=("$i"); done
+d=$WEED_DIR/kelpd
+mkdir -p "$d"
+KELPD_EXTRA_CONF="[seaweedfs]
+master = $WEED_MASTER
+[filer]
+address = $REAL_FILER
+metadata_ttl_ms = 600000
+dir_list_max = 1050" kelpd_test_start "$d" "${WEED_VOLUME_DIRS[0]}"
+past=0
+for i in "${samples[@]}"; do
+	[ "$i" -ge 1050 ] && past=$((past + 1))
+	read_eq "$(printf /big-dir/f%04d "$i")" 0 4096 || fail "big-dir f$i (first pass)"
+done
+[ "$(stat_field dir_lists)" = 1 ] || fail "dir_lists $(stat_field dir_lists), want 1 (one directory)"
+[ "$(stat_field lists)" = 2 ] || fail "listing pages $(stat_field lists), want 2 (1024 + 26)"
+[ "$(stat_field dir_list_hits)" = 1 ] || fail "dir_list_hits $(stat_field dir_list_hits), want 1"
+[ "$(stat_field lookups)" = "$past" ] || fail "lookups $(stat_field lookups), want $past (past dir_list_max)"
+n=${#samples[@]}
+[ "$(stat_field read_requests)" = $((1 + past)) ] ||
+	fail "control thread served $(stat_field read_requests) reads, want $((1 + past))"
+[ "$(lcore_reads)" = $((n - 1 - past)) ] || fail "lcore served $(lcore_reads), want $((n - 1 - past))"
+for i in "${samples[@]}"; do # every one cached now: all on the lcore, ranges too
+	read_eq "$(printf /big-dir/f%04d "$i")" $((i % 2000)) 700 || fail "big-dir f$i (second pass)"
+done
+[ "$(lcore_reads)" = $((2 * n - 1 - past)) ] || fail "lcore served $(lcore_reads) after the second pass"
+[ "$(stat_field read_requests)" = $((1 + past)) ] || fail "second pass reached the control thread"
+# a multi-chunk plain file (1 MiB chunks) on the lcore: ranges across chunk boundaries
+read_eq "$mpath_set" 0 1 || fail "multi first read"
+l0=$(lcore_reads)
+for r in "1048570 20" "0 3145733" "2097140 1048600"; do
+	set -- $r
+	read_eq "$mpath_set" "$1" "$2" || fail "multi on the lcore [$1, +$2)"
+done
+[ "$(lcore_reads)" = $((l0 + 3)) ] || fail "multi-chunk reads were not served on the lcore"
+# a name not in the directory: -ENOENT (looked up alone: the directory is not listed again)
+dl0=$(stat_field dir_lists)
+res=$("$PC" "$KELPD_SOCK" read /big-dir/nope 0 10 "$out/x")
+[ "$res" = "-2 0" ] || fail "read of a missing name in a listed directory: '$res'"
+[ "$(stat_field dir_lists)" = "$dl0" ] || fail "a listed directory was listed again within the TTL"
+echo "ok: one listing (2 pages) for $n reads of a 1100-file directory, $past lookups past dir_list_max; $(lcore_reads) reads served on the lcore, bytes = filer GET"
+kelpd_stop_checked || fail "kelpd did not stop cleanly"
+
+# 1c. TTL on the lcore path ([filer] metadata_ttl_ms = 1000): a file read on the lcore, then
+# overwritten / deleted / created in the filer, reads the new state within bounded waits.
+start_kelpd false
+head -c 3000 /dev/urandom >"$out/l1" # random: the filer stores it plain (not gzip)
+head -c 5000 /dev/urandom >"$out/l2"
+filer_put /lttl/file "$out/l1"
+on_lcore_eq() { # on_lcore_eq PATH FILE: one read served on the lcore gives FILE's bytes
+	local l0 res
+	l0=$(lcore_reads)
+	res=$("$PC" "$KELPD_SOCK" read "$1" 0 65536 "$out/pr") || return 1
+	[ "$(lcore_reads)" -gt "$l0" ] && [ "${res%% *}" = "$(stat -c %s "$2")" ] && cmp -s "$out/pr" "$2"
+}
+wait_until 30 on_lcore_eq /lttl/file "$out/l1" || fail "first version never served on the lcore"
+filer_put /lttl/file "$out/l2"
+wait_until 30 on_lcore_eq /lttl/file "$out/l2" || fail "overwrite not seen on the lcore path"
+curl -sf -X DELETE "$(filer_url /lttl/file)" >/dev/null || fail "filer delete"
+wait_until 30 gone_now /lttl/file || fail "delete not seen (lcore path)"
+res=$("$PC" "$KELPD_SOCK" read /lttl/new 0 10 "$out/x")
+[ "$res" = "-2 0" ] || fail "read of a file not yet created: '$res'"
+filer_put /lttl/new "$out/l1"
+wait_until 30 on_lcore_eq /lttl/new "$out/l1" || fail "a created file (negative entry) not seen"
+echo "ok: overwrite, delete and create seen within the TTL on the lcore path"
+kelpd_stop_checked || fail "kelpd did not stop cleanly"
 start_kelpd true
 check_set "chunks over the HTTP fallback"
 [ "$(stat_field chunk_reads_remote)" -gt 0 ] || fail "no chunk was read over HTTP"

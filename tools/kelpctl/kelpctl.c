@@ -330,6 +330,16 @@ static void print_stats(json_t *r)
 		       geti(f, "filer_errors"), geti(f, "failovers"), geti(f, "bad_answers"),
 		       geti(f, "cache_hits"), geti(f, "cache_negative_hits"),
 		       geti(f, "cache_misses"), geti(f, "cache_entries"));
+	if (f) {
+		json_t *tot = json_object_get(r, "total");
+		printf("files by path on the lcores: %lld reads served there (plans: %lld "
+		       "published, "
+		       "%lld removed, %lld displaced, %lld not plannable); directories listed on a "
+		       "miss: %lld (answering %lld lookups)\n",
+		       tot ? geti(tot, "path_lcore") : 0, geti(f, "plans_published"),
+		       geti(f, "plans_removed"), geti(f, "plans_displaced"),
+		       geti(f, "plans_skipped"), geti(f, "dir_lists"), geti(f, "dir_list_hits"));
+	}
 	print_export(json_object_get(r, "rdma_export"));
 	print_latency(json_object_get(r, "latency_us"));
 }
