@@ -23,7 +23,10 @@
 # volume server's (from /proc), divided by the files read.
 #
 # usage: bench/run-mount.sh [-r ROUNDS] [-t THREADS] [-o OUTDIR] [--small N] [--large N --large-mb M]
-#                           [--drop-caches]
+#                           [--drop-caches] [--ways LIST] [--sets LIST]
+#   --ways LIST   comma-separated subset of kelp_mount,weed_mount,path,path_ls,http (default all)
+#   --sets LIST   comma-separated subset of small,large (default both; a set left out is not
+#                 uploaded either)
 # Writes OUTDIR/runs.json (one JSON line per run), OUTDIR/machine.txt, and prints a Markdown table.
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
@@ -36,6 +39,8 @@ NSMALL=10000
 NLARGE=8
 LARGE_MB=256
 DROP=0
+WAYS=kelp_mount,weed_mount,path,path_ls,http
+SETS=small,large
 while [ $# -gt 0 ]; do
 	case $1 in
 	-r) ROUNDS=$2; shift 2 ;;
@@ -45,7 +50,9 @@ while [ $# -gt 0 ]; do
 	--large) NLARGE=$2; shift 2 ;;
 	--large-mb) LARGE_MB=$2; shift 2 ;;
 	--drop-caches) DROP=1; shift ;;
-	-h|--help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--ways) WAYS=$2; shift 2 ;;
+	--sets) SETS=$2; shift 2 ;;
+	-h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-mount.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -66,6 +73,8 @@ FILER_PID=${_WEED_PIDS[-1]} # weed.sh's record of the process just started: the 
 VDIR=${WEED_VOLUME_DIRS[0]}
 VPID=$(pgrep -f "weed volume.*-dir=$VDIR" | head -n 1 || true)
 
+[[ ,$SETS, == *,small,* ]] || NSMALL=0
+[[ ,$SETS, == *,large,* ]] || NLARGE=0
 echo "== uploading $NSMALL x 64 KiB and $NLARGE x $LARGE_MB MiB to the filer" >&2
 python3 - "$WEED_FILER" "$NSMALL" "$NLARGE" "$LARGE_MB" "$OUT" <<'PYEOF'
 import http.client, os, sys, uuid
@@ -196,13 +205,16 @@ way_http() { # SET
 
 { date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version
   echo "threads $THREADS, small $NSMALL x 64 KiB, large $NLARGE x $LARGE_MB MiB, drop_caches $DROP"; } >"$OUT/machine.txt"
-ways=(kelp_mount weed_mount path path_ls http)
+IFS=, read -ra ways <<<"$WAYS"
+IFS=, read -ra sets <<<"$SETS"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
-	for set in small large; do
+	for set in "${sets[@]}"; do
 		# alternate the order: round 2 runs the ways backwards
-		order=("${ways[@]}")
-		if [ $((round % 2)) = 0 ]; then order=(http path_ls path weed_mount kelp_mount); fi
+		order=()
+		for w in "${ways[@]}"; do
+			if [ $((round % 2)) = 0 ]; then order=("$w" "${order[@]}"); else order+=("$w"); fi
+		done
 		for w in "${order[@]}"; do "way_$w" "$set"; done
 	done
 done

@@ -17,11 +17,13 @@
 #define MAX_ADDRS 16
 /* First body buffer of a lookup / a listing; a longer answer is asked again with a buffer of its
  * size (Content-Length), up to BODY_MAX. */
-#define LOOKUP_BODY (64u << 10)
-#define LIST_BODY   (1u << 20)
-#define BODY_MAX    (256u << 20)
-#define LIST_MAX    1024 /* names per listing page at most */
-#define LISTED_DIRS 4096 /* directories remembered as listed (within the TTL) at most */
+#define LOOKUP_BODY   (64u << 10)
+#define LIST_BODY     (1u << 20)
+#define BODY_MAX      (256u << 20)
+#define LIST_MAX      1024 /* names per listing page at most */
+#define LISTED_DIRS   4096 /* directories remembered as listed (within the TTL) at most */
+#define RELIST_TTLS   10   /* ... and as read, for this many TTLs (dir_listing) */
+#define RELIST_MISSES 32   /* misses in such a directory that list it again (dir_listing) */
 
 struct pending { /* a lookup in flight, and who waits for it */
 	struct pending *next;
@@ -37,6 +39,7 @@ struct dirl {
 	struct dirl *next;
 	struct kelp_filer *f;
 	struct pending *waiting;
+	bool background; /* a listing again: nobody waits for it (dir_listing) */
 	struct kelp_filer_list l;
 	uint32_t listed;
 	char after[256];
@@ -68,7 +71,7 @@ struct kelp_filer {
 	 * directories listed within the TTL (their other misses are single lookups) */
 	uint32_t list_max;
 	struct dirl *dirls;
-	struct kelp_filer_cache *listed;
+	struct kelp_filer_cache *listed, *seen;
 	unsigned inflight;
 	bool stopping;
 	struct kelp_filer_stats st;
@@ -355,9 +358,17 @@ static int dir_page_start(struct dirl *d)
 	return kelp_filer_list_start(d->f, &d->l);
 }
 
-/* @p's directory (the path up to its last "/"), when listing it on a miss is on and it was not
- * listed within the TTL: a listing to wait for (one in flight, or a new one). NULL: look @p up
- * alone. */
+/*
+ * @p's directory (the path up to its last "/") when listing it on a miss is on: a listing for @p
+ * to wait for (one in flight, or a new one), or NULL: look @p up alone. Not listed again within
+ * the TTL of its last listing. A directory listed before (within RELIST_TTLS x the TTL) whose
+ * entries expired is listed again only after RELIST_MISSES more misses in it, and in the
+ * background, its misses looked up alone meanwhile: a listing costs the filer and the control
+ * thread about as much as a few dozen lookups (parsing ~40 us per entry here), so a directory of
+ * which little is read is not listed every TTL; and no read waits for a listing again, for where
+ * a listing takes about the TTL (a loaded filer or control thread), reads waiting for listings
+ * would each get about one listing and never catch up.
+ */
 static struct dirl *dir_listing(struct kelp_filer *f, const struct pending *p)
 {
 	if (!f->list_max || p->len < 2)
@@ -369,15 +380,23 @@ static struct dirl *dir_listing(struct kelp_filer *f, const struct pending *p)
 	size_t dlen = dl ? dl : 1;
 	for (struct dirl *d = f->dirls; d; d = d->next)
 		if (strlen(d->dir) == dlen && !memcmp(d->dir, dir, dlen))
-			return d;
+			return d->background ? NULL : d;
 	struct kelp_fentry *e = NULL;
 	int err = 0;
-	if (kelp_filer_cache_get(f->listed, dir, dlen, kelp_now_ns(), &e, &err))
+	uint64_t now = kelp_now_ns();
+	if (kelp_filer_cache_get(f->listed, dir, dlen, now, &e, &err))
 		return NULL; /* listed a moment ago: this name was not in it (or past its end) */
+	int misses = 0;
+	bool again = kelp_filer_cache_get(f->seen, dir, dlen, now, &e, &misses);
+	if (again && misses + 1 < RELIST_MISSES) { /* not read enough (yet) to list it again */
+		kelp_filer_cache_put(f->seen, dir, dlen, now, NULL, misses + 1);
+		return NULL;
+	}
 	struct dirl *d = calloc(1, sizeof(*d) + dlen + 1);
 	if (!d)
 		return NULL;
 	d->f = f;
+	d->background = again;
 	memcpy(d->dir, dir, dlen);
 	if (dir_page_start(d) != 0) {
 		free(d);
@@ -386,7 +405,7 @@ static struct dirl *dir_listing(struct kelp_filer *f, const struct pending *p)
 	f->st.dir_lists++;
 	d->next = f->dirls;
 	f->dirls = d;
-	return d;
+	return again ? NULL : d;
 }
 
 /* The listing @d ended (@err 0: complete or as far as list_max goes): the lookups it did not
@@ -399,8 +418,10 @@ static void dir_end(struct dirl *d, int err)
 			*pp = d->next;
 			break;
 		}
-	if (!err && !f->stopping)
+	if (!err && !f->stopping) {
 		kelp_filer_cache_put(f->listed, d->dir, strlen(d->dir), kelp_now_ns(), NULL, 0);
+		kelp_filer_cache_put(f->seen, d->dir, strlen(d->dir), kelp_now_ns(), NULL, 0);
+	}
 	struct pending *p;
 	while ((p = d->waiting)) {
 		d->waiting = p->dnext;
@@ -567,7 +588,11 @@ int kelp_filer_create(struct io_uring *ring, const struct kelp_filer_opts *o,
 	if (!rc && f->list_max)
 		rc = kelp_filer_cache_create(LISTED_DIRS, (uint64_t)o->ttl_ms * 1000000u,
 					     &f->listed);
+	if (!rc && f->list_max)
+		rc = kelp_filer_cache_create(
+			LISTED_DIRS, (uint64_t)o->ttl_ms * 1000000u * RELIST_TTLS, &f->seen);
 	if (rc) {
+		kelp_filer_cache_destroy(f->listed);
 		kelp_filer_cache_destroy(f->cache);
 		kelp_http_client_destroy(f->http);
 		free(f);
@@ -600,6 +625,7 @@ void kelp_filer_destroy(struct kelp_filer *f)
 	kelp_http_client_destroy(f->http);
 	kelp_filer_cache_destroy(f->cache);
 	kelp_filer_cache_destroy(f->listed);
+	kelp_filer_cache_destroy(f->seen);
 	free(f);
 }
 
