@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A libkelp client of the path API for test/integ/test_kelpd_filer.sh:
- *   path_client SOCKET read PATH OFFSET LEN OUT
+ *   path_client SOCKET read PATH OFFSET LEN OUT [TIMES]
  *       one kelp_path_read() of [OFFSET, OFFSET + LEN) into the file OUT; prints "RESULT SIZE"
- *       (RESULT = bytes or -errno, SIZE = the file's size from the completion)
+ *       (RESULT = bytes or -errno, SIZE = the file's size from the completion); with TIMES, that
+ *       many reads back to back in one session, the last one's result and bytes (the first
+ *       caches the entry, the next ones find it within even a short TTL)
  *   path_client SOCKET async PATH FILE_SIZE PIECE
  *       the whole file as FILE_SIZE / PIECE kelp_queue_path_read()s in flight at once (more than
  *       the session's path slots: -EAGAIN makes it collect first), pieces written to stdout in
@@ -46,7 +48,7 @@ static struct kelp_session *open_session(void)
 	return s;
 }
 
-static int cmd_read(const char *path, uint64_t off, uint32_t len, const char *out)
+static int cmd_read(const char *path, uint64_t off, uint32_t len, const char *out, int times)
 {
 	struct kelp_session *s = open_session();
 	uint8_t *buf = kelp_buf_alloc(s, len);
@@ -55,7 +57,9 @@ static int cmd_read(const char *path, uint64_t off, uint32_t len, const char *ou
 		return 2;
 	}
 	struct kelp_cqe c = {0};
-	ssize_t n = kelp_path_read(s, path, off, buf, len, &c);
+	ssize_t n = 0;
+	for (int i = 0; i < (times > 0 ? times : 1); i++)
+		n = kelp_path_read(s, path, off, buf, len, &c);
 	printf("%zd %llu\n", n, (unsigned long long)c.size);
 	if (n >= 0) {
 		FILE *f = fopen(out, "wb");
@@ -301,9 +305,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sock_path = argv[1];
-	if (strcmp(argv[2], "read") == 0 && argc == 7)
+	if (strcmp(argv[2], "read") == 0 && (argc == 7 || argc == 8))
 		return cmd_read(argv[3], strtoull(argv[4], NULL, 0),
-				(uint32_t)strtoul(argv[5], NULL, 0), argv[6]);
+				(uint32_t)strtoul(argv[5], NULL, 0), argv[6],
+				argc == 8 ? atoi(argv[7]) : 1);
 	if (strcmp(argv[2], "async") == 0 && argc == 6)
 		return cmd_async(argv[3], strtoull(argv[4], NULL, 0),
 				 (uint32_t)strtoul(argv[5], NULL, 0));
