@@ -7,7 +7,7 @@
 # sub-layers run one way too (DESIGN.md, README Layout):
 #   lcore/kelpd -> lcore/control -> lcore/tcp -> lcore/rdma -> lcore/worker, lcore/cluster -> lcore
 #   (engine.h,
-#   uring_op.h: what they all share)
+#   uring_op.h, path_table.h: what they all share)
 # Prints the edges with a count of includes each, then every include that breaks the rule
 # (file:line), and exits 1 if there is one.
 #   usage: mk/check-layers.sh [--graph]     (--graph: print the edges only, exit 0)
