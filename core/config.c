@@ -256,6 +256,10 @@ static const struct kelp_conf_key config_keys[] = {
 	 .offset = F(rdma.request_timeout_ms), .def = KELP_XSTR(KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS),
 	 .doc = "reader: no reply for this long fails the connection; its reads go to HTTP",
 	 .min = 10, .max = 600000},
+	{.section = "rdma", .key = "one_sided", .type = KELP_CONF_BOOL,
+	 .offset = F(rdma.one_sided), .def = "true",
+	 .doc = "reader: read whole needles with one RDMA READ, checked by the reader (exports "
+		"that offer it); false = two-sided requests only"},
 	{.section = "rdma", .key = "export_max_read_mb", .type = KELP_CONF_UINT,
 	 .offset = F(rdma.export_max_read_mb), .def = KELP_XSTR(KELP_DEFAULT_EXPORT_MAX_READ_MB),
 	 .doc = "export: largest read served over RDMA (MiB, copied in 1 MiB pieces); larger: HTTP",

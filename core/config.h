@@ -115,6 +115,7 @@ struct kelp_config {
 		uint32_t inline_max; /* reply bytes sent in the reply SEND, no RDMA WRITE; 0 = never
 				      */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
+		bool one_sided; /* reader: whole-needle reads by one verified RDMA READ */
 	} rdma;
 	struct {
 		char *tcp_listen;		/* host:port serving peers over TCP, "" = off */

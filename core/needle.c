@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/be.h"
+#include "core/crc32c.h"
 
 uint32_t kelp_needle_padding(uint8_t version, uint32_t size)
 {
@@ -109,6 +110,54 @@ int kelp_needle_parse(uint8_t version, const uint8_t *buf, size_t len, struct ke
 	n.stored_crc = kelp_be32(body + n.size);
 	if (version == 3)
 		n.append_at_ns = kelp_be64(body + n.size + KELP_NEEDLE_CRC_SIZE);
+	*out = n;
+	return 0;
+}
+
+int kelp_needle_check_split(uint8_t version, uint32_t cookie, uint64_t key, uint32_t size,
+			    const uint8_t *head, const uint8_t *data, uint32_t dlen,
+			    const uint8_t *tail, uint32_t tlen, bool check_crc,
+			    struct kelp_needle *out)
+{
+	uint8_t fields[4 + 1024]; /* a body with no data: the fields after it, parsed in one go */
+	struct kelp_needle n;
+	uint32_t hcookie, hsize, nfields, in_data;
+	uint64_t hkey;
+
+	if (version < 2 || version > 3 || size < 4 || dlen > size - 4 || tlen < size - dlen)
+		return -EINVAL;
+	kelp_needle_parse_header(head, KELP_NEEDLE_HEADER_SIZE, &hcookie, &hkey, &hsize);
+	if (hcookie != cookie || hkey != key || hsize != size)
+		return -ESTALE;
+	memset(&n, 0, sizeof(n));
+	n.cookie = cookie;
+	n.key = key;
+	n.size = size;
+	n.data_size = kelp_be32(head + KELP_NEEDLE_HEADER_SIZE);
+	if (n.data_size > size - 4)
+		return -EIO;
+	if (n.data_size > dlen)
+		return -E2BIG;
+	/* the bytes between the data and the CRC: the rest of @data, then the start of @tail */
+	nfields = size - 4 - n.data_size;
+	if (nfields > sizeof(fields) - 4)
+		return -E2BIG;
+	in_data = dlen - n.data_size;
+	memset(fields, 0, 4);
+	memcpy(fields + 4, data + n.data_size, in_data);
+	memcpy(fields + 4 + in_data, tail, nfields - in_data);
+	if (parse_body_v2(fields, 4 + nfields, &n))
+		return -EIO;
+	n.data = data;
+	n.data_size = kelp_be32(head + KELP_NEEDLE_HEADER_SIZE); /* parse_body_v2 saw 0 */
+	n.name = n.mime = n.pairs = NULL;
+	n.stored_crc = kelp_be32(tail + (size - 4 - dlen));
+	if (check_crc && n.data_size) {
+		uint32_t crc = kelp_crc32c(0, data, n.data_size);
+
+		if (crc != n.stored_crc && kelp_crc32c_legacy(crc) != n.stored_crc)
+			return -EIO;
+	}
 	*out = n;
 	return 0;
 }

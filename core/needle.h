@@ -11,6 +11,7 @@
 #ifndef KELP_CORE_NEEDLE_H
 #define KELP_CORE_NEEDLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,28 @@ int kelp_needle_parse_header(const uint8_t *buf, size_t len, uint32_t *cookie, u
  * do not fit in its size (data_size or a field length too large).
  */
 int kelp_needle_parse(uint8_t version, const uint8_t *buf, size_t len, struct kelp_needle *out);
+
+/*
+ * kelp_needle_check_split - check a v2/v3 needle record that arrived in three pieces (a one-sided
+ * RDMA READ scatters it so that the data lands in the client's buffer): @head = its first
+ * KELP_NEEDLE_SPLIT_HEAD bytes (header + data size), @data = the next @dlen bytes, @tail = the
+ * next @tlen bytes, at least up to the end of the CRC (@tlen >= @size - @dlen; @dlen <= @size - 4).
+ * Checked against what the index promised (@cookie, @key, body size @size): the header; the data
+ * size inside the body; the flags and the fields they announce inside the body after the data
+ * (as kelp_needle_parse); with @check_crc the data's CRC32C (raw or legacy form).
+ * On success *@out holds cookie, key, size, data (= @data), data_size, flags, stored_crc and the
+ * fixed-size fields (name, mime, pairs pointers are NULL: they may straddle the pieces).
+ * @return 0; -ESTALE the header is not that needle (an index gone stale: vacuum, overwrite,
+ * delete); -EIO the record does not hold together or the CRC does not match (torn or corrupt);
+ * -E2BIG the data is longer than @dlen, or the fields after it longer than 1 KiB (read it
+ * another way); -EINVAL @version not 2/3 or the pieces do not cover the record as described.
+ * Any thread; no allocation.
+ */
+#define KELP_NEEDLE_SPLIT_HEAD (KELP_NEEDLE_HEADER_SIZE + 4)
+int kelp_needle_check_split(uint8_t version, uint32_t cookie, uint64_t key, uint32_t size,
+			    const uint8_t *head, const uint8_t *data, uint32_t dlen,
+			    const uint8_t *tail, uint32_t tlen, bool check_crc,
+			    struct kelp_needle *out);
 
 /*
  * kelp_needle_body_size - the body length kelp_needle_encode() writes for @n: 0 when data_size is

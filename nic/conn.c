@@ -46,6 +46,7 @@ int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lco
 	lc->cq_entries = cfg && cfg->cq_entries ? cfg->cq_entries : 4096;
 	lc->clock_ns = cfg && cfg->clock_ns ? cfg->clock_ns : coarse_ns;
 	lc->bounce_waiter = -1;
+	lc->rd_atomic = dev->rd_atomic ? dev->rd_atomic : 1; /* a test's device may leave it 0 */
 	lc->request_timeout =
 		(cfg && cfg->request_timeout_ms ? cfg->request_timeout_ms
 						: KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS) *
@@ -123,8 +124,10 @@ static int qp_to_init(struct kelp_rdma_conn *c)
 		.qp_state = IBV_QPS_INIT,
 		.pkey_index = 0,
 		.port_num = c->lc->dev->port,
-		/* The reader's QP is the target of the export's RDMA WRITEs. */
-		.qp_access_flags = c->role == KELP_RDMA_READER ? IBV_ACCESS_REMOTE_WRITE : 0,
+		/* The reader's QP is the target of the export's RDMA WRITEs, the export's the
+		 * target of one-sided reads' RDMA READs (of the MRs it published). */
+		.qp_access_flags = c->role == KELP_RDMA_READER ? IBV_ACCESS_REMOTE_WRITE
+							       : IBV_ACCESS_REMOTE_READ,
 	};
 
 	return c->lc->ops->modify_qp(
@@ -139,7 +142,9 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 		.path_mtu = peer->mtu < dev->active_mtu ? (enum ibv_mtu)peer->mtu : dev->active_mtu,
 		.dest_qp_num = peer->qpn,
 		.rq_psn = peer->psn,
-		.max_dest_rd_atomic = 1,
+		/* RDMA READs the export may have in flight from this reader (one-sided reads,
+		 * KELP_RDMA_RD_ATOMIC) */
+		.max_dest_rd_atomic = c->lc->rd_atomic,
 		.min_rnr_timer = 12,
 		.ah_attr =
 			{
@@ -169,7 +174,7 @@ static int qp_to_rts(struct kelp_rdma_conn *c, const struct kelp_rdma_hello *pee
 	attr.retry_cnt = 7; /* so a dead peer is noticed within ~0.5 s */
 	attr.rnr_retry = 7;
 	attr.sq_psn = c->psn;
-	attr.max_rd_atomic = 1;
+	attr.max_rd_atomic = c->lc->rd_atomic;
 	ret = c->lc->ops->modify_qp(c->qp, &attr,
 				    IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 					    IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
@@ -326,6 +331,7 @@ static int conn_arm(struct kelp_rdma_conn *c)
 	for (uint32_t i = 0; i < c->nslots; i++)
 		c->free_slots[c->nfree++] = c->nslots - 1 - i;
 	c->in_flight = 0;
+	c->rreads_out = 0;
 	c->credits = 0;
 	c->lc->pending -= c->pend_count;
 	c->pend_count = 0;
@@ -430,7 +436,9 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 	c->max_credits = credits;
 	/* An exporter keeps a reply slot until its send completes, which may be after the reader
 	 * already sent its next request: twice the credits covers that lag. */
-	c->nslots = role == KELP_RDMA_READER ? credits : 2u * credits;
+	/* a reader: a slot per request its credits allow, and as many for one-sided READs, which
+	 * use no credit (conn.h kelp_rdma_submit_rread) */
+	c->nslots = 2u * credits;
 	c->backoff = KELP_RDMA_BACKOFF_MIN_NS;
 	c->hello_version = KELP_RDMA_PROTO_VERSION;
 	/* Replies with inline data need room for it: the reader's receive buffers, the exporter's
@@ -476,7 +484,7 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 	qpa.cap.max_send_wr =
 		role == KELP_RDMA_READER ? c->nslots + 1 : 2 * c->nslots + lc->bounce_slots + 1;
 	qpa.cap.max_recv_wr = credits;
-	qpa.cap.max_send_sge = 1;
+	qpa.cap.max_send_sge = role == KELP_RDMA_READER ? KELP_RDMA_RREAD_SGE : 1;
 	qpa.cap.max_recv_sge = 1;
 	qpa.cap.max_inline_data = KELP_RDMA_MSG_MAX;
 	c->qp = lc->ops->create_qp(lc->dev->pd, &qpa);
@@ -727,7 +735,7 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 	uint32_t slot = (uint32_t)wc->wr_id;
 	struct kelp_rdma_conn *c = ci < KELP_RDMA_MAX_CONNS ? lc->conns[ci] : NULL;
 
-	if (kind < WR_REQ_SEND || kind > WR_PROBE || ci >= KELP_RDMA_MAX_CONNS) {
+	if (kind < WR_REQ_SEND || kind > WR_RREAD || ci >= KELP_RDMA_MAX_CONNS) {
 		lc->stats.unknown_cqes++;
 		return 0;
 	}
@@ -769,6 +777,12 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 	case WR_REPLY_SEND:
 		export_reply_sent(c, slot);
 		return 0;
+	case WR_RREAD:
+		if (c->role != KELP_RDMA_READER) {
+			lc->stats.unknown_cqes++;
+			return 0;
+		}
+		return reader_rread_done(c, slot, done);
 	case WR_WRITE: /* unsignaled: only failures are reported, handled above */
 		lc->stats.unknown_cqes++;
 		return 0;

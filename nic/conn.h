@@ -105,6 +105,12 @@ struct kelp_rdma_export_ops {
 	 * core/fault.h), so the copy may be garbage; the reply is then CORRUPT with no bytes.
 	 * NULL: never asked (sources that cannot fault). */
 	int (*faulted)(void *arg, const struct kelp_rdma_source *src);
+	/* The one-sided reads' metadata (proto/rdma_msg.h steps 7, 8): for opcode
+	 * KELP_RDMA_OP_MAP the VOLMAP bytes of volume @volume_id, for KELP_RDMA_OP_IDX its whole
+	 * .idx (the request's offset and length pick the piece), in *@src as find() would (bounce,
+	 * copied in this poll round). @return 0, or -EHOSTUNREACH (not offered: the reader stays
+	 * two-sided for that volume). NULL: never offered. */
+	int (*meta)(void *arg, uint8_t opcode, uint32_t volume_id, struct kelp_rdma_source *src);
 	void *arg;
 };
 
@@ -136,6 +142,7 @@ struct kelp_rdma_done {
 
 struct kelp_rdma_conn_stats {
 	uint64_t requests;    /* reader: sent; export: received */
+	uint64_t rreads;      /* reader: one-sided RDMA READs posted (kelp_rdma_submit_rread) */
 	uint64_t replies;     /* reader: received; export: sent */
 	uint64_t bytes;	      /* RDMA-written (export) / received (reader) */
 	uint64_t errors;      /* failed completions and protocol errors */
@@ -272,5 +279,29 @@ uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *conn);
  * fails later (at a poll or flush) completes with -ECONNRESET.
  */
 int kelp_rdma_submit(struct kelp_rdma_conn *conn, const struct kelp_rdma_read *rd);
+
+/* A reader's one-sided RDMA READ (proto/rdma_msg.h step 9): @len bytes at the export's
+ * @remote_addr (@rkey of a VOLMAP) scattered over the local pieces @sge (1..KELP_RDMA_RREAD_SGE,
+ * in registered memory: the local lkeys), in order. */
+#define KELP_RDMA_RREAD_SGE 3
+struct kelp_rdma_rread {
+	uint64_t remote_addr;
+	uint32_t rkey;
+	struct ibv_sge sge[KELP_RDMA_RREAD_SGE];
+	int nsge;
+	void *user; /* handed back in kelp_rdma_done */
+	bool more;  /* as kelp_rdma_read.more */
+};
+
+/*
+ * kelp_rdma_submit_rread - post one RDMA READ on a READER connection. It holds a slot of its
+ * own (at most `credits` READs in flight besides the two-sided requests; no credit of the export
+ * is used: its CPU is not involved) until it completes: a kelp_rdma_done from
+ * kelp_rdma_lcore_poll() with status 0 and written = the bytes read, or -ECONNRESET (a remote
+ * access error, e.g. a deregistered rkey, fails the whole connection, as any failed completion
+ * does: the others in flight complete with -ECONNRESET too). The caller checks what it read.
+ * @return as kelp_rdma_submit (-EINVAL: no pieces or too many).
+ */
+int kelp_rdma_submit_rread(struct kelp_rdma_conn *conn, const struct kelp_rdma_rread *rr);
 
 #endif

@@ -141,11 +141,17 @@ static uint8_t export_status(struct kelp_rdma_lcore *lc, const struct kelp_rdma_
 			     struct kelp_rdma_source *src)
 {
 	struct kelp_fid fid = {.volume_id = rq->volume_id, .key = rq->key, .cookie = rq->cookie};
-	int ret = lc->export.find(lc->export.arg, &fid, src);
+	int ret;
 
+	if (rq->opcode == KELP_RDMA_OP_MAP || rq->opcode == KELP_RDMA_OP_IDX)
+		ret = lc->export.meta
+			      ? lc->export.meta(lc->export.arg, rq->opcode, rq->volume_id, src)
+			      : -EHOSTUNREACH;
+	else
+		ret = lc->export.find(lc->export.arg, &fid, src);
 	if (ret < 0)
 		return kelp_rdma_errno_status(ret);
-	if (rq->opcode == KELP_RDMA_OP_READ && rq->offset > src->size)
+	if (rq->opcode != KELP_RDMA_OP_STAT && rq->offset > src->size)
 		return KELP_RDMA_BAD_REQUEST;
 	return KELP_RDMA_OK;
 }
@@ -249,7 +255,7 @@ static int export_serve(struct kelp_rdma_conn *c, const struct kelp_rdma_request
 		rp.data_size = src.size;
 		rp.crc = src.crc;
 		rp.needle_flags = src.flags;
-		if (rq.opcode == KELP_RDMA_OP_READ) {
+		if (rq.opcode != KELP_RDMA_OP_STAT) {
 			uint64_t left = src.size - rq.offset;
 
 			n = rq.length < left ? rq.length : (uint32_t)left;

@@ -27,6 +27,7 @@ enum wr_kind {
 	WR_REPLY_SEND = 4, /* exporter: a reply (after its RDMA WRITE) went out */
 	WR_WRITE = 5,	   /* exporter: the RDMA WRITE (unsignaled: only seen when it fails) */
 	WR_PROBE = 6,	   /* exporter: a keepalive, a zero-length RDMA WRITE to an idle reader */
+	WR_RREAD = 7,	   /* reader: a one-sided RDMA READ completed */
 };
 
 static inline uint64_t wr_id_make(enum wr_kind kind, uint8_t gen, uint16_t conn, uint32_t slot)
@@ -41,6 +42,7 @@ struct slot {
 	bool send_done;	   /* reader: the request's SEND completed */
 	bool reply_done;   /* reader: its reply arrived (or it was failed) */
 	bool fail_pending; /* reader: must still be reported as -ECONNRESET */
+	bool rread;	   /* reader: a one-sided RDMA READ (no SEND, no reply) */
 	uint32_t length;
 	uint64_t req_id;
 	uint64_t addr; /* reader: where the bytes go (an inline reply's are copied there) */
@@ -54,6 +56,7 @@ struct slot {
 struct slot_wrs {
 	struct ibv_send_wr write, send;
 	struct ibv_sge write_sge, send_sge;
+	struct ibv_sge rread_sge[KELP_RDMA_RREAD_SGE]; /* reader: a one-sided READ's pieces */
 };
 
 /* The RDMA WRITE of one bounce buffer's piece of a reply. It lives beside its buffer: a buffer is
@@ -89,7 +92,8 @@ struct kelp_rdma_conn {
 
 	uint16_t max_credits; /* as created */
 	uint16_t credits;     /* granted by the handshake */
-	uint16_t in_flight;   /* reader: requests awaiting a reply */
+	uint16_t in_flight;   /* reader: requests awaiting a reply, and one-sided READs */
+	uint16_t rreads_out;  /* reader: of those, one-sided READs (they use no credit) */
 	uint32_t nslots;
 	struct slot *slots;
 	uint32_t *free_slots; /* stack */
@@ -138,6 +142,7 @@ struct kelp_rdma_lcore {
 	uint64_t idle_probe; /* exporter: keepalive after this long without a request (0: never) */
 	uint16_t
 		inline_max; /* reply data carried inline (reader: taken, exporter: sent); 0: none */
+	uint8_t rd_atomic;  /* dev->rd_atomic (qp_to_rts) */
 	uint64_t next_timeout_check;
 	uint32_t polls;
 	bool has_export;
@@ -206,6 +211,9 @@ int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 /* Reports failed requests of failing connections into @done (at most @max) and resets each
  * connection once all of its requests are reported. @return entries written. */
 int reader_drain_failed(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int max);
+/* A one-sided READ of slot @slot completed (a WR_RREAD completion, success). @return 1: @done
+ * written. */
+int reader_rread_done(struct kelp_rdma_conn *c, uint32_t slot, struct kelp_rdma_done *done);
 /* Fails reader connections silent for request_timeout with requests in flight (a scan, @now). */
 void reader_check_timeouts(struct kelp_rdma_lcore *lc, uint64_t now);
 

@@ -23,18 +23,21 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 		return -EINVAL;
 	if (c->state != KELP_RDMA_UP)
 		return -ENOTCONN;
-	if (rd->opcode == KELP_RDMA_OP_READ ? (rd->length && !rd->addr)
-					    : rd->opcode != KELP_RDMA_OP_STAT)
+	/* READ, MAP and IDX write into a buffer; STAT does not */
+	if (rd->opcode == KELP_RDMA_OP_STAT ? false
+	    : rd->opcode >= KELP_RDMA_OP_READ && rd->opcode <= KELP_RDMA_OP_IDX
+		    ? rd->length && !rd->addr
+		    : true)
 		return -EINVAL;
-	if (c->in_flight >= c->credits || c->nfree == 0)
+	if (c->in_flight - c->rreads_out >= c->credits || c->nfree == 0)
 		return -EAGAIN;
 
 	i = c->free_slots[--c->nfree];
 	s = &c->slots[i];
 	*s = (struct slot){.busy = true, .user = rd->user, .bounce = -1};
 	s->req_id = (++c->next_seq << 16) | i;
-	s->length = rd->opcode == KELP_RDMA_OP_READ ? rd->length : 0;
-	s->addr = rd->opcode == KELP_RDMA_OP_READ ? rd->addr : 0;
+	s->length = rd->opcode != KELP_RDMA_OP_STAT ? rd->length : 0;
+	s->addr = rd->opcode != KELP_RDMA_OP_STAT ? rd->addr : 0;
 
 	rq = (struct kelp_rdma_request){
 		.opcode = rd->opcode,
@@ -43,7 +46,7 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 		.cookie = rd->fid.cookie,
 		.key = rd->fid.key,
 	};
-	if (rd->opcode == KELP_RDMA_OP_READ) {
+	if (rd->opcode != KELP_RDMA_OP_STAT) {
 		rq.offset = rd->offset;
 		rq.length = rd->length;
 		rq.rkey = rd->rkey;
@@ -74,6 +77,70 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 	return 0;
 }
 
+int kelp_rdma_submit_rread(struct kelp_rdma_conn *c, const struct kelp_rdma_rread *rr)
+{
+	struct slot_wrs *w;
+	uint32_t i, len = 0;
+	int ret;
+
+	if (c->role != KELP_RDMA_READER || rr->nsge < 1 || rr->nsge > KELP_RDMA_RREAD_SGE)
+		return -EINVAL;
+	if (c->state != KELP_RDMA_UP)
+		return -ENOTCONN;
+	/* no credit of the export: bounded by its own slots (as many as the credits) */
+	if (c->rreads_out >= c->credits || c->nfree == 0)
+		return -EAGAIN;
+	i = c->free_slots[--c->nfree];
+	c->slots[i] = (struct slot){.busy = true, .rread = true, .user = rr->user, .bounce = -1};
+	w = &c->swrs[i];
+	for (int k = 0; k < rr->nsge; k++) {
+		w->rread_sge[k] = rr->sge[k];
+		len += rr->sge[k].length;
+	}
+	c->slots[i].length = len;
+	/* The slot's SEND work request is free: a READ slot sends nothing else. */
+	w->send = (struct ibv_send_wr){
+		.wr_id = wr_id_make(WR_RREAD, c->gen, c->index, i),
+		.sg_list = w->rread_sge,
+		.num_sge = rr->nsge,
+		.opcode = IBV_WR_RDMA_READ,
+		.send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = {.remote_addr = rr->remote_addr, .rkey = rr->rkey},
+	};
+	queue_send(c, &w->send, &w->send);
+	if (!rr->more) {
+		ret = flush_conn(c);
+		if (ret < 0) {
+			slot_release(c, i);
+			c->stats.errors++;
+			conn_fail(c, "posting an RDMA READ failed");
+			return ret;
+		}
+	}
+	if (c->in_flight++ == 0)
+		c->last_progress = c->lc->clock_ns();
+	c->rreads_out++;
+	c->stats.rreads++;
+	return 0;
+}
+
+int reader_rread_done(struct kelp_rdma_conn *c, uint32_t si, struct kelp_rdma_done *done)
+{
+	struct slot *s = si < c->nslots ? &c->slots[si] : NULL;
+
+	if (!s || !s->busy || !s->rread || s->reply_done) {
+		c->lc->stats.unknown_cqes++;
+		return 0;
+	}
+	c->in_flight--;
+	c->rreads_out--;
+	c->last_progress = c->lc->clock_ns();
+	c->stats.bytes += s->length;
+	*done = (struct kelp_rdma_done){.user = s->user, .conn = c, .written = s->length};
+	slot_release(c, si);
+	return 1;
+}
+
 /* A reply arrived in receive buffer @i. @return 1 when @done was written, 0 otherwise. */
 int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 		 struct kelp_rdma_done *done)
@@ -93,8 +160,8 @@ int reader_reply(struct kelp_rdma_conn *c, uint32_t i, uint32_t byte_len,
 	}
 	si = (uint32_t)(rp.req_id & 0xffff);
 	s = si < c->nslots ? &c->slots[si] : NULL;
-	if (!s || !s->busy || s->reply_done || s->req_id != rp.req_id || rp.written > s->length ||
-	    (rp.inline_data && rp.written > c->peer_inline)) {
+	if (!s || !s->busy || s->rread || s->reply_done || s->req_id != rp.req_id ||
+	    rp.written > s->length || (rp.inline_data && rp.written > c->peer_inline)) {
 		c->stats.errors++;
 		conn_fail(c, "reply to no request in flight, or longer than asked or agreed");
 		return 0;
@@ -145,6 +212,8 @@ int reader_drain_failed(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done,
 			s->fail_pending = false;
 			s->reply_done = true;
 			c->in_flight--;
+			if (s->rread)
+				c->rreads_out--;
 			done[n++] = (struct kelp_rdma_done){
 				.user = s->user, .conn = c, .status = -ECONNRESET};
 		}

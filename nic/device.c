@@ -164,6 +164,18 @@ int kelp_rdma_dev_open(const struct kelp_verbs_ops *ops, const struct kelp_rdma_
 	dev->odp_rc_write_src =
 		(attr.odp_caps.general_caps & IBV_ODP_SUPPORT) &&
 		(attr.odp_caps.per_transport_caps.rc_odp_caps & IBV_ODP_SUPPORT_SEND);
+	dev->odp_rc_read_dst =
+		(attr.odp_caps.general_caps & IBV_ODP_SUPPORT) &&
+		(attr.odp_caps.per_transport_caps.rc_odp_caps & IBV_ODP_SUPPORT_READ);
+	{
+		int rd = KELP_RDMA_RD_ATOMIC;
+
+		if (attr.orig_attr.max_qp_rd_atom < rd)
+			rd = attr.orig_attr.max_qp_rd_atom;
+		if (attr.orig_attr.max_qp_init_rd_atom < rd)
+			rd = attr.orig_attr.max_qp_init_rd_atom;
+		dev->rd_atomic = rd < 1 ? 1 : (uint8_t)rd;
+	}
 
 	ret = ops->query_port(dev->ctx, port, &pattr);
 	if (ret < 0) {

@@ -20,6 +20,10 @@ struct kelp_rdma_dev_config {
 	int gid_index;	    /* RoCE: which GID names this host; -1 = first IPv4-mapped, else 0 */
 };
 
+/* RDMA READs in flight per QP kelp asks for (one-sided reads): what ConnectX parts offer (16);
+ * both ends use the same bound, so a reader never has more in flight than its export accepts. */
+#define KELP_RDMA_RD_ATOMIC 16
+
 struct kelp_rdma_dev {
 	const struct kelp_verbs_ops *ops;
 	struct ibv_context *ctx;
@@ -32,6 +36,10 @@ struct kelp_rdma_dev {
 	enum ibv_mtu active_mtu;
 	bool is_mlx5;	       /* mlx5dv features may be used */
 	bool odp_rc_write_src; /* ODP MRs usable as an RC RDMA WRITE source (never on rxe 6.1) */
+	bool odp_rc_read_dst;  /* ODP MRs usable as the target of an RC RDMA READ (never on rxe 6.1)
+				*/
+	uint8_t rd_atomic;     /* RDMA READs a QP may have outstanding, as initiator and as target:
+				* min(KELP_RDMA_RD_ATOMIC, max_qp_rd_atom, max_qp_init_rd_atom), >= 1 */
 	uint32_t max_qp_wr;
 	uint32_t max_mr_size_log2; /* floor(log2(max_mr_size)) */
 };

@@ -6,9 +6,13 @@
  *   - an exported volume's .dat mapping on the export host: the source of those RDMA WRITEs, so it
  * is registered for local read only (no remote access at all). If the device cannot pin it (size,
  *     memlock limit), ODP is tried where the device supports it as an RC send source (never on
- * rxe), and otherwise the caller copies through the bounce pool of nic/conn.h. Who may call: the
- * control thread (registration is slow: pins pages). The MR is then read-only data for the lcores
- * (they use its lkey/rkey).
+ * rxe), and otherwise the caller copies through the bounce pool of nic/conn.h (kelp-rdma serve);
+ *   - kelpd registers an exported volume's .dat for remote READ instead (one-sided reads, its own
+ * mapping: lcore/rdma/export_map.h says which mappings and access flags each provider took), whose
+ * lkey also serves as the two-sided WRITE source;
+ *   - the reader's one-sided staging area (VOLMAP/IDX answers, needle headers): as an arena.
+ * Who may call: the control thread (registration is slow: pins pages), or the export lcore for a
+ * volume's first MAP (export_map.h). The MR is then read-only data for the lcores.
  */
 #ifndef KELP_NIC_MR_H
 #define KELP_NIC_MR_H

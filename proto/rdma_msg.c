@@ -82,7 +82,7 @@ int kelp_rdma_request_encode(const struct kelp_rdma_request *m, uint8_t *buf, si
 {
 	if (size < KELP_RDMA_REQUEST_SIZE)
 		return -ENOSPC;
-	if (m->opcode != KELP_RDMA_OP_READ && m->opcode != KELP_RDMA_OP_STAT)
+	if (m->opcode < KELP_RDMA_OP_READ || m->opcode > KELP_RDMA_OP_IDX)
 		return -EINVAL;
 	memset(buf, 0, KELP_RDMA_REQUEST_SIZE);
 	kelp_put_be32(buf + 0, KELP_RDMA_REQUEST_MAGIC);
@@ -107,7 +107,7 @@ int kelp_rdma_request_parse(const uint8_t *buf, size_t len, struct kelp_rdma_req
 	if (buf[5] || kelp_be16(buf + 6) || kelp_be64(buf + 56))
 		return -EBADMSG;
 	m.opcode = buf[4];
-	if (m.opcode != KELP_RDMA_OP_READ && m.opcode != KELP_RDMA_OP_STAT)
+	if (m.opcode < KELP_RDMA_OP_READ || m.opcode > KELP_RDMA_OP_IDX)
 		return -EBADMSG;
 	m.req_id = kelp_be64(buf + 8);
 	m.volume_id = kelp_be32(buf + 16);
@@ -117,8 +117,8 @@ int kelp_rdma_request_parse(const uint8_t *buf, size_t len, struct kelp_rdma_req
 	m.length = kelp_be32(buf + 40);
 	m.rkey = kelp_be32(buf + 44);
 	m.addr = kelp_be64(buf + 48);
-	/* A READ names a buffer; its end must not wrap. A STAT names none. */
-	if (m.opcode == KELP_RDMA_OP_READ && m.addr + m.length < m.addr)
+	/* A READ (MAP, IDX) names a buffer; its end must not wrap. A STAT names none. */
+	if (m.opcode != KELP_RDMA_OP_STAT && m.addr + m.length < m.addr)
 		return -EINVAL;
 	if (m.opcode == KELP_RDMA_OP_STAT && (m.length || m.rkey || m.addr || m.offset))
 		return -EINVAL;
@@ -231,4 +231,47 @@ const char *kelp_rdma_status_name(uint8_t status)
 	};
 
 	return status <= KELP_RDMA_STATUS_MAX ? names[status] : "unknown";
+}
+
+int kelp_rdma_volmap_encode(const struct kelp_rdma_volmap *m, uint8_t *buf, size_t size)
+{
+	if (size < KELP_RDMA_VOLMAP_SIZE)
+		return -ENOSPC;
+	if ((m->offset_bytes != 4 && m->offset_bytes != 5) || m->version < 2 || m->version > 3)
+		return -EINVAL;
+	memset(buf, 0, KELP_RDMA_VOLMAP_SIZE);
+	kelp_put_be32(buf + 0, KELP_RDMA_VOLMAP_MAGIC);
+	kelp_put_be32(buf + 4, m->volume_id);
+	kelp_put_be64(buf + 8, m->generation);
+	kelp_put_be64(buf + 16, m->dat_addr);
+	kelp_put_be64(buf + 24, m->dat_len);
+	kelp_put_be32(buf + 32, m->dat_rkey);
+	kelp_put_be32(buf + 36, m->file_id);
+	kelp_put_be64(buf + 40, m->idx_len);
+	buf[48] = m->offset_bytes;
+	buf[49] = m->version;
+	return KELP_RDMA_VOLMAP_SIZE;
+}
+
+int kelp_rdma_volmap_parse(const uint8_t *buf, size_t len, struct kelp_rdma_volmap *out)
+{
+	struct kelp_rdma_volmap m;
+
+	if (len != KELP_RDMA_VOLMAP_SIZE || kelp_be32(buf) != KELP_RDMA_VOLMAP_MAGIC ||
+	    !all_zero(buf + 50, 14))
+		return -EBADMSG;
+	m.volume_id = kelp_be32(buf + 4);
+	m.generation = kelp_be64(buf + 8);
+	m.dat_addr = kelp_be64(buf + 16);
+	m.dat_len = kelp_be64(buf + 24);
+	m.dat_rkey = kelp_be32(buf + 32);
+	m.file_id = kelp_be32(buf + 36);
+	m.idx_len = kelp_be64(buf + 40);
+	m.offset_bytes = buf[48];
+	m.version = buf[49];
+	if ((m.offset_bytes != 4 && m.offset_bytes != 5) || m.version < 2 || m.version > 3 ||
+	    m.dat_addr + m.dat_len < m.dat_addr)
+		return -EINVAL;
+	*out = m;
+	return 0;
 }

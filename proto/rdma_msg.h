@@ -42,6 +42,30 @@
  * and hello again with version 1 (an old export: replies by WRITE). Version 1 readers are served as
  * before.
  *
+ * One-sided reads (version 1 too; an export that does not offer them answers MAP NO_VOLUME):
+ *  7. The reader asks for a volume's VOLMAP with a MAP request (key, cookie, offset 0; the buffer
+ *     as for a READ, >= 64 bytes): the export writes the 64-byte VOLMAP below into it, replies OK
+ *     with n = 64. It names the memory region through which the volume's .dat may be read with
+ *     RDMA READ (rkey, address, length: whole pages the volume server no longer writes into), a
+ *     generation (new whenever that region changed: grown, or a vacuum), a file id (changes only
+ *     when the .dat/.idx pair was replaced, i.e. vacuum), the .idx length and row layout.
+ *  8. The reader fetches .idx rows it has not seen with IDX requests (offset, length in .idx),
+ *     answered like READs; it keeps key -> (offset, size) itself. Same file id: only the tail.
+ *  9. A read is one RDMA READ of the needle record at dat_addr + offset into the reader's memory;
+ *     the reader checks key, cookie, size, data size, flags and (whole reads) the CRC itself and
+ *     sends the READ request of step 4 instead when anything does not match. The export keeps
+ *     the region of an older generation registered for a grace period after a newer one was
+ *     published (rdma_export.h), so a reader whose VOLMAP is a little stale reads the old,
+ *     self-consistent records rather than failing its connection with a remote access error.
+ *
+ * VOLMAP (64 bytes)
+ *   0  u32 magic "KLPM" 0x4b4c504d            36  u32 file id (changes at vacuum)
+ *   4  u32 volume id                          40  u64 .idx length in bytes
+ *   8  u64 generation                         48  u8  .idx offset bytes (4 or 5)
+ *  16  u64 address of .dat byte 0 (for READ)  49  u8  volume version (2 or 3)
+ *  24  u64 readable .dat bytes from there      50  u8[14] reserved (0)
+ *  32  u32 rkey
+ *
  * Byte order: every integer is big-endian (network order), converted only by this file.
  *
  * HELLO (64 bytes)                          REQUEST (64 bytes)
@@ -98,6 +122,8 @@
 #define KELP_RDMA_HELLO_MAGIC	0x4b4c5048u
 #define KELP_RDMA_REQUEST_MAGIC 0x4b4c5051u
 #define KELP_RDMA_REPLY_MAGIC	0x4b4c5052u
+#define KELP_RDMA_VOLMAP_MAGIC	0x4b4c504du
+#define KELP_RDMA_VOLMAP_SIZE	64
 
 enum kelp_rdma_hello_kind {
 	KELP_RDMA_HELLO = 1, /* reader -> export */
@@ -107,6 +133,9 @@ enum kelp_rdma_hello_kind {
 enum kelp_rdma_opcode {
 	KELP_RDMA_OP_READ = 1,
 	KELP_RDMA_OP_STAT = 2,
+	KELP_RDMA_OP_MAP = 3, /* one-sided reads: the VOLMAP of volume id (below) into the buffer */
+	KELP_RDMA_OP_IDX = 4, /* one-sided reads: bytes [offset, offset + length) of the volume's
+			       * .idx into the buffer (as a READ's bytes: n = what there is) */
 };
 
 /* Status on the wire. kelp_rdma_status_errno() maps them to the -errno kelp uses. */
@@ -163,6 +192,25 @@ struct kelp_rdma_reply {
 	uint32_t crc;
 	bool inline_data; /* KELP_RDMA_REPLY_INLINE: the @written data bytes follow the REPLY */
 };
+
+/* What a MAP request's buffer receives (step 7). */
+struct kelp_rdma_volmap {
+	uint32_t volume_id;
+	uint64_t generation;
+	uint64_t dat_addr;
+	uint64_t dat_len;
+	uint32_t dat_rkey;
+	uint32_t file_id;
+	uint64_t idx_len;
+	uint8_t offset_bytes;
+	uint8_t version;
+};
+
+/* kelp_rdma_volmap_encode - 64 bytes into @buf. @return 64; -ENOSPC; -EINVAL offset bytes not 4/5
+ * or version not 2/3. kelp_rdma_volmap_parse - the reverse, checked (the peer is not trusted):
+ * @return 0; -EBADMSG size, magic or reserved bytes; -EINVAL a field out of range. */
+int kelp_rdma_volmap_encode(const struct kelp_rdma_volmap *m, uint8_t *buf, size_t size);
+int kelp_rdma_volmap_parse(const uint8_t *buf, size_t len, struct kelp_rdma_volmap *out);
 
 /*
  * kelp_rdma_hello_encode / _request_encode / _reply_encode - write the message into @buf.

@@ -9,6 +9,13 @@
  * sides plus a small loopback overhead, and excludes what a real provider adds (building WQEs,
  * doorbells, reading CQEs) — BENCHMARKS.md adds an estimate for that. It is a benchmark, not a
  * test: it asserts nothing about time.
+ *
+ * --one-sided: the reader side of a one-sided read instead (lcore/rdma/rdma_reader.c's work per
+ * read): the needle index lookup, one RDMA READ scattered over a staging slot and the arena slot
+ * (kelp_rdma_submit_rread), its completion, and the check of what arrived
+ * (kelp_needle_check_split; with the CRC unless --no-crc). The loopback copies the record into the
+ * pieces for the first read of each slot only (a NIC's DMA moves the bytes without the CPU; later
+ * reads of the slot find the same bytes there). No exporter work per read: it has none.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,11 +24,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/needle.h"
+#include "core/superblock.h"
 #include "core/volume.h"
 #include "nic/conn.h"
 #include "nic/mr.h"
 
-static const char usage[] = "usage: kelp-rdma-cpu VOLDIR FID [--iters N] [--size N] [--depth N]\n"
+static const char usage[] = "usage: kelp-rdma-cpu VOLDIR FID [--iters N] [--size N] [--depth N] "
+			    "[--one-sided [--no-crc]]\n"
 			    "Measures ns of CPU per 4 KiB (--size) RDMA read request through "
 			    "kelp's reader and exporter\n"
 			    "code over a loopback verbs table (no NIC). VOLDIR holds the volume of "
@@ -53,6 +63,7 @@ static struct ibv_device lb_dev;
 static struct ibv_context lb_ctx;
 static struct ibv_pd lb_pd;
 static uint32_t lb_key;
+static unsigned long lb_copy_left; /* RDMA READs that still move their bytes (--one-sided) */
 
 static void lb_push(struct ibv_cq *cq, uint64_t wr_id, uint32_t len)
 {
@@ -171,6 +182,16 @@ static int lb_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 	struct lb_qp *q = (struct lb_qp *)qp, *to = lb_qps[((struct lb_qp *)qp)->dest - 100];
 
 	for (; wr; wr = wr->next) {
+		if (wr->opcode == IBV_WR_RDMA_READ && lb_copy_left) {
+			const uint8_t *from = (const uint8_t *)(uintptr_t)wr->wr.rdma.remote_addr;
+
+			lb_copy_left--;
+			for (int k = 0; k < wr->num_sge; k++) {
+				memcpy((void *)(uintptr_t)wr->sg_list[k].addr, from,
+				       wr->sg_list[k].length);
+				from += wr->sg_list[k].length;
+			}
+		}
 		if (wr->opcode == IBV_WR_SEND) {
 			unsigned i = to->rq_head++ % LB_Q;
 
@@ -262,6 +283,7 @@ static double cpu_s(void)
 int main(int argc, char **argv)
 {
 	long iters = 2000000, size = 4096, depth = 32;
+	bool one_sided = false, crc = true;
 	const char *dir = NULL, *fidstr = NULL;
 	struct kelp_rdma_dev_config cfg = {.device = "auto", .port = 1, .gid_index = 0};
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
@@ -280,6 +302,10 @@ int main(int argc, char **argv)
 			size = atol(argv[++i]);
 		} else if (!strcmp(argv[i], "--depth") && i + 1 < argc) {
 			depth = atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--one-sided")) {
+			one_sided = true;
+		} else if (!strcmp(argv[i], "--no-crc")) {
+			crc = false;
 		} else if (!dir) {
 			dir = argv[i];
 		} else {
@@ -317,6 +343,15 @@ int main(int argc, char **argv)
 	if (kelp_rdma_conn_establish(rc, &ack, 0) < 0)
 		return 1;
 
+	/* one-sided: the staging slots (header + tail) beside the arena, as the reader kelpd has */
+	uint8_t *stage = aligned_alloc(4096, 4096 * (size_t)depth);
+	struct ibv_mr *smr = kelp_rdma_reg_arena(dev, stage, 4096 * (size_t)depth);
+	struct kelp_volume *vol = kelp_volume_set_find(ex.set, fid.volume_id);
+	uint8_t version = kelp_volume_superblock(vol)->version;
+	lb_copy_left = (unsigned long)depth;
+	if (!stage || !smr)
+		return 1;
+
 	long submitted = 0, completed = 0, slot_free[256], nfree = 0;
 	for (long s = 0; s < depth; s++)
 		slot_free[nfree++] = s;
@@ -324,7 +359,36 @@ int main(int argc, char **argv)
 	while (completed < iters) {
 		while (nfree > 0 && submitted < iters) {
 			long s = slot_free[nfree - 1];
-			int ret = kelp_rdma_submit(
+			int ret;
+			if (one_sided) {
+				uint64_t off;
+				uint32_t bsize;
+				if (kelp_volume_lookup(vol, fid.key, &off, &bsize) < 0 || bsize < 5)
+					return 1;
+				uint32_t dlen =
+					(uint32_t)size < bsize - 4 ? (uint32_t)size : bsize - 4;
+				uint8_t *head = stage + s * 4096;
+				struct kelp_rdma_rread rr = {
+					.remote_addr = (uintptr_t)kelp_volume_dat_map(vol) + off,
+					.rkey = 1,
+					.nsge = 3,
+					.user = (void *)(uintptr_t)s,
+				};
+				rr.sge[0] = (struct ibv_sge){(uintptr_t)head,
+							     KELP_NEEDLE_SPLIT_HEAD, smr->lkey};
+				rr.sge[1] = (struct ibv_sge){(uintptr_t)(arena + s * size), dlen,
+							     amr->lkey};
+				rr.sge[2] =
+					(struct ibv_sge){(uintptr_t)(head + KELP_NEEDLE_SPLIT_HEAD),
+							 bsize - dlen, smr->lkey};
+				ret = kelp_rdma_submit_rread(rc, &rr);
+				if (ret < 0)
+					break;
+				nfree--;
+				submitted++;
+				continue;
+			}
+			ret = kelp_rdma_submit(
 				rc, &(struct kelp_rdma_read){.opcode = KELP_RDMA_OP_READ,
 							     .fid = fid,
 							     .length = (uint32_t)size,
@@ -336,15 +400,37 @@ int main(int argc, char **argv)
 			nfree--;
 			submitted++;
 		}
-		while (kelp_rdma_lcore_poll(elc, done, KELP_RDMA_POLL_BATCH) > 0)
-			;
-		kelp_rdma_lcore_poll(elc, done, KELP_RDMA_POLL_BATCH); /* export side: no dones */
+		if (!one_sided) {
+			while (kelp_rdma_lcore_poll(elc, done, KELP_RDMA_POLL_BATCH) > 0)
+				;
+			kelp_rdma_lcore_poll(elc, done, KELP_RDMA_POLL_BATCH); /* no dones */
+		}
 		int n = kelp_rdma_lcore_poll(rlc, done, KELP_RDMA_POLL_BATCH);
 		for (int k = 0; k < n; k++) {
 			if (done[k].status < 0) {
 				fprintf(stderr, "kelp-rdma-cpu: read failed: %s\n",
 					strerror(-done[k].status));
 				return 1;
+			}
+			if (one_sided) {
+				/* what rdma_reader.c checks before it completes the read */
+				long s = (long)(uintptr_t)done[k].user;
+				uint64_t off;
+				uint32_t bsize;
+				struct kelp_needle nd;
+				kelp_volume_lookup(vol, fid.key, &off, &bsize);
+				uint32_t dlen =
+					(uint32_t)size < bsize - 4 ? (uint32_t)size : bsize - 4;
+				uint8_t *head = stage + s * 4096;
+				int vrc = kelp_needle_check_split(
+					version, fid.cookie, fid.key, bsize, head, arena + s * size,
+					dlen, head + KELP_NEEDLE_SPLIT_HEAD, bsize - dlen, crc,
+					&nd);
+				if (vrc < 0) {
+					fprintf(stderr, "kelp-rdma-cpu: check failed: %s\n",
+						strerror(-vrc));
+					return 1;
+				}
 			}
 			slot_free[nfree++] = (long)(uintptr_t)done[k].user;
 		}
@@ -353,9 +439,14 @@ int main(int argc, char **argv)
 	double wall = now_s() - t0, cpu = cpu_s() - c0;
 	printf("kelp-rdma-cpu: size=%ld depth=%ld iters=%ld ns_per_request=%.0f "
 	       "cpu_ns_per_request=%.0f "
-	       "requests_per_s_one_core=%.0f (reader + exporter, loopback verbs)\n",
+	       "requests_per_s_one_core=%.0f (%s, loopback verbs)\n",
 	       size, depth, iters, wall / (double)iters * 1e9, cpu / (double)iters * 1e9,
-	       (double)iters / wall);
+	       (double)iters / wall,
+	       !one_sided ? "reader + exporter, two-sided"
+	       : crc	  ? "reader only, one-sided, CRC checked"
+			  : "reader only, one-sided, no CRC");
+	kelp_rdma_dereg(dev, smr, "staging");
+	free(stage);
 	kelp_rdma_dereg(dev, amr, "arena");
 	kelp_rdma_lcore_destroy(rlc);
 	kelp_rdma_lcore_destroy(elc);

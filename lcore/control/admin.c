@@ -234,7 +234,7 @@ static json_t *cmd_peers(struct kelp_control *ctl)
 			json_array_append_new(
 				arr,
 				json_pack("{s:s, s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
-					  "s:I, s:I, s:I}",
+					  "s:I, s:I, s:I, s:I, s:I}",
 					  "addr", p->addr, "volume_server", p->vs, "lcore",
 					  (int)p->lcore, "state", state_name(p->state), "in_flight",
 					  (int)p->in_flight, "credits", (int)p->credits, "requests",
@@ -243,7 +243,9 @@ static json_t *cmd_peers(struct kelp_control *ctl)
 					  "resets", (json_int_t)p->resets, "fallbacks",
 					  (json_int_t)p->fallbacks, "bypassed",
 					  (json_int_t)p->bypassed, "handshakes",
-					  (json_int_t)p->connects, "retry_in_ms",
+					  (json_int_t)p->connects, "one_sided",
+					  (json_int_t)p->one_sided, "one_sided_fallbacks",
+					  (json_int_t)p->one_sided_fallbacks, "retry_in_ms",
 					  (json_int_t)(p->state == KELP_RDMA_DOWN &&
 								       p->retry_in_ms > 0
 							       ? p->retry_in_ms

@@ -176,6 +176,9 @@ static int rdma_start(struct kelp_engine *eng)
 			&ident, NULL, &eng->lcores[i].rdma_reader);
 		if (rc)
 			return rc;
+		/* not fatal: without its staging area the reader stays two-sided */
+		if (c->rdma.one_sided)
+			kelp_rdma_reader_one_sided(eng->lcores[i].rdma_reader);
 		eng->lcores[i].rdma_route = kelp_rdma_reader_route;
 	}
 	if (reading)

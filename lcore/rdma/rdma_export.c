@@ -16,6 +16,7 @@
 #include "lcore/engine.h"
 #include "lcore/worker/lcore.h"
 #include "core/hostport.h"
+#include "lcore/rdma/export_map.h"
 #include "lcore/rdma/rdma_export.h"
 #include "nic/conn.h"
 #include "nic/oob.h"
@@ -36,6 +37,7 @@ struct kelp_rdma_export {
 	struct kelp_engine *eng;
 	struct kelp_rdma_dev *dev;
 	struct kelp_rdma_lcore *rlc;
+	struct kelp_export_map *map; /* one-sided reads: registered volumes (export lcore) */
 	int listen_fd;
 	uint32_t lcore_id;
 	/* the hand-over with the handshake thread (hs_main) */
@@ -62,8 +64,22 @@ struct kelp_rdma_export {
 static int export_find(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src)
 {
 	struct kelp_rdma_export *ex = arg;
+	struct kelp_volume *vol;
+	int rc = kelp_rdma_source_find(ex->eng->volumes, fid, src, &vol);
 
-	return kelp_rdma_source_find(ex->eng->volumes, fid, src, NULL);
+	/* zero-copy from the region registered for one-sided reads, when there is one */
+	if (rc == 0)
+		kelp_export_map_source(ex->map, vol, src);
+	return rc;
+}
+
+/* kelp_rdma_export_ops.meta on the export lcore: one-sided reads' VOLMAP and .idx (export_map.h).
+ * Under the engine's epoch like find: the volume looked up stays valid through this round. */
+static int export_meta(void *arg, uint8_t opcode, uint32_t vid, struct kelp_rdma_source *src)
+{
+	struct kelp_rdma_export *ex = arg;
+
+	return kelp_export_map_meta(ex->map, ex->eng->volumes, opcode, vid, kelp_now_ns(), src);
 }
 
 int kelp_rdma_source_find(const struct kelp_volume_set *set, const struct kelp_fid *fid,
@@ -316,10 +332,15 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 	ex->lcore_id = lc->id;
 	ex->listen_fd = -1;
 	ex->hs_wake[0] = ex->hs_wake[1] = -1;
+	rc = kelp_export_map_create(dev, &ex->map);
+	if (rc)
+		goto fail;
 	rc = kelp_rdma_lcore_create(
 		dev, &cfg,
-		&(struct kelp_rdma_export_ops){
-			.find = export_find, .faulted = kelp_rdma_source_faulted, .arg = ex},
+		&(struct kelp_rdma_export_ops){.find = export_find,
+					       .faulted = kelp_rdma_source_faulted,
+					       .meta = export_meta,
+					       .arg = ex},
 		&ex->rlc);
 	if (rc) {
 		kelp_log_error("kelpd: [rdma] export on %s: %s", dev->name, strerror(-rc));
@@ -364,6 +385,7 @@ fail:
 		close(ex->listen_fd);
 	if (ex->rlc)
 		kelp_rdma_lcore_destroy(ex->rlc);
+	kelp_export_map_destroy(ex->map);
 	free(ex);
 	return rc;
 }
@@ -408,6 +430,12 @@ int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
 	close(ex->hs_wake[1]);
 	close(ex->listen_fd);
 	rc = kelp_rdma_lcore_destroy(ex->rlc); /* destroys the connections too */
+	struct kelp_export_map_stats ms;
+	kelp_export_map_stats(ex->map, &ms);
+	kelp_log_info("kelpd: RDMA export: one-sided registrations: read-only %lu, read-write %lu, "
+		      "on-demand %lu, refused %lu, retired %lu",
+		      ms.reg_ro, ms.reg_rw, ms.reg_odp, ms.refused, ms.retired);
+	kelp_export_map_destroy(ex->map); /* after the QPs that readers READ through */
 	free(ex);
 	return rc;
 }

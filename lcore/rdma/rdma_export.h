@@ -14,12 +14,16 @@
  *     its HELLO delays only other handshakes, never the lcore.
  *   - the export lcore never parks: [engine] idle_park_us does not apply to it, since nothing
  *     would wake it when a request arrives on the CQ.
- * Needle bytes: always copied through the registered bounce pool (the copy runs inside the poll
- * round, under the engine's epoch, so a volume replaced by the control thread's refresh cannot be
- * freed under it). Registering the .dat mappings for zero-copy WRITEs is not done in kelpd: the
- * volume set swaps mappings on refresh and an MR would keep the old pages. A needle larger than
- * one bounce buffer takes several at once, each piece its own RDMA WRITE (nic/conn.h); a read
- * larger than [rdma] export_max_read_mb is refused (TOO_LARGE) and the reader reads it over HTTP.
+ * Needle bytes: copied through the registered bounce pool (the copy runs inside the poll round,
+ * under the engine's epoch, so a volume replaced by the control thread's refresh cannot be freed
+ * under it), unless the volume's .dat is registered for one-sided reads (export_map.h: kelp's own
+ * mapping of the file, independent of the volume set's, registered when a reader first asks for
+ * the volume's VOLMAP): then the reply's RDMA WRITE reads the pinned pages, no copy. A needle
+ * larger than one bounce buffer takes several at once, each piece its own RDMA WRITE
+ * (nic/conn.h); a bounced read larger than [rdma] export_max_read_mb is refused (TOO_LARGE) and
+ * the reader reads it over HTTP.
+ * One-sided reads (proto/rdma_msg.h steps 7-9): MAP and IDX requests are answered from
+ * export_map.h's registrations; the READs themselves never reach this lcore.
  */
 #ifndef KELP_LCORE_RDMA_EXPORT_H
 #define KELP_LCORE_RDMA_EXPORT_H

@@ -11,6 +11,9 @@
 #include "core/crc32c.h"
 #include "core/hostport.h"
 #include "core/log.h"
+#include "core/idx.h"
+#include "core/needle.h"
+#include "core/needle_index.h"
 #include "core/volume.h"
 #include "lcore/cluster/discovery.h"
 #include "lcore/engine.h"
@@ -18,13 +21,41 @@
 #include "lcore/worker/lsession.h"
 #include "lcore/rdma/rdma_reader.h"
 #include "nic/conn.h"
+#include "nic/mr.h"
 #include "nic/oob.h"
+#include "proto/rdma_msg.h"
 
 /* Where a peer's TCP handshake is (reader_peer.hs_state). */
 enum hs_state {
 	HS_IDLE = 0, /* the lcore's: no handshake under way */
 	HS_ASKED,    /* the lcore filled hs_mine: the handshake thread's turn */
 	HS_DONE,     /* the thread filled hs_rc/hs_ack: the lcore's turn */
+};
+
+/* One-sided reads: what the reader knows of one volume of a peer (proto/rdma_msg.h 7-9). */
+enum os_state {
+	OS_NONE = 0, /* no VOLMAP yet: MAP it at the next read */
+	OS_FETCHING, /* VOLMAP known, its index not yet complete: reads stay two-sided */
+	OS_READY,    /* one-sided reads; the VOLMAP (and the index tail) refreshed now and then */
+	OS_OFF,	     /* the export does not offer it (or it broke): two-sided until off_until */
+};
+
+#define OS_PEND_MAX 64
+
+struct os_vol {
+	uint32_t vid;
+	uint8_t state;
+	struct kelp_rdma_volmap map;
+	bool have_map;
+	uint64_t idx_seen; /* .idx bytes applied */
+	struct kelp_needle_index *ni;
+	uint64_t idx_want; /* fetch .idx up to here (the VOLMAP's length) */
+	/* live rows whose record lies past the registered region yet (the page the volume server
+	 * is appending into): their keys read two-sided until a later VOLMAP covers them */
+	struct kelp_idx_row pend[OS_PEND_MAX];
+	uint32_t n_pend;
+	uint64_t next_map; /* refresh the VOLMAP (and the index tail) after this */
+	uint64_t off_until;
 };
 
 struct reader_peer {
@@ -38,6 +69,9 @@ struct reader_peer {
 	struct kelp_rdma_hello hs_mine, hs_ack;
 	int hs_rc;
 	uint64_t fallbacks, bypassed, connects; /* owning lcore; published in pub */
+	uint64_t os_reads, os_fallbacks;	/* one-sided: done; not verified -> two-sided */
+	struct os_vol *vols;			/* one-sided reads: the volumes read from it */
+	size_t n_vols, cap_vols;
 	/* what kelp_rdma_reader_peers() reads from other threads: the strings are written before
 	 * the peer is published (n_pub), the counters with relaxed stores (publish_peer) */
 	struct kelp_rdma_peer_info pub;
@@ -74,6 +108,29 @@ struct kelp_rdma_reader {
 	bool hs_stop;	    /* under hs_lock */
 	uint32_t in_flight; /* posted, not yet completed: keeps the lcore from parking */
 	struct kelp_rdma_done done[KELP_RDMA_POLL_BATCH];
+	/* one-sided reads (kelp_rdma_reader_one_sided): a registered staging area holding the
+	 * MAP/IDX answers (ctl_buf) and per one-sided read its header and tail pieces */
+	bool one_sided;
+	uint8_t *stage;
+	struct ibv_mr *stage_mr;
+	struct os_read *os; /* KELP_RDMA_OS_SLOTS, a free stack of them */
+	uint32_t os_free[KELP_RDMA_OS_SLOTS], n_os_free;
+	struct os_ctl {
+		bool busy; /* one MAP or IDX in flight per reader lcore */
+		uint8_t op;
+		struct reader_peer *p;
+		uint32_t vid;
+		uint64_t offset; /* IDX: where in .idx */
+	} ctl;
+};
+
+/* A one-sided read in flight: where its pieces went. */
+struct os_read {
+	struct kelp_remote_read *r;
+	struct reader_peer *p;
+	uint32_t vid, size, dlen, tlen;
+	uint8_t version;
+	uint8_t *head; /* KELP_NEEDLE_SPLIT_HEAD bytes, then the tail (KELP_RDMA_OS_TAIL_MAX) */
 };
 
 #define PUB(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
@@ -101,6 +158,8 @@ static void publish_peer(const struct kelp_rdma_reader *rd, struct reader_peer *
 	PUB(p->pub.fallbacks, p->fallbacks);
 	PUB(p->pub.bypassed, p->bypassed);
 	PUB(p->pub.connects, p->connects);
+	PUB(p->pub.one_sided, p->os_reads);
+	PUB(p->pub.one_sided_fallbacks, p->os_fallbacks);
 	PUB(p->pub.retry_in_ms, retry);
 }
 
@@ -246,6 +305,443 @@ static void *hs_main(void *arg)
 	}
 }
 
+/* ---- one-sided reads (proto/rdma_msg.h steps 7-9) ------------------------------------------- */
+
+#define MS(x) ((uint64_t)(x) * 1000000ull)
+
+static struct os_vol *os_vol_find(struct reader_peer *p, uint32_t vid)
+{
+	for (size_t i = 0; i < p->n_vols; i++)
+		if (p->vols[i].vid == vid)
+			return &p->vols[i];
+	return NULL;
+}
+
+/* Owning lcore: @p's state of volume @vid, made on first use (an allocation once per volume and
+ * peer, never per read). NULL: no memory (the read goes two-sided). */
+static struct os_vol *os_vol_get(struct reader_peer *p, uint32_t vid)
+{
+	struct os_vol *v = os_vol_find(p, vid);
+
+	if (v)
+		return v;
+	if (p->n_vols == p->cap_vols) {
+		size_t cap = p->cap_vols ? 2 * p->cap_vols : 8;
+		struct os_vol *nv = realloc(p->vols, cap * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		p->vols = nv;
+		p->cap_vols = cap;
+	}
+	v = &p->vols[p->n_vols++];
+	*v = (struct os_vol){.vid = vid};
+	return v;
+}
+
+/* Forget what is known of @v (its index too): MAP it again. */
+static void os_vol_forget(struct os_vol *v, uint8_t state, uint64_t off_until)
+{
+	kelp_needle_index_free(v->ni);
+	*v = (struct os_vol){.vid = v->vid, .state = state, .off_until = off_until};
+}
+
+/* @p's connection failed: the export may have restarted (its rkeys are gone), so every volume is
+ * MAPped again before it is READ one-sided. */
+static void os_peer_reset(struct reader_peer *p)
+{
+	for (size_t i = 0; i < p->n_vols; i++)
+		os_vol_forget(&p->vols[i], OS_NONE, 0);
+}
+
+/* Owning lcore: send the one MAP or IDX request of this lcore (into the staging area). */
+static void os_ctl_submit(struct kelp_rdma_reader *rd, struct reader_peer *p, uint8_t op,
+			  uint32_t vid, uint64_t offset, uint32_t len)
+{
+	struct kelp_rdma_read req = {
+		.opcode = op,
+		.fid = {.volume_id = vid},
+		.offset = offset,
+		.length = len,
+		.addr = (uintptr_t)rd->stage,
+		.rkey = rd->stage_mr->rkey,
+		.user = &rd->ctl,
+	};
+
+	if (kelp_rdma_submit(p->conn, &req) == 0) {
+		rd->ctl = (struct os_ctl){
+			.busy = true, .op = op, .p = p, .vid = vid, .offset = offset};
+		rd->in_flight++;
+	}
+}
+
+/* Owning lcore: when due, ask for what @v needs next: the rest of its index, or its VOLMAP
+ * (first, and every KELP_RDMA_ONESIDED_REFRESH_MS while it is read). */
+static void os_vol_tend(struct kelp_rdma_reader *rd, struct reader_peer *p, struct os_vol *v,
+			uint64_t now)
+{
+	if (rd->ctl.busy)
+		return;
+	if (v->state == OS_OFF) {
+		if (now < v->off_until)
+			return;
+		v->state = OS_NONE;
+	}
+	if (v->have_map && v->idx_seen < v->idx_want) {
+		uint64_t left = v->idx_want - v->idx_seen;
+
+		os_ctl_submit(rd, p, KELP_RDMA_OP_IDX, v->vid, v->idx_seen,
+			      left < KELP_RDMA_OS_CTL_BYTES ? (uint32_t)left
+							    : KELP_RDMA_OS_CTL_BYTES);
+	} else if (v->state == OS_NONE || now >= v->next_map) {
+		os_ctl_submit(rd, p, KELP_RDMA_OP_MAP, v->vid, 0, KELP_RDMA_VOLMAP_SIZE);
+	}
+}
+
+static int os_pend_retry(struct os_vol *v);
+
+/* The VOLMAP in the staging area arrived for @v. */
+static void os_map_done(struct os_vol *v, uint32_t written, const uint8_t *buf, uint64_t now)
+{
+	struct kelp_rdma_volmap m;
+
+	if (written != KELP_RDMA_VOLMAP_SIZE || kelp_rdma_volmap_parse(buf, written, &m) < 0 ||
+	    m.volume_id != v->vid) {
+		os_vol_forget(v, OS_OFF, now + MS(KELP_RDMA_ONESIDED_OFF_MS));
+		return;
+	}
+	/* another file pair (vacuum) or a shrunk .idx: the index is rebuilt from the start; the
+	 * same files: only the rows it has not seen are fetched */
+	if (!v->have_map || m.file_id != v->map.file_id || m.offset_bytes != v->map.offset_bytes ||
+	    m.idx_len < v->idx_seen) {
+		kelp_needle_index_free(v->ni);
+		v->ni = NULL;
+		v->idx_seen = 0;
+		v->n_pend = 0;
+		v->state = OS_FETCHING;
+	}
+	if (!v->ni &&
+	    kelp_needle_index_new(m.idx_len / kelp_idx_row_size(m.offset_bytes) + 64, &v->ni) < 0) {
+		os_vol_forget(v, OS_OFF, now + MS(KELP_RDMA_ONESIDED_OFF_MS));
+		return;
+	}
+	v->map = m;
+	v->have_map = true;
+	v->idx_want = m.idx_len;
+	v->next_map = now + MS(KELP_RDMA_ONESIDED_REFRESH_MS);
+	if (os_pend_retry(v) < 0) {
+		os_vol_forget(v, OS_OFF, now + MS(KELP_RDMA_ONESIDED_OFF_MS));
+		return;
+	}
+	if (v->idx_seen >= v->idx_want)
+		v->state = OS_READY;
+}
+
+/* Apply row @r to @v's index (growing it when full). @return 0 or -errno. */
+static int os_apply(struct os_vol *v, const struct kelp_idx_row *r)
+{
+	int rc = kelp_needle_index_apply(v->ni, r);
+
+	if (rc == -ENOSPC) {
+		struct kelp_needle_index *bigger;
+
+		rc = kelp_needle_index_clone(v->ni, 2 * kelp_needle_index_keys(v->ni) + 64,
+					     &bigger);
+		if (rc == 0) {
+			kelp_needle_index_free(v->ni);
+			v->ni = bigger;
+			rc = kelp_needle_index_apply(v->ni, r);
+		}
+	}
+	return rc;
+}
+
+/* Does @r's record lie inside @v's registered region? (Tombstones and large needles: as if it
+ * did; they are never READ one-sided.) */
+static bool os_row_covered(const struct os_vol *v, const struct kelp_idx_row *r)
+{
+	return !kelp_idx_row_is_live(r) || r->size >= KELP_NEEDLE_INDEX_SIZE_LARGE ||
+	       r->offset * KELP_DAT_ALIGN + kelp_needle_record_len(v->map.version, r->size) <=
+		       v->map.dat_len;
+}
+
+/*
+ * Apply .idx row @r in order. A live row whose record is not inside the registered region yet
+ * deletes its key from the index (it reads two-sided meanwhile: the export has the new bytes) and
+ * waits in v->pend until a VOLMAP covers it (os_pend_retry); a later row of the same key replaces
+ * the waiting one, so no row is applied after a newer one. @return 0 or -errno.
+ */
+static int os_row(struct os_vol *v, const struct kelp_idx_row *r)
+{
+	for (uint32_t i = 0; i < v->n_pend; i++) {
+		if (v->pend[i].key == r->key) {
+			v->pend[i] = v->pend[--v->n_pend];
+			break; /* at most one per key */
+		}
+	}
+	if (os_row_covered(v, r))
+		return os_apply(v, r);
+	if (v->n_pend < OS_PEND_MAX)
+		v->pend[v->n_pend++] = *r; /* else that key stays two-sided */
+	struct kelp_idx_row del = {.key = r->key, .offset = 0, .size = KELP_IDX_SIZE_TOMBSTONE};
+	return os_apply(v, &del);
+}
+
+/* A new VOLMAP: apply the waiting rows its region covers now. @return 0 or -errno. */
+static int os_pend_retry(struct os_vol *v)
+{
+	for (uint32_t i = 0; i < v->n_pend;) {
+		struct kelp_idx_row r = v->pend[i];
+		int rc;
+
+		if (!os_row_covered(v, &r)) {
+			i++;
+			continue;
+		}
+		v->pend[i] = v->pend[--v->n_pend];
+		rc = os_apply(v, &r);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* .idx rows from @offset arrived for @v: apply them in order (os_row). */
+static void os_idx_done(struct os_vol *v, uint64_t offset, uint32_t written, const uint8_t *buf,
+			uint64_t now)
+{
+	size_t row = kelp_idx_row_size(v->map.offset_bytes);
+	uint32_t n = written / (uint32_t)row;
+
+	if (!v->have_map || offset != v->idx_seen)
+		return; /* an answer to an earlier VOLMAP's request */
+	for (uint32_t i = 0; i < n; i++) {
+		struct kelp_idx_row r;
+
+		kelp_idx_parse_row(buf + (size_t)i * row, v->map.offset_bytes, &r);
+		if (os_row(v, &r) < 0) {
+			os_vol_forget(v, OS_OFF, now + MS(KELP_RDMA_ONESIDED_OFF_MS));
+			return;
+		}
+		v->idx_seen += row;
+	}
+	if (n == 0)
+		v->idx_want =
+			v->idx_seen; /* nothing there after all: ask again with the next MAP */
+	if (v->idx_seen >= v->idx_want)
+		v->state = OS_READY;
+}
+
+/* A MAP or IDX request finished. */
+static void os_ctl_done(struct kelp_rdma_reader *rd, const struct kelp_rdma_done *d)
+{
+	struct os_ctl c = rd->ctl;
+	struct os_vol *v = os_vol_find(c.p, c.vid);
+	uint64_t now = rd->hooks.clock_ns();
+
+	rd->ctl.busy = false;
+	if (!v || d->status == -ECONNRESET)
+		return; /* the connection's failure resets every volume (reader_poll) */
+	if (d->status != 0) {
+		/* not offered (NO_VOLUME), or anything else: two-sided for a while */
+		os_vol_forget(v, OS_OFF, now + MS(KELP_RDMA_ONESIDED_OFF_MS));
+		return;
+	}
+	if (c.op == KELP_RDMA_OP_MAP)
+		os_map_done(v, d->written, rd->stage, now);
+	else
+		os_idx_done(v, c.offset, d->written, rd->stage, now);
+	if (v->state == OS_FETCHING)
+		os_vol_tend(rd, c.p, v, now); /* the next piece of the index now, not at a read */
+}
+
+/*
+ * Owning lcore: read @r one-sided when @v's index knows the needle and its record can be
+ * scattered as one RDMA READ: header + data size into a staging slot, the data (and whatever of
+ * the fields after it fits) straight into the client's buffer, the rest up to the CRC into the
+ * slot behind the header (proto/rdma_msg.h step 9). Only whole reads (offset 0): a range, a needle
+ * whose data may not fit the buffer with a tail of at most KELP_RDMA_OS_TAIL_MAX, large needles
+ * and anything the index does not know go two-sided. @return 0 posted; -errno: two-sided.
+ */
+static int os_submit(struct kelp_rdma_reader *rd, struct reader_peer *p, struct os_vol *v,
+		     struct kelp_remote_read *r)
+{
+	uint64_t off8, at;
+	uint32_t size, dlen, tlen;
+	struct os_read *o;
+
+	if (v->state != OS_READY || r->offset != 0 || !rd->n_os_free ||
+	    kelp_needle_index_lookup(v->ni, r->fid.key, &off8, &size) < 0 ||
+	    size >= KELP_NEEDLE_INDEX_SIZE_LARGE || size < 5)
+		return -ENOENT;
+	at = off8 * KELP_DAT_ALIGN;
+	if (at + KELP_NEEDLE_HEADER_SIZE + size + KELP_NEEDLE_CRC_SIZE > v->map.dat_len)
+		return -ERANGE;
+	/* the data is at most size - 5 bytes (4 of data size, 1 of flags); give the client's
+	 * buffer all of it it can take, the rest of the body and the CRC go to the slot */
+	dlen = r->length < size - 4 ? r->length : size - 4;
+	tlen = size - dlen;
+	if (tlen > KELP_RDMA_OS_TAIL_MAX)
+		return -E2BIG;
+	o = &rd->os[rd->os_free[--rd->n_os_free]];
+	*o = (struct os_read){.r = r,
+			      .p = p,
+			      .vid = v->vid,
+			      .size = size,
+			      .dlen = dlen,
+			      .tlen = tlen,
+			      .version = v->map.version,
+			      .head = o->head};
+	struct kelp_rdma_rread rr = {
+		.remote_addr = v->map.dat_addr + at,
+		.rkey = v->map.dat_rkey,
+		.user = o,
+	};
+	rr.sge[rr.nsge++] = (struct ibv_sge){.addr = (uintptr_t)o->head,
+					     .length = KELP_NEEDLE_SPLIT_HEAD,
+					     .lkey = rd->stage_mr->lkey};
+	if (dlen)
+		rr.sge[rr.nsge++] =
+			(struct ibv_sge){.addr = (uintptr_t)r->dst,
+					 .length = dlen,
+					 .lkey = ((struct ibv_mr *)r->session->rdma_mr)->lkey};
+	rr.sge[rr.nsge++] = (struct ibv_sge){.addr = (uintptr_t)(o->head + KELP_NEEDLE_SPLIT_HEAD),
+					     .length = tlen,
+					     .lkey = rd->stage_mr->lkey};
+	int rc = kelp_rdma_submit_rread(p->conn, &rr);
+	if (rc < 0) {
+		rd->os_free[rd->n_os_free++] = (uint32_t)(o - rd->os);
+		return rc;
+	}
+	return 0;
+}
+
+static bool is_os_read(const struct kelp_rdma_reader *rd, const void *user)
+{
+	return rd->os && (const struct os_read *)user >= rd->os &&
+	       (const struct os_read *)user < rd->os + KELP_RDMA_OS_SLOTS;
+}
+
+/*
+ * kelp_rdma_reader_os_check - the outputs of a one-sided read of @r from what it READ: @head (the
+ * header and data size, then @tlen bytes of the record's tail) and r->dst (@dlen bytes), against
+ * what the index promised (@size). Return: 0 @r complete (data, CRC checked); -errno: not that
+ * needle, or not whole and sound (kelp_needle_check_split): read it two-sided.
+ */
+int kelp_rdma_reader_os_check(struct kelp_remote_read *r, uint8_t version, uint32_t size,
+			      const uint8_t *head, uint32_t dlen, uint32_t tlen)
+{
+	struct kelp_needle n;
+	int rc = kelp_needle_check_split(version, r->fid.cookie, r->fid.key, size, head, r->dst,
+					 dlen, head + KELP_NEEDLE_SPLIT_HEAD, tlen, true, &n);
+
+	if (rc < 0)
+		return rc;
+	if (n.flags & KELP_NEEDLE_FLAG_MANIFEST)
+		return -EOPNOTSUPP; /* chunk manifests as two-sided reads have them */
+	r->cqe_flags = KELP_CQE_PATH_RDMA | KELP_CQE_F_CRC_CHECKED;
+	if (n.flags & KELP_NEEDLE_FLAG_GZIP)
+		r->cqe_flags |= KELP_CQE_F_GZIP;
+	r->size = n.data_size;
+	r->crc = n.stored_crc;
+	r->needle_flags = n.flags;
+	r->result = (int32_t)n.data_size;
+	return 0;
+}
+
+/* Owning lcore: a two-sided READ of @r on @p (the one-sided read did not verify). @return 0. */
+static int submit_two_sided(struct kelp_rdma_reader *rd, struct reader_peer *p,
+			    struct kelp_remote_read *r)
+{
+	struct kelp_rdma_read req = {
+		.opcode = r->opcode == KELP_OP_READ ? KELP_RDMA_OP_READ : KELP_RDMA_OP_STAT,
+		.fid = r->fid,
+		.offset = r->offset,
+		.length = r->length,
+		.addr = (uintptr_t)r->dst,
+		.rkey = r->session->rdma_rkey,
+		.user = r,
+	};
+	int rc = kelp_rdma_submit(p->conn, &req);
+
+	if (rc == 0) {
+		r->path_priv = p;
+		rd->in_flight++;
+	}
+	return rc;
+}
+
+/* A one-sided read finished: verified -> complete; else exactly once two-sided (then HTTP). */
+static void os_read_done(struct kelp_rdma_reader *rd, struct os_read *o,
+			 const struct kelp_rdma_done *d)
+{
+	struct kelp_remote_read *r = o->r;
+	struct reader_peer *p = o->p;
+	int rc = d->status;
+
+	if (rc == 0)
+		rc = kelp_rdma_reader_os_check(r, o->version, o->size, o->head, o->dlen, o->tlen);
+	rd->os_free[rd->n_os_free++] = (uint32_t)(o - rd->os);
+	if (rc == 0) {
+		p->os_reads++;
+		kelp_lcore_remote_finish(rd->lc, r);
+		return;
+	}
+	if (d->status == 0)
+		p->os_fallbacks++; /* READ fine, bytes did not verify (a failed READ: HTTP below) */
+	if (rc == -ESTALE) {
+		struct os_vol *v = os_vol_find(p, o->vid);
+
+		if (v)
+			v->next_map = 0; /* the index is behind the volume: refresh it now */
+	}
+	if (d->status == 0 && submit_two_sided(rd, p, r) == 0)
+		return;
+	p->fallbacks++;
+	r->result = d->status < 0 ? d->status : -EIO;
+	kelp_lcore_remote_to_http(rd->lc, r);
+}
+
+int kelp_rdma_reader_one_sided(struct kelp_rdma_reader *rd)
+{
+	size_t len = KELP_RDMA_OS_CTL_BYTES +
+		     (size_t)KELP_RDMA_OS_SLOTS * (KELP_NEEDLE_SPLIT_HEAD + KELP_RDMA_OS_TAIL_MAX);
+
+	rd->stage = aligned_alloc(4096, (len + 4095) / 4096 * 4096);
+	rd->os = calloc(KELP_RDMA_OS_SLOTS, sizeof(*rd->os));
+	if (!rd->stage || !rd->os)
+		goto nomem;
+	/* remote write: MAP and IDX answers are RDMA-written into it by the export; local write:
+	 * the one-sided READs' header and tail pieces */
+	rd->stage_mr = kelp_rdma_reg_arena(rd->dev, rd->stage, len);
+	if (!rd->stage_mr) {
+		int err = errno ? errno : EIO;
+
+		kelp_log_error(
+			"kelpd: lcore %u: cannot register the one-sided reads' staging area on %s: "
+			"%s; reads stay two-sided",
+			rd->lc->id, rd->dev->name, strerror(err));
+		free(rd->stage);
+		free(rd->os);
+		rd->stage = NULL;
+		rd->os = NULL;
+		return -err;
+	}
+	for (uint32_t i = 0; i < KELP_RDMA_OS_SLOTS; i++) {
+		rd->os[i].head = rd->stage + KELP_RDMA_OS_CTL_BYTES +
+				 (size_t)i * (KELP_NEEDLE_SPLIT_HEAD + KELP_RDMA_OS_TAIL_MAX);
+		rd->os_free[rd->n_os_free++] = KELP_RDMA_OS_SLOTS - 1 - i;
+	}
+	rd->one_sided = true;
+	return 0;
+nomem:
+	free(rd->stage);
+	free(rd->os);
+	rd->stage = NULL;
+	rd->os = NULL;
+	return -ENOMEM;
+}
+
 int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read *r)
 {
 	const struct kelp_loc_table *t;
@@ -265,22 +761,23 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
 	if (!p)
 		return -ENOTCONN;
 	peer_connect(rd, p);
-	struct kelp_rdma_read req = {
-		.opcode = r->opcode == KELP_OP_READ ? KELP_RDMA_OP_READ : KELP_RDMA_OP_STAT,
-		.fid = r->fid,
-		.offset = r->offset,
-		.length = r->length,
-		.addr = (uintptr_t)r->dst,
-		.rkey = s->rdma_rkey,
-		.user = r,
-	};
-	int rc = kelp_rdma_submit(p->conn, &req);
-	if (rc == 0) {
-		r->path_priv = p; /* for its fallback count */
-		rd->in_flight++;
-	} else {
-		p->bypassed++;
+	if (rd->one_sided && r->opcode == KELP_OP_READ &&
+	    kelp_rdma_conn_state(p->conn) == KELP_RDMA_UP) {
+		struct os_vol *v = os_vol_get(p, r->fid.volume_id);
+
+		if (v) {
+			os_vol_tend(rd, p, v, rd->hooks.clock_ns());
+			if (os_submit(rd, p, v, r) == 0) {
+				r->path_priv = p;
+				rd->in_flight++;
+				publish_peer(rd, p);
+				return 0;
+			}
+		}
 	}
+	int rc = submit_two_sided(rd, p, r); /* path_priv: for its fallback count */
+	if (rc < 0)
+		p->bypassed++;
 	publish_peer(rd, p);
 	return rc;
 }
@@ -333,9 +830,28 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 		return KELP_POLL_IDLE; /* CQ broken: connections time out, reads go to HTTP */
 	for (int i = 0; i < n; i++) {
 		struct kelp_remote_read *r = rd->done[i].user;
-		struct reader_peer *p = r->path_priv;
+		struct reader_peer *p;
 
 		rd->in_flight--;
+		if (rd->done[i].status == -ECONNRESET) {
+			/* the export may come back as another run: its regions are gone */
+			for (size_t k = 0; k < rd->n_peers; k++)
+				if (rd->peers[k].conn == rd->done[i].conn)
+					os_peer_reset(&rd->peers[k]);
+		}
+		if (rd->done[i].user == &rd->ctl) {
+			os_ctl_done(rd, &rd->done[i]);
+			continue;
+		}
+		if (is_os_read(rd, rd->done[i].user)) {
+			struct os_read *o = rd->done[i].user;
+
+			p = o->p;
+			os_read_done(rd, o, &rd->done[i]);
+			publish_peer(rd, p);
+			continue;
+		}
+		p = r->path_priv;
 		if (kelp_rdma_reader_result(r, &rd->done[i]) == 0) {
 			kelp_lcore_remote_finish(lc, r);
 		} else {
@@ -463,6 +979,8 @@ size_t kelp_rdma_reader_peers(const struct kelp_rdma_reader *rd, struct kelp_rdm
 		o->fallbacks = PEEK(p->fallbacks);
 		o->bypassed = PEEK(p->bypassed);
 		o->connects = PEEK(p->connects);
+		o->one_sided = PEEK(p->one_sided);
+		o->one_sided_fallbacks = PEEK(p->one_sided_fallbacks);
 		o->retry_in_ms = PEEK(p->retry_in_ms);
 	}
 	return n;
@@ -481,12 +999,22 @@ int kelp_rdma_reader_destroy(struct kelp_rdma_reader *rd)
 		kelp_log_info(
 			"kelpd: lcore %u: RDMA peer %s:%u (volume server %s): requests %lu replies "
 			"%lu errors %lu resets %lu sent on to HTTP %lu, straight to HTTP %lu, "
-			"handshakes %lu",
+			"handshakes %lu; one-sided reads %lu, not verified (read two-sided) %lu",
 			rd->lc->id, p->host, p->port, p->vs, st->requests, st->replies, st->errors,
-			st->resets, p->fallbacks, p->bypassed, p->connects);
+			st->resets, p->fallbacks, p->bypassed, p->connects, p->os_reads,
+			p->os_fallbacks);
 	}
 	hs_stop(rd); /* before the peers' connections go */
 	rc = kelp_rdma_lcore_destroy(rd->rlc);
+	for (size_t i = 0; i < rd->n_peers; i++) {
+		for (size_t k = 0; k < rd->peers[i].n_vols; k++)
+			kelp_needle_index_free(rd->peers[i].vols[k].ni);
+		free(rd->peers[i].vols);
+	}
+	if (rd->stage_mr)
+		kelp_rdma_dereg(rd->dev, rd->stage_mr, "one-sided staging");
+	free(rd->stage);
+	free(rd->os);
 	free(rd->map);
 	free(rd);
 	return rc;

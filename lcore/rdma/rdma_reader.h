@@ -32,6 +32,16 @@
 #define KELP_RDMA_READER_MAX_PEERS 64
 #define KELP_RDMA_READER_OOB_MS	   2000 /* TCP handshake, on the handshake thread */
 #define KELP_RDMA_READER_CREDITS   32
+/* One-sided reads (kelp_rdma_reader_one_sided) */
+#define KELP_RDMA_OS_SLOTS 256 /* one-sided reads in flight per reader lcore */
+#define KELP_RDMA_OS_TAIL_MAX                                                                      \
+	1040 /* a record's bytes after the client's piece (fields                                  \
+	      * after the data + CRC): more goes two-sided */
+#define KELP_RDMA_OS_CTL_BYTES	      (256u << 10) /* a MAP or IDX answer: 16384 .idx rows */
+#define KELP_RDMA_ONESIDED_REFRESH_MS 200	   /* VOLMAP and index tail looked at again */
+#define KELP_RDMA_ONESIDED_OFF_MS                                                                  \
+	10000 /* a volume the export does not offer: not asked again                               \
+	       * for so long */
 
 struct kelp_lcore;
 struct kelp_remote_read;
@@ -46,9 +56,11 @@ struct kelp_rdma_peer_info {
 	int state; /* enum kelp_rdma_state */
 	uint32_t in_flight, credits;
 	uint64_t requests, replies, errors, resets;
-	uint64_t fallbacks;  /* posted over RDMA, failed, sent on to HTTP */
-	uint64_t bypassed;   /* sent straight to HTTP: peer not UP (or backing off) or no credit */
-	uint64_t connects;   /* handshakes attempted */
+	uint64_t fallbacks; /* posted over RDMA, failed, sent on to HTTP */
+	uint64_t bypassed;  /* sent straight to HTTP: peer not UP (or backing off) or no credit */
+	uint64_t connects;  /* handshakes attempted */
+	uint64_t one_sided; /* reads completed by one verified RDMA READ */
+	uint64_t one_sided_fallbacks; /* RDMA READs that did not verify: read two-sided */
 	int64_t retry_in_ms; /* DOWN: time until the next attempt (<= 0: at the next request) */
 };
 
@@ -103,6 +115,23 @@ int kelp_rdma_reader_route(struct kelp_rdma_reader *rd, struct kelp_remote_read 
  * mismatch; @r's outputs are then unspecified).
  */
 int kelp_rdma_reader_result(struct kelp_remote_read *r, const struct kelp_rdma_done *d);
+
+/*
+ * kelp_rdma_reader_one_sided - read needles one-sided where the exports offer it
+ * (proto/rdma_msg.h steps 7-9): per peer and volume the reader keeps the export's VOLMAP and a copy
+ * of its needle index (IDX requests: the rows it has not seen, looked at again every
+ * KELP_RDMA_ONESIDED_REFRESH_MS while the volume is read); a whole-needle READ the index knows is
+ * then one RDMA READ scattered into a staging slot (header, data size, the record's tail) and
+ * the client's buffer (the data: no copy), checked by kelp_rdma_reader_os_check(); one that does
+ * not verify is sent as a two-sided READ, once (then HTTP). Registers a staging area on the
+ * device. Main thread, after kelp_rdma_reader_create, before the lcores start.
+ * Return: 0; -ENOMEM; the -errno of the registration (reads stay two-sided, message printed).
+ */
+int kelp_rdma_reader_one_sided(struct kelp_rdma_reader *rd);
+
+/* kelp_rdma_reader_os_check - see rdma_reader.c (exported for unit tests). */
+int kelp_rdma_reader_os_check(struct kelp_remote_read *r, uint8_t version, uint32_t size,
+			      const uint8_t *head, uint32_t dlen, uint32_t tlen);
 
 /*
  * kelp_rdma_reader_peers - reports of up to @max of @rd's peers into @out. Any thread: reads what

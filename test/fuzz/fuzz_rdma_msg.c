@@ -16,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kelp_rdma_hello h;
 	struct kelp_rdma_request rq;
 	struct kelp_rdma_reply rp;
+	struct kelp_rdma_volmap vm;
 
 	if (kelp_rdma_hello_parse(data, size, &h) == 0) {
 		if (kelp_rdma_hello_encode(&h, out, sizeof(out)) != (int)size ||
@@ -38,6 +39,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    memcmp(out, data, size))
 				abort();
 		}
+	}
+	if (kelp_rdma_volmap_parse(data, size, &vm) == 0) {
+		if (kelp_rdma_volmap_encode(&vm, out, sizeof(out)) != (int)size ||
+		    memcmp(out, data, size))
+			abort();
 	}
 	return 0;
 }

@@ -18,7 +18,10 @@
 # busy-polling lcores take no vCPU from perftest or kelp-rdma. A second pair, started the same way
 # with `[rdma] inline_max = 0` on both (every read's bytes by RDMA WRITE, then the reply SEND, as
 # before protocol version 2), gives the same rows for the A/B of inline replies (the first pair
-# runs the default, 4 KiB reads inline).
+# runs the default, 4 KiB reads inline); a third, the same as the
+# first but with `[rdma] one_sided = true` on the reader, the one-sided rows (one RDMA READ per
+# needle, verified by the reader; the export kelpd's lcore is not involved, but it is woken with
+# the reader like the others). The first two pairs run `one_sided = false` (two-sided).
 # perftest runs its server on rxe0 and its client on rxe1 (GID index 0, -F); kelp-rdma serve
 # exports on rxe0 and bench reads on rxe1, started fresh for each measurement so no idle kelp
 # process shares the vCPUs with perftest.
@@ -35,12 +38,12 @@ D=${KELP_RDMA_DATA:?run through test/rdma/run.sh}
 mkdir -p "$W/vols"
 cp "$D/vols/5.dat" "$D/vols/5.idx" "$D/vols/5.vif" "$W/vols/" || exit 1 # 4 KiB needles (prepare-data.sh)
 fid=$(head -1 "$D/fids.5")
-KELPD_PAIR=0 EXPORT_PID= READER_PID= YEXPORT_PID= YREADER_PID=
+KELPD_PAIR=0 EXPORT_PID= READER_PID= YEXPORT_PID= YREADER_PID= OEXPORT_PID= OREADER_PID=
 if [ -n "${KELP_RDMA_WEED_ENV:-}" ] && [ -s "$KELP_RDMA_WEED_ENV" ]; then
 	. "$KELP_RDMA_WEED_ENV"
 	[ -s "${WEED_BENCH_FIDS:-}" ] && KELPD_PAIR=1
 fi
-cleanup() { for p in $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID; do kill -CONT "$p"; kill -KILL "$p"; done 2>/dev/null; }
+cleanup() { for p in $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID $OEXPORT_PID $OREADER_PID; do kill -CONT "$p"; kill -KILL "$p"; done 2>/dev/null; }
 trap cleanup EXIT
 
 # perftest TOOL ARGS...: the 4096-byte result line's 5th column (t_typical, or MsgRate[Mpps]).
@@ -63,7 +66,7 @@ kelp_rdma() {
 	cat "$W/kelp"
 }
 
-# start_kelpd_pair NAME PORT INLINE_MAX: the export kelpd (rxe0, listening on PORT) and the reader
+# start_kelpd_pair NAME PORT INLINE_MAX ONE_SIDED: the export kelpd (rxe0, listening on PORT) and the reader
 # kelpd (rxe1), one lcore each, as test_kelpd_rdma_read.sh runs them, files $W/NAME-*; sets
 # EXPORT_PID and READER_PID. kelp-bench warms up (locates the volume, connects) before measuring.
 start_kelpd_pair() {
@@ -96,6 +99,7 @@ device = rxe1
 gid_index = 0
 peers = $WEED_VS_GUEST=169.254.77.1:$2
 inline_max = $3
+one_sided = $4
 CONF
 	"$BIN/kelpd" -c "$W/$1-export.conf" > "$W/$1-export.log" 2>&1 &
 	EXPORT_PID=$!
@@ -123,13 +127,19 @@ kelp_bench() {
 }
 json_num() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
 if [ $KELPD_PAIR = 1 ]; then
-	start_kelpd_pair spin 18517 4096
+	start_kelpd_pair spin 18517 4096 false
 	kelp_bench spin $EXPORT_PID $READER_PID 1 20 > /dev/null # warm-up: locate the volume, connect
 	SEXPORT_PID=$EXPORT_PID SREADER_PID=$READER_PID
 	kill -STOP $SEXPORT_PID $SREADER_PID
-	start_kelpd_pair noinl 18518 0
+	start_kelpd_pair noinl 18518 0 false
 	YEXPORT_PID=$EXPORT_PID YREADER_PID=$READER_PID
 	kelp_bench noinl $YEXPORT_PID $YREADER_PID 1 20 > /dev/null
+	start_kelpd_pair os 18519 4096 true
+	OEXPORT_PID=$EXPORT_PID OREADER_PID=$READER_PID
+	# warm-up: locate, connect, then the VOLMAP and the index (fetched right after the first
+	# read that finds the peer up)
+	kelp_bench os $OEXPORT_PID $OREADER_PID 1 20 > /dev/null
+	kelp_bench os $OEXPORT_PID $OREADER_PID 1 200 > /dev/null
 	EXPORT_PID=$SEXPORT_PID READER_PID=$SREADER_PID
 else
 	echo "(no SeaweedFS on the host: the kelpd-to-kelpd rows are skipped)"
@@ -144,15 +154,18 @@ while [ $r -le "$ROUNDS" ]; do
 	kelp_lat=$(kelp_rdma --depth 1 --iters "$ITERS" | sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p')
 	read_mpps=$(perftest ib_read_bw -s 4096 -t 32 -n "$((ITERS * 5))")
 	kelp_ops=$(kelp_rdma --depth 32 --iters "$((ITERS * 5))" | sed -n 's/.* ops_per_s=\([0-9.]*\).*/\1/p')
-	kd_lat=0 kd_ops=0 ky_lat=0 ky_ops=0
+	kd_lat=0 kd_ops=0 ky_lat=0 ky_ops=0 ko_lat=0 ko_ops=0
 	if [ $KELPD_PAIR = 1 ]; then
+		ko_lat=$(kelp_bench os $OEXPORT_PID $OREADER_PID 1 "$ITERS" | json_num p50)
+		ko_ops=$(kelp_bench os $OEXPORT_PID $OREADER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
 		kd_lat=$(kelp_bench spin $EXPORT_PID $READER_PID 1 "$ITERS" | json_num p50)
 		kd_ops=$(kelp_bench spin $EXPORT_PID $READER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
 		ky_lat=$(kelp_bench noinl $YEXPORT_PID $YREADER_PID 1 "$ITERS" | json_num p50)
 		ky_ops=$(kelp_bench noinl $YEXPORT_PID $YREADER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
 	fi
 	awk -v r="$r" -v rl="$read_lat" -v kp="$kelp_lat" -v mpps="$read_mpps" -v ko="$kelp_ops" \
-		-v dl="$kd_lat" -v dops="$kd_ops" -v yl="$ky_lat" -v yops="$ky_ops" 'BEGIN {
+		-v dl="$kd_lat" -v dops="$kd_ops" -v yl="$ky_lat" -v yops="$ky_ops" \
+		-v ol="$ko_lat" -v oops="$ko_ops" 'BEGIN {
 		printf "round %d: ib_read_lat %.1f us, kelp-rdma p50 %.1f us = %.2fx; ib_read_bw %.0f/s, kelp-rdma %.0f/s = %.2fx\n",
 			r, rl, kp, kp / rl, mpps * 1e6, ko, ko / (mpps * 1e6)
 		if (dl > 0)
@@ -161,10 +174,13 @@ while [ $r -le "$ROUNDS" ]; do
 		if (yl > 0)
 			printf "         kelpd pair, inline_max 0:           p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
 				yl, yl / rl, yops, yops / (mpps * 1e6)
+		if (ol > 0)
+			printf "         kelpd pair, one-sided:              p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
+				ol, ol / rl, oops, oops / (mpps * 1e6)
 	}'
-	line="$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops"
+	line="$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops $ko_lat $ko_ops"
 	# every figure is one number: anything else would shift the medians, so say so and stop
-	[ "$(echo "$line" | wc -l | tr -d " ")" = 1 ] && [ "$(echo "$line" | wc -w | tr -d " ")" = 8 ] ||
+	[ "$(echo "$line" | wc -l | tr -d " ")" = 1 ] && [ "$(echo "$line" | wc -w | tr -d " ")" = 10 ] ||
 		{ echo "bench: round $r did not give one number per figure: $line" >&2; exit 1; }
 	echo "$line" >> "$W/ratios"
 	r=$((r + 1))
@@ -179,6 +195,8 @@ awk '{print $5 / $1}' "$W/ratios" | sort -g > "$W/kd_lat_ratio"
 awk '{print $6 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/kd_bw_ratio"
 awk '{print $7 / $1}' "$W/ratios" | sort -g > "$W/ky_lat_ratio"
 awk '{print $8 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/ky_bw_ratio"
+awk '{print $9 / $1}' "$W/ratios" | sort -g > "$W/ko_lat_ratio"
+awk '{print $10 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/ko_bw_ratio"
 echo
 echo "== medians over $ROUNDS rounds (range)"
 printf "ib_read_lat  t_typical  %8.1f us\n" "$(sort_col 1 | median)"
@@ -188,6 +206,7 @@ printf "ib_read_bw   msg rate   %8.0f ops/s\n" "$(awk '{print $3 * 1e6}' "$W/rat
 printf "kelp-rdma    32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
 	"$(sort_col 4 | median)" "$(median < "$W/bw_ratio")" "$(head -1 "$W/bw_ratio")" "$(tail -1 "$W/bw_ratio")"
 if [ $KELPD_PAIR = 1 ]; then
+	printf "two-sided (kelpd pair, [rdma] one_sided = false):\n"
 	printf "kelpd pair   p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
 		"$(sort_col 5 | median)" "$(median < "$W/kd_lat_ratio")" "$(head -1 "$W/kd_lat_ratio")" "$(tail -1 "$W/kd_lat_ratio")"
 	printf "kelpd pair   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
@@ -196,10 +215,18 @@ if [ $KELPD_PAIR = 1 ]; then
 		"$(sort_col 7 | median)" "$(median < "$W/ky_lat_ratio")" "$(head -1 "$W/ky_lat_ratio")" "$(tail -1 "$W/ky_lat_ratio")"
 	printf "inline off   32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
 		"$(sort_col 8 | median)" "$(median < "$W/ky_bw_ratio")" "$(head -1 "$W/ky_bw_ratio")" "$(tail -1 "$W/ky_bw_ratio")"
-	kill -CONT $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID
+	printf "one-sided (kelpd pair, [rdma] one_sided = true):\n"
+	printf "one-sided    p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
+		"$(sort_col 9 | median)" "$(median < "$W/ko_lat_ratio")" "$(head -1 "$W/ko_lat_ratio")" "$(tail -1 "$W/ko_lat_ratio")"
+	printf "one-sided    32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
+		"$(sort_col 10 | median)" "$(median < "$W/ko_bw_ratio")" "$(head -1 "$W/ko_bw_ratio")" "$(tail -1 "$W/ko_bw_ratio")"
+	kill -CONT $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID $OEXPORT_PID $OREADER_PID
 	"$BIN/kelpctl" --socket "$W/spin-reader.sock" peers
-	kill -TERM $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID
-	wait $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID
-	EXPORT_PID= READER_PID= YEXPORT_PID= YREADER_PID=
+	"$BIN/kelpctl" --socket "$W/os-reader.sock" peers
+	"$BIN/kelpctl" --socket "$W/os-export.sock" stats | grep "^rdma export" || true
+	kill -TERM $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID $OEXPORT_PID $OREADER_PID
+	wait $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID $OEXPORT_PID $OREADER_PID
+	grep "one-sided\|registered" "$W/os-export.log" "$W/os-reader.log" | head -8
+	EXPORT_PID= READER_PID= YEXPORT_PID= YREADER_PID= OEXPORT_PID= OREADER_PID=
 fi
 rm -rf "$W"

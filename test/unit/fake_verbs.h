@@ -36,6 +36,8 @@ struct fake_send {
 	const void *src; /* RDMA WRITE source */
 	uint64_t remote_addr;
 	uint32_t rkey;
+	struct ibv_sge sge[3]; /* RDMA READ: where the bytes go */
+	int nsge;
 };
 
 struct fake_recv {
@@ -69,8 +71,9 @@ static struct fake {
 	uint32_t next_qpn, next_key;
 	int fail_post_send; /* > 0: that many post_send calls fail with -ENOMEM */
 	int post_send_calls, post_recv_calls;
-	int fail_reg_mr; /* > 0: reg_mr fails with EFAULT */
-	int objects;	 /* live objects: every create must be destroyed */
+	int fail_reg_mr;	  /* > 0: reg_mr fails with EFAULT */
+	int objects;		  /* live objects: every create must be destroyed */
+	struct fake_mr *mrs[256]; /* live MRs: RDMA READs check their rkey against them */
 	bool port_down;
 	int ndevices;
 	struct ibv_device devs[2];
@@ -220,10 +223,18 @@ static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int ac
 	m->mr.rkey = 0x1000 + F.next_key;
 	m->access = access;
 	F.objects++;
+	for (unsigned i = 0; i < 256; i++)
+		if (!F.mrs[i]) {
+			F.mrs[i] = m;
+			break;
+		}
 	return &m->mr;
 }
 static int f_dereg_mr(struct ibv_mr *mr)
 {
+	for (unsigned i = 0; i < 256; i++)
+		if (F.mrs[i] == (struct fake_mr *)mr)
+			F.mrs[i] = NULL;
 	F.objects--;
 	free(mr);
 	return 0;
@@ -245,9 +256,11 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
 		/* Work requests stay in the send queue until delivered (wire_deliver): never more
 		 * than the QP was created for. */
 		assert_true(q->sq_n <= q->max_send_wr);
-		/* one SGE, or none for a zero-length RDMA WRITE (a keepalive) */
+		/* one SGE, or none for a zero-length RDMA WRITE (a keepalive); an RDMA READ
+		 * scatters into up to 3 */
 		assert_true(wr->num_sge == 1 ||
-			    (wr->num_sge == 0 && wr->opcode == IBV_WR_RDMA_WRITE));
+			    (wr->num_sge == 0 && wr->opcode == IBV_WR_RDMA_WRITE) ||
+			    (wr->opcode == IBV_WR_RDMA_READ && wr->num_sge <= 3));
 		/* IBV_SEND_INLINE only for what the QP takes inline (kelp asks for MSG_MAX) */
 		assert_true(!(wr->send_flags & IBV_SEND_INLINE) ||
 			    wr->sg_list[0].length <= KELP_RDMA_MSG_MAX);
@@ -264,6 +277,9 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
 		} else {
 			s->remote_addr = wr->wr.rdma.remote_addr;
 			s->rkey = wr->wr.rdma.rkey;
+			s->nsge = wr->num_sge;
+			for (int k = 0; k < wr->num_sge; k++)
+				s->sge[k] = wr->sg_list[k];
 		}
 	}
 	return 0;
@@ -342,7 +358,36 @@ static void wire_deliver(struct ibv_qp *from_qp)
 	for (unsigned i = 0; i < from->sq_n; i++) {
 		struct fake_send *s = &from->sq[i];
 
-		if (s->opcode == IBV_WR_RDMA_WRITE) {
+		if (s->opcode == IBV_WR_RDMA_READ) {
+			/* as a real responder: the rkey must name a live MR with remote read that
+			 * covers the whole range; else a remote access error, and the QP is in
+			 * error: what follows is flushed */
+			struct fake_mr *m = NULL;
+			uint64_t total = 0, at = s->remote_addr;
+
+			for (int k = 0; k < s->nsge; k++)
+				total += s->sge[k].length;
+			for (unsigned k = 0; k < 256 && !m; k++)
+				if (F.mrs[k] && F.mrs[k]->mr.rkey == s->rkey)
+					m = F.mrs[k];
+			if (!m || !(m->access & IBV_ACCESS_REMOTE_READ) ||
+			    at < (uintptr_t)m->mr.addr ||
+			    at + total > (uintptr_t)m->mr.addr + m->mr.length) {
+				cq_push(from->qp.send_cq,
+					(struct ibv_wc){.wr_id = s->wr_id,
+							.status = IBV_WC_REM_ACCESS_ERR});
+				for (unsigned j = i + 1; j < from->sq_n; j++)
+					cq_push(from->qp.send_cq,
+						(struct ibv_wc){.wr_id = from->sq[j].wr_id,
+								.status = IBV_WC_WR_FLUSH_ERR});
+				break;
+			}
+			for (int k = 0; k < s->nsge; k++) {
+				memcpy((void *)(uintptr_t)s->sge[k].addr, (void *)(uintptr_t)at,
+				       s->sge[k].length);
+				at += s->sge[k].length;
+			}
+		} else if (s->opcode == IBV_WR_RDMA_WRITE) {
 			if (s->len) /* a zero-length one names no memory */
 				memcpy((void *)(uintptr_t)s->remote_addr, s->src, s->len);
 		} else {

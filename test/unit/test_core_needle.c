@@ -292,6 +292,89 @@ static void test_vif(void **state)
 	assert_int_equal(kelp_vif_path("/d/3.dat", buf, 8), -ENAMETOOLONG);
 }
 
+/* A record read in three pieces (as a one-sided RDMA READ scatters it): what verifies and what
+ * does not. */
+static void test_check_split(void **state)
+{
+	(void)state;
+	static uint8_t rec[4096], data[600], dst[1024];
+	struct kelp_needle n, out;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	n = (struct kelp_needle){.cookie = 0x11223344,
+				 .key = 0xabcdef,
+				 .data = data,
+				 .data_size = sizeof(data),
+				 .flags = KELP_NEEDLE_FLAG_NAME | KELP_NEEDLE_FLAG_MIME,
+				 .name = (const uint8_t *)"x.txt",
+				 .name_len = 5,
+				 .mime = (const uint8_t *)"text/plain",
+				 .mime_len = 10,
+				 .stored_crc = kelp_crc32c(0, data, sizeof(data))};
+	assert_true(kelp_needle_encode(3, &n, rec, sizeof(rec)) > 0);
+	uint32_t size = kelp_needle_body_size(3, &n);
+	/* the client's buffer takes dlen bytes of the record after its first 20, the tail the rest
+	 * up to the CRC: try every split from "exactly the data" to "the whole body" */
+	for (uint32_t dlen = sizeof(data); dlen <= size - 4; dlen++) {
+		uint32_t tlen = size - dlen;
+		memcpy(dst, rec + KELP_NEEDLE_SPLIT_HEAD, dlen);
+		assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size, rec, dst, dlen,
+							 rec + KELP_NEEDLE_SPLIT_HEAD + dlen, tlen,
+							 true, &out),
+				 0);
+		assert_int_equal(out.data_size, sizeof(data));
+		assert_int_equal(out.flags, n.flags);
+		assert_int_equal(out.stored_crc, n.stored_crc);
+		assert_int_equal(out.mime_len, 10);
+		assert_memory_equal(dst, data, sizeof(data));
+	}
+	uint32_t dlen = size - 4, tlen = 4;
+	const uint8_t *tail = rec + KELP_NEEDLE_SPLIT_HEAD + dlen;
+	memcpy(dst, rec + KELP_NEEDLE_SPLIT_HEAD, dlen);
+	/* stale index: another cookie, key or size than the index promised */
+	assert_int_equal(kelp_needle_check_split(3, n.cookie + 1, n.key, size, rec, dst, dlen, tail,
+						 tlen, true, &out),
+			 -ESTALE);
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key + 1, size, rec, dst, dlen, tail,
+						 tlen, true, &out),
+			 -ESTALE);
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size + 8, rec, dst, dlen + 8,
+						 tail, tlen, true, &out),
+			 -ESTALE);
+	/* the data does not fit the client's piece */
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size, rec, dst, 100,
+						 rec + KELP_NEEDLE_SPLIT_HEAD + 100, size - 100,
+						 true, &out),
+			 -E2BIG);
+	/* corrupt: one data byte; the CRC unchecked (a truncated read's caller) does not see it */
+	dst[7] ^= 1;
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size, rec, dst, dlen, tail,
+						 tlen, true, &out),
+			 -EIO);
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size, rec, dst, dlen, tail,
+						 tlen, false, &out),
+			 0);
+	dst[7] ^= 1;
+	/* torn: a data size larger than the body; fields that run past it */
+	uint8_t head[KELP_NEEDLE_SPLIT_HEAD];
+	memcpy(head, rec, sizeof(head));
+	head[16] = 0x7f;
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size, head, dst, dlen, tail,
+						 tlen, true, &out),
+			 -EIO);
+	dst[sizeof(data) + 1] = 200; /* the name's length byte */
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size, rec, dst, dlen, tail,
+						 tlen, true, &out),
+			 -EIO);
+	/* pieces that do not cover the record; version 1 has no data size */
+	assert_int_equal(kelp_needle_check_split(3, n.cookie, n.key, size, rec, dst, dlen, tail, 3,
+						 true, &out),
+			 -EINVAL);
+	assert_int_equal(kelp_needle_check_split(1, n.cookie, n.key, size, rec, dst, dlen, tail,
+						 tlen, true, &out),
+			 -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_bad_bodies),
 		cmocka_unit_test(test_idx_rows),
 		cmocka_unit_test(test_vif),
+		cmocka_unit_test(test_check_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,8 @@
 #include <cmocka.h>
 
 #include "core/crc32c.h"
+#include "core/idx.h"
+#include "core/needle.h"
 #include "core/volume.h"
 #include "lcore/cluster/discovery.h"
 #include "lcore/engine.h"
@@ -151,8 +153,51 @@ struct fixture {
 	unsigned http_reads; /* KELP_MSG_REMOTE_READ messages answered */
 };
 
+/* One-sided reads: the exporter's volume VID_A as a reader READs it: a .dat in memory with one
+ * record per test key (0x100 + slot, cookie 0xabc, data = needle), registered for remote read,
+ * its .idx rows, and the VOLMAP / IDX answers of the exporter's meta op. */
+#define OS_RECORDS 4
+static struct {
+	bool offer; /* meta answers (else NO_VOLUME, as an exporter without one-sided reads) */
+	_Alignas(4096) uint8_t dat[64 << 10];
+	size_t dat_len;
+	uint64_t rec[OS_RECORDS]; /* where each record starts */
+	uint8_t idx[OS_RECORDS * KELP_IDX_ROW_SIZE_4];
+	struct ibv_mr *mr;
+	uint8_t desc[KELP_RDMA_VOLMAP_SIZE];
+	unsigned maps, idxs, finds; /* meta MAP / IDX calls, two-sided finds */
+} OS;
+
+static int fake_meta(void *arg, uint8_t opcode, uint32_t vid, struct kelp_rdma_source *src)
+{
+	if (!OS.offer || vid != VID_A)
+		return -EHOSTUNREACH;
+	if (opcode == KELP_RDMA_OP_IDX) {
+		OS.idxs++;
+		*src = (struct kelp_rdma_source){
+			.data = OS.idx, .size = sizeof(OS.idx), .use_bounce = true};
+		return 0;
+	}
+	OS.maps++;
+	struct kelp_rdma_volmap m = {.volume_id = VID_A,
+				     .generation = 1,
+				     .dat_addr = (uintptr_t)OS.dat,
+				     .dat_len = OS.dat_len,
+				     .dat_rkey = OS.mr->rkey,
+				     .file_id = 7,
+				     .idx_len = sizeof(OS.idx),
+				     .offset_bytes = 4,
+				     .version = 3};
+	assert_int_equal(kelp_rdma_volmap_encode(&m, OS.desc, sizeof(OS.desc)),
+			 KELP_RDMA_VOLMAP_SIZE);
+	*src = (struct kelp_rdma_source){
+		.data = OS.desc, .size = sizeof(OS.desc), .use_bounce = true};
+	return 0;
+}
+
 static int find_needle(void *arg, const struct kelp_fid *fid, struct kelp_rdma_source *src)
 {
+	OS.finds++;
 	*src = (struct kelp_rdma_source){.data = needle,
 					 .size = sizeof(needle),
 					 .crc = kelp_crc32c(0, needle, sizeof(needle)),
@@ -183,6 +228,7 @@ static int setup(void **state)
 	static const char *const map[] = {VS_B "=10.9.9.2:7000"};
 
 	memset(&F, 0, sizeof(F));
+	memset(&OS, 0, sizeof(OS));
 	F.ndevices = 1;
 	F.now = 1000000000ull;
 	H.asked = H.answered = H.closing = false;
@@ -213,7 +259,8 @@ static int setup(void **state)
 	struct kelp_rdma_lcore_config ecfg = {
 		.bounce_slots = 8, .bounce_size = BUF, .clock_ns = fake_clock};
 	assert_int_equal(kelp_rdma_lcore_create(fx->dev, &ecfg,
-						&(struct kelp_rdma_export_ops){.find = find_needle},
+						&(struct kelp_rdma_export_ops){.find = find_needle,
+									       .meta = fake_meta},
 						&fx->elc),
 			 0);
 	assert_non_null(fx->elc);
@@ -263,6 +310,7 @@ static int teardown(void **state)
 	fx->lc.rdma_route = NULL;
 	assert_int_equal(kelp_rdma_lcore_destroy(fx->elc), 0);
 	assert_int_equal(kelp_rdma_lcore_destroy(fx->elc_b), 0);
+	assert_int_equal(kelp_rdma_dereg(fx->dev, OS.mr, "one-sided test volume"), 0);
 	assert_int_equal(kelp_rdma_dereg(fx->dev, fx->arena_mr, "arena"), 0);
 	fx->srv->rdma_mr = NULL;
 	lcore_session_destroy(fx->srv);
@@ -749,6 +797,225 @@ static void test_no_credit_goes_to_http(void **state)
 	assert_rdma_read(fx, &c[0], 0);
 }
 
+/* ---- one-sided reads -------------------------------------------------------------------------
+ */
+
+/* Build OS.dat (version 3 records, with a name and a MIME type after the data so the fields
+ * straddle the client's buffer and the staging tail) and OS.idx; register OS.dat. */
+static void os_build(struct fixture *fx)
+{
+	size_t off = 8; /* a superblock's worth */
+
+	for (unsigned i = 0; i < OS_RECORDS; i++) {
+		struct kelp_needle n = {.cookie = 0xabc,
+					.key = 0x100 + i,
+					.data = needle,
+					.data_size = sizeof(needle),
+					.flags = KELP_NEEDLE_FLAG_NAME | KELP_NEEDLE_FLAG_MIME,
+					.name = (const uint8_t *)"a.bin",
+					.name_len = 5,
+					.mime = (const uint8_t *)"application/x-test",
+					.mime_len = 18,
+					.stored_crc = kelp_crc32c(0, needle, sizeof(needle))};
+		int64_t len = kelp_needle_encode(3, &n, OS.dat + off, sizeof(OS.dat) - off);
+
+		assert_true(len > 0);
+		OS.rec[i] = off;
+		struct kelp_idx_row row = {.key = n.key,
+					   .offset = off / KELP_DAT_ALIGN,
+					   .size = kelp_needle_body_size(3, &n)};
+		assert_true(kelp_idx_encode_row(&row, 4, OS.idx + i * KELP_IDX_ROW_SIZE_4) >= 0);
+		off += (size_t)len;
+	}
+	OS.dat_len = off;
+	OS.mr = fx->dev->ops->reg_mr(fx->dev->pd, OS.dat, sizeof(OS.dat), IBV_ACCESS_REMOTE_READ);
+	assert_non_null(OS.mr);
+	OS.offer = true;
+}
+
+/* One-sided reads on, VS_A up, OS built; a first read (two-sided) asks for the VOLMAP, then the
+ * index is fetched: afterwards reads of VID_A are one-sided. */
+static struct fake_qp *os_warm_up(struct fixture *fx)
+{
+	struct kelp_cqe c;
+
+	assert_int_equal(kelp_rdma_reader_one_sided(fx->rd), 0);
+	struct fake_qp *eqp = bring_up_a(fx);
+	os_build(fx);
+	queue_read(fx, VID_A, 0, 0, 1);
+	wire_round_trip(fx, eqp); /* the READ and the MAP */
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 0);
+	assert_int_equal(OS.maps, 1);
+	wire_round_trip(fx, eqp); /* the IDX the MAP's answer asked for */
+	spin(fx);
+	assert_int_equal(OS.idxs, 1);
+	assert_int_equal(peer(fx, VS_A).one_sided, 0);
+	return eqp;
+}
+
+/* Carry the reader's one-sided READs (no exporter CPU: its lcore is not polled). */
+static void os_deliver(struct fake_qp *eqp)
+{
+	wire_deliver(&reader_qp(eqp)->qp);
+}
+
+/* A whole-needle read the index knows is one RDMA READ: the data lands in the client's buffer, the
+ * reader checks it (CRC too) and completes it; the exporter served nothing for it. */
+static void test_one_sided_read(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_qp *eqp = os_warm_up(fx);
+	struct kelp_cqe c[2];
+	unsigned finds = OS.finds;
+
+	queue_read(fx, VID_A, 1, 0, 2);
+	queue_read(fx, VID_A, 2, 0, 3);
+	assert_int_equal(peer(fx, VS_A).in_flight, 2);
+	os_deliver(eqp);
+	collect(fx, c, 2);
+	for (int i = 0; i < 2; i++)
+		assert_rdma_read(fx, &c[i], (unsigned)c[i].user_data - 1);
+	assert_int_equal(OS.finds, finds); /* no two-sided request */
+	struct kelp_rdma_peer_info p = peer(fx, VS_A);
+	assert_int_equal(p.one_sided, 2);
+	assert_int_equal(p.one_sided_fallbacks, 0);
+	assert_int_equal(p.fallbacks, 0);
+}
+
+/* Read slot @slot, expecting a one-sided READ that does not verify and then exactly one
+ * two-sided request (the exporter's find: its bytes, checked). */
+static void os_expect_two_sided_once(struct fixture *fx, struct fake_qp *eqp, unsigned slot,
+				     uint64_t user)
+{
+	struct kelp_cqe c;
+	unsigned finds = OS.finds;
+	uint64_t fb = peer(fx, VS_A).one_sided_fallbacks;
+
+	queue_read(fx, VID_A, slot, 0, user);
+	os_deliver(eqp);
+	spin(fx);
+	assert_int_equal(peer(fx, VS_A).one_sided_fallbacks, fb + 1);
+	assert_int_equal(kelp_poll(fx->cli, &c, 1), 0); /* not completed with what was READ */
+	wire_round_trip(fx, eqp);
+	collect(fx, &c, 1);
+	assert_int_equal(c.user_data, user);
+	assert_rdma_read(fx, &c, slot); /* the two-sided answer: needle, CRC checked */
+	assert_int_equal(OS.finds, finds + 1);
+	assert_int_equal(peer(fx, VS_A).fallbacks, 0);
+}
+
+/* What does not verify is read two-sided exactly once, never completed with the READ's bytes:
+ * a corrupt data byte (CRC), a record that is not the needle the index promised (another key:
+ * overwritten or vacuumed away; another cookie; another size: stale index), a torn record (its
+ * data size does not fit its body). */
+static void test_one_sided_unverified_goes_two_sided_once(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_qp *eqp = os_warm_up(fx);
+
+	/* corrupt: one data byte flipped; the two-sided path serves the (intact) needle */
+	OS.dat[OS.rec[1] + KELP_NEEDLE_SPLIT_HEAD + 100] ^= 0x40;
+	os_expect_two_sided_once(fx, eqp, 1, 10);
+	/* the ESTALE cases ask for a fresh VOLMAP at the next read: carry those too */
+	/* another cookie in the header */
+	OS.dat[OS.rec[2] + 3] ^= 1;
+	os_expect_two_sided_once(fx, eqp, 2, 11);
+	/* another key */
+	OS.dat[OS.rec[3] + 11] ^= 1;
+	os_expect_two_sided_once(fx, eqp, 3, 12);
+	/* torn: data size larger than the body */
+	OS.dat[OS.rec[0] + 16] = 0x7f;
+	os_expect_two_sided_once(fx, eqp, 0, 13);
+	assert_int_equal(peer(fx, VS_A).one_sided, 0);
+}
+
+/* A READ through an rkey the exporter no longer has (deregistered too early, or a restarted
+ * exporter) is a remote access error: the connection fails and the read goes to HTTP, never
+ * completed with bytes from the READ. */
+static void test_one_sided_access_error_goes_to_http(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_qp *eqp = os_warm_up(fx);
+	struct kelp_cqe c;
+
+	assert_int_equal(kelp_rdma_dereg(fx->dev, OS.mr, "test volume"), 0);
+	OS.mr = NULL;
+	queue_read(fx, VID_A, 1, 0, 20);
+	os_deliver(eqp);
+	collect(fx, &c, 1);
+	assert_http_read(&c);
+	struct kelp_rdma_peer_info p = peer(fx, VS_A);
+	assert_int_equal(p.one_sided, 0);
+	assert_int_equal(p.one_sided_fallbacks, 0); /* not a verification failure */
+	assert_int_equal(p.fallbacks, 1);
+	assert_int_not_equal(p.state, KELP_RDMA_UP);
+}
+
+/* An exporter that does not offer one-sided reads (MAP answered NO_VOLUME): reads stay
+ * two-sided, and it is not asked again for KELP_RDMA_ONESIDED_OFF_MS. */
+static void test_one_sided_not_offered_stays_two_sided(void **state)
+{
+	struct fixture *fx = *state;
+	struct kelp_cqe c;
+
+	assert_int_equal(kelp_rdma_reader_one_sided(fx->rd), 0);
+	struct fake_qp *eqp = bring_up_a(fx);
+	OS.offer = false;
+	for (unsigned i = 0; i < 3; i++) {
+		queue_read(fx, VID_A, i, 0, 30 + i);
+		wire_round_trip(fx, eqp);
+		collect(fx, &c, 1);
+		assert_rdma_read(fx, &c, i);
+	}
+	assert_int_equal(OS.finds, 3);
+	assert_int_equal(peer(fx, VS_A).one_sided, 0);
+	/* one MAP asked (refused), not one per read */
+	assert_int_equal(peer(fx, VS_A).requests, 4);
+}
+
+/* A needle whose record lies past the registered region (the page the volume server is still
+ * appending into) reads two-sided, with the export's bytes; once a later VOLMAP covers it, its
+ * waiting index row is applied and it reads one-sided. */
+static void test_one_sided_row_past_region_waits(void **state)
+{
+	struct fixture *fx = *state;
+	struct kelp_cqe c;
+
+	assert_int_equal(kelp_rdma_reader_one_sided(fx->rd), 0);
+	struct fake_qp *eqp = bring_up_a(fx);
+	os_build(fx);
+	size_t full = OS.dat_len;
+	OS.dat_len = OS.rec[3]; /* record 3 not registered yet */
+	queue_read(fx, VID_A, 0, 0, 1);
+	wire_round_trip(fx, eqp);
+	collect(fx, &c, 1);
+	wire_round_trip(fx, eqp); /* the index */
+	spin(fx);
+	unsigned finds = OS.finds;
+	queue_read(fx, VID_A, 3, 0, 2);
+	wire_round_trip(fx, eqp);
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 3);
+	assert_int_equal(OS.finds, finds + 1); /* two-sided */
+	assert_int_equal(peer(fx, VS_A).one_sided, 0);
+	/* the region grew; the next read after the refresh interval asks for the VOLMAP */
+	OS.dat_len = full;
+	F.now += (KELP_RDMA_ONESIDED_REFRESH_MS + 1) * 1000000ull;
+	queue_read(fx, VID_A, 0, 0, 3);
+	wire_round_trip(fx, eqp); /* the MAP (and the one-sided READ of record 0) */
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 0);
+	assert_int_equal(OS.maps, 2);
+	finds = OS.finds;
+	queue_read(fx, VID_A, 3, 0, 4);
+	os_deliver(eqp);
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 3);
+	assert_int_equal(OS.finds, finds); /* one-sided now */
+	assert_int_equal(peer(fx, VS_A).one_sided, 2);
+}
+
 int main(void)
 {
 	pthread_condattr_t ca;
@@ -767,6 +1034,15 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rdma_only_never_http, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_credit_goes_to_http, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_sided_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_sided_unverified_goes_two_sided_once,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_sided_access_error_goes_to_http, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_sided_not_offered_stays_two_sided, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_sided_row_past_region_waits, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -437,23 +437,28 @@ static void print_peers(json_t *r)
 		printf("RDMA reads on %s; one RC QP per (peer, lcore)\n", dev);
 	json_t *peers = json_object_get(r, "peers");
 	if (json_array_size(peers) > 0) {
-		printf("%-24s %-22s %5s %-10s %6s %7s %10s %10s %7s %6s %9s %9s %6s %8s\n", "peer",
-		       "volume_server", "lcore", "state", "inflt", "credits", "requests", "replies",
-		       "errors", "resets", "fallback", "bypassed", "hshk", "retry_ms");
+		printf("%-24s %-22s %5s %-10s %6s %7s %10s %10s %7s %6s %9s %9s %6s %8s %10s "
+		       "%7s\n",
+		       "peer", "volume_server", "lcore", "state", "inflt", "credits", "requests",
+		       "replies", "errors", "resets", "fallback", "bypassed", "hshk", "retry_ms",
+		       "one_sided", "os_2sd");
 		size_t i;
 		json_t *p;
 		json_array_foreach(peers, i, p) printf(
 			"%-24s %-22s %5lld %-10s %6lld %7lld %10lld %10lld %7lld %6lld %9lld %9lld "
-			"%6lld %8lld\n",
+			"%6lld %8lld %10lld %7lld\n",
 			json_string_value(json_object_get(p, "addr")),
 			json_string_value(json_object_get(p, "volume_server")), geti(p, "lcore"),
 			json_string_value(json_object_get(p, "state")), geti(p, "in_flight"),
 			geti(p, "credits"), geti(p, "requests"), geti(p, "replies"),
 			geti(p, "errors"), geti(p, "resets"), geti(p, "fallbacks"),
-			geti(p, "bypassed"), geti(p, "handshakes"), geti(p, "retry_in_ms"));
+			geti(p, "bypassed"), geti(p, "handshakes"), geti(p, "retry_in_ms"),
+			geti(p, "one_sided"), geti(p, "one_sided_fallbacks"));
 		printf("(fallback: sent over RDMA, failed, read again over HTTP; bypassed: sent "
 		       "straight "
-		       "to HTTP because the peer was not up or had no credit)\n");
+		       "to HTTP because the peer was not up or had no credit; one_sided: reads "
+		       "done by one verified RDMA READ; os_2sd: RDMA READs that did not verify, "
+		       "read two-sided)\n");
 	} else if (json_is_true(json_object_get(r, "reader"))) {
 		printf("no peers yet (a peer is connected on the first read of a volume it "
 		       "serves)\n");
