@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "lcore/cluster/http_client.h"
 #include "lcore/cluster/http_fallback.h"
 #include "lcore/engine.h"
+#include "lcore/tcp/lcore_ring.h"
 #include "lcore/tcp/http_reader.h"
 #include "lcore/uring_op.h"
 #include "lcore/worker/lcore.h"
@@ -48,7 +48,6 @@ struct http_slot {
 struct kelp_http_reader {
 	struct kelp_lcore *lc;
 	struct io_uring ring;
-	bool ring_ok;
 	int efd; /* the ring's eventfd, in the lcore's epoll set: an answer wakes a parked lcore */
 	bool stopping; /* the lcore stops: reads in flight end with -ECANCELED, no new ones */
 	bool gone;     /* the lcore has stopped: completions are dropped */
@@ -307,18 +306,10 @@ int kelp_http_reader_create(struct kelp_lcore *lc, struct kelp_http_reader **out
 		}
 		rd->jwt_key_len = strlen(rd->jwt_key);
 	}
-	rc = io_uring_queue_init(256, &rd->ring, 0);
+	rc = kelp_lcore_ring_open(lc, 256, &rd->ring, &rd->efd);
 	if (rc) {
 		kelp_log_error("kelpd: lcore %u: cannot create the HTTP reader's io_uring: %s",
 			       lc->id, strerror(-rc));
-		goto fail;
-	}
-	rd->ring_ok = true;
-	rd->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (rd->efd < 0 || io_uring_register_eventfd(&rd->ring, rd->efd) < 0 ||
-	    kelp_lcore_watch_doorbell(lc, rd->efd) < 0) {
-		rc = -errno;
-		kelp_log_error("kelpd: lcore %u: HTTP reader eventfd: %s", lc->id, strerror(errno));
 		goto fail;
 	}
 	struct kelp_http_client_opts ho = {.timeout_ms = rd->timeout_ms};
@@ -398,12 +389,7 @@ void kelp_http_reader_destroy(struct kelp_http_reader *rd)
 				      (unsigned long)rd->pub.bypassed,
 				      (unsigned long)rd->pub.conns_opened);
 	}
-	if (rd->ring_ok)
-		io_uring_queue_exit(&rd->ring);
-	if (rd->efd >= 0) {
-		kelp_lcore_unwatch_doorbell(rd->lc, rd->efd);
-		close(rd->efd);
-	}
+	kelp_lcore_ring_close(rd->lc, &rd->ring, rd->efd);
 	free(rd->jwt_key);
 	free(rd->slots);
 	free(rd);

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "core/volume.h"
 #include "lcore/engine.h"
 #include "lcore/rdma/rdma_export.h"
+#include "lcore/tcp/lcore_ring.h"
 #include "lcore/tcp/tcp_export.h"
 #include "lcore/tcp/tcp_hs.h"
 #include "lcore/worker/lcore.h"
@@ -71,7 +71,6 @@ struct kelp_tcp_export {
 	struct kelp_engine *eng;
 	struct kelp_lcore *lc;
 	struct io_uring ring;
-	bool ring_ok;
 	int efd; /* the ring's eventfd, in the lcore's epoll set; the thread writes it too */
 	int listen_fd;
 	int stop_pipe[2];
@@ -599,17 +598,14 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 		}
 	}
 	ex->n_allow = n_allow;
-	rc = io_uring_queue_init(512, &ex->ring, 0);
+	rc = kelp_lcore_ring_open(lc, 512, &ex->ring, &ex->efd);
 	if (rc) {
 		kelp_log_error("kelpd: TCP export: io_uring: %s", strerror(-rc));
 		goto fail;
 	}
-	ex->ring_ok = true;
-	ex->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ex->efd < 0 || io_uring_register_eventfd(&ex->ring, ex->efd) < 0 ||
-	    kelp_lcore_watch_doorbell(lc, ex->efd) < 0 || pipe2(ex->stop_pipe, O_CLOEXEC) < 0) {
+	if (pipe2(ex->stop_pipe, O_CLOEXEC) < 0) {
 		rc = -errno;
-		kelp_log_error("kelpd: TCP export: eventfd/pipe: %s", strerror(errno));
+		kelp_log_error("kelpd: TCP export: pipe: %s", strerror(errno));
 		goto fail;
 	}
 	ex->listen_fd = kelp_rdma_oob_listen(host, port);
@@ -678,12 +674,7 @@ void kelp_tcp_export_stop(struct kelp_tcp_export *ex)
 		conn_free(ex->handoff[ex->ho_head++ % HANDOFF]);
 	for (unsigned i = 0; i < KELP_TCP_EXPORT_MAX_CONN; i++)
 		conn_free(ex->conns[i]);
-	if (ex->ring_ok)
-		io_uring_queue_exit(&ex->ring);
-	if (ex->efd >= 0) {
-		kelp_lcore_unwatch_doorbell(ex->lc, ex->efd);
-		close(ex->efd);
-	}
+	kelp_lcore_ring_close(ex->lc, &ex->ring, ex->efd);
 	for (int i = 0; i < 2; i++)
 		if (ex->stop_pipe[i] >= 0)
 			close(ex->stop_pipe[i]);

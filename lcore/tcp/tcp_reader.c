@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include "lcore/engine.h"
 #include "lcore/rdma/rdma_reader.h"
 #include "lcore/tcp/tcp_hs.h"
+#include "lcore/tcp/lcore_ring.h"
 #include "lcore/tcp/tcp_reader.h"
 #include "lcore/worker/lcore.h"
 #include "lcore/worker/lsession.h"
@@ -62,7 +62,6 @@ struct tcp_peer {
 struct kelp_tcp_reader {
 	struct kelp_lcore *lc;
 	struct io_uring ring;
-	bool ring_ok;
 	int efd; /* the ring's eventfd, in the lcore's epoll set: a reply wakes a parked lcore */
 	bool timer_armed;
 	struct __kernel_timespec timer_ts;
@@ -645,18 +644,10 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 		memcpy(rd->map_vs[i], e, l);
 		rd->n_map++;
 	}
-	rc = io_uring_queue_init(256, &rd->ring, 0);
+	rc = kelp_lcore_ring_open(lc, 256, &rd->ring, &rd->efd);
 	if (rc) {
 		kelp_log_error("kelpd: lcore %u: cannot create the TCP reader's io_uring: %s",
 			       lc->id, strerror(-rc));
-		goto fail;
-	}
-	rd->ring_ok = true;
-	rd->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (rd->efd < 0 || io_uring_register_eventfd(&rd->ring, rd->efd) < 0 ||
-	    kelp_lcore_watch_doorbell(lc, rd->efd) < 0) {
-		rc = -errno;
-		kelp_log_error("kelpd: lcore %u: TCP reader eventfd: %s", lc->id, strerror(errno));
 		goto fail;
 	}
 	pthread_mutex_init(&rd->hs_lock, NULL);
@@ -743,12 +734,7 @@ void kelp_tcp_reader_destroy(struct kelp_tcp_reader *rd)
 		free(p->tx[0]);
 		free(p->tx[1]);
 	}
-	if (rd->ring_ok)
-		io_uring_queue_exit(&rd->ring);
-	if (rd->efd >= 0) {
-		kelp_lcore_unwatch_doorbell(rd->lc, rd->efd);
-		close(rd->efd);
-	}
+	kelp_lcore_ring_close(rd->lc, &rd->ring, rd->efd);
 	free(rd->map_vs);
 	free(rd->map_host);
 	free(rd->map_port);
