@@ -11,6 +11,30 @@
 
 #include "nic/conn_priv.h"
 
+/*
+ * post_slot - queue slot @i's work request @wr and, unless @more, post the queue. A failed post
+ * fails the caller's request with the error and the others (queued with `more` before it, or in
+ * flight) with the connection (@why names it in the log). Owning lcore.
+ * Return: 0 (the slot is in flight); the -errno of the post.
+ */
+static int post_slot(struct kelp_rdma_conn *c, uint32_t i, struct ibv_send_wr *wr, bool more,
+		     const char *why)
+{
+	queue_send(c, wr, wr);
+	if (!more) {
+		int ret = flush_conn(c);
+		if (ret < 0) {
+			slot_release(c, i);
+			c->stats.errors++;
+			conn_fail(c, why);
+			return ret;
+		}
+	}
+	if (c->in_flight++ == 0)
+		c->last_progress = c->lc->clock_ns();
+	return 0;
+}
+
 int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 {
 	struct kelp_rdma_request rq;
@@ -59,20 +83,9 @@ int kelp_rdma_submit(struct kelp_rdma_conn *c, const struct kelp_rdma_read *rd)
 	}
 	w = &c->swrs[i];
 	build_send(c, w, WR_REQ_SEND, i, KELP_RDMA_REQUEST_SIZE);
-	queue_send(c, &w->send, &w->send);
-	if (!rd->more) {
-		ret = flush_conn(c);
-		if (ret < 0) {
-			/* The caller gets the error for this request; the others (queued with
-			 * `more` before it, or in flight) fail with the connection. */
-			slot_release(c, i);
-			c->stats.errors++;
-			conn_fail(c, "posting a request failed");
-			return ret;
-		}
-	}
-	if (c->in_flight++ == 0)
-		c->last_progress = c->lc->clock_ns();
+	ret = post_slot(c, i, &w->send, rd->more, "posting a request failed");
+	if (ret < 0)
+		return ret;
 	c->stats.requests++;
 	return 0;
 }
@@ -107,18 +120,9 @@ int kelp_rdma_submit_rread(struct kelp_rdma_conn *c, const struct kelp_rdma_rrea
 		.send_flags = IBV_SEND_SIGNALED,
 		.wr.rdma = {.remote_addr = rr->remote_addr, .rkey = rr->rkey},
 	};
-	queue_send(c, &w->send, &w->send);
-	if (!rr->more) {
-		ret = flush_conn(c);
-		if (ret < 0) {
-			slot_release(c, i);
-			c->stats.errors++;
-			conn_fail(c, "posting an RDMA READ failed");
-			return ret;
-		}
-	}
-	if (c->in_flight++ == 0)
-		c->last_progress = c->lc->clock_ns();
+	ret = post_slot(c, i, &w->send, rr->more, "posting an RDMA READ failed");
+	if (ret < 0)
+		return ret;
 	c->rreads_out++;
 	c->stats.rreads++;
 	return 0;
