@@ -157,7 +157,9 @@ static void test_unclaimed_or_released_is_not_checked(void **state)
 /* A started lcore claims itself in its thread; this (control) thread then runs its loop body. */
 static void poll_running_lcore(void *arg)
 {
-	struct fixture fx;
+	/* static: the lcore thread still runs on it after this function returns (until the
+	 * child's _exit); on the stack it would read a dead frame (a SIGSEGV 1 run in 5). */
+	static struct fixture fx;
 	fixture_init(&fx);
 	if (kelp_lcore_start(&fx.lc) != 0)
 		_exit(3);
@@ -178,7 +180,9 @@ static void test_lcore_only_from_other_thread_aborts(void **state)
 static void set_state_of_served_session(void *arg)
 {
 	int after_stop = *(int *)arg;
-	struct fixture fx;
+	/* static: the lcore thread still runs on it after this function returns (until the
+	 * child's _exit); on the stack it would read a dead frame (a SIGSEGV 1 run in 5). */
+	static struct fixture fx;
 	fixture_init(&fx);
 	struct lcore_session *s;
 	if (lcore_session_create(1, 16, 1, 0, -1, 0, &s) != 0)
