@@ -540,7 +540,13 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 	}
 	for (size_t i = 0; i < rd->n_peers; i++)
 		PUB(rd->peers[i].pub.in_flight, rd->peers[i].in_flight);
-	/* idle while only waiting: the lcore may park, the ring's eventfd wakes it */
+	/* idle while only waiting: the lcore may park, the ring's eventfd wakes it. So it parks
+	 * after a short spin (lcore.h, KELP_HANDOFF_PARK_NS) while replies are owed and after a
+	 * round that sent requests: spinning for replies a round trip away only takes the CPU
+	 * from the exporter or the client when they share it, and costs CPU per read when not */
+	rd->lc->tcp_inflight = rd->in_flight;
+	if (submitted)
+		rd->lc->round_handoff++;
 	return n || submitted ? KELP_POLL_BUSY : KELP_POLL_IDLE;
 }
 

@@ -195,9 +195,14 @@ struct kelp_lcore {
 	struct kelp_remote_read *remote_free;
 	unsigned to_ctl_pending; /* messages sent since control was last woken */
 	unsigned round_cqes;	 /* completions written in the current poll round */
+	unsigned round_done;	 /* non-local reads finished in it, published at its end */
 	unsigned round_http;	 /* reads started on the HTTP reader in the current round */
 	unsigned http_inflight;	 /* reads on the HTTP reader (kept by it): their answers wake us */
-	int handoff_only;	 /* the last busy round only handed work to control */
+	unsigned tcp_inflight;	 /* reads on the TCP reader (kept by it): likewise */
+	/* a poller handed work to the kernel in this round whose answer wakes a parked lcore
+	 * through its ring's eventfd (TCP requests or replies sent): a hand-off, like round_http */
+	unsigned round_handoff;
+	int handoff_only; /* the last busy round only handed work to control */
 	int stop;
 	/* pollers that still need a volume pointer after their round (the TCP export's sends
 	 * straight from a mapping, until their completion): while nonzero the lcore passes no
