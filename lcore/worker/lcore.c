@@ -360,6 +360,7 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 	if (n) {
 		kelp_ring_prod_publish(&s->cq, n);
 		lcore_session_wake_client(s);
+		lc->round_remote += n; /* see handoff_only in kelp_lcore_poll_once() */
 	}
 	return n;
 }
@@ -652,15 +653,17 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 	lc->round_cqes = 0;
 	lc->round_http = 0;
 	lc->round_handoff = 0;
+	lc->round_remote = 0;
 	for (unsigned i = 0; i < lc->n_pollers; i++)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
 	if (lc->round_done)
 		flush_round_done(lc);
-	/* handed reads to control or to the lcore's HTTP reader and completed nothing: see
-	 * KELP_HANDOFF_PARK_NS */
+	/* handed work off (to control, to the HTTP reader, to a TCP ring) or completed non-local
+	 * reads only: see KELP_HANDOFF_PARK_NS */
 	if (busy)
-		lc->handoff_only = (lc->to_ctl_pending || lc->round_http || lc->round_handoff) &&
-				   !lc->round_cqes;
+		lc->handoff_only = (lc->to_ctl_pending || lc->round_http || lc->round_handoff ||
+				    lc->round_remote) &&
+				   lc->round_cqes == lc->round_remote;
 	if (lc->to_ctl_pending) {
 		lc->to_ctl_pending = 0;
 		/* slow path only (remote reads, session release): the local path never gets here.

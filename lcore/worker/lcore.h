@@ -16,15 +16,22 @@
  * to its doorbell (a huge value, reading it, O_NONBLOCK) can only delay its own requests.
  * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
  * A round whose only work was handing reads to the control thread or to the lcore's own HTTP
- * reader (HTTP fallback) shortens that idle time to KELP_HANDOFF_PARK_NS (when parking is on at
- * all): what comes next is their answers, hundreds of microseconds away, and control
- * (kelp_lcore_kick) or the HTTP reader's ring eventfd wakes a parked lcore for them, so
- * spinning for them only burns CPU the volume server and the client need. A round that wrote
- * completions keeps the full (adaptive: kelp_lcore_park_adapt) spin, since the client usually
- * answers with new requests within microseconds; a park after a hand-off does not adapt it.
- * While reads are in flight on the lcore's HTTP reader, every idle spin is that short and parks
- * do not adapt it: answers arrive every few tens of microseconds at depth, and spinning for them
- * cost more CPU per read than the HTTP work itself (the spin grew to 16x idle_park_us).
+ * reader (HTTP fallback), sending on a TCP reader's or export's ring (requests, replies:
+ * round_handoff) or completing non-local reads (round_remote) shortens that idle time to
+ * KELP_HANDOFF_PARK_NS (when parking is on at all): what comes next is their answers (or a
+ * peer's next requests), a round trip away, and control (kelp_lcore_kick) or the ring's eventfd
+ * wakes a parked lcore for them; or the next requests of a client whose reads take a round trip
+ * anyway, and its doorbell wakes the lcore. Spinning for them only burns CPU the volume server,
+ * the peer kelpd and the client need. A round that wrote local completions keeps the full
+ * (adaptive: kelp_lcore_park_adapt) spin, since the client usually answers with new requests
+ * within microseconds; a park after a hand-off does not adapt it. While reads are in flight on
+ * the lcore's HTTP or TCP reader, every idle spin is that short
+ * and parks do not adapt it: answers arrive every few tens of microseconds at depth, and spinning
+ * for them cost more CPU per read than the HTTP work itself (the spin grew to 16x idle_park_us);
+ * over TCP both kelpd of a pair spun ~0.5 s per second at depth 16 (50-120 us of CPU per 4 KiB
+ * read), and where they shared a CPU each spin held back the other's answer.
+ * Non-local reads finished during a round are published at its end (one CQ publish and one
+ * client wake-up per session and round), not one by one: see flush_round_done() in lcore.c.
  */
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
@@ -196,6 +203,7 @@ struct kelp_lcore {
 	unsigned to_ctl_pending; /* messages sent since control was last woken */
 	unsigned round_cqes;	 /* completions written in the current poll round */
 	unsigned round_done;	 /* non-local reads finished in it, published at its end */
+	unsigned round_remote;	 /* of round_cqes: non-local reads (published at the round's end) */
 	unsigned round_http;	 /* reads started on the HTTP reader in the current round */
 	unsigned http_inflight;	 /* reads on the HTTP reader (kept by it): their answers wake us */
 	unsigned tcp_inflight;	 /* reads on the TCP reader (kept by it): likewise */
