@@ -5,7 +5,8 @@
 usage: bench/table.py RUNS.json [--baseline KIND]
 
 Labels are "<kind> <size> [more]" (e.g. "local 4k d16", "pread 4k d1", "http 1m"). A run's ratio is
-its ops/s over the baseline run of the same size (label "<KIND> <size>...") of the same round. When
+its ops/s over the baseline run of the same size and the same rest of the label ("<KIND> <size>
+[more]"; when there is none, the first of that size) of the same round. When
 a label occurs several times (rounds: the n-th occurrence of every label is round n), the run with
 the median ops/s stands for it, the table gives the ops/s range, and the ratio column gives the
 median of the per-round ratios with their range.
@@ -29,15 +30,21 @@ def main():
                 by_label.setdefault(r.get("label") or r.get("mode", "?"), []).append(r)
     if not by_label:
         sys.exit("table.py: no runs")
-    base_rounds = {}  # size -> the baseline's runs in round order
+    # the baseline's runs in round order, by the rest of its label ("4k d64") and by size alone
+    # ("4k": its first label of that size); a run is compared with the baseline of its own size
+    # and depth when there is one (http 4k d64 for tcp 4k d64, not http 4k d16), else of its size
+    base_rounds = {}
     for label, runs in by_label.items():
         parts = label.split()
         if parts[0] == args.baseline and len(parts) > 1:
+            base_rounds.setdefault(" ".join(parts[1:]), runs)
             base_rounds.setdefault(parts[1], runs)
     ratios = {}  # label -> per-round ratios against the same round's baseline
     for label, runs in by_label.items():
         parts = label.split()
-        b = base_rounds.get(parts[1]) if len(parts) > 1 else None
+        b = None
+        if len(parts) > 1:
+            b = base_rounds.get(" ".join(parts[1:]), base_rounds.get(parts[1]))
         if b and b is not runs and not parts[0].startswith("nop"):
             ratios[label] = sorted(r["ops_per_sec"] / x["ops_per_sec"]
                                    for r, x in zip(runs, b) if x["ops_per_sec"] > 0)
