@@ -25,11 +25,11 @@
  * the peer kelpd and the client need. A round that wrote local completions keeps the full
  * (adaptive: kelp_lcore_park_adapt) spin, since the client usually answers with new requests
  * within microseconds; a park after a hand-off does not adapt it. While reads are in flight on
- * the lcore's HTTP or TCP reader, every idle spin is that short
- * and parks do not adapt it: answers arrive every few tens of microseconds at depth, and spinning
- * for them cost more CPU per read than the HTTP work itself (the spin grew to 16x idle_park_us);
- * over TCP both kelpd of a pair spun ~0.5 s per second at depth 16 (50-120 us of CPU per 4 KiB
- * read), and where they shared a CPU each spin held back the other's answer.
+ * the lcore's HTTP or TCP reader, every idle spin is that short and parks do not adapt it:
+ * answers arrive every few tens of microseconds at depth, and spinning for them cost more CPU per
+ * read than the HTTP work itself (the spin grew to 16x idle_park_us); over TCP both kelpd of a
+ * pair spun ~0.5 s per second at depth 16 (50-120 us of CPU per 4 KiB read), and where they
+ * shared a CPU each spin held back the other's answer.
  * Non-local reads finished during a round are published at its end (one CQ publish and one
  * client wake-up per session and round), not one by one: see flush_round_done() in lcore.c.
  */
@@ -210,7 +210,7 @@ struct kelp_lcore {
 	/* a poller handed work to the kernel in this round whose answer wakes a parked lcore
 	 * through its ring's eventfd (TCP requests or replies sent): a hand-off, like round_http */
 	unsigned round_handoff;
-	int handoff_only; /* the last busy round only handed work to control */
+	int handoff_only; /* the last busy round only handed work off (see the top) */
 	int stop;
 	/* pollers that still need a volume pointer after their round (the TCP export's sends
 	 * straight from a mapping, until their completion): while nonzero the lcore passes no
