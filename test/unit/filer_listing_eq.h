@@ -23,8 +23,8 @@ static inline bool kelp_test_entry_eq(const struct kelp_filer_entry *a,
 	const struct kelp_filer_attr *x = &a->attr, *y = &b->attr;
 	if (x->size != y->size || x->mtime_ns != y->mtime_ns || x->crtime_ns != y->crtime_ns ||
 	    x->inode != y->inode || x->mode != y->mode || x->uid != y->uid || x->gid != y->gid ||
-	    !kelp_test_str_eq(a->path, b->path) ||
-	    !a->name || !b->name || a->name - a->path != b->name - b->path ||
+	    !kelp_test_str_eq(a->path, b->path) || !a->name || !b->name ||
+	    a->name - a->path != b->name - b->path ||
 	    !kelp_test_str_eq(a->symlink_target, b->symlink_target) ||
 	    a->content_len != b->content_len || !a->content != !b->content ||
 	    (a->content_len && memcmp(a->content, b->content, a->content_len)) ||
@@ -33,8 +33,9 @@ static inline bool kelp_test_entry_eq(const struct kelp_filer_entry *a,
 	for (uint32_t i = 0; i < a->nchunks; i++) {
 		const struct kelp_filer_chunk *x = &a->chunks[i], *y = &b->chunks[i];
 		if (x->fid.volume_id != y->fid.volume_id || x->fid.key != y->fid.key ||
-		    x->fid.cookie != y->fid.cookie || x->offset != y->offset || x->size != y->size ||
-		    x->modified_ts_ns != y->modified_ts_ns || x->cipher_key_len != y->cipher_key_len ||
+		    x->fid.cookie != y->fid.cookie || x->offset != y->offset ||
+		    x->size != y->size || x->modified_ts_ns != y->modified_ts_ns ||
+		    x->cipher_key_len != y->cipher_key_len ||
 		    memcmp(x->cipher_key, y->cipher_key, x->cipher_key_len) ||
 		    x->is_compressed != y->is_compressed ||
 		    x->is_chunk_manifest != y->is_chunk_manifest)
