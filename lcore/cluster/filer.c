@@ -25,6 +25,9 @@
 #define LISTED_DIRS   4096 /* directories remembered as listed (within the TTL) at most */
 #define RELIST_TTLS   10   /* ... and as read, for this many TTLs (dir_listing) */
 #define RELIST_MISSES 32   /* misses in such a directory that list it again (dir_listing) */
+/* No refresh ahead of a TTL shorter than this: a listing takes about that long, so a directory
+ * being read would be listed back to back (refresh_due) */
+#define REFRESH_TTL_MIN_NS (100u * 1000000u)
 
 struct pending { /* a lookup in flight, and who waits for it */
 	struct pending *next;
@@ -400,7 +403,7 @@ static void arm_refresh(struct kelp_filer *f);
  * most: the oldest is forgotten, its entries then just expire). */
 static void hot_add(struct kelp_filer *f, const char *dir, size_t len, uint64_t now)
 {
-	if (!f->plans)
+	if (!f->plans || f->ttl_ns < REFRESH_TTL_MIN_NS)
 		return;
 	struct hot **pp = &f->hot;
 	unsigned n = 0;

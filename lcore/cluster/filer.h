@@ -33,9 +33,10 @@ struct kelp_filer_opts {
 	 * entries (pages of 1024; at most cache_entries), caching every entry; the lookups waiting
 	 * for it are answered from its pages, and a name it does not have is looked up alone.
 	 * A directory listed so is not listed again for the TTL, except ahead of it: one whose
-	 * files were read since it was listed is listed again when half the TTL has passed, so a
-	 * directory read for longer than the TTL stays cached (and served by the lcores) while
-	 * every entry is still at most the TTL old. 0 = look each path up alone. */
+	 * files were read since it was listed is listed again when half the TTL has passed (a TTL
+	 * of 100 ms or more), so a directory read for longer than the TTL stays cached (and served
+	 * by the lcores) while every entry is still at most the TTL old. 0 = look each path up
+	 * alone. */
 	uint32_t list_max;
 };
 
