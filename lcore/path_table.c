@@ -18,6 +18,9 @@ struct kelp_path_table {
 	size_t mask;
 	struct kelp_path_plan **slots; /* atomic: release store (control), acquire load (lcores) */
 	struct kelp_path_table_stats st;
+	/* last read of a directory, by hash slot: lcores store, the control thread loads (own
+	 * cache lines, away from what the lcores only read) */
+	uint64_t heat[KELP_PATH_HEAT_SLOTS] __attribute__((aligned(64)));
 };
 
 int kelp_path_table_create(struct kelp_epoch *epoch, uint32_t entries, struct kelp_path_table **out)
@@ -28,9 +31,10 @@ int kelp_path_table_create(struct kelp_epoch *epoch, uint32_t entries, struct ke
 	size_t n = SLOTS_MIN;
 	while (n < SLOTS_MAX && n < (size_t)entries * 2)
 		n *= 2;
-	struct kelp_path_table *t = calloc(1, sizeof(*t));
+	struct kelp_path_table *t = aligned_alloc(64, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	memset(t, 0, sizeof(*t));
 	t->slots = calloc(n, sizeof(*t->slots));
 	if (!t->slots) {
 		free(t);
@@ -78,6 +82,40 @@ void kelp_path_table_destroy(struct kelp_path_table *t)
 	for (size_t i = 0; i <= t->mask; i++)
 		free(t->slots[i]);
 	free_table(t);
+}
+
+/* The heat slot of the directory of @path: the bytes before its last "/" ("/" for the root). */
+static uint32_t dir_slot(const char *path, size_t len)
+{
+	size_t dl = len;
+	while (dl > 0 && path[dl - 1] != '/')
+		dl--;
+	return (uint32_t)(kelp_path_hash(path, dl > 1 ? dl - 1 : 1) & (KELP_PATH_HEAT_SLOTS - 1));
+}
+
+static void touch_slot(struct kelp_path_table *t, uint32_t slot, uint64_t now_ns)
+{
+	uint64_t *h = &t->heat[slot];
+	if (__atomic_load_n(h, __ATOMIC_RELAXED) + 1000000u < now_ns) /* a store a ms at most */
+		__atomic_store_n(h, now_ns, __ATOMIC_RELAXED);
+}
+
+void kelp_path_table_touch(struct kelp_path_table *t, const struct kelp_path_plan *p,
+			   uint64_t now_ns)
+{
+	touch_slot(t, p->dir, now_ns);
+}
+
+void kelp_path_table_touch_path(struct kelp_path_table *t, const char *path, size_t len,
+				uint64_t now_ns)
+{
+	touch_slot(t, dir_slot(path, len), now_ns);
+}
+
+uint64_t kelp_path_table_dir_read(const struct kelp_path_table *t, const char *dir, size_t len)
+{
+	return __atomic_load_n(&t->heat[kelp_path_hash(dir, len) & (KELP_PATH_HEAT_SLOTS - 1)],
+			       __ATOMIC_RELAXED);
 }
 
 static bool same(const struct kelp_path_plan *p, const char *path, size_t len, uint64_t h)
@@ -139,6 +177,7 @@ int kelp_path_table_publish(struct kelp_path_table *t, const char *path, size_t 
 				     .fids = pf,
 				     .nvis = nvis,
 				     .nfids = ent->nchunks,
+				     .dir = dir_slot(path, len),
 				     .len = (uint32_t)len};
 	memcpy(p->path, path, len);
 	size_t i = h & t->mask;

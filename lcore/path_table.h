@@ -18,7 +18,8 @@
  * poll round.
  *
  * Who may call: create, publish, remove, retire: control thread only (the filer cache's owner);
- * kelp_path_table_find, kelp_path_hash: any thread (the lcores; no allocation, lock, syscall).
+ * kelp_path_table_find, kelp_path_table_touch, kelp_path_hash: any thread (the lcores; no
+ * allocation, lock, syscall).
  */
 #ifndef KELP_LCORE_PATH_TABLE_H
 #define KELP_LCORE_PATH_TABLE_H
@@ -39,6 +40,7 @@ struct kelp_path_plan {
 	const struct kelp_chunk_visible *vis; /* nvis, sorted (inside this allocation) */
 	const struct kelp_fid *fids;	      /* indexed by vis[i].chunk (inside this allocation) */
 	uint32_t nvis, nfids;
+	uint32_t dir; /* the heat slot of its directory (kelp_path_table_touch) */
 	uint32_t len; /* of path */
 	char path[];  /* not NUL-terminated */
 };
@@ -98,6 +100,27 @@ const struct kelp_path_plan *kelp_path_table_find(const struct kelp_path_table *
 						  const uint8_t *path, size_t len, uint64_t now_ns);
 
 void kelp_path_table_get_stats(const struct kelp_path_table *t, struct kelp_path_table_stats *s);
+
+/*
+ * Directory heat: when a file of a directory was last read, so that the control thread lists a
+ * directory again before its entries' TTL ends only while it is being read (lcore/cluster/filer.c
+ * refresh_due). One u64 per hash slot of the directory's path (KELP_PATH_HEAT_SLOTS; two
+ * directories in one slot at worst refresh one listing too many); relaxed stores, stored at most
+ * once a millisecond per slot.
+ *
+ * kelp_path_table_touch - @p (found by kelp_path_table_find) was read at @now_ns. Any thread (the
+ * lcore that served it; no allocation, lock, syscall).
+ * kelp_path_table_touch_path - the same for @path (@len bytes; a read the control thread served
+ * from its cache). Control thread.
+ * kelp_path_table_dir_read - when a file of directory @dir (@len bytes, "/" for the root, no
+ * trailing "/") was last read (0: never). Control thread.
+ */
+#define KELP_PATH_HEAT_SLOTS 4096u
+void kelp_path_table_touch(struct kelp_path_table *t, const struct kelp_path_plan *p,
+			   uint64_t now_ns);
+void kelp_path_table_touch_path(struct kelp_path_table *t, const char *path, size_t len,
+				uint64_t now_ns);
+uint64_t kelp_path_table_dir_read(const struct kelp_path_table *t, const char *dir, size_t len);
 
 /* kelp_path_hash - FNV-1a of @len bytes at @p. Any thread. */
 static inline uint64_t kelp_path_hash(const void *p, size_t len)

@@ -524,7 +524,7 @@ void kelp_filer_listing_free(struct kelp_filer_listing *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int kelp_filer_listing_parse(const char *json, size_t len, struct kelp_filer_listing *out)
+int kelp_filer_listing_parse_dom(const char *json, size_t len, struct kelp_filer_listing *out)
 {
 	int rc;
 	const char *s;
@@ -566,5 +566,805 @@ nomem:
 fail:
 	json_decref(root);
 	kelp_filer_listing_free(out);
+	return rc;
+}
+
+/* ---- the listing without a DOM ----------------------------------------------------------------
+ *
+ * kelpd lists whole directories (a page of 1024 entries is ~670 KB), and through jansson a page
+ * cost ~30-50 ms of the control thread: half building and freeing the DOM (a malloc per value), a
+ * quarter malloc/free and page faults, the rest quote_big_ints' copy. This reads the page in one
+ * pass straight into the entries: strings without escapes are used where they lie in the input,
+ * unknown members are skipped, integers are read as u64 with overflow checks (so no quoting of big
+ * ones). Same results as kelp_filer_listing_parse_dom (jansson) on every document that parser
+ * accepts (fuzz_filer_entry checks it: both accept -> equal); it may accept a few documents jansson
+ * rejects without reading anything different: a member name repeated that kelp does not read, a
+ * skipped number too big for a double.
+ */
+
+#define SCAN_DEPTH_MAX 2048 /* nesting, as jansson's JSON_PARSER_MAX_DEPTH */
+
+struct scan {
+	const char *p, *end;
+	char *buf; /* decoded strings with escapes (scan_str) */
+	size_t cap;
+	int depth;
+};
+
+static void scan_ws(struct scan *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+		c->p++;
+}
+
+/* skip whitespace, then take @ch if it is next */
+static bool scan_take(struct scan *c, char ch)
+{
+	scan_ws(c);
+	if (c->p < c->end && *c->p == ch) {
+		c->p++;
+		return true;
+	}
+	return false;
+}
+
+/* One UTF-8 sequence at @s (< @end) as jansson accepts it (no overlong form, no surrogate, at
+ * most U+10FFFF). Return: its length, or 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, const unsigned char *end)
+{
+	unsigned char b = s[0];
+	size_t n;
+	uint32_t cp;
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf)
+		n = 2, cp = b & 0x1f;
+	else if (b >= 0xe0 && b <= 0xef)
+		n = 3, cp = b & 0x0f;
+	else if (b >= 0xf0 && b <= 0xf4)
+		n = 4, cp = b & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - s) < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static int hex4(const char *s, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char h = s[i];
+		int d = h >= '0' && h <= '9'   ? h - '0'
+			: h >= 'a' && h <= 'f' ? h - 'a' + 10
+			: h >= 'A' && h <= 'F' ? h - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return -EBADMSG;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 0;
+}
+
+/*
+ * The string at c->p (its opening quote next), decoded as jansson does (escapes, \u surrogate
+ * pairs; rejected: \u0000, a lone surrogate, a control character, invalid UTF-8): *@s, *@n point
+ * into the input when it has no escape, else into c->buf (valid until the next string).
+ */
+static int scan_str(struct scan *c, const char **s, size_t *n)
+{
+	const char *p = c->p + 1, *end = c->end;
+	const char *start = p;
+	bool esc = false;
+	while (p < end && *p != '"') {
+		unsigned char b = (unsigned char)*p;
+		if (b < 0x20)
+			return -EBADMSG;
+		if (b == '\\') {
+			esc = true;
+			if (++p >= end)
+				return -EBADMSG;
+			p++;
+			continue;
+		}
+		if (b < 0x80) {
+			p++;
+			continue;
+		}
+		size_t l = utf8_len((const unsigned char *)p, (const unsigned char *)end);
+		if (!l)
+			return -EBADMSG;
+		p += l;
+	}
+	if (p >= end)
+		return -EBADMSG;
+	c->p = p + 1;
+	size_t raw = (size_t)(p - start);
+	if (!esc) {
+		*s = start;
+		*n = raw;
+		return 0;
+	}
+	if (raw + 1 > c->cap) { /* decoded is never longer than the escaped text */
+		char *b = realloc(c->buf, raw + 1);
+		if (!b)
+			return -ENOMEM;
+		c->buf = b;
+		c->cap = raw + 1;
+	}
+	size_t o = 0;
+	for (const char *q = start; q < p;) {
+		if (*q != '\\') {
+			c->buf[o++] = *q++;
+			continue;
+		}
+		char e = q[1];
+		q += 2;
+		switch (e) {
+		case '"':
+		case '\\':
+		case '/':
+			c->buf[o++] = e;
+			continue;
+		case 'b':
+			c->buf[o++] = '\b';
+			continue;
+		case 'f':
+			c->buf[o++] = '\f';
+			continue;
+		case 'n':
+			c->buf[o++] = '\n';
+			continue;
+		case 'r':
+			c->buf[o++] = '\r';
+			continue;
+		case 't':
+			c->buf[o++] = '\t';
+			continue;
+		case 'u':
+			break;
+		default:
+			return -EBADMSG;
+		}
+		uint32_t cp, lo;
+		if (p - q < 4 || hex4(q, &cp))
+			return -EBADMSG;
+		q += 4;
+		if (cp >= 0xd800 && cp <= 0xdbff) { /* a high surrogate: its low one must follow */
+			if (p - q < 6 || q[0] != '\\' || q[1] != 'u' || hex4(q + 2, &lo) ||
+			    lo < 0xdc00 || lo > 0xdfff)
+				return -EBADMSG;
+			q += 6;
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		} else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0) {
+			return -EBADMSG;
+		}
+		if (cp < 0x80) {
+			c->buf[o++] = (char)cp;
+		} else if (cp < 0x800) {
+			c->buf[o++] = (char)(0xc0 | cp >> 6);
+			c->buf[o++] = (char)(0x80 | (cp & 0x3f));
+		} else if (cp < 0x10000) {
+			c->buf[o++] = (char)(0xe0 | cp >> 12);
+			c->buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+			c->buf[o++] = (char)(0x80 | (cp & 0x3f));
+		} else {
+			c->buf[o++] = (char)(0xf0 | cp >> 18);
+			c->buf[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+			c->buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+			c->buf[o++] = (char)(0x80 | (cp & 0x3f));
+		}
+	}
+	c->buf[o] = 0;
+	*s = c->buf;
+	*n = o;
+	return 0;
+}
+
+/* A number as JSON writes it: *@integer when it has neither fraction nor exponent; then *@neg
+ * and its magnitude in *@mag, *@big when that exceeds u64. */
+static int scan_num(struct scan *c, bool *integer, bool *neg, uint64_t *mag, bool *big)
+{
+	const char *p = c->p, *end = c->end;
+	*integer = true;
+	*neg = false;
+	*mag = 0;
+	*big = false;
+	if (p < end && *p == '-')
+		*neg = true, p++;
+	if (p >= end || *p < '0' || *p > '9')
+		return -EBADMSG;
+	if (*p == '0') {
+		p++;
+	} else {
+		for (; p < end && *p >= '0' && *p <= '9'; p++) {
+			uint64_t d = (uint64_t)(*p - '0');
+			if (*mag > (UINT64_MAX - d) / 10)
+				*big = true;
+			else
+				*mag = *mag * 10 + d;
+		}
+	}
+	if (p < end && *p == '.') {
+		*integer = false;
+		if (++p >= end || *p < '0' || *p > '9')
+			return -EBADMSG;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		*integer = false;
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return -EBADMSG;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	c->p = p;
+	return 0;
+}
+
+static bool scan_word(struct scan *c, const char *w, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n))
+		return false;
+	c->p += n;
+	return true;
+}
+
+/* Skip one value (whitespace before it skipped already), however deep, without recursion. */
+static int scan_skip(struct scan *c)
+{
+	uint64_t kinds[SCAN_DEPTH_MAX / 64] = {0}; /* bit set: that level is an object */
+	int depth = 0;
+	for (;;) {
+		/* a value */
+		scan_ws(c);
+		if (c->p >= c->end)
+			return -EBADMSG;
+		const char *s;
+		size_t n;
+		bool in, ng, bg;
+		uint64_t m;
+		char ch = *c->p;
+		if (ch == '{' || ch == '[') {
+			if (c->depth + depth + 1 > SCAN_DEPTH_MAX)
+				return -EBADMSG;
+			if (ch == '{')
+				kinds[depth / 64] |= 1ull << (depth % 64);
+			else
+				kinds[depth / 64] &= ~(1ull << (depth % 64));
+			depth++;
+			c->p++;
+			bool obj = ch == '{';
+			if (scan_take(c, obj ? '}' : ']')) {
+				depth--;
+			} else {
+				if (obj) { /* first member's name */
+					if (c->p >= c->end || *c->p != '"' || scan_str(c, &s, &n) ||
+					    !scan_take(c, ':'))
+						return -EBADMSG;
+				}
+				continue;
+			}
+		} else if (ch == '"') {
+			if (scan_str(c, &s, &n))
+				return -EBADMSG;
+		} else if (ch == 't'   ? scan_word(c, "true", 4)
+			   : ch == 'f' ? scan_word(c, "false", 5)
+			   : ch == 'n' ? scan_word(c, "null", 4)
+				       : false) {
+		} else if (scan_num(c, &in, &ng, &m, &bg)) {
+			return -EBADMSG;
+		}
+		/* after a value: the next one of its container, or the container's end(s) */
+		for (;;) {
+			if (depth == 0)
+				return 0;
+			bool obj = kinds[(depth - 1) / 64] >> ((depth - 1) % 64) & 1;
+			if (scan_take(c, ',')) {
+				if (obj) {
+					scan_ws(c);
+					if (c->p >= c->end || *c->p != '"' || scan_str(c, &s, &n) ||
+					    !scan_take(c, ':'))
+						return -EBADMSG;
+				}
+				break;
+			}
+			if (!scan_take(c, obj ? '}' : ']'))
+				return -EBADMSG;
+			depth--;
+		}
+	}
+}
+
+/* Member values kelp reads: null is the zero value (Go's omitempty), another type -EBADMSG. */
+static bool scan_null(struct scan *c)
+{
+	scan_ws(c);
+	return c->p < c->end && *c->p == 'n' && scan_word(c, "null", 4);
+}
+
+/* u64 as get_u64: a non-negative integer (big ones too), or a string of 1-20 digits. */
+static int scan_u64(struct scan *c, uint64_t *out)
+{
+	*out = 0;
+	if (scan_null(c))
+		return 0;
+	if (c->p < c->end && *c->p == '"') {
+		const char *s;
+		size_t n;
+		if (scan_str(c, &s, &n) || !n || n > 20)
+			return -EBADMSG;
+		uint64_t x = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (s[i] < '0' || s[i] > '9' ||
+			    x > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+				return -EBADMSG;
+			x = x * 10 + (uint64_t)(s[i] - '0');
+		}
+		*out = x;
+		return 0;
+	}
+	bool integer, neg, big;
+	uint64_t m;
+	if (scan_num(c, &integer, &neg, &m, &big) || !integer || big || (neg && m))
+		return -EBADMSG;
+	*out = m;
+	return 0;
+}
+
+static int scan_u32(struct scan *c, uint32_t *out)
+{
+	uint64_t v;
+	if (scan_u64(c, &v) || v > UINT32_MAX)
+		return -EBADMSG;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* i64 as get_i64: an integer within int64 (no string). */
+static int scan_i64(struct scan *c, int64_t *out)
+{
+	*out = 0;
+	if (scan_null(c))
+		return 0;
+	bool integer, neg, big;
+	uint64_t m;
+	if (scan_num(c, &integer, &neg, &m, &big) || !integer || big ||
+	    m > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+		return -EBADMSG;
+	*out = neg ? (int64_t)(0 - m) : (int64_t)m;
+	return 0;
+}
+
+static int scan_bool(struct scan *c, bool *out)
+{
+	*out = false;
+	if (scan_null(c))
+		return 0;
+	if (scan_word(c, "true", 4))
+		*out = true;
+	else if (!scan_word(c, "false", 5))
+		return -EBADMSG;
+	return 0;
+}
+
+/* a string or null (*@s NULL) */
+static int scan_strval(struct scan *c, const char **s, size_t *n)
+{
+	*s = NULL;
+	*n = 0;
+	if (scan_null(c))
+		return 0;
+	if (c->p >= c->end || *c->p != '"')
+		return -EBADMSG;
+	return scan_str(c, s, n);
+}
+
+/*
+ * The members of the object at c->p ('{' next after whitespace), one by one: returns 1 with the
+ * next member's name in *@key (its value next), 0 at the object's end, -EBADMSG. *@first is true
+ * for the first call on an object.
+ */
+static int scan_member(struct scan *c, bool *first, const char **key, size_t *klen)
+{
+	if (*first) {
+		*first = false;
+		if (!scan_take(c, '{'))
+			return -EBADMSG;
+		if (++c->depth > SCAN_DEPTH_MAX)
+			return -EBADMSG;
+		if (scan_take(c, '}')) {
+			c->depth--;
+			return 0;
+		}
+	} else if (!scan_take(c, ',')) {
+		if (!scan_take(c, '}'))
+			return -EBADMSG;
+		c->depth--;
+		return 0;
+	}
+	scan_ws(c);
+	if (c->p >= c->end || *c->p != '"' || scan_str(c, key, klen) || !scan_take(c, ':'))
+		return -EBADMSG;
+	return 1;
+}
+
+/* Array elements the same way: 1 an element is next, 0 the end. */
+static int scan_elem(struct scan *c, bool *first)
+{
+	if (*first) {
+		*first = false;
+		if (!scan_take(c, '['))
+			return -EBADMSG;
+		if (++c->depth > SCAN_DEPTH_MAX)
+			return -EBADMSG;
+		if (scan_take(c, ']')) {
+			c->depth--;
+			return 0;
+		}
+		return 1;
+	}
+	if (scan_take(c, ','))
+		return 1;
+	if (!scan_take(c, ']'))
+		return -EBADMSG;
+	c->depth--;
+	return 0;
+}
+
+static bool key_is(const char *k, size_t n, const char *name)
+{
+	return strlen(name) == n && !memcmp(k, name, n);
+}
+
+/* Which member of a known set @k is (index into @names), -1 none; a second one -EBADMSG. */
+static int key_index(const char *k, size_t n, const char *const *names, int count, uint32_t *seen)
+{
+	for (int i = 0; i < count; i++)
+		if (n && k[0] == names[i][0] && key_is(k, n, names[i])) {
+			if (*seen & 1u << i)
+				return -2; /* jansson rejects a repeated member */
+			*seen |= 1u << i;
+			return i;
+		}
+	return -1;
+}
+
+/* One chunk object, as parse_chunk. */
+static int scan_chunk(struct scan *c, struct kelp_filer_chunk *ch)
+{
+	static const char *const names[] = {"file_id",
+					    "fid",
+					    "offset",
+					    "size",
+					    "modified_ts_ns",
+					    "is_compressed",
+					    "is_chunk_manifest",
+					    "cipher_key"};
+	static const char *const fid_names[] = {"volume_id", "file_key", "cookie"};
+	struct kelp_fid from_str = {0}, from_msg = {0};
+	bool has_str = false, has_msg = false, first = true;
+	uint32_t seen = 0;
+	const char *k, *s;
+	size_t kn, n;
+	int r;
+
+	memset(ch, 0, sizeof(*ch));
+	scan_ws(c);
+	if (c->p >= c->end || *c->p != '{')
+		return -EBADMSG;
+	while ((r = scan_member(c, &first, &k, &kn)) == 1) {
+		int rc = 0;
+		switch (key_index(k, kn, names, 8, &seen)) {
+		case 0:
+			rc = scan_strval(c, &s, &n);
+			if (!rc && s && n) {
+				rc = kelp_fid_parse(s, n, &from_str) ? -EBADMSG : 0;
+				has_str = true;
+			}
+			break;
+		case 1:
+			if (scan_null(c))
+				break;
+			has_msg = true;
+			bool ffirst = true;
+			uint32_t fseen = 0;
+			while (!rc && (r = scan_member(c, &ffirst, &k, &kn)) == 1) {
+				switch (key_index(k, kn, fid_names, 3, &fseen)) {
+				case 0:
+					rc = scan_u32(c, &from_msg.volume_id);
+					break;
+				case 1:
+					rc = scan_u64(c, &from_msg.key);
+					break;
+				case 2:
+					rc = scan_u32(c, &from_msg.cookie);
+					break;
+				case -1:
+					rc = scan_skip(c);
+					break;
+				default:
+					rc = -EBADMSG;
+				}
+			}
+			if (!rc && r < 0)
+				rc = r;
+			break;
+		case 2:
+			rc = scan_i64(c, &ch->offset);
+			break;
+		case 3:
+			rc = scan_u64(c, &ch->size);
+			break;
+		case 4:
+			rc = scan_i64(c, &ch->modified_ts_ns);
+			break;
+		case 5:
+			rc = scan_bool(c, &ch->is_compressed);
+			break;
+		case 6:
+			rc = scan_bool(c, &ch->is_chunk_manifest);
+			break;
+		case 7:
+			rc = scan_strval(c, &s, &n);
+			if (!rc && s) {
+				int64_t kl =
+					b64_decode(s, n, ch->cipher_key, sizeof(ch->cipher_key));
+				if (kl < 0)
+					rc = -EBADMSG;
+				else
+					ch->cipher_key_len = (uint8_t)kl;
+			}
+			break;
+		case -1:
+			rc = scan_skip(c);
+			break;
+		default:
+			rc = -EBADMSG;
+		}
+		if (rc)
+			return rc == -ENOMEM ? rc : -EBADMSG;
+	}
+	if (r < 0 || (!has_str && !has_msg))
+		return -EBADMSG;
+	if (has_str && has_msg &&
+	    (from_str.volume_id != from_msg.volume_id || from_str.key != from_msg.key ||
+	     from_str.cookie != from_msg.cookie))
+		return -EBADMSG;
+	ch->fid = has_msg ? from_msg : from_str;
+	return kelp_filer_chunk_check(ch);
+}
+
+/* The "chunks" array (or null) into e->chunks / e->nchunks. */
+static int scan_chunks(struct scan *c, struct kelp_filer_entry *e)
+{
+	if (scan_null(c))
+		return 0;
+	uint32_t cap = 0;
+	bool first = true;
+	int r;
+	while ((r = scan_elem(c, &first)) == 1) {
+		if (e->nchunks == KELP_FILER_CHUNKS_MAX)
+			return -EBADMSG;
+		if (e->nchunks == cap) {
+			cap = cap ? cap * 2 : 1;
+			struct kelp_filer_chunk *b = realloc(e->chunks, cap * sizeof(*b));
+			if (!b)
+				return -ENOMEM;
+			e->chunks = b;
+		}
+		int rc = scan_chunk(c, &e->chunks[e->nchunks]);
+		if (rc)
+			return rc;
+		e->nchunks++;
+	}
+	return r;
+}
+
+/* One entry object, as parse_entry. */
+static int scan_entry(struct scan *c, struct kelp_filer_entry *e)
+{
+	static const char *const names[] = {"FullPath",	     "Mtime",	"Crtime",   "Mode",
+					    "Uid",	     "Gid",	"FileSize", "Inode",
+					    "SymlinkTarget", "Content", "chunks"};
+	uint32_t seen = 0, go_mode = 0;
+	bool first = true;
+	const char *k, *s;
+	size_t kn, n;
+	int r = 0, rc = 0;
+
+	memset(e, 0, sizeof(*e));
+	scan_ws(c);
+	if (c->p >= c->end || *c->p != '{')
+		return -EBADMSG;
+	while (!rc && (r = scan_member(c, &first, &k, &kn)) == 1) {
+		switch (key_index(k, kn, names, 11, &seen)) {
+		case 0:
+			rc = scan_strval(c, &s, &n);
+			if (rc)
+				break;
+			if (!s || !n || s[0] != '/')
+				rc = -EBADMSG;
+			else if (n > KELP_FILER_PATH_MAX)
+				rc = -ENAMETOOLONG;
+			else if (!(e->path = strndup(s, n)))
+				rc = -ENOMEM;
+			break;
+		case 1:
+			rc = scan_strval(c, &s, &n);
+			if (!rc && s)
+				rc = kelp_filer_time_parse(s, n, &e->attr.mtime_ns);
+			break;
+		case 2:
+			rc = scan_strval(c, &s, &n);
+			if (!rc && s)
+				rc = kelp_filer_time_parse(s, n, &e->attr.crtime_ns);
+			break;
+		case 3:
+			rc = scan_u32(c, &go_mode);
+			break;
+		case 4:
+			rc = scan_u32(c, &e->attr.uid);
+			break;
+		case 5:
+			rc = scan_u32(c, &e->attr.gid);
+			break;
+		case 6:
+			rc = scan_u64(c, &e->attr.size);
+			break;
+		case 7:
+			rc = scan_u64(c, &e->attr.inode);
+			break;
+		case 8:
+			rc = scan_strval(c, &s, &n);
+			if (rc || !s || !n)
+				break;
+			if (n > KELP_FILER_PATH_MAX)
+				rc = -ENAMETOOLONG;
+			else if (!(e->symlink_target = strndup(s, n)))
+				rc = -ENOMEM;
+			break;
+		case 9:
+			rc = scan_strval(c, &s, &n);
+			if (rc || !s || !n)
+				break;
+			if (n / 4 * 3 > KELP_FILER_CONTENT_MAX + 2) {
+				rc = -EBADMSG;
+				break;
+			}
+			if (!(e->content = malloc(n / 4 * 3 + 1))) {
+				rc = -ENOMEM;
+				break;
+			}
+			int64_t got = b64_decode(s, n, e->content, KELP_FILER_CONTENT_MAX);
+			if (got < 0)
+				rc = -EBADMSG;
+			else
+				e->content_len = (size_t)got;
+			break;
+		case 10:
+			rc = scan_chunks(c, e);
+			break;
+		case -1:
+			rc = scan_skip(c);
+			break;
+		default:
+			rc = -EBADMSG;
+		}
+	}
+	if (!rc && r < 0)
+		rc = r;
+	if (!rc && !e->path)
+		rc = -EBADMSG;
+	if (rc) {
+		kelp_filer_entry_free(e);
+		return rc;
+	}
+	e->name = strrchr(e->path, '/') + 1;
+	e->attr.mode = kelp_filer_mode_to_st(go_mode);
+	if (S_ISDIR(e->attr.mode))
+		e->attr.size = 0;
+	if (!e->attr.inode)
+		e->attr.inode = kelp_filer_path_inode(e->path, strlen(e->path));
+	if (!e->nchunks) { /* as parse_entry: no array for none */
+		free(e->chunks);
+		e->chunks = NULL;
+	}
+	return 0;
+}
+
+static int scan_listing(struct scan *c, struct kelp_filer_listing *out)
+{
+	static const char *const names[] = {"Entries", "ShouldDisplayLoadMore", "LastFileName"};
+	uint32_t seen = 0, cap = 0;
+	bool first = true;
+	const char *k, *s;
+	size_t kn, n;
+	int r = 0, rc = 0;
+
+	scan_ws(c);
+	if (c->p >= c->end || *c->p != '{')
+		return -EBADMSG;
+	while (!rc && (r = scan_member(c, &first, &k, &kn)) == 1) {
+		switch (key_index(k, kn, names, 3, &seen)) {
+		case 0:
+			if (scan_null(c))
+				break;
+			bool efirst = true;
+			while (!rc && (r = scan_elem(c, &efirst)) == 1) {
+				if (out->count == KELP_FILER_LIST_MAX) {
+					rc = -EBADMSG;
+					break;
+				}
+				if (out->count == cap) {
+					cap = cap ? cap * 2 : 64;
+					struct kelp_filer_entry *b =
+						realloc(out->ents, cap * sizeof(*b));
+					if (!b) {
+						rc = -ENOMEM;
+						break;
+					}
+					out->ents = b;
+				}
+				rc = scan_entry(c, &out->ents[out->count]);
+				if (rc)
+					break;
+				size_t nl = strlen(out->ents[out->count].name);
+				out->count++;
+				rc = nl > KELP_FILER_NAME_MAX ? -ENAMETOOLONG : !nl ? -EBADMSG : 0;
+			}
+			if (!rc && r < 0)
+				rc = r;
+			break;
+		case 1:
+			rc = scan_bool(c, &out->more);
+			break;
+		case 2:
+			rc = scan_strval(c, &s, &n);
+			if (!rc && s && !(out->last_name = strndup(s, n)))
+				rc = -ENOMEM;
+			break;
+		case -1:
+			rc = scan_skip(c);
+			break;
+		default:
+			rc = -EBADMSG;
+		}
+	}
+	if (!rc && r < 0)
+		rc = r;
+	if (rc)
+		return rc;
+	scan_ws(c);
+	if (c->p != c->end)
+		return -EBADMSG; /* something after the document */
+	if (!out->last_name && !(out->last_name = strdup("")))
+		return -ENOMEM;
+	if (!out->count) {
+		free(out->ents);
+		out->ents = NULL;
+	}
+	return 0;
+}
+
+int kelp_filer_listing_parse(const char *json, size_t len, struct kelp_filer_listing *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct scan c = {.p = json, .end = json + len};
+	int rc = scan_listing(&c, out);
+	free(c.buf);
+	if (rc)
+		kelp_filer_listing_free(out);
 	return rc;
 }

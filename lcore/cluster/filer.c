@@ -13,6 +13,7 @@
 #include "core/list.h"
 #include "lcore/cluster/filer.h"
 #include "lcore/cluster/http_client.h"
+#include "lcore/path_table.h"
 
 #define MAX_ADDRS 16
 /* First body buffer of a lookup / a listing; a longer answer is asked again with a buffer of its
@@ -24,6 +25,9 @@
 #define LISTED_DIRS   4096 /* directories remembered as listed (within the TTL) at most */
 #define RELIST_TTLS   10   /* ... and as read, for this many TTLs (dir_listing) */
 #define RELIST_MISSES 32   /* misses in such a directory that list it again (dir_listing) */
+/* No refresh ahead of a TTL shorter than this: a listing takes about that long, so a directory
+ * being read would be listed back to back (refresh_due) */
+#define REFRESH_TTL_MIN_NS (100u * 1000000u)
 
 struct pending { /* a lookup in flight, and who waits for it */
 	struct pending *next;
@@ -40,6 +44,7 @@ struct dirl {
 	struct kelp_filer *f;
 	struct pending *waiting;
 	bool background; /* a listing again: nobody waits for it (dir_listing) */
+	uint64_t started_ns;
 	struct kelp_filer_list l;
 	uint32_t listed;
 	char after[256];
@@ -61,6 +66,14 @@ struct freq { /* one request, over however many addresses it takes */
 	struct kelp_filer_list *l; /* Q_LIST */
 };
 
+/* A directory listed completely: listed again at half the TTL if it is being read (refresh_due). */
+struct hot {
+	struct hot *next;
+	uint64_t listed_ns;
+	size_t len;
+	char dir[];
+};
+
 struct kelp_filer {
 	struct kelp_http_client *http;
 	char addrs[MAX_ADDRS][KELP_LOOKUP_URL_MAX];
@@ -72,6 +85,13 @@ struct kelp_filer {
 	uint32_t list_max;
 	struct dirl *dirls;
 	struct kelp_filer_cache *listed, *seen;
+	struct hot *hot; /* newest first */
+	unsigned n_hot;
+	uint64_t ttl_ns;
+	struct kelp_path_table *plans; /* NULL: none (then nothing is refreshed ahead) */
+	struct kelp_ctl_op refresh_op; /* the timer of refresh_due */
+	struct __kernel_timespec refresh_ts;
+	bool refresh_armed;
 	unsigned inflight;
 	bool stopping;
 	struct kelp_filer_stats st;
@@ -358,6 +378,112 @@ static int dir_page_start(struct dirl *d)
 	return kelp_filer_list_start(d->f, &d->l);
 }
 
+/* A listing of @dir (@dlen bytes) started, or NULL; @background: nobody waits for it. */
+static struct dirl *dir_start(struct kelp_filer *f, const char *dir, size_t dlen, bool background)
+{
+	struct dirl *d = calloc(1, sizeof(*d) + dlen + 1);
+	if (!d)
+		return NULL;
+	d->f = f;
+	d->background = background;
+	d->started_ns = kelp_now_ns();
+	memcpy(d->dir, dir, dlen);
+	if (dir_page_start(d) != 0) {
+		free(d);
+		return NULL;
+	}
+	d->next = f->dirls;
+	f->dirls = d;
+	return d;
+}
+
+static void arm_refresh(struct kelp_filer *f);
+
+/* @dir was listed to its end at @now: remember it for refresh_due (newest first, LISTED_DIRS at
+ * most: the oldest is forgotten, its entries then just expire). */
+static void hot_add(struct kelp_filer *f, const char *dir, size_t len, uint64_t now)
+{
+	if (!f->plans || f->ttl_ns < REFRESH_TTL_MIN_NS)
+		return;
+	struct hot **pp = &f->hot;
+	unsigned n = 0;
+	while (*pp) { /* drop an older record of the same directory, and any past the cap */
+		struct hot *h = *pp;
+		if ((h->len == len && !memcmp(h->dir, dir, len)) || ++n >= LISTED_DIRS) {
+			*pp = h->next;
+			free(h);
+			f->n_hot--;
+			continue;
+		}
+		pp = &h->next;
+	}
+	struct hot *h = malloc(sizeof(*h) + len);
+	if (!h)
+		return;
+	h->listed_ns = now;
+	h->len = len;
+	memcpy(h->dir, dir, len);
+	h->next = f->hot;
+	f->hot = h;
+	f->n_hot++;
+	arm_refresh(f);
+}
+
+/*
+ * The directories listed half the TTL ago or longer: those whose files were read since (on an
+ * lcore or from the cache here: kelp_path_table_dir_read) are listed again now, in the background,
+ * so that their entries are replaced before they expire and reads of them never go to the filer
+ * one by one; the others are forgotten (their entries expire). Each entry is still at most the TTL
+ * old: a change in the filer shows within the TTL, as without the refresh. Half, not later: the
+ * timer runs every TTL/8 and the listing must land before the old entries expire, on a loaded
+ * machine too.
+ */
+static void refresh_due(struct kelp_filer *f, uint64_t now)
+{
+	uint64_t ahead = f->ttl_ns / 2;
+	for (struct hot **pp = &f->hot; *pp;) {
+		struct hot *h = *pp;
+		if (now < h->listed_ns + ahead) {
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		f->n_hot--;
+		bool busy = false;
+		for (struct dirl *d = f->dirls; d && !busy; d = d->next)
+			busy = strlen(d->dir) == h->len && !memcmp(d->dir, h->dir, h->len);
+		if (!busy && kelp_path_table_dir_read(f->plans, h->dir, h->len) >= h->listed_ns &&
+		    dir_start(f, h->dir, h->len, true))
+			f->st.dir_refreshes++;
+		free(h);
+	}
+}
+
+static void refresh_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
+{
+	struct kelp_filer *f = kelp_container_of(op, struct kelp_filer, refresh_op);
+	f->refresh_armed = false;
+	if (f->stopping)
+		return;
+	refresh_due(f, kelp_now_ns());
+	arm_refresh(f);
+}
+
+/* The timer of refresh_due, every TTL/8 while a listed directory is remembered. */
+static void arm_refresh(struct kelp_filer *f)
+{
+	struct io_uring_sqe *sqe;
+	if (f->refresh_armed || f->stopping || !f->hot ||
+	    !(sqe = kelp_uring_sqe(kelp_http_client_ring(f->http))))
+		return;
+	uint64_t ns = f->ttl_ns / 8 ? f->ttl_ns / 8 : 1;
+	f->refresh_ts.tv_sec = (long long)(ns / 1000000000u);
+	f->refresh_ts.tv_nsec = (long long)(ns % 1000000000u);
+	io_uring_prep_timeout(sqe, &f->refresh_ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &f->refresh_op);
+	f->refresh_armed = true;
+}
+
 /*
  * @p's directory (the path up to its last "/") when listing it on a miss is on: a listing for @p
  * to wait for (one in flight, or a new one), or NULL: look @p up alone. Not listed again within
@@ -392,19 +518,9 @@ static struct dirl *dir_listing(struct kelp_filer *f, const struct pending *p)
 		kelp_filer_cache_put(f->seen, dir, dlen, now, NULL, misses + 1);
 		return NULL;
 	}
-	struct dirl *d = calloc(1, sizeof(*d) + dlen + 1);
-	if (!d)
-		return NULL;
-	d->f = f;
-	d->background = again;
-	memcpy(d->dir, dir, dlen);
-	if (dir_page_start(d) != 0) {
-		free(d);
-		return NULL;
-	}
-	f->st.dir_lists++;
-	d->next = f->dirls;
-	f->dirls = d;
+	struct dirl *d = dir_start(f, dir, dlen, again);
+	if (d)
+		f->st.dir_lists++;
 	return again ? NULL : d;
 }
 
@@ -419,8 +535,11 @@ static void dir_end(struct dirl *d, int err)
 			break;
 		}
 	if (!err && !f->stopping) {
-		kelp_filer_cache_put(f->listed, d->dir, strlen(d->dir), kelp_now_ns(), NULL, 0);
-		kelp_filer_cache_put(f->seen, d->dir, strlen(d->dir), kelp_now_ns(), NULL, 0);
+		uint64_t now = kelp_now_ns();
+		kelp_filer_cache_put(f->listed, d->dir, strlen(d->dir), now, NULL, 0);
+		kelp_filer_cache_put(f->seen, d->dir, strlen(d->dir), now, NULL, 0);
+		/* the TTL of its entries runs from when they were fetched: the first page */
+		hot_add(f, d->dir, strlen(d->dir), d->started_ns);
 	}
 	struct pending *p;
 	while ((p = d->waiting)) {
@@ -473,8 +592,12 @@ int kelp_filer_lookup(struct kelp_filer *f, const char *path, size_t len, struct
 	if (f->stopping)
 		return -ECANCELED;
 	int err = 0;
-	if (kelp_filer_cache_get(f->cache, path, len, kelp_now_ns(), hit, &err))
+	uint64_t now = kelp_now_ns();
+	if (kelp_filer_cache_get(f->cache, path, len, now, hit, &err)) {
+		if (*hit && f->plans) /* read here, not on an lcore: its directory is read too */
+			kelp_path_table_touch_path(f->plans, path, len, now);
 		return *hit ? 0 : err;
+	}
 	for (struct pending *p = f->pending; p; p = p->next)
 		if (p->len == len && !memcmp(p->path, path, len)) {
 			KELP_FIFO_PUSH(p->head, p->tail, w);
@@ -583,6 +706,8 @@ int kelp_filer_create(struct io_uring *ring, const struct kelp_filer_opts *o,
 	/* listing a miss's directory fills the cache: not when nothing is cached; at most what
 	 * the cache holds */
 	f->list_max = o->ttl_ms && o->cache_entries ? o->list_max : 0;
+	f->ttl_ns = (uint64_t)o->ttl_ms * 1000000u;
+	f->refresh_op.done = refresh_done;
 	if (f->list_max > o->cache_entries)
 		f->list_max = o->cache_entries;
 	if (!rc && f->list_max)
@@ -606,16 +731,23 @@ void kelp_filer_shutdown(struct kelp_filer *f)
 {
 	f->stopping = true;
 	kelp_http_client_shutdown(f->http);
+	if (f->refresh_armed) {
+		struct io_uring_sqe *sqe = kelp_uring_sqe(kelp_http_client_ring(f->http));
+		if (sqe) {
+			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&f->refresh_op, 0);
+			io_uring_sqe_set_data(sqe, NULL);
+		}
+	}
 }
 
 unsigned kelp_filer_busy(const struct kelp_filer *f)
 {
-	return f->inflight + kelp_http_client_busy(f->http);
+	return f->inflight + kelp_http_client_busy(f->http) + f->refresh_armed;
 }
 
 bool kelp_filer_owns_op(const struct kelp_filer *f, const struct kelp_ctl_op *op)
 {
-	return kelp_http_client_owns_op(op);
+	return op == &f->refresh_op || kelp_http_client_owns_op(op);
 }
 
 void kelp_filer_destroy(struct kelp_filer *f)
@@ -626,12 +758,18 @@ void kelp_filer_destroy(struct kelp_filer *f)
 	kelp_filer_cache_destroy(f->cache);
 	kelp_filer_cache_destroy(f->listed);
 	kelp_filer_cache_destroy(f->seen);
+	struct hot *h;
+	while ((h = f->hot)) {
+		f->hot = h->next;
+		free(h);
+	}
 	free(f);
 }
 
 void kelp_filer_set_plans(struct kelp_filer *f, struct kelp_path_table *t)
 {
 	kelp_filer_cache_set_plans(f->cache, t);
+	f->plans = t;
 }
 
 void kelp_filer_get_stats(const struct kelp_filer *f, struct kelp_filer_stats *s)

@@ -32,7 +32,11 @@ struct kelp_filer_opts {
 	/* a lookup that misses the cache lists the path's directory instead, up to this many
 	 * entries (pages of 1024; at most cache_entries), caching every entry; the lookups waiting
 	 * for it are answered from its pages, and a name it does not have is looked up alone.
-	 * A directory listed so is not listed again for the TTL. 0 = look each path up alone. */
+	 * A directory listed so is not listed again for the TTL, except ahead of it: one whose
+	 * files were read since it was listed is listed again when half the TTL has passed (a TTL
+	 * of 100 ms or more), so a directory read for longer than the TTL stays cached (and served
+	 * by the lcores) while every entry is still at most the TTL old. 0 = look each path up
+	 * alone. */
 	uint32_t list_max;
 };
 
@@ -104,6 +108,7 @@ struct kelp_filer_stats {
 	uint64_t lists;		/* listing pages asked */
 	uint64_t dir_lists;	/* directories listed because a lookup missed (list_max) */
 	uint64_t dir_list_hits; /* lookups those listings answered */
+	uint64_t dir_refreshes; /* directories listed again before their TTL ended, being read */
 	uint64_t filer_errors;	/* requests to one filer that failed (then failed over) */
 	uint64_t failovers;	/* requests that went to another address */
 	uint64_t bad_answers;	/* answers kelp could not parse (-EBADMSG) */

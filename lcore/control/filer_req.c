@@ -725,6 +725,7 @@ json_t *kelp_ctl_filer_stats(struct kelp_control *ctl)
 	PUT("lists", s.lists);
 	PUT("dir_lists", s.dir_lists);
 	PUT("dir_list_hits", s.dir_list_hits);
+	PUT("dir_refreshes", s.dir_refreshes);
 	if (fs->plans) {
 		struct kelp_path_table_stats ps;
 		kelp_path_table_get_stats(fs->plans, &ps);

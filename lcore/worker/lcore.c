@@ -227,11 +227,12 @@ static int route_path(struct kelp_lcore *lc, struct lcore_session *s, const stru
 static int serve_path_here(struct kelp_lcore *lc, struct lcore_session *s, const struct kelp_sqe *e,
 			   struct kelp_cqe *c)
 {
-	const struct kelp_path_table *t = __atomic_load_n(&lc->eng->path_table, __ATOMIC_ACQUIRE);
+	struct kelp_path_table *t = __atomic_load_n(&lc->eng->path_table, __ATOMIC_ACQUIRE);
 	if (!t || lc->eng->conf.seaweedfs.force_http)
 		return 0;
+	uint64_t now = kelp_now_ns();
 	const struct kelp_path_plan *p =
-		kelp_path_table_find(t, s->arena + e->path_off, e->path_len, kelp_now_ns());
+		kelp_path_table_find(t, s->arena + e->path_off, e->path_len, now);
 	if (!p)
 		return 0;
 	struct kelp_chunk_piece pieces[PATH_LCORE_PIECES];
@@ -269,6 +270,7 @@ static int serve_path_here(struct kelp_lcore *lc, struct lcore_session *s, const
 	c->result = (int32_t)n;
 	c->size = p->size;
 	c->flags = KELP_CQE_F_PATH;
+	kelp_path_table_touch(t, p, now); /* its directory is being read: refresh it (filer.c) */
 	KELP_STAT_ADD(lc->stats.path_lcore, 1);
 	return 1;
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target for the filer JSON parsers (proto/filer_entry.c): every input is parsed both as
- * an entry and as a listing page (seeds: real weed 4.48 captures, test/fixtures/filer/).
- * Oracle: no crash, leak or sanitizer report; only the documented errors; on success the bounds
- * hold (path starts with "/", name inside it, chunk counts and sizes within limits, names of a page
- * non-empty and short enough, every chunk passes kelp_filer_chunk_check).
+ * libFuzzer target for the filer JSON parsers (proto/filer_entry.c): every input is parsed as an
+ * entry, as a listing page by the one-pass parser kelpd uses and by the jansson reference, and as
+ * the same page with the input as its only entry (seeds: real weed 4.48 captures,
+ * test/fixtures/filer/). Oracle: no crash, leak or sanitizer report; only the documented errors; on
+ * success the bounds hold (path starts with "/", name inside it, chunk counts and sizes within
+ * limits, names of a page non-empty and short enough, every chunk passes kelp_filer_chunk_check);
+ * where both listing parsers accept a page, they give the same page, field by field.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "proto/filer_entry.h"
+#include "test/unit/filer_listing_eq.h"
 
 static void check_entry(const struct kelp_filer_entry *e)
 {
@@ -31,6 +34,38 @@ static void check_rc(int rc)
 		abort();
 }
 
+static void check_page(const struct kelp_filer_listing *l)
+{
+	if (l->count > KELP_FILER_LIST_MAX || !l->last_name || (l->count && !l->ents))
+		abort();
+	for (uint32_t i = 0; i < l->count; i++) {
+		check_entry(&l->ents[i]);
+		size_t n = strlen(l->ents[i].name);
+		if (!n || n > KELP_FILER_NAME_MAX)
+			abort();
+	}
+}
+
+/* both listing parsers: documented errors, bounds, and the same page where both accept */
+static void check_listing(const char *json, size_t len)
+{
+	struct kelp_filer_listing l, d;
+	int rc = kelp_filer_listing_parse(json, len, &l);
+	check_rc(rc);
+	int rd = kelp_filer_listing_parse_dom(json, len, &d);
+	check_rc(rd);
+	if (rc == 0)
+		check_page(&l);
+	if (rd == 0)
+		check_page(&d);
+	if (rc == 0 && rd == 0 && !kelp_test_listing_eq(&l, &d))
+		abort();
+	if (rc == 0)
+		kelp_filer_listing_free(&l);
+	if (rd == 0)
+		kelp_filer_listing_free(&d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kelp_filer_entry e;
@@ -41,20 +76,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kelp_filer_entry_free(&e);
 	}
 
-	struct kelp_filer_listing l;
-	rc = kelp_filer_listing_parse((const char *)data, size, &l);
-	check_rc(rc);
-	if (rc == 0) {
-		if (l.count > KELP_FILER_LIST_MAX || !l.last_name || (l.count && !l.ents))
-			abort();
-		for (uint32_t i = 0; i < l.count; i++) {
-			check_entry(&l.ents[i]);
-			size_t n = strlen(l.ents[i].name);
-			if (!n || n > KELP_FILER_NAME_MAX)
-				abort();
-		}
-		kelp_filer_listing_free(&l);
-	}
+	check_listing((const char *)data, size);
+	/* the input as the one entry of a page: the entry grammar through both listing parsers */
+	static const char pre[] = "{\"Path\":\"/d\",\"Entries\":[", post[] = "],\"Limit\":1}";
+	char *page = malloc(sizeof(pre) - 1 + size + sizeof(post));
+	if (!page)
+		return 0;
+	memcpy(page, pre, sizeof(pre) - 1);
+	memcpy(page + sizeof(pre) - 1, data, size);
+	memcpy(page + sizeof(pre) - 1 + size, post, sizeof(post));
+	check_listing(page, sizeof(pre) - 1 + size + sizeof(post) - 1);
+	free(page);
 
 	int64_t ns;
 	rc = kelp_filer_time_parse((const char *)data, size, &ns);

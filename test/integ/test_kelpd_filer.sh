@@ -5,7 +5,8 @@
 # equals the filer's own GET byte for byte, with the chunks read from the local volume file and
 # again over the HTTP fallback; reads at offsets that span chunk boundaries, past the end, and many
 # queued at once; stat and ls equal the filer's metadata and listing (a directory of 300 names:
-# pagination); a symlink's target; delete / overwrite / rename in the filer seen within the TTL;
+# pagination); a symlink's target; delete / overwrite / rename in the filer seen within the TTL; a
+# directory read for longer than the TTL listed again ahead of it;
 # the first [filer] address dead (failover); bad path requests from a hostile client get errors
 # while an honest one keeps reading; filer stopped -> -ETIMEDOUT/-EHOSTUNREACH within timeout_ms
 # (never a hang), filer back -> reads again; filer killed -> errors, kelpd serves on.
@@ -161,6 +162,37 @@ res=$("$PC" "$KELPD_SOCK" read /lttl/new 0 10 "$out/x")
 filer_put /lttl/new "$out/l1"
 wait_until 30 on_lcore_eq /lttl/new "$out/l1" || fail "a created file (negative entry) not seen"
 echo "ok: overwrite, delete and create seen within the TTL on the lcore path"
+kelpd_stop_checked || fail "kelpd did not stop cleanly"
+
+# 1d. A directory read for longer than the TTL (metadata_ttl_ms = 2000, reads for 7 s) is listed
+# again ahead of the TTL (filer dir_refreshes), reads stay right; once nobody reads it, it is no
+# longer listed again.
+d=$WEED_DIR/kelpd
+KELPD_EXTRA_CONF="[seaweedfs]
+master = $WEED_MASTER
+[filer]
+address = $REAL_FILER
+metadata_ttl_ms = 2000" kelpd_test_start "$d" "${WEED_VOLUME_DIRS[0]}"
+end=$(($(date +%s) + 7))
+i=0
+while [ "$(date +%s)" -lt "$end" ]; do
+	f=$(printf /big-dir/f%04d $(((i * 37) % 1100)))
+	res=$("$PC" "$KELPD_SOCK" read "$f" 0 4096 "$out/pr" 5)
+	[ "$res" = "2048 2048" ] || fail "read of $f while the directory is refreshed: '$res'"
+	i=$((i + 1))
+done
+read_eq /big-dir/f0999 0 4096 || fail "f0999 after the refreshes: bytes differ from the filer's GET"
+refreshes=$(stat_field dir_refreshes)
+[ "$refreshes" -ge 1 ] || fail "a directory read for 3.5 TTLs was never listed again ahead of the TTL"
+echo "ok: $i reads over 3.5 TTLs: the directory listed again $refreshes times ahead of the TTL, $(stat_field lookups) single lookups, $(lcore_reads) reads on the lcore"
+no_more_refreshes() {
+	local a
+	a=$(stat_field dir_refreshes)
+	sleep 3 # more than half the TTL: a directory still being refreshed would be by now
+	[ "$(stat_field dir_refreshes)" = "$a" ]
+}
+wait_until 60 no_more_refreshes || fail "a directory nobody reads any more is still listed again"
+echo "ok: not listed again once nobody reads it"
 kelpd_stop_checked || fail "kelpd did not stop cleanly"
 start_kelpd true
 check_set "chunks over the HTTP fallback"

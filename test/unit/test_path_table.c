@@ -291,6 +291,41 @@ static void test_cache_mirror(void **state)
 	assert_null(find(f->t, "/m/f", 20 * MS));
 }
 
+/* Directory heat: a read of a planned file (lcore) or by path (control) marks its directory, as
+ * the filer's refresh ahead of the TTL asks it; other directories stay unread; the root is "/". */
+static void test_dir_heat(void **state)
+{
+	struct fixture *f = *state;
+	struct kelp_filer_entry ent;
+	file_entry(&ent, "/data/d1/a.bin", 1);
+	assert_int_equal(kelp_path_table_publish(f->t, "/data/d1/a.bin", 14, &ent, 1000 * MS), 1);
+	kelp_filer_entry_free(&ent);
+	assert_true(kelp_path_table_dir_read(f->t, "/data/d1", 8) == 0); /* never read */
+
+	const struct kelp_path_plan *p = find(f->t, "/data/d1/a.bin", 5 * MS);
+	assert_non_null(p);
+	kelp_path_table_touch(f->t, p, 5 * MS);
+	assert_true(kelp_path_table_dir_read(f->t, "/data/d1", 8) == 5 * MS);
+	/* at most one store a millisecond: a read 0.5 ms later leaves it, 2 ms later moves it */
+	kelp_path_table_touch(f->t, p, 5 * MS + MS / 2);
+	assert_true(kelp_path_table_dir_read(f->t, "/data/d1", 8) == 5 * MS);
+	kelp_path_table_touch(f->t, p, 7 * MS);
+	assert_true(kelp_path_table_dir_read(f->t, "/data/d1", 8) == 7 * MS);
+	/* the same directory by path (a read the control thread served) */
+	kelp_path_table_touch_path(f->t, "/data/d1/other.bin", 18, 9 * MS);
+	assert_true(kelp_path_table_dir_read(f->t, "/data/d1", 8) == 9 * MS);
+	/* neither the parent nor a sibling directory was read (unless they share the slot) */
+	const char *others[] = {"/data", "/data/d2", "/data/d1/sub", "/"};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if ((kelp_path_hash(others[i], strlen(others[i])) ^ kelp_path_hash("/data/d1", 8)) &
+		    (KELP_PATH_HEAT_SLOTS - 1))
+			assert_true(kelp_path_table_dir_read(f->t, others[i], strlen(others[i])) ==
+				    0);
+	/* a file in the root marks "/" */
+	kelp_path_table_touch_path(f->t, "/top.bin", 8, 11 * MS);
+	assert_true(kelp_path_table_dir_read(f->t, "/", 1) == 11 * MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +334,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collision, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_mirror, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_heat, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

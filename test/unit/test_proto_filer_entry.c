@@ -15,6 +15,7 @@
 
 #include "fixture_file.h"
 #include "proto/filer_entry.h"
+#include "test/unit/filer_listing_eq.h"
 
 static int parse_fixture(const char *name, struct kelp_filer_entry *e)
 {
@@ -273,6 +274,152 @@ static void test_listing_pages(void **state)
 	kelp_filer_listing_free(&l);
 }
 
+/* @json through both listing parsers: the same rc, and the same page when they accept it */
+static int both_listings(const char *json, size_t len)
+{
+	struct kelp_filer_listing l, d;
+	int rc = kelp_filer_listing_parse(json, len, &l);
+	int rd = kelp_filer_listing_parse_dom(json, len, &d);
+	if (rc != rd)
+		fprintf(stderr, "scan %d, dom %d: %.200s\n", rc, rd, json);
+	assert_int_equal(rc, rd);
+	if (rc == 0) {
+		assert_true(kelp_test_listing_eq(&l, &d));
+		kelp_filer_listing_free(&l);
+		kelp_filer_listing_free(&d);
+	}
+	return rc;
+}
+
+/* @entry as the one entry of a page */
+static int both_wrapped(const char *entry, size_t len)
+{
+	static const char pre[] = "{\"Path\":\"/d\",\"Entries\":[", post[] = "],\"Limit\":9}";
+	char *page = malloc(sizeof(pre) + len + sizeof(post));
+	assert_non_null(page);
+	memcpy(page, pre, sizeof(pre) - 1);
+	memcpy(page + sizeof(pre) - 1, entry, len);
+	memcpy(page + sizeof(pre) - 1 + len, post, sizeof(post));
+	int rc = both_listings(page, strlen(page));
+	free(page);
+	return rc;
+}
+
+/* kelpd's one-pass listing parser gives what the jansson reference gives: every captured page and
+ * entry, escapes, skipped members of any shape, and the same errors. */
+static void test_listing_scan_equals_dom(void **state)
+{
+	static const char *fixtures[] = {"filer/list_all.json",	      "filer/list_empty.json",
+					 "filer/list_names.json",     "filer/list_page1.json",
+					 "filer/list_page2.json",     "filer/list_root.json",
+					 "filer/entry_deep.json",     "filer/entry_dir.json",
+					 "filer/entry_empty.json",    "filer/entry_enc.json",
+					 "filer/entry_enctext.json",  "filer/entry_inline.json",
+					 "filer/entry_manifest.json", "filer/entry_multi.json",
+					 "filer/entry_names.json",    "filer/entry_one.json",
+					 "filer/entry_overlap.json",  "filer/entry_small.json",
+					 "filer/entry_sparse.json",   "filer/entry_sparsehead.json",
+					 "filer/entry_symlink.json",  "filer/entry_text.json",
+					 "filer/entry_tz.json"};
+	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		size_t len;
+		uint8_t *buf = load_fixture(fixtures[i], &len);
+		if (!strncmp(fixtures[i], "filer/list_", 11)) {
+			assert_int_equal(both_listings((char *)buf, len), 0);
+		} else {
+			assert_int_equal(both_wrapped((char *)buf, len), 0);
+			/* and the entry of the page is the entry parsed alone */
+			struct kelp_filer_entry e;
+			struct kelp_filer_listing l;
+			char page[70000];
+			assert_true(len + 20 < sizeof(page));
+			int n = snprintf(page, sizeof(page), "{\"Entries\":[%.*s]}", (int)len,
+					 (char *)buf);
+			assert_int_equal(kelp_filer_entry_parse((char *)buf, len, &e), 0);
+			assert_int_equal(kelp_filer_listing_parse(page, (size_t)n, &l), 0);
+			assert_true(kelp_test_entry_eq(&e, &l.ents[0]));
+			kelp_filer_entry_free(&e);
+			kelp_filer_listing_free(&l);
+		}
+		free(buf);
+	}
+
+	static const char *good[] = {
+		/* escapes in values and member names, Go's \u003c, a surrogate pair, raw UTF-8 */
+		"{\"Entries\":[{\"Full\\u0050ath\":\"/d/a\\u003cb\\u00e9\\ud83d\\ude00\\/"
+		"\\\"\\\\\\t"
+		"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"Mode\":420}],\"LastFileName\":\"x\\ny\"}",
+		/* whitespace everywhere, nulls, -0, quoted and big integers, nested unknown members
+		 */
+		" \r\n\t{ \"Entries\" : [ { \"FullPath\" : \"/d/b\" , \"Mtime\" : null , \"Mode\" "
+		": -0 ,"
+		" \"FileSize\" : \"18446744073709551615\" , \"Inode\" : 18446744073709551615 ,"
+		" \"Extended\" : { \"a\" : [ 1 , -2.5e+3 , { \"b\" : [ [ ] , { } ] } , true , "
+		"false ,"
+		" null , \"s\" ] } , \"Quota\" : -9223372036854775809 , \"Rdev\" : 1.5 , "
+		" \"chunks\" : [ { \"fid\" : { \"volume_id\" : 1 , \"file_key\" : 2 , \"cookie\" : "
+		"3 ,"
+		" \"x\" : [ ] } , \"offset\" : -0 , \"size\" : 7 , \"modified_ts_ns\" : "
+		"-9223372036854775808 , \"is_compressed\" : null , \"cipher_key\" : null } ] } ] ,"
+		" \"ShouldDisplayLoadMore\" : true , \"LastFileName\" : null } \n",
+		"{\"Entries\":null}",
+		"{\"Entries\":[]}",
+		"{}",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(both_listings(good[i], strlen(good[i])), 0);
+
+	static const char *bad[] = {
+		"",
+		"{",
+		"{\"Entries\":[]} x",
+		"{\"Entries\":[],}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\"},]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/\\ud83d\"}]}",      /* lone high surrogate */
+		"{\"Entries\":[{\"FullPath\":\"/d/\\ude00\"}]}",      /* lone low surrogate */
+		"{\"Entries\":[{\"FullPath\":\"/d/\\u0000\"}]}",      /* NUL */
+		"{\"Entries\":[{\"FullPath\":\"/d/\\x\"}]}",	      /* unknown escape */
+		"{\"Entries\":[{\"FullPath\":\"/d/\\u12\"}]}",	      /* short \u */
+		"{\"Entries\":[{\"FullPath\":\"/d/\x01\"}]}",	      /* raw control character */
+		"{\"Entries\":[{\"FullPath\":\"/d/\xc3\"}]}",	      /* cut UTF-8 */
+		"{\"Entries\":[{\"FullPath\":\"/d/\xc0\xaf\"}]}",     /* overlong */
+		"{\"Entries\":[{\"FullPath\":\"/d/\xed\xa0\x80\"}]}", /* UTF-8 surrogate */
+		"{\"Entries\":[{\"FullPath\":\"/d/\xf4\x90\x80\x80\"}]}", /* > U+10FFFF */
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"FullPath\":\"/d/b\"}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Mode\":01}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Mode\":1.0}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Mode\":-}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Rdev\":1.}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Rdev\":tru}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Extended\":{\"a\" 1}}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Extended\":{\"a\":[1}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"Extended\":{1:2}}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"chunks\":[{\"fid\":{\"volume_id\":1,"
+		"\"volume_id\":1}}]}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"chunks\":[{\"fid\":7}]}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\",\"chunks\":[{\"file_id\":\"1,0101\","
+		"\"modified_ts_ns\":\"5\"}]}]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\"}],\"Entries\":[]}",
+		"{\"Entries\":[{\"FullPath\":\"/d/a\"}],\"ShouldDisplayLoadMore\":0}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(both_listings(bad[i], strlen(bad[i])), -EBADMSG);
+
+	/* nesting: as deep as jansson goes is fine, deeper is an error */
+	for (int depth = 2040; depth <= 2050; depth += 10) {
+		char *doc = malloc((size_t)depth * 2 + 64);
+		assert_non_null(doc);
+		int o = sprintf(doc, "{\"X\":");
+		for (int i = 0; i < depth; i++)
+			doc[o++] = '[';
+		for (int i = 0; i < depth; i++)
+			doc[o++] = ']';
+		strcpy(doc + o, "}");
+		assert_int_equal(both_listings(doc, strlen(doc)), depth < 2048 ? 0 : -EBADMSG);
+		free(doc);
+	}
+}
+
 static void test_bad_entries(void **state)
 {
 	struct kelp_filer_entry e;
@@ -313,7 +460,9 @@ static void test_bad_entries(void **state)
 		if (rc != -EBADMSG)
 			fprintf(stderr, "case %zu: %d\n", i, rc);
 		assert_int_equal(rc, -EBADMSG);
-		assert_null(e.path); /* nothing left to free */
+		assert_null(e.path);  /* nothing left to free */
+		if (bad[i][0] == '{') /* the same entry on a page: both listing parsers reject it */
+			assert_int_equal(both_wrapped(bad[i], strlen(bad[i])), -EBADMSG);
 	}
 	/* the agreeing fid forms, a 16-byte key, a chunk without a "fid" member */
 	assert_int_equal(parse_str("{\"FullPath\":\"/a\",\"chunks\":[{\"file_id\":\"3,01637037d6\","
@@ -416,12 +565,19 @@ static void test_big_integers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_small_file),	  cmocka_unit_test(test_multi_chunk),
-		cmocka_unit_test(test_inline_and_empty),  cmocka_unit_test(test_flags_and_keys),
-		cmocka_unit_test(test_dir_symlink_names), cmocka_unit_test(test_other_zone),
-		cmocka_unit_test(test_time_parse),	  cmocka_unit_test(test_listing_pages),
-		cmocka_unit_test(test_bad_entries),	  cmocka_unit_test(test_long_names),
-		cmocka_unit_test(test_mode_and_inode),	  cmocka_unit_test(test_big_integers),
+		cmocka_unit_test(test_small_file),
+		cmocka_unit_test(test_multi_chunk),
+		cmocka_unit_test(test_inline_and_empty),
+		cmocka_unit_test(test_flags_and_keys),
+		cmocka_unit_test(test_dir_symlink_names),
+		cmocka_unit_test(test_other_zone),
+		cmocka_unit_test(test_time_parse),
+		cmocka_unit_test(test_listing_pages),
+		cmocka_unit_test(test_bad_entries),
+		cmocka_unit_test(test_long_names),
+		cmocka_unit_test(test_mode_and_inode),
+		cmocka_unit_test(test_big_integers),
+		cmocka_unit_test(test_listing_scan_equals_dom),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -335,10 +335,12 @@ static void print_stats(json_t *r)
 		printf("files by path on the lcores: %lld reads served there (plans: %lld "
 		       "published, "
 		       "%lld removed, %lld displaced, %lld not plannable); directories listed on a "
-		       "miss: %lld (answering %lld lookups)\n",
+		       "miss: %lld (answering %lld lookups), listed again ahead of the TTL while "
+		       "read: %lld\n",
 		       tot ? geti(tot, "path_lcore") : 0, geti(f, "plans_published"),
 		       geti(f, "plans_removed"), geti(f, "plans_displaced"),
-		       geti(f, "plans_skipped"), geti(f, "dir_lists"), geti(f, "dir_list_hits"));
+		       geti(f, "plans_skipped"), geti(f, "dir_lists"), geti(f, "dir_list_hits"),
+		       geti(f, "dir_refreshes"));
 	}
 	print_export(json_object_get(r, "rdma_export"));
 	print_latency(json_object_get(r, "latency_us"));
