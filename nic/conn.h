@@ -108,8 +108,9 @@ struct kelp_rdma_export_ops {
 	/* The one-sided reads' metadata (proto/rdma_msg.h steps 7, 8): for opcode
 	 * KELP_RDMA_OP_MAP the VOLMAP bytes of volume @volume_id, for KELP_RDMA_OP_IDX its whole
 	 * .idx (the request's offset and length pick the piece), in *@src as find() would (bounce,
-	 * copied in this poll round). @return 0, or -EHOSTUNREACH (not offered: the reader stays
-	 * two-sided for that volume). NULL: never offered. */
+	 * copied in this poll round). @return 0, -EHOSTUNREACH (not offered: the reader stays
+	 * two-sided for that volume) or -EBUSY (MAP: being registered, ask again soon; answered
+	 * BUSY). NULL: never offered. */
 	int (*meta)(void *arg, uint8_t opcode, uint32_t volume_id, struct kelp_rdma_source *src);
 	void *arg;
 };

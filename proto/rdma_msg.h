@@ -49,6 +49,10 @@
  *     RDMA READ (rkey, address, length: whole pages the volume server no longer writes into), a
  *     generation (new whenever that region changed: grown, or a vacuum), a file id (changes only
  *     when the .dat/.idx pair was replaced, i.e. vacuum), the .idx length and row layout.
+ *     While the export is still registering a volume it has never described, it answers BUSY:
+ *     the reader asks again a little later (a reader that does not know this treats BUSY like
+ *     NO_VOLUME: two-sided for a while). A volume already described is answered with its
+ *     current VOLMAP while its next registration (growth, vacuum) is under way.
  *  8. The reader fetches .idx rows it has not seen with IDX requests (offset, length in .idx),
  *     answered like READs; it keeps key -> (offset, size) itself. Same file id: only the tail.
  *  9. A read is one RDMA READ of the needle record at dat_addr + offset into the reader's memory;
@@ -147,7 +151,8 @@ enum kelp_rdma_status {
 	KELP_RDMA_BAD_REQUEST = 4, /* -EINVAL: offset past the end, malformed request */
 	KELP_RDMA_ACCESS = 5,	   /* -EFAULT: the RDMA WRITE into the reader's buffer failed */
 	KELP_RDMA_VERSION = 6,	   /* -EPROTONOSUPPORT: version not spoken (ACK only) */
-	KELP_RDMA_BUSY = 7,	   /* -EBUSY: export cannot take this connection now (ACK only) */
+	KELP_RDMA_BUSY = 7,	   /* -EBUSY: export cannot take this connection now (ACK), or
+				    * a MAP's volume is being registered: ask again soon */
 	KELP_RDMA_TOO_LARGE = 8,   /* -EFBIG: the piece asked for is larger than this export serves
 				    * in one request (its configured maximum); read it another way */
 	KELP_RDMA_STATUS_MAX = 8,

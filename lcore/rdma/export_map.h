@@ -4,8 +4,15 @@
  * .dat registered for remote RDMA READ, described to readers by a VOLMAP, and its .idx served to
  * them (IDX requests, copied through the bounce pool: the index, not the needles).
  *
- * Registration (kelp_export_map_meta, on the export lcore when a reader asks for a volume's MAP;
- * the files are looked at again at most every KELP_EXPORT_MAP_CHECK_MS): kelp opens the .dat
+ * Registration (asked for by kelp_export_map_meta on the export lcore when a reader MAPs a volume;
+ * the files are looked at again at most every KELP_EXPORT_MAP_CHECK_MS) runs on the map's helper
+ * thread, never on the export lcore: stat, open, mmap, ibv_reg_mr of a large volume (pinning
+ * takes long) and, after the grace, ibv_dereg_mr and munmap. The lcore only queues a look at a
+ * volume's files (one per volume at a time) and publishes what the helper handed back, at the
+ * volume's next MAP: until a volume was registered once its MAP is answered -EBUSY (BUSY: the
+ * reader asks again after KELP_RDMA_ONESIDED_REFRESH_MS); while a newer registration (growth,
+ * vacuum) is under way, MAP answers the current VOLMAP, whose region and .idx mapping stay
+ * valid and consistent with each other until the new pair is published. kelp opens the .dat
  * itself (its own descriptor and mapping, independent of the volume set's, so a refresh of the
  * set never pulls pages from under a registration) and registers whole pages only: the page the
  * volume server is appending into is left out, so no page it still writes is ever pinned. Tried
@@ -23,10 +30,9 @@
  * region stays registered KELP_EXPORT_MAP_GRACE_MS longer (readers refresh their VOLMAP every
  * KELP_RDMA_ONESIDED_REFRESH_MS), then it is deregistered and unmapped.
  *
- * Who calls: the export lcore only (created and destroyed by the main thread around it). The
- * registration system calls (open, fstat, mmap, ibv_reg_mr) run on the export lcore, once per
- * volume and change of its files, never per read; a large volume's pinning stalls that lcore's
- * two-sided requests meanwhile (moving it to a helper thread is left to do).
+ * Who calls: the export lcore only (created and destroyed by the main thread around it; create
+ * starts the helper thread, destroy stops it after the job under way, which it waits for). The
+ * lcore and the helper share a mutex held for list operations only, never across a system call.
  */
 #ifndef KELP_LCORE_RDMA_EXPORT_MAP_H
 #define KELP_LCORE_RDMA_EXPORT_MAP_H
@@ -44,15 +50,16 @@ struct kelp_rdma_source;
 struct kelp_volume;
 struct kelp_volume_set;
 
-/* kelp_export_map_create - nothing registered yet. @return 0 / -ENOMEM. Main thread. */
+/* kelp_export_map_create - nothing registered yet; starts the helper thread. @return 0, -ENOMEM
+ * or -errno of pthread_create. Main thread. */
 int kelp_export_map_create(struct kelp_rdma_dev *dev, struct kelp_export_map **out);
 
 /*
  * kelp_export_map_meta - kelp_rdma_export_ops.meta for the volumes of @set: for
  * KELP_RDMA_OP_MAP (re)register volume @vid as needed and describe its VOLMAP in @src; for
  * KELP_RDMA_OP_IDX its .idx as mapped at the last MAP. @now_ns: the clock. Export lcore.
- * @return 0; -EHOSTUNREACH no such volume, no .idx, version 1, registration refused, or IDX
- * before any MAP.
+ * @return 0; -EBUSY the volume's first registration is under way (ask again); -EHOSTUNREACH
+ * no such volume, no .idx, version 1, registration refused, or IDX before any MAP.
  */
 int kelp_export_map_meta(struct kelp_export_map *m, const struct kelp_volume_set *set,
 			 uint8_t opcode, uint32_t vid, uint64_t now_ns,
@@ -76,8 +83,9 @@ struct kelp_export_map_stats {
 };
 void kelp_export_map_stats(const struct kelp_export_map *m, struct kelp_export_map_stats *out);
 
-/* kelp_export_map_destroy - deregister and unmap everything. Main thread, after the lcore
- * stopped and every connection is gone. NULL is fine. */
+/* kelp_export_map_destroy - stop the helper (after the registration it is doing), then deregister
+ * and unmap everything, also what is still in its grace. Main thread, after the lcore stopped and
+ * every connection is gone. NULL is fine. */
 void kelp_export_map_destroy(struct kelp_export_map *m);
 
 #endif

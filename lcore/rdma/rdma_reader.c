@@ -543,8 +543,12 @@ static void os_ctl_done(struct kelp_rdma_reader *rd, const struct kelp_rdma_done
 	if (!v || d->status == -ECONNRESET)
 		return; /* the connection's failure resets every volume (reader_poll) */
 	if (d->status != 0) {
-		/* not offered (NO_VOLUME), or anything else: two-sided for a while */
-		os_vol_forget(v, OS_OFF, now + MS(KELP_RDMA_ONESIDED_OFF_MS));
+		/* BUSY: the export is registering the volume (export_map.h): MAP again soon; not
+		 * offered (NO_VOLUME), or anything else: two-sided for a while */
+		os_vol_forget(v, OS_OFF,
+			      now + MS(d->status == -EBUSY && c.op == KELP_RDMA_OP_MAP
+					       ? KELP_RDMA_ONESIDED_REFRESH_MS
+					       : KELP_RDMA_ONESIDED_OFF_MS));
 		return;
 	}
 	if (c.op == KELP_RDMA_OP_MAP)
