@@ -158,7 +158,8 @@ struct fixture {
  * its .idx rows, and the VOLMAP / IDX answers of the exporter's meta op. */
 #define OS_RECORDS 4
 static struct {
-	bool offer; /* meta answers (else NO_VOLUME, as an exporter without one-sided reads) */
+	bool offer;    /* meta answers (else NO_VOLUME, as an exporter without one-sided reads) */
+	unsigned busy; /* that many MAPs answered BUSY first (the export still registering) */
 	_Alignas(4096) uint8_t dat[64 << 10];
 	size_t dat_len;
 	uint64_t rec[OS_RECORDS]; /* where each record starts */
@@ -177,6 +178,10 @@ static int fake_meta(void *arg, uint8_t opcode, uint32_t vid, struct kelp_rdma_s
 		*src = (struct kelp_rdma_source){
 			.data = OS.idx, .size = sizeof(OS.idx), .use_bounce = true};
 		return 0;
+	}
+	if (OS.busy) {
+		OS.busy--;
+		return -EBUSY;
 	}
 	OS.maps++;
 	struct kelp_rdma_volmap m = {.volume_id = VID_A,
@@ -974,6 +979,50 @@ static void test_one_sided_not_offered_stays_two_sided(void **state)
 	assert_int_equal(peer(fx, VS_A).requests, 4);
 }
 
+/* A MAP answered BUSY (the export is still registering the volume, export_map.h) is asked again
+ * after KELP_RDMA_ONESIDED_REFRESH_MS, not after the KELP_RDMA_ONESIDED_OFF_MS of a refusal; reads
+ * are two-sided meanwhile, then one-sided. */
+static void test_one_sided_busy_map_asks_again(void **state)
+{
+	struct fixture *fx = *state;
+	struct kelp_cqe c;
+
+	assert_int_equal(kelp_rdma_reader_one_sided(fx->rd), 0);
+	struct fake_qp *eqp = bring_up_a(fx);
+	os_build(fx);
+	OS.busy = 1;
+	queue_read(fx, VID_A, 0, 0, 1);
+	wire_round_trip(fx, eqp); /* the READ and the MAP, answered BUSY */
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 0);
+	assert_int_equal(OS.busy, 0);
+	assert_int_equal(OS.maps, 0);
+	uint64_t req = peer(fx, VS_A).requests;
+	/* not asked again at once */
+	queue_read(fx, VID_A, 1, 0, 2);
+	wire_round_trip(fx, eqp);
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 1);
+	assert_int_equal(peer(fx, VS_A).requests, req + 1);
+	/* after the refresh interval: the MAP again, then the index, then one-sided */
+	F.now += (KELP_RDMA_ONESIDED_REFRESH_MS + 1) * 1000000ull;
+	queue_read(fx, VID_A, 2, 0, 3);
+	wire_round_trip(fx, eqp); /* the READ and the MAP */
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 2);
+	assert_int_equal(OS.maps, 1);
+	wire_round_trip(fx, eqp); /* the IDX */
+	spin(fx);
+	assert_int_equal(OS.idxs, 1);
+	unsigned finds = OS.finds;
+	queue_read(fx, VID_A, 3, 0, 4);
+	os_deliver(eqp);
+	collect(fx, &c, 1);
+	assert_rdma_read(fx, &c, 3);
+	assert_int_equal(OS.finds, finds);
+	assert_int_equal(peer(fx, VS_A).one_sided, 1);
+}
+
 /* A needle whose record lies past the registered region (the page the volume server is still
  * appending into) reads two-sided, with the export's bytes; once a later VOLMAP covers it, its
  * waiting index row is applied and it reads one-sided. */
@@ -1040,6 +1089,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_sided_access_error_goes_to_http, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_one_sided_not_offered_stays_two_sided, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_sided_busy_map_asks_again, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_one_sided_row_past_region_waits, setup,
 						teardown),
