@@ -22,8 +22,12 @@
 # usage: bench/run-tcp.sh [-D SECONDS] [-r ROUNDS] [-o OUTDIR] [--depths "16 64"]
 # Environment: BIN (default build/bin), N4K (default 5000 needles), N1M (default 100 needles), LAYOUT,
 # ROWS (default "http tcp fallback"), SIZES (default "4k 1m"), PERF=1: perf record both kelpd
-# during the tcp rows (into $OUT/perf-*.data), BASE_BIN=DIR: also a "tcpbase" row per round through
-# a kelpd pair of DIR/kelpd (another build: an A/B of a change in the same run).
+# during the tcp rows and the reader kelpd during the fallback rows (into $OUT/perf-*.data),
+# BASE_BIN=DIR: also a "tcpbase" row per round through a kelpd pair of DIR/kelpd (another build:
+# an A/B of a change in the same run), ARENA_MB (both kelpd's [engine] arena_mb, default 256: the
+# reader's control thread populates a session's arena when kelp-bench connects, once per row, and
+# that CPU lands in the row's per-read figure; 32 keeps it out of short 4 KiB rows; 1 MiB rows at
+# depth 64 need 64 or more).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -38,7 +42,7 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	--depths) DEPTHS=$2; shift 2 ;;
-	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-tcp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -78,7 +82,7 @@ start_kelpd() {
 lcores = $2
 control_cpu = $3
 socket = $WEED_DIR/$1.sock
-arena_mb = 256
+arena_mb = ${ARENA_MB:-256}
 idle_park_us = 20
 [rdma]
 device = off
@@ -167,6 +171,8 @@ for round in $(seq "$ROUNDS"); do
 	stop_pair
 	[[ " ${ROWS:-http tcp fallback} " == *" fallback "* ]] && start_pair "" && warm && for d in $DEPTHS; do
 		for sz in ${SIZES:-4k 1m}; do
+			[ "${PERF:-0}" = 1 ] &&
+				perf record -g -o "$OUT/perf-fallback-$sz-d$d.data" -p "$RPID" -- sleep "$SECS" >/dev/null 2>&1 &
 			bench "fallback $sz d$d" --mode local -d "$d" --wait --socket "$WEED_DIR/reader.sock" \
 				--fids "$WEED_DIR/fids$sz.txt"
 		done
