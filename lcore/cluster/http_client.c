@@ -55,25 +55,30 @@ struct kelp_http_conn {
 	int fd;
 	enum conn_state state;
 	bool send_inflight, recv_inflight;
-	bool sent;	/* the whole request is out */
-	bool resp_done; /* the parser has the whole response */
-	bool failed;	/* the current call failed with fail_err (0: closed by the peer) */
+	bool failed; /* the connection failed with fail_err (0: closed by the peer) */
 	int fail_err;
-	bool reused;	 /* served a call before the current one */
-	bool got_bytes;	 /* received a response byte for the current call */
-	bool direct;	 /* the recv in flight targets the call's dst */
-	bool must_close; /* the server sent bytes past the response: do not reuse */
-	struct kelp_http_call *call;
-	size_t req_len, req_sent;
+	uint64_t answered; /* calls answered on this connection */
+	bool got_bytes;	   /* received a response byte for the head call */
+	bool direct;	   /* the recv in flight targets the head call's dst */
+	bool must_close; /* do not reuse: the server sent bytes past the responses, or said close */
+	bool feeding;	 /* recv_done is parsing scratch: no new receive into it until it is done */
+	/* the calls on this connection in request order; the head's response is being received */
+	struct kelp_http_call *call, *call_tail;
+	unsigned ncalls;
+	struct kelp_http_call *cancel; /* kelp_http_client_cancel() of a call here */
+	uint64_t sent_total;	       /* request bytes sent on this connection */
+	uint64_t queued_total;	       /* request bytes written into req[] */
+	size_t req_len, req_sent;      /* req[req_sent, req_len) is still to send */
 	char req[KELP_HTTP_REQUEST_MAX];
 	uint8_t scratch[16384];
-	struct kelp_http_parser parser;
+	struct kelp_http_parser parser; /* the head call's response */
 };
 
 struct kelp_http_client {
 	struct io_uring *ring;
 	uint64_t timeout_ns, sweep_ns;
 	unsigned max_conns;
+	unsigned pipeline; /* calls per connection at most (1: no pipelining) */
 	unsigned busy;
 	bool shutting_down;
 	bool sweep_armed;
@@ -123,6 +128,7 @@ int kelp_http_client_create(struct io_uring *ring, const struct kelp_http_client
 		return -ENOMEM;
 	c->ring = ring;
 	c->max_conns = opts->max_conns ? opts->max_conns : 32;
+	c->pipeline = opts->pipeline ? opts->pipeline : 1;
 	kelp_http_client_set_timeout(c, opts->timeout_ms);
 	c->sweep_op.done = sweep_done;
 	*out = c;
@@ -177,7 +183,7 @@ static void finish_call(struct kelp_http_client *c, struct kelp_http_call *call,
 	call->done(call, err);
 }
 
-/* Close @conn; nothing of it may be in flight. */
+/* Close @conn; nothing of it may be in flight and no call may be on it. */
 static void conn_close(struct kelp_http_conn *conn)
 {
 	struct server *srv = conn->srv;
@@ -212,7 +218,8 @@ static int queue_send(struct kelp_http_conn *conn)
 	return 0;
 }
 
-/* @first: the call's first receive, queued with its request: no answer can be there yet. */
+/* @first: no byte of the head call's response is here yet (it may be queued with its request:
+ * then no answer can be there yet). */
 static int queue_recv(struct kelp_http_conn *conn, bool first)
 {
 	struct io_uring_sqe *sqe = kelp_uring_sqe(conn->c->ring);
@@ -230,7 +237,8 @@ static int queue_recv(struct kelp_http_conn *conn, bool first)
 	/* A body window is exactly what is still to come: MSG_WAITALL makes io_uring retry partial
 	 * receives itself, so a 1 MiB body completes once instead of once per TCP burst (each a
 	 * control-thread wake-up and a new SQE). A peer that closes early still ends it with the
-	 * bytes got so far, and the next receive sees the EOF. */
+	 * bytes got so far, and the next receive sees the EOF. It never takes bytes of the next
+	 * response (pipelining): the window ends where this body ends. */
 	io_uring_prep_recv(sqe, conn->fd, win, n, conn->direct ? MSG_WAITALL : 0);
 	/* The first receive goes out beside its request: trying it at once (io_uring's default)
 	 * always finds an empty socket, a wasted pass through the TCP receive path per call. Wait
@@ -254,7 +262,8 @@ static void cancel_op(struct kelp_http_conn *conn, struct kelp_ctl_op *op)
 	}
 }
 
-/* The current call of @conn fails with @err (the first error wins); stop what is in flight. */
+/* @conn fails with @err (the first error wins); stop what is in flight. Its calls end (or are
+ * retried) in conn_fail once nothing of it is in flight. */
 static void conn_error(struct kelp_http_conn *conn, int err)
 {
 	if (conn->failed)
@@ -267,17 +276,23 @@ static void conn_error(struct kelp_http_conn *conn, int err)
 		cancel_op(conn, &conn->recv_op);
 }
 
-/* Queue send and recv of the current call. @return 0, or -errno with nothing in flight. */
-static int conn_start_io(struct kelp_http_conn *conn)
+/* Queue what @conn needs in flight: the connect, or the send of requests not sent yet, and the
+ * receive of the head call's response. On error the connection fails (conn_error).
+ * @return 0 or -errno. */
+static int conn_kick(struct kelp_http_conn *conn)
 {
-	int rc;
+	int rc = 0;
 
-	conn->state = CONN_BUSY;
-	if ((rc = queue_send(conn)))
-		return rc;
-	if ((rc = queue_recv(conn, true)))
-		conn_error(conn, rc); /* the send's completion ends the call */
-	return 0;
+	if (conn->failed)
+		return 0;
+	if (!conn->send_inflight &&
+	    (conn->state == CONN_CONNECTING || conn->req_sent < conn->req_len))
+		rc = queue_send(conn);
+	if (!rc && conn->state == CONN_BUSY && conn->call && !conn->recv_inflight && !conn->feeding)
+		rc = queue_recv(conn, !conn->got_bytes);
+	if (rc)
+		conn_error(conn, rc);
+	return rc;
 }
 
 /* The request of @call; the Host header is the server's name. */
@@ -296,24 +311,58 @@ static struct kelp_http_request call_request(const struct kelp_http_call *call)
 	};
 }
 
-static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
+/* The head call changed: its response comes next. */
+static void conn_new_head(struct kelp_http_conn *conn)
+{
+	struct kelp_http_call *call = conn->call;
+
+	conn->got_bytes = false;
+	if (call)
+		kelp_http_parser_init(&conn->parser, call->dst, call->dst_cap, call->head);
+}
+
+/* Write @call's request behind the ones of @conn and put it last on @conn (nothing queued yet).
+ * @return 0, or -errno (-ENOSPC: no room left in req[]) with @conn unchanged. */
+static int conn_append(struct kelp_http_conn *conn, struct kelp_http_call *call)
 {
 	struct kelp_http_request req = call_request(call);
-	int n = kelp_http_write_request(&req, conn->req, sizeof(conn->req));
+	int n;
 
+	if (conn->req_sent == conn->req_len && !conn->send_inflight)
+		conn->req_sent = conn->req_len = 0; /* all sent: start over */
+	n = kelp_http_write_request(&req, conn->req + conn->req_len,
+				    sizeof(conn->req) - conn->req_len);
 	if (n < 0)
 		return n;
-	conn->req_len = (size_t)n;
-	conn->req_sent = 0;
-	conn->call = call;
-	conn->sent = conn->resp_done = conn->failed = false;
+	conn->req_len += (size_t)n;
+	conn->queued_total += (uint64_t)n;
+	call->req_end = conn->queued_total;
+	KELP_FIFO_PUSH(conn->call, conn->call_tail, call);
+	if (conn->ncalls++ == 0)
+		conn_new_head(conn);
+	return 0;
+}
+
+/* Start @call on @conn, new (CONNECTING) or idle. @return 0, or -errno with nothing in flight
+ * and @call not taken (the caller closes @conn). */
+static int conn_begin(struct kelp_http_conn *conn, struct kelp_http_call *call)
+{
+	int rc = conn_append(conn, call);
+
+	if (rc)
+		return rc;
+	conn->failed = false;
 	conn->fail_err = 0;
-	conn->got_bytes = false;
-	kelp_http_parser_init(&conn->parser, call->dst, call->dst_cap, call->head);
+	conn->cancel = NULL;
+	if (conn->state == CONN_IDLE)
+		conn->state = CONN_BUSY;
 	arm_sweep(conn->c);
-	if (conn->state == CONN_CONNECTING)
-		return queue_send(conn); /* the connect; send and recv follow */
-	return conn_start_io(conn);
+	if ((rc = conn_kick(conn)) && !conn->send_inflight && !conn->recv_inflight) {
+		conn->call = conn->call_tail = NULL;
+		conn->ncalls = 0;
+		return rc;
+	}
+	return 0;
 }
 
 static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags);
@@ -349,14 +398,27 @@ static int conn_open(struct kelp_http_client *c, struct server *srv, struct kelp
 	return rc;
 }
 
-/* Give @call a connection of @srv now, or queue it. @return 0 or -errno (call not taken). */
-static int server_assign(struct kelp_http_client *c, struct server *srv,
-			 struct kelp_http_call *call)
+/* The connection @call may go behind others on (pipelining): the one with the fewest calls that
+ * is healthy and not full; NULL: none. */
+static struct kelp_http_conn *pipeline_pick(struct kelp_http_client *c, struct server *srv)
+{
+	struct kelp_http_conn *best = NULL;
+
+	for (struct kelp_http_conn *conn = srv->conns; conn; conn = conn->next)
+		if (conn->state != CONN_IDLE && !conn->failed && !conn->must_close &&
+		    conn->ncalls && conn->ncalls < c->pipeline &&
+		    (!best || conn->ncalls < best->ncalls))
+			best = conn;
+	return best;
+}
+
+/* Give @call a connection of @srv now: an idle one, a new one (up to max_conns), or (pipelining)
+ * a place behind the calls of a busy one. @return 0 taken, 1 no room now, -errno (not taken). */
+static int server_take(struct kelp_http_client *c, struct server *srv, struct kelp_http_call *call)
 {
 	for (struct kelp_http_conn *conn = srv->conns; conn; conn = conn->next) {
 		if (conn->state != CONN_IDLE)
 			continue;
-		conn->reused = true;
 		c->st.conns_reused++;
 		int rc = conn_begin(conn, call);
 		if (rc) /* nothing in flight: the call was not taken */
@@ -365,86 +427,150 @@ static int server_assign(struct kelp_http_client *c, struct server *srv,
 	}
 	if (srv->nconns < c->max_conns)
 		return conn_open(c, srv, call);
-	KELP_FIFO_PUSH(srv->wait_head, srv->wait_tail, call);
+	struct kelp_http_conn *conn = c->pipeline > 1 ? pipeline_pick(c, srv) : NULL;
+	if (!conn || conn_append(conn, call))
+		return 1; /* no room in its request buffer: wait for a connection */
+	c->st.pipelined++;
+	conn_kick(conn); /* an error fails the connection: its calls end in conn_fail */
 	return 0;
 }
 
-/* Start waiting calls of @srv while connections are free. */
+/* Give @call a connection of @srv now, or queue it. @return 0 or -errno (call not taken). */
+static int server_assign(struct kelp_http_client *c, struct server *srv,
+			 struct kelp_http_call *call)
+{
+	int rc = server_take(c, srv, call);
+
+	if (rc == 1) {
+		KELP_FIFO_PUSH(srv->wait_head, srv->wait_tail, call);
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Start waiting calls of @srv while connections have room. */
 static void server_pump(struct kelp_http_client *c, struct server *srv)
 {
 	while (srv->wait_head) {
-		bool idle = false;
-		for (struct kelp_http_conn *conn = srv->conns; conn && !idle; conn = conn->next)
-			idle = conn->state == CONN_IDLE;
-		if (!idle && srv->nconns >= c->max_conns)
-			return;
 		struct kelp_http_call *call = KELP_FIFO_POP(srv->wait_head, srv->wait_tail);
-		int rc = kelp_now_ns() >= call->deadline_ns ? -ETIMEDOUT
-							    : server_assign(c, srv, call);
+		int rc =
+			kelp_now_ns() >= call->deadline_ns ? -ETIMEDOUT : server_take(c, srv, call);
+		if (rc == 1) { /* still no room: back to the front of the queue */
+			call->next = srv->wait_head;
+			srv->wait_head = call;
+			if (!srv->wait_tail)
+				srv->wait_tail = call;
+			return;
+		}
 		if (rc)
 			finish_call(c, call, rc);
 	}
 }
 
-/* The current call of @conn failed with @err; nothing is in flight; the connection is closed. */
+/* @conn failed with @err (0: the peer closed); nothing of it is in flight: close it, then end its
+ * calls. The head call is retried once on a fresh connection when it died before its first
+ * response byte after another call was answered here (the server had closed an idle keep-alive
+ * connection, or closed after the answers before it);
+ * the calls behind it (pipelining) were never answered: each is retried once, on whatever
+ * connection the server gives it next. A retried call that fails again ends with the error;
+ * at shutdown nothing is retried. */
 static void conn_fail(struct kelp_http_conn *conn, int err)
 {
 	struct kelp_http_client *c = conn->c;
 	struct server *srv = conn->srv;
-	struct kelp_http_call *call = conn->call;
-	bool stale = conn->reused && !conn->got_bytes && !call->retried && !c->shutting_down &&
-		     (err == -ECONNRESET || err == -EPIPE || err == 0);
+	struct kelp_http_call *call = conn->call, *cancel = conn->cancel;
+	bool closed = err == -ECONNRESET || err == -EPIPE || err == 0;
+	/* the head was sent after an answered call (a kept connection, or behind one here) */
+	bool head_stale = conn->answered && !conn->got_bytes && closed;
+	uint64_t now = kelp_now_ns();
 
 	if (err == 0)
 		err = -ECONNRESET; /* closed before the response was complete */
+	conn->call = conn->call_tail = NULL;
+	conn->ncalls = 0;
 	conn_close(conn);
-	if (stale) {
-		/* an idle keep-alive connection the server had closed: one fresh try */
-		call->retried = true;
-		c->st.stale_retries++;
-		int rc = conn_open(c, srv, call);
-		if (rc == 0)
-			return;
-		err = rc;
+	for (bool head = true; call; head = false) {
+		struct kelp_http_call *next = call->next;
+		int e = err;
+		bool retry = false;
+
+		if (call == cancel)
+			e = -ECANCELED;
+		else if (err == -ETIMEDOUT && now >= call->deadline_ns)
+			e = -ETIMEDOUT;
+		else if (!c->shutting_down && !call->retried)
+			retry = head ? head_stale : true;
+		if (retry) {
+			call->retried = true;
+			c->st.stale_retries++;
+			/* the head on a fresh connection: the other kept ones may be stale too */
+			e = head ? conn_open(c, srv, call) : server_assign(c, srv, call);
+		}
+		if (!retry || e)
+			finish_call(c, call, e);
+		call = next;
 	}
-	finish_call(c, call, err);
 	server_pump(c, srv);
 }
 
-static void conn_complete(struct kelp_http_conn *conn)
+/* After each completion: once nothing is in flight, fail the connection or end its busy spell
+ * (kept idle, or closed). */
+static void conn_settle(struct kelp_http_conn *conn)
 {
 	struct kelp_http_client *c = conn->c;
 	struct server *srv = conn->srv;
-	struct kelp_http_call *call = conn->call;
 
-	call->resp = conn->parser.resp;
-	call->body_len = kelp_http_parser_body_len(&conn->parser);
-	conn->call = NULL;
-	if (call->resp.close || conn->must_close || c->shutting_down)
-		conn_close(conn);
-	else
-		conn->state = CONN_IDLE;
-	finish_call(c, call, 0);
-	server_pump(c, srv);
-}
-
-/* After each completion: end the call when both directions are settled. */
-static void conn_settle(struct kelp_http_conn *conn)
-{
 	if (conn->send_inflight || conn->recv_inflight)
 		return;
 	if (conn->failed)
-		conn_fail(conn, conn->fail_err);
-	else if (conn->sent && conn->resp_done)
-		conn_complete(conn);
+		return conn_fail(conn, conn->fail_err);
+	if (conn->call)
+		return conn_fail(conn, -EPROTO); /* cannot happen: calls left, nothing in flight */
+	if (conn->must_close || c->shutting_down)
+		conn_close(conn);
 	else
-		conn_fail(conn, -EPROTO); /* cannot happen: nothing in flight, nothing finished */
+		conn->state = CONN_IDLE;
+	server_pump(c, srv);
+}
+
+/* The head call's response is complete: take it off @conn and end it. @extra: bytes of the
+ * receive past this response are there (the next response's, or nobody's).
+ * @return true when @conn is gone (closed or idle: the caller must not touch it again). */
+static bool head_done(struct kelp_http_conn *conn, bool extra)
+{
+	struct kelp_http_client *c = conn->c;
+	struct server *srv = conn->srv;
+	struct kelp_http_call *call = KELP_FIFO_POP(conn->call, conn->call_tail);
+
+	conn->ncalls--;
+	conn->answered++;
+	call->resp = conn->parser.resp;
+	call->body_len = kelp_http_parser_body_len(&conn->parser);
+	if (call->resp.close || conn->sent_total < call->req_end || (extra && !conn->call))
+		/* the server closes, or answered before it had our whole request, or sent bytes
+		 * nobody asked for: the calls behind are not answered here (conn_fail) */
+		conn->must_close = true;
+	conn_new_head(conn);
+	if (!conn->call && !conn->send_inflight && !conn->recv_inflight) {
+		/* its last call: the connection is free before done runs, so done may reuse it */
+		conn->feeding = false;
+		if (conn->must_close || c->shutting_down)
+			conn_close(conn);
+		else
+			conn->state = CONN_IDLE;
+		finish_call(c, call, 0);
+		server_pump(c, srv);
+		return true;
+	}
+	finish_call(c, call, 0);
+	if (conn->must_close && conn->call)
+		conn_error(conn, 0);
+	return false;
 }
 
 static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
 	struct kelp_http_conn *conn = kelp_container_of(op, struct kelp_http_conn, send_op);
-	int rc;
 
 	conn->send_inflight = false;
 	if (conn->failed) {
@@ -452,25 +578,46 @@ static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 	} else if (res < 0) {
 		conn_error(conn, res);
 	} else if (conn->state == CONN_CONNECTING) {
-		if ((rc = conn_start_io(conn)))
-			conn_error(conn, rc);
+		conn->state = CONN_BUSY;
+		conn_kick(conn);
 	} else {
 		conn->req_sent += (size_t)res;
-		if (conn->req_sent < conn->req_len) {
-			if ((rc = queue_send(conn)))
-				conn_error(conn, rc);
-		} else {
-			conn->sent = true;
-		}
+		conn->sent_total += (uint64_t)res;
+		conn_kick(conn); /* the rest, and requests queued meanwhile */
 	}
 	conn_settle(conn);
+}
+
+/* Feed @len received bytes of the scratch buffer to the responses of @conn's calls in order.
+ * @return true when @conn is gone. */
+static bool feed_scratch(struct kelp_http_conn *conn, size_t len)
+{
+	struct kelp_http_client *c = conn->c;
+	size_t off = 0;
+
+	while (conn->call && !conn->failed) {
+		uint64_t before = conn->parser.resp.body_total;
+		ssize_t n = kelp_http_parser_feed(&conn->parser, conn->scratch + off, len - off);
+		if (n < 0) {
+			conn_error(conn, (int)n);
+			break;
+		}
+		c->st.body_bytes_copied += conn->parser.resp.body_total - before;
+		off += (size_t)n;
+		if (!kelp_http_parser_done(&conn->parser))
+			break; /* all taken: more of this response is to come */
+		if (head_done(conn, off < len))
+			return true;
+		if (off < len && conn->call)
+			conn->got_bytes = true; /* the next response has begun */
+	}
+	return false;
 }
 
 static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res, uint32_t flags)
 {
 	struct kelp_http_conn *conn = kelp_container_of(op, struct kelp_http_conn, recv_op);
 	struct kelp_http_client *c = conn->c;
-	int rc;
 
 	conn->recv_inflight = false;
 	if (conn->failed)
@@ -479,31 +626,26 @@ static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 		conn_error(conn, res);
 	} else if (res == 0) { /* peer closed */
 		if (kelp_http_parser_finish(&conn->parser) == 0) {
-			conn->resp_done = conn->must_close = true;
-		} else {
-			conn_error(conn, 0); /* cut short: -ECONNRESET, or a stale retry */
+			conn->must_close = true;
+			if (head_done(conn, false))
+				return;
 		}
+		conn_error(conn, 0); /* cut short or unanswered: -ECONNRESET, or a retry */
 	} else {
 		conn->got_bytes = true;
+		/* done() of a call may start another (maybe behind this one): its receive waits
+		 * until the bytes here are parsed */
+		conn->feeding = true;
 		if (conn->direct) {
 			kelp_http_parser_body_done(&conn->parser, (size_t)res);
 			c->st.body_bytes_direct += (uint64_t)res;
-		} else {
-			uint64_t before = conn->parser.resp.body_total;
-			ssize_t n =
-				kelp_http_parser_feed(&conn->parser, conn->scratch, (size_t)res);
-			if (n < 0) {
-				conn_error(conn, (int)n);
-				return conn_settle(conn);
-			}
-			if (n < res)
-				conn->must_close = true; /* bytes nobody asked for */
-			c->st.body_bytes_copied += conn->parser.resp.body_total - before;
+			if (kelp_http_parser_done(&conn->parser) && head_done(conn, false))
+				return;
+		} else if (feed_scratch(conn, (size_t)res)) {
+			return;
 		}
-		if (kelp_http_parser_done(&conn->parser))
-			conn->resp_done = true;
-		else if ((rc = queue_recv(conn, false)))
-			conn_error(conn, rc);
+		conn->feeding = false;
+		conn_kick(conn); /* the next bytes of the head call's response */
 	}
 	conn_settle(conn);
 }
@@ -534,10 +676,13 @@ static void sweep_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res
 	if (c->shutting_down)
 		return;
 	for (struct server *s = c->servers; s; s = s->next) {
+		/* a connection with a call past its deadline fails: that call ends -ETIMEDOUT, the
+		 * others on it are retried (conn_fail) */
 		for (struct kelp_http_conn *conn = s->conns; conn; conn = conn->next)
-			if (conn->state != CONN_IDLE && conn->call && !conn->failed &&
-			    now >= conn->call->deadline_ns)
-				conn_error(conn, -ETIMEDOUT);
+			for (struct kelp_http_call *call = conn->call; call && !conn->failed;
+			     call = call->next)
+				if (now >= call->deadline_ns)
+					conn_error(conn, -ETIMEDOUT);
 		/* calls waiting for a connection time out too */
 		for (struct kelp_http_call **pp = &s->wait_head; *pp;) {
 			struct kelp_http_call *call = *pp;
@@ -588,8 +733,14 @@ void kelp_http_client_cancel(struct kelp_http_client *c, struct kelp_http_call *
 {
 	for (struct server *s = c->servers; s; s = s->next) {
 		for (struct kelp_http_conn *conn = s->conns; conn; conn = conn->next)
-			if (conn->call == call && conn->state != CONN_IDLE) {
-				conn_error(conn, -ECANCELED); /* ends when its ops are back */
+			for (struct kelp_http_call *t = conn->call; t; t = t->next) {
+				if (t != call)
+					continue;
+				/* ends when its ops are back; the others on the connection are
+				 * retried (conn_fail) */
+				if (!conn->failed)
+					conn->cancel = call;
+				conn_error(conn, -ECANCELED);
 				return;
 			}
 		for (struct kelp_http_call **pp = &s->wait_head; *pp; pp = &(*pp)->next) {

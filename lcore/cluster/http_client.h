@@ -7,13 +7,17 @@
  * are resolved by the caller before, because resolving would block). Per server a keep-alive pool
  * of at most max_conns connections; calls beyond that wait in a FIFO for the next free one. Each
  * connection runs one call at a time: connect (new ones), then the request's send and the
- * response's recv, both in flight at once. A call's deadline is timeout_ms after it was started;
- * one sweep timer per client cancels what is past it (granularity: a quarter of the timeout, at
- * most 100 ms). Body bytes of Content-Length responses are received
- * straight into the call's destination buffer; the head and chunked bodies go through a 16 KiB
- * scratch buffer per connection. A call on a reused connection that dies before the first response
- * byte (the server closed an idle keep-alive connection) is retried once on a fresh connection;
- * GETs are idempotent.
+ * response's recv, both in flight at once. With opts.pipeline > 1, once all max_conns connections
+ * are busy, a call is sent behind the others on the least loaded one (HTTP/1.1 pipelining: the
+ * server answers in request order; weed's Go server reads them together and answers one by one),
+ * and the responses are parsed in order; if the connection dies (or the server says close) before
+ * a call behind the head was answered, that call is retried once. A call's deadline is timeout_ms
+ * after it was started; one sweep timer per client cancels what is past it (granularity: a quarter
+ * of the timeout, at most 100 ms). Body bytes of Content-Length responses are received straight
+ * into the call's destination buffer; the head and chunked bodies go through a 16 KiB scratch
+ * buffer per connection. A call on a reused connection that dies before the first response byte
+ * (the server closed an idle keep-alive connection) is retried once on a fresh connection; GETs are
+ * idempotent.
  *
  * Ownership: everything here belongs to the thread that owns the ring. The call struct and its
  * dst buffer belong to the caller and must stay valid until call->done runs.
@@ -37,6 +41,9 @@ struct kelp_http_client_opts {
 	uint32_t timeout_ms; /* per call, from start to the last body byte; > 0 ([seaweedfs]
 			      * http_timeout_ms) */
 	uint32_t max_conns;  /* per server; 0 -> 32 */
+	uint32_t pipeline;   /* calls in flight per connection at most (HTTP/1.1 pipelining):
+			      * 0 or 1 -> one; more are sent behind others only when every
+			      * connection of the server (max_conns) is busy */
 };
 
 struct kelp_http_call {
@@ -69,6 +76,7 @@ struct kelp_http_call {
 	/* private to http_client.c */
 	struct kelp_http_call *next;
 	uint64_t deadline_ns;
+	uint64_t req_end; /* the connection's request bytes up to the end of this one */
 	bool retried;
 };
 
@@ -116,6 +124,7 @@ unsigned kelp_http_client_busy(const struct kelp_http_client *c);
 /* Counters for kelpctl stats. */
 struct kelp_http_client_stats {
 	uint64_t calls, errors, conns_opened, conns_reused, stale_retries, timeouts;
+	uint64_t pipelined; /* calls sent behind another one on a busy connection */
 	uint64_t body_bytes_direct, body_bytes_copied; /* received into dst vs through scratch */
 };
 void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_http_client_stats *s);

@@ -319,6 +319,7 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	h.conns_opened += l.conns_opened;
 	h.conns_reused += l.conns_reused;
 	h.stale_retries += l.stale_retries;
+	h.pipelined += l.pipelined;
 	h.body_bytes_direct += l.body_bytes_direct;
 	h.body_bytes_copied += l.body_bytes_copied;
 	json_t *o = json_object();
@@ -344,6 +345,7 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	PUT("conns_opened", h.conns_opened);
 	PUT("conns_reused", h.conns_reused);
 	PUT("stale_retries", h.stale_retries);
+	PUT("pipelined", h.pipelined);
 	PUT("body_bytes_direct", h.body_bytes_direct);
 	PUT("body_bytes_copied", h.body_bytes_copied);
 	PUT("timed_waits", kelp_ctl_timed_waits(p->ctl));

@@ -142,6 +142,7 @@ static void publish(struct kelp_http_reader *rd)
 	PUB(rd->pub.conns_opened, h.conns_opened);
 	PUB(rd->pub.conns_reused, h.conns_reused);
 	PUB(rd->pub.stale_retries, h.stale_retries);
+	PUB(rd->pub.pipelined, h.pipelined);
 	PUB(rd->pub.body_bytes_direct, h.body_bytes_direct);
 	PUB(rd->pub.body_bytes_copied, h.body_bytes_copied);
 }
@@ -312,7 +313,9 @@ int kelp_http_reader_create(struct kelp_lcore *lc, struct kelp_http_reader **out
 			       lc->id, strerror(-rc));
 		goto fail;
 	}
-	struct kelp_http_client_opts ho = {.timeout_ms = rd->timeout_ms};
+	struct kelp_http_client_opts ho = {.timeout_ms = rd->timeout_ms,
+					   .max_conns = KELP_HTTP_READER_CONNS,
+					   .pipeline = KELP_HTTP_READER_PIPELINE};
 	if ((rc = kelp_http_client_create(&rd->ring, &ho, &rd->http)))
 		goto fail;
 	if (kelp_lcore_add_poller(lc, "http-reader", reader_poll, rd) < 0) {
@@ -341,6 +344,7 @@ void kelp_http_reader_stats(const struct kelp_http_reader *rd, struct kelp_http_
 	s->conns_opened += PEEK(p->conns_opened);
 	s->conns_reused += PEEK(p->conns_reused);
 	s->stale_retries += PEEK(p->stale_retries);
+	s->pipelined += PEEK(p->pipelined);
 	s->body_bytes_direct += PEEK(p->body_bytes_direct);
 	s->body_bytes_copied += PEEK(p->body_bytes_copied);
 }

@@ -39,6 +39,10 @@
 
 #define KELP_HTTP_READER_SLOTS	 256u /* reads in flight per lcore; more go to control */
 #define KELP_HTTP_READER_SERVERS 64u  /* volume servers per lcore; more go to control */
+/* Connections per volume server and lcore, and reads pipelined on each (HTTP/1.1) once all of them
+ * are busy: see README "HTTP path" (Cost) for why few connections with several requests each. */
+#define KELP_HTTP_READER_CONNS	  8u
+#define KELP_HTTP_READER_PIPELINE 8u
 
 struct kelp_lcore;
 struct kelp_remote_read;
@@ -50,7 +54,7 @@ struct kelp_http_reader_stats {
 	uint64_t to_control; /* failed here, sent on to the control thread */
 	uint64_t bypassed;   /* not taken: their server failed here recently */
 	uint64_t inflight;   /* reads on the lcore now */
-	uint64_t calls, errors, timeouts, conns_opened, conns_reused, stale_retries;
+	uint64_t calls, errors, timeouts, conns_opened, conns_reused, stale_retries, pipelined;
 	uint64_t body_bytes_direct, body_bytes_copied;
 };
 

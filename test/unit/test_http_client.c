@@ -4,9 +4,11 @@
  * in this process (script_server.h): whole and split responses, keep-alive reuse, Connection:
  * close, the stale retry of a kept connection the server closed, timeouts, cancel (waiting and
  * running calls), malformed responses, bodies larger than the destination, chunked and
- * close-delimited bodies, connection refused. Every case checks the exact result and that no call,
- * op or connection is left behind (busy(), the pool, and the server's view of its sockets). No
- * sleeps: the test drives both ends; only the timeout case waits for a (50 ms) timeout.
+ * close-delimited bodies, connection refused; pipelining: answers matched to their calls in any
+ * split, a server that closes (or says close) mid-pipeline. Every case checks the exact result and
+ * that no call, op or connection is left behind (busy(), the pool, and the server's view of its
+ * sockets). No sleeps: the test drives both ends; only the timeout case waits for a (50 ms)
+ * timeout.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -599,6 +601,169 @@ static void test_bad_input(void **state)
 	assert_int_equal(kelp_http_client_busy(f->c), 0);
 }
 
+/* ---- pipelining (opts.pipeline) ---------------------------------------------------------------
+ */
+
+static struct fix *fix_pipe(void)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	struct kelp_http_client_opts o = {.timeout_ms = 2000, .max_conns = 1, .pipeline = 4};
+
+	assert_non_null(f);
+	assert_int_equal(io_uring_queue_init(64, &f->ring, 0), 0);
+	assert_int_equal(ss_open(&f->srv, &f->ring), 0);
+	assert_int_equal(kelp_http_client_create(&f->ring, &o, &f->c), 0);
+	return f;
+}
+
+static const char RESP_A[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\naaaaa";
+static const char RESP_B[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nbb";
+static const char RESP_C[] =
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nccc\r\n0\r\n\r\n";
+
+/* Three calls on one connection: all three requests reach the server before any answer (without
+ * pipelining the second would wait for the first answer), and each answer lands in its own call,
+ * in order, whatever the split of the bytes: all three in one send, a response cut inside its head
+ * and its body, a head alone then its body with the next response (the direct body receive must
+ * stop where the body ends). */
+static void test_pipeline_answers_in_order(void **state)
+{
+	struct fix *f = fix_pipe();
+	struct req a, b, c;
+	char all[512];
+	int len = snprintf(all, sizeof(all), "%s%s%s", RESP_A, RESP_B, RESP_C);
+	const size_t la = strlen(RESP_A), lb = strlen(RESP_B);
+	const size_t cuts[] = {
+		(size_t)len, /* all at once */
+		la + 10,     /* inside B's head */
+		la + lb - 2, /* B's head alone, then its body with C */
+		la - 3,	     /* inside A's body */
+	};
+
+	*state = f;
+	int fd = -1;
+	for (unsigned i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		start_get(f, &a, "/9,1", sizeof(a.buf));
+		start_get(f, &b, "/9,2", sizeof(b.buf));
+		start_get(f, &c, "/9,3", sizeof(c.buf));
+		if (fd < 0)
+			fd = accept_request(f, "/9,1");
+		else
+			next_request(f, fd, "/9,1");
+		next_request(f, fd, "/9,2");
+		next_request(f, fd, "/9,3");
+		size_t cut = cuts[i];
+		assert_int_equal(ss_send(&f->srv, fd, all, cut), 0);
+		ss_pump(&f->srv, 1000);
+		if (cut < (size_t)len)
+			assert_int_equal(ss_send(&f->srv, fd, all + cut, (size_t)len - cut), 0);
+		run(f, &a);
+		run(f, &b);
+		run(f, &c);
+		assert_int_equal(a.err, 0);
+		assert_int_equal(a.call.resp.status, 200);
+		assert_body(&a, "aaaaa");
+		assert_int_equal(b.err, 0);
+		assert_int_equal(b.call.resp.status, 404);
+		assert_body(&b, "bb");
+		assert_int_equal(c.err, 0);
+		assert_int_equal(c.call.resp.status, 200);
+		assert_body(&c, "ccc");
+		assert_pool(f, 1, 1);
+	}
+	struct kelp_http_client_stats s = stats(f);
+	assert_int_equal(s.conns_opened, 1);
+	assert_int_equal(s.pipelined, 8);
+	assert_int_equal(s.errors, 0);
+	assert_int_equal(s.stale_retries, 0);
+	assert_true(ss_none_pending(&f->srv));
+	close(fd);
+}
+
+/* Read the three requests of a, b, c on a connection (accepting it when @fd < 0). */
+static int read_three(struct fix *f, int fd, const char *pa, const char *pb, const char *pc)
+{
+	if (fd < 0)
+		fd = accept_request(f, pa);
+	else
+		next_request(f, fd, pa);
+	if (pb)
+		next_request(f, fd, pb);
+	if (pc)
+		next_request(f, fd, pc);
+	return fd;
+}
+
+/* The server answers the first of three pipelined calls, then closes (or says Connection: close):
+ * the two unanswered calls are retried once, together, on a new connection and get their own
+ * answers; when that one closes too without answering, both fail with -ECONNRESET and nothing is
+ * retried again. Never a wrong body. */
+static void test_pipeline_server_closes_midway(void **state)
+{
+	struct fix *f = fix_pipe();
+	struct req a, b, c;
+	int kept = -1; /* the kept connection after a round */
+
+	*state = f;
+	for (int say_close = 0; say_close < 2; say_close++) {
+		struct kelp_http_client_stats s0 = stats(f);
+		start_get(f, &a, "/9,1", sizeof(a.buf));
+		start_get(f, &b, "/9,2", sizeof(b.buf));
+		start_get(f, &c, "/9,3", sizeof(c.buf));
+		int fd = read_three(f, kept, "/9,1", "/9,2", "/9,3");
+		assert_int_equal(ss_send_str(&f->srv, fd,
+					     say_close ? "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+							 "Content-Length: 5\r\n\r\naaaaa"
+						       : RESP_A),
+				 0);
+		if (!say_close)
+			close(fd);
+		run(f, &a);
+		assert_int_equal(a.err, 0);
+		assert_body(&a, "aaaaa");
+		/* the retry: b first on a fresh connection, c behind it */
+		int fd2 = read_three(f, -1, "/9,2", "/9,3", NULL);
+		if (say_close) {
+			assert_int_equal(ss_wait_closed(&f->srv, fd), 0); /* not reused */
+			close(fd);
+		}
+		assert_false(b.done);
+		assert_false(c.done);
+		assert_int_equal(ss_send_str(&f->srv, fd2, RESP_B), 0);
+		assert_int_equal(ss_send_str(&f->srv, fd2, RESP_C), 0);
+		run(f, &b);
+		run(f, &c);
+		assert_int_equal(b.err, 0);
+		assert_int_equal(b.call.resp.status, 404);
+		assert_body(&b, "bb");
+		assert_int_equal(c.err, 0);
+		assert_body(&c, "ccc");
+		struct kelp_http_client_stats s = stats(f);
+		assert_int_equal(s.stale_retries - s0.stale_retries, 2);
+		assert_int_equal(s.errors - s0.errors, 0);
+		assert_pool(f, 1, 1);
+		kept = fd2;
+	}
+	close(kept); /* the server closes the kept connection while it is idle */
+	ss_pump(&f->srv, 1000);
+
+	/* a retried call is not retried twice: the kept connection is dead (closed above), a's
+	 * retry opens a fresh one, b and c go behind it; that one closes without an answer */
+	start_get(f, &a, "/9,4", sizeof(a.buf));
+	start_get(f, &b, "/9,5", sizeof(b.buf));
+	start_get(f, &c, "/9,6", sizeof(c.buf));
+	int fd = read_three(f, -1, "/9,4", "/9,5", "/9,6");
+	close(fd);
+	run(f, &a);
+	run(f, &b);
+	run(f, &c);
+	assert_int_equal(a.err, -ECONNRESET);
+	assert_int_equal(b.err, -ECONNRESET);
+	assert_int_equal(c.err, -ECONNRESET);
+	assert_true(ss_none_pending(&f->srv));
+	assert_pool(f, 0, 0);
+}
+
 static int no_setup(void **state)
 {
 	*state = NULL;
@@ -631,6 +796,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_with_calls, no_setup, maybe_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline_answers_in_order, no_setup,
+						maybe_teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline_server_closes_midway, no_setup,
+						maybe_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
