@@ -119,7 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* never completed */
 		if (!ss_none_pending(&srv)) {
 			int fd2 = ss_accept(&srv);
-			if (fd2 < 0 || ++retries > 1 || ss_read_request(&srv, fd2, head, sizeof(head)) <= 0)
+			if (fd2 < 0 || ++retries > 1 ||
+			    ss_read_request(&srv, fd2, head, sizeof(head)) <= 0)
 				abort();
 			close(fd2);
 		}
@@ -149,11 +150,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						    cap ? ref_dst2 : NULL, cap, &ref2)
 					: -1;
 		if (first_whole && !ref.resp.close && want2 == 0 && r2.err != 0)
-			abort(); /* an answer that was there and nothing said close: must be taken */
+			abort(); /* an answer that was there and nothing said close: must be taken
+				  */
 		if (r2.err == 0) {
 			size_t body = kelp_http_parser_body_len(&ref2);
 			if (!first_whole || want2 != 0 || r2.call.body_len != body ||
-			    memcmp(dst2, ref_dst2, body) != 0 || r2.call.resp.status != ref2.resp.status ||
+			    memcmp(dst2, ref_dst2, body) != 0 ||
+			    r2.call.resp.status != ref2.resp.status ||
 			    r2.call.resp.truncated != ref2.resp.truncated)
 				abort(); /* never other bytes than its own answer */
 		}
