@@ -499,7 +499,8 @@ static void conn_fail(struct kelp_http_conn *conn, int err)
 		else if (err == -ETIMEDOUT && now >= call->deadline_ns)
 			e = -ETIMEDOUT;
 		else if (!c->shutting_down && !call->retried)
-			retry = head ? head_stale : true;
+			/* another call here was cancelled: this one did nothing wrong either */
+			retry = head && err != -ECANCELED ? head_stale : true;
 		if (retry) {
 			call->retried = true;
 			c->st.stale_retries++;

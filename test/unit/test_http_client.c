@@ -764,6 +764,34 @@ static void test_pipeline_server_closes_midway(void **state)
 	assert_pool(f, 0, 0);
 }
 
+/* Cancel of a call behind another on a connection (pipelining): it ends -ECANCELED, the connection
+ * is closed, and the other call, not cancelled, is sent again once on a new connection and gets
+ * its own answer. */
+static void test_pipeline_cancel_behind(void **state)
+{
+	struct fix *f = fix_pipe();
+	struct req a, b;
+
+	*state = f;
+	start_get(f, &a, "/9,1", sizeof(a.buf));
+	start_get(f, &b, "/9,2", sizeof(b.buf));
+	int fd = read_three(f, -1, "/9,1", "/9,2", NULL);
+	kelp_http_client_cancel(f->c, &b.call);
+	run(f, &b);
+	assert_int_equal(b.err, -ECANCELED);
+	assert_int_equal(ss_wait_closed(&f->srv, fd), 0);
+	close(fd);
+	int fd2 = accept_request(f, "/9,1"); /* a again */
+	assert_false(a.done);
+	assert_int_equal(ss_send_str(&f->srv, fd2, RESP_A), 0);
+	run(f, &a);
+	assert_int_equal(a.err, 0);
+	assert_body(&a, "aaaaa");
+	assert_int_equal(stats(f).stale_retries, 1);
+	assert_pool(f, 1, 1);
+	close(fd2);
+}
+
 static int no_setup(void **state)
 {
 	*state = NULL;
@@ -799,6 +827,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipeline_answers_in_order, no_setup,
 						maybe_teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline_server_closes_midway, no_setup,
+						maybe_teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline_cancel_behind, no_setup,
 						maybe_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
