@@ -402,11 +402,12 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 		kelp_log_error("kelpd: lcore %u: no poller slot for the RDMA export", lc->id);
 		goto fail;
 	}
+	/* without the channel's fd in its epoll set and the hook that arms it, nothing would wake
+	 * it for a request: it polls without pause (rdma_export.h) */
 	int efd = kelp_rdma_lcore_event_fd(ex->rlc);
 	if (efd < 0 || kelp_lcore_watch_doorbell(lc, efd) < 0 ||
 	    kelp_lcore_add_park_hook(lc, export_park, ex) < 0)
-		lc->idle_park_ns =
-			0; /* nothing would wake it for a request: poll (rdma_export.h) */
+		lc->idle_park_ns = 0;
 	kelp_log_info("kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
 		      "thread), lcore %u (%s)",
 		      dev->name, dev->port, dev->gid_index, listen, lc->id,
