@@ -343,7 +343,8 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 		.max_read = max_read_mb ? max_read_mb << 20 : 0, /* the config bounds it */
 		.inline_max = eng->conf.rdma.inline_max,
 		.idle_probe_ms = eng->conf.peer.idle_timeout_s * 1000u,
-		.events = true, /* the lcore sleeps when idle: export_park() */
+		.events =
+			eng->conf.rdma.export_park, /* the lcore sleeps when idle: export_park() */
 	};
 	struct kelp_rdma_export *ex;
 	char host[256];
@@ -405,7 +406,7 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 	/* without the channel's fd in its epoll set and the hook that arms it, nothing would wake
 	 * it for a request: it polls without pause (rdma_export.h) */
 	int efd = kelp_rdma_lcore_event_fd(ex->rlc);
-	if (efd < 0 || kelp_lcore_watch_doorbell(lc, efd) < 0 ||
+	if (!eng->conf.rdma.export_park || efd < 0 || kelp_lcore_watch_doorbell(lc, efd) < 0 ||
 	    kelp_lcore_add_park_hook(lc, export_park, ex) < 0)
 		lc->idle_park_ns = 0;
 	kelp_log_info("kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "

@@ -20,8 +20,8 @@
 # before protocol version 2), gives the same rows for the A/B of inline replies (the first pair
 # runs the default, 4 KiB reads inline); a third, the same as the
 # first but with `[rdma] one_sided = true` on the reader, the one-sided rows (one RDMA READ per
-# needle, verified by the reader; the export kelpd's lcore is not involved: it parks, its CQ's
-# completion channel would wake it for a request). The first two pairs run `one_sided = false`
+# needle, verified by the reader; the export kelpd's lcore is not involved: it parks with
+# `[rdma] export_park = true`, its CQ's completion channel would wake it for a request). The first two pairs run `one_sided = false`
 # (two-sided). The client sleeps on its completions (--wait=0) in every row, and in one more
 # one-sided row it polls them, as ib_read_lat's client does: with the export lcore parked that is
 # two busy threads (client, reader lcore) for the VM's two vCPUs; in the two-sided rows the export
@@ -70,7 +70,8 @@ kelp_rdma() {
 	cat "$W/kelp"
 }
 
-# start_kelpd_pair NAME PORT INLINE_MAX ONE_SIDED: the export kelpd (rxe0, listening on PORT) and the reader
+# start_kelpd_pair NAME PORT INLINE_MAX ONE_SIDED: the export kelpd (rxe0, listening on PORT; with
+# ONE_SIDED also `[rdma] export_park`, since nothing per read reaches it) and the reader
 # kelpd (rxe1), one lcore each, as test_kelpd_rdma_read.sh runs them, files $W/NAME-*; sets
 # EXPORT_PID and READER_PID. kelp-bench warms up (locates the volume, connects) before measuring.
 start_kelpd_pair() {
@@ -87,6 +88,7 @@ device = rxe0
 gid_index = 0
 listen = 169.254.77.1:$2
 inline_max = $3
+export_park = $4
 CONF
 	cat > "$W/$1-reader.conf" <<CONF
 [engine]
