@@ -115,7 +115,8 @@ struct kelp_config {
 		uint32_t inline_max; /* reply bytes sent in the reply SEND, no RDMA WRITE; 0 = never
 				      */
 		struct kelp_str_list peers; /* "volume_server=rdma_host:port" */
-		bool one_sided; /* reader: whole-needle reads by one verified RDMA READ */
+		bool one_sided;	  /* reader: whole-needle reads by one verified RDMA READ */
+		bool export_park; /* export: its lcore parks when idle (completion events) */
 	} rdma;
 	struct {
 		char *tcp_listen;		/* host:port serving peers over TCP, "" = off */

@@ -58,7 +58,15 @@ int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lco
 						  : 0);
 	lc->idle_probe = cfg ? cfg->idle_probe_ms * 1000000ull : 0;
 
-	lc->cq = lc->ops->create_cq(dev->ctx, lc->cq_entries, dev->is_mlx5);
+	if (cfg && cfg->events && lc->ops->create_comp_channel) {
+		/* without one the owner polls as before: say so, it costs a core */
+		lc->channel = lc->ops->create_comp_channel(dev->ctx);
+		if (!lc->channel)
+			kelp_log_warn("kelp: no completion channel on %s (%s): its lcore polls the "
+				      "CQ without pause",
+				      dev->name, strerror(errno));
+	}
+	lc->cq = lc->ops->create_cq(dev->ctx, lc->cq_entries, dev->is_mlx5, lc->channel);
 	if (!lc->cq) {
 		err = errno;
 		kelp_log_error("kelp: cannot create a CQ of %d entries on %s: %s", lc->cq_entries,
@@ -79,6 +87,8 @@ destroy_cq:
 	if (lc->ops->destroy_cq(lc->cq) < 0)
 		kelp_log_error("kelp: destroying the CQ on %s failed", dev->name);
 free_lc:
+	if (lc->channel)
+		lc->ops->destroy_comp_channel(lc->channel);
 	free(lc);
 	return err ? -err : -EIO; /* a verbs call that failed without errno */
 }
@@ -99,6 +109,8 @@ int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc)
 	ret = export_pool_destroy(lc);
 	if (ret < 0 && !first)
 		first = ret;
+	if (lc->events_taken) /* verbs waits for every taken event's ack in destroy_cq */
+		lc->ops->ack_cq_events(lc->cq, lc->events_taken);
 	ret = lc->ops->destroy_cq(lc->cq);
 	if (ret < 0) {
 		kelp_log_error("kelp: destroying the CQ on %s failed: %s", lc->dev->name,
@@ -106,8 +118,35 @@ int kelp_rdma_lcore_destroy(struct kelp_rdma_lcore *lc)
 		if (!first)
 			first = ret;
 	}
+	if (lc->channel) {
+		ret = lc->ops->destroy_comp_channel(lc->channel);
+		if (ret < 0 && !first)
+			first = ret;
+	}
 	free(lc);
 	return first;
+}
+
+int kelp_rdma_lcore_event_fd(const struct kelp_rdma_lcore *lc)
+{
+	return lc->channel ? lc->channel->fd : -1;
+}
+
+int kelp_rdma_lcore_arm(struct kelp_rdma_lcore *lc)
+{
+	struct ibv_cq *cq;
+
+	if (!lc->channel)
+		return -ENOTSUP;
+	/* the events that woke the owner (one per arm at most): taken, so the fd is not readable
+	 * for them any more, and acknowledged in batches (an ack takes a lock in libibverbs) */
+	while (lc->ops->get_cq_event(lc->channel, &cq) == 0)
+		lc->events_taken++;
+	if (lc->events_taken >= 64) {
+		lc->ops->ack_cq_events(lc->cq, lc->events_taken);
+		lc->events_taken = 0;
+	}
+	return lc->ops->req_notify_cq(lc->cq);
 }
 
 const struct kelp_rdma_lcore_stats *kelp_rdma_lcore_stats(const struct kelp_rdma_lcore *lc)

@@ -176,6 +176,8 @@ struct kelp_rdma_lcore_config {
 				 * its reader is gone, the failed completion resets it (0: never) */
 	uint64_t (*clock_ns)(void); /* backoff and timeouts; NULL: CLOCK_MONOTONIC_COARSE (tests:
 				     * theirs) */
+	bool events; /* a completion channel, so that the owner can sleep until the CQ has work
+		      * (kelp_rdma_lcore_arm); false: it must poll */
 };
 
 struct kelp_rdma_lcore_stats {
@@ -196,6 +198,18 @@ struct kelp_rdma_conn;
  */
 int kelp_rdma_lcore_create(struct kelp_rdma_dev *dev, const struct kelp_rdma_lcore_config *cfg,
 			   const struct kelp_rdma_export_ops *export, struct kelp_rdma_lcore **out);
+
+/*
+ * kelp_rdma_lcore_event_fd - the completion channel's fd (non-blocking; readable after an armed CQ
+ * got a completion), or -1 when created without `events` or the channel could not be made.
+ * kelp_rdma_lcore_arm - before the owner sleeps on that fd: take and acknowledge the events that
+ * woke it, publish nothing, and arm the CQ for its next completion. A completion that arrived
+ * before the arm raises no event: the owner must poll once more after this and sleep only if that
+ * poll found nothing (verbs' usual arm-then-poll). Owning lcore.
+ * @return 0; -ENOTSUP without a channel; -errno when arming failed (the owner must keep polling).
+ */
+int kelp_rdma_lcore_event_fd(const struct kelp_rdma_lcore *lc);
+int kelp_rdma_lcore_arm(struct kelp_rdma_lcore *lc);
 
 /* kelp_rdma_lcore_destroy - destroy every connection, then the pool and the CQ (reverse of
  * create). @return 0 or the first -errno a destroy call reported. */

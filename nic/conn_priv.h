@@ -137,6 +137,8 @@ struct kelp_rdma_lcore {
 	const struct kelp_verbs_ops *ops;
 	struct ibv_cq *cq;
 	int cq_entries;
+	struct ibv_comp_channel *channel; /* cfg->events: the CQ's events (NULL: none) */
+	unsigned int events_taken;	  /* taken from channel and not acknowledged yet */
 	uint64_t (*clock_ns)(void);
 	uint64_t request_timeout;
 	uint64_t idle_probe; /* exporter: keepalive after this long without a request (0: never) */

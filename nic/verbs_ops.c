@@ -6,6 +6,7 @@
 #include "nic/verbs_ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include <infiniband/mlx5dv.h>
@@ -92,10 +93,12 @@ static int real_dealloc_pd(struct ibv_pd *pd)
  * may then skip its lock), with compressed CQEs on mlx5. Providers without extended CQs get a plain
  * one. Either way the caller polls it with ibv_poll_cq.
  */
-static struct ibv_cq *real_create_cq(struct ibv_context *ctx, int cqe, bool mlx5_compress)
+static struct ibv_cq *real_create_cq(struct ibv_context *ctx, int cqe, bool mlx5_compress,
+				     struct ibv_comp_channel *ch)
 {
 	struct ibv_cq_init_attr_ex attr = {
 		.cqe = (uint32_t)cqe,
+		.channel = ch,
 		.wc_flags = IBV_WC_STANDARD_FLAGS,
 		.comp_mask = IBV_CQ_INIT_ATTR_MASK_FLAGS,
 		.flags = IBV_CREATE_CQ_ATTR_SINGLE_THREADED,
@@ -116,7 +119,54 @@ static struct ibv_cq *real_create_cq(struct ibv_context *ctx, int cqe, bool mlx5
 	if (cq_ex)
 		return ibv_cq_ex_to_cq(cq_ex);
 	errno = 0;
-	return ensure_errno(ibv_create_cq(ctx, cqe, NULL, NULL, 0));
+	return ensure_errno(ibv_create_cq(ctx, cqe, NULL, ch, 0));
+}
+
+static struct ibv_comp_channel *real_create_comp_channel(struct ibv_context *ctx)
+{
+	struct ibv_comp_channel *ch;
+	int fl;
+
+	errno = 0;
+	ch = ibv_create_comp_channel(ctx);
+	if (!ch)
+		return ensure_errno(ch);
+	/* get_cq_event must never block its caller (an lcore that only drains what is there) */
+	fl = fcntl(ch->fd, F_GETFL);
+	if (fl < 0 || fcntl(ch->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int err = errno;
+
+		ibv_destroy_comp_channel(ch);
+		errno = err;
+		return NULL;
+	}
+	return ch;
+}
+
+static int real_destroy_comp_channel(struct ibv_comp_channel *ch)
+{
+	errno = 0;
+	return to_neg_errno(ibv_destroy_comp_channel(ch));
+}
+
+/* ibv_req_notify_cq returns a positive errno (or -1 on some providers). */
+static int real_req_notify_cq(struct ibv_cq *cq)
+{
+	int ret;
+
+	errno = 0;
+	ret = ibv_req_notify_cq(cq, 0);
+	if (ret > 0)
+		return -ret;
+	return to_neg_errno(ret);
+}
+
+static int real_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq)
+{
+	void *cq_ctx;
+
+	errno = 0;
+	return to_neg_errno(ibv_get_cq_event(ch, cq, &cq_ctx));
 }
 
 static int real_destroy_cq(struct ibv_cq *cq)
@@ -192,6 +242,11 @@ const struct kelp_verbs_ops kelp_verbs_real = {
 	.dealloc_pd = real_dealloc_pd,
 	.create_cq = real_create_cq,
 	.destroy_cq = real_destroy_cq,
+	.create_comp_channel = real_create_comp_channel,
+	.destroy_comp_channel = real_destroy_comp_channel,
+	.req_notify_cq = real_req_notify_cq,
+	.get_cq_event = real_get_cq_event,
+	.ack_cq_events = ibv_ack_cq_events,
 	.create_qp = real_create_qp,
 	.modify_qp = real_modify_qp,
 	.destroy_qp = real_destroy_qp,

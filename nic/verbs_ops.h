@@ -39,11 +39,13 @@ struct kelp_verbs_ops {
 	int (*query_port)(struct ibv_context *ctx, uint8_t port, struct ibv_port_attr *attr);
 	int (*query_gid)(struct ibv_context *ctx, uint8_t port, int index, union ibv_gid *gid);
 
-	/* Protection domain, completion queue (@mlx5_compress: ask for compressed CQEs, mlx5 only).
+	/* Protection domain, completion queue (@mlx5_compress: ask for compressed CQEs, mlx5 only;
+	 * @ch: the completion channel its events go to, or NULL).
 	 */
 	struct ibv_pd *(*alloc_pd)(struct ibv_context *ctx);
 	int (*dealloc_pd)(struct ibv_pd *pd);
-	struct ibv_cq *(*create_cq)(struct ibv_context *ctx, int cqe, bool mlx5_compress);
+	struct ibv_cq *(*create_cq)(struct ibv_context *ctx, int cqe, bool mlx5_compress,
+				    struct ibv_comp_channel *ch);
 	int (*destroy_cq)(struct ibv_cq *cq);
 
 	/* Queue pairs. */
@@ -59,6 +61,16 @@ struct kelp_verbs_ops {
 	int (*post_send)(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad_wr);
 	int (*post_recv)(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr);
 	int (*poll_cq)(struct ibv_cq *cq, int num_entries, struct ibv_wc *wc);
+
+	/* Completion events, for an owner that sleeps instead of polling: a channel (its fd is made
+	 * non-blocking), arming a CQ for its next completion, taking one event (-EAGAIN: none) and
+	 * acknowledging taken events (every one before the CQ is destroyed). Only
+	 * kelp_rdma_lcore_config.events uses them: a table without them leaves it off. */
+	struct ibv_comp_channel *(*create_comp_channel)(struct ibv_context *ctx);
+	int (*destroy_comp_channel)(struct ibv_comp_channel *ch);
+	int (*req_notify_cq)(struct ibv_cq *cq);
+	int (*get_cq_event)(struct ibv_comp_channel *ch, struct ibv_cq **cq);
+	void (*ack_cq_events)(struct ibv_cq *cq, unsigned int n);
 };
 
 /* The real libibverbs (and libmlx5 where the device is mlx5). Any thread may use it. */

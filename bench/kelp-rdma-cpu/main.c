@@ -127,7 +127,8 @@ static int lb_dealloc_pd(struct ibv_pd *pd)
 {
 	return 0;
 }
-static struct ibv_cq *lb_create_cq(struct ibv_context *c, int cqe, bool mlx5)
+static struct ibv_cq *lb_create_cq(struct ibv_context *c, int cqe, bool mlx5,
+				   struct ibv_comp_channel *ch)
 {
 	struct lb_cq *cq = calloc(1, sizeof(*cq));
 
@@ -228,11 +229,33 @@ static int lb_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 }
 
 static const struct kelp_verbs_ops loopback_ops = {
-	lb_get_device_list, lb_free_device_list, lb_device_name, lb_is_mlx5,   lb_open_device,
-	lb_close_device,    lb_query_device_ex,	 lb_query_port,	 lb_query_gid, lb_alloc_pd,
-	lb_dealloc_pd,	    lb_create_cq,	 lb_destroy_cq,	 lb_create_qp, lb_modify_qp,
-	lb_destroy_qp,	    lb_reg_mr,		 lb_dereg_mr,	 lb_post_send, lb_post_recv,
+	lb_get_device_list,
+	lb_free_device_list,
+	lb_device_name,
+	lb_is_mlx5,
+	lb_open_device,
+	lb_close_device,
+	lb_query_device_ex,
+	lb_query_port,
+	lb_query_gid,
+	lb_alloc_pd,
+	lb_dealloc_pd,
+	lb_create_cq,
+	lb_destroy_cq,
+	lb_create_qp,
+	lb_modify_qp,
+	lb_destroy_qp,
+	lb_reg_mr,
+	lb_dereg_mr,
+	lb_post_send,
+	lb_post_recv,
 	lb_poll_cq,
+	/* no completion channel: the loopback is polled, never slept on */
+	NULL,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
 };
 
 /* ---- the benchmark ----------------------------------------------------------------------------

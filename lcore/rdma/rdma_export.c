@@ -35,6 +35,7 @@ enum hs_state {
 
 struct kelp_rdma_export {
 	struct kelp_engine *eng;
+	struct kelp_lcore *lc; /* the export lcore: the handshake thread wakes it */
 	struct kelp_rdma_dev *dev;
 	struct kelp_rdma_lcore *rlc;
 	struct kelp_export_map *map; /* one-sided reads: registered volumes (export lcore) */
@@ -244,6 +245,7 @@ static void *hs_main(void *arg)
 		}
 		/* pairs with the acquire load in handshake_poll(): hs_peer is complete */
 		__atomic_store_n(&ex->hs_state, HS_HELLO, __ATOMIC_RELEASE);
+		kelp_lcore_wake(ex->lc); /* it may be parked */
 		if (!hs_wait_turn(ex, HS_HELLO)) {
 			close(fd);
 			break;
@@ -253,6 +255,7 @@ static void *hs_main(void *arg)
 		} else if (kelp_rdma_oob_answer(fd, &ex->hs_ack, KELP_RDMA_EXPORT_OOB_MS) < 0 &&
 			   ex->hs_conn) {
 			__atomic_store_n(&ex->hs_state, HS_ACK_FAILED, __ATOMIC_RELEASE);
+			kelp_lcore_wake(ex->lc);
 			if (!hs_wait_turn(ex, HS_ACK_FAILED))
 				break;
 			continue;
@@ -291,6 +294,33 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 	return busy ? KELP_POLL_BUSY : KELP_POLL_IDLE;
 }
 
+/* The export's park hook (export lcore, lcore.h kelp_park_fn): an idle export lcore sleeps like
+ * any other ([engine] idle_park_us) instead of polling its CQ without pause, so that a host
+ * whose readers read one-sided (no request reaches this lcore) keeps the core; a request's
+ * completion event, a handshake (kelp_lcore_wake) or the keepalive timer wakes it. */
+static int export_park(struct kelp_lcore *lc, void *arg, int *timeout_ms)
+{
+	struct kelp_rdma_export *ex = arg;
+
+	if (ex->cq_failed)
+		return KELP_POLL_IDLE; /* nothing comes from it any more */
+	publish_stats(ex);	       /* what kelpctl shows while it sleeps */
+	if (kelp_rdma_lcore_arm(ex->rlc) < 0)
+		return KELP_POLL_BUSY; /* no event would wake it: poll */
+	/* a completion that came before the arm raises no event: look once more */
+	if (export_poll(lc, ex) != KELP_POLL_IDLE)
+		return KELP_POLL_BUSY;
+	/* keepalives for idle connections (a quarter of the idle timeout, at most 1 s late) */
+	uint32_t probe_ms = ex->eng->conf.peer.idle_timeout_s * 1000u / 4;
+	if (probe_ms) {
+		int t = probe_ms < 1000 ? (int)probe_ms : 1000;
+
+		if (*timeout_ms < 0 || t < *timeout_ms)
+			*timeout_ms = t;
+	}
+	return KELP_POLL_IDLE;
+}
+
 /* Main thread: stop and join the handshake thread (it finishes at most one blocking TCP step,
  * KELP_RDMA_EXPORT_OOB_MS, first). */
 static void hs_stop(struct kelp_rdma_export *ex)
@@ -313,6 +343,8 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 		.max_read = max_read_mb ? max_read_mb << 20 : 0, /* the config bounds it */
 		.inline_max = eng->conf.rdma.inline_max,
 		.idle_probe_ms = eng->conf.peer.idle_timeout_s * 1000u,
+		.events =
+			eng->conf.rdma.export_park, /* the lcore sleeps when idle: export_park() */
 	};
 	struct kelp_rdma_export *ex;
 	char host[256];
@@ -328,6 +360,7 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 	if (!ex)
 		return -ENOMEM;
 	ex->eng = eng;
+	ex->lc = lc;
 	ex->dev = dev;
 	ex->lcore_id = lc->id;
 	ex->listen_fd = -1;
@@ -370,10 +403,16 @@ int kelp_rdma_export_start(struct kelp_engine *eng, struct kelp_lcore *lc,
 		kelp_log_error("kelpd: lcore %u: no poller slot for the RDMA export", lc->id);
 		goto fail;
 	}
-	lc->idle_park_ns = 0; /* nothing would wake it for a request on the CQ (rdma_export.h) */
+	/* without the channel's fd in its epoll set and the hook that arms it, nothing would wake
+	 * it for a request: it polls without pause (rdma_export.h) */
+	int efd = kelp_rdma_lcore_event_fd(ex->rlc);
+	if (!eng->conf.rdma.export_park || efd < 0 || kelp_lcore_watch_doorbell(lc, efd) < 0 ||
+	    kelp_lcore_add_park_hook(lc, export_park, ex) < 0)
+		lc->idle_park_ns = 0;
 	kelp_log_info("kelpd: RDMA export on %s port %u (GID index %d), handshakes on %s (own "
-		      "thread), lcore %u",
-		      dev->name, dev->port, dev->gid_index, listen, lc->id);
+		      "thread), lcore %u (%s)",
+		      dev->name, dev->port, dev->gid_index, listen, lc->id,
+		      lc->idle_park_ns ? "parks when idle" : "never parks");
 	*out = ex;
 	return 0;
 fail:

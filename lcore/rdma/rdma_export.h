@@ -12,8 +12,13 @@
  *     turn flag checked every round (one atomic load), and sends the ACK the lcore made (the
  *     connection calls must run on the thread owning the CQ). A reader that connects but stalls
  *     its HELLO delays only other handshakes, never the lcore.
- *   - the export lcore never parks: [engine] idle_park_us does not apply to it, since nothing
- *     would wake it when a request arrives on the CQ.
+ *   - with [rdma] export_park, the export lcore parks like any other ([engine] idle_park_us;
+ *     without it, it never parks): the CQ has a completion
+ *     channel whose fd is in the lcore's epoll set, armed before each park (its park hook,
+ *     which also polls once more after arming and wakes it at least every second for the
+ *     keepalives); the handshake thread wakes it with kelp_lcore_wake(). A host whose readers
+ *     read one-sided sends it nothing per read, so it keeps no core busy for them. Where the
+ *     device gives no channel it polls without pause.
  * Needle bytes: copied through the registered bounce pool (the copy runs inside the poll round,
  * under the engine's epoch, so a volume replaced by the control thread's refresh cannot be freed
  * under it), unless the volume's .dat is registered for one-sided reads (export_map.h: kelp's own

@@ -898,7 +898,7 @@ int kelp_rdma_reader_create(struct kelp_lcore *lc, struct kelp_rdma_dev *dev,
 	*out = NULL;
 	if (!rd)
 		return -ENOMEM;
-	rd->hooks.clock_ns = hooks && hooks->clock_ns ? hooks->clock_ns : kelp_now_ns;
+	rd->hooks.clock_ns = hooks && hooks->clock_ns ? hooks->clock_ns : kelp_coarse_ns;
 	rd->hooks.handshake = hooks && hooks->handshake ? hooks->handshake : kelp_rdma_oob_connect;
 	/* the connections keep their own default clock unless a test gives one */
 	struct kelp_rdma_lcore_config cfg = {.request_timeout_ms = request_timeout_ms,

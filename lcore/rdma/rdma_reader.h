@@ -74,7 +74,10 @@ struct kelp_rdma_reader_ident {
 /* Seams for unit tests (test/unit/test_rdma_reader.c); kelpd passes NULL: the real ones. */
 struct kelp_rdma_hello;
 struct kelp_rdma_reader_hooks {
-	uint64_t (*clock_ns)(void); /* backoff, timeouts, retry_in_ms; NULL: kelp_now_ns */
+	uint64_t (*clock_ns)(
+		void); /* backoff, timeouts, retry_in_ms, one-sided refreshes; NULL:
+			* kelp_coarse_ns (the connections' clock; read once per
+			* one-sided read, where CLOCK_MONOTONIC can be a system call) */
 	/* the TCP handshake, run on the handshake thread (blocking); NULL: kelp_rdma_oob_connect */
 	int (*handshake)(const char *host, uint16_t port, const struct kelp_rdma_hello *mine,
 			 struct kelp_rdma_hello *ack, int timeout_ms);

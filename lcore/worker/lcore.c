@@ -720,7 +720,8 @@ static int work_pending(struct kelp_lcore *lc)
 /* epoll tag of the lcore's own wake_fd; doorbells carry 0 (any wake-up means: poll everything) */
 #define WAKE_FD_TAG 1u
 
-/* Park until control writes our wake_fd or a client rings its session's doorbell (shm/ABI.md 5). */
+/* Park until control writes our wake_fd, a client rings its session's doorbell (shm/ABI.md 5), or
+ * a park hook's fd fires (an RDMA CQ's completion event) or its timeout passes. */
 static void park(struct kelp_lcore *lc)
 {
 	set_need_wakeup(lc, 1);
@@ -728,7 +729,10 @@ static void park(struct kelp_lcore *lc)
 	/* Dekker with kelp_submit(): our flag stores before our ring re-check, its tail store
 	 * before its flag load. Either we see its entries now, or it sees the flag and rings. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!work_pending(lc)) {
+	int timeout_ms = -1, hooks_busy = KELP_POLL_IDLE;
+	for (unsigned i = 0; i < lc->n_park_hooks && !hooks_busy; i++)
+		hooks_busy |= lc->park_hooks[i].fn(lc, lc->park_hooks[i].arg, &timeout_ms);
+	if (!hooks_busy && !work_pending(lc)) {
 		/* a sleeping lcore must not hold up reclamation, unless a send still reads a
 		 * mapping (epoch_holds: then the send's completion wakes it) */
 		int offline = lc->epoch && !lc->epoch_holds;
@@ -737,7 +741,7 @@ static void park(struct kelp_lcore *lc)
 			kelp_epoch_offline(lc->epoch, lc->epoch_id);
 		struct epoll_event ev[8];
 		int n;
-		while ((n = epoll_wait(lc->epoll_fd, ev, 8, -1)) < 0 && errno == EINTR)
+		while ((n = epoll_wait(lc->epoll_fd, ev, 8, timeout_ms)) < 0 && errno == EINTR)
 			;
 		for (int i = 0; i < n; i++) {
 			uint64_t v; /* only we hold wake_fd, and it is non-blocking: this cannot
@@ -863,6 +867,22 @@ int kelp_lcore_watch_doorbell(struct kelp_lcore *lc, int fd)
 void kelp_lcore_unwatch_doorbell(struct kelp_lcore *lc, int fd)
 {
 	epoll_ctl(lc->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT: never watched, nothing to do */
+}
+
+int kelp_lcore_add_park_hook(struct kelp_lcore *lc, kelp_park_fn fn, void *arg)
+{
+	if (lc->n_park_hooks >= KELP_LCORE_MAX_PARK_HOOKS)
+		return -ENOSPC;
+	lc->park_hooks[lc->n_park_hooks].fn = fn;
+	lc->park_hooks[lc->n_park_hooks++].arg = arg;
+	return 0;
+}
+
+void kelp_lcore_wake(struct kelp_lcore *lc)
+{
+	uint64_t one = 1;
+	/* wake_fd is non-blocking: EAGAIN means a wake-up is pending anyway */
+	(void)!write(lc->wake_fd, &one, sizeof(one));
 }
 
 int kelp_lcore_add_poller(struct kelp_lcore *lc, const char *name, kelp_poll_fn fn, void *arg)

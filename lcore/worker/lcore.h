@@ -14,6 +14,8 @@
  * ever holds it) and one doorbell eventfd per session (edge-triggered; each session holds only its
  * own). The lcore never reads, writes or changes the flags of a doorbell, so whatever a client does
  * to its doorbell (a huge value, reading it, O_NONBLOCK) can only delay its own requests.
+ * Pollers whose work comes without a doorbell (the RDMA export's CQ) take part through a park hook
+ * (kelp_lcore_add_park_hook): it arms their own fd in the set and may bound the sleep.
  * With [engine] idle_yield, every idle poll ends with sched_yield(), for CPUs the lcore shares.
  * A round whose only work was handing reads to the control thread or to the lcore's own HTTP
  * reader (HTTP fallback), sending on a TCP reader's or export's ring (requests, replies:
@@ -96,6 +98,13 @@ enum kelp_poll_rc { KELP_POLL_IDLE = 0, KELP_POLL_BUSY = 1 };
 
 struct kelp_lcore;
 typedef int (*kelp_poll_fn)(struct kelp_lcore *lc, void *arg);
+/* A poller's part of a park, for work that no doorbell announces (an RDMA CQ): called by park()
+ * after NEED_WAKEUP is raised and before the lcore sleeps. It arms its wake-up (an fd in the
+ * lcore's epoll set: kelp_lcore_watch_doorbell) and looks for work that came in before the arm.
+ * Return KELP_POLL_BUSY: work came in (or it cannot arm): do not sleep; KELP_POLL_IDLE: may
+ * sleep, for at most *@timeout_ms (lower it for a timer of the poller's own; -1: no limit). */
+typedef int (*kelp_park_fn)(struct kelp_lcore *lc, void *arg, int *timeout_ms);
+#define KELP_LCORE_MAX_PARK_HOOKS 2u
 
 struct kelp_poller {
 	const char *name;
@@ -194,6 +203,11 @@ struct kelp_lcore {
 	/* lcore only */
 	struct kelp_poller pollers[KELP_LCORE_MAX_POLLERS];
 	unsigned n_pollers;
+	struct {
+		kelp_park_fn fn;
+		void *arg;
+	} park_hooks[KELP_LCORE_MAX_PARK_HOOKS];
+	unsigned n_park_hooks;
 	struct lcore_session *sessions[KELP_LCORE_MAX_SESSIONS]; /* served, dense */
 	unsigned n_sessions;
 	struct lcore_session *draining[KELP_LCORE_MAX_SESSIONS]; /* gone, remote reads out */
@@ -277,6 +291,18 @@ void kelp_lcore_unwatch_doorbell(struct kelp_lcore *lc, int fd);
  */
 int kelp_lcore_add_poller(struct kelp_lcore *lc, const char *name, kelp_poll_fn fn, void *arg);
 
+/*
+ * kelp_lcore_add_park_hook - let @fn take part in every park (kelp_park_fn above): a poller whose
+ * work arrives without a doorbell, so that the lcore may park at all. Control thread, before
+ * kelp_lcore_start(). Return: 0; -ENOSPC when KELP_LCORE_MAX_PARK_HOOKS are registered.
+ */
+int kelp_lcore_add_park_hook(struct kelp_lcore *lc, kelp_park_fn fn, void *arg);
+/*
+ * kelp_lcore_wake - wake the lcore if it is parked (a running one polls again anyway): for a
+ * hand-over that its pollers look for every round (e.g. the RDMA export's handshakes). Any
+ * thread; rare events only (an eventfd write each time). Cannot fail.
+ */
+void kelp_lcore_wake(struct kelp_lcore *lc);
 /* kelp_lcore_start - start the pinned thread. Control thread. Return: 0 or -errno. */
 int kelp_lcore_start(struct kelp_lcore *lc);
 

@@ -20,8 +20,12 @@
 # before protocol version 2), gives the same rows for the A/B of inline replies (the first pair
 # runs the default, 4 KiB reads inline); a third, the same as the
 # first but with `[rdma] one_sided = true` on the reader, the one-sided rows (one RDMA READ per
-# needle, verified by the reader; the export kelpd's lcore is not involved, but it is woken with
-# the reader like the others). The first two pairs run `one_sided = false` (two-sided).
+# needle, verified by the reader; the export kelpd's lcore is not involved: it parks with
+# `[rdma] export_park = true`, its CQ's completion channel would wake it for a request). The first two pairs run `one_sided = false`
+# (two-sided). The client sleeps on its completions (--wait=0) in every row, and in one more
+# one-sided row it polls them, as ib_read_lat's client does: with the export lcore parked that is
+# two busy threads (client, reader lcore) for the VM's two vCPUs; in the two-sided rows the export
+# lcore polls too, and a polling client made it three (p50 2-3x worse, measured).
 # perftest runs its server on rxe0 and its client on rxe1 (GID index 0, -F); kelp-rdma serve
 # exports on rxe0 and bench reads on rxe1, started fresh for each measurement so no idle kelp
 # process shares the vCPUs with perftest.
@@ -66,7 +70,8 @@ kelp_rdma() {
 	cat "$W/kelp"
 }
 
-# start_kelpd_pair NAME PORT INLINE_MAX ONE_SIDED: the export kelpd (rxe0, listening on PORT) and the reader
+# start_kelpd_pair NAME PORT INLINE_MAX ONE_SIDED: the export kelpd (rxe0, listening on PORT; with
+# ONE_SIDED also `[rdma] export_park`, since nothing per read reaches it) and the reader
 # kelpd (rxe1), one lcore each, as test_kelpd_rdma_read.sh runs them, files $W/NAME-*; sets
 # EXPORT_PID and READER_PID. kelp-bench warms up (locates the volume, connects) before measuring.
 start_kelpd_pair() {
@@ -83,6 +88,7 @@ device = rxe0
 gid_index = 0
 listen = 169.254.77.1:$2
 inline_max = $3
+export_park = $4
 CONF
 	cat > "$W/$1-reader.conf" <<CONF
 [engine]
@@ -111,13 +117,15 @@ CONF
 		_i=$((_i + 1)); [ $_i -lt 400 ] || { cat "$W/$1-reader.log"; exit 1; }; sleep 0.05
 	done
 }
-# kelp_bench NAME EXPORT_PID READER_PID DEPTH COUNT: kelp-bench --mode rdma through pair NAME
-# (woken for it, stopped again after); prints its JSON. The client sleeps on the completion ring
-# (--wait=0) instead of spinning: the two kelpd lcores already poll the VM's two vCPUs.
+# kelp_bench NAME EXPORT_PID READER_PID DEPTH COUNT [WAIT]: kelp-bench --mode rdma through pair
+# NAME (woken for it, stopped again after); prints its JSON. The client sleeps on the completion
+# ring (--wait=0) unless WAIT is "poll" (see the top).
 kelp_bench() {
 	kill -CONT $2 $3
+	_wait=--wait=0
+	[ "${6:-}" = poll ] && _wait=
 	"$BIN/kelp-bench" --mode rdma --socket "$W/$1-reader.sock" --fids "$WEED_BENCH_FIDS" --size 4096 \
-		--depth "$4" --count "$5" --wait=0 --json > "$W/kb" 2> "$W/kb.err" ||
+		--depth "$4" --count "$5" $_wait --json > "$W/kb" 2> "$W/kb.err" ||
 		{ cat "$W/kb.err" "$W/kb"; tail -5 "$W/$1-reader.log" "$W/$1-export.log"; exit 1; }
 	kill -STOP $2 $3
 	# to stderr: stdout is captured as the figure (a second copy of the JSON line there once added a
@@ -154,8 +162,10 @@ while [ $r -le "$ROUNDS" ]; do
 	kelp_lat=$(kelp_rdma --depth 1 --iters "$ITERS" | sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p')
 	read_mpps=$(perftest ib_read_bw -s 4096 -t 32 -n "$((ITERS * 5))")
 	kelp_ops=$(kelp_rdma --depth 32 --iters "$((ITERS * 5))" | sed -n 's/.* ops_per_s=\([0-9.]*\).*/\1/p')
-	kd_lat=0 kd_ops=0 ky_lat=0 ky_ops=0 ko_lat=0 ko_ops=0
+	kd_lat=0 kd_ops=0 ky_lat=0 ky_ops=0 ko_lat=0 ko_ops=0 kp_lat=0 kp_ops=0
 	if [ $KELPD_PAIR = 1 ]; then
+		kp_lat=$(kelp_bench os $OEXPORT_PID $OREADER_PID 1 "$ITERS" poll | json_num p50)
+		kp_ops=$(kelp_bench os $OEXPORT_PID $OREADER_PID 32 "$((ITERS * 5))" poll | json_num ops_per_sec)
 		ko_lat=$(kelp_bench os $OEXPORT_PID $OREADER_PID 1 "$ITERS" | json_num p50)
 		ko_ops=$(kelp_bench os $OEXPORT_PID $OREADER_PID 32 "$((ITERS * 5))" | json_num ops_per_sec)
 		kd_lat=$(kelp_bench spin $EXPORT_PID $READER_PID 1 "$ITERS" | json_num p50)
@@ -165,7 +175,7 @@ while [ $r -le "$ROUNDS" ]; do
 	fi
 	awk -v r="$r" -v rl="$read_lat" -v kp="$kelp_lat" -v mpps="$read_mpps" -v ko="$kelp_ops" \
 		-v dl="$kd_lat" -v dops="$kd_ops" -v yl="$ky_lat" -v yops="$ky_ops" \
-		-v ol="$ko_lat" -v oops="$ko_ops" 'BEGIN {
+		-v ol="$ko_lat" -v oops="$ko_ops" -v pl="$kp_lat" -v pops="$kp_ops" 'BEGIN {
 		printf "round %d: ib_read_lat %.1f us, kelp-rdma p50 %.1f us = %.2fx; ib_read_bw %.0f/s, kelp-rdma %.0f/s = %.2fx\n",
 			r, rl, kp, kp / rl, mpps * 1e6, ko, ko / (mpps * 1e6)
 		if (dl > 0)
@@ -177,10 +187,13 @@ while [ $r -le "$ROUNDS" ]; do
 		if (ol > 0)
 			printf "         kelpd pair, one-sided:              p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
 				ol, ol / rl, oops, oops / (mpps * 1e6)
+		if (pl > 0)
+			printf "         kelpd pair, one-sided, client polls: p50 %.1f us = %.2fx; %.0f/s = %.2fx\n",
+				pl, pl / rl, pops, pops / (mpps * 1e6)
 	}'
-	line="$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops $ko_lat $ko_ops"
+	line="$read_lat $kelp_lat $read_mpps $kelp_ops $kd_lat $kd_ops $ky_lat $ky_ops $ko_lat $ko_ops $kp_lat $kp_ops"
 	# every figure is one number: anything else would shift the medians, so say so and stop
-	[ "$(echo "$line" | wc -l | tr -d " ")" = 1 ] && [ "$(echo "$line" | wc -w | tr -d " ")" = 10 ] ||
+	[ "$(echo "$line" | wc -l | tr -d " ")" = 1 ] && [ "$(echo "$line" | wc -w | tr -d " ")" = 12 ] ||
 		{ echo "bench: round $r did not give one number per figure: $line" >&2; exit 1; }
 	echo "$line" >> "$W/ratios"
 	r=$((r + 1))
@@ -197,6 +210,8 @@ awk '{print $7 / $1}' "$W/ratios" | sort -g > "$W/ky_lat_ratio"
 awk '{print $8 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/ky_bw_ratio"
 awk '{print $9 / $1}' "$W/ratios" | sort -g > "$W/ko_lat_ratio"
 awk '{print $10 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/ko_bw_ratio"
+awk '{print $11 / $1}' "$W/ratios" | sort -g > "$W/kp_lat_ratio"
+awk '{print $12 / ($3 * 1e6)}' "$W/ratios" | sort -g > "$W/kp_bw_ratio"
 echo
 echo "== medians over $ROUNDS rounds (range)"
 printf "ib_read_lat  t_typical  %8.1f us\n" "$(sort_col 1 | median)"
@@ -220,10 +235,17 @@ if [ $KELPD_PAIR = 1 ]; then
 		"$(sort_col 9 | median)" "$(median < "$W/ko_lat_ratio")" "$(head -1 "$W/ko_lat_ratio")" "$(tail -1 "$W/ko_lat_ratio")"
 	printf "one-sided    32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
 		"$(sort_col 10 | median)" "$(median < "$W/ko_bw_ratio")" "$(head -1 "$W/ko_bw_ratio")" "$(tail -1 "$W/ko_bw_ratio")"
+	printf "one-sided, client polls (as ib_read_lat's):\n"
+	printf "one-sided    p50        %8.1f us    ratio %.2fx (%.2f-%.2f)  target <= 2x\n" \
+		"$(sort_col 11 | median)" "$(median < "$W/kp_lat_ratio")" "$(head -1 "$W/kp_lat_ratio")" "$(tail -1 "$W/kp_lat_ratio")"
+	printf "one-sided    32 deep    %8.0f ops/s ratio %.2fx (%.2f-%.2f)  target >= 0.6x\n" \
+		"$(sort_col 12 | median)" "$(median < "$W/kp_bw_ratio")" "$(head -1 "$W/kp_bw_ratio")" "$(tail -1 "$W/kp_bw_ratio")"
 	kill -CONT $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID $OEXPORT_PID $OREADER_PID
 	"$BIN/kelpctl" --socket "$W/spin-reader.sock" peers
 	"$BIN/kelpctl" --socket "$W/os-reader.sock" peers
 	"$BIN/kelpctl" --socket "$W/os-export.sock" stats | grep "^rdma export" || true
+	# the one-sided export's lcore: how often it parked (its polls stay few when it sleeps)
+	"$BIN/kelpctl" --socket "$W/os-export.sock" stats | sed -n '/^lcore /{n;p;q}' || true
 	kill -TERM $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID $OEXPORT_PID $OREADER_PID
 	wait $EXPORT_PID $READER_PID $YEXPORT_PID $YREADER_PID $OEXPORT_PID $OREADER_PID
 	grep "one-sided\|registered" "$W/os-export.log" "$W/os-reader.log" | head -8

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "nic/verbs_ops.h"
 #include "proto/rdma_msg.h"
@@ -24,6 +26,17 @@ struct fake_cq {
 	struct ibv_cq cq; /* first: the pointer kelp holds */
 	struct ibv_wc q[FAKE_Q];
 	unsigned head, tail;
+	struct fake_channel *ch; /* its events go there (NULL: none) */
+	bool armed;		 /* req_notify_cq: the next cq_push raises an event */
+	unsigned events, acked;	 /* events taken from the channel, acknowledged */
+};
+
+/* A completion channel: its fd is an eventfd that cq_push on an armed CQ writes to, as the
+ * kernel makes a real channel's fd readable; one event per arm, as verbs. */
+struct fake_channel {
+	struct ibv_comp_channel ch; /* first: the pointer kelp holds */
+	struct fake_cq *cq;
+	unsigned pending; /* events raised and not taken */
 };
 
 struct fake_send {
@@ -157,19 +170,71 @@ static int f_dealloc_pd(struct ibv_pd *pd)
 	F.objects--;
 	return 0;
 }
-static struct ibv_cq *f_create_cq(struct ibv_context *c, int cqe, bool mlx5)
+static struct ibv_cq *f_create_cq(struct ibv_context *c, int cqe, bool mlx5,
+				  struct ibv_comp_channel *ch)
 {
 	struct fake_cq *cq = calloc(1, sizeof(*cq));
 
 	F.objects++;
 	F.last_cq = cq;
+	if (ch) {
+		cq->ch = (struct fake_channel *)ch;
+		cq->ch->cq = cq;
+	}
 	return &cq->cq;
 }
 static int f_destroy_cq(struct ibv_cq *cq)
 {
+	struct fake_cq *c = (struct fake_cq *)cq;
+
+	/* real verbs blocks for ever in destroy until every taken event is acknowledged */
+	assert_int_equal(c->acked, c->events);
+	if (c->ch)
+		c->ch->cq = NULL;
 	F.objects--;
 	free(cq);
 	return 0;
+}
+static struct ibv_comp_channel *f_create_comp_channel(struct ibv_context *c)
+{
+	struct fake_channel *ch = calloc(1, sizeof(*ch));
+
+	ch->ch.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(ch->ch.fd >= 0);
+	F.objects++;
+	return &ch->ch;
+}
+static int f_destroy_comp_channel(struct ibv_comp_channel *ch)
+{
+	struct fake_channel *c = (struct fake_channel *)ch;
+
+	assert_null(c->cq); /* verbs refuses (EBUSY) while a CQ uses it */
+	close(c->ch.fd);
+	F.objects--;
+	free(c);
+	return 0;
+}
+static int f_req_notify_cq(struct ibv_cq *cq)
+{
+	((struct fake_cq *)cq)->armed = true;
+	return 0;
+}
+static int f_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq)
+{
+	struct fake_channel *c = (struct fake_channel *)ch;
+	uint64_t v;
+
+	if (!c->pending)
+		return -EAGAIN;
+	if (--c->pending == 0)
+		(void)!read(c->ch.fd, &v, sizeof(v)); /* not readable any more */
+	c->cq->events++;
+	*cq = &c->cq->cq;
+	return 0;
+}
+static void f_ack_cq_events(struct ibv_cq *cq, unsigned int n)
+{
+	((struct fake_cq *)cq)->acked += n;
 }
 static struct ibv_qp *f_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
 {
@@ -321,6 +386,11 @@ static const struct kelp_verbs_ops fake_ops = {
 	.dealloc_pd = f_dealloc_pd,
 	.create_cq = f_create_cq,
 	.destroy_cq = f_destroy_cq,
+	.create_comp_channel = f_create_comp_channel,
+	.destroy_comp_channel = f_destroy_comp_channel,
+	.req_notify_cq = f_req_notify_cq,
+	.get_cq_event = f_get_cq_event,
+	.ack_cq_events = f_ack_cq_events,
 	.create_qp = f_create_qp,
 	.modify_qp = f_modify_qp,
 	.destroy_qp = f_destroy_qp,
@@ -336,6 +406,13 @@ static void cq_push(struct ibv_cq *cq, struct ibv_wc wc)
 	struct fake_cq *c = (struct fake_cq *)cq;
 
 	c->q[c->tail++ % FAKE_Q] = wc;
+	if (c->armed && c->ch) { /* one event per arm */
+		uint64_t one = 1;
+
+		c->armed = false;
+		c->ch->pending++;
+		(void)!write(c->ch->ch.fd, &one, sizeof(one));
+	}
 }
 
 static struct fake_qp *qp_by_num(uint32_t qpn)

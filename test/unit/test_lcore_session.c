@@ -790,6 +790,83 @@ static void test_park_adapt(void **state)
 	assert_int_equal(kelp_lcore_park_adapt(base, base, base), base); /* not shorter: stays */
 }
 
+/* Park hooks (lcore.h kelp_park_fn; what lets the RDMA export's lcore park,
+ * lcore/rdma/rdma_export.c), on a running lcore thread. PH: what the hook and its poller share. */
+static struct {
+	int pending;	  /* work for hook_poller */
+	int found_on_arm; /* the hook's next call "finds" work (a completion before its arm) */
+	int timeout_ms;	  /* what the hook asks for */
+	unsigned hook_calls, taken;
+} PH;
+
+static int hook_poller(struct kelp_lcore *lc, void *arg)
+{
+	if (__atomic_load_n(&PH.pending, __ATOMIC_ACQUIRE) == 0)
+		return KELP_POLL_IDLE;
+	__atomic_fetch_sub(&PH.pending, 1, __ATOMIC_ACQ_REL);
+	__atomic_fetch_add(&PH.taken, 1, __ATOMIC_RELEASE);
+	return KELP_POLL_BUSY;
+}
+
+static int hook_park(struct kelp_lcore *lc, void *arg, int *timeout_ms)
+{
+	__atomic_fetch_add(&PH.hook_calls, 1, __ATOMIC_RELEASE);
+	int t = __atomic_load_n(&PH.timeout_ms, __ATOMIC_ACQUIRE);
+	if (t >= 0)
+		*timeout_ms = t;
+	if (__atomic_exchange_n(&PH.found_on_arm, 0, __ATOMIC_ACQ_REL)) {
+		__atomic_fetch_add(&PH.pending, 1, __ATOMIC_RELEASE);
+		return KELP_POLL_BUSY;
+	}
+	return KELP_POLL_IDLE;
+}
+
+/* Wait until *@v >= @want (a 10 s hang guard, not a timing check). */
+static void wait_at_least(const unsigned *v, unsigned want)
+{
+	for (int i = 0; i < 10000 && __atomic_load_n(v, __ATOMIC_ACQUIRE) < want; i++)
+		usleep(1000);
+	assert_true(__atomic_load_n(v, __ATOMIC_ACQUIRE) >= want);
+}
+
+/* A parked lcore thread calls the hook before each sleep: work the hook found (BUSY) is taken
+ * without any doorbell or eventfd written (an lcore that slept anyway would never take it);
+ * kelp_lcore_wake() wakes it; the hook's timeout wakes it with no event at all. */
+static void test_park_hook(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t parks;
+
+	memset(&PH, 0, sizeof(PH));
+	PH.timeout_ms = -1;
+	fx->lc.idle_park_ns = 1000;
+	assert_int_equal(kelp_lcore_add_poller(&fx->lc, "hooked", hook_poller, NULL), 0);
+	assert_int_equal(kelp_lcore_add_park_hook(&fx->lc, hook_park, NULL), 0);
+	assert_int_equal(kelp_lcore_add_park_hook(&fx->lc, hook_park, NULL), 0);
+	assert_int_equal(kelp_lcore_add_park_hook(&fx->lc, hook_park, NULL), -ENOSPC);
+	fx->lc.n_park_hooks = 1;
+	assert_int_equal(kelp_lcore_start(&fx->lc), 0);
+	wait_at_least(&PH.hook_calls, 1); /* parked (or about to): nothing wakes it now */
+
+	/* the next park's hook finds work: taken at once */
+	__atomic_store_n(&PH.found_on_arm, 1, __ATOMIC_RELEASE);
+	kelp_lcore_wake(&fx->lc);
+	wait_at_least(&PH.taken, 1);
+	assert_int_equal(__atomic_load_n(&PH.pending, __ATOMIC_ACQUIRE), 0);
+
+	/* a timeout wakes it with no event: the hook runs again and again */
+	parks = KELP_STAT_READ(fx->lc.stats.parks);
+	unsigned calls = __atomic_load_n(&PH.hook_calls, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&PH.timeout_ms, 1, __ATOMIC_RELEASE);
+	kelp_lcore_wake(&fx->lc); /* the sleep under way has no timeout */
+	wait_at_least(&PH.hook_calls, calls + 5);
+	assert_true(KELP_STAT_READ(fx->lc.stats.parks) >= parks + 4);
+
+	struct kelp_msg m = {.type = KELP_MSG_STOP};
+	assert_int_equal(kelp_lcore_send(&fx->lc, &m), 0);
+	kelp_lcore_join(&fx->lc);
+}
+
 static void set_flag(void *p)
 {
 	*(int *)p = 1;
@@ -839,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),
 		cmocka_unit_test(test_park_adapt),
+		cmocka_unit_test_setup_teardown(test_park_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_sampled, setup, teardown),
 	};
