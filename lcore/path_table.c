@@ -15,8 +15,11 @@
 
 struct kelp_path_table {
 	struct kelp_epoch *epoch;
-	size_t mask;
-	struct kelp_path_plan **slots; /* atomic: release store (control), acquire load (lcores) */
+	size_t mask;  /* of the slots: there are mask + 1 */
+	size_t bmask; /* of the buckets: there are (mask + 1) / KELP_PATH_WAYS */
+	/* bucket b is slots[b * KELP_PATH_WAYS ...], half a cache line; atomic: release store
+	 * (control), acquire load (lcores) */
+	struct kelp_path_plan **slots;
 	struct kelp_path_table_stats st;
 	/* last read of a directory, by hash slot: lcores store, the control thread loads (own
 	 * cache lines, away from what the lcores only read) */
@@ -35,13 +38,15 @@ int kelp_path_table_create(struct kelp_epoch *epoch, uint32_t entries, struct ke
 	if (!t)
 		return -ENOMEM;
 	memset(t, 0, sizeof(*t));
-	t->slots = calloc(n, sizeof(*t->slots));
+	t->slots = aligned_alloc(64, n * sizeof(*t->slots));
 	if (!t->slots) {
 		free(t);
 		return -ENOMEM;
 	}
+	memset(t->slots, 0, n * sizeof(*t->slots));
 	t->epoch = epoch;
 	t->mask = n - 1;
+	t->bmask = n / KELP_PATH_WAYS - 1;
 	*out = t;
 	return 0;
 }
@@ -123,6 +128,25 @@ static bool same(const struct kelp_path_plan *p, const char *path, size_t len, u
 	return p->hash == h && p->len == len && !memcmp(p->path, path, len);
 }
 
+/* The first slot of the bucket of hash @h. */
+static size_t bucket(const struct kelp_path_table *t, uint64_t h)
+{
+	return (size_t)(h & t->bmask) * KELP_PATH_WAYS;
+}
+
+/*
+ * The slot of @path in its bucket @b, or -1. A path is in at most one slot of its bucket: publish
+ * replaces it where it is.
+ */
+static long slot_of(const struct kelp_path_table *t, size_t b, const char *path, size_t len,
+		    uint64_t h)
+{
+	for (size_t w = 0; w < KELP_PATH_WAYS; w++)
+		if (t->slots[b + w] && same(t->slots[b + w], path, len, h))
+			return (long)(b + w);
+	return -1;
+}
+
 /* Whether the lcore may serve @ent from a plan (path_table.h: plain chunks only). */
 static bool plannable(const struct kelp_filer_entry *ent)
 {
@@ -180,9 +204,20 @@ int kelp_path_table_publish(struct kelp_path_table *t, const char *path, size_t 
 				     .dir = dir_slot(path, len),
 				     .len = (uint32_t)len};
 	memcpy(p->path, path, len);
-	size_t i = h & t->mask;
+	/* its own slot, else a free one, else the one that expires first (the oldest publish) */
+	size_t b = bucket(t, h);
+	long own = slot_of(t, b, path, len, h);
+	size_t i = own >= 0 ? (size_t)own : b;
+	for (size_t w = 0; own < 0 && w < KELP_PATH_WAYS; w++) {
+		if (!t->slots[b + w]) {
+			i = b + w;
+			break;
+		}
+		if (t->slots[b + w]->expires_ns < t->slots[i]->expires_ns)
+			i = b + w;
+	}
 	struct kelp_path_plan *old = t->slots[i];
-	if (old && !same(old, path, len, h))
+	if (old && own < 0)
 		t->st.displaced++;
 	__atomic_store_n(&t->slots[i], p, __ATOMIC_RELEASE);
 	if (old)
@@ -195,10 +230,9 @@ int kelp_path_table_publish(struct kelp_path_table *t, const char *path, size_t 
 void kelp_path_table_remove(struct kelp_path_table *t, const char *path, size_t len)
 {
 	uint64_t h = kelp_path_hash(path, len);
-	size_t i = h & t->mask;
-	struct kelp_path_plan *p = t->slots[i];
-	if (p && same(p, path, len, h)) {
-		clear_slot(t, i);
+	long i = slot_of(t, bucket(t, h), path, len, h);
+	if (i >= 0) {
+		clear_slot(t, (size_t)i);
 		t->st.removed++;
 	}
 }
@@ -207,11 +241,13 @@ const struct kelp_path_plan *kelp_path_table_find(const struct kelp_path_table *
 						  const uint8_t *path, size_t len, uint64_t now_ns)
 {
 	uint64_t h = kelp_path_hash(path, len);
-	const struct kelp_path_plan *p = __atomic_load_n(&t->slots[h & t->mask], __ATOMIC_ACQUIRE);
-	if (!p || p->hash != h || p->len != len || now_ns >= p->expires_ns ||
-	    memcmp(p->path, path, len) != 0)
-		return NULL;
-	return p;
+	struct kelp_path_plan *const *b = &t->slots[bucket(t, h)];
+	for (size_t w = 0; w < KELP_PATH_WAYS; w++) {
+		const struct kelp_path_plan *p = __atomic_load_n(&b[w], __ATOMIC_ACQUIRE);
+		if (p && p->hash == h && p->len == len && memcmp(p->path, path, len) == 0)
+			return now_ns < p->expires_ns ? p : NULL; /* a path has one slot at most */
+	}
+	return NULL;
 }
 
 void kelp_path_table_get_stats(const struct kelp_path_table *t, struct kelp_path_table_stats *s)

@@ -175,33 +175,93 @@ static void test_not_plannable(void **state)
 
 /* Two paths of the same slot: the newer one displaces the other, which is then not found (the
  * control thread serves it), and removing the displaced one leaves the newer one alone. */
+/* @n paths "/c/<i>" whose hashes agree with "/c/0"'s under @mask, "/c/0" first. */
+static void colliding(char (*out)[32], int n, uint64_t mask)
+{
+	snprintf(out[0], sizeof(out[0]), "/c/0");
+	uint64_t h0 = kelp_path_hash(out[0], strlen(out[0])) & mask;
+	int i = 1;
+	for (int k = 1; k < n; k++)
+		do
+			snprintf(out[k], sizeof(out[k]), "/c/%d", i++);
+		while ((kelp_path_hash(out[k], strlen(out[k])) & mask) != h0);
+}
+
+/*
+ * Two hot files whose hashes fall on the same slot of a direct-mapped table of this size (256
+ * slots for 100 entries) both stay served: the table is set-associative (a direct-mapped one kept
+ * only the newest and sent the other to the control thread).
+ */
 static void test_collision(void **state)
 {
 	struct fixture *f = *state;
-	char a[32], b[32];
-	snprintf(a, sizeof(a), "/c/0");
-	uint64_t mask = 255; /* the table of 100 entries has 256 slots */
-	uint64_t ha = kelp_path_hash(a, strlen(a)) & mask;
-	int i = 1;
-	do
-		snprintf(b, sizeof(b), "/c/%d", i++);
-	while ((kelp_path_hash(b, strlen(b)) & mask) != ha);
+	char c[2][32];
+	colliding(c, 2, 255);
 	struct kelp_filer_entry ea, eb;
-	file_entry(&ea, a, 1);
-	file_entry(&eb, b, 2);
-	assert_int_equal(kelp_path_table_publish(f->t, a, strlen(a), &ea, 50 * MS), 1);
-	assert_int_equal(kelp_path_table_publish(f->t, b, strlen(b), &eb, 50 * MS), 1);
-	assert_null(find(f->t, a, 0));
-	const struct kelp_path_plan *p = find(f->t, b, 0);
-	assert_non_null(p);
-	assert_int_equal(p->nfids, 2);
-	kelp_path_table_remove(f->t, a, strlen(a));
-	assert_non_null(find(f->t, b, 0));
+	file_entry(&ea, c[0], 1);
+	file_entry(&eb, c[1], 2);
+	assert_int_equal(kelp_path_table_publish(f->t, c[0], strlen(c[0]), &ea, 50 * MS), 1);
+	assert_int_equal(kelp_path_table_publish(f->t, c[1], strlen(c[1]), &eb, 50 * MS), 1);
+	const struct kelp_path_plan *pa = find(f->t, c[0], 0), *pb = find(f->t, c[1], 0);
+	assert_non_null(pa);
+	assert_non_null(pb);
+	assert_int_equal(pa->nfids, 1);
+	assert_int_equal(pb->nfids, 2);
+	/* publishing one again replaces it in its slot, removing it leaves the other */
+	assert_int_equal(kelp_path_table_publish(f->t, c[0], strlen(c[0]), &eb, 60 * MS), 1);
+	assert_int_equal(find(f->t, c[0], 0)->nfids, 2);
+	kelp_path_table_remove(f->t, c[0], strlen(c[0]));
+	assert_null(find(f->t, c[0], 0));
+	assert_non_null(find(f->t, c[1], 0));
+	struct kelp_path_table_stats st;
+	kelp_path_table_get_stats(f->t, &st);
+	assert_int_equal(st.displaced, 0);
+	assert_int_equal(st.removed, 1);
+	kelp_filer_entry_free(&ea);
+	kelp_filer_entry_free(&eb);
+}
+
+/*
+ * A full bucket: one more path takes the slot of the plan that expires first (counted as
+ * displaced); the others stay; the displaced one is found nowhere (also not stale), and a freed
+ * slot is used again without displacing anyone.
+ */
+static void test_bucket_full(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = KELP_PATH_WAYS + 1 };
+	char c[N + 1][32];
+	colliding(c, N + 1, 256 / KELP_PATH_WAYS - 1); /* 64 buckets */
+	struct kelp_filer_entry e[N + 1];
+	/* c[1] expires first of the four in the bucket */
+	const uint64_t exp[N + 1] = {50 * MS, 40 * MS, 60 * MS, 70 * MS, 80 * MS, 90 * MS};
+	for (int k = 0; k < N + 1; k++)
+		file_entry(&e[k], c[k], (uint32_t)k + 1);
+	for (int k = 0; k < (int)KELP_PATH_WAYS; k++)
+		assert_int_equal(kelp_path_table_publish(f->t, c[k], strlen(c[k]), &e[k], exp[k]),
+				 1);
+	for (int k = 0; k < (int)KELP_PATH_WAYS; k++)
+		assert_int_equal(find(f->t, c[k], 0)->nfids, k + 1);
+	assert_int_equal(kelp_path_table_publish(f->t, c[4], strlen(c[4]), &e[4], exp[4]), 1);
+	assert_null(find(f->t, c[1], 0));
+	for (int k = 0; k < N; k++)
+		if (k != 1)
+			assert_int_equal(find(f->t, c[k], 0)->nfids, k + 1);
 	struct kelp_path_table_stats st;
 	kelp_path_table_get_stats(f->t, &st);
 	assert_int_equal(st.displaced, 1);
-	kelp_filer_entry_free(&ea);
-	kelp_filer_entry_free(&eb);
+	kelp_path_table_remove(f->t, c[1], strlen(c[1])); /* not there: nothing removed */
+	kelp_path_table_remove(f->t, c[3], strlen(c[3]));
+	assert_int_equal(kelp_path_table_publish(f->t, c[5], strlen(c[5]), &e[5], exp[5]), 1);
+	assert_int_equal(find(f->t, c[5], 0)->nfids, 6);
+	assert_int_equal(find(f->t, c[0], 0)->nfids, 1);
+	assert_int_equal(find(f->t, c[2], 0)->nfids, 3);
+	assert_int_equal(find(f->t, c[4], 0)->nfids, 5);
+	kelp_path_table_get_stats(f->t, &st);
+	assert_int_equal(st.displaced, 1);
+	assert_int_equal(st.removed, 1);
+	for (int k = 0; k < N + 1; k++)
+		kelp_filer_entry_free(&e[k]);
 }
 
 /* A plan the reader found stays readable until its quiescent point, across replace and remove. */
@@ -332,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_publish_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_plannable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collision, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_heat, setup, teardown),
