@@ -27,7 +27,9 @@
 #   --ways LIST   comma-separated subset of kelp_mount,weed_mount,path,path_ls,http (default all)
 #   --sets LIST   comma-separated subset of small,large (default both; a set left out is not
 #                 uploaded either)
-# Writes OUTDIR/runs.json (one JSON line per run), OUTDIR/machine.txt, and prints a Markdown table.
+# Writes OUTDIR/runs.json (one JSON line per run), OUTDIR/machine.txt, kelpd's counters after each
+# path run (OUTDIR/kelpd-stats-path-SET-ROUND.json, kelpctl --json stats), and prints a Markdown
+# table.
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -192,6 +194,9 @@ way_weed_mount() { # SET
 way_path() { # SET
 	kelpd_start "$OUT/kelp.conf" "$OUT/kelpd.log"
 	run path "$1" "$KELPD_PID" -m path -c "$OUT/kelp.conf"
+	# kelpd's counters of the run (reads served on the lcore, plans displaced, listings, lookups)
+	"$BIN/kelpctl" -c "$OUT/kelp.conf" --json stats >"$OUT/kelpd-stats-path-$1-$round.json" ||
+		echo "run-mount.sh: kelpctl stats failed (see above)" >&2
 	kelpd_stop
 }
 way_path_ls() { # SET: the path API as a data loader that enumerates its data set first
