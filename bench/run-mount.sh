@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
 	*) echo "run-mount.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
-for tool in kelpd kelp-mount kelp-files-bench; do
+for tool in kelpd kelpctl kelp-mount kelp-files-bench; do
 	[ -x "$BIN/$tool" ] || { echo "run-mount.sh: $BIN/$tool missing: run 'make' first" >&2; exit 1; }
 done
 . test/integ/lib/filer.sh
