@@ -43,6 +43,9 @@
 # index points at while the old region is registered): their wrong-offset and torn cases are in
 # test/unit/test_rdma_reader_route.c test_one_sided_unverified_goes_two_sided_once.
 # KELP_RDMA_READ_PARTS="1 5 6" (e.g.) runs only those parts (1 always runs: it sets up the rest).
+# KELP_RDMA_EXPORT_PARK=true: the export kelpd runs with `[rdma] export_park = true` (default: the
+# key's default, false). KELP_RDMA_READ_LOGS=DIR: on failure, both kelpds' whole logs are copied to
+# DIR (give a directory in the repository: the guest writes it through to the host).
 # Exit 0 pass, 1 fail, 77 skip (no SeaweedFS on the host).
 set -u
 . test/rdma/guest-lib.sh
@@ -77,6 +80,7 @@ trap cleanup EXIT
 fail() {
 	echo "FAIL: $*"
 	for f in "$W"/*.log; do echo "--- $f"; tail -25 "$f"; done
+	[ -z "${KELP_RDMA_READ_LOGS:-}" ] || cp "$W"/*.log "$KELP_RDMA_READ_LOGS"/
 	exit 1
 }
 ctl() { "$BIN/kelpctl" --socket "$W/$1.sock" "${@:2}"; }
@@ -84,7 +88,8 @@ ctl() { "$BIN/kelpctl" --socket "$W/$1.sock" "${@:2}"; }
 # (jq: starting python3 under TCG on a loaded host takes seconds)
 jget() { jq -r ".$(sed 's/\.\([0-9][0-9]*\)/[\1]/g' <<< "$1")"; }
 
-# the export lcore never parks (lcore/rdma/rdma_export.h): give each kelpd its own CPU
+# the export lcore never parks unless [rdma] export_park is on (off by default: with it on, part 3
+# failed in 3 of 5 VM runs: bench/results/2026-12-03-exportpark/): give each kelpd its own CPU
 cat > "$W/export.conf" <<CONF
 [engine]
 lcores = 1
@@ -97,6 +102,7 @@ dirs = $G
 device = rxe0
 gid_index = 0
 listen = $EXP
+export_park = ${KELP_RDMA_EXPORT_PARK:-false}
 CONF
 cat > "$W/reader.conf" <<CONF
 [engine]
