@@ -919,11 +919,8 @@ int kelp_lcore_send(struct kelp_lcore *lc, const struct kelp_msg *m)
 	KELP_ASSERT_OWNER(&lc->eng->ctl_owner);
 	if (kelp_ring_enqueue_burst(&lc->to_lcore.prod, m, 1) != 1)
 		return -EAGAIN;
-	/* control messages are rare: always wake, a running lcore just finds the counter later.
-	 * Only kelpd holds wake_fd and it is non-blocking: this write never blocks us (EAGAIN would
-	 * mean a wake-up is pending anyway). */
-	uint64_t one = 1;
-	(void)!write(lc->wake_fd, &one, sizeof(one));
+	/* control messages are rare: always wake, a running lcore just finds the counter later */
+	kelp_lcore_wake(lc);
 	return 0;
 }
 
@@ -941,9 +938,7 @@ void kelp_lcore_kick(struct kelp_lcore *lc)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!__atomic_load_n(&lc->parked, __ATOMIC_RELAXED))
 		return; /* polling: it finds the messages in its next round */
-	uint64_t one = 1;
-	if (write(lc->wake_fd, &one, sizeof(one)) < 0)
-		return; /* eventfd counter saturated: a wake-up is pending anyway */
+	kelp_lcore_wake(lc);
 }
 
 void kelp_lcore_join(struct kelp_lcore *lc)
