@@ -398,10 +398,104 @@ static int conn_arm(struct kelp_rdma_conn *c)
 	return 0;
 }
 
-/* Back to DOWN: QP to RESET (drops its queues), new generation, re-armed. */
+/* Destroys @qp (a connection's, current or replaced), saying so when verbs refuses.
+ * @return 0 or its -errno. */
+static int qp_destroy(struct kelp_rdma_lcore *lc, struct ibv_qp *qp)
+{
+	uint32_t qpn = qp->qp_num;
+	int ret = lc->ops->destroy_qp(qp);
+
+	if (ret < 0)
+		kelp_log_error("kelp: destroying QP %u on %s failed: %s", qpn, lc->dev->name,
+			       strerror(-ret));
+	return ret;
+}
+
+/*
+ * An RC QP for @c on the lcore's CQ (send and receive), sized for its role: in *@out, in RESET.
+ * Sets c->inline_ok from what the device granted. @return 0 or -errno (message printed).
+ */
+static int qp_create(struct kelp_rdma_conn *c, struct ibv_qp **out)
+{
+	struct kelp_rdma_lcore *lc = c->lc;
+	struct ibv_qp_init_attr qpa;
+	struct ibv_qp *qp;
+	int err;
+
+	memset(&qpa, 0, sizeof(qpa));
+	qpa.send_cq = lc->cq;
+	qpa.recv_cq = lc->cq;
+	qpa.qp_type = IBV_QPT_RC;
+	qpa.sq_sig_all = 0;
+	/* The send queue never overflows: a reader has one SEND per slot; an exporter one reply
+	 * SEND and at most one WRITE from a registered source per slot, plus one WRITE per bounce
+	 * buffer of the lcore's pool (each held by one reply until its SEND completes, and the
+	 * unsignaled WRITEs before that SEND leave the queue with it). */
+	qpa.cap.max_send_wr =
+		c->role == KELP_RDMA_READER ? c->nslots + 1 : 2 * c->nslots + lc->bounce_slots + 1;
+	qpa.cap.max_recv_wr = c->max_credits;
+	qpa.cap.max_send_sge = c->role == KELP_RDMA_READER ? KELP_RDMA_RREAD_SGE : 1;
+	qpa.cap.max_recv_sge = 1;
+	qpa.cap.max_inline_data = KELP_RDMA_MSG_MAX;
+	qp = lc->ops->create_qp(lc->dev->pd, &qpa);
+	if (!qp) {
+		/* Some devices take no inline data: retry without. */
+		qpa.cap.max_inline_data = 0;
+		qp = lc->ops->create_qp(lc->dev->pd, &qpa);
+	}
+	if (!qp) {
+		err = errno ? errno : EIO; /* a verbs call that failed without errno */
+		kelp_log_error("kelp: cannot create an RC QP (%u send, %u recv) on %s: %s",
+			       qpa.cap.max_send_wr, qpa.cap.max_recv_wr, lc->dev->name,
+			       strerror(err));
+		return -err;
+	}
+	c->inline_ok = qpa.cap.max_inline_data >= KELP_RDMA_MSG_MAX;
+	*out = qp;
+	return 0;
+}
+
+/*
+ * Gives @c a new QP, armed (INIT, receives posted), in place of its old one (destroyed; none at
+ * creation, or after a failed attempt). The new one is made first, so its QPN differs from the
+ * old one's: a peer that still sends to the old QPN reaches nothing. On failure @c has no QP
+ * (c->qp NULL: it stays DOWN; kelp_rdma_conn_hello / _establish try again).
+ * @return 0 or -errno (message printed).
+ */
+static int conn_new_qp(struct kelp_rdma_conn *c)
+{
+	struct ibv_qp *old = c->qp, *qp = NULL;
+	int ret = qp_create(c, &qp);
+
+	c->qp = NULL;
+	if (old)
+		qp_destroy(c->lc, old);
+	if (ret < 0)
+		return ret;
+	c->qp = qp;
+	ret = conn_arm(c);
+	if (ret < 0) {
+		qp_destroy(c->lc, qp);
+		c->qp = NULL;
+		return ret;
+	}
+	if (old)
+		c->stats.new_qps++;
+	return 0;
+}
+
+/*
+ * Back to DOWN, with a new generation and a NEW QP (conn_new_qp): the old one is destroyed, not
+ * moved to RESET and used again. A QP that failed may still hold work requests the provider never
+ * completed (rxe on Linux 6.1 leaves a SEND to a destroyed peer QP outstanding for ever), and
+ * RESET was seen not to empty its queues there: receives of the old incarnation stayed posted
+ * (posting the new ones failed with ENOMEM, replies landed in stale buffers) and every later
+ * connection on that QP failed with flush errors within milliseconds
+ * (bench/results/2026-12-03-exportpark/). A new QP has empty queues on every provider. Its
+ * completions still in the CQ carry the old generation and are dropped (stale_cqes).
+ */
 void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 {
-	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_RESET};
 	struct kelp_rdma_lcore *lc = c->lc;
 
 	/* Work requests not yet posted point into bounce buffers that go back to the pool now. */
@@ -410,14 +504,12 @@ void conn_reset(struct kelp_rdma_conn *c, uint64_t now)
 	for (uint32_t i = 0; i < c->nslots; i++)
 		if (c->slots[i].busy)
 			export_put_bounce(lc, &c->slots[i]);
-	if (lc->ops->modify_qp(c->qp, &attr, IBV_QP_STATE) < 0)
-		kelp_log_warn("kelp: QP %u to RESET failed", c->qp->qp_num);
 	c->gen = ++lc->gen_of[c->index];
 	c->state = KELP_RDMA_DOWN;
 	c->retry_at = now + c->backoff;
 	c->backoff = c->backoff * 2 > KELP_RDMA_BACKOFF_MAX_NS ? KELP_RDMA_BACKOFF_MAX_NS
 							       : c->backoff * 2;
-	if (conn_arm(c) < 0)
+	if (conn_new_qp(c) < 0)
 		c->retry_at = now + KELP_RDMA_BACKOFF_MAX_NS; /* try again much later */
 }
 
@@ -449,7 +541,6 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 			  struct kelp_rdma_conn **out)
 {
 	struct kelp_rdma_conn *c;
-	struct ibv_qp_init_attr qpa;
 	int index = -1, err;
 	size_t bufs_len;
 
@@ -511,48 +602,15 @@ int kelp_rdma_conn_create(struct kelp_rdma_lcore *lc, enum kelp_rdma_role role, 
 		goto free_mem;
 	}
 
-	memset(&qpa, 0, sizeof(qpa));
-	qpa.send_cq = lc->cq;
-	qpa.recv_cq = lc->cq;
-	qpa.qp_type = IBV_QPT_RC;
-	qpa.sq_sig_all = 0;
-	/* The send queue never overflows: a reader has one SEND per slot; an exporter one reply
-	 * SEND and at most one WRITE from a registered source per slot, plus one WRITE per bounce
-	 * buffer of the lcore's pool (each held by one reply until its SEND completes, and the
-	 * unsignaled WRITEs before that SEND leave the queue with it). */
-	qpa.cap.max_send_wr =
-		role == KELP_RDMA_READER ? c->nslots + 1 : 2 * c->nslots + lc->bounce_slots + 1;
-	qpa.cap.max_recv_wr = credits;
-	qpa.cap.max_send_sge = role == KELP_RDMA_READER ? KELP_RDMA_RREAD_SGE : 1;
-	qpa.cap.max_recv_sge = 1;
-	qpa.cap.max_inline_data = KELP_RDMA_MSG_MAX;
-	c->qp = lc->ops->create_qp(lc->dev->pd, &qpa);
-	if (!c->qp) {
-		/* Some devices take no inline data: retry without. */
-		qpa.cap.max_inline_data = 0;
-		c->qp = lc->ops->create_qp(lc->dev->pd, &qpa);
-	}
-	if (!c->qp) {
-		err = errno;
-		kelp_log_error("kelp: cannot create an RC QP (%u send, %u recv) on %s: %s",
-			       qpa.cap.max_send_wr, qpa.cap.max_recv_wr, lc->dev->name,
-			       strerror(err));
-		goto dereg_bufs;
-	}
-	c->inline_ok = qpa.cap.max_inline_data >= KELP_RDMA_MSG_MAX;
 	lc->conns[index] = c;
-	err = conn_arm(c);
-	if (err < 0) {
-		err = -err;
+	err = -conn_new_qp(c);
+	if (err) {
 		lc->conns[index] = NULL;
-		goto destroy_qp;
+		goto dereg_bufs;
 	}
 	*out = c;
 	return 0;
 
-destroy_qp:
-	if (lc->ops->destroy_qp(c->qp) < 0)
-		kelp_log_error("kelp: destroying QP %u failed", c->qp->qp_num);
 dereg_bufs:
 	kelp_rdma_dereg(lc->dev, c->bufs_mr, "message buffer");
 free_mem:
@@ -586,12 +644,8 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 			if (lc->dirty[k] == c->index)
 				lc->dirty[k] = lc->dirty[--lc->ndirty];
 	}
-	ret = lc->ops->destroy_qp(c->qp);
-	if (ret < 0) {
-		kelp_log_error("kelp: destroying QP %u on %s failed: %s", c->qp->qp_num,
-			       lc->dev->name, strerror(-ret));
-		first = ret;
-	}
+	if (c->qp) /* none after a failed renewal (conn_new_qp) */
+		first = qp_destroy(lc, c->qp);
 	ret = kelp_rdma_dereg(lc->dev, c->bufs_mr, "message buffer");
 	if (ret < 0 && !first)
 		first = ret;
@@ -612,9 +666,16 @@ int kelp_rdma_conn_hello(struct kelp_rdma_conn *c, struct kelp_rdma_hello *out)
 {
 	struct kelp_rdma_dev *dev = c->lc->dev;
 
+	int ret;
+
 	if (c->role == KELP_RDMA_READER) {
 		if (c->state != KELP_RDMA_DOWN)
 			return -EALREADY;
+		/* no QP since a failed renewal (conn_reset): try again, or back off again */
+		if (!c->qp && (ret = conn_new_qp(c)) < 0) {
+			c->retry_at = c->lc->clock_ns() + KELP_RDMA_BACKOFF_MAX_NS;
+			return ret;
+		}
 		c->state = KELP_RDMA_CONNECTING;
 	}
 	memset(out, 0, sizeof(*out));
@@ -626,7 +687,7 @@ int kelp_rdma_conn_hello(struct kelp_rdma_conn *c, struct kelp_rdma_hello *out)
 	out->status = KELP_RDMA_OK;
 	out->credits = c->role == KELP_RDMA_READER ? c->max_credits : c->credits;
 	out->mtu = (uint8_t)dev->active_mtu;
-	out->qpn = c->qp->qp_num & 0xffffff;
+	out->qpn = c->qp ? c->qp->qp_num & 0xffffff : 0; /* an exporter's refusal may have none */
 	out->psn = c->psn;
 	out->lid = dev->lid;
 	memcpy(out->gid, dev->gid.raw, 16);
@@ -685,6 +746,9 @@ int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_he
 			ret = peer->kind != KELP_RDMA_HELLO ? -EPROTO : -EINVAL;
 			goto fail;
 		}
+		/* no QP since a failed renewal (conn_reset): try again */
+		if (!c->qp && (ret = conn_new_qp(c)) < 0)
+			goto fail;
 	}
 	c->credits = peer->credits < c->max_credits ? peer->credits : c->max_credits;
 	c->version = (uint8_t)peer->version;
@@ -695,8 +759,13 @@ int kelp_rdma_conn_establish(struct kelp_rdma_conn *c, const struct kelp_rdma_he
 		c->peer_inline =
 			peer->inline_max < c->lc->inline_max ? peer->inline_max : c->lc->inline_max;
 	ret = qp_to_rts(c, peer);
-	if (ret < 0)
+	if (ret < 0) {
+		/* half way to RTS: an exporter's next HELLO gets a new QP (a reader's does anyway)
+		 */
+		if (c->role == KELP_RDMA_EXPORTER)
+			conn_reset(c, now_ns);
 		goto fail;
+	}
 	c->state = KELP_RDMA_UP;
 	c->backoff = KELP_RDMA_BACKOFF_MIN_NS;
 	if (c->role == KELP_RDMA_EXPORTER) {
@@ -747,6 +816,11 @@ uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *c)
 	return c->retry_at;
 }
 
+uint32_t kelp_rdma_conn_qpn(const struct kelp_rdma_conn *c)
+{
+	return c->qp ? c->qp->qp_num : 0;
+}
+
 /* ---- the poller ---------------------------------------------------------------------------------
  */
 
@@ -764,6 +838,18 @@ static void check_timers(struct kelp_rdma_lcore *lc)
 		export_check_idle(lc, now);
 }
 
+/* A completion whose id names nothing: counted; the first one is logged (a bug: the counter is
+ * in kelpctl peers). Cold: never on a working path. */
+static void unknown_cqe(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc)
+{
+	if (lc->stats.unknown_cqes++ == 0)
+		kelp_log_warn("kelp: a completion that names no work request of this lcore (wr_id "
+			      "%#llx, QP %u, %s): dropped; later ones are only counted "
+			      "(unknown_cqes)",
+			      (unsigned long long)wc->wr_id, wc->qp_num,
+			      ibv_wc_status_str(wc->status));
+}
+
 /* Handles one completion. @return 1 when @done was written. */
 static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 		     struct kelp_rdma_done *done)
@@ -775,7 +861,7 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 	struct kelp_rdma_conn *c = ci < KELP_RDMA_MAX_CONNS ? lc->conns[ci] : NULL;
 
 	if (kind < WR_REQ_SEND || kind > WR_RREAD || ci >= KELP_RDMA_MAX_CONNS) {
-		lc->stats.unknown_cqes++;
+		unknown_cqe(lc, wc);
 		return 0;
 	}
 	if (!c || c->gen != gen) {
@@ -801,13 +887,13 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 		return 0;
 	case WR_REPLY_RECV:
 		if (slot >= c->max_credits || c->role != KELP_RDMA_READER) {
-			lc->stats.unknown_cqes++;
+			unknown_cqe(lc, wc);
 			return 0;
 		}
 		return reader_reply(c, slot, wc->byte_len, done);
 	case WR_REQ_RECV:
 		if (slot >= c->max_credits || c->role != KELP_RDMA_EXPORTER) {
-			lc->stats.unknown_cqes++;
+			unknown_cqe(lc, wc);
 			return 0;
 		}
 		if (c->state == KELP_RDMA_UP)
@@ -818,12 +904,12 @@ static int handle_wc(struct kelp_rdma_lcore *lc, const struct ibv_wc *wc,
 		return 0;
 	case WR_RREAD:
 		if (c->role != KELP_RDMA_READER) {
-			lc->stats.unknown_cqes++;
+			unknown_cqe(lc, wc);
 			return 0;
 		}
 		return reader_rread_done(c, slot, done);
 	case WR_WRITE: /* unsignaled: only failures are reported, handled above */
-		lc->stats.unknown_cqes++;
+		unknown_cqe(lc, wc);
 		return 0;
 	case WR_PROBE: /* the reader's NIC acknowledged it: still there */
 		c->probe_out = false;

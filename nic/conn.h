@@ -22,7 +22,9 @@
  * level, no completion would ever tell the reader.)
  * DOWN carries a retry time that doubles on each failure (backoff 100 ms .. 6.4 s) and resets on a
  * successful establish. When a connection fails, every request in flight on it completes with
- * -ECONNRESET exactly once (the caller retries over HTTP) and the QP is reset for the next attempt.
+ * -ECONNRESET exactly once (the caller retries over HTTP) and the connection gets a new QP for the
+ * next attempt (the old one is destroyed, never moved to RESET and used again: a failed QP may
+ * still hold work requests, and rxe on Linux 6.1 kept them across RESET; counted in new_qps).
  * While a peer is not UP, submit returns -ENOTCONN: its reads go to HTTP.
  *
  * Posting in batches: work requests are built in per-slot storage and chained; each connection's
@@ -44,8 +46,8 @@
  *
  * wr_id is a typed tag: kind (8 bits) | connection generation (8) | connection index (16) | slot
  * (32). The generation changes on every reset, so completions left in the CQ by an earlier
- * incarnation of a connection are recognised and dropped; unknown kinds and indexes are counted as
- * errors.
+ * incarnation of a connection (its destroyed QP) are recognised and dropped (stale_cqes); unknown
+ * kinds and indexes are counted (unknown_cqes: a bug, the first one is logged).
  *
  * Every int function returns 0 or -errno unless it says otherwise.
  *
@@ -148,6 +150,8 @@ struct kelp_rdma_conn_stats {
 	uint64_t bytes;	      /* RDMA-written (export) / received (reader) */
 	uint64_t errors;      /* failed completions and protocol errors */
 	uint64_t resets;      /* times the connection failed and was reset */
+	uint64_t new_qps;     /* QPs made to replace a reset one (every reset, failed handshakes
+			       * too; kelp_rdma_conn_qpn() is the current one) */
 	uint64_t bounced;     /* export: replies served through the bounce pool */
 	uint64_t too_large;   /* export: reads refused as larger than max_read (TOO_LARGE) */
 	uint64_t inlined;     /* replies whose bytes came inline in the SEND (no RDMA WRITE) */
@@ -182,8 +186,10 @@ struct kelp_rdma_lcore_config {
 
 struct kelp_rdma_lcore_stats {
 	uint64_t polls_busy;   /* kelp_rdma_lcore_poll() calls that found completions */
-	uint64_t stale_cqes;   /* completions of an earlier incarnation of a connection */
-	uint64_t unknown_cqes; /* completions with an id that names nothing: a bug */
+	uint64_t stale_cqes;   /* completions of an earlier incarnation of a connection (its
+				* destroyed QP, flushed or late): dropped */
+	uint64_t unknown_cqes; /* completions with an id that names nothing (kind 0: a zeroed
+				* work request): a bug, the first one is logged */
 	uint64_t retired;      /* exporter connections reset because their reader reconnected
 				* or restarted (kelp_rdma_conn_establish) */
 };
@@ -252,7 +258,8 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *conn);
 /*
  * kelp_rdma_conn_hello - this side's half of the handshake (kind HELLO for a reader, ACK for an
  * exporter, status OK, credits = the connection's). Reader: DOWN -> CONNECTING.
- * @return 0; -EALREADY reader not in DOWN.
+ * @return 0; -EALREADY reader not in DOWN; the -errno of making a QP when the connection has
+ * none (a renewal failed; it stays DOWN, the next attempt after KELP_RDMA_BACKOFF_MAX_NS).
  */
 int kelp_rdma_conn_hello(struct kelp_rdma_conn *conn, struct kelp_rdma_hello *out);
 
@@ -270,8 +277,9 @@ int kelp_rdma_conn_hello(struct kelp_rdma_conn *conn, struct kelp_rdma_hello *ou
 int kelp_rdma_conn_establish(struct kelp_rdma_conn *conn, const struct kelp_rdma_hello *peer,
 			     uint64_t now_ns);
 
-/* kelp_rdma_conn_failed - the handshake failed outside this module (TCP refused, timeout): back
- * to DOWN with the next attempt pushed out by the backoff. */
+/* kelp_rdma_conn_failed - the handshake failed outside this module (TCP refused, timeout), or an
+ * exporter's ACK could not be sent: back to DOWN with a new QP and the next attempt pushed out by
+ * the backoff. */
 void kelp_rdma_conn_failed(struct kelp_rdma_conn *conn, uint64_t now_ns);
 
 /* kelp_rdma_conn_due - true when a reader in DOWN may try to connect again at @now_ns. */
@@ -284,6 +292,9 @@ uint16_t kelp_rdma_conn_credits(const struct kelp_rdma_conn *conn);
 const struct kelp_rdma_conn_stats *kelp_rdma_conn_stats(const struct kelp_rdma_conn *conn);
 /* The time (ns) of the next allowed attempt when DOWN. */
 uint64_t kelp_rdma_conn_retry_at(const struct kelp_rdma_conn *conn);
+/* The QP number of the connection's current QP (a new one after every reset; the logs name it),
+ * or 0 while it has none (a renewal failed: the next attempt tries again). */
+uint32_t kelp_rdma_conn_qpn(const struct kelp_rdma_conn *conn);
 
 /*
  * kelp_rdma_submit - post one request on a READER connection (with @rd->more: queue it).

@@ -3,7 +3,8 @@
  * Inside nic/conn: what its three files share (not for callers of nic/conn.h, which keeps the
  * objects opaque). As DPDK's *_pvt.h headers, included only by:
  *   nic/conn.c        the plumbing both roles use: the lcore's CQ, connections and their RC QPs
- *                     (state transitions, handshake, reset), work requests queued and posted,
+ *                     (state transitions, handshake, reset = a new QP), work requests queued and
+ *                     posted,
  *                     the poller that dispatches completions to
  *   nic/conn_reader.c the reader's requests: submit, replies, failures, timeouts, and
  *   nic/conn_export.c the exporter: requests served from kelp_rdma_export_ops, its bounce pool.
@@ -197,7 +198,8 @@ void build_send(struct kelp_rdma_conn *c, struct slot_wrs *w, enum wr_kind kind,
 int flush_conn(struct kelp_rdma_conn *c);
 /* Slot @i is free again. */
 void slot_release(struct kelp_rdma_conn *c, uint32_t i);
-/* Back to DOWN: QP to RESET, new generation, re-armed; the next attempt after the backoff. */
+/* Back to DOWN: a new QP in place of the old one (destroyed, never reused: conn.c says why), new
+ * generation, armed; the next attempt after the backoff. */
 void conn_reset(struct kelp_rdma_conn *c, uint64_t now);
 /* The connection broke (@why, for the one message): readers report their requests in flight as
  * -ECONNRESET from the next polls, then reset; exporters reset at once. */

@@ -103,15 +103,22 @@ static json_t *export_json(struct kelp_control *ctl)
 	if (!ctl->eng->rdma_export)
 		return NULL;
 	kelp_rdma_export_stats(ctl->eng->rdma_export, &st);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "connections", (json_int_t)st.connections, "handshake_errors",
-			 (json_int_t)st.handshake_errors, "requests", (json_int_t)st.requests,
-			 "replies", (json_int_t)st.replies, "bytes", (json_int_t)st.bytes,
-			 "bounced", (json_int_t)st.bounced, "errors", (json_int_t)st.errors,
-			 "resets", (json_int_t)st.resets, "too_large", (json_int_t)st.too_large,
-			 "up", (json_int_t)st.up, "replaced", (json_int_t)st.replaced, "inlined",
-			 (json_int_t)st.inlined, "probes", (json_int_t)st.probes, "idle_resets",
-			 (json_int_t)st.idle_resets);
+	json_t *o =
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			  "connections", (json_int_t)st.connections, "handshake_errors",
+			  (json_int_t)st.handshake_errors, "requests", (json_int_t)st.requests,
+			  "replies", (json_int_t)st.replies, "bytes", (json_int_t)st.bytes,
+			  "bounced", (json_int_t)st.bounced, "errors", (json_int_t)st.errors,
+			  "resets", (json_int_t)st.resets, "too_large", (json_int_t)st.too_large,
+			  "up", (json_int_t)st.up, "replaced", (json_int_t)st.replaced, "inlined",
+			  (json_int_t)st.inlined, "probes", (json_int_t)st.probes, "idle_resets",
+			  (json_int_t)st.idle_resets);
+	if (o) { /* the QP counters (nic/conn.h): a reset gives a connection a new QP */
+		json_object_set_new(o, "new_qps", json_integer((json_int_t)st.new_qps));
+		json_object_set_new(o, "stale_cqes", json_integer((json_int_t)st.stale_cqes));
+		json_object_set_new(o, "unknown_cqes", json_integer((json_int_t)st.unknown_cqes));
+	}
+	return o;
 }
 
 static json_t *cmd_status(struct kelp_control *ctl)
@@ -250,6 +257,14 @@ static json_t *cmd_peers(struct kelp_control *ctl)
 								       p->retry_in_ms > 0
 							       ? p->retry_in_ms
 							       : 0)));
+			/* the QP counters (nic/conn.h); the CQ's are the lcore's, all its peers' */
+			json_t *row = json_array_get(arr, json_array_size(arr) - 1);
+			json_object_set_new(row, "qpn", json_integer((json_int_t)p->qpn));
+			json_object_set_new(row, "new_qps", json_integer((json_int_t)p->new_qps));
+			json_object_set_new(row, "stale_cqes",
+					    json_integer((json_int_t)p->stale_cqes));
+			json_object_set_new(row, "unknown_cqes",
+					    json_integer((json_int_t)p->unknown_cqes));
 		}
 	}
 	free(info);

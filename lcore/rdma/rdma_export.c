@@ -133,6 +133,7 @@ static void publish_stats(struct kelp_rdma_export *ex)
 		sum.inlined += s->inlined;
 		sum.probes += s->probes;
 		sum.idle_resets += s->idle_resets;
+		sum.new_qps += s->new_qps;
 	}
 	__atomic_store_n(&st->requests, sum.requests, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->replies, sum.replies, __ATOMIC_RELAXED);
@@ -146,6 +147,11 @@ static void publish_stats(struct kelp_rdma_export *ex)
 	__atomic_store_n(&st->idle_resets, sum.idle_resets, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->up, up, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->replaced, kelp_rdma_lcore_stats(ex->rlc)->retired, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->new_qps, sum.new_qps, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->stale_cqes, kelp_rdma_lcore_stats(ex->rlc)->stale_cqes,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&st->unknown_cqes, kelp_rdma_lcore_stats(ex->rlc)->unknown_cqes,
+			 __ATOMIC_RELAXED);
 }
 
 /* Export lcore: the handshake thread read the HELLO ex->hs_peer: reuse a DOWN connection or make
@@ -447,6 +453,9 @@ void kelp_rdma_export_stats(const struct kelp_rdma_export *ex, struct kelp_rdma_
 	out->inlined = __atomic_load_n(&st->inlined, __ATOMIC_RELAXED);
 	out->probes = __atomic_load_n(&st->probes, __ATOMIC_RELAXED);
 	out->idle_resets = __atomic_load_n(&st->idle_resets, __ATOMIC_RELAXED);
+	out->new_qps = __atomic_load_n(&st->new_qps, __ATOMIC_RELAXED);
+	out->stale_cqes = __atomic_load_n(&st->stale_cqes, __ATOMIC_RELAXED);
+	out->unknown_cqes = __atomic_load_n(&st->unknown_cqes, __ATOMIC_RELAXED);
 }
 
 int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
@@ -461,9 +470,10 @@ int kelp_rdma_export_stop(struct kelp_rdma_export *ex)
 	kelp_log_info(
 		"kelpd: RDMA export: connections %lu (handshake errors %lu) requests %lu replies "
 		"%lu bytes %lu errors %lu resets %lu too large %lu replaced %lu inlined %lu "
-		"keepalives %lu idle resets %lu",
+		"keepalives %lu idle resets %lu new QPs %lu stale completions %lu unknown %lu",
 		st.connections, st.handshake_errors, st.requests, st.replies, st.bytes, st.errors,
-		st.resets, st.too_large, st.replaced, st.inlined, st.probes, st.idle_resets);
+		st.resets, st.too_large, st.replaced, st.inlined, st.probes, st.idle_resets,
+		st.new_qps, st.stale_cqes, st.unknown_cqes);
 	hs_stop(ex); /* before the listener and the connections go */
 	close(ex->hs_wake[0]);
 	close(ex->hs_wake[1]);

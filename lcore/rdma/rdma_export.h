@@ -59,12 +59,15 @@ struct kelp_rdma_export_stats {
 	uint64_t connections; /* handshakes that brought a connection up */
 	uint64_t handshake_errors;
 	uint64_t requests, replies, bytes, bounced, errors, resets;
-	uint64_t too_large;   /* reads refused as larger than max_read_mb (the reader used HTTP) */
-	uint64_t up;	      /* connections up now */
-	uint64_t replaced;    /* connections reset because their reader reconnected or restarted */
-	uint64_t inlined;     /* replies that carried their bytes inline ([rdma] inline_max) */
-	uint64_t probes;      /* keepalives sent to idle readers ([peer] idle_timeout_s) */
-	uint64_t idle_resets; /* connections reset because their reader did not answer one */
+	uint64_t too_large;    /* reads refused as larger than max_read_mb (the reader used HTTP) */
+	uint64_t up;	       /* connections up now */
+	uint64_t replaced;     /* connections reset because their reader reconnected or restarted */
+	uint64_t inlined;      /* replies that carried their bytes inline ([rdma] inline_max) */
+	uint64_t probes;       /* keepalives sent to idle readers ([peer] idle_timeout_s) */
+	uint64_t idle_resets;  /* connections reset because their reader did not answer one */
+	uint64_t new_qps;      /* QPs made to replace a reset connection's (nic/conn.h) */
+	uint64_t stale_cqes;   /* completions of reset connections' old QPs, dropped */
+	uint64_t unknown_cqes; /* completions that named nothing: a bug */
 };
 
 /*

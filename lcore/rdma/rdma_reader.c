@@ -161,6 +161,10 @@ static void publish_peer(const struct kelp_rdma_reader *rd, struct reader_peer *
 	PUB(p->pub.one_sided, p->os_reads);
 	PUB(p->pub.one_sided_fallbacks, p->os_fallbacks);
 	PUB(p->pub.retry_in_ms, retry);
+	PUB(p->pub.qpn, kelp_rdma_conn_qpn(p->conn));
+	PUB(p->pub.new_qps, st->new_qps);
+	PUB(p->pub.stale_cqes, kelp_rdma_lcore_stats(rd->rlc)->stale_cqes);
+	PUB(p->pub.unknown_cqes, kelp_rdma_lcore_stats(rd->rlc)->unknown_cqes);
 }
 
 /* Owning lcore: the peer standing for volume server @vs (made on first use). NULL: table full or
@@ -986,6 +990,10 @@ size_t kelp_rdma_reader_peers(const struct kelp_rdma_reader *rd, struct kelp_rdm
 		o->one_sided = PEEK(p->one_sided);
 		o->one_sided_fallbacks = PEEK(p->one_sided_fallbacks);
 		o->retry_in_ms = PEEK(p->retry_in_ms);
+		o->qpn = PEEK(p->qpn);
+		o->new_qps = PEEK(p->new_qps);
+		o->stale_cqes = PEEK(p->stale_cqes);
+		o->unknown_cqes = PEEK(p->unknown_cqes);
 	}
 	return n;
 }
@@ -1002,12 +1010,16 @@ int kelp_rdma_reader_destroy(struct kelp_rdma_reader *rd)
 
 		kelp_log_info(
 			"kelpd: lcore %u: RDMA peer %s:%u (volume server %s): requests %lu replies "
-			"%lu errors %lu resets %lu sent on to HTTP %lu, straight to HTTP %lu, "
-			"handshakes %lu; one-sided reads %lu, not verified (read two-sided) %lu",
+			"%lu errors %lu resets %lu (new QPs %lu) sent on to HTTP %lu, straight to "
+			"HTTP %lu, handshakes %lu; one-sided reads %lu, not verified (read "
+			"two-sided) %lu",
 			rd->lc->id, p->host, p->port, p->vs, st->requests, st->replies, st->errors,
-			st->resets, p->fallbacks, p->bypassed, p->connects, p->os_reads,
-			p->os_fallbacks);
+			st->resets, st->new_qps, p->fallbacks, p->bypassed, p->connects,
+			p->os_reads, p->os_fallbacks);
 	}
+	kelp_log_info("kelpd: lcore %u: RDMA reader CQ: stale completions dropped %lu, unknown %lu",
+		      rd->lc->id, kelp_rdma_lcore_stats(rd->rlc)->stale_cqes,
+		      kelp_rdma_lcore_stats(rd->rlc)->unknown_cqes);
 	hs_stop(rd); /* before the peers' connections go */
 	rc = kelp_rdma_lcore_destroy(rd->rlc);
 	for (size_t i = 0; i < rd->n_peers; i++) {

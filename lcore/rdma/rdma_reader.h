@@ -62,6 +62,11 @@ struct kelp_rdma_peer_info {
 	uint64_t one_sided; /* reads completed by one verified RDMA READ */
 	uint64_t one_sided_fallbacks; /* RDMA READs that did not verify: read two-sided */
 	int64_t retry_in_ms; /* DOWN: time until the next attempt (<= 0: at the next request) */
+	uint32_t qpn;	     /* its current QP (the logs name it; 0: none) */
+	uint64_t new_qps;    /* QPs made to replace a reset one (each reset and failed handshake) */
+	/* of this lcore's CQ, which all its peers share: completions of a reset connection's old
+	 * QP, dropped (after a reset: normal), and completions that named nothing (a bug) */
+	uint64_t stale_cqes, unknown_cqes;
 };
 
 /* Who this reader kelpd is to the exporters (proto/rdma_msg.h step 1): @reader_id stays the same

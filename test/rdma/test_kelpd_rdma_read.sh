@@ -286,6 +286,13 @@ if want 2; then # (and 3: it restarts the export 2 killed)
 	echo "   $((http_now - http_at_kill)) reads over HTTP since the kill; peer $state;" \
 		"$(( $(jget peers.0.requests <<< "$p") - $(jget peers.0.replies <<< "$p") )) RDMA request(s) were" \
 		"unanswered when it died, $(jget peers.0.fallbacks <<< "$p") RDMA reads in all were read again over HTTP"
+	# how the reader's connection failed: by the request timeout (rxe 6.1 leaves a SEND to the
+	# dead QP outstanding: the case that broke part 3 when the QP was reused after RESET) or by
+	# an error completion
+	n_fail=$(grep -c "(reader) failed" "$W/reader.log")
+	n_timeout=$(grep -c "(reader) failed: no reply within the request timeout" "$W/reader.log")
+	last=$(grep "(reader) failed" "$W/reader.log" | tail -1)
+	echo "   reader's connection failed $n_fail time(s), $n_timeout by the request timeout; last: ${last#*failed: }"
 
 	echo "   (${SECONDS}s)"
 	echo "-- 3. export kelpd restarted: RDMA again"
@@ -316,6 +323,13 @@ if want 2; then # (and 3: it restarts the export 2 killed)
 		"$retries session set-up(s) tried again)"
 	ctl reader peers
 	ctl reader stats | tail -4
+	# every reset gave the connection a new QP, and no completion named nothing (nic/conn.h)
+	p=$(ctl reader peers --json)
+	[ "$(jget peers.0.new_qps <<< "$p")" -ge 1 ] || fail "the reader's connection was reset but has no new QP: $p"
+	[ "$(jget peers.0.unknown_cqes <<< "$p")" = 0 ] || fail "the reader's CQ had completions that named nothing: $p"
+	ex=$(ctl export stats --json)
+	[ "$(jget rdma_export.unknown_cqes <<< "$ex")" = 0 ] || fail "the export's CQ had completions that named nothing: $ex"
+	echo "   reader QP $(jget peers.0.qpn <<< "$p"), $(jget peers.0.new_qps <<< "$p") new QP(s) after resets, $(jget peers.0.stale_cqes <<< "$p") stale completion(s) dropped, 0 unknown"
 
 fi
 

@@ -68,6 +68,7 @@ struct fake_qp {
 	struct fake_recv rq[FAKE_Q];
 	unsigned rq_head, rq_n;
 	uint32_t max_send_wr; /* as created: posts beyond it would overflow a real send queue */
+	uint32_t max_recv_wr; /* as created: a post beyond it fails with ENOMEM, as verbs */
 };
 
 struct fake_mr {
@@ -85,6 +86,9 @@ static struct fake {
 	int fail_post_send; /* > 0: that many post_send calls fail with -ENOMEM */
 	int post_send_calls, post_recv_calls;
 	int fail_reg_mr;	  /* > 0: reg_mr fails with EFAULT */
+	int fail_create_qp;	  /* > 0: that many create_qp calls fail with ENOMEM */
+	bool reset_keeps_wrs;	  /* RESET leaves the queues as they are: what rxe on Linux 6.1 was
+				   * seen to do with a QP that still held work requests */
 	int objects;		  /* live objects: every create must be destroyed */
 	struct fake_mr *mrs[256]; /* live MRs: RDMA READs check their rkey against them */
 	bool port_down;
@@ -238,14 +242,26 @@ static void f_ack_cq_events(struct ibv_cq *cq, unsigned int n)
 }
 static struct ibv_qp *f_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
 {
-	struct fake_qp *q = calloc(1, sizeof(*q));
+	struct fake_qp *q;
+	unsigned i = 0;
 
+	if (F.fail_create_qp > 0) {
+		F.fail_create_qp--;
+		errno = ENOMEM;
+		return NULL;
+	}
+	q = calloc(1, sizeof(*q));
 	q->qp.qp_num = ++F.next_qpn;
 	q->qp.send_cq = a->send_cq;
 	q->qp.recv_cq = a->recv_cq;
 	q->state = IBV_QPS_RESET;
 	q->max_send_wr = a->cap.max_send_wr;
-	F.qps[F.nqps++] = q;
+	q->max_recv_wr = a->cap.max_recv_wr;
+	while (i < F.nqps && F.qps[i]) /* a destroyed one's place */
+		i++;
+	assert_true(i < sizeof(F.qps) / sizeof(F.qps[0]));
+	F.qps[i] = q;
+	F.nqps += i == F.nqps;
 	F.last_qp = q;
 	F.objects++;
 	return &q->qp;
@@ -256,7 +272,7 @@ static int f_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
 
 	if (mask & IBV_QP_STATE) {
 		q->state = a->qp_state;
-		if (a->qp_state == IBV_QPS_RESET)
+		if (a->qp_state == IBV_QPS_RESET && !F.reset_keeps_wrs)
 			q->sq_n = q->rq_n = q->rq_head = 0;
 	}
 	if (mask & IBV_QP_DEST_QPN)
@@ -355,6 +371,10 @@ static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_rec
 
 	F.post_recv_calls++;
 	for (; wr; wr = wr->next) {
+		if (q->rq_n >= q->max_recv_wr) { /* the receive queue is full */
+			*bad = wr;
+			return -ENOMEM;
+		}
 		q->rq[(q->rq_head + q->rq_n++) % FAKE_Q] =
 			(struct fake_recv){.wr_id = wr->wr_id,
 					   .addr = (void *)(uintptr_t)wr->sg_list[0].addr,
@@ -425,13 +445,25 @@ static struct fake_qp *qp_by_num(uint32_t qpn)
 
 /* Delivers everything posted on @from's send queue to its peer: WRITEs land in memory, SENDs
  * consume the peer's next receive (receive completion on its CQ); signaled sends complete on
- * @from's CQ. */
+ * @from's CQ. A peer QP that was destroyed fails them (retries exceeded, then flushed). */
 static void wire_deliver(struct ibv_qp *from_qp)
 {
 	struct fake_qp *from = (struct fake_qp *)from_qp;
 	struct fake_qp *to = qp_by_num(from->dest_qpn);
 
-	assert_non_null(to);
+	if (!to) {
+		/* the peer QP was destroyed: no one acknowledges, the transport gives up on the
+		 * first work request and the QP flushes the rest (error completions are reported
+		 * signaled or not) */
+		for (unsigned i = 0; i < from->sq_n; i++)
+			cq_push(from->qp.send_cq,
+				(struct ibv_wc){.wr_id = from->sq[i].wr_id,
+						.status = i ? IBV_WC_WR_FLUSH_ERR
+							    : IBV_WC_RETRY_EXC_ERR,
+						.qp_num = from->qp.qp_num});
+		from->sq_n = 0;
+		return;
+	}
 	for (unsigned i = 0; i < from->sq_n; i++) {
 		struct fake_send *s = &from->sq[i];
 

@@ -205,10 +205,28 @@ static int poll_all(struct kelp_rdma_lcore *lc, struct kelp_rdma_done *done, int
 	return n;
 }
 
+/* The fake QP a connection has now (a new one after every reset). */
+static struct fake_qp *conn_fqp(struct kelp_rdma_conn *c)
+{
+	struct fake_qp *q = qp_by_num(kelp_rdma_conn_qpn(c));
+
+	assert_non_null(q);
+	return q;
+}
+
+/* @p's QPs as its connections have them now (after a reset and reconnect). */
+static void pair_qps(struct pair *p)
+{
+	p->rqp = conn_fqp(p->rc);
+	p->eqp = conn_fqp(p->ec);
+}
+
 /* Reader -> exporter, exporter serves, exporter -> reader. */
 static void round_trip(struct pair *p)
 {
 	struct kelp_rdma_done unused[64];
+
+	pair_qps(p);
 
 	wire_deliver(&p->rqp->qp);
 	assert_int_equal(poll_all(p->elc, unused, 64), 0); /* export side yields no dones */
@@ -429,6 +447,7 @@ static void test_failure_reset_reconnect(void **state)
 	/* The first request's send fails (peer gone: retries exceeded); the rest are flushed. */
 	struct fake_qp *rq = p.rqp;
 	old_gen = (uint8_t)(rq->sq[0].wr_id >> 48);
+	uint64_t late_wr_id = rq->sq[2].wr_id; /* rq is destroyed by the reset */
 	cq_push(&p.rcq->cq,
 		(struct ibv_wc){.wr_id = rq->sq[0].wr_id, .status = IBV_WC_RETRY_EXC_ERR});
 	cq_push(&p.rcq->cq,
@@ -443,7 +462,7 @@ static void test_failure_reset_reconnect(void **state)
 	assert_int_equal(submit_read(&p, 0, 0, 10, 9), -ENOTCONN);
 
 	/* A late completion of the old incarnation is recognised and dropped. */
-	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = rq->sq[2].wr_id, .status = IBV_WC_SUCCESS});
+	cq_push(&p.rcq->cq, (struct ibv_wc){.wr_id = late_wr_id, .status = IBV_WC_SUCCESS});
 	assert_int_equal(poll_all(p.rlc, done, 64), 0);
 	assert_int_equal(kelp_rdma_lcore_stats(p.rlc)->stale_cqes, 1);
 
@@ -466,6 +485,7 @@ static void test_failure_reset_reconnect(void **state)
 	/* The exporter saw its side fail too (its reader went away): it resets at once and can
 	 * take the reconnecting reader. */
 	struct fake_qp *eq = p.eqp;
+	assert_ptr_equal(eq, conn_fqp(p.ec));
 	cq_push(&p.ecq->cq, (struct ibv_wc){.wr_id = eq->rq[eq->rq_head].wr_id,
 					    .status = IBV_WC_REM_ABORT_ERR});
 	poll_all(p.elc, done, 64);
@@ -476,7 +496,7 @@ static void test_failure_reset_reconnect(void **state)
 	assert_int_equal(kelp_rdma_conn_establish(p.ec, &hello, F.now), 0);
 	kelp_rdma_conn_hello(p.ec, &ack);
 	assert_int_equal(kelp_rdma_conn_establish(p.rc, &ack, F.now), 0);
-	assert_int_not_equal((uint8_t)((p.rqp)->rq[0].wr_id >> 48), old_gen);
+	assert_int_not_equal((uint8_t)(conn_fqp(p.rc)->rq[0].wr_id >> 48), old_gen);
 	assert_int_equal(submit_read(&p, 0, 5, 20, 7), 0);
 	round_trip(&p);
 	assert_int_equal(poll_all(p.rlc, done, 64), 1);
@@ -485,6 +505,106 @@ static void test_failure_reset_reconnect(void **state)
 	/* Success resets the backoff. */
 	kelp_rdma_conn_failed(p.rc, F.now);
 	assert_int_equal(kelp_rdma_conn_retry_at(p.rc), F.now + KELP_RDMA_BACKOFF_MIN_NS);
+	pair_close(&p);
+}
+
+/*
+ * Issue 14's reconnect storm (bench/results/2026-12-03-exportpark/): the export kelpd dies with a
+ * request in flight; the reader's request timeout resets the connection while the request's SEND
+ * is still in its QP, and the fake keeps work requests across RESET, as rxe on Linux 6.1 was seen
+ * to. A reset must give a NEW QP (the old one destroyed, its queues with it), the old QP's
+ * completions still in the CQ must be dropped (generation), and the reconnected connection must
+ * work. (Reusing the QP through RESET fails here as it did in the VM: the old incarnation's
+ * receives stay posted, posting the new ones fails with ENOMEM, and the reply lands in a stale
+ * receive and is dropped.) The exporter's resets renew its QP too; a renewal that cannot make a
+ * QP leaves the connection DOWN without one, and the next hello tries again.
+ */
+static void test_reset_renews_qp(void **state)
+{
+	struct kelp_rdma_done done[64];
+	struct kelp_rdma_hello hello, ack;
+	struct pair p;
+
+	F.reset_keeps_wrs = true;
+	pair_open(&p, 4, 4);
+	uint32_t r_old = kelp_rdma_conn_qpn(p.rc);
+	assert_int_equal(submit_read(&p, 0, 0, 10, 1), 0);
+	uint64_t old_send = p.rqp->sq[0].wr_id, old_recv = p.rqp->rq[p.rqp->rq_head].wr_id;
+	/* the export is gone: the SEND stays in the reader's QP, never completed */
+	F.now += KELP_DEFAULT_RDMA_REQUEST_TIMEOUT_MS * 1000000ull + 1000000ull;
+	assert_int_equal(poll_all(p.rlc, done, 64), 1);
+	assert_int_equal(done[0].status, -ECONNRESET);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->resets, 1);
+
+	/* a new QP holding this incarnation's receives only; the old one is destroyed */
+	assert_int_not_equal(kelp_rdma_conn_qpn(p.rc), r_old);
+	assert_null(qp_by_num(r_old));
+	struct fake_qp *nq = conn_fqp(p.rc);
+	assert_int_equal(nq->state, IBV_QPS_INIT);
+	assert_int_equal(nq->sq_n, 0);
+	assert_int_equal(nq->rq_n, 4);
+	for (unsigned i = 0; i < nq->rq_n; i++)
+		assert_int_not_equal((uint8_t)(nq->rq[(nq->rq_head + i) % FAKE_Q].wr_id >> 48),
+				     (uint8_t)(old_recv >> 48));
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->new_qps, 1);
+
+	/* what the old QP may still complete: its SEND and a receive flushed, and a zeroed work
+	 * request (wr_id 0): dropped, counted, and the connection is not failed again */
+	cq_push(&p.rcq->cq,
+		(struct ibv_wc){.wr_id = old_send, .status = IBV_WC_WR_FLUSH_ERR, .qp_num = r_old});
+	cq_push(&p.rcq->cq,
+		(struct ibv_wc){.wr_id = old_recv, .status = IBV_WC_WR_FLUSH_ERR, .qp_num = r_old});
+	cq_push(&p.rcq->cq,
+		(struct ibv_wc){.wr_id = 0, .status = IBV_WC_WR_FLUSH_ERR, .qp_num = r_old});
+	assert_int_equal(poll_all(p.rlc, done, 64), 0);
+	assert_int_equal(kelp_rdma_lcore_stats(p.rlc)->stale_cqes, 2);
+	assert_int_equal(kelp_rdma_lcore_stats(p.rlc)->unknown_cqes, 1);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_stats(p.rc)->resets, 1);
+
+	/* the export kelpd restarted: a new exporter connection; the reader reconnects and reads */
+	assert_int_equal(kelp_rdma_conn_destroy(p.ec), 0);
+	assert_int_equal(kelp_rdma_conn_create(p.elc, KELP_RDMA_EXPORTER, 4, &p.ec), 0);
+	F.now += KELP_RDMA_BACKOFF_MAX_NS;
+	assert_int_equal(kelp_rdma_conn_hello(p.rc, &hello), 0);
+	assert_int_equal(hello.qpn, kelp_rdma_conn_qpn(p.rc));
+	assert_int_equal(kelp_rdma_conn_establish(p.ec, &hello, F.now), 0);
+	assert_int_equal(kelp_rdma_conn_hello(p.ec, &ack), 0);
+	assert_int_equal(kelp_rdma_conn_establish(p.rc, &ack, F.now), 0);
+	for (uint32_t k = 0; k < 6; k++) { /* more requests than credits, each answered */
+		assert_int_equal(submit_read(&p, k, 7 * k, 50, 10 + k), 0);
+		round_trip(&p);
+		assert_int_equal(poll_all(p.rlc, done, 64), 1);
+		assert_int_equal(done[0].status, 0);
+		assert_ptr_equal(done[0].user, (void *)(uintptr_t)(10 + k));
+		assert_memory_equal(p.arena + k * 16384u, needle + 7 * k, 50);
+	}
+	assert_int_equal(kelp_rdma_lcore_stats(p.rlc)->stale_cqes, 2);
+
+	/* the exporter's reset (a failure, or retirement by a reconnecting reader) renews it too */
+	uint32_t e_old = kelp_rdma_conn_qpn(p.ec);
+	kelp_rdma_conn_failed(p.ec, F.now);
+	assert_int_not_equal(kelp_rdma_conn_qpn(p.ec), e_old);
+	assert_null(qp_by_num(e_old));
+	assert_int_equal(conn_fqp(p.ec)->rq_n, 4);
+	assert_int_equal(kelp_rdma_conn_stats(p.ec)->new_qps, 1);
+
+	/* no QP can be made: DOWN without one (hello says why), until one can */
+	F.fail_create_qp = 4; /* the reset's and the next hello's (each tries twice: inline) */
+	kelp_rdma_conn_failed(p.rc, F.now);
+	assert_int_equal(kelp_rdma_conn_qpn(p.rc), 0);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	assert_int_equal(kelp_rdma_conn_retry_at(p.rc), F.now + KELP_RDMA_BACKOFF_MAX_NS);
+	F.now += KELP_RDMA_BACKOFF_MAX_NS;
+	assert_int_equal(kelp_rdma_conn_hello(p.rc, &hello), -ENOMEM);
+	assert_int_equal(kelp_rdma_conn_state(p.rc), KELP_RDMA_DOWN);
+	assert_false(kelp_rdma_conn_due(p.rc, F.now));
+	F.now += KELP_RDMA_BACKOFF_MAX_NS;
+	assert_int_equal(kelp_rdma_conn_hello(p.rc, &hello), 0);
+	assert_int_not_equal(hello.qpn, 0);
+	assert_int_equal(conn_fqp(p.rc)->rq_n, 4);
+	kelp_rdma_conn_failed(p.rc, F.now);
 	pair_close(&p);
 }
 
@@ -1178,7 +1298,12 @@ static void test_version_compat(void **state)
 	assert_int_equal(kelp_rdma_conn_hello(p.rc, &h), 0);
 	assert_int_equal(h.version, 1); /* hello again in the export's version */
 	assert_int_equal(h.inline_max, 0);
+	/* from a new QP (the refusal reset the reader): a new handshake at the export too */
+	kelp_rdma_conn_failed(p.ec, F.now);
+	assert_int_equal(kelp_rdma_conn_establish(p.ec, &h, F.now), 0);
+	assert_int_equal(kelp_rdma_conn_hello(p.ec, &ack), 0);
 	assert_int_equal(kelp_rdma_conn_establish(p.rc, &ack, F.now), 0);
+	pair_qps(&p);
 	/* the version 1 pair reads by WRITE */
 	assert_int_equal(submit_read(&p, 0, 0, 100, 1), 0);
 	wire_deliver(&p.rqp->qp);
@@ -1463,6 +1588,7 @@ int main(void)
 		cmocka_unit_test_setup(test_credits, setup),
 		cmocka_unit_test_setup(test_out_of_order_completions, setup),
 		cmocka_unit_test_setup(test_failure_reset_reconnect, setup),
+		cmocka_unit_test_setup(test_reset_renews_qp, setup),
 		cmocka_unit_test_setup(test_failure_reported_across_polls, setup),
 		cmocka_unit_test_setup(test_request_timeout, setup),
 		cmocka_unit_test_setup(test_protocol_errors, setup),

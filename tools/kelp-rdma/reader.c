@@ -126,7 +126,9 @@ static void reader_connect(struct reader *r)
 				  NULL);
 			continue;
 		}
-		kelp_rdma_conn_hello(r->conn, &mine);
+		ret = kelp_rdma_conn_hello(r->conn, &mine);
+		if (ret < 0)
+			continue; /* no QP could be made: DOWN, backing off */
 		ret = kelp_rdma_oob_connect(r->o.addr, r->o.port, &mine, &peer, OOB_TIMEOUT_MS);
 		if (ret < 0) {
 			kelp_rdma_conn_failed(r->conn, tool_now_ns());

@@ -240,11 +240,13 @@ static void print_export(json_t *x)
 	       "%lld "
 	       "failed handshakes), %lld requests, %lld replies, "
 	       "%lld bytes (%lld bounced, %lld replies inline), %lld errors, %lld resets, %lld too "
-	       "large, %lld keepalives (%lld readers gone)\n",
+	       "large, %lld keepalives (%lld readers gone); %lld new QPs, %lld stale completions "
+	       "dropped, %lld unknown\n",
 	       geti(x, "connections"), geti(x, "up"), geti(x, "replaced"),
 	       geti(x, "handshake_errors"), geti(x, "requests"), geti(x, "replies"),
 	       geti(x, "bytes"), geti(x, "bounced"), geti(x, "inlined"), geti(x, "errors"),
-	       geti(x, "resets"), geti(x, "too_large"), geti(x, "probes"), geti(x, "idle_resets"));
+	       geti(x, "resets"), geti(x, "too_large"), geti(x, "probes"), geti(x, "idle_resets"),
+	       geti(x, "new_qps"), geti(x, "stale_cqes"), geti(x, "unknown_cqes"));
 }
 
 static double getf(json_t *o, const char *k)
@@ -440,27 +442,30 @@ static void print_peers(json_t *r)
 	json_t *peers = json_object_get(r, "peers");
 	if (json_array_size(peers) > 0) {
 		printf("%-24s %-22s %5s %-10s %6s %7s %10s %10s %7s %6s %9s %9s %6s %8s %10s "
-		       "%7s\n",
+		       "%7s %8s %6s %6s %5s\n",
 		       "peer", "volume_server", "lcore", "state", "inflt", "credits", "requests",
 		       "replies", "errors", "resets", "fallback", "bypassed", "hshk", "retry_ms",
-		       "one_sided", "os_2sd");
+		       "one_sided", "os_2sd", "qpn", "new_qp", "stale", "unkn");
 		size_t i;
 		json_t *p;
 		json_array_foreach(peers, i, p) printf(
 			"%-24s %-22s %5lld %-10s %6lld %7lld %10lld %10lld %7lld %6lld %9lld %9lld "
-			"%6lld %8lld %10lld %7lld\n",
+			"%6lld %8lld %10lld %7lld %8lld %6lld %6lld %5lld\n",
 			json_string_value(json_object_get(p, "addr")),
 			json_string_value(json_object_get(p, "volume_server")), geti(p, "lcore"),
 			json_string_value(json_object_get(p, "state")), geti(p, "in_flight"),
 			geti(p, "credits"), geti(p, "requests"), geti(p, "replies"),
 			geti(p, "errors"), geti(p, "resets"), geti(p, "fallbacks"),
 			geti(p, "bypassed"), geti(p, "handshakes"), geti(p, "retry_in_ms"),
-			geti(p, "one_sided"), geti(p, "one_sided_fallbacks"));
+			geti(p, "one_sided"), geti(p, "one_sided_fallbacks"), geti(p, "qpn"),
+			geti(p, "new_qps"), geti(p, "stale_cqes"), geti(p, "unknown_cqes"));
 		printf("(fallback: sent over RDMA, failed, read again over HTTP; bypassed: sent "
 		       "straight "
 		       "to HTTP because the peer was not up or had no credit; one_sided: reads "
 		       "done by one verified RDMA READ; os_2sd: RDMA READs that did not verify, "
-		       "read two-sided)\n");
+		       "read two-sided; qpn: the connection's QP now; new_qp: QPs made to replace "
+		       "a reset one; stale: completions of reset QPs dropped, unkn: completions "
+		       "that named nothing (a bug), both of the lcore's CQ)\n");
 	} else if (json_is_true(json_object_get(r, "reader"))) {
 		printf("no peers yet (a peer is connected on the first read of a volume it "
 		       "serves)\n");
