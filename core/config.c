@@ -261,9 +261,9 @@ static const struct kelp_conf_key config_keys[] = {
 	 .doc = "reader: read whole needles with one RDMA READ, checked by the reader (exports "
 		"that offer it); false = two-sided requests only"},
 	{.section = "rdma", .key = "export_park", .type = KELP_CONF_BOOL,
-	 .offset = F(rdma.export_park), .def = "false",
+	 .offset = F(rdma.export_park), .def = "true",
 	 .doc = "export: its lcore parks when idle like the others (idle_park_us; a request's "
-		"completion event wakes it); false = it polls without pause"},
+		"completion event wakes it); false = it polls without pause (a core always busy)"},
 	{.section = "rdma", .key = "export_max_read_mb", .type = KELP_CONF_UINT,
 	 .offset = F(rdma.export_max_read_mb), .def = KELP_XSTR(KELP_DEFAULT_EXPORT_MAX_READ_MB),
 	 .doc = "export: largest read served over RDMA (MiB, copied in 1 MiB pieces); larger: HTTP",

@@ -12,8 +12,8 @@
  *     turn flag checked every round (one atomic load), and sends the ACK the lcore made (the
  *     connection calls must run on the thread owning the CQ). A reader that connects but stalls
  *     its HELLO delays only other handshakes, never the lcore.
- *   - with [rdma] export_park, the export lcore parks like any other ([engine] idle_park_us;
- *     without it, it never parks): the CQ has a completion
+ *   - with [rdma] export_park (the default), the export lcore parks like any other ([engine]
+ *     idle_park_us; with export_park = false it never parks): the CQ has a completion
  *     channel whose fd is in the lcore's epoll set, armed before each park (its park hook,
  *     which also polls once more after arming and wakes it at least every second for the
  *     keepalives); the handshake thread wakes it with kelp_lcore_wake(). A host whose readers

@@ -43,8 +43,8 @@
 # index points at while the old region is registered): their wrong-offset and torn cases are in
 # test/unit/test_rdma_reader_route.c test_one_sided_unverified_goes_two_sided_once.
 # KELP_RDMA_READ_PARTS="1 5 6" (e.g.) runs only those parts (1 always runs: it sets up the rest).
-# KELP_RDMA_EXPORT_PARK=true: the export kelpd runs with `[rdma] export_park = true` (default: the
-# key's default, false). KELP_RDMA_READ_LOGS=DIR: on failure, both kelpds' whole logs are copied to
+# KELP_RDMA_EXPORT_PARK=true|false: the export kelpd runs with that `[rdma] export_park` (unset: the
+# key's default, true). KELP_RDMA_READ_LOGS=DIR: on failure, both kelpds' whole logs are copied to
 # DIR (give a directory in the repository: the guest writes it through to the host).
 # Exit 0 pass, 1 fail, 77 skip (no SeaweedFS on the host).
 set -u
@@ -102,7 +102,7 @@ dirs = $G
 device = rxe0
 gid_index = 0
 listen = $EXP
-export_park = ${KELP_RDMA_EXPORT_PARK:-false}
+${KELP_RDMA_EXPORT_PARK:+export_park = $KELP_RDMA_EXPORT_PARK}
 CONF
 cat > "$W/reader.conf" <<CONF
 [engine]
