@@ -360,11 +360,10 @@ void slot_release(struct kelp_rdma_conn *c, uint32_t i)
 	c->free_slots[c->nfree++] = i;
 }
 
-/* Fresh slots and PSN, QP in INIT with every receive posted. */
-static int conn_arm(struct kelp_rdma_conn *c)
+/* Fresh slots, no requests queued or in flight (also when no QP could be made: a connection
+ * without one must not hold the lcore's bounce waiter or pending count). */
+static void conn_clear(struct kelp_rdma_conn *c)
 {
-	int ret;
-
 	memset(c->slots, 0, c->nslots * sizeof(*c->slots));
 	c->nfree = 0;
 	for (uint32_t i = 0; i < c->nslots; i++)
@@ -377,6 +376,13 @@ static int conn_arm(struct kelp_rdma_conn *c)
 	c->pend_head = 0;
 	if (c->lc->bounce_waiter == c->index)
 		c->lc->bounce_waiter = -1; /* its queue is gone */
+}
+
+/* A new PSN, the QP in INIT with every receive posted. */
+static int conn_arm(struct kelp_rdma_conn *c)
+{
+	int ret;
+
 	c->psn = (uint32_t)(c->lc->clock_ns() ^ ((uint64_t)c->index << 8)) & 0xffffff;
 	ret = qp_to_init(c);
 	if (ret < 0) {
@@ -467,6 +473,7 @@ static int conn_new_qp(struct kelp_rdma_conn *c)
 	struct ibv_qp *old = c->qp, *qp = NULL;
 	int ret = qp_create(c, &qp);
 
+	conn_clear(c);
 	c->qp = NULL;
 	if (old)
 		qp_destroy(c->lc, old);
