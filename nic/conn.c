@@ -672,7 +672,6 @@ int kelp_rdma_conn_destroy(struct kelp_rdma_conn *c)
 int kelp_rdma_conn_hello(struct kelp_rdma_conn *c, struct kelp_rdma_hello *out)
 {
 	struct kelp_rdma_dev *dev = c->lc->dev;
-
 	int ret;
 
 	if (c->role == KELP_RDMA_READER) {

@@ -88,8 +88,9 @@ ctl() { "$BIN/kelpctl" --socket "$W/$1.sock" "${@:2}"; }
 # (jq: starting python3 under TCG on a loaded host takes seconds)
 jget() { jq -r ".$(sed 's/\.\([0-9][0-9]*\)/[\1]/g' <<< "$1")"; }
 
-# the export lcore never parks unless [rdma] export_park is on (off by default: with it on, part 3
-# failed in 3 of 5 VM runs: bench/results/2026-12-03-exportpark/): give each kelpd its own CPU
+# the export lcore parks when idle ([rdma] export_park, on by default since the reader's QP is
+# renewed on reset: with it on and the QP reused, part 3 failed in 3 of 5 VM runs,
+# bench/results/2026-12-03-exportpark/); each kelpd still gets its own CPU
 cat > "$W/export.conf" <<CONF
 [engine]
 lcores = 1
