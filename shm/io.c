@@ -204,12 +204,11 @@ int kelp_wait(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max, int t
 		return n;
 	if (s->inflight == 0)
 		return -ENOENT;
-	/* wait_spin_us < 0: poll until done; else spin what the session's recent waits say is
-	 * worth it (wait_policy.h), at most wait_spin_us, then sleep */
+	/* wait_spin_us < 0: poll until done; else poll for wait_spin_us while the session's recent
+	 * waits usually ended that soon, sleep at once while they did not (wait_policy.h) */
 	bool adapt = s->wait_spin_us >= 0;
 	uint64_t cap = adapt ? (uint64_t)s->wait_spin_us * 1000 : 0;
 	int64_t start = now_ns();
-	int64_t now = start; /* the clock is read once per 64 polls: waits are measured in those */
 	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000000;
 	int64_t spin_until =
 		adapt ? start + (int64_t)kelp_wait_spin_budget(&s->wait_policy, cap) : INT64_MAX;
@@ -219,16 +218,15 @@ int kelp_wait(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max, int t
 		n = kelp_poll(s, cqes, max);
 		if (n != 0) {
 			if (n > 0 && adapt)
-				kelp_wait_record(&s->wait_policy, cap, slept,
-						 (uint64_t)(now - start));
+				kelp_wait_record(&s->wait_policy, cap, slept);
 			return n;
 		}
 		if ((iter & 63) != 0)
 			continue;
-		now = now_ns();
+		int64_t now = now_ns();
 		if (now >= deadline) {
 			if (slept) /* a long wait; one cut short before sleeping says nothing */
-				kelp_wait_record(&s->wait_policy, cap, true, 0);
+				kelp_wait_record(&s->wait_policy, cap, true);
 			return -ETIMEDOUT;
 		}
 		if (now >= next_sock_check) {

@@ -103,18 +103,18 @@ struct kelp_opts {
 	const char *socket_path; /* kelpd's Unix socket; wins over config_path */
 	const char *config_path; /* kelp.conf: its [engine] socket is used */
 	uint32_t queue_depth; /* submission ring entries wanted (power of 2); 0 = kelpd's default */
-	int32_t wait_spin_us; /* the most kelp_wait() busy-polls before it sleeps on a futex.
-			       * Adaptive: it spins only as long as this session's recent
-			       * waits say pays off (about 2x their usual length when they end
-			       * within the spin; not at all when most outlast it, with a
-			       * probe now and then). 0 = sleep at once (after ~1 us of
-			       * polling); < 0 = never sleep (pure busy-poll, lowest latency,
-			       * a busy core). Default 50. */
+	int32_t wait_spin_us; /* how long kelp_wait() busy-polls before it sleeps on a futex.
+			       * Adaptive: it polls this long while most of this session's
+			       * recent waits ended within the spin, and sleeps at once while
+			       * most outlasted it (with a full spin every 64 waits to notice
+			       * a change). 0 = always sleep at once (after ~1 us of polling);
+			       * < 0 = never sleep (pure busy-poll, lowest latency, a busy
+			       * core). Default 50. */
 };
 
 /*
  * kelp_opts_init - fill @o with the defaults (KELP_DEFAULT_SOCKET, kelpd's queue depth, an
- * adaptive spin of at most 50 us). Any thread.
+ * adaptive 50 us spin). Any thread.
  */
 void kelp_opts_init(struct kelp_opts *o);
 
@@ -317,10 +317,10 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max);
 /*
  * kelp_wait - like kelp_poll(), but waits until at least one completion is ready: submits what is
  * queued, busy-polls, then sleeps on a futex (kelpd wakes it; the need-wakeup handshake is in
- * ABI.md). How long it polls adapts to the session's recent waits, at most wait_spin_us
- * (kelp_opts): completions that usually arrive within a few us (local reads) are polled for,
- * slower ones (HTTP fallback, TCP round trips, filer lookups) are slept for at once, so a wait
- * does not burn CPU that kelpd or other threads need. No syscall before it sleeps.
+ * ABI.md). Whether it polls adapts to the session's recent waits: for wait_spin_us (kelp_opts)
+ * while they usually ended that soon (local reads), not at all while they usually outlasted it
+ * (HTTP fallback, TCP round trips, filer lookups: the spin would only burn CPU that kelpd or other
+ * threads need). No syscall before it sleeps.
  * @timeout_ms < 0 waits forever. Detects a stopped kelpd while waiting. The owning thread only.
  * Return: the number copied (>= 1);
  *   -ETIMEDOUT   nothing completed within @timeout_ms

@@ -9,21 +9,22 @@
  * on a loaded or virtual machine). It is pure loss when the completion is further away than the
  * spin (an HTTP fallback read ~100-300 us, a TCP round trip, a filer lookup): the spin burns CPU
  * that kelpd, weed or the other client threads need, and may even delay the completion it waits
- * for when they share the core. The policy keeps an average of past waits in which
- *   - a wait that ended while spinning counts with its duration (it paid off), and
- *   - a wait that went to sleep counts as twice the cap (it did not),
- * like glibc's adaptive mutexes (spin up to 2 x the average + a margin, average moved 1/8 of the
- * way to each new sample) but with a miss counted above the cap, so that sessions whose waits
- * mostly outlast the spin stop spinning instead of learning to spin the maximum:
- *   - average <= cap (completions usually arrive within the spin): spin min(cap, 2 x average +
- *     KELP_WAIT_SPIN_MARGIN_NS);
- *   - average > cap (waits usually outlast it): sleep at once (after one round of 64 polls,
- *     ~1 us), except that every KELP_WAIT_PROBE_EVERY-th such wait spins the whole cap as a
- *     probe; a probe that ends while spinning puts the average at the cap, so the next wait
- *     spins the cap too and two hits in a row bring spinning back (a change of regime is
- *     noticed within ~KELP_WAIT_PROBE_EVERY waits; a probe that misses costs one spin).
- * A sleeping wait's own duration is not used: it includes the wake-up, and when the client
- * shares a core with the thread that completes it, it comes soon only because the client slept.
+ * for when they share the core. So the policy keeps the share of recent waits that outlasted the
+ * spin (an average moved 1/8 of the way to each new wait: 1 = it slept, 0 = it ended while
+ * polling), and
+ *   - while fewer than half of them did (completions usually arrive within the spin): spins the
+ *     whole cap, exactly as a fixed spin (measured: a spin fitted to the usual wait, glibc's
+ *     2 x average + margin, made local reads 0.7x on a loaded machine: their tail of 5-50 us waits,
+ *     the lcore preempted, then slept);
+ *   - else (waits usually outlast it): sleeps at once (after one round of 64 polls, ~1 us, which
+ *     still catches completions that are nearly there), except that every KELP_WAIT_PROBE_EVERY-th
+ *     such wait spins the whole cap as a probe: a probe that ends while polling puts the share at
+ *     one half, so the next wait spins too and a second hit brings spinning back (a change of
+ *     regime is noticed within ~KELP_WAIT_PROBE_EVERY waits; a probe that misses costs one spin).
+ * A wait that slept counts as a miss whatever its length: its length includes the wake-up, and
+ * when the client shares a core with the thread that completes it, the completion comes soon only
+ * because the client slept. Unlike glibc's adaptive mutex (whose average of spins learns to spin
+ * the maximum when the lock is held long) a session whose waits outlast the spin stops spinning.
  */
 #ifndef KELP_SHM_WAIT_POLICY_H
 #define KELP_SHM_WAIT_POLICY_H
@@ -31,16 +32,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Added to 2 x the average: covers the clock's granularity in kelp_wait (one read per 64 polls,
- * ~1-3 us) and the jitter of short waits. */
-#define KELP_WAIT_SPIN_MARGIN_NS 4000u
 /* While sleeping at once, every this many waits spin the whole cap once to look again. */
 #define KELP_WAIT_PROBE_EVERY 64u
+/* The share of waits that slept, fixed point: KELP_WAIT_ALL = all of them. */
+#define KELP_WAIT_ALL 65536u
 
-/* Per session, owned by the session's thread; all zero = no history (spins as if waits were
- * instant: the first waits spin KELP_WAIT_SPIN_MARGIN_NS and learn from there). */
+/* Per session, owned by the session's thread; all zero = no history (spins, as libkelp always
+ * did before it adapted). */
 struct kelp_wait_policy {
-	uint64_t avg_ns;      /* average of recent samples (see above), 0..2 x cap */
+	uint32_t slept_share; /* of recent waits that slept, 0..KELP_WAIT_ALL */
 	uint32_t since_probe; /* waits that slept at once since the last probe */
 	bool probing;	      /* the budget just handed out is a probe */
 };
@@ -54,10 +54,10 @@ struct kelp_wait_policy {
 uint64_t kelp_wait_spin_budget(struct kelp_wait_policy *p, uint64_t cap_ns);
 
 /*
- * kelp_wait_record - feed back how a wait that got @budget_ns from kelp_wait_spin_budget ended:
- * @slept = it went to sleep on the futex at least once, else it ended while spinning after
- * @waited_ns. The session's thread.
+ * kelp_wait_record - feed back how the wait that last got a budget from kelp_wait_spin_budget
+ * ended: @slept = it went to sleep on the futex at least once, else it ended while polling. The
+ * session's thread.
  */
-void kelp_wait_record(struct kelp_wait_policy *p, uint64_t cap_ns, bool slept, uint64_t waited_ns);
+void kelp_wait_record(struct kelp_wait_policy *p, uint64_t cap_ns, bool slept);
 
 #endif

@@ -223,11 +223,11 @@ def connect(config: Optional[str] = None, socket: Optional[str] = None, *,
     """Open a session with kelpd. socket (kelpd's Unix socket) wins over config (a kelp.conf whose
     [engine] socket is used); with neither, KELP_SOCKET / KELP_CONFIG from the environment, else
     /run/kelp/kelpd.sock. Raises ConnectionRefusedError when no kelpd listens there.
-    queue_depth: submission ring entries (0: kelpd's default). wait_spin_us: the most a wait
-    busy-polls before sleeping on a futex (None: libkelp's 50 us). The spin adapts to the session's
-    recent waits: reads that complete within a few us are polled for, slower ones (HTTP fallback,
-    remote reads, filer lookups) are slept for at once. 0: always sleep at once; -1: never sleep,
-    lowest latency but a busy core while waiting (what kelp-bench does by default)."""
+    queue_depth: submission ring entries (0: kelpd's default). wait_spin_us: how long a wait
+    busy-polls before sleeping on a futex (None: libkelp's 50 us), while the session's recent waits
+    usually ended that soon; while they usually outlasted it (HTTP fallback, remote reads, filer
+    lookups) a wait sleeps at once. 0: always sleep at once; -1: never sleep, lowest latency but a
+    busy core while waiting (what kelp-bench does by default)."""
     if config is None and socket is None:
         socket = os.environ.get("KELP_SOCKET")
         config = os.environ.get("KELP_CONFIG")

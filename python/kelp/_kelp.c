@@ -1564,9 +1564,9 @@ static PyTypeObject SessionType = {
 	.tp_doc =
 		"Session(config=None, socket=None, *, queue_depth=0, wait_spin_us=None)\n\n"
 		"One connection to kelpd (its shared-memory rings). Use from one thread at a time; "
-		"wait_spin_us: the most a wait busy-polls before it sleeps (None: libkelp's 50 us; "
-		"adaptive: only as long as the session's recent waits say pays off; 0: sleep at "
-		"once; -1: never sleep, as kelp-bench does: lowest latency, one core busy while "
+		"wait_spin_us: how long a wait busy-polls before it sleeps (None: libkelp's 50 us; "
+		"adaptive: only while the session's recent waits usually ended that soon; 0: sleep "
+		"at once; -1: never sleep, as kelp-bench does: lowest latency, one core busy while "
 		"waiting); "
 		"in a forked child it reconnects by itself on first use.",
 	.tp_new = PyType_GenericNew,
