@@ -320,7 +320,7 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max);
  * ABI.md). Whether it polls adapts to the session's recent waits: for wait_spin_us (kelp_opts)
  * while they usually ended that soon (local reads), not at all while they usually outlasted it
  * (HTTP fallback, TCP round trips, filer lookups: the spin would only burn CPU that kelpd or other
- * threads need). No syscall before it sleeps.
+ * threads need).
  * @timeout_ms < 0 waits forever. Detects a stopped kelpd while waiting. The owning thread only.
  * Return: the number copied (>= 1);
  *   -ETIMEDOUT   nothing completed within @timeout_ms
