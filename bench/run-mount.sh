@@ -11,9 +11,6 @@
 #                loader enumerates its data set: kelpd caches the listed entries, as kelp-mount's
 #                first lookup in a directory lists it
 #   http         keep-alive GETs of whole files to the filer, one connection per thread
-#   path_base    (only with BASE_FILES_BENCH: another kelp-files-bench, e.g. built from main) the
-#                path way with that client, labelled path-base: an A/B of libkelp (which
-#                kelp-files-bench links statically) in the same run
 # Sets: (a) a data-loader epoch: 10,000 x 64 KiB files (10 directories of 1,000), every file read
 # once by THREADS threads in one random order (the same order for every way); (b) 8 x 256 MiB
 # files, 8 threads, 1 MiB reads.
@@ -27,8 +24,7 @@
 #
 # usage: bench/run-mount.sh [-r ROUNDS] [-t THREADS] [-o OUTDIR] [--small N] [--large N --large-mb M]
 #                           [--drop-caches] [--ways LIST] [--sets LIST]
-#   --ways LIST   comma-separated subset of kelp_mount,weed_mount,path,path_ls,http,path_base
-#                 (default all but path_base)
+#   --ways LIST   comma-separated subset of kelp_mount,weed_mount,path,path_ls,http (default all)
 #   --sets LIST   comma-separated subset of small,large (default both; a set left out is not
 #                 uploaded either)
 # Writes OUTDIR/runs.json (one JSON line per run), OUTDIR/machine.txt, kelpd's counters after each
@@ -58,7 +54,7 @@ while [ $# -gt 0 ]; do
 	--drop-caches) DROP=1; shift ;;
 	--ways) WAYS=$2; shift 2 ;;
 	--sets) SETS=$2; shift 2 ;;
-	-h|--help) sed -n '3,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-mount.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -154,7 +150,7 @@ run() {
 	drop
 	f0=$(cpu_ms "$FILER_PID") v0=$(cpu_ms "$VPID") s0=$(cpu_ms "$server_pid")
 	echo "-- $way $set: kelp-files-bench $*" >&2
-	line=$("${FILES_BENCH:-$BIN/kelp-files-bench}" -t "$THREADS" -s "$rs" -l "$OUT/$set.list" -L "$way $set" "$@") ||
+	line=$("$BIN/kelp-files-bench" -t "$THREADS" -s "$rs" -l "$OUT/$set.list" -L "$way $set" "$@") ||
 		echo "run-mount.sh: $way $set had errors: $line" >&2
 	python3 -c 'import json, sys
 r = json.loads(sys.argv[1])
@@ -203,12 +199,6 @@ way_path() { # SET
 		echo "run-mount.sh: kelpctl stats failed (see above)" >&2
 	kelpd_stop
 }
-way_path_base() { # SET: the path way with BASE_FILES_BENCH as the client
-	[ -x "${BASE_FILES_BENCH:-}" ] || { echo "run-mount.sh: path_base needs BASE_FILES_BENCH" >&2; exit 2; }
-	kelpd_start "$OUT/kelp.conf" "$OUT/kelpd.log"
-	FILES_BENCH=$BASE_FILES_BENCH run path-base "$1" "$KELPD_PID" -m path -c "$OUT/kelp.conf"
-	kelpd_stop
-}
 way_path_ls() { # SET: the path API as a data loader that enumerates its data set first
 	kelpd_start "$OUT/kelp.conf" "$OUT/kelpd.log"
 	run path+ls "$1" "$KELPD_PID" -m path --list-dirs -c "$OUT/kelp.conf"
@@ -243,10 +233,8 @@ def med(way, st, key):
 print("| set | way | files/s | MB/s | p50 ms | p99 ms | CPU us/file | errors | runs |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for st in ("small", "large"):
-    for way in ("kelp-mount", "weed-mount", "path", "path+ls", "http", "path-base"):
+    for way in ("kelp-mount", "weed-mount", "path", "path+ls", "http"):
         n = sum(1 for r in runs if r["way"] == way and r["set"] == st)
-        if n == 0:
-            continue
         err = sum(r["errors"] + r["wrong_size"] for r in runs if r["way"] == way and r["set"] == st)
         print("| %s | %s | %.0f | %.1f | %.2f | %.2f | %.0f | %d | %d |" % (
             st, way, med(way, st, "files_per_sec"), med(way, st, "mb_per_sec"),
@@ -260,11 +248,5 @@ print("kelp-mount / weed mount, MB/s on (b): %.2fx (target >= 1.5x)" % ratio("ke
 print("path API / filer GETs, files/s on (a): %.2fx (target >= 10x)" % ratio("path", "http", "small", "files_per_sec"))
 print("path API listing its directories first / filer GETs, files/s on (a): %.2fx" % ratio("path+ls", "http", "small", "files_per_sec"))
 print("kelp-mount / filer GETs, files/s on (a): %.2fx" % ratio("kelp-mount", "http", "small", "files_per_sec"))
-if any(r["way"] == "path-base" for r in runs):
-    print("path API / the same with BASE_FILES_BENCH, files/s on (a): %.2fx" % ratio("path", "path-base", "small", "files_per_sec"))
-    print("every path / path-base run on (a) (files/s, client CPU s):")
-    for way in ("path", "path-base"):
-        print("  %s: %s" % (way, ", ".join("%.0f (%.2f)" % (r["files_per_sec"], r["client_cpu_s"])
-                                           for r in runs if r["way"] == way and r["set"] == "small")))
 PYEOF
 echo "run-mount.sh: results in $OUT" >&2
