@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Same-run A/B of two builds on the rows a change to the ring or local read path can move:
-# nop round trip (d1, d16) and local 4 KiB reads at depth 16, one lcore on cpu 1, client on cpu 0,
-# 50,000 x 4 KiB needles (200 MB, page cache warm), exactly as bench/run-local.sh runs them.
+# nop round trip (d1, d16) and local 4 KiB reads at depth 1 and 16, one lcore on cpu 1, client on
+# cpu 0, 50,000 x 4 KiB needles (200 MB, page cache warm), exactly as bench/run-local.sh runs them.
 # The builds take turns (A, B, A, B, ...), each with its own kelpd and kelp-bench, so the host's
-# drift hits both alike; the table shows each row's median and the B/A ratio of the medians.
+# drift hits both alike; the table shows each row's median and the B/A ratio of the medians, and
+# the CPU per read of the client (time(1)) and of kelpd (/proc) as medians.
 #
 # usage: bench/ab-local.sh [-D SECONDS] [-r ROUNDS] [-o OUTDIR] A_BIN B_BIN
 #   A_BIN, B_BIN: build/bin folders (e.g. of a `git worktree` at the previous commit, built with
 #   make). Defaults: -D 3, -r 5. Raw JSON lines in OUTDIR/ab.json (default: a temp folder).
 #   EXTRA_CONF: more [engine] lines for both kelpd (e.g. "idle_park_us = 0" to compare the
-#   builds with the same idle policy when their defaults differ).
+#   builds with the same idle policy when their defaults differ). WAIT: kelp-bench's wait option
+#   for every row (e.g. --wait or --wait=0: the client sleeps in kelp_wait; default: busy-poll).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -65,9 +67,12 @@ device = off
 EOF
 cat "$DIR"/vol4k/*.dat >/dev/null # warm the page cache
 
+kelpd_cpu_ms() { # user + system CPU of the running kelpd in ms
+	awk '{ print ($14 + $15) * 10 }' "/proc/$KELPD_PID/stat"
+}
 RUNS=$OUT/ab.json
 : >"$RUNS"
-{ date -u; echo "A=$A"; echo "B=$B"; lscpu | grep -E '^(Model name|CPU\(s\))'; uname -r; } >"$OUT/machine.txt"
+{ date -u; echo "A=$A"; echo "B=$B"; echo "WAIT=${WAIT:-}"; lscpu | grep -E '^(Model name|CPU\(s\))'; uname -r; } >"$OUT/machine.txt"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round of $ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 	for side in A B; do
@@ -75,11 +80,18 @@ for round in $(seq "$ROUNDS"); do
 		[ $side = B ] && bin=$B
 		KELPD_BIN=$bin/kelpd kelpd_start "$DIR/kelp.conf" "$DIR/kelpd-$side.log"
 		for row in "nop d1:--mode nop -d 1" "nop d16:--mode nop -d 16" \
+			"local 4k d1:--mode local --volume-dir $DIR/vol4k -d 1" \
 			"local 4k d16:--mode local --volume-dir $DIR/vol4k -d 16"; do
 			label="$side ${row%%:*}"
+			k0=$(kelpd_cpu_ms)
 			# shellcheck disable=SC2086
-			"$bin/kelp-bench" --cpu 0 -D "$SECS" -q --json --label "$label" -c "$DIR/kelp.conf" \
-				${row#*:} >>"$RUNS"
+			/usr/bin/time -f "%U %S" -o "$DIR/time.txt" \
+				"$bin/kelp-bench" --cpu 0 -D "$SECS" -q --json --label "$label" \
+				-c "$DIR/kelp.conf" ${WAIT:-} ${row#*:} >"$DIR/row.json"
+			# the row's JSON line plus the CPU ms of the client and of kelpd during it
+			python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); u, s = open(sys.argv[2]).read().split()[-2:]
+j["cpu_ms_client"] = (float(u) + float(s)) * 1000; j["cpu_ms_kelpd"] = int(sys.argv[3])
+print(json.dumps(j))' "$DIR/row.json" "$DIR/time.txt" $(($(kelpd_cpu_ms) - k0)) >>"$RUNS"
 		done
 		kelpd_stop
 	done
@@ -93,8 +105,9 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     side, name = r["label"].split(" ", 1)
     rows.setdefault(name, {}).setdefault(side, []).append(r)
-print("| row | A ops/s (median, range) | B ops/s (median, range) | B/A | A p50 / B p50 us |")
-print("|---|---:|---:|---:|---:|")
+print("| row | A ops/s (median, range) | B ops/s (median, range) | B/A | A p50 / B p50 us |"
+      " CPU us/read client A / B | kelpd A / B |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for name, sides in rows.items():
     def med(side, key):
         return statistics.median(x[key] for x in sides[side])
@@ -103,7 +116,18 @@ for name, sides in rows.items():
     def rng(side):
         v = sorted(x["ops_per_sec"] for x in sides[side])
         return f"{v[0]:,.0f}-{v[-1]:,.0f}"
+    def cpu(side, key):
+        return statistics.median(x[key] * 1000 / x["ops"] for x in sides[side] if x["ops"])
     a, b = med("A", "ops_per_sec"), med("B", "ops_per_sec")
     print(f"| {name} | {a:,.0f} ({rng('A')}) | {b:,.0f} ({rng('B')}) | {b / a:.2f}x | "
-          f"{p50('A'):.2f} / {p50('B'):.2f} |")
+          f"{p50('A'):.2f} / {p50('B'):.2f} | {cpu('A', 'cpu_ms_client'):.2f} / "
+          f"{cpu('B', 'cpu_ms_client'):.2f} | {cpu('A', 'cpu_ms_kelpd'):.2f} / "
+          f"{cpu('B', 'cpu_ms_kelpd'):.2f} |")
+print()
+print("every round (ops/s; CPU us/read client, kelpd):")
+for name, sides in rows.items():
+    for side in ("A", "B"):
+        print(f"  {name} {side}: " + ", ".join(
+            f"{x['ops_per_sec']:,.0f} ({x['cpu_ms_client'] * 1000 / max(x['ops'], 1):.2f}, "
+            f"{x['cpu_ms_kelpd'] * 1000 / max(x['ops'], 1):.2f})" for x in sides[side]))
 PY

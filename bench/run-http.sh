@@ -24,10 +24,12 @@
 # IDLE_PARK_US (the fallback kelpd's [engine] idle_park_us, default 20), WAIT (kelp-bench's wait
 # option for the fallback rows, default --wait; e.g. --wait=0 or --wait=5), BASE_KELPD (another
 # kelpd binary, e.g. one built from main: its fallback rows run too, labelled "fallback-base",
-# right before this tree's, for an A/B in the same run), ARENA_MB (kelpd's [engine] arena_mb, default
-# 256: kelpd's control thread populates a session's arena when kelp-bench connects, ~0.4 s of CPU
-# for 256 MiB here, which lands in every row's kelpd CPU; 32 keeps that out of the per-read
-# figures of short 4 KiB rows).
+# right before this tree's, for an A/B in the same run), BASE_BENCH (another kelp-bench binary, e.g.
+# one built from main: the "fallback-base" rows use it as the client, for an A/B of libkelp, which
+# kelp-bench links statically; with BASE_KELPD unset those rows use this tree's kelpd), ARENA_MB
+# (kelpd's [engine] arena_mb, default 256: kelpd's control thread populates a session's arena when
+# kelp-bench connects, ~0.4 s of CPU for 256 MiB here, which lands in every row's kelpd CPU; 32
+# keeps that out of the per-read figures of short 4 KiB rows).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
 	-s) SIZES=$2; shift 2 ;;
 	--no-fallback) FALLBACK=0; shift ;;
 	--no-local) LOCAL=0; shift ;;
-	-h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -121,7 +123,7 @@ bench() { # label, args...
 	k0=$(cpu_ms "$KELPD_PID")
 	v0=$(cpu_ms "$VPID")
 	/usr/bin/time -f "%U %S" -o "$OUT/time.txt" \
-		"$BIN/kelp-bench" --cpu 0 -D "$SECS" -d "$DEPTH" -q --json --label "$label" "$@" >>"$RUNS"
+		"${BENCH_BIN:-$BIN/kelp-bench}" --cpu 0 -D "$SECS" -d "$DEPTH" -q --json --label "$label" "$@" >>"$RUNS"
 	k1=$(($(cpu_ms "$KELPD_PID") - k0))
 	v1=$(($(cpu_ms "$VPID") - v0))
 	thread_ticks "$KELPD_PID" >"$OUT/threads1.txt"
@@ -155,13 +157,13 @@ for round in $(seq "$ROUNDS"); do
 		done
 		kelpd_stop
 	fi
-	if [ "$FALLBACK" = 1 ] && [ -n "${BASE_KELPD:-}" ]; then
+	if [ "$FALLBACK" = 1 ] && [ -n "${BASE_KELPD:-}${BASE_BENCH:-}" ]; then
 		KELPD_BIN_SAVED=$KELPD_BIN
-		KELPD_BIN=$BASE_KELPD
+		KELPD_BIN=${BASE_KELPD:-$KELPD_BIN}
 		start_kelpd true
 		for sz in $SIZES; do
-			bench "fallback-base $sz" --mode local "${WAIT:---wait}" -c "$WEED_DIR/kelp.conf" \
-				--volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
+			BENCH_BIN=${BASE_BENCH:-} bench "fallback-base $sz" --mode local "${WAIT:---wait}" \
+				-c "$WEED_DIR/kelp.conf" --volume-dir "$VDIR" --fids "$WEED_DIR/fids$sz.txt"
 		done
 		kelpd_stop
 		KELPD_BIN=$KELPD_BIN_SAVED

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libkelp requests and completions: fill SQEs, publish them, collect CQEs, wait (spin, then futex).
- * The sleep/wake handshake is described in shm/ABI.md section 5.
+ * libkelp requests and completions: fill SQEs, publish them, collect CQEs, wait (spin, then futex;
+ * how long it spins: wait_policy.h). The sleep/wake handshake is described in shm/ABI.md section 5.
  */
 #include <errno.h>
 #include <limits.h>
@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "session.h"
+#include "wait_policy.h"
 
 /* Every this many empty kelp_poll() calls, one zero-timeout poll(2) of the socket notices a kelpd
  * that died without marking the segment (SIGKILL). */
@@ -166,9 +167,9 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max)
 	return (int)n;
 }
 
-static int64_t now_us(void)
+static int64_t now_ns(void)
 {
-	return (int64_t)(kelp_now_ns() / 1000);
+	return (int64_t)kelp_now_ns();
 }
 
 /* Sleep on the CQ tail until kelpd publishes, at most @ms. Return 0 or -errno from kelp_poll. */
@@ -203,31 +204,44 @@ int kelp_wait(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max, int t
 		return n;
 	if (s->inflight == 0)
 		return -ENOENT;
-	int64_t start = now_us();
-	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000;
-	int64_t spin_until = s->wait_spin_us < 0 ? INT64_MAX : start + s->wait_spin_us;
-	int64_t next_sock_check = start + 1000;
+	/* wait_spin_us < 0: poll until done; else poll for wait_spin_us while the session's recent
+	 * waits usually ended that soon, sleep at once while they did not (wait_policy.h) */
+	bool adapt = s->wait_spin_us >= 0;
+	uint64_t cap = adapt ? (uint64_t)s->wait_spin_us * 1000 : 0;
+	int64_t start = now_ns();
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000000;
+	int64_t spin_until =
+		adapt ? start + (int64_t)kelp_wait_spin_budget(&s->wait_policy, cap) : INT64_MAX;
+	int64_t next_sock_check = start + 1000000;
+	bool slept = false;
 	for (uint32_t iter = 1;; iter++) {
 		n = kelp_poll(s, cqes, max);
-		if (n != 0)
+		if (n != 0) {
+			if (n > 0 && adapt)
+				kelp_wait_record(&s->wait_policy, cap, slept);
 			return n;
+		}
 		if ((iter & 63) != 0)
 			continue;
-		int64_t now = now_us();
-		if (now >= deadline)
+		int64_t now = now_ns();
+		if (now >= deadline) {
+			if (slept) /* a long wait; one cut short before sleeping says nothing */
+				kelp_wait_record(&s->wait_policy, cap, true);
 			return -ETIMEDOUT;
+		}
 		if (now >= next_sock_check) {
-			next_sock_check = now + 1000;
+			next_sock_check = now + 1000000;
 			int rc = kelp_session_check_alive(s, 1);
 			if (rc != 0)
 				return rc;
 		}
 		if (now < spin_until)
 			continue;
-		int64_t left_ms = (deadline - now + 999) / 1000;
+		int64_t left_ms = (deadline - now + 999999) / 1000000;
 		int rc = sleep_on_cq(s, left_ms < SLEEP_SLICE_MS ? (int)left_ms : SLEEP_SLICE_MS);
 		if (rc != 0)
 			return rc;
+		slept = true;
 		iter = 0; /* next round checks the clock after 64 polls again */
 	}
 }

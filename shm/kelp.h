@@ -103,13 +103,18 @@ struct kelp_opts {
 	const char *socket_path; /* kelpd's Unix socket; wins over config_path */
 	const char *config_path; /* kelp.conf: its [engine] socket is used */
 	uint32_t queue_depth; /* submission ring entries wanted (power of 2); 0 = kelpd's default */
-	int32_t wait_spin_us; /* kelp_wait() busy-polls this long before it sleeps on a futex;
-			       * < 0 = never sleep (pure busy-poll). Default 50. */
+	int32_t wait_spin_us; /* how long kelp_wait() busy-polls before it sleeps on a futex.
+			       * Adaptive: it polls this long while most of this session's
+			       * recent waits ended within the spin, and sleeps at once while
+			       * most outlasted it (with a full spin every 64 waits to notice
+			       * a change). 0 = always sleep at once (after ~1 us of polling);
+			       * < 0 = never sleep (pure busy-poll, lowest latency, a busy
+			       * core). Default 50. */
 };
 
 /*
- * kelp_opts_init - fill @o with the defaults (KELP_DEFAULT_SOCKET, kelpd's queue depth, 50 us
- * spin). Any thread.
+ * kelp_opts_init - fill @o with the defaults (KELP_DEFAULT_SOCKET, kelpd's queue depth, an
+ * adaptive 50 us spin). Any thread.
  */
 void kelp_opts_init(struct kelp_opts *o);
 
@@ -311,8 +316,11 @@ int kelp_poll(struct kelp_session *s, struct kelp_cqe *cqes, unsigned max);
 
 /*
  * kelp_wait - like kelp_poll(), but waits until at least one completion is ready: submits what is
- * queued, busy-polls for wait_spin_us, then sleeps on a futex (kelpd wakes it; the need-wakeup
- * handshake is in ABI.md).
+ * queued, busy-polls, then sleeps on a futex (kelpd wakes it; the need-wakeup handshake is in
+ * ABI.md). Whether it polls adapts to the session's recent waits: for wait_spin_us (kelp_opts)
+ * while they usually ended that soon (local reads), not at all while they usually outlasted it
+ * (HTTP fallback, TCP round trips, filer lookups: the spin would only burn CPU that kelpd or other
+ * threads need).
  * @timeout_ms < 0 waits forever. Detects a stopped kelpd while waiting. The owning thread only.
  * Return: the number copied (>= 1);
  *   -ETIMEDOUT   nothing completed within @timeout_ms

@@ -11,6 +11,7 @@
 #include "kelp.h"
 #include "kelp_abi.h"
 #include "kelp_ring.h"
+#include "wait_policy.h"
 
 /* Page-granular first-fit allocator over the arena (buffers are set up once, not per read). */
 struct kelp_arena_alloc {
@@ -31,9 +32,10 @@ struct kelp_session {
 	uint8_t *arena;
 	uint64_t arena_size;
 	uint32_t max_io;
-	uint32_t queued;   /* SQEs filled but not yet published */
-	uint32_t inflight; /* queued + published, completion not yet collected */
-	int32_t wait_spin_us;
+	uint32_t queued;      /* SQEs filled but not yet published */
+	uint32_t inflight;    /* queued + published, completion not yet collected */
+	int32_t wait_spin_us; /* kelp_opts': < 0 poll, else the most kelp_wait spins */
+	struct kelp_wait_policy wait_policy; /* how long kelp_wait spins (wait_policy.h) */
 	uint32_t idle_polls; /* empty kelp_poll calls since the last liveness check */
 	int dead;	     /* 0, or the -errno every call now returns (-ECONNRESET, -EPROTO) */
 	struct kelp_arena_alloc alloc;

@@ -224,8 +224,10 @@ def connect(config: Optional[str] = None, socket: Optional[str] = None, *,
     [engine] socket is used); with neither, KELP_SOCKET / KELP_CONFIG from the environment, else
     /run/kelp/kelpd.sock. Raises ConnectionRefusedError when no kelpd listens there.
     queue_depth: submission ring entries (0: kelpd's default). wait_spin_us: how long a wait
-    busy-polls before sleeping on a futex (None: libkelp's 50 us; -1: never sleep, lowest latency
-    but a busy core while waiting; what kelp-bench does by default)."""
+    busy-polls before sleeping on a futex (None: libkelp's 50 us), while the session's recent waits
+    usually ended that soon; while they usually outlasted it (HTTP fallback, remote reads, filer
+    lookups) a wait sleeps at once. 0: always sleep at once; -1: never sleep, lowest latency but a
+    busy core while waiting (what kelp-bench does by default)."""
     if config is None and socket is None:
         socket = os.environ.get("KELP_SOCKET")
         config = os.environ.get("KELP_CONFIG")

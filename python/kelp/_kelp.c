@@ -1565,7 +1565,8 @@ static PyTypeObject SessionType = {
 		"Session(config=None, socket=None, *, queue_depth=0, wait_spin_us=None)\n\n"
 		"One connection to kelpd (its shared-memory rings). Use from one thread at a time; "
 		"wait_spin_us: how long a wait busy-polls before it sleeps (None: libkelp's 50 us; "
-		"-1: never sleep, as kelp-bench does: lowest latency, one core busy while "
+		"adaptive: only while the session's recent waits usually ended that soon; 0: sleep "
+		"at once; -1: never sleep, as kelp-bench does: lowest latency, one core busy while "
 		"waiting); "
 		"in a forked child it reconnects by itself on first use.",
 	.tp_new = PyType_GenericNew,

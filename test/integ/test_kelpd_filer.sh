@@ -272,6 +272,14 @@ err=$(kelpctl cat /kelp-set 2>&1) && fail "cat of a directory succeeded"
 grep -q "is a directory" <<<"$err" || fail "cat of a directory: $err"
 err=$(kelpctl ls "$mpath" 2>&1) && fail "ls of a file succeeded"
 grep -q "not a directory" <<<"$err" || fail "ls of a file: $err"
+# kelpctl says what a path error means for a path (not the needle's or kelp_connect's meaning)
+err=$(kelpctl cat /kelp-set/no-such-file 2>&1) && fail "cat of a missing file succeeded"
+[[ $err == *"no such file or directory in the filer" && $err != *needle* && $err != *config* ]] ||
+	fail "cat of a missing file: $err"
+err=$(kelpctl cat kelp-set/x 2>&1) && fail "cat of a relative path succeeded"
+[[ $err == *"must be absolute"* ]] || fail "cat of a relative path: $err"
+err=$(kelpctl get /kelp-set/x 2>&1) && fail "get of a path succeeded"
+[[ $err == *"kelpctl cat PATH"* ]] || fail "get of a path: $err"
 res=$("$PC" "$KELPD_SOCK" read /kelp-set/no-such-file 0 10 "$out/x")
 [ "$res" = "-2 0" ] || fail "read of a missing path: '$res'"
 echo "ok: stat and ls (paged, 300 names) equal the filer's metadata and listing"

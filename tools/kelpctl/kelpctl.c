@@ -567,7 +567,8 @@ static int get_one(struct kelp_session *s, const char *text, int fd, int raw)
 {
 	struct kelp_fid fid;
 	if (kelp_fid_parse(text, strlen(text), &fid) != 0) {
-		fprintf(stderr, "kelpctl: get: '%s' is not a file id (like 3,01637037d6)\n", text);
+		fprintf(stderr, "kelpctl: get: '%s' is not a file id (like 3,01637037d6)%s\n", text,
+			text[0] == '/' ? "; a file by path: kelpctl cat PATH" : "");
 		return -EINVAL;
 	}
 	struct kelp_cqe c;
@@ -750,9 +751,15 @@ static void fmt_time(int64_t ns, char *buf, size_t size)
 	snprintf(buf + n, size - n, ".%09lldZ", (long long)(ns % 1000000000));
 }
 
+/* kelp_strerror() names every meaning of a code (a needle's, a path's, kelp_connect's); a path
+ * command says the path's meaning of the common ones. */
 static void path_error(const char *cmd, const char *path, int rc)
 {
-	fprintf(stderr, "kelpctl: %s %s: %s\n", cmd, path, kelp_strerror(rc));
+	const char *why = rc == -ENOENT	  ? "no such file or directory in the filer"
+			  : rc == -EINVAL ? "not a path kelpd reads: it must be absolute, without "
+					    "\".\", \"..\", \"//\" or a NUL"
+					  : kelp_strerror(rc);
+	fprintf(stderr, "kelpctl: %s %s: %s\n", cmd, path, why);
 }
 
 static int cat_one(struct kelp_session *s, const char *path, int fd, void *buf, uint32_t cap)
