@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "session.h"
 
@@ -43,6 +44,21 @@ static uint32_t find_run(const struct kelp_arena_alloc *a, uint32_t from, uint32
 	return UINT32_MAX;
 }
 
+/*
+ * Allocate the memory behind a new buffer now, in the caller's thread (best effort: an old kernel
+ * without MADV_POPULATE_WRITE leaves it to first use). kelpd allocates only the start of the
+ * arena when the session opens ([engine] arena_populate_mb); without this, kelpd's lcore would
+ * allocate and clear the pages of a buffer beyond it on its first copy there, stalling every
+ * session it serves. Pages already allocated are only mapped.
+ */
+static void prefault(struct kelp_session *s, uint8_t *buf, uint64_t len)
+{
+	uint64_t page = s->hdr->hugepages ? 2u << 20 : PAGE;
+	uint64_t from = (uint64_t)(buf - s->seg) / page * page;
+	uint64_t to = ((uint64_t)(buf - s->seg) + len + page - 1) / page * page;
+	(void)madvise(s->seg + from, to - from, MADV_POPULATE_WRITE);
+}
+
 void *kelp_buf_alloc(struct kelp_session *s, size_t size)
 {
 	struct kelp_arena_alloc *a = &s->alloc;
@@ -67,7 +83,9 @@ void *kelp_buf_alloc(struct kelp_session *s, size_t size)
 		a->used[p] = 1;
 	a->run_len[first] = n;
 	a->hint = first + n < a->npages ? first + n : 0;
-	return s->arena + (uint64_t)first * PAGE;
+	uint8_t *buf = s->arena + (uint64_t)first * PAGE;
+	prefault(s, buf, (uint64_t)n * PAGE);
+	return buf;
 }
 
 void kelp_buf_free(struct kelp_session *s, void *buf)

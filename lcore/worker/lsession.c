@@ -49,9 +49,10 @@ static int make_segment(int huge, uint32_t sq_entries, uint64_t arena, uint64_t 
 		numa_tonode_memory(p, l->seg_size, numa_node);
 	/* The header, the rings and the first @populate bytes of the arena are allocated and mapped
 	 * now: no page faults on the lcore's first copies into buffers there (libkelp's
-	 * kelp_buf_alloc gives the lowest free pages first). The rest is allocated on first use: a
-	 * session costs the memory it uses, not arena_mb (clearing 64 MiB of pages took ~200 ms of
-	 * kelpd's CPU per session on the benchmark machine). */
+	 * kelp_buf_alloc gives the lowest free pages first). The rest is allocated on first use
+	 * (libkelp's kelp_buf_alloc allocates a new buffer's pages in the client; the lcore then
+	 * only maps them): a session costs the memory its buffers use, not arena_mb (clearing 64
+	 * MiB of pages took ~200 ms of kelpd's CPU per session on the benchmark machine). */
 	uint64_t page = huge ? HUGE_2M : 4096;
 	uint64_t upto = l->arena_off + (populate < l->arena_size ? populate : l->arena_size);
 	upto = (upto + page - 1) / page * page;

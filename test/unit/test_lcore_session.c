@@ -234,9 +234,10 @@ static void test_arena_populated_prefix(void **state)
 	lcore_session_destroy(s);
 }
 
-/* The fixture's arena has no page allocated up front (populate_mb 0): the lcore's copy allocates
- * the buffer's pages on first use, and the data is right (test_read_every_needle reads them
- * all). */
+/* The fixture's arena has no page allocated up front (populate_mb 0). kelp_buf_alloc allocates a
+ * buffer's pages (in the client, at set-up); a buffer whose pages are gone (punched here, as if
+ * allocated without it) gets them from the lcore's first copy, and the data is right
+ * (test_read_every_needle reads every needle into the fixture's lazily allocated arena too). */
 static void test_arena_allocated_on_use(void **state)
 {
 	struct fixture *fx = *state;
@@ -251,20 +252,27 @@ static void test_arena_allocated_on_use(void **state)
 	uint8_t *buf = kelp_buf_alloc(fx->cli, 256 << 10);
 	assert_non_null(low);
 	assert_non_null(buf);
+	assert_true(buf >= low + (512 << 10));
+	/* kelp_buf_alloc allocated both buffers' pages, nothing past them */
+	uint64_t off =
+		(uint64_t)(buf - fx->cli->arena) + s->hdr->arena_off; /* client maps elsewhere */
+	uint64_t end = off + (256 << 10);
+	assert_int_equal(resident_pages(s->seg, s->hdr->arena_off, end),
+			 (end - s->hdr->arena_off) / 4096);
+	assert_int_equal(resident_pages(s->seg, end, s->seg_size), 0);
+	/* take buf's pages away again: the lcore's copy must allocate them */
+	assert_int_equal(fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				   256 << 10),
+			 0);
+	assert_int_equal(resident_pages(s->seg, off, end), 0);
 	assert_int_equal(kelp_queue_read(fx->cli, &nl.live[0], 0, buf, 256 << 10, 9), 0);
 	assert_int_equal(kelp_submit(fx->cli), 1);
 	struct kelp_cqe c;
 	assert_int_equal(serve_and_collect(fx, &c, 1), 1);
 	assert_int_equal(c.result, (int32_t)ref.data_size);
-	uint64_t off = (uint64_t)(buf - fx->cli->arena) +
-		       s->hdr->arena_off; /* the client maps it elsewhere */
-	uint64_t end = off + ((ref.data_size + 4095) / 4096) * 4096;
-	/* kelpd wrote them (the client has not touched buf): allocated on the lcore's first copy */
-	assert_int_equal(resident_pages(s->seg, off, end), (end - off) / 4096);
+	uint64_t data_end = off + ((ref.data_size + 4095) / 4096) * 4096;
+	assert_int_equal(resident_pages(s->seg, off, data_end), (data_end - off) / 4096);
 	assert_memory_equal(buf, ref.data, ref.data_size);
-	/* nothing else of the arena: the client's 512 KiB buffer below is still unallocated */
-	assert_true(buf >= low + (512 << 10));
-	assert_int_equal(resident_pages(s->seg, s->hdr->arena_off, off), 0);
 	kelp_buf_free(fx->cli, buf);
 	kelp_buf_free(fx->cli, low);
 }
