@@ -273,7 +273,17 @@ static void test_arena_allocated_on_use(void **state)
 	uint64_t data_end = off + ((ref.data_size + 4095) / 4096) * 4096;
 	assert_int_equal(resident_pages(s->seg, off, data_end), (data_end - off) / 4096);
 	assert_memory_equal(buf, ref.data, ref.data_size);
+	/* pages populated once are not populated again (no system call per kelp_buf_alloc: kelpd's
+	 * HTTP endpoint allocates one per request): a new buffer on the same, punched, pages finds
+	 * them still unallocated */
 	kelp_buf_free(fx->cli, buf);
+	assert_int_equal(fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				   256 << 10),
+			 0);
+	uint8_t *again = kelp_buf_alloc(fx->cli, 256 << 10);
+	assert_ptr_equal(again, buf);
+	assert_int_equal(resident_pages(s->seg, off, end), 0);
+	kelp_buf_free(fx->cli, again);
 	kelp_buf_free(fx->cli, low);
 }
 
