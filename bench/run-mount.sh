@@ -11,6 +11,12 @@
 #                loader enumerates its data set: kelpd caches the listed entries, as kelp-mount's
 #                first lookup in a directory lists it
 #   http         keep-alive GETs of whole files to the filer, one connection per thread
+#   path-base    (BASE_BIN=DIR) the path way again with DIR's kelpd and kelp-files-bench (another
+#                build, e.g. main's: an A/B in the same rounds)
+# Set-up: each thread's kelp session (path) or HTTP connection (http) is opened before the clock
+# starts, as a data loader opens them once per worker before its epochs; files/s is the epoch
+# alone, "with set-up" also counts the time the sessions / connections took to open. CPU per file
+# counts everything of the process's lifetime (set-up included) for every way alike.
 # Sets: (a) a data-loader epoch: 10,000 x 64 KiB files (10 directories of 1,000), every file read
 # once by THREADS threads in one random order (the same order for every way); (b) 8 x 256 MiB
 # files, 8 threads, 1 MiB reads.
@@ -27,6 +33,8 @@
 #   --ways LIST   comma-separated subset of kelp_mount,weed_mount,path,path_ls,http (default all)
 #   --sets LIST   comma-separated subset of small,large (default both; a set left out is not
 #                 uploaded either)
+# Environment: BIN (default build/bin), BASE_BIN (adds the path-base way), WAIT_SPIN_US (path and
+# path-base: kelp-files-bench --wait-spin-us; unset = libkelp's default).
 # Writes OUTDIR/runs.json (one JSON line per run), OUTDIR/machine.txt, kelpd's counters after each
 # path run (OUTDIR/kelpd-stats-path-SET-ROUND.json, kelpctl --json stats), and prints a Markdown
 # table.
@@ -54,13 +62,21 @@ while [ $# -gt 0 ]; do
 	--drop-caches) DROP=1; shift ;;
 	--ways) WAYS=$2; shift 2 ;;
 	--sets) SETS=$2; shift 2 ;;
-	-h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-mount.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 for tool in kelpd kelpctl kelp-mount kelp-files-bench; do
 	[ -x "$BIN/$tool" ] || { echo "run-mount.sh: $BIN/$tool missing: run 'make' first" >&2; exit 1; }
 done
+if [ -n "${BASE_BIN:-}" ]; then
+	for tool in kelpd kelp-files-bench; do
+		[ -x "$BASE_BIN/$tool" ] || { echo "run-mount.sh: BASE_BIN: $BASE_BIN/$tool missing" >&2; exit 1; }
+	done
+	[[ ,$WAYS, == *,path_base,* ]] || WAYS=$WAYS,path_base
+fi
+SPIN=()
+[ -z "${WAIT_SPIN_US:-}" ] || SPIN=(--wait-spin-us "$WAIT_SPIN_US")
 . test/integ/lib/filer.sh
 . test/integ/lib/kelpd.sh
 weed_require
@@ -142,15 +158,16 @@ cpu_ms() { # CPU time (user + system) of process $1 in ms, 0 when there is none
 }
 drop() { [ "$DROP" = 0 ] || { sync; echo 3 >/proc/sys/vm/drop_caches; }; }
 
-# run WAY SET ARGS...: one kelp-files-bench run; its JSON line gets the CPU of the server side
+# run WAY SET SERVER_PID ARGS...: one kelp-files-bench run ($FB, default $BIN's); its JSON line
+# gets the CPU of the server side
 run() {
-	local way=$1 set=$2 server_pid=$3 f0 v0 s0 line
+	local way=$1 set=$2 server_pid=$3 f0 v0 s0 line fb=${FB:-$BIN/kelp-files-bench}
 	shift 3
 	local rs=1048576
 	drop
 	f0=$(cpu_ms "$FILER_PID") v0=$(cpu_ms "$VPID") s0=$(cpu_ms "$server_pid")
 	echo "-- $way $set: kelp-files-bench $*" >&2
-	line=$("$BIN/kelp-files-bench" -t "$THREADS" -s "$rs" -l "$OUT/$set.list" -L "$way $set" "$@") ||
+	line=$("$fb" -t "$THREADS" -s "$rs" -l "$OUT/$set.list" -L "$way $set" "$@") ||
 		echo "run-mount.sh: $way $set had errors: $line" >&2
 	python3 -c 'import json, sys
 r = json.loads(sys.argv[1])
@@ -193,10 +210,15 @@ way_weed_mount() { # SET
 }
 way_path() { # SET
 	kelpd_start "$OUT/kelp.conf" "$OUT/kelpd.log"
-	run path "$1" "$KELPD_PID" -m path -c "$OUT/kelp.conf"
+	run path "$1" "$KELPD_PID" -m path -c "$OUT/kelp.conf" "${SPIN[@]}"
 	# kelpd's counters of the run (reads served on the lcore, plans displaced, listings, lookups)
 	"$BIN/kelpctl" -c "$OUT/kelp.conf" --json stats >"$OUT/kelpd-stats-path-$1-$round.json" ||
 		echo "run-mount.sh: kelpctl stats failed (see above)" >&2
+	kelpd_stop
+}
+way_path_base() { # SET: the same with BASE_BIN's kelpd and kelp-files-bench (libkelp)
+	KELPD_BIN=$BASE_BIN/kelpd kelpd_start "$OUT/kelp.conf" "$OUT/kelpd.log"
+	FB=$BASE_BIN/kelp-files-bench run path-base "$1" "$KELPD_PID" -m path -c "$OUT/kelp.conf" "${SPIN[@]}"
 	kelpd_stop
 }
 way_path_ls() { # SET: the path API as a data loader that enumerates its data set first
@@ -209,6 +231,7 @@ way_http() { # SET
 }
 
 { date -u; lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L[23])'; uname -r; "$WEED" version
+  echo "BASE_BIN ${BASE_BIN:-none}, WAIT_SPIN_US ${WAIT_SPIN_US:-default}"
   echo "threads $THREADS, small $NSMALL x 64 KiB, large $NLARGE x $LARGE_MB MiB, drop_caches $DROP"; } >"$OUT/machine.txt"
 IFS=, read -ra ways <<<"$WAYS"
 IFS=, read -ra sets <<<"$SETS"
@@ -230,22 +253,39 @@ runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def med(way, st, key):
     v = [r[key] for r in runs if r["way"] == way and r["set"] == st]
     return statistics.median(v) if v else float("nan")
-print("| set | way | files/s | MB/s | p50 ms | p99 ms | CPU us/file | errors | runs |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| set | way | files/s | files/s with set-up | set-up s | MB/s | p50 ms | p99 ms | CPU us/file | errors | runs |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for st in ("small", "large"):
-    for way in ("kelp-mount", "weed-mount", "path", "path+ls", "http"):
+    for way in ("kelp-mount", "weed-mount", "path", "path-base", "path+ls", "http"):
         n = sum(1 for r in runs if r["way"] == way and r["set"] == st)
+        if n == 0:
+            continue
         err = sum(r["errors"] + r["wrong_size"] for r in runs if r["way"] == way and r["set"] == st)
-        print("| %s | %s | %.0f | %.1f | %.2f | %.2f | %.0f | %d | %d |" % (
-            st, way, med(way, st, "files_per_sec"), med(way, st, "mb_per_sec"),
+        print("| %s | %s | %.0f | %.0f | %.3f | %.1f | %.2f | %.2f | %.0f | %d | %d |" % (
+            st, way, med(way, st, "files_per_sec"), med(way, st, "files_per_sec_with_setup"),
+            med(way, st, "setup_seconds"), med(way, st, "mb_per_sec"),
             med(way, st, "p50_us") / 1e3, med(way, st, "p99_us") / 1e3,
             med(way, st, "cpu_us_per_file"), err, n))
+print()
+for way in ("path", "path-base", "http"):
+    rs = [r for r in runs if r["way"] == way and r["set"] == "small"]
+    if rs:
+        print("%s rounds (files/s, with set-up; set-up s): %s" % (way, ", ".join(
+            "%.0f / %.0f; %.3f" % (r["files_per_sec"], r["files_per_sec_with_setup"], r["setup_seconds"]) for r in rs)))
 print()
 def ratio(a, b, st, key):
     return med(a, st, key) / med(b, st, key)
 print("kelp-mount / weed mount, files/s on (a): %.2fx (target >= 3x)" % ratio("kelp-mount", "weed-mount", "small", "files_per_sec"))
 print("kelp-mount / weed mount, MB/s on (b): %.2fx (target >= 1.5x)" % ratio("kelp-mount", "weed-mount", "large", "mb_per_sec"))
 print("path API / filer GETs, files/s on (a): %.2fx (target >= 10x)" % ratio("path", "http", "small", "files_per_sec"))
+print("path API / filer GETs, files/s with set-up on (a): %.2fx" % ratio("path", "http", "small", "files_per_sec_with_setup"))
+if any(r["way"] == "path-base" for r in runs):
+    print("base path API (BASE_BIN) / filer GETs, files/s on (a): %.2fx, with set-up %.2fx" % (
+        ratio("path-base", "http", "small", "files_per_sec"),
+        ratio("path-base", "http", "small", "files_per_sec_with_setup")))
+    print("path API / base path API, files/s on (a): %.2fx, with set-up %.2fx" % (
+        ratio("path", "path-base", "small", "files_per_sec"),
+        ratio("path", "path-base", "small", "files_per_sec_with_setup")))
 print("path API listing its directories first / filer GETs, files/s on (a): %.2fx" % ratio("path+ls", "http", "small", "files_per_sec"))
 print("kelp-mount / filer GETs, files/s on (a): %.2fx" % ratio("kelp-mount", "http", "small", "files_per_sec"))
 PYEOF

@@ -86,6 +86,7 @@ struct kelp_config {
 		enum kelp_log_level log_level;	 /* core/log.h; live on SIGHUP */
 		enum kelp_log_target log_target; /* core/log.h; live on SIGHUP */
 		uint32_t arena_mb;
+		uint32_t arena_populate_mb;    /* allocated when a session opens; rest on use */
 		enum kelp_hugepages hugepages; /* lsession's hugepages: kelp_config_hugepages() */
 		uint32_t queue_depth;
 		uint32_t max_sessions;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "session.h"
 
@@ -16,7 +17,8 @@ int kelp_arena_alloc_init(struct kelp_arena_alloc *a, uint64_t arena_size)
 	a->hint = 0;
 	a->run_len = calloc(a->npages, sizeof(*a->run_len));
 	a->used = calloc(a->npages, 1);
-	if (!a->run_len || !a->used) {
+	a->mapped = calloc(a->npages, 1);
+	if (!a->run_len || !a->used || !a->mapped) {
 		kelp_arena_alloc_fini(a);
 		return -ENOMEM;
 	}
@@ -27,8 +29,10 @@ void kelp_arena_alloc_fini(struct kelp_arena_alloc *a)
 {
 	free(a->run_len);
 	free(a->used);
+	free(a->mapped);
 	a->run_len = NULL;
 	a->used = NULL;
+	a->mapped = NULL;
 }
 
 /* First run of @n free pages at or after @from, or UINT32_MAX. */
@@ -41,6 +45,23 @@ static uint32_t find_run(const struct kelp_arena_alloc *a, uint32_t from, uint32
 			return p + 1 - n;
 	}
 	return UINT32_MAX;
+}
+
+/*
+ * Allocate the memory behind a new buffer now, in the caller's thread (best effort: an old kernel
+ * without MADV_POPULATE_WRITE leaves it to first use). kelpd allocates only the start of the
+ * arena when the session opens ([engine] arena_populate_mb); without this, kelpd's lcore would
+ * allocate and clear the pages of a buffer beyond it on its first copy there, stalling every
+ * session it serves. Pages already allocated are only mapped. Once per page: a buffer reusing
+ * pages an earlier one populated costs no system call (kelpd's HTTP endpoint allocates per
+ * request).
+ */
+static void prefault(struct kelp_session *s, uint8_t *buf, uint64_t len)
+{
+	uint64_t page = s->hdr->hugepages ? 2u << 20 : PAGE;
+	uint64_t from = (uint64_t)(buf - s->seg) / page * page;
+	uint64_t to = ((uint64_t)(buf - s->seg) + len + page - 1) / page * page;
+	(void)madvise(s->seg + from, to - from, MADV_POPULATE_WRITE);
 }
 
 void *kelp_buf_alloc(struct kelp_session *s, size_t size)
@@ -63,11 +84,18 @@ void *kelp_buf_alloc(struct kelp_session *s, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	for (uint32_t p = first; p < first + n; p++)
+	int fresh = 0;
+	for (uint32_t p = first; p < first + n; p++) {
 		a->used[p] = 1;
+		fresh |= !a->mapped[p];
+		a->mapped[p] = 1;
+	}
 	a->run_len[first] = n;
 	a->hint = first + n < a->npages ? first + n : 0;
-	return s->arena + (uint64_t)first * PAGE;
+	uint8_t *buf = s->arena + (uint64_t)first * PAGE;
+	if (fresh)
+		prefault(s, buf, (uint64_t)n * PAGE);
+	return buf;
 }
 
 void kelp_buf_free(struct kelp_session *s, void *buf)

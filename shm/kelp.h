@@ -182,8 +182,10 @@ int kelp_session_info(const struct kelp_session *s, struct kelp_session_info *ou
 /*
  * kelp_buf_alloc - allocate @size bytes (rounded up to 4 KiB, 4 KiB-aligned) in the session's
  * arena, the shared memory kelpd writes read data into. READ buffers must come from here. Not meant
- * for the per-read path: allocate buffers once and reuse them. The owning thread only. Return: the
- * buffer, or NULL with errno ENOMEM (arena full) or EINVAL (@size 0).
+ * for the per-read path: allocate buffers once and reuse them. The memory behind the buffer is
+ * allocated here (kelpd allocates only the start of the arena up front: [engine]
+ * arena_populate_mb), so kelpd's first copy into it does not stall on page allocation. The owning
+ * thread only. Return: the buffer, or NULL with errno ENOMEM (arena full) or EINVAL (@size 0).
  */
 void *kelp_buf_alloc(struct kelp_session *s, size_t size);
 

@@ -207,8 +207,10 @@ static int map_segment(struct kelp_session *s, int memfd)
 		return -errno;
 	if ((uint64_t)st.st_size < KELP_SEG_HDR_SIZE)
 		return -EPROTO;
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		       memfd, 0);
+	/* no MAP_POPULATE: in a shared mapping it would allocate every arena page kelpd left to
+	 * first use ([engine] arena_populate_mb); the rings are mapped below, the buffers fault in
+	 * when used (pages kelpd already allocated only get mapped) */
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	s->seg = p;
@@ -217,6 +219,9 @@ static int map_segment(struct kelp_session *s, int memfd)
 	int rc = kelp_seg_hdr_check(s->hdr, s->seg_size);
 	if (rc != 0)
 		return rc;
+	/* the header and rings (kelpd allocated them): mapped now, no faults on the first submits;
+	 * an old kernel without MADV_POPULATE_WRITE just faults them in on use */
+	(void)madvise(p, s->hdr->arena_off, MADV_POPULATE_WRITE);
 	kelp_ring_attach(&s->sq, (struct kelp_ring_ctl *)(s->seg + s->hdr->sq_off),
 			 s->hdr->sq_entries, sizeof(struct kelp_sqe), 1);
 	kelp_ring_attach(&s->cq, (struct kelp_ring_ctl *)(s->seg + s->hdr->cq_off),

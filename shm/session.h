@@ -19,6 +19,7 @@ struct kelp_arena_alloc {
 	uint32_t hint;	   /* first page to look at */
 	uint32_t *run_len; /* per page: pages in the allocation starting here, 0 otherwise */
 	uint8_t *used;	   /* per page: 1 when allocated */
+	uint8_t *mapped;   /* per page: 1 once a kelp_buf_alloc populated it (no madvise again) */
 };
 
 struct kelp_session {

@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	uint32_t arena_mb = (uint32_t)(((uint64_t)depth * buf_size >> 20) + 1);
 	struct lcore_session *srv = NULL;
 	if (rc == 0)
-		rc = lcore_session_create(1, sq_entries, arena_mb, 0, -1, 0, &srv);
+		rc = lcore_session_create(1, sq_entries, arena_mb, arena_mb, 0, -1, 0, &srv);
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .session = srv};
 	if (rc == 0)
 		rc = kelp_lcore_send(&lc, &m);

@@ -153,6 +153,7 @@ static void start_session(struct kelp_control *ctl, struct ctl_conn *c, const st
 	}
 	struct lcore_session *s;
 	int rc = lcore_session_create(++ctl->next_session_id, sq, eng->conf.engine.arena_mb,
+				      eng->conf.engine.arena_populate_mb,
 				      kelp_config_hugepages(&eng->conf), lc->numa_node, lc->id, &s);
 	if (rc != 0) {
 		kelp_log_error("kelpd: session for pid %d: cannot create its segment: %s",

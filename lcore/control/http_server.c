@@ -1091,8 +1091,8 @@ static int internal_session(struct http_srv *h)
 		return -ENODEV;
 	struct lcore_session *s;
 	int rc = lcore_session_create(++ctl->next_session_id, eng->conf.engine.queue_depth,
-				      eng->conf.engine.arena_mb, kelp_config_hugepages(&eng->conf),
-				      lc->numa_node, lc->id, &s);
+				      eng->conf.engine.arena_mb, eng->conf.engine.arena_populate_mb,
+				      kelp_config_hugepages(&eng->conf), lc->numa_node, lc->id, &s);
 	if (rc != 0)
 		return rc;
 	s->pid = getpid();

@@ -69,11 +69,14 @@ struct lcore_session {
  * lcore_session_create - create the segment of a new session (memfd, sealed against resizing,
  * MFD_HUGETLB when @hugepages allows and huge pages are available, placed on @numa_node) with
  * @sq_entries SQ slots and @arena_mb MiB of arena, fill its header, and make its doorbell
- * eventfd. Control thread only.
+ * eventfd. The header, the rings and the first @populate_mb MiB of the arena are allocated now
+ * (the lcore copies into buffers there without page faults); the rest of the arena on first use
+ * ([engine] arena_populate_mb). Control thread only.
  * Return: 0 and *@out; -EINVAL bad geometry; -ENOMEM; other errnos from memfd_create/mmap.
  */
-int lcore_session_create(uint64_t id, uint32_t sq_entries, uint32_t arena_mb, int hugepages,
-			 int numa_node, uint32_t lcore_id, struct lcore_session **out);
+int lcore_session_create(uint64_t id, uint32_t sq_entries, uint32_t arena_mb, uint32_t populate_mb,
+			 int hugepages, int numa_node, uint32_t lcore_id,
+			 struct lcore_session **out);
 
 /*
  * lcore_session_destroy - unmap and free a session; no lcore may still use it. Control thread

@@ -185,7 +185,7 @@ static void set_state_of_served_session(void *arg)
 	static struct fixture fx;
 	fixture_init(&fx);
 	struct lcore_session *s;
-	if (lcore_session_create(1, 16, 1, 0, -1, 0, &s) != 0)
+	if (lcore_session_create(1, 16, 1, 1, 0, -1, 0, &s) != 0)
 		_exit(3);
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .session = s};
 	if (kelp_lcore_send(&fx.lc, &m) != 0 || kelp_lcore_start(&fx.lc) != 0)

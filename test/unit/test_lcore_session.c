@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,8 +143,10 @@ static int setup(void **state)
 	assert_int_equal(kelp_lcore_init(&fx->lc, &fx->eng, 0, 0), 0);
 	fx->lc.lat_sample = 1; /* time every burst: exact latency counts below */
 
-	/* the session: 16 SQ entries (32 CQ), 1 MiB arena, 4 KiB pages */
-	assert_int_equal(lcore_session_create(1, 16, 1, 0, -1, 0, &fx->srv), 0);
+	/* the session: 16 SQ entries (32 CQ), 1 MiB arena, 4 KiB pages, none of the arena allocated
+	 * up front ([engine] arena_populate_mb = 0): every read below copies into pages the lcore
+	 * allocates on first use */
+	assert_int_equal(lcore_session_create(1, 16, 1, 0, 0, -1, 0, &fx->srv), 0);
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .session = fx->srv};
 	assert_int_equal(kelp_lcore_send(&fx->lc, &m), 0);
 	assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_BUSY);
@@ -185,6 +188,103 @@ static int serve_and_collect(struct fixture *fx, struct kelp_cqe *cqes, unsigned
 		;
 	int n = kelp_poll(fx->cli, cqes, max);
 	return n;
+}
+
+/* Pages of [@from, @to) of a segment mapping that have memory behind them (mincore: the memfd's
+ * pages, whoever allocated them). */
+static size_t resident_pages(uint8_t *seg, uint64_t from, uint64_t to)
+{
+	size_t n = (size_t)((to - from) / 4096), got = 0;
+	if (n == 0)
+		return 0;
+	unsigned char *vec = malloc(n);
+	assert_non_null(vec);
+	assert_int_equal(mincore(seg + from, (size_t)(to - from), vec), 0);
+	for (size_t i = 0; i < n; i++)
+		got += vec[i] & 1;
+	free(vec);
+	return got;
+}
+
+/* A session's header, rings and the first populate_mb MiB of its arena are allocated when it
+ * opens, the rest of the arena is not; attaching libkelp allocates nothing more. */
+static void test_arena_populated_prefix(void **state)
+{
+	(void)state;
+	struct lcore_session *s;
+	assert_int_equal(lcore_session_create(2, 16, 4, 1, 0, -1, 0, &s), 0);
+	uint64_t prefix = s->hdr->arena_off + (1u << 20);
+	assert_int_equal(s->seg_size, s->hdr->arena_off + (4u << 20));
+	assert_int_equal(resident_pages(s->seg, 0, prefix), prefix / 4096);
+	assert_int_equal(resident_pages(s->seg, prefix, s->seg_size), 0);
+
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct kelp_session *cli;
+	assert_int_equal(kelp_session_alloc(sv[0], -1, &cli), 0);
+	assert_int_equal(kelp_session_attach(cli, dup(s->memfd), dup(s->doorbell_fd)), 0);
+	assert_int_equal(resident_pages(s->seg, prefix, s->seg_size), 0);
+	kelp_close(cli);
+	close(sv[1]);
+	lcore_session_destroy(s);
+
+	/* populate_mb >= arena_mb: the whole segment */
+	assert_int_equal(lcore_session_create(3, 16, 2, 64, 0, -1, 0, &s), 0);
+	assert_int_equal(resident_pages(s->seg, 0, s->seg_size), s->seg_size / 4096);
+	lcore_session_destroy(s);
+}
+
+/* The fixture's arena has no page allocated up front (populate_mb 0). kelp_buf_alloc allocates a
+ * buffer's pages (in the client, at set-up); a buffer whose pages are gone (punched here, as if
+ * allocated without it) gets them from the lcore's first copy, and the data is right
+ * (test_read_every_needle reads every needle into the fixture's lazily allocated arena too). */
+static void test_arena_allocated_on_use(void **state)
+{
+	struct fixture *fx = *state;
+	struct lcore_session *s = fx->srv;
+	assert_int_equal(resident_pages(s->seg, s->hdr->arena_off, s->seg_size), 0);
+	struct needle_list nl;
+	list_needles(fixtures_dir(), &nl);
+	const struct kelp_volume *v = kelp_volume_set_find(fx->eng.volumes, VID);
+	struct kelp_needle_ref ref;
+	assert_int_equal(kelp_volume_find(v, &nl.live[0], &ref), 0);
+	uint8_t *low = kelp_buf_alloc(fx->cli, 512 << 10);
+	uint8_t *buf = kelp_buf_alloc(fx->cli, 256 << 10);
+	assert_non_null(low);
+	assert_non_null(buf);
+	assert_true(buf >= low + (512 << 10));
+	/* kelp_buf_alloc allocated both buffers' pages, nothing past them */
+	uint64_t off =
+		(uint64_t)(buf - fx->cli->arena) + s->hdr->arena_off; /* client maps elsewhere */
+	uint64_t end = off + (256 << 10);
+	assert_int_equal(resident_pages(s->seg, s->hdr->arena_off, end),
+			 (end - s->hdr->arena_off) / 4096);
+	assert_int_equal(resident_pages(s->seg, end, s->seg_size), 0);
+	/* take buf's pages away again: the lcore's copy must allocate them */
+	assert_int_equal(fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				   256 << 10),
+			 0);
+	assert_int_equal(resident_pages(s->seg, off, end), 0);
+	assert_int_equal(kelp_queue_read(fx->cli, &nl.live[0], 0, buf, 256 << 10, 9), 0);
+	assert_int_equal(kelp_submit(fx->cli), 1);
+	struct kelp_cqe c;
+	assert_int_equal(serve_and_collect(fx, &c, 1), 1);
+	assert_int_equal(c.result, (int32_t)ref.data_size);
+	uint64_t data_end = off + ((ref.data_size + 4095) / 4096) * 4096;
+	assert_int_equal(resident_pages(s->seg, off, data_end), (data_end - off) / 4096);
+	assert_memory_equal(buf, ref.data, ref.data_size);
+	/* pages populated once are not populated again (no system call per kelp_buf_alloc: kelpd's
+	 * HTTP endpoint allocates one per request): a new buffer on the same, punched, pages finds
+	 * them still unallocated */
+	kelp_buf_free(fx->cli, buf);
+	assert_int_equal(fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				   256 << 10),
+			 0);
+	uint8_t *again = kelp_buf_alloc(fx->cli, 256 << 10);
+	assert_ptr_equal(again, buf);
+	assert_int_equal(resident_pages(s->seg, off, end), 0);
+	kelp_buf_free(fx->cli, again);
+	kelp_buf_free(fx->cli, low);
 }
 
 static void test_nop_roundtrip(void **state)
@@ -903,6 +1003,8 @@ static void test_epoch_hold(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arena_populated_prefix),
+		cmocka_unit_test_setup_teardown(test_arena_allocated_on_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nop_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_every_needle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_deleted_cookie, setup, teardown),

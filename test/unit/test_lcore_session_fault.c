@@ -103,7 +103,7 @@ static void test_punched_hole_closes_only_that_session(void **state)
 
 	/* huge pages required (1): 2 MiB arena, 16 SQ entries -> two 2 MiB pages */
 	struct lcore_session *srv;
-	assert_int_equal(lcore_session_create(1, 16, 2, 1, -1, 0, &srv), 0);
+	assert_int_equal(lcore_session_create(1, 16, 2, 2, 1, -1, 0, &srv), 0);
 	assert_int_equal(srv->hdr->hugepages, 1);
 	assert_int_equal(srv->seg_size, 2 * HUGE);
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .session = srv};

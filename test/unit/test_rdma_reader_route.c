@@ -275,7 +275,7 @@ static int setup(void **state)
 			 0);
 	assert_non_null(fx->elc_b);
 
-	assert_int_equal(lcore_session_create(1, 64, 1, 0, -1, 0, &fx->srv), 0);
+	assert_int_equal(lcore_session_create(1, 64, 1, 1, 0, -1, 0, &fx->srv), 0);
 	fx->arena_mr = kelp_rdma_reg_arena(fx->dev, fx->srv->arena, fx->srv->arena_size);
 	assert_non_null(fx->arena_mr);
 	fx->srv->rdma_mr = fx->arena_mr;

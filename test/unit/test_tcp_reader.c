@@ -169,7 +169,7 @@ static int setup(void **state)
 	snprintf(fx->locs->vols[0].url[0], sizeof(fx->locs->vols[0].url[0]), VS);
 	__atomic_store_n(&fx->eng.locations, fx->locs, __ATOMIC_RELEASE);
 
-	assert_int_equal(lcore_session_create(1, 64, 1, 0, -1, 0, &fx->srv), 0);
+	assert_int_equal(lcore_session_create(1, 64, 1, 1, 0, -1, 0, &fx->srv), 0);
 	struct kelp_msg m = {.type = KELP_MSG_SESSION_ADD, .session = fx->srv};
 	assert_int_equal(kelp_lcore_send(&fx->lc, &m), 0);
 	kelp_lcore_poll_once(&fx->lc);
