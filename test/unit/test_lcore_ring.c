@@ -91,7 +91,8 @@ static void test_deferred_ring_wakes_parked_owner(void **state)
 	assert_int_equal(kelp_lcore_init(&lc, &eng, 0, 0), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	/* the control thread creates the ring */
-	assert_int_equal(kelp_lcore_ring_open_flags(&lc, 8, KELP_LCORE_RING_DEFERRED, &ring, &efd), 0);
+	assert_int_equal(kelp_lcore_ring_open_flags(&lc, 8, KELP_LCORE_RING_DEFERRED, &ring, &efd),
+			 0);
 	assert_true(efd >= 0);
 	assert_true(ring.flags & IORING_SETUP_DEFER_TASKRUN);
 
@@ -145,7 +146,8 @@ static void test_deferred_ring_quiet_eventfd_still_flags_work(void **state)
 	eng.lcores = &lc;
 	assert_int_equal(kelp_lcore_init(&lc, &eng, 0, 0), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(kelp_lcore_ring_open_flags(&lc, 8, KELP_LCORE_RING_DEFERRED, &ring, &efd), 0);
+	assert_int_equal(kelp_lcore_ring_open_flags(&lc, 8, KELP_LCORE_RING_DEFERRED, &ring, &efd),
+			 0);
 	assert_int_equal(kelp_lcore_ring_start(&ring), 0); /* this thread owns it */
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_recv(sqe, sv[0], buf, sizeof(buf), 0);
