@@ -5,7 +5,9 @@
  * The TCP reader, the TCP export and the HTTP reader each own a ring the lcore reaps in its
  * poll round. A parked lcore sleeps in epoll_wait on its doorbells, so each ring registers an
  * eventfd (the kernel writes it on every completion) in that epoll set: a reply that lands while
- * the lcore sleeps wakes it. These two calls are that setup and its undo, in one place.
+ * the lcore sleeps wakes it. These two calls are that setup and its undo, in one place. (The HTTP
+ * reader's ring runs in the deferred mode below and turns its eventfd off while the lcore is
+ * awake: lcore/tcp/http_reader.c reader_park.)
  */
 #ifndef KELP_LCORE_TCP_LCORE_RING_H
 #define KELP_LCORE_TCP_LCORE_RING_H
