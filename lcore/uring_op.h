@@ -15,6 +15,7 @@
 #define KELP_LCORE_URING_OP_H
 
 #include <liburing.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct kelp_control; /* kelpd's control loop (lcore/control/control.h); NULL outside kelpd */
@@ -41,12 +42,12 @@ static inline struct io_uring_sqe *kelp_uring_sqe(struct io_uring *ring)
  * Outside kelpd only: kelpd's control loop dispatches its own ring.
  * @return the number of CQEs consumed (0 when idle).
  */
-static inline unsigned kelp_uring_dispatch(struct io_uring *ring)
+static inline unsigned kelp_uring_dispatch_in(struct io_uring *ring, bool enter)
 {
 	struct io_uring_cqe *cqe;
 	unsigned n = 0;
 
-	while (io_uring_peek_cqe(ring, &cqe) == 0) {
+	while ((enter || io_uring_cq_ready(ring)) && io_uring_peek_cqe(ring, &cqe) == 0) {
 		struct kelp_ctl_op *op = (struct kelp_ctl_op *)(uintptr_t)cqe->user_data;
 		int res = cqe->res;
 		uint32_t flags = cqe->flags;
@@ -56,6 +57,21 @@ static inline unsigned kelp_uring_dispatch(struct io_uring *ring)
 			op->done(NULL, op, res, flags);
 	}
 	return n;
+}
+
+static inline unsigned kelp_uring_dispatch(struct io_uring *ring)
+{
+	return kelp_uring_dispatch_in(ring, true);
+}
+
+/*
+ * kelp_uring_dispatch_ready - kelp_uring_dispatch of the CQEs already in the CQ ring only: never
+ * enters the kernel (io_uring_peek_cqe does when the CQ is empty and the ring has deferred task
+ * work, lcore/tcp/lcore_ring.h), for a poller that runs that work in its own submit.
+ */
+static inline unsigned kelp_uring_dispatch_ready(struct io_uring *ring)
+{
+	return kelp_uring_dispatch_in(ring, false);
 }
 
 #endif

@@ -61,7 +61,8 @@ struct kelp_http_conn {
 	bool got_bytes;	   /* received a response byte for the head call */
 	bool direct;	   /* the recv in flight targets the head call's dst */
 	bool must_close; /* do not reuse: the server sent bytes past the responses, or said close */
-	bool feeding;	 /* recv_done is parsing scratch: no new receive into it until it is done */
+	bool cut; /* we closed it in a body (cut_oversize): the calls behind did nothing wrong */
+	bool feeding; /* recv_done is parsing scratch: no new receive into it until it is done */
 	/* the calls on this connection in request order; the head's response is being received */
 	struct kelp_http_call *call, *call_tail;
 	unsigned ncalls;
@@ -482,6 +483,7 @@ static void conn_fail(struct kelp_http_conn *conn, int err)
 	bool closed = err == -ECONNRESET || err == -EPIPE || err == 0;
 	/* the head was sent after an answered call (a kept connection, or behind one here) */
 	bool head_stale = conn->answered && !conn->got_bytes && closed;
+	bool cut = conn->cut;
 	uint64_t now = kelp_now_ns();
 
 	if (err == 0)
@@ -498,12 +500,16 @@ static void conn_fail(struct kelp_http_conn *conn, int err)
 			e = -ECANCELED;
 		else if (err == -ETIMEDOUT && now >= call->deadline_ns)
 			e = -ETIMEDOUT;
+		else if (!c->shutting_down && cut)
+			retry = true; /* our own close: not the server's failure, not counted */
 		else if (!c->shutting_down && !call->retried)
 			/* another call here was cancelled: this one did nothing wrong either */
 			retry = head && err != -ECANCELED ? head_stale : true;
-		if (retry) {
+		if (retry && !cut) {
 			call->retried = true;
 			c->st.stale_retries++;
+		}
+		if (retry) {
 			/* the head on a fresh connection: the other kept ones may be stale too */
 			e = head ? conn_open(c, srv, call) : server_assign(c, srv, call);
 		}
@@ -589,6 +595,27 @@ static void send_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 	conn_settle(conn);
 }
 
+/* The head call asked not to drain a long body past its buffer (cut_oversize) and this one is:
+ * its buffer is full and more than KELP_HTTP_CUT_BYTES remain. */
+static bool head_cut(const struct kelp_http_conn *conn)
+{
+	const struct kelp_http_parser *p = &conn->parser;
+
+	return conn->call->cut_oversize && p->state == KELP_HTTP_BODY_LENGTH &&
+	       p->resp.body_total >= p->dst_cap && p->remaining > KELP_HTTP_CUT_BYTES;
+}
+
+/* End the head call with its buffer's bytes and close @conn: the rest of the body is never read.
+ * @return as head_done. */
+static bool cut_head(struct kelp_http_conn *conn)
+{
+	conn->parser.resp.truncated = true;
+	conn->must_close = true;
+	conn->cut = true;
+	conn->c->st.cut_bodies++;
+	return head_done(conn, false);
+}
+
 /* Feed @len received bytes of the scratch buffer to the responses of @conn's calls in order.
  * @return true when @conn is gone. */
 static bool feed_scratch(struct kelp_http_conn *conn, size_t len)
@@ -605,8 +632,11 @@ static bool feed_scratch(struct kelp_http_conn *conn, size_t len)
 		}
 		c->st.body_bytes_copied += conn->parser.resp.body_total - before;
 		off += (size_t)n;
-		if (!kelp_http_parser_done(&conn->parser))
+		if (!kelp_http_parser_done(&conn->parser)) {
+			if (head_cut(conn))
+				return cut_head(conn); /* the rest of the bytes are its body's */
 			break; /* all taken: more of this response is to come */
+		}
 		if (head_done(conn, off < len))
 			return true;
 		if (off < len && conn->call)
@@ -640,7 +670,8 @@ static void recv_done(struct kelp_control *ctl, struct kelp_ctl_op *op, int res,
 		if (conn->direct) {
 			kelp_http_parser_body_done(&conn->parser, (size_t)res);
 			c->st.body_bytes_direct += (uint64_t)res;
-			if (kelp_http_parser_done(&conn->parser) && head_done(conn, false))
+			if (kelp_http_parser_done(&conn->parser) ? head_done(conn, false)
+								 : head_cut(conn) && cut_head(conn))
 				return;
 		} else if (feed_scratch(conn, (size_t)res)) {
 			return;

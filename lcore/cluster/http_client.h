@@ -46,6 +46,9 @@ struct kelp_http_client_opts {
 			      * connection of the server (max_conns) is busy */
 };
 
+/* Overshoot past dst_cap that a cut_oversize call still drains to keep its connection. */
+#define KELP_HTTP_CUT_BYTES 65536u
+
 struct kelp_http_call {
 	/* in: set by the caller */
 	char server[KELP_LOOKUP_URL_MAX]; /* "127.0.0.1:8080" or "[::1]:8080" */
@@ -60,6 +63,11 @@ struct kelp_http_call {
 	const char *bearer; /* JWT or NULL; must live until done */
 	uint8_t *dst;	    /* body destination, may be NULL with dst_cap 0 */
 	size_t dst_cap;
+	/* A Content-Length body more than KELP_HTTP_CUT_BYTES longer than dst_cap is not received
+	 * to its end: the call ends once dst is full (resp.truncated; resp.content_length says the
+	 * whole length) and the connection is closed (calls behind it are sent again). For a GET
+	 * without Range of an object that may be larger than dst. */
+	bool cut_oversize;
 	/*
 	 * Called once, on the ring's thread, never from inside kelp_http_client_start().
 	 * @err: 0 with resp/body_len valid (any HTTP status), or -errno: -ETIMEDOUT, -ECONNREFUSED,
@@ -126,6 +134,7 @@ struct kelp_http_client_stats {
 	uint64_t calls, errors, conns_opened, conns_reused, stale_retries, timeouts;
 	uint64_t pipelined; /* calls sent behind another one on a busy connection */
 	uint64_t body_bytes_direct, body_bytes_copied; /* received into dst vs through scratch */
+	uint64_t cut_bodies; /* cut_oversize calls ended before their body's end */
 };
 void kelp_http_client_get_stats(const struct kelp_http_client *c, struct kelp_http_client_stats *s);
 

@@ -88,8 +88,10 @@ bool kelp_http_read_result(struct kelp_http_read *r, const struct kelp_http_resp
 			r->result = 0;
 			return false;
 		}
-		/* the whole needle although we sent a Range: fine when we wanted its start */
-		r->size = resp->body_total;
+		/* the whole needle (no Range sent, or weed ignored it): fine when we wanted its
+		 * start; a body cut off past the buffer (cut_oversize) still says its length */
+		r->size = resp->content_length >= 0 ? (uint64_t)resp->content_length
+						    : resp->body_total;
 		if (r->offset > 0 && r->offset < r->size)
 			goto malformed; /* we kept only the first length bytes, not those at offset
 					 */

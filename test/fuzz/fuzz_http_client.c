@@ -5,7 +5,8 @@
  * pieces to one GET (or HEAD), then the server closes.
  * Input: byte 0 = destination capacity (x4: 0..1020 bytes), byte 1 = number of pieces (1..16),
  * byte 2 bit 0 = HEAD, bit 1 = pipelined: a second GET goes on the same connection behind the
- * first (opts.pipeline) and the input is both answers; the rest = the response(s).
+ * first (opts.pipeline) and the input is both answers; bit 2 = cut_oversize (a single GET only);
+ * the rest = the response(s).
  * Oracle: no crash or sanitizer report (the destination is an exact-size heap block: a byte past
  * it is an ASan report); done runs exactly once; nothing stays busy and destroy succeeds; and the
  * outcome equals the response parser's (proto/http.c) on the whole input at once: the same status,
@@ -14,7 +15,11 @@
  * what the parser makes of the bytes after the first response (and must, when the first response
  * is complete, does not say close and the rest is a complete response), or with an error, after
  * at most one retry on a new connection (which the server accepts, reads and closes): never with
- * other bytes, never done twice. The scripted server is test/unit/script_server.h.
+ * other bytes, never done twice. cut_oversize: when the parser sees a Content-Length body more
+ * than KELP_HTTP_CUT_BYTES longer than the destination and at least the destination's worth of it,
+ * the call may instead end cut off: no error, exactly the parser's first cap body bytes,
+ * truncated, the whole Content-Length, counted in cut_bodies (which piece boundary the client
+ * checks at decides which of the two). The scripted server is test/unit/script_server.h.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -71,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t pieces = 1 + data[1] % 16;
 	bool is_head = data[2] & 1;
 	bool piped = data[2] & 2;
+	bool cut = (data[2] & 4) && !piped && !is_head;
 	data += 3;
 	size -= 3;
 
@@ -89,7 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.call.dst_cap = cap;
 	r.call.done = req_done;
 	r.call.arg = &r;
+	r.call.cut_oversize = cut;
 	r2.call = r.call;
+	r2.call.cut_oversize = false;
 	r2.call.head = false;
 	r2.call.dst = cap ? dst2 : NULL;
 	r2.call.arg = &r2;
@@ -128,9 +136,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	int want = reference(data, size, is_head, cap ? ref_dst : NULL, cap, &ref);
-	if (r.err != want)
+	struct kelp_http_client_stats st;
+	kelp_http_client_get_stats(c, &st);
+	int sc = ref.resp.status;
+	bool cut_possible = cut && want != -EPROTO && want != -EMSGSIZE &&
+			    ref.resp.content_length >= 0 && !ref.resp.chunked && sc >= 200 &&
+			    sc != 204 && sc != 304 &&
+			    (uint64_t)ref.resp.content_length > cap + KELP_HTTP_CUT_BYTES &&
+			    ref.resp.body_total >= cap;
+	if (st.cut_bodies > (cut_possible ? 1u : 0u))
 		abort();
-	if (r.err == 0) {
+	if (st.cut_bodies) {
+		/* cut off: the first cap body bytes, nothing else */
+		if (r.err != 0 || r.call.body_len != cap || memcmp(dst, ref_dst, cap) != 0 ||
+		    r.call.resp.status != ref.resp.status || !r.call.resp.truncated ||
+		    r.call.resp.content_length != ref.resp.content_length)
+			abort();
+	} else if (r.err != want) {
+		abort();
+	} else if (r.err == 0) {
 		size_t body = kelp_http_parser_body_len(&ref);
 		if (r.call.body_len > cap || r.call.body_len != body ||
 		    memcmp(dst, ref_dst, body) != 0 || r.call.resp.status != ref.resp.status ||

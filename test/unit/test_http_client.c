@@ -764,6 +764,72 @@ static void test_pipeline_server_closes_midway(void **state)
 	assert_pool(f, 0, 0);
 }
 
+/* cut_oversize (the lcore's GET from offset 0 without Range): a body far longer than the buffer
+ * ends the call once the buffer is full (the whole length still reported) and closes the
+ * connection instead of receiving the rest; the call pipelined behind it is sent again on a new
+ * connection and gets its own answer. An overshoot within KELP_HTTP_CUT_BYTES is drained as
+ * before and the connection kept. */
+static void start_get_cut(struct fix *f, struct req *r, const char *path, size_t cap)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->call.server, sizeof(r->call.server), "%s", f->srv.addr);
+	snprintf(r->call.path, sizeof(r->call.path), "%s", path);
+	r->call.dst = r->buf;
+	r->call.dst_cap = cap;
+	r->call.cut_oversize = true;
+	r->call.done = req_done;
+	r->call.arg = r;
+	assert_int_equal(kelp_http_client_start(f->c, &r->call), 0);
+}
+
+static void test_cut_oversize_body(void **state)
+{
+	struct fix *f = fix_pipe();
+	struct req a, b, c;
+	char body[100];
+
+	*state = f;
+	memset(body, 'x', sizeof(body));
+	memcpy(body, "01234567", 8);
+	start_get_cut(f, &a, "/9,1", 8);
+	start_get(f, &b, "/9,2", sizeof(b.buf));
+	int fd = read_three(f, -1, "/9,1", "/9,2", NULL); /* b pipelined behind a */
+	assert_int_equal(
+		ss_send_str(&f->srv, fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"), 0);
+	assert_int_equal(ss_send(&f->srv, fd, body, sizeof(body)), 0); /* and no more */
+	run(f, &a);
+	assert_int_equal(a.err, 0);
+	assert_int_equal(a.call.resp.status, 200);
+	assert_int_equal(a.call.resp.content_length, 1000000);
+	assert_true(a.call.resp.truncated);
+	assert_int_equal(a.call.body_len, 8);
+	assert_memory_equal(a.buf, "01234567", 8);
+	assert_int_equal(stats(f).cut_bodies, 1);
+	assert_int_equal(ss_wait_closed(&f->srv, fd), 0); /* not drained, not reused */
+	close(fd);
+	int fd2 = read_three(f, -1, "/9,2", NULL, NULL);
+	assert_false(b.done);
+	assert_int_equal(ss_send_str(&f->srv, fd2, OK5), 0);
+	run(f, &b);
+	assert_int_equal(b.err, 0);
+	assert_body(&b, "hello");
+
+	/* a small overshoot: drained, the connection kept */
+	start_get_cut(f, &c, "/9,3", 8);
+	next_request(f, fd2, "/9,3");
+	assert_int_equal(ss_send_str(&f->srv, fd2,
+				     "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+				     "0123456789abcdefghij"),
+			 0);
+	run(f, &c);
+	assert_int_equal(c.err, 0);
+	assert_int_equal(c.call.body_len, 8);
+	assert_int_equal(c.call.resp.body_total, 20);
+	assert_int_equal(stats(f).cut_bodies, 1);
+	assert_pool(f, 1, 1);
+	close(fd2);
+}
+
 /* Cancel of a call behind another on a connection (pipelining): it ends -ECANCELED, the connection
  * is closed, and the other call, not cancelled, is sent again once on a new connection and gets
  * its own answer. */
@@ -828,6 +894,7 @@ int main(void)
 						maybe_teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline_server_closes_midway, no_setup,
 						maybe_teardown),
+		cmocka_unit_test_setup_teardown(test_cut_oversize_body, no_setup, maybe_teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline_cancel_behind, no_setup,
 						maybe_teardown),
 	};
