@@ -251,7 +251,8 @@ python3 - "$RUNS" <<'PYEOF'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def med(way, st, key):
-    v = [r[key] for r in runs if r["way"] == way and r["set"] == st]
+    # a BASE_BIN build older than session 8 reports no set-up fields: nan, not a crash
+    v = [r[key] for r in runs if r["way"] == way and r["set"] == st and r.get(key) is not None]
     return statistics.median(v) if v else float("nan")
 print("| set | way | files/s | files/s with set-up | set-up s | MB/s | p50 ms | p99 ms | CPU us/file | errors | runs |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -271,7 +272,8 @@ for way in ("path", "path-base", "http"):
     rs = [r for r in runs if r["way"] == way and r["set"] == "small"]
     if rs:
         print("%s rounds (files/s, with set-up; set-up s): %s" % (way, ", ".join(
-            "%.0f / %.0f; %.3f" % (r["files_per_sec"], r["files_per_sec_with_setup"], r["setup_seconds"]) for r in rs)))
+            "%.0f / %.0f; %.3f" % (r["files_per_sec"], r.get("files_per_sec_with_setup") or float("nan"),
+                                   r.get("setup_seconds") or float("nan")) for r in rs)))
 print()
 def ratio(a, b, st, key):
     return med(a, st, key) / med(b, st, key)
