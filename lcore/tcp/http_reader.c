@@ -52,7 +52,6 @@ struct kelp_http_reader {
 	bool stopping;	/* the lcore stops: reads in flight end with -ECANCELED, no new ones */
 	bool gone;	/* the lcore has stopped: completions are dropped */
 	bool started;	/* the lcore enabled the ring (kelp_lcore_ring_start) */
-	bool deferred;	/* the ring runs its task work in our io_uring_enter (lcore_ring.h) */
 	bool can_quiet; /* deferred and reader_park is the lcore's park hook */
 	bool quiet;	/* its eventfd is off while the lcore is awake (can_quiet, reader_park) */
 	struct kelp_http_client *http;
@@ -362,7 +361,7 @@ int kelp_http_reader_create(struct kelp_lcore *lc, struct kelp_http_reader **out
 	/* task work deferred to the lcore's own io_uring_enter (lcore_ring.h); kernels before 6.1
 	 * do not know the flags: the plain ring */
 	rc = kelp_lcore_ring_open_flags(lc, 256, KELP_LCORE_RING_DEFERRED, &rd->ring, &rd->efd);
-	rd->deferred = rc == 0;
+	bool deferred = rc == 0; /* its task work runs in our io_uring_enter (lcore_ring.h) */
 	if (rc == -EINVAL)
 		rc = kelp_lcore_ring_open(lc, 256, &rd->ring, &rd->efd);
 	if (rc) {
@@ -381,7 +380,7 @@ int kelp_http_reader_create(struct kelp_lcore *lc, struct kelp_http_reader **out
 		goto fail;
 	}
 	/* no park hook slot left: the eventfd simply stays on (a few parks that return at once) */
-	rd->can_quiet = rd->deferred && kelp_lcore_add_park_hook(lc, reader_park, rd) == 0;
+	rd->can_quiet = deferred && kelp_lcore_add_park_hook(lc, reader_park, rd) == 0;
 	*out = rd;
 	return 0;
 fail:
