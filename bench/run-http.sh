@@ -27,9 +27,11 @@
 # right before this tree's, for an A/B in the same run), BASE_BENCH (another kelp-bench binary, e.g.
 # one built from main: the "fallback-base" rows use it as the client, for an A/B of libkelp, which
 # kelp-bench links statically; with BASE_KELPD unset those rows use this tree's kelpd), ARENA_MB
-# (kelpd's [engine] arena_mb, default 256: kelpd's control thread populates a session's arena when
-# kelp-bench connects, ~0.4 s of CPU for 256 MiB here, which lands in every row's kelpd CPU; 32
-# keeps that out of the per-read figures of short 4 KiB rows).
+# (kelpd's [engine] arena_mb, default 256: the size of kelp-bench's arena. Its size costs kelpd
+# nothing per row any more: kelpd allocates only [engine] arena_populate_mb, 8 MiB, of it when
+# kelp-bench connects, and libkelp allocates the pages of kelp-bench's buffers in kelp-bench; a
+# BASE_KELPD from before session 8 populates all of it in its control thread, ~0.4 s of CPU for
+# 256 MiB here, in every row's kelpd CPU: 32 keeps that out of short 4 KiB rows).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
 	-s) SIZES=$2; shift 2 ;;
 	--no-fallback) FALLBACK=0; shift ;;
 	--no-local) LOCAL=0; shift ;;
-	-h|--help) sed -n '3,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-http.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done

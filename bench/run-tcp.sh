@@ -15,7 +15,12 @@
 #           cpu 0 = the client and the reader kelpd (lcore and control thread), cpu 1 = the weed
 #           volume server (pinned for the whole run, every row) and the exporter kelpd
 # CPU per read: user + system time of both kelpd (and of the volume server) over the row, from
-# /proc/<pid>/stat, divided by the reads of the row; written to $OUT/cpu.txt.
+# /proc/<pid>/stat, divided by the reads of the row; written to $OUT/cpu.txt. That includes the
+# session's setup and teardown (the reader allocates the first [engine] arena_populate_mb, 8 MiB,
+# of kelp-bench's arena when it connects and frees the segment at the end; before session 8 it
+# populated the whole ARENA_MB arena: 2-4 us per read of a 3 s 4 KiB row with 256 MB), so tcp rows
+# also get a "steady" figure: the pair's CPU (schedstat, every thread) over the reader's TCP
+# replies (kelpctl peers) from a third of the row on to half a second before its end.
 # Writes $OUT/tcp.json, $OUT/cpu.txt, $OUT/machine.txt and prints a Markdown table (ratios against
 # http of the same round and size; medians over ROUNDS rounds).
 #
@@ -25,9 +30,10 @@
 # during the tcp rows and the reader kelpd during the fallback rows (into $OUT/perf-*.data),
 # BASE_BIN=DIR: also a "tcpbase" row per round through a kelpd pair of DIR/kelpd (another build:
 # an A/B of a change in the same run), ARENA_MB (both kelpd's [engine] arena_mb, default 256: the
-# reader's control thread populates a session's arena when kelp-bench connects, once per row, and
-# that CPU lands in the row's per-read figure; 32 keeps it out of short 4 KiB rows; 1 MiB rows at
-# depth 64 need 64 or more).
+# size of kelp-bench's arena; 1 MiB rows at depth 64 need 64 or more. Its size costs kelpd nothing
+# per row any more: kelpd allocates only [engine] arena_populate_mb, 8 MiB, of it when kelp-bench
+# connects, and libkelp allocates the pages of kelp-bench's buffers in kelp-bench; BASE_BIN
+# builds from before session 8 populate all of it in the reader's control thread).
 set -euo pipefail
 . "$(dirname "$0")/prio.sh" "$0" "$@"
 cd "$(dirname "$0")/.."
@@ -42,7 +48,7 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	--depths) DEPTHS=$2; shift 2 ;;
-	-h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-tcp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -125,17 +131,42 @@ hosts)
 shared) RD_CPU=1 RD_CTL=-1 EXP_CTL=-1 ;;
 *) echo "run-tcp.sh: LAYOUT=$LAYOUT: want hosts or shared" >&2; exit 2 ;;
 esac
+pair_ns() { # CPU time of every thread of both kelpd in ns (schedstat), and the reader's TCP replies
+	local ns=0 t rep
+	for p in "$EPID" "$RPID"; do
+		for t in /proc/"$p"/task/*/schedstat; do
+			[ -r "$t" ] && read -r t _ <"$t" && ns=$((ns + t))
+		done
+	done
+	rep=$("$BIN/kelpctl" -c "$WEED_DIR/reader.conf" --json peers 2>/dev/null |
+		python3 -c 'import json,sys; print(sum(p["replies"] for p in json.load(sys.stdin)["tcp"]["peers"]))' 2>/dev/null || echo 0)
+	echo "$ns $rep"
+}
 bench() { # label, args...
-	local label=$1 e0 r0 v0 ops
+	local label=$1 e0 r0 v0 ops steady="" sp
 	shift
 	echo "-- $label: kelp-bench $*" >&2
 	e0=$(cpu_ms "$EPID") r0=$(cpu_ms "$RPID") v0=$(cpu_ms "$VPID")
+	# the same figure without the session's setup and teardown: CPU over TCP replies from a
+	# third of the row on to half a second before its end
+	if [ -n "$RPID" ] && [[ " $* " == *" --mode tcp "* ]] && [ "$SECS" -ge 3 ]; then
+		steady=$(mktemp)
+		(sleep "$(python3 -c "print($SECS / 3)")"; pair_ns; sleep "$(python3 -c "print($SECS * 2 / 3 - 0.5)")"; pair_ns) >"$steady" &
+		sp=$!
+	fi
 	"$BIN/kelp-bench" --cpu 0 -D "$SECS" -q --json --label "$label" "$@" >>"$RUNS"
 	ops=$(tail -n 1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["ops"] if "ops" in r else int(r["ops_per_sec"] * r["seconds"]))' 2>/dev/null || echo 0)
 	local e=$(($(cpu_ms "$EPID") - e0)) r=$(($(cpu_ms "$RPID") - r0)) v=$(($(cpu_ms "$VPID") - v0))
+	local st=""
+	if [ -n "$steady" ]; then
+		wait "$sp"
+		st=$(python3 -c 'import sys; a = [list(map(int, l.split())) for l in open(sys.argv[1])]
+print("; steady us/read kelpd pair %.2f (%d reads)" % ((a[1][0] - a[0][0]) / 1000 / max(a[1][1] - a[0][1], 1), a[1][1] - a[0][1]) if len(a) == 2 else "")' "$steady" 2>/dev/null || true)
+		rm -f "$steady"
+	fi
 	echo "$label: reads $ops CPU ms exporter $e reader $r weed-volume $v;" \
 		"us/read kelpd pair $(python3 -c "print(round(($e + $r) * 1000 / max($ops, 1), 2))")" \
-		"weed $(python3 -c "print(round($v * 1000 / max($ops, 1), 2))")" >>"$OUT/cpu.txt"
+		"weed $(python3 -c "print(round($v * 1000 / max($ops, 1), 2))")$st" >>"$OUT/cpu.txt"
 }
 warm() { # reads every fid once through the reader (locates the volumes, connects)
 	for sz in 4k 1m; do

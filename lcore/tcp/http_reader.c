@@ -48,12 +48,9 @@ struct http_slot {
 struct kelp_http_reader {
 	struct kelp_lcore *lc;
 	struct io_uring ring;
-	int efd; /* the ring's eventfd, in the lcore's epoll set: an answer wakes a parked lcore */
-	bool stopping;	/* the lcore stops: reads in flight end with -ECANCELED, no new ones */
-	bool gone;	/* the lcore has stopped: completions are dropped */
-	bool started;	/* the lcore enabled the ring (kelp_lcore_ring_start) */
-	bool can_quiet; /* deferred and reader_park is the lcore's park hook */
-	bool quiet;	/* its eventfd is off while the lcore is awake (can_quiet, reader_park) */
+	struct kelp_lcore_ring lr; /* its eventfd: an answer wakes a parked lcore; deferred */
+	bool stopping; /* the lcore stops: reads in flight end with -ECANCELED, no new ones */
+	bool gone;     /* the lcore has stopped: completions are dropped */
 	struct kelp_http_client *http;
 	uint32_t timeout_ms; /* what http has; follows [seaweedfs] http_timeout_ms (SIGHUP) */
 	char *jwt_key;	     /* NULL: no token */
@@ -158,30 +155,19 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 	unsigned n;
 
 	(void)lc;
-	if (!rd->started) { /* the first round: this lcore becomes the ring's only issuer */
-		int rc = kelp_lcore_ring_start(&rd->ring);
-		if (rc)
-			kelp_log_error(
-				"kelpd: lcore %u: cannot enable the HTTP reader's io_uring: %s",
-				lc->id, strerror(-rc));
-		rd->started = true; /* failed: its submits fail, the calls end with that error */
-	}
-	if (!kelp_http_client_busy(rd->http) && !io_uring_sq_ready(&rd->ring))
-		return KELP_POLL_IDLE; /* nothing in flight: what an lcore without HTTP reads pays
-					*/
+	/* the first round enables the ring (failed: its submits fail, the calls end with that
+	 * error); the eventfd is off while the lcore polls (lcore_ring.h) */
+	kelp_lcore_ring_awake(&rd->lr);
+	/* nothing in flight: what an lcore without HTTP reads pays (work the ring has pending
+	 * must run though: the lcore does not sleep on it, lcore_ring.h) */
+	if (!kelp_http_client_busy(rd->http) && !io_uring_sq_ready(&rd->ring) &&
+	    !kelp_lcore_ring_pending(&rd->lr))
+		return KELP_POLL_IDLE;
 	/* one io_uring_enter per round at most: what is in the CQ, then this round's SQEs submitted
 	 * and the deferred task work run (answers received) together, then the CQEs that made */
-	if (rd->can_quiet && !rd->quiet) {
-		/* awake and polling: the kernel need not write the eventfd for each batch of work
-		 * and each CQE (every write left an epoll event behind: a park that returned at
-		 * once); reader_park turns it on again before the lcore sleeps */
-		IO_URING_WRITE_ONCE(*rd->ring.cq.kflags, IO_URING_READ_ONCE(*rd->ring.cq.kflags) |
-								 IORING_CQ_EVENTFD_DISABLED);
-		rd->quiet = true;
-	}
 	n = kelp_uring_dispatch_ready(&rd->ring);
 	bool submit = io_uring_sq_ready(&rd->ring) != 0;
-	if (submit || (IO_URING_READ_ONCE(*rd->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
+	if (submit || kelp_lcore_ring_pending(&rd->lr)) {
 		/* an error leaves the SQEs queued: the next round retries */
 		io_uring_submit_and_get_events(&rd->ring);
 		n += kelp_uring_dispatch_ready(&rd->ring);
@@ -191,29 +177,6 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 	/* only waiting: the lcore may park, the ring's eventfd wakes it (answers, the timeout
 	 * sweep's timer) */
 	return n || submit ? KELP_POLL_BUSY : KELP_POLL_IDLE;
-}
-
-/* The lcore's park hook: the eventfd on again, then a look for work that came while it was off.
- * Dekker with the kernel's io_req_local_work_add: it sets IORING_SQ_TASKRUN (a locked RMW, a full
- * barrier on x86) before it reads IORING_CQ_EVENTFD_DISABLED; we clear the flag before we read
- * TASKRUN (park() fenced before the hooks, we fence again after our store). Either we see the
- * work and do not sleep, or the kernel sees the eventfd on and wakes us. */
-static int reader_park(struct kelp_lcore *lc, void *arg, int *timeout_ms)
-{
-	struct kelp_http_reader *rd = arg;
-
-	(void)lc;
-	(void)timeout_ms;
-	if (!rd->quiet)
-		return KELP_POLL_IDLE;
-	IO_URING_WRITE_ONCE(*rd->ring.cq.kflags,
-			    IO_URING_READ_ONCE(*rd->ring.cq.kflags) & ~IORING_CQ_EVENTFD_DISABLED);
-	rd->quiet = false;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if ((IO_URING_READ_ONCE(*rd->ring.sq.kflags) & IORING_SQ_TASKRUN) ||
-	    io_uring_cq_ready(&rd->ring))
-		return KELP_POLL_BUSY;
-	return KELP_POLL_IDLE;
 }
 
 /* ---- routing ----------------------------------------------------------------------------- */
@@ -339,7 +302,7 @@ int kelp_http_reader_create(struct kelp_lcore *lc, struct kelp_http_reader **out
 	if (!rd)
 		return -ENOMEM;
 	rd->lc = lc;
-	rd->efd = -1;
+	rd->lr.efd = -1;
 	rd->timeout_ms = c->seaweedfs.http_timeout_ms;
 	rd->slots = calloc(KELP_HTTP_READER_SLOTS, sizeof(*rd->slots));
 	if (!rd->slots) {
@@ -358,12 +321,8 @@ int kelp_http_reader_create(struct kelp_lcore *lc, struct kelp_http_reader **out
 		}
 		rd->jwt_key_len = strlen(rd->jwt_key);
 	}
-	/* task work deferred to the lcore's own io_uring_enter (lcore_ring.h); kernels before 6.1
-	 * do not know the flags: the plain ring */
-	rc = kelp_lcore_ring_open_flags(lc, 256, KELP_LCORE_RING_DEFERRED, &rd->ring, &rd->efd);
-	bool deferred = rc == 0; /* its task work runs in our io_uring_enter (lcore_ring.h) */
-	if (rc == -EINVAL)
-		rc = kelp_lcore_ring_open(lc, 256, &rd->ring, &rd->efd);
+	/* task work deferred to the lcore's own io_uring_enter (lcore_ring.h) */
+	rc = kelp_lcore_ring_open(lc, 256, true, &rd->ring, &rd->lr);
 	if (rc) {
 		kelp_log_error("kelpd: lcore %u: cannot create the HTTP reader's io_uring: %s",
 			       lc->id, strerror(-rc));
@@ -379,8 +338,6 @@ int kelp_http_reader_create(struct kelp_lcore *lc, struct kelp_http_reader **out
 		rc = -ENOSPC;
 		goto fail;
 	}
-	/* no park hook slot left: the eventfd simply stays on (a few parks that return at once) */
-	rd->can_quiet = deferred && kelp_lcore_add_park_hook(lc, reader_park, rd) == 0;
 	*out = rd;
 	return 0;
 fail:
@@ -451,7 +408,7 @@ void kelp_http_reader_destroy(struct kelp_http_reader *rd)
 				      (unsigned long)rd->pub.bypassed,
 				      (unsigned long)rd->pub.conns_opened);
 	}
-	kelp_lcore_ring_close(rd->lc, &rd->ring, rd->efd);
+	kelp_lcore_ring_close(&rd->lr);
 	free(rd->jwt_key);
 	free(rd->slots);
 	free(rd);

@@ -32,6 +32,7 @@ enum { OP_RECV = 1, OP_SEND = 2, OP_TIMEOUT = 3 };
 #define TIMER_UD UINT64_MAX
 #define HANDOFF	 16 /* authenticated sockets waiting for the lcore */
 #define EXP_IOV	 64 /* pieces of one send: runs of the send buffer and needle bytes in a mapping */
+#define EXP_PREFETCH 64 /* requests whose needles serve_conn() starts loading ahead */
 
 /*
  * A connection's replies go out in batches, one send in flight at a time: batch[fill] fills while
@@ -71,7 +72,7 @@ struct kelp_tcp_export {
 	struct kelp_engine *eng;
 	struct kelp_lcore *lc;
 	struct io_uring ring;
-	int efd; /* the ring's eventfd, in the lcore's epoll set; the thread writes it too */
+	struct kelp_lcore_ring lr; /* its eventfd (the thread writes it too); deferred */
 	int listen_fd;
 	int stop_pipe[2];
 	char listen[KELP_HOST_MAX + 8];
@@ -168,7 +169,7 @@ static void *hs_main(void *arg)
 		__atomic_store_n(&ex->ho_tail, ex->ho_tail + 1, __ATOMIC_RELEASE);
 		STAT_ADD(ex->stats.connections, 1);
 		uint64_t one = 1;
-		(void)!write(ex->efd, &one, sizeof(one)); /* wake a parked lcore */
+		(void)!write(ex->lr.efd, &one, sizeof(one)); /* wake a parked lcore */
 	}
 }
 
@@ -307,9 +308,32 @@ static bool serve(struct kelp_tcp_export *ex, struct exp_conn *c,
 	return true;
 }
 
+/* Start loading the needles of the requests received after @c's rx_off (at most
+ * EXP_PREFETCH): their index slots and record headers, so that the cache and TLB misses of a
+ * batch overlap instead of queueing one by one in serve() (as kelp_lcore_serve_session does for
+ * a local burst). Frames are only peeked at: serve_conn() parses them again and rejects them. */
+static void prefetch_conn(struct kelp_tcp_export *ex, const struct exp_conn *c)
+{
+	uint32_t off = c->rx_off;
+
+	for (unsigned i = 0; i < EXP_PREFETCH && c->rx_len - off >= KELP_TCP_REQ_FRAME_SIZE;
+	     i++, off += KELP_TCP_REQ_FRAME_SIZE) {
+		struct kelp_rdma_request rq;
+		const struct kelp_volume *v;
+
+		if (kelp_tcp_request_frame_parse(c->rx + off, c->rx_len - off, &rq))
+			return;
+		if (rq.opcode == KELP_RDMA_OP_READ &&
+		    (v = kelp_volume_set_find(ex->eng->volumes, rq.volume_id)))
+			kelp_volume_prefetch(v, rq.key);
+	}
+}
+
 /* Serve what @c received, as far as its filling batch has room. Return false: close it. */
 static bool serve_conn(struct kelp_tcp_export *ex, struct exp_conn *c)
 {
+	if (c->rx_len - c->rx_off >= 2 * KELP_TCP_REQ_FRAME_SIZE)
+		prefetch_conn(ex, c);
 	while (c->rx_len - c->rx_off >= KELP_TCP_REQ_FRAME_SIZE && batch_room(c)) {
 		struct kelp_rdma_request rq;
 
@@ -508,8 +532,9 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 		take_handoffs(ex);
 		n++;
 	}
-	if (!ex->live)
-		return n ? KELP_POLL_BUSY : KELP_POLL_IDLE;
+	/* the requests that came: their receives complete now. Reaped even with no connection
+	 * left (its last timeout): a CQE left in the CQ would keep the ring's park hook busy */
+	kelp_lcore_ring_run(&ex->lr);
 	while (io_uring_peek_cqe(&ex->ring, &cqe) == 0) {
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 		int res = cqe->res;
@@ -522,6 +547,8 @@ static int export_poll(struct kelp_lcore *lc, void *arg)
 		on_cqe(ex, (unsigned)(ud >> 2), (int)(ud & 3), res);
 		n++;
 	}
+	if (!ex->live)
+		return n ? KELP_POLL_BUSY : KELP_POLL_IDLE;
 	check_idle(ex);
 	arm_idle_timer(ex);
 	if (!n && !ex->to_submit)
@@ -562,7 +589,7 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 		return -ENOMEM;
 	ex->eng = eng;
 	ex->lc = lc;
-	ex->listen_fd = ex->efd = ex->stop_pipe[0] = ex->stop_pipe[1] = -1;
+	ex->listen_fd = ex->lr.efd = ex->stop_pipe[0] = ex->stop_pipe[1] = -1;
 	ex->max_read = (max_read_mb ? max_read_mb : 16) << 20;
 	ex->idle_ns = (uint64_t)eng->conf.peer.idle_timeout_s * 1000000000ull;
 	ex->send_ts =
@@ -600,7 +627,7 @@ int kelp_tcp_export_start(struct kelp_engine *eng, struct kelp_lcore *lc, const 
 		}
 	}
 	ex->n_allow = n_allow;
-	rc = kelp_lcore_ring_open(lc, 512, &ex->ring, &ex->efd);
+	rc = kelp_lcore_ring_open(lc, 512, true, &ex->ring, &ex->lr);
 	if (rc) {
 		kelp_log_error("kelpd: TCP export: io_uring: %s", strerror(-rc));
 		goto fail;
@@ -676,7 +703,7 @@ void kelp_tcp_export_stop(struct kelp_tcp_export *ex)
 		conn_free(ex->handoff[ex->ho_head++ % HANDOFF]);
 	for (unsigned i = 0; i < KELP_TCP_EXPORT_MAX_CONN; i++)
 		conn_free(ex->conns[i]);
-	kelp_lcore_ring_close(ex->lc, &ex->ring, ex->efd);
+	kelp_lcore_ring_close(&ex->lr);
 	for (int i = 0; i < 2; i++)
 		if (ex->stop_pipe[i] >= 0)
 			close(ex->stop_pipe[i]);

@@ -62,7 +62,7 @@ struct tcp_peer {
 struct kelp_tcp_reader {
 	struct kelp_lcore *lc;
 	struct io_uring ring;
-	int efd; /* the ring's eventfd, in the lcore's epoll set: a reply wakes a parked lcore */
+	struct kelp_lcore_ring lr; /* its eventfd: a reply wakes a parked lcore; deferred */
 	bool timer_armed;
 	struct __kernel_timespec timer_ts;
 	struct kelp_tcp_config cfg;
@@ -195,7 +195,7 @@ static void *hs_main(void *arg)
 					kelp_tcp_hs_strerror(p->hs_rc));
 			__atomic_store_n(&p->hs_state, HS_DONE, __ATOMIC_RELEASE);
 			uint64_t one = 1;
-			(void)!write(rd->efd, &one, sizeof(one)); /* wake a parked lcore */
+			(void)!write(rd->lr.efd, &one, sizeof(one)); /* wake a parked lcore */
 		}
 	}
 }
@@ -487,6 +487,7 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 	(void)lc;
 	if (!rd->n_peers) /* no TCP peer used yet: what an lcore without TCP reads pays */
 		return KELP_POLL_IDLE;
+	kelp_lcore_ring_run(&rd->lr); /* the replies that came: their receives complete now */
 	if (rd->hs_pending)
 		handshakes_done(rd);
 	while (io_uring_peek_cqe(&rd->ring, &cqe) == 0) {
@@ -613,7 +614,7 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 	if (!rd)
 		return -ENOMEM;
 	rd->lc = lc;
-	rd->efd = -1;
+	rd->lr.efd = -1;
 	rd->cfg = *cfg;
 	if (!rd->cfg.timeout_ms)
 		rd->cfg.timeout_ms = 5000;
@@ -650,7 +651,7 @@ int kelp_tcp_reader_create(struct kelp_lcore *lc, const struct kelp_tcp_config *
 		memcpy(rd->map_vs[i], e, l);
 		rd->n_map++;
 	}
-	rc = kelp_lcore_ring_open(lc, 256, &rd->ring, &rd->efd);
+	rc = kelp_lcore_ring_open(lc, 256, true, &rd->ring, &rd->lr);
 	if (rc) {
 		kelp_log_error("kelpd: lcore %u: cannot create the TCP reader's io_uring: %s",
 			       lc->id, strerror(-rc));
@@ -740,7 +741,7 @@ void kelp_tcp_reader_destroy(struct kelp_tcp_reader *rd)
 		free(p->tx[0]);
 		free(p->tx[1]);
 	}
-	kelp_lcore_ring_close(rd->lc, &rd->ring, rd->efd);
+	kelp_lcore_ring_close(&rd->lr);
 	free(rd->map_vs);
 	free(rd->map_host);
 	free(rd->map_port);

@@ -878,6 +878,17 @@ int kelp_lcore_add_park_hook(struct kelp_lcore *lc, kelp_park_fn fn, void *arg)
 	return 0;
 }
 
+void kelp_lcore_del_park_hook(struct kelp_lcore *lc, kelp_park_fn fn, void *arg)
+{
+	for (unsigned i = 0; i < lc->n_park_hooks; i++) {
+		if (lc->park_hooks[i].fn != fn || lc->park_hooks[i].arg != arg)
+			continue;
+		for (lc->n_park_hooks--; i < lc->n_park_hooks; i++)
+			lc->park_hooks[i] = lc->park_hooks[i + 1];
+		return;
+	}
+}
+
 void kelp_lcore_wake(struct kelp_lcore *lc)
 {
 	uint64_t one = 1;

@@ -104,7 +104,9 @@ typedef int (*kelp_poll_fn)(struct kelp_lcore *lc, void *arg);
  * Return KELP_POLL_BUSY: work came in (or it cannot arm): do not sleep; KELP_POLL_IDLE: may
  * sleep, for at most *@timeout_ms (lower it for a timer of the poller's own; -1: no limit). */
 typedef int (*kelp_park_fn)(struct kelp_lcore *lc, void *arg, int *timeout_ms);
-#define KELP_LCORE_MAX_PARK_HOOKS 2u
+/* the TCP reader's, the TCP export's and the HTTP reader's rings (lcore/tcp/lcore_ring.h) and the
+ * RDMA export can share an lcore */
+#define KELP_LCORE_MAX_PARK_HOOKS 4u
 
 struct kelp_poller {
 	const char *name;
@@ -297,6 +299,10 @@ int kelp_lcore_add_poller(struct kelp_lcore *lc, const char *name, kelp_poll_fn 
  * kelp_lcore_start(). Return: 0; -ENOSPC when KELP_LCORE_MAX_PARK_HOOKS are registered.
  */
 int kelp_lcore_add_park_hook(struct kelp_lcore *lc, kelp_park_fn fn, void *arg);
+/* kelp_lcore_del_park_hook - undo kelp_lcore_add_park_hook(@fn, @arg) (a poller that failed to
+ * set up, or is freed): not registered, nothing to do. Control thread, while the lcore does not
+ * run. */
+void kelp_lcore_del_park_hook(struct kelp_lcore *lc, kelp_park_fn fn, void *arg);
 /*
  * kelp_lcore_wake - wake the lcore if it is parked (a running one polls again anyway): for a
  * hand-over that its pollers look for every round (e.g. the RDMA export's handshakes). Any

@@ -941,9 +941,13 @@ static void test_park_hook(void **state)
 	PH.timeout_ms = -1;
 	fx->lc.idle_park_ns = 1000;
 	assert_int_equal(kelp_lcore_add_poller(&fx->lc, "hooked", hook_poller, NULL), 0);
-	assert_int_equal(kelp_lcore_add_park_hook(&fx->lc, hook_park, NULL), 0);
-	assert_int_equal(kelp_lcore_add_park_hook(&fx->lc, hook_park, NULL), 0);
+	for (unsigned i = 0; i < KELP_LCORE_MAX_PARK_HOOKS; i++)
+		assert_int_equal(kelp_lcore_add_park_hook(&fx->lc, hook_park, NULL), 0);
 	assert_int_equal(kelp_lcore_add_park_hook(&fx->lc, hook_park, NULL), -ENOSPC);
+	kelp_lcore_del_park_hook(&fx->lc, hook_park, &PH); /* not registered: nothing */
+	assert_int_equal(fx->lc.n_park_hooks, KELP_LCORE_MAX_PARK_HOOKS);
+	kelp_lcore_del_park_hook(&fx->lc, hook_park, NULL);
+	assert_int_equal(fx->lc.n_park_hooks, KELP_LCORE_MAX_PARK_HOOKS - 1);
 	fx->lc.n_park_hooks = 1;
 	assert_int_equal(kelp_lcore_start(&fx->lc), 0);
 	wait_at_least(&PH.hook_calls, 1); /* parked (or about to): nothing wakes it now */
