@@ -159,9 +159,9 @@ static int reader_poll(struct kelp_lcore *lc, void *arg)
 	 * error); the eventfd is off while the lcore polls (lcore_ring.h) */
 	kelp_lcore_ring_awake(&rd->lr);
 	/* nothing in flight: what an lcore without HTTP reads pays (work the ring has pending
-	 * must run though: the lcore does not sleep on it, lcore_ring.h) */
+	 * and CQEs must be taken though: the lcore does not sleep on them, lcore_ring.h) */
 	if (!kelp_http_client_busy(rd->http) && !io_uring_sq_ready(&rd->ring) &&
-	    !kelp_lcore_ring_pending(&rd->lr))
+	    !kelp_lcore_ring_pending(&rd->lr) && !io_uring_cq_ready(&rd->ring))
 		return KELP_POLL_IDLE;
 	/* one io_uring_enter per round at most: what is in the CQ, then this round's SQEs submitted
 	 * and the deferred task work run (answers received) together, then the CQEs that made */
