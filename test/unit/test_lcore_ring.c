@@ -15,6 +15,8 @@
  *    pending and says "do not sleep";
  *  - work that already signalled and was not run yet (the kernel does not signal again for work
  *    queued behind it) keeps the park hook busy too;
+ *  - with a writer thread racing the owner's poll-and-park cycle 2000 times, no byte is left
+ *    without a wake-up (the hook calls the park off, or the eventfd wakes the sleep);
  *  - an ordinary ring is not bound to a thread and has no park hook; closing a ring removes its
  *    hook (a reader that failed to set up must not leave a hook to freed memory).
  * Tests of the deferred mode skip on a kernel without IORING_SETUP_DEFER_TASKRUN (the ring is
@@ -22,6 +24,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -214,6 +218,106 @@ static void test_deferred_ring_wakes_parked_owner(void **state)
 	close(o.armed[1]);
 }
 
+/* The race the park hook closes, with real threads: a writer sends one byte each time the owner
+ * has taken the one before, so every byte lands somewhere in the owner's cycle of run, reap,
+ * re-post, hook and epoll_wait (as an lcore's poll and park). A byte that lands after the owner's
+ * last look and before its sleep without waking it is a lost wake-up: the owner's 10 s wait runs
+ * out and the test fails (rather than hangs). */
+#define RACE_BYTES 2000
+
+struct racer {
+	struct fixture *fx;
+	unsigned got;	 /* bytes the owner received (atomic) */
+	unsigned lost;	 /* sleeps that ran out with a byte outstanding */
+	unsigned slept;	 /* parks that slept (and were woken) */
+	unsigned caught; /* parks the hook called off */
+};
+
+/* Run the calling thread on CPU @cpu when the machine has it (else wherever it runs). */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void *race_writer(void *arg)
+{
+	struct racer *r = arg;
+
+	pin(1); /* beside the owner, not behind it: on one CPU every byte would come during a sleep
+		 */
+
+	for (unsigned k = 0; k < RACE_BYTES; k++) {
+		for (int spin = 0; __atomic_load_n(&r->got, __ATOMIC_ACQUIRE) < k &&
+				   !__atomic_load_n(&r->lost, __ATOMIC_ACQUIRE);
+		     spin++)
+			if (spin > 1000)
+				sched_yield();
+		if (__atomic_load_n(&r->lost, __ATOMIC_ACQUIRE))
+			break;
+		(void)!write(r->fx->sv[1], "r", 1);
+	}
+	return NULL;
+}
+
+static void test_no_lost_wakeup_under_a_racing_writer(void **state)
+{
+	struct fixture *fx = *state;
+	struct racer r = {.fx = fx};
+	struct epoll_event ev[4];
+	struct io_uring_cqe *cqe;
+	pthread_t th;
+
+	if (!deferred_or_skip(fx))
+		return;
+	cpu_set_t was;
+	assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof(was), &was), 0);
+	pin(0);
+	assert_int_equal(kelp_lcore_ring_run(&fx->lr), 0);
+	post_recv(fx);
+	assert_int_equal(pthread_create(&th, NULL, race_writer, &r), 0);
+	while (r.got < RACE_BYTES) {
+		assert_int_equal(kelp_lcore_ring_run(&fx->lr), 0);
+		while (io_uring_peek_cqe(&fx->ring, &cqe) == 0) {
+			int res = cqe->res;
+
+			io_uring_cqe_seen(&fx->ring, cqe);
+			assert_true(res > 0);
+			__atomic_store_n(&r.got, r.got + (unsigned)res, __ATOMIC_RELEASE);
+			if (r.got < RACE_BYTES)
+				post_recv(fx);
+		}
+		if (r.got >= RACE_BYTES)
+			break;
+		/* the rest of a poll round, 0 to ~16 us, a different length each time: the byte
+		 * lands before, during or after the hook */
+		struct timespec t0, t;
+		long round_ns = (long)(r.got * 37 % 64) * 256;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < round_ns);
+		if (park_hook(fx) != KELP_POLL_IDLE) {
+			r.caught++; /* came after the poll's look, before the sleep: no sleep */
+			continue;
+		}
+		r.slept++;
+		if (epoll_wait(fx->lc.epoll_fd, ev, 4, 10000) == 0) {
+			__atomic_store_n(&r.lost, 1, __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	pthread_join(th, NULL);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(was), &was);
+	assert_int_equal(r.lost, 0);
+	assert_int_equal(r.got, RACE_BYTES);
+	print_message("%u bytes; the owner slept %u times, its hook called off %u parks\n", r.got,
+		      r.slept, r.caught);
+}
+
 /* ---- the owner is this thread --------------------------------------------------------------- */
 
 static void test_own_completions_signal_nothing(void **state)
@@ -323,6 +427,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_deferred_ring_wakes_parked_owner, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_no_lost_wakeup_under_a_racing_writer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_own_completions_signal_nothing, setup,
 						teardown),
