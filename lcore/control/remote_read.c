@@ -322,6 +322,7 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	h.pipelined += l.pipelined;
 	h.body_bytes_direct += l.body_bytes_direct;
 	h.body_bytes_copied += l.body_bytes_copied;
+	h.cut_bodies += l.cut_bodies;
 	json_t *o = json_object();
 #define PUT(name, v) json_object_set_new(o, name, json_integer((json_int_t)(v)))
 	PUT("inflight", p->inflight);
@@ -348,6 +349,7 @@ json_t *kelp_ctl_remote_stats(struct kelp_control *ctl)
 	PUT("pipelined", h.pipelined);
 	PUT("body_bytes_direct", h.body_bytes_direct);
 	PUT("body_bytes_copied", h.body_bytes_copied);
+	PUT("cut_bodies", h.cut_bodies);
 	PUT("timed_waits", kelp_ctl_timed_waits(p->ctl));
 	PUT("lcore_reads", l.reads);
 	PUT("lcore_to_control", l.to_control);

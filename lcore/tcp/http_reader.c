@@ -145,6 +145,7 @@ static void publish(struct kelp_http_reader *rd)
 	PUB(rd->pub.pipelined, h.pipelined);
 	PUB(rd->pub.body_bytes_direct, h.body_bytes_direct);
 	PUB(rd->pub.body_bytes_copied, h.body_bytes_copied);
+	PUB(rd->pub.cut_bodies, h.cut_bodies);
 }
 
 /* The lcore's poller: completions (each runs the client's state machine, which may finish reads
@@ -362,6 +363,7 @@ void kelp_http_reader_stats(const struct kelp_http_reader *rd, struct kelp_http_
 	s->pipelined += PEEK(p->pipelined);
 	s->body_bytes_direct += PEEK(p->body_bytes_direct);
 	s->body_bytes_copied += PEEK(p->body_bytes_copied);
+	s->cut_bodies += PEEK(p->cut_bodies);
 }
 
 /* Wait (at most ~5 s: every call has a deadline and the cuts are queued) until the client has

@@ -56,6 +56,7 @@ struct kelp_http_reader_stats {
 	uint64_t inflight;   /* reads on the lcore now */
 	uint64_t calls, errors, timeouts, conns_opened, conns_reused, stale_retries, pipelined;
 	uint64_t body_bytes_direct, body_bytes_copied;
+	uint64_t cut_bodies; /* reads from offset 0 whose needle was cut off past the buffer */
 };
 
 /*

@@ -334,6 +334,52 @@ static inline void record_local(struct kelp_lcore *lc, uint64_t start, uint32_t 
 					  n);
 }
 
+/* Wake @s's client if it sleeps, and forget a held wake-up. Owning lcore. */
+static void wake_now(struct lcore_session *s)
+{
+	s->unwoken = 0;
+	lcore_session_wake_client(s);
+}
+
+/* @n HTTP completions of @s were just published at @now: wake its client (if it sleeps) now,
+ * or hold the wake-up while more than half of its non-local reads are still out and the first
+ * held completion is younger than KELP_WAKE_HOLD_NS (lcore.h). A client that does not sleep
+ * (KELP_CQ_WANT_WAKE clear) has seen them already: nothing is held for it. */
+static void wake_or_hold(struct kelp_lcore *lc, struct lcore_session *s, unsigned n, uint64_t now)
+{
+	/* no fence needed for this look: a client seen awake goes to wake_now, whose
+	 * lcore_session_wake_client does the Dekker properly; one seen asleep is woken later by it
+	 */
+	bool sleeps = (__atomic_load_n(&s->cq.ctl->flags, __ATOMIC_RELAXED) & KELP_CQ_WANT_WAKE);
+	if (!sleeps || !s->remote_inflight ||
+	    2 * (s->unwoken + n) >= s->unwoken + n + s->remote_inflight)
+		return wake_now(s);
+	if (!s->unwoken)
+		s->unwoken_since = now;
+	s->unwoken += n;
+	uint64_t due = s->unwoken_since + KELP_WAKE_HOLD_NS;
+	if (now >= due)
+		return wake_now(s);
+	if (!lc->wakes_held++ || due < lc->wake_due_ns)
+		lc->wake_due_ns = due;
+}
+
+/* Wake the clients whose held wake-up is due at @now; recount those still held. Owning lcore. */
+static void wake_held(struct kelp_lcore *lc, uint64_t now)
+{
+	lc->wakes_held = 0;
+	for (unsigned i = 0; i < lc->n_sessions; i++) {
+		struct lcore_session *s = lc->sessions[i];
+		if (!s->unwoken)
+			continue;
+		uint64_t due = s->unwoken_since + KELP_WAKE_HOLD_NS;
+		if (now >= due)
+			wake_now(s);
+		else if (!lc->wakes_held++ || due < lc->wake_due_ns)
+			lc->wake_due_ns = due;
+	}
+}
+
 /* Write the CQEs of finished remote reads that waited for CQ room. Return how many. */
 static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 {
@@ -343,7 +389,7 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 		break_session(lc, s, -EPROTO);
 		return 0;
 	}
-	unsigned n = 0;
+	unsigned n = 0, http = 0;
 	while (s->cq_waiting && n < (unsigned)room) {
 		struct kelp_remote_read *r = KELP_FIFO_POP(s->cq_waiting, s->cq_waiting_tail);
 		struct kelp_cqe *c = kelp_ring_prod_slot(&s->cq, n++);
@@ -357,12 +403,16 @@ static unsigned flush_cq_waiting(struct kelp_lcore *lc, struct lcore_session *s)
 		if (c->result >= 0)
 			kelp_hist_record_n_shared(&lc->latency[c->flags & KELP_CQE_PATH_MASK],
 						  now - r->start_ns, 1);
+		http += (c->flags & KELP_CQE_PATH_MASK) == KELP_CQE_PATH_HTTP;
 		remote_put(lc, r);
 	}
 	if (n) {
 		kelp_ring_prod_publish(&s->cq, n);
-		lcore_session_wake_client(s);
 		lc->round_remote += n; /* see handoff_only in kelp_lcore_poll_once() */
+		if (http == n)
+			wake_or_hold(lc, s, n, now);
+		else /* TCP and RDMA answers come within tens of us: not measured held */
+			wake_now(s);
 	}
 	return n;
 }
@@ -467,7 +517,7 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 			kelp_ring_cons_release(&s->sq, served - released);
 			released = served;
 			kelp_ring_prod_publish(&s->cq, produced);
-			lcore_session_wake_client(s);
+			wake_now(s); /* a held wake-up goes with it */
 			record_local(lc, burst_start, local_done);
 			local_done = 0;
 			produced = 0;
@@ -483,7 +533,7 @@ int kelp_lcore_serve_session(struct kelp_lcore *lc, struct lcore_session *s)
 	kelp_ring_cons_release(&s->sq, served - released);
 	if (produced) {
 		kelp_ring_prod_publish(&s->cq, produced);
-		lcore_session_wake_client(s);
+		wake_now(s);
 		record_local(lc, burst_start, local_done);
 	}
 	KELP_STAT_ADD(lc->stats.requests, served);
@@ -660,6 +710,11 @@ int kelp_lcore_poll_once(struct kelp_lcore *lc)
 		busy |= lc->pollers[i].fn(lc, lc->pollers[i].arg);
 	if (lc->round_done)
 		flush_round_done(lc);
+	if (lc->wakes_held) { /* held wake-ups (KELP_WAKE_HOLD_NS) that are due */
+		uint64_t now = kelp_now_ns();
+		if (now >= lc->wake_due_ns)
+			wake_held(lc, now);
+	}
 	/* handed work off (to control, to the HTTP reader, to a TCP ring) or completed non-local
 	 * reads only: see KELP_HANDOFF_PARK_NS */
 	if (busy)
@@ -720,6 +775,15 @@ static int work_pending(struct kelp_lcore *lc)
 /* epoll tag of the lcore's own wake_fd; doorbells carry 0 (any wake-up means: poll everything) */
 #define WAKE_FD_TAG 1u
 
+/* @ts as an epoll_wait timeout: whole ms, rounded up; NULL: -1 (no timeout). */
+static int ts_to_ms(const struct timespec *ts)
+{
+	if (!ts)
+		return -1;
+	uint64_t ms = (uint64_t)ts->tv_sec * 1000u + ((uint64_t)ts->tv_nsec + 999999u) / 1000000u;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 /* Park until control writes our wake_fd, a client rings its session's doorbell (shm/ABI.md 5), or
  * a park hook's fd fires (an RDMA CQ's completion event) or its timeout passes. */
 static void park(struct kelp_lcore *lc)
@@ -732,6 +796,24 @@ static void park(struct kelp_lcore *lc)
 	int timeout_ms = -1, hooks_busy = KELP_POLL_IDLE;
 	for (unsigned i = 0; i < lc->n_park_hooks && !hooks_busy; i++)
 		hooks_busy |= lc->park_hooks[i].fn(lc, lc->park_hooks[i].arg, &timeout_ms);
+	/* a held client wake-up bounds the sleep: it is due at wake_due_ns */
+	struct timespec ts, *tsp = NULL;
+	if (timeout_ms >= 0) {
+		ts = (struct timespec){timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+		tsp = &ts;
+	}
+	if (lc->wakes_held) {
+		uint64_t now = kelp_now_ns();
+		if (now >= lc->wake_due_ns)
+			wake_held(lc, now);
+		uint64_t left = lc->wakes_held && lc->wake_due_ns > now ? lc->wake_due_ns - now : 0;
+		if (left &&
+		    (!tsp || (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec > left)) {
+			ts = (struct timespec){(time_t)(left / 1000000000u),
+					       (long)(left % 1000000000u)};
+			tsp = &ts;
+		}
+	}
 	if (!hooks_busy && !work_pending(lc)) {
 		/* a sleeping lcore must not hold up reclamation, unless a send still reads a
 		 * mapping (epoch_holds: then the send's completion wakes it) */
@@ -741,8 +823,15 @@ static void park(struct kelp_lcore *lc)
 			kelp_epoch_offline(lc->epoch, lc->epoch_id);
 		struct epoll_event ev[8];
 		int n;
-		while ((n = epoll_wait(lc->epoll_fd, ev, 8, timeout_ms)) < 0 && errno == EINTR)
-			;
+		/* epoll_pwait2 (Linux 5.11) for a timeout finer than 1 ms; before it, epoll_wait
+		 * with the timeout rounded up to whole ms */
+		while ((n = lc->no_pwait2 ? epoll_wait(lc->epoll_fd, ev, 8, ts_to_ms(tsp))
+					  : epoll_pwait2(lc->epoll_fd, ev, 8, tsp, NULL)) < 0) {
+			if (errno == ENOSYS && !lc->no_pwait2)
+				lc->no_pwait2 = 1;
+			else if (errno != EINTR)
+				break;
+		}
 		for (int i = 0; i < n; i++) {
 			uint64_t v; /* only we hold wake_fd, and it is non-blocking: this cannot
 				       block */

@@ -34,6 +34,15 @@
  * shared a CPU each spin held back the other's answer.
  * Non-local reads finished during a round are published at its end (one CQ publish and one
  * client wake-up per session and round), not one by one: see flush_round_done() in lcore.c.
+ * A client that sleeps on its CQ while it has several non-local reads out is woken for HTTP
+ * completions once at least half of those reads are done, when none is left out, or when the
+ * first completion it has not been woken for is KELP_WAKE_HOLD_NS old (the CQ is published at
+ * once all the same: a client that polls sees each at once). TCP and RDMA completions wake it
+ * at once (their answers come within tens of us; holding them was not measured). Each wake-up is a
+ * FUTEX_WAKE of a thread on another CPU, paid by the lcore: ~16 us of its CPU in this VM (an IPI to
+ * a halted vCPU), about half of what it spends on a 4 KiB HTTP fallback read; at depth 16 the
+ * answers came ~5 per wake-up. Holding them halves the wake-ups (BENCHMARKS.md, "wake-ups held
+ * back"). A client with one or two reads out is woken at once, as before.
  */
 #ifndef KELP_LCORE_LCORE_H
 #define KELP_LCORE_LCORE_H
@@ -53,7 +62,8 @@
 /* an idle lcore spins at most this many times [engine] idle_park_us before it parks (lcore.c) */
 #define KELP_IDLE_SPIN_MAX_FACTOR 16u
 #define KELP_PUBLISH_BYTES	  (256u << 10) /* publish CQEs mid-burst after this many bytes */
-#define KELP_HANDOFF_PARK_NS	  2000u /* idle spin after a hand-off-only round (see above) */
+#define KELP_HANDOFF_PARK_NS	  2000u	  /* idle spin after a hand-off-only round (see above) */
+#define KELP_WAKE_HOLD_NS	  200000u /* longest a sleeping client's wake-up is held (above) */
 /* Values of the control loop's asleep flag (struct kelp_lcore.ctl_asleep): */
 #define KELP_CTL_ASLEEP                                                                            \
 	1u /* waits for completions: a round that sent messages writes the                         \
@@ -222,6 +232,9 @@ struct kelp_lcore {
 	unsigned round_remote;	 /* of round_cqes: non-local reads (published at the round's end) */
 	unsigned round_http;	 /* reads started on the HTTP reader in the current round */
 	unsigned http_inflight;	 /* reads on the HTTP reader (kept by it): their answers wake us */
+	unsigned wakes_held;	 /* sessions whose client's wake-up is held (KELP_WAKE_HOLD_NS) */
+	uint64_t wake_due_ns;	 /* the earliest time one of them is due */
+	int no_pwait2;		 /* the kernel has no epoll_pwait2: park() uses epoll_wait */
 	unsigned tcp_inflight;	 /* reads on the TCP reader (kept by it): likewise */
 	/* a poller handed work to the kernel in this round whose answer wakes a parked lcore
 	 * through its ring's eventfd (TCP requests or replies sent): a hand-off, like round_http */

@@ -48,9 +48,13 @@ struct lcore_session {
 			   * into its segment; the lcore then closes the session (-EFAULT) */
 
 	/* owning lcore only */
-	struct kelp_ring sq;		     /* we consume */
-	struct kelp_ring cq;		     /* we produce */
-	uint32_t remote_inflight;	     /* requests out on another path */
+	struct kelp_ring sq;	  /* we consume */
+	struct kelp_ring cq;	  /* we produce */
+	uint32_t remote_inflight; /* requests out on another path */
+	/* non-local completions published while the client slept, its wake-up held back
+	 * (KELP_WAKE_HOLD_NS); unwoken_since: when the first of them was published */
+	uint32_t unwoken;
+	uint64_t unwoken_since;
 	struct kelp_remote_read *cq_waiting; /* finished remote reads waiting for CQ room (FIFO) */
 	struct kelp_remote_read *cq_waiting_tail;
 	int closing; /* client gone: serve nothing more, release once remote_inflight is 0 */

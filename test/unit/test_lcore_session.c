@@ -652,6 +652,7 @@ struct batch_poller {
 	unsigned n;
 	int early_wakes; /* wake-ups while not all of the batch was visible to the client */
 	int handoff;	 /* count the round as a hand-off (lcore.h, round_handoff) */
+	uint32_t flags;	 /* the CQE flags of the reads it finishes; 0: RDMA over TCP */
 };
 
 static int client_wake_pending(struct fixture *fx)
@@ -672,7 +673,7 @@ static int finish_batch(struct kelp_lcore *lc, void *arg)
 	bp->n = 0;
 	for (unsigned i = 0; i < n; i++) {
 		bp->r[i]->result = (int32_t)(100 + i);
-		bp->r[i]->cqe_flags = KELP_CQE_PATH_RDMA | KELP_CQE_F_TCP;
+		bp->r[i]->cqe_flags = bp->flags ? bp->flags : KELP_CQE_PATH_RDMA | KELP_CQE_F_TCP;
 		kelp_lcore_remote_finish(lc, bp->r[i]);
 		if (!client_wake_pending(bp->fx) && kelp_ring_cons_avail(&bp->fx->cli->cq) < (int)n)
 			bp->early_wakes++;
@@ -738,6 +739,106 @@ static void test_round_completions_one_wake(void **state)
 	assert_int_equal(fx->lc.handoff_only, 0);
 	assert_int_equal(kelp_poll(fx->cli, c, 1), 1);
 	assert_int_equal(c[0].user_data, 51);
+}
+
+/* Completions the lcore published that the client has not taken (not kelp_ring_cons_avail: it
+ * caches the tail) */
+static unsigned cq_published(struct fixture *fx)
+{
+	return __atomic_load_n(&fx->cli->cq.ctl->tail, __ATOMIC_ACQUIRE) - fx->cli->cq.local;
+}
+
+/* Take every published completion; how many. */
+static unsigned reap_all(struct fixture *fx, struct kelp_cqe *c, unsigned max)
+{
+	unsigned got = 0;
+	int n;
+
+	while (got < max && (n = kelp_poll(fx->cli, c + got, max - got)) > 0)
+		got += (unsigned)n;
+	return got;
+}
+
+/* Finish @n of the held remote reads @r, starting at *@next, in one poll round. */
+static void finish_some(struct fixture *fx, struct batch_poller *bp, struct kelp_remote_read **r,
+			unsigned *next, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		bp->r[i] = r[(*next)++];
+	bp->n = n;
+	assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_BUSY);
+}
+
+/* A client asleep with 8 non-local reads out (lcore.h, KELP_WAKE_HOLD_NS): completions are
+ * published at once but its wake-up is held until half of them are done, until the first held one
+ * is KELP_WAKE_HOLD_NS old, or until none is left out; a client that does not sleep is never
+ * held for; a local completion's wake-up takes the held ones with it. Each FUTEX_WAKE of a
+ * sleeping vCPU costs the lcore ~16 us here: at depth 16 over HTTP this halves them. */
+static void test_wake_held_until_half(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t *buf = kelp_buf_alloc(fx->cli, 4096);
+	struct kelp_fid far = {VID + 1, 1, 2};
+	struct batch_poller bp = {.fx = fx, .flags = KELP_CQE_PATH_HTTP};
+	struct kelp_remote_read *r[8];
+	struct kelp_cqe c[8];
+	struct needle_list nl;
+	struct kelp_msg m;
+	unsigned next = 0;
+
+	assert_int_equal(kelp_lcore_add_poller(&fx->lc, "test-batch", finish_batch, &bp), 0);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(kelp_queue_read(fx->cli, &far, 0, buf, 4096, 60 + i), 0);
+	kelp_submit(fx->cli);
+	while (kelp_lcore_poll_once(&fx->lc) == KELP_POLL_BUSY)
+		;
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(kelp_ring_dequeue_burst(&fx->lc.to_ctl.cons, &m, 1), 1);
+		r[i] = m.remote;
+	}
+	__atomic_fetch_or(&fx->cli->cq.ctl->flags, KELP_CQ_WANT_WAKE, __ATOMIC_SEQ_CST);
+	/* 2 of 8 done: published, the wake-up held */
+	finish_some(fx, &bp, r, &next, 2);
+	assert_int_equal(cq_published(fx), 2);
+	assert_true(client_wake_pending(fx));
+	assert_int_equal(fx->lc.wakes_held, 1);
+	/* 4 of 8: half of what was out -> woken */
+	finish_some(fx, &bp, r, &next, 2);
+	assert_false(client_wake_pending(fx));
+	assert_int_equal(reap_all(fx, c, 8), 4);
+	/* asleep again, 1 of the 4 left done: held, and due after KELP_WAKE_HOLD_NS even though
+	 * nothing else happens (an idle round wakes it) */
+	__atomic_fetch_or(&fx->cli->cq.ctl->flags, KELP_CQ_WANT_WAKE, __ATOMIC_SEQ_CST);
+	finish_some(fx, &bp, r, &next, 1);
+	assert_true(client_wake_pending(fx));
+	usleep(2 * KELP_WAKE_HOLD_NS / 1000);
+	assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_IDLE);
+	assert_false(client_wake_pending(fx));
+	assert_int_equal(fx->lc.wakes_held, 0);
+	assert_int_equal(reap_all(fx, c, 8), 1);
+	/* held again (1 of 3), then a local read's wake-up takes it along */
+	__atomic_fetch_or(&fx->cli->cq.ctl->flags, KELP_CQ_WANT_WAKE, __ATOMIC_SEQ_CST);
+	finish_some(fx, &bp, r, &next, 1);
+	assert_true(client_wake_pending(fx));
+	list_needles(fixtures_dir(), &nl);
+	assert_int_equal(kelp_queue_read(fx->cli, &nl.live[0], 0, buf, 4096, 70), 0);
+	kelp_submit(fx->cli);
+	assert_int_equal(kelp_lcore_poll_once(&fx->lc), KELP_POLL_BUSY);
+	assert_false(client_wake_pending(fx));
+	assert_int_equal(reap_all(fx, c, 8), 2);
+	/* asleep, 1 of 2 left done but over TCP: never held */
+	__atomic_fetch_or(&fx->cli->cq.ctl->flags, KELP_CQ_WANT_WAKE, __ATOMIC_SEQ_CST);
+	bp.flags = KELP_CQE_PATH_RDMA | KELP_CQE_F_TCP;
+	finish_some(fx, &bp, r, &next, 1);
+	assert_false(client_wake_pending(fx));
+	assert_int_equal(reap_all(fx, c, 8), 1);
+	bp.flags = KELP_CQE_PATH_HTTP;
+	/* asleep, the last one done: none left out -> woken at once */
+	__atomic_fetch_or(&fx->cli->cq.ctl->flags, KELP_CQ_WANT_WAKE, __ATOMIC_SEQ_CST);
+	finish_some(fx, &bp, r, &next, 1);
+	assert_false(client_wake_pending(fx));
+	assert_int_equal(reap_all(fx, c, 8), 1);
+	assert_int_equal(next, 8);
 }
 
 /* KELP_SQE_F_RDMA_ONLY without an RDMA path: -ENOTCONN at once, for a local volume too (never
@@ -1018,6 +1119,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remote_path_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_wakeups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_completions_one_wake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wake_held_until_half, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdma_only_without_rdma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_post_kick_wakes_only_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reads_yield, setup, teardown),

@@ -312,13 +312,14 @@ static void print_stats(json_t *r)
 		       "served), "
 		       "cache %lld hits / %lld misses, %lld calls (%lld errors, %lld timeouts), "
 		       "connections %lld opened / %lld reused; %lld hedges (%lld won); "
-		       "%lld local-corrupt reads (%lld served by a replica)\n",
+		       "%lld local-corrupt reads (%lld served by a replica); %lld needles cut off "
+		       "past the buffer\n",
 		       geti(h, "lookups"), geti(h, "lookup_errors"), geti(h, "master_failovers"),
 		       geti(h, "stale_served"), geti(h, "cache_hits"), geti(h, "cache_misses"),
 		       geti(h, "http_calls"), geti(h, "http_errors"), geti(h, "timeouts"),
 		       geti(h, "conns_opened"), geti(h, "conns_reused"), geti(h, "hedges"),
 		       geti(h, "hedge_wins"), geti(h, "local_failed_reads"),
-		       geti(h, "local_failed_served"));
+		       geti(h, "local_failed_served"), geti(h, "cut_bodies"));
 	json_t *f = json_object_get(r, "filer");
 	if (f)
 		printf("files by path: %lld stat, %lld list, %lld read, %lld readlink requests "
